@@ -1,0 +1,1 @@
+"""Notification transports: webhooks, SMTP email, Slack."""
