@@ -115,8 +115,18 @@ def test_forbidden_addresses(address: str, reason: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["8.8.8.8", "1.1.1.1", "93.184.215.14", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111",
-     "2a00:1450:4001:80b::200e", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2002:0808:0808::1"],
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.215.14",
+        "172.32.0.1",
+        "100.128.0.1",
+        "2606:4700:4700::1111",
+        "2a00:1450:4001:80b::200e",
+        "::ffff:8.8.8.8",
+        "64:ff9b::8.8.8.8",
+        "2002:0808:0808::1",
+    ],
 )
 def test_public_addresses_allowed(address: str) -> None:
     assert is_forbidden_address(ipaddress.ip_address(address)) is None

@@ -52,8 +52,12 @@ def test_sign_matches_an_independent_hmac() -> None:
 def test_sign_matches_the_standard_webhooks_reference_vector() -> None:
     # The example from the Standard Webhooks reference libraries.
     assert (
-        sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
-             b'{"test": 2432232314}')
+        sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            b'{"test": 2432232314}',
+        )
         == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     )
 
@@ -102,8 +106,12 @@ def test_verify_rejects_tampering_staleness_and_missing_headers() -> None:
     for missing in ("Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"):
         assert not verify(SECRET, {k: v for k, v in headers.items() if k != missing}, BODY, now=1700000000)
     assert not verify(SECRET, {**headers, "Webhook-Timestamp": "soon"}, BODY, now=1700000000)
-    assert not verify(SECRET, {**headers, "Webhook-Signature": "v2," + headers["Webhook-Signature"][3:]},
-                      BODY, now=1700000000)
+    assert not verify(
+        SECRET,
+        {**headers, "Webhook-Signature": "v2," + headers["Webhook-Signature"][3:]},
+        BODY,
+        now=1700000000,
+    )
 
 
 def test_signature_header_requires_secrets() -> None:
@@ -126,8 +134,11 @@ def test_retry_delay_jitter_bounds_and_exhaustion() -> None:
         delays = [retry_delay(attempt, DEFAULT_SCHEDULE, rng) for _ in range(300)]
         assert all(d is not None and base * 0.9 <= d <= base * 1.1 for d in delays)
         assert len({round(d, 6) for d in delays if d is not None}) > 100  # really jittered
-        assert min(d for d in delays if d is not None) < base * 0.95 < base * 1.05 < max(
-            d for d in delays if d is not None
+        assert (
+            min(d for d in delays if d is not None)
+            < base * 0.95
+            < base * 1.05
+            < max(d for d in delays if d is not None)
         )
     assert retry_delay(len(DEFAULT_SCHEDULE) + 1, DEFAULT_SCHEDULE, rng) is None
     assert retry_delay(1, (), rng) is None
@@ -185,8 +196,14 @@ async def test_each_attempt_gets_a_fresh_timestamp_and_signature(http_server) ->
     server = await http_server(lambda req: Response(200))
     old = generate_secret()
     for now in (1_700_000_000, 1_700_000_030):
-        result = await send_webhook(f"http://127.0.0.1:{server.port}/", BODY, msg_id="msg_same",
-                                    secrets=[SECRET, old], allow_private=True, now=now)
+        result = await send_webhook(
+            f"http://127.0.0.1:{server.port}/",
+            BODY,
+            msg_id="msg_same",
+            secrets=[SECRET, old],
+            allow_private=True,
+            now=now,
+        )
         assert result.delivered
     first, second = server.requests
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == "msg_same"
@@ -200,8 +217,9 @@ async def test_each_attempt_gets_a_fresh_timestamp_and_signature(http_server) ->
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.1", "[::ffff:127.0.0.1]"])
 async def test_private_destination_refused_before_connecting(http_server, host: str) -> None:
     server = await http_server(lambda req: Response(200))
-    result = await send_webhook(f"http://{host}:{server.port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=False)
+    result = await send_webhook(
+        f"http://{host}:{server.port}/", BODY, msg_id="m", secrets=[SECRET], allow_private=False
+    )
     assert not result.delivered and result.refused and result.status is None
     assert result.error is not None and "resolves to a loopback address" in result.error
     assert server.connections == 0
@@ -214,16 +232,18 @@ async def test_bad_url_is_refused_not_raised() -> None:
 
 async def test_410_disables(http_server) -> None:
     server = await http_server(lambda req: Response(410, b"gone"))
-    result = await send_webhook(f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True)
+    result = await send_webhook(
+        f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET], allow_private=True
+    )
     assert result.status == 410 and result.disable and not result.delivered
 
 
 @pytest.mark.parametrize("status", [503, 429])
 async def test_retry_after_seconds(http_server, status: int) -> None:
     server = await http_server(lambda req: Response(status, b"busy", {"Retry-After": "7"}))
-    result = await send_webhook(f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True)
+    result = await send_webhook(
+        f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET], allow_private=True
+    )
     assert result.status == status and result.retry_after_s == 7 and not result.disable
     assert result.error is not None and str(status) in result.error
 
@@ -232,8 +252,9 @@ async def test_retry_after_http_date(http_server) -> None:
     now = 1_700_000_000
     date = email.utils.formatdate(now + 90, usegmt=True)
     server = await http_server(lambda req: Response(429, b"", {"Retry-After": date}))
-    result = await send_webhook(f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True, now=now)
+    result = await send_webhook(
+        f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET], allow_private=True, now=now
+    )
     assert result.retry_after_s == 90
 
 
@@ -242,8 +263,9 @@ async def test_redirect_is_not_followed(http_server) -> None:
     server = await http_server(
         lambda req: Response(302, b"", {"Location": f"http://127.0.0.1:{target.port}/elsewhere"})
     )
-    result = await send_webhook(f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True)
+    result = await send_webhook(
+        f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET], allow_private=True
+    )
     assert not result.delivered and result.status == 302
     assert result.error is not None and "redirect not followed" in result.error
     assert f"127.0.0.1:{target.port}/elsewhere" in result.error
@@ -257,8 +279,14 @@ async def test_hanging_receiver_times_out(http_server) -> None:
 
     server = await http_server(hang)
     started = time.monotonic()
-    result = await send_webhook(f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True, timeout_s=0.5)
+    result = await send_webhook(
+        f"http://127.0.0.1:{server.port}/",
+        BODY,
+        msg_id="m",
+        secrets=[SECRET],
+        allow_private=True,
+        timeout_s=0.5,
+    )
     elapsed = time.monotonic() - started
     assert not result.delivered and result.status is None
     assert result.error == "timed out after 0.5 s"
@@ -267,8 +295,9 @@ async def test_hanging_receiver_times_out(http_server) -> None:
 
 async def test_error_body_is_capped_to_a_snippet(http_server) -> None:
     server = await http_server(lambda req: Response(500, b"\x00boom\r\n" + b"x" * 500_000))
-    result = await send_webhook(f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True)
+    result = await send_webhook(
+        f"http://127.0.0.1:{server.port}/", BODY, msg_id="m", secrets=[SECRET], allow_private=True
+    )
     assert result.status == 500 and not result.delivered and result.retry_after_s is None
     assert result.error is not None and result.error.startswith("HTTP 500 from receiver: boom x")
     assert len(result.error) < 300
@@ -278,8 +307,9 @@ async def test_connection_refused_is_an_error_not_an_exception(http_server) -> N
     server = await http_server(lambda req: Response(200))
     port = server.port
     await server.close()
-    result = await send_webhook(f"http://127.0.0.1:{port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True, timeout_s=2)
+    result = await send_webhook(
+        f"http://127.0.0.1:{port}/", BODY, msg_id="m", secrets=[SECRET], allow_private=True, timeout_s=2
+    )
     assert not result.delivered and not result.refused
     assert result.error is not None and result.error.startswith("request failed")
 
@@ -304,8 +334,14 @@ async def test_https_uses_sni_and_verifies_the_real_hostname(http_server, localh
     seen_sni: list[str | None] = []
     server = await http_server(lambda req: Response(200), tls=_server_ctx(cert, key, seen_sni))
     client_ctx = ssl.create_default_context(cafile=str(cert))
-    result = await send_webhook(f"https://localhost:{server.port}/secure", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True, ssl_context=client_ctx)
+    result = await send_webhook(
+        f"https://localhost:{server.port}/secure",
+        BODY,
+        msg_id="m",
+        secrets=[SECRET],
+        allow_private=True,
+        ssl_context=client_ctx,
+    )
     # The certificate names only "localhost" (no IP SAN), so success proves verification used the real name
     # while the connection went to the checked 127.0.0.1.
     assert result.delivered, result.error
@@ -317,8 +353,15 @@ async def test_https_rejects_a_certificate_for_another_name(http_server, tmp_pat
     cert, key = make_cert(tmp_path, "other.test")
     server = await http_server(lambda req: Response(200), tls=_server_ctx(cert, key, []))
     client_ctx = ssl.create_default_context(cafile=str(cert))
-    result = await send_webhook(f"https://localhost:{server.port}/", BODY, msg_id="m", secrets=[SECRET],
-                                allow_private=True, ssl_context=client_ctx, timeout_s=3)
+    result = await send_webhook(
+        f"https://localhost:{server.port}/",
+        BODY,
+        msg_id="m",
+        secrets=[SECRET],
+        allow_private=True,
+        ssl_context=client_ctx,
+        timeout_s=3,
+    )
     assert not result.delivered and result.status is None
     assert result.error is not None and "CERTIFICATE_VERIFY_FAILED" in result.error
     assert server.requests == []
