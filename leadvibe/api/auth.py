@@ -1,0 +1,147 @@
+"""Auth and identity: login, logout, legacy cookie cleanup, current user, rate-limit report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+
+from leadvibe.errors import ApiError
+from leadvibe.runtime import Runtime
+from leadvibe.security import passwords
+from leadvibe.security.guards import ACTIVE_OU_COOKIE, PUBLIC, access
+from leadvibe.security.principal import Principal
+from leadvibe.store import credentials as cred_store
+from leadvibe.store import members as member_store
+from leadvibe.timeutil import to_rfc3339
+
+JWT_ONLY = access(None, auth="jwt", ou=False)
+LEGACY_COOKIES = ("session", "token", "auth_token", "access_token", "refresh_token", "jwt", ACTIVE_OU_COOKIE)
+
+
+class LoginRequest(msgspec.Struct):
+    """Credentials of a person."""
+
+    email: str
+    password: str
+
+
+class LoginResponse(msgspec.Struct):
+    """A session token for the `Authorization: Bearer` header."""
+
+    token: str
+    expires_at: str
+    org_member_id: str
+
+
+class Me(msgspec.Struct):
+    """The current user."""
+
+    org_member_id: str
+    org_id: str
+    first_name: str
+    last_name: str
+    email: str
+    role: str
+    verified: bool
+
+
+class RateLimitInfo(msgspec.Struct):
+    """The limiter configuration as it applies to the caller."""
+
+    enabled: bool
+    mode: str
+    key_by: str
+    key: str
+    rps: float
+    burst: int
+    stage: str
+
+
+class Cleared(msgspec.Struct):
+    """Which cookies were cleared."""
+
+    message: str
+    cleared: list[str]
+
+
+async def _slow_down(started: float, floor_ms: int) -> None:
+    # Every failure takes the same minimum time, whatever failed, so timing tells nothing.
+    remaining = floor_ms / 1000 - (time.monotonic() - started)
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+
+
+@post("/auth/login", opt=PUBLIC, operation_id="login", summary="Log in", tags=["Auth"], status_code=200)
+async def login(request: Request[Any, Any, Any], rt: Runtime, data: LoginRequest) -> LoginResponse:
+    """Exchange email and password for a JWT. Failures are slow and identical for unknown email or wrong password."""
+    started = time.monotonic()
+    request.state.login_email = data.email.strip()[:320]
+    member = await rt.db.read(lambda c: member_store.member_for_login(c, data.email))
+    stored = member["password_hash"] if member else None
+    ok = len(data.password) <= passwords.MAX_LENGTH and await asyncio.to_thread(
+        passwords.verify_password, stored, data.password)
+    if not ok or member is None:
+        await _slow_down(started, rt.settings.login_delay_ms)
+        raise ApiError(401, "invalid email or password")
+    if passwords.needs_rehash(stored):  # type: ignore[arg-type]
+        new_hash = await asyncio.to_thread(passwords.hash_password, data.password)
+        await rt.db.write(lambda c: member_store.update_member(
+            c, member["org_id"], member["id"], {"password_hash": new_hash}, rt.now_ms()))
+    token, _, expires = rt.tokens.issue(member["id"], member["org_id"], rt.now_ms())
+    request.state.principal = Principal("member", member["org_id"], member_id=member["id"], email=member["email"],
+                                        org_role=member["role"])
+    return LoginResponse(token, to_rfc3339(expires) or "", member["id"])
+
+
+@post("/auth/logout", opt=JWT_ONLY, operation_id="logout", summary="Log out (revoke this token)", tags=["Auth"],
+      status_code=200)
+async def logout(rt: Runtime, principal: Principal) -> Response[Cleared]:
+    """Revoke the presented token; it fails on every later request."""
+    jti, exp = principal.jti or "", principal.token_expires_at or rt.now_ms()
+    await rt.db.write(lambda c: cred_store.revoke_token(c, jti, exp))
+    rt.revoked.add(jti)
+    return Response(Cleared("logged out", [ACTIVE_OU_COOKIE]),
+                    cookies=[Cookie(key=ACTIVE_OU_COOKIE, value="", max_age=0, httponly=True, samesite="lax")])
+
+
+@post("/auth/cleanup", opt=PUBLIC, operation_id="cleanupAuthCookies", summary="Cleanup legacy auth cookies",
+      tags=["Auth"], status_code=200)
+async def cleanup(request: Request[Any, Any, Any]) -> Response[Cleared]:
+    """Expire any residual cookies from earlier auth flows."""
+    present = [name for name in LEGACY_COOKIES if name in request.cookies]
+    cookies = [Cookie(key=name, value="", max_age=0, httponly=True, samesite="lax") for name in LEGACY_COOKIES]
+    return Response(Cleared("legacy auth cookies cleared", present), cookies=cookies)
+
+
+@get("/me", opt=JWT_ONLY, operation_id="getMe", summary="Current user", tags=["Auth"])
+async def me(rt: Runtime, principal: Principal) -> Me:
+    """The authenticated person's profile."""
+    row = await rt.db.read(lambda c: member_store.get_member(c, principal.org_id, principal.member_id or ""))
+    if row is None:
+        raise ApiError(401, "the account of this token no longer exists")
+    return Me(row["id"], row["org_id"], row["first_name"], row["last_name"], row["email"], row["role"],
+              bool(row["verified"]))
+
+
+@get("/me/rate-limit", opt=JWT_ONLY, operation_id="getMyRateLimit",
+     summary="Get current rate limit configuration for caller", tags=["Auth"])
+async def my_rate_limit(request: Request[Any, Any, Any], rt: Runtime, principal: Principal) -> RateLimitInfo:
+    """What the limiter does for this caller: mode, keying, the computed key and the numbers."""
+    s = rt.settings
+    key_by = s.rate_limit_key_by
+    if key_by == "ip":
+        key = f"ip:{request.client.host if request.client else 'unknown'}"
+    elif key_by == "credential":
+        key = f"member:{principal.member_id}"  # people have no credential; they fall back to themselves
+    else:
+        key = f"org:{principal.org_id}"
+    return RateLimitInfo(s.rate_limit_mode != "off", s.rate_limit_mode, key_by, key, s.rate_limit_rps,
+                         s.rate_limit_burst, "global")
+
+
+ROUTES = [login, logout, cleanup, me, my_rate_limit]

@@ -1,0 +1,51 @@
+"""Dependencies every controller shares: the runtime, the caller, the active OU, and list paging."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from leadvibe.runtime import Runtime
+from leadvibe.security.principal import Principal, Tenant
+
+
+def provide_rt(request: Request[Any, Any, Any]) -> Runtime:
+    """The app's Runtime."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The authenticated caller (set by the guard)."""
+    return request.state.principal  # type: ignore[no-any-return]
+
+
+def provide_tenant(request: Request[Any, Any, Any]) -> Tenant:
+    """The active OU and role (set by the guard)."""
+    return request.state.tenant  # type: ignore[no-any-return]
+
+
+DEPENDENCIES = {
+    "rt": Provide(provide_rt, sync_to_thread=False),
+    "principal": Provide(provide_principal, sync_to_thread=False),
+    "tenant": Provide(provide_tenant, sync_to_thread=False),
+}
+
+# Query parameters shared by every list endpoint (1-based page; limit 1..500; out of range -> 400).
+PageParam = Annotated[int, Parameter(ge=1, description="Page number, from 1")]
+LimitParam = Annotated[int, Parameter(ge=1, le=500, description="Items per page, 1..500")]
+
+
+class Deleted(msgspec.Struct):
+    """Acknowledges a deletion that has a body."""
+
+    deleted: int
+
+
+class Message(msgspec.Struct):
+    """A one-line acknowledgement."""
+
+    message: str

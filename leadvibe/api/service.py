@@ -1,0 +1,85 @@
+"""Service endpoints: root, home, health, Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from leadvibe.db.rows import scalar
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import PUBLIC
+from leadvibe.static_pages import index_html
+
+
+class RootStatus(msgspec.Struct):
+    """`{"status":"ok"}`."""
+
+    status: str
+
+
+class HomeStatus(msgspec.Struct):
+    """`{"status":"ok","page":"home"}`."""
+
+    status: str
+    page: str
+
+
+class Health(msgspec.Struct):
+    """Liveness and readiness."""
+
+    status: str
+    database: str
+    worker: str
+    queue_depth: int
+    version: str
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+@get("/", opt=PUBLIC, operation_id="root", summary="Root", include_in_schema=True, tags=["Root"])
+async def root(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The dashboard index when a browser asks for HTML, else a small JSON status."""
+    if _wants_html(request):
+        return Response(index_html(), media_type="text/html")
+    return Response(RootStatus("ok"))
+
+
+@get("/home", opt=PUBLIC, operation_id="home", summary="Home", tags=["Root"])
+async def home(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The dashboard home for browsers, else `{"status":"ok","page":"home"}`."""
+    if _wants_html(request):
+        return Response(index_html(), media_type="text/html")
+    return Response(HomeStatus("ok", "home"))
+
+
+@get("/healthz", opt=PUBLIC, operation_id="healthz", summary="Liveness and readiness", tags=["Root"])
+async def healthz(rt: Runtime) -> Response[Health]:
+    """200 when the database answers and the writer and worker run; 503 otherwise."""
+    from leadvibe import __version__
+
+    try:
+        await rt.db.read(lambda c: scalar(c, "SELECT 1"))
+        db_ok = rt.db.writer_alive
+    except Exception:  # noqa: BLE001 - health must answer, whatever broke
+        db_ok = False
+    worker = rt.services.get("worker")
+    worker_state = "not started" if worker is None else ("alive" if worker.alive else "stopped")
+    depth = int(worker.queue_depth) if worker is not None else 0
+    healthy = db_ok and worker_state != "stopped"
+    body = Health("ok" if healthy else "degraded", "ok" if db_ok else "unavailable", worker_state, depth, __version__)
+    return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
+
+
+@get("/metrics", opt=PUBLIC, operation_id="metrics", summary="Prometheus metrics", tags=["Root"],
+     media_type="text/plain; version=0.0.4")
+async def metrics(rt: Runtime) -> Response[str]:
+    """Prometheus text format 0.0.4."""
+    return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+ROUTES = [root, home, healthz, metrics]

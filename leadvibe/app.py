@@ -1,0 +1,143 @@
+"""The app factory: `create_app(settings)` -> Litestar with every domain, the guard, the error shape and the
+lifespan that opens the database and runs the background parts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+
+from leadvibe import __version__
+from leadvibe.api import all_routes
+from leadvibe.api.deps import DEPENDENCIES
+from leadvibe.bootstrap import announce, bootstrap
+from leadvibe.config import Settings
+from leadvibe.db.database import Database
+from leadvibe.db.lock import DataDirLock
+from leadvibe.errors import EXCEPTION_HANDLERS
+from leadvibe.observe import observe_middleware
+from leadvibe.pipeline.periodic import Periodic
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import authorize
+from leadvibe.security.keys import derive, load_or_create_master_key
+from leadvibe.security.ratelimit import RateLimiter
+from leadvibe.security.tokens import TokenService
+from leadvibe.static_pages import STATIC_DIR
+from leadvibe.store import credentials as cred_store
+from leadvibe.timeutil import Clock
+
+DESCRIPTION = (
+    "LeadVibe API for event ingestion, scoring, segments, triggers, and organization unit (OU) workflows. "
+    "Most endpoints are OU-scoped: the OU comes from the `activeOu` cookie (POST /org-units/active), the "
+    "`X-OU-ID` header, or an API credential's own OU. People use `Authorization: Bearer <JWT>` from "
+    "POST /auth/login; API clients use HTTP Basic with a client_id and client_secret from POST /secrets."
+)
+
+
+def _openapi() -> OpenAPIConfig:
+    assets = "/schema/assets"
+    return OpenAPIConfig(
+        title="LeadVibe API",
+        version=__version__,
+        description=DESCRIPTION,
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin(
+            path=["/", "/swagger"],
+            js_url=f"{assets}/swagger-ui-bundle.js",
+            css_url=f"{assets}/swagger-ui.css",
+            standalone_preset_js_url=f"{assets}/swagger-ui-standalone-preset.js",
+            favicon=f"<link rel='icon' type='image/png' href='{assets}/favicon-32x32.png'>",
+        )],
+        components=Components(security_schemes={
+            "bearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            "basicAuth": SecurityScheme(type="http", scheme="basic"),
+        }),
+        security=[{"bearerAuth": []}, {"basicAuth": []}],
+        use_handler_docstrings=True,
+    )
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """Keys, database handle and caches for one server (the database is opened by the lifespan)."""
+    data = settings.data_path
+    data.mkdir(parents=True, exist_ok=True)
+    master = load_or_create_master_key(data)
+    tokens = TokenService(derive(master, "jwt-hs256"), issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                          ttl_seconds=settings.jwt_ttl_hours * 3600)
+    db = Database(settings.db_path, synchronous=settings.synchronous, read_pool_size=settings.read_pool_size,
+                  cache_size_mb=settings.cache_size_mb)
+    rt = Runtime(settings=settings, db=db, clock=clock or Clock(), tokens=tokens,
+                 pepper=derive(master, "api-credential-digest"))
+    rt.services["ratelimiter"] = RateLimiter(settings.rate_limit_mode, settings.rate_limit_rps,
+                                             settings.rate_limit_burst, settings.rate_limit_key_by)
+    return rt
+
+
+def background_services(rt: Runtime) -> list[Any]:
+    """Everything that runs beside the HTTP server, in start order (stopped in reverse)."""
+    s = rt.settings
+
+    async def purge_revocations() -> None:
+        await rt.db.write(lambda c: cred_store.purge_revocations(c, rt.now_ms()))
+
+    return [
+        Periodic("checkpoint", s.checkpoint_interval, rt.db.checkpoint),
+        Periodic("revocation-purge", 3600, purge_revocations, run_at_start=True),
+    ]
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirLock | None = None,
+               announce_first_start: bool = True) -> Litestar:
+    """The whole server as one Litestar app. `lock`: a data-dir lock the caller already holds."""
+    rt = build_runtime(settings, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        own_lock = lock is None
+        dir_lock = lock or DataDirLock(settings.data_path)
+        if own_lock:
+            dir_lock.acquire()
+        rt.db.open()
+        started: list[Any] = []
+        try:
+            first = rt.db.write_blocking(lambda c: bootstrap(c, settings, rt.now_ms()))
+            if first is not None and announce_first_start:
+                announce(first)
+            rt.revoked |= rt.db.read_blocking(lambda c: cred_store.live_revocations(c, rt.now_ms()))
+            for svc in background_services(rt):
+                await svc.start()
+                started.append(svc)
+                rt.services[svc.name] = svc
+            yield
+        finally:
+            for svc in reversed(started):
+                await svc.stop()
+            rt.db.close()
+            if own_lock:
+                dir_lock.release()
+
+    static = create_static_files_router(path="/schema/assets", directories=[STATIC_DIR / "openapi"],
+                                        include_in_schema=False, opt={"auth": "none"})
+    app = Litestar(
+        route_handlers=[*all_routes(), static],
+        dependencies=DEPENDENCIES,
+        guards=[authorize],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[observe_middleware],
+        lifespan=[lifespan],
+        openapi_config=_openapi(),
+        state=State({"runtime": rt}),
+        request_max_body_size=11 * 1024 * 1024,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
+        debug=False,
+        logging_config=None,
+    )
+    return app

@@ -1,0 +1,126 @@
+"""Settings: one object, built once from flags, `LEADVIBE_*` environment variables and defaults, passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Every runtime setting of the server. Field `x` is read from `LEADVIBE_X` (see README, "Settings")."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "./leadvibe-data"
+    admin_email: str = "admin@leadvibe.local"
+    admin_password: str | None = None
+    # FULL makes a 202 survive power loss; NORMAL survives a process crash only (docs/durability in README).
+    synchronous: str = "FULL"
+    jwt_ttl_hours: float = 12.0
+    jwt_issuer: str = "leadvibe"
+    jwt_audience: str = "leadvibe-api"
+    read_pool_size: int = 4
+    cache_size_mb: int = 64
+    checkpoint_interval: float = 300.0
+    worker_batch_size: int = 500
+    worker_idle_poll: float = 0.05
+    decay_interval: float = 60.0
+    delivery_interval: float = 1.0
+    delivery_concurrency: int = 8
+    # Seconds between delivery attempts; tests shorten it. Comma-separated in the environment.
+    delivery_schedule: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 10800)
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "leadvibe@localhost"
+    slack_api_url: str = "https://slack.com/api"
+    slack_oauth_url: str = "https://slack.com"
+    public_url: str | None = None
+    rate_limit_mode: str = "off"
+    rate_limit_rps: float = 50.0
+    rate_limit_burst: int = 100
+    rate_limit_key_by: str = "org"
+    login_delay_ms: int = 400
+    log_level: str = "info"
+    log_format: str = "auto"
+    sse_heartbeat: float = 15.0
+    sse_buffer: int = 1000
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as an absolute path."""
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database file inside the data directory."""
+        return self.data_path / "leadvibe.db"
+
+    @property
+    def base_url(self) -> str:
+        """The URL users reach the server at (links in notifications)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def _coerce(name: str, raw: str, default: Any, annotation: Any) -> Any:
+    text = raw.strip()
+    kind = type(default) if default is not None else None
+    if isinstance(default, bool) or annotation in ("bool",):
+        low = text.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(f"LEADVIBE_{name.upper()} must be a boolean (1/0, true/false), got {raw!r}")
+    if isinstance(default, tuple):
+        try:
+            return tuple(float(p) for p in text.split(",") if p.strip())
+        except ValueError:
+            raise ValueError(f"LEADVIBE_{name.upper()} must be comma-separated numbers, got {raw!r}") from None
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"LEADVIBE_{name.upper()} must be a number, got {raw!r}") from None
+    return text or None if default is None else text
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings: explicit overrides (CLI flags) win over `LEADVIBE_*` env vars, which win over defaults."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    defaults = Settings()
+    for field in msgspec.structs.fields(Settings):
+        key = f"LEADVIBE_{field.name.upper()}"
+        if key in env:
+            values[field.name] = _coerce(field.name, env[key], getattr(defaults, field.name), field.type)
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            values[k] = v
+    settings = msgspec.convert(values, Settings)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if s.synchronous.upper() not in ("FULL", "NORMAL"):
+        raise ValueError("LEADVIBE_SYNCHRONOUS must be FULL or NORMAL")
+    if s.rate_limit_mode not in ("off", "observe", "enforce"):
+        raise ValueError("LEADVIBE_RATE_LIMIT_MODE must be off, observe or enforce")
+    if s.rate_limit_key_by not in ("org", "credential", "ip"):
+        raise ValueError("LEADVIBE_RATE_LIMIT_KEY_BY must be org, credential or ip")
+    if not 1 <= s.port <= 65535:
+        raise ValueError("the port must be between 1 and 65535")
+    if s.read_pool_size < 1:
+        raise ValueError("LEADVIBE_READ_POOL_SIZE must be at least 1")

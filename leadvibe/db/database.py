@@ -1,0 +1,280 @@
+"""The one SQLite access layer: a writer thread with group commit and a pool of read-only connections.
+
+Every write is a function `fn(conn) -> T` queued to the single writer thread. The writer drains whatever is
+queued (up to `max_batch` functions), runs each inside its own SAVEPOINT of one `BEGIN IMMEDIATE` transaction and
+commits once; so concurrent requests share an fsync (group commit) while a failing function rolls back only its
+own savepoint. Futures are resolved only after COMMIT returns, so an awaited write is durable.
+
+Reads run on a small thread pool, each thread with its own read-only connection, each call in one read
+transaction (a consistent snapshot). Nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import apsw
+
+from leadvibe.db.migrate import apply_migrations
+
+T = TypeVar("T")
+
+_STOP = object()
+
+
+def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_size_mb: int = 64,
+                  readonly: bool = False) -> None:
+    """PRAGMAs in the order ARCHITECTURE.md gives: busy_timeout first, then WAL and the rest."""
+    conn.set_busy_timeout(10_000)
+    if not readonly:
+        conn.execute("PRAGMA journal_mode=WAL").fetchall()
+        conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute(f"PRAGMA cache_size=-{int(cache_size_mb) * 1024}")
+    conn.execute("PRAGMA mmap_size=268435456")
+    if readonly:
+        conn.execute("PRAGMA query_only=ON")
+
+
+class _Job:
+    __slots__ = ("fn", "future", "loop", "transaction")
+
+    def __init__(self, fn: Callable[[apsw.Connection], Any], future: Any, loop: asyncio.AbstractEventLoop | None,
+                 transaction: bool) -> None:
+        self.fn = fn
+        self.future = future
+        self.loop = loop
+        self.transaction = transaction
+
+
+def _settle(job: _Job, ok: bool, value: Any) -> None:
+    fut = job.future
+    if job.loop is None:  # a concurrent.futures.Future from a blocking caller
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+        return
+    if fut.done():  # the awaiting task was cancelled; the write still happened
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+def _settle_batch(jobs: list[tuple[_Job, bool, Any]]) -> None:
+    for job, ok, value in jobs:
+        _settle(job, ok, value)
+
+
+class Database:
+    """The database of one data directory. `open()` migrates and starts the writer; `close()` stops it."""
+
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL", read_pool_size: int = 4,
+                 cache_size_mb: int = 64, max_batch: int = 512) -> None:
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.cache_size_mb = cache_size_mb
+        self.read_pool_size = read_pool_size
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: apsw.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._readers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[apsw.Connection] = []
+        self._reader_lock = threading.Lock()
+        self.writes_committed = 0
+        self.last_commit_at = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the writer connection, apply migrations, start the writer thread and the read pool."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = apsw.Connection(self.path)
+        apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
+        apply_migrations(conn)
+        self._writer = conn
+        self._thread = threading.Thread(target=self._write_loop, name="leadvibe-writer", daemon=True)
+        self._thread.start()
+        self._readers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.read_pool_size, thread_name_prefix="leadvibe-reader")
+
+    def close(self) -> None:
+        """Finish queued writes, stop the writer, close every connection."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._reader_lock:
+            for c in self._reader_conns:
+                with contextlib.suppress(apsw.Error):
+                    c.close()
+            self._reader_conns.clear()
+        if self._writer is not None:
+            with contextlib.suppress(apsw.Error):
+                self._writer.execute("PRAGMA optimize")
+            self._writer.close()
+            self._writer = None
+
+    @property
+    def writer_alive(self) -> bool:
+        """True while the writer thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- writes ----------------------------------------------------------------------------------------------
+    async def write(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True) -> T:
+        """Run `fn(conn)` on the writer thread inside a transaction; return once it is committed."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(fn, fut, loop, transaction))
+        return await fut
+
+    def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True) -> T:
+        """`write` for synchronous callers (CLI, tests)."""
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put(_Job(fn, fut, None, transaction))
+        return fut.result()
+
+    def _write_loop(self) -> None:
+        conn = self._writer
+        assert conn is not None
+        pending: list[_Job] = []
+        stop = False
+        while not stop:
+            item = self._queue.get() if not pending else pending.pop(0)
+            if item is _STOP:
+                break
+            batch = [item]
+            if item.transaction:
+                while len(batch) < self.max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    if not nxt.transaction:
+                        pending.append(nxt)
+                        break
+                    batch.append(nxt)
+                self._run_transaction(conn, batch)
+            else:
+                self._run_bare(conn, item)
+        # Drain anything left so no awaiting caller hangs forever.
+        for job in pending:
+            self._run_bare(conn, job) if not job.transaction else self._run_transaction(conn, [job])
+
+    def _run_bare(self, conn: apsw.Connection, job: _Job) -> None:
+        try:
+            out = (True, job.fn(conn))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+            out = (False, exc)
+        self._dispatch([(job, *out)])
+
+    def _run_transaction(self, conn: apsw.Connection, batch: list[_Job]) -> None:
+        results: list[tuple[_Job, bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:  # noqa: BLE001
+            self._dispatch([(job, False, exc) for job in batch])
+            return
+        single = len(batch) == 1
+        for job in batch:
+            if single:
+                try:
+                    results.append((job, True, job.fn(conn)))
+                except BaseException as exc:  # noqa: BLE001
+                    with contextlib.suppress(apsw.Error):
+                        conn.execute("ROLLBACK")
+                    self._dispatch([(job, False, exc)])
+                    return
+                continue
+            conn.execute("SAVEPOINT job")
+            try:
+                value = job.fn(conn)
+                conn.execute("RELEASE job")
+                results.append((job, True, value))
+            except BaseException as exc:  # noqa: BLE001
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                results.append((job, False, exc))
+        try:
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001
+            with contextlib.suppress(apsw.Error):
+                conn.execute("ROLLBACK")
+            self._dispatch([(job, False, exc) for job, _, _ in results])
+            return
+        self.writes_committed += 1
+        self.last_commit_at = time.monotonic()
+        self._dispatch(results)
+
+    @staticmethod
+    def _dispatch(results: list[tuple[_Job, bool, Any]]) -> None:
+        by_loop: dict[Any, list[tuple[_Job, bool, Any]]] = {}
+        for r in results:
+            if r[0].loop is None:
+                _settle(*r)
+            else:
+                by_loop.setdefault(r[0].loop, []).append(r)
+        for loop, items in by_loop.items():
+            # One wake-up per loop per commit, not one per request.
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(_settle_batch, items)
+
+    # -- reads -----------------------------------------------------------------------------------------------
+    def _reader(self) -> apsw.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = apsw.Connection(self.path, flags=apsw.SQLITE_OPEN_READONLY)
+            apply_pragmas(conn, cache_size_mb=max(8, self.cache_size_mb // 4), readonly=True)
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    def _run_read(self, fn: Callable[[apsw.Connection], T]) -> T:
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            with contextlib.suppress(apsw.Error):
+                conn.execute("COMMIT")
+
+    async def read(self, fn: Callable[[apsw.Connection], T]) -> T:
+        """Run `fn(conn)` on a read-only connection in one read transaction."""
+        assert self._readers is not None, "database is not open"
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, fn)
+
+    def read_blocking(self, fn: Callable[[apsw.Connection], T]) -> T:
+        """`read` for synchronous callers."""
+        assert self._readers is not None, "database is not open"
+        return self._readers.submit(self._run_read, fn).result()
+
+    # -- maintenance -----------------------------------------------------------------------------------------
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """`wal_checkpoint(TRUNCATE)` + `optimize` on the writer so the WAL stays bounded under readers."""
+
+        def run(conn: apsw.Connection) -> tuple[int, int, int]:
+            row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            conn.execute("PRAGMA optimize")
+            return tuple(row) if row else (0, 0, 0)  # type: ignore[return-value]
+
+        return await self.write(run, transaction=False)

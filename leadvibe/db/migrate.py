@@ -1,0 +1,50 @@
+"""Numbered SQL migrations (`migrations/NNNN_name.sql`), applied in order at start, each in one transaction."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import apsw
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def available() -> list[tuple[int, str, Path]]:
+    """The migration files shipped with this build, in order."""
+    found = []
+    for p in MIGRATIONS_DIR.iterdir():
+        m = _NAME.match(p.name)
+        if m:
+            found.append((int(m.group(1)), m.group(2), p))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError("two migration files share a number")
+    return found
+
+
+def apply_migrations(conn: apsw.Connection) -> list[str]:
+    """Apply every migration not yet recorded in `schema_migrations`; return the names applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, path in available():
+        if version in done:
+            continue
+        sql = path.read_text(encoding="utf-8")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(sql)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, int(time.time() * 1000)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(f"{version:04d}_{name}")
+    return applied

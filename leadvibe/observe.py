@@ -1,0 +1,89 @@
+"""ASGI middleware around every request: request id, HTTP metrics, one access-log line, the audit log.
+
+The access log and the audit log carry method, path, status, latency, caller and IP: never headers, cookies,
+query strings or bodies.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from leadvibe.ids import new_id
+from leadvibe.store import audit as audit_store
+
+log = structlog.get_logger("leadvibe.http")
+_REQ_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+_QUIET = {"/metrics", "/healthz"}
+
+
+def _audited(method: str, path: str) -> bool:
+    return method in _MUTATING and not path.startswith("/ingest")
+
+
+def observe_middleware(app: ASGIApp) -> ASGIApp:
+    """Wrap the app."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQ_ID.match(given) else new_id("req")
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+            elapsed = time.perf_counter() - started
+            method, path = scope["method"], scope["path"]
+            litestar_app = scope.get("app")
+            rt = getattr(getattr(litestar_app, "state", None), "runtime", None)
+            if rt is not None:
+                rt.metrics.http_requests.inc(1, str(status), method)
+                rt.metrics.http_latency.observe(elapsed)
+                if _audited(method, path):
+                    await _audit(rt, scope, method, path, status, elapsed, request_id)
+            if path not in _QUIET:
+                log.info("request", method=method, path=path, status=status, latency_ms=round(elapsed * 1000, 2),
+                         request_id=request_id)
+
+    return middleware
+
+
+async def _audit(rt: Any, scope: Scope, method: str, path: str, status: int, elapsed: float, request_id: str) -> None:
+    state = scope.get("state") or {}
+    principal = state.get("principal")
+    login_email = state.get("login_email")
+    if principal is None and login_email is None:
+        return  # unauthenticated requests are not audited, except login attempts
+    tenant = state.get("tenant")
+    client = scope.get("client")
+    ip = client[0] if client else None
+    if principal is not None:
+        kind, actor, email, org = principal.kind, principal.actor_id, principal.email, principal.org_id
+    else:
+        kind, actor, email, org = "anonymous", None, login_email, None
+    unit = tenant.unit_id if tenant is not None else (scope.get("path_params") or {}).get("unit_id")
+    entry = (org, unit, kind, actor, email, method, path, status, ip, round(elapsed * 1000, 3), request_id,
+             rt.now_ms())
+    try:
+        await rt.db.write(lambda c: audit_store.record_many(c, [entry]))
+    except Exception:  # noqa: BLE001 - the response is already sent; never fail the request over the audit
+        log.exception("audit_write_failed")

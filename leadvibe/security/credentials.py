@@ -1,0 +1,48 @@
+"""API credentials (HTTP Basic): long random secrets stored as a keyed SHA-256 digest.
+
+A slow password KDF on every ingest request would cap throughput; a 256-bit random secret does not need one.
+The digest is keyed (HMAC) with a server key so a stolen database alone cannot be used to test guesses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+
+
+def new_client_id() -> str:
+    """Public half of a credential pair."""
+    return "lv_" + secrets.token_hex(12)
+
+
+def new_client_secret() -> str:
+    """Secret half: 256 random bits, shown once."""
+    return "lvs_" + secrets.token_urlsafe(32)
+
+
+def digest(pepper: bytes, secret: str) -> bytes:
+    """Keyed digest stored in place of the secret."""
+    return hmac.new(pepper, secret.encode(), hashlib.sha256).digest()
+
+
+def matches(pepper: bytes, secret: str, stored: bytes) -> bool:
+    """Constant-time comparison against the stored digest."""
+    return hmac.compare_digest(digest(pepper, secret), stored)
+
+
+def parse_basic(header_value: str) -> tuple[str, str] | None:
+    """`Basic base64(id:secret)` -> (id, secret), or None if malformed."""
+    scheme, _, encoded = header_value.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id or not secret:
+        return None
+    return client_id, secret

@@ -1,0 +1,45 @@
+"""Human passwords: argon2id at OWASP's parameters (19 MiB, t=2, p=1), PHC strings, re-hash on login."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_LENGTH = 8
+MAX_LENGTH = 256  # caps the work an attacker can ask of the KDF per request
+
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16)
+# A fixed hash to verify against when the email is unknown, so both failures cost the same.
+_DUMMY = _hasher.hash("leadvibe-timing-equalizer")
+
+
+def check_new_password(password: str) -> str | None:
+    """None if acceptable, else the reason."""
+    if len(password) < MIN_LENGTH:
+        return f"password must be at least {MIN_LENGTH} characters"
+    if len(password) > MAX_LENGTH:
+        return f"password must be at most {MAX_LENGTH} characters"
+    return None
+
+
+def hash_password(password: str) -> str:
+    """PHC-format argon2id hash."""
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """Constant-work verification; an unknown user (stored=None) still runs the KDF."""
+    if len(password) > MAX_LENGTH:
+        password = password[:MAX_LENGTH]
+    try:
+        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when the stored hash used other parameters than the current ones."""
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
