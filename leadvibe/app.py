@@ -24,7 +24,11 @@ from leadvibe.db.database import Database
 from leadvibe.db.lock import DataDirLock
 from leadvibe.errors import EXCEPTION_HANDLERS
 from leadvibe.observe import observe_middleware
+from leadvibe.pipeline.inbox import Inbox, purge_idempotency_keys
 from leadvibe.pipeline.periodic import Periodic
+from leadvibe.pipeline.scoring_config import ConfigCache
+from leadvibe.pipeline.stream import StreamHub
+from leadvibe.pipeline.worker import Worker
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import authorize
 from leadvibe.security.keys import derive, load_or_create_master_key
@@ -78,6 +82,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                  pepper=derive(master, "api-credential-digest"))
     rt.services["ratelimiter"] = RateLimiter(settings.rate_limit_mode, settings.rate_limit_rps,
                                              settings.rate_limit_burst, settings.rate_limit_key_by)
+    rt.services["scoring_config"] = ConfigCache()
+    rt.services["inbox"] = Inbox(rt)
+    rt.services["stream"] = StreamHub(settings.sse_buffer, settings.sse_heartbeat,
+                                      on_drop=lambda: rt.metrics.sse_dropped.inc())
     return rt
 
 
@@ -88,9 +96,14 @@ def background_services(rt: Runtime) -> list[Any]:
     async def purge_revocations() -> None:
         await rt.db.write(lambda c: cred_store.purge_revocations(c, rt.now_ms()))
 
+    async def purge_idempotency() -> None:
+        await rt.db.write(lambda c: purge_idempotency_keys(c, rt.now_ms()))
+
     return [
+        Worker(rt),
         Periodic("checkpoint", s.checkpoint_interval, rt.db.checkpoint),
         Periodic("revocation-purge", 3600, purge_revocations, run_at_start=True),
+        Periodic("idempotency-purge", 3600, purge_idempotency, run_at_start=True),
     ]
 
 

@@ -118,6 +118,9 @@ class Metrics:
         self.http_requests = self.add(Counter(
             "http_requests_total", "Total number of HTTP requests by status code and method.", ("status", "method")))
         self.http_latency = self.add(Histogram("http_request_duration_seconds", "HTTP request latency."))
+        self.processing_latency = self.add(Histogram(
+            "event_processing_latency_seconds", "Seconds from an event's acknowledgement (202) to its score."))
+        self.sse_dropped = self.add(Counter("sse_clients_dropped_total", "Stream clients dropped for being slow."))
 
     def add(self, item):  # type: ignore[no-untyped-def]
         """Register a metric; returns it."""

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from leadvibe.api import audit, auth, orgs, secrets, service
+from leadvibe.api import audit, auth, ingest, orgs, secrets, service
+from leadvibe.api import event_type_settings, inorganic_filters, levels, rulesets, scoring_settings
 
-DOMAINS = [service, auth, orgs, secrets, audit]
+DOMAINS = [service, auth, orgs, secrets, audit, ingest]
+DOMAINS += [rulesets, inorganic_filters, levels, scoring_settings, event_type_settings]
 
 
 def all_routes() -> list[Any]:

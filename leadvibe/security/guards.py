@@ -102,6 +102,9 @@ async def role_in_unit(rt: Runtime, principal: Principal, unit_id: str) -> str |
 async def resolve_tenant(rt: Runtime, connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> Tenant:
     """Active OU: the `activeOu` cookie, else `X-OU-ID`, else a credential's home OU."""
     requested = connection.cookies.get(ACTIVE_OU_COOKIE) or connection.headers.get("x-ou-id")
+    query_key = connection.route_handler.opt.get("ou_query") if connection.scope.get("route_handler") else None
+    if query_key and connection.query_params.get(query_key):
+        requested = connection.query_params[query_key]
     if principal.kind == "credential":
         if requested and requested != principal.home_unit:
             raise ApiError(403, f"this API credential may only act in its own OU ({principal.home_unit})")

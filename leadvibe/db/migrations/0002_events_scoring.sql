@@ -11,6 +11,21 @@ CREATE TABLE inbox (
     received_at   INTEGER NOT NULL
 );
 
+-- An inbox row whose processing raised (a bug, never bad input: input is validated at ingest) is kept here with
+-- the error instead of blocking the queue or being lost.
+CREATE TABLE inbox_dead (
+    seq           INTEGER PRIMARY KEY,
+    org_id        TEXT NOT NULL,
+    unit_id       TEXT NOT NULL,
+    event_id      TEXT NOT NULL,
+    payload       BLOB NOT NULL,
+    source        TEXT NOT NULL,
+    skip_triggers INTEGER NOT NULL DEFAULT 0,
+    received_at   INTEGER NOT NULL,
+    error         TEXT NOT NULL,
+    failed_at     INTEGER NOT NULL
+);
+
 -- Idempotency: a repeated event_id / Idempotency-Key within an OU answers the original event id.
 CREATE TABLE idempotency_keys (
     unit_id    TEXT NOT NULL,

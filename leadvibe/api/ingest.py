@@ -1,0 +1,245 @@
+"""Ingestion endpoints: single events, batches, CSV import, and the live SSE stream."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Stream
+
+from leadvibe.errors import ApiError
+from leadvibe.pipeline.inbox import Accepted, IngestEvent, QueuedEvent, validate
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import access
+from leadvibe.security.principal import Tenant
+
+MAX_BODY = 1024 * 1024
+MAX_BATCH = 1000
+MAX_BATCH_BODY = 16 * 1024 * 1024
+MAX_IMPORT = 10 * 1024 * 1024
+IMPORT_CHUNK = 500
+ALIAS_COLUMNS = ("external_id", "email", "phone", "cookie", "social")
+
+
+class IngestMeta(msgspec.Struct):
+    """Where the event went."""
+
+    event_id: str
+    duplicate: bool = False
+
+
+class IngestAccepted(msgspec.Struct):
+    """`202 {"message":"event ingested","metadata":{"event_id":...}}`."""
+
+    message: str
+    metadata: IngestMeta
+
+
+class BatchIn(msgspec.Struct):
+    """Up to 1,000 events."""
+
+    events: list[IngestEvent]
+
+
+class BatchItem(msgspec.Struct, omit_defaults=True):
+    """The outcome of one event of a batch."""
+
+    index: int
+    status: str  # accepted | duplicate | rejected
+    event_id: str | None = None
+    error: str | None = None
+
+
+class BatchAccepted(msgspec.Struct):
+    """Per-item results; rejected items were not stored, accepted ones are durable."""
+
+    message: str
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItem]
+
+
+class ImportErrorRow(msgspec.Struct):
+    """A CSV row that could not be imported."""
+
+    line: int
+    error: str
+
+
+class ImportResult(msgspec.Struct):
+    """What an import did."""
+
+    message: str
+    imported: int
+    duplicates: int
+    errors: int
+    error_rows: list[ImportErrorRow]
+
+
+def _require_json(request: Request[Any, Any, Any]) -> None:
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";", 1)[0].strip().lower() not in ("application/json", "application/x-json", ""):
+        raise ApiError(415, "send the event as JSON (Content-Type: application/json)")
+    if not ctype:
+        raise ApiError(415, "missing Content-Type: send the event as JSON (Content-Type: application/json)")
+
+
+async def _before_json(request: Request[Any, Any, Any]) -> None:
+    _require_json(request)
+
+
+@post("/ingest", opt=access("O"), operation_id="ingestEvent", summary="Ingest engagement event", tags=["Events"],
+      status_code=202, request_max_body_size=MAX_BODY, before_request=_before_json)
+async def ingest(request: Request[Any, Any, Any], rt: Runtime, tenant: Tenant, data: IngestEvent) -> IngestAccepted:
+    """Validate, make durable (group-committed inbox), then answer 202; scoring happens right after."""
+    q = validate(data, rt.now_ms(), request.headers.get("idempotency-key"))
+    (acc,) = await rt.services["inbox"].submit(tenant.org_id, tenant.unit_id, [q])
+    return IngestAccepted("event ingested", IngestMeta(acc.event_id, acc.duplicate))
+
+
+@post("/ingest/batch", opt=access("O"), operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
+      tags=["Events"], status_code=202, request_max_body_size=MAX_BATCH_BODY, before_request=_before_json)
+async def ingest_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccepted:
+    """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported."""
+    if not data.events:
+        raise ApiError(400, "`events` must hold at least one event")
+    if len(data.events) > MAX_BATCH:
+        raise ApiError(413, f"at most {MAX_BATCH} events per batch")
+    now = rt.now_ms()
+    results: list[BatchItem] = []
+    valid: list[tuple[int, QueuedEvent]] = []
+    for i, ev in enumerate(data.events):
+        try:
+            valid.append((i, validate(ev, now)))
+        except ApiError as exc:
+            results.append(BatchItem(i, "rejected", error=exc.message))
+    accepted = await rt.services["inbox"].submit(tenant.org_id, tenant.unit_id, [q for _, q in valid])
+    for (i, _), acc in zip(valid, accepted, strict=True):
+        results.append(BatchItem(i, "duplicate" if acc.duplicate else "accepted", acc.event_id))
+    results.sort(key=lambda r: r.index)
+    dup = sum(1 for r in results if r.status == "duplicate")
+    ok = sum(1 for r in results if r.status == "accepted")
+    return BatchAccepted("events ingested", ok, dup, len(results) - ok - dup, results)
+
+
+def _row_event(row: dict[str, str]) -> IngestEvent:
+    meta_raw = (row.get("metadata") or "").strip()
+    metadata = None
+    if meta_raw:
+        try:
+            metadata = msgspec.json.decode(meta_raw)
+        except msgspec.DecodeError:
+            raise ApiError(400, "`metadata` is not valid JSON") from None
+        if not isinstance(metadata, dict):
+            raise ApiError(400, "`metadata` must be a JSON object")
+    aliases = [{"alias_kind": k, "raw_value": row[k].strip()} for k in ALIAS_COLUMNS if (row.get(k) or "").strip()]
+    return msgspec.convert({
+        "event_type": (row.get("event_type") or "").strip(),
+        "lead_id": (row.get("lead_id") or "").strip() or None,
+        "aliases": aliases or None,
+        "timestamp": (row.get("timestamp") or "").strip() or None,
+        "metadata": metadata,
+        "event_id": (row.get("event_id") or "").strip() or None,
+    }, IngestEvent)
+
+
+async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_triggers: bool) -> ImportResult:
+    raw = upload.file
+    raw.seek(0, io.SEEK_END)
+    if raw.tell() > MAX_IMPORT:
+        raise ApiError(413, "the CSV file is larger than 10 MB")
+    raw.seek(0)
+    head = raw.read(3)
+    if head != codecs.BOM_UTF8:
+        raw.seek(0)
+    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")  # type: ignore[arg-type]
+    reader = csv.DictReader(text)
+    try:
+        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+    except UnicodeDecodeError:
+        raise ApiError(400, "the CSV file must be UTF-8") from None
+    if not fields:
+        raise ApiError(400, "the CSV file is empty (a header row is required)")
+    if "event_type" not in fields:
+        raise ApiError(400, "the CSV header must include `event_type`")
+    reader.fieldnames = fields
+    imported = duplicates = errors = 0
+    error_rows: list[ImportErrorRow] = []
+    chunk: list[QueuedEvent] = []
+    inbox = rt.services["inbox"]
+
+    async def flush() -> None:
+        nonlocal imported, duplicates
+        if chunk:
+            done: list[Accepted] = await inbox.submit(tenant.org_id, tenant.unit_id, list(chunk), source="import",
+                                                      skip_triggers=skip_triggers)
+            imported += sum(1 for a in done if not a.duplicate)
+            duplicates += sum(1 for a in done if a.duplicate)
+            chunk.clear()
+
+    now = rt.now_ms()
+    try:
+        for row in reader:
+            line = reader.line_num
+            try:
+                if None in row:
+                    raise ApiError(400, "the row has more cells than the header")
+                chunk.append(validate(_row_event(row), now))
+            except (ApiError, msgspec.ValidationError) as exc:
+                errors += 1
+                if len(error_rows) < 100:
+                    error_rows.append(ImportErrorRow(line, exc.message if isinstance(exc, ApiError) else str(exc)))
+            if len(chunk) >= IMPORT_CHUNK:
+                await flush()
+    except UnicodeDecodeError:
+        await flush()
+        raise ApiError(400, f"the CSV file must be UTF-8 (imported {imported} rows before the bad bytes)") from None
+    except csv.Error as exc:
+        await flush()
+        raise ApiError(400, f"malformed CSV near line {reader.line_num}: {exc}") from None
+    await flush()
+    return ImportResult("import complete", imported, duplicates, errors, error_rows)
+
+
+@post("/import", opt=access("O"), operation_id="importEvents", summary="Import events from CSV", tags=["Events"],
+      status_code=202, request_max_body_size=MAX_IMPORT + 256 * 1024)
+async def import_events(
+    rt: Runtime, tenant: Tenant,
+    data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
+    skip_triggers: bool = False,
+) -> ImportResult:
+    """CSV with a header row (≤ 10 MB, UTF-8): every row through the same pipeline as /ingest, source=import."""
+    upload = data.get("file") if isinstance(data, dict) else None
+    if not isinstance(upload, UploadFile):
+        raise ApiError(400, "upload the CSV as the multipart field `file`")
+    try:
+        return await _import_rows(rt, tenant, upload, skip_triggers)
+    finally:
+        await upload.close()
+
+
+@get("/stream", opt=access("V", ou_query="ouId"), operation_id="stream", summary="Server-sent events stream",
+     tags=["Stream"], media_type="text/event-stream")
+async def stream(rt: Runtime, tenant: Tenant) -> Stream:
+    """`score_update`, `event_ingested`, `surge`, `trigger_fired` for the active OU, with heartbeats."""
+    hub = rt.services["stream"]
+
+    async def body() -> AsyncIterator[bytes]:
+        async for frame in hub.stream(tenant.unit_id):
+            yield frame
+
+    return Stream(body(), media_type="text/event-stream",
+                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+ROUTES = [ingest, ingest_batch, import_events, stream]
+

@@ -1,0 +1,204 @@
+"""Ingestion: validate an event, then make it durable in the inbox before anyone answers 202.
+
+Writes go through the database's writer thread, which group-commits whatever is queued: concurrent requests
+share one transaction and one fsync. Idempotency keys are checked in the same transaction, so two racing
+copies of one key can never both be stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+import msgspec
+
+from leadvibe.db.rows import scalar
+from leadvibe.engine.normalize import ALIAS_KINDS, normalize_alias, type_key
+from leadvibe.errors import ApiError
+from leadvibe.ids import new_id
+from leadvibe.timeutil import parse_rfc3339
+
+MAX_EVENT_TYPE = 128
+MAX_ID = 128
+MAX_METADATA_BYTES = 100 * 1024
+MAX_DEPTH = 32
+FUTURE_SLACK_MS = 24 * 3600 * 1000
+IDEMPOTENCY_TTL_MS = 8 * 24 * 3600 * 1000  # kept at least 7 days, purged after 8
+
+
+class AliasIn(msgspec.Struct, forbid_unknown_fields=False):
+    """One identity of a lead (`raw_value`; `value` accepted too)."""
+
+    alias_kind: str
+    raw_value: str | None = None
+    value: str | None = None
+
+
+class IngestEvent(msgspec.Struct, forbid_unknown_fields=False):
+    """An engagement event as clients send it. Unknown top-level fields are ignored."""
+
+    event_type: str
+    lead_id: str | None = None
+    aliases: list[AliasIn] | None = None
+    alias_kind: str | None = None
+    alias: str | None = None
+    timestamp: str | None = None
+    metadata: dict[str, Any] | None = None
+    event_id: str | None = None
+
+
+class QueuedEvent(msgspec.Struct, array_like=True):
+    """A validated event as stored in the inbox (compact array encoding)."""
+
+    event_id: str
+    event_type: str
+    lead_id: str | None
+    aliases: list[tuple[str, str, str]]
+    ts: int
+    metadata: dict[str, Any] | None
+    idempotency_key: str | None
+
+
+_encoder = msgspec.json.Encoder()
+_queued_decoder = msgspec.json.Decoder(QueuedEvent)
+
+
+def encode(q: QueuedEvent) -> bytes:
+    """Inbox payload bytes."""
+    return _encoder.encode(q)
+
+
+def decode(payload: bytes) -> QueuedEvent:
+    """Inbox payload back to a QueuedEvent."""
+    return _queued_decoder.decode(payload)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -> QueuedEvent:
+    """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field."""
+    name = ev.event_type.strip()
+    if not name:
+        raise ApiError(400, "`event_type` is required and must not be empty")
+    if len(name) > MAX_EVENT_TYPE:
+        raise ApiError(400, f"`event_type` must be at most {MAX_EVENT_TYPE} characters")
+    if not type_key(name):
+        raise ApiError(400, "`event_type` must contain letters or digits")
+    lead_id = ev.lead_id.strip() if ev.lead_id is not None else None
+    if lead_id is not None and not 1 <= len(lead_id) <= MAX_ID:
+        raise ApiError(400, f"`lead_id` must be 1 to {MAX_ID} characters")
+    aliases: list[tuple[str, str, str]] = []
+    raw_aliases: list[tuple[str, str | None, str]] = [
+        (a.alias_kind, a.raw_value if a.raw_value is not None else a.value, f"aliases[{i}]")
+        for i, a in enumerate(ev.aliases or [])]
+    if ev.alias_kind is not None or ev.alias is not None:
+        if ev.alias_kind is None or ev.alias is None:
+            raise ApiError(400, "`alias_kind` and `alias` must be given together")
+        raw_aliases.append((ev.alias_kind, ev.alias, "alias"))
+    for kind, raw, where in raw_aliases:
+        if kind not in ALIAS_KINDS:
+            raise ApiError(400, f"`{where}.alias_kind` must be one of {', '.join(sorted(ALIAS_KINDS))}"
+                           if where != "alias" else
+                           f"`alias_kind` must be one of {', '.join(sorted(ALIAS_KINDS))}")
+        if raw is None or not raw.strip():
+            raise ApiError(400, f"`{where}` needs a non-empty value")
+        if len(raw) > 320:
+            raise ApiError(400, f"`{where}` value must be at most 320 characters")
+        try:
+            aliases.append((kind, normalize_alias(kind, raw), raw.strip()))
+        except ValueError as exc:
+            raise ApiError(400, f"`{where}`: {exc}") from None
+    if not lead_id and not aliases:
+        raise ApiError(400, "identify the lead with `lead_id`, `aliases`, or `alias_kind` + `alias`")
+    if ev.timestamp is None:
+        ts = now
+    else:
+        try:
+            ts = parse_rfc3339(ev.timestamp)
+        except ValueError as exc:
+            raise ApiError(400, f"`timestamp` {exc}") from None
+        if ts > now + FUTURE_SLACK_MS:
+            raise ApiError(400, "`timestamp` is more than 24 hours in the future")
+    if ev.metadata is not None:
+        if _depth_exceeds(ev.metadata, MAX_DEPTH - 1):
+            raise ApiError(400, f"`metadata` is nested too deeply (at most {MAX_DEPTH} levels)")
+        if len(_encoder.encode(ev.metadata)) > MAX_METADATA_BYTES:
+            raise ApiError(413, "`metadata` is larger than 100 KB")
+    key = ev.event_id if ev.event_id is not None else idempotency_header
+    if key is not None:
+        key = key.strip()
+        if not 1 <= len(key) <= MAX_ID:
+            raise ApiError(400, f"`event_id` / Idempotency-Key must be 1 to {MAX_ID} characters")
+    return QueuedEvent(new_id("ev"), name, lead_id, aliases, ts, ev.metadata, key)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of one submitted event."""
+
+    event_id: str
+    duplicate: bool
+
+
+def _store(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequence[QueuedEvent], source: str,
+           skip_triggers: bool, now: int) -> list[Accepted]:
+    out: list[Accepted] = []
+    rows = []
+    for q in events:
+        if q.idempotency_key is not None:
+            conn.execute("INSERT OR IGNORE INTO idempotency_keys (unit_id, key, event_id, created_at)"
+                         " VALUES (?,?,?,?)", (unit_id, q.idempotency_key, q.event_id, now))
+            if conn.changes() == 0:
+                original = scalar(conn, "SELECT event_id FROM idempotency_keys WHERE unit_id = ? AND key = ?",
+                                  (unit_id, q.idempotency_key))
+                out.append(Accepted(str(original), True))
+                continue
+        rows.append((org_id, unit_id, q.event_id, encode(q), source, int(skip_triggers), now))
+        out.append(Accepted(q.event_id, False))
+    conn.executemany("INSERT INTO inbox (org_id, unit_id, event_id, payload, source, skip_triggers, received_at)"
+                     " VALUES (?,?,?,?,?,?,?)", rows)
+    return out
+
+
+class Inbox:
+    """Accepts validated events; returns once they are committed (durable)."""
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+
+    async def submit(self, org_id: str, unit_id: str, events: Sequence[QueuedEvent], *, source: str = "api",
+                     skip_triggers: bool = False) -> list[Accepted]:
+        """Store events in the inbox in one (group-committed) transaction; wake the worker."""
+        if not events:
+            return []
+        now = self.rt.now_ms()
+        accepted = await self.rt.db.write(
+            lambda c: _store(c, org_id, unit_id, events, source, skip_triggers, now))
+        fresh = sum(1 for a in accepted if not a.duplicate)
+        if fresh:
+            self.rt.metrics.events_ingested.inc(fresh)
+            worker = self.rt.services.get("worker")
+            if worker is not None:
+                worker.notify(fresh)
+        return accepted
+
+
+def purge_idempotency_keys(conn: apsw.Connection, now: int) -> int:
+    """Forget keys older than the retention window."""
+    conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - IDEMPOTENCY_TTL_MS,))
+    return conn.changes()

@@ -1,0 +1,76 @@
+"""Server-sent events fan-out per OU. A slow client never blocks ingestion: each client has a bounded buffer,
+and a client whose buffer is full is dropped (the events are not)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+_json = msgspec.json.Encoder()
+
+
+class Subscriber:
+    """One connected client."""
+
+    __slots__ = ("closed", "queue")
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=size)
+        self.closed = False
+
+
+class StreamHub:
+    """Subscribers by OU; `publish` is called on the event loop after commits."""
+
+    def __init__(self, buffer: int, heartbeat: float, on_drop: Any = None) -> None:
+        self.buffer = buffer
+        self.heartbeat = heartbeat
+        self.on_drop = on_drop
+        self._subs: dict[str, set[Subscriber]] = {}
+
+    def subscriber_count(self, unit_id: str | None = None) -> int:
+        """Connected clients (of one OU, or all)."""
+        if unit_id is not None:
+            return len(self._subs.get(unit_id, ()))
+        return sum(len(s) for s in self._subs.values())
+
+    def publish(self, unit_id: str, event: str, data: dict[str, Any]) -> None:
+        """Queue an SSE message for every client of the OU; drop clients that cannot keep up."""
+        subs = self._subs.get(unit_id)
+        if not subs:
+            return
+        frame = b"event: " + event.encode() + b"\ndata: " + _json.encode(data) + b"\n\n"
+        for sub in list(subs):
+            try:
+                sub.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                sub.closed = True
+                subs.discard(sub)
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait(b"")  # wake the reader so it ends
+                if self.on_drop:
+                    self.on_drop()
+
+    async def stream(self, unit_id: str) -> AsyncIterator[bytes]:
+        """The byte stream of one client: a hello, the OU's events, a heartbeat comment when idle."""
+        sub = Subscriber(self.buffer)
+        self._subs.setdefault(unit_id, set()).add(sub)
+        try:
+            yield b": connected\nretry: 3000\n\n"
+            while not sub.closed:
+                try:
+                    frame = await asyncio.wait_for(sub.queue.get(), timeout=self.heartbeat)
+                except TimeoutError:
+                    yield b": heartbeat\n\n"
+                    continue
+                if not frame:
+                    break
+                yield frame
+        finally:
+            subs = self._subs.get(unit_id)
+            if subs is not None:
+                subs.discard(sub)

@@ -1,0 +1,347 @@
+"""The scoring worker: takes inbox rows in arrival order, in batches, and for each event resolves the lead,
+applies filters, scores every active ruleset, records explanations, evaluates triggers and removes the inbox
+row — all in one write transaction, so a crash never double-counts or drops an event. SSE publications go out
+after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import apsw
+import msgspec
+import structlog
+
+from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
+from leadvibe.engine.replay import LeadScorer, ReplayEvent
+from leadvibe.engine.surge import Session
+from leadvibe.ids import new_id
+from leadvibe.pipeline import inbox as inbox_mod
+from leadvibe.pipeline.scoring_config import OUConfig
+from leadvibe.store import events as ev_store
+
+log = structlog.get_logger("leadvibe.worker")
+_json = msgspec.json.Encoder()
+
+
+@dataclass(slots=True)
+class EventContext:
+    """What trigger evaluation sees for one scored event (inside the worker's transaction)."""
+
+    org_id: str
+    unit_id: str
+    lead_id: str
+    event_id: str
+    event_seq: int
+    event_type: str
+    type_key: str
+    occurred_at: int
+    received_at: int
+    metadata: dict[str, Any] | None
+    channel: str
+    primary_ruleset_id: str | None
+    primary_before: int
+    primary_after: int
+    level_name: str | None
+    now: int
+
+
+@dataclass
+class _LeadWork:
+    """A lead's state while a batch runs; written back once at the end of the batch."""
+
+    scorer: LeadScorer
+    session_count: int
+    last_event_at: int | None = None
+    last_event_type: str | None = None
+    last_organic_at: int | None = None
+    touched_scores: bool = False
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    processed: int = 0
+    failed: int = 0
+    fired: int = 0
+    publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+
+def _level_name(cfg: OUConfig, score: int) -> str | None:
+    from leadvibe.engine.levels import level_for
+
+    lv = level_for(cfg.levels, score)
+    return lv.name if lv else None
+
+
+class BatchProcessor:
+    """Processes one batch of inbox rows inside the writer's transaction."""
+
+    def __init__(self, rt: Any, conn: apsw.Connection, now: int) -> None:
+        self.rt = rt
+        self.conn = conn
+        self.now = now
+        self.configs = rt.services["scoring_config"]
+        self.triggers = rt.services.get("triggers")
+        self.leads: dict[tuple[str, str], _LeadWork] = {}
+        self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
+        self.properties: dict[str, set[tuple[str, str]]] = {}
+        self.result = BatchResult()
+
+    def _work(self, cfg: OUConfig, lead_id: str) -> _LeadWork:
+        key = (cfg.unit_id, lead_id)
+        work = self.leads.get(key)
+        if work is None:
+            scores, session, count = ev_store.lead_state(self.conn, cfg.unit_id, lead_id)
+            work = _LeadWork(LeadScorer(cfg.scoring, scores, session), count)
+            self.leads[key] = work
+        return work
+
+    def process(self, row: tuple[Any, ...]) -> None:
+        """One inbox row; raises on failure (the caller rolls back its savepoint)."""
+        seq, org_id, unit_id, _event_id, payload, source, skip_triggers, received_at = row
+        q = inbox_mod.decode(payload)
+        cfg = self.configs.get(self.conn, unit_id)
+        conn, now = self.conn, self.now
+        lead_id = ev_store.resolve_lead(conn, unit_id, org_id, q.lead_id, q.aliases, now, source)
+        key = type_key(q.event_type)
+        scope = cfg.scope_for(key)
+        channel = channel_for(q.event_type, q.metadata)
+        metadata_json = _json.encode(q.metadata).decode() if q.metadata is not None else None
+        self._catalogue(unit_id, key, q.event_type, q.ts, q.metadata)
+        pubs = self.result.publications
+        if scope == "observe":
+            ev_store.insert_event(conn, (q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at,
+                                         now, metadata_json, channel, source, scope, 0, None, None, 1.0, None, 0,
+                                         None))
+            pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
+                                                     "event_type": q.event_type, "scope": scope}))
+            return
+        work = self._work(cfg, lead_id)
+        hits: dict[str, tuple[int, str | None]] = {}
+        first_seqs: dict[str, int | None] = {}
+        for f in cfg.scoring.filters:
+            if f.type_key == key:
+                n, first_seq = ev_store.filter_window(conn, unit_id, lead_id, key, q.ts - f.time_window_ms, q.ts)
+                hits[f.filter_id] = (n, None)
+                first_seqs[f.filter_id] = first_seq
+        primary = cfg.primary_ruleset_id
+        before_primary = work.scorer.scores.get(primary, 0) if primary else 0
+        outcome = work.scorer.score(ReplayEvent(q.event_id, key, q.ts), hits)
+        grouped_with = None
+        if outcome.filtered_by is not None:
+            f_seq = first_seqs.get(outcome.filtered_by)
+            flt = next(f for f in cfg.scoring.filters if f.filter_id == outcome.filtered_by)
+            if flt.group_events and f_seq is not None:
+                grouped_with = ev_store.event_id_by_seq(conn, f_seq)
+        has_delta = int(any(s.delta for s in outcome.scores))
+        event_seq = ev_store.insert_event(conn, (
+            q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, now, metadata_json, channel,
+            source, scope, int(outcome.filtered_by is not None), outcome.filtered_by, grouped_with,
+            outcome.multiplier, outcome.session_index, has_delta, None))
+        ev_store.insert_scores(conn, unit_id, lead_id, event_seq, outcome.scores)
+        if outcome.session_index == 1:
+            work.session_count += 1
+        work.touched_scores = True
+        if work.last_event_at is None or q.ts >= work.last_event_at:
+            work.last_event_at, work.last_event_type = q.ts, q.event_type
+        work.last_organic_at = max(work.last_organic_at or 0, q.ts)
+        after_primary = work.scorer.scores.get(primary, 0) if primary else 0
+        pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
+                                                 "event_type": q.event_type, "channel": channel}))
+        for s in outcome.scores:
+            if s.delta:
+                pubs.append((unit_id, "score_update", {"lead_id": lead_id, "ruleset_id": s.ruleset_id,
+                                                       "delta": s.delta, "score": s.after}))
+        self.result.latencies.append(max(0.0, (now - received_at) / 1000))
+        if (self.triggers is not None and scope == "activate" and outcome.filtered_by is None
+                and not skip_triggers):
+            ctx = EventContext(org_id, unit_id, lead_id, q.event_id, event_seq, q.event_type, key, q.ts, received_at,
+                               q.metadata, channel, primary, before_primary, after_primary,
+                               _level_name(cfg, after_primary), now)
+            fired = self.triggers.on_event(conn, ctx)
+            for name, data in fired or ():
+                pubs.append((unit_id, name, data))
+                self.result.fired += 1
+
+    def _catalogue(self, unit_id: str, key: str, name: str, ts: int, metadata: dict[str, Any] | None) -> None:
+        counts = self.type_counts.setdefault(unit_id, {})
+        first, n, last = counts.get(key, (name, 0, ts))
+        counts[key] = (first, n + 1, max(last, ts))
+        if metadata:
+            props = self.properties.setdefault(unit_id, set())
+            for k in metadata:
+                props.add((key, str(k)[:200]))
+
+    def forget(self, row: tuple[Any, ...]) -> None:
+        """After a failed event: drop cached lead state so it is reloaded from what was committed."""
+        unit_id = row[2]
+        for key in [k for k in self.leads if k[0] == unit_id]:
+            del self.leads[key]
+
+    def finish(self) -> None:
+        """Write back the per-lead state and the event-type catalogue."""
+        conn, now = self.conn, self.now
+        for (unit_id, lead_id), work in self.leads.items():
+            if work.touched_scores:
+                ev_store.save_lead_scores(conn, unit_id, lead_id, work.scorer.scores, now)
+            ev_store.save_lead_activity(conn, unit_id, lead_id, last_event_at=work.last_event_at,
+                                        last_event_type=work.last_event_type, last_organic_at=work.last_organic_at,
+                                        session=work.scorer.session, session_count=work.session_count, now=now)
+        for unit_id, counts in self.type_counts.items():
+            ev_store.bump_event_types(conn, unit_id, counts)
+        for unit_id, pairs in self.properties.items():
+            ev_store.add_properties(conn, unit_id, pairs)
+
+
+def process_batch(rt: Any, conn: apsw.Connection, limit: int) -> BatchResult:
+    """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread)."""
+    rows = conn.execute("SELECT seq, org_id, unit_id, event_id, payload, source, skip_triggers, received_at"
+                        " FROM inbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+    proc = BatchProcessor(rt, conn, rt.now_ms())
+    if not rows:
+        return proc.result
+    for row in rows:
+        conn.execute("SAVEPOINT ev")
+        try:
+            proc.process(row)
+            conn.execute("RELEASE ev")
+            proc.result.processed += 1
+        except Exception as exc:  # noqa: BLE001 - isolate one bad event; keep it, with the error, for a human
+            conn.execute("ROLLBACK TO ev")
+            conn.execute("RELEASE ev")
+            proc.forget(row)
+            proc.result.failed += 1
+            log.error("event_processing_failed", event_id=row[3], unit_id=row[2], error=repr(exc))
+            conn.execute("INSERT OR REPLACE INTO inbox_dead (seq, org_id, unit_id, event_id, payload, source,"
+                         " skip_triggers, received_at, error, failed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         (*row, repr(exc)[:2000], proc.now))
+    proc.finish()
+    conn.execute("DELETE FROM inbox WHERE seq <= ?", (rows[-1][0],))
+    return proc.result
+
+
+def apply_decay(conn: apsw.Connection, cfg: OUConfig, lead_id: str, decay_id: str, decrease: int, ts: int,
+                now: int) -> dict[str, Any] | None:
+    """Record one DECAY event for a lead with its (floored) deltas in every active ruleset.
+
+    Returns `{"event_id", "scores", "primary_score"}`, or None when the lead does not exist or is merged.
+    """
+    row = conn.execute("SELECT org_id, merged_into FROM leads WHERE unit_id = ? AND id = ?",
+                       (cfg.unit_id, lead_id)).fetchone()
+    if row is None or row[1] is not None:
+        return None
+    scores, session, _ = ev_store.lead_state(conn, cfg.unit_id, lead_id)
+    scorer = LeadScorer(cfg.scoring, scores, session)
+    event_id = new_id("ev")
+    outcome = scorer.score(ReplayEvent(event_id, type_key(DECAY_EVENT_TYPE), ts, decay_decrease=decrease,
+                                       decay_id=decay_id), {})
+    metadata = {"channel": "system", "decay_id": decay_id, "decrease": decrease}
+    seq = ev_store.insert_event(conn, (
+        event_id, row[0], cfg.unit_id, lead_id, DECAY_EVENT_TYPE, type_key(DECAY_EVENT_TYPE), ts, now, now,
+        _json.encode(metadata).decode(), "system", "system", "activate", 0, None, None, 1.0, None,
+        int(any(s.delta for s in outcome.scores)), decay_id))
+    ev_store.insert_scores(conn, cfg.unit_id, lead_id, seq, outcome.scores)
+    ev_store.save_lead_scores(conn, cfg.unit_id, lead_id, scorer.scores, now)
+    primary = scorer.scores.get(cfg.primary_ruleset_id, 0) if cfg.primary_ruleset_id else 0
+    return {"event_id": event_id, "scores": dict(scorer.scores), "primary_score": primary,
+            "deltas": {s.ruleset_id: s.delta for s in outcome.scores}}
+
+
+def replay_event_from_row(seq_id: str, key: str, ts: int, scope: str, decay_id: str | None,
+                          metadata: str | None) -> ReplayEvent:
+    """A stored event as the replay engine sees it (DECAY events carry their decrease in metadata)."""
+    if decay_id is not None:
+        decrease = int(msgspec.json.decode(metadata or "{}").get("decrease", 0))
+        return ReplayEvent(seq_id, key, ts, decay_decrease=decrease, decay_id=decay_id)
+    return ReplayEvent(seq_id, key, ts, processed=(scope != "observe"))
+
+
+class Worker:
+    """The background task that drains the inbox."""
+
+    name = "worker"
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+        self.queue_depth = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._busy = False
+        self.processed_total = 0
+
+    @property
+    def alive(self) -> bool:
+        """True while the loop runs."""
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Count what is pending (resumes unfinished rows after a crash) and start the loop."""
+        self.queue_depth = int(await self.rt.db.read(
+            lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]))
+        self.rt.metrics.queue_depth.fn = lambda: float(self.queue_depth)
+        self._task = asyncio.create_task(self._loop(), name="worker")
+        if self.queue_depth:
+            log.info("worker_resuming", pending=self.queue_depth)
+
+    def notify(self, n: int) -> None:
+        """New events were committed to the inbox."""
+        self.queue_depth += n
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        settings = self.rt.settings
+        hub = self.rt.services.get("stream")
+        while True:
+            self._wake.clear()
+            self._busy = True
+            try:
+                result = await self.rt.db.write(
+                    lambda c: process_batch(self.rt, c, settings.worker_batch_size))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep draining; the rows stay in the inbox for the next round
+                log.exception("worker_batch_failed")
+                self._busy = False
+                await asyncio.sleep(0.5)
+                continue
+            handled = result.processed + result.failed
+            self.queue_depth = max(0, self.queue_depth - handled)
+            self.processed_total += result.processed
+            self._busy = False
+            if hub is not None:
+                for unit_id, name, data in result.publications:
+                    hub.publish(unit_id, name, data)
+            for latency in result.latencies:
+                self.rt.metrics.processing_latency.observe(latency)
+            if result.fired and "delivery" in self.rt.services:
+                self.rt.services["delivery"].poke()
+            if handled == 0:
+                self.queue_depth = 0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=settings.worker_idle_poll)
+
+    async def wait_idle(self) -> None:
+        """Return once everything committed to the inbox so far has been processed."""
+        while self.queue_depth > 0 or self._busy:
+            self._wake.set()
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        """Stop after the batch in flight (its transaction commits or rolls back as a whole)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def monotonic_ms() -> float:
+    """For latency figures."""
+    return time.monotonic() * 1000

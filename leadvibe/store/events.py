@@ -1,0 +1,164 @@
+"""Write-side SQL for events: lead resolution by id or alias, event rows, score rows, lead state.
+
+Every function runs inside the writer's transaction (called by the worker, replays and decay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import apsw
+
+from leadvibe.db.rows import query, query_one
+from leadvibe.engine.scoring import EventScore
+from leadvibe.engine.surge import Session
+from leadvibe.ids import new_id
+
+_MAX_MERGE_HOPS = 16
+
+
+def follow_merges(conn: apsw.Connection, unit_id: str, lead_id: str, merged_into: str | None) -> str:
+    """The live lead an id resolves to (merged sources point at their target)."""
+    hops = 0
+    while merged_into and hops < _MAX_MERGE_HOPS:
+        lead_id = merged_into
+        row = query_one(conn, "SELECT merged_into FROM leads WHERE unit_id = ? AND id = ?", (unit_id, lead_id))
+        merged_into = row["merged_into"] if row else None
+        hops += 1
+    return lead_id
+
+
+def create_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str, now: int, source: str) -> None:
+    """Insert a lead row (no-op if it exists)."""
+    conn.execute("INSERT OR IGNORE INTO leads (unit_id, id, org_id, source, created_at, updated_at)"
+                 " VALUES (?,?,?,?,?,?)", (unit_id, lead_id, org_id, source, now, now))
+
+
+def resolve_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str | None,
+                 aliases: Sequence[tuple[str, str, str]], now: int, source: str) -> str:
+    """Find or create the lead an event names; attach its new aliases. Aliases: (kind, value, raw_value).
+
+    By `lead_id` if given (an unknown id creates that lead), else by the first alias already known, else a new
+    `ld_` lead. An alias that already belongs to another live lead stays where it is.
+    """
+    resolved: str | None = None
+    if lead_id:
+        row = query_one(conn, "SELECT merged_into FROM leads WHERE unit_id = ? AND id = ?", (unit_id, lead_id))
+        if row is None:
+            create_lead(conn, unit_id, org_id, lead_id, now, source)
+            resolved = lead_id
+        else:
+            resolved = follow_merges(conn, unit_id, lead_id, row["merged_into"])
+    else:
+        for kind, value, _ in aliases:
+            row = query_one(conn, "SELECT a.lead_id, l.merged_into FROM lead_aliases a LEFT JOIN leads l"
+                                  " ON l.unit_id = a.unit_id AND l.id = a.lead_id"
+                                  " WHERE a.unit_id = ? AND a.kind = ? AND a.value = ?", (unit_id, kind, value))
+            if row is not None:
+                resolved = follow_merges(conn, unit_id, row["lead_id"], row["merged_into"])
+                break
+        if resolved is None:
+            resolved = new_id("ld")
+            create_lead(conn, unit_id, org_id, resolved, now, source)
+    for kind, value, raw in aliases:
+        conn.execute("INSERT OR IGNORE INTO lead_aliases (unit_id, kind, value, lead_id, org_id, raw_value, created_at)"
+                     " VALUES (?,?,?,?,?,?,?)", (unit_id, kind, value, resolved, org_id, raw, now))
+    return resolved
+
+
+def lead_state(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[dict[str, int], Session | None, int]:
+    """(score per ruleset, current session, session_count) of a lead."""
+    scores = {r["ruleset_id"]: int(r["score"]) for r in query(
+        conn, "SELECT ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))}
+    row = query_one(conn, "SELECT session_n, session_last_ts, session_started_at, session_count FROM leads"
+                          " WHERE unit_id = ? AND id = ?", (unit_id, lead_id))
+    session = None
+    count = 0
+    if row is not None:
+        count = int(row["session_count"])
+        if row["session_last_ts"] is not None:
+            session = Session(int(row["session_n"]), int(row["session_last_ts"]), int(row["session_started_at"]))
+    return scores, session, count
+
+
+def filter_window(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
+                  end_incl: int) -> tuple[int, int | None]:
+    """(count, first seq) of the lead's earlier scored events of a type with occurred_at in (start, end]."""
+    row = conn.execute(
+        "SELECT count(*), min(seq) FROM events WHERE unit_id = ? AND lead_id = ? AND type_key = ?"
+        " AND occurred_at > ? AND occurred_at <= ? AND scope != 'observe' AND decay_id IS NULL",
+        (unit_id, lead_id, type_key, start_excl, end_incl)).fetchone()
+    return int(row[0]), row[1]
+
+
+def event_id_by_seq(conn: apsw.Connection, seq: int) -> str | None:
+    """The public id of an event."""
+    row = conn.execute("SELECT id FROM events WHERE seq = ?", (seq,)).fetchone()
+    return row[0] if row else None
+
+
+INSERT_EVENT = (
+    "INSERT INTO events (id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at, processed_at,"
+    " metadata, channel, source, scope, inorganic, filtered_by, grouped_with, multiplier, session_index, has_delta,"
+    " decay_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def insert_event(conn: apsw.Connection, row: tuple[Any, ...]) -> int:
+    """Insert one event (columns as INSERT_EVENT); return its seq."""
+    conn.execute(INSERT_EVENT, row)
+    return int(conn.last_insert_rowid())
+
+
+def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, scores: Iterable[EventScore]) -> None:
+    """Per-ruleset explanation rows of one event."""
+    conn.executemany(
+        "INSERT INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight, multiplier, delta,"
+        " before, after, filtered_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [(seq, s.ruleset_id, unit_id, lead_id, _ids_json(s.rule_ids), s.weight, s.multiplier, s.delta, s.before,
+          s.after, s.filtered_by) for s in scores])
+
+
+def _ids_json(ids: Sequence[str]) -> str:
+    return "[" + ",".join(f'"{i}"' for i in ids) + "]"
+
+
+def save_lead_scores(conn: apsw.Connection, unit_id: str, lead_id: str, scores: dict[str, int], now: int) -> None:
+    """Upsert the lead's score per ruleset."""
+    conn.executemany(
+        "INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at) VALUES (?,?,?,?,?)"
+        " ON CONFLICT (unit_id, ruleset_id, lead_id) DO UPDATE SET score = excluded.score,"
+        " updated_at = excluded.updated_at",
+        [(unit_id, rs, lead_id, score, now) for rs, score in scores.items()])
+
+
+def save_lead_activity(conn: apsw.Connection, unit_id: str, lead_id: str, *, last_event_at: int | None,
+                       last_event_type: str | None, last_organic_at: int | None, session: Session | None,
+                       session_count: int, now: int) -> None:
+    """Activity columns the worker owns (recency, decay clock, surge session)."""
+    conn.execute(
+        "UPDATE leads SET last_event_at = max(coalesce(last_event_at, 0), coalesce(?, 0)),"
+        " last_event_type = CASE WHEN ? IS NOT NULL AND ? >= coalesce(last_event_at, 0) THEN ? ELSE last_event_type END,"
+        " last_organic_at = max(coalesce(last_organic_at, 0), coalesce(?, 0)),"
+        " session_n = ?, session_last_ts = ?, session_started_at = ?, session_count = ?, updated_at = ?"
+        " WHERE unit_id = ? AND id = ?",
+        (last_event_at, last_event_type, last_event_at, last_event_type, last_organic_at,
+         session.count if session else 0, session.last_ts if session else None,
+         session.started_at if session else None, session_count, now, unit_id, lead_id))
+
+
+def bump_event_types(conn: apsw.Connection, unit_id: str, counts: dict[str, tuple[str, int, int]]) -> None:
+    """type_key -> (first spelling, count, last ts): keep the OU's event type catalogue current."""
+    conn.executemany(
+        "INSERT INTO event_types (unit_id, type_key, display_name, event_count, first_seen_at, last_seen_at)"
+        " VALUES (?,?,?,?,?,?) ON CONFLICT (unit_id, type_key) DO UPDATE SET"
+        " event_count = event_count + excluded.event_count,"
+        " last_seen_at = max(last_seen_at, excluded.last_seen_at)",
+        [(unit_id, key, name, n, ts, ts) for key, (name, n, ts) in counts.items()])
+
+
+def add_properties(conn: apsw.Connection, unit_id: str, pairs: Iterable[tuple[str, str]]) -> None:
+    """Remember metadata keys seen per event type."""
+    conn.executemany("INSERT OR IGNORE INTO event_type_properties (unit_id, type_key, key) VALUES (?,?,?)",
+                     [(unit_id, t, k) for t, k in pairs])
