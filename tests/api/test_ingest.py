@@ -1,0 +1,292 @@
+"""Ingestion through HTTP: validation, durability contract, idempotency, batch, CSV import, stream, replay."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from leadvibe.pipeline.rescore import rescore_leads
+from tests.conftest import Api
+from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
+
+
+@pytest.fixture
+async def basic(api: Api) -> dict[str, str]:
+    headers = await api.credential("ingest")
+    headers.pop("X-Secret-Id")
+    return headers
+
+
+async def _ingest(api: Api, basic: dict[str, str], **event: Any) -> Any:
+    return await api.client.post("/ingest", json=event, headers=basic)
+
+
+async def test_seed_guide_examples_score_as_configured(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"page_view": 5, "demo_request": 20, "email_open": 2})
+    r = await api.client.post("/org-units/active", json={"ouId": "unit_default"}, headers=basic)
+    assert r.status_code == 200
+    r = await _ingest(api, basic, alias_kind="email", alias="user@example.com", event_type="page_view")
+    assert r.status_code == 202
+    assert r.json()["message"] == "event ingested" and r.json()["metadata"]["event_id"].startswith("ev_")
+    await _ingest(api, basic, lead_id="ld_abc123", event_type="demo_request",
+                  metadata={"product": "enterprise", "source": "website"})
+    await _ingest(api, basic, alias_kind="email", alias="user@example.com", event_type="email_open",
+                  timestamp="2025-09-15T14:30:00Z")
+    await wait_idle(api)
+    assert (await scores_of(api, "ld_abc123")) == {"rs_test": 20}
+    lead = await api.rt.db.read(lambda c: c.execute(
+        "SELECT lead_id FROM lead_aliases WHERE kind='email' AND value='user@example.com'").fetchone()[0])
+    assert (await scores_of(api, lead)) == {"rs_test": 7}
+
+
+async def test_title_case_types_match_snake_case_rules(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"page_view": 5, "Demo Request": 20})
+    for t in ("Page View", "page-view", "PAGE_VIEW", "demo_request"):
+        assert (await _ingest(api, basic, lead_id="ld_tc", event_type=t)).status_code == 202
+    await wait_idle(api)
+    # surge (standard): events 3 and 4 of the session get x1.25
+    assert (await scores_of(api, "ld_tc")) == {"rs_test": 5 + 5 + 6 + 25}
+    names = await api.rt.db.read(lambda c: c.execute(
+        "SELECT display_name FROM event_types WHERE type_key='page_view'").fetchone()[0])
+    assert names == "Page View"
+
+
+@pytest.mark.parametrize("event,status,needle", [
+    ({"lead_id": "a"}, 400, "event_type"),
+    ({"lead_id": "a", "event_type": ""}, 400, "event_type"),
+    ({"lead_id": "a", "event_type": "x" * 129}, 400, "event_type"),
+    ({"event_type": "page_view"}, 400, "lead_id"),
+    ({"event_type": "page_view", "alias_kind": "fax", "alias": "1"}, 400, "alias_kind"),
+    ({"event_type": "page_view", "alias_kind": "email"}, 400, "alias"),
+    ({"event_type": "page_view", "aliases": [{"alias_kind": "email", "raw_value": " "}]}, 400, "aliases[0]"),
+    ({"lead_id": "a", "event_type": "x", "timestamp": "yesterday"}, 400, "timestamp"),
+    ({"lead_id": "a", "event_type": "x", "timestamp": "2999-01-01T00:00:00Z"}, 400, "future"),
+    ({"lead_id": "a", "event_type": "x", "metadata": [1, 2]}, 400, "metadata"),
+    ({"lead_id": "a", "event_type": "x", "metadata": {"big": "y" * 110_000}}, 413, "100 KB"),
+    ({"lead_id": 5, "event_type": "x"}, 400, "lead_id"),
+    ({"lead_id": "a", "event_type": "x", "event_id": "k" * 129}, 400, "event_id"),
+])
+async def test_validation_names_the_field(api: Api, basic: dict[str, str], event: dict[str, Any], status: int,
+                                          needle: str) -> None:
+    r = await _ingest(api, basic, **event)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["error"]
+    assert (await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])) == 0
+
+
+async def test_content_type_size_and_depth_limits(api: Api, basic: dict[str, str]) -> None:
+    body = b'{"lead_id":"a","event_type":"x"}'
+    r = await api.client.post("/ingest", content=body, headers={**basic, "Content-Type": "text/plain"})
+    assert r.status_code == 415 and "JSON" in r.json()["error"]
+    deep = b'{"lead_id":"a","event_type":"x","metadata":' + b'{"a":' * 40 + b"1" + b"}" * 41
+    r = await api.client.post("/ingest", content=deep, headers={**basic, "Content-Type": "application/json"})
+    assert r.status_code == 400 and "nested" in r.json()["error"]
+    huge = b'{"lead_id":"a","event_type":"x","pad":"' + b"y" * (1024 * 1024) + b'"}'
+    r = await api.client.post("/ingest", content=huge, headers={**basic, "Content-Type": "application/json"})
+    assert r.status_code == 413
+    r = await api.client.post("/ingest", content=b"{nope", headers={**basic, "Content-Type": "application/json"})
+    assert r.status_code == 400
+
+
+async def test_unknown_fields_and_unit_id_are_ignored(api: Api, basic: dict[str, str]) -> None:
+    other = (await api.post("/org-units", json={"name": "Other"})).json()["unit_id"]
+    r = await _ingest(api, basic, lead_id="ld_x", event_type="x", unit_id=other, surprise=True)
+    assert r.status_code == 202
+    await wait_idle(api)
+    unit = await api.rt.db.read(lambda c: c.execute("SELECT unit_id FROM events").fetchone()[0])
+    assert unit == "unit_default"
+
+
+async def test_active_ou_required_for_people(api: Api) -> None:
+    r = await api.client.post("/ingest", json={"lead_id": "a", "event_type": "x"},
+                              headers={"Authorization": api.headers["Authorization"]})
+    assert r.status_code == 400 and r.json()["error"] == "active OU not set"
+    r = await api.client.post("/ingest", json={"lead_id": "a", "event_type": "x"}, headers=api.headers)
+    assert r.status_code == 202
+
+
+async def test_idempotency_by_event_id_and_header_even_when_racing(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"x": 1})
+    first = await _ingest(api, basic, lead_id="ld_i", event_type="x", event_id="evt-1")
+    again = await _ingest(api, basic, lead_id="ld_i", event_type="x", event_id="evt-1")
+    assert again.json()["metadata"]["event_id"] == first.json()["metadata"]["event_id"]
+    assert again.json()["metadata"]["duplicate"] is True
+    racing = await asyncio.gather(*[
+        api.client.post("/ingest", json={"lead_id": "ld_i", "event_type": "x"},
+                        headers={**basic, "Idempotency-Key": "race-key"}) for _ in range(20)])
+    ids = {r.json()["metadata"]["event_id"] for r in racing}
+    assert len(ids) == 1 and all(r.status_code == 202 for r in racing)
+    await wait_idle(api)
+    assert (await scores_of(api, "ld_i")) == {"rs_test": 2}
+    # another OU may reuse the key independently
+    assert (await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM events").fetchone()[0])) == 2
+
+
+async def test_batch_per_item_results(api: Api, basic: dict[str, str]) -> None:
+    events = [{"lead_id": f"ld_{i}", "event_type": "page_view"} for i in range(10)]
+    events.insert(3, {"event_type": "page_view"})
+    events.append({"lead_id": "ld_0", "event_type": "page_view", "event_id": "dup"})
+    events.append({"lead_id": "ld_0", "event_type": "page_view", "event_id": "dup"})
+    r = await api.client.post("/ingest/batch", json={"events": events}, headers=basic)
+    assert r.status_code == 202
+    body = r.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (11, 1, 1)
+    assert body["results"][3]["status"] == "rejected" and "lead_id" in body["results"][3]["error"]
+    r = await api.client.post("/ingest/batch", json={"events": events * 100}, headers=basic)
+    assert r.status_code == 413
+    r = await api.client.post("/ingest/batch", json={"events": []}, headers=basic)
+    assert r.status_code == 400
+
+
+async def test_csv_import(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"page_view": 5, "webinar_attend": 10})
+    csv_text = ("\ufefflead_id,event_type,timestamp,email,metadata\n"
+                "ld_abc123,page_view,2025-06-15T10:30:00Z,,\n"
+                ',webinar_attend,2025-07-01T11:00:00Z,jane@acme.com,"{""topic"": ""ai""}"\n'
+                ",page_view,,,\n"
+                "ld_abc123,page_view,not-a-time,,\n"
+                'ld_x,page_view,,,"[1]"\n')
+    r = await api.client.post("/import", files={"file": ("events.csv", csv_text.encode(), "text/csv")},
+                              headers=basic)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert (body["imported"], body["errors"]) == (2, 3)
+    assert [e["line"] for e in body["error_rows"]] == [4, 5, 6]
+    await wait_idle(api)
+    sources = await api.rt.db.read(lambda c: c.execute("SELECT DISTINCT source FROM events").fetchall())
+    assert sources == [("import",)]
+    assert (await scores_of(api, "ld_abc123")) == {"rs_test": 5}
+
+
+async def test_import_bad_requests(api: Api, basic: dict[str, str]) -> None:
+    r = await api.client.post("/import", files={"other": ("e.csv", b"event_type\nx\n", "text/csv")}, headers=basic)
+    assert r.status_code == 400 and "file" in r.json()["error"]
+    r = await api.client.post("/import", files={"file": ("e.csv", b"lead_id\nx\n", "text/csv")}, headers=basic)
+    assert r.status_code == 400 and "event_type" in r.json()["error"]
+    r = await api.client.post("/import", files={"file": ("e.csv", b"", "text/csv")}, headers=basic)
+    assert r.status_code == 400
+    r = await api.client.post("/import", files={"file": ("e.csv", b"event_type,lead_id\n\xff\xfe,a\n", "text/csv")},
+                              headers=basic)
+    assert r.status_code == 400 and "UTF-8" in r.json()["error"]
+
+
+async def test_aliases_array_and_alias_attachment(api: Api, basic: dict[str, str]) -> None:
+    await _ingest(api, basic, aliases=[{"alias_kind": "email", "raw_value": "A@B.com"},
+                                       {"alias_kind": "phone", "raw_value": "+1 (555) 123-4567"}], event_type="x")
+    await wait_idle(api)
+    await _ingest(api, basic, alias_kind="phone", alias="+15551234567", event_type="x")
+    await _ingest(api, basic, lead_id="ld_named", aliases=[{"alias_kind": "cookie", "raw_value": "c1"}],
+                  event_type="x")
+    await wait_idle(api)
+    leads = await api.rt.db.read(lambda c: c.execute("SELECT DISTINCT lead_id FROM events").fetchall())
+    assert len(leads) == 2
+    owner = await api.rt.db.read(lambda c: c.execute(
+        "SELECT lead_id FROM lead_aliases WHERE kind='cookie' AND value='c1'").fetchone()[0])
+    assert owner == "ld_named"
+
+
+async def test_processing_scopes(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"observed": 5, "decided": 7})
+
+    def scopes(c: Any) -> None:
+        c.execute("INSERT INTO event_type_settings VALUES ('unit_default','observed',0,'observe',0)")
+        c.execute("INSERT INTO event_type_settings VALUES ('unit_default','decided',1,'decide',0)")
+    await api.rt.db.write(scopes)
+    api.rt.services["scoring_config"].invalidate("unit_default")
+    await _ingest(api, basic, lead_id="ld_s", event_type="observed")
+    await _ingest(api, basic, lead_id="ld_s", event_type="decided")
+    await wait_idle(api)
+    assert (await scores_of(api, "ld_s")) == {"rs_test": 7}
+    rows = await api.rt.db.read(lambda c: c.execute(
+        "SELECT e.scope, count(s.event_seq) FROM events e LEFT JOIN event_scores s ON s.event_seq = e.seq"
+        " GROUP BY e.seq ORDER BY e.seq").fetchall())
+    assert rows == [("observe", 0), ("decide", 1)]
+
+
+async def test_inorganic_filter_scores_zero_and_groups(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"click": 3})
+
+    def flt(c: Any) -> None:
+        c.execute("INSERT INTO inorganic_filters (id, org_id, unit_id, event_type, type_key, count_threshold,"
+                  " time_window_ms, group_events, created_at, updated_at) SELECT 'ft_1', org_id, id, 'click', 'click',"
+                  " 2, 60000, 1, 0, 0 FROM org_units WHERE id='unit_default'")
+    await api.rt.db.write(flt)
+    api.rt.services["scoring_config"].invalidate("unit_default")
+    for i in range(4):
+        await _ingest(api, basic, lead_id="ld_bot", event_type="click", timestamp=f"2025-01-01T00:00:0{i}Z")
+    await wait_idle(api)
+    rows = await api.rt.db.read(lambda c: c.execute(
+        "SELECT inorganic, filtered_by, grouped_with IS NOT NULL FROM events ORDER BY seq").fetchall())
+    assert rows == [(0, None, 0), (0, None, 0), (1, "ft_1", 1), (1, "ft_1", 1)]
+    assert (await scores_of(api, "ld_bot")) == {"rs_test": 6}
+
+
+async def test_rescore_with_unchanged_rules_changes_nothing(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"a": 4, "b": -3, "c": 7})
+    await add_rules(api, {"a": 1, "c": 2}, ruleset_id="rs_other", primary=False)
+    seq = ["a", "b", "c", "a", "a", "b", "c", "c", "a"]
+    for i, t in enumerate(seq):
+        await _ingest(api, basic, lead_id="ld_r", event_type=t, timestamp=f"2025-01-01T00:{i:02d}:00Z")
+    await wait_idle(api)
+    before = await scores_of(api, "ld_r")
+    assert before == await delta_sums(api, "ld_r")
+    snapshot = await api.rt.db.read(lambda c: c.execute(
+        "SELECT event_seq, ruleset_id, delta, before, after FROM event_scores ORDER BY 1, 2").fetchall())
+
+    def run(c: Any) -> int:
+        cfg = api.rt.services["scoring_config"].get(c, "unit_default")
+        return rescore_leads(c, cfg, None, api.rt.now_ms())
+    assert await api.rt.db.write(run) == 1
+    assert await scores_of(api, "ld_r") == before
+    again = await api.rt.db.read(lambda c: c.execute(
+        "SELECT event_seq, ruleset_id, delta, before, after FROM event_scores ORDER BY 1, 2").fetchall())
+    assert again == snapshot
+
+
+async def test_stream_delivers_scores_to_its_ou(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"x": 3})
+    hub = api.rt.services["stream"]
+    received: list[bytes] = []
+
+    async def listen() -> None:
+        async for frame in hub.stream("unit_default"):
+            received.append(frame)
+            if b"score_update" in frame:
+                return
+
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(0.01)
+    await _ingest(api, basic, lead_id="ld_sse", event_type="x")
+    await asyncio.wait_for(task, 5)
+    assert any(b'"lead_id":"ld_sse"' in f and b'"score":3' in f for f in received)
+
+
+async def test_slow_stream_client_is_dropped_not_ingestion(api: Api, basic: dict[str, str]) -> None:
+    hub = api.rt.services["stream"]
+    gen = hub.stream("unit_default")
+    assert (await gen.__anext__()).startswith(b": connected")
+    for i in range(hub.buffer + 5):
+        hub.publish("unit_default", "event_ingested", {"i": i})
+    assert hub.subscriber_count("unit_default") == 0
+    assert api.rt.metrics.sse_dropped.value() == 1
+    await gen.aclose()
+
+
+async def test_stream_requires_auth_and_membership(api: Api) -> None:
+    assert (await api.client.get("/stream")).status_code == 401
+    r = await api.client.get("/stream", params={"ouId": "unit_nope"},
+                             headers={"Authorization": api.headers["Authorization"]})
+    assert r.status_code == 403
+
+
+async def test_metrics_count_ingest(api: Api, basic: dict[str, str]) -> None:
+    await _ingest(api, basic, lead_id="ld_m", event_type="x")
+    await wait_idle(api)
+    text = (await api.client.get("/metrics")).text
+    assert "events_ingested_total 1" in text
+    assert "queue_depth 0" in text
+    assert "event_processing_latency_seconds_count 1" in text
+    health = (await api.client.get("/healthz")).json()
+    assert health["worker"] == "alive" and health["queue_depth"] == 0
