@@ -19,6 +19,33 @@ def _settings(args: argparse.Namespace) -> Settings:
         sys.exit(f"leadvibe: {exc}")
 
 
+def _graceful_server_class() -> type:
+    import contextlib
+    import signal
+    import threading
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so the process would die by the signal;
+        a clean stop should exit 0, so handle the signals without re-raising them."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return GracefulServer
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server in this process until SIGTERM/SIGINT."""
     import uvicorn
@@ -29,6 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
+    _GracefulServer = _graceful_server_class()  # noqa: N806
     lock = DataDirLock(settings.data_path)
     try:
         lock.acquire()
@@ -40,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                                 lifespan="on", timeout_graceful_shutdown=15, server_header=False,
                                 proxy_headers=False)
-        server = uvicorn.Server(config)
+        server = _GracefulServer(config)
         server.run()
         return 0 if server.started else 1
     finally:
@@ -79,6 +107,61 @@ def cmd_version(_: argparse.Namespace) -> int:
     return 0
 
 
+def _human_size(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.1f} kB"
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Online backup of the data directory's database to PATH (safe while the server runs and ingests)."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from leadvibe.backup import BackupError, backup_database
+
+    settings = _settings(args)
+    dest = Path(args.path).expanduser()
+    if dest.is_dir():
+        dest = dest / f"leadvibe-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.db"
+    try:
+        result = backup_database(settings.db_path, dest)
+    except BackupError as exc:
+        print(f"leadvibe: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup written: {result.path} ({_human_size(result.size_bytes)}, {result.pages} pages) "
+          f"in {result.seconds:.2f} s; integrity_check ok")
+    # The database alone cannot verify existing API credentials: their digests are keyed by secret.key.
+    print(f"note: keep a copy of {settings.data_path / 'secret.key'} too (it never changes); "
+          "without it, restored API credentials stop working")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the data directory's database with the backup at PATH (refused while a server runs on it)."""
+    from pathlib import Path
+
+    from leadvibe.backup import BackupError, restore_database
+    from leadvibe.db.lock import DataDirLocked
+
+    settings = _settings(args)
+    try:
+        result = restore_database(Path(args.path).expanduser(), settings.data_path)
+    except DataDirLocked as exc:
+        print(f"leadvibe: restore refused: {exc}", file=sys.stderr)
+        return 1
+    except BackupError as exc:
+        print(f"leadvibe: restore failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.path} into {result.db_path} ({_human_size(result.size_bytes)}, schema "
+          f"{result.schema_version}) in {result.seconds:.2f} s; integrity_check ok")
+    if result.moved_aside is not None:
+        print(f"the previous database is kept at {result.moved_aside}")
+    if not (settings.data_path / "secret.key").exists():
+        print(f"warning: {settings.data_path / 'secret.key'} is missing: copy the original instance's "
+              "secret.key there before starting the server, or existing API credentials will not verify",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every flag also reads its LEADVIBE_* variable)."""
     parser = argparse.ArgumentParser(prog="leadvibe", description="LeadVibe lead-engagement scoring server")
@@ -97,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     data_dir_flag(migrate)
     migrate.set_defaults(fn=cmd_migrate)
+
+    backup = sub.add_parser("backup", help="online backup of the database to PATH (server may be running)")
+    backup.add_argument("path", metavar="PATH", help="backup file to write (atomically), or a directory")
+    data_dir_flag(backup)
+    backup.set_defaults(fn=cmd_backup)
+
+    restore = sub.add_parser("restore", help="replace the database with the backup at PATH (server stopped)")
+    restore.add_argument("path", metavar="PATH", help="a backup written by `leadvibe backup`")
+    data_dir_flag(restore)
+    restore.set_defaults(fn=cmd_restore)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(fn=cmd_version)

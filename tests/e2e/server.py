@@ -1,0 +1,94 @@
+"""Start a real `leadvibe serve` process on a free 127.0.0.1 port for end-to-end tests."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """A server subprocess with helpers to log in and get Basic credentials."""
+
+    def __init__(self, data_dir: Path, command: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.command = command or [sys.executable, "-m", "leadvibe"]
+        self.env = {**os.environ, "LEADVIBE_ADMIN_EMAIL": ADMIN_EMAIL, "LEADVIBE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                    "LEADVIBE_LOG_LEVEL": "warning", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 20.0) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [*self.command, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir",
+             str(self.data_dir)], env=self.env, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError("server did not become healthy")
+
+    def token(self) -> str:
+        r = httpx.post(self.base + "/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, timeout=10)
+        r.raise_for_status()
+        return str(r.json()["token"])
+
+    def basic(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token()}", "X-OU-ID": "unit_default"}
+        r = httpx.post(self.base + "/secrets", json={"name": "e2e"}, headers=headers, timeout=10)
+        r.raise_for_status()
+        body = r.json()
+        raw = base64.b64encode(f"{body['client_id']}:{body['client_secret']}".encode()).decode()
+        return {"Authorization": f"Basic {raw}"}
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return httpx.request(method, self.base + path, timeout=30, **kw)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def rss_mb(self) -> float:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
