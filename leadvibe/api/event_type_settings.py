@@ -1,0 +1,162 @@
+"""Per-OU event-type settings: visibility and processing scope, and deleting every event of a type.
+
+`{eventType}` in the path is any spelling of the type (URL-encoded); everything is keyed by its normalized
+`type_key`, so `Page View`, `page-view` and `page_view` name the same settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from litestar import delete, get, put
+
+from leadvibe.api.scoring_common import clean_event_type, invalidate, rescore_fn
+from leadvibe.errors import ApiError
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import access
+from leadvibe.security.principal import Tenant
+from leadvibe.store import event_type_settings as store
+from leadvibe.timeutil import to_rfc3339
+
+Scope = Literal["observe", "decide", "activate"]
+JWT_V, JWT_O = access("V", auth="jwt"), access("O", auth="jwt")
+
+
+class EventTypeSettingIn(msgspec.Struct):
+    """Visibility and processing ceiling (absent fields stay)."""
+
+    hidden: bool | None = None
+    max_processing_scope: Scope | None = None
+
+
+class EventTypeOut(msgspec.Struct):
+    """An event type of the OU with its settings and how many events of it are stored."""
+
+    event_type: str
+    display_name: str
+    type_key: str
+    hidden: bool
+    max_processing_scope: str
+    event_count: int
+    first_seen_at: str | None
+    last_seen_at: str | None
+
+
+class DeletePreview(msgspec.Struct):
+    """What deleting every event of the type would remove."""
+
+    event_type: str
+    events_count: int
+    event_scores_count: int
+    leads_affected: int
+
+
+class DeleteResult(msgspec.Struct):
+    """What was removed, and how many leads had their scores recomputed."""
+
+    event_type: str
+    events_deleted: int
+    event_scores_deleted: int
+    leads_rescored: int
+
+
+def _out(row: dict[str, Any]) -> EventTypeOut:
+    return EventTypeOut(
+        row["display_name"],
+        row["display_name"],
+        row["type_key"],
+        bool(row["hidden"]),
+        row["max_processing_scope"],
+        int(row["event_count"] or 0),
+        to_rfc3339(row["first_seen_at"]),
+        to_rfc3339(row["last_seen_at"]),
+    )
+
+
+@get(
+    "/settings/event-types",
+    opt=JWT_V,
+    operation_id="listEventTypeSettings",
+    summary="List event types with OU visibility and counts",
+    tags=["Settings"],
+)
+async def list_event_types(rt: Runtime, tenant: Tenant) -> list[EventTypeOut]:
+    """Every type seen in the active OU (hidden ones included, flagged), most frequent first, plus types that
+    were configured before any event of them arrived."""
+    return [_out(r) for r in await rt.db.read(lambda c: store.list_event_types(c, tenant.unit_id))]
+
+
+@put(
+    "/settings/event-types/{event_type:str}",
+    opt=JWT_O,
+    operation_id="setEventTypeSetting",
+    summary="Set OU visibility for an event type",
+    tags=["Settings"],
+)
+async def set_event_type(
+    rt: Runtime, tenant: Tenant, event_type: str, data: EventTypeSettingIn
+) -> EventTypeOut:
+    """Upsert the settings of a type (also one never seen yet); the next event of it obeys them.
+
+    `max_processing_scope`: `observe` stores only, `decide` scores without triggers, `activate` does both.
+    """
+    _, key = clean_event_type(event_type, "eventType")
+
+    def run(c: Any) -> dict[str, Any]:
+        store.upsert_setting(
+            c, tenant.unit_id, key, hidden=data.hidden, scope=data.max_processing_scope, now=rt.now_ms()
+        )
+        return store.get_event_type(c, tenant.unit_id, key)  # type: ignore[return-value]
+
+    row = await rt.db.write(run)
+    invalidate(rt, [tenant.unit_id])
+    return _out(row)
+
+
+@get(
+    "/settings/event-types/{event_type:str}/delete-preview",
+    opt=JWT_O,
+    operation_id="previewEventTypeDelete",
+    summary="Dry-run delete of all events for an event type (OU)",
+    tags=["Settings"],
+)
+async def preview_delete(rt: Runtime, tenant: Tenant, event_type: str) -> DeletePreview:
+    """Counts of what `DELETE /settings/event-types/{eventType}` would remove; nothing changes."""
+    _, key = clean_event_type(event_type, "eventType")
+    counts = await rt.db.read(lambda c: store.delete_preview(c, tenant.unit_id, key))
+    return DeletePreview(key, counts["events_count"], counts["event_scores_count"], counts["leads_affected"])
+
+
+@delete(
+    "/settings/event-types/{event_type:str}",
+    opt=JWT_O,
+    operation_id="deleteEventTypeEvents",
+    summary="Delete all events for an event type in the active OU",
+    tags=["Settings"],
+    status_code=200,
+)
+async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: str) -> DeleteResult:
+    """Delete every event of the type in the active OU and, in the same transaction, recompute the scores of
+    the
+    leads that had any by replaying their remaining events. The type's settings are kept."""
+    _, key = clean_event_type(event_type, "eventType")
+    rescore = rescore_fn()
+    cache = rt.services.get("scoring_config")
+    if cache is None:
+        raise ApiError(503, "deleting events is not available: the scoring pipeline is not running")
+
+    def run(c: Any) -> DeleteResult:
+        leads = store.affected_leads(c, tenant.unit_id, key)
+        events, scores = store.delete_events_of_type(c, tenant.unit_id, key)
+        store.refresh_lead_activity(c, tenant.unit_id, leads)
+        rescored = rescore(c, cache.get(c, tenant.unit_id), leads, rt.now_ms()) if leads else 0
+        return DeleteResult(key, events, scores, int(rescored))
+
+    result = await rt.db.write(run)
+    # The config is unchanged, but the cached per-type data (counts, first spellings) may not be.
+    invalidate(rt, [tenant.unit_id])
+    return result
+
+
+ROUTES = [list_event_types, set_event_type, preview_delete, delete_event_type]

@@ -1,0 +1,684 @@
+"""Rulesets and scoring rules: CRUD, rescoring a ruleset from stored events, and what-if backtests.
+
+Decisions (see docs/scoring-config.md):
+- The first ruleset of an OU becomes primary whatever the request says; making a ruleset primary clears the
+  flag on the others in the same transaction. Deleting the primary promotes none: the OU has no primary until
+  one is chosen (or until `POST /rules` without `ruleset_id` creates "Default").
+- Ruleset names are unique per OU (case-insensitive), because queries may select a ruleset by name.
+- Rescore runs in one write transaction (ingestion waits for it); rescoring an inactive ruleset is refused
+  (409): inactive rulesets keep their scores frozen by design.
+- Backtests read stored events through the read pool and write nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import delete, get, post, put
+from litestar.params import Parameter
+
+from leadvibe.api.scoring_common import (
+    check_int,
+    clean_event_type,
+    clean_name,
+    given,
+    invalidate,
+    parse_time,
+    rescore_fn,
+)
+from leadvibe.engine import levels as level_engine
+from leadvibe.engine.filters import InorganicFilter
+from leadvibe.engine.replay import ReplayEvent, ScoringConfig, replay_lead
+from leadvibe.engine.scoring import Rule, Ruleset
+from leadvibe.engine.surge import Band, SurgePolicy, build_policy
+from leadvibe.errors import ApiError, bad_request, conflict, not_found
+from leadvibe.ids import new_id
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import access
+from leadvibe.security.principal import Principal, Tenant
+from leadvibe.store import scoring as store
+from leadvibe.timeutil import to_rfc3339
+
+SCORE_COLUMN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+ICON_MAX = 100
+BACKTEST_DEFAULT_LEADS = 1000
+BACKTEST_MAX_LEADS = 10_000
+BACKTEST_MAX_RULES = 1000
+READ, WRITE = access("V"), access("O")
+
+
+# -- shapes --------------------------------------------------------------------------------------------------
+class RulesetIn(msgspec.Struct):
+    """A new ruleset."""
+
+    name: str
+    score_column: str = "total_score"
+    is_primary: bool = False
+
+
+class RulesetPatch(msgspec.Struct):
+    """Fields to change on a ruleset (absent fields stay)."""
+
+    name: str | None = None
+    score_column: str | None = None
+    is_primary: bool | None = None
+    active: bool | None = None
+
+
+class RulesetOut(msgspec.Struct):
+    """A ruleset."""
+
+    ruleset_id: str
+    name: str
+    score_column: str
+    is_primary: bool
+    active: bool
+    rules_count: int
+    org_id: str
+    created_by: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class RuleIn(msgspec.Struct):
+    """A new rule; `ruleset_id` omitted means the primary ruleset (created as "Default" if there is none)."""
+
+    event_type: str
+    weight: int
+    ruleset_id: str | None = None
+    icon: str | None = None
+    active: bool = True
+    start_at: str | None = None
+    end_at: str | None = None
+
+
+class RulePatch(msgspec.Struct):
+    """Fields to change on a rule; absent fields stay, `null` clears `icon`, `start_at`, `end_at`."""
+
+    ruleset_id: str | msgspec.UnsetType = msgspec.UNSET
+    event_type: str | msgspec.UnsetType = msgspec.UNSET
+    weight: int | msgspec.UnsetType = msgspec.UNSET
+    icon: str | msgspec.UnsetType | None = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+    start_at: str | msgspec.UnsetType | None = msgspec.UNSET
+    end_at: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class RuleOut(msgspec.Struct):
+    """A scoring rule."""
+
+    rule_id: str
+    ruleset_id: str
+    org_id: str
+    unit_id: str
+    event_type: str
+    weight: int
+    icon: str | None
+    active: bool
+    start_at: str | None
+    end_at: str | None
+    created_at: str | None
+    updated_at: str | None
+    created_by: str | None
+    updated_by: str | None
+
+
+class RescoreOut(msgspec.Struct):
+    """What a rescore did."""
+
+    ruleset_id: str
+    leads_rescored: int
+    changed: int
+
+
+class DraftRule(msgspec.Struct):
+    """A rule of a backtest's draft rule list."""
+
+    event_type: str
+    weight: int
+    active: bool = True
+    start_at: str | None = None
+    end_at: str | None = None
+
+
+class BacktestIn(msgspec.Struct):
+    """The draft rule list to try instead of the ruleset's rules, and how many leads to evaluate."""
+
+    rules: list[DraftRule]
+    limit: int = BACKTEST_DEFAULT_LEADS
+
+
+class LevelRef(msgspec.Struct):
+    """An engagement level a score falls in."""
+
+    stage_id: str
+    name: str
+
+
+class BacktestLead(msgspec.Struct):
+    """One lead's current score and the score the draft rules would give it."""
+
+    lead_id: str
+    old_score: int
+    new_score: int
+    delta: int
+    old_level: LevelRef | None
+    new_level: LevelRef | None
+    level_changed: bool
+
+
+class BacktestOut(msgspec.Struct):
+    """Per-lead outcome (largest changes first) and totals; nothing was written."""
+
+    ruleset_id: str
+    leads_evaluated: int
+    leads_with_events: int
+    truncated: bool
+    leads_changed: int
+    level_changes: int
+    total_old_score: int
+    total_new_score: int
+    leads: list[BacktestLead]
+
+
+def _ruleset(row: dict[str, Any]) -> RulesetOut:
+    return RulesetOut(
+        row["id"],
+        row["name"],
+        row["score_column"],
+        bool(row["is_primary"]),
+        bool(row["active"]),
+        int(row.get("rules_count") or 0),
+        row["org_id"],
+        row["created_by"],
+        to_rfc3339(row["created_at"]),
+        to_rfc3339(row["updated_at"]),
+    )
+
+
+def _rule(row: dict[str, Any]) -> RuleOut:
+    return RuleOut(
+        row["id"],
+        row["ruleset_id"],
+        row["org_id"],
+        row["unit_id"],
+        row["event_type"],
+        row["weight"],
+        row["icon"],
+        bool(row["active"]),
+        to_rfc3339(row["start_at"]),
+        to_rfc3339(row["end_at"]),
+        to_rfc3339(row["created_at"]),
+        to_rfc3339(row["updated_at"]),
+        row["created_by"],
+        row["updated_by"],
+    )
+
+
+def _score_column(value: str) -> str:
+    value = value.strip()
+    if not SCORE_COLUMN.match(value):
+        raise bad_request(
+            "`score_column` must be 1 to 64 lower-case letters, digits or underscores, starting with a letter"
+        )
+    return value
+
+
+def _icon(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > ICON_MAX:
+        raise bad_request(f"`icon` must be at most {ICON_MAX} characters")
+    return value or None
+
+
+def _window(start: int | None, end: int | None, prefix: str = "") -> None:
+    if start is not None and end is not None and start >= end:
+        raise bad_request(f"`{prefix}start_at` must be before `{prefix}end_at`")
+
+
+# -- rulesets ------------------------------------------------------------------------------------------------
+@get(
+    "/rulesets",
+    opt=READ,
+    operation_id="listRulesets",
+    summary="List scoring rule sets (OU-scoped)",
+    tags=["RuleSets"],
+)
+async def list_rulesets(rt: Runtime, tenant: Tenant) -> list[RulesetOut]:
+    """Every ruleset of the active OU, the primary first."""
+    return [_ruleset(r) for r in await rt.db.read(lambda c: store.list_rulesets(c, tenant.unit_id))]
+
+
+@post(
+    "/rulesets",
+    opt=WRITE,
+    operation_id="createRuleset",
+    summary="Create scoring rule set (OU-scoped)",
+    tags=["RuleSets"],
+)
+async def create_ruleset(rt: Runtime, tenant: Tenant, principal: Principal, data: RulesetIn) -> RulesetOut:
+    """A new ruleset; the OU's first ruleset is always primary, and a new primary demotes the old one."""
+    name, column = clean_name(data.name), _score_column(data.score_column)
+
+    def run(c: Any) -> dict[str, Any]:
+        if store.ruleset_name_taken(c, tenant.unit_id, name):
+            raise conflict(f"a ruleset named {name!r} already exists in this OU")
+        primary = data.is_primary or store.count_rulesets(c, tenant.unit_id) == 0
+        return store.create_ruleset(
+            c,
+            tenant.unit_id,
+            tenant.org_id,
+            ruleset_id=new_id("rs"),
+            name=name,
+            score_column=column,
+            is_primary=primary,
+            created_by=principal.actor_id,
+            now=rt.now_ms(),
+        )
+
+    row = await rt.db.write(run)
+    invalidate(rt, [tenant.unit_id])
+    return _ruleset(row)
+
+
+@put(
+    "/rulesets/{ruleset_id:str}",
+    opt=WRITE,
+    operation_id="updateRuleset",
+    summary="Update a ruleset",
+    tags=["RuleSets"],
+)
+async def update_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str, data: RulesetPatch) -> RulesetOut:
+    """Rename, (de)activate, or make primary (clearing the others); `is_primary: false` leaves no primary."""
+    fields: dict[str, Any] = {}
+    if data.name is not None:
+        fields["name"] = clean_name(data.name)
+    if data.score_column is not None:
+        fields["score_column"] = _score_column(data.score_column)
+    if data.active is not None:
+        fields["active"] = int(data.active)
+
+    def run(c: Any) -> dict[str, Any]:
+        if store.get_ruleset(c, tenant.unit_id, ruleset_id) is None:
+            raise not_found("ruleset")
+        if "name" in fields and store.ruleset_name_taken(
+            c, tenant.unit_id, fields["name"], exclude=ruleset_id
+        ):
+            raise conflict(f"a ruleset named {fields['name']!r} already exists in this OU")
+        return store.update_ruleset(
+            c,
+            tenant.unit_id,
+            ruleset_id,
+            fields,
+            data.is_primary,  # type: ignore[return-value]
+            rt.now_ms(),
+        )
+
+    row = await rt.db.write(run)
+    invalidate(rt, [tenant.unit_id])
+    return _ruleset(row)
+
+
+@delete(
+    "/rulesets/{ruleset_id:str}",
+    opt=WRITE,
+    operation_id="deleteRuleset",
+    summary="Delete a scoring ruleset (OU-scoped)",
+    tags=["RuleSets"],
+)
+async def delete_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> None:
+    """Delete a ruleset with its rules, per-event and lead scores; deleting the primary promotes none."""
+
+    def run(c: Any) -> None:
+        if store.get_ruleset(c, tenant.unit_id, ruleset_id) is None:
+            raise not_found("ruleset")
+        store.delete_ruleset(c, tenant.unit_id, ruleset_id)
+
+    await rt.db.write(run)
+    invalidate(rt, [tenant.unit_id])
+
+
+@get(
+    "/rulesets/{ruleset_id:str}/rules",
+    opt=READ,
+    operation_id="listRulesetRules",
+    summary="List scoring rules in a set (OU-scoped)",
+    tags=["Rules"],
+)
+async def list_ruleset_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> list[RuleOut]:
+    """The rules of one ruleset."""
+
+    def run(c: Any) -> list[dict[str, Any]]:
+        if store.get_ruleset(c, tenant.unit_id, ruleset_id) is None:
+            raise not_found("ruleset")
+        return store.list_rules(c, tenant.unit_id, ruleset_id)
+
+    return [_rule(r) for r in await rt.db.read(run)]
+
+
+@post(
+    "/rulesets/{ruleset_id:str}/rescore",
+    opt=WRITE,
+    operation_id="rescoreRuleset",
+    summary="Recompute every lead's score in this ruleset from stored events",
+    tags=["RuleSets"],
+    status_code=200,
+)
+async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> RescoreOut:
+    """Replay every live lead's events through this ruleset's current rules, in one write transaction.
+
+    With unchanged rules no score changes (`changed` counts leads whose score in this ruleset moved).
+    """
+    rescore = rescore_fn()
+    cache = rt.services.get("scoring_config")
+    if cache is None:
+        raise ApiError(503, "rescoring is not available: the scoring pipeline is not running")
+    unit_id = tenant.unit_id
+
+    def run(c: Any) -> RescoreOut:
+        rs = store.get_ruleset(c, unit_id, ruleset_id)
+        if rs is None:
+            raise not_found("ruleset")
+        if not rs["active"]:
+            raise conflict(
+                "the ruleset is inactive; activate it before rescoring (inactive rulesets keep their scores)"
+            )
+        before = store.ruleset_scores(c, unit_id, ruleset_id)
+        leads = store.live_lead_ids(c, unit_id)
+        n = rescore(c, cache.get(c, unit_id), leads, rt.now_ms(), ruleset_ids=[ruleset_id])
+        after = store.ruleset_scores(c, unit_id, ruleset_id)
+        changed = sum(1 for lead in set(before) | set(after) if before.get(lead, 0) != after.get(lead, 0))
+        return RescoreOut(ruleset_id, int(n), changed)
+
+    return await rt.db.write(run)
+
+
+def _draft_rules(rules: list[DraftRule]) -> tuple[Rule, ...]:
+    if len(rules) > BACKTEST_MAX_RULES:
+        raise bad_request(f"`rules` may hold at most {BACKTEST_MAX_RULES} rules")
+    out: list[Rule] = []
+    for i, r in enumerate(rules):
+        _, key = clean_event_type(r.event_type, f"rules[{i}].event_type")
+        weight = check_int(r.weight, f"rules[{i}].weight")
+        start, end = (
+            parse_time(r.start_at, f"rules[{i}].start_at"),
+            parse_time(r.end_at, f"rules[{i}].end_at"),
+        )
+        _window(start, end, f"rules[{i}].")
+        out.append(Rule(f"draft_{i}", key, weight, r.active, start, end))
+    return tuple(out)
+
+
+def _policy(c: Any, unit_id: str, timeout_minutes: int) -> SurgePolicy:
+    # The same policy live scoring uses: the saved one, else Standard with the OU's session timeout.
+    saved = store.get_surge_policy(c, unit_id)
+    if saved is None:
+        return build_policy("standard", default_idle_seconds=timeout_minutes * 60)
+    bands = [Band(int(b["min_events"]), float(b["multiplier"])) for b in saved["bands"]]
+    try:
+        return build_policy(
+            saved["mode"], bands, int(saved["idle_reset_seconds"]), float(saved["multiplier_cap"])
+        )
+    except ValueError:  # a row written by hand; score as the defaults rather than fail the backtest
+        return build_policy("standard", default_idle_seconds=timeout_minutes * 60)
+
+
+def _level(levels: list[level_engine.Level], score: int) -> LevelRef | None:
+    hit = level_engine.level_for(levels, score)
+    return LevelRef(hit.level_id, hit.name) if hit else None
+
+
+def _replay_event(row: dict[str, Any]) -> ReplayEvent:
+    # As pipeline.worker.replay_event_from_row reads stored events, so a backtest of the current rules
+    # reproduces the stored scores.
+    if row["decay_id"] is not None:
+        try:
+            decrease = int(msgspec.json.decode(row["metadata"] or "{}").get("decrease", 0))
+        except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
+            decrease = 0
+        return ReplayEvent(
+            row["id"],
+            row["type_key"],
+            int(row["occurred_at"]),
+            decay_decrease=max(0, decrease),
+            decay_id=row["decay_id"],
+        )
+    return ReplayEvent(
+        row["id"], row["type_key"], int(row["occurred_at"]), processed=row["scope"] != "observe"
+    )
+
+
+@post(
+    "/rulesets/{ruleset_id:str}/backtest",
+    opt=READ,
+    operation_id="backtestRuleset",
+    summary="What-if: score stored events with a draft rule list, without writing",
+    tags=["RuleSets"],
+    status_code=200,
+)
+async def backtest_ruleset(
+    rt: Runtime, tenant: Tenant, principal: Principal, ruleset_id: str, data: BacktestIn
+) -> BacktestOut:
+    """Replay the most recently active leads' stored events (at most `limit`, default 1000) with the draft
+    rules
+    in place of the ruleset's, under the OU's current surge policy, filters and floor; compare with the scores
+    the leads have now and their engagement levels. Reads only: nothing is written."""
+    limit = check_int(data.limit, "limit", 1, BACKTEST_MAX_LEADS)
+    draft = _draft_rules(data.rules)
+    unit_id = tenant.unit_id
+
+    def run(c: Any) -> BacktestOut:
+        if store.get_ruleset(c, unit_id, ruleset_id) is None:
+            raise not_found("ruleset")
+        settings = store.scoring_settings(c, tenant.org_id, unit_id) or {}
+        filters = tuple(
+            InorganicFilter(
+                f["id"],
+                f["type_key"],
+                int(f["count_threshold"]),
+                int(f["time_window_ms"]),
+                bool(f["group_events"]),
+            )
+            for f in store.list_filters(c, unit_id)
+        )
+        # The draft is scored as if the ruleset were active: a what-if of rules, not of the on/off switch.
+        config = ScoringConfig(
+            (Ruleset(ruleset_id, True, draft),),
+            _policy(c, unit_id, int(settings.get("session_timeout_minutes") or 30)),
+            filters,
+            bool(settings.get("allow_negative_scores")),
+        )
+        levels = [
+            level_engine.Level(r["id"], r["name"], r["min_score"], r["max_score"])
+            for r in store.list_levels(c, unit_id, "engagement")
+        ]
+        total = store.count_leads_with_events(c, unit_id)
+        lead_ids = store.leads_with_events(c, unit_id, limit)
+        old = store.scores_of(c, unit_id, ruleset_id, lead_ids)
+        leads: list[BacktestLead] = []
+        for lead_id in lead_ids:
+            events = [_replay_event(r) for r in store.lead_events_for_replay(c, unit_id, lead_id)]
+            _, final = replay_lead(events, config)
+            new_score, old_score = final.get(ruleset_id, 0), old[lead_id]
+            before, after = _level(levels, old_score), _level(levels, new_score)
+            changed = (before.stage_id if before else None) != (after.stage_id if after else None)
+            leads.append(
+                BacktestLead(lead_id, old_score, new_score, new_score - old_score, before, after, changed)
+            )
+        leads.sort(key=lambda x: (-abs(x.delta), x.lead_id))
+        return BacktestOut(
+            ruleset_id,
+            len(leads),
+            total,
+            total > len(leads),
+            sum(1 for x in leads if x.delta),
+            sum(1 for x in leads if x.level_changed),
+            sum(x.old_score for x in leads),
+            sum(x.new_score for x in leads),
+            leads,
+        )
+
+    return await rt.db.read(run)
+
+
+# -- rules ---------------------------------------------------------------------------------------------------
+@get("/rules", opt=READ, operation_id="listRules", summary="List scoring rules (OU-scoped)", tags=["Rules"])
+async def list_rules(
+    rt: Runtime,
+    tenant: Tenant,
+    ruleset_id: str | None = Parameter(
+        default=None, required=False, description="Only rules of this ruleset"
+    ),
+) -> list[RuleOut]:
+    """Every rule of the active OU, or of one of its rulesets."""
+
+    def run(c: Any) -> list[dict[str, Any]]:
+        if ruleset_id is not None and store.get_ruleset(c, tenant.unit_id, ruleset_id) is None:
+            raise not_found("ruleset")
+        return store.list_rules(c, tenant.unit_id, ruleset_id)
+
+    return [_rule(r) for r in await rt.db.read(run)]
+
+
+def _primary_or_default(c: Any, tenant: Tenant, actor: str | None, now: int) -> str:
+    primary = store.primary_ruleset(c, tenant.unit_id)
+    if primary is not None:
+        return str(primary["id"])
+    name, n = "Default", 2
+    while store.ruleset_name_taken(c, tenant.unit_id, name):
+        name, n = f"Default {n}", n + 1
+    row = store.create_ruleset(
+        c,
+        tenant.unit_id,
+        tenant.org_id,
+        ruleset_id=new_id("rs"),
+        name=name,
+        score_column="total_score",
+        is_primary=True,
+        created_by=actor,
+        now=now,
+    )
+    return str(row["id"])
+
+
+@post(
+    "/rules", opt=WRITE, operation_id="createRule", summary="Create scoring rule (OU-scoped)", tags=["Rules"]
+)
+async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, data: RuleIn) -> RuleOut:
+    """A rule in the given ruleset, or in the primary one (created as "Default" when the OU has none)."""
+    event_type, key = clean_event_type(data.event_type)
+    weight = check_int(data.weight, "weight")
+    icon = _icon(data.icon)
+    start, end = parse_time(data.start_at, "start_at"), parse_time(data.end_at, "end_at")
+    _window(start, end)
+    actor = principal.actor_id
+
+    def run(c: Any) -> dict[str, Any]:
+        now = rt.now_ms()
+        if data.ruleset_id:
+            if store.get_ruleset(c, tenant.unit_id, data.ruleset_id) is None:
+                raise not_found("ruleset")
+            ruleset_id = data.ruleset_id
+        else:
+            ruleset_id = _primary_or_default(c, tenant, actor, now)
+        return store.create_rule(
+            c,
+            tenant.unit_id,
+            tenant.org_id,
+            rule_id=new_id("rl"),
+            ruleset_id=ruleset_id,
+            event_type=event_type,
+            type_key=key,
+            weight=weight,
+            icon=icon,
+            active=data.active,
+            start_at=start,
+            end_at=end,
+            actor=actor,
+            now=now,
+        )
+
+    row = await rt.db.write(run)
+    invalidate(rt, [tenant.unit_id])
+    return _rule(row)
+
+
+@put(
+    "/rules/{rule_id:str}",
+    opt=WRITE,
+    operation_id="updateRule",
+    summary="Update scoring rule (OU-scoped)",
+    tags=["Rules"],
+)
+async def update_rule(
+    rt: Runtime, tenant: Tenant, principal: Principal, rule_id: str, data: RulePatch
+) -> RuleOut:
+    """Change the fields given; a `ruleset_id` moves the rule to another ruleset of the OU."""
+    fields: dict[str, Any] = {}
+    if given(data.event_type):
+        fields["event_type"], fields["type_key"] = clean_event_type(data.event_type)  # type: ignore[arg-type]
+    if given(data.weight):
+        fields["weight"] = check_int(data.weight, "weight")  # type: ignore[arg-type]
+    if given(data.icon):
+        fields["icon"] = _icon(data.icon)  # type: ignore[arg-type]
+    if given(data.active):
+        fields["active"] = int(data.active)  # type: ignore[arg-type]
+    if given(data.start_at):
+        fields["start_at"] = parse_time(data.start_at, "start_at")  # type: ignore[arg-type]
+    if given(data.end_at):
+        fields["end_at"] = parse_time(data.end_at, "end_at")  # type: ignore[arg-type]
+
+    def run(c: Any) -> dict[str, Any]:
+        current = store.get_rule(c, tenant.unit_id, rule_id)
+        if current is None:
+            raise not_found("rule")
+        if given(data.ruleset_id) and data.ruleset_id != current["ruleset_id"]:
+            if store.get_ruleset(c, tenant.unit_id, data.ruleset_id) is None:  # type: ignore[arg-type]
+                raise not_found("ruleset")
+            fields["ruleset_id"] = data.ruleset_id
+        _window(fields.get("start_at", current["start_at"]), fields.get("end_at", current["end_at"]))
+        return store.update_rule(
+            c,
+            tenant.unit_id,
+            rule_id,
+            fields,
+            principal.actor_id,  # type: ignore[return-value]
+            rt.now_ms(),
+        )
+
+    row = await rt.db.write(run)
+    invalidate(rt, [tenant.unit_id])
+    return _rule(row)
+
+
+@delete(
+    "/rules/{rule_id:str}",
+    opt=WRITE,
+    operation_id="deleteRule",
+    summary="Delete scoring rule (OU-scoped)",
+    tags=["Rules"],
+)
+async def delete_rule(rt: Runtime, tenant: Tenant, rule_id: str) -> None:
+    """Delete a rule; scores already given stay until the ruleset is rescored."""
+    if not await rt.db.write(lambda c: store.delete_rule(c, tenant.unit_id, rule_id)):
+        raise not_found("rule")
+    invalidate(rt, [tenant.unit_id])
+
+
+ROUTES = [
+    list_rulesets,
+    create_ruleset,
+    update_ruleset,
+    delete_ruleset,
+    list_ruleset_rules,
+    rescore_ruleset,
+    backtest_ruleset,
+    list_rules,
+    create_rule,
+    update_rule,
+    delete_rule,
+]

@@ -1,0 +1,82 @@
+"""Helpers shared by the scoring-configuration handlers (rulesets, rules, filters, levels, settings).
+
+Not a domain: it has no routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from leadvibe.engine.normalize import type_key
+from leadvibe.errors import ApiError, bad_request
+from leadvibe.runtime import Runtime
+from leadvibe.timeutil import parse_rfc3339
+
+EVENT_TYPE_MAX = 128
+NAME_MAX = 100
+# Far beyond any sensible weight or score band, and far inside SQLite's 64-bit integers even after summing
+# many rules and multiplying by the surge cap: arithmetic can never overflow.
+INT_LIMIT = 1_000_000_000
+
+
+def invalidate(rt: Runtime, unit_ids: Iterable[str]) -> None:
+    """Drop the cached scoring configuration of these OUs so the next event uses the new one."""
+    cache = rt.services.get("scoring_config")
+    if cache is None:  # the ingestion pipeline is not running (tools, some tests)
+        return
+    for unit_id in unit_ids:
+        cache.invalidate(unit_id)
+
+
+def clean_event_type(value: str, field: str = "event_type") -> tuple[str, str]:
+    """Trimmed event type as given and its matching key; 400 naming `field` when empty or too long."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > EVENT_TYPE_MAX:
+        raise bad_request(f"`{field}` must be 1 to {EVENT_TYPE_MAX} characters")
+    key = type_key(text)
+    if not key:
+        raise bad_request(f"`{field}` must contain more than spaces and hyphens")
+    return text, key
+
+
+def clean_name(value: str, field: str = "name", limit: int = NAME_MAX) -> str:
+    """Trimmed non-empty name of at most `limit` characters, else 400 naming the field."""
+    text = value.strip()
+    if not text or len(text) > limit:
+        raise bad_request(f"`{field}` must be 1 to {limit} characters")
+    return text
+
+
+def check_int(value: int, field: str, low: int = -INT_LIMIT, high: int = INT_LIMIT) -> int:
+    """An integer in [low, high], else 400 naming the field."""
+    if not low <= value <= high:
+        raise bad_request(f"`{field}` must be between {low} and {high}")
+    return value
+
+
+def parse_time(value: str | None, field: str) -> int | None:
+    """RFC 3339 -> epoch ms; None or "" -> None (an empty form field clears the bound)."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise bad_request(f"`{field}` {exc}") from None
+
+
+def given(value: Any) -> bool:
+    """True when a PATCH-like field was present in the body (null counts as present)."""
+    return value is not msgspec.UNSET
+
+
+def rescore_fn() -> Any:
+    """`pipeline.rescore.rescore_leads`, or 503 when the scoring pipeline is not part of this build."""
+    # Imported on use so configuration endpoints work in builds and tools without the pipeline.
+    try:
+        from leadvibe.pipeline.rescore import rescore_leads
+    except ImportError:
+        raise ApiError(503, "rescoring is not available: the scoring pipeline is not installed") from None
+    return rescore_leads

@@ -1,0 +1,232 @@
+"""Scoring settings (organization toggles + the OU's session timeout) and the OU's surge session policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import get, put
+
+from leadvibe.api.scoring_common import invalidate
+from leadvibe.engine.surge import Band, SurgePolicy, build_policy
+from leadvibe.errors import ApiError, bad_request
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import access
+from leadvibe.security.principal import Principal, Tenant
+from leadvibe.store import orgs as org_store
+from leadvibe.store import scoring as store
+from leadvibe.timeutil import to_rfc3339
+
+TIMEOUT_MIN, TIMEOUT_MAX = 1, 1440
+
+
+class ScoringSettings(msgspec.Struct):
+    """Organization-wide toggles and the active OU's session idle timeout."""
+
+    allow_negative_scores: bool
+    abm_enabled: bool
+    session_timeout_minutes: int
+
+
+class ScoringSettingsIn(msgspec.Struct):
+    """Fields to change (absent fields stay). The two toggles are organization-wide: changing one needs an org
+    admin; sending the current value back is not a change."""
+
+    allow_negative_scores: bool | None = None
+    abm_enabled: bool | None = None
+    session_timeout_minutes: int | None = None
+
+
+class BandIn(msgspec.Struct):
+    """A surge band: from the `min_events`-th event of a session on, positive weights x `multiplier`."""
+
+    min_events: int
+    multiplier: float
+
+
+class SurgePolicyIn(msgspec.Struct):
+    """A surge policy; preset modes use their preset bands, `custom` the given ones."""
+
+    mode: str
+    bands: list[BandIn] | None = None
+    idle_reset_seconds: int | None = None
+    multiplier_cap: float | None = None
+
+
+class SurgePolicyOut(msgspec.Struct):
+    """The OU's surge policy (`saved: false` = the Standard defaults, nothing saved yet)."""
+
+    org_id: str
+    unit_id: str
+    mode: str
+    bands: list[BandIn]
+    idle_reset_seconds: int
+    multiplier_cap: float
+    saved: bool
+    updated_at: str | None
+
+
+def _settings(row: dict[str, Any]) -> ScoringSettings:
+    return ScoringSettings(
+        bool(row["allow_negative_scores"]), bool(row["abm_enabled"]), int(row["session_timeout_minutes"])
+    )
+
+
+@get(
+    "/settings/scoring",
+    opt=access("V"),
+    operation_id="getScoringSettings",
+    summary="Get scoring settings",
+    tags=["Settings"],
+)
+async def get_scoring_settings(rt: Runtime, tenant: Tenant) -> ScoringSettings:
+    """The organization's toggles and the active OU's effective session idle timeout (minutes)."""
+    row = await rt.db.read(lambda c: store.scoring_settings(c, tenant.org_id, tenant.unit_id))
+    if row is None:  # the OU vanished between the guard and here
+        raise ApiError(404, "org unit not found")
+    return _settings(row)
+
+
+@put(
+    "/settings/scoring",
+    opt=access("O"),
+    operation_id="updateScoringSettings",
+    summary="Update scoring settings",
+    tags=["Settings"],
+)
+async def update_scoring_settings(
+    rt: Runtime, tenant: Tenant, principal: Principal, data: ScoringSettingsIn
+) -> ScoringSettings:
+    """Operators set the OU's session timeout (1..1440 minutes); only org admins change the org-wide toggles.
+
+    Changing `allow_negative_scores` affects the next event of every OU; existing scores are not recomputed.
+    """
+    timeout = data.session_timeout_minutes
+    if timeout is not None and not TIMEOUT_MIN <= timeout <= TIMEOUT_MAX:
+        raise bad_request(f"`session_timeout_minutes` must be between {TIMEOUT_MIN} and {TIMEOUT_MAX}")
+
+    def run(c: Any) -> tuple[dict[str, Any], bool]:
+        current = store.scoring_settings(c, tenant.org_id, tenant.unit_id)
+        if current is None:
+            raise ApiError(404, "org unit not found")
+        toggles = {
+            k: v
+            for k, v in (
+                ("allow_negative_scores", data.allow_negative_scores),
+                ("abm_enabled", data.abm_enabled),
+            )
+            if v is not None and bool(current[k]) != v
+        }
+        if toggles and not principal.is_admin:
+            raise ApiError(
+                403,
+                f"changing {' and '.join(f'`{k}`' for k in toggles)} needs an organization admin"
+                " (it applies to every OU)",
+            )
+        now = rt.now_ms()
+        if toggles:
+            org_store.update_org_toggles(
+                c,
+                tenant.org_id,
+                allow_negative_scores=toggles.get("allow_negative_scores"),
+                abm_enabled=toggles.get("abm_enabled"),
+                now=now,
+            )
+        if timeout is not None:
+            org_store.set_session_timeout(c, tenant.unit_id, timeout, now)
+        return store.scoring_settings(c, tenant.org_id, tenant.unit_id), bool(toggles)  # type: ignore[return-value]
+
+    row, org_wide = await rt.db.write(run)
+    units = await rt.db.read(lambda c: store.org_unit_ids(c, tenant.org_id)) if org_wide else [tenant.unit_id]
+    invalidate(rt, units)
+    return _settings(row)
+
+
+def _policy_out(tenant: Tenant, policy: SurgePolicy, saved: bool, updated_at: int | None) -> SurgePolicyOut:
+    return SurgePolicyOut(
+        tenant.org_id,
+        tenant.unit_id,
+        policy.mode,
+        [BandIn(b.min_events, b.multiplier) for b in policy.bands],
+        policy.idle_reset_seconds,
+        policy.multiplier_cap,
+        saved,
+        to_rfc3339(updated_at),
+    )
+
+
+@get(
+    "/settings/ou/surge-policy",
+    opt=access("V", auth="jwt"),
+    operation_id="getSurgePolicy",
+    summary="Get OU surge session policy",
+    tags=["Settings"],
+)
+async def get_surge_policy(rt: Runtime, tenant: Tenant) -> SurgePolicyOut:
+    """The saved policy, else Standard defaults with `idle_reset_seconds` = the OU's session timeout x 60."""
+
+    def run(c: Any) -> tuple[dict[str, Any] | None, int]:
+        settings = store.scoring_settings(c, tenant.org_id, tenant.unit_id) or {}
+        return store.get_surge_policy(c, tenant.unit_id), int(settings.get("session_timeout_minutes") or 30)
+
+    saved, timeout = await rt.db.read(run)
+    if saved is None:
+        return _policy_out(tenant, build_policy("standard", default_idle_seconds=timeout * 60), False, None)
+    bands = [BandIn(int(b["min_events"]), float(b["multiplier"])) for b in saved["bands"]]
+    return SurgePolicyOut(
+        tenant.org_id,
+        tenant.unit_id,
+        saved["mode"],
+        bands,
+        int(saved["idle_reset_seconds"]),
+        float(saved["multiplier_cap"]),
+        True,
+        to_rfc3339(saved["updated_at"]),
+    )
+
+
+@put(
+    "/settings/ou/surge-policy",
+    opt=access("O", auth="jwt"),
+    operation_id="upsertSurgePolicy",
+    summary="Upsert OU surge session policy",
+    tags=["Settings"],
+)
+async def put_surge_policy(rt: Runtime, tenant: Tenant, data: SurgePolicyIn) -> SurgePolicyOut:
+    """Validate with the engine's rules (400 with its message) and save; the next event uses it.
+
+    `idle_reset_seconds` omitted → the OU's session timeout x 60; `multiplier_cap` omitted → the mode's cap.
+    """
+    bands = [Band(b.min_events, b.multiplier) for b in data.bands] if data.bands is not None else None
+
+    def run(c: Any) -> tuple[SurgePolicy, int]:
+        settings = store.scoring_settings(c, tenant.org_id, tenant.unit_id) or {}
+        try:
+            policy = build_policy(
+                data.mode,
+                bands,
+                data.idle_reset_seconds,
+                data.multiplier_cap,
+                default_idle_seconds=int(settings.get("session_timeout_minutes") or 30) * 60,
+            )
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
+        now = rt.now_ms()
+        store.upsert_surge_policy(
+            c,
+            tenant.unit_id,
+            tenant.org_id,
+            mode=policy.mode,
+            bands=[{"min_events": b.min_events, "multiplier": b.multiplier} for b in policy.bands],
+            idle_reset_seconds=policy.idle_reset_seconds,
+            multiplier_cap=policy.multiplier_cap,
+            now=now,
+        )
+        return policy, now
+
+    policy, now = await rt.db.write(run)
+    invalidate(rt, [tenant.unit_id])
+    return _policy_out(tenant, policy, True, now)
+
+
+ROUTES = [get_scoring_settings, update_scoring_settings, get_surge_policy, put_surge_policy]
