@@ -24,10 +24,12 @@ from leadvibe.db.database import Database
 from leadvibe.db.lock import DataDirLock
 from leadvibe.errors import EXCEPTION_HANDLERS
 from leadvibe.observe import observe_middleware
+from leadvibe.pipeline.delivery import DeliverySender
 from leadvibe.pipeline.inbox import Inbox, purge_idempotency_keys
 from leadvibe.pipeline.periodic import Periodic
 from leadvibe.pipeline.scoring_config import ConfigCache
 from leadvibe.pipeline.stream import StreamHub
+from leadvibe.pipeline.triggers import TriggerService
 from leadvibe.pipeline.worker import Worker
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import authorize
@@ -99,7 +101,9 @@ def background_services(rt: Runtime) -> list[Any]:
     async def purge_idempotency() -> None:
         await rt.db.write(lambda c: purge_idempotency_keys(c, rt.now_ms()))
 
+    rt.services["triggers"] = TriggerService()  # evaluated by the worker inside its transaction
     return [
+        DeliverySender(rt),  # before the worker, so it stops after it (rt.services["delivery"] by name)
         Worker(rt),
         Periodic("checkpoint", s.checkpoint_interval, rt.db.checkpoint),
         Periodic("revocation-purge", 3600, purge_revocations, run_at_start=True),

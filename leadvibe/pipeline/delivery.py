@@ -36,11 +36,23 @@ log = structlog.get_logger("leadvibe.delivery")
 
 DEFAULT_SUBJECT = "LeadVibe: {{trigger_name}} fired for {{lead_id}}"
 DEFAULT_PREHEADER = "{{lead_id}} is at {{score}} points"
-DEFAULT_MESSAGE = ("Trigger “{{trigger_name}}” fired for lead {{lead_id}}.\n\n"
-                   "Score: {{score}}\nLevel: {{level}}\nEvent: {{event_type}}")
-# Slack answers that a retry can fix; anything else (bad channel, revoked token, ...) fails the delivery at once.
-_SLACK_TRANSIENT = frozenset({"ratelimited", "timeout", "request_failed", "invalid_response", "internal_error",
-                              "fatal_error", "service_unavailable", "request_timeout"})
+DEFAULT_MESSAGE = (
+    "Trigger “{{trigger_name}}” fired for lead {{lead_id}}.\n\n"
+    "Score: {{score}}\nLevel: {{level}}\nEvent: {{event_type}}"
+)
+# Slack answers a retry can fix; anything else (bad channel, revoked token, ...) fails the delivery at once.
+_SLACK_TRANSIENT = frozenset(
+    {
+        "ratelimited",
+        "timeout",
+        "request_failed",
+        "invalid_response",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+    }
+)
 
 
 def secrets_key(rt: Runtime) -> bytes:
@@ -52,8 +64,9 @@ def ensure_webhook_secret(conn: apsw.Connection, key: bytes, unit_id: str, now: 
     """The OU's webhook secret row, created (`whsec_…`) on first use. Call inside a write."""
     row = integration_store.webhook_secret_row(conn, unit_id)
     if row is None:
-        integration_store.create_webhook_secret(conn, unit_id, integration_store.seal(key, webhook.generate_secret()),
-                                                now)
+        integration_store.create_webhook_secret(
+            conn, unit_id, integration_store.seal(key, webhook.generate_secret()), now
+        )
         row = integration_store.webhook_secret_row(conn, unit_id)
     return row  # type: ignore[return-value]
 
@@ -61,8 +74,11 @@ def ensure_webhook_secret(conn: apsw.Connection, key: bytes, unit_id: str, now: 
 def signing_secrets(key: bytes, row: dict[str, Any], now: int) -> list[str]:
     """The secrets that sign now: the current one, plus the previous one for 24 h after a rotation."""
     out = [integration_store.unseal(key, row["current"])]
-    if row["previous"] is not None and row["rotated_at"] is not None and \
-            now - row["rotated_at"] < integration_store.ROTATION_OVERLAP_MS:
+    if (
+        row["previous"] is not None
+        and row["rotated_at"] is not None
+        and now - row["rotated_at"] < integration_store.ROTATION_OVERLAP_MS
+    ):
         out.append(integration_store.unseal(key, row["previous"]))
     return out
 
@@ -80,20 +96,27 @@ class Outcome:
 
 def template_context(payload: dict[str, Any]) -> dict[str, object]:
     """The email placeholders' values from a stored payload."""
-    return {"lead_id": payload["lead"]["id"], "score": payload["lead"]["score"],
-            "event_type": payload["event"]["type"], "trigger_name": payload["trigger"]["name"],
-            "level": payload["lead"]["level"]}
+    return {
+        "lead_id": payload["lead"]["id"],
+        "score": payload["lead"]["score"],
+        "event_type": payload["event"]["type"],
+        "trigger_name": payload["trigger"]["name"],
+        "level": payload["lead"]["level"],
+    }
 
 
 class DeliverySender:
-    """`rt.services["delivery"]`: a periodic round (and `poke()` for "now") starting one task per due delivery,
+    """`rt.services["delivery"]`: a periodic round (and `poke()` for "now") starting one task per due
+    delivery,
     at most `delivery_concurrency` at a time."""
 
     name = "delivery"
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self._periodic = Periodic("delivery", rt.settings.delivery_interval, self.run_round, run_at_start=True)
+        self._periodic = Periodic(
+            "delivery", rt.settings.delivery_interval, self.run_round, run_at_start=True
+        )
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._rng = random.Random()
 
@@ -111,7 +134,7 @@ class DeliverySender:
         self._periodic.poke()
 
     async def stop(self) -> None:
-        """Stop the loop and cancel attempts in flight (their rows stay pending and are resent after start)."""
+        """Stop the loop and cancel attempts in flight (their rows stay pending; resent after start)."""
         await self._periodic.stop()
         tasks = list(self._inflight.values())
         for task in tasks:
@@ -121,7 +144,7 @@ class DeliverySender:
                 await task
 
     async def run_round(self) -> int:
-        """Start an attempt for each due delivery, up to the free concurrency slots; returns how many started."""
+        """Start an attempt per due delivery, up to the free concurrency slots; returns how many started."""
         free = max(0, self.rt.settings.delivery_concurrency - len(self._inflight))
         if free == 0:
             return 0
@@ -148,51 +171,96 @@ class DeliverySender:
                 outcome = await self._send(row)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a bug in one delivery must not stop the others
+            except Exception as exc:
                 log.exception("delivery_crashed", delivery_id=row["id"])
                 outcome = Outcome(False, error=f"internal error while sending ({type(exc).__name__})")
             await self._record(row, outcome)
         finally:
             self._inflight.pop(row["id"], None)
-            if not self._inflight:
-                pass
             self.poke()  # a slot is free: more may be waiting
 
-    # -- recording ---------------------------------------------------------------------------------------------
+    #  recording ---------------------------------------------------------------------------------------------
 
     async def _record(self, row: dict[str, Any], outcome: Outcome) -> None:
         rt, unit, did = self.rt, row["unit_id"], row["id"]
         attempts = int(row["attempts"]) + 1
         now = rt.now_ms()
         if outcome.delivered:
-            await rt.db.write(lambda c: store.finish(c, unit, did, status="delivered", attempts=attempts,
-                                                     last_status=outcome.status, last_error=None, now=now))
+            await rt.db.write(
+                lambda c: store.finish(
+                    c,
+                    unit,
+                    did,
+                    status="delivered",
+                    attempts=attempts,
+                    last_status=outcome.status,
+                    last_error=None,
+                    now=now,
+                )
+            )
             log.info("delivery_delivered", delivery_id=did, kind=row["kind"], attempts=attempts)
             return
         if outcome.final == "disabled":
+
             def disable(c: apsw.Connection) -> None:
-                store.finish(c, unit, did, status="disabled", attempts=attempts, last_status=outcome.status,
-                             last_error=outcome.error, now=now)
+                store.finish(
+                    c,
+                    unit,
+                    did,
+                    status="disabled",
+                    attempts=attempts,
+                    last_status=outcome.status,
+                    last_error=outcome.error,
+                    now=now,
+                )
                 trigger_store.disable_webhook(c, unit, row["destination"], now)
-                store.disable_pending_to(c, unit, row["destination"], outcome.error or "destination disabled", now)
+                store.disable_pending_to(
+                    c, unit, row["destination"], outcome.error or "destination disabled", now
+                )
                 triggers = rt.services.get("triggers")
                 if triggers is not None:
                     triggers.invalidate(unit)  # the disabled URL must get no new deliveries
+
             await rt.db.write(disable)
             log.warning("delivery_destination_disabled", delivery_id=did)
             return
-        delay = None if outcome.final else webhook.retry_delay(attempts, rt.settings.delivery_schedule, self._rng,
-                                                               outcome.retry_after)
+        delay = (
+            None
+            if outcome.final
+            else webhook.retry_delay(attempts, rt.settings.delivery_schedule, self._rng, outcome.retry_after)
+        )
         if delay is None:
-            await rt.db.write(lambda c: store.finish(c, unit, did, status="failed", attempts=attempts,
-                                                     last_status=outcome.status, last_error=outcome.error, now=now))
-            log.warning("delivery_failed", delivery_id=did, kind=row["kind"], attempts=attempts, error=outcome.error)
+            await rt.db.write(
+                lambda c: store.finish(
+                    c,
+                    unit,
+                    did,
+                    status="failed",
+                    attempts=attempts,
+                    last_status=outcome.status,
+                    last_error=outcome.error,
+                    now=now,
+                )
+            )
+            log.warning(
+                "delivery_failed", delivery_id=did, kind=row["kind"], attempts=attempts, error=outcome.error
+            )
             return
         due = now + int(delay * 1000)
-        await rt.db.write(lambda c: store.reschedule(c, unit, did, attempts=attempts, last_status=outcome.status,
-                                                     last_error=outcome.error, next_attempt_at=due, now=now))
+        await rt.db.write(
+            lambda c: store.reschedule(
+                c,
+                unit,
+                did,
+                attempts=attempts,
+                last_status=outcome.status,
+                last_error=outcome.error,
+                next_attempt_at=due,
+                now=now,
+            )
+        )
 
-    # -- sending -----------------------------------------------------------------------------------------------
+    #  sending -----------------------------------------------------------------------------------------------
 
     async def _send(self, row: dict[str, Any]) -> Outcome:
         kind = row["kind"]
@@ -209,9 +277,14 @@ class DeliverySender:
         key, now = secrets_key(rt), rt.now_ms()
         secret_row = await rt.db.write(lambda c: ensure_webhook_secret(c, key, row["unit_id"], now))
         result = await webhook.send_webhook(
-            row["destination"], row["payload"].encode(), msg_id=row["webhook_id"],
-            secrets=signing_secrets(key, secret_row, now), allow_private=s.webhook_allow_private,
-            timeout_s=s.webhook_timeout, now=now // 1000)
+            row["destination"],
+            row["payload"].encode(),
+            msg_id=row["webhook_id"],
+            secrets=signing_secrets(key, secret_row, now),
+            allow_private=s.webhook_allow_private,
+            timeout_s=s.webhook_timeout,
+            now=now // 1000,
+        )
         if result.delivered:
             return Outcome(True, result.status)
         if result.disable:
@@ -222,18 +295,32 @@ class DeliverySender:
 
     async def _send_email(self, row: dict[str, Any]) -> Outcome:
         s = self.rt.settings
-        cfg = SmtpConfig(host=s.smtp_host, port=s.smtp_port, user=s.smtp_user, password=s.smtp_password,
-                         starttls=s.smtp_starttls, sender=s.smtp_from, timeout_s=s.webhook_timeout)
+        cfg = SmtpConfig(
+            host=s.smtp_host,
+            port=s.smtp_port,
+            user=s.smtp_user,
+            password=s.smtp_password,
+            starttls=s.smtp_starttls,
+            sender=s.smtp_from,
+            timeout_s=s.webhook_timeout,
+        )
         if not cfg.configured:
             return Outcome(False, error="SMTP is not configured (LEADVIBE_SMTP_HOST)", final="failed")
         payload, options = json.loads(row["payload"]), json.loads(row["options"] or "{}")
         ctx = template_context(payload)
         lead_url = f"{s.base_url}/leads/{quote(str(payload['lead']['id']), safe='')}"
-        body = render_template(options.get("message") or DEFAULT_MESSAGE, ctx) + f"\n\nOpen the lead: {lead_url}\n"
+        body = (
+            render_template(options.get("message") or DEFAULT_MESSAGE, ctx)
+            + f"\n\nOpen the lead: {lead_url}\n"
+        )
         try:
-            message = build_message(cfg, [row["destination"]],
-                                    render_template(options.get("subject") or DEFAULT_SUBJECT, ctx),
-                                    render_template(options.get("preheader") or DEFAULT_PREHEADER, ctx), body)
+            message = build_message(
+                cfg,
+                [row["destination"]],
+                render_template(options.get("subject") or DEFAULT_SUBJECT, ctx),
+                render_template(options.get("preheader") or DEFAULT_PREHEADER, ctx),
+                body,
+            )
         except ValueError as exc:
             return Outcome(False, error=f"email could not be built ({exc})", final="failed")
         try:
@@ -251,12 +338,20 @@ class DeliverySender:
         if install is None or install["bot_token"] is None:
             return Outcome(False, error="Slack is not connected for this OU", final="failed")
         options, payload = json.loads(row["options"] or "{}"), json.loads(row["payload"])
-        client = SlackClient(s.slack_api_url, integration_store.unseal(secrets_key(rt), install["bot_token"]),
-                             timeout_s=s.webhook_timeout)
+        client = SlackClient(
+            s.slack_api_url,
+            integration_store.unseal(secrets_key(rt), install["bot_token"]),
+            timeout_s=s.webhook_timeout,
+        )
         lead = payload["lead"]
-        text, blocks = trigger_message(str(lead["id"]), int(lead["score"]), lead["level"], payload["trigger"]["name"],
-                                       payload["event"]["type"],
-                                       f"{s.base_url}/leads/{quote(str(lead['id']), safe='')}")
+        text, blocks = trigger_message(
+            str(lead["id"]),
+            int(lead["score"]),
+            lead["level"],
+            payload["trigger"]["name"],
+            payload["event"]["type"],
+            f"{s.base_url}/leads/{quote(str(lead['id']), safe='')}",
+        )
         try:
             channel = options.get("target_id", "")
             if options.get("target_kind") == "user":
@@ -264,7 +359,9 @@ class DeliverySender:
             await client.chat_post_message(channel, text, blocks)
         except SlackError as exc:
             transient = exc.code in _SLACK_TRANSIENT or exc.code.startswith("http_5")
-            return Outcome(False, error=str(exc), retry_after=exc.retry_after, final=None if transient else "failed")
+            return Outcome(
+                False, error=str(exc), retry_after=exc.retry_after, final=None if transient else "failed"
+            )
         if row["event_received_at"] is not None:
             rt.metrics.slack_latency.observe(max(0.0, (rt.now_ms() - int(row["event_received_at"])) / 1000))
         return Outcome(True)

@@ -1,7 +1,8 @@
 """The trigger evaluator: runs inside the worker's write transaction for every eligible event.
 
 `TriggerService.on_event` decides, through the pure step functions of `engine/triggers.py`, whether the event
-fires any milestone, sequence, pattern or surge trigger of its OU; a firing records an emitted event (or a surge
+fires any milestone, sequence, pattern or surge trigger of its OU; a firing records an emitted event (or a
+surge
 event), one durable delivery per destination, and returns the SSE publications the worker sends after commit.
 `simulate_trigger` replays stored events through the same engine code for the simulate endpoints.
 
@@ -58,7 +59,7 @@ class EventContext(Protocol):
 
 
 def compile_filters(row: Mapping[str, Any]) -> tuple[Condition, ...]:
-    """The trigger's profile and lead-attribute filters as conditions on the lead's metadata (all must hold)."""
+    """The trigger's profile and lead-attribute filters as conditions on lead metadata (all must hold)."""
     out = []
     for item in [*(row.get("profile_filters") or []), *(row.get("lead_attribute_filters") or [])]:
         out.append(Condition(str(item["field"]), str(item["operator"]), item.get("value")))
@@ -75,7 +76,9 @@ def compile_engine(row: Mapping[str, Any]) -> eng.Milestone | eng.WindowTrigger:
         steps = tuple(normalize_type(s) for s in row["event_steps"] or [])
         return eng.SequenceTrigger(row["id"], steps, window, bool(row["ordered"]), row["fire_mode"] or "once")
     if kind == "pattern":
-        conditions = tuple((normalize_type(c["event_type"]), int(c["min_count"])) for c in row["conditions"] or [])
+        conditions = tuple(
+            (normalize_type(c["event_type"]), int(c["min_count"])) for c in row["conditions"] or []
+        )
         return eng.PatternTrigger(row["id"], conditions, window)
     if kind == "surge":
         return eng.SurgeTrigger(row["id"], row["type_key"] or None, window, int(row["threshold_count"]))
@@ -169,7 +172,7 @@ class TriggerService:
             self._cache[unit_id] = loaded
         return loaded
 
-    # -- worker hooks ------------------------------------------------------------------------------------------
+    #  worker hooks ------------------------------------------------------------------------------------------
 
     def on_event(self, conn: apsw.Connection, ctx: EventContext) -> list[tuple[str, dict[str, Any]]]:
         """Evaluate every active trigger of the event's OU for this event; record firings and deliveries.
@@ -192,7 +195,9 @@ class TriggerService:
             return passes_filters(c.filters, metadata)
 
         out: list[tuple[str, dict[str, Any]]] = []
-        if ctx.primary_ruleset_id is not None:  # milestones watch the primary score; without one nothing moves
+        if (
+            ctx.primary_ruleset_id is not None
+        ):  # milestones watch the primary score; without one nothing moves
             for c in ou.milestones:
                 st = states.get(c.id)
                 armed = bool(st["armed"]) if st else True
@@ -205,110 +210,192 @@ class TriggerService:
                 if fire:
                     out.append(self._fire(conn, ctx, c, ou))
         if ou.windows:
-            history = [eng.HistEvent(e, t, ts) for e, t, ts in store.lead_history(
-                conn, ctx.unit_id, ctx.lead_id, ctx.occurred_at - ou.horizon_ms, ctx.event_seq)]
+            history = [
+                eng.HistEvent(e, t, ts)
+                for e, t, ts in store.lead_history(
+                    conn, ctx.unit_id, ctx.lead_id, ctx.occurred_at - ou.horizon_ms, ctx.event_seq
+                )
+            ]
             history.append(eng.HistEvent(ctx.event_id, ctx.type_key, ctx.occurred_at))
             for c in ou.windows:
                 st = states.get(c.id)
                 state: Any
                 if isinstance(c.engine, eng.SequenceTrigger):
-                    state = eng.SequenceState(st["last_completion_ts"], st["last_completion_event_id"]) \
-                        if st else eng.SequenceState()
+                    state = (
+                        eng.SequenceState(st["last_completion_ts"], st["last_completion_event_id"])
+                        if st
+                        else eng.SequenceState()
+                    )
                 else:
                     state = st["last_fired_ts"] if st else None
                 fire, after = eng.step(c.engine, history, state)
                 if not fire or not eligible(c):
                     continue
                 if isinstance(after, eng.SequenceState):
-                    store.save_state(conn, ctx.unit_id, c.id, ctx.lead_id, last_completion_ts=after.last_completion_ts,
-                                     last_completion_event_id=after.last_completion_event_id, now=ctx.now)
+                    store.save_state(
+                        conn,
+                        ctx.unit_id,
+                        c.id,
+                        ctx.lead_id,
+                        last_completion_ts=after.last_completion_ts,
+                        last_completion_event_id=after.last_completion_event_id,
+                        now=ctx.now,
+                    )
                 else:
                     store.save_state(conn, ctx.unit_id, c.id, ctx.lead_id, last_fired_ts=after, now=ctx.now)
                 out.append(self._fire(conn, ctx, c, ou))
         return out
 
-    def on_score_change(self, conn: apsw.Connection, unit_id: str, lead_id: str, primary_score: int,
-                        now: int) -> None:
+    def on_score_change(
+        self, conn: apsw.Connection, unit_id: str, lead_id: str, primary_score: int, now: int
+    ) -> None:
         """After decay or a rescore: re-arm the lead's milestones whose threshold is now above its score."""
         ou = self.triggers_for(conn, unit_id)
         below = [c.id for c in ou.milestones if eng.milestone_rearm(c.engine, False, primary_score)]
         store.rearm(conn, unit_id, lead_id, below, now)
 
-    # -- firing ------------------------------------------------------------------------------------------------
+    #  firing ------------------------------------------------------------------------------------------------
 
-    def _fire(self, conn: apsw.Connection, ctx: EventContext, c: Compiled,
-              ou: OUTriggers) -> tuple[str, dict[str, Any]]:
+    def _fire(
+        self, conn: apsw.Connection, ctx: EventContext, c: Compiled, ou: OUTriggers
+    ) -> tuple[str, dict[str, Any]]:
         row = c.row
         name = row["name"] or c.id
         if c.kind == "surge":
             emitted_id = new_id("se")
             store.record_surge_event(
-                conn, ctx.unit_id, ctx.org_id, surge_id=emitted_id, trigger_id=c.id, lead_id=ctx.lead_id,
-                event_id=ctx.event_id, event_type=ctx.event_type, channel=ctx.channel, window_ms=c.engine.window_ms,
-                threshold=c.engine.threshold_count, score_after=ctx.primary_after, occurred_at=ctx.occurred_at,
-                fired_at=ctx.now)
+                conn,
+                ctx.unit_id,
+                ctx.org_id,
+                surge_id=emitted_id,
+                trigger_id=c.id,
+                lead_id=ctx.lead_id,
+                event_id=ctx.event_id,
+                event_type=ctx.event_type,
+                channel=ctx.channel,
+                window_ms=c.engine.window_ms,
+                threshold=c.engine.threshold_count,
+                score_after=ctx.primary_after,
+                occurred_at=ctx.occurred_at,
+                fired_at=ctx.now,
+            )
         else:
             emitted_id = new_id("te")
             store.record_trigger_event(
-                conn, ctx.unit_id, ctx.org_id, event_row_id=emitted_id, trigger_id=c.id, kind=c.kind,
-                trigger_name=name, lead_id=ctx.lead_id, event_id=ctx.event_id, event_type=ctx.event_type,
-                score_before=ctx.primary_before, score_after=ctx.primary_after, level=ctx.level_name,
-                fired_at=ctx.now)
+                conn,
+                ctx.unit_id,
+                ctx.org_id,
+                event_row_id=emitted_id,
+                trigger_id=c.id,
+                kind=c.kind,
+                trigger_name=name,
+                lead_id=ctx.lead_id,
+                event_id=ctx.event_id,
+                event_type=ctx.event_type,
+                score_before=ctx.primary_before,
+                score_after=ctx.primary_after,
+                level=ctx.level_name,
+                fired_at=ctx.now,
+            )
         payload = webhook_payload(emitted_id, c.kind, c.id, name, ctx)
-        create_deliveries(conn, ctx.unit_id, ctx.org_id, row, ou, emitted_id, payload, ctx.received_at, ctx.now)
-        data = {"id": emitted_id, "trigger_id": c.id, "kind": c.kind, "name": name, "lead_id": ctx.lead_id,
-                "event_id": ctx.event_id, "event_type": ctx.event_type, "score": ctx.primary_after,
-                "level": ctx.level_name, "fired_at": payload["fired_at"]}
+        create_deliveries(
+            conn, ctx.unit_id, ctx.org_id, row, ou, emitted_id, payload, ctx.received_at, ctx.now
+        )
+        data = {
+            "id": emitted_id,
+            "trigger_id": c.id,
+            "kind": c.kind,
+            "name": name,
+            "lead_id": ctx.lead_id,
+            "event_id": ctx.event_id,
+            "event_type": ctx.event_type,
+            "score": ctx.primary_after,
+            "level": ctx.level_name,
+            "fired_at": payload["fired_at"],
+        }
         if c.kind == "surge":
             data["channel"] = ctx.channel
             return "surge", data
         return "trigger_fired", data
 
 
-def webhook_payload(emitted_id: str, kind: str, trigger_id: str, name: str, ctx: EventContext) -> dict[str, Any]:
+def webhook_payload(
+    emitted_id: str, kind: str, trigger_id: str, name: str, ctx: EventContext
+) -> dict[str, Any]:
     """The JSON body a webhook receives (also the data email and Slack messages are rendered from)."""
     return {
         "id": emitted_id,
         "type": f"{kind}.fired",
         "trigger": {"id": trigger_id, "kind": kind, "name": name},
         "lead": {"id": ctx.lead_id, "score": ctx.primary_after, "level": ctx.level_name},
-        "event": {"id": ctx.event_id, "type": ctx.event_type, "occurred_at": to_rfc3339(ctx.occurred_at),
-                  "channel": ctx.channel},
+        "event": {
+            "id": ctx.event_id,
+            "type": ctx.event_type,
+            "occurred_at": to_rfc3339(ctx.occurred_at),
+            "channel": ctx.channel,
+        },
         "fired_at": to_rfc3339(ctx.now),
     }
 
 
-def create_deliveries(conn: apsw.Connection, unit_id: str, org_id: str, row: Mapping[str, Any], ou: OUTriggers,
-                      emitted_id: str, payload: dict[str, Any], received_at: int | None, now: int) -> int:
+def create_deliveries(
+    conn: apsw.Connection,
+    unit_id: str,
+    org_id: str,
+    row: Mapping[str, Any],
+    ou: OUTriggers,
+    emitted_id: str,
+    payload: dict[str, Any],
+    received_at: int | None,
+    now: int,
+) -> int:
     """One pending delivery per destination of the trigger: its webhook (unless disabled by a 410), each email
     address, and Slack (the trigger's own target, else the OU default when Slack is connected)."""
     made: list[tuple[str, str, dict[str, Any]]] = []
     if row.get("webhook_url") and row.get("webhook_disabled_at") is None:
         made.append(("webhook", row["webhook_url"], {}))
-    templates = {"subject": row.get("email_subject"), "preheader": row.get("email_preheader"),
-                 "message": row.get("email_message")}
+    templates = {
+        "subject": row.get("email_subject"),
+        "preheader": row.get("email_preheader"),
+        "message": row.get("email_message"),
+    }
     for address in row.get("emails") or []:
         made.append(("email", address, templates))
     target: tuple[str, str] | None = None
     if row.get("slack_target_kind") and row.get("slack_target_id"):
-        target = (row["slack_target_kind"], row["slack_target_id"])  # explicit: a delivery even if disconnected
+        target = (
+            row["slack_target_kind"],
+            row["slack_target_id"],
+        )  # explicit: a delivery even if disconnected
     elif ou.slack_connected and ou.slack_default is not None:
         target = ou.slack_default
     if target is not None:
         made.append(("slack", f"{target[0]}:{target[1]}", {"target_kind": target[0], "target_id": target[1]}))
     for kind, destination, options in made:
         delivery_store.create_delivery(
-            conn, unit_id, org_id, delivery_id=new_id("dl"), emitted_id=emitted_id, trigger_id=row["id"],
-            kind=kind, destination=destination, payload=payload, options=options, webhook_id=new_id("msg"),
-            event_received_at=received_at, now=now)
+            conn,
+            unit_id,
+            org_id,
+            delivery_id=new_id("dl"),
+            emitted_id=emitted_id,
+            trigger_id=row["id"],
+            kind=kind,
+            destination=destination,
+            payload=payload,
+            options=options,
+            webhook_id=new_id("msg"),
+            event_received_at=received_at,
+            now=now,
+        )
     return len(made)
 
 
 # ------------------------------------------------------------------------------------------------ simulation
 
 
-def simulate_trigger(conn: apsw.Connection, unit_id: str, row: Mapping[str, Any], lead_id: str | None, days: int,
-                     now: int) -> eng.SimulationResult:
+def simulate_trigger(
+    conn: apsw.Connection, unit_id: str, row: Mapping[str, Any], lead_id: str | None, days: int, now: int
+) -> eng.SimulationResult:
     """What the trigger would have done over the last `days` of stored events (of one lead, or every lead),
     starting from a fresh state; read only, fires nothing."""
     engine = compile_engine(row)
@@ -324,8 +411,13 @@ def simulate_trigger(conn: apsw.Connection, unit_id: str, row: Mapping[str, Any]
         for r in store.scored_events(conn, unit_id, ruleset, since, lead_id) if ruleset else []:
             if r["score_after"] is None:
                 continue  # not scored in the primary ruleset (observe scope): the score did not move
-            runs.setdefault(r["lead_id"], []).append(eng.ScoredEvent(
-                eng.HistEvent(r["id"], r["type_key"], r["occurred_at"]), int(r["score_after"]), bool(r["can_fire"])))
+            runs.setdefault(r["lead_id"], []).append(
+                eng.ScoredEvent(
+                    eng.HistEvent(r["id"], r["type_key"], r["occurred_at"]),
+                    int(r["score_after"]),
+                    bool(r["can_fire"]),
+                )
+            )
         return eng.simulate_milestone(engine, {k: v for k, v in runs.items() if keep(k)})
     types: list[str] | None = None
     if isinstance(engine, eng.SequenceTrigger):

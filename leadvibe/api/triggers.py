@@ -1,0 +1,966 @@
+"""Milestone, sequence and pattern triggers: CRUD, simulation, emitted events and their CSV exports.
+
+The shared pieces (destination and filter validation, the common response fields, create/update/delete) are
+also used by `api/surge.py` for surge triggers. Evaluation lives in `pipeline/triggers.py`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response, delete, get, post, put
+from litestar.params import Parameter
+
+from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.engine import triggers as eng
+from leadvibe.engine.conditions import validate_operator
+from leadvibe.engine.normalize import type_key
+from leadvibe.errors import ApiError, bad_request, not_found
+from leadvibe.ids import new_id
+from leadvibe.notify import ssrf
+from leadvibe.pipeline import triggers as evaluator
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import access
+from leadvibe.security.principal import Principal, Tenant
+from leadvibe.store import triggers as store
+from leadvibe.timeutil import parse_rfc3339, to_rfc3339
+
+TAGS = ["Triggers"]
+EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+MAX_EMAILS = 50
+MAX_TEXT = 5000
+TARGET_KINDS = ("channel", "user")
+# Fields whose change makes old per-lead progress meaningless (a different trigger, really).
+DEFINITION_FIELDS = (
+    "type_key",
+    "score_threshold",
+    "event_steps",
+    "conditions",
+    "window_amount",
+    "window_unit",
+    "ordered",
+    "fire_mode",
+    "threshold_count",
+)
+CSV_MAX_ROWS = 100_000
+
+
+# --------------------------------------------------------------------------------------------- request bodies
+
+
+class Common(msgspec.Struct, kw_only=True):
+    """Fields every trigger kind accepts (all optional; on update, absent = unchanged, "" clears a text)."""
+
+    name: str | None = None
+    description: str | None = None
+    active: bool | None = None
+    fire_mode: str | None = None
+    profile_filters: list[dict[str, Any]] | None = None
+    lead_attribute_filters: list[dict[str, Any]] | None = None
+    webhook_url: str | None = None
+    emails: list[str] | None = None
+    email_subject: str | None = None
+    email_preheader: str | None = None
+    email_message: str | None = None
+    slack_target_kind: str | None = None
+    slack_target_id: str | None = None
+    teams_target_kind: str | None = None
+    teams_target_id: str | None = None
+    hubspot_sync: bool | None = None
+
+
+class MilestoneIn(Common, kw_only=True):
+    """A milestone: fires when the lead's primary score reaches `score_threshold` on an `event_type` event
+    (empty = any type)."""
+
+    event_type: str | None = None
+    score_threshold: int | None = None
+
+
+class SequenceIn(Common, kw_only=True):
+    """A sequence: every step within one window (`window_seconds` is an amount of `window_unit`)."""
+
+    event_types: list[str] | None = None
+    event_steps: list[str] | None = None
+    window_seconds: int | None = None
+    window_unit: str | None = None
+    ordered: bool | None = None
+
+
+class PatternCondition(msgspec.Struct):
+    """At least `min_count` events of `event_type` in the window."""
+
+    event_type: str
+    min_count: int = 1
+
+
+class PatternIn(Common, kw_only=True):
+    """A pattern/frequency trigger: every condition within the trailing window."""
+
+    conditions: list[PatternCondition] | None = None
+    window_seconds: int | None = None
+    window_unit: str | None = None
+
+
+class SimulateIn(msgspec.Struct):
+    """Simulate one lead (`lead_id`) or every lead over the last `days` days."""
+
+    lead_id: str | None = None
+    days: int = 30
+
+
+# ------------------------------------------------------------------------------------------------ responses
+
+
+class TriggerBase(msgspec.Struct, kw_only=True):
+    """Fields every trigger kind returns."""
+
+    trigger_id: str
+    org_id: str
+    unit_id: str
+    name: str
+    description: str | None
+    active: bool
+    fire_mode: str
+    profile_filters: list[dict[str, Any]]
+    lead_attribute_filters: list[dict[str, Any]]
+    webhook_url: str | None
+    webhook_disabled: bool
+    emails: list[str]
+    email_subject: str | None
+    email_preheader: str | None
+    email_message: str | None
+    slack_target_kind: str | None
+    slack_target_id: str | None
+    teams_target_kind: str | None
+    teams_target_id: str | None
+    hubspot_sync: bool
+    created_at: str | None
+    updated_at: str | None
+    created_by: str | None
+    updated_by: str | None
+
+
+class Milestone(TriggerBase, kw_only=True):
+    """A milestone trigger."""
+
+    event_type: str
+    score_threshold: int
+
+
+class Sequence(TriggerBase, kw_only=True):
+    """A sequence trigger (`event_steps`, also echoed as `event_types`)."""
+
+    event_steps: list[str]
+    event_types: list[str]
+    window_seconds: int
+    window_unit: str
+    ordered: bool
+
+
+class Pattern(TriggerBase, kw_only=True):
+    """A pattern/frequency trigger."""
+
+    conditions: list[PatternCondition]
+    window_seconds: int
+    window_unit: str
+
+
+class Simulation(msgspec.Struct):
+    """What the trigger would have done."""
+
+    would_fire: bool
+    matched_leads: list[str]
+    total_matches: int
+    message: str
+
+
+class EmittedEvent(msgspec.Struct):
+    """A trigger firing, with the lead's primary score before and after the firing event."""
+
+    id: str
+    trigger_id: str
+    trigger_name: str
+    kind: str
+    lead_id: str
+    event_id: str | None
+    event_type: str | None
+    score_before: int | None
+    score_after: int | None
+    level: str | None
+    fired_at: str | None
+
+
+def base_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The common response fields of a stored trigger row."""
+    return {
+        "trigger_id": row["id"],
+        "org_id": row["org_id"],
+        "unit_id": row["unit_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "active": bool(row["active"]),
+        "fire_mode": row["fire_mode"],
+        "profile_filters": row["profile_filters"],
+        "lead_attribute_filters": row["lead_attribute_filters"],
+        "webhook_url": row["webhook_url"],
+        "webhook_disabled": row["webhook_disabled_at"] is not None,
+        "emails": row["emails"],
+        "email_subject": row["email_subject"],
+        "email_preheader": row["email_preheader"],
+        "email_message": row["email_message"],
+        "slack_target_kind": row["slack_target_kind"],
+        "slack_target_id": row["slack_target_id"],
+        "teams_target_kind": row["teams_target_kind"],
+        "teams_target_id": row["teams_target_id"],
+        "hubspot_sync": bool(row["hubspot_sync"]),
+        "created_at": to_rfc3339(row["created_at"]),
+        "updated_at": to_rfc3339(row["updated_at"]),
+        "created_by": row["created_by"],
+        "updated_by": row["updated_by"],
+    }
+
+
+def milestone_out(row: dict[str, Any]) -> Milestone:
+    """Response shape of a milestone row."""
+    return Milestone(
+        **base_fields(row), event_type=row["event_type"] or "", score_threshold=row["score_threshold"]
+    )
+
+
+def sequence_out(row: dict[str, Any]) -> Sequence:
+    """Response shape of a sequence row."""
+    steps = list(row["event_steps"] or [])
+    return Sequence(
+        **base_fields(row),
+        event_steps=steps,
+        event_types=steps,
+        window_seconds=row["window_amount"],
+        window_unit=row["window_unit"],
+        ordered=bool(row["ordered"]),
+    )
+
+
+def pattern_out(row: dict[str, Any]) -> Pattern:
+    """Response shape of a pattern row."""
+    conditions = [PatternCondition(c["event_type"], c["min_count"]) for c in row["conditions"] or []]
+    return Pattern(
+        **base_fields(row),
+        conditions=conditions,
+        window_seconds=row["window_amount"],
+        window_unit=row["window_unit"],
+    )
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+
+def _text(value: str, what: str, limit: int = MAX_TEXT, *, single_line: bool = False) -> str | None:
+    value = value.strip()
+    if len(value) > limit:
+        raise bad_request(f"`{what}` must be at most {limit} characters")
+    if single_line and any(c in value for c in "\r\n\x00"):
+        raise bad_request(f"`{what}` must be a single line")
+    return value or None
+
+
+def _filters(items: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
+    out = []
+    for i, item in enumerate(items):
+        field = item.get("field", item.get("property", item.get("key")))
+        op = item.get("operator", item.get("op"))
+        if not isinstance(field, str) or not field.strip():
+            raise bad_request(f"`{what}[{i}].field` is required")
+        try:
+            canonical = validate_operator(op if isinstance(op, str) else "")
+        except ValueError as exc:
+            raise bad_request(f"`{what}[{i}].operator`: {exc}") from None
+        value = item.get("value")
+        if value is not None and not isinstance(value, str):
+            value = msgspec.json.encode(value).decode() if isinstance(value, list | dict) else str(value)
+            if isinstance(item.get("value"), bool):
+                value = value.lower()
+        out.append({"field": field.strip(), "operator": canonical, "value": value})
+    return out
+
+
+def _emails(items: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for raw in items:
+        address = raw.strip() if isinstance(raw, str) else ""
+        if not EMAIL.match(address) or len(address) > 320:
+            raise bad_request(f"`emails`: {raw!r} is not a valid email address")
+        seen.setdefault(address.lower(), address)
+    if len(seen) > MAX_EMAILS:
+        raise bad_request(f"`emails` may list at most {MAX_EMAILS} addresses")
+    return list(seen.values())
+
+
+async def check_webhook_url(rt: Runtime, url: str) -> str | None:
+    """Validate a webhook URL at save time (SSRF guard); "" clears it. A name that does not resolve now is
+    accepted (DNS may be down); the sender checks again when it connects."""
+    url = url.strip()
+    if not url:
+        return None
+    try:
+        await ssrf.check_url(url, rt.settings.webhook_allow_private)
+    except ssrf.DestinationUnresolvable:
+        pass
+    except ssrf.DestinationRefused as exc:
+        raise bad_request(f"`webhook_url` refused: {exc}") from None
+    return url
+
+
+def window_fields(amount: int | None, unit: str | None, *, required: bool) -> dict[str, Any]:
+    """`window_seconds` (an amount >= 1) and `window_unit` -> stored columns."""
+    out: dict[str, Any] = {}
+    if amount is None:
+        if required:
+            raise bad_request("`window_seconds` is required (an amount >= 1 of `window_unit`)")
+    else:
+        out["window_amount"] = amount
+    if unit is not None or required:
+        out["window_unit"] = (unit or "seconds").strip().lower()
+    try:
+        eng.window_ms(amount if amount is not None else 1, out.get("window_unit", "seconds"))
+    except ValueError as exc:
+        raise bad_request(f"invalid window: {exc}") from None
+    return out
+
+
+async def common_fields(rt: Runtime, data: Common) -> dict[str, Any]:
+    """Validated common columns from a request body (only the fields it sent)."""
+    f: dict[str, Any] = {}
+    if data.name is not None:
+        f["name"] = _text(data.name, "name", 200, single_line=True) or ""
+    if data.description is not None:
+        f["description"] = _text(data.description, "description")
+    if data.active is not None:
+        f["active"] = int(data.active)
+    if data.fire_mode is not None:
+        mode = data.fire_mode.strip().lower()
+        if mode not in eng.FIRE_MODES:
+            raise bad_request("`fire_mode` must be once or every")
+        f["fire_mode"] = mode
+    if data.profile_filters is not None:
+        f["profile_filters"] = _filters(data.profile_filters, "profile_filters")
+    if data.lead_attribute_filters is not None:
+        f["lead_attribute_filters"] = _filters(data.lead_attribute_filters, "lead_attribute_filters")
+    if data.webhook_url is not None:
+        f["webhook_url"] = await check_webhook_url(rt, data.webhook_url)
+        f["webhook_disabled_at"] = None  # a saved URL gets another chance, even after a 410
+    if data.emails is not None:
+        f["emails"] = _emails(data.emails)
+    if data.email_subject is not None:
+        f["email_subject"] = _text(data.email_subject, "email_subject", 500, single_line=True)
+    if data.email_preheader is not None:
+        f["email_preheader"] = _text(data.email_preheader, "email_preheader", 500, single_line=True)
+    if data.email_message is not None:
+        f["email_message"] = _text(data.email_message, "email_message", 20_000)
+    for prefix in ("slack", "teams"):
+        kind, target = getattr(data, f"{prefix}_target_kind"), getattr(data, f"{prefix}_target_id")
+        if kind is not None:
+            kind = kind.strip().lower() or None
+            if kind is not None and kind not in TARGET_KINDS:
+                raise bad_request(f"`{prefix}_target_kind` must be channel or user")
+            f[f"{prefix}_target_kind"] = kind
+        if target is not None:
+            f[f"{prefix}_target_id"] = _text(target, f"{prefix}_target_id", 200, single_line=True)
+    if data.hubspot_sync is not None:
+        f["hubspot_sync"] = int(data.hubspot_sync)
+    return f
+
+
+def check_destinations(kind: str, row: dict[str, Any]) -> None:
+    """Destination rules on the merged definition (SEMANTICS §8; the reference's required fields)."""
+    has_webhook, has_emails = bool(row.get("webhook_url")), bool(row.get("emails"))
+    slack_kind, slack_id = row.get("slack_target_kind"), row.get("slack_target_id")
+    if bool(slack_kind) != bool(slack_id):
+        raise bad_request("`slack_target_kind` and `slack_target_id` go together")
+    if kind == "surge" and has_webhook == has_emails:
+        raise bad_request("a surge trigger needs exactly one destination: `webhook_url` or `emails`")
+    if kind == "sequence" and not (has_webhook or has_emails or slack_id):
+        raise bad_request("a sequence trigger needs a destination: `webhook_url`, `emails` or a Slack target")
+
+
+def _invalidate(rt: Runtime, unit_id: str) -> None:
+    svc = rt.services.get("triggers")
+    if svc is not None:
+        svc.invalidate(unit_id)
+
+
+async def create(
+    rt: Runtime, tenant: Tenant, principal: Principal, kind: str, fields: dict[str, Any], default_name: str
+) -> dict[str, Any]:
+    """Insert a validated trigger (destination rules checked) and drop the OU's evaluator cache."""
+    fields.setdefault("name", "")
+    if not fields["name"]:
+        fields["name"] = default_name
+    check_destinations(kind, fields)
+    trigger_id = new_id("tr")
+
+    def run(c: Any) -> dict[str, Any]:
+        row = store.create_trigger(
+            c, tenant.unit_id, tenant.org_id, trigger_id, kind, fields, principal.actor_id, rt.now_ms()
+        )
+        _invalidate(rt, tenant.unit_id)  # on the writer thread: the very next event sees the new trigger
+        return row
+
+    return await rt.db.write(run)
+
+
+async def update(
+    rt: Runtime,
+    tenant: Tenant,
+    principal: Principal,
+    kind: str,
+    trigger_id: str,
+    fields: dict[str, Any],
+    validate: Any = None,
+) -> dict[str, Any]:
+    """Apply validated changes; `validate(merged_row)` may refuse the result (400). 404 outside the OU."""
+
+    def run(c: Any) -> dict[str, Any]:
+        current = store.get_trigger(c, tenant.unit_id, kind, trigger_id)
+        if current is None:
+            raise not_found(f"{kind} trigger")
+        merged = {**current, **fields}
+        if validate is not None:
+            validate(merged)
+        check_destinations(kind, merged)
+        if "name" in fields and not fields["name"]:
+            fields.pop("name")
+        changed = any(k in fields and fields[k] != current.get(k) for k in DEFINITION_FIELDS)
+        row = store.update_trigger(
+            c, tenant.unit_id, kind, trigger_id, fields, principal.actor_id, rt.now_ms()
+        )
+        if changed:
+            store.reset_state(c, tenant.unit_id, trigger_id)
+        _invalidate(rt, tenant.unit_id)
+        return row  # type: ignore[return-value]
+
+    return await rt.db.write(run)
+
+
+async def remove(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str) -> None:
+    """Delete a trigger of the OU (404 otherwise)."""
+
+    def run(c: Any) -> bool:
+        gone = store.delete_trigger(c, tenant.unit_id, kind, trigger_id)
+        _invalidate(rt, tenant.unit_id)
+        return gone
+
+    if not await rt.db.write(run):
+        raise not_found(f"{kind} trigger")
+
+
+# ------------------------------------------------------------------------------------------------ milestones
+
+
+def _milestone_fields(data: MilestoneIn, *, creating: bool) -> dict[str, Any]:
+    f: dict[str, Any] = {}
+    if data.event_type is not None:
+        event_type = data.event_type.strip()
+        if len(event_type) > 200:
+            raise bad_request("`event_type` must be at most 200 characters")
+        f["event_type"], f["type_key"] = event_type, type_key(event_type) or None
+    elif creating:
+        raise bad_request('`event_type` is required (use "" for any type)')
+    if data.score_threshold is not None:
+        f["score_threshold"] = data.score_threshold
+    elif creating:
+        raise bad_request("`score_threshold` is required")
+    return f
+
+
+@get(
+    "/triggers/milestones",
+    opt=access("V"),
+    operation_id="listMilestoneTriggers",
+    summary="List milestone triggers (OU-scoped)",
+    tags=TAGS,
+)
+async def list_milestones(rt: Runtime, tenant: Tenant) -> list[Milestone]:
+    """Milestone triggers configured for the active OU."""
+    return [
+        milestone_out(r)
+        for r in await rt.db.read(lambda c: store.list_triggers(c, tenant.unit_id, "milestone"))
+    ]
+
+
+@post(
+    "/triggers/milestones",
+    opt=access("O"),
+    operation_id="createMilestoneTrigger",
+    summary="Create milestone trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def create_milestone(rt: Runtime, tenant: Tenant, principal: Principal, data: MilestoneIn) -> Milestone:
+    """A milestone trigger; fires once per lead per crossing of the threshold."""
+    fields = {**_milestone_fields(data, creating=True), **await common_fields(rt, data)}
+    name = f"Score ≥ {fields['score_threshold']}" + (
+        f" on {fields['event_type']}" if fields["event_type"] else ""
+    )
+    return milestone_out(await create(rt, tenant, principal, "milestone", fields, name))
+
+
+@put(
+    "/triggers/milestones/{trigger_id:str}",
+    opt=access("O"),
+    operation_id="updateMilestoneTrigger",
+    summary="Update milestone trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def update_milestone(
+    rt: Runtime, tenant: Tenant, principal: Principal, trigger_id: str, data: MilestoneIn
+) -> Milestone:
+    """Change a milestone trigger (fields absent from the body stay as they are)."""
+    fields = {**_milestone_fields(data, creating=False), **await common_fields(rt, data)}
+    return milestone_out(await update(rt, tenant, principal, "milestone", trigger_id, fields))
+
+
+@delete(
+    "/triggers/milestones/{trigger_id:str}",
+    opt=access("O"),
+    operation_id="deleteMilestoneTrigger",
+    summary="Delete milestone trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def delete_milestone(rt: Runtime, tenant: Tenant, trigger_id: str) -> None:
+    """Delete a milestone trigger; what it emitted stays listed."""
+    await remove(rt, tenant, "milestone", trigger_id)
+
+
+# ------------------------------------------------------------------------------------------------ sequences
+
+
+def _sequence_fields(data: SequenceIn, *, creating: bool) -> dict[str, Any]:
+    f: dict[str, Any] = {}
+    steps = data.event_types if data.event_types is not None else data.event_steps
+    if steps is not None:
+        cleaned = [s.strip() for s in steps if isinstance(s, str)]
+        if not cleaned or any(not s or not type_key(s) for s in cleaned) or len(cleaned) != len(steps):
+            raise bad_request("`event_types` must be a non-empty list of non-empty event types")
+        if len(cleaned) > 50:
+            raise bad_request("`event_types` may have at most 50 steps")
+        f["event_steps"] = cleaned
+    elif creating:
+        raise bad_request("`event_types` is required (a non-empty list of event types)")
+    f.update(window_fields(data.window_seconds, data.window_unit, required=creating))
+    if data.ordered is not None:
+        f["ordered"] = int(data.ordered)
+    elif creating:
+        f["ordered"] = 1
+    return f
+
+
+def _valid_window(row: dict[str, Any]) -> None:
+    try:
+        eng.window_ms(int(row["window_amount"]), row["window_unit"])
+    except (ValueError, TypeError) as exc:
+        raise bad_request(f"invalid window: {exc}") from None
+
+
+@get(
+    "/triggers/sequences",
+    opt=access("V"),
+    operation_id="listSequenceTriggers",
+    summary="List sequence triggers (OU-scoped)",
+    tags=TAGS,
+)
+async def list_sequences(rt: Runtime, tenant: Tenant) -> list[Sequence]:
+    """Time- or order-based sequence triggers of the active OU."""
+    return [
+        sequence_out(r)
+        for r in await rt.db.read(lambda c: store.list_triggers(c, tenant.unit_id, "sequence"))
+    ]
+
+
+@post(
+    "/triggers/sequences",
+    opt=access("O"),
+    operation_id="createSequenceTrigger",
+    summary="Create sequence trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def create_sequence(rt: Runtime, tenant: Tenant, principal: Principal, data: SequenceIn) -> Sequence:
+    """A sequence trigger: every step within one window (in order when `ordered`)."""
+    fields = {**_sequence_fields(data, creating=True), **await common_fields(rt, data)}
+    return sequence_out(
+        await create(rt, tenant, principal, "sequence", fields, " → ".join(fields["event_steps"]))
+    )
+
+
+@put(
+    "/triggers/sequences/{trigger_id:str}",
+    opt=access("O"),
+    operation_id="updateSequenceTrigger",
+    summary="Update sequence trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def update_sequence(
+    rt: Runtime, tenant: Tenant, principal: Principal, trigger_id: str, data: SequenceIn
+) -> Sequence:
+    """Change a sequence trigger (fields absent from the body stay as they are)."""
+    fields = {**_sequence_fields(data, creating=False), **await common_fields(rt, data)}
+    return sequence_out(await update(rt, tenant, principal, "sequence", trigger_id, fields, _valid_window))
+
+
+@delete(
+    "/triggers/sequences/{trigger_id:str}",
+    opt=access("O"),
+    operation_id="deleteSequenceTrigger",
+    summary="Delete sequence trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def delete_sequence(rt: Runtime, tenant: Tenant, trigger_id: str) -> None:
+    """Delete a sequence trigger; what it emitted stays listed."""
+    await remove(rt, tenant, "sequence", trigger_id)
+
+
+# ------------------------------------------------------------------------------------------------ patterns
+
+
+def _pattern_fields(data: PatternIn, *, creating: bool) -> dict[str, Any]:
+    f: dict[str, Any] = {}
+    if data.conditions is not None:
+        if not data.conditions:
+            raise bad_request("`conditions` must not be empty")
+        out = []
+        for i, cond in enumerate(data.conditions):
+            event_type = cond.event_type.strip()
+            if not event_type or not type_key(event_type):
+                raise bad_request(f"`conditions[{i}].event_type` is required")
+            if cond.min_count < 1:
+                raise bad_request(f"`conditions[{i}].min_count` must be at least 1")
+            out.append({"event_type": event_type, "min_count": cond.min_count})
+        f["conditions"] = out
+    elif creating:
+        raise bad_request("`conditions` is required (a non-empty list of {event_type, min_count})")
+    f.update(window_fields(data.window_seconds, data.window_unit, required=creating))
+    return f
+
+
+@get(
+    "/triggers/patterns",
+    opt=access("V"),
+    operation_id="listPatternTriggers",
+    summary="List pattern/frequency triggers (OU-scoped)",
+    tags=TAGS,
+)
+async def list_patterns(rt: Runtime, tenant: Tenant) -> list[Pattern]:
+    """Pattern triggers (including frequency counts) of the active OU."""
+    return [
+        pattern_out(r) for r in await rt.db.read(lambda c: store.list_triggers(c, tenant.unit_id, "pattern"))
+    ]
+
+
+@post(
+    "/triggers/patterns",
+    opt=access("O"),
+    operation_id="createPatternTrigger",
+    summary="Create pattern trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def create_pattern(rt: Runtime, tenant: Tenant, principal: Principal, data: PatternIn) -> Pattern:
+    """A pattern trigger: every condition within the trailing window; at most once per lead per window."""
+    fields = {**_pattern_fields(data, creating=True), **await common_fields(rt, data)}
+    name = (
+        ", ".join(f"{c['min_count']} x {c['event_type']}" for c in fields["conditions"])
+        + f" in {fields['window_amount']} {fields['window_unit']}"
+    )
+    return pattern_out(await create(rt, tenant, principal, "pattern", fields, name))
+
+
+@put(
+    "/triggers/patterns/{trigger_id:str}",
+    opt=access("O"),
+    operation_id="updatePatternTrigger",
+    summary="Update pattern trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def update_pattern(
+    rt: Runtime, tenant: Tenant, principal: Principal, trigger_id: str, data: PatternIn
+) -> Pattern:
+    """Change a pattern trigger (fields absent from the body stay as they are)."""
+    fields = {**_pattern_fields(data, creating=False), **await common_fields(rt, data)}
+    return pattern_out(await update(rt, tenant, principal, "pattern", trigger_id, fields, _valid_window))
+
+
+@delete(
+    "/triggers/patterns/{trigger_id:str}",
+    opt=access("O"),
+    operation_id="deletePatternTrigger",
+    summary="Delete pattern trigger (OU-scoped)",
+    tags=TAGS,
+)
+async def delete_pattern(rt: Runtime, tenant: Tenant, trigger_id: str) -> None:
+    """Delete a pattern trigger."""
+    await remove(rt, tenant, "pattern", trigger_id)
+
+
+# ------------------------------------------------------------------------------------------------ simulation
+
+
+async def _simulate(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str, data: SimulateIn) -> Simulation:
+    if not 1 <= data.days <= 3650:
+        raise bad_request("`days` must be between 1 and 3650")
+    lead_id = data.lead_id.strip() if data.lead_id else None
+    now = rt.now_ms()
+
+    def run(c: Any) -> eng.SimulationResult:
+        row = store.get_trigger(c, tenant.unit_id, kind, trigger_id)
+        if row is None:
+            raise not_found(f"{kind} trigger")
+        if lead_id is not None and not store.lead_exists(c, tenant.unit_id, lead_id):
+            raise not_found("lead")
+        try:
+            return evaluator.simulate_trigger(c, tenant.unit_id, row, lead_id, data.days, now)
+        except ValueError as exc:
+            raise ApiError(422, f"the trigger's definition is invalid: {exc}") from None
+
+    result = await rt.db.read(run)
+    scope = f"lead {lead_id}" if lead_id else "all leads"
+    if result.would_fire:
+        message = (
+            f"Would fire {result.total_matches} time{'s' if result.total_matches != 1 else ''} for "
+            f"{len(result.matched_leads)} lead{'s' if len(result.matched_leads) != 1 else ''} "
+            f"({scope}, last {data.days} days)"
+        )
+    else:
+        message = f"Would not fire ({scope}, last {data.days} days)"
+    return Simulation(result.would_fire, result.matched_leads, result.total_matches, message)
+
+
+@post(
+    "/triggers/milestones/{trigger_id:str}/simulate",
+    opt=access("V"),
+    operation_id="simulateMilestoneTrigger",
+    summary="Simulate a milestone trigger (OU-scoped)",
+    tags=TAGS,
+    status_code=200,
+)
+async def simulate_milestone(rt: Runtime, tenant: Tenant, trigger_id: str, data: SimulateIn) -> Simulation:
+    """Test the trigger against one lead or scan `days` of stored events; fires nothing."""
+    return await _simulate(rt, tenant, "milestone", trigger_id, data)
+
+
+@post(
+    "/triggers/sequences/{trigger_id:str}/simulate",
+    opt=access("V"),
+    operation_id="simulateSequenceTrigger",
+    summary="Simulate a sequence trigger (OU-scoped)",
+    tags=TAGS,
+    status_code=200,
+)
+async def simulate_sequence(rt: Runtime, tenant: Tenant, trigger_id: str, data: SimulateIn) -> Simulation:
+    """Test the trigger against one lead or scan `days` of stored events; fires nothing."""
+    return await _simulate(rt, tenant, "sequence", trigger_id, data)
+
+
+# --------------------------------------------------------------------------------------------- emitted events
+
+TimeParam = Annotated[str | None, Parameter(description="RFC 3339 timestamp")]
+
+
+def _time(value: str | None, what: str) -> int | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_rfc3339(value.strip())
+    except ValueError as exc:
+        raise bad_request(f"`{what}` {exc}") from None
+
+
+def _emitted(row: dict[str, Any]) -> EmittedEvent:
+    return EmittedEvent(
+        row["id"],
+        row["trigger_id"],
+        row["trigger_name"],
+        row["kind"],
+        row["lead_id"],
+        row["event_id"],
+        row["event_type"],
+        row["score_before"],
+        row["score_after"],
+        row["level"],
+        to_rfc3339(row["fired_at"]),
+    )
+
+
+async def _events(
+    rt: Runtime,
+    tenant: Tenant,
+    kind: str,
+    page: int,
+    limit: int,
+    trigger_id: str | None,
+    lead_id: str | None,
+    start: str | None,
+    end: str | None,
+) -> list[EmittedEvent]:
+    lo, hi = _time(start, "start"), _time(end, "end")
+    rows = await rt.db.read(
+        lambda c: store.list_trigger_events(
+            c,
+            tenant.unit_id,
+            kind,
+            limit=limit,
+            offset=(page - 1) * limit,
+            trigger_id=trigger_id,
+            lead_id=lead_id,
+            start=lo,
+            end=hi,
+        )
+    )
+    return [_emitted(r) for r in rows]
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell that spreadsheets will not run as a formula (OWASP CSV injection: prefix with a quote)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a number (even negative) is data, never a formula
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+async def _export(
+    rt: Runtime,
+    tenant: Tenant,
+    kind: str,
+    trigger_id: str | None,
+    lead_id: str | None,
+    start: str | None,
+    end: str | None,
+) -> Response[str]:
+    events = await _events(rt, tenant, kind, 1, CSV_MAX_ROWS, trigger_id, lead_id, start, end)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    columns = [
+        "id",
+        "trigger_id",
+        "trigger_name",
+        "lead_id",
+        "event_id",
+        "event_type",
+        "score_before",
+        "score_after",
+        "level",
+        "fired_at",
+    ]
+    writer.writerow(columns)
+    for e in events:
+        writer.writerow([csv_cell(getattr(e, col)) for col in columns])
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{kind}-events.csv"'},
+    )
+
+
+@get(
+    "/triggers/milestones/events",
+    opt=access("V"),
+    operation_id="listMilestoneEvents",
+    summary="List emitted milestone events (OU-scoped)",
+    tags=TAGS,
+)
+async def milestone_events(
+    rt: Runtime,
+    tenant: Tenant,
+    page: PageParam = 1,
+    limit: LimitParam = 50,
+    trigger_id: str | None = None,
+    lead_id: str | None = None,
+    start: TimeParam = None,
+    end: TimeParam = None,
+) -> list[EmittedEvent]:
+    """Milestone firings, newest first."""
+    return await _events(rt, tenant, "milestone", page, limit, trigger_id, lead_id, start, end)
+
+
+@get(
+    "/triggers/milestones/events/export",
+    opt=access("V"),
+    operation_id="exportMilestoneEvents",
+    summary="Export milestone events (OU-scoped)",
+    tags=TAGS,
+    media_type="text/csv",
+)
+async def export_milestone_events(
+    rt: Runtime,
+    tenant: Tenant,
+    trigger_id: str | None = None,
+    lead_id: str | None = None,
+    start: TimeParam = None,
+    end: TimeParam = None,
+) -> Response[str]:
+    """Milestone firings as CSV (formula-safe cells)."""
+    return await _export(rt, tenant, "milestone", trigger_id, lead_id, start, end)
+
+
+@get(
+    "/triggers/sequences/events",
+    opt=access("V"),
+    operation_id="listSequenceEvents",
+    summary="List emitted sequence events (OU-scoped)",
+    tags=TAGS,
+)
+async def sequence_events(
+    rt: Runtime,
+    tenant: Tenant,
+    page: PageParam = 1,
+    limit: LimitParam = 50,
+    trigger_id: str | None = None,
+    lead_id: str | None = None,
+    start: TimeParam = None,
+    end: TimeParam = None,
+) -> list[EmittedEvent]:
+    """Sequence firings, newest first."""
+    return await _events(rt, tenant, "sequence", page, limit, trigger_id, lead_id, start, end)
+
+
+@get(
+    "/triggers/sequences/events/export",
+    opt=access("V"),
+    operation_id="exportSequenceEvents",
+    summary="Export sequence events (OU-scoped)",
+    tags=TAGS,
+    media_type="text/csv",
+)
+async def export_sequence_events(
+    rt: Runtime,
+    tenant: Tenant,
+    trigger_id: str | None = None,
+    lead_id: str | None = None,
+    start: TimeParam = None,
+    end: TimeParam = None,
+) -> Response[str]:
+    """Sequence firings as CSV (formula-safe cells)."""
+    return await _export(rt, tenant, "sequence", trigger_id, lead_id, start, end)
+
+
+ROUTES = [
+    list_milestones,
+    create_milestone,
+    update_milestone,
+    delete_milestone,
+    simulate_milestone,
+    milestone_events,
+    export_milestone_events,
+    list_sequences,
+    create_sequence,
+    update_sequence,
+    delete_sequence,
+    simulate_sequence,
+    sequence_events,
+    export_sequence_events,
+    list_patterns,
+    create_pattern,
+    update_pattern,
+    delete_pattern,
+]

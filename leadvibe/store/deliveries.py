@@ -1,0 +1,150 @@
+"""SQL for notification deliveries: durable rows the sender picks up, retries and finishes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+import apsw
+
+from leadvibe.db.rows import placeholders, query, query_one, scalar
+
+STATUSES = ("pending", "delivered", "failed", "disabled")
+
+
+def create_delivery(
+    conn: apsw.Connection,
+    unit_id: str,
+    org_id: str,
+    *,
+    delivery_id: str,
+    emitted_id: str,
+    trigger_id: str | None,
+    kind: str,
+    destination: str,
+    payload: dict[str, Any],
+    options: dict[str, Any],
+    webhook_id: str,
+    event_received_at: int | None,
+    now: int,
+) -> None:
+    """A new pending delivery, due now."""
+    conn.execute(
+        "INSERT INTO deliveries (id, org_id, unit_id, emitted_id, trigger_id, kind, destination, payload,"
+        " options,"
+        " webhook_id, status, attempts, next_attempt_at, event_received_at, created_at, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,'pending',0,?,?,?,?)",
+        (
+            delivery_id,
+            org_id,
+            unit_id,
+            emitted_id,
+            trigger_id,
+            kind,
+            destination,
+            json.dumps(payload, separators=(",", ":")),
+            json.dumps(options, separators=(",", ":")),
+            webhook_id,
+            now,
+            event_received_at,
+            now,
+            now,
+        ),
+    )
+
+
+def due(conn: apsw.Connection, now: int, limit: int, exclude: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Pending deliveries whose time has come, oldest due first (all OUs: the sender serves the instance)."""
+    sql = "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
+    params: list[Any] = [now]
+    if exclude:
+        sql += f" AND id NOT IN ({placeholders(len(exclude))})"
+        params.extend(exclude)
+    return query(conn, sql + " ORDER BY next_attempt_at, id LIMIT ?", [*params, limit])
+
+
+def next_due_at(conn: apsw.Connection) -> int | None:
+    """When the earliest pending delivery is due (None when nothing is pending)."""
+    return scalar(conn, "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")  # type: ignore[no-any-return]
+
+
+def get_delivery(conn: apsw.Connection, unit_id: str, delivery_id: str) -> dict[str, Any] | None:
+    """One delivery of the OU."""
+    return query_one(conn, "SELECT * FROM deliveries WHERE unit_id = ? AND id = ?", (unit_id, delivery_id))
+
+
+def finish(
+    conn: apsw.Connection,
+    unit_id: str,
+    delivery_id: str,
+    *,
+    status: str,
+    attempts: int,
+    last_status: int | None,
+    last_error: str | None,
+    now: int,
+) -> None:
+    """Record the last attempt and close the delivery (`delivered`, `failed` or `disabled`)."""
+    conn.execute(
+        "UPDATE deliveries SET status = ?, attempts = ?, last_status = ?, last_error = ?,"
+        " next_attempt_at = NULL,"
+        " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END, updated_at = ?"
+        " WHERE unit_id = ? AND id = ? AND status = 'pending'",
+        (status, attempts, last_status, last_error, status, now, now, unit_id, delivery_id),
+    )
+
+
+def reschedule(
+    conn: apsw.Connection,
+    unit_id: str,
+    delivery_id: str,
+    *,
+    attempts: int,
+    last_status: int | None,
+    last_error: str | None,
+    next_attempt_at: int,
+    now: int,
+) -> None:
+    """Record a failed attempt and when to try again."""
+    conn.execute(
+        "UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, next_attempt_at = ?,"
+        " updated_at = ?"
+        " WHERE unit_id = ? AND id = ? AND status = 'pending'",
+        (attempts, last_status, last_error, next_attempt_at, now, unit_id, delivery_id),
+    )
+
+
+def disable_pending_to(conn: apsw.Connection, unit_id: str, url: str, reason: str, now: int) -> None:
+    """Close every other pending webhook delivery of the OU to a destination that answered 410 Gone."""
+    conn.execute(
+        "UPDATE deliveries SET status = 'disabled', last_error = ?, next_attempt_at = NULL, updated_at = ?"
+        " WHERE unit_id = ? AND kind = 'webhook' AND destination = ? AND status = 'pending'",
+        (reason, now, unit_id, url),
+    )
+
+
+def list_deliveries(
+    conn: apsw.Connection, unit_id: str, *, status: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the OU's deliveries, newest first, and the total."""
+    where, params = "unit_id = ?", [unit_id]
+    if status is not None:
+        where += " AND status = ?"
+        params.append(status)
+    total = int(scalar(conn, f"SELECT COUNT(*) FROM deliveries WHERE {where}", params))
+    rows = query(
+        conn,
+        f"SELECT * FROM deliveries WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return rows, total
+
+
+def retry_now(conn: apsw.Connection, unit_id: str, delivery_id: str, now: int) -> None:
+    """Make a closed delivery pending again, due now (its webhook-id stays the same)."""
+    conn.execute(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?"
+        " WHERE unit_id = ? AND id = ?",
+        (now, now, unit_id, delivery_id),
+    )
