@@ -128,7 +128,7 @@ def save_lead_scores(conn: apsw.Connection, unit_id: str, lead_id: str, scores: 
     """Upsert the lead's score per ruleset."""
     conn.executemany(
         "INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at) VALUES (?,?,?,?,?)"
-        " ON CONFLICT (unit_id, ruleset_id, lead_id) DO UPDATE SET score = excluded.score,"
+        " ON CONFLICT (unit_id, lead_id, ruleset_id) DO UPDATE SET score = excluded.score,"
         " updated_at = excluded.updated_at",
         [(unit_id, rs, lead_id, score, now) for rs, score in scores.items()])
 

@@ -124,10 +124,10 @@ CREATE TABLE lead_scores (
     lead_id    TEXT NOT NULL,
     score      INTEGER NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL,
-    PRIMARY KEY (unit_id, ruleset_id, lead_id)
+    PRIMARY KEY (unit_id, lead_id, ruleset_id)
 ) WITHOUT ROWID;
+-- Ranking and score filters; it also carries lead_id (a key column), so those queries never touch the table.
 CREATE INDEX lead_scores_rank ON lead_scores(unit_id, ruleset_id, score);
-CREATE INDEX lead_scores_lead ON lead_scores(unit_id, lead_id);
 
 CREATE TABLE event_types (
     unit_id       TEXT NOT NULL,
