@@ -322,7 +322,8 @@ async def slack_callback(
     token = data.get("access_token")
     if not isinstance(token, str) or not token:
         return _back("no_token")
-    team = data.get("team") if isinstance(data.get("team"), dict) else {}
+    raw_team = data.get("team")
+    team: dict[str, Any] = raw_team if isinstance(raw_team, dict) else {}
     sealed = store.seal(key, token)
 
     def save(c: Any) -> None:

@@ -64,10 +64,6 @@ def due(conn: apsw.Connection, now: int, limit: int, exclude: Collection[str] = 
     return query(conn, sql + " ORDER BY next_attempt_at, id LIMIT ?", [*params, limit])
 
 
-def next_due_at(conn: apsw.Connection) -> int | None:
-    """When the earliest pending delivery is due (None when nothing is pending)."""
-    return scalar(conn, "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")  # type: ignore[no-any-return]
-
 
 def get_delivery(conn: apsw.Connection, unit_id: str, delivery_id: str) -> dict[str, Any] | None:
     """One delivery of the OU."""

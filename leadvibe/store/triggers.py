@@ -248,7 +248,7 @@ def lead_history(
     """`(event_id, type_key, occurred_at)` of a lead's eligible events with `occurred_at >= since_ts` that
     arrived
     before `before_seq`, in arrival order (the newest `limit` of them)."""
-    rows = conn.execute(
+    rows: list[Any] = conn.execute(
         f"SELECT id, type_key, occurred_at FROM (SELECT seq, id, type_key, occurred_at FROM events"
         f" WHERE unit_id = ? AND lead_id = ? AND seq < ? AND occurred_at >= ? AND {_ELIGIBLE}"
         f" ORDER BY seq DESC LIMIT ?) ORDER BY seq",
@@ -259,7 +259,8 @@ def lead_history(
 
 def primary_ruleset(conn: apsw.Connection, unit_id: str) -> str | None:
     """The OU's primary ruleset id, if any."""
-    return scalar(conn, "SELECT id FROM rulesets WHERE unit_id = ? AND is_primary = 1", (unit_id,))  # type: ignore[no-any-return]
+    found = scalar(conn, "SELECT id FROM rulesets WHERE unit_id = ? AND is_primary = 1", (unit_id,))
+    return str(found) if found is not None else None
 
 
 def scored_events(
@@ -351,7 +352,8 @@ def record_trigger_event(
 def _event_filters(
     kind: str, trigger_id: str | None, lead_id: str | None, start: int | None, end: int | None
 ) -> tuple[str, list[Any]]:
-    where, params = ["kind = ?"], [kind]
+    where: list[str] = ["kind = ?"]
+    params: list[Any] = [kind]
     for col, op, value in (
         ("trigger_id", "=", trigger_id),
         ("lead_id", "=", lead_id),
@@ -482,7 +484,7 @@ def surge_series(
 ) -> list[tuple[int, int, int]]:
     """`(bucket_start, surges, leads)` for every non-empty bucket; buckets are aligned on `start`."""
     where, params = _surge_where(start, end, channel)
-    rows = conn.execute(
+    rows: list[Any] = conn.execute(
         f"SELECT ? + ((occurred_at - ?) / ?) * ? AS bucket, COUNT(*), COUNT(DISTINCT lead_id)"
         f" FROM surge_events WHERE unit_id = ?{where} GROUP BY bucket ORDER BY bucket",
         [start, start, bucket_ms, bucket_ms, unit_id, *params],
@@ -495,7 +497,7 @@ def surge_channels(
 ) -> list[tuple[str, int, int]]:
     """`(channel, surges, leads)` in [start, end), busiest first."""
     where, params = _surge_where(start, end, channel)
-    rows = conn.execute(
+    rows: list[Any] = conn.execute(
         f"SELECT channel, COUNT(*) AS n, COUNT(DISTINCT lead_id) FROM surge_events"
         f" WHERE unit_id = ?{where} GROUP BY channel ORDER BY n DESC, channel",
         [unit_id, *params],

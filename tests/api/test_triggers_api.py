@@ -1,4 +1,5 @@
-"""Triggers through HTTP: CRUD and validation of the four kinds, roles and tenancy, SSRF refusals at save time,
+"""Triggers through HTTP: CRUD and validation of the four kinds, roles and tenancy, SSRF refusals at save
+time,
 live evaluation through /ingest (milestone once, sequence order, surge events), simulate agreeing with live
 firing, emitted-event lists and formula-safe CSV exports, surge metrics."""
 
@@ -18,8 +19,16 @@ PUBLIC_HOOK = "https://93.184.216.34/hook"  # a public IP literal: passes the gu
 
 
 async def _viewer(api: Api, email: str = "viewer@example.com", role: str = "Viewer") -> dict[str, str]:
-    r = await api.post("/members", json={"first_name": "Vi", "last_name": "Ewer", "email": email,
-                                         "password": "viewer-password-1", "role": "member"})
+    r = await api.post(
+        "/members",
+        json={
+            "first_name": "Vi",
+            "last_name": "Ewer",
+            "email": email,
+            "password": "viewer-password-1",
+            "role": "member",
+        },
+    )
     assert r.status_code == 201, r.text
     member_id = r.json()["org_member_id"]
     r = await api.post("/org-units/unit_default/memberships", json={"org_member_id": member_id, "role": role})
@@ -42,13 +51,21 @@ async def _ingest(api: Api, lead: str, event_type: str, ts_ms: int | None = None
 
 
 async def test_milestone_crud_round_trip(api: Api) -> None:
-    body = {"event_type": "Demo Request", "score_threshold": 50, "webhook_url": PUBLIC_HOOK,
-            "emails": ["sales@example.com", "SALES@example.com", "ops@example.com"],
-            "email_subject": "{{lead_id}} is hot", "email_preheader": "score {{score}}",
-            "email_message": "Lead {{lead_id}} reached {{score}}", "slack_target_kind": "channel",
-            "slack_target_id": "C123", "teams_target_kind": "channel", "teams_target_id": "T9",
-            "lead_attribute_filters": [{"field": "country", "operator": "equals", "value": "DE"}],
-            "profile_filters": [{"property": "size", "op": "Greater_Than", "value": 10}]}
+    body = {
+        "event_type": "Demo Request",
+        "score_threshold": 50,
+        "webhook_url": PUBLIC_HOOK,
+        "emails": ["sales@example.com", "SALES@example.com", "ops@example.com"],
+        "email_subject": "{{lead_id}} is hot",
+        "email_preheader": "score {{score}}",
+        "email_message": "Lead {{lead_id}} reached {{score}}",
+        "slack_target_kind": "channel",
+        "slack_target_id": "C123",
+        "teams_target_kind": "channel",
+        "teams_target_id": "T9",
+        "lead_attribute_filters": [{"field": "country", "operator": "equals", "value": "DE"}],
+        "profile_filters": [{"property": "size", "op": "Greater_Than", "value": 10}],
+    }
     r = await api.post("/triggers/milestones", json=body)
     assert r.status_code == 201, r.text
     t = r.json()
@@ -64,8 +81,10 @@ async def test_milestone_crud_round_trip(api: Api) -> None:
     listed = (await api.get("/triggers/milestones")).json()
     assert [x["trigger_id"] for x in listed] == [t["trigger_id"]]
 
-    r = await api.put(f"/triggers/milestones/{t['trigger_id']}", json={"score_threshold": 60, "name": "Hot",
-                                                                       "webhook_url": ""})
+    r = await api.put(
+        f"/triggers/milestones/{t['trigger_id']}",
+        json={"score_threshold": 60, "name": "Hot", "webhook_url": ""},
+    )
     assert r.status_code == 200, r.text
     u = r.json()
     assert u["score_threshold"] == 60 and u["name"] == "Hot" and u["webhook_url"] is None
@@ -77,29 +96,51 @@ async def test_milestone_crud_round_trip(api: Api) -> None:
 
 
 async def test_sequence_pattern_and_surge_crud(api: Api) -> None:
-    r = await api.post("/triggers/sequences", json={"event_types": ["Page View", "Pricing", "Demo"],
-                                                     "window_seconds": 10, "window_unit": "minutes",
-                                                     "ordered": True, "fire_mode": "every",
-                                                     "emails": ["a@example.com"]})
+    r = await api.post(
+        "/triggers/sequences",
+        json={
+            "event_types": ["Page View", "Pricing", "Demo"],
+            "window_seconds": 10,
+            "window_unit": "minutes",
+            "ordered": True,
+            "fire_mode": "every",
+            "emails": ["a@example.com"],
+        },
+    )
     assert r.status_code == 201, r.text
     s = r.json()
     assert s["event_steps"] == s["event_types"] == ["Page View", "Pricing", "Demo"]
     assert s["window_seconds"] == 10 and s["window_unit"] == "minutes" and s["fire_mode"] == "every"
     assert s["name"] == "Page View → Pricing → Demo"
-    r = await api.put(f"/triggers/sequences/{s['trigger_id']}", json={"ordered": False, "window_unit": "hours"})
+    r = await api.put(
+        f"/triggers/sequences/{s['trigger_id']}", json={"ordered": False, "window_unit": "hours"}
+    )
     assert r.status_code == 200 and r.json()["ordered"] is False and r.json()["window_unit"] == "hours"
 
-    r = await api.post("/triggers/patterns", json={"name": "Busy", "window_seconds": 3600,
-                                                    "conditions": [{"event_type": "page_view", "min_count": 3}]})
+    r = await api.post(
+        "/triggers/patterns",
+        json={
+            "name": "Busy",
+            "window_seconds": 3600,
+            "conditions": [{"event_type": "page_view", "min_count": 3}],
+        },
+    )
     assert r.status_code == 201, r.text
     p = r.json()
     assert p["conditions"] == [{"event_type": "page_view", "min_count": 3}] and p["window_unit"] == "seconds"
     assert (await api.get("/triggers/patterns")).json()[0]["name"] == "Busy"
     assert (await api.delete(f"/triggers/patterns/{p['trigger_id']}")).status_code == 204
 
-    r = await api.post("/surge-triggers", json={"event_type": "page_view", "window_seconds": 5,
-                                                 "window_unit": "minutes", "threshold_count": 4,
-                                                 "webhook_url": PUBLIC_HOOK})
+    r = await api.post(
+        "/surge-triggers",
+        json={
+            "event_type": "page_view",
+            "window_seconds": 5,
+            "window_unit": "minutes",
+            "threshold_count": 4,
+            "webhook_url": PUBLIC_HOOK,
+        },
+    )
     assert r.status_code == 201, r.text
     g = r.json()
     assert g["threshold_count"] == 4 and g["webhook_url"] == PUBLIC_HOOK
@@ -109,45 +150,88 @@ async def test_sequence_pattern_and_surge_crud(api: Api) -> None:
     assert (await api.delete(f"/surge-triggers/{g['trigger_id']}")).status_code == 204
 
 
-@pytest.mark.parametrize("path,body,needle", [
-    ("/triggers/milestones", {"score_threshold": 5}, "event_type"),
-    ("/triggers/milestones", {"event_type": ""}, "score_threshold"),
-    ("/triggers/milestones", {"event_type": "", "score_threshold": 5, "emails": ["nope"]}, "emails"),
-    ("/triggers/milestones", {"event_type": "", "score_threshold": 5, "email_subject": "a\nb"}, "email_subject"),
-    ("/triggers/milestones", {"event_type": "", "score_threshold": 5, "slack_target_kind": "room",
-                              "slack_target_id": "x"}, "slack_target_kind"),
-    ("/triggers/milestones", {"event_type": "", "score_threshold": 5, "slack_target_kind": "channel"},
-     "slack_target"),
-    ("/triggers/milestones", {"event_type": "", "score_threshold": 5,
-                              "lead_attribute_filters": [{"field": "x", "operator": "resembles"}]}, "operator"),
-    ("/triggers/milestones", {"event_type": "", "score_threshold": 5, "fire_mode": "twice"}, "fire_mode"),
-    ("/triggers/sequences", {"event_types": [], "window_seconds": 5, "emails": ["a@b.co"]}, "event_types"),
-    ("/triggers/sequences", {"event_types": ["a", " "], "window_seconds": 5, "emails": ["a@b.co"]},
-     "event_types"),
-    ("/triggers/sequences", {"event_types": ["a"], "window_seconds": 0, "emails": ["a@b.co"]}, "window"),
-    ("/triggers/sequences", {"event_types": ["a"], "window_seconds": 5, "window_unit": "weeks",
-                             "emails": ["a@b.co"]}, "unit"),
-    ("/triggers/sequences", {"event_types": ["a"], "emails": ["a@b.co"]}, "window_seconds"),
-    ("/triggers/sequences", {"event_types": ["a", "b"], "window_seconds": 5}, "destination"),
-    ("/triggers/patterns", {"conditions": [], "window_seconds": 5}, "conditions"),
-    ("/triggers/patterns", {"conditions": [{"event_type": "a", "min_count": 0}], "window_seconds": 5},
-     "min_count"),
-    ("/triggers/patterns", {"conditions": [{"event_type": "a"}], "window_seconds": -1}, "window"),
-    ("/surge-triggers", {"window_seconds": 5, "threshold_count": 2}, "exactly one"),
-    ("/surge-triggers", {"window_seconds": 5, "threshold_count": 2, "webhook_url": PUBLIC_HOOK,
-                         "emails": ["a@b.co"]}, "exactly one"),
-    ("/surge-triggers", {"window_seconds": 5, "threshold_count": 0, "emails": ["a@b.co"]}, "threshold_count"),
-    ("/surge-triggers", {"threshold_count": 2, "emails": ["a@b.co"]}, "window_seconds"),
-])
-async def test_validation_errors_are_400_naming_the_field(api: Api, path: str, body: dict[str, Any],
-                                                          needle: str) -> None:
+@pytest.mark.parametrize(
+    "path,body,needle",
+    [
+        ("/triggers/milestones", {"score_threshold": 5}, "event_type"),
+        ("/triggers/milestones", {"event_type": ""}, "score_threshold"),
+        ("/triggers/milestones", {"event_type": "", "score_threshold": 5, "emails": ["nope"]}, "emails"),
+        (
+            "/triggers/milestones",
+            {"event_type": "", "score_threshold": 5, "email_subject": "a\nb"},
+            "email_subject",
+        ),
+        (
+            "/triggers/milestones",
+            {"event_type": "", "score_threshold": 5, "slack_target_kind": "room", "slack_target_id": "x"},
+            "slack_target_kind",
+        ),
+        (
+            "/triggers/milestones",
+            {"event_type": "", "score_threshold": 5, "slack_target_kind": "channel"},
+            "slack_target",
+        ),
+        (
+            "/triggers/milestones",
+            {
+                "event_type": "",
+                "score_threshold": 5,
+                "lead_attribute_filters": [{"field": "x", "operator": "resembles"}],
+            },
+            "operator",
+        ),
+        ("/triggers/milestones", {"event_type": "", "score_threshold": 5, "fire_mode": "twice"}, "fire_mode"),
+        (
+            "/triggers/sequences",
+            {"event_types": [], "window_seconds": 5, "emails": ["a@b.co"]},
+            "event_types",
+        ),
+        (
+            "/triggers/sequences",
+            {"event_types": ["a", " "], "window_seconds": 5, "emails": ["a@b.co"]},
+            "event_types",
+        ),
+        ("/triggers/sequences", {"event_types": ["a"], "window_seconds": 0, "emails": ["a@b.co"]}, "window"),
+        (
+            "/triggers/sequences",
+            {"event_types": ["a"], "window_seconds": 5, "window_unit": "weeks", "emails": ["a@b.co"]},
+            "unit",
+        ),
+        ("/triggers/sequences", {"event_types": ["a"], "emails": ["a@b.co"]}, "window_seconds"),
+        ("/triggers/sequences", {"event_types": ["a", "b"], "window_seconds": 5}, "destination"),
+        ("/triggers/patterns", {"conditions": [], "window_seconds": 5}, "conditions"),
+        (
+            "/triggers/patterns",
+            {"conditions": [{"event_type": "a", "min_count": 0}], "window_seconds": 5},
+            "min_count",
+        ),
+        ("/triggers/patterns", {"conditions": [{"event_type": "a"}], "window_seconds": -1}, "window"),
+        ("/surge-triggers", {"window_seconds": 5, "threshold_count": 2}, "exactly one"),
+        (
+            "/surge-triggers",
+            {"window_seconds": 5, "threshold_count": 2, "webhook_url": PUBLIC_HOOK, "emails": ["a@b.co"]},
+            "exactly one",
+        ),
+        (
+            "/surge-triggers",
+            {"window_seconds": 5, "threshold_count": 0, "emails": ["a@b.co"]},
+            "threshold_count",
+        ),
+        ("/surge-triggers", {"threshold_count": 2, "emails": ["a@b.co"]}, "window_seconds"),
+    ],
+)
+async def test_validation_errors_are_400_naming_the_field(
+    api: Api, path: str, body: dict[str, Any], needle: str
+) -> None:
     r = await api.post(path, json=body)
     assert r.status_code == 400, r.text
     assert needle in r.json()["error"]
 
 
 async def test_update_keeps_destination_rules(api: Api) -> None:
-    r = await api.post("/surge-triggers", json={"window_seconds": 5, "threshold_count": 2, "emails": ["a@b.co"]})
+    r = await api.post(
+        "/surge-triggers", json={"window_seconds": 5, "threshold_count": 2, "emails": ["a@b.co"]}
+    )
     tid = r.json()["trigger_id"]
     r = await api.put(f"/surge-triggers/{tid}", json={"webhook_url": PUBLIC_HOOK})
     assert r.status_code == 400 and "exactly one" in r.json()["error"]
@@ -155,22 +239,29 @@ async def test_update_keeps_destination_rules(api: Api) -> None:
     assert r.status_code == 200 and r.json()["emails"] == []
 
 
-@pytest.mark.parametrize("url,reason", [
-    ("http://127.0.0.1/hook", "loopback"),
-    ("http://169.254.169.254/latest/meta-data", "metadata"),
-    ("http://127.1/hook", "loopback"),
-    ("http://2130706433/hook", "loopback"),
-    ("http://[::ffff:127.0.0.1]/hook", "loopback"),
-    ("http://localhost./hook", "loopback"),
-    ("http://10.1.2.3/hook", "private"),
-    ("http://100.64.0.1/hook", "carrier-grade"),
-    ("ftp://93.184.216.34/x", "http or https"),
-])
-async def test_webhook_urls_to_internal_addresses_are_refused_at_save(api: Api, url: str, reason: str) -> None:
-    for path, body in (("/triggers/milestones", {"event_type": "", "score_threshold": 1}),
-                       ("/triggers/sequences", {"event_types": ["a"], "window_seconds": 5}),
-                       ("/triggers/patterns", {"conditions": [{"event_type": "a"}], "window_seconds": 5}),
-                       ("/surge-triggers", {"window_seconds": 5, "threshold_count": 2})):
+@pytest.mark.parametrize(
+    "url,reason",
+    [
+        ("http://127.0.0.1/hook", "loopback"),
+        ("http://169.254.169.254/latest/meta-data", "metadata"),
+        ("http://127.1/hook", "loopback"),
+        ("http://2130706433/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("http://localhost./hook", "loopback"),
+        ("http://10.1.2.3/hook", "private"),
+        ("http://100.64.0.1/hook", "carrier-grade"),
+        ("ftp://93.184.216.34/x", "http or https"),
+    ],
+)
+async def test_webhook_urls_to_internal_addresses_are_refused_at_save(
+    api: Api, url: str, reason: str
+) -> None:
+    for path, body in (
+        ("/triggers/milestones", {"event_type": "", "score_threshold": 1}),
+        ("/triggers/sequences", {"event_types": ["a"], "window_seconds": 5}),
+        ("/triggers/patterns", {"conditions": [{"event_type": "a"}], "window_seconds": 5}),
+        ("/surge-triggers", {"window_seconds": 5, "threshold_count": 2}),
+    ):
         r = await api.post(path, json={**body, "webhook_url": url})
         assert r.status_code == 400, (path, r.text)
         assert "webhook_url" in r.json()["error"] and reason in r.json()["error"]
@@ -186,11 +277,15 @@ async def test_private_webhooks_allowed_by_setting_but_never_metadata(tmp_path: 
     async with AsyncTestClient(app=app) as client:
         api = Api(client, app)
         await api.login()
-        ok = await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 1,
-                                                           "webhook_url": "http://127.0.0.1:9/hook"})
+        ok = await api.post(
+            "/triggers/milestones",
+            json={"event_type": "", "score_threshold": 1, "webhook_url": "http://127.0.0.1:9/hook"},
+        )
         assert ok.status_code == 201, ok.text
-        meta = await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 1,
-                                                             "webhook_url": "http://169.254.169.254/"})
+        meta = await api.post(
+            "/triggers/milestones",
+            json={"event_type": "", "score_threshold": 1, "webhook_url": "http://169.254.169.254/"},
+        )
         assert meta.status_code == 400
 
 
@@ -199,24 +294,35 @@ async def test_roles_and_tenancy(api: Api) -> None:
     tid = r.json()["trigger_id"]
     viewer = await _viewer(api)
     assert (await api.get("/triggers/milestones", headers=viewer)).status_code == 200
-    assert (await api.post("/triggers/milestones", headers=viewer,
-                           json={"event_type": "", "score_threshold": 1})).status_code == 403
-    assert (await api.put(f"/triggers/milestones/{tid}", headers=viewer, json={"name": "x"})).status_code == 403
+    assert (
+        await api.post("/triggers/milestones", headers=viewer, json={"event_type": "", "score_threshold": 1})
+    ).status_code == 403
+    assert (
+        await api.put(f"/triggers/milestones/{tid}", headers=viewer, json={"name": "x"})
+    ).status_code == 403
     assert (await api.delete(f"/triggers/milestones/{tid}", headers=viewer)).status_code == 403
     r = await api.post(f"/triggers/milestones/{tid}/simulate", headers=viewer, json={})
     assert r.status_code == 200, r.text
     assert (await api.get("/surge-triggers", headers=viewer)).status_code == 200
-    assert (await api.post("/surge-triggers", headers=viewer,
-                           json={"window_seconds": 5, "threshold_count": 2, "emails": ["a@b.co"]})).status_code == 403
+    assert (
+        await api.post(
+            "/surge-triggers",
+            headers=viewer,
+            json={"window_seconds": 5, "threshold_count": 2, "emails": ["a@b.co"]},
+        )
+    ).status_code == 403
 
     # Another OU: the trigger is not there (404, never 403), and its lists are empty.
     other = (await api.post("/org-units", json={"name": "Other"})).json()["unit_id"]
     elsewhere = {**api.headers, "X-OU-ID": other}
     assert (await api.get("/triggers/milestones", headers=elsewhere)).json() == []
-    assert (await api.put(f"/triggers/milestones/{tid}", headers=elsewhere, json={"name": "x"})).status_code == 404
+    assert (
+        await api.put(f"/triggers/milestones/{tid}", headers=elsewhere, json={"name": "x"})
+    ).status_code == 404
     assert (await api.delete(f"/triggers/milestones/{tid}", headers=elsewhere)).status_code == 404
-    assert (await api.post(f"/triggers/milestones/{tid}/simulate", headers=elsewhere,
-                           json={})).status_code == 404
+    assert (
+        await api.post(f"/triggers/milestones/{tid}/simulate", headers=elsewhere, json={})
+    ).status_code == 404
     # Kinds are separate namespaces: a milestone id is not a sequence.
     assert (await api.put(f"/triggers/sequences/{tid}", json={"ordered": False})).status_code == 404
 
@@ -258,17 +364,28 @@ async def test_milestone_fires_once_per_crossing_through_ingest(api: Api) -> Non
 
 async def test_milestone_lead_attribute_filters(api: Api) -> None:
     await add_rules(api, {"demo": 50})
-    await api.post("/triggers/milestones", json={
-        "event_type": "demo", "score_threshold": 10,
-        "lead_attribute_filters": [{"field": "country", "operator": "equals", "value": "de"}]})
-    await api.rt.db.write(lambda c: c.execute(
-        "INSERT INTO leads (unit_id, id, org_id, metadata, created_at, updated_at)"
-        " SELECT 'unit_default', ?, org_id, ?, 0, 0 FROM org_units WHERE id = 'unit_default'",
-        ("ld_de", '{"country": "DE"}')))
-    await api.rt.db.write(lambda c: c.execute(
-        "INSERT INTO leads (unit_id, id, org_id, metadata, created_at, updated_at)"
-        " SELECT 'unit_default', ?, org_id, ?, 0, 0 FROM org_units WHERE id = 'unit_default'",
-        ("ld_fr", '{"country": "FR"}')))
+    await api.post(
+        "/triggers/milestones",
+        json={
+            "event_type": "demo",
+            "score_threshold": 10,
+            "lead_attribute_filters": [{"field": "country", "operator": "equals", "value": "de"}],
+        },
+    )
+    await api.rt.db.write(
+        lambda c: c.execute(
+            "INSERT INTO leads (unit_id, id, org_id, metadata, created_at, updated_at)"
+            " SELECT 'unit_default', ?, org_id, ?, 0, 0 FROM org_units WHERE id = 'unit_default'",
+            ("ld_de", '{"country": "DE"}'),
+        )
+    )
+    await api.rt.db.write(
+        lambda c: c.execute(
+            "INSERT INTO leads (unit_id, id, org_id, metadata, created_at, updated_at)"
+            " SELECT 'unit_default', ?, org_id, ?, 0, 0 FROM org_units WHERE id = 'unit_default'",
+            ("ld_fr", '{"country": "FR"}'),
+        )
+    )
     await _ingest(api, "ld_de", "demo")
     await _ingest(api, "ld_fr", "demo")
     await wait_idle(api)
@@ -277,9 +394,16 @@ async def test_milestone_lead_attribute_filters(api: Api) -> None:
 
 async def test_sequence_fires_in_order_only_and_simulate_agrees(api: Api) -> None:
     await add_rules(api, {"a": 1, "b": 1, "c": 1})
-    r = await api.post("/triggers/sequences", json={"event_types": ["A", "B", "C"], "window_seconds": 10,
-                                                     "window_unit": "minutes", "ordered": True,
-                                                     "emails": ["sales@example.com"]})
+    r = await api.post(
+        "/triggers/sequences",
+        json={
+            "event_types": ["A", "B", "C"],
+            "window_seconds": 10,
+            "window_unit": "minutes",
+            "ordered": True,
+            "emails": ["sales@example.com"],
+        },
+    )
     tid = r.json()["trigger_id"]
     t0 = api.rt.now_ms() - 3_600_000
     for i, t in enumerate(("a", "b", "c")):
@@ -299,7 +423,9 @@ async def test_sequence_fires_in_order_only_and_simulate_agrees(api: Api) -> Non
     assert "Would fire 1 time" in sim["message"]
     one = (await api.post(f"/triggers/sequences/{tid}/simulate", json={"lead_id": "ld_rev"})).json()
     assert one == {"would_fire": False, "matched_leads": [], "total_matches": 0, "message": one["message"]}
-    assert (await api.post(f"/triggers/sequences/{tid}/simulate", json={"lead_id": "nobody"})).status_code == 404
+    assert (
+        await api.post(f"/triggers/sequences/{tid}/simulate", json={"lead_id": "nobody"})
+    ).status_code == 404
     assert (await api.post(f"/triggers/sequences/{tid}/simulate", json={"days": 0})).status_code == 400
     # Simulating fires nothing.
     assert len((await api.get("/triggers/sequences/events")).json()) == 1
@@ -326,23 +452,37 @@ async def test_milestone_simulate_matches_live(api: Api) -> None:
 
 async def test_pattern_fires_once_per_window(api: Api) -> None:
     await add_rules(api, {"page_view": 1})
-    await api.post("/triggers/patterns", json={"window_seconds": 1, "window_unit": "hours",
-                                               "conditions": [{"event_type": "Page View", "min_count": 3}]})
+    await api.post(
+        "/triggers/patterns",
+        json={
+            "window_seconds": 1,
+            "window_unit": "hours",
+            "conditions": [{"event_type": "Page View", "min_count": 3}],
+        },
+    )
     t0 = api.rt.now_ms() - 10 * 3_600_000
     for i in range(6):
         await _ingest(api, "ld_p", "page_view", t0 + i * 60_000)
     await _ingest(api, "ld_p", "page_view", t0 + 2 * 3_600_000)
     await wait_idle(api)
-    rows = await api.rt.db.read(lambda c: c.execute(
-        "SELECT COUNT(*) FROM trigger_events WHERE kind = 'pattern'").fetchone()[0])
+    rows = await api.rt.db.read(
+        lambda c: c.execute("SELECT COUNT(*) FROM trigger_events WHERE kind = 'pattern'").fetchone()[0]
+    )
     assert rows == 1
 
 
 async def test_surge_trigger_records_surge_events_and_metrics(api: Api) -> None:
     await add_rules(api, {"page_view": 1})
-    await api.post("/surge-triggers", json={"event_type": "page_view", "window_seconds": 10,
-                                            "window_unit": "minutes", "threshold_count": 3,
-                                            "emails": ["ops@example.com"]})
+    await api.post(
+        "/surge-triggers",
+        json={
+            "event_type": "page_view",
+            "window_seconds": 10,
+            "window_unit": "minutes",
+            "threshold_count": 3,
+            "emails": ["ops@example.com"],
+        },
+    )
     base = api.rt.now_ms() - 2 * 3_600_000
     base -= base % 3_600_000
     for i in range(4):  # fires on the 3rd, not again within the window
@@ -370,12 +510,15 @@ async def test_surge_trigger_records_surge_events_and_metrics(api: Api) -> None:
     assert r.json()["totals"]["surges"] == 1 and len(r.json()["series"]) == 12
     assert (await api.get(f"/surge/unit_default/metrics?start={start}")).status_code == 400
     assert (await api.get(f"/surge/unit_default/metrics?start={end}&end={start}")).status_code == 400
-    assert (await api.get(f"/surge/unit_default/metrics?start={start}&end={end}&interval=5m")).status_code == 400
+    assert (
+        await api.get(f"/surge/unit_default/metrics?start={start}&end={end}&interval=5m")
+    ).status_code == 400
     assert (await api.get(f"/surge/unit_nope/metrics?start={start}&end={end}")).status_code == 404
 
     # SSE: a "surge" publication (stored deliveries: one email per surge).
-    assert (await api.get("/deliveries?status=pending")).json()["total"] + \
-        (await api.get("/deliveries?status=failed")).json()["total"] == 2
+    assert (await api.get("/deliveries?status=pending")).json()["total"] + (
+        await api.get("/deliveries?status=failed")
+    ).json()["total"] == 2
 
 
 async def test_observe_scope_and_skip_triggers_fire_nothing(api: Api) -> None:
@@ -394,7 +537,7 @@ async def test_observe_scope_and_skip_triggers_fire_nothing(api: Api) -> None:
 async def test_events_export_is_formula_safe(api: Api) -> None:
     await add_rules(api, {"=cmd": 50})
     await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 10, "name": "@SUM(A1)"})
-    await _ingest(api, "=HYPERLINK(\"x\")", "=cmd")
+    await _ingest(api, '=HYPERLINK("x")', "=cmd")
     await wait_idle(api)
     r = await api.get("/triggers/milestones/events/export")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -402,7 +545,7 @@ async def test_events_export_is_formula_safe(api: Api) -> None:
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[0][:4] == ["id", "trigger_id", "trigger_name", "lead_id"]
     record = dict(zip(rows[0], rows[1], strict=True))
-    assert record["trigger_name"] == "'@SUM(A1)" and record["lead_id"] == "'=HYPERLINK(\"x\")"
+    assert record["trigger_name"] == "'@SUM(A1)" and record["lead_id"] == '\'=HYPERLINK("x")'
     assert record["event_type"] == "'=cmd" and record["score_after"] == "50"
     r = await api.get("/triggers/sequences/events/export")
     assert list(csv.reader(io.StringIO(r.text)))[1:] == []
