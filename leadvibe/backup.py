@@ -1,0 +1,245 @@
+"""Online backup and offline restore of a data directory's database (`leadvibe backup|restore PATH`).
+
+Backup uses SQLite's online backup API (apsw `Connection.backup`) from a separate connection, so it works
+while a server is running and ingesting. The backup API copies pages in steps and, when another connection
+writes to the source between steps, it restarts from the first page; under sustained ingestion a plain stepped
+backup therefore may never finish (measured: 1,700 restarts in 5 s against a writer committing every 2 ms).
+The database is in WAL mode, so this module first opens a read transaction on the source connection and keeps
+it open for the whole copy: every step then reads the same snapshot, the copy is consistent as of that
+instant, nothing restarts, and the server's writer is never blocked (WAL readers do not block writers). What
+the snapshot holds: every transaction committed before it began, so every event the server acknowledged (202)
+before the backup started.
+
+`VACUUM INTO` would give the same snapshot in one statement, but it rebuilds every b-tree (slower on a large
+database, with no progress to report) and cannot be paced; the stepped backup copies pages as they are.
+
+The one cost of the pinned snapshot: while it is open, a checkpoint cannot move the WAL past it, so the
+server's periodic `wal_checkpoint(TRUNCATE)` waits (up to its busy timeout) if it fires during a backup and
+the WAL grows by whatever is written meanwhile. A backup takes seconds; the checkpoint runs every few minutes.
+
+The copy is written to a temp file beside the destination, switched to `journal_mode=DELETE` (a backup is one
+self-contained file, no `-wal` beside it), checked with `PRAGMA integrity_check`, fsynced, then renamed over
+the destination, so a crash never leaves a half-written file under the backup's name.
+
+Restore refuses while a server holds the data directory's lock, and holds the lock itself while it works so no
+server can start halfway. It copies the backup into the data directory, checks it there, moves the current
+database (with its `-wal`/`-shm`) aside to `leadvibe.db.before-restore-<UTC time>` and renames the copy in."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import apsw
+
+from leadvibe.db.lock import DataDirLock, DataDirLocked
+from leadvibe.db.migrate import available
+
+__all__ = [
+    "BackupError",
+    "BackupResult",
+    "RestoreResult",
+    "backup_database",
+    "integrity_errors",
+    "restore_database",
+]
+
+DB_NAME = "leadvibe.db"
+SIDECARS = ("-wal", "-shm", "-journal")
+
+
+class BackupError(RuntimeError):
+    """A backup or restore that could not be done; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What `backup_database` wrote."""
+
+    path: Path
+    size_bytes: int
+    pages: int
+    steps: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What `restore_database` did."""
+
+    db_path: Path
+    size_bytes: int
+    seconds: float
+    moved_aside: Path | None
+    schema_version: int
+
+
+def integrity_errors(conn: apsw.Connection) -> list[str]:
+    """`PRAGMA integrity_check` rows other than the single `ok` of a sound database."""
+    rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
+    return [] if rows == ["ok"] else rows
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_with_sidecars(path: Path) -> None:
+    for suffix in ("", *SIDECARS):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{suffix}").unlink()
+
+
+def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, step_pause: float = 0.0,
+                    busy_retry_seconds: float = 30.0,
+                    progress: Callable[[int, int], None] | None = None) -> BackupResult:
+    """Copy the database at `db_path` to `dest` consistently, even while a server writes to it.
+
+    `pages_per_step` bounds the work of one step (4096 pages = 16 MiB at the default 4 KiB page size);
+    `step_pause` sleeps between steps to leave the disk to the server on a busy machine. A step that meets a
+    lock (only possible in edge cases such as another connection recovering the WAL) is retried until
+    `busy_retry_seconds` have passed. `progress(remaining, page_count)` is called after every step.
+    """
+    db_path = Path(db_path)
+    dest = Path(dest)
+    if not db_path.is_file():
+        raise BackupError(f"no database at {db_path}: is --data-dir (LEADVIBE_DATA_DIR) right?")
+    if not dest.parent.is_dir():
+        raise BackupError(f"the directory {dest.parent} does not exist")
+    started = time.monotonic()
+    tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    _remove_with_sidecars(tmp)
+    # Read-write without CREATE: a missing file is an error, and nothing here ever writes to the source.
+    src = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
+    out: apsw.Connection | None = None
+    try:
+        src.set_busy_timeout(10_000)
+        # Pin one snapshot for the whole copy (see the module docstring): BEGIN is lazy, the SELECT starts the
+        # read transaction.
+        src.execute("BEGIN")
+        src.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+        out = apsw.Connection(str(tmp))
+        steps = 0
+        deadline = time.monotonic() + busy_retry_seconds
+        with out.backup("main", src, "main") as b:
+            while not b.done:
+                try:
+                    b.step(pages_per_step)
+                except (apsw.BusyError, apsw.LockedError):
+                    if time.monotonic() > deadline:
+                        raise BackupError(
+                            f"the database stayed locked for {busy_retry_seconds:.0f} s; try again") from None
+                    time.sleep(0.05)
+                    continue
+                steps += 1
+                if progress is not None:
+                    progress(b.remaining, b.page_count)
+                if step_pause and not b.done:
+                    time.sleep(step_pause)
+            pages = b.page_count
+        src.execute("COMMIT")
+        # The copy carries the source's WAL flag; make it one self-contained file.
+        out.execute("PRAGMA journal_mode=DELETE").fetchall()
+        errors = integrity_errors(out)
+        if errors:
+            raise BackupError("the copy failed PRAGMA integrity_check: " + "; ".join(errors[:5]))
+        out.close()
+        out = None
+        _fsync_path(tmp)
+        os.replace(tmp, dest)
+        _fsync_path(dest.parent, directory=True)
+    except BaseException:
+        if out is not None:
+            with contextlib.suppress(apsw.Error):
+                out.close()
+        _remove_with_sidecars(tmp)
+        raise
+    finally:
+        with contextlib.suppress(apsw.Error):
+            src.close()
+    return BackupResult(dest, dest.stat().st_size, pages, steps, time.monotonic() - started)
+
+
+def _schema_version(conn: apsw.Connection) -> int:
+    has = conn.execute(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
+    if not has:
+        raise BackupError("not a LeadVibe database (it has no schema_migrations table)")
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
+    """Replace the data directory's database with `backup`; refuse while a server owns the directory.
+
+    Raises `DataDirLocked` when a server runs on `data_dir`, `BackupError` when the backup is missing,
+    damaged, not a LeadVibe database, or from a newer LeadVibe than this one. On any failure the current
+    database is left untouched.
+    """
+    backup = Path(backup)
+    data_dir = Path(data_dir)
+    if not backup.is_file():
+        raise BackupError(f"no backup file at {backup}")
+    lock = DataDirLock(data_dir)
+    if lock.is_held_elsewhere():
+        raise DataDirLocked(
+            f"a LeadVibe server is running on {data_dir}; stop it first (systemctl stop leadvibe), "
+            "then run restore again")
+    # Holding the lock (not only checking it) keeps a server from starting on the directory halfway through.
+    lock.acquire()
+    started = time.monotonic()
+    db = data_dir / DB_NAME
+    tmp = data_dir / f".{DB_NAME}.restore-{os.getpid()}"
+    try:
+        _remove_with_sidecars(tmp)
+        try:
+            # Work on a private copy: the backup file itself is never opened for writing (it may be read-only
+            # media), and a `-wal` left beside a raw file copy is folded in rather than lost.
+            shutil.copyfile(backup, tmp)
+            if Path(f"{backup}-wal").is_file():
+                shutil.copyfile(f"{backup}-wal", f"{tmp}-wal")
+            conn = apsw.Connection(str(tmp))
+            try:
+                try:
+                    errors = integrity_errors(conn)
+                except apsw.Error as exc:
+                    raise BackupError(f"{backup} is not a readable SQLite database ({exc})") from None
+                if errors:
+                    raise BackupError(f"{backup} failed PRAGMA integrity_check: " + "; ".join(errors[:5]))
+                version = _schema_version(conn)
+                newest = max((v for v, _, _ in available()), default=0)
+                if version > newest:
+                    raise BackupError(
+                        f"{backup} comes from a newer LeadVibe (schema {version}, this build knows up to "
+                        f"{newest}); restore it with that version or newer")
+                conn.execute("PRAGMA journal_mode=DELETE").fetchall()
+            finally:
+                conn.close()
+            _fsync_path(tmp)
+            moved: Path | None = None
+            if db.exists():
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                moved = data_dir / f"{DB_NAME}.before-restore-{stamp}"
+                # The sidecars keep SQLite's naming (`<name>-wal`), so the moved-aside set still opens whole.
+                for suffix in ("", *SIDECARS):
+                    src = Path(f"{db}{suffix}")
+                    if src.exists():
+                        os.replace(src, f"{moved}{suffix}")
+            os.replace(tmp, db)
+            _fsync_path(data_dir, directory=True)
+        except BaseException:
+            _remove_with_sidecars(tmp)
+            raise
+    finally:
+        lock.release()
+    return RestoreResult(db, db.stat().st_size, time.monotonic() - started, moved, version)
