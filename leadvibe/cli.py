@@ -162,6 +162,82 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decay(args: argparse.Namespace) -> int:
+    """`decay --now`: one decay pass over the data directory, for a server that is stopped (a running server's
+    own scheduler applies decay every LEADVIBE_DECAY_INTERVAL seconds, and it owns the database)."""
+    import asyncio
+    import time
+
+    from leadvibe.app import build_runtime
+    from leadvibe.db.lock import DataDirLock, DataDirLocked
+    from leadvibe.pipeline.decay import run_pass
+    from leadvibe.pipeline.triggers import TriggerService
+
+    if not args.now:
+        print("leadvibe: decay needs --now (one pass now; the server's scheduler does it periodically)",
+              file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        print(f"leadvibe: no database at {settings.db_path}", file=sys.stderr)
+        return 1
+    lock = DataDirLock(settings.data_path)
+    try:
+        lock.acquire()
+    except DataDirLocked as exc:
+        print(f"leadvibe: decay refused: {exc}. The running server applies decay itself every "
+              f"{settings.decay_interval:g} s (LEADVIBE_DECAY_INTERVAL); let its scheduler do it.",
+              file=sys.stderr)
+        return 1
+    try:
+        rt = build_runtime(settings)
+        rt.services["triggers"] = TriggerService()  # milestones re-arm when decay lowers a score
+        rt.db.open()
+        started = time.perf_counter()
+        try:
+            result = asyncio.run(run_pass(rt))
+        finally:
+            rt.db.close()
+    finally:
+        lock.release()
+    print(f"decay pass: {result.applied} DECAY events recorded in {result.units} OUs with decay rules "
+          f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a CSV of events into a running server (POST /import in parts, with a progress bar)."""
+    import os
+    from pathlib import Path
+
+    import httpx
+
+    from leadvibe.importer import run_import
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"leadvibe: no such file: {path}", file=sys.stderr)
+        return 1
+    client_id = args.client_id or os.environ.get("LEADVIBE_CLIENT_ID")
+    secret = args.client_secret or os.environ.get("LEADVIBE_CLIENT_SECRET")
+    if not client_id or not secret:
+        print("leadvibe: give an API credential with --client-id/--client-secret or LEADVIBE_CLIENT_ID/"
+              "LEADVIBE_CLIENT_SECRET (create one with POST /secrets)", file=sys.stderr)
+        return 1
+    settings = _settings(args)
+    url = args.url or f"http://{settings.host}:{settings.port}"
+    try:
+        totals = run_import(path, url, httpx.BasicAuth(client_id, secret), {}, args.skip_triggers,
+                            show_progress=not args.quiet)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        print(f"leadvibe: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported {totals.imported} events, {totals.duplicates} duplicates, {totals.errors} rows with errors")
+    for row in totals.error_rows:
+        print(f"  line {row['line']}: {row['error']}")
+    return 0 if totals.errors == 0 else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every flag also reads its LEADVIBE_* variable)."""
     parser = argparse.ArgumentParser(prog="leadvibe", description="LeadVibe lead-engagement scoring server")
@@ -190,6 +266,22 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("path", metavar="PATH", help="a backup written by `leadvibe backup`")
     data_dir_flag(restore)
     restore.set_defaults(fn=cmd_restore)
+
+    decay = sub.add_parser("decay", help="run one score decay pass now (server stopped)")
+    decay.add_argument("--now", action="store_true", help="run the pass now (required)")
+    data_dir_flag(decay)
+    decay.set_defaults(fn=cmd_decay)
+
+    imp = sub.add_parser("import", help="import a CSV of events into a running server")
+    imp.add_argument("file", help="CSV file (header row; columns as POST /import)")
+    imp.add_argument("--url", default=None, help="server URL (default http://LEADVIBE_HOST:LEADVIBE_PORT)")
+    imp.add_argument("--client-id", dest="client_id", default=None, help="API client id (env LEADVIBE_CLIENT_ID)")
+    imp.add_argument("--client-secret", dest="client_secret", default=None,
+                     help="API client secret (env LEADVIBE_CLIENT_SECRET)")
+    imp.add_argument("--skip-triggers", dest="skip_triggers", action="store_true",
+                     help="score the events but fire no triggers")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(fn=cmd_import)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(fn=cmd_version)

@@ -70,7 +70,8 @@ class ServerProcess:
         return {"Authorization": f"Basic {raw}"}
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, self.base + path, timeout=30, **kw)
+        kw.setdefault("timeout", 30)
+        return httpx.request(method, self.base + path, **kw)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         assert self.proc is not None
