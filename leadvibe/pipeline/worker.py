@@ -73,6 +73,13 @@ class BatchResult:
     latencies: list[float] = field(default_factory=list)
 
 
+class _Discard(list):  # type: ignore[type-arg]
+    """A publication list for OUs nobody is streaming: appends go nowhere."""
+
+    def append(self, _: Any) -> None:
+        return None
+
+
 def _level_name(cfg: OUConfig, score: int) -> str | None:
     from leadvibe.engine.levels import level_for
 
@@ -93,6 +100,8 @@ class BatchProcessor:
         self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.properties: dict[str, set[tuple[str, str]]] = {}
         self.result = BatchResult()
+        hub = rt.services.get("stream")
+        self._listening = (lambda unit: hub.subscriber_count(unit) > 0) if hub is not None else (lambda unit: False)
 
     def _work(self, cfg: OUConfig, lead_id: str) -> _LeadWork:
         key = (cfg.unit_id, lead_id)
@@ -115,7 +124,7 @@ class BatchProcessor:
         channel = channel_for(q.event_type, q.metadata)
         metadata_json = _json.encode(q.metadata).decode() if q.metadata is not None else None
         self._catalogue(unit_id, key, q.event_type, q.ts, q.metadata)
-        pubs = self.result.publications
+        pubs = self.result.publications if self._listening(unit_id) else _Discard()
         if scope == "observe":
             ev_store.insert_event(conn, (q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at,
                                          now, metadata_json, channel, source, scope, 0, None, None, 1.0, None, 0,
@@ -179,11 +188,11 @@ class BatchProcessor:
             for k in metadata:
                 props.add((key, str(k)[:200]))
 
-    def forget(self, row: tuple[Any, ...]) -> None:
-        """After a failed event: drop cached lead state so it is reloaded from what was committed."""
-        unit_id = row[2]
-        for key in [k for k in self.leads if k[0] == unit_id]:
-            del self.leads[key]
+    def discard(self) -> None:
+        """Drop cached state (after a failed event its in-memory updates are rolled back with it)."""
+        self.leads.clear()
+        self.type_counts.clear()
+        self.properties.clear()
 
     def finish(self) -> None:
         """Write back the per-lead state and the event-type catalogue."""
@@ -198,31 +207,45 @@ class BatchProcessor:
             ev_store.bump_event_types(conn, unit_id, counts)
         for unit_id, pairs in self.properties.items():
             ev_store.add_properties(conn, unit_id, pairs)
+        self.discard()
 
 
-def process_batch(rt: Any, conn: apsw.Connection, limit: int) -> BatchResult:
-    """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread)."""
+def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False) -> BatchResult:
+    """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
+
+    The fast path runs the whole batch without per-event savepoints; if any event raises, the whole batch is
+    rolled back by the caller and re-run with `careful=True`, where each event has its own savepoint and a
+    failing one is set aside in `inbox_dead` (with its error) instead of blocking the queue.
+    """
     rows = conn.execute("SELECT seq, org_id, unit_id, event_id, payload, source, skip_triggers, received_at"
                         " FROM inbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
     proc = BatchProcessor(rt, conn, rt.now_ms())
     if not rows:
         return proc.result
-    for row in rows:
-        conn.execute("SAVEPOINT ev")
-        try:
+    if not careful:
+        for row in rows:
             proc.process(row)
-            conn.execute("RELEASE ev")
-            proc.result.processed += 1
-        except Exception as exc:  # noqa: BLE001 - isolate one bad event; keep it, with the error, for a human
-            conn.execute("ROLLBACK TO ev")
-            conn.execute("RELEASE ev")
-            proc.forget(row)
-            proc.result.failed += 1
-            log.error("event_processing_failed", event_id=row[3], unit_id=row[2], error=repr(exc))
-            conn.execute("INSERT OR REPLACE INTO inbox_dead (seq, org_id, unit_id, event_id, payload, source,"
-                         " skip_triggers, received_at, error, failed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                         (*row, repr(exc)[:2000], proc.now))
-    proc.finish()
+        proc.result.processed = len(rows)
+        proc.finish()
+    else:
+        for row in rows:
+            conn.execute("SAVEPOINT ev")
+            try:
+                proc.process(row)
+                # Write the lead state back inside the savepoint, so a later failure can never discard
+                # in-memory updates of events that are already committed to the savepoint chain.
+                proc.finish()
+                conn.execute("RELEASE ev")
+                proc.result.processed += 1
+            except Exception as exc:  # noqa: BLE001 - isolate one bad event; keep it, with the error
+                conn.execute("ROLLBACK TO ev")
+                conn.execute("RELEASE ev")
+                proc.discard()
+                proc.result.failed += 1
+                log.error("event_processing_failed", event_id=row[3], unit_id=row[2], error=repr(exc))
+                conn.execute("INSERT OR REPLACE INTO inbox_dead (seq, org_id, unit_id, event_id, payload, source,"
+                             " skip_triggers, received_at, error, failed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             (*row, repr(exc)[:2000], proc.now))
     conn.execute("DELETE FROM inbox WHERE seq <= ?", (rows[-1][0],))
     return proc.result
 
@@ -302,8 +325,14 @@ class Worker:
             self._wake.clear()
             self._busy = True
             try:
-                result = await self.rt.db.write(
-                    lambda c: process_batch(self.rt, c, settings.worker_batch_size))
+                try:
+                    result = await self.rt.db.write(
+                        lambda c: process_batch(self.rt, c, settings.worker_batch_size))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - one event failed: redo the batch event by event
+                    result = await self.rt.db.write(
+                        lambda c: process_batch(self.rt, c, settings.worker_batch_size, careful=True))
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - keep draining; the rows stay in the inbox for the next round

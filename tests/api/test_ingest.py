@@ -290,3 +290,22 @@ async def test_metrics_count_ingest(api: Api, basic: dict[str, str]) -> None:
     assert "event_processing_latency_seconds_count 1" in text
     health = (await api.client.get("/healthz")).json()
     assert health["worker"] == "alive" and health["queue_depth"] == 0
+
+
+async def test_a_poison_event_is_set_aside_and_the_rest_scored(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"x": 2})
+    await _ingest(api, basic, lead_id="ld_p", event_type="x")
+
+    def poison(c: Any) -> None:
+        c.execute("INSERT INTO inbox (org_id, unit_id, event_id, payload, source, skip_triggers, received_at)"
+                  " SELECT org_id, id, 'ev_poison', x'00ff', 'api', 0, 0 FROM org_units WHERE id='unit_default'")
+    await api.rt.db.write(poison)
+    api.rt.services["worker"].notify(1)
+    await _ingest(api, basic, lead_id="ld_p", event_type="x")
+    await wait_idle(api)
+    rows = await api.rt.db.read(lambda c: c.execute("SELECT e.id, s.delta FROM events e LEFT JOIN event_scores s"
+                                                    " ON s.event_seq = e.seq").fetchall())
+    assert (await scores_of(api, "ld_p")) == {"rs_test": 4}, rows
+    dead = await api.rt.db.read(lambda c: c.execute("SELECT event_id, error FROM inbox_dead").fetchall())
+    assert [d[0] for d in dead] == ["ev_poison"] and dead[0][1]
+    assert (await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])) == 0
