@@ -2,28 +2,31 @@
 
 Backup uses SQLite's online backup API (apsw `Connection.backup`) from a separate connection, so it works
 while a server is running and ingesting. The backup API copies pages in steps and, when another connection
-writes to the source between steps, it restarts from the first page; under sustained ingestion a plain stepped
-backup therefore may never finish (measured: 1,700 restarts in 5 s against a writer committing every 2 ms).
-The database is in WAL mode, so this module first opens a read transaction on the source connection and keeps
-it open for the whole copy: every step then reads the same snapshot, the copy is consistent as of that
-instant, nothing restarts, and the server's writer is never blocked (WAL readers do not block writers). What
-the snapshot holds: every transaction committed before it began, so every event the server acknowledged (202)
-before the backup started.
+writes to the source between steps, it restarts from the first page; under sustained ingestion a plain
+stepped backup therefore may never finish (measured: 1,700 restarts in 5 s against a writer committing every
+2 ms). The database is in WAL mode, so this module first opens a read transaction on the source connection
+and keeps it open for the whole copy: every step then reads the same snapshot, the copy is consistent as of
+that instant, nothing restarts, and the server's writer is not blocked (WAL readers do not block writers).
+What the snapshot holds: every transaction committed before it began, so every event the server acknowledged
+(202) before the backup started.
 
 `VACUUM INTO` would give the same snapshot in one statement, but it rebuilds every b-tree (slower on a large
 database, with no progress to report) and cannot be paced; the stepped backup copies pages as they are.
 
-The one cost of the pinned snapshot: while it is open, a checkpoint cannot move the WAL past it, so the
-server's periodic `wal_checkpoint(TRUNCATE)` waits (up to its busy timeout) if it fires during a backup and
-the WAL grows by whatever is written meanwhile. A backup takes seconds; the checkpoint runs every few minutes.
+The one cost of the pinned snapshot: while it is open, a checkpoint cannot reset the WAL. The server's
+periodic `wal_checkpoint(TRUNCATE)` runs on its writer thread and waits for readers on older snapshots, so
+if it fires during a backup, writes queue behind it until the backup ends or its 10 s busy timeout passes
+(nothing is lost; the next checkpoint truncates). A backup takes seconds; the checkpoint runs every few
+minutes.
 
-The copy is written to a temp file beside the destination, switched to `journal_mode=DELETE` (a backup is one
-self-contained file, no `-wal` beside it), checked with `PRAGMA integrity_check`, fsynced, then renamed over
-the destination, so a crash never leaves a half-written file under the backup's name.
+The copy is written to a temp file beside the destination, switched to `journal_mode=DELETE` (a backup is
+one self-contained file, no `-wal` beside it), checked with `PRAGMA integrity_check`, fsynced, then renamed
+over the destination, so a crash never leaves a half-written file under the backup's name.
 
-Restore refuses while a server holds the data directory's lock, and holds the lock itself while it works so no
-server can start halfway. It copies the backup into the data directory, checks it there, moves the current
-database (with its `-wal`/`-shm`) aside to `leadvibe.db.before-restore-<UTC time>` and renames the copy in."""
+Restore refuses while a server holds the data directory's lock, and holds the lock itself while it works so
+no server can start halfway. It copies the backup into the data directory, checks it there, moves the
+current database (with its `-wal`/`-shm`) aside to `leadvibe.db.before-restore-<UTC time>` and renames the
+copy in."""
 
 from __future__ import annotations
 
