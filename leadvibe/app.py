@@ -12,7 +12,8 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Operation, PathItem, SecurityScheme
+from litestar.openapi.spec import OpenAPIResponse
 from litestar.static_files import create_static_files_router
 
 from leadvibe import __version__
@@ -24,8 +25,10 @@ from leadvibe.db.database import Database
 from leadvibe.db.lock import DataDirLock
 from leadvibe.errors import EXCEPTION_HANDLERS
 from leadvibe.observe import observe_middleware
+from leadvibe.pipeline.decay import decay_scheduler
 from leadvibe.pipeline.delivery import DeliverySender
 from leadvibe.pipeline.inbox import Inbox, purge_idempotency_keys
+from leadvibe.pipeline.lead_deletion import deletion_task
 from leadvibe.pipeline.periodic import Periodic
 from leadvibe.pipeline.scoring_config import ConfigCache
 from leadvibe.pipeline.stream import StreamHub
@@ -108,7 +111,21 @@ def background_services(rt: Runtime) -> list[Any]:
         Periodic("checkpoint", s.checkpoint_interval, rt.db.checkpoint),
         Periodic("revocation-purge", 3600, purge_revocations, run_at_start=True),
         Periodic("idempotency-purge", 3600, purge_idempotency, run_at_start=True),
+        decay_scheduler(rt),
+        deletion_task(rt),
     ]
+
+
+def _document_schema_route(app: Litestar) -> None:
+    """The OpenAPI plugin's own routes are left out of the document; `/schema` is part of the contract, so list
+    it (what it serves: the browsable UI, and this document at /schema/openapi.json)."""
+    schema = app.openapi_schema
+    if schema.paths is None or "/schema" in schema.paths:
+        return
+    schema.paths["/schema"] = PathItem(get=Operation(
+        operation_id="schema", summary="The OpenAPI document and a browsable UI", tags=["Root"],
+        description="A browsable API reference (works offline); the document itself is at /schema/openapi.json.",
+        responses={"200": OpenAPIResponse(description="The API reference UI (text/html)")}))
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirLock | None = None,
@@ -117,7 +134,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
     rt = build_runtime(settings, clock)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        _document_schema_route(app)
         own_lock = lock is None
         dir_lock = lock or DataDirLock(settings.data_path)
         if own_lock:
