@@ -11,12 +11,13 @@ from typing import Any, Literal
 import msgspec
 from litestar import delete, get, put
 
-from leadvibe.api.scoring_common import clean_event_type, invalidate, rescore_fn
-from leadvibe.errors import ApiError
+from leadvibe.api.scoring_common import after_rescore, clean_event_type, invalidate, publish, require_pipeline
+from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Tenant
 from leadvibe.store import event_type_settings as store
+from leadvibe.store import scoring as score_store
 from leadvibe.timeutil import to_rfc3339
 
 Scope = Literal["observe", "decide", "activate"]
@@ -138,24 +139,27 @@ async def preview_delete(rt: Runtime, tenant: Tenant, event_type: str) -> Delete
 )
 async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: str) -> DeleteResult:
     """Delete every event of the type in the active OU and, in the same transaction, recompute the scores of
-    the
-    leads that had any by replaying their remaining events. The type's settings are kept."""
+    the leads that had any by replaying their remaining events (milestones re-armed, `score_update` sent to
+    `/stream`). The type's settings are kept."""
     _, key = clean_event_type(event_type, "eventType")
-    rescore = rescore_fn()
-    cache = rt.services.get("scoring_config")
-    if cache is None:
-        raise ApiError(503, "deleting events is not available: the scoring pipeline is not running")
+    cache = require_pipeline(rt, "deleting events")
+    unit_id, now = tenant.unit_id, rt.now_ms()
 
-    def run(c: Any) -> DeleteResult:
-        leads = store.affected_leads(c, tenant.unit_id, key)
-        events, scores = store.delete_events_of_type(c, tenant.unit_id, key)
-        store.refresh_lead_activity(c, tenant.unit_id, leads)
-        rescored = rescore(c, cache.get(c, tenant.unit_id), leads, rt.now_ms()) if leads else 0
-        return DeleteResult(key, events, scores, int(rescored))
+    def run(c: Any) -> tuple[DeleteResult, list[dict[str, Any]]]:
+        leads = store.affected_leads(c, unit_id, key)
+        before = score_store.lead_scores_by_ruleset(c, unit_id, leads)
+        events, scores = store.delete_events_of_type(c, unit_id, key)
+        store.refresh_lead_activity(c, unit_id, leads)
+        cfg = cache.get(c, unit_id)
+        rescored = rescore_leads(c, cfg, leads, now) if leads else 0
+        after = score_store.lead_scores_by_ruleset(c, unit_id, leads)
+        changes = after_rescore(rt, c, unit_id, cfg.primary_ruleset_id, before, after, now)
+        return DeleteResult(key, events, scores, int(rescored)), changes
 
-    result = await rt.db.write(run)
-    # The config is unchanged, but the cached per-type data (counts, first spellings) may not be.
-    invalidate(rt, [tenant.unit_id])
+    result, changes = await rt.db.write(run)
+    publish(rt, unit_id, changes)
+    # The configuration is unchanged, but drop the cache anyway: it may hold per-type data of the OU.
+    invalidate(rt, [unit_id])
     return result
 
 

@@ -1,6 +1,6 @@
 """Rulesets and scoring rules: CRUD, rescoring a ruleset from stored events, and what-if backtests.
 
-Decisions (see docs/scoring-config.md):
+Decisions:
 - The first ruleset of an OU becomes primary whatever the request says; making a ruleset primary clears the
   flag on the others in the same transaction. Deleting the primary promotes none: the OU has no primary until
   one is chosen (or until `POST /rules` without `ruleset_id` creates "Default").
@@ -20,21 +20,24 @@ from litestar import delete, get, post, put
 from litestar.params import Parameter
 
 from leadvibe.api.scoring_common import (
+    after_rescore,
     check_int,
     clean_event_type,
     clean_name,
     given,
     invalidate,
     parse_time,
-    rescore_fn,
+    publish,
+    require_pipeline,
 )
 from leadvibe.engine import levels as level_engine
 from leadvibe.engine.filters import InorganicFilter
 from leadvibe.engine.replay import ReplayEvent, ScoringConfig, replay_lead
 from leadvibe.engine.scoring import Rule, Ruleset
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
-from leadvibe.errors import ApiError, bad_request, conflict, not_found
+from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
+from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Tenant
@@ -373,13 +376,10 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
 
     With unchanged rules no score changes (`changed` counts leads whose score in this ruleset moved).
     """
-    rescore = rescore_fn()
-    cache = rt.services.get("scoring_config")
-    if cache is None:
-        raise ApiError(503, "rescoring is not available: the scoring pipeline is not running")
-    unit_id = tenant.unit_id
+    cache = require_pipeline(rt, "rescoring")
+    unit_id, now = tenant.unit_id, rt.now_ms()
 
-    def run(c: Any) -> RescoreOut:
+    def run(c: Any) -> tuple[RescoreOut, list[dict[str, Any]]]:
         rs = store.get_ruleset(c, unit_id, ruleset_id)
         if rs is None:
             raise not_found("ruleset")
@@ -387,14 +387,17 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
             raise conflict(
                 "the ruleset is inactive; activate it before rescoring (inactive rulesets keep their scores)"
             )
-        before = store.ruleset_scores(c, unit_id, ruleset_id)
         leads = store.live_lead_ids(c, unit_id)
-        n = rescore(c, cache.get(c, unit_id), leads, rt.now_ms(), ruleset_ids=[ruleset_id])
-        after = store.ruleset_scores(c, unit_id, ruleset_id)
-        changed = sum(1 for lead in set(before) | set(after) if before.get(lead, 0) != after.get(lead, 0))
-        return RescoreOut(ruleset_id, int(n), changed)
+        before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
+        cfg = cache.get(c, unit_id)
+        n = rescore_leads(c, cfg, leads, now, ruleset_ids=[ruleset_id])
+        after = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
+        changes = after_rescore(rt, c, unit_id, cfg.primary_ruleset_id, before, after, now)
+        return RescoreOut(ruleset_id, int(n), len(changes)), changes
 
-    return await rt.db.write(run)
+    out, changes = await rt.db.write(run)
+    publish(rt, unit_id, changes)
+    return out
 
 
 def _draft_rules(rules: list[DraftRule]) -> tuple[Rule, ...]:

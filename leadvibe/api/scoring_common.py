@@ -72,11 +72,46 @@ def given(value: Any) -> bool:
     return value is not msgspec.UNSET
 
 
-def rescore_fn() -> Any:
-    """`pipeline.rescore.rescore_leads`, or 503 when the scoring pipeline is not part of this build."""
-    # Imported on use so configuration endpoints work in builds and tools without the pipeline.
-    try:
-        from leadvibe.pipeline.rescore import rescore_leads
-    except ImportError:
-        raise ApiError(503, "rescoring is not available: the scoring pipeline is not installed") from None
-    return rescore_leads
+def after_rescore(
+    rt: Runtime,
+    conn: Any,
+    unit_id: str,
+    primary_ruleset_id: str | None,
+    before: dict[tuple[str, str], int],
+    after: dict[tuple[str, str], int],
+    now: int,
+) -> list[dict[str, Any]]:
+    """Inside the write that rescored leads: re-arm milestones of leads whose primary score moved (it may have
+    fallen below a threshold); return the `score_update` publications for `/stream` (send after commit)."""
+    changes = [
+        {
+            "lead_id": lead,
+            "ruleset_id": rs,
+            "delta": after.get((lead, rs), 0) - score_before,
+            "score": after.get((lead, rs), 0),
+        }
+        for (lead, rs), score_before in {**{k: 0 for k in after}, **before}.items()
+        if after.get((lead, rs), 0) != score_before
+    ]
+    triggers = rt.services.get("triggers")
+    if triggers is not None and hasattr(triggers, "on_score_change") and primary_ruleset_id:
+        for change in changes:
+            if change["ruleset_id"] == primary_ruleset_id:
+                triggers.on_score_change(conn, unit_id, change["lead_id"], change["score"], now)
+    return changes
+
+
+def publish(rt: Runtime, unit_id: str, changes: list[dict[str, Any]]) -> None:
+    """Send `score_update` events to `/stream` listeners (after the commit)."""
+    hub = rt.services.get("stream")
+    if hub is not None:
+        for change in changes:
+            hub.publish(unit_id, "score_update", change)
+
+
+def require_pipeline(rt: Runtime, what: str) -> Any:
+    """The scoring-config cache, or 503 when the scoring pipeline is not running (tools, some tests)."""
+    cache = rt.services.get("scoring_config")
+    if cache is None:
+        raise ApiError(503, f"{what} is not available: the scoring pipeline is not running")
+    return cache

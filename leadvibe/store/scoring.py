@@ -443,6 +443,28 @@ def ruleset_scores(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> dict
     }
 
 
+def lead_scores_by_ruleset(
+    conn: apsw.Connection, unit_id: str, lead_ids: Iterable[str], ruleset_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    """(lead_id, ruleset_id) -> score for the given leads (every ruleset, or one)."""
+    out: dict[tuple[str, str], int] = {}
+    for lead_id in lead_ids:
+        if ruleset_id is None:
+            rows = conn.execute(
+                "SELECT ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id = ?",
+                (unit_id, lead_id),
+            )
+        else:
+            rows = conn.execute(
+                "SELECT ruleset_id, score FROM lead_scores"
+                " WHERE unit_id = ? AND lead_id = ? AND ruleset_id = ?",
+                (unit_id, lead_id, ruleset_id),
+            )
+        for rs, score in rows:
+            out[(lead_id, rs)] = int(score)
+    return out
+
+
 def scores_of(
     conn: apsw.Connection, unit_id: str, ruleset_id: str, lead_ids: Iterable[str]
 ) -> dict[str, int]:
