@@ -11,11 +11,13 @@ from typing import Any
 from leadvibe.api import audit, auth, ingest, orgs, secrets, service
 from leadvibe.api import event_type_settings, inorganic_filters, levels, rulesets, scoring_settings
 from leadvibe.api import deliveries, integrations, surge, triggers
+from leadvibe.api import activity, decays, leads
 from leadvibe.api import analytics, events
 
 DOMAINS = [service, auth, orgs, secrets, audit, ingest]
 DOMAINS += [rulesets, inorganic_filters, levels, scoring_settings, event_type_settings]
 DOMAINS += [triggers, surge, deliveries, integrations]
+DOMAINS += [leads, activity, decays]
 DOMAINS += [events, analytics]
 
 

@@ -4,8 +4,7 @@ A pass visits only OUs with active decay rules. For each rule (shortest inactivi
 order) it finds the due leads with set-based SQL (`store.decay.due_leads`) and records each lead's DECAY event
 through the worker's `apply_decay`, in bounded write transactions: finding and applying happen in the same
 transaction, so an organic event that arrives meanwhile can never be decayed against. Time comes from
-`rt.now_ms()`, so tests drive it with a ManualClock.
-"""
+`rt.now_ms()`, so tests drive it with a ManualClock."""
 
 from __future__ import annotations
 
@@ -34,18 +33,19 @@ class PassResult:
     publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-def _primary_score(conn: apsw.Connection, unit_id: str, ruleset_id: str | None, lead_id: str) -> int:
-    if ruleset_id is None:
-        return 0
-    row = conn.execute("SELECT score FROM lead_scores WHERE unit_id = ? AND ruleset_id = ? AND lead_id = ?",
-                       (unit_id, ruleset_id, lead_id)).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _apply_batch(rt: Runtime, conn: apsw.Connection, unit_id: str, rule: dict[str, Any], now: int,
-                 after: tuple[int, int], result: PassResult) -> tuple[tuple[int, int], int]:
+def _apply_batch(
+    rt: Runtime,
+    conn: apsw.Connection,
+    unit_id: str,
+    rule: dict[str, Any],
+    now: int,
+    after: tuple[int, int],
+    result: PassResult,
+) -> tuple[tuple[int, int], int]:
     """Find up to BATCH due leads after the keyset `after` and decay them; (new keyset, leads found)."""
-    from leadvibe.pipeline.worker import apply_decay  # the lead's module; imported late to keep start-up order free
+    from leadvibe.pipeline.worker import (
+        apply_decay,  # the lead's module; imported late to keep start-up order free
+    )
 
     due = decay_store.due_leads(conn, unit_id, rule["id"], now - int(rule["inactive_ms"]), after, BATCH)
     if not due:
@@ -60,8 +60,7 @@ def _apply_batch(rt: Runtime, conn: apsw.Connection, unit_id: str, rule: dict[st
         result.by_rule[rule["id"]] = result.by_rule.get(rule["id"], 0) + 1
         if triggers is not None and hasattr(triggers, "on_score_change"):
             # Decay lowers scores: milestone triggers re-arm once the lead drops below them.
-            triggers.on_score_change(conn, unit_id, lead_id,
-                                     _primary_score(conn, unit_id, cfg.primary_ruleset_id, lead_id), now)
+            triggers.on_score_change(conn, unit_id, lead_id, int(info.get("primary_score", 0)), now)
         result.publications.append((unit_id, lead_id, info))
     last = due[-1]
     return (last[1], last[2]), len(due)
@@ -79,7 +78,8 @@ async def run_pass(rt: Runtime) -> PassResult:
             after = (-1, -1)
             while True:
                 after, found = await rt.db.write(
-                    lambda c, u=unit_id, r=rule, a=after: _apply_batch(rt, c, u, r, now, a, result))
+                    lambda c, u=unit_id, r=rule, a=after: _apply_batch(rt, c, u, r, now, a, result)
+                )
                 if found < BATCH:
                     break
     _publish(rt, result)
@@ -89,14 +89,23 @@ async def run_pass(rt: Runtime) -> PassResult:
 
 
 def _publish(rt: Runtime, result: PassResult) -> None:
-    """Tell /stream listeners about decayed scores (after commit)."""
+    """Tell /stream listeners about decayed scores (after commit), as the worker does for events."""
     hub = rt.services.get("stream")
-    if hub is None:
-        return
-    for unit_id, lead_id, info in result.publications:
-        for row in info.get("scores", ()) if isinstance(info, dict) else ():
-            if isinstance(row, dict):
-                hub.publish(unit_id, "score_update", {"lead_id": lead_id, **row})
+    if hub is not None:
+        for unit_id, lead_id, info in result.publications:
+            scores = info.get("scores", {})
+            for ruleset_id, delta in info.get("deltas", {}).items():
+                if delta:
+                    hub.publish(
+                        unit_id,
+                        "score_update",
+                        {
+                            "lead_id": lead_id,
+                            "ruleset_id": ruleset_id,
+                            "delta": delta,
+                            "score": scores.get(ruleset_id, 0),
+                        },
+                    )
     result.publications.clear()
 
 

@@ -1,0 +1,345 @@
+"""Orders and the unified activity stream of a lead (events + orders + one merged timeline)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import get, post
+from litestar.params import Parameter
+
+from leadvibe.engine.normalize import normalize_alias
+from leadvibe.errors import ApiError, bad_request, conflict, not_found
+from leadvibe.ids import new_id
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import access
+from leadvibe.security.principal import Tenant
+from leadvibe.store import leads as lead_store
+from leadvibe.store import orders as store
+from leadvibe.timeutil import parse_rfc3339, range_bounds, to_rfc3339
+
+CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+MAX_METADATA = 100 * 1024
+FUTURE_SLACK_MS = 24 * 3_600_000
+ActivityRange = Literal["all", "last_7d", "last_24h", "last_30d", "last_90d", "today", "yesterday", "custom"]
+Channel = Literal["all", "web", "email", "slack", "webinar", "crm", "system"]
+
+
+class AliasIn(msgspec.Struct):
+    """An alias naming the lead (as on ingest)."""
+
+    alias_kind: str
+    raw_value: str
+
+
+class OrderIn(msgspec.Struct):
+    """An order for a lead named by `lead_id` or aliases (an unknown alias creates the lead, as on ingest)."""
+
+    order_id: str
+    amount: float
+    currency: str
+    lead_id: str | None = None
+    aliases: list[AliasIn] | None = None
+    alias_kind: str | None = None
+    alias: str | None = None
+    occurred_at: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class OrderOut(msgspec.Struct):
+    """A recorded order (shown in activity with type `order`; never scored)."""
+
+    id: str
+    type: str
+    order_id: str
+    lead_id: str
+    amount: float
+    currency: str
+    occurred_at: str | None
+    received_at: str | None
+    metadata: msgspec.Raw
+    source: str
+
+
+class ActivityEvent(msgspec.Struct):
+    """An event in a lead's activity, with its primary-ruleset delta and the score after it."""
+
+    id: str
+    type: str
+    event_type: str
+    timestamp: str | None
+    received_at: str | None
+    processed_at: str | None
+    latency_ms: int
+    channel: str
+    source: str
+    metadata: msgspec.Raw
+    score_delta: int
+    score: int | None
+    has_delta: bool
+    inorganic: bool
+    filtered_by: str | None
+    multiplier: float
+    session_index: int | None
+    decay_id: str | None
+
+
+class TimelineItem(msgspec.Struct):
+    """One entry of the merged timeline (oldest first)."""
+
+    type: str
+    id: str
+    timestamp: str | None
+    title: str
+    channel: str | None
+    score_delta: int | None
+    amount: float | None
+    currency: str | None
+
+
+class ActivityOut(msgspec.Struct):
+    """Events, orders and their merged timeline in the window."""
+
+    lead_id: str
+    range: str
+    start: str | None
+    end: str | None
+    events: list[ActivityEvent]
+    orders: list[OrderOut]
+    timeline: list[TimelineItem]
+
+
+def _order_out(r: dict[str, Any]) -> OrderOut:
+    return OrderOut(
+        r["id"],
+        "order",
+        r["order_id"],
+        r["lead_id"],
+        float(r["amount"]),
+        r["currency"],
+        to_rfc3339(r["occurred_at"]),
+        to_rfc3339(r["received_at"]),
+        msgspec.Raw((r["metadata"] or "{}").encode()),
+        r["source"],
+    )
+
+
+def _aliases(data: OrderIn) -> list[tuple[str, str, str]]:
+    pairs = [(a.alias_kind, a.raw_value) for a in data.aliases or []]
+    if data.alias_kind is not None or data.alias is not None:
+        if not data.alias_kind or not data.alias:
+            raise bad_request("`alias_kind` and `alias` go together")
+        pairs.append((data.alias_kind, data.alias))
+    out = []
+    for kind, raw in pairs:
+        try:
+            out.append((kind, normalize_alias(kind, raw), raw))
+        except ValueError as exc:
+            raise bad_request(f"`aliases`: {exc}") from None
+    return out
+
+
+@post(
+    "/orders",
+    opt=access("O"),
+    operation_id="createOrder",
+    summary="Record an order for a lead",
+    tags=["Activity"],
+)
+async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
+    """Record an order (201); a repeated `order_id` in the OU answers 409. Orders show in the lead's activity
+    stream and move with merges; they never score."""
+    from leadvibe.store.events import resolve_lead  # the ingestion domain's resolver (follows merged_into)
+
+    order_id = data.order_id.strip()
+    if not 1 <= len(order_id) <= 128:
+        raise bad_request("`order_id` must be 1 to 128 characters")
+    if not data.amount >= 0 or data.amount == float("inf"):
+        raise bad_request("`amount` must be a number >= 0")
+    if not CURRENCY.match(data.currency):
+        raise bad_request("`currency` must be a 3-letter ISO 4217 code such as USD")
+    aliases = _aliases(data)
+    lead_id = data.lead_id
+    if lead_id is not None and not 1 <= len(lead_id) <= 128:
+        raise bad_request("`lead_id` must be 1 to 128 characters")
+    if not lead_id and not aliases:
+        raise bad_request("one of `lead_id` or `aliases` is required")
+    now = rt.now_ms()
+    occurred = now
+    if data.occurred_at is not None:
+        try:
+            occurred = parse_rfc3339(data.occurred_at)
+        except ValueError as exc:
+            raise bad_request(f"`occurred_at` {exc}") from None
+        if occurred > now + FUTURE_SLACK_MS:
+            raise bad_request("`occurred_at` must not be more than 24 hours in the future")
+    metadata = msgspec.json.encode(data.metadata or {})
+    if len(metadata) > MAX_METADATA:
+        raise ApiError(413, "`metadata` is larger than 100 KB")
+    order_pk = new_id("or")
+
+    def run(c: Any) -> OrderOut:
+        lead = resolve_lead(c, tenant.unit_id, tenant.org_id, lead_id or None, aliases, now, "api")
+        if not store.insert_order(
+            c,
+            tenant.unit_id,
+            tenant.org_id,
+            order_pk=order_pk,
+            lead_id=lead,
+            order_id=order_id,
+            amount=float(data.amount),
+            currency=data.currency.upper(),
+            occurred_at=occurred,
+            received_at=now,
+            metadata=metadata.decode(),
+        ):
+            raise conflict(f"order {order_id} already exists in this OU")
+        return _order_out(store.get_order(c, tenant.unit_id, order_pk))  # type: ignore[arg-type]
+
+    return await rt.db.write(run)
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    return value in ("1", "true")
+
+
+@get(
+    "/leads/{lead_id:str}/activity",
+    opt=access("V"),
+    operation_id="getLeadActivity",
+    summary="Unified activity stream (events + orders + timeline)",
+    tags=["Activity"],
+)
+async def lead_activity(
+    rt: Runtime,
+    tenant: Tenant,
+    lead_id: str,
+    range_: Annotated[ActivityRange, Parameter(query="range")] = "last_7d",
+    start: str | None = None,
+    end: str | None = None,
+    channel: Channel = "all",
+    min_score: Annotated[int | None, Parameter(query="minScore", ge=0)] = None,
+    max_latency: Annotated[int | None, Parameter(query="maxLatency", ge=1)] = None,
+    has_delta: Annotated[Literal["1", "true", "0", "false"] | None, Parameter(query="hasDelta")] = None,
+    limit: Annotated[int, Parameter(ge=1, le=1000, description="Most recent items of each kind")] = 200,
+) -> ActivityOut:
+    """Events and orders of the lead in the range (`custom` needs `start` and `end`). `channel`, `minScore`
+    (the event's primary-ruleset delta), `maxLatency` (ms from receipt to scoring) and `hasDelta` filter
+    events only. The timeline merges both, oldest first; orders appear with type `order` and are never
+    scored."""
+    now = rt.now_ms()
+    if range_ == "custom":
+        if not start or not end:
+            raise bad_request("`start` and `end` are required when range=custom")
+        try:
+            lo, hi = parse_rfc3339(start), parse_rfc3339(end)
+        except ValueError as exc:
+            raise bad_request(f"`start`/`end` {exc}") from None
+        if lo >= hi:
+            raise bad_request("`start` must be before `end`")
+    else:
+        if start or end:
+            raise bad_request("`start` and `end` only go with range=custom")
+        lo, hi = range_bounds(range_, now)
+    flag = _flag(has_delta)
+
+    def run(c: Any) -> ActivityOut:
+        primary = lead_store.primary_ruleset_id(c, tenant.unit_id)
+        if lead_store.get_lead(c, tenant.unit_id, lead_id, primary) is None:
+            raise not_found("lead")
+        events = store.lead_events(
+            c,
+            tenant.unit_id,
+            lead_id,
+            primary,
+            start=lo,
+            end=hi,
+            channel=None if channel == "all" else channel,
+            min_score=min_score,
+            max_latency=max_latency,
+            has_delta=flag,
+            limit=limit,
+        )
+        orders = store.lead_orders(c, tenant.unit_id, lead_id, lo, hi, limit)
+        return _activity(lead_id, range_, lo, hi, events, orders)
+
+    return await rt.db.read(run)
+
+
+def _activity(
+    lead_id: str,
+    range_name: str,
+    lo: int | None,
+    hi: int | None,
+    events: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+) -> ActivityOut:
+    ev_out = [
+        ActivityEvent(
+            e["id"],
+            "event",
+            e["event_type"],
+            to_rfc3339(e["occurred_at"]),
+            to_rfc3339(e["received_at"]),
+            to_rfc3339(e["processed_at"]),
+            int(e["processed_at"] - e["received_at"]),
+            e["channel"],
+            e["source"],
+            msgspec.Raw((e["metadata"] or "{}").encode()),
+            int(e["delta"] or 0),
+            int(e["score_after"]) if e["score_after"] is not None else None,
+            bool(e["has_delta"]),
+            bool(e["inorganic"]),
+            e["filtered_by"],
+            float(e["multiplier"]),
+            e["session_index"],
+            e["decay_id"],
+        )
+        for e in events
+    ]
+    or_out = [_order_out(o) for o in orders]
+    merged: list[tuple[int, int, TimelineItem]] = []
+    for e in reversed(events):  # oldest first, so equal timestamps keep arrival order
+        merged.append(
+            (
+                int(e["occurred_at"]),
+                0,
+                TimelineItem(
+                    "event",
+                    e["id"],
+                    to_rfc3339(e["occurred_at"]),
+                    e["event_type"],
+                    e["channel"],
+                    int(e["delta"] or 0),
+                    None,
+                    None,
+                ),
+            )
+        )
+    for o in reversed(orders):
+        merged.append(
+            (
+                int(o["occurred_at"]),
+                1,
+                TimelineItem(
+                    "order",
+                    o["id"],
+                    to_rfc3339(o["occurred_at"]),
+                    f"Order {o['order_id']}",
+                    None,
+                    None,
+                    float(o["amount"]),
+                    o["currency"],
+                ),
+            )
+        )
+    merged.sort(key=lambda x: (x[0], x[1]))
+    return ActivityOut(
+        lead_id, range_name, to_rfc3339(lo), to_rfc3339(hi), ev_out, or_out, [m[2] for m in merged]
+    )
+
+
+ROUTES = [create_order, lead_activity]

@@ -1,0 +1,747 @@
+"""Leads: list with scores, create/get/replace/patch, aliases, profile and account views, scores, search,
+asynchronous delete, merge, and the score explanation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Response, delete, get, patch, post, put
+from litestar.params import Parameter
+
+from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.engine.levels import Level, level_for
+from leadvibe.errors import ApiError, bad_request, conflict, not_found
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import access
+from leadvibe.security.principal import Principal, Tenant
+from leadvibe.store import leads as store
+from leadvibe.timeutil import RANGES, parse_rfc3339, range_bounds, to_rfc3339
+
+READ = access("V")
+WRITE = access("O")
+TAGS = ["Leads"]
+MAX_METADATA = 100 * 1024
+MAX_MERGE_SOURCES = 100
+
+Sort = Literal["score_desc", "score_asc", "recent", "created"]
+LastActive = Literal["any", "7d", "30d"]
+
+
+# -- shapes --------------------------------------------------------------------------------------------------
+class LeadOut(msgspec.Struct):
+    """A lead with its primary-ruleset score and engagement level."""
+
+    id: str
+    org_id: str
+    unit_id: str
+    account_id: str | None
+    owner_id: str | None
+    merged_into: str | None
+    metadata: msgspec.Raw
+    created_at: str | None
+    updated_at: str | None
+    last_event_at: str | None
+    last_event_type: str | None
+    score: int
+    level: str | None
+    session_count: int
+
+
+class LeadList(msgspec.Struct):
+    """One page of leads."""
+
+    leads: list[LeadOut]
+    total: int
+    page: int
+    limit: int
+
+
+class LeadIn(msgspec.Struct):
+    """A lead with a client-chosen id."""
+
+    id: str
+    metadata: dict[str, Any] | None = None
+    account_id: str | None = None
+
+
+class LeadReplace(msgspec.Struct):
+    """New metadata (replaces it all) and, when present, the account."""
+
+    metadata: dict[str, Any] | None = None
+    account_id: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class LeadDetail(msgspec.Struct):
+    """A lead and its account (null without one)."""
+
+    lead: LeadOut
+    account: dict[str, Any] | None
+
+
+class LeadMetadata(msgspec.Struct):
+    """A lead's metadata after a patch."""
+
+    id: str
+    org_id: str
+    unit_id: str
+    metadata: dict[str, Any]
+
+
+class AliasOut(msgspec.Struct):
+    """An alias: normalized value (what matching uses) and the spelling first seen."""
+
+    kind: str
+    value: str
+    raw_value: str
+    created_at: str | None
+
+
+class ProfileOut(msgspec.Struct):
+    """Mapped profile properties. Fit scoring is not built yet: `profile_score` and `level` stay null."""
+
+    lead_id: str
+    properties: dict[str, Any]
+    profile_score: int | None
+    level: str | None
+
+
+class AccountOut(msgspec.Struct):
+    """The lead's account (null fields without one)."""
+
+    lead_id: str
+    account_id: str | None
+    account: dict[str, Any] | None
+
+
+class LeadScore(msgspec.Struct):
+    """A lead's score in one ruleset, with its engagement level."""
+
+    lead_id: str
+    score: int
+    ruleset_id: str | None
+    level: str | None
+
+
+class ScoresIn(msgspec.Struct):
+    """Leads to score (1..500) and the ruleset: `primary` (default), a ruleset id or a name."""
+
+    lead_ids: list[str]
+    ruleset: str = "primary"
+
+
+class ScoreItem(msgspec.Struct):
+    """One lead's score in a batch (0 for unknown leads)."""
+
+    lead_id: str
+    score: int
+    level: str | None
+
+
+class SearchHit(msgspec.Struct):
+    """A lead found by id prefix or alias value prefix."""
+
+    id: str
+    matched: str
+    alias_kind: str | None
+    alias_value: str | None
+    score: int
+    level: str | None
+    last_event_at: str | None
+
+
+class DeletionOut(msgspec.Struct):
+    """Where a lead deletion is."""
+
+    lead_id: str
+    status: str
+
+
+class Truncate(msgspec.Struct):
+    """Merge truncation: `none` keeps every moved event; `older_than` drops moved events before `before`."""
+
+    policy: Literal["none", "older_than"] = "none"
+    before: str | None = None
+
+
+class MergeIn(msgspec.Struct):
+    """Sources to fold into the target."""
+
+    targetLeadId: str
+    sourceLeadIds: list[str]
+    truncate: Truncate | None = None
+
+
+class RescoreOut(msgspec.Struct):
+    """The target's replay: events replayed and the new score per ruleset."""
+
+    leads: int
+    events: int
+    scores: dict[str, int]
+
+
+class MergeOut(msgspec.Struct):
+    """The merged target and what moved."""
+
+    target: LeadOut
+    mergedSources: list[str]
+    movedEvents: int
+    truncatedEvents: int
+    movedOrders: int
+    movedAliases: int
+    rescore: RescoreOut
+
+
+class Driver(msgspec.Struct):
+    """Points an event type contributed in the window."""
+
+    event_type: str
+    count: int
+    points: int
+
+
+class SnapshotRule(msgspec.Struct):
+    """A rule of the primary ruleset as it stands now."""
+
+    rule_id: str
+    event_type: str
+    weight: int
+    ruleset_id: str
+
+
+class SurgeBoost(msgspec.Struct):
+    """Points an event gained from its surge multiplier."""
+
+    event_id: str
+    multiplier: float
+    extra_points: int
+
+
+class ExplanationOut(msgspec.Struct):
+    """Why a lead scores what it does, over the last `range_hours` (primary ruleset). `decay_applied` is the
+    sum of the DECAY deltas in the window (0 or negative)."""
+
+    lead_id: str
+    ruleset_id: str | None
+    score: int
+    top_drivers: list[Driver]
+    snapshot: list[SnapshotRule]
+    surge_boost: list[SurgeBoost]
+    surge_total: int
+    surge_event_count: int
+    decay_applied: int
+    range_hours: int
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def _level(levels: list[Level], score: int) -> str | None:
+    found = level_for(levels, score)
+    return found.name if found else None
+
+
+def lead_out(row: dict[str, Any], levels: list[Level]) -> LeadOut:
+    """A lead row (with `score`) as returned."""
+    score = int(row.get("score") or 0)
+    return LeadOut(
+        row["id"],
+        row["org_id"],
+        row["unit_id"],
+        row["account_id"],
+        row["owner_id"],
+        row["merged_into"],
+        msgspec.Raw((row["metadata"] or "{}").encode()),
+        to_rfc3339(row["created_at"]),
+        to_rfc3339(row["updated_at"]),
+        to_rfc3339(row["last_event_at"]),
+        row["last_event_type"],
+        score,
+        _level(levels, score),
+        int(row["session_count"] or 0),
+    )
+
+
+def _metadata_json(metadata: dict[str, Any] | None) -> str:
+    text = msgspec.json.encode(metadata or {})
+    if len(text) > MAX_METADATA:
+        raise ApiError(413, "`metadata` is larger than 100 KB")
+    return text.decode()
+
+
+def _lead_id(value: str, field: str = "id") -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 128 or not value.strip():
+        raise bad_request(f"`{field}` must be 1 to 128 characters")
+    return value
+
+
+def _load_lead(c: Any, unit_id: str, lead_id: str) -> tuple[dict[str, Any], list[Level]]:
+    row = store.get_lead(c, unit_id, lead_id, store.primary_ruleset_id(c, unit_id))
+    if row is None:
+        raise not_found("lead")
+    return row, store.engagement_levels(c, unit_id)
+
+
+# -- list / create / get -------------------------------------------------------------------------------------
+@get("/leads", opt=READ, operation_id="listLeadScores", summary="List lead scores (OU-scoped)", tags=TAGS)
+async def list_leads(
+    rt: Runtime,
+    tenant: Tenant,
+    page: PageParam = 1,
+    limit: LimitParam = 50,
+    range_: Annotated[
+        str | None, Parameter(query="range", description="Created within: " + ", ".join(RANGES))
+    ] = None,
+    min_score: int | None = None,
+    max_score: int | None = None,
+    event_type: Annotated[
+        str | None, Parameter(description="The lead's last event type (any spelling)")
+    ] = None,
+    last_active: LastActive = "any",
+    sort: Sort = "score_desc",
+) -> LeadList:
+    """Live leads (never merged ones) with their primary-ruleset score and level, filtered and sorted by
+    index."""
+    now = rt.now_ms()
+    created_from = created_to = None
+    if range_ is not None:
+        try:
+            created_from, created_to = range_bounds(range_, now)
+        except ValueError as exc:
+            raise bad_request(f"`range`: {exc}") from None
+    if min_score is not None and max_score is not None and min_score > max_score:
+        raise bad_request("`min_score` must not be greater than `max_score`")
+    if event_type is not None and not event_type.strip():
+        raise bad_request("`event_type` must not be blank")
+    active_since = {"any": None, "7d": now - 7 * store.DAY_MS, "30d": now - 30 * store.DAY_MS}[last_active]
+    filters = store.LeadFilter(created_from, created_to, min_score, max_score, event_type, active_since, sort)
+
+    def run(c: Any) -> LeadList:
+        primary = store.primary_ruleset_id(c, tenant.unit_id)
+        rows, total = store.list_leads(c, tenant.unit_id, primary, filters, limit, (page - 1) * limit)
+        levels = store.engagement_levels(c, tenant.unit_id)
+        return LeadList([lead_out(r, levels) for r in rows], total, page, limit)
+
+    return await rt.db.read(run)
+
+
+@post("/leads", opt=WRITE, operation_id="createLead", summary="Create a new lead (OU-scoped)", tags=TAGS)
+async def create_lead(rt: Runtime, tenant: Tenant, data: LeadIn) -> LeadOut:
+    """A lead with the client's id; 409 when the OU already has that id (live or merged)."""
+    lead_id = _lead_id(data.id)
+    metadata = _metadata_json(data.metadata)
+    now = rt.now_ms()
+
+    def run(c: Any) -> LeadOut:
+        if not store.insert_lead(c, tenant.unit_id, tenant.org_id, lead_id, metadata, data.account_id, now):
+            raise conflict(f"lead {lead_id} already exists in this OU")
+        row, levels = _load_lead(c, tenant.unit_id, lead_id)
+        return lead_out(row, levels)
+
+    return await rt.db.write(run)
+
+
+@get(
+    "/leads/{lead_id:str}",
+    opt=READ,
+    operation_id="getLead",
+    summary="Get a lead including metadata and related account (OU-scoped)",
+    tags=TAGS,
+)
+async def get_lead(rt: Runtime, tenant: Tenant, lead_id: str) -> LeadDetail:
+    """The lead with its score and its account (null without one)."""
+
+    def run(c: Any) -> LeadDetail:
+        row, levels = _load_lead(c, tenant.unit_id, lead_id)
+        return LeadDetail(lead_out(row, levels), store.account_of(c, tenant.unit_id, row["account_id"]))
+
+    return await rt.db.read(run)
+
+
+@put(
+    "/leads/{lead_id:str}",
+    opt=WRITE,
+    operation_id="updateLead",
+    summary="Update a lead (replace metadata, optionally account)",
+    tags=TAGS,
+)
+async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadReplace) -> LeadOut:
+    """Replace the metadata; change the account only when `account_id` is in the body (null clears it)."""
+    metadata = _metadata_json(data.metadata)
+    set_account = data.account_id is not msgspec.UNSET
+    account = data.account_id if isinstance(data.account_id, str) else None
+    now = rt.now_ms()
+
+    def run(c: Any) -> LeadOut:
+        if not store.replace_lead(c, tenant.unit_id, lead_id, metadata, account, set_account, now):
+            raise not_found("lead")
+        row, levels = _load_lead(c, tenant.unit_id, lead_id)
+        return lead_out(row, levels)
+
+    return await rt.db.write(run)
+
+
+@patch(
+    "/leads/{lead_id:str}/metadata",
+    opt=WRITE,
+    operation_id="patchLeadMetadata",
+    summary="Patch lead metadata (OU-scoped)",
+    tags=TAGS,
+)
+async def patch_lead_metadata(
+    rt: Runtime, tenant: Tenant, lead_id: str, data: dict[str, Any]
+) -> LeadMetadata:
+    """Shallow merge: each key replaces the stored one; a null value removes the key."""
+    now = rt.now_ms()
+
+    def run(c: Any) -> LeadMetadata:
+        merged = store.patch_metadata(c, tenant.unit_id, lead_id, data, now)
+        if merged is None:
+            raise not_found("lead")
+        if len(msgspec.json.encode(merged)) > MAX_METADATA:
+            raise ApiError(413, "`metadata` would be larger than 100 KB")
+        return LeadMetadata(lead_id, tenant.org_id, tenant.unit_id, merged)
+
+    return await rt.db.write(run)
+
+
+@get(
+    "/leads/{lead_id:str}/aliases",
+    opt=READ,
+    operation_id="listLeadAliases",
+    summary="List lead aliases (OU-scoped)",
+    tags=TAGS,
+)
+async def list_aliases(rt: Runtime, tenant: Tenant, lead_id: str) -> list[AliasOut]:
+    """Every alias that resolves to this lead (including those moved in by merges)."""
+
+    def run(c: Any) -> list[AliasOut]:
+        _load_lead(c, tenant.unit_id, lead_id)
+        return [
+            AliasOut(a["kind"], a["value"], a["raw_value"], to_rfc3339(a["created_at"]))
+            for a in store.aliases_of(c, tenant.unit_id, lead_id)
+        ]
+
+    return await rt.db.read(run)
+
+
+@get(
+    "/leads/{lead_id:str}/profile",
+    opt=READ,
+    operation_id="getLeadProfile",
+    summary="Get lead profile metadata (OU-scoped)",
+    tags=TAGS,
+)
+async def get_profile(rt: Runtime, tenant: Tenant, lead_id: str) -> ProfileOut:
+    """The lead's profile properties (its metadata, where profile mappings write). Profile (fit) scoring does
+    not exist yet, so `profile_score` and `level` are null rather than a made-up 0."""
+
+    def run(c: Any) -> ProfileOut:
+        row, _ = _load_lead(c, tenant.unit_id, lead_id)
+        return ProfileOut(lead_id, msgspec.json.decode(row["metadata"] or "{}"), None, None)
+
+    return await rt.db.read(run)
+
+
+@get(
+    "/leads/{lead_id:str}/account",
+    opt=READ,
+    operation_id="getLeadAccount",
+    summary="Get lead account metadata (OU-scoped)",
+    tags=TAGS,
+)
+async def get_account(rt: Runtime, tenant: Tenant, lead_id: str) -> AccountOut:
+    """The account the lead belongs to (nulls without one)."""
+
+    def run(c: Any) -> AccountOut:
+        row, _ = _load_lead(c, tenant.unit_id, lead_id)
+        return AccountOut(lead_id, row["account_id"], store.account_of(c, tenant.unit_id, row["account_id"]))
+
+    return await rt.db.read(run)
+
+
+# -- scores --------------------------------------------------------------------------------------------------
+@get(
+    "/leads/{lead_id:str}/score",
+    opt=READ,
+    operation_id="getLeadScore",
+    summary="Get lead score (OU-scoped)",
+    tags=TAGS,
+)
+async def get_lead_score(
+    rt: Runtime,
+    tenant: Tenant,
+    lead_id: str,
+    ruleset_id: Annotated[
+        str | None, Parameter(description="Without it: the highest across active rulesets")
+    ] = None,
+) -> LeadScore:
+    """The lead's score in one ruleset, or its highest across the OU's active rulesets."""
+
+    def run(c: Any) -> LeadScore:
+        if not store.get_lead(c, tenant.unit_id, lead_id):
+            raise not_found("lead")
+        levels = store.engagement_levels(c, tenant.unit_id)
+        if ruleset_id is None:
+            rs, score = store.highest_score(c, tenant.unit_id, lead_id)
+        else:
+            found = store.find_ruleset(c, tenant.unit_id, ruleset_id)
+            if found is None or found["id"] != ruleset_id:
+                raise not_found("ruleset")
+            rs, score = ruleset_id, store.scores_in(c, tenant.unit_id, ruleset_id, [lead_id]).get(lead_id, 0)
+        return LeadScore(lead_id, score, rs, _level(levels, score))
+
+    return await rt.db.read(run)
+
+
+@post(
+    "/leads/scores",
+    opt=READ,
+    operation_id="batchLeadScores",
+    status_code=200,
+    summary="Batch lead scores for visible leads (OU-scoped, engagement primary ruleset by default)",
+    tags=TAGS,
+)
+async def batch_scores(rt: Runtime, tenant: Tenant, data: ScoresIn) -> list[ScoreItem]:
+    """Scores of up to 500 leads in the primary ruleset (or the one named); unknown leads and an OU without a
+    primary ruleset score 0."""
+    if not 1 <= len(data.lead_ids) <= 500:
+        raise bad_request("`lead_ids` must hold 1 to 500 ids")
+    ids = list(dict.fromkeys(data.lead_ids))
+    ref = data.ruleset.strip() or "primary"
+
+    def run(c: Any) -> list[ScoreItem]:
+        if ref == "primary":
+            rs = store.primary_ruleset_id(c, tenant.unit_id)
+        else:
+            found = store.find_ruleset(c, tenant.unit_id, ref)
+            if found is None:
+                raise not_found("ruleset")
+            rs = found["id"]
+        scores = store.scores_in(c, tenant.unit_id, rs, ids) if rs else {}
+        levels = store.engagement_levels(c, tenant.unit_id)
+        return [ScoreItem(i, scores.get(i, 0), _level(levels, scores.get(i, 0))) for i in data.lead_ids]
+
+    return await rt.db.read(run)
+
+
+# -- search --------------------------------------------------------------------------------------------------
+@get(
+    "/leads/search",
+    opt=READ,
+    operation_id="searchLeads",
+    summary="Search leads by ID or alias (OU-scoped)",
+    tags=TAGS,
+)
+async def search_leads(
+    rt: Runtime, tenant: Tenant, q: Annotated[str, Parameter(description="At least 2 characters")]
+) -> list[SearchHit]:
+    """Up to 10 live leads whose id, or one of whose alias values, starts with `q`."""
+    if len(q.strip()) < 2:
+        raise bad_request("`q` must be at least 2 characters")
+    if len(q) > 320:
+        raise bad_request("`q` must be at most 320 characters")
+
+    def run(c: Any) -> list[SearchHit]:
+        hits = store.search(c, tenant.unit_id, q.strip())
+        rows = {}
+        primary = store.primary_ruleset_id(c, tenant.unit_id)
+        for h in hits:
+            rows[h["lead_id"]] = store.get_lead(c, tenant.unit_id, h["lead_id"], primary)
+        levels = store.engagement_levels(c, tenant.unit_id)
+        out = []
+        for h in hits:
+            row = rows[h["lead_id"]]
+            if row is None:
+                continue
+            score = int(row["score"] or 0)
+            out.append(
+                SearchHit(
+                    h["lead_id"],
+                    h["matched"],
+                    h["alias_kind"],
+                    h["alias_value"],
+                    score,
+                    _level(levels, score),
+                    to_rfc3339(row["last_event_at"]),
+                )
+            )
+        return out
+
+    return await rt.db.read(run)
+
+
+# -- delete --------------------------------------------------------------------------------------------------
+@delete(
+    "/leads/{lead_id:str}",
+    opt=WRITE,
+    operation_id="deleteLead",
+    summary="Delete a lead (OU-scoped)",
+    tags=TAGS,
+    status_code=202,
+)
+async def delete_lead(
+    rt: Runtime, tenant: Tenant, principal: Principal, lead_id: str
+) -> Response[DeletionOut]:
+    """The lead leaves every view now; its events (and their scores) are removed by a background task. Follow
+    it on `GET /leads/{id}/deletion`."""
+    now = rt.now_ms()
+    ok = await rt.db.write(
+        lambda c: store.request_deletion(c, tenant.unit_id, lead_id, principal.actor_id, now)
+    )
+    if not ok:
+        raise not_found("lead")
+    worker = rt.services.get("lead-deletions")
+    if worker is not None:
+        worker.poke()
+    return Response(DeletionOut(lead_id, "pending"), status_code=202)
+
+
+@get(
+    "/leads/{lead_id:str}/deletion",
+    opt=READ,
+    operation_id="getLeadDeletion",
+    summary="Lead deletion status (OU-scoped)",
+    tags=TAGS,
+)
+async def deletion_status(rt: Runtime, tenant: Tenant, lead_id: str) -> DeletionOut:
+    """pending, completed, or not_found (no deletion was requested for that id)."""
+    status = await rt.db.read(lambda c: store.deletion_status(c, tenant.unit_id, lead_id))
+    return DeletionOut(lead_id, status)
+
+
+# -- merge ---------------------------------------------------------------------------------------------------
+@post(
+    "/leads/merge",
+    opt=WRITE,
+    operation_id="mergeLeads",
+    summary="Merge leads (OU-scoped)",
+    tags=TAGS,
+    status_code=200,
+)
+async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
+    """Fold the sources into the target in one transaction: move events, orders and aliases, mark the sources
+    `merged_into`, drop truncated events, then replay the target's events to rewrite its scores. Later events
+    naming a source id or alias resolve to the target."""
+    from leadvibe.pipeline.rescore import (
+        rescore_leads,  # the lead's replay; late import keeps module order free
+    )
+
+    target = _lead_id(data.targetLeadId, "targetLeadId")
+    sources = list(dict.fromkeys(data.sourceLeadIds))
+    if not 1 <= len(sources) <= MAX_MERGE_SOURCES:
+        raise bad_request(f"`sourceLeadIds` must hold 1 to {MAX_MERGE_SOURCES} ids")
+    for s in sources:
+        _lead_id(s, "sourceLeadIds")
+    if target in sources:
+        raise bad_request("`sourceLeadIds` must not include the target")
+    truncate = data.truncate or Truncate()
+    before: int | None = None
+    if truncate.policy == "older_than":
+        if not truncate.before:
+            raise bad_request("`truncate.before` is required with policy older_than")
+        try:
+            before = parse_rfc3339(truncate.before)
+        except ValueError as exc:
+            raise bad_request(f"`truncate.before` {exc}") from None
+    elif truncate.before is not None:
+        raise bad_request("`truncate.before` only goes with policy older_than")
+    now = rt.now_ms()
+
+    def run(c: Any) -> MergeOut:
+        live = store.live_ids(c, tenant.unit_id, [target, *sources])
+        if target not in live:
+            raise not_found("target lead")
+        missing = [s for s in sources if s not in live]
+        if missing:
+            raise ApiError(404, f"source lead not found: {', '.join(missing[:5])}")
+        counts = store.merge_into(c, tenant.unit_id, target, sources, before, now)
+        cfg = rt.services["scoring_config"].get(c, tenant.unit_id)
+        replayed = rescore_leads(c, cfg, [target], now)
+        scores = {rs: score for rs, (score, _) in store.score_sums(c, tenant.unit_id, target).items()}
+        triggers = rt.services.get("triggers")
+        if triggers is not None and hasattr(triggers, "on_score_change"):
+            triggers.on_score_change(
+                c, tenant.unit_id, target, scores.get(cfg.primary_ruleset_id or "", 0), now
+            )
+        row, levels = _load_lead(c, tenant.unit_id, target)
+        return MergeOut(
+            lead_out(row, levels),
+            sources,
+            counts["moved_events"],
+            counts["truncated_events"],
+            counts["moved_orders"],
+            counts["moved_aliases"],
+            RescoreOut(1, int(replayed or 0), scores),
+        )
+
+    out = await rt.db.write(run)
+    hub = rt.services.get("stream")
+    if hub is not None:
+        for rs, score in out.rescore.scores.items():
+            hub.publish(
+                tenant.unit_id,
+                "score_update",
+                {"lead_id": target, "ruleset_id": rs, "score": score, "reason": "merge"},
+            )
+    return out
+
+
+# -- explanation ---------------------------------------------------------------------------------------------
+@get(
+    "/leads/{lead_id:str}/explanation",
+    opt=READ,
+    operation_id="getLeadExplanation",
+    summary="Get score explanation",
+    tags=TAGS,
+)
+async def lead_explanation(
+    rt: Runtime, tenant: Tenant, lead_id: str, hours: Annotated[int, Parameter(ge=1, le=24 * 366)] = 24
+) -> ExplanationOut:
+    """Top drivers, the primary ruleset's rule weights, surge boosts and decay over the last `hours`."""
+    since = rt.now_ms() - hours * 3_600_000
+
+    def run(c: Any) -> ExplanationOut:
+        row, _ = _load_lead(c, tenant.unit_id, lead_id)
+        primary = store.primary_ruleset_id(c, tenant.unit_id)
+        score = int(row["score"] or 0)
+        if primary is None:
+            return ExplanationOut(lead_id, None, score, [], [], [], 0, 0, 0, hours)
+        e = store.explanation(c, tenant.unit_id, lead_id, primary, since)
+        surge = [
+            SurgeBoost(s["event_id"], float(s["multiplier"]), int(s["extra_points"])) for s in e["surge"]
+        ]
+        return ExplanationOut(
+            lead_id,
+            primary,
+            score,
+            [Driver(d["event_type"], int(d["count"]), int(d["points"] or 0)) for d in e["drivers"]],
+            [
+                SnapshotRule(r["rule_id"], r["event_type"], int(r["weight"]), r["ruleset_id"])
+                for r in e["snapshot"]
+            ],
+            surge,
+            sum(s.extra_points for s in surge),
+            len(surge),
+            e["decay"],
+            hours,
+        )
+
+    return await rt.db.read(run)
+
+
+ROUTES = [
+    list_leads,
+    create_lead,
+    get_lead,
+    update_lead,
+    patch_lead_metadata,
+    list_aliases,
+    get_profile,
+    get_account,
+    get_lead_score,
+    batch_scores,
+    search_leads,
+    delete_lead,
+    deletion_status,
+    merge_leads,
+    lead_explanation,
+]

@@ -1,0 +1,672 @@
+"""SQL for leads as users see them: list, get, create/replace/patch, aliases, scores, search, explanation,
+merge and asynchronous deletion.
+
+Lead *resolution* (event -> lead by id or alias, following `merged_into`) is `store/events.py`; this module
+reuses it and never re-implements it. Every statement filters by the OU id, which every function takes first
+after `conn`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from leadvibe.db.rows import placeholders, query, query_one, scalar
+from leadvibe.engine.levels import Level
+from leadvibe.engine.normalize import type_key
+
+# Columns every lead view needs; `score` is joined in by the caller's query.
+LEAD_COLS = (
+    "l.id, l.org_id, l.unit_id, l.account_id, l.owner_id, l.merged_into, l.metadata, l.created_at,"
+    " l.updated_at, l.last_event_at, l.last_event_type, l.session_count"
+)
+
+DAY_MS = 86_400_000
+SCORE_SORTS = ("score_desc", "score_asc")
+SORTS = ("score_desc", "score_asc", "recent", "created")
+
+
+# -- scoring context -----------------------------------------------------------------------------------------
+def primary_ruleset_id(conn: apsw.Connection, unit_id: str) -> str | None:
+    """The OU's primary ruleset (None when there is none)."""
+    return scalar(conn, "SELECT id FROM rulesets WHERE unit_id = ? AND is_primary = 1", (unit_id,))
+
+
+def find_ruleset(conn: apsw.Connection, unit_id: str, ref: str) -> dict[str, Any] | None:
+    """A ruleset of the OU by id, else by name (ids win: a name may not be unique)."""
+    row = query_one(
+        conn, "SELECT id, name, active, is_primary FROM rulesets WHERE unit_id = ? AND id = ?", (unit_id, ref)
+    )
+    return row or query_one(
+        conn,
+        "SELECT id, name, active, is_primary FROM rulesets WHERE unit_id = ? AND name = ?"
+        " ORDER BY created_at, id LIMIT 1",
+        (unit_id, ref),
+    )
+
+
+def engagement_levels(conn: apsw.Connection, unit_id: str) -> list[Level]:
+    """The OU's engagement levels (a handful of rows; banding is done by `engine.levels.level_for`)."""
+    return [
+        Level(r["id"], r["name"], int(r["min_score"]), int(r["max_score"]))
+        for r in query(
+            conn,
+            "SELECT id, name, min_score, max_score FROM levels WHERE unit_id = ? AND kind = 'engagement'",
+            (unit_id,),
+        )
+    ]
+
+
+def scores_in(
+    conn: apsw.Connection, unit_id: str, ruleset_id: str, lead_ids: Sequence[str]
+) -> dict[str, int]:
+    """lead_id -> score in one ruleset; one primary-key probe per lead (missing: not in the result)."""
+    out: dict[str, int] = {}
+    for start in range(0, len(lead_ids), 500):
+        chunk = list(lead_ids[start : start + 500])
+        for lead_id, score in conn.execute(
+            f"SELECT lead_id, score FROM lead_scores WHERE unit_id = ? AND ruleset_id = ?"
+            f" AND lead_id IN ({placeholders(len(chunk))})",
+            (unit_id, ruleset_id, *chunk),
+        ):
+            out[lead_id] = int(score)
+    return out
+
+
+def highest_score(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[str | None, int]:
+    """(ruleset id, score) of the lead's highest score across active rulesets; (None, 0) without any."""
+    row = conn.execute(
+        "SELECT s.ruleset_id, s.score FROM lead_scores s JOIN rulesets r ON r.id = s.ruleset_id AND"
+        " r.active = 1"
+        " WHERE s.unit_id = ? AND s.lead_id = ? ORDER BY s.score DESC, r.is_primary DESC,"
+        " r.created_at LIMIT 1",
+        (unit_id, lead_id),
+    ).fetchone()
+    if row is not None:
+        return row[0], int(row[1])
+    # No score row yet: the lead scores 0 in the primary (or first active) ruleset.
+    rs = scalar(
+        conn,
+        "SELECT id FROM rulesets WHERE unit_id = ? AND active = 1 ORDER BY is_primary DESC,"
+        " created_at, id LIMIT 1",
+        (unit_id,),
+    )
+    return rs, 0
+
+
+# -- single lead ---------------------------------------------------------------------------------------------
+def get_lead(
+    conn: apsw.Connection, unit_id: str, lead_id: str, ruleset_id: str | None = None
+) -> dict[str, Any] | None:
+    """A live lead with its score in `ruleset_id` (0 without a row, None without a ruleset)."""
+    return query_one(
+        conn,
+        f"SELECT {LEAD_COLS}, s.score FROM leads l LEFT JOIN lead_scores s ON s.unit_id = l.unit_id"
+        " AND s.ruleset_id = ? AND s.lead_id = l.id WHERE l.unit_id = ? AND l.id = ? AND"
+        " l.merged_into IS NULL",
+        (ruleset_id, unit_id, lead_id),
+    )
+
+
+def lead_exists(conn: apsw.Connection, unit_id: str, lead_id: str) -> bool:
+    """True when the id names a lead of the OU, live or merged (ids are never reused)."""
+    return scalar(conn, "SELECT 1 FROM leads WHERE unit_id = ? AND id = ?", (unit_id, lead_id)) is not None
+
+
+def insert_lead(
+    conn: apsw.Connection,
+    unit_id: str,
+    org_id: str,
+    lead_id: str,
+    metadata: str,
+    account_id: str | None,
+    now: int,
+    source: str = "api",
+) -> bool:
+    """Create a lead with a client id; False when the id exists in the OU (live or merged)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO leads (unit_id, id, org_id, metadata, account_id, source, created_at,"
+        " updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        (unit_id, lead_id, org_id, metadata, account_id, source, now, now),
+    )
+    return conn.changes() == 1
+
+
+def replace_lead(
+    conn: apsw.Connection,
+    unit_id: str,
+    lead_id: str,
+    metadata: str,
+    account_id: str | None,
+    set_account: bool,
+    now: int,
+) -> bool:
+    """Replace metadata (and the account when `set_account`); False when no live lead has that id."""
+    if set_account:
+        conn.execute(
+            "UPDATE leads SET metadata = ?, account_id = ?, updated_at = ? WHERE unit_id = ? AND id = ?"
+            " AND merged_into IS NULL",
+            (metadata, account_id, now, unit_id, lead_id),
+        )
+    else:
+        conn.execute(
+            "UPDATE leads SET metadata = ?, updated_at = ? WHERE unit_id = ? AND id = ?"
+            " AND merged_into IS NULL",
+            (metadata, now, unit_id, lead_id),
+        )
+    return conn.changes() == 1
+
+
+def patch_metadata(
+    conn: apsw.Connection, unit_id: str, lead_id: str, patch: dict[str, Any], now: int
+) -> dict[str, Any] | None:
+    """Shallow-merge `patch` into the metadata (a None value removes the key); the new metadata, or None."""
+    current = scalar(
+        conn,
+        "SELECT metadata FROM leads WHERE unit_id = ? AND id = ? AND merged_into IS NULL",
+        (unit_id, lead_id),
+    )
+    if current is None:
+        return None
+    merged: dict[str, Any] = json.loads(current or "{}")
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    conn.execute(
+        "UPDATE leads SET metadata = ?, updated_at = ? WHERE unit_id = ? AND id = ?",
+        (json.dumps(merged, separators=(",", ":")), now, unit_id, lead_id),
+    )
+    return merged
+
+
+def aliases_of(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[dict[str, Any]]:
+    """A lead's aliases (normalized value and the spelling first seen)."""
+    return query(
+        conn,
+        "SELECT kind, value, raw_value, created_at FROM lead_aliases WHERE unit_id = ? AND lead_id = ?"
+        " ORDER BY created_at, kind, value",
+        (unit_id, lead_id),
+    )
+
+
+def account_of(conn: apsw.Connection, unit_id: str, account_id: str | None) -> dict[str, Any] | None:
+    """The lead's account: the `accounts` row when ABM has created that table, else just its id."""
+    if not account_id:
+        return None
+    if scalar(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'accounts'"):
+        row = query_one(conn, "SELECT * FROM accounts WHERE unit_id = ? AND id = ?", (unit_id, account_id))
+        if row is not None:
+            return row
+    return {"id": account_id}
+
+
+# -- list ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LeadFilter:
+    """Filters of `GET /leads` (all optional; times in ms)."""
+
+    created_from: int | None = None
+    created_to: int | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+    event_type: str | None = None
+    active_since: int | None = None
+    sort: str = "score_desc"
+
+    def admits_zero(self) -> bool:
+        """Whether a lead without a score row (score 0) passes the score filter."""
+        return (self.min_score is None or self.min_score <= 0) and (
+            self.max_score is None or self.max_score >= 0
+        )
+
+    def has_lead_filters(self) -> bool:
+        """Whether any filter is on the leads table (not on the score)."""
+        return any(
+            v is not None for v in (self.created_from, self.created_to, self.event_type, self.active_since)
+        )
+
+
+def _lead_where(f: LeadFilter, params: list[Any]) -> str:
+    sql = ""
+    if f.created_from is not None:
+        sql += " AND l.created_at >= ?"
+        params.append(f.created_from)
+    if f.created_to is not None:
+        sql += " AND l.created_at < ?"
+        params.append(f.created_to)
+    if f.active_since is not None:
+        sql += " AND l.last_event_at >= ?"
+        params.append(f.active_since)
+    if f.event_type is not None:
+        # last_event_type keeps the spelling sent; matching is by normalized key (SEMANTICS §2).
+        sql += " AND lv_type_key(l.last_event_type) = ?"
+        params.append(type_key(f.event_type))
+    return sql
+
+
+def _score_where(f: LeadFilter, params: list[Any], col: str = "s.score") -> str:
+    sql = ""
+    if f.min_score is not None:
+        sql += f" AND {col} >= ?"
+        params.append(f.min_score)
+    if f.max_score is not None:
+        sql += f" AND {col} <= ?"
+        params.append(f.max_score)
+    return sql
+
+
+def _register_functions(conn: apsw.Connection) -> None:
+    conn.create_scalar_function(
+        "lv_type_key", lambda t: type_key(t) if isinstance(t, str) else None, 1, deterministic=True
+    )
+
+
+def list_leads(
+    conn: apsw.Connection, unit_id: str, ruleset_id: str | None, f: LeadFilter, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of live leads with their score in `ruleset_id`, and the total matching.
+
+    Score sorts walk `lead_scores_rank` (scored leads) and then the leads without a score row (score 0, which
+    only exist before a lead's first scored event): after the scored ones when descending, before them when
+    ascending. That is the exact order unless negative scores are allowed, where unscored leads sit at an end,
+    not at 0."""
+    if f.event_type is not None:
+        _register_functions(conn)
+    if f.sort not in SCORE_SORTS or ruleset_id is None:
+        return _list_by_lead(conn, unit_id, ruleset_id, f, limit, offset)
+
+    desc = f.sort == "score_desc"
+    direction = "DESC" if desc else "ASC"
+    lead_params: list[Any] = []
+    lead_sql = _lead_where(f, lead_params)
+    score_params: list[Any] = []
+    score_sql = _score_where(f, score_params)
+
+    # Scored leads. lead_scores only holds live leads (merge and delete remove the others' rows), so without
+    # lead
+    # filters the count needs no join.
+    if lead_sql:
+        scored_total = int(
+            scalar(
+                conn,
+                "SELECT count(*) FROM lead_scores s JOIN leads l ON l.unit_id = s.unit_id AND l.id"
+                " = s.lead_id"
+                f" WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql} AND l.merged_into IS NULL{lead_sql}",
+                (unit_id, ruleset_id, *score_params, *lead_params),
+            )
+        )
+    else:
+        scored_total = int(
+            scalar(
+                conn,
+                f"SELECT count(*) FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql}",
+                (unit_id, ruleset_id, *score_params),
+            )
+        )
+    unscored_total = (
+        _unscored_count(conn, unit_id, ruleset_id, f, lead_sql, lead_params) if f.admits_zero() else 0
+    )
+    total = scored_total + unscored_total
+
+    def scored(lim: int, off: int) -> list[dict[str, Any]]:
+        if lim <= 0:
+            return []
+        return query(
+            conn,
+            f"SELECT {LEAD_COLS}, s.score FROM lead_scores s JOIN leads l ON l.unit_id = s.unit_id"
+            f" AND l.id = s.lead_id WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql}"
+            f" AND l.merged_into IS NULL{lead_sql} ORDER BY s.score {direction}, s.lead_id {direction}"
+            " LIMIT ? OFFSET ?",
+            (unit_id, ruleset_id, *score_params, *lead_params, lim, off),
+        )
+
+    def unscored(lim: int, off: int) -> list[dict[str, Any]]:
+        if lim <= 0 or unscored_total == 0:
+            return []
+        return query(
+            conn,
+            f"SELECT {LEAD_COLS}, 0 AS score FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL"
+            f"{lead_sql} AND NOT EXISTS (SELECT 1 FROM lead_scores s WHERE s.unit_id = l.unit_id"
+            " AND s.ruleset_id = ? AND s.lead_id = l.id)"
+            f" ORDER BY l.id {direction} LIMIT ? OFFSET ?",
+            (unit_id, *lead_params, ruleset_id, lim, off),
+        )
+
+    first, first_total, second = (
+        (scored, scored_total, unscored) if desc else (unscored, unscored_total, scored)
+    )
+    rows = first(min(limit, max(0, first_total - offset)), offset)
+    rows += second(limit - len(rows), max(0, offset - first_total))
+    return rows, total
+
+
+def _unscored_count(
+    conn: apsw.Connection, unit_id: str, ruleset_id: str, f: LeadFilter, lead_sql: str, lead_params: list[Any]
+) -> int:
+    """Live leads (matching the lead filters) without a score row in the ruleset: live minus scored."""
+    live = int(
+        scalar(
+            conn,
+            f"SELECT count(*) FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}",
+            (unit_id, *lead_params),
+        )
+    )
+    if lead_sql:
+        scored = int(
+            scalar(
+                conn,
+                "SELECT count(*) FROM lead_scores s JOIN leads l ON l.unit_id = s.unit_id AND l.id"
+                " = s.lead_id"
+                f" WHERE s.unit_id = ? AND s.ruleset_id = ? AND l.merged_into IS NULL{lead_sql}",
+                (unit_id, ruleset_id, *lead_params),
+            )
+        )
+    else:
+        scored = int(
+            scalar(
+                conn,
+                "SELECT count(*) FROM lead_scores WHERE unit_id = ? AND ruleset_id = ?",
+                (unit_id, ruleset_id),
+            )
+        )
+    return max(0, live - scored)
+
+
+def _list_by_lead(
+    conn: apsw.Connection, unit_id: str, ruleset_id: str | None, f: LeadFilter, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Recency/creation order (the leads_unit_activity / leads_unit_created indexes), score joined per row."""
+    params: list[Any] = [ruleset_id, unit_id]
+    where = " WHERE l.unit_id = ? AND l.merged_into IS NULL" + _lead_where(f, params)
+    if ruleset_id is None:
+        # Without a primary ruleset every score is 0: the score filter keeps all leads or none.
+        if not f.admits_zero():
+            return [], 0
+    else:
+        where += _score_where(f, params, "coalesce(s.score, 0)")
+    join = (
+        "FROM leads l LEFT JOIN lead_scores s ON s.unit_id = l.unit_id AND s.ruleset_id = ?"
+        " AND s.lead_id = l.id"
+    )
+    # created, or a score sort without a primary ruleset (all scores tie at 0)
+    order = "l.last_event_at DESC, l.rowid DESC" if f.sort == "recent" else "l.created_at DESC, l.rowid DESC"
+    if f.min_score is None and f.max_score is None:
+        total = int(scalar(conn, f"SELECT count(*) FROM leads l{where}", params[1:]))
+    else:
+        total = int(scalar(conn, f"SELECT count(*) {join}{where}", params))
+    rows = query(
+        conn,
+        f"SELECT {LEAD_COLS}, coalesce(s.score, 0) AS score {join}{where} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    return rows, total
+
+
+# -- search --------------------------------------------------------------------------------------------------
+def search(conn: apsw.Connection, unit_id: str, q: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Live leads whose id starts with `q` or that have an alias value starting with `q` (range scans on the
+    leads (unit_id, id) and lead_aliases (unit_id, value) indexes). Id matches first."""
+    high = q + "\U0010ffff"
+    found: dict[str, dict[str, Any]] = {}
+    for row in query(
+        conn,
+        "SELECT id FROM leads WHERE unit_id = ? AND id >= ? AND id < ? AND merged_into IS NULL"
+        " ORDER BY id LIMIT ?",
+        (unit_id, q, high, limit),
+    ):
+        found[row["id"]] = {"lead_id": row["id"], "matched": "id", "alias_kind": None, "alias_value": None}
+    # Alias values are stored normalized (emails lower-cased), so also try the lower-cased query.
+    for needle in dict.fromkeys((q, q.strip().lower())):
+        if len(found) >= limit or len(needle) < 2:
+            continue
+        for row in query(
+            conn,
+            "SELECT a.lead_id, a.kind, a.value FROM lead_aliases a JOIN leads l"
+            " ON l.unit_id = a.unit_id AND l.id = a.lead_id AND l.merged_into IS NULL"
+            " WHERE a.unit_id = ? AND a.value >= ? AND a.value < ? ORDER BY a.value LIMIT ?",
+            (unit_id, needle, needle + "\U0010ffff", limit * 2),
+        ):
+            if row["lead_id"] not in found and len(found) < limit:
+                found[row["lead_id"]] = {
+                    "lead_id": row["lead_id"],
+                    "matched": "alias",
+                    "alias_kind": row["kind"],
+                    "alias_value": row["value"],
+                }
+    return list(found.values())
+
+
+# -- explanation ---------------------------------------------------------------------------------------------
+def explanation(
+    conn: apsw.Connection, unit_id: str, lead_id: str, ruleset_id: str, since: int
+) -> dict[str, Any]:
+    """Aggregates of a lead's score rows in one ruleset since `since` (events_unit_lead + event_scores PK).
+
+    `+e.occurred_at` keeps the planner off events_unit_time: a wide window would otherwise scan every event of
+    the OU in it instead of the lead's few."""
+    drivers = query(
+        conn,
+        "SELECT min(e.event_type) AS event_type, count(*) AS count, sum(s.delta) AS points"
+        " FROM events e JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?"
+        " WHERE e.unit_id = ? AND e.lead_id = ? AND +e.occurred_at >= ? AND e.decay_id IS NULL"
+        " GROUP BY e.type_key ORDER BY points DESC, count DESC, e.type_key LIMIT 10",
+        (ruleset_id, unit_id, lead_id, since),
+    )
+    surge = query(
+        conn,
+        "SELECT e.id AS event_id, s.multiplier, s.delta - s.weight AS extra_points"
+        " FROM events e JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?"
+        " WHERE e.unit_id = ? AND e.lead_id = ? AND +e.occurred_at >= ? AND s.multiplier > 1.0"
+        " AND s.filtered_by IS NULL ORDER BY e.seq",
+        (ruleset_id, unit_id, lead_id, since),
+    )
+    decay = scalar(
+        conn,
+        "SELECT coalesce(sum(s.delta), 0) FROM events e JOIN event_scores s ON s.event_seq = e.seq"
+        " AND s.ruleset_id = ? WHERE e.unit_id = ? AND e.lead_id = ? AND +e.occurred_at >= ?"
+        " AND e.decay_id IS NOT NULL",
+        (ruleset_id, unit_id, lead_id, since),
+    )
+    snapshot = query(
+        conn,
+        "SELECT id AS rule_id, event_type, weight, ruleset_id FROM rules WHERE unit_id = ? AND ruleset_id = ?"
+        " AND active = 1 ORDER BY weight DESC, event_type",
+        (unit_id, ruleset_id),
+    )
+    return {"drivers": drivers, "surge": surge, "decay": int(decay or 0), "snapshot": snapshot}
+
+
+# -- merge ---------------------------------------------------------------------------------------------------
+def live_ids(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> set[str]:
+    """Which of the ids name live leads of the OU."""
+    if not lead_ids:
+        return set()
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM leads WHERE unit_id = ? AND merged_into IS NULL AND id IN"
+            f" ({placeholders(len(lead_ids))})",
+            (unit_id, *lead_ids),
+        )
+    }
+
+
+def merge_into(
+    conn: apsw.Connection, unit_id: str, target: str, sources: Sequence[str], before: int | None, now: int
+) -> dict[str, int]:
+    """Move the sources' events, orders and aliases to `target` (dropping moved events older than `before`),
+    mark the sources merged and drop their scores. The caller re-scores the target in the same transaction."""
+    marks = placeholders(len(sources))
+    truncated = 0
+    if before is not None:
+        # event_scores rows go with them (ON DELETE CASCADE).
+        conn.execute(
+            f"DELETE FROM events WHERE unit_id = ? AND lead_id IN ({marks}) AND occurred_at < ?",
+            (unit_id, *sources, before),
+        )
+        truncated = conn.changes()
+    # Score rows first, found through their events (event_scores has no index on lead_id alone).
+    conn.execute(
+        f"UPDATE event_scores SET lead_id = ? WHERE event_seq IN (SELECT seq FROM events WHERE unit_id = ?"
+        f" AND lead_id IN ({marks}))",
+        (target, unit_id, *sources),
+    )
+    conn.execute(
+        f"UPDATE events SET lead_id = ? WHERE unit_id = ? AND lead_id IN ({marks})",
+        (target, unit_id, *sources),
+    )
+    moved = conn.changes()
+    conn.execute(
+        f"UPDATE orders SET lead_id = ? WHERE unit_id = ? AND lead_id IN ({marks})",
+        (target, unit_id, *sources),
+    )
+    moved_orders = conn.changes()
+    conn.execute(
+        f"UPDATE lead_aliases SET lead_id = ? WHERE unit_id = ? AND lead_id IN ({marks})",
+        (target, unit_id, *sources),
+    )
+    moved_aliases = conn.changes()
+    conn.execute(f"DELETE FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})", (unit_id, *sources))
+    # Leads merged earlier into a source now point straight at the target (resolution stays one hop).
+    conn.execute(
+        f"UPDATE leads SET merged_into = ?, updated_at = ? WHERE unit_id = ? AND merged_into IN ({marks})",
+        (target, now, unit_id, *sources),
+    )
+    conn.execute(
+        f"UPDATE leads SET merged_into = ?, updated_at = ?, last_event_at = NULL, last_event_type = NULL,"
+        f" last_organic_at = NULL WHERE unit_id = ? AND id IN ({marks})",
+        (target, now, unit_id, *sources),
+    )
+    refresh_activity(conn, unit_id, target, now)
+    return {
+        "moved_events": moved,
+        "truncated_events": truncated,
+        "moved_orders": moved_orders,
+        "moved_aliases": moved_aliases,
+    }
+
+
+def refresh_activity(conn: apsw.Connection, unit_id: str, lead_id: str, now: int) -> None:
+    """Recompute a lead's recency columns from its events (after events moved in or out)."""
+    last = conn.execute(
+        "SELECT occurred_at, event_type FROM events WHERE unit_id = ? AND lead_id = ?"
+        " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+        (unit_id, lead_id),
+    ).fetchone()
+    organic = scalar(
+        conn,
+        "SELECT max(occurred_at) FROM events WHERE unit_id = ? AND lead_id = ? AND decay_id IS NULL",
+        (unit_id, lead_id),
+    )
+    conn.execute(
+        "UPDATE leads SET last_event_at = ?, last_event_type = ?, last_organic_at = ?, updated_at = ?"
+        " WHERE unit_id = ? AND id = ?",
+        (last[0] if last else None, last[1] if last else None, organic, now, unit_id, lead_id),
+    )
+
+
+def score_sums(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, tuple[int, int]]:
+    """ruleset_id -> (stored score, sum of stored deltas): the scoring invariant, for tests and checks."""
+    stored = {
+        r[0]: int(r[1])
+        for r in conn.execute(
+            "SELECT ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id)
+        )
+    }
+    sums = {
+        r[0]: int(r[1])
+        for r in conn.execute(
+            "SELECT ruleset_id, sum(delta) FROM event_scores WHERE unit_id = ? AND lead_id = ?"
+            " GROUP BY ruleset_id",
+            (unit_id, lead_id),
+        )
+    }
+    return {rs: (stored.get(rs, 0), sums.get(rs, 0)) for rs in stored.keys() | sums.keys()}
+
+
+# -- deletion ------------------------------------------------------------------------------------------------
+# Tables of other domains that hold rows of a lead, removed with it when they exist in this build.
+_LEAD_TABLES = ("trigger_events", "surge_events", "trigger_state")
+
+
+def request_deletion(conn: apsw.Connection, unit_id: str, lead_id: str, actor: str | None, now: int) -> bool:
+    """Remove the lead from every view now (lead row, scores, aliases, orders) and queue its events; False
+    when no live lead has that id. Events up to the current max seq are removed later, in batches."""
+    if (
+        scalar(
+            conn,
+            "SELECT 1 FROM leads WHERE unit_id = ? AND id = ? AND merged_into IS NULL",
+            (unit_id, lead_id),
+        )
+        is None
+    ):
+        return False
+    upto = int(scalar(conn, "SELECT coalesce(max(seq), 0) FROM events") or 0)
+    conn.execute(
+        "INSERT INTO lead_deletions (unit_id, lead_id, status, upto_seq, requested_by, requested_at)"
+        " VALUES (?,?,'pending',?,?,?) ON CONFLICT (unit_id, lead_id) DO UPDATE SET status = 'pending',"
+        " upto_seq = excluded.upto_seq, requested_by = excluded.requested_by,"
+        " requested_at = excluded.requested_at, completed_at = NULL",
+        (unit_id, lead_id, upto, actor, now),
+    )
+    conn.execute("DELETE FROM lead_scores WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
+    conn.execute("DELETE FROM lead_aliases WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
+    conn.execute("DELETE FROM orders WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
+    # Merged sources pointing here go too: their events already live on this lead.
+    conn.execute(
+        "DELETE FROM leads WHERE unit_id = ? AND (id = ? OR merged_into = ?)", (unit_id, lead_id, lead_id)
+    )
+    return True
+
+
+def pending_deletions(conn: apsw.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """Deletions still removing rows, oldest first (every OU: the background task serves them all)."""
+    return query(
+        conn,
+        "SELECT unit_id, lead_id, upto_seq FROM lead_deletions WHERE status = 'pending'"
+        " ORDER BY requested_at LIMIT ?",
+        (limit,),
+    )
+
+
+def delete_batch(
+    conn: apsw.Connection, unit_id: str, lead_id: str, upto_seq: int, batch: int, now: int
+) -> bool:
+    """Delete up to `batch` of the lead's events (their score rows cascade); when none are left, the rows
+    other domains keep for the lead, and mark the deletion completed. True when completed."""
+    conn.execute(
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE unit_id = ? AND lead_id = ?"
+        " AND seq <= ? ORDER BY seq LIMIT ?)",
+        (unit_id, lead_id, upto_seq, batch),
+    )
+    if conn.changes() == batch:
+        return False
+    existing = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN"
+            f" ({placeholders(len(_LEAD_TABLES))})",
+            _LEAD_TABLES,
+        )
+    }
+    for table in _LEAD_TABLES:
+        if table in existing:
+            conn.execute(f"DELETE FROM {table} WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
+    conn.execute(
+        "UPDATE lead_deletions SET status = 'completed', completed_at = ? WHERE unit_id = ? AND lead_id = ?",
+        (now, unit_id, lead_id),
+    )
+    return True
+
+
+def deletion_status(conn: apsw.Connection, unit_id: str, lead_id: str) -> str:
+    """pending, completed, or not_found (no deletion was requested for that id)."""
+    status = scalar(
+        conn, "SELECT status FROM lead_deletions WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id)
+    )
+    return str(status) if status else "not_found"

@@ -1,0 +1,272 @@
+"""Score decay: rules CRUD and the scheduler's pass, on an injected clock (never by sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from leadvibe.pipeline.decay import run_pass
+from leadvibe.timeutil import ManualClock
+from tests.conftest import Api
+from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
+
+# The clock starts at the real time: login tokens are checked against the wall clock; only domain time moves.
+START = time.time_ns() // 1_000_000_000 * 1000
+DAY = 86_400
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+async def ingest(api: Api, lead_id: str, event_type: str = "demo_request", **extra: Any) -> None:
+    r = await api.post("/ingest", json={"lead_id": lead_id, "event_type": event_type, **extra})
+    assert r.status_code == 202, r.text
+    await wait_idle(api)
+
+
+async def decay(api: Api, inactive_for: int, unit: str, decrease: int) -> str:
+    r = await api.post("/decays", json={"inactive_for": inactive_for, "unit": unit, "decrease": decrease})
+    assert r.status_code == 201, r.text
+    return str(r.json()["decay_id"])
+
+
+async def decay_events(api: Api, lead_id: str) -> list[dict[str, Any]]:
+    def run(c: Any) -> list[dict[str, Any]]:
+        cur = c.execute(
+            "SELECT event_type, channel, decay_id, metadata, occurred_at FROM events"
+            " WHERE unit_id = 'unit_default' AND lead_id = ? AND decay_id IS NOT NULL ORDER BY seq",
+            (lead_id,),
+        )
+        return [
+            dict(zip(("event_type", "channel", "decay_id", "metadata", "occurred_at"), r, strict=True))
+            for r in cur
+        ]
+
+    return await api.rt.db.read(run)
+
+
+async def score(api: Api, lead_id: str) -> int:
+    scores = await scores_of(api, lead_id)
+    assert scores.get("rs_test", 0) == (await delta_sums(api, lead_id)).get("rs_test", 0)  # the invariant
+    return scores.get("rs_test", 0)
+
+
+@pytest.fixture
+async def ready(api: Api) -> Api:
+    await add_rules(api, {"demo_request": 20, "page_view": 5})
+    return api
+
+
+# -- CRUD ----------------------------------------------------------------------------------------------------
+async def test_decay_rules_crud(api: Api) -> None:
+    d30 = await decay(api, 30, "days", 25)
+    d7 = await decay(api, 1, "weeks", 5)
+    assert d30.startswith("dc_")
+    listed = (await api.get("/decays")).json()
+    assert [(x["decay_id"], x["inactive_for"], x["unit"], x["decrease"]) for x in listed] == [
+        (d7, 1, "weeks", 5),
+        (d30, 30, "days", 25),
+    ]
+    r = await api.put(f"/decays/{d30}", json={"decrease": 30, "unit": "hours"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["inactive_for"], r.json()["unit"], r.json()["decrease"], r.json()["active"]) == (
+        30,
+        "hours",
+        30,
+        True,
+    )
+    assert (await api.put(f"/decays/{d30}", json={"active": False})).json()["active"] is False
+    assert (await api.delete(f"/decays/{d30}")).status_code == 204
+    assert [x["decay_id"] for x in (await api.get("/decays")).json()] == [d7]
+    assert (await api.delete(f"/decays/{d30}")).status_code == 404
+    assert (await api.put("/decays/dc_nope", json={"decrease": 1})).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inactive_for": 0, "unit": "days", "decrease": 5},
+        {"inactive_for": 7, "unit": "months", "decrease": 5},
+        {"inactive_for": 7, "unit": "days", "decrease": 0},
+        {"inactive_for": 7, "unit": "days", "decrease": -5},
+        {"inactive_for": 7, "unit": "days"},
+        {"inactive_for": 7, "unit": "days", "decrease": "lots"},
+    ],
+)
+async def test_decay_rule_bad_inputs(api: Api, body: dict[str, Any]) -> None:
+    r = await api.post("/decays", json=body)
+    assert r.status_code == 400, r.text
+    assert (await api.get("/decays")).json() == []
+
+
+async def test_decay_update_bad_inputs(api: Api) -> None:
+    d = await decay(api, 7, "days", 5)
+    assert (await api.put(f"/decays/{d}", json={"inactive_for": 0})).status_code == 400
+    assert (await api.put(f"/decays/{d}", json={"unit": "years"})).status_code == 400
+
+
+# -- the pass ------------------------------------------------------------------------------------------------
+async def test_decay_applies_once_per_inactivity_period(ready: Api, clock: ManualClock) -> None:
+    api = ready
+    d7 = await decay(api, 7, "days", 5)
+    await ingest(api, "ld_a")
+    clock.advance(6 * DAY)
+    assert (await run_pass(api.rt)).applied == 0
+    clock.advance(1 * DAY)  # exactly 7 days: due
+    result = await run_pass(api.rt)
+    assert result.applied == 1 and result.by_rule == {d7: 1}
+    events = await decay_events(api, "ld_a")
+    assert len(events) == 1
+    assert (
+        events[0]["event_type"] == "DECAY"
+        and events[0]["channel"] == "system"
+        and events[0]["decay_id"] == d7
+    )
+    assert '"channel":"system"' in events[0]["metadata"] and d7 in events[0]["metadata"]
+    assert events[0]["occurred_at"] == clock.now_ms()
+    assert await score(api, "ld_a") == 15
+    clock.advance(20 * DAY)
+    assert (await run_pass(api.rt)).applied == 0  # once per period, however long it lasts
+    assert await score(api, "ld_a") == 15
+    # the DECAY event did not count as activity
+    last_organic = await api.rt.db.read(
+        lambda c: c.execute("SELECT last_organic_at FROM leads WHERE id = 'ld_a'").fetchone()[0]
+    )
+    assert last_organic == START
+
+
+async def test_new_organic_event_starts_a_new_period(ready: Api, clock: ManualClock) -> None:
+    api = ready
+    await decay(api, 7, "days", 5)
+    await ingest(api, "ld_a")
+    clock.advance(8 * DAY)
+    await run_pass(api.rt)
+    assert await score(api, "ld_a") == 15
+    await ingest(api, "ld_a", "page_view")
+    assert await score(api, "ld_a") == 20
+    clock.advance(3 * DAY)
+    assert (await run_pass(api.rt)).applied == 0
+    clock.advance(5 * DAY)
+    assert (await run_pass(api.rt)).applied == 1
+    assert await score(api, "ld_a") == 15
+    assert len(await decay_events(api, "ld_a")) == 2
+
+
+async def test_rules_stack_and_scores_floor_at_zero(ready: Api, clock: ManualClock) -> None:
+    api = ready
+    d7 = await decay(api, 7, "days", 5)
+    d30 = await decay(api, 30, "days", 25)
+    await ingest(api, "ld_a")  # 20
+    await ingest(api, "ld_b")
+    await ingest(api, "ld_b")  # 40
+    clock.advance(8 * DAY)
+    assert (await run_pass(api.rt)).by_rule == {d7: 2}
+    assert (await score(api, "ld_a"), await score(api, "ld_b")) == (15, 35)
+    clock.advance(23 * DAY)  # 31 days
+    assert (await run_pass(api.rt)).by_rule == {d30: 2}
+    # ld_a: 15 - 25 floors at 0 and the stored delta is the applied -15
+    assert (await score(api, "ld_a"), await score(api, "ld_b")) == (0, 10)
+    deltas = await api.rt.db.read(
+        lambda c: [
+            r[0]
+            for r in c.execute(
+                "SELECT s.delta FROM event_scores s JOIN events e ON e.seq = s.event_seq WHERE"
+                " e.lead_id = 'ld_a'"
+                " AND e.decay_id IS NOT NULL ORDER BY e.seq"
+            )
+        ]
+    )
+    assert deltas == [-5, -15]
+    clock.advance(60 * DAY)
+    assert (await run_pass(api.rt)).applied == 0
+
+
+async def test_late_first_pass_applies_stacked_rules_in_order(ready: Api, clock: ManualClock) -> None:
+    api = ready
+    d7 = await decay(api, 7, "days", 5)
+    d30 = await decay(api, 30, "days", 25)
+    await ingest(api, "ld_b")
+    await ingest(api, "ld_b")
+    clock.advance(40 * DAY)  # the server was down through both thresholds
+    assert (await run_pass(api.rt)).by_rule == {d7: 1, d30: 1}
+    assert [e["decay_id"] for e in await decay_events(api, "ld_b")] == [d7, d30]
+    assert await score(api, "ld_b") == 10
+
+
+async def test_inactive_rules_other_ous_and_merged_leads_are_left_alone(
+    ready: Api, clock: ManualClock
+) -> None:
+    api = ready
+    d = await decay(api, 1, "hours", 5)
+    await ingest(api, "ld_a")
+    await ingest(api, "ld_src")
+    r = await api.post("/leads/merge", json={"targetLeadId": "ld_a", "sourceLeadIds": ["ld_src"]})
+    assert r.status_code == 200, r.text
+    other = (await api.post("/org-units", json={"name": "Other"})).json()["unit_id"]
+    r = await api.post(
+        "/ingest",
+        json={"lead_id": "ld_o", "event_type": "demo_request"},
+        headers={**api.headers, "X-OU-ID": other},
+    )
+    assert r.status_code == 202
+    await wait_idle(api)
+    await api.put(f"/decays/{d}", json={"active": False})
+    clock.advance(2 * 3600)
+    assert (await run_pass(api.rt)).applied == 0
+    await api.put(f"/decays/{d}", json={"active": True})
+    result = await run_pass(api.rt)
+    assert result.applied == 1 and result.units == 1  # only ld_a: the source is merged, ld_o is in another OU
+    assert await decay_events(api, "ld_src") == []
+
+
+async def test_decay_shows_in_activity_and_explanation(ready: Api, clock: ManualClock) -> None:
+    api = ready
+    await decay(api, 1, "days", 5)
+    await ingest(api, "ld_a")
+    clock.advance(2 * DAY)
+    await run_pass(api.rt)
+    act = (await api.get("/leads/ld_a/activity", params={"channel": "system"})).json()
+    assert [(e["event_type"], e["channel"], e["score_delta"]) for e in act["events"]] == [
+        ("DECAY", "system", -5)
+    ]
+    exp = (await api.get("/leads/ld_a/explanation", params={"hours": 72})).json()
+    assert exp["decay_applied"] == -5 and exp["score"] == 15
+    assert [d["event_type"] for d in exp["top_drivers"]] == ["demo_request"]
+
+
+async def test_scheduler_runs_a_pass_when_poked(ready: Api, clock: ManualClock) -> None:
+    api = ready
+    await decay(api, 1, "days", 5)
+    await ingest(api, "ld_a")
+    clock.advance(2 * DAY)
+    scheduler = api.rt.services["decay"]
+    assert scheduler.alive
+    scheduler.poke()
+    for _ in range(200):
+        if await decay_events(api, "ld_a"):
+            break
+        await asyncio.sleep(0.02)
+    assert await score(api, "ld_a") == 15
+
+
+async def test_many_leads_in_several_batches(ready: Api, clock: ManualClock, monkeypatch: Any) -> None:
+    from leadvibe.pipeline import decay as decay_mod
+
+    api = ready
+    monkeypatch.setattr(decay_mod, "BATCH", 3)
+    await decay(api, 1, "days", 5)
+    r = await api.post(
+        "/ingest/batch",
+        json={"events": [{"lead_id": f"ld_{i}", "event_type": "demo_request"} for i in range(10)]},
+    )
+    assert r.status_code == 202, r.text
+    await wait_idle(api)
+    clock.advance(2 * DAY)
+    assert (await run_pass(api.rt)).applied == 10
+    assert (await run_pass(api.rt)).applied == 0
+    assert {await score(api, f"ld_{i}") for i in range(10)} == {15}

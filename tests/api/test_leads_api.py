@@ -1,0 +1,430 @@
+"""Leads through HTTP: list filters and sorts, create/get/replace/patch, aliases, profile/account, scores,
+search, asynchronous delete, merge (with the scoring invariant) and the score explanation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
+
+
+async def ingest(api: Api, **event: Any) -> None:
+    r = await api.post("/ingest", json=event)
+    assert r.status_code == 202, r.text
+
+
+async def invariant(api: Api, lead_id: str) -> None:
+    """score == SUM(delta) in every ruleset the lead has rows in."""
+    scores, sums = await scores_of(api, lead_id), await delta_sums(api, lead_id)
+    for rs in scores.keys() | sums.keys():
+        assert scores.get(rs, 0) == (sums.get(rs) or 0), (lead_id, rs, scores, sums)
+
+
+async def add_level(api: Api, name: str, lo: int, hi: int) -> None:
+    now = api.rt.now_ms()
+    await api.rt.db.write(
+        lambda c: c.execute(
+            "INSERT INTO levels (id, org_id, unit_id, kind, name, min_score, max_score, created_at,"
+            " updated_at)"
+            " SELECT ?, org_id, id, 'engagement', ?, ?, ?, ?, ? FROM org_units WHERE id = 'unit_default'",
+            (f"lv_{name}", name, lo, hi, now, now),
+        )
+    )
+
+
+@pytest.fixture
+async def scored(api: Api) -> Api:
+    """Three leads with 5, 20 and 45 points; levels Cold 0..9, Warm 10..29, Hot 30..1000."""
+    await add_rules(api, {"page_view": 5, "demo_request": 20})
+    await add_level(api, "Cold", 0, 9)
+    await add_level(api, "Warm", 10, 29)
+    await add_level(api, "Hot", 30, 1000)
+    await ingest(api, lead_id="ld_low", event_type="page_view")
+    await ingest(api, lead_id="ld_mid", event_type="Demo Request")
+    await ingest(
+        api,
+        lead_id="ld_high",
+        event_type="demo_request",
+        aliases=[{"alias_kind": "email", "raw_value": "High@Example.com"}],
+    )
+    await ingest(api, lead_id="ld_high", event_type="demo_request")
+    await ingest(api, lead_id="ld_high", event_type="page_view")
+    await wait_idle(api)
+    return api
+
+
+# -- list ----------------------------------------------------------------------------------------------------
+async def test_list_sorted_by_score_with_levels(scored: Api) -> None:
+    r = await scored.get("/leads")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total"] == 3 and body["page"] == 1 and body["limit"] == 50
+    assert [(x["id"], x["score"], x["level"]) for x in body["leads"]] == [
+        ("ld_high", 46, "Hot"),
+        ("ld_mid", 20, "Warm"),
+        ("ld_low", 5, "Cold"),
+    ]
+    high = body["leads"][0]
+    assert high["last_event_type"] == "page_view" and high["session_count"] == 1
+    assert high["last_event_at"].endswith("Z") and high["metadata"] == {}
+    asc = (await scored.get("/leads", params={"sort": "score_asc"})).json()["leads"]
+    assert [x["id"] for x in asc] == ["ld_low", "ld_mid", "ld_high"]
+
+
+async def test_list_filters(scored: Api) -> None:
+    async def ids(**params: Any) -> list[str]:
+        r = await scored.get("/leads", params=params)
+        assert r.status_code == 200, r.text
+        return [x["id"] for x in r.json()["leads"]]
+
+    assert await ids(min_score=10) == ["ld_high", "ld_mid"]
+    assert await ids(max_score=20) == ["ld_mid", "ld_low"]
+    assert await ids(min_score=10, max_score=20) == ["ld_mid"]
+    assert await ids(event_type="Demo-Request") == ["ld_mid"]
+    assert await ids(event_type="PAGE VIEW") == ["ld_high", "ld_low"]
+    assert await ids(last_active="7d") == ["ld_high", "ld_mid", "ld_low"]
+    assert await ids(range="today", min_score=1) == ["ld_high", "ld_mid", "ld_low"]
+    assert await ids(range="yesterday") == []
+    assert sorted(await ids(sort="recent")) == ["ld_high", "ld_low", "ld_mid"]
+    assert (await ids(sort="recent"))[0] == "ld_high"
+    page = (await scored.get("/leads", params={"limit": 2, "page": 2})).json()
+    assert page["total"] == 3 and [x["id"] for x in page["leads"]] == ["ld_low"]
+
+
+async def test_list_includes_unscored_leads_as_zero(scored: Api) -> None:
+    assert (await scored.post("/leads", json={"id": "ld_new"})).status_code == 201
+    body = (await scored.get("/leads")).json()
+    assert body["total"] == 4 and body["leads"][-1]["id"] == "ld_new" and body["leads"][-1]["score"] == 0
+    asc = (await scored.get("/leads", params={"sort": "score_asc", "limit": 1})).json()
+    assert asc["total"] == 4 and asc["leads"][0]["id"] == "ld_new"
+    assert [x["id"] for x in (await scored.get("/leads", params={"min_score": 1})).json()["leads"]] == [
+        "ld_high",
+        "ld_mid",
+        "ld_low",
+    ]
+    assert (await scored.get("/leads", params={"max_score": 0})).json()["total"] == 1
+    # page 2 of size 3 crosses from scored into unscored leads
+    assert [
+        x["id"] for x in (await scored.get("/leads", params={"limit": 3, "page": 2})).json()["leads"]
+    ] == ["ld_new"]
+
+
+@pytest.mark.parametrize(
+    "params,needle",
+    [
+        ({"page": 0}, "page"),
+        ({"limit": 501}, "limit"),
+        ({"range": "forever"}, "range"),
+        ({"sort": "name"}, "sort"),
+        ({"last_active": "1d"}, "last_active"),
+        ({"min_score": 10, "max_score": 5}, "min_score"),
+        ({"min_score": "x"}, "min_score"),
+    ],
+)
+async def test_list_bad_inputs(api: Api, params: dict[str, Any], needle: str) -> None:
+    r = await api.get("/leads", params=params)
+    assert r.status_code == 400, r.text
+    assert needle in r.text
+
+
+async def test_list_without_primary_ruleset_scores_zero(api: Api) -> None:
+    await ingest(api, lead_id="ld_x", event_type="page_view")
+    await wait_idle(api)
+    body = (await api.get("/leads")).json()
+    assert body["total"] == 1 and body["leads"][0]["score"] == 0
+    assert (await api.get("/leads", params={"min_score": 1})).json()["total"] == 0
+
+
+# -- create / get / update -----------------------------------------------------------------------------------
+async def test_create_get_replace_patch(api: Api) -> None:
+    r = await api.post(
+        "/leads", json={"id": "crm-42", "metadata": {"plan": "Pro", "seats": 5}, "account_id": "ac_1"}
+    )
+    assert r.status_code == 201, r.text
+    lead = r.json()
+    assert lead["id"] == "crm-42" and lead["metadata"] == {"plan": "Pro", "seats": 5} and lead["score"] == 0
+    assert lead["unit_id"] == "unit_default" and lead["merged_into"] is None
+    assert (await api.post("/leads", json={"id": "crm-42"})).status_code == 409
+
+    got = (await api.get("/leads/crm-42")).json()
+    assert got["lead"]["id"] == "crm-42" and got["account"] == {"id": "ac_1"}
+
+    r = await api.patch("/leads/crm-42/metadata", json={"seats": None, "industry": "SaaS"})
+    assert r.status_code == 200, r.text
+    assert r.json()["metadata"] == {"plan": "Pro", "industry": "SaaS"}
+
+    r = await api.put("/leads/crm-42", json={"metadata": {"only": 1}})
+    assert r.status_code == 200 and r.json()["metadata"] == {"only": 1} and r.json()["account_id"] == "ac_1"
+    r = await api.put("/leads/crm-42", json={"metadata": {}, "account_id": None})
+    assert r.json()["account_id"] is None
+    assert (await api.get("/leads/crm-42")).json()["account"] is None
+
+    prof = (await api.get("/leads/crm-42/profile")).json()
+    assert prof == {"lead_id": "crm-42", "properties": {}, "profile_score": None, "level": None}
+    acct = (await api.get("/leads/crm-42/account")).json()
+    assert acct == {"lead_id": "crm-42", "account_id": None, "account": None}
+
+
+@pytest.mark.parametrize(
+    "method,path,body,status",
+    [
+        ("POST", "/leads", {"id": ""}, 400),
+        ("POST", "/leads", {"id": "x" * 129}, 400),
+        ("POST", "/leads", {"metadata": {}}, 400),
+        ("POST", "/leads", {"id": "a", "metadata": [1]}, 400),
+        ("POST", "/leads", {"id": "a", "metadata": {"big": "y" * 110_000}}, 413),
+        ("GET", "/leads/nope", None, 404),
+        ("PUT", "/leads/nope", {"metadata": {}}, 404),
+        ("PATCH", "/leads/nope/metadata", {"a": 1}, 404),
+        ("PATCH", "/leads/nope/metadata", [1], 400),
+        ("GET", "/leads/nope/aliases", None, 404),
+        ("GET", "/leads/nope/profile", None, 404),
+        ("GET", "/leads/nope/account", None, 404),
+        ("GET", "/leads/nope/score", None, 404),
+        ("GET", "/leads/nope/explanation", None, 404),
+        ("DELETE", "/leads/nope", None, 404),
+    ],
+)
+async def test_single_lead_bad_inputs(api: Api, method: str, path: str, body: Any, status: int) -> None:
+    r = await api.request(method, path, json=body) if body is not None else await api.request(method, path)
+    assert r.status_code == status, r.text
+    assert "error" in r.json()
+
+
+async def test_viewer_cannot_write_and_other_ou_is_invisible(scored: Api) -> None:
+    r = await scored.post("/org-units", json={"name": "Other"})
+    other = r.json()["unit_id"]
+    headers = {**scored.headers, "X-OU-ID": other}
+    assert (await scored.get("/leads/ld_high", headers=headers)).status_code == 404
+    assert (await scored.get("/leads", headers=headers)).json()["total"] == 0
+    assert (await scored.client.get("/leads")).status_code == 401
+
+
+# -- aliases, scores, search ---------------------------------------------------------------------------------
+async def test_aliases_and_scores(scored: Api) -> None:
+    aliases = (await scored.get("/leads/ld_high/aliases")).json()
+    assert [(a["kind"], a["value"], a["raw_value"]) for a in aliases] == [
+        ("email", "high@example.com", "High@Example.com")
+    ]
+    assert (await scored.get("/leads/ld_high/score")).json() == {
+        "lead_id": "ld_high",
+        "score": 46,
+        "ruleset_id": "rs_test",
+        "level": "Hot",
+    }
+    await add_rules(scored, {"page_view": 100}, ruleset_id="rs_other", primary=False)
+    await ingest(scored, lead_id="ld_low", event_type="page_view")
+    await wait_idle(scored)
+    # without ruleset_id: the highest across active rulesets
+    assert (await scored.get("/leads/ld_low/score")).json()["ruleset_id"] == "rs_other"
+    r = await scored.get("/leads/ld_low/score", params={"ruleset_id": "rs_test"})
+    assert r.json()["score"] == 10 and r.json()["ruleset_id"] == "rs_test"
+    assert (await scored.get("/leads/ld_low/score", params={"ruleset_id": "rs_nope"})).status_code == 404
+
+    r = await scored.post("/leads/scores", json={"lead_ids": ["ld_high", "ld_low", "ghost"]})
+    assert r.status_code == 200, r.text
+    assert r.json() == [
+        {"lead_id": "ld_high", "score": 46, "level": "Hot"},
+        {"lead_id": "ld_low", "score": 10, "level": "Warm"},
+        {"lead_id": "ghost", "score": 0, "level": "Cold"},
+    ]
+    by_name = await scored.post("/leads/scores", json={"lead_ids": ["ld_low"], "ruleset": "rs_other"})
+    assert by_name.json()[0]["score"] == 100
+    assert (await scored.post("/leads/scores", json={"lead_ids": []})).status_code == 400
+    assert (await scored.post("/leads/scores", json={"lead_ids": ["a"] * 501})).status_code == 400
+    assert (
+        await scored.post("/leads/scores", json={"lead_ids": ["a"], "ruleset": "nope"})
+    ).status_code == 404
+
+
+async def test_batch_scores_without_primary_are_zero(api: Api) -> None:
+    await ingest(api, lead_id="ld_x", event_type="page_view")
+    await wait_idle(api)
+    r = await api.post("/leads/scores", json={"lead_ids": ["ld_x"]})
+    assert r.json() == [{"lead_id": "ld_x", "score": 0, "level": None}]
+
+
+async def test_search_by_id_prefix_and_alias(scored: Api) -> None:
+    r = await scored.get("/leads/search", params={"q": "ld_h"})
+    assert r.status_code == 200, r.text
+    assert [(h["id"], h["matched"]) for h in r.json()] == [("ld_high", "id")]
+    hits = (await scored.get("/leads/search", params={"q": "HIGH@ex"})).json()
+    assert [(h["id"], h["matched"], h["alias_value"], h["score"]) for h in hits] == [
+        ("ld_high", "alias", "high@example.com", 46)
+    ]
+    for i in range(12):
+        await scored.post("/leads", json={"id": f"ld_many_{i:02d}"})
+    assert len((await scored.get("/leads/search", params={"q": "ld_"})).json()) == 10
+    assert (await scored.get("/leads/search", params={"q": "zz"})).json() == []
+    assert (await scored.get("/leads/search", params={"q": "l"})).status_code == 400
+    assert (await scored.get("/leads/search")).status_code == 400
+
+
+# -- delete --------------------------------------------------------------------------------------------------
+async def wait_deleted(api: Api, lead_id: str) -> None:
+    for _ in range(200):
+        if (await api.get(f"/leads/{lead_id}/deletion")).json()["status"] == "completed":
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("deletion did not complete")
+
+
+async def test_delete_is_asynchronous_and_complete(scored: Api) -> None:
+    await scored.post(
+        "/orders", json={"lead_id": "ld_high", "order_id": "o-1", "amount": 10, "currency": "usd"}
+    )
+    assert (await scored.get("/leads/ld_high/deletion")).json() == {
+        "lead_id": "ld_high",
+        "status": "not_found",
+    }
+    r = await scored.delete("/leads/ld_high")
+    assert r.status_code == 202 and r.json() == {"lead_id": "ld_high", "status": "pending"}
+    assert (await scored.get("/leads/ld_high")).status_code == 404
+    await wait_deleted(scored, "ld_high")
+
+    def leftovers(c: Any) -> list[int]:
+        return [
+            c.execute(
+                f"SELECT count(*) FROM {t} WHERE unit_id = 'unit_default' AND lead_id = 'ld_high'"
+            ).fetchone()[0]
+            for t in ("events", "event_scores", "lead_scores", "lead_aliases", "orders")
+        ]
+
+    assert await scored.rt.db.read(leftovers) == [0, 0, 0, 0, 0]
+    assert [x["id"] for x in (await scored.get("/leads")).json()["leads"]] == ["ld_mid", "ld_low"]
+    # the alias is free again: the next event with it makes a new lead, scored from zero
+    await ingest(
+        scored, event_type="page_view", aliases=[{"alias_kind": "email", "raw_value": "high@example.com"}]
+    )
+    await wait_idle(scored)
+    body = (await scored.get("/leads/search", params={"q": "high@"})).json()
+    assert len(body) == 1 and body[0]["id"] != "ld_high" and body[0]["score"] == 5
+    for lead in ("ld_mid", "ld_low", body[0]["id"]):
+        await invariant(scored, lead)
+    assert (await scored.delete("/leads/ld_high")).status_code == 404
+
+
+# -- merge ---------------------------------------------------------------------------------------------------
+async def test_merge_moves_everything_and_rescores(scored: Api) -> None:
+    await ingest(
+        scored,
+        lead_id="ld_src",
+        event_type="page_view",
+        aliases=[{"alias_kind": "cookie", "raw_value": "ck-1"}],
+    )
+    await wait_idle(scored)
+    await scored.post(
+        "/orders", json={"lead_id": "ld_src", "order_id": "o-9", "amount": 99.5, "currency": "EUR"}
+    )
+    r = await scored.post(
+        "/leads/merge", json={"targetLeadId": "ld_mid", "sourceLeadIds": ["ld_src", "ld_low"]}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["mergedSources"] == ["ld_src", "ld_low"] and body["movedEvents"] == 2
+    assert body["truncatedEvents"] == 0 and body["movedOrders"] == 1 and body["movedAliases"] == 1
+    # replay: demo_request 20, then two page views in the same session (2nd and 3rd: x1.25 on the 3rd)
+    assert body["target"]["score"] == body["rescore"]["scores"]["rs_test"] == 20 + 5 + 6
+    await invariant(scored, "ld_mid")
+    listed = [x["id"] for x in (await scored.get("/leads")).json()["leads"]]
+    assert listed == ["ld_high", "ld_mid"]
+    assert (await scored.get("/leads/ld_src")).status_code == 404
+    assert (await scored.get("/leads/search", params={"q": "ld_sr"})).json() == []
+    assert [a["value"] for a in (await scored.get("/leads/ld_mid/aliases")).json()] == ["ck-1"]
+    # later events naming the source id or its alias land on the target
+    await ingest(scored, lead_id="ld_src", event_type="demo_request")
+    await ingest(scored, event_type="demo_request", aliases=[{"alias_kind": "cookie", "raw_value": "ck-1"}])
+    await wait_idle(scored)
+    assert (await scores_of(scored, "ld_mid"))["rs_test"] == 31 + 25 + 25  # 4th and 5th in the session: x1.25
+    assert await scores_of(scored, "ld_src") == {}
+    await invariant(scored, "ld_mid")
+    assert (await scored.get("/leads")).json()["total"] == 2
+
+
+async def test_merge_truncate_older_than(api: Api) -> None:
+    await add_rules(api, {"page_view": 5})
+    await ingest(api, lead_id="t", event_type="page_view")
+    await ingest(api, lead_id="s", event_type="page_view", timestamp="2020-01-01T00:00:00Z")
+    await ingest(api, lead_id="s", event_type="page_view")
+    await wait_idle(api)
+    r = await api.post(
+        "/leads/merge",
+        json={
+            "targetLeadId": "t",
+            "sourceLeadIds": ["s"],
+            "truncate": {"policy": "older_than", "before": "2021-01-01T00:00:00Z"},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["truncatedEvents"] == 1 and r.json()["movedEvents"] == 1
+    assert r.json()["target"]["score"] == 10
+    await invariant(api, "t")
+
+
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        ({"targetLeadId": "ld_mid", "sourceLeadIds": []}, 400),
+        ({"targetLeadId": "ld_mid", "sourceLeadIds": ["ld_mid"]}, 400),
+        ({"targetLeadId": "ld_mid"}, 400),
+        ({"targetLeadId": "ghost", "sourceLeadIds": ["ld_low"]}, 404),
+        ({"targetLeadId": "ld_mid", "sourceLeadIds": ["ghost"]}, 404),
+        ({"targetLeadId": "ld_mid", "sourceLeadIds": ["ld_low"], "truncate": {"policy": "older_than"}}, 400),
+        (
+            {
+                "targetLeadId": "ld_mid",
+                "sourceLeadIds": ["ld_low"],
+                "truncate": {"policy": "older_than", "before": "soon"},
+            },
+            400,
+        ),
+        ({"targetLeadId": "ld_mid", "sourceLeadIds": ["ld_low"], "truncate": {"policy": "all"}}, 400),
+    ],
+)
+async def test_merge_bad_inputs(scored: Api, body: dict[str, Any], status: int) -> None:
+    r = await scored.post("/leads/merge", json=body)
+    assert r.status_code == status, r.text
+    assert (await scored.get("/leads")).json()["total"] == 3
+
+
+async def test_merged_source_cannot_be_merged_again(scored: Api) -> None:
+    assert (
+        await scored.post("/leads/merge", json={"targetLeadId": "ld_mid", "sourceLeadIds": ["ld_low"]})
+    ).status_code == 200
+    r = await scored.post("/leads/merge", json={"targetLeadId": "ld_high", "sourceLeadIds": ["ld_low"]})
+    assert r.status_code == 404
+    # a chain: mid (holding low) into high; low now resolves straight to high
+    assert (
+        await scored.post("/leads/merge", json={"targetLeadId": "ld_high", "sourceLeadIds": ["ld_mid"]})
+    ).status_code == 200
+    target = await scored.rt.db.read(
+        lambda c: c.execute("SELECT merged_into FROM leads WHERE id = 'ld_low'").fetchone()[0]
+    )
+    assert target == "ld_high"
+    await invariant(scored, "ld_high")
+
+
+# -- explanation ---------------------------------------------------------------------------------------------
+async def test_explanation(scored: Api) -> None:
+    r = await scored.get("/leads/ld_high/explanation")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["range_hours"] == 24 and body["ruleset_id"] == "rs_test" and body["score"] == 46
+    assert [(d["event_type"], d["count"], d["points"]) for d in body["top_drivers"]] == [
+        ("demo_request", 2, 40),
+        ("page_view", 1, 6),
+    ]
+    assert {(s["event_type"], s["weight"]) for s in body["snapshot"]} == {
+        ("page_view", 5),
+        ("demo_request", 20),
+    }
+    assert body["surge_event_count"] == 1 and body["surge_total"] == 1
+    assert body["surge_boost"][0]["multiplier"] == 1.25 and body["surge_boost"][0]["extra_points"] == 1
+    assert body["decay_applied"] == 0
+    assert (await scored.get("/leads/ld_high/explanation", params={"hours": 0})).status_code == 400
+    old = (await scored.get("/leads/ld_high/explanation", params={"hours": 1})).json()
+    assert old["range_hours"] == 1
