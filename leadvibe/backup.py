@@ -173,6 +173,17 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
     return BackupResult(dest, dest.stat().st_size, pages, steps, time.monotonic() - started)
 
 
+def _own_like_data_dir(data_dir: Path, *paths: Path) -> None:
+    """Mode 0600, and when run as root, the data directory's owner: a restore run with `sudo` must not leave a
+    database (or lock file) the service user cannot write."""
+    st = data_dir.stat()
+    for p in paths:
+        if p.exists():
+            os.chmod(p, 0o600)
+            if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
+                os.chown(p, st.st_uid, st.st_gid)
+
+
 def _schema_version(conn: apsw.Connection) -> int:
     has = conn.execute(
         "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
@@ -204,6 +215,7 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
     db = data_dir / DB_NAME
     tmp = data_dir / f".{DB_NAME}.restore-{os.getpid()}"
     try:
+        _own_like_data_dir(data_dir, lock.path)  # root may just have created it
         _remove_with_sidecars(tmp)
         try:
             # Work on a private copy: the backup file itself is never opened for writing (it may be read-only
@@ -211,6 +223,7 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
             shutil.copyfile(backup, tmp)
             if Path(f"{backup}-wal").is_file():
                 shutil.copyfile(f"{backup}-wal", f"{tmp}-wal")
+            _own_like_data_dir(data_dir, tmp, Path(f"{tmp}-wal"))
             conn = apsw.Connection(str(tmp))
             try:
                 try:

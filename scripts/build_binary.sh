@@ -19,7 +19,6 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 echo "==> installing leadvibe with the build and test extras into $VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e ".[build,test]"
 
 echo "==> building dist/leadvibe with PyInstaller"

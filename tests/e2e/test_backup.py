@@ -3,6 +3,7 @@ and restore never overwrites a running server's database."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -201,3 +202,19 @@ def test_restore_refuses_damaged_foreign_or_locked_input(tmp_path: Path) -> None
         holder.kill()
         holder.wait(10)
     assert (data / "leadvibe.db").read_bytes() == b"current"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand files to another owner")
+def test_restore_as_root_leaves_files_the_service_user_owns(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, 4321, 4321)  # the service user's data dir, restore run with sudo
+    src = tmp_path / "b.db"
+    conn = apsw.Connection(str(src))
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INT);"
+                 "INSERT INTO schema_migrations VALUES (1, 'foundation', 0)")
+    conn.close()
+    restore_database(src, data)
+    for name in ("leadvibe.db", "leadvibe.lock"):
+        st = (data / name).stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (4321, 4321, 0o600), name
