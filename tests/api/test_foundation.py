@@ -253,7 +253,8 @@ async def test_malformed_bodies_are_400(api: Api, body: bytes, content_type: str
 async def test_every_route_answers_json_errors(api: Api) -> None:
     """Unauthenticated calls to every non-public operation answer 401 with the one error shape."""
     doc = (await api.client.get("/schema/openapi.json")).json()
-    public = {"/", "/home", "/healthz", "/metrics", "/auth/login", "/auth/cleanup", "/settings/slack/callback"}
+    public = {"/", "/home", "/healthz", "/metrics", "/schema", "/auth/login", "/auth/cleanup",
+              "/settings/slack/callback"}
     checked = 0
     for path, item in doc["paths"].items():
         for method in item:
