@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from leadvibe.pipeline.decay import run_pass
-from leadvibe.timeutil import ManualClock
+from leadvibe.timeutil import ManualClock, to_rfc3339
 from tests.conftest import Api
 from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
 
@@ -270,3 +270,49 @@ async def test_many_leads_in_several_batches(ready: Api, clock: ManualClock, mon
     assert (await run_pass(api.rt)).applied == 10
     assert (await run_pass(api.rt)).applied == 0
     assert {await score(api, f"ld_{i}") for i in range(10)} == {15}
+
+
+# -- CLI -----------------------------------------------------------------------------------------------------
+async def test_cli_decay_refuses_while_the_server_holds_the_data_dir(
+    api: Api, data_dir: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leadvibe.cli import main
+
+    assert main(["decay", "--now", "--data-dir", str(data_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "decay refused" in err and "scheduler" in err
+    assert main(["decay", "--data-dir", str(data_dir)]) == 2
+
+
+async def test_cli_decay_runs_one_pass_on_a_stopped_server(
+    settings: Any, data_dir: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import apsw
+    from litestar.testing import AsyncTestClient
+
+    from leadvibe.app import create_app
+    from leadvibe.cli import main
+
+    two_days_ago = to_rfc3339(int(time.time() * 1000) - 2 * DAY * 1000)
+    app = create_app(settings, announce_first_start=False)
+    async with AsyncTestClient(app=app) as client:
+        api = Api(client, app)
+        await api.login()
+        await add_rules(api, {"demo_request": 20})
+        await decay(api, 1, "days", 5)
+        r = await api.post(
+            "/ingest", json={"lead_id": "ld_a", "event_type": "demo_request", "timestamp": two_days_ago}
+        )
+        assert r.status_code == 202
+        await wait_idle(api)
+    assert (
+        await asyncio.to_thread(main, ["decay", "--now", "--data-dir", str(data_dir)]) == 0
+    )  # it runs its own loop
+    assert "1 DECAY events" in capsys.readouterr().out
+    conn = apsw.Connection(str(data_dir / "leadvibe.db"))
+    assert conn.execute("SELECT score FROM lead_scores WHERE lead_id = 'ld_a'").fetchone()[0] == 15
+    conn.close()
+    assert (
+        await asyncio.to_thread(main, ["decay", "--now", "--data-dir", str(data_dir)]) == 0
+    )  # it runs its own loop
+    assert "0 DECAY events" in capsys.readouterr().out
