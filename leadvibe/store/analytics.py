@@ -6,8 +6,12 @@ Plans (EXPLAIN QUERY PLAN, checked on a 1 M-event OU):
   `GROUP BY type_key` over `events_unit_type_time` takes ~80-130 ms at 1 M events);
 - windowed event counts are covering range scans of `events_unit_time` / `events_unit_type_time`; DECAY
   (system bookkeeping, not engagement) is left out by subtracting its own covering range count;
-- live and "active" lead counts are covering ranges of `leads_unit_live_organic (unit_id, merged_into,
-  last_organic_at)` (migration 0005);
+- "active leads" are a range of `leads_unit_organic (unit_id, last_organic_at) WHERE merged_into IS NULL`;
+  live-lead totals walk `leads_unit_created`, the other partial index of live leads (~20-40 ms per 100k
+  leads: a partial index is not covering for its own condition, and a covering `(unit_id, merged_into, ...)`
+  index was tried and dropped because it lured the planner into driving joins from `leads`);
+- joins that must be driven from one side say so with CROSS JOIN (SQLite keeps that order), so a new index
+  elsewhere cannot flip them into a walk over every lead;
 - windowed score deltas walk `events_unit_time` for the window and probe `event_scores` by primary key;
 - top leads walk `lead_scores_rank (unit_id, ruleset_id, score)` backwards and stop after `limit` rows.
 """
@@ -96,15 +100,14 @@ def top_types_since(conn: apsw.Connection, unit_id: str, start: int, limit: int)
 
 
 def count_leads(conn: apsw.Connection, unit_id: str) -> int:
-    """Live (not merged) leads of the OU: a covering range of `leads_unit_live_organic` (migration 0005)."""
+    """Live (not merged) leads of the OU (the partial index `leads_unit_created` holds exactly them)."""
     return int(scalar(conn, "SELECT COUNT(*) FROM leads WHERE unit_id = ? AND merged_into IS NULL",
                       (unit_id,)) or 0)
 
 
 def active_leads(conn: apsw.Connection, unit_id: str, start: int, end: int | None = None) -> int:
     """Live leads whose latest organic event is in [start, end), i.e. leads with an organic event since
-    `start` (`last_organic_at` is the maximum organic timestamp). A covering range of
-    `leads_unit_live_organic`."""
+    `start` (`last_organic_at` is the maximum organic timestamp), over the partial index `leads_unit_organic`."""
     bound, params = ("AND last_organic_at < ?", (end,)) if end is not None else ("", ())
     return int(scalar(conn, "SELECT COUNT(*) FROM leads WHERE unit_id = ? AND merged_into IS NULL"
                             f" AND last_organic_at >= ? {bound}", (unit_id, start, *params)) or 0)
@@ -120,7 +123,7 @@ def score_delta(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int
 
 def top_leads(conn: apsw.Connection, unit_id: str, ruleset_id: str, limit: int) -> list[dict[str, Any]]:
     """Highest scores in a ruleset; ties in index order (lead id descending), so no sort is needed."""
-    return query(conn, "SELECT s.lead_id, s.score, l.last_event_at FROM lead_scores s JOIN leads l"
+    return query(conn, "SELECT s.lead_id, s.score, l.last_event_at FROM lead_scores s CROSS JOIN leads l"
                        " ON l.unit_id = s.unit_id AND l.id = s.lead_id"
                        " WHERE s.unit_id = ? AND s.ruleset_id = ? AND l.merged_into IS NULL"
                        " ORDER BY s.score DESC, s.lead_id DESC LIMIT ?", (unit_id, ruleset_id, limit))
@@ -133,7 +136,7 @@ def score_gains(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int
                        "  SELECT s.lead_id, SUM(s.delta) AS gain FROM events e JOIN event_scores s"
                        "  ON s.event_seq = e.seq AND s.ruleset_id = ?"
                        "  WHERE e.unit_id = ? AND e.occurred_at >= ? GROUP BY s.lead_id HAVING gain > 0) g"
-                       " JOIN leads l ON l.unit_id = ? AND l.id = g.lead_id AND l.merged_into IS NULL"
+                       " CROSS JOIN leads l ON l.unit_id = ? AND l.id = g.lead_id AND l.merged_into IS NULL"
                        " LEFT JOIN lead_scores ls ON ls.unit_id = l.unit_id AND ls.ruleset_id = ?"
                        " AND ls.lead_id = g.lead_id"
                        " ORDER BY g.gain DESC, g.lead_id LIMIT ?",

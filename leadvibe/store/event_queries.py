@@ -128,7 +128,9 @@ def events_after(conn: apsw.Connection, unit_id: str, f: EventFilter, cursor: tu
     """
     where, params = _where(unit_id, f)
     if cursor is not None:
-        where += " AND (occurred_at < ? OR (occurred_at = ? AND seq < ?))"
+        # The redundant `occurred_at <= ?` gives the planner an index range to start from; with the OR alone
+        # it walks the OU's index from the newest event, so each page cost as much as everything before it.
+        where += " AND occurred_at <= ? AND (occurred_at < ? OR seq < ?)"
         params.extend((cursor[0], cursor[0], cursor[1]))
     return query(conn, f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} "
                        "ORDER BY occurred_at DESC, seq DESC LIMIT ?", [*params, limit])

