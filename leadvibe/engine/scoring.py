@@ -100,7 +100,10 @@ def round_half_away(x: float) -> int:
     """
     if not math.isfinite(x):
         raise ValueError(f"cannot round {x!r} to an integer")
-    return int(Decimal(repr(round(x, 9))).quantize(_ONE, rounding=ROUND_HALF_UP))
+    y = round(x, 9)
+    if y == int(y):  # whole numbers (the common case: multiplier 1.0) need no decimal arithmetic
+        return int(y)
+    return int(Decimal(repr(y)).quantize(_ONE, rounding=ROUND_HALF_UP))
 
 
 def apply_floor(before: int, delta: int, allow_negative: bool) -> tuple[int, int]:
@@ -145,7 +148,8 @@ def score_event(
             applied_mult, delta, after = 1.0, 0, start
         else:
             applied_mult = multiplier if weight > 0 else 1.0
-            delta, after = apply_floor(start, round_half_away(weight * applied_mult), allow_negative)
+            raw = weight if applied_mult == 1.0 else round_half_away(weight * applied_mult)
+            delta, after = apply_floor(start, raw, allow_negative)
         out.append(
             EventScore(ruleset.ruleset_id, rule_ids, weight, applied_mult, delta, start, after, filtered_by)
         )

@@ -100,6 +100,12 @@ class BatchProcessor:
         self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.properties: dict[str, set[tuple[str, str]]] = {}
         self.result = BatchResult()
+        # Arrival order is assigned here, so rows of OUs that never read events back mid-batch (no filters, no
+        # triggers) can be written with one executemany per batch instead of one statement per event.
+        self.next_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]) + 1
+        self.event_rows: list[tuple[Any, ...]] = []
+        self.score_rows: list[tuple[Any, ...]] = []
+        self.resolved: dict[tuple[str, str], str] = {}
         hub = rt.services.get("stream")
         self._listening = (lambda unit: hub.subscriber_count(unit) > 0) if hub is not None else (lambda unit: False)
 
@@ -118,17 +124,19 @@ class BatchProcessor:
         q = inbox_mod.decode(payload)
         cfg = self.configs.get(self.conn, unit_id)
         conn, now = self.conn, self.now
-        lead_id = ev_store.resolve_lead(conn, unit_id, org_id, q.lead_id, q.aliases, now, source)
+        lead_id = self._resolve(unit_id, org_id, q.lead_id, q.aliases, source)
         key = type_key(q.event_type)
+        immediate = bool(cfg.scoring.filters) or (
+            self.triggers is not None and not self.triggers.triggers_for(conn, unit_id).empty)
         scope = cfg.scope_for(key)
         channel = channel_for(q.event_type, q.metadata)
         metadata_json = _json.encode(q.metadata).decode() if q.metadata is not None else None
         self._catalogue(unit_id, key, q.event_type, q.ts, q.metadata)
         pubs = self.result.publications if self._listening(unit_id) else _Discard()
         if scope == "observe":
-            ev_store.insert_event(conn, (q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at,
-                                         now, metadata_json, channel, source, scope, 0, None, None, 1.0, None, 0,
-                                         None))
+            self._event_row(immediate, (q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at,
+                                        now, metadata_json, channel, source, scope, 0, None, None, 1.0, None, 0,
+                                        None))
             pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
                                                      "event_type": q.event_type, "scope": scope}))
             return
@@ -150,11 +158,14 @@ class BatchProcessor:
             if flt.group_events and f_seq is not None:
                 grouped_with = ev_store.event_id_by_seq(conn, f_seq)
         has_delta = int(any(s.delta for s in outcome.scores))
-        event_seq = ev_store.insert_event(conn, (
+        event_seq = self._event_row(immediate, (
             q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, now, metadata_json, channel,
             source, scope, int(outcome.filtered_by is not None), outcome.filtered_by, grouped_with,
             outcome.multiplier, outcome.session_index, has_delta, None))
-        ev_store.insert_scores(conn, unit_id, lead_id, event_seq, outcome.scores)
+        if immediate:
+            ev_store.insert_scores(conn, unit_id, lead_id, event_seq, outcome.scores)
+        else:
+            self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, outcome.scores))
         if outcome.session_index == 1:
             work.session_count += 1
         work.touched_scores = True
@@ -179,6 +190,27 @@ class BatchProcessor:
                 pubs.append((unit_id, name, data))
                 self.result.fired += 1
 
+    def _resolve(self, unit_id: str, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
+                 source: str) -> str:
+        # Within a batch a named lead resolves the same way every time (merges run in other transactions).
+        if lead_id and not aliases:
+            key = (unit_id, lead_id)
+            hit = self.resolved.get(key)
+            if hit is None:
+                hit = ev_store.resolve_lead(self.conn, unit_id, org_id, lead_id, aliases, self.now, source)
+                self.resolved[key] = hit
+            return hit
+        return ev_store.resolve_lead(self.conn, unit_id, org_id, lead_id, aliases, self.now, source)
+
+    def _event_row(self, immediate: bool, row: tuple[Any, ...]) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        if immediate:
+            ev_store.insert_event_with_seq(self.conn, seq, row)
+        else:
+            self.event_rows.append((seq, *row))
+        return seq
+
     def _catalogue(self, unit_id: str, key: str, name: str, ts: int, metadata: dict[str, Any] | None) -> None:
         counts = self.type_counts.setdefault(unit_id, {})
         first, n, last = counts.get(key, (name, 0, ts))
@@ -190,19 +222,29 @@ class BatchProcessor:
 
     def discard(self) -> None:
         """Drop cached state (after a failed event its in-memory updates are rolled back with it)."""
+        self.event_rows.clear()
+        self.score_rows.clear()
+        self.resolved.clear()
         self.leads.clear()
         self.type_counts.clear()
         self.properties.clear()
 
     def finish(self) -> None:
-        """Write back the per-lead state and the event-type catalogue."""
+        """Write the buffered rows, the per-lead state and the event-type catalogue."""
         conn, now = self.conn, self.now
+        ev_store.insert_events_with_seq(conn, self.event_rows)
+        ev_store.insert_score_rows(conn, self.score_rows)
+        score_rows: list[tuple[str, str, str, int, int]] = []
+        activity: list[tuple[Any, ...]] = []
         for (unit_id, lead_id), work in self.leads.items():
             if work.touched_scores:
-                ev_store.save_lead_scores(conn, unit_id, lead_id, work.scorer.scores, now)
-            ev_store.save_lead_activity(conn, unit_id, lead_id, last_event_at=work.last_event_at,
-                                        last_event_type=work.last_event_type, last_organic_at=work.last_organic_at,
-                                        session=work.scorer.session, session_count=work.session_count, now=now)
+                score_rows.extend((unit_id, rs, lead_id, score, now) for rs, score in work.scorer.scores.items())
+            activity.append(ev_store.activity_row(
+                unit_id, lead_id, last_event_at=work.last_event_at, last_event_type=work.last_event_type,
+                last_organic_at=work.last_organic_at, session=work.scorer.session, session_count=work.session_count,
+                now=now))
+        ev_store.save_many_lead_scores(conn, score_rows)
+        ev_store.save_lead_activity(conn, activity)
         for unit_id, counts in self.type_counts.items():
             ev_store.bump_event_types(conn, unit_id, counts)
         for unit_id, pairs in self.properties.items():

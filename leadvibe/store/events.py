@@ -111,13 +111,37 @@ def insert_event(conn: apsw.Connection, row: tuple[Any, ...]) -> int:
     return int(conn.last_insert_rowid())
 
 
+_INSERT_EVENT_WITH_SEQ = INSERT_EVENT.replace("(id,", "(seq, id,", 1).replace("VALUES (?", "VALUES (?,?", 1)
+_INSERT_SCORE = ("INSERT INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight, multiplier,"
+                 " delta, before, after, filtered_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def insert_event_with_seq(conn: apsw.Connection, seq: int, row: tuple[Any, ...]) -> None:
+    """Insert one event at a given arrival position (the worker assigns seq)."""
+    conn.execute(_INSERT_EVENT_WITH_SEQ, (seq, *row))
+
+
+def insert_events_with_seq(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert buffered events: (seq, *INSERT_EVENT columns)."""
+    if rows:
+        conn.executemany(_INSERT_EVENT_WITH_SEQ, rows)
+
+
+def score_rows(unit_id: str, lead_id: str, seq: int, scores: Iterable[EventScore]) -> list[tuple[Any, ...]]:
+    """event_scores rows of one event."""
+    return [(seq, s.ruleset_id, unit_id, lead_id, _ids_json(s.rule_ids), s.weight, s.multiplier, s.delta, s.before,
+             s.after, s.filtered_by) for s in scores]
+
+
+def insert_score_rows(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert buffered event_scores rows."""
+    if rows:
+        conn.executemany(_INSERT_SCORE, rows)
+
+
 def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, scores: Iterable[EventScore]) -> None:
     """Per-ruleset explanation rows of one event."""
-    conn.executemany(
-        "INSERT INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight, multiplier, delta,"
-        " before, after, filtered_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [(seq, s.ruleset_id, unit_id, lead_id, _ids_json(s.rule_ids), s.weight, s.multiplier, s.delta, s.before,
-          s.after, s.filtered_by) for s in scores])
+    conn.executemany(_INSERT_SCORE, score_rows(unit_id, lead_id, seq, scores))
 
 
 def _ids_json(ids: Sequence[str]) -> str:
@@ -125,27 +149,40 @@ def _ids_json(ids: Sequence[str]) -> str:
 
 
 def save_lead_scores(conn: apsw.Connection, unit_id: str, lead_id: str, scores: dict[str, int], now: int) -> None:
-    """Upsert the lead's score per ruleset."""
-    conn.executemany(
-        "INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at) VALUES (?,?,?,?,?)"
-        " ON CONFLICT (unit_id, lead_id, ruleset_id) DO UPDATE SET score = excluded.score,"
-        " updated_at = excluded.updated_at",
-        [(unit_id, rs, lead_id, score, now) for rs, score in scores.items()])
+    """Upsert one lead's score per ruleset."""
+    save_many_lead_scores(conn, [(unit_id, rs, lead_id, score, now) for rs, score in scores.items()])
 
 
-def save_lead_activity(conn: apsw.Connection, unit_id: str, lead_id: str, *, last_event_at: int | None,
-                       last_event_type: str | None, last_organic_at: int | None, session: Session | None,
-                       session_count: int, now: int) -> None:
-    """Activity columns the worker owns (recency, decay clock, surge session)."""
-    conn.execute(
-        "UPDATE leads SET last_event_at = max(coalesce(last_event_at, 0), coalesce(?, 0)),"
-        " last_event_type = CASE WHEN ? IS NOT NULL AND ? >= coalesce(last_event_at, 0) THEN ? ELSE last_event_type END,"
-        " last_organic_at = max(coalesce(last_organic_at, 0), coalesce(?, 0)),"
-        " session_n = ?, session_last_ts = ?, session_started_at = ?, session_count = ?, updated_at = ?"
-        " WHERE unit_id = ? AND id = ?",
-        (last_event_at, last_event_type, last_event_at, last_event_type, last_organic_at,
-         session.count if session else 0, session.last_ts if session else None,
-         session.started_at if session else None, session_count, now, unit_id, lead_id))
+def save_many_lead_scores(conn: apsw.Connection, rows: list[tuple[str, str, str, int, int]]) -> None:
+    """Upsert (unit_id, ruleset_id, lead_id, score, updated_at) rows."""
+    if rows:
+        conn.executemany(
+            "INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT (unit_id, lead_id, ruleset_id) DO UPDATE SET score = excluded.score,"
+            " updated_at = excluded.updated_at", rows)
+
+
+_SAVE_ACTIVITY = (
+    "UPDATE leads SET last_event_at = max(coalesce(last_event_at, 0), coalesce(?1, 0)),"
+    " last_event_type = CASE WHEN ?2 IS NOT NULL AND ?1 >= coalesce(last_event_at, 0) THEN ?2 ELSE last_event_type"
+    " END, last_organic_at = max(coalesce(last_organic_at, 0), coalesce(?3, 0)),"
+    " session_n = ?4, session_last_ts = ?5, session_started_at = ?6, session_count = ?7, updated_at = ?8"
+    " WHERE unit_id = ?9 AND id = ?10")
+
+
+def activity_row(unit_id: str, lead_id: str, *, last_event_at: int | None, last_event_type: str | None,
+                 last_organic_at: int | None, session: Session | None, session_count: int,
+                 now: int) -> tuple[Any, ...]:
+    """Parameters of one lead's activity update (see save_lead_activity)."""
+    return (last_event_at, last_event_type, last_organic_at, session.count if session else 0,
+            session.last_ts if session else None, session.started_at if session else None, session_count, now,
+            unit_id, lead_id)
+
+
+def save_lead_activity(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Activity columns the worker owns (recency, decay clock, surge session), for many leads at once."""
+    if rows:
+        conn.executemany(_SAVE_ACTIVITY, rows)
 
 
 def bump_event_types(conn: apsw.Connection, unit_id: str, counts: dict[str, tuple[str, int, int]]) -> None:
