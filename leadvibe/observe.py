@@ -6,6 +6,7 @@ query strings or bodies.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from typing import Any
@@ -20,6 +21,8 @@ log = structlog.get_logger("leadvibe.http")
 _REQ_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 _QUIET = {"/metrics", "/healthz"}
+_BOOT = new_id("req")[4:12]
+_counter = itertools.count(1)
 
 
 def _audited(method: str, path: str) -> bool:
@@ -35,7 +38,8 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
             return
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQ_ID.match(given) else new_id("req")
+        # Request ids only need to be unique, not secret: a boot prefix and a counter, no syscall per request.
+        request_id = given if _REQ_ID.match(given) else f"req_{_BOOT}{next(_counter):x}"
         status = 500
         started = time.perf_counter()
 
@@ -60,7 +64,9 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
                 rt.metrics.http_latency.observe(elapsed)
                 if _audited(method, path):
                     await _audit(rt, scope, method, path, status, elapsed, request_id)
-            if path not in _QUIET:
+            # Acknowledged ingestion is counted in /metrics, not logged line by line: at thousands of events a
+            # second the access log would cost more than the ingestion. Its failures are logged like any request.
+            if path not in _QUIET and not (status < 400 and path.startswith("/ingest")):
                 log.info("request", method=method, path=path, status=status, latency_ms=round(elapsed * 1000, 2),
                          request_id=request_id)
 
