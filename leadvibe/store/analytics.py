@@ -131,11 +131,16 @@ def top_leads(conn: apsw.Connection, unit_id: str, ruleset_id: str, limit: int) 
 
 def score_gains(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, limit: int
                 ) -> list[dict[str, Any]]:
-    """Leads by net score gain in `ruleset_id` from events with occurred_at >= start; only positive gains."""
+    """Leads by net score gain in `ruleset_id` from events with occurred_at >= start; only positive gains.
+
+    The gains are sorted inside the subquery, so the outer ORDER BY is already satisfied (no second sort) and
+    the lead and score probes run for the first `limit` live leads only, not for every lead with a gain.
+    """
     return query(conn, "SELECT g.lead_id, g.gain, COALESCE(ls.score, 0) AS score, l.last_event_at FROM ("
                        "  SELECT s.lead_id, SUM(s.delta) AS gain FROM events e JOIN event_scores s"
                        "  ON s.event_seq = e.seq AND s.ruleset_id = ?"
-                       "  WHERE e.unit_id = ? AND e.occurred_at >= ? GROUP BY s.lead_id HAVING gain > 0) g"
+                       "  WHERE e.unit_id = ? AND e.occurred_at >= ? GROUP BY s.lead_id HAVING gain > 0"
+                       "  ORDER BY gain DESC, s.lead_id) g"
                        " CROSS JOIN leads l ON l.unit_id = ? AND l.id = g.lead_id AND l.merged_into IS NULL"
                        " LEFT JOIN lead_scores ls ON ls.unit_id = l.unit_id AND ls.ruleset_id = ?"
                        " AND ls.lead_id = g.lead_id"
