@@ -21,6 +21,12 @@ fi
 echo "==> installing leadvibe with the build and test extras into $VENV"
 "$VENV/bin/python" -m pip install --quiet -e ".[build,test]"
 
+# The spec bundles whatever is in leadvibe/static at this moment (OpenAPI assets; the dashboard once built).
+if [ -f web/package.json ] && [ ! -f leadvibe/static/dashboard/index.html ]; then
+    echo "warning: web/ holds a dashboard but leadvibe/static/dashboard/ is not built:" \
+         "the binary will serve the fallback landing page" >&2
+fi
+
 echo "==> building dist/leadvibe with PyInstaller"
 started=$(date +%s)
 "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \

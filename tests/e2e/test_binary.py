@@ -88,6 +88,10 @@ def test_binary_serves_the_seed_flow_and_keeps_data_across_restart(tmp_path: Pat
         asset = server.request("GET", "/schema/assets/swagger-ui-bundle.js")
         assert asset.status_code == 200 and len(asset.content) > 100_000
 
+        # The browser landing page (the dashboard's index.html when it is built into the binary).
+        home = server.request("GET", "/", headers={"Accept": "text/html"})
+        assert home.status_code == 200 and "<html" in home.text.lower()
+
         scored = "/rules" in paths and "/leads/{lead_id}/score" in paths
         if scored:
             rule = {"event_type": "page_view", "weight": 10}
