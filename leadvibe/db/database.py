@@ -40,7 +40,9 @@ def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_siz
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute(f"PRAGMA cache_size=-{int(cache_size_mb) * 1024}")
-    conn.execute("PRAGMA mmap_size=268435456")
+    # No memory-mapped I/O: mapped pages count toward the process's RSS on every connection (over 1 GB at a
+    # million leads was measured), while the bounded page caches keep reads fast enough.
+    conn.execute("PRAGMA mmap_size=0")
     if readonly:
         conn.execute("PRAGMA query_only=ON")
 
