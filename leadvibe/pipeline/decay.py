@@ -44,7 +44,7 @@ def _apply_batch(
 ) -> tuple[tuple[int, int], int]:
     """Find up to BATCH due leads after the keyset `after` and decay them; (new keyset, leads found)."""
     from leadvibe.pipeline.worker import (
-        apply_decay,  # the lead's module; imported late to keep start-up order free
+        apply_decay_many,  # the lead's module; imported late to keep start-up order free
     )
 
     due = decay_store.due_leads(conn, unit_id, rule["id"], now - int(rule["inactive_ms"]), after, BATCH)
@@ -52,8 +52,10 @@ def _apply_batch(
         return after, 0
     cfg = rt.services["scoring_config"].get(conn, unit_id)
     triggers = rt.services.get("triggers")
+    applied = apply_decay_many(conn, cfg, [lead_id for lead_id, _, _ in due], rule["id"], int(rule["decrease"]),
+                               now, now)
     for lead_id, _, _ in due:
-        info = apply_decay(conn, cfg, lead_id, rule["id"], int(rule["decrease"]), now, now)
+        info = applied.get(lead_id)
         if info is None:
             continue
         result.applied += 1

@@ -296,27 +296,54 @@ def apply_decay(conn: apsw.Connection, cfg: OUConfig, lead_id: str, decay_id: st
                 now: int) -> dict[str, Any] | None:
     """Record one DECAY event for a lead with its (floored) deltas in every active ruleset.
 
-    Returns `{"event_id", "scores", "primary_score"}`, or None when the lead does not exist or is merged.
+    Returns `{"event_id", "scores", "primary_score", "deltas"}`, or None when the lead does not exist or is merged.
     """
-    row = conn.execute("SELECT org_id, merged_into FROM leads WHERE unit_id = ? AND id = ?",
-                       (cfg.unit_id, lead_id)).fetchone()
-    if row is None or row[1] is not None:
-        return None
-    scores, session, _ = ev_store.lead_state(conn, cfg.unit_id, lead_id)
-    scorer = LeadScorer(cfg.scoring, scores, session)
-    event_id = new_id("ev")
-    outcome = scorer.score(ReplayEvent(event_id, type_key(DECAY_EVENT_TYPE), ts, decay_decrease=decrease,
-                                       decay_id=decay_id), {})
-    metadata = {"channel": "system", "decay_id": decay_id, "decrease": decrease}
-    seq = ev_store.insert_event(conn, (
-        event_id, row[0], cfg.unit_id, lead_id, DECAY_EVENT_TYPE, type_key(DECAY_EVENT_TYPE), ts, now, now,
-        _json.encode(metadata).decode(), "system", "system", "activate", 0, None, None, 1.0, None,
-        int(any(s.delta for s in outcome.scores)), decay_id))
-    ev_store.insert_scores(conn, cfg.unit_id, lead_id, seq, outcome.scores)
-    ev_store.save_lead_scores(conn, cfg.unit_id, lead_id, scorer.scores, now)
-    primary = scorer.scores.get(cfg.primary_ruleset_id, 0) if cfg.primary_ruleset_id else 0
-    return {"event_id": event_id, "scores": dict(scorer.scores), "primary_score": primary,
-            "deltas": {s.ruleset_id: s.delta for s in outcome.scores}}
+    return apply_decay_many(conn, cfg, [lead_id], decay_id, decrease, ts, now).get(lead_id)
+
+
+def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], decay_id: str, decrease: int,
+                     ts: int, now: int) -> dict[str, dict[str, Any]]:
+    """`apply_decay` for many leads at once: one read of their scores, one write per table.
+
+    Leads that do not exist or are merged are skipped. Returns lead_id -> what apply_decay returns.
+    """
+    unit_id = cfg.unit_id
+    decay_key = type_key(DECAY_EVENT_TYPE)
+    metadata = _json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode()
+    out: dict[str, dict[str, Any]] = {}
+    next_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]) + 1
+    for i in range(0, len(lead_ids), 500):
+        chunk = list(dict.fromkeys(lead_ids[i:i + 500]))
+        marks = ",".join("?" * len(chunk))
+        live = dict(conn.execute(f"SELECT id, org_id FROM leads WHERE unit_id = ? AND id IN ({marks})"
+                                 " AND merged_into IS NULL", (unit_id, *chunk)).fetchall())
+        scores: dict[str, dict[str, int]] = {}
+        for lead_id, ruleset_id, score in conn.execute(
+                f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})",
+                (unit_id, *chunk)):
+            scores.setdefault(lead_id, {})[ruleset_id] = int(score)
+        event_rows, score_rows, lead_rows = [], [], []
+        for lead_id in chunk:
+            org_id = live.get(lead_id)
+            if org_id is None:
+                continue
+            scorer = LeadScorer(cfg.scoring, scores.get(lead_id))
+            event_id = new_id("ev")
+            outcome = scorer.score(ReplayEvent(event_id, decay_key, ts, decay_decrease=decrease, decay_id=decay_id),
+                                   {})
+            event_rows.append((next_seq, event_id, org_id, unit_id, lead_id, DECAY_EVENT_TYPE, decay_key, ts, now,
+                               now, metadata, "system", "system", "activate", 0, None, None, 1.0, None,
+                               int(any(sc.delta for sc in outcome.scores)), decay_id))
+            score_rows.extend(ev_store.score_rows(unit_id, lead_id, next_seq, outcome.scores))
+            lead_rows.extend((unit_id, rs, lead_id, score, now) for rs, score in scorer.scores.items())
+            next_seq += 1
+            primary = scorer.scores.get(cfg.primary_ruleset_id, 0) if cfg.primary_ruleset_id else 0
+            out[lead_id] = {"event_id": event_id, "scores": dict(scorer.scores), "primary_score": primary,
+                            "deltas": {sc.ruleset_id: sc.delta for sc in outcome.scores}}
+        ev_store.insert_events_with_seq(conn, event_rows)
+        ev_store.insert_score_rows(conn, score_rows)
+        ev_store.save_many_lead_scores(conn, lead_rows)
+    return out
 
 
 def replay_event_from_row(seq_id: str, key: str, ts: int, scope: str, decay_id: str | None,
