@@ -48,23 +48,23 @@ def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] 
             conn.execute("DELETE FROM lead_scores WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
         session_count, last_session = 0, None
         id_by_event = {e.event_id: seq for seq, e in events}
+        flags = []
         for (seq, event), outcome in zip(events, outcomes, strict=True):
             ev_store.insert_scores(conn, unit_id, lead_id, seq, outcome.scores)
-            if partial or not event.processed:
+            if not event.processed or event.decay_decrease is not None:
                 continue
-            if event.decay_decrease is None:
-                if outcome.session_index == 1:
-                    session_count += 1
-                grouped = outcome.grouped_with
-                grouped_id = grouped if grouped in id_by_event else None
-                conn.execute("UPDATE events SET inorganic = ?, filtered_by = ?, grouped_with = ?, multiplier = ?,"
-                             " session_index = ?, has_delta = ? WHERE seq = ?",
-                             (int(outcome.filtered_by is not None), outcome.filtered_by, grouped_id,
-                              outcome.multiplier, outcome.session_index, int(any(s.delta for s in outcome.scores)),
-                              seq))
-            else:
-                conn.execute("UPDATE events SET has_delta = ? WHERE seq = ?",
-                             (int(any(s.delta for s in outcome.scores)), seq))
+            if outcome.session_index == 1:
+                session_count += 1
+            # Filter and surge outcomes belong to the event, not to a ruleset: a partial replay decides them the
+            # same way, so they are rewritten either way (a deleted filter must stop marking events inorganic).
+            grouped = outcome.grouped_with
+            flags.append((int(outcome.filtered_by is not None), outcome.filtered_by,
+                          grouped if grouped in id_by_event else None, outcome.multiplier, outcome.session_index, seq))
+        conn.executemany("UPDATE events SET inorganic = ?, filtered_by = ?, grouped_with = ?, multiplier = ?,"
+                         " session_index = ? WHERE seq = ?", flags)
+        # has_delta spans every ruleset, so it is read back from the stored rows rather than from this replay.
+        conn.execute("UPDATE events SET has_delta = EXISTS (SELECT 1 FROM event_scores s WHERE s.event_seq = events.seq"
+                     " AND s.delta != 0) WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
         ev_store.save_lead_scores(conn, unit_id, lead_id, finals, now)
         if not partial:
             from leadvibe.engine.replay import LeadScorer

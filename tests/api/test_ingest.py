@@ -309,3 +309,24 @@ async def test_a_poison_event_is_set_aside_and_the_rest_scored(api: Api, basic: 
     dead = await api.rt.db.read(lambda c: c.execute("SELECT event_id, error FROM inbox_dead").fetchall())
     assert [d[0] for d in dead] == ["ev_poison"] and dead[0][1]
     assert (await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])) == 0
+
+
+async def test_rescore_of_one_ruleset_clears_flags_of_a_deleted_filter(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"click": 3})
+
+    def flt(c: Any) -> None:
+        c.execute("INSERT INTO inorganic_filters (id, org_id, unit_id, event_type, type_key, count_threshold,"
+                  " time_window_ms, group_events, created_at, updated_at) SELECT 'ft_2', org_id, id, 'click', 'click',"
+                  " 1, 60000, 0, 0, 0 FROM org_units WHERE id='unit_default'")
+    await api.rt.db.write(flt)
+    api.rt.services["scoring_config"].invalidate("unit_default")
+    for i in range(2):
+        await _ingest(api, basic, lead_id="ld_f", event_type="click", timestamp=f"2025-01-01T00:00:0{i}Z")
+    await wait_idle(api)
+    assert (await api.client.delete("/filters/ft_2", headers=api.headers)).status_code == 204
+    r = await api.client.post("/rulesets/rs_test/rescore", headers=api.headers)
+    assert r.status_code == 200, r.text
+    rows = await api.rt.db.read(lambda c: c.execute(
+        "SELECT inorganic, filtered_by, has_delta FROM events ORDER BY seq").fetchall())
+    assert rows == [(0, None, 1), (0, None, 1)]
+    assert (await scores_of(api, "ld_f")) == {"rs_test": 6} == await delta_sums(api, "ld_f")
