@@ -230,7 +230,7 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
             return 0, []
         leads = list(dict.fromkeys(r["lead_id"] for r in found))
         before = q.lead_scores(c, unit_id, leads)
-        deleted = q.delete_events(c, unit_id, found)
+        deleted = q.delete_events(c, unit_id, found, now)
         cfg = cache.get(c, unit_id)
         rescore_leads(c, cfg, leads, now)
         after = q.lead_scores(c, unit_id, leads)

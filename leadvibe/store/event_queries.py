@@ -20,6 +20,7 @@ import apsw
 
 from leadvibe.db.rows import placeholders, query, query_one, scalar
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
+from leadvibe.store import events as ev_store
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -219,41 +220,18 @@ def channels(conn: apsw.Connection, unit_id: str) -> list[str]:
     return sorted(found)
 
 
-def delete_events(conn: apsw.Connection, unit_id: str, found: Sequence[dict[str, Any]]) -> int:
+def delete_events(conn: apsw.Connection, unit_id: str, found: Sequence[dict[str, Any]], now: int) -> int:
     """Delete the OU's events given as rows of `events_by_ids`; return how many went.
 
-    The writes that go with it, in the caller's transaction: `event_scores` rows go by ON DELETE CASCADE; the
-    type catalogue's counts drop by what was deleted (analytics read them); each affected lead's recency
-    columns are recomputed from its remaining events the way the worker maintains them. Scores are the
-    caller's (`rescore_leads`), in the same transaction.
+    In the caller's transaction: `event_scores` rows cascade, the type catalogue's counts drop, and each affected
+    lead's recency columns are recomputed from its remaining events. Scores are the caller's (`rescore_leads`).
     """
     if not found:
         return 0
     seqs = [r["seq"] for r in found]
-    conn.execute(f"DELETE FROM events WHERE unit_id = ? AND seq IN ({placeholders(len(seqs))})",
-                 [unit_id, *seqs])
-    deleted = int(conn.changes())
-    per_type: dict[str, int] = {}
-    for r in found:
-        per_type[r["type_key"]] = per_type.get(r["type_key"], 0) + 1
-    conn.executemany("UPDATE event_types SET event_count = max(0, event_count - ?)"
-                     " WHERE unit_id = ? AND type_key = ?",
-                     [(n, unit_id, key) for key, n in per_type.items()])
-    for lead_id in dict.fromkeys(r["lead_id"] for r in found):
-        _refresh_lead_activity(conn, unit_id, lead_id)
+    deleted = ev_store.delete_events_where(conn, unit_id, f"seq IN ({placeholders(len(seqs))})", seqs)
+    ev_store.refresh_lead_activity(conn, unit_id, (r["lead_id"] for r in found), now)
     return deleted
-
-
-def _refresh_lead_activity(conn: apsw.Connection, unit_id: str, lead_id: str) -> None:
-    # As the worker keeps them: the latest scored (not observe-scope) event other than DECAY, and its type;
-    # the worker moves neither column for observe-scope or DECAY events, so neither counts here.
-    latest = conn.execute("SELECT occurred_at, event_type FROM events WHERE unit_id = ? AND lead_id = ?"
-                          " AND scope <> 'observe' AND decay_id IS NULL"
-                          " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-                          (unit_id, lead_id)).fetchone()
-    at = latest[0] if latest else None
-    conn.execute("UPDATE leads SET last_event_at = ?, last_event_type = ?, last_organic_at = ?"
-                 " WHERE unit_id = ? AND id = ?", (at, latest[1] if latest else None, at, unit_id, lead_id))
 
 
 def lead_scores(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[tuple[str, str], int]:

@@ -199,3 +199,30 @@ def add_properties(conn: apsw.Connection, unit_id: str, pairs: Iterable[tuple[st
     """Remember metadata keys seen per event type."""
     conn.executemany("INSERT OR IGNORE INTO event_type_properties (unit_id, type_key, key) VALUES (?,?,?)",
                      [(unit_id, t, k) for t, k in pairs])
+
+
+def delete_events_where(conn: apsw.Connection, unit_id: str, where: str, params: Sequence[Any]) -> int:
+    """Delete the OU's events matching `where` (SQL over `events` columns, fixed by the caller, never user input)
+    and lower the type catalogue's counts by what went (analytics read them). `event_scores` rows cascade; scores
+    and lead activity are the caller's to recompute in the same transaction. Returns how many were deleted."""
+    counts = conn.execute(f"SELECT type_key, count(*) FROM events WHERE unit_id = ? AND ({where}) GROUP BY type_key",
+                          (unit_id, *params)).fetchall()
+    if not counts:
+        return 0
+    conn.execute(f"DELETE FROM events WHERE unit_id = ? AND ({where})", (unit_id, *params))
+    deleted = int(conn.changes())
+    conn.executemany("UPDATE event_types SET event_count = max(0, event_count - ?) WHERE unit_id = ? AND type_key = ?",
+                     [(n, unit_id, key) for key, n in counts])
+    return deleted
+
+
+def refresh_lead_activity(conn: apsw.Connection, unit_id: str, lead_ids: Iterable[str], now: int) -> None:
+    """Recompute leads' recency columns from their remaining events, as the worker maintains them: the latest
+    scored event that is neither observe-scope nor DECAY gives `last_event_at`, its type and `last_organic_at`."""
+    for lead_id in dict.fromkeys(lead_ids):
+        latest = conn.execute("SELECT occurred_at, event_type FROM events WHERE unit_id = ? AND lead_id = ?"
+                              " AND scope <> 'observe' AND decay_id IS NULL"
+                              " ORDER BY occurred_at DESC, seq DESC LIMIT 1", (unit_id, lead_id)).fetchone()
+        at = latest[0] if latest else None
+        conn.execute("UPDATE leads SET last_event_at = ?, last_event_type = ?, last_organic_at = ?, updated_at = ?"
+                     " WHERE unit_id = ? AND id = ?", (at, latest[1] if latest else None, at, now, unit_id, lead_id))

@@ -17,6 +17,7 @@ import apsw
 from leadvibe.db.rows import placeholders, query, query_one, scalar
 from leadvibe.engine.levels import Level
 from leadvibe.engine.normalize import type_key
+from leadvibe.store import events as ev_store
 
 # Columns every lead view needs; `score` is joined in by the caller's query.
 LEAD_COLS = (
@@ -517,11 +518,8 @@ def merge_into(
     truncated = 0
     if before is not None:
         # event_scores rows go with them (ON DELETE CASCADE).
-        conn.execute(
-            f"DELETE FROM events WHERE unit_id = ? AND lead_id IN ({marks}) AND occurred_at < ?",
-            (unit_id, *sources, before),
-        )
-        truncated = conn.changes()
+        truncated = ev_store.delete_events_where(conn, unit_id, f"lead_id IN ({marks}) AND occurred_at < ?",
+                                                 (*sources, before))
     # Score rows first, found through their events (event_scores has no index on lead_id alone).
     conn.execute(
         f"UPDATE event_scores SET lead_id = ? WHERE event_seq IN (SELECT seq FROM events WHERE unit_id = ?"
@@ -554,32 +552,13 @@ def merge_into(
         f" last_organic_at = NULL WHERE unit_id = ? AND id IN ({marks})",
         (target, now, unit_id, *sources),
     )
-    refresh_activity(conn, unit_id, target, now)
+    ev_store.refresh_lead_activity(conn, unit_id, [target], now)
     return {
         "moved_events": moved,
         "truncated_events": truncated,
         "moved_orders": moved_orders,
         "moved_aliases": moved_aliases,
     }
-
-
-def refresh_activity(conn: apsw.Connection, unit_id: str, lead_id: str, now: int) -> None:
-    """Recompute a lead's recency columns from its events (after events moved in or out)."""
-    last = conn.execute(
-        "SELECT occurred_at, event_type FROM events WHERE unit_id = ? AND lead_id = ?"
-        " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-        (unit_id, lead_id),
-    ).fetchone()
-    organic = scalar(
-        conn,
-        "SELECT max(occurred_at) FROM events WHERE unit_id = ? AND lead_id = ? AND decay_id IS NULL",
-        (unit_id, lead_id),
-    )
-    conn.execute(
-        "UPDATE leads SET last_event_at = ?, last_event_type = ?, last_organic_at = ?, updated_at = ?"
-        " WHERE unit_id = ? AND id = ?",
-        (last[0] if last else None, last[1] if last else None, organic, now, unit_id, lead_id),
-    )
 
 
 def score_sums(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, tuple[int, int]]:
@@ -651,12 +630,10 @@ def delete_batch(
 ) -> bool:
     """Delete up to `batch` of the lead's events (their score rows cascade); when none are left, the rows
     other domains keep for the lead, and mark the deletion completed. True when completed."""
-    conn.execute(
-        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE unit_id = ? AND lead_id = ?"
-        " AND seq <= ? ORDER BY seq LIMIT ?)",
-        (unit_id, lead_id, upto_seq, batch),
-    )
-    if conn.changes() == batch:
+    deleted = ev_store.delete_events_where(
+        conn, unit_id, "seq IN (SELECT seq FROM events WHERE unit_id = ? AND lead_id = ? AND seq <= ? ORDER BY seq"
+        " LIMIT ?)", (unit_id, lead_id, upto_seq, batch))
+    if deleted == batch:
         return False
     existing = {
         r[0]

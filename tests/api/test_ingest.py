@@ -330,3 +330,26 @@ async def test_rescore_of_one_ruleset_clears_flags_of_a_deleted_filter(api: Api,
         "SELECT inorganic, filtered_by, has_delta FROM events ORDER BY seq").fetchall())
     assert rows == [(0, None, 1), (0, None, 1)]
     assert (await scores_of(api, "ld_f")) == {"rs_test": 6} == await delta_sums(api, "ld_f")
+
+
+async def test_type_counts_follow_deletes_and_merge_truncation(api: Api, basic: dict[str, str]) -> None:
+    for lead, t, ts in (("ld_del", "zz_a", "2025-01-01T00:00:00Z"), ("ld_keep", "zz_a", "2025-01-01T00:00:00Z"),
+                        ("ld_src", "zz_b", "2020-01-01T00:00:00Z"), ("ld_tgt", "zz_b", "2025-01-01T00:00:00Z")):
+        await _ingest(api, basic, lead_id=lead, event_type=t, timestamp=ts)
+    await wait_idle(api)
+    assert (await api.delete("/leads/ld_del")).status_code == 202
+    r = await api.post("/leads/merge", json={"targetLeadId": "ld_tgt", "sourceLeadIds": ["ld_src"],
+                                             "truncate": {"policy": "older_than", "before": "2024-01-01T00:00:00Z"}})
+    assert r.status_code == 200, r.text
+    for _ in range(200):
+        status = (await api.get("/leads/ld_del/deletion")).json()["status"]
+        if status == "completed":
+            break
+        await asyncio.sleep(0.05)
+    counts = dict(await api.rt.db.read(lambda c: c.execute(
+        "SELECT type_key, event_count FROM event_types WHERE type_key LIKE 'zz_%'").fetchall()))
+    actual = dict(await api.rt.db.read(lambda c: c.execute(
+        "SELECT type_key, count(*) FROM events WHERE type_key LIKE 'zz_%' GROUP BY type_key").fetchall()))
+    assert counts == {"zz_a": 1, "zz_b": 1} == actual
+    by_type = (await api.get("/analytics")).json()["by_type"]
+    assert by_type.get("zz_a") == 1 and by_type.get("zz_b") == 1
