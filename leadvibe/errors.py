@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -94,6 +95,9 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         message = "request body too large"
     else:
         message = exc.detail or "request failed"
+    # Framework messages name the path with its query string; the query may carry values that belong to the
+    # caller only, so the message keeps the path alone.
+    message = re.sub(r"(for path \S+?)\?\S*", r"\1", message)
     headers = dict(exc.headers) if exc.headers else None
     return Response(_body(message, details), status_code=status, headers=headers, media_type=MediaType.JSON)
 

@@ -23,7 +23,8 @@ CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 MAX_METADATA = 100 * 1024
 FUTURE_SLACK_MS = 24 * 3_600_000
 ActivityRange = Literal["all", "last_7d", "last_24h", "last_30d", "last_90d", "today", "yesterday", "custom"]
-Channel = Literal["all", "web", "email", "slack", "webinar", "crm", "system"]
+# Channels are open-ended (`metadata.channel` may name any), so the filter takes any short string.
+CHANNEL_HELP = "all, or a channel: web, email, slack, webinar, crm, system, or any other seen (GET /channels)"
 
 
 class AliasIn(msgspec.Struct):
@@ -220,7 +221,7 @@ async def lead_activity(
     range_: Annotated[ActivityRange, Parameter(query="range")] = "last_7d",
     start: str | None = None,
     end: str | None = None,
-    channel: Channel = "all",
+    channel: Annotated[str, Parameter(max_length=64, description=CHANNEL_HELP)] = "all",
     min_score: Annotated[int | None, Parameter(query="minScore", ge=0)] = None,
     max_latency: Annotated[int | None, Parameter(query="maxLatency", ge=1)] = None,
     has_delta: Annotated[Literal["1", "true", "0", "false"] | None, Parameter(query="hasDelta")] = None,
