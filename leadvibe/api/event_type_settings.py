@@ -11,8 +11,14 @@ from typing import Any, Literal
 import msgspec
 from litestar import delete, get, put
 
-from leadvibe.api.scoring_common import after_rescore, clean_event_type, invalidate, publish, require_pipeline
-from leadvibe.pipeline.rescore import rescore_leads
+from leadvibe.api.scoring_common import (
+    clean_event_type,
+    invalidate,
+    publish,
+    require_pipeline,
+    rescore_changes,
+    write_config,
+)
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Tenant
@@ -110,9 +116,7 @@ async def set_event_type(
         )
         return store.get_event_type(c, tenant.unit_id, key)  # type: ignore[return-value]
 
-    row = await rt.db.write(run)
-    invalidate(rt, [tenant.unit_id])
-    return _out(row)
+    return _out(await write_config(rt, tenant.unit_id, run))
 
 
 @get(
@@ -150,11 +154,8 @@ async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: str) -> Del
         before = score_store.lead_scores_by_ruleset(c, unit_id, leads)
         events, scores = store.delete_events_of_type(c, unit_id, key)
         store.refresh_lead_activity(c, unit_id, leads)
-        cfg = cache.get(c, unit_id)
-        rescored = rescore_leads(c, cfg, leads, now) if leads else 0
-        after = score_store.lead_scores_by_ruleset(c, unit_id, leads)
-        changes = after_rescore(rt, c, unit_id, cfg.primary_ruleset_id, before, after, now)
-        return DeleteResult(key, events, scores, int(rescored)), changes
+        rescored, changes = rescore_changes(rt, c, cache, unit_id, leads, before, now)
+        return DeleteResult(key, events, scores, rescored), changes
 
     result, changes = await rt.db.write(run)
     publish(rt, unit_id, changes)

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from litestar import delete, get, post, put
 
-from leadvibe.api.scoring_common import check_int, clean_event_type, invalidate
+from leadvibe.api.scoring_common import check_int, clean_event_type, write_config
 from leadvibe.errors import not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
@@ -101,7 +101,9 @@ async def create_filter(rt: Runtime, tenant: Tenant, principal: Principal, data:
     """A new filter; `count_threshold` and `time_window_ms` are at least 1."""
     event_type, key = clean_event_type(data.event_type)
     threshold, window = _threshold(data.count_threshold), _window(data.time_window_ms)
-    row = await rt.db.write(
+    row = await write_config(
+        rt,
+        tenant.unit_id,
         lambda c: store.create_filter(
             c,
             tenant.unit_id,
@@ -114,9 +116,8 @@ async def create_filter(rt: Runtime, tenant: Tenant, principal: Principal, data:
             group_events=data.group_events,
             actor=principal.actor_id,
             now=rt.now_ms(),
-        )
+        ),
     )
-    invalidate(rt, [tenant.unit_id])
     return _filter(row)
 
 
@@ -142,20 +143,12 @@ async def update_filter(
         fields["group_events"] = int(data.group_events)
 
     def run(c: Any) -> dict[str, Any]:
-        if store.get_filter(c, tenant.unit_id, filter_id) is None:
+        row = store.update_filter(c, tenant.unit_id, filter_id, fields, principal.actor_id, rt.now_ms())
+        if row is None:  # nothing was updated: the OU has no such filter
             raise not_found("inorganic filter")
-        return store.update_filter(
-            c,
-            tenant.unit_id,
-            filter_id,
-            fields,  # type: ignore[return-value]
-            principal.actor_id,
-            rt.now_ms(),
-        )
+        return row
 
-    row = await rt.db.write(run)
-    invalidate(rt, [tenant.unit_id])
-    return _filter(row)
+    return _filter(await write_config(rt, tenant.unit_id, run))
 
 
 @delete(
@@ -167,9 +160,12 @@ async def update_filter(
 )
 async def delete_filter(rt: Runtime, tenant: Tenant, filter_id: str) -> None:
     """Delete a filter."""
-    if not await rt.db.write(lambda c: store.delete_filter(c, tenant.unit_id, filter_id)):
-        raise not_found("inorganic filter")
-    invalidate(rt, [tenant.unit_id])
+
+    def run(c: Any) -> None:
+        if not store.delete_filter(c, tenant.unit_id, filter_id):
+            raise not_found("inorganic filter")
+
+    await write_config(rt, tenant.unit_id, run)
 
 
 ROUTES = [list_filters, create_filter, update_filter, delete_filter]

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import secrets as _secrets
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import msgspec
@@ -16,6 +17,7 @@ from leadvibe.errors import ApiError, bad_request
 from leadvibe.notify import webhook
 from leadvibe.notify.slack import SlackClient, SlackError, authorize_url
 from leadvibe.pipeline.delivery import ensure_webhook_secret, secrets_key
+from leadvibe.pipeline.triggers import invalidate_triggers
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import PUBLIC, access
 from leadvibe.security.principal import ROLE_RANK, Principal, Tenant
@@ -29,6 +31,7 @@ VIEWER = access("V", auth="jwt")
 ADMIN = access("A", auth="jwt", ou=False)
 INTEGRATIONS_PAGE = "/integrations"
 TargetKind = Literal["channel", "user"]
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------------------------------ webhooks
@@ -186,13 +189,6 @@ def redirect_uri(rt: Runtime) -> str:
     return f"{rt.settings.base_url}/settings/slack/callback"
 
 
-def _invalidate(rt: Runtime, unit_id: str) -> None:
-    # Slack routing (connected, default target) is part of the evaluator's per-OU cache.
-    svc = rt.services.get("triggers")
-    if svc is not None:
-        svc.invalidate(unit_id)
-
-
 async def _start_install(rt: Runtime, tenant: Tenant, principal: Principal) -> str:
     state, now = _secrets.token_urlsafe(24), rt.now_ms()
 
@@ -338,7 +334,7 @@ async def slack_callback(
             actor=found["member_id"],
             now=rt.now_ms(),
         )
-        _invalidate(rt, found["unit_id"])
+        invalidate_triggers(rt.services, found["unit_id"])
 
     await rt.db.write(save)
     return _back()
@@ -356,24 +352,25 @@ async def disconnect_slack(rt: Runtime, tenant: Tenant) -> None:
 
     def run(c: Any) -> None:
         store.delete_slack_install(c, tenant.unit_id)
-        _invalidate(rt, tenant.unit_id)
+        invalidate_triggers(rt.services, tenant.unit_id)
 
     await rt.db.write(run)
 
 
-async def _client(rt: Runtime, unit_id: str) -> SlackClient:
+async def _slack_call(rt: Runtime, unit_id: str, call: Callable[[SlackClient], Awaitable[T]]) -> T:
+    """`call` with a client on the OU's bot token (400 when not connected); a Slack error answers 502."""
     row = await rt.db.read(lambda c: store.slack_install(c, unit_id))
     if row is None or row["bot_token"] is None:
         raise bad_request("Slack is not connected for this OU")
-    return SlackClient(
+    client = SlackClient(
         rt.settings.slack_api_url,
         store.unseal(secrets_key(rt), row["bot_token"]),
         timeout_s=rt.settings.webhook_timeout,
     )
-
-
-def _upstream(exc: SlackError) -> ApiError:
-    return ApiError(502, f"Slack answered an error: {exc}")
+    try:
+        return await call(client)
+    except SlackError as exc:
+        raise ApiError(502, f"Slack answered an error: {exc}") from None
 
 
 @get(
@@ -390,11 +387,7 @@ async def slack_channels(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Proxies Slack `conversations.list` and returns the upstream response."""
-    client = await _client(rt, tenant.unit_id)
-    try:
-        return await client.conversations_list(types, cursor)
-    except SlackError as exc:
-        raise _upstream(exc) from None
+    return await _slack_call(rt, tenant.unit_id, lambda client: client.conversations_list(types, cursor))
 
 
 @get(
@@ -406,11 +399,7 @@ async def slack_channels(
 )
 async def slack_users(rt: Runtime, tenant: Tenant, cursor: str | None = None) -> dict[str, Any]:
     """Proxies Slack `users.list` and returns the upstream response."""
-    client = await _client(rt, tenant.unit_id)
-    try:
-        return await client.users_list(cursor)
-    except SlackError as exc:
-        raise _upstream(exc) from None
+    return await _slack_call(rt, tenant.unit_id, lambda client: client.users_list(cursor))
 
 
 @put(
@@ -428,7 +417,7 @@ async def set_slack_target(rt: Runtime, tenant: Tenant, principal: Principal, da
 
     def run(c: Any) -> tuple[dict[str, Any] | None, bool]:
         store.set_slack_target(c, tenant.unit_id, tenant.org_id, data.kind, target, rt.now_ms())
-        _invalidate(rt, tenant.unit_id)
+        invalidate_triggers(rt.services, tenant.unit_id)
         return store.slack_install(c, tenant.unit_id), store.slack_app(c, tenant.org_id) is not None
 
     row, configured = await rt.db.write(run)
@@ -451,12 +440,12 @@ async def test_slack(rt: Runtime, tenant: Tenant, data: TestIn) -> Message:
     text = (data.text or "").strip() or "✅ LeadVibe test notification: Slack is connected."
     if len(text) > 3000:
         raise bad_request("`text` must be at most 3000 characters")
-    client = await _client(rt, tenant.unit_id)
-    try:
+
+    async def send(client: SlackClient) -> None:
         channel = await client.conversations_open(target) if data.kind == "user" else target
         await client.chat_post_message(channel, text)
-    except SlackError as exc:
-        raise _upstream(exc) from None
+
+    await _slack_call(rt, tenant.unit_id, send)
     return Message(f"Test message sent to {data.kind} {target}")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from litestar import delete, get, post, put
 
-from leadvibe.api.scoring_common import check_int, clean_name, invalidate
+from leadvibe.api.scoring_common import check_int, clean_name, write_config
 from leadvibe.engine.levels import validate_band
 from leadvibe.errors import bad_request, not_found
 from leadvibe.ids import new_id
@@ -119,7 +119,9 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
         """A new band; `min_score` must not exceed `max_score`."""
         name = clean_name(data.name)
         _band(data.min_score, data.max_score)
-        row = await rt.db.write(
+        row = await write_config(
+            rt,
+            tenant.unit_id,
             lambda c: store.create_level(
                 c,
                 tenant.unit_id,
@@ -131,9 +133,8 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
                 max_score=data.max_score,
                 actor=principal.actor_id,
                 now=rt.now_ms(),
-            )
+            ),
         )
-        invalidate(rt, [tenant.unit_id])
         return render(row)
 
     @put(
@@ -169,9 +170,7 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
                 rt.now_ms(),
             )
 
-        row = await rt.db.write(run)
-        invalidate(rt, [tenant.unit_id])
-        return render(row)
+        return render(await write_config(rt, tenant.unit_id, run))
 
     @delete(
         f"{path}/{{level_id:str}}",
@@ -182,9 +181,12 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
     )
     async def delete_level(rt: Runtime, tenant: Tenant, level_id: str) -> None:
         """Delete a band."""
-        if not await rt.db.write(lambda c: store.delete_level(c, tenant.unit_id, kind, level_id)):
-            raise not_found(what)
-        invalidate(rt, [tenant.unit_id])
+
+        def run(c: Any) -> None:
+            if not store.delete_level(c, tenant.unit_id, kind, level_id):
+                raise not_found(what)
+
+        await write_config(rt, tenant.unit_id, run)
 
     return [list_levels, create_level, update_level, delete_level]
 

@@ -20,15 +20,16 @@ from litestar import delete, get, post, put
 from litestar.params import Parameter
 
 from leadvibe.api.scoring_common import (
-    after_rescore,
     check_int,
     clean_event_type,
     clean_name,
     given,
-    invalidate,
     parse_time,
     publish,
     require_pipeline,
+    rescore_changes,
+    session_timeout_minutes,
+    write_config,
 )
 from leadvibe.engine import levels as level_engine
 from leadvibe.engine.filters import InorganicFilter
@@ -37,7 +38,6 @@ from leadvibe.engine.scoring import Rule, Ruleset
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
-from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Tenant
@@ -243,6 +243,13 @@ def _window(start: int | None, end: int | None, prefix: str = "") -> None:
         raise bad_request(f"`{prefix}start_at` must be before `{prefix}end_at`")
 
 
+def _ruleset_or_404(c: Any, unit_id: str, ruleset_id: str) -> dict[str, Any]:
+    row = store.get_ruleset(c, unit_id, ruleset_id)
+    if row is None:
+        raise not_found("ruleset")
+    return row
+
+
 # -- rulesets ------------------------------------------------------------------------------------------------
 @get(
     "/rulesets",
@@ -283,9 +290,7 @@ async def create_ruleset(rt: Runtime, tenant: Tenant, principal: Principal, data
             now=rt.now_ms(),
         )
 
-    row = await rt.db.write(run)
-    invalidate(rt, [tenant.unit_id])
-    return _ruleset(row)
+    return _ruleset(await write_config(rt, tenant.unit_id, run))
 
 
 @put(
@@ -306,24 +311,14 @@ async def update_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str, data: Rul
         fields["active"] = int(data.active)
 
     def run(c: Any) -> dict[str, Any]:
-        if store.get_ruleset(c, tenant.unit_id, ruleset_id) is None:
-            raise not_found("ruleset")
+        _ruleset_or_404(c, tenant.unit_id, ruleset_id)
         if "name" in fields and store.ruleset_name_taken(
             c, tenant.unit_id, fields["name"], exclude=ruleset_id
         ):
             raise conflict(f"a ruleset named {fields['name']!r} already exists in this OU")
-        return store.update_ruleset(
-            c,
-            tenant.unit_id,
-            ruleset_id,
-            fields,
-            data.is_primary,  # type: ignore[return-value]
-            rt.now_ms(),
-        )
+        return store.update_ruleset(c, tenant.unit_id, ruleset_id, fields, data.is_primary, rt.now_ms())  # type: ignore[return-value]
 
-    row = await rt.db.write(run)
-    invalidate(rt, [tenant.unit_id])
-    return _ruleset(row)
+    return _ruleset(await write_config(rt, tenant.unit_id, run))
 
 
 @delete(
@@ -337,12 +332,10 @@ async def delete_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> None:
     """Delete a ruleset with its rules, per-event and lead scores; deleting the primary promotes none."""
 
     def run(c: Any) -> None:
-        if store.get_ruleset(c, tenant.unit_id, ruleset_id) is None:
-            raise not_found("ruleset")
+        _ruleset_or_404(c, tenant.unit_id, ruleset_id)
         store.delete_ruleset(c, tenant.unit_id, ruleset_id)
 
-    await rt.db.write(run)
-    invalidate(rt, [tenant.unit_id])
+    await write_config(rt, tenant.unit_id, run)
 
 
 @get(
@@ -356,8 +349,7 @@ async def list_ruleset_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> li
     """The rules of one ruleset."""
 
     def run(c: Any) -> list[dict[str, Any]]:
-        if store.get_ruleset(c, tenant.unit_id, ruleset_id) is None:
-            raise not_found("ruleset")
+        _ruleset_or_404(c, tenant.unit_id, ruleset_id)
         return store.list_rules(c, tenant.unit_id, ruleset_id)
 
     return [_rule(r) for r in await rt.db.read(run)]
@@ -380,20 +372,14 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
     unit_id, now = tenant.unit_id, rt.now_ms()
 
     def run(c: Any) -> tuple[RescoreOut, list[dict[str, Any]]]:
-        rs = store.get_ruleset(c, unit_id, ruleset_id)
-        if rs is None:
-            raise not_found("ruleset")
-        if not rs["active"]:
+        if not _ruleset_or_404(c, unit_id, ruleset_id)["active"]:
             raise conflict(
                 "the ruleset is inactive; activate it before rescoring (inactive rulesets keep their scores)"
             )
         leads = store.live_lead_ids(c, unit_id)
         before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
-        cfg = cache.get(c, unit_id)
-        n = rescore_leads(c, cfg, leads, now, ruleset_ids=[ruleset_id])
-        after = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
-        changes = after_rescore(rt, c, unit_id, cfg.primary_ruleset_id, before, after, now)
-        return RescoreOut(ruleset_id, int(n), len(changes)), changes
+        n, changes = rescore_changes(rt, c, cache, unit_id, leads, before, now, ruleset_id)
+        return RescoreOut(ruleset_id, n, len(changes)), changes
 
     out, changes = await rt.db.write(run)
     publish(rt, unit_id, changes)
@@ -475,8 +461,7 @@ async def backtest_ruleset(
     unit_id = tenant.unit_id
 
     def run(c: Any) -> BacktestOut:
-        if store.get_ruleset(c, unit_id, ruleset_id) is None:
-            raise not_found("ruleset")
+        _ruleset_or_404(c, unit_id, ruleset_id)
         settings = store.scoring_settings(c, tenant.org_id, unit_id) or {}
         filters = tuple(
             InorganicFilter(
@@ -491,7 +476,7 @@ async def backtest_ruleset(
         # The draft is scored as if the ruleset were active: a what-if of rules, not of the on/off switch.
         config = ScoringConfig(
             (Ruleset(ruleset_id, True, draft),),
-            _policy(c, unit_id, int(settings.get("session_timeout_minutes") or 30)),
+            _policy(c, unit_id, session_timeout_minutes(settings)),
             filters,
             bool(settings.get("allow_negative_scores")),
         )
@@ -540,8 +525,8 @@ async def list_rules(
     """Every rule of the active OU, or of one of its rulesets."""
 
     def run(c: Any) -> list[dict[str, Any]]:
-        if ruleset_id is not None and store.get_ruleset(c, tenant.unit_id, ruleset_id) is None:
-            raise not_found("ruleset")
+        if ruleset_id is not None:
+            _ruleset_or_404(c, tenant.unit_id, ruleset_id)
         return store.list_rules(c, tenant.unit_id, ruleset_id)
 
     return [_rule(r) for r in await rt.db.read(run)]
@@ -583,9 +568,7 @@ async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, data: R
     def run(c: Any) -> dict[str, Any]:
         now = rt.now_ms()
         if data.ruleset_id:
-            if store.get_ruleset(c, tenant.unit_id, data.ruleset_id) is None:
-                raise not_found("ruleset")
-            ruleset_id = data.ruleset_id
+            ruleset_id = _ruleset_or_404(c, tenant.unit_id, data.ruleset_id)["id"]
         else:
             ruleset_id = _primary_or_default(c, tenant, actor, now)
         return store.create_rule(
@@ -605,9 +588,7 @@ async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, data: R
             now=now,
         )
 
-    row = await rt.db.write(run)
-    invalidate(rt, [tenant.unit_id])
-    return _rule(row)
+    return _rule(await write_config(rt, tenant.unit_id, run))
 
 
 @put(
@@ -640,22 +621,11 @@ async def update_rule(
         if current is None:
             raise not_found("rule")
         if given(data.ruleset_id) and data.ruleset_id != current["ruleset_id"]:
-            if store.get_ruleset(c, tenant.unit_id, data.ruleset_id) is None:  # type: ignore[arg-type]
-                raise not_found("ruleset")
-            fields["ruleset_id"] = data.ruleset_id
+            fields["ruleset_id"] = _ruleset_or_404(c, tenant.unit_id, data.ruleset_id)["id"]  # type: ignore[arg-type]
         _window(fields.get("start_at", current["start_at"]), fields.get("end_at", current["end_at"]))
-        return store.update_rule(
-            c,
-            tenant.unit_id,
-            rule_id,
-            fields,
-            principal.actor_id,  # type: ignore[return-value]
-            rt.now_ms(),
-        )
+        return store.update_rule(c, tenant.unit_id, rule_id, fields, principal.actor_id, rt.now_ms())  # type: ignore[return-value]
 
-    row = await rt.db.write(run)
-    invalidate(rt, [tenant.unit_id])
-    return _rule(row)
+    return _rule(await write_config(rt, tenant.unit_id, run))
 
 
 @delete(
@@ -667,9 +637,12 @@ async def update_rule(
 )
 async def delete_rule(rt: Runtime, tenant: Tenant, rule_id: str) -> None:
     """Delete a rule; scores already given stay until the ruleset is rescored."""
-    if not await rt.db.write(lambda c: store.delete_rule(c, tenant.unit_id, rule_id)):
-        raise not_found("rule")
-    invalidate(rt, [tenant.unit_id])
+
+    def run(c: Any) -> None:
+        if not store.delete_rule(c, tenant.unit_id, rule_id):
+            raise not_found("rule")
+
+    await write_config(rt, tenant.unit_id, run)
 
 
 ROUTES = [

@@ -5,14 +5,16 @@ Not a domain: it has no routes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import msgspec
 
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request
+from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.runtime import Runtime
+from leadvibe.store import scoring as store
 from leadvibe.timeutil import parse_rfc3339
 
 EVENT_TYPE_MAX = 128
@@ -20,6 +22,8 @@ NAME_MAX = 100
 # Far beyond any sensible weight or score band, and far inside SQLite's 64-bit integers even after summing
 # many rules and multiplying by the surge cap: arithmetic can never overflow.
 INT_LIMIT = 1_000_000_000
+DEFAULT_SESSION_TIMEOUT = 30  # minutes
+T = TypeVar("T")
 
 
 def invalidate(rt: Runtime, unit_ids: Iterable[str]) -> None:
@@ -29,6 +33,19 @@ def invalidate(rt: Runtime, unit_ids: Iterable[str]) -> None:
         return
     for unit_id in unit_ids:
         cache.invalidate(unit_id)
+
+
+async def write_config(rt: Runtime, unit_id: str, fn: Callable[[Any], T]) -> T:
+    """Run `fn(conn)` in a write transaction, then drop the OU's cached scoring configuration (the contract:
+    every endpoint that changes it invalidates after its write). Raise inside `fn` to roll back."""
+    result = await rt.db.write(fn)
+    invalidate(rt, [unit_id])
+    return result
+
+
+def session_timeout_minutes(settings: dict[str, Any] | None) -> int:
+    """The OU's session timeout from a `store.scoring_settings` row (the default when there is none)."""
+    return int((settings or {}).get("session_timeout_minutes") or DEFAULT_SESSION_TIMEOUT)
 
 
 def clean_event_type(value: str, field: str = "event_type") -> tuple[str, str]:
@@ -72,17 +89,23 @@ def given(value: Any) -> bool:
     return value is not msgspec.UNSET
 
 
-def after_rescore(
+def rescore_changes(
     rt: Runtime,
     conn: Any,
+    cache: Any,
     unit_id: str,
-    primary_ruleset_id: str | None,
+    lead_ids: list[str],
     before: dict[tuple[str, str], int],
-    after: dict[tuple[str, str], int],
     now: int,
-) -> list[dict[str, Any]]:
-    """Inside the write that rescored leads: re-arm milestones of leads whose primary score moved (it may have
-    fallen below a threshold); return the `score_update` publications for `/stream` (send after commit)."""
+    ruleset_id: str | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Inside a write: replay the leads (in every ruleset, or one) with the OU's current configuration, then
+    re-arm milestones of leads whose primary score moved (it may have fallen below a threshold). `before` is
+    `store.lead_scores_by_ruleset` of the same leads taken earlier in the transaction. Returns how many leads
+    were replayed and the `score_update` publications for `/stream` (send them after commit)."""
+    cfg = cache.get(conn, unit_id)
+    replayed = rescore_leads(conn, cfg, lead_ids, now, ruleset_ids=None if ruleset_id is None else [ruleset_id])
+    after = store.lead_scores_by_ruleset(conn, unit_id, lead_ids, ruleset_id)
     changes = [
         {
             "lead_id": lead,
@@ -93,12 +116,13 @@ def after_rescore(
         for (lead, rs), score_before in {**{k: 0 for k in after}, **before}.items()
         if after.get((lead, rs), 0) != score_before
     ]
+    primary = cfg.primary_ruleset_id
     triggers = rt.services.get("triggers")
-    if triggers is not None and hasattr(triggers, "on_score_change") and primary_ruleset_id:
+    if triggers is not None and hasattr(triggers, "on_score_change") and primary:
         for change in changes:
-            if change["ruleset_id"] == primary_ruleset_id:
+            if change["ruleset_id"] == primary:
                 triggers.on_score_change(conn, unit_id, change["lead_id"], change["score"], now)
-    return changes
+    return int(replayed), changes
 
 
 def publish(rt: Runtime, unit_id: str, changes: list[dict[str, Any]]) -> None:

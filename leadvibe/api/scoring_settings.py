@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from litestar import get, put
 
-from leadvibe.api.scoring_common import invalidate
+from leadvibe.api.scoring_common import invalidate, session_timeout_minutes, write_config
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import ApiError, bad_request
 from leadvibe.runtime import Runtime
@@ -166,8 +166,8 @@ async def get_surge_policy(rt: Runtime, tenant: Tenant) -> SurgePolicyOut:
     """The saved policy, else Standard defaults with `idle_reset_seconds` = the OU's session timeout x 60."""
 
     def run(c: Any) -> tuple[dict[str, Any] | None, int]:
-        settings = store.scoring_settings(c, tenant.org_id, tenant.unit_id) or {}
-        return store.get_surge_policy(c, tenant.unit_id), int(settings.get("session_timeout_minutes") or 30)
+        settings = store.scoring_settings(c, tenant.org_id, tenant.unit_id)
+        return store.get_surge_policy(c, tenant.unit_id), session_timeout_minutes(settings)
 
     saved, timeout = await rt.db.read(run)
     if saved is None:
@@ -200,14 +200,14 @@ async def put_surge_policy(rt: Runtime, tenant: Tenant, data: SurgePolicyIn) -> 
     bands = [Band(b.min_events, b.multiplier) for b in data.bands] if data.bands is not None else None
 
     def run(c: Any) -> tuple[SurgePolicy, int]:
-        settings = store.scoring_settings(c, tenant.org_id, tenant.unit_id) or {}
+        settings = store.scoring_settings(c, tenant.org_id, tenant.unit_id)
         try:
             policy = build_policy(
                 data.mode,
                 bands,
                 data.idle_reset_seconds,
                 data.multiplier_cap,
-                default_idle_seconds=int(settings.get("session_timeout_minutes") or 30) * 60,
+                default_idle_seconds=session_timeout_minutes(settings) * 60,
             )
         except ValueError as exc:
             raise bad_request(str(exc)) from None
@@ -224,8 +224,7 @@ async def put_surge_policy(rt: Runtime, tenant: Tenant, data: SurgePolicyIn) -> 
         )
         return policy, now
 
-    policy, now = await rt.db.write(run)
-    invalidate(rt, [tenant.unit_id])
+    policy, now = await write_config(rt, tenant.unit_id, run)
     return _policy_out(tenant, policy, True, now)
 
 

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 from litestar import delete, get, post, put
-from litestar.params import Parameter
 
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.triggers import (
     Common,
+    TimeParam,
     TriggerBase,
     base_fields,
     common_fields,
     create,
+    event_type_fields,
+    parse_time_param,
     remove,
     update,
     window_fields,
 )
-from leadvibe.engine.normalize import type_key
 from leadvibe.errors import bad_request
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Tenant
 from leadvibe.store import triggers as store
-from leadvibe.timeutil import parse_rfc3339, to_rfc3339
+from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Surge"]
 JWT_V = access("V", auth="jwt")
@@ -122,10 +123,7 @@ def surge_out(row: dict[str, Any]) -> SurgeTrigger:
 def _fields(data: SurgeTriggerIn, *, creating: bool) -> dict[str, Any]:
     f: dict[str, Any] = {}
     if data.event_type is not None:
-        event_type = data.event_type.strip()
-        if len(event_type) > 200:
-            raise bad_request("`event_type` must be at most 200 characters")
-        f["event_type"], f["type_key"] = event_type, type_key(event_type) or None
+        f.update(event_type_fields(data.event_type))
     elif creating:
         f["event_type"], f["type_key"] = "", None
     f.update(window_fields(data.window_seconds, data.window_unit, required=creating))
@@ -200,18 +198,6 @@ async def delete_surge_trigger(rt: Runtime, tenant: Tenant, trigger_id: str) -> 
     await remove(rt, tenant, "surge", trigger_id)
 
 
-TimeParam = Annotated[str | None, Parameter(description="RFC 3339 timestamp")]
-
-
-def _time(value: str | None, what: str) -> int | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return parse_rfc3339(value.strip())
-    except ValueError as exc:
-        raise bad_request(f"`{what}` {exc}") from None
-
-
 def _channel(value: str | None) -> str | None:
     return value.strip().lower() or None if value is not None else None
 
@@ -233,7 +219,7 @@ async def list_surge_events(
     channel: str | None = None,
 ) -> list[SurgeEvent]:
     """Surge events of the active OU, newest first; `start`/`end` bound the event time, `channel` filters."""
-    lo, hi, ch = _time(start, "start"), _time(end, "end"), _channel(channel)
+    lo, hi, ch = parse_time_param(start, "start"), parse_time_param(end, "end"), _channel(channel)
     rows = await rt.db.read(
         lambda c: store.list_surge_events(
             c, tenant.unit_id, limit=limit, offset=(page - 1) * limit, start=lo, end=hi, channel=ch
@@ -273,7 +259,7 @@ async def surge_metrics(
     channel: str | None = None,
 ) -> SurgeMetrics:
     """Totals, busiest interval, channels and a zero-filled series over [start, end)."""
-    lo, hi, ch = _time(start, "start"), _time(end, "end"), _channel(channel)
+    lo, hi, ch = parse_time_param(start, "start"), parse_time_param(end, "end"), _channel(channel)
     if lo is None or hi is None:
         raise bad_request("`start` and `end` are required")
     if hi <= lo:

@@ -23,6 +23,7 @@ from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.notify import ssrf
 from leadvibe.pipeline import triggers as evaluator
+from leadvibe.pipeline.triggers import invalidate_triggers
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Tenant
@@ -315,6 +316,14 @@ async def check_webhook_url(rt: Runtime, url: str) -> str | None:
     return url
 
 
+def event_type_fields(value: str) -> dict[str, Any]:
+    """An optional event type (at most 200 characters; "" = any type) -> `event_type` and `type_key`."""
+    event_type = value.strip()
+    if len(event_type) > 200:
+        raise bad_request("`event_type` must be at most 200 characters")
+    return {"event_type": event_type, "type_key": type_key(event_type) or None}
+
+
 def window_fields(amount: int | None, unit: str | None, *, required: bool) -> dict[str, Any]:
     """`window_seconds` (an amount >= 1) and `window_unit` -> stored columns."""
     out: dict[str, Any] = {}
@@ -387,12 +396,6 @@ def check_destinations(kind: str, row: dict[str, Any]) -> None:
         raise bad_request("a sequence trigger needs a destination: `webhook_url`, `emails` or a Slack target")
 
 
-def _invalidate(rt: Runtime, unit_id: str) -> None:
-    svc = rt.services.get("triggers")
-    if svc is not None:
-        svc.invalidate(unit_id)
-
-
 async def create(
     rt: Runtime, tenant: Tenant, principal: Principal, kind: str, fields: dict[str, Any], default_name: str
 ) -> dict[str, Any]:
@@ -407,7 +410,8 @@ async def create(
         row = store.create_trigger(
             c, tenant.unit_id, tenant.org_id, trigger_id, kind, fields, principal.actor_id, rt.now_ms()
         )
-        _invalidate(rt, tenant.unit_id)  # on the writer thread: the very next event sees the new trigger
+        # On the writer thread: the very next event sees the new trigger.
+        invalidate_triggers(rt.services, tenant.unit_id)
         return row
 
     return await rt.db.write(run)
@@ -440,7 +444,7 @@ async def update(
         )
         if changed:
             store.reset_state(c, tenant.unit_id, trigger_id)
-        _invalidate(rt, tenant.unit_id)
+        invalidate_triggers(rt.services, tenant.unit_id)
         return row  # type: ignore[return-value]
 
     return await rt.db.write(run)
@@ -451,7 +455,7 @@ async def remove(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str) -> Non
 
     def run(c: Any) -> bool:
         gone = store.delete_trigger(c, tenant.unit_id, kind, trigger_id)
-        _invalidate(rt, tenant.unit_id)
+        invalidate_triggers(rt.services, tenant.unit_id)
         return gone
 
     if not await rt.db.write(run):
@@ -464,10 +468,7 @@ async def remove(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str) -> Non
 def _milestone_fields(data: MilestoneIn, *, creating: bool) -> dict[str, Any]:
     f: dict[str, Any] = {}
     if data.event_type is not None:
-        event_type = data.event_type.strip()
-        if len(event_type) > 200:
-            raise bad_request("`event_type` must be at most 200 characters")
-        f["event_type"], f["type_key"] = event_type, type_key(event_type) or None
+        f.update(event_type_fields(data.event_type))
     elif creating:
         raise bad_request('`event_type` is required (use "" for any type)')
     if data.score_threshold is not None:
@@ -767,7 +768,8 @@ async def simulate_sequence(rt: Runtime, tenant: Tenant, trigger_id: str, data: 
 TimeParam = Annotated[str | None, Parameter(description="RFC 3339 timestamp")]
 
 
-def _time(value: str | None, what: str) -> int | None:
+def parse_time_param(value: str | None, what: str) -> int | None:
+    """An optional RFC 3339 query parameter -> epoch ms (None when absent or blank; 400 when malformed)."""
     if value is None or not value.strip():
         return None
     try:
@@ -803,7 +805,7 @@ async def _events(
     start: str | None,
     end: str | None,
 ) -> list[EmittedEvent]:
-    lo, hi = _time(start, "start"), _time(end, "end")
+    lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")
     rows = await rt.db.read(
         lambda c: store.list_trigger_events(
             c,

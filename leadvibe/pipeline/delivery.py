@@ -24,6 +24,7 @@ from leadvibe.notify import webhook
 from leadvibe.notify.email import EmailError, SmtpConfig, build_message, render_template, send_email
 from leadvibe.notify.slack import SlackClient, SlackError, trigger_message
 from leadvibe.pipeline.periodic import Periodic
+from leadvibe.pipeline.triggers import invalidate_triggers
 from leadvibe.security.keys import derive
 from leadvibe.store import deliveries as store
 from leadvibe.store import integrations as integration_store
@@ -103,6 +104,11 @@ def template_context(payload: dict[str, Any]) -> dict[str, object]:
         "trigger_name": payload["trigger"]["name"],
         "level": payload["lead"]["level"],
     }
+
+
+def lead_url(base_url: str, lead_id: object) -> str:
+    """The dashboard page of a lead (linked from email and Slack notifications)."""
+    return f"{base_url}/leads/{quote(str(lead_id), safe='')}"
 
 
 class DeliverySender:
@@ -185,41 +191,32 @@ class DeliverySender:
         rt, unit, did = self.rt, row["unit_id"], row["id"]
         attempts = int(row["attempts"]) + 1
         now = rt.now_ms()
-        if outcome.delivered:
-            await rt.db.write(
-                lambda c: store.finish(
-                    c,
-                    unit,
-                    did,
-                    status="delivered",
-                    attempts=attempts,
-                    last_status=outcome.status,
-                    last_error=None,
-                    now=now,
-                )
+
+        def close(c: apsw.Connection, status: str) -> None:
+            store.finish(
+                c,
+                unit,
+                did,
+                status=status,
+                attempts=attempts,
+                last_status=outcome.status,
+                last_error=None if outcome.delivered else outcome.error,
+                now=now,
             )
+
+        if outcome.delivered:
+            await rt.db.write(lambda c: close(c, "delivered"))
             log.info("delivery_delivered", delivery_id=did, kind=row["kind"], attempts=attempts)
             return
         if outcome.final == "disabled":
 
             def disable(c: apsw.Connection) -> None:
-                store.finish(
-                    c,
-                    unit,
-                    did,
-                    status="disabled",
-                    attempts=attempts,
-                    last_status=outcome.status,
-                    last_error=outcome.error,
-                    now=now,
-                )
+                close(c, "disabled")
                 trigger_store.disable_webhook(c, unit, row["destination"], now)
                 store.disable_pending_to(
                     c, unit, row["destination"], outcome.error or "destination disabled", now
                 )
-                triggers = rt.services.get("triggers")
-                if triggers is not None:
-                    triggers.invalidate(unit)  # the disabled URL must get no new deliveries
+                invalidate_triggers(rt.services, unit)  # the disabled URL must get no new deliveries
 
             await rt.db.write(disable)
             log.warning("delivery_destination_disabled", delivery_id=did)
@@ -230,18 +227,7 @@ class DeliverySender:
             else webhook.retry_delay(attempts, rt.settings.delivery_schedule, self._rng, outcome.retry_after)
         )
         if delay is None:
-            await rt.db.write(
-                lambda c: store.finish(
-                    c,
-                    unit,
-                    did,
-                    status="failed",
-                    attempts=attempts,
-                    last_status=outcome.status,
-                    last_error=outcome.error,
-                    now=now,
-                )
-            )
+            await rt.db.write(lambda c: close(c, "failed"))
             log.warning(
                 "delivery_failed", delivery_id=did, kind=row["kind"], attempts=attempts, error=outcome.error
             )
@@ -308,10 +294,9 @@ class DeliverySender:
             return Outcome(False, error="SMTP is not configured (LEADVIBE_SMTP_HOST)", final="failed")
         payload, options = json.loads(row["payload"]), json.loads(row["options"] or "{}")
         ctx = template_context(payload)
-        lead_url = f"{s.base_url}/leads/{quote(str(payload['lead']['id']), safe='')}"
         body = (
             render_template(options.get("message") or DEFAULT_MESSAGE, ctx)
-            + f"\n\nOpen the lead: {lead_url}\n"
+            + f"\n\nOpen the lead: {lead_url(s.base_url, payload['lead']['id'])}\n"
         )
         try:
             message = build_message(
@@ -350,7 +335,7 @@ class DeliverySender:
             lead["level"],
             payload["trigger"]["name"],
             payload["event"]["type"],
-            f"{s.base_url}/leads/{quote(str(lead['id']), safe='')}",
+            lead_url(s.base_url, lead["id"]),
         )
         try:
             channel = options.get("target_id", "")

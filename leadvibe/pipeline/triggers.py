@@ -13,9 +13,9 @@ It runs for every event, so it must be cheap: an OU's compiled triggers are cach
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import apsw
 import structlog
@@ -29,30 +29,12 @@ from leadvibe.store import integrations as integration_store
 from leadvibe.store import triggers as store
 from leadvibe.timeutil import to_rfc3339
 
+if TYPE_CHECKING:
+    from leadvibe.pipeline.worker import EventContext
+
 log = structlog.get_logger("leadvibe.triggers")
 
 DAY_MS = 86_400_000
-
-
-class EventContext(Protocol):
-    """What the worker passes for one scored event (pipeline/worker.py defines the concrete class)."""
-
-    org_id: str
-    unit_id: str
-    lead_id: str
-    event_id: str
-    event_seq: int
-    event_type: str
-    type_key: str
-    occurred_at: int
-    received_at: int
-    metadata: dict[str, Any] | None
-    channel: str
-    primary_ruleset_id: str | None
-    primary_before: int
-    primary_after: int
-    level_name: str | None
-    now: int
 
 
 # ------------------------------------------------------------------------------------------------ compiling
@@ -147,6 +129,14 @@ def load_ou(conn: apsw.Connection, unit_id: str) -> OUTriggers:
 # ------------------------------------------------------------------------------------------------ the service
 
 
+def invalidate_triggers(services: Mapping[str, Any], unit_id: str) -> None:
+    """Drop an OU's compiled triggers from `services["triggers"]` when the service runs (trigger CRUD, Slack
+    routing changes, a webhook disabled by a 410); the next event reloads them."""
+    svc = services.get("triggers")
+    if svc is not None:
+        svc.invalidate(unit_id)
+
+
 class TriggerService:
     """`rt.services["triggers"]`: evaluation in the worker transaction, with a per-OU definition cache."""
 
@@ -195,19 +185,9 @@ class TriggerService:
             return passes_filters(c.filters, metadata)
 
         out: list[tuple[str, dict[str, Any]]] = []
-        if (
-            ctx.primary_ruleset_id is not None
-        ):  # milestones watch the primary score; without one nothing moves
+        if ctx.primary_ruleset_id is not None:  # milestones watch the primary score; without one nothing moves
             for c in ou.milestones:
-                st = states.get(c.id)
-                armed = bool(st["armed"]) if st else True
-                fire, armed_after = eng.milestone_step(c.engine, armed, ctx.type_key, ctx.primary_after)
-                if fire and not eligible(c):
-                    # The lead does not match the trigger's filters: no firing, and it stays armed.
-                    fire, armed_after = False, armed
-                if armed_after != armed:
-                    store.save_state(conn, ctx.unit_id, c.id, ctx.lead_id, armed=armed_after, now=ctx.now)
-                if fire:
+                if self._milestone_step(conn, ctx, c, states.get(c.id), eligible):
                     out.append(self._fire(conn, ctx, c, ou))
         if ou.windows:
             history = [
@@ -218,33 +198,63 @@ class TriggerService:
             ]
             history.append(eng.HistEvent(ctx.event_id, ctx.type_key, ctx.occurred_at))
             for c in ou.windows:
-                st = states.get(c.id)
-                state: Any
-                if isinstance(c.engine, eng.SequenceTrigger):
-                    state = (
-                        eng.SequenceState(st["last_completion_ts"], st["last_completion_event_id"])
-                        if st
-                        else eng.SequenceState()
-                    )
-                else:
-                    state = st["last_fired_ts"] if st else None
-                fire, after = eng.step(c.engine, history, state)
-                if not fire or not eligible(c):
-                    continue
-                if isinstance(after, eng.SequenceState):
-                    store.save_state(
-                        conn,
-                        ctx.unit_id,
-                        c.id,
-                        ctx.lead_id,
-                        last_completion_ts=after.last_completion_ts,
-                        last_completion_event_id=after.last_completion_event_id,
-                        now=ctx.now,
-                    )
-                else:
-                    store.save_state(conn, ctx.unit_id, c.id, ctx.lead_id, last_fired_ts=after, now=ctx.now)
-                out.append(self._fire(conn, ctx, c, ou))
+                if self._window_step(conn, ctx, c, states.get(c.id), history, eligible):
+                    out.append(self._fire(conn, ctx, c, ou))
         return out
+
+    @staticmethod
+    def _milestone_step(
+        conn: apsw.Connection,
+        ctx: EventContext,
+        c: Compiled,
+        st: dict[str, Any] | None,
+        eligible: Callable[[Compiled], bool],
+    ) -> bool:
+        """Advance one milestone for the event (saving its armed flag when it changes); True = fire."""
+        armed = bool(st["armed"]) if st else True
+        fire, armed_after = eng.milestone_step(c.engine, armed, ctx.type_key, ctx.primary_after)
+        if fire and not eligible(c):
+            # The lead does not match the trigger's filters: no firing, and it stays armed.
+            fire, armed_after = False, armed
+        if armed_after != armed:
+            store.save_state(conn, ctx.unit_id, c.id, ctx.lead_id, armed=armed_after, now=ctx.now)
+        return fire
+
+    @staticmethod
+    def _window_step(
+        conn: apsw.Connection,
+        ctx: EventContext,
+        c: Compiled,
+        st: dict[str, Any] | None,
+        history: list[eng.HistEvent],
+        eligible: Callable[[Compiled], bool],
+    ) -> bool:
+        """Advance one sequence/pattern/surge trigger over the lead's history; a firing saves its new state."""
+        state: Any
+        if isinstance(c.engine, eng.SequenceTrigger):
+            state = (
+                eng.SequenceState(st["last_completion_ts"], st["last_completion_event_id"])
+                if st
+                else eng.SequenceState()
+            )
+        else:
+            state = st["last_fired_ts"] if st else None
+        fire, after = eng.step(c.engine, history, state)
+        if not fire or not eligible(c):
+            return False
+        if isinstance(after, eng.SequenceState):
+            store.save_state(
+                conn,
+                ctx.unit_id,
+                c.id,
+                ctx.lead_id,
+                last_completion_ts=after.last_completion_ts,
+                last_completion_event_id=after.last_completion_event_id,
+                now=ctx.now,
+            )
+        else:
+            store.save_state(conn, ctx.unit_id, c.id, ctx.lead_id, last_fired_ts=after, now=ctx.now)
+        return True
 
     def on_score_change(
         self, conn: apsw.Connection, unit_id: str, lead_id: str, primary_score: int, now: int

@@ -64,7 +64,6 @@ def due(conn: apsw.Connection, now: int, limit: int, exclude: Collection[str] = 
     return query(conn, sql + " ORDER BY next_attempt_at, id LIMIT ?", [*params, limit])
 
 
-
 def get_delivery(conn: apsw.Connection, unit_id: str, delivery_id: str) -> dict[str, Any] | None:
     """One delivery of the OU."""
     return query_one(conn, "SELECT * FROM deliveries WHERE unit_id = ? AND id = ?", (unit_id, delivery_id))

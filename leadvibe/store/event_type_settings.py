@@ -31,6 +31,14 @@ def list_event_types(conn: apsw.Connection, unit_id: str) -> list[dict[str, Any]
     )
 
 
+def _setting(conn: apsw.Connection, unit_id: str, type_key: str) -> dict[str, Any] | None:
+    return query_one(
+        conn,
+        "SELECT hidden, max_processing_scope FROM event_type_settings WHERE unit_id = ? AND type_key = ?",
+        (unit_id, type_key),
+    )
+
+
 def get_event_type(conn: apsw.Connection, unit_id: str, type_key: str) -> dict[str, Any] | None:
     """One type as `list_event_types` shows it, or None when it was never seen nor configured."""
     seen = query_one(
@@ -39,11 +47,7 @@ def get_event_type(conn: apsw.Connection, unit_id: str, type_key: str) -> dict[s
         " FROM event_types WHERE unit_id = ? AND type_key = ?",
         (unit_id, type_key),
     )
-    setting = query_one(
-        conn,
-        "SELECT hidden, max_processing_scope FROM event_type_settings WHERE unit_id = ? AND type_key = ?",
-        (unit_id, type_key),
-    )
+    setting = _setting(conn, unit_id, type_key)
     if seen is None and setting is None:
         return None
     row = seen or {
@@ -62,11 +66,7 @@ def upsert_setting(
     conn: apsw.Connection, unit_id: str, type_key: str, *, hidden: bool | None, scope: str | None, now: int
 ) -> None:
     """Create or change a type's settings; a field left None keeps its current (or default) value."""
-    current = query_one(
-        conn,
-        "SELECT hidden, max_processing_scope FROM event_type_settings WHERE unit_id = ? AND type_key = ?",
-        (unit_id, type_key),
-    )
+    current = _setting(conn, unit_id, type_key)
     new_hidden = int(hidden) if hidden is not None else (current["hidden"] if current else 0)
     new_scope = scope or (current["max_processing_scope"] if current else "activate")
     conn.execute(

@@ -160,9 +160,8 @@ def set_slack_target(
 
 def delete_slack_install(conn: apsw.Connection, unit_id: str) -> bool:
     """Disconnect: forget the token, workspace and default target."""
-    existed = query_one(conn, "SELECT 1 AS x FROM slack_installs WHERE unit_id = ?", (unit_id,)) is not None
     conn.execute("DELETE FROM slack_installs WHERE unit_id = ?", (unit_id,))
-    return existed
+    return conn.changes() > 0
 
 
 # ----------------------------------------------------------------------------------------------- OAuth states

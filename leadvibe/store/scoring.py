@@ -131,30 +131,10 @@ def update_ruleset(
 
 def delete_ruleset(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> dict[str, int]:
     """Delete a ruleset with its rules, its per-event scores and its lead scores; return what went."""
-    counts = {
-        "rules": int(
-            scalar(
-                conn, "SELECT COUNT(*) FROM rules WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id)
-            )
-        ),
-        "event_scores": int(
-            scalar(
-                conn,
-                "SELECT COUNT(*) FROM event_scores WHERE unit_id = ? AND ruleset_id = ?",
-                (unit_id, ruleset_id),
-            )
-        ),
-        "lead_scores": int(
-            scalar(
-                conn,
-                "SELECT COUNT(*) FROM lead_scores WHERE unit_id = ? AND ruleset_id = ?",
-                (unit_id, ruleset_id),
-            )
-        ),
-    }
-    conn.execute("DELETE FROM rules WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id))
-    conn.execute("DELETE FROM event_scores WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id))
-    conn.execute("DELETE FROM lead_scores WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id))
+    counts = {}
+    for table in ("rules", "event_scores", "lead_scores"):
+        conn.execute(f"DELETE FROM {table} WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id))
+        counts[table] = conn.changes()
     conn.execute("DELETE FROM rulesets WHERE unit_id = ? AND id = ?", (unit_id, ruleset_id))
     return counts
 
@@ -446,38 +426,30 @@ def ruleset_scores(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> dict
 def lead_scores_by_ruleset(
     conn: apsw.Connection, unit_id: str, lead_ids: Iterable[str], ruleset_id: str | None = None
 ) -> dict[tuple[str, str], int]:
-    """(lead_id, ruleset_id) -> score for the given leads (every ruleset, or one)."""
-    out: dict[tuple[str, str], int] = {}
-    for lead_id in lead_ids:
-        if ruleset_id is None:
-            rows = conn.execute(
-                "SELECT ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id = ?",
-                (unit_id, lead_id),
-            )
-        else:
-            rows = conn.execute(
-                "SELECT ruleset_id, score FROM lead_scores"
-                " WHERE unit_id = ? AND lead_id = ? AND ruleset_id = ?",
-                (unit_id, lead_id, ruleset_id),
-            )
-        for rs, score in rows:
-            out[(lead_id, rs)] = int(score)
-    return out
+    """(lead_id, ruleset_id) -> score for the given leads (every ruleset, or one), in the order of `lead_ids`;
+    one query whatever the number of leads."""
+    ids = list(dict.fromkeys(lead_ids))
+    sql = (
+        "SELECT lead_id, ruleset_id, score FROM lead_scores"
+        " WHERE unit_id = ? AND lead_id IN (SELECT value FROM json_each(?))"
+    )
+    params: list[Any] = [unit_id, json.dumps(ids)]
+    if ruleset_id is not None:
+        sql += " AND ruleset_id = ?"
+        params.append(ruleset_id)
+    by_lead: dict[str, list[tuple[str, int]]] = {}
+    for lead_id, rs, score in conn.execute(sql + " ORDER BY lead_id, ruleset_id", params):
+        by_lead.setdefault(lead_id, []).append((rs, int(score)))
+    return {(lead_id, rs): score for lead_id in ids for rs, score in by_lead.get(lead_id, ())}
 
 
 def scores_of(
     conn: apsw.Connection, unit_id: str, ruleset_id: str, lead_ids: Iterable[str]
 ) -> dict[str, int]:
-    """lead_id -> score in one ruleset for the given leads."""
-    out: dict[str, int] = {}
-    for lead_id in lead_ids:
-        value = scalar(
-            conn,
-            "SELECT score FROM lead_scores WHERE unit_id = ? AND ruleset_id = ? AND lead_id = ?",
-            (unit_id, ruleset_id, lead_id),
-        )
-        out[lead_id] = int(value or 0)
-    return out
+    """lead_id -> score in one ruleset for the given leads (0 without a row)."""
+    ids = list(lead_ids)
+    found = {lead: score for (lead, _), score in lead_scores_by_ruleset(conn, unit_id, ids, ruleset_id).items()}
+    return {lead_id: found.get(lead_id, 0) for lead_id in ids}
 
 
 def count_leads_with_events(conn: apsw.Connection, unit_id: str) -> int:

@@ -53,8 +53,15 @@ def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     for col in JSON_LIST_COLUMNS:
         raw = row.get(col)
-        row[col] = json.loads(raw) if raw else ([] if col != "event_steps" and col != "conditions" else None)
+        row[col] = json.loads(raw) if raw else (None if col in ("event_steps", "conditions") else [])
     return row
+
+
+def _where(*conditions: tuple[str, str, Any]) -> tuple[str, list[Any]]:
+    """` AND col op ?` for each `(col, op, value)` whose value is not None (to follow `unit_id = ?`), and
+    the values. Column names and operators come from this module, never from input."""
+    used = [(col, op, value) for col, op, value in conditions if value is not None]
+    return "".join(f" AND {col} {op} ?" for col, op, _ in used), [value for *_, value in used]
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +104,6 @@ def update_trigger(
     now: int,
 ) -> dict[str, Any] | None:
     """Set the given columns; None when the trigger is not in this OU (or not of this kind)."""
-    if get_trigger(conn, unit_id, kind, trigger_id) is None:
-        return None
     data = _encode(fields)
     sets = ", ".join([f"{k} = ?" for k in data] + ["updated_by = ?", "updated_at = ?"])
     conn.execute(
@@ -112,17 +117,8 @@ def get_trigger(
     conn: apsw.Connection, unit_id: str, kind: str | None, trigger_id: str
 ) -> dict[str, Any] | None:
     """One trigger of this OU (of `kind` when given)."""
-    if kind is None:
-        return _decode(
-            query_one(conn, "SELECT * FROM triggers WHERE unit_id = ? AND id = ?", (unit_id, trigger_id))
-        )
-    return _decode(
-        query_one(
-            conn,
-            "SELECT * FROM triggers WHERE unit_id = ? AND kind = ? AND id = ?",
-            (unit_id, kind, trigger_id),
-        )
-    )
+    where, params = _where(("kind", "=", kind), ("id", "=", trigger_id))
+    return _decode(query_one(conn, f"SELECT * FROM triggers WHERE unit_id = ?{where}", [unit_id, *params]))
 
 
 def list_triggers(conn: apsw.Connection, unit_id: str, kind: str) -> list[dict[str, Any]]:
@@ -135,12 +131,13 @@ def list_triggers(conn: apsw.Connection, unit_id: str, kind: str) -> list[dict[s
 
 def delete_trigger(conn: apsw.Connection, unit_id: str, kind: str, trigger_id: str) -> bool:
     """Delete a trigger and its per-lead state; its emitted events and deliveries stay as history."""
-    if get_trigger(conn, unit_id, kind, trigger_id) is None:
-        return False
-    conn.execute("DELETE FROM trigger_state WHERE trigger_id = ?", (trigger_id,))
     conn.execute(
         "DELETE FROM triggers WHERE unit_id = ? AND kind = ? AND id = ?", (unit_id, kind, trigger_id)
     )
+    if conn.changes() == 0:
+        return False
+    # The foreign key cascades this already; explicit so it holds on a connection without foreign_keys.
+    conn.execute("DELETE FROM trigger_state WHERE trigger_id = ?", (trigger_id,))
     return True
 
 
@@ -349,23 +346,6 @@ def record_trigger_event(
     )
 
 
-def _event_filters(
-    kind: str, trigger_id: str | None, lead_id: str | None, start: int | None, end: int | None
-) -> tuple[str, list[Any]]:
-    where: list[str] = ["kind = ?"]
-    params: list[Any] = [kind]
-    for col, op, value in (
-        ("trigger_id", "=", trigger_id),
-        ("lead_id", "=", lead_id),
-        ("fired_at", ">=", start),
-        ("fired_at", "<", end),
-    ):
-        if value is not None:
-            where.append(f"{col} {op} ?")
-            params.append(value)
-    return " AND ".join(where), params
-
-
 def list_trigger_events(
     conn: apsw.Connection,
     unit_id: str,
@@ -379,10 +359,16 @@ def list_trigger_events(
     end: int | None = None,
 ) -> list[dict[str, Any]]:
     """Emitted events of one trigger kind, newest first."""
-    where, params = _event_filters(kind, trigger_id, lead_id, start, end)
+    where, params = _where(
+        ("kind", "=", kind),
+        ("trigger_id", "=", trigger_id),
+        ("lead_id", "=", lead_id),
+        ("fired_at", ">=", start),
+        ("fired_at", "<", end),
+    )
     return query(
         conn,
-        f"SELECT * FROM trigger_events WHERE unit_id = ? AND {where}"
+        f"SELECT * FROM trigger_events WHERE unit_id = ?{where}"
         " ORDER BY fired_at DESC, id DESC LIMIT ? OFFSET ?",
         [unit_id, *params, limit, offset],
     )
@@ -431,18 +417,7 @@ def record_surge_event(
 
 
 def _surge_where(start: int | None, end: int | None, channel: str | None) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if start is not None:
-        where.append("occurred_at >= ?")
-        params.append(start)
-    if end is not None:
-        where.append("occurred_at < ?")
-        params.append(end)
-    if channel is not None:
-        where.append("channel = ?")
-        params.append(channel)
-    return "".join(f" AND {w}" for w in where), params
+    return _where(("occurred_at", ">=", start), ("occurred_at", "<", end), ("channel", "=", channel))
 
 
 def list_surge_events(
