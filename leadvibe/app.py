@@ -12,8 +12,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, Operation, PathItem, SecurityScheme
-from litestar.openapi.spec import OpenAPIResponse
+from litestar.openapi.spec import Components, OpenAPIResponse, Operation, PathItem, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from leadvibe import __version__

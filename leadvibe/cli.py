@@ -56,7 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
-    _GracefulServer = _graceful_server_class()  # noqa: N806
+    _GracefulServer = _graceful_server_class()
     lock = DataDirLock(settings.data_path)
     try:
         lock.acquire()
@@ -207,7 +207,6 @@ def cmd_decay(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a CSV of events into a running server (POST /import in parts, with a progress bar)."""
-    import os
     from pathlib import Path
 
     import httpx

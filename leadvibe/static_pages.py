@@ -12,8 +12,10 @@ _FALLBACK = """<!doctype html>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1f2933}
 code{background:#f0f4f8;padding:.1rem .3rem;border-radius:3px}</style></head>
 <body><h1>LeadVibe</h1>
-<p>The server is running. The API reference, with a console to try every call, is at <a href="/schema">/schema</a>.</p>
-<p>Health: <a href="/healthz"><code>/healthz</code></a> &middot; Metrics: <a href="/metrics"><code>/metrics</code></a></p>
+<p>The server is running. The API reference, with a console to try every call, is at
+<a href="/schema">/schema</a>.</p>
+<p>Health: <a href="/healthz"><code>/healthz</code></a> &middot;
+Metrics: <a href="/metrics"><code>/metrics</code></a></p>
 </body></html>"""
 
 

@@ -8,16 +8,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from leadvibe.api import audit, auth, ingest, orgs, secrets, service
-from leadvibe.api import event_type_settings, inorganic_filters, levels, rulesets, scoring_settings
-from leadvibe.api import deliveries, integrations, surge, triggers
-from leadvibe.api import activity, decays, leads
-from leadvibe.api import analytics, events
+from leadvibe.api import (
+    activity,
+    analytics,
+    audit,
+    auth,
+    decays,
+    deliveries,
+    event_type_settings,
+    events,
+    ingest,
+    inorganic_filters,
+    integrations,
+    leads,
+    levels,
+    orgs,
+    rulesets,
+    scoring_settings,
+    secrets,
+    service,
+    surge,
+    triggers,
+)
 
 DOMAINS = [service, auth, orgs, secrets, audit, ingest]
 DOMAINS += [rulesets, inorganic_filters, levels, scoring_settings, event_type_settings]
-DOMAINS += [triggers, surge, deliveries, integrations]
 DOMAINS += [leads, activity, decays]
+DOMAINS += [triggers, surge, deliveries, integrations]
 DOMAINS += [events, analytics]
 
 

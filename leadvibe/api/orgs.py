@@ -58,13 +58,13 @@ class UnitList(msgspec.Struct):
 class SetActive(msgspec.Struct):
     """The OU to activate."""
 
-    ouId: str  # noqa: N815 - the reference's field name
+    ouId: str
 
 
 class ActiveUnit(msgspec.Struct):
     """The activated OU."""
 
-    ouId: str  # noqa: N815
+    ouId: str
     unit_id: str
     name: str
     role: str

@@ -65,7 +65,7 @@ async def healthz(rt: Runtime) -> Response[Health]:
     try:
         await rt.db.read(lambda c: scalar(c, "SELECT 1"))
         db_ok = rt.db.writer_alive
-    except Exception:  # noqa: BLE001 - health must answer, whatever broke
+    except Exception:
         db_ok = False
     worker = rt.services.get("worker")
     worker_state = "not started" if worker is None else ("alive" if worker.alive else "stopped")

@@ -184,7 +184,7 @@ class Database:
     def _run_bare(self, conn: apsw.Connection, job: _Job) -> None:
         try:
             out = (True, job.fn(conn))
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+        except BaseException as exc:
             out = (False, exc)
         self._dispatch([(job, *out)])
 
@@ -192,7 +192,7 @@ class Database:
         results: list[tuple[_Job, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             self._dispatch([(job, False, exc) for job in batch])
             return
         single = len(batch) == 1
@@ -200,7 +200,7 @@ class Database:
             if single:
                 try:
                     results.append((job, True, job.fn(conn)))
-                except BaseException as exc:  # noqa: BLE001
+                except BaseException as exc:
                     with contextlib.suppress(apsw.Error):
                         conn.execute("ROLLBACK")
                     self._dispatch([(job, False, exc)])
@@ -211,13 +211,13 @@ class Database:
                 value = job.fn(conn)
                 conn.execute("RELEASE job")
                 results.append((job, True, value))
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 results.append((job, False, exc))
         try:
             conn.execute("COMMIT")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             with contextlib.suppress(apsw.Error):
                 conn.execute("ROLLBACK")
             self._dispatch([(job, False, exc) for job, _, _ in results])
@@ -275,7 +275,14 @@ class Database:
         """`wal_checkpoint(TRUNCATE)` + `optimize` on the writer so the WAL stays bounded under readers."""
 
         def run(conn: apsw.Connection) -> tuple[int, int, int]:
-            row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            # A reader holding an old snapshot (a long export, a backup) would make TRUNCATE wait out the whole
+            # busy timeout on the writer thread, stalling every write behind it. Try briefly; the WAL is
+            # truncated on a later round once the reader is gone.
+            conn.set_busy_timeout(200)
+            try:
+                row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.set_busy_timeout(10_000)
             conn.execute("PRAGMA optimize")
             return tuple(row) if row else (0, 0, 0)  # type: ignore[return-value]
 

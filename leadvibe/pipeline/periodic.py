@@ -48,7 +48,7 @@ class Periodic:
                 await self.fn()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a failed round must not kill the loop
+            except Exception:
                 log.exception("periodic_failed", task=self.name)
 
     async def stop(self) -> None:

@@ -18,7 +18,6 @@ import structlog
 
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
 from leadvibe.engine.replay import LeadScorer, ReplayEvent
-from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.scoring_config import OUConfig
@@ -120,7 +119,7 @@ class BatchProcessor:
 
     def process(self, row: tuple[Any, ...]) -> None:
         """One inbox row; raises on failure (the caller rolls back its savepoint)."""
-        seq, org_id, unit_id, _event_id, payload, source, skip_triggers, received_at = row
+        _seq, org_id, unit_id, _event_id, payload, source, skip_triggers, received_at = row
         q = inbox_mod.decode(payload)
         cfg = self.configs.get(self.conn, unit_id)
         conn, now = self.conn, self.now
@@ -279,7 +278,7 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
                 proc.finish()
                 conn.execute("RELEASE ev")
                 proc.result.processed += 1
-            except Exception as exc:  # noqa: BLE001 - isolate one bad event; keep it, with the error
+            except Exception as exc:
                 conn.execute("ROLLBACK TO ev")
                 conn.execute("RELEASE ev")
                 proc.discard()
@@ -399,12 +398,12 @@ class Worker:
                         lambda c: process_batch(self.rt, c, settings.worker_batch_size))
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - one event failed: redo the batch event by event
+                except Exception:
                     result = await self.rt.db.write(
                         lambda c: process_batch(self.rt, c, settings.worker_batch_size, careful=True))
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep draining; the rows stay in the inbox for the next round
+            except Exception:
                 log.exception("worker_batch_failed")
                 self._busy = False
                 await asyncio.sleep(0.5)

@@ -21,12 +21,14 @@ def record_many(conn: apsw.Connection, entries: list[tuple[Any, ...]]) -> None:
 
 def list_entries(conn: apsw.Connection, unit_id: str, org_id: str, *, include_org_level: bool, limit: int,
                  offset: int, search: str | None, method: str | None, status_min: int | None,
-                 status_max: int | None, user_email: str | None, sort_by: str, sort_order: str) -> list[dict[str, Any]]:
+                 status_max: int | None, user_email: str | None, sort_by: str,
+                 sort_order: str) -> list[dict[str, Any]]:
     """Entries of one OU (plus org-level ones such as logins for org admins), filtered and sorted.
 
     A failed login for an unknown email belongs to no organization; there is one organization per instance,
     so its admins see those too."""
-    where = ["(unit_id = ?" + (" OR (unit_id IS NULL AND (org_id = ? OR org_id IS NULL)))" if include_org_level else ")")]
+    org_level = " OR (unit_id IS NULL AND (org_id = ? OR org_id IS NULL)))" if include_org_level else ")"
+    where = ["(unit_id = ?" + org_level]
     params: list[Any] = [unit_id] + ([org_id] if include_org_level else [])
     if search:
         where.append("(user_email LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\' OR ip LIKE ? ESCAPE '\\')")
