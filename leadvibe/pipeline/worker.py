@@ -18,6 +18,7 @@ import structlog
 
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
 from leadvibe.engine.replay import LeadScorer, ReplayEvent
+from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.scoring_config import OUConfig
@@ -105,22 +106,35 @@ class BatchProcessor:
         self.event_rows: list[tuple[Any, ...]] = []
         self.score_rows: list[tuple[Any, ...]] = []
         self.resolved: dict[tuple[str, str], str] = {}
+        self.prefetched: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
         hub = rt.services.get("stream")
         self._listening = (lambda unit: hub.subscriber_count(unit) > 0) if hub is not None else (lambda unit: False)
+
+    def prefetch(self, rows: list[tuple[Any, ...]], decoded: list[inbox_mod.QueuedEvent]) -> None:
+        """Load the state of every lead named by id in the batch with a few set queries, not two per lead."""
+        by_unit: dict[str, set[str]] = {}
+        for row, q in zip(rows, decoded, strict=True):
+            if q.lead_id:
+                by_unit.setdefault(row[2], set()).add(q.lead_id)
+        for unit_id, ids in by_unit.items():
+            self.prefetched.update(ev_store.lead_states(self.conn, unit_id, sorted(ids)))
 
     def _work(self, cfg: OUConfig, lead_id: str) -> _LeadWork:
         key = (cfg.unit_id, lead_id)
         work = self.leads.get(key)
         if work is None:
-            scores, session, count = ev_store.lead_state(self.conn, cfg.unit_id, lead_id)
+            known = self.prefetched.pop(key, None)
+            scores, session, count = known if known is not None else ev_store.lead_state(
+                self.conn, cfg.unit_id, lead_id)
             work = _LeadWork(LeadScorer(cfg.scoring, scores, session), count)
             self.leads[key] = work
         return work
 
-    def process(self, row: tuple[Any, ...]) -> None:
-        """One inbox row; raises on failure (the caller rolls back its savepoint)."""
+    def process(self, row: tuple[Any, ...], q: inbox_mod.QueuedEvent | None = None) -> None:
+        """One inbox row (decoded already, or decoded here); raises on failure (the caller rolls back)."""
         _seq, org_id, unit_id, _event_id, payload, source, skip_triggers, received_at = row
-        q = inbox_mod.decode(payload)
+        if q is None:
+            q = inbox_mod.decode(payload)
         cfg = self.configs.get(self.conn, unit_id)
         conn, now = self.conn, self.now
         lead_id = self._resolve(unit_id, org_id, q.lead_id, q.aliases, source)
@@ -221,6 +235,7 @@ class BatchProcessor:
 
     def discard(self) -> None:
         """Drop cached state (after a failed event its in-memory updates are rolled back with it)."""
+        self.prefetched.clear()
         self.event_rows.clear()
         self.score_rows.clear()
         self.resolved.clear()
@@ -264,8 +279,10 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     if not rows:
         return proc.result
     if not careful:
-        for row in rows:
-            proc.process(row)
+        decoded = [inbox_mod.decode(row[4]) for row in rows]
+        proc.prefetch(rows, decoded)
+        for row, q in zip(rows, decoded, strict=True):
+            proc.process(row, q)
         proc.result.processed = len(rows)
         proc.finish()
     else:

@@ -82,6 +82,27 @@ def lead_state(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[dict[
     return scores, session, count
 
 
+def lead_states(conn: apsw.Connection, unit_id: str,
+                lead_ids: Sequence[str]) -> dict[tuple[str, str], tuple[dict[str, int], Session | None, int]]:
+    """`lead_state` of many existing leads at once: (unit_id, lead_id) -> (scores, session, session_count)."""
+    out: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
+    for i in range(0, len(lead_ids), 500):
+        chunk = lead_ids[i:i + 500]
+        marks = ",".join("?" * len(chunk))
+        for lead_id, n, last_ts, started, count in conn.execute(
+                f"SELECT id, session_n, session_last_ts, session_started_at, session_count FROM leads"
+                f" WHERE unit_id = ? AND id IN ({marks})", (unit_id, *chunk)):
+            session = Session(int(n), int(last_ts), int(started)) if last_ts is not None else None
+            out[(unit_id, lead_id)] = ({}, session, int(count))
+        for lead_id, ruleset_id, score in conn.execute(
+                f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})",
+                (unit_id, *chunk)):
+            state = out.get((unit_id, lead_id))
+            if state is not None:
+                state[0][ruleset_id] = int(score)
+    return out
+
+
 def filter_window(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
                   end_incl: int) -> tuple[int, int | None]:
     """(count, first seq) of the lead's earlier scored events of a type with occurred_at in (start, end]."""
