@@ -9,7 +9,7 @@ import pytest
 
 from leadvibe.pipeline.rescore import rescore_leads
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
+from tests.helpers import add_filter, add_rules, delta_sums, scores_of, wait_idle
 
 
 @pytest.fixture
@@ -208,12 +208,7 @@ async def test_processing_scopes(api: Api, basic: dict[str, str]) -> None:
 async def test_inorganic_filter_scores_zero_and_groups(api: Api, basic: dict[str, str]) -> None:
     await add_rules(api, {"click": 3})
 
-    def flt(c: Any) -> None:
-        c.execute("INSERT INTO inorganic_filters (id, org_id, unit_id, event_type, type_key, count_threshold,"
-                  " time_window_ms, group_events, created_at, updated_at) SELECT 'ft_1', org_id, id, 'click', 'click',"
-                  " 2, 60000, 1, 0, 0 FROM org_units WHERE id='unit_default'")
-    await api.rt.db.write(flt)
-    api.rt.services["scoring_config"].invalidate("unit_default")
+    await add_filter(api, "ft_1", "click", 2, 60000, True)
     for i in range(4):
         await _ingest(api, basic, lead_id="ld_bot", event_type="click", timestamp=f"2025-01-01T00:00:0{i}Z")
     await wait_idle(api)
@@ -314,12 +309,7 @@ async def test_a_poison_event_is_set_aside_and_the_rest_scored(api: Api, basic: 
 async def test_rescore_of_one_ruleset_clears_flags_of_a_deleted_filter(api: Api, basic: dict[str, str]) -> None:
     await add_rules(api, {"click": 3})
 
-    def flt(c: Any) -> None:
-        c.execute("INSERT INTO inorganic_filters (id, org_id, unit_id, event_type, type_key, count_threshold,"
-                  " time_window_ms, group_events, created_at, updated_at) SELECT 'ft_2', org_id, id, 'click', 'click',"
-                  " 1, 60000, 0, 0, 0 FROM org_units WHERE id='unit_default'")
-    await api.rt.db.write(flt)
-    api.rt.services["scoring_config"].invalidate("unit_default")
+    await add_filter(api, "ft_2", "click", 1, 60000, False)
     for i in range(2):
         await _ingest(api, basic, lead_id="ld_f", event_type="click", timestamp=f"2025-01-01T00:00:0{i}Z")
     await wait_idle(api)

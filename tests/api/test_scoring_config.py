@@ -8,28 +8,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
+from tests.helpers import member_headers
 
 
 async def _viewer(api: Api, email: str = "viewer@example.com", role: str = "Viewer") -> dict[str, str]:
     """Headers of a new org member with `role` in unit_default."""
-    r = await api.post(
-        "/members",
-        json={
-            "first_name": "Vi",
-            "last_name": "Ewer",
-            "email": email,
-            "password": "member-password-1",
-            "role": "member",
-        },
-    )
-    assert r.status_code == 201, r.text
-    mid = r.json()["org_member_id"]
-    r = await api.post("/org-units/unit_default/memberships", json={"org_member_id": mid, "role": role})
-    assert r.status_code == 200, r.text
-    saved = api.headers
-    headers = await api.login(email, "member-password-1", "unit_default")
-    api.headers = saved
-    return headers
+    return await member_headers(api, email, role)
 
 
 async def _other_ou(api: Api) -> dict[str, str]:

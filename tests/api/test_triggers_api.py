@@ -13,30 +13,14 @@ import pytest
 
 from leadvibe.timeutil import to_rfc3339
 from tests.conftest import Api
-from tests.helpers import add_rules, wait_idle
+from tests.helpers import add_rules, member_headers, wait_idle
 
 PUBLIC_HOOK = "https://93.184.216.34/hook"  # a public IP literal: passes the guard without DNS
 
 
 async def _viewer(api: Api, email: str = "viewer@example.com", role: str = "Viewer") -> dict[str, str]:
-    r = await api.post(
-        "/members",
-        json={
-            "first_name": "Vi",
-            "last_name": "Ewer",
-            "email": email,
-            "password": "viewer-password-1",
-            "role": "member",
-        },
-    )
-    assert r.status_code == 201, r.text
-    member_id = r.json()["org_member_id"]
-    r = await api.post("/org-units/unit_default/memberships", json={"org_member_id": member_id, "role": role})
-    assert r.status_code == 200, r.text
-    saved = api.headers
-    headers = await api.login(email, "viewer-password-1")
-    api.headers = saved
-    return headers
+    """Headers of a new org member with `role` in unit_default."""
+    return await member_headers(api, email, role)
 
 
 async def _ingest(api: Api, lead: str, event_type: str, ts_ms: int | None = None, **extra: Any) -> None:
