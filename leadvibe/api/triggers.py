@@ -6,16 +6,17 @@ also used by `api/surge.py` for surge triggers. Evaluation lives in `pipeline/tr
 
 from __future__ import annotations
 
-import csv
-import io
 import re
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Response, delete, get, post, put
+from litestar import delete, get, post, put
 from litestar.params import Parameter
+from litestar.response import Stream
 
 from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.engine import triggers as eng
 from leadvibe.engine.conditions import validate_operator
 from leadvibe.engine.normalize import type_key
@@ -47,7 +48,7 @@ DEFINITION_FIELDS = (
     "fire_mode",
     "threshold_count",
 )
-CSV_MAX_ROWS = 100_000
+CSV_PAGE = 1000
 
 
 # --------------------------------------------------------------------------------------------- request bodies
@@ -822,14 +823,6 @@ async def _events(
     return [_emitted(r) for r in rows]
 
 
-def csv_cell(value: Any) -> str:
-    """A CSV cell that spreadsheets will not run as a formula (OWASP CSV injection: prefix with a quote)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)  # a number (even negative) is data, never a formula
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 async def _export(
     rt: Runtime,
     tenant: Tenant,
@@ -838,30 +831,22 @@ async def _export(
     lead_id: str | None,
     start: str | None,
     end: str | None,
-) -> Response[str]:
-    events = await _events(rt, tenant, kind, 1, CSV_MAX_ROWS, trigger_id, lead_id, start, end)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    columns = [
-        "id",
-        "trigger_id",
-        "trigger_name",
-        "lead_id",
-        "event_id",
-        "event_type",
-        "score_before",
-        "score_after",
-        "level",
-        "fired_at",
-    ]
-    writer.writerow(columns)
-    for e in events:
-        writer.writerow([csv_cell(getattr(e, col)) for col in columns])
-    return Response(
-        buf.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{kind}-events.csv"'},
-    )
+) -> Stream:
+    columns = ["id", "trigger_id", "trigger_name", "lead_id", "event_id", "event_type", "score_before",
+               "score_after", "level", "fired_at"]
+    parse_time_param(start, "start"), parse_time_param(end, "end")  # bad bounds answer 400 before streaming
+
+    async def pages() -> AsyncIterator[list[list[Any]]]:
+        # One page in memory at a time, however many firings there are.
+        page = 1
+        while True:
+            events = await _events(rt, tenant, kind, page, CSV_PAGE, trigger_id, lead_id, start, end)
+            yield [[getattr(e, col) for col in columns] for e in events]
+            if len(events) < CSV_PAGE:
+                return
+            page += 1
+
+    return csv_download(f"{kind}-events.csv", csv_stream(columns, pages()))
 
 
 @get(
@@ -900,7 +885,7 @@ async def export_milestone_events(
     lead_id: str | None = None,
     start: TimeParam = None,
     end: TimeParam = None,
-) -> Response[str]:
+) -> Stream:
     """Milestone firings as CSV (formula-safe cells)."""
     return await _export(rt, tenant, "milestone", trigger_id, lead_id, start, end)
 
@@ -941,7 +926,7 @@ async def export_sequence_events(
     lead_id: str | None = None,
     start: TimeParam = None,
     end: TimeParam = None,
-) -> Response[str]:
+) -> Stream:
     """Sequence firings as CSV (formula-safe cells)."""
     return await _export(rt, tenant, "sequence", trigger_id, lead_id, start, end)
 

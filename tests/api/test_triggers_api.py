@@ -524,7 +524,7 @@ async def test_events_export_is_formula_safe(api: Api) -> None:
     await _ingest(api, '=HYPERLINK("x")', "=cmd")
     await wait_idle(api)
     r = await api.get("/triggers/milestones/events/export")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[0][:4] == ["id", "trigger_id", "trigger_name", "lead_id"]
