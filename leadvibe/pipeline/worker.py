@@ -102,7 +102,7 @@ class BatchProcessor:
         self.result = BatchResult()
         # Arrival order is assigned here, so rows of OUs that never read events back mid-batch (no filters, no
         # triggers) can be written with one executemany per batch instead of one statement per event.
-        self.next_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]) + 1
+        self.next_seq = ev_store.next_event_seq(conn)
         self.event_rows: list[tuple[Any, ...]] = []
         self.score_rows: list[tuple[Any, ...]] = []
         self.resolved: dict[tuple[str, str], str] = {}
@@ -327,7 +327,7 @@ def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], 
     decay_key = type_key(DECAY_EVENT_TYPE)
     metadata = _json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode()
     out: dict[str, dict[str, Any]] = {}
-    next_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]) + 1
+    next_seq = ev_store.next_event_seq(conn)
     for i in range(0, len(lead_ids), 500):
         chunk = list(dict.fromkeys(lead_ids[i:i + 500]))
         marks = ",".join("?" * len(chunk))

@@ -126,6 +126,14 @@ INSERT_EVENT = (
 )
 
 
+def next_event_seq(conn: apsw.Connection) -> int:
+    """The next arrival position. AUTOINCREMENT's high-water mark, not max(seq): a position freed by deleting the
+    newest event is never handed out again (a pending lead deletion remembers positions)."""
+    row = conn.execute("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+                       " coalesce((SELECT max(seq) FROM events), 0))").fetchone()
+    return int(row[0]) + 1
+
+
 def insert_event(conn: apsw.Connection, row: tuple[Any, ...]) -> int:
     """Insert one event (columns as INSERT_EVENT); return its seq."""
     conn.execute(INSERT_EVENT, row)

@@ -343,3 +343,16 @@ async def test_type_counts_follow_deletes_and_merge_truncation(api: Api, basic: 
     assert counts == {"zz_a": 1, "zz_b": 1} == actual
     by_type = (await api.get("/analytics")).json()["by_type"]
     assert by_type.get("zz_a") == 1 and by_type.get("zz_b") == 1
+
+
+async def test_arrival_positions_are_never_reused(api: Api, basic: dict[str, str]) -> None:
+    for i in range(3):
+        await _ingest(api, basic, lead_id="ld_seq", event_type="x", event_id=f"s{i}")
+    await wait_idle(api)
+    newest = await api.rt.db.read(lambda c: c.execute("SELECT id, seq FROM events ORDER BY seq DESC").fetchone())
+    assert (await api.client.request("DELETE", "/events/batch", json={"ids": [newest[0]]},
+                                     headers=basic)).status_code == 200
+    await _ingest(api, basic, lead_id="ld_seq", event_type="x", event_id="s9")
+    await wait_idle(api)
+    latest = await api.rt.db.read(lambda c: c.execute("SELECT max(seq) FROM events").fetchone()[0])
+    assert latest > newest[1]

@@ -75,7 +75,7 @@ CREATE INDEX lead_aliases_lead ON lead_aliases(unit_id, lead_id);
 CREATE INDEX lead_aliases_value ON lead_aliases(unit_id, value);
 
 CREATE TABLE events (
-    seq           INTEGER PRIMARY KEY,      -- arrival order; replays follow it
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT, -- arrival order, never reused; replays follow it
     id            TEXT NOT NULL UNIQUE,
     org_id        TEXT NOT NULL,
     unit_id       TEXT NOT NULL,
