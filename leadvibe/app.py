@@ -7,12 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIResponse, Operation, PathItem, SecurityScheme
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from leadvibe import __version__
@@ -70,6 +70,10 @@ def _openapi() -> OpenAPIConfig:
         }),
         security=[{"bearerAuth": []}, {"basicAuth": []}],
         use_handler_docstrings=True,
+        # `/schema` itself is part of the contract, so the document lists the routes that serve it (the UI, the
+        # JSON). Done by the router rather than by editing the built document: building it at start-up would
+        # cost every launch ~0.4 s; it is built on the first request for it.
+        openapi_router=Router("/schema", route_handlers=[], include_in_schema=True, tags=["Root"]),
     )
 
 
@@ -115,26 +119,13 @@ def background_services(rt: Runtime) -> list[Any]:
     ]
 
 
-def _document_schema_route(app: Litestar) -> None:
-    """The OpenAPI plugin's own routes are left out of the document; `/schema` is part of the contract, so list
-    it (what it serves: the browsable UI, and this document at /schema/openapi.json)."""
-    schema = app.openapi_schema
-    if schema.paths is None or "/schema" in schema.paths:
-        return
-    schema.paths["/schema"] = PathItem(get=Operation(
-        operation_id="schema", summary="The OpenAPI document and a browsable UI", tags=["Root"],
-        description="A browsable API reference (works offline); the document itself is at /schema/openapi.json.",
-        responses={"200": OpenAPIResponse(description="The API reference UI (text/html)")}))
-
-
 def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirLock | None = None,
                announce_first_start: bool = True) -> Litestar:
     """The whole server as one Litestar app. `lock`: a data-dir lock the caller already holds."""
     rt = build_runtime(settings, clock)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        _document_schema_route(app)
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
         own_lock = lock is None
         dir_lock = lock or DataDirLock(settings.data_path)
         if own_lock:

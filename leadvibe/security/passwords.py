@@ -9,8 +9,16 @@ MIN_LENGTH = 8
 MAX_LENGTH = 256  # caps the work an attacker can ask of the KDF per request
 
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16)
-# A fixed hash to verify against when the email is unknown, so both failures cost the same.
-_DUMMY = _hasher.hash("leadvibe-timing-equalizer")
+_dummy: str | None = None
+
+
+def _dummy_hash() -> str:
+    # A fixed hash to verify against when the email is unknown, so both failures cost the same. Made on first
+    # use, not at import: one hash costs ~50 ms of every start-up otherwise.
+    global _dummy
+    if _dummy is None:
+        _dummy = _hasher.hash("leadvibe-timing-equalizer")
+    return _dummy
 
 
 def check_new_password(password: str) -> str | None:
@@ -32,7 +40,7 @@ def verify_password(stored: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         password = password[:MAX_LENGTH]
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
