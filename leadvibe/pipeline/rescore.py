@@ -9,6 +9,7 @@ from dataclasses import replace
 import apsw
 
 from leadvibe.engine.replay import ReplayEvent, replay_lead
+from leadvibe.engine.surge import advance_session
 from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.pipeline.worker import replay_event_from_row
 from leadvibe.store import events as ev_store
@@ -65,16 +66,14 @@ def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] 
         # has_delta spans every ruleset, so it is read back from the stored rows rather than from this replay.
         conn.execute("UPDATE events SET has_delta = EXISTS (SELECT 1 FROM event_scores s WHERE s.event_seq = events.seq"
                      " AND s.delta != 0) WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
-        ev_store.save_lead_scores(conn, unit_id, lead_id, finals, now)
+        ev_store.save_many_lead_scores(conn, [(unit_id, rs, lead_id, score, now) for rs, score in finals.items()])
         if not partial:
-            from leadvibe.engine.replay import LeadScorer
-
-            # The session after the last event, recomputed the same way the worker advances it.
-            scorer = LeadScorer(scoring)
+            # The session after the last event depends only on the timestamps of the events that advance it,
+            # so it is rebuilt without scoring them again.
+            idle_ms = scoring.policy.idle_reset_seconds * 1000
             for _, e in events:
                 if e.processed and e.decay_decrease is None:
-                    scorer.score(e, {})
-            last_session = scorer.session
+                    last_session = advance_session(last_session, e.ts_ms, idle_ms)
             conn.execute("UPDATE leads SET session_n = ?, session_last_ts = ?, session_started_at = ?,"
                          " session_count = ?, updated_at = ? WHERE unit_id = ? AND id = ?",
                          (last_session.count if last_session else 0, last_session.last_ts if last_session else None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ import apsw
 import msgspec
 import structlog
 
+from leadvibe.engine.levels import level_for
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
 from leadvibe.engine.replay import LeadScorer, ReplayEvent
 from leadvibe.engine.surge import Session
@@ -81,8 +81,6 @@ class _Discard(list):  # type: ignore[type-arg]
 
 
 def _level_name(cfg: OUConfig, score: int) -> str | None:
-    from leadvibe.engine.levels import level_for
-
     lv = level_for(cfg.levels, score)
     return lv.name if lv else None
 
@@ -454,8 +452,3 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-
-
-def monotonic_ms() -> float:
-    """For latency figures."""
-    return time.monotonic() * 1000

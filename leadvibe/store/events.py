@@ -10,7 +10,7 @@ from typing import Any
 
 import apsw
 
-from leadvibe.db.rows import query, query_one
+from leadvibe.db.rows import query_one
 from leadvibe.engine.scoring import EventScore
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
@@ -67,21 +67,6 @@ def resolve_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str 
     return resolved
 
 
-def lead_state(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[dict[str, int], Session | None, int]:
-    """(score per ruleset, current session, session_count) of a lead."""
-    scores = {r["ruleset_id"]: int(r["score"]) for r in query(
-        conn, "SELECT ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))}
-    row = query_one(conn, "SELECT session_n, session_last_ts, session_started_at, session_count FROM leads"
-                          " WHERE unit_id = ? AND id = ?", (unit_id, lead_id))
-    session = None
-    count = 0
-    if row is not None:
-        count = int(row["session_count"])
-        if row["session_last_ts"] is not None:
-            session = Session(int(row["session_n"]), int(row["session_last_ts"]), int(row["session_started_at"]))
-    return scores, session, count
-
-
 def lead_states(conn: apsw.Connection, unit_id: str,
                 lead_ids: Sequence[str]) -> dict[tuple[str, str], tuple[dict[str, int], Session | None, int]]:
     """`lead_state` of many existing leads at once: (unit_id, lead_id) -> (scores, session, session_count)."""
@@ -101,6 +86,11 @@ def lead_states(conn: apsw.Connection, unit_id: str,
             if state is not None:
                 state[0][ruleset_id] = int(score)
     return out
+
+
+def lead_state(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[dict[str, int], Session | None, int]:
+    """(score per ruleset, current session, session_count) of one lead (a lead not yet stored has none)."""
+    return lead_states(conn, unit_id, [lead_id]).get((unit_id, lead_id), ({}, None, 0))
 
 
 def filter_window(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
@@ -132,12 +122,6 @@ def next_event_seq(conn: apsw.Connection) -> int:
     row = conn.execute("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
                        " coalesce((SELECT max(seq) FROM events), 0))").fetchone()
     return int(row[0]) + 1
-
-
-def insert_event(conn: apsw.Connection, row: tuple[Any, ...]) -> int:
-    """Insert one event (columns as INSERT_EVENT); return its seq."""
-    conn.execute(INSERT_EVENT, row)
-    return int(conn.last_insert_rowid())
 
 
 _INSERT_EVENT_WITH_SEQ = INSERT_EVENT.replace("(id,", "(seq, id,", 1).replace("VALUES (?", "VALUES (?,?", 1)
@@ -175,11 +159,6 @@ def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, s
 
 def _ids_json(ids: Sequence[str]) -> str:
     return "[" + ",".join(f'"{i}"' for i in ids) + "]"
-
-
-def save_lead_scores(conn: apsw.Connection, unit_id: str, lead_id: str, scores: dict[str, int], now: int) -> None:
-    """Upsert one lead's score per ruleset."""
-    save_many_lead_scores(conn, [(unit_id, rs, lead_id, score, now) for rs, score in scores.items()])
 
 
 def save_many_lead_scores(conn: apsw.Connection, rows: list[tuple[str, str, str, int, int]]) -> None:

@@ -229,6 +229,8 @@ async def test_rescore_with_unchanged_rules_changes_nothing(api: Api, basic: dic
     assert before == await delta_sums(api, "ld_r")
     snapshot = await api.rt.db.read(lambda c: c.execute(
         "SELECT event_seq, ruleset_id, delta, before, after FROM event_scores ORDER BY 1, 2").fetchall())
+    session_sql = "SELECT session_n, session_last_ts, session_started_at, session_count FROM leads WHERE id = 'ld_r'"
+    session = await api.rt.db.read(lambda c: c.execute(session_sql).fetchone())
 
     def run(c: Any) -> int:
         cfg = api.rt.services["scoring_config"].get(c, "unit_default")
@@ -238,6 +240,7 @@ async def test_rescore_with_unchanged_rules_changes_nothing(api: Api, basic: dic
     again = await api.rt.db.read(lambda c: c.execute(
         "SELECT event_seq, ruleset_id, delta, before, after FROM event_scores ORDER BY 1, 2").fetchall())
     assert again == snapshot
+    assert await api.rt.db.read(lambda c: c.execute(session_sql).fetchone()) == session
 
 
 async def test_stream_delivers_scores_to_its_ou(api: Api, basic: dict[str, str]) -> None:
