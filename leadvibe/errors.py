@@ -9,6 +9,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.utils.scope.state import ScopeState
 
 log = structlog.get_logger("leadvibe.errors")
 
@@ -57,19 +58,79 @@ def _body(message: str, details: list[Any] | None = None) -> dict[str, Any]:
     return body
 
 
-def _validation_message(exc: ValidationException) -> tuple[str, list[Any] | None]:
+_KINDS = {"int": "an integer", "str": "a string", "object": "a JSON object", "array": "an array",
+          "bool": "true or false", "float": "a number", "null": "null", "number": "a number"}
+_COMPARE = {"<=": "at most", ">=": "at least", "<": "less than", ">": "greater than"}
+
+
+def _kinds(spec: str) -> str:
+    names = [_KINDS.get(k.strip(), k.strip()) for k in spec.split("|")]
+    return " or ".join(n for n in names if n != "null") + (" (or null)" if "null" in spec else "")
+
+
+def plain_message(raw: str, field: str | None) -> str:
+    """A decoder's message (msgspec, the framework) said in the user's words, naming the field."""
+    name = f"`{field}`" if field else "the request body"
+    if m := re.match(r"Object missing required field `([^`]+)`", raw):
+        inner = f"{field}.{m.group(1)}" if field else m.group(1)
+        return f"`{inner}` is required"
+    if m := re.match(r"Object contains unknown field `([^`]+)`", raw):
+        return f"`{m.group(1)}` is not a known field" + (f" of `{field}`" if field else "")
+    if m := re.match(r"Expected `(\w+)` (<=|>=|<|>) (\S+)$", raw):
+        return f"{name} must be {_COMPARE[m.group(2)]} {m.group(3)}"
+    if m := re.match(r"Expected `(str|array|object)` of length (<=|>=) (\d+)", raw):
+        unit = "characters" if m.group(1) == "str" else "items"
+        return f"{name} must have {_COMPARE[m.group(2)]} {m.group(3)} {unit}"
+    if m := re.match(r"Expected `([^`]+)`, got `([^`]+)`", raw):
+        got = _KINDS.get(m.group(2), m.group(2))
+        if not field and m.group(1) == "object":
+            return f"the request body must be a JSON object, not {got}"
+        return f"{name} must be {_kinds(m.group(1))}, not {got}"
+    if m := re.match(r"Invalid enum value (.+)$", raw):
+        return f"{name} does not accept the value {m.group(1)}"
+    if raw.startswith("Expected `str` matching regex"):
+        return f"{name} has the wrong format"
+    if raw == "Input data was truncated":
+        return "the request body is not valid JSON: it ends too early"
+    if raw.startswith("JSON is malformed:"):
+        return "the request body is not valid JSON: " + raw.split(":", 1)[1].strip()
+    return f"invalid {name}: {raw}" if field else raw
+
+
+def _public_name(request: Request[Any, Any, Any], key: str) -> str:
+    # The decoder names the handler's argument; a query alias (`minScore`) is what the client sent.
+    try:
+        param = request.route_handler.parsed_fn_signature.parameters.get(key)
+    except Exception:
+        return key
+    definition = getattr(param, "kwarg_definition", None)
+    return getattr(definition, "query", None) or getattr(definition, "header", None) or key
+
+
+def _validation_message(request: Request[Any, Any, Any], exc: ValidationException) -> tuple[str, list[Any] | None]:
     extra = exc.extra if isinstance(exc.extra, list) else None
     if extra:
         first = extra[0] if isinstance(extra[0], dict) else {}
-        key = first.get("key")
-        msg = str(first.get("message", "invalid value"))
-        if key and key not in msg:
-            return f"invalid `{key}`: {msg}", extra
-        return msg, extra
+        key = str(first.get("key") or "")
+        raw = str(first.get("message", "invalid value"))
+        if key == "data" and (raw == "'data'" or _body_is_empty(request)):
+            return "the request body is empty", None
+        field = None if key in ("", "data") else _public_name(request, key)
+        for item in extra:
+            if isinstance(item, dict) and item.get("key"):
+                item["key"] = _public_name(request, str(item["key"]))
+        return plain_message(raw, field), extra
     detail = exc.detail or "invalid request"
     if detail.startswith("Validation failed for"):
         detail = "the request body is not valid JSON of the expected shape"
-    return detail, None
+    return plain_message(detail, None), None
+
+
+def _body_is_empty(request: Request[Any, Any, Any]) -> bool:
+    body = ScopeState.from_scope(request.scope).body
+    if isinstance(body, bytes | bytearray):
+        return not body.strip()
+    return False
 
 
 def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
@@ -83,7 +144,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     status = exc.status_code
     details = None
     if isinstance(exc, ValidationException):
-        message, details = _validation_message(exc)
+        message, details = _validation_message(request, exc)
         status = 400
     elif isinstance(exc, NotAuthorizedException):
         message = exc.detail or "authentication required"
@@ -93,6 +154,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         message = f"method {request.method} is not allowed on {request.url.path}"
     elif status == 413:
         message = "request body too large"
+    elif status == 400 and exc.detail:
+        message = plain_message(exc.detail, None)
     else:
         message = exc.detail or "request failed"
     # Framework messages name the path with its query string; the query may carry values that belong to the

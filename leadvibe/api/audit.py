@@ -8,6 +8,7 @@ import msgspec
 from litestar import get
 from litestar.params import Parameter
 
+from leadvibe.api.bounds import BIG, bounded_query
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -48,11 +49,11 @@ SortBy = Literal["created_at", "user_email", "method", "path", "status", "ip", "
 async def list_audit_logs(
     rt: Runtime, tenant: Tenant, principal: Principal,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-    offset: Annotated[int, Parameter(ge=0)] = 0,
+    offset: Annotated[int, bounded_query(0, BIG)] = 0,
     search: str | None = None,
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None,
-    status_min: int | None = None,
-    status_max: int | None = None,
+    status_min: Annotated[int | None, bounded_query(100, 599)] = None,
+    status_max: Annotated[int | None, bounded_query(100, 599)] = None,
     user_email: str | None = None,
     sort_by: SortBy = "created_at",
     sort_order: Literal["ASC", "DESC", "asc", "desc"] = "DESC",

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import delete, get, post, put
 
+from leadvibe.api.bounds import Signed
 from leadvibe.errors import bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
@@ -25,17 +26,17 @@ class DecayIn(msgspec.Struct):
     """After `inactive_for` `unit` without organic activity, lower every active ruleset's score by
     `decrease`."""
 
-    inactive_for: int
+    inactive_for: Signed
     unit: Unit
-    decrease: int
+    decrease: Signed
 
 
 class DecayPatch(msgspec.Struct):
     """Fields to change (omitted ones stay)."""
 
-    inactive_for: int | None = None
+    inactive_for: Signed | None = None
     unit: Unit | None = None
-    decrease: int | None = None
+    decrease: Signed | None = None
     active: bool | None = None
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Request
 from litestar.di import Provide
-from litestar.params import Parameter
 
+from leadvibe.api.bounds import LimitParam, PageParam
 from leadvibe.runtime import Runtime
 from leadvibe.security.principal import Principal, Tenant
 
@@ -28,15 +28,14 @@ def provide_tenant(request: Request[Any, Any, Any]) -> Tenant:
     return request.state.tenant  # type: ignore[no-any-return]
 
 
+__all__ = ["DEPENDENCIES", "Deleted", "LimitParam", "Message", "PageParam", "provide_principal",
+           "provide_rt", "provide_tenant"]
+
 DEPENDENCIES = {
     "rt": Provide(provide_rt, sync_to_thread=False),
     "principal": Provide(provide_principal, sync_to_thread=False),
     "tenant": Provide(provide_tenant, sync_to_thread=False),
 }
-
-# Query parameters shared by every list endpoint (1-based page; limit 1..500; out of range -> 400).
-PageParam = Annotated[int, Parameter(ge=1, description="Page number, from 1")]
-LimitParam = Annotated[int, Parameter(ge=1, le=500, description="Items per page, 1..500")]
 
 
 class Deleted(msgspec.Struct):

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar import delete, get, post, put
 
+from leadvibe.api.bounds import Signed
 from leadvibe.api.scoring_common import check_int, clean_event_type, write_config
 from leadvibe.errors import not_found
 from leadvibe.ids import new_id
@@ -26,8 +27,8 @@ class FilterIn(msgspec.Struct):
     """A new filter."""
 
     event_type: str
-    count_threshold: int
-    time_window_ms: int
+    count_threshold: Signed
+    time_window_ms: Signed
     group_events: bool = False
 
 
@@ -35,8 +36,8 @@ class FilterPatch(msgspec.Struct):
     """Fields to change on a filter (absent fields stay)."""
 
     event_type: str | None = None
-    count_threshold: int | None = None
-    time_window_ms: int | None = None
+    count_threshold: Signed | None = None
+    time_window_ms: Signed | None = None
     group_events: bool | None = None
 
 

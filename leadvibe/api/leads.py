@@ -9,7 +9,7 @@ import msgspec
 from litestar import Response, delete, get, patch, post, put
 from litestar.params import Parameter
 
-from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.api.bounds import LimitParam, PageParam, bounded_query
 from leadvibe.engine.levels import Level, level_for
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.runtime import Runtime
@@ -289,8 +289,8 @@ async def list_leads(
     range_: Annotated[
         str | None, Parameter(query="range", description="Created within: " + ", ".join(RANGES))
     ] = None,
-    min_score: int | None = None,
-    max_score: int | None = None,
+    min_score: Annotated[int | None, bounded_query()] = None,
+    max_score: Annotated[int | None, bounded_query()] = None,
     event_type: Annotated[
         str | None, Parameter(description="The lead's last event type (any spelling)")
     ] = None,

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from litestar import delete, get, post, put
 
+from leadvibe.api.bounds import Signed
 from leadvibe.api.scoring_common import check_int, clean_name, write_config
 from leadvibe.engine.levels import validate_band
 from leadvibe.errors import bad_request, not_found
@@ -29,16 +30,16 @@ class LevelIn(msgspec.Struct):
     """A new level."""
 
     name: str
-    min_score: int
-    max_score: int
+    min_score: Signed
+    max_score: Signed
 
 
 class LevelPatch(msgspec.Struct):
     """Fields to change on a level (absent fields stay; the resulting band is validated)."""
 
     name: str | None = None
-    min_score: int | None = None
-    max_score: int | None = None
+    min_score: Signed | None = None
+    max_score: Signed | None = None
 
 
 class StageOut(msgspec.Struct):

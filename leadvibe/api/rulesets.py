@@ -19,6 +19,7 @@ import msgspec
 from litestar import delete, get, post, put
 from litestar.params import Parameter
 
+from leadvibe.api.bounds import Signed
 from leadvibe.api.scoring_common import (
     check_int,
     clean_event_type,
@@ -88,7 +89,7 @@ class RuleIn(msgspec.Struct):
     """A new rule; `ruleset_id` omitted means the primary ruleset (created as "Default" if there is none)."""
 
     event_type: str
-    weight: int
+    weight: Signed
     ruleset_id: str | None = None
     icon: str | None = None
     active: bool = True
@@ -101,7 +102,7 @@ class RulePatch(msgspec.Struct):
 
     ruleset_id: str | msgspec.UnsetType = msgspec.UNSET
     event_type: str | msgspec.UnsetType = msgspec.UNSET
-    weight: int | msgspec.UnsetType = msgspec.UNSET
+    weight: Signed | msgspec.UnsetType = msgspec.UNSET
     icon: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     start_at: str | msgspec.UnsetType | None = msgspec.UNSET
@@ -139,7 +140,7 @@ class DraftRule(msgspec.Struct):
     """A rule of a backtest's draft rule list."""
 
     event_type: str
-    weight: int
+    weight: Signed
     active: bool = True
     start_at: str | None = None
     end_at: str | None = None
@@ -149,7 +150,7 @@ class BacktestIn(msgspec.Struct):
     """The draft rule list to try instead of the ruleset's rules, and how many leads to evaluate."""
 
     rules: list[DraftRule]
-    limit: int = BACKTEST_DEFAULT_LEADS
+    limit: Signed = BACKTEST_DEFAULT_LEADS
 
 
 class LevelRef(msgspec.Struct):

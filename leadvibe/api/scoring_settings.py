@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from litestar import get, put
 
+from leadvibe.api.bounds import Signed
 from leadvibe.api.scoring_common import invalidate, session_timeout_minutes, write_config
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import ApiError, bad_request
@@ -34,13 +35,13 @@ class ScoringSettingsIn(msgspec.Struct):
 
     allow_negative_scores: bool | None = None
     abm_enabled: bool | None = None
-    session_timeout_minutes: int | None = None
+    session_timeout_minutes: Signed | None = None
 
 
 class BandIn(msgspec.Struct):
     """A surge band: from the `min_events`-th event of a session on, positive weights x `multiplier`."""
 
-    min_events: int
+    min_events: Signed
     multiplier: float
 
 
@@ -49,7 +50,7 @@ class SurgePolicyIn(msgspec.Struct):
 
     mode: str
     bands: list[BandIn] | None = None
-    idle_reset_seconds: int | None = None
+    idle_reset_seconds: Signed | None = None
     multiplier_cap: float | None = None
 
 

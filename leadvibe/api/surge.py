@@ -7,6 +7,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import delete, get, post, put
 
+from leadvibe.api.bounds import Signed
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.triggers import (
     Common,
@@ -39,9 +40,9 @@ class SurgeTriggerIn(Common, kw_only=True):
     destination (`webhook_url` or `emails`)."""
 
     event_type: str | None = None
-    window_seconds: int | None = None
+    window_seconds: Signed | None = None
     window_unit: str | None = None
-    threshold_count: int | None = None
+    threshold_count: Signed | None = None
 
 
 class SurgeTrigger(TriggerBase, kw_only=True):

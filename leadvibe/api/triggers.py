@@ -15,6 +15,7 @@ from litestar import delete, get, post, put
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from leadvibe.api.bounds import Signed
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.engine import triggers as eng
@@ -79,7 +80,7 @@ class MilestoneIn(Common, kw_only=True):
     (empty = any type)."""
 
     event_type: str | None = None
-    score_threshold: int | None = None
+    score_threshold: Signed | None = None
 
 
 class SequenceIn(Common, kw_only=True):
@@ -87,7 +88,7 @@ class SequenceIn(Common, kw_only=True):
 
     event_types: list[str] | None = None
     event_steps: list[str] | None = None
-    window_seconds: int | None = None
+    window_seconds: Signed | None = None
     window_unit: str | None = None
     ordered: bool | None = None
 
@@ -96,14 +97,14 @@ class PatternCondition(msgspec.Struct):
     """At least `min_count` events of `event_type` in the window."""
 
     event_type: str
-    min_count: int = 1
+    min_count: Signed = 1
 
 
 class PatternIn(Common, kw_only=True):
     """A pattern/frequency trigger: every condition within the trailing window."""
 
     conditions: list[PatternCondition] | None = None
-    window_seconds: int | None = None
+    window_seconds: Signed | None = None
     window_unit: str | None = None
 
 
@@ -111,7 +112,7 @@ class SimulateIn(msgspec.Struct):
     """Simulate one lead (`lead_id`) or every lead over the last `days` days."""
 
     lead_id: str | None = None
-    days: int = 30
+    days: Signed = 30
 
 
 # ------------------------------------------------------------------------------------------------ responses

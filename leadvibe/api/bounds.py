@@ -1,0 +1,86 @@
+"""Integer ranges (SEMANTICS §12): every integer a client sends has a documented range, checked by the decoder.
+
+A number without bounds reaches SQLite as an arbitrary-precision Python int and fails there (an overflow is a 500,
+not a 400). So every `int` in a query, path or header parameter and in a request body carries its range in its
+type: the framework checks it while decoding the request (400 naming the field) and the OpenAPI document shows it
+(`minimum`/`maximum`). Use the aliases below; `unbounded_integers(handler)` lists what a handler left open, and the
+test suite runs it over every route, so an endpoint added later cannot forget.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import msgspec.inspect as mi
+from litestar.constants import RESERVED_KWARGS
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Parameter
+
+__all__ = [
+    "BIG",
+    "PAGE_MAX",
+    "Count",
+    "LimitParam",
+    "PageParam",
+    "Positive",
+    "Signed",
+    "bounded_query",
+    "unbounded_integers",
+]
+
+BIG = 1_000_000_000
+"""Thresholds, windows, weights and scores stay within ±10^9 (§12)."""
+
+PAGE_MAX = 1_000_000
+
+# Request-body integers (msgspec constraints).
+Signed = Annotated[int, msgspec.Meta(ge=-BIG, le=BIG, description="an integer from -1,000,000,000 to 1,000,000,000")]
+Count = Annotated[int, msgspec.Meta(ge=0, le=BIG, description="an integer from 0 to 1,000,000,000")]
+Positive = Annotated[int, msgspec.Meta(ge=1, le=BIG, description="an integer from 1 to 1,000,000,000")]
+
+# Query parameters shared by every list endpoint (1-based page; limit 1..500; out of range -> 400, not clamped).
+PageParam = Annotated[int, Parameter(ge=1, le=PAGE_MAX, description="Page number, 1..1,000,000")]
+LimitParam = Annotated[int, Parameter(ge=1, le=500, description="Items per page, 1..500")]
+
+
+def bounded_query(lo: int = -BIG, hi: int = BIG, **kw: Any) -> Any:
+    """A `Parameter(...)` for an integer query parameter with a range (defaults ±10^9)."""
+    return Parameter(ge=lo, le=hi, **kw)
+
+
+def _walk(t: Any, where: str, out: list[str], seen: frozenset[type]) -> None:
+    if isinstance(t, mi.Metadata):
+        _walk(t.type, where, out, seen)
+    elif isinstance(t, mi.IntType):
+        low = t.ge if t.ge is not None else t.gt
+        high = t.le if t.le is not None else t.lt
+        if low is None or high is None or abs(low) > 2**62 or abs(high) > 2**62:
+            out.append(where)
+    elif isinstance(t, mi.StructType | mi.DataclassType | mi.TypedDictType | mi.NamedTupleType):
+        if t.cls in seen:
+            return
+        for f in t.fields:
+            _walk(f.type, f"{where}.{f.encode_name}", out, seen | {t.cls})
+    elif isinstance(t, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType):
+        _walk(t.item_type, f"{where}[]", out, seen)
+    elif isinstance(t, mi.TupleType):
+        for i, item in enumerate(t.item_types):
+            _walk(item, f"{where}[{i}]", out, seen)
+    elif isinstance(t, mi.DictType):
+        _walk(t.value_type, f"{where}{{}}", out, seen)
+    elif isinstance(t, mi.UnionType):
+        for item in t.types:
+            _walk(item, where, out, seen)
+
+
+def unbounded_integers(handler: BaseRouteHandler) -> list[str]:
+    """The integers a client can send to `handler` (parameters and body fields) that lack a lower or upper
+    bound, as dotted paths (`limit`, `data.rules[].weight`). Dependencies and framework values are skipped."""
+    skip = (set(handler.resolve_dependencies()) | set(RESERVED_KWARGS)) - {"data"}
+    info = mi.type_info(handler.signature_model)
+    out: list[str] = []
+    for f in info.fields:  # type: ignore[attr-defined]
+        if f.name not in skip:
+            _walk(f.type, f.name, out, frozenset())
+    return out

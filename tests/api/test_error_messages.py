@@ -1,0 +1,58 @@
+"""Bad bodies are explained in the user's words (ENDPOINTS.md conventions), never with a parser's internals."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("path", ["/ingest", "/rules", "/triggers/milestones", "/leads"])
+async def test_an_empty_body_says_so(api: Api, path: str) -> None:
+    r = await api.post(path, content=b"", headers={**api.headers, **JSON})
+    assert r.status_code == 400
+    assert r.json() == {"error": "the request body is empty"}
+
+
+@pytest.mark.parametrize("path", ["/ingest", "/rules"])
+async def test_a_truncated_body_is_not_valid_json(api: Api, path: str) -> None:
+    r = await api.post(path, content=b'{"event_type":', headers={**api.headers, **JSON})
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("the request body is not valid JSON: ")
+    assert "truncated" not in r.json()["error"]
+
+
+async def test_malformed_json_names_the_position(api: Api) -> None:
+    r = await api.post("/ingest", content=b'{"a" x}', headers={**api.headers, **JSON})
+    assert r.status_code == 400
+    assert r.json()["error"] == "the request body is not valid JSON: expected ':' (byte 5)"
+
+
+@pytest.mark.parametrize("path", ["/ingest", "/rules"])
+async def test_an_array_body_asks_for_an_object(api: Api, path: str) -> None:
+    r = await api.post(path, json=[1, 2])
+    assert r.status_code == 400
+    assert r.json()["error"] == "the request body must be a JSON object, not an array"
+
+
+async def test_field_errors_name_the_field_in_plain_words(api: Api) -> None:
+    r = await api.post("/rules", json={"weight": 1})
+    assert r.json()["error"] == "`event_type` is required"
+    r = await api.post("/rules", json={"event_type": 5, "weight": 1})
+    assert r.json()["error"] == "`event_type` must be a string, not an integer"
+    r = await api.get("/events?page=abc")
+    assert r.json()["error"] == "`page` must be an integer, not a string"
+    r = await api.post("/ingest/batch", json={"events": [{"lead_id": "x"}]})
+    assert r.json()["error"] == "`events[0].event_type` is required"
+
+
+async def test_no_message_leaks_a_parser_name(api: Api) -> None:
+    bad = [b"", b"{", b"[]", b"null", b"1", b'"x"', b'{"event_type": 1}']
+    for body in bad:
+        r = await api.post("/ingest", content=body, headers={**api.headers, **JSON})
+        assert r.status_code == 400, (body, r.text)
+        message = r.json()["error"]
+        for internal in ("'data'", "`data`", "Input data", "Expected `", "msgspec"):
+            assert internal not in message, (body, message)
