@@ -13,6 +13,7 @@ from leadvibe.api.bounds import BIG
 from leadvibe.engine.normalize import normalize_alias
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.ids import new_id
+from leadvibe.pipeline.inbox import no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
@@ -157,6 +158,7 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
     order_id = data.order_id.strip()
     if not 1 <= len(order_id) <= 128:
         raise bad_request("`order_id` must be 1 to 128 characters")
+    no_control(order_id, "order_id")
     if not data.amount >= 0 or data.amount == float("inf"):
         raise bad_request("`amount` must be a number >= 0")
     if not CURRENCY.match(data.currency):
@@ -165,6 +167,8 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
     lead_id = data.lead_id
     if lead_id is not None and not 1 <= len(lead_id) <= 128:
         raise bad_request("`lead_id` must be 1 to 128 characters")
+    if lead_id is not None:
+        no_control(lead_id, "lead_id")
     if not lead_id and not aliases:
         raise bad_request("one of `lead_id` or `aliases` is required")
     now = rt.now_ms()

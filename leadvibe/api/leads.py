@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from leadvibe.api.bounds import LimitParam, PageParam, bounded_query
 from leadvibe.engine.levels import Level, level_for
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
+from leadvibe.pipeline.inbox import no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -268,6 +269,7 @@ def _metadata_json(metadata: dict[str, Any] | None) -> str:
 def _lead_id(value: str, field: str = "id") -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= 128 or not value.strip():
         raise bad_request(f"`{field}` must be 1 to 128 characters")
+    no_control(value, field)
     return value
 
 

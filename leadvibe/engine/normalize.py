@@ -49,6 +49,15 @@ def type_key(event_type: str) -> str:
     return _SEPARATOR_RUN.sub("_", event_type.strip().lower())
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def has_control_chars(value: str) -> bool:
+    """True when `value` holds a control character (U+0000 to U+001F, U+007F): identifiers never do (§2), since
+    they end up in logs, CSV exports, URLs and other systems where such bytes break or forge things."""
+    return _CONTROL.search(value) is not None
+
+
 def normalize_alias(kind: str, value: str) -> str:
     """Return the stored form of an alias value.
 
@@ -57,6 +66,8 @@ def normalize_alias(kind: str, value: str) -> str:
     """
     if kind not in ALIAS_KINDS:
         raise ValueError(f"unknown alias kind {kind!r}; expected one of {', '.join(sorted(ALIAS_KINDS))}")
+    if has_control_chars(value):
+        raise ValueError("alias value must not contain control characters")
     trimmed = value.strip()
     if kind == "email":
         normalized = trimmed.lower()

@@ -15,7 +15,7 @@ import apsw
 import msgspec
 
 from leadvibe.db.rows import scalar
-from leadvibe.engine.normalize import ALIAS_KINDS, normalize_alias, type_key
+from leadvibe.engine.normalize import ALIAS_KINDS, has_control_chars, normalize_alias, type_key
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_id
 from leadvibe.timeutil import parse_rfc3339
@@ -90,6 +90,12 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def no_control(value: str, field: str) -> None:
+    """400 when an identifier holds a control character (SEMANTICS §2), naming the field."""
+    if has_control_chars(value):
+        raise ApiError(400, f"`{field}` must not contain control characters")
+
+
 def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -> QueuedEvent:
     """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field."""
     name = ev.event_type.strip()
@@ -99,9 +105,12 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -
         raise ApiError(400, f"`event_type` must be at most {MAX_EVENT_TYPE} characters")
     if not type_key(name):
         raise ApiError(400, "`event_type` must contain letters or digits")
+    no_control(name, "event_type")
     lead_id = ev.lead_id.strip() if ev.lead_id is not None else None
     if lead_id is not None and not 1 <= len(lead_id) <= MAX_ID:
         raise ApiError(400, f"`lead_id` must be 1 to {MAX_ID} characters")
+    if lead_id is not None:
+        no_control(lead_id, "lead_id")
     aliases: list[tuple[str, str, str]] = []
     raw_aliases: list[tuple[str, str | None, str]] = [
         (a.alias_kind, a.raw_value if a.raw_value is not None else a.value, f"aliases[{i}]")
@@ -144,6 +153,7 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -
         key = key.strip()
         if not 1 <= len(key) <= MAX_ID:
             raise ApiError(400, f"`event_id` / Idempotency-Key must be 1 to {MAX_ID} characters")
+        no_control(key, "event_id" if ev.event_id is not None else "Idempotency-Key")
     return QueuedEvent(new_id("ev"), name, lead_id, aliases, ts, ev.metadata, key)
 
 

@@ -1,0 +1,71 @@
+"""Identifiers never hold control characters (SEMANTICS §2): every way in answers 400 naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.helpers import wait_idle
+
+BAD = ["a\x00b", "tab\there", "line\nbreak", "bell\x07", "del\x7f", "esc\x1b[31m"]
+Maker = Callable[[str], dict[str, Any]]
+
+
+@pytest.mark.parametrize("bad", BAD)
+@pytest.mark.parametrize(("field", "make"), [
+    ("lead_id", lambda v: {"lead_id": v, "event_type": "page_view"}),
+    ("event_type", lambda v: {"lead_id": "ld_ok", "event_type": v}),
+    ("event_id", lambda v: {"lead_id": "ld_ok", "event_type": "page_view", "event_id": v}),
+    ("aliases[0]", lambda v: {"event_type": "page_view", "aliases": [{"alias_kind": "email", "raw_value": v}]}),
+    ("alias", lambda v: {"event_type": "page_view", "alias_kind": "external_id", "alias": v}),
+])
+async def test_ingest_refuses_control_characters(api: Api, bad: str, field: str, make: Maker) -> None:
+    r = await api.post("/ingest", json=make(bad))
+    assert r.status_code == 400, r.text
+    assert f"`{field}`" in r.json()["error"] and "control characters" in r.json()["error"]
+
+
+async def test_idempotency_key_header_refuses_control_characters(api: Api) -> None:
+    r = await api.post("/ingest", json={"lead_id": "ld_ok", "event_type": "x"},
+                       headers={**api.headers, "Idempotency-Key": "k\x01"})
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()["error"]
+
+
+async def test_batch_rejects_only_the_bad_item(api: Api) -> None:
+    r = await api.post("/ingest/batch", json={"events": [
+        {"lead_id": "ld_ok", "event_type": "page_view"},
+        {"lead_id": "ld\x00evil", "event_type": "page_view"},
+    ]})
+    assert r.status_code == 202
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["accepted", "rejected"]
+    assert "control characters" in results[1]["error"]
+
+
+async def test_csv_import_counts_rows_with_control_characters_as_errors(api: Api) -> None:
+    csv = "lead_id,event_type,email\nld_a,page_view,\nld_b\x00x,page_view,\nld_c,page\x07view,\nld_d,x,a\x1b@b.co\n"
+    r = await api.post("/import", files={"file": ("e.csv", csv.encode(), "text/csv")})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["imported"] == 1 and body["errors"] == 3, body
+    assert all("control characters" in row["error"] for row in body["error_rows"])
+    await wait_idle(api)
+    stored = await api.rt.db.read(lambda c: [r[0] for r in c.execute(
+        "SELECT lead_id FROM events WHERE unit_id = 'unit_default'")])
+    assert stored == ["ld_a"]
+
+
+async def test_created_leads_and_orders_refuse_control_characters(api: Api) -> None:
+    r = await api.post("/leads", json={"id": "ld\x00x"})
+    assert r.status_code == 400 and "`id`" in r.json()["error"]
+    order = {"order_id": "o1", "amount": 5, "currency": "USD", "lead_id": "ld_ok"}
+    r = await api.post("/orders", json={**order, "order_id": "o\n1"})
+    assert r.status_code == 400 and "`order_id`" in r.json()["error"]
+    r = await api.post("/orders", json={**order, "lead_id": "ld\x7f"})
+    assert r.status_code == 400 and "`lead_id`" in r.json()["error"]
+    r = await api.post("/orders", json={"order_id": "o2", "amount": 5, "currency": "USD",
+                                        "aliases": [{"alias_kind": "email", "raw_value": "a\x00@b.co"}]})
+    assert r.status_code == 400 and "control characters" in r.json()["error"]
