@@ -306,6 +306,14 @@ def _no_escalation(request: Request[Any, Any, Any], role: str) -> None:
         raise ApiError(403, f"you cannot grant the {role} role (you are {have.value})")
 
 
+def _may_touch(request: Request[Any, Any, Any], current: str | None) -> None:
+    """SEMANTICS §1: changing or removing a membership takes at least the role it holds now, so an Operator can
+    never demote or remove an Owner (only an Owner or an org admin can)."""
+    have: Role = request.state.path_role
+    if current is not None and not have.covers(Role(current)):
+        raise ApiError(403, f"changing an {current}'s membership needs the {current} role (you are {have.value})")
+
+
 @post("/org-units/{unit_id:str}/memberships", opt=access(Role.OPERATOR, auth="jwt", ou=False, path_ou="unit_id"),
       operation_id="assignMembership", summary="Assign member to OU", tags=["OUMemberships"], status_code=200)
 async def assign_membership(request: Request[Any, Any, Any], rt: Runtime, principal: Principal, unit_id: str,
@@ -316,6 +324,7 @@ async def assign_membership(request: Request[Any, Any, Any], rt: Runtime, princi
     def run(c: Any) -> Membership:
         if member_store.get_member(c, principal.org_id, data.org_member_id) is None:
             raise not_found("member")
+        _may_touch(request, member_store.membership_role(c, unit_id, data.org_member_id))
         member_store.upsert_membership(c, unit_id, principal.org_id, data.org_member_id, data.role, rt.now_ms())
         rows = [r for r in member_store.list_memberships(c, unit_id) if r["org_member_id"] == data.org_member_id]
         return _membership(rows[0])
@@ -331,8 +340,10 @@ async def update_membership(request: Request[Any, Any, Any], rt: Runtime, princi
     _no_escalation(request, data.role)
 
     def run(c: Any) -> Membership:
-        if member_store.membership_role(c, unit_id, member_id) is None:
+        current = member_store.membership_role(c, unit_id, member_id)
+        if current is None:
             raise not_found("membership")
+        _may_touch(request, current)
         member_store.upsert_membership(c, unit_id, principal.org_id, member_id, data.role, rt.now_ms())
         rows = [r for r in member_store.list_memberships(c, unit_id) if r["org_member_id"] == member_id]
         return _membership(rows[0])
@@ -342,10 +353,15 @@ async def update_membership(request: Request[Any, Any, Any], rt: Runtime, princi
 @delete("/org-units/{unit_id:str}/memberships/{member_id:str}",
         opt=access(Role.OPERATOR, auth="jwt", ou=False, path_ou="unit_id"), operation_id="removeMembership",
         summary="Remove OU membership", tags=["OUMemberships"])
-async def remove_membership(rt: Runtime, unit_id: str, member_id: str) -> None:
+async def remove_membership(request: Request[Any, Any, Any], rt: Runtime, unit_id: str, member_id: str) -> None:
     """Take a member out of the OU."""
-    if not await rt.db.write(lambda c: member_store.delete_membership(c, unit_id, member_id)):
-        raise not_found("membership")
+    def run(c: Any) -> None:
+        current = member_store.membership_role(c, unit_id, member_id)
+        if current is None:
+            raise not_found("membership")
+        _may_touch(request, current)
+        member_store.delete_membership(c, unit_id, member_id)
+    await rt.db.write(run)
 
 
 ROUTES = [list_units, create_unit, update_unit, set_active, list_members, create_member, update_member,
