@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +34,7 @@ class Api:
         self.client = client
         self.app = app
         self.headers: dict[str, str] = {}
+        self.unit = "unit_default"
 
     @property
     def rt(self) -> Any:
@@ -49,6 +51,15 @@ class Api:
             headers["X-OU-ID"] = unit
         self.headers = headers
         return headers
+
+    async def login_as_admin(self) -> dict[str, str]:
+        """The admin's session without a password round trip (a token issued by the app's own key)."""
+        rt = self.rt
+        row = await rt.db.read(lambda c: c.execute(
+            "SELECT id, org_id FROM members WHERE email = ?", (ADMIN_EMAIL,)).fetchone())
+        token, _, _ = rt.tokens.issue(row[0], row[1], Clock().now_ms())
+        self.headers = {"Authorization": f"Bearer {token}", "X-OU-ID": self.unit}
+        return self.headers
 
     async def credential(self, name: str = "test") -> dict[str, str]:
         """Create an API credential in the active OU; return Basic auth headers for it."""
@@ -90,14 +101,95 @@ def settings(data_dir: Path) -> Settings:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> Clock | None:
+    """The domain clock of the test's app; None keeps the real one. A module that overrides this fixture (with a
+    `ManualClock`) gets that clock installed in the shared app for the duration of each of its tests."""
+    return None
+
+
+class SharedApp:
+    """One running app per test worker. Each test starts from a fresh `unit_default`: the fixture empties every
+    OU-scoped table and puts back the rows first start created, which costs milliseconds where building an app,
+    migrating and logging in cost a second."""
+
+    def __init__(self, client: AsyncTestClient[Any], app: Any) -> None:
+        self.client = client
+        self.app = app
+        self.rt = app.state.runtime
+        self.first_rows: dict[str, list[tuple[Any, ...]]] = {}
+        self.tenant_tables: list[str] = []
+
+    def remember_first_start(self) -> None:
+        """Keep the rows a first start creates and find every OU-scoped table (any table with `unit_id`)."""
+        def run(c: Any) -> None:
+            for table in ("organizations", "org_units", "members", "ou_memberships"):
+                self.first_rows[table] = c.execute(f"SELECT * FROM {table}").fetchall()
+            tables = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                               " AND name NOT LIKE 'sqlite_%'")]
+            self.tenant_tables = [t for t in tables
+                                  if any(col[1] == "unit_id" for col in c.execute(f"PRAGMA table_info({t})"))]
+        self.rt.db.read_blocking(run)
+
+    async def reset(self) -> None:
+        """Back to the first-start state: scoring settled, every OU's rows gone, org rows as first created."""
+        rt = self.rt
+        if rt.worker is not None:
+            await asyncio.wait_for(rt.worker.wait_idle(), 30)
+
+        def run(c: Any) -> list[str]:
+            units = [r[0] for r in c.execute("SELECT id FROM org_units")]
+            c.execute("PRAGMA foreign_keys=OFF")
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                for table in [*self.tenant_tables, "org_units", "members", "organizations", "slack_apps"]:
+                    c.execute(f"DELETE FROM {table}")
+                for table, rows in self.first_rows.items():
+                    for row in rows:
+                        c.execute(f"INSERT INTO {table} VALUES ({','.join('?' * len(row))})", row)
+                c.execute("COMMIT")
+            finally:
+                c.execute("PRAGMA foreign_keys=ON")
+            return units
+
+        units = await rt.db.write(run, transaction=False)
+        self.client.cookies.clear()
+        rt.credentials.clear()
+        rt.scoring_config.invalidate()
+        for unit in units:
+            rt.invalidate_triggers(unit)
+
+
+@pytest.fixture(scope="session")
+async def shared_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SharedApp]:
+    """The worker's app (lifespan included), on its own data directory."""
+    app = create_app(make_settings(tmp_path_factory.mktemp("shared") / "data"), announce_first_start=False)
+    async with AsyncTestClient(app=app) as client:
+        shared = SharedApp(client, app)
+        shared.remember_first_start()
+        yield shared
 
 
 @pytest.fixture
-async def api(settings: Settings, clock: Clock) -> AsyncIterator[Api]:
-    """A running app (lifespan included), logged in as the admin with unit_default active."""
-    app = create_app(settings, clock=clock, announce_first_start=False)
+async def api(shared_app: SharedApp, clock: Clock | None) -> AsyncIterator[Api]:
+    """The worker's running app, logged in as the admin with unit_default active; `unit_default` is fresh for
+    every test. A module's own `clock` is installed for the test."""
+    rt = shared_app.rt
+    real_clock = rt.clock
+    if clock is not None:
+        rt.clock = clock
+    a = Api(shared_app.client, shared_app.app)
+    try:
+        await a.login_as_admin()
+        yield a
+    finally:
+        rt.clock = real_clock
+        await shared_app.reset()
+
+
+@pytest.fixture
+async def own_api(settings: Settings) -> AsyncIterator[Api]:
+    """An app of the test's own (for tests that change settings), logged in as the admin."""
+    app = create_app(settings, announce_first_start=False)
     async with AsyncTestClient(app=app) as client:
         a = Api(client, app)
         await a.login()

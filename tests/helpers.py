@@ -51,14 +51,21 @@ async def delta_sums(api: Any, lead_id: str, unit_id: str = "unit_default") -> d
     return {r[0]: r[1] for r in rows}
 
 
-async def member_headers(api: Any, email: str, role: str = "Viewer", unit_id: str = "unit_default",
-                         password: str = "member-password-1") -> dict[str, str]:
-    """Create an org member with `role` in the OU and return their session headers (the admin stays logged in)."""
+async def new_member(api: Any, email: str, org_role: str = "member", password: str = "member-password-1") -> str:
+    """Create an org member (no OU membership yet) as the logged-in admin; return their id."""
     r = await api.post("/members", json={"first_name": "Pat", "last_name": "Lee", "email": email,
-                                         "password": password, "role": "member"})
+                                         "password": password, "role": org_role})
     assert r.status_code == 201, r.text
-    r = await api.post(f"/org-units/{unit_id}/memberships",
-                       json={"org_member_id": r.json()["org_member_id"], "role": role})
+    return str(r.json()["org_member_id"])
+
+
+async def member_headers(api: Any, email: str = "viewer@example.com", role: str = "Viewer",
+                         unit_id: str | None = None, password: str = "member-password-1") -> dict[str, str]:
+    """Create an org member with `role` in the OU (default: the test's OU) and return their session headers (the
+    admin stays logged in). The one way tests make a member with a role."""
+    unit_id = unit_id or api.unit
+    member_id = await new_member(api, email, password=password)
+    r = await api.post(f"/org-units/{unit_id}/memberships", json={"org_member_id": member_id, "role": role})
     assert r.status_code == 200, r.text
     saved = api.headers
     headers = await api.login(email, password, unit_id)
@@ -76,3 +83,20 @@ async def add_filter(api: Any, filter_id: str, event_type: str, threshold: int, 
         " group_events, created_at, updated_at) SELECT ?, org_id, id, ?, ?, ?, ?, ?, 0, 0 FROM org_units WHERE id = ?",
         (filter_id, event_type, type_key(event_type), threshold, window_ms, int(group), unit_id)))
     api.rt.scoring_config.invalidate(unit_id)
+
+
+async def member_id_of(api: Any, email: str) -> str:
+    """The org member id of the member with this email."""
+    row = await api.rt.db.read(lambda c: c.execute("SELECT id FROM members WHERE email = ?", (email,)).fetchone())
+    assert row is not None, f"no member {email}"
+    return str(row[0])
+
+
+def metric_values(text: str) -> dict[str, float]:
+    """Prometheus text -> {"name{labels}": value} (labels as written), for before/after comparisons."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values

@@ -274,10 +274,11 @@ async def test_many_leads_in_several_batches(ready: Api, clock: ManualClock, mon
 
 # -- CLI -----------------------------------------------------------------------------------------------------
 async def test_cli_decay_refuses_while_the_server_holds_the_data_dir(
-    api: Api, data_dir: Any, capsys: pytest.CaptureFixture[str]
+    api: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from leadvibe.cli import main
 
+    data_dir = api.rt.settings.data_path
     assert main(["decay", "--now", "--data-dir", str(data_dir)]) == 1
     err = capsys.readouterr().err
     assert "decay refused" in err and "scheduler" in err

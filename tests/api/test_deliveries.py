@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 from leadvibe.app import create_app
 from leadvibe.notify.webhook import verify
 from tests.conftest import Api, make_settings
-from tests.helpers import add_rules, wait_idle
+from tests.helpers import add_rules, member_headers, wait_idle
 from tests.notify._fakehttp import FakeHTTPServer, Request, Response
 
 FAST = {"webhook_allow_private": True, "delivery_schedule": (0.2, 0.2, 0.2), "delivery_interval": 0.05}
@@ -216,23 +216,7 @@ async def test_rotation_signs_with_both_secrets_for_a_day(fast: Api, receiver: R
 
 
 async def test_webhook_settings_need_the_owner_role(fast: Api) -> None:
-    r = await fast.post(
-        "/members",
-        json={
-            "first_name": "O",
-            "last_name": "P",
-            "email": "op@example.com",
-            "password": "operator-password-1",
-            "role": "member",
-        },
-    )
-    await fast.post(
-        "/org-units/unit_default/memberships",
-        json={"org_member_id": r.json()["org_member_id"], "role": "Operator"},
-    )
-    saved = fast.headers
-    operator = await fast.login("op@example.com", "operator-password-1")
-    fast.headers = saved
+    operator = await member_headers(fast, "op@example.com", "Operator")
     assert (await fast.get("/settings/webhooks", headers=operator)).status_code == 403
     assert (await fast.post("/settings/webhooks/rotate", headers=operator)).status_code == 403
     assert (await fast.get("/deliveries", headers=operator)).status_code == 200

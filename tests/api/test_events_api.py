@@ -13,7 +13,7 @@ import pytest
 
 from leadvibe.timeutil import ManualClock, range_bounds, to_rfc3339
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
+from tests.helpers import add_rules, delta_sums, member_headers, scores_of, wait_idle
 
 # The clock is frozen near real time (session tokens are checked against the wall clock).
 NOW = int(time.time()) * 1000
@@ -307,15 +307,7 @@ async def test_batch_delete_accepts_a_thousand_ids(api: Api, dataset: dict[str, 
 
 
 async def test_batch_delete_needs_operator(api: Api, dataset: dict[str, str]) -> None:
-    r = await api.post("/members", json={"first_name": "V", "last_name": "W", "email": "viewer@example.com",
-                                         "password": "viewer-password-1", "role": "member"})
-    member_id = r.json()["org_member_id"]
-    r = await api.post("/org-units/unit_default/memberships",
-                       json={"org_member_id": member_id, "role": "Viewer"})
-    assert r.status_code in (200, 201), r.text
-    admin = api.headers
-    viewer = await api.login("viewer@example.com", "viewer-password-1")
-    api.headers = admin
+    viewer = await member_headers(api)
     r = await api.request("DELETE", "/events/batch", json={"ids": [dataset["demo"]]}, headers=viewer)
     assert r.status_code == 403
     assert (await api.get("/events", headers=viewer)).json()["total"] == 5

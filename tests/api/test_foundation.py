@@ -10,13 +10,7 @@ import jwt
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, Api
-
-
-async def _member(api: Api, email: str, role: str = "member", password: str = "member-password-1") -> str:
-    r = await api.post("/members", json={"first_name": "Pat", "last_name": "Lee", "email": email,
-                                         "password": password, "role": role})
-    assert r.status_code == 201, r.text
-    return str(r.json()["org_member_id"])
+from tests.helpers import new_member
 
 
 async def _session(api: Api, email: str, unit: str | None = "unit_default",
@@ -128,14 +122,14 @@ async def test_active_ou_not_set(api: Api) -> None:
 
 
 async def test_member_without_membership_gets_403_for_ou(api: Api) -> None:
-    await _member(api, "nomember@example.com")
+    await new_member(api, "nomember@example.com")
     headers = await _session(api, "nomember@example.com")
     r = await api.client.get("/secrets", headers=headers)
     assert r.status_code == 403
 
 
 async def test_viewer_cannot_write_and_non_admin_cannot_manage_members(api: Api) -> None:
-    mid = await _member(api, "viewer@example.com")
+    mid = await new_member(api, "viewer@example.com")
     assert (await api.post("/org-units/unit_default/memberships",
                            json={"org_member_id": mid, "role": "Viewer"})).status_code == 200
     viewer = await _session(api, "viewer@example.com")
@@ -153,8 +147,8 @@ async def test_viewer_cannot_write_and_non_admin_cannot_manage_members(api: Api)
 
 
 async def test_operator_cannot_grant_owner(api: Api) -> None:
-    op = await _member(api, "op@example.com")
-    other = await _member(api, "other@example.com")
+    op = await new_member(api, "op@example.com")
+    other = await new_member(api, "other@example.com")
     await api.post("/org-units/unit_default/memberships", json={"org_member_id": op, "role": "Operator"})
     headers = await _session(api, "op@example.com")
     r = await api.client.post("/org-units/unit_default/memberships", json={"org_member_id": other, "role": "Owner"},
@@ -166,7 +160,7 @@ async def test_operator_cannot_grant_owner(api: Api) -> None:
 
 
 async def test_membership_crud_is_idempotent(api: Api) -> None:
-    mid = await _member(api, "m1@example.com")
+    mid = await new_member(api, "m1@example.com")
     for role in ("Viewer", "Operator"):
         r = await api.post("/org-units/unit_default/memberships", json={"org_member_id": mid, "role": role})
         assert r.status_code == 200 and r.json()["role"] == role
@@ -179,7 +173,7 @@ async def test_membership_crud_is_idempotent(api: Api) -> None:
 
 
 async def test_members_crud_and_conflicts(api: Api) -> None:
-    mid = await _member(api, "crud@example.com")
+    mid = await new_member(api, "crud@example.com")
     dup = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": "CRUD@example.com",
                                            "password": "password-123", "role": "member"})
     assert dup.status_code == 409
@@ -198,7 +192,7 @@ async def test_members_crud_and_conflicts(api: Api) -> None:
 
 
 async def test_deleted_member_token_stops_working(api: Api) -> None:
-    mid = await _member(api, "gone@example.com")
+    mid = await new_member(api, "gone@example.com")
     headers = await _session(api, "gone@example.com", unit=None)
     assert (await api.client.get("/me", headers=headers)).status_code == 200
     await api.delete(f"/members/{mid}")

@@ -11,11 +11,6 @@ from tests.conftest import Api
 from tests.helpers import member_headers
 
 
-async def _viewer(api: Api, email: str = "viewer@example.com", role: str = "Viewer") -> dict[str, str]:
-    """Headers of a new org member with `role` in unit_default."""
-    return await member_headers(api, email, role)
-
-
 async def _other_ou(api: Api) -> dict[str, str]:
     """Admin headers with a second OU active."""
     r = await api.post("/org-units", json={"name": "Second"})
@@ -322,7 +317,7 @@ async def test_scoring_settings_defaults_and_update(api: Api) -> None:
 
 
 async def test_org_toggles_need_an_org_admin(api: Api) -> None:
-    operator = await _viewer(api, "operator@example.com", role="Operator")
+    operator = await member_headers(api, "operator@example.com", role="Operator")
     r = await api.client.put("/settings/scoring", json={"abm_enabled": True}, headers=operator)
     assert r.status_code == 403 and "abm_enabled" in r.json()["error"]
     # the timeout alone, or toggles sent back unchanged, are fine for an Operator
@@ -445,7 +440,7 @@ async def test_viewer_reads_but_cannot_write(api: Api) -> None:
     level = (
         await api.post("/levels/engagement", json={"name": "Hot", "min_score": 1, "max_score": 2})
     ).json()
-    viewer = await _viewer(api)
+    viewer = await member_headers(api)
     rs = rule["ruleset_id"]
     for path in (
         "/rulesets",

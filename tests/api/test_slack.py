@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from leadvibe.app import create_app
 from tests.conftest import Api, make_settings
-from tests.helpers import add_rules, wait_idle
+from tests.helpers import add_rules, member_headers, wait_idle
 from tests.notify._fakehttp import FakeHTTPServer, Request, Response
 
 CLIENT_ID, CLIENT_SECRET, BOT_TOKEN = "cid.123", "csecret-very-secret", "xoxb-bot-token-999"
@@ -143,26 +143,6 @@ async def _connect(api: Api) -> None:
     assert r.status_code == 302 and r.headers["location"] == "/integrations"
 
 
-async def _member(api: Api, email: str, role: str) -> dict[str, str]:
-    r = await api.post(
-        "/members",
-        json={
-            "first_name": "M",
-            "last_name": "N",
-            "email": email,
-            "password": "member-password-1",
-            "role": "member",
-        },
-    )
-    await api.post(
-        "/org-units/unit_default/memberships", json={"org_member_id": r.json()["org_member_id"], "role": role}
-    )
-    saved = api.headers
-    headers = await api.login(email, "member-password-1")
-    api.headers = saved
-    return headers
-
-
 async def test_slack_app_credentials_are_admin_only_and_never_returned(slack: tuple[Api, FakeSlack]) -> None:
     api, _ = slack
     assert (await api.get("/settings/slack-app")).json() == {
@@ -176,7 +156,7 @@ async def test_slack_app_credentials_are_admin_only_and_never_returned(slack: tu
     assert CLIENT_SECRET not in json.dumps(body)
     raw = await api.rt.db.read(lambda c: c.execute("SELECT client_secret FROM slack_apps").fetchone()[0])
     assert CLIENT_SECRET.encode() not in bytes(raw)  # sealed at rest
-    owner = await _member(api, "owner@example.com", "Owner")
+    owner = await member_headers(api, "owner@example.com", "Owner")
     assert (await api.get("/settings/slack-app", headers=owner)).status_code == 403
     assert (
         await api.put("/settings/slack-app", headers=owner, json={"client_id": "x", "client_secret": "y"})
@@ -201,7 +181,7 @@ async def test_install_redirect_and_json_forms(slack: tuple[Api, FakeSlack]) -> 
     assert r.status_code == 302 and r.headers["location"].startswith(
         "https://slack.example/oauth/v2/authorize?"
     )
-    viewer = await _member(api, "viewer@example.com", "Viewer")
+    viewer = await member_headers(api, "viewer@example.com", "Viewer")
     assert (await api.post("/settings/slack/install", headers=viewer)).status_code == 403
 
 
@@ -272,7 +252,7 @@ async def test_proxies_target_test_message_and_disconnect(slack: tuple[Api, Fake
     r = await api.post("/settings/slack/test", json={"kind": "channel", "id": "C_GONE"})
     assert r.status_code == 502 and "channel not found" in r.json()["error"]
 
-    viewer = await _member(api, "v@example.com", "Viewer")
+    viewer = await member_headers(api, "v@example.com", "Viewer")
     assert (await api.get("/settings/slack", headers=viewer)).json()["authorize_url"] is None
     assert (await api.delete("/settings/slack", headers=viewer)).status_code == 403
     assert (await api.delete("/settings/slack")).status_code == 204

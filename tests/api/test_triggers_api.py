@@ -18,11 +18,6 @@ from tests.helpers import add_rules, member_headers, wait_idle
 PUBLIC_HOOK = "https://93.184.216.34/hook"  # a public IP literal: passes the guard without DNS
 
 
-async def _viewer(api: Api, email: str = "viewer@example.com", role: str = "Viewer") -> dict[str, str]:
-    """Headers of a new org member with `role` in unit_default."""
-    return await member_headers(api, email, role)
-
-
 async def _ingest(api: Api, lead: str, event_type: str, ts_ms: int | None = None, **extra: Any) -> None:
     body: dict[str, Any] = {"lead_id": lead, "event_type": event_type, **extra}
     if ts_ms is not None:
@@ -276,7 +271,7 @@ async def test_private_webhooks_allowed_by_setting_but_never_metadata(tmp_path: 
 async def test_roles_and_tenancy(api: Api) -> None:
     r = await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 10})
     tid = r.json()["trigger_id"]
-    viewer = await _viewer(api)
+    viewer = await member_headers(api)
     assert (await api.get("/triggers/milestones", headers=viewer)).status_code == 200
     assert (
         await api.post("/triggers/milestones", headers=viewer, json={"event_type": "", "score_threshold": 1})
