@@ -22,6 +22,7 @@ from leadvibe.pipeline.stream import StreamHub
 from leadvibe.pipeline.triggers import TriggerService
 from leadvibe.pipeline.worker import Worker
 from leadvibe.security.credentials import CachedCredential
+from leadvibe.security.login_throttle import LoginThrottle
 from leadvibe.security.ratelimit import RateLimiter
 from leadvibe.security.tokens import TokenService
 from leadvibe.timeutil import Clock
@@ -43,6 +44,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     revoked: set[str] = field(default_factory=set)
     credentials: dict[str, CachedCredential] = field(default_factory=dict)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     ratelimiter: RateLimiter = field(init=False)
     scoring_config: ConfigCache = field(init=False)
     inbox: Inbox = field(init=False)

@@ -154,6 +154,7 @@ class SharedApp:
         units = await rt.db.write(run, transaction=False)
         self.client.cookies.clear()
         rt.credentials.clear()
+        rt.login_throttle.clear()
         rt.scoring_config.invalidate()
         for unit in units:
             rt.invalidate_triggers(unit)

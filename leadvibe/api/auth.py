@@ -14,6 +14,7 @@ from leadvibe.errors import ApiError
 from leadvibe.runtime import Runtime
 from leadvibe.security import passwords
 from leadvibe.security.guards import ACTIVE_OU_COOKIE, PUBLIC, access
+from leadvibe.security.login_throttle import LoginBlocked
 from leadvibe.security.principal import Principal
 from leadvibe.store import credentials as cred_store
 from leadvibe.store import members as member_store
@@ -77,16 +78,31 @@ async def _slow_down(started: float, floor_ms: int) -> None:
 
 @post("/auth/login", opt=PUBLIC, operation_id="login", summary="Log in", tags=["Auth"], status_code=200)
 async def login(request: Request[Any, Any, Any], rt: Runtime, data: LoginRequest) -> LoginResponse:
-    """Exchange email and password for a JWT. Failures are slow and identical for unknown email or wrong password."""
+    """Exchange email and password for a JWT. Failures are slow and identical for unknown email or wrong password;
+    after 10 failures in 15 minutes for the account or from the address, attempts answer 429 for a while."""
     started = time.monotonic()
     request.state.login_email = data.email.strip()[:320]
-    member = await rt.db.read(lambda c: member_store.member_for_login(c, data.email))
-    stored = member["password_hash"] if member else None
-    ok = len(data.password) <= passwords.MAX_LENGTH and await asyncio.to_thread(
-        passwords.verify_password, stored, data.password)
+    throttle = rt.login_throttle
+    keys = throttle.keys(data.email, request.client.host if request.client else None)
+    try:
+        throttle.begin(keys, rt.now_ms())
+    except LoginBlocked as exc:
+        await _slow_down(started, rt.settings.login_delay_ms)
+        raise ApiError(429, "too many failed logins; try again later",
+                       headers={"Retry-After": str(exc.retry_after)}) from None
+    try:
+        member = await rt.db.read(lambda c: member_store.member_for_login(c, data.email))
+        stored = member["password_hash"] if member else None
+        ok = len(data.password) <= passwords.MAX_LENGTH and await asyncio.to_thread(
+            passwords.verify_password, stored, data.password)
+    except BaseException:
+        throttle.failed(keys, rt.now_ms())
+        raise
     if not ok or member is None:
+        throttle.failed(keys, rt.now_ms())
         await _slow_down(started, rt.settings.login_delay_ms)
         raise ApiError(401, "invalid email or password")
+    throttle.succeeded(keys, keys[0])
     if passwords.needs_rehash(stored):  # type: ignore[arg-type]
         new_hash = await asyncio.to_thread(passwords.hash_password, data.password)
         await rt.db.write(lambda c: member_store.update_member(
