@@ -210,6 +210,9 @@ async def set_active(request: Request[Any, Any, Any], rt: Runtime, principal: Pr
     unit = await rt.db.read(lambda c: org_store.get_unit(c, principal.org_id, unit_id))
     if unit is None:
         raise not_found("org unit")
+    if principal.member_id is not None:  # remembered for Bearer-only clients (SEMANTICS §1)
+        member_id = principal.member_id
+        await rt.db.write(lambda c: member_store.remember_active_unit(c, member_id, unit_id))
     secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
     cookie = Cookie(key=ACTIVE_OU_COOKIE, value=unit_id, httponly=True, samesite="lax", secure=secure, path="/",
                     max_age=60 * 60 * 24 * 30)

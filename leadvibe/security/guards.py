@@ -13,7 +13,7 @@ from typing import Any, Literal
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from leadvibe.db.rows import query_one
+from leadvibe.db.rows import query_one, scalar
 from leadvibe.errors import ApiError
 from leadvibe.runtime import Runtime
 from leadvibe.security import credentials as creds
@@ -112,8 +112,32 @@ async def role_in_unit(rt: Runtime, principal: Principal, unit_id: str) -> Role 
     return Role(row["role"]) if row["role"] else None
 
 
+async def implicit_unit(rt: Runtime, principal: Principal) -> str | None:
+    """A person's OU when the request names none: the one they last selected (if they still may use it), else
+    their only OU when they can use exactly one."""
+    member_id, org_id = principal.member_id, principal.org_id
+
+    def run(c: Any) -> str | None:
+        remembered = scalar(c, "SELECT active_unit_id FROM members WHERE id = ?", (member_id,))
+        if principal.is_admin:
+            usable = [r[0] for r in c.execute("SELECT id FROM org_units WHERE org_id = ? LIMIT 2", (org_id,))]
+            if remembered and scalar(c, "SELECT 1 FROM org_units WHERE id = ? AND org_id = ?", (remembered, org_id)):
+                return str(remembered)
+        else:
+            usable = [r[0] for r in c.execute(
+                "SELECT m.unit_id FROM ou_memberships m JOIN org_units u ON u.id = m.unit_id"
+                " WHERE m.member_id = ? AND u.org_id = ? LIMIT 2", (member_id, org_id))]
+            if remembered and scalar(c, "SELECT 1 FROM ou_memberships WHERE member_id = ? AND unit_id = ?",
+                                     (member_id, remembered)):
+                return str(remembered)
+        return str(usable[0]) if len(usable) == 1 else None
+
+    return await rt.db.read(run)
+
+
 async def resolve_tenant(rt: Runtime, connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> Tenant:
-    """Active OU: the `activeOu` cookie, else `X-OU-ID`, else a credential's home OU."""
+    """Active OU (SEMANTICS §1): the `activeOu` cookie, else `X-OU-ID`, else a credential's home OU, else the OU
+    the person last selected, else their only OU."""
     requested = connection.cookies.get(ACTIVE_OU_COOKIE) or connection.headers.get("x-ou-id")
     query_key = connection.route_handler.opt.get("ou_query") if connection.scope.get("route_handler") else None
     if query_key and connection.query_params.get(query_key):
@@ -122,6 +146,8 @@ async def resolve_tenant(rt: Runtime, connection: ASGIConnection[Any, Any, Any, 
         if requested and requested != principal.home_unit:
             raise ApiError(403, f"this API credential may only act in its own OU ({principal.home_unit})")
         return Tenant(principal.org_id, principal.home_unit or "", Role.OPERATOR)
+    if not requested:
+        requested = await implicit_unit(rt, principal)
     if not requested:
         raise ApiError(400, "active OU not set")
     role = await role_in_unit(rt, principal, requested)

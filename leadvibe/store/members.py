@@ -73,6 +73,11 @@ def membership_role(conn: apsw.Connection, unit_id: str, member_id: str) -> str 
     return row["role"] if row else None
 
 
+def remember_active_unit(conn: apsw.Connection, member_id: str, unit_id: str) -> None:
+    """The OU a person selected last (POST /org-units/active)."""
+    conn.execute("UPDATE members SET active_unit_id = ? WHERE id = ?", (unit_id, member_id))
+
+
 def member_units(conn: apsw.Connection, member_id: str) -> dict[str, str]:
     """unit_id -> role for every OU the member belongs to."""
     return {r["unit_id"]: r["role"] for r in

@@ -116,6 +116,7 @@ async def test_org_units_create_list_activate(api: Api) -> None:
 
 
 async def test_active_ou_not_set(api: Api) -> None:
+    assert (await api.post("/org-units", json={"name": "Second"})).status_code == 201  # more than one OU
     r = await api.client.get("/secrets", headers={"Authorization": api.headers["Authorization"]})
     assert r.status_code == 400
     assert r.json() == {"error": "active OU not set"}
