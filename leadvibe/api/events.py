@@ -19,9 +19,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import msgspec
-from litestar import delete, get
+from litestar import Request, Response, delete, get
+from litestar.datastructures import URL, ResponseHeader
 from litestar.params import Parameter
 from litestar.response import Stream
 
@@ -305,16 +307,40 @@ async def list_channels(rt: Runtime, tenant: Tenant) -> list[str]:
     return await rt.db.read(lambda c: q.channels(c, tenant.unit_id))
 
 
+def page_links(url: URL, page: int, limit: int, total: int) -> str:
+    """An RFC 8288 `Link` header with the first, previous, next and last pages of a paged list (the other query
+    parameters kept as they were)."""
+    last = max(1, -(-total // limit))
+    rels = [("first", 1)]
+    if page > 1:
+        rels.append(("prev", min(page - 1, last)))
+    if page < last:
+        rels.append(("next", page + 1))
+    rels.append(("last", last))
+    params = [(k, v) for k, v in url.query_params.multi_items() if k not in ("page", "limit")]
+    return ", ".join(
+        f'<{url.path}?{urlencode([*params, ("page", str(n)), ("limit", str(limit))])}>; rel="{rel}"'
+        for rel, n in rels)
+
+
 @get("/leads/{lead_id:str}/events", opt=access(Role.VIEWER), operation_id="listLeadEvents",
-     summary="List events for a lead (OU-scoped)", tags=TAGS)
-async def list_lead_events(rt: Runtime, tenant: Tenant, lead_id: str, page: PageParam = 1,
-                           limit: LimitParam = 50, event_type: EventTypeParam = None,
-                           range_: RangeParam = "all") -> EventPage:
-    """A live lead's events, newest first; 404 for an unknown lead, another OU's, or one merged away."""
+     summary="List events for a lead (OU-scoped)", tags=TAGS,
+     response_headers=[
+         ResponseHeader(name="X-Total-Count", description="How many events match, over all pages",
+                        documentation_only=True),
+         ResponseHeader(name="Link", description="RFC 8288 links to the first, prev, next and last pages",
+                        documentation_only=True)])
+async def list_lead_events(request: Request[Any, Any, Any], rt: Runtime, tenant: Tenant, lead_id: str,
+                           page: PageParam = 1, limit: LimitParam = 50, event_type: EventTypeParam = None,
+                           range_: RangeParam = "all") -> Response[list[EventOut]]:
+    """A live lead's events as a JSON array, newest first, as the reference shows; the total is in `X-Total-Count`
+    and the other pages in `Link`. 404 for an unknown lead, another OU's, or one merged away."""
     f = event_filter(rt.now_ms(), event_type, lead_id, range_)
     if not await rt.db.read(lambda c: q.lead_exists(c, tenant.unit_id, lead_id)):
         raise not_found("lead")
-    return await _page(rt, tenant.unit_id, f, page, limit)
+    result = await _page(rt, tenant.unit_id, f, page, limit)
+    return Response(result.events, headers={"X-Total-Count": str(result.total),
+                                            "Link": page_links(request.url, page, limit, result.total)})
 
 
 ROUTES = [list_events, export_events, batch_delete_events, explain_event, list_event_types,

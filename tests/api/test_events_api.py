@@ -379,13 +379,21 @@ async def test_channels(api: Api, basic: dict[str, str]) -> None:
 
 async def test_lead_events(api: Api, dataset: dict[str, str]) -> None:
     r = await api.get("/leads/ld_a/events")
-    body = r.json()
-    assert r.status_code == 200 and body["total"] == 3 and body["page"] == 1 and body["limit"] == 50
-    assert [e["id"] for e in body["events"]] == [dataset["pv_new"], dataset["email"], dataset["pv_old"]]
-    assert [e["id"] for e in (await api.get("/leads/ld_a/events?limit=1&page=2")).json()["events"]] == [
-        dataset["email"]]
-    assert [e["id"] for e in (await api.get("/leads/ld_a/events?event_type=Page%20View&range=last_24h"))
-            .json()["events"]] == [dataset["pv_new"]]
+    assert r.status_code == 200
+    assert [e["id"] for e in r.json()] == [dataset["pv_new"], dataset["email"], dataset["pv_old"]]
+    assert r.headers["X-Total-Count"] == "3"
+    assert r.headers["Link"] == ('</leads/ld_a/events?page=1&limit=50>; rel="first", '
+                                 '</leads/ld_a/events?page=1&limit=50>; rel="last"')
+    r = await api.get("/leads/ld_a/events?limit=1&page=2")
+    assert [e["id"] for e in r.json()] == [dataset["email"]]
+    assert r.headers["X-Total-Count"] == "3"
+    assert r.headers["Link"] == ('</leads/ld_a/events?page=1&limit=1>; rel="first", '
+                                 '</leads/ld_a/events?page=1&limit=1>; rel="prev", '
+                                 '</leads/ld_a/events?page=3&limit=1>; rel="next", '
+                                 '</leads/ld_a/events?page=3&limit=1>; rel="last"')
+    r = await api.get("/leads/ld_a/events?event_type=Page%20View&range=last_24h")
+    assert [e["id"] for e in r.json()] == [dataset["pv_new"]]
+    assert 'range=last_24h&event_type=Page+View&page=1&limit=50>; rel="first"' in r.headers["Link"]
     assert (await api.get("/leads/ld_nobody/events")).status_code == 404
     assert (await api.get("/leads/ld_a/events?page=0")).status_code == 400
     assert (await api.get("/leads/ld_a/events?limit=501")).status_code == 400
