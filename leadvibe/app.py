@@ -81,7 +81,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     """Keys, database handle and caches for one server (the database is opened by the lifespan)."""
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
-    master = load_or_create_master_key(data)
+    master = load_or_create_master_key(data, settings.db_path)
     tokens = TokenService(derive(master, "jwt-hs256"), issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                           ttl_seconds=settings.jwt_ttl_hours * 3600)
     db = Database(settings.db_path, synchronous=settings.synchronous, read_pool_size=settings.read_pool_size,

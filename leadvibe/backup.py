@@ -43,6 +43,7 @@ import apsw
 
 from leadvibe.db.lock import DataDirLock, DataDirLocked
 from leadvibe.db.migrate import available
+from leadvibe.security.keys import KEY_NAME
 
 __all__ = [
     "BackupError",
@@ -50,7 +51,9 @@ __all__ = [
     "RestoreResult",
     "backup_database",
     "integrity_errors",
+    "key_beside",
     "restore_database",
+    "save_key",
 ]
 
 DB_NAME = "leadvibe.db"
@@ -81,6 +84,7 @@ class RestoreResult:
     seconds: float
     moved_aside: Path | None
     schema_version: int
+    key: Path | None = None  # the secret.key put back from `<backup>.key`, if the backup had one
 
 
 def integrity_errors(conn: apsw.Connection) -> list[str]:
@@ -243,8 +247,8 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
                 conn.close()
             _fsync_path(tmp)
             moved: Path | None = None
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             if db.exists():
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
                 moved = data_dir / f"{DB_NAME}.before-restore-{stamp}"
                 # The sidecars keep SQLite's naming (`<name>-wal`), so the moved-aside set still opens whole.
                 for suffix in ("", *SIDECARS):
@@ -252,10 +256,54 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
                     if src.exists():
                         os.replace(src, f"{moved}{suffix}")
             os.replace(tmp, db)
+            key = _restore_key(backup, data_dir, stamp)
             _fsync_path(data_dir, directory=True)
         except BaseException:
             _remove_with_sidecars(tmp)
             raise
     finally:
         lock.release()
-    return RestoreResult(db, db.stat().st_size, time.monotonic() - started, moved, version)
+    return RestoreResult(db, db.stat().st_size, time.monotonic() - started, moved, version, key)
+
+
+def key_beside(backup: Path) -> Path:
+    """Where a backup keeps the instance key: `<backup>.key`."""
+    return backup.with_name(backup.name + ".key")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def save_key(data_dir: Path, backup: Path) -> Path | None:
+    """Copy the data directory's `secret.key` beside a backup (0600): API credentials and sessions only verify
+    with the key of the database they belong to (SEMANTICS §11). None when the directory has no key."""
+    src = Path(data_dir) / KEY_NAME
+    if not src.is_file():
+        return None
+    dest = key_beside(Path(backup))
+    _write_private(dest, src.read_bytes())
+    _fsync_path(dest.parent, directory=True)
+    return dest
+
+
+def _restore_key(backup: Path, data_dir: Path, stamp: str) -> Path | None:
+    src = key_beside(backup)
+    if not src.is_file():
+        return None
+    key = src.read_bytes()
+    current = data_dir / KEY_NAME
+    if current.is_file():
+        if current.read_bytes() == key:
+            return current
+        os.replace(current, data_dir / f"{KEY_NAME}.before-restore-{stamp}")
+    _write_private(current, key)
+    _own_like_data_dir(data_dir, current)
+    return current

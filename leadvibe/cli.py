@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -46,33 +48,66 @@ def _graceful_server_class() -> type:
     return GracefulServer
 
 
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or OSError. Bound before anything else happens (SEMANTICS §11)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"leadvibe: cannot listen on {host}:{port}: the port is already in use "
+                "(stop what holds it, or choose another with --port / LEADVIBE_PORT)")
+    return f"leadvibe: cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the server in this process until SIGTERM/SIGINT."""
+    """Run the server in this process until SIGTERM/SIGINT. The port is bound first: a port in use leaves a new
+    data directory untouched (no directory, no key, no admin password printed)."""
     import uvicorn
 
     from leadvibe.app import create_app
     from leadvibe.db.lock import DataDirLock, DataDirLocked
     from leadvibe.log import configure_logging
+    from leadvibe.security.keys import MissingSecretKey
 
     settings = _settings(args)
-    configure_logging(settings.log_level, settings.log_format)
-    _GracefulServer = _graceful_server_class()
-    lock = DataDirLock(settings.data_path)
     try:
-        lock.acquire()
-    except DataDirLocked as exc:
-        print(f"leadvibe: {exc}", file=sys.stderr)
+        sock = bind_listener(settings.host, settings.port)
+    except OSError as exc:
+        print(_cannot_listen(settings.host, settings.port, exc), file=sys.stderr)
         return 1
-    try:
-        app = create_app(settings, lock=lock)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                                lifespan="on", timeout_graceful_shutdown=15, server_header=False,
-                                proxy_headers=False)
-        server = _GracefulServer(config)
-        server.run()
-        return 0 if server.started else 1
-    finally:
-        lock.release()
+    with sock:
+        configure_logging(settings.log_level, settings.log_format)
+        _GracefulServer = _graceful_server_class()
+        lock = DataDirLock(settings.data_path)
+        try:
+            lock.acquire()
+        except DataDirLocked as exc:
+            print(f"leadvibe: {exc}", file=sys.stderr)
+            return 1
+        try:
+            try:
+                app = create_app(settings, lock=lock)
+            except MissingSecretKey as exc:
+                print(f"leadvibe: refusing to start: {exc}", file=sys.stderr)
+                return 1
+            config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                                    lifespan="on", timeout_graceful_shutdown=15, server_header=False,
+                                    proxy_headers=False)
+            server = _GracefulServer(config)
+            server.run(sockets=[sock])
+            return 0 if server.started else 1
+        finally:
+            lock.release()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -116,7 +151,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from leadvibe.backup import BackupError, backup_database
+    from leadvibe.backup import BackupError, backup_database, save_key
 
     settings = _settings(args)
     dest = Path(args.path).expanduser()
@@ -130,8 +165,15 @@ def cmd_backup(args: argparse.Namespace) -> int:
     print(f"backup written: {result.path} ({_human_size(result.size_bytes)}, {result.pages} pages) "
           f"in {result.seconds:.2f} s; integrity_check ok")
     # The database alone cannot verify existing API credentials: their digests are keyed by secret.key.
-    print(f"note: keep a copy of {settings.data_path / 'secret.key'} too (it never changes); "
-          "without it, restored API credentials stop working")
+    if args.no_key:
+        print(f"note: the key was left out (--no-key): keep a copy of {settings.data_path / 'secret.key'} "
+              "yourself; without it the restored database refuses to start")
+        return 0
+    key = save_key(settings.data_path, result.path)
+    if key is None:
+        print(f"warning: {settings.data_path / 'secret.key'} is missing, so the backup has no key", file=sys.stderr)
+    else:
+        print(f"key written: {key} (mode 0600; keep it with the backup, it unlocks the accounts)")
     return 0
 
 
@@ -155,6 +197,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
           f"{result.schema_version}) in {result.seconds:.2f} s; integrity_check ok")
     if result.moved_aside is not None:
         print(f"the previous database is kept at {result.moved_aside}")
+    if result.key is not None:
+        print(f"secret.key restored from {args.path}.key")
     if not (settings.data_path / "secret.key").exists():
         print(f"warning: {settings.data_path / 'secret.key'} is missing: copy the original instance's "
               "secret.key there before starting the server, or existing API credentials will not verify",
@@ -258,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     backup = sub.add_parser("backup", help="online backup of the database to PATH (server may be running)")
     backup.add_argument("path", metavar="PATH", help="backup file to write (atomically), or a directory")
+    backup.add_argument("--no-key", dest="no_key", action="store_true",
+                        help="do not write the instance key (secret.key) beside the backup as PATH.key")
     data_dir_flag(backup)
     backup.set_defaults(fn=cmd_backup)
 

@@ -12,15 +12,47 @@ import os
 import secrets
 from pathlib import Path
 
+import apsw
 
-def load_or_create_master_key(data_dir: Path) -> bytes:
-    """Read the instance secret, creating it (0600) if absent."""
-    path = data_dir / "secret.key"
+KEY_NAME = "secret.key"
+
+
+class MissingSecretKey(RuntimeError):
+    """The database has people or API credentials but the data directory has no `secret.key`."""
+
+
+def _database_has_secrets(db_path: Path) -> bool:
+    # Read-only and without creating anything: a fresh directory has no database file at all.
+    if not db_path.exists():
+        return False
+    conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return any(conn.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0]
+                   for t in ("members", "api_credentials") if t in tables)
+    finally:
+        conn.close()
+
+
+def load_or_create_master_key(data_dir: Path, db_path: Path | None = None) -> bytes:
+    """Read the instance secret, creating it (0600) only for a database that has no members or credentials yet.
+
+    The key belongs to the database (SEMANTICS §11): tokens are signed and credential secrets digested with keys
+    derived from it, so a database restored without its key would start with a new one and every API credential
+    would answer 401. That case raises MissingSecretKey instead of starting silently.
+    """
+    path = data_dir / KEY_NAME
     if path.exists():
         data = path.read_bytes()
         if len(data) < 32:
             raise RuntimeError(f"{path} is damaged (shorter than 32 bytes)")
         return data[:32]
+    if db_path is not None and _database_has_secrets(db_path):
+        raise MissingSecretKey(
+            f"{path} is missing but the database {db_path} has accounts and API credentials that need it: "
+            f"copy the original {KEY_NAME} back into {data_dir} (a `leadvibe backup` keeps it beside the backup "
+            f"as <backup>.key and `leadvibe restore` puts it back); starting with a new key would lock every "
+            "existing API credential out")
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

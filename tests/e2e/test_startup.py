@@ -1,0 +1,86 @@
+"""Start-up (SEMANTICS §11): the port is bound before anything is created, and the signing key belongs to the
+database (a directory whose database has accounts but no key refuses to start; backups carry the key)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def leadvibe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "leadvibe", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "LEADVIBE_LOG_LEVEL": "warning", **(env or {})})
+
+
+def test_a_port_in_use_leaves_a_new_data_directory_untouched(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        data = tmp_path / "fresh"
+        out = leadvibe("serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data))
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert lines == [f"leadvibe: cannot listen on 127.0.0.1:{port}: the port is already in use "
+                     "(stop what holds it, or choose another with --port / LEADVIBE_PORT)"]
+    assert "admin login" not in out.stdout and not out.stdout.strip()
+    assert not data.exists()
+
+
+def test_a_database_without_its_key_refuses_to_start_and_the_key_is_not_replaced(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    basic = server.basic()
+    assert server.stop() == 0
+    (data / "secret.key").unlink()
+    out = leadvibe("serve", "--host", "127.0.0.1", "--port", str(server.port), "--data-dir", str(data))
+    assert out.returncode == 1
+    assert "refusing to start" in out.stderr and "secret.key" in out.stderr and ".key" in out.stderr
+    assert not (data / "secret.key").exists()
+    assert basic  # the credential made before the loss is what the refusal protects
+
+
+def test_backup_carries_the_key_and_restore_puts_it_back(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    basic = server.basic()
+    r = server.request("POST", "/ingest", json={"lead_id": "ld_1", "event_type": "page_view"}, headers=basic)
+    assert r.status_code == 202
+    backup = tmp_path / "nightly.db"
+    out = leadvibe("backup", str(backup), "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    key = Path(f"{backup}.key")
+    assert key.read_bytes() == (data / "secret.key").read_bytes()
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert server.stop() == 0
+
+    # Disaster: the whole data directory is gone; a new one is restored from the backup alone.
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    out = leadvibe("restore", str(backup), "--data-dir", str(restored))
+    assert out.returncode == 0, out.stderr
+    assert "secret.key restored" in out.stdout
+    again = ServerProcess(restored).start()
+    try:
+        r = again.request("GET", "/events", headers=basic)
+        assert r.status_code == 200 and r.json()["total"] == 1  # the old credential still verifies
+    finally:
+        again.stop()
+
+
+def test_backup_without_the_key_when_asked(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    assert server.stop() == 0
+    out = leadvibe("backup", str(tmp_path / "b.db"), "--no-key", "--data-dir", str(data))
+    assert out.returncode == 0 and "--no-key" in out.stdout
+    assert not Path(f"{tmp_path / 'b.db'}.key").exists()
