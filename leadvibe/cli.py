@@ -255,7 +255,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     import httpx
 
-    from leadvibe.importer import run_import
+    from leadvibe.importer import ImportFailed, run_import
 
     path = Path(args.file)
     if not path.is_file():
@@ -272,8 +272,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         totals = run_import(path, url, httpx.BasicAuth(client_id, secret), {}, args.skip_triggers,
                             show_progress=not args.quiet)
-    except (RuntimeError, httpx.HTTPError) as exc:
-        print(f"leadvibe: {exc}", file=sys.stderr)
+    except ImportFailed as exc:
+        print(f"\nleadvibe: {exc}", file=sys.stderr)
         return 1
     print(f"imported {totals.imported} events, {totals.duplicates} duplicates, {totals.errors} rows with errors")
     for row in totals.error_rows:

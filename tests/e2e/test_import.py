@@ -101,3 +101,35 @@ def test_split_keeps_line_numbers(tmp_path: Path) -> None:
     assert len(parts) > 3
     assert all(p.startswith(b"event_type,lead_id,metadata\n") for p, _, _ in parts)
     assert parts[-1][2] == path.stat().st_size
+
+
+def test_cli_progress_moves_by_acknowledged_rows_on_a_small_file(tmp_path: Path) -> None:
+    import re
+
+    server = ServerProcess(tmp_path / "data", env={"LEADVIBE_SYNCHRONOUS": "NORMAL"}).start()
+    try:
+        token = server.token()
+        cred = server.request("POST", "/secrets", json={"name": "cli"},
+                              headers={"Authorization": f"Bearer {token}", "X-OU-ID": "unit_default"}).json()
+        path = tmp_path / "events.csv"  # ~300 kB: one part under the old 8 MB parts
+        path.write_text("lead_id,event_type\n" + "".join(f"ld_{i % 97},page_view\n" for i in range(7000)))
+        out = subprocess.run([sys.executable, "-m", "leadvibe", "import", str(path), "--url", server.base,
+                              "--client-id", cred["client_id"], "--client-secret", cred["client_secret"]],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        rows = [int(n.replace(",", "")) for n in re.findall(r"([\d,]+) rows imported", out.stderr)]
+        assert len(rows) >= 4 and rows == sorted(rows) and rows[0] < 7000 and rows[-1] == 7000
+    finally:
+        server.stop()
+
+
+def test_cli_names_the_url_when_no_server_answers(tmp_path: Path) -> None:
+    from tests.e2e.server import free_port
+
+    path = tmp_path / "events.csv"
+    path.write_text("lead_id,event_type\nld_a,page_view\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    out = subprocess.run([sys.executable, "-m", "leadvibe", "import", str(path), "--url", url,
+                          "--client-id", "lv_x", "--client-secret", "y"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert url in out.stderr and "leadvibe serve" in out.stderr and "Errno" not in out.stderr
