@@ -6,7 +6,8 @@
 #   LEADVIBE_BUILD_VENV=/opt/venv scripts/build_binary.sh   # use (and create if missing) another venv
 #
 # The build venv is separate from .venv so the binary is built from exactly the declared dependencies
-# (`pip install -e ".[build,test]"`: PyInstaller, plus pytest for the smoke test). The executable does not
+# (`pip install -c constraints.txt -e ".[build,test]"`: the pinned versions, PyInstaller, plus pytest for the
+# smoke test). The executable does not
 # depend on it at run time: the smoke test and the figures run the binary with only PATH=/usr/bin:/bin set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 echo "==> installing leadvibe with the build and test extras into $VENV"
-"$VENV/bin/python" -m pip install --quiet -e ".[build,test]"
+"$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[build,test]"
 
 # The spec bundles whatever is in leadvibe/static at this moment (OpenAPI assets; the dashboard once built).
 if [ -f web/package.json ] && [ ! -f leadvibe/static/dashboard/index.html ]; then
