@@ -76,7 +76,8 @@ async def _slow_down(started: float, floor_ms: int) -> None:
         await asyncio.sleep(remaining)
 
 
-@post("/auth/login", opt=PUBLIC, operation_id="login", summary="Log in", tags=["Auth"], status_code=200)
+@post("/auth/login", opt={**PUBLIC, "errors": (401, 429)}, operation_id="login", summary="Log in", tags=["Auth"],
+      status_code=200)
 async def login(request: Request[Any, Any, Any], rt: Runtime, data: LoginRequest) -> LoginResponse:
     """Exchange email and password for a JWT. Failures are slow and identical for unknown email or wrong password;
     after 10 failures in 15 minutes for the account or from the address, attempts answer 429 for a while."""

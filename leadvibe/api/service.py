@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from leadvibe.db.rows import scalar
@@ -57,7 +58,8 @@ async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(HomeStatus("ok", "home"))
 
 
-@get("/healthz", opt=PUBLIC, operation_id="healthz", summary="Liveness and readiness", tags=["Root"])
+@get("/healthz", opt=PUBLIC, operation_id="healthz", summary="Liveness and readiness", tags=["Root"],
+     responses={503: ResponseSpec(data_container=Health, description="Degraded: the database or the worker is down")})
 async def healthz(rt: Runtime) -> Response[Health]:
     """200 when the database answers and the writer and worker run; 503 otherwise."""
     from leadvibe import __version__

@@ -100,6 +100,7 @@ async def test_unknown_fields_and_unit_id_are_ignored(api: Api, basic: dict[str,
 
 
 async def test_active_ou_required_for_people(api: Api) -> None:
+    assert (await api.post("/org-units", json={"name": "Second"})).status_code == 201  # not a one-OU install
     r = await api.client.post("/ingest", json={"lead_id": "a", "event_type": "x"},
                               headers={"Authorization": api.headers["Authorization"]})
     assert r.status_code == 400 and r.json()["error"] == "active OU not set"

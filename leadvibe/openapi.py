@@ -1,0 +1,154 @@
+"""The served OpenAPI document, made true (ENDPOINTS.md conventions).
+
+The framework generates the document from the handlers (paths, parameters with their ranges, bodies, success
+responses). What it cannot know, this module adds from each route's own declarations, so routes added later are
+covered without anyone editing a list:
+
+- errors: every status an operation can answer, each with the one error body the server sends (`{"error": ...}`,
+  `details` for validation), derived from its access declaration (401/403/429 when authenticated, 400 when it
+  needs an active OU), its inputs (400 for parameters and bodies, 404 for path ids, 413 for bodies) and its method
+  (writes may also meet a conflict, an invalid state or a full disk);
+- security: public operations declare none; people-only operations declare Bearer only;
+- the `/schema/*` helper routes (the UI's pages and assets) are left out; `/schema` and `/schema/openapi.json`
+  stay, since they are part of the contract.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from litestar import Litestar
+from litestar.connection import Request
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+from leadvibe.security.guards import required_role
+
+__all__ = ["ERROR_SCHEMA", "TrueJsonRenderPlugin", "TrueSwaggerRenderPlugin", "make_true"]
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every error the server sends: one readable sentence; validation errors may add `details`.",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "What is wrong, in one sentence (names the field)"},
+        "details": {"type": "array", "items": {"type": "object"}, "description": "Per-field validation details"},
+    },
+}
+
+REASONS = {
+    400: "Bad input: a parameter or body field is wrong or missing, or no active OU (the error names it)",
+    401: "No credentials, or credentials that are not valid (expired, revoked, wrong secret)",
+    403: "Authenticated but not allowed: the role is too low, or the OU is not the caller's",
+    404: "Not found, or it belongs to another OU",
+    409: "Conflicts with existing data",
+    413: "The body (or a part of it) is too large",
+    415: "Wrong content type",
+    422: "Well-formed but not valid in the current state",
+    429: "Rate limited, or too many failed logins: retry after `Retry-After` seconds",
+    503: "Temporarily unavailable (for writes: the disk is full); nothing was stored",
+}
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+_HELPERS_KEPT = {"/schema", "/schema/openapi.json"}
+
+
+def _statuses(opt: dict[str, Any], method: str, operation: dict[str, Any]) -> set[int]:
+    params = operation.get("parameters") or []
+    has_body = "requestBody" in operation
+    out: set[int] = set()
+    if opt.get("auth", "none") != "none":
+        out |= {401, 403, 429}
+        if opt.get("ou", True):
+            out.add(400)
+        if required_role(opt, method) is not None and opt.get("path_ou"):
+            out.add(404)
+    if params or has_body:
+        out.add(400)
+        if opt.get("ou", True) and opt.get("auth", "none") != "none":
+            out.add(404)  # an id in the query or body that the OU does not have
+    if any(p.get("in") == "path" for p in params):
+        out.add(404)
+    if has_body:
+        out |= {413, 415}
+    if method in WRITES and opt.get("auth", "none") != "none":
+        out |= {409, 422, 503}
+    out.update(opt.get("errors", ()))  # what a handler says it answers beyond these (login: 401, 429)
+    return out
+
+
+def _security(opt: dict[str, Any]) -> list[dict[str, list[str]]]:
+    auth = opt.get("auth", "none")
+    if auth == "none":
+        return []
+    if auth == "jwt":
+        return [{"bearerAuth": []}]
+    return [{"bearerAuth": []}, {"basicAuth": []}]
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    response: dict[str, Any] = {"description": REASONS.get(status, "Error"), "content": body}
+    if status == 429:
+        response["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+    return response
+
+
+def _framework_error(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return {"status_code", "detail"} <= set(schema.get("properties", {}))
+
+
+def make_true(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the generated document with true errors and security, without the `/schema/*` helpers."""
+    doc = copy.deepcopy(document)
+    doc.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    handlers: dict[tuple[str, str], Any] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in getattr(handler, "http_methods", ()):
+                handlers[(route.path_format or "/", method.lower())] = handler
+    paths = doc.get("paths", {})
+    for path in list(paths):
+        if path.startswith("/schema") and path not in _HELPERS_KEPT:
+            del paths[path]
+            continue
+        for method, operation in paths[path].items():
+            handler = handlers.get((path, method))
+            if handler is None or not isinstance(operation, dict):
+                continue
+            opt = handler.opt if "auth" in handler.opt else {"auth": "none", **handler.opt}
+            responses = operation.setdefault("responses", {})
+            for code in list(responses):
+                if _framework_error(responses[code]):
+                    del responses[code]  # the framework's own error shape, which the server never sends
+            for status in sorted(_statuses(opt, method.upper(), operation)):
+                responses.setdefault(str(status), _error_response(status))
+            operation["security"] = _security(opt)
+    return doc
+
+
+class _TrueDocument:
+    """Renders the document after `make_true` (computed once per app)."""
+
+    _cache: dict[int, dict[str, Any]]
+
+    def _true(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> dict[str, Any]:
+        cache = request.app.state.setdefault("true_openapi", {})
+        key = id(openapi_schema)
+        if key not in cache:
+            cache[key] = make_true(request.app, openapi_schema)
+        return cache[key]  # type: ignore[no-any-return]
+
+
+class TrueJsonRenderPlugin(_TrueDocument, JsonRenderPlugin):
+    """`/schema/openapi.json`."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, self._true(request, openapi_schema))
+
+
+class TrueSwaggerRenderPlugin(_TrueDocument, SwaggerRenderPlugin):
+    """The browsable console at `/schema`."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, self._true(request, openapi_schema))
