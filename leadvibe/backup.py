@@ -43,6 +43,7 @@ import apsw
 
 from leadvibe.db.lock import DataDirLock, DataDirLocked
 from leadvibe.db.migrate import available
+from leadvibe.db.rows import scalar
 from leadvibe.security.keys import KEY_NAME
 
 __all__ = [
@@ -193,8 +194,7 @@ def _schema_version(conn: apsw.Connection) -> int:
         "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
     if not has:
         raise BackupError("not a LeadVibe database (it has no schema_migrations table)")
-    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    return int(row[0] or 0)
+    return int(scalar(conn, "SELECT max(version) FROM schema_migrations") or 0)
 
 
 def restore_database(backup: Path, data_dir: Path) -> RestoreResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 DEFAULT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -106,6 +107,9 @@ class Histogram:
         return out
 
 
+_M = TypeVar("_M", "Counter", "Gauge", "Histogram")
+
+
 class Metrics:
     """The registry of one running app."""
 
@@ -122,7 +126,7 @@ class Metrics:
             "event_processing_latency_seconds", "Seconds from an event's acknowledgement (202) to its score."))
         self.sse_dropped = self.add(Counter("sse_clients_dropped_total", "Stream clients dropped for being slow."))
 
-    def add(self, item):  # type: ignore[no-untyped-def]
+    def add(self, item: _M) -> _M:
         """Register a metric; returns it."""
         self._items.append(item)
         return item

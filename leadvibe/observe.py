@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from leadvibe.ids import new_id
 from leadvibe.store import audit as audit_store
@@ -36,6 +36,7 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
+        method, path = cast(HTTPScope, scope)["method"], scope["path"]
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         # Request ids only need to be unique, not secret: a boot prefix and a counter, no syscall per request.
@@ -56,7 +57,6 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
             elapsed = time.perf_counter() - started
-            method, path = scope["method"], scope["path"]
             litestar_app = scope.get("app")
             rt = getattr(getattr(litestar_app, "state", None), "runtime", None)
             if rt is not None:

@@ -137,7 +137,7 @@ class _TrueDocument:
         key = id(openapi_schema)
         if key not in cache:
             cache[key] = make_true(request.app, openapi_schema)
-        return cache[key]  # type: ignore[no-any-return]
+        return cache[key]
 
 
 class TrueJsonRenderPlugin(_TrueDocument, JsonRenderPlugin):

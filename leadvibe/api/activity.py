@@ -237,6 +237,8 @@ async def lead_activity(
     events only. The timeline merges both, oldest first; orders appear with type `order` and are never
     scored."""
     now = rt.now_ms()
+    lo: int | None
+    hi: int | None
     if range_ == "custom":
         if not start or not end:
             raise bad_request("`start` and `end` are required when range=custom")

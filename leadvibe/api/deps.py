@@ -15,17 +15,17 @@ from leadvibe.security.principal import Principal, Tenant
 
 def provide_rt(request: Request[Any, Any, Any]) -> Runtime:
     """The app's Runtime."""
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     """The authenticated caller (set by the guard)."""
-    return request.state.principal  # type: ignore[no-any-return]
+    return request.state.principal
 
 
 def provide_tenant(request: Request[Any, Any, Any]) -> Tenant:
     """The active OU and role (set by the guard)."""
-    return request.state.tenant  # type: ignore[no-any-return]
+    return request.state.tenant
 
 
 __all__ = ["DEPENDENCIES", "Deleted", "LimitParam", "Message", "PageParam", "provide_principal",

@@ -168,7 +168,7 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     head = raw.read(3)
     if head != codecs.BOM_UTF8:
         raw.seek(0)
-    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")  # type: ignore[arg-type]
+    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
     reader = csv.DictReader(text)
     try:
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]

@@ -6,7 +6,7 @@ Not a domain: it has no routes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -118,10 +118,10 @@ def rescore_changes(
     ]
     primary = cfg.primary_ruleset_id
     triggers = rt.triggers
-    if triggers is not None and hasattr(triggers, "on_score_change") and primary:
+    if triggers is not None and primary:
         for change in changes:
             if change["ruleset_id"] == primary:
-                triggers.on_score_change(conn, unit_id, change["lead_id"], change["score"], now)
+                triggers.on_score_change(conn, unit_id, str(change["lead_id"]), cast(int, change["score"]), now)
     return int(replayed), changes
 
 

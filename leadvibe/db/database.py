@@ -284,6 +284,6 @@ class Database:
             finally:
                 conn.set_busy_timeout(10_000)
             conn.execute("PRAGMA optimize")
-            return tuple(row) if row else (0, 0, 0)  # type: ignore[return-value]
+            return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
         return await self.write(run, transaction=False)

@@ -9,6 +9,7 @@ transaction, so an organic event that arrives meanwhile can never be decayed aga
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import apsw
@@ -75,13 +76,12 @@ async def run_pass(rt: Runtime) -> PassResult:
     units = await rt.db.read(decay_store.units_with_rules)
     for unit_id in units:
         result.units += 1
-        rules = await rt.db.read(lambda c, u=unit_id: decay_store.active_rules(c, u))
+        rules = await rt.db.read(partial(decay_store.active_rules, unit_id=unit_id))
         for rule in rules:
             after = (-1, -1)
             while True:
                 after, found = await rt.db.write(
-                    lambda c, u=unit_id, r=rule, a=after: _apply_batch(rt, c, u, r, now, a, result)
-                )
+                    partial(_apply_batch, rt, unit_id=unit_id, rule=rule, now=now, after=after, result=result))
                 if found < BATCH:
                     break
     _publish(rt, result)

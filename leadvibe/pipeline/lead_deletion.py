@@ -7,6 +7,10 @@ marks the deletion completed. Pending deletions survive a restart: the task resu
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
+import apsw
 import structlog
 
 from leadvibe.pipeline.periodic import Periodic
@@ -18,6 +22,10 @@ log = structlog.get_logger("leadvibe.lead_deletion")
 BATCH = 2000  # events per transaction
 
 
+def _delete_batch(rt: Runtime, item: dict[str, Any], conn: apsw.Connection) -> bool:
+    return lead_store.delete_batch(conn, item["unit_id"], item["lead_id"], int(item["upto_seq"]), BATCH, rt.now_ms())
+
+
 async def run_deletions(rt: Runtime) -> int:
     """Finish every pending deletion; return how many completed."""
     done = 0
@@ -26,11 +34,7 @@ async def run_deletions(rt: Runtime) -> int:
         if not pending:
             return done
         for item in pending:
-            while not await rt.db.write(
-                lambda c, i=item: lead_store.delete_batch(
-                    c, i["unit_id"], i["lead_id"], int(i["upto_seq"]), BATCH, rt.now_ms()
-                )
-            ):
+            while not await rt.db.write(partial(_delete_batch, rt, item)):
                 pass
             done += 1
             log.info("lead_deleted", unit_id=item["unit_id"], lead_id=item["lead_id"])

@@ -18,7 +18,9 @@ from leadvibe.store import events as ev_store
 def _lead_events(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[tuple[int, ReplayEvent]]:
     rows = conn.execute("SELECT seq, id, type_key, occurred_at, scope, decay_id, metadata FROM events"
                         " WHERE unit_id = ? AND lead_id = ? ORDER BY seq", (unit_id, lead_id)).fetchall()
-    return [(r[0], replay_event_from_row(r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows]
+    return [(int(r[0]), replay_event_from_row(str(r[1]), str(r[2]), int(r[3]),  # type: ignore[arg-type]
+                                              str(r[4]), r[5], r[6]))  # type: ignore[arg-type]
+            for r in rows]
 
 
 def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] | None, now: int,
@@ -27,14 +29,14 @@ def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] 
     session state) of the given leads (None: every live lead of the OU). Returns how many leads were replayed."""
     unit_id = cfg.unit_id
     if lead_ids is None:
-        lead_ids = [r[0] for r in conn.execute(
+        lead_ids = [str(r[0]) for r in conn.execute(
             "SELECT id FROM leads WHERE unit_id = ? AND merged_into IS NULL", (unit_id,)).fetchall()]
     scoring = cfg.scoring
     partial = ruleset_ids is not None
     if partial:
         wanted = set(ruleset_ids or ())
         scoring = replace(scoring, rulesets=tuple(r for r in scoring.rulesets if r.ruleset_id in wanted))
-    targets = set(ruleset_ids) if partial else None
+    targets = set(ruleset_ids or ()) if partial else None
     count = 0
     for lead_id in dict.fromkeys(lead_ids):
         events = _lead_events(conn, unit_id, lead_id)

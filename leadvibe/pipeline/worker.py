@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import apsw
 import msgspec
@@ -73,7 +73,7 @@ class BatchResult:
     latencies: list[float] = field(default_factory=list)
 
 
-class _Discard(list):  # type: ignore[type-arg]
+class _Discard(list[tuple[str, dict[str, Any]]]):
     """A publication list for OUs nobody is streaming: appends go nowhere."""
 
     def append(self, _: Any) -> None:
@@ -277,7 +277,7 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     if not rows:
         return proc.result
     if not careful:
-        decoded = [inbox_mod.decode(row[4]) for row in rows]
+        decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in rows]
         proc.prefetch(rows, decoded)
         for row, q in zip(rows, decoded, strict=True):
             proc.process(row, q)
@@ -329,14 +329,17 @@ def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], 
     for i in range(0, len(lead_ids), 500):
         chunk = list(dict.fromkeys(lead_ids[i:i + 500]))
         marks = ",".join("?" * len(chunk))
-        live = dict(conn.execute(f"SELECT id, org_id FROM leads WHERE unit_id = ? AND id IN ({marks})"
-                                 " AND merged_into IS NULL", (unit_id, *chunk)).fetchall())
+        live = {str(r[0]): str(r[1]) for r in conn.execute(
+            f"SELECT id, org_id FROM leads WHERE unit_id = ? AND id IN ({marks}) AND merged_into IS NULL",
+            (unit_id, *chunk))}
         scores: dict[str, dict[str, int]] = {}
         for lead_id, ruleset_id, score in conn.execute(
                 f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})",
                 (unit_id, *chunk)):
             scores.setdefault(lead_id, {})[ruleset_id] = int(score)
-        event_rows, score_rows, lead_rows = [], [], []
+        event_rows: list[tuple[Any, ...]] = []
+        score_rows: list[tuple[Any, ...]] = []
+        lead_rows: list[tuple[Any, ...]] = []
         for lead_id in chunk:
             org_id = live.get(lead_id)
             if org_id is None:

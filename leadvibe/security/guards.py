@@ -191,7 +191,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         if not verdict.allowed:
             retry = max(1, int(verdict.retry_after + 0.999))
             raise ApiError(429, "rate limit exceeded; retry later", headers={"Retry-After": str(retry)})
-    need = required_role(opt, connection.scope.get("method", "GET"))
+    need = required_role(opt, str(connection.scope.get("method", "GET")))
     if need is Role.ORG_ADMIN and not principal.is_admin:
         raise ApiError(403, "this action needs an organization admin")
     if opt.get("ou", True):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import apsw
 
+from leadvibe.db.rows import scalar
+
 KEY_NAME = "secret.key"
 
 
@@ -28,8 +30,8 @@ def _database_has_secrets(db_path: Path) -> bool:
     conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return any(conn.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0]
-                   for t in ("members", "api_credentials") if t in tables)
+        return any(scalar(conn, f"SELECT EXISTS (SELECT 1 FROM {t})") for t in ("members", "api_credentials")
+                   if t in tables)
     finally:
         conn.close()
 

@@ -100,6 +100,7 @@ def filter_window(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: s
         "SELECT count(*), min(seq) FROM events WHERE unit_id = ? AND lead_id = ? AND type_key = ?"
         " AND occurred_at > ? AND occurred_at <= ? AND scope != 'observe' AND decay_id IS NULL",
         (unit_id, lead_id, type_key, start_excl, end_incl)).fetchone()
+    assert row is not None  # an aggregate always answers one row
     return int(row[0]), row[1]
 
 
@@ -121,6 +122,7 @@ def next_event_seq(conn: apsw.Connection) -> int:
     newest event is never handed out again (a pending lead deletion remembers positions)."""
     row = conn.execute("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
                        " coalesce((SELECT max(seq) FROM events), 0))").fetchone()
+    assert row is not None  # an aggregate always answers one row
     return int(row[0]) + 1
 
 

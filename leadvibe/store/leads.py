@@ -262,9 +262,12 @@ def _score_where(f: LeadFilter, params: list[Any], col: str = "s.score") -> str:
 
 
 def _register_functions(conn: apsw.Connection) -> None:
-    conn.create_scalar_function(
-        "lv_type_key", lambda t: type_key(t) if isinstance(t, str) else None, 1, deterministic=True
-    )
+    conn.create_scalar_function("lv_type_key", _sql_type_key, 1, deterministic=True)
+
+
+def _sql_type_key(*values: apsw.SQLiteValue) -> str | None:
+    # SQL function lv_type_key(text): the normalized event type, NULL for anything that is not text.
+    return type_key(values[0]) if isinstance(values[0], str) else None
 
 
 def list_leads(
