@@ -22,6 +22,7 @@ from leadvibe.config import Settings
 from leadvibe.db.database import Database
 from leadvibe.db.lock import DataDirLock
 from leadvibe.errors import EXCEPTION_HANDLERS
+from leadvibe.metrics import Gauge
 from leadvibe.observe import observe_middleware
 from leadvibe.openapi import TrueJsonRenderPlugin, TrueSwaggerRenderPlugin
 from leadvibe.pipeline.decay import decay_scheduler
@@ -85,9 +86,13 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     tokens = TokenService(derive(master, "jwt-hs256"), issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                           ttl_seconds=settings.jwt_ttl_hours * 3600)
     db = Database(settings.db_path, synchronous=settings.synchronous, read_pool_size=settings.read_pool_size,
-                  cache_size_mb=settings.cache_size_mb)
+                  cache_size_mb=settings.cache_size_mb, read_deadline=settings.read_deadline)
     rt = Runtime(settings=settings, db=db, clock=clock or Clock(), tokens=tokens,
                  pepper=derive(master, "api-credential-digest"))
+    rt.metrics.add(db.read_seconds)
+    rt.metrics.add(db.write_job_seconds)
+    rt.metrics.add(Gauge("db_writer_queue", "Write jobs waiting for the database writer thread.",
+                         lambda: db.queue_length))
     rt.ratelimiter = RateLimiter(settings.rate_limit_mode, settings.rate_limit_rps, settings.rate_limit_burst,
                                  settings.rate_limit_key_by)
     rt.scoring_config = ConfigCache()

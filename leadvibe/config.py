@@ -31,6 +31,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # a 10 MB CSV import well inside 50 MB of growth.
     cache_size_mb: int = 24
     checkpoint_interval: float = 300.0
+    # A read (one query transaction) is stopped after this many seconds; 0 = no limit.
+    read_deadline: float = 30.0
     worker_batch_size: int = 500
     worker_idle_poll: float = 0.05
     decay_interval: float = 60.0
@@ -124,5 +126,7 @@ def _validate(s: Settings) -> None:
         raise ValueError("LEADVIBE_RATE_LIMIT_KEY_BY must be org, credential or ip")
     if not 1 <= s.port <= 65535:
         raise ValueError("the port must be between 1 and 65535")
+    if s.read_deadline < 0:
+        raise ValueError("LEADVIBE_READ_DEADLINE must be 0 (no limit) or more seconds")
     if s.read_pool_size < 1:
         raise ValueError("LEADVIBE_READ_POOL_SIZE must be at least 1")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import apsw
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.utils.scope.state import ScopeState
+
+from leadvibe.db.database import DatabaseClosed, ReadTimeout
 
 log = structlog.get_logger("leadvibe.errors")
 
@@ -165,10 +168,24 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return Response(_body(message, details), status_code=status, headers=headers, media_type=MediaType.JSON)
 
 
+def _unavailable(exc: BaseException) -> str | None:
+    """The sentence for a database that cannot serve right now (503), or None for a real bug."""
+    if isinstance(exc, apsw.FullError):
+        return "the disk is full: nothing was stored; free some space and retry"
+    if isinstance(exc, ReadTimeout | DatabaseClosed):
+        return str(exc)
+    return None
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A 500 is a bug: log it with the traceback (never the body) and answer without internals."""
     if isinstance(exc, RecursionError):
         return Response(_body("JSON nested too deeply (at most 32 levels)"), status_code=400)
+    unavailable = _unavailable(exc)
+    if unavailable is not None:
+        log.warning("database_unavailable", path=request.url.path, method=request.method, reason=unavailable)
+        return Response(_body(unavailable), status_code=503, headers={"Retry-After": "30"},
+                         media_type=MediaType.JSON)
     log.error("unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
     return Response(_body("internal error"), status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON)
 

@@ -6,7 +6,14 @@ commits once; so concurrent requests share an fsync (group commit) while a faili
 own savepoint. Futures are resolved only after COMMIT returns, so an awaited write is durable.
 
 Reads run on a small thread pool, each thread with its own read-only connection, each call in one read
-transaction (a consistent snapshot). Nothing here blocks the event loop.
+transaction (a consistent snapshot), optionally cut off at a deadline (a progress handler) so one runaway query
+cannot hold a reader, or an old snapshot that keeps the checkpoint from resetting the WAL. Nothing here blocks the
+event loop.
+
+After `close()`, every call raises DatabaseClosed, and a write still queued when the writer stopped is settled
+with that error rather than left waiting forever (as Datasette's database does with its write queue).
+
+Read and write-job durations and the writer's queue length are kept here for `/metrics`.
 """
 
 from __future__ import annotations
@@ -24,10 +31,23 @@ from typing import Any, TypeVar
 import apsw
 
 from leadvibe.db.migrate import apply_migrations
+from leadvibe.metrics import Histogram
 
 T = TypeVar("T")
 
 _STOP = object()
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is truncated back to this after a checkpoint
+
+
+class DatabaseClosed(RuntimeError):
+    """The database was closed (the server is stopping): nothing more is read or written."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is closed (the server is shutting down)")
+
+
+class ReadTimeout(RuntimeError):
+    """A read ran past the read deadline and was stopped."""
 
 
 def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_size_mb: int = 64,
@@ -37,6 +57,8 @@ def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_siz
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL").fetchall()
         conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        # A backstop for the WAL's size on disk: after a checkpoint it shrinks back to this, whatever a burst grew.
+        conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}").fetchall()
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute(f"PRAGMA cache_size=-{int(cache_size_mb) * 1024}")
@@ -83,8 +105,14 @@ class Database:
     """The database of one data directory. `open()` migrates and starts the writer; `close()` stops it."""
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL", read_pool_size: int = 4,
-                 cache_size_mb: int = 64, max_batch: int = 512) -> None:
+                 cache_size_mb: int = 64, max_batch: int = 512, read_deadline: float = 0.0) -> None:
         self.path = str(path)
+        self.read_deadline = read_deadline
+        self.read_seconds = Histogram("db_read_seconds", "Seconds per database read (one read transaction).")
+        self.write_job_seconds = Histogram(
+            "db_write_job_seconds", "Seconds per write job on the writer thread (inside its group commit).")
+        self._closed = False
+        self._closing = threading.Lock()
         self.synchronous = synchronous
         self.cache_size_mb = cache_size_mb
         self.read_pool_size = read_pool_size
@@ -113,11 +141,14 @@ class Database:
             max_workers=self.read_pool_size, thread_name_prefix="leadvibe-reader")
 
     def close(self) -> None:
-        """Finish queued writes, stop the writer, close every connection."""
+        """Finish queued writes, stop the writer, close every connection. Later calls raise DatabaseClosed."""
+        with self._closing:
+            self._closed = True
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        self._settle_leftovers()
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
@@ -132,6 +163,27 @@ class Database:
             self._writer.close()
             self._writer = None
 
+    def _settle_leftovers(self) -> None:
+        # Anything still queued after the writer stopped will never run: tell its caller instead of letting it wait.
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not _STOP:
+                self._dispatch([(job, False, DatabaseClosed())])
+
+    @property
+    def queue_length(self) -> int:
+        """Write jobs waiting for the writer thread."""
+        return self._queue.qsize()
+
+    def _enqueue(self, job: _Job) -> None:
+        with self._closing:
+            if self._closed or self._thread is None:
+                raise DatabaseClosed()
+            self._queue.put(job)
+
     @property
     def writer_alive(self) -> bool:
         """True while the writer thread runs."""
@@ -142,13 +194,13 @@ class Database:
         """Run `fn(conn)` on the writer thread inside a transaction; return once it is committed."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, fut, loop, transaction))
+        self._enqueue(_Job(fn, fut, loop, transaction))
         return await fut
 
     def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True) -> T:
         """`write` for synchronous callers (CLI, tests)."""
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put(_Job(fn, fut, None, transaction))
+        self._enqueue(_Job(fn, fut, None, transaction))
         return fut.result()
 
     def _write_loop(self) -> None:
@@ -182,10 +234,12 @@ class Database:
             self._run_bare(conn, job) if not job.transaction else self._run_transaction(conn, [job])
 
     def _run_bare(self, conn: apsw.Connection, job: _Job) -> None:
+        started = time.perf_counter()
         try:
             out = (True, job.fn(conn))
         except BaseException as exc:
             out = (False, exc)
+        self.write_job_seconds.observe(time.perf_counter() - started)
         self._dispatch([(job, *out)])
 
     def _run_transaction(self, conn: apsw.Connection, batch: list[_Job]) -> None:
@@ -197,6 +251,7 @@ class Database:
             return
         single = len(batch) == 1
         for job in batch:
+            started = time.perf_counter()
             if single:
                 try:
                     results.append((job, True, job.fn(conn)))
@@ -205,6 +260,8 @@ class Database:
                         conn.execute("ROLLBACK")
                     self._dispatch([(job, False, exc)])
                     return
+                finally:
+                    self.write_job_seconds.observe(time.perf_counter() - started)
                 continue
             conn.execute("SAVEPOINT job")
             try:
@@ -215,6 +272,7 @@ class Database:
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 results.append((job, False, exc))
+            self.write_job_seconds.observe(time.perf_counter() - started)
         try:
             conn.execute("COMMIT")
         except BaseException as exc:
@@ -252,23 +310,38 @@ class Database:
 
     def _run_read(self, fn: Callable[[apsw.Connection], T]) -> T:
         conn = self._reader()
+        started = time.perf_counter()
+        if self.read_deadline > 0:
+            deadline = time.monotonic() + self.read_deadline
+            # Called every N virtual-machine steps; a true answer interrupts the statement.
+            conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
         conn.execute("BEGIN")
         try:
             return fn(conn)
+        except apsw.InterruptError:
+            raise ReadTimeout(f"the query took longer than {self.read_deadline:g} s and was stopped; "
+                              "narrow it (a shorter range, fewer filters)") from None
         finally:
             with contextlib.suppress(apsw.Error):
                 conn.execute("COMMIT")
+            if self.read_deadline > 0:
+                conn.set_progress_handler(None)
+            self.read_seconds.observe(time.perf_counter() - started)
+
+    def _read_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        readers = self._readers
+        if readers is None or self._closed:
+            raise DatabaseClosed()
+        return readers
 
     async def read(self, fn: Callable[[apsw.Connection], T]) -> T:
         """Run `fn(conn)` on a read-only connection in one read transaction."""
-        assert self._readers is not None, "database is not open"
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run_read, fn)
+        return await loop.run_in_executor(self._read_pool(), self._run_read, fn)
 
     def read_blocking(self, fn: Callable[[apsw.Connection], T]) -> T:
         """`read` for synchronous callers."""
-        assert self._readers is not None, "database is not open"
-        return self._readers.submit(self._run_read, fn).result()
+        return self._read_pool().submit(self._run_read, fn).result()
 
     # -- maintenance -----------------------------------------------------------------------------------------
     async def checkpoint(self) -> tuple[int, int, int]:

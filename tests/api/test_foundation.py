@@ -303,3 +303,14 @@ async def test_cleanup_clears_cookies(api: Api) -> None:
 
 def _noop(_: Any) -> None:
     return None
+
+
+async def test_metrics_show_database_reads_writes_and_the_writer_queue(api: Api) -> None:
+    await api.post("/rulesets", json={"name": "Any write"})
+    text = (await api.client.get("/metrics")).text
+    for line in ("# TYPE db_read_seconds histogram", "# TYPE db_write_job_seconds histogram",
+                 "# TYPE db_writer_queue gauge"):
+        assert line in text
+    counts = {ln.split()[0]: float(ln.split()[1]) for ln in text.splitlines()
+              if ln.startswith(("db_read_seconds_count", "db_write_job_seconds_count"))}
+    assert counts["db_read_seconds_count"] > 0 and counts["db_write_job_seconds_count"] > 0
