@@ -264,6 +264,11 @@ class BatchProcessor:
         self.discard()
 
 
+# Failures of the database itself (a full disk, an I/O error, a lock held too long): they say nothing about the
+# event, so an event that meets one is retried with its batch, never moved to inbox_dead.
+TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.LockedError)
+
+
 def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False) -> BatchResult:
     """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
 
@@ -297,6 +302,8 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
                 conn.execute("ROLLBACK TO ev")
                 conn.execute("RELEASE ev")
                 proc.discard()
+                if isinstance(exc, TRANSIENT_DB_ERRORS):
+                    raise  # the database, not the event: the whole batch is retried later, nothing set aside
                 proc.result.failed += 1
                 log.error("event_processing_failed", event_id=row[3], unit_id=row[2], error=repr(exc))
                 conn.execute("INSERT OR REPLACE INTO inbox_dead (seq, org_id, unit_id, event_id, payload, source,"
