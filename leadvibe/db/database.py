@@ -52,7 +52,7 @@ class ReadTimeout(RuntimeError):
 
 def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_size_mb: int = 64,
                   readonly: bool = False) -> None:
-    """PRAGMAs in the order ARCHITECTURE.md gives: busy_timeout first, then WAL and the rest."""
+    """PRAGMAs in the order docs/architecture.md gives: busy_timeout first, then WAL and the rest."""
     conn.set_busy_timeout(10_000)
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL").fetchall()

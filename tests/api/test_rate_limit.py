@@ -1,0 +1,30 @@
+"""The request rate limit (SEMANTICS §9): `enforce` answers 429 with Retry-After past the burst, `observe` never
+blocks; both need an app of their own (the limit is a setting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leadvibe.config import Settings
+from tests.conftest import Api, make_settings
+
+
+@pytest.fixture
+def settings(data_dir: Path, request: pytest.FixtureRequest) -> Settings:
+    return make_settings(data_dir, rate_limit_mode=request.param, rate_limit_rps=0.5, rate_limit_burst=3)
+
+
+@pytest.mark.parametrize("settings", ["enforce"], indirect=True)
+async def test_enforce_answers_429_with_retry_after_past_the_burst(own_api: Api) -> None:
+    statuses = [(await own_api.get("/rulesets")).status_code for _ in range(6)]
+    assert statuses[:2] == [200, 200] and 429 in statuses
+    r = await own_api.get("/rulesets")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert r.json() == {"error": "rate limit exceeded; retry later"}
+
+
+@pytest.mark.parametrize("settings", ["observe"], indirect=True)
+async def test_observe_never_blocks(own_api: Api) -> None:
+    assert {(await own_api.get("/rulesets")).status_code for _ in range(8)} == {200}
