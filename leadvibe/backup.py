@@ -44,7 +44,7 @@ import apsw
 from leadvibe.db.lock import DataDirLock, DataDirLocked
 from leadvibe.db.migrate import available
 from leadvibe.db.rows import scalar
-from leadvibe.security.keys import KEY_NAME
+from leadvibe.security.keys import KEY_NAME, write_key_file
 
 __all__ = [
     "BackupError",
@@ -271,17 +271,6 @@ def key_beside(backup: Path) -> Path:
     return backup.with_name(backup.name + ".key")
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def save_key(data_dir: Path, backup: Path) -> Path | None:
     """Copy the data directory's `secret.key` beside a backup (0600): API credentials and sessions only verify
     with the key of the database they belong to (SEMANTICS §11). None when the directory has no key."""
@@ -289,7 +278,7 @@ def save_key(data_dir: Path, backup: Path) -> Path | None:
     if not src.is_file():
         return None
     dest = key_beside(Path(backup))
-    _write_private(dest, src.read_bytes())
+    write_key_file(dest, src.read_bytes())
     _fsync_path(dest.parent, directory=True)
     return dest
 
@@ -304,6 +293,6 @@ def _restore_key(backup: Path, data_dir: Path, stamp: str) -> Path | None:
         if current.read_bytes() == key:
             return current
         os.replace(current, data_dir / f"{KEY_NAME}.before-restore-{stamp}")
-    _write_private(current, key)
+    write_key_file(current, key)
     _own_like_data_dir(data_dir, current)
     return current

@@ -131,6 +131,8 @@ class Database:
     def open(self) -> None:
         """Open the writer connection, apply migrations, start the writer thread and the read pool."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with self._closing:
+            self._closed = False  # a database may be opened again after a close (a restarted app)
         conn = apsw.Connection(self.path)
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
         apply_migrations(conn)

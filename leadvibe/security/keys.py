@@ -57,13 +57,20 @@ def load_or_create_master_key(data_dir: Path, db_path: Path | None = None) -> by
             "existing API credential out")
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    write_key_file(path, key)
+    return key
+
+
+def write_key_file(path: Path, key: bytes) -> None:
+    """Write a key file atomically (a temporary file, fsynced, renamed over `path`), readable by its owner only."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, key)
         os.fsync(fd)
     finally:
         os.close(fd)
-    return key
+    os.replace(tmp, path)
 
 
 def derive(master: bytes, label: str) -> bytes:
