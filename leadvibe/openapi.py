@@ -128,9 +128,7 @@ def make_true(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
 
 
 class _TrueDocument:
-    """Renders the document after `make_true` (computed once per app)."""
-
-    _cache: dict[int, dict[str, Any]]
+    """Renders the document after `make_true` (computed once per app, kept in the app's state)."""
 
     def _true(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> dict[str, Any]:
         cache = request.app.state.setdefault("true_openapi", {})
