@@ -170,10 +170,23 @@ async def shared_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         yield shared
 
 
+def _overridden(request: pytest.FixtureRequest, name: str) -> bool:
+    """True when a test module (or class) defines its own fixture `name` over this file's."""
+    return len(request._fixturemanager.getfixturedefs(name, request.node) or ()) > 1
+
+
 @pytest.fixture
-async def api(shared_app: SharedApp, clock: Clock | None) -> AsyncIterator[Api]:
+async def api(request: pytest.FixtureRequest, shared_app: SharedApp, clock: Clock | None) -> AsyncIterator[Api]:
     """The worker's running app, logged in as the admin with unit_default active; `unit_default` is fresh for
-    every test. A module's own `clock` is installed for the test."""
+    every test. A module's own `clock` is installed for the test; a module's own `settings` gets an app of its
+    own (settings cannot change under a running app)."""
+    if _overridden(request, "settings"):
+        app = create_app(request.getfixturevalue("settings"), clock=clock, announce_first_start=False)
+        async with AsyncTestClient(app=app) as client:
+            own = Api(client, app)
+            await own.login()
+            yield own
+        return
     rt = shared_app.rt
     real_clock = rt.clock
     if clock is not None:
@@ -189,7 +202,7 @@ async def api(shared_app: SharedApp, clock: Clock | None) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def own_api(settings: Settings) -> AsyncIterator[Api]:
-    """An app of the test's own (for tests that change settings), logged in as the admin."""
+    """An app of the test's own with the test's `settings`, logged in as the admin."""
     app = create_app(settings, announce_first_start=False)
     async with AsyncTestClient(app=app) as client:
         a = Api(client, app)

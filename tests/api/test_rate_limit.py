@@ -26,5 +26,7 @@ async def test_enforce_answers_429_with_retry_after_past_the_burst(own_api: Api)
 
 
 @pytest.mark.parametrize("settings", ["observe"], indirect=True)
-async def test_observe_never_blocks(own_api: Api) -> None:
-    assert {(await own_api.get("/rulesets")).status_code for _ in range(8)} == {200}
+async def test_observe_never_blocks(settings: Settings, api: Api) -> None:
+    # `api` sees this module's own `settings` and builds an app with them, as `own_api` does.
+    assert api.rt.settings.rate_limit_mode == "observe"
+    assert {(await api.get("/rulesets")).status_code for _ in range(8)} == {200}
