@@ -101,10 +101,10 @@ def settings(data_dir: Path) -> Settings:
 
 
 @pytest.fixture
-def clock() -> Clock | None:
-    """The domain clock of the test's app; None keeps the real one. A module that overrides this fixture (with a
-    `ManualClock`) gets that clock installed in the shared app for the duration of each of its tests."""
-    return None
+def clock() -> Clock:
+    """The domain clock of the test's app. A module that overrides this fixture (with a `ManualClock`) gets that
+    clock installed in the shared app for the duration of each of its tests."""
+    return Clock()
 
 
 class SharedApp:
@@ -176,7 +176,7 @@ def _overridden(request: pytest.FixtureRequest, name: str) -> bool:
 
 
 @pytest.fixture
-async def api(request: pytest.FixtureRequest, shared_app: SharedApp, clock: Clock | None) -> AsyncIterator[Api]:
+async def api(request: pytest.FixtureRequest, shared_app: SharedApp, clock: Clock) -> AsyncIterator[Api]:
     """The worker's running app, logged in as the admin with unit_default active; `unit_default` is fresh for
     every test. A module's own `clock` is installed for the test; a module's own `settings` gets an app of its
     own (settings cannot change under a running app)."""
@@ -189,7 +189,7 @@ async def api(request: pytest.FixtureRequest, shared_app: SharedApp, clock: Cloc
         return
     rt = shared_app.rt
     real_clock = rt.clock
-    if clock is not None:
+    if _overridden(request, "clock"):
         rt.clock = clock
     a = Api(shared_app.client, shared_app.app)
     try:
