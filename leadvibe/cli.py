@@ -205,6 +205,54 @@ def cmd_decay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed(args: argparse.Namespace) -> int:
+    """`seed`: load the demo OU's sample data into an OU of a stopped server's data directory and score it (a
+    running server owns the database: use its `POST /admin/seed` instead)."""
+    import asyncio
+
+    from leadvibe.app import build_runtime
+    from leadvibe.db.lock import DataDirLock, DataDirLocked
+    from leadvibe.errors import ApiError
+    from leadvibe.pipeline.sample_data import seed, settle
+    from leadvibe.store.orgs import any_unit
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        print(f"leadvibe: no database at {settings.db_path} (start `leadvibe serve` once to create it)",
+              file=sys.stderr)
+        return 1
+    lock = DataDirLock(settings.data_path)
+    try:
+        lock.acquire()
+    except DataDirLocked as exc:
+        print(f"leadvibe: seed refused: {exc}. A running server seeds with POST /admin/seed.", file=sys.stderr)
+        return 1
+    try:
+        rt = build_runtime(settings)
+        rt.db.open()
+        try:
+            unit = rt.db.read_blocking(lambda c: any_unit(c, args.unit))
+            if unit is None:
+                print(f"leadvibe: no OU {args.unit!r} in this database", file=sys.stderr)
+                return 1
+
+            async def run() -> str:
+                result = await seed(rt, unit["org_id"], unit["id"])
+                scored = await settle(rt)
+                return f"{result.output}\nscored {scored} events"
+
+            try:
+                print(asyncio.run(run()))
+            except ApiError as exc:
+                print(f"leadvibe: {exc.message}", file=sys.stderr)
+                return 1
+        finally:
+            rt.db.close()
+    finally:
+        lock.release()
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a CSV of events into a running server (POST /import in parts, with a progress bar)."""
     from pathlib import Path
@@ -270,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     decay.add_argument("--now", action="store_true", help="run the pass now (required)")
     data_dir_flag(decay)
     decay.set_defaults(fn=cmd_decay)
+
+    seed = sub.add_parser("seed", help="load the demo OU's sample data (server stopped)")
+    seed.add_argument("--unit", default="unit_default", help="the OU to seed (default unit_default)")
+    data_dir_flag(seed)
+    seed.set_defaults(fn=cmd_seed)
 
     imp = sub.add_parser("import", help="import a CSV of events into a running server")
     imp.add_argument("file", help="CSV file (header row; columns as POST /import)")

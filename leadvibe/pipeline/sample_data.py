@@ -27,6 +27,7 @@ from leadvibe.ids import new_id
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.pipeline.scoring_config import load_config
+from leadvibe.pipeline.worker import process_batch
 from leadvibe.seed_data import (
     ACCOUNT_LEVELS,
     ACCOUNT_MAPPINGS,
@@ -243,3 +244,20 @@ async def wipe(rt: Runtime, unit_id: str) -> dict[str, int]:
         _invalidate(rt, unit_id)
     rt.fit.poke()
     return counts
+
+
+async def settle(rt: Runtime, batch: int = 500) -> int:
+    """Without a running worker (the command line): score everything queued in the inbox, then finish the
+    pending re-scores. Returns how many events were processed."""
+    done = 0
+    while True:
+        try:
+            result = await rt.db.write(lambda c: process_batch(rt, c, batch))
+        except Exception:
+            # As the worker does: re-run the batch event by event, setting a failing one aside.
+            result = await rt.db.write(lambda c: process_batch(rt, c, batch, careful=True))
+        if result.processed + result.failed == 0:
+            break
+        done += result.processed
+    await rt.fit.run_pending()
+    return done
