@@ -210,9 +210,10 @@ class FitWriter:
             self.counts.accounts_created += int(created)
         mapped = apply_mappings(cfg.profile_mappings, metadata, changed) if cfg.profile_mappings else None
         self._save(cfg, lead, mapped if mapped is not None else metadata, new_account, force_metadata=True)
-        hint = None if account_id is not msgspec.UNSET else _account_hint(changed)
         if cfg.abm:
-            self._link(cfg, lead, hint, (), lead.source)
+            if account_id is msgspec.UNSET:
+                # No explicit account: the metadata may name one, else the email domain decides.
+                self._link(cfg, lead, _account_hint(changed), (), lead.source)
             if lead.account_id and cfg.account_mappings:
                 self._map_account(cfg, unit_id, lead.account_id, changed)
         return lead
