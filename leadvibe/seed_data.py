@@ -42,7 +42,7 @@ ACCOUNT_RULES = [
 PROFILE_MAPPINGS = [("utm_source", "acquisition_source", "set_once"), ("page", "pages", "append"),
                     ("plan", "plan_interest", "always_latest")]
 ACCOUNT_MAPPINGS = [("deal_stage", "deal_stage", "always_latest")]
-SEGMENT = {
+SEGMENT: dict[str, Any] = {
     "name": "Enterprise evaluators",
     "description": "Software and fintech leads at companies over 200 people who looked at the enterprise plan",
     "rules": [
@@ -112,6 +112,7 @@ def _persona_events(rng: random.Random, now: int, persona: str, source: str, pla
         if ts >= now - 60_000:
             break
         roll = rng.random()
+        ev: dict[str, Any]
         if i == 0:
             ev = {"type": "page_view", "meta": {"page": "/", "utm_source": source, "channel": "web"}}
         elif roll < 0.35:

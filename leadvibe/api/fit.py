@@ -185,8 +185,8 @@ def _ruleset_out(row: dict[str, Any], counts: dict[str, int]) -> FitRulesetOut:
                          counts.get(row["id"], 0), to_rfc3339(row["created_at"]), to_rfc3339(row["updated_at"]))
 
 
-def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in: type, rule_patch: type,
-            rule_out: type, tag: str) -> list[Any]:
+def _routes(target: str, base: str, mapping_in: Any, mapping_out: Any, rule_in: Any, rule_patch: Any,
+            rule_out: Any, tag: str) -> list[Any]:
     """Every configuration handler of one target (`profile` under /profile, `account` under /accounts)."""
     prop = f"{target}_property"
     cap = target.capitalize()
@@ -243,7 +243,7 @@ def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in
 
     @get(f"{base}/mappings", opt=access(Role.VIEWER), operation_id=f"list{cap}Mappings",
          summary=f"List {target} field mappings (OU-scoped)", tags=[tag])
-    async def list_mappings(rt: Runtime, tenant: Tenant) -> list[mapping_out]:  # type: ignore[valid-type]
+    async def list_mappings(rt: Runtime, tenant: Tenant) -> list[mapping_out]:
         """The OU's mappings, oldest first (the order they apply in)."""
         await check_access(rt, tenant.unit_id)
         rows = await rt.db.read(lambda c: store.MAPPINGS.list(c, tenant.unit_id, target=target))
@@ -252,7 +252,7 @@ def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in
     @post(f"{base}/mappings", opt=access(Role.OPERATOR), operation_id=f"create{cap}Mapping",
           summary=f"Create {target} field mapping (OU-scoped)", tags=[tag])
     async def create_mapping(rt: Runtime, tenant: Tenant, principal: Principal,
-                             data: mapping_in) -> mapping_out:  # type: ignore[valid-type]
+                             data: mapping_in) -> mapping_out:
         """A mapping for events from now on (`POST /admin/profile-mappings/apply` runs it over history)."""
         await check_access(rt, tenant.unit_id)
         fields = mapping_fields(data)
@@ -270,7 +270,7 @@ def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in
     @put(f"{base}/mappings/{{mapping_id:str}}", opt=access(Role.OPERATOR), operation_id=f"update{cap}Mapping",
          summary=f"Update {target} field mapping (OU-scoped)", tags=[tag])
     async def update_mapping(rt: Runtime, tenant: Tenant, principal: Principal, mapping_id: str,
-                             data: mapping_in) -> mapping_out:  # type: ignore[valid-type]
+                             data: mapping_in) -> mapping_out:
         """Replace a mapping's source, property and behavior."""
         await check_access(rt, tenant.unit_id)
         fields = mapping_fields(data)
@@ -338,7 +338,7 @@ def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in
                 store.set_primary(c, tenant.unit_id, target, ruleset_id, now)
             return render_ruleset(c, tenant.unit_id, ruleset_id)
 
-        return await write(rt, tenant, run, rescore=True)  # type: ignore[no-any-return]
+        return await write(rt, tenant, run, rescore=True)
 
     @put(f"{base}/rulesets/{{ruleset_id:str}}", opt=access(Role.OPERATOR), operation_id=f"update{cap}Ruleset",
          summary=f"Update {target} rule set (OU-scoped)", tags=[tag])
@@ -358,7 +358,7 @@ def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in
                 store.clear_primary(c, tenant.unit_id, ruleset_id, now)
             return render_ruleset(c, tenant.unit_id, ruleset_id)
 
-        return await write(rt, tenant, run, rescore=True)  # type: ignore[no-any-return]
+        return await write(rt, tenant, run, rescore=True)
 
     @delete(f"{base}/rulesets/{{ruleset_id:str}}", opt=access(Role.OPERATOR), operation_id=f"delete{cap}Ruleset",
             summary=f"Delete {target} rule set (OU-scoped)", tags=[tag])
@@ -380,7 +380,7 @@ def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in
 
     @get(f"{base}/rulesets/{{ruleset_id:str}}/rules", opt=access(Role.VIEWER), operation_id=f"list{cap}Rules",
          summary=f"List {target} rules in a set (OU-scoped)", tags=[tag])
-    async def list_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> list[rule_out]:  # type: ignore[valid-type]
+    async def list_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> list[rule_out]:
         """The ruleset's rules in `ui_order`."""
         await check_access(rt, tenant.unit_id)
 
@@ -393,7 +393,7 @@ def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in
     @post(f"{base}/rulesets/{{ruleset_id:str}}/rules", opt=access(Role.OPERATOR), operation_id=f"create{cap}Rule",
           summary=f"Create {target} rule (OU-scoped)", tags=[tag])
     async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, ruleset_id: str,
-                          data: rule_in) -> rule_out:  # type: ignore[valid-type]
+                          data: rule_in) -> rule_out:
         """A weighted condition on a property; conditions as SEMANTICS §6 lists them (any letter case)."""
         await check_access(rt, tenant.unit_id)
         prop_name = check_property(getattr(data, prop), prop)
@@ -414,7 +414,7 @@ def _routes(target: str, base: str, mapping_in: type, mapping_out: type, rule_in
     @put(f"{base}/rulesets/{{ruleset_id:str}}/rules/{{rule_id:str}}", opt=access(Role.OPERATOR),
          operation_id=f"update{cap}Rule", summary=f"Update {target} rule (OU-scoped)", tags=[tag])
     async def update_rule(rt: Runtime, tenant: Tenant, principal: Principal, ruleset_id: str, rule_id: str,
-                          data: rule_patch) -> rule_out:  # type: ignore[valid-type]
+                          data: rule_patch) -> rule_out:
         """Change some fields of a rule; the condition and value are validated together."""
         await check_access(rt, tenant.unit_id)
         new_prop = getattr(data, prop)

@@ -47,7 +47,7 @@ class FieldMapping:
 
     mapping_id: str
     source_field: str
-    property: str
+    prop: str
     behavior: str = "always_latest"
 
     def __post_init__(self) -> None:
@@ -59,7 +59,7 @@ class FieldMapping:
     @property
     def written_property(self) -> str:
         """The property this mapping writes (``<property>_list`` for ``append``)."""
-        return list_property(self.property) if self.behavior == "append" else self.property
+        return list_property(self.prop) if self.behavior == "append" else self.prop
 
 
 def _same(a: object, b: object) -> bool:
@@ -85,11 +85,11 @@ def apply_mappings(
             continue
         current = out if out is not None else properties
         if m.behavior == "always_latest":
-            if m.property in current and _same(current[m.property], value):
+            if m.prop in current and _same(current[m.prop], value):
                 continue
             new_value: object = value
         elif m.behavior == "set_once":
-            if current.get(m.property) is not None:
+            if current.get(m.prop) is not None:
                 continue
             new_value = value
         else:
@@ -114,9 +114,9 @@ def replay_mappings(
             if value is None:
                 continue
             if m.behavior == "always_latest":
-                latest[m.property] = value
+                latest[m.prop] = value
             elif m.behavior == "set_once":
-                first.setdefault(m.property, value)
+                first.setdefault(m.prop, value)
             else:
                 appended.setdefault(m.written_property, []).append(value)
     out = dict(properties)

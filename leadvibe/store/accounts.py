@@ -145,7 +145,8 @@ def list_accounts(
     """One page of accounts (highest account score first, then name) and the total matching."""
     if f.score_ranges == ():
         return [], 0
-    where, params = "a.unit_id = ?", [unit_id]
+    where = "a.unit_id = ?"
+    params: list[Any] = [unit_id]
     if f.created_from is not None:
         where += " AND a.created_at >= ?"
         params.append(f.created_from)

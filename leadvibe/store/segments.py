@@ -73,7 +73,9 @@ def engine_rules(rows: Sequence[dict[str, Any]]) -> list[SegmentRule]:
 
 
 # -- SQL translation -----------------------------------------------------------------------------------------
-def _event_match(metadata: str | None, field: str, op: str, expected: str | None) -> int:
+def _event_match(*args: Any) -> int:
+    """lv_event_match(metadata_json, field, op, expected): the engine's `matches` on one event's metadata."""
+    metadata, field, op, expected = args
     values = _decoder.decode(metadata) if metadata else {}
     return int(matches(op, lookup(values, field) if isinstance(values, dict) else None, expected))
 

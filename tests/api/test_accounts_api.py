@@ -75,8 +75,8 @@ async def test_account_mappings_rules_levels_and_intent(api: Api) -> None:
     await enable_abm(api)
     r = await api.post("/accounts/mappings", json={"source_field": "employees", "account_property": "employees"})
     assert r.status_code == 201 and r.json()["account_property"] == "employees"
-    assert (await api.post("/accounts/mappings", json={"source_field": "d", "account_property": "domain"})).status_code \
-        == 400
+    reserved = await api.post("/accounts/mappings", json={"source_field": "d", "account_property": "domain"})
+    assert reserved.status_code == 400 and "account_property" in reserved.json()["error"]
     rs = (await api.post("/accounts/rulesets", json={"name": "Target"})).json()
     assert rs["is_primary"]
     r = await api.post(f"/accounts/rulesets/{rs['id']}/rules", json={

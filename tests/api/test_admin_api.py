@@ -104,8 +104,8 @@ async def test_apply_profile_mappings_to_history_twice(api: Api) -> None:
     await ingest(api, "l1", "page_view", {"utm_source": "bing", "page": "/b"})
     await ingest(api, "l2", "page_view")
     await settle(api)
-    for source, prop, behavior in (("utm_source", "first_source", "set_once"), ("utm_source", "source", "always_latest"),
-                                   ("page", "pages", "append")):
+    for source, prop, behavior in (("utm_source", "first_source", "set_once"),
+                                   ("utm_source", "source", "always_latest"), ("page", "pages", "append")):
         await api.post("/profile/mappings", json={"source_field": source, "profile_property": prop,
                                                   "update_behavior": behavior})
     r = await api.post("/admin/profile-mappings/apply")

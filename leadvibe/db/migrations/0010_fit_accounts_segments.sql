@@ -144,7 +144,8 @@ CREATE TABLE lead_props (
     lead_rowid INTEGER NOT NULL,
     PRIMARY KEY (key_id, is_num, num, fold, lead_rowid)
 ) WITHOUT ROWID;
-CREATE INDEX lead_props_lead ON lead_props(lead_rowid);
+-- A lead's rows: probes of one rule on one candidate lead, and rewriting or dropping a lead's rows.
+CREATE INDEX lead_props_lead ON lead_props(lead_rowid, key_id);
 
 -- Pending re-scores after a profile/account rule change: worked through in short chunks by the server (resumed
 -- after a restart from `cursor`, the last rowid done).
