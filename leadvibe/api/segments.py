@@ -224,6 +224,9 @@ async def create_segment(rt: Runtime, tenant: Tenant, principal: Principal, data
     if data.rules is not None and not 1 <= len(data.rules) <= MAX_RULES:
         raise bad_request(f"`rules` must hold 1 to {MAX_RULES} rules (a segment without rules matches nobody)")
     rules = [_rule_fields(r, f"rules[{i}].") for i, r in enumerate(data.rules or [])]
+    for i, fields in enumerate(rules):
+        if not fields["order_index"]:
+            fields["order_index"] = i  # inline rules without an order keep the order they were sent in
     segment_id = new_id("sg")
     now = rt.now_ms()
 
