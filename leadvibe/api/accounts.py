@@ -16,7 +16,7 @@ import msgspec
 from litestar import get, post
 from litestar.params import Parameter
 
-from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.api.deps import LimitParam, PageParam, created_range
 from leadvibe.api.fit import require_abm
 from leadvibe.engine.levels import Level, level_for, score_ranges
 from leadvibe.errors import bad_request, not_found
@@ -26,7 +26,7 @@ from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import accounts as store
 from leadvibe.store import leads as lead_store
 from leadvibe.store.scoring import levels_of
-from leadvibe.timeutil import RANGES, range_bounds, to_rfc3339
+from leadvibe.timeutil import RANGES, to_rfc3339
 
 TAGS = ["Account"]
 MAX_BATCH = 500
@@ -188,12 +188,7 @@ async def list_accounts(
     """Accounts, highest account score first, with the figures of their live leads."""
     await require_abm(rt, tenant.unit_id)
     now = rt.now_ms()
-    created_from = created_to = None
-    if range_ is not None:
-        try:
-            created_from, created_to = range_bounds(range_, now)
-        except ValueError as exc:
-            raise bad_request(f"`range`: {exc}") from None
+    created_from, created_to = created_range(range_, now)
 
     def run(c: Any) -> AccountList:
         levels = account_levels(c, tenant.unit_id)

@@ -9,8 +9,10 @@ from litestar import Request
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from leadvibe.errors import bad_request
 from leadvibe.runtime import Runtime
 from leadvibe.security.principal import Principal, Tenant
+from leadvibe.timeutil import range_bounds
 
 
 def provide_rt(request: Request[Any, Any, Any]) -> Runtime:
@@ -37,6 +39,16 @@ DEPENDENCIES = {
 # Query parameters shared by every list endpoint (1-based page; limit 1..500; out of range -> 400).
 PageParam = Annotated[int, Parameter(ge=1, description="Page number, from 1")]
 LimitParam = Annotated[int, Parameter(ge=1, le=500, description="Items per page, 1..500")]
+
+
+def created_range(value: str | None, now: int) -> tuple[int | None, int | None]:
+    """A `range` query parameter (`last_7d`, ...) as [from, to) in ms; (None, None) when absent; 400 otherwise."""
+    if value is None:
+        return None, None
+    try:
+        return range_bounds(value, now)
+    except ValueError as exc:
+        raise bad_request(f"`range`: {exc}") from None
 
 
 class Deleted(msgspec.Struct):

@@ -46,44 +46,6 @@ ABM_OFF = "account-based marketing is not enabled for this organization (`abm_en
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
-class ProfileMappingIn(msgspec.Struct):
-    """Copy `metadata[source_field]` of incoming events into the lead's profile property."""
-
-    source_field: str
-    profile_property: str
-    update_behavior: Behavior = "always_latest"
-
-
-class AccountMappingIn(msgspec.Struct):
-    """Copy `metadata[source_field]` of incoming events into the lead's account property."""
-
-    source_field: str
-    account_property: str
-    update_behavior: Behavior = "always_latest"
-
-
-class ProfileMappingOut(msgspec.Struct):
-    """A profile field mapping (`append` keeps the last 10 values in `<profile_property>_list`)."""
-
-    id: str
-    source_field: str
-    profile_property: str
-    update_behavior: str
-    created_at: str | None
-    updated_at: str | None
-
-
-class AccountMappingOut(msgspec.Struct):
-    """An account field mapping (`append` keeps the last 10 values in `<account_property>_list`)."""
-
-    id: str
-    source_field: str
-    account_property: str
-    update_behavior: str
-    created_at: str | None
-    updated_at: str | None
-
-
 class FitRulesetIn(msgspec.Struct):
     """A profile or account ruleset."""
 
@@ -105,72 +67,42 @@ class FitRulesetOut(msgspec.Struct):
     updated_at: str | None
 
 
-class ProfileRuleIn(msgspec.Struct):
-    """When `profile_property condition comparison_value` holds, the profile score gains `weight`."""
-
-    profile_property: str
-    condition: str
-    comparison_value: str
-    weight: Weight
-    ui_order: Order = 0
+def _struct(name: str, doc: str, fields: list[Any]) -> Any:
+    cls = msgspec.defstruct(name, fields, module=__name__)
+    cls.__doc__ = doc
+    return cls
 
 
-class AccountRuleIn(msgspec.Struct):
-    """When `account_property condition comparison_value` holds, the account score gains `weight`."""
+class Shapes(msgspec.Struct, frozen=True):
+    """The request and response bodies of one target: the same fields, the property named `<target>_property`
+    (as the reference names it)."""
 
-    account_property: str
-    condition: str
-    comparison_value: str
-    weight: Weight
-    ui_order: Order = 0
-
-
-class ProfileRulePatch(msgspec.Struct):
-    """Fields to change on a profile rule (absent fields stay)."""
-
-    profile_property: str | None = None
-    condition: str | None = None
-    comparison_value: str | None = None
-    weight: Weight | None = None
-    ui_order: Order | None = None
+    mapping_in: Any
+    mapping_out: Any
+    rule_in: Any
+    rule_patch: Any
+    rule_out: Any
 
 
-class AccountRulePatch(msgspec.Struct):
-    """Fields to change on an account rule (absent fields stay)."""
-
-    account_property: str | None = None
-    condition: str | None = None
-    comparison_value: str | None = None
-    weight: Weight | None = None
-    ui_order: Order | None = None
-
-
-class ProfileRuleOut(msgspec.Struct):
-    """A profile rule."""
-
-    id: str
-    ruleset_id: str
-    profile_property: str
-    condition: str
-    comparison_value: str
-    weight: int
-    ui_order: int
-    created_at: str | None
-    updated_at: str | None
-
-
-class AccountRuleOut(msgspec.Struct):
-    """An account rule."""
-
-    id: str
-    ruleset_id: str
-    account_property: str
-    condition: str
-    comparison_value: str
-    weight: int
-    ui_order: int
-    created_at: str | None
-    updated_at: str | None
+def _shapes(target: str) -> Shapes:
+    prop, cap = f"{target}_property", target.capitalize()
+    stamps = [("created_at", str | None), ("updated_at", str | None)]
+    return Shapes(
+        _struct(f"{cap}MappingIn", f"Copy `metadata[source_field]` of incoming events into the {target} property.",
+                [("source_field", str), (prop, str), ("update_behavior", Behavior, "always_latest")]),
+        _struct(f"{cap}MappingOut", f"A {target} field mapping (`append` keeps the last 10 values in"
+                f" `<{prop}>_list`).", [("id", str), ("source_field", str), (prop, str), ("update_behavior", str),
+                                        *stamps]),
+        _struct(f"{cap}RuleIn", f"When `{prop} condition comparison_value` holds, the {target} score gains `weight`.",
+                [(prop, str), ("condition", str), ("comparison_value", str), ("weight", Weight),
+                 ("ui_order", Order, 0)]),
+        _struct(f"{cap}RulePatch", f"Fields to change on a {target} rule (absent fields stay).",
+                [(prop, str | None, None), ("condition", str | None, None), ("comparison_value", str | None, None),
+                 ("weight", Weight | None, None), ("ui_order", Order | None, None)]),
+        _struct(f"{cap}RuleOut", f"A {target} rule.",
+                [("id", str), ("ruleset_id", str), (prop, str), ("condition", str), ("comparison_value", str),
+                 ("weight", int), ("ui_order", int), *stamps]),
+    )
 
 
 # -- shared --------------------------------------------------------------------------------------------------
@@ -185,9 +117,11 @@ def _ruleset_out(row: dict[str, Any], counts: dict[str, int]) -> FitRulesetOut:
                          counts.get(row["id"], 0), to_rfc3339(row["created_at"]), to_rfc3339(row["updated_at"]))
 
 
-def _routes(target: str, base: str, mapping_in: Any, mapping_out: Any, rule_in: Any, rule_patch: Any,
-            rule_out: Any, tag: str) -> list[Any]:
+def _routes(target: str, base: str, tag: str) -> list[Any]:
     """Every configuration handler of one target (`profile` under /profile, `account` under /accounts)."""
+    shapes = _shapes(target)
+    mapping_in, mapping_out = shapes.mapping_in, shapes.mapping_out
+    rule_in, rule_patch, rule_out = shapes.rule_in, shapes.rule_patch, shapes.rule_out
     prop = f"{target}_property"
     cap = target.capitalize()
     reserved = RESERVED_PROFILE if target == "profile" else RESERVED_ACCOUNT
@@ -475,10 +409,8 @@ async def list_account_properties(rt: Runtime, tenant: Tenant) -> list[str]:
 
 
 ROUTES = [
-    *_routes("profile", "/profile", ProfileMappingIn, ProfileMappingOut, ProfileRuleIn, ProfileRulePatch,
-             ProfileRuleOut, "Profile"),
-    *_routes("account", "/accounts", AccountMappingIn, AccountMappingOut, AccountRuleIn, AccountRulePatch,
-             AccountRuleOut, "Account"),
+    *_routes("profile", "/profile", "Profile"),
+    *_routes("account", "/accounts", "Account"),
     list_profile_properties,
     list_account_properties,
 ]

@@ -10,7 +10,7 @@ from litestar import Response, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from leadvibe.api.accounts import AccountSummary, account_summary
-from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.api.deps import LimitParam, PageParam, created_range
 from leadvibe.engine.conditions import profile_score as matched_rules
 from leadvibe.engine.levels import Level, level_for, score_ranges
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
@@ -20,7 +20,7 @@ from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import leads as store
 from leadvibe.store import segments as segment_store
 from leadvibe.store.scoring import levels_of
-from leadvibe.timeutil import RANGES, parse_rfc3339, range_bounds, to_rfc3339
+from leadvibe.timeutil import RANGES, parse_rfc3339, to_rfc3339
 
 TAGS = ["Leads"]
 MAX_METADATA = 100 * 1024
@@ -355,12 +355,7 @@ async def list_leads(
     """Live leads (never merged ones) with their primary-ruleset score and level and their profile score and
     level, filtered and sorted by index (`profile_desc`/`profile_asc` sort by profile score)."""
     now = rt.now_ms()
-    created_from = created_to = None
-    if range_ is not None:
-        try:
-            created_from, created_to = range_bounds(range_, now)
-        except ValueError as exc:
-            raise bad_request(f"`range`: {exc}") from None
+    created_from, created_to = created_range(range_, now)
     if min_score is not None and max_score is not None and min_score > max_score:
         raise bad_request("`min_score` must not be greater than `max_score`")
     if min_profile_score is not None and max_profile_score is not None and min_profile_score > max_profile_score:
