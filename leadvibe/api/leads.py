@@ -370,7 +370,7 @@ async def list_leads(
             from leadvibe.api.segments import segment_rules_for_query  # the segments domain imports this one
 
             members_sql, members_params = segment_store.member_sql(
-                c, tenant.unit_id, segment_rules_for_query(c, tenant.unit_id, segment))
+                c, tenant.unit_id, segment_rules_for_query(c, tenant.unit_id, segment), segment)
             members = (members_sql, tuple(members_params))
         filters = store.LeadFilter(
             created_from, created_to, min_score, max_score, event_type, active_since, sort,

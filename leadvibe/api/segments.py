@@ -110,7 +110,9 @@ class SegmentRuleOut(msgspec.Struct):
 
 
 class SegmentOut(msgspec.Struct):
-    """A segment."""
+    """A segment. `members_ready`: its members are kept up to date by every lead write, so counts are one index
+    range (false while they are rebuilt after a rule change, and for segments with event rules: those are
+    evaluated by SQL at each request)."""
 
     segment_id: str
     org_id: str
@@ -119,6 +121,7 @@ class SegmentOut(msgspec.Struct):
     active: bool
     rules_count: int
     active_rules_count: int
+    members_ready: bool
     created_at: str | None
     updated_at: str | None
     created_by: str | None
@@ -171,7 +174,8 @@ def _segment_out(row: dict[str, Any], counts: dict[str, tuple[int, int]],
     total, active = counts.get(row["id"], (0, 0))
     return SegmentOut(
         row["id"], row["org_id"], row["name"], row["description"], bool(row["active"]), total, active,
-        to_rfc3339(row["created_at"]), to_rfc3339(row["updated_at"]), row["created_by"], row["updated_by"],
+        bool(row["members_ready"]), to_rfc3339(row["created_at"]), to_rfc3339(row["updated_at"]), row["created_by"],
+        row["updated_by"],
         [_rule_out(r) for r in rules] if rules is not None else None)
 
 
@@ -190,6 +194,23 @@ def segment_rules_for_query(c: Any, unit_id: str, segment_id: str) -> list[Segme
         raise unprocessable(f"segment {segment_id} has no active rules, so it matches nobody; add one with"
                             f" POST /segments/{segment_id}/rules")
     return rules
+
+
+async def _write_rules(rt: Runtime, tenant: Tenant, segment_id: str, fn: Any) -> Any:
+    """Run a write that changes a segment's rules: its kept members are rebuilt after it (counts evaluate the rules
+    by SQL meanwhile), and the caches that hold segment rules (fit writes, trigger filters) are dropped."""
+    now = rt.now_ms()
+
+    def run(c: Any) -> Any:
+        result = fn(c)
+        rt.fit.rebuild_segment(c, tenant.unit_id, segment_id, now)
+        return result
+
+    result = await rt.db.write(run)
+    rt.fit.invalidate(tenant.unit_id)
+    rt.invalidate_triggers(tenant.unit_id)
+    rt.fit.poke()
+    return result
 
 
 def _insert_rule(c: Any, tenant: Tenant, principal: Principal, segment_id: str, fields: dict[str, Any],
@@ -241,7 +262,7 @@ async def create_segment(rt: Runtime, tenant: Tenant, principal: Principal, data
         return _segment_out(row, store.rule_counts(c, tenant.unit_id),
                             store.RULES.list(c, tenant.unit_id, segment_id=segment_id))
 
-    return await rt.db.write(run)
+    return await _write_rules(rt, tenant, segment_id, run)  # type: ignore[no-any-return]
 
 
 @put("/segments/{segment_id:str}", opt=access(Role.OPERATOR), operation_id="updateSegment",
@@ -277,6 +298,7 @@ async def delete_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> None:
             raise not_found("segment")
 
     await rt.db.write(run)
+    rt.fit.invalidate(tenant.unit_id)
     rt.invalidate_triggers(tenant.unit_id)
 
 
@@ -287,7 +309,8 @@ async def count_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> CountOu
     """How many live leads of the OU are in the segment, evaluated now."""
 
     def run(c: Any) -> CountOut:
-        return CountOut(store.count_members(c, tenant.unit_id, segment_rules_for_query(c, tenant.unit_id, segment_id)))
+        rules = segment_rules_for_query(c, tenant.unit_id, segment_id)
+        return CountOut(store.count_members(c, tenant.unit_id, rules, segment_id))
 
     return await rt.db.read(run)
 
@@ -301,7 +324,8 @@ async def list_segment_leads(rt: Runtime, tenant: Tenant, segment_id: str, page:
     def run(c: Any) -> list[LeadOut]:
         rules = segment_rules_for_query(c, tenant.unit_id, segment_id)
         primary = lead_store.primary_ruleset_id(c, tenant.unit_id)
-        rows = store.member_page(c, tenant.unit_id, rules, primary, lead_store.LEAD_COLS, limit, (page - 1) * limit)
+        rows = store.member_page(c, tenant.unit_id, rules, primary, lead_store.LEAD_COLS, limit, (page - 1) * limit,
+                                 segment_id)
         levels = lead_levels(c, tenant.unit_id)
         return [lead_out(r, levels) for r in rows]
 
@@ -336,9 +360,7 @@ async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, segment
         rule_id = _insert_rule(c, tenant, principal, segment_id, fields, now)
         return store.RULES.get(c, tenant.unit_id, rule_id)  # type: ignore[return-value]
 
-    out = _rule_out(await rt.db.write(run))
-    rt.invalidate_triggers(tenant.unit_id)
-    return out
+    return _rule_out(await _write_rules(rt, tenant, segment_id, run))
 
 
 @put("/segments/{segment_id:str}/rules/{rule_id:str}", opt=access(Role.OPERATOR), operation_id="updateSegmentRule",
@@ -362,9 +384,7 @@ async def update_rule(rt: Runtime, tenant: Tenant, principal: Principal, segment
                                                         "updated_at": now}, segment_id=segment_id)
         return store.RULES.get(c, tenant.unit_id, rule_id)  # type: ignore[return-value]
 
-    out = _rule_out(await rt.db.write(run))
-    rt.invalidate_triggers(tenant.unit_id)
-    return out
+    return _rule_out(await _write_rules(rt, tenant, segment_id, run))
 
 
 @delete("/segments/{segment_id:str}/rules/{rule_id:str}", opt=access(Role.OPERATOR),
@@ -377,8 +397,7 @@ async def delete_rule(rt: Runtime, tenant: Tenant, segment_id: str, rule_id: str
         if not store.RULES.delete(c, tenant.unit_id, rule_id, segment_id=segment_id):
             raise not_found("segment rule")
 
-    await rt.db.write(run)
-    rt.invalidate_triggers(tenant.unit_id)
+    await _write_rules(rt, tenant, segment_id, run)
 
 
 ROUTES = [list_segments, create_segment, update_segment, delete_segment, count_segment, list_segment_leads,

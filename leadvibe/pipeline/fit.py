@@ -26,14 +26,15 @@ import apsw
 import msgspec
 import structlog
 
-from leadvibe.engine.conditions import WeightedCondition, profile_score
+from leadvibe.engine.conditions import SegmentRule, WeightedCondition, profile_score
 from leadvibe.engine.domains import account_domain
 from leadvibe.engine.fit import FieldMapping, apply_mappings
 from leadvibe.ids import new_id
 from leadvibe.pipeline.scoring_config import UnitCache
 from leadvibe.store import accounts as account_store
 from leadvibe.store import fit as store
-from leadvibe.store import lead_props
+from leadvibe.store import lead_props, segment_members
+from leadvibe.store import segments as segment_store
 
 if TYPE_CHECKING:
     from leadvibe.runtime import Runtime
@@ -45,6 +46,7 @@ ACCOUNT_ID_MAX = 128
 # A re-score chunk stops after this much work, so ingestion never waits long behind it.
 CHUNK_BUDGET_S = 0.05
 CHUNK_ROWS = 2000
+SEGMENT_JOB = "segment:"  # fit_jobs target of a segment membership rebuild
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class FitConfig:
     profile_rules: tuple[WeightedCondition, ...] = ()
     account_ruleset_id: str | None = None
     account_rules: tuple[WeightedCondition, ...] = ()
+    # Segments whose members are kept in `segment_members` (id, rules): a metadata write updates them.
+    segments: tuple[tuple[str, tuple[SegmentRule, ...]], ...] = ()
 
     @property
     def idle(self) -> bool:
@@ -106,6 +110,7 @@ def load_fit_config(conn: apsw.Connection, unit_id: str) -> FitConfig:
         _rules(profile_rows),
         account_rs,
         _rules(account_rows),
+        tuple((sid, tuple(rules)) for sid, rules in segment_store.kept_segments(conn, unit_id)),
     )
 
 
@@ -276,6 +281,8 @@ class FitWriter:
             return
         if metadata_changed:
             lead_props.sync(self.conn, cfg.unit_id, lead.rowid, lead.metadata, metadata)
+            if cfg.segments:
+                segment_members.update_lead(self.conn, lead.rowid, metadata, cfg.segments)
             self.counts.leads_updated += int(metadata != lead.metadata)
         self.counts.profile_scores_updated += int(score != lead.profile_score)
         store.save_lead_profile(self.conn, cfg.unit_id, lead.lead_id, metadata=metadata if metadata_changed else None,
@@ -375,9 +382,29 @@ class FitService:
         if self._runner is not None:
             self._runner.wake.set()
 
+    def rebuild_segment(self, conn: apsw.Connection, unit_id: str, segment_id: str, now: int) -> None:
+        """Inside a write that changed a segment's rules: its kept members are incomplete until a chunked rebuild
+        (started after the commit by `poke`) finishes; meanwhile counts evaluate its rules by SQL."""
+        segment_members.set_ready(conn, unit_id, segment_id, False)
+        store.request_job(conn, unit_id, f"{SEGMENT_JOB}{segment_id}", now)
+
+    def _segment_chunk(self, conn: apsw.Connection, unit_id: str, segment_id: str, cursor: int) -> int | None:
+        rules = segment_store.active_rules(conn, unit_id, segment_id)
+        if not segment_members.kept(rules) or segment_store.SEGMENTS.get(conn, unit_id, segment_id) is None:
+            return None  # deleted, or evaluated by SQL only: nothing to keep
+        nxt = segment_members.rebuild_chunk(conn, unit_id, segment_id, rules, cursor, CHUNK_ROWS)
+        if nxt is None:
+            segment_members.set_ready(conn, unit_id, segment_id, True)
+        return nxt
+
     def rescore_chunk(self, conn: apsw.Connection, unit_id: str, target: str, generation: int, cursor: int,
                       now: int) -> int | None:
-        """One chunk of a re-score, at most ~`CHUNK_BUDGET_S` of work: the next cursor, or None when done."""
+        """One chunk of a re-score (or of a segment membership rebuild), at most ~`CHUNK_BUDGET_S` of work: the
+        next cursor, or None when done."""
+        if target.startswith(SEGMENT_JOB):
+            nxt = self._segment_chunk(conn, unit_id, target[len(SEGMENT_JOB):], cursor)
+            store.advance_job(conn, unit_id, target, generation, nxt)
+            return nxt
         cfg = self._cache.get(conn, unit_id)
         started = time.perf_counter()
         rows = (store.lead_chunk if target == "profile" else account_store.account_chunk)(

@@ -196,6 +196,8 @@ async def seed(rt: Runtime, org_id: str, unit_id: str) -> SeedResult:
         lead_ids = _people(rt, conn, unit_id, org_id, demo, rec, now)
         for target in ("profile", "account"):
             rt.fit.request_rescore(conn, unit_id, target, now)  # seeded rules score the OU's real leads too
+        for segment_id in rec.ids.get("segments", []):
+            rt.fit.rebuild_segment(conn, unit_id, segment_id, now)
         return rec.mark(conn, unit_id), lead_ids
 
     counts, lead_ids = await rt.db.write(write)

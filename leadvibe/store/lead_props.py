@@ -96,22 +96,26 @@ def mark_top_level(conn: apsw.Connection, unit_id: str, names: Sequence[str]) ->
 
 
 def drop(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> None:
-    """Remove the index rows of these leads of the OU (before they are deleted or merged away)."""
+    """Remove the index rows (and kept segment memberships) of these leads of the OU (before they are deleted or
+    merged away)."""
     for i in range(0, len(lead_ids), 500):
         chunk = list(lead_ids[i : i + 500])
-        conn.execute(
-            "DELETE FROM lead_props WHERE lead_rowid IN (SELECT rowid FROM leads WHERE unit_id = ?"
-            f" AND id IN ({placeholders(len(chunk))}))",
-            (unit_id, *chunk),
-        )
+        for table in ("lead_props", "segment_members"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE lead_rowid IN (SELECT rowid FROM leads WHERE unit_id = ?"
+                f" AND id IN ({placeholders(len(chunk))}))",
+                (unit_id, *chunk),
+            )
 
 
 def drop_where(conn: apsw.Connection, unit_id: str, where: str, params: Sequence[Any]) -> None:
-    """Remove the index rows of the OU's leads matching `where` (SQL over `leads` columns fixed by the caller)."""
-    conn.execute(
-        f"DELETE FROM lead_props WHERE lead_rowid IN (SELECT rowid FROM leads WHERE unit_id = ? AND ({where}))",
-        (unit_id, *params),
-    )
+    """Remove the index rows (and kept segment memberships) of the OU's leads matching `where` (SQL over `leads`
+    columns fixed by the caller)."""
+    for table in ("lead_props", "segment_members"):
+        conn.execute(
+            f"DELETE FROM {table} WHERE lead_rowid IN (SELECT rowid FROM leads WHERE unit_id = ? AND ({where}))",
+            (unit_id, *params),
+        )
 
 
 def top_level_names(conn: apsw.Connection, unit_id: str) -> list[str]:

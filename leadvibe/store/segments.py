@@ -27,7 +27,7 @@ import msgspec
 
 from leadvibe.db.rows import query, scalar
 from leadvibe.engine.conditions import SegmentRule, lookup, matches, number_form, segment_matches, text_form
-from leadvibe.store import lead_props
+from leadvibe.store import lead_props, segment_members
 from leadvibe.store.config_rows import ConfigTable
 
 SEGMENTS = ConfigTable(
@@ -214,9 +214,13 @@ def _group_sql(conn: apsw.Connection, unit_id: str, rules: list[SegmentRule],
     return f"SELECT {distinct}d.lead_rowid AS lead_rowid FROM {source} d{clause}", params
 
 
-def member_sql(conn: apsw.Connection, unit_id: str, rules: Sequence[SegmentRule]) -> tuple[str, list[Any]]:
-    """A SELECT of the rowids (column `lead_rowid`, no duplicates) of the OU's live leads in the segment.
-    Registers `lv_event_match` on `conn`."""
+def member_sql(conn: apsw.Connection, unit_id: str, rules: Sequence[SegmentRule],
+               segment_id: str | None = None) -> tuple[str, list[Any]]:
+    """A SELECT of the rowids (column `lead_rowid`, no duplicates) of the OU's live leads in the segment: its kept
+    members when `segment_id` names a segment whose kept members are complete, else its rules as SQL. Registers
+    `lv_event_match` on `conn`."""
+    if segment_id is not None and segment_members.is_ready(conn, unit_id, segment_id):
+        return segment_members.member_sql(segment_id)
     register_functions(conn)
     groups: dict[int, list[SegmentRule]] = {}
     for rule in rules:
@@ -240,18 +244,19 @@ def member_sql(conn: apsw.Connection, unit_id: str, rules: Sequence[SegmentRule]
     return sql, [p for _, ps in selects for p in ps]
 
 
-def count_members(conn: apsw.Connection, unit_id: str, rules: Sequence[SegmentRule]) -> int:
+def count_members(conn: apsw.Connection, unit_id: str, rules: Sequence[SegmentRule],
+                  segment_id: str | None = None) -> int:
     """How many of the OU's live leads are in the segment."""
-    sql, params = member_sql(conn, unit_id, rules)
+    sql, params = member_sql(conn, unit_id, rules, segment_id)
     return int(scalar(conn, f"SELECT count(*) FROM ({sql})", params) or 0)
 
 
 def member_page(
     conn: apsw.Connection, unit_id: str, rules: Sequence[SegmentRule], ruleset_id: str | None, lead_cols: str,
-    limit: int, offset: int,
+    limit: int, offset: int, segment_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """One page of the segment's leads, newest first, with their score in `ruleset_id` (0 without a row)."""
-    sql, params = member_sql(conn, unit_id, rules)
+    sql, params = member_sql(conn, unit_id, rules, segment_id)
     return query(
         conn,
         f"WITH m AS ({sql}) SELECT {lead_cols}, coalesce(s.score, 0) AS score FROM m"
@@ -275,10 +280,12 @@ def lead_in_segments(
     events: list[tuple[str, dict[str, Any]]] = []
     if event_rules:
         types = {r.event_type for r in event_rules}
-        type_sql = "" if None in types else f" AND type_key IN ({','.join('?' * len(types))})"
+        # A rule on any type needs every event; otherwise only the rules' types.
+        wanted = [] if None in types else sorted(t for t in types if t is not None)
+        type_sql = f" AND type_key IN ({','.join('?' * len(wanted))})" if wanted else ""
         for key, meta in conn.execute(
             f"SELECT type_key, metadata FROM events WHERE unit_id = ? AND lead_id = ?{type_sql}",
-            (unit_id, lead_id, *(t for t in types if t is not None)),
+            (unit_id, lead_id, *wanted),
         ):
             decoded = _decoder.decode(meta) if meta else {}
             events.append((key, decoded if isinstance(decoded, dict) else {}))
@@ -288,3 +295,16 @@ def lead_in_segments(
 def active_rules(conn: apsw.Connection, unit_id: str, segment_id: str) -> list[SegmentRule]:
     """A segment's rules as the engine's rules."""
     return engine_rules(RULES.list(conn, unit_id, segment_id=segment_id))
+
+
+def kept_segments(conn: apsw.Connection, unit_id: str) -> list[tuple[str, list[SegmentRule]]]:
+    """(id, rules) of the OU's segments whose members are kept in `segment_members`."""
+    by_segment: dict[str, list[dict[str, Any]]] = {}
+    for row in RULES.list(conn, unit_id):
+        by_segment.setdefault(row["segment_id"], []).append(row)
+    out = []
+    for segment_id, rows in by_segment.items():
+        rules = engine_rules(rows)
+        if segment_members.kept(rules):
+            out.append((segment_id, rules))
+    return out

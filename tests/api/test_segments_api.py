@@ -130,14 +130,30 @@ async def test_membership_logic(api: Api) -> None:
 async def test_membership_is_current(api: Api) -> None:
     await _leads(api)
     sg = await _segment(api, _lm("plan", "equals", "pro"))
-    assert await _members(api, sg) == (0, [])
+    assert await _members(api, sg) == (0, [])  # evaluated by SQL while its kept members are built
+    await settle(api)
+    assert [s["members_ready"] for s in (await api.get("/segments")).json()] == [True]
+    # From here on every write keeps the members: counts read them.
     await api.patch("/leads/b/metadata", json={"plan": "Pro"})
     assert await _members(api, sg) == (1, ["b"])
     await api.put("/leads/b", json={"metadata": {"plan": "free"}})
     assert await _members(api, sg) == (0, [])
     await api.patch("/leads/a/metadata", json={"plan": "PRO"})
+    assert await _members(api, sg) == (1, ["a"])
     assert (await api.delete("/leads/a")).status_code == 202
     assert await _members(api, sg) == (0, [])
+    # A rule change rebuilds the kept members; counts stay right throughout.
+    rule_id = (await api.get(f"/segments/{sg}/rules")).json()[0]["rule_id"]
+    await api.put(f"/segments/{sg}/rules/{rule_id}", json={"value": "free"})
+    assert await _members(api, sg) == (1, ["b"])
+    await settle(api)
+    assert (await api.get("/segments")).json()[0]["members_ready"] is True
+    assert await _members(api, sg) == (1, ["b"])
+    # Merged sources leave the segment.
+    await api.post("/leads", json={"id": "e", "metadata": {"plan": "free"}})
+    assert await _members(api, sg) == (2, ["b", "e"])
+    assert (await api.post("/leads/merge", json={"targetLeadId": "d", "sourceLeadIds": ["e"]})).status_code == 200
+    assert await _members(api, sg) == (1, ["b"])
 
 
 async def test_event_rules(api: Api) -> None:
@@ -150,6 +166,8 @@ async def test_event_rules(api: Api) -> None:
                   "operator": "equals", "value": "Enterprise"}
     sg = await _segment(api, event_rule)
     assert await _members(api, sg) == (1, ["x"])
+    await settle(api)  # segments with event rules are never kept: always evaluated by SQL
+    assert [s["members_ready"] for s in (await api.get("/segments")).json()] == [False]
     # any type; negation applies per event (has such an event whose plan is not enterprise)
     sg = await _segment(api, {**event_rule, "event_type": None, "operator": "not_equals"})
     assert await _members(api, sg) == (1, ["y"])

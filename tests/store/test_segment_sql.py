@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from leadvibe.db.migrate import apply_migrations
 from leadvibe.engine.conditions import OPERATORS, SegmentRule, segment_matches
-from leadvibe.store import lead_props
+from leadvibe.store import lead_props, segment_members
 from leadvibe.store import leads as lead_store
 from leadvibe.store import segments as store
 
@@ -32,7 +32,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
 
 
 def _reset(conn: apsw.Connection) -> None:
-    for table in ("leads", "events", "lead_props", "property_keys"):
+    for table in ("leads", "events", "lead_props", "property_keys", "segment_members", "segments"):
         conn.execute(f"DELETE FROM {table}")
 
 
@@ -93,6 +93,15 @@ def test_sql_membership_equals_the_engine(conn: apsw.Connection, leads: list[dic
         assert store.count_members(conn, UNIT, segment) == len(expected_ids)
         assert set(store.lead_in_segments(conn, UNIT, "l0", {"s": segment})) == ({"s"} if "l0" in expected_ids
                                                                                  else set())
+        if segment_members.kept(segment):
+            # Kept membership, rebuilt in chunks of two leads, holds the same leads.
+            conn.execute("INSERT INTO segments (id, org_id, unit_id, name, created_at, updated_at)"
+                         " VALUES ('s', 'org_t', ?, 's', 0, 0)", (UNIT,))
+            cursor: int | None = 0
+            while cursor is not None:
+                cursor = segment_members.rebuild_chunk(conn, UNIT, "s", segment, cursor, 2)
+            segment_members.set_ready(conn, UNIT, "s", True)
+            assert store.count_members(conn, UNIT, segment, "s") == len(expected_ids)
     finally:
         conn.execute("ROLLBACK")
 

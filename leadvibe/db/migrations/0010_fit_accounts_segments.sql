@@ -91,6 +91,9 @@ CREATE TABLE segments (
     name        TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
     active      INTEGER NOT NULL DEFAULT 1,
+    -- 1 while `segment_members` holds exactly this segment's members (see below); 0 while it is rebuilt after a
+    -- rule change, or when the segment cannot be kept there (event rules): counts then evaluate the rules by SQL.
+    members_ready INTEGER NOT NULL DEFAULT 0,
     source      TEXT NOT NULL DEFAULT 'api',
     created_by  TEXT,
     updated_by  TEXT,
@@ -147,11 +150,21 @@ CREATE TABLE lead_props (
 -- A lead's rows: probes of one rule on one candidate lead, and rewriting or dropping a lead's rows.
 CREATE INDEX lead_props_lead ON lead_props(lead_rowid, key_id);
 
--- Pending re-scores after a profile/account rule change: worked through in short chunks by the server (resumed
--- after a restart from `cursor`, the last rowid done).
+-- Members of segments whose rules only test lead metadata (and that an empty lead cannot satisfy), kept in the same
+-- transaction as every metadata write and lead removal, so a count is one index range instead of a query over
+-- every lead. Rebuilt in chunks (a `fit_jobs` row `segment:<id>`) after the segment's rules change.
+CREATE TABLE segment_members (
+    segment_id TEXT NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    lead_rowid INTEGER NOT NULL,
+    PRIMARY KEY (segment_id, lead_rowid)
+) WITHOUT ROWID;
+CREATE INDEX segment_members_lead ON segment_members(lead_rowid);
+
+-- Pending re-scores after a profile/account rule change, and segment membership rebuilds: worked through in short
+-- chunks by the server (resumed after a restart from `cursor`, the last rowid done).
 CREATE TABLE fit_jobs (
     unit_id      TEXT NOT NULL,
-    target       TEXT NOT NULL CHECK (target IN ('profile', 'account')),
+    target       TEXT NOT NULL CHECK (target IN ('profile', 'account') OR target LIKE 'segment:%'),
     cursor       INTEGER NOT NULL DEFAULT 0,
     generation   INTEGER NOT NULL DEFAULT 1,  -- bumped by a new request: a pass under way starts over
     requested_at INTEGER NOT NULL,
