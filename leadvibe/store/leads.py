@@ -181,7 +181,7 @@ class LeadFilter:
         )
 
 
-def _lead_where(f: LeadFilter, params: list[Any]) -> str:
+def _lead_where(f: LeadFilter, params: list[Any], members: bool = True) -> str:
     sql = ""
     if f.created_from is not None:
         sql += " AND l.created_at >= ?"
@@ -208,7 +208,7 @@ def _lead_where(f: LeadFilter, params: list[Any]) -> str:
     if f.account_id is not None:
         sql += " AND l.account_id = ?"
         params.append(f.account_id)
-    if f.members is not None:
+    if members and f.members is not None:
         sql += f" AND l.rowid IN ({f.members[0]})"
         params.extend(f.members[1])
     return sql
@@ -242,7 +242,9 @@ def list_leads(
     not at 0."""
     if f.event_type is not None:
         _register_functions(conn)
-    if f.sort not in SCORE_SORTS or ruleset_id is None:
+    if f.sort not in SCORE_SORTS or ruleset_id is None or f.members is not None:
+        # A segment's members are few next to the OU: drive from them (sorting them by score) rather than walk
+        # the OU's whole score index probing membership.
         return _list_by_lead(conn, unit_id, ruleset_id, f, limit, offset)
 
     desc = f.sort == "score_desc"
@@ -357,27 +359,36 @@ def _unscored_count(
 def _list_by_lead(
     conn: apsw.Connection, unit_id: str, ruleset_id: str | None, f: LeadFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Recency/creation order (the leads_unit_activity / leads_unit_created indexes), score joined per row."""
-    params: list[Any] = [ruleset_id, unit_id]
-    where = " WHERE l.unit_id = ? AND l.merged_into IS NULL" + _lead_where(f, params)
+    """Recency/creation/profile order (the leads_unit_activity / leads_unit_created / leads_unit_profile indexes),
+    score joined per row; also a segment's members in score order (few enough to sort)."""
+    # A segment's members drive the query (CROSS JOIN fixes the order): each member's lead is looked up by rowid,
+    # instead of the OU's leads being walked and tested for membership.
+    source, source_params = "leads l", []
+    if f.members is not None:
+        source, source_params = f"({f.members[0]}) m CROSS JOIN leads l ON l.rowid = m.lead_rowid", list(f.members[1])
+    lead_params: list[Any] = [unit_id]
+    where = " WHERE l.unit_id = ? AND l.merged_into IS NULL" + _lead_where(f, lead_params, members=False)
+    score_params: list[Any] = []
     if ruleset_id is None:
         # Without a primary ruleset every score is 0: the score filter keeps all leads or none.
         if not f.admits_zero():
             return [], 0
     else:
-        where += _score_where(f, params, "coalesce(s.score, 0)")
-    join = (
-        "FROM leads l LEFT JOIN lead_scores s ON s.unit_id = l.unit_id AND s.ruleset_id = ?"
-        " AND s.lead_id = l.id"
-    )
+        where += _score_where(f, score_params, "coalesce(s.score, 0)")
+    join = f"FROM {source} LEFT JOIN lead_scores s ON s.unit_id = l.unit_id AND s.ruleset_id = ? AND s.lead_id = l.id"
+    params = [*source_params, ruleset_id, *lead_params, *score_params]
     # created, or a score sort without a primary ruleset (all scores tie at 0)
-    order = {
+    orders = {
         "recent": "l.last_event_at DESC, l.rowid DESC",
         "profile_desc": "l.profile_score DESC, l.rowid DESC",
         "profile_asc": "l.profile_score ASC, l.rowid ASC",
-    }.get(f.sort, "l.created_at DESC, l.rowid DESC")
+    }
+    if ruleset_id is not None:  # a segment's members sorted by score (see list_leads)
+        orders.update(score_desc="coalesce(s.score, 0) DESC, l.rowid DESC",
+                      score_asc="coalesce(s.score, 0) ASC, l.rowid ASC")
+    order = orders.get(f.sort, "l.created_at DESC, l.rowid DESC")
     if f.min_score is None and f.max_score is None:
-        total = int(scalar(conn, f"SELECT count(*) FROM leads l{where}", params[1:]))
+        total = int(scalar(conn, f"SELECT count(*) FROM {source}{where}", [*source_params, *lead_params]))
     else:
         total = int(scalar(conn, f"SELECT count(*) {join}{where}", params))
     rows = query(
