@@ -177,7 +177,7 @@ def _routes(target: str, base: str, tag: str) -> list[Any]:
 
     @get(f"{base}/mappings", opt=access(Role.VIEWER), operation_id=f"list{cap}Mappings",
          summary=f"List {target} field mappings (OU-scoped)", tags=[tag])
-    async def list_mappings(rt: Runtime, tenant: Tenant) -> list[mapping_out]:
+    async def list_mappings(rt: Runtime, tenant: Tenant) -> list[mapping_out]:  # type: ignore[valid-type]
         """The OU's mappings, oldest first (the order they apply in)."""
         await check_access(rt, tenant.unit_id)
         rows = await rt.db.read(lambda c: store.MAPPINGS.list(c, tenant.unit_id, target=target))
@@ -186,7 +186,7 @@ def _routes(target: str, base: str, tag: str) -> list[Any]:
     @post(f"{base}/mappings", opt=access(Role.OPERATOR), operation_id=f"create{cap}Mapping",
           summary=f"Create {target} field mapping (OU-scoped)", tags=[tag])
     async def create_mapping(rt: Runtime, tenant: Tenant, principal: Principal,
-                             data: mapping_in) -> mapping_out:
+                             data: mapping_in) -> mapping_out:  # type: ignore[valid-type]
         """A mapping for events from now on (`POST /admin/profile-mappings/apply` runs it over history)."""
         await check_access(rt, tenant.unit_id)
         fields = mapping_fields(data)
@@ -204,7 +204,7 @@ def _routes(target: str, base: str, tag: str) -> list[Any]:
     @put(f"{base}/mappings/{{mapping_id:str}}", opt=access(Role.OPERATOR), operation_id=f"update{cap}Mapping",
          summary=f"Update {target} field mapping (OU-scoped)", tags=[tag])
     async def update_mapping(rt: Runtime, tenant: Tenant, principal: Principal, mapping_id: str,
-                             data: mapping_in) -> mapping_out:
+                             data: mapping_in) -> mapping_out:  # type: ignore[valid-type]
         """Replace a mapping's source, property and behavior."""
         await check_access(rt, tenant.unit_id)
         fields = mapping_fields(data)
@@ -314,7 +314,7 @@ def _routes(target: str, base: str, tag: str) -> list[Any]:
 
     @get(f"{base}/rulesets/{{ruleset_id:str}}/rules", opt=access(Role.VIEWER), operation_id=f"list{cap}Rules",
          summary=f"List {target} rules in a set (OU-scoped)", tags=[tag])
-    async def list_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> list[rule_out]:
+    async def list_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> list[rule_out]:  # type: ignore[valid-type]
         """The ruleset's rules in `ui_order`."""
         await check_access(rt, tenant.unit_id)
 
@@ -327,18 +327,19 @@ def _routes(target: str, base: str, tag: str) -> list[Any]:
     @post(f"{base}/rulesets/{{ruleset_id:str}}/rules", opt=access(Role.OPERATOR), operation_id=f"create{cap}Rule",
           summary=f"Create {target} rule (OU-scoped)", tags=[tag])
     async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, ruleset_id: str,
-                          data: rule_in) -> rule_out:
+                          data: rule_in) -> rule_out:  # type: ignore[valid-type]
         """A weighted condition on a property; conditions as SEMANTICS §6 lists them (any letter case)."""
         await check_access(rt, tenant.unit_id)
-        prop_name = check_property(getattr(data, prop), prop)
-        condition, value = check_condition(data.condition, data.comparison_value, "condition", "comparison_value")
+        body: Any = data  # a struct built per target: its fields are read by name
+        prop_name = check_property(getattr(body, prop), prop)
+        condition, value = check_condition(body.condition, body.comparison_value, "condition", "comparison_value")
         rule_id = new_id("pr" if target == "profile" else "ar")
 
         def run(c: Any, now: int) -> dict[str, Any]:
             ruleset_or_404(c, tenant.unit_id, ruleset_id)
             store.RULES.insert(c, {"id": rule_id, "ruleset_id": ruleset_id, "org_id": tenant.org_id,
                                    "unit_id": tenant.unit_id, "property": prop_name, "condition": condition,
-                                   "comparison_value": value, "weight": data.weight, "ui_order": data.ui_order,
+                                   "comparison_value": value, "weight": body.weight, "ui_order": body.ui_order,
                                    "created_by": principal.actor_id, "updated_by": principal.actor_id,
                                    "created_at": now, "updated_at": now})
             return store.RULES.get(c, tenant.unit_id, rule_id)  # type: ignore[return-value]
@@ -348,10 +349,11 @@ def _routes(target: str, base: str, tag: str) -> list[Any]:
     @put(f"{base}/rulesets/{{ruleset_id:str}}/rules/{{rule_id:str}}", opt=access(Role.OPERATOR),
          operation_id=f"update{cap}Rule", summary=f"Update {target} rule (OU-scoped)", tags=[tag])
     async def update_rule(rt: Runtime, tenant: Tenant, principal: Principal, ruleset_id: str, rule_id: str,
-                          data: rule_patch) -> rule_out:
+                          data: rule_patch) -> rule_out:  # type: ignore[valid-type]
         """Change some fields of a rule; the condition and value are validated together."""
         await check_access(rt, tenant.unit_id)
-        new_prop = getattr(data, prop)
+        body: Any = data  # a struct built per target: its fields are read by name
+        new_prop = getattr(body, prop)
 
         def run(c: Any, now: int) -> dict[str, Any]:
             ruleset_or_404(c, tenant.unit_id, ruleset_id)
@@ -361,15 +363,15 @@ def _routes(target: str, base: str, tag: str) -> list[Any]:
             fields: dict[str, Any] = {}
             if new_prop is not None:
                 fields["property"] = check_property(new_prop, prop)
-            if data.condition is not None or data.comparison_value is not None:
+            if body.condition is not None or body.comparison_value is not None:
                 fields["condition"], fields["comparison_value"] = check_condition(
-                    data.condition if data.condition is not None else current["condition"],
-                    data.comparison_value if data.comparison_value is not None else current["comparison_value"],
+                    body.condition if body.condition is not None else current["condition"],
+                    body.comparison_value if body.comparison_value is not None else current["comparison_value"],
                     "condition", "comparison_value")
-            if data.weight is not None:
-                fields["weight"] = data.weight
-            if data.ui_order is not None:
-                fields["ui_order"] = data.ui_order
+            if body.weight is not None:
+                fields["weight"] = body.weight
+            if body.ui_order is not None:
+                fields["ui_order"] = body.ui_order
             store.RULES.update(c, tenant.unit_id, rule_id, {**fields, "updated_by": principal.actor_id,
                                                             "updated_at": now}, ruleset_id=ruleset_id)
             return store.RULES.get(c, tenant.unit_id, rule_id)  # type: ignore[return-value]

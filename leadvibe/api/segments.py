@@ -262,7 +262,7 @@ async def create_segment(rt: Runtime, tenant: Tenant, principal: Principal, data
         return _segment_out(row, store.rule_counts(c, tenant.unit_id),
                             store.RULES.list(c, tenant.unit_id, segment_id=segment_id))
 
-    return await _write_rules(rt, tenant, segment_id, run)  # type: ignore[no-any-return]
+    return await _write_rules(rt, tenant, segment_id, run)
 
 
 @put("/segments/{segment_id:str}", opt=access(Role.OPERATOR), operation_id="updateSegment",

@@ -11,7 +11,7 @@ not be missing from a segment it belongs to. Other segments are always evaluated
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import apsw
 import msgspec
@@ -55,12 +55,13 @@ def rebuild_chunk(conn: apsw.Connection, unit_id: str, segment_id: str, rules: S
                   after_rowid: int, limit: int) -> int | None:
     """Recompute the segment's members among the OU's next `limit` live leads after `after_rowid`; the last rowid
     done, or None when no lead is left."""
-    rows = conn.execute("SELECT rowid, metadata FROM leads WHERE unit_id = ? AND merged_into IS NULL AND rowid > ?"
-                        " ORDER BY rowid LIMIT ?", (unit_id, after_rowid, limit)).fetchall()
+    rows = [(cast(int, r[0]), cast("str | None", r[1])) for r in conn.execute(
+        "SELECT rowid, metadata FROM leads WHERE unit_id = ? AND merged_into IS NULL AND rowid > ?"
+        " ORDER BY rowid LIMIT ?", (unit_id, after_rowid, limit))]
     if not rows:
         conn.execute("DELETE FROM segment_members WHERE segment_id = ? AND lead_rowid > ?", (segment_id, after_rowid))
         return None
-    last = int(rows[-1][0])
+    last = rows[-1][0]
     done = len(rows) < limit
     # The last chunk also clears anything above it, so no row can outlive the pass.
     conn.execute("DELETE FROM segment_members WHERE segment_id = ? AND lead_rowid > ? AND lead_rowid <= ?",
