@@ -27,6 +27,7 @@ from leadvibe.observe import observe_middleware
 from leadvibe.openapi import TrueJsonRenderPlugin, TrueSwaggerRenderPlugin
 from leadvibe.pipeline.decay import decay_scheduler
 from leadvibe.pipeline.delivery import DeliverySender
+from leadvibe.pipeline.fit import FitService
 from leadvibe.pipeline.inbox import Inbox, purge_idempotency_keys
 from leadvibe.pipeline.lead_deletion import deletion_task
 from leadvibe.pipeline.periodic import Periodic
@@ -97,6 +98,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                                  settings.rate_limit_key_by)
     rt.scoring_config = ConfigCache()
     rt.inbox = Inbox(rt)
+    rt.fit = FitService(rt)
     rt.stream = StreamHub(settings.sse_buffer, settings.sse_heartbeat, on_drop=lambda: rt.metrics.sse_dropped.inc())
     return rt
 
@@ -119,6 +121,7 @@ def background_services(rt: Runtime) -> list[Any]:
     return [
         rt.delivery,  # before the worker, so it stops after it
         rt.worker,
+        rt.fit,  # resumes re-scores a previous run left unfinished
         Periodic("checkpoint", s.checkpoint_interval, rt.db.checkpoint),
         Periodic("revocation-purge", 3600, purge_revocations, run_at_start=True),
         Periodic("idempotency-purge", 3600, purge_idempotency, run_at_start=True),

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from leadvibe import __version__
 from leadvibe.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from leadvibe.runtime import Runtime
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -25,7 +30,6 @@ def _graceful_server_class() -> type:
     import contextlib
     import signal
     import threading
-    from collections.abc import Iterator
 
     import uvicorn
 
@@ -206,14 +210,42 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stopped_server(args: argparse.Namespace, what: str, refusal: str, missing: str = "") -> Iterator[Runtime | int]:
+    """A runtime over a stopped server's data directory (its lock held, the database open), or the exit code
+    when there is no database or a server holds the directory (the message already printed)."""
+    from leadvibe.app import build_runtime
+    from leadvibe.db.lock import DataDirLock, DataDirLocked
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        print(f"leadvibe: no database at {settings.db_path}{missing}", file=sys.stderr)
+        yield 1
+        return
+    lock = DataDirLock(settings.data_path)
+    try:
+        lock.acquire()
+    except DataDirLocked as exc:
+        print(f"leadvibe: {what} refused: {exc}. {refusal}", file=sys.stderr)
+        yield 1
+        return
+    try:
+        rt = build_runtime(settings)
+        rt.db.open()
+        try:
+            yield rt
+        finally:
+            rt.db.close()
+    finally:
+        lock.release()
+
+
 def cmd_decay(args: argparse.Namespace) -> int:
     """`decay --now`: one decay pass over the data directory, for a server that is stopped (a running server's
     own scheduler applies decay every LEADVIBE_DECAY_INTERVAL seconds, and it owns the database)."""
     import asyncio
     import time
 
-    from leadvibe.app import build_runtime
-    from leadvibe.db.lock import DataDirLock, DataDirLocked
     from leadvibe.pipeline.decay import run_pass
     from leadvibe.pipeline.triggers import TriggerService
 
@@ -221,31 +253,48 @@ def cmd_decay(args: argparse.Namespace) -> int:
         print("leadvibe: decay needs --now (one pass now; the server's scheduler does it periodically)",
               file=sys.stderr)
         return 2
-    settings = _settings(args)
-    if not settings.db_path.exists():
-        print(f"leadvibe: no database at {settings.db_path}", file=sys.stderr)
-        return 1
-    lock = DataDirLock(settings.data_path)
-    try:
-        lock.acquire()
-    except DataDirLocked as exc:
-        print(f"leadvibe: decay refused: {exc}. The running server applies decay itself every "
-              f"{settings.decay_interval:g} s (LEADVIBE_DECAY_INTERVAL); let its scheduler do it.",
-              file=sys.stderr)
-        return 1
-    try:
-        rt = build_runtime(settings)
+    interval = _settings(args).decay_interval
+    with _stopped_server(args, "decay", f"The running server applies decay itself every {interval:g} s"
+                         " (LEADVIBE_DECAY_INTERVAL); let its scheduler do it.") as rt:
+        if isinstance(rt, int):
+            return rt
         rt.triggers = TriggerService()  # milestones re-arm when decay lowers a score
-        rt.db.open()
         started = time.perf_counter()
-        try:
-            result = asyncio.run(run_pass(rt))
-        finally:
-            rt.db.close()
-    finally:
-        lock.release()
+        result = asyncio.run(run_pass(rt))
     print(f"decay pass: {result.applied} DECAY events recorded in {result.units} OUs with decay rules "
           f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """`seed`: load the demo OU's sample data into an OU of a stopped server's data directory and score it (a
+    running server owns the database: use its `POST /admin/seed` instead)."""
+    import asyncio
+
+    from leadvibe.errors import ApiError
+    from leadvibe.pipeline.sample_data import seed, settle
+    from leadvibe.store.orgs import any_unit
+
+    with _stopped_server(args, "seed", "A running server seeds with POST /admin/seed.",
+                         " (start `leadvibe serve` once to create it)") as rt:
+        if isinstance(rt, int):
+            return rt
+        runtime = rt
+        unit = runtime.db.read_blocking(lambda c: any_unit(c, args.unit))
+        if unit is None:
+            print(f"leadvibe: no OU {args.unit!r} in this database", file=sys.stderr)
+            return 1
+
+        async def run() -> str:
+            result = await seed(runtime, unit["org_id"], unit["id"])
+            scored = await settle(runtime)
+            return f"{result.output}\nscored {scored} events"
+
+        try:
+            print(asyncio.run(run()))
+        except ApiError as exc:
+            print(f"leadvibe: {exc.message}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -316,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     decay.add_argument("--now", action="store_true", help="run the pass now (required)")
     data_dir_flag(decay)
     decay.set_defaults(fn=cmd_decay)
+
+    seed = sub.add_parser("seed", help="load the demo OU's sample data (server stopped)")
+    seed.add_argument("--unit", default="unit_default", help="the OU to seed (default unit_default)")
+    data_dir_flag(seed)
+    seed.set_defaults(fn=cmd_seed)
 
     imp = sub.add_parser("import", help="import a CSV of events into a running server")
     imp.add_argument("file", help="CSV file (header row; columns as POST /import)")

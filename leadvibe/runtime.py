@@ -15,6 +15,7 @@ from leadvibe.metrics import Metrics
 # Real imports, not TYPE_CHECKING ones: the framework resolves these annotations when it builds handler
 # signatures. The services therefore import this module only for annotations (`if TYPE_CHECKING`).
 from leadvibe.pipeline.delivery import DeliverySender
+from leadvibe.pipeline.fit import FitService
 from leadvibe.pipeline.inbox import Inbox
 from leadvibe.pipeline.periodic import Periodic
 from leadvibe.pipeline.scoring_config import ConfigCache
@@ -32,7 +33,7 @@ from leadvibe.timeutil import Clock
 class Runtime:
     """Shared state of one app instance.
 
-    The always-present services (`ratelimiter`, `scoring_config`, `inbox`, `stream`) are set by
+    The always-present services (`ratelimiter`, `scoring_config`, `inbox`, `stream`, `fit`) are set by
     `build_runtime`; the background ones are None until the server (or a CLI command) creates them.
     """
 
@@ -49,6 +50,7 @@ class Runtime:
     scoring_config: ConfigCache = field(init=False)
     inbox: Inbox = field(init=False)
     stream: StreamHub = field(init=False)
+    fit: FitService = field(init=False)  # profile/account upkeep; its re-score task runs with the server
     triggers: TriggerService | None = None  # evaluated by the worker inside its transaction
     worker: Worker | None = None
     delivery: DeliverySender | None = None

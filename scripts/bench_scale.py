@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -172,6 +173,234 @@ def decay_pass(data_dir: Path, env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - t, out.stdout.strip()
 
 
+
+# -- profile, segments and accounts at scale (`--fit`) --------------------------------------------------------
+# The HTTP load above gives leads without metadata; segment and account queries need profile properties, so this
+# part builds its OU directly through the product's store functions (the same writes the API makes: lead rows,
+# the lead property index via `lead_props.sync`, accounts, lead scores, events), then measures over HTTP.
+FIT_INDUSTRIES = ["software", "fintech", "retail", "healthcare", "manufacturing", "media", "education",
+                  "logistics", "energy", "telecom", "government", "nonprofit"]
+FIT_COUNTRIES = ["US", "CA", "GB", "DE", "FR", "IN", "BR", "JP", "AU", "NL", "ES", "IT", "SE", "PL", "MX", "SG",
+                 "ZA", "IE", "CH", "NO"]
+FIT_TITLES = [f"{level} {area}" for level in ("VP", "Director of", "Head of", "Manager,", "Senior")
+              for area in ("Engineering", "Marketing", "Sales", "Finance", "Operations", "Product")]
+FIT_TAGS = ["beta", "vip", "churn-risk", "partner", "event-2025", "newsletter", "trial", "champion", "legacy", "apac"]
+FIT_PLANS = ["starter", "team", "business", "enterprise"]
+
+
+def fit_metadata(rng: random.Random, i: int) -> dict[str, Any]:
+    """A lead's profile properties: six properties, a long-tailed company size, 0-3 tags."""
+    return {
+        "industry": rng.choice(FIT_INDUSTRIES),
+        "country": rng.choice(FIT_COUNTRIES),
+        "company_size": int(10 ** rng.uniform(0, 4.5)),
+        "plan": rng.choice(FIT_PLANS),
+        "title": rng.choice(FIT_TITLES),
+        "tags": rng.sample(FIT_TAGS, rng.randint(0, 3)),
+    }
+
+
+def build_fit_dataset(db_path: Path, n_leads: int, n_accounts: int, seed: int) -> dict[str, float]:
+    """Load `n_leads` leads with profile properties (and their index rows), `n_accounts` accounts, a primary score
+    per lead and one pricing_view event per 10th lead into unit_default. Returns seconds per part."""
+    import apsw
+
+    from leadvibe.db.database import apply_pragmas
+    from leadvibe.pipeline.fit import load_fit_config
+    from leadvibe.store import accounts as account_store
+    from leadvibe.store import events as ev_store
+    from leadvibe.store import lead_props
+    from leadvibe.store import leads as lead_store
+
+    rng = random.Random(seed)
+    conn = apsw.Connection(str(db_path))
+    apply_pragmas(conn, synchronous="OFF", cache_size_mb=256)
+    unit, org = "unit_default", conn.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+    ruleset = conn.execute("SELECT id FROM rulesets WHERE unit_id = ? AND is_primary = 1", (unit,)).fetchone()[0]
+    cfg = load_fit_config(conn, unit)
+    now = int(time.time() * 1000)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    conn.execute("BEGIN")
+    for a in range(n_accounts):
+        meta = {"industry": rng.choice(FIT_INDUSTRIES), "employees": int(10 ** rng.uniform(1, 5))}
+        row = {"id": f"ac_{a:06d}", "domain": f"company{a}.example", "name": f"Company {a}", "metadata": meta}
+        row["score"] = cfg.account_score(row, meta)
+        account_store.insert_account(conn, unit, org, row, now - rng.randrange(90 * DAY_MS))
+    conn.execute("COMMIT")
+    timings["accounts"] = time.perf_counter() - t
+    t = time.perf_counter()
+    next_seq = ev_store.next_event_seq(conn)
+    for start in range(0, n_leads, 10_000):
+        conn.execute("BEGIN")
+        scores, events = [], []
+        for i in range(start, min(start + 10_000, n_leads)):
+            lead_id = f"lf_{i:07d}"
+            meta = fit_metadata(rng, i)
+            account = f"ac_{rng.randrange(n_accounts):06d}" if rng.random() < 0.8 else None
+            lead_store.insert_lead(conn, unit, org, lead_id, json.dumps(meta), account, now, source="bench")
+            conn.execute("UPDATE leads SET profile_score = ? WHERE unit_id = ? AND id = ?",
+                         (cfg.profile_score(meta), unit, lead_id))
+            lead_props.sync(conn, unit, int(conn.last_insert_rowid()), {}, meta)
+            scores.append((unit, ruleset, lead_id, rng.randrange(200), now))
+            if i % 10 == 0:
+                plan = rng.choice(FIT_PLANS)
+                events.append((next_seq, f"evf_{i}", org, unit, lead_id, "pricing_view", "pricing_view",
+                               now - rng.randrange(30 * DAY_MS), now, now, json.dumps({"plan": plan}), "web",
+                               "bench", "activate", 0, None, None, 1.0, None, 0, None))
+                next_seq += 1
+        ev_store.save_many_lead_scores(conn, scores)
+        ev_store.insert_events_with_seq(conn, events)
+        conn.execute("COMMIT")
+        if (start // 10_000) % 10 == 0:
+            print(f"  loaded {start + 10_000:,} leads ({time.perf_counter() - t:.0f} s)", flush=True)
+    timings["leads"] = time.perf_counter() - t
+    conn.execute("ANALYZE")
+    conn.close()
+    return timings
+
+
+async def setup_fit(client: httpx.AsyncClient) -> None:
+    """Profile and account rules and levels (before the load, which scores with them)."""
+    r = await client.post("/rules", json={"event_type": "pricing_view", "weight": 5})
+    r.raise_for_status()
+    rs = (await client.post("/profile/rulesets", json={"name": "ICP"})).json()["id"]
+    for prop, cond, value, weight in (("industry", "in", "software, fintech", 20),
+                                      ("company_size", "greater_than", "500", 15),
+                                      ("title", "starts_with", "vp", 10)):
+        r = await client.post(f"/profile/rulesets/{rs}/rules", json={
+            "profile_property": prop, "condition": cond, "comparison_value": value, "weight": weight})
+        r.raise_for_status()
+    r = await client.put("/settings/scoring", json={"abm_enabled": True})
+    r.raise_for_status()
+    ars = (await client.post("/accounts/rulesets", json={"name": "Targets"})).json()["id"]
+    r = await client.post(f"/accounts/rulesets/{ars}/rules", json={
+        "account_property": "employees", "condition": "greater_than", "comparison_value": "1000", "weight": 30})
+    r.raise_for_status()
+    for kind, bands in (("profile", (("Poor", -100, 14), ("Good", 15, 34), ("Ideal", 35, 100))),
+                        ("account", (("low", 0, 9), ("medium", 10, 29), ("high", 30, 1000)))):
+        for name, lo, hi in bands:
+            r = await client.post(f"/levels/{kind}", json={"name": name, "min_score": lo, "max_score": hi})
+            r.raise_for_status()
+
+
+FIT_SEGMENTS = {
+    "industry = software AND company_size > 500": [
+        ("lead_metadata", None, "industry", "equals", "software", 0),
+        ("lead_metadata", None, "company_size", "greater_than", "500", 0)],
+    "country in (US, CA) AND plan = enterprise": [
+        ("lead_metadata", None, "country", "in", "US, CA", 0),
+        ("lead_metadata", None, "plan", "equals", "enterprise", 0)],
+    "title contains director AND tags = vip": [
+        ("lead_metadata", None, "title", "contains", "director", 0),
+        ("lead_metadata", None, "tags", "equals", "vip", 0)],
+    "industry != retail AND plan = team": [
+        ("lead_metadata", None, "industry", "not_equals", "retail", 0),
+        ("lead_metadata", None, "plan", "equals", "team", 0)],
+    "pricing_view with plan = enterprise AND industry = fintech": [
+        ("event_metadata", "pricing_view", "plan", "equals", "enterprise", 0),
+        ("lead_metadata", None, "industry", "equals", "fintech", 0)],
+    "(industry = media) OR (company_size > 20000)": [
+        ("lead_metadata", None, "industry", "equals", "media", 0),
+        ("lead_metadata", None, "company_size", "greater_than", "20000", 1)],
+}
+
+
+async def measure_fit(client: httpx.AsyncClient, rounds: int) -> tuple[list[dict[str, Any]], float]:
+    """p50/p95 of segment count and first page, /leads by segment and profile, and /accounts; and the seconds the
+    server took to build the kept members of the new segments."""
+    ids: dict[str, str] = {}
+    for name, rules in FIT_SEGMENTS.items():
+        body = {"name": name[:100], "rules": [
+            {"rule_type": t, "event_type": et, "field_name": f, "operator": op, "value": v, "logic_group": g}
+            for t, et, f, op, v, g in rules]}
+        r = await client.post("/segments", json=body)
+        r.raise_for_status()
+        ids[name] = r.json()["segment_id"]
+    started = time.perf_counter()
+    kept = {n for n, rules in FIT_SEGMENTS.items() if all(rule[0] == "lead_metadata" for rule in rules)}
+    while True:
+        ready = {s["name"] for s in (await client.get("/segments")).json() if s["members_ready"]}
+        if kept <= ready:
+            break
+        await asyncio.sleep(0.5)
+    built = time.perf_counter() - started
+    results = []
+    for name, sg in ids.items():
+        count = (await client.get(f"/segments/{sg}/count")).json()["count"]
+        how = "kept" if name in kept else "SQL"
+        results.append(await measure(client, f"/segments/{{id}}/count ({how}): {name} ({count:,} leads)",
+                                     [f"/segments/{sg}/count"], rounds))
+        results.append(await measure(client, f"/segments/{{id}}/leads (first page): {name}",
+                                     [f"/segments/{sg}/leads"], rounds))
+    sg = ids[next(iter(FIT_SEGMENTS))]
+    results.append(await measure(client, "/leads?segment= (two-rule segment, score_desc)", [f"/leads?segment={sg}"],
+                                 rounds))
+    results.append(await measure(client, "/leads?sort=profile_desc", ["/leads?sort=profile_desc"], rounds))
+    results.append(await measure(client, "/leads?profile_level=Ideal", ["/leads?profile_level=Ideal"], rounds))
+    results.append(await measure(client, "/accounts (first page)", ["/accounts"], rounds))
+    results.append(await measure(client, "/accounts?intent_level=high", ["/accounts?intent_level=high"], rounds))
+    results.append(await measure(client, "/accounts?search=company12", ["/accounts?search=company12"], rounds))
+    accounts = [a["account_id"] for a in (await client.get("/accounts?limit=100")).json()["accounts"]]
+    results.append(await measure(client, "/accounts/{id}", [f"/accounts/{a}" for a in accounts], rounds))
+    return results, built
+
+
+async def run_fit(args: argparse.Namespace) -> None:
+    """`--fit`: configure a fresh server, stop it, load the OU directly, start it again and measure."""
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="lv-bench-fit-"))
+    port = free_port()
+    env = {**os.environ, "LEADVIBE_DATA_DIR": str(data_dir), "LEADVIBE_PORT": str(port),
+           "LEADVIBE_ADMIN_EMAIL": EMAIL, "LEADVIBE_ADMIN_PASSWORD": PASSWORD, "LEADVIBE_LOG_LEVEL": "warning",
+           "LEADVIBE_CACHE_SIZE_MB": str(args.cache_mb), "LEADVIBE_DECAY_INTERVAL": "86400"}
+    base = f"http://127.0.0.1:{port}"
+
+    async def session() -> tuple[subprocess.Popen[bytes], httpx.AsyncClient]:
+        server = subprocess.Popen([sys.executable, "-m", "leadvibe", "serve"], env=env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as anon:
+            for _ in range(300):
+                try:
+                    if (await anon.get("/healthz")).status_code in (200, 503):
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            token = (await anon.post("/auth/login", json={"email": EMAIL, "password": PASSWORD})).json()["token"]
+        client = httpx.AsyncClient(base_url=base, timeout=60,
+                                   headers={"Authorization": f"Bearer {token}", "X-OU-ID": "unit_default"})
+        return server, client
+
+    server, client = await session()
+    await setup_fit(client)
+    await client.aclose()
+    server.terminate()
+    server.wait(timeout=60)
+    print(f"loading {args.leads:,} leads with profile properties and {args.accounts:,} accounts", flush=True)
+    timings = build_fit_dataset(data_dir / "leadvibe.db", args.leads, args.accounts, args.seed)
+    server, client = await session()
+    try:
+        results, built = await measure_fit(client, args.rounds)
+        rss, peak = rss_mb(server.pid)
+    finally:
+        await client.aclose()
+        server.terminate()
+        server.wait(timeout=60)
+    size = sum(p.stat().st_size for p in data_dir.glob("leadvibe.db*")) / 1e6
+    print()
+    print(f"| endpoint ({args.leads:,} leads, {args.accounts:,} accounts) | status | p50 ms | p95 ms |")
+    print("|---|---|---|---|")
+    for m in results:
+        print(f"| `{m['name']}` | {m['status']} | {m['p50']:.1f} | {m['p95']:.1f} |")
+    print()
+    print(f"- direct load: accounts {timings['accounts']:.1f} s, leads with their index rows {timings['leads']:.0f} s")
+    print(f"- kept members of the {sum(1 for r in FIT_SEGMENTS.values() if all(x[0] == 'lead_metadata' for x in r))}"
+          f" lead-metadata segments built by the server in {built:.1f} s after they were created")
+    print(f"- database with WAL: {size:.0f} MB; server RSS after the reads {rss:.0f} MB (peak {peak:.0f} MB)")
+    if not args.keep and not args.data_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    else:
+        print(f"- data kept in {data_dir}")
+
 async def run(args: argparse.Namespace) -> None:
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="lv-bench-"))
     port = free_port()
@@ -318,7 +547,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--data-dir", default=None, help="use (and keep) this data directory")
     p.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    p.add_argument("--fit", action="store_true",
+                   help="profile, segments and accounts instead: load --leads leads directly, measure over HTTP")
+    p.add_argument("--accounts", type=int, default=20_000, help="accounts for --fit")
     args = p.parse_args()
+    if args.fit:
+        asyncio.run(run_fit(args))
+        return
     if args.events < args.leads:
         p.error("--events must be at least --leads (every lead gets one event)")
     asyncio.run(run(args))

@@ -117,17 +117,17 @@ class SharedApp:
         self.app = app
         self.rt = app.state.runtime
         self.first_rows: dict[str, list[tuple[Any, ...]]] = {}
-        self.tenant_tables: list[str] = []
+        self.emptied_tables: list[str] = []
 
     def remember_first_start(self) -> None:
-        """Keep the rows a first start creates and find every OU-scoped table (any table with `unit_id`)."""
+        """Keep the rows a first start creates; every other table (OU-scoped ones, and those keyed by a lead's
+        rowid, which a later test's leads would reuse) is emptied between tests."""
         def run(c: Any) -> None:
             for table in ("organizations", "org_units", "members", "ou_memberships"):
                 self.first_rows[table] = c.execute(f"SELECT * FROM {table}").fetchall()
             tables = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
                                                " AND name NOT LIKE 'sqlite_%'")]
-            self.tenant_tables = [t for t in tables
-                                  if any(col[1] == "unit_id" for col in c.execute(f"PRAGMA table_info({t})"))]
+            self.emptied_tables = [t for t in tables if t not in self.first_rows and t != "schema_migrations"]
         self.rt.db.read_blocking(run)
 
     async def reset(self) -> None:
@@ -141,7 +141,7 @@ class SharedApp:
             c.execute("PRAGMA foreign_keys=OFF")
             try:
                 c.execute("BEGIN IMMEDIATE")
-                for table in [*self.tenant_tables, "org_units", "members", "organizations", "slack_apps"]:
+                for table in [*self.emptied_tables, *self.first_rows]:
                     c.execute(f"DELETE FROM {table}")
                 for table, rows in self.first_rows.items():
                     for row in rows:
@@ -156,6 +156,7 @@ class SharedApp:
         rt.credentials.clear()
         rt.login_throttle.clear()
         rt.scoring_config.invalidate()
+        rt.fit.invalidate()
         for unit in units:
             rt.invalidate_triggers(unit)
 

@@ -100,3 +100,37 @@ def metric_values(text: str) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             values[name] = float(value)
     return values
+
+
+async def other_unit(api: Any, name: str = "Elsewhere") -> dict[str, str]:
+    """Create a second OU (the admin is its owner) and return session headers that make it the active one."""
+    r = await api.post("/org-units", json={"name": name})
+    assert r.status_code in (200, 201), r.text
+    return {**api.headers, "X-OU-ID": r.json()["unit_id"]}
+
+
+async def ingest(api: Any, lead_id: str | None, event_type: str, metadata: dict[str, Any] | None = None,
+                 email: str | None = None, headers: dict[str, str] | None = None) -> str:
+    """POST /ingest one event (by lead id and/or an email alias); the event id."""
+    body: dict[str, Any] = {"event_type": event_type}
+    if lead_id is not None:
+        body["lead_id"] = lead_id
+    if email is not None:
+        body["aliases"] = [{"alias_kind": "email", "raw_value": email}]
+    if metadata is not None:
+        body["metadata"] = metadata
+    r = await api.client.post("/ingest", json=body, headers=headers or api.headers)
+    assert r.status_code == 202, r.text
+    return str(r.json()["metadata"]["event_id"])
+
+
+async def enable_abm(api: Any, on: bool = True) -> None:
+    """Turn the organization's ABM toggle on (the admin is an org admin)."""
+    r = await api.put("/settings/scoring", json={"abm_enabled": on})
+    assert r.status_code == 200, r.text
+
+
+async def settle(api: Any) -> None:
+    """Wait until the worker has scored everything and no profile/account re-score is pending."""
+    await wait_idle(api)
+    await asyncio.wait_for(api.rt.fit.wait_idle(), 10)

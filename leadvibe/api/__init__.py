@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from leadvibe.api import (
+    accounts,
     activity,
+    admin,
     analytics,
     audit,
     auth,
@@ -17,6 +19,7 @@ from leadvibe.api import (
     deliveries,
     event_type_settings,
     events,
+    fit,
     ingest,
     inorganic_filters,
     integrations,
@@ -26,6 +29,7 @@ from leadvibe.api import (
     rulesets,
     scoring_settings,
     secrets,
+    segments,
     service,
     surge,
     triggers,
@@ -36,6 +40,7 @@ DOMAINS += [rulesets, inorganic_filters, levels, scoring_settings, event_type_se
 DOMAINS += [leads, activity, decays]
 DOMAINS += [triggers, surge, deliveries, integrations]
 DOMAINS += [events, analytics]
+DOMAINS += [fit, accounts, segments, admin]
 
 
 def all_routes() -> list[Any]:

@@ -25,6 +25,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import analytics as store
+from leadvibe.store.scoring import levels_of
 from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Analytics"]
@@ -72,12 +73,15 @@ class Stats(msgspec.Struct):
 
 
 class TopLead(msgspec.Struct):
-    """A lead by score, with its engagement level."""
+    """A lead by score, with its engagement level, its profile (fit) score and level, and its account."""
 
     lead_id: str
     score: int
     level: str | None
     last_event_at: str | None
+    profile_score: int
+    profile_level: str | None
+    account_id: str | None
 
 
 class ScoreGain(msgspec.Struct):
@@ -177,11 +181,14 @@ async def top_leads(
         if ruleset and not store.ruleset_exists(c, unit_id, ruleset):
             return None
         levels = store.engagement_levels(c, unit_id)
+        profile_levels = levels_of(c, unit_id, "profile")
         out = []
         for r in store.top_leads(c, unit_id, rs, limit):
             level = level_for(levels, int(r["score"]))
+            fit = level_for(profile_levels, int(r["profile_score"]))
             out.append(TopLead(r["lead_id"], int(r["score"]), level.name if level else None,
-                               to_rfc3339(r["last_event_at"])))
+                               to_rfc3339(r["last_event_at"]), int(r["profile_score"]), fit.name if fit else None,
+                               r["account_id"]))
         return out
     result = await rt.db.read(run)
     if result is None:

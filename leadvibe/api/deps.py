@@ -9,8 +9,10 @@ from litestar import Request
 from litestar.di import Provide
 
 from leadvibe.api.bounds import LimitParam, PageParam
+from leadvibe.errors import bad_request
 from leadvibe.runtime import Runtime
 from leadvibe.security.principal import Principal, Tenant
+from leadvibe.timeutil import range_bounds
 
 
 def provide_rt(request: Request[Any, Any, Any]) -> Runtime:
@@ -36,6 +38,16 @@ DEPENDENCIES = {
     "principal": Provide(provide_principal, sync_to_thread=False),
     "tenant": Provide(provide_tenant, sync_to_thread=False),
 }
+
+
+def created_range(value: str | None, now: int) -> tuple[int | None, int | None]:
+    """A `range` query parameter (`last_7d`, ...) as [from, to) in ms; (None, None) when absent; 400 otherwise."""
+    if value is None:
+        return None, None
+    try:
+        return range_bounds(value, now)
+    except ValueError as exc:
+        raise bad_request(f"`range`: {exc}") from None
 
 
 class Deleted(msgspec.Struct):

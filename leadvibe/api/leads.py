@@ -9,21 +9,26 @@ import msgspec
 from litestar import Response, delete, get, patch, post, put
 from litestar.params import Parameter
 
+from leadvibe.api.accounts import AccountSummary, account_summary
 from leadvibe.api.bounds import LimitParam, PageParam, bounded_query
-from leadvibe.engine.levels import Level, level_for
+from leadvibe.api.deps import created_range
+from leadvibe.engine.conditions import profile_score as matched_rules
+from leadvibe.engine.levels import Level, level_for, score_ranges
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.pipeline.inbox import no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import leads as store
-from leadvibe.timeutil import RANGES, parse_rfc3339, range_bounds, to_rfc3339
+from leadvibe.store import segments as segment_store
+from leadvibe.store.scoring import levels_of
+from leadvibe.timeutil import RANGES, parse_rfc3339, to_rfc3339
 
 TAGS = ["Leads"]
 MAX_METADATA = 100 * 1024
 MAX_MERGE_SOURCES = 100
 
-Sort = Literal["score_desc", "score_asc", "recent", "created"]
+Sort = Literal["score_desc", "score_asc", "recent", "created", "profile_desc", "profile_asc"]
 LastActive = Literal["any", "7d", "30d"]
 
 
@@ -45,6 +50,8 @@ class LeadOut(msgspec.Struct):
     score: int
     level: str | None
     session_count: int
+    profile_score: int
+    profile_level: str | None
 
 
 class LeadList(msgspec.Struct):
@@ -75,7 +82,7 @@ class LeadDetail(msgspec.Struct):
     """A lead and its account (null without one)."""
 
     lead: LeadOut
-    account: dict[str, Any] | None
+    account: AccountSummary | None
 
 
 class LeadMetadata(msgspec.Struct):
@@ -96,13 +103,27 @@ class AliasOut(msgspec.Struct):
     created_at: str | None
 
 
+class MatchedRule(msgspec.Struct):
+    """A profile rule that holds for the lead, with the weight it adds."""
+
+    rule_id: str
+    profile_property: str
+    condition: str
+    comparison_value: str | None
+    weight: int
+
+
 class ProfileOut(msgspec.Struct):
-    """Mapped profile properties. Fit scoring is not built yet: `profile_score` and `level` stay null."""
+    """The lead's profile: its properties (metadata, where profile mappings write), its profile score (the
+    primary enabled profile ruleset) and profile level, and the rules that make the score."""
 
     lead_id: str
     properties: dict[str, Any]
-    profile_score: int | None
+    profile_score: int
     level: str | None
+    level_id: str | None
+    ruleset_id: str | None
+    matched_rules: list[MatchedRule]
 
 
 class AccountOut(msgspec.Struct):
@@ -110,7 +131,7 @@ class AccountOut(msgspec.Struct):
 
     lead_id: str
     account_id: str | None
-    account: dict[str, Any] | None
+    account: AccountSummary | None
 
 
 class LeadScore(msgspec.Struct):
@@ -238,9 +259,22 @@ def _level(levels: list[Level], score: int) -> str | None:
     return found.name if found else None
 
 
-def lead_out(row: dict[str, Any], levels: list[Level]) -> LeadOut:
+class LeadLevels(msgspec.Struct, frozen=True):
+    """The OU's engagement and profile levels (what a lead row's two scores are banded by)."""
+
+    engagement: list[Level]
+    profile: list[Level]
+
+
+def lead_levels(c: Any, unit_id: str) -> LeadLevels:
+    """Both level sets of the OU (a handful of rows)."""
+    return LeadLevels(store.engagement_levels(c, unit_id), levels_of(c, unit_id, "profile"))
+
+
+def lead_out(row: dict[str, Any], levels: LeadLevels) -> LeadOut:
     """A lead row (with `score`) as returned."""
     score = int(row.get("score") or 0)
+    profile = int(row.get("profile_score") or 0)
     return LeadOut(
         row["id"],
         row["org_id"],
@@ -254,8 +288,10 @@ def lead_out(row: dict[str, Any], levels: list[Level]) -> LeadOut:
         to_rfc3339(row["last_event_at"]),
         row["last_event_type"],
         score,
-        _level(levels, score),
+        _level(levels.engagement, score),
         int(row["session_count"] or 0),
+        profile,
+        _level(levels.profile, profile),
     )
 
 
@@ -273,14 +309,28 @@ def _lead_id(value: str, field: str = "id") -> str:
     return value
 
 
-def _load_lead(c: Any, unit_id: str, lead_id: str) -> tuple[dict[str, Any], list[Level]]:
+def _load_lead(c: Any, unit_id: str, lead_id: str) -> tuple[dict[str, Any], LeadLevels]:
     row = store.get_lead(c, unit_id, lead_id, store.primary_ruleset_id(c, unit_id))
     if row is None:
         raise not_found("lead")
-    return row, store.engagement_levels(c, unit_id)
+    return row, lead_levels(c, unit_id)
 
 
 # -- list / create / get -------------------------------------------------------------------------------------
+ProfileBound = Annotated[
+    int | None, Parameter(ge=-1_000_000_000, le=1_000_000_000, description="Profile (fit) score bound")]
+
+
+def _profile_level_ranges(c: Any, unit_id: str, ref: str) -> tuple[tuple[int, int], ...]:
+    """The profile-score ranges of a profile level named by id or name (case-insensitive); 400 when unknown."""
+    levels = levels_of(c, unit_id, "profile")
+    for level in levels:
+        if level.level_id == ref.strip() or level.name.lower() == ref.strip().lower():
+            return tuple(score_ranges(levels, level))
+    names = ", ".join(sorted(lv.name for lv in levels)) or "none configured (POST /levels/profile)"
+    raise bad_request(f"`profile_level` {ref!r} is not a profile level of this OU; levels: {names}")
+
+
 @get("/leads", opt=access(Role.VIEWER),
      operation_id="listLeadScores", summary="List lead scores (OU-scoped)", tags=TAGS)
 async def list_leads(
@@ -298,45 +348,73 @@ async def list_leads(
     ] = None,
     last_active: LastActive = "any",
     sort: Sort = "score_desc",
+    min_profile_score: ProfileBound = None,
+    max_profile_score: ProfileBound = None,
+    profile_level: Annotated[
+        str | None, Parameter(max_length=100, description="A profile level's id or name")] = None,
+    segment: Annotated[str | None, Parameter(max_length=128, description="Only leads in this segment")] = None,
+    account_id: Annotated[str | None, Parameter(max_length=128, description="Only leads of this account")] = None,
 ) -> LeadList:
-    """Live leads (never merged ones) with their primary-ruleset score and level, filtered and sorted by
-    index."""
+    """Live leads (never merged ones) with their primary-ruleset score and level and their profile score and
+    level, filtered and sorted by index (`profile_desc`/`profile_asc` sort by profile score)."""
     now = rt.now_ms()
-    created_from = created_to = None
-    if range_ is not None:
-        try:
-            created_from, created_to = range_bounds(range_, now)
-        except ValueError as exc:
-            raise bad_request(f"`range`: {exc}") from None
+    created_from, created_to = created_range(range_, now)
     if min_score is not None and max_score is not None and min_score > max_score:
         raise bad_request("`min_score` must not be greater than `max_score`")
+    if min_profile_score is not None and max_profile_score is not None and min_profile_score > max_profile_score:
+        raise bad_request("`min_profile_score` must not be greater than `max_profile_score`")
     if event_type is not None and not event_type.strip():
         raise bad_request("`event_type` must not be blank")
     active_since = {"any": None, "7d": now - 7 * store.DAY_MS, "30d": now - 30 * store.DAY_MS}[last_active]
-    filters = store.LeadFilter(created_from, created_to, min_score, max_score, event_type, active_since, sort)
 
     def run(c: Any) -> LeadList:
+        members = None
+        if segment is not None:
+            from leadvibe.api.segments import segment_rules_for_query  # the segments domain imports this one
+
+            members_sql, members_params = segment_store.member_sql(
+                c, tenant.unit_id, segment_rules_for_query(c, tenant.unit_id, segment), segment)
+            members = (members_sql, tuple(members_params))
+        filters = store.LeadFilter(
+            created_from, created_to, min_score, max_score, event_type, active_since, sort,
+            min_profile=min_profile_score, max_profile=max_profile_score,
+            profile_ranges=None if profile_level is None else _profile_level_ranges(c, tenant.unit_id, profile_level),
+            account_id=account_id, members=members)
         primary = store.primary_ruleset_id(c, tenant.unit_id)
         rows, total = store.list_leads(c, tenant.unit_id, primary, filters, limit, (page - 1) * limit)
-        levels = store.engagement_levels(c, tenant.unit_id)
+        levels = lead_levels(c, tenant.unit_id)
         return LeadList([lead_out(r, levels) for r in rows], total, page, limit)
 
     return await rt.db.read(run)
 
 
+def _write_lead(rt: Runtime, c: Any, unit_id: str, lead_id: str, metadata: dict[str, Any],
+                changed: dict[str, Any], account: Any = msgspec.UNSET) -> LeadOut:
+    """Write a lead's metadata through the fit pipeline (mappings, profile score, property index, account) and
+    answer the lead as it now is."""
+    if len(msgspec.json.encode(metadata)) > MAX_METADATA:
+        raise ApiError(413, "`metadata` would be larger than 100 KB")
+    if rt.fit.writer(c, rt.now_ms()).write_metadata(unit_id, lead_id, metadata, changed, account) is None:
+        raise not_found("lead")
+    row, levels = _load_lead(c, unit_id, lead_id)
+    return lead_out(row, levels)
+
+
 @post("/leads", opt=access(Role.OPERATOR),
       operation_id="createLead", summary="Create a new lead (OU-scoped)", tags=TAGS)
 async def create_lead(rt: Runtime, tenant: Tenant, data: LeadIn) -> LeadOut:
-    """A lead with the client's id; 409 when the OU already has that id (live or merged)."""
+    """A lead with the client's id; 409 when the OU already has that id (live or merged). Its metadata goes
+    through the profile mappings and scoring like any later edit."""
     lead_id = _lead_id(data.id)
-    metadata = _metadata_json(data.metadata)
+    _metadata_json(data.metadata)
     now = rt.now_ms()
 
     def run(c: Any) -> LeadOut:
-        if not store.insert_lead(c, tenant.unit_id, tenant.org_id, lead_id, metadata, data.account_id, now):
+        if not store.insert_lead(c, tenant.unit_id, tenant.org_id, lead_id, "{}", None, now):
             raise conflict(f"lead {lead_id} already exists in this OU")
-        row, levels = _load_lead(c, tenant.unit_id, lead_id)
-        return lead_out(row, levels)
+        account = data.account_id if data.account_id is not None else msgspec.UNSET
+        return _write_lead(rt, c, tenant.unit_id, lead_id, dict(data.metadata or {}), dict(data.metadata or {}),
+                           account)
 
     return await rt.db.write(run)
 
@@ -349,11 +427,11 @@ async def create_lead(rt: Runtime, tenant: Tenant, data: LeadIn) -> LeadOut:
     tags=TAGS,
 )
 async def get_lead(rt: Runtime, tenant: Tenant, lead_id: str) -> LeadDetail:
-    """The lead with its score and its account (null without one)."""
+    """The lead with its scores and levels and its account (null without one)."""
 
     def run(c: Any) -> LeadDetail:
         row, levels = _load_lead(c, tenant.unit_id, lead_id)
-        return LeadDetail(lead_out(row, levels), store.account_of(c, tenant.unit_id, row["account_id"]))
+        return LeadDetail(lead_out(row, levels), account_summary(c, tenant.unit_id, row["account_id"]))
 
     return await rt.db.read(run)
 
@@ -366,17 +444,19 @@ async def get_lead(rt: Runtime, tenant: Tenant, lead_id: str) -> LeadDetail:
     tags=TAGS,
 )
 async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadReplace) -> LeadOut:
-    """Replace the metadata; change the account only when `account_id` is in the body (null clears it)."""
-    metadata = _metadata_json(data.metadata)
-    set_account = data.account_id is not msgspec.UNSET
-    account = data.account_id if isinstance(data.account_id, str) else None
-    now = rt.now_ms()
+    """Replace the metadata; change the account only when `account_id` is in the body (null clears it). The
+    profile mappings re-run on the keys whose value changed, then the profile score."""
+    _metadata_json(data.metadata)
+    metadata = dict(data.metadata or {})
+    account: Any = data.account_id if data.account_id is not msgspec.UNSET else msgspec.UNSET
 
     def run(c: Any) -> LeadOut:
-        if not store.replace_lead(c, tenant.unit_id, lead_id, metadata, account, set_account, now):
+        row = store.get_lead(c, tenant.unit_id, lead_id)
+        if row is None:
             raise not_found("lead")
-        row, levels = _load_lead(c, tenant.unit_id, lead_id)
-        return lead_out(row, levels)
+        old = msgspec.json.decode(row["metadata"] or "{}")
+        changed = {k: v for k, v in metadata.items() if k not in old or old[k] != v}
+        return _write_lead(rt, c, tenant.unit_id, lead_id, metadata, changed, account)
 
     return await rt.db.write(run)
 
@@ -391,16 +471,21 @@ async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadRepla
 async def patch_lead_metadata(
     rt: Runtime, tenant: Tenant, lead_id: str, data: dict[str, Any]
 ) -> LeadMetadata:
-    """Shallow merge: each key replaces the stored one; a null value removes the key."""
-    now = rt.now_ms()
+    """Shallow merge: each key replaces the stored one; a null value removes the key. The profile mappings
+    re-run on the patched keys, then the profile score."""
 
     def run(c: Any) -> LeadMetadata:
-        merged = store.patch_metadata(c, tenant.unit_id, lead_id, data, now)
-        if merged is None:
+        row = store.get_lead(c, tenant.unit_id, lead_id)
+        if row is None:
             raise not_found("lead")
-        if len(msgspec.json.encode(merged)) > MAX_METADATA:
-            raise ApiError(413, "`metadata` would be larger than 100 KB")
-        return LeadMetadata(lead_id, tenant.org_id, tenant.unit_id, merged)
+        merged: dict[str, Any] = msgspec.json.decode(row["metadata"] or "{}")
+        for key, value in data.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        out = _write_lead(rt, c, tenant.unit_id, lead_id, merged, {k: v for k, v in data.items() if v is not None})
+        return LeadMetadata(lead_id, tenant.org_id, tenant.unit_id, msgspec.json.decode(out.metadata))
 
     return await rt.db.write(run)
 
@@ -433,12 +518,20 @@ async def list_aliases(rt: Runtime, tenant: Tenant, lead_id: str) -> list[AliasO
     tags=TAGS,
 )
 async def get_profile(rt: Runtime, tenant: Tenant, lead_id: str) -> ProfileOut:
-    """The lead's profile properties (its metadata, where profile mappings write). Profile (fit) scoring does
-    not exist yet, so `profile_score` and `level` are null rather than a made-up 0."""
+    """The lead's profile properties, profile score and level, and the profile rules that hold for it."""
 
     def run(c: Any) -> ProfileOut:
-        row, _ = _load_lead(c, tenant.unit_id, lead_id)
-        return ProfileOut(lead_id, msgspec.json.decode(row["metadata"] or "{}"), None, None)
+        row, levels = _load_lead(c, tenant.unit_id, lead_id)
+        properties = msgspec.json.decode(row["metadata"] or "{}")
+        cfg = rt.fit.config(c, tenant.unit_id)
+        _, matched_ids = matched_rules(cfg.profile_rules, properties)
+        by_id = {r.rule_id: r for r in cfg.profile_rules}
+        matched = [MatchedRule(i, by_id[i].property, by_id[i].op, by_id[i].value, by_id[i].weight)
+                   for i in matched_ids]
+        score = int(row["profile_score"] or 0)
+        level = level_for(levels.profile, score)
+        return ProfileOut(lead_id, properties, score, level.name if level else None,
+                          level.level_id if level else None, cfg.profile_ruleset_id, matched)
 
     return await rt.db.read(run)
 
@@ -455,7 +548,7 @@ async def get_account(rt: Runtime, tenant: Tenant, lead_id: str) -> AccountOut:
 
     def run(c: Any) -> AccountOut:
         row, _ = _load_lead(c, tenant.unit_id, lead_id)
-        return AccountOut(lead_id, row["account_id"], store.account_of(c, tenant.unit_id, row["account_id"]))
+        return AccountOut(lead_id, row["account_id"], account_summary(c, tenant.unit_id, row["account_id"]))
 
     return await rt.db.read(run)
 

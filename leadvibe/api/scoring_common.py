@@ -27,12 +27,12 @@ T = TypeVar("T")
 
 
 def invalidate(rt: Runtime, unit_ids: Iterable[str]) -> None:
-    """Drop the cached scoring configuration of these OUs so the next event uses the new one."""
+    """Drop the cached scoring and fit configuration of these OUs so the next event uses the new one."""
     cache = rt.scoring_config
-    if cache is None:  # the ingestion pipeline is not running (tools, some tests)
-        return
     for unit_id in unit_ids:
-        cache.invalidate(unit_id)
+        if cache is not None:  # None: the ingestion pipeline is not running (tools, some tests)
+            cache.invalidate(unit_id)
+        rt.fit.invalidate(unit_id)
 
 
 async def write_config(rt: Runtime, unit_id: str, fn: Callable[[Any], T]) -> T:

@@ -25,9 +25,11 @@ from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.notify import ssrf
 from leadvibe.pipeline import triggers as evaluator
+from leadvibe.pipeline.triggers import SEGMENT_FIELD, segment_ids
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
+from leadvibe.store import segments as segment_store
 from leadvibe.store import triggers as store
 from leadvibe.timeutil import parse_rfc3339, to_rfc3339
 
@@ -286,6 +288,10 @@ def _filters(items: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
             value = msgspec.json.encode(value).decode() if isinstance(value, list | dict) else str(value)
             if isinstance(item.get("value"), bool):
                 value = value.lower()
+        if field.strip() == SEGMENT_FIELD and (
+                canonical not in ("equals", "not_equals", "in") or not value or not value.strip()):
+            raise bad_request(f"`{what}[{i}]`: a `segment` filter takes equals, not_equals or in, and segment"
+                                  " ids as its value")
         out.append({"field": field.strip(), "operator": canonical, "value": value})
     return out
 
@@ -385,6 +391,15 @@ async def common_fields(rt: Runtime, data: Common) -> dict[str, Any]:
     return f
 
 
+def check_filter_segments(c: Any, unit_id: str, fields: dict[str, Any]) -> None:
+    """A filter on `segment` must name segments of the OU (404 otherwise, as for any id of another OU)."""
+    for item in [*(fields.get("profile_filters") or []), *(fields.get("lead_attribute_filters") or [])]:
+        if item["field"] == SEGMENT_FIELD:
+            for segment_id in segment_ids(item):
+                if segment_store.SEGMENTS.get(c, unit_id, segment_id) is None:
+                    raise not_found(f"segment {segment_id}")
+
+
 def check_destinations(kind: str, row: dict[str, Any]) -> None:
     """Destination rules on the merged definition (SEMANTICS §8; the reference's required fields)."""
     has_webhook, has_emails = bool(row.get("webhook_url")), bool(row.get("emails"))
@@ -408,6 +423,7 @@ async def create(
     trigger_id = new_id("tr")
 
     def run(c: Any) -> dict[str, Any]:
+        check_filter_segments(c, tenant.unit_id, fields)
         row = store.create_trigger(
             c, tenant.unit_id, tenant.org_id, trigger_id, kind, fields, principal.actor_id, rt.now_ms()
         )
@@ -434,6 +450,7 @@ async def update(
         if current is None:
             raise not_found(f"{kind} trigger")
         merged = {**current, **fields}
+        check_filter_segments(c, tenant.unit_id, fields)
         if validate is not None:
             validate(merged)
         check_destinations(kind, merged)

@@ -47,9 +47,13 @@ __all__ = [
     "evaluate_segment",
     "lookup",
     "matches",
+    "number_form",
     "profile_score",
+    "property_atoms",
+    "property_paths",
     "segment_matches",
     "segment_rule_matches",
+    "text_form",
     "validate_operator",
 ]
 
@@ -184,6 +188,56 @@ def _positive_matches(op: str, actual: object, expected: str | None) -> bool:
         # Any element; nested lists are searched the same way.
         return any(_positive_matches(op, item, expected) for item in actual)
     return _scalar_matches(op, actual, expected)
+
+
+def text_form(value: object) -> str:
+    """The folded, trimmed text every string comparison uses (public for the SQL translation)."""
+    return _as_text(value)
+
+
+def number_form(value: object) -> Decimal | None:
+    """The value as an exact decimal when it reads as a finite number, else None (public for the SQL
+    translation)."""
+    return _as_number(value)
+
+
+def property_atoms(value: object) -> list[object]:
+    """The scalar pieces a positive operator is tested against, existing ones only.
+
+    A positive operator matches ``value`` exactly when it matches one of these atoms (lists are searched
+    element by element, nested lists too; pieces that do not exist are never matched), and ``exists`` holds
+    exactly when there is at least one. This is what the lead property index stores, one row per atom.
+    """
+    if isinstance(value, list | tuple):
+        return [atom for item in value for atom in property_atoms(item)]
+    return [value] if _exists(value) else []
+
+
+def property_paths(values: Mapping[str, object]) -> dict[str, object]:
+    """Every field name ``lookup`` resolves in ``values`` to a value, with that value.
+
+    Top-level keys as they are; then dotted paths into nested objects (``company.size``), walked the way
+    ``lookup`` walks them: through objects only, along keys without a dot, and never shadowing a top-level key
+    of the same name (``lookup`` prefers the exact key).
+    """
+    out: dict[str, object] = {str(k): v for k, v in values.items()}
+
+    def walk(prefix: str, node: Mapping[str, object]) -> None:
+        for key, child in node.items():
+            key = str(key)
+            if "." in key:
+                continue  # lookup splits every dot, so a dotted key below the top level is unreachable
+            path = f"{prefix}.{key}"
+            if path not in out:
+                out[path] = child
+            if isinstance(child, Mapping):
+                walk(path, child)
+
+    for key, value in values.items():
+        key = str(key)
+        if isinstance(value, Mapping) and "." not in key:
+            walk(key, value)
+    return out
 
 
 def matches(op: str, actual: object, expected: str | None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Level", "level_for", "validate_band"]
+__all__ = ["Level", "level_for", "score_ranges", "validate_band"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +34,23 @@ def level_for(levels: Sequence[Level], score: int) -> Level | None:
         ):
             best = level
     return best
+
+
+def score_ranges(levels: Sequence[Level], level: Level) -> list[tuple[int, int]]:
+    """The inclusive score intervals whose level (by ``level_for``) is ``level``: its band minus the bands that
+    win over it on overlap. Lets a "level = X" filter be written as score ranges over an indexed score."""
+    parts = [(level.min_score, level.max_score)]
+    for other in levels:
+        if (other.min_score, other.level_id) >= (level.min_score, level.level_id):
+            continue  # only bands with a lower min_score (then id) take scores away from this one
+        cut: list[tuple[int, int]] = []
+        for lo, hi in parts:
+            if other.max_score < lo or other.min_score > hi:
+                cut.append((lo, hi))
+                continue
+            if lo < other.min_score:
+                cut.append((lo, other.min_score - 1))
+            if hi > other.max_score:
+                cut.append((other.max_score + 1, hi))
+        parts = cut
+    return parts

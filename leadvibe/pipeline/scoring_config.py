@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import apsw
 import msgspec
@@ -14,6 +16,8 @@ from leadvibe.engine.levels import Level
 from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.scoring import Rule, Ruleset
 from leadvibe.engine.surge import Band, build_policy
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,33 +86,42 @@ def load_config(conn: apsw.Connection, unit_id: str) -> OUConfig:
                     levels, scopes, hidden)
 
 
-class ConfigCache:
-    """OU id -> OUConfig. Loads lazily inside the caller's connection; `invalidate` after config writes."""
+class UnitCache(Generic[T]):
+    """OU id -> whatever `loader(conn, unit_id)` builds. Loads lazily inside the caller's connection; `invalidate`
+    after the writes it depends on. Shared by the scoring and the fit configuration caches."""
 
-    def __init__(self) -> None:
-        self._items: dict[str, OUConfig] = {}
+    def __init__(self, loader: Callable[[apsw.Connection, str], T]) -> None:
+        self._loader = loader
+        self._items: dict[str, T] = {}
         self._lock = threading.Lock()
         self._generation = 0
 
-    def get(self, conn: apsw.Connection, unit_id: str) -> OUConfig:
-        """The cached config, loading it if absent or invalidated."""
-        cfg = self._items.get(unit_id)
-        if cfg is not None:
-            return cfg
+    def get(self, conn: apsw.Connection, unit_id: str) -> T:
+        """The cached value, loading it if absent or invalidated."""
+        item = self._items.get(unit_id)
+        if item is not None:
+            return item
         with self._lock:
             generation = self._generation
-        cfg = load_config(conn, unit_id)
+        item = self._loader(conn, unit_id)
         with self._lock:
             # An invalidation that raced the load wins: don't cache what may already be stale.
             if generation == self._generation:
-                self._items[unit_id] = cfg
-        return cfg
+                self._items[unit_id] = item
+        return item
 
     def invalidate(self, unit_id: str | None = None) -> None:
-        """Forget one OU's config (or every OU's)."""
+        """Forget one OU's value (or every OU's)."""
         with self._lock:
             self._generation += 1
             if unit_id is None:
                 self._items.clear()
             else:
                 self._items.pop(unit_id, None)
+
+
+class ConfigCache(UnitCache[OUConfig]):
+    """OU id -> OUConfig (the scoring configuration)."""
+
+    def __init__(self) -> None:
+        super().__init__(load_config)

@@ -21,11 +21,12 @@ import apsw
 import structlog
 
 from leadvibe.engine import triggers as eng
-from leadvibe.engine.conditions import Condition, lookup, matches
+from leadvibe.engine.conditions import Condition, SegmentRule, lookup, matches
 from leadvibe.engine.normalize import type_key as normalize_type
 from leadvibe.ids import new_id
 from leadvibe.store import deliveries as delivery_store
 from leadvibe.store import integrations as integration_store
+from leadvibe.store import segments as segment_store
 from leadvibe.store import triggers as store
 from leadvibe.timeutil import to_rfc3339
 
@@ -40,12 +41,38 @@ DAY_MS = 86_400_000
 # ------------------------------------------------------------------------------------------------ compiling
 
 
+SEGMENT_FIELD = "segment"
+
+
+def segment_ids(item: Mapping[str, Any]) -> list[str]:
+    """The segment ids a `segment` filter names (its value, comma-separated for `in`)."""
+    return [part.strip() for part in str(item.get("value") or "").split(",") if part.strip()]
+
+
 def compile_filters(row: Mapping[str, Any]) -> tuple[Condition, ...]:
-    """The trigger's profile and lead-attribute filters as conditions on lead metadata (all must hold)."""
+    """The trigger's profile and lead-attribute filters as conditions on what `store.lead_metadata` gives (the
+    lead's properties, `profile_score`, `profile_level`) plus `segment`: the ids of the filters' segments the
+    lead is in. All must hold."""
     out = []
     for item in [*(row.get("profile_filters") or []), *(row.get("lead_attribute_filters") or [])]:
         out.append(Condition(str(item["field"]), str(item["operator"]), item.get("value")))
     return tuple(out)
+
+
+def filter_segments(conn: apsw.Connection, unit_id: str, row: Mapping[str, Any]) -> dict[str, list[SegmentRule]]:
+    """The rules of every segment the trigger's filters name (a deleted segment has none: nobody is in it)."""
+    ids = {sid for item in [*(row.get("profile_filters") or []), *(row.get("lead_attribute_filters") or [])]
+           if item.get("field") == SEGMENT_FIELD for sid in segment_ids(item)}
+    return {sid: segment_store.active_rules(conn, unit_id, sid) for sid in sorted(ids)}
+
+
+def filter_values(conn: apsw.Connection, unit_id: str, lead_id: str,
+                  segments: Mapping[str, Sequence[SegmentRule]]) -> dict[str, Any]:
+    """What a lead's filters are tested against (its segment memberships only when a filter asks)."""
+    values = store.lead_metadata(conn, unit_id, lead_id)
+    if segments:
+        values[SEGMENT_FIELD] = segment_store.lead_in_segments(conn, unit_id, lead_id, dict(segments))
+    return values
 
 
 def compile_engine(row: Mapping[str, Any]) -> eng.Milestone | eng.WindowTrigger:
@@ -74,6 +101,7 @@ class Compiled:
     row: dict[str, Any]
     engine: Any
     filters: tuple[Condition, ...]
+    segments: dict[str, list[SegmentRule]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -112,7 +140,7 @@ def load_ou(conn: apsw.Connection, unit_id: str) -> OUTriggers:
     ou = OUTriggers()
     for row in store.active_triggers(conn, unit_id):
         try:
-            compiled = Compiled(row, compile_engine(row), compile_filters(row))
+            compiled = Compiled(row, compile_engine(row), compile_filters(row), filter_segments(conn, unit_id, row))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("trigger_skipped", trigger_id=row["id"], reason=str(exc))
             continue
@@ -166,15 +194,11 @@ class TriggerService:
         if ou.empty:
             return []
         states = store.lead_states(conn, ctx.unit_id, ctx.lead_id)
-        metadata: dict[str, Any] | None = None
 
         def eligible(c: Compiled) -> bool:
-            nonlocal metadata
             if not c.filters:
                 return True
-            if metadata is None:
-                metadata = store.lead_metadata(conn, ctx.unit_id, ctx.lead_id)
-            return passes_filters(c.filters, metadata)
+            return passes_filters(c.filters, filter_values(conn, ctx.unit_id, ctx.lead_id, c.segments))
 
         out: list[tuple[str, dict[str, Any]]] = []
         if ctx.primary_ruleset_id is not None:  # milestones watch the primary score; without one nothing moves
@@ -402,10 +426,11 @@ def simulate_trigger(
     starting from a fresh state; read only, fires nothing."""
     engine = compile_engine(row)
     filters = compile_filters(row)
+    segments = filter_segments(conn, unit_id, row)
     since = now - days * DAY_MS
 
     def keep(lead: str) -> bool:
-        return not filters or passes_filters(filters, store.lead_metadata(conn, unit_id, lead))
+        return not filters or passes_filters(filters, filter_values(conn, unit_id, lead, segments))
 
     if isinstance(engine, eng.Milestone):
         ruleset = store.primary_ruleset(conn, unit_id)

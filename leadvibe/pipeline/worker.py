@@ -94,6 +94,7 @@ class BatchProcessor:
         self.now = now
         self.configs = rt.scoring_config
         self.triggers = rt.triggers
+        self.fit = rt.fit.writer(conn, now)
         self.leads: dict[tuple[str, str], _LeadWork] = {}
         self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.properties: dict[str, set[tuple[str, str]]] = {}
@@ -136,6 +137,9 @@ class BatchProcessor:
         cfg = self.configs.get(self.conn, unit_id)
         conn, now = self.conn, self.now
         lead_id = self._resolve(unit_id, org_id, q.lead_id, q.aliases, source)
+        # Profile mappings and account linking, in the event's transaction (a no-op for OUs without mappings
+        # and with ABM off); the stored metadata carries `accountId` under ABM.
+        q.metadata = self.fit.on_event(unit_id, lead_id, q.metadata, q.aliases, source)
         key = type_key(q.event_type)
         immediate = bool(cfg.scoring.filters) or (
             self.triggers is not None and not self.triggers.triggers_for(conn, unit_id).empty)
@@ -233,6 +237,7 @@ class BatchProcessor:
 
     def discard(self) -> None:
         """Drop cached state (after a failed event its in-memory updates are rolled back with it)."""
+        self.fit.discard()
         self.prefetched.clear()
         self.event_rows.clear()
         self.score_rows.clear()

@@ -123,7 +123,8 @@ def score_delta(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int
 
 def top_leads(conn: apsw.Connection, unit_id: str, ruleset_id: str, limit: int) -> list[dict[str, Any]]:
     """Highest scores in a ruleset; ties in index order (lead id descending), so no sort is needed."""
-    return query(conn, "SELECT s.lead_id, s.score, l.last_event_at FROM lead_scores s CROSS JOIN leads l"
+    return query(conn, "SELECT s.lead_id, s.score, l.last_event_at, l.profile_score, l.account_id"
+                       " FROM lead_scores s CROSS JOIN leads l"
                        " ON l.unit_id = s.unit_id AND l.id = s.lead_id"
                        " WHERE s.unit_id = ? AND s.ruleset_id = ? AND l.merged_into IS NULL"
                        " ORDER BY s.score DESC, s.lead_id DESC LIMIT ?", (unit_id, ruleset_id, limit))

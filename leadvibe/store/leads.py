@@ -7,7 +7,6 @@ after `conn`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,16 +17,17 @@ from leadvibe.db.rows import placeholders, query, query_one, scalar
 from leadvibe.engine.levels import Level
 from leadvibe.engine.normalize import type_key
 from leadvibe.store import events as ev_store
+from leadvibe.store import lead_props
 
 # Columns every lead view needs; `score` is joined in by the caller's query.
 LEAD_COLS = (
     "l.id, l.org_id, l.unit_id, l.account_id, l.owner_id, l.merged_into, l.metadata, l.created_at,"
-    " l.updated_at, l.last_event_at, l.last_event_type, l.session_count"
+    " l.updated_at, l.last_event_at, l.last_event_type, l.session_count, l.profile_score"
 )
 
 DAY_MS = 86_400_000
 SCORE_SORTS = ("score_desc", "score_asc")
-SORTS = ("score_desc", "score_asc", "recent", "created")
+SORTS = ("score_desc", "score_asc", "recent", "created", "profile_desc", "profile_asc")
 
 
 # -- scoring context -----------------------------------------------------------------------------------------
@@ -136,55 +136,6 @@ def insert_lead(
     return conn.changes() == 1
 
 
-def replace_lead(
-    conn: apsw.Connection,
-    unit_id: str,
-    lead_id: str,
-    metadata: str,
-    account_id: str | None,
-    set_account: bool,
-    now: int,
-) -> bool:
-    """Replace metadata (and the account when `set_account`); False when no live lead has that id."""
-    if set_account:
-        conn.execute(
-            "UPDATE leads SET metadata = ?, account_id = ?, updated_at = ? WHERE unit_id = ? AND id = ?"
-            " AND merged_into IS NULL",
-            (metadata, account_id, now, unit_id, lead_id),
-        )
-    else:
-        conn.execute(
-            "UPDATE leads SET metadata = ?, updated_at = ? WHERE unit_id = ? AND id = ?"
-            " AND merged_into IS NULL",
-            (metadata, now, unit_id, lead_id),
-        )
-    return conn.changes() == 1
-
-
-def patch_metadata(
-    conn: apsw.Connection, unit_id: str, lead_id: str, patch: dict[str, Any], now: int
-) -> dict[str, Any] | None:
-    """Shallow-merge `patch` into the metadata (a None value removes the key); the new metadata, or None."""
-    current = scalar(
-        conn,
-        "SELECT metadata FROM leads WHERE unit_id = ? AND id = ? AND merged_into IS NULL",
-        (unit_id, lead_id),
-    )
-    if current is None:
-        return None
-    merged: dict[str, Any] = json.loads(current or "{}")
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    conn.execute(
-        "UPDATE leads SET metadata = ?, updated_at = ? WHERE unit_id = ? AND id = ?",
-        (json.dumps(merged, separators=(",", ":")), now, unit_id, lead_id),
-    )
-    return merged
-
-
 def aliases_of(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[dict[str, Any]]:
     """A lead's aliases (normalized value and the spelling first seen)."""
     return query(
@@ -193,17 +144,6 @@ def aliases_of(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[dict[s
         " ORDER BY created_at, kind, value",
         (unit_id, lead_id),
     )
-
-
-def account_of(conn: apsw.Connection, unit_id: str, account_id: str | None) -> dict[str, Any] | None:
-    """The lead's account: the `accounts` row when ABM has created that table, else just its id."""
-    if not account_id:
-        return None
-    if scalar(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'accounts'"):
-        row = query_one(conn, "SELECT * FROM accounts WHERE unit_id = ? AND id = ?", (unit_id, account_id))
-        if row is not None:
-            return row
-    return {"id": account_id}
 
 
 # -- list ----------------------------------------------------------------------------------------------------
@@ -218,6 +158,13 @@ class LeadFilter:
     event_type: str | None = None
     active_since: int | None = None
     sort: str = "score_desc"
+    # Profile (fit) score bounds and the score ranges of a profile level (() = no score qualifies).
+    min_profile: int | None = None
+    max_profile: int | None = None
+    profile_ranges: tuple[tuple[int, int], ...] | None = None
+    account_id: str | None = None
+    # A segment's members: a SELECT of lead rowids (`store.segments.member_sql`) and its parameters.
+    members: tuple[str, tuple[Any, ...]] | None = None
 
     def admits_zero(self) -> bool:
         """Whether a lead without a score row (score 0) passes the score filter."""
@@ -228,11 +175,13 @@ class LeadFilter:
     def has_lead_filters(self) -> bool:
         """Whether any filter is on the leads table (not on the score)."""
         return any(
-            v is not None for v in (self.created_from, self.created_to, self.event_type, self.active_since)
+            v is not None
+            for v in (self.created_from, self.created_to, self.event_type, self.active_since, self.min_profile,
+                      self.max_profile, self.profile_ranges, self.account_id, self.members)
         )
 
 
-def _lead_where(f: LeadFilter, params: list[Any]) -> str:
+def _lead_where(f: LeadFilter, params: list[Any], members: bool = True) -> str:
     sql = ""
     if f.created_from is not None:
         sql += " AND l.created_at >= ?"
@@ -247,6 +196,21 @@ def _lead_where(f: LeadFilter, params: list[Any]) -> str:
         # last_event_type keeps the spelling sent; matching is by normalized key (SEMANTICS §2).
         sql += " AND lv_type_key(l.last_event_type) = ?"
         params.append(type_key(f.event_type))
+    if f.min_profile is not None:
+        sql += " AND l.profile_score >= ?"
+        params.append(f.min_profile)
+    if f.max_profile is not None:
+        sql += " AND l.profile_score <= ?"
+        params.append(f.max_profile)
+    if f.profile_ranges is not None:
+        sql += " AND (" + (" OR ".join("l.profile_score BETWEEN ? AND ?" for _ in f.profile_ranges) or "0") + ")"
+        params.extend(bound for pair in f.profile_ranges for bound in pair)
+    if f.account_id is not None:
+        sql += " AND l.account_id = ?"
+        params.append(f.account_id)
+    if members and f.members is not None:
+        sql += f" AND l.rowid IN ({f.members[0]})"
+        params.extend(f.members[1])
     return sql
 
 
@@ -281,7 +245,9 @@ def list_leads(
     not at 0."""
     if f.event_type is not None:
         _register_functions(conn)
-    if f.sort not in SCORE_SORTS or ruleset_id is None:
+    if f.sort not in SCORE_SORTS or ruleset_id is None or f.members is not None:
+        # A segment's members are few next to the OU: drive from them (sorting them by score) rather than walk
+        # the OU's whole score index probing membership.
         return _list_by_lead(conn, unit_id, ruleset_id, f, limit, offset)
 
     desc = f.sort == "score_desc"
@@ -396,23 +362,36 @@ def _unscored_count(
 def _list_by_lead(
     conn: apsw.Connection, unit_id: str, ruleset_id: str | None, f: LeadFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Recency/creation order (the leads_unit_activity / leads_unit_created indexes), score joined per row."""
-    params: list[Any] = [ruleset_id, unit_id]
-    where = " WHERE l.unit_id = ? AND l.merged_into IS NULL" + _lead_where(f, params)
+    """Recency/creation/profile order (the leads_unit_activity / leads_unit_created / leads_unit_profile indexes),
+    score joined per row; also a segment's members in score order (few enough to sort)."""
+    # A segment's members drive the query (CROSS JOIN fixes the order): each member's lead is looked up by rowid,
+    # instead of the OU's leads being walked and tested for membership.
+    source, source_params = "leads l", []
+    if f.members is not None:
+        source, source_params = f"({f.members[0]}) m CROSS JOIN leads l ON l.rowid = m.lead_rowid", list(f.members[1])
+    lead_params: list[Any] = [unit_id]
+    where = " WHERE l.unit_id = ? AND l.merged_into IS NULL" + _lead_where(f, lead_params, members=False)
+    score_params: list[Any] = []
     if ruleset_id is None:
         # Without a primary ruleset every score is 0: the score filter keeps all leads or none.
         if not f.admits_zero():
             return [], 0
     else:
-        where += _score_where(f, params, "coalesce(s.score, 0)")
-    join = (
-        "FROM leads l LEFT JOIN lead_scores s ON s.unit_id = l.unit_id AND s.ruleset_id = ?"
-        " AND s.lead_id = l.id"
-    )
+        where += _score_where(f, score_params, "coalesce(s.score, 0)")
+    join = f"FROM {source} LEFT JOIN lead_scores s ON s.unit_id = l.unit_id AND s.ruleset_id = ? AND s.lead_id = l.id"
+    params = [*source_params, ruleset_id, *lead_params, *score_params]
     # created, or a score sort without a primary ruleset (all scores tie at 0)
-    order = "l.last_event_at DESC, l.rowid DESC" if f.sort == "recent" else "l.created_at DESC, l.rowid DESC"
+    orders = {
+        "recent": "l.last_event_at DESC, l.rowid DESC",
+        "profile_desc": "l.profile_score DESC, l.rowid DESC",
+        "profile_asc": "l.profile_score ASC, l.rowid ASC",
+    }
+    if ruleset_id is not None:  # a segment's members sorted by score (see list_leads)
+        orders.update(score_desc="coalesce(s.score, 0) DESC, l.rowid DESC",
+                      score_asc="coalesce(s.score, 0) ASC, l.rowid ASC")
+    order = orders.get(f.sort, "l.created_at DESC, l.rowid DESC")
     if f.min_score is None and f.max_score is None:
-        total = int(scalar(conn, f"SELECT count(*) FROM leads l{where}", params[1:]))
+        total = int(scalar(conn, f"SELECT count(*) FROM {source}{where}", [*source_params, *lead_params]))
     else:
         total = int(scalar(conn, f"SELECT count(*) {join}{where}", params))
     rows = query(
@@ -545,6 +524,15 @@ def merge_into(
     )
     moved_aliases = conn.changes()
     conn.execute(f"DELETE FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})", (unit_id, *sources))
+    # A target without an account joins the first source's; the sources leave their accounts (a merged lead is
+    # never a member) and the property index (it holds live leads only).
+    conn.execute(
+        "UPDATE leads SET account_id = (SELECT s.account_id FROM leads s WHERE s.unit_id = leads.unit_id"
+        f" AND s.id IN ({marks}) AND s.account_id IS NOT NULL ORDER BY s.created_at, s.id LIMIT 1)"
+        " WHERE unit_id = ? AND id = ? AND account_id IS NULL",
+        (*sources, unit_id, target),
+    )
+    lead_props.drop(conn, unit_id, list(sources))
     # Leads merged earlier into a source now point straight at the target (resolution stays one hop).
     conn.execute(
         f"UPDATE leads SET merged_into = ?, updated_at = ? WHERE unit_id = ? AND merged_into IN ({marks})",
@@ -552,7 +540,7 @@ def merge_into(
     )
     conn.execute(
         f"UPDATE leads SET merged_into = ?, updated_at = ?, last_event_at = NULL, last_event_type = NULL,"
-        f" last_organic_at = NULL WHERE unit_id = ? AND id IN ({marks})",
+        f" last_organic_at = NULL, account_id = NULL WHERE unit_id = ? AND id IN ({marks})",
         (target, now, unit_id, *sources),
     )
     ev_store.refresh_lead_activity(conn, unit_id, [target], now)
@@ -612,6 +600,7 @@ def request_deletion(conn: apsw.Connection, unit_id: str, lead_id: str, actor: s
     conn.execute("DELETE FROM lead_aliases WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
     conn.execute("DELETE FROM orders WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
     # Merged sources pointing here go too: their events already live on this lead.
+    lead_props.drop_where(conn, unit_id, "id = ? OR merged_into = ?", (lead_id, lead_id))
     conn.execute(
         "DELETE FROM leads WHERE unit_id = ? AND (id = ? OR merged_into = ?)", (unit_id, lead_id, lead_id)
     )

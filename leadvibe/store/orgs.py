@@ -69,6 +69,11 @@ def get_unit(conn: apsw.Connection, org_id: str, unit_id: str) -> dict[str, Any]
     return query_one(conn, "SELECT * FROM org_units WHERE org_id = ? AND id = ?", (org_id, unit_id))
 
 
+def any_unit(conn: apsw.Connection, unit_id: str) -> dict[str, Any] | None:
+    """An OU by id whatever its organization (the command line names OUs directly)."""
+    return query_one(conn, "SELECT id, org_id, name FROM org_units WHERE id = ?", (unit_id,))
+
+
 def rename_unit(conn: apsw.Connection, org_id: str, unit_id: str, name: str, now: int) -> dict[str, Any] | None:
     """Rename an OU (and re-slug it)."""
     slug = _unique_slug(conn, org_id, name, exclude=unit_id)

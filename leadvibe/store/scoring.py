@@ -13,6 +13,7 @@ from typing import Any
 import apsw
 
 from leadvibe.db.rows import query, query_one, scalar
+from leadvibe.engine.levels import Level
 
 # Columns an update may set, per table: the API layer validates values, this keeps names out of user input.
 RULESET_FIELDS = frozenset({"name", "score_column", "active"})
@@ -298,6 +299,13 @@ def list_levels(conn: apsw.Connection, unit_id: str, kind: str) -> list[dict[str
         "SELECT * FROM levels WHERE unit_id = ? AND kind = ? ORDER BY min_score, max_score, id",
         (unit_id, kind),
     )
+
+
+def levels_of(conn: apsw.Connection, unit_id: str, kind: str) -> list[Level]:
+    """Levels of one kind as the engine's bands (what `engine.levels.level_for` decides over)."""
+    return [
+        Level(r["id"], r["name"], int(r["min_score"]), int(r["max_score"])) for r in list_levels(conn, unit_id, kind)
+    ]
 
 
 def get_level(conn: apsw.Connection, unit_id: str, kind: str, level_id: str) -> dict[str, Any] | None:

@@ -13,6 +13,8 @@ from typing import Any
 import apsw
 
 from leadvibe.db.rows import placeholders, query, query_one, scalar
+from leadvibe.engine.levels import level_for
+from leadvibe.store.scoring import levels_of
 
 KINDS = ("milestone", "sequence", "pattern", "surge")
 JSON_LIST_COLUMNS = ("event_steps", "conditions", "profile_filters", "lead_attribute_filters", "emails")
@@ -225,13 +227,20 @@ def rearm(conn: apsw.Connection, unit_id: str, lead_id: str, trigger_ids: Sequen
 
 
 def lead_metadata(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, Any]:
-    """A lead's metadata object ({} when unknown or malformed)."""
-    raw = scalar(conn, "SELECT metadata FROM leads WHERE unit_id = ? AND id = ?", (unit_id, lead_id))
-    try:
-        value = json.loads(raw) if raw else {}
-    except ValueError:
+    """What trigger filters test for a lead: its metadata object (its profile properties; {} when unknown or
+    malformed) with the computed `profile_score` and `profile_level` laid over it."""
+    row = conn.execute("SELECT metadata, profile_score FROM leads WHERE unit_id = ? AND id = ?",
+                       (unit_id, lead_id)).fetchone()
+    if row is None:
         return {}
-    return value if isinstance(value, dict) else {}
+    try:
+        value = json.loads(row[0]) if row[0] else {}
+    except ValueError:
+        value = {}
+    values: dict[str, Any] = value if isinstance(value, dict) else {}
+    score = int(row[1] or 0)
+    level = level_for(levels_of(conn, unit_id, "profile"), score)
+    return {**values, "profile_score": score, "profile_level": level.name if level else None}
 
 
 # Events that can complete a trigger: scored for activation, organic, not DECAY (SEMANTICS §8; engine docs).

@@ -97,10 +97,12 @@ async def test_stats_last_24h_and_top_events(api: Api, known: dict[str, str]) ->
 async def test_top_leads_with_levels(api: Api, known: dict[str, str]) -> None:
     r = await api.get("/analytics/top-leads")
     assert r.status_code == 200, r.text
+    # No profile rules or accounts here: every lead has profile score 0, no profile level, no account.
+    fit = {"profile_score": 0, "profile_level": None, "account_id": None}
     assert r.json() == [
-        {"lead_id": "ld_hot", "score": 30, "level": "Hot", "last_event_at": to_rfc3339(NOW - HOUR)},
-        {"lead_id": "ld_warm", "score": 7, "level": "Cold", "last_event_at": to_rfc3339(NOW - 3 * HOUR)},
-        {"lead_id": "ld_cold", "score": 5, "level": "Cold", "last_event_at": to_rfc3339(NOW - 5 * HOUR)},
+        {"lead_id": "ld_hot", "score": 30, "level": "Hot", "last_event_at": to_rfc3339(NOW - HOUR), **fit},
+        {"lead_id": "ld_warm", "score": 7, "level": "Cold", "last_event_at": to_rfc3339(NOW - 3 * HOUR), **fit},
+        {"lead_id": "ld_cold", "score": 5, "level": "Cold", "last_event_at": to_rfc3339(NOW - 5 * HOUR), **fit},
     ]
     assert [x["lead_id"] for x in (await api.get("/analytics/top-leads?limit=1")).json()] == ["ld_hot"]
     await add_rules(api, {"email_open": 50}, ruleset_id="rs_email", primary=False)

@@ -1,0 +1,265 @@
+"""Seed and wipe sample data (SEMANTICS §9): what `POST /admin/seed`, `leadvibe seed` and `POST /admin/wipe` run.
+
+Seeding writes the demo's configuration, companies and people through the ordinary store functions in one
+transaction (refused with 409 when the OU already holds sample data, so nothing is ever duplicated), marks every
+row `source = 'seed'`, then queues the demo's events in the inbox like any client's (`source = 'seed'`): the
+worker scores them with the real scoring code, so a seeded lead's score is the sum of its stored deltas like any
+other lead's. Seeded events fire no triggers (`skip_triggers`): sample data never notifies anyone, and the demo
+triggers' webhook is disabled besides.
+
+Seeded configuration acts on the whole OU while it exists (a seeded decay rule decays real leads too, seeded
+profile rules score real leads). Wiping removes it and its effects: the DECAY events it gave real leads (their
+scores are replayed), the per-event scores of seeded rulesets, and real leads' profile and account scores are
+recomputed. Property values seeded mappings copied from real events into real leads stay: they came from real
+events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import apsw
+
+from leadvibe.engine.normalize import type_key
+from leadvibe.errors import conflict
+from leadvibe.ids import new_id
+from leadvibe.pipeline import inbox as inbox_mod
+from leadvibe.pipeline.rescore import rescore_leads
+from leadvibe.pipeline.scoring_config import load_config
+from leadvibe.pipeline.worker import process_batch
+from leadvibe.seed_data import (
+    ACCOUNT_LEVELS,
+    ACCOUNT_MAPPINGS,
+    ACCOUNT_RULES,
+    DEMO_WEBHOOK,
+    ENGAGEMENT_LEVELS,
+    ENGAGEMENT_RULES,
+    PROFILE_LEVELS,
+    PROFILE_MAPPINGS,
+    PROFILE_RULES,
+    SEGMENT,
+    Demo,
+    build_demo,
+)
+from leadvibe.store import accounts as account_store
+from leadvibe.store import decay as decay_store
+from leadvibe.store import fit as fit_store
+from leadvibe.store import leads as lead_store
+from leadvibe.store import sample_data as store
+from leadvibe.store import scoring as scoring_store
+from leadvibe.store import segments as segment_store
+from leadvibe.store import triggers as trigger_store
+from leadvibe.timeutil import to_rfc3339
+
+if TYPE_CHECKING:
+    from leadvibe.runtime import Runtime
+
+SEED = store.SEED
+
+
+@dataclass
+class SeedResult:
+    """What the seed wrote."""
+
+    counts: dict[str, int]
+    output: str
+
+
+class _Recorder:
+    """Collects the ids of the rows the seed creates, per table, to mark them as sample data."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, list[str]] = {}
+
+    def add(self, table: str, row_id: str) -> str:
+        self.ids.setdefault(table, []).append(row_id)
+        return row_id
+
+    def mark(self, conn: apsw.Connection, unit_id: str) -> dict[str, int]:
+        for table, ids in self.ids.items():
+            store.mark_seeded(conn, unit_id, table, ids)
+        return {table: len(ids) for table, ids in self.ids.items()}
+
+
+def _engagement(conn: apsw.Connection, unit_id: str, org_id: str, rec: _Recorder, now: int) -> None:
+    primary = scoring_store.primary_ruleset(conn, unit_id) is None
+    ruleset = rec.add("rulesets", new_id("rs"))
+    scoring_store.create_ruleset(conn, unit_id, org_id, ruleset_id=ruleset, name=f"Demo engagement {ruleset[-4:]}",
+                                 score_column="demo_score", is_primary=primary, created_by=SEED, now=now)
+    for event_type, weight in ENGAGEMENT_RULES.items():
+        scoring_store.create_rule(conn, unit_id, org_id, rule_id=rec.add("rules", new_id("rl")), ruleset_id=ruleset,
+                                  event_type=event_type, type_key=type_key(event_type), weight=weight, icon=None,
+                                  active=True, start_at=None, end_at=None, actor=SEED, now=now)
+    for kind, bands in (("engagement", ENGAGEMENT_LEVELS), ("profile", PROFILE_LEVELS),
+                        ("account", ACCOUNT_LEVELS)):
+        for name, low, high in bands:
+            scoring_store.create_level(conn, unit_id, org_id, level_id=rec.add("levels", new_id("lv")), kind=kind,
+                                       name=name, min_score=low, max_score=high, actor=SEED, now=now)
+    decay_store.create_rule(conn, unit_id, org_id, rule_id=rec.add("decay_rules", new_id("dc")), inactive_for=14,
+                            unit="days", decrease=10, actor=SEED, now=now, source=SEED)
+
+
+def _fit(conn: apsw.Connection, unit_id: str, org_id: str, rec: _Recorder, now: int) -> None:
+    base = {"org_id": org_id, "unit_id": unit_id, "created_by": SEED, "updated_by": SEED, "created_at": now,
+            "updated_at": now}
+    existing = {(m["target"], m["property"]) for m in fit_store.MAPPINGS.list(conn, unit_id)}
+    for target, mappings in (("profile", PROFILE_MAPPINGS), ("account", ACCOUNT_MAPPINGS)):
+        for source_field, prop, behavior in mappings:
+            if (target, prop) in existing:
+                continue  # the OU already fills that property its own way
+            fit_store.MAPPINGS.insert(conn, {**base, "id": rec.add("field_mappings", new_id("pm")), "target": target,
+                                             "source_field": source_field, "property": prop,
+                                             "update_behavior": behavior})
+    for target, rules, name in (("profile", PROFILE_RULES, "Demo ideal customer"),
+                                ("account", ACCOUNT_RULES, "Demo target accounts")):
+        ruleset = rec.add("fit_rulesets", new_id("prs"))
+        fit_store.RULESETS.insert(conn, {**base, "id": ruleset, "target": target, "name": name, "enabled": 1,
+                                         "is_primary": 0})
+        if fit_store.scoring_rules(conn, unit_id, target)[0] is None:
+            fit_store.set_primary(conn, unit_id, target, ruleset, now)
+        for order, (prop, condition, value, weight) in enumerate(rules):
+            fit_store.RULES.insert(conn, {**base, "id": rec.add("fit_rules", new_id("pr")), "ruleset_id": ruleset,
+                                          "property": prop, "condition": condition, "comparison_value": value,
+                                          "weight": weight, "ui_order": order})
+
+
+def _segment_and_triggers(conn: apsw.Connection, unit_id: str, org_id: str, rec: _Recorder, now: int) -> None:
+    base = {"org_id": org_id, "unit_id": unit_id, "created_by": SEED, "updated_by": SEED, "created_at": now,
+            "updated_at": now}
+    segment = rec.add("segments", new_id("sg"))
+    segment_store.SEGMENTS.insert(conn, {**base, "id": segment, "name": SEGMENT["name"],
+                                         "description": SEGMENT["description"], "active": 1})
+    for order, rule in enumerate(SEGMENT["rules"]):
+        event_type = rule.get("event_type")
+        segment_store.RULES.insert(conn, {
+            **base, "id": rec.add("segment_rules", new_id("sr")), "segment_id": segment, "rule_name": "",
+            "rule_type": rule["rule_type"], "field_name": rule["field_name"], "operator": rule["operator"],
+            "value": rule["value"], "event_type": event_type, "type_key": type_key(event_type) if event_type else None,
+            "logic_group": rule["logic_group"], "logic_op": "AND", "order_index": order, "active": 1})
+    disabled = {"webhook_url": DEMO_WEBHOOK, "webhook_disabled_at": now, "source": SEED}
+    trigger_store.create_trigger(conn, unit_id, org_id, rec.add("triggers", new_id("tr")), "milestone", {
+        **disabled, "name": "Demo: lead turns hot", "event_type": "", "type_key": None, "score_threshold": 60,
+        "profile_filters": [{"field": "email_domain_type", "operator": "equals", "value": "business"}]}, SEED, now)
+    trigger_store.create_trigger(conn, unit_id, org_id, rec.add("triggers", new_id("tr")), "pattern", {
+        **disabled, "name": "Demo: pricing interest", "window_amount": 7, "window_unit": "days",
+        "conditions": [{"event_type": "pricing_view", "min_count": 2}]}, SEED, now)
+
+
+def _people(rt: Runtime, conn: apsw.Connection, unit_id: str, org_id: str, demo: Demo, rec: _Recorder,
+            now: int) -> dict[str, str]:
+    """Companies and people; returns demo key -> lead id."""
+    accounts: dict[str, str] = {}
+    for company in demo.companies:
+        account_id = rec.add("accounts", new_id("ac"))
+        account_store.insert_account(conn, unit_id, org_id, {**company, "id": account_id, "source": SEED,
+                                                             "created_by": SEED}, now)
+        accounts[company["domain"]] = account_id
+    writer = rt.fit.writer(conn, now, cached=False)
+    lead_ids: dict[str, str] = {}
+    for lead in demo.leads:
+        lead_id = rec.add("leads", new_id("ld"))
+        lead_store.insert_lead(conn, unit_id, org_id, lead_id, "{}", None, now, source=SEED)
+        account = accounts[lead.account_domain] if lead.account_domain else None
+        writer.write_metadata(unit_id, lead_id, lead.metadata, lead.metadata, account)
+        lead_ids[lead.key] = lead_id
+    return lead_ids
+
+
+def _queued(demo: Demo, lead_ids: dict[str, str], now: int) -> list[inbox_mod.QueuedEvent]:
+    """The demo's events, validated exactly as `POST /ingest` validates a client's."""
+    seen: set[str] = set()
+    out = []
+    for lead, ev in demo.events:
+        # The first event names the person's email, as a website form would.
+        aliases = None if lead.key in seen else [inbox_mod.AliasIn(alias_kind="email", raw_value=lead.email)]
+        seen.add(lead.key)
+        body = inbox_mod.IngestEvent(event_type=ev["type"], lead_id=lead_ids[lead.key], aliases=aliases,
+                                     timestamp=to_rfc3339(ev["ts"]), metadata=ev["meta"])
+        out.append(inbox_mod.validate(body, now))
+    return out
+
+
+async def seed(rt: Runtime, org_id: str, unit_id: str) -> SeedResult:
+    """Load the demo into the OU; 409 when it already holds sample data. Events are queued for the worker
+    (returns once they are durable in the inbox)."""
+    now = rt.now_ms()
+    demo = build_demo(now)
+
+    def write(conn: apsw.Connection) -> tuple[dict[str, int], dict[str, str]]:
+        if store.holds_sample_data(conn, unit_id):
+            raise conflict("this OU already holds sample data; remove it with POST /admin/wipe before seeding again")
+        rec = _Recorder()
+        _engagement(conn, unit_id, org_id, rec, now)
+        _fit(conn, unit_id, org_id, rec, now)
+        _segment_and_triggers(conn, unit_id, org_id, rec, now)
+        lead_ids = _people(rt, conn, unit_id, org_id, demo, rec, now)
+        for target in ("profile", "account"):
+            rt.fit.request_rescore(conn, unit_id, target, now)  # seeded rules score the OU's real leads too
+        for segment_id in rec.ids.get("segments", []):
+            rt.fit.rebuild_segment(conn, unit_id, segment_id, now)
+        return rec.mark(conn, unit_id), lead_ids
+
+    counts, lead_ids = await rt.db.write(write)
+    _invalidate(rt, unit_id)
+    events = _queued(demo, lead_ids, now)
+    await rt.inbox.submit(org_id, unit_id, events, source=SEED, skip_triggers=True)
+    rt.fit.poke()
+    counts["events"] = len(events)
+    lines = [
+        f"seeded {counts.get('leads', 0)} leads at {counts.get('accounts', 0)} accounts",
+        f"queued {len(events)} events over the last 30 days for scoring (source=seed, triggers skipped)",
+        f"configuration: {counts.get('rulesets', 0)} engagement ruleset with {counts.get('rules', 0)} rules,"
+        f" {counts.get('levels', 0)} levels, {counts.get('decay_rules', 0)} decay rule,"
+        f" {counts.get('fit_rulesets', 0)} profile/account rulesets with {counts.get('fit_rules', 0)} rules,"
+        f" {counts.get('field_mappings', 0)} field mappings, {counts.get('segments', 0)} segment,"
+        f" {counts.get('triggers', 0)} triggers (webhook disabled)",
+        "accounts are listed under /accounts once abm_enabled is on; POST /admin/wipe removes all of it",
+    ]
+    return SeedResult(counts, "\n".join(lines))
+
+
+def _invalidate(rt: Runtime, unit_id: str) -> None:
+    rt.scoring_config.invalidate(unit_id)
+    rt.fit.invalidate(unit_id)
+    rt.invalidate_triggers(unit_id)
+
+
+async def wipe(rt: Runtime, unit_id: str) -> dict[str, int]:
+    """Remove the OU's sample data and its effects; counts per table."""
+    now = rt.now_ms()
+
+    def write(conn: apsw.Connection) -> dict[str, int]:
+        counts, touched = store.wipe(conn, unit_id, now)
+        if touched:
+            # Real leads a seeded decay rule had decayed: replay them with what is left of the configuration.
+            live = sorted(lead_store.live_ids(conn, unit_id, touched))
+            rescore_leads(conn, load_config(conn, unit_id), live, now)
+            counts["leads_rescored"] = len(live)
+        for target in ("profile", "account"):
+            rt.fit.request_rescore(conn, unit_id, target, now)
+        return counts
+
+    try:
+        counts = await rt.db.write(write)
+    finally:
+        _invalidate(rt, unit_id)
+    rt.fit.poke()
+    return counts
+
+
+async def settle(rt: Runtime, batch: int = 500) -> int:
+    """Without a running worker (the command line): score everything queued in the inbox, then finish the
+    pending re-scores. Returns how many events were processed."""
+    done = 0
+    while True:
+        try:
+            result = await rt.db.write(lambda c: process_batch(rt, c, batch))
+        except Exception:
+            # As the worker does: re-run the batch event by event, setting a failing one aside.
+            result = await rt.db.write(lambda c: process_batch(rt, c, batch, careful=True))
+        if result.processed + result.failed == 0:
+            break
+        done += result.processed
+    await rt.fit.run_pending()
+    return done

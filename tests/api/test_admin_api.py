@@ -1,0 +1,125 @@
+"""Admin through HTTP: seed (409 when sample data is there, nothing duplicated), wipe (exactly the sample rows,
+with real data beside them), applying profile mappings to history, and who may call them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from leadvibe.pipeline.decay import run_pass
+from leadvibe.timeutil import ManualClock
+from tests.conftest import Api
+from tests.helpers import add_rules, delta_sums, enable_abm, ingest, member_headers, scores_of, settle
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # Starts at the real time (login tokens are checked against the wall clock); only domain time moves.
+    return ManualClock(time.time_ns() // 1_000_000_000 * 1000)
+
+
+async def _table_counts(api: Api) -> dict[str, int]:
+    tables = ("leads", "events", "event_scores", "lead_scores", "lead_aliases", "lead_props", "rulesets", "rules",
+              "levels", "decay_rules", "triggers", "segments", "segment_rules", "field_mappings", "fit_rulesets",
+              "fit_rules", "accounts", "inbox")
+
+    def run(c: Any) -> dict[str, int]:
+        return {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+    return dict(await api.rt.db.read(run))
+
+
+async def test_seed_scores_through_the_real_pipeline_then_wipe_leaves_real_data(api: Api) -> None:
+    # Real data first: a ruleset, a lead with events, a mapping and a segment of the OU's own.
+    await add_rules(api, {"page_view": 2})
+    await ingest(api, "real-1", "page_view", {"utm_source": "google"}, email="real@customer.com")
+    r = await api.post("/segments", json={"name": "Mine", "rules": [
+        {"rule_type": "lead_metadata", "field_name": "plan", "operator": "exists"}]})
+    assert r.status_code == 201
+    await api.post("/leads", json={"id": "real-2", "metadata": {"plan": "pro"}})
+    await settle(api)
+    before = await _table_counts(api)
+    real_scores = await scores_of(api, "real-1")
+
+    r = await api.post("/admin/seed")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["message"] == "sample data seeded" and "200 leads" in body["output"]
+    assert body["counts"]["leads"] == 200 and body["counts"]["accounts"] == 6 and body["counts"]["events"] > 1000
+    again = await api.post("/admin/seed")
+    assert again.status_code == 409 and "wipe" in again.json()["error"]
+    await settle(api)
+    seeded = await _table_counts(api)
+    assert seeded["leads"] == before["leads"] + 200 and seeded["inbox"] == 0
+
+    # Seeded leads are scored by the worker: score == the sum of their stored deltas, and some have scores.
+    page = (await api.get("/leads?limit=500")).json()
+    demo = [x for x in page["leads"] if x["id"] not in ("real-1", "real-2")]
+    assert len(demo) == 200 and any(x["score"] > 0 for x in demo) and any(x["profile_score"] > 0 for x in demo)
+    for lead in demo[:20]:
+        assert await scores_of(api, lead["id"]) == await delta_sums(api, lead["id"])
+    # ...with accounts, a segment and triggers whose webhook is disabled
+    await enable_abm(api)
+    accounts = (await api.get("/accounts")).json()
+    assert accounts["total"] == 6 and sum(a["leads_count"] for a in accounts["accounts"]) > 100
+    segments = {s["name"]: s["segment_id"] for s in (await api.get("/segments")).json()}
+    assert (await api.get(f"/segments/{segments['Enterprise evaluators']}/count")).json()["count"] > 0
+    milestones = (await api.get("/triggers/milestones")).json()
+    assert [t["webhook_disabled"] for t in milestones] == [True]
+    assert (await api.get("/deliveries")).json()["total"] == 0
+
+    r = await api.post("/admin/wipe")
+    assert r.status_code == 200, r.text
+    wiped = r.json()
+    assert wiped["leads"] == 200 and wiped["accounts"] == 6 and wiped["segments"] == 1
+    await settle(api)
+    after = await _table_counts(api)
+    assert after == before
+    assert await scores_of(api, "real-1") == real_scores
+    assert {s["name"] for s in (await api.get("/segments")).json()} == {"Mine"}
+    assert (await api.post("/admin/wipe")).json() == {}
+    assert (await api.post("/admin/seed")).status_code == 200  # and it can be seeded again
+
+
+async def test_wipe_undoes_what_seeded_decay_did_to_real_leads(api: Api, clock: ManualClock) -> None:
+    await add_rules(api, {"page_view": 30})
+    await ingest(api, "real", "page_view")
+    await settle(api)
+    before = await scores_of(api, "real")
+    assert (await api.post("/admin/seed")).status_code == 200
+    await settle(api)
+    clock.advance(15 * 86_400)  # the seeded 14-day decay rule now applies to the real lead too
+    assert (await run_pass(api.rt)).applied > 0
+    assert await scores_of(api, "real") != before
+    await api.post("/admin/wipe")
+    await settle(api)
+    assert await scores_of(api, "real") == before
+    assert await scores_of(api, "real") == await delta_sums(api, "real")
+
+
+async def test_apply_profile_mappings_to_history_twice(api: Api) -> None:
+    await ingest(api, "l1", "page_view", {"utm_source": "google", "page": "/a"})
+    await ingest(api, "l1", "page_view", {"utm_source": "bing", "page": "/b"})
+    await ingest(api, "l2", "page_view")
+    await settle(api)
+    for source, prop, behavior in (("utm_source", "first_source", "set_once"),
+                                   ("utm_source", "source", "always_latest"), ("page", "pages", "append")):
+        await api.post("/profile/mappings", json={"source_field": source, "profile_property": prop,
+                                                  "update_behavior": behavior})
+    r = await api.post("/admin/profile-mappings/apply")
+    assert r.status_code == 200 and r.json() == {"leads_processed": 2, "leads_updated": 1}
+    props = (await api.get("/leads/l1/profile")).json()["properties"]
+    assert props == {"first_source": "google", "source": "bing", "pages_list": ["/a", "/b"]}
+    assert (await api.post("/admin/profile-mappings/apply")).json() == {"leads_processed": 2, "leads_updated": 0}
+    assert (await api.get("/leads/l1/profile")).json()["properties"] == props
+
+
+async def test_only_owners_run_admin_operations(api: Api) -> None:
+    operator = await member_headers(api, "op@example.com", "Operator")
+    for path in ("/admin/seed", "/admin/wipe", "/admin/backfill/accounts", "/admin/backfill/event-accounts",
+                 "/admin/profile-mappings/apply"):
+        assert (await api.post(path, headers=operator)).status_code == 403, path
+    basic = await api.credential()
+    assert (await api.post("/admin/seed", headers=basic)).status_code in (401, 403)
