@@ -29,7 +29,7 @@ OWNER = access("W", auth="jwt")
 OPERATOR = access("O", auth="jwt")
 VIEWER = access("V", auth="jwt")
 ADMIN = access("A", auth="jwt", ou=False)
-INTEGRATIONS_PAGE = "/integrations"
+INTEGRATIONS_PAGE = "/ui/settings/integrations"  # the dashboard's Integrations page
 TargetKind = Literal["channel", "user"]
 T = TypeVar("T")
 
