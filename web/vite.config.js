@@ -19,6 +19,8 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     target: 'es2022',
     reportCompressedSize: false,
+    // Which files each screen needs: scripts/web_size.py sums the first screen's from it.
+    manifest: true,
   },
   server: {
     // `npm run dev` against a local server: API calls go to it, the app is served by Vite.

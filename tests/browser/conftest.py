@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, expect
 
 from tests.browser.data import Seeded, seed
 from tests.e2e.server import ADMIN_EMAIL, ADMIN_PASSWORD, ServerProcess
@@ -87,7 +87,7 @@ class Watched:
 
     def settle(self) -> None:
         """Until no panel shows its loading state."""
-        self.page.wait_for_function("document.querySelectorAll('[aria-busy=true]').length === 0")
+        expect(self.page.locator("[aria-busy=true]")).to_have_count(0)
 
     def shot(self, name: str, full_page: bool = False) -> None:
         """A screenshot for docs/dashboard.md when LEADVIBE_SCREENSHOTS names a folder."""
