@@ -79,6 +79,7 @@ def test_lead_ledger_sums_to_the_score(admin: Watched, seeded: Seeded) -> None:
     rule = next(r for r in seeded.call("GET", "/rules") if r["rule_id"] in first["rule_ids"])
     expect(ledger.locator("tbody tr").first).to_contain_text(rule["event_type"])
     expect(page.get_by_role("img", name="Score over time")).to_be_visible()
+    admin.shot("lead-detail-top")
     admin.shot("lead-detail", full_page=True)
 
 

@@ -76,8 +76,12 @@ async function loadIdentity() {
   session.organization = list.organization;
   session.units = list.units;
   const wanted = list.units.find((u) => u.unit_id === session.ou) || list.units[0];
-  if (wanted) await chooseOu(wanted.unit_id);
-  else {
+  if (wanted) {
+    // The list already says the role in each OU: no extra round trip before the first screen.
+    session.ou = wanted.unit_id;
+    session.role = wanted.role;
+    store(OU_KEY, wanted.unit_id);
+  } else {
     session.ou = null;
     session.role = null;
   }
