@@ -88,12 +88,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                   cache_size_mb=settings.cache_size_mb)
     rt = Runtime(settings=settings, db=db, clock=clock or Clock(), tokens=tokens,
                  pepper=derive(master, "api-credential-digest"))
-    rt.services["ratelimiter"] = RateLimiter(settings.rate_limit_mode, settings.rate_limit_rps,
-                                             settings.rate_limit_burst, settings.rate_limit_key_by)
-    rt.services["scoring_config"] = ConfigCache()
-    rt.services["inbox"] = Inbox(rt)
-    rt.services["stream"] = StreamHub(settings.sse_buffer, settings.sse_heartbeat,
-                                      on_drop=lambda: rt.metrics.sse_dropped.inc())
+    rt.ratelimiter = RateLimiter(settings.rate_limit_mode, settings.rate_limit_rps, settings.rate_limit_burst,
+                                 settings.rate_limit_key_by)
+    rt.scoring_config = ConfigCache()
+    rt.inbox = Inbox(rt)
+    rt.stream = StreamHub(settings.sse_buffer, settings.sse_heartbeat, on_drop=lambda: rt.metrics.sse_dropped.inc())
     return rt
 
 
@@ -107,15 +106,19 @@ def background_services(rt: Runtime) -> list[Any]:
     async def purge_idempotency() -> None:
         await rt.db.write(lambda c: purge_idempotency_keys(c, rt.now_ms()))
 
-    rt.services["triggers"] = TriggerService()  # evaluated by the worker inside its transaction
+    rt.triggers = TriggerService()
+    rt.delivery = DeliverySender(rt)
+    rt.worker = Worker(rt)
+    rt.decay = decay_scheduler(rt)
+    rt.lead_deletions = deletion_task(rt)
     return [
-        DeliverySender(rt),  # before the worker, so it stops after it (rt.services["delivery"] by name)
-        Worker(rt),
+        rt.delivery,  # before the worker, so it stops after it
+        rt.worker,
         Periodic("checkpoint", s.checkpoint_interval, rt.db.checkpoint),
         Periodic("revocation-purge", 3600, purge_revocations, run_at_start=True),
         Periodic("idempotency-purge", 3600, purge_idempotency, run_at_start=True),
-        decay_scheduler(rt),
-        deletion_task(rt),
+        rt.decay,
+        rt.lead_deletions,
     ]
 
 
@@ -140,7 +143,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
             for svc in background_services(rt):
                 await svc.start()
                 started.append(svc)
-                rt.services[svc.name] = svc
             yield
         finally:
             for svc in reversed(started):

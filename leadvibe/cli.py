@@ -191,7 +191,7 @@ def cmd_decay(args: argparse.Namespace) -> int:
         return 1
     try:
         rt = build_runtime(settings)
-        rt.services["triggers"] = TriggerService()  # milestones re-arm when decay lowers a score
+        rt.triggers = TriggerService()  # milestones re-arm when decay lowers a score
         rt.db.open()
         started = time.perf_counter()
         try:

@@ -1,34 +1,39 @@
 """Everything one running server shares: settings, database, clock, keys, caches, metrics, background parts.
 
-Built once by `create_app` and reached from handlers through the `rt` dependency; nothing module-global.
+Built once by `app.build_runtime` and reached from handlers through the `rt` dependency; nothing module-global.
+The services are typed attributes so a call can be followed from a handler to its service (and checked by mypy).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from leadvibe.config import Settings
 from leadvibe.db.database import Database
 from leadvibe.metrics import Metrics
+
+# Real imports, not TYPE_CHECKING ones: the framework resolves these annotations when it builds handler
+# signatures. The services therefore import this module only for annotations (`if TYPE_CHECKING`).
+from leadvibe.pipeline.delivery import DeliverySender
+from leadvibe.pipeline.inbox import Inbox
+from leadvibe.pipeline.periodic import Periodic
+from leadvibe.pipeline.scoring_config import ConfigCache
+from leadvibe.pipeline.stream import StreamHub
+from leadvibe.pipeline.triggers import TriggerService
+from leadvibe.pipeline.worker import Worker
+from leadvibe.security.credentials import CachedCredential
+from leadvibe.security.ratelimit import RateLimiter
 from leadvibe.security.tokens import TokenService
 from leadvibe.timeutil import Clock
 
 
 @dataclass
-class CachedCredential:
-    """An API credential as the auth path needs it."""
-
-    cred_id: str
-    org_id: str
-    unit_id: str
-    client_id: str
-    digest: bytes
-
-
-@dataclass
 class Runtime:
-    """Shared state of one app instance."""
+    """Shared state of one app instance.
+
+    The always-present services (`ratelimiter`, `scoring_config`, `inbox`, `stream`) are set by
+    `build_runtime`; the background ones are None until the server (or a CLI command) creates them.
+    """
 
     settings: Settings
     db: Database
@@ -38,8 +43,15 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     revoked: set[str] = field(default_factory=set)
     credentials: dict[str, CachedCredential] = field(default_factory=dict)
-    # Domain services attach themselves here at start-up (inbox, worker, stream hub, config cache, ...).
-    services: dict[str, Any] = field(default_factory=dict)
+    ratelimiter: RateLimiter = field(init=False)
+    scoring_config: ConfigCache = field(init=False)
+    inbox: Inbox = field(init=False)
+    stream: StreamHub = field(init=False)
+    triggers: TriggerService | None = None  # evaluated by the worker inside its transaction
+    worker: Worker | None = None
+    delivery: DeliverySender | None = None
+    decay: Periodic | None = None
+    lead_deletions: Periodic | None = None
 
     def now_ms(self) -> int:
         """The injected clock's time."""
@@ -48,3 +60,9 @@ class Runtime:
     def forget_credential(self, client_id: str) -> None:
         """Drop a deleted credential from the auth cache so the next request fails."""
         self.credentials.pop(client_id, None)
+
+    def invalidate_triggers(self, unit_id: str) -> None:
+        """Drop an OU's compiled triggers when the trigger service runs (trigger CRUD, Slack routing changes, a
+        webhook disabled by a 410); the next event reloads them."""
+        if self.triggers is not None:
+            self.triggers.invalidate(unit_id)

@@ -115,7 +115,7 @@ def insert_leads(db: Path, n: int) -> float:
     return time.perf_counter() - started
 
 
-def timed(page: Page, action: Callable[[], None], ready: Callable[[], None]) -> float:
+def timed(action: Callable[[], None], ready: Callable[[], None]) -> float:
     """Milliseconds from an action to its result on screen."""
     started = time.perf_counter()
     action()
@@ -123,14 +123,18 @@ def timed(page: Page, action: Callable[[], None], ready: Callable[[], None]) -> 
     return (time.perf_counter() - started) * 1000
 
 
-def first_row_text(page: Page) -> str:
-    return page.locator("table tbody tr").first.inner_text()
+def changes(page: Page, selector: str) -> Callable[[], None]:
+    """A wait for the text of `selector` to differ from what it is now."""
+    before = page.locator(selector).first.inner_text()
+    return lambda: page.wait_for_function(
+        "([sel, text]) => document.querySelector(sel)?.innerText !== text", arg=[selector, before])
 
 
 def measure(base: str, runs: int) -> dict[str, list[float]]:
     """Browser timings of the Leads screen."""
     out: dict[str, list[float]] = {"full page load to first row": [], "next page": [], "sort by recent activity": [],
                                    "level filter (Hot)": [], "API GET /leads (first page)": []}
+    first_row, count = "table tbody tr", ".page-head .sub"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
@@ -140,29 +144,20 @@ def measure(base: str, runs: int) -> dict[str, list[float]]:
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("navigation", name="Main").wait_for()
         token = page.evaluate("sessionStorage.getItem('leadvibe.token')")
+        headers = {"Authorization": f"Bearer {token}", "X-OU-ID": "unit_default"}
         rows = page.locator("table tbody tr a")
         for _ in range(runs):
-            out["full page load to first row"].append(timed(
-                page, lambda: page.goto(base + "/ui/leads"), lambda: rows.first.wait_for()))
-            before = first_row_text(page)
-            out["next page"].append(timed(page, lambda: page.get_by_role("button", name="Next →").click(),
-                                          lambda: page.wait_for_function("t => document.querySelector('table tbody tr')"
-                                                                         "?.innerText !== t", arg=before)))
-            before = first_row_text(page)
-            out["sort by recent activity"].append(timed(
-                page, lambda: page.get_by_label("Sort").select_option("recent"),
-                lambda: page.wait_for_function("t => document.querySelector('table tbody tr')?.innerText !== t",
-                                               arg=before)))
+            out["full page load to first row"].append(timed(lambda: page.goto(base + "/ui/leads"),
+                                                            rows.first.wait_for))
+            out["next page"].append(timed(page.get_by_role("button", name="Next →").click, changes(page, first_row)))
+            out["sort by recent activity"].append(timed(lambda: page.get_by_label("Sort").select_option("recent"),
+                                                        changes(page, first_row)))
             page.goto(base + "/ui/leads")
             rows.first.wait_for()
-            count = page.locator(".page-head .sub").inner_text()
-            out["level filter (Hot)"].append(timed(
-                page, lambda: page.get_by_label("Level").select_option(label="Hot"),
-                lambda: page.wait_for_function("t => document.querySelector('.page-head .sub')?.innerText !== t",
-                                               arg=count)))
+            out["level filter (Hot)"].append(timed(lambda: page.get_by_label("Level").select_option(label="Hot"),
+                                                   changes(page, count)))
             started = time.perf_counter()
-            httpx.get(base + "/leads", params={"limit": 50},
-                      headers={"Authorization": f"Bearer {token}", "X-OU-ID": "unit_default"}).raise_for_status()
+            httpx.get(base + "/leads", params={"limit": 50}, headers=headers).raise_for_status()
             out["API GET /leads (first page)"].append((time.perf_counter() - started) * 1000)
         browser.close()
     return out
@@ -179,7 +174,8 @@ def main() -> None:
         configure(server)
         server.stop()
         seconds = insert_leads(data / "leadvibe.db", args.leads)
-        print(f"{args.leads:,} leads inserted in {seconds:.0f} s; database {(data / 'leadvibe.db').stat().st_size / 1e6:.0f} MB")
+        size = (data / "leadvibe.db").stat().st_size / 1e6
+        print(f"{args.leads:,} leads inserted in {seconds:.0f} s; database {size:.0f} MB")
         server = Server(data).start()
         try:
             results = measure(server.base, args.runs)

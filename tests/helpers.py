@@ -8,7 +8,7 @@ from typing import Any
 
 async def wait_idle(api: Any, timeout: float = 10.0) -> None:
     """Wait until the scoring worker has processed every acknowledged event."""
-    worker = api.rt.services.get("worker")
+    worker = api.rt.worker
     if worker is None:
         raise AssertionError("the scoring worker is not running")
     await asyncio.wait_for(worker.wait_idle(), timeout)
@@ -32,7 +32,7 @@ async def add_rules(api: Any, weights: dict[str, int], ruleset_id: str = "rs_tes
                        unit_id))
 
     await api.rt.db.write(run)
-    api.rt.services["scoring_config"].invalidate(unit_id)
+    api.rt.scoring_config.invalidate(unit_id)
     return ruleset_id
 
 
@@ -75,4 +75,4 @@ async def add_filter(api: Any, filter_id: str, event_type: str, threshold: int, 
         "INSERT INTO inorganic_filters (id, org_id, unit_id, event_type, type_key, count_threshold, time_window_ms,"
         " group_events, created_at, updated_at) SELECT ?, org_id, id, ?, ?, ?, ?, ?, 0, 0 FROM org_units WHERE id = ?",
         (filter_id, event_type, type_key(event_type), threshold, window_ms, int(group), unit_id)))
-    api.rt.services["scoring_config"].invalidate(unit_id)
+    api.rt.scoring_config.invalidate(unit_id)

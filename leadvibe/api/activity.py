@@ -14,7 +14,7 @@ from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Tenant
+from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import leads as lead_store
 from leadvibe.store import orders as store
 from leadvibe.timeutil import parse_rfc3339, range_bounds, to_rfc3339
@@ -148,7 +148,7 @@ def _aliases(data: OrderIn) -> list[tuple[str, str, str]]:
 
 @post(
     "/orders",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="createOrder",
     summary="Record an order for a lead",
     tags=["Activity"],
@@ -214,7 +214,7 @@ def _flag(value: str | None) -> bool | None:
 
 @get(
     "/leads/{lead_id:str}/activity",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="getLeadActivity",
     summary="Unified activity stream (events + orders + timeline)",
     tags=["Activity"],

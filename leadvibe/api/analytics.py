@@ -23,11 +23,10 @@ from leadvibe.engine.levels import level_for
 from leadvibe.errors import not_found
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Tenant
+from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import analytics as store
 from leadvibe.timeutil import to_rfc3339
 
-VIEW = access("V")
 TAGS = ["Analytics"]
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -130,7 +129,7 @@ def month_bounds(now_ms: int) -> tuple[int, int]:
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
-@get("/analytics", opt=VIEW, operation_id="getAnalytics", summary="Analytics across events (OU-scoped)",
+@get("/analytics", opt=access(Role.VIEWER), operation_id="getAnalytics", summary="Analytics across events (OU-scoped)",
      tags=TAGS)
 async def analytics(rt: Runtime, tenant: Tenant) -> Analytics:
     """Events and live leads in the OU, events in the last 24 h, leads active in the last 7 days, events per
@@ -145,7 +144,7 @@ async def analytics(rt: Runtime, tenant: Tenant) -> Analytics:
     return await rt.db.read(run)
 
 
-@get("/analytics/stats", opt=VIEW, operation_id="getEventStats", summary="Event statistics (OU-scoped)",
+@get("/analytics/stats", opt=access(Role.VIEWER), operation_id="getEventStats", summary="Event statistics (OU-scoped)",
      tags=TAGS)
 async def event_stats(rt: Runtime, tenant: Tenant) -> Stats:
     """The last 24 hours: events, active leads, net primary score change; the 10 most frequent visible
@@ -161,7 +160,8 @@ async def event_stats(rt: Runtime, tenant: Tenant) -> Stats:
     return await rt.db.read(run)
 
 
-@get("/analytics/top-leads", opt=VIEW, operation_id="getTopLeads", summary="Top leads (OU-scoped)", tags=TAGS)
+@get("/analytics/top-leads", opt=access(Role.VIEWER),
+     operation_id="getTopLeads", summary="Top leads (OU-scoped)", tags=TAGS)
 async def top_leads(
     rt: Runtime, tenant: Tenant,
     limit: Annotated[int, Parameter(ge=1, le=100, description="How many leads, 1..100")] = 10,
@@ -189,7 +189,7 @@ async def top_leads(
     return result
 
 
-@get("/analytics/score-gains", opt=VIEW, operation_id="getScoreGains",
+@get("/analytics/score-gains", opt=access(Role.VIEWER), operation_id="getScoreGains",
      summary="Recent score gains (OU-scoped)", tags=TAGS)
 async def score_gains(
     rt: Runtime, tenant: Tenant,
@@ -208,7 +208,7 @@ async def score_gains(
     return await rt.db.read(run)
 
 
-@get("/usage", opt=access("V", auth="jwt"), operation_id="getUsage", summary="Usage metrics (OU/org scoped)",
+@get("/usage", opt=access(Role.VIEWER, auth="jwt"), operation_id="getUsage", summary="Usage metrics (OU/org scoped)",
      tags=["Usage"])
 async def usage(rt: Runtime, tenant: Tenant) -> Usage:
     """This UTC month: events (by their timestamp) and active leads in the whole organization and in the

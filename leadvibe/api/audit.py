@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import audit as audit_store
 from leadvibe.timeutil import to_rfc3339
 
@@ -43,7 +43,7 @@ class AuditPage(msgspec.Struct):
 SortBy = Literal["created_at", "user_email", "method", "path", "status", "ip", "latency_ms"]
 
 
-@get("/admin/audit-logs", opt=access("W", auth="jwt"), operation_id="listAuditLogs", summary="List audit logs",
+@get("/admin/audit-logs", opt=access(Role.OWNER, auth="jwt"), operation_id="listAuditLogs", summary="List audit logs",
      tags=["Admin"])
 async def list_audit_logs(
     rt: Runtime, tenant: Tenant, principal: Principal,

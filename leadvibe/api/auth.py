@@ -19,7 +19,6 @@ from leadvibe.store import credentials as cred_store
 from leadvibe.store import members as member_store
 from leadvibe.timeutil import to_rfc3339
 
-JWT_ONLY = access(None, auth="jwt", ou=False)
 LEGACY_COOKIES = ("session", "token", "auth_token", "access_token", "refresh_token", "jwt", ACTIVE_OU_COOKIE)
 
 
@@ -98,7 +97,8 @@ async def login(request: Request[Any, Any, Any], rt: Runtime, data: LoginRequest
     return LoginResponse(token, to_rfc3339(expires) or "", member["id"])
 
 
-@post("/auth/logout", opt=JWT_ONLY, operation_id="logout", summary="Log out (revoke this token)", tags=["Auth"],
+@post("/auth/logout", opt=access(None, auth="jwt", ou=False),
+      operation_id="logout", summary="Log out (revoke this token)", tags=["Auth"],
       status_code=200)
 async def logout(rt: Runtime, principal: Principal) -> Response[Cleared]:
     """Revoke the presented token; it fails on every later request."""
@@ -118,7 +118,7 @@ async def cleanup(request: Request[Any, Any, Any]) -> Response[Cleared]:
     return Response(Cleared("legacy auth cookies cleared", present), cookies=cookies)
 
 
-@get("/me", opt=JWT_ONLY, operation_id="getMe", summary="Current user", tags=["Auth"])
+@get("/me", opt=access(None, auth="jwt", ou=False), operation_id="getMe", summary="Current user", tags=["Auth"])
 async def me(rt: Runtime, principal: Principal) -> Me:
     """The authenticated person's profile."""
     row = await rt.db.read(lambda c: member_store.get_member(c, principal.org_id, principal.member_id or ""))
@@ -128,7 +128,7 @@ async def me(rt: Runtime, principal: Principal) -> Me:
               bool(row["verified"]))
 
 
-@get("/me/rate-limit", opt=JWT_ONLY, operation_id="getMyRateLimit",
+@get("/me/rate-limit", opt=access(None, auth="jwt", ou=False), operation_id="getMyRateLimit",
      summary="Get current rate limit configuration for caller", tags=["Auth"])
 async def my_rate_limit(request: Request[Any, Any, Any], rt: Runtime, principal: Principal) -> RateLimitInfo:
     """What the limiter does for this caller: mode, keying, the computed key and the numbers."""

@@ -11,7 +11,7 @@ from leadvibe.errors import bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import decay as store
 from leadvibe.timeutil import to_rfc3339
 
@@ -72,7 +72,7 @@ def _check(inactive_for: int | None, decrease: int | None) -> None:
 
 @get(
     "/decays",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="listDecays",
     summary="List score decay rules (OU-scoped)",
     tags=TAGS,
@@ -84,7 +84,7 @@ async def list_decays(rt: Runtime, tenant: Tenant) -> list[DecayOut]:
 
 @post(
     "/decays",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="createDecay",
     summary="Create score decay rule (OU-scoped)",
     tags=TAGS,
@@ -111,7 +111,7 @@ async def create_decay(rt: Runtime, tenant: Tenant, principal: Principal, data: 
 
 @put(
     "/decays/{decay_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="updateDecay",
     summary="Update score decay rule (OU-scoped)",
     tags=TAGS,
@@ -142,7 +142,7 @@ async def update_decay(
 
 @delete(
     "/decays/{decay_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="deleteDecay",
     summary="Delete score decay rule (OU-scoped)",
     tags=TAGS,

@@ -11,7 +11,7 @@ from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.errors import conflict, not_found
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Tenant
+from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import deliveries as store
 from leadvibe.timeutil import to_rfc3339
 
@@ -69,7 +69,7 @@ def delivery_out(r: dict[str, Any]) -> Delivery:
 
 @get(
     "/deliveries",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="listDeliveries",
     summary="Notification deliveries (webhook/email/Slack)",
     tags=TAGS,
@@ -88,7 +88,7 @@ async def list_deliveries(
 
 @post(
     "/deliveries/{delivery_id:str}/retry",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="retryDelivery",
     summary="Retry a failed delivery now",
     tags=TAGS,
@@ -108,7 +108,7 @@ async def retry_delivery(rt: Runtime, tenant: Tenant, delivery_id: str) -> Deliv
         return store.get_delivery(c, tenant.unit_id, delivery_id)  # type: ignore[return-value]
 
     row = await rt.db.write(run)
-    sender = rt.services.get("delivery")
+    sender = rt.delivery
     if sender is not None:
         sender.poke()
     return delivery_out(row)

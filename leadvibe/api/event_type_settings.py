@@ -21,13 +21,12 @@ from leadvibe.api.scoring_common import (
 )
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Tenant
+from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import event_type_settings as store
 from leadvibe.store import scoring as score_store
 from leadvibe.timeutil import to_rfc3339
 
 Scope = Literal["observe", "decide", "activate"]
-JWT_V, JWT_O = access("V", auth="jwt"), access("O", auth="jwt")
 
 
 class EventTypeSettingIn(msgspec.Struct):
@@ -83,7 +82,7 @@ def _out(row: dict[str, Any]) -> EventTypeOut:
 
 @get(
     "/settings/event-types",
-    opt=JWT_V,
+    opt=access(Role.VIEWER, auth="jwt"),
     operation_id="listEventTypeSettings",
     summary="List event types with OU visibility and counts",
     tags=["Settings"],
@@ -96,7 +95,7 @@ async def list_event_types(rt: Runtime, tenant: Tenant) -> list[EventTypeOut]:
 
 @put(
     "/settings/event-types/{event_type:str}",
-    opt=JWT_O,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="setEventTypeSetting",
     summary="Set OU visibility for an event type",
     tags=["Settings"],
@@ -121,7 +120,7 @@ async def set_event_type(
 
 @get(
     "/settings/event-types/{event_type:str}/delete-preview",
-    opt=JWT_O,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="previewEventTypeDelete",
     summary="Dry-run delete of all events for an event type (OU)",
     tags=["Settings"],
@@ -135,7 +134,7 @@ async def preview_delete(rt: Runtime, tenant: Tenant, event_type: str) -> Delete
 
 @delete(
     "/settings/event-types/{event_type:str}",
-    opt=JWT_O,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="deleteEventTypeEvents",
     summary="Delete all events for an event type in the active OU",
     tags=["Settings"],

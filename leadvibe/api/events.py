@@ -32,12 +32,10 @@ from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Tenant
+from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import event_queries as q
 from leadvibe.timeutil import range_bounds, to_rfc3339
 
-VIEW = access("V")
-OPERATE = access("O")
 TAGS = ["Events"]
 MAX_BATCH_DELETE = 1000
 EXPORT_PAGE = 1000
@@ -173,7 +171,8 @@ async def _page(rt: Runtime, unit_id: str, f: q.EventFilter, page: int, limit: i
     return EventPage([_event(r) for r in rows], total, page, limit)
 
 
-@get("/events", opt=VIEW, operation_id="listEvents", summary="List engagement events (OU-scoped)", tags=TAGS)
+@get("/events", opt=access(Role.VIEWER),
+     operation_id="listEvents", summary="List engagement events (OU-scoped)", tags=TAGS)
 async def list_events(rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: LimitParam = 25,
                       event_type: EventTypeParam = None, lead_id: LeadParam = None,
                       range_: RangeParam = "all", metadata: MetadataParam = None,
@@ -183,7 +182,8 @@ async def list_events(rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: L
     return await _page(rt, tenant.unit_id, f, page, limit)
 
 
-@get("/events/export", opt=VIEW, operation_id="exportEvents", summary="Export events (OU-scoped)", tags=TAGS,
+@get("/events/export", opt=access(Role.VIEWER),
+     operation_id="exportEvents", summary="Export events (OU-scoped)", tags=TAGS,
      media_type="text/csv")
 async def export_events(rt: Runtime, tenant: Tenant, event_type: EventTypeParam = None,
                         lead_id: LeadParam = None, range_: RangeParam = "all", metadata: MetadataParam = None,
@@ -208,7 +208,7 @@ async def export_events(rt: Runtime, tenant: Tenant, event_type: EventTypeParam 
     return csv_download("events.csv", csv_stream(EXPORT_HEADER, pages()))
 
 
-@delete("/events/batch", opt=OPERATE, operation_id="batchDeleteEvents",
+@delete("/events/batch", opt=access(Role.OPERATOR), operation_id="batchDeleteEvents",
         summary="Batch delete events (OU-scoped)", tags=TAGS, status_code=200)
 async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) -> Deleted:
     """Delete up to 1,000 events of the active OU by id and, in the same transaction, replay the affected
@@ -218,11 +218,11 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
     wanted = list(dict.fromkeys(i for i in [*(data.event_ids or ()), *(data.ids or ())] if i))
     if not 1 <= len(wanted) <= MAX_BATCH_DELETE:
         raise bad_request(f"`event_ids` must hold 1 to {MAX_BATCH_DELETE} event ids")
-    cache = rt.services.get("scoring_config")
+    cache = rt.scoring_config
     if cache is None:
         raise ApiError(503, "deleting events is not available: the scoring pipeline is not running")
     unit_id, now = tenant.unit_id, rt.now_ms()
-    triggers = rt.services.get("triggers")
+    triggers = rt.triggers
 
     def run(c: Any) -> tuple[int, list[dict[str, Any]]]:
         found = q.events_by_ids(c, unit_id, wanted)
@@ -245,14 +245,14 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
         return deleted, changes
 
     deleted, changes = await rt.db.write(run)
-    hub = rt.services.get("stream")
+    hub = rt.stream
     if hub is not None:
         for change in changes:
             hub.publish(unit_id, "score_update", change)
     return Deleted(deleted)
 
 
-@get("/events/{event_id:str}/explanation", opt=VIEW, operation_id="getEventExplanation",
+@get("/events/{event_id:str}/explanation", opt=access(Role.VIEWER), operation_id="getEventExplanation",
      summary="Get event score explanation", tags=TAGS)
 async def explain_event(rt: Runtime, tenant: Tenant, event_id: str) -> Explanation:
     """Per-ruleset weight, multiplier, delta and before/after score of one event, as stored when it was scored
@@ -273,14 +273,15 @@ async def explain_event(rt: Runtime, tenant: Tenant, event_id: str) -> Explanati
                        row["grouped_with"], float(row["multiplier"]), rulesets)
 
 
-@get("/event-types", opt=VIEW, operation_id="listEventTypes", summary="List visible event types (OU-scoped)",
+@get("/event-types", opt=access(Role.VIEWER),
+     operation_id="listEventTypes", summary="List visible event types (OU-scoped)",
      tags=TAGS)
 async def list_event_types(rt: Runtime, tenant: Tenant) -> list[str]:
     """Event type names of the active OU (each as first spelled), hidden ones left out, sorted."""
     return await rt.db.read(lambda c: q.visible_types(c, tenant.unit_id))
 
 
-@get("/event-types/{event_type:str}/properties", opt=VIEW, operation_id="listEventTypeProperties",
+@get("/event-types/{event_type:str}/properties", opt=access(Role.VIEWER), operation_id="listEventTypeProperties",
      summary="List distinct metadata keys for an event type (OU)", tags=TAGS)
 async def list_event_type_properties(rt: Runtime, tenant: Tenant, event_type: str) -> TypeProperties:
     """Top-level metadata keys seen on events of the type (any spelling of it), sorted."""
@@ -296,7 +297,7 @@ async def list_event_type_properties(rt: Runtime, tenant: Tenant, event_type: st
     return TypeProperties(row["display_name"], props)
 
 
-@get("/channels", opt=VIEW, operation_id="listChannels", summary="List available channels (OU-scoped)",
+@get("/channels", opt=access(Role.VIEWER), operation_id="listChannels", summary="List available channels (OU-scoped)",
      tags=TAGS)
 async def list_channels(rt: Runtime, tenant: Tenant) -> list[str]:
     """Distinct channels of the active OU's events (web, email, slack, webinar, crm, system, or any given in
@@ -304,7 +305,7 @@ async def list_channels(rt: Runtime, tenant: Tenant) -> list[str]:
     return await rt.db.read(lambda c: q.channels(c, tenant.unit_id))
 
 
-@get("/leads/{lead_id:str}/events", opt=VIEW, operation_id="listLeadEvents",
+@get("/leads/{lead_id:str}/events", opt=access(Role.VIEWER), operation_id="listLeadEvents",
      summary="List events for a lead (OU-scoped)", tags=TAGS)
 async def list_lead_events(rt: Runtime, tenant: Tenant, lead_id: str, page: PageParam = 1,
                            limit: LimitParam = 50, event_type: EventTypeParam = None,

@@ -19,7 +19,7 @@ from leadvibe.errors import ApiError
 from leadvibe.pipeline.inbox import Accepted, IngestEvent, QueuedEvent, validate
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Tenant
+from leadvibe.security.principal import Role, Tenant
 
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 1000
@@ -97,7 +97,8 @@ async def _before_json(request: Request[Any, Any, Any]) -> None:
     _require_json(request)
 
 
-@post("/ingest", opt=access("O"), operation_id="ingestEvent", summary="Ingest engagement event", tags=["Events"],
+@post("/ingest", opt=access(Role.OPERATOR),
+      operation_id="ingestEvent", summary="Ingest engagement event", tags=["Events"],
       status_code=202, request_max_body_size=MAX_BODY, before_request=_before_json)
 async def ingest(request: Request[Any, Any, Any], data: IngestEvent) -> IngestAccepted:
     """Validate, make durable (group-committed inbox), then answer 202; scoring happens right after."""
@@ -106,11 +107,11 @@ async def ingest(request: Request[Any, Any, Any], data: IngestEvent) -> IngestAc
     rt: Runtime = request.app.state.runtime
     tenant: Tenant = request.state.tenant
     q = validate(data, rt.now_ms(), request.headers.get("idempotency-key"))
-    (acc,) = await rt.services["inbox"].submit(tenant.org_id, tenant.unit_id, [q])
+    (acc,) = await rt.inbox.submit(tenant.org_id, tenant.unit_id, [q])
     return IngestAccepted("event ingested", IngestMeta(acc.event_id, acc.duplicate))
 
 
-@post("/ingest/batch", opt=access("O"), operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
+@post("/ingest/batch", opt=access(Role.OPERATOR), operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
       tags=["Events"], status_code=202, request_max_body_size=MAX_BATCH_BODY, before_request=_before_json)
 async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn) -> BatchAccepted:
     """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported."""
@@ -128,7 +129,7 @@ async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn) -> BatchA
             valid.append((i, validate(ev, now)))
         except ApiError as exc:
             results.append(BatchItem(i, "rejected", error=exc.message))
-    accepted = await rt.services["inbox"].submit(tenant.org_id, tenant.unit_id, [q for _, q in valid])
+    accepted = await rt.inbox.submit(tenant.org_id, tenant.unit_id, [q for _, q in valid])
     for (i, _), acc in zip(valid, accepted, strict=True):
         results.append(BatchItem(i, "duplicate" if acc.duplicate else "accepted", acc.event_id))
     results.sort(key=lambda r: r.index)
@@ -181,7 +182,7 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     imported = duplicates = errors = 0
     error_rows: list[ImportErrorRow] = []
     chunk: list[QueuedEvent] = []
-    inbox = rt.services["inbox"]
+    inbox = rt.inbox
 
     async def flush() -> None:
         nonlocal imported, duplicates
@@ -216,7 +217,8 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     return ImportResult("import complete", imported, duplicates, errors, error_rows)
 
 
-@post("/import", opt=access("O"), operation_id="importEvents", summary="Import events from CSV", tags=["Events"],
+@post("/import", opt=access(Role.OPERATOR),
+      operation_id="importEvents", summary="Import events from CSV", tags=["Events"],
       status_code=202, request_max_body_size=MAX_IMPORT + 256 * 1024)
 async def import_events(
     rt: Runtime, tenant: Tenant,
@@ -233,11 +235,11 @@ async def import_events(
         await upload.close()
 
 
-@get("/stream", opt=access("V", ou_query="ouId"), operation_id="stream", summary="Server-sent events stream",
+@get("/stream", opt=access(Role.VIEWER, ou_query="ouId"), operation_id="stream", summary="Server-sent events stream",
      tags=["Stream"], media_type="text/event-stream")
 async def stream(rt: Runtime, tenant: Tenant) -> Stream:
     """`score_update`, `event_ingested`, `surge`, `trigger_fired` for the active OU, with heartbeats."""
-    hub = rt.services["stream"]
+    hub = rt.stream
 
     async def body() -> AsyncIterator[bytes]:
         async for frame in hub.stream(tenant.unit_id):

@@ -13,7 +13,7 @@ from leadvibe.errors import not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import scoring as store
 from leadvibe.timeutil import to_rfc3339
 
@@ -80,7 +80,7 @@ def _window(value: int) -> int:
 
 @get(
     "/filters",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="listFilters",
     summary="List inorganic filters (OU-scoped)",
     tags=["Filters"],
@@ -92,7 +92,7 @@ async def list_filters(rt: Runtime, tenant: Tenant) -> list[FilterOut]:
 
 @post(
     "/filters",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="createFilter",
     summary="Create inorganic filter (OU-scoped)",
     tags=["Filters"],
@@ -123,7 +123,7 @@ async def create_filter(rt: Runtime, tenant: Tenant, principal: Principal, data:
 
 @put(
     "/filters/{filter_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="updateFilter",
     summary="Update inorganic filter (OU-scoped)",
     tags=["Filters"],
@@ -153,7 +153,7 @@ async def update_filter(
 
 @delete(
     "/filters/{filter_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="deleteFilter",
     summary="Delete inorganic filter (OU-scoped)",
     tags=["Filters"],

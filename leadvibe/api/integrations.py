@@ -17,18 +17,13 @@ from leadvibe.errors import ApiError, bad_request
 from leadvibe.notify import webhook
 from leadvibe.notify.slack import SlackClient, SlackError, authorize_url
 from leadvibe.pipeline.delivery import ensure_webhook_secret, secrets_key
-from leadvibe.pipeline.triggers import invalidate_triggers
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import PUBLIC, access
-from leadvibe.security.principal import ROLE_RANK, Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import integrations as store
 from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Settings"]
-OWNER = access("W", auth="jwt")
-OPERATOR = access("O", auth="jwt")
-VIEWER = access("V", auth="jwt")
-ADMIN = access("A", auth="jwt", ou=False)
 INTEGRATIONS_PAGE = "/ui/settings/integrations"  # the dashboard's Integrations page
 TargetKind = Literal["channel", "user"]
 T = TypeVar("T")
@@ -55,7 +50,7 @@ def _secret_out(rt: Runtime, row: dict[str, Any]) -> WebhookSecret:
 
 @get(
     "/settings/webhooks",
-    opt=OWNER,
+    opt=access(Role.OWNER, auth="jwt"),
     operation_id="getWebhookSecret",
     summary="The OU's webhook signing secret",
     tags=TAGS,
@@ -68,7 +63,7 @@ async def get_webhook_secret(rt: Runtime, tenant: Tenant) -> WebhookSecret:
 
 @post(
     "/settings/webhooks/rotate",
-    opt=OWNER,
+    opt=access(Role.OWNER, auth="jwt"),
     operation_id="rotateWebhookSecret",
     summary="Rotate the OU's webhook signing secret",
     tags=TAGS,
@@ -106,7 +101,7 @@ class SlackAppStatus(msgspec.Struct):
 
 @get(
     "/settings/slack-app",
-    opt=ADMIN,
+    opt=access(Role.ORG_ADMIN, auth="jwt", ou=False),
     operation_id="getSlackApp",
     summary="Get Slack app configuration (org-level)",
     tags=TAGS,
@@ -121,7 +116,7 @@ async def get_slack_app(rt: Runtime, principal: Principal) -> SlackAppStatus:
 
 @put(
     "/settings/slack-app",
-    opt=ADMIN,
+    opt=access(Role.ORG_ADMIN, auth="jwt", ou=False),
     operation_id="setSlackApp",
     summary="Set Slack app configuration (org-level)",
     tags=TAGS,
@@ -222,7 +217,7 @@ def _status(row: dict[str, Any] | None, app_configured: bool, url: str | None) -
 
 @get(
     "/settings/slack",
-    opt=VIEWER,
+    opt=access(Role.VIEWER, auth="jwt"),
     operation_id="getSlackStatus",
     summary="Get OU Slack integration status",
     tags=TAGS,
@@ -235,14 +230,14 @@ async def slack_status(rt: Runtime, tenant: Tenant, principal: Principal) -> Sla
     )
     url = None
     connected = row is not None and row["bot_token"] is not None
-    if app is not None and not connected and ROLE_RANK[tenant.role] >= ROLE_RANK["Operator"]:
+    if app is not None and not connected and tenant.at_least(Role.OPERATOR):
         url = await _start_install(rt, tenant, principal)
     return _status(row, app is not None, url)
 
 
 @get(
     "/settings/slack/install",
-    opt=OPERATOR,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="beginSlackInstall",
     summary="Begin Slack installation",
     tags=TAGS,
@@ -257,7 +252,7 @@ async def begin_install(rt: Runtime, tenant: Tenant, principal: Principal) -> Re
 
 @post(
     "/settings/slack/install",
-    opt=OPERATOR,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="initiateSlackInstall",
     summary="Initiate Slack installation",
     tags=TAGS,
@@ -334,7 +329,7 @@ async def slack_callback(
             actor=found["member_id"],
             now=rt.now_ms(),
         )
-        invalidate_triggers(rt.services, found["unit_id"])
+        rt.invalidate_triggers(found["unit_id"])
 
     await rt.db.write(save)
     return _back()
@@ -342,7 +337,7 @@ async def slack_callback(
 
 @delete(
     "/settings/slack",
-    opt=OPERATOR,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="disconnectSlack",
     summary="Disconnect OU Slack integration",
     tags=TAGS,
@@ -352,7 +347,7 @@ async def disconnect_slack(rt: Runtime, tenant: Tenant) -> None:
 
     def run(c: Any) -> None:
         store.delete_slack_install(c, tenant.unit_id)
-        invalidate_triggers(rt.services, tenant.unit_id)
+        rt.invalidate_triggers(tenant.unit_id)
 
     await rt.db.write(run)
 
@@ -375,7 +370,7 @@ async def _slack_call(rt: Runtime, unit_id: str, call: Callable[[SlackClient], A
 
 @get(
     "/settings/slack/channels",
-    opt=VIEWER,
+    opt=access(Role.VIEWER, auth="jwt"),
     operation_id="listSlackChannels",
     summary="List Slack channels for the connected workspace",
     tags=TAGS,
@@ -392,7 +387,7 @@ async def slack_channels(
 
 @get(
     "/settings/slack/users",
-    opt=VIEWER,
+    opt=access(Role.VIEWER, auth="jwt"),
     operation_id="listSlackUsers",
     summary="List Slack users for the connected workspace",
     tags=TAGS,
@@ -404,7 +399,7 @@ async def slack_users(rt: Runtime, tenant: Tenant, cursor: str | None = None) ->
 
 @put(
     "/settings/slack/target",
-    opt=OPERATOR,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="setSlackTarget",
     summary="Set default Slack notification target for the active OU",
     tags=TAGS,
@@ -417,7 +412,7 @@ async def set_slack_target(rt: Runtime, tenant: Tenant, principal: Principal, da
 
     def run(c: Any) -> tuple[dict[str, Any] | None, bool]:
         store.set_slack_target(c, tenant.unit_id, tenant.org_id, data.kind, target, rt.now_ms())
-        invalidate_triggers(rt.services, tenant.unit_id)
+        rt.invalidate_triggers(tenant.unit_id)
         return store.slack_install(c, tenant.unit_id), store.slack_app(c, tenant.org_id) is not None
 
     row, configured = await rt.db.write(run)
@@ -426,7 +421,7 @@ async def set_slack_target(rt: Runtime, tenant: Tenant, principal: Principal, da
 
 @post(
     "/settings/slack/test",
-    opt=OPERATOR,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="testSlackNotification",
     summary="Send a test Slack notification to the selected target",
     tags=TAGS,

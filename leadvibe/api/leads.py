@@ -14,12 +14,10 @@ from leadvibe.engine.levels import Level, level_for
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import leads as store
 from leadvibe.timeutil import RANGES, parse_rfc3339, range_bounds, to_rfc3339
 
-READ = access("V")
-WRITE = access("O")
 TAGS = ["Leads"]
 MAX_METADATA = 100 * 1024
 MAX_MERGE_SOURCES = 100
@@ -281,7 +279,8 @@ def _load_lead(c: Any, unit_id: str, lead_id: str) -> tuple[dict[str, Any], list
 
 
 # -- list / create / get -------------------------------------------------------------------------------------
-@get("/leads", opt=READ, operation_id="listLeadScores", summary="List lead scores (OU-scoped)", tags=TAGS)
+@get("/leads", opt=access(Role.VIEWER),
+     operation_id="listLeadScores", summary="List lead scores (OU-scoped)", tags=TAGS)
 async def list_leads(
     rt: Runtime,
     tenant: Tenant,
@@ -323,7 +322,8 @@ async def list_leads(
     return await rt.db.read(run)
 
 
-@post("/leads", opt=WRITE, operation_id="createLead", summary="Create a new lead (OU-scoped)", tags=TAGS)
+@post("/leads", opt=access(Role.OPERATOR),
+      operation_id="createLead", summary="Create a new lead (OU-scoped)", tags=TAGS)
 async def create_lead(rt: Runtime, tenant: Tenant, data: LeadIn) -> LeadOut:
     """A lead with the client's id; 409 when the OU already has that id (live or merged)."""
     lead_id = _lead_id(data.id)
@@ -341,7 +341,7 @@ async def create_lead(rt: Runtime, tenant: Tenant, data: LeadIn) -> LeadOut:
 
 @get(
     "/leads/{lead_id:str}",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="getLead",
     summary="Get a lead including metadata and related account (OU-scoped)",
     tags=TAGS,
@@ -358,7 +358,7 @@ async def get_lead(rt: Runtime, tenant: Tenant, lead_id: str) -> LeadDetail:
 
 @put(
     "/leads/{lead_id:str}",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="updateLead",
     summary="Update a lead (replace metadata, optionally account)",
     tags=TAGS,
@@ -381,7 +381,7 @@ async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadRepla
 
 @patch(
     "/leads/{lead_id:str}/metadata",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="patchLeadMetadata",
     summary="Patch lead metadata (OU-scoped)",
     tags=TAGS,
@@ -405,7 +405,7 @@ async def patch_lead_metadata(
 
 @get(
     "/leads/{lead_id:str}/aliases",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="listLeadAliases",
     summary="List lead aliases (OU-scoped)",
     tags=TAGS,
@@ -425,7 +425,7 @@ async def list_aliases(rt: Runtime, tenant: Tenant, lead_id: str) -> list[AliasO
 
 @get(
     "/leads/{lead_id:str}/profile",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="getLeadProfile",
     summary="Get lead profile metadata (OU-scoped)",
     tags=TAGS,
@@ -443,7 +443,7 @@ async def get_profile(rt: Runtime, tenant: Tenant, lead_id: str) -> ProfileOut:
 
 @get(
     "/leads/{lead_id:str}/account",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="getLeadAccount",
     summary="Get lead account metadata (OU-scoped)",
     tags=TAGS,
@@ -461,7 +461,7 @@ async def get_account(rt: Runtime, tenant: Tenant, lead_id: str) -> AccountOut:
 # -- scores --------------------------------------------------------------------------------------------------
 @get(
     "/leads/{lead_id:str}/score",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="getLeadScore",
     summary="Get lead score (OU-scoped)",
     tags=TAGS,
@@ -494,7 +494,7 @@ async def get_lead_score(
 
 @post(
     "/leads/scores",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="batchLeadScores",
     status_code=200,
     summary="Batch lead scores for visible leads (OU-scoped, engagement primary ruleset by default)",
@@ -526,7 +526,7 @@ async def batch_scores(rt: Runtime, tenant: Tenant, data: ScoresIn) -> list[Scor
 # -- search --------------------------------------------------------------------------------------------------
 @get(
     "/leads/search",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="searchLeads",
     summary="Search leads by ID or alias (OU-scoped)",
     tags=TAGS,
@@ -572,7 +572,7 @@ async def search_leads(
 # -- delete --------------------------------------------------------------------------------------------------
 @delete(
     "/leads/{lead_id:str}",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="deleteLead",
     summary="Delete a lead (OU-scoped)",
     tags=TAGS,
@@ -589,7 +589,7 @@ async def delete_lead(
     )
     if not ok:
         raise not_found("lead")
-    worker = rt.services.get("lead-deletions")
+    worker = rt.lead_deletions
     if worker is not None:
         worker.poke()
     return Response(DeletionOut(lead_id, "pending"), status_code=202)
@@ -597,7 +597,7 @@ async def delete_lead(
 
 @get(
     "/leads/{lead_id:str}/deletion",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="getLeadDeletion",
     summary="Lead deletion status (OU-scoped)",
     tags=TAGS,
@@ -611,7 +611,7 @@ async def deletion_status(rt: Runtime, tenant: Tenant, lead_id: str) -> Deletion
 # -- merge ---------------------------------------------------------------------------------------------------
 @post(
     "/leads/merge",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="mergeLeads",
     summary="Merge leads (OU-scoped)",
     tags=TAGS,
@@ -654,10 +654,10 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
         if missing:
             raise ApiError(404, f"source lead not found: {', '.join(missing[:5])}")
         counts = store.merge_into(c, tenant.unit_id, target, sources, before, now)
-        cfg = rt.services["scoring_config"].get(c, tenant.unit_id)
+        cfg = rt.scoring_config.get(c, tenant.unit_id)
         replayed = rescore_leads(c, cfg, [target], now)
         scores = {rs: score for rs, (score, _) in store.score_sums(c, tenant.unit_id, target).items()}
-        triggers = rt.services.get("triggers")
+        triggers = rt.triggers
         if triggers is not None and hasattr(triggers, "on_score_change"):
             triggers.on_score_change(
                 c, tenant.unit_id, target, scores.get(cfg.primary_ruleset_id or "", 0), now
@@ -674,7 +674,7 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
         )
 
     out = await rt.db.write(run)
-    hub = rt.services.get("stream")
+    hub = rt.stream
     if hub is not None:
         for rs, score in out.rescore.scores.items():
             hub.publish(
@@ -688,7 +688,7 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
 # -- explanation ---------------------------------------------------------------------------------------------
 @get(
     "/leads/{lead_id:str}/explanation",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="getLeadExplanation",
     summary="Get score explanation",
     tags=TAGS,

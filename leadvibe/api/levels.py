@@ -20,7 +20,7 @@ from leadvibe.errors import bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import scoring as store
 from leadvibe.timeutil import to_rfc3339
 
@@ -99,7 +99,7 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
 
     @get(
         path,
-        opt=access("V"),
+        opt=access(Role.VIEWER),
         operation_id=f"list{cap}Levels",
         summary=f"List {what}s (OU-scoped)",
         tags=["Levels"],
@@ -110,7 +110,7 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
 
     @post(
         path,
-        opt=access("O"),
+        opt=access(Role.OPERATOR),
         operation_id=f"create{cap}Level",
         summary=f"Create {what} (OU-scoped)",
         tags=["Levels"],
@@ -139,7 +139,7 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
 
     @put(
         f"{path}/{{level_id:str}}",
-        opt=access("O"),
+        opt=access(Role.OPERATOR),
         operation_id=f"update{cap}Level",
         summary=f"Update {what} (OU-scoped)",
         tags=["Levels"],
@@ -174,7 +174,7 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
 
     @delete(
         f"{path}/{{level_id:str}}",
-        opt=access("O"),
+        opt=access(Role.OPERATOR),
         operation_id=f"delete{cap}Level",
         summary=f"Delete {what} (OU-scoped)",
         tags=["Levels"],

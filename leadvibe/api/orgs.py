@@ -14,7 +14,7 @@ from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.runtime import Runtime
 from leadvibe.security import passwords
 from leadvibe.security.guards import ACTIVE_OU_COOKIE, access, role_in_unit
-from leadvibe.security.principal import ROLE_RANK, Principal
+from leadvibe.security.principal import Principal, Role
 from leadvibe.store import members as member_store
 from leadvibe.store import orgs as org_store
 from leadvibe.timeutil import to_rfc3339
@@ -156,10 +156,9 @@ def _check_email(email: str) -> str:
     return email
 
 
-JWT = {"auth": "jwt", "ou": False}
 
 
-@get("/org-units", opt=access(None, **JWT), operation_id="listOrgUnits",
+@get("/org-units", opt=access(None, auth="jwt", ou=False), operation_id="listOrgUnits",
      summary="List organization units for current user with organization info", tags=["OrgUnits"])
 async def list_units(rt: Runtime, principal: Principal) -> UnitList:
     """Admins see every OU of the org (as Owner); members see the OUs they belong to, with their role."""
@@ -167,13 +166,14 @@ async def list_units(rt: Runtime, principal: Principal) -> UnitList:
         org = org_store.get_organization(c, principal.org_id)
         units = org_store.list_units(c, principal.org_id)
         roles = {} if principal.is_admin else member_store.member_units(c, principal.member_id or "")
-        visible = [_unit(u, "Owner" if principal.is_admin else roles[u["id"]])
+        visible = [_unit(u, Role.OWNER.value if principal.is_admin else roles[u["id"]])
                    for u in units if principal.is_admin or u["id"] in roles]
         return UnitList(visible, Organization(org["id"], org["name"], org["slug"]))  # type: ignore[index]
     return await rt.db.read(run)
 
 
-@post("/org-units", opt=access("A", **JWT), operation_id="createOrgUnit", summary="Create organization unit",
+@post("/org-units", opt=access(Role.ORG_ADMIN, auth="jwt", ou=False),
+      operation_id="createOrgUnit", summary="Create organization unit",
       tags=["OrgUnits"])
 async def create_unit(rt: Runtime, principal: Principal, data: UnitName) -> Unit:
     """A new OU in the caller's organization."""
@@ -182,7 +182,8 @@ async def create_unit(rt: Runtime, principal: Principal, data: UnitName) -> Unit
     return _unit(row, "Owner")
 
 
-@put("/org-units/{unit_id:str}", opt=access("W", **JWT, path_ou="unit_id"), operation_id="updateOrgUnit",
+@put("/org-units/{unit_id:str}", opt=access(Role.OWNER, auth="jwt", ou=False, path_ou="unit_id"),
+     operation_id="updateOrgUnit",
      summary="Update organization unit", tags=["OrgUnits"])
 async def update_unit(rt: Runtime, principal: Principal, unit_id: str, data: UnitName) -> Unit:
     """Rename an OU (org admins, or Owners of that OU)."""
@@ -215,7 +216,8 @@ async def set_active(request: Request[Any, Any, Any], rt: Runtime, principal: Pr
     return Response(ActiveUnit(unit_id, unit_id, unit["name"], role), cookies=[cookie], headers={"X-OU-ID": unit_id})
 
 
-@get("/members", opt=access(None, **JWT), operation_id="listMembers", summary="List organization members",
+@get("/members", opt=access(None, auth="jwt", ou=False),
+     operation_id="listMembers", summary="List organization members",
      tags=["OrgUnits"])
 async def list_members(rt: Runtime, principal: Principal) -> list[Member]:
     """Every member of the caller's organization."""
@@ -223,7 +225,8 @@ async def list_members(rt: Runtime, principal: Principal) -> list[Member]:
     return [_member(r) for r in rows]
 
 
-@post("/members", opt=access("A", **JWT), operation_id="createMember", summary="Create organization member",
+@post("/members", opt=access(Role.ORG_ADMIN, auth="jwt", ou=False),
+      operation_id="createMember", summary="Create organization member",
       tags=["OrgUnits"])
 async def create_member(rt: Runtime, principal: Principal, data: MemberIn) -> Member:
     """Add a person to the organization (org admins only)."""
@@ -242,7 +245,7 @@ async def create_member(rt: Runtime, principal: Principal, data: MemberIn) -> Me
     return _member(await rt.db.write(run))
 
 
-@put("/members/{member_id:str}", opt=access("A", **JWT), operation_id="updateMember",
+@put("/members/{member_id:str}", opt=access(Role.ORG_ADMIN, auth="jwt", ou=False), operation_id="updateMember",
      summary="Update organization member", tags=["OrgUnits"])
 async def update_member(rt: Runtime, principal: Principal, member_id: str, data: MemberPatch) -> Member:
     """Change a member's name, email, org role or password (org admins only)."""
@@ -275,7 +278,7 @@ async def update_member(rt: Runtime, principal: Principal, member_id: str, data:
     return _member(await rt.db.write(run))
 
 
-@delete("/members/{member_id:str}", opt=access("A", **JWT), operation_id="deleteMember",
+@delete("/members/{member_id:str}", opt=access(Role.ORG_ADMIN, auth="jwt", ou=False), operation_id="deleteMember",
         summary="Delete organization member", tags=["OrgUnits"])
 async def delete_member(rt: Runtime, principal: Principal, member_id: str) -> None:
     """Remove a person; their sessions stop working on the next request."""
@@ -289,7 +292,7 @@ async def delete_member(rt: Runtime, principal: Principal, member_id: str) -> No
     await rt.db.write(run)
 
 
-@get("/org-units/{unit_id:str}/memberships", opt=access("V", **JWT, path_ou="unit_id"),
+@get("/org-units/{unit_id:str}/memberships", opt=access(Role.VIEWER, auth="jwt", ou=False, path_ou="unit_id"),
      operation_id="listMemberships", summary="List OU memberships", tags=["OUMemberships"])
 async def list_memberships(rt: Runtime, unit_id: str) -> list[Membership]:
     """Members of the OU with their OU roles."""
@@ -298,12 +301,12 @@ async def list_memberships(rt: Runtime, unit_id: str) -> list[Membership]:
 
 def _no_escalation(request: Request[Any, Any, Any], role: str) -> None:
     # An Operator may manage memberships but never hand out more than it has.
-    have = request.state.path_role
-    if ROLE_RANK[role] > ROLE_RANK[have]:
-        raise ApiError(403, f"you cannot grant the {role} role (you are {have})")
+    have: Role = request.state.path_role
+    if not have.covers(Role(role)):
+        raise ApiError(403, f"you cannot grant the {role} role (you are {have.value})")
 
 
-@post("/org-units/{unit_id:str}/memberships", opt=access("O", **JWT, path_ou="unit_id"),
+@post("/org-units/{unit_id:str}/memberships", opt=access(Role.OPERATOR, auth="jwt", ou=False, path_ou="unit_id"),
       operation_id="assignMembership", summary="Assign member to OU", tags=["OUMemberships"], status_code=200)
 async def assign_membership(request: Request[Any, Any, Any], rt: Runtime, principal: Principal, unit_id: str,
                             data: MembershipIn) -> Membership:
@@ -319,8 +322,9 @@ async def assign_membership(request: Request[Any, Any, Any], rt: Runtime, princi
     return await rt.db.write(run)
 
 
-@put("/org-units/{unit_id:str}/memberships/{member_id:str}", opt=access("O", **JWT, path_ou="unit_id"),
-     operation_id="updateMembership", summary="Update OU membership role", tags=["OUMemberships"])
+@put("/org-units/{unit_id:str}/memberships/{member_id:str}",
+     opt=access(Role.OPERATOR, auth="jwt", ou=False, path_ou="unit_id"), operation_id="updateMembership",
+     summary="Update OU membership role", tags=["OUMemberships"])
 async def update_membership(request: Request[Any, Any, Any], rt: Runtime, principal: Principal, unit_id: str,
                             member_id: str, data: RoleIn) -> Membership:
     """Change a member's role in the OU."""
@@ -335,8 +339,9 @@ async def update_membership(request: Request[Any, Any, Any], rt: Runtime, princi
     return await rt.db.write(run)
 
 
-@delete("/org-units/{unit_id:str}/memberships/{member_id:str}", opt=access("O", **JWT, path_ou="unit_id"),
-        operation_id="removeMembership", summary="Remove OU membership", tags=["OUMemberships"])
+@delete("/org-units/{unit_id:str}/memberships/{member_id:str}",
+        opt=access(Role.OPERATOR, auth="jwt", ou=False, path_ou="unit_id"), operation_id="removeMembership",
+        summary="Remove OU membership", tags=["OUMemberships"])
 async def remove_membership(rt: Runtime, unit_id: str, member_id: str) -> None:
     """Take a member out of the OU."""
     if not await rt.db.write(lambda c: member_store.delete_membership(c, unit_id, member_id)):

@@ -40,7 +40,7 @@ from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import scoring as store
 from leadvibe.timeutil import to_rfc3339
 
@@ -49,7 +49,6 @@ ICON_MAX = 100
 BACKTEST_DEFAULT_LEADS = 1000
 BACKTEST_MAX_LEADS = 10_000
 BACKTEST_MAX_RULES = 1000
-READ, WRITE = access("V"), access("O")
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
@@ -253,7 +252,7 @@ def _ruleset_or_404(c: Any, unit_id: str, ruleset_id: str) -> dict[str, Any]:
 # -- rulesets ------------------------------------------------------------------------------------------------
 @get(
     "/rulesets",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="listRulesets",
     summary="List scoring rule sets (OU-scoped)",
     tags=["RuleSets"],
@@ -265,7 +264,7 @@ async def list_rulesets(rt: Runtime, tenant: Tenant) -> list[RulesetOut]:
 
 @post(
     "/rulesets",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="createRuleset",
     summary="Create scoring rule set (OU-scoped)",
     tags=["RuleSets"],
@@ -295,7 +294,7 @@ async def create_ruleset(rt: Runtime, tenant: Tenant, principal: Principal, data
 
 @put(
     "/rulesets/{ruleset_id:str}",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="updateRuleset",
     summary="Update a ruleset",
     tags=["RuleSets"],
@@ -323,7 +322,7 @@ async def update_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str, data: Rul
 
 @delete(
     "/rulesets/{ruleset_id:str}",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="deleteRuleset",
     summary="Delete a scoring ruleset (OU-scoped)",
     tags=["RuleSets"],
@@ -340,7 +339,7 @@ async def delete_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> None:
 
 @get(
     "/rulesets/{ruleset_id:str}/rules",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="listRulesetRules",
     summary="List scoring rules in a set (OU-scoped)",
     tags=["Rules"],
@@ -357,7 +356,7 @@ async def list_ruleset_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> li
 
 @post(
     "/rulesets/{ruleset_id:str}/rescore",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="rescoreRuleset",
     summary="Recompute every lead's score in this ruleset from stored events",
     tags=["RuleSets"],
@@ -443,7 +442,7 @@ def _replay_event(row: dict[str, Any]) -> ReplayEvent:
 
 @post(
     "/rulesets/{ruleset_id:str}/backtest",
-    opt=READ,
+    opt=access(Role.VIEWER),
     operation_id="backtestRuleset",
     summary="What-if: score stored events with a draft rule list, without writing",
     tags=["RuleSets"],
@@ -514,7 +513,8 @@ async def backtest_ruleset(
 
 
 # -- rules ---------------------------------------------------------------------------------------------------
-@get("/rules", opt=READ, operation_id="listRules", summary="List scoring rules (OU-scoped)", tags=["Rules"])
+@get("/rules", opt=access(Role.VIEWER),
+     operation_id="listRules", summary="List scoring rules (OU-scoped)", tags=["Rules"])
 async def list_rules(
     rt: Runtime,
     tenant: Tenant,
@@ -554,7 +554,8 @@ def _primary_or_default(c: Any, tenant: Tenant, actor: str | None, now: int) -> 
 
 
 @post(
-    "/rules", opt=WRITE, operation_id="createRule", summary="Create scoring rule (OU-scoped)", tags=["Rules"]
+    "/rules", opt=access(Role.OPERATOR),
+    operation_id="createRule", summary="Create scoring rule (OU-scoped)", tags=["Rules"]
 )
 async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, data: RuleIn) -> RuleOut:
     """A rule in the given ruleset, or in the primary one (created as "Default" when the OU has none)."""
@@ -593,7 +594,7 @@ async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, data: R
 
 @put(
     "/rules/{rule_id:str}",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="updateRule",
     summary="Update scoring rule (OU-scoped)",
     tags=["Rules"],
@@ -630,7 +631,7 @@ async def update_rule(
 
 @delete(
     "/rules/{rule_id:str}",
-    opt=WRITE,
+    opt=access(Role.OPERATOR),
     operation_id="deleteRule",
     summary="Delete scoring rule (OU-scoped)",
     tags=["Rules"],

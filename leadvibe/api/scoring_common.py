@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 def invalidate(rt: Runtime, unit_ids: Iterable[str]) -> None:
     """Drop the cached scoring configuration of these OUs so the next event uses the new one."""
-    cache = rt.services.get("scoring_config")
+    cache = rt.scoring_config
     if cache is None:  # the ingestion pipeline is not running (tools, some tests)
         return
     for unit_id in unit_ids:
@@ -117,7 +117,7 @@ def rescore_changes(
         if after.get((lead, rs), 0) != score_before
     ]
     primary = cfg.primary_ruleset_id
-    triggers = rt.services.get("triggers")
+    triggers = rt.triggers
     if triggers is not None and hasattr(triggers, "on_score_change") and primary:
         for change in changes:
             if change["ruleset_id"] == primary:
@@ -127,7 +127,7 @@ def rescore_changes(
 
 def publish(rt: Runtime, unit_id: str, changes: list[dict[str, Any]]) -> None:
     """Send `score_update` events to `/stream` listeners (after the commit)."""
-    hub = rt.services.get("stream")
+    hub = rt.stream
     if hub is not None:
         for change in changes:
             hub.publish(unit_id, "score_update", change)
@@ -135,7 +135,7 @@ def publish(rt: Runtime, unit_id: str, changes: list[dict[str, Any]]) -> None:
 
 def require_pipeline(rt: Runtime, what: str) -> Any:
     """The scoring-config cache, or 503 when the scoring pipeline is not running (tools, some tests)."""
-    cache = rt.services.get("scoring_config")
+    cache = rt.scoring_config
     if cache is None:
         raise ApiError(503, f"{what} is not available: the scoring pipeline is not running")
     return cache

@@ -12,7 +12,7 @@ from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import ApiError, bad_request
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import orgs as org_store
 from leadvibe.store import scoring as store
 from leadvibe.timeutil import to_rfc3339
@@ -74,7 +74,7 @@ def _settings(row: dict[str, Any]) -> ScoringSettings:
 
 @get(
     "/settings/scoring",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="getScoringSettings",
     summary="Get scoring settings",
     tags=["Settings"],
@@ -89,7 +89,7 @@ async def get_scoring_settings(rt: Runtime, tenant: Tenant) -> ScoringSettings:
 
 @put(
     "/settings/scoring",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="updateScoringSettings",
     summary="Update scoring settings",
     tags=["Settings"],
@@ -157,7 +157,7 @@ def _policy_out(tenant: Tenant, policy: SurgePolicy, saved: bool, updated_at: in
 
 @get(
     "/settings/ou/surge-policy",
-    opt=access("V", auth="jwt"),
+    opt=access(Role.VIEWER, auth="jwt"),
     operation_id="getSurgePolicy",
     summary="Get OU surge session policy",
     tags=["Settings"],
@@ -187,7 +187,7 @@ async def get_surge_policy(rt: Runtime, tenant: Tenant) -> SurgePolicyOut:
 
 @put(
     "/settings/ou/surge-policy",
-    opt=access("O", auth="jwt"),
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="upsertSurgePolicy",
     summary="Upsert OU surge session policy",
     tags=["Settings"],

@@ -12,11 +12,9 @@ from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
 from leadvibe.security import credentials as creds
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import credentials as cred_store
 from leadvibe.timeutil import to_rfc3339
-
-OWNER_JWT = access("W", auth="jwt")
 
 
 class SecretIn(msgspec.Struct):
@@ -45,7 +43,8 @@ class SecretInfo(msgspec.Struct):
     last_used_at: str | None
 
 
-@get("/secrets", opt=OWNER_JWT, operation_id="listSecrets", summary="List API credentials", tags=["Secrets"])
+@get("/secrets", opt=access(Role.OWNER, auth="jwt"),
+     operation_id="listSecrets", summary="List API credentials", tags=["Secrets"])
 async def list_secrets(rt: Runtime, tenant: Tenant) -> list[SecretInfo]:
     """Credentials of the active OU."""
     rows = await rt.db.read(lambda c: cred_store.list_credentials(c, tenant.unit_id))
@@ -53,7 +52,7 @@ async def list_secrets(rt: Runtime, tenant: Tenant) -> list[SecretInfo]:
                        to_rfc3339(r["last_used_at"])) for r in rows]
 
 
-@post("/secrets", opt=OWNER_JWT, operation_id="createSecret", summary="Create API credential pair",
+@post("/secrets", opt=access(Role.OWNER, auth="jwt"), operation_id="createSecret", summary="Create API credential pair",
       tags=["Secrets"])
 async def create_secret(rt: Runtime, tenant: Tenant, principal: Principal, data: SecretIn) -> SecretCreated:
     """A client id and a secret acting as Operator in this OU only."""
@@ -71,7 +70,8 @@ async def create_secret(rt: Runtime, tenant: Tenant, principal: Principal, data:
     return SecretCreated(cred_id, client_id, secret, name, to_rfc3339(now))
 
 
-@delete("/secrets/{secret_id:str}", opt=OWNER_JWT, operation_id="deleteSecret", summary="Delete API credential",
+@delete("/secrets/{secret_id:str}", opt=access(Role.OWNER, auth="jwt"),
+        operation_id="deleteSecret", summary="Delete API credential",
         tags=["Secrets"])
 async def delete_secret(rt: Runtime, tenant: Tenant, secret_id: str) -> None:
     """Delete; the very next request with it answers 401."""

@@ -67,7 +67,7 @@ async def healthz(rt: Runtime) -> Response[Health]:
         db_ok = rt.db.writer_alive
     except Exception:
         db_ok = False
-    worker = rt.services.get("worker")
+    worker = rt.worker
     worker_state = "not started" if worker is None else ("alive" if worker.alive else "stopped")
     depth = int(worker.queue_depth) if worker is not None else 0
     healthy = db_ok and worker_state != "stopped"

@@ -24,13 +24,11 @@ from leadvibe.api.triggers import (
 from leadvibe.errors import bad_request
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import triggers as store
 from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Surge"]
-JWT_V = access("V", auth="jwt")
-JWT_O = access("O", auth="jwt")
 INTERVALS = {"15m": 15 * 60_000, "1h": 3_600_000, "1d": 86_400_000}
 MAX_BUCKETS = 5000
 
@@ -142,7 +140,7 @@ def _valid(row: dict[str, Any]) -> None:
 
 @get(
     "/surge-triggers",
-    opt=JWT_V,
+    opt=access(Role.VIEWER, auth="jwt"),
     operation_id="listSurgeTriggers",
     summary="List surge triggers (OU-scoped) [Phase 2 - Paused]",
     tags=TAGS,
@@ -154,7 +152,7 @@ async def list_surge_triggers(rt: Runtime, tenant: Tenant) -> list[SurgeTrigger]
 
 @post(
     "/surge-triggers",
-    opt=JWT_O,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="createSurgeTrigger",
     summary="Create surge trigger (OU-scoped) [Phase 2 - Paused]",
     tags=TAGS,
@@ -173,7 +171,7 @@ async def create_surge_trigger(
 
 @put(
     "/surge-triggers/{trigger_id:str}",
-    opt=JWT_O,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="updateSurgeTrigger",
     summary="Update surge trigger [Phase 2 - Paused]",
     tags=TAGS,
@@ -188,7 +186,7 @@ async def update_surge_trigger(
 
 @delete(
     "/surge-triggers/{trigger_id:str}",
-    opt=JWT_O,
+    opt=access(Role.OPERATOR, auth="jwt"),
     operation_id="deleteSurgeTrigger",
     summary="Delete surge trigger",
     tags=TAGS,
@@ -204,7 +202,7 @@ def _channel(value: str | None) -> str | None:
 
 @get(
     "/surge-events",
-    opt=JWT_V,
+    opt=access(Role.VIEWER, auth="jwt"),
     operation_id="listSurgeEvents",
     summary="List surge events (OU-scoped) [Phase 2 - Paused]",
     tags=TAGS,
@@ -245,7 +243,7 @@ async def list_surge_events(
 
 @get(
     "/surge/{ou_id:str}/metrics",
-    opt=access("V", auth="jwt", ou=False, path_ou="ou_id"),
+    opt=access(Role.VIEWER, auth="jwt", ou=False, path_ou="ou_id"),
     operation_id="getSurgeMetrics",
     summary="Surge metrics summary for an OU",
     tags=TAGS,

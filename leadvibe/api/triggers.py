@@ -24,10 +24,9 @@ from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.notify import ssrf
 from leadvibe.pipeline import triggers as evaluator
-from leadvibe.pipeline.triggers import invalidate_triggers
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Principal, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import triggers as store
 from leadvibe.timeutil import parse_rfc3339, to_rfc3339
 
@@ -412,7 +411,7 @@ async def create(
             c, tenant.unit_id, tenant.org_id, trigger_id, kind, fields, principal.actor_id, rt.now_ms()
         )
         # On the writer thread: the very next event sees the new trigger.
-        invalidate_triggers(rt.services, tenant.unit_id)
+        rt.invalidate_triggers(tenant.unit_id)
         return row
 
     return await rt.db.write(run)
@@ -445,7 +444,7 @@ async def update(
         )
         if changed:
             store.reset_state(c, tenant.unit_id, trigger_id)
-        invalidate_triggers(rt.services, tenant.unit_id)
+        rt.invalidate_triggers(tenant.unit_id)
         return row  # type: ignore[return-value]
 
     return await rt.db.write(run)
@@ -456,7 +455,7 @@ async def remove(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str) -> Non
 
     def run(c: Any) -> bool:
         gone = store.delete_trigger(c, tenant.unit_id, kind, trigger_id)
-        invalidate_triggers(rt.services, tenant.unit_id)
+        rt.invalidate_triggers(tenant.unit_id)
         return gone
 
     if not await rt.db.write(run):
@@ -481,7 +480,7 @@ def _milestone_fields(data: MilestoneIn, *, creating: bool) -> dict[str, Any]:
 
 @get(
     "/triggers/milestones",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="listMilestoneTriggers",
     summary="List milestone triggers (OU-scoped)",
     tags=TAGS,
@@ -496,7 +495,7 @@ async def list_milestones(rt: Runtime, tenant: Tenant) -> list[Milestone]:
 
 @post(
     "/triggers/milestones",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="createMilestoneTrigger",
     summary="Create milestone trigger (OU-scoped)",
     tags=TAGS,
@@ -512,7 +511,7 @@ async def create_milestone(rt: Runtime, tenant: Tenant, principal: Principal, da
 
 @put(
     "/triggers/milestones/{trigger_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="updateMilestoneTrigger",
     summary="Update milestone trigger (OU-scoped)",
     tags=TAGS,
@@ -527,7 +526,7 @@ async def update_milestone(
 
 @delete(
     "/triggers/milestones/{trigger_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="deleteMilestoneTrigger",
     summary="Delete milestone trigger (OU-scoped)",
     tags=TAGS,
@@ -569,7 +568,7 @@ def _valid_window(row: dict[str, Any]) -> None:
 
 @get(
     "/triggers/sequences",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="listSequenceTriggers",
     summary="List sequence triggers (OU-scoped)",
     tags=TAGS,
@@ -584,7 +583,7 @@ async def list_sequences(rt: Runtime, tenant: Tenant) -> list[Sequence]:
 
 @post(
     "/triggers/sequences",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="createSequenceTrigger",
     summary="Create sequence trigger (OU-scoped)",
     tags=TAGS,
@@ -599,7 +598,7 @@ async def create_sequence(rt: Runtime, tenant: Tenant, principal: Principal, dat
 
 @put(
     "/triggers/sequences/{trigger_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="updateSequenceTrigger",
     summary="Update sequence trigger (OU-scoped)",
     tags=TAGS,
@@ -614,7 +613,7 @@ async def update_sequence(
 
 @delete(
     "/triggers/sequences/{trigger_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="deleteSequenceTrigger",
     summary="Delete sequence trigger (OU-scoped)",
     tags=TAGS,
@@ -649,7 +648,7 @@ def _pattern_fields(data: PatternIn, *, creating: bool) -> dict[str, Any]:
 
 @get(
     "/triggers/patterns",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="listPatternTriggers",
     summary="List pattern/frequency triggers (OU-scoped)",
     tags=TAGS,
@@ -663,7 +662,7 @@ async def list_patterns(rt: Runtime, tenant: Tenant) -> list[Pattern]:
 
 @post(
     "/triggers/patterns",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="createPatternTrigger",
     summary="Create pattern trigger (OU-scoped)",
     tags=TAGS,
@@ -680,7 +679,7 @@ async def create_pattern(rt: Runtime, tenant: Tenant, principal: Principal, data
 
 @put(
     "/triggers/patterns/{trigger_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="updatePatternTrigger",
     summary="Update pattern trigger (OU-scoped)",
     tags=TAGS,
@@ -695,7 +694,7 @@ async def update_pattern(
 
 @delete(
     "/triggers/patterns/{trigger_id:str}",
-    opt=access("O"),
+    opt=access(Role.OPERATOR),
     operation_id="deletePatternTrigger",
     summary="Delete pattern trigger (OU-scoped)",
     tags=TAGS,
@@ -740,7 +739,7 @@ async def _simulate(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str, dat
 
 @post(
     "/triggers/milestones/{trigger_id:str}/simulate",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="simulateMilestoneTrigger",
     summary="Simulate a milestone trigger (OU-scoped)",
     tags=TAGS,
@@ -753,7 +752,7 @@ async def simulate_milestone(rt: Runtime, tenant: Tenant, trigger_id: str, data:
 
 @post(
     "/triggers/sequences/{trigger_id:str}/simulate",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="simulateSequenceTrigger",
     summary="Simulate a sequence trigger (OU-scoped)",
     tags=TAGS,
@@ -851,7 +850,7 @@ async def _export(
 
 @get(
     "/triggers/milestones/events",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="listMilestoneEvents",
     summary="List emitted milestone events (OU-scoped)",
     tags=TAGS,
@@ -872,7 +871,7 @@ async def milestone_events(
 
 @get(
     "/triggers/milestones/events/export",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="exportMilestoneEvents",
     summary="Export milestone events (OU-scoped)",
     tags=TAGS,
@@ -892,7 +891,7 @@ async def export_milestone_events(
 
 @get(
     "/triggers/sequences/events",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="listSequenceEvents",
     summary="List emitted sequence events (OU-scoped)",
     tags=TAGS,
@@ -913,7 +912,7 @@ async def sequence_events(
 
 @get(
     "/triggers/sequences/events/export",
-    opt=access("V"),
+    opt=access(Role.VIEWER),
     operation_id="exportSequenceEvents",
     summary="Export sequence events (OU-scoped)",
     tags=TAGS,

@@ -50,8 +50,8 @@ def _apply_batch(
     due = decay_store.due_leads(conn, unit_id, rule["id"], now - int(rule["inactive_ms"]), after, BATCH)
     if not due:
         return after, 0
-    cfg = rt.services["scoring_config"].get(conn, unit_id)
-    triggers = rt.services.get("triggers")
+    cfg = rt.scoring_config.get(conn, unit_id)
+    triggers = rt.triggers
     applied = apply_decay_many(conn, cfg, [lead_id for lead_id, _, _ in due], rule["id"], int(rule["decrease"]),
                                now, now)
     for lead_id, _, _ in due:
@@ -92,7 +92,7 @@ async def run_pass(rt: Runtime) -> PassResult:
 
 def _publish(rt: Runtime, result: PassResult) -> None:
     """Tell /stream listeners about decayed scores (after commit), as the worker does for events."""
-    hub = rt.services.get("stream")
+    hub = rt.stream
     if hub is not None:
         for unit_id, lead_id, info in result.publications:
             scores = info.get("scores", {})

@@ -24,7 +24,6 @@ from leadvibe.notify import webhook
 from leadvibe.notify.email import EmailError, SmtpConfig, build_message, render_template, send_email
 from leadvibe.notify.slack import SlackClient, SlackError, trigger_message
 from leadvibe.pipeline.periodic import Periodic
-from leadvibe.pipeline.triggers import invalidate_triggers
 from leadvibe.security.keys import derive
 from leadvibe.store import deliveries as store
 from leadvibe.store import integrations as integration_store
@@ -112,7 +111,7 @@ def lead_url(base_url: str, lead_id: object) -> str:
 
 
 class DeliverySender:
-    """`rt.services["delivery"]`: a periodic round (and `poke()` for "now") starting one task per due
+    """`rt.delivery`: a periodic round (and `poke()` for "now") starting one task per due
     delivery,
     at most `delivery_concurrency` at a time."""
 
@@ -216,7 +215,7 @@ class DeliverySender:
                 store.disable_pending_to(
                     c, unit, row["destination"], outcome.error or "destination disabled", now
                 )
-                invalidate_triggers(rt.services, unit)  # the disabled URL must get no new deliveries
+                rt.invalidate_triggers(unit)  # the disabled URL must get no new deliveries
 
             await rt.db.write(disable)
             log.warning("delivery_destination_disabled", delivery_id=did)

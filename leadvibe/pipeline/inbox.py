@@ -192,7 +192,7 @@ class Inbox:
         fresh = sum(1 for a in accepted if not a.duplicate)
         if fresh:
             self.rt.metrics.events_ingested.inc(fresh)
-            worker = self.rt.services.get("worker")
+            worker = self.rt.worker
             if worker is not None:
                 worker.notify(fresh)
         return accepted

@@ -129,16 +129,8 @@ def load_ou(conn: apsw.Connection, unit_id: str) -> OUTriggers:
 # ------------------------------------------------------------------------------------------------ the service
 
 
-def invalidate_triggers(services: Mapping[str, Any], unit_id: str) -> None:
-    """Drop an OU's compiled triggers from `services["triggers"]` when the service runs (trigger CRUD, Slack
-    routing changes, a webhook disabled by a 410); the next event reloads them."""
-    svc = services.get("triggers")
-    if svc is not None:
-        svc.invalidate(unit_id)
-
-
 class TriggerService:
-    """`rt.services["triggers"]`: evaluation in the worker transaction, with a per-OU definition cache."""
+    """`rt.triggers`: evaluation in the worker transaction, with a per-OU definition cache."""
 
     def __init__(self) -> None:
         self._cache: dict[str, OUTriggers] = {}

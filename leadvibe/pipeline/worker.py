@@ -92,8 +92,8 @@ class BatchProcessor:
         self.rt = rt
         self.conn = conn
         self.now = now
-        self.configs = rt.services["scoring_config"]
-        self.triggers = rt.services.get("triggers")
+        self.configs = rt.scoring_config
+        self.triggers = rt.triggers
         self.leads: dict[tuple[str, str], _LeadWork] = {}
         self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.properties: dict[str, set[tuple[str, str]]] = {}
@@ -105,7 +105,7 @@ class BatchProcessor:
         self.score_rows: list[tuple[Any, ...]] = []
         self.resolved: dict[tuple[str, str], str] = {}
         self.prefetched: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
-        hub = rt.services.get("stream")
+        hub = rt.stream
         self._listening = (lambda unit: hub.subscriber_count(unit) > 0) if hub is not None else (lambda unit: False)
 
     def prefetch(self, rows: list[tuple[Any, ...]], decoded: list[inbox_mod.QueuedEvent]) -> None:
@@ -403,7 +403,7 @@ class Worker:
 
     async def _loop(self) -> None:
         settings = self.rt.settings
-        hub = self.rt.services.get("stream")
+        hub = self.rt.stream
         while True:
             self._wake.clear()
             self._busy = True
@@ -432,8 +432,8 @@ class Worker:
                     hub.publish(unit_id, name, data)
             for latency in result.latencies:
                 self.rt.metrics.processing_latency.observe(latency)
-            if result.fired and "delivery" in self.rt.services:
-                self.rt.services["delivery"].poke()
+            if result.fired and self.rt.delivery is not None:
+                self.rt.delivery.poke()
             if handled == 0:
                 self.queue_depth = 0
                 with contextlib.suppress(TimeoutError):

@@ -11,6 +11,18 @@ import binascii
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class CachedCredential:
+    """An API credential as the auth path needs it (kept in `Runtime.credentials` by client id)."""
+
+    cred_id: str
+    org_id: str
+    unit_id: str
+    client_id: str
+    digest: bytes
 
 
 def new_client_id() -> str:

@@ -1,36 +1,49 @@
 """One guard for every handler: authenticate, resolve the active OU, check the role, rate-limit.
 
-Handlers declare what they need in `opt` via `access(...)`; the defaults are deliberately strict (auth
-required, OU required, Viewer for reads). Results land in `connection.state` for the `principal`/`tenant`
-dependencies.
+Handlers declare what they need in `opt` via `access(...)`; the defaults are deliberately strict: auth
+required, OU required, and a handler that names no role needs Viewer to read (GET/HEAD) and Operator for
+anything else, so a write that forgot its declaration is not open to Viewers. Results land in
+`connection.state` for the `principal`/`tenant` dependencies.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from leadvibe.db.rows import query_one
 from leadvibe.errors import ApiError
-from leadvibe.runtime import CachedCredential, Runtime
+from leadvibe.runtime import Runtime
 from leadvibe.security import credentials as creds
-from leadvibe.security.principal import ROLE_CODES, ROLE_RANK, Principal, Tenant
+from leadvibe.security.credentials import CachedCredential
+from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.security.tokens import TokenError
 from leadvibe.store import credentials as cred_store
 
 ACTIVE_OU_COOKIE = "activeOu"
+Auth = Literal["none", "jwt", "any"]
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
-def access(role: str | None = "V", *, auth: str = "any", ou: bool = True, path_ou: str | None = None,
+def access(role: Role | None, *, auth: Auth = "any", ou: bool = True, path_ou: str | None = None,
            **extra: Any) -> dict[str, Any]:
-    """Handler opt: `role` V/O/W (OU role) or A (org admin); `auth` none/jwt/any; `ou` needs an active OU;
-    `path_ou` names a path parameter whose OU the role is checked in (instead of the active OU)."""
+    """Handler opt. `role`: the least role the caller needs (an OU role, checked in the active OU or in the OU
+    named by `path_ou`; or `Role.ORG_ADMIN`); `None` means any authenticated caller. `auth`: `none` (public),
+    `jwt` (people only) or `any` (people or API credentials). `ou`: the handler works on the active OU."""
     return {"auth": auth, "ou": ou, "role": role, "path_ou": path_ou, **extra}
 
 
 PUBLIC = {"auth": "none", "ou": False, "role": None, "path_ou": None}
+
+
+def required_role(opt: dict[str, Any], method: str) -> Role | None:
+    """The role a handler needs: its declaration, else Viewer for reads and Operator for writes."""
+    if "role" in opt:
+        role: Role | None = opt["role"]
+        return role
+    return Role.VIEWER if method.upper() in READ_METHODS else Role.OPERATOR
 
 
 def unauthorized(message: str) -> ApiError:
@@ -85,18 +98,18 @@ async def authenticate(rt: Runtime, connection: ASGIConnection[Any, Any, Any, An
     raise unauthorized("authentication required")
 
 
-async def role_in_unit(rt: Runtime, principal: Principal, unit_id: str) -> str | None:
+async def role_in_unit(rt: Runtime, principal: Principal, unit_id: str) -> Role | None:
     """The caller's effective role in an OU of its org (None: not a member / not in the org)."""
     if principal.kind == "credential":
-        return "Operator" if unit_id == principal.home_unit else None
+        return Role.OPERATOR if unit_id == principal.home_unit else None
     row = await rt.db.read(lambda c: query_one(
         c, "SELECT u.id, (SELECT role FROM ou_memberships m WHERE m.unit_id = u.id AND m.member_id = ?) AS role"
            " FROM org_units u WHERE u.id = ? AND u.org_id = ?", (principal.member_id, unit_id, principal.org_id)))
     if row is None:
         return None
     if principal.is_admin:
-        return "Owner"
-    return row["role"]
+        return Role.OWNER
+    return Role(row["role"]) if row["role"] else None
 
 
 async def resolve_tenant(rt: Runtime, connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> Tenant:
@@ -108,7 +121,7 @@ async def resolve_tenant(rt: Runtime, connection: ASGIConnection[Any, Any, Any, 
     if principal.kind == "credential":
         if requested and requested != principal.home_unit:
             raise ApiError(403, f"this API credential may only act in its own OU ({principal.home_unit})")
-        return Tenant(principal.org_id, principal.home_unit or "", "Operator")
+        return Tenant(principal.org_id, principal.home_unit or "", Role.OPERATOR)
     if not requested:
         raise ApiError(400, "active OU not set")
     role = await role_in_unit(rt, principal, requested)
@@ -117,14 +130,13 @@ async def resolve_tenant(rt: Runtime, connection: ASGIConnection[Any, Any, Any, 
     return Tenant(principal.org_id, requested, role)
 
 
-def _require(role_code: str | None, have: str | None, where: str) -> None:
-    if not role_code or role_code == "A":
+def _require(need: Role | None, have: Role | None, where: str) -> None:
+    if need is None or need is Role.ORG_ADMIN:
         return
-    need = ROLE_CODES[role_code]
     if have is None:
         raise ApiError(403, f"you are not a member of OU {where}")
-    if ROLE_RANK[have] < ROLE_RANK[need]:
-        raise ApiError(403, f"this action needs the {need} role in the OU (you are {have})")
+    if not have.covers(need):
+        raise ApiError(403, f"this action needs the {need.value} role in the OU (you are {have.value})")
 
 
 def _rate_key(rt: Runtime, principal: Principal, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -147,19 +159,19 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     rt: Runtime = connection.app.state.runtime
     principal = await authenticate(rt, connection, allow_basic=(auth == "any"))
     connection.state.principal = principal
-    limiter = rt.services.get("ratelimiter")
-    if limiter is not None and limiter.enabled:
+    limiter = rt.ratelimiter
+    if limiter.enabled:
         verdict = limiter.take(_rate_key(rt, principal, connection))
         if not verdict.allowed:
             retry = max(1, int(verdict.retry_after + 0.999))
             raise ApiError(429, "rate limit exceeded; retry later", headers={"Retry-After": str(retry)})
-    role_code = opt.get("role")
-    if role_code == "A" and not principal.is_admin:
+    need = required_role(opt, connection.scope.get("method", "GET"))
+    if need is Role.ORG_ADMIN and not principal.is_admin:
         raise ApiError(403, "this action needs an organization admin")
     if opt.get("ou", True):
         tenant = await resolve_tenant(rt, connection, principal)
         connection.state.tenant = tenant
-        _require(role_code, tenant.role, tenant.unit_id)
+        _require(need, tenant.role, tenant.unit_id)
     path_ou = opt.get("path_ou")
     if path_ou:
         unit_id = connection.path_params.get(path_ou, "")
@@ -167,4 +179,4 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         if role is None:
             raise ApiError(404, "org unit not found")
         connection.state.path_role = role
-        _require(role_code, role, unit_id)
+        _require(need, role, unit_id)

@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-ROLE_RANK = {"Viewer": 1, "Operator": 2, "Owner": 3}
-ROLE_CODES = {"V": "Viewer", "O": "Operator", "W": "Owner"}
+
+class Role(StrEnum):
+    """What a caller may do. The OU roles are stored and sent by their value; `ORG_ADMIN` is the org-wide role
+    (an org admin acts as Owner in every OU) and only ever appears as a requirement."""
+
+    VIEWER = "Viewer"
+    OPERATOR = "Operator"
+    OWNER = "Owner"
+    ORG_ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Order of power: Viewer < Operator < Owner < org admin."""
+        return _RANK[self]
+
+    def covers(self, other: Role) -> bool:
+        """True when this role may do what `other` may."""
+        return self.rank >= other.rank
+
+
+_RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.OWNER: 3, Role.ORG_ADMIN: 4}
+OU_ROLES = (Role.VIEWER, Role.OPERATOR, Role.OWNER)
 
 
 @dataclass(slots=True)
@@ -39,8 +60,8 @@ class Tenant:
 
     org_id: str
     unit_id: str
-    role: str  # "Owner" | "Operator" | "Viewer"
+    role: Role  # an OU role: Owner, Operator or Viewer
 
-    def at_least(self, role: str) -> bool:
+    def at_least(self, role: Role) -> bool:
         """True when the effective role is `role` or higher."""
-        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+        return self.role.covers(role)

@@ -65,7 +65,7 @@ async def known(api: Api) -> dict[str, str]:
                       " updated_at) SELECT ?, org_id, id, 'engagement', ?, ?, ?, ?, ? FROM org_units"
                       " WHERE id = 'unit_default'", (f"lv_{i}", name, lo, hi, now, now))
     await api.rt.db.write(setup)
-    api.rt.services["scoring_config"].invalidate("unit_default")
+    api.rt.scoring_config.invalidate("unit_default")
     other = await other_unit(api)
     for i in range(4):
         await ingest(api, f"ld_other_{i}", "page_view", 1 + i, headers=other)

@@ -244,7 +244,7 @@ async def test_scheduler_runs_a_pass_when_poked(ready: Api, clock: ManualClock) 
     await decay(api, 1, "days", 5)
     await ingest(api, "ld_a")
     clock.advance(2 * DAY)
-    scheduler = api.rt.services["decay"]
+    scheduler = api.rt.decay
     assert scheduler.alive
     scheduler.poke()
     for _ in range(200):

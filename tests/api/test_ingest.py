@@ -194,7 +194,7 @@ async def test_processing_scopes(api: Api, basic: dict[str, str]) -> None:
         c.execute("INSERT INTO event_type_settings VALUES ('unit_default','observed',0,'observe',0)")
         c.execute("INSERT INTO event_type_settings VALUES ('unit_default','decided',1,'decide',0)")
     await api.rt.db.write(scopes)
-    api.rt.services["scoring_config"].invalidate("unit_default")
+    api.rt.scoring_config.invalidate("unit_default")
     await _ingest(api, basic, lead_id="ld_s", event_type="observed")
     await _ingest(api, basic, lead_id="ld_s", event_type="decided")
     await wait_idle(api)
@@ -233,7 +233,7 @@ async def test_rescore_with_unchanged_rules_changes_nothing(api: Api, basic: dic
     session = await api.rt.db.read(lambda c: c.execute(session_sql).fetchone())
 
     def run(c: Any) -> int:
-        cfg = api.rt.services["scoring_config"].get(c, "unit_default")
+        cfg = api.rt.scoring_config.get(c, "unit_default")
         return rescore_leads(c, cfg, None, api.rt.now_ms())
     assert await api.rt.db.write(run) == 1
     assert await scores_of(api, "ld_r") == before
@@ -245,7 +245,7 @@ async def test_rescore_with_unchanged_rules_changes_nothing(api: Api, basic: dic
 
 async def test_stream_delivers_scores_to_its_ou(api: Api, basic: dict[str, str]) -> None:
     await add_rules(api, {"x": 3})
-    hub = api.rt.services["stream"]
+    hub = api.rt.stream
     received: list[bytes] = []
 
     async def listen() -> None:
@@ -262,7 +262,7 @@ async def test_stream_delivers_scores_to_its_ou(api: Api, basic: dict[str, str])
 
 
 async def test_slow_stream_client_is_dropped_not_ingestion(api: Api, basic: dict[str, str]) -> None:
-    hub = api.rt.services["stream"]
+    hub = api.rt.stream
     gen = hub.stream("unit_default")
     assert (await gen.__anext__()).startswith(b": connected")
     for i in range(hub.buffer + 5):
@@ -298,7 +298,7 @@ async def test_a_poison_event_is_set_aside_and_the_rest_scored(api: Api, basic: 
         c.execute("INSERT INTO inbox (org_id, unit_id, event_id, payload, source, skip_triggers, received_at)"
                   " SELECT org_id, id, 'ev_poison', x'00ff', 'api', 0, 0 FROM org_units WHERE id='unit_default'")
     await api.rt.db.write(poison)
-    api.rt.services["worker"].notify(1)
+    api.rt.worker.notify(1)
     await _ingest(api, basic, lead_id="ld_p", event_type="x")
     await wait_idle(api)
     rows = await api.rt.db.read(lambda c: c.execute("SELECT e.id, s.delta FROM events e LEFT JOIN event_scores s"

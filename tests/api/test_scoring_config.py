@@ -541,8 +541,8 @@ async def test_config_writes_invalidate_the_cache(api: Api) -> None:
         def invalidate(self, unit_id: str | None = None) -> None:
             calls.append(str(unit_id))
 
-    saved = api.rt.services.get("scoring_config")
-    api.rt.services["scoring_config"] = Spy()
+    saved = api.rt.scoring_config
+    api.rt.scoring_config = Spy()  # type: ignore[assignment]
     try:
         rs = (await _ruleset(api, "Main"))["ruleset_id"]
         rule = (await api.post("/rules", json={"event_type": "x", "weight": 1})).json()
@@ -559,10 +559,7 @@ async def test_config_writes_invalidate_the_cache(api: Api) -> None:
         await api.put("/settings/scoring", json={"allow_negative_scores": True})
         assert sorted(calls) == sorted(["unit_default", other["X-OU-ID"]])
     finally:
-        if saved is not None:
-            api.rt.services["scoring_config"] = saved
-        else:
-            api.rt.services.pop("scoring_config", None)
+        api.rt.scoring_config = saved
 
 
 async def test_operations_are_documented(api: Api) -> None:

@@ -339,7 +339,7 @@ async def test_milestone_fires_once_per_crossing_through_ingest(api: Api) -> Non
     assert (await api.get("/deliveries")).json()["total"] == 0
 
     # Re-arm when the score falls below (as decay or a rescore reports it), then a new crossing fires again.
-    svc = api.rt.services["triggers"]
+    svc = api.rt.triggers
     await api.rt.db.write(lambda c: svc.on_score_change(c, "unit_default", "ld_m1", 3, api.rt.now_ms()))
     await _ingest(api, "ld_m1", "page_view")
     await wait_idle(api)

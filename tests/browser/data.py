@@ -76,8 +76,9 @@ def seed(server: ServerProcess) -> Seeded:
     for n, email in enumerate(PEOPLE):
         first, last = email.split("@")[0].split(".")
         lead_id = f"ld_{first}"
+        company = email.split("@")[1].split(".")[0].title()
         s.call("POST", "/leads", json={"id": lead_id, "metadata": {
-            "email": email, "name": f"{first.title()} {last.title()}", "company": email.split("@")[1].split(".")[0].title(),
+            "email": email, "name": f"{first.title()} {last.title()}", "company": company,
             "country": rng.choice(["DE", "US", "FR", "GB", "PL"])}})
         count = 3 + (len(PEOPLE) - n) * 2
         for k in range(count):
@@ -85,7 +86,8 @@ def seed(server: ServerProcess) -> Seeded:
             kind = rng.choices(list(RULES), weights=[30, 14, 8, 6, 3, 2, 1 + (n < 3) * 3])[0]
             events.append({"lead_id": lead_id, "event_type": kind, "timestamp": iso(when),
                            "aliases": [{"alias_kind": "email", "raw_value": email}],
-                           "metadata": {"url": f"/{kind.replace('_', '-')}", "utm_campaign": rng.choice(["spring", "webinar"])}})
+                           "metadata": {"url": f"/{kind.replace('_', '-')}",
+                                        "utm_campaign": rng.choice(["spring", "webinar"])}})
     events.sort(key=lambda e: e["timestamp"])
     s.ingest(events)
     return s

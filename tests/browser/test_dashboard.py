@@ -68,7 +68,8 @@ def test_lead_ledger_sums_to_the_score(admin: Watched, seeded: Seeded) -> None:
     expect(page.get_by_test_id("lead-score")).to_have_text(f"{score:,}")
     ledger = page.get_by_role("table", name="Score ledger")
     expect(ledger.get_by_test_id("ledger-score")).to_have_text(f"{score:,}")
-    deltas = [int(t.replace("+", "").replace(",", "")) for t in ledger.locator("tbody tr td:nth-last-child(2)").all_inner_texts()]
+    cells = ledger.locator("tbody tr td:nth-last-child(2)").all_inner_texts()
+    deltas = [int(t.replace("+", "").replace(",", "")) for t in cells]
     assert sum(deltas) == score
     running = ledger.locator("tbody tr td:last-child").all_inner_texts()
     assert int(running[0].replace(",", "")) == score  # newest row: the score now
@@ -104,7 +105,8 @@ def test_rule_edit_previews_then_changes_scores(admin: Watched, seeded: Seeded) 
     expect(page.get_by_role("status").filter(has_text="leads rescored")).to_be_visible()
     assert seeded.score("ld_omar") == expected
     nav(page, "Leads")
-    expect(page.get_by_role("row").filter(has=page.get_by_role("link", name=re.compile("ld_omar")))).to_contain_text(f"{expected:,}")
+    omar = page.get_by_role("row").filter(has=page.get_by_role("link", name=re.compile("ld_omar")))
+    expect(omar).to_contain_text(f"{expected:,}")
     # back to the seeded weight, so the other tests see the seeded scores
     rule = next(r for r in seeded.call("GET", "/rules") if r["event_type"] == "pricing_page_view")
     seeded.call("PUT", f"/rules/{rule['rule_id']}", json={"weight": 8})

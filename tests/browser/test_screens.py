@@ -86,8 +86,8 @@ def viewer_page(watched: Watched, seeded: Seeded) -> Page:
 def test_viewer_sees_no_write_controls(watched: Watched, seeded: Seeded) -> None:
     page = viewer_page(watched, seeded)
     expect(page.get_by_text("Viewer", exact=True)).to_be_visible()
-    writes = re.compile(r"^(New |Add (?!filter)|Delete|Edit|Merge|Save|Create|Rotate|Retry|Import|Make primary|Deactivate|"
-                        r"Rename|Connect|Preview impact|Discard)")
+    writes = re.compile(r"^(New |Add (?!filter)|Delete|Edit|Merge|Save|Create|Rotate|Retry|Import|Make primary|"
+                        r"Deactivate|Rename|Connect|Preview impact|Discard)")
     for path, heading in SCREENS:
         if "credentials" in path or "audit" in path or "import" in path:
             continue  # not offered to a Viewer at all (see below)
