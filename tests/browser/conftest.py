@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, expect
+from collections.abc import Callable
+
+from playwright.sync_api import Browser, BrowserContext, BrowserType, ConsoleMessage, Page, Playwright, Request, expect
+from playwright.sync_api import sync_playwright
 
 from tests.browser.data import Seeded, seed
 from tests.e2e.server import ADMIN_EMAIL, ADMIN_PASSWORD, ServerProcess
@@ -36,10 +39,41 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+# pytest-playwright keeps Playwright (and the event loop its sync API runs) for the whole session. The xdist worker
+# that runs the browser tests also runs others afterwards, and pytest-asyncio cannot start a loop while that one
+# runs; so Playwright, the browser type and the browser live for this package only and stop after its last test.
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    """Playwright for the browser tests only."""
+    pw = sync_playwright().start()
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="package")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    """Chromium (the only browser used)."""
+    return getattr(playwright, browser_name or "chromium")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="package")
+def launch_browser(browser_type_launch_args: dict[str, Any], browser_type: BrowserType) -> Callable[..., Browser]:
+    """Launches the system Chromium with the session's options."""
+    return lambda **kwargs: browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+
+@pytest.fixture(scope="package")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    """One Chromium for every browser test."""
+    b = launch_browser()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="package")
+def browser_context_args() -> dict[str, Any]:
     """A 1280 px wide desktop window."""
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 860}}
+    return {"viewport": {"width": 1280, "height": 860}}
 
 
 @pytest.fixture(scope="session")

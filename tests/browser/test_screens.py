@@ -146,3 +146,30 @@ def test_readable_on_a_phone(watched: Watched, seeded: Seeded) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Leads").click()
     expect(page.get_by_role("heading", name="Leads", exact=True)).to_be_visible()
     watched.shot("phone-leads")
+
+
+def test_keyboard_only(watched: Watched, seeded: Seeded) -> None:
+    page = watched.goto("/ui/")
+    page.get_by_label("Email").focus()
+    page.keyboard.type("admin@example.com")
+    page.keyboard.press("Tab")
+    page.keyboard.type("admin-password-1")
+    page.keyboard.press("Enter")
+    page.get_by_role("navigation", name="Main").wait_for()
+    watched.goto("/ui/leads")
+    page.get_by_label("Search").focus()
+    page.keyboard.type("jane")
+    expect(page.get_by_role("table").get_by_role("row")).to_have_count(2)
+    for _ in range(40):  # Tab through the filters to the lead's link
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent").strip().startswith("ld_jane"):
+            break
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="ld_jane")).to_be_visible()
+    page.get_by_role("button", name="Merge leads…").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Merge leads into ld_jane")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Find a lead to merge in")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
