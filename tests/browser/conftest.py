@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from collections.abc import Callable
-
-from playwright.sync_api import Browser, BrowserContext, BrowserType, ConsoleMessage, Page, Playwright, Request, expect
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    BrowserType,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    expect,
+    sync_playwright,
+)
 
 from tests.browser.data import Seeded, seed
 from tests.e2e.server import ADMIN_EMAIL, ADMIN_PASSWORD, ServerProcess
