@@ -167,15 +167,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="data directory to build once and reuse on later runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="leadvibe-dash-bench-") as tmp:
-        data = Path(tmp) / "data"
-        server = Server(data).start()
-        configure(server)
-        server.stop()
-        seconds = insert_leads(data / "leadvibe.db", args.leads)
-        size = (data / "leadvibe.db").stat().st_size / 1e6
-        print(f"{args.leads:,} leads inserted in {seconds:.0f} s; database {size:.0f} MB")
+        data = args.keep or Path(tmp) / "data"
+        if not (data / "leadvibe.db").exists():
+            server = Server(data).start()
+            configure(server)
+            server.stop()
+            seconds = insert_leads(data / "leadvibe.db", args.leads)
+            size = (data / "leadvibe.db").stat().st_size / 1e6
+            print(f"{args.leads:,} leads inserted in {seconds:.0f} s; database {size:.0f} MB")
         server = Server(data).start()
         try:
             results = measure(server.base, args.runs)

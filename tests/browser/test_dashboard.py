@@ -123,10 +123,24 @@ def test_new_event_appears_on_live_and_in_the_table_without_reload(admin: Watche
     feed = page.get_by_role("list", name="Live messages")
     expect(feed.get_by_role("listitem").filter(has_text="ld_live_1").filter(has_text="demo_request")).to_be_visible()
     expect(feed.get_by_role("listitem").filter(has_text="Score changes").filter(has_text="ld_live_1")).to_be_visible()
-    page.get_by_role("button", name="Pause").click()
-    page.get_by_label("Score changes").uncheck()
+    # a burst from several leads; one crosses the milestone threshold and fires the seeded trigger
+    burst = [{"lead_id": lead, "event_type": kind} for lead, kind in [
+        ("ld_emma", "pricing_page_view"), ("ld_zoe", "webinar_attended"), ("ld_noah", "email_click"),
+        ("ld_emma", "demo_request"), ("ld_mia", "page_view"), ("ld_lucas", "form_submit")]]
+    assert httpx.post(seeded.server.base + "/ingest/batch", json={"events": burst},
+                      headers=seeded.basic).status_code == 202
+    expect(feed.get_by_role("listitem").filter(has_text="Triggers fired").filter(has_text="ld_emma")).to_be_visible()
     admin.shot("live")
+    page.get_by_role("button", name="Pause").click()
+    shown = feed.get_by_role("listitem").count()
+    assert httpx.post(seeded.server.base + "/ingest", json={"lead_id": "ld_mia", "event_type": "email_open"},
+                      headers=seeded.basic).status_code == 202
+    expect(page.get_by_role("status").filter(has_text=re.compile(r"Paused · [1-9]\d* new"))).to_be_visible()
+    assert feed.get_by_role("listitem").count() == shown  # frozen while paused
+    page.get_by_label("Score changes").uncheck()
+    expect(feed.get_by_role("listitem").filter(has_text="Score changes")).to_have_count(0)
     page.get_by_role("button", name="Resume").click()
+    expect(feed.get_by_role("listitem").filter(has_text="email_open").filter(has_text="ld_mia")).to_be_visible()
     nav(page, "Leads")
     page.get_by_label("Sort").select_option("recent")
     expect(page.get_by_role("row").filter(has_text="ld_live_1")).to_be_visible()
