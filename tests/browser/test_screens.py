@@ -45,7 +45,7 @@ def test_event_explanation_and_filters(admin: Watched, seeded: Seeded) -> None:
     page = admin.goto("/ui/events?event_type=demo_request")
     expected = seeded.call("GET", "/events", params={"event_type": "demo_request", "limit": 1})["total"]
     expect(page.get_by_text(f"{expected} events", exact=True)).to_be_visible()
-    page.get_by_role("button", name="Why this score?").first.click()
+    page.get_by_role("button", name="Explain score").first.click()
     dialog = page.get_by_role("dialog", name="Score explanation")
     expect(dialog).to_contain_text("demo_request")
     expect(dialog.get_by_role("cell", name="+40")).to_be_visible()
