@@ -155,6 +155,12 @@ def test_deep_links_survive_a_reload(admin: Watched, seeded: Seeded) -> None:
     expect(page.get_by_role("heading", name="ld_omar")).to_be_visible()
     page.reload()
     expect(page.get_by_role("heading", name="ld_omar")).to_be_visible()
+    # the lead's page follows its new events without a reload
+    before = seeded.score("ld_omar")
+    assert httpx.post(seeded.server.base + "/ingest", json={"lead_id": "ld_omar", "event_type": "email_open"},
+                      headers=seeded.basic).status_code == 202
+    expect(page.get_by_test_id("lead-score")).to_have_text(f"{before + 2:,}")
+    expect(page.get_by_role("table", name="Score ledger").locator("tbody tr").first).to_contain_text("email_open")
     page = admin.goto("/ui/scoring/levels")
     expect(page.get_by_role("region", name="Engagement levels")).to_contain_text("Warm")
     page.reload()

@@ -78,14 +78,14 @@ export function disconnectStream() {
 }
 
 /**
- * Calls `fn` at most once per `ms` while messages of the given types arrive (a screen refreshing its data
- * from the stream without flooding the server during a burst).
+ * Calls `fn` at most once per `ms` while messages of the given types (and, given `match`, only those it accepts)
+ * arrive: a screen refreshing its data from the stream without flooding the server during a burst.
  */
-export function refreshOn(types, ms, fn) {
+export function refreshOn(types, ms, fn, match = () => true) {
   let timer = null;
   let last = 0;
   const off = onStream((m) => {
-    if (!types.includes(m.type) || timer) return;
+    if (!types.includes(m.type) || timer || !match(m)) return;
     const wait = Math.max(0, last + ms - Date.now());
     timer = setTimeout(() => {
       timer = null;
