@@ -15,6 +15,7 @@ from leadvibe.api import (
     analytics,
     audit,
     auth,
+    dashboard,
     decays,
     deliveries,
     event_type_settings,
@@ -35,7 +36,7 @@ from leadvibe.api import (
     triggers,
 )
 
-DOMAINS = [service, auth, orgs, secrets, audit, ingest]
+DOMAINS = [service, dashboard, auth, orgs, secrets, audit, ingest]
 DOMAINS += [rulesets, inorganic_filters, levels, scoring_settings, event_type_settings]
 DOMAINS += [leads, activity, decays]
 DOMAINS += [triggers, surge, deliveries, integrations]

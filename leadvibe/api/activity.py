@@ -21,6 +21,7 @@ from leadvibe.store import leads as lead_store
 from leadvibe.store import orders as store
 from leadvibe.timeutil import parse_rfc3339, range_bounds, to_rfc3339
 
+_json = msgspec.json.Decoder(list[str])
 CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 MAX_METADATA = 100 * 1024
 FUTURE_SLACK_MS = 24 * 3_600_000
@@ -66,7 +67,9 @@ class OrderOut(msgspec.Struct):
 
 
 class ActivityEvent(msgspec.Struct):
-    """An event in a lead's activity, with its primary-ruleset delta and the score after it."""
+    """An event in a lead's activity, with its primary-ruleset delta and the score after it. `rule_ids` are the
+    primary-ruleset rules that matched it and `weight` their sum before the surge multiplier (a score ledger
+    shows them without one explanation request per event)."""
 
     id: str
     type: str
@@ -86,6 +89,8 @@ class ActivityEvent(msgspec.Struct):
     multiplier: float
     session_index: int | None
     decay_id: str | None
+    rule_ids: list[str]
+    weight: int
 
 
 class TimelineItem(msgspec.Struct):
@@ -305,6 +310,8 @@ def _activity(
             float(e["multiplier"]),
             e["session_index"],
             e["decay_id"],
+            _json.decode(e["rule_ids"]) if e["rule_ids"] else [],
+            int(e["weight"] or 0),
         )
         for e in events
     ]

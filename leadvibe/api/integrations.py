@@ -24,7 +24,7 @@ from leadvibe.store import integrations as store
 from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Settings"]
-INTEGRATIONS_PAGE = "/integrations"
+INTEGRATIONS_PAGE = "/ui/settings/integrations"  # the dashboard's Integrations page
 TargetKind = Literal["channel", "user"]
 T = TypeVar("T")
 

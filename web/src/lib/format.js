@@ -1,0 +1,94 @@
+// Display helpers shared by every screen.
+
+const number = new Intl.NumberFormat('en-US');
+
+export function fmtNumber(n) {
+  return n === null || n === undefined ? '—' : number.format(n);
+}
+
+export function fmtSigned(n) {
+  if (n === null || n === undefined) return '—';
+  return n > 0 ? `+${number.format(n)}` : number.format(n);
+}
+
+const dateTime = new Intl.DateTimeFormat('en-GB', {
+  year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+const shortDate = new Intl.DateTimeFormat('en-GB', { month: 'short', day: '2-digit', hour: '2-digit',
+  minute: '2-digit' });
+
+export function fmtDateTime(iso) {
+  return iso ? dateTime.format(new Date(iso)) : '—';
+}
+
+export function fmtShort(iso) {
+  return iso ? shortDate.format(new Date(iso)) : '—';
+}
+
+/** "3 min ago", "2 days ago": for recency columns (the exact time is in the title). */
+export function fmtAgo(iso, now = Date.now()) {
+  if (!iso) return 'never';
+  const s = Math.round((now - new Date(iso).getTime()) / 1000);
+  if (s < 0) return 'in the future';
+  if (s < 45) return 'just now';
+  const units = [[60, 'min', 60], [3600, 'h', 24], [86400, 'd', 30], [2592000, 'mo', 12], [31536000, 'y', Infinity]];
+  for (const [size, label, max] of units) {
+    const v = Math.round(s / size);
+    if (v < max) return `${Math.max(1, v)} ${label} ago`;
+  }
+  return 'long ago';
+}
+
+/** A lead's most readable name: an email or name in its metadata, else its id. */
+export function leadLabel(lead) {
+  const m = lead?.metadata || {};
+  return m.email || m.name || [m.first_name, m.last_name].filter(Boolean).join(' ') || lead?.id || '';
+}
+
+/** Level names get colours by their place from the lowest band to the highest. */
+export function levelTone(levels, name) {
+  if (!name) return 0;
+  const sorted = [...levels].sort((a, b) => a.min_score - b.min_score);
+  const i = sorted.findIndex((l) => l.name === name);
+  if (i < 0) return 0;
+  if (sorted.length === 1) return 3;
+  return 1 + Math.round((i / (sorted.length - 1)) * 3);
+}
+
+/** The level a score falls in (the server's rule: inclusive bands, lowest min_score first on overlap). */
+export function levelFor(levels, score) {
+  let best = null;
+  for (const l of levels) {
+    if (l.min_score <= score && score <= l.max_score && (!best || l.min_score < best.min_score)) best = l;
+  }
+  return best;
+}
+
+/** A CSV cell that a spreadsheet will not run as a formula. */
+export function csvCell(value) {
+  let text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value)
+    : String(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** Save a Blob as a file through a temporary object URL (same origin; nothing leaves the page). */
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,31 @@
+// Loading state for one API read: a screen renders `loading`, `error` (the API's sentence) or `data`.
+
+/**
+ * @template T
+ * @param {() => Promise<T>} load
+ * @param {{ keep?: boolean }} [options] keep: show the old data while reloading (no flicker on live refresh)
+ */
+export function resource(load, options = {}) {
+  let generation = 0;
+  const state = $state({
+    loading: true,
+    error: null,
+    data: /** @type {T | null} */ (null),
+    async reload(quiet = false) {
+      const mine = ++generation;
+      if (!quiet || !options.keep) state.loading = !quiet || state.data === null;
+      try {
+        const data = await load();
+        if (mine !== generation) return;
+        state.data = data;
+        state.error = null;
+      } catch (err) {
+        if (mine !== generation || err?.name === 'AbortError') return;
+        state.error = err?.message || String(err);
+      } finally {
+        if (mine === generation) state.loading = false;
+      }
+    },
+  });
+  return state;
+}

@@ -1,0 +1,80 @@
+// The API client: headers it sends, how it reads answers, and the error sentence it surfaces.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createApi, queryString, errorFromResponse, ApiError } from '../src/lib/api.js';
+
+function recorder(answer) {
+  const calls = [];
+  const fetch = async (url, init) => {
+    calls.push({ url, init });
+    return typeof answer === 'function' ? answer(url, init) : answer.clone();
+  };
+  return { calls, fetch };
+}
+
+const json = (body, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+
+test('queryString repeats array keys and leaves out empty values', () => {
+  assert.equal(queryString({ a: 1, b: '', c: null, d: undefined, m: ['k:v', 'x:y'] }), '?a=1&m=k%3Av&m=x%3Ay');
+  assert.equal(queryString({}), '');
+});
+
+test('sends the token and the active OU, never cookies, and encodes JSON bodies', async () => {
+  const r = recorder(json({ ok: true }));
+  const api = createApi({ fetch: r.fetch, token: () => 'tok', ou: () => 'unit_a' });
+  assert.deepEqual(await api.post('/rules', { weight: 2 }, { query: { x: 1 } }), { ok: true });
+  const { url, init } = r.calls[0];
+  assert.equal(url, '/rules?x=1');
+  assert.equal(init.method, 'POST');
+  assert.equal(init.credentials, 'omit');
+  assert.equal(init.headers.Authorization, 'Bearer tok');
+  assert.equal(init.headers['X-OU-ID'], 'unit_a');
+  assert.equal(init.headers['Content-Type'], 'application/json');
+  assert.equal(init.body, '{"weight":2}');
+});
+
+test('a call can leave the OU out (organization-wide endpoints)', async () => {
+  const r = recorder(json([]));
+  const api = createApi({ fetch: r.fetch, token: () => 'tok', ou: () => 'unit_a' });
+  await api.get('/members', undefined, { ou: null });
+  assert.equal('X-OU-ID' in r.calls[0].init.headers, false);
+});
+
+test('an error answer becomes an ApiError with the API sentence and details', async () => {
+  const r = recorder(json({ error: '`weight` must be between -1000000000 and 1000000000', details: [{ f: 1 }] }, 400));
+  const api = createApi({ fetch: r.fetch, token: () => null, ou: () => null });
+  await assert.rejects(api.get('/rules'), (err) => {
+    assert.ok(err instanceof ApiError);
+    assert.equal(err.status, 400);
+    assert.equal(err.message, '`weight` must be between -1000000000 and 1000000000');
+    assert.deepEqual(err.details, [{ f: 1 }]);
+    return true;
+  });
+});
+
+test('a 401 with a token ends the session; without one it does not', async () => {
+  const ended = [];
+  const r = recorder(json({ error: 'token revoked' }, 401));
+  const signedIn = createApi({ fetch: r.fetch, token: () => 'tok', ou: () => null, onUnauthorized: (e) => ended.push(e.message) });
+  await assert.rejects(signedIn.get('/me'));
+  const anonymous = createApi({ fetch: r.fetch, token: () => null, ou: () => null, onUnauthorized: (e) => ended.push(e.message) });
+  await assert.rejects(anonymous.post('/auth/login', {}));
+  assert.deepEqual(ended, ['token revoked']);
+});
+
+test('an answer that is not JSON names its status', async () => {
+  const e = await errorFromResponse(new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' }));
+  assert.equal(e.message, 'The server answered 502 Bad Gateway.');
+});
+
+test('an unreachable server is a sentence, not a TypeError', async () => {
+  const api = createApi({ fetch: async () => { throw new TypeError('Failed to fetch'); }, token: () => null, ou: () => null });
+  await assert.rejects(api.get('/healthz'), /cannot be reached/);
+});
+
+test('204 answers are null; text and raw responses on request', async () => {
+  const api = createApi({ fetch: async () => new Response(null, { status: 204 }), token: () => null, ou: () => null });
+  assert.equal(await api.del('/rules/rl_1'), null);
+  const text = createApi({ fetch: async () => new Response('a,b\n'), token: () => null, ou: () => null });
+  assert.equal(await text.request('GET', '/events/export', { as: 'text' }), 'a,b\n');
+});

@@ -1,0 +1,49 @@
+// The score ledger and the rule-draft diff: pure logic the lead and scoring screens rely on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildLedger, scoreSeries } from '../src/screens/lead/ledger.js';
+import { ruleChanges, backtestRules } from '../src/screens/scoring/draft.js';
+
+const ev = (id, t, delta) => ({ id, timestamp: `2025-01-0${t}T10:00:00Z`, score_delta: delta });
+
+test('the running total ends at the score, newest row first', () => {
+  const ledger = buildLedger([ev('c', 3, -5), ev('b', 2, 40), ev('a', 1, 10)], 45);
+  assert.deepEqual(ledger.rows.map((r) => [r.id, r.running]), [['c', 45], ['b', 50], ['a', 10]]);
+  assert.equal(ledger.broughtForward, 0);
+  assert.equal(ledger.sum, 45);
+});
+
+test('events older than the window are brought forward so the total still ends at the score', () => {
+  const ledger = buildLedger([ev('b', 2, 5)], 30);
+  assert.equal(ledger.broughtForward, 25);
+  assert.deepEqual(ledger.rows.map((r) => r.running), [30]);
+});
+
+test('the chart series is oldest first and keeps the later total within one second', () => {
+  const ledger = buildLedger([ev('b', 1, 5), ev('a', 1, 10)], 15);
+  assert.deepEqual(scoreSeries(ledger), [[Date.parse('2025-01-01T10:00:00Z') / 1000], [15]]);
+});
+
+const stored = [
+  { rule_id: 'rl_1', event_type: 'page_view', weight: 1, active: true, start_at: null, end_at: null },
+  { rule_id: 'rl_2', event_type: 'demo_request', weight: 40, active: true, start_at: null, end_at: null },
+];
+const draftOf = (rules) => rules.map((r) => ({ ...r, key: r.rule_id, start_at: '', end_at: '' }));
+
+test('an unchanged draft makes no calls', () => {
+  assert.deepEqual(ruleChanges('rs_1', stored, draftOf(stored)), []);
+});
+
+test('edits, additions and removals become PUT, POST and DELETE (deletions first)', () => {
+  const draft = draftOf(stored);
+  draft[0].weight = 3;
+  draft.splice(1, 1);
+  draft.push({ key: 'new', rule_id: null, event_type: ' webinar ', weight: '20', active: true, start_at: '', end_at: '' });
+  draft.push({ key: 'blank', rule_id: null, event_type: '  ', weight: 1, active: true, start_at: '', end_at: '' });
+  assert.deepEqual(ruleChanges('rs_1', stored, draft), [
+    { method: 'DELETE', path: '/rules/rl_2' },
+    { method: 'PUT', path: '/rules/rl_1', body: { event_type: 'page_view', weight: 3, active: true, start_at: null, end_at: null } },
+    { method: 'POST', path: '/rules', body: { event_type: 'webinar', weight: 20, active: true, start_at: null, end_at: null, ruleset_id: 'rs_1' } },
+  ]);
+  assert.deepEqual(backtestRules(draft).map((r) => [r.event_type, r.weight]), [['page_view', 3], ['webinar', 20]]);
+});
