@@ -40,12 +40,14 @@ def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] 
         events = _lead_events(conn, unit_id, lead_id)
         outcomes, finals = replay_lead([e for _, e in events], scoring)
         if partial:
-            conn.executemany("DELETE FROM event_scores WHERE unit_id = ? AND lead_id = ? AND ruleset_id = ?",
-                             [(unit_id, lead_id, rs) for rs in targets or ()])
+            conn.executemany("DELETE FROM event_scores WHERE ruleset_id = ? AND event_seq IN"
+                             " (SELECT seq FROM events WHERE unit_id = ? AND lead_id = ?)",
+                             [(rs, unit_id, lead_id) for rs in targets or ()])
             conn.executemany("DELETE FROM lead_scores WHERE unit_id = ? AND lead_id = ? AND ruleset_id = ?",
                              [(unit_id, lead_id, rs) for rs in targets or ()])
         else:
-            conn.execute("DELETE FROM event_scores WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
+            conn.execute("DELETE FROM event_scores WHERE event_seq IN (SELECT seq FROM events WHERE unit_id = ?"
+                         " AND lead_id = ?)", (unit_id, lead_id))
             conn.execute("DELETE FROM lead_scores WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
         session_count, last_session = 0, None
         id_by_event = {e.event_id: seq for seq, e in events}

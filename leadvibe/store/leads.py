@@ -572,8 +572,8 @@ def score_sums(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, t
     sums = {
         r[0]: int(r[1])
         for r in conn.execute(
-            "SELECT ruleset_id, sum(delta) FROM event_scores WHERE unit_id = ? AND lead_id = ?"
-            " GROUP BY ruleset_id",
+            "SELECT s.ruleset_id, sum(s.delta) FROM events e JOIN event_scores s ON s.event_seq = e.seq"
+            " WHERE e.unit_id = ? AND e.lead_id = ? GROUP BY s.ruleset_id",
             (unit_id, lead_id),
         )
     }

@@ -133,7 +133,11 @@ def delete_ruleset(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> dict
     """Delete a ruleset with its rules, its per-event scores and its lead scores; return what went."""
     counts = {}
     for table in ("rules", "event_scores", "lead_scores"):
-        conn.execute(f"DELETE FROM {table} WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id))
+        if table == "event_scores":  # found through the OU's events: score rows are keyed by event
+            conn.execute("DELETE FROM event_scores WHERE ruleset_id = ? AND event_seq IN"
+                         " (SELECT seq FROM events WHERE unit_id = ?)", (ruleset_id, unit_id))
+        else:
+            conn.execute(f"DELETE FROM {table} WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id))
         counts[table] = conn.changes()
     conn.execute("DELETE FROM rulesets WHERE unit_id = ? AND id = ?", (unit_id, ruleset_id))
     return counts
