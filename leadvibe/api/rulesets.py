@@ -5,8 +5,9 @@ Decisions:
   flag on the others in the same transaction. Deleting the primary promotes none: the OU has no primary until
   one is chosen (or until `POST /rules` without `ruleset_id` creates "Default").
 - Ruleset names are unique per OU (case-insensitive), because queries may select a ruleset by name.
-- Rescore runs in one write transaction (ingestion waits for it); rescoring an inactive ruleset is refused
-  (409): inactive rulesets keep their scores frozen by design.
+- Rescore runs in short write transactions of whole leads (ingestion interleaves with them); rescoring an
+  inactive ruleset is refused (409): inactive rulesets keep their scores frozen by design. Deleting or switching
+  off the ruleset while a rescore runs stops it at its next step (the leads done so far stay rescored).
 - Backtests replay every lead's stored events (engine.bulk) through the read pool and write nothing.
 """
 
@@ -52,6 +53,10 @@ ICON_MAX = 100
 BACKTEST_DEFAULT_LEADS = 1000
 BACKTEST_MAX_LEADS = 10_000
 BACKTEST_MAX_RULES = 1000
+# A rescore runs as a series of write transactions of about this long (whole leads each), so ingestion and the
+# worker get the writer between them; the lead count bounds what one step reads up front.
+RESCORE_STEP_MS = 50.0
+RESCORE_STEP_LEADS = 5000
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
@@ -367,26 +372,40 @@ async def list_ruleset_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> li
     status_code=200,
 )
 async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> RescoreOut:
-    """Replay every live lead's events through this ruleset's current rules, in one write transaction.
+    """Replay every live lead's events through this ruleset's current rules, in short write transactions that
+    ingestion interleaves with (each replays whole leads, so every lead's score equals the sum of its deltas at
+    every commit).
 
     With unchanged rules no score changes (`changed` counts leads whose score in this ruleset moved).
     """
     cache = require_pipeline(rt, "rescoring")
-    unit_id, now = tenant.unit_id, rt.now_ms()
+    unit_id = tenant.unit_id
 
-    def run(c: Any) -> tuple[RescoreOut, list[dict[str, Any]]]:
+    def active_ruleset(c: Any) -> None:
+        # Checked again in every step: a ruleset deleted or switched off meanwhile stops the rescore there.
         if not _ruleset_or_404(c, unit_id, ruleset_id)["active"]:
             raise conflict(
                 "the ruleset is inactive; activate it before rescoring (inactive rulesets keep their scores)"
             )
-        leads = store.live_lead_ids(c, unit_id)
-        before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
-        n, changes = rescore_changes(rt, c, cache, unit_id, leads, before, now, ruleset_id)
-        return RescoreOut(ruleset_id, n, len(changes)), changes
 
-    out, changes = await rt.db.write(run)
-    publish(rt, unit_id, changes)
-    return out
+    def leads_of_ou(c: Any) -> list[str]:
+        active_ruleset(c)
+        return store.live_lead_ids(c, unit_id)
+
+    def step(c: Any, leads: list[str]) -> tuple[int, list[dict[str, Any]]]:
+        active_ruleset(c)
+        before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
+        return rescore_changes(rt, c, cache, unit_id, leads, before, rt.now_ms(), ruleset_id,
+                               budget_ms=RESCORE_STEP_MS)
+
+    leads = await rt.db.read(leads_of_ou)
+    done = changed = 0
+    while done < len(leads):
+        n, changes = await rt.db.write(lambda c, rest=leads[done:done + RESCORE_STEP_LEADS]: step(c, rest))
+        publish(rt, unit_id, changes)
+        done += n
+        changed += len(changes)
+    return RescoreOut(ruleset_id, done, changed)
 
 
 def _draft_rules(rules: list[DraftRule]) -> tuple[Rule, ...]:

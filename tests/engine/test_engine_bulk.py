@@ -15,10 +15,7 @@ from tests.engine.test_engine_properties import PROPS, configs, event_lists
 def _bulk(lead_id: str, events: list[ReplayEvent]) -> list[BulkEvent]:
     out: list[BulkEvent] = []
     for e in events:
-        if e.decay_decrease is not None:
-            kind = e.decay_decrease
-        else:
-            kind = SCORED if e.processed else OBSERVED
+        kind = e.decay_decrease if e.decay_decrease is not None else SCORED if e.processed else OBSERVED
         out.append((lead_id, e.type_key, e.ts_ms, kind))
     return out
 
