@@ -289,9 +289,10 @@ def list_leads(
     score_sql = _score_where(f, score_params)
 
     # Scored leads. lead_scores only holds live leads (merge and delete remove the others' rows), so without
-    # lead
-    # filters the count needs no join.
-    if lead_sql:
+    # lead filters the count needs no join, and without any filter it is the maintained count.
+    if not lead_sql and not score_sql:
+        scored_total = scored_count(conn, unit_id, ruleset_id)
+    elif lead_sql:
         scored_total = int(
             scalar(
                 conn,
@@ -360,12 +361,16 @@ def _unscored_count(
     """Live leads (matching the lead filters) without a score row in the ruleset: live minus scored.
     `scored_total` (the scored leads matching every filter) is reused when there is no score filter: each count
     is a scan of one index range, the dominant cost of a list page."""
-    live = int(
-        scalar(
-            conn,
-            f"SELECT count(*) FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}",
-            (unit_id, *lead_params),
+    live = (
+        int(
+            scalar(
+                conn,
+                f"SELECT count(*) FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}",
+                (unit_id, *lead_params),
+            )
         )
+        if lead_sql
+        else live_count(conn, unit_id)
     )
     if f.min_score is None and f.max_score is None:
         scored = scored_total
@@ -380,14 +385,25 @@ def _unscored_count(
             )
         )
     else:
-        scored = int(
-            scalar(
-                conn,
-                "SELECT count(*) FROM lead_scores WHERE unit_id = ? AND ruleset_id = ?",
-                (unit_id, ruleset_id),
-            )
-        )
+        scored = scored_count(conn, unit_id, ruleset_id)
     return max(0, live - scored)
+
+
+def live_count(conn: apsw.Connection, unit_id: str) -> int:
+    """Live leads of the OU (the count migration 0021's triggers maintain)."""
+    return int(scalar(conn, "SELECT live FROM lead_counts WHERE unit_id = ?", (unit_id,)) or 0)
+
+
+def scored_count(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> int:
+    """Leads with a score row in the ruleset (maintained by triggers, like `live_count`)."""
+    return int(
+        scalar(
+            conn,
+            "SELECT scored FROM ruleset_lead_counts WHERE unit_id = ? AND ruleset_id = ?",
+            (unit_id, ruleset_id),
+        )
+        or 0
+    )
 
 
 def _list_by_lead(
@@ -409,7 +425,11 @@ def _list_by_lead(
     # created, or a score sort without a primary ruleset (all scores tie at 0)
     order = "l.last_event_at DESC, l.rowid DESC" if f.sort == "recent" else "l.created_at DESC, l.rowid DESC"
     if f.min_score is None and f.max_score is None:
-        total = int(scalar(conn, f"SELECT count(*) FROM leads l{where}", params[1:]))
+        total = (
+            int(scalar(conn, f"SELECT count(*) FROM leads l{where}", params[1:]))
+            if f.has_lead_filters()
+            else live_count(conn, unit_id)
+        )
     else:
         total = int(scalar(conn, f"SELECT count(*) {join}{where}", params))
     rows = query(
