@@ -50,11 +50,24 @@ def unprocessable(message: str) -> ApiError:
     return ApiError(422, message)
 
 
-def _body(message: str, details: list[Any] | None = None) -> dict[str, Any]:
+def error_body(message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    """The one error shape: `{"error": message}`, plus `details` when given."""
     body: dict[str, Any] = {"error": message}
     if details:
         body["details"] = details
     return body
+
+
+_body = error_body
+
+
+def validation_error(text: str) -> ApiError:
+    """400 for a body msgspec refused (`<message> - at `$.<path>``), in the shape the framework's validation
+    errors are rendered in (the field named in the message and in `details`)."""
+    message, found, where = text.partition(" - at `$.")
+    key = where.rstrip("`") if found else "data"
+    return ApiError(400, message if key in message else f"invalid `{key}`: {message}",
+                    [{"message": message, "key": key, "source": "body"}])
 
 
 def _validation_message(exc: ValidationException) -> tuple[str, list[Any] | None]:
