@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import structlog
 from litestar.connection import ASGIConnection
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from leadvibe.api.ingest import (
     MAX_BATCH_BODY,
@@ -52,9 +52,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
+        if message["type"] != "http.request":
             raise ApiError(400, "the client went away before sending the whole body")
-        chunk = message.get("body", b"")
+        chunk = message["body"]
         size += len(chunk)
         if size > limit:
             raise ApiError(413, "request body too large")
@@ -64,11 +64,13 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-    raw = [_JSON, (b"content-length", str(len(body)).encode())]
+    raw: list[tuple[bytes, bytes]] = [_JSON, (b"content-length", str(len(body)).encode())]
     if headers:
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": raw}
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
 
 
 def _declared_too_large(scope: Scope, limit: int) -> bool:
@@ -129,7 +131,7 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
     observed = observe_middleware(handle)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in _ROUTES:
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope["path"] in _ROUTES:
             await observed(scope, receive, send)
         else:
             await framework(scope, receive, send)

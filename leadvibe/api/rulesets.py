@@ -401,7 +401,8 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
     leads = await rt.db.read(leads_of_ou)
     done = changed = 0
     while done < len(leads):
-        n, changes = await rt.db.write(lambda c, rest=leads[done:done + RESCORE_STEP_LEADS]: step(c, rest))
+        rest = leads[done:done + RESCORE_STEP_LEADS]
+        n, changes = await rt.db.write(lambda c: step(c, rest))  # noqa: B023 - awaited before `rest` changes
         publish(rt, unit_id, changes)
         done += n
         changed += len(changes)

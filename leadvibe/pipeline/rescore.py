@@ -207,7 +207,7 @@ def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] 
     had passed (whole chunks; the caller continues with the rest in a later transaction)."""
     unit_id = cfg.unit_id
     if lead_ids is None:
-        lead_ids = [r[0] for r in conn.execute(
+        lead_ids = [str(r[0]) for r in conn.execute(
             "SELECT id FROM leads WHERE unit_id = ? AND merged_into IS NULL", (unit_id,)).fetchall()]
     scoring = cfg.scoring
     targets = set(ruleset_ids) if ruleset_ids is not None else None

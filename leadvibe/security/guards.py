@@ -193,7 +193,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if opt.get("auth", "any") == "none":
         return
     rt: Runtime = connection.app.state.runtime
-    _, tenant, path_role = await check_access(rt, connection, opt, connection.scope.get("method", "GET"))
+    _, tenant, path_role = await check_access(rt, connection, opt, str(connection.scope.get("method", "GET")))
     if tenant is not None:
         connection.state.tenant = tenant
     if path_role is not None:
