@@ -17,12 +17,13 @@ import msgspec
 import structlog
 
 from leadvibe.engine.levels import level_for
-from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
+from leadvibe.engine.normalize import channel_for, type_key
 from leadvibe.engine.replay import LeadScorer, ReplayEvent
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.scoring_config import OUConfig
+from leadvibe.store import decay as decay_store
 from leadvibe.store import events as ev_store
 
 log = structlog.get_logger("leadvibe.worker")
@@ -378,24 +379,17 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     return proc.result
 
 
-def apply_decay(conn: apsw.Connection, cfg: OUConfig, lead_id: str, decay_id: str, decrease: int, ts: int,
-                now: int) -> dict[str, Any] | None:
-    """Record one DECAY event for a lead with its (floored) deltas in every active ruleset.
-
-    Returns `{"event_id", "scores", "primary_score", "deltas"}`, or None when the lead does not exist or is merged.
-    """
-    return apply_decay_many(conn, cfg, [lead_id], decay_id, decrease, ts, now).get(lead_id)
-
-
 def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], decay_id: str, decrease: int,
                      ts: int, now: int) -> dict[str, dict[str, Any]]:
-    """`apply_decay` for many leads at once: one read of their scores, one write per table.
+    """Record one DECAY event per lead (`-decrease` in every active ruleset, floored) with set statements
+    (store.decay.record_decays), 500 leads per round.
 
-    Leads that do not exist or are merged are skipped. Returns lead_id -> what apply_decay returns.
+    Leads that do not exist or are merged are skipped. Returns lead_id -> `{"event_id", "scores",
+    "primary_score", "deltas"}`.
     """
     unit_id = cfg.unit_id
-    decay_key = type_key(DECAY_EVENT_TYPE)
     metadata = _json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode()
+    rulesets = cfg.active_ruleset_ids
     out: dict[str, dict[str, Any]] = {}
     next_seq = ev_store.next_event_seq(conn)
     for i in range(0, len(lead_ids), 500):
@@ -403,32 +397,18 @@ def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], 
         marks = ",".join("?" * len(chunk))
         live = dict(conn.execute(f"SELECT id, org_id FROM leads WHERE unit_id = ? AND id IN ({marks})"
                                  " AND merged_into IS NULL", (unit_id, *chunk)).fetchall())
-        scores: dict[str, dict[str, int]] = {}
-        for lead_id, ruleset_id, score in conn.execute(
-                f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})",
-                (unit_id, *chunk)):
-            scores.setdefault(lead_id, {})[ruleset_id] = int(score)
-        event_rows, score_rows, lead_rows = [], [], []
+        due = []
         for lead_id in chunk:
             org_id = live.get(lead_id)
-            if org_id is None:
-                continue
-            scorer = LeadScorer(cfg.scoring, scores.get(lead_id))
-            event_id = new_id("ev")
-            outcome = scorer.score(ReplayEvent(event_id, decay_key, ts, decay_decrease=decrease, decay_id=decay_id),
-                                   {})
-            event_rows.append((next_seq, event_id, org_id, unit_id, lead_id, DECAY_EVENT_TYPE, decay_key, ts, now,
-                               now, metadata, "system", "system", "activate", 0, None, None, 1.0, None,
-                               int(any(sc.delta for sc in outcome.scores)), decay_id))
-            score_rows.extend(ev_store.score_rows(unit_id, lead_id, next_seq, outcome.scores))
-            lead_rows.extend((unit_id, rs, lead_id, score, now) for rs, score in scorer.scores.items())
-            next_seq += 1
-            primary = scorer.scores.get(cfg.primary_ruleset_id, 0) if cfg.primary_ruleset_id else 0
-            out[lead_id] = {"event_id": event_id, "scores": dict(scorer.scores), "primary_score": primary,
-                            "deltas": {sc.ruleset_id: sc.delta for sc in outcome.scores}}
-        ev_store.insert_events_with_seq(conn, event_rows)
-        ev_store.insert_score_rows(conn, score_rows)
-        ev_store.save_many_lead_scores(conn, lead_rows)
+            if org_id is not None:
+                due.append((lead_id, str(org_id), next_seq, new_id("ev")))
+                next_seq += 1
+        recorded = decay_store.record_decays(conn, unit_id, due, rulesets, cfg.scoring.allow_negative,
+                                             decay_id=decay_id, decrease=decrease, ts=ts, now=now, metadata=metadata)
+        primary = cfg.primary_ruleset_id
+        for lead_id, (event_id, scores, deltas) in recorded.items():
+            out[lead_id] = {"event_id": event_id, "scores": scores, "deltas": deltas,
+                            "primary_score": scores.get(primary, 0) if primary else 0}
     return out
 
 
