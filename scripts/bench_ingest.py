@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Ingestion benchmark: prints single-event /ingest req/s (32 keep-alive clients) against a trivial Litestar
 POST handler on the same stack (the ceiling), their ratio, /ingest/batch events/s, worker scoring events/s
-(3 rulesets, surge on, an inorganic filter) and p50/p99 from 202 to the score visible on /stream at a paced 2,000 events/s.
+(3 rulesets, surge on, an inorganic filter) and p50/p99 from 202 to the score visible on /stream at a paced
+2,000 events/s.
 
 Everything runs on 127.0.0.1 against a fresh data dir; every load is bounded in time. Needs `wrk` on PATH.
 Usage: python scripts/bench_ingest.py [--duration 10] [--synchronous FULL|NORMAL]
@@ -202,8 +203,8 @@ def main() -> None:
                 break
         total = ingested - before
         worker_rate = statistics.median(samples) if samples else float("nan")
-        print(f"worker scoring            {worker_rate:10.0f} events/s (3 rulesets, surge, a filter; {total:.0f} events;"
-              " target >= 50,000)")
+        print(f"worker scoring            {worker_rate:10.0f} events/s (3 rulesets, surge, a filter;"
+              f" {total:.0f} events; target >= 50,000)")
 
         auth = basic["Authorization"]
         lat = asyncio.run(paced_latency(server.port, auth, 2000, 5))
