@@ -175,6 +175,8 @@ async def measure(client: httpx.AsyncClient, name: str, paths: list[str], rounds
         times.append((time.perf_counter() - t) * 1000)
         status = r.status_code
     times.sort()
+    print(f"  {name}: p50 {statistics.median(times):.1f} ms, p95 {times[max(0, int(len(times) * 0.95) - 1)]:.1f} ms",
+          flush=True)
     return {
         "name": name,
         "status": status,
@@ -202,10 +204,12 @@ def decay_pass(data_dir: Path, env: dict[str, str]) -> tuple[float, str]:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
         cwd=ROOT,
     )
-    return time.perf_counter() - t, out.stdout.strip()
+    said = out.stdout.strip().splitlines()[-1:] or [""]
+    if out.returncode:
+        said = [f"FAILED (exit {out.returncode}): {out.stderr.strip()[-2000:]}"]
+    return time.perf_counter() - t, said[0]
 
 
 def start_server(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -356,7 +360,9 @@ async def run(args: argparse.Namespace) -> None:
                          "/usage"):
                 results.append(await measure(client, path, [path], rounds))
             backtests, backtest = await timed_backtests(client, ruleset_id)
+            print(f"  whole-OU backtest: {', '.join(f'{t:.2f} s' for t in backtests)}", flush=True)
             rescore_s, rescore, ingest_ms = await rescore_under_ingest(client, ingest_headers, ruleset_id)
+            print(f"  rescore: {rescore_s:.1f} s; /ingest meanwhile p99 {pct(ingest_ms, 0.99):.1f} ms", flush=True)
         rss, peak = rss_mb(server.pid)
     finally:
         stop_server(server)

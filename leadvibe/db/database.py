@@ -30,8 +30,9 @@ T = TypeVar("T")
 _STOP = object()
 # A checkpoint is asked for once this many pages are in the WAL (SQLite's own default threshold).
 WAL_CHECKPOINT_PAGES = 1_000
-# Past this (~400 MB), the writer checkpoints itself, in case the checkpoint thread cannot keep up.
-WAL_HARD_LIMIT_PAGES = 100_000
+# Past this (~40 MB), the writer checkpoints itself: while the writer is never idle (a long decay pass, a backlog)
+# the checkpoint thread's PASSIVE checkpoints never catch up with the end of the WAL, so it is never restarted.
+WAL_HARD_LIMIT_PAGES = 10_000
 
 
 class _Checkpointer:
@@ -56,7 +57,10 @@ class _Checkpointer:
     def on_commit(self, conn: apsw.Connection, dbname: str, pages: int) -> int:
         """The writer's WAL hook (after each commit, with the WAL's size in pages)."""
         if pages >= WAL_HARD_LIMIT_PAGES:
-            conn.wal_checkpoint(dbname)
+            # Busy when the checkpoint thread is in the middle of one: the next commit tries again. An error
+            # raised here would fail the COMMIT that has just succeeded.
+            with contextlib.suppress(apsw.Error):
+                conn.wal_checkpoint(dbname)
         elif pages >= WAL_CHECKPOINT_PAGES:
             self._wake.set()
         return apsw.SQLITE_OK
