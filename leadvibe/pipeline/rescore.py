@@ -22,7 +22,7 @@ from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.pipeline.worker import replay_event_from_row
 from leadvibe.store import events as ev_store
 
-CHUNK_LEADS = 50  # leads per set query: small enough to stop close to a step's time budget
+CHUNK_LEADS = 100  # leads per set query: small enough to stop close to a step's time budget
 
 
 @dataclass(slots=True)
