@@ -56,7 +56,7 @@ BACKTEST_MAX_RULES = 1000
 # A rescore runs as a series of write transactions of about this long (whole leads each), so ingestion and the
 # worker get the writer between them; the lead count bounds what one step reads up front.
 RESCORE_STEP_MS = 50.0
-RESCORE_STEP_LEADS = 5000
+RESCORE_STEP_LEADS = 600
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
