@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from leadvibe import __version__
 from leadvibe.api import all_routes
 from leadvibe.api.deps import DEPENDENCIES
+from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
 from leadvibe.db.database import Database
@@ -131,8 +132,10 @@ def background_services(rt: Runtime) -> list[Any]:
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirLock | None = None,
-               announce_first_start: bool = True) -> Litestar:
-    """The whole server as one Litestar app. `lock`: a data-dir lock the caller already holds."""
+               announce_first_start: bool = True, lean_ingest: bool = True) -> Litestar:
+    """The whole server as one Litestar app. `lock`: a data-dir lock the caller already holds. `lean_ingest`:
+    answer the two ingestion POSTs on the lean ASGI path (api/ingest_asgi.py) rather than through the framework's
+    handlers (same guard, validation and answers; tests compare both)."""
     rt = build_runtime(settings, clock)
 
     @contextlib.asynccontextmanager
@@ -176,4 +179,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         debug=False,
         logging_config=None,
     )
+    if lean_ingest:
+        app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
     return app

@@ -33,7 +33,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     checkpoint_interval: float = 300.0
     # A read (one query transaction) is stopped after this many seconds; 0 = no limit.
     read_deadline: float = 30.0
-    worker_batch_size: int = 500
+    # A batch ends at this many events or after worker_batch_ms of scoring, whichever comes first: big batches
+    # share one commit (most of a batch's cost is writing the pages it dirtied), the time bound keeps ingestion
+    # from waiting long behind one.
+    worker_batch_size: int = 2000
+    worker_batch_ms: float = 100.0
     worker_idle_poll: float = 0.05
     decay_interval: float = 60.0
     delivery_interval: float = 1.0

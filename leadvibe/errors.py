@@ -54,7 +54,8 @@ def unprocessable(message: str) -> ApiError:
     return ApiError(422, message)
 
 
-def _body(message: str, details: list[Any] | None = None) -> dict[str, Any]:
+def error_body(message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    """The one error shape: `{"error": message}`, plus `details` when given."""
     body: dict[str, Any] = {"error": message}
     if details:
         body["details"] = details
@@ -110,6 +111,14 @@ def _public_name(request: Request[Any, Any, Any], key: str) -> str:
     return getattr(definition, "query", None) or getattr(definition, "header", None) or key
 
 
+def validation_error(text: str) -> ApiError:
+    """400 for a body msgspec refused (`<message> - at `$.<path>``), said as the framework's validation errors
+    are (`plain_message`, the field named in the message and in `details`): the lean ingest path uses it."""
+    raw, found, where = text.partition(" - at `$")
+    key = where.rstrip("`").lstrip(".") if found else ""
+    return ApiError(400, plain_message(raw, key or None), [{"message": raw, "key": key or "data", "source": "body"}])
+
+
 def _validation_message(request: Request[Any, Any, Any], exc: ValidationException) -> tuple[str, list[Any] | None]:
     extra = exc.extra if isinstance(exc.extra, list) else None
     if extra:
@@ -138,7 +147,7 @@ def _body_is_empty(request: Request[Any, Any, Any]) -> bool:
 
 def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
     """Render ApiError."""
-    return Response(_body(exc.message, exc.details), status_code=exc.status, headers=exc.headers,
+    return Response(error_body(exc.message, exc.details), status_code=exc.status, headers=exc.headers,
                     media_type=MediaType.JSON)
 
 
@@ -165,7 +174,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     # caller only, so the message keeps the path alone.
     message = re.sub(r"(for path \S+?)\?\S*", r"\1", message)
     headers = dict(exc.headers) if exc.headers else None
-    return Response(_body(message, details), status_code=status, headers=headers, media_type=MediaType.JSON)
+    return Response(error_body(message, details), status_code=status, headers=headers, media_type=MediaType.JSON)
 
 
 def _unavailable(exc: BaseException) -> str | None:
@@ -177,17 +186,23 @@ def _unavailable(exc: BaseException) -> str | None:
     return None
 
 
-def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """A 500 is a bug: log it with the traceback (never the body) and answer without internals."""
+def unexpected_error(exc: BaseException, path: str, method: str) -> ApiError:
+    """What an exception no handler expected answers: 400 for JSON nested too deeply, 503 for a database that
+    cannot serve right now, else 500 — a bug, logged with its traceback (never the body), said without internals.
+    Every entry point (the framework, the lean ingest path) answers the same way."""
     if isinstance(exc, RecursionError):
-        return Response(_body("JSON nested too deeply (at most 32 levels)"), status_code=400)
+        return ApiError(400, "JSON nested too deeply (at most 32 levels)")
     unavailable = _unavailable(exc)
     if unavailable is not None:
-        log.warning("database_unavailable", path=request.url.path, method=request.method, reason=unavailable)
-        return Response(_body(unavailable), status_code=503, headers={"Retry-After": "30"},
-                         media_type=MediaType.JSON)
-    log.error("unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
-    return Response(_body("internal error"), status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON)
+        log.warning("database_unavailable", path=path, method=method, reason=unavailable)
+        return ApiError(503, unavailable, headers={"Retry-After": "30"})
+    log.error("unhandled_error", path=path, method=method, exc_info=exc)
+    return ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Render `unexpected_error`."""
+    return handle_api_error(request, unexpected_error(exc, request.url.path, request.method))
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

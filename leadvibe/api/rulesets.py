@@ -5,14 +5,17 @@ Decisions:
   flag on the others in the same transaction. Deleting the primary promotes none: the OU has no primary until
   one is chosen (or until `POST /rules` without `ruleset_id` creates "Default").
 - Ruleset names are unique per OU (case-insensitive), because queries may select a ruleset by name.
-- Rescore runs in one write transaction (ingestion waits for it); rescoring an inactive ruleset is refused
-  (409): inactive rulesets keep their scores frozen by design.
-- Backtests read stored events through the read pool and write nothing.
+- Rescore runs in short write transactions of whole leads (ingestion interleaves with them); rescoring an
+  inactive ruleset is refused (409): inactive rulesets keep their scores frozen by design. Deleting or switching
+  off the ruleset while a rescore runs stops it at its next step (the leads done so far stay rescored).
+- Backtests replay every lead's stored events (engine.bulk) through the read pool and write nothing.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -33,8 +36,9 @@ from leadvibe.api.scoring_common import (
     write_config,
 )
 from leadvibe.engine import levels as level_engine
+from leadvibe.engine.bulk import final_scores
 from leadvibe.engine.filters import InorganicFilter
-from leadvibe.engine.replay import ReplayEvent, ScoringConfig, replay_lead
+from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.scoring import Rule, Ruleset
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import bad_request, conflict, not_found
@@ -50,6 +54,10 @@ ICON_MAX = 100
 BACKTEST_DEFAULT_LEADS = 1000
 BACKTEST_MAX_LEADS = 10_000
 BACKTEST_MAX_RULES = 1000
+# A rescore runs as a series of write transactions of about this long (whole leads each), so ingestion and the
+# worker get the writer between them; the lead count bounds what one step reads up front.
+RESCORE_STEP_MS = 50.0
+RESCORE_STEP_LEADS = 600
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
@@ -147,7 +155,8 @@ class DraftRule(msgspec.Struct):
 
 
 class BacktestIn(msgspec.Struct):
-    """The draft rule list to try instead of the ruleset's rules, and how many leads to evaluate."""
+    """The draft rule list to try instead of the ruleset's rules, and how many leads to list (every lead with
+    events is evaluated)."""
 
     rules: list[DraftRule]
     limit: Signed = BACKTEST_DEFAULT_LEADS
@@ -364,26 +373,41 @@ async def list_ruleset_rules(rt: Runtime, tenant: Tenant, ruleset_id: str) -> li
     status_code=200,
 )
 async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> RescoreOut:
-    """Replay every live lead's events through this ruleset's current rules, in one write transaction.
+    """Replay every live lead's events through this ruleset's current rules, in short write transactions that
+    ingestion interleaves with (each replays whole leads, so every lead's score equals the sum of its deltas at
+    every commit).
 
     With unchanged rules no score changes (`changed` counts leads whose score in this ruleset moved).
     """
     cache = require_pipeline(rt, "rescoring")
-    unit_id, now = tenant.unit_id, rt.now_ms()
+    unit_id = tenant.unit_id
 
-    def run(c: Any) -> tuple[RescoreOut, list[dict[str, Any]]]:
+    def active_ruleset(c: Any) -> None:
+        # Checked again in every step: a ruleset deleted or switched off meanwhile stops the rescore there.
         if not _ruleset_or_404(c, unit_id, ruleset_id)["active"]:
             raise conflict(
                 "the ruleset is inactive; activate it before rescoring (inactive rulesets keep their scores)"
             )
-        leads = store.live_lead_ids(c, unit_id)
-        before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
-        n, changes = rescore_changes(rt, c, cache, unit_id, leads, before, now, ruleset_id)
-        return RescoreOut(ruleset_id, n, len(changes)), changes
 
-    out, changes = await rt.db.write(run)
-    publish(rt, unit_id, changes)
-    return out
+    def leads_of_ou(c: Any) -> list[str]:
+        active_ruleset(c)
+        return store.live_lead_ids(c, unit_id)
+
+    def step(c: Any, leads: list[str]) -> tuple[int, list[dict[str, Any]]]:
+        active_ruleset(c)
+        before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
+        return rescore_changes(rt, c, cache, unit_id, leads, before, rt.now_ms(), ruleset_id,
+                               budget_ms=RESCORE_STEP_MS)
+
+    leads = await rt.db.read(leads_of_ou)
+    done = changed = 0
+    while done < len(leads):
+        rest = leads[done:done + RESCORE_STEP_LEADS]
+        n, changes = await rt.db.write(lambda c: step(c, rest))  # noqa: B023 - awaited before `rest` changes
+        publish(rt, unit_id, changes)
+        done += n
+        changed += len(changes)
+    return RescoreOut(ruleset_id, done, changed)
 
 
 def _draft_rules(rules: list[DraftRule]) -> tuple[Rule, ...]:
@@ -421,26 +445,6 @@ def _level(levels: list[level_engine.Level], score: int) -> LevelRef | None:
     return LevelRef(hit.level_id, hit.name) if hit else None
 
 
-def _replay_event(row: dict[str, Any]) -> ReplayEvent:
-    # As pipeline.worker.replay_event_from_row reads stored events, so a backtest of the current rules
-    # reproduces the stored scores.
-    if row["decay_id"] is not None:
-        try:
-            decrease = int(msgspec.json.decode(row["metadata"] or "{}").get("decrease", 0))
-        except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
-            decrease = 0
-        return ReplayEvent(
-            row["id"],
-            row["type_key"],
-            int(row["occurred_at"]),
-            decay_decrease=max(0, decrease),
-            decay_id=row["decay_id"],
-        )
-    return ReplayEvent(
-        row["id"], row["type_key"], int(row["occurred_at"]), processed=row["scope"] != "observe"
-    )
-
-
 @post(
     "/rulesets/{ruleset_id:str}/backtest",
     opt=access(Role.VIEWER),
@@ -452,10 +456,10 @@ def _replay_event(row: dict[str, Any]) -> ReplayEvent:
 async def backtest_ruleset(
     rt: Runtime, tenant: Tenant, principal: Principal, ruleset_id: str, data: BacktestIn
 ) -> BacktestOut:
-    """Replay the most recently active leads' stored events (at most `limit`, default 1000) with the draft
-    rules
-    in place of the ruleset's, under the OU's current surge policy, filters and floor; compare with the scores
-    the leads have now and their engagement levels. Reads only: nothing is written."""
+    """Replay every lead's stored events with the draft rules in place of the ruleset's, under the OU's current
+    surge policy, filters and floor; compare with the scores the leads have now and their engagement levels.
+    Totals cover every lead with events; `leads` lists the `limit` largest changes (default 1000). Reads only:
+    nothing is written."""
     limit = check_int(data.limit, "limit", 1, BACKTEST_MAX_LEADS)
     draft = _draft_rules(data.rules)
     unit_id = tenant.unit_id
@@ -484,33 +488,76 @@ async def backtest_ruleset(
             level_engine.Level(r["id"], r["name"], r["min_score"], r["max_score"])
             for r in store.list_levels(c, unit_id, "engagement")
         ]
-        total = store.count_leads_with_events(c, unit_id)
-        lead_ids = store.leads_with_events(c, unit_id, limit)
-        old = store.scores_of(c, unit_id, ruleset_id, lead_ids)
-        leads: list[BacktestLead] = []
-        for lead_id in lead_ids:
-            events = [_replay_event(r) for r in store.lead_events_for_replay(c, unit_id, lead_id)]
-            _, final = replay_lead(events, config)
-            new_score, old_score = final.get(ruleset_id, 0), old[lead_id]
+        totals = _BacktestTotals()
+        outcomes = _compare(
+            final_scores(store.events_in_lead_order(c, unit_id), config),
+            store.scores_in_lead_order(c, unit_id, ruleset_id),
+            ruleset_id,
+            totals,
+        )
+        # Only the `limit` largest changes are kept while every lead streams past: memory stays bounded by
+        # `limit`, not by the size of the OU.
+        top = heapq.nsmallest(limit, outcomes, key=lambda o: (-abs(o[2] - o[1]), o[0]))
+        leads = []
+        for lead_id, old_score, new_score in top:
             before, after = _level(levels, old_score), _level(levels, new_score)
             changed = (before.stage_id if before else None) != (after.stage_id if after else None)
             leads.append(
                 BacktestLead(lead_id, old_score, new_score, new_score - old_score, before, after, changed)
             )
-        leads.sort(key=lambda x: (-abs(x.delta), x.lead_id))
+        level_changes = sum(
+            1 for old_score, new_score in totals.moved if _level_key(levels, old_score) != _level_key(levels, new_score)
+        )
         return BacktestOut(
             ruleset_id,
-            len(leads),
-            total,
-            total > len(leads),
-            sum(1 for x in leads if x.delta),
-            sum(1 for x in leads if x.level_changed),
-            sum(x.old_score for x in leads),
-            sum(x.new_score for x in leads),
+            totals.leads,
+            totals.leads,
+            totals.leads > len(leads),
+            len(totals.moved),
+            level_changes,
+            totals.old_sum,
+            totals.new_sum,
             leads,
         )
 
     return await rt.db.read(run)
+
+
+class _BacktestTotals:
+    """Sums over every lead a backtest replays."""
+
+    def __init__(self) -> None:
+        self.leads = 0
+        self.old_sum = 0
+        self.new_sum = 0
+        self.moved: list[tuple[int, int]] = []  # (old, new) of leads whose score changes
+
+
+def _compare(
+    finals: Iterator[tuple[str, dict[str, int]]],
+    current: Iterator[tuple[str, int]],
+    ruleset_id: str,
+    totals: _BacktestTotals,
+) -> Iterator[tuple[str, int, int]]:
+    """(lead_id, old score, new score) per replayed lead: both inputs are in lead_id order, so they are merged
+    as they stream instead of loading either side into memory."""
+    pending = next(current, None)
+    for lead_id, scores in finals:
+        while pending is not None and pending[0] < lead_id:
+            pending = next(current, None)
+        old_score = pending[1] if pending is not None and pending[0] == lead_id else 0
+        new_score = scores.get(ruleset_id, 0)
+        totals.leads += 1
+        totals.old_sum += old_score
+        totals.new_sum += new_score
+        if new_score != old_score:
+            totals.moved.append((old_score, new_score))
+        yield lead_id, old_score, new_score
+
+
+def _level_key(levels: list[level_engine.Level], score: int) -> str | None:
+    hit = level_engine.level_for(levels, score)
+    return hit.level_id if hit else None
 
 
 # -- rules ---------------------------------------------------------------------------------------------------

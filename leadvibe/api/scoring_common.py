@@ -98,13 +98,19 @@ def rescore_changes(
     before: dict[tuple[str, str], int],
     now: int,
     ruleset_id: str | None = None,
+    budget_ms: float | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Inside a write: replay the leads (in every ruleset, or one) with the OU's current configuration, then
     re-arm milestones of leads whose primary score moved (it may have fallen below a threshold). `before` is
-    `store.lead_scores_by_ruleset` of the same leads taken earlier in the transaction. Returns how many leads
-    were replayed and the `score_update` publications for `/stream` (send them after commit)."""
+    `store.lead_scores_by_ruleset` of the same leads taken earlier in the transaction. With `budget_ms`, only the
+    first leads replayed within that time are (see `rescore_leads`). Returns how many leads were replayed and the
+    `score_update` publications for `/stream` (send them after commit)."""
     cfg = cache.get(conn, unit_id)
-    replayed = rescore_leads(conn, cfg, lead_ids, now, ruleset_ids=None if ruleset_id is None else [ruleset_id])
+    replayed = rescore_leads(conn, cfg, lead_ids, now, ruleset_ids=None if ruleset_id is None else [ruleset_id],
+                             budget_ms=budget_ms)
+    lead_ids = lead_ids[:replayed]
+    done = set(lead_ids)
+    before = {key: score for key, score in before.items() if key[0] in done}
     after = store.lead_scores_by_ruleset(conn, unit_id, lead_ids, ruleset_id)
     changes = [
         {

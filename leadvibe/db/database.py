@@ -50,6 +50,68 @@ class ReadTimeout(RuntimeError):
     """A read ran past the read deadline and was stopped."""
 
 
+# A checkpoint is asked for once this many pages are in the WAL (SQLite's own default threshold).
+WAL_CHECKPOINT_PAGES = 1_000
+# Past this (~40 MB), the writer checkpoints itself: while the writer is never idle (a long decay pass, a backlog)
+# the checkpoint thread's PASSIVE checkpoints never catch up with the end of the WAL, so it is never restarted.
+WAL_HARD_LIMIT_PAGES = 10_000
+
+
+class _Checkpointer:
+    """PASSIVE checkpoints on a thread and connection of their own, woken by the writer's WAL hook.
+
+    A checkpoint copies WAL pages into the database file and fsyncs it; done here it overlaps the writer's work
+    (on the other core) instead of stalling every write queued behind the commit that crossed the threshold.
+    """
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (its connection is opened there)."""
+        self._thread = threading.Thread(target=self._run, name="leadvibe-checkpoint", daemon=True)
+        self._thread.start()
+
+    def on_commit(self, conn: apsw.Connection, dbname: str, pages: int) -> int:
+        """The writer's WAL hook (after each commit, with the WAL's size in pages)."""
+        if pages >= WAL_HARD_LIMIT_PAGES:
+            # Busy when the checkpoint thread is in the middle of one: the next commit tries again. An error
+            # raised here would fail the COMMIT that has just succeeded.
+            with contextlib.suppress(apsw.Error):
+                conn.wal_checkpoint(dbname)
+        elif pages >= WAL_CHECKPOINT_PAGES:
+            self._wake.set()
+        return apsw.SQLITE_OK
+
+    def _run(self) -> None:
+        conn = apsw.Connection(self.path)
+        conn.set_busy_timeout(10_000)
+        conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stop:
+                    return
+                # Busy or locked: the next commit past the threshold asks again.
+                with contextlib.suppress(apsw.Error):
+                    conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Finish the checkpoint in progress, if any, and end the thread."""
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
 def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_size_mb: int = 64,
                   readonly: bool = False) -> None:
     """PRAGMAs in the order docs/architecture.md gives: busy_timeout first, then WAL and the rest."""
@@ -124,6 +186,7 @@ class Database:
         self._local = threading.local()
         self._reader_conns: list[apsw.Connection] = []
         self._reader_lock = threading.Lock()
+        self._checkpointer: _Checkpointer | None = None
         self.writes_committed = 0
         self.last_commit_at = 0.0
 
@@ -136,9 +199,16 @@ class Database:
         conn = apsw.Connection(self.path)
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
         apply_migrations(conn)
+        # SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, on the writer thread:
+        # every write queued behind that commit waits for the copy and its fsync. Checkpoints are made by their own
+        # thread and connection instead (PASSIVE: they never block the writer or readers), woken by the writer's
+        # WAL hook; the writer only checkpoints itself if the WAL outgrows WAL_HARD_LIMIT_PAGES.
+        self._checkpointer = _Checkpointer(self.path, self.synchronous)
+        conn.set_wal_hook(self._checkpointer.on_commit)
         self._writer = conn
         self._thread = threading.Thread(target=self._write_loop, name="leadvibe-writer", daemon=True)
         self._thread.start()
+        self._checkpointer.start()
         self._readers = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.read_pool_size, thread_name_prefix="leadvibe-reader")
 
@@ -151,6 +221,9 @@ class Database:
             self._thread.join()
             self._thread = None
         self._settle_leftovers()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from leadvibe.engine.normalize import type_key as normalize_type
 
@@ -33,14 +34,23 @@ class Rule:
     end_at: int | None = None
 
 
+_NO_MATCH: tuple[tuple[str, ...], int] = ((), 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Ruleset:
-    """A ruleset and an index ``type_key -> rules``, built once at construction for fast matching."""
+    """A ruleset and an index ``type_key -> rules``, built once at construction for fast matching.
+
+    Types whose rules have no time window always match the same way, so their ``(rule ids, summed weight)`` is
+    computed here once (``_fixed``) and matching an event of such a type is one dict lookup; only types with a
+    windowed rule look at the event's timestamp.
+    """
 
     ruleset_id: str
     active: bool
     rules: tuple[Rule, ...]
     _index: dict[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
+    _fixed: dict[str, tuple[tuple[str, ...], int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[Rule]] = {}
@@ -50,6 +60,12 @@ class Ruleset:
             if rule.active:
                 index.setdefault(normalize_type(rule.type_key), []).append(rule)
         object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
+        fixed = {
+            key: (tuple(r.rule_id for r in rules), sum(r.weight for r in rules))
+            for key, rules in index.items()
+            if all(r.start_at is None and r.end_at is None for r in rules)
+        }
+        object.__setattr__(self, "_fixed", fixed)
 
     def rules_for(self, type_key: str) -> tuple[Rule, ...]:
         """Active rules of this ruleset for a (normalized) type key, in ruleset order."""
@@ -76,9 +92,15 @@ def match(ruleset: Ruleset, type_key: str, ts_ms: int) -> tuple[tuple[str, ...],
     A rule's window is ``[start_at, end_at)``; ``None`` leaves that side open. The ruleset's own ``active``
     flag is not checked here (see :func:`score_event`).
     """
+    fixed = ruleset._fixed.get(type_key)
+    if fixed is not None:
+        return fixed
+    rules = ruleset._index.get(type_key)
+    if rules is None:
+        return _NO_MATCH
     ids: list[str] = []
     weight = 0
-    for rule in ruleset.rules_for(type_key):
+    for rule in rules:
         if rule.start_at is not None and ts_ms < rule.start_at:
             continue
         if rule.end_at is not None and ts_ms >= rule.end_at:
@@ -104,6 +126,12 @@ def round_half_away(x: float) -> int:
     if y == int(y):  # whole numbers (the common case: multiplier 1.0) need no decimal arithmetic
         return int(y)
     return int(Decimal(repr(y)).quantize(_ONE, rounding=ROUND_HALF_UP))
+
+
+@lru_cache(maxsize=4096)
+def _surged(weight: int, multiplier: float) -> int:
+    # An OU has a handful of weights and surge bands, so the same products recur on every event: remember them.
+    return round_half_away(weight * multiplier)
 
 
 def apply_floor(before: int, delta: int, allow_negative: bool) -> tuple[int, int]:
@@ -148,7 +176,7 @@ def score_event(
             applied_mult, delta, after = 1.0, 0, start
         else:
             applied_mult = multiplier if weight > 0 else 1.0
-            raw = weight if applied_mult == 1.0 else round_half_away(weight * applied_mult)
+            raw = weight if applied_mult == 1.0 else _surged(weight, applied_mult)
             delta, after = apply_floor(start, raw, allow_negative)
         out.append(
             EventScore(ruleset.ruleset_id, rule_ids, weight, applied_mult, delta, start, after, filtered_by)

@@ -165,8 +165,10 @@ class Accepted:
     duplicate: bool
 
 
-def _store(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequence[QueuedEvent], source: str,
-           skip_triggers: bool, now: int) -> list[Accepted]:
+def store_events(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequence[QueuedEvent], source: str,
+                 skip_triggers: bool, now: int) -> list[Accepted]:
+    """Inside a write: store validated events in the inbox, answering repeats of a known idempotency key with the
+    original event id instead."""
     out: list[Accepted] = []
     rows = []
     for q in events:
@@ -198,7 +200,7 @@ class Inbox:
             return []
         now = self.rt.now_ms()
         accepted = await self.rt.db.write(
-            lambda c: _store(c, org_id, unit_id, events, source, skip_triggers, now))
+            lambda c: store_events(c, org_id, unit_id, events, source, skip_triggers, now))
         fresh = sum(1 for a in accepted if not a.duplicate)
         if fresh:
             self.rt.metrics.events_ingested.inc(fresh)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -16,12 +17,13 @@ import msgspec
 import structlog
 
 from leadvibe.engine.levels import level_for
-from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
+from leadvibe.engine.normalize import channel_for, type_key
 from leadvibe.engine.replay import LeadScorer, ReplayEvent
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.scoring_config import OUConfig
+from leadvibe.store import decay as decay_store
 from leadvibe.store import events as ev_store
 
 log = structlog.get_logger("leadvibe.worker")
@@ -50,7 +52,7 @@ class EventContext:
     now: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _LeadWork:
     """A lead's state while a batch runs; written back once at the end of the batch."""
 
@@ -60,6 +62,18 @@ class _LeadWork:
     last_event_type: str | None = None
     last_organic_at: int | None = None
     touched_scores: bool = False
+
+
+@dataclass(slots=True)
+class _UnitPlan:
+    """What a batch needs to know about one OU, looked up once per batch rather than once per event."""
+
+    cfg: OUConfig
+    has_triggers: bool
+    # Filters and triggers read the events table mid-batch, so such OUs insert each event as it is processed;
+    # the others' rows are buffered and written with one executemany per batch.
+    immediate: bool
+    listening: bool
 
 
 @dataclass
@@ -73,11 +87,14 @@ class BatchResult:
     latencies: list[float] = field(default_factory=list)
 
 
-class _Discard(list[tuple[str, dict[str, Any]]]):
+class _Discard(list[tuple[str, str, dict[str, Any]]]):
     """A publication list for OUs nobody is streaming: appends go nowhere."""
 
     def append(self, _: Any) -> None:
         return None
+
+
+_NOWHERE = _Discard()
 
 
 def _level_name(cfg: OUConfig, score: int) -> str | None:
@@ -86,7 +103,14 @@ def _level_name(cfg: OUConfig, score: int) -> str | None:
 
 
 class BatchProcessor:
-    """Processes one batch of inbox rows inside the writer's transaction."""
+    """Processes one batch of inbox rows inside the writer's transaction.
+
+    Per event, in this order (`process`): resolve the lead, catalogue the type, score it (`LeadScorer`, the
+    engine every replay also uses), record the event and its score rows, then the per-event side effects
+    inside the same transaction (`_side_effects`: triggers today). `prepare` front-loads the set work of a
+    batch (every lead named by id resolved and its state loaded in a few queries, unknown ones created) and
+    `finish` writes what was buffered: event and score rows, lead scores, lead activity, the type catalogue.
+    """
 
     def __init__(self, rt: Any, conn: apsw.Connection, now: int) -> None:
         self.rt = rt
@@ -99,24 +123,42 @@ class BatchProcessor:
         self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.properties: dict[str, set[tuple[str, str]]] = {}
         self.result = BatchResult()
-        # Arrival order is assigned here, so rows of OUs that never read events back mid-batch (no filters, no
-        # triggers) can be written with one executemany per batch instead of one statement per event.
+        # Arrival order is assigned here, so buffered rows can be written with one executemany per batch.
         self.next_seq = ev_store.next_event_seq(conn)
         self.event_rows: list[tuple[Any, ...]] = []
         self.score_rows: list[tuple[Any, ...]] = []
         self.resolved: dict[tuple[str, str], str] = {}
         self.prefetched: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
-        hub = rt.stream
-        self._listening = (lambda unit: hub.subscriber_count(unit) > 0) if hub is not None else (lambda unit: False)
+        self.unknown: set[tuple[str, str]] = set()
+        self.plans: dict[str, _UnitPlan] = {}
 
-    def prefetch(self, rows: list[tuple[Any, ...]], decoded: list[inbox_mod.QueuedEvent]) -> None:
-        """Load the state of every lead named by id in the batch with a few set queries, not two per lead."""
-        by_unit: dict[str, set[str]] = {}
+    def _plan(self, unit_id: str) -> _UnitPlan:
+        plan = self.plans.get(unit_id)
+        if plan is None:
+            cfg = self.configs.get(self.conn, unit_id)
+            has_triggers = self.triggers is not None and not self.triggers.triggers_for(self.conn, unit_id).empty
+            hub = self.rt.stream
+            plan = _UnitPlan(cfg, has_triggers, has_triggers or bool(cfg.scoring.filters),
+                             hub is not None and hub.subscriber_count(unit_id) > 0)
+            self.plans[unit_id] = plan
+        return plan
+
+    def prepare(self, rows: list[tuple[Any, ...]], decoded: list[inbox_mod.QueuedEvent]) -> None:
+        """Look up every lead named by id in the batch with a few set queries, not two per event: the stored
+        ones are resolved and their state loaded here; unknown ones are created when their first event comes."""
+        named: dict[str, set[str]] = {}
         for row, q in zip(rows, decoded, strict=True):
             if q.lead_id:
-                by_unit.setdefault(row[2], set()).add(q.lead_id)
-        for unit_id, ids in by_unit.items():
-            self.prefetched.update(ev_store.lead_states(self.conn, unit_id, sorted(ids)))
+                named.setdefault(row[2], set()).add(q.lead_id)
+        for unit_id, wanted in named.items():
+            stored = ev_store.named_leads(self.conn, unit_id, sorted(wanted))
+            for lead_id in wanted:
+                state = stored.get(lead_id)
+                if state is None:
+                    self.unknown.add((unit_id, lead_id))
+                elif state[0] is None:  # merged ids are followed when their event comes (rare)
+                    self.resolved[(unit_id, lead_id)] = lead_id
+                    self.prefetched[(unit_id, lead_id)] = (state[1], state[2], state[3])
 
     def _work(self, cfg: OUConfig, lead_id: str) -> _LeadWork:
         key = (cfg.unit_id, lead_id)
@@ -134,51 +176,48 @@ class BatchProcessor:
         _seq, org_id, unit_id, _event_id, payload, source, skip_triggers, received_at = row
         if q is None:
             q = inbox_mod.decode(payload)
-        cfg = self.configs.get(self.conn, unit_id)
-        conn, now = self.conn, self.now
+        plan = self._plan(unit_id)
+        cfg = plan.cfg
         lead_id = self._resolve(unit_id, org_id, q.lead_id, q.aliases, source)
         # Profile mappings and account linking, in the event's transaction (a no-op for OUs without mappings
         # and with ABM off); the stored metadata carries `accountId` under ABM.
         q.metadata = self.fit.on_event(unit_id, lead_id, q.metadata, q.aliases, source)
         key = type_key(q.event_type)
-        immediate = bool(cfg.scoring.filters) or (
-            self.triggers is not None and not self.triggers.triggers_for(conn, unit_id).empty)
         scope = cfg.scope_for(key)
         channel = channel_for(q.event_type, q.metadata)
         metadata_json = _json.encode(q.metadata).decode() if q.metadata is not None else None
         self._catalogue(unit_id, key, q.event_type, q.ts, q.metadata)
-        pubs = self.result.publications if self._listening(unit_id) else _Discard()
+        pubs = self.result.publications if plan.listening else _NOWHERE
         if scope == "observe":
-            self._event_row(immediate, (q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at,
-                                        now, metadata_json, channel, source, scope, 0, None, None, 1.0, None, 0,
-                                        None))
+            self._event_row(plan.immediate, (
+                q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, self.now,
+                metadata_json, channel, source, scope, 0, None, None, 1.0, None, 0, None))
             pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
                                                      "event_type": q.event_type, "scope": scope}))
             return
         work = self._work(cfg, lead_id)
-        hits: dict[str, tuple[int, str | None]] = {}
-        first_seqs: dict[str, int | None] = {}
-        for f in cfg.scoring.filters:
-            if f.type_key == key:
-                n, first_seq = ev_store.filter_window(conn, unit_id, lead_id, key, q.ts - f.time_window_ms, q.ts)
-                hits[f.filter_id] = (n, None)
-                first_seqs[f.filter_id] = first_seq
+        hits, first_seqs = self._filter_hits(cfg, unit_id, lead_id, key, q.ts) if cfg.scoring.filters else ({}, {})
         primary = cfg.primary_ruleset_id
-        before_primary = work.scorer.scores.get(primary, 0) if primary else 0
+        scores = work.scorer.scores
+        before_primary = scores.get(primary, 0) if primary else 0
         outcome = work.scorer.score(ReplayEvent(q.event_id, key, q.ts), hits)
         grouped_with = None
         if outcome.filtered_by is not None:
             f_seq = first_seqs.get(outcome.filtered_by)
             flt = next(f for f in cfg.scoring.filters if f.filter_id == outcome.filtered_by)
             if flt.group_events and f_seq is not None:
-                grouped_with = ev_store.event_id_by_seq(conn, f_seq)
-        has_delta = int(any(s.delta for s in outcome.scores))
-        event_seq = self._event_row(immediate, (
-            q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, now, metadata_json, channel,
-            source, scope, int(outcome.filtered_by is not None), outcome.filtered_by, grouped_with,
+                grouped_with = ev_store.event_id_by_seq(self.conn, f_seq)
+        has_delta = 0
+        for s in outcome.scores:
+            if s.delta:
+                has_delta = 1
+                break
+        event_seq = self._event_row(plan.immediate, (
+            q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, self.now, metadata_json,
+            channel, source, scope, int(outcome.filtered_by is not None), outcome.filtered_by, grouped_with,
             outcome.multiplier, outcome.session_index, has_delta, None))
-        if immediate:
-            ev_store.insert_scores(conn, unit_id, lead_id, event_seq, outcome.scores)
+        if plan.immediate:
+            ev_store.insert_scores(self.conn, unit_id, lead_id, event_seq, outcome.scores)
         else:
             self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, outcome.scores))
         if outcome.session_index == 1:
@@ -186,34 +225,58 @@ class BatchProcessor:
         work.touched_scores = True
         if work.last_event_at is None or q.ts >= work.last_event_at:
             work.last_event_at, work.last_event_type = q.ts, q.event_type
-        work.last_organic_at = max(work.last_organic_at or 0, q.ts)
-        after_primary = work.scorer.scores.get(primary, 0) if primary else 0
-        pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
-                                                 "event_type": q.event_type, "channel": channel}))
-        for s in outcome.scores:
-            if s.delta:
-                pubs.append((unit_id, "score_update", {"lead_id": lead_id, "ruleset_id": s.ruleset_id,
-                                                       "delta": s.delta, "score": s.after}))
-        self.result.latencies.append(max(0.0, (now - received_at) / 1000))
-        if (self.triggers is not None and scope == "activate" and outcome.filtered_by is None
-                and not skip_triggers):
+        if work.last_organic_at is None or q.ts > work.last_organic_at:
+            work.last_organic_at = q.ts
+        self.result.latencies.append(max(0.0, (self.now - received_at) / 1000))
+        if plan.listening:
+            pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
+                                                     "event_type": q.event_type, "channel": channel}))
+            for s in outcome.scores:
+                if s.delta:
+                    pubs.append((unit_id, "score_update", {"lead_id": lead_id, "ruleset_id": s.ruleset_id,
+                                                           "delta": s.delta, "score": s.after}))
+        if plan.has_triggers and scope == "activate" and outcome.filtered_by is None and not skip_triggers:
+            after_primary = scores.get(primary, 0) if primary else 0
             ctx = EventContext(org_id, unit_id, lead_id, q.event_id, event_seq, q.event_type, key, q.ts, received_at,
                                q.metadata, channel, primary, before_primary, after_primary,
-                               _level_name(cfg, after_primary), now)
-            fired = self.triggers.on_event(conn, ctx)
-            for name, data in fired or ():
-                pubs.append((unit_id, name, data))
-                self.result.fired += 1
+                               _level_name(cfg, after_primary), self.now)
+            self._side_effects(ctx, pubs)
+
+    def _side_effects(self, ctx: EventContext, pubs: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Per-event work of other domains, inside the worker's transaction, after the event and its scores are
+        recorded: each hook may write rows and returns `(name, data)` publications for the stream."""
+        assert self.triggers is not None
+        for name, data in self.triggers.on_event(self.conn, ctx) or ():
+            pubs.append((ctx.unit_id, name, data))
+            self.result.fired += 1
+
+    def _filter_hits(self, cfg: OUConfig, unit_id: str, lead_id: str, key: str,
+                     ts: int) -> tuple[dict[str, tuple[int, str | None]], dict[str, int | None]]:
+        """Live filter counts of the lead's earlier events of this type (what replays compute in memory)."""
+        hits: dict[str, tuple[int, str | None]] = {}
+        first_seqs: dict[str, int | None] = {}
+        for f in cfg.scoring.filters:
+            if f.type_key == key:
+                n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, ts - f.time_window_ms, ts)
+                hits[f.filter_id] = (n, None)
+                first_seqs[f.filter_id] = first_seq
+        return hits, first_seqs
 
     def _resolve(self, unit_id: str, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
                  source: str) -> str:
         # Within a batch a named lead resolves the same way every time (merges run in other transactions).
-        if lead_id and not aliases:
+        if lead_id:
             key = (unit_id, lead_id)
             hit = self.resolved.get(key)
             if hit is None:
-                hit = ev_store.resolve_lead(self.conn, unit_id, org_id, lead_id, aliases, self.now, source)
+                if key in self.unknown:
+                    ev_store.create_lead(self.conn, unit_id, org_id, lead_id, self.now, source)
+                    self.prefetched[key] = ({}, None, 0)
+                    hit = lead_id
+                else:
+                    hit = ev_store.resolve_lead(self.conn, unit_id, org_id, lead_id, (), self.now, source)
                 self.resolved[key] = hit
+            ev_store.attach_aliases(self.conn, unit_id, org_id, hit, aliases, self.now)
             return hit
         return ev_store.resolve_lead(self.conn, unit_id, org_id, lead_id, aliases, self.now, source)
 
@@ -239,6 +302,7 @@ class BatchProcessor:
         """Drop cached state (after a failed event its in-memory updates are rolled back with it)."""
         self.fit.discard()
         self.prefetched.clear()
+        self.unknown.clear()
         self.event_rows.clear()
         self.score_rows.clear()
         self.resolved.clear()
@@ -274,12 +338,14 @@ class BatchProcessor:
 TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.LockedError)
 
 
-def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False) -> BatchResult:
+def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False,
+                  budget_ms: float | None = None) -> BatchResult:
     """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
 
-    The fast path runs the whole batch without per-event savepoints; if any event raises, the whole batch is
-    rolled back by the caller and re-run with `careful=True`, where each event has its own savepoint and a
-    failing one is set aside in `inbox_dead` (with its error) instead of blocking the queue.
+    The fast path runs the batch without per-event savepoints and stops early once `budget_ms` of processing has
+    passed (the rest stays in the inbox for the next batch); if any event raises, the whole batch is rolled back
+    by the caller and re-run with `careful=True`, where each event has its own savepoint and a failing one is set
+    aside in `inbox_dead` (with its error) instead of blocking the queue.
     """
     rows = conn.execute("SELECT seq, org_id, unit_id, event_id, payload, source, skip_triggers, received_at"
                         " FROM inbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
@@ -287,11 +353,18 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     if not rows:
         return proc.result
     if not careful:
+        deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
         decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in rows]
-        proc.prefetch(rows, decoded)
+        proc.prepare(rows, decoded)
+        done = 0
         for row, q in zip(rows, decoded, strict=True):
             proc.process(row, q)
-        proc.result.processed = len(rows)
+            done += 1
+            # Checked every 64 events: reading the clock per event would cost more than it saves.
+            if deadline is not None and not done & 63 and time.perf_counter() > deadline:
+                break
+        rows = rows[:done]
+        proc.result.processed = done
         proc.finish()
     else:
         for row in rows:
@@ -318,24 +391,17 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     return proc.result
 
 
-def apply_decay(conn: apsw.Connection, cfg: OUConfig, lead_id: str, decay_id: str, decrease: int, ts: int,
-                now: int) -> dict[str, Any] | None:
-    """Record one DECAY event for a lead with its (floored) deltas in every active ruleset.
-
-    Returns `{"event_id", "scores", "primary_score", "deltas"}`, or None when the lead does not exist or is merged.
-    """
-    return apply_decay_many(conn, cfg, [lead_id], decay_id, decrease, ts, now).get(lead_id)
-
-
 def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], decay_id: str, decrease: int,
                      ts: int, now: int) -> dict[str, dict[str, Any]]:
-    """`apply_decay` for many leads at once: one read of their scores, one write per table.
+    """Record one DECAY event per lead (`-decrease` in every active ruleset, floored) with set statements
+    (store.decay.record_decays), 500 leads per round.
 
-    Leads that do not exist or are merged are skipped. Returns lead_id -> what apply_decay returns.
+    Leads that do not exist or are merged are skipped. Returns lead_id -> `{"event_id", "scores",
+    "primary_score", "deltas"}`.
     """
     unit_id = cfg.unit_id
-    decay_key = type_key(DECAY_EVENT_TYPE)
     metadata = _json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode()
+    rulesets = cfg.active_ruleset_ids
     out: dict[str, dict[str, Any]] = {}
     next_seq = ev_store.next_event_seq(conn)
     for i in range(0, len(lead_ids), 500):
@@ -344,34 +410,18 @@ def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], 
         live = {str(r[0]): str(r[1]) for r in conn.execute(
             f"SELECT id, org_id FROM leads WHERE unit_id = ? AND id IN ({marks}) AND merged_into IS NULL",
             (unit_id, *chunk))}
-        scores: dict[str, dict[str, int]] = {}
-        for lead_id, ruleset_id, score in conn.execute(
-                f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})",
-                (unit_id, *chunk)):
-            scores.setdefault(lead_id, {})[ruleset_id] = int(score)
-        event_rows: list[tuple[Any, ...]] = []
-        score_rows: list[tuple[Any, ...]] = []
-        lead_rows: list[tuple[Any, ...]] = []
+        due = []
         for lead_id in chunk:
             org_id = live.get(lead_id)
-            if org_id is None:
-                continue
-            scorer = LeadScorer(cfg.scoring, scores.get(lead_id))
-            event_id = new_id("ev")
-            outcome = scorer.score(ReplayEvent(event_id, decay_key, ts, decay_decrease=decrease, decay_id=decay_id),
-                                   {})
-            event_rows.append((next_seq, event_id, org_id, unit_id, lead_id, DECAY_EVENT_TYPE, decay_key, ts, now,
-                               now, metadata, "system", "system", "activate", 0, None, None, 1.0, None,
-                               int(any(sc.delta for sc in outcome.scores)), decay_id))
-            score_rows.extend(ev_store.score_rows(unit_id, lead_id, next_seq, outcome.scores))
-            lead_rows.extend((unit_id, rs, lead_id, score, now) for rs, score in scorer.scores.items())
-            next_seq += 1
-            primary = scorer.scores.get(cfg.primary_ruleset_id, 0) if cfg.primary_ruleset_id else 0
-            out[lead_id] = {"event_id": event_id, "scores": dict(scorer.scores), "primary_score": primary,
-                            "deltas": {sc.ruleset_id: sc.delta for sc in outcome.scores}}
-        ev_store.insert_events_with_seq(conn, event_rows)
-        ev_store.insert_score_rows(conn, score_rows)
-        ev_store.save_many_lead_scores(conn, lead_rows)
+            if org_id is not None:
+                due.append((lead_id, str(org_id), next_seq, new_id("ev")))
+                next_seq += 1
+        recorded = decay_store.record_decays(conn, unit_id, due, rulesets, cfg.scoring.allow_negative,
+                                             decay_id=decay_id, decrease=decrease, ts=ts, now=now, metadata=metadata)
+        primary = cfg.primary_ruleset_id
+        for lead_id, (event_id, scores, deltas) in recorded.items():
+            out[lead_id] = {"event_id": event_id, "scores": scores, "deltas": deltas,
+                            "primary_score": scores.get(primary, 0) if primary else 0}
     return out
 
 
@@ -425,12 +475,13 @@ class Worker:
             try:
                 try:
                     result = await self.rt.db.write(
-                        lambda c: process_batch(self.rt, c, settings.worker_batch_size))
+                        lambda c: process_batch(self.rt, c, settings.worker_batch_size,
+                                                budget_ms=settings.worker_batch_ms))
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     result = await self.rt.db.write(
-                        lambda c: process_batch(self.rt, c, settings.worker_batch_size, careful=True))
+                        lambda c: process_batch(self.rt, c, min(settings.worker_batch_size, 500), careful=True))
             except asyncio.CancelledError:
                 raise
             except Exception:

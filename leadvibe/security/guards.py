@@ -174,35 +174,53 @@ def _rate_key(rt: Runtime, principal: Principal, connection: ASGIConnection[Any,
     return f"org:{principal.org_id}"
 
 
-async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The app-wide guard."""
-    opt = handler.opt
-    if "auth" not in opt and connection.scope["path"].startswith("/schema"):
-        return  # the OpenAPI document and its UI are public, like the reference's own
+async def check_access(rt: Runtime, connection: ASGIConnection[Any, Any, Any, Any], opt: dict[str, Any],
+                       method: str) -> tuple[Principal | None, Tenant | None, Role | None]:
+    """Everything the guard decides for a handler's `opt`: authenticate, rate-limit, resolve the active OU and
+    check the role there (and in a path OU). Returns (principal, tenant, role in the path OU) and leaves the
+    principal in `connection.state` as soon as it is known; raises ApiError.
+
+    Shared by the framework's guard and the lean ingestion path (`api/ingest_asgi.py`), so both apply the same
+    rules."""
     auth = opt.get("auth", "any")
     if auth == "none":
-        return
-    rt: Runtime = connection.app.state.runtime
+        return None, None, None
     principal = await authenticate(rt, connection, allow_basic=(auth == "any"))
-    connection.state.principal = principal
+    connection.state.principal = principal  # set before the checks below: a refused request is still audited
     limiter = rt.ratelimiter
     if limiter.enabled:
         verdict = limiter.take(_rate_key(rt, principal, connection))
         if not verdict.allowed:
             retry = max(1, int(verdict.retry_after + 0.999))
             raise ApiError(429, "rate limit exceeded; retry later", headers={"Retry-After": str(retry)})
-    need = required_role(opt, str(connection.scope.get("method", "GET")))
+    need = required_role(opt, method)
     if need is Role.ORG_ADMIN and not principal.is_admin:
         raise ApiError(403, "this action needs an organization admin")
+    tenant = None
     if opt.get("ou", True):
         tenant = await resolve_tenant(rt, connection, principal)
-        connection.state.tenant = tenant
         _require(need, tenant.role, tenant.unit_id)
+    path_role = None
     path_ou = opt.get("path_ou")
     if path_ou:
         unit_id = connection.path_params.get(path_ou, "")
-        role = await role_in_unit(rt, principal, unit_id)
-        if role is None:
+        path_role = await role_in_unit(rt, principal, unit_id)
+        if path_role is None:
             raise ApiError(404, "org unit not found")
-        connection.state.path_role = role
-        _require(need, role, unit_id)
+        _require(need, path_role, unit_id)
+    return principal, tenant, path_role
+
+
+async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The app-wide guard."""
+    opt = handler.opt
+    if "auth" not in opt and connection.scope["path"].startswith("/schema"):
+        return  # the OpenAPI document and its UI are public, like the reference's own
+    if opt.get("auth", "any") == "none":
+        return
+    rt: Runtime = connection.app.state.runtime
+    _, tenant, path_role = await check_access(rt, connection, opt, str(connection.scope.get("method", "GET")))
+    if tenant is not None:
+        connection.state.tenant = tenant
+    if path_role is not None:
+        connection.state.path_role = path_role

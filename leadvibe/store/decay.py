@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import apsw
 
 from leadvibe.db.rows import query, query_one
+from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
 
 UNIT_MS = {"hours": 3_600_000, "days": 86_400_000, "weeks": 7 * 86_400_000}
 _COLS = "id, inactive_for, unit, inactive_ms, decrease, active, created_at, updated_at"
@@ -149,3 +151,75 @@ def due_leads(
             (unit_id, cutoff, after[0], after[1], decay_id, limit),
         )
     ]
+
+
+def record_decays(
+    conn: apsw.Connection,
+    unit_id: str,
+    due: Sequence[tuple[str, str, int, str]],
+    ruleset_ids: Sequence[str],
+    allow_negative: bool,
+    *,
+    decay_id: str,
+    decrease: int,
+    ts: int,
+    now: int,
+    metadata: str,
+) -> dict[str, tuple[str, dict[str, int], dict[str, int]]]:
+    """Record one DECAY event per due lead, its score rows in every active ruleset and the new lead scores, with a
+    few set statements whatever the number of leads. `due`: (lead_id, org_id, seq, event_id) of live leads, seq
+    and id already assigned. The arithmetic is engine.scoring.decay_scores': `-decrease`, floored at 0 unless
+    negative scores are allowed (a floored delta is the applied one, so a score left below zero snaps to 0).
+    Returns lead_id -> (event_id, {ruleset: score after}, {ruleset: delta})."""
+    if not due or decrease < 0:
+        if decrease < 0:
+            raise ValueError(f"decay {decay_id!r}: decrease must be >= 0, not {decrease}")
+        return {}
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS decay_due (seq INTEGER PRIMARY KEY, lead_id TEXT NOT NULL,"
+                 " org_id TEXT NOT NULL, event_id TEXT NOT NULL)")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS decay_rulesets (ruleset_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("DELETE FROM temp.decay_due")
+    conn.execute("DELETE FROM temp.decay_rulesets")
+    conn.executemany("INSERT INTO temp.decay_due (lead_id, org_id, seq, event_id) VALUES (?,?,?,?)", due)
+    conn.executemany("INSERT INTO temp.decay_rulesets (ruleset_id) VALUES (?)", [(rs,) for rs in ruleset_ids])
+    conn.execute(
+        "INSERT INTO events (seq, id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
+        " processed_at, metadata, channel, source, scope, inorganic, multiplier, has_delta, decay_id)"
+        " SELECT seq, event_id, org_id, ?1, lead_id, ?6, ?7, ?2, ?3, ?3, ?4, 'system', 'system',"
+        " 'activate', 0, 1.0, 0, ?5 FROM temp.decay_due ORDER BY seq",
+        (unit_id, ts, now, metadata, decay_id, DECAY_EVENT_TYPE, type_key(DECAY_EVENT_TYPE)),
+    )
+    floored = "0" if allow_negative or decrease == 0 else "1"
+    conn.execute(
+        "INSERT INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight, multiplier, delta,"
+        " before, after, filtered_by)"
+        " SELECT seq, ruleset_id, ?1, lead_id, '[]', -?2, 1.0, after - before, before, after, NULL FROM ("
+        "  SELECT d.seq, r.ruleset_id, d.lead_id, coalesce(s.score, 0) AS before,"
+        f"  CASE WHEN {floored} THEN max(0, coalesce(s.score, 0) - ?2) ELSE coalesce(s.score, 0) - ?2 END AS after"
+        "  FROM temp.decay_due d CROSS JOIN temp.decay_rulesets r LEFT JOIN lead_scores s"
+        "  ON s.unit_id = ?1 AND s.lead_id = d.lead_id AND s.ruleset_id = r.ruleset_id) ORDER BY seq, ruleset_id",
+        (unit_id, decrease),
+    )
+    low, high = due[0][2], due[-1][2]
+    conn.execute("UPDATE events SET has_delta = 1 WHERE seq IN (SELECT DISTINCT event_seq FROM event_scores"
+                 " WHERE event_seq BETWEEN ? AND ? AND delta != 0)", (low, high))
+    conn.execute(
+        "INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
+        " SELECT ?1, ruleset_id, lead_id, after, ?2 FROM event_scores WHERE event_seq BETWEEN ?3 AND ?4"
+        " ON CONFLICT (unit_id, lead_id, ruleset_id) DO UPDATE SET score = excluded.score,"
+        " updated_at = excluded.updated_at",
+        (unit_id, now, low, high),
+    )
+    ids = {seq: (lead_id, event_id) for lead_id, _, seq, event_id in due}
+    out: dict[str, tuple[str, dict[str, int], dict[str, int]]] = {}
+    for seq, ruleset_id, delta, after in conn.execute(
+        "SELECT event_seq, ruleset_id, delta, after FROM event_scores WHERE event_seq BETWEEN ? AND ?",
+        (low, high),
+    ):
+        lead_id, event_id = ids[seq]
+        entry = out.setdefault(lead_id, (event_id, {}, {}))
+        entry[1][ruleset_id] = int(after)
+        entry[2][ruleset_id] = int(delta)
+    for lead_id, _, _, event_id in due:
+        out.setdefault(lead_id, (event_id, {}, {}))
+    return out

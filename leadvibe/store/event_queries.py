@@ -106,6 +106,15 @@ def _where(unit_id: str, f: EventFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+def _newest_first(f: EventFilter) -> str:
+    """ORDER BY of the lists. For one lead the order is written `+occurred_at`, `+seq`: the plain columns let the
+    planner satisfy the order by walking the OU-wide events_unit_time and filtering the lead on the way (seconds
+    at a million events); the unary plus makes it start from the lead's own index and sort that lead's events."""
+    if f.lead_id is not None:
+        return "ORDER BY +occurred_at DESC, +seq DESC"
+    return "ORDER BY occurred_at DESC, seq DESC"
+
+
 def count_events(conn: apsw.Connection, unit_id: str, f: EventFilter) -> int:
     """How many events match (the `total` of a list)."""
     where, params = _where(unit_id, f)
@@ -116,8 +125,8 @@ def list_events(conn: apsw.Connection, unit_id: str, f: EventFilter, limit: int,
                 ) -> list[dict[str, Any]]:
     """One page of matching events, newest first (ties: latest arrival first)."""
     where, params = _where(unit_id, f)
-    return query(conn, f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} "
-                       "ORDER BY occurred_at DESC, seq DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+    return query(conn, f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} {_newest_first(f)} LIMIT ? OFFSET ?",
+                 [*params, limit, offset])
 
 
 def events_after(conn: apsw.Connection, unit_id: str, f: EventFilter, cursor: tuple[int, int] | None,
@@ -133,8 +142,8 @@ def events_after(conn: apsw.Connection, unit_id: str, f: EventFilter, cursor: tu
         # it walks the OU's index from the newest event, so each page cost as much as everything before it.
         where += " AND occurred_at <= ? AND (occurred_at < ? OR seq < ?)"
         params.extend((cursor[0], cursor[0], cursor[1]))
-    return query(conn, f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} "
-                       "ORDER BY occurred_at DESC, seq DESC LIMIT ?", [*params, limit])
+    return query(conn, f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} {_newest_first(f)} LIMIT ?",
+                 [*params, limit])
 
 
 def event_by_id(conn: apsw.Connection, unit_id: str, event_id: str) -> dict[str, Any] | None:

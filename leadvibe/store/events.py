@@ -61,36 +61,45 @@ def resolve_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str 
         if resolved is None:
             resolved = new_id("ld")
             create_lead(conn, unit_id, org_id, resolved, now, source)
-    for kind, value, raw in aliases:
-        conn.execute("INSERT OR IGNORE INTO lead_aliases (unit_id, kind, value, lead_id, org_id, raw_value, created_at)"
-                     " VALUES (?,?,?,?,?,?,?)", (unit_id, kind, value, resolved, org_id, raw, now))
+    attach_aliases(conn, unit_id, org_id, resolved, aliases, now)
     return resolved
 
 
-def lead_states(conn: apsw.Connection, unit_id: str,
-                lead_ids: Sequence[str]) -> dict[tuple[str, str], tuple[dict[str, int], Session | None, int]]:
-    """`lead_state` of many existing leads at once: (unit_id, lead_id) -> (scores, session, session_count)."""
-    out: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
+def attach_aliases(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str,
+                   aliases: Sequence[tuple[str, str, str]], now: int) -> None:
+    """Give a lead the aliases no live lead has yet (an alias that belongs to another lead stays there)."""
+    if aliases:
+        conn.executemany("INSERT OR IGNORE INTO lead_aliases (unit_id, kind, value, lead_id, org_id, raw_value,"
+                         " created_at) VALUES (?,?,?,?,?,?,?)",
+                         [(unit_id, kind, value, lead_id, org_id, raw, now) for kind, value, raw in aliases])
+
+
+def named_leads(conn: apsw.Connection, unit_id: str,
+                lead_ids: Sequence[str]) -> dict[str, tuple[str | None, dict[str, int], Session | None, int]]:
+    """The stored leads among `lead_ids`: lead_id -> (merged_into, scores, session, session_count), with a few
+    set queries however many leads there are (the worker loads a whole batch's leads this way)."""
+    out: dict[str, tuple[str | None, dict[str, int], Session | None, int]] = {}
     for i in range(0, len(lead_ids), 500):
         chunk = lead_ids[i:i + 500]
         marks = ",".join("?" * len(chunk))
-        for lead_id, n, last_ts, started, count in conn.execute(
-                f"SELECT id, session_n, session_last_ts, session_started_at, session_count FROM leads"
+        for lead_id, merged_into, n, last_ts, started, count in conn.execute(
+                f"SELECT id, merged_into, session_n, session_last_ts, session_started_at, session_count FROM leads"
                 f" WHERE unit_id = ? AND id IN ({marks})", (unit_id, *chunk)):
             session = Session(int(n), int(last_ts), int(started)) if last_ts is not None else None
-            out[(unit_id, lead_id)] = ({}, session, int(count))
+            out[lead_id] = (merged_into, {}, session, int(count))
         for lead_id, ruleset_id, score in conn.execute(
                 f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})",
                 (unit_id, *chunk)):
-            state = out.get((unit_id, lead_id))
+            state = out.get(lead_id)
             if state is not None:
-                state[0][ruleset_id] = int(score)
+                state[1][ruleset_id] = int(score)
     return out
 
 
 def lead_state(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[dict[str, int], Session | None, int]:
     """(score per ruleset, current session, session_count) of one lead (a lead not yet stored has none)."""
-    return lead_states(conn, unit_id, [lead_id]).get((unit_id, lead_id), ({}, None, 0))
+    found = named_leads(conn, unit_id, [lead_id]).get(lead_id)
+    return (found[1], found[2], found[3]) if found is not None else ({}, None, 0)
 
 
 def filter_window(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
@@ -159,8 +168,17 @@ def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, s
     conn.executemany(_INSERT_SCORE, score_rows(unit_id, lead_id, seq, scores))
 
 
-def _ids_json(ids: Sequence[str]) -> str:
-    return "[" + ",".join(f'"{i}"' for i in ids) + "]"
+_IDS_JSON: dict[tuple[str, ...], str] = {}
+
+
+def _ids_json(ids: tuple[str, ...]) -> str:
+    # The same few rule-id tuples recur on every event of a type: build each JSON text once.
+    text = _IDS_JSON.get(ids)
+    if text is None:
+        text = "[" + ",".join(f'"{i}"' for i in ids) + "]"
+        if len(_IDS_JSON) < 65_536:
+            _IDS_JSON[ids] = text
+    return text
 
 
 def save_many_lead_scores(conn: apsw.Connection, rows: list[tuple[str, str, str, int, int]]) -> None:

@@ -270,9 +270,10 @@ def list_leads(
     score_sql = _score_where(f, score_params)
 
     # Scored leads. lead_scores only holds live leads (merge and delete remove the others' rows), so without
-    # lead
-    # filters the count needs no join.
-    if lead_sql:
+    # lead filters the count needs no join, and without any filter it is the maintained count.
+    if not lead_sql and not score_sql:
+        scored_total = scored_count(conn, unit_id, ruleset_id)
+    elif lead_sql:
         scored_total = int(
             scalar(
                 conn,
@@ -350,7 +351,17 @@ def _unscored_count(
     """Live leads (matching the lead filters) without a score row in the ruleset: live minus scored.
     `scored_total` (the scored leads matching every filter) is reused when there is no score filter: each count
     is a scan of one index range, the dominant cost of a list page."""
-    live = int(scalar(conn, live_count_sql(lead_sql), (unit_id, *lead_params)))
+    live = (
+        int(
+            scalar(
+                conn,
+                f"SELECT count(*) FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}",
+                (unit_id, *lead_params),
+            )
+        )
+        if lead_sql
+        else live_count(conn, unit_id)
+    )
     if f.min_score is None and f.max_score is None:
         scored = scored_total
     elif lead_sql:
@@ -364,14 +375,25 @@ def _unscored_count(
             )
         )
     else:
-        scored = int(
-            scalar(
-                conn,
-                "SELECT count(*) FROM lead_scores WHERE unit_id = ? AND ruleset_id = ?",
-                (unit_id, ruleset_id),
-            )
-        )
+        scored = scored_count(conn, unit_id, ruleset_id)
     return max(0, live - scored)
+
+
+def live_count(conn: apsw.Connection, unit_id: str) -> int:
+    """Live leads of the OU (the count migration 0021's triggers maintain)."""
+    return int(scalar(conn, "SELECT live FROM lead_counts WHERE unit_id = ?", (unit_id,)) or 0)
+
+
+def scored_count(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> int:
+    """Leads with a score row in the ruleset (maintained by triggers, like `live_count`)."""
+    return int(
+        scalar(
+            conn,
+            "SELECT scored FROM ruleset_lead_counts WHERE unit_id = ? AND ruleset_id = ?",
+            (unit_id, ruleset_id),
+        )
+        or 0
+    )
 
 
 def _list_by_lead(
@@ -407,8 +429,12 @@ def _list_by_lead(
                       score_asc="coalesce(s.score, 0) ASC, l.rowid ASC")
     order = orders.get(f.sort, "l.created_at DESC, l.rowid DESC")
     if f.min_score is None and f.max_score is None:
-        count_sql = live_count_sql(lead_sql) if f.members is None else f"SELECT count(*) FROM {source}{where}"
-        total = int(scalar(conn, count_sql, [*source_params, *lead_params]))
+        if f.members is not None:
+            total = int(scalar(conn, f"SELECT count(*) FROM {source}{where}", [*source_params, *lead_params]))
+        elif lead_sql:
+            total = int(scalar(conn, live_count_sql(lead_sql), lead_params))
+        else:
+            total = live_count(conn, unit_id)
     else:
         total = int(scalar(conn, f"SELECT count(*) {join}{where}", params))
     rows = query(
@@ -580,8 +606,8 @@ def score_sums(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, t
     sums = {
         r[0]: int(r[1])
         for r in conn.execute(
-            "SELECT ruleset_id, sum(delta) FROM event_scores WHERE unit_id = ? AND lead_id = ?"
-            " GROUP BY ruleset_id",
+            "SELECT s.ruleset_id, sum(s.delta) FROM events e JOIN event_scores s ON s.event_seq = e.seq"
+            " WHERE e.unit_id = ? AND e.lead_id = ? GROUP BY s.ruleset_id",
             (unit_id, lead_id),
         )
     }

@@ -7,7 +7,7 @@ like an unknown id. Writers run inside the caller's write transaction (`rt.db.wr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apsw
@@ -134,7 +134,11 @@ def delete_ruleset(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> dict
     """Delete a ruleset with its rules, its per-event scores and its lead scores; return what went."""
     counts = {}
     for table in ("rules", "event_scores", "lead_scores"):
-        conn.execute(f"DELETE FROM {table} WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id))
+        if table == "event_scores":  # found through the OU's events: score rows are keyed by event
+            conn.execute("DELETE FROM event_scores WHERE ruleset_id = ? AND event_seq IN"
+                         " (SELECT seq FROM events WHERE unit_id = ?)", (ruleset_id, unit_id))
+        else:
+            conn.execute(f"DELETE FROM {table} WHERE unit_id = ? AND ruleset_id = ?", (unit_id, ruleset_id))
         counts[table] = conn.changes()
     conn.execute("DELETE FROM rulesets WHERE unit_id = ? AND id = ?", (unit_id, ruleset_id))
     return counts
@@ -451,45 +455,28 @@ def lead_scores_by_ruleset(
     return {(lead_id, rs): score for lead_id in ids for rs, score in by_lead.get(lead_id, ())}
 
 
-def scores_of(
-    conn: apsw.Connection, unit_id: str, ruleset_id: str, lead_ids: Iterable[str]
-) -> dict[str, int]:
-    """lead_id -> score in one ruleset for the given leads (0 without a row)."""
-    ids = list(lead_ids)
-    found = {lead: score for (lead, _), score in lead_scores_by_ruleset(conn, unit_id, ids, ruleset_id).items()}
-    return {lead_id: found.get(lead_id, 0) for lead_id in ids}
+def scores_in_lead_order(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> Iterator[tuple[str, int]]:
+    """(lead_id, score) of every lead with a score in the ruleset, in lead_id order (the primary key's)."""
+    for lead_id, score in conn.execute(
+        "SELECT lead_id, score FROM lead_scores WHERE unit_id = ? AND ruleset_id = ? ORDER BY lead_id",
+        (unit_id, ruleset_id),
+    ):
+        yield lead_id, int(score)
 
 
-def count_leads_with_events(conn: apsw.Connection, unit_id: str) -> int:
-    """Live leads of the OU that have at least one event."""
-    return int(
-        scalar(
-            conn,
-            "SELECT COUNT(*) FROM leads WHERE unit_id = ? AND merged_into IS NULL"
-            " AND last_event_at IS NOT NULL",
-            (unit_id,),
-        )
-    )
+# Decay events carry their decrease in metadata; observe-scope events are stored but not processed
+# (engine.bulk's event kinds). A decrease that is missing or unreadable counts as 0, as the engine's reader does.
+_BULK_KIND = (
+    "CASE WHEN decay_id IS NULL THEN (CASE WHEN scope = 'observe' THEN -1 ELSE -2 END)"
+    " WHEN json_valid(metadata) THEN max(0, coalesce(CAST(json_extract(metadata, '$.decrease') AS INTEGER), 0))"
+    " ELSE 0 END"
+)
 
 
-def leads_with_events(conn: apsw.Connection, unit_id: str, limit: int) -> list[str]:
-    """The most recently active live leads of the OU that have events (a backtest's sample)."""
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT id FROM leads WHERE unit_id = ? AND merged_into IS NULL AND last_event_at IS NOT NULL"
-            " ORDER BY last_event_at DESC, id LIMIT ?",
-            (unit_id, limit),
-        )
-    ]
-
-
-def lead_events_for_replay(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[dict[str, Any]]:
-    """A lead's events in arrival order with what a replay needs (DECAY events carry their decrease in
-    `metadata`)."""
-    return query(
-        conn,
-        "SELECT seq, id, type_key, occurred_at, scope, decay_id, metadata FROM events"
-        " WHERE unit_id = ? AND lead_id = ? ORDER BY seq",
-        (unit_id, lead_id),
+def events_in_lead_order(conn: apsw.Connection, unit_id: str) -> Iterator[tuple[str, str, int, int]]:
+    """Every stored event of the OU as `engine.bulk` reads it, `(lead_id, type_key, occurred_at, kind)`, each
+    lead's events together in arrival order (a walk of events_unit_lead)."""
+    yield from conn.execute(
+        f"SELECT lead_id, type_key, occurred_at, {_BULK_KIND} FROM events WHERE unit_id = ? ORDER BY lead_id, seq",
+        (unit_id,),
     )

@@ -166,9 +166,12 @@ async def test_backtest_writes_nothing_and_reports_level_changes(api: Api) -> No
     assert by_lead["ld_3"]["new_score"] == 2 and by_lead["ld_3"]["old_score"] == 0
     assert body["leads_changed"] == 3 and body["level_changes"] == 1 and body["total_new_score"] == 42
     assert body["leads"][0]["lead_id"] == "ld_2"  # largest change first
+    # every lead is evaluated; `limit` bounds the list (largest changes first)
     r = await api.post(f"/rulesets/{rs}/backtest", json={"rules": [], "limit": 2})
-    assert r.json()["leads_evaluated"] == 2 and r.json()["truncated"] is True
-    assert r.json()["total_new_score"] == 0
+    body = r.json()
+    assert body["leads_evaluated"] == 3 and body["truncated"] is True and len(body["leads"]) == 2
+    assert [x["lead_id"] for x in body["leads"]] == ["ld_2", "ld_1"]
+    assert body["total_new_score"] == 0 and body["total_old_score"] == 20 and body["leads_changed"] == 2
     for bad, field in (
         ({"rules": [{"event_type": "", "weight": 1}]}, "rules[0].event_type"),
         ({"rules": [{"event_type": "x"}]}, "weight"),

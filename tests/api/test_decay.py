@@ -317,3 +317,28 @@ async def test_cli_decay_runs_one_pass_on_a_stopped_server(
         await asyncio.to_thread(main, ["decay", "--now", "--data-dir", str(data_dir)]) == 0
     )  # it runs its own loop
     assert "0 DECAY events" in capsys.readouterr().out
+
+
+async def test_backtest_of_the_current_rules_reproduces_decayed_and_floored_scores(
+    ready: Api, clock: ManualClock
+) -> None:
+    # DECAY events reach the whole-OU backtest with their decrease read from metadata; the floor cuts the second.
+    await decay(ready, 7, "days", 15)
+    await decay(ready, 30, "days", 25)
+    for lead, types in (("ld_a", ["page_view"]), ("ld_b", ["demo_request", "page_view", "page_view"])):
+        for t in types:
+            await ingest(ready, lead, t)
+    clock.advance(31 * DAY)
+    await run_pass(ready.rt)
+    await ingest(ready, "ld_b", "page_view")
+    assert (await score(ready, "ld_a"), await score(ready, "ld_b")) == (0, 5)
+    rules = [{"event_type": "demo_request", "weight": 20}, {"event_type": "page_view", "weight": 5}]
+    r = await ready.post("/rulesets/rs_test/backtest", json={"rules": rules})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["leads_evaluated"], body["leads_changed"], body["total_old_score"], body["total_new_score"]) == (
+        2, 0, 5, 5)
+    r = await ready.post("/rulesets/rs_test/backtest", json={"rules": [{"event_type": "page_view", "weight": 50}]})
+    new = {x["lead_id"]: x["new_score"] for x in r.json()["leads"]}
+    # ld_a: 50 - 15 - 25; ld_b: 0 + 50 + 63 (the session's third event, x1.25) - 15 - 25 + 50
+    assert new == {"ld_a": 10, "ld_b": 123}

@@ -404,3 +404,21 @@ async def test_lead_events(api: Api, dataset: dict[str, str]) -> None:
     assert (await api.get("/leads/ld_a/events?limit=501")).status_code == 400
     other = await other_unit(api)
     assert (await api.get("/leads/ld_a/events", headers=other)).status_code == 404
+
+
+def test_a_leads_event_list_starts_from_the_leads_index() -> None:
+    # Without table statistics the planner would answer "newest first" by walking the whole OU's time index and
+    # filtering the lead: seconds at a million events.
+    import apsw
+
+    from leadvibe.db.migrate import apply_migrations
+    from leadvibe.store import event_queries as q
+
+    conn = apsw.Connection(":memory:")
+    apply_migrations(conn)
+    plans: list[str] = []
+    for f in (q.EventFilter(lead_id="ld_1"), q.EventFilter(lead_id="ld_1", type_key="page_view")):
+        where, params = q._where("u", f)
+        sql = f"SELECT seq FROM events WHERE {where} {q._newest_first(f)} LIMIT 50"
+        plans += [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    assert not any("events_unit_time" in p for p in plans) and any("lead" in p for p in plans), plans

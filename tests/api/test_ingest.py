@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 
+from leadvibe.app import create_app
+from leadvibe.config import Settings
 from leadvibe.pipeline.rescore import rescore_leads
+from leadvibe.timeutil import Clock
 from tests.conftest import Api
 from tests.helpers import add_filter, add_rules, delta_sums, metric_values, scores_of, wait_idle
+
+
+@pytest.fixture(params=["lean", "framework"])
+async def api(request: pytest.FixtureRequest, settings: Settings, clock: Clock) -> AsyncIterator[Api]:
+    """Every ingestion test runs against both ways the server can answer /ingest and /ingest/batch: the lean
+    ASGI path it uses and the framework's handlers that describe the routes."""
+    app = create_app(settings, clock=clock, announce_first_start=False, lean_ingest=request.param == "lean")
+    async with AsyncTestClient(app=app) as client:
+        a = Api(client, app)
+        await a.login()
+        yield a
 
 
 @pytest.fixture

@@ -457,3 +457,44 @@ async def test_unfiltered_live_count_uses_the_covering_index(api: Api) -> None:
     for sort in ("score_desc", "recent"):
         r = await api.get("/leads", params={"limit": 1, "sort": sort})
         assert r.json()["total"] == 2000
+
+
+# -- maintained counts ---------------------------------------------------------------------------------------
+async def test_list_totals_come_from_counts_that_stay_exact(scored: Api) -> None:
+    async def counted() -> tuple[Any, Any]:
+        def run(c: Any) -> tuple[Any, Any]:
+            kept = (c.execute("SELECT live FROM lead_counts WHERE unit_id = 'unit_default'").fetchall(),
+                    c.execute("SELECT ruleset_id, scored FROM ruleset_lead_counts ORDER BY 1").fetchall())
+            actual = (c.execute("SELECT count(*) FROM leads WHERE unit_id = 'unit_default'"
+                                " AND merged_into IS NULL").fetchall(),
+                      c.execute("SELECT ruleset_id, count(*) FROM lead_scores GROUP BY 1 ORDER BY 1").fetchall())
+            return kept, actual
+
+        kept, actual = await scored.rt.db.read(run)
+        assert kept == actual
+        return kept
+
+    async def total(**params: Any) -> int:
+        r = await scored.get("/leads", params=params)
+        assert r.status_code == 200, r.text
+        return int(r.json()["total"])
+
+    assert (await counted())[0] == [(3,)]
+    await scored.post("/leads", json={"id": "ld_unscored"})  # a lead without a score row
+    await ingest(scored, aliases=[{"alias_kind": "email", "raw_value": "new@example.com"}], event_type="page_view")
+    await wait_idle(scored)
+    assert (await counted())[0] == [(5,)]
+    assert [await total(sort=s) for s in ("score_desc", "score_asc", "recent", "created")] == [5, 5, 5, 5]
+    r = await scored.post("/leads/merge", json={"targetLeadId": "ld_mid", "sourceLeadIds": ["ld_low"]})
+    assert r.status_code == 200, r.text
+    await scored.delete("/leads/ld_high")
+    await wait_deleted(scored, "ld_high")
+    assert (await counted())[0] == [(3,)]
+    assert await total() == 3 and await total(min_score=1) == 2
+    assert (await scored.post("/rules", json={"event_type": "page_view", "weight": 1})).status_code == 201
+    rulesets = (await scored.get("/rulesets")).json()
+    for rs in rulesets:
+        assert (await scored.post(f"/rulesets/{rs['ruleset_id']}/rescore")).status_code == 200
+    await counted()
+    assert (await scored.delete("/rulesets/rs_test")).status_code in (200, 204)
+    await counted()

@@ -1,0 +1,135 @@
+"""The lean path for `POST /ingest` and `POST /ingest/batch`: a plain ASGI handler in front of the framework.
+
+These two routes carry nearly all of the server's traffic, and profiling put most of a request's cost in the
+framework's per-request machinery (handler resolution, signature models, kwargs, the response object), not in
+ingestion. Here a request is answered with what ingestion needs and nothing else, while every rule stays shared
+with the framework's routes: the same guard (`security.guards.check_access`: authentication, rate limit, active
+OU, role), the same content-type check, the same body limits, the same msgspec structs and `validate`, the same
+`accept_one` / `accept_batch` (inbox, group commit, 202 only after commit), the same error shape, and the same
+observe middleware (request id, metrics, access log). The framework's handlers in `api/ingest.py` still describe
+both routes in the OpenAPI document and answer them when this path is off (`create_app(lean_ingest=False)`);
+the ingestion tests run against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import structlog
+from litestar.connection import ASGIConnection
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
+
+from leadvibe.api.ingest import (
+    MAX_BATCH_BODY,
+    MAX_BODY,
+    BatchIn,
+    accept_batch,
+    accept_one,
+    ingest,
+    require_json,
+)
+from leadvibe.errors import ApiError, error_body, plain_message, unexpected_error, validation_error
+from leadvibe.observe import observe_middleware
+from leadvibe.pipeline.inbox import IngestEvent
+from leadvibe.runtime import Runtime
+from leadvibe.security.guards import check_access
+
+log = structlog.get_logger("leadvibe.ingest")
+
+_encoder = msgspec.json.Encoder()
+_one = msgspec.json.Decoder(IngestEvent)
+_many = msgspec.json.Decoder(BatchIn)
+_JSON = (b"content-type", b"application/json")
+# Both routes declare the same access (Operator in the active OU), taken from the handler so they cannot drift.
+_OPT = ingest.opt
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, or 413 as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ApiError(400, "the client went away before sending the whole body")
+        chunk = message["body"]
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "request body too large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _answer(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    raw: list[tuple[bytes, bytes]] = [_JSON, (b"content-length", str(len(body)).encode())]
+    if headers:
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": raw}
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
+
+
+def _declared_too_large(scope: Scope, limit: int) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            return value.isdigit() and int(value) > limit
+    return False
+
+
+Accept = Callable[[Runtime, Any, bytes, ASGIConnection[Any, Any, Any, Any]], Awaitable[Any]]
+
+
+async def _accept_one(rt: Runtime, tenant: Any, body: bytes, connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
+    return await accept_one(rt, tenant, _one.decode(body), connection.headers.get("idempotency-key"))
+
+
+async def _accept_batch(rt: Runtime, tenant: Any, body: bytes, _: ASGIConnection[Any, Any, Any, Any]) -> Any:
+    return await accept_batch(rt, tenant, _many.decode(body))
+
+
+_ROUTES: dict[str, tuple[int, Accept]] = {
+    "/ingest": (MAX_BODY, _accept_one),
+    "/ingest/batch": (MAX_BATCH_BODY, _accept_batch),
+}
+
+
+def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
+    """An ASGI app answering the two ingestion POSTs itself and passing everything else to `framework`."""
+
+    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+        limit, accept = _ROUTES[scope["path"]]
+        connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope, receive)
+        try:
+            _, tenant, _ = await check_access(rt, connection, _OPT, "POST")
+            require_json(connection.headers.get("content-type", ""))
+            if _declared_too_large(scope, limit):
+                raise ApiError(413, "request body too large")
+            body = await _read_body(receive, limit)
+            if not body:
+                raise ApiError(400, "the request body is empty")
+            try:
+                result = await accept(rt, tenant, body, connection)
+            except msgspec.ValidationError as exc:
+                raise validation_error(str(exc)) from None
+            except msgspec.DecodeError as exc:
+                raise ApiError(400, plain_message(str(exc), None)) from None
+        except Exception as exc:
+            error = exc if isinstance(exc, ApiError) else unexpected_error(exc, scope["path"], "POST")
+            await _answer(send, error.status, _encoder.encode(error_body(error.message, error.details)),
+                          error.headers)
+            return
+        await _answer(send, 202, _encoder.encode(result))
+
+    observed = observe_middleware(handle)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope["path"] in _ROUTES:
+            await observed(scope, receive, send)
+        else:
+            await framework(scope, receive, send)
+
+    return app
