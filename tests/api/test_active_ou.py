@@ -4,7 +4,7 @@ else their only OU; so the seed guides' Bearer-only curls work on a one-OU insta
 from __future__ import annotations
 
 from tests.conftest import Api
-from tests.helpers import member_headers, member_id_of
+from tests.helpers import member_headers, member_id_of, wait_idle
 
 
 def bearer_only(api: Api, headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -15,6 +15,7 @@ async def test_bearer_only_uses_the_only_ou(api: Api) -> None:
     r = await api.client.post("/ingest", json={"lead_id": "ld_1", "event_type": "page_view"},
                               headers=bearer_only(api))
     assert r.status_code == 202, r.text
+    await wait_idle(api)  # an event is listed once the worker has scored it
     r = await api.client.get("/events", headers=bearer_only(api))
     assert r.status_code == 200 and r.json()["total"] == 1
 
