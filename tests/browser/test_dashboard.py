@@ -33,6 +33,10 @@ def test_sign_in_and_overview(watched: Watched, seeded: Seeded) -> None:
     funnel = page.get_by_role("region", name="Leads by engagement level")
     hot = seeded.call("GET", "/leads", params={"min_score": 60, "max_score": 1_000_000_000, "limit": 1})["total"]
     expect(funnel.get_by_role("listitem").filter(has_text="Hot")).to_contain_text(str(hot))
+    # the optional parts of the API the server has (here all of them) appear in the navigation
+    main = page.get_by_role("navigation", name="Main")
+    expect(main.get_by_role("link", name="Segments")).to_be_visible()
+    expect(main.get_by_role("link", name="Accounts")).to_be_visible()
     watched.shot("overview")
     # the token lives in this tab's sessionStorage, never in a cookie
     assert page.evaluate("sessionStorage.getItem('leadvibe.token')")

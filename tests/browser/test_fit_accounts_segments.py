@@ -251,3 +251,33 @@ def test_viewer_sees_no_write_controls_on_fit_accounts_and_segments(watched: Wat
     expect(page.get_by_test_id("segment-count")).to_have_text(f"{count} leads")
     watched.goto("/ui/settings")
     expect(page.get_by_role("navigation", name="Sections").get_by_role("link", name="Sample data")).to_have_count(0)
+
+
+def test_a_milestone_only_for_a_segment_and_a_fit_level(admin: Watched, seeded: Seeded) -> None:
+    segment = software_segment(seeded)
+    page = admin.goto("/ui/triggers")
+    milestones = page.get_by_role("region", name="Milestone triggers")
+    milestones.get_by_role("button", name="New milestone").click()
+    dialog = page.get_by_role("dialog", name="New milestone")
+    dialog.get_by_label("Name").fill("Software lead turns hot")
+    dialog.get_by_label("When the score reaches").fill("500")
+    dialog.get_by_role("combobox", name="Only for leads in segment").select_option(label="Software companies")
+    dialog.get_by_role("combobox", name="Only for leads whose fit level is").select_option("Ideal fit")
+    dialog.get_by_role("textbox", name=re.compile("^Other lead filters")).fill("country in DE, FR")
+    dialog.get_by_role("button", name="Create").click()
+    row = milestones.get_by_role("row").filter(has_text="Software lead turns hot")
+    expect(row).to_contain_text("leads in Software companies · Ideal fit leads · 1 more filter")
+    trigger = next(t for t in seeded.call("GET", "/triggers/milestones") if t["name"] == "Software lead turns hot")
+    expected = [{"field": "segment", "operator": "equals", "value": segment["segment_id"]},
+                {"field": "profile_level", "operator": "equals", "value": "Ideal fit"},
+                {"field": "country", "operator": "in", "value": "DE, FR"}]
+    assert trigger["profile_filters"] == expected
+    # an edit keeps every filter
+    row.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog", name="Edit milestone")
+    expect(dialog.get_by_role("combobox", name="Only for leads in segment")).to_have_value(segment["segment_id"])
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    saved = next(t for t in seeded.call("GET", "/triggers/milestones") if t["trigger_id"] == trigger["trigger_id"])
+    assert saved["profile_filters"] == expected
+    seeded.call("DELETE", f"/triggers/milestones/{trigger['trigger_id']}")
