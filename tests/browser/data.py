@@ -18,6 +18,19 @@ PEOPLE = ["jane.doe@acme.com", "omar.haddad@globex.io", "li.wei@initech.com", "s
           "lucas.martin@cyberdyne.ai", "mia.rossi@soylent.com", "noah.kim@tyrell.io", "zoe.dubois@aperture.com"]
 
 
+# Fit: what each company is (lead metadata), and its size (event metadata, copied into the account by a mapping).
+COMPANIES = {"acme": ("software", 450), "globex": ("fintech", 5200), "initech": ("software", 120),
+             "umbrella": ("pharma", 9000), "hooli": ("software", 2400), "vandelay": ("retail", 40),
+             "stark": ("manufacturing", 30000), "wayne": ("fintech", 800), "cyberdyne": ("software", 60),
+             "soylent": ("food", 300), "tyrell": ("biotech", 1500), "aperture": ("research", 700)}
+TITLES = ["Head of Marketing", "CTO", "Marketing Manager", "Intern", "VP Sales", "Analyst"]
+PROFILE_RULES = [("industry", "in", "software, fintech", 20), ("company_size", "greater_than", "200", 15),
+                 ("job_title", "contains", "head", 10), ("job_title", "starts_with", "vp", 10),
+                 ("job_title", "equals", "intern", -10)]
+PROFILE_LEVELS = [("Poor fit", -1000, 14), ("Good fit", 15, 34), ("Ideal fit", 35, 1_000_000_000)]
+ACCOUNT_LEVELS = [("low", 0, 9), ("medium", 10, 29), ("high", 30, 1_000_000_000)]
+
+
 def iso(dt: datetime) -> str:
     """RFC 3339 in UTC."""
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -32,6 +45,8 @@ class Seeded:
         self.headers = {"Authorization": f"Bearer {self.token}", "X-OU-ID": "unit_default"}
         self.basic = server.basic()
         self.ruleset_id = ""
+        self.profile_ruleset_id = ""
+        self.account_ruleset_id = ""
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         """An admin API call that must succeed."""
@@ -70,16 +85,19 @@ def seed(server: ServerProcess) -> Seeded:
         s.call("POST", "/levels/engagement", json={"name": name, "min_score": low, "max_score": high})
     s.call("POST", "/triggers/milestones", json={"name": "Hot lead for sales", "score_threshold": 60,
                                                  "event_type": "", "emails": ["sales@example.com"]})
+    configure_fit(s)
     rng = random.Random(7)
     now = datetime.now(UTC)
     events: list[dict[str, Any]] = []
     for n, email in enumerate(PEOPLE):
         first, last = email.split("@")[0].split(".")
         lead_id = f"ld_{first}"
-        company = email.split("@")[1].split(".")[0].title()
+        key = email.split("@")[1].split(".")[0]
+        industry, size = COMPANIES[key]
         s.call("POST", "/leads", json={"id": lead_id, "metadata": {
-            "email": email, "name": f"{first.title()} {last.title()}", "company": company,
-            "country": rng.choice(["DE", "US", "FR", "GB", "PL"])}})
+            "email": email, "name": f"{first.title()} {last.title()}", "company": key.title(),
+            "country": rng.choice(["DE", "US", "FR", "GB", "PL"]), "industry": industry, "company_size": size,
+            "job_title": TITLES[n % len(TITLES)]}})
         count = 3 + (len(PEOPLE) - n) * 2
         for k in range(count):
             when = now - timedelta(days=rng.uniform(0, 21) if k else rng.uniform(0, 0.5), minutes=k)
@@ -87,7 +105,29 @@ def seed(server: ServerProcess) -> Seeded:
             events.append({"lead_id": lead_id, "event_type": kind, "timestamp": iso(when),
                            "aliases": [{"alias_kind": "email", "raw_value": email}],
                            "metadata": {"url": f"/{kind.replace('_', '-')}",
-                                        "utm_campaign": rng.choice(["spring", "webinar"])}})
+                                        "utm_campaign": rng.choice(["spring", "webinar"]),
+                                        "employees": size, "company": key.title()}})
     events.sort(key=lambda e: e["timestamp"])
     s.ingest(events)
     return s
+
+
+def configure_fit(s: Seeded) -> None:
+    """Profile (fit) rules and levels, account-based marketing with an account mapping, rules and levels."""
+    s.profile_ruleset_id = s.call("POST", "/profile/rulesets", json={"name": "Ideal customer"})["id"]
+    for prop, condition, value, weight in PROFILE_RULES:
+        s.call("POST", f"/profile/rulesets/{s.profile_ruleset_id}/rules", json={
+            "profile_property": prop, "condition": condition, "comparison_value": value, "weight": weight})
+    for name, low, high in PROFILE_LEVELS:
+        s.call("POST", "/levels/profile", json={"name": name, "min_score": low, "max_score": high})
+    s.call("PUT", "/settings/scoring", json={"abm_enabled": True})
+    for field in ("employees", "company"):
+        s.call("POST", "/accounts/mappings", json={"source_field": field,
+                                                   "account_property": "name" if field == "company" else field})
+    s.account_ruleset_id = s.call("POST", "/accounts/rulesets", json={"name": "Target accounts"})["id"]
+    for value, weight in (("1000", 20), ("5000", 15)):
+        s.call("POST", f"/accounts/rulesets/{s.account_ruleset_id}/rules", json={
+            "account_property": "employees", "condition": "greater_than", "comparison_value": value,
+            "weight": weight})
+    for name, low, high in ACCOUNT_LEVELS:
+        s.call("POST", "/levels/account", json={"name": name, "min_score": low, "max_score": high})

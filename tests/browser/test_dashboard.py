@@ -33,6 +33,10 @@ def test_sign_in_and_overview(watched: Watched, seeded: Seeded) -> None:
     funnel = page.get_by_role("region", name="Leads by engagement level")
     hot = seeded.call("GET", "/leads", params={"min_score": 60, "max_score": 1_000_000_000, "limit": 1})["total"]
     expect(funnel.get_by_role("listitem").filter(has_text="Hot")).to_contain_text(str(hot))
+    # the optional parts of the API the server has (here all of them) appear in the navigation
+    main = page.get_by_role("navigation", name="Main")
+    expect(main.get_by_role("link", name="Segments")).to_be_visible()
+    expect(main.get_by_role("link", name="Accounts")).to_be_visible()
     watched.shot("overview")
     # the token lives in this tab's sessionStorage, never in a cookie
     assert page.evaluate("sessionStorage.getItem('leadvibe.token')")
@@ -52,7 +56,7 @@ def test_leads_table_shows_ingested_leads(admin: Watched, seeded: Seeded) -> Non
         expect(row).to_contain_text(str(lead["score"]))
     expect(page.get_by_text(f"{api_page['total']} leads", exact=True)).to_be_visible()
     admin.shot("leads")
-    page.get_by_label("Level").select_option(label="Hot")
+    page.get_by_role("combobox", name="Level", exact=True).select_option(label="Hot")
     hot = seeded.call("GET", "/leads", params={"min_score": 60, "max_score": 1_000_000_000})["leads"]
     expect(table.get_by_role("row")).to_have_count(len(hot) + 1)
     page.get_by_role("button", name="Clear").click()
@@ -166,6 +170,6 @@ def test_deep_links_survive_a_reload(admin: Watched, seeded: Seeded) -> None:
     page.reload()
     expect(page.get_by_role("link", name="Levels")).to_have_attribute("aria-current", "page")
     page = admin.goto("/ui/leads?min_score=60&max_score=1000000000")
-    expect(page.get_by_label("Level")).to_have_value(re.compile("^lv_|^st_|.+"))
+    expect(page.get_by_role("combobox", name="Level", exact=True)).to_have_value(re.compile("^lv_|^st_|.+"))
     page = admin.goto("/ui/no-such-screen")
     expect(page.get_by_text("No such page")).to_be_visible()

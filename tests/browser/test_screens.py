@@ -22,10 +22,12 @@ SCREENS = [
     ("/ui/settings/units", "Settings"), ("/ui/settings/credentials", "Settings"),
     ("/ui/settings/integrations", "Settings"), ("/ui/settings/event-types", "Settings"),
     ("/ui/settings/import", "Settings"), ("/ui/settings/audit", "Settings"), ("/ui/settings/limits", "Settings"),
+    ("/ui/settings/sample-data", "Settings"), ("/ui/segments", "Segments"), ("/ui/accounts", "Accounts"),
+    ("/ui/scoring/fit", "Scoring"), ("/ui/scoring/accounts", "Scoring"),
 ]
 DOC_SHOTS = {"/ui/events": "events", "/ui/triggers": "triggers", "/ui/triggers/deliveries": "deliveries",
              "/ui/settings/credentials": "settings-credentials", "/ui/settings/audit": "settings-audit",
-             "/ui/scoring/levels": "scoring-levels"}
+             "/ui/scoring/levels": "scoring-levels", "/ui/scoring/accounts": "scoring-accounts"}
 
 
 def test_every_screen_loads_without_errors(admin: Watched) -> None:
@@ -117,6 +119,7 @@ def test_first_run_of_an_empty_ou(admin: Watched, seeded: Seeded) -> None:
     page.get_by_label("Active OU").select_option(label="Newsletter")
     start = page.get_by_role("region", name=re.compile("Get Newsletter scoring"))
     expect(start).to_be_visible()
+    expect(start.get_by_role("button", name="Load sample data")).to_be_visible()
     admin.shot("first-run")
     start.get_by_role("button", name="Create starter rules").click()
     expect(start.get_by_role("link", name="Review rules")).to_be_visible()

@@ -7,15 +7,16 @@ export const features = $state({ loaded: false, paths: {} });
 // Path parameters compare by position, not name: `/leads/{leadID}/profile` is `/leads/{lead_id}/profile`.
 const shape = (path) => path.replace(/\{[^}]+\}/g, '{}');
 
-export async function loadFeatures() {
-  if (features.loaded) return;
-  try {
-    const doc = await api.get('/schema/openapi.json', undefined, { ou: null });
-    features.paths = Object.fromEntries(Object.entries(doc.paths || {}).map(([p, ops]) => [shape(p), ops]));
-  } catch {
-    features.paths = {};
-  }
-  features.loaded = true;
+let pending = null;
+
+/** Read the server's OpenAPI document once; screens that show optional parts ask for it as they open. */
+export function loadFeatures() {
+  if (features.loaded) return Promise.resolve();
+  pending ||= api.get('/schema/openapi.json', undefined, { ou: null }).then(
+    (doc) => { features.paths = Object.fromEntries(Object.entries(doc.paths || {}).map(([p, ops]) => [shape(p), ops])); },
+    () => { features.paths = {}; },
+  ).finally(() => { features.loaded = true; pending = null; });
+  return pending;
 }
 
 /** True when the server documents `method` on `path` (e.g. has('post', '/admin/seed')). */

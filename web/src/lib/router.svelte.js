@@ -11,8 +11,9 @@ const ROUTES = [
   ['scoring', /^\/scoring(?:\/(?<tab>[a-z-]+))?\/?$/],
   ['triggers', /^\/triggers(?:\/(?<tab>[a-z-]+))?\/?$/],
   ['settings', /^\/settings(?:\/(?<tab>[a-z-]+))?\/?$/],
-  ['segments', /^\/segments\/?$/],
+  ['segments', /^\/segments(?:\/(?<id>[^/]+))?\/?$/],
   ['accounts', /^\/accounts\/?$/],
+  ['account', /^\/accounts\/(?<id>[^/]+)\/?$/],
 ];
 
 function parse(location) {

@@ -12,7 +12,7 @@ const emails = { key: 'emails', label: 'Email recipients (comma-separated)', col
 const destination = (t) => [t.webhook_url && 'webhook', t.emails?.length && `${t.emails.length} email`, t.slack_target_id && 'Slack']
   .filter(Boolean).join(', ') || 'none';
 const window = [
-  { key: 'window_seconds', label: 'Within (amount)', type: 'number', required: true, show: (t) => `${t.window_seconds} ${t.window_unit}` },
+  { key: 'window_seconds', label: 'Within (amount)', header: 'Within', type: 'number', required: true, show: (t) => `${t.window_seconds} ${t.window_unit}` },
   { key: 'window_unit', label: 'Unit', type: 'select', options: UNITS, column: false },
 ];
 const fireMode = { key: 'fire_mode', label: 'Fires', type: 'select', options: [['once', 'once per lead'], ['every', 'every time']] };
@@ -20,14 +20,14 @@ const where = { key: 'destination', label: 'Sends to', show: destination, formle
 
 export const milestoneFields = [
   name,
-  { key: 'score_threshold', label: 'When the score reaches', type: 'number', required: true },
-  { key: 'event_type', label: 'On event type (empty: any)', placeholder: 'demo_request', show: (t) => t.event_type || 'any' },
+  { key: 'score_threshold', label: 'When the score reaches', header: 'Score', type: 'number', required: true },
+  { key: 'event_type', label: 'On event type (empty: any)', header: 'Event type', placeholder: 'demo_request', show: (t) => t.event_type || 'any' },
   fireMode, active, webhook, emails, where,
 ];
 
 export const sequenceFields = [
   name,
-  { key: 'event_types', label: 'Steps (event types, comma-separated)', required: true, placeholder: 'pricing_page_view, demo_request',
+  { key: 'event_types', label: 'Steps (event types, comma-separated)', header: 'Steps', required: true, placeholder: 'pricing_page_view, demo_request',
     toForm: (t) => (t.event_steps || []).join(', '), toApi: list, show: (t) => (t.event_steps || []).join(' → ') },
   ...window,
   { key: 'ordered', label: 'Steps must happen in this order', type: 'checkbox' },
@@ -36,7 +36,7 @@ export const sequenceFields = [
 
 export const patternFields = [
   name,
-  { key: 'conditions', label: 'Conditions (type:count, comma-separated)', required: true, placeholder: 'page_view:5, pricing_page_view:1',
+  { key: 'conditions', label: 'Conditions (type:count, comma-separated)', header: 'Conditions', required: true, placeholder: 'page_view:5, pricing_page_view:1',
     toForm: (t) => (t.conditions || []).map((c) => `${c.event_type}:${c.min_count}`).join(', '),
     toApi: (v) => list(v).map((c) => {
       const [event_type, count] = c.split(':');
@@ -48,6 +48,61 @@ export const patternFields = [
 
 export const surgeFields = [
   { key: 'threshold_count', label: 'At least (events)', type: 'number', required: true },
-  { key: 'event_type', label: 'Of event type (empty: any)', show: (t) => t.event_type || 'any' },
+  { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: (t) => t.event_type || 'any' },
   ...window, active, webhook, emails, where,
 ];
+
+// Lead filters of milestone, sequence and pattern triggers (`profile_filters`): a segment and a fit level as
+// pickers, any other filter as a line "property operator value" (e.g. "industry in software, fintech").
+const isPick = (f, field) => f.field === field && f.operator === 'equals' && f.value;
+function splitFilters(filters) {
+  const rest = [...(filters || [])];
+  const take = (field) => {
+    const i = rest.findIndex((f) => isPick(f, field));
+    return i < 0 ? '' : rest.splice(i, 1)[0].value;
+  };
+  const segment = take('segment');
+  const level = take('profile_level');
+  return { segment, level, rest };
+}
+
+/** "industry in software, fintech" -> {field, operator, value}; blank lines are skipped. */
+export function parseFilterLines(text) {
+  return (text || '').split('\n').map((l) => l.trim()).filter(Boolean).map((line) => {
+    const [field, operator = '', ...value] = line.split(/\s+/);
+    return { field, operator, value: value.length ? value.join(' ') : null };
+  });
+}
+
+/** The form fields (and a column) for a trigger's lead filters, given the OU's segments and fit levels. */
+export function leadFilterFields(segments, fitLevels) {
+  const segmentName = (id) => segments.find((s) => s.segment_id === id)?.name || id;
+  const fields = [{
+    key: 'only_for', label: 'Only for', formless: true,
+    show: (t) => {
+      const { segment, level, rest } = splitFilters(t.profile_filters);
+      return [segment && `leads in ${segmentName(segment)}`, level && `${level} leads`,
+        rest.length && `${rest.length} more ${rest.length === 1 ? 'filter' : 'filters'}`].filter(Boolean).join(' · ') || 'any lead';
+    },
+  }];
+  if (segments.length) {
+    fields.push({ key: 'segment_filter', label: 'Only for leads in segment', type: 'select', column: false,
+      options: [['', 'Any segment'], ...segments.map((s) => [s.segment_id, s.name])],
+      toForm: (t) => splitFilters(t.profile_filters).segment, toApi: () => undefined });
+  }
+  if (fitLevels.length) {
+    fields.push({ key: 'level_filter', label: 'Only for leads whose fit level is', type: 'select', column: false,
+      options: [['', 'Any fit'], ...fitLevels.map((l) => [l.name, l.name])],
+      toForm: (t) => splitFilters(t.profile_filters).level, toApi: () => undefined });
+  }
+  fields.push({ key: 'profile_filters', label: 'Other lead filters (one per line: property operator value)', type: 'textarea', column: false,
+    placeholder: 'industry in software, fintech\ncompany_size greater_than 200',
+    help: 'Operators: equals, not_equals, contains, not_contains, starts_with, ends_with, greater_than, less_than, in, exists, not_exists. Every filter must hold.',
+    toForm: (t) => splitFilters(t.profile_filters).rest.map((f) => `${f.field} ${f.operator} ${f.value ?? ''}`.trim()).join('\n'),
+    toApi: (v, values) => [
+      ...(values.segment_filter ? [{ field: 'segment', operator: 'equals', value: values.segment_filter }] : []),
+      ...(values.level_filter ? [{ field: 'profile_level', operator: 'equals', value: values.level_filter }] : []),
+      ...parseFilterLines(v),
+    ] });
+  return fields;
+}

@@ -1,0 +1,44 @@
+// The conditions of profile, account and segment rules (SEMANTICS §6), in words a marketer reads.
+
+export const CONDITIONS = [
+  ['equals', 'equals'], ['not_equals', 'does not equal'], ['contains', 'contains'],
+  ['not_contains', 'does not contain'], ['starts_with', 'starts with'], ['ends_with', 'ends with'],
+  ['greater_than', 'is greater than'], ['less_than', 'is less than'], ['in', 'is one of'],
+  ['exists', 'has a value'], ['not_exists', 'has no value'],
+];
+
+const WORDS = Object.fromEntries(CONDITIONS);
+
+/** True when the condition ignores its comparison value. */
+export const valueless = (condition) => condition === 'exists' || condition === 'not_exists';
+
+/** "industry is one of software, fintech", "phone has a value". */
+export function conditionText(property, condition, value) {
+  const op = WORDS[String(condition || '').toLowerCase()] || String(condition || '').replaceAll('_', ' ');
+  return valueless(condition) ? `${property} ${op}` : `${property} ${op} ${value ?? ''}`.trim();
+}
+
+/** A segment rule as a sentence: "has a page_view event whose page starts with /pricing". */
+export function segmentRuleText(rule) {
+  const condition = conditionText(rule.field_name, rule.operator, rule.value);
+  if (rule.rule_type !== 'event_metadata') return condition;
+  return `has ${rule.event_type ? `a ${rule.event_type}` : 'an'} event whose ${condition}`;
+}
+
+/**
+ * Segment rules grouped as the server combines them: AND (or OR) inside a group, OR across groups.
+ * @returns {{ group: number, op: string, rules: object[] }[]}
+ */
+export function ruleGroups(rules) {
+  const groups = new Map();
+  for (const r of [...rules].sort((a, b) => (a.logic_group - b.logic_group) || (a.order_index - b.order_index))) {
+    const g = r.logic_group ?? 0;
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g).push(r);
+  }
+  return [...groups].map(([group, list]) => ({
+    group,
+    op: list.filter((r) => r.active !== false).some((r) => String(r.logic_op).toUpperCase() === 'OR') ? 'OR' : 'AND',
+    rules: list,
+  }));
+}

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { conditionText, segmentRuleText, ruleGroups, valueless } from '../src/lib/conditions.js';
+
+test('conditions read as words', () => {
+  assert.equal(conditionText('industry', 'in', 'software, fintech'), 'industry is one of software, fintech');
+  assert.equal(conditionText('company_size', 'GREATER_THAN', '200'), 'company_size is greater than 200');
+  assert.equal(conditionText('phone', 'exists', 'ignored'), 'phone has a value');
+  assert.equal(conditionText('x', 'made_up', 'y'), 'x made up y');
+  assert.ok(valueless('not_exists') && !valueless('equals'));
+});
+
+test('segment rules say which event they look at', () => {
+  assert.equal(segmentRuleText({ rule_type: 'lead_metadata', field_name: 'plan', operator: 'equals', value: 'pro' }),
+    'plan equals pro');
+  assert.equal(segmentRuleText({ rule_type: 'event_metadata', event_type: 'page_view', field_name: 'page',
+    operator: 'starts_with', value: '/pricing' }), 'has a page_view event whose page starts with /pricing');
+  assert.equal(segmentRuleText({ rule_type: 'event_metadata', event_type: null, field_name: 'page',
+    operator: 'exists' }), 'has an event whose page has a value');
+});
+
+test('rules group as the server combines them', () => {
+  const groups = ruleGroups([
+    { rule_id: 'c', logic_group: 1, order_index: 0, logic_op: 'AND' },
+    { rule_id: 'a', logic_group: 0, order_index: 1, logic_op: 'AND' },
+    { rule_id: 'b', logic_group: 0, order_index: 0, logic_op: 'or' },
+    { rule_id: 'd', logic_group: 1, order_index: 1, logic_op: 'OR', active: false },
+  ]);
+  assert.deepEqual(groups.map((g) => [g.group, g.op, g.rules.map((r) => r.rule_id)]),
+    [[0, 'OR', ['b', 'a']], [1, 'AND', ['c', 'd']]]);
+});
