@@ -82,6 +82,8 @@ class BatchResult:
 
     processed: int = 0
     failed: int = 0
+    # The batch ended early to let queued writes through (see process_batch's `yield_ms`).
+    yielded: bool = False
     fired: int = 0
     publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
@@ -339,13 +341,14 @@ TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.Locked
 
 
 def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False,
-                  budget_ms: float | None = None) -> BatchResult:
+                  budget_ms: float | None = None, yield_ms: float | None = None) -> BatchResult:
     """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
 
     The fast path runs the batch without per-event savepoints and stops early once `budget_ms` of processing has
-    passed (the rest stays in the inbox for the next batch); if any event raises, the whole batch is rolled back
-    by the caller and re-run with `careful=True`, where each event has its own savepoint and a failing one is set
-    aside in `inbox_dead` (with its error) instead of blocking the queue.
+    passed, or once `yield_ms` has passed while other writes (ingestion's inbox commits, API writes) are queued
+    behind it on the writer (the rest stays in the inbox for the next batch); if any event raises, the whole batch
+    is rolled back by the caller and re-run with `careful=True`, where each event has its own savepoint and a
+    failing one is set aside in `inbox_dead` (with its error) instead of blocking the queue.
     """
     rows = conn.execute("SELECT seq, org_id, unit_id, event_id, payload, source, skip_triggers, received_at"
                         " FROM inbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
@@ -353,16 +356,28 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     if not rows:
         return proc.result
     if not careful:
-        deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
+        started = time.perf_counter()
+        deadline = started + budget_ms / 1000 if budget_ms is not None else None
+        yield_at = started + yield_ms / 1000 if yield_ms is not None else None
+        waiting = rt.db.queue_length_fn
         decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in rows]
         proc.prepare(rows, decoded)
         done = 0
         for row, q in zip(rows, decoded, strict=True):
             proc.process(row, q)
             done += 1
-            # Checked every 64 events: reading the clock per event would cost more than it saves.
-            if deadline is not None and not done & 63 and time.perf_counter() > deadline:
-                break
+            # Checked every 16 events: reading the clock per event would cost more than it saves.
+            if done & 15:
+                continue
+            if deadline is not None or yield_at is not None:
+                t = time.perf_counter()
+                if deadline is not None and t > deadline:
+                    break
+                # Writes queued behind this batch (an inbox commit holds a 202) wait for its commit: end the batch
+                # after a short slice instead of the whole budget.
+                if yield_at is not None and t > yield_at and waiting():
+                    proc.result.yielded = True
+                    break
         rows = rows[:done]
         proc.result.processed = done
         proc.finish()
@@ -469,14 +484,17 @@ class Worker:
     async def _loop(self) -> None:
         settings = self.rt.settings
         hub = self.rt.stream
+        # Rows fetched per batch. A batch that yields to queued writes processes only what one slice allows, so the
+        # next one fetches (decodes, looks up the leads of) about that many instead of a full batch.
+        limit = settings.worker_batch_size
         while True:
             self._wake.clear()
             self._busy = True
             try:
                 try:
                     result = await self.rt.db.write(
-                        lambda c: process_batch(self.rt, c, settings.worker_batch_size,
-                                                budget_ms=settings.worker_batch_ms))
+                        lambda c, n=limit: process_batch(self.rt, c, n, budget_ms=settings.worker_batch_ms,
+                                                         yield_ms=settings.worker_yield_ms))
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -490,6 +508,10 @@ class Worker:
                 await asyncio.sleep(0.5)
                 continue
             handled = result.processed + result.failed
+            if result.yielded:
+                limit = max(64, min(settings.worker_batch_size, handled + handled // 2))
+            else:
+                limit = min(settings.worker_batch_size, limit * 2)
             self.queue_depth = max(0, self.queue_depth - handled)
             self.processed_total += result.processed
             self._busy = False
