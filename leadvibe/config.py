@@ -38,6 +38,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # from waiting long behind one.
     worker_batch_size: int = 2000
     worker_batch_ms: float = 100.0
+    # ...but once other writes (an inbox commit holding a 202, an API write) are queued behind a batch, it commits
+    # after this many milliseconds, so the request path waits at most about this long for the writer.
+    worker_yield_ms: float = 10.0
     worker_idle_poll: float = 0.05
     decay_interval: float = 60.0
     delivery_interval: float = 1.0

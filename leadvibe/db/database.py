@@ -253,6 +253,10 @@ class Database:
         """Write jobs waiting for the writer thread."""
         return self._queue.qsize()
 
+    def queue_length_fn(self) -> int:
+        """`queue_length` as a plain call (the worker asks it every few events from the writer thread)."""
+        return self._queue.qsize()
+
     def _enqueue(self, job: _Job) -> None:
         with self._closing:
             if self._closed or self._thread is None:

@@ -15,6 +15,7 @@ __all__ = [
     "CHANNELS",
     "DECAY_EVENT_TYPE",
     "channel_for",
+    "channel_for_key",
     "normalize_alias",
     "type_key",
 ]
@@ -90,11 +91,15 @@ def channel_for(event_type: str, metadata: Mapping[str, Any] | None) -> str:
     ``webinar_*`` → webinar, ``slack*`` → slack, ``crm*``/``deal*``/``opportunity*`` → crm, ``DECAY`` →
     system, else web.
     """
+    return channel_for_key(type_key(event_type), metadata)
+
+
+def channel_for_key(key: str, metadata: Mapping[str, Any] | None) -> str:
+    """:func:`channel_for` given the event's type key (callers that hold it already skip normalizing again)."""
     if metadata is not None:
         given = metadata.get("channel")
         if isinstance(given, str) and given.strip():
             return given.strip().lower()
-    key = type_key(event_type)
     if key == _DECAY_KEY:
         return "system"
     for prefix, channel in _CHANNEL_PREFIXES:

@@ -17,7 +17,7 @@ import msgspec
 import structlog
 
 from leadvibe.engine.levels import level_for
-from leadvibe.engine.normalize import channel_for, type_key
+from leadvibe.engine.normalize import channel_for_key, type_key
 from leadvibe.engine.replay import LeadScorer, ReplayEvent
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
@@ -70,9 +70,12 @@ class _UnitPlan:
 
     cfg: OUConfig
     has_triggers: bool
-    # Filters and triggers read the events table mid-batch, so such OUs insert each event as it is processed;
-    # the others' rows are buffered and written with one executemany per batch.
+    # Trigger histories read the events table mid-batch, so OUs with triggers insert each event as it is processed;
+    # so do events of a type an inorganic filter counts (filter windows are read from the events table, and only
+    # ever count events of the filter's own type). Every other event's rows are buffered and written with one
+    # executemany per batch.
     immediate: bool
+    filtered_types: frozenset[str]
     listening: bool
 
 
@@ -82,6 +85,8 @@ class BatchResult:
 
     processed: int = 0
     failed: int = 0
+    # The batch ended early to let queued writes through (see process_batch's `yield_ms`).
+    yielded: bool = False
     fired: int = 0
     publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
@@ -138,7 +143,8 @@ class BatchProcessor:
             cfg = self.configs.get(self.conn, unit_id)
             has_triggers = self.triggers is not None and not self.triggers.triggers_for(self.conn, unit_id).empty
             hub = self.rt.stream
-            plan = _UnitPlan(cfg, has_triggers, has_triggers or bool(cfg.scoring.filters),
+            plan = _UnitPlan(cfg, has_triggers, has_triggers,
+                             frozenset(type_key(f.type_key) for f in cfg.scoring.filters),
                              hub is not None and hub.subscriber_count(unit_id) > 0)
             self.plans[unit_id] = plan
         return plan
@@ -148,7 +154,9 @@ class BatchProcessor:
         ones are resolved and their state loaded here; unknown ones are created when their first event comes."""
         named: dict[str, set[str]] = {}
         for row, q in zip(rows, decoded, strict=True):
-            if q.lead_id:
+            # Leads already resolved earlier in the batch (or known to be new) keep what the batch knows of them:
+            # their stored rows may lag behind the batch's buffered writes.
+            if q.lead_id and (row[2], q.lead_id) not in self.resolved and (row[2], q.lead_id) not in self.unknown:
                 named.setdefault(row[2], set()).add(q.lead_id)
         for unit_id, wanted in named.items():
             stored = ev_store.named_leads(self.conn, unit_id, sorted(wanted))
@@ -184,12 +192,13 @@ class BatchProcessor:
         q.metadata = self.fit.on_event(unit_id, lead_id, q.metadata, q.aliases, source)
         key = type_key(q.event_type)
         scope = cfg.scope_for(key)
-        channel = channel_for(q.event_type, q.metadata)
+        channel = channel_for_key(key, q.metadata)
         metadata_json = _json.encode(q.metadata).decode() if q.metadata is not None else None
         self._catalogue(unit_id, key, q.event_type, q.ts, q.metadata)
         pubs = self.result.publications if plan.listening else _NOWHERE
+        immediate = plan.immediate or key in plan.filtered_types
         if scope == "observe":
-            self._event_row(plan.immediate, (
+            self._event_row(immediate, (
                 q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, self.now,
                 metadata_json, channel, source, scope, 0, None, None, 1.0, None, 0, None))
             pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
@@ -212,11 +221,11 @@ class BatchProcessor:
             if s.delta:
                 has_delta = 1
                 break
-        event_seq = self._event_row(plan.immediate, (
+        event_seq = self._event_row(immediate, (
             q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, self.now, metadata_json,
             channel, source, scope, int(outcome.filtered_by is not None), outcome.filtered_by, grouped_with,
             outcome.multiplier, outcome.session_index, has_delta, None))
-        if plan.immediate:
+        if immediate:
             ev_store.insert_scores(self.conn, unit_id, lead_id, event_seq, outcome.scores)
         else:
             self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, outcome.scores))
@@ -333,19 +342,23 @@ class BatchProcessor:
         self.discard()
 
 
+# Rows decoded and prepared (their named leads looked up) at a time within a batch.
+_PREPARE_CHUNK = 256
+
 # Failures of the database itself (a full disk, an I/O error, a lock held too long): they say nothing about the
 # event, so an event that meets one is retried with its batch, never moved to inbox_dead.
 TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.LockedError)
 
 
 def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False,
-                  budget_ms: float | None = None) -> BatchResult:
+                  budget_ms: float | None = None, yield_ms: float | None = None) -> BatchResult:
     """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
 
     The fast path runs the batch without per-event savepoints and stops early once `budget_ms` of processing has
-    passed (the rest stays in the inbox for the next batch); if any event raises, the whole batch is rolled back
-    by the caller and re-run with `careful=True`, where each event has its own savepoint and a failing one is set
-    aside in `inbox_dead` (with its error) instead of blocking the queue.
+    passed, or once `yield_ms` has passed while other writes (ingestion's inbox commits, API writes) are queued
+    behind it on the writer (the rest stays in the inbox for the next batch); if any event raises, the whole batch
+    is rolled back by the caller and re-run with `careful=True`, where each event has its own savepoint and a
+    failing one is set aside in `inbox_dead` (with its error) instead of blocking the queue.
     """
     rows = conn.execute("SELECT seq, org_id, unit_id, event_id, payload, source, skip_triggers, received_at"
                         " FROM inbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
@@ -353,15 +366,35 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     if not rows:
         return proc.result
     if not careful:
-        deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
-        decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in rows]
-        proc.prepare(rows, decoded)
+        started = time.perf_counter()
+        deadline = started + budget_ms / 1000 if budget_ms is not None else None
+        yield_at = started + yield_ms / 1000 if yield_ms is not None else None
+        waiting = rt.db.queue_length_fn
         done = 0
-        for row, q in zip(rows, decoded, strict=True):
-            proc.process(row, q)
-            done += 1
-            # Checked every 64 events: reading the clock per event would cost more than it saves.
-            if deadline is not None and not done & 63 and time.perf_counter() > deadline:
+        stop = False
+        # Rows are decoded and their leads looked up a chunk at a time: a batch cut short by its budget or by a
+        # queued write does not pay for the rows it never reaches.
+        for start in range(0, len(rows), _PREPARE_CHUNK):
+            chunk = rows[start:start + _PREPARE_CHUNK]
+            decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in chunk]
+            proc.prepare(chunk, decoded)
+            for row, q in zip(chunk, decoded, strict=True):
+                proc.process(row, q)
+                done += 1
+                # Checked every 16 events: reading the clock per event would cost more than it saves.
+                if done & 15 or (deadline is None and yield_at is None):
+                    continue
+                t = time.perf_counter()
+                if deadline is not None and t > deadline:
+                    stop = True
+                    break
+                # Writes queued behind this batch (an inbox commit holds a 202) wait for its commit: end the batch
+                # after a short slice instead of the whole budget.
+                if yield_at is not None and t > yield_at and waiting():
+                    proc.result.yielded = True
+                    stop = True
+                    break
+            if stop:
                 break
         rows = rows[:done]
         proc.result.processed = done
@@ -469,14 +502,18 @@ class Worker:
     async def _loop(self) -> None:
         settings = self.rt.settings
         hub = self.rt.stream
+        # Rows fetched per batch: a batch cut short processes only what its slice allowed, so the next one fetches
+        # about that many rows instead of a full batch.
+        limit = settings.worker_batch_size
         while True:
             self._wake.clear()
             self._busy = True
+            n_fetch = limit
             try:
                 try:
                     result = await self.rt.db.write(
-                        lambda c: process_batch(self.rt, c, settings.worker_batch_size,
-                                                budget_ms=settings.worker_batch_ms))
+                        lambda c, n=limit: process_batch(self.rt, c, n, budget_ms=settings.worker_batch_ms,
+                                                         yield_ms=settings.worker_yield_ms))
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -490,6 +527,12 @@ class Worker:
                 await asyncio.sleep(0.5)
                 continue
             handled = result.processed + result.failed
+            # A batch that ended before its last row (budget, a queued write, or fewer rows pending) sizes the next
+            # fetch; a full one doubles it back towards the batch size.
+            if handled < n_fetch:
+                limit = max(64, min(settings.worker_batch_size, handled + handled // 2))
+            else:
+                limit = min(settings.worker_batch_size, limit * 2)
             self.queue_depth = max(0, self.queue_depth - handled)
             self.processed_total += result.processed
             self._busy = False

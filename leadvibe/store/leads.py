@@ -143,14 +143,17 @@ def aliases_of(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[dict[s
 
 def aliases_of_many(conn: apsw.Connection, unit_id: str, lead_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Aliases of several leads (a list page's), by lead id, each lead's in the order they were first seen: one
-    probe of `lead_aliases_lead` per lead."""
+    probe of `lead_aliases_lead` per lead. The index is named so the plan does not depend on the statistics a
+    connection happened to load: at 1 M leads the server's long-lived readers spent ~160 ms per `/leads` page in
+    this query, where a fresh connection probing the index took ~1 ms."""
     out: dict[str, list[dict[str, Any]]] = {}
     if not lead_ids:
         return out
     marks = ",".join("?" * len(lead_ids))
     for row in query(
         conn,
-        "SELECT lead_id, kind, value, raw_value, created_at FROM lead_aliases WHERE unit_id = ?"
+        "SELECT lead_id, kind, value, raw_value, created_at FROM lead_aliases INDEXED BY lead_aliases_lead"
+        " WHERE unit_id = ?"
         f" AND lead_id IN ({marks}) ORDER BY lead_id, created_at, kind, value",
         (unit_id, *lead_ids),
     ):

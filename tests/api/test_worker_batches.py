@@ -1,0 +1,109 @@
+"""Worker batches: a batch gives the writer back to queued writes (an inbox commit holding a 202) after a short
+slice, and the events it did not reach are scored by the next batches exactly as if it had not stopped; a batch
+larger than one prepare chunk, in an OU where only the filtered type is written as it goes, scores exactly what
+the replay engine computes (the rescore rewrites nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leadvibe.pipeline import inbox as inbox_mod
+from leadvibe.pipeline.worker import process_batch
+from tests.conftest import Api
+from tests.helpers import add_filter, add_rules, delta_sums, scores_of, wait_idle
+
+
+def _events(prefix: str, now: int) -> list[inbox_mod.QueuedEvent]:
+    return [inbox_mod.validate(inbox_mod.IngestEvent(event_type=("page_view", "email_open", "demo")[i % 3],
+                                                     lead_id=f"{prefix}{i % 7}"), now + i // 20) for i in range(200)]
+
+
+async def test_a_batch_yields_to_a_queued_write_and_the_rest_is_scored_later(api: Api) -> None:
+    await add_rules(api, {"page_view": 3, "email_open": 1, "demo": -2})
+    rt = api.rt
+    loop = asyncio.get_running_loop()
+    now = rt.now_ms()
+    queued: list[Any] = []
+
+    def store(c: Any, events: list[inbox_mod.QueuedEvent]) -> None:
+        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+        inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+
+    def yielding(c: Any) -> Any:
+        store(c, _events("ld_y", now))
+        # A write that arrives while the batch runs (as an inbox commit does under load).
+        queued.append(asyncio.run_coroutine_threadsafe(rt.db.write(lambda _c: None), loop))
+        limit = time.monotonic() + 10
+        while not rt.db.queue_length and time.monotonic() < limit:
+            time.sleep(0.001)
+        return process_batch(rt, c, 2000, budget_ms=60_000, yield_ms=0)
+
+    result = await rt.db.write(yielding)
+    await asyncio.wrap_future(queued[0])
+    assert result.yielded
+    assert 0 < result.processed < 200
+    # The running worker takes the rest from the inbox.
+    rt.worker.notify(200 - result.processed)
+    await wait_idle(api)
+
+    # The same history for other leads, in one batch that never yields.
+    def whole(c: Any) -> Any:
+        store(c, _events("ld_w", now))
+        return process_batch(rt, c, 2000, budget_ms=60_000)
+
+    assert (await rt.db.write(whole)).processed == 200
+    assert await rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]) == 0
+    for i in range(7):
+        yielded = await scores_of(api, f"ld_y{i}")
+        assert yielded == await scores_of(api, f"ld_w{i}")
+        assert yielded == await delta_sums(api, f"ld_y{i}")
+
+
+MINUTE = 60_000
+TYPES = ("page_view", "email_open", "demo", "webinar")
+histories = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(TYPES), st.integers(-300, 0)),
+                     min_size=300, max_size=700)
+
+
+def _snapshot(c: Any) -> tuple[Any, ...]:
+    return tuple(tuple(c.execute(sql).fetchall()) for sql in (
+        "SELECT ruleset_id, lead_id, score FROM lead_scores WHERE unit_id = 'unit_default' ORDER BY 1, 2",
+        "SELECT * FROM event_scores WHERE unit_id = 'unit_default' ORDER BY 1, 2",
+        "SELECT * FROM events WHERE unit_id = 'unit_default' ORDER BY seq",
+        "SELECT id, session_n, session_last_ts, session_started_at, session_count, last_event_at, last_organic_at"
+        " FROM leads WHERE unit_id = 'unit_default' ORDER BY id"))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(history=histories)
+async def test_a_batch_over_several_chunks_scores_what_the_replay_engine_scores(
+        api: Api, history: list[tuple[int, str, int]]) -> None:
+    rt = api.rt
+    await rt.db.write(lambda c: [c.execute(f"DELETE FROM {t} WHERE unit_id = 'unit_default'") for t in (
+        "event_scores", "lead_scores", "events", "lead_aliases", "leads", "rules", "rulesets", "inorganic_filters")])
+    rt.scoring_config.invalidate("unit_default")
+    await add_rules(api, {"page_view": 2, "email_open": 3, "demo": -4, "webinar": 9}, "rs_a")
+    await add_rules(api, {"page_view": 1, "demo": 5}, "rs_b", primary=False)
+    await add_filter(api, "if_mail", "email_open", 2, 20 * MINUTE, True)
+    now = rt.now_ms()
+    events = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=t, lead_id=f"ld_c{lead}"), now)
+              for lead, t, _ in history]
+    for q, (_, _, minutes) in zip(events, history, strict=True):
+        q.ts = now + minutes * MINUTE
+
+    def whole(c: Any) -> Any:
+        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+        inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+        return process_batch(rt, c, 2000, budget_ms=600_000)
+
+    assert (await rt.db.write(whole)).processed == len(events)
+    live = await rt.db.read(_snapshot)
+    for rs in ("rs_a", "rs_b"):
+        assert (await api.post(f"/rulesets/{rs}/rescore")).status_code == 200
+    assert await rt.db.read(_snapshot) == live
