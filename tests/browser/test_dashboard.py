@@ -64,6 +64,10 @@ def test_leads_table_shows_ingested_leads(admin: Watched, seeded: Seeded) -> Non
     expect(table.get_by_role("row")).to_have_count(2)
     expect(table).to_contain_text("ld_omar")
     expect(page).to_have_url(re.compile(r"q=omar\.had"))
+    # a search covers every lead, whatever the filters say, and the page says so
+    expect(page.get_by_role("note")).to_contain_text("filters and sorting apply again")
+    page.get_by_label("Search").fill("")
+    expect(page.get_by_role("note")).to_have_count(0)
 
 
 def test_lead_ledger_sums_to_the_score(admin: Watched, seeded: Seeded) -> None:

@@ -281,3 +281,22 @@ def test_a_milestone_only_for_a_segment_and_a_fit_level(admin: Watched, seeded: 
     saved = next(t for t in seeded.call("GET", "/triggers/milestones") if t["trigger_id"] == trigger["trigger_id"])
     assert saved["profile_filters"] == expected
     seeded.call("DELETE", f"/triggers/milestones/{trigger['trigger_id']}")
+
+
+def test_overview_shows_fit_bands_and_accounts_warming_up(admin: Watched, seeded: Seeded) -> None:
+    page = admin.page
+    nav(page, "Overview")
+    bands = page.get_by_role("region", name="Leads by fit")
+    for level in seeded.call("GET", "/levels/profile"):
+        count = seeded.call("GET", "/leads", params={"profile_level": level["name"], "limit": 1})["total"]
+        expect(bands.get_by_role("listitem").filter(has_text=level["name"])).to_contain_text(str(count))
+    warming = page.get_by_role("table", name="Accounts warming up")
+    top = seeded.call("GET", "/accounts", params={"limit": 6})["accounts"]
+    expect(warming.get_by_role("row")).to_have_count(len(top) + 1)
+    expect(warming.get_by_role("row").nth(1)).to_contain_text(top[0]["name"])
+    bands.scroll_into_view_if_needed()
+    admin.shot("overview-fit-accounts")
+    # a fit band opens the Leads list filtered to it
+    ideal = bands.get_by_role("link", name="Ideal fit")
+    ideal.click()
+    expect(page).to_have_url(re.compile(r"/ui/leads\?.*profile_level=Ideal"))
