@@ -213,7 +213,8 @@ def test_sample_data_from_the_first_run_then_wiped(admin: Watched, seeded: Seede
     expect(start.get_by_role("status")).to_contain_text("Sample data loaded: 200 leads")
     expect(start).to_be_hidden(timeout=30_000)  # the first run is over once the sample events are scored
     nav(page, "Leads")
-    expect(page.get_by_text("200 leads", exact=True)).to_be_visible()
+    # the worker may still be creating the last sample leads: the list refreshes itself as they are scored
+    expect(page.get_by_text("200 leads", exact=True)).to_be_visible(timeout=30_000)
     nav(page, "Segments")
     expect(page.get_by_role("table", name="Segments").get_by_role("link")).not_to_have_count(0)
 
