@@ -301,3 +301,11 @@ def test_overview_shows_fit_bands_and_accounts_warming_up(admin: Watched, seeded
     ideal = bands.get_by_role("link", name="Ideal fit")
     ideal.click()
     expect(page).to_have_url(re.compile(r"/ui/leads\?.*profile_level=Ideal"))
+
+
+def test_a_lead_without_an_account_says_why(admin: Watched, seeded: Seeded) -> None:
+    seeded.ingest([{"lead_id": "ld_freemail", "event_type": "page_view",
+                    "aliases": [{"alias_kind": "email", "raw_value": "someone@gmail.com"}]}])
+    assert seeded.call("GET", "/leads/ld_freemail")["lead"]["account_id"] is None
+    page = admin.goto("/ui/leads/ld_freemail")
+    expect(page.get_by_test_id("no-account")).to_contain_text("free-mail addresses")
