@@ -139,7 +139,7 @@ def in_process(data_dir: Path, args: argparse.Namespace) -> None:
     from leadvibe.engine.bulk import final_scores
     from leadvibe.engine.replay import ScoringConfig
     from leadvibe.engine.scoring import Rule, Ruleset
-    from leadvibe.pipeline.rescore import rescore_leads
+    from leadvibe.pipeline.rescore import prepare_rescore, rescore_leads
     from leadvibe.pipeline.scoring_config import load_config
     from leadvibe.store import scoring as store
 
@@ -155,14 +155,27 @@ def in_process(data_dir: Path, args: argparse.Namespace) -> None:
         return sum(1 for _ in final_scores(store.events_in_lead_order(conn, UNIT), draft))
 
     def rescore() -> int:
+        """As POST /rulesets/{id}/rescore does it: each step replayed on a read transaction, written by another
+        connection."""
         conn.execute("UPDATE rules SET weight = weight + 2 WHERE unit_id = ? AND type_key = 'page_view'", (UNIT,))
         fresh = load_config(conn, UNIT)
         ids = store.live_lead_ids(conn, UNIT)
-        done = 0
+        reader = apsw.Connection(str(data_dir / "leadvibe.db"))
+        apply_pragmas(reader, cache_size_mb=int(os.environ.get("READER_MB", "16")), readonly=True)
+        done, reading, writing = 0, 0.0, 0.0
         while done < len(ids):
+            rest = ids[done:done + args.step_leads]
+            t = time.perf_counter()
+            with reader:
+                prepared = prepare_rescore(reader, load_config(reader, UNIT), rest, int(time.time() * 1000),
+                                           [ruleset_id], args.step_ms)
+            reading += time.perf_counter() - t
+            t = time.perf_counter()
             with conn:
-                done += rescore_leads(conn, fresh, ids[done:done + 5000], int(time.time() * 1000), [ruleset_id],
-                                      budget_ms=50.0)
+                done += rescore_leads(conn, fresh, rest, int(time.time() * 1000), [ruleset_id], prepared=prepared)
+            writing += time.perf_counter() - t
+        print(f"  (rescore: {reading:.2f} s replaying on the reader, {writing:.2f} s writing)")
+        reader.close()
         return done
 
     for name, fn in (("backtest", backtest), ("backtest", backtest), ("rescore", rescore)):
@@ -216,6 +229,8 @@ def main() -> None:
     p.add_argument("--build-only", action="store_true", help="build the OU into --data-dir and stop")
     p.add_argument("--in-process", action="store_true", help="time on a connection, without the server")
     p.add_argument("--profile", action="store_true", help="with --in-process: cProfile each run")
+    p.add_argument("--step-ms", type=float, default=50.0, help="with --in-process: replay budget of a step")
+    p.add_argument("--step-leads", type=int, default=600, help="with --in-process: leads a step may take")
     args = p.parse_args()
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="lv-replay-"))
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,7 @@ from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
 from leadvibe.pipeline.rescore import PreparedRescore, prepare_rescore
+from leadvibe.pipeline.scoring_config import load_config
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -396,7 +397,7 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
 
     def prepare(c: Any, leads: list[str]) -> PreparedRescore:
         active_ruleset(c)
-        return prepare_rescore(c, cache.get(c, unit_id), leads, rt.now_ms(), [ruleset_id], RESCORE_STEP_MS)
+        return prepare_rescore(c, load_config(c, unit_id), leads, rt.now_ms(), [ruleset_id], RESCORE_STEP_MS)
 
     def step(c: Any, leads: list[str], prepared: PreparedRescore) -> tuple[int, list[dict[str, Any]]]:
         active_ruleset(c)

@@ -17,6 +17,7 @@ from typing import Any
 import apsw
 
 from leadvibe.engine.bulk import OBSERVED, SCORED, Plan, StepEvent, replay_steps
+from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.surge import Session
 from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.pipeline.worker import replay_event_from_row
@@ -63,16 +64,18 @@ def _load(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str], targets:
     only = f" AND s.ruleset_id IN ({_marks(len(targets))})" if targets is not None else ""
     last_seq = None
     for (lead_id, seq, event_id, key, ts, scope, decay_id, metadata, inorganic, filtered_by, grouped_with,
-         multiplier, session_index, has_delta, *row) in conn.execute(
+         multiplier, session_index, has_delta, same_owner, ruleset_id, *row) in conn.execute(
             "SELECT e.lead_id, e.seq, e.id, e.type_key, e.occurred_at, e.scope, e.decay_id,"
             " CASE WHEN e.decay_id IS NOT NULL THEN e.metadata END, e.inorganic, e.filtered_by, e.grouped_with,"
-            " e.multiplier, e.session_index, e.has_delta, s.event_seq, s.ruleset_id, s.unit_id, s.lead_id,"
-            " s.rule_ids, s.weight, s.multiplier, s.delta, s.before, s.after, s.filtered_by"
+            " e.multiplier, e.session_index, e.has_delta, s.unit_id = e.unit_id AND s.lead_id = e.lead_id,"
+            " s.ruleset_id, s.rule_ids, s.weight, s.multiplier, s.delta, s.before, s.after, s.filtered_by"
             f" FROM events e LEFT JOIN event_scores s ON s.event_seq = e.seq{only}"
             f" WHERE e.unit_id = ? AND e.lead_id IN ({_marks(len(lead_ids))}) ORDER BY e.lead_id, e.seq",
             (*(sorted(targets) if targets is not None else ()), unit_id, *lead_ids)):
-        if row[0] is not None:
-            score_rows.setdefault(seq, {})[row[1]] = tuple(row)
+        if ruleset_id is not None:
+            # As written (unit_id, lead_id: the event's); a row filed under another lead never equals a fresh one.
+            owner = (unit_id, lead_id) if same_owner else (None, None)
+            score_rows.setdefault(seq, {})[ruleset_id] = (seq, ruleset_id, *owner, *row)
         if seq == last_seq:
             continue
         last_seq = seq
@@ -223,27 +226,22 @@ def _replay_chunk(conn: apsw.Connection, unit_id: str, plan: Plan, lead_ids: Seq
 
 
 def _fingerprint(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> tuple[Any, ...]:
-    """What a replay of these leads depends on besides the configuration, in a form cheap to compare: their
-    events (which only come and go: seqs are never reused, and no column a replay reads is ever updated; a merge
-    moves events to another lead), their scores and their lead rows."""
-    marks = _marks(len(lead_ids))
-    return (
-        tuple(conn.execute("SELECT lead_id, count(*), max(seq), total(seq) FROM events WHERE unit_id = ?"
-                           f" AND lead_id IN ({marks}) GROUP BY lead_id ORDER BY lead_id", (unit_id, *lead_ids))),
-        tuple(conn.execute("SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ?"
-                           f" AND lead_id IN ({marks}) ORDER BY lead_id, ruleset_id", (unit_id, *lead_ids))),
-        tuple(conn.execute("SELECT id, merged_into, session_n, session_last_ts, session_started_at, session_count"
-                           f" FROM leads WHERE unit_id = ? AND id IN ({marks}) ORDER BY id", (unit_id, *lead_ids))),
-    )
+    """What a replay of these leads depends on besides the configuration, cheap to compare: their events. Events
+    only come and go (seqs are never reused and no column a replay reads is ever updated; a merge moves events
+    to another lead, a deletion removes them, a decay adds one), and every other change to a lead's scores or
+    session comes from an event or from a replay, which gives the same rows under the same configuration."""
+    return tuple(conn.execute("SELECT lead_id, count(*), max(seq), total(seq) FROM events WHERE unit_id = ?"
+                              f" AND lead_id IN ({_marks(len(lead_ids))}) GROUP BY lead_id ORDER BY lead_id",
+                              (unit_id, *lead_ids)))
 
 
 @dataclass(slots=True)
 class PreparedRescore:
     """Replays computed on a read transaction, for `rescore_leads` to write in a later write transaction: the
-    writer then spends its time writing, not replaying. A chunk whose leads or configuration changed in between
-    is replayed again there."""
+    writer then spends its time writing, not replaying. A chunk whose leads changed in between, or all of them
+    when the scoring configuration did, is replayed again there."""
 
-    config: OUConfig
+    scoring: ScoringConfig
     chunks: list[tuple[list[str], tuple[Any, ...], _Writes]]
 
     @property
@@ -272,10 +270,12 @@ def _plan(cfg: OUConfig, targets: set[str] | None) -> Plan:
 def prepare_rescore(conn: apsw.Connection, cfg: OUConfig, lead_ids: Sequence[str], now: int,
                     ruleset_ids: Collection[str] | None = None, budget_ms: float | None = None) -> PreparedRescore:
     """Inside a read transaction: replay the leads as `rescore_leads` would (the first ones within `budget_ms`,
-    whole chunks) and keep what their writes would be, with what the replays depended on."""
+    whole chunks) and keep what their writes would be, with what the replays depended on. `cfg` is the one this
+    transaction sees (`load_config`, not a cache a reader could fill with a configuration older than the
+    cache's)."""
     targets = set(ruleset_ids) if ruleset_ids is not None else None
     plan = _plan(cfg, targets)
-    return PreparedRescore(cfg, [(chunk, _fingerprint(conn, cfg.unit_id, chunk),
+    return PreparedRescore(cfg.scoring, [(chunk, _fingerprint(conn, cfg.unit_id, chunk),
                                   _replay_chunk(conn, cfg.unit_id, plan, chunk, targets, now))
                                  for chunk in _chunks(lead_ids, budget_ms)])
 
@@ -289,14 +289,14 @@ def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] 
     had passed (whole chunks; the caller continues with the rest in a later transaction).
 
     With `prepared` (from `prepare_rescore` with the same leads and rulesets), its chunks are written as they
-    were prepared unless the configuration or a chunk's leads changed since, in which case that chunk is
+    were prepared unless the scoring configuration or a chunk's leads changed since, in which case that chunk is
     replayed here; the leads replayed are the prepared ones (`budget_ms` does not apply)."""
     unit_id = cfg.unit_id
     targets = set(ruleset_ids) if ruleset_ids is not None else None
     plan = _plan(cfg, targets)
     if prepared is not None:
         for chunk, fingerprint, writes in prepared.chunks:
-            if prepared.config is not cfg or _fingerprint(conn, unit_id, chunk) != fingerprint:
+            if prepared.scoring != cfg.scoring or _fingerprint(conn, unit_id, chunk) != fingerprint:
                 writes = _replay_chunk(conn, unit_id, plan, chunk, targets, now)
             writes.flush(conn, targets)
         return prepared.lead_count

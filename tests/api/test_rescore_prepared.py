@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from leadvibe.pipeline.rescore import PreparedRescore, prepare_rescore, rescore_leads
+from leadvibe.pipeline.scoring_config import load_config
 from leadvibe.timeutil import to_rfc3339
 from tests.conftest import Api
 from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
@@ -30,7 +31,7 @@ async def _set_weight(api: Api, type_key: str, weight: int) -> None:
 
 async def _prepare(api: Api) -> PreparedRescore:
     return await api.rt.db.read(lambda c: prepare_rescore(
-        c, api.rt.scoring_config.get(c, "unit_default"), LEADS, api.rt.now_ms(), ["rs_test"]))
+        c, load_config(c, "unit_default"), LEADS, api.rt.now_ms(), ["rs_test"]))
 
 
 async def _apply(api: Api, prepared: PreparedRescore) -> int:
