@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from leadvibe.api import rulesets as rulesets_api
 from leadvibe.pipeline.rescore import PreparedRescore, prepare_rescore, rescore_leads
 from leadvibe.pipeline.scoring_config import load_config
 from leadvibe.timeutil import to_rfc3339
@@ -87,3 +90,17 @@ async def test_rules_changed_meanwhile_are_the_ones_written(api: Api) -> None:
     assert await scores_of(api, "ld_p1") == {"rs_test": 10}
     assert await scores_of(api, "ld_p2") == {"rs_test": 7}
     await _assert_settled(api)
+
+
+async def test_the_endpoint_rescores_step_by_step_with_the_next_step_replayed_ahead(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rulesets_api, "RESCORE_STEP_LEADS", 2)  # five leads: three steps, two replayed ahead
+    await add_rules(api, {"a": 4, "b": -3})
+    leads = [f"ld_s{i}" for i in range(5)]
+    await _ingest(api, [(lead, t, i * 3 + j) for i, lead in enumerate(leads) for j, t in enumerate("aab")])
+    await _set_weight(api, "a", 6)
+    r = await api.post("/rulesets/rs_test/rescore")
+    assert r.status_code == 200, r.text
+    assert (r.json()["leads_rescored"], r.json()["changed"]) == (5, 5)
+    for lead in leads:
+        assert await scores_of(api, lead) == {"rs_test": 9} == await delta_sums(api, lead)
