@@ -13,7 +13,6 @@ Decisions:
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import re
 from collections.abc import Iterator
@@ -402,31 +401,21 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
 
     def step(c: Any, leads: list[str], prepared: PreparedRescore) -> tuple[int, list[dict[str, Any]]]:
         active_ruleset(c)
+        leads = leads[:prepared.lead_count]
         before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
         return rescore_changes(rt, c, cache, unit_id, leads, before, rt.now_ms(), ruleset_id, prepared=prepared)
 
-    def prepare_from(start: int) -> asyncio.Future[PreparedRescore]:
-        return asyncio.ensure_future(rt.db.read(lambda c: prepare(c, leads[start:start + RESCORE_STEP_LEADS])))
-
-    # Each step is replayed on a reader while the writer writes the step before it; the writer only checks that
-    # nothing a replay read has moved and writes the differences, so ingestion's commits wait behind short steps.
     leads = await rt.db.read(leads_of_ou)
     done = changed = 0
-    ahead = prepare_from(0) if leads else None
-    try:
-        while ahead is not None:
-            prepared = await ahead
-            rest = leads[done:done + prepared.lead_count]
-            ahead = prepare_from(done + len(rest)) if done + len(rest) < len(leads) else None
-            n, changes = await rt.db.write(lambda c: step(c, rest, prepared))  # noqa: B023 - awaited here
-            publish(rt, unit_id, changes)
-            done += n
-            changed += len(changes)
-    finally:
-        # A step failed (e.g. the ruleset was switched off): drop the replay read ahead; a failure it had is
-        # retrieved, so it is not reported a second time.
-        if ahead is not None and not ahead.cancel() and not ahead.cancelled():
-            ahead.exception()
+    while done < len(leads):
+        rest = leads[done:done + RESCORE_STEP_LEADS]
+        # The replay runs on a reader; the writer only checks that nothing it read has moved and writes the
+        # differences, so ingestion's commits wait behind a short step.
+        prepared = await rt.db.read(lambda c: prepare(c, rest))  # noqa: B023 - awaited before `rest` changes
+        n, changes = await rt.db.write(lambda c: step(c, rest, prepared))  # noqa: B023 - as above
+        publish(rt, unit_id, changes)
+        done += n
+        changed += len(changes)
     return RescoreOut(ruleset_id, done, changed)
 
 

@@ -92,9 +92,8 @@ async def test_rules_changed_meanwhile_are_the_ones_written(api: Api) -> None:
     await _assert_settled(api)
 
 
-async def test_the_endpoint_rescores_step_by_step_with_the_next_step_replayed_ahead(
-        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rulesets_api, "RESCORE_STEP_LEADS", 2)  # five leads: three steps, two replayed ahead
+async def test_the_endpoint_rescores_step_by_step(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rulesets_api, "RESCORE_STEP_LEADS", 2)  # five leads: three steps
     await add_rules(api, {"a": 4, "b": -3})
     leads = [f"ld_s{i}" for i in range(5)]
     await _ingest(api, [(lead, t, i * 3 + j) for i, lead in enumerate(leads) for j, t in enumerate("aab")])
