@@ -251,12 +251,12 @@ async def timed_backtests(client: httpx.AsyncClient, ruleset_id: str, runs: int 
 
 async def rescore_under_ingest(client: httpx.AsyncClient, ingest_headers: dict[str, str], ruleset_id: str,
                                rate: int = 100) -> tuple[float, Any, list[float]]:
-    """Change a rule (page_view 1 -> 3), then rescore the ruleset while another client sends `rate` single
-    events/s to /ingest; (rescore seconds, its answer, the ingest latencies in ms)."""
+    """Change a rule (page_view's weight + 2: 1 -> 3 on fresh data), then rescore the ruleset while another client
+    sends `rate` single events/s to /ingest; (rescore seconds, its answer, the ingest latencies in ms)."""
     rules = (await client.get("/rules")).json()
     rule = next(r for r in (rules if isinstance(rules, list) else rules.get("rules", []))
                 if r["event_type"] == "page_view")
-    (await client.put(f"/rules/{rule['rule_id']}", json={"weight": 3})).raise_for_status()
+    (await client.put(f"/rules/{rule['rule_id']}", json={"weight": rule["weight"] + 2})).raise_for_status()
     latencies: list[float] = []
     stop = asyncio.Event()
 

@@ -43,6 +43,8 @@ from leadvibe.engine.scoring import Rule, Ruleset
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
+from leadvibe.pipeline.rescore import PreparedRescore, prepare_rescore
+from leadvibe.pipeline.scoring_config import load_config
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -393,17 +395,24 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
         active_ruleset(c)
         return store.live_lead_ids(c, unit_id)
 
-    def step(c: Any, leads: list[str]) -> tuple[int, list[dict[str, Any]]]:
+    def prepare(c: Any, leads: list[str]) -> PreparedRescore:
         active_ruleset(c)
+        return prepare_rescore(c, load_config(c, unit_id), leads, rt.now_ms(), [ruleset_id], RESCORE_STEP_MS)
+
+    def step(c: Any, leads: list[str], prepared: PreparedRescore) -> tuple[int, list[dict[str, Any]]]:
+        active_ruleset(c)
+        leads = leads[:prepared.lead_count]
         before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
-        return rescore_changes(rt, c, cache, unit_id, leads, before, rt.now_ms(), ruleset_id,
-                               budget_ms=RESCORE_STEP_MS)
+        return rescore_changes(rt, c, cache, unit_id, leads, before, rt.now_ms(), ruleset_id, prepared=prepared)
 
     leads = await rt.db.read(leads_of_ou)
     done = changed = 0
     while done < len(leads):
         rest = leads[done:done + RESCORE_STEP_LEADS]
-        n, changes = await rt.db.write(lambda c: step(c, rest))  # noqa: B023 - awaited before `rest` changes
+        # The replay runs on a reader; the writer only checks that nothing it read has moved and writes the
+        # differences, so ingestion's commits wait behind a short step.
+        prepared = await rt.db.read(lambda c: prepare(c, rest))  # noqa: B023 - awaited before `rest` changes
+        n, changes = await rt.db.write(lambda c: step(c, rest, prepared))  # noqa: B023 - as above
         publish(rt, unit_id, changes)
         done += n
         changed += len(changes)

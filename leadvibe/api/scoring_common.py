@@ -12,7 +12,7 @@ import msgspec
 
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request
-from leadvibe.pipeline.rescore import rescore_leads
+from leadvibe.pipeline.rescore import PreparedRescore, rescore_leads
 from leadvibe.runtime import Runtime
 from leadvibe.store import scoring as store
 from leadvibe.timeutil import parse_rfc3339
@@ -99,15 +99,16 @@ def rescore_changes(
     now: int,
     ruleset_id: str | None = None,
     budget_ms: float | None = None,
+    prepared: PreparedRescore | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Inside a write: replay the leads (in every ruleset, or one) with the OU's current configuration, then
     re-arm milestones of leads whose primary score moved (it may have fallen below a threshold). `before` is
     `store.lead_scores_by_ruleset` of the same leads taken earlier in the transaction. With `budget_ms`, only the
-    first leads replayed within that time are (see `rescore_leads`). Returns how many leads were replayed and the
-    `score_update` publications for `/stream` (send them after commit)."""
+    first leads replayed within that time are; with `prepared`, the prepared ones (see `rescore_leads`). Returns
+    how many leads were replayed and the `score_update` publications for `/stream` (send them after commit)."""
     cfg = cache.get(conn, unit_id)
     replayed = rescore_leads(conn, cfg, lead_ids, now, ruleset_ids=None if ruleset_id is None else [ruleset_id],
-                             budget_ms=budget_ms)
+                             budget_ms=budget_ms, prepared=prepared)
     lead_ids = lead_ids[:replayed]
     done = set(lead_ids)
     before = {key: score for key, score in before.items() if key[0] in done}

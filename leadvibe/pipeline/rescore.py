@@ -10,14 +10,15 @@ equals the sum of its stored deltas.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import apsw
 
-from leadvibe.engine.replay import ReplayEvent, ScoringConfig, replay_lead
-from leadvibe.engine.surge import Session, advance_session
+from leadvibe.engine.bulk import OBSERVED, SCORED, Plan, StepEvent, replay_steps
+from leadvibe.engine.replay import ScoringConfig
+from leadvibe.engine.surge import Session
 from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.pipeline.worker import replay_event_from_row
 from leadvibe.store import events as ev_store
@@ -25,42 +26,65 @@ from leadvibe.store import events as ev_store
 CHUNK_LEADS = 100  # leads per set query: small enough to stop close to a step's time budget
 
 
-@dataclass(slots=True)
-class _Stored:
-    """What is stored of one event that a replay may change."""
-
-    seq: int
-    event: ReplayEvent
-    flags: tuple[Any, ...]  # inorganic, filtered_by, grouped_with, multiplier, session_index
-    has_delta: int
+_Stored = tuple[int, tuple[Any, ...], int]
+"""What is stored of one event that a replay may change: ``(seq, (inorganic, filtered_by, grouped_with,
+multiplier, session_index), has_delta)``."""
 
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-def _load_events(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[str, list[_Stored]]:
-    out: dict[str, list[_Stored]] = {lead_id: [] for lead_id in lead_ids}
-    for (lead_id, seq, event_id, key, ts, scope, decay_id, metadata, inorganic, filtered_by, grouped_with,
-         multiplier, session_index, has_delta) in conn.execute(
-            "SELECT lead_id, seq, id, type_key, occurred_at, scope, decay_id,"
-            " CASE WHEN decay_id IS NOT NULL THEN metadata END, inorganic, filtered_by, grouped_with, multiplier,"
-            f" session_index, has_delta FROM events WHERE unit_id = ? AND lead_id IN ({_marks(len(lead_ids))})"
-            " ORDER BY lead_id, seq", (unit_id, *lead_ids)):
-        out[lead_id].append(_Stored(seq, replay_event_from_row(event_id, key, ts, scope, decay_id, metadata),
-                                    (inorganic, filtered_by, grouped_with, multiplier, session_index), has_delta))
-    return out
+def _kind(event_id: str, key: str, ts: int, scope: str, decay_id: str | None, metadata: str | None) -> int:
+    """engine.bulk's event kind of a stored event, read as the live worker reads it."""
+    if decay_id is None:
+        return OBSERVED if scope == "observe" else SCORED
+    decrease = replay_event_from_row(event_id, key, ts, scope, decay_id, metadata).decay_decrease or 0
+    if decrease < 0:  # the engine refuses it; OBSERVED and SCORED are negative numbers, so it must not pass
+        raise ValueError(f"decay {decay_id!r}: decrease must be >= 0, not {decrease}")
+    return decrease
 
 
-def _load_score_rows(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str],
-                     targets: set[str] | None) -> dict[tuple[int, str], tuple[Any, ...]]:
-    """Stored score rows of the leads' events (of the target rulesets only, when given)."""
+class _Loaded:
+    """What a chunk's replay reads of its leads' events: each lead's events in arrival order as the replay reads
+    them and as they are stored, and their stored score rows by seq and ruleset."""
+
+    __slots__ = ("events", "score_rows")
+
+    def __init__(self, lead_ids: Sequence[str]) -> None:
+        self.events: dict[str, tuple[list[StepEvent], list[_Stored]]] = {lead_id: ([], []) for lead_id in lead_ids}
+        self.score_rows: dict[int, dict[str, tuple[Any, ...]]] = {}
+
+
+def _load(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str], targets: set[str] | None) -> _Loaded:
+    """The leads' events with their score rows (of the target rulesets only, when given), in one walk of the
+    leads' events: an event comes once per score row it has, or once with none."""
+    loaded = _Loaded(lead_ids)
+    score_rows = loaded.score_rows
     only = f" AND s.ruleset_id IN ({_marks(len(targets))})" if targets is not None else ""
-    return {(row[0], row[1]): row for row in conn.execute(
-        "SELECT s.event_seq, s.ruleset_id, s.unit_id, s.lead_id, s.rule_ids, s.weight, s.multiplier, s.delta,"
-        " s.before, s.after, s.filtered_by FROM events e JOIN event_scores s ON s.event_seq = e.seq"
-        f" WHERE e.unit_id = ? AND e.lead_id IN ({_marks(len(lead_ids))}){only}",
-        (unit_id, *lead_ids, *(sorted(targets) if targets is not None else ())))}
+    last_seq = None
+    for (lead_id, seq, event_id, key, ts, scope, decay_id, metadata, inorganic, filtered_by, grouped_with,
+         multiplier, session_index, has_delta, same_owner, ruleset_id, *row) in conn.execute(
+            "SELECT e.lead_id, e.seq, e.id, e.type_key, e.occurred_at, e.scope, e.decay_id,"
+            " CASE WHEN e.decay_id IS NOT NULL THEN e.metadata END, e.inorganic, e.filtered_by, e.grouped_with,"
+            " e.multiplier, e.session_index, e.has_delta, s.unit_id = e.unit_id AND s.lead_id = e.lead_id,"
+            " s.ruleset_id, s.rule_ids, s.weight, s.multiplier, s.delta, s.before, s.after, s.filtered_by"
+            f" FROM events e LEFT JOIN event_scores s ON s.event_seq = e.seq{only}"
+            f" WHERE e.unit_id = ? AND e.lead_id IN ({_marks(len(lead_ids))}) ORDER BY e.lead_id, e.seq",
+            (*(sorted(targets) if targets is not None else ()), unit_id, *lead_ids)):
+        if ruleset_id is not None:
+            # As written (unit_id, lead_id: the event's); a row filed under another lead never equals a fresh one.
+            owner = (unit_id, lead_id) if same_owner else (None, None)
+            score_rows.setdefault(seq, {})[ruleset_id] = (seq, ruleset_id, *owner, *row)
+        if seq == last_seq:
+            continue
+        last_seq = seq
+        kind = SCORED if decay_id is None and scope != "observe" else _kind(event_id, key, ts, scope, decay_id,
+                                                                             metadata)
+        events, stored = loaded.events[lead_id]
+        events.append((event_id, key, ts, kind))
+        stored.append((seq, (inorganic, filtered_by, grouped_with, multiplier, session_index), has_delta))
+    return loaded
 
 
 def _others_score(conn: apsw.Connection, seq: int, targets: set[str]) -> bool:
@@ -119,49 +143,52 @@ class _Writes:
                              " session_count = ?, updated_at = ? WHERE unit_id = ? AND id = ?", self.sessions)
 
 
-def _replay_one(unit_id: str, lead_id: str, events: list[_Stored], scoring: ScoringConfig,
+def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: list[_Stored], plan: Plan,
                 targets: set[str] | None, old_rows: dict[int, dict[str, tuple[Any, ...]]],
                 old_scores: dict[str, int], old_session: tuple[Any, ...] | None, now: int, out: _Writes) -> None:
     """Replay one lead and queue the differences from what is stored. `targets` None: every ruleset (a full
     replay, which also owns the events' filter/surge columns and the session); else only those rulesets, and the
     other rulesets' rows stay as they are."""
-    outcomes, finals = replay_lead([e.event for e in events], scoring)
-    ids_in_history = {e.event.event_id for e in events}
-    session_count, last_session = 0, None
-    idle_ms = scoring.policy.idle_reset_seconds * 1000
-    for stored, outcome in zip(events, outcomes, strict=True):
-        seq, event = stored.seq, stored.event
+    steps, finals, last_session, session_count = replay_steps(events, plan)
+    ids_in_history: set[str] | None = None
+    for (seq, stored_flags, has_delta), event, (multiplier, index, filtered_by, grouped_with, rows) in zip(
+            stored, events, steps, strict=True):
         before = old_rows.get(seq, {})
         moved = False
-        for row in ev_store.score_rows(unit_id, lead_id, seq, outcome.scores):
-            if before.get(row[1]) != row:
+        kept = 0
+        for rs, rule_ids, weight, applied, delta, start, after, row_filter in rows:
+            row = (seq, rs, unit_id, lead_id, ev_store.rule_ids_json(rule_ids), weight, applied, delta, start, after,
+                   row_filter)
+            stored_row = before.get(rs)
+            if stored_row is not None:
+                kept += 1
+            if stored_row != row:
                 out.score_upserts.append(row)
-            moved = moved or bool(row[7])
-        fresh = {s.ruleset_id for s in outcome.scores}
-        for rs in before.keys() - fresh:
-            out.score_deletes.append((seq, rs))  # a (target) ruleset that no longer scores this event
+            moved = moved or bool(delta)
+        if kept < len(before):
+            for rs in before.keys() - {r[0] for r in rows}:
+                out.score_deletes.append((seq, rs))  # a (target) ruleset that no longer scores this event
         if moved:
-            if not stored.has_delta:
+            if not has_delta:
                 out.has_delta.append((1, seq))
-        elif stored.has_delta:
+        elif has_delta:
             # Full replays read every row. A partial one read only its rulesets' rows: when those had no delta the
             # flag came from another ruleset and stays; otherwise the others decide (rare: probed at flush).
             if targets is None:
                 out.has_delta.append((0, seq))
             elif any(row[7] for row in before.values()):
                 out.unsure.append(seq)
-        if not event.processed or event.decay_decrease is not None:
+        if event[3] != SCORED:
             continue
-        if targets is None:  # the session is a full replay's to rewrite
-            if outcome.session_index == 1:
-                session_count += 1
-            last_session = advance_session(last_session, event.ts_ms, idle_ms)
         # Filter and surge outcomes belong to the event, not to a ruleset: a partial replay decides them the same
         # way, so they are rewritten either way (a deleted filter must stop marking events inorganic).
-        grouped = outcome.grouped_with if outcome.grouped_with in ids_in_history else None
-        flags = (int(outcome.filtered_by is not None), outcome.filtered_by, grouped, outcome.multiplier,
-                 outcome.session_index)
-        if flags != stored.flags:
+        if grouped_with is not None:
+            if ids_in_history is None:
+                ids_in_history = {e[0] for e in events}
+            if grouped_with not in ids_in_history:
+                grouped_with = None
+        flags = (int(filtered_by is not None), filtered_by, grouped_with, multiplier, index)
+        if flags != stored_flags:
             out.flags.append((*flags, seq))
     for rs in (targets if targets is not None else old_scores.keys() | finals.keys()):
         old, new = old_scores.get(rs), finals.get(rs)
@@ -182,44 +209,102 @@ def _session_row(session: Session | None, session_count: int) -> tuple[int, int 
     return session.count, session.last_ts, session.started_at, session_count
 
 
-def _rescore_chunk(conn: apsw.Connection, unit_id: str, scoring: ScoringConfig, lead_ids: Sequence[str],
-                   targets: set[str] | None, now: int) -> None:
-    events = _load_events(conn, unit_id, lead_ids)
-    old_rows: dict[int, dict[str, tuple[Any, ...]]] = {}
-    for (seq, rs), row in _load_score_rows(conn, unit_id, lead_ids, targets).items():
-        old_rows.setdefault(seq, {})[rs] = row
+def _replay_chunk(conn: apsw.Connection, unit_id: str, plan: Plan, lead_ids: Sequence[str],
+                  targets: set[str] | None, now: int) -> _Writes:
+    """Replay a chunk of leads and return what differs from what is stored (written by `_Writes.flush`)."""
+    loaded = _load(conn, unit_id, lead_ids, targets)
     old_scores: dict[str, dict[str, int]] = {}
     for (lead_id, rs), score in _load_lead_scores(conn, unit_id, lead_ids).items():
         old_scores.setdefault(lead_id, {})[rs] = score
     sessions = _load_sessions(conn, unit_id, lead_ids) if targets is None else {}
     out = _Writes()
     for lead_id in lead_ids:
-        _replay_one(unit_id, lead_id, events[lead_id], scoring, targets, old_rows, old_scores.get(lead_id, {}),
-                    sessions.get(lead_id), now, out)
-    out.flush(conn, targets)
+        lead_events, stored = loaded.events[lead_id]
+        _replay_one(unit_id, lead_id, lead_events, stored, plan, targets, loaded.score_rows,
+                    old_scores.get(lead_id, {}), sessions.get(lead_id), now, out)
+    return out
+
+
+def _fingerprint(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> tuple[Any, ...]:
+    """What a replay of these leads depends on besides the configuration, cheap to compare: their events. Events
+    only come and go (seqs are never reused and no column a replay reads is ever updated; a merge moves events
+    to another lead, a deletion removes them, a decay adds one), and every other change to a lead's scores or
+    session comes from an event or from a replay, which gives the same rows under the same configuration."""
+    return tuple(conn.execute("SELECT lead_id, count(*), max(seq), total(seq) FROM events WHERE unit_id = ?"
+                              f" AND lead_id IN ({_marks(len(lead_ids))}) GROUP BY lead_id ORDER BY lead_id",
+                              (unit_id, *lead_ids)))
+
+
+@dataclass(slots=True)
+class PreparedRescore:
+    """Replays computed on a read transaction, for `rescore_leads` to write in a later write transaction: the
+    writer then spends its time writing, not replaying. A chunk whose leads changed in between, or all of them
+    when the scoring configuration did, is replayed again there."""
+
+    scoring: ScoringConfig
+    chunks: list[tuple[list[str], tuple[Any, ...], _Writes]]
+
+    @property
+    def lead_count(self) -> int:
+        """How many leads the prepared chunks cover (a prefix of the leads asked for)."""
+        return sum(len(chunk) for chunk, _, _ in self.chunks)
+
+
+def _chunks(lead_ids: Iterable[str], budget_ms: float | None) -> Iterator[list[str]]:
+    """The leads, deduplicated, CHUNK_LEADS at a time; with a budget, no new chunk once it has passed."""
+    ids = list(dict.fromkeys(lead_ids))
+    deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
+    for start in range(0, len(ids), CHUNK_LEADS):
+        yield ids[start:start + CHUNK_LEADS]
+        if deadline is not None and time.perf_counter() > deadline:
+            return
+
+
+def _plan(cfg: OUConfig, targets: set[str] | None) -> Plan:
+    scoring = cfg.scoring
+    if targets is not None:
+        scoring = replace(scoring, rulesets=tuple(r for r in scoring.rulesets if r.ruleset_id in targets))
+    return Plan(scoring)
+
+
+def prepare_rescore(conn: apsw.Connection, cfg: OUConfig, lead_ids: Sequence[str], now: int,
+                    ruleset_ids: Collection[str] | None = None, budget_ms: float | None = None) -> PreparedRescore:
+    """Inside a read transaction: replay the leads as `rescore_leads` would (the first ones within `budget_ms`,
+    whole chunks) and keep what their writes would be, with what the replays depended on. `cfg` is the one this
+    transaction sees (`load_config`, not a cache a reader could fill with a configuration older than the
+    cache's)."""
+    targets = set(ruleset_ids) if ruleset_ids is not None else None
+    plan = _plan(cfg, targets)
+    return PreparedRescore(cfg.scoring, [(chunk, _fingerprint(conn, cfg.unit_id, chunk),
+                                  _replay_chunk(conn, cfg.unit_id, plan, chunk, targets, now))
+                                 for chunk in _chunks(lead_ids, budget_ms)])
 
 
 def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] | None, now: int,
-                  ruleset_ids: Collection[str] | None = None, budget_ms: float | None = None) -> int:
+                  ruleset_ids: Collection[str] | None = None, budget_ms: float | None = None,
+                  prepared: PreparedRescore | None = None) -> int:
     """Rewrite event_scores, lead_scores (and, for a full rescore, the events' filter/surge columns and the lead
     session state) of the given leads (None: every live lead of the OU), writing only what changes. Returns how
     many leads were replayed: all of them, or, with `budget_ms`, the first ones replayed before that much time
-    had passed (whole chunks; the caller continues with the rest in a later transaction)."""
+    had passed (whole chunks; the caller continues with the rest in a later transaction).
+
+    With `prepared` (from `prepare_rescore` with the same leads and rulesets), its chunks are written as they
+    were prepared unless the scoring configuration or a chunk's leads changed since, in which case that chunk is
+    replayed here; the leads replayed are the prepared ones (`budget_ms` does not apply)."""
     unit_id = cfg.unit_id
+    targets = set(ruleset_ids) if ruleset_ids is not None else None
+    plan = _plan(cfg, targets)
+    if prepared is not None:
+        for chunk, fingerprint, writes in prepared.chunks:
+            if prepared.scoring != cfg.scoring or _fingerprint(conn, unit_id, chunk) != fingerprint:
+                writes = _replay_chunk(conn, unit_id, plan, chunk, targets, now)
+            writes.flush(conn, targets)
+        return prepared.lead_count
     if lead_ids is None:
         lead_ids = [str(r[0]) for r in conn.execute(
             "SELECT id FROM leads WHERE unit_id = ? AND merged_into IS NULL", (unit_id,)).fetchall()]
-    scoring = cfg.scoring
-    targets = set(ruleset_ids) if ruleset_ids is not None else None
-    if targets is not None:
-        scoring = replace(scoring, rulesets=tuple(r for r in scoring.rulesets if r.ruleset_id in targets))
-    ids = list(dict.fromkeys(lead_ids))
-    deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
     done = 0
-    for start in range(0, len(ids), CHUNK_LEADS):
-        chunk = ids[start:start + CHUNK_LEADS]
-        _rescore_chunk(conn, unit_id, scoring, chunk, targets, now)
+    for chunk in _chunks(lead_ids, budget_ms):
+        _replay_chunk(conn, unit_id, plan, chunk, targets, now).flush(conn, targets)
         done += len(chunk)
-        if deadline is not None and time.perf_counter() > deadline:
-            break
     return done

@@ -153,7 +153,7 @@ def insert_events_with_seq(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -
 
 def score_rows(unit_id: str, lead_id: str, seq: int, scores: Iterable[EventScore]) -> list[tuple[Any, ...]]:
     """event_scores rows of one event."""
-    return [(seq, s.ruleset_id, unit_id, lead_id, _ids_json(s.rule_ids), s.weight, s.multiplier, s.delta, s.before,
+    return [(seq, s.ruleset_id, unit_id, lead_id, rule_ids_json(s.rule_ids), s.weight, s.multiplier, s.delta, s.before,
              s.after, s.filtered_by) for s in scores]
 
 
@@ -171,7 +171,8 @@ def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, s
 _IDS_JSON: dict[tuple[str, ...], str] = {}
 
 
-def _ids_json(ids: tuple[str, ...]) -> str:
+def rule_ids_json(ids: tuple[str, ...]) -> str:
+    """The stored form of a score row's rule ids (a JSON array of strings)."""
     # The same few rule-id tuples recur on every event of a type: build each JSON text once.
     text = _IDS_JSON.get(ids)
     if text is None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadvibe.engine.bulk import OBSERVED, SCORED, BulkEvent, final_scores
+from leadvibe.engine.bulk import OBSERVED, SCORED, BulkEvent, Plan, StepEvent, final_scores, replay_steps
 from leadvibe.engine.replay import ReplayEvent, ScoringConfig, replay_lead
 from leadvibe.engine.scoring import Rule, Ruleset
-from leadvibe.engine.surge import build_policy
+from leadvibe.engine.surge import Session, advance_session, build_policy
 from tests.engine.test_engine_properties import PROPS, configs, event_lists
 
 
@@ -57,3 +58,37 @@ def test_a_surge_and_a_floor_in_one_history() -> None:
 def test_no_events_no_leads() -> None:
     config = ScoringConfig((), build_policy("off"), (), False)
     assert list(final_scores([], config)) == []
+
+
+def _steps_input(events: list[ReplayEvent]) -> list[StepEvent]:
+    return [(e.event_id, key, ts, kind) for (_, key, ts, kind), e in zip(_bulk("", events), events, strict=True)]
+
+
+def _engine_session(events: list[ReplayEvent], config: ScoringConfig) -> tuple[Session | None, int]:
+    """The session state a full rescore stores: advanced over processed organic events, and how many began."""
+    outcomes, _ = replay_lead(events, config)
+    session, opened = None, 0
+    for event, outcome in zip(events, outcomes, strict=True):
+        if event.counts_for_filters:
+            session = advance_session(session, event.ts_ms, config.policy.idle_reset_seconds * 1000)
+            opened += outcome.session_index == 1
+    return session, opened
+
+
+@PROPS
+@given(configs(), event_lists())
+def test_replay_steps_equal_the_engine_outcomes(config: ScoringConfig, events: list[ReplayEvent]) -> None:
+    outcomes, finals = replay_lead(events, config)
+    steps, scores, session, opened = replay_steps(_steps_input(events), Plan(config))
+    expected = [(o.multiplier, o.session_index, o.filtered_by, o.grouped_with,
+                 tuple((s.ruleset_id, s.rule_ids, s.weight, s.multiplier, s.delta, s.before, s.after, s.filtered_by)
+                       for s in o.scores)) for o in outcomes]
+    assert steps == expected
+    assert scores == finals
+    assert (session, opened) == _engine_session(events, config)
+
+
+def test_replay_steps_refuse_a_negative_decay_like_the_engine() -> None:
+    config = ScoringConfig((Ruleset("rs", True, ()),), build_policy("off"), (), False)
+    with pytest.raises(ValueError):
+        replay_steps([("e1", "decay", 0, -5)], Plan(config))
