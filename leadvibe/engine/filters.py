@@ -23,7 +23,22 @@ class InorganicFilter:
 
 def filters_for(filters: Sequence[InorganicFilter], type_key: str) -> tuple[InorganicFilter, ...]:
     """The filters that apply to a (normalized) type key, in the given order (first match wins later)."""
-    return tuple(f for f in filters if normalize_type(f.type_key) == type_key)
+    if not filters:
+        return ()
+    return tuple(f for f in filters if _normalized(f.type_key) == type_key)
+
+
+# Filter type keys as stored -> normalized: asked once per scored event, and an OU has a handful of filters.
+_NORMALIZED: dict[str, str] = {}
+
+
+def _normalized(key: str) -> str:
+    found = _NORMALIZED.get(key)
+    if found is None:
+        found = normalize_type(key)
+        if len(_NORMALIZED) < 4096:
+            _NORMALIZED[key] = found
+    return found
 
 
 def is_inorganic(f: InorganicFilter, prior_in_window: int) -> bool:

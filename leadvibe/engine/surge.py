@@ -40,7 +40,9 @@ class SurgePolicy:
     multiplier_cap: float
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per scored event, and a frozen dataclass's __init__ costs several times a plain one's.
+# Treated as immutable all the same (advance_session returns a new one); hashable as a frozen one would be.
+@dataclass(slots=True, unsafe_hash=True)
 class Session:
     """A lead's current session: events counted so far, latest timestamp seen, earliest timestamp seen."""
 

@@ -58,6 +58,9 @@ class _LeadWork:
 
     scorer: LeadScorer
     session_count: int
+    # Scores as stored when the batch loaded the lead: only rulesets whose score moved (or that had no row) are
+    # written back.
+    stored: dict[str, int]
     last_event_at: int | None = None
     last_event_type: str | None = None
     last_organic_at: int | None = None
@@ -70,13 +73,24 @@ class _UnitPlan:
 
     cfg: OUConfig
     has_triggers: bool
-    # Trigger histories read the events table mid-batch, so OUs with triggers insert each event as it is processed;
-    # so do events of a type an inorganic filter counts (filter windows are read from the events table, and only
-    # ever count events of the filter's own type). Every other event's rows are buffered and written with one
-    # executemany per batch.
+    # Trigger histories read the events table mid-batch, so OUs with triggers insert each event as it is processed.
+    # Elsewhere every event's rows are buffered and written with one executemany per batch; filter windows count
+    # the stored events in SQL and the batch's buffered ones in memory (`BatchProcessor.windows`).
     immediate: bool
     filtered_types: frozenset[str]
     listening: bool
+    # event_type as sent -> (type key, scope, channel when the metadata names none): the same few spellings recur on
+    # every event, so each is normalized once per batch.
+    types: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+    def type_info(self, event_type: str) -> tuple[str, str, str]:
+        """(type key, scope, default channel) of an event type as sent."""
+        info = self.types.get(event_type)
+        if info is None:
+            key = type_key(event_type)
+            info = (key, self.cfg.scope_for(key), channel_for_key(key, None))
+            self.types[event_type] = info
+        return info
 
 
 @dataclass
@@ -100,6 +114,8 @@ class _Discard(list[tuple[str, str, dict[str, Any]]]):
 
 
 _NOWHERE = _Discard()
+# Filter hits of an event whose type no filter counts.
+_NO_HITS: tuple[dict[str, tuple[int, str | None]], dict[str, int | None]] = ({}, {})
 
 
 def _level_name(cfg: OUConfig, score: int) -> str | None:
@@ -136,6 +152,9 @@ class BatchProcessor:
         self.prefetched: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
         self.unknown: set[tuple[str, str]] = set()
         self.plans: dict[str, _UnitPlan] = {}
+        # (unit, lead, type key) -> (occurred_at, seq, event id) of the batch's buffered events of a filtered type
+        # (not yet in the events table), in arrival order: the in-memory half of their filter windows.
+        self.windows: dict[tuple[str, str, str], list[tuple[int, int, str]]] = {}
 
     def _plan(self, unit_id: str) -> _UnitPlan:
         plan = self.plans.get(unit_id)
@@ -175,7 +194,7 @@ class BatchProcessor:
             known = self.prefetched.pop(key, None)
             scores, session, count = known if known is not None else ev_store.lead_state(
                 self.conn, cfg.unit_id, lead_id)
-            work = _LeadWork(LeadScorer(cfg.scoring, scores, session), count)
+            work = _LeadWork(LeadScorer(cfg.scoring, scores, session), count, scores)
             self.leads[key] = work
         return work
 
@@ -190,13 +209,13 @@ class BatchProcessor:
         # Profile mappings and account linking, in the event's transaction (a no-op for OUs without mappings
         # and with ABM off); the stored metadata carries `accountId` under ABM.
         q.metadata = self.fit.on_event(unit_id, lead_id, q.metadata, q.aliases, source)
-        key = type_key(q.event_type)
-        scope = cfg.scope_for(key)
-        channel = channel_for_key(key, q.metadata)
+        key, scope, channel = plan.type_info(q.event_type)
+        if q.metadata is not None and "channel" in q.metadata:
+            channel = channel_for_key(key, q.metadata)
         metadata_json = _json.encode(q.metadata).decode() if q.metadata is not None else None
         self._catalogue(unit_id, key, q.event_type, q.ts, q.metadata)
         pubs = self.result.publications if plan.listening else _NOWHERE
-        immediate = plan.immediate or key in plan.filtered_types
+        immediate = plan.immediate
         if scope == "observe":
             self._event_row(immediate, (
                 q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, self.now,
@@ -205,7 +224,8 @@ class BatchProcessor:
                                                      "event_type": q.event_type, "scope": scope}))
             return
         work = self._work(cfg, lead_id)
-        hits, first_seqs = self._filter_hits(cfg, unit_id, lead_id, key, q.ts) if cfg.scoring.filters else ({}, {})
+        hits, first_seqs = (self._filter_hits(cfg, unit_id, lead_id, key, q.ts) if key in plan.filtered_types
+                            else _NO_HITS)
         primary = cfg.primary_ruleset_id
         scores = work.scorer.scores
         before_primary = scores.get(primary, 0) if primary else 0
@@ -215,7 +235,7 @@ class BatchProcessor:
             f_seq = first_seqs.get(outcome.filtered_by)
             flt = next(f for f in cfg.scoring.filters if f.filter_id == outcome.filtered_by)
             if flt.group_events and f_seq is not None:
-                grouped_with = ev_store.event_id_by_seq(self.conn, f_seq)
+                grouped_with = self._event_id(unit_id, lead_id, key, f_seq)
         has_delta = 0
         for s in outcome.scores:
             if s.delta:
@@ -229,6 +249,8 @@ class BatchProcessor:
             ev_store.insert_scores(self.conn, unit_id, lead_id, event_seq, outcome.scores)
         else:
             self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, outcome.scores))
+            if key in plan.filtered_types:
+                self.windows.setdefault((unit_id, lead_id, key), []).append((q.ts, event_seq, q.event_id))
         if outcome.session_index == 1:
             work.session_count += 1
         work.touched_scores = True
@@ -261,15 +283,30 @@ class BatchProcessor:
 
     def _filter_hits(self, cfg: OUConfig, unit_id: str, lead_id: str, key: str,
                      ts: int) -> tuple[dict[str, tuple[int, str | None]], dict[str, int | None]]:
-        """Live filter counts of the lead's earlier events of this type (what replays compute in memory)."""
+        """Live filter counts of the lead's earlier events of this type (what replays compute in memory): the
+        stored ones counted in SQL, the batch's buffered ones (all later arrivals than any stored) in memory."""
         hits: dict[str, tuple[int, str | None]] = {}
         first_seqs: dict[str, int | None] = {}
+        buffered = self.windows.get((unit_id, lead_id, key), ())
         for f in cfg.scoring.filters:
             if f.type_key == key:
-                n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, ts - f.time_window_ms, ts)
+                low = ts - f.time_window_ms
+                n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts)
+                for event_ts, seq, _ in buffered:
+                    if low < event_ts <= ts:
+                        if first_seq is None:
+                            first_seq = seq
+                        n += 1
                 hits[f.filter_id] = (n, None)
                 first_seqs[f.filter_id] = first_seq
         return hits, first_seqs
+
+    def _event_id(self, unit_id: str, lead_id: str, key: str, seq: int) -> str | None:
+        """The public id of an earlier event of the lead and type: buffered in this batch, or stored."""
+        for _, buffered_seq, event_id in self.windows.get((unit_id, lead_id, key), ()):
+            if buffered_seq == seq:
+                return event_id
+        return ev_store.event_id_by_seq(self.conn, seq)
 
     def _resolve(self, unit_id: str, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
                  source: str) -> str:
@@ -299,13 +336,16 @@ class BatchProcessor:
         return seq
 
     def _catalogue(self, unit_id: str, key: str, name: str, ts: int, metadata: dict[str, Any] | None) -> None:
-        counts = self.type_counts.setdefault(unit_id, {})
-        first, n, last = counts.get(key, (name, 0, ts))
-        counts[key] = (first, n + 1, max(last, ts))
+        counts = self.type_counts.get(unit_id)
+        if counts is None:
+            counts = self.type_counts[unit_id] = {}
+        seen = counts.get(key)
+        counts[key] = (name, 1, ts) if seen is None else (seen[0], seen[1] + 1, seen[2] if seen[2] >= ts else ts)
         if metadata:
-            props = self.properties.setdefault(unit_id, set())
-            for k in metadata:
-                props.add((key, str(k)[:200]))
+            props = self.properties.get(unit_id)
+            if props is None:
+                props = self.properties[unit_id] = set()
+            props.update((key, str(k)[:200]) for k in metadata)
 
     def discard(self) -> None:
         """Drop cached state (after a failed event its in-memory updates are rolled back with it)."""
@@ -318,22 +358,31 @@ class BatchProcessor:
         self.leads.clear()
         self.type_counts.clear()
         self.properties.clear()
+        self.windows.clear()
 
     def finish(self) -> None:
         """Write the buffered rows, the per-lead state and the event-type catalogue."""
         conn, now = self.conn, self.now
         ev_store.insert_events_with_seq(conn, self.event_rows)
         ev_store.insert_score_rows(conn, self.score_rows)
-        score_rows: list[tuple[str, str, str, int, int]] = []
+        changed: list[tuple[int, int, str, str, str]] = []
+        added: list[tuple[str, str, str, int, int]] = []
         activity: list[tuple[Any, ...]] = []
         for (unit_id, lead_id), work in self.leads.items():
             if work.touched_scores:
-                score_rows.extend((unit_id, rs, lead_id, score, now) for rs, score in work.scorer.scores.items())
+                stored = work.stored
+                for rs, score in work.scorer.scores.items():
+                    was = stored.get(rs)
+                    if was is None:
+                        added.append((unit_id, rs, lead_id, score, now))
+                    elif was != score:
+                        changed.append((score, now, unit_id, lead_id, rs))
             activity.append(ev_store.activity_row(
                 unit_id, lead_id, last_event_at=work.last_event_at, last_event_type=work.last_event_type,
                 last_organic_at=work.last_organic_at, session=work.scorer.session, session_count=work.session_count,
                 now=now))
-        ev_store.save_many_lead_scores(conn, score_rows)
+        ev_store.update_lead_scores(conn, changed)
+        ev_store.save_many_lead_scores(conn, added)
         ev_store.save_lead_activity(conn, activity)
         for unit_id, counts in self.type_counts.items():
             ev_store.bump_event_types(conn, unit_id, counts)

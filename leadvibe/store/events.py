@@ -191,6 +191,14 @@ def save_many_lead_scores(conn: apsw.Connection, rows: list[tuple[str, str, str,
             " updated_at = excluded.updated_at", rows)
 
 
+def update_lead_scores(conn: apsw.Connection, rows: list[tuple[int, int, str, str, str]]) -> None:
+    """Set stored scores that moved: (score, updated_at, unit_id, lead_id, ruleset_id) rows, each naming a row
+    known to exist (a plain update skips the failed insert an upsert tries first)."""
+    if rows:
+        conn.executemany("UPDATE lead_scores SET score = ?, updated_at = ? WHERE unit_id = ? AND lead_id = ?"
+                         " AND ruleset_id = ?", rows)
+
+
 _SAVE_ACTIVITY = (
     "UPDATE leads SET last_event_at = max(coalesce(last_event_at, 0), coalesce(?1, 0)),"
     " last_event_type = CASE WHEN ?2 IS NOT NULL AND ?1 >= coalesce(last_event_at, 0) THEN ?2 ELSE last_event_type"

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""In-process worker benchmark: fills the inbox of a fresh data dir with `--events` events (3 rulesets of 4 rules,
+the standard surge policy, an inorganic filter on email opens, the event mix of bench_ingest.py spread over
+`--leads` leads), then drains it with `process_batch` on the writer thread as the worker does (2,000-row batches,
+a 100 ms budget) and prints events/s and the load average. No HTTP; the database is a real SQLite file (FULL).
+
+`--profile FILE` writes a cProfile of the drain (read it with `python -m pstats FILE`). For a paired before/after
+run, copy this script into a checkout of the earlier commit and run it from there, back to back.
+Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--profile out.prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from leadvibe.app import build_runtime  # noqa: E402
+from leadvibe.bootstrap import bootstrap  # noqa: E402
+from leadvibe.config import load_settings  # noqa: E402
+from leadvibe.pipeline import inbox as inbox_mod  # noqa: E402
+from leadvibe.pipeline.triggers import TriggerService  # noqa: E402
+from leadvibe.pipeline.worker import process_batch  # noqa: E402
+
+TYPES = ("page_view", "email_open", "form_submit")
+
+
+def configure(conn) -> str:  # type: ignore[no-untyped-def]
+    """The bench_ingest.py configuration: 3 rulesets, 4 rules each, a filter (>5 email opens in an hour)."""
+    for n in range(3):
+        conn.execute("INSERT INTO rulesets (id, org_id, unit_id, name, is_primary, created_at, updated_at)"
+                     " SELECT ?, org_id, id, ?, ?, 0, 0 FROM org_units WHERE id='unit_default'",
+                     (f"rs_{n}", f"set {n}", int(n == 0)))
+        for t, w in (("page_view", 1 + n), ("email_open", 2), ("demo_request", 20), ("form_submit", 10)):
+            conn.execute("INSERT INTO rules (id, ruleset_id, org_id, unit_id, event_type, type_key, weight,"
+                         " created_at, updated_at) SELECT ?, ?, org_id, id, ?, ?, ?, 0, 0 FROM org_units"
+                         " WHERE id='unit_default'", (f"rl_{n}_{t}", f"rs_{n}", t, t, w))
+    conn.execute("INSERT INTO inorganic_filters (id, org_id, unit_id, event_type, type_key, count_threshold,"
+                 " time_window_ms, group_events, created_at, updated_at) SELECT 'if_bench', org_id, id,"
+                 " 'email_open', 'email_open', 5, 3600000, 1, 0, 0 FROM org_units WHERE id='unit_default'")
+    return str(conn.execute("SELECT org_id FROM org_units WHERE id='unit_default'").fetchone()[0])
+
+
+def fill(rt, org_id: str, start: int, events: int, leads: int, now: int) -> None:  # type: ignore[no-untyped-def]
+    for lo in range(start, start + events, 10_000):
+        batch = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=TYPES[i % 3], lead_id=f"ld_b{i % leads}",
+                                                          metadata={"path": "/pricing"}), now + i // 50)
+                 for i in range(lo, min(start + events, lo + 10_000))]
+        rt.db.write_blocking(lambda c, b=batch: inbox_mod.store_events(c, org_id, "unit_default", b, "api", False,
+                                                                         now))
+
+
+def drain(rt, prof: cProfile.Profile | None) -> tuple[int, float, int]:  # type: ignore[no-untyped-def]
+    done = batches = 0
+    t0 = time.perf_counter()
+    while True:
+        def one(c):  # type: ignore[no-untyped-def]
+            if prof is not None:
+                prof.enable()
+            try:
+                return process_batch(rt, c, 2000, budget_ms=100)
+            finally:
+                if prof is not None:
+                    prof.disable()
+        result = rt.db.write_blocking(one)
+        if result.processed == 0:
+            break
+        done += result.processed
+        batches += 1
+    return done, time.perf_counter() - t0, batches
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=60_000)
+    ap.add_argument("--leads", type=int, default=5_000)
+    ap.add_argument("--rounds", type=int, default=2, help="fill-and-drain rounds on the same database")
+    ap.add_argument("--profile", help="write a cProfile of the drains to this file")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lv-bench-worker-"))
+    try:
+        settings = load_settings({"data_dir": str(tmp), "admin_email": "admin@example.com",
+                                  "admin_password": "bench-password-1234", "synchronous": "FULL"}, env={})
+        rt = build_runtime(settings)
+        rt.db.open()
+        rt.triggers = TriggerService()
+        now = rt.now_ms()
+        rt.db.write_blocking(lambda c: bootstrap(c, settings, now))
+        org_id = rt.db.write_blocking(configure)
+        prof = cProfile.Profile() if args.profile else None
+        print(f"code: {ROOT}  events per round: {args.events:,}  leads: {args.leads:,}")
+        for r in range(args.rounds):
+            fill(rt, org_id, r * args.events, args.events, args.leads, now)
+            load = os.getloadavg()[0]
+            done, secs, batches = drain(rt, prof)
+            print(f"round {r + 1}: {done:,} events in {secs:.2f} s = {done / secs:8.0f} ev/s"
+                  f"  ({batches} batches; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)")
+        if prof is not None:
+            prof.dump_stats(args.profile)
+        rt.db.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
