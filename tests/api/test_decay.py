@@ -258,7 +258,8 @@ async def test_many_leads_in_several_batches(ready: Api, clock: ManualClock, mon
     from leadvibe.pipeline import decay as decay_mod
 
     api = ready
-    monkeypatch.setattr(decay_mod, "BATCH", 3)
+    monkeypatch.setattr(decay_mod, "CHUNK", 3)
+    monkeypatch.setattr(decay_mod, "READ_CHUNK", 4)
     await decay(api, 1, "days", 5)
     r = await api.post(
         "/ingest/batch",
