@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--synchronous", default="FULL")
     ap.add_argument("--keep", help="build into this directory and keep it")
+    ap.add_argument("--statements", action="store_true",
+                    help="print the writer's SQL statements by total time during each pass (sqlite3_profile)")
     args = ap.parse_args()
 
     import leadvibe
@@ -145,6 +147,14 @@ def main() -> None:
             print(f"built {args.leads:,} leads / {args.leads * args.events_per_lead:,} events in "
                   f"{time.perf_counter() - started:.1f} s; load average {os.getloadavg()}", flush=True)
 
+            spent: dict[str, list[float]] = {}
+            if args.statements:
+                def count(sql: str, ns: int) -> None:
+                    entry = spent.setdefault(" ".join(sql.split())[:110], [0, 0.0])
+                    entry[0] += 1
+                    entry[1] += ns / 1e9
+
+                rt.db.write_blocking(lambda c: c.set_profile(count))
             for label, advance in (("pass 1 (first)", 0), ("pass 2 (a minute later)", 60),
                                    ("pass 3 (a day later)", DAY // 1000)):
                 clock.advance(advance)  # seconds
@@ -154,6 +164,9 @@ def main() -> None:
                       f" probe write wait p50 {statistics.median(waits) if waits else 0:.1f} ms,"
                       f" p99 {pct(waits, 0.99):.1f} ms, max {max(waits, default=0):.1f} ms ({len(waits)} probes);"
                       f" load average {os.getloadavg()}", flush=True)
+                for sql, (count, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:12]:
+                    print(f"    {seconds:8.3f} s {count:7d}x  {sql}")
+                spent.clear()
             total = rt.db.write_blocking(lambda c: c.execute(
                 "SELECT count(*), coalesce(sum(score), 0) FROM lead_scores").fetchone())
             print(f"check: {total[0]:,} score rows, sum of scores {total[1]:,}")

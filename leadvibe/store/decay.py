@@ -126,15 +126,15 @@ def active_rules(conn: apsw.Connection, unit_id: str) -> list[dict[str, Any]]:
     )
 
 
-_DUE = (
-    "l.unit_id = ?1 AND l.merged_into IS NULL AND l.last_organic_at > 0 AND l.last_organic_at <= ?2"
-    " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.unit_id = l.unit_id AND e.lead_id = l.id"
-    " AND e.decay_id = ?3 AND e.occurred_at > l.last_organic_at)"
-)
-"""A live lead whose last organic event is at or before the cutoff ?2 and that has had no DECAY of rule ?3 since
-it (one decay per rule per inactivity period). The DECAY event must be strictly later than the last organic
-event: a decay is recorded at least an hour after it, so an organic event at the very millisecond of a decay is the
-newer one and opens a new period."""
+def _due(organic: str = "l.last_organic_at") -> str:
+    """A live lead whose last organic event is at or before the cutoff ?2 and that has had no DECAY of rule ?3
+    since it (one decay per rule per inactivity period). The DECAY event must be strictly later than the last
+    organic event: a decay is recorded at least an hour after it, so an organic event at the very millisecond of a
+    decay is the newer one and opens a new period. `organic` spells the column; `+l.last_organic_at` keeps the
+    planner off leads_unit_organic when the leads are given by id."""
+    return (f"l.unit_id = ?1 AND l.merged_into IS NULL AND {organic} > 0 AND {organic} <= ?2"
+            " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.unit_id = l.unit_id AND e.lead_id = l.id"
+            " AND e.decay_id = ?3 AND e.occurred_at > l.last_organic_at)")
 
 
 def claim_sweep(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int) -> int:
@@ -167,7 +167,7 @@ def due_after(
     return [
         (r[0], int(r[1]), int(r[2]))
         for r in conn.execute(
-            f"SELECT l.id, l.last_organic_at, l.rowid FROM leads l WHERE {_DUE} AND l.last_organic_at > ?4"
+            f"SELECT l.id, l.last_organic_at, l.rowid FROM leads l WHERE {_due()} AND l.last_organic_at > ?4"
             " AND (l.last_organic_at, l.rowid) > (?5, ?6) ORDER BY l.last_organic_at, l.rowid LIMIT ?7",
             (unit_id, cutoff, decay_id, swept, after[0], after[1], limit),
         )
@@ -176,14 +176,15 @@ def due_after(
 
 def due_among(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int, lead_ids: Sequence[str]) -> list[str]:
     """Which of `lead_ids` are due now, in id order (the check a write transaction makes before it decays them,
-    so an organic event that arrived since they were read is never decayed against)."""
+    so an organic event that arrived since they were read is never decayed against): one probe of the
+    (unit_id, id) key per lead."""
     if not lead_ids:
         return []
     marks = ",".join("?" * len(lead_ids))
     return [
         str(r[0])
         for r in conn.execute(
-            f"SELECT l.id FROM leads l WHERE {_DUE} AND l.id IN ({marks}) ORDER BY l.id",
+            f"SELECT l.id FROM leads l WHERE {_due('+l.last_organic_at')} AND l.id IN ({marks}) ORDER BY l.id",
             (unit_id, cutoff, decay_id, *lead_ids),
         )
     ]
