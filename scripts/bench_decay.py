@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--synchronous", default="FULL")
     ap.add_argument("--keep", help="build into this directory and keep it")
+    ap.add_argument("--drop-index", action="append", default=[],
+                    help="drop this index after building (what writing it costs a pass; repeatable)")
     ap.add_argument("--statements", action="store_true",
                     help="print the writer's SQL statements by total time during each pass (sqlite3_profile)")
     args = ap.parse_args()
@@ -144,6 +146,8 @@ def main() -> None:
                 rt.db.write_blocking(lambda c, d=days, x=decrease, r=rule_id: decay_store.create_rule(
                     c, DEFAULT_UNIT, org_id, rule_id=r, inactive_for=d, unit="days", decrease=x, actor=None,
                     now=now))
+            for index in args.drop_index:
+                rt.db.write_blocking(lambda c, name=index: c.execute(f'DROP INDEX "{name}"'))
             print(f"built {args.leads:,} leads / {args.leads * args.events_per_lead:,} events in "
                   f"{time.perf_counter() - started:.1f} s; load average {os.getloadavg()}", flush=True)
 
