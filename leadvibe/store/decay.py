@@ -1,4 +1,5 @@
-"""SQL for score decay: the rules (CRUD) and the set-based search for leads a rule applies to now."""
+"""SQL for score decay: the rules (CRUD), how far each rule has swept (migration 0040), the search for the leads
+a rule applies to now, and their recording with set statements."""
 
 from __future__ import annotations
 
