@@ -111,6 +111,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--synchronous", default="FULL")
     ap.add_argument("--keep", help="build into this directory and keep it")
+    ap.add_argument("--chunk", type=int, help="leads per write transaction (pipeline.decay.CHUNK)")
     ap.add_argument("--drop-index", action="append", default=[],
                     help="drop this index after building (what writing it costs a pass; repeatable)")
     ap.add_argument("--statements", action="store_true",
@@ -121,10 +122,13 @@ def main() -> None:
     from leadvibe.app import build_runtime
     from leadvibe.bootstrap import DEFAULT_UNIT, bootstrap
     from leadvibe.config import load_settings
+    from leadvibe.pipeline import decay as decay_mod
     from leadvibe.pipeline.decay import run_pass
     from leadvibe.pipeline.triggers import TriggerService
     from leadvibe.store import decay as decay_store
     from leadvibe.timeutil import ManualClock
+    if args.chunk:
+        decay_mod.CHUNK = args.chunk
     print(f"code: {Path(leadvibe.__file__).resolve().parent}; load average {os.getloadavg()}")
     data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-decay-"))
     try:

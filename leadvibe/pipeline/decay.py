@@ -97,6 +97,7 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
     for i in range(0, len(due), CHUNK):
         await rt.db.write(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now,
                                   lead_ids=due[i:i + CHUNK], result=result))
+        _publish(rt, result)  # committed: listeners hear of each chunk, and a pass holds one chunk's news at most
     await rt.db.write(partial(decay_store.finish_sweep, unit_id=unit_id, decay_id=decay_id, cutoff=cutoff))
 
 
@@ -110,7 +111,6 @@ async def run_pass(rt: Runtime) -> PassResult:
         rules = await rt.db.read(partial(decay_store.active_rules, unit_id=unit_id))
         for rule in rules:
             await _sweep(rt, unit_id, rule, now, result)
-    _publish(rt, result)
     if result.applied:
         log.info("decay_pass", units=result.units, applied=result.applied, rules=result.by_rule)
     return result
