@@ -1,10 +1,13 @@
 """The decay scheduler: every `decay_interval` seconds, one pass records DECAY events for inactive leads.
 
 A pass visits only OUs with active decay rules. For each rule (shortest inactivity first, so rules stack in
-order) it finds the due leads with set-based SQL (`store.decay.due_leads`) and records each lead's DECAY event
-through the worker's `apply_decay`, in bounded write transactions: finding and applying happen in the same
-transaction, so an organic event that arrives meanwhile can never be decayed against. Time comes from
-`rt.now_ms()`, so tests drive it with a ManualClock."""
+order) it reads the due leads whose inactivity began since the rule's last sweep (`store.decay`, migration 0040:
+a steady-state tick reads only the leads that crossed the cutoff since the previous one), then decays them in id
+order, CHUNK leads per write transaction. Each transaction checks again which of its leads are due before it
+records their DECAY events (through the worker's `apply_decay_many`), so an organic event that arrives meanwhile
+is never decayed against; id order makes consecutive transactions write neighbouring pages of the lead-keyed
+indexes (events by lead, lead scores) instead of pages all over them. Time comes from `rt.now_ms()`, so tests
+drive it with a ManualClock."""
 
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from leadvibe.store import decay as decay_store
 
 log = structlog.get_logger("leadvibe.decay")
 
-BATCH = 500  # leads per write transaction: short enough not to hold ingestion behind a long write
+CHUNK = 250  # leads per write transaction (~10-50 ms): an /ingest commit waits behind one at most (bench_decay.py)
+READ_CHUNK = 20_000  # due leads per read, so no single read nears the read deadline at a million leads
 
 
 @dataclass
@@ -34,28 +38,27 @@ class PassResult:
     publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-def _apply_batch(
+def _apply_chunk(
     rt: Runtime,
     conn: apsw.Connection,
     unit_id: str,
     rule: dict[str, Any],
     now: int,
-    after: tuple[int, int],
+    lead_ids: list[str],
     result: PassResult,
-) -> tuple[tuple[int, int], int]:
-    """Find up to BATCH due leads after the keyset `after` and decay them; (new keyset, leads found)."""
+) -> None:
+    """Decay those of `lead_ids` (sorted) that are still due, in one write transaction."""
     from leadvibe.pipeline.worker import (
         apply_decay_many,  # the lead's module; imported late to keep start-up order free
     )
 
-    due = decay_store.due_leads(conn, unit_id, rule["id"], now - int(rule["inactive_ms"]), after, BATCH)
+    due = decay_store.due_among(conn, unit_id, rule["id"], now - int(rule["inactive_ms"]), lead_ids)
     if not due:
-        return after, 0
+        return
     cfg = rt.scoring_config.get(conn, unit_id)
     triggers = rt.triggers
-    applied = apply_decay_many(conn, cfg, [lead_id for lead_id, _, _ in due], rule["id"], int(rule["decrease"]),
-                               now, now)
-    for lead_id, _, _ in due:
+    applied = apply_decay_many(conn, cfg, due, rule["id"], int(rule["decrease"]), now, now)
+    for lead_id in due:
         info = applied.get(lead_id)
         if info is None:
             continue
@@ -65,8 +68,37 @@ def _apply_batch(
             # Decay lowers scores: milestone triggers re-arm once the lead drops below them.
             triggers.on_score_change(conn, unit_id, lead_id, int(info.get("primary_score", 0)), now)
         result.publications.append((unit_id, lead_id, info))
-    last = due[-1]
-    return (last[1], last[2]), len(due)
+
+
+async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int, cutoff: int) -> list[str]:
+    """Ids of the leads due whose last organic event is in (`swept`, `cutoff`], sorted."""
+    found: list[str] = []
+    after = (-1, -1)
+    while True:
+        rows = await rt.db.read(partial(decay_store.due_after, unit_id=unit_id, decay_id=decay_id, swept=swept,
+                                        cutoff=cutoff, after=after, limit=READ_CHUNK))
+        found.extend(lead_id for lead_id, _, _ in rows)
+        if len(rows) < READ_CHUNK:
+            break
+        after = (rows[-1][1], rows[-1][2])
+    found.sort()
+    return found
+
+
+async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, result: PassResult) -> None:
+    """Decay every lead due under one rule."""
+    decay_id = rule["id"]
+    cutoff = now - int(rule["inactive_ms"])
+    swept = await rt.db.write(partial(decay_store.claim_sweep, unit_id=unit_id, decay_id=decay_id, cutoff=cutoff))
+    if swept >= cutoff:
+        return
+    # Read only after the claim is committed: a lead that becomes due behind the read drops the claim.
+    due = await _due_since_sweep(rt, unit_id, decay_id, swept, cutoff)
+    for i in range(0, len(due), CHUNK):
+        await rt.db.write(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now,
+                                  lead_ids=due[i:i + CHUNK], result=result))
+        _publish(rt, result)  # committed: listeners hear of each chunk, and a pass holds one chunk's news at most
+    await rt.db.write(partial(decay_store.finish_sweep, unit_id=unit_id, decay_id=decay_id, cutoff=cutoff))
 
 
 async def run_pass(rt: Runtime) -> PassResult:
@@ -78,13 +110,7 @@ async def run_pass(rt: Runtime) -> PassResult:
         result.units += 1
         rules = await rt.db.read(partial(decay_store.active_rules, unit_id=unit_id))
         for rule in rules:
-            after = (-1, -1)
-            while True:
-                after, found = await rt.db.write(
-                    partial(_apply_batch, rt, unit_id=unit_id, rule=rule, now=now, after=after, result=result))
-                if found < BATCH:
-                    break
-    _publish(rt, result)
+            await _sweep(rt, unit_id, rule, now, result)
     if result.applied:
         log.info("decay_pass", units=result.units, applied=result.applied, rules=result.by_rule)
     return result

@@ -1,4 +1,5 @@
-"""SQL for score decay: the rules (CRUD) and the set-based search for leads a rule applies to now."""
+"""SQL for score decay: the rules (CRUD), how far each rule has swept (migration 0040), the search for the leads
+a rule applies to now, and their recording with set statements."""
 
 from __future__ import annotations
 
@@ -126,29 +127,66 @@ def active_rules(conn: apsw.Connection, unit_id: str) -> list[dict[str, Any]]:
     )
 
 
-def due_leads(
-    conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int, after: tuple[int, int], limit: int
-) -> list[tuple[str, int, int]]:
-    """Live leads whose last organic event is at or before `cutoff` and that have had no DECAY of this rule
-    since it (one decay per rule per inactivity period), in (last_organic_at, rowid) order after the keyset
-    `after`.
+def _due(organic: str = "l.last_organic_at") -> str:
+    """A live lead whose last organic event is at or before the cutoff ?2 and that has had no DECAY of rule ?3
+    since it (one decay per rule per inactivity period). The DECAY event must be strictly later than the last
+    organic event: a decay is recorded at least an hour after it, so an organic event at the very millisecond of a
+    decay is the newer one and opens a new period. `organic` spells the column; `+l.last_organic_at` keeps the
+    planner off leads_unit_organic when the leads are given by id."""
+    return (f"l.unit_id = ?1 AND l.merged_into IS NULL AND {organic} > 0 AND {organic} <= ?2"
+            " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.unit_id = l.unit_id AND e.lead_id = l.id"
+            " AND e.decay_id = ?3 AND e.occurred_at > l.last_organic_at)")
 
-    The DECAY event must be strictly later than the last organic event: a decay is recorded at least an hour
-    after it, so an organic event at the very millisecond of a decay is the newer one and opens a new period.
-    A range scan of the partial index leads_unit_organic plus one probe of events_lead_decay per lead: the
-    work is proportional to the inactive leads, never a Python loop over all of them. Returns (lead_id,
-    last_organic_at, rowid)."""
+
+def claim_sweep(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int) -> int:
+    """Start a pass of a rule up to `cutoff`: return how far the rule has swept (see migration 0040), and claim
+    the range above it (the triggers drop the claim if a lead lands in it behind the pass's back)."""
+    conn.execute("INSERT OR IGNORE INTO decay_sweeps (unit_id, decay_id) VALUES (?, ?)", (unit_id, decay_id))
+    conn.execute("UPDATE decay_sweeps SET claim = ?3 WHERE unit_id = ?1 AND decay_id = ?2 AND swept_through < ?3",
+                 (unit_id, decay_id, cutoff))
+    row: Any = conn.execute("SELECT swept_through FROM decay_sweeps WHERE unit_id = ? AND decay_id = ?",
+                            (unit_id, decay_id)).fetchone()
+    return int(row[0])
+
+
+def finish_sweep(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int) -> bool:
+    """End a pass that decayed every lead it read: the rule has swept through `cutoff`, unless the claim was
+    dropped meanwhile (then the next pass reads from wherever the triggers lowered the mark). True if it moved."""
+    conn.execute("UPDATE decay_sweeps SET swept_through = claim, claim = 0"
+                 " WHERE unit_id = ? AND decay_id = ? AND claim = ? AND swept_through < claim",
+                 (unit_id, decay_id, cutoff))
+    return conn.changes() == 1
+
+
+def due_after(
+    conn: apsw.Connection, unit_id: str, decay_id: str, swept: int, cutoff: int, after: tuple[int, int], limit: int
+) -> list[tuple[str, int, int]]:
+    """Up to `limit` due leads whose last organic event is in (`swept`, `cutoff`], in (last_organic_at, rowid)
+    order after the keyset `after`: a range of the partial index leads_unit_organic plus one probe of
+    events_lead_decay per lead, so the work is proportional to the leads that became inactive since the rule's
+    last sweep. Returns (lead_id, last_organic_at, rowid)."""
     return [
         (r[0], int(r[1]), int(r[2]))
         for r in conn.execute(
-            "SELECT l.id, l.last_organic_at, l.rowid FROM leads l"
-            " WHERE l.unit_id = ? AND l.merged_into IS NULL AND l.last_organic_at > 0 AND"
-            " l.last_organic_at <= ?"
-            " AND (l.last_organic_at, l.rowid) > (?, ?)"
-            " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.unit_id = l.unit_id AND e.lead_id = l.id"
-            " AND e.decay_id = ? AND e.occurred_at > l.last_organic_at)"
-            " ORDER BY l.last_organic_at, l.rowid LIMIT ?",
-            (unit_id, cutoff, after[0], after[1], decay_id, limit),
+            f"SELECT l.id, l.last_organic_at, l.rowid FROM leads l WHERE {_due()} AND l.last_organic_at > ?4"
+            " AND (l.last_organic_at, l.rowid) > (?5, ?6) ORDER BY l.last_organic_at, l.rowid LIMIT ?7",
+            (unit_id, cutoff, decay_id, swept, after[0], after[1], limit),
+        )
+    ]
+
+
+def due_among(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int, lead_ids: Sequence[str]) -> list[str]:
+    """Which of `lead_ids` are due now, in id order (the check a write transaction makes before it decays them,
+    so an organic event that arrived since they were read is never decayed against): one probe of the
+    (unit_id, id) key per lead."""
+    if not lead_ids:
+        return []
+    marks = ",".join("?" * len(lead_ids))
+    return [
+        str(r[0])
+        for r in conn.execute(
+            f"SELECT l.id FROM leads l WHERE {_due('+l.last_organic_at')} AND l.id IN ({marks}) ORDER BY l.id",
+            (unit_id, cutoff, decay_id, *lead_ids),
         )
     ]
 

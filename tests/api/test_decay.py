@@ -258,7 +258,8 @@ async def test_many_leads_in_several_batches(ready: Api, clock: ManualClock, mon
     from leadvibe.pipeline import decay as decay_mod
 
     api = ready
-    monkeypatch.setattr(decay_mod, "BATCH", 3)
+    monkeypatch.setattr(decay_mod, "CHUNK", 3)
+    monkeypatch.setattr(decay_mod, "READ_CHUNK", 4)
     await decay(api, 1, "days", 5)
     r = await api.post(
         "/ingest/batch",
@@ -270,6 +271,26 @@ async def test_many_leads_in_several_batches(ready: Api, clock: ManualClock, mon
     assert (await run_pass(api.rt)).applied == 10
     assert (await run_pass(api.rt)).applied == 0
     assert {await score(api, f"ld_{i}") for i in range(10)} == {15}
+
+
+async def test_decay_publishes_each_decayed_score_to_the_stream(ready: Api, clock: ManualClock,
+                                                                 monkeypatch: Any) -> None:
+    from leadvibe.pipeline import decay as decay_mod
+
+    api = ready
+    monkeypatch.setattr(decay_mod, "CHUNK", 2)  # several chunks, each published after its commit
+    await decay(api, 1, "days", 5)
+    for i in range(5):
+        await ingest(api, f"ld_s{i}")
+    clock.advance(2 * DAY)
+    gen = api.rt.stream.stream("unit_default")
+    assert (await gen.__anext__()).startswith(b": connected")
+    assert (await run_pass(api.rt)).applied == 5
+    frames = [await asyncio.wait_for(gen.__anext__(), 5) for _ in range(5)]
+    await gen.aclose()
+    assert sorted(f for f in frames if b"score_update" in f) == sorted(
+        b'event: score_update\ndata: {"lead_id":"ld_s%d","ruleset_id":"rs_test","delta":-5,"score":15}\n\n' % i
+        for i in range(5))
 
 
 # -- CLI -----------------------------------------------------------------------------------------------------

@@ -1,0 +1,189 @@
+"""Decay passes at scale, in-process: N leads built directly through SQL, then decay passes timed.
+
+    .venv/bin/python scripts/bench_decay.py --leads 200000            # build, pass 1, pass 2, a late pass
+    PYTHONPATH=/tmp/x-before .venv/bin/python scripts/bench_decay.py  # the same against another checkout
+
+Every lead gets `--events-per-lead` organic events (one ruleset, one score row each) spread over the 30 days
+before its last organic event; last organic events are uniform over the past `--spread-days` days. Two decay
+rules (7 and 30 days). The figures printed:
+
+- pass 1: the first pass, which decays every lead idle more than 7 days (and the 30-day rule's leads);
+- pass 2: the steady state a minute later (the scheduler's every tick: nothing or a handful due);
+- pass 3: a day later (the leads whose 7 or 30 days ran out during that day);
+- for each pass, the wait of a probe write job queued every 10 ms while the pass runs (what an `/ingest` commit
+  waits behind the pass's write transactions): p50, p99 and max.
+
+The database lives in a temporary directory deleted at the end (or `--keep DIR`). Only the code imported as
+`leadvibe` changes between a before and an after run; the data built is the same for a given `--seed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DAY = 86_400_000
+
+
+def build(conn: Any, unit_id: str, org_id: str, leads: int, per_lead: int, spread_days: int, now: int,
+          seed: int) -> None:
+    """Leads, their organic events, score rows and lead scores (one ruleset `rs_bench`, +5 per event)."""
+    rnd = random.Random(seed)
+    lead_rows = []
+    events: list[tuple[int, str]] = []
+    for i in range(leads):
+        lead_id = f"ld_{rnd.getrandbits(80):020x}"
+        last = now - rnd.randrange(1, spread_days * DAY)
+        times = sorted([last] + [last - rnd.randrange(0, 30 * DAY) for _ in range(per_lead - 1)])
+        lead_rows.append((unit_id, lead_id, org_id, times[0], now, last, "page_view", last))
+        events.extend((t, lead_id) for t in times)
+        if i % 100_000 == 99_999:
+            print(f"  generated {i + 1:,} leads", flush=True)
+    events.sort()
+    conn.executemany("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_event_at,"
+                     " last_event_type, last_organic_at) VALUES (?,?,?,?,?,?,?,?)", lead_rows)
+    conn.execute("INSERT INTO rulesets (id, org_id, unit_id, name, is_primary, created_at, updated_at)"
+                 " VALUES ('rs_bench', ?, ?, 'bench', 1, ?, ?)", (org_id, unit_id, now, now))
+    conn.execute("INSERT INTO rules (id, ruleset_id, org_id, unit_id, event_type, type_key, weight, created_at,"
+                 " updated_at) VALUES ('rl_bench', 'rs_bench', ?, ?, 'page_view', 'page_view', 5, ?, ?)",
+                 (org_id, unit_id, now, now))
+    seq0 = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]) + 1
+    score: dict[str, int] = {}
+    ev_rows, score_rows = [], []
+    for n, (t, lead_id) in enumerate(events):
+        before = score.get(lead_id, 0)
+        score[lead_id] = before + 5
+        ev_rows.append((seq0 + n, f"ev_{rnd.getrandbits(80):020x}", org_id, unit_id, lead_id, t, t, t))
+        score_rows.append((seq0 + n, unit_id, lead_id, before, before + 5))
+    conn.executemany("INSERT INTO events (seq, id, org_id, unit_id, lead_id, event_type, type_key, occurred_at,"
+                     " received_at, processed_at, channel, has_delta) VALUES (?,?,?,?,?,'page_view','page_view',"
+                     "?,?,?,'web',1)", ev_rows)
+    conn.executemany("INSERT INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight,"
+                     " multiplier, delta, before, after) VALUES (?, 'rs_bench', ?, ?, '[\"rl_bench\"]', 5, 1.0, 5,"
+                     " ?, ?)", score_rows)
+    conn.executemany("INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
+                     " VALUES (?, 'rs_bench', ?, ?, ?)", [(unit_id, k, v, now) for k, v in score.items()])
+
+
+async def timed_pass(rt: Any, run_pass: Any) -> tuple[float, int, list[float]]:
+    """(seconds, decays applied, probe write waits in ms) of one pass while a probe queues a write every 10 ms."""
+    waits: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        while not done.is_set():
+            t = time.perf_counter()
+            await rt.db.write(lambda c: None)
+            waits.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(probe())
+    started = time.perf_counter()
+    result = await run_pass(rt)
+    took = time.perf_counter() - started
+    done.set()
+    await task
+    return took, result.applied, waits
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of values, 0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    """Build, run three passes, print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--leads", type=int, default=200_000)
+    ap.add_argument("--events-per-lead", type=int, default=3)
+    ap.add_argument("--spread-days", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--synchronous", default="FULL")
+    ap.add_argument("--keep", help="build into this directory and keep it")
+    ap.add_argument("--chunk", type=int, help="leads per write transaction (pipeline.decay.CHUNK)")
+    ap.add_argument("--drop-index", action="append", default=[],
+                    help="drop this index after building (what writing it costs a pass; repeatable)")
+    ap.add_argument("--statements", action="store_true",
+                    help="print the writer's SQL statements by total time during each pass (sqlite3_profile)")
+    args = ap.parse_args()
+
+    import leadvibe
+    from leadvibe.app import build_runtime
+    from leadvibe.bootstrap import DEFAULT_UNIT, bootstrap
+    from leadvibe.config import load_settings
+    from leadvibe.pipeline import decay as decay_mod
+    from leadvibe.pipeline.decay import run_pass
+    from leadvibe.pipeline.triggers import TriggerService
+    from leadvibe.store import decay as decay_store
+    from leadvibe.timeutil import ManualClock
+    if args.chunk:
+        decay_mod.CHUNK = args.chunk
+    print(f"code: {Path(leadvibe.__file__).resolve().parent}; load average {os.getloadavg()}")
+    data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-decay-"))
+    try:
+        settings = load_settings({"data_dir": str(data_dir), "admin_email": "admin@example.com",
+                                  "admin_password": "admin-password-1", "synchronous": args.synchronous}, env={})
+        now = 1_790_000_000_000
+        clock = ManualClock(now)
+        rt = build_runtime(settings, clock=clock)
+        rt.db.open()
+        rt.triggers = TriggerService()
+        try:
+            rt.db.write_blocking(lambda c: bootstrap(c, settings, now))
+            org_id = str(rt.db.write_blocking(lambda c: c.execute(
+                "SELECT org_id FROM org_units WHERE id = ?", (DEFAULT_UNIT,)).fetchone()[0]))
+            started = time.perf_counter()
+            rt.db.write_blocking(lambda c: build(c, DEFAULT_UNIT, org_id, args.leads, args.events_per_lead,
+                                                 args.spread_days, now, args.seed))
+            for days, decrease, rule_id in ((7, 5, "dc_bench7"), (30, 10, "dc_bench30")):
+                rt.db.write_blocking(lambda c, d=days, x=decrease, r=rule_id: decay_store.create_rule(
+                    c, DEFAULT_UNIT, org_id, rule_id=r, inactive_for=d, unit="days", decrease=x, actor=None,
+                    now=now))
+            for index in args.drop_index:
+                rt.db.write_blocking(lambda c, name=index: c.execute(f'DROP INDEX "{name}"'))
+            print(f"built {args.leads:,} leads / {args.leads * args.events_per_lead:,} events in "
+                  f"{time.perf_counter() - started:.1f} s; load average {os.getloadavg()}", flush=True)
+
+            spent: dict[str, list[float]] = {}
+            if args.statements:
+                def count(sql: str, ns: int) -> None:
+                    entry = spent.setdefault(" ".join(sql.split())[:110], [0, 0.0])
+                    entry[0] += 1
+                    entry[1] += ns / 1e9
+
+                rt.db.write_blocking(lambda c: c.set_profile(count))
+            for label, advance in (("pass 1 (first)", 0), ("pass 2 (a minute later)", 60),
+                                   ("pass 3 (a day later)", DAY // 1000)):
+                clock.advance(advance)  # seconds
+                took, applied, waits = asyncio.run(timed_pass(rt, run_pass))
+                print(f"{label}: {took:.3f} s, {applied:,} decays"
+                      f"{f' ({took / applied * 1e6:.0f} µs per decay)' if applied else ''};"
+                      f" probe write wait p50 {statistics.median(waits) if waits else 0:.1f} ms,"
+                      f" p99 {pct(waits, 0.99):.1f} ms, max {max(waits, default=0):.1f} ms ({len(waits)} probes);"
+                      f" load average {os.getloadavg()}", flush=True)
+                for sql, (count, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:12]:
+                    print(f"    {seconds:8.3f} s {count:7d}x  {sql}")
+                spent.clear()
+            total = rt.db.write_blocking(lambda c: c.execute(
+                "SELECT count(*), coalesce(sum(score), 0) FROM lead_scores").fetchone())
+            print(f"check: {total[0]:,} score rows, sum of scores {total[1]:,}")
+        finally:
+            rt.db.close()
+    finally:
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
