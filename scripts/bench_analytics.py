@@ -6,6 +6,8 @@ measured again (the case where a window holds a large share of the history).
 
     .venv/bin/python scripts/bench_analytics.py --leads 200000 --events 600000 --decayed 140000
 
+`--worker-cost EVENTS` times the app's own worker scoring EVENTS queued events (one lead per ten events,
+timestamps over 30 days) on fresh databases with the triggers and with them dropped, alternately.
 `--insert-cost` instead times what migration 0041's triggers add to the worker's write path: an executemany of
 `--rows` events, their score rows (two rulesets) and lead updates in one transaction, with the triggers and with
 them dropped, alternately, on fresh databases.
@@ -233,6 +235,55 @@ def insert_cost(rows: int, repeats: int) -> None:
     print(f"  (load average {os.getloadavg()[0]:.2f})")
 
 
+async def worker_run(events: int, leads: int, with_triggers: bool, seed: int) -> float:
+    """Seconds the app's own worker takes to score `events` queued in the inbox (one ruleset, the script's
+    rules), on a fresh database with or without the analytics triggers."""
+    from leadvibe.pipeline import inbox
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        await prepare(data_dir)
+        app = create_app(settings(data_dir), announce_first_start=False)
+        async with AsyncTestClient(app=app):
+            rt = app.state.runtime
+            now = rt.now_ms()
+            queued = [inbox.validate(inbox.IngestEvent(event_type=rng.choice(list(TYPES)),
+                                                       lead_id=f"ld_{rng.randrange(leads):07d}",
+                                                       timestamp=_iso(now - rng.randrange(30 * DAY_MS))), now)
+                      for _ in range(events)]
+
+            def store(c: Any) -> None:
+                if not with_triggers:
+                    for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                                             " AND name LIKE 'analytics\\_%' ESCAPE '\\'").fetchall():
+                        c.execute(f"DROP TRIGGER {name}")
+                org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+                inbox.store_events(c, org_id, "unit_default", queued, "api", False, now)
+            await rt.db.write(store)
+            started = time.perf_counter()
+            rt.worker.notify(events)
+            await rt.worker.wait_idle()
+            return time.perf_counter() - started
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+
+
+def worker_cost(events: int, repeats: int) -> None:
+    """The worker's scoring time with and without the analytics triggers, alternated."""
+    taken: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(repeats):
+        for with_triggers in (True, False):
+            taken[with_triggers].append(asyncio.run(worker_run(events, events // 10, with_triggers, i)))
+    for with_triggers, seconds in taken.items():
+        label = "with the triggers" if with_triggers else "without them    "
+        print(f"  worker, {label}: {events:,} events, median {events / statistics.median(seconds):,.0f} ev/s"
+              f" ({', '.join(f'{s:.2f}' for s in seconds)} s)")
+    print(f"  (load average {os.getloadavg()[0]:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=200_000)
@@ -240,16 +291,22 @@ def main() -> None:
     parser.add_argument("--decayed", type=int, default=140_000, help="leads given a DECAY event now (0: none)")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--keep", help="build the database in this (new) directory and keep it")
     parser.add_argument("--insert-cost", action="store_true")
+    parser.add_argument("--worker-cost", type=int, metavar="EVENTS", help="time the worker on EVENTS events")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.worker_cost:
+        worker_cost(args.worker_cost, args.repeats)
+        return
     if args.insert_cost:
         insert_cost(args.rows, args.repeats)
         return
     with tempfile.TemporaryDirectory(prefix="lv-analytics-") as tmp:
-        data_dir = Path(tmp)
+        data_dir = Path(args.keep or tmp)
+        data_dir.mkdir(exist_ok=True)
         asyncio.run(prepare(data_dir))
         now = int(time.time() * 1000)
         seconds = load(data_dir, args.leads, args.events, now, args.seed)

@@ -12,21 +12,21 @@ Plans (EXPLAIN QUERY PLAN, checked on a 1 M-event OU):
 - live-lead totals are `lead_counts` (migration 0021);
 - joins that must be driven from one side say so with CROSS JOIN (SQLite keeps that order), so a new index
   elsewhere cannot flip them into a walk over every lead;
-- score gains either walk the window's events (`events_unit_time`) probing `event_scores` by primary key, or, when
-  DECAY events outnumber the others in the window, start from the leads that can gain (see `score_gains`);
+- score gains walk `events_unit_time` for the window and probe `event_scores` by primary key (a lead's net gain
+  needs all its rows of the window; the totals cannot rank leads);
 - top leads walk `lead_scores_rank (unit_id, ruleset_id, score)` backwards and stop after `limit` rows.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import apsw
 
 from leadvibe.db.rows import query, scalar
 from leadvibe.engine.levels import Level
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
-from leadvibe.store.analytics_windows import HOUR_MS, HourSplit, split_window
+from leadvibe.store.analytics_windows import HourSplit, split_window
 
 __all__ = [
     "active_leads",
@@ -169,57 +169,23 @@ def top_leads(conn: apsw.Connection, unit_id: str, ruleset_id: str, limit: int) 
                        " ORDER BY s.score DESC, s.lead_id DESC LIMIT ?", (unit_id, ruleset_id, limit))
 
 
-# The ranking around a subquery `g` of (lead_id, gain > 0) sorted by gain: the outer ORDER BY is then already
-# satisfied (no second sort) and the lead and score probes run for the first `limit` live leads only.
-_RANKED = (" SELECT g.lead_id, g.gain, COALESCE(ls.score, 0) AS score, l.last_event_at FROM ({gains}) g"
-           " CROSS JOIN leads l ON l.unit_id = :unit AND l.id = g.lead_id AND l.merged_into IS NULL"
-           " LEFT JOIN lead_scores ls ON ls.unit_id = l.unit_id AND ls.ruleset_id = :rs AND ls.lead_id = g.lead_id"
-           " ORDER BY g.gain DESC, g.lead_id LIMIT :limit")
-
-# Every score row of the window: its events by `events_unit_time`, each probing `event_scores` by key.
-_GAINS_BY_WALK = _RANKED.format(gains=(
-    "SELECT s.lead_id, SUM(s.delta) AS gain FROM events e JOIN event_scores s"
-    " ON s.event_seq = e.seq AND s.ruleset_id = :rs WHERE e.unit_id = :unit AND e.occurred_at >= :start"
-    " GROUP BY s.lead_id HAVING gain > 0 ORDER BY gain DESC, s.lead_id"))
-
-# Candidates first: the leads with a non-DECAY score row in the window (one covering range per type with events
-# in it, from the hourly totals) or a rising DECAY row (`analytics_decay_raises`); then each candidate's DECAY
-# rows of the window through `events_lead_type_time`.
-_GAINS_BY_CANDIDATES = (
-    "WITH types AS MATERIALIZED (SELECT DISTINCT type_key FROM analytics_event_hours"
-    "  WHERE unit_id = :unit AND hour >= :hour AND type_key != :decay AND events > 0),"
-    " candidate_rows AS (SELECT s.lead_id, s.delta FROM types t"
-    "  CROSS JOIN events e ON e.unit_id = :unit AND e.type_key = t.type_key AND e.occurred_at >= :start"
-    "  CROSS JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = :rs"
-    "  UNION ALL SELECT s.lead_id, 0 FROM analytics_decay_raises r"
-    "  CROSS JOIN event_scores s ON s.event_seq = r.event_seq AND s.ruleset_id = r.ruleset_id"
-    "  WHERE r.unit_id = :unit AND r.ruleset_id = :rs AND r.occurred_at >= :start),"
-    " candidates AS MATERIALIZED (SELECT lead_id, SUM(delta) AS other FROM candidate_rows GROUP BY lead_id),"
-    " gains AS MATERIALIZED (SELECT c.lead_id, c.other + COALESCE((SELECT SUM(s.delta) FROM events d"
-    "  CROSS JOIN event_scores s ON s.event_seq = d.seq AND s.ruleset_id = :rs WHERE d.unit_id = :unit"
-    "  AND d.lead_id = c.lead_id AND d.type_key = :decay AND d.occurred_at >= :start), 0) AS gain FROM candidates c)"
-    + _RANKED.format(gains="SELECT lead_id, gain FROM gains WHERE gain > 0 ORDER BY gain DESC, lead_id"))
-
-
-def score_gains(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, limit: int,
-                plan: Literal["auto", "walk", "candidates"] = "auto") -> list[dict[str, Any]]:
+def score_gains(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, limit: int
+                ) -> list[dict[str, Any]]:
     """Leads by net score gain in `ruleset_id` from events with occurred_at >= start; only positive gains.
 
-    A lead's gain can only be positive with a non-DECAY score row in the window or a rising DECAY row (decay
-    lowers scores; it raises one only when it snaps a negative score up to 0). When the window holds more DECAY
-    events than others (after a decay pass stamped most leads at once) the gains start from those candidates;
-    otherwise one walk over the window's rows is cheaper. The hourly totals of the window (from the hour
-    holding `start`) tell which (`plan` forces one); both give the same answer.
+    The gains are sorted inside the subquery, so the outer ORDER BY is already satisfied (no second sort) and
+    the lead and score probes run for the first `limit` live leads only, not for every lead with a gain.
     """
-    rows: list[Any] = conn.execute(
-        "SELECT type_key = :decay, SUM(events) FROM analytics_event_hours WHERE unit_id = :unit AND hour >= :hour"
-        " GROUP BY 1", {"unit": unit_id, "hour": start // HOUR_MS, "decay": DECAY_KEY}).fetchall()
-    counts = {bool(r[0]): int(r[1]) for r in rows}
-    if plan == "auto":
-        plan = "candidates" if counts.get(True, 0) > counts.get(False, 0) else "walk"
-    sql = _GAINS_BY_CANDIDATES if plan == "candidates" else _GAINS_BY_WALK
-    return query(conn, sql, {"unit": unit_id, "rs": ruleset_id, "start": start, "hour": start // HOUR_MS,
-                             "decay": DECAY_KEY, "limit": limit})
+    return query(conn, "SELECT g.lead_id, g.gain, COALESCE(ls.score, 0) AS score, l.last_event_at FROM ("
+                       "  SELECT s.lead_id, SUM(s.delta) AS gain FROM events e JOIN event_scores s"
+                       "  ON s.event_seq = e.seq AND s.ruleset_id = ?"
+                       "  WHERE e.unit_id = ? AND e.occurred_at >= ? GROUP BY s.lead_id HAVING gain > 0"
+                       "  ORDER BY gain DESC, s.lead_id) g"
+                       " CROSS JOIN leads l ON l.unit_id = ? AND l.id = g.lead_id AND l.merged_into IS NULL"
+                       " LEFT JOIN lead_scores ls ON ls.unit_id = l.unit_id AND ls.ruleset_id = ?"
+                       " AND ls.lead_id = g.lead_id"
+                       " ORDER BY g.gain DESC, g.lead_id LIMIT ?",
+                 (ruleset_id, unit_id, start, unit_id, ruleset_id, limit))
 
 
 def units_of_org(conn: apsw.Connection, org_id: str) -> list[str]:

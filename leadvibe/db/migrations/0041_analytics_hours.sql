@@ -87,11 +87,13 @@ CREATE TRIGGER analytics_events_move AFTER UPDATE OF unit_id, occurred_at, type_
 END;
 
 -- Score rows. A REPLACE (the rescore writes changed rows with INSERT OR REPLACE) deletes the old row without
--- firing delete triggers, so the row being replaced is taken off before the insert.
-CREATE TRIGGER analytics_scores_replace BEFORE INSERT ON event_scores BEGIN
+-- firing delete triggers, so the row being replaced is taken off before the insert; the WHEN is one probe of a
+-- page the insert is about to touch anyway.
+CREATE TRIGGER analytics_scores_replace BEFORE INSERT ON event_scores
+    WHEN EXISTS (SELECT 1 FROM event_scores WHERE event_seq = NEW.event_seq AND ruleset_id = NEW.ruleset_id) BEGIN
     INSERT INTO analytics_score_hours (unit_id, ruleset_id, hour, delta)
-        SELECT e.unit_id, s.ruleset_id, e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0),
-               -s.delta
+        SELECT e.unit_id, s.ruleset_id,
+               e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0), -s.delta
         FROM event_scores s JOIN events e ON e.seq = s.event_seq
         WHERE s.event_seq = NEW.event_seq AND s.ruleset_id = NEW.ruleset_id
         ON CONFLICT (unit_id, ruleset_id, hour) DO UPDATE SET delta = delta + excluded.delta;
@@ -99,8 +101,8 @@ END;
 
 CREATE TRIGGER analytics_scores_insert AFTER INSERT ON event_scores BEGIN
     INSERT INTO analytics_score_hours (unit_id, ruleset_id, hour, delta)
-        SELECT e.unit_id, NEW.ruleset_id, e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0),
-               NEW.delta
+        SELECT e.unit_id, NEW.ruleset_id,
+               e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0), NEW.delta
         FROM events e WHERE e.seq = NEW.event_seq
         ON CONFLICT (unit_id, ruleset_id, hour) DO UPDATE SET delta = delta + excluded.delta;
 END;
@@ -109,8 +111,8 @@ END;
 -- trigger above (the event is gone by then, so this one finds nothing).
 CREATE TRIGGER analytics_scores_delete AFTER DELETE ON event_scores BEGIN
     INSERT INTO analytics_score_hours (unit_id, ruleset_id, hour, delta)
-        SELECT e.unit_id, OLD.ruleset_id, e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0),
-               -OLD.delta
+        SELECT e.unit_id, OLD.ruleset_id,
+               e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0), -OLD.delta
         FROM events e WHERE e.seq = OLD.event_seq
         ON CONFLICT (unit_id, ruleset_id, hour) DO UPDATE SET delta = delta + excluded.delta;
 END;
@@ -118,12 +120,12 @@ END;
 CREATE TRIGGER analytics_scores_update AFTER UPDATE OF event_seq, ruleset_id, delta ON event_scores
     WHEN OLD.event_seq != NEW.event_seq OR OLD.ruleset_id != NEW.ruleset_id OR OLD.delta != NEW.delta BEGIN
     INSERT INTO analytics_score_hours (unit_id, ruleset_id, hour, delta)
-        SELECT e.unit_id, OLD.ruleset_id, e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0),
-               -OLD.delta
+        SELECT e.unit_id, OLD.ruleset_id,
+               e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0), -OLD.delta
         FROM events e WHERE e.seq = OLD.event_seq
         UNION ALL
-        SELECT e.unit_id, NEW.ruleset_id, e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0),
-               NEW.delta
+        SELECT e.unit_id, NEW.ruleset_id,
+               e.occurred_at / 3600000 - (e.occurred_at < 0 AND e.occurred_at % 3600000 != 0), NEW.delta
         FROM events e WHERE e.seq = NEW.event_seq
         ON CONFLICT (unit_id, ruleset_id, hour) DO UPDATE SET delta = delta + excluded.delta;
 END;
@@ -159,52 +161,4 @@ CREATE TRIGGER analytics_leads_update AFTER UPDATE OF unit_id, merged_into, last
                NEW.last_organic_at / 3600000 - (NEW.last_organic_at < 0 AND NEW.last_organic_at % 3600000 != 0), 1
         WHERE NEW.merged_into IS NULL AND NEW.last_organic_at IS NOT NULL
         ON CONFLICT (unit_id, hour) DO UPDATE SET leads = leads + excluded.leads;
-END;
-
--- Score gains rank leads by the net change of their window's score rows. DECAY rows are most of a window after a
--- decay pass and are nearly always decreases, which cannot lift a lead into the ranking; but a decay that snaps a
--- negative score up to 0 is an increase. The increases are kept here (a handful), so the ranking can start from
--- the leads with an engagement event or a rising DECAY row in the window and add each one's DECAY rows after.
-CREATE TABLE analytics_decay_raises (
-    event_seq   INTEGER NOT NULL,
-    ruleset_id  TEXT NOT NULL,
-    unit_id     TEXT NOT NULL,
-    occurred_at INTEGER NOT NULL,
-    PRIMARY KEY (event_seq, ruleset_id)
-) WITHOUT ROWID;
-CREATE INDEX analytics_decay_raises_window ON analytics_decay_raises(unit_id, ruleset_id, occurred_at);
-
-INSERT INTO analytics_decay_raises (event_seq, ruleset_id, unit_id, occurred_at)
-    SELECT s.event_seq, s.ruleset_id, e.unit_id, e.occurred_at
-    FROM events e JOIN event_scores s ON s.event_seq = e.seq WHERE e.type_key = 'decay' AND s.delta > 0;
-
-CREATE TRIGGER analytics_raises_insert AFTER INSERT ON event_scores WHEN NEW.delta > 0 BEGIN
-    INSERT INTO analytics_decay_raises (event_seq, ruleset_id, unit_id, occurred_at)
-        SELECT NEW.event_seq, NEW.ruleset_id, e.unit_id, e.occurred_at
-        FROM events e WHERE e.seq = NEW.event_seq AND e.type_key = 'decay';
-END;
-
--- Before any insert too: a REPLACE takes the old row away without delete triggers.
-CREATE TRIGGER analytics_raises_replace BEFORE INSERT ON event_scores BEGIN
-    DELETE FROM analytics_decay_raises WHERE event_seq = NEW.event_seq AND ruleset_id = NEW.ruleset_id;
-END;
-
-CREATE TRIGGER analytics_raises_delete AFTER DELETE ON event_scores BEGIN
-    DELETE FROM analytics_decay_raises WHERE event_seq = OLD.event_seq AND ruleset_id = OLD.ruleset_id;
-END;
-
-CREATE TRIGGER analytics_raises_update AFTER UPDATE OF event_seq, ruleset_id, delta ON event_scores
-    WHEN OLD.event_seq != NEW.event_seq OR OLD.ruleset_id != NEW.ruleset_id OR OLD.delta != NEW.delta BEGIN
-    DELETE FROM analytics_decay_raises WHERE event_seq = OLD.event_seq AND ruleset_id = OLD.ruleset_id;
-    INSERT INTO analytics_decay_raises (event_seq, ruleset_id, unit_id, occurred_at)
-        SELECT NEW.event_seq, NEW.ruleset_id, e.unit_id, e.occurred_at
-        FROM events e WHERE e.seq = NEW.event_seq AND e.type_key = 'decay' AND NEW.delta > 0;
-END;
-
-CREATE TRIGGER analytics_raises_move AFTER UPDATE OF unit_id, occurred_at, type_key ON events
-    WHEN OLD.unit_id != NEW.unit_id OR OLD.occurred_at != NEW.occurred_at OR OLD.type_key != NEW.type_key BEGIN
-    DELETE FROM analytics_decay_raises WHERE event_seq = NEW.seq;
-    INSERT INTO analytics_decay_raises (event_seq, ruleset_id, unit_id, occurred_at)
-        SELECT s.event_seq, s.ruleset_id, NEW.unit_id, NEW.occurred_at
-        FROM event_scores s WHERE s.event_seq = NEW.seq AND NEW.type_key = 'decay' AND s.delta > 0;
 END;
