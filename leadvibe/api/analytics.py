@@ -25,6 +25,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import analytics as store
+from leadvibe.store.leads import live_count
 from leadvibe.store.scoring import levels_of
 from leadvibe.timeutil import to_rfc3339
 
@@ -142,7 +143,7 @@ async def analytics(rt: Runtime, tenant: Tenant) -> Analytics:
 
     def run(c: Any) -> Analytics:
         total, by_type = store.catalogue_counts(c, unit_id)
-        totals = Totals(total, store.count_leads(c, unit_id), store.window_events(c, unit_id, now - DAY),
+        totals = Totals(total, live_count(c, unit_id), store.window_events(c, unit_id, now - DAY),
                         store.active_leads(c, unit_id, now - 7 * DAY))
         return Analytics(totals, dict(by_type))
     return await rt.db.read(run)

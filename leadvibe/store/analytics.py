@@ -4,15 +4,16 @@ Plans (EXPLAIN QUERY PLAN, checked on a 1 M-event OU):
 - whole-history counts per type come from the event type catalogue (`event_types.event_count`, kept by the
   worker per batch and lowered by deletions): one row per type instead of a pass over every event (a
   `GROUP BY type_key` over `events_unit_type_time` takes ~80-130 ms at 1 M events);
-- windowed event counts are covering range scans of `events_unit_time` / `events_unit_type_time`; DECAY
-  (system bookkeeping, not engagement) is left out by subtracting its own covering range count;
-- "active leads" are a range of `leads_unit_organic (unit_id, last_organic_at) WHERE merged_into IS NULL`;
-  live-lead totals walk `leads_unit_created`, the other partial index of live leads (~20-40 ms per 100k
-  leads: a partial index is not covering for its own condition, and a covering `(unit_id, merged_into, ...)`
-  index was tried and dropped because it lured the planner into driving joins from `leads`);
+- windowed counts (events, active leads, score deltas) read the hourly totals of migration 0041 (one row per hour,
+  per type or ruleset, kept exact by triggers) for the window's whole UTC hours, and the rows only for its edges
+  (`analytics_windows.split_window`, under an hour each): covering range counts of `events_unit_time` /
+  `events_unit_type_time` / `leads_unit_organic`, or the edge's events joined to `event_scores` by key. DECAY
+  (system bookkeeping, not engagement) is left out of event counts by type;
+- live-lead totals are `lead_counts` (migration 0021);
 - joins that must be driven from one side say so with CROSS JOIN (SQLite keeps that order), so a new index
   elsewhere cannot flip them into a walk over every lead;
-- windowed score deltas walk `events_unit_time` for the window and probe `event_scores` by primary key;
+- score gains walk `events_unit_time` for the window and probe `event_scores` by primary key (a lead's net gain
+  needs all its rows of the window; the totals cannot rank leads);
 - top leads walk `lead_scores_rank (unit_id, ruleset_id, score)` backwards and stop after `limit` rows.
 """
 
@@ -25,11 +26,11 @@ import apsw
 from leadvibe.db.rows import query, scalar
 from leadvibe.engine.levels import Level
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
+from leadvibe.store.analytics_windows import HourSplit, split_window
 
 __all__ = [
     "active_leads",
     "catalogue_counts",
-    "count_leads",
     "engagement_levels",
     "primary_ruleset",
     "ruleset_exists",
@@ -79,46 +80,84 @@ def catalogue_counts(conn: apsw.Connection, unit_id: str) -> tuple[int, list[tup
     return total, [(r[0], int(r[1])) for r in rows if r[2] and r[1] > 0]
 
 
+def _hours(split: HourSplit) -> tuple[str, tuple[int, ...]]:
+    """The SQL bound on `hour` for the split's whole hours (never true when it has none)."""
+    if split.first_hour is None:
+        return "0", ()
+    if split.end_hour is None:
+        return "hour >= ?", (split.first_hour,)
+    return "hour >= ? AND hour < ?", (split.first_hour, split.end_hour)
+
+
+def _edge(column: str, edge: tuple[int, int | None]) -> tuple[str, tuple[int, ...]]:
+    """`column` in [a, b) (b None: no upper bound)."""
+    a, b = edge
+    return (f"{column} >= ?", (a,)) if b is None else (f"{column} >= ? AND {column} < ?", (a, b))
+
+
 def window_events(conn: apsw.Connection, unit_id: str, start: int, end: int | None = None) -> int:
-    """Events (not DECAY) with `start <= occurred_at < end`: two covering index range counts."""
-    bound, params = ("AND occurred_at < ?", (end,)) if end is not None else ("", ())
-    every = scalar(conn, f"SELECT COUNT(*) FROM events WHERE unit_id = ? AND occurred_at >= ? {bound}",
-                   (unit_id, start, *params))
-    decay = scalar(conn, "SELECT COUNT(*) FROM events WHERE unit_id = ? AND type_key = ?"
-                         f" AND occurred_at >= ? {bound}", (unit_id, DECAY_KEY, start, *params))
-    return int(every or 0) - int(decay or 0)
+    """Events (not DECAY) with `start <= occurred_at < end`: the hourly totals of the whole hours, and for each
+    edge two covering index range counts (every event minus DECAY)."""
+    split = split_window(start, end)
+    hours, params = _hours(split)
+    total = int(scalar(conn, "SELECT COALESCE(SUM(events), 0) FROM analytics_event_hours"
+                             f" WHERE unit_id = ? AND {hours} AND type_key != ?", (unit_id, *params, DECAY_KEY)) or 0)
+    for edge in split.edges:
+        bound, bounds = _edge("occurred_at", edge)
+        every = scalar(conn, f"SELECT COUNT(*) FROM events WHERE unit_id = ? AND {bound}", (unit_id, *bounds))
+        decay = scalar(conn, f"SELECT COUNT(*) FROM events WHERE unit_id = ? AND type_key = ? AND {bound}",
+                       (unit_id, DECAY_KEY, *bounds))
+        total += int(every or 0) - int(decay or 0)
+    return total
 
 
 def top_types_since(conn: apsw.Connection, unit_id: str, start: int, limit: int) -> list[tuple[str, int]]:
-    """Visible types by number of events since `start`, most first: one covering range count per type."""
+    """Visible types by number of events since `start`, most first: the hourly totals grouped by type, plus one
+    covering range count per type over the edge before the first whole hour."""
+    split = split_window(start)
+    hours, params = _hours(split)
+    edge_start, edge_end = split.edges[0] if split.edges else (start, start)
     rows: list[Any] = conn.execute(
-        "SELECT display_name, n FROM (SELECT t.display_name, (SELECT COUNT(*) FROM events e"
-        f" WHERE e.unit_id = t.unit_id AND e.type_key = t.type_key AND e.occurred_at >= ?) AS n"
+        "WITH hours AS MATERIALIZED (SELECT type_key, SUM(events) AS n FROM analytics_event_hours"
+        f"  WHERE unit_id = ? AND {hours} GROUP BY type_key)"
+        " SELECT display_name, n FROM (SELECT t.display_name,"
+        "  COALESCE((SELECT h.n FROM hours h WHERE h.type_key = t.type_key), 0)"
+        "  + (SELECT COUNT(*) FROM events e WHERE e.unit_id = t.unit_id AND e.type_key = t.type_key"
+        "     AND e.occurred_at >= ? AND e.occurred_at < ?) AS n"
         f" FROM event_types t WHERE t.unit_id = ? AND {_VISIBLE}) WHERE n > 0"
-        " ORDER BY n DESC, lower(display_name) LIMIT ?", (start, unit_id, limit)).fetchall()
+        " ORDER BY n DESC, lower(display_name) LIMIT ?",
+        (unit_id, *params, edge_start, edge_end, unit_id, limit)).fetchall()
     return [(r[0], int(r[1])) for r in rows]
-
-
-def count_leads(conn: apsw.Connection, unit_id: str) -> int:
-    """Live (not merged) leads of the OU (the partial index `leads_unit_created` holds exactly them)."""
-    return int(scalar(conn, "SELECT COUNT(*) FROM leads WHERE unit_id = ? AND merged_into IS NULL",
-                      (unit_id,)) or 0)
 
 
 def active_leads(conn: apsw.Connection, unit_id: str, start: int, end: int | None = None) -> int:
     """Live leads whose latest organic event is in [start, end), i.e. leads with an organic event since
-    `start` (`last_organic_at` is the maximum organic timestamp), over the partial index `leads_unit_organic`."""
-    bound, params = ("AND last_organic_at < ?", (end,)) if end is not None else ("", ())
-    return int(scalar(conn, "SELECT COUNT(*) FROM leads WHERE unit_id = ? AND merged_into IS NULL"
-                            f" AND last_organic_at >= ? {bound}", (unit_id, start, *params)) or 0)
+    `start` (`last_organic_at` is the maximum organic timestamp): the hourly totals of the whole hours, and a
+    range of the partial index `leads_unit_organic` for each edge."""
+    split = split_window(start, end)
+    hours, params = _hours(split)
+    total = int(scalar(conn, "SELECT COALESCE(SUM(leads), 0) FROM analytics_active_hours"
+                             f" WHERE unit_id = ? AND {hours}", (unit_id, *params)) or 0)
+    for edge in split.edges:
+        bound, bounds = _edge("last_organic_at", edge)
+        total += int(scalar(conn, "SELECT COUNT(*) FROM leads WHERE unit_id = ? AND merged_into IS NULL"
+                                  f" AND {bound}", (unit_id, *bounds)) or 0)
+    return total
 
 
 def score_delta(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int) -> int:
     """Net change of `ruleset_id` scores from events with occurred_at >= start (DECAY included: it is a
-    change)."""
-    return int(scalar(conn, "SELECT COALESCE(SUM(s.delta), 0) FROM events e JOIN event_scores s"
-                            " ON s.event_seq = e.seq AND s.ruleset_id = ?"
-                            " WHERE e.unit_id = ? AND e.occurred_at >= ?", (ruleset_id, unit_id, start)) or 0)
+    change): the hourly totals of the whole hours, and the edge's events joined to their score rows."""
+    split = split_window(start)
+    hours, params = _hours(split)
+    total = int(scalar(conn, "SELECT COALESCE(SUM(delta), 0) FROM analytics_score_hours"
+                             f" WHERE unit_id = ? AND ruleset_id = ? AND {hours}", (unit_id, ruleset_id, *params)) or 0)
+    for edge in split.edges:
+        bound, bounds = _edge("e.occurred_at", edge)
+        total += int(scalar(conn, "SELECT COALESCE(SUM(s.delta), 0) FROM events e JOIN event_scores s"
+                                  " ON s.event_seq = e.seq AND s.ruleset_id = ?"
+                                  f" WHERE e.unit_id = ? AND {bound}", (ruleset_id, unit_id, *bounds)) or 0)
+    return total
 
 
 def top_leads(conn: apsw.Connection, unit_id: str, ruleset_id: str, limit: int) -> list[dict[str, Any]]:
