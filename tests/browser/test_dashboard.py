@@ -50,7 +50,7 @@ def test_leads_table_shows_ingested_leads(admin: Watched, seeded: Seeded) -> Non
     page = admin.page
     nav(page, "Leads")
     api_page = seeded.call("GET", "/leads", params={"limit": 50})
-    table = page.get_by_role("table")
+    table = page.get_by_role("table", name="Leads", exact=True)  # not the Overview's tables on their way out
     for lead in api_page["leads"][:5]:
         row = table.get_by_role("row").filter(has=page.get_by_role("link", name=re.compile(lead["id"])))
         expect(row).to_contain_text(str(lead["score"]))
