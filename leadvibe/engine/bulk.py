@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from leadvibe.engine.filters import InorganicFilter, is_inorganic
+from leadvibe.engine.filters import InorganicFilter, is_inorganic, window_stats
 from leadvibe.engine.normalize import type_key as normalize_type
 from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.scoring import Ruleset, match, round_half_away
@@ -102,19 +102,6 @@ class Plan:
         return delta
 
 
-def _window(history: Sequence[tuple[int, str]], f: InorganicFilter, ts: int) -> tuple[int, str | None]:
-    # engine.filters.window_stats, the same count over the same history.
-    low = ts - f.time_window_ms
-    count = 0
-    first: str | None = None
-    for event_ts, event_id in history:
-        if low < event_ts <= ts:
-            if first is None:
-                first = event_id
-            count += 1
-    return count, first
-
-
 def final_scores(events: Iterable[BulkEvent], config: ScoringConfig) -> Iterator[tuple[str, dict[str, int]]]:
     """Replay events grouped by lead (each lead's events contiguous, in arrival order) from score 0 and no
     session; yield ``(lead_id, {ruleset_id: final score})`` per lead, as ``replay_lead(...)[1]`` would give.
@@ -159,7 +146,7 @@ def final_scores(events: Iterable[BulkEvent], config: ScoringConfig) -> Iterator
         applicable = filters.get(key)
         if applicable is not None:
             past = history.setdefault(key, [])
-            inorganic = any(is_inorganic(f, _window(past, f, ts)[0]) for f in applicable)
+            inorganic = any(is_inorganic(f, window_stats(past, f, ts)[0]) for f in applicable)
             past.append((ts, ""))
             if inorganic:
                 continue
@@ -232,7 +219,7 @@ def replay_steps(events: Sequence[StepEvent], plan: Plan) -> tuple[list[Step], d
         if applicable is not None:
             past = history.setdefault(key, [])
             for f in applicable:
-                prior, first = _window(past, f, ts)
+                prior, first = window_stats(past, f, ts)
                 if is_inorganic(f, prior):
                     filtered_by, grouped_with = f.filter_id, first if f.group_events else None
                     break
