@@ -20,7 +20,7 @@ from leadvibe.api.deps import DEPENDENCIES
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
-from leadvibe.db.database import Database
+from leadvibe.db.database import Database, sqlite_heap_bytes
 from leadvibe.db.lock import DataDirLock
 from leadvibe.errors import EXCEPTION_HANDLERS
 from leadvibe.metrics import Gauge
@@ -95,6 +95,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     rt.metrics.add(db.write_job_seconds)
     rt.metrics.add(Gauge("db_writer_queue", "Write jobs waiting for the database writer thread.",
                          lambda: db.queue_length))
+    rt.metrics.add(Gauge("sqlite_heap_bytes", "SQLite's memory in use: page caches, statements, sorts.",
+                         lambda: sqlite_heap_bytes()[0]))
+    rt.metrics.add(Gauge("sqlite_heap_peak_bytes", "The most SQLite memory held at once since the server started.",
+                         lambda: sqlite_heap_bytes()[1]))
     rt.ratelimiter = RateLimiter(settings.rate_limit_mode, settings.rate_limit_rps, settings.rate_limit_burst,
                                  settings.rate_limit_key_by)
     rt.scoring_config = ConfigCache()

@@ -27,8 +27,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     jwt_issuer: str = "leadvibe"
     jwt_audience: str = "leadvibe-api"
     read_pool_size: int = 4
-    # The writer's page cache (readers get a quarter each): the bulk of the server's memory under load; 24 MB keeps
-    # the database memory of a busy server bounded (tests/e2e/test_import.py measures the import at the 8 MB floor).
+    # The writer's page cache (readers get a quarter each, SQLite's heap as a whole is held near twice it): the bulk
+    # of the server's memory under load (tests/e2e/test_import.py measures an import at the 8 MB floor).
     cache_size_mb: int = 24
     checkpoint_interval: float = 300.0
     # A read (one query transaction) is stopped after this many seconds; 0 = no limit.

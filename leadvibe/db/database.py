@@ -3,7 +3,9 @@
 Every write is a function `fn(conn) -> T` queued to the single writer thread. The writer drains whatever is
 queued (up to `max_batch` functions), runs each inside its own SAVEPOINT of one `BEGIN IMMEDIATE` transaction and
 commits once; so concurrent requests share an fsync (group commit) while a failing function rolls back only its
-own savepoint. Futures are resolved only after COMMIT returns, so an awaited write is durable.
+own savepoint. Futures are resolved only after COMMIT returns, so an awaited write is durable. A job that writes
+many pages (a worker batch, a decay chunk) asks to run `alone`: a savepoint keeps a copy of every page it changes
+in memory (`temp_store=MEMORY`) until it is released, which for such a job is tens of MB.
 
 Reads run on a small thread pool, each thread with its own read-only connection, each call in one read
 transaction (a consistent snapshot), optionally cut off at a deadline (a progress handler) so one runaway query
@@ -112,6 +114,16 @@ class _Checkpointer:
             self._thread = None
 
 
+def sqlite_heap_limit(cache_size_mb: int) -> int:
+    """Bytes of SQLite heap the process aims to stay under: the writer's cache and as much again for the readers."""
+    return 2 * int(cache_size_mb) * 1024 * 1024
+
+
+def sqlite_heap_bytes() -> tuple[int, int]:
+    """SQLite's heap in this process: in use now, and the most it has held since the process started."""
+    return apsw.memory_used(), apsw.memory_high_water(False)
+
+
 def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_size_mb: int = 64,
                   readonly: bool = False) -> None:
     """PRAGMAs in the order docs/architecture.md gives: busy_timeout first, then WAL and the rest."""
@@ -132,14 +144,15 @@ def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_siz
 
 
 class _Job:
-    __slots__ = ("fn", "future", "loop", "transaction")
+    __slots__ = ("alone", "fn", "future", "loop", "transaction")
 
     def __init__(self, fn: Callable[[apsw.Connection], Any], future: Any, loop: asyncio.AbstractEventLoop | None,
-                 transaction: bool) -> None:
+                 transaction: bool, alone: bool = False) -> None:
         self.fn = fn
         self.future = future
         self.loop = loop
         self.transaction = transaction
+        self.alone = alone
 
 
 def _settle(job: _Job, ok: bool, value: Any) -> None:
@@ -196,6 +209,11 @@ class Database:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._closing:
             self._closed = False  # a database may be opened again after a close (a restarted app)
+        # Each connection's page cache is bounded by cache_size, but five of them plus sorts and statement memory
+        # can add up past what the setting promises when every reader is busy at once (60 MB of SQLite heap was
+        # measured with 8 MB caches during an import on a loaded machine). The soft limit makes SQLite recycle
+        # clean cache pages instead of allocating once the process as a whole is over it.
+        apsw.soft_heap_limit(sqlite_heap_limit(self.cache_size_mb))
         conn = apsw.Connection(self.path)
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
         apply_migrations(conn)
@@ -269,17 +287,22 @@ class Database:
         return self._thread is not None and self._thread.is_alive()
 
     # -- writes ----------------------------------------------------------------------------------------------
-    async def write(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True) -> T:
-        """Run `fn(conn)` on the writer thread inside a transaction; return once it is committed."""
+    async def write(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True, alone: bool = False) -> T:
+        """Run `fn(conn)` on the writer thread inside a transaction; return once it is committed.
+
+        `alone=True` gives it a transaction of its own instead of a savepoint in a shared one: for jobs that change
+        many pages, whose savepoint would hold a copy of each in memory until the group commits.
+        """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._enqueue(_Job(fn, fut, loop, transaction))
+        self._enqueue(_Job(fn, fut, loop, transaction, alone))
         return await fut
 
-    def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True) -> T:
+    def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
+                       alone: bool = False) -> T:
         """`write` for synchronous callers (CLI, tests)."""
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._enqueue(_Job(fn, fut, None, transaction))
+        self._enqueue(_Job(fn, fut, None, transaction, alone))
         return fut.result()
 
     def _write_loop(self) -> None:
@@ -293,7 +316,7 @@ class Database:
                 break
             batch = [item]
             if item.transaction:
-                while len(batch) < self.max_batch:
+                while not item.alone and len(batch) < self.max_batch:
                     try:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
@@ -301,7 +324,7 @@ class Database:
                     if nxt is _STOP:
                         stop = True
                         break
-                    if not nxt.transaction:
+                    if not nxt.transaction or nxt.alone:
                         pending.append(nxt)
                         break
                     batch.append(nxt)

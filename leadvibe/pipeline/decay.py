@@ -96,7 +96,7 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
     due = await _due_since_sweep(rt, unit_id, decay_id, swept, cutoff)
     for i in range(0, len(due), CHUNK):
         await rt.db.write(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now,
-                                  lead_ids=due[i:i + CHUNK], result=result))
+                                  lead_ids=due[i:i + CHUNK], result=result), alone=True)
         _publish(rt, result)  # committed: listeners hear of each chunk, and a pass holds one chunk's news at most
     await rt.db.write(partial(decay_store.finish_sweep, unit_id=unit_id, decay_id=decay_id, cutoff=cutoff))
 

@@ -34,7 +34,7 @@ async def run_deletions(rt: Runtime) -> int:
         if not pending:
             return done
         for item in pending:
-            while not await rt.db.write(partial(_delete_batch, rt, item)):
+            while not await rt.db.write(partial(_delete_batch, rt, item), alone=True):
                 pass
             done += 1
             log.info("lead_deleted", unit_id=item["unit_id"], lead_id=item["lead_id"])

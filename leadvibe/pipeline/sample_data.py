@@ -254,10 +254,10 @@ async def settle(rt: Runtime, batch: int = 500) -> int:
     done = 0
     while True:
         try:
-            result = await rt.db.write(lambda c: process_batch(rt, c, batch))
+            result = await rt.db.write(lambda c: process_batch(rt, c, batch), alone=True)
         except Exception:
             # As the worker does: re-run the batch event by event, setting a failing one aside.
-            result = await rt.db.write(lambda c: process_batch(rt, c, batch, careful=True))
+            result = await rt.db.write(lambda c: process_batch(rt, c, batch, careful=True), alone=True)
         if result.processed + result.failed == 0:
             break
         done += result.processed

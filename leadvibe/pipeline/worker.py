@@ -562,12 +562,13 @@ class Worker:
                 try:
                     result = await self.rt.db.write(
                         lambda c, n=limit: process_batch(self.rt, c, n, budget_ms=settings.worker_batch_ms,
-                                                         yield_ms=settings.worker_yield_ms))
+                                                         yield_ms=settings.worker_yield_ms), alone=True)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     result = await self.rt.db.write(
-                        lambda c: process_batch(self.rt, c, min(settings.worker_batch_size, 500), careful=True))
+                        lambda c: process_batch(self.rt, c, min(settings.worker_batch_size, 500), careful=True),
+                        alone=True)
             except asyncio.CancelledError:
                 raise
             except Exception:

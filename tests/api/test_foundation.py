@@ -309,8 +309,10 @@ async def test_metrics_show_database_reads_writes_and_the_writer_queue(api: Api)
     await api.post("/rulesets", json={"name": "Any write"})
     text = (await api.client.get("/metrics")).text
     for line in ("# TYPE db_read_seconds histogram", "# TYPE db_write_job_seconds histogram",
-                 "# TYPE db_writer_queue gauge"):
+                 "# TYPE db_writer_queue gauge", "# TYPE sqlite_heap_bytes gauge",
+                 "# TYPE sqlite_heap_peak_bytes gauge"):
         assert line in text
     counts = {ln.split()[0]: float(ln.split()[1]) for ln in text.splitlines()
-              if ln.startswith(("db_read_seconds_count", "db_write_job_seconds_count"))}
+              if ln.startswith(("db_read_seconds_count", "db_write_job_seconds_count", "sqlite_heap"))}
     assert counts["db_read_seconds_count"] > 0 and counts["db_write_job_seconds_count"] > 0
+    assert 0 < counts["sqlite_heap_bytes"] <= counts["sqlite_heap_peak_bytes"]

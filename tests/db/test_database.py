@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import apsw
 import pytest
 
-from leadvibe.db.database import JOURNAL_SIZE_LIMIT, Database, DatabaseClosed, ReadTimeout
+from leadvibe.db.database import JOURNAL_SIZE_LIMIT, Database, DatabaseClosed, ReadTimeout, sqlite_heap_limit
 
 RUNAWAY = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
 
@@ -75,3 +77,61 @@ async def test_figures_and_wal_backstop(db: Database) -> None:
     limit = db.write_blocking(lambda c: c.execute("PRAGMA journal_size_limit").fetchone()[0], transaction=False)
     assert limit == JOURNAL_SIZE_LIMIT
     db.close()
+
+
+async def test_sqlite_memory_stays_near_twice_the_cache_setting_with_every_reader_busy(tmp_path: Path) -> None:
+    # Five 8 MB page caches could hold 40 MB between them; the process-wide soft limit keeps the total near 16 MB.
+    d = Database(tmp_path / "big.db", synchronous="OFF", read_pool_size=4, cache_size_mb=8)
+    d.open()
+    try:
+        def fill(c: apsw.Connection) -> None:
+            c.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)")
+            c.executemany("INSERT INTO blobs (b) VALUES (randomblob(3000))", [()] * 12_000)  # ~36 MB
+
+        d.write_blocking(fill)
+        barrier = threading.Barrier(4)
+
+        def scan(c: apsw.Connection) -> int:
+            barrier.wait(5)  # four readers at once, so four caches fill side by side
+            return int(c.execute("SELECT sum(length(b)) FROM blobs").fetchall()[0][0])
+
+        totals = await asyncio.gather(*(d.read(scan) for _ in range(4)))
+        assert totals == [36_000_000] * 4
+        assert apsw.memory_used() < sqlite_heap_limit(8) + 6 * 1024 * 1024, apsw.memory_used()
+    finally:
+        d.close()
+
+
+async def test_a_job_that_runs_alone_keeps_no_copy_of_the_pages_it_changes(tmp_path: Path) -> None:
+    # In a shared transaction every job is a savepoint, which keeps the original of each page it changes in memory
+    # until it is released; a job queued with alone=True gets a transaction of its own and no savepoint.
+    d = Database(tmp_path / "alone.db", synchronous="OFF", read_pool_size=1, cache_size_mb=8)
+    d.open()
+    try:
+        d.write_blocking(lambda c: (c.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)"),
+                                    c.executemany("INSERT INTO blobs (b) VALUES (randomblob(3000))", [()] * 10_000)))
+        held = threading.Event()
+        seen: dict[str, int] = {}
+
+        def hold(c: apsw.Connection) -> None:
+            held.wait(5)
+
+        def rewrite(name: str) -> Callable[[apsw.Connection], int]:
+            def fn(c: apsw.Connection) -> int:
+                c.execute("UPDATE blobs SET b = randomblob(3000)")  # every page of a 30 MB table
+                seen[name] = apsw.memory_used()
+                return int(c.execute("SELECT count(*) FROM blobs").fetchall()[0][0])
+            return fn
+
+        blocker = asyncio.ensure_future(d.write(hold))
+        await asyncio.sleep(0.1)
+        small = asyncio.ensure_future(d.write(lambda c: c.execute("INSERT INTO blobs (b) VALUES (x'00')")))
+        shared = asyncio.ensure_future(d.write(rewrite("shared")))
+        alone = asyncio.ensure_future(d.write(rewrite("alone"), alone=True))
+        held.set()
+        await asyncio.gather(blocker, small)
+        assert await shared == 10_001 and await alone == 10_001
+        assert seen["shared"] > 30 * 1024 * 1024  # the savepoint's copies: the reason `alone` exists
+        assert seen["alone"] < sqlite_heap_limit(8) + 6 * 1024 * 1024, seen
+    finally:
+        d.close()

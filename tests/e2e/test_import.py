@@ -63,6 +63,10 @@ def test_ten_megabyte_import_keeps_memory_flat(tmp_path: Path) -> None:
             time.sleep(0.5)
         growth = _hwm_mb(server.proc.pid) - before  # type: ignore[union-attr]
         print(f"peak RSS growth during the import: {growth:.1f} MB")
+        heap = {ln.split()[0]: float(ln.split()[1]) for ln in server.request("GET", "/metrics", headers=basic).text
+                .splitlines() if ln.startswith("sqlite_heap")}
+        print(f"SQLite heap now {heap['sqlite_heap_bytes'] / 2**20:.1f} MB, "
+              f"at most {heap['sqlite_heap_peak_bytes'] / 2**20:.1f} MB")
         assert growth < 50, f"peak memory grew by {growth:.1f} MB"
         too_big = tmp_path / "big.csv"
         _csv(too_big, 10 * 1024 * 1024 + 10_000)
