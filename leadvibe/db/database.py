@@ -143,6 +143,14 @@ def apply_pragmas(conn: apsw.Connection, *, synchronous: str = "FULL", cache_siz
         conn.execute("PRAGMA query_only=ON")
 
 
+class _TransactionLost(Exception):
+    """The shared transaction ended under a job; `cause` is what its jobs are failed with."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class _Job:
     __slots__ = ("alone", "fn", "future", "loop", "transaction")
 
@@ -365,16 +373,20 @@ class Database:
                 finally:
                     self.write_job_seconds.observe(time.perf_counter() - started)
                 continue
-            conn.execute("SAVEPOINT job")
             try:
-                value = job.fn(conn)
-                conn.execute("RELEASE job")
-                results.append((job, True, value))
-            except BaseException as exc:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                results.append((job, False, exc))
-            self.write_job_seconds.observe(time.perf_counter() - started)
+                results.append(self._run_savepoint(conn, job))
+            except _TransactionLost as lost:
+                # Nothing this group wrote so far is kept: those jobs and this one fail; the jobs not yet run get
+                # a transaction of their own, and the writer carries on.
+                with contextlib.suppress(apsw.Error):
+                    conn.execute("ROLLBACK")
+                self._dispatch([(j, False, lost.cause) for j, _, _ in results] + [(job, False, lost.cause)])
+                rest = batch[len(results) + 1:]
+                if rest:
+                    self._run_transaction(conn, rest)
+                return
+            finally:
+                self.write_job_seconds.observe(time.perf_counter() - started)
         try:
             conn.execute("COMMIT")
         except BaseException as exc:
@@ -385,6 +397,29 @@ class Database:
         self.writes_committed += 1
         self.last_commit_at = time.monotonic()
         self._dispatch(results)
+
+    @staticmethod
+    def _run_savepoint(conn: apsw.Connection, job: _Job) -> tuple[_Job, bool, Any]:
+        """One job of a shared transaction in its own savepoint; raises _TransactionLost when the transaction
+        itself is gone (SQLite rolls it back on a full disk, an I/O error or no memory), not just this job."""
+        try:
+            conn.execute("SAVEPOINT job")
+        except apsw.Error as exc:
+            raise _TransactionLost(exc) from exc
+        try:
+            value = job.fn(conn)
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+            except apsw.Error:
+                raise _TransactionLost(exc) from exc
+            return job, False, exc
+        try:
+            conn.execute("RELEASE job")
+        except apsw.Error as exc:
+            raise _TransactionLost(exc) from exc
+        return job, True, value
 
     @staticmethod
     def _dispatch(results: list[tuple[_Job, bool, Any]]) -> None:

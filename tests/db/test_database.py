@@ -135,3 +135,22 @@ async def test_a_job_that_runs_alone_keeps_no_copy_of_the_pages_it_changes(tmp_p
         assert seen["alone"] < sqlite_heap_limit(8) + 6 * 1024 * 1024, seen
     finally:
         d.close()
+
+
+async def test_a_transaction_ended_under_a_job_fails_its_group_and_the_writer_carries_on(db: Database) -> None:
+    # SQLite ends the whole transaction itself on a full disk, an I/O error or no memory; a job that ends it
+    # stands in for that. The jobs before it in the group are rolled back with it and fail; those after it run.
+    held = threading.Event()
+    blocker = asyncio.ensure_future(db.write(lambda c: held.wait(5)))
+    await asyncio.sleep(0.1)
+    before = asyncio.ensure_future(db.write(lambda c: c.execute("INSERT INTO t VALUES (1)")))
+    ender = asyncio.ensure_future(db.write(lambda c: (c.execute("INSERT INTO t VALUES (2)"), c.execute("ROLLBACK"))))
+    after = asyncio.ensure_future(db.write(lambda c: c.execute("INSERT INTO t VALUES (3)")))
+    held.set()
+    await blocker
+    for fut in (before, ender):
+        with pytest.raises(apsw.Error):
+            await asyncio.wait_for(fut, 5)
+    await asyncio.wait_for(after, 5)
+    await asyncio.wait_for(db.write(lambda c: c.execute("INSERT INTO t VALUES (4)")), 5)
+    assert await db.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")]) == [3, 4]
