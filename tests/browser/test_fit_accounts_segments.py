@@ -264,10 +264,16 @@ def test_a_milestone_only_for_a_segment_and_a_fit_level(admin: Watched, seeded: 
     dialog.get_by_label("When the score reaches").fill("500")
     dialog.get_by_role("combobox", name="Only for leads in segment").select_option(label="Software companies")
     dialog.get_by_role("combobox", name="Only for leads whose fit level is").select_option("Ideal fit")
-    dialog.get_by_role("textbox", name=re.compile("^Other lead filters")).fill("country in DE, FR")
+    filters = dialog.get_by_role("group", name=re.compile("^Other lead filters"))
+    filters.get_by_role("button", name="Add a filter").click()
+    filters.get_by_role("textbox", name="Filter 1 property").fill("country")
+    filters.get_by_role("combobox", name="Filter 1 condition").select_option(label="is one of")
+    filters.get_by_role("textbox", name="Filter 1 value").fill("DE, FR")
+    filters.get_by_role("button", name="Add a filter").click()  # a second row, left blank: not sent
+    admin.shot("trigger-lead-filters")
     dialog.get_by_role("button", name="Create").click()
     row = milestones.get_by_role("row").filter(has_text="Software lead turns hot")
-    expect(row).to_contain_text("leads in Software companies · Ideal fit leads · 1 more filter")
+    expect(row).to_contain_text("leads in Software companies · Ideal fit leads · country is one of DE, FR")
     trigger = next(t for t in seeded.call("GET", "/triggers/milestones") if t["name"] == "Software lead turns hot")
     expected = [{"field": "segment", "operator": "equals", "value": segment["segment_id"]},
                 {"field": "profile_level", "operator": "equals", "value": "Ideal fit"},
@@ -277,6 +283,7 @@ def test_a_milestone_only_for_a_segment_and_a_fit_level(admin: Watched, seeded: 
     row.get_by_role("button", name="Edit").click()
     dialog = page.get_by_role("dialog", name="Edit milestone")
     expect(dialog.get_by_role("combobox", name="Only for leads in segment")).to_have_value(segment["segment_id"])
+    expect(dialog.get_by_role("textbox", name="Filter 1 value")).to_have_value("DE, FR")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden()
     saved = next(t for t in seeded.call("GET", "/triggers/milestones") if t["trigger_id"] == trigger["trigger_id"])

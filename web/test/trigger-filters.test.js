@@ -1,16 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { leadFilterFields, parseFilterLines } from '../src/screens/triggers/fields.js';
+import { filtersFromRows, leadFilterFields } from '../src/screens/triggers/fields.js';
 
-test('filter lines become profile filters', () => {
-  assert.deepEqual(parseFilterLines('industry in software, fintech\n\n  phone exists \ncompany_size greater_than 200'), [
+test('filter rows become profile filters: blank rows skipped, no value where the condition takes none', () => {
+  assert.deepEqual(filtersFromRows([
+    { field: ' industry ', operator: 'in', value: 'software, fintech ' },
+    { field: '', operator: 'equals', value: 'x' },
+    { field: 'phone', operator: 'exists', value: 'ignored' },
+    { field: 'company_size', operator: 'greater_than', value: 200 },
+    { field: 'nickname', operator: 'equals', value: '  ' },
+  ]), [
     { field: 'industry', operator: 'in', value: 'software, fintech' },
     { field: 'phone', operator: 'exists', value: null },
     { field: 'company_size', operator: 'greater_than', value: '200' },
+    { field: 'nickname', operator: 'equals', value: null },
   ]);
 });
 
-test('a segment and a fit level are picked; other filters stay as lines; nothing is lost on a round trip', () => {
+test('a segment and a fit level are picked; other filters stay as rows; nothing is lost on a round trip', () => {
   const segments = [{ segment_id: 'sg_1', name: 'Evaluators' }];
   const fields = Object.fromEntries(leadFilterFields(segments, [{ name: 'Ideal fit' }]).map((f) => [f.key, f]));
   const trigger = { profile_filters: [
@@ -18,16 +25,17 @@ test('a segment and a fit level are picked; other filters stay as lines; nothing
     { field: 'industry', operator: 'in', value: 'software, fintech' },
     { field: 'profile_level', operator: 'equals', value: 'Ideal fit' },
   ] };
-  assert.equal(fields.only_for.show(trigger), 'leads in Evaluators · Ideal fit leads · 1 more filter');
+  assert.equal(fields.only_for.show(trigger), 'leads in Evaluators · Ideal fit leads · industry is one of software, fintech');
   const values = { segment_filter: fields.segment_filter.toForm(trigger), level_filter: fields.level_filter.toForm(trigger),
     profile_filters: fields.profile_filters.toForm(trigger) };
-  assert.deepEqual(values, { segment_filter: 'sg_1', level_filter: 'Ideal fit', profile_filters: 'industry in software, fintech' });
+  assert.deepEqual(values, { segment_filter: 'sg_1', level_filter: 'Ideal fit',
+    profile_filters: [{ field: 'industry', operator: 'in', value: 'software, fintech' }] });
   assert.equal(fields.segment_filter.toApi(values.segment_filter, values), undefined);
   assert.deepEqual(new Set(fields.profile_filters.toApi(values.profile_filters, values).map(JSON.stringify)),
     new Set(trigger.profile_filters.map(JSON.stringify)));
   assert.equal(fields.only_for.show({ profile_filters: [] }), 'any lead');
 });
 
-test('without segments or fit levels only the lines remain', () => {
+test('without segments or fit levels only the rows remain', () => {
   assert.deepEqual(leadFilterFields([], []).map((f) => f.key), ['only_for', 'profile_filters']);
 });

@@ -1,4 +1,5 @@
 // Form fields of each trigger kind for ConfigList (API field names; windows are an amount and a unit).
+import { conditionText, valueless } from '../../lib/conditions.js';
 
 const list = (v) => (v || '').split(',').map((s) => s.trim()).filter(Boolean);
 const UNITS = [['seconds', 'seconds'], ['minutes', 'minutes'], ['hours', 'hours'], ['days', 'days']];
@@ -53,7 +54,7 @@ export const surgeFields = [
 ];
 
 // Lead filters of milestone, sequence and pattern triggers (`profile_filters`): a segment and a fit level as
-// pickers, any other filter as a line "property operator value" (e.g. "industry in software, fintech").
+// pickers, any other filter as a row "property · condition · value" (e.g. industry · is one of · software, fintech).
 const isPick = (f, field) => f.field === field && f.operator === 'equals' && f.value;
 function splitFilters(filters) {
   const rest = [...(filters || [])];
@@ -66,12 +67,12 @@ function splitFilters(filters) {
   return { segment, level, rest };
 }
 
-/** "industry in software, fintech" -> {field, operator, value}; blank lines are skipped. */
-export function parseFilterLines(text) {
-  return (text || '').split('\n').map((l) => l.trim()).filter(Boolean).map((line) => {
-    const [field, operator = '', ...value] = line.split(/\s+/);
-    return { field, operator, value: value.length ? value.join(' ') : null };
-  });
+/** Editor rows -> profile filters: blank rows are skipped, a condition without a value sends none. */
+export function filtersFromRows(rows) {
+  return (rows || []).filter((r) => (r.field || '').trim()).map((r) => ({
+    field: r.field.trim(), operator: r.operator,
+    value: valueless(r.operator) || String(r.value ?? '').trim() === '' ? null : String(r.value).trim(),
+  }));
 }
 
 /** The form fields (and a column) for a trigger's lead filters, given the OU's segments and fit levels. */
@@ -82,7 +83,7 @@ export function leadFilterFields(segments, fitLevels) {
     show: (t) => {
       const { segment, level, rest } = splitFilters(t.profile_filters);
       return [segment && `leads in ${segmentName(segment)}`, level && `${level} leads`,
-        rest.length && `${rest.length} more ${rest.length === 1 ? 'filter' : 'filters'}`].filter(Boolean).join(' · ') || 'any lead';
+        ...rest.map((f) => conditionText(f.field, f.operator, f.value))].filter(Boolean).join(' · ') || 'any lead';
     },
   }];
   if (segments.length) {
@@ -95,14 +96,13 @@ export function leadFilterFields(segments, fitLevels) {
       options: [['', 'Any fit'], ...fitLevels.map((l) => [l.name, l.name])],
       toForm: (t) => splitFilters(t.profile_filters).level, toApi: () => undefined });
   }
-  fields.push({ key: 'profile_filters', label: 'Other lead filters (one per line: property operator value)', type: 'textarea', column: false,
-    placeholder: 'industry in software, fintech\ncompany_size greater_than 200',
-    help: 'Operators: equals, not_equals, contains, not_contains, starts_with, ends_with, greater_than, less_than, in, exists, not_exists. Every filter must hold.',
-    toForm: (t) => splitFilters(t.profile_filters).rest.map((f) => `${f.field} ${f.operator} ${f.value ?? ''}`.trim()).join('\n'),
-    toApi: (v, values) => [
+  fields.push({ key: 'profile_filters', label: 'Other lead filters (every one must hold)', type: 'conditions', column: false,
+    help: 'A lead property (from its metadata or fit profile), a condition and a value; "is one of" takes a comma-separated list.',
+    toForm: (t) => splitFilters(t.profile_filters).rest.map((f) => ({ field: f.field, operator: f.operator, value: f.value ?? '' })),
+    toApi: (rows, values) => [
       ...(values.segment_filter ? [{ field: 'segment', operator: 'equals', value: values.segment_filter }] : []),
       ...(values.level_filter ? [{ field: 'profile_level', operator: 'equals', value: values.level_filter }] : []),
-      ...parseFilterLines(v),
+      ...filtersFromRows(rows),
     ] });
   return fields;
 }
