@@ -17,8 +17,9 @@ instead of every DECAY row of the window. Score rows carry their event's lead (a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import apsw
@@ -87,12 +88,12 @@ class Settled:
     last_event_at: int | None
 
 
-def rank_gains(candidates: Sequence[Candidate], settle: Callable[[Sequence[str]], dict[str, Settled]],
+def rank_gains(candidates: Iterable[Candidate], settle: Callable[[Sequence[str]], dict[str, Settled]],
                limit: int) -> list[tuple[str, int, Settled]]:
     """The `limit` live leads with the biggest positive gain (ties by lead id). `candidates`: raised ones first,
     then by bound descending and lead id (the order of `_CANDIDATES`); the raised ones are settled at once (they
-    have no bound), the others in growing chunks until none of the rest can rank before the `limit`-th gain found.
-    `settle` leaves out leads that are not live."""
+    have no bound), the others in growing chunks until none of the rest can rank before the `limit`-th gain found,
+    so the rest are never read. `settle` leaves out leads that are not live."""
     found: list[tuple[int, str, Settled]] = []  # (-gain, lead_id, settled): sorts in answer order
 
     def add(batch: Sequence[Candidate]) -> None:
@@ -104,16 +105,21 @@ def rank_gains(candidates: Sequence[Candidate], settle: Callable[[Sequence[str]]
         found.sort(key=lambda f: f[:2])
         del found[limit:]
 
-    done = sum(1 for c in candidates if c.raised)
-    if done:
-        add(candidates[:done])
+    rest = iter(candidates)
+    nxt = next(rest, None)
+    raised = []
+    while nxt is not None and nxt.raised:
+        raised.append(nxt)
+        nxt = next(rest, None)
+    if raised:
+        add(raised)
     chunk = max(FIRST_CHUNK, 2 * limit)
-    while done < len(candidates):
-        nxt = candidates[done]
+    while nxt is not None:
         if len(found) >= limit and found[limit - 1][:2] < (-nxt.bound, nxt.lead_id):
             break
-        add(candidates[done:done + chunk])
-        done += chunk
+        batch = [nxt, *islice(rest, chunk - 1)]
+        nxt = next(rest, None)
+        add(batch)
         chunk *= 2
     return [(lead_id, -neg, s) for neg, lead_id, s in found]
 
@@ -122,12 +128,15 @@ def score_gains(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int
                 ) -> list[dict[str, Any]]:
     """Live leads by net score gain in `ruleset_id` from events with occurred_at >= start; only positive gains,
     biggest first (ties by lead id), at most `limit`: `{lead_id, gain, score, last_event_at}` rows."""
-    candidates = [Candidate(r[0], int(r[1]), bool(r[2]))
-                  for r in conn.execute(_CANDIDATES, (unit_id, ruleset_id, start))]
+    cursor = conn.execute(_CANDIDATES, (unit_id, ruleset_id, start))
 
     def settle(lead_ids: Sequence[str]) -> dict[str, Settled]:
         return {r[0]: Settled(int(r[1]), int(r[2]), r[3])
                 for r in conn.execute(_SETTLE, (unit_id, ruleset_id, start, json.dumps(list(lead_ids))))}
 
+    try:
+        ranked = rank_gains((Candidate(r[0], int(r[1]), bool(r[2])) for r in cursor), settle, limit)
+    finally:
+        cursor.close()
     return [{"lead_id": lead_id, "gain": gain, "score": s.score, "last_event_at": s.last_event_at}
-            for lead_id, gain, s in rank_gains(candidates, settle, limit)]
+            for lead_id, gain, s in ranked]
