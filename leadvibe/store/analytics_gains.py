@@ -52,7 +52,7 @@ raised AS (
       AND e.type_key = {_DECAY} AND e.occurred_at >= ?3
     UNION ALL
     SELECT e.lead_id, 0, 1 FROM events e INDEXED BY events_sent_as_decay
-    WHERE e.unit_id = ?1 AND e.type_key = {_DECAY} AND e.decay_id IS NULL AND e.occurred_at >= ?3)
+    WHERE e.unit_id = ?1 AND lower(e.type_key) = {_DECAY} AND e.decay_id IS NULL AND e.occurred_at >= ?3)
 SELECT lead_id, SUM(gain) AS gain, MAX(raised) AS raised
 FROM (SELECT * FROM engaged UNION ALL SELECT * FROM raised)
 GROUP BY lead_id HAVING SUM(gain) > 0 OR MAX(raised) = 1

@@ -10,5 +10,8 @@ CREATE INDEX event_scores_decay_raises ON event_scores(unit_id, ruleset_id, even
     WHERE delta > 0 AND before < 0 AND weight <= 0;
 
 -- Events someone sent with the type "DECAY" (no decay_id: not a decay pass's): scored by rules like any other
--- event, so every one of them is a candidate.
-CREATE INDEX events_sent_as_decay ON events(unit_id, occurred_at) WHERE type_key = 'decay' AND decay_id IS NULL;
+-- event, so every one of them is a candidate. lower(type_key), not type_key: a partial index whose WHERE says
+-- `type_key = 'decay'` makes SQLite compare every query's `type_key = ?` with it, bind the value and re-prepare the
+-- statement whenever the value changes (the worker's filter-window count did, once per event type: 10-30 % of
+-- the worker's CPU time, measured).
+CREATE INDEX events_sent_as_decay ON events(unit_id, occurred_at) WHERE lower(type_key) = 'decay' AND decay_id IS NULL;
