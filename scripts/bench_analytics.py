@@ -8,6 +8,9 @@ measured again (the case where a window holds a large share of the history).
 
 `--worker-cost EVENTS` times the app's own worker scoring EVENTS queued events (one lead per ten events,
 timestamps over 30 days) on fresh databases with the triggers and with them dropped, alternately.
+`--gains-pairs ROUNDS` (with `--keep DIR` of a database built earlier) times score gains on one connection, the
+plain `SUM(delta) GROUP BY lead` query over the window and the store's ranking alternately, for several windows
+and limits, and checks they answer the same (a paired comparison that a shared machine's load drifts less).
 `--insert-cost` instead times what migration 0041's triggers add to the worker's write path: an executemany of
 `--rows` events, their score rows (two rulesets) and lead updates in one transaction, with the triggers and with
 them dropped, alternately, on fresh databases.
@@ -51,6 +54,8 @@ PATHS = {
     "/analytics/stats": "/analytics/stats",
     "top-leads": "/analytics/top-leads?limit=10",
     "score-gains 24h": "/analytics/score-gains",
+    "score-gains 24h x100": "/analytics/score-gains?limit=100",
+    "score-gains 168h": "/analytics/score-gains?hours=168",
     "score-gains 720h": "/analytics/score-gains?hours=720",
     "/usage": "/usage",
 }
@@ -190,7 +195,7 @@ def backfill(data_dir: Path) -> float | None:
 def report(title: str, figures: dict[str, tuple[float, float]]) -> None:
     print(f"{title} (load average {os.getloadavg()[0]:.2f})")
     for name, (p50, p95) in figures.items():
-        print(f"  {name:18s} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
+        print(f"  {name:20s} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
 
 
 def insert_cost(rows: int, repeats: int) -> None:
@@ -284,6 +289,40 @@ def worker_cost(events: int, repeats: int) -> None:
     print(f"  (load average {os.getloadavg()[0]:.2f})")
 
 
+PLAIN_GAINS = (
+    "SELECT g.lead_id, g.gain, COALESCE(ls.score, 0) AS score, l.last_event_at FROM ("
+    "  SELECT s.lead_id, SUM(s.delta) AS gain FROM events e JOIN event_scores s"
+    "  ON s.event_seq = e.seq AND s.ruleset_id = ?1 WHERE e.unit_id = ?2 AND e.occurred_at >= ?3"
+    "  GROUP BY s.lead_id HAVING gain > 0 ORDER BY gain DESC, s.lead_id) g"
+    " CROSS JOIN leads l ON l.unit_id = ?2 AND l.id = g.lead_id AND l.merged_into IS NULL"
+    " LEFT JOIN lead_scores ls ON ls.unit_id = l.unit_id AND ls.ruleset_id = ?1 AND ls.lead_id = g.lead_id"
+    " ORDER BY g.gain DESC, g.lead_id LIMIT ?4")
+
+
+def gains_pairs(data_dir: Path, rounds: int) -> None:
+    """The plain score-gains query (the code before migration 0051) against the store's, alternately."""
+    from leadvibe.store.analytics import score_gains
+
+    conn = connect(data_dir)
+    ruleset = conn.execute("SELECT id FROM rulesets WHERE unit_id = 'unit_default' AND is_primary = 1").fetchone()[0]
+    now = int(time.time() * 1000)
+    for hours, limit in ((1, 10), (24, 10), (24, 100), (168, 10), (720, 10)):
+        since = now - hours * 3_600_000
+        taken: dict[str, list[float]] = {"plain": [], "store": []}
+        for _ in range(rounds):
+            started = time.perf_counter()
+            plain = [tuple(r) for r in conn.execute(PLAIN_GAINS, (ruleset, "unit_default", since, limit))]
+            taken["plain"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            ours = [tuple(r.values()) for r in score_gains(conn, "unit_default", ruleset, since, limit)]
+            taken["store"].append((time.perf_counter() - started) * 1000)
+            assert ours == plain, (hours, limit)
+        print(f"  {hours:4d} h, limit {limit:3d}: " + "   ".join(
+            f"{k} p50 {statistics.median(v):7.1f} p95 {sorted(v)[max(0, int(len(v) * 0.95) - 1)]:7.1f} ms"
+            for k, v in taken.items()) + f"   (load average {os.getloadavg()[0]:.2f})")
+    conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=200_000)
@@ -294,12 +333,16 @@ def main() -> None:
     parser.add_argument("--keep", help="build the database in this (new) directory and keep it")
     parser.add_argument("--insert-cost", action="store_true")
     parser.add_argument("--worker-cost", type=int, metavar="EVENTS", help="time the worker on EVENTS events")
+    parser.add_argument("--gains-pairs", type=int, metavar="ROUNDS", help="paired score-gains timing on --keep DIR")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if args.worker_cost:
         worker_cost(args.worker_cost, args.repeats)
+        return
+    if args.gains_pairs:
+        gains_pairs(Path(args.keep), args.gains_pairs)
         return
     if args.insert_cost:
         insert_cost(args.rows, args.repeats)

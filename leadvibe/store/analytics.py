@@ -12,8 +12,9 @@ Plans (EXPLAIN QUERY PLAN, checked on a 1 M-event OU):
 - live-lead totals are `lead_counts` (migration 0021);
 - joins that must be driven from one side say so with CROSS JOIN (SQLite keeps that order), so a new index
   elsewhere cannot flip them into a walk over every lead;
-- score gains walk `events_unit_time` for the window and probe `event_scores` by primary key (a lead's net gain
-  needs all its rows of the window; the totals cannot rank leads);
+- score gains (`store/analytics_gains.py`) walk the window's engagement events type by type and probe
+  `event_scores` by primary key, then add the DECAY rows of the few leads that can rank (a decay pass's rows are
+  not walked);
 - top leads walk `lead_scores_rank (unit_id, ruleset_id, score)` backwards and stop after `limit` rows.
 """
 
@@ -26,6 +27,7 @@ import apsw
 from leadvibe.db.rows import query, scalar
 from leadvibe.engine.levels import Level
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
+from leadvibe.store.analytics_gains import score_gains
 from leadvibe.store.analytics_windows import HourSplit, split_window
 
 __all__ = [
@@ -167,25 +169,6 @@ def top_leads(conn: apsw.Connection, unit_id: str, ruleset_id: str, limit: int) 
                        " ON l.unit_id = s.unit_id AND l.id = s.lead_id"
                        " WHERE s.unit_id = ? AND s.ruleset_id = ? AND l.merged_into IS NULL"
                        " ORDER BY s.score DESC, s.lead_id DESC LIMIT ?", (unit_id, ruleset_id, limit))
-
-
-def score_gains(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, limit: int
-                ) -> list[dict[str, Any]]:
-    """Leads by net score gain in `ruleset_id` from events with occurred_at >= start; only positive gains.
-
-    The gains are sorted inside the subquery, so the outer ORDER BY is already satisfied (no second sort) and
-    the lead and score probes run for the first `limit` live leads only, not for every lead with a gain.
-    """
-    return query(conn, "SELECT g.lead_id, g.gain, COALESCE(ls.score, 0) AS score, l.last_event_at FROM ("
-                       "  SELECT s.lead_id, SUM(s.delta) AS gain FROM events e JOIN event_scores s"
-                       "  ON s.event_seq = e.seq AND s.ruleset_id = ?"
-                       "  WHERE e.unit_id = ? AND e.occurred_at >= ? GROUP BY s.lead_id HAVING gain > 0"
-                       "  ORDER BY gain DESC, s.lead_id) g"
-                       " CROSS JOIN leads l ON l.unit_id = ? AND l.id = g.lead_id AND l.merged_into IS NULL"
-                       " LEFT JOIN lead_scores ls ON ls.unit_id = l.unit_id AND ls.ruleset_id = ?"
-                       " AND ls.lead_id = g.lead_id"
-                       " ORDER BY g.gain DESC, g.lead_id LIMIT ?",
-                 (ruleset_id, unit_id, start, unit_id, ruleset_id, limit))
 
 
 def units_of_org(conn: apsw.Connection, org_id: str) -> list[str]:

@@ -30,7 +30,8 @@ from tests.helpers import add_rules, wait_idle
 START = time.time_ns() // 1_000_000_000 * 1000
 MINUTE = 60_000
 LEADS = ("ld_a", "ld_b", "ld_c", "ld_d")
-TYPES = ("page_view", "demo", "email_open", "webinar")
+# "Decay" is sent by a client (no decay_id): scored by its rule like any type, unlike a decay pass's DECAY events.
+TYPES = ("page_view", "demo", "email_open", "webinar", "Decay")
 DECAY_KEY = type_key(DECAY_EVENT_TYPE)
 GAIN_HOURS = (1, 3, 24, 720)
 TABLES = {
@@ -48,7 +49,7 @@ history = st.lists(st.tuples(st.sampled_from(LEADS), st.sampled_from(TYPES),
                              st.integers(min_value=-30 * 60, max_value=5)),  # minutes around the clock
                    min_size=1, max_size=30)
 steps = st.lists(st.sampled_from(("delete_events", "merge", "delete_lead", "rescore", "decay", "delete_type",
-                                  "more_events", "later")), max_size=4)
+                                  "more_events", "later", "next_day")), max_size=4)
 
 
 # -- the definitions the totals replace: plain queries over the rows ---------------------------------------
@@ -82,7 +83,8 @@ def _top_types(c: Any, unit_id: str, start: int) -> list[dict[str, Any]]:
     return [{"event_type": name, "count": n} for name, n in rows]
 
 
-def _gains(c: Any, unit_id: str, ruleset_id: str, start: int) -> list[dict[str, Any]]:
+def _gains(c: Any, unit_id: str, ruleset_id: str, start: int, limit: int = 10, raw: bool = False
+           ) -> list[dict[str, Any]]:
     rows = c.execute(
         "SELECT g.lead_id, g.gain, COALESCE(ls.score, 0), l.last_event_at FROM ("
         "  SELECT s.lead_id, SUM(s.delta) AS gain FROM events e JOIN event_scores s"
@@ -90,8 +92,8 @@ def _gains(c: Any, unit_id: str, ruleset_id: str, start: int) -> list[dict[str, 
         "  GROUP BY s.lead_id HAVING gain > 0) g"
         " JOIN leads l ON l.unit_id = ? AND l.id = g.lead_id AND l.merged_into IS NULL"
         " LEFT JOIN lead_scores ls ON ls.unit_id = l.unit_id AND ls.ruleset_id = ? AND ls.lead_id = g.lead_id"
-        " ORDER BY g.gain DESC, g.lead_id LIMIT 10", (ruleset_id, unit_id, start, unit_id, ruleset_id))
-    return [{"lead_id": lead, "gain": gain, "score": score, "last_event_at": to_rfc3339(at)}
+        " ORDER BY g.gain DESC, g.lead_id LIMIT ?", (ruleset_id, unit_id, start, unit_id, ruleset_id, limit))
+    return [{"lead_id": lead, "gain": gain, "score": score, "last_event_at": at if raw else to_rfc3339(at)}
             for lead, gain, score, at in rows]
 
 
@@ -145,6 +147,10 @@ async def _check(api: Api, windows: list[tuple[int, int]]) -> None:
             assert store.window_events(c, "unit_default", start, end) == _events(c, "unit_default", start, end)
             assert store.active_leads(c, "unit_default", start, end) == _active(c, "unit_default", start, end)
             assert store.score_delta(c, "unit_default", "rs_two", start) == _delta(c, "unit_default", "rs_two", start)
+            for ruleset in ("rs_one", "rs_two"):
+                for limit in (1, 2, 10):
+                    assert ([tuple(r.values()) for r in store.score_gains(c, "unit_default", ruleset, start, limit)]
+                            == [tuple(r.values()) for r in _gains(c, "unit_default", ruleset, start, limit, raw=True)])
     await api.rt.db.read(closed_windows)
 
 
@@ -187,6 +193,8 @@ async def _step(api: Api, step: str, events: list[tuple[str, str, int]]) -> None
         await _ingest(api, events[:10])
     elif step == "later":
         api.rt.clock.advance(7 * 60 * 37)
+    elif step == "next_day":
+        api.rt.clock.advance(23 * 3600 + 17 * 60)
 
 
 async def _scenario(offset: int, events: list[tuple[str, str, int]], plan: list[str],
@@ -197,7 +205,7 @@ async def _scenario(offset: int, events: list[tuple[str, str, int]], plan: list[
         async with AsyncTestClient(app=app) as client:
             api = Api(client, app)
             await api.login()
-            await add_rules(api, {"page_view": 3, "demo": 11, "email_open": -2, "webinar": 5}, "rs_one")
+            await add_rules(api, {"page_view": 3, "demo": 11, "email_open": -2, "webinar": 5, "Decay": 6}, "rs_one")
             await add_rules(api, {"page_view": 1, "demo": 7}, "rs_two", primary=False)
             assert (await api.put("/settings/scoring", json={"allow_negative_scores": True})).status_code == 200
             r = await api.post("/org-units", json={"name": "Elsewhere"})
