@@ -76,4 +76,4 @@ def new_event_id() -> str:
     ms = (time.time_ns() // 1_000_000) & ((1 << _MS_BITS) - 1)
     body = (ms << (_COUNTER_BITS + _HASH_BITS)) | ((n & ((1 << _COUNTER_BITS) - 1)) << _HASH_BITS) \
         | (int.from_bytes(h.digest(), "big") >> (80 - _HASH_BITS))
-    return f"ev_{sortable_b32_80(body)}"
+    return f"ev_{_encode_80(body, _SORTED_PAIRS)}"
