@@ -9,7 +9,7 @@ connection wrote out, to the WAL): a figure of the storage layout that the machi
 `--profile FILE` writes a cProfile of the drain (read it with `python -m pstats FILE`). For a paired before/after
 run, copy this script into a checkout of the earlier commit and run it from there, back to back.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
-       [--profile out.prof]
+       [--budget-ms 100] [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def pages_written(rt) -> int:  # type: ignore[no-untyped-def]
     return int(rt.db.write_blocking(lambda c: c.status(apsw.SQLITE_DBSTATUS_CACHE_WRITE, True))[0])
 
 
-def drain(rt, prof: cProfile.Profile | None) -> tuple[int, float, int]:  # type: ignore[no-untyped-def]
+def drain(rt, prof: cProfile.Profile | None, budget_ms: int) -> tuple[int, float, int]:  # type: ignore[no-untyped-def]
     done = batches = 0
     t0 = time.perf_counter()
     while True:
@@ -86,7 +86,7 @@ def drain(rt, prof: cProfile.Profile | None) -> tuple[int, float, int]:  # type:
             if prof is not None:
                 prof.enable()
             try:
-                return process_batch(rt, c, 2000, budget_ms=100)
+                return process_batch(rt, c, 2000, budget_ms=budget_ms)
             finally:
                 if prof is not None:
                     prof.disable()
@@ -104,6 +104,9 @@ def main() -> None:
     ap.add_argument("--leads", type=int, default=5_000)
     ap.add_argument("--rounds", type=int, default=2, help="fill-and-drain rounds on the same database")
     ap.add_argument("--profile", help="write a cProfile of the drains to this file")
+    ap.add_argument("--budget-ms", type=int, default=100,
+                    help="the worker's batch budget; a large one keeps every batch at 2,000 rows whatever the load,"
+                         " so the pages per event compare across runs")
     ap.add_argument("--preload", type=int, default=0,
                     help="store this many events with random ids first (an older database, larger than the cache)")
     args = ap.parse_args()
@@ -127,7 +130,7 @@ def main() -> None:
             fill(rt, org_id, r * args.events, args.events, args.leads, now)
             load = os.getloadavg()[0]
             pages_written(rt)
-            done, secs, batches = drain(rt, prof)
+            done, secs, batches = drain(rt, prof, args.budget_ms)
             pages = pages_written(rt)
             print(f"round {r + 1}: {done:,} events in {secs:.2f} s = {done / secs:8.0f} ev/s"
                   f"  ({batches} batches, {pages / max(done, 1):.2f} pages written per event;"
