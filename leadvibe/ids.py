@@ -3,6 +3,12 @@
 Bodies come from keyed BLAKE2b over a counter, seeded once per process from the OS: unpredictable without the
 seed and about a microsecond each, where a syscall to the OS's random source per id costs far more on some
 virtual machines (hundreds of microseconds were measured) and ids are minted on every ingested event.
+
+Event ids start with the time they were minted (`new_event_id`): `events.id` is UNIQUE, and a random id put each
+stored event's index entry on a random page, so every worker commit rewrote most of that index's leaves; ids that
+grow with time append to its right edge instead. They keep the shape of every other id (`ev_` and 16 characters
+of lower-case base32), so clients and stored random ids stay valid; nothing orders events by id (`seq` is the
+arrival order).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import time
 
 _SEED = os.urandom(32)
 _COUNTER = itertools.count()  # next() on itertools.count is atomic under the GIL
@@ -19,6 +26,14 @@ _KEYED = hashlib.blake2b(key=_SEED, digest_size=10)
 # base32 encoder is Python and cost about 5 µs per id, on every ingested event.
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 _PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
+# The same 32 characters in ASCII order, so that text order is numeric order (RFC 4648's puts the digits last).
+_SORTED_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+_SORTED_PAIRS = tuple(a + b for a in _SORTED_ALPHABET for b in _SORTED_ALPHABET)
+# An event id's 80 bits: milliseconds since the epoch (42 bits, until 2109), then the low 18 bits of the process's
+# counter (two ids of one millisecond differ there unless 262,144 were minted in it), then 20 bits of keyed hash.
+_MS_BITS = 42
+_COUNTER_BITS = 18
+_HASH_BITS = 80 - _MS_BITS - _COUNTER_BITS
 
 
 def _reseed_after_fork() -> None:
@@ -32,7 +47,15 @@ os.register_at_fork(after_in_child=_reseed_after_fork)
 
 def b32_80(n: int) -> str:
     """An 80-bit integer as 16 characters of lower-case base32 (what `base64.b32encode` gives its 10 bytes)."""
-    p = _PAIRS
+    return _encode_80(n, _PAIRS)
+
+
+def sortable_b32_80(n: int) -> str:
+    """An 80-bit integer as 16 base32 characters whose text order is the integers' order."""
+    return _encode_80(n, _SORTED_PAIRS)
+
+
+def _encode_80(n: int, p: tuple[str, ...]) -> str:
     return (f"{p[n >> 70]}{p[(n >> 60) & 1023]}{p[(n >> 50) & 1023]}{p[(n >> 40) & 1023]}"
             f"{p[(n >> 30) & 1023]}{p[(n >> 20) & 1023]}{p[(n >> 10) & 1023]}{p[n & 1023]}")
 
@@ -42,3 +65,15 @@ def new_id(prefix: str) -> str:
     h = _KEYED.copy()
     h.update(next(_COUNTER).to_bytes(16, "little"))
     return f"{prefix}_{b32_80(int.from_bytes(h.digest(), 'big'))}"
+
+
+def new_event_id() -> str:
+    """`ev_…` like `new_id("ev")`, but ids minted later sort after earlier ones (to the millisecond): the event
+    index takes them as appends. Still 16 characters of lower-case base32, with 38 bits that differ per id."""
+    n = next(_COUNTER)
+    h = _KEYED.copy()
+    h.update(n.to_bytes(16, "little"))
+    ms = (time.time_ns() // 1_000_000) & ((1 << _MS_BITS) - 1)
+    body = (ms << (_COUNTER_BITS + _HASH_BITS)) | ((n & ((1 << _COUNTER_BITS) - 1)) << _HASH_BITS) \
+        | (int.from_bytes(h.digest(), "big") >> (80 - _HASH_BITS))
+    return f"ev_{_encode_80(body, _SORTED_PAIRS)}"

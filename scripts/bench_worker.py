@@ -4,9 +4,12 @@ the standard surge policy, an inorganic filter on email opens, the event mix of 
 `--leads` leads), then drains it with `process_batch` on the writer thread as the worker does (2,000-row batches,
 a 100 ms budget) and prints events/s and the load average. No HTTP; the database is a real SQLite file (FULL).
 
+Each round also prints the database pages the drain wrote per event (SQLite's count of pages the writer
+connection wrote out, to the WAL): a figure of the storage layout that the machine's load does not move.
 `--profile FILE` writes a cProfile of the drain (read it with `python -m pstats FILE`). For a paired before/after
 run, copy this script into a checkout of the earlier commit and run it from there, back to back.
-Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--profile out.prof]
+Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
+       [--budget-ms 100] [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import apsw  # noqa: E402
+
 from leadvibe.app import build_runtime  # noqa: E402
 from leadvibe.bootstrap import bootstrap  # noqa: E402
 from leadvibe.config import load_settings  # noqa: E402
@@ -57,7 +62,23 @@ def fill(rt, org_id: str, start: int, events: int, leads: int, now: int) -> None
                                                                          now))
 
 
-def drain(rt, prof: cProfile.Profile | None) -> tuple[int, float, int]:  # type: ignore[no-untyped-def]
+def preload(conn, org_id: str, count: int, leads: int, now: int) -> None:  # type: ignore[no-untyped-def]
+    """`count` stored events with random ids (as a database written before ids were time-ordered holds), spread
+    over the leads and the last 30 days, so the event indexes are larger than the page cache."""
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3)"
+        " INSERT INTO events (id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
+        " processed_at, channel) SELECT 'ev_' || lower(hex(randomblob(8))), ?1, 'unit_default',"
+        " 'ld_b' || abs(random() % ?4), 'page_view', 'page_view', ?2 - abs(random() % 2592000000), ?2, ?2, 'web'"
+        " FROM n", (org_id, now, count, leads))
+
+
+def pages_written(rt) -> int:  # type: ignore[no-untyped-def]
+    """Pages the writer connection wrote since the last call (SQLITE_DBSTATUS_CACHE_WRITE, then reset)."""
+    return int(rt.db.write_blocking(lambda c: c.status(apsw.SQLITE_DBSTATUS_CACHE_WRITE, True))[0])
+
+
+def drain(rt, prof: cProfile.Profile | None, budget_ms: int) -> tuple[int, float, int]:  # type: ignore[no-untyped-def]
     done = batches = 0
     t0 = time.perf_counter()
     while True:
@@ -65,7 +86,7 @@ def drain(rt, prof: cProfile.Profile | None) -> tuple[int, float, int]:  # type:
             if prof is not None:
                 prof.enable()
             try:
-                return process_batch(rt, c, 2000, budget_ms=100)
+                return process_batch(rt, c, 2000, budget_ms=budget_ms)
             finally:
                 if prof is not None:
                     prof.disable()
@@ -83,6 +104,11 @@ def main() -> None:
     ap.add_argument("--leads", type=int, default=5_000)
     ap.add_argument("--rounds", type=int, default=2, help="fill-and-drain rounds on the same database")
     ap.add_argument("--profile", help="write a cProfile of the drains to this file")
+    ap.add_argument("--budget-ms", type=int, default=100,
+                    help="the worker's batch budget; a large one keeps every batch at 2,000 rows whatever the load,"
+                         " so the pages per event compare across runs")
+    ap.add_argument("--preload", type=int, default=0,
+                    help="store this many events with random ids first (an older database, larger than the cache)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lv-bench-worker-"))
     try:
@@ -94,14 +120,21 @@ def main() -> None:
         now = rt.now_ms()
         rt.db.write_blocking(lambda c: bootstrap(c, settings, now))
         org_id = rt.db.write_blocking(configure)
+        for lo in range(0, args.preload, 100_000):
+            t0 = time.perf_counter()
+            rt.db.write_blocking(lambda c, n=min(100_000, args.preload - lo): preload(c, org_id, n, args.leads, now))
+            print(f"preloaded {min(lo + 100_000, args.preload):,} events ({time.perf_counter() - t0:.1f} s)")
         prof = cProfile.Profile() if args.profile else None
         print(f"code: {ROOT}  events per round: {args.events:,}  leads: {args.leads:,}")
         for r in range(args.rounds):
             fill(rt, org_id, r * args.events, args.events, args.leads, now)
             load = os.getloadavg()[0]
-            done, secs, batches = drain(rt, prof)
+            pages_written(rt)
+            done, secs, batches = drain(rt, prof, args.budget_ms)
+            pages = pages_written(rt)
             print(f"round {r + 1}: {done:,} events in {secs:.2f} s = {done / secs:8.0f} ev/s"
-                  f"  ({batches} batches; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)")
+                  f"  ({batches} batches, {pages / max(done, 1):.2f} pages written per event;"
+                  f" load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)")
         if prof is not None:
             prof.dump_stats(args.profile)
         rt.db.close()

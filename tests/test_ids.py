@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadvibe.ids import b32_80, new_id
+from leadvibe.ids import b32_80, new_event_id, new_id, sortable_b32_80
 
 
 @given(st.binary(min_size=10, max_size=10))
@@ -20,3 +21,29 @@ def test_ids_have_a_prefix_and_16_base32_characters_and_never_repeat() -> None:
     ids = [new_id("ev") for _ in range(10_000)]
     assert all(re.fullmatch(r"ev_[a-z2-7]{16}", i) for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_event_ids_keep_the_shape_sort_by_time_and_never_repeat() -> None:
+    before = new_id("ev")
+    ids = [new_event_id() for _ in range(20_000)]
+    assert all(re.fullmatch(r"ev_[a-z2-7]{16}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    # Within one millisecond the order is free; across milliseconds later ids sort after earlier ones.
+    ms = [_minted_ms(i) for i in ids]
+    assert ms == sorted(ms) and ms[-1] - ms[0] < 60_000
+    assert abs(ms[0] - time.time_ns() // 1_000_000) < 60_000
+    assert re.fullmatch(r"ev_[a-z2-7]{16}", before)
+
+
+@given(st.integers(min_value=0, max_value=(1 << 80) - 1), st.integers(min_value=0, max_value=(1 << 80) - 1))
+def test_sortable_base32_orders_as_the_integers(a: int, b: int) -> None:
+    assert (sortable_b32_80(a) < sortable_b32_80(b)) == (a < b)
+    assert re.fullmatch(r"[a-z2-7]{16}", sortable_b32_80(a))
+
+
+def _minted_ms(event_id: str) -> int:
+    digits = "234567abcdefghijklmnopqrstuvwxyz"
+    n = 0
+    for ch in event_id[3:]:
+        n = n * 32 + digits.index(ch)
+    return n >> 38

@@ -17,7 +17,7 @@ import msgspec
 from leadvibe.db.rows import scalar
 from leadvibe.engine.normalize import ALIAS_KINDS, has_control_chars, normalize_alias, type_key
 from leadvibe.errors import ApiError
-from leadvibe.ids import new_id
+from leadvibe.ids import new_event_id
 from leadvibe.timeutil import parse_rfc3339
 
 MAX_EVENT_TYPE = 128
@@ -154,7 +154,7 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -
         if not 1 <= len(key) <= MAX_ID:
             raise ApiError(400, f"`event_id` / Idempotency-Key must be 1 to {MAX_ID} characters")
         no_control(key, "event_id" if ev.event_id is not None else "Idempotency-Key")
-    return QueuedEvent(new_id("ev"), name, lead_id, aliases, ts, ev.metadata, key)
+    return QueuedEvent(new_event_id(), name, lead_id, aliases, ts, ev.metadata, key)
 
 
 @dataclass(frozen=True)
