@@ -5,6 +5,10 @@ Leads are replayed a few hundred at a time with set queries (their events, score
 and only what the replay changes is written: a rescore with unchanged rules writes nothing, and a rule change
 rewrites the rows it moves. Each lead is replayed whole inside one transaction, so at every commit its score
 equals the sum of its stored deltas.
+
+A rescore of one ruleset replays only the leads a change can reach (`rescore_scope`): when nothing but rules
+changed since the ruleset's rows were last made whole, a lead without an event of a type whose rules changed
+would get back every row it has.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import apsw
 from leadvibe.engine.bulk import OBSERVED, SCORED, Plan, StepEvent, replay_steps
 from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.surge import Session
-from leadvibe.pipeline.scoring_config import OUConfig
+from leadvibe.pipeline.scoring_config import OUConfig, load_config
 from leadvibe.pipeline.worker import replay_event_from_row
 from leadvibe.store import events as ev_store
+from leadvibe.store import rescore_basis as basis
+from leadvibe.store.scoring import live_lead_ids
 
 CHUNK_LEADS = 100  # leads per set query: small enough to stop close to a step's time budget
 
@@ -300,11 +306,46 @@ def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] 
                 writes = _replay_chunk(conn, unit_id, plan, chunk, targets, now)
             writes.flush(conn, targets)
         return prepared.lead_count
+    whole_ou = lead_ids is None and budget_ms is None and conn.in_transaction
     if lead_ids is None:
-        lead_ids = [str(r[0]) for r in conn.execute(
-            "SELECT id FROM leads WHERE unit_id = ? AND merged_into IS NULL", (unit_id,)).fetchall()]
+        lead_ids = live_lead_ids(conn, unit_id)
     done = 0
     for chunk in _chunks(lead_ids, budget_ms):
         _replay_chunk(conn, unit_id, plan, chunk, targets, now).flush(conn, targets)
         done += len(chunk)
+    if whole_ou and load_config(conn, unit_id).scoring == cfg.scoring:
+        # Every live lead replayed in one transaction under the configuration it holds: the rows are whole.
+        ids = cfg.active_ruleset_ids if targets is None else [r for r in cfg.active_ruleset_ids if r in targets]
+        basis.record_basis(conn, unit_id, ids, basis.scoring_epoch(conn, unit_id), None)
     return done
+
+
+@dataclass(frozen=True, slots=True)
+class RescoreScope:
+    """The leads a rescore of one ruleset replays, and what it records once every one of them is written."""
+
+    lead_ids: list[str]
+    live_leads: int
+    """Every live lead of the OU: those not in `lead_ids` would get back the rows they have."""
+    epoch: int
+    pending_through: int
+
+
+def rescore_scope(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> RescoreScope:
+    """Inside a read transaction: the leads a rescore of the ruleset must replay. Every live lead, unless the
+    ruleset's rows were made whole under the OU's current scoring epoch (no change since to the surge policy,
+    session timeout, filters, floor or active rulesets); then only the leads with an event of a type whose rules
+    in the ruleset changed since (a rule's match depends on its event's type and time alone)."""
+    epoch = basis.scoring_epoch(conn, unit_id)
+    through, types = basis.pending_types(conn, unit_id, ruleset_id)
+    live = live_lead_ids(conn, unit_id)
+    if basis.basis_epoch(conn, unit_id, ruleset_id) != epoch:
+        return RescoreScope(live, len(live), epoch, through)
+    return RescoreScope(basis.live_leads_with_types(conn, unit_id, types), len(live), epoch, through)
+
+
+def finish_rescore(conn: apsw.Connection, unit_id: str, ruleset_id: str, scope: RescoreScope) -> bool:
+    """Inside a write, after every lead of `scope` was replayed and written: record that the ruleset's rows are
+    whole, so that the next rescore can leave alone the leads no later rule change reaches. False (nothing
+    recorded) when the scoring epoch moved meanwhile."""
+    return basis.record_basis(conn, unit_id, [ruleset_id], scope.epoch, scope.pending_through)
