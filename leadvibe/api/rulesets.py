@@ -60,6 +60,9 @@ BACKTEST_MAX_RULES = 1000
 # worker get the writer between them; the lead count bounds what one step reads up front.
 RESCORE_STEP_MS = 50.0
 RESCORE_STEP_LEADS = 600
+# ... and of about this many rows written: a step of leads that all change writes ~4 rows per lead, where one of
+# every lead (most of them unchanged) wrote ~1.
+RESCORE_STEP_WRITES = 1000
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
@@ -399,7 +402,8 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
 
     def prepare(c: Any, leads: list[str]) -> PreparedRescore:
         active_ruleset(c)
-        return prepare_rescore(c, load_config(c, unit_id), leads, rt.now_ms(), [ruleset_id], RESCORE_STEP_MS)
+        return prepare_rescore(c, load_config(c, unit_id), leads, rt.now_ms(), [ruleset_id], RESCORE_STEP_MS,
+                               RESCORE_STEP_WRITES)
 
     def step(c: Any, leads: list[str], prepared: PreparedRescore) -> tuple[int, list[dict[str, Any]]]:
         active_ruleset(c)
