@@ -60,9 +60,9 @@ BACKTEST_MAX_RULES = 1000
 # worker get the writer between them; the lead count bounds what one step reads up front.
 RESCORE_STEP_MS = 50.0
 RESCORE_STEP_LEADS = 600
-# ... and of about this many rows written: a step of leads that all change writes ~4 rows per lead, where one of
-# every lead (most of them unchanged) wrote ~1.
-RESCORE_STEP_WRITES = 1000
+# ... and of about this many rows written (what a 600-lead step wrote when most of its leads did not change): a
+# step of leads that all change (a scoped rescore) writes ~4 rows per lead.
+RESCORE_STEP_WRITES = 500
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
