@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
@@ -161,6 +161,12 @@ async def _scenario(ops: list[tuple[Any, ...]], rescored: bool, then: list[tuple
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink))
 @given(operations, st.booleans(), rule_changes)
+# A surging session, then a surge change (the epoch moves) and a rule change on a type the lead never had.
+@example([("ingest", "ld_a", -60, [("demo", 0), ("demo", 1), ("demo", 2), ("demo", 3)]), ("surge", "off")], False,
+         [("weight", "rs_one", "page_view", 5)])
+# Two pending types, each on another lead.
+@example([("ingest", "ld_a", -60, [("page_view", 0)]), ("ingest", "ld_b", -30, [("demo", 0)])], True,
+         [("weight", "rs_one", "demo", 7), ("weight", "rs_one", "page_view", 3)])
 def test_a_scoped_rescore_ends_where_a_full_replay_ends(ops: list[tuple[Any, ...]], rescored: bool,
                                                         then: list[tuple[Any, ...]]) -> None:
     asyncio.run(_scenario(ops, rescored, then))
