@@ -9,7 +9,9 @@ sessions surge and the email-open filter fires), timestamps follow arrival with 
 
 Then, against the running `python -m leadvibe serve` (127.0.0.1 only): the whole-OU backtest three times (every
 weight doubled), and a rule change (page_view weight + 2) with `POST /rulesets/{id}/rescore` while a client sends
-`POST /ingest` at 100 requests/s (p50/p99 of those). `--in-process` instead times (and with `--profile`,
+`POST /ingest` at 100 requests/s (p50/p99 of those). The build's full rescore leaves every ruleset's rows whole
+(migration 0052's basis), so the rescore replays only the leads with a page_view event, as it would after any
+rescore or whole-OU replay. `--in-process` instead times (and with `--profile`,
 cProfiles) the backtest replay and the rescore directly on a connection, without HTTP.
 
     .venv/bin/python scripts/bench_replay.py --leads 100000 --events 300000
@@ -139,7 +141,7 @@ def in_process(data_dir: Path, args: argparse.Namespace) -> None:
     from leadvibe.engine.bulk import final_scores
     from leadvibe.engine.replay import ScoringConfig
     from leadvibe.engine.scoring import Rule, Ruleset
-    from leadvibe.pipeline.rescore import prepare_rescore, rescore_leads
+    from leadvibe.pipeline.rescore import finish_rescore, prepare_rescore, rescore_leads, rescore_scope
     from leadvibe.pipeline.scoring_config import load_config
     from leadvibe.store import scoring as store
 
@@ -159,7 +161,10 @@ def in_process(data_dir: Path, args: argparse.Namespace) -> None:
         connection."""
         conn.execute("UPDATE rules SET weight = weight + 2 WHERE unit_id = ? AND type_key = 'page_view'", (UNIT,))
         fresh = load_config(conn, UNIT)
-        ids = store.live_lead_ids(conn, UNIT)
+        with conn:
+            scope = rescore_scope(conn, UNIT, ruleset_id)
+        ids = scope.lead_ids
+        print(f"  (rescore: {len(ids):,} of {scope.live_leads:,} leads to replay)")
         reader = apsw.Connection(str(data_dir / "leadvibe.db"))
         apply_pragmas(reader, cache_size_mb=int(os.environ.get("READER_MB", "16")), readonly=True)
         done, reading, writing = 0, 0.0, 0.0
@@ -174,9 +179,11 @@ def in_process(data_dir: Path, args: argparse.Namespace) -> None:
             with conn:
                 done += rescore_leads(conn, fresh, rest, int(time.time() * 1000), [ruleset_id], prepared=prepared)
             writing += time.perf_counter() - t
+        with conn:
+            finish_rescore(conn, UNIT, ruleset_id, scope)
         print(f"  (rescore: {reading:.2f} s replaying on the reader, {writing:.2f} s writing)")
         reader.close()
-        return done
+        return scope.live_leads
 
     for name, fn in (("backtest", backtest), ("backtest", backtest), ("rescore", rescore)):
         profile = cProfile.Profile() if args.profile else None

@@ -43,7 +43,7 @@ from leadvibe.engine.scoring import Rule, Ruleset
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
-from leadvibe.pipeline.rescore import PreparedRescore, prepare_rescore
+from leadvibe.pipeline.rescore import PreparedRescore, RescoreScope, finish_rescore, prepare_rescore, rescore_scope
 from leadvibe.pipeline.scoring_config import load_config
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -60,6 +60,9 @@ BACKTEST_MAX_RULES = 1000
 # worker get the writer between them; the lead count bounds what one step reads up front.
 RESCORE_STEP_MS = 50.0
 RESCORE_STEP_LEADS = 600
+# ... and of about this many rows written (what a 600-lead step wrote when most of its leads did not change): a
+# step of leads that all change (a scoped rescore) writes ~4 rows per lead.
+RESCORE_STEP_WRITES = 500
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
@@ -379,7 +382,9 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
     ingestion interleaves with (each replays whole leads, so every lead's score equals the sum of its deltas at
     every commit).
 
-    With unchanged rules no score changes (`changed` counts leads whose score in this ruleset moved).
+    With unchanged rules no score changes (`changed` counts leads whose score in this ruleset moved). When only
+    rules changed since the ruleset's last complete rescore, only the leads with an event of a type whose rules
+    changed are replayed: the others would get back every row they have (`leads_rescored` counts them too).
     """
     cache = require_pipeline(rt, "rescoring")
     unit_id = tenant.unit_id
@@ -391,13 +396,14 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
                 "the ruleset is inactive; activate it before rescoring (inactive rulesets keep their scores)"
             )
 
-    def leads_of_ou(c: Any) -> list[str]:
+    def scope_of(c: Any) -> RescoreScope:
         active_ruleset(c)
-        return store.live_lead_ids(c, unit_id)
+        return rescore_scope(c, unit_id, ruleset_id)
 
     def prepare(c: Any, leads: list[str]) -> PreparedRescore:
         active_ruleset(c)
-        return prepare_rescore(c, load_config(c, unit_id), leads, rt.now_ms(), [ruleset_id], RESCORE_STEP_MS)
+        return prepare_rescore(c, load_config(c, unit_id), leads, rt.now_ms(), [ruleset_id], RESCORE_STEP_MS,
+                               RESCORE_STEP_WRITES)
 
     def step(c: Any, leads: list[str], prepared: PreparedRescore) -> tuple[int, list[dict[str, Any]]]:
         active_ruleset(c)
@@ -405,7 +411,8 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
         before = store.lead_scores_by_ruleset(c, unit_id, leads, ruleset_id)
         return rescore_changes(rt, c, cache, unit_id, leads, before, rt.now_ms(), ruleset_id, prepared=prepared)
 
-    leads = await rt.db.read(leads_of_ou)
+    scope = await rt.db.read(scope_of)
+    leads = scope.lead_ids
     done = changed = 0
     while done < len(leads):
         rest = leads[done:done + RESCORE_STEP_LEADS]
@@ -416,7 +423,9 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
         publish(rt, unit_id, changes)
         done += n
         changed += len(changes)
-    return RescoreOut(ruleset_id, done, changed)
+    await rt.db.write(lambda c: finish_rescore(c, unit_id, ruleset_id, scope))
+    # The leads left out would have been rewritten as they are: they count as rescored.
+    return RescoreOut(ruleset_id, scope.live_leads, changed)
 
 
 def _draft_rules(rules: list[DraftRule]) -> tuple[Rule, ...]:

@@ -5,6 +5,10 @@ Leads are replayed a few hundred at a time with set queries (their events, score
 and only what the replay changes is written: a rescore with unchanged rules writes nothing, and a rule change
 rewrites the rows it moves. Each lead is replayed whole inside one transaction, so at every commit its score
 equals the sum of its stored deltas.
+
+A rescore of one ruleset replays only the leads a change can reach (`rescore_scope`): when nothing but rules
+changed since the ruleset's rows were last made whole, a lead without an event of a type whose rules changed
+would get back every row it has.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import apsw
 from leadvibe.engine.bulk import OBSERVED, SCORED, Plan, StepEvent, replay_steps
 from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.surge import Session
-from leadvibe.pipeline.scoring_config import OUConfig
+from leadvibe.pipeline.scoring_config import OUConfig, load_config
 from leadvibe.pipeline.worker import replay_event_from_row
 from leadvibe.store import events as ev_store
+from leadvibe.store import rescore_basis as basis
+from leadvibe.store.scoring import live_lead_ids
 
 CHUNK_LEADS = 100  # leads per set query: small enough to stop close to a step's time budget
 
@@ -110,7 +116,8 @@ class _Writes:
     """Only the rows a replay changes, written with one statement per kind for a whole chunk of leads."""
 
     def __init__(self) -> None:
-        self.score_upserts: list[tuple[Any, ...]] = []
+        self.score_inserts: list[tuple[Any, ...]] = []
+        self.score_updates: list[tuple[Any, ...]] = []
         self.score_deletes: list[tuple[int, str]] = []
         self.flags: list[tuple[Any, ...]] = []
         self.has_delta: list[tuple[int, int]] = []
@@ -119,16 +126,30 @@ class _Writes:
         self.lead_deletes: list[tuple[str, str, str]] = []
         self.sessions: list[tuple[Any, ...]] = []
 
+    def __len__(self) -> int:
+        """How many rows the flush writes (about: events whose flag is probed at flush count as one)."""
+        return (len(self.score_inserts) + len(self.score_updates) + len(self.score_deletes) + len(self.flags)
+                + len(self.has_delta) + len(self.unsure) + len(self.lead_upserts) + len(self.lead_deletes)
+                + len(self.sessions))
+
     def flush(self, conn: apsw.Connection, targets: set[str] | None) -> None:
         for seq in self.unsure:
             if targets is not None and not _others_score(conn, seq, targets):
                 self.has_delta.append((0, seq))
         if self.score_deletes:
             conn.executemany("DELETE FROM event_scores WHERE event_seq = ? AND ruleset_id = ?", self.score_deletes)
-        if self.score_upserts:
+        if self.score_inserts:
             conn.executemany(
                 "INSERT OR REPLACE INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight,"
-                " multiplier, delta, before, after, filtered_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)", self.score_upserts)
+                " multiplier, delta, before, after, filtered_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)", self.score_inserts)
+        if self.score_updates:
+            # An UPDATE, not a REPLACE: most rewritten rows only move their before/after, and a REPLACE would
+            # fire the analytics triggers' delete-and-insert for each of them (an UPDATE does only when the
+            # delta moves).
+            conn.executemany(
+                "UPDATE event_scores SET rule_ids = ?, weight = ?, multiplier = ?, delta = ?, before = ?, after = ?,"
+                " filtered_by = ?, unit_id = ?, lead_id = ? WHERE event_seq = ? AND ruleset_id = ?",
+                self.score_updates)
         if self.flags:
             conn.executemany("UPDATE events SET inorganic = ?, filtered_by = ?, grouped_with = ?, multiplier = ?,"
                              " session_index = ? WHERE seq = ?", self.flags)
@@ -160,10 +181,12 @@ def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: lis
             row = (seq, rs, unit_id, lead_id, ev_store.rule_ids_json(rule_ids), weight, applied, delta, start, after,
                    row_filter)
             stored_row = before.get(rs)
-            if stored_row is not None:
+            if stored_row is None:
+                out.score_inserts.append(row)
+            else:
                 kept += 1
-            if stored_row != row:
-                out.score_upserts.append(row)
+                if stored_row != row:
+                    out.score_updates.append((*row[4:], unit_id, lead_id, seq, rs))
             moved = moved or bool(delta)
         if kept < len(before):
             for rs in before.keys() - {r[0] for r in rows}:
@@ -268,16 +291,23 @@ def _plan(cfg: OUConfig, targets: set[str] | None) -> Plan:
 
 
 def prepare_rescore(conn: apsw.Connection, cfg: OUConfig, lead_ids: Sequence[str], now: int,
-                    ruleset_ids: Collection[str] | None = None, budget_ms: float | None = None) -> PreparedRescore:
+                    ruleset_ids: Collection[str] | None = None, budget_ms: float | None = None,
+                    max_writes: int | None = None) -> PreparedRescore:
     """Inside a read transaction: replay the leads as `rescore_leads` would (the first ones within `budget_ms`,
-    whole chunks) and keep what their writes would be, with what the replays depended on. `cfg` is the one this
-    transaction sees (`load_config`, not a cache a reader could fill with a configuration older than the
-    cache's)."""
+    and, with `max_writes`, no new chunk once that many rows are to be written; whole chunks) and keep what their
+    writes would be, with what the replays depended on. `cfg` is the one this transaction sees (`load_config`,
+    not a cache a reader could fill with a configuration older than the cache's)."""
     targets = set(ruleset_ids) if ruleset_ids is not None else None
     plan = _plan(cfg, targets)
-    return PreparedRescore(cfg.scoring, [(chunk, _fingerprint(conn, cfg.unit_id, chunk),
-                                  _replay_chunk(conn, cfg.unit_id, plan, chunk, targets, now))
-                                 for chunk in _chunks(lead_ids, budget_ms)])
+    prepared = PreparedRescore(cfg.scoring, [])
+    writes = 0
+    for chunk in _chunks(lead_ids, budget_ms):
+        out = _replay_chunk(conn, cfg.unit_id, plan, chunk, targets, now)
+        prepared.chunks.append((chunk, _fingerprint(conn, cfg.unit_id, chunk), out))
+        writes += len(out)
+        if max_writes is not None and writes >= max_writes:
+            break  # the write step, which ingestion waits behind, stays short
+    return prepared
 
 
 def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] | None, now: int,
@@ -300,11 +330,46 @@ def rescore_leads(conn: apsw.Connection, cfg: OUConfig, lead_ids: Iterable[str] 
                 writes = _replay_chunk(conn, unit_id, plan, chunk, targets, now)
             writes.flush(conn, targets)
         return prepared.lead_count
+    whole_ou = lead_ids is None and budget_ms is None and conn.in_transaction
     if lead_ids is None:
-        lead_ids = [str(r[0]) for r in conn.execute(
-            "SELECT id FROM leads WHERE unit_id = ? AND merged_into IS NULL", (unit_id,)).fetchall()]
+        lead_ids = live_lead_ids(conn, unit_id)
     done = 0
     for chunk in _chunks(lead_ids, budget_ms):
         _replay_chunk(conn, unit_id, plan, chunk, targets, now).flush(conn, targets)
         done += len(chunk)
+    if whole_ou and load_config(conn, unit_id).scoring == cfg.scoring:
+        # Every live lead replayed in one transaction under the configuration it holds: the rows are whole.
+        ids = cfg.active_ruleset_ids if targets is None else [r for r in cfg.active_ruleset_ids if r in targets]
+        basis.record_basis(conn, unit_id, ids, basis.scoring_epoch(conn, unit_id), None)
     return done
+
+
+@dataclass(frozen=True, slots=True)
+class RescoreScope:
+    """The leads a rescore of one ruleset replays, and what it records once every one of them is written."""
+
+    lead_ids: list[str]
+    live_leads: int
+    """Every live lead of the OU: those not in `lead_ids` would get back the rows they have."""
+    epoch: int
+    pending_through: int
+
+
+def rescore_scope(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> RescoreScope:
+    """Inside a read transaction: the leads a rescore of the ruleset must replay. Every live lead, unless the
+    ruleset's rows were made whole under the OU's current scoring epoch (no change since to the surge policy,
+    session timeout, filters, floor or active rulesets); then only the leads with an event of a type whose rules
+    in the ruleset changed since (a rule's match depends on its event's type and time alone)."""
+    epoch = basis.scoring_epoch(conn, unit_id)
+    through, types = basis.pending_types(conn, unit_id, ruleset_id)
+    live = live_lead_ids(conn, unit_id)
+    if basis.basis_epoch(conn, unit_id, ruleset_id) != epoch:
+        return RescoreScope(live, len(live), epoch, through)
+    return RescoreScope(basis.live_leads_with_types(conn, unit_id, types), len(live), epoch, through)
+
+
+def finish_rescore(conn: apsw.Connection, unit_id: str, ruleset_id: str, scope: RescoreScope) -> bool:
+    """Inside a write, after every lead of `scope` was replayed and written: record that the ruleset's rows are
+    whole, so that the next rescore can leave alone the leads no later rule change reaches. False (nothing
+    recorded) when the scoring epoch moved meanwhile."""
+    return basis.record_basis(conn, unit_id, [ruleset_id], scope.epoch, scope.pending_through)

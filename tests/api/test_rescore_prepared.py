@@ -103,3 +103,17 @@ async def test_the_endpoint_rescores_step_by_step(api: Api, monkeypatch: pytest.
     assert (r.json()["leads_rescored"], r.json()["changed"]) == (5, 5)
     for lead in leads:
         assert await scores_of(api, lead) == {"rs_test": 9} == await delta_sums(api, lead)
+
+
+async def test_a_step_stops_at_its_write_budget(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rulesets_api, "RESCORE_STEP_WRITES", 1)  # every chunk (of 100 leads) is a step
+    await add_rules(api, {"a": 4})
+    leads = [f"ld_w{i:03d}" for i in range(150)]
+    await _ingest(api, [(lead, "a", i % 500) for i, lead in enumerate(leads)])
+    await _set_weight(api, "a", 5)
+    prepared = await api.rt.db.read(lambda c: prepare_rescore(
+        c, load_config(c, "unit_default"), leads, api.rt.now_ms(), ["rs_test"], max_writes=1))
+    assert prepared.lead_count == 100
+    r = await api.post("/rulesets/rs_test/rescore")
+    assert (r.json()["leads_rescored"], r.json()["changed"]) == (150, 150)
+    assert await scores_of(api, "ld_w149") == {"rs_test": 5} == await delta_sums(api, "ld_w149")
