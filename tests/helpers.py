@@ -134,3 +134,14 @@ async def settle(api: Any) -> None:
     """Wait until the worker has scored everything and no profile/account re-score is pending."""
     await wait_idle(api)
     await asyncio.wait_for(api.rt.fit.wait_idle(), 10)
+
+
+async def ingest_minutes(api: Any, events: list[tuple[str, str, int]]) -> None:
+    """Ingest (lead, type, minute) triples as one batch, minute 0 being ten hours ago, and wait for the worker."""
+    from leadvibe.timeutil import to_rfc3339
+
+    start = api.rt.now_ms() - 600 * 60_000
+    batch = [{"lead_id": lead, "event_type": t, "timestamp": to_rfc3339(start + m * 60_000)} for lead, t, m in events]
+    r = await api.post("/ingest/batch", json={"events": batch})
+    assert r.status_code == 202, r.text
+    await wait_idle(api)

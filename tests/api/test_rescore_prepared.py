@@ -10,20 +10,10 @@ import pytest
 from leadvibe.api import rulesets as rulesets_api
 from leadvibe.pipeline.rescore import PreparedRescore, prepare_rescore, rescore_leads
 from leadvibe.pipeline.scoring_config import load_config
-from leadvibe.timeutil import to_rfc3339
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
+from tests.helpers import add_rules, delta_sums, ingest_minutes, scores_of
 
 LEADS = ["ld_p1", "ld_p2"]
-MINUTE = 60_000
-
-
-async def _ingest(api: Api, events: list[tuple[str, str, int]]) -> None:
-    start = api.rt.now_ms() - 600 * MINUTE
-    batch = [{"lead_id": lead, "event_type": t, "timestamp": to_rfc3339(start + m * MINUTE)} for lead, t, m in events]
-    r = await api.post("/ingest/batch", json={"events": batch})
-    assert r.status_code == 202, r.text
-    await wait_idle(api)
 
 
 async def _set_weight(api: Api, type_key: str, weight: int) -> None:
@@ -61,7 +51,7 @@ async def _assert_settled(api: Api) -> None:
 
 async def test_prepared_writes_land_when_nothing_moved(api: Api) -> None:
     await add_rules(api, {"a": 4, "b": -3})
-    await _ingest(api, [("ld_p1", "a", 0), ("ld_p1", "b", 1), ("ld_p2", "a", 2), ("ld_p2", "a", 3)])
+    await ingest_minutes(api, [("ld_p1", "a", 0), ("ld_p1", "b", 1), ("ld_p2", "a", 2), ("ld_p2", "a", 3)])
     await _set_weight(api, "a", 6)
     assert await _apply(api, await _prepare(api)) == 2
     assert await scores_of(api, "ld_p1") == {"rs_test": 3}  # 6 - 3
@@ -71,10 +61,10 @@ async def test_prepared_writes_land_when_nothing_moved(api: Api) -> None:
 
 async def test_a_lead_that_got_an_event_meanwhile_is_replayed_at_write_time(api: Api) -> None:
     await add_rules(api, {"a": 4, "b": -3})
-    await _ingest(api, [("ld_p1", "a", 0), ("ld_p1", "b", 1), ("ld_p2", "a", 2)])
+    await ingest_minutes(api, [("ld_p1", "a", 0), ("ld_p1", "b", 1), ("ld_p2", "a", 2)])
     await _set_weight(api, "a", 6)
     prepared = await _prepare(api)
-    await _ingest(api, [("ld_p1", "a", 200)])  # scored by the worker between the replay and its write
+    await ingest_minutes(api, [("ld_p1", "a", 200)])  # scored by the worker between the replay and its write
     assert await _apply(api, prepared) == 2
     assert await scores_of(api, "ld_p1") == {"rs_test": 9}
     await _assert_settled(api)
@@ -82,7 +72,7 @@ async def test_a_lead_that_got_an_event_meanwhile_is_replayed_at_write_time(api:
 
 async def test_rules_changed_meanwhile_are_the_ones_written(api: Api) -> None:
     await add_rules(api, {"a": 4, "b": -3})
-    await _ingest(api, [("ld_p1", "a", 0), ("ld_p2", "a", 2), ("ld_p2", "b", 3)])
+    await ingest_minutes(api, [("ld_p1", "a", 0), ("ld_p2", "a", 2), ("ld_p2", "b", 3)])
     await _set_weight(api, "a", 6)
     prepared = await _prepare(api)
     await _set_weight(api, "a", 10)
@@ -96,7 +86,7 @@ async def test_the_endpoint_rescores_step_by_step(api: Api, monkeypatch: pytest.
     monkeypatch.setattr(rulesets_api, "RESCORE_STEP_LEADS", 2)  # five leads: three steps
     await add_rules(api, {"a": 4, "b": -3})
     leads = [f"ld_s{i}" for i in range(5)]
-    await _ingest(api, [(lead, t, i * 3 + j) for i, lead in enumerate(leads) for j, t in enumerate("aab")])
+    await ingest_minutes(api, [(lead, t, i * 3 + j) for i, lead in enumerate(leads) for j, t in enumerate("aab")])
     await _set_weight(api, "a", 6)
     r = await api.post("/rulesets/rs_test/rescore")
     assert r.status_code == 200, r.text
@@ -109,7 +99,7 @@ async def test_a_step_stops_at_its_write_budget(api: Api, monkeypatch: pytest.Mo
     monkeypatch.setattr(rulesets_api, "RESCORE_STEP_WRITES", 1)  # every chunk (of 100 leads) is a step
     await add_rules(api, {"a": 4})
     leads = [f"ld_w{i:03d}" for i in range(150)]
-    await _ingest(api, [(lead, "a", i % 500) for i, lead in enumerate(leads)])
+    await ingest_minutes(api, [(lead, "a", i % 500) for i, lead in enumerate(leads)])
     await _set_weight(api, "a", 5)
     prepared = await api.rt.db.read(lambda c: prepare_rescore(
         c, load_config(c, "unit_default"), leads, api.rt.now_ms(), ["rs_test"], max_writes=1))

@@ -9,20 +9,10 @@ from typing import Any
 
 from leadvibe.pipeline.rescore import finish_rescore, rescore_scope
 from leadvibe.store import rescore_basis as basis
-from leadvibe.timeutil import to_rfc3339
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
+from tests.helpers import add_rules, delta_sums, ingest_minutes, scores_of
 
 UNIT = "unit_default"
-MINUTE = 60_000
-
-
-async def _ingest(api: Api, events: list[tuple[str, str, int]]) -> None:
-    start = api.rt.now_ms() - 600 * MINUTE
-    batch = [{"lead_id": lead, "event_type": t, "timestamp": to_rfc3339(start + m * MINUTE)} for lead, t, m in events]
-    r = await api.post("/ingest/batch", json={"events": batch})
-    assert r.status_code == 202, r.text
-    await wait_idle(api)
 
 
 async def _epoch(api: Api) -> int:
@@ -73,7 +63,8 @@ async def test_every_change_but_rules_moves_the_epoch(api: Api) -> None:
 
 async def test_only_leads_with_a_changed_type_are_replayed(api: Api) -> None:
     await add_rules(api, {"a": 4, "b": 2, "c": 1})
-    await _ingest(api, [("ld_1", "a", 0), ("ld_2", "b", 1), ("ld_3", "a", 2), ("ld_3", "b", 3), ("ld_4", "c", 4)])
+    await ingest_minutes(api, [("ld_1", "a", 0), ("ld_2", "b", 1), ("ld_3", "a", 2), ("ld_3", "b", 3),
+                               ("ld_4", "c", 4)])
     leads = ["ld_1", "ld_2", "ld_3", "ld_4"]
     assert await _to_replay(api) == leads  # never made whole: every lead
     assert (await _rescore(api))["leads_rescored"] == 4
@@ -92,7 +83,7 @@ async def test_only_leads_with_a_changed_type_are_replayed(api: Api) -> None:
 
 async def test_a_rescore_that_saw_the_epoch_move_records_nothing(api: Api) -> None:
     await add_rules(api, {"a": 4})
-    await _ingest(api, [("ld_1", "a", 0), ("ld_2", "a", 1)])
+    await ingest_minutes(api, [("ld_1", "a", 0), ("ld_2", "a", 1)])
     scope = await api.rt.db.read(lambda c: rescore_scope(c, UNIT, "rs_test"))
     assert (await api.put("/settings/scoring", json={"session_timeout_minutes": 5})).status_code == 200
     assert not await api.rt.db.write(lambda c: finish_rescore(c, UNIT, "rs_test", scope))
@@ -101,7 +92,7 @@ async def test_a_rescore_that_saw_the_epoch_move_records_nothing(api: Api) -> No
 
 async def test_a_rule_changed_during_a_rescore_stays_pending(api: Api) -> None:
     await add_rules(api, {"a": 4, "b": 1})
-    await _ingest(api, [("ld_1", "a", 0), ("ld_2", "b", 1)])
+    await ingest_minutes(api, [("ld_1", "a", 0), ("ld_2", "b", 1)])
     scope = await api.rt.db.read(lambda c: rescore_scope(c, UNIT, "rs_test"))
     assert (await api.put(f"/rules/{await _rule_id(api, 'b')}", json={"weight": 2})).status_code == 200
     assert await api.rt.db.write(lambda c: finish_rescore(c, UNIT, "rs_test", scope))
@@ -110,10 +101,10 @@ async def test_a_rule_changed_during_a_rescore_stays_pending(api: Api) -> None:
 
 async def test_a_ruleset_switched_on_again_replays_every_lead(api: Api) -> None:
     await add_rules(api, {"a": 4})
-    await _ingest(api, [("ld_1", "a", 0)])
+    await ingest_minutes(api, [("ld_1", "a", 0)])
     await _rescore(api)
     assert (await api.put("/rulesets/rs_test", json={"active": False})).status_code == 200
-    await _ingest(api, [("ld_2", "a", 5)])  # no row in rs_test while it is off
+    await ingest_minutes(api, [("ld_2", "a", 5)])  # no row in rs_test while it is off
     assert (await api.put("/rulesets/rs_test", json={"active": True})).status_code == 200
     assert await _to_replay(api) == ["ld_1", "ld_2"]
     await _rescore(api)
