@@ -376,8 +376,8 @@ class Database:
             try:
                 results.append(self._run_savepoint(conn, job))
             except _TransactionLost as lost:
-                # Nothing this group wrote so far is kept: those jobs and this one fail; the jobs not yet run get
-                # a transaction of their own, and the writer carries on.
+                # Nothing this group wrote so far is kept: those jobs and this one fail; the jobs not yet run go on
+                # in a new transaction, and the writer carries on.
                 with contextlib.suppress(apsw.Error):
                     conn.execute("ROLLBACK")
                 self._dispatch([(j, False, lost.cause) for j, _, _ in results] + [(job, False, lost.cause)])
