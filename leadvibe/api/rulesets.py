@@ -419,7 +419,7 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
         # The replay runs on a reader; the writer only checks that nothing it read has moved and writes the
         # differences, so ingestion's commits wait behind a short step.
         prepared = await rt.db.read(lambda c: prepare(c, rest))  # noqa: B023 - awaited before `rest` changes
-        n, changes = await rt.db.write(lambda c: step(c, rest, prepared))  # noqa: B023 - as above
+        n, changes = await rt.db.write(lambda c: step(c, rest, prepared), alone=True)  # noqa: B023 - as above
         publish(rt, unit_id, changes)
         done += n
         changed += len(changes)
