@@ -225,6 +225,17 @@ async def over_http(env: dict[str, str], args: argparse.Namespace) -> None:
         stop_server(server)
 
 
+def stored_events(db: Path) -> int:
+    """How many events the database holds."""
+    import apsw
+
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return int(conn.execute("SELECT count(*) FROM events").fetchall()[0][0])
+    finally:
+        conn.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--leads", type=int, default=100_000)
@@ -248,6 +259,11 @@ def main() -> None:
     try:
         if not (data_dir / "leadvibe.db").exists():
             asyncio.run(prepare(data_dir, env, args))
+        else:
+            # A reused OU may hold another number of events than --events says (and those ingested since): the
+            # per-million figures divide by what is stored.
+            args.events = stored_events(data_dir / "leadvibe.db")
+            print(f"reusing {data_dir}: {args.events:,} events stored", flush=True)
         if args.build_only:
             pass
         elif args.in_process:
