@@ -79,23 +79,34 @@ def _snapshot(c: Any) -> tuple[Any, ...]:
         " FROM leads WHERE unit_id = 'unit_default' ORDER BY id"))
 
 
+async def _two_rulesets_and_a_filter(api: Api) -> None:
+    """An emptied default OU with two rulesets and a grouped email-open filter."""
+    await api.rt.db.write(lambda c: [c.execute(f"DELETE FROM {t} WHERE unit_id = 'unit_default'") for t in (
+        "event_scores", "lead_scores", "events", "lead_aliases", "leads", "rules", "rulesets", "inorganic_filters")])
+    api.rt.scoring_config.invalidate("unit_default")
+    await add_rules(api, {"page_view": 2, "email_open": 3, "demo": -4, "webinar": 9}, "rs_a")
+    await add_rules(api, {"page_view": 1, "demo": 5}, "rs_b", primary=False)
+    await add_filter(api, "if_mail", "email_open", 2, 20 * MINUTE, True)
+
+
+def _queued(history: list[tuple[int, str, int]], prefix: str, now: int) -> list[Any]:
+    """The history's (lead, type, minute) as validated inbox events, each at its minute from now."""
+    events = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=t, lead_id=f"{prefix}{lead}"), now)
+              for lead, t, _ in history]
+    for q, (_, _, minutes) in zip(events, history, strict=True):
+        q.ts = now + minutes * MINUTE
+    return events
+
+
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(history=histories)
 async def test_a_batch_over_several_chunks_scores_what_the_replay_engine_scores(
         api: Api, history: list[tuple[int, str, int]]) -> None:
     rt = api.rt
-    await rt.db.write(lambda c: [c.execute(f"DELETE FROM {t} WHERE unit_id = 'unit_default'") for t in (
-        "event_scores", "lead_scores", "events", "lead_aliases", "leads", "rules", "rulesets", "inorganic_filters")])
-    rt.scoring_config.invalidate("unit_default")
-    await add_rules(api, {"page_view": 2, "email_open": 3, "demo": -4, "webinar": 9}, "rs_a")
-    await add_rules(api, {"page_view": 1, "demo": 5}, "rs_b", primary=False)
-    await add_filter(api, "if_mail", "email_open", 2, 20 * MINUTE, True)
+    await _two_rulesets_and_a_filter(api)
     now = rt.now_ms()
-    events = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=t, lead_id=f"ld_c{lead}"), now)
-              for lead, t, _ in history]
-    for q, (_, _, minutes) in zip(events, history, strict=True):
-        q.ts = now + minutes * MINUTE
+    events = _queued(history, "ld_c", now)
 
     def whole(c: Any) -> Any:
         org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
@@ -117,18 +128,10 @@ async def test_batches_cut_anywhere_score_what_the_replay_engine_scores(
     """Filter windows and groups that span batches: the stored part of a window is counted in SQL and the part
     buffered by the running batch in memory; the lead scores a batch writes back are only those that moved."""
     rt = api.rt
-    await rt.db.write(lambda c: [c.execute(f"DELETE FROM {t} WHERE unit_id = 'unit_default'") for t in (
-        "event_scores", "lead_scores", "events", "lead_aliases", "leads", "rules", "rulesets", "inorganic_filters")])
-    rt.scoring_config.invalidate("unit_default")
-    await add_rules(api, {"page_view": 2, "email_open": 3, "demo": -4, "webinar": 9}, "rs_a")
-    await add_rules(api, {"page_view": 1, "demo": 5}, "rs_b", primary=False)
-    await add_filter(api, "if_mail", "email_open", 2, 20 * MINUTE, True)
+    await _two_rulesets_and_a_filter(api)
     await add_filter(api, "if_demo", "demo", 1, 5 * MINUTE, False)
     now = rt.now_ms()
-    events = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=t, lead_id=f"ld_k{lead}"), now)
-              for lead, t, _ in history]
-    for q, (_, _, minutes) in zip(events, history, strict=True):
-        q.ts = now + minutes * MINUTE
+    events = _queued(history, "ld_k", now)
 
     def store(c: Any) -> None:
         org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
