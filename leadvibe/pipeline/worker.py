@@ -224,7 +224,7 @@ class BatchProcessor:
         _seq, org_id, unit_id, _event_id, payload, source, skip_triggers, received_at = row
         if q is None:
             q = inbox_mod.decode(payload)
-        plan = self._plan(unit_id)
+        plan = self.plans.get(unit_id) or self._plan(unit_id)
         cfg = plan.cfg
         # A lead named by id and already resolved in this batch (the common case) needs no call.
         lead_id = (self.resolved.get((unit_id, q.lead_id)) if q.lead_id and not q.aliases else None) or self._resolve(
@@ -234,7 +234,7 @@ class BatchProcessor:
             # `accountId` under ABM.
             q.metadata = self.fit.on_event(unit_id, lead_id, q.metadata, q.aliases, source)
         metadata = q.metadata
-        key, scope, channel = plan.type_info(q.event_type)
+        key, scope, channel = plan.types.get(q.event_type) or plan.type_info(q.event_type)
         if metadata is not None and "channel" in metadata:
             channel = channel_for_key(key, metadata)
         metadata_json = _json.encode(metadata).decode() if metadata is not None else None
@@ -268,13 +268,16 @@ class BatchProcessor:
             if r[4]:
                 has_delta = 1
                 break
-        event_seq = self._event_row(immediate, (
-            q.event_id, org_id, unit_id, lead_id, q.event_type, key, ts, received_at, self.now, metadata_json,
-            channel, source, scope, int(filtered_by is not None), filtered_by, grouped_with, multiplier, position,
-            has_delta, None))
+        event_row = (q.event_id, org_id, unit_id, lead_id, q.event_type, key, ts, received_at, self.now, metadata_json,
+                     channel, source, scope, int(filtered_by is not None), filtered_by, grouped_with, multiplier,
+                     position, has_delta, None)
         if immediate:
+            event_seq = self._event_row(True, event_row)
             ev_store.insert_scores(self.conn, unit_id, lead_id, event_seq, rows)
         else:
+            event_seq = self.next_seq
+            self.next_seq += 1
+            self.event_rows.append((event_seq, *event_row))
             self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, rows))
             if filtered:
                 self.windows.setdefault((unit_id, lead_id, key), []).append((ts, event_seq, q.event_id))
