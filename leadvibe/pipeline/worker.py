@@ -166,6 +166,9 @@ class BatchProcessor:
         self.resolved: dict[tuple[str, str], str] = {}
         self.prefetched: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
         self.unknown: set[tuple[str, str]] = set()
+        # (unit, lead, org, source) of leads first named in this batch, in the order their first event came:
+        # inserted by `finish`, one statement for many (see `_resolve`).
+        self.new_leads: list[tuple[str, str, str, str]] = []
         self.plans: dict[str, _UnitPlan] = {}
         # (unit, lead, type key) -> (occurred_at, seq, event id) of the batch's buffered events of a filtered type
         # (not yet in the events table), in arrival order: the in-memory half of their filter windows.
@@ -228,7 +231,7 @@ class BatchProcessor:
         cfg = plan.cfg
         # A lead named by id and already resolved in this batch (the common case) needs no call.
         lead_id = (self.resolved.get((unit_id, q.lead_id)) if q.lead_id and not q.aliases else None) or self._resolve(
-            unit_id, org_id, q.lead_id, q.aliases, source)
+            plan, org_id, q.lead_id, q.aliases, source)
         if not plan.fit_idle:
             # Profile mappings and account linking, in the event's transaction; the stored metadata carries
             # `accountId` under ABM.
@@ -336,15 +339,21 @@ class BatchProcessor:
                 return event_id
         return ev_store.event_id_by_seq(self.conn, seq)
 
-    def _resolve(self, unit_id: str, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
+    def _resolve(self, plan: _UnitPlan, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
                  source: str) -> str:
+        unit_id = plan.cfg.unit_id
         # Within a batch a named lead resolves the same way every time (merges run in other transactions).
         if lead_id:
             key = (unit_id, lead_id)
             hit = self.resolved.get(key)
             if hit is None:
                 if key in self.unknown:
-                    ev_store.create_lead(self.conn, unit_id, org_id, lead_id, self.now, source)
+                    # A new lead's row is only read within the batch by the fit writer and by triggers; elsewhere
+                    # it is inserted with the batch's other new leads when the batch finishes.
+                    if plan.fit_idle and not plan.immediate:
+                        self.new_leads.append((unit_id, lead_id, org_id, source))
+                    else:
+                        ev_store.create_lead(self.conn, unit_id, org_id, lead_id, self.now, source)
                     self.prefetched[key] = ({}, None, 0)
                     hit = lead_id
                 else:
@@ -380,6 +389,7 @@ class BatchProcessor:
         self.fit.discard()
         self.prefetched.clear()
         self.unknown.clear()
+        self.new_leads.clear()
         self.event_rows.clear()
         self.score_rows.clear()
         self.resolved.clear()
@@ -391,6 +401,7 @@ class BatchProcessor:
     def finish(self) -> None:
         """Write the buffered rows, the per-lead state and the event-type catalogue."""
         conn, now = self.conn, self.now
+        ev_store.create_leads(conn, self.new_leads, now)
         ev_store.insert_events_with_seq(conn, self.event_rows)
         ev_store.insert_score_rows(conn, self.score_rows)
         changed: list[tuple[int, int, str, str, str]] = []

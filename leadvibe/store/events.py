@@ -33,10 +33,20 @@ def follow_merges(conn: apsw.Connection, unit_id: str, lead_id: str, merged_into
     return lead_id
 
 
+_CREATE_LEAD = ("INSERT OR IGNORE INTO leads (unit_id, id, org_id, source, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?)")
+
+
 def create_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str, now: int, source: str) -> None:
     """Insert a lead row (no-op if it exists)."""
-    conn.execute("INSERT OR IGNORE INTO leads (unit_id, id, org_id, source, created_at, updated_at)"
-                 " VALUES (?,?,?,?,?,?)", (unit_id, lead_id, org_id, source, now, now))
+    conn.execute(_CREATE_LEAD, (unit_id, lead_id, org_id, source, now, now))
+
+
+def create_leads(conn: apsw.Connection, rows: Sequence[tuple[str, str, str, str]], now: int) -> None:
+    """Insert lead rows, (unit_id, lead_id, org_id, source) each, in the given order (rows that exist are left
+    alone); a few hundred per statement (the triggers on `leads` open a statement journal per execution)."""
+    _insert_rows(conn, _CREATE_LEAD, [(unit_id, lead_id, org_id, source, now, now)
+                                      for unit_id, lead_id, org_id, source in rows])
 
 
 def resolve_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str | None,
