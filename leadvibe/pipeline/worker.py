@@ -77,7 +77,7 @@ class _UnitPlan:
     dispatch: Dispatch
     has_triggers: bool
     # Trigger histories read the events table mid-batch, so OUs with triggers insert each event as it is processed.
-    # Elsewhere every event's rows are buffered and written with one executemany per batch; filter windows count
+    # Elsewhere every event's rows are buffered and written with a few statements per batch; filter windows count
     # the stored events in SQL and the batch's buffered ones in memory (`BatchProcessor.windows`).
     immediate: bool
     listening: bool
@@ -141,11 +141,12 @@ def _level_name(cfg: OUConfig, score: int) -> str | None:
 class BatchProcessor:
     """Processes one batch of inbox rows inside the writer's transaction.
 
-    Per event, in this order (`process`): resolve the lead, catalogue the type, score it (`LeadScorer`, the
-    engine every replay also uses), record the event and its score rows, then the per-event side effects
-    inside the same transaction (`_side_effects`: triggers today). `prepare` front-loads the set work of a
-    batch (every lead named by id resolved and its state loaded in a few queries, unknown ones created) and
-    `finish` writes what was buffered: event and score rows, lead scores, lead activity, the type catalogue.
+    Per event, in this order (`process`): resolve the lead, catalogue the type, score it (the OU's compiled
+    `Dispatch`, held equal to the `LeadScorer` every replay uses by a property test), record the event and its
+    score rows, then the per-event side effects inside the same transaction (`_side_effects`: triggers today).
+    `prepare` front-loads the set work of a batch (every lead named by id resolved and its state loaded in a few
+    queries) and `finish` writes what was buffered: new leads, event and score rows, lead scores, lead activity,
+    the type catalogue.
     """
 
     def __init__(self, rt: Any, conn: apsw.Connection, now: int) -> None:
@@ -159,7 +160,7 @@ class BatchProcessor:
         self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.properties: dict[str, set[tuple[str, str]]] = {}
         self.result = BatchResult()
-        # Arrival order is assigned here, so buffered rows can be written with one executemany per batch.
+        # Arrival order is assigned here, so buffered rows can be written with a few statements per batch.
         self.next_seq = ev_store.next_event_seq(conn)
         self.event_rows: list[tuple[Any, ...]] = []
         self.score_rows: list[tuple[Any, ...]] = []
