@@ -5,7 +5,8 @@ the standard surge policy, an inorganic filter on email opens, the event mix of 
 a 100 ms budget) and prints events/s and the load average. No HTTP; the database is a real SQLite file (FULL).
 
 Each round also prints the database pages the drain wrote per event (SQLite's count of pages the writer
-connection wrote out, to the WAL): a figure of the storage layout that the machine's load does not move.
+connection wrote out, to the WAL): a figure of the storage layout that the machine's load does not move; and the
+CPU seconds the process spent draining (less moved by other work on a shared machine than the wall time).
 `--profile FILE` writes a cProfile of the drain (read it with `python -m pstats FILE`). For a paired before/after
 run, copy this script into a checkout of the earlier commit and run it from there, back to back.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
@@ -78,9 +79,11 @@ def pages_written(rt) -> int:  # type: ignore[no-untyped-def]
     return int(rt.db.write_blocking(lambda c: c.status(apsw.SQLITE_DBSTATUS_CACHE_WRITE, True))[0])
 
 
-def drain(rt, prof: cProfile.Profile | None, budget_ms: int) -> tuple[int, float, int]:  # type: ignore[no-untyped-def]
+def drain(rt, prof: cProfile.Profile | None, budget_ms: int) -> tuple[int, float, float, int]:  # type: ignore[no-untyped-def]
+    """Drain the inbox: (events, wall seconds, CPU seconds of the process, batches)."""
     done = batches = 0
     t0 = time.perf_counter()
+    c0 = time.process_time()
     while True:
         def one(c):  # type: ignore[no-untyped-def]
             if prof is not None:
@@ -95,7 +98,7 @@ def drain(rt, prof: cProfile.Profile | None, budget_ms: int) -> tuple[int, float
             break
         done += result.processed
         batches += 1
-    return done, time.perf_counter() - t0, batches
+    return done, time.perf_counter() - t0, time.process_time() - c0, batches
 
 
 def main() -> None:
@@ -130,9 +133,10 @@ def main() -> None:
             fill(rt, org_id, r * args.events, args.events, args.leads, now)
             load = os.getloadavg()[0]
             pages_written(rt)
-            done, secs, batches = drain(rt, prof, args.budget_ms)
+            done, secs, cpu, batches = drain(rt, prof, args.budget_ms)
             pages = pages_written(rt)
-            print(f"round {r + 1}: {done:,} events in {secs:.2f} s = {done / secs:8.0f} ev/s"
+            print(f"round {r + 1}: {done:,} events in {secs:.2f} s = {done / secs:8.0f} ev/s,"
+                  f" {cpu:.2f} CPU s = {done / cpu:8.0f} ev/s per CPU second"
                   f"  ({batches} batches, {pages / max(done, 1):.2f} pages written per event;"
                   f" load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)")
         if prof is not None:

@@ -15,6 +15,7 @@ __all__ = [
     "advance_session",
     "build_policy",
     "multiplier_for",
+    "multiplier_table",
 ]
 
 MODES: tuple[str, ...] = ("off", "standard", "gentle", "custom")
@@ -134,6 +135,16 @@ def advance_session(session: Session | None, ts_ms: int, idle_reset_ms: int) -> 
             started_at=min(session.started_at, ts_ms),
         )
     return Session(count=1, last_ts=ts_ms, started_at=ts_ms)
+
+
+def multiplier_table(policy: SurgePolicy, limit: int = 256) -> tuple[tuple[float, ...], float | None]:
+    """Multipliers by session position, for scorers that look them up instead of asking :func:`multiplier_for`:
+    ``(table, tail)`` where ``table[n]`` is the multiplier of position ``n`` for ``1 <= n < len(table)`` (index 0
+    unused) and ``tail`` the one of every later position, or None when a band starts past ``limit`` positions
+    (later positions must then be asked of :func:`multiplier_for`)."""
+    top = max((b.min_events for b in policy.bands), default=1)
+    table = (1.0, *(multiplier_for(policy, n) for n in range(1, min(top, limit) + 1)))
+    return table, table[-1] if top <= limit else None
 
 
 def multiplier_for(policy: SurgePolicy, n: int) -> float:

@@ -16,9 +16,10 @@ import apsw
 import msgspec
 import structlog
 
+from leadvibe.engine.dispatch import Dispatch, LeadState
 from leadvibe.engine.levels import level_for
 from leadvibe.engine.normalize import channel_for_key, type_key
-from leadvibe.engine.replay import LeadScorer, ReplayEvent
+from leadvibe.engine.replay import ReplayEvent, ScoringConfig
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_event_id
 from leadvibe.pipeline import inbox as inbox_mod
@@ -56,7 +57,8 @@ class EventContext:
 class _LeadWork:
     """A lead's state while a batch runs; written back once at the end of the batch."""
 
-    scorer: LeadScorer
+    state: LeadState
+    # session_count as stored when the batch loaded the lead (the sessions the batch opens are in `state.opened`).
     session_count: int
     # Scores as stored when the batch loaded the lead: only rulesets whose score moved (or that had no row) are
     # written back.
@@ -72,13 +74,15 @@ class _UnitPlan:
     """What a batch needs to know about one OU, looked up once per batch rather than once per event."""
 
     cfg: OUConfig
+    dispatch: Dispatch
     has_triggers: bool
     # Trigger histories read the events table mid-batch, so OUs with triggers insert each event as it is processed.
-    # Elsewhere every event's rows are buffered and written with one executemany per batch; filter windows count
+    # Elsewhere every event's rows are buffered and written with a few statements per batch; filter windows count
     # the stored events in SQL and the batch's buffered ones in memory (`BatchProcessor.windows`).
     immediate: bool
-    filtered_types: frozenset[str]
     listening: bool
+    # The OU has no profile mappings and ABM is off: events need not pass through the fit writer.
+    fit_idle: bool
     # event_type as sent -> (type key, scope, channel when the metadata names none): the same few spellings recur on
     # every event, so each is normalized once per batch.
     types: dict[str, tuple[str, str, str]] = field(default_factory=dict)
@@ -114,8 +118,19 @@ class _Discard(list[tuple[str, str, dict[str, Any]]]):
 
 
 _NOWHERE = _Discard()
-# Filter hits of an event whose type no filter counts.
-_NO_HITS: tuple[dict[str, tuple[int, str | None]], dict[str, int | None]] = ({}, {})
+
+# unit id -> (the scoring configuration, its compiled dispatch): rebuilt when the configuration cache hands out a
+# new configuration object (after any change to it), kept across batches otherwise.
+_DISPATCHES: dict[str, tuple[ScoringConfig, Dispatch]] = {}
+
+
+def _dispatch_for(cfg: OUConfig) -> Dispatch:
+    cached = _DISPATCHES.get(cfg.unit_id)
+    if cached is not None and cached[0] is cfg.scoring:
+        return cached[1]
+    dispatch = Dispatch(cfg.scoring)
+    _DISPATCHES[cfg.unit_id] = (cfg.scoring, dispatch)
+    return dispatch
 
 
 def _level_name(cfg: OUConfig, score: int) -> str | None:
@@ -126,11 +141,12 @@ def _level_name(cfg: OUConfig, score: int) -> str | None:
 class BatchProcessor:
     """Processes one batch of inbox rows inside the writer's transaction.
 
-    Per event, in this order (`process`): resolve the lead, catalogue the type, score it (`LeadScorer`, the
-    engine every replay also uses), record the event and its score rows, then the per-event side effects
-    inside the same transaction (`_side_effects`: triggers today). `prepare` front-loads the set work of a
-    batch (every lead named by id resolved and its state loaded in a few queries, unknown ones created) and
-    `finish` writes what was buffered: event and score rows, lead scores, lead activity, the type catalogue.
+    Per event, in this order (`process`): resolve the lead, catalogue the type, score it (the OU's compiled
+    `Dispatch`, held equal to the `LeadScorer` every replay uses by a property test), record the event and its
+    score rows, then the per-event side effects inside the same transaction (`_side_effects`: triggers today).
+    `prepare` front-loads the set work of a batch (every lead named by id resolved and its state loaded in a few
+    queries) and `finish` writes what was buffered: new leads, event and score rows, lead scores, lead activity,
+    the type catalogue.
     """
 
     def __init__(self, rt: Any, conn: apsw.Connection, now: int) -> None:
@@ -144,13 +160,16 @@ class BatchProcessor:
         self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
         self.properties: dict[str, set[tuple[str, str]]] = {}
         self.result = BatchResult()
-        # Arrival order is assigned here, so buffered rows can be written with one executemany per batch.
+        # Arrival order is assigned here, so buffered rows can be written with a few statements per batch.
         self.next_seq = ev_store.next_event_seq(conn)
         self.event_rows: list[tuple[Any, ...]] = []
         self.score_rows: list[tuple[Any, ...]] = []
         self.resolved: dict[tuple[str, str], str] = {}
         self.prefetched: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
         self.unknown: set[tuple[str, str]] = set()
+        # (unit, lead, org, source) of leads first named in this batch, in the order their first event came:
+        # inserted by `finish`, one statement for many (see `_resolve`).
+        self.new_leads: list[tuple[str, str, str, str]] = []
         self.plans: dict[str, _UnitPlan] = {}
         # (unit, lead, type key) -> (occurred_at, seq, event id) of the batch's buffered events of a filtered type
         # (not yet in the events table), in arrival order: the in-memory half of their filter windows.
@@ -162,9 +181,8 @@ class BatchProcessor:
             cfg = self.configs.get(self.conn, unit_id)
             has_triggers = self.triggers is not None and not self.triggers.triggers_for(self.conn, unit_id).empty
             hub = self.rt.stream
-            plan = _UnitPlan(cfg, has_triggers, has_triggers,
-                             frozenset(type_key(f.type_key) for f in cfg.scoring.filters),
-                             hub is not None and hub.subscriber_count(unit_id) > 0)
+            plan = _UnitPlan(cfg, _dispatch_for(cfg), has_triggers, has_triggers,
+                             hub is not None and hub.subscriber_count(unit_id) > 0, self.fit.config(unit_id).idle)
             self.plans[unit_id] = plan
         return plan
 
@@ -172,19 +190,26 @@ class BatchProcessor:
         """Look up every lead named by id in the batch with a few set queries, not two per event: the stored
         ones are resolved and their state loaded here; unknown ones are created when their first event comes."""
         named: dict[str, set[str]] = {}
+        resolved, unknown = self.resolved, self.unknown
         for row, q in zip(rows, decoded, strict=True):
             # Leads already resolved earlier in the batch (or known to be new) keep what the batch knows of them:
             # their stored rows may lag behind the batch's buffered writes.
-            if q.lead_id and (row[2], q.lead_id) not in self.resolved and (row[2], q.lead_id) not in self.unknown:
-                named.setdefault(row[2], set()).add(q.lead_id)
+            lead_id = q.lead_id
+            if lead_id:
+                key = (row[2], lead_id)
+                if key not in resolved and key not in unknown:
+                    wanted = named.get(row[2])
+                    if wanted is None:
+                        wanted = named[row[2]] = set()
+                    wanted.add(lead_id)
         for unit_id, wanted in named.items():
             stored = ev_store.named_leads(self.conn, unit_id, sorted(wanted))
             for lead_id in wanted:
                 state = stored.get(lead_id)
                 if state is None:
-                    self.unknown.add((unit_id, lead_id))
+                    unknown.add((unit_id, lead_id))
                 elif state[0] is None:  # merged ids are followed when their event comes (rare)
-                    self.resolved[(unit_id, lead_id)] = lead_id
+                    resolved[(unit_id, lead_id)] = lead_id
                     self.prefetched[(unit_id, lead_id)] = (state[1], state[2], state[3])
 
     def _work(self, cfg: OUConfig, lead_id: str) -> _LeadWork:
@@ -194,7 +219,7 @@ class BatchProcessor:
             known = self.prefetched.pop(key, None)
             scores, session, count = known if known is not None else ev_store.lead_state(
                 self.conn, cfg.unit_id, lead_id)
-            work = _LeadWork(LeadScorer(cfg.scoring, scores, session), count, scores)
+            work = _LeadWork(LeadState(dict(scores), session), count, scores)
             self.leads[key] = work
         return work
 
@@ -203,73 +228,80 @@ class BatchProcessor:
         _seq, org_id, unit_id, _event_id, payload, source, skip_triggers, received_at = row
         if q is None:
             q = inbox_mod.decode(payload)
-        plan = self._plan(unit_id)
+        plan = self.plans.get(unit_id) or self._plan(unit_id)
         cfg = plan.cfg
-        lead_id = self._resolve(unit_id, org_id, q.lead_id, q.aliases, source)
-        # Profile mappings and account linking, in the event's transaction (a no-op for OUs without mappings
-        # and with ABM off); the stored metadata carries `accountId` under ABM.
-        q.metadata = self.fit.on_event(unit_id, lead_id, q.metadata, q.aliases, source)
-        key, scope, channel = plan.type_info(q.event_type)
-        if q.metadata is not None and "channel" in q.metadata:
-            channel = channel_for_key(key, q.metadata)
-        metadata_json = _json.encode(q.metadata).decode() if q.metadata is not None else None
-        self._catalogue(unit_id, key, q.event_type, q.ts, q.metadata)
+        # A lead named by id and already resolved in this batch (the common case) needs no call.
+        lead_id = (self.resolved.get((unit_id, q.lead_id)) if q.lead_id and not q.aliases else None) or self._resolve(
+            plan, org_id, q.lead_id, q.aliases, source)
+        if not plan.fit_idle:
+            # Profile mappings and account linking, in the event's transaction; the stored metadata carries
+            # `accountId` under ABM.
+            q.metadata = self.fit.on_event(unit_id, lead_id, q.metadata, q.aliases, source)
+        metadata = q.metadata
+        key, scope, channel = plan.types.get(q.event_type) or plan.type_info(q.event_type)
+        if metadata is not None and "channel" in metadata:
+            channel = channel_for_key(key, metadata)
+        metadata_json = _json.encode(metadata).decode() if metadata is not None else None
+        self._catalogue(unit_id, key, q.event_type, q.ts, metadata)
         pubs = self.result.publications if plan.listening else _NOWHERE
         immediate = plan.immediate
+        ts = q.ts
         if scope == "observe":
             self._event_row(immediate, (
-                q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, self.now,
+                q.event_id, org_id, unit_id, lead_id, q.event_type, key, ts, received_at, self.now,
                 metadata_json, channel, source, scope, 0, None, None, 1.0, None, 0, None))
             pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
                                                      "event_type": q.event_type, "scope": scope}))
             return
-        work = self._work(cfg, lead_id)
-        hits, first_seqs = (self._filter_hits(cfg, unit_id, lead_id, key, q.ts) if key in plan.filtered_types
-                            else _NO_HITS)
+        work = self.leads.get((unit_id, lead_id)) or self._work(cfg, lead_id)
+        dispatch = plan.dispatch
+        filtered = key in dispatch.filters
+        counts, first_seqs = self._filter_counts(dispatch, unit_id, lead_id, key, ts) if filtered else (None, None)
         primary = cfg.primary_ruleset_id
-        scores = work.scorer.scores
+        scores = work.state.scores
         before_primary = scores.get(primary, 0) if primary else 0
-        outcome = work.scorer.score(ReplayEvent(q.event_id, key, q.ts), hits)
-        grouped_with = None
-        if outcome.filtered_by is not None:
-            f_seq = first_seqs.get(outcome.filtered_by)
-            flt = next(f for f in cfg.scoring.filters if f.filter_id == outcome.filtered_by)
+        multiplier, position, flt, rows = dispatch.score(work.state, key, ts, counts)
+        filtered_by = grouped_with = None
+        if flt is not None:
+            filtered_by = flt.filter_id
+            f_seq = first_seqs.get(filtered_by) if first_seqs is not None else None
             if flt.group_events and f_seq is not None:
                 grouped_with = self._event_id(unit_id, lead_id, key, f_seq)
         has_delta = 0
-        for s in outcome.scores:
-            if s.delta:
+        for r in rows:
+            if r[4]:
                 has_delta = 1
                 break
-        event_seq = self._event_row(immediate, (
-            q.event_id, org_id, unit_id, lead_id, q.event_type, key, q.ts, received_at, self.now, metadata_json,
-            channel, source, scope, int(outcome.filtered_by is not None), outcome.filtered_by, grouped_with,
-            outcome.multiplier, outcome.session_index, has_delta, None))
+        event_row = (q.event_id, org_id, unit_id, lead_id, q.event_type, key, ts, received_at, self.now, metadata_json,
+                     channel, source, scope, int(filtered_by is not None), filtered_by, grouped_with, multiplier,
+                     position, has_delta, None)
         if immediate:
-            ev_store.insert_scores(self.conn, unit_id, lead_id, event_seq, outcome.scores)
+            event_seq = self._event_row(True, event_row)
+            ev_store.insert_scores(self.conn, unit_id, lead_id, event_seq, rows)
         else:
-            self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, outcome.scores))
-            if key in plan.filtered_types:
-                self.windows.setdefault((unit_id, lead_id, key), []).append((q.ts, event_seq, q.event_id))
-        if outcome.session_index == 1:
-            work.session_count += 1
+            event_seq = self.next_seq
+            self.next_seq += 1
+            self.event_rows.append((event_seq, *event_row))
+            self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, rows))
+            if filtered:
+                self.windows.setdefault((unit_id, lead_id, key), []).append((ts, event_seq, q.event_id))
         work.touched_scores = True
-        if work.last_event_at is None or q.ts >= work.last_event_at:
-            work.last_event_at, work.last_event_type = q.ts, q.event_type
-        if work.last_organic_at is None or q.ts > work.last_organic_at:
-            work.last_organic_at = q.ts
+        if work.last_event_at is None or ts >= work.last_event_at:
+            work.last_event_at, work.last_event_type = ts, q.event_type
+        if work.last_organic_at is None or ts > work.last_organic_at:
+            work.last_organic_at = ts
         self.result.latencies.append(max(0.0, (self.now - received_at) / 1000))
         if plan.listening:
             pubs.append((unit_id, "event_ingested", {"event_id": q.event_id, "lead_id": lead_id,
                                                      "event_type": q.event_type, "channel": channel}))
-            for s in outcome.scores:
-                if s.delta:
-                    pubs.append((unit_id, "score_update", {"lead_id": lead_id, "ruleset_id": s.ruleset_id,
-                                                           "delta": s.delta, "score": s.after}))
-        if plan.has_triggers and scope == "activate" and outcome.filtered_by is None and not skip_triggers:
+            for r in rows:
+                if r[4]:
+                    pubs.append((unit_id, "score_update", {"lead_id": lead_id, "ruleset_id": r[0],
+                                                           "delta": r[4], "score": r[6]}))
+        if plan.has_triggers and scope == "activate" and filtered_by is None and not skip_triggers:
             after_primary = scores.get(primary, 0) if primary else 0
-            ctx = EventContext(org_id, unit_id, lead_id, q.event_id, event_seq, q.event_type, key, q.ts, received_at,
-                               q.metadata, channel, primary, before_primary, after_primary,
+            ctx = EventContext(org_id, unit_id, lead_id, q.event_id, event_seq, q.event_type, key, ts, received_at,
+                               metadata, channel, primary, before_primary, after_primary,
                                _level_name(cfg, after_primary), self.now)
             self._side_effects(ctx, pubs)
 
@@ -281,25 +313,25 @@ class BatchProcessor:
             pubs.append((ctx.unit_id, name, data))
             self.result.fired += 1
 
-    def _filter_hits(self, cfg: OUConfig, unit_id: str, lead_id: str, key: str,
-                     ts: int) -> tuple[dict[str, tuple[int, str | None]], dict[str, int | None]]:
-        """Live filter counts of the lead's earlier events of this type (what replays compute in memory): the
-        stored ones counted in SQL, the batch's buffered ones (all later arrivals than any stored) in memory."""
-        hits: dict[str, tuple[int, str | None]] = {}
+    def _filter_counts(self, dispatch: Dispatch, unit_id: str, lead_id: str, key: str,
+                       ts: int) -> tuple[dict[str, int], dict[str, int | None]]:
+        """Per filter of the type: how many of the lead's earlier events of the type lie in its window, and the
+        seq of the first of them (what replays compute in memory). The stored ones are counted in SQL, the
+        batch's buffered ones (all later arrivals than any stored) in memory."""
+        counts: dict[str, int] = {}
         first_seqs: dict[str, int | None] = {}
         buffered = self.windows.get((unit_id, lead_id, key), ())
-        for f in cfg.scoring.filters:
-            if f.type_key == key:
-                low = ts - f.time_window_ms
-                n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts)
-                for event_ts, seq, _ in buffered:
-                    if low < event_ts <= ts:
-                        if first_seq is None:
-                            first_seq = seq
-                        n += 1
-                hits[f.filter_id] = (n, None)
-                first_seqs[f.filter_id] = first_seq
-        return hits, first_seqs
+        for f in dispatch.filters[key]:
+            low = ts - f.time_window_ms
+            n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts)
+            for event_ts, seq, _ in buffered:
+                if low < event_ts <= ts:
+                    if first_seq is None:
+                        first_seq = seq
+                    n += 1
+            counts[f.filter_id] = n
+            first_seqs[f.filter_id] = first_seq
+        return counts, first_seqs
 
     def _event_id(self, unit_id: str, lead_id: str, key: str, seq: int) -> str | None:
         """The public id of an earlier event of the lead and type: buffered in this batch, or stored."""
@@ -308,15 +340,21 @@ class BatchProcessor:
                 return event_id
         return ev_store.event_id_by_seq(self.conn, seq)
 
-    def _resolve(self, unit_id: str, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
+    def _resolve(self, plan: _UnitPlan, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
                  source: str) -> str:
+        unit_id = plan.cfg.unit_id
         # Within a batch a named lead resolves the same way every time (merges run in other transactions).
         if lead_id:
             key = (unit_id, lead_id)
             hit = self.resolved.get(key)
             if hit is None:
                 if key in self.unknown:
-                    ev_store.create_lead(self.conn, unit_id, org_id, lead_id, self.now, source)
+                    # A new lead's row is only read within the batch by the fit writer and by triggers; elsewhere
+                    # it is inserted with the batch's other new leads when the batch finishes.
+                    if plan.fit_idle and not plan.immediate:
+                        self.new_leads.append((unit_id, lead_id, org_id, source))
+                    else:
+                        ev_store.create_lead(self.conn, unit_id, org_id, lead_id, self.now, source)
                     self.prefetched[key] = ({}, None, 0)
                     hit = lead_id
                 else:
@@ -352,6 +390,7 @@ class BatchProcessor:
         self.fit.discard()
         self.prefetched.clear()
         self.unknown.clear()
+        self.new_leads.clear()
         self.event_rows.clear()
         self.score_rows.clear()
         self.resolved.clear()
@@ -363,15 +402,19 @@ class BatchProcessor:
     def finish(self) -> None:
         """Write the buffered rows, the per-lead state and the event-type catalogue."""
         conn, now = self.conn, self.now
+        ev_store.create_leads(conn, self.new_leads, now)
         ev_store.insert_events_with_seq(conn, self.event_rows)
         ev_store.insert_score_rows(conn, self.score_rows)
         changed: list[tuple[int, int, str, str, str]] = []
         added: list[tuple[str, str, str, int, int]] = []
         activity: list[tuple[Any, ...]] = []
-        for (unit_id, lead_id), work in self.leads.items():
+        # In key order: the updates then walk lead_scores and leads in their B-trees' order instead of jumping to a
+        # random page per lead (measured: about a quarter less CPU for the score updates at 100,000 leads).
+        for (unit_id, lead_id), work in sorted(self.leads.items(), key=_lead_key):
+            state = work.state
             if work.touched_scores:
                 stored = work.stored
-                for rs, score in work.scorer.scores.items():
+                for rs, score in state.scores.items():
                     was = stored.get(rs)
                     if was is None:
                         added.append((unit_id, rs, lead_id, score, now))
@@ -379,8 +422,8 @@ class BatchProcessor:
                         changed.append((score, now, unit_id, lead_id, rs))
             activity.append(ev_store.activity_row(
                 unit_id, lead_id, last_event_at=work.last_event_at, last_event_type=work.last_event_type,
-                last_organic_at=work.last_organic_at, session=work.scorer.session, session_count=work.session_count,
-                now=now))
+                last_organic_at=work.last_organic_at, session=state.session,
+                session_count=work.session_count + state.opened, now=now))
         ev_store.update_lead_scores(conn, changed)
         ev_store.save_many_lead_scores(conn, added)
         ev_store.save_lead_activity(conn, activity)
@@ -389,6 +432,10 @@ class BatchProcessor:
         for unit_id, pairs in self.properties.items():
             ev_store.add_properties(conn, unit_id, pairs)
         self.discard()
+
+
+def _lead_key(item: tuple[tuple[str, str], _LeadWork]) -> tuple[str, str]:
+    return item[0]
 
 
 # Rows decoded and prepared (their named leads looked up) at a time within a batch.

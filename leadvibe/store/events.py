@@ -11,13 +11,15 @@ from itertools import chain
 from typing import Any
 
 import apsw
+import msgspec
 
 from leadvibe.db.rows import query_one
-from leadvibe.engine.scoring import EventScore
+from leadvibe.engine.dispatch import ScoreRow
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
 
 _MAX_MERGE_HOPS = 16
+_json_array = msgspec.json.Encoder()
 
 
 def follow_merges(conn: apsw.Connection, unit_id: str, lead_id: str, merged_into: str | None) -> str:
@@ -31,10 +33,20 @@ def follow_merges(conn: apsw.Connection, unit_id: str, lead_id: str, merged_into
     return lead_id
 
 
+_CREATE_LEAD = ("INSERT OR IGNORE INTO leads (unit_id, id, org_id, source, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?)")
+
+
 def create_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str, now: int, source: str) -> None:
     """Insert a lead row (no-op if it exists)."""
-    conn.execute("INSERT OR IGNORE INTO leads (unit_id, id, org_id, source, created_at, updated_at)"
-                 " VALUES (?,?,?,?,?,?)", (unit_id, lead_id, org_id, source, now, now))
+    conn.execute(_CREATE_LEAD, (unit_id, lead_id, org_id, source, now, now))
+
+
+def create_leads(conn: apsw.Connection, rows: Sequence[tuple[str, str, str, str]], now: int) -> None:
+    """Insert lead rows, (unit_id, lead_id, org_id, source) each, in the given order (rows that exist are left
+    alone); a few hundred per statement (the triggers on `leads` open a statement journal per execution)."""
+    _insert_rows(conn, _CREATE_LEAD, [(unit_id, lead_id, org_id, source, now, now)
+                                      for unit_id, lead_id, org_id, source in rows])
 
 
 def resolve_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str | None,
@@ -76,25 +88,26 @@ def attach_aliases(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: st
                          [(unit_id, kind, value, lead_id, org_id, raw, now) for kind, value, raw in aliases])
 
 
+_NAMED_LEADS = ("SELECT id, merged_into, session_n, session_last_ts, session_started_at, session_count FROM leads"
+                " WHERE unit_id = ?1 AND id IN (SELECT value FROM json_each(?2))")
+_NAMED_SCORES = ("SELECT lead_id, ruleset_id, score FROM lead_scores"
+                 " WHERE unit_id = ?1 AND lead_id IN (SELECT value FROM json_each(?2))")
+
+
 def named_leads(conn: apsw.Connection, unit_id: str,
                 lead_ids: Sequence[str]) -> dict[str, tuple[str | None, dict[str, int], Session | None, int]]:
-    """The stored leads among `lead_ids`: lead_id -> (merged_into, scores, session, session_count), with a few
-    set queries however many leads there are (the worker loads a whole batch's leads this way)."""
-    out: dict[str, tuple[str | None, dict[str, int], Session | None, int]] = {}
-    for i in range(0, len(lead_ids), 500):
-        chunk = lead_ids[i:i + 500]
-        marks = ",".join("?" * len(chunk))
-        for lead_id, merged_into, n, last_ts, started, count in conn.execute(
-                f"SELECT id, merged_into, session_n, session_last_ts, session_started_at, session_count FROM leads"
-                f" WHERE unit_id = ? AND id IN ({marks})", (unit_id, *chunk)):
-            session = Session(int(n), int(last_ts), int(started)) if last_ts is not None else None
-            out[lead_id] = (merged_into, {}, session, int(count))
-        for lead_id, ruleset_id, score in conn.execute(
-                f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ? AND lead_id IN ({marks})",
-                (unit_id, *chunk)):
-            state = out.get(lead_id)
-            if state is not None:
-                state[1][ruleset_id] = int(score)
+    """The stored leads among `lead_ids`: lead_id -> (merged_into, scores, session, session_count), with two
+    queries however many leads there are (the worker loads a whole batch's leads this way)."""
+    # The ids travel as one JSON array, so each statement is prepared once and reused from the statement cache
+    # (an `IN (?,?,...)` list would be a new statement for every count of ids).
+    ids = _json_array.encode(lead_ids)
+    out: dict[str, tuple[str | None, dict[str, int], Session | None, int]] = {
+        lead_id: (merged_into, {}, Session(n, last_ts, started) if last_ts is not None else None, count)
+        for lead_id, merged_into, n, last_ts, started, count in conn.execute(_NAMED_LEADS, (unit_id, ids))}
+    for lead_id, ruleset_id, score in conn.execute(_NAMED_SCORES, (unit_id, ids)):
+        state = out.get(lead_id)
+        if state is not None:
+            state[1][ruleset_id] = score
     return out
 
 
@@ -171,22 +184,6 @@ def insert_events_with_seq(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -
     _insert_rows(conn, _INSERT_EVENT_WITH_SEQ, rows)
 
 
-def score_rows(unit_id: str, lead_id: str, seq: int, scores: Iterable[EventScore]) -> list[tuple[Any, ...]]:
-    """event_scores rows of one event."""
-    return [(seq, s.ruleset_id, unit_id, lead_id, rule_ids_json(s.rule_ids), s.weight, s.multiplier, s.delta, s.before,
-             s.after, s.filtered_by) for s in scores]
-
-
-def insert_score_rows(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert buffered event_scores rows."""
-    _insert_rows(conn, _INSERT_SCORE, rows)
-
-
-def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, scores: Iterable[EventScore]) -> None:
-    """Per-ruleset explanation rows of one event."""
-    conn.executemany(_INSERT_SCORE, score_rows(unit_id, lead_id, seq, scores))
-
-
 _IDS_JSON: dict[tuple[str, ...], str] = {}
 
 
@@ -199,6 +196,24 @@ def rule_ids_json(ids: tuple[str, ...]) -> str:
         if len(_IDS_JSON) < 65_536:
             _IDS_JSON[ids] = text
     return text
+
+
+def score_rows(unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -> list[tuple[Any, ...]]:
+    """event_scores rows of one event, from the engine's rows (ruleset_id, rule_ids, weight, multiplier, delta,
+    before, after, filtered_by)."""
+    known = _IDS_JSON
+    return [(seq, rs, unit_id, lead_id, known.get(ids) or rule_ids_json(ids), weight, mult, delta, before, after,
+             filtered_by) for rs, ids, weight, mult, delta, before, after, filtered_by in rows]
+
+
+def insert_score_rows(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert buffered event_scores rows."""
+    _insert_rows(conn, _INSERT_SCORE, rows)
+
+
+def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -> None:
+    """Per-ruleset explanation rows of one event."""
+    conn.executemany(_INSERT_SCORE, score_rows(unit_id, lead_id, seq, rows))
 
 
 def save_many_lead_scores(conn: apsw.Connection, rows: list[tuple[str, str, str, int, int]]) -> None:
@@ -218,12 +233,20 @@ def update_lead_scores(conn: apsw.Connection, rows: list[tuple[int, int, str, st
                          " AND ruleset_id = ?", rows)
 
 
+# One statement per up to _ROWS_PER_STATEMENT leads: the triggers on `leads` (decay sweeps, analytics, counts) make
+# every execution of an UPDATE open a statement journal, which a row-at-a-time executemany paid per lead (measured:
+# about half the CPU time of the update). `v` holds activity_row's values in order; each lead appears once.
 _SAVE_ACTIVITY = (
-    "UPDATE leads SET last_event_at = max(coalesce(last_event_at, 0), coalesce(?1, 0)),"
-    " last_event_type = CASE WHEN ?2 IS NOT NULL AND ?1 >= coalesce(last_event_at, 0) THEN ?2 ELSE last_event_type"
-    " END, last_organic_at = max(coalesce(last_organic_at, 0), coalesce(?3, 0)),"
-    " session_n = ?4, session_last_ts = ?5, session_started_at = ?6, session_count = ?7, updated_at = ?8"
-    " WHERE unit_id = ?9 AND id = ?10")
+    "UPDATE leads SET last_event_at = max(coalesce(last_event_at, 0), coalesce(v.column1, 0)),"
+    " last_event_type = CASE WHEN v.column2 IS NOT NULL AND v.column1 >= coalesce(last_event_at, 0) THEN v.column2"
+    " ELSE last_event_type END, last_organic_at = max(coalesce(last_organic_at, 0), coalesce(v.column3, 0)),"
+    " session_n = v.column4, session_last_ts = v.column5, session_started_at = v.column6, session_count = v.column7,"
+    " updated_at = v.column8 FROM (VALUES {rows}) AS v WHERE leads.unit_id = v.column9 AND leads.id = v.column10")
+
+
+@cache
+def _save_activity_sql(n: int) -> str:
+    return _SAVE_ACTIVITY.format(rows=",".join(["(?,?,?,?,?,?,?,?,?,?)"] * n))
 
 
 def activity_row(unit_id: str, lead_id: str, *, last_event_at: int | None, last_event_type: str | None,
@@ -236,9 +259,11 @@ def activity_row(unit_id: str, lead_id: str, *, last_event_at: int | None, last_
 
 
 def save_lead_activity(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Activity columns the worker owns (recency, decay clock, surge session), for many leads at once."""
-    if rows:
-        conn.executemany(_SAVE_ACTIVITY, rows)
+    """Activity columns the worker owns (recency, decay clock, surge session), for many leads at once (each lead
+    at most once)."""
+    for lo in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[lo:lo + _ROWS_PER_STATEMENT]
+        conn.execute(_save_activity_sql(len(chunk)), list(chain.from_iterable(chunk)))
 
 
 def bump_event_types(conn: apsw.Connection, unit_id: str, counts: dict[str, tuple[str, int, int]]) -> None:

@@ -151,3 +151,36 @@ async def test_batches_cut_anywhere_score_what_the_replay_engine_scores(
     for rs in ("rs_a", "rs_b"):
         assert (await api.post(f"/rulesets/{rs}/rescore")).status_code == 200
     assert await rt.db.read(_snapshot) == live
+
+
+async def test_new_leads_of_a_batch_are_created_once_in_the_order_their_first_events_came(api: Api) -> None:
+    """Leads first named in a batch are inserted when it finishes (one statement for many): an alias-only event
+    that finds one of them by an alias an earlier event gave it scores it, the live-lead count holds every new
+    lead once, and the lead list's newest-first order (ties of one batch by insertion) follows the first events."""
+    await add_rules(api, {"page_view": 3})
+    rt = api.rt
+    now = rt.now_ms()
+    named = [f"ld_new{i}" for i in (4, 1, 3, 0, 2)]
+    events = [inbox_mod.validate(inbox_mod.IngestEvent(event_type="page_view", lead_id=lead_id), now)
+              for lead_id in named]
+    events.insert(2, inbox_mod.validate(inbox_mod.IngestEvent(
+        event_type="page_view", lead_id="ld_new4", alias_kind="email", alias="four@example.com"), now))
+    events.append(inbox_mod.validate(inbox_mod.IngestEvent(
+        event_type="page_view", alias_kind="email", alias="four@example.com"), now))
+    live_before = await rt.db.read(lambda c: c.execute(
+        "SELECT live FROM lead_counts WHERE unit_id = 'unit_default'").fetchone())
+
+    def batch(c: Any) -> Any:
+        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+        inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+        return process_batch(rt, c, 2000, budget_ms=600_000)
+
+    assert (await rt.db.write(batch)).processed == len(events)
+    assert await scores_of(api, "ld_new4") == {"rs_test": 3 + 3 + 4} == await delta_sums(api, "ld_new4")  # 3rd x1.25
+    for lead_id in named[1:]:
+        assert await scores_of(api, lead_id) == {"rs_test": 3}
+    live_after = await rt.db.read(lambda c: c.execute(
+        "SELECT live FROM lead_counts WHERE unit_id = 'unit_default'").fetchone())
+    assert live_after[0] == (live_before[0] if live_before else 0) + len(named)
+    listed = (await api.get("/leads", params={"sort": "created", "limit": 5})).json()["leads"]
+    assert [item["id"] for item in listed] == named[::-1]
