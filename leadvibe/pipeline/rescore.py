@@ -310,19 +310,30 @@ def prepare_rescore(conn: apsw.Connection, cfg: OUConfig, lead_ids: Sequence[str
                     ruleset_ids: Collection[str] | None = None, budget_ms: float | None = None,
                     max_writes: int | None = None) -> PreparedRescore:
     """Inside a read transaction: replay the leads as `rescore_leads` would (the first ones within `budget_ms`,
-    and, with `max_writes`, no new chunk once that many rows are to be written; whole chunks) and keep what their
-    writes would be, with what the replays depended on. `cfg` is the one this transaction sees (`load_config`,
-    not a cache a reader could fill with a configuration older than the cache's)."""
+    and, with `max_writes`, no new chunk once about that many rows are to be written; whole chunks) and keep what
+    their writes would be, with what the replays depended on. `cfg` is the one this transaction sees
+    (`load_config`, not a cache a reader could fill with a configuration older than the cache's)."""
     targets = set(ruleset_ids) if ruleset_ids is not None else None
     plan = _plan(cfg, targets)
     prepared = PreparedRescore(cfg.scoring, [])
-    writes = 0
-    for chunk in _chunks(lead_ids, budget_ms):
+    ids = list(dict.fromkeys(lead_ids))
+    deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
+    done = writes = 0
+    while done < len(ids):
+        size = CHUNK_LEADS
+        if max_writes is not None and writes:
+            # As many leads as the rows still allowed need at the rows per lead seen so far: a chunk of leads
+            # that all change writes several hundred rows, too coarse a unit for the budget.
+            size = max(1, min(size, (max_writes - writes) * done // writes))
+        chunk = ids[done:done + size]
         out = _replay_chunk(conn, cfg.unit_id, plan, chunk, targets, now)
         prepared.chunks.append((chunk, _fingerprint(conn, cfg.unit_id, chunk), out))
+        done += len(chunk)
         writes += len(out)
         if max_writes is not None and writes >= max_writes:
             break  # the write step, which ingestion waits behind, stays short
+        if deadline is not None and time.perf_counter() > deadline:
+            break
     return prepared
 
 
