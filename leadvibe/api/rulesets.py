@@ -451,7 +451,7 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
                 prepared = await upcoming
             except BrokenProcessPool:  # the child could not start or died: the rest replays on a reader thread
                 assert child is not None
-                child.close()
+                await child.close()
                 child = None
                 upcoming = replay_from(done)
                 continue
@@ -470,7 +470,7 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
             upcoming.cancel()
             upcoming.add_done_callback(lambda f: f.cancelled() or f.exception())  # no unretrieved error
         if child is not None:
-            child.close()
+            await child.close()
     await rt.db.write(lambda c: finish_rescore(c, unit_id, ruleset_id, scope))
     # The leads left out would have been rewritten as they are: they count as rescored.
     return RescoreOut(ruleset_id, scope.live_leads, changed)

@@ -59,6 +59,8 @@ class ReplayProcess:
         return await loop.run_in_executor(self._pool, _prepare, unit_id, list(lead_ids), now,
                                           None if ruleset_ids is None else list(ruleset_ids), budget_ms, max_writes)
 
-    def close(self) -> None:
-        """End the child; a replay it is running is dropped."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        """End the child (after the replay it is running, if any: at most one step's) and wait for it to exit."""
+        # Waited for, on a thread: an executor left to wind down on its own can still be running when the server
+        # exits, and the interpreter's exit hook then writes to its closed wake-up pipe.
+        await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)

@@ -50,7 +50,7 @@ async def test_the_child_prepares_what_a_reader_prepares(api: Api) -> None:
     try:
         by_child = await child.prepare(UNIT, LEADS, now, ["rs_test"])
     finally:
-        child.close()
+        await child.close()
     assert by_child.scoring == by_reader.scoring
     assert _plain(by_child) == _plain(by_reader)
     assert len(by_child.chunks[0][2].score_updates) == 18  # each lead starts with a page_view: every row moves
