@@ -65,16 +65,18 @@ BACKTEST_MAX_RULES = 1000
 # worker get the writer between them; the lead count bounds what one step reads up front.
 RESCORE_STEP_MS = 50.0
 RESCORE_STEP_LEADS = 600
-# ... and of about this many rows written (what a 600-lead step wrote when most of its leads did not change): a
-# step of leads that all change (a scoped rescore) writes ~4 rows per lead. A rescore in a child process learns
-# from its steps how many rows a step of RESCORE_WRITE_MS holds (pipeline.rescore_pace), within these bounds.
-RESCORE_STEP_WRITES = 500
+# ... and of about this many rows written: a step of leads that all change (a scoped rescore) writes ~4 rows per
+# lead. (Steps were whole 100-lead chunks up to 500 rows, ~800 rows on average; they are now cut at the rows.) A
+# rescore in a child process learns from its steps how many rows a step of RESCORE_WRITE_MS holds
+# (pipeline.rescore_pace), within the bounds below.
+RESCORE_STEP_WRITES = 800
 RESCORE_WRITE_MS = 40.0
 RESCORE_STEP_WRITES_MIN = 100
 RESCORE_STEP_WRITES_MAX = 4_000
-# From this many leads to replay, a rescore replays in a child process (see pipeline.rescore_process): starting
-# one costs ~0.3 s, what a replay of a few thousand leads takes.
-RESCORE_PROCESS_LEADS = 5_000
+# From this many leads to replay, a rescore replays in a child process (see pipeline.rescore_process). Starting
+# one costs ~0.6 s of CPU (imports): measured, 22,000 leads of a 300,000-event OU were no faster in a child, 72,000
+# leads of a 1,000,000-event OU 1.2-1.65x faster (docs/performance.md).
+RESCORE_PROCESS_LEADS = 50_000
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
