@@ -66,8 +66,8 @@ BACKTEST_MAX_RULES = 1000
 RESCORE_STEP_MS = 50.0
 RESCORE_STEP_LEADS = 600
 # ... and of about this many rows written: a step of leads that all change (a scoped rescore) writes ~4 rows per
-# lead. (Steps were whole 100-lead chunks up to 500 rows, ~800 rows on average; they are now cut at the rows.) A
-# rescore in a child process learns from its steps how many rows a step of RESCORE_WRITE_MS holds
+# lead. 800 is what steps of whole 100-lead chunks, cut once past 500 rows, wrote on average (steps are now cut at
+# the rows). A rescore in a child process learns from its steps how many rows a step of RESCORE_WRITE_MS holds
 # (pipeline.rescore_pace), within the bounds below.
 RESCORE_STEP_WRITES = 800
 RESCORE_WRITE_MS = 40.0
