@@ -6,7 +6,7 @@ import sys
 from leadvibe.cli import main
 
 if __name__ == "__main__":
-    # Harmless today (one process, no multiprocessing), but a frozen build that ever spawns a child must not
-    # re-run the CLI in it.
+    # A large rescore replays in a spawned child (pipeline.rescore_process): in the frozen build that child starts
+    # this executable again, which must not re-run the CLI in it.
     multiprocessing.freeze_support()
     sys.exit(main())

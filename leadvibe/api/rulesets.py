@@ -13,9 +13,12 @@ Decisions:
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import msgspec
@@ -44,6 +47,8 @@ from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
 from leadvibe.pipeline.rescore import PreparedRescore, RescoreScope, finish_rescore, prepare_rescore, rescore_scope
+from leadvibe.pipeline.rescore_pace import WriteBudget
+from leadvibe.pipeline.rescore_process import ReplayProcess
 from leadvibe.pipeline.scoring_config import load_config
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -60,9 +65,18 @@ BACKTEST_MAX_RULES = 1000
 # worker get the writer between them; the lead count bounds what one step reads up front.
 RESCORE_STEP_MS = 50.0
 RESCORE_STEP_LEADS = 600
-# ... and of about this many rows written (what a 600-lead step wrote when most of its leads did not change): a
-# step of leads that all change (a scoped rescore) writes ~4 rows per lead.
-RESCORE_STEP_WRITES = 500
+# ... and of about this many rows written: a step of leads that all change (a scoped rescore) writes ~4 rows per
+# lead. 800 is what steps of whole 100-lead chunks, cut once past 500 rows, wrote on average (steps are now cut at
+# the rows). A rescore in a child process learns from its steps how many rows a step of RESCORE_WRITE_MS holds
+# (pipeline.rescore_pace), within the bounds below.
+RESCORE_STEP_WRITES = 800
+RESCORE_WRITE_MS = 40.0
+RESCORE_STEP_WRITES_MIN = 100
+RESCORE_STEP_WRITES_MAX = 4_000
+# From this many leads to replay, a rescore replays in a child process (see pipeline.rescore_process). Starting
+# one costs ~0.6 s of CPU (imports): measured, 22,000 leads of a 300,000-event OU were no faster in a child, 72,000
+# leads of a 1,000,000-event OU 1.2-1.65x faster (docs/performance.md).
+RESCORE_PROCESS_LEADS = 50_000
 
 
 # -- shapes --------------------------------------------------------------------------------------------------
@@ -413,16 +427,52 @@ async def rescore_ruleset(rt: Runtime, tenant: Tenant, ruleset_id: str) -> Resco
 
     scope = await rt.db.read(scope_of)
     leads = scope.lead_ids
+    # The replay runs apart from the writer, which only checks that nothing the replay read has moved and writes
+    # the differences, so ingestion's commits wait behind a short step. A large rescore replays in a process of
+    # its own, the next step while the writer writes this one; a small one on a reader thread, one step after the
+    # other (beside a write, a replay holding the interpreter lock slows the write more than it saves).
+    child = (ReplayProcess(rt.db.path, max(8, rt.db.cache_size_mb // 4))
+             if len(leads) >= RESCORE_PROCESS_LEADS else None)
+
+    def replay_from(start: int) -> asyncio.Future[PreparedRescore] | None:
+        rest = leads[start:start + RESCORE_STEP_LEADS]
+        if not rest:
+            return None
+        if child is None:
+            return asyncio.ensure_future(rt.db.read(lambda c: prepare(c, rest)))
+        return asyncio.ensure_future(child.prepare(unit_id, rest, rt.now_ms(), [ruleset_id], RESCORE_STEP_MS,
+                                                   budget.rows))
+
+    # Back to back, the child's steps keep the writer busy: each lasts about what an ingestion commit may wait.
+    budget = WriteBudget(RESCORE_WRITE_MS, RESCORE_STEP_WRITES, RESCORE_STEP_WRITES_MIN, RESCORE_STEP_WRITES_MAX)
     done = changed = 0
-    while done < len(leads):
-        rest = leads[done:done + RESCORE_STEP_LEADS]
-        # The replay runs on a reader; the writer only checks that nothing it read has moved and writes the
-        # differences, so ingestion's commits wait behind a short step.
-        prepared = await rt.db.read(lambda c: prepare(c, rest))  # noqa: B023 - awaited before `rest` changes
-        n, changes = await rt.db.write(lambda c: step(c, rest, prepared), alone=True)  # noqa: B023 - as above
-        publish(rt, unit_id, changes)
-        done += n
-        changed += len(changes)
+    upcoming = replay_from(0)
+    try:
+        while upcoming is not None:
+            try:
+                prepared = await upcoming
+            except BrokenProcessPool:  # the child could not start or died: the rest replays on a reader thread
+                assert child is not None
+                await child.close()
+                child = None
+                upcoming = replay_from(done)
+                continue
+            rest = leads[done:done + prepared.lead_count]
+            upcoming = replay_from(done + prepared.lead_count) if child is not None else None
+            started = time.perf_counter()
+            n, changes = await rt.db.write(lambda c: step(c, rest, prepared), alone=True)  # noqa: B023 - awaited here
+            budget.observe(prepared.write_count, time.perf_counter() - started)
+            publish(rt, unit_id, changes)
+            done += n
+            changed += len(changes)
+            if child is None:
+                upcoming = replay_from(done)
+    finally:
+        if upcoming is not None:  # a step failed: the replay ahead is dropped
+            upcoming.cancel()
+            upcoming.add_done_callback(lambda f: f.cancelled() or f.exception())  # no unretrieved error
+        if child is not None:
+            await child.close()
     await rt.db.write(lambda c: finish_rescore(c, unit_id, ruleset_id, scope))
     # The leads left out would have been rewritten as they are: they count as rescored.
     return RescoreOut(ruleset_id, scope.live_leads, changed)

@@ -112,6 +112,11 @@ def _load_sessions(conn: apsw.Connection, unit_id: str,
         f" WHERE unit_id = ? AND id IN ({_marks(len(lead_ids))})", (unit_id, *lead_ids))}
 
 
+def _score_key(update: tuple[Any, ...]) -> tuple[int, str]:
+    """(event_seq, ruleset_id): the primary key of an `event_scores` UPDATE's parameters (its last two)."""
+    return update[-2], update[-1]
+
+
 class _Writes:
     """Only the rows a replay changes, written with one statement per kind for a whole chunk of leads."""
 
@@ -122,15 +127,16 @@ class _Writes:
         self.flags: list[tuple[Any, ...]] = []
         self.has_delta: list[tuple[int, int]] = []
         self.unsure: list[int] = []  # events whose has_delta depends on rulesets a partial replay did not read
-        self.lead_upserts: list[tuple[str, str, str, int, int]] = []
+        self.lead_upserts: list[tuple[str, str, str, int, int]] = []  # scores the lead had none of yet
+        self.lead_updates: list[tuple[int, int, str, str, str]] = []
         self.lead_deletes: list[tuple[str, str, str]] = []
         self.sessions: list[tuple[Any, ...]] = []
 
     def __len__(self) -> int:
         """How many rows the flush writes (about: events whose flag is probed at flush count as one)."""
         return (len(self.score_inserts) + len(self.score_updates) + len(self.score_deletes) + len(self.flags)
-                + len(self.has_delta) + len(self.unsure) + len(self.lead_upserts) + len(self.lead_deletes)
-                + len(self.sessions))
+                + len(self.has_delta) + len(self.unsure) + len(self.lead_upserts) + len(self.lead_updates)
+                + len(self.lead_deletes) + len(self.sessions))
 
     def flush(self, conn: apsw.Connection, targets: set[str] | None) -> None:
         for seq in self.unsure:
@@ -145,7 +151,9 @@ class _Writes:
         if self.score_updates:
             # An UPDATE, not a REPLACE: most rewritten rows only move their before/after, and a REPLACE would
             # fire the analytics triggers' delete-and-insert for each of them (an UPDATE does only when the
-            # delta moves).
+            # delta moves). In key order: a chunk's leads' rows lie all over the table, and neighbours in key
+            # order share the pages the descent reads.
+            self.score_updates.sort(key=_score_key)
             conn.executemany(
                 "UPDATE event_scores SET rule_ids = ?, weight = ?, multiplier = ?, delta = ?, before = ?, after = ?,"
                 " filtered_by = ?, unit_id = ?, lead_id = ? WHERE event_seq = ? AND ruleset_id = ?",
@@ -158,6 +166,7 @@ class _Writes:
         if self.lead_deletes:
             conn.executemany("DELETE FROM lead_scores WHERE unit_id = ? AND lead_id = ? AND ruleset_id = ?",
                              self.lead_deletes)
+        ev_store.update_lead_scores(conn, self.lead_updates)
         ev_store.save_many_lead_scores(conn, self.lead_upserts)
         if self.sessions:
             conn.executemany("UPDATE leads SET session_n = ?, session_last_ts = ?, session_started_at = ?,"
@@ -218,8 +227,10 @@ def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: lis
         if new is None:
             if old is not None:
                 out.lead_deletes.append((unit_id, lead_id, rs))
-        elif new != old:
+        elif old is None:
             out.lead_upserts.append((unit_id, rs, lead_id, new, now))
+        elif new != old:
+            out.lead_updates.append((new, now, unit_id, lead_id, rs))
     if targets is None:
         session = _session_row(last_session, session_count)
         if old_session is None or session != old_session:
@@ -272,6 +283,11 @@ class PreparedRescore:
         """How many leads the prepared chunks cover (a prefix of the leads asked for)."""
         return sum(len(chunk) for chunk, _, _ in self.chunks)
 
+    @property
+    def write_count(self) -> int:
+        """About how many rows writing the prepared chunks writes (see `_Writes.__len__`)."""
+        return sum(len(writes) for _, _, writes in self.chunks)
+
 
 def _chunks(lead_ids: Iterable[str], budget_ms: float | None) -> Iterator[list[str]]:
     """The leads, deduplicated, CHUNK_LEADS at a time; with a budget, no new chunk once it has passed."""
@@ -294,19 +310,30 @@ def prepare_rescore(conn: apsw.Connection, cfg: OUConfig, lead_ids: Sequence[str
                     ruleset_ids: Collection[str] | None = None, budget_ms: float | None = None,
                     max_writes: int | None = None) -> PreparedRescore:
     """Inside a read transaction: replay the leads as `rescore_leads` would (the first ones within `budget_ms`,
-    and, with `max_writes`, no new chunk once that many rows are to be written; whole chunks) and keep what their
-    writes would be, with what the replays depended on. `cfg` is the one this transaction sees (`load_config`,
-    not a cache a reader could fill with a configuration older than the cache's)."""
+    and, with `max_writes`, no new chunk once about that many rows are to be written; whole chunks) and keep what
+    their writes would be, with what the replays depended on. `cfg` is the one this transaction sees
+    (`load_config`, not a cache a reader could fill with a configuration older than the cache's)."""
     targets = set(ruleset_ids) if ruleset_ids is not None else None
     plan = _plan(cfg, targets)
     prepared = PreparedRescore(cfg.scoring, [])
-    writes = 0
-    for chunk in _chunks(lead_ids, budget_ms):
+    ids = list(dict.fromkeys(lead_ids))
+    deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
+    done = writes = 0
+    while done < len(ids):
+        size = CHUNK_LEADS
+        if max_writes is not None and writes:
+            # As many leads as the rows still allowed need at the rows per lead seen so far: a chunk of leads
+            # that all change writes several hundred rows, too coarse a unit for the budget.
+            size = max(1, min(size, (max_writes - writes) * done // writes))
+        chunk = ids[done:done + size]
         out = _replay_chunk(conn, cfg.unit_id, plan, chunk, targets, now)
         prepared.chunks.append((chunk, _fingerprint(conn, cfg.unit_id, chunk), out))
+        done += len(chunk)
         writes += len(out)
         if max_writes is not None and writes >= max_writes:
             break  # the write step, which ingestion waits behind, stays short
+        if deadline is not None and time.perf_counter() > deadline:
+            break
     return prepared
 
 
