@@ -313,10 +313,16 @@ class Database:
         `alone=True` gives it a transaction of its own instead of a savepoint in a shared one: for jobs that change
         many pages, whose savepoint would hold a copy of each in memory until the group commits.
         """
+        return await self.enqueue(fn, transaction=transaction, alone=alone)
+
+    def enqueue(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
+                alone: bool = False) -> asyncio.Future[T]:
+        """`write` without waiting: queue `fn` now and return the future its committed result settles (on the
+        running loop), which several callers may await."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._enqueue(_Job(fn, fut, loop, transaction, alone))
-        return await fut
+        return fut
 
     def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
                        alone: bool = False) -> T:
