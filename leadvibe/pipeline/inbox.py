@@ -8,6 +8,7 @@ copies of one key can never both be stored.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,9 +99,11 @@ def no_control(value: str, field: str) -> None:
         raise ApiError(400, f"`{field}` must not contain control characters")
 
 
-def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -> QueuedEvent:
-    """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field."""
-    name = ev.event_type.strip()
+@functools.lru_cache(maxsize=4096)
+def checked_event_type(raw: str) -> str:
+    """An event type as stored (trimmed), or ApiError 400 naming what is wrong with it. Remembered per spelling:
+    a stream of events repeats a handful of types, and only the valid ones are kept (an error is not cached)."""
+    name = raw.strip()
     if not name:
         raise ApiError(400, "`event_type` is required and must not be empty")
     if len(name) > MAX_EVENT_TYPE:
@@ -108,6 +111,12 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -
     if not type_key(name):
         raise ApiError(400, "`event_type` must contain letters or digits")
     no_control(name, "event_type")
+    return name
+
+
+def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -> QueuedEvent:
+    """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field."""
+    name = checked_event_type(ev.event_type)
     lead_id = ev.lead_id.strip() if ev.lead_id is not None else None
     if lead_id is not None and not 1 <= len(lead_id) <= MAX_ID:
         raise ApiError(400, f"`lead_id` must be 1 to {MAX_ID} characters")
