@@ -114,14 +114,7 @@ def checked_event_type(raw: str) -> str:
     return name
 
 
-def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -> QueuedEvent:
-    """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field."""
-    name = checked_event_type(ev.event_type)
-    lead_id = ev.lead_id.strip() if ev.lead_id is not None else None
-    if lead_id is not None and not 1 <= len(lead_id) <= MAX_ID:
-        raise ApiError(400, f"`lead_id` must be 1 to {MAX_ID} characters")
-    if lead_id is not None:
-        no_control(lead_id, "lead_id")
+def _checked_aliases(ev: IngestEvent) -> list[tuple[str, str, str]]:
     aliases: list[tuple[str, str, str]] = []
     raw_aliases: list[tuple[str, str | None, str]] = [
         (a.alias_kind, a.raw_value if a.raw_value is not None else a.value, f"aliases[{i}]")
@@ -143,6 +136,20 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -
             aliases.append((kind, normalize_alias(kind, raw), raw.strip()))
         except ValueError as exc:
             raise ApiError(400, f"`{where}`: {exc}") from None
+    return aliases
+
+
+def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -> QueuedEvent:
+    """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field."""
+    name = checked_event_type(ev.event_type)
+    lead_id = ev.lead_id.strip() if ev.lead_id is not None else None
+    if lead_id is not None and not 1 <= len(lead_id) <= MAX_ID:
+        raise ApiError(400, f"`lead_id` must be 1 to {MAX_ID} characters")
+    if lead_id is not None:
+        no_control(lead_id, "lead_id")
+    # Most events name their lead by id alone: they skip building the alias list.
+    no_aliases = not ev.aliases and ev.alias_kind is None and ev.alias is None
+    aliases: list[tuple[str, str, str]] = [] if no_aliases else _checked_aliases(ev)
     if not lead_id and not aliases:
         raise ApiError(400, "identify the lead with `lead_id`, `aliases`, or `alias_kind` + `alias`")
     if ev.timestamp is None:
