@@ -277,7 +277,8 @@ class _Group:
 
 
 def _deliver(group: _Group, done: asyncio.Future[list[Outcome]]) -> None:
-    """Hand each caller its own outcome once the group's write has committed (or failed as a whole)."""
+    """Hand each caller its own outcome once the group's write has committed (or failed as a whole, perhaps without
+    running: then its callers, including any that joined meanwhile, get that error)."""
     error = done.exception() if not done.cancelled() else asyncio.CancelledError()
     outcomes: list[Outcome] = [(False, error)] * len(group.waiters) if error is not None else done.result()
     for waiter, (ok, value) in zip(group.waiters, outcomes, strict=True):
@@ -307,6 +308,12 @@ class Inbox:
                 self._open = None
             return group.subs
 
+    def _settled(self, group: _Group, done: asyncio.Future[list[Outcome]]) -> None:
+        # A job that failed before it ran (BEGIN refused) never took its group: close it, or later callers would
+        # join a group whose write is over and wait forever.
+        self._take(group)
+        _deliver(group, done)
+
     async def submit(self, org_id: str, unit_id: str, events: Sequence[QueuedEvent], *, source: str = "api",
                      skip_triggers: bool = False) -> list[Accepted]:
         """Store events in the inbox in one (group-committed) transaction; wake the worker."""
@@ -327,7 +334,7 @@ class Inbox:
             except BaseException:
                 self._take(group)  # nobody else joined: this submit has not awaited since it opened the group
                 raise
-            stored.add_done_callback(lambda done, g=group: _deliver(g, done))
+            stored.add_done_callback(lambda done, g=group: self._settled(g, done))
         accepted = await waiter
         fresh = sum(1 for a in accepted if not a.duplicate)
         if fresh:

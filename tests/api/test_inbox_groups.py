@@ -8,6 +8,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import apsw
+import pytest
+
 from leadvibe.pipeline import inbox as inbox_mod
 from tests.conftest import Api
 from tests.helpers import wait_idle
@@ -87,3 +90,19 @@ async def test_a_caller_that_goes_away_leaves_the_others_and_its_own_write(api: 
     assert not stays[0].duplicate
     # No answer went out, but the write had been queued and stands, as when a client hangs up on a 202.
     assert len(await _stored(api)) == 2
+
+
+async def test_a_write_refused_before_it_ran_fails_its_callers_and_the_next_caller_gets_a_new_one(api: Api) -> None:
+    db = api.rt.db
+    await db.write(lambda c: c.set_busy_timeout(50), transaction=False)
+    other = apsw.Connection(db.path)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the writer's BEGIN is refused
+    try:
+        with pytest.raises(apsw.BusyError):
+            await asyncio.wait_for(api.rt.inbox.submit(ORG, "unit_default", [_event("ld_refused")]), 5)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await db.write(lambda c: c.set_busy_timeout(10_000), transaction=False)
+    (accepted,) = await asyncio.wait_for(api.rt.inbox.submit(ORG, "unit_default", [_event("ld_after")]), 5)
+    assert await _stored(api) == {accepted.event_id}
