@@ -5,6 +5,7 @@ Kept in-process and per app (no global registry), so several apps in one test pr
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -82,13 +83,12 @@ class Histogram:
 
     def observe(self, v: float) -> None:
         """Record one observation."""
+        i = bisect.bisect_left(self.buckets, v)  # the first bucket with v <= its bound
         with self._lock:
             self._sum += v
             self._count += 1
-            for i, b in enumerate(self.buckets):
-                if v <= b:
-                    self._counts[i] += 1
-                    break
+            if i < len(self._counts):
+                self._counts[i] += 1
 
     @property
     def count(self) -> int:

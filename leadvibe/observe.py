@@ -29,6 +29,35 @@ def _audited(method: str, path: str) -> bool:
     return method in _MUTATING and not path.startswith("/ingest")
 
 
+def start_request(scope: Scope) -> str:
+    """The request's id (a valid `X-Request-ID` it came with, else a new one), bound to the log context."""
+    given = ""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            given = value.decode("latin-1")  # the last one counts, as a dict of the headers would keep
+    # Request ids only need to be unique, not secret: a boot prefix and a counter, no syscall per request.
+    request_id = given if given and _REQ_ID.match(given) else f"req_{_BOOT}{next(_counter):x}"
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    return request_id
+
+
+async def end_request(rt: Any, scope: Scope, status: int, started: float, request_id: str) -> None:
+    """Everything recorded once a request is answered: HTTP metrics, the audit entry, the access-log line."""
+    structlog.contextvars.unbind_contextvars("request_id")
+    elapsed = time.perf_counter() - started
+    method, path = cast(HTTPScope, scope)["method"], scope["path"]
+    if rt is not None:
+        rt.metrics.http_requests.inc(1, str(status), method)
+        rt.metrics.http_latency.observe(elapsed)
+        if _audited(method, path):
+            await _audit(rt, scope, method, path, status, elapsed, request_id)
+    # Acknowledged ingestion is counted in /metrics, not logged line by line: at thousands of events a second the
+    # access log would cost more than the ingestion. Its failures are logged like any request.
+    if path not in _QUIET and not (status < 400 and path.startswith("/ingest")):
+        log.info("request", method=method, path=path, status=status, latency_ms=round(elapsed * 1000, 2),
+                 request_id=request_id)
+
+
 def observe_middleware(app: ASGIApp) -> ASGIApp:
     """Wrap the app."""
 
@@ -36,11 +65,8 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        method, path = cast(HTTPScope, scope)["method"], scope["path"]
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
-        # Request ids only need to be unique, not secret: a boot prefix and a counter, no syscall per request.
-        request_id = given if _REQ_ID.match(given) else f"req_{_BOOT}{next(_counter):x}"
+        request_id = start_request(scope)
+        header = (b"x-request-id", request_id.encode())
         status = 500
         started = time.perf_counter()
 
@@ -48,27 +74,15 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await app(scope, receive, send_wrapper)
         finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-            elapsed = time.perf_counter() - started
             litestar_app = scope.get("app")
-            rt = getattr(getattr(litestar_app, "state", None), "runtime", None)
-            if rt is not None:
-                rt.metrics.http_requests.inc(1, str(status), method)
-                rt.metrics.http_latency.observe(elapsed)
-                if _audited(method, path):
-                    await _audit(rt, scope, method, path, status, elapsed, request_id)
-            # Acknowledged ingestion is counted in /metrics, not logged line by line: at thousands of events a
-            # second the access log would cost more than the ingestion. Its failures are logged like any request.
-            if path not in _QUIET and not (status < 400 and path.startswith("/ingest")):
-                log.info("request", method=method, path=path, status=status, latency_ms=round(elapsed * 1000, 2),
-                         request_id=request_id)
+            await end_request(getattr(getattr(litestar_app, "state", None), "runtime", None), scope, status,
+                              started, request_id)
 
     return middleware
 

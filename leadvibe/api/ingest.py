@@ -6,7 +6,7 @@ import codecs
 import csv
 import io
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from litestar import Request, get, post
@@ -112,20 +112,24 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccep
     if len(data.events) > MAX_BATCH:
         raise ApiError(413, f"at most {MAX_BATCH} events per batch")
     now = rt.now_ms()
-    results: list[BatchItem] = []
-    valid: list[tuple[int, QueuedEvent]] = []
+    results: list[BatchItem | None] = [None] * len(data.events)
+    valid: list[QueuedEvent] = []
+    where: list[int] = []
     for i, ev in enumerate(data.events):
         try:
-            valid.append((i, validate(ev, now)))
+            valid.append(validate(ev, now))
         except ApiError as exc:
-            results.append(BatchItem(i, "rejected", error=exc.message))
-    accepted = await rt.inbox.submit(tenant.org_id, tenant.unit_id, [q for _, q in valid])
-    for (i, _), acc in zip(valid, accepted, strict=True):
-        results.append(BatchItem(i, "duplicate" if acc.duplicate else "accepted", acc.event_id))
-    results.sort(key=lambda r: r.index)
-    dup = sum(1 for r in results if r.status == "duplicate")
-    ok = sum(1 for r in results if r.status == "accepted")
-    return BatchAccepted("events ingested", ok, dup, len(results) - ok - dup, results)
+            results[i] = BatchItem(i, "rejected", error=exc.message)
+        else:
+            where.append(i)
+    accepted = await rt.inbox.submit(tenant.org_id, tenant.unit_id, valid)
+    dup = 0
+    for i, acc in zip(where, accepted, strict=True):
+        dup += acc.duplicate
+        results[i] = BatchItem(i, "duplicate" if acc.duplicate else "accepted", acc.event_id)
+    ok = len(accepted) - dup
+    items = cast(list[BatchItem], results)  # every index was filled: rejected, or accepted / duplicate
+    return BatchAccepted("events ingested", ok, dup, len(items) - ok - dup, items)
 
 
 # These two handlers describe the ingestion routes (OpenAPI, guard declaration) and serve them when the lean

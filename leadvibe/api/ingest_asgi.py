@@ -6,13 +6,14 @@ ingestion. Here a request is answered with what ingestion needs and nothing else
 with the framework's routes: the same guard (`security.guards.check_access`: authentication, rate limit, active
 OU, role), the same content-type check, the same body limits, the same msgspec structs and `validate`, the same
 `accept_one` / `accept_batch` (inbox, group commit, 202 only after commit), the same error shape, and the same
-observe middleware (request id, metrics, access log). The framework's handlers in `api/ingest.py` still describe
-both routes in the OpenAPI document and answer them when this path is off (`create_app(lean_ingest=False)`);
-the ingestion tests run against both.
+bookkeeping as the observe middleware (`observe.start_request` / `end_request`: request id, metrics, access log),
+called inline. The framework's handlers in `api/ingest.py` still describe both routes in the OpenAPI document and
+answer them when this path is off (`create_app(lean_ingest=False)`); the ingestion tests run against both.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +32,7 @@ from leadvibe.api.ingest import (
     require_json,
 )
 from leadvibe.errors import ApiError, error_body, plain_message, unexpected_error, validation_error
-from leadvibe.observe import observe_middleware
+from leadvibe.observe import end_request, start_request
 from leadvibe.pipeline.inbox import IngestEvent
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import check_access
@@ -63,10 +64,11 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-    raw: list[tuple[bytes, bytes]] = [_JSON, (b"content-length", str(len(body)).encode())]
+async def _answer(send: Send, status: int, body: bytes, headers: dict[str, str] | None, request_id: str) -> None:
+    raw: list[tuple[bytes, bytes]] = [_JSON, (b"content-length", b"%d" % len(body))]
     if headers:
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"x-request-id", request_id.encode()))
     start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": raw}
     await send(start)
     end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
@@ -100,7 +102,7 @@ _ROUTES: dict[str, tuple[int, Accept]] = {
 def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
     """An ASGI app answering the two ingestion POSTs itself and passing everything else to `framework`."""
 
-    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+    async def respond(scope: Scope, receive: Receive) -> tuple[int, bytes, dict[str, str] | None]:
         limit, accept = _ROUTES[scope["path"]]
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope, receive)
         try:
@@ -119,17 +121,22 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
                 raise ApiError(400, plain_message(str(exc), None)) from None
         except Exception as exc:
             error = exc if isinstance(exc, ApiError) else unexpected_error(exc, scope["path"], "POST")
-            await _answer(send, error.status, _encoder.encode(error_body(error.message, error.details)),
-                          error.headers)
-            return
-        await _answer(send, 202, _encoder.encode(result))
-
-    observed = observe_middleware(handle)
+            return error.status, _encoder.encode(error_body(error.message, error.details)), error.headers
+        return 202, _encoder.encode(result), None
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("method") == "POST" and scope["path"] in _ROUTES:
-            await observed(scope, receive, send)
-        else:
+        if not (scope["type"] == "http" and scope.get("method") == "POST" and scope["path"] in _ROUTES):
             await framework(scope, receive, send)
+            return
+        # What the observe middleware does around the framework's routes (request id, metrics, access log), done
+        # inline: no wrapped send, no extra await per message.
+        request_id = start_request(scope)
+        started = time.perf_counter()
+        status = 500
+        try:
+            status, body, headers = await respond(scope, receive)
+            await _answer(send, status, body, headers, request_id)
+        finally:
+            await end_request(rt, scope, status, started, request_id)
 
     return app

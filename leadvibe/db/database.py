@@ -5,7 +5,9 @@ queued (up to `max_batch` functions), runs each inside its own SAVEPOINT of one 
 commits once; so concurrent requests share an fsync (group commit) while a failing function rolls back only its
 own savepoint. Futures are resolved only after COMMIT returns, so an awaited write is durable. A job that writes
 many pages (a worker batch, a decay chunk) asks to run `alone`: a savepoint keeps a copy of every page it changes
-in memory (`temp_store=MEMORY`) until it is released, which for such a job is tens of MB.
+in memory (`temp_store=MEMORY`) until it is released, which for such a job is tens of MB. Jobs queued while an
+`alone` job runs join its transaction (each in its own savepoint) before it commits: requests waiting behind a
+worker batch share its commit rather than paying for one of their own once it ends.
 
 Reads run on a small thread pool, each thread with its own read-only connection, each call in one read
 transaction (a consistent snapshot), optionally cut off at a deadline (a progress handler) so one runaway query
@@ -21,12 +23,13 @@ Read and write-job durations and the writer's queue length are kept here for `/m
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -179,6 +182,15 @@ def _settle(job: _Job, ok: bool, value: Any) -> None:
         fut.set_exception(value)
 
 
+def _then(batch: list[_Job], more: Callable[[], list[_Job]] | None) -> Iterator[_Job]:
+    """The jobs of `batch` (which grows as they run), then those `more` gives once they have all run."""
+    yield from batch
+    if more is not None:
+        extra = more()
+        batch.extend(extra)
+        yield from extra
+
+
 def _settle_batch(jobs: list[tuple[_Job, bool, Any]]) -> None:
     for job, ok, value in jobs:
         _settle(job, ok, value)
@@ -301,10 +313,16 @@ class Database:
         `alone=True` gives it a transaction of its own instead of a savepoint in a shared one: for jobs that change
         many pages, whose savepoint would hold a copy of each in memory until the group commits.
         """
+        return await self.enqueue(fn, transaction=transaction, alone=alone)
+
+    def enqueue(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
+                alone: bool = False) -> asyncio.Future[T]:
+        """`write` without waiting: queue `fn` now and return the future its committed result settles (on the
+        running loop), which several callers may await."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._enqueue(_Job(fn, fut, loop, transaction, alone))
-        return await fut
+        return fut
 
     def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
                        alone: bool = False) -> T:
@@ -316,32 +334,47 @@ class Database:
     def _write_loop(self) -> None:
         conn = self._writer
         assert conn is not None
-        pending: list[_Job] = []
+        pending: collections.deque[Any] = collections.deque()
         stop = False
         while not stop:
-            item = self._queue.get() if not pending else pending.pop(0)
+            item = pending.popleft() if pending else self._queue.get()
             if item is _STOP:
                 break
-            batch = [item]
-            if item.transaction:
-                while not item.alone and len(batch) < self.max_batch:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP:
-                        stop = True
-                        break
-                    if not nxt.transaction or nxt.alone:
-                        pending.append(nxt)
-                        break
-                    batch.append(nxt)
-                self._run_transaction(conn, batch)
-            else:
+            if not item.transaction:
                 self._run_bare(conn, item)
+                continue
+            if not item.alone:
+                batch = [item]
+                stop = self._take_queued(batch, pending)
+                self._run_transaction(conn, batch)
+                continue
+
+            def riders() -> list[_Job]:
+                nonlocal stop
+                more: list[_Job] = []
+                stop = self._take_queued(more, pending, 1)
+                return more
+
+            self._run_transaction(conn, [item], riders)
         # Drain anything left so no awaiting caller hangs forever.
         for job in pending:
             self._run_bare(conn, job) if not job.transaction else self._run_transaction(conn, [job])
+
+    def _take_queued(self, batch: list[_Job], pending: collections.deque[Any], already: int = 0) -> bool:
+        """Move queued jobs that may share a transaction into `batch` (up to `max_batch` with `already` taken),
+        stopping at the first that may not (kept in `pending`, in order). True when the stop marker was met."""
+        while already + len(batch) < self.max_batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if nxt is _STOP:
+                return True
+            if not nxt.transaction or nxt.alone:
+                pending.append(nxt)
+                return False
+            batch.append(nxt)
+        return False
 
     def _run_bare(self, conn: apsw.Connection, job: _Job) -> None:
         started = time.perf_counter()
@@ -352,7 +385,13 @@ class Database:
         self.write_job_seconds.observe(time.perf_counter() - started)
         self._dispatch([(job, *out)])
 
-    def _run_transaction(self, conn: apsw.Connection, batch: list[_Job]) -> None:
+    def _run_transaction(self, conn: apsw.Connection, batch: list[_Job],
+                         riders: Callable[[], list[_Job]] | None = None) -> None:
+        """Run `batch` in one transaction and commit once. A lone first job runs without a savepoint (a failure
+        rolls back nothing else). `riders` (given after an `alone` job) is asked, once the batch has run, for the
+        jobs queued meanwhile: they join its commit, each in a savepoint, instead of waiting for it and then paying
+        for a commit of their own (an inbox write queued behind a worker batch is committed with it). A rider that
+        loses the transaction (a full disk) fails the job it joined too, as a failed COMMIT would have."""
         results: list[tuple[_Job, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -360,9 +399,10 @@ class Database:
             self._dispatch([(job, False, exc) for job in batch])
             return
         single = len(batch) == 1
-        for job in batch:
+        for job in _then(batch, riders):
             started = time.perf_counter()
             if single:
+                single = False
                 try:
                     results.append((job, True, job.fn(conn)))
                 except BaseException as exc:

@@ -378,3 +378,24 @@ async def test_arrival_positions_are_never_reused(api: Api, basic: dict[str, str
     await wait_idle(api)
     latest = await api.rt.db.read(lambda c: c.execute("SELECT max(seq) FROM events").fetchone()[0])
     assert latest > newest[1]
+
+
+async def test_answers_carry_a_request_id_and_are_counted(api: Api, basic: dict[str, str]) -> None:
+    before = metric_values((await api.client.get("/metrics")).text)
+    given = await api.post("/ingest", json={"lead_id": "ld_rid", "event_type": "x"},
+                           headers={**basic, "X-Request-ID": "client-7.a_b"})
+    made = await api.post("/ingest/batch", json={"events": [{"lead_id": "ld_rid", "event_type": "x"}]}, headers=basic)
+    refused = await api.post("/ingest", json={"lead_id": "ld_rid", "event_type": "x"},
+                             headers={**basic, "X-Request-ID": "not valid!"})
+    unauthenticated = await api.post("/ingest", json={"lead_id": "ld_rid", "event_type": "x"},
+                                     headers={"Authorization": "Basic bHZfbm9uZTpsdnNfbm9uZQ=="})
+    assert given.status_code == made.status_code == refused.status_code == 202 and unauthenticated.status_code == 401
+    assert given.headers["x-request-id"] == "client-7.a_b"
+    assert made.headers["x-request-id"].startswith("req_")
+    assert refused.headers["x-request-id"].startswith("req_")
+    assert unauthenticated.headers["x-request-id"].startswith("req_") and "www-authenticate" in unauthenticated.headers
+    after = metric_values((await api.client.get("/metrics")).text)
+    assert after['http_requests_total{status="202",method="POST"}'] \
+        - before.get('http_requests_total{status="202",method="POST"}', 0) == 3
+    assert after['http_requests_total{status="401",method="POST"}'] \
+        - before.get('http_requests_total{status="401",method="POST"}', 0) == 1

@@ -154,3 +154,49 @@ async def test_a_transaction_ended_under_a_job_fails_its_group_and_the_writer_ca
     await asyncio.wait_for(after, 5)
     await asyncio.wait_for(db.write(lambda c: c.execute("INSERT INTO t VALUES (4)")), 5)
     assert await db.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")]) == [3, 4]
+
+
+async def _while_alone_job_runs(db: Database, fn: Callable[[apsw.Connection], object]) -> tuple[
+        asyncio.Future[object], Callable[[], None]]:
+    """An `alone` job that inserts 10 and then waits: returns its future and what releases it."""
+    running, go = threading.Event(), threading.Event()
+
+    def lone(c: apsw.Connection) -> object:
+        c.execute("INSERT INTO t VALUES (10)")
+        running.set()
+        go.wait(5)
+        return fn(c)
+
+    fut = asyncio.ensure_future(db.write(lone, alone=True))
+    assert await asyncio.get_running_loop().run_in_executor(None, running.wait, 5)
+    return fut, go.set
+
+
+async def test_writes_queued_behind_an_alone_job_share_its_commit(db: Database) -> None:
+    lone, release = await _while_alone_job_runs(db, lambda c: "lone")
+    commits = db.writes_committed
+    riders = [asyncio.ensure_future(db.write(lambda c, v=v: c.execute("INSERT INTO t VALUES (?)", (v,))))
+              for v in (1, 2)]
+    failing = asyncio.ensure_future(db.write(lambda c: (c.execute("INSERT INTO t VALUES (3)"), 1 / 0)))
+    await asyncio.sleep(0.1)  # the three are queued while the lone job still runs
+    release()
+    assert await asyncio.wait_for(lone, 5) == "lone"
+    await asyncio.wait_for(asyncio.gather(*riders), 5)
+    with pytest.raises(ZeroDivisionError):
+        await asyncio.wait_for(failing, 5)
+    assert db.writes_committed == commits + 1  # one commit for the lone job and the writes behind it
+    assert await db.read(lambda c: sorted(r[0] for r in c.execute("SELECT v FROM t"))) == [1, 2, 10]
+
+
+async def test_a_write_that_ends_the_transaction_behind_an_alone_job_fails_both_and_the_writer_carries_on(
+        db: Database) -> None:
+    lone, release = await _while_alone_job_runs(db, lambda c: "lone")
+    ender = asyncio.ensure_future(db.write(lambda c: (c.execute("INSERT INTO t VALUES (2)"), c.execute("ROLLBACK"))))
+    after = asyncio.ensure_future(db.write(lambda c: c.execute("INSERT INTO t VALUES (3)")))
+    await asyncio.sleep(0.1)
+    release()
+    for fut in (lone, ender):
+        with pytest.raises(apsw.Error):
+            await asyncio.wait_for(fut, 5)
+    await asyncio.wait_for(after, 5)
+    assert await db.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")]) == [3]
