@@ -14,13 +14,15 @@ clock.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 
+from leadvibe.engine.dispatch import ScoreRow
 from leadvibe.engine.filters import InorganicFilter, is_inorganic, window_stats
 from leadvibe.engine.normalize import type_key as normalize_type
 from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.scoring import Ruleset, match, round_half_away
-from leadvibe.engine.surge import Session, multiplier_for
+from leadvibe.engine.surge import Session, multiplier_table
 
 __all__ = ["OBSERVED", "SCORED", "BulkEvent", "Plan", "Step", "StepEvent", "final_scores", "replay_steps"]
 
@@ -35,18 +37,9 @@ BulkEvent = tuple[str, str, int, int]
 StepEvent = tuple[str, str, int, int]
 """``(event_id, type_key, ts_ms, kind)``: one event of one lead, ``kind`` as in :data:`BulkEvent`."""
 
-ScoreRow = tuple[str, tuple[str, ...], int, float, int, int, int, str | None]
 Step = tuple[float, int, str | None, str | None, tuple[ScoreRow, ...]]
 """One event's outcome, the fields of ``EventOutcome`` in order (``event_id`` left out): ``(multiplier,
 session_index, filtered_by, grouped_with, rows)``; each row holds the fields of an ``EventScore`` in order."""
-
-
-def _multipliers(config: ScoringConfig) -> tuple[list[float], float]:
-    """Multiplier by session position 1..n (index 0 unused), and the one that holds from n+1 on."""
-    policy = config.policy
-    top = max((b.min_events for b in policy.bands), default=1)
-    table = [1.0] + [multiplier_for(policy, n) for n in range(1, top + 1)]
-    return table, table[-1]
 
 
 class Plan:
@@ -72,7 +65,10 @@ class Plan:
         self.ids = [r.ruleset_id for r in self.rulesets]
         self.windowed = [{k for k in r._index if k not in r._fixed} for r in self.rulesets]
         self.fixed = [r._fixed for r in self.rulesets]
-        self.table, self.tail = _multipliers(config)
+        # Every band inside the table: a replay looks each position up (the live dispatch caps its table instead).
+        table, tail = multiplier_table(config.policy, limit=sys.maxsize)
+        assert tail is not None
+        self.table, self.tail = list(table), tail
         self.positions = len(self.table)
         self.idle = config.policy.idle_reset_seconds * 1000
         self.floor = not config.allow_negative

@@ -1,8 +1,9 @@
 """One lead's scoring state machine, used event by event by the live worker and in bulk by replays.
 
-Live scoring, rescore, merge, event deletion and backtests all run :class:`LeadScorer`, so they cannot
-disagree. The only thing the caller supplies is the filter window counts (SQL live, :func:`window_stats` in
-replay).
+Rescore, merge, event deletion and backtests run :class:`LeadScorer` (or ``engine.bulk``'s specialised form of
+it); the live worker runs ``engine.dispatch``, the same decisions compiled per configuration. Property tests
+hold both equal to :class:`LeadScorer`, so they cannot disagree. The only thing the caller supplies is the filter
+window counts (SQL live, :func:`window_stats` in replay).
 """
 
 from __future__ import annotations
