@@ -14,7 +14,7 @@ would get back every row it has.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -289,12 +289,17 @@ class PreparedRescore:
         return sum(len(writes) for _, _, writes in self.chunks)
 
 
-def _chunks(lead_ids: Iterable[str], budget_ms: float | None) -> Iterator[list[str]]:
-    """The leads, deduplicated, CHUNK_LEADS at a time; with a budget, no new chunk once it has passed."""
+def _chunks(lead_ids: Iterable[str], budget_ms: float | None,
+            size: Callable[[], int] = lambda: CHUNK_LEADS) -> Iterator[list[str]]:
+    """The leads, deduplicated, `size()` at a time (asked before each chunk); with a budget, no new chunk once it
+    has passed."""
     ids = list(dict.fromkeys(lead_ids))
     deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
-    for start in range(0, len(ids), CHUNK_LEADS):
-        yield ids[start:start + CHUNK_LEADS]
+    start = 0
+    while start < len(ids):
+        chunk = ids[start:start + size()]
+        start += len(chunk)
+        yield chunk
         if deadline is not None and time.perf_counter() > deadline:
             return
 
@@ -316,24 +321,22 @@ def prepare_rescore(conn: apsw.Connection, cfg: OUConfig, lead_ids: Sequence[str
     targets = set(ruleset_ids) if ruleset_ids is not None else None
     plan = _plan(cfg, targets)
     prepared = PreparedRescore(cfg.scoring, [])
-    ids = list(dict.fromkeys(lead_ids))
-    deadline = time.perf_counter() + budget_ms / 1000 if budget_ms is not None else None
     done = writes = 0
-    while done < len(ids):
-        size = CHUNK_LEADS
-        if max_writes is not None and writes:
-            # As many leads as the rows still allowed need at the rows per lead seen so far: a chunk of leads
-            # that all change writes several hundred rows, too coarse a unit for the budget.
-            size = max(1, min(size, (max_writes - writes) * done // writes))
-        chunk = ids[done:done + size]
+
+    def next_size() -> int:
+        if max_writes is None or not writes:
+            return CHUNK_LEADS
+        # As many leads as the rows still allowed need at the rows per lead seen so far: a chunk of leads that all
+        # change writes several hundred rows, too coarse a unit for the budget.
+        return max(1, min(CHUNK_LEADS, (max_writes - writes) * done // writes))
+
+    for chunk in _chunks(lead_ids, budget_ms, next_size):
         out = _replay_chunk(conn, cfg.unit_id, plan, chunk, targets, now)
         prepared.chunks.append((chunk, _fingerprint(conn, cfg.unit_id, chunk), out))
         done += len(chunk)
         writes += len(out)
         if max_writes is not None and writes >= max_writes:
             break  # the write step, which ingestion waits behind, stays short
-        if deadline is not None and time.perf_counter() > deadline:
-            break
     return prepared
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ import apsw
 import msgspec
 
 from leadvibe.db.rows import query, query_one
+from leadvibe.engine.dispatch import Dispatch
 from leadvibe.engine.filters import InorganicFilter
 from leadvibe.engine.levels import Level
 from leadvibe.engine.replay import ScoringConfig
@@ -41,6 +43,12 @@ class OUConfig:
     def scope_for(self, type_key: str) -> str:
         """Processing scope of an event type (`activate` unless configured)."""
         return self.scopes.get(type_key, "activate")
+
+    @functools.cached_property
+    def dispatch(self) -> Dispatch:
+        """The scoring configuration compiled for live scoring, on first use: the cache hands out a new OUConfig
+        after any change, so it is compiled once per configuration, not per batch."""
+        return Dispatch(self.scoring)
 
 
 def load_config(conn: apsw.Connection, unit_id: str) -> OUConfig:

@@ -19,7 +19,7 @@ import structlog
 from leadvibe.engine.dispatch import Dispatch, LeadState
 from leadvibe.engine.levels import level_for
 from leadvibe.engine.normalize import channel_for_key, type_key
-from leadvibe.engine.replay import ReplayEvent, ScoringConfig
+from leadvibe.engine.replay import ReplayEvent
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_event_id
 from leadvibe.pipeline import inbox as inbox_mod
@@ -119,20 +119,6 @@ class _Discard(list[tuple[str, str, dict[str, Any]]]):
 
 _NOWHERE = _Discard()
 
-# unit id -> (the scoring configuration, its compiled dispatch): rebuilt when the configuration cache hands out a
-# new configuration object (after any change to it), kept across batches otherwise.
-_DISPATCHES: dict[str, tuple[ScoringConfig, Dispatch]] = {}
-
-
-def _dispatch_for(cfg: OUConfig) -> Dispatch:
-    cached = _DISPATCHES.get(cfg.unit_id)
-    if cached is not None and cached[0] is cfg.scoring:
-        return cached[1]
-    dispatch = Dispatch(cfg.scoring)
-    _DISPATCHES[cfg.unit_id] = (cfg.scoring, dispatch)
-    return dispatch
-
-
 def _level_name(cfg: OUConfig, score: int) -> str | None:
     lv = level_for(cfg.levels, score)
     return lv.name if lv else None
@@ -181,7 +167,7 @@ class BatchProcessor:
             cfg = self.configs.get(self.conn, unit_id)
             has_triggers = self.triggers is not None and not self.triggers.triggers_for(self.conn, unit_id).empty
             hub = self.rt.stream
-            plan = _UnitPlan(cfg, _dispatch_for(cfg), has_triggers, has_triggers,
+            plan = _UnitPlan(cfg, cfg.dispatch, has_triggers, has_triggers,
                              hub is not None and hub.subscriber_count(unit_id) > 0, self.fit.config(unit_id).idle)
             self.plans[unit_id] = plan
         return plan
@@ -275,13 +261,10 @@ class BatchProcessor:
         event_row = (q.event_id, org_id, unit_id, lead_id, q.event_type, key, ts, received_at, self.now, metadata_json,
                      channel, source, scope, int(filtered_by is not None), filtered_by, grouped_with, multiplier,
                      position, has_delta, None)
+        event_seq = self._event_row(immediate, event_row)
         if immediate:
-            event_seq = self._event_row(True, event_row)
             ev_store.insert_scores(self.conn, unit_id, lead_id, event_seq, rows)
         else:
-            event_seq = self.next_seq
-            self.next_seq += 1
-            self.event_rows.append((event_seq, *event_row))
             self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, rows))
             if filtered:
                 self.windows.setdefault((unit_id, lead_id, key), []).append((ts, event_seq, q.event_id))

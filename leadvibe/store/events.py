@@ -5,8 +5,8 @@ Every function runs inside the writer's transaction (called by the worker, repla
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from functools import cache
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache, partial
 from itertools import chain
 from typing import Any
 
@@ -173,10 +173,15 @@ def _multi_row(sql: str, n: int) -> str:
     return f"{head} VALUES {','.join([marks] * n)}"
 
 
-def _insert_rows(conn: apsw.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def _execute_rows(conn: apsw.Connection, sql_for: Callable[[int], str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run `sql_for(n)` (a statement taking n rows of parameters) over `rows`, _ROWS_PER_STATEMENT at a time."""
     for lo in range(0, len(rows), _ROWS_PER_STATEMENT):
         chunk = rows[lo:lo + _ROWS_PER_STATEMENT]
-        conn.execute(_multi_row(sql, len(chunk)), list(chain.from_iterable(chunk)))
+        conn.execute(sql_for(len(chunk)), list(chain.from_iterable(chunk)))
+
+
+def _insert_rows(conn: apsw.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    _execute_rows(conn, partial(_multi_row, sql), rows)
 
 
 def insert_events_with_seq(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -201,8 +206,7 @@ def rule_ids_json(ids: tuple[str, ...]) -> str:
 def score_rows(unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -> list[tuple[Any, ...]]:
     """event_scores rows of one event, from the engine's rows (ruleset_id, rule_ids, weight, multiplier, delta,
     before, after, filtered_by)."""
-    known = _IDS_JSON
-    return [(seq, rs, unit_id, lead_id, known.get(ids) or rule_ids_json(ids), weight, mult, delta, before, after,
+    return [(seq, rs, unit_id, lead_id, rule_ids_json(ids), weight, mult, delta, before, after,
              filtered_by) for rs, ids, weight, mult, delta, before, after, filtered_by in rows]
 
 
@@ -261,9 +265,7 @@ def activity_row(unit_id: str, lead_id: str, *, last_event_at: int | None, last_
 def save_lead_activity(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Activity columns the worker owns (recency, decay clock, surge session), for many leads at once (each lead
     at most once)."""
-    for lo in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[lo:lo + _ROWS_PER_STATEMENT]
-        conn.execute(_save_activity_sql(len(chunk)), list(chain.from_iterable(chunk)))
+    _execute_rows(conn, _save_activity_sql, rows)
 
 
 def bump_event_types(conn: apsw.Connection, unit_id: str, counts: dict[str, tuple[str, int, int]]) -> None:
