@@ -17,7 +17,7 @@ from typing import Any
 import apsw
 import msgspec
 
-from leadvibe.db.rows import scalar
+from leadvibe.db.rows import insert_rows, scalar
 from leadvibe.engine.normalize import ALIAS_KINDS, has_control_chars, normalize_alias, type_key
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_id
@@ -211,7 +211,7 @@ def store_events(conn: apsw.Connection, org_id: str, unit_id: str, events: Seque
     original event id instead."""
     rows: list[tuple[Any, ...]] = []
     out = _inbox_rows(conn, org_id, unit_id, events, source, skip_triggers, now, rows)
-    conn.executemany(_INSERT_INBOX, rows)
+    insert_rows(conn, _INSERT_INBOX, rows)
     return out
 
 
@@ -244,7 +244,7 @@ def store_submissions(conn: apsw.Connection, subs: Sequence[Submission]) -> list
         rows: list[tuple[Any, ...]] = []
         outs = [_inbox_rows(conn, s.org_id, s.unit_id, s.events, s.source, s.skip_triggers, s.now, rows)
                 for s in subs]
-        conn.executemany(_INSERT_INBOX, rows)
+        insert_rows(conn, _INSERT_INBOX, rows)
     except Exception:
         conn.execute("ROLLBACK TO inbox_group")
         conn.execute("RELEASE inbox_group")

@@ -5,15 +5,14 @@ Every function runs inside the writer's transaction (called by the worker, repla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from functools import cache, partial
-from itertools import chain
+from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
 import apsw
 import msgspec
 
-from leadvibe.db.rows import query_one
+from leadvibe.db.rows import execute_rows, insert_rows, query_one
 from leadvibe.engine.dispatch import ScoreRow
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
@@ -45,8 +44,8 @@ def create_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str, 
 def create_leads(conn: apsw.Connection, rows: Sequence[tuple[str, str, str, str]], now: int) -> None:
     """Insert lead rows, (unit_id, lead_id, org_id, source) each, in the given order (rows that exist are left
     alone); a few hundred per statement (the triggers on `leads` open a statement journal per execution)."""
-    _insert_rows(conn, _CREATE_LEAD, [(unit_id, lead_id, org_id, source, now, now)
-                                      for unit_id, lead_id, org_id, source in rows])
+    insert_rows(conn, _CREATE_LEAD, [(unit_id, lead_id, org_id, source, now, now)
+                                     for unit_id, lead_id, org_id, source in rows])
 
 
 def resolve_lead(conn: apsw.Connection, unit_id: str, org_id: str, lead_id: str | None,
@@ -163,30 +162,11 @@ def insert_event_with_seq(conn: apsw.Connection, seq: int, row: tuple[Any, ...])
 # Buffered rows go in multi-row INSERTs, not one execution per row: with the analytics triggers on these tables
 # (migration 0041) every execution opens a statement journal and copies each page it first touches into it, which
 # one statement per few hundred rows pays once (measured: the triggers' share of these inserts fell by half).
-_ROWS_PER_STATEMENT = 400
-
-
-@cache
-def _multi_row(sql: str, n: int) -> str:
-    """`sql` (an INSERT of one `VALUES (...)` row) with `n` rows of placeholders."""
-    head, marks = sql.split(" VALUES ", 1)
-    return f"{head} VALUES {','.join([marks] * n)}"
-
-
-def _execute_rows(conn: apsw.Connection, sql_for: Callable[[int], str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Run `sql_for(n)` (a statement taking n rows of parameters) over `rows`, _ROWS_PER_STATEMENT at a time."""
-    for lo in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[lo:lo + _ROWS_PER_STATEMENT]
-        conn.execute(sql_for(len(chunk)), list(chain.from_iterable(chunk)))
-
-
-def _insert_rows(conn: apsw.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    _execute_rows(conn, partial(_multi_row, sql), rows)
 
 
 def insert_events_with_seq(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert buffered events: (seq, *INSERT_EVENT columns)."""
-    _insert_rows(conn, _INSERT_EVENT_WITH_SEQ, rows)
+    insert_rows(conn, _INSERT_EVENT_WITH_SEQ, rows)
 
 
 _IDS_JSON: dict[tuple[str, ...], str] = {}
@@ -212,7 +192,7 @@ def score_rows(unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -
 
 def insert_score_rows(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert buffered event_scores rows."""
-    _insert_rows(conn, _INSERT_SCORE, rows)
+    insert_rows(conn, _INSERT_SCORE, rows)
 
 
 def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -> None:
@@ -237,7 +217,7 @@ def update_lead_scores(conn: apsw.Connection, rows: list[tuple[int, int, str, st
                          " AND ruleset_id = ?", rows)
 
 
-# One statement per up to _ROWS_PER_STATEMENT leads: the triggers on `leads` (decay sweeps, analytics, counts) make
+# One statement per up to ROWS_PER_STATEMENT leads: the triggers on `leads` (decay sweeps, analytics, counts) make
 # every execution of an UPDATE open a statement journal, which a row-at-a-time executemany paid per lead (measured:
 # about half the CPU time of the update). `v` holds activity_row's values in order; each lead appears once.
 _SAVE_ACTIVITY = (
@@ -265,7 +245,7 @@ def activity_row(unit_id: str, lead_id: str, *, last_event_at: int | None, last_
 def save_lead_activity(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Activity columns the worker owns (recency, decay clock, surge session), for many leads at once (each lead
     at most once)."""
-    _execute_rows(conn, _save_activity_sql, rows)
+    execute_rows(conn, _save_activity_sql, rows)
 
 
 def bump_event_types(conn: apsw.Connection, unit_id: str, counts: dict[str, tuple[str, int, int]]) -> None:
