@@ -68,4 +68,3 @@ def execute_rows(conn: apsw.Connection, sql_for: Callable[[int], str], rows: Seq
 def insert_rows(conn: apsw.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert `rows` with `sql` (an INSERT of one `VALUES (...)` row), many rows per statement, in order."""
     execute_rows(conn, partial(multi_row_sql, sql), rows)
-
