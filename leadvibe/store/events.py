@@ -162,8 +162,6 @@ def insert_event_with_seq(conn: apsw.Connection, seq: int, row: tuple[Any, ...])
 # Buffered rows go in multi-row INSERTs, not one execution per row: with the analytics triggers on these tables
 # (migration 0041) every execution opens a statement journal and copies each page it first touches into it, which
 # one statement per few hundred rows pays once (measured: the triggers' share of these inserts fell by half).
-
-
 def insert_events_with_seq(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert buffered events: (seq, *INSERT_EVENT columns)."""
     insert_rows(conn, _INSERT_EVENT_WITH_SEQ, rows)
