@@ -33,13 +33,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     checkpoint_interval: float = 300.0
     # A read (one query transaction) is stopped after this many seconds; 0 = no limit.
     read_deadline: float = 30.0
-    # A batch ends at this many events or after worker_batch_ms of scoring, whichever comes first: big batches
-    # share one commit (most of a batch's cost is writing the pages it dirtied), the time bound keeps ingestion
-    # from waiting long behind one.
+    # A batch ends at this many events or once its transaction would pass worker_batch_ms, whichever comes first:
+    # big batches share one commit (most of a batch's cost is writing the pages it dirtied), the time bound keeps
+    # ingestion from waiting long behind one. The transaction counts the scoring so far plus the writes and commit
+    # that the events scored so far will cost (learnt per event from the batches before: `Worker.tail_ms`).
     worker_batch_size: int = 2000
-    worker_batch_ms: float = 100.0
+    worker_batch_ms: float = 250.0
     # ...but once other writes (an inbox commit holding a 202, an API write) are queued behind a batch, it commits
-    # after this many milliseconds, so the request path waits at most about this long for the writer.
+    # once its transaction reaches this many milliseconds, so the request path waits at most about this long for
+    # the writer.
     worker_yield_ms: float = 10.0
     worker_idle_poll: float = 0.05
     decay_interval: float = 60.0

@@ -64,6 +64,49 @@ async def test_a_batch_yields_to_a_queued_write_and_the_rest_is_scored_later(api
         assert yielded == await delta_sums(api, f"ld_y{i}")
 
 
+async def test_a_batch_counts_its_writes_and_commit_against_its_budget(api: Api) -> None:
+    """The budget bounds the whole transaction: with a known cost per event after scoring (its writes and commit,
+    `tail_ms_per_event`) a batch stops where scoring plus that tail reaches the budget, and so does the slice a
+    queued write gets; the worker learns the tail from the batches it runs."""
+    await add_rules(api, {"page_view": 3, "email_open": 1, "demo": -2})
+    rt = api.rt
+    now = rt.now_ms()
+
+    def batch(c: Any, prefix: str, **limits: Any) -> Any:
+        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+        inbox_mod.store_events(c, org_id, "unit_default", _events(prefix, now), "api", False, now)
+        return process_batch(rt, c, 2000, **limits)
+
+    # 16 events scored and a 10 ms tail each: 160 ms past a 100 ms budget at the first check.
+    cut = await rt.db.write(lambda c: batch(c, "ld_t", budget_ms=100, tail_ms_per_event=10))
+    assert cut.processed == 16 and not cut.yielded
+    assert cut.started > 0 and 0 < cut.loop_ms < 100
+    rt.worker.notify(200 - cut.processed)
+    await wait_idle(api)
+    # No tail: the same budget holds all 200 events of this small OU.
+    assert (await rt.db.write(lambda c: batch(c, "ld_u", budget_ms=100))).processed == 200
+
+    loop = asyncio.get_running_loop()
+    queued: list[Any] = []
+
+    def yielding(c: Any) -> Any:
+        queued.append(asyncio.run_coroutine_threadsafe(rt.db.write(lambda _c: None), loop))
+        limit = time.monotonic() + 10
+        while not rt.db.queue_length and time.monotonic() < limit:
+            time.sleep(0.001)
+        return batch(c, "ld_v", budget_ms=60_000, yield_ms=50, tail_ms_per_event=10)
+
+    sliced = await rt.db.write(yielding)
+    await asyncio.wrap_future(queued[0])
+    assert sliced.processed == 16 and sliced.yielded
+    rt.worker.notify(200 - sliced.processed)
+    await wait_idle(api)
+    for i in range(7):
+        assert await scores_of(api, f"ld_t{i}") == await scores_of(api, f"ld_u{i}") == await scores_of(api, f"ld_v{i}")
+    # The running worker has measured what its batches cost after scoring.
+    assert rt.worker.tail_ms > 0
+
+
 MINUTE = 60_000
 TYPES = ("page_view", "email_open", "demo", "webinar")
 histories = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(TYPES), st.integers(-300, 0)),

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Ingestion while the worker drains a backlog in a large OU: prints the `POST /ingest` latency at a paced rate
+(p50 / p99 / max, measured from each request's scheduled time, so a slow answer also delays the ones behind it)
+and the worker's scoring rate meanwhile, on a real server and a real SQLite file (FULL).
+
+The OU is built with SQL, not through the worker, so a million leads take minutes rather than an hour: `--leads`
+leads with three ruleset scores each (random, 0-199) and `--history` stored events with random ids spread over the
+leads and the last 30 days (the event indexes larger than the page cache, as an older database holds); the
+configuration is bench_ingest.py's (3 rulesets, surge, an email-open filter). Then `--backlog` events of random
+existing leads are written to the inbox with the server stopped; the server starts, drains them, and a client
+sends `--rate` single events/s to `/ingest` for `--seconds`. Every load is bounded in count and time.
+
+At a million leads each scored event dirties pages all over the lead-keyed indexes, so most of a worker batch's
+time is its writes and commit after the scoring: what a 202 queued behind a batch waits for.
+Usage: python scripts/bench_drain.py [--leads 1000000] [--history 3000000] [--backlog 40000] [--rate 100]
+       [--seconds 20] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import apsw
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_ingest import pct  # noqa: E402
+from bench_worker import TYPES, configure, preload  # noqa: E402
+
+from leadvibe.db.database import apply_pragmas  # noqa: E402
+from leadvibe.pipeline import inbox  # noqa: E402
+from tests.e2e.server import ServerProcess  # noqa: E402
+
+
+def build(data: Path, leads: int, history: int) -> None:
+    """Bootstrap the data dir through the server, then add the leads, their scores and the stored history."""
+    ServerProcess(data).start().stop()
+    conn = apsw.Connection(str(data / "leadvibe.db"))
+    apply_pragmas(conn, synchronous="NORMAL")
+    now = int(time.time() * 1000)
+    t0 = time.perf_counter()
+    with conn:
+        org_id = configure(conn)
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)"
+            " INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_event_at, last_event_type,"
+            " last_organic_at) SELECT 'unit_default', 'ld_b' || i, ?1, ?3, ?3, ?3 - abs(random() % 2592000000),"
+            " 'page_view', ?3 - abs(random() % 2592000000) FROM n", (org_id, leads, now))
+        for n in range(3):
+            conn.execute("INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
+                         " SELECT unit_id, ?, id, abs(random() % 200), ? FROM leads WHERE unit_id = 'unit_default'",
+                         (f"rs_{n}", now))
+    for lo in range(0, history, 200_000):
+        with conn:
+            preload(conn, org_id, min(200_000, history - lo), leads, now)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    print(f"built {leads:,} leads, {history:,} stored events in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def fill_backlog(data: Path, leads: int, backlog: int, seed: int) -> None:
+    """`backlog` validated events of random existing leads in the inbox (the server is stopped)."""
+    conn = apsw.Connection(str(data / "leadvibe.db"))
+    apply_pragmas(conn)
+    org_id = conn.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    for lo in range(0, backlog, 10_000):
+        chunk = [inbox.validate(inbox.IngestEvent(event_type=TYPES[i % 3], lead_id=f"ld_b{rng.randrange(leads)}"),
+                                now) for i in range(lo, min(backlog, lo + 10_000))]
+        with conn:
+            inbox.store_events(conn, org_id, "unit_default", chunk, "api", False, now)
+    conn.close()
+
+
+async def paced_ingest(base: str, auth: dict[str, str], leads: int, rate: int, seconds: float,
+                       seed: int) -> list[float]:
+    """`rate` single events/s for `seconds` over 32 keep-alive connections; latency from each scheduled send. The
+    first two seconds' requests open the connections and are not counted."""
+    rng = random.Random(seed)
+    warmup = 2 * rate
+    total = warmup + int(rate * seconds)
+    bodies = [{"lead_id": f"ld_b{rng.randrange(leads)}", "event_type": "page_view"} for _ in range(total)]
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+    start = time.perf_counter() + 0.1
+
+    async def sender() -> None:
+        async with httpx.AsyncClient(base_url=base, headers=auth, timeout=60) as client:
+            while not queue.empty():
+                i = queue.get_nowait()
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                r = await client.post("/ingest", json=bodies[i])
+                r.raise_for_status()
+                if i >= warmup:
+                    latencies.append((time.perf_counter() - due) * 1000)
+
+    await asyncio.gather(*(sender() for _ in range(32)))
+    return sorted(latencies)
+
+
+def depth(base: str) -> int:
+    return int(httpx.get(base + "/healthz", timeout=30).json()["queue_depth"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--leads", type=int, default=1_000_000)
+    ap.add_argument("--history", type=int, default=3_000_000, help="stored events before the backlog")
+    ap.add_argument("--backlog", type=int, default=40_000)
+    ap.add_argument("--rate", type=int, default=100, help="single events/s sent to /ingest during the drain")
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", help="build the OU in this directory once and reuse it (a copy is measured)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lv-bench-drain-"))
+    built = Path(args.keep) if args.keep else tmp / "built"
+    try:
+        if not (built / "leadvibe.db").exists():
+            build(built, args.leads, args.history)
+        data = tmp / "data"
+        shutil.copytree(built, data)
+        fill_backlog(data, args.leads, args.backlog, args.seed)
+        # The copy's pages are still being written back: an fsync meeting that writeback waited for seconds.
+        os.sync()
+        server = ServerProcess(data, env={"LEADVIBE_LOG_LEVEL": "warning"}).start(timeout=120)
+        try:
+            auth = server.basic()
+            load = os.getloadavg()[0]
+            before, t0 = depth(server.base), time.perf_counter()
+            latencies = asyncio.run(paced_ingest(server.base, auth, args.leads, args.rate, args.seconds,
+                                                 args.seed + 1))
+            after, t1 = depth(server.base), time.perf_counter()
+        finally:
+            server.stop()
+        scored = before - after + len(latencies)
+        print(f"{args.leads:,} leads, {args.history:,} stored events, a backlog of {args.backlog:,}; code: {ROOT}")
+        print(f"/ingest at {args.rate}/s while the worker drains: p50 {pct(latencies, 0.5):.1f} ms,"
+              f" p99 {pct(latencies, 0.99):.1f} ms, max {latencies[-1]:.1f} ms ({len(latencies)} requests)")
+        print(f"worker meanwhile: {scored / (t1 - t0):,.0f} events/s (queue {before:,} -> {after:,});"
+              f" load average {load:.2f} before, {os.getloadavg()[0]:.2f} after"
+              + ("; the queue emptied before the end: a lower bound" if not after else ""))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
