@@ -595,8 +595,8 @@ class Worker:
         hub = self.rt.stream
         # Rows fetched per batch: a batch cut short processes only what its slice allowed, so the next one fetches
         # about that many rows instead of a full batch. The first batch is small: until one has run, the tail of
-        # writes and commit after the scoring is unknown, and at a million leads a full first batch held the
-        # writer for 1.5 s.
+        # writes and commit after the scoring is unknown, and at a million leads a full first batch would hold the
+        # writer for about 1.5 s (2,000 events at 0.75 ms of tail each).
         limit = min(settings.worker_batch_size, _FIRST_BATCH)
         while True:
             self._wake.clear()
