@@ -440,11 +440,13 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
                   tail_ms_per_event: float = 0.0) -> BatchResult:
     """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
 
-    The fast path runs the batch without per-event savepoints and stops early once `budget_ms` of processing has
-    passed, or once `yield_ms` has passed while other writes (ingestion's inbox commits, API writes) are queued
-    behind it on the writer (the rest stays in the inbox for the next batch); if any event raises, the whole batch
-    is rolled back by the caller and re-run with `careful=True`, where each event has its own savepoint and a
-    failing one is set aside in `inbox_dead` (with its error) instead of blocking the queue.
+    The fast path runs the batch without per-event savepoints and stops early once its transaction would pass
+    `budget_ms`, or `yield_ms` while other writes (ingestion's inbox commits, API writes) are queued behind it on the
+    writer (the rest stays in the inbox for the next batch). The transaction is counted as the processing so far
+    plus `tail_ms_per_event` for each event processed: the writes and commit still to come after the last one
+    (the worker's estimate, `Worker.tail_ms`). If any event raises, the whole batch is rolled back by the caller
+    and re-run with `careful=True`, where each event has its own savepoint and a failing one is set aside in
+    `inbox_dead` (with its error) instead of blocking the queue.
     """
     rows = conn.execute("SELECT seq, org_id, unit_id, event_id, payload, source, skip_triggers, received_at"
                         " FROM inbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
