@@ -51,4 +51,3 @@ def test_a_failing_chunk_raises_and_the_statement_before_it_stands(conn: apsw.Co
         insert_rows(conn, "INSERT INTO t (k, v) VALUES (?,?)", rows)
     # Callers run inside a transaction or savepoint and roll back on the error; the helper itself hides nothing.
     assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 1 + ROWS_PER_STATEMENT
-
