@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache, partial
 from itertools import chain
 from typing import Any
@@ -68,3 +69,15 @@ def execute_rows(conn: apsw.Connection, sql_for: Callable[[int], str], rows: Seq
 def insert_rows(conn: apsw.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert `rows` with `sql` (an INSERT of one `VALUES (...)` row), many rows per statement, in order."""
     execute_rows(conn, partial(multi_row_sql, sql), rows)
+
+
+@contextmanager
+def triggers_suspended(conn: apsw.Connection) -> Iterator[None]:
+    """Run the block's statements without the schema's triggers firing (on this connection only; SQLite
+    re-prepares the statements it runs). The caller must do the skipped triggers' work itself, in the same
+    transaction."""
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
+    try:
+        yield
+    finally:
+        conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 1)

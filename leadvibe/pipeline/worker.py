@@ -390,8 +390,7 @@ class BatchProcessor:
         """Write the buffered rows, the per-lead state and the event-type catalogue."""
         conn, now = self.conn, self.now
         ev_store.create_leads(conn, self.new_leads, now)
-        ev_store.insert_events_with_seq(conn, self.event_rows)
-        ev_store.insert_score_rows(conn, self.score_rows)
+        ev_store.insert_scored_events(conn, self.event_rows, self.score_rows)
         changed: list[tuple[int, int, str, str, str]] = []
         added: list[tuple[str, str, str, int, int]] = []
         activity: list[tuple[Any, ...]] = []

@@ -8,8 +8,9 @@ from typing import Any
 
 import apsw
 
-from leadvibe.db.rows import query, query_one
+from leadvibe.db.rows import query, query_one, triggers_suspended
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
+from leadvibe.store.analytics_hours import add_hours, hour_of
 
 UNIT_MS = {"hours": 3_600_000, "days": 86_400_000, "weeks": 7 * 86_400_000}
 _COLS = "id, inactive_for, unit, inactive_ms, decrease, active, created_at, updated_at"
@@ -220,24 +221,28 @@ def record_decays(
     conn.execute("DELETE FROM temp.decay_rulesets")
     conn.executemany("INSERT INTO temp.decay_due (lead_id, org_id, seq, event_id) VALUES (?,?,?,?)", due)
     conn.executemany("INSERT INTO temp.decay_rulesets (ruleset_id) VALUES (?)", [(rs,) for rs in ruleset_ids])
-    conn.execute(
-        "INSERT INTO events (seq, id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
-        " processed_at, metadata, channel, source, scope, inorganic, multiplier, has_delta, decay_id)"
-        " SELECT seq, event_id, org_id, ?1, lead_id, ?6, ?7, ?2, ?3, ?3, ?4, 'system', 'system',"
-        " 'activate', 0, 1.0, 0, ?5 FROM temp.decay_due ORDER BY seq",
-        (unit_id, ts, now, metadata, decay_id, DECAY_EVENT_TYPE, type_key(DECAY_EVENT_TYPE)),
-    )
-    floored = "0" if allow_negative or decrease == 0 else "1"
-    conn.execute(
-        "INSERT INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight, multiplier, delta,"
-        " before, after, filtered_by)"
-        " SELECT seq, ruleset_id, ?1, lead_id, '[]', -?2, 1.0, after - before, before, after, NULL FROM ("
-        "  SELECT d.seq, r.ruleset_id, d.lead_id, coalesce(s.score, 0) AS before,"
-        f"  CASE WHEN {floored} THEN max(0, coalesce(s.score, 0) - ?2) ELSE coalesce(s.score, 0) - ?2 END AS after"
-        "  FROM temp.decay_due d CROSS JOIN temp.decay_rulesets r LEFT JOIN lead_scores s"
-        "  ON s.unit_id = ?1 AND s.lead_id = d.lead_id AND s.ruleset_id = r.ruleset_id) ORDER BY seq, ruleset_id",
-        (unit_id, decrease),
-    )
+    decay_key = type_key(DECAY_EVENT_TYPE)
+    # New events and their score rows: the hourly analytics totals are added once below, not per row by triggers
+    # (store.analytics_hours; events and event_scores have no other insert triggers).
+    with triggers_suspended(conn):
+        conn.execute(
+            "INSERT INTO events (seq, id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
+            " processed_at, metadata, channel, source, scope, inorganic, multiplier, has_delta, decay_id)"
+            " SELECT seq, event_id, org_id, ?1, lead_id, ?6, ?7, ?2, ?3, ?3, ?4, 'system', 'system',"
+            " 'activate', 0, 1.0, 0, ?5 FROM temp.decay_due ORDER BY seq",
+            (unit_id, ts, now, metadata, decay_id, DECAY_EVENT_TYPE, decay_key),
+        )
+        floored = "0" if allow_negative or decrease == 0 else "1"
+        conn.execute(
+            "INSERT INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight, multiplier, delta,"
+            " before, after, filtered_by)"
+            " SELECT seq, ruleset_id, ?1, lead_id, '[]', -?2, 1.0, after - before, before, after, NULL FROM ("
+            "  SELECT d.seq, r.ruleset_id, d.lead_id, coalesce(s.score, 0) AS before,"
+            f"  CASE WHEN {floored} THEN max(0, coalesce(s.score, 0) - ?2) ELSE coalesce(s.score, 0) - ?2 END AS after"
+            "  FROM temp.decay_due d CROSS JOIN temp.decay_rulesets r LEFT JOIN lead_scores s"
+            "  ON s.unit_id = ?1 AND s.lead_id = d.lead_id AND s.ruleset_id = r.ruleset_id) ORDER BY seq, ruleset_id",
+            (unit_id, decrease),
+        )
     low, high = due[0][2], due[-1][2]
     conn.execute("UPDATE events SET has_delta = 1 WHERE seq IN (SELECT DISTINCT event_seq FROM event_scores"
                  " WHERE event_seq BETWEEN ? AND ? AND delta != 0)", (low, high))
@@ -250,6 +255,8 @@ def record_decays(
     )
     ids = {seq: (lead_id, event_id) for lead_id, _, seq, event_id in due}
     out: dict[str, tuple[str, dict[str, int], dict[str, int]]] = {}
+    hour = hour_of(ts)
+    score_hours = {(unit_id, rs, hour): 0 for rs in ruleset_ids}
     for seq, ruleset_id, delta, after in conn.execute(
         "SELECT event_seq, ruleset_id, delta, after FROM event_scores WHERE event_seq BETWEEN ? AND ?",
         (low, high),
@@ -258,6 +265,8 @@ def record_decays(
         entry = out.setdefault(lead_id, (event_id, {}, {}))
         entry[1][ruleset_id] = int(after)
         entry[2][ruleset_id] = int(delta)
+        score_hours[(unit_id, ruleset_id, hour)] += int(delta)
     for lead_id, _, _, event_id in due:
         out.setdefault(lead_id, (event_id, {}, {}))
+    add_hours(conn, {(unit_id, hour, decay_key): len(due)}, score_hours)
     return out
