@@ -34,12 +34,16 @@ _SORTED_PAIRS = tuple(a + b for a in _SORTED_ALPHABET for b in _SORTED_ALPHABET)
 _MS_BITS = 42
 _COUNTER_BITS = 18
 _HASH_BITS = 80 - _MS_BITS - _COUNTER_BITS
+# `new_event_ids` takes the hash bits of many ids from one wide digest (512 bits: 25 ids of 20 bits).
+_KEYED_WIDE = hashlib.blake2b(key=_SEED, digest_size=64)
+_IDS_PER_DIGEST = 512 // _HASH_BITS
 
 
 def _reseed_after_fork() -> None:
-    global _SEED, _KEYED
+    global _SEED, _KEYED, _KEYED_WIDE
     _SEED = os.urandom(32)
     _KEYED = hashlib.blake2b(key=_SEED, digest_size=10)
+    _KEYED_WIDE = hashlib.blake2b(key=_SEED, digest_size=64)
 
 
 os.register_at_fork(after_in_child=_reseed_after_fork)
@@ -77,3 +81,22 @@ def new_event_id() -> str:
     body = (ms << (_COUNTER_BITS + _HASH_BITS)) | ((n & ((1 << _COUNTER_BITS) - 1)) << _HASH_BITS) \
         | (int.from_bytes(h.digest(), "big") >> (80 - _HASH_BITS))
     return f"ev_{_encode_80(body, _SORTED_PAIRS)}"
+
+
+def new_event_ids(count: int) -> list[str]:
+    """`count` ids as `new_event_id` mints them (time, counter, keyed hash bits), for a batch of events: each
+    keyed digest gives 25 ids their hash bits instead of one (the digest was most of an id's cost)."""
+    ms = (time.time_ns() // 1_000_000) & ((1 << _MS_BITS) - 1)
+    head = ms << (_COUNTER_BITS + _HASH_BITS)
+    counter_mask, hash_mask = (1 << _COUNTER_BITS) - 1, (1 << _HASH_BITS) - 1
+    out: list[str] = []
+    for start in range(0, count, _IDS_PER_DIGEST):
+        ns = [next(_COUNTER) for _ in range(min(_IDS_PER_DIGEST, count - start))]
+        h = _KEYED_WIDE.copy()
+        h.update(ns[0].to_bytes(16, "little"))  # a counter value never repeats: nor does a digest's input
+        bits = int.from_bytes(h.digest(), "big")
+        for n in ns:
+            body = head | ((n & counter_mask) << _HASH_BITS) | (bits & hash_mask)
+            out.append(f"ev_{_encode_80(body, _SORTED_PAIRS)}")
+            bits >>= _HASH_BITS
+    return out

@@ -16,6 +16,7 @@ from litestar.params import Body
 from litestar.response import Stream
 
 from leadvibe.errors import ApiError
+from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import Accepted, IngestEvent, QueuedEvent, validate
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -115,9 +116,10 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccep
     results: list[BatchItem | None] = [None] * len(data.events)
     valid: list[QueuedEvent] = []
     where: list[int] = []
+    ids = new_event_ids(len(data.events))
     for i, ev in enumerate(data.events):
         try:
-            valid.append(validate(ev, now))
+            valid.append(validate(ev, now, event_id=ids[i]))
         except ApiError as exc:
             results[i] = BatchItem(i, "rejected", error=exc.message)
         else:

@@ -12,7 +12,7 @@ import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import apsw
 import msgspec
@@ -139,8 +139,10 @@ def _checked_aliases(ev: IngestEvent) -> list[tuple[str, str, str]]:
     return aliases
 
 
-def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -> QueuedEvent:
-    """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field."""
+def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None,
+             event_id: str | None = None) -> QueuedEvent:
+    """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field. The event gets `event_id`
+    (one of `ids.new_event_ids`, minted for a whole batch) or a new id of its own."""
     name = checked_event_type(ev.event_type)
     lead_id = ev.lead_id.strip() if ev.lead_id is not None else None
     if lead_id is not None and not 1 <= len(lead_id) <= MAX_ID:
@@ -172,12 +174,12 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None) -
         if not 1 <= len(key) <= MAX_ID:
             raise ApiError(400, f"`event_id` / Idempotency-Key must be 1 to {MAX_ID} characters")
         no_control(key, "event_id" if ev.event_id is not None else "Idempotency-Key")
-    return QueuedEvent(new_event_id(), name, lead_id, aliases, ts, ev.metadata, key)
+    return QueuedEvent(event_id or new_event_id(), name, lead_id, aliases, ts, ev.metadata, key)
 
 
-@dataclass(frozen=True)
-class Accepted:
-    """The outcome of one submitted event."""
+class Accepted(NamedTuple):
+    """The outcome of one submitted event (a named tuple: one is built per event on the writer thread, and a
+    frozen dataclass cost several times as much)."""
 
     event_id: str
     duplicate: bool

@@ -21,7 +21,7 @@ from leadvibe.engine.levels import level_for
 from leadvibe.engine.normalize import channel_for_key, type_key
 from leadvibe.engine.replay import ReplayEvent
 from leadvibe.engine.surge import Session
-from leadvibe.ids import new_event_id
+from leadvibe.ids import new_event_ids
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.store import decay as decay_store
@@ -533,10 +533,11 @@ def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], 
             f"SELECT id, org_id FROM leads WHERE unit_id = ? AND id IN ({marks}) AND merged_into IS NULL",
             (unit_id, *chunk))}
         due = []
+        ids = iter(new_event_ids(len(live)))
         for lead_id in chunk:
             org_id = live.get(lead_id)
             if org_id is not None:
-                due.append((lead_id, str(org_id), next_seq, new_event_id()))
+                due.append((lead_id, str(org_id), next_seq, next(ids)))
                 next_seq += 1
         recorded = decay_store.record_decays(conn, unit_id, due, rulesets, cfg.scoring.allow_negative,
                                              decay_id=decay_id, decrease=decrease, ts=ts, now=now, metadata=metadata)
