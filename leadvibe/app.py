@@ -14,7 +14,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
-from leadvibe import __version__
+from leadvibe import __version__, gc_policy
 from leadvibe.api import all_routes
 from leadvibe.api.deps import DEPENDENCIES
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
@@ -99,6 +99,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                          lambda: sqlite_heap_bytes()[0]))
     rt.metrics.add(Gauge("sqlite_heap_peak_bytes", "The most SQLite memory held at once since the server started.",
                          lambda: sqlite_heap_bytes()[1]))
+    rt.metrics.add(Gauge("python_gc_frozen_objects", "Objects start-up built, frozen out of the garbage collector.",
+                         gc_policy.frozen_objects))
+    rt.metrics.add(Gauge("python_gc_full_collections", "Full garbage collections since the server started.",
+                         gc_policy.full_collections))
     rt.ratelimiter = RateLimiter(settings.rate_limit_mode, settings.rate_limit_rps, settings.rate_limit_burst,
                                  settings.rate_limit_key_by)
     rt.scoring_config = ConfigCache()

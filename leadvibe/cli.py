@@ -78,6 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     data directory untouched (no directory, no key, no admin password printed)."""
     import uvicorn
 
+    from leadvibe import gc_policy
     from leadvibe.app import create_app
     from leadvibe.db.lock import DataDirLock, DataDirLocked
     from leadvibe.log import configure_logging
@@ -108,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                     lifespan="on", timeout_graceful_shutdown=15, server_header=False,
                                     proxy_headers=False)
             server = _GracefulServer(config)
+            gc_policy.settle_for_serving()
             server.run(sockets=[sock])
             return 0 if server.started else 1
         finally:

@@ -84,3 +84,15 @@ def test_backup_without_the_key_when_asked(tmp_path: Path) -> None:
     out = leadvibe("backup", str(tmp_path / "b.db"), "--no-key", "--data-dir", str(data))
     assert out.returncode == 0 and "--no-key" in out.stdout
     assert not Path(f"{tmp_path / 'b.db'}.key").exists()
+
+
+def test_a_serving_process_has_frozen_what_start_up_built(tmp_path: Path) -> None:
+    """The garbage collector leaves start-up's objects alone (leadvibe/gc_policy.py): /metrics says how many."""
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        text = server.request("GET", "/metrics").text
+    finally:
+        server.stop()
+    figures = {ln.split()[0]: float(ln.split()[1]) for ln in text.splitlines() if ln.startswith("python_gc_")}
+    assert figures["python_gc_frozen_objects"] > 10_000  # the app, its routes and schema, imported modules
+    assert "python_gc_full_collections" in figures
