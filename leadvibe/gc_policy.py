@@ -15,16 +15,16 @@ import gc
 THRESHOLDS = (10_000, 20, 100)
 
 
-def settle_for_serving() -> None:
-    """Collect once, freeze what survives (start-up's objects) and raise the thresholds: call right before the
-    server starts answering."""
+def settle_after_start_up() -> None:
+    """Collect once, freeze what survives (start-up's objects) and raise the thresholds: call once a long-running
+    process has started (the server right before it answers, a rescore's replay process once it is ready)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
 
 
 def frozen_objects() -> int:
-    """Objects moved out of the collector's reach by `settle_for_serving` (0 before it ran)."""
+    """Objects moved out of the collector's reach by `settle_after_start_up` (0 before it ran)."""
     return gc.get_freeze_count()
 
 

@@ -132,7 +132,7 @@ def main() -> None:
             rt.db.write_blocking(lambda c, n=min(100_000, args.preload - lo): preload(c, org_id, n, args.leads, now))
             print(f"preloaded {min(lo + 100_000, args.preload):,} events ({time.perf_counter() - t0:.1f} s)")
         if not args.default_gc:
-            gc_policy.settle_for_serving()
+            gc_policy.settle_after_start_up()
         prof = cProfile.Profile() if args.profile else None
         print(f"code: {ROOT}  events per round: {args.events:,}  leads: {args.leads:,}")
         for r in range(args.rounds):
