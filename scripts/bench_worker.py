@@ -10,7 +10,7 @@ CPU seconds the process spent draining (less moved by other work on a shared mac
 `--profile FILE` writes a cProfile of the drain (read it with `python -m pstats FILE`). For a paired before/after
 run, copy this script into a checkout of the earlier commit and run it from there, back to back.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
-       [--budget-ms 100] [--profile out.prof]
+       [--budget-ms 100] [--profile out.prof] [--default-gc]
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ def score_rows(unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -
              filtered_by) for rs, ids, weight, mult, delta, before, after, filtered_by in rows]
 
 
-# The only INSERT triggers on `events` and `event_scores` (tests/db/test_insert_triggers.py holds this list): the
+# The only INSERT triggers on `events` and `event_scores` (tests/db/test_hour_totals.py holds this list): the
 # hourly totals, which insert_scored_events adds itself.
 INSERT_TRIGGERS = ("analytics_events_insert", "analytics_scores_replace", "analytics_scores_insert")
 
