@@ -109,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                     lifespan="on", timeout_graceful_shutdown=15, server_header=False,
                                     proxy_headers=False)
             server = _GracefulServer(config)
-            gc_policy.settle_after_start_up()
+            gc_policy.settle_once_serving()
             server.run(sockets=[sock])
             return 0 if server.started else 1
         finally:

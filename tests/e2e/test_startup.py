@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,9 +91,14 @@ def test_a_serving_process_has_frozen_what_start_up_built(tmp_path: Path) -> Non
     """The garbage collector leaves start-up's objects alone (leadvibe/gc_policy.py): /metrics says how many."""
     server = ServerProcess(tmp_path / "data").start()
     try:
-        text = server.request("GET", "/metrics").text
+        deadline = time.monotonic() + 30  # frozen a few seconds after start (gc_policy.SETTLE_AFTER_S)
+        while True:
+            text = server.request("GET", "/metrics").text
+            figures = {ln.split()[0]: float(ln.split()[1]) for ln in text.splitlines() if ln.startswith("python_gc_")}
+            if figures["python_gc_frozen_objects"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     finally:
         server.stop()
-    figures = {ln.split()[0]: float(ln.split()[1]) for ln in text.splitlines() if ln.startswith("python_gc_")}
     assert figures["python_gc_frozen_objects"] > 10_000  # the app, its routes and schema, imported modules
     assert "python_gc_full_collections" in figures
