@@ -22,7 +22,7 @@ SETTLE_AFTER_S = 3.0
 
 def settle_after_start_up() -> None:
     """Collect once, freeze what survives (start-up's objects) and raise the thresholds: call once a long-running
-    process has started (the server right before it answers, a rescore's replay process once it is ready)."""
+    process has started (a rescore's replay process once it is ready; the server through `settle_once_serving`)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
