@@ -85,18 +85,22 @@ def new_event_id() -> str:
 
 def new_event_ids(count: int) -> list[str]:
     """`count` ids as `new_event_id` mints them (time, counter, keyed hash bits), for a batch of events: each
-    keyed digest gives 25 ids their hash bits instead of one (the digest was most of an id's cost)."""
-    ms = (time.time_ns() // 1_000_000) & ((1 << _MS_BITS) - 1)
-    head = ms << (_COUNTER_BITS + _HASH_BITS)
-    counter_mask, hash_mask = (1 << _COUNTER_BITS) - 1, (1 << _HASH_BITS) - 1
+    keyed digest gives 25 ids their hash bits instead of one (the digest was most of an id's cost), and the
+    characters that only the millisecond decides are encoded once."""
+    p = _SORTED_PAIRS
+    head = ((time.time_ns() // 1_000_000) & ((1 << _MS_BITS) - 1)) << (_COUNTER_BITS + _HASH_BITS)
+    # Characters 1-8 (bits 79-40) are the millisecond's alone; pair 5 (bits 39-30) holds its last two bits and
+    # the counter's top eight, pair 6 the counter's low ten, pairs 7 and 8 the hash bits.
+    prefix = f"ev_{_encode_80(head, p)[:8]}"
+    ms_low = (head >> 30) & 0x300
     out: list[str] = []
+    append = out.append
     for start in range(0, count, _IDS_PER_DIGEST):
         ns = [next(_COUNTER) for _ in range(min(_IDS_PER_DIGEST, count - start))]
         h = _KEYED_WIDE.copy()
         h.update(ns[0].to_bytes(16, "little"))  # a counter value never repeats: nor does a digest's input
         bits = int.from_bytes(h.digest(), "big")
         for n in ns:
-            body = head | ((n & counter_mask) << _HASH_BITS) | (bits & hash_mask)
-            out.append(f"ev_{_encode_80(body, _SORTED_PAIRS)}")
+            append(f"{prefix}{p[ms_low | ((n >> 10) & 0xff)]}{p[n & 1023]}{p[(bits >> 10) & 1023]}{p[bits & 1023]}")
             bits >>= _HASH_BITS
     return out

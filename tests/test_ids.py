@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import time
+from types import SimpleNamespace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leadvibe import ids
 from leadvibe.ids import b32_80, new_event_id, new_event_ids, new_id, sortable_b32_80
 
 
@@ -47,6 +51,20 @@ def test_batch_minted_event_ids_are_event_ids_with_hash_bits_of_their_own() -> N
     # (a slice of the same bits or a counter would repeat or count up).
     low = [_bits(i) & ((1 << 20) - 1) for i in batches[-2]]
     assert len(set(low)) > 990 and low != sorted(low)
+
+
+@pytest.mark.parametrize("ms", [1_764_000_000_000, 1_764_000_000_001, 1_764_000_000_002, 1_764_000_000_003,
+                                (1 << 42) - 1, 0])
+@pytest.mark.parametrize("first", [0, (1 << 18) - 3, 5 << 18, 123_456])
+def test_batch_ids_hold_the_millisecond_and_the_counter_bit_for_bit(monkeypatch: pytest.MonkeyPatch, ms: int,
+                                                                     first: int) -> None:
+    # A batch encodes the characters only the millisecond decides once and the rest per id: the top 42 bits must
+    # still be the millisecond and the next 18 the counter's low bits, across the counter's wrap too.
+    monkeypatch.setattr(ids, "time", SimpleNamespace(time_ns=lambda: ms * 1_000_000 + 999_999))
+    monkeypatch.setattr(ids, "_COUNTER", itertools.count(first))
+    minted = new_event_ids(60)
+    assert [_bits(i) >> 38 for i in minted] == [ms] * 60
+    assert [(_bits(i) >> 20) & ((1 << 18) - 1) for i in minted] == [(first + k) % (1 << 18) for k in range(60)]
 
 
 @given(st.integers(min_value=0, max_value=(1 << 80) - 1), st.integers(min_value=0, max_value=(1 << 80) - 1))

@@ -50,8 +50,9 @@ class BatchIn(msgspec.Struct):
     events: list[IngestEvent]
 
 
-class BatchItem(msgspec.Struct, omit_defaults=True):
-    """The outcome of one event of a batch."""
+class BatchItem(msgspec.Struct, omit_defaults=True, gc=False):
+    """The outcome of one event of a batch (untracked by the garbage collector, as the inbox's per-event structs
+    are: it holds strings and numbers only)."""
 
     index: int
     status: str  # accepted | duplicate | rejected
@@ -101,8 +102,8 @@ async def _before_json(request: Request[Any, Any, Any]) -> None:
 async def accept_one(rt: Runtime, tenant: Tenant, data: IngestEvent, idempotency_key: str | None) -> IngestAccepted:
     """Validate one event and make it durable in the inbox; the answer of `POST /ingest`."""
     q = validate(data, rt.now_ms(), idempotency_key)
-    (acc,) = await rt.inbox.submit(tenant.org_id, tenant.unit_id, [q])
-    return IngestAccepted("event ingested", IngestMeta(acc.event_id, acc.duplicate))
+    ((event_id, duplicate),) = await rt.inbox.submit(tenant.org_id, tenant.unit_id, [q])
+    return IngestAccepted("event ingested", IngestMeta(event_id, duplicate))
 
 
 async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccepted:
@@ -126,9 +127,9 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccep
             where.append(i)
     accepted = await rt.inbox.submit(tenant.org_id, tenant.unit_id, valid)
     dup = 0
-    for i, acc in zip(where, accepted, strict=True):
-        dup += acc.duplicate
-        results[i] = BatchItem(i, "duplicate" if acc.duplicate else "accepted", acc.event_id)
+    for i, (event_id, duplicate) in zip(where, accepted, strict=True):
+        dup += duplicate
+        results[i] = BatchItem(i, "duplicate" if duplicate else "accepted", event_id)
     ok = len(accepted) - dup
     items = cast(list[BatchItem], results)  # every index was filled: rejected, or accepted / duplicate
     return BatchAccepted("events ingested", ok, dup, len(items) - ok - dup, items)
@@ -204,8 +205,9 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
         if chunk:
             done: list[Accepted] = await inbox.submit(tenant.org_id, tenant.unit_id, list(chunk), source="import",
                                                       skip_triggers=skip_triggers)
-            imported += sum(1 for a in done if not a.duplicate)
-            duplicates += sum(1 for a in done if a.duplicate)
+            repeated = sum(1 for _, duplicate in done if duplicate)
+            imported += len(done) - repeated
+            duplicates += repeated
             chunk.clear()
 
     now = rt.now_ms()

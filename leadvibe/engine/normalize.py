@@ -56,7 +56,9 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 def has_control_chars(value: str) -> bool:
     """True when `value` holds a control character (U+0000 to U+001F, U+007F): identifiers never do (§2), since
     they end up in logs, CSV exports, URLs and other systems where such bytes break or forge things."""
-    return _CONTROL.search(value) is not None
+    # Every control character is unprintable, so a printable value (nearly every identifier) needs no search:
+    # one C call instead of a pattern search, on each ingested event.
+    return not value.isprintable() and _CONTROL.search(value) is not None
 
 
 def normalize_alias(kind: str, value: str) -> str:

@@ -12,7 +12,7 @@ import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import apsw
 import msgspec
@@ -31,7 +31,10 @@ FUTURE_SLACK_MS = 24 * 3600 * 1000
 IDEMPOTENCY_TTL_MS = 8 * 24 * 3600 * 1000  # kept at least 7 days, purged after 8
 
 
-class AliasIn(msgspec.Struct, forbid_unknown_fields=False):
+# The structs made per ingested event are not tracked by the garbage collector (`gc=False`): they hold decoded JSON
+# and strings and never a reference back to themselves, so no cycle can run through them, and a 1,000-event batch
+# would otherwise add thousands of tracked objects per request, each share of them setting off a collection.
+class AliasIn(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     """One identity of a lead (`raw_value`; `value` accepted too)."""
 
     alias_kind: str
@@ -39,7 +42,7 @@ class AliasIn(msgspec.Struct, forbid_unknown_fields=False):
     value: str | None = None
 
 
-class IngestEvent(msgspec.Struct, forbid_unknown_fields=False):
+class IngestEvent(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     """An engagement event as clients send it. Unknown top-level fields are ignored."""
 
     event_type: str
@@ -52,7 +55,7 @@ class IngestEvent(msgspec.Struct, forbid_unknown_fields=False):
     event_id: str | None = None
 
 
-class QueuedEvent(msgspec.Struct, array_like=True):
+class QueuedEvent(msgspec.Struct, array_like=True, gc=False):
     """A validated event as stored in the inbox (compact array encoding)."""
 
     event_id: str
@@ -177,12 +180,10 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None,
     return QueuedEvent(event_id or new_event_id(), name, lead_id, aliases, ts, ev.metadata, key)
 
 
-class Accepted(NamedTuple):
-    """The outcome of one submitted event (a named tuple: one is built per event on the writer thread, and a
-    frozen dataclass cost several times as much)."""
-
-    event_id: str
-    duplicate: bool
+# The outcome of one submitted event: its event id, and whether it repeated a known idempotency key (the id is then
+# the original event's). A plain tuple: one is made per event on the writer thread, where a named tuple's
+# constructor cost 0.35 µs and a frozen dataclass's over 1 µs.
+Accepted = tuple[str, bool]
 
 
 _INSERT_INBOX = ("INSERT INTO inbox (org_id, unit_id, event_id, payload, source, skip_triggers, received_at)"
@@ -192,6 +193,11 @@ _INSERT_INBOX = ("INSERT INTO inbox (org_id, unit_id, event_id, payload, source,
 def _inbox_rows(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequence[QueuedEvent], source: str,
                 skip_triggers: bool, now: int, rows: list[tuple[Any, ...]]) -> list[Accepted]:
     """Check idempotency keys and add the inbox rows of the events that are new to `rows`."""
+    skip = int(skip_triggers)
+    if all(q.idempotency_key is None for q in events):
+        # Nearly every submission: nothing to look up, so two comprehensions instead of a loop.
+        rows.extend([(org_id, unit_id, q.event_id, encode(q), source, skip, now) for q in events])
+        return [(q.event_id, False) for q in events]
     out: list[Accepted] = []
     for q in events:
         if q.idempotency_key is not None:
@@ -200,10 +206,10 @@ def _inbox_rows(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequen
             if conn.changes() == 0:
                 original = scalar(conn, "SELECT event_id FROM idempotency_keys WHERE unit_id = ? AND key = ?",
                                   (unit_id, q.idempotency_key))
-                out.append(Accepted(str(original), True))
+                out.append((str(original), True))
                 continue
-        rows.append((org_id, unit_id, q.event_id, encode(q), source, int(skip_triggers), now))
-        out.append(Accepted(q.event_id, False))
+        rows.append((org_id, unit_id, q.event_id, encode(q), source, skip, now))
+        out.append((q.event_id, False))
     return out
 
 
@@ -338,7 +344,7 @@ class Inbox:
                 raise
             stored.add_done_callback(lambda done, g=group: self._settled(g, done))
         accepted = await waiter
-        fresh = sum(1 for a in accepted if not a.duplicate)
+        fresh = sum(1 for _, duplicate in accepted if not duplicate)
         if fresh:
             self.rt.metrics.events_ingested.inc(fresh)
             worker = self.rt.worker

@@ -30,7 +30,8 @@ async def _store_as_older_code_did(api: Api, lead_id: str, event_type: str, key:
     queued.event_id = new_id("ev")
     accepted = await api.rt.db.write(lambda c: inbox_mod.store_events(
         c, str(org_id), "unit_default", [queued], "api", False, api.rt.now_ms()))
-    return accepted[0].event_id
+    event_id, _ = accepted[0]
+    return event_id
 
 
 async def test_new_ids_work_beside_random_ids_already_stored(api: Api) -> None:

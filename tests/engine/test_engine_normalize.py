@@ -11,6 +11,7 @@ from leadvibe.engine.normalize import (
     CHANNELS,
     DECAY_EVENT_TYPE,
     channel_for,
+    has_control_chars,
     normalize_alias,
     type_key,
 )
@@ -39,6 +40,20 @@ def test_type_key_table(raw: str, expected: str) -> None:
 @given(st.text(max_size=30))
 def test_type_key_is_idempotent(raw: str) -> None:
     assert type_key(type_key(raw)) == type_key(raw)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x3000)))
+def test_control_characters_are_exactly_u0000_to_u001f_and_u007f(value: str) -> None:
+    # The check skips its search for printable text: unprintable characters that are not control characters
+    # (a no-break space, U+2028, U+0085) must still pass.
+    assert has_control_chars(value) == any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("ld_1", False), ("ld\x00", True), ("a\tb", True), ("\x7f", True),
+                                                 ("a\u00a0b", False), ("\u2028", False), ("\x85", False),
+                                                 ("", False)])
+def test_control_character_examples(value: str, expected: bool) -> None:
+    assert has_control_chars(value) is expected
 
 
 def test_alias_kinds() -> None:
