@@ -117,13 +117,15 @@ def lead_state(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[dict[
     return (found[1], found[2], found[3]) if found is not None else ({}, None, 0)
 
 
+# Runs for every event of a filtered type: `events_lead_type_time` holds every column it reads (migration 0053).
+FILTER_WINDOW = ("SELECT count(*), min(seq) FROM events WHERE unit_id = ? AND lead_id = ? AND type_key = ?"
+                 " AND occurred_at > ? AND occurred_at <= ? AND scope != 'observe' AND decay_id IS NULL")
+
+
 def filter_window(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
                   end_incl: int) -> tuple[int, int | None]:
     """(count, first seq) of the lead's earlier scored events of a type with occurred_at in (start, end]."""
-    row = conn.execute(
-        "SELECT count(*), min(seq) FROM events WHERE unit_id = ? AND lead_id = ? AND type_key = ?"
-        " AND occurred_at > ? AND occurred_at <= ? AND scope != 'observe' AND decay_id IS NULL",
-        (unit_id, lead_id, type_key, start_excl, end_incl)).fetchone()
+    row = conn.execute(FILTER_WINDOW, (unit_id, lead_id, type_key, start_excl, end_incl)).fetchone()
     assert row is not None  # an aggregate always answers one row
     return int(row[0]), row[1]
 
