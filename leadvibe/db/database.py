@@ -57,6 +57,15 @@ class ReadTimeout(RuntimeError):
 
 # A checkpoint is asked for once this many pages are in the WAL (SQLite's own default threshold).
 WAL_CHECKPOINT_PAGES = 1_000
+# Prepared statements the writer keeps (apsw's default: 100). apsw's cache is a ring that every execution passes
+# through: a statement in use leaves it and goes back in at the next slot, evicting the oldest, so a statement
+# survives as many executions of any statement as there are slots. A worker batch runs each of its multi-row writes
+# once, after one or more statements per event (a filter window per event of a filtered type): with 100 slots the
+# next batch parsed them all again (29 µs for one row of the events insert, 0.87 ms for 366 rows), ~15 per batch:
+# about a tenth of the worker's CPU in batches of 30 events with a filtered type (docs/performance.md). Statements
+# of 16 KB or more are never cached, and SQLite's heap stays under its soft limit either way.
+WRITER_STATEMENT_CACHE = 1024
+
 # Past this (~40 MB), the writer checkpoints itself: while the writer is never idle (a long decay pass, a backlog)
 # the checkpoint thread's PASSIVE checkpoints never catch up with the end of the WAL, so it is never restarted.
 WAL_HARD_LIMIT_PAGES = 10_000
@@ -234,7 +243,7 @@ class Database:
         # measured with 8 MB caches during an import on a loaded machine). The soft limit makes SQLite recycle
         # clean cache pages instead of allocating once the process as a whole is over it.
         apsw.soft_heap_limit(sqlite_heap_limit(self.cache_size_mb))
-        conn = apsw.Connection(self.path)
+        conn = apsw.Connection(self.path, statementcachesize=WRITER_STATEMENT_CACHE)
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
         apply_migrations(conn)
         # SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, on the writer thread:

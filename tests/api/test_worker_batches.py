@@ -227,3 +227,28 @@ async def test_new_leads_of_a_batch_are_created_once_in_the_order_their_first_ev
     assert live_after[0] == (live_before[0] if live_before else 0) + len(named)
     listed = (await api.get("/leads", params={"sort": "created", "limit": 5})).json()["leads"]
     assert [item["id"] for item in listed] == named[::-1]
+
+
+async def test_batches_of_live_traffic_parse_their_statements_once(api: Api) -> None:
+    # A batch runs each multi-row write once, after a filter window per email open: more executions than apsw's
+    # default cache of 100 holds, so with it every batch parsed its writes again. The writer keeps enough.
+    await add_rules(api, {"page_view": 3, "email_open": 1})
+    await add_filter(api, "if_cache", "email_open", 5, 3_600_000, False)
+    rt = api.rt
+    now = rt.now_ms()
+
+    def batches(c: Any) -> list[int]:
+        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+        parsed = []
+        for k in range(4):
+            events = [inbox_mod.validate(inbox_mod.IngestEvent(
+                event_type=("email_open", "page_view")[i % 3 == 2], lead_id=f"ld_c{k}_{i % 9}"), now + i)
+                for i in range(150)]
+            inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+            before = c.cache_stats()["misses"]
+            assert process_batch(rt, c, 150, budget_ms=60_000).processed == 150
+            parsed.append(c.cache_stats()["misses"] - before)
+        return parsed
+
+    parsed = await rt.db.write(batches)
+    assert parsed[0] > 0 and parsed[-2:] == [0, 0], parsed
