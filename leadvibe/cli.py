@@ -78,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     data directory untouched (no directory, no key, no admin password printed)."""
     import uvicorn
 
-    from leadvibe import gc_policy
+    from leadvibe import gc_policy, openapi
     from leadvibe.app import create_app
     from leadvibe.db.lock import DataDirLock, DataDirLocked
     from leadvibe.log import configure_logging
@@ -109,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                     lifespan="on", timeout_graceful_shutdown=15, server_header=False,
                                     proxy_headers=False)
             server = _GracefulServer(config)
-            gc_policy.settle_once_serving()
+            gc_policy.settle_once_serving(first=lambda: openapi.warm(app))
             server.run(sockets=[sock])
             return 0 if server.started else 1
         finally:
