@@ -9,8 +9,15 @@ connection wrote out, to the WAL): a figure of the storage layout that the machi
 CPU seconds the process spent draining (less moved by other work on a shared machine than the wall time).
 `--profile FILE` writes a cProfile of the drain (read it with `python -m pstats FILE`). For a paired before/after
 run, copy this script into a checkout of the earlier commit and run it from there, back to back.
+
+At scale: `--stored-leads N` stores N leads with scores in the three rulesets first (what a large OU holds), and
+`--scatter` sends each event to a lead at random instead of in sequence (consecutive lead ids share B-tree pages,
+which a real stream does not). `--pages-by-tree` holds checkpoints off during each drain and attributes the WAL's
+frames to the B-trees they belong to (SQLite's dbstat): which tables and indexes the pages written per event
+come from.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
-       [--budget-ms 100] [--profile out.prof] [--default-gc]
+       [--budget-ms 100] [--profile out.prof] [--default-gc] [--stored-leads 0] [--scatter] [--pages-by-tree]
+       e.g. --leads 1000000 --stored-leads 1000000 --preload 2000000 --scatter --events 10000 --pages-by-tree
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ import argparse
 import cProfile
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,9 +64,12 @@ def configure(conn) -> str:  # type: ignore[no-untyped-def]
     return str(conn.execute("SELECT org_id FROM org_units WHERE id='unit_default'").fetchone()[0])
 
 
-def fill(rt, org_id: str, start: int, events: int, leads: int, now: int) -> None:  # type: ignore[no-untyped-def]
+def fill(rt, org_id: str, start: int, events: int, leads: int, now: int,  # type: ignore[no-untyped-def]
+         scatter: bool = False) -> None:
+    # Knuth's multiplicative hash spreads consecutive events over the leads (a different lead's pages each time).
+    mult = 2654435761 if scatter else 1
     for lo in range(start, start + events, 10_000):
-        batch = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=TYPES[i % 3], lead_id=f"ld_b{i % leads}",
+        batch = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=TYPES[i % 3], lead_id=f"ld_b{i * mult % leads}",
                                                           metadata={"path": "/pricing"}), now + i // 50)
                  for i in range(lo, min(start + events, lo + 10_000))]
         rt.db.write_blocking(lambda c, b=batch: inbox_mod.store_events(c, org_id, "unit_default", b, "api", False,
@@ -73,6 +85,47 @@ def preload(conn, org_id: str, count: int, leads: int, now: int) -> None:  # typ
         " processed_at, channel) SELECT 'ev_' || lower(hex(randomblob(8))), ?1, 'unit_default',"
         " 'ld_b' || abs(random() % ?4), 'page_view', 'page_view', ?2 - abs(random() % 2592000000), ?2, ?2, 'web'"
         " FROM n", (org_id, now, count, leads))
+
+
+def store_leads(conn, org_id: str, count: int) -> None:  # type: ignore[no-untyped-def]
+    """`count` stored leads ld_b0, ld_b1, ... with a score of 0-99 in each of the three rulesets."""
+    conn.execute("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)"
+                 " INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_event_at, last_organic_at,"
+                 " last_event_type) SELECT 'unit_default', 'ld_b' || i, ?1, 0, 0, 1000 + i, 1000 + i, 'page_view'"
+                 " FROM n", (org_id, count))
+    for n in range(3):
+        conn.execute("INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
+                     " SELECT unit_id, ?, id, abs(random() % 100), 0 FROM leads", (f"rs_{n}",))
+
+
+def wal_frames_by_tree(path: str) -> Counter[str]:
+    """The frames of the database's WAL (since its last reset), counted by the table or index of their page."""
+    conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        names = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+    finally:
+        conn.close()
+    frames: Counter[str] = Counter()
+    with open(path + "-wal", "rb") as wal:
+        header = wal.read(32)
+        page_size = struct.unpack(">I", header[8:12])[0]
+        salt = header[16:24]
+        while len(frame := wal.read(24)) == 24 and frame[8:16] == salt:  # a stale frame ends the valid log
+            frames[names.get(struct.unpack(">I", frame[:4])[0], "(freed)")] += 1
+            wal.seek(page_size, 1)
+    return frames
+
+
+def checkpoints_held(rt, held: bool) -> None:  # type: ignore[no-untyped-def]
+    """Hold the writer's checkpoints off (after truncating the WAL) or let them run again."""
+    def hook(conn):  # type: ignore[no-untyped-def]
+        conn.set_wal_hook(None if held else rt.db._checkpointer.on_commit)
+    rt.db.write_blocking(hook)
+    if held:
+        conn = apsw.Connection(rt.db.path)
+        conn.set_busy_timeout(10_000)
+        conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
+        conn.close()
 
 
 def pages_written(rt) -> int:  # type: ignore[no-untyped-def]
@@ -116,6 +169,11 @@ def main() -> None:
                          " leadvibe/gc_policy.py says, and so does this bench unless told)")
     ap.add_argument("--preload", type=int, default=0,
                     help="store this many events with random ids first (an older database, larger than the cache)")
+    ap.add_argument("--stored-leads", type=int, default=0,
+                    help="store this many leads (ld_b0...) with scores in the three rulesets first")
+    ap.add_argument("--scatter", action="store_true", help="each event to a lead at random, not in sequence")
+    ap.add_argument("--pages-by-tree", action="store_true",
+                    help="no checkpoints during a drain; its WAL frames per event by table and index")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lv-bench-worker-"))
     try:
@@ -127,6 +185,10 @@ def main() -> None:
         now = rt.now_ms()
         rt.db.write_blocking(lambda c: bootstrap(c, settings, now))
         org_id = rt.db.write_blocking(configure)
+        if args.stored_leads:
+            t0 = time.perf_counter()
+            rt.db.write_blocking(lambda c: store_leads(c, org_id, args.stored_leads))
+            print(f"stored {args.stored_leads:,} leads with scores ({time.perf_counter() - t0:.1f} s)")
         for lo in range(0, args.preload, 100_000):
             t0 = time.perf_counter()
             rt.db.write_blocking(lambda c, n=min(100_000, args.preload - lo): preload(c, org_id, n, args.leads, now))
@@ -136,11 +198,18 @@ def main() -> None:
         prof = cProfile.Profile() if args.profile else None
         print(f"code: {ROOT}  events per round: {args.events:,}  leads: {args.leads:,}")
         for r in range(args.rounds):
-            fill(rt, org_id, r * args.events, args.events, args.leads, now)
+            fill(rt, org_id, r * args.events, args.events, args.leads, now, args.scatter)
+            if args.pages_by_tree:
+                checkpoints_held(rt, True)
             load = os.getloadavg()[0]
             pages_written(rt)
             done, secs, cpu, batches = drain(rt, prof, args.budget_ms)
             pages = pages_written(rt)
+            if args.pages_by_tree:
+                frames = wal_frames_by_tree(rt.db.path)
+                checkpoints_held(rt, False)
+                print("  WAL frames per event: " + ", ".join(
+                    f"{name} {n / max(done, 1):.2f}" for name, n in frames.most_common(10)))
             print(f"round {r + 1}: {done:,} events in {secs:.2f} s = {done / secs:8.0f} ev/s,"
                   f" {cpu:.2f} CPU s = {done / cpu:8.0f} ev/s per CPU second"
                   f"  ({batches} batches, {pages / max(done, 1):.2f} pages written per event;"
