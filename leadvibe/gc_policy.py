@@ -37,9 +37,11 @@ def settle_once_serving(delay: float = SETTLE_AFTER_S, first: Callable[[], None]
     gc.set_threshold(*THRESHOLDS)
 
     def settle() -> None:
-        if first is not None:
-            first()
-        settle_after_start_up()
+        try:
+            if first is not None:
+                first()
+        finally:  # a failure of the deferred work (reported by the thread) must not cost the freeze
+            settle_after_start_up()
 
     timer = threading.Timer(delay, settle)
     timer.name = "leadvibe-gc-settle"
