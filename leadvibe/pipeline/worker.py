@@ -304,13 +304,20 @@ class BatchProcessor:
                        ts: int) -> tuple[dict[str, int], dict[str, int | None]]:
         """Per filter of the type: how many of the lead's earlier events of the type lie in its window, and the
         seq of the first of them (what replays compute in memory). The stored ones are counted in SQL, the
-        batch's buffered ones (all later arrivals than any stored) in memory."""
+        batch's buffered ones (all later arrivals than any stored) in memory. A filter that does not group events
+        needs no first seq, and its stored count stops at the threshold: past it the filter fires whatever the
+        exact count, so a lead's burst no longer makes each of its events walk the whole window. (A grouping
+        filter that fires needs the window's first event, which only the whole window gives.)"""
         counts: dict[str, int] = {}
         first_seqs: dict[str, int | None] = {}
         buffered = self.windows.get((unit_id, lead_id, key), ())
         for f in dispatch.filters[key]:
             low = ts - f.time_window_ms
-            n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts)
+            if f.group_events:
+                n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts)
+            else:
+                n = ev_store.filter_window_up_to(self.conn, unit_id, lead_id, key, low, ts, f.count_threshold)
+                first_seq = None
             for event_ts, seq, _ in buffered:
                 if low < event_ts <= ts:
                     if first_seq is None:

@@ -117,7 +117,8 @@ def lead_state(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[dict[
     return (found[1], found[2], found[3]) if found is not None else ({}, None, 0)
 
 
-# Runs for every event of a filtered type: `events_lead_type_time` holds every column it reads (migration 0053).
+# Runs for every event of a type with a grouping filter (FILTER_WINDOW_UP_TO for the others): `events_lead_type_time`
+# holds every column it reads (migration 0053).
 FILTER_WINDOW = ("SELECT count(*), min(seq) FROM events WHERE unit_id = ? AND lead_id = ? AND type_key = ?"
                  " AND occurred_at > ? AND occurred_at <= ? AND scope != 'observe' AND decay_id IS NULL")
 
@@ -128,6 +129,20 @@ def filter_window(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: s
     row = conn.execute(FILTER_WINDOW, (unit_id, lead_id, type_key, start_excl, end_incl)).fetchone()
     assert row is not None  # an aggregate always answers one row
     return int(row[0]), row[1]
+
+
+# The same window, counted no further than a limit: whether a filter fires needs no more than its threshold, and
+# in a burst (what filters exist for) the whole window grows with every event: each event of a lead sending
+# thousands an hour walked thousands of index entries.
+FILTER_WINDOW_UP_TO = f"SELECT count(*) FROM ({FILTER_WINDOW.replace('count(*), min(seq)', '1', 1)} LIMIT ?)"
+
+
+def filter_window_up_to(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
+                        end_incl: int, limit: int) -> int:
+    """min(limit, count) of the lead's earlier scored events of a type with occurred_at in (start, end]."""
+    row = conn.execute(FILTER_WINDOW_UP_TO, (unit_id, lead_id, type_key, start_excl, end_incl, limit)).fetchone()
+    assert row is not None  # an aggregate always answers one row
+    return int(row[0])
 
 
 def event_id_by_seq(conn: apsw.Connection, seq: int) -> str | None:

@@ -16,3 +16,24 @@ def test_the_filter_window_is_counted_from_the_index_alone() -> None:
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + events.FILTER_WINDOW, ("u", "ld", "t", 0, 1))]
     assert plan == ["SEARCH events USING COVERING INDEX events_lead_type_time"
                     " (unit_id=? AND lead_id=? AND type_key=? AND occurred_at>? AND occurred_at<?)"], plan
+
+
+def test_the_capped_filter_window_reads_the_index_alone_and_stops_at_its_limit() -> None:
+    conn = apsw.Connection(":memory:")
+    apply_migrations(conn)
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + events.FILTER_WINDOW_UP_TO,
+                                           ("u", "ld", "t", 0, 1, 5))]
+    assert plan == ["CO-ROUTINE (subquery-1)",
+                    "SEARCH events USING COVERING INDEX events_lead_type_time"
+                    " (unit_id=? AND lead_id=? AND type_key=? AND occurred_at>? AND occurred_at<?)",
+                    "SCAN (subquery-1)"], plan
+    conn.executemany(
+        "INSERT INTO events (id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
+        " processed_at, channel, scope, decay_id) VALUES (?, 'o', 'u', 'ld', 't', 't', ?, 0, 0, 'web', ?, ?)",
+        [(f"ev_{i}", 100 + i, "observe" if i % 10 == 9 else "activate", "dc_1" if i % 10 == 8 else None)
+         for i in range(60)])
+    # Events 0-59 at 100-159: in (109, 139] thirty, of which six are observe-scope or a decay pass's.
+    exact = events.filter_window(conn, "u", "ld", "t", 109, 139)[0]
+    assert exact == 24
+    for limit in (0, 1, 5, 23, 24, 25, 1000):
+        assert events.filter_window_up_to(conn, "u", "ld", "t", 109, 139, limit) == min(limit, exact), limit
