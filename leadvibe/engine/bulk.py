@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 
 from leadvibe.engine.dispatch import ScoreRow
-from leadvibe.engine.filters import InorganicFilter, is_inorganic, window_stats
+from leadvibe.engine.filters import InorganicFilter, fires, is_inorganic, window_stats
 from leadvibe.engine.normalize import type_key as normalize_type
 from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.scoring import Ruleset, match, round_half_away
@@ -142,7 +142,7 @@ def final_scores(events: Iterable[BulkEvent], config: ScoringConfig) -> Iterator
         applicable = filters.get(key)
         if applicable is not None:
             past = history.setdefault(key, [])
-            inorganic = any(is_inorganic(f, window_stats(past, f, ts)[0]) for f in applicable)
+            inorganic = any(fires(past, f, ts) for f in applicable)
             past.append((ts, ""))
             if inorganic:
                 continue
@@ -215,9 +215,14 @@ def replay_steps(events: Sequence[StepEvent], plan: Plan) -> tuple[list[Step], d
         if applicable is not None:
             past = history.setdefault(key, [])
             for f in applicable:
+                if not f.group_events:  # no first event to record: the decision alone
+                    if fires(past, f, ts):
+                        filtered_by = f.filter_id
+                        break
+                    continue
                 prior, first = window_stats(past, f, ts)
                 if is_inorganic(f, prior):
-                    filtered_by, grouped_with = f.filter_id, first if f.group_events else None
+                    filtered_by, grouped_with = f.filter_id, first
                     break
             past.append((ts, event_id))
         rows = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from leadvibe.engine.normalize import type_key as normalize_type
 
-__all__ = ["InorganicFilter", "filters_for", "is_inorganic", "window_stats"]
+__all__ = ["InorganicFilter", "filters_for", "fires", "is_inorganic", "window_stats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +66,20 @@ def window_stats(
                 first = event_id
             count += 1
     return count, first
+
+
+def fires(history: Sequence[tuple[int, str]], f: InorganicFilter, ts_ms: int) -> bool:
+    """``is_inorganic(f, window_stats(history, f, ts_ms)[0])``, reading no more of ``history`` than it must: from
+    the newest arrival back, until ``count_threshold`` of them lie in the window. In a burst (what filters are
+    for) the window's events are the latest arrivals, so each event reads about the threshold's worth of them
+    instead of the lead's whole history of the type."""
+    need = f.count_threshold
+    if need <= 0:
+        return True
+    low = ts_ms - f.time_window_ms
+    for event_ts, _ in reversed(history):
+        if low < event_ts <= ts_ms:
+            need -= 1
+            if not need:
+                return True
+    return False
