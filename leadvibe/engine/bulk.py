@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 
 from leadvibe.engine.dispatch import ScoreRow
-from leadvibe.engine.filters import InorganicFilter, fires, is_inorganic, window_stats
+from leadvibe.engine.filters import InorganicFilter, fires, first_in_window
 from leadvibe.engine.normalize import type_key as normalize_type
 from leadvibe.engine.replay import ScoringConfig
 from leadvibe.engine.scoring import Ruleset, match, round_half_away
@@ -215,14 +215,10 @@ def replay_steps(events: Sequence[StepEvent], plan: Plan) -> tuple[list[Step], d
         if applicable is not None:
             past = history.setdefault(key, [])
             for f in applicable:
-                if not f.group_events:  # no first event to record: the decision alone
-                    if fires(past, f, ts):
-                        filtered_by = f.filter_id
-                        break
-                    continue
-                prior, first = window_stats(past, f, ts)
-                if is_inorganic(f, prior):
-                    filtered_by, grouped_with = f.filter_id, first
+                if fires(past, f, ts):
+                    filtered_by = f.filter_id
+                    if f.group_events:
+                        grouped_with = first_in_window(past, f, ts)
                     break
             past.append((ts, event_id))
         rows = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from leadvibe.engine.normalize import type_key as normalize_type
 
-__all__ = ["InorganicFilter", "filters_for", "fires", "is_inorganic", "window_stats"]
+__all__ = ["InorganicFilter", "filters_for", "fires", "first_in_window", "is_inorganic", "window_stats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +83,13 @@ def fires(history: Sequence[tuple[int, str]], f: InorganicFilter, ts_ms: int) ->
             if not need:
                 return True
     return False
+
+
+def first_in_window(history: Sequence[tuple[int, str]], f: InorganicFilter, ts_ms: int) -> str | None:
+    """``window_stats(history, f, ts_ms)[1]``: the first arrival with a timestamp in the window, read from the oldest
+    arrival forward and no further (a burst is most of a lead's history of its type, so it is found early)."""
+    low = ts_ms - f.time_window_ms
+    for event_ts, event_id in history:
+        if low < event_ts <= ts_ms:
+            return event_id
+    return None

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadvibe.engine.filters import InorganicFilter, filters_for, fires, is_inorganic, window_stats
+from leadvibe.engine.filters import (
+    InorganicFilter,
+    filters_for,
+    fires,
+    first_in_window,
+    is_inorganic,
+    window_stats,
+)
 from leadvibe.engine.levels import Level, level_for, validate_band
 
 F = InorganicFilter("f1", "page_view", count_threshold=2, time_window_ms=1_000, group_events=True)
@@ -95,9 +102,12 @@ def test_validate_band() -> None:
 
 
 # Small ranges, so that timestamps fall on the window's edges and counts on the threshold often.
-@given(st.lists(st.tuples(st.integers(-8, 8), st.just("e")), max_size=20), st.integers(0, 5),
-       st.integers(0, 8), st.integers(-8, 8), st.booleans())
-def test_fires_decides_as_the_whole_window_count_does(history: list[tuple[int, str]], threshold: int, window: int,
-                                                      ts: int, group: bool) -> None:
+@given(st.lists(st.integers(-8, 8), max_size=20), st.integers(0, 5), st.integers(0, 8), st.integers(-8, 8),
+       st.booleans())
+def test_fires_and_first_in_window_answer_as_the_whole_window_does(stamps: list[int], threshold: int, window: int,
+                                                                   ts: int, group: bool) -> None:
+    history = [(at, f"e{i}") for i, at in enumerate(stamps)]
     f = InorganicFilter("f", "page_view", threshold, window, group)
-    assert fires(history, f, ts) == is_inorganic(f, window_stats(history, f, ts)[0])
+    count, first = window_stats(history, f, ts)
+    assert fires(history, f, ts) == is_inorganic(f, count)
+    assert first_in_window(history, f, ts) == first
