@@ -3,7 +3,8 @@
 Rescore, merge, event deletion and backtests run :class:`LeadScorer` (or ``engine.bulk``'s specialised form of
 it); the live worker runs ``engine.dispatch``, the same decisions compiled per configuration. Property tests
 hold both equal to :class:`LeadScorer`, so they cannot disagree. The only thing the caller supplies is the filter
-window counts (SQL live, :func:`window_stats` in replay).
+window counts (SQL live, :func:`window_stats` here; ``engine.bulk`` decides with ``filters.fires`` and
+``filters.first_in_window``, which a property test holds equal to it).
 """
 
 from __future__ import annotations

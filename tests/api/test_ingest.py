@@ -242,9 +242,9 @@ BURST = (10, 12, 11, 15, 14, 70, 13, 71, 72, 130, 75, 74)
 @pytest.mark.parametrize(("threshold", "group"), [(0, True), (1, False), (2, True), (2, False), (3, True)])
 async def test_a_burst_scored_event_by_event_is_filtered_as_a_replay_filters_it(
         api: Api, basic: dict[str, str], threshold: int, group: bool) -> None:
-    # One event per worker batch: every window is counted from stored events (the worker stops counting at the
-    # threshold and looks up the burst's first event only when a grouping filter fires), and the replay, which
-    # counts whole windows in memory, must find every flag and group as the worker stored it.
+    # One event per worker batch: every window is counted from stored events (up to the threshold where the
+    # filter does not group, the whole window where it does), and the replay must find every flag and group as
+    # the worker stored it.
     await add_rules(api, {"click": 3})
     await add_filter(api, "ft_b", "click", threshold, 60_000, group)
     for second in BURST:
