@@ -35,6 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,7 @@ from bench_scale import (  # the scripts directory is not a package: found throu
     PASSWORD,
     ROOT,
     TYPES,
+    HistoryEvent,
     free_port,
     login,
     pct,
@@ -54,6 +56,7 @@ from bench_scale import (  # the scripts directory is not a package: found throu
     start_server,
     stop_server,
     timed_backtests,
+    write_history,
 )
 
 UNIT = "unit_default"
@@ -64,16 +67,12 @@ def load_average() -> str:
 
 
 def build(db_path: Path, n_leads: int, n_events: int, seed: int) -> tuple[float, float]:
-    """Write `n_leads` leads and `n_events` events, then score them with a full in-process rescore; (seconds to
-    write, seconds to score)."""
+    """Write `n_leads` leads and `n_events` events, then score them with a full in-process rescore
+    (`bench_scale.write_history`); (seconds to write, seconds to score)."""
     import apsw
 
     from leadvibe.db.database import apply_pragmas
     from leadvibe.engine.normalize import DECAY_EVENT_TYPE
-    from leadvibe.pipeline.rescore import rescore_leads
-    from leadvibe.pipeline.scoring_config import load_config
-    from leadvibe.store import events as ev_store
-    from leadvibe.store import leads as lead_store
 
     rng = random.Random(seed)
     conn = apsw.Connection(str(db_path))
@@ -82,38 +81,26 @@ def build(db_path: Path, n_leads: int, n_events: int, seed: int) -> tuple[float,
     decay_id = conn.execute("SELECT id FROM decay_rules WHERE unit_id = ?", (UNIT,)).fetchone()[0]
     now = int(time.time() * 1000)
     start_ts = now - 60 * DAY_MS
-    t = time.perf_counter()
-    with conn:
-        for i in range(n_leads):
-            lead_store.insert_lead(conn, UNIT, org, f"ld_{i:07d}", "{}", None, now, source="bench")
     types = list(TYPES)
-    seq = ev_store.next_event_seq(conn)
-    lead = 0
-    for first in range(0, n_events, 20_000):
-        rows = []
-        for i in range(first, min(first + 20_000, n_events)):
+
+    def history() -> Iterator[HistoryEvent]:
+        lead = 0
+        for i in range(n_events):
             if rng.random() >= 0.35:
                 lead = rng.randrange(n_leads)
             ts = start_ts + i * (60 * DAY_MS) // n_events + rng.randrange(3_600_000)
             if rng.random() < 0.01:
-                rows.append((seq, f"evb_{seq}", org, UNIT, f"ld_{lead:07d}", DECAY_EVENT_TYPE, DECAY_EVENT_TYPE,
-                             ts, now, now, json.dumps({"decrease": 5}), "system", "system", "activate", 0, None,
-                             None, 1.0, None, 0, decay_id))
+                yield f"ld_{lead:07d}", DECAY_EVENT_TYPE, ts, json.dumps({"decrease": 5}), decay_id
             else:
                 kind = "email_open" if rng.random() < 0.3 else rng.choice(types)
-                rows.append((seq, f"evb_{seq}", org, UNIT, f"ld_{lead:07d}", kind, kind, ts, now, now, None, "web",
-                             "bench", "activate", 0, None, None, 1.0, None, 0, None))
-            seq += 1
-        with conn:
-            ev_store.insert_events_with_seq(conn, rows)
-    written = time.perf_counter() - t
-    t = time.perf_counter()
-    with conn:
-        rescore_leads(conn, load_config(conn, UNIT), None, now)
-    scored = time.perf_counter() - t
-    conn.execute("ANALYZE")
-    conn.close()
-    return written, scored
+                yield f"ld_{lead:07d}", kind, ts, None, None
+
+    try:
+        took = write_history(conn, UNIT, org, [f"ld_{i:07d}" for i in range(n_leads)], history(), now)
+        conn.execute("ANALYZE")
+        return took
+    finally:
+        conn.close()
 
 
 async def prepare(data_dir: Path, env: dict[str, str], args: argparse.Namespace) -> None:

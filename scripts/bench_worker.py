@@ -174,6 +174,8 @@ def main() -> None:
     ap.add_argument("--scatter", action="store_true", help="each event to a lead at random, not in sequence")
     ap.add_argument("--pages-by-tree", action="store_true",
                     help="no checkpoints during a drain; its WAL frames per event by table and index")
+    ap.add_argument("--statements", action="store_true",
+                    help="print the writer's SQL statements by total time after each round (sqlite3_profile)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lv-bench-worker-"))
     try:
@@ -196,6 +198,14 @@ def main() -> None:
         if not args.default_gc:
             gc_policy.settle_after_start_up()
         prof = cProfile.Profile() if args.profile else None
+        spent: dict[str, list[float]] = {}
+        if args.statements:
+            def count(sql: str, ns: int) -> None:
+                entry = spent.setdefault(" ".join(sql.split())[:110], [0, 0.0])
+                entry[0] += 1
+                entry[1] += ns / 1e9
+
+            rt.db.write_blocking(lambda c: c.set_profile(count))
         print(f"code: {ROOT}  events per round: {args.events:,}  leads: {args.leads:,}")
         for r in range(args.rounds):
             fill(rt, org_id, r * args.events, args.events, args.leads, now, args.scatter)
@@ -214,6 +224,9 @@ def main() -> None:
                   f" {cpu:.2f} CPU s = {done / cpu:8.0f} ev/s per CPU second"
                   f"  ({batches} batches, {pages / max(done, 1):.2f} pages written per event;"
                   f" load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)")
+            for sql, (n, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:14]:
+                print(f"    {seconds:8.3f} s {n:7d}x  {sql}")
+            spent.clear()
         if prof is not None:
             prof.dump_stats(args.profile)
         rt.db.close()
