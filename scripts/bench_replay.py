@@ -58,6 +58,7 @@ from bench_scale import (  # the scripts directory is not a package: found throu
     timed_backtests,
     write_history,
 )
+from bench_worker import wal_frames_by_tree
 
 UNIT = "unit_default"
 
@@ -152,6 +153,11 @@ def in_process(data_dir: Path, args: argparse.Namespace) -> None:
             scope = rescore_scope(conn, UNIT, ruleset_id)
         ids = scope.lead_ids
         print(f"  (rescore: {len(ids):,} of {scope.live_leads:,} leads to replay)")
+        if args.pages_by_tree:
+            conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.status(apsw.SQLITE_DBSTATUS_CACHE_WRITE, True)
+        rows_before = conn.total_changes()  # rows its statements changed (not triggers')
         reader = apsw.Connection(str(data_dir / "leadvibe.db"))
         apply_pragmas(reader, cache_size_mb=int(os.environ.get("READER_MB", "16")), readonly=True)
         done, reading, writing = 0, 0.0, 0.0
@@ -168,7 +174,15 @@ def in_process(data_dir: Path, args: argparse.Namespace) -> None:
             writing += time.perf_counter() - t
         with conn:
             finish_rescore(conn, UNIT, ruleset_id, scope)
-        print(f"  (rescore: {reading:.2f} s replaying on the reader, {writing:.2f} s writing)")
+        print(f"  (rescore: {reading:.2f} s replaying on the reader, {writing:.2f} s writing;"
+              f" {conn.status(apsw.SQLITE_DBSTATUS_CACHE_WRITE, True)[0]:,} pages written for"
+              f" {conn.total_changes() - rows_before:,} rows changed)")
+        if args.pages_by_tree:
+            frames = wal_frames_by_tree(str(data_dir / "leadvibe.db"))
+            total = sum(frames.values())
+            print(f"  WAL frames by B-tree ({total:,}): " + ", ".join(
+                f"{name} {n:,}" for name, n in frames.most_common(10)))
+            conn.execute("PRAGMA wal_autocheckpoint = 1000")
         reader.close()
         return scope.live_leads
 
@@ -260,6 +274,8 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="with --in-process: cProfile each run")
     p.add_argument("--step-ms", type=float, default=50.0, help="with --in-process: replay budget of a step")
     p.add_argument("--step-leads", type=int, default=600, help="with --in-process: leads a step may take")
+    p.add_argument("--pages-by-tree", action="store_true",
+                   help="with --in-process: no checkpoints during the rescore; its WAL frames by table and index")
     args = p.parse_args()
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="lv-replay-"))
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -136,6 +136,7 @@ def write_history(conn: Any, unit_id: str, org_id: str, lead_ids: Sequence[str],
     catalogue: dict[str, tuple[str, int, int]] = {}
     decay_key = type_key(DECAY_EVENT_TYPE)
     events = iter(events)
+    count = 0
     while chunk := list(itertools.islice(events, 20_000)):
         rows = []
         for (lead, event_type, ts, metadata, decay_id), event_id in zip(chunk, new_event_ids(len(chunk)), strict=True):
@@ -155,6 +156,9 @@ def write_history(conn: Any, unit_id: str, org_id: str, lead_ids: Sequence[str],
             catalogue[key] = (name, n + 1, max(latest, ts))
         with conn:
             ev_store.insert_events_with_seq(conn, rows)
+        count += len(chunk)
+        if count % 1_000_000 < len(chunk):
+            print(f"  {count:,} events written ({time.perf_counter() - started:.0f} s)", flush=True)
     with conn:
         ev_store.save_lead_activity(conn, [ev_store.activity_row(
             unit_id, lead, last_event_at=ts, last_event_type=event_type, last_organic_at=organic, session=None,

@@ -4,9 +4,11 @@ exactly `SUM(delta) GROUP BY lead` over the window's score rows, without summing
 A lead's gain is the sum of its rows of engagement events (every type but DECAY) plus the sum of its DECAY rows.
 A decay pass's rows never raise a score unless it was negative (they have weight = -decrease and are floored at 0),
 so for a lead without such a raising row the engagement sum is an upper bound of the gain. The ranking therefore:
-1. walks the window's engagement events type by type (`events_unit_type_time`, a primary-key probe of
-   `event_scores` each) and sums them per lead; the candidates are the leads with a positive sum, plus the leads
-   with a DECAY row that may have raised their score (the two partial indexes of migration 0051);
+1. walks the window's engagement events type by type (`events_unit_type_time`) and sums their score rows per
+   lead; the candidates are the leads with a positive sum, plus the leads with a DECAY row that may have raised
+   their score (the two partial indexes of migration 0051). The score rows are read through an `IN` list, which
+   SQLite sorts before probing, so they are read in `event_scores`' key order: where the window's events arrived
+   at many different times (a history imported, events sent late), the probes otherwise land on pages at random;
 2. settles candidates in order of that bound (raising ones first, their bound unknown): each one's DECAY rows in
    the window (one range of `events_lead_type_time`), whether it is live, its score; and stops as soon as the
    `limit`-th settled gain ranks before the next candidate's bound, which no later candidate can beat.
@@ -41,10 +43,11 @@ WITH RECURSIVE type_keys(k) AS (
     FROM type_keys WHERE type_keys.k IS NOT NULL),
 engaged AS (
     SELECT s.lead_id, SUM(s.delta) AS gain, 0 AS raised
-    FROM type_keys CROSS JOIN events e INDEXED BY events_unit_type_time
-        ON e.unit_id = ?1 AND e.type_key = type_keys.k AND e.occurred_at >= ?3
-    CROSS JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?2
-    WHERE type_keys.k != {_DECAY} GROUP BY s.lead_id),
+    FROM event_scores s WHERE s.ruleset_id = ?2 AND s.event_seq IN (
+        SELECT e.seq FROM type_keys CROSS JOIN events e INDEXED BY events_unit_type_time
+            ON e.unit_id = ?1 AND e.type_key = type_keys.k AND e.occurred_at >= ?3
+        WHERE type_keys.k != {_DECAY})
+    GROUP BY s.lead_id),
 raised AS (
     SELECT s.lead_id, 0 AS gain, 1 AS raised
     FROM event_scores s INDEXED BY event_scores_decay_raises CROSS JOIN events e ON e.seq = s.event_seq
