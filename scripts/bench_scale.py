@@ -2,16 +2,16 @@
 ingestion, two decay passes, database size and RSS, all printed in one run.
 
 Loading (`--load`):
-- `inbox` (default): the events are validated by `pipeline.inbox.validate` and written to the inbox by
-  `pipeline.inbox`'s own store function (the rows `POST /ingest/batch` would write, byte for byte), with the
-  server stopped; then the server starts and its worker scores them exactly as in production. This skips only
-  HTTP, so a 10 M event history loads in minutes.
+- `store` (default): the events written straight through the store's functions (leads with their email alias,
+  events unscored in arrival order, the leads' recency and decay clock, the event type catalogue; server
+  stopped), then scored by one full in-process rescore: the engine's exact replay, whose rows equal the worker's
+  (replay == live, held by the engine's property tests). It does not measure the worker (`bench_worker.py` and
+  `bench_ingest.py` do); it builds the 10 M event OU in about half an hour, where the worker, at a million leads,
+  takes well over an hour (docs/performance.md).
+- `inbox`: the events are validated by `pipeline.inbox.validate` and written to the inbox by `pipeline.inbox`'s
+  own store function (the rows `POST /ingest/batch` would write, byte for byte), with the server stopped; then
+  the server starts and its worker scores them exactly as in production. This skips only HTTP.
 - `http`: `POST /ingest/batch` (1,000 events per request, a few concurrent clients) against the running server.
-- `store`: the same events written straight through the store's functions (leads with their email alias, events
-  unscored in arrival order, the leads' recency and decay clock, the event type catalogue; server stopped), then
-  scored by one full in-process rescore: the engine's exact replay, whose rows equal the worker's (replay == live,
-  held by the engine's property tests). It does not measure the worker; it builds a 10 M event OU in minutes
-  where the worker, at a million leads, takes over an hour (docs/performance.md).
 
 Then, against the running `python -m leadvibe serve` (127.0.0.1 only): p50/p95 of the read endpoints; the
 whole-OU backtest (`POST /rulesets/{id}/backtest`, every lead, draft rules with doubled weights), three times;
@@ -733,7 +733,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--leads", type=int, default=1_000_000)
     p.add_argument("--events", type=int, default=10_000_000)
-    p.add_argument("--load", choices=["inbox", "http", "store"], default="inbox",
+    p.add_argument("--load", choices=["inbox", "http", "store"], default="store",
                    help="inbox: pipeline validation + inbox rows written directly (no HTTP); http: POST"
                         " /ingest/batch; store: the history written through the store and scored by a full rescore"
                         " (no worker: the quick way to a large OU)")
