@@ -48,6 +48,7 @@ def test_score_gains_read_the_windows_score_rows_in_key_order() -> None:
     apply_migrations(conn)
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + analytics_gains._CANDIDATES, ("u", "rs", 0))]
     engaged = plan[plan.index("CO-ROUTINE engaged"):plan.index("SCAN engaged")]
-    assert engaged[1:3] == ["SEARCH s USING PRIMARY KEY (event_seq=? AND ruleset_id=?)", "LIST SUBQUERY 5"], plan
+    assert engaged[1] == "SEARCH s USING PRIMARY KEY (event_seq=? AND ruleset_id=?)", plan
+    assert engaged[2].startswith("LIST SUBQUERY"), plan
     assert ("SEARCH e USING COVERING INDEX events_unit_type_time (unit_id=? AND type_key=? AND occurred_at>?)"
             in engaged), plan
