@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _sql_times import StatementTimes  # the scripts directory is on sys.path
+
 DAY = 86_400_000
 
 
@@ -155,14 +157,9 @@ def main() -> None:
             print(f"built {args.leads:,} leads / {args.leads * args.events_per_lead:,} events in "
                   f"{time.perf_counter() - started:.1f} s; load average {os.getloadavg()}", flush=True)
 
-            spent: dict[str, list[float]] = {}
+            times = StatementTimes()
             if args.statements:
-                def count(sql: str, ns: int) -> None:
-                    entry = spent.setdefault(" ".join(sql.split())[:110], [0, 0.0])
-                    entry[0] += 1
-                    entry[1] += ns / 1e9
-
-                rt.db.write_blocking(lambda c: c.set_profile(count))
+                rt.db.write_blocking(lambda c: c.set_profile(times))
             for label, advance in (("pass 1 (first)", 0), ("pass 2 (a minute later)", 60),
                                    ("pass 3 (a day later)", DAY // 1000)):
                 clock.advance(advance)  # seconds
@@ -172,9 +169,7 @@ def main() -> None:
                       f" probe write wait p50 {statistics.median(waits) if waits else 0:.1f} ms,"
                       f" p99 {pct(waits, 0.99):.1f} ms, max {max(waits, default=0):.1f} ms ({len(waits)} probes);"
                       f" load average {os.getloadavg()}", flush=True)
-                for sql, (count, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:12]:
-                    print(f"    {seconds:8.3f} s {count:7d}x  {sql}")
-                spent.clear()
+                times.print_top(12)
             total = rt.db.write_blocking(lambda c: c.execute(
                 "SELECT count(*), coalesce(sum(score), 0) FROM lead_scores").fetchone())
             print(f"check: {total[0]:,} score rows, sum of scores {total[1]:,}")

@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import apsw  # noqa: E402
+from _sql_times import StatementTimes  # noqa: E402  (the scripts directory is on sys.path)
 
 from leadvibe import gc_policy  # noqa: E402
 from leadvibe.app import build_runtime  # noqa: E402
@@ -198,14 +199,9 @@ def main() -> None:
         if not args.default_gc:
             gc_policy.settle_after_start_up()
         prof = cProfile.Profile() if args.profile else None
-        spent: dict[str, list[float]] = {}
+        times = StatementTimes()
         if args.statements:
-            def count(sql: str, ns: int) -> None:
-                entry = spent.setdefault(" ".join(sql.split())[:110], [0, 0.0])
-                entry[0] += 1
-                entry[1] += ns / 1e9
-
-            rt.db.write_blocking(lambda c: c.set_profile(count))
+            rt.db.write_blocking(lambda c: c.set_profile(times))
         print(f"code: {ROOT}  events per round: {args.events:,}  leads: {args.leads:,}")
         for r in range(args.rounds):
             fill(rt, org_id, r * args.events, args.events, args.leads, now, args.scatter)
@@ -224,9 +220,7 @@ def main() -> None:
                   f" {cpu:.2f} CPU s = {done / cpu:8.0f} ev/s per CPU second"
                   f"  ({batches} batches, {pages / max(done, 1):.2f} pages written per event;"
                   f" load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)")
-            for sql, (n, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:14]:
-                print(f"    {seconds:8.3f} s {n:7d}x  {sql}")
-            spent.clear()
+            times.print_top(14)
         if prof is not None:
             prof.dump_stats(args.profile)
         rt.db.close()
