@@ -16,7 +16,8 @@ which a real stream does not). `--pages-by-tree` holds checkpoints off during ea
 frames to the B-trees they belong to (SQLite's dbstat): which tables and indexes the pages written per event
 come from.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
-       [--budget-ms 100] [--profile out.prof] [--default-gc] [--stored-leads 0] [--scatter] [--pages-by-tree]
+       [--budget-ms 100] [--profile out.prof] [--default-gc] [--stored-leads 0] [--scatter]
+       [--pages-by-tree] [--statements]
        e.g. --leads 1000000 --stored-leads 1000000 --preload 2000000 --scatter --events 10000 --pages-by-tree
 """
 
