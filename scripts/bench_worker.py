@@ -67,11 +67,12 @@ def configure(conn) -> str:  # type: ignore[no-untyped-def]
 
 
 def fill(rt, org_id: str, start: int, events: int, leads: int, now: int,  # type: ignore[no-untyped-def]
-         scatter: bool = False) -> None:
+         scatter: bool = False, per_lead: int = 1) -> None:
     # Knuth's multiplicative hash spreads consecutive events over the leads (a different lead's pages each time).
     mult = 2654435761 if scatter else 1
     for lo in range(start, start + events, 10_000):
-        batch = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=TYPES[i % 3], lead_id=f"ld_b{i * mult % leads}",
+        batch = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=TYPES[i % 3],
+                                                          lead_id=f"ld_b{i // per_lead * mult % leads}",
                                                           metadata={"path": "/pricing"}), now + i // 50)
                  for i in range(lo, min(start + events, lo + 10_000))]
         rt.db.write_blocking(lambda c, b=batch: inbox_mod.store_events(c, org_id, "unit_default", b, "api", False,
@@ -174,6 +175,8 @@ def main() -> None:
     ap.add_argument("--stored-leads", type=int, default=0,
                     help="store this many leads (ld_b0...) with scores in the three rulesets first")
     ap.add_argument("--scatter", action="store_true", help="each event to a lead at random, not in sequence")
+    ap.add_argument("--per-lead", type=int, default=1,
+                    help="each lead's events come this many in a row (a history sent grouped by lead)")
     ap.add_argument("--pages-by-tree", action="store_true",
                     help="no checkpoints during a drain; its WAL frames per event by table and index")
     ap.add_argument("--statements", action="store_true",
@@ -205,7 +208,7 @@ def main() -> None:
             rt.db.write_blocking(lambda c: c.set_profile(times))
         print(f"code: {ROOT}  events per round: {args.events:,}  leads: {args.leads:,}")
         for r in range(args.rounds):
-            fill(rt, org_id, r * args.events, args.events, args.leads, now, args.scatter)
+            fill(rt, org_id, r * args.events, args.events, args.leads, now, args.scatter, args.per_lead)
             if args.pages_by_tree:
                 checkpoints_held(rt, True)
             load = os.getloadavg()[0]

@@ -150,3 +150,114 @@ def test_cli_names_the_url_when_no_server_answers(tmp_path: Path) -> None:
                           "--client-id", "lv_x", "--client-secret", "y"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert url in out.stderr and "leadvibe serve" in out.stderr and "Errno" not in out.stderr
+
+
+def test_split_by_lead_groups_each_leads_rows_in_file_order(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from leadvibe.importer import split_csv, split_csv_by_lead
+
+    path = tmp_path / "e.csv"
+    # Quoted cells with line breaks and commas, a lead id cell with spaces, and leads out of id order.
+    path.write_text("event_type,lead_id,metadata\n" + "".join(
+        f'x{i},ld_{(i * 7) % 9},"{{""a"":\n""{i},""}}"\n' if i % 4 == 0 else f"x{i}, ld_{(i * 7) % 9} ,\n"
+        for i in range(60)))
+
+    def rows(parts: list[tuple[bytes, list[int], int]]) -> list[tuple[int, list[str]]]:
+        out = []
+        for body, lines, _ in parts:
+            reader = csv.reader(io.StringIO(body.decode()))
+            next(reader)
+            for cells in reader:
+                out.append((lines[reader.line_num - 2], cells))  # the file's line of the record's last line
+        return out
+
+    in_file_order = rows(list(split_csv(path, part_bytes=150)))
+    in_memory = rows(list(split_csv_by_lead(path, part_bytes=150)))
+    on_disk = rows(list(split_csv_by_lead(path, part_bytes=150, run_rows=7)))  # nine sorted runs merged
+    assert in_memory == on_disk
+    assert in_memory == sorted(in_file_order, key=lambda r: r[1][1].strip())  # a stable sort by lead id
+    assert [r[1][1].strip() for r in in_memory][:8] == ["ld_0"] * 7 + ["ld_1"]
+    # Each row keeps the line it has in the file (what an error names).
+    lines = {cells[0]: line for line, cells in in_file_order}
+    assert all(lines[cells[0]] == line for line, cells in on_disk)
+    assert lines["x0"] == 3 and lines["x1"] == 4 and lines["x4"] == 8  # x0 is lines 2-3 of the file, x4 7-8
+
+
+def test_split_by_lead_refuses_a_row_without_lead_id_before_sending(tmp_path: Path) -> None:
+    from leadvibe.importer import ImportFailed, split_csv_by_lead
+
+    path = tmp_path / "e.csv"
+    path.write_text("lead_id,event_type,email\nld_a,x,\n,y,someone@example.com\n")
+    with pytest.raises(ImportFailed, match="line 3 has no lead_id"):
+        next(split_csv_by_lead(path))
+    path.write_text("event_type,email\nx,a@example.com\n")
+    with pytest.raises(ImportFailed, match="has none"):
+        next(split_csv_by_lead(path))
+
+
+def test_cli_import_by_lead_scores_as_the_file_order_does(tmp_path: Path) -> None:
+    # The same history imported in file order and grouped by lead, into two servers: every lead ends with the same
+    # score, and the same events with the same deltas, filter and surge decisions; a bad row is reported at its
+    # line in the file, and a file with a row naming no lead_id is refused with nothing sent.
+    import random
+
+    rng = random.Random(7)
+    path = tmp_path / "history.csv"
+    lines = ["lead_id,event_type,timestamp,email"]
+    for i in range(240):
+        lead = rng.randrange(12)
+        kind = rng.choice(["page_view", "email_open", "email_open", "demo_request"])
+        minute = i // 4 + rng.randrange(3)  # roughly in time order, as an export is
+        lines.append(f"ld_{lead:02d},{kind},2026-03-01T{10 + minute // 60:02d}:{minute % 60:02d}:00Z,"
+                     f"user{lead}@example.com")
+    lines[101] = "ld_03,,2026-03-01T11:00:00Z,"  # line 102 of the file: no event type
+    path.write_text("\n".join(lines) + "\n")
+    outcomes = []
+    for by_lead in (False, True):
+        server = ServerProcess(tmp_path / f"data{int(by_lead)}", env={"LEADVIBE_SYNCHRONOUS": "NORMAL"}).start()
+        try:
+            admin = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
+            for event_type, weight in (("page_view", 2), ("email_open", 3), ("demo_request", 20)):
+                assert server.request("POST", "/rules", json={"event_type": event_type, "weight": weight},
+                                      headers=admin).status_code == 201
+            assert server.request("POST", "/filters", json={"event_type": "email_open", "count_threshold": 2,
+                                                            "time_window_ms": 600_000, "group_events": True},
+                                  headers=admin).status_code == 201
+            cred = server.request("POST", "/secrets", json={"name": "cli"}, headers=admin).json()
+            out = subprocess.run([sys.executable, "-m", "leadvibe", "import", str(path), "--url", server.base,
+                                  "--client-id", cred["client_id"], "--client-secret", cred["client_secret"],
+                                  "--skip-triggers", *(["--by-lead"] if by_lead else [])],
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 2, out.stderr
+            assert "imported 239 events" in out.stdout and "line 102:" in out.stdout, out.stdout
+            deadline = time.monotonic() + 60
+            while server.request("GET", "/healthz").json()["queue_depth"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            leads = server.request("GET", "/leads?limit=100", headers=admin).json()["leads"]
+            outcome = {}
+            for lead in leads:
+                events = server.request("GET", f"/leads/{lead['id']}/events?limit=100", headers=admin).json()
+                at = {ev["id"]: (ev["event_type"], ev["occurred_at"]) for ev in events}
+                history = []
+                for ev in events:
+                    why = server.request("GET", f"/events/{ev['id']}/explanation", headers=admin).json()
+                    history.append((ev["event_type"], ev["occurred_at"], why["inorganic"], why["multiplier"],
+                                    at.get(why["grouped_with"]) if why["grouped_with"] else None,
+                                    [(r["delta"], r["before"], r["after"]) for r in why["rulesets"]]))
+                outcome[lead["id"]] = (lead["score"], lead["session_count"], history)
+            outcomes.append(outcome)
+            if by_lead:
+                unnamed = tmp_path / "unnamed.csv"
+                unnamed.write_text("lead_id,event_type,email\nld_00,page_view,\n,page_view,x@example.com\n")
+                before = server.request("GET", "/events?limit=1", headers=admin).json()["total"]
+                out = subprocess.run([sys.executable, "-m", "leadvibe", "import", str(unnamed), "--by-lead",
+                                      "--url", server.base, "--client-id", cred["client_id"],
+                                      "--client-secret", cred["client_secret"]],
+                                     capture_output=True, text=True, timeout=60)
+                assert out.returncode == 1 and "line 3 has no lead_id" in out.stderr, out.stderr
+                assert server.request("GET", "/events?limit=1", headers=admin).json()["total"] == before
+        finally:
+            server.stop()
+    assert len(outcomes[0]) == 12 and outcomes[0] == outcomes[1]
