@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import heapq
-import pickle
+import marshal
 import sys
 import tempfile
 import time
@@ -118,13 +118,19 @@ def _lead_column(header: bytes) -> int:
 
 
 def _lead_of(record: bytes, column: int, line: int) -> str:
+    # Most rows hold no quotes: a split of the bytes is the same as a CSV parse there, and several times cheaper.
+    if b'"' not in record:
+        cells: list[bytes] | list[str] = record.rstrip(b"\r\n").split(b",", column + 1)
+    else:
+        try:
+            cells = next(csv.reader([record.decode("utf-8")]), [])
+        except UnicodeDecodeError:
+            cells = []
+    cell = cells[column] if column < len(cells) else ""
     try:
-        text = record.decode("utf-8")
+        lead = (cell.decode("utf-8") if isinstance(cell, bytes) else cell).strip()
     except UnicodeDecodeError:
         raise ImportFailed(f"line {line} is not UTF-8 (nothing was sent)") from None
-    # Most rows hold no quotes: a split is the same as a CSV parse there, and several times cheaper.
-    cells = text.rstrip("\r\n").split(",") if '"' not in text else next(csv.reader([text]), [])
-    lead = cells[column].strip() if column < len(cells) else ""
     if not lead:
         raise ImportFailed(f"line {line} has no lead_id, which --by-lead needs on every row to keep each lead's "
                            "rows together (nothing was sent; import without --by-lead to let rows name their lead "
@@ -132,23 +138,27 @@ def _lead_of(record: bytes, column: int, line: int) -> str:
     return lead
 
 
+# Runs are written with marshal, a thousand rows per record: no memo of every row written or read (pickle keeps
+# one, which held a whole file in memory), and the rows are only strings, integers and bytes.
+_RUN_CHUNK = 1024
+
+
 def _write_run(path: Path, rows: list[tuple[str, int, int, bytes]]) -> Path:
     rows.sort()
     with path.open("wb") as f:
-        pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
-        for row in rows:
-            pickler.dump(row)
+        for lo in range(0, len(rows), _RUN_CHUNK):
+            marshal.dump(rows[lo:lo + _RUN_CHUNK], f)
     return path
 
 
 def _read_run(path: Path) -> Iterator[tuple[str, int, int, bytes]]:
     with path.open("rb") as f:
-        unpickler = pickle.Unpickler(f)
         while True:
             try:
-                yield unpickler.load()
+                chunk = marshal.load(f)
             except EOFError:
                 return
+            yield from chunk
 
 
 def _records(f: IO[bytes]) -> Iterator[bytes]:

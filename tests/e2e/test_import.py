@@ -185,6 +185,29 @@ def test_split_by_lead_groups_each_leads_rows_in_file_order(tmp_path: Path) -> N
     assert lines["x0"] == 3 and lines["x1"] == 4 and lines["x4"] == 8  # x0 is lines 2-3 of the file, x4 7-8
 
 
+def test_split_by_lead_holds_one_run_in_memory_not_the_file(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from leadvibe.importer import split_csv_by_lead
+
+    path = tmp_path / "e.csv"
+    with path.open("w") as f:
+        f.write("lead_id,event_type,timestamp\n")
+        for i in range(60_000):
+            f.write(f"ld_{(i * 7919) % 6000:05d},page_view,2026-03-01T10:{i % 60:02d}:00Z\n")
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        rows = sum(part.count(b"\n") - 1 for part, _, _ in split_csv_by_lead(path, run_rows=10_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert rows == 60_000
+    # Held: one run of 10,000 rows while sorting, then a block of each of the six runs while merging; the whole
+    # file in memory would be about seven times its size.
+    assert peak < 3 * size, f"{peak / 2**20:.1f} MB at peak for a {size / 2**20:.1f} MB file"
+
+
 def test_split_by_lead_refuses_a_row_without_lead_id_before_sending(tmp_path: Path) -> None:
     from leadvibe.importer import ImportFailed, split_csv_by_lead
 
