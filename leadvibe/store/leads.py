@@ -272,33 +272,8 @@ def list_leads(
     score_params: list[Any] = []
     score_sql = _score_where(f, score_params)
 
-    # Scored leads. lead_scores only holds live leads (merge and delete remove the others' rows), so without
-    # lead filters the count needs no join, and without any filter it is the maintained count.
-    if not lead_sql and not score_sql:
-        scored_total = scored_count(conn, unit_id, ruleset_id)
-    elif lead_sql:
-        scored_total = int(
-            scalar(
-                conn,
-                "SELECT count(*) FROM lead_scores s JOIN leads l ON l.unit_id = s.unit_id AND l.id"
-                " = s.lead_id"
-                f" WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql} AND l.merged_into IS NULL{lead_sql}",
-                (unit_id, ruleset_id, *score_params, *lead_params),
-            )
-        )
-    else:
-        scored_total = int(
-            scalar(
-                conn,
-                f"SELECT count(*) FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql}",
-                (unit_id, ruleset_id, *score_params),
-            )
-        )
-    unscored_total = (
-        _unscored_count(conn, unit_id, ruleset_id, f, lead_sql, lead_params, scored_total)
-        if f.admits_zero()
-        else 0
-    )
+    scored_total, unscored_total = _matching_counts(conn, unit_id, ruleset_id, f, lead_sql, lead_params, score_sql,
+                                                    score_params)
     total = scored_total + unscored_total
 
     def scored(lim: int, off: int) -> list[dict[str, Any]]:
@@ -342,44 +317,82 @@ def live_count_sql(lead_sql: str) -> str:
     return f"SELECT count(*) FROM leads l{hint} WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}"
 
 
-def _unscored_count(
-    conn: apsw.Connection,
-    unit_id: str,
-    ruleset_id: str,
-    f: LeadFilter,
-    lead_sql: str,
-    lead_params: list[Any],
-    scored_total: int,
-) -> int:
-    """Live leads (matching the lead filters) without a score row in the ruleset: live minus scored.
-    `scored_total` (the scored leads matching every filter) is reused when there is no score filter: each count
-    is a scan of one index range, the dominant cost of a list page."""
-    live = (
-        int(
-            scalar(
-                conn,
-                f"SELECT count(*) FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}",
-                (unit_id, *lead_params),
-            )
-        )
-        if lead_sql
-        else live_count(conn, unit_id)
-    )
-    if f.min_score is None and f.max_score is None:
-        scored = scored_total
-    elif lead_sql:
-        scored = int(
-            scalar(
-                conn,
-                "SELECT count(*) FROM lead_scores s JOIN leads l ON l.unit_id = s.unit_id AND l.id"
-                " = s.lead_id"
-                f" WHERE s.unit_id = ? AND s.ruleset_id = ? AND l.merged_into IS NULL{lead_sql}",
-                (unit_id, ruleset_id, *lead_params),
-            )
-        )
-    else:
+def _matching_counts(conn: apsw.Connection, unit_id: str, ruleset_id: str, f: LeadFilter, lead_sql: str,
+                     lead_params: list[Any], score_sql: str, score_params: list[Any]) -> tuple[int, int]:
+    """(scored, unscored) live leads matching the lead filters (`lead_sql`) and the score filter (`score_sql` on
+    `s.score`; an unscored lead counts when the filter admits 0). lead_scores only holds live leads (merge and
+    delete remove the others' rows), so without lead filters the scored count needs no join, and without any
+    filter it is the maintained count."""
+    if not lead_sql and not score_sql:
         scored = scored_count(conn, unit_id, ruleset_id)
-    return max(0, live - scored)
+    elif lead_sql:
+        scored = scored_matching(conn, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params)
+    else:
+        scored = int(scalar(conn, f"SELECT count(*) FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?"
+                                  f"{score_sql}", (unit_id, ruleset_id, *score_params)))
+    if not f.admits_zero():
+        return scored, 0
+    # Unscored = live minus scored, both matching the lead filters; `scored` is that when there is no score filter.
+    live = int(scalar(conn, live_count_sql(lead_sql), (unit_id, *lead_params))) if lead_sql else live_count(
+        conn, unit_id)
+    if score_sql:
+        all_scored = scored_matching(conn, unit_id, ruleset_id, "", [], lead_sql, lead_params) if lead_sql else (
+            scored_count(conn, unit_id, ruleset_id))
+    else:
+        all_scored = scored
+    return scored, max(0, live - all_scored)
+
+
+# A count of the leads passing a score filter and lead filters (a recency, creation or profile range...) pairs
+# ranges of two tables. Probing the other table once per entry of the smaller range costs about fifteen times what
+# a lead costs when both tables are walked in lead id order and merged (at 1 M leads: 5.5 µs against 0.36 µs), so
+# the probe is used while a range holds fewer than a fifteenth of the OU's live leads, the merge otherwise.
+PROBE_OVER_MERGE = 15
+
+
+def scored_matching(conn: apsw.Connection, unit_id: str, ruleset_id: str, score_sql: str, score_params: list[Any],
+                    lead_sql: str, lead_params: list[Any]) -> int:
+    """Live leads with a score row in the ruleset passing the score filter (`score_sql` on `s.score`, may be
+    empty) and the lead filters (`lead_sql` on `l`, with `lead_params`)."""
+    few = max(1, live_count(conn, unit_id) // PROBE_OVER_MERGE)
+    way = "merge"
+    for candidate in ("scores", "leads"):
+        sql, params = scored_matching_sql(candidate + " range", unit_id, ruleset_id, score_sql, score_params,
+                                          lead_sql, lead_params)
+        if int(scalar(conn, f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, few])) < few:
+            way = candidate
+            break
+    sql, params = scored_matching_sql(way, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params)
+    return int(scalar(conn, sql, params))
+
+
+def scored_matching_sql(way: str, unit_id: str, ruleset_id: str, score_sql: str, score_params: list[Any],
+                        lead_sql: str, lead_params: list[Any]) -> tuple[str, list[Any]]:
+    """The count `scored_matching` makes, one `way`: "scores" probes each lead of the score range, "leads" the
+    score of each lead in the lead filters' range, "merge" walks both in lead id order; "scores range" and
+    "leads range" select the lead ids of one range alone."""
+    scores = f"SELECT s.lead_id FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql}"
+    scores_params = [unit_id, ruleset_id, *score_params]
+    leads = f"SELECT l.id FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}"
+    leads_params = [unit_id, *lead_params]
+    if way == "scores range":
+        return scores, scores_params
+    if way == "leads range":
+        return leads, leads_params
+    if way == "scores":  # CROSS JOIN: SQLite keeps the tables in the order written
+        return ("SELECT count(*) FROM lead_scores s CROSS JOIN leads l ON l.unit_id = s.unit_id AND l.id = s.lead_id"
+                f" WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql} AND l.merged_into IS NULL{lead_sql}",
+                [*scores_params, *lead_params])
+    if way == "leads":
+        return ("SELECT count(*) FROM leads l CROSS JOIN lead_scores s ON s.unit_id = l.unit_id AND s.lead_id = l.id"
+                f" AND s.ruleset_id = ? WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}{score_sql}",
+                [ruleset_id, *leads_params, *score_params])
+    # Both sides in lead id order as stored (the score table's key, the leads' unique (unit_id, id) index), so the
+    # INTERSECT merges them as they come: left to choose, the planner reads a range and sorts it, 1.3-7x slower
+    # at 1 M leads.
+    by_lead_scores = scores.replace("lead_scores s", "lead_scores s INDEXED BY sqlite_autoindex_lead_scores_1", 1)
+    by_lead_leads = leads.replace("leads l", "leads l INDEXED BY sqlite_autoindex_leads_1", 1)
+    return f"SELECT count(*) FROM ({by_lead_scores} INTERSECT {by_lead_leads})", [*scores_params, *leads_params]
 
 
 def live_count(conn: apsw.Connection, unit_id: str) -> int:
@@ -438,8 +451,13 @@ def _list_by_lead(
             total = int(scalar(conn, live_count_sql(lead_sql), lead_params))
         else:
             total = live_count(conn, unit_id)
-    else:
+    elif f.members is not None or ruleset_id is None:
         total = int(scalar(conn, f"SELECT count(*) {join}{where}", params))
+    else:
+        # Without the LEFT JOIN's probe of every lead in the lead filters' range (all of the OU's without them).
+        score_params = []
+        total = sum(_matching_counts(conn, unit_id, ruleset_id, f, lead_sql, lead_params[1:],
+                                     _score_where(f, score_params), score_params))
     rows = query(
         conn,
         f"SELECT {LEAD_COLS}, coalesce(s.score, 0) AS score {join}{where} ORDER BY {order} LIMIT ? OFFSET ?",

@@ -52,3 +52,17 @@ def test_score_gains_read_the_windows_score_rows_in_key_order() -> None:
     assert engaged[2].startswith("LIST SUBQUERY"), plan
     assert ("SEARCH e USING COVERING INDEX events_unit_type_time (unit_id=? AND type_key=? AND occurred_at>?)"
             in engaged), plan
+
+
+def test_a_count_of_two_large_lead_ranges_merges_both_tables_in_lead_order() -> None:
+    # Left to choose on a database without statistics, the planner read each range by its own index and sorted it
+    # for the INTERSECT (1.3-7x slower at 1 M leads than merging the two tables as stored, in lead id order).
+    from leadvibe.store import leads
+
+    conn = apsw.Connection(":memory:")
+    apply_migrations(conn)
+    sql, params = leads.scored_matching_sql("merge", "u", "rs", " AND s.score >= ?", [20],
+                                            " AND l.last_event_at >= ?", [5])
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    assert plan == ["CO-ROUTINE (subquery-2)", "MERGE (INTERSECT)", "LEFT", "SEARCH s USING PRIMARY KEY (unit_id=?)",
+                    "RIGHT", "SEARCH l USING INDEX sqlite_autoindex_leads_1 (unit_id=?)", "SCAN (subquery-2)"], plan

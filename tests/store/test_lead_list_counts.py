@@ -1,0 +1,111 @@
+"""The totals of filtered lead lists (`store.leads.list_leads`): every way `scored_matching` can count gives the
+count of its definition, and so does the total of each list order, on a real SQLite database with the product's
+schema, for generated leads, scores and filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apsw
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leadvibe.db.migrate import apply_migrations
+from leadvibe.db.rows import scalar
+from leadvibe.store import leads as lead_store
+
+UNIT = "unit_t"
+RULESET = "rs_t"
+
+
+@pytest.fixture(scope="module")
+def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
+    path = Path(tmp_path_factory.mktemp("leadcounts")) / "t.db"
+    c = apsw.Connection(str(path))
+    apply_migrations(c)
+    yield c
+    c.close()
+
+
+# (score or None for no score row, last_event_at or None, merged)
+lead_rows = st.lists(st.tuples(st.one_of(st.none(), st.integers(-5, 30)), st.one_of(st.none(), st.integers(0, 20)),
+                               st.booleans()), max_size=40)
+bounds = st.one_of(st.none(), st.integers(-6, 31))
+
+
+def _load(conn: apsw.Connection, leads: list[tuple[int | None, int | None, bool]]) -> None:
+    with conn:
+        for table in ("lead_scores", "leads"):
+            conn.execute(f"DELETE FROM {table}")
+        for i, (score, active, merged) in enumerate(leads):
+            conn.execute("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_event_at, merged_into)"
+                         " VALUES (?, ?, 'org_t', ?, 0, ?, ?)", (UNIT, f"l{i:02d}", i, active,
+                                                                 "l00" if merged and i else None))
+            # lead_scores only holds live leads (merge and delete remove the others' rows)
+            if score is not None and not (merged and i):
+                conn.execute("INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
+                             " VALUES (?, ?, ?, ?, 0)", (UNIT, RULESET, f"l{i:02d}", score))
+
+
+def _expected(leads: list[tuple[int | None, int | None, bool]], lo: int | None, hi: int | None,
+              since: int | None) -> tuple[int, int]:
+    """(scored, all) live leads matching: a lead without a score row counts as 0 in `all`."""
+    scored = every = 0
+    for i, (score, active, merged) in enumerate(leads):
+        if (merged and i) or (since is not None and (active is None or active < since)):
+            continue
+        value = score if score is not None else 0
+        if (lo is None or value >= lo) and (hi is None or value <= hi):
+            every += 1
+            scored += score is not None
+    return scored, every
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(leads=lead_rows, lo=bounds, hi=bounds, since=st.integers(0, 21))
+def test_every_way_of_counting_scored_leads_agrees(conn: apsw.Connection, leads: list[Any], lo: int | None,
+                                                    hi: int | None, since: int) -> None:
+    _load(conn, leads)
+    score_params: list[Any] = []
+    score_sql = lead_store._score_where(lead_store.LeadFilter(min_score=lo, max_score=hi), score_params)
+    want = _expected(leads, lo, hi, since)[0]
+    for way in ("scores", "leads", "merge"):
+        sql, params = lead_store.scored_matching_sql(way, UNIT, RULESET, score_sql, score_params,
+                                                     " AND l.last_event_at >= ?", [since])
+        assert scalar(conn, sql, params) == want, way
+    assert lead_store.scored_matching(conn, UNIT, RULESET, score_sql, score_params, " AND l.last_event_at >= ?",
+                                      [since]) == want
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(leads=lead_rows, lo=bounds, hi=bounds, since=st.one_of(st.none(), st.integers(0, 21)),
+       sort=st.sampled_from(["score_desc", "score_asc", "recent", "created"]))
+def test_list_totals_count_what_the_filters_define(conn: apsw.Connection, leads: list[Any], lo: int | None,
+                                                   hi: int | None, since: int | None, sort: str) -> None:
+    _load(conn, leads)
+    f = lead_store.LeadFilter(min_score=lo, max_score=hi, active_since=since, sort=sort)
+    rows, total = lead_store.list_leads(conn, UNIT, RULESET, f, 100, 0)
+    assert total == _expected(leads, lo, hi, since)[1]
+    assert len(rows) == total
+
+
+def test_the_count_probes_a_small_range_and_merges_two_large_ones(tmp_path: Path) -> None:
+    c = apsw.Connection(str(tmp_path / "t.db"))
+    apply_migrations(c)
+    _load(c, [(i % 100, i % 50, False) for i in range(3000)])
+    plans: list[str] = []
+    c.set_exec_trace(lambda _cur, sql, _params: plans.append(sql) or True)
+
+    def way(score_sql: str, score_params: list[Any], since: int) -> str:
+        plans.clear()
+        lead_store.scored_matching(c, UNIT, RULESET, score_sql, score_params, " AND l.last_event_at >= ?", [since])
+        last = plans[-1]
+        return "merge" if "INTERSECT" in last else "scores" if "FROM lead_scores s CROSS" in last else "leads"
+
+    assert way(" AND s.score >= ?", [98], 0) == "scores"  # 60 of 3,000 scores, every lead active
+    assert way(" AND s.score >= ?", [0], 49) == "leads"  # every score, 60 leads active
+    assert way(" AND s.score >= ?", [50], 25) == "merge"  # half of each
+    c.close()
