@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -77,8 +78,9 @@ class _UnitPlan:
     dispatch: Dispatch
     has_triggers: bool
     # Trigger histories read the events table mid-batch, so OUs with triggers insert each event as it is processed.
-    # Elsewhere every event's rows are buffered and written with a few statements per batch; filter windows count
-    # the stored events in SQL and the batch's buffered ones in memory (`BatchProcessor.windows`).
+    # Elsewhere every event's rows are buffered and written with a few statements per batch. Either way filter
+    # windows count the events stored before the batch from the table and the batch's own in memory
+    # (`BatchProcessor.windows`).
     immediate: bool
     listening: bool
     # The OU has no profile mappings and ABM is off: events need not pass through the fit writer.
@@ -123,6 +125,39 @@ class _Discard(list[tuple[str, str, dict[str, Any]]]):
 
 _NOWHERE = _Discard()
 
+class _ByTime:
+    """Events of one lead and type sorted by occurred_at, with their arrival positions (seq): how many lie in a
+    time range and the first of them to arrive, in logarithmic time while the positions rise with the times (a
+    burst sent in time order), in one C-level pass over the range otherwise."""
+
+    __slots__ = ("seq_ordered", "seqs", "times")
+
+    def __init__(self, rows: list[tuple[int, int]]) -> None:
+        self.times = [ts for ts, _ in rows]
+        self.seqs = [seq for _, seq in rows]
+        self.seq_ordered = all(a < b for a, b in zip(self.seqs, self.seqs[1:], strict=False))
+
+    def add(self, ts: int, seq: int) -> None:
+        """One more event, arrived after every one held."""
+        i = bisect_right(self.times, ts)
+        if i < len(self.times):
+            self.seq_ordered = False
+        self.times.insert(i, ts)
+        self.seqs.insert(i, seq)
+
+    def in_range(self, start_excl: int, end_incl: int) -> tuple[int, int | None]:
+        """(count, first seq) of the events with occurred_at in (start, end]."""
+        i = bisect_right(self.times, start_excl)
+        j = bisect_right(self.times, end_incl)
+        if i >= j:
+            return 0, None
+        return j - i, self.seqs[i] if self.seq_ordered else min(self.seqs[i:j])
+
+
+# Past any occurred_at: the open end of a lead's stored window held by a batch.
+_NO_END = 2**62
+
+
 def _level_name(cfg: OUConfig, score: int) -> str | None:
     lv = level_for(cfg.levels, score)
     return lv.name if lv else None
@@ -161,9 +196,16 @@ class BatchProcessor:
         # inserted by `finish`, one statement for many (see `_resolve`).
         self.new_leads: list[tuple[str, str, str, str]] = []
         self.plans: dict[str, _UnitPlan] = {}
-        # (unit, lead, type key) -> (occurred_at, seq, event id) of the batch's buffered events of a filtered type
-        # (not yet in the events table), in arrival order: the in-memory half of their filter windows.
-        self.windows: dict[tuple[str, str, str], list[tuple[int, int, str]]] = {}
+        # Filter windows count the events stored before the batch (`seq < below`) in SQL or in `stored`, and the
+        # batch's own (in the table already where the OU inserts each event as it goes, `_UnitPlan.immediate`) in
+        # `windows`: (unit, lead, type key) -> the batch's events of a filtered type, by time; their ids by seq.
+        self.below = self.next_seq
+        self.windows: dict[tuple[str, str, str], _ByTime] = {}
+        self.window_ids: dict[int, str] = {}
+        # A lead's stored events of a grouping-filtered type, held once its second event of the type in the batch
+        # comes (a burst): (start of what was read, exclusive; the events from there on, by time). The first event
+        # counts in SQL, so a lead sending one event per batch never reads its window's rows.
+        self.stored: dict[tuple[str, str, str], tuple[int, _ByTime]] = {}
 
     def _plan(self, unit_id: str) -> _UnitPlan:
         plan = self.plans.get(unit_id)
@@ -256,7 +298,7 @@ class BatchProcessor:
             filtered_by = flt.filter_id
             f_seq = first_seqs.get(filtered_by) if first_seqs is not None else None
             if flt.group_events and f_seq is not None:
-                grouped_with = self._event_id(unit_id, lead_id, key, f_seq)
+                grouped_with = self._event_id(f_seq)
         has_delta = 0
         for r in rows:
             if r[4]:
@@ -270,8 +312,12 @@ class BatchProcessor:
             ev_store.insert_scores(self.conn, unit_id, lead_id, event_seq, rows)
         else:
             self.score_rows.extend(ev_store.score_rows(unit_id, lead_id, event_seq, rows))
-            if filtered:
-                self.windows.setdefault((unit_id, lead_id, key), []).append((ts, event_seq, q.event_id))
+        if filtered:
+            window = self.windows.get((unit_id, lead_id, key))
+            if window is None:
+                window = self.windows[(unit_id, lead_id, key)] = _ByTime([])
+            window.add(ts, event_seq)
+            self.window_ids[event_seq] = q.event_id
         work.touched_scores = True
         if work.last_event_at is None or ts >= work.last_event_at:
             work.last_event_at, work.last_event_type = ts, q.event_type
@@ -303,36 +349,55 @@ class BatchProcessor:
     def _filter_counts(self, dispatch: Dispatch, unit_id: str, lead_id: str, key: str,
                        ts: int) -> tuple[dict[str, int], dict[str, int | None]]:
         """Per filter of the type: how many of the lead's earlier events of the type lie in its window, and the
-        seq of the first of them (what replays compute in memory). The stored ones are counted in SQL, the
-        batch's buffered ones (all later arrivals than any stored) in memory. A filter that does not group events
-        needs no first seq, and its stored count stops at the threshold: past it the filter fires whatever the
-        exact count, so a lead's burst no longer makes each of its events walk the whole window. (A grouping
-        filter that fires needs the window's first event, which only the whole window gives.)"""
+        seq of the first of them (what replays compute in memory): the events stored before the batch, then the
+        batch's own (all later arrivals). A filter that does not group events needs no first seq, and its stored
+        count stops at the threshold: past it the filter fires whatever the exact count, so a lead's burst no
+        longer makes each of its events walk the whole window. A grouping filter needs the window's first event;
+        from a lead's second event of the type in a batch its stored window is read once and held by time
+        (`_stored_window`), so a burst's events each cost a bisection instead of a walk of the window."""
         counts: dict[str, int] = {}
         first_seqs: dict[str, int | None] = {}
-        buffered = self.windows.get((unit_id, lead_id, key), ())
+        window_key = (unit_id, lead_id, key)
+        batch = self.windows.get(window_key)
         for f in dispatch.filters[key]:
             low = ts - f.time_window_ms
             if f.group_events:
-                n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts)
+                if batch is None:
+                    n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts, self.below)
+                else:
+                    n, first_seq = self._stored_window(window_key, low).in_range(low, ts)
             else:
-                n = ev_store.filter_window_up_to(self.conn, unit_id, lead_id, key, low, ts, f.count_threshold)
+                n = ev_store.filter_window_up_to(self.conn, unit_id, lead_id, key, low, ts, f.count_threshold,
+                                                 self.below)
                 first_seq = None
-            for event_ts, seq, _ in buffered:
-                if low < event_ts <= ts:
-                    if first_seq is None:
-                        first_seq = seq
-                    n += 1
+            if batch is not None:
+                more, first_in_batch = batch.in_range(low, ts)
+                n += more
+                if first_seq is None:
+                    first_seq = first_in_batch
             counts[f.filter_id] = n
             first_seqs[f.filter_id] = first_seq
         return counts, first_seqs
 
-    def _event_id(self, unit_id: str, lead_id: str, key: str, seq: int) -> str | None:
-        """The public id of an earlier event of the lead and type: buffered in this batch, or stored."""
-        for _, buffered_seq, event_id in self.windows.get((unit_id, lead_id, key), ()):
-            if buffered_seq == seq:
-                return event_id
-        return ev_store.event_id_by_seq(self.conn, seq)
+    def _stored_window(self, window_key: tuple[str, str, str], low: int) -> _ByTime:
+        """The lead's events of the type stored before the batch with occurred_at after `low`, read once per batch
+        and again only for an earlier `low` (an event older than the lead's others of the batch)."""
+        held = self.stored.get(window_key)
+        if held is not None and held[0] <= low:
+            return held[1]
+        unit_id, lead_id, key = window_key
+        end = held[0] if held is not None else _NO_END
+        rows = ev_store.filter_window_rows(self.conn, unit_id, lead_id, key, low, end, self.below)
+        if held is not None:
+            rows += zip(held[1].times, held[1].seqs, strict=True)
+        window = _ByTime(rows)
+        self.stored[window_key] = (low, window)
+        return window
+
+    def _event_id(self, seq: int) -> str | None:
+        """The public id of an earlier event: one of the batch's, or stored."""
+        event_id = self.window_ids.get(seq)
+        return event_id if event_id is not None else ev_store.event_id_by_seq(self.conn, seq)
 
     def _resolve(self, plan: _UnitPlan, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
                  source: str) -> str:
@@ -392,6 +457,10 @@ class BatchProcessor:
         self.type_counts.clear()
         self.properties.clear()
         self.windows.clear()
+        self.window_ids.clear()
+        self.stored.clear()
+        # What was buffered is written (or rolled back) now: windows count it from the table from here on.
+        self.below = self.next_seq
 
     def finish(self) -> None:
         """Write the buffered rows, the per-lead state and the event-type catalogue."""

@@ -117,16 +117,20 @@ def lead_state(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[dict[
     return (found[1], found[2], found[3]) if found is not None else ({}, None, 0)
 
 
-# Runs for every event of a type with a grouping filter (FILTER_WINDOW_UP_TO for the others): `events_lead_type_time`
-# holds every column it reads (migration 0053).
+# Runs for the first event of a lead and type with a grouping filter in a worker batch (FILTER_WINDOW_UP_TO for the
+# other filters): `events_lead_type_time` holds every column it reads (migration 0053). Only the events stored
+# before the batch (`seq < ?`): the batch counts its own in memory.
 FILTER_WINDOW = ("SELECT count(*), min(seq) FROM events WHERE unit_id = ? AND lead_id = ? AND type_key = ?"
-                 " AND occurred_at > ? AND occurred_at <= ? AND scope != 'observe' AND decay_id IS NULL")
+                 " AND occurred_at > ? AND occurred_at <= ? AND seq < ? AND scope != 'observe' AND decay_id IS NULL")
+# Any arrival position: the default bound of the window statements.
+ALL_SEQS = 2**63 - 1
 
 
 def filter_window(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
-                  end_incl: int) -> tuple[int, int | None]:
-    """(count, first seq) of the lead's earlier scored events of a type with occurred_at in (start, end]."""
-    row = conn.execute(FILTER_WINDOW, (unit_id, lead_id, type_key, start_excl, end_incl)).fetchone()
+                  end_incl: int, below_seq: int = ALL_SEQS) -> tuple[int, int | None]:
+    """(count, first seq) of the lead's earlier scored events of a type with occurred_at in (start, end] and an
+    arrival position below `below_seq`."""
+    row = conn.execute(FILTER_WINDOW, (unit_id, lead_id, type_key, start_excl, end_incl, below_seq)).fetchone()
     assert row is not None  # an aggregate always answers one row
     return int(row[0]), row[1]
 
@@ -138,11 +142,25 @@ FILTER_WINDOW_UP_TO = f"SELECT count(*) FROM ({FILTER_WINDOW.replace('count(*), 
 
 
 def filter_window_up_to(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
-                        end_incl: int, limit: int) -> int:
-    """min(limit, count) of the lead's earlier scored events of a type with occurred_at in (start, end]."""
-    row = conn.execute(FILTER_WINDOW_UP_TO, (unit_id, lead_id, type_key, start_excl, end_incl, limit)).fetchone()
+                        end_incl: int, limit: int, below_seq: int = ALL_SEQS) -> int:
+    """min(limit, count) of the lead's earlier scored events of a type with occurred_at in (start, end] (and an
+    arrival position below `below_seq`)."""
+    row = conn.execute(FILTER_WINDOW_UP_TO, (unit_id, lead_id, type_key, start_excl, end_incl, below_seq,
+                                             limit)).fetchone()
     assert row is not None  # an aggregate always answers one row
     return int(row[0])
+
+
+# The window's events themselves, in time order: what a worker batch holds in memory for a lead whose events of a
+# grouping-filtered type come more than once in the batch (a burst), instead of counting the window per event.
+FILTER_WINDOW_ROWS = (FILTER_WINDOW.replace("count(*), min(seq)", "occurred_at, seq", 1) + " ORDER BY occurred_at")
+
+
+def filter_window_rows(conn: apsw.Connection, unit_id: str, lead_id: str, type_key: str, start_excl: int,
+                       end_incl: int, below_seq: int) -> list[tuple[int, int]]:
+    """(occurred_at, seq) of the window's events (as `filter_window` counts them), by occurred_at."""
+    return [(int(ts), int(seq)) for ts, seq in conn.execute(
+        FILTER_WINDOW_ROWS, (unit_id, lead_id, type_key, start_excl, end_incl, below_seq))]
 
 
 def event_id_by_seq(conn: apsw.Connection, seq: int) -> str | None:

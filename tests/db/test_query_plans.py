@@ -14,7 +14,7 @@ def test_the_filter_window_is_counted_from_the_index_alone() -> None:
     # a row fetch per counted event made a bot-like lead's events cost in proportion to its burst.
     conn = apsw.Connection(":memory:")
     apply_migrations(conn)
-    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + events.FILTER_WINDOW, ("u", "ld", "t", 0, 1))]
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + events.FILTER_WINDOW, ("u", "ld", "t", 0, 1, 9))]
     assert plan == ["SEARCH events USING COVERING INDEX events_lead_type_time"
                     " (unit_id=? AND lead_id=? AND type_key=? AND occurred_at>? AND occurred_at<?)"], plan
 
@@ -23,7 +23,7 @@ def test_the_capped_filter_window_reads_the_index_alone_and_stops_at_its_limit()
     conn = apsw.Connection(":memory:")
     apply_migrations(conn)
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + events.FILTER_WINDOW_UP_TO,
-                                           ("u", "ld", "t", 0, 1, 5))]
+                                           ("u", "ld", "t", 0, 1, 9, 5))]
     assert plan == ["CO-ROUTINE (subquery-1)",
                     "SEARCH events USING COVERING INDEX events_lead_type_time"
                     " (unit_id=? AND lead_id=? AND type_key=? AND occurred_at>? AND occurred_at<?)",
