@@ -9,7 +9,8 @@ near the endpoint's 10 MB limit.
 With `--by-lead` the rows are sent grouped by `lead_id` (in id order; each lead's rows keep the file's order),
 sorted on disk in runs of RUN_ROWS rows and merged, before the first part goes out. The worker scores a lead's
 events one after another then, so each batch writes each lead's pages once instead of once per event: at a
-million leads about six times the events per second of a history sent in time order (docs/performance.md).
+million leads the worker alone scores six times the events per second of a history sent in time order, the whole
+import through the server twice as many (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -4,12 +4,10 @@ schema, for generated leads, scores and filters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import apsw
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,15 +17,6 @@ from leadvibe.store import leads as lead_store
 
 UNIT = "unit_t"
 RULESET = "rs_t"
-
-
-@pytest.fixture(scope="module")
-def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
-    path = Path(tmp_path_factory.mktemp("leadcounts")) / "t.db"
-    c = apsw.Connection(str(path))
-    apply_migrations(c)
-    yield c
-    c.close()
 
 
 # (score or None for no score row, last_event_at or None, merged)

@@ -6,16 +6,13 @@ up to a few hundred leads (so the ranking settles several chunks): engagement ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import apsw
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadvibe.db.migrate import apply_migrations
 from leadvibe.store.analytics_gains import Candidate, Settled, rank_gains, score_gains
 
 UNIT, RULESET = "unit_t", "rs_t"
@@ -63,13 +60,7 @@ def test_ranking_equals_sorting_every_candidate(case: tuple[list[Candidate], dic
     assert len(asked) == len(set(asked))  # nobody settled twice
 
 
-# -- the whole query on real rows --------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
-    c = apsw.Connection(str(Path(tmp_path_factory.mktemp("gains")) / "t.db"))
-    apply_migrations(c)
-    yield c
-    c.close()
+# -- the whole query on real rows (tests/store/conftest.py's `conn`) ----------------------------------------
 
 
 row = st.tuples(st.integers(min_value=0, max_value=299),  # lead

@@ -4,31 +4,18 @@ SQLite database with the product's schema, for generated leads, events and rules
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import apsw
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadvibe.db.migrate import apply_migrations
 from leadvibe.engine.conditions import OPERATORS, SegmentRule, segment_matches
 from leadvibe.store import lead_props, segment_members
 from leadvibe.store import leads as lead_store
 from leadvibe.store import segments as store
 
 UNIT = "unit_t"
-
-
-@pytest.fixture(scope="module")
-def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[apsw.Connection]:
-    path = Path(tmp_path_factory.mktemp("segsql")) / "t.db"
-    c = apsw.Connection(str(path))
-    apply_migrations(c)
-    yield c
-    c.close()
 
 
 def _reset(conn: apsw.Connection) -> None:
