@@ -125,6 +125,7 @@ class _Discard(list[tuple[str, str, dict[str, Any]]]):
 
 _NOWHERE = _Discard()
 
+
 class _ByTime:
     """Events of one lead and type sorted by occurred_at, with their arrival positions (seq): how many lie in a
     time range and the first of them to arrive, in logarithmic time while the positions rise with the times (a

@@ -218,6 +218,9 @@ def test_split_by_lead_refuses_a_row_without_lead_id_before_sending(tmp_path: Pa
     path.write_text("event_type,email\nx,a@example.com\n")
     with pytest.raises(ImportFailed, match="has none"):
         next(split_csv_by_lead(path))
+    path.write_bytes(b'event_type,lead_id\nx,ld_a\ny,"ld_\xff"\n')
+    with pytest.raises(ImportFailed, match="line 3 is not UTF-8"):
+        next(split_csv_by_lead(path))
 
 
 def test_cli_import_by_lead_scores_as_the_file_order_does(tmp_path: Path) -> None:
