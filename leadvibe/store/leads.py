@@ -455,9 +455,9 @@ def _list_by_lead(
         total = int(scalar(conn, f"SELECT count(*) {join}{where}", params))
     else:
         # Without the LEFT JOIN's probe of every lead in the lead filters' range (all of the OU's without them).
-        score_params = []
+        on_score: list[Any] = []
         total = sum(_matching_counts(conn, unit_id, ruleset_id, f, lead_sql, lead_params[1:],
-                                     _score_where(f, score_params), score_params))
+                                     _score_where(f, on_score), on_score))
     rows = query(
         conn,
         f"SELECT {LEAD_COLS}, coalesce(s.score, 0) AS score {join}{where} ORDER BY {order} LIMIT ? OFFSET ?",
