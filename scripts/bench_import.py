@@ -7,7 +7,9 @@ imports `--pairs` pairs of CSV files through the CLI, each file `--rows` rows fo
 leads picked at random (no lead in two files), timestamps in order over the last 30 days. Per file it prints the
 seconds until the CLI returned (every row acknowledged) and until the worker's queue was empty, the events/s
 scored over the whole import, and the rate of the worker alone once every row was acknowledged (while rows are
-coming in, it gives way to their inbox commits).
+coming in, it gives way to their inbox commits). `--only by-lead` (or `file-order`) imports `--pairs` files one
+way only; `--empty` skips the stored history, so the files name leads the OU does not have yet (a team's first
+import: `--empty --only by-lead --rows 10000000` is ten million events for a million leads).
 
     .venv/bin/python scripts/bench_import.py                        # 1,000,000 leads, 2,000,000 stored events
     .venv/bin/python scripts/bench_import.py --leads 100000 --events 200000 --rows 50000
@@ -88,6 +90,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000, help="rows per imported file")
     ap.add_argument("--per-lead", type=int, default=10, help="rows per lead in an imported file")
     ap.add_argument("--pairs", type=int, default=2, help="file-order / --by-lead pairs, alternated")
+    ap.add_argument("--only", choices=("file-order", "by-lead"),
+                    help="import only this way, --pairs files (a long import measured once)")
+    ap.add_argument("--empty", action="store_true",
+                    help="no stored history: the files name leads the OU does not have yet (a first import)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--data-dir", help="use (and keep) this data directory; built when it holds no database")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
@@ -106,6 +112,7 @@ def main() -> None:
         headers = asyncio.run(login(base))
         if not built:
             asyncio.run(_setup(base, headers))
+        if not built and not args.empty:
             stop_server(server)
             print(f"building {args.leads:,} leads / {args.events:,} events through the store", flush=True)
             written, scored = load_store(data_dir, args.leads, args.events, now, args.seed)
@@ -115,11 +122,13 @@ def main() -> None:
         cred = httpx.post(base + "/secrets", json={"name": "bench-import"}, headers=headers, timeout=30).json()
         rng = random.Random(args.seed + 1)
         per_file = args.rows // args.per_lead
-        picked = rng.sample(range(args.leads), per_file * 2 * args.pairs)
-        print(f"code: {ROOT}  {args.leads:,} leads; files of {per_file * args.per_lead:,} rows for {per_file:,}"
-              f" leads each ({args.per_lead} rows per lead, time order)", flush=True)
-        for i in range(2 * args.pairs):
-            by_lead = i % 2 == 1
+        files = args.pairs if args.only else 2 * args.pairs
+        picked = rng.sample(range(args.leads), per_file * files)
+        print(f"code: {ROOT}  {'no' if args.empty else f'{args.leads:,}'} leads stored; files of"
+              f" {per_file * args.per_lead:,} rows for {per_file:,} leads each ({args.per_lead} rows per lead, time"
+              " order)", flush=True)
+        for i in range(files):
+            by_lead = args.only == "by-lead" if args.only else i % 2 == 1
             path = data_dir / f"import{i}.csv"
             rows = write_csv(path, picked[i * per_file:(i + 1) * per_file], args.per_lead, now, rng)
             load = os.getloadavg()[0]
