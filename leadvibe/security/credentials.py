@@ -22,6 +22,8 @@ class CachedCredential:
     unit_id: str
     client_id: str
     digest: bytes
+    # When this process last wrote the credential's `last_used_at` (ms; 0: not yet).
+    use_recorded_at: int = 0
 
 
 def new_client_id() -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import apsw
+import structlog
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
@@ -21,6 +23,8 @@ from leadvibe.security.credentials import CachedCredential
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.security.tokens import TokenError
 from leadvibe.store import credentials as cred_store
+
+log = structlog.get_logger("leadvibe.auth")
 
 ACTIVE_OU_COOKIE = "activeOu"
 Auth = Literal["none", "jwt", "any"]
@@ -63,6 +67,23 @@ async def _credential(rt: Runtime, client_id: str) -> CachedCredential | None:
     return cached
 
 
+# A credential's `last_used_at` is written at most once a minute (what "last used 5 min ago" needs): a write per
+# request would put one on every /ingest.
+USE_RECORD_MS = 60_000
+
+
+async def _record_use(rt: Runtime, cred: CachedCredential) -> None:
+    now = rt.now_ms()
+    if now - cred.use_recorded_at < USE_RECORD_MS:
+        return
+    cred.use_recorded_at = now
+    try:
+        await rt.db.write(lambda c: cred_store.record_use(c, cred.cred_id, now))
+    except apsw.Error as exc:
+        # A bookkeeping write: the request it rides on answers for itself (an ingest meets the same disk).
+        log.warning("credential_use_not_recorded", credential_id=cred.cred_id, error=repr(exc))
+
+
 async def authenticate(rt: Runtime, connection: ASGIConnection[Any, Any, Any, Any], allow_basic: bool) -> Principal:
     """Bearer JWT (people) or, where allowed, HTTP Basic (API credentials)."""
     header = connection.headers.get("authorization", "")
@@ -92,6 +113,7 @@ async def authenticate(rt: Runtime, connection: ASGIConnection[Any, Any, Any, An
         cred = await _credential(rt, parsed[0])
         if cred is None or not creds.matches(rt.pepper, parsed[1], cred.digest):
             raise unauthorized("invalid credentials")
+        await _record_use(rt, cred)
         return Principal("credential", cred.org_id, credential_id=cred.cred_id, home_unit=cred.unit_id)
     if header:
         raise unauthorized("unsupported Authorization scheme (use Bearer or Basic)")

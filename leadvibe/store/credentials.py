@@ -52,3 +52,9 @@ def purge_revocations(conn: apsw.Connection, now: int) -> int:
     """Forget revocations of tokens that have expired."""
     conn.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?", (now,))
     return conn.changes()
+
+
+def record_use(conn: apsw.Connection, cred_id: str, at: int) -> None:
+    """Note that a credential authenticated a request at `at` (ms)."""
+    conn.execute("UPDATE api_credentials SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+                 (at, cred_id))
