@@ -27,7 +27,8 @@ SCREENS = [
 ]
 DOC_SHOTS = {"/ui/events": "events", "/ui/triggers": "triggers", "/ui/triggers/deliveries": "deliveries",
              "/ui/settings/credentials": "settings-credentials", "/ui/settings/audit": "settings-audit",
-             "/ui/scoring/levels": "scoring-levels", "/ui/scoring/accounts": "scoring-accounts"}
+             "/ui/scoring/levels": "scoring-levels", "/ui/scoring/accounts": "scoring-accounts",
+             "/ui/settings/import": "settings-import"}
 
 
 def test_every_screen_loads_without_errors(admin: Watched) -> None:
