@@ -157,6 +157,11 @@ class _ByTime:
 
 # Past any occurred_at: the open end of a lead's stored window held by a batch.
 _NO_END = 2**62
+# A lead's stored window of a grouping-filtered type is read and held from its this-many-th event of the type in a
+# batch: reading the window's rows into Python costs about twenty counts of them in SQL (an index walk in C), so
+# holding them pays only in a burst (measured: held from the second event, a drain whose leads each sent two
+# events per batch against windows of hundreds lost a fifth of its rate).
+_HOLD_WINDOW_AFTER = 16
 
 
 def _level_name(cfg: OUConfig, score: int) -> str | None:
@@ -203,9 +208,9 @@ class BatchProcessor:
         self.below = self.next_seq
         self.windows: dict[tuple[str, str, str], _ByTime] = {}
         self.window_ids: dict[int, str] = {}
-        # A lead's stored events of a grouping-filtered type, held once its second event of the type in the batch
-        # comes (a burst): (start of what was read, exclusive; the events from there on, by time). The first event
-        # counts in SQL, so a lead sending one event per batch never reads its window's rows.
+        # A lead's stored events of a grouping-filtered type, held once it has sent _HOLD_WINDOW_AFTER of the type
+        # in the batch (a burst): (start of what was read, exclusive; the events from there on, by time). Before
+        # that each event counts its window in SQL.
         self.stored: dict[tuple[str, str, str], tuple[int, _ByTime]] = {}
 
     def _plan(self, unit_id: str) -> _UnitPlan:
@@ -354,8 +359,9 @@ class BatchProcessor:
         batch's own (all later arrivals). A filter that does not group events needs no first seq, and its stored
         count stops at the threshold: past it the filter fires whatever the exact count, so a lead's burst no
         longer makes each of its events walk the whole window. A grouping filter needs the window's first event;
-        from a lead's second event of the type in a batch its stored window is read once and held by time
-        (`_stored_window`), so a burst's events each cost a bisection instead of a walk of the window."""
+        once a lead has sent _HOLD_WINDOW_AFTER events of the type in the batch its stored window is read and held
+        by time (`_stored_window`), so the rest of a burst costs a bisection per event instead of a walk of the
+        window."""
         counts: dict[str, int] = {}
         first_seqs: dict[str, int | None] = {}
         window_key = (unit_id, lead_id, key)
@@ -363,7 +369,7 @@ class BatchProcessor:
         for f in dispatch.filters[key]:
             low = ts - f.time_window_ms
             if f.group_events:
-                if batch is None:
+                if batch is None or len(batch.times) < _HOLD_WINDOW_AFTER:
                     n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts, self.below)
                 else:
                     n, first_seq = self._stored_window(window_key, low).in_range(low, ts)

@@ -239,20 +239,26 @@ async def test_inorganic_filter_scores_zero_and_groups(api: Api, basic: dict[str
 BURST = (10, 12, 11, 15, 14, 70, 13, 71, 72, 130, 75, 74)
 
 
-async def _burst_is_filtered_as_the_rule_and_a_replay_say(api: Api, threshold: int, group: bool) -> None:
-    """The stored BURST's flags and groups are the filter's rule as SEMANTICS states it, and a replay finds them
+# Three rounds of it: 36 clicks, more than a worker batch counts in SQL before it holds the lead's window
+# (`_HOLD_WINDOW_AFTER`); the last round, backwards and earlier than the second, reaches back to the first.
+LONG_BURST = BURST + tuple(s + 200 for s in BURST) + tuple(s + 50 for s in reversed(BURST))
+
+
+async def _burst_is_filtered_as_the_rule_and_a_replay_say(api: Api, threshold: int, group: bool,
+                                                          burst: tuple[int, ...] = BURST) -> None:
+    """The stored burst's flags and groups are the filter's rule as SEMANTICS states it, and a replay finds them
     all as the worker stored them."""
     sql = "SELECT id, inorganic, filtered_by, grouped_with FROM events ORDER BY seq"
     live = await api.rt.db.read(lambda c: c.execute(sql).fetchall())
     ids = [row[0] for row in live]
     expected = []
-    for i, second in enumerate(BURST):  # SEMANTICS: earlier arrivals with a timestamp in (ts - 60 s, ts]
-        earlier = [j for j in range(i) if second - 60 < BURST[j] <= second]
+    for i, second in enumerate(burst):  # SEMANTICS: earlier arrivals with a timestamp in (ts - 60 s, ts]
+        earlier = [j for j in range(i) if second - 60 < burst[j] <= second]
         fired = len(earlier) + 1 > threshold
         expected.append((ids[i], int(fired), "ft_b" if fired else None,
                          ids[earlier[0]] if fired and group and earlier else None))
     assert live == expected
-    assert 0 < sum(row[1] for row in live) < len(BURST) or threshold == 0
+    assert 0 < sum(row[1] for row in live) < len(burst) or threshold == 0
 
     def replay(c: Any) -> int:
         return rescore_leads(c, api.rt.scoring_config.get(c, "unit_default"), None, api.rt.now_ms())
@@ -278,20 +284,21 @@ async def test_a_burst_scored_event_by_event_is_filtered_as_a_replay_filters_it(
 
 @pytest.mark.parametrize(("threshold", "group", "stored", "triggers"), [
     (0, True, 0, False), (2, True, 0, False), (2, True, 4, False), (3, True, 7, False), (2, False, 4, False),
-    (2, True, 4, True), (2, False, 4, True), (3, False, 0, True), (3, True, 0, True)])
+    (2, True, 4, True), (2, False, 4, True), (3, False, 0, True), (3, True, 0, True), (8, True, 4, True),
+    (6, True, 0, True), (8, True, 7, False)])
 async def test_a_burst_scored_in_one_batch_is_filtered_as_a_replay_filters_it(
         api: Api, basic: dict[str, str], threshold: int, group: bool, stored: int, triggers: bool) -> None:
     # The burst's first `stored` clicks are scored one per batch (stored), the rest arrive in one /ingest/batch and
-    # are scored in one worker batch: their windows count the stored events (in SQL for the lead's first event of
-    # the batch, from the rows held once for the next) and the batch's own in memory. With a trigger the OU writes
-    # each event to the table as it goes, so the batch's own must not be counted twice.
+    # are scored in one worker batch: their windows count the stored events (in SQL for the lead's first events of
+    # the type in the batch, from the rows held once the burst goes on) and the batch's own in memory. With a
+    # trigger the OU writes each event to the table as it goes, so the batch's own must not be counted twice.
     await add_rules(api, {"click": 3})
     await add_filter(api, "ft_b", "click", threshold, 60_000, group)
     if triggers:
         r = await api.post("/triggers/milestones", json={"event_type": "signup", "score_threshold": 1000,
                                                          "webhook_url": "https://hooks.example.com/x"})
         assert r.status_code == 201, r.text
-    stamps = [f"2025-01-01T00:{second // 60:02d}:{second % 60:02d}Z" for second in BURST]
+    stamps = [f"2025-01-01T00:{second // 60:02d}:{second % 60:02d}Z" for second in LONG_BURST]
     for ts in stamps[:stored]:
         assert (await _ingest(api, basic, lead_id="ld_burst", event_type="click", timestamp=ts)).status_code == 202
         await wait_idle(api)
@@ -299,7 +306,7 @@ async def test_a_burst_scored_in_one_batch_is_filtered_as_a_replay_filters_it(
         {"lead_id": "ld_burst", "event_type": "click", "timestamp": ts} for ts in stamps[stored:]]}, headers=basic)
     assert r.status_code == 202
     await wait_idle(api)
-    await _burst_is_filtered_as_the_rule_and_a_replay_say(api, threshold, group)
+    await _burst_is_filtered_as_the_rule_and_a_replay_say(api, threshold, group, LONG_BURST)
 
 
 async def test_rescore_with_unchanged_rules_changes_nothing(api: Api, basic: dict[str, str]) -> None:
