@@ -77,11 +77,11 @@ def split_csv_by_lead(path: Path, part_bytes: int = PART_BYTES, part_rows: int =
             if len(held) >= run_rows:
                 runs.append(_write_run(Path(tmp) / f"run{len(runs)}", held))
                 held = []
-        held.sort()
         if runs:
             runs.append(_write_run(Path(tmp) / f"run{len(runs)}", held))
             merged: Iterable[tuple[str, int, int, bytes]] = heapq.merge(*(_read_run(run) for run in runs))
         else:
+            held.sort()
             merged = held
         yield from _parts(header, ((line, record) for _, _, line, record in merged), part_bytes, part_rows)
 

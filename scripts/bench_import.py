@@ -41,6 +41,7 @@ from bench_scale import (
     setup_scoring,
     start_server,
     stop_server,
+    wait_drained,
 )
 
 TYPES = ("page_view", "email_open", "email_click", "pricing_view", "content_download")
@@ -57,14 +58,11 @@ def write_csv(path: Path, leads: list[int], per_lead: int, now: int, rng: random
     return len(rows)
 
 
-async def queue_depth(base: str, until_empty: bool) -> int:
-    """The worker's queue depth now, or (`until_empty`) once it is empty."""
+async def drained(base: str, started: float) -> tuple[int, float]:
+    """(the worker's queue depth now, seconds from `started` until it is empty)."""
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        while True:
-            depth = int((await client.get("/healthz")).json()["queue_depth"])
-            if not (until_empty and depth):
-                return depth
-            await asyncio.sleep(0.2)
+        left = int((await client.get("/healthz")).json()["queue_depth"])
+        return left, await wait_drained(client, started)
 
 
 def run_import(path: Path, base: str, cred: dict[str, str], by_lead: bool,
@@ -78,9 +76,8 @@ def run_import(path: Path, base: str, cred: dict[str, str], by_lead: bool,
     if out.returncode:
         raise SystemExit(f"leadvibe import failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
     acknowledged = time.perf_counter() - started
-    left = asyncio.run(queue_depth(base, False))
-    asyncio.run(queue_depth(base, True))
-    return acknowledged, left, time.perf_counter() - started
+    left, scored = asyncio.run(drained(base, started))
+    return acknowledged, left, scored
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ frames to the B-trees they belong to (SQLite's dbstat): which tables and indexes
 come from.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
        [--budget-ms 100] [--profile out.prof] [--default-gc] [--stored-leads 0] [--scatter]
-       [--pages-by-tree] [--statements]
+       [--pages-by-tree] [--statements] [--per-lead 1]
        e.g. --leads 1000000 --stored-leads 1000000 --preload 2000000 --scatter --events 10000 --pages-by-tree
 """
 
