@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/bench_decay.py --leads 200000            # build, pass 1, pass 2, a late pass
     PYTHONPATH=/tmp/x-before .venv/bin/python scripts/bench_decay.py  # the same against another checkout
+    .venv/bin/python scripts/bench_decay.py --leads 300000 --keep /tmp/d300k --build-only   # build once,
+    .venv/bin/python scripts/bench_decay.py --from /tmp/d300k                           # then passes on copies
 
 Every lead gets `--events-per-lead` organic events (one ruleset, one score row each) spread over the 30 days
 before its last organic event; last organic events are uniform over the past `--spread-days` days. Two decay
@@ -113,6 +115,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--synchronous", default="FULL")
     ap.add_argument("--keep", help="build into this directory and keep it")
+    ap.add_argument("--build-only", action="store_true", help="stop after the build (with --keep: data for --from)")
+    ap.add_argument("--from", dest="source", help="copy a directory built with --keep --build-only instead of building"
+                    " (paired runs on the same data)")
     ap.add_argument("--chunk", type=int, help="leads per write transaction (pipeline.decay.CHUNK)")
     ap.add_argument("--drop-index", action="append", default=[],
                     help="drop this index after building (what writing it costs a pass; repeatable)")
@@ -133,6 +138,8 @@ def main() -> None:
         decay_mod.CHUNK = args.chunk
     print(f"code: {Path(leadvibe.__file__).resolve().parent}; load average {os.getloadavg()}")
     data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-decay-"))
+    if args.source:
+        shutil.copytree(args.source, data_dir, dirs_exist_ok=True)
     try:
         settings = load_settings({"data_dir": str(data_dir), "admin_email": "admin@example.com",
                                   "admin_password": "admin-password-1", "synchronous": args.synchronous}, env={})
@@ -146,16 +153,19 @@ def main() -> None:
             org_id = str(rt.db.write_blocking(lambda c: c.execute(
                 "SELECT org_id FROM org_units WHERE id = ?", (DEFAULT_UNIT,)).fetchone()[0]))
             started = time.perf_counter()
-            rt.db.write_blocking(lambda c: build(c, DEFAULT_UNIT, org_id, args.leads, args.events_per_lead,
-                                                 args.spread_days, now, args.seed))
-            for days, decrease, rule_id in ((7, 5, "dc_bench7"), (30, 10, "dc_bench30")):
-                rt.db.write_blocking(lambda c, d=days, x=decrease, r=rule_id: decay_store.create_rule(
-                    c, DEFAULT_UNIT, org_id, rule_id=r, inactive_for=d, unit="days", decrease=x, actor=None,
-                    now=now))
+            if not args.source:
+                rt.db.write_blocking(lambda c: build(c, DEFAULT_UNIT, org_id, args.leads, args.events_per_lead,
+                                                     args.spread_days, now, args.seed))
+                for days, decrease, rule_id in ((7, 5, "dc_bench7"), (30, 10, "dc_bench30")):
+                    rt.db.write_blocking(lambda c, d=days, x=decrease, r=rule_id: decay_store.create_rule(
+                        c, DEFAULT_UNIT, org_id, rule_id=r, inactive_for=d, unit="days", decrease=x, actor=None,
+                        now=now))
+                print(f"built {args.leads:,} leads / {args.leads * args.events_per_lead:,} events in "
+                      f"{time.perf_counter() - started:.1f} s; load average {os.getloadavg()}", flush=True)
             for index in args.drop_index:
                 rt.db.write_blocking(lambda c, name=index: c.execute(f'DROP INDEX "{name}"'))
-            print(f"built {args.leads:,} leads / {args.leads * args.events_per_lead:,} events in "
-                  f"{time.perf_counter() - started:.1f} s; load average {os.getloadavg()}", flush=True)
+            if args.build_only:
+                return
 
             times = StatementTimes()
             if args.statements:

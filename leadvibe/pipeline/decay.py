@@ -58,7 +58,7 @@ def _apply_chunk(
     cfg = rt.scoring_config.get(conn, unit_id)
     triggers = rt.triggers
     applied = apply_decay_many(conn, cfg, due, rule["id"], int(rule["decrease"]), now, now)
-    for lead_id in due:
+    for lead_id, _ in due:
         info = applied.get(lead_id)
         if info is None:
             continue

@@ -596,35 +596,27 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     return proc.result
 
 
-def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, lead_ids: list[str], decay_id: str, decrease: int,
-                     ts: int, now: int) -> dict[str, dict[str, Any]]:
+def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, due: list[tuple[str, str]], decay_id: str,
+                     decrease: int, ts: int, now: int) -> dict[str, dict[str, Any]]:
     """Record one DECAY event per lead (`-decrease` in every active ruleset, floored) with set statements
     (store.decay.record_decays), 500 leads per round.
 
-    Leads that do not exist or are merged are skipped. Returns lead_id -> `{"event_id", "scores",
-    "primary_score", "deltas"}`.
+    `due`: (lead_id, org_id) of live leads of the OU, distinct (as `store.decay.due_among` gives them). Returns
+    lead_id -> `{"event_id", "scores", "primary_score", "deltas"}`.
     """
     unit_id = cfg.unit_id
     metadata = _json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode()
     rulesets = cfg.active_ruleset_ids
+    primary = cfg.primary_ruleset_id
     out: dict[str, dict[str, Any]] = {}
     next_seq = ev_store.next_event_seq(conn)
-    for i in range(0, len(lead_ids), 500):
-        chunk = list(dict.fromkeys(lead_ids[i:i + 500]))
-        marks = ",".join("?" * len(chunk))
-        live = {str(r[0]): str(r[1]) for r in conn.execute(
-            f"SELECT id, org_id FROM leads WHERE unit_id = ? AND id IN ({marks}) AND merged_into IS NULL",
-            (unit_id, *chunk))}
-        due = []
-        ids = iter(new_event_ids(len(live)))
-        for lead_id in chunk:
-            org_id = live.get(lead_id)
-            if org_id is not None:
-                due.append((lead_id, str(org_id), next_seq, next(ids)))
-                next_seq += 1
-        recorded = decay_store.record_decays(conn, unit_id, due, rulesets, cfg.scoring.allow_negative,
+    for i in range(0, len(due), 500):
+        part = due[i:i + 500]
+        rows = [(lead_id, org_id, next_seq + n, event_id)
+                for n, ((lead_id, org_id), event_id) in enumerate(zip(part, new_event_ids(len(part)), strict=True))]
+        next_seq += len(rows)
+        recorded = decay_store.record_decays(conn, unit_id, rows, rulesets, cfg.scoring.allow_negative,
                                              decay_id=decay_id, decrease=decrease, ts=ts, now=now, metadata=metadata)
-        primary = cfg.primary_ruleset_id
         for lead_id, (event_id, scores, deltas) in recorded.items():
             out[lead_id] = {"event_id": event_id, "scores": scores, "deltas": deltas,
                             "primary_score": scores.get(primary, 0) if primary else 0}

@@ -176,17 +176,19 @@ def due_after(
     ]
 
 
-def due_among(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int, lead_ids: Sequence[str]) -> list[str]:
-    """Which of `lead_ids` are due now, in id order (the check a write transaction makes before it decays them,
-    so an organic event that arrived since they were read is never decayed against): one probe of the
-    (unit_id, id) key per lead."""
+def due_among(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int,
+              lead_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """Which of `lead_ids` are due now, as (lead_id, org_id) in id order (the check a write transaction makes
+    before it decays them, so an organic event that arrived since they were read is never decayed against): one
+    probe of the (unit_id, id) key per lead."""
     if not lead_ids:
         return []
     marks = ",".join("?" * len(lead_ids))
     return [
-        str(r[0])
+        (str(r[0]), str(r[1]))
         for r in conn.execute(
-            f"SELECT l.id FROM leads l WHERE {_due('+l.last_organic_at')} AND l.id IN ({marks}) ORDER BY l.id",
+            f"SELECT l.id, l.org_id FROM leads l WHERE {_due('+l.last_organic_at')} AND l.id IN ({marks})"
+            " ORDER BY l.id",
             (unit_id, cutoff, decay_id, *lead_ids),
         )
     ]
@@ -217,10 +219,25 @@ def record_decays(
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS decay_due (seq INTEGER PRIMARY KEY, lead_id TEXT NOT NULL,"
                  " org_id TEXT NOT NULL, event_id TEXT NOT NULL)")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS decay_rulesets (ruleset_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS decay_rows (seq INTEGER NOT NULL, ruleset_id TEXT NOT NULL,"
+                 " lead_id TEXT NOT NULL, before INTEGER NOT NULL, after INTEGER NOT NULL,"
+                 " PRIMARY KEY (seq, ruleset_id)) WITHOUT ROWID")
     conn.execute("DELETE FROM temp.decay_due")
     conn.execute("DELETE FROM temp.decay_rulesets")
+    conn.execute("DELETE FROM temp.decay_rows")
     conn.executemany("INSERT INTO temp.decay_due (lead_id, org_id, seq, event_id) VALUES (?,?,?,?)", due)
     conn.executemany("INSERT INTO temp.decay_rulesets (ruleset_id) VALUES (?)", [(rs,) for rs in ruleset_ids])
+    # Every score row is worked out once, in memory: the event's has_delta, its score rows, the lead scores and
+    # the answer all read it, not the tables just written.
+    floored = "0" if allow_negative or decrease == 0 else "1"
+    conn.execute(
+        "INSERT INTO temp.decay_rows (seq, ruleset_id, lead_id, before, after)"
+        " SELECT d.seq, r.ruleset_id, d.lead_id, coalesce(s.score, 0),"
+        f" CASE WHEN {floored} THEN max(0, coalesce(s.score, 0) - ?2) ELSE coalesce(s.score, 0) - ?2 END"
+        " FROM temp.decay_due d CROSS JOIN temp.decay_rulesets r LEFT JOIN lead_scores s"
+        " ON s.unit_id = ?1 AND s.lead_id = d.lead_id AND s.ruleset_id = r.ruleset_id",
+        (unit_id, decrease),
+    )
     decay_key = type_key(DECAY_EVENT_TYPE)
     # New events and their score rows: the hourly analytics totals are added once below, not per row by triggers
     # (store.analytics_hours; events and event_scores have no other insert triggers).
@@ -229,43 +246,34 @@ def record_decays(
             "INSERT INTO events (seq, id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
             " processed_at, metadata, channel, source, scope, inorganic, multiplier, has_delta, decay_id)"
             " SELECT seq, event_id, org_id, ?1, lead_id, ?6, ?7, ?2, ?3, ?3, ?4, 'system', 'system',"
-            " 'activate', 0, 1.0, 0, ?5 FROM temp.decay_due ORDER BY seq",
+            " 'activate', 0, 1.0, EXISTS (SELECT 1 FROM temp.decay_rows x WHERE x.seq = d.seq"
+            " AND x.after != x.before), ?5 FROM temp.decay_due d ORDER BY seq",
             (unit_id, ts, now, metadata, decay_id, DECAY_EVENT_TYPE, decay_key),
         )
-        floored = "0" if allow_negative or decrease == 0 else "1"
         conn.execute(
             "INSERT INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight, multiplier, delta,"
             " before, after, filtered_by)"
-            " SELECT seq, ruleset_id, ?1, lead_id, '[]', -?2, 1.0, after - before, before, after, NULL FROM ("
-            "  SELECT d.seq, r.ruleset_id, d.lead_id, coalesce(s.score, 0) AS before,"
-            f"  CASE WHEN {floored} THEN max(0, coalesce(s.score, 0) - ?2) ELSE coalesce(s.score, 0) - ?2 END AS after"
-            "  FROM temp.decay_due d CROSS JOIN temp.decay_rulesets r LEFT JOIN lead_scores s"
-            "  ON s.unit_id = ?1 AND s.lead_id = d.lead_id AND s.ruleset_id = r.ruleset_id) ORDER BY seq, ruleset_id",
+            " SELECT seq, ruleset_id, ?1, lead_id, '[]', -?2, 1.0, after - before, before, after, NULL"
+            " FROM temp.decay_rows ORDER BY seq, ruleset_id",
             (unit_id, decrease),
         )
-    low, high = due[0][2], due[-1][2]
-    conn.execute("UPDATE events SET has_delta = 1 WHERE seq IN (SELECT DISTINCT event_seq FROM event_scores"
-                 " WHERE event_seq BETWEEN ? AND ? AND delta != 0)", (low, high))
     conn.execute(
         "INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
-        " SELECT ?1, ruleset_id, lead_id, after, ?2 FROM event_scores WHERE event_seq BETWEEN ?3 AND ?4"
+        " SELECT ?1, ruleset_id, lead_id, after, ?2 FROM temp.decay_rows WHERE true"
         " ON CONFLICT (unit_id, lead_id, ruleset_id) DO UPDATE SET score = excluded.score,"
         " updated_at = excluded.updated_at",
-        (unit_id, now, low, high),
+        (unit_id, now),
     )
     ids = {seq: (lead_id, event_id) for lead_id, _, seq, event_id in due}
     out: dict[str, tuple[str, dict[str, int], dict[str, int]]] = {}
     hour = hour_of(ts)
     score_hours = {(unit_id, rs, hour): 0 for rs in ruleset_ids}
-    for seq, ruleset_id, delta, after in conn.execute(
-        "SELECT event_seq, ruleset_id, delta, after FROM event_scores WHERE event_seq BETWEEN ? AND ?",
-        (low, high),
-    ):
+    for seq, ruleset_id, before, after in conn.execute("SELECT seq, ruleset_id, before, after FROM temp.decay_rows"):
         lead_id, event_id = ids[seq]
         entry = out.setdefault(lead_id, (event_id, {}, {}))
-        entry[1][ruleset_id] = int(after)
-        entry[2][ruleset_id] = int(delta)
-        score_hours[(unit_id, ruleset_id, hour)] += int(delta)
+        entry[1][ruleset_id] = after
+        entry[2][ruleset_id] = after - before
+        score_hours[(unit_id, ruleset_id, hour)] += after - before
     for lead_id, _, _, event_id in due:
         out.setdefault(lead_id, (event_id, {}, {}))
     add_hours(conn, {(unit_id, hour, decay_key): len(due)}, score_hours)
