@@ -175,7 +175,8 @@ def _row_event(row: dict[str, str]) -> IngestEvent:
     }, IngestEvent)
 
 
-async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_triggers: bool) -> ImportResult:
+async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_triggers: bool,
+                       by_lead: bool) -> ImportResult:
     raw = upload.file
     raw.seek(0, io.SEEK_END)
     if raw.tell() > MAX_IMPORT:
@@ -194,22 +195,31 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
         raise ApiError(400, "the CSV file is empty (a header row is required)")
     if "event_type" not in fields:
         raise ApiError(400, "the CSV header must include `event_type`")
+    if by_lead and "lead_id" not in fields:
+        raise ApiError(400, "by_lead groups the rows by their lead_id column, and this file's header has none"
+                            " (import it without by_lead)")
     reader.fieldnames = fields
     imported = duplicates = errors = 0
     error_rows: list[ImportErrorRow] = []
     chunk: list[QueuedEvent] = []
     inbox = rt.inbox
 
-    async def flush() -> None:
+    async def send(events: list[QueuedEvent]) -> None:
         nonlocal imported, duplicates
-        if chunk:
-            done: list[Accepted] = await inbox.submit(tenant.org_id, tenant.unit_id, list(chunk), source="import",
+        if events:
+            done: list[Accepted] = await inbox.submit(tenant.org_id, tenant.unit_id, events, source="import",
                                                       skip_triggers=skip_triggers)
             repeated = sum(1 for _, duplicate in done if duplicate)
             imported += len(done) - repeated
             duplicates += repeated
+
+    async def flush() -> None:
+        # Grouped by lead, nothing is sent before every row has been read.
+        if not by_lead:
+            await send(list(chunk))
             chunk.clear()
 
+    unnamed = 0  # the first line (by_lead) of a valid row without a lead id
     now = rt.now_ms()
     try:
         for row in reader:
@@ -217,12 +227,16 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
             try:
                 if None in row:
                     raise ApiError(400, "the row has more cells than the header")
-                chunk.append(validate(_row_event(row), now))
+                event = validate(_row_event(row), now)
             except (ApiError, msgspec.ValidationError) as exc:
                 errors += 1
                 if len(error_rows) < 100:
                     error_rows.append(ImportErrorRow(line, exc.message if isinstance(exc, ApiError) else str(exc)))
-            if len(chunk) >= IMPORT_CHUNK:
+                continue
+            if by_lead and event.lead_id is None and not unnamed:
+                unnamed = line
+            chunk.append(event)
+            if len(chunk) >= IMPORT_CHUNK and not by_lead:
                 await flush()
     except UnicodeDecodeError:
         await flush()
@@ -230,8 +244,23 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     except csv.Error as exc:
         await flush()
         raise ApiError(400, f"malformed CSV near line {reader.line_num}: {exc}") from None
-    await flush()
+    if unnamed:
+        raise ApiError(400, f"line {unnamed} has no lead_id, which by_lead needs on every row to keep each lead's"
+                            " rows together (nothing was imported; import without by_lead to let rows name their"
+                            " lead by email or another identifier)")
+    if by_lead:
+        # Each lead's rows in file order (a stable sort), the leads in id order: the worker then scores a few
+        # leads per batch with many events each, writing each lead's pages once (see `leadvibe import --by-lead`).
+        chunk.sort(key=_lead_of)
+        for start in range(0, len(chunk), IMPORT_CHUNK):
+            await send(chunk[start:start + IMPORT_CHUNK])
+    else:
+        await flush()
     return ImportResult("import complete", imported, duplicates, errors, error_rows)
+
+
+def _lead_of(event: QueuedEvent) -> str:
+    return event.lead_id or ""
 
 
 @post("/import", opt=access(Role.OPERATOR),
@@ -241,13 +270,16 @@ async def import_events(
     rt: Runtime, tenant: Tenant,
     data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
     skip_triggers: bool = False,
+    by_lead: bool = False,
 ) -> ImportResult:
-    """CSV with a header row (≤ 10 MB, UTF-8): every row through the same pipeline as /ingest, source=import."""
+    """CSV with a header row (≤ 10 MB, UTF-8): every row through the same pipeline as /ingest, source=import.
+    `by_lead=true` stores the rows grouped by `lead_id` (each lead's rows in file order), which the worker scores
+    about twice as fast; every row must then name its lead."""
     upload = data.get("file") if isinstance(data, dict) else None
     if not isinstance(upload, UploadFile):
         raise ApiError(400, "upload the CSV as the multipart field `file`")
     try:
-        return await _import_rows(rt, tenant, upload, skip_triggers)
+        return await _import_rows(rt, tenant, upload, skip_triggers, by_lead)
     finally:
         await upload.close()
 

@@ -14,7 +14,7 @@ from leadvibe.config import Settings
 from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.timeutil import Clock
 from tests.conftest import Api
-from tests.helpers import add_filter, add_rules, delta_sums, metric_values, scores_of, wait_idle
+from tests.helpers import add_filter, add_rules, delta_sums, metric_values, other_unit, scores_of, wait_idle
 
 
 @pytest.fixture(params=["lean", "framework"])
@@ -187,6 +187,58 @@ async def test_import_bad_requests(api: Api, basic: dict[str, str]) -> None:
     r = await api.client.post("/import", files={"file": ("e.csv", b"event_type,lead_id\n\xff\xfe,a\n", "text/csv")},
                               headers=basic)
     assert r.status_code == 400 and "UTF-8" in r.json()["error"]
+
+
+async def test_import_by_lead_groups_each_leads_rows_and_scores_as_file_order(api: Api) -> None:
+    # One history imported into two OUs with the same rules and grouping filter, in file order and by_lead: the
+    # by_lead OU stores the rows grouped by lead (ids in order, each lead's rows in the file's order) and ends with
+    # every lead's events scored exactly as file order scores them; a bad row is reported at its line either way.
+    import random
+
+    elsewhere = await other_unit(api)
+    units = {"unit_default": api.headers, elsewhere["X-OU-ID"]: elsewhere}
+    for n, unit in enumerate(units):
+        await add_rules(api, {"page_view": 2, "email_open": 3, "demo_request": 20}, ruleset_id=f"rs_{n}", unit_id=unit)
+        await add_filter(api, f"flt_{n}", "email_open", 2, 600_000, True, unit_id=unit)
+    rng = random.Random(3)
+    lines = ["lead_id,event_type,timestamp"]
+    for i in range(150):
+        minute = i // 3 + rng.randrange(3)
+        lines.append(f"ld_{rng.randrange(9)},{rng.choice(['page_view', 'email_open', 'email_open', 'demo_request'])},"
+                     f"2026-03-01T{10 + minute // 60:02d}:{minute % 60:02d}:00Z")
+    lines[40] = "ld_3,,2026-03-01T10:20:00Z"  # line 41: no event type
+    body = ("\n".join(lines) + "\n").encode()
+    outcomes = []
+    for (unit, headers), by_lead in zip(units.items(), (False, True), strict=True):
+        r = await api.client.post(f"/import{'?by_lead=true' if by_lead else ''}",
+                                  files={"file": ("h.csv", body, "text/csv")}, headers=headers)
+        assert r.status_code == 202, r.text
+        assert (r.json()["imported"], r.json()["errors"], r.json()["error_rows"][0]["line"]) == (149, 1, 41)
+        await wait_idle(api)
+        rows = await api.rt.db.read(lambda c, u=unit: c.execute(
+            "SELECT e.lead_id, e.type_key, e.occurred_at, s.delta, s.before, s.after, s.filtered_by IS NOT NULL"
+            " FROM events e LEFT JOIN event_scores s ON s.event_seq = e.seq WHERE e.unit_id = ? ORDER BY e.seq",
+            (u,)).fetchall())
+        per_lead: dict[str, list[Any]] = {}
+        for lead_id, *rest in rows:
+            per_lead.setdefault(lead_id, []).append(rest)
+        outcomes.append((per_lead, {lead: list((await scores_of(api, lead, unit)).values()) for lead in per_lead}))
+        arrival = [lead_id for lead_id, *_ in rows]
+        assert (arrival == sorted(arrival)) == by_lead
+    assert len(outcomes[0][0]) == 9 and outcomes[0] == outcomes[1]
+
+
+async def test_import_by_lead_needs_a_lead_id_on_every_row(api: Api, basic: dict[str, str]) -> None:
+    before = await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])
+    r = await api.client.post("/import?by_lead=true", files={"file": ("e.csv", b"event_type,email\nx,a@b.co\n",
+                                                                      "text/csv")}, headers=basic)
+    assert r.status_code == 400 and "lead_id" in r.json()["error"]
+    body = b"lead_id,event_type,email\nld_1,x,\nld_2,,\n,x,a@b.co\nld_3,x,\n"
+    r = await api.client.post("/import?by_lead=true", files={"file": ("e.csv", body, "text/csv")}, headers=basic)
+    assert r.status_code == 400 and "line 4 has no lead_id" in r.json()["error"], r.text
+    await wait_idle(api)
+    events = await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM events").fetchone()[0])
+    assert (before, events) == (0, 0)
 
 
 async def test_aliases_array_and_alias_attachment(api: Api, basic: dict[str, str]) -> None:

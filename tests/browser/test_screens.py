@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -27,8 +28,7 @@ SCREENS = [
 ]
 DOC_SHOTS = {"/ui/events": "events", "/ui/triggers": "triggers", "/ui/triggers/deliveries": "deliveries",
              "/ui/settings/credentials": "settings-credentials", "/ui/settings/audit": "settings-audit",
-             "/ui/scoring/levels": "scoring-levels", "/ui/scoring/accounts": "scoring-accounts",
-             "/ui/settings/import": "settings-import"}
+             "/ui/scoring/levels": "scoring-levels", "/ui/scoring/accounts": "scoring-accounts"}
 
 
 def test_every_screen_loads_without_errors(admin: Watched) -> None:
@@ -177,3 +177,27 @@ def test_keyboard_only(watched: Watched, seeded: Seeded) -> None:
     expect(dialog.get_by_label("Find a lead to merge in")).to_be_focused()
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+
+def test_import_a_csv_grouped_by_lead(admin: Watched, seeded: Seeded) -> None:
+    # The Import tab's upload with "Group each lead's rows": the request asks for by_lead, the answer counts the
+    # rows and lists the refused one at its line, and the events are there afterwards.
+    page = admin.goto("/ui/settings/import")
+    rows = ["lead_id,event_type,timestamp", "ld_imp_b,csv_visit,2025-03-01T10:00:00Z",
+            "ld_imp_a,csv_visit,2025-03-01T10:01:00Z", "ld_imp_b,,2025-03-01T10:02:00Z",
+            "ld_imp_a,csv_visit,2025-03-01T10:03:00Z"]
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "history.csv", "mimeType": "text/csv", "buffer": ("\n".join(rows) + "\n").encode()}])
+    page.get_by_label("Group each lead's rows").check()
+    with page.expect_request(re.compile(r"/import\?by_lead=true$")):
+        page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="events imported")).to_contain_text(
+        "3 events imported, 1 row refused.")
+    refused = page.get_by_role("table", name="Refused rows")
+    expect(refused.get_by_role("cell", name="4", exact=True)).to_be_visible()
+    expect(refused).to_contain_text("event_type")
+    admin.shot("settings-import")
+    deadline = time.monotonic() + 15
+    while seeded.call("GET", "/events", params={"event_type": "csv_visit", "limit": 1})["total"] < 3:
+        assert time.monotonic() < deadline, "the imported events were not stored"
+        time.sleep(0.1)
