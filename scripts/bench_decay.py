@@ -118,7 +118,8 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="stop after the build (with --keep: data for --from)")
     ap.add_argument("--from", dest="source", help="copy a directory built with --keep --build-only instead of building"
                     " (paired runs on the same data)")
-    ap.add_argument("--chunk", type=int, help="leads per write transaction (pipeline.decay.CHUNK)")
+    ap.add_argument("--chunk", type=int, help="leads per write transaction, fixed (else sized to pipeline.decay"
+                    ".CHUNK_MS)")
     ap.add_argument("--drop-index", action="append", default=[],
                     help="drop this index after building (what writing it costs a pass; repeatable)")
     ap.add_argument("--statements", action="store_true",
@@ -135,7 +136,7 @@ def main() -> None:
     from leadvibe.store import decay as decay_store
     from leadvibe.timeutil import ManualClock
     if args.chunk:
-        decay_mod.CHUNK = args.chunk
+        decay_mod.CHUNK = decay_mod.MIN_CHUNK = decay_mod.MAX_CHUNK = args.chunk
     print(f"code: {Path(leadvibe.__file__).resolve().parent}; load average {os.getloadavg()}")
     data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-decay-"))
     if args.source:

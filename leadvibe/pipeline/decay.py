@@ -3,14 +3,19 @@
 A pass visits only OUs with active decay rules. For each rule (shortest inactivity first, so rules stack in
 order) it reads the due leads whose inactivity began since the rule's last sweep (`store.decay`, migration 0040:
 a steady-state tick reads only the leads that crossed the cutoff since the previous one), then decays them in id
-order, CHUNK leads per write transaction. Each transaction checks again which of its leads are due before it
-records their DECAY events (through the worker's `apply_decay_many`), so an organic event that arrives meanwhile
-is never decayed against; id order makes consecutive transactions write neighbouring pages of the lead-keyed
-indexes (events by lead, lead scores) instead of pages all over them. Time comes from `rt.now_ms()`, so tests
-drive it with a ManualClock."""
+order, in write transactions of about CHUNK_MS each. A range holding much of the OU (a rule's first pass) is read
+by walking the leads in id order a page at a time, each next page read while the one before is written; a smaller
+one is read whole, then sorted. Each transaction checks again which of its leads are due before it records their
+DECAY events (through the worker's `apply_decay_many`), so an organic event that arrives meanwhile is never
+decayed against; id order makes consecutive transactions write neighbouring pages of the lead-keyed indexes
+(events by lead, lead scores) instead of pages all over them. Time comes from `rt.now_ms()`, so tests drive it
+with a ManualClock."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -21,11 +26,23 @@ import structlog
 from leadvibe.pipeline.periodic import Periodic
 from leadvibe.runtime import Runtime
 from leadvibe.store import decay as decay_store
+from leadvibe.store import leads as leads_store
 
 log = structlog.get_logger("leadvibe.decay")
 
-CHUNK = 250  # leads per write transaction (~10-50 ms): an /ingest commit waits behind one at most (bench_decay.py)
+# Leads per write transaction: an /ingest commit waits behind one at most. A lead's decay costs 40-50 µs where the
+# due leads are neighbours (a first pass) and three times that where they are scattered (a day's newly idle leads:
+# each writes pages of its own), so after the first chunk of a rule each is sized to CHUNK_MS from the time per
+# lead the chunks before took (bench_decay.py), within [MIN_CHUNK, MAX_CHUNK].
+CHUNK = 250
+CHUNK_MS = 12.0
+MIN_CHUNK = 25
+MAX_CHUNK = 2_000
 READ_CHUNK = 20_000  # due leads per read, so no single read nears the read deadline at a million leads
+# A range of last organic events holding more than a WALK_BY_ID_OVER-th of the OU's leads is read by walking the
+# leads in id order (each lead a step of one index, the due ones a probe) rather than by the range (a lookup of a
+# lead's row at random per lead, then a sort).
+WALK_BY_ID_OVER = 4
 
 
 @dataclass
@@ -70,6 +87,13 @@ def _apply_chunk(
         result.publications.append((unit_id, lead_id, info))
 
 
+def next_chunk(size: int, took: float, leads: int) -> int:
+    """The next chunk's leads: halfway from `size` to what fills CHUNK_MS at the time per lead just seen (`took`
+    seconds for `leads`), so one odd chunk does not swing it."""
+    target = CHUNK_MS / 1000 / max(took / max(leads, 1), 1e-7)
+    return max(MIN_CHUNK, min(MAX_CHUNK, int((size + target) / 2)))
+
+
 async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int, cutoff: int) -> list[str]:
     """Ids of the leads due whose last organic event is in (`swept`, `cutoff`], sorted."""
     found: list[str] = []
@@ -85,6 +109,39 @@ async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int,
     return found
 
 
+async def _due_in_id_order(rt: Runtime, unit_id: str, decay_id: str, swept: int,
+                           cutoff: int) -> AsyncIterator[list[str]]:
+    """The same leads as `_due_since_sweep`, READ_CHUNK at a time in id order; each next read runs on a reader
+    while the caller writes the leads just given, instead of every lead being read before the first is decayed."""
+    def read(after: str) -> asyncio.Future[list[str]]:
+        return asyncio.ensure_future(rt.db.read(partial(decay_store.due_by_id, unit_id=unit_id, decay_id=decay_id,
+                                                        swept=swept, cutoff=cutoff, after=after, limit=READ_CHUNK)))
+
+    pending: asyncio.Future[list[str]] | None = read("")
+    while pending is not None:
+        page = await pending
+        pending = read(page[-1]) if len(page) == READ_CHUNK else None
+        try:
+            yield page
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+
+
+async def _due_pages(rt: Runtime, unit_id: str, decay_id: str, swept: int, cutoff: int) -> AsyncIterator[list[str]]:
+    """The due leads in id order, in pages: a range that holds more than a page and a large part of the OU (a
+    rule's first pass) is walked by lead id, the next page read while this one is written; a smaller one (a
+    steady-state pass) is read by its last organic events and sorted."""
+    live = await rt.db.read(partial(leads_store.live_count, unit_id=unit_id))
+    if await rt.db.read(partial(decay_store.due_range_holds, unit_id=unit_id, swept=swept, cutoff=cutoff,
+                                n=max(READ_CHUNK, live // WALK_BY_ID_OVER))):
+        async for page in _due_in_id_order(rt, unit_id, decay_id, swept, cutoff):
+            yield page
+    else:
+        yield await _due_since_sweep(rt, unit_id, decay_id, swept, cutoff)
+
+
 async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, result: PassResult) -> None:
     """Decay every lead due under one rule."""
     decay_id = rule["id"]
@@ -93,11 +150,18 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
     if swept >= cutoff:
         return
     # Read only after the claim is committed: a lead that becomes due behind the read drops the claim.
-    due = await _due_since_sweep(rt, unit_id, decay_id, swept, cutoff)
-    for i in range(0, len(due), CHUNK):
-        await rt.db.write(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now,
-                                  lead_ids=due[i:i + CHUNK], result=result), alone=True)
-        _publish(rt, result)  # committed: listeners hear of each chunk, and a pass holds one chunk's news at most
+    size = min(CHUNK, MAX_CHUNK)
+    async for due in _due_pages(rt, unit_id, decay_id, swept, cutoff):
+        i = 0
+        while i < len(due):
+            part = due[i:i + size]
+            started = time.perf_counter()  # to the commit: what an /ingest write queued behind the chunk waits
+            await rt.db.write(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now, lead_ids=part,
+                                      result=result), alone=True)
+            took = time.perf_counter() - started
+            _publish(rt, result)  # committed: listeners hear of each chunk, and a pass holds one chunk's news at most
+            i += len(part)
+            size = next_chunk(size, took, len(part))
     await rt.db.write(partial(decay_store.finish_sweep, unit_id=unit_id, decay_id=decay_id, cutoff=cutoff))
 
 

@@ -176,6 +176,32 @@ def due_after(
     ]
 
 
+def due_range_holds(conn: apsw.Connection, unit_id: str, swept: int, cutoff: int, n: int) -> bool:
+    """Whether at least `n` live leads have their last organic event in (`swept`, `cutoff`] (a range of
+    leads_unit_organic counted no further than `n`)."""
+    row: Any = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM leads l WHERE l.unit_id = ?1 AND l.merged_into IS NULL"
+        " AND l.last_organic_at > ?2 AND l.last_organic_at <= ?3 LIMIT ?4)",
+        (unit_id, swept, cutoff, n),
+    ).fetchone()
+    return int(row[0]) >= n
+
+
+def due_by_id(
+    conn: apsw.Connection, unit_id: str, decay_id: str, swept: int, cutoff: int, after: str, limit: int
+) -> list[str]:
+    """`due_after`'s leads, in id order from after the id `after`: the OU's leads walked by their (unit_id, id)
+    key, for a range of last organic events that holds much of the OU (a rule's first pass)."""
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT l.id FROM leads l INDEXED BY sqlite_autoindex_leads_1"
+            f" WHERE {_due('+l.last_organic_at')} AND +l.last_organic_at > ?4 AND l.id > ?5 ORDER BY l.id LIMIT ?6",
+            (unit_id, cutoff, decay_id, swept, after, limit),
+        )
+    ]
+
+
 def due_among(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int,
               lead_ids: Sequence[str]) -> list[tuple[str, str]]:
     """Which of `lead_ids` are due now, as (lead_id, org_id) in id order (the check a write transaction makes

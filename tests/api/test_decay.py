@@ -259,6 +259,7 @@ async def test_many_leads_in_several_batches(ready: Api, clock: ManualClock, mon
 
     api = ready
     monkeypatch.setattr(decay_mod, "CHUNK", 3)
+    monkeypatch.setattr(decay_mod, "MAX_CHUNK", 3)
     monkeypatch.setattr(decay_mod, "READ_CHUNK", 4)
     await decay(api, 1, "days", 5)
     r = await api.post(
@@ -273,12 +274,29 @@ async def test_many_leads_in_several_batches(ready: Api, clock: ManualClock, mon
     assert {await score(api, f"ld_{i}") for i in range(10)} == {15}
 
 
+def test_chunks_are_sized_to_the_time_budget() -> None:
+    from leadvibe.pipeline.decay import CHUNK_MS, MAX_CHUNK, MIN_CHUNK, next_chunk
+
+    def settle(per_lead: float) -> int:
+        size = 250
+        for _ in range(30):
+            size = next_chunk(size, per_lead * size, size)
+        return size
+
+    fits = int(CHUNK_MS / 1000 / 160e-6)  # scattered leads: ~160 µs each
+    assert abs(settle(160e-6) - fits) <= 1
+    assert abs(settle(40e-6) - int(CHUNK_MS / 1000 / 40e-6)) <= 1
+    assert next_chunk(250, 160e-6 * 250, 250) == (250 + fits) // 2  # halfway: one odd chunk does not swing it
+    assert settle(1.0) == MIN_CHUNK and settle(1e-9) == MAX_CHUNK
+    assert next_chunk(250, 0.0, 250) == MAX_CHUNK  # none of them due any more: nearly free
+
+
 async def test_decay_publishes_each_decayed_score_to_the_stream(ready: Api, clock: ManualClock,
                                                                  monkeypatch: Any) -> None:
     from leadvibe.pipeline import decay as decay_mod
 
     api = ready
-    monkeypatch.setattr(decay_mod, "CHUNK", 2)  # several chunks, each published after its commit
+    monkeypatch.setattr(decay_mod, "MAX_CHUNK", 2)  # several chunks, each published after its commit
     await decay(api, 1, "days", 5)
     for i in range(5):
         await ingest(api, f"ld_s{i}")

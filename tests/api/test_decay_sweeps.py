@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,9 +177,14 @@ def _apply(rt: Runtime, m: Model, op: tuple[Any, ...]) -> None:
         rt.scoring_config.invalidate(U)
 
 
+@pytest.mark.parametrize("read_chunk", [decay_mod.READ_CHUNK, 1], ids=["by-range", "walked-by-id"])
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops)
-def test_sweeping_passes_decay_exactly_the_leads_the_definition_names(history: list[tuple[Any, ...]]) -> None:
+def test_sweeping_passes_decay_exactly_the_leads_the_definition_names(read_chunk: int,
+                                                                      history: list[tuple[Any, ...]]) -> None:
+    # One lead per read makes every pass with a due lead walk the OU by lead id, a page per lead, each next page
+    # read while the one before is written.
+    saved, decay_mod.READ_CHUNK = decay_mod.READ_CHUNK, read_chunk
     with tempfile.TemporaryDirectory() as tmp:
         rt = _open(tmp)
         try:
@@ -191,6 +197,7 @@ def test_sweeping_passes_decay_exactly_the_leads_the_definition_names(history: l
                 assert scores == m.scores
         finally:
             rt.db.close()
+            decay_mod.READ_CHUNK = saved
 
 
 # -- a lead that becomes due behind a pass's back ------------------------------------------------------------
@@ -216,11 +223,16 @@ def _decayed(rt: Runtime, lead_id: str) -> list[str]:
         (U, lead_id)).fetchall())]
 
 
+@pytest.mark.parametrize("read_chunk", [decay_mod.READ_CHUNK, 1], ids=["by-range", "walked-by-id"])
 @pytest.mark.parametrize("how", ["backdated", "created", "unmerged"])
-def test_a_lead_landing_behind_the_read_drops_the_claim(rt: Runtime, monkeypatch: Any, how: str) -> None:
-    """Between a pass's read and its end a lead lands at or below the cutoff it claimed: the pass does not move
-    the rule's mark past it, and the next pass decays it."""
+def test_a_lead_landing_behind_the_read_drops_the_claim(rt: Runtime, monkeypatch: Any, how: str,
+                                                        read_chunk: int) -> None:
+    """Between a pass's read of its first due leads and its end a lead lands at or below the cutoff it claimed:
+    the pass does not move the rule's mark past it, the next pass decays it, and no lead is decayed twice. Read by
+    range, the pass has read every lead before; walked by id a page at a time, a lead landing after the position
+    reached may still be found by this pass."""
     old = START - 10 * DAY
+    monkeypatch.setattr(decay_mod, "READ_CHUNK", read_chunk)
 
     def setup(c: Any) -> None:
         for lead_id, at in (("ld_old", old), ("ld_new", START - HOUR), ("ld_src", START - HOUR)):
@@ -230,33 +242,36 @@ def test_a_lead_landing_behind_the_read_drops_the_claim(rt: Runtime, monkeypatch
         c.execute("UPDATE leads SET last_organic_at = ? WHERE unit_id = ? AND id = 'ld_src'", (old, U))
 
     rt.db.write_blocking(setup)
-    real = decay_mod._due_since_sweep
+    real = decay_mod._due_pages
 
-    async def read_then_interfere(*args: Any) -> list[str]:
-        found = await real(*args)
-        if args[2] != "dc_1":
-            return found
+    async def read_then_interfere(*args: Any) -> AsyncIterator[list[str]]:
+        pages = real(*args)
+        first = await pages.__anext__()
+        if args[2] == "dc_1":
+            await rt.db.write(behind)
+        yield first
+        async for page in pages:
+            yield page
 
-        def behind(c: Any) -> None:
-            if how == "backdated":
-                c.execute("UPDATE leads SET last_organic_at = ? WHERE unit_id = ? AND id = 'ld_new'", (old, U))
-            elif how == "created":
-                c.execute("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_organic_at)"
-                          " VALUES (?, 'ld_late', 'org', 0, 0, ?)", (U, old))
-            else:
-                c.execute("UPDATE leads SET merged_into = NULL WHERE unit_id = ? AND id = 'ld_src'", (U,))
+    def behind(c: Any) -> None:
+        if how == "backdated":
+            c.execute("UPDATE leads SET last_organic_at = ? WHERE unit_id = ? AND id = 'ld_new'", (old, U))
+        elif how == "created":
+            c.execute("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_organic_at)"
+                      " VALUES (?, 'ld_late', 'org', 0, 0, ?)", (U, old))
+        else:
+            c.execute("UPDATE leads SET merged_into = NULL WHERE unit_id = ? AND id = 'ld_src'", (U,))
 
-        await rt.db.write(behind)
-        return found
-
-    monkeypatch.setattr(decay_mod, "_due_since_sweep", read_then_interfere)
+    monkeypatch.setattr(decay_mod, "_due_pages", read_then_interfere)
     cutoff_7d = START - 7 * DAY
-    assert asyncio.run(run_pass(rt)).by_rule == {"dc_1": 1}  # ld_old only: the other one landed after the read
+    landed = {"backdated": "ld_new", "created": "ld_late", "unmerged": "ld_src"}[how]
+    first = asyncio.run(run_pass(rt)).by_rule["dc_1"]
+    # ld_old only, or (walked by id, the lead landing after the walk's position) the landed one as well
+    assert first == 1 or (read_chunk == 1 and landed > "ld_old" and first == 2)
     swept, claim = _sweep_row(rt)
     assert swept < old and claim == 0
-    monkeypatch.setattr(decay_mod, "_due_since_sweep", real)
-    landed = {"backdated": "ld_new", "created": "ld_late", "unmerged": "ld_src"}[how]
-    assert asyncio.run(run_pass(rt)).by_rule == {"dc_1": 1}
+    monkeypatch.setattr(decay_mod, "_due_pages", real)
+    assert asyncio.run(run_pass(rt)).by_rule.get("dc_1", 0) == 2 - first
     assert _decayed(rt, landed) == ["dc_1"] and _decayed(rt, "ld_old") == ["dc_1"]
     assert _sweep_row(rt) == (cutoff_7d, 0)
     assert asyncio.run(run_pass(rt)).applied == 0
