@@ -18,6 +18,7 @@ from leadvibe import __version__, gc_policy
 from leadvibe.api import all_routes
 from leadvibe.api.deps import DEPENDENCIES
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
+from leadvibe.api.query_values import index_scalar_queries, one_value_each
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
 from leadvibe.db.database import Database, sqlite_heap_bytes
@@ -175,7 +176,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
     app = Litestar(
         route_handlers=[*all_routes(), static],
         dependencies=DEPENDENCIES,
-        guards=[authorize],
+        guards=[authorize, one_value_each],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[observe_middleware],
         lifespan=[lifespan],
@@ -187,6 +188,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         debug=False,
         logging_config=None,
     )
+    index_scalar_queries(app)
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
     return app
