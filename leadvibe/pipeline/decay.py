@@ -133,9 +133,11 @@ async def _due_pages(rt: Runtime, unit_id: str, decay_id: str, swept: int, cutof
     """The due leads in id order, in pages: a range that holds more than a page and a large part of the OU (a
     rule's first pass) is walked by lead id, the next page read while this one is written; a smaller one (a
     steady-state pass) is read by its last organic events and sorted."""
-    live = await rt.db.read(partial(leads_store.live_count, unit_id=unit_id))
-    if await rt.db.read(partial(decay_store.due_range_holds, unit_id=unit_id, swept=swept, cutoff=cutoff,
-                                n=max(READ_CHUNK, live // WALK_BY_ID_OVER))):
+    def large(conn: apsw.Connection) -> bool:
+        n = max(READ_CHUNK, leads_store.live_count(conn, unit_id) // WALK_BY_ID_OVER)
+        return decay_store.due_range_holds(conn, unit_id, swept, cutoff, n)
+
+    if await rt.db.read(large):
         async for page in _due_in_id_order(rt, unit_id, decay_id, swept, cutoff):
             yield page
     else:
