@@ -22,7 +22,7 @@ from leadvibe.pipeline.scoring_config import ConfigCache
 from leadvibe.pipeline.stream import StreamHub
 from leadvibe.pipeline.triggers import TriggerService
 from leadvibe.pipeline.worker import Worker
-from leadvibe.security.credentials import CachedCredential
+from leadvibe.security.credentials import CachedCredential, VerifiedBasic
 from leadvibe.security.login_throttle import LoginThrottle
 from leadvibe.security.ratelimit import RateLimiter
 from leadvibe.security.tokens import TokenService
@@ -45,6 +45,9 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     revoked: set[str] = field(default_factory=set)
     credentials: dict[str, CachedCredential] = field(default_factory=dict)
+    verified_basic: VerifiedBasic = field(default_factory=VerifiedBasic)
+    # Counts `forget_credential` calls: a credential read that a deletion overtook is not cached.
+    credentials_forgotten: int = 0
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     ratelimiter: RateLimiter = field(init=False)
     scoring_config: ConfigCache = field(init=False)
@@ -62,8 +65,16 @@ class Runtime:
         return self.clock.now_ms()
 
     def forget_credential(self, client_id: str) -> None:
-        """Drop a deleted credential from the auth cache so the next request fails."""
+        """Drop a deleted credential from the auth caches so the next request fails."""
         self.credentials.pop(client_id, None)
+        self.credentials_forgotten += 1
+        self.verified_basic.forget(client_id)
+
+    def remember_basic(self, header: str, cred: CachedCredential) -> None:
+        """Keep a Basic header that matched `cred` (see `VerifiedBasic`), unless `cred` was deleted while its
+        request was being checked."""
+        if self.credentials.get(cred.client_id) is cred:
+            self.verified_basic.remember(header, cred)
 
     def invalidate_triggers(self, unit_id: str) -> None:
         """Drop an OU's compiled triggers when the trigger service runs (trigger CRUD, Slack routing changes, a

@@ -154,6 +154,7 @@ class SharedApp:
         units = await rt.db.write(run, transaction=False)
         self.client.cookies.clear()
         rt.credentials.clear()
+        rt.verified_basic.clear()
         rt.login_throttle.clear()
         rt.scoring_config.invalidate()
         rt.fit.invalidate()

@@ -59,11 +59,13 @@ async def _credential(rt: Runtime, client_id: str) -> CachedCredential | None:
     cached = rt.credentials.get(client_id)
     if cached is not None:
         return cached
+    forgotten = rt.credentials_forgotten
     row = await rt.db.read(lambda c: cred_store.credential_by_client_id(c, client_id))
     if row is None:
         return None
     cached = CachedCredential(row["id"], row["org_id"], row["unit_id"], row["client_id"], bytes(row["secret_digest"]))
-    rt.credentials[client_id] = cached
+    if rt.credentials_forgotten == forgotten:  # else a deletion may have overtaken the read: not kept
+        rt.credentials[client_id] = cached
     return cached
 
 
@@ -107,12 +109,15 @@ async def authenticate(rt: Runtime, connection: ASGIConnection[Any, Any, Any, An
     if scheme == "basic":
         if not allow_basic:
             raise unauthorized("this endpoint needs a user session token (Authorization: Bearer)")
-        parsed = creds.parse_basic(header)
-        if parsed is None:
-            raise unauthorized("malformed Basic credentials")
-        cred = await _credential(rt, parsed[0])
-        if cred is None or not creds.matches(rt.pepper, parsed[1], cred.digest):
-            raise unauthorized("invalid credentials")
+        cred = rt.verified_basic.get(header)
+        if cred is None:
+            parsed = creds.parse_basic(header)
+            if parsed is None:
+                raise unauthorized("malformed Basic credentials")
+            cred = await _credential(rt, parsed[0])
+            if cred is None or not creds.matches(rt.pepper, parsed[1], cred.digest):
+                raise unauthorized("invalid credentials")
+            rt.remember_basic(header, cred)
         await _record_use(rt, cred)
         return Principal("credential", cred.org_id, credential_id=cred.cred_id, home_unit=cred.unit_id)
     if header:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 
 import pytest
 
+from leadvibe.security import guards
 from leadvibe.timeutil import ManualClock, to_rfc3339
 from tests.conftest import Api
 
@@ -47,3 +49,41 @@ async def test_last_used_follows_the_requests_a_credential_authenticates(api: Ap
     wrong = {"Authorization": "Basic " + base64.b64encode(client_id + b":wrong").decode()}
     assert (await api.client.get("/leads", headers=wrong)).status_code == 401
     assert await _last_used(api, secret_id) == to_rfc3339(START + 61_000)
+
+
+async def test_a_verified_header_is_remembered_only_while_its_credential_lives(api: Api) -> None:
+    """The auth path skips the digest for a Basic header it has verified before; a wrong secret is never
+    remembered, another spelling of the right one is verified on its own, and a deletion ends them all."""
+    basic = await api.credential("website")
+    secret_id = basic.pop("X-Secret-Id")
+    client_id, secret = base64.b64decode(basic["Authorization"][6:]).decode().split(":", 1)
+    event = {"lead_id": "ld_a", "event_type": "page_view"}
+    wrong = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}x".encode()).decode()}
+    spelled = {"Authorization": "basic  " + basic["Authorization"][6:]}
+    for _ in range(2):
+        assert (await api.client.post("/ingest", json=event, headers=basic)).status_code == 202
+        assert (await api.client.post("/ingest", json=event, headers=wrong)).status_code == 401
+    assert (await api.client.post("/ingest", json=event, headers=spelled)).status_code == 202
+    remembered = api.rt.verified_basic
+    assert len(remembered) == 2
+    assert remembered.get(basic["Authorization"]) is remembered.get(spelled["Authorization"]) is not None
+    assert remembered.get(wrong["Authorization"]) is None
+    assert (await api.delete(f"/secrets/{secret_id}")).status_code == 204
+    assert not len(api.rt.verified_basic)
+    for headers in (basic, spelled):
+        assert (await api.client.post("/ingest", json=event, headers=headers)).status_code == 401
+
+
+async def test_a_credential_read_overtaken_by_its_deletion_is_not_kept(api: Api) -> None:
+    basic = await api.credential("website")
+    client_id = base64.b64decode(basic["Authorization"][6:]).decode().split(":", 1)[0]
+    rt = api.rt
+    rt.credentials.clear()
+    reading = asyncio.create_task(guards._credential(rt, client_id))
+    await asyncio.sleep(0)  # the task now waits for its row on a reader
+    rt.forget_credential(client_id)  # what deleting the secret does once its row is gone
+    cred = await reading
+    assert cred is not None and cred.client_id == client_id
+    assert client_id not in rt.credentials
+    rt.remember_basic(basic["Authorization"], cred)
+    assert rt.verified_basic.get(basic["Authorization"]) is None
