@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_ingest import prepare, wait_drained, wrk  # noqa: E402
+from bench_ingest import prepare, wait_drained, wait_settled, wrk  # noqa: E402
 
 from tests.e2e.server import ServerProcess  # noqa: E402
 
@@ -56,6 +56,7 @@ def main() -> None:
     event = json.dumps({"lead_id": "ld_bench", "event_type": "page_view", "metadata": {"path": "/pricing"}})
     print(f"code: {ROOT}  cores: {os.cpu_count()}  {args.duration} s per round")
     try:
+        wait_settled(server.base)
         for n in range(1, args.rounds + 1):
             loop0, proc0 = cpu_seconds(pid, pid), cpu_seconds(pid)
             rps = wrk(server.base + "/ingest", event, basic, args.duration)
