@@ -81,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from leadvibe import gc_policy, openapi
     from leadvibe.app import create_app
     from leadvibe.db.lock import DataDirLock, DataDirLocked
+    from leadvibe.http_protocol import GatheringHttpToolsProtocol
     from leadvibe.log import configure_logging
     from leadvibe.security.keys import MissingSecretKey
 
@@ -107,7 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 return 1
             config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                                     lifespan="on", timeout_graceful_shutdown=15, server_header=False,
-                                    proxy_headers=False)
+                                    proxy_headers=False, http=GatheringHttpToolsProtocol)
             server = _GracefulServer(config)
             gc_policy.settle_once_serving(first=lambda: openapi.warm(app))
             server.run(sockets=[sock])

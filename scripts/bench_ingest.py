@@ -48,6 +48,24 @@ def wrk(url: str, body: str, headers: dict[str, str], duration: int, connections
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
+def ceiling(event: str, duration: int, *mode: str) -> float:
+    """Requests/s of the trivial Litestar POST (scripts/_ceiling_app.py) for `event`; `mode` as that script takes."""
+    port = free_port()
+    app = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "_ceiling_app.py"), str(port), *mode])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/noop", json={}, timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        return wrk(f"http://127.0.0.1:{port}/noop", event, {}, duration)
+    finally:
+        app.terminate()
+        app.wait(10)
+
+
 def prepare(data: Path) -> dict[str, str]:
     """Bootstrap a data dir, create a credential, 3 active rulesets (surge policy: standard) and an inorganic
     filter (more than 5 email opens of a lead within an hour score nothing)."""
@@ -170,21 +188,9 @@ def main() -> None:
     env = {"LEADVIBE_SYNCHRONOUS": args.synchronous, "LEADVIBE_LOG_LEVEL": "warning"}
     print(f"cores: {os.cpu_count()}  synchronous={args.synchronous}  duration={args.duration}s per load")
 
-    ceiling_port = free_port()
-    ceiling = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "_ceiling_app.py"), str(ceiling_port)])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.post(f"http://127.0.0.1:{ceiling_port}/noop", json={}, timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
     event = json.dumps({"lead_id": "ld_bench", "event_type": "page_view", "metadata": {"path": "/pricing"}})
-    try:
-        ceiling_rps = wrk(f"http://127.0.0.1:{ceiling_port}/noop", event, {}, args.duration)
-    finally:
-        ceiling.terminate()
-        ceiling.wait(10)
+    ceiling_rps = ceiling(event, args.duration)
+    gathering_rps = ceiling(event, args.duration, "gathering")
 
     server = ServerProcess(data, env=env).start()
     try:
@@ -195,6 +201,8 @@ def main() -> None:
         print(f"single-event /ingest      {ingest_rps:10.0f} req/s   (32 keep-alive clients)")
         print(f"trivial Litestar POST     {ceiling_rps:10.0f} req/s   (the ceiling, same stack)")
         print(f"ratio                     {ingest_rps / ceiling_rps * 100:10.1f} %      (target >= 85 %)")
+        print(f"  the same POST over the server's HTTP protocol {gathering_rps:.0f} req/s: "
+              f"{ingest_rps / gathering_rps * 100:.1f} % of that")
 
         batch_body = json.dumps({"events": [
             {"lead_id": f"ld_b{i % 5000}", "event_type": ("page_view", "email_open", "form_submit")[i % 3]}
