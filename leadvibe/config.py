@@ -43,6 +43,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # once its transaction reaches this many milliseconds, so the request path waits at most about this long for
     # the writer.
     worker_yield_ms: float = 10.0
+    # While single events arrive faster than worker_pace_rate per second (and there is no backlog), a batch starts
+    # at most every worker_pace_ms: each then scores more events for its commit and set-up, and the requests waiting
+    # to ride a batch's commit wait behind fewer of them. It adds up to this much to the 202 -> score time at that
+    # rate; below it, and while a backlog drains, batches start at once. 0 turns it off.
+    worker_pace_ms: float = 20.0
+    worker_pace_rate: float = 3000.0
     worker_idle_poll: float = 0.05
     decay_interval: float = 60.0
     delivery_interval: float = 1.0
@@ -139,3 +145,5 @@ def _validate(s: Settings) -> None:
         raise ValueError("LEADVIBE_READ_DEADLINE must be 0 (no limit) or more seconds")
     if s.read_pool_size < 1:
         raise ValueError("LEADVIBE_READ_POOL_SIZE must be at least 1")
+    if s.worker_pace_ms < 0 or s.worker_pace_rate < 0:
+        raise ValueError("LEADVIBE_WORKER_PACE_MS and LEADVIBE_WORKER_PACE_RATE must be 0 or more")

@@ -25,6 +25,7 @@ from leadvibe.engine.surge import Session
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.scoring_config import OUConfig
+from leadvibe.pipeline.worker_pace import ArrivalRate, pause_before_batch
 from leadvibe.store import decay as decay_store
 from leadvibe.store import events as ev_store
 
@@ -107,6 +108,8 @@ class BatchResult:
     failed: int = 0
     # The batch ended early to let queued writes through (see process_batch's `yield_ms`).
     yielded: bool = False
+    # The batch ended before the last row it fetched (its budget, or `yielded`): rows are waiting.
+    cut_short: bool = False
     fired: int = 0
     # perf_counter() when the batch began and milliseconds until its last event was scored: what came after (the
     # buffered writes, the commit) is the batch's tail, which the worker learns per event (`Worker.tail_ms`).
@@ -567,6 +570,7 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
                     break
             if stop:
                 break
+        proc.result.cut_short = done < len(rows)
         rows = rows[:done]
         proc.result.processed = done
         proc.result.loop_ms = (time.perf_counter() - started) * 1000
@@ -647,6 +651,7 @@ class Worker:
         # Milliseconds per event that a batch takes after its last event is scored (writes and commit), learnt from
         # the batches so far: the batch budget counts it, so a batch's whole transaction stays near the budget.
         self.tail_ms = 0.0
+        self._arrivals = ArrivalRate()
 
     @property
     def alive(self) -> bool:
@@ -665,6 +670,7 @@ class Worker:
     def notify(self, n: int) -> None:
         """New events were committed to the inbox."""
         self.queue_depth += n
+        self._arrivals.add(n, time.monotonic())
         self._wake.set()
 
     async def _loop(self) -> None:
@@ -675,7 +681,15 @@ class Worker:
         # writes and commit after the scoring is unknown, and at a million leads a full first batch would hold the
         # writer for about 1.5 s (2,000 events at 0.75 ms of tail each).
         limit = min(settings.worker_batch_size, _FIRST_BATCH)
+        pace_s = settings.worker_pace_ms / 1000
+        last_start, last_full = float("-inf"), False
         while True:
+            now = time.monotonic()
+            pause = pause_before_batch(now, last_start, last_full, self._arrivals.per_second(now), pace_s,
+                                       settings.worker_pace_rate)
+            if pause:
+                await asyncio.sleep(pause)
+            last_start = time.monotonic()
             self._wake.clear()
             self._busy = True
             n_fetch = limit
@@ -700,6 +714,7 @@ class Worker:
                 await asyncio.sleep(0.5)
                 continue
             handled = result.processed + result.failed
+            last_full = handled >= n_fetch or result.cut_short
             # A batch that ended before its last row (budget, a queued write, or fewer rows pending) sizes the next
             # fetch; a full one doubles it back towards the batch size.
             if handled < n_fetch:
