@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from leadvibe import __version__, gc_policy
 from leadvibe.api import all_routes
 from leadvibe.api.deps import DEPENDENCIES
+from leadvibe.api.head_requests import head_as_get
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.api.query_values import index_scalar_queries, one_value_each
 from leadvibe.bootstrap import announce, bootstrap
@@ -189,6 +190,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         logging_config=None,
     )
     index_scalar_queries(app)
+    app.asgi_handler = head_as_get(app.asgi_handler)
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
     return app

@@ -17,6 +17,10 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from leadvibe.ids import new_id
 from leadvibe.store import audit as audit_store
 
+# Set in the scope the app sees for a HEAD request answered as a GET (api/head_requests.py): the log and the
+# metrics keep the method as sent.
+HEAD_SCOPE_KEY = "leadvibe.head"
+
 log = structlog.get_logger("leadvibe.http")
 _REQ_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -45,7 +49,7 @@ async def end_request(rt: Any, scope: Scope, status: int, started: float, reques
     """Everything recorded once a request is answered: HTTP metrics, the audit entry, the access-log line."""
     structlog.contextvars.unbind_contextvars("request_id")
     elapsed = time.perf_counter() - started
-    method, path = cast(HTTPScope, scope)["method"], scope["path"]
+    method, path = "HEAD" if scope.get(HEAD_SCOPE_KEY) else cast(HTTPScope, scope)["method"], scope["path"]
     if rt is not None:
         rt.metrics.http_requests.inc(1, str(status), method)
         rt.metrics.http_latency.observe(elapsed)
