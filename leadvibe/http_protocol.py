@@ -1,4 +1,5 @@
-"""The server's HTTP protocol: uvicorn's httptools protocol, with a response's writes sent in one system call.
+"""The server's HTTP protocol: uvicorn's httptools protocol, with a response's writes sent in one system call,
+and a request that is not HTTP answered in the server's error shape.
 
 uvicorn writes a response's status line and headers when the app sends `http.response.start` and the body when it
 sends `http.response.body`: two `send()` calls on the socket for every small answer. On loopback a `send()` does
@@ -12,9 +13,10 @@ connection sends what was gathered first.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 __all__ = ["GatheringHttpToolsProtocol"]
 
@@ -85,9 +87,25 @@ class _GatheringTransport:
         return getattr(self._transport, name)
 
 
+# What a request that cannot be parsed as HTTP gets (uvicorn's own answer is a line of plain text): the one error
+# shape every other refusal has.
+_UNPARSABLE = json.dumps({"error": "the request is not valid HTTP/1.1 (its request line, headers or body framing "
+                                   "could not be parsed)"}).encode()
+
+
 class GatheringHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol over a `_GatheringTransport`."""
+    """uvicorn's httptools protocol over a `_GatheringTransport`, answering unparsable requests in JSON."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Wrap the connection's transport, then set up as uvicorn does."""
         super().connection_made(_GatheringTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def send_400_response(self, msg: str) -> None:
+        """400 `{"error": ...}` and close, where uvicorn answers `msg` as plain text."""
+        content = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend([b"content-type: application/json\r\n",
+                        b"content-length: %d\r\n" % len(_UNPARSABLE), b"connection: close\r\n\r\n", _UNPARSABLE])
+        self.transport.write(b"".join(content))
+        self.transport.close()

@@ -4,6 +4,7 @@ socket in one call, and the bytes on the wire are exactly uvicorn's, over real l
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from typing import Any
 
@@ -125,3 +126,28 @@ async def test_keep_alive_answers_and_a_streamed_body_come_out_whole(served: int
     streamed = await _exchange(served, b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert streamed == (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n"
                         b"transfer-encoding: chunked\r\n\r\n4\r\none \r\n3\r\ntwo\r\n0\r\n\r\n")
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GARBAGE\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n",
+    b"POST /ingest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+])
+async def test_a_request_that_is_not_http_gets_a_json_error(request_bytes: bytes) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(_app, http=GatheringHttpToolsProtocol, log_config=None, access_log=False,
+                            lifespan="off", server_header=False, date_header=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        answer = await _exchange(sock.getsockname()[1], request_bytes)
+    finally:
+        server.should_exit = True
+        await task
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head and b"connection: close" in head
+    assert json.loads(body)["error"].startswith("the request is not valid HTTP/1.1")
