@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Ingestion benchmark: prints single-event /ingest req/s (32 keep-alive clients) against a trivial Litestar
-POST handler on the same stack (the ceiling), their ratio, /ingest/batch events/s, worker scoring events/s
-(3 rulesets, surge on, an inorganic filter) and p50/p99 from 202 to the score visible on /stream at a paced
-2,000 events/s.
+POST handler on the same stack (the ceiling: uvicorn's stock HTTP protocol), their ratio, the ratio against the
+same POST over the server's own protocol (leadvibe/http_protocol.py), /ingest/batch events/s, worker scoring
+events/s (3 rulesets, surge on, an inorganic filter) and p50/p99 from 202 to the score visible on /stream at a
+paced 2,000 events/s.
 
 Everything runs on 127.0.0.1 against a fresh data dir; every load is bounded in time. Needs `wrk` on PATH.
 Usage: python scripts/bench_ingest.py [--duration 10] [--synchronous FULL|NORMAL]
