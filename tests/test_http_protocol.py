@@ -4,8 +4,10 @@ socket in one call, and the bytes on the wire are exactly uvicorn's, over real l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -92,19 +94,28 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture(params=[GatheringHttpToolsProtocol, "httptools"], ids=["gathering", "stock"])
-async def served(request: pytest.FixtureRequest) -> Any:
+@contextlib.asynccontextmanager
+async def _serving(http: Any) -> AsyncIterator[int]:
+    """uvicorn serving `_app` over `http` on a free loopback port (yielded) until the block ends."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_app, http=request.param, log_config=None, access_log=False,
+    config = uvicorn.Config(_app, http=http, log_config=None, access_log=False,
                             lifespan="off", server_header=False, date_header=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    await task
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(params=[GatheringHttpToolsProtocol, "httptools"], ids=["gathering", "stock"])
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[int]:
+    async with _serving(request.param) as port:
+        yield port
 
 
 async def _exchange(port: int, request: bytes) -> bytes:
@@ -134,19 +145,8 @@ async def test_keep_alive_answers_and_a_streamed_body_come_out_whole(served: int
     b"POST /ingest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 ])
 async def test_a_request_that_is_not_http_gets_a_json_error(request_bytes: bytes) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_app, http=GatheringHttpToolsProtocol, log_config=None, access_log=False,
-                            lifespan="off", server_header=False, date_header=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        answer = await _exchange(sock.getsockname()[1], request_bytes)
-    finally:
-        server.should_exit = True
-        await task
+    async with _serving(GatheringHttpToolsProtocol) as port:
+        answer = await _exchange(port, request_bytes)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ")
     assert b"content-type: application/json" in head and b"connection: close" in head

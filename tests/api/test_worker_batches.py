@@ -79,12 +79,13 @@ async def test_a_batch_counts_its_writes_and_commit_against_its_budget(api: Api)
 
     # 16 events scored and a 10 ms tail each: 160 ms past a 100 ms budget at the first check.
     cut = await rt.db.write(lambda c: batch(c, "ld_t", budget_ms=100, tail_ms_per_event=10))
-    assert cut.processed == 16 and not cut.yielded
+    assert cut.processed == 16 and not cut.yielded and cut.cut_short
     assert cut.started > 0 and 0 < cut.loop_ms < 100
     rt.worker.notify(200 - cut.processed)
     await wait_idle(api)
     # No tail: the same budget holds all 200 events of this small OU.
-    assert (await rt.db.write(lambda c: batch(c, "ld_u", budget_ms=100))).processed == 200
+    whole = await rt.db.write(lambda c: batch(c, "ld_u", budget_ms=100))
+    assert whole.processed == 200 and not whole.cut_short
 
     loop = asyncio.get_running_loop()
     queued: list[Any] = []
@@ -98,7 +99,7 @@ async def test_a_batch_counts_its_writes_and_commit_against_its_budget(api: Api)
 
     sliced = await rt.db.write(yielding)
     await asyncio.wrap_future(queued[0])
-    assert sliced.processed == 16 and sliced.yielded
+    assert sliced.processed == 16 and sliced.yielded and sliced.cut_short
     rt.worker.notify(200 - sliced.processed)
     await wait_idle(api)
     for i in range(7):
