@@ -38,6 +38,7 @@ from leadvibe.pipeline.scoring_config import ConfigCache
 from leadvibe.pipeline.stream import StreamHub
 from leadvibe.pipeline.triggers import TriggerService
 from leadvibe.pipeline.worker import Worker
+from leadvibe.pipeline.worker_process import WorkerProcess
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import authorize
 from leadvibe.security.keys import derive, load_or_create_master_key
@@ -90,7 +91,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     tokens = TokenService(derive(master, "jwt-hs256"), issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                           ttl_seconds=settings.jwt_ttl_hours * 3600)
     db = Database(settings.db_path, synchronous=settings.synchronous, read_pool_size=settings.read_pool_size,
-                  cache_size_mb=settings.cache_size_mb, read_deadline=settings.read_deadline)
+                  cache_size_mb=settings.cache_size_mb, read_deadline=settings.read_deadline,
+                  shared_writes=settings.worker_process)
     rt = Runtime(settings=settings, db=db, clock=clock or Clock(), tokens=tokens,
                  pepper=derive(master, "api-credential-digest"))
     rt.metrics.add(db.read_seconds)
@@ -126,7 +128,7 @@ def background_services(rt: Runtime) -> list[Any]:
 
     rt.triggers = TriggerService()
     rt.delivery = DeliverySender(rt)
-    rt.worker = Worker(rt)
+    rt.worker = WorkerProcess(rt) if s.worker_process else Worker(rt)
     rt.decay = decay_scheduler(rt)
     rt.lead_deletions = deletion_task(rt)
     return [

@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     worker_pace_ms: float = 20.0
     worker_pace_rate: float = 3000.0
     worker_idle_poll: float = 0.05
+    # The worker scores in a process of its own (pipeline.worker_process), so scoring and the HTTP path do not
+    # share one interpreter lock; off, it runs on the server's writer thread (what the in-process tests use).
+    worker_process: bool = True
     decay_interval: float = 60.0
     delivery_interval: float = 1.0
     delivery_concurrency: int = 8

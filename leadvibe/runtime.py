@@ -7,6 +7,7 @@ The services are typed attributes so a call can be followed from a handler to it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from leadvibe.config import Settings
 from leadvibe.db.database import Database
@@ -21,7 +22,6 @@ from leadvibe.pipeline.periodic import Periodic
 from leadvibe.pipeline.scoring_config import ConfigCache
 from leadvibe.pipeline.stream import StreamHub
 from leadvibe.pipeline.triggers import TriggerService
-from leadvibe.pipeline.worker import Worker
 from leadvibe.security.credentials import CachedCredential, VerifiedBasic
 from leadvibe.security.login_throttle import LoginThrottle
 from leadvibe.security.ratelimit import RateLimiter
@@ -55,7 +55,9 @@ class Runtime:
     stream: StreamHub = field(init=False)
     fit: FitService = field(init=False)  # profile/account upkeep; its re-score task runs with the server
     triggers: TriggerService | None = None  # evaluated by the worker inside its transaction
-    worker: Worker | None = None
+    # A Worker, or a WorkerProcess (one surface); typed Any because the framework's signature model takes a
+    # union of two classes for a type it cannot check.
+    worker: Any = None
     delivery: DeliverySender | None = None
     decay: Periodic | None = None
     lead_deletions: Periodic | None = None

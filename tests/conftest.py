@@ -22,7 +22,8 @@ ADMIN_PASSWORD = "admin-password-1"
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for a test server: fast login failures, short intervals, nothing from the real env."""
     base = {"data_dir": str(data_dir), "admin_email": ADMIN_EMAIL, "admin_password": ADMIN_PASSWORD,
-            "login_delay_ms": 20, "synchronous": "NORMAL", "worker_idle_poll": 0.01}
+            "login_delay_ms": 20, "synchronous": "NORMAL", "worker_idle_poll": 0.01,
+            "worker_process": False}
     base.update(overrides)
     return load_settings(base, env={})
 

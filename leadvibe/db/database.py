@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import apsw
 
+from leadvibe.db.lock import WriteLock
 from leadvibe.db.migrate import apply_migrations
 from leadvibe.metrics import Histogram
 
@@ -209,8 +210,12 @@ class Database:
     """The database of one data directory. `open()` migrates and starts the writer; `close()` stops it."""
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL", read_pool_size: int = 4,
-                 cache_size_mb: int = 64, max_batch: int = 512, read_deadline: float = 0.0) -> None:
+                 cache_size_mb: int = 64, max_batch: int = 512, read_deadline: float = 0.0,
+                 shared_writes: bool = False) -> None:
         self.path = str(path)
+        # Another process writes this database too (the worker process): every write transaction holds WriteLock.
+        self.shared_writes = shared_writes
+        self._write_lock: WriteLock | None = None
         self.read_deadline = read_deadline
         self.read_seconds = Histogram("db_read_seconds", "Seconds per database read (one read transaction).")
         self.write_job_seconds = Histogram(
@@ -245,7 +250,9 @@ class Database:
         apsw.soft_heap_limit(sqlite_heap_limit(self.cache_size_mb))
         conn = apsw.Connection(self.path, statementcachesize=WRITER_STATEMENT_CACHE)
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
-        apply_migrations(conn)
+        if self.shared_writes:
+            self._write_lock = WriteLock(self.path)
+        self._locked(lambda: apply_migrations(conn))
         # SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, on the writer thread:
         # every write queued behind that commit waits for the copy and its fsync. Checkpoints are made by their own
         # thread and connection instead (PASSIVE: they never block the writer or readers), woken by the writer's
@@ -280,10 +287,14 @@ class Database:
                     c.close()
             self._reader_conns.clear()
         if self._writer is not None:
+            writer = self._writer
             with contextlib.suppress(apsw.Error):
-                self._writer.execute("PRAGMA optimize")
-            self._writer.close()
+                self._locked(lambda: writer.execute("PRAGMA optimize"))
+            writer.close()
             self._writer = None
+        if self._write_lock is not None:
+            self._write_lock.close()
+            self._write_lock = None
 
     def _settle_leftovers(self) -> None:
         # Anything still queued after the writer stopped will never run: tell its caller instead of letting it wait.
@@ -385,7 +396,25 @@ class Database:
             batch.append(nxt)
         return False
 
+    def _locked(self, fn: Callable[[], Any]) -> Any:
+        """`fn()` holding the write lock shared with another writing process, if there is one."""
+        lock = self._write_lock
+        if lock is None:
+            return fn()
+        lock.acquire()
+        try:
+            return fn()
+        finally:
+            lock.release()
+
     def _run_bare(self, conn: apsw.Connection, job: _Job) -> None:
+        self._locked(lambda: self._run_bare_unlocked(conn, job))
+
+    def _run_transaction(self, conn: apsw.Connection, batch: list[_Job],
+                         riders: Callable[[], list[_Job]] | None = None) -> None:
+        self._locked(lambda: self._run_transaction_unlocked(conn, batch, riders))
+
+    def _run_bare_unlocked(self, conn: apsw.Connection, job: _Job) -> None:
         started = time.perf_counter()
         try:
             out = (True, job.fn(conn))
@@ -394,8 +423,8 @@ class Database:
         self.write_job_seconds.observe(time.perf_counter() - started)
         self._dispatch([(job, *out)])
 
-    def _run_transaction(self, conn: apsw.Connection, batch: list[_Job],
-                         riders: Callable[[], list[_Job]] | None = None) -> None:
+    def _run_transaction_unlocked(self, conn: apsw.Connection, batch: list[_Job],
+                                  riders: Callable[[], list[_Job]] | None = None) -> None:
         """Run `batch` in one transaction and commit once. A lone first job runs without a savepoint (a failure
         rolls back nothing else). `riders` (given after an `alone` job) is asked, once the batch has run, for the
         jobs queued meanwhile: they join its commit, each in a savepoint, instead of waiting for it and then paying
@@ -432,7 +461,7 @@ class Database:
                 self._dispatch([(j, False, lost.cause) for j, _, _ in results] + [(job, False, lost.cause)])
                 rest = batch[len(results) + 1:]
                 if rest:
-                    self._run_transaction(conn, rest)
+                    self._run_transaction_unlocked(conn, rest)
                 return
             finally:
                 self.write_job_seconds.observe(time.perf_counter() - started)

@@ -54,3 +54,28 @@ class DataDirLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+class WriteLock:
+    """`flock(LOCK_EX)` on `<database>-writelock`, held around every write transaction when two processes write
+    the same database (the server and its worker process). SQLite alone would make the second writer retry
+    `BEGIN IMMEDIATE` in sleeps of milliseconds; a blocking flock wakes it the moment the first one commits, in
+    the order the kernel queues them. The lock dies with its process, so a killed writer never leaves it held."""
+
+    def __init__(self, db_path: str) -> None:
+        self.path = db_path + "-writelock"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def acquire(self) -> None:
+        """Wait for the lock (the interpreter lock is given up while waiting)."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        """Let the other process write."""
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Release and close the lock file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -365,6 +365,10 @@ class FitService:
     def invalidate(self, unit_id: str | None = None) -> None:
         """Forget an OU's (or every OU's) fit configuration; call after changing it."""
         self._cache.invalidate(unit_id)
+
+    def listen(self, listener: Callable[[str | None], None]) -> None:
+        """Tell `listener` of every invalidation (the worker process keeps a cache of its own)."""
+        self._cache.listener = listener
 
     def writer(self, conn: apsw.Connection, now: int, cached: bool = True) -> FitWriter:
         """A writer for one write transaction. `cached=False` reads the configuration afresh from `conn` (for a

@@ -103,6 +103,8 @@ class UnitCache(Generic[T]):
         self._items: dict[str, T] = {}
         self._lock = threading.Lock()
         self._generation = 0
+        # Told of every invalidation: the worker process keeps caches of its own (pipeline.worker_process).
+        self.listener: Callable[[str | None], None] | None = None
 
     def get(self, conn: apsw.Connection, unit_id: str) -> T:
         """The cached value, loading it if absent or invalidated."""
@@ -126,6 +128,8 @@ class UnitCache(Generic[T]):
                 self._items.clear()
             else:
                 self._items.pop(unit_id, None)
+        if self.listener is not None:
+            self.listener(unit_id)
 
 
 class ConfigCache(UnitCache[OUConfig]):

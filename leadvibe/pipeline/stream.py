@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -31,12 +31,19 @@ class StreamHub:
         self.heartbeat = heartbeat
         self.on_drop = on_drop
         self._subs: dict[str, set[Subscriber]] = {}
+        # Told (unit id, subscribers now) when an OU's count changes: the worker process builds an OU's
+        # publications only while someone listens (pipeline.worker_process).
+        self.listener: Callable[[str, int], None] | None = None
 
     def subscriber_count(self, unit_id: str | None = None) -> int:
         """Connected clients (of one OU, or all)."""
         if unit_id is not None:
             return len(self._subs.get(unit_id, ()))
         return sum(len(s) for s in self._subs.values())
+
+    def listened(self) -> dict[str, int]:
+        """OU id -> connected clients, for the OUs that have any."""
+        return {unit_id: len(subs) for unit_id, subs in self._subs.items() if subs}
 
     def publish(self, unit_id: str, event: str, data: dict[str, Any]) -> None:
         """Queue an SSE message for every client of the OU; drop clients that cannot keep up."""
@@ -50,6 +57,7 @@ class StreamHub:
             except asyncio.QueueFull:
                 sub.closed = True
                 subs.discard(sub)
+                self._changed(unit_id)
                 with contextlib.suppress(asyncio.QueueFull):
                     sub.queue.put_nowait(b"")  # wake the reader so it ends
                 if self.on_drop:
@@ -59,6 +67,7 @@ class StreamHub:
         """The byte stream of one client: a hello, the OU's events, a heartbeat comment when idle."""
         sub = Subscriber(self.buffer)
         self._subs.setdefault(unit_id, set()).add(sub)
+        self._changed(unit_id)
         try:
             yield b": connected\nretry: 3000\n\n"
             while not sub.closed:
@@ -72,5 +81,10 @@ class StreamHub:
                 yield frame
         finally:
             subs = self._subs.get(unit_id)
-            if subs is not None:
+            if subs is not None and sub in subs:
                 subs.discard(sub)
+                self._changed(unit_id)
+
+    def _changed(self, unit_id: str) -> None:
+        if self.listener is not None:
+            self.listener(unit_id, self.subscriber_count(unit_id))

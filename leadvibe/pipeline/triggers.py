@@ -165,11 +165,15 @@ class TriggerService:
         # CRUD invalidates from the writer thread (inside its write) and the worker reads there too; the lock
         # only guards the dict against the event-loop thread invalidating at the same moment.
         self._lock = threading.Lock()
+        # Told of every invalidation: the worker process keeps a cache of its own (pipeline.worker_process).
+        self.listener: Callable[[str], None] | None = None
 
     def invalidate(self, unit_id: str) -> None:
         """Forget an OU's compiled triggers; the next event reloads them."""
         with self._lock:
             self._cache.pop(unit_id, None)
+        if self.listener is not None:
+            self.listener(unit_id)
 
     def triggers_for(self, conn: apsw.Connection, unit_id: str) -> OUTriggers:
         """The OU's compiled triggers (loaded within the caller's connection on a miss)."""

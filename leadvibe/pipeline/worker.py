@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -652,6 +653,10 @@ class Worker:
         # the batches so far: the batch budget counts it, so a batch's whole transaction stays near the budget.
         self.tail_ms = 0.0
         self._arrivals = ArrivalRate()
+        # Set where the worker runs in a process of its own (pipeline.worker_process): called on the writer thread
+        # inside each batch's transaction before it reads the inbox, and on the loop after each batch.
+        self.before_batch: Callable[[], None] | None = None
+        self.after_batch: Callable[[BatchResult, int], None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -696,16 +701,15 @@ class Worker:
             try:
                 try:
                     result = await self.rt.db.write(
-                        lambda c, n=limit, tail=self.tail_ms: process_batch(
-                            self.rt, c, n, budget_ms=settings.worker_batch_ms, yield_ms=settings.worker_yield_ms,
+                        lambda c, n=limit, tail=self.tail_ms: self._batch(
+                            c, n, budget_ms=settings.worker_batch_ms, yield_ms=settings.worker_yield_ms,
                             tail_ms_per_event=tail), alone=True)
                     self._learn_tail(result, time.perf_counter())
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     result = await self.rt.db.write(
-                        lambda c: process_batch(self.rt, c, min(settings.worker_batch_size, 500), careful=True),
-                        alone=True)
+                        lambda c: self._batch(c, min(settings.worker_batch_size, 500), careful=True), alone=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -724,6 +728,8 @@ class Worker:
             self.queue_depth = max(0, self.queue_depth - handled)
             self.processed_total += result.processed
             self._busy = False
+            if self.after_batch is not None:
+                self.after_batch(result, handled)
             if hub is not None:
                 for unit_id, name, data in result.publications:
                     hub.publish(unit_id, name, data)
@@ -735,6 +741,11 @@ class Worker:
                 self.queue_depth = 0
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=settings.worker_idle_poll)
+
+    def _batch(self, conn: apsw.Connection, limit: int, **kwargs: Any) -> BatchResult:
+        if self.before_batch is not None:
+            self.before_batch()
+        return process_batch(self.rt, conn, limit, **kwargs)
 
     def _learn_tail(self, result: BatchResult, ended: float) -> None:
         # A handful of events says little about the per-event part of the tail (its commit's fixed cost dominates).

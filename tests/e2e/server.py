@@ -73,6 +73,13 @@ class ServerProcess:
         kw.setdefault("timeout", 30)
         return httpx.request(method, self.base + path, **kw)
 
+    def wait_scored(self, timeout: float = 30.0) -> None:
+        """Wait until the worker has scored everything in the inbox (its process starts beside the server's)."""
+        deadline = time.monotonic() + timeout
+        while self.request("GET", "/healthz").json()["queue_depth"] > 0:
+            assert time.monotonic() < deadline, "the worker did not drain the inbox"
+            time.sleep(0.05)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)

@@ -72,6 +72,7 @@ def test_backup_carries_the_key_and_restore_puts_it_back(tmp_path: Path) -> None
     assert "secret.key restored" in out.stdout
     again = ServerProcess(restored).start()
     try:
+        again.wait_scored()  # the backup holds the event in the inbox, scored once the server is back
         r = again.request("GET", "/events", headers=basic)
         assert r.status_code == 200 and r.json()["total"] == 1  # the old credential still verifies
     finally:

@@ -1,0 +1,379 @@
+"""The worker in a process of its own: scoring and the HTTP path no longer share one interpreter lock.
+
+In one process the worker's Python and the event loop take turns on the interpreter lock, and while a batch holds
+the writer every 202 waits behind it (docs/performance.md, thirteenth round: the same server answers single
+events 30 % faster with the worker in a process of its own). `WorkerProcess` is the server's side: it starts
+`python -m leadvibe` (the executable itself when frozen) with `LEADVIBE_WORKER_CHILD` set, which runs `run_child`
+instead of the command line: the unchanged `Worker` loop on a `Database` of its own over the same file.
+
+What crosses between the two, on two socket pairs (length-prefixed msgpack frames):
+
+- the link, both ways: the server's settings (first frame), arrivals (`notify`, for the worker's wake-up and its
+  pacing) and which OUs have `/stream` listeners go to the child; after each batch the child answers with what it
+  handled, the `/stream` publications, the 202 → scored latencies and whether a trigger fired (the server's
+  delivery sender is poked), which the server applies as the in-process worker does;
+- the invalidations, one way: every change to a cached configuration (scoring, fit, triggers) is sent when the
+  server's own cache drops it. The child reads them on its writer thread at the start of each batch, inside the
+  batch's write transaction. A change is sent before its writer commits or, for the API's, before the answer
+  leaves; a batch that reads an event which arrived after that began after the event's commit, so the message
+  was in the socket by then: no event is scored with a configuration older than the one its sender was told of.
+
+Both processes write the database: each write transaction holds `db.lock.WriteLock` (the server's writer and the
+child's alike), so they queue on a kernel lock rather than SQLite's sleep-and-retry. A batch still fetches its
+inbox rows, scores and deletes them in one transaction, so a worker killed at any point loses and repeats
+nothing, and two children (an old one finishing its batch while a restarted server starts a new one) never score
+a row twice. The child ends when the link closes (the server stopped or was killed); the server starts it again
+if it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import structlog
+
+from leadvibe import WORKER_CHILD_ENV
+from leadvibe.config import Settings
+from leadvibe.pipeline.worker import BatchResult, Worker
+
+log = structlog.get_logger("leadvibe.worker")
+
+CHILD_ENV = WORKER_CHILD_ENV  # the child's environment holds "<link fd>,<invalidations fd>" there
+
+RESTART_AFTER_S = 0.5
+STOP_WAIT_S = 15.0
+_HEADER = struct.Struct("!I")
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+
+def frame(message: list[Any]) -> bytes:
+    """One message as sent: its length, then its msgpack body."""
+    body = _encoder.encode(message)
+    return _HEADER.pack(len(body)) + body
+
+
+class Frames:
+    """Reassembles messages from the bytes a socket gives, whatever their cuts."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[list[Any]]:
+        """The messages `data` completes, in order."""
+        self._buffer += data
+        while len(self._buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer)
+            end = _HEADER.size + size
+            if len(self._buffer) < end:
+                return
+            message = _decoder.decode(bytes(self._buffer[_HEADER.size:end]))
+            del self._buffer[:end]
+            yield message
+
+
+def child_command() -> list[str]:
+    """How this program starts itself again: the executable alone when frozen, else `python -m leadvibe`."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "leadvibe"]
+
+
+class WorkerProcess:
+    """The server's handle on the worker process; the same surface as `Worker` (`rt.worker`)."""
+
+    name = "worker"
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+        self.queue_depth = 0
+        self.processed_total = 0
+        self.restarts = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._link: socket.socket | None = None
+        self._invalidations: socket.socket | None = None
+        self._send_lock = threading.Lock()  # invalidations come from the writer thread and the loop alike
+        self._frames = Frames()
+        self._untold = 0
+        self._telling = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def alive(self) -> bool:
+        """True while the child runs (or is being started again after it died)."""
+        return not (self._stopping or self._supervisor is None or self._supervisor.done())
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
+    async def start(self) -> None:
+        """Count what is pending, hook the caches and the stream hub, start the child and watch it."""
+        self.queue_depth = int(await self.rt.db.read(
+            lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]))
+        self.rt.metrics.queue_depth.fn = lambda: float(self.queue_depth)
+        self.rt.scoring_config.listener = lambda unit_id: self._invalidate("scoring", unit_id)
+        self.rt.fit.listen(lambda unit_id: self._invalidate("fit", unit_id))
+        if self.rt.triggers is not None:
+            self.rt.triggers.listener = lambda unit_id: self._invalidate("triggers", unit_id)
+        self.rt.stream.listener = self._listeners
+        await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise(), name="worker-process")
+
+    async def _spawn(self) -> None:
+        link, child_link = socket.socketpair()
+        invalidations, child_invalidations = socket.socketpair()
+        fds = (child_link.fileno(), child_invalidations.fileno())
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *child_command(), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
+                env={**os.environ, CHILD_ENV: f"{fds[0]},{fds[1]}"})
+        finally:
+            child_link.close()
+            child_invalidations.close()
+        self._frames = Frames()
+        listened = [[unit_id, n] for unit_id, n in self.rt.stream.listened().items()]
+        link.sendall(frame(["settings", msgspec.to_builtins(self.rt.settings)]) + frame(["listeners", listened]))
+        with self._send_lock:
+            self._link, self._invalidations = link, invalidations
+        asyncio.get_running_loop().add_reader(link.fileno(), self._readable)
+        log.info("worker_process_started", pid=self._proc.pid)
+
+    async def _supervise(self) -> None:
+        while True:
+            proc = self._proc
+            assert proc is not None
+            code = await proc.wait()
+            self._close_sockets()
+            if self._stopping:
+                return
+            log.error("worker_process_exited", code=code, restart_in_s=RESTART_AFTER_S)
+            await asyncio.sleep(RESTART_AFTER_S)
+            if self._stopping:
+                return
+            self.restarts += 1
+            await self._spawn()
+            if self.queue_depth:
+                self._tell(0)  # wake the new child: events wait
+
+    def _close_sockets(self) -> None:
+        with self._send_lock:
+            link, invalidations = self._link, self._invalidations
+            self._link = self._invalidations = None
+        if link is not None:
+            asyncio.get_running_loop().remove_reader(link.fileno())
+            link.close()
+        if invalidations is not None:
+            invalidations.close()
+
+    def _send(self, message: list[Any], *, invalidation: bool = False) -> None:
+        with self._send_lock:
+            sock = self._invalidations if invalidation else self._link
+            if sock is None:
+                return  # no child: the next one starts with empty caches and reads the inbox itself
+            with contextlib.suppress(OSError):  # the child died; the supervisor starts another
+                sock.sendall(frame(message))
+
+    def _invalidate(self, kind: str, unit_id: str | None) -> None:
+        self._send(["invalidate", kind, unit_id], invalidation=True)
+
+    def _listeners(self, unit_id: str, count: int) -> None:
+        self._send(["listeners", [[unit_id, count]]])
+
+    def notify(self, n: int) -> None:
+        """New events were committed to the inbox: tell the child once this turn of the loop is over."""
+        self.queue_depth += n
+        self._tell(n)
+
+    def _tell(self, n: int) -> None:
+        self._untold += n
+        if not self._telling:
+            self._telling = True
+            asyncio.get_running_loop().call_soon(self._told)
+
+    def _told(self) -> None:
+        self._telling = False
+        n, self._untold = self._untold, 0
+        self._send(["arrived", n])
+
+    def _readable(self) -> None:
+        link = self._link
+        if link is None:
+            return
+        try:
+            data = link.recv(1 << 16, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the child is gone; the supervisor sees it exit
+            asyncio.get_running_loop().remove_reader(link.fileno())
+            return
+        for message in self._frames.feed(data):
+            if message[0] == "batch":
+                self._batch_done(*message[1:])
+
+    def _batch_done(self, handled: int, processed: int, publications: list[list[Any]], latencies: list[float],
+                    fired: bool) -> None:
+        """What the in-process worker does after a batch, with the child's figures."""
+        self.queue_depth = 0 if handled == 0 else max(0, self.queue_depth - handled)
+        self.processed_total += processed
+        hub = self.rt.stream
+        for unit_id, name, data in publications:
+            hub.publish(unit_id, name, data)
+        for latency in latencies:
+            self.rt.metrics.processing_latency.observe(latency)
+        if fired and self.rt.delivery is not None:
+            self.rt.delivery.poke()
+
+    async def wait_idle(self) -> None:
+        """Return once everything committed to the inbox so far has been processed."""
+        while self.queue_depth > 0:
+            self._tell(0)
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        """Close the link (the child finishes the batch in flight, then exits) and wait for the child."""
+        self._stopping = True
+        proc = self._proc
+        self._close_sockets()
+        if proc is not None and proc.returncode is None:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=STOP_WAIT_S)
+            except TimeoutError:
+                log.error("worker_process_killed", pid=proc.pid)
+                proc.kill()
+                await proc.wait()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+            self._supervisor = None
+
+
+# -- the child ------------------------------------------------------------------------------------------------
+
+
+class _Listeners:
+    """The child's stand-in for the stream hub: who listens (told by the server); publications go back with each
+    batch's answer instead."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def subscriber_count(self, unit_id: str | None = None) -> int:
+        """The server's listeners of an OU (or of all)."""
+        return self.counts.get(unit_id, 0) if unit_id is not None else sum(self.counts.values())
+
+    def publish(self, unit_id: str, event: str, data: dict[str, Any]) -> None:
+        """Nothing here: the batch's publications are sent to the server with its answer."""
+
+
+def _read_first(sock: socket.socket, frames: Frames) -> list[list[Any]]:
+    while True:
+        data = sock.recv(1 << 16)
+        if not data:
+            raise SystemExit(0)  # the server went away before it said anything
+        messages = list(frames.feed(data))
+        if messages:
+            return messages
+
+
+def run_child(spec: str) -> int:
+    """The worker process's main: `spec` is `CHILD_ENV`'s value."""
+    from leadvibe import gc_policy
+    from leadvibe.log import configure_logging
+
+    link_fd, invalidations_fd = (int(part) for part in spec.split(","))
+    link = socket.socket(fileno=link_fd)
+    invalidations = socket.socket(fileno=invalidations_fd)
+    frames = Frames()
+    first = _read_first(link, frames)
+    settings = msgspec.convert(first[0][1], Settings)
+    configure_logging(settings.log_level, settings.log_format)
+    gc_policy.settle_once_serving()
+    asyncio.run(_child(settings, link, invalidations, frames, first[1:]))
+    return 0
+
+
+async def _child(settings: Settings, link: socket.socket, invalidations: socket.socket, frames: Frames,
+                 early: list[list[Any]]) -> None:
+    from leadvibe.app import build_runtime
+    from leadvibe.pipeline.triggers import TriggerService
+
+    rt = build_runtime(settings)
+    listeners = _Listeners()
+    rt.stream = listeners  # type: ignore[assignment]
+    rt.triggers = TriggerService()
+    rt.db.open()
+    worker = Worker(rt)
+    rt.worker = worker
+    ended = asyncio.Event()
+    invalidations.setblocking(False)
+    invalidation_frames = Frames()
+    caches = {"scoring": rt.scoring_config.invalidate, "fit": rt.fit.invalidate, "triggers": rt.triggers.invalidate}
+
+    def before_batch() -> None:
+        # On the writer thread, inside the batch's transaction: every change committed before it began was sent
+        # before its commit, so it is in the socket now.
+        while True:
+            try:
+                data = invalidations.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                return
+            for _, kind, unit_id in invalidation_frames.feed(data):
+                caches[kind](unit_id)
+
+    def after_batch(result: BatchResult, handled: int) -> None:
+        message = ["batch", handled, result.processed, result.publications, result.latencies, result.fired]
+        try:
+            link.sendall(frame(message))
+        except OSError:
+            ended.set()
+
+    def apply(message: list[Any]) -> None:
+        if message[0] == "arrived":
+            worker.notify(message[1])
+        elif message[0] == "listeners":
+            for unit_id, count in message[1]:
+                listeners.counts[unit_id] = count
+
+    def readable() -> None:
+        try:
+            data = link.recv(1 << 16, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            ended.set()
+            return
+        for message in frames.feed(data):
+            apply(message)
+
+    for message in early:
+        apply(message)
+    worker.before_batch = before_batch
+    worker.after_batch = after_batch
+    loop = asyncio.get_running_loop()
+    try:
+        await worker.start()
+        loop.add_reader(link.fileno(), readable)
+        await ended.wait()
+    finally:
+        loop.remove_reader(link.fileno())
+        await worker.stop()
+        rt.db.close()
