@@ -215,6 +215,7 @@ class Database:
         self.path = str(path)
         # Another process writes this database too (the worker process): every write transaction holds WriteLock.
         self.shared_writes = shared_writes
+        self.write_slot = 0  # the worker process's database takes slot 1 (db.lock.WriteLock)
         self._write_lock: WriteLock | None = None
         self.read_deadline = read_deadline
         self.read_seconds = Histogram("db_read_seconds", "Seconds per database read (one read transaction).")
@@ -251,7 +252,7 @@ class Database:
         conn = apsw.Connection(self.path, statementcachesize=WRITER_STATEMENT_CACHE)
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
         if self.shared_writes:
-            self._write_lock = WriteLock(self.path)
+            self._write_lock = WriteLock(self.path, self.write_slot)
         self._locked(lambda: apply_migrations(conn))
         # SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, on the writer thread:
         # every write queued behind that commit waits for the copy and its fsync. Checkpoints are made by their own
@@ -312,8 +313,10 @@ class Database:
         return self._queue.qsize()
 
     def queue_length_fn(self) -> int:
-        """`queue_length` as a plain call (the worker asks it every few events from the writer thread)."""
-        return self._queue.qsize()
+        """`queue_length` as a plain call (the worker asks it every few events from the writer thread), plus one
+        while the other process that writes this database waits for the write lock."""
+        lock = self._write_lock
+        return self._queue.qsize() + (1 if lock is not None and lock.others_waiting() else 0)
 
     def _enqueue(self, job: _Job) -> None:
         with self._closing:

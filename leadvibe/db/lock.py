@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 from pathlib import Path
 
@@ -60,22 +61,46 @@ class WriteLock:
     """`flock(LOCK_EX)` on `<database>-writelock`, held around every write transaction when two processes write
     the same database (the server and its worker process). SQLite alone would make the second writer retry
     `BEGIN IMMEDIATE` in sleeps of milliseconds; a blocking flock wakes it the moment the first one commits, in
-    the order the kernel queues them. The lock dies with its process, so a killed writer never leaves it held."""
+    the order the kernel queues them. The lock dies with its process, so a killed writer never leaves it held.
 
-    def __init__(self, db_path: str) -> None:
+    The file's first bytes say who waits for the lock, one byte per writer (`slot`): the worker ends its batch
+    early when the server has a write waiting, as it does for the writes queued in its own process."""
+
+    SLOTS = 2
+
+    def __init__(self, db_path: str, slot: int) -> None:
         self.path = db_path + "-writelock"
+        self.slot = slot
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if os.fstat(self._fd).st_size < self.SLOTS:
+            os.pwrite(self._fd, bytes(self.SLOTS), 0)
+        self._waiting = mmap.mmap(self._fd, self.SLOTS)
 
     def acquire(self) -> None:
         """Wait for the lock (the interpreter lock is given up while waiting)."""
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        self._waiting[self.slot] = 1
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        finally:
+            self._waiting[self.slot] = 0
 
     def release(self) -> None:
         """Let the other process write."""
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def others_waiting(self) -> bool:
+        """Whether another writer is waiting for the lock now."""
+        waiting = self._waiting
+        return any(waiting[i] for i in range(self.SLOTS) if i != self.slot)
+
     def close(self) -> None:
         """Release and close the lock file."""
         if self._fd >= 0:
+            self._waiting.close()
             os.close(self._fd)
             self._fd = -1

@@ -316,6 +316,7 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     listeners = _Listeners()
     rt.stream = listeners  # type: ignore[assignment]
     rt.triggers = TriggerService()
+    rt.db.write_slot = 1
     rt.db.open()
     worker = Worker(rt)
     rt.worker = worker
