@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from leadvibe import __version__
+from leadvibe import WORKER_CHILD_ENV, __version__
 from leadvibe.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -394,7 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `leadvibe` console script."""
+    """Entry point of the `leadvibe` console script (and of `python -m leadvibe` and the executable). Started by
+    a server as its worker process, it runs that instead of a command (pipeline.worker_process)."""
+    child = os.environ.pop(WORKER_CHILD_ENV, None)
+    if child:
+        from leadvibe.pipeline.worker_process import run_child
+
+        return run_child(child)
     args = build_parser().parse_args(argv)
     return int(args.fn(args) or 0)
 

@@ -233,7 +233,7 @@ def main() -> None:
         lat = asyncio.run(paced_latency(server.port, auth, 2000, 5))
         print(f"202 -> score visible      p50 {pct(lat, 0.5):6.1f} ms   p99 {pct(lat, 0.99):6.1f} ms"
               f"   ({len(lat)} events at 2,000/s; target p99 < 50 ms)")
-        print(f"server RSS                {server.rss_mb():10.0f} MB")
+        print(f"server RSS, worker process included {server.rss_mb():4.0f} MB")
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

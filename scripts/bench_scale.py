@@ -73,12 +73,17 @@ def free_port() -> int:
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) of a process in MB, from /proc."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    """(current RSS, peak RSS) in MB of a process and its children (the server's worker process), from /proc."""
+    rss = peak = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for member in (pid, *(int(c) for c in children)):
+        fields = {}
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        rss += int(fields["VmRSS"].split()[0]) / 1024
+        peak += int(fields["VmHWM"].split()[0]) / 1024
+    return rss, peak
 
 
 def iso(ms: int) -> str:

@@ -51,10 +51,12 @@ def _rss_kb(pid: int) -> int:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant: the bootloader's server and the server's worker process."""
     try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        direct = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except FileNotFoundError:
         return []
+    return [d for child in direct for d in (child, *_children(child))]
 
 
 def _cpu_ms(pid: int) -> float:

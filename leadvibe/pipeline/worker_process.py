@@ -35,6 +35,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,7 +50,11 @@ log = structlog.get_logger("leadvibe.worker")
 
 CHILD_ENV = WORKER_CHILD_ENV  # the child's environment holds "<link fd>,<invalidations fd>" there
 
+# A child that dies is started again after RESTART_AFTER_S, doubled for each death within STEADY_S of its start
+# (up to RESTART_MAX_S), so a worker that cannot start does not spin; /healthz says "stopped" meanwhile.
 RESTART_AFTER_S = 0.5
+RESTART_MAX_S = 30.0
+STEADY_S = 60.0
 STOP_WAIT_S = 15.0
 _HEADER = struct.Struct("!I")
 _encoder = msgspec.msgpack.Encoder()
@@ -110,8 +115,8 @@ class WorkerProcess:
 
     @property
     def alive(self) -> bool:
-        """True while the child runs (or is being started again after it died)."""
-        return not (self._stopping or self._supervisor is None or self._supervisor.done())
+        """True while the child runs (not between its death and its next start)."""
+        return self.pid is not None and not self._stopping
 
     @property
     def pid(self) -> int | None:
@@ -152,15 +157,19 @@ class WorkerProcess:
         log.info("worker_process_started", pid=self._proc.pid)
 
     async def _supervise(self) -> None:
+        delay = RESTART_AFTER_S
         while True:
             proc = self._proc
             assert proc is not None
+            started = time.monotonic()
             code = await proc.wait()
             self._close_sockets()
             if self._stopping:
                 return
-            log.error("worker_process_exited", code=code, restart_in_s=RESTART_AFTER_S)
-            await asyncio.sleep(RESTART_AFTER_S)
+            delay = RESTART_AFTER_S if time.monotonic() - started > STEADY_S else delay
+            log.error("worker_process_exited", code=code, restart_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(RESTART_MAX_S, delay * 2)
             if self._stopping:
                 return
             self.restarts += 1
