@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import struct
 import sys
@@ -142,8 +143,10 @@ class WorkerProcess:
         invalidations, child_invalidations = socket.socketpair()
         fds = (child_link.fileno(), child_invalidations.fileno())
         try:
+            # A session of its own: Ctrl-C in a terminal reaches the server alone, which stops the worker in order
+            # (its link closes) instead of both being interrupted at once.
             self._proc = await asyncio.create_subprocess_exec(
-                *child_command(), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
+                *child_command(), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
                 env={**os.environ, CHILD_ENV: f"{fds[0]},{fds[1]}"})
         finally:
             child_link.close()
@@ -379,6 +382,10 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     worker.before_batch = before_batch
     worker.after_batch = after_batch
     loop = asyncio.get_running_loop()
+    # The server ends this process by closing the link; SIGTERM (a service manager stopping every process of the
+    # service) or SIGINT ends it the same way, after the batch in flight.
+    loop.add_signal_handler(signal.SIGTERM, ended.set)
+    loop.add_signal_handler(signal.SIGINT, ended.set)
     try:
         await worker.start()
         loop.add_reader(link.fileno(), readable)

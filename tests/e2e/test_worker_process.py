@@ -1,0 +1,64 @@
+"""The worker process as the server runs it: it ends with its server however the server ends, and a signal to
+the server's process group stops both in order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def _worker_pid(server: ServerProcess) -> int:
+    assert server.proc is not None
+    pid = server.proc.pid
+    for _ in range(100):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise AssertionError("the server started no worker process")
+
+
+def _gone(pid: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A child whose parent died is reaped by init; until then it shows as a zombie.
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_worker_ends_when_its_server_is_killed(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    worker = _worker_pid(server)
+    assert server.proc is not None
+    os.kill(server.proc.pid, signal.SIGKILL)  # the server alone: nothing tells the worker but its closed socket
+    server.proc.wait(10)
+    assert _gone(worker), "the worker process outlived its killed server"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_group_stops_server_and_worker_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    worker = _worker_pid(server)
+    assert server.proc is not None
+    r = server.request("POST", "/ingest", json={"lead_id": "ld_1", "event_type": "page_view"},
+                       headers=server.basic())
+    assert r.status_code == 202
+    os.killpg(server.proc.pid, sig)  # Ctrl-C in a terminal, or a service manager stopping the service
+    assert server.proc.wait(20) == 0
+    assert _gone(worker)
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and "worker_process_exited" not in log
