@@ -110,6 +110,7 @@ class WorkerProcess:
         self._send_lock = threading.Lock()  # invalidations come from the writer thread and the loop alike
         self._frames = Frames()
         self._untold = 0
+        self._told_total = 0  # arrivals sent to the current child
         self._telling = False
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -152,6 +153,7 @@ class WorkerProcess:
             child_link.close()
             child_invalidations.close()
         self._frames = Frames()
+        self._told_total = 0
         listened = [[unit_id, n] for unit_id, n in self.rt.stream.listened().items()]
         link.sendall(frame(["settings", msgspec.to_builtins(self.rt.settings)]) + frame(["listeners", listened]))
         with self._send_lock:
@@ -218,6 +220,7 @@ class WorkerProcess:
     def _told(self) -> None:
         self._telling = False
         n, self._untold = self._untold, 0
+        self._told_total += n
         self._send(["arrived", n])
 
     def _readable(self) -> None:
@@ -238,9 +241,13 @@ class WorkerProcess:
                 self._batch_done(*message[1:])
 
     def _batch_done(self, handled: int, processed: int, publications: list[list[Any]], latencies: list[float],
-                    fired: bool) -> None:
-        """What the in-process worker does after a batch, with the child's figures."""
-        self.queue_depth = 0 if handled == 0 else max(0, self.queue_depth - handled)
+                    fired: bool, seen: int) -> None:
+        """What the in-process worker does after a batch, with the child's figures. A batch that found the inbox
+        empty had been told of `seen` arrivals: those were scored, the ones told (or not yet told) since may not be."""
+        if handled == 0:
+            self.queue_depth = max(0, self._told_total - seen) + self._untold
+        else:
+            self.queue_depth = max(0, self.queue_depth - handled)
         self.processed_total += processed
         hub = self.rt.stream
         for unit_id, name, data in publications:
@@ -337,9 +344,13 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     invalidation_frames = Frames()
     caches = {"scoring": rt.scoring_config.invalidate, "fit": rt.fit.invalidate, "triggers": rt.triggers.invalidate}
 
+    arrivals = {"told": 0, "seen": 0}
+
     def before_batch() -> None:
-        # On the writer thread, inside the batch's transaction: every change committed before it began was sent
-        # before its commit, so it is in the socket now.
+        # On the writer thread, inside the batch's transaction: every arrival told so far was committed before it
+        # was told, so this batch sees it; every change committed before the transaction began was sent before its
+        # commit, so it is in the socket now.
+        arrivals["seen"] = arrivals["told"]
         while True:
             try:
                 data = invalidations.recv(1 << 16)
@@ -351,7 +362,8 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
                 caches[kind](unit_id)
 
     def after_batch(result: BatchResult, handled: int) -> None:
-        message = ["batch", handled, result.processed, result.publications, result.latencies, result.fired]
+        message = ["batch", handled, result.processed, result.publications, result.latencies, result.fired,
+                   arrivals["seen"]]
         try:
             link.sendall(frame(message))
         except OSError:
@@ -359,6 +371,7 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
 
     def apply(message: list[Any]) -> None:
         if message[0] == "arrived":
+            arrivals["told"] += message[1]
             worker.notify(message[1])
         elif message[0] == "listeners":
             for unit_id, count in message[1]:
