@@ -54,6 +54,7 @@ CHILD_ENV = WORKER_CHILD_ENV  # the child's environment holds "<link fd>,<invali
 # A child that dies is started again after RESTART_AFTER_S, doubled for each death within STEADY_S of its start
 # (up to RESTART_MAX_S), so a worker that cannot start does not spin; /healthz says "stopped" meanwhile.
 RESTART_AFTER_S = 0.5
+READY_WAIT_S = 30.0  # start-up waits this long at most for the worker to say it runs
 RESTART_MAX_S = 30.0
 STEADY_S = 60.0
 STOP_WAIT_S = 15.0
@@ -114,6 +115,7 @@ class WorkerProcess:
         self._telling = False
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
+        self._ready: asyncio.Future[None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -138,6 +140,12 @@ class WorkerProcess:
         self.rt.stream.listener = self._listeners
         await self._spawn()
         self._supervisor = asyncio.create_task(self._supervise(), name="worker-process")
+        # The server answers once its worker scores: an event sent right after start-up is scored as fast as any.
+        try:
+            assert self._ready is not None
+            await asyncio.wait_for(asyncio.shield(self._ready), timeout=READY_WAIT_S)
+        except TimeoutError:
+            log.error("worker_process_slow_to_start", waited_s=READY_WAIT_S)
 
     async def _spawn(self) -> None:
         link, child_link = socket.socketpair()
@@ -154,6 +162,7 @@ class WorkerProcess:
             child_invalidations.close()
         self._frames = Frames()
         self._told_total = 0
+        self._ready = asyncio.get_running_loop().create_future()
         listened = [[unit_id, n] for unit_id, n in self.rt.stream.listened().items()]
         link.sendall(frame(["settings", msgspec.to_builtins(self.rt.settings)]) + frame(["listeners", listened]))
         with self._send_lock:
@@ -168,6 +177,8 @@ class WorkerProcess:
             assert proc is not None
             started = time.monotonic()
             code = await proc.wait()
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)  # start-up goes on; this loop starts another
             self._close_sockets()
             if self._stopping:
                 return
@@ -239,6 +250,8 @@ class WorkerProcess:
         for message in self._frames.feed(data):
             if message[0] == "batch":
                 self._batch_done(*message[1:])
+            elif message[0] == "ready" and self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
 
     def _batch_done(self, handled: int, processed: int, publications: list[list[Any]], latencies: list[float],
                     fired: bool, seen: int) -> None:
@@ -402,6 +415,7 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     try:
         await worker.start()
         loop.add_reader(link.fileno(), readable)
+        link.sendall(frame(["ready"]))
         await ended.wait()
     finally:
         loop.remove_reader(link.fileno())
