@@ -34,7 +34,8 @@ def test_first_calls_end_with_a_scored_lead(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while leads["leads"][0]["score"] != 35 and time.monotonic() < deadline:
             time.sleep(0.1)
-            token = server.token()
+            login = {"email": "admin@leadvibe.local", "password": ADMIN_PASSWORD}  # this server's admin
+            token = server.request("POST", "/auth/login", json=login).json()["token"]
             leads = server.request("GET", "/leads", headers={"Authorization": f"Bearer {token}"}).json()
         assert leads["leads"][0]["score"] == 35
     finally:
