@@ -398,6 +398,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     a server as its worker process, it runs that instead of a command (pipeline.worker_process)."""
     child = os.environ.pop(WORKER_CHILD_ENV, None)
     if child:
+        # Ctrl-C in a terminal reaches the server's whole process group: the server stops, then closes the
+        # worker's link, which ends it after its batch. Ignored first thing, before the imports.
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         from leadvibe.pipeline.worker_process import run_child
 
         return run_child(child)

@@ -152,10 +152,10 @@ class WorkerProcess:
         invalidations, child_invalidations = socket.socketpair()
         fds = (child_link.fileno(), child_invalidations.fileno())
         try:
-            # A session of its own: Ctrl-C in a terminal reaches the server alone, which stops the worker in order
-            # (its link closes) instead of both being interrupted at once.
+            # In the server's process group, so whatever kills the group (a crash of the service) kills it too;
+            # it ignores SIGINT (cli.main), so Ctrl-C stops the server, which stops the worker in order.
             self._proc = await asyncio.create_subprocess_exec(
-                *child_command(), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+                *child_command(), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
                 env={**os.environ, CHILD_ENV: f"{fds[0]},{fds[1]}"})
         finally:
             child_link.close()
@@ -183,7 +183,11 @@ class WorkerProcess:
             if self._stopping:
                 return
             delay = RESTART_AFTER_S if time.monotonic() - started > STEADY_S else delay
-            log.error("worker_process_exited", code=code, restart_in_s=delay)
+            if code == 0:
+                # Ended in order (SIGTERM to the service's processes: the server is usually stopping too).
+                log.info("worker_process_ended", restart_in_s=delay)
+            else:
+                log.error("worker_process_exited", code=code, restart_in_s=delay)
             await asyncio.sleep(delay)
             delay = min(RESTART_MAX_S, delay * 2)
             if self._stopping:
@@ -409,9 +413,8 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     worker.after_batch = after_batch
     loop = asyncio.get_running_loop()
     # The server ends this process by closing the link; SIGTERM (a service manager stopping every process of the
-    # service) or SIGINT ends it the same way, after the batch in flight.
+    # service) ends it the same way, after the batch in flight. SIGINT is ignored (cli.main).
     loop.add_signal_handler(signal.SIGTERM, ended.set)
-    loop.add_signal_handler(signal.SIGINT, ended.set)
     try:
         await worker.start()
         loop.add_reader(link.fileno(), readable)
