@@ -23,6 +23,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.e2e.server import family, rss_kb
+
 TARGETS = {"size_mb": 60.0, "start_ms": 1500.0, "rss_mb": 120.0}
 
 
@@ -40,23 +43,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return 0
-
-
 def _children(pid: int) -> list[int]:
     """Every descendant: the bootloader's server and the server's worker process."""
-    try:
-        direct = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
-    return [d for child in direct for d in (child, *_children(child))]
+    return family(pid)[1:]
 
 
 def _cpu_ms(pid: int) -> float:
@@ -91,7 +80,7 @@ def launch(binary: Path, *, idle_seconds: float = 0.0, timeout: float = 20.0) ->
             rss_mb = 0.0
             if idle_seconds:
                 time.sleep(idle_seconds)
-                rss_mb = sum(_rss_kb(p) for p in (proc.pid, *_children(proc.pid))) / 1024
+                rss_mb = sum(rss_kb(p) for p in (proc.pid, *_children(proc.pid))) / 1024
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
             return start_ms, cpu_ms, rss_mb

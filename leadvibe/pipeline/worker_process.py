@@ -88,6 +88,16 @@ class Frames:
             yield message
 
 
+def receive(sock: socket.socket) -> bytes | None:
+    """What a socket holds now, without waiting: None when nothing, b"" once the other side is gone."""
+    try:
+        return sock.recv(1 << 16, socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
 def child_command() -> list[str]:
     """How this program starts itself again: the executable alone when frozen, else `python -m leadvibe`."""
     if getattr(sys, "frozen", False):
@@ -242,12 +252,9 @@ class WorkerProcess:
         link = self._link
         if link is None:
             return
-        try:
-            data = link.recv(1 << 16, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
+        data = receive(link)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the child is gone; the supervisor sees it exit
             asyncio.get_running_loop().remove_reader(link.fileno())
             return
@@ -395,12 +402,9 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
                 listeners.counts[unit_id] = count
 
     def readable() -> None:
-        try:
-            data = link.recv(1 << 16, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
+        data = receive(link)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             ended.set()
             return

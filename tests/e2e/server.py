@@ -18,16 +18,17 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-1"
 
 
-def _family(pid: int) -> list[int]:
+def family(pid: int) -> list[int]:
     """A process and all its descendants."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except FileNotFoundError:
         children = []
-    return [pid, *(p for child in children for p in _family(int(child)))]
+    return [pid, *(p for child in children for p in family(int(child)))]
 
 
-def _rss_kb(pid: int) -> int:
+def rss_kb(pid: int) -> int:
+    """A process's resident memory in KiB (0 once it is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -116,4 +117,4 @@ class ServerProcess:
     def rss_mb(self) -> float:
         """The server's resident memory with its worker process's (and any other child's)."""
         assert self.proc is not None
-        return sum(_rss_kb(pid) for pid in _family(self.proc.pid)) / 1024
+        return sum(rss_kb(pid) for pid in family(self.proc.pid)) / 1024
