@@ -47,6 +47,7 @@ from leadvibe.security.tokens import TokenService
 from leadvibe.static_pages import STATIC_DIR
 from leadvibe.store import credentials as cred_store
 from leadvibe.timeutil import Clock
+from leadvibe.worker_spawn import StartedWorker
 
 DESCRIPTION = (
     "LeadVibe API for event ingestion, scoring, segments, triggers, and organization unit (OU) workflows. "
@@ -116,8 +117,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     return rt
 
 
-def background_services(rt: Runtime) -> list[Any]:
-    """Everything that runs beside the HTTP server, in start order (stopped in reverse)."""
+def background_services(rt: Runtime, started_worker: StartedWorker | None = None) -> list[Any]:
+    """Everything that runs beside the HTTP server, in start order (stopped in reverse). `started_worker`: the
+    worker process `leadvibe serve` already started."""
     s = rt.settings
 
     async def purge_revocations() -> None:
@@ -128,7 +130,7 @@ def background_services(rt: Runtime) -> list[Any]:
 
     rt.triggers = TriggerService()
     rt.delivery = DeliverySender(rt)
-    rt.worker = WorkerProcess(rt) if s.worker_process else Worker(rt)
+    rt.worker = WorkerProcess(rt, started_worker) if s.worker_process else Worker(rt)
     rt.decay = decay_scheduler(rt)
     rt.lead_deletions = deletion_task(rt)
     return [
@@ -144,10 +146,12 @@ def background_services(rt: Runtime) -> list[Any]:
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirLock | None = None,
-               announce_first_start: bool = True, lean_ingest: bool = True) -> Litestar:
+               announce_first_start: bool = True, lean_ingest: bool = True,
+               started_worker: StartedWorker | None = None) -> Litestar:
     """The whole server as one Litestar app. `lock`: a data-dir lock the caller already holds. `lean_ingest`:
     answer the two ingestion POSTs on the lean ASGI path (api/ingest_asgi.py) rather than through the framework's
-    handlers (same guard, validation and answers; tests compare both)."""
+    handlers (same guard, validation and answers; tests compare both). `started_worker`: a worker process the
+    caller started early (`leadvibe serve`), adopted instead of starting one."""
     rt = build_runtime(settings, clock)
 
     @contextlib.asynccontextmanager
@@ -163,7 +167,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
             if first is not None and announce_first_start:
                 announce(first)
             rt.revoked |= rt.db.read_blocking(lambda c: cred_store.live_revocations(c, rt.now_ms()))
-            for svc in background_services(rt):
+            for svc in background_services(rt, started_worker):
                 await svc.start()
                 started.append(svc)
             yield

@@ -76,14 +76,9 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server in this process until SIGTERM/SIGINT. The port is bound first: a port in use leaves a new
     data directory untouched (no directory, no key, no admin password printed)."""
-    import uvicorn
-
-    from leadvibe import gc_policy, openapi
-    from leadvibe.app import create_app
     from leadvibe.db.lock import DataDirLock, DataDirLocked
-    from leadvibe.http_protocol import GatheringHttpToolsProtocol
     from leadvibe.log import configure_logging
-    from leadvibe.security.keys import MissingSecretKey
+    from leadvibe.worker_spawn import start_worker
 
     settings = _settings(args)
     try:
@@ -93,16 +88,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     with sock:
         configure_logging(settings.log_level, settings.log_format)
-        _GracefulServer = _graceful_server_class()
         lock = DataDirLock(settings.data_path)
         try:
             lock.acquire()
         except DataDirLocked as exc:
             print(f"leadvibe: {exc}", file=sys.stderr)
             return 1
+        # The worker process imports while this one does (it waits for its settings; should start-up fail, its
+        # socket closes and it ends).
+        started = start_worker() if settings.worker_process else None
+        _GracefulServer = _graceful_server_class()
+        import uvicorn
+
+        from leadvibe import gc_policy, openapi
+        from leadvibe.app import create_app
+        from leadvibe.http_protocol import GatheringHttpToolsProtocol
+        from leadvibe.security.keys import MissingSecretKey
+
         try:
             try:
-                app = create_app(settings, lock=lock)
+                app = create_app(settings, lock=lock, started_worker=started)
             except MissingSecretKey as exc:
                 print(f"leadvibe: refusing to start: {exc}", file=sys.stderr)
                 return 1

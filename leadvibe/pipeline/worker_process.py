@@ -34,7 +34,6 @@ import os
 import signal
 import socket
 import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +45,7 @@ import structlog
 from leadvibe import WORKER_CHILD_ENV
 from leadvibe.config import Settings
 from leadvibe.pipeline.worker import BatchResult, Worker
+from leadvibe.worker_spawn import StartedWorker, child_command
 
 log = structlog.get_logger("leadvibe.worker")
 
@@ -98,24 +98,18 @@ def receive(sock: socket.socket) -> bytes | None:
         return b""
 
 
-def child_command() -> list[str]:
-    """How this program starts itself again: the executable alone when frozen, else `python -m leadvibe`."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable]
-    return [sys.executable, "-m", "leadvibe"]
-
-
 class WorkerProcess:
     """The server's handle on the worker process; the same surface as `Worker` (`rt.worker`)."""
 
     name = "worker"
 
-    def __init__(self, rt: Any) -> None:
+    def __init__(self, rt: Any, started: StartedWorker | None = None) -> None:
         self.rt = rt
+        self._started = started  # a child `leadvibe serve` started before its own imports, adopted first
         self.queue_depth = 0
         self.processed_total = 0
         self.restarts = 0
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: asyncio.subprocess.Process | StartedWorker | None = None
         self._link: socket.socket | None = None
         self._invalidations: socket.socket | None = None
         self._send_lock = threading.Lock()  # invalidations come from the writer thread and the loop alike
@@ -158,18 +152,22 @@ class WorkerProcess:
             log.error("worker_process_slow_to_start", waited_s=READY_WAIT_S)
 
     async def _spawn(self) -> None:
-        link, child_link = socket.socketpair()
-        invalidations, child_invalidations = socket.socketpair()
-        fds = (child_link.fileno(), child_invalidations.fileno())
-        try:
-            # In the server's process group, so whatever kills the group (a crash of the service) kills it too;
-            # it ignores SIGINT (cli.main), so Ctrl-C stops the server, which stops the worker in order.
-            self._proc = await asyncio.create_subprocess_exec(
-                *child_command(), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
-                env={**os.environ, CHILD_ENV: f"{fds[0]},{fds[1]}"})
-        finally:
-            child_link.close()
-            child_invalidations.close()
+        if self._started is not None:
+            started, self._started = self._started, None
+            self._proc, link, invalidations = started, started.link, started.invalidations
+        else:
+            link, child_link = socket.socketpair()
+            invalidations, child_invalidations = socket.socketpair()
+            fds = (child_link.fileno(), child_invalidations.fileno())
+            try:
+                # In the server's process group, so whatever kills the group (a crash of the service) kills it
+                # too; it ignores SIGINT (cli.main), so Ctrl-C stops the server, which stops the worker in order.
+                self._proc = await asyncio.create_subprocess_exec(
+                    *child_command(), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
+                    env={**os.environ, CHILD_ENV: f"{fds[0]},{fds[1]}"})
+            finally:
+                child_link.close()
+                child_invalidations.close()
         self._frames = Frames()
         self._told_total = 0
         self._ready = asyncio.get_running_loop().create_future()
@@ -335,6 +333,9 @@ def _read_first(sock: socket.socket, frames: Frames) -> list[list[Any]]:
 
 def run_child(spec: str) -> int:
     """The worker process's main: `spec` is `CHILD_ENV`'s value."""
+    # Imported before the settings are read: the server starts this process before its own imports, and sends
+    # the settings once its database is migrated; the two import side by side meanwhile.
+    import leadvibe.app  # noqa: F401
     from leadvibe import gc_policy
     from leadvibe.log import configure_logging
 

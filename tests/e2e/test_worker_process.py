@@ -62,3 +62,23 @@ def test_a_signal_to_the_group_stops_server_and_worker_cleanly(tmp_path: Path, s
     assert _gone(worker)
     log = server.log_path.read_text()
     assert "Traceback" not in log and "worker_process_exited" not in log
+
+
+def test_the_first_worker_killed_is_started_again(tmp_path: Path) -> None:
+    """`leadvibe serve` starts its first worker before its own imports; a new one replaces it all the same."""
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        first = _worker_pid(server)
+        os.kill(first, signal.SIGKILL)
+        basic = server.basic()
+        for _ in range(3):
+            r = server.request("POST", "/ingest", json={"lead_id": "ld_1", "event_type": "page_view"}, headers=basic)
+            assert r.status_code == 202
+        server.wait_scored()
+        assert _worker_pid(server) != first
+        assert server.request("GET", "/healthz").json()["worker"] == "alive"
+        lead = server.request("GET", "/leads/ld_1", headers=basic).json()["lead"]
+        assert lead["last_event_type"] == "page_view"
+    finally:
+        server.stop()
+    assert "worker_process_exited" in server.log_path.read_text()
