@@ -40,7 +40,8 @@ class StartedWorker:
         return self.popen.poll()
 
     async def wait(self) -> int:
-        """Its exit code, once it has ended (waited for on a thread: the event loop did not start it)."""
+        """Its exit code, once it has ended (waited for on a thread: the event loop's child watcher does not
+        know a process `subprocess` started)."""
         return await asyncio.get_running_loop().run_in_executor(None, self.popen.wait)
 
     def kill(self) -> None:
@@ -49,7 +50,9 @@ class StartedWorker:
 
 
 def start_worker() -> StartedWorker:
-    """Start the worker process; it reads its settings from the link before it does anything."""
+    """Start the worker process; it reads its settings from the link before it does anything. It stays in the
+    server's process group, so whatever kills the group (a crash of the service) kills it too; it ignores SIGINT
+    (cli.main), so Ctrl-C stops the server, which then stops the worker in order."""
     link, child_link = socket.socketpair()
     invalidations, child_invalidations = socket.socketpair()
     fds = (child_link.fileno(), child_invalidations.fileno())

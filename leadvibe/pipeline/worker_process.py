@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import struct
@@ -42,14 +41,11 @@ from typing import Any
 import msgspec
 import structlog
 
-from leadvibe import WORKER_CHILD_ENV
 from leadvibe.config import Settings
 from leadvibe.pipeline.worker import BatchResult, Worker
-from leadvibe.worker_spawn import StartedWorker, child_command
+from leadvibe.worker_spawn import StartedWorker, start_worker
 
 log = structlog.get_logger("leadvibe.worker")
-
-CHILD_ENV = WORKER_CHILD_ENV  # the child's environment holds "<link fd>,<invalidations fd>" there
 
 # A child that dies is started again after RESTART_AFTER_S, doubled for each death within STEADY_S of its start
 # (up to RESTART_MAX_S), so a worker that cannot start does not spin; /healthz says "stopped" meanwhile.
@@ -109,7 +105,7 @@ class WorkerProcess:
         self.queue_depth = 0
         self.processed_total = 0
         self.restarts = 0
-        self._proc: asyncio.subprocess.Process | StartedWorker | None = None
+        self._proc: StartedWorker | None = None
         self._link: socket.socket | None = None
         self._invalidations: socket.socket | None = None
         self._send_lock = threading.Lock()  # invalidations come from the writer thread and the loop alike
@@ -152,22 +148,8 @@ class WorkerProcess:
             log.error("worker_process_slow_to_start", waited_s=READY_WAIT_S)
 
     async def _spawn(self) -> None:
-        if self._started is not None:
-            started, self._started = self._started, None
-            self._proc, link, invalidations = started, started.link, started.invalidations
-        else:
-            link, child_link = socket.socketpair()
-            invalidations, child_invalidations = socket.socketpair()
-            fds = (child_link.fileno(), child_invalidations.fileno())
-            try:
-                # In the server's process group, so whatever kills the group (a crash of the service) kills it
-                # too; it ignores SIGINT (cli.main), so Ctrl-C stops the server, which stops the worker in order.
-                self._proc = await asyncio.create_subprocess_exec(
-                    *child_command(), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
-                    env={**os.environ, CHILD_ENV: f"{fds[0]},{fds[1]}"})
-            finally:
-                child_link.close()
-                child_invalidations.close()
+        started, self._started = self._started or start_worker(), None
+        self._proc, link, invalidations = started, started.link, started.invalidations
         self._frames = Frames()
         self._told_total = 0
         self._ready = asyncio.get_running_loop().create_future()
@@ -332,7 +314,7 @@ def _read_first(sock: socket.socket, frames: Frames) -> list[list[Any]]:
 
 
 def run_child(spec: str) -> int:
-    """The worker process's main: `spec` is `CHILD_ENV`'s value."""
+    """The worker process's main: `spec` is the value of `LEADVIBE_WORKER_CHILD`, "<link fd>,<invalidations fd>"."""
     # Imported before the settings are read: the server starts this process before its own imports, and sends
     # the settings once its database is migrated; the two import side by side meanwhile.
     import leadvibe.app  # noqa: F401
@@ -369,24 +351,22 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     invalidation_frames = Frames()
     caches = {"scoring": rt.scoring_config.invalidate, "fit": rt.fit.invalidate, "triggers": rt.triggers.invalidate}
 
-    arrivals = {"told": 0, "seen": 0}
+    arrivals = {"told": 0, "seen": 0, "answered_empty": -1}
 
     def before_batch() -> None:
         # On the writer thread, inside the batch's transaction: every arrival told so far was committed before it
         # was told, so this batch sees it; every change committed before the transaction began was sent before its
         # commit, so it is in the socket now.
         arrivals["seen"] = arrivals["told"]
-        while True:
-            try:
-                data = invalidations.recv(1 << 16)
-            except (BlockingIOError, InterruptedError):
-                return
-            if not data:
-                return
+        while data := receive(invalidations):
             for _, kind, unit_id in invalidation_frames.feed(data):
                 caches[kind](unit_id)
 
     def after_batch(result: BatchResult, handled: int) -> None:
+        if handled == 0 and arrivals["seen"] == arrivals["answered_empty"]:
+            return  # an idle poll that tells the server nothing it does not know
+        if handled == 0:
+            arrivals["answered_empty"] = arrivals["seen"]
         message = ["batch", handled, result.processed, result.publications, result.latencies, result.fired,
                    arrivals["seen"]]
         try:
