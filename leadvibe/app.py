@@ -24,6 +24,7 @@ from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
 from leadvibe.db.database import Database, sqlite_heap_bytes
 from leadvibe.db.lock import DataDirLock
+from leadvibe.db.migrate import INBOX_MIGRATIONS_DIR
 from leadvibe.errors import EXCEPTION_HANDLERS
 from leadvibe.metrics import Gauge
 from leadvibe.observe import observe_middleware
@@ -46,6 +47,7 @@ from leadvibe.security.ratelimit import RateLimiter
 from leadvibe.security.tokens import TokenService
 from leadvibe.static_pages import STATIC_DIR
 from leadvibe.store import credentials as cred_store
+from leadvibe.store import inbox as inbox_store
 from leadvibe.timeutil import Clock
 from leadvibe.worker_spawn import StartedWorker
 
@@ -94,12 +96,16 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     db = Database(settings.db_path, synchronous=settings.synchronous, read_pool_size=settings.read_pool_size,
                   cache_size_mb=settings.cache_size_mb, read_deadline=settings.read_deadline,
                   shared_writes=settings.worker_process)
-    rt = Runtime(settings=settings, db=db, clock=clock or Clock(), tokens=tokens,
+    inbox_db = Database(inbox_store.path_beside(settings.db_path), synchronous=settings.synchronous, read_pool_size=1,
+                        cache_size_mb=min(settings.cache_size_mb, 16), migrations=INBOX_MIGRATIONS_DIR)
+    rt = Runtime(settings=settings, db=db, inbox_db=inbox_db, clock=clock or Clock(), tokens=tokens,
                  pepper=derive(master, "api-credential-digest"))
     rt.metrics.add(db.read_seconds)
     rt.metrics.add(db.write_job_seconds)
     rt.metrics.add(Gauge("db_writer_queue", "Write jobs waiting for the database writer thread.",
                          lambda: db.queue_length))
+    rt.metrics.add(Gauge("inbox_writer_queue", "Write jobs (groups of acknowledgements) waiting for the inbox file's"
+                         " writer thread.", lambda: inbox_db.queue_length))
     rt.metrics.add(Gauge("sqlite_heap_bytes", "SQLite's memory in use: page caches, statements, sorts.",
                          lambda: sqlite_heap_bytes()[0]))
     rt.metrics.add(Gauge("sqlite_heap_peak_bytes", "The most SQLite memory held at once since the server started.",
@@ -126,7 +132,7 @@ def background_services(rt: Runtime, started_worker: StartedWorker | None = None
         await rt.db.write(lambda c: cred_store.purge_revocations(c, rt.now_ms()))
 
     async def purge_idempotency() -> None:
-        await rt.db.write(lambda c: purge_idempotency_keys(c, rt.now_ms()))
+        await rt.inbox_db.write(lambda c: purge_idempotency_keys(c, rt.now_ms()))
 
     rt.triggers = TriggerService()
     rt.delivery = DeliverySender(rt)
@@ -138,6 +144,7 @@ def background_services(rt: Runtime, started_worker: StartedWorker | None = None
         rt.worker,
         rt.fit,  # resumes re-scores a previous run left unfinished
         Periodic("checkpoint", s.checkpoint_interval, rt.db.checkpoint),
+        Periodic("inbox-checkpoint", s.checkpoint_interval, rt.inbox_db.checkpoint),
         Periodic("revocation-purge", 3600, purge_revocations, run_at_start=True),
         Periodic("idempotency-purge", 3600, purge_idempotency, run_at_start=True),
         rt.decay,
@@ -160,7 +167,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         dir_lock = lock or DataDirLock(settings.data_path)
         if own_lock:
             dir_lock.acquire()
-        rt.db.open()
+        rt.open_databases()
         started: list[Any] = []
         try:
             first = rt.db.write_blocking(lambda c: bootstrap(c, settings, rt.now_ms()))
@@ -174,7 +181,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         finally:
             for svc in reversed(started):
                 await svc.stop()
-            rt.db.close()
+            rt.close_databases()
             if own_lock:
                 dir_lock.release()
 

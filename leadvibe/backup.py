@@ -10,6 +10,12 @@ that instant, nothing restarts, and the server's writer is not blocked (WAL read
 What the snapshot holds: every transaction committed before it began, so every event the server acknowledged
 (202) before the backup started.
 
+Events acknowledged but not yet scored live in the inbox file (`inbox.db`, pipeline/inbox.py), with the
+idempotency keys. Its snapshot is pinned first, then the main database's: every row the inbox snapshot holds past
+the worker's mark in the main snapshot is copied into the backup's own `inbox` table (the parking place the next
+start after a restore moves into a new inbox file), and a row the worker handled in between is behind that mark
+and already scored in the copy. So the backup stays one file, and holds every event acknowledged before it began.
+
 `VACUUM INTO` would give the same snapshot in one statement, but it rebuilds every b-tree (slower on a large
 database, with no progress to report) and cannot be paced; the stepped backup copies pages as they are.
 
@@ -26,7 +32,8 @@ over the destination, so a crash never leaves a half-written file under the back
 Restore refuses while a server holds the data directory's lock, and holds the lock itself while it works so
 no server can start halfway. It copies the backup into the data directory, checks it there, moves the
 current database (with its `-wal`/`-shm`) aside to `leadvibe.db.before-restore-<UTC time>` and renames the
-copy in."""
+copy in. The inbox file goes aside with it (`inbox.db.before-restore-<UTC time>`): what it held belongs to the
+database being replaced, and the restored one brings its own pending events."""
 
 from __future__ import annotations
 
@@ -45,6 +52,7 @@ from leadvibe.db.lock import DataDirLock, DataDirLocked
 from leadvibe.db.migrate import available
 from leadvibe.db.rows import scalar
 from leadvibe.security.keys import KEY_NAME, write_key_file
+from leadvibe.store import inbox as inbox_store
 
 __all__ = [
     "BackupError",
@@ -128,6 +136,7 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
     _remove_with_sidecars(tmp)
     # Read-write without CREATE: a missing file is an error, and nothing here ever writes to the source.
+    inbox = _pinned(inbox_store.path_beside(db_path))  # first: see the module docstring
     src = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
     out: apsw.Connection | None = None
     try:
@@ -156,6 +165,8 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
                     time.sleep(step_pause)
             pages = b.page_count
         src.execute("COMMIT")
+        if inbox is not None:
+            _park_pending(inbox, out)
         # The copy carries the source's WAL flag; make it one self-contained file.
         out.execute("PRAGMA journal_mode=DELETE").fetchall()
         errors = integrity_errors(out)
@@ -175,7 +186,43 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
     finally:
         with contextlib.suppress(apsw.Error):
             src.close()
+        if inbox is not None:
+            with contextlib.suppress(apsw.Error):
+                inbox.close()
     return BackupResult(dest, dest.stat().st_size, pages, steps, time.monotonic() - started)
+
+
+def _pinned(path: Path) -> apsw.Connection | None:
+    """A connection to `path` holding a read snapshot, or None when there is no such file (a data directory no
+    server of this version has opened yet: its pending events are still in the main database)."""
+    if not path.is_file():
+        return None
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE)
+    try:
+        conn.set_busy_timeout(10_000)
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _park_pending(inbox: apsw.Connection, copy: apsw.Connection) -> None:
+    """Copy the inbox rows past the copy's worker mark, and the idempotency keys, into the copy."""
+    handled = inbox_store.progress(copy)
+    copy.execute("BEGIN IMMEDIATE")
+    try:
+        after = handled
+        while rows := inbox_store.pending(inbox, after, 10_000):
+            inbox_store.park(copy, rows, [])
+            after = rows[-1][0]
+        inbox_store.park(copy, [], inbox_store.all_keys(inbox))
+        copy.execute("COMMIT")
+    except BaseException:
+        copy.execute("ROLLBACK")
+        raise
+    inbox.execute("COMMIT")
 
 
 def _own_like_data_dir(data_dir: Path, *paths: Path) -> None:
@@ -250,11 +297,10 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             if db.exists():
                 moved = data_dir / f"{DB_NAME}.before-restore-{stamp}"
-                # The sidecars keep SQLite's naming (`<name>-wal`), so the moved-aside set still opens whole.
-                for suffix in ("", *SIDECARS):
-                    src = Path(f"{db}{suffix}")
-                    if src.exists():
-                        os.replace(src, f"{moved}{suffix}")
+                _move_aside(db, moved)
+            inbox = inbox_store.path_beside(db)
+            if inbox.exists():
+                _move_aside(inbox, data_dir / f"{inbox.name}.before-restore-{stamp}")
             os.replace(tmp, db)
             key = _restore_key(backup, data_dir, stamp)
             _fsync_path(data_dir, directory=True)
@@ -264,6 +310,14 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
     finally:
         lock.release()
     return RestoreResult(db, db.stat().st_size, time.monotonic() - started, moved, version, key)
+
+
+def _move_aside(path: Path, to: Path) -> None:
+    # The sidecars keep SQLite's naming (`<name>-wal`), so the moved-aside set still opens whole.
+    for suffix in ("", *SIDECARS):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            os.replace(src, f"{to}{suffix}")
 
 
 def key_beside(backup: Path) -> Path:

@@ -239,11 +239,11 @@ def _stopped_server(args: argparse.Namespace, what: str, refusal: str, missing: 
         return
     try:
         rt = build_runtime(settings)
-        rt.db.open()
+        rt.open_databases()
         try:
             yield rt
         finally:
-            rt.db.close()
+            rt.close_databases()
     finally:
         lock.release()
 

@@ -17,7 +17,7 @@ from leadvibe.metrics import Metrics
 # signatures. The services therefore import this module only for annotations (`if TYPE_CHECKING`).
 from leadvibe.pipeline.delivery import DeliverySender
 from leadvibe.pipeline.fit import FitService
-from leadvibe.pipeline.inbox import Inbox
+from leadvibe.pipeline.inbox import Inbox, settle_inbox_file
 from leadvibe.pipeline.periodic import Periodic
 from leadvibe.pipeline.scoring_config import ConfigCache
 from leadvibe.pipeline.stream import StreamHub
@@ -39,6 +39,7 @@ class Runtime:
 
     settings: Settings
     db: Database
+    inbox_db: Database  # the inbox file (pipeline/inbox.py): written by the server alone
     clock: Clock
     tokens: TokenService
     pepper: bytes
@@ -61,6 +62,19 @@ class Runtime:
     delivery: DeliverySender | None = None
     decay: Periodic | None = None
     lead_deletions: Periodic | None = None
+
+    def open_databases(self) -> None:
+        """Open the main database and the inbox file (migrated), and settle the inbox file before anything reads
+        it (`pipeline.inbox.settle_inbox_file`)."""
+        self.db.open()
+        self.inbox_db.open()
+        settle_inbox_file(self.db, self.inbox_db)
+
+    def close_databases(self) -> None:
+        """Close the inbox file, then the main database (queued writes finish first)."""
+        self.inbox.stop()
+        self.inbox_db.close()
+        self.db.close()
 
     def now_ms(self) -> int:
         """The injected clock's time."""

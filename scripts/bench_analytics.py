@@ -258,14 +258,14 @@ async def worker_run(events: int, leads: int, with_triggers: bool, seed: int) ->
                                                        timestamp=_iso(now - rng.randrange(30 * DAY_MS))), now)
                       for _ in range(events)]
 
-            def store(c: Any) -> None:
+            def store(c: Any) -> str:
                 if not with_triggers:
                     for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"
                                              " AND name LIKE 'analytics\\_%' ESCAPE '\\'").fetchall():
                         c.execute(f"DROP TRIGGER {name}")
-                org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
-                inbox.store_events(c, org_id, "unit_default", queued, "api", False, now)
-            await rt.db.write(store)
+                return str(c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0])
+            org_id = await rt.db.write(store)
+            await rt.inbox_db.write(lambda c: inbox.store_events(c, org_id, "unit_default", queued, "api", False, now))
             started = time.perf_counter()
             rt.worker.notify(events)
             await rt.worker.wait_idle()

@@ -147,7 +147,7 @@ def main() -> None:
         now = 1_790_000_000_000
         clock = ManualClock(now)
         rt = build_runtime(settings, clock=clock)
-        rt.db.open()
+        rt.open_databases()
         rt.triggers = TriggerService()
         try:
             rt.db.write_blocking(lambda c: bootstrap(c, settings, now))
@@ -185,7 +185,7 @@ def main() -> None:
                 "SELECT count(*), coalesce(sum(score), 0) FROM lead_scores").fetchone())
             print(f"check: {total[0]:,} score rows, sum of scores {total[1]:,}")
         finally:
-            rt.db.close()
+            rt.close_databases()
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -36,6 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+from _offline_inbox import open_inbox  # noqa: E402
 from bench_ingest import pct  # noqa: E402
 from bench_worker import TYPES, configure, preload  # noqa: E402
 
@@ -72,9 +73,10 @@ def build(data: Path, leads: int, history: int) -> None:
 
 def fill_backlog(data: Path, leads: int, backlog: int, seed: int) -> None:
     """`backlog` validated events of random existing leads in the inbox (the server is stopped)."""
-    conn = apsw.Connection(str(data / "leadvibe.db"))
-    apply_pragmas(conn)
-    org_id = conn.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+    main = apsw.Connection(str(data / "leadvibe.db"))
+    org_id = main.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+    main.close()
+    conn = open_inbox(data)
     rng = random.Random(seed)
     now = int(time.time() * 1000)
     for lo in range(0, backlog, 10_000):

@@ -214,13 +214,14 @@ def load_inbox(data_dir: Path, events: Iterator[dict[str, Any]], total: int) -> 
     seconds taken."""
     import apsw
     import msgspec
+    from _offline_inbox import open_inbox
 
-    from leadvibe.db.database import apply_pragmas
     from leadvibe.pipeline import inbox
 
-    conn = apsw.Connection(str(data_dir / "leadvibe.db"))
-    apply_pragmas(conn, synchronous="NORMAL")
-    org_id = conn.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+    main = apsw.Connection(str(data_dir / "leadvibe.db"))
+    org_id = main.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+    main.close()
+    conn = open_inbox(data_dir, synchronous="NORMAL")
     start = time.perf_counter()
     done = 0
     while done < total:

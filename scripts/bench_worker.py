@@ -75,8 +75,8 @@ def fill(rt, org_id: str, start: int, events: int, leads: int, now: int,  # type
                                                           lead_id=f"ld_b{i // per_lead * mult % leads}",
                                                           metadata={"path": "/pricing"}), now + i // 50)
                  for i in range(lo, min(start + events, lo + 10_000))]
-        rt.db.write_blocking(lambda c, b=batch: inbox_mod.store_events(c, org_id, "unit_default", b, "api", False,
-                                                                         now))
+        rt.inbox_db.write_blocking(lambda c, b=batch: inbox_mod.store_events(c, org_id, "unit_default", b, "api",
+                                                                               False, now))
 
 
 def preload(conn, org_id: str, count: int, leads: int, now: int) -> None:  # type: ignore[no-untyped-def]
@@ -187,7 +187,7 @@ def main() -> None:
         settings = load_settings({"data_dir": str(tmp), "admin_email": "admin@example.com",
                                   "admin_password": "bench-password-1234", "synchronous": "FULL"}, env={})
         rt = build_runtime(settings)
-        rt.db.open()
+        rt.open_databases()
         rt.triggers = TriggerService()
         now = rt.now_ms()
         rt.db.write_blocking(lambda c: bootstrap(c, settings, now))
@@ -227,7 +227,7 @@ def main() -> None:
             times.print_top(14)
         if prof is not None:
             prof.dump_stats(args.profile)
-        rt.db.close()
+        rt.close_databases()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import apsw
 
 from leadvibe.db.lock import WriteLock
-from leadvibe.db.migrate import apply_migrations
+from leadvibe.db.migrate import MIGRATIONS_DIR, apply_migrations
 from leadvibe.metrics import Histogram
 
 T = TypeVar("T")
@@ -211,8 +211,9 @@ class Database:
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL", read_pool_size: int = 4,
                  cache_size_mb: int = 64, max_batch: int = 512, read_deadline: float = 0.0,
-                 shared_writes: bool = False) -> None:
+                 shared_writes: bool = False, migrations: Path = MIGRATIONS_DIR) -> None:
         self.path = str(path)
+        self.migrations = migrations
         # Another process writes this database too (the worker process): every write transaction holds WriteLock.
         self.shared_writes = shared_writes
         self.write_slot = 0  # the worker process's database takes slot 1 (db.lock.WriteLock)
@@ -253,7 +254,7 @@ class Database:
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
         if self.shared_writes:
             self._write_lock = WriteLock(self.path, self.write_slot)
-        self._locked(lambda: apply_migrations(conn))
+        self._locked(lambda: apply_migrations(conn, self.migrations))
         # SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, on the writer thread:
         # every write queued behind that commit waits for the copy and its fsync. Checkpoints are made by their own
         # thread and connection instead (PASSIVE: they never block the writer or readers), woken by the writer's
@@ -264,6 +265,14 @@ class Database:
         self._thread = threading.Thread(target=self._write_loop, name="leadvibe-writer", daemon=True)
         self._thread.start()
         self._checkpointer.start()
+        self._readers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.read_pool_size, thread_name_prefix="leadvibe-reader")
+
+    def open_readonly(self) -> None:
+        """Only the read pool: for a process that reads a database another one writes (the worker process reads
+        the inbox file, which the server alone writes). Writes raise DatabaseClosed."""
+        with self._closing:
+            self._closed = False
         self._readers = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.read_pool_size, thread_name_prefix="leadvibe-reader")
 
@@ -560,6 +569,13 @@ class Database:
     def read_blocking(self, fn: Callable[[apsw.Connection], T]) -> T:
         """`read` for synchronous callers."""
         return self._read_pool().submit(self._run_read, fn).result()
+
+    def read_here(self, fn: Callable[[apsw.Connection], T]) -> T:
+        """`read` on the calling thread, with a read-only connection of that thread's own: for a writer thread
+        that reads another database inside its own transaction (the worker reads the inbox file)."""
+        if self._closed:
+            raise DatabaseClosed()
+        return self._run_read(fn)
 
     # -- maintenance -----------------------------------------------------------------------------------------
     async def checkpoint(self) -> tuple[int, int, int]:

@@ -1,4 +1,7 @@
-"""Numbered SQL migrations (`migrations/NNNN_name.sql`), applied in order at start, each in one transaction."""
+"""Numbered SQL migrations (`migrations/NNNN_name.sql`), applied in order at start, each in one transaction.
+
+The inbox file (`inbox.db`, written by the server alone: pipeline/inbox.py) has migrations of its own, numbered
+apart, under `migrations/inbox/`."""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ from pathlib import Path
 import apsw
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+INBOX_MIGRATIONS_DIR = MIGRATIONS_DIR / "inbox"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-def available() -> list[tuple[int, str, Path]]:
-    """The migration files shipped with this build, in order."""
+def available(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    """The migration files shipped with this build for one database file (the main one by default), in order."""
     found = []
-    for p in MIGRATIONS_DIR.iterdir():
+    for p in directory.iterdir():
         m = _NAME.match(p.name)
         if m:
             found.append((int(m.group(1)), m.group(2), p))
@@ -26,15 +30,15 @@ def available() -> list[tuple[int, str, Path]]:
     return found
 
 
-def apply_migrations(conn: apsw.Connection) -> list[str]:
-    """Apply every migration not yet recorded in `schema_migrations`; return the names applied."""
+def apply_migrations(conn: apsw.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply every migration of `directory` not yet recorded in `schema_migrations`; return the names applied."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
     done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
     applied = []
-    for version, name, path in available():
+    for version, name, path in available(directory):
         if version in done:
             continue
         sql = path.read_text(encoding="utf-8")

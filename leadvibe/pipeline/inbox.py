@@ -1,13 +1,17 @@
 """Ingestion: validate an event, then make it durable in the inbox before anyone answers 202.
 
-Writes go through the database's writer thread, which group-commits whatever is queued: concurrent requests
-share one transaction and one fsync. Idempotency keys are checked in the same transaction, so two racing
-copies of one key can never both be stored.
+The inbox is a file of its own (`inbox.db` beside `leadvibe.db`), written by the server alone through its own
+writer thread, which group-commits whatever is queued: concurrent requests share one transaction and one fsync,
+and no inbox commit ever waits for a worker batch or another write to the main database (docs/architecture.md,
+"The inbox file"). Idempotency keys are kept in the same file and checked in the same transaction, so two racing
+copies of one key can never both be stored. The worker reads the file and records its progress in the main
+database (store/inbox.py); the server deletes the rows it has handled a second or so later, in a job of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import Sequence
@@ -17,10 +21,11 @@ from typing import Any
 import apsw
 import msgspec
 
-from leadvibe.db.rows import insert_rows, scalar
+from leadvibe.db.database import Database, DatabaseClosed
 from leadvibe.engine.normalize import ALIAS_KINDS, has_control_chars, normalize_alias, type_key
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_id
+from leadvibe.store import inbox as inbox_store
 from leadvibe.timeutil import parse_rfc3339
 
 MAX_EVENT_TYPE = 128
@@ -186,10 +191,6 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None,
 Accepted = tuple[str, bool]
 
 
-_INSERT_INBOX = ("INSERT INTO inbox (org_id, unit_id, event_id, payload, source, skip_triggers, received_at)"
-                 " VALUES (?,?,?,?,?,?,?)")
-
-
 def _inbox_rows(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequence[QueuedEvent], source: str,
                 skip_triggers: bool, now: int, rows: list[tuple[Any, ...]]) -> list[Accepted]:
     """Check idempotency keys and add the inbox rows of the events that are new to `rows`."""
@@ -201,12 +202,9 @@ def _inbox_rows(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequen
     out: list[Accepted] = []
     for q in events:
         if q.idempotency_key is not None:
-            conn.execute("INSERT OR IGNORE INTO idempotency_keys (unit_id, key, event_id, created_at)"
-                         " VALUES (?,?,?,?)", (unit_id, q.idempotency_key, q.event_id, now))
-            if conn.changes() == 0:
-                original = scalar(conn, "SELECT event_id FROM idempotency_keys WHERE unit_id = ? AND key = ?",
-                                  (unit_id, q.idempotency_key))
-                out.append((str(original), True))
+            original = inbox_store.claim_key(conn, unit_id, q.idempotency_key, q.event_id, now)
+            if original is not None:
+                out.append((original, True))
                 continue
         rows.append((org_id, unit_id, q.event_id, encode(q), source, skip, now))
         out.append((q.event_id, False))
@@ -215,11 +213,11 @@ def _inbox_rows(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequen
 
 def store_events(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequence[QueuedEvent], source: str,
                  skip_triggers: bool, now: int) -> list[Accepted]:
-    """Inside a write: store validated events in the inbox, answering repeats of a known idempotency key with the
-    original event id instead."""
+    """Inside a write to the inbox file: store validated events, answering repeats of a known idempotency key with
+    the original event id instead."""
     rows: list[tuple[Any, ...]] = []
     out = _inbox_rows(conn, org_id, unit_id, events, source, skip_triggers, now, rows)
-    insert_rows(conn, _INSERT_INBOX, rows)
+    inbox_store.insert(conn, rows)
     return out
 
 
@@ -252,7 +250,7 @@ def store_submissions(conn: apsw.Connection, subs: Sequence[Submission]) -> list
         rows: list[tuple[Any, ...]] = []
         outs = [_inbox_rows(conn, s.org_id, s.unit_id, s.events, s.source, s.skip_triggers, s.now, rows)
                 for s in subs]
-        insert_rows(conn, _INSERT_INBOX, rows)
+        inbox_store.insert(conn, rows)
     except Exception:
         conn.execute("ROLLBACK TO inbox_group")
         conn.execute("RELEASE inbox_group")
@@ -298,17 +296,49 @@ def _deliver(group: _Group, done: asyncio.Future[list[Outcome]]) -> None:
             waiter.set_exception(value)
 
 
+# Handled rows are deleted this long after the worker reports them, in one job for all reported meanwhile.
+TIDY_AFTER_S = 1.0
+
+
 class Inbox:
     """Accepts validated events; returns once they are committed (durable).
 
-    Submissions that arrive while the writer is busy (a worker batch, a commit) gather into one write job: one
-    insert and one savepoint for all of them instead of a job, a savepoint and three statements each, on the
-    writer thread every 202 waits for."""
+    Submissions that arrive while the inbox's writer is busy (a commit) gather into one write job: one insert and
+    one savepoint for all of them instead of a job, a savepoint and three statements each, on the writer thread
+    every 202 waits for."""
 
     def __init__(self, rt: Any) -> None:
         self.rt = rt
         self._open: _Group | None = None
         self._lock = threading.Lock()  # the loop adds submissions while the writer thread takes the group
+        self._handled = 0  # the last seq the worker reported handled
+        self._deleted = 0  # rows up to here are deleted (or being deleted)
+        self._tidy: asyncio.TimerHandle | None = None
+
+    def handled(self, seq: int) -> None:
+        """The worker has committed everything up to inbox row `seq` (on the loop): delete those rows soon."""
+        if seq <= self._handled:
+            return
+        self._handled = seq
+        if self._tidy is None:
+            self._tidy = asyncio.get_running_loop().call_later(TIDY_AFTER_S, self._delete_handled)
+
+    def _delete_handled(self) -> None:
+        self._tidy = None
+        upto = self._handled
+        if upto <= self._deleted:
+            return
+        self._deleted = upto
+        # A failure leaves the rows; they are below the worker's mark, and the next round deletes them.
+        with contextlib.suppress(DatabaseClosed):
+            done = self.rt.inbox_db.enqueue(lambda c: inbox_store.delete_handled(c, upto))
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def stop(self) -> None:
+        """Cancel a pending deletion round (the server is stopping; the next start's first round does it)."""
+        if self._tidy is not None:
+            self._tidy.cancel()
+            self._tidy = None
 
     def _take(self, group: _Group) -> list[Submission]:
         with self._lock:
@@ -338,7 +368,7 @@ class Inbox:
             group.waiters.append(waiter)
         if first:
             try:
-                stored = self.rt.db.enqueue(lambda c, g=group: store_submissions(c, self._take(g)))
+                stored = self.rt.inbox_db.enqueue(lambda c, g=group: store_submissions(c, self._take(g)))
             except BaseException:
                 self._take(group)  # nobody else joined: this submit has not awaited since it opened the group
                 raise
@@ -354,6 +384,41 @@ class Inbox:
 
 
 def purge_idempotency_keys(conn: apsw.Connection, now: int) -> int:
-    """Forget keys older than the retention window."""
-    conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - IDEMPOTENCY_TTL_MS,))
-    return conn.changes()
+    """Inbox file: forget keys older than the retention window."""
+    return inbox_store.purge_keys(conn, now - IDEMPOTENCY_TTL_MS)
+
+
+async def pending_count(rt: Any) -> int:
+    """Inbox rows the worker has not handled yet."""
+    handled = await rt.db.read(inbox_store.progress)
+    return int(await rt.inbox_db.read(lambda c: inbox_store.count_pending(c, handled)))
+
+
+def settle_inbox_file(main: Database, inbox: Database) -> int:
+    """At start, before the worker runs (both databases open): number the inbox file's new rows after what the
+    worker has handled, then move rows parked in the main database into it (store/inbox.py). Returns how many
+    rows were moved. Each chunk is committed to the inbox file, then dropped from the main database; the inbox
+    file marks the last row it took, so a start interrupted between the two commits moves nothing twice."""
+    handled = main.read_blocking(inbox_store.progress)
+
+    def tidy(conn: apsw.Connection) -> None:
+        inbox_store.number_after(conn, handled)
+        inbox_store.delete_handled(conn, handled)  # a previous run's, left when it stopped
+
+    inbox.write_blocking(tidy)
+    mark_seq, mark_event = inbox.read_blocking(inbox_store.moved_mark)
+    if mark_seq and main.read_blocking(functools.partial(inbox_store.parked_event_id, seq=mark_seq)) == mark_event:
+        main.write_blocking(functools.partial(inbox_store.drop_parked, upto=mark_seq, keys=True))
+    moved = 0
+    after = 0
+    keys = main.read_blocking(inbox_store.all_keys)
+    while True:
+        rows = main.read_blocking(functools.partial(inbox_store.parked, after=after))
+        if not rows and not keys:
+            return moved
+        inbox.write_blocking(functools.partial(inbox_store.take_parked, rows=rows, keys=keys))
+        if rows:
+            after = rows[-1][0]
+        main.write_blocking(functools.partial(inbox_store.drop_parked, upto=after, keys=bool(keys)))
+        moved += len(rows)
+        keys = []

@@ -45,6 +45,7 @@ from leadvibe.seed_data import (
 from leadvibe.store import accounts as account_store
 from leadvibe.store import decay as decay_store
 from leadvibe.store import fit as fit_store
+from leadvibe.store import inbox as inbox_store
 from leadvibe.store import leads as lead_store
 from leadvibe.store import sample_data as store
 from leadvibe.store import scoring as scoring_store
@@ -228,9 +229,14 @@ def _invalidate(rt: Runtime, unit_id: str) -> None:
 async def wipe(rt: Runtime, unit_id: str) -> dict[str, int]:
     """Remove the OU's sample data and its effects; counts per table."""
     now = rt.now_ms()
+    # The demo's events not scored yet first: a worker batch that read them before this commit writes what they
+    # brought before the removal below takes the writer, which then removes it; a later batch no longer sees them.
+    pending = await rt.inbox_db.write(lambda c: inbox_store.delete_unit_source(c, unit_id, SEED))
 
     def write(conn: apsw.Connection) -> dict[str, int]:
         counts, touched = store.wipe(conn, unit_id, now)
+        if pending:
+            counts["inbox"] = pending
         if touched:
             # Real leads a seeded decay rule had decayed: replay them with what is left of the configuration.
             live = sorted(lead_store.live_ids(conn, unit_id, touched))
@@ -260,6 +266,7 @@ async def settle(rt: Runtime, batch: int = 500) -> int:
             result = await rt.db.write(lambda c: process_batch(rt, c, batch, careful=True), alone=True)
         if result.processed + result.failed == 0:
             break
+        rt.inbox.handled(result.last_seq)
         done += result.processed
     await rt.fit.run_pending()
     return done

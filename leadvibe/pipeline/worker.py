@@ -1,7 +1,7 @@
 """The scoring worker: takes inbox rows in arrival order, in batches, and for each event resolves the lead,
-applies filters, scores every active ruleset, records explanations, evaluates triggers and removes the inbox
-row — all in one write transaction, so a crash never double-counts or drops an event. SSE publications go out
-after the commit.
+applies filters, scores every active ruleset, records explanations, evaluates triggers and moves the inbox mark
+past the row — all in one write transaction, so a crash never double-counts or drops an event (the rows are read
+from the inbox file; the server deletes those behind the mark later). SSE publications go out after the commit.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.pipeline.worker_pace import ArrivalRate, pause_before_batch
 from leadvibe.store import decay as decay_store
 from leadvibe.store import events as ev_store
+from leadvibe.store import inbox as inbox_store
 
 log = structlog.get_logger("leadvibe.worker")
 _json = msgspec.json.Encoder()
@@ -118,6 +119,8 @@ class BatchResult:
     loop_ms: float = 0.0
     publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    # The last inbox row handled (0 when none was): rows up to it may be deleted from the inbox file.
+    last_seq: int = 0
 
 
 class _Discard(list[tuple[str, str, dict[str, Any]]]):
@@ -523,8 +526,13 @@ TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.Locked
 
 def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False,
                   budget_ms: float | None = None, yield_ms: float | None = None,
-                  tail_ms_per_event: float = 0.0) -> BatchResult:
+                  tail_ms_per_event: float = 0.0, after_fetch: Callable[[], None] | None = None) -> BatchResult:
     """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
+
+    The rows are read from the inbox file after the last one handled, as this transaction sees the mark
+    (store/inbox.py), and the mark moves past them in the same transaction: a batch rolled back or cut short by a
+    crash leaves them to the next. `after_fetch` runs once they are read, before any is scored (the worker process
+    applies the cache invalidations sent to it there: any that was sent before an event it reads was committed).
 
     The fast path runs the batch without per-event savepoints and stops early once its transaction would pass
     `budget_ms`, or `yield_ms` while other writes (ingestion's inbox commits, API writes) are queued behind it on the
@@ -534,8 +542,10 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     and re-run with `careful=True`, where each event has its own savepoint and a failing one is set aside in
     `inbox_dead` (with its error) instead of blocking the queue.
     """
-    rows = conn.execute("SELECT seq, org_id, unit_id, event_id, payload, source, skip_triggers, received_at"
-                        " FROM inbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+    after = inbox_store.progress(conn)
+    rows = rt.inbox_db.read_here(lambda c: inbox_store.pending(c, after, limit))
+    if after_fetch is not None:
+        after_fetch()
     proc = BatchProcessor(rt, conn, rt.now_ms())
     if not rows:
         return proc.result
@@ -597,7 +607,8 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
                 conn.execute("INSERT OR REPLACE INTO inbox_dead (seq, org_id, unit_id, event_id, payload, source,"
                              " skip_triggers, received_at, error, failed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                              (*row, repr(exc)[:2000], proc.now))
-    conn.execute("DELETE FROM inbox WHERE seq <= ?", (rows[-1][0],))
+    proc.result.last_seq = rows[-1][0]
+    inbox_store.set_progress(conn, proc.result.last_seq)
     return proc.result
 
 
@@ -654,9 +665,11 @@ class Worker:
         self.tail_ms = 0.0
         self._arrivals = ArrivalRate()
         # Set where the worker runs in a process of its own (pipeline.worker_process): called on the writer thread
-        # inside each batch's transaction before it reads the inbox, and on the loop after each batch.
+        # inside each batch's transaction before it reads the inbox and once it has read it, and on the loop after
+        # each batch (here: the server's inbox deletes what the batch handled).
         self.before_batch: Callable[[], None] | None = None
-        self.after_batch: Callable[[BatchResult, int], None] | None = None
+        self.after_fetch: Callable[[], None] | None = None
+        self.after_batch: Callable[[BatchResult, int], None] = lambda result, _: rt.inbox.handled(result.last_seq)
 
     @property
     def alive(self) -> bool:
@@ -665,8 +678,7 @@ class Worker:
 
     async def start(self) -> None:
         """Count what is pending (resumes unfinished rows after a crash) and start the loop."""
-        self.queue_depth = int(await self.rt.db.read(
-            lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]))
+        self.queue_depth = await inbox_mod.pending_count(self.rt)
         self.rt.metrics.queue_depth.fn = lambda: float(self.queue_depth)
         self._task = asyncio.create_task(self._loop(), name="worker")
         if self.queue_depth:
@@ -728,8 +740,7 @@ class Worker:
             self.queue_depth = max(0, self.queue_depth - handled)
             self.processed_total += result.processed
             self._busy = False
-            if self.after_batch is not None:
-                self.after_batch(result, handled)
+            self.after_batch(result, handled)
             if hub is not None:
                 for unit_id, name, data in result.publications:
                     hub.publish(unit_id, name, data)
@@ -745,7 +756,7 @@ class Worker:
     def _batch(self, conn: apsw.Connection, limit: int, **kwargs: Any) -> BatchResult:
         if self.before_batch is not None:
             self.before_batch()
-        return process_batch(self.rt, conn, limit, **kwargs)
+        return process_batch(self.rt, conn, limit, after_fetch=self.after_fetch, **kwargs)
 
     def _learn_tail(self, result: BatchResult, ended: float) -> None:
         # A handful of events says little about the per-event part of the tail (its commit's fixed cost dominates).

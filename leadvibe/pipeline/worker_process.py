@@ -10,19 +10,22 @@ What crosses between the two, on two socket pairs (length-prefixed msgpack frame
 
 - the link, both ways: the server's settings (first frame), arrivals (`notify`, for the worker's wake-up and its
   pacing) and which OUs have `/stream` listeners go to the child; after each batch the child answers with what it
-  handled, the `/stream` publications, the 202 → scored latencies and whether a trigger fired (the server's
-  delivery sender is poked), which the server applies as the in-process worker does;
+  handled, the `/stream` publications, the 202 → scored latencies, whether a trigger fired (the server's
+  delivery sender is poked) and the last inbox row handled (the server deletes the rows up to it), which the
+  server applies as the in-process worker does;
 - the invalidations, one way: every change to a cached configuration (scoring, fit, triggers) is sent when the
-  server's own cache drops it. The child reads them on its writer thread at the start of each batch, inside the
-  batch's write transaction. A change is sent before its writer commits or, for the API's, before the answer
-  leaves; a batch that reads an event which arrived after that began after the event's commit, so the message
-  was in the socket by then: no event is scored with a configuration older than the one its sender was told of.
+  server's own cache drops it. The child reads them on its writer thread inside each batch's write transaction,
+  once the batch has read its rows from the inbox file. A change is sent before its writer commits or, for the
+  API's, before the answer leaves, so before any event sent after it was committed to the inbox: every event the
+  batch read was committed before the read, so its change was in the socket by then: no event is scored with a
+  configuration older than the one its sender was told of.
 
-Both processes write the database: each write transaction holds `db.lock.WriteLock` (the server's writer and the
-child's alike), so they queue on a kernel lock rather than SQLite's sleep-and-retry. A batch still fetches its
-inbox rows, scores and deletes them in one transaction, so a worker killed at any point loses and repeats
-nothing, and two children (an old one finishing its batch while a restarted server starts a new one) never score
-a row twice. The child ends when the link closes (the server stopped or was killed); the server starts it again
+Both processes write the main database: each write transaction holds `db.lock.WriteLock` (the server's writer
+and the child's alike), so they queue on a kernel lock rather than SQLite's sleep-and-retry. The inbox file is
+the server's alone; the child only reads it. A batch reads its rows after the mark it finds in its transaction,
+scores them and moves the mark in that transaction, so a worker killed at any point loses and repeats nothing,
+and two children (an old one finishing its batch while a restarted server starts a new one) never score a row
+twice. The child ends when the link closes (the server stopped or was killed); the server starts it again
 if it dies.
 """
 
@@ -42,6 +45,7 @@ import msgspec
 import structlog
 
 from leadvibe.config import Settings
+from leadvibe.pipeline.inbox import pending_count
 from leadvibe.pipeline.worker import BatchResult, Worker
 from leadvibe.worker_spawn import StartedWorker, start_worker
 
@@ -130,8 +134,7 @@ class WorkerProcess:
 
     async def start(self) -> None:
         """Count what is pending, hook the caches and the stream hub, start the child and watch it."""
-        self.queue_depth = int(await self.rt.db.read(
-            lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]))
+        self.queue_depth = await pending_count(self.rt)
         self.rt.metrics.queue_depth.fn = lambda: float(self.queue_depth)
         self.rt.scoring_config.listener = lambda unit_id: self._invalidate("scoring", unit_id)
         self.rt.fit.listen(lambda unit_id: self._invalidate("fit", unit_id))
@@ -245,9 +248,11 @@ class WorkerProcess:
                 self._ready.set_result(None)
 
     def _batch_done(self, handled: int, processed: int, publications: list[list[Any]], latencies: list[float],
-                    fired: bool, seen: int) -> None:
+                    fired: bool, seen: int, last_seq: int) -> None:
         """What the in-process worker does after a batch, with the child's figures. A batch that found the inbox
         empty had been told of `seen` arrivals: those were scored, the ones told (or not yet told) since may not be."""
+        if last_seq:
+            self.rt.inbox.handled(last_seq)
         if handled == 0:
             self.queue_depth = max(0, self._told_total - seen) + self._untold
         else:
@@ -344,6 +349,7 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     rt.triggers = TriggerService()
     rt.db.write_slot = 1
     rt.db.open()
+    rt.inbox_db.open_readonly()  # the server alone writes the inbox file
     worker = Worker(rt)
     rt.worker = worker
     ended = asyncio.Event()
@@ -354,10 +360,14 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     arrivals = {"told": 0, "seen": 0, "answered_empty": -1}
 
     def before_batch() -> None:
-        # On the writer thread, inside the batch's transaction: every arrival told so far was committed before it
-        # was told, so this batch sees it; every change committed before the transaction began was sent before its
-        # commit, so it is in the socket now.
+        # On the writer thread, inside the batch's transaction, before it reads the inbox file: every arrival told
+        # so far was committed to it before it was told, so this batch sees it.
         arrivals["seen"] = arrivals["told"]
+
+    def after_fetch() -> None:
+        # Once the batch has read its rows: a change to a configuration was sent before its commit, and that
+        # commit came before any event sent after it was committed to the inbox, so the change of every event
+        # read is in the socket now.
         while data := receive(invalidations):
             for _, kind, unit_id in invalidation_frames.feed(data):
                 caches[kind](unit_id)
@@ -368,7 +378,7 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
         if handled == 0:
             arrivals["answered_empty"] = arrivals["seen"]
         message = ["batch", handled, result.processed, result.publications, result.latencies, result.fired,
-                   arrivals["seen"]]
+                   arrivals["seen"], result.last_seq]
         try:
             link.sendall(frame(message))
         except OSError:
@@ -395,6 +405,7 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     for message in early:
         apply(message)
     worker.before_batch = before_batch
+    worker.after_fetch = after_fetch
     worker.after_batch = after_batch
     loop = asyncio.get_running_loop()
     # The server ends this process by closing the link; SIGTERM (a service manager stopping every process of the
@@ -408,4 +419,5 @@ async def _child(settings: Settings, link: socket.socket, invalidations: socket.
     finally:
         loop.remove_reader(link.fileno())
         await worker.stop()
+        rt.inbox_db.close()
         rt.db.close()

@@ -79,7 +79,6 @@ def wipe(conn: apsw.Connection, unit_id: str, now: int) -> tuple[dict[str, int],
         counts["decay_events"] = ev_store.delete_events_where(conn, unit_id, f"decay_id IN ({marks})", decays)
     counts["events"] = ev_store.delete_events_where(
         conn, unit_id, f"source = 'seed' OR lead_id IN ({seeded_leads})", (unit_id,))
-    counts["inbox"] = _delete(conn, "DELETE FROM inbox WHERE unit_id = ? AND source = 'seed'", (unit_id,))
 
     # What belongs to seeded leads.
     for table in ("lead_scores", "lead_aliases", "trigger_state", "trigger_events", "surge_events"):

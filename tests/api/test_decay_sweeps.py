@@ -88,7 +88,7 @@ class Model:
 
 def _open(tmp: str) -> Runtime:
     rt = build_runtime(make_settings(Path(tmp) / "data"), clock=ManualClock(START))
-    rt.db.open()
+    rt.open_databases()
 
     def setup(c: Any) -> None:
         bootstrap(c, rt.settings, START)
@@ -196,7 +196,7 @@ def test_sweeping_passes_decay_exactly_the_leads_the_definition_names(read_chunk
                 assert decays == m.decays
                 assert scores == m.scores
         finally:
-            rt.db.close()
+            rt.close_databases()
             decay_mod.READ_CHUNK = saved
 
 

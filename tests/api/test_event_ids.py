@@ -28,7 +28,7 @@ async def _store_as_older_code_did(api: Api, lead_id: str, event_type: str, key:
     queued = inbox_mod.validate(inbox_mod.IngestEvent(event_type=event_type, lead_id=lead_id, event_id=key),
                                 api.rt.now_ms())
     queued.event_id = new_id("ev")
-    accepted = await api.rt.db.write(lambda c: inbox_mod.store_events(
+    accepted = await api.rt.inbox_db.write(lambda c: inbox_mod.store_events(
         c, str(org_id), "unit_default", [queued], "api", False, api.rt.now_ms()))
     event_id, _ = accepted[0]
     return event_id

@@ -31,7 +31,7 @@ async def _stored(api: Api) -> set[str]:
 
 async def _with_writer_held(api: Api, calls: list[Any],
                             meanwhile: Callable[[list[asyncio.Future[Any]]], None] | None = None) -> list[Any]:
-    """Start `calls` (coroutines) while the writer is busy with another job (then `meanwhile`, given their
+    """Start `calls` (coroutines) while the inbox writer is busy with another job (then `meanwhile`, given their
     tasks), then let it go; their outcomes."""
     held, running = threading.Event(), threading.Event()
 
@@ -39,7 +39,7 @@ async def _with_writer_held(api: Api, calls: list[Any],
         running.set()
         held.wait(5)
 
-    blocker = asyncio.ensure_future(api.rt.db.write(hold))
+    blocker = asyncio.ensure_future(api.rt.inbox_db.write(hold))
     assert await asyncio.get_running_loop().run_in_executor(None, running.wait, 5)
     tasks = [asyncio.ensure_future(c) for c in calls]
     await asyncio.sleep(0.05)  # every call has queued its events before the writer is free again
@@ -93,7 +93,7 @@ async def test_a_caller_that_goes_away_leaves_the_others_and_its_own_write(api: 
 
 
 async def test_a_write_refused_before_it_ran_fails_its_callers_and_the_next_caller_gets_a_new_one(api: Api) -> None:
-    db = api.rt.db
+    db = api.rt.inbox_db
     await db.write(lambda c: c.set_busy_timeout(50), transaction=False)
     other = apsw.Connection(db.path)
     other.set_busy_timeout(10_000)  # the app's own writer may be finishing a write (a periodic job) just now

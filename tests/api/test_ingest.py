@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from leadvibe.app import create_app
 from leadvibe.config import Settings
+from leadvibe.pipeline.inbox import pending_count
 from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.timeutil import Clock
 from tests.conftest import Api
@@ -89,7 +90,7 @@ async def test_validation_names_the_field(api: Api, basic: dict[str, str], event
     r = await _ingest(api, basic, **event)
     assert r.status_code == status, r.text
     assert needle in r.json()["error"]
-    assert (await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])) == 0
+    assert (await api.rt.inbox_db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])) == 0
 
 
 async def test_content_type_size_and_depth_limits(api: Api, basic: dict[str, str]) -> None:
@@ -229,7 +230,7 @@ async def test_import_by_lead_groups_each_leads_rows_and_scores_as_file_order(ap
 
 
 async def test_import_by_lead_needs_a_lead_id_on_every_row(api: Api, basic: dict[str, str]) -> None:
-    before = await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])
+    before = await api.rt.inbox_db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])
     r = await api.client.post("/import?by_lead=true", files={"file": ("e.csv", b"event_type,email\nx,a@b.co\n",
                                                                       "text/csv")}, headers=basic)
     assert r.status_code == 400 and "lead_id" in r.json()["error"]
@@ -439,10 +440,13 @@ async def test_a_poison_event_is_set_aside_and_the_rest_scored(api: Api, basic: 
     await add_rules(api, {"x": 2})
     await _ingest(api, basic, lead_id="ld_p", event_type="x")
 
+    org_id = await api.rt.db.read(lambda c: c.execute(
+        "SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0])
+
     def poison(c: Any) -> None:
         c.execute("INSERT INTO inbox (org_id, unit_id, event_id, payload, source, skip_triggers, received_at)"
-                  " SELECT org_id, id, 'ev_poison', x'00ff', 'api', 0, 0 FROM org_units WHERE id='unit_default'")
-    await api.rt.db.write(poison)
+                  " VALUES (?, 'unit_default', 'ev_poison', x'00ff', 'api', 0, 0)", (org_id,))
+    await api.rt.inbox_db.write(poison)
     api.rt.worker.notify(1)
     await _ingest(api, basic, lead_id="ld_p", event_type="x")
     await wait_idle(api)
@@ -451,7 +455,7 @@ async def test_a_poison_event_is_set_aside_and_the_rest_scored(api: Api, basic: 
     assert (await scores_of(api, "ld_p")) == {"rs_test": 4}, rows
     dead = await api.rt.db.read(lambda c: c.execute("SELECT event_id, error FROM inbox_dead").fetchall())
     assert [d[0] for d in dead] == ["ev_poison"] and dead[0][1]
-    assert (await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])) == 0
+    assert await pending_count(api.rt) == 0
 
 
 async def test_rescore_of_one_ruleset_clears_flags_of_a_deleted_filter(api: Api, basic: dict[str, str]) -> None:

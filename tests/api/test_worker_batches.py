@@ -18,6 +18,14 @@ from tests.conftest import Api
 from tests.helpers import add_filter, add_rules, delta_sums, scores_of, wait_idle
 
 
+def _queue(rt: Any, c: Any, events: list[inbox_mod.QueuedEvent], now: int) -> None:
+    """Commit events to the inbox file from inside a write to the main database: the in-process worker runs on
+    that database's writer thread, so it cannot take them before the write that queued them does."""
+    org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
+    rt.inbox_db.write_blocking(lambda ic: inbox_mod.store_events(ic, org_id, "unit_default", events, "api", False,
+                                                                 now))
+
+
 def _events(prefix: str, now: int) -> list[inbox_mod.QueuedEvent]:
     return [inbox_mod.validate(inbox_mod.IngestEvent(event_type=("page_view", "email_open", "demo")[i % 3],
                                                      lead_id=f"{prefix}{i % 7}"), now + i // 20) for i in range(200)]
@@ -31,8 +39,7 @@ async def test_a_batch_yields_to_a_queued_write_and_the_rest_is_scored_later(api
     queued: list[Any] = []
 
     def store(c: Any, events: list[inbox_mod.QueuedEvent]) -> None:
-        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
-        inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+        _queue(rt, c, events, now)
 
     def yielding(c: Any) -> Any:
         store(c, _events("ld_y", now))
@@ -57,7 +64,7 @@ async def test_a_batch_yields_to_a_queued_write_and_the_rest_is_scored_later(api
         return process_batch(rt, c, 2000, budget_ms=60_000)
 
     assert (await rt.db.write(whole)).processed == 200
-    assert await rt.db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]) == 0
+    assert await inbox_mod.pending_count(rt) == 0
     for i in range(7):
         yielded = await scores_of(api, f"ld_y{i}")
         assert yielded == await scores_of(api, f"ld_w{i}")
@@ -73,8 +80,7 @@ async def test_a_batch_counts_its_writes_and_commit_against_its_budget(api: Api)
     now = rt.now_ms()
 
     def batch(c: Any, prefix: str, **limits: Any) -> Any:
-        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
-        inbox_mod.store_events(c, org_id, "unit_default", _events(prefix, now), "api", False, now)
+        _queue(rt, c, _events(prefix, now), now)
         return process_batch(rt, c, 2000, **limits)
 
     # 16 events scored and a 10 ms tail each: 160 ms past a 100 ms budget at the first check.
@@ -153,8 +159,7 @@ async def test_a_batch_over_several_chunks_scores_what_the_replay_engine_scores(
     events = _queued(history, "ld_c", now)
 
     def whole(c: Any) -> Any:
-        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
-        inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+        _queue(rt, c, events, now)
         return process_batch(rt, c, 2000, budget_ms=600_000)
 
     assert (await rt.db.write(whole)).processed == len(events)
@@ -178,8 +183,7 @@ async def test_batches_cut_anywhere_score_what_the_replay_engine_scores(
     events = _queued(history, "ld_k", now)
 
     def store(c: Any) -> None:
-        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
-        inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+        _queue(rt, c, events, now)
 
     await rt.db.write(store)
     # The app's own worker may take batches in between: they are cut elsewhere, which is just as good.
@@ -215,8 +219,7 @@ async def test_new_leads_of_a_batch_are_created_once_in_the_order_their_first_ev
         "SELECT live FROM lead_counts WHERE unit_id = 'unit_default'").fetchone())
 
     def batch(c: Any) -> Any:
-        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
-        inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+        _queue(rt, c, events, now)
         return process_batch(rt, c, 2000, budget_ms=600_000)
 
     assert (await rt.db.write(batch)).processed == len(events)
@@ -240,13 +243,12 @@ async def test_batches_of_live_traffic_parse_their_statements_once(api: Api) -> 
     now = rt.now_ms()
 
     def batches(c: Any) -> list[int]:
-        org_id = c.execute("SELECT org_id FROM org_units WHERE id = 'unit_default'").fetchone()[0]
         parsed = []
         for k in range(4):
             events = [inbox_mod.validate(inbox_mod.IngestEvent(
                 event_type=("email_open", "page_view")[i % 3 == 2], lead_id=f"ld_c{k}_{i % 9}"), now + i)
                 for i in range(150)]
-            inbox_mod.store_events(c, org_id, "unit_default", events, "api", False, now)
+            _queue(rt, c, events, now)
             before = c.cache_stats()["misses"]
             assert process_batch(rt, c, 150, budget_ms=60_000).processed == 150
             parsed.append(c.cache_stats()["misses"] - before)

@@ -139,13 +139,13 @@ async def test_the_queue_depth_counts_what_the_worker_had_not_heard_of(api: Api)
     wp = WorkerProcess(api.rt)  # not started: nothing is sent, only the counting runs
     wp.notify(3)
     await asyncio.sleep(0)  # told at the end of the loop's turn
-    wp._batch_done(0, 0, [], [], False, 0)
+    wp._batch_done(0, 0, [], [], False, 0, 0)
     assert wp.queue_depth == 3
-    wp._batch_done(3, 3, [], [], False, 3)
+    wp._batch_done(3, 3, [], [], False, 3, 0)
     assert wp.queue_depth == 0
     wp.notify(2)  # not told yet
-    wp._batch_done(0, 0, [], [], False, 3)
+    wp._batch_done(0, 0, [], [], False, 3, 0)
     assert wp.queue_depth == 2
     await asyncio.sleep(0)
-    wp._batch_done(0, 0, [], [], False, 5)
+    wp._batch_done(0, 0, [], [], False, 5, 0)
     assert wp.queue_depth == 0

@@ -12,10 +12,29 @@ import time
 from pathlib import Path
 from typing import Any
 
+import apsw
 import httpx
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-1"
+
+
+def unscored(data: Path) -> list[str]:
+    """Event ids a stopped server's data directory holds acknowledged but not scored: inbox rows past the worker's
+    mark, and rows parked in the main database."""
+    main = apsw.Connection(str(data / "leadvibe.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        mark = main.execute("SELECT seq FROM inbox_progress").fetchone()[0]
+        ids = [r[0] for r in main.execute("SELECT event_id FROM inbox")]
+    finally:
+        main.close()
+    if (data / "inbox.db").exists():
+        inbox = apsw.Connection(str(data / "inbox.db"), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            ids += [r[0] for r in inbox.execute("SELECT event_id FROM inbox WHERE seq > ?", (mark,))]
+        finally:
+            inbox.close()
+    return ids
 
 
 def family(pid: int) -> list[int]:

@@ -17,7 +17,7 @@ import pytest
 
 from leadvibe.backup import BackupError, backup_database, restore_database
 from leadvibe.db.lock import DataDirLock, DataDirLocked
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import ServerProcess, unscored
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -32,15 +32,18 @@ def _wait_for(cond: Callable[[], bool], timeout: float) -> None:
 
 
 def _stored_event_ids(db: Path) -> set[str]:
-    """Event ids the database holds, scored (`events`) or still queued (`inbox`, `inbox_dead`)."""
+    """Event ids a database (a backup, or a data directory's) holds, scored (`events`), set aside (`inbox_dead`)
+    or acknowledged and still queued (rows parked in it, and a data directory's inbox file past the mark)."""
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         ids: set[str] = set()
         for sql in ("SELECT id FROM events", "SELECT event_id FROM inbox", "SELECT event_id FROM inbox_dead"):
             ids.update(r[0] for r in conn.execute(sql))
-        return ids
     finally:
         conn.close()
+    if db.name == "leadvibe.db":
+        ids.update(unscored(db.parent))
+    return ids
 
 
 def _integrity(db: Path) -> list[str]:

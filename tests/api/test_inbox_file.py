@@ -1,0 +1,192 @@
+"""The inbox file (`inbox.db`): rows past the worker's mark are what is pending; rows parked in the main database
+(an older version's inbox, a restored backup's) are moved in at start, in order, once, even when a start is
+interrupted between its two commits; a lost inbox file never numbers new rows as handled ones; a backup carries
+the pending rows and keys, and a restore brings them back to be scored exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apsw
+import pytest
+
+from leadvibe.app import build_runtime
+from leadvibe.backup import backup_database, restore_database
+from leadvibe.bootstrap import DEFAULT_UNIT, bootstrap
+from leadvibe.pipeline import inbox as inbox_mod
+from leadvibe.pipeline.sample_data import settle
+from leadvibe.pipeline.worker import process_batch
+from leadvibe.runtime import Runtime
+from leadvibe.store import inbox as inbox_store
+from tests.conftest import make_settings
+
+
+def _runtime(data: Path) -> Runtime:
+    rt = build_runtime(make_settings(data))
+    rt.open_databases()
+    rt.db.write_blocking(lambda c: bootstrap(c, rt.settings, rt.now_ms()))
+    return rt
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = _runtime(tmp_path / "data")
+    try:
+        yield runtime
+    finally:
+        runtime.close_databases()
+
+
+def _org(rt: Runtime) -> str:
+    return str(rt.db.read_blocking(lambda c: c.execute(
+        "SELECT org_id FROM org_units WHERE id = ?", (DEFAULT_UNIT,)).fetchone()[0]))
+
+
+def _queued(rt: Runtime, *leads: str, key: str | None = None) -> list[inbox_mod.QueuedEvent]:
+    return [inbox_mod.validate(inbox_mod.IngestEvent(event_type="page_view", lead_id=lead, event_id=key),
+                               rt.now_ms()) for lead in leads]
+
+
+def _queue(rt: Runtime, *leads: str, key: str | None = None) -> list[str]:
+    """Events committed to the inbox file as the server's ingestion does; their ids."""
+    org = _org(rt)
+    events = _queued(rt, *leads, key=key)
+    accepted = rt.inbox_db.write_blocking(lambda c: inbox_mod.store_events(
+        c, org, DEFAULT_UNIT, events, "api", False, rt.now_ms()))
+    return [event_id for event_id, _ in accepted]
+
+
+def _park(rt: Runtime, *leads: str, key: str | None = None) -> list[str]:
+    """Events written to the main database's inbox table, as an older version kept them."""
+    org = _org(rt)
+    events = _queued(rt, *leads, key=key)
+    accepted = rt.db.write_blocking(lambda c: inbox_mod.store_events(
+        c, org, DEFAULT_UNIT, events, "api", False, rt.now_ms()))
+    return [event_id for event_id, _ in accepted]
+
+
+def _score(rt: Runtime, limit: int = 500) -> int:
+    return int(rt.db.write_blocking(lambda c: process_batch(rt, c, limit), alone=True).processed)
+
+
+def _scored(rt: Runtime) -> list[str]:
+    return [r[0] for r in rt.db.read_blocking(lambda c: c.execute("SELECT id FROM events ORDER BY seq").fetchall())]
+
+
+def _pending(rt: Runtime) -> int:
+    return asyncio.run(_count(rt))
+
+
+async def _count(rt: Runtime) -> int:
+    return await inbox_mod.pending_count(rt)
+
+
+def _inbox_rows(rt: Runtime) -> list[tuple[Any, ...]]:
+    return rt.inbox_db.read_blocking(lambda c: c.execute("SELECT seq, event_id FROM inbox ORDER BY seq").fetchall())
+
+
+def test_the_worker_takes_rows_past_its_mark_and_moves_it_with_the_scores(rt: Runtime) -> None:
+    ids = _queue(rt, "ld_a", "ld_b", "ld_c")
+    assert _score(rt, 2) == 2
+    assert rt.db.read_blocking(inbox_store.progress) == _inbox_rows(rt)[1][0]
+    assert _pending(rt) == 1
+    assert _score(rt) == 1 and _score(rt) == 0
+    assert _scored(rt) == ids and _pending(rt) == 0
+    # Handled rows stay until the server deletes them; they are never taken again.
+    assert len(_inbox_rows(rt)) == 3
+    mark = rt.db.read_blocking(inbox_store.progress)
+    assert rt.inbox_db.write_blocking(lambda c: inbox_store.delete_handled(c, mark)) == 3
+
+
+def test_rows_an_older_version_left_in_the_main_database_are_moved_in_order_then_scored_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rt = _runtime(data)
+    try:
+        first = _queue(rt, "ld_a")
+        assert _score(rt) == 1
+        parked = _park(rt, "ld_p1", "ld_p2", "ld_p3", key=None) + _park(rt, "ld_p4", key="client-key")
+    finally:
+        rt.close_databases()
+    rt = _runtime(data)  # the next start moves them
+    try:
+        rows = _inbox_rows(rt)
+        mark = rt.db.read_blocking(inbox_store.progress)
+        assert [event_id for seq, event_id in rows if seq > mark] == parked
+        assert rt.db.read_blocking(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]) == 0
+        assert _score(rt) == 4
+        assert _scored(rt) == first + parked
+        # The parked key moved with its event: a repeat answers the original.
+        again = _queue(rt, "ld_p4", key="client-key")
+        assert again == [parked[-1]]
+    finally:
+        rt.close_databases()
+
+
+def test_a_start_interrupted_between_the_two_commits_of_a_move_moves_nothing_twice(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rt = _runtime(data)
+    try:
+        parked = _park(rt, "ld_p1", "ld_p2")
+        rows = rt.db.read_blocking(lambda c: inbox_store.parked(c, 0))
+        # The inbox file took the rows and marked them; the process died before the main database forgot them.
+        rt.inbox_db.write_blocking(lambda c: inbox_store.take_parked(c, rows, []))
+    finally:
+        rt.close_databases()
+    rt = _runtime(data)
+    try:
+        assert [event_id for _, event_id in _inbox_rows(rt)] == parked
+        assert _score(rt) == 2 and _scored(rt) == parked
+    finally:
+        rt.close_databases()
+
+
+def test_a_lost_inbox_file_never_numbers_new_rows_as_handled_ones(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rt = _runtime(data)
+    try:
+        _queue(rt, "ld_a", "ld_b", "ld_c")
+        assert _score(rt) == 3
+    finally:
+        rt.close_databases()
+    for suffix in ("", "-wal", "-shm"):
+        (data / f"inbox.db{suffix}").unlink(missing_ok=True)
+    rt = _runtime(data)
+    try:
+        ids = _queue(rt, "ld_new")
+        assert _inbox_rows(rt)[0][0] > rt.db.read_blocking(inbox_store.progress)
+        assert _score(rt) == 1 and _scored(rt)[-1:] == ids
+    finally:
+        rt.close_databases()
+
+
+def test_a_backup_carries_pending_rows_and_keys_and_a_restore_scores_them_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rt = _runtime(data)
+    try:
+        scored = _queue(rt, "ld_a", "ld_b")
+        assert _score(rt) == 2
+        pending = _queue(rt, "ld_c", "ld_d") + _queue(rt, "ld_e", key="k-1")
+        backup_database(rt.settings.db_path, tmp_path / "b.db")
+    finally:
+        rt.close_databases()
+    copy = apsw.Connection(str(tmp_path / "b.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        assert [r[0] for r in copy.execute("SELECT event_id FROM inbox ORDER BY seq")] == pending
+        assert [r[0] for r in copy.execute("SELECT key FROM idempotency_keys")] == ["k-1"]
+    finally:
+        copy.close()
+
+    res = restore_database(tmp_path / "b.db", data)
+    assert res.moved_aside is not None
+    stamp = res.moved_aside.name.rsplit("-", 1)[-1]
+    assert (data / f"inbox.db.before-restore-{stamp}").exists()  # the replaced database's inbox, kept with it
+    rt = _runtime(data)
+    try:
+        assert asyncio.run(settle(rt)) == 3
+        assert _scored(rt) == scored + pending
+        assert _queue(rt, "ld_e", key="k-1") == pending[-1:]
+    finally:
+        rt.close_databases()
