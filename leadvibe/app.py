@@ -96,8 +96,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     db = Database(settings.db_path, synchronous=settings.synchronous, read_pool_size=settings.read_pool_size,
                   cache_size_mb=settings.cache_size_mb, read_deadline=settings.read_deadline,
                   shared_writes=settings.worker_process)
+    # The inbox file is appended at one end and emptied at the other: a few MB of cache hold every page it touches.
     inbox_db = Database(inbox_store.path_beside(settings.db_path), synchronous=settings.synchronous, read_pool_size=1,
-                        cache_size_mb=min(settings.cache_size_mb, 16), migrations=INBOX_MIGRATIONS_DIR)
+                        cache_size_mb=4, reader_cache_mb=2, sets_heap_limit=False, migrations=INBOX_MIGRATIONS_DIR)
     rt = Runtime(settings=settings, db=db, inbox_db=inbox_db, clock=clock or Clock(), tokens=tokens,
                  pepper=derive(master, "api-credential-digest"))
     rt.metrics.add(db.read_seconds)

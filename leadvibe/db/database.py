@@ -211,9 +211,14 @@ class Database:
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL", read_pool_size: int = 4,
                  cache_size_mb: int = 64, max_batch: int = 512, read_deadline: float = 0.0,
-                 shared_writes: bool = False, migrations: Path = MIGRATIONS_DIR) -> None:
+                 shared_writes: bool = False, migrations: Path = MIGRATIONS_DIR,
+                 reader_cache_mb: int | None = None, sets_heap_limit: bool = True) -> None:
         self.path = str(path)
         self.migrations = migrations
+        self.reader_cache_mb = reader_cache_mb if reader_cache_mb is not None else max(8, cache_size_mb // 4)
+        # SQLite's soft heap limit is one per process: the main database sets it, a second one (the inbox file)
+        # opened in the same process must not lower it to its own small caches' measure.
+        self.sets_heap_limit = sets_heap_limit
         # Another process writes this database too (the worker process): every write transaction holds WriteLock.
         self.shared_writes = shared_writes
         self.write_slot = 0  # the worker process's database takes slot 1 (db.lock.WriteLock)
@@ -249,7 +254,8 @@ class Database:
         # can add up past what the setting promises when every reader is busy at once (60 MB of SQLite heap was
         # measured with 8 MB caches during an import on a loaded machine). The soft limit makes SQLite recycle
         # clean cache pages instead of allocating once the process as a whole is over it.
-        apsw.soft_heap_limit(sqlite_heap_limit(self.cache_size_mb))
+        if self.sets_heap_limit:
+            apsw.soft_heap_limit(sqlite_heap_limit(self.cache_size_mb))
         conn = apsw.Connection(self.path, statementcachesize=WRITER_STATEMENT_CACHE)
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
         if self.shared_writes:
@@ -529,7 +535,7 @@ class Database:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = apsw.Connection(self.path, flags=apsw.SQLITE_OPEN_READONLY)
-            apply_pragmas(conn, cache_size_mb=max(8, self.cache_size_mb // 4), readonly=True)
+            apply_pragmas(conn, cache_size_mb=self.reader_cache_mb, readonly=True)
             self._local.conn = conn
             with self._reader_lock:
                 self._reader_conns.append(conn)

@@ -296,8 +296,10 @@ def _deliver(group: _Group, done: asyncio.Future[list[Outcome]]) -> None:
             waiter.set_exception(value)
 
 
-# Handled rows are deleted this long after the worker reports them, in one job for all reported meanwhile.
+# Handled rows are deleted this long after the worker reports them, in jobs of at most DELETE_CHUNK rows: one
+# job for all of a backlog's would hold the inbox's writer (and every 202 queued behind it) for a second or more.
 TIDY_AFTER_S = 1.0
+DELETE_CHUNK = 4_000
 
 
 class Inbox:
@@ -312,7 +314,7 @@ class Inbox:
         self._open: _Group | None = None
         self._lock = threading.Lock()  # the loop adds submissions while the writer thread takes the group
         self._handled = 0  # the last seq the worker reported handled
-        self._deleted = 0  # rows up to here are deleted (or being deleted)
+        self._deleted = 0  # every row up to here is deleted
         self._tidy: asyncio.TimerHandle | None = None
 
     def handled(self, seq: int) -> None:
@@ -320,19 +322,28 @@ class Inbox:
         if seq <= self._handled:
             return
         self._handled = seq
+        self._tidy_in(TIDY_AFTER_S)
+
+    def _tidy_in(self, seconds: float) -> None:
         if self._tidy is None:
-            self._tidy = asyncio.get_running_loop().call_later(TIDY_AFTER_S, self._delete_handled)
+            self._tidy = asyncio.get_running_loop().call_later(seconds, self._delete_handled)
 
     def _delete_handled(self) -> None:
         self._tidy = None
         upto = self._handled
         if upto <= self._deleted:
             return
-        self._deleted = upto
-        # A failure leaves the rows; they are below the worker's mark, and the next round deletes them.
         with contextlib.suppress(DatabaseClosed):
-            done = self.rt.inbox_db.enqueue(lambda c: inbox_store.delete_handled(c, upto))
-            done.add_done_callback(lambda f: f.cancelled() or f.exception())
+            done = self.rt.inbox_db.enqueue(lambda c: inbox_store.delete_handled(c, upto, DELETE_CHUNK))
+            done.add_done_callback(lambda f: self._deleted_some(f, upto))
+
+    def _deleted_some(self, done: asyncio.Future[int], upto: int) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return  # the rows stay behind the worker's mark; the next report tries again
+        if done.result() < DELETE_CHUNK:
+            self._deleted = max(self._deleted, upto)
+        else:
+            self._tidy_in(0)  # more to delete: the next chunk after the acknowledgements queued meanwhile
 
     def stop(self) -> None:
         """Cancel a pending deletion round (the server is stopping; the next start's first round does it)."""

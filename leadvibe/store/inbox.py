@@ -61,9 +61,13 @@ def count_pending(conn: apsw.Connection, after: int) -> int:
     return int(scalar(conn, "SELECT count(*) FROM inbox WHERE seq > ?", (after,)) or 0)
 
 
-def delete_handled(conn: apsw.Connection, upto: int) -> int:
-    """Delete the rows the worker has handled (`seq` at or below `upto`)."""
-    conn.execute("DELETE FROM inbox WHERE seq <= ?", (upto,))
+def delete_handled(conn: apsw.Connection, upto: int, limit: int | None = None) -> int:
+    """Delete rows the worker has handled (`seq` at or below `upto`), the oldest `limit` of them if given."""
+    if limit is None:
+        conn.execute("DELETE FROM inbox WHERE seq <= ?", (upto,))
+    else:
+        conn.execute("DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE seq <= ? ORDER BY seq LIMIT ?)",
+                     (upto, limit))
     return conn.changes()
 
 

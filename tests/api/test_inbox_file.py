@@ -6,6 +6,8 @@ the pending rows and keys, and a restore brings them back to be scored exactly o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,28 +18,33 @@ import pytest
 from leadvibe.app import build_runtime
 from leadvibe.backup import backup_database, restore_database
 from leadvibe.bootstrap import DEFAULT_UNIT, bootstrap
+from leadvibe.db.database import Database
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.sample_data import settle
 from leadvibe.pipeline.worker import process_batch
 from leadvibe.runtime import Runtime
 from leadvibe.store import inbox as inbox_store
-from tests.conftest import make_settings
+from tests.conftest import Api, make_settings
+from tests.helpers import wait_idle
 
 
-def _runtime(data: Path) -> Runtime:
+@contextlib.contextmanager
+def _started(data: Path) -> Iterator[Runtime]:
+    """A start of the data directory without the server: databases opened (the inbox file settled), the first
+    organization made; closed at the end as a stop would."""
     rt = build_runtime(make_settings(data))
     rt.open_databases()
-    rt.db.write_blocking(lambda c: bootstrap(c, rt.settings, rt.now_ms()))
-    return rt
+    try:
+        rt.db.write_blocking(lambda c: bootstrap(c, rt.settings, rt.now_ms()))
+        yield rt
+    finally:
+        rt.close_databases()
 
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = _runtime(tmp_path / "data")
-    try:
+    with _started(tmp_path / "data") as runtime:
         yield runtime
-    finally:
-        runtime.close_databases()
 
 
 def _org(rt: Runtime) -> str:
@@ -50,22 +57,22 @@ def _queued(rt: Runtime, *leads: str, key: str | None = None) -> list[inbox_mod.
                                rt.now_ms()) for lead in leads]
 
 
-def _queue(rt: Runtime, *leads: str, key: str | None = None) -> list[str]:
-    """Events committed to the inbox file as the server's ingestion does; their ids."""
+def _store(rt: Runtime, db: Database, leads: tuple[str, ...], key: str | None) -> list[str]:
     org = _org(rt)
     events = _queued(rt, *leads, key=key)
-    accepted = rt.inbox_db.write_blocking(lambda c: inbox_mod.store_events(
-        c, org, DEFAULT_UNIT, events, "api", False, rt.now_ms()))
+    accepted = db.write_blocking(lambda c: inbox_mod.store_events(c, org, DEFAULT_UNIT, events, "api", False,
+                                                                  rt.now_ms()))
     return [event_id for event_id, _ in accepted]
+
+
+def _queue(rt: Runtime, *leads: str, key: str | None = None) -> list[str]:
+    """Events committed to the inbox file as the server's ingestion does; their ids."""
+    return _store(rt, rt.inbox_db, leads, key)
 
 
 def _park(rt: Runtime, *leads: str, key: str | None = None) -> list[str]:
     """Events written to the main database's inbox table, as an older version kept them."""
-    org = _org(rt)
-    events = _queued(rt, *leads, key=key)
-    accepted = rt.db.write_blocking(lambda c: inbox_mod.store_events(
-        c, org, DEFAULT_UNIT, events, "api", False, rt.now_ms()))
-    return [event_id for event_id, _ in accepted]
+    return _store(rt, rt.db, leads, key)
 
 
 def _score(rt: Runtime, limit: int = 500) -> int:
@@ -103,15 +110,11 @@ def test_the_worker_takes_rows_past_its_mark_and_moves_it_with_the_scores(rt: Ru
 
 def test_rows_an_older_version_left_in_the_main_database_are_moved_in_order_then_scored_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    rt = _runtime(data)
-    try:
+    with _started(data) as rt:
         first = _queue(rt, "ld_a")
         assert _score(rt) == 1
         parked = _park(rt, "ld_p1", "ld_p2", "ld_p3", key=None) + _park(rt, "ld_p4", key="client-key")
-    finally:
-        rt.close_databases()
-    rt = _runtime(data)  # the next start moves them
-    try:
+    with _started(data) as rt:
         rows = _inbox_rows(rt)
         mark = rt.db.read_blocking(inbox_store.progress)
         assert [event_id for seq, event_id in rows if seq > mark] == parked
@@ -121,57 +124,40 @@ def test_rows_an_older_version_left_in_the_main_database_are_moved_in_order_then
         # The parked key moved with its event: a repeat answers the original.
         again = _queue(rt, "ld_p4", key="client-key")
         assert again == [parked[-1]]
-    finally:
-        rt.close_databases()
 
 
 def test_a_start_interrupted_between_the_two_commits_of_a_move_moves_nothing_twice(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    rt = _runtime(data)
-    try:
+    with _started(data) as rt:
         parked = _park(rt, "ld_p1", "ld_p2")
         rows = rt.db.read_blocking(lambda c: inbox_store.parked(c, 0))
         # The inbox file took the rows and marked them; the process died before the main database forgot them.
         rt.inbox_db.write_blocking(lambda c: inbox_store.take_parked(c, rows, []))
-    finally:
-        rt.close_databases()
-    rt = _runtime(data)
-    try:
+    with _started(data) as rt:
         assert [event_id for _, event_id in _inbox_rows(rt)] == parked
         assert _score(rt) == 2 and _scored(rt) == parked
-    finally:
-        rt.close_databases()
 
 
 def test_a_lost_inbox_file_never_numbers_new_rows_as_handled_ones(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    rt = _runtime(data)
-    try:
+    with _started(data) as rt:
         _queue(rt, "ld_a", "ld_b", "ld_c")
         assert _score(rt) == 3
-    finally:
-        rt.close_databases()
     for suffix in ("", "-wal", "-shm"):
         (data / f"inbox.db{suffix}").unlink(missing_ok=True)
-    rt = _runtime(data)
-    try:
+    with _started(data) as rt:
         ids = _queue(rt, "ld_new")
         assert _inbox_rows(rt)[0][0] > rt.db.read_blocking(inbox_store.progress)
         assert _score(rt) == 1 and _scored(rt)[-1:] == ids
-    finally:
-        rt.close_databases()
 
 
 def test_a_backup_carries_pending_rows_and_keys_and_a_restore_scores_them_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    rt = _runtime(data)
-    try:
+    with _started(data) as rt:
         scored = _queue(rt, "ld_a", "ld_b")
         assert _score(rt) == 2
         pending = _queue(rt, "ld_c", "ld_d") + _queue(rt, "ld_e", key="k-1")
         backup_database(rt.settings.db_path, tmp_path / "b.db")
-    finally:
-        rt.close_databases()
     copy = apsw.Connection(str(tmp_path / "b.db"), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         assert [r[0] for r in copy.execute("SELECT event_id FROM inbox ORDER BY seq")] == pending
@@ -183,10 +169,21 @@ def test_a_backup_carries_pending_rows_and_keys_and_a_restore_scores_them_once(t
     assert res.moved_aside is not None
     stamp = res.moved_aside.name.rsplit("-", 1)[-1]
     assert (data / f"inbox.db.before-restore-{stamp}").exists()  # the replaced database's inbox, kept with it
-    rt = _runtime(data)
-    try:
+    with _started(data) as rt:
         assert asyncio.run(settle(rt)) == 3
         assert _scored(rt) == scored + pending
         assert _queue(rt, "ld_e", key="k-1") == pending[-1:]
-    finally:
-        rt.close_databases()
+
+
+async def test_the_server_deletes_the_rows_the_worker_handled_a_chunk_at_a_time(api: Api) -> None:
+    headers = await api.credential("ingest")
+    headers.pop("X-Secret-Id")
+    events = [{"lead_id": f"ld_{i % 50}", "event_type": "page_view"} for i in range(1000)]
+    for _ in range(inbox_mod.DELETE_CHUNK // 1000 + 1):  # more rows than one deletion job takes
+        r = await api.client.post("/ingest/batch", json={"events": events}, headers=headers)
+        assert r.status_code == 202, r.text
+    await wait_idle(api)
+    deadline = time.monotonic() + 15
+    while left := await api.rt.inbox_db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]):
+        assert time.monotonic() < deadline, f"{left} handled rows never deleted"
+        await asyncio.sleep(0.1)
