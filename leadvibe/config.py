@@ -44,9 +44,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # the writer.
     worker_yield_ms: float = 10.0
     # While single events arrive faster than worker_pace_rate per second (and there is no backlog), a batch starts
-    # at most every worker_pace_ms: each then scores more events for its commit and set-up, and the requests waiting
-    # to ride a batch's commit wait behind fewer of them. It adds up to this much to the 202 -> score time at that
-    # rate; below it, and while a backlog drains, batches start at once. 0 turns it off.
+    # at most every worker_pace_ms (from a third of that rate, every quarter of it): each then scores more events
+    # for its commit and set-up. It adds up to this much to the 202 -> score time at that rate; below it, and while
+    # a backlog drains, batches start at once. 0 turns it off.
     worker_pace_ms: float = 20.0
     worker_pace_rate: float = 3000.0
     worker_idle_poll: float = 0.05

@@ -5,8 +5,12 @@ same POST over the server's own protocol (leadvibe/http_protocol.py), /ingest/ba
 events/s (3 rulesets, surge on, an inorganic filter) and p50/p99 from 202 to the score visible on /stream at a
 paced 2,000 events/s.
 
+`--only latency` runs just the paced 2,000 events/s on a fresh server, `--rounds` times, and prints with each
+round the CPU seconds the server, its worker process and this script spent on it (from /proc): a change to the
+path from 202 to score compared without the loads before it, which grow the database the others measure on.
+
 Everything runs on 127.0.0.1 against a fresh data dir; every load is bounded in time. Needs `wrk` on PATH.
-Usage: python scripts/bench_ingest.py [--duration 10] [--synchronous FULL|NORMAL]
+Usage: python scripts/bench_ingest.py [--duration 10] [--synchronous FULL|NORMAL] [--only latency --rounds 3]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.e2e.server import ServerProcess, free_port  # noqa: E402
+from tests.e2e.server import ServerProcess, family, free_port  # noqa: E402
 
 
 def wrk(url: str, body: str, headers: dict[str, str], duration: int, connections: int = 32) -> float:
@@ -172,6 +176,27 @@ async def paced_latency(port: int, auth: str, rate: int, seconds: float) -> list
     return sorted(max(0.0, seen[k] - t) * 1000 for k, t in acked.items() if k in seen)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def latency_rounds(server: ServerProcess, auth: str, rounds: int) -> None:
+    """`rounds` paced rounds on a fresh server (after a short one that opens the connections), with CPU."""
+    asyncio.run(paced_latency(server.port, auth, 2000, 1))
+    assert server.proc is not None
+    pids = family(server.proc.pid)
+    for _ in range(rounds):
+        before, own = [cpu_seconds(p) for p in pids], os.times()
+        lat = asyncio.run(paced_latency(server.port, auth, 2000, 5))
+        after, own_after = [cpu_seconds(p) for p in pids], os.times()
+        print(f"202 -> score visible      p50 {pct(lat, 0.5):6.1f} ms   p90 {pct(lat, 0.9):6.1f} ms"
+              f"   p99 {pct(lat, 0.99):6.1f} ms   ({len(lat)} events at 2,000/s)   CPU s: server"
+              f" {after[0] - before[0]:.2f}, worker {sum(after[1:]) - sum(before[1:]):.2f}, this script"
+              f" {own_after.user + own_after.system - own.user - own.system:.2f}", flush=True)
+
+
 def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] if values else float("nan")
 
@@ -180,6 +205,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    ap.add_argument("--only", choices=["latency"], help="only the paced 202 -> score rounds, on a fresh server")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of --only latency")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench_ingest needs wrk (apt-get install wrk)")
@@ -188,6 +215,16 @@ def main() -> None:
     basic = prepare(data)
     env = {"LEADVIBE_SYNCHRONOUS": args.synchronous, "LEADVIBE_LOG_LEVEL": "warning"}
     print(f"cores: {os.cpu_count()}  synchronous={args.synchronous}  duration={args.duration}s per load")
+
+    if args.only == "latency":
+        server = ServerProcess(data, env=env).start()
+        try:
+            wait_settled(server.base)
+            latency_rounds(server, basic["Authorization"], args.rounds)
+        finally:
+            server.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
 
     event = json.dumps({"lead_id": "ld_bench", "event_type": "page_view", "metadata": {"path": "/pricing"}})
     ceiling_rps = ceiling(event, args.duration)

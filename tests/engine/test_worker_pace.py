@@ -37,7 +37,9 @@ def test_a_steady_trickle_is_measured_as_such() -> None:
 @pytest.mark.parametrize("now,last_full,rate,pace_s,expected", [
     (10.005, False, 6000.0, 0.020, 0.015),  # streaming fast: wait out the pace from the last start
     (10.025, False, 6000.0, 0.020, 0.0),    # the pace has passed already
-    (10.005, False, 2000.0, 0.020, 0.0),    # below the rate: at once
+    (10.002, False, 2000.0, 0.020, 0.003),  # from a third of the rate: a quarter of the pace
+    (10.006, False, 2000.0, 0.020, 0.0),    # ... which has passed already
+    (10.002, False, 900.0, 0.020, 0.0),     # below a third of the rate: at once
     (10.005, True, 6000.0, 0.020, 0.0),     # the last batch was full (a backlog): at once
     (10.005, False, 6000.0, 0.0, 0.0),      # pacing off
 ])
