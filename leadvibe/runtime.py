@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from leadvibe.config import Settings
 from leadvibe.db.database import Database
 from leadvibe.metrics import Metrics
@@ -68,7 +70,9 @@ class Runtime:
         it (`pipeline.inbox.settle_inbox_file`)."""
         self.db.open()
         self.inbox_db.open()
-        settle_inbox_file(self.db, self.inbox_db)
+        moved = settle_inbox_file(self.db, self.inbox_db)
+        if moved:
+            structlog.get_logger("leadvibe.inbox").info("inbox_parked_events_moved", events=moved)
 
     def close_databases(self) -> None:
         """Close the inbox file, then the main database (queued writes finish first)."""
