@@ -187,3 +187,11 @@ async def test_the_server_deletes_the_rows_the_worker_handled_a_chunk_at_a_time(
     while left := await api.rt.inbox_db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0]):
         assert time.monotonic() < deadline, f"{left} handled rows never deleted"
         await asyncio.sleep(0.1)
+
+
+def test_idempotency_keys_live_in_the_inbox_file_and_expire_after_the_window(rt: Runtime) -> None:
+    first = _queue(rt, "ld_a", key="k-old")
+    assert _queue(rt, "ld_a", key="k-old") == first  # a repeat answers the original
+    later = rt.now_ms() + inbox_mod.IDEMPOTENCY_TTL_MS + 1
+    assert rt.inbox_db.write_blocking(lambda c: inbox_mod.purge_idempotency_keys(c, later)) == 1
+    assert _queue(rt, "ld_a", key="k-old") != first  # past the window the key is new again
