@@ -82,6 +82,7 @@ class BackupResult:
     pages: int
     steps: int
     seconds: float
+    pending_events: int = 0  # acknowledged events not scored yet, copied from the inbox file
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class RestoreResult:
     moved_aside: Path | None
     schema_version: int
     key: Path | None = None  # the secret.key put back from `<backup>.key`, if the backup had one
+    inbox_moved_aside: Path | None = None  # the replaced database's inbox file, kept with it
 
 
 def integrity_errors(conn: apsw.Connection) -> list[str]:
@@ -165,8 +167,7 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
                     time.sleep(step_pause)
             pages = b.page_count
         src.execute("COMMIT")
-        if inbox is not None:
-            _park_pending(inbox, out)
+        pending = _park_pending(inbox, out) if inbox is not None else 0
         # The copy carries the source's WAL flag; make it one self-contained file.
         out.execute("PRAGMA journal_mode=DELETE").fetchall()
         errors = integrity_errors(out)
@@ -189,7 +190,7 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
         if inbox is not None:
             with contextlib.suppress(apsw.Error):
                 inbox.close()
-    return BackupResult(dest, dest.stat().st_size, pages, steps, time.monotonic() - started)
+    return BackupResult(dest, dest.stat().st_size, pages, steps, time.monotonic() - started, pending)
 
 
 def _pinned(path: Path) -> apsw.Connection | None:
@@ -208,21 +209,24 @@ def _pinned(path: Path) -> apsw.Connection | None:
     return conn
 
 
-def _park_pending(inbox: apsw.Connection, copy: apsw.Connection) -> None:
-    """Copy the inbox rows past the copy's worker mark, and the idempotency keys, into the copy."""
+def _park_pending(inbox: apsw.Connection, copy: apsw.Connection) -> int:
+    """Copy the inbox rows past the copy's worker mark, and the idempotency keys, into the copy; how many rows."""
     handled = inbox_store.progress(copy)
+    copied = 0
     copy.execute("BEGIN IMMEDIATE")
     try:
         after = handled
         while rows := inbox_store.pending(inbox, after, 10_000):
             inbox_store.park(copy, rows, [])
             after = rows[-1][0]
+            copied += len(rows)
         inbox_store.park(copy, [], inbox_store.all_keys(inbox))
         copy.execute("COMMIT")
     except BaseException:
         copy.execute("ROLLBACK")
         raise
     inbox.execute("COMMIT")
+    return copied
 
 
 def _own_like_data_dir(data_dir: Path, *paths: Path) -> None:
@@ -299,8 +303,10 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
                 moved = data_dir / f"{DB_NAME}.before-restore-{stamp}"
                 _move_aside(db, moved)
             inbox = inbox_store.path_beside(db)
+            inbox_aside: Path | None = None
             if inbox.exists():
-                _move_aside(inbox, data_dir / f"{inbox.name}.before-restore-{stamp}")
+                inbox_aside = data_dir / f"{inbox.name}.before-restore-{stamp}"
+                _move_aside(inbox, inbox_aside)
             os.replace(tmp, db)
             key = _restore_key(backup, data_dir, stamp)
             _fsync_path(data_dir, directory=True)
@@ -309,7 +315,7 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
             raise
     finally:
         lock.release()
-    return RestoreResult(db, db.stat().st_size, time.monotonic() - started, moved, version, key)
+    return RestoreResult(db, db.stat().st_size, time.monotonic() - started, moved, version, key, inbox_aside)
 
 
 def _move_aside(path: Path, to: Path) -> None:

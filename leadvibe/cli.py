@@ -176,6 +176,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return 1
     print(f"backup written: {result.path} ({_human_size(result.size_bytes)}, {result.pages} pages) "
           f"in {result.seconds:.2f} s; integrity_check ok")
+    if result.pending_events:
+        print(f"it holds {result.pending_events} acknowledged events not scored yet; they are scored after a restore")
     # The database alone cannot verify existing API credentials: their digests are keyed by secret.key.
     if args.no_key:
         print(f"note: the key was left out (--no-key): keep a copy of {settings.data_path / 'secret.key'} "
@@ -209,6 +211,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
           f"{result.schema_version}) in {result.seconds:.2f} s; integrity_check ok")
     if result.moved_aside is not None:
         print(f"the previous database is kept at {result.moved_aside}")
+    if result.inbox_moved_aside is not None:
+        print(f"its inbox file (events it had not scored yet) is kept at {result.inbox_moved_aside}")
     if result.key is not None:
         print(f"secret.key restored from {args.path}.key")
     if not (settings.data_path / "secret.key").exists():

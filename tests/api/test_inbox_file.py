@@ -157,7 +157,7 @@ def test_a_backup_carries_pending_rows_and_keys_and_a_restore_scores_them_once(t
         scored = _queue(rt, "ld_a", "ld_b")
         assert _score(rt) == 2
         pending = _queue(rt, "ld_c", "ld_d") + _queue(rt, "ld_e", key="k-1")
-        backup_database(rt.settings.db_path, tmp_path / "b.db")
+        assert backup_database(rt.settings.db_path, tmp_path / "b.db").pending_events == 3
     copy = apsw.Connection(str(tmp_path / "b.db"), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         assert [r[0] for r in copy.execute("SELECT event_id FROM inbox ORDER BY seq")] == pending
@@ -168,7 +168,8 @@ def test_a_backup_carries_pending_rows_and_keys_and_a_restore_scores_them_once(t
     res = restore_database(tmp_path / "b.db", data)
     assert res.moved_aside is not None
     stamp = res.moved_aside.name.rsplit("-", 1)[-1]
-    assert (data / f"inbox.db.before-restore-{stamp}").exists()  # the replaced database's inbox, kept with it
+    assert res.inbox_moved_aside == data / f"inbox.db.before-restore-{stamp}"  # the replaced database's inbox
+    assert res.inbox_moved_aside.exists()
     with _started(data) as rt:
         assert asyncio.run(settle(rt)) == 3
         assert _scored(rt) == scored + pending

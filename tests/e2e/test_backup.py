@@ -125,6 +125,7 @@ def test_backup_during_sustained_ingestion_restores_every_acknowledged_event(tmp
     # Restore over the stopped original: the old database is kept aside and the server starts on the copy.
     over = _cli("restore", str(backup), "--data-dir", str(data))
     assert over.returncode == 0, over.stderr
+    assert "its inbox file (events it had not scored yet) is kept at" in over.stdout
     aside = list(data.glob("leadvibe.db.before-restore-*"))
     assert [p.name for p in aside if not p.name.endswith(("-wal", "-shm"))], aside
     server = ServerProcess(data).start()
