@@ -6,7 +6,7 @@ else). The worker reads it inside its own transaction on the main database, wher
 handled together with the scores: rows at or below that mark are done, whether or not the server has deleted them
 yet, so deleting them later (`delete_handled`) needs no coordination and can be repeated. Both files have an
 `inbox` and an `idempotency_keys` table of the same shape: the main database's are only a parking place, emptied
-into the inbox file at start (`move_parked`).
+into the inbox file at start (`pipeline.inbox.settle_inbox_file`).
 """
 
 from __future__ import annotations
