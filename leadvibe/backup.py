@@ -137,16 +137,15 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
     started = time.monotonic()
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
     _remove_with_sidecars(tmp)
-    # Read-write without CREATE: a missing file is an error, and nothing here ever writes to the source.
-    inbox = _pinned(inbox_store.path_beside(db_path))  # first: see the module docstring
-    src = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
+    inbox: apsw.Connection | None = None
+    src: apsw.Connection | None = None
     out: apsw.Connection | None = None
     try:
-        src.set_busy_timeout(10_000)
-        # Pin one snapshot for the whole copy (see the module docstring): BEGIN is lazy, the SELECT starts the
-        # read transaction.
-        src.execute("BEGIN")
-        src.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+        # One snapshot of each file for the whole copy, the inbox file's first (see the module docstring).
+        inbox = _pinned(inbox_store.path_beside(db_path))
+        src = _pinned(db_path)
+        if src is None:
+            raise BackupError(f"no database at {db_path}: is --data-dir (LEADVIBE_DATA_DIR) right?")
         out = apsw.Connection(str(tmp))
         steps = 0
         deadline = time.monotonic() + busy_retry_seconds
@@ -185,17 +184,18 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
         _remove_with_sidecars(tmp)
         raise
     finally:
-        with contextlib.suppress(apsw.Error):
-            src.close()
-        if inbox is not None:
-            with contextlib.suppress(apsw.Error):
-                inbox.close()
+        for conn in (src, inbox):
+            if conn is not None:
+                with contextlib.suppress(apsw.Error):
+                    conn.close()
     return BackupResult(dest, dest.stat().st_size, pages, steps, time.monotonic() - started, pending)
 
 
 def _pinned(path: Path) -> apsw.Connection | None:
-    """A connection to `path` holding a read snapshot, or None when there is no such file (a data directory no
-    server of this version has opened yet: its pending events are still in the main database)."""
+    """A connection to `path` holding a read snapshot until its COMMIT, or None when there is no such file (for
+    the inbox file: a data directory no server of this version has opened yet, whose pending events are still in
+    the main database). Read-write without CREATE: nothing here ever writes to the source. BEGIN is lazy: the
+    SELECT starts the read transaction."""
     if not path.is_file():
         return None
     conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE)

@@ -73,10 +73,11 @@ def free_port() -> int:
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) in MB of a process and its children (the server's worker process), from /proc."""
+    """(current RSS, peak RSS) in MB of a process and its descendants (the server's worker process), from /proc."""
+    from tests.e2e.server import family
+
     rss = peak = 0.0
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    for member in (pid, *(int(c) for c in children)):
+    for member in family(pid):
         fields = {}
         for line in Path(f"/proc/{member}/status").read_text().splitlines():
             key, _, value = line.partition(":")

@@ -271,14 +271,16 @@ class Database:
         self._thread = threading.Thread(target=self._write_loop, name="leadvibe-writer", daemon=True)
         self._thread.start()
         self._checkpointer.start()
-        self._readers = concurrent.futures.ThreadPoolExecutor(
-            max_workers=self.read_pool_size, thread_name_prefix="leadvibe-reader")
+        self._start_readers()
 
     def open_readonly(self) -> None:
         """Only the read pool: for a process that reads a database another one writes (the worker process reads
         the inbox file, which the server alone writes). Writes raise DatabaseClosed."""
         with self._closing:
             self._closed = False
+        self._start_readers()
+
+    def _start_readers(self) -> None:
         self._readers = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.read_pool_size, thread_name_prefix="leadvibe-reader")
 

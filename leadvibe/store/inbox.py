@@ -35,10 +35,12 @@ def insert(conn: apsw.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     insert_rows(conn, _INSERT, rows)
 
 
+_INSERT_KEY = "INSERT OR IGNORE INTO idempotency_keys (unit_id, key, event_id, created_at) VALUES (?,?,?,?)"
+
+
 def claim_key(conn: apsw.Connection, unit_id: str, key: str, event_id: str, now: int) -> str | None:
     """Record an idempotency key for `event_id`; None when it is new, else the event id it was first given to."""
-    conn.execute("INSERT OR IGNORE INTO idempotency_keys (unit_id, key, event_id, created_at) VALUES (?,?,?,?)",
-                 (unit_id, key, event_id, now))
+    conn.execute(_INSERT_KEY, (unit_id, key, event_id, now))
     if conn.changes():
         return None
     return str(scalar(conn, "SELECT event_id FROM idempotency_keys WHERE unit_id = ? AND key = ?", (unit_id, key)))
@@ -117,11 +119,9 @@ def parked_event_id(main: apsw.Connection, seq: int) -> str | None:
 
 def take_parked(conn: apsw.Connection, rows: Sequence[tuple[Any, ...]], keys: Sequence[tuple[Any, ...]]) -> None:
     """Inbox file: store parked rows (numbered anew, in order) and keys, and mark the last row moved."""
-    insert(conn, [row[1:] for row in rows])
+    park(conn, rows, keys)
     if rows:
         conn.execute("UPDATE parked_moved SET seq = ?, event_id = ? WHERE id = 1", (rows[-1][0], rows[-1][3]))
-    conn.executemany("INSERT OR IGNORE INTO idempotency_keys (unit_id, key, event_id, created_at)"
-                     " VALUES (?,?,?,?)", keys)
 
 
 def drop_parked(main: apsw.Connection, upto: int, keys: bool) -> None:
@@ -132,11 +132,11 @@ def drop_parked(main: apsw.Connection, upto: int, keys: bool) -> None:
 
 
 def park(conn: apsw.Connection, rows: Sequence[tuple[Any, ...]], keys: Sequence[tuple[Any, ...]]) -> None:
-    """A backup's copy of the main database: inbox rows not yet handled ((seq, then COLUMNS), kept in order) and
-    idempotency keys, parked for the start after a restore to move into a new inbox file."""
+    """Inbox rows ((seq, then COLUMNS), numbered anew in order) and idempotency keys added to a file's tables: a
+    backup's copy of the main database parks them there for the start after a restore to move into a new inbox
+    file, which takes them the same way (`take_parked`)."""
     insert(conn, [row[1:] for row in rows])
-    conn.executemany("INSERT OR IGNORE INTO idempotency_keys (unit_id, key, event_id, created_at)"
-                     " VALUES (?,?,?,?)", keys)
+    conn.executemany(_INSERT_KEY, keys)
 
 
 def all_keys(conn: apsw.Connection) -> list[tuple[Any, ...]]:
