@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import threading
 import time
 
 _SEED = os.urandom(32)
@@ -40,10 +41,12 @@ _IDS_PER_DIGEST = 512 // _HASH_BITS
 
 
 def _reseed_after_fork() -> None:
-    global _SEED, _KEYED, _KEYED_WIDE
+    global _SEED, _KEYED, _KEYED_WIDE, _POOL_LOCK
     _SEED = os.urandom(32)
     _KEYED = hashlib.blake2b(key=_SEED, digest_size=10)
     _KEYED_WIDE = hashlib.blake2b(key=_SEED, digest_size=64)
+    _POOL.clear()  # the parent hands out the ids it minted; a child mints its own
+    _POOL_LOCK = threading.Lock()  # another thread of the parent may have held it at the fork
 
 
 os.register_at_fork(after_in_child=_reseed_after_fork)
@@ -73,14 +76,23 @@ def new_id(prefix: str) -> str:
 
 def new_event_id() -> str:
     """`ev_…` like `new_id("ev")`, but ids minted later sort after earlier ones (to the millisecond): the event
-    index takes them as appends. Still 16 characters of lower-case base32, with 38 bits that differ per id."""
-    n = next(_COUNTER)
-    h = _KEYED.copy()
-    h.update(n.to_bytes(16, "little"))
-    ms = (time.time_ns() // 1_000_000) & ((1 << _MS_BITS) - 1)
-    body = (ms << (_COUNTER_BITS + _HASH_BITS)) | ((n & ((1 << _COUNTER_BITS) - 1)) << _HASH_BITS) \
-        | (int.from_bytes(h.digest(), "big") >> (80 - _HASH_BITS))
-    return f"ev_{_encode_80(body, _SORTED_PAIRS)}"
+    index takes them as appends. Still 16 characters of lower-case base32, with 38 bits that differ per id.
+
+    Handed out from ids `new_event_ids` minted in the same millisecond (one digest gives 25 ids their hash bits):
+    a single-event /ingest takes one per request, and a digest per id cost a microsecond of the event loop's ~70
+    per request. Ids left when the millisecond passes are dropped."""
+    global _pool_ms
+    ms = time.time_ns() // 1_000_000
+    with _POOL_LOCK:
+        if ms != _pool_ms or not _POOL:
+            _POOL[:] = reversed(new_event_ids(_IDS_PER_DIGEST))  # popped from the end: handed out in order
+            _pool_ms = ms
+        return _POOL.pop()
+
+
+_POOL: list[str] = []
+_pool_ms = -1
+_POOL_LOCK = threading.Lock()
 
 
 def new_event_ids(count: int) -> list[str]:

@@ -39,6 +39,28 @@ def test_event_ids_keep_the_shape_sort_by_time_and_never_repeat() -> None:
     assert re.fullmatch(r"ev_[a-z2-7]{16}", before)
 
 
+def test_event_ids_minted_on_many_threads_at_once_never_repeat() -> None:
+    import threading
+
+    minted: list[list[str]] = [[] for _ in range(8)]
+
+    def mint(out: list[str]) -> None:
+        for _ in range(5_000):
+            out.append(new_event_id())
+
+    threads = [threading.Thread(target=mint, args=(out,)) for out in minted]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for out in minted for i in out]
+    assert len(ids) == 40_000 and len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"ev_[a-z2-7]{16}", i) for i in ids)
+    for out in minted:  # each thread's ids in the order it got them: time order
+        ms = [_minted_ms(i) for i in out]
+        assert ms == sorted(ms)
+
+
 def test_batch_minted_event_ids_are_event_ids_with_hash_bits_of_their_own() -> None:
     batches = [new_event_ids(n) for n in (0, 1, 24, 25, 26, 1000)] + [[new_event_id()]]
     ids = [i for b in batches for i in b]

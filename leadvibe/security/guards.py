@@ -8,7 +8,8 @@ anything else, so a write that forgot its declaration is not open to Viewers. Re
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
 
 import apsw
 import structlog
@@ -29,6 +30,35 @@ log = structlog.get_logger("leadvibe.auth")
 ACTIVE_OU_COOKIE = "activeOu"
 Auth = Literal["none", "jwt", "any"]
 READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+class Connection(Protocol):
+    """What the guard reads of a request: Litestar's `ASGIConnection` on the framework's routes, the lean
+    ingestion path's `RawConnection` (api/ingest_asgi.py) on its two. Header names are lower case."""
+
+    @property
+    def scope(self) -> Any: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def cookies(self) -> Mapping[str, str]: ...
+
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def client(self) -> Any: ...
+
+    @property
+    def query_params(self) -> Mapping[str, Any]: ...
+
+    @property
+    def path_params(self) -> Mapping[str, Any]: ...
+
+    @property
+    def route_handler(self) -> Any: ...
 
 
 def access(role: Role | None, *, auth: Auth = "any", ou: bool = True, path_ou: str | None = None,
@@ -86,7 +116,7 @@ async def _record_use(rt: Runtime, cred: CachedCredential) -> None:
         log.warning("credential_use_not_recorded", credential_id=cred.cred_id, error=repr(exc))
 
 
-async def authenticate(rt: Runtime, connection: ASGIConnection[Any, Any, Any, Any], allow_basic: bool) -> Principal:
+async def authenticate(rt: Runtime, connection: Connection, allow_basic: bool) -> Principal:
     """Bearer JWT (people) or, where allowed, HTTP Basic (API credentials)."""
     header = connection.headers.get("authorization", "")
     scheme = header.split(" ", 1)[0].lower() if header else ""
@@ -162,7 +192,7 @@ async def implicit_unit(rt: Runtime, principal: Principal) -> str | None:
     return await rt.db.read(run)
 
 
-async def resolve_tenant(rt: Runtime, connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> Tenant:
+async def resolve_tenant(rt: Runtime, connection: Connection, principal: Principal) -> Tenant:
     """Active OU (SEMANTICS §1): the `activeOu` cookie, else `X-OU-ID`, else a credential's home OU, else the OU
     the person last selected, else their only OU."""
     requested = connection.cookies.get(ACTIVE_OU_COOKIE) or connection.headers.get("x-ou-id")
@@ -192,7 +222,7 @@ def _require(need: Role | None, have: Role | None, where: str) -> None:
         raise ApiError(403, f"this action needs the {need.value} role in the OU (you are {have.value})")
 
 
-def _rate_key(rt: Runtime, principal: Principal, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+def _rate_key(rt: Runtime, principal: Principal, connection: Connection) -> str:
     key_by = rt.settings.rate_limit_key_by
     if key_by == "credential" and principal.kind == "credential":
         return f"cred:{principal.credential_id}"
@@ -201,7 +231,7 @@ def _rate_key(rt: Runtime, principal: Principal, connection: ASGIConnection[Any,
     return f"org:{principal.org_id}"
 
 
-async def check_access(rt: Runtime, connection: ASGIConnection[Any, Any, Any, Any], opt: dict[str, Any],
+async def check_access(rt: Runtime, connection: Connection, opt: dict[str, Any],
                        method: str) -> tuple[Principal | None, Tenant | None, Role | None]:
     """Everything the guard decides for a handler's `opt`: authenticate, rate-limit, resolve the active OU and
     check the role there (and in a path OU). Returns (principal, tenant, role in the path OU) and leaves the

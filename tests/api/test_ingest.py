@@ -125,6 +125,24 @@ async def test_active_ou_required_for_people(api: Api) -> None:
     assert r.status_code == 202
 
 
+async def test_the_active_ou_is_read_from_the_cookie_or_the_header(api: Api, basic: dict[str, str]) -> None:
+    other = (await api.post("/org-units", json={"name": "Other"})).json()["unit_id"]
+    event = {"lead_id": "a", "event_type": "x"}
+    # A credential acts in its home OU only, whichever way another one is named.
+    for naming in ({"Cookie": f"theme=dark; activeOu={other}"}, {"X-OU-ID": other}):
+        r = await api.client.post("/ingest", json=event, headers={**basic, **naming})
+        assert r.status_code == 403, naming
+        assert r.json()["error"] == "this API credential may only act in its own OU (unit_default)"
+    # A person's event lands in the OU the cookie names, else in the header's.
+    bearer = {"Authorization": api.headers["Authorization"]}
+    for lead, naming in (("by_cookie", {"Cookie": f"activeOu={other}"}), ("by_header", {"X-OU-ID": other})):
+        r = await api.client.post("/ingest", json={**event, "lead_id": lead}, headers={**bearer, **naming})
+        assert r.status_code == 202, r.text
+    await wait_idle(api)
+    placed = await api.rt.db.read(lambda c: dict(c.execute("SELECT lead_id, unit_id FROM events").fetchall()))
+    assert placed == {"by_cookie": other, "by_header": other}
+
+
 async def test_idempotency_by_event_id_and_header_even_when_racing(api: Api, basic: dict[str, str]) -> None:
     await add_rules(api, {"x": 1})
     first = await _ingest(api, basic, lead_id="ld_i", event_type="x", event_id="evt-1")
