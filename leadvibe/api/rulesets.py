@@ -61,18 +61,21 @@ ICON_MAX = 100
 BACKTEST_DEFAULT_LEADS = 1000
 BACKTEST_MAX_LEADS = 10_000
 BACKTEST_MAX_RULES = 1000
-# A rescore runs as a series of write transactions of about this long (whole leads each), so ingestion and the
-# worker get the writer between them; the lead count bounds what one step reads up front.
-RESCORE_STEP_MS = 50.0
-RESCORE_STEP_LEADS = 600
+# A rescore runs as a series of write transactions of about this long (whole leads each), so the worker and API
+# writes get the writer between them; the lead count bounds what one step reads up front. A 202 waits for none of
+# them (acknowledged events commit to the inbox file, which has a writer of its own): steps of ~150 ms instead of
+# ~40 cut a rescore by a fifth with /ingest's p99 unchanged (performance.md, fifteenth round), and a dashboard
+# write or a worker batch waits one step at most.
+RESCORE_STEP_MS = 200.0
+RESCORE_STEP_LEADS = 2400
 # ... and of about this many rows written: a step of leads that all change (a scoped rescore) writes ~4 rows per
 # lead. 800 is what steps of whole 100-lead chunks, cut once past 500 rows, wrote on average (steps are now cut at
 # the rows). A rescore in a child process learns from its steps how many rows a step of RESCORE_WRITE_MS holds
 # (pipeline.rescore_pace), within the bounds below.
 RESCORE_STEP_WRITES = 800
-RESCORE_WRITE_MS = 40.0
+RESCORE_WRITE_MS = 150.0
 RESCORE_STEP_WRITES_MIN = 100
-RESCORE_STEP_WRITES_MAX = 4_000
+RESCORE_STEP_WRITES_MAX = 16_000
 # From this many leads to replay, a rescore replays in a child process (see pipeline.rescore_process). Starting
 # one costs ~0.6 s of CPU (imports): measured, 22,000 leads of a 300,000-event OU were no faster in a child, 72,000
 # leads of a 1,000,000-event OU 1.2-1.65x faster (docs/performance.md).
