@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from litestar._parsers import parse_cookie_string, parse_query_string
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Address
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
@@ -88,10 +88,9 @@ class RawConnection:
 
     @property
     def cookies(self) -> dict[str, str]:
-        """The Cookie header parsed (once)."""
+        """The Cookie header parsed as the framework parses it (API clients rarely send one)."""
         if self._cookies is None:
-            header = self.headers.get("cookie")
-            self._cookies = parse_cookie_string(header) if header else {}
+            self._cookies = dict(ASGIConnection(self.scope).cookies) if "cookie" in self.headers else {}
         return self._cookies
 
     @property
@@ -101,12 +100,9 @@ class RawConnection:
         return Address(*client) if client else None
 
     @property
-    def query_params(self) -> dict[str, str]:
-        """The query string's parameters (the first value of each)."""
-        params: dict[str, str] = {}
-        for key, value in parse_query_string(self.scope.get("query_string", b"")):
-            params.setdefault(key, value)
-        return params
+    def query_params(self) -> Any:
+        """The query string's parameters, as the framework gives them."""
+        return ASGIConnection(self.scope).query_params
 
     @property
     def path_params(self) -> dict[str, Any]:

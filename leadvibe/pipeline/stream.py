@@ -70,15 +70,25 @@ class StreamHub:
         self._changed(unit_id)
         try:
             yield b": connected\nretry: 3000\n\n"
+            queue = sub.queue
             while not sub.closed:
                 try:
-                    frame = await asyncio.wait_for(sub.queue.get(), timeout=self.heartbeat)
+                    frame = await asyncio.wait_for(queue.get(), timeout=self.heartbeat)
                 except TimeoutError:
                     yield b": heartbeat\n\n"
                     continue
-                if not frame:
+                # What was queued meanwhile goes out with it as one chunk: a worker batch publishes a frame per
+                # event and score, and a write (and a turn of the response's generators) per frame cost the
+                # server more than the frames themselves while someone watched a busy OU.
+                chunk = [frame]
+                while frame and queue.qsize():
+                    frame = queue.get_nowait()
+                    chunk.append(frame)
+                data = b"".join(chunk)
+                if data:
+                    yield data
+                if not frame:  # dropped while it waited here
                     break
-                yield frame
         finally:
             subs = self._subs.get(unit_id)
             if subs is not None and sub in subs:

@@ -435,6 +435,25 @@ async def test_slow_stream_client_is_dropped_not_ingestion(api: Api, basic: dict
     await gen.aclose()
 
 
+async def test_stream_sends_what_queued_meanwhile_as_one_chunk_in_order() -> None:
+    from leadvibe.pipeline.stream import StreamHub
+
+    hub = StreamHub(buffer=3, heartbeat=60)
+    gen = hub.stream("unit_a")
+    assert (await gen.__anext__()).startswith(b": connected")
+    for i in range(3):
+        hub.publish("unit_a", "event_ingested", {"i": i})
+    hub.publish("unit_b", "event_ingested", {"i": "elsewhere"})
+    chunk = await gen.__anext__()
+    assert chunk == b"".join(b'event: event_ingested\ndata: {"i":%d}\n\n' % i for i in range(3))
+    # A client that falls a whole buffer behind is dropped: its stream ends (it reconnects; nothing is lost but
+    # the frames it missed).
+    for i in range(3, 7):
+        hub.publish("unit_a", "event_ingested", {"i": i})
+    assert hub.subscriber_count("unit_a") == 0
+    assert [frame async for frame in gen] == []
+
+
 async def test_stream_requires_auth_and_membership(api: Api) -> None:
     assert (await api.client.get("/stream")).status_code == 401
     r = await api.client.get("/stream", params={"ouId": "unit_nope"},
