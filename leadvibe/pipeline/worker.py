@@ -656,6 +656,9 @@ class Worker:
     def __init__(self, rt: Any) -> None:
         self.rt = rt
         self.queue_depth = 0
+        # Arrivals told so far (`notify`): a batch that finds nothing zeroes the depth only up to what was told
+        # before it was queued (see `_loop`).
+        self._told = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
@@ -687,6 +690,7 @@ class Worker:
     def notify(self, n: int) -> None:
         """New events were committed to the inbox."""
         self.queue_depth += n
+        self._told += n
         self._arrivals.add(n, time.monotonic())
         self._wake.set()
 
@@ -709,6 +713,7 @@ class Worker:
             last_start = time.monotonic()
             self._wake.clear()
             self._busy = True
+            told_before = self._told
             n_fetch = limit
             try:
                 try:
@@ -749,7 +754,10 @@ class Worker:
             if result.fired and self.rt.delivery is not None:
                 self.rt.delivery.poke()
             if handled == 0:
-                self.queue_depth = 0
+                # Everything told before this batch was queued was committed before it read the inbox, so none of
+                # that is pending; arrivals told since may have committed after its read (the inbox file has a
+                # writer of its own) and still are.
+                self.queue_depth = self._told - told_before
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=settings.worker_idle_poll)
 

@@ -190,6 +190,56 @@ async def test_the_server_deletes_the_rows_the_worker_handled_a_chunk_at_a_time(
         await asyncio.sleep(0.1)
 
 
+async def test_an_event_committed_while_a_batch_that_found_nothing_runs_stays_pending(api: Api) -> None:
+    # The inbox file has a writer of its own, so an event can commit and be told while a worker batch that read
+    # the inbox before it is still running: the worker must still count it as pending (wait_idle, /healthz and
+    # the queue depth metric read that count).
+    import threading
+
+    headers = await api.credential("ingest")
+    headers.pop("X-Secret-Id")
+    # A first request records the credential's use (a write to the main database, which the held batch blocks).
+    r = await api.client.post("/ingest", json={"lead_id": "ld_before", "event_type": "page_view"}, headers=headers)
+    assert r.status_code == 202
+    worker = api.rt.worker
+    await wait_idle(api)
+    loop = asyncio.get_running_loop()
+    read, release = threading.Event(), threading.Event()
+    depth_after: list[int] = []
+    noted: list[bool] = []
+    after_batch = worker.after_batch
+
+    def hold() -> None:  # on the writer thread, once the batch has read the (empty) inbox
+        read.set()
+        release.wait(5)
+
+    def note_depth(result: Any, handled: int) -> None:
+        after_batch(result, handled)
+        if release.is_set() and not noted:
+            # Runs on the worker's loop once it has settled this batch and waits for its next turn.
+            noted.append(True)
+            asyncio.get_running_loop().call_soon(lambda: depth_after.append(worker.queue_depth))
+
+    worker.after_fetch, worker.after_batch = hold, note_depth
+    try:
+        worker.notify(0)  # wakes the worker: a batch with nothing to take
+        assert await loop.run_in_executor(None, read.wait, 5)
+        worker.after_fetch = None
+        r = await api.client.post("/ingest", json={"lead_id": "ld_meanwhile", "event_type": "page_view"},
+                                  headers=headers)
+        assert r.status_code == 202
+        event_id = r.json()["metadata"]["event_id"]
+    finally:
+        worker.after_fetch = None
+        release.set()
+    await wait_idle(api)
+    worker.after_batch = after_batch
+    assert depth_after == [1]
+    stored = await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM events WHERE id = ?",
+                                                      (event_id,)).fetchone()[0])
+    assert stored == 1
+
+
 def test_idempotency_keys_live_in_the_inbox_file_and_expire_after_the_window(rt: Runtime) -> None:
     first = _queue(rt, "ld_a", key="k-old")
     assert _queue(rt, "ld_a", key="k-old") == first  # a repeat answers the original
