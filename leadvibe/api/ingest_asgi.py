@@ -49,8 +49,8 @@ _OPT = ingest.opt
 
 
 class _ScopeState:
-    """`connection.state` as attributes over the scope's state dict, where Litestar's `State` keeps them too (the
-    access log's audit reads the principal from there)."""
+    """`connection.state` as attributes over the scope's state dict, where Litestar's `State` keeps them too (and
+    where the observe middleware's audit looks for the principal on the routes it audits)."""
 
     __slots__ = ("_values",)
 
