@@ -221,19 +221,21 @@ async def test_an_event_committed_while_a_batch_that_found_nothing_runs_stays_pe
             asyncio.get_running_loop().call_soon(lambda: depth_after.append(worker.queue_depth))
 
     worker.after_fetch, worker.after_batch = hold, note_depth
-    try:
-        worker.notify(0)  # wakes the worker: a batch with nothing to take
-        assert await loop.run_in_executor(None, read.wait, 5)
-        worker.after_fetch = None
-        r = await api.client.post("/ingest", json={"lead_id": "ld_meanwhile", "event_type": "page_view"},
-                                  headers=headers)
-        assert r.status_code == 202
-        event_id = r.json()["metadata"]["event_id"]
+    try:  # the app (and its worker) is shared with other tests: its hooks are put back whatever happens
+        try:
+            worker.notify(0)  # wakes the worker: a batch with nothing to take
+            assert await loop.run_in_executor(None, read.wait, 5)
+            worker.after_fetch = None
+            r = await api.client.post("/ingest", json={"lead_id": "ld_meanwhile", "event_type": "page_view"},
+                                      headers=headers)
+            assert r.status_code == 202
+            event_id = r.json()["metadata"]["event_id"]
+        finally:
+            worker.after_fetch = None
+            release.set()
+        await wait_idle(api)
     finally:
-        worker.after_fetch = None
-        release.set()
-    await wait_idle(api)
-    worker.after_batch = after_batch
+        worker.after_batch = after_batch
     assert depth_after == [1]
     stored = await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM events WHERE id = ?",
                                                       (event_id,)).fetchone()[0])
