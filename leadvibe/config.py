@@ -34,14 +34,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # A read (one query transaction) is stopped after this many seconds; 0 = no limit.
     read_deadline: float = 30.0
     # A batch ends at this many events or once its transaction would pass worker_batch_ms, whichever comes first:
-    # big batches share one commit (most of a batch's cost is writing the pages it dirtied), the time bound keeps
-    # ingestion from waiting long behind one. The transaction counts the scoring so far plus the writes and commit
-    # that the events scored so far will cost (learnt per event from the batches before: `Worker.tail_ms`).
-    worker_batch_size: int = 2000
-    worker_batch_ms: float = 250.0
-    # ...but once other writes (an inbox commit holding a 202, an API write) are queued behind a batch, it commits
-    # once its transaction reaches this many milliseconds, so the request path waits at most about this long for
-    # the writer.
+    # big batches share one commit and read each lead's state once (most of a batch's cost is writing the pages it
+    # dirtied), the time bound keeps other writes from waiting long behind one. The transaction counts the scoring
+    # so far plus the writes and commit still to come (learnt per event from the batches before:
+    # `Worker.tail_ms`); a batch writes as it goes (pipeline/worker.py, `_FLUSH_MS`), so that tail stays short.
+    worker_batch_size: int = 16000
+    worker_batch_ms: float = 500.0
+    # ...but once other writes (an API write, the server's own jobs) are queued behind a batch, it stops once its
+    # transaction reaches this many milliseconds and commits after writing what it has not written yet.
     worker_yield_ms: float = 10.0
     # While single events arrive faster than worker_pace_rate per second (and there is no backlog), a batch starts
     # at most every worker_pace_ms (from a third of that rate, every quarter of it): each then scores more events

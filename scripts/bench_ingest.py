@@ -2,15 +2,17 @@
 """Ingestion benchmark: prints single-event /ingest req/s (32 keep-alive clients) against a trivial Litestar
 POST handler on the same stack (the ceiling: uvicorn's stock HTTP protocol), their ratio, the ratio against the
 same POST over the server's own protocol (leadvibe/http_protocol.py), /ingest/batch events/s, worker scoring
-events/s (3 rulesets, surge on, an inorganic filter) and p50/p99 from 202 to the score visible on /stream at a
-paced 2,000 events/s.
+events/s (3 rulesets, surge on, an inorganic filter) with the time of a `POST /leads` sent every `--write-every`
+seconds while it drains (what a person saving something waits behind the worker's batches; 0 sends none), and
+p50/p99 from 202 to the score visible on /stream at a paced 2,000 events/s.
 
 `--only latency` runs just the paced 2,000 events/s on a fresh server, `--rounds` times, and prints with each
 round the CPU seconds the server, its worker process and this script spent on it (from /proc): a change to the
 path from 202 to score compared without the loads before it, which grow the database the others measure on.
 
 Everything runs on 127.0.0.1 against a fresh data dir; every load is bounded in time. Needs `wrk` on PATH.
-Usage: python scripts/bench_ingest.py [--duration 10] [--synchronous FULL|NORMAL] [--only latency --rounds 3]
+Usage: python scripts/bench_ingest.py [--duration 10] [--write-every 0.5] [--synchronous FULL|NORMAL]
+       [--only latency --rounds 3]
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ def pct(values: list[float], p: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--write-every", type=float, default=0.5,
+                    help="seconds between the API writes sent while the worker drains (at most 1; 0: none)")
     ap.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     ap.add_argument("--only", choices=["latency"], help="only the paced 202 -> score rounds, on a fresh server")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of --only latency")
@@ -253,18 +257,32 @@ def main() -> None:
         ingested, depth = metrics(base)
         processed_then = ingested - depth
         t1 = time.monotonic()
-        samples = []
-        while depth > 0:
-            time.sleep(1.0)
-            ingested, depth = metrics(base)
-            now = time.monotonic()
-            samples.append(((ingested - depth) - processed_then) / (now - t1))
-            if now - t0 > 600:
-                break
+        samples: list[float] = []
+        writes: list[float] = []
+        with httpx.Client(base_url=base, headers=basic, timeout=30) as api:
+            while depth > 0:
+                # An API write every `--write-every` seconds meanwhile: what a person saving something waits
+                # behind the worker's batches (they share the database's write lock).
+                if not args.write_every:
+                    time.sleep(1.0)
+                for _ in range(max(1, round(1 / args.write_every)) if args.write_every else 0):
+                    time.sleep(args.write_every)
+                    w0 = time.perf_counter()
+                    api.post("/leads", json={"id": f"ld_probe_{len(writes)}"}).raise_for_status()
+                    writes.append((time.perf_counter() - w0) * 1000)
+                ingested, depth = metrics(base)
+                now = time.monotonic()
+                samples.append(((ingested - depth) - processed_then) / (now - t1))
+                if now - t0 > 600:
+                    break
         total = ingested - before
         worker_rate = statistics.median(samples) if samples else float("nan")
         print(f"worker scoring            {worker_rate:10.0f} events/s (3 rulesets, surge, a filter;"
               f" {total:.0f} events; target >= 50,000)")
+        writes.sort()
+        if writes:
+            print(f"  an API write meanwhile  p50 {pct(writes, 0.5):6.1f} ms   p99 {pct(writes, 0.99):6.1f} ms"
+                  f"   max {writes[-1]:6.1f} ms   ({len(writes)} POST /leads, one every {args.write_every:g} s)")
 
         auth = basic["Authorization"]
         lat = asyncio.run(paced_latency(server.port, auth, 2000, 5))

@@ -59,18 +59,19 @@ class EventContext:
 
 @dataclass(slots=True)
 class _LeadWork:
-    """A lead's state while a batch runs; written back once at the end of the batch."""
+    """A lead's state while a batch runs; written back by the batch's flushes (`BatchProcessor.flush`)."""
 
     state: LeadState
     # session_count as stored when the batch loaded the lead (the sessions the batch opens are in `state.opened`).
     session_count: int
-    # Scores as stored when the batch loaded the lead: only rulesets whose score moved (or that had no row) are
-    # written back.
+    # Scores as stored when the batch loaded the lead or last wrote it: only rulesets whose score moved since (or
+    # that had no row) are written back.
     stored: dict[str, int]
     last_event_at: int | None = None
     last_event_type: str | None = None
     last_organic_at: int | None = None
-    touched_scores: bool = False
+    # Scored since the batch last wrote its lead state (`BatchProcessor.flush`).
+    dirty: bool = False
 
 
 @dataclass(slots=True)
@@ -117,6 +118,8 @@ class BatchResult:
     # buffered writes, the commit) is the batch's tail, which the worker learns per event (`Worker.tail_ms`).
     started: float = 0.0
     loop_ms: float = 0.0
+    # Milliseconds of the loop spent writing what was buffered so far (`BatchProcessor.flush`): part of the writes.
+    flush_ms: float = 0.0
     publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     # The last inbox row handled (0 when none was): rows up to it may be deleted from the inbox file.
@@ -219,6 +222,8 @@ class BatchProcessor:
         # in the batch (a burst): (start of what was read, exclusive; the events from there on, by time). Before
         # that each event counts its window in SQL.
         self.stored: dict[tuple[str, str, str], tuple[int, _ByTime]] = {}
+        # Leads scored since the lead state was last written (`flush`).
+        self.dirty_leads = 0
 
     def _plan(self, unit_id: str) -> _UnitPlan:
         plan = self.plans.get(unit_id)
@@ -331,7 +336,9 @@ class BatchProcessor:
                 window = self.windows[(unit_id, lead_id, key)] = _ByTime([])
             window.add(ts, event_seq)
             self.window_ids[event_seq] = q.event_id
-        work.touched_scores = True
+        if not work.dirty:
+            work.dirty = True
+            self.dirty_leads += 1
         if work.last_event_at is None or ts >= work.last_event_at:
             work.last_event_at, work.last_event_type = ts, q.event_type
         if work.last_organic_at is None or ts > work.last_organic_at:
@@ -473,29 +480,50 @@ class BatchProcessor:
         self.windows.clear()
         self.window_ids.clear()
         self.stored.clear()
+        self.dirty_leads = 0
         # What was buffered is written (or rolled back) now: windows count it from the table from here on.
         self.below = self.next_seq
 
-    def finish(self) -> None:
-        """Write the buffered rows, the per-lead state and the event-type catalogue."""
+    def flush(self, leads: bool = True) -> None:
+        """Write what the batch buffered so far (new leads, event and score rows, the event-type catalogue and,
+        with `leads`, the state of the leads scored since it was last written) and keep what the batch knows of
+        its leads, so it goes on in the same transaction. A long batch flushes as it goes, so a write queued
+        behind it waits for little more than its commit; the lead state less often than the events, since a lead
+        scored again before its state is written costs one write for both."""
         conn, now = self.conn, self.now
         ev_store.create_leads(conn, self.new_leads, now)
+        self.new_leads.clear()
         ev_store.insert_scored_events(conn, self.event_rows, self.score_rows)
+        self.event_rows.clear()
+        self.score_rows.clear()
+        for unit_id, counts in self.type_counts.items():
+            ev_store.bump_event_types(conn, unit_id, counts)
+        self.type_counts.clear()
+        for unit_id, pairs in self.properties.items():
+            ev_store.add_properties(conn, unit_id, pairs)
+        self.properties.clear()
+        if leads:
+            self._write_leads()
+
+    def _write_leads(self) -> None:
+        """The scores and activity of the leads scored since they were last written."""
+        conn, now = self.conn, self.now
         changed: list[tuple[int, int, str, str, str]] = []
         added: list[tuple[str, str, str, int, int]] = []
         activity: list[tuple[Any, ...]] = []
         # In key order: the updates then walk lead_scores and leads in their B-trees' order instead of jumping to a
         # random page per lead (measured: about a quarter less CPU for the score updates at 100,000 leads).
-        for (unit_id, lead_id), work in sorted(self.leads.items(), key=_lead_key):
+        for (unit_id, lead_id), work in sorted([item for item in self.leads.items() if item[1].dirty], key=_lead_key):
             state = work.state
-            if work.touched_scores:
-                stored = work.stored
-                for rs, score in state.scores.items():
-                    was = stored.get(rs)
-                    if was is None:
-                        added.append((unit_id, rs, lead_id, score, now))
-                    elif was != score:
-                        changed.append((score, now, unit_id, lead_id, rs))
+            stored = work.stored
+            for rs, score in state.scores.items():
+                was = stored.get(rs)
+                if was is None:
+                    added.append((unit_id, rs, lead_id, score, now))
+                elif was != score:
+                    changed.append((score, now, unit_id, lead_id, rs))
+            work.stored = dict(state.scores)
+            work.dirty = False
             activity.append(ev_store.activity_row(
                 unit_id, lead_id, last_event_at=work.last_event_at, last_event_type=work.last_event_type,
                 last_organic_at=work.last_organic_at, session=state.session,
@@ -503,10 +531,11 @@ class BatchProcessor:
         ev_store.update_lead_scores(conn, changed)
         ev_store.save_many_lead_scores(conn, added)
         ev_store.save_lead_activity(conn, activity)
-        for unit_id, counts in self.type_counts.items():
-            ev_store.bump_event_types(conn, unit_id, counts)
-        for unit_id, pairs in self.properties.items():
-            ev_store.add_properties(conn, unit_id, pairs)
+        self.dirty_leads = 0
+
+    def finish(self) -> None:
+        """Write everything buffered (`flush`) and drop what the batch held."""
+        self.flush()
         self.discard()
 
 
@@ -518,6 +547,14 @@ def _lead_key(item: tuple[tuple[str, str], _LeadWork]) -> tuple[str, str]:
 _PREPARE_CHUNK = 256
 # Rows the worker's first batch fetches (later ones double up to the batch size while they run whole).
 _FIRST_BATCH = 256
+# A batch writes what it buffered whenever that would take about _FLUSH_MS (from the worker's tail per event), at
+# least every _FLUSH_MIN events, or every _FLUSH_UNKNOWN while the tail is not known: a write queued behind a long
+# batch waits for about that much and the commit, while the batch keeps its leads' state for its later events.
+_FLUSH_MS = 25.0
+_FLUSH_MIN = 64
+_FLUSH_UNKNOWN = 2000
+# ...and its leads' state once that would take about _LEADS_FLUSH_MS (a lead's writes counted as an event's).
+_LEADS_FLUSH_MS = 200.0
 
 # Failures of the database itself (a full disk, an I/O error, a lock held too long): they say nothing about the
 # event, so an event that meets one is retried with its batch, never moved to inbox_dead.
@@ -537,8 +574,10 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     The fast path runs the batch without per-event savepoints and stops early once its transaction would pass
     `budget_ms`, or `yield_ms` while other writes (ingestion's inbox commits, API writes) are queued behind it on the
     writer (the rest stays in the inbox for the next batch). The transaction is counted as the processing so far
-    plus `tail_ms_per_event` for each event processed: the writes and commit still to come after the last one
-    (the worker's estimate, `Worker.tail_ms`). If any event raises, the whole batch is rolled back by the caller
+    plus `tail_ms_per_event` for each event or lead not yet written: the writes and commit still to come (the
+    worker's estimate, `Worker.tail_ms`). The batch writes its event rows every ~25 ms of that tail (`_FLUSH_MS`)
+    and its leads' state every ~200 ms (`_LEADS_FLUSH_MS`), so a long batch keeps its leads in memory while what
+    a queued write waits for stays short. If any event raises, the whole batch is rolled back by the caller
     and re-run with `careful=True`, where each event has its own savepoint and a failing one is set aside in
     `inbox_dead` (with its error) instead of blocking the queue.
     """
@@ -552,7 +591,11 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     if not careful:
         started = proc.result.started = time.perf_counter()
         waiting = rt.db.queue_length_fn
-        done = 0
+        done = unflushed = 0
+        # Events scored before the batch flushes what it buffered (see BatchProcessor.flush): their writes' share of
+        # the tail, or a fixed count while the tail is unknown.
+        flush_every = max(_FLUSH_MIN, int(_FLUSH_MS / tail_ms_per_event)) if tail_ms_per_event else _FLUSH_UNKNOWN
+        leads_every = max(_FLUSH_MIN, int(_LEADS_FLUSH_MS / tail_ms_per_event)) if tail_ms_per_event else 0
         stop = False
         # Rows are decoded and their leads looked up a chunk at a time: a batch cut short by its budget or by a
         # queued write does not pay for the rows it never reaches.
@@ -563,13 +606,19 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
             for row, q in zip(chunk, decoded, strict=True):
                 proc.process(row, q)
                 done += 1
+                unflushed += 1
+                if unflushed >= flush_every:
+                    flushed_at = time.perf_counter()
+                    proc.flush(leads=proc.dirty_leads >= leads_every)
+                    proc.result.flush_ms += (time.perf_counter() - flushed_at) * 1000
+                    unflushed = 0
                 # Checked every 16 events: reading the clock per event would cost more than it saves.
                 if done & 15 or (budget_ms is None and yield_ms is None):
                     continue
-                # The time so far plus what writing and committing the events scored so far will take: where each
+                # The time so far plus what writing and committing the events not yet flushed will take: where each
                 # event dirties pages all over a large OU's indexes, that tail is most of a batch (measured at a
                 # million leads: 0.1 s of scoring, then 0.6 s of writes and commit).
-                spent = (time.perf_counter() - started) * 1000 + tail_ms_per_event * done
+                spent = (time.perf_counter() - started) * 1000 + tail_ms_per_event * max(unflushed, proc.dirty_leads)
                 if budget_ms is not None and spent > budget_ms:
                     stop = True
                     break
@@ -663,8 +712,9 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self.processed_total = 0
-        # Milliseconds per event that a batch takes after its last event is scored (writes and commit), learnt from
-        # the batches so far: the batch budget counts it, so a batch's whole transaction stays near the budget.
+        # Milliseconds per event of a batch's writes (its flushes) and commit, learnt from the batches so far: the
+        # batch budget counts it for the events not yet written, so a batch's whole transaction stays near the
+        # budget, and it sizes the flushes.
         self.tail_ms = 0.0
         self._arrivals = ArrivalRate()
         # Set where the worker runs in a process of its own (pipeline.worker_process): called on the writer thread
@@ -769,7 +819,7 @@ class Worker:
     def _learn_tail(self, result: BatchResult, ended: float) -> None:
         # A handful of events says little about the per-event part of the tail (its commit's fixed cost dominates).
         if result.started and result.processed >= 32:
-            tail = max(0.0, (ended - result.started) * 1000 - result.loop_ms) / result.processed
+            tail = max(0.0, (ended - result.started) * 1000 - result.loop_ms + result.flush_ms) / result.processed
             self.tail_ms = tail if not self.tail_ms else (self.tail_ms + tail) / 2
 
     async def wait_idle(self) -> None:

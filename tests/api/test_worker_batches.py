@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -196,6 +197,43 @@ async def test_batches_cut_anywhere_score_what_the_replay_engine_scores(
     live = await rt.db.read(_snapshot)
     assert len(live[2]) == len(events)
     assert any(row[13] for row in live[2])  # some events were filtered (column `inorganic`)
+    for rs in ("rs_a", "rs_b"):
+        assert (await api.post(f"/rulesets/{rs}/rescore")).status_code == 200
+    assert await rt.db.read(_snapshot) == live
+
+
+wide_histories = st.lists(st.tuples(st.integers(0, 150), st.sampled_from(TYPES), st.integers(-300, 0)),
+                          min_size=300, max_size=700)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(history=wide_histories)
+async def test_a_batch_that_writes_as_it_goes_scores_what_the_replay_engine_scores(
+        api: Api, history: list[tuple[int, str, int]]) -> None:
+    """A long batch writes its event rows every 64 events and its leads' state once 64 leads wait (a known tail
+    of 5 ms per event): leads scored again after their state was written, new leads, filter windows and groups
+    across those writes all end as the replay engine computes them, and the type catalogue counts each event
+    once."""
+    rt = api.rt
+    await _two_rulesets_and_a_filter(api)
+    now = rt.now_ms()
+    events = _queued(history, "ld_f", now)
+
+    def catalogue(c: Any) -> Counter[str]:
+        return Counter(dict(c.execute("SELECT type_key, event_count FROM event_types WHERE unit_id = 'unit_default'")))
+
+    counted = await rt.db.read(catalogue)
+
+    def batch(c: Any) -> Any:
+        _queue(rt, c, events, now)
+        return process_batch(rt, c, 2000, budget_ms=600_000, tail_ms_per_event=5.0)
+
+    result = await rt.db.write(batch)
+    assert result.processed == len(events) and result.flush_ms > 0
+    live = await rt.db.read(_snapshot)
+    assert len(live[2]) == len(events)
+    assert await rt.db.read(catalogue) - counted == Counter(t for _, t, _ in history)
     for rs in ("rs_a", "rs_b"):
         assert (await api.post(f"/rulesets/{rs}/rescore")).status_code == 200
     assert await rt.db.read(_snapshot) == live
