@@ -39,7 +39,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # so far plus the writes and commit still to come (learnt per event from the batches before:
     # `Worker.tail_ms`); a batch writes as it goes (pipeline/worker.py, `_FLUSH_MS`), so that tail stays short.
     worker_batch_size: int = 16000
-    worker_batch_ms: float = 500.0
+    worker_batch_ms: float = 250.0
     # ...but once other writes (an API write, the server's own jobs) are queued behind a batch, it stops once its
     # transaction reaches this many milliseconds and commits after writing what it has not written yet.
     worker_yield_ms: float = 10.0

@@ -202,8 +202,8 @@ async def test_batches_cut_anywhere_score_what_the_replay_engine_scores(
     assert await rt.db.read(_snapshot) == live
 
 
-wide_histories = st.lists(st.tuples(st.integers(0, 150), st.sampled_from(TYPES), st.integers(-300, 0)),
-                          min_size=300, max_size=700)
+wide_histories = st.lists(st.tuples(st.integers(0, 700), st.sampled_from(TYPES), st.integers(-300, 0)),
+                          min_size=1100, max_size=1500)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -211,13 +211,16 @@ wide_histories = st.lists(st.tuples(st.integers(0, 150), st.sampled_from(TYPES),
 @given(history=wide_histories)
 async def test_a_batch_that_writes_as_it_goes_scores_what_the_replay_engine_scores(
         api: Api, history: list[tuple[int, str, int]]) -> None:
-    """A long batch writes its event rows every 64 events and its leads' state once 64 leads wait (a known tail
-    of 5 ms per event): leads scored again after their state was written, new leads, filter windows and groups
-    across those writes all end as the replay engine computes them, and the type catalogue counts each event
-    once."""
+    """A long batch writes its event rows every 512 events and its leads' state once 512 leads wait (a known
+    tail of 5 ms per event): leads scored again after their state was written, new leads, filter windows and
+    groups across those writes all end as the replay engine computes them, and the type catalogue counts each
+    event once."""
     rt = api.rt
     await _two_rulesets_and_a_filter(api)
     now = rt.now_ms()
+    # Leads in turn (the drawn lead nudges the order): 560 leads, each scored before and after
+    # their state is written.
+    history = [((i + lead % 4) % 560, t, minutes) for i, (lead, t, minutes) in enumerate(history)]
     events = _queued(history, "ld_f", now)
 
     def catalogue(c: Any) -> Counter[str]:
