@@ -574,7 +574,7 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     applies the cache invalidations sent to it there: any that was sent before an event it reads was committed).
 
     The fast path runs the batch without per-event savepoints and stops early once its transaction would pass
-    `budget_ms`, or `yield_ms` while other writes (ingestion's inbox commits, API writes) are queued behind it on the
+    `budget_ms`, or `yield_ms` while other writes (API writes, the server's own jobs) are queued behind it on the
     writer (the rest stays in the inbox for the next batch). The transaction is counted as the processing so far
     plus `tail_ms_per_event` for each event or lead not yet written: the writes and commit still to come (the
     worker's estimate, `Worker.tail_ms`). The batch writes its event rows every ~25 ms of that tail (`_FLUSH_MS`)
@@ -624,7 +624,7 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
                 if budget_ms is not None and spent > budget_ms:
                     stop = True
                     break
-                # Writes queued behind this batch (an inbox commit holds a 202) wait for its commit: end the batch
+                # Writes queued behind this batch (an API write, a server job) wait for its commit: end the batch
                 # after a short slice instead of the whole budget.
                 if yield_ms is not None and spent > yield_ms and waiting():
                     proc.result.yielded = True
