@@ -577,11 +577,11 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     `budget_ms`, or `yield_ms` while other writes (API writes, the server's own jobs) are queued behind it on the
     writer (the rest stays in the inbox for the next batch). The transaction is counted as the processing so far
     plus `tail_ms_per_event` for each event or lead not yet written: the writes and commit still to come (the
-    worker's estimate, `Worker.tail_ms`). The batch writes its event rows every ~25 ms of that tail (`_FLUSH_MS`)
-    and its leads' state every ~200 ms (`_LEADS_FLUSH_MS`), so a long batch keeps its leads in memory while what
-    a queued write waits for stays short. If any event raises, the whole batch is rolled back by the caller
-    and re-run with `careful=True`, where each event has its own savepoint and a failing one is set aside in
-    `inbox_dead` (with its error) instead of blocking the queue.
+    worker's estimate, `Worker.tail_ms`). The batch writes its event rows every ~25 ms of that tail (`_FLUSH_MS`,
+    at least 512 events apart) and its leads' state every ~200 ms (`_LEADS_FLUSH_MS`), so a long batch keeps its
+    leads in memory while what a queued write waits for stays short. If any event raises, the whole batch is
+    rolled back by the caller and re-run with `careful=True`, where each event has its own savepoint and a failing
+    one is set aside in `inbox_dead` (with its error) instead of blocking the queue.
     """
     after = inbox_store.progress(conn)
     rows = rt.inbox_db.read_here(lambda c: inbox_store.pending(c, after, limit))
