@@ -5,8 +5,8 @@ Every statement filters by `unit_id` first, so each one starts on an index whose
 - no lead: `events_unit_time (unit_id, occurred_at)` or, with a type, `events_unit_type_time (unit_id,
   type_key, occurred_at)`; both end in the rowid (`seq`), so "newest first" (`occurred_at DESC, seq DESC`)
   is index order and a page stops reading after `offset + limit` rows;
-- a lead: `events_unit_lead (unit_id, lead_id, seq)` (or `events_lead_type_time` with a type), then a sort of
-  that lead's events only;
+- a lead: `events_lead_type_time (unit_id, lead_id, type_key, occurred_at)`, with a type a range of it, then a
+  sort of that lead's events only;
 - metadata filters are `json_extract` on the rows those indexes select (no index can hold arbitrary keys).
 """
 

@@ -504,7 +504,7 @@ def search(conn: apsw.Connection, unit_id: str, q: str, limit: int = 10) -> list
 def explanation(
     conn: apsw.Connection, unit_id: str, lead_id: str, ruleset_id: str, since: int
 ) -> dict[str, Any]:
-    """Aggregates of a lead's score rows in one ruleset since `since` (events_unit_lead + event_scores PK).
+    """Aggregates of a lead's score rows in one ruleset since `since` (events_lead_type_time + event_scores PK).
 
     `+e.occurred_at` keeps the planner off events_unit_time: a wide window would otherwise scan every event of
     the OU in it instead of the lead's few."""
@@ -685,10 +685,12 @@ def delete_batch(
     conn: apsw.Connection, unit_id: str, lead_id: str, upto_seq: int, batch: int, now: int
 ) -> bool:
     """Delete up to `batch` of the lead's events (their score rows cascade); when none are left, the rows
-    other domains keep for the lead, and mark the deletion completed. True when completed."""
+    other domains keep for the lead, and mark the deletion completed. True when completed. The batch is the first
+    `batch` of the lead's index entries, in no particular order: sorting them by arrival would read the lead's
+    whole history for every batch."""
     deleted = ev_store.delete_events_where(
-        conn, unit_id, "seq IN (SELECT seq FROM events WHERE unit_id = ? AND lead_id = ? AND seq <= ? ORDER BY seq"
-        " LIMIT ?)", (unit_id, lead_id, upto_seq, batch))
+        conn, unit_id, "seq IN (SELECT seq FROM events WHERE unit_id = ? AND lead_id = ? AND seq <= ? LIMIT ?)",
+        (unit_id, lead_id, upto_seq, batch))
     if deleted == batch:
         return False
     existing = {

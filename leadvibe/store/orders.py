@@ -83,7 +83,7 @@ def lead_events(
     limit: int,
 ) -> list[dict[str, Any]]:
     """A lead's events in [start, end), newest first, with the primary ruleset's delta, score after, matched
-    rule ids and summed weight (events_lead_type_time / events_unit_lead; event_scores by primary key)."""
+    rule ids and summed weight (events_lead_type_time; event_scores by primary key)."""
     sql = (
         "SELECT e.id, e.event_type, e.type_key, e.occurred_at, e.received_at, e.processed_at, e.metadata,"
         " e.channel, e.source, e.scope, e.inorganic, e.filtered_by, e.multiplier, e.session_index,"
@@ -92,7 +92,7 @@ def lead_events(
         " ON s.event_seq = e.seq AND s.ruleset_id = ? WHERE e.unit_id = ? AND e.lead_id = ?"
     )
     params: list[Any] = [ruleset_id, unit_id, lead_id]
-    # `+e.occurred_at`: walk the lead's events (events_unit_lead), never the OU's time index for a wide range.
+    # `+e.occurred_at`: walk the lead's events (events_lead_type_time), never the OU's time index for a wide range.
     if start is not None:
         sql += " AND +e.occurred_at >= ?"
         params.append(start)

@@ -466,7 +466,7 @@ def scores_in_lead_order(conn: apsw.Connection, unit_id: str, ruleset_id: str) -
 
 # Decay events carry their decrease in metadata; observe-scope events are stored but not processed
 # (engine.bulk's event kinds). A decrease that is missing or unreadable counts as 0, as the engine's reader does.
-# Only a DECAY event's row is fetched (for its metadata): every other column read is in events_unit_lead.
+# Only a DECAY event's row is fetched (for its metadata): every other column read is in events_lead_type_time.
 _BULK_KIND = (
     "CASE WHEN decay_id IS NULL THEN (CASE WHEN scope = 'observe' THEN -1 ELSE -2 END)"
     " ELSE (SELECT CASE WHEN json_valid(metadata)"
@@ -477,7 +477,8 @@ _BULK_KIND = (
 
 def events_in_lead_order(conn: apsw.Connection, unit_id: str) -> Iterator[tuple[str, str, int, int]]:
     """Every stored event of the OU as `engine.bulk` reads it, `(lead_id, type_key, occurred_at, kind)`, each
-    lead's events together in arrival order (a walk of the events_unit_lead index alone, DECAY rows apart)."""
+    lead's events together in arrival order: a walk of the events_lead_type_time index alone (DECAY rows apart),
+    which gives the leads in order, and a sort of each lead's events by arrival (migration 0055)."""
     # The cursor itself, not a generator around it: a million rows pay no extra frame each.
     return iter(conn.execute(
         f"SELECT lead_id, type_key, occurred_at, {_BULK_KIND} FROM events e WHERE unit_id = ? ORDER BY lead_id, seq",

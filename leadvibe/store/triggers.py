@@ -252,10 +252,12 @@ def lead_history(
     conn: apsw.Connection, unit_id: str, lead_id: str, since_ts: int, before_seq: int, limit: int = 20_000
 ) -> list[tuple[str, str, int]]:
     """`(event_id, type_key, occurred_at)` of a lead's eligible events with `occurred_at >= since_ts` that
-    arrived
-    before `before_seq`, in arrival order (the newest `limit` of them)."""
+    arrived before `before_seq`, in arrival order (the newest `limit` of them). Read from the lead's own events
+    and sorted: left to choose, the planner may walk the OU's time index for a wide window, or the whole table
+    backwards from `before_seq` for the arrival order, reading every lead's events on the way."""
     rows: list[Any] = conn.execute(
         f"SELECT id, type_key, occurred_at FROM (SELECT seq, id, type_key, occurred_at FROM events"
+        f" INDEXED BY events_lead_type_time"
         f" WHERE unit_id = ? AND lead_id = ? AND seq < ? AND occurred_at >= ? AND {_ELIGIBLE}"
         f" ORDER BY seq DESC LIMIT ?) ORDER BY seq",
         (unit_id, lead_id, before_seq, since_ts, limit),

@@ -3,6 +3,9 @@ whose plan decides how they scale."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import apsw
 
 from leadvibe.db.migrate import apply_migrations
@@ -66,3 +69,72 @@ def test_a_count_of_two_large_lead_ranges_merges_both_tables_in_lead_order() -> 
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     assert plan == ["CO-ROUTINE (subquery-2)", "MERGE (INTERSECT)", "LEFT", "SEARCH s USING PRIMARY KEY (unit_id=?)",
                     "RIGHT", "SEARCH l USING INDEX sqlite_autoindex_leads_1 (unit_id=?)", "SCAN (subquery-2)"], plan
+
+
+def _statement_plans(conn: apsw.Connection, run: Callable[[], object]) -> list[list[str]]:
+    """The plans of the statements `run` makes on `conn` that read `events` (each explained with its bindings)."""
+    seen: list[tuple[str, Any]] = []
+
+    def trace(_cursor: apsw.Cursor, sql: str, bindings: Any) -> bool:
+        if "FROM events" in sql and not sql.startswith("EXPLAIN"):
+            seen.append((sql, bindings))
+        return True
+
+    conn.exec_trace = trace
+    try:
+        run()
+    finally:
+        conn.exec_trace = None
+    return [[row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, bindings)] for sql, bindings in seen]
+
+
+def _one_ou_with_events(conn: apsw.Connection) -> None:
+    apply_migrations(conn)
+    conn.executemany(
+        "INSERT INTO events (id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
+        " processed_at, channel) VALUES (?, 'o', 'u', ?, ?, ?, ?, 0, 0, 'web')",
+        [(f"ev_{i}", f"ld_{i % 7}", t, t, 1_000 * (50 - i)) for i, t in
+         enumerate(["page_view", "email_open", "form_submit"] * 20)])
+
+
+def test_events_keep_one_index_per_lead() -> None:
+    # Every stored event writes an entry to each of these, and a lead-keyed one dirties a page of its own per lead
+    # a worker batch touches (migration 0055 dropped the arrival-ordered twin): a new index here is a cost to every
+    # event, to be measured with scripts/bench_worker.py.
+    conn = apsw.Connection(":memory:")
+    apply_migrations(conn)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")}
+    assert names == {"sqlite_autoindex_events_1", "events_unit_time", "events_unit_type_time",
+                     "events_lead_type_time", "events_lead_decay", "events_sent_as_decay"}, names
+
+
+def test_a_leads_events_in_arrival_order_are_sorted_lead_by_lead() -> None:
+    # The backtest's walk and the rescore's read take the leads in the index's order and sort each lead's events
+    # by arrival alone: a sort of the whole OU (or of a whole step) at once would hold it all in the sorter.
+    from leadvibe.pipeline import rescore
+    from leadvibe.store import scoring
+
+    conn = apsw.Connection(":memory:")
+    _one_ou_with_events(conn)
+    walks = _statement_plans(conn, lambda: list(scoring.events_in_lead_order(conn, "u")))
+    walks += _statement_plans(conn, lambda: rescore._load(conn, "u", ["ld_1", "ld_2", "ld_3"], None))
+    assert len(walks) == 2, walks
+    for plan in walks:
+        assert plan[0].startswith("SEARCH e USING ") and "INDEX events_lead_type_time (unit_id=?" in plan[0], plan
+        assert plan[-1] == "USE TEMP B-TREE FOR LAST TERM OF ORDER BY", plan
+    order = [(lead, seq) for lead, seq, *_ in conn.execute("SELECT lead_id, seq FROM events ORDER BY lead_id, seq")]
+    loaded = rescore._load(conn, "u", [f"ld_{i}" for i in range(7)], None)
+    assert [(lead, s[0]) for lead in sorted(loaded.events) for s in loaded.events[lead][1]] == order
+
+
+def test_a_leads_trigger_history_stays_on_the_leads_own_events() -> None:
+    # A sequence or pattern trigger reads the lead's recent events for every event it sees: on the OU's time index
+    # a wide window would walk every lead's events in it.
+    from leadvibe.store import triggers
+
+    conn = apsw.Connection(":memory:")
+    _one_ou_with_events(conn)
+    plans = _statement_plans(conn, lambda: triggers.lead_history(conn, "u", "ld_1", 0, 10**9))
+    assert len(plans) == 1, plans
+    assert any("USING INDEX events_lead_type_time (unit_id=? AND lead_id=?)" in step for step in plans[0]), plans
+    assert not any("events_unit_time" in step for step in plans[0]), plans
