@@ -12,8 +12,8 @@ rules (7 and 30 days). The figures printed:
 - pass 1: the first pass, which decays every lead idle more than 7 days (and the 30-day rule's leads);
 - pass 2: the steady state a minute later (the scheduler's every tick: nothing or a handful due);
 - pass 3: a day later (the leads whose 7 or 30 days ran out during that day);
-- for each pass, the wait of a probe write job queued every 10 ms while the pass runs (what an `/ingest` commit
-  waits behind the pass's write transactions): p50, p99 and max.
+- for each pass, the wait of a probe write job queued every 10 ms while the pass runs (what a worker batch or an
+  API write waits behind the pass's write transactions; acknowledgements commit to the inbox file): p50, p99, max.
 
 The database lives in a temporary directory deleted at the end (or `--keep DIR`). Only the code imported as
 `leadvibe` changes between a before and an after run; the data built is the same for a given `--seed`.

@@ -30,10 +30,11 @@ from leadvibe.store import leads as leads_store
 
 log = structlog.get_logger("leadvibe.decay")
 
-# Leads per write transaction: an /ingest commit waits behind one at most. A lead's decay costs 40-50 µs where the
-# due leads are neighbours (a first pass) and three times that where they are scattered (a day's newly idle leads:
-# each writes pages of its own), so after the first chunk of a rule each is sized to CHUNK_MS from the time per
-# lead the chunks before took (bench_decay.py), within [MIN_CHUNK, MAX_CHUNK].
+# Leads per write transaction: a worker batch or an API write waits behind one at most (acknowledgements commit to
+# the inbox file and never wait for the pass). A lead's decay costs 25-50 µs where the due leads are neighbours (a
+# first pass) and three times that where they are scattered (a day's newly idle leads: each writes pages of its
+# own), so after the first chunk of a rule each is sized to CHUNK_MS from the time per lead the chunks before took
+# (bench_decay.py), within [MIN_CHUNK, MAX_CHUNK].
 CHUNK = 250
 CHUNK_MS = 12.0
 MIN_CHUNK = 25
@@ -157,7 +158,7 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
         i = 0
         while i < len(due):
             part = due[i:i + size]
-            started = time.perf_counter()  # to the commit: what an /ingest write queued behind the chunk waits
+            started = time.perf_counter()  # to the commit: what a write queued behind the chunk waits
             await rt.db.write(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now, lead_ids=part,
                                       result=result), alone=True)
             took = time.perf_counter() - started
