@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -25,6 +24,7 @@ from leadvibe.engine.replay import ReplayEvent
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline import inbox as inbox_mod
+from leadvibe.pipeline.filter_windows import HOLD_AFTER, ByTime, HeldNews, WindowHold
 from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.pipeline.worker_pace import ArrivalRate, pause_before_batch
 from leadvibe.store import decay as decay_store
@@ -124,6 +124,8 @@ class BatchResult:
     latencies: list[float] = field(default_factory=list)
     # The last inbox row handled (0 when none was): rows up to it may be deleted from the inbox file.
     last_seq: int = 0
+    # For the worker's filter-window hold once the batch has committed (`WindowHold.committed`).
+    held: HeldNews | None = None
 
 
 class _Discard(list[tuple[str, str, dict[str, Any]]]):
@@ -136,42 +138,8 @@ class _Discard(list[tuple[str, str, dict[str, Any]]]):
 _NOWHERE = _Discard()
 
 
-class _ByTime:
-    """Events of one lead and type sorted by occurred_at, with their arrival positions (seq): how many lie in a
-    time range and the first of them to arrive, in logarithmic time while the positions rise with the times (a
-    burst sent in time order), in one C-level pass over the range otherwise."""
-
-    __slots__ = ("seq_ordered", "seqs", "times")
-
-    def __init__(self, rows: list[tuple[int, int]]) -> None:
-        self.times = [ts for ts, _ in rows]
-        self.seqs = [seq for _, seq in rows]
-        self.seq_ordered = all(a < b for a, b in zip(self.seqs, self.seqs[1:], strict=False))
-
-    def add(self, ts: int, seq: int) -> None:
-        """One more event, arrived after every one held."""
-        i = bisect_right(self.times, ts)
-        if i < len(self.times):
-            self.seq_ordered = False
-        self.times.insert(i, ts)
-        self.seqs.insert(i, seq)
-
-    def in_range(self, start_excl: int, end_incl: int) -> tuple[int, int | None]:
-        """(count, first seq) of the events with occurred_at in (start, end]."""
-        i = bisect_right(self.times, start_excl)
-        j = bisect_right(self.times, end_incl)
-        if i >= j:
-            return 0, None
-        return j - i, self.seqs[i] if self.seq_ordered else min(self.seqs[i:j])
-
-
 # Past any occurred_at: the open end of a lead's stored window held by a batch.
 _NO_END = 2**62
-# A lead's stored window of a grouping-filtered type is read and held from its this-many-th event of the type in a
-# batch: reading the window's rows into Python costs about twenty counts of them in SQL (an index walk in C), so
-# holding them pays only in a burst (measured: held from the second event, a drain whose leads each sent two
-# events per batch against windows of hundreds lost a fifth of its rate).
-_HOLD_WINDOW_AFTER = 16
 
 
 def _level_name(cfg: OUConfig, score: int) -> str | None:
@@ -190,7 +158,7 @@ class BatchProcessor:
     the type catalogue.
     """
 
-    def __init__(self, rt: Any, conn: apsw.Connection, now: int) -> None:
+    def __init__(self, rt: Any, conn: apsw.Connection, now: int, hold: WindowHold | None = None) -> None:
         self.rt = rt
         self.conn = conn
         self.now = now
@@ -216,12 +184,20 @@ class BatchProcessor:
         # batch's own (in the table already where the OU inserts each event as it goes, `_UnitPlan.immediate`) in
         # `windows`: (unit, lead, type key) -> the batch's events of a filtered type, by time; their ids by seq.
         self.below = self.next_seq
-        self.windows: dict[tuple[str, str, str], _ByTime] = {}
+        self.windows: dict[tuple[str, str, str], ByTime] = {}
         self.window_ids: dict[int, str] = {}
-        # A lead's stored events of a grouping-filtered type, held once it has sent _HOLD_WINDOW_AFTER of the type
-        # in the batch (a burst): (start of what was read, exclusive; the events from there on, by time). Before
-        # that each event counts its window in SQL.
-        self.stored: dict[tuple[str, str, str], tuple[int, _ByTime]] = {}
+        # A lead's stored events of a grouping-filtered type, held once it has sent HOLD_AFTER of the type (a
+        # burst): (start of what was read, exclusive; the events from there on, by time). Before that each event
+        # counts its window in SQL. With a worker's `hold` these are the hold's, kept across its batches and counted
+        # across them too (pipeline/filter_windows.py).
+        self.hold = hold
+        self.epoch_at_start = 0
+        if hold is not None:
+            self.epoch_at_start = ev_store.events_epoch(conn)
+            hold.begin(self.epoch_at_start, self.next_seq)
+            self.stored: dict[tuple[str, str, str], tuple[int, ByTime]] = hold.windows
+        else:
+            self.stored = {}
         # Leads scored since the lead state was last written (`flush`).
         self.dirty_leads = 0
 
@@ -333,7 +309,7 @@ class BatchProcessor:
         if filtered:
             window = self.windows.get((unit_id, lead_id, key))
             if window is None:
-                window = self.windows[(unit_id, lead_id, key)] = _ByTime([])
+                window = self.windows[(unit_id, lead_id, key)] = ByTime([])
             window.add(ts, event_seq)
             self.window_ids[event_seq] = q.event_id
         if not work.dirty:
@@ -373,17 +349,26 @@ class BatchProcessor:
         batch's own (all later arrivals). A filter that does not group events needs no first seq, and its stored
         count stops at the threshold: past it the filter fires whatever the exact count, so a lead's burst no
         longer makes each of its events walk the whole window. A grouping filter needs the window's first event;
-        once a lead has sent _HOLD_WINDOW_AFTER events of the type in the batch its stored window is read and held
-        by time (`_stored_window`), so the rest of a burst costs a bisection per event instead of a walk of the
-        window."""
+        once a lead has sent HOLD_AFTER events of the type (in the batch, or across a worker's batches while its
+        hold keeps them) its stored window is read and held by time (`_stored_window`), so the rest of a burst
+        costs a bisection per event instead of a walk of the window."""
         counts: dict[str, int] = {}
         first_seqs: dict[str, int | None] = {}
         window_key = (unit_id, lead_id, key)
         batch = self.windows.get(window_key)
-        for f in dispatch.filters[key]:
+        filters = dispatch.filters[key]
+        # The longest window of the type's grouping filters (-1: none groups): only those read the window held.
+        group_ms = max((f.time_window_ms for f in filters if f.group_events), default=-1)
+        held = group_ms >= 0 and window_key in self.stored
+        if group_ms >= 0 and not held:
+            seen = len(batch.times) if batch is not None else 0
+            if self.hold is not None:
+                seen += self.hold.seen.get(window_key, 0)
+            held = seen >= HOLD_AFTER
+        for f in filters:
             low = ts - f.time_window_ms
             if f.group_events:
-                if batch is None or len(batch.times) < _HOLD_WINDOW_AFTER:
+                if not held:
                     n, first_seq = ev_store.filter_window(self.conn, unit_id, lead_id, key, low, ts, self.below)
                 else:
                     n, first_seq = self._stored_window(window_key, low).in_range(low, ts)
@@ -398,9 +383,16 @@ class BatchProcessor:
                     first_seq = first_in_batch
             counts[f.filter_id] = n
             first_seqs[f.filter_id] = first_seq
+        if held:
+            # Events before the oldest start the type's grouping filters ask for are needed again only by an event
+            # older than this one, which reads them back (`_stored_window`): a held window does not grow forever.
+            oldest = ts - group_ms
+            start, window = self.stored[window_key]
+            if oldest > start and window.drop_through(oldest):
+                self.stored[window_key] = (oldest, window)
         return counts, first_seqs
 
-    def _stored_window(self, window_key: tuple[str, str, str], low: int) -> _ByTime:
+    def _stored_window(self, window_key: tuple[str, str, str], low: int) -> ByTime:
         """The lead's events of the type stored before the batch with occurred_at after `low`, read once per batch
         and again only for an earlier `low` (an event older than the lead's others of the batch)."""
         held = self.stored.get(window_key)
@@ -411,7 +403,7 @@ class BatchProcessor:
         rows = ev_store.filter_window_rows(self.conn, unit_id, lead_id, key, low, end, self.below)
         if held is not None:
             rows += zip(held[1].times, held[1].seqs, strict=True)
-        window = _ByTime(rows)
+        window = ByTime(rows)
         self.stored[window_key] = (low, window)
         return window
 
@@ -534,8 +526,13 @@ class BatchProcessor:
         self.dirty_leads = 0
 
     def finish(self) -> None:
-        """Write everything buffered (`flush`) and drop what the batch held."""
+        """Write everything buffered (`flush`) and drop what the batch held (with a worker's hold, hand it the
+        batch's own windowed events, for once the batch has committed)."""
         self.flush()
+        if self.hold is not None:
+            self.result.held = HeldNews(self.windows, self.epoch_at_start, ev_store.events_epoch(self.conn),
+                                        self.next_seq)
+            self.windows, self.stored, self.hold = {}, {}, None
         self.discard()
 
 
@@ -565,7 +562,8 @@ TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.Locked
 
 def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False,
                   budget_ms: float | None = None, yield_ms: float | None = None,
-                  tail_ms_per_event: float = 0.0, after_fetch: Callable[[], None] | None = None) -> BatchResult:
+                  tail_ms_per_event: float = 0.0, after_fetch: Callable[[], None] | None = None,
+                  hold: WindowHold | None = None) -> BatchResult:
     """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
 
     The rows are read from the inbox file after the last one handled, as this transaction sees the mark
@@ -581,15 +579,17 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     at least 512 events apart) and its leads' state every ~200 ms (`_LEADS_FLUSH_MS`), so a long batch keeps its
     leads in memory while what a queued write waits for stays short. If any event raises, the whole batch is
     rolled back by the caller and re-run with `careful=True`, where each event has its own savepoint and a failing
-    one is set aside in `inbox_dead` (with its error) instead of blocking the queue.
+    one is set aside in `inbox_dead` (with its error) instead of blocking the queue. `hold`: the worker's filter
+    windows kept across batches (the fast path only; `BatchResult.held` hands it the batch's own for after the
+    commit).
     """
     after = inbox_store.progress(conn)
     rows = rt.inbox_db.read_here(lambda c: inbox_store.pending(c, after, limit))
     if after_fetch is not None:
         after_fetch()
-    proc = BatchProcessor(rt, conn, rt.now_ms())
     if not rows:
-        return proc.result
+        return BatchResult()
+    proc = BatchProcessor(rt, conn, rt.now_ms(), None if careful else hold)
     if not careful:
         started = proc.result.started = time.perf_counter()
         waiting = rt.db.queue_length_fn
@@ -725,6 +725,8 @@ class Worker:
         self.before_batch: Callable[[], None] | None = None
         self.after_fetch: Callable[[], None] | None = None
         self.after_batch: Callable[[BatchResult, int], None] = lambda result, _: rt.inbox.handled(result.last_seq)
+        # Grouping-filter windows kept from one batch to the next (pipeline/filter_windows.py).
+        self.filter_windows = WindowHold()
 
     @property
     def alive(self) -> bool:
@@ -772,16 +774,20 @@ class Worker:
                     result = await self.rt.db.write(
                         lambda c, n=limit, tail=self.tail_ms: self._batch(
                             c, n, budget_ms=settings.worker_batch_ms, yield_ms=settings.worker_yield_ms,
-                            tail_ms_per_event=tail), alone=True)
+                            tail_ms_per_event=tail, hold=self.filter_windows), alone=True)
+                    self.filter_windows.committed(result.held)
                     self._learn_tail(result, time.perf_counter())
                 except asyncio.CancelledError:
+                    self.filter_windows.clear()
                     raise
                 except Exception:
+                    self.filter_windows.clear()
                     result = await self.rt.db.write(
                         lambda c: self._batch(c, min(settings.worker_batch_size, 500), careful=True), alone=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.filter_windows.clear()
                 log.exception("worker_batch_failed")
                 self._busy = False
                 await asyncio.sleep(0.5)

@@ -163,6 +163,13 @@ def filter_window_rows(conn: apsw.Connection, unit_id: str, lead_id: str, type_k
         FILTER_WINDOW_ROWS, (unit_id, lead_id, type_key, start_excl, end_incl, below_seq))]
 
 
+def events_epoch(conn: apsw.Connection) -> int:
+    """The counter every delete of an event and every change of its lead, type, time, scope or decay raises
+    (migration 0056): a worker's filter windows held across batches stay valid while it does not move."""
+    row = conn.execute("SELECT n FROM events_epoch WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
 def event_id_by_seq(conn: apsw.Connection, seq: int) -> str | None:
     """The public id of an event."""
     row = conn.execute("SELECT id FROM events WHERE seq = ?", (seq,)).fetchone()

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadvibe.pipeline import inbox as inbox_mod
+from leadvibe.pipeline.filter_windows import HOLD_AFTER, WindowHold
 from leadvibe.pipeline.worker import process_batch
 from tests.conftest import Api
 from tests.helpers import add_filter, add_rules, delta_sums, scores_of, wait_idle
@@ -296,3 +297,89 @@ async def test_batches_of_live_traffic_parse_their_statements_once(api: Api) -> 
 
     parsed = await rt.db.write(batches)
     assert parsed[0] > 0 and parsed[-2:] == [0, 0], parsed
+
+
+# (lead, minute) of email opens from three leads: each sends far more than HOLD_AFTER, out of time order at times.
+burst_histories = st.lists(st.tuples(st.integers(0, 2), st.integers(-120, 0)), min_size=120, max_size=220)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(history=burst_histories, limits=st.lists(st.integers(1, 12), min_size=1, max_size=5))
+async def test_windows_held_across_batches_score_what_the_replay_engine_scores(
+        api: Api, history: list[tuple[int, int]], limits: list[int]) -> None:
+    """Small batches with the worker's hold: each lead's email opens are counted in SQL until it has sent
+    HOLD_AFTER of them, then from the window held across batches (each committed batch's own opens added to it,
+    windows trimmed as they move on, read back for an older open), and every flag and group is what a replay
+    finds."""
+    rt = api.rt
+    await _two_rulesets_and_a_filter(api)
+    now = rt.now_ms()
+    events = _queued([(lead, "email_open", minutes) for lead, minutes in history], "ld_h", now)
+    hold = WindowHold()
+    done = i = 0
+    while done < len(events):
+        part = events[done:done + limits[i % len(limits)]]
+
+        # Queued and taken in one write: the app's own worker, another worker to this hold, never takes a part.
+        def batch(c: Any, part: list[Any] = part) -> Any:
+            _queue(rt, c, part, now)
+            return process_batch(rt, c, len(part), budget_ms=600_000, hold=hold)
+
+        result = await rt.db.write(batch)
+        assert result.processed == len(part)
+        hold.committed(result.held)
+        done, i = done + len(part), i + 1
+    assert hold.windows, "no window was held across batches"
+    live = await rt.db.read(_snapshot)
+    assert len(live[2]) == len(events)
+    for rs in ("rs_a", "rs_b"):
+        assert (await api.post(f"/rulesets/{rs}/rescore")).status_code == 200
+    assert await rt.db.read(_snapshot) == live
+
+
+async def test_the_hold_is_emptied_when_anything_but_its_batches_changes_the_stored_events(api: Api) -> None:
+    """An event deleted, a lead's events moved (a merge) or an event inserted by anyone else (a decay pass, another
+    batch) since the hold's last batch: the next batch starts without what was held. A rescore's flags do not
+    count: they are not what a window reads."""
+    rt = api.rt
+    await _two_rulesets_and_a_filter(api)
+    now = rt.now_ms()
+    hold = WindowHold()
+
+    async def queued_and_taken(events: list[Any]) -> None:
+        # In one write: the app's own worker, another worker to this hold, never takes them.
+        def batch(c: Any) -> Any:
+            _queue(rt, c, events, now)
+            return process_batch(rt, c, len(events), budget_ms=600_000, hold=hold)
+
+        result = await rt.db.write(batch)
+        assert result.processed == len(events)
+        hold.committed(result.held)
+
+    async def one_batch(prefix: str) -> None:
+        await queued_and_taken(_queued([(0, "email_open", -m) for m in range(HOLD_AFTER + 4)], prefix, now))
+
+    async def still_held() -> bool:
+        await queued_and_taken(_queued([(0, "page_view", 0)], "ld_e", now))
+        return bool(hold.windows)
+
+    changes = {
+        "a delete": "DELETE FROM events WHERE seq = (SELECT min(seq) FROM events WHERE lead_id = 'ld_x0')",
+        "a merge": "UPDATE events SET lead_id = 'ld_y0' WHERE lead_id = 'ld_x0' AND seq = (SELECT max(seq) FROM events"
+                   " WHERE lead_id = 'ld_x0')",
+        "an insert": "INSERT INTO events (id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
+                     " processed_at, channel, decay_id) SELECT 'ev_other', org_id, 'unit_default', 'ld_x0', 'DECAY',"
+                     " 'decay', 0, 0, 0, 'system', 'dc_1' FROM org_units WHERE id = 'unit_default'",
+    }
+    for name, sql in changes.items():
+        await one_batch("ld_x")
+        assert await still_held(), name
+        await rt.db.write(lambda c, s=sql: c.execute(s))
+        assert not await still_held(), name
+        hold.clear()
+    await one_batch("ld_x")
+    assert await still_held()
+    await rt.db.write(lambda c: c.execute("UPDATE events SET inorganic = 1 - inorganic, has_delta = 1 - has_delta"
+                                          " WHERE lead_id = 'ld_x0'"))
+    assert await still_held()
