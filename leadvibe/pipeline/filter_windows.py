@@ -25,7 +25,7 @@ from dataclasses import dataclass
 # second event, a drain whose leads each sent two events per batch against windows of hundreds lost a fifth of
 # its rate).
 HOLD_AFTER = 16
-# Beyond these the hold is emptied (memory: ~70 bytes an event held).
+# Beyond these the hold is emptied (memory: ~70 bytes an event held), or its counts of keys not held yet.
 MAX_HELD_EVENTS = 250_000
 MAX_KEYS = 100_000
 # A held window drops the events before the oldest start its filters ask for once that many lie there.
@@ -107,7 +107,8 @@ class WindowHold:
         if news is None:
             return
         if news.epoch_at_end != news.epoch_at_start:
-            # A batch that itself deleted or moved events (a merge while resolving aliases) leaves nothing to trust.
+            # Events were deleted or moved inside the batch's own transaction (nothing a batch does today: it follows
+            # merges, it does not make them): nothing held can be trusted.
             self.clear()
             return
         windows, seen = self.windows, self.seen
@@ -122,8 +123,9 @@ class WindowHold:
                         window.add(ts, seq)
             else:
                 seen[key] = seen.get(key, 0) + len(batch.times)
-        if len(windows) > MAX_KEYS or len(seen) > MAX_KEYS or sum(
-                len(w.times) for _, w in windows.values()) > MAX_HELD_EVENTS:
+        if len(seen) > MAX_KEYS:
+            seen.clear()  # many leads with a few events each: counting starts again, what is held stays
+        if len(windows) > MAX_KEYS or sum(len(w.times) for _, w in windows.values()) > MAX_HELD_EVENTS:
             self.clear()
             return
         self._epoch, self._next_seq = news.epoch_at_end, news.next_seq

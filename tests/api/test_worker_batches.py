@@ -383,3 +383,25 @@ async def test_the_hold_is_emptied_when_anything_but_its_batches_changes_the_sto
     await rt.db.write(lambda c: c.execute("UPDATE events SET inorganic = 1 - inorganic, has_delta = 1 - has_delta"
                                           " WHERE lead_id = 'ld_x0'"))
     assert await still_held()
+
+
+def test_the_hold_stays_bounded() -> None:
+    """Counts of keys not held yet are dropped past MAX_KEYS without dropping what is held; past MAX_HELD_EVENTS
+    everything goes (the next batches count in SQL again); a batch whose own transaction moved `events_epoch`
+    leaves nothing held."""
+    from leadvibe.pipeline import filter_windows as fw
+
+    hold = fw.WindowHold()
+    hold.begin(0, 1)
+    hold.windows[("u", "ld_burst", "t")] = (0, fw.ByTime([(5, 1)]))
+    many = {("u", f"ld_{i}", "t"): fw.ByTime([(9, 2)]) for i in range(fw.MAX_KEYS + 1)}
+    hold.committed(fw.HeldNews(many, 0, 0, 3))
+    assert not hold.seen and ("u", "ld_burst", "t") in hold.windows
+    hold.begin(0, 3)
+    assert hold.windows  # the stored events are what the last batch left
+    burst = fw.ByTime([(10 + i, 3 + i) for i in range(fw.MAX_HELD_EVENTS)])
+    hold.committed(fw.HeldNews({("u", "ld_burst", "t"): burst}, 0, 0, 3 + fw.MAX_HELD_EVENTS))
+    assert not hold.windows
+    hold.windows[("u", "ld_burst", "t")] = (0, fw.ByTime([(5, 1)]))
+    hold.committed(fw.HeldNews({}, 0, 1, 4))
+    assert not hold.windows
