@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from leadvibe.pipeline import filter_windows as fw
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.filter_windows import HOLD_AFTER, WindowHold
 from leadvibe.pipeline.worker import process_batch
@@ -389,8 +390,6 @@ def test_the_hold_stays_bounded() -> None:
     """Counts of keys not held yet are dropped past MAX_KEYS without dropping what is held; past MAX_HELD_EVENTS
     everything goes (the next batches count in SQL again); a batch whose own transaction moved `events_epoch`
     leaves nothing held."""
-    from leadvibe.pipeline import filter_windows as fw
-
     hold = fw.WindowHold()
     hold.begin(0, 1)
     hold.windows[("u", "ld_burst", "t")] = (0, fw.ByTime([(5, 1)]))
