@@ -57,7 +57,7 @@ class Dispatch:
     """A configuration compiled for live scoring (build one per configuration and reuse it)."""
 
     __slots__ = ("_floor", "_idle", "_plans", "_policy", "_positions", "_rulesets", "_table", "_tail", "_timed",
-                 "filters", "ruleset_ids")
+                 "filters", "group_ms", "ruleset_ids")
 
     def __init__(self, config: ScoringConfig) -> None:
         self._rulesets: tuple[Ruleset, ...] = tuple(r for r in config.rulesets if r.active)
@@ -71,6 +71,10 @@ class Dispatch:
         for f in config.filters:  # config order: the first filter that finds an event inorganic wins
             filters.setdefault(normalize_type(f.type_key), []).append(f)
         self.filters: dict[str, tuple[InorganicFilter, ...]] = {k: tuple(v) for k, v in filters.items()}
+        # type key -> the longest window of its grouping filters (only those need a window's first arrival, which
+        # the worker holds in memory for a lead's burst: pipeline/filter_windows.py).
+        self.group_ms: dict[str, int] = {k: max(f.time_window_ms for f in v if f.group_events)
+                                         for k, v in self.filters.items() if any(f.group_events for f in v)}
         # Types some active ruleset has a time window for: matched per event (their weight depends on the time).
         self._timed = frozenset(k for r in self._rulesets for k in r._index if k not in r._fixed)
         # type key -> row plans by session position (index = position; the last index serves every later position

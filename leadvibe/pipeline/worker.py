@@ -356,16 +356,15 @@ class BatchProcessor:
         first_seqs: dict[str, int | None] = {}
         window_key = (unit_id, lead_id, key)
         batch = self.windows.get(window_key)
-        filters = dispatch.filters[key]
         # The longest window of the type's grouping filters (-1: none groups): only those read the window held.
-        group_ms = max((f.time_window_ms for f in filters if f.group_events), default=-1)
+        group_ms = dispatch.group_ms.get(key, -1)
         held = group_ms >= 0 and window_key in self.stored
         if group_ms >= 0 and not held:
             seen = len(batch.times) if batch is not None else 0
             if self.hold is not None:
                 seen += self.hold.seen.get(window_key, 0)
             held = seen >= HOLD_AFTER
-        for f in filters:
+        for f in dispatch.filters[key]:
             low = ts - f.time_window_ms
             if f.group_events:
                 if not held:
@@ -530,7 +529,9 @@ class BatchProcessor:
         batch's own windowed events, for once the batch has committed)."""
         self.flush()
         if self.hold is not None:
-            self.result.held = HeldNews(self.windows, self.epoch_at_start, ev_store.events_epoch(self.conn),
+            # Only the grouping-filtered types' windows: no other is ever held.
+            grouping = {k: w for k, w in self.windows.items() if k[2] in self.plans[k[0]].dispatch.group_ms}
+            self.result.held = HeldNews(grouping, self.epoch_at_start, ev_store.events_epoch(self.conn),
                                         self.next_seq)
             self.windows, self.stored, self.hold = {}, {}, None
         self.discard()
