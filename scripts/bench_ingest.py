@@ -3,7 +3,8 @@
 POST handler on the same stack (the ceiling: uvicorn's stock HTTP protocol), their ratio, the ratio against the
 same POST over the server's own protocol (leadvibe/http_protocol.py), /ingest/batch events/s, worker scoring
 events/s (3 rulesets, surge on, an inorganic filter) with the time of a `POST /leads` sent every `--write-every`
-seconds while it drains (what a person saving something waits behind the worker's batches; 0 sends none), and
+seconds while it drains (what a person saving something waits behind the worker's batches; 0 sends none) and the
+worker process's CPU time per event drained (steadier than the rate on a shared machine), and
 p50/p99 from 202 to the score visible on /stream at a paced 2,000 events/s.
 
 `--only latency` runs just the paced 2,000 events/s on a fresh server, `--rounds` times, and prints with each
@@ -257,6 +258,10 @@ def main() -> None:
         ingested, depth = metrics(base)
         processed_then = ingested - depth
         t1 = time.monotonic()
+        assert server.proc is not None
+        # The worker process's CPU per event: less moved by other work on a shared machine than the rate.
+        workers = family(server.proc.pid)[1:]
+        cpu_then = sum(cpu_seconds(p) for p in workers)
         samples: list[float] = []
         writes: list[float] = []
         with httpx.Client(base_url=base, headers=basic, timeout=30) as api:
@@ -276,9 +281,13 @@ def main() -> None:
                 if now - t0 > 600:
                     break
         total = ingested - before
+        worker_cpu = sum(cpu_seconds(p) for p in workers) - cpu_then
+        drained = (ingested - depth) - processed_then
         worker_rate = statistics.median(samples) if samples else float("nan")
         print(f"worker scoring            {worker_rate:10.0f} events/s (3 rulesets, surge, a filter;"
               f" {total:.0f} events; target >= 50,000)")
+        print(f"  worker process CPU      {worker_cpu / max(drained, 1) * 1e6:10.1f} µs per event"
+              f" ({drained:.0f} events drained)")
         writes.sort()
         if writes:
             print(f"  an API write meanwhile  p50 {pct(writes, 0.5):6.1f} ms   p99 {pct(writes, 0.99):6.1f} ms"

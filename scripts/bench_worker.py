@@ -2,7 +2,9 @@
 """In-process worker benchmark: fills the inbox of a fresh data dir with `--events` events (3 rulesets of 4 rules,
 the standard surge policy, an inorganic filter on email opens, the event mix of bench_ingest.py spread over
 `--leads` leads), then drains it with `process_batch` on the writer thread as the worker does (2,000-row batches,
-a 100 ms budget) and prints events/s and the load average. No HTTP; the database is a real SQLite file (FULL).
+a 100 ms budget; `--batch 16000 --budget-ms 250` are the server's defaults, without the filter windows it holds
+across batches) and prints events/s and the load average. `--cache-mb` sets the writer's page cache. No HTTP;
+the database is a real SQLite file (FULL).
 
 Each round also prints the database pages the drain wrote per event (SQLite's count of pages the writer
 connection wrote out, to the WAL): a figure of the storage layout that the machine's load does not move; and the
@@ -16,8 +18,8 @@ which a real stream does not). `--pages-by-tree` holds checkpoints off during ea
 frames to the B-trees they belong to (SQLite's dbstat): which tables and indexes the pages written per event
 come from.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
-       [--budget-ms 100] [--profile out.prof] [--default-gc] [--stored-leads 0] [--scatter]
-       [--pages-by-tree] [--statements] [--per-lead 1]
+       [--budget-ms 100] [--batch 2000] [--cache-mb N] [--profile out.prof] [--default-gc] [--stored-leads 0]
+       [--scatter] [--pages-by-tree] [--statements] [--per-lead 1]
        e.g. --leads 1000000 --stored-leads 1000000 --preload 2000000 --scatter --events 10000 --pages-by-tree
 """
 
@@ -136,7 +138,8 @@ def pages_written(rt) -> int:  # type: ignore[no-untyped-def]
     return int(rt.db.write_blocking(lambda c: c.status(apsw.SQLITE_DBSTATUS_CACHE_WRITE, True))[0])
 
 
-def drain(rt, prof: cProfile.Profile | None, budget_ms: int) -> tuple[int, float, float, int]:  # type: ignore[no-untyped-def]
+def drain(rt, prof: cProfile.Profile | None, budget_ms: int,  # type: ignore[no-untyped-def]
+          batch: int = 2000) -> tuple[int, float, float, int]:
     """Drain the inbox: (events, wall seconds, CPU seconds of the process, batches)."""
     done = batches = 0
     t0 = time.perf_counter()
@@ -146,7 +149,7 @@ def drain(rt, prof: cProfile.Profile | None, budget_ms: int) -> tuple[int, float
             if prof is not None:
                 prof.enable()
             try:
-                return process_batch(rt, c, 2000, budget_ms=budget_ms)
+                return process_batch(rt, c, batch, budget_ms=budget_ms)
             finally:
                 if prof is not None:
                     prof.disable()
@@ -167,6 +170,9 @@ def main() -> None:
     ap.add_argument("--budget-ms", type=int, default=100,
                     help="the worker's batch budget; a large one keeps every batch at 2,000 rows whatever the load,"
                          " so the pages per event compare across runs")
+    ap.add_argument("--batch", type=int, default=2000,
+                    help="rows per batch (the server sizes its batches up to 16,000 as the backlog allows)")
+    ap.add_argument("--cache-mb", type=int, help="the writer's page cache in MB (else the server's default)")
     ap.add_argument("--default-gc", action="store_true",
                     help="leave the garbage collector at the interpreter's defaults (the server sets it as"
                          " leadvibe/gc_policy.py says, and so does this bench unless told)")
@@ -185,7 +191,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lv-bench-worker-"))
     try:
         settings = load_settings({"data_dir": str(tmp), "admin_email": "admin@example.com",
-                                  "admin_password": "bench-password-1234", "synchronous": "FULL"}, env={})
+                                  "admin_password": "bench-password-1234", "synchronous": "FULL",
+                                  **({"cache_size_mb": args.cache_mb} if args.cache_mb else {})}, env={})
         rt = build_runtime(settings)
         rt.open_databases()
         rt.triggers = TriggerService()
@@ -213,7 +220,7 @@ def main() -> None:
                 checkpoints_held(rt, True)
             load = os.getloadavg()[0]
             pages_written(rt)
-            done, secs, cpu, batches = drain(rt, prof, args.budget_ms)
+            done, secs, cpu, batches = drain(rt, prof, args.budget_ms, args.batch)
             pages = pages_written(rt)
             if args.pages_by_tree:
                 frames = wal_frames_by_tree(rt.db.path)

@@ -182,7 +182,8 @@ class BatchProcessor:
         self.plans: dict[str, _UnitPlan] = {}
         # Filter windows count the events stored before the batch (`seq < below`) in SQL or in `stored`, and the
         # batch's own (in the table already where the OU inserts each event as it goes, `_UnitPlan.immediate`) in
-        # `windows`: (unit, lead, type key) -> the batch's events of a filtered type, by time; their ids by seq.
+        # `windows`: (unit, lead, type key) -> the batch's events of a filtered type, by time; their ids by seq (and the
+        # ids of stored events they were grouped with).
         self.below = self.next_seq
         self.windows: dict[tuple[str, str, str], ByTime] = {}
         self.window_ids: dict[int, str] = {}
@@ -407,9 +408,14 @@ class BatchProcessor:
         return window
 
     def _event_id(self, seq: int) -> str | None:
-        """The public id of an earlier event: one of the batch's, or stored."""
+        """The public id of an earlier event: one of the batch's, or stored (looked up once per batch: every later
+        event of a burst is grouped with the same first event)."""
         event_id = self.window_ids.get(seq)
-        return event_id if event_id is not None else ev_store.event_id_by_seq(self.conn, seq)
+        if event_id is None:
+            event_id = ev_store.event_id_by_seq(self.conn, seq)
+            if event_id is not None:
+                self.window_ids[seq] = event_id
+        return event_id
 
     def _resolve(self, plan: _UnitPlan, org_id: str, lead_id: str | None, aliases: list[tuple[str, str, str]],
                  source: str) -> str:
@@ -543,6 +549,9 @@ def _lead_key(item: tuple[tuple[str, str], _LeadWork]) -> tuple[str, str]:
 
 # Rows decoded and prepared (their named leads looked up) at a time within a batch.
 _PREPARE_CHUNK = 256
+# Inbox rows a batch reads at a time (a multiple of _PREPARE_CHUNK): a batch sized to the last one's pace used to
+# read its whole limit up front and stop a third short of it, on average, at its time budget.
+_READ_CHUNK = 2048
 # Rows the worker's first batch fetches (later ones double up to the batch size while they run whole).
 _FIRST_BATCH = 256
 # A batch writes what it buffered whenever that would take about _FLUSH_MS (from the worker's tail per event), but
@@ -585,7 +594,13 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     commit).
     """
     after = inbox_store.progress(conn)
-    rows = rt.inbox_db.read_here(lambda c: inbox_store.pending(c, after, limit))
+    if careful:
+        rows, last_stored = rt.inbox_db.read_here(lambda c: inbox_store.pending(c, after, limit)), after
+    else:
+        # The rest is read as the batch gets to it, up to the last row stored at this first read: `after_fetch`
+        # must have run after every row the batch scores was committed.
+        rows, last_stored = rt.inbox_db.read_here(
+            lambda c: inbox_store.pending_head(c, after, min(limit, _READ_CHUNK)))
     if after_fetch is not None:
         after_fetch()
     if not rows:
@@ -600,41 +615,54 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
         flush_every = max(_FLUSH_MIN, int(_FLUSH_MS / tail_ms_per_event)) if tail_ms_per_event else _FLUSH_UNKNOWN
         leads_every = max(_FLUSH_MIN, int(_LEADS_FLUSH_MS / tail_ms_per_event)) if tail_ms_per_event else 0
         stop = False
-        # Rows are decoded and their leads looked up a chunk at a time: a batch cut short by its budget or by a
-        # queued write does not pay for the rows it never reaches.
-        for start in range(0, len(rows), _PREPARE_CHUNK):
-            chunk = rows[start:start + _PREPARE_CHUNK]
-            decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in chunk]
-            proc.prepare(chunk, decoded)
-            for row, q in zip(chunk, decoded, strict=True):
-                proc.process(row, q)
-                done += 1
-                unflushed += 1
-                if unflushed >= flush_every:
-                    flushed_at = time.perf_counter()
-                    proc.flush(leads=proc.dirty_leads >= leads_every)
-                    proc.result.flush_ms += (time.perf_counter() - flushed_at) * 1000
-                    unflushed = 0
-                # Checked every 16 events: reading the clock per event would cost more than it saves.
-                if done & 15 or (budget_ms is None and yield_ms is None):
-                    continue
-                # The time so far plus what writing and committing the events not yet flushed will take: where each
-                # event dirties pages all over a large OU's indexes, that tail is most of a batch (measured at a
-                # million leads: 0.1 s of scoring, then 0.6 s of writes and commit).
-                spent = (time.perf_counter() - started) * 1000 + tail_ms_per_event * max(unflushed, proc.dirty_leads)
-                if budget_ms is not None and spent > budget_ms:
-                    stop = True
+        asked, read, last_row = min(limit, _READ_CHUNK), len(rows), rows[-1]
+        # Rows are read, decoded and their leads looked up a chunk at a time: a batch cut short by its budget or by
+        # a queued write does not pay for the rows it never reaches.
+        while True:
+            for start in range(0, len(rows), _PREPARE_CHUNK):
+                chunk = rows[start:start + _PREPARE_CHUNK]
+                decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in chunk]
+                proc.prepare(chunk, decoded)
+                for row, q in zip(chunk, decoded, strict=True):
+                    proc.process(row, q)
+                    last_row = row
+                    done += 1
+                    unflushed += 1
+                    if unflushed >= flush_every:
+                        flushed_at = time.perf_counter()
+                        proc.flush(leads=proc.dirty_leads >= leads_every)
+                        proc.result.flush_ms += (time.perf_counter() - flushed_at) * 1000
+                        unflushed = 0
+                    # Checked every 16 events: reading the clock per event would cost more than it saves.
+                    if done & 15 or (budget_ms is None and yield_ms is None):
+                        continue
+                    # The time so far plus what writing and committing the events not yet flushed will take: where
+                    # each event dirties pages all over a large OU's indexes, that tail is most of a batch (measured
+                    # at a million leads: 0.1 s of scoring, then 0.6 s of writes and commit).
+                    spent = ((time.perf_counter() - started) * 1000
+                             + tail_ms_per_event * max(unflushed, proc.dirty_leads))
+                    if budget_ms is not None and spent > budget_ms:
+                        stop = True
+                        break
+                    # Writes queued behind this batch (an API write, a server job) wait for its commit: end the
+                    # batch after a short slice instead of the whole budget.
+                    if yield_ms is not None and spent > yield_ms and waiting():
+                        proc.result.yielded = True
+                        stop = True
+                        break
+                if stop:
                     break
-                # Writes queued behind this batch (an API write, a server job) wait for its commit: end the batch
-                # after a short slice instead of the whole budget.
-                if yield_ms is not None and spent > yield_ms and waiting():
-                    proc.result.yielded = True
-                    stop = True
-                    break
-            if stop:
+            # A read that came back short has taken every row up to `last_stored`.
+            more = len(rows) == asked and read < limit
+            if stop or not more:
                 break
-        proc.result.cut_short = done < len(rows)
-        rows = rows[:done]
+            asked = min(limit - read, _READ_CHUNK)
+            rows = rt.inbox_db.read_here(
+                lambda c, seq=last_row[0], n=asked: inbox_store.pending_through(c, seq, last_stored, n))
+            read += len(rows)
+            if not rows:
+                break
+        proc.result.cut_short = done < read or (stop and more)
         proc.result.processed = done
         proc.result.loop_ms = (time.perf_counter() - started) * 1000
         proc.finish()
@@ -659,7 +687,8 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
                 conn.execute("INSERT OR REPLACE INTO inbox_dead (seq, org_id, unit_id, event_id, payload, source,"
                              " skip_triggers, received_at, error, failed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                              (*row, repr(exc)[:2000], proc.now))
-    proc.result.last_seq = rows[-1][0]
+        last_row = rows[-1]
+    proc.result.last_seq = last_row[0]
     inbox_store.set_progress(conn, proc.result.last_seq)
     return proc.result
 

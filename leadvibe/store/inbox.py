@@ -58,6 +58,20 @@ def pending(conn: apsw.Connection, after: int, limit: int) -> list[tuple[Any, ..
                         (after, limit)).fetchall()
 
 
+def pending_head(conn: apsw.Connection, after: int, limit: int) -> tuple[list[tuple[Any, ...]], int]:
+    """`pending`'s rows and, in the same read transaction, the last `seq` stored: a reader that takes the rest
+    in later reads (`pending_through`) stops there, so it sees only rows committed before this read."""
+    rows = pending(conn, after, limit)
+    last = conn.execute("SELECT max(seq) FROM inbox").fetchone()
+    return rows, int(last[0]) if last and last[0] is not None else after
+
+
+def pending_through(conn: apsw.Connection, after: int, last: int, limit: int) -> list[tuple[Any, ...]]:
+    """Up to `limit` rows after `seq` `after` and at or before `last`, in arrival order (as `pending`)."""
+    return conn.execute(f"SELECT seq, {COLUMNS} FROM inbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                        (after, last, limit)).fetchall()
+
+
 def count_pending(conn: apsw.Connection, after: int) -> int:
     """Rows after `seq` `after`."""
     return int(scalar(conn, "SELECT count(*) FROM inbox WHERE seq > ?", (after,)) or 0)

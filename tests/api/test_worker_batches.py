@@ -117,6 +117,38 @@ async def test_a_batch_counts_its_writes_and_commit_against_its_budget(api: Api)
     assert rt.worker.tail_ms > 0
 
 
+async def test_a_batch_reads_the_inbox_in_parts_up_to_its_first_read(api: Api) -> None:
+    """A batch reads the inbox as it gets to the rows, never past the last row stored when it first read: the
+    cache invalidations applied after that read (`after_fetch`) cover every event it scores; a later arrival waits
+    for the next batch. A limit between two reads is kept exactly."""
+    await add_rules(api, {"page_view": 3, "email_open": 1, "demo": -2})
+    rt = api.rt
+    now = rt.now_ms()
+
+    def batch(c: Any, limit: int) -> Any:
+        many = [inbox_mod.validate(inbox_mod.IngestEvent(event_type=("page_view", "email_open", "demo")[i % 3],
+                                                         lead_id=f"ld_p{i % 40}"), now + i) for i in range(5000)]
+        _queue(rt, c, many, now)
+        return process_batch(rt, c, limit, budget_ms=600_000,
+                             after_fetch=lambda: _queue(rt, c, _events("ld_late", now)[:10], now))
+
+    whole = await rt.db.write(lambda c: batch(c, 16_000))
+    assert whole.processed == 5000 and not whole.cut_short
+    assert await inbox_mod.pending_count(rt) == 10
+    rt.worker.notify(10)
+    await wait_idle(api)
+    assert await inbox_mod.pending_count(rt) == 0
+
+    part = await rt.db.write(lambda c: batch(c, 3000))
+    assert part.processed == 3000 and not part.cut_short
+    assert await inbox_mod.pending_count(rt) == 2010
+    rt.worker.notify(2010)
+    await wait_idle(api)
+    for i in range(40):
+        assert await scores_of(api, f"ld_p{i}") == await delta_sums(api, f"ld_p{i}")
+    assert await scores_of(api, "ld_late0") == await delta_sums(api, "ld_late0") != {}
+
+
 MINUTE = 60_000
 TYPES = ("page_view", "email_open", "demo", "webinar")
 histories = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(TYPES), st.integers(-300, 0)),
