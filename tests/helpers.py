@@ -51,6 +51,31 @@ async def delta_sums(api: Any, lead_id: str, unit_id: str = "unit_default") -> d
     return {r[0]: r[1] for r in rows}
 
 
+def running_totals_mismatches(conn: Any, unit_id: str = "unit_default") -> list[tuple[Any, ...]]:
+    """Where the scores after each event that store.running_totals reads (per lead, and for all leads at once)
+    differ from the prefix sums of the stored deltas in arrival order (what a replay's running totals are):
+    (lead, ruleset, seq, expected, per lead, all at once)."""
+    from leadvibe.store.running_totals import scores_after
+
+    rows = conn.execute("SELECT e.lead_id, s.ruleset_id, e.seq, s.delta FROM events e JOIN event_scores s"
+                        " ON s.event_seq = e.seq WHERE e.unit_id = ? ORDER BY e.seq", (unit_id,)).fetchall()
+    expected: dict[tuple[str, str, int], int] = {}
+    totals: dict[tuple[str, str], int] = {}
+    for lead_id, ruleset_id, seq, delta in rows:
+        totals[(lead_id, ruleset_id)] = totals.get((lead_id, ruleset_id), 0) + delta
+        expected[(lead_id, ruleset_id, seq)] = totals[(lead_id, ruleset_id)]
+    rulesets = sorted({r[1] for r in rows})
+    wanted: dict[str, list[int]] = {}
+    for lead_id, _, seq, _ in rows:
+        wanted.setdefault(lead_id, []).append(seq)
+    together = scores_after(conn, unit_id, rulesets, wanted)
+    alone: dict[tuple[str, str, int], int] = {}
+    for lead_id, seqs in wanted.items():
+        alone.update(scores_after(conn, unit_id, rulesets, {lead_id: seqs}))
+    return [(*key, value, alone.get(key), together.get(key)) for key, value in expected.items()
+            if not alone.get(key) == together.get(key) == value]
+
+
 async def new_member(api: Any, email: str, org_role: str = "member", password: str = "member-password-1") -> str:
     """Create an org member (no OU membership yet) as the logged-in admin; return their id."""
     r = await api.post("/members", json={"first_name": "Pat", "last_name": "Lee", "email": email,

@@ -257,11 +257,11 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
 @get("/events/{event_id:str}/explanation", opt=access(Role.VIEWER), operation_id="getEventExplanation",
      summary="Get event score explanation", tags=TAGS)
 async def explain_event(rt: Runtime, tenant: Tenant, event_id: str) -> Explanation:
-    """Per-ruleset weight, multiplier, delta and before/after score of one event, as stored when it was scored
-    (or last replayed)."""
+    """Per-ruleset weight, multiplier and delta of one event as stored when it was scored (or last replayed), and
+    the lead's score before and after it (its deltas summed in arrival order)."""
     def run(c: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         row = q.event_by_id(c, tenant.unit_id, event_id)
-        return row, (q.event_scores_of(c, tenant.unit_id, row["seq"]) if row else [])
+        return row, (q.event_scores_of(c, tenant.unit_id, row["lead_id"], row["seq"]) if row else [])
     row, scores = await rt.db.read(run)
     if row is None:
         raise not_found("event")

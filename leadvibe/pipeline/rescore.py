@@ -194,7 +194,9 @@ def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: lis
                 out.score_inserts.append(row)
             else:
                 kept += 1
-                if stored_row != row:
+                # Not the running totals (`before`, `after`, row[8:10]): readers sum them from the deltas
+                # (store/running_totals.py), and a changed weight would move them on every later row of the lead.
+                if stored_row[:8] != row[:8] or stored_row[10] != row[10]:
                     out.score_updates.append((*row[4:], unit_id, lead_id, seq, rs))
             moved = moved or bool(delta)
         if kept < len(before):

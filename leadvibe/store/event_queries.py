@@ -21,6 +21,7 @@ import apsw
 from leadvibe.db.rows import placeholders, query, query_one, scalar
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
 from leadvibe.store import events as ev_store
+from leadvibe.store.running_totals import scores_after
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -160,17 +161,23 @@ def events_by_ids(conn: apsw.Connection, unit_id: str, event_ids: Sequence[str])
                        f"AND id IN ({placeholders(len(event_ids))})", [unit_id, *event_ids])
 
 
-def event_scores_of(conn: apsw.Connection, unit_id: str, event_seq: int) -> list[dict[str, Any]]:
-    """An event's per-ruleset score rows with the ruleset's name and primary flag, primary first.
+def event_scores_of(conn: apsw.Connection, unit_id: str, lead_id: str, event_seq: int) -> list[dict[str, Any]]:
+    """An event's per-ruleset score rows with the ruleset's name and primary flag, primary first, and the lead's
+    score before and after it in each (summed from the deltas: store/running_totals.py).
 
     LEFT JOIN: a row whose ruleset was deleted since still explains the score the lead got then.
     """
-    return query(conn, "SELECT s.ruleset_id, r.name, COALESCE(r.is_primary, 0) AS is_primary, s.rule_ids, "
-                       "s.weight, s.multiplier, s.delta, s.before, s.after, s.filtered_by "
+    rows = query(conn, "SELECT s.ruleset_id, r.name, COALESCE(r.is_primary, 0) AS is_primary, s.rule_ids, "
+                       "s.weight, s.multiplier, s.delta, s.filtered_by "
                        "FROM event_scores s LEFT JOIN rulesets r "
                        "ON r.id = s.ruleset_id AND r.unit_id = s.unit_id "
                        "WHERE s.event_seq = ? AND s.unit_id = ? "
                        "ORDER BY COALESCE(r.is_primary, 0) DESC, r.name, s.ruleset_id", (event_seq, unit_id))
+    after = scores_after(conn, unit_id, [r["ruleset_id"] for r in rows], {lead_id: [event_seq]})
+    for r in rows:
+        r["after"] = after[(lead_id, r["ruleset_id"], event_seq)]
+        r["before"] = r["after"] - int(r["delta"])
+    return rows
 
 
 def lead_exists(conn: apsw.Connection, unit_id: str, lead_id: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 import apsw
 
 from leadvibe.db.rows import query, query_one
+from leadvibe.store.running_totals import scores_after
 
 
 def insert_order(
@@ -82,13 +83,14 @@ def lead_events(
     has_delta: bool | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """A lead's events in [start, end), newest first, with the primary ruleset's delta, score after, matched
-    rule ids and summed weight (events_lead_type_time; event_scores by primary key)."""
+    """A lead's events in [start, end), newest first, with the primary ruleset's delta, score after (summed from
+    the deltas: store/running_totals.py), matched rule ids and summed weight (events_lead_type_time; event_scores
+    by primary key)."""
     sql = (
-        "SELECT e.id, e.event_type, e.type_key, e.occurred_at, e.received_at, e.processed_at, e.metadata,"
+        "SELECT e.seq, e.id, e.event_type, e.type_key, e.occurred_at, e.received_at, e.processed_at, e.metadata,"
         " e.channel, e.source, e.scope, e.inorganic, e.filtered_by, e.multiplier, e.session_index,"
         " e.has_delta,"
-        " e.decay_id, s.delta, s.after AS score_after, s.rule_ids, s.weight FROM events e LEFT JOIN event_scores s"
+        " e.decay_id, s.delta, s.rule_ids, s.weight FROM events e LEFT JOIN event_scores s"
         " ON s.event_seq = e.seq AND s.ruleset_id = ? WHERE e.unit_id = ? AND e.lead_id = ?"
     )
     params: list[Any] = [ruleset_id, unit_id, lead_id]
@@ -113,4 +115,10 @@ def lead_events(
         params.append(int(has_delta))
     sql += " ORDER BY +e.occurred_at DESC, e.seq DESC LIMIT ?"
     params.append(limit)
-    return query(conn, sql, params)
+    rows = query(conn, sql, params)
+    scored = [r["seq"] for r in rows if r["delta"] is not None]
+    rs = ruleset_id or ""
+    after = scores_after(conn, unit_id, [rs], {lead_id: scored}) if rs else {}
+    for r in rows:
+        r["score_after"] = after.get((lead_id, rs, r["seq"])) if r["delta"] is not None else None
+    return rows

@@ -14,6 +14,7 @@ import apsw
 
 from leadvibe.db.rows import placeholders, query, query_one, scalar
 from leadvibe.engine.levels import level_for
+from leadvibe.store.running_totals import scores_after
 from leadvibe.store.scoring import levels_of
 
 KINDS = ("milestone", "sequence", "pattern", "surge")
@@ -274,11 +275,11 @@ def primary_ruleset(conn: apsw.Connection, unit_id: str) -> str | None:
 def scored_events(
     conn: apsw.Connection, unit_id: str, ruleset_id: str | None, since_ts: int, lead_id: str | None
 ) -> list[dict[str, Any]]:
-    """Events since `since_ts` (by occurred_at), in arrival order, with the primary score after each (NULL
-    when
-    the event has no score row) and whether it could fire (milestone simulation)."""
+    """Events since `since_ts` (by occurred_at), in arrival order, with the primary score after each (None when
+    the event has no score row; summed from the deltas: store/running_totals.py) and whether it could fire
+    (milestone simulation)."""
     sql = (
-        "SELECT e.lead_id, e.id, e.type_key, e.occurred_at, s.after AS score_after,"
+        "SELECT e.lead_id, e.seq, e.id, e.type_key, e.occurred_at, s.delta,"
         f" ({_ELIGIBLE_E}) AS can_fire"
         " FROM events e LEFT JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?"
         " WHERE e.unit_id = ? AND e.occurred_at >= ?"
@@ -287,7 +288,16 @@ def scored_events(
     if lead_id is not None:
         sql += " AND e.lead_id = ?"
         params.append(lead_id)
-    return query(conn, sql + " ORDER BY e.seq", params)
+    rows = query(conn, sql + " ORDER BY e.seq", params)
+    wanted: dict[str, list[int]] = {}
+    for r in rows:
+        if r["delta"] is not None:
+            wanted.setdefault(r["lead_id"], []).append(r["seq"])
+    after = scores_after(conn, unit_id, [ruleset_id], wanted) if ruleset_id else {}
+    rs = ruleset_id or ""
+    for r in rows:
+        r["score_after"] = after.get((r["lead_id"], rs, r["seq"])) if r["delta"] is not None else None
+    return rows
 
 
 def history_events(

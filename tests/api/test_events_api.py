@@ -338,6 +338,50 @@ async def test_explanation_per_ruleset(api: Api, dataset: dict[str, str]) -> Non
     assert unmatched["before"] == 0 and unmatched["after"] == 20
 
 
+async def test_scores_before_and_after_follow_a_rescore(api: Api, basic: dict[str, str]) -> None:
+    """A weight change rescored rewrites the rows whose delta changed and leaves the others alone; every event's
+    score before and after it, in the explanation, the lead's activity and a milestone simulation, is what the
+    new weights give in arrival order, the floor included."""
+    await add_rules(api, {"page_view": 3, "demo": -4, "email_open": 1})
+    await add_rules(api, {"page_view": 1}, ruleset_id="rs_other", primary=False)
+    kinds = ["page_view", "demo", "page_view", "email_open", "demo", "demo", "page_view", "email_open"]
+    ids = [await ingest(api, basic, "ld_r", kind, 40 - 5 * i) for i, kind in enumerate(kinds)]
+    await wait_idle(api)
+    opens = "SELECT * FROM event_scores WHERE weight = 1 AND ruleset_id = 'rs_test' ORDER BY 1"
+    stored = await api.rt.db.read(lambda c: c.execute(opens).fetchall())
+    rule = await api.rt.db.read(lambda c: c.execute(
+        "SELECT id FROM rules WHERE ruleset_id = 'rs_test' AND type_key = 'page_view'").fetchone()[0])
+    assert (await api.put(f"/rules/{rule}", json={"weight": 7})).status_code == 200
+    assert (await api.post("/rulesets/rs_test/rescore")).status_code in (200, 202)
+    await wait_idle(api)
+    # Before the change: 3, 0 (floored), 3, 4, 0, 0, 3, 4. After it:
+    expected = [(0, 7), (7, 3), (3, 10), (10, 11), (11, 7), (7, 3), (3, 10), (10, 11)]
+    got = []
+    for n, event_id in enumerate(ids, start=1):
+        body = (await api.get(f"/events/{event_id}/explanation")).json()
+        primary = next(x for x in body["rulesets"] if x["ruleset_id"] == "rs_test")
+        assert primary["after"] - primary["before"] == primary["delta"]
+        got.append((primary["before"], primary["after"]))
+        views = sum(k == "page_view" for k in kinds[:n])
+        other = [(x["before"], x["after"]) for x in body["rulesets"] if x["ruleset_id"] == "rs_other"]
+        assert other == ([(views - 1, views)] if kinds[n - 1] == "page_view" else [(views, views)])
+    assert got == expected
+    assert await scores_of(api, "ld_r") == {"rs_test": 11, "rs_other": 3} == await delta_sums(api, "ld_r")
+    activity = (await api.get("/leads/ld_r/activity?range=all")).json()
+    scores = {e["id"]: e["score"] for e in activity["events"]}
+    assert [scores[i] for i in ids] == [after for _, after in expected]
+    # The email opens' deltas did not change: their rows were left alone (running totals are summed when read).
+    assert await api.rt.db.read(lambda c: c.execute(opens).fetchall()) == stored
+    # A milestone at 9 fires at 10 (the third event), re-arms at 7 and fires again at 10 (the seventh).
+    r = await api.post("/triggers/milestones", json={"name": "Nine", "event_type": "", "score_threshold": 9})
+    assert r.status_code == 201, r.text
+    sim = (await api.post(f"/triggers/milestones/{r.json()['trigger_id']}/simulate", json={"days": 7})).json()
+    assert (sim["would_fire"], sim["matched_leads"], sim["total_matches"]) == (True, ["ld_r"], 2), sim
+    alone = (await api.post(f"/triggers/milestones/{r.json()['trigger_id']}/simulate",
+                            json={"days": 7, "lead_id": "ld_r"})).json()
+    assert (alone["would_fire"], alone["total_matches"]) == (True, 2), alone
+
+
 async def test_explanation_404_for_unknown_and_other_ou(api: Api, dataset: dict[str, str]) -> None:
     assert (await api.get("/events/ev_nope/explanation")).status_code == 404
     other = await other_unit(api)

@@ -25,7 +25,7 @@ from leadvibe.pipeline.rescore import rescore_leads, rescore_scope
 from leadvibe.store.scoring import live_lead_ids
 from leadvibe.timeutil import ManualClock, to_rfc3339
 from tests.conftest import Api, make_settings
-from tests.helpers import add_rules, wait_idle
+from tests.helpers import add_rules, running_totals_mismatches, wait_idle
 
 START = time.time_ns() // 1_000_000_000 * 1000
 UNIT = "unit_default"
@@ -156,6 +156,8 @@ async def _scenario(ops: list[tuple[Any, ...]], rescored: bool, then: list[tuple
                           " GROUP BY lead_id").fetchall()))
             assert {lead: s for lead, s in scores if s} == {lead: s for lead, s in sums if s}
             assert (await api.rt.db.read(lambda c: rescore_scope(c, UNIT, "rs_one"))).lead_ids == []
+            # The scores before and after each event, as every reader sums them, are the replay's running totals.
+            assert await api.rt.db.read(lambda c: running_totals_mismatches(c, UNIT)) == []
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
