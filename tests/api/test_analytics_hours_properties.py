@@ -25,7 +25,7 @@ from leadvibe.pipeline.decay import run_pass
 from leadvibe.store import analytics as store
 from leadvibe.timeutil import ManualClock, to_rfc3339
 from tests.conftest import Api, make_settings
-from tests.helpers import add_rules, wait_idle
+from tests.helpers import add_rules, running_totals_mismatches, wait_idle
 
 START = time.time_ns() // 1_000_000_000 * 1000
 MINUTE = 60_000
@@ -217,6 +217,9 @@ async def _scenario(offset: int, events: list[tuple[str, str, int]], plan: list[
             for step in plan:
                 await _step(api, step, events)
                 await _check(api, windows)
+                # Merges, deletions and rescores keep each lead's running scores the prefix sums of its deltas.
+                for unit in ("unit_default", other["X-OU-ID"]):
+                    assert await api.rt.db.read(lambda c, u=unit: running_totals_mismatches(c, u)) == [], step
             before = await api.rt.db.read(_totals)
 
             def forget(c: Any) -> None:  # as if the data had been written before migration 0041 existed
