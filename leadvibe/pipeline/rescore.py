@@ -99,12 +99,6 @@ def _others_score(conn: apsw.Connection, seq: int, targets: set[str]) -> bool:
                         " AND delta != 0 LIMIT 1", (seq, *sorted(targets))).fetchone() is not None
 
 
-def _load_lead_scores(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[tuple[str, str], int]:
-    return {(lead_id, rs): int(score) for lead_id, rs, score in conn.execute(
-        "SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ?"
-        f" AND lead_id IN ({_marks(len(lead_ids))})", (unit_id, *lead_ids))}
-
-
 def _load_sessions(conn: apsw.Connection, unit_id: str,
                    lead_ids: Sequence[str]) -> dict[str, tuple[int, int | None, int | None, int]]:
     return {r[0]: (r[1], r[2], r[3], r[4]) for r in conn.execute(
@@ -250,7 +244,7 @@ def _replay_chunk(conn: apsw.Connection, unit_id: str, plan: Plan, lead_ids: Seq
     """Replay a chunk of leads and return what differs from what is stored (written by `_Writes.flush`)."""
     loaded = _load(conn, unit_id, lead_ids, targets)
     old_scores: dict[str, dict[str, int]] = {}
-    for (lead_id, rs), score in _load_lead_scores(conn, unit_id, lead_ids).items():
+    for (lead_id, rs), score in ev_store.lead_scores(conn, unit_id, lead_ids).items():
         old_scores.setdefault(lead_id, {})[rs] = score
     sessions = _load_sessions(conn, unit_id, lead_ids) if targets is None else {}
     out = _Writes()

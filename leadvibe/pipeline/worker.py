@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -570,6 +570,38 @@ _LEADS_FLUSH_MS = 200.0
 TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.LockedError)
 
 
+class _InboxParts:
+    """A fast batch's inbox rows, read a part (`_READ_CHUNK`) at a time as the batch gets to them and never past
+    the last row stored at the first read: `after_fetch` runs after that read, so the cache invalidations it applies
+    cover every row the batch scores (a row committed later waits for the next batch)."""
+
+    def __init__(self, rt: Any, after: int, limit: int) -> None:
+        self.rt, self.limit = rt, limit
+        self.asked = min(limit, _READ_CHUNK)
+        self.rows, self.last_stored = rt.inbox_db.read_here(
+            lambda c: inbox_store.pending_head(c, after, self.asked))
+        self.read = len(self.rows)
+
+    @property
+    def more(self) -> bool:
+        """Whether rows may be left to read: the last read came back full, below the batch's limit (a short one
+        took every row up to `last_stored`)."""
+        return len(self.rows) == self.asked and self.read < self.limit
+
+    def chunks(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows in parts of `size`, the next read made only once the batch has taken the rows before it."""
+        while True:
+            rows = self.rows
+            for start in range(0, len(rows), size):
+                yield rows[start:start + size]
+            if not self.more:
+                return
+            self.asked = min(self.limit - self.read, _READ_CHUNK)
+            self.rows = self.rt.inbox_db.read_here(
+                lambda c, seq=rows[-1][0], n=self.asked: inbox_store.pending_through(c, seq, self.last_stored, n))
+            self.read += len(self.rows)
+
+
 def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False,
                   budget_ms: float | None = None, yield_ms: float | None = None,
                   tail_ms_per_event: float = 0.0, after_fetch: Callable[[], None] | None = None,
@@ -594,19 +626,15 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     commit).
     """
     after = inbox_store.progress(conn)
-    if careful:
-        rows, last_stored = rt.inbox_db.read_here(lambda c: inbox_store.pending(c, after, limit)), after
-    else:
-        # The rest is read as the batch gets to it, up to the last row stored at this first read: `after_fetch`
-        # must have run after every row the batch scores was committed.
-        rows, last_stored = rt.inbox_db.read_here(
-            lambda c: inbox_store.pending_head(c, after, min(limit, _READ_CHUNK)))
+    parts = None if careful else _InboxParts(rt, after, limit)
+    rows = parts.rows if parts is not None else rt.inbox_db.read_here(
+        lambda c: inbox_store.pending(c, after, limit))
     if after_fetch is not None:
         after_fetch()
     if not rows:
         return BatchResult()
     proc = BatchProcessor(rt, conn, rt.now_ms(), None if careful else hold)
-    if not careful:
+    if parts is not None:
         started = proc.result.started = time.perf_counter()
         waiting = rt.db.queue_length_fn
         done = unflushed = 0
@@ -615,54 +643,41 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
         flush_every = max(_FLUSH_MIN, int(_FLUSH_MS / tail_ms_per_event)) if tail_ms_per_event else _FLUSH_UNKNOWN
         leads_every = max(_FLUSH_MIN, int(_LEADS_FLUSH_MS / tail_ms_per_event)) if tail_ms_per_event else 0
         stop = False
-        asked, read, last_row = min(limit, _READ_CHUNK), len(rows), rows[-1]
+        last_row = rows[-1]
         # Rows are read, decoded and their leads looked up a chunk at a time: a batch cut short by its budget or by
         # a queued write does not pay for the rows it never reaches.
-        while True:
-            for start in range(0, len(rows), _PREPARE_CHUNK):
-                chunk = rows[start:start + _PREPARE_CHUNK]
-                decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in chunk]
-                proc.prepare(chunk, decoded)
-                for row, q in zip(chunk, decoded, strict=True):
-                    proc.process(row, q)
-                    last_row = row
-                    done += 1
-                    unflushed += 1
-                    if unflushed >= flush_every:
-                        flushed_at = time.perf_counter()
-                        proc.flush(leads=proc.dirty_leads >= leads_every)
-                        proc.result.flush_ms += (time.perf_counter() - flushed_at) * 1000
-                        unflushed = 0
-                    # Checked every 16 events: reading the clock per event would cost more than it saves.
-                    if done & 15 or (budget_ms is None and yield_ms is None):
-                        continue
-                    # The time so far plus what writing and committing the events not yet flushed will take: where
-                    # each event dirties pages all over a large OU's indexes, that tail is most of a batch (measured
-                    # at a million leads: 0.1 s of scoring, then 0.6 s of writes and commit).
-                    spent = ((time.perf_counter() - started) * 1000
-                             + tail_ms_per_event * max(unflushed, proc.dirty_leads))
-                    if budget_ms is not None and spent > budget_ms:
-                        stop = True
-                        break
-                    # Writes queued behind this batch (an API write, a server job) wait for its commit: end the
-                    # batch after a short slice instead of the whole budget.
-                    if yield_ms is not None and spent > yield_ms and waiting():
-                        proc.result.yielded = True
-                        stop = True
-                        break
-                if stop:
+        for chunk in parts.chunks(_PREPARE_CHUNK):
+            decoded = [inbox_mod.decode(cast(bytes, row[4])) for row in chunk]
+            proc.prepare(chunk, decoded)
+            for row, q in zip(chunk, decoded, strict=True):
+                proc.process(row, q)
+                last_row = row
+                done += 1
+                unflushed += 1
+                if unflushed >= flush_every:
+                    flushed_at = time.perf_counter()
+                    proc.flush(leads=proc.dirty_leads >= leads_every)
+                    proc.result.flush_ms += (time.perf_counter() - flushed_at) * 1000
+                    unflushed = 0
+                # Checked every 16 events: reading the clock per event would cost more than it saves.
+                if done & 15 or (budget_ms is None and yield_ms is None):
+                    continue
+                # The time so far plus what writing and committing the events not yet flushed will take: where each
+                # event dirties pages all over a large OU's indexes, that tail is most of a batch (measured at a
+                # million leads: 0.1 s of scoring, then 0.6 s of writes and commit).
+                spent = (time.perf_counter() - started) * 1000 + tail_ms_per_event * max(unflushed, proc.dirty_leads)
+                if budget_ms is not None and spent > budget_ms:
+                    stop = True
                     break
-            # A read that came back short has taken every row up to `last_stored`.
-            more = len(rows) == asked and read < limit
-            if stop or not more:
+                # Writes queued behind this batch (an API write, a server job) wait for its commit: end the batch
+                # after a short slice instead of the whole budget.
+                if yield_ms is not None and spent > yield_ms and waiting():
+                    proc.result.yielded = True
+                    stop = True
+                    break
+            if stop:
                 break
-            asked = min(limit - read, _READ_CHUNK)
-            rows = rt.inbox_db.read_here(
-                lambda c, seq=last_row[0], n=asked: inbox_store.pending_through(c, seq, last_stored, n))
-            read += len(rows)
-            if not rows:
-                break
-        proc.result.cut_short = done < read or (stop and more)
+        proc.result.cut_short = done < parts.read or (stop and parts.more)
         proc.result.processed = done
         proc.result.loop_ms = (time.perf_counter() - started) * 1000
         proc.finish()

@@ -21,6 +21,7 @@ import apsw
 from leadvibe.db.rows import placeholders, query, query_one, scalar
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, channel_for, type_key
 from leadvibe.store import events as ev_store
+from leadvibe.store.events import lead_scores
 from leadvibe.store.running_totals import scores_after
 
 __all__ = [
@@ -248,12 +249,3 @@ def delete_events(conn: apsw.Connection, unit_id: str, found: Sequence[dict[str,
     deleted = ev_store.delete_events_where(conn, unit_id, f"seq IN ({placeholders(len(seqs))})", seqs)
     ev_store.refresh_lead_activity(conn, unit_id, (r["lead_id"] for r in found), now)
     return deleted
-
-
-def lead_scores(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[tuple[str, str], int]:
-    """(lead_id, ruleset_id) -> score of the given leads."""
-    if not lead_ids:
-        return {}
-    rows = conn.execute(f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ?"
-                        f" AND lead_id IN ({placeholders(len(lead_ids))})", [unit_id, *lead_ids])
-    return {(r[0], r[1]): int(r[2]) for r in rows}

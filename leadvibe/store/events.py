@@ -12,7 +12,7 @@ from typing import Any
 import apsw
 import msgspec
 
-from leadvibe.db.rows import execute_rows, insert_rows, query_one, triggers_suspended
+from leadvibe.db.rows import ROWS_PER_STATEMENT, execute_rows, insert_rows, placeholders, query_one, triggers_suspended
 from leadvibe.engine.dispatch import ScoreRow
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
@@ -252,6 +252,18 @@ def insert_scored_events(conn: apsw.Connection, events: list[tuple[Any, ...]], s
 def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -> None:
     """Per-ruleset explanation rows of one event."""
     conn.executemany(_INSERT_SCORE, score_rows(unit_id, lead_id, seq, rows))
+
+
+def lead_scores(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[tuple[str, str], int]:
+    """(lead_id, ruleset_id) -> score of the given leads (any number: read a few hundred at a time)."""
+    out: dict[tuple[str, str], int] = {}
+    for lo in range(0, len(lead_ids), ROWS_PER_STATEMENT):
+        part = lead_ids[lo:lo + ROWS_PER_STATEMENT]
+        for lead_id, ruleset_id, score in conn.execute(
+                f"SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ?"
+                f" AND lead_id IN ({placeholders(len(part))})", (unit_id, *part)):
+            out[(str(lead_id), str(ruleset_id))] = int(score)
+    return out
 
 
 def save_many_lead_scores(conn: apsw.Connection, rows: list[tuple[str, str, str, int, int]]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import apsw
 
 from leadvibe.db.rows import placeholders
+from leadvibe.store.events import lead_scores
 
 __all__ = ["scores_after"]
 
@@ -48,15 +49,7 @@ def scores_after(conn: apsw.Connection, unit_id: str, ruleset_ids: Sequence[str]
             f" JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id IN ({rs_marks})"
             " WHERE e.seq > ? AND e.unit_id = ?",
             (*ruleset_ids, first, unit_id)).fetchall()
-    leads = list(wanted)
-    scores: dict[tuple[str, str], int] = {}
-    for start in range(0, len(leads), 500):
-        part = leads[start:start + 500]
-        for found_lead, ruleset_id, score in conn.execute(
-                "SELECT lead_id, ruleset_id, score FROM lead_scores WHERE unit_id = ?"
-                f" AND lead_id IN ({placeholders(len(part))}) AND ruleset_id IN ({rs_marks})",
-                (unit_id, *part, *ruleset_ids)):
-            scores[(str(found_lead), str(ruleset_id))] = int(score)
+    scores = lead_scores(conn, unit_id, list(wanted))
     by_lead: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for row in later:
         if row[0] in wanted:
