@@ -15,7 +15,8 @@ Plans (EXPLAIN QUERY PLAN, checked on a 1 M-event OU):
 - score gains (`store/analytics_gains.py`) walk the window's engagement events type by type and probe
   `event_scores` by primary key, then add the DECAY rows of the few leads that can rank (a decay pass's rows are
   not walked);
-- top leads walk `lead_scores_rank (unit_id, ruleset_id, score)` backwards and stop after `limit` rows.
+- top leads walk `lead_scores_rank (unit_id, ruleset_id, score)` backwards and stop after `limit` rows (the
+  primary ruleset's; another ruleset's rows are read whole by the table's key: only the primary is ranked).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from leadvibe.engine.levels import Level
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
 from leadvibe.store.analytics_gains import score_gains
 from leadvibe.store.analytics_windows import HourSplit, split_window
+from leadvibe.store.leads import ranked_sql
 
 __all__ = [
     "active_leads",
@@ -163,11 +165,13 @@ def score_delta(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int
 
 
 def top_leads(conn: apsw.Connection, unit_id: str, ruleset_id: str, limit: int) -> list[dict[str, Any]]:
-    """Highest scores in a ruleset; ties in index order (lead id descending), so no sort is needed."""
+    """Highest scores in a ruleset, ties by lead id descending: the primary ruleset's in index order (no sort),
+    another ruleset's read by the table's key with the best `limit` kept (only the primary is ranked)."""
+    ranked = ranked_sql(conn, unit_id, ruleset_id)
     return query(conn, "SELECT s.lead_id, s.score, l.last_event_at, l.profile_score, l.account_id"
                        " FROM lead_scores s CROSS JOIN leads l"
                        " ON l.unit_id = s.unit_id AND l.id = s.lead_id"
-                       " WHERE s.unit_id = ? AND s.ruleset_id = ? AND l.merged_into IS NULL"
+                       f" WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked} AND l.merged_into IS NULL"
                        " ORDER BY s.score DESC, s.lead_id DESC LIMIT ?", (unit_id, ruleset_id, limit))
 
 

@@ -36,6 +36,15 @@ def primary_ruleset_id(conn: apsw.Connection, unit_id: str) -> str | None:
     return scalar(conn, "SELECT id FROM rulesets WHERE unit_id = ? AND is_primary = 1", (unit_id,))
 
 
+def ranked_sql(conn: apsw.Connection, unit_id: str, ruleset_id: str | None) -> str:
+    """` AND s.ranked = 1` where `ruleset_id` is the OU's primary ruleset, else nothing. Only the primary ruleset's
+    score rows are in `lead_scores_rank` (migration 0057), and SQLite walks a partial index only for a query that
+    names its condition; another ruleset's rows are read by the table's key."""
+    if ruleset_id is not None and primary_ruleset_id(conn, unit_id) == ruleset_id:
+        return " AND s.ranked = 1"
+    return ""
+
+
 def find_ruleset(conn: apsw.Connection, unit_id: str, ref: str) -> dict[str, Any] | None:
     """A ruleset of the OU by id, else by name (ids win: a name may not be unique)."""
     row = query_one(
@@ -254,10 +263,10 @@ def list_leads(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of live leads with their score in `ruleset_id`, and the total matching.
 
-    Score sorts walk `lead_scores_rank` (scored leads) and then the leads without a score row (score 0, which
-    only exist before a lead's first scored event): after the scored ones when descending, before them when
-    ascending. That is the exact order unless negative scores are allowed, where unscored leads sit at an end,
-    not at 0."""
+    Score sorts walk `lead_scores_rank` (the primary ruleset's scored leads; another ruleset's are sorted) and then
+    the leads without a score row (score 0, which only exist before a lead's first scored event): after the scored
+    ones when descending, before them when ascending. That is the exact order unless negative scores are allowed,
+    where unscored leads sit at an end, not at 0."""
     if f.event_type is not None:
         _register_functions(conn)
     if f.sort not in SCORE_SORTS or ruleset_id is None or f.members is not None:
@@ -271,9 +280,10 @@ def list_leads(
     lead_sql = _lead_where(f, lead_params)
     score_params: list[Any] = []
     score_sql = _score_where(f, score_params)
+    ranked = ranked_sql(conn, unit_id, ruleset_id)
 
     scored_total, unscored_total = _matching_counts(conn, unit_id, ruleset_id, f, lead_sql, lead_params, score_sql,
-                                                    score_params)
+                                                    score_params, ranked)
     total = scored_total + unscored_total
 
     def scored(lim: int, off: int) -> list[dict[str, Any]]:
@@ -282,7 +292,7 @@ def list_leads(
         return query(
             conn,
             f"SELECT {LEAD_COLS}, s.score FROM lead_scores s JOIN leads l ON l.unit_id = s.unit_id"
-            f" AND l.id = s.lead_id WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql}"
+            f" AND l.id = s.lead_id WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql}"
             f" AND l.merged_into IS NULL{lead_sql} ORDER BY s.score {direction}, s.lead_id {direction}"
             " LIMIT ? OFFSET ?",
             (unit_id, ruleset_id, *score_params, *lead_params, lim, off),
@@ -318,26 +328,27 @@ def live_count_sql(lead_sql: str) -> str:
 
 
 def _matching_counts(conn: apsw.Connection, unit_id: str, ruleset_id: str, f: LeadFilter, lead_sql: str,
-                     lead_params: list[Any], score_sql: str, score_params: list[Any]) -> tuple[int, int]:
+                     lead_params: list[Any], score_sql: str, score_params: list[Any],
+                     ranked: str = "") -> tuple[int, int]:
     """(scored, unscored) live leads matching the lead filters (`lead_sql`) and the score filter (`score_sql` on
     `s.score`; an unscored lead counts when the filter admits 0). lead_scores only holds live leads (merge and
     delete remove the others' rows), so without lead filters the scored count needs no join, and without any
-    filter it is the maintained count."""
+    filter it is the maintained count. `ranked`: `ranked_sql`'s fragment for the ruleset."""
     if not lead_sql and not score_sql:
         scored = scored_count(conn, unit_id, ruleset_id)
     elif lead_sql:
-        scored = scored_matching(conn, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params)
+        scored = scored_matching(conn, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params, ranked)
     else:
         scored = int(scalar(conn, f"SELECT count(*) FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?"
-                                  f"{score_sql}", (unit_id, ruleset_id, *score_params)))
+                                  f"{ranked}{score_sql}", (unit_id, ruleset_id, *score_params)))
     if not f.admits_zero():
         return scored, 0
     # Unscored = live minus scored, both matching the lead filters; `scored` is that when there is no score filter.
     live = int(scalar(conn, live_count_sql(lead_sql), (unit_id, *lead_params))) if lead_sql else live_count(
         conn, unit_id)
     if score_sql:
-        all_scored = scored_matching(conn, unit_id, ruleset_id, "", [], lead_sql, lead_params) if lead_sql else (
-            scored_count(conn, unit_id, ruleset_id))
+        all_scored = (scored_matching(conn, unit_id, ruleset_id, "", [], lead_sql, lead_params, ranked)
+                      if lead_sql else scored_count(conn, unit_id, ruleset_id))
     else:
         all_scored = scored
     return scored, max(0, live - all_scored)
@@ -351,27 +362,28 @@ PROBE_OVER_MERGE = 15
 
 
 def scored_matching(conn: apsw.Connection, unit_id: str, ruleset_id: str, score_sql: str, score_params: list[Any],
-                    lead_sql: str, lead_params: list[Any]) -> int:
+                    lead_sql: str, lead_params: list[Any], ranked: str = "") -> int:
     """Live leads with a score row in the ruleset passing the score filter (`score_sql` on `s.score`, may be
-    empty) and the lead filters (`lead_sql` on `l`, with `lead_params`)."""
+    empty) and the lead filters (`lead_sql` on `l`, with `lead_params`); `ranked` as `ranked_sql` gives it."""
     few = max(1, live_count(conn, unit_id) // PROBE_OVER_MERGE)
     way = "merge"
     for candidate in ("scores", "leads"):
         sql, params = scored_matching_sql(candidate + " range", unit_id, ruleset_id, score_sql, score_params,
-                                          lead_sql, lead_params)
+                                          lead_sql, lead_params, ranked)
         if int(scalar(conn, f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, few])) < few:
             way = candidate
             break
-    sql, params = scored_matching_sql(way, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params)
+    sql, params = scored_matching_sql(way, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params,
+                                      ranked)
     return int(scalar(conn, sql, params))
 
 
 def scored_matching_sql(way: str, unit_id: str, ruleset_id: str, score_sql: str, score_params: list[Any],
-                        lead_sql: str, lead_params: list[Any]) -> tuple[str, list[Any]]:
+                        lead_sql: str, lead_params: list[Any], ranked: str = "") -> tuple[str, list[Any]]:
     """The count `scored_matching` makes, one `way`: "scores" probes each lead of the score range, "leads" the
     score of each lead in the lead filters' range, "merge" walks both in lead id order; "scores range" and
     "leads range" select the lead ids of one range alone."""
-    scores = f"SELECT s.lead_id FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql}"
+    scores = f"SELECT s.lead_id FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql}"
     scores_params = [unit_id, ruleset_id, *score_params]
     leads = f"SELECT l.id FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}"
     leads_params = [unit_id, *lead_params]
@@ -381,7 +393,7 @@ def scored_matching_sql(way: str, unit_id: str, ruleset_id: str, score_sql: str,
         return leads, leads_params
     if way == "scores":  # CROSS JOIN: SQLite keeps the tables in the order written
         return ("SELECT count(*) FROM lead_scores s CROSS JOIN leads l ON l.unit_id = s.unit_id AND l.id = s.lead_id"
-                f" WHERE s.unit_id = ? AND s.ruleset_id = ?{score_sql} AND l.merged_into IS NULL{lead_sql}",
+                f" WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql} AND l.merged_into IS NULL{lead_sql}",
                 [*scores_params, *lead_params])
     if way == "leads":
         return ("SELECT count(*) FROM leads l CROSS JOIN lead_scores s ON s.unit_id = l.unit_id AND s.lead_id = l.id"
@@ -457,7 +469,7 @@ def _list_by_lead(
         # Without the LEFT JOIN's probe of every lead in the lead filters' range (all of the OU's without them).
         on_score: list[Any] = []
         total = sum(_matching_counts(conn, unit_id, ruleset_id, f, lead_sql, lead_params[1:],
-                                     _score_where(f, on_score), on_score))
+                                     _score_where(f, on_score), on_score, ranked_sql(conn, unit_id, ruleset_id)))
     rows = query(
         conn,
         f"SELECT {LEAD_COLS}, coalesce(s.score, 0) AS score {join}{where} ORDER BY {order} LIMIT ? OFFSET ?",

@@ -71,12 +71,14 @@ def test_a_count_of_two_large_lead_ranges_merges_both_tables_in_lead_order() -> 
                     "RIGHT", "SEARCH l USING INDEX sqlite_autoindex_leads_1 (unit_id=?)", "SCAN (subquery-2)"], plan
 
 
-def _statement_plans(conn: apsw.Connection, run: Callable[[], object]) -> list[list[str]]:
-    """The plans of the statements `run` makes on `conn` that read `events` (each explained with its bindings)."""
+def _statement_plans(conn: apsw.Connection, run: Callable[[], object],
+                     reads: Callable[[str], bool] = lambda sql: "FROM events" in sql) -> list[list[str]]:
+    """The plans of the statements `run` makes on `conn` that `reads` picks (those reading `events` unless told),
+    each explained with its bindings."""
     seen: list[tuple[str, Any]] = []
 
     def trace(_cursor: apsw.Cursor, sql: str, bindings: Any) -> bool:
-        if "FROM events" in sql and not sql.startswith("EXPLAIN"):
+        if reads(sql) and not sql.startswith("EXPLAIN"):
             seen.append((sql, bindings))
         return True
 
@@ -138,3 +140,36 @@ def test_a_leads_trigger_history_stays_on_the_leads_own_events() -> None:
     assert len(plans) == 1, plans
     assert any("USING INDEX events_lead_type_time (unit_id=? AND lead_id=?)" in step for step in plans[0]), plans
     assert not any("events_unit_time" in step for step in plans[0]), plans
+
+
+def test_score_sorts_walk_the_primary_rulesets_ranking_and_others_are_read_by_key() -> None:
+    # Only the primary ruleset's rows are in the partial index lead_scores_rank (migration 0057): its score sorts,
+    # score filters and top leads must still walk it (no sort of the OU's scores), and a query for another ruleset
+    # must not name the index's condition (it would find no rows).
+    from leadvibe.store import analytics, leads
+
+    conn = apsw.Connection(":memory:")
+    apply_migrations(conn)
+    for rs, primary in (("rs_a", 1), ("rs_b", 0)):
+        conn.execute("INSERT INTO rulesets (id, org_id, unit_id, name, is_primary, created_at, updated_at)"
+                     " VALUES (?, 'o', 'u', ?, ?, 0, 0)", (rs, rs, primary))
+    for i in range(20):
+        conn.execute("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at) VALUES ('u', ?, 'o', 0, 0)",
+                     (f"ld_{i}",))
+        conn.executemany("INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
+                         " VALUES ('u', ?, ?, ?, 0)", [("rs_a", f"ld_{i}", i % 7), ("rs_b", f"ld_{i}", i % 5)])
+
+    def by_score(sql: str) -> bool:  # the statements that range over a ruleset's scores
+        return "lead_scores s" in sql and ("ORDER BY s.score" in sql or "s.score >=" in sql) and "EXISTS" not in sql
+
+    walks: list[list[str]] = []
+    for f in (leads.LeadFilter(sort="score_desc"), leads.LeadFilter(sort="score_asc", min_score=3)):
+        walks += _statement_plans(conn, lambda f=f: leads.list_leads(conn, "u", "rs_a", f, 10, 0), by_score)
+    walks += _statement_plans(conn, lambda: analytics.top_leads(conn, "u", "rs_a", 10), by_score)
+    assert len(walks) == 4, walks  # two pages, the filtered count, top leads
+    for plan in walks:
+        assert any("INDEX lead_scores_rank (unit_id=? AND ruleset_id=?" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+    other = _statement_plans(conn, lambda: analytics.top_leads(conn, "u", "rs_b", 10), by_score)
+    assert len(other) == 1 and not any("lead_scores_rank" in step for step in other[0]), other
+    assert [r["score"] for r in analytics.top_leads(conn, "u", "rs_b", 5)] == [4, 4, 4, 4, 3]
