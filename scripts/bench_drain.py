@@ -11,9 +11,12 @@ existing leads are written to the inbox with the server stopped; the server star
 sends `--rate` single events/s to `/ingest` for `--seconds`. Every load is bounded in count and time.
 
 At a million leads each scored event dirties pages all over the lead-keyed indexes, so most of a worker batch's
-time is its writes and commit after the scoring: what a 202 queued behind a batch waits for.
+time is its writes and commit after the scoring: what a 202 queued behind a batch waits for. Also printed: the
+peak resident memory of the server and of its worker process; with `--ranking`, once the backlog is drained, the
+reads that rank leads by score (top leads in the primary ruleset and in another, the lead list by score and with a
+score filter) and the time of switching the primary ruleset there and back.
 Usage: python scripts/bench_drain.py [--leads 1000000] [--history 3000000] [--backlog 40000] [--rate 100]
-       [--seconds 20] [--keep DIR]
+       [--seconds 20] [--keep DIR] [--ranking]
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from bench_worker import TYPES, configure, preload  # noqa: E402
 
 from leadvibe.db.database import apply_pragmas  # noqa: E402
 from leadvibe.pipeline import inbox  # noqa: E402
-from tests.e2e.server import ServerProcess  # noqa: E402
+from tests.e2e.server import ServerProcess, family  # noqa: E402
 
 
 def build(data: Path, leads: int, history: int) -> None:
@@ -132,6 +135,43 @@ def depth(base: str) -> int:
     return int(httpx.get(base + "/healthz", timeout=30).json()["queue_depth"])
 
 
+def ranking_figures(server: ServerProcess, rounds: int = 20) -> list[str]:
+    """Once the backlog is drained (at most two minutes more): p50 / p95 ms of reads that rank leads by score, for
+    the primary ruleset (rs_0) and another one (rs_1), then the time of making rs_1 primary and rs_0 again."""
+    deadline = time.monotonic() + 120
+    while depth(server.base) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    headers = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
+    out = []
+    with httpx.Client(base_url=server.base, headers=headers, timeout=120) as client:
+        for label, path in (("top leads, primary ruleset", "/analytics/top-leads"),
+                            ("top leads, another ruleset", "/analytics/top-leads?ruleset=rs_1"),
+                            ("/leads by score, first page", "/leads?sort=score_desc"),
+                            ("/leads with min_score=150", "/leads?min_score=150")):
+            times = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                client.get(path).raise_for_status()
+                times.append((time.perf_counter() - t0) * 1000)
+            times.sort()
+            out.append(f"{label}: p50 {pct(times, 0.5):.1f} ms, p95 {pct(times, 0.95):.1f} ms")
+        for ruleset in ("rs_1", "rs_0"):
+            t0 = time.perf_counter()
+            client.put(f"/rulesets/{ruleset}", json={"is_primary": True}).raise_for_status()
+            out.append(f"{ruleset} made primary: {time.perf_counter() - t0:.2f} s")
+    return out
+
+
+def peak_rss_mb(server: ServerProcess) -> list[tuple[str, float]]:
+    """The most resident memory each process of the server has held (VmHWM): the server, then its worker."""
+    assert server.proc is not None
+    out = []
+    for n, pid in enumerate(family(server.proc.pid)):
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        out.append(("server" if n == 0 else "worker process", int(status["VmHWM"].split()[0]) / 1024))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--leads", type=int, default=1_000_000)
@@ -141,6 +181,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", help="build the OU in this directory once and reuse it (a copy is measured)")
+    ap.add_argument("--ranking", action="store_true",
+                    help="then, once drained: reads that rank by score in each ruleset, and primary switches")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lv-bench-drain-"))
     built = Path(args.keep) if args.keep else tmp / "built"
@@ -160,6 +202,8 @@ def main() -> None:
             latencies = asyncio.run(paced_ingest(server.base, auth, args.leads, args.rate, args.seconds,
                                                  args.seed + 1))
             after, t1 = depth(server.base), time.perf_counter()
+            peaks = peak_rss_mb(server)
+            ranking = ranking_figures(server) if args.ranking else []
         finally:
             server.stop()
         scored = before - after + len(latencies)
@@ -169,6 +213,9 @@ def main() -> None:
         print(f"worker meanwhile: {scored / (t1 - t0):,.0f} events/s (queue {before:,} -> {after:,});"
               f" load average {load:.2f} before, {os.getloadavg()[0]:.2f} after"
               + ("; the queue emptied before the end: a lower bound" if not after else ""))
+        print("peak RSS: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in peaks))
+        for line in ranking:
+            print(line)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
