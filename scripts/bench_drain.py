@@ -45,7 +45,7 @@ from bench_worker import TYPES, configure, preload  # noqa: E402
 
 from leadvibe.db.database import apply_pragmas  # noqa: E402
 from leadvibe.pipeline import inbox  # noqa: E402
-from tests.e2e.server import ServerProcess, family  # noqa: E402
+from tests.e2e.server import ServerProcess, family, status_kb  # noqa: E402
 
 
 def build(data: Path, leads: int, history: int) -> None:
@@ -165,11 +165,8 @@ def ranking_figures(server: ServerProcess, rounds: int = 20) -> list[str]:
 def peak_rss_mb(server: ServerProcess) -> list[tuple[str, float]]:
     """The most resident memory each process of the server has held (VmHWM): the server, then its worker."""
     assert server.proc is not None
-    out = []
-    for n, pid in enumerate(family(server.proc.pid)):
-        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-        out.append(("server" if n == 0 else "worker process", int(status["VmHWM"].split()[0]) / 1024))
-    return out
+    return [("server" if n == 0 else "worker process", status_kb(pid, "VmHWM") / 1024)
+            for n, pid in enumerate(family(server.proc.pid))]
 
 
 def main() -> None:

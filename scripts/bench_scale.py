@@ -74,17 +74,10 @@ def free_port() -> int:
 
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) in MB of a process and its descendants (the server's worker process), from /proc."""
-    from tests.e2e.server import family
+    from tests.e2e.server import family, status_kb
 
-    rss = peak = 0.0
-    for member in family(pid):
-        fields = {}
-        for line in Path(f"/proc/{member}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-        rss += int(fields["VmRSS"].split()[0]) / 1024
-        peak += int(fields["VmHWM"].split()[0]) / 1024
-    return rss, peak
+    members = family(pid)
+    return (sum(status_kb(p, "VmRSS") for p in members) / 1024, sum(status_kb(p, "VmHWM") for p in members) / 1024)
 
 
 def iso(ms: int) -> str:

@@ -46,15 +46,21 @@ def family(pid: int) -> list[int]:
     return [pid, *(p for child in children for p in family(int(child)))]
 
 
-def rss_kb(pid: int) -> int:
-    """A process's resident memory in KiB (0 once it is gone)."""
+def status_kb(pid: int, field: str) -> int:
+    """A memory figure of a process's /proc status in KiB (`VmRSS`, resident now; `VmHWM`, the most it has been);
+    0 once the process is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except FileNotFoundError:
         pass
     return 0
+
+
+def rss_kb(pid: int) -> int:
+    """A process's resident memory in KiB (0 once it is gone)."""
+    return status_kb(pid, "VmRSS")
 
 
 def free_port() -> int:

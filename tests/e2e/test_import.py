@@ -9,16 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import ServerProcess, status_kb
 
 pytestmark = pytest.mark.slow
 
 
 def _hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return status_kb(pid, "VmHWM") / 1024
 
 
 def _csv(path: Path, target_bytes: int) -> int:
