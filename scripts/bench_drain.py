@@ -58,10 +58,12 @@ def build(data: Path, leads: int, history: int) -> None:
     with conn:
         org_id = configure(conn)
         conn.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)"
+            # One random time per lead for both activity columns (they hold the same time: migration 0058).
+            "WITH RECURSIVE n(i, t) AS (SELECT 0, ?3 - abs(random() % 2592000000) UNION ALL"
+            " SELECT i + 1, ?3 - abs(random() % 2592000000) FROM n WHERE i + 1 < ?2)"
             " INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_event_at, last_event_type,"
-            " last_organic_at) SELECT 'unit_default', 'ld_b' || i, ?1, ?3, ?3, ?3 - abs(random() % 2592000000),"
-            " 'page_view', ?3 - abs(random() % 2592000000) FROM n", (org_id, leads, now))
+            " last_organic_at) SELECT 'unit_default', 'ld_b' || i, ?1, ?3, ?3, t, 'page_view', t FROM n",
+            (org_id, leads, now))
         for n in range(3):
             conn.execute("INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
                          " SELECT unit_id, ?, id, abs(random() % 200), ? FROM leads WHERE unit_id = 'unit_default'",

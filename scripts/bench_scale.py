@@ -153,13 +153,12 @@ def write_history(conn: Any, unit_id: str, org_id: str, lead_ids: Sequence[str],
                          channel_for_key(key, None), "system" if decay_id else "bench", "activate", 0, None, None,
                          1.0, None, 0, decay_id))
             seq += 1
-            # As the worker keeps them: the newest event by time, the newest organic one (not a decay).
-            newest, newest_type, organic = last.get(lead, (ts, event_type, None))
-            if ts >= newest:
-                newest, newest_type = ts, event_type
-            if key != decay_key and (organic is None or ts > organic):
-                organic = ts
-            last[lead] = (newest, newest_type, organic)
+            # As the worker keeps them: the newest organic event (not a decay) by time, its type.
+            if key != decay_key:
+                newest, newest_type, _ = last.get(lead, (ts, event_type, None))
+                if ts >= newest:
+                    newest, newest_type = ts, event_type
+                last[lead] = (newest, newest_type, newest)
             name, n, latest = catalogue.get(key, (event_type, 0, ts))
             catalogue[key] = (name, n + 1, max(latest, ts))
         with conn:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 from typing import Any
+
+import apsw
 
 
 async def wait_idle(api: Any, timeout: float = 10.0) -> None:
@@ -170,3 +174,18 @@ async def ingest_minutes(api: Any, events: list[tuple[str, str, int]]) -> None:
     r = await api.post("/ingest/batch", json={"events": batch})
     assert r.status_code == 202, r.text
     await wait_idle(api)
+
+
+def database_before(tmp_path: Path, version: int) -> apsw.Connection:
+    """A database file under `tmp_path` with the migrations before `version` applied (the schema a release before it
+    left), to test what `version` does to data stored then."""
+    from leadvibe.db.migrate import MIGRATIONS_DIR, apply_migrations, available
+
+    before = tmp_path / f"migrations_before_{version}"
+    before.mkdir()
+    for number, _name, path in available(MIGRATIONS_DIR):
+        if number < version:
+            shutil.copy(path, before / path.name)
+    conn = apsw.Connection(str(tmp_path / "db.sqlite"))
+    apply_migrations(conn, before)
+    return conn

@@ -23,6 +23,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import event_type_settings as store
+from leadvibe.store import events as ev_store
 from leadvibe.store import scoring as score_store
 from leadvibe.timeutil import to_rfc3339
 
@@ -152,7 +153,7 @@ async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: str) -> Del
         leads = store.affected_leads(c, unit_id, key)
         before = score_store.lead_scores_by_ruleset(c, unit_id, leads)
         events, scores = store.delete_events_of_type(c, unit_id, key)
-        store.refresh_lead_activity(c, unit_id, leads)
+        ev_store.refresh_lead_activity(c, unit_id, leads, now)
         rescored, changes = rescore_changes(rt, c, cache, unit_id, leads, before, now)
         return DeleteResult(key, events, scores, rescored), changes
 

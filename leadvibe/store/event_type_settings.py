@@ -129,32 +129,3 @@ def delete_events_of_type(conn: apsw.Connection, unit_id: str, type_key: str) ->
     conn.execute("DELETE FROM event_types WHERE unit_id = ? AND type_key = ?", (unit_id, type_key))
     conn.execute("DELETE FROM event_type_properties WHERE unit_id = ? AND type_key = ?", (unit_id, type_key))
     return events, scores
-
-
-def refresh_lead_activity(conn: apsw.Connection, unit_id: str, lead_ids: list[str]) -> None:
-    """Recompute `last_event_at`/`last_event_type`/`last_organic_at` of leads after some of their events were
-    deleted, from the events that remain (NULL when none), the way the worker maintains them: the latest event
-    timestamp, its type, and the latest non-DECAY timestamp."""
-    for lead_id in lead_ids:
-        latest = query_one(
-            conn,
-            "SELECT occurred_at, event_type FROM events WHERE unit_id = ? AND lead_id = ?"
-            " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-            (unit_id, lead_id),
-        )
-        organic = scalar(
-            conn,
-            "SELECT MAX(occurred_at) FROM events WHERE unit_id = ? AND lead_id = ? AND decay_id IS NULL",
-            (unit_id, lead_id),
-        )
-        conn.execute(
-            "UPDATE leads SET last_event_at = ?, last_event_type = ?, last_organic_at = ?"
-            " WHERE unit_id = ? AND id = ?",
-            (
-                latest["occurred_at"] if latest else None,
-                latest["event_type"] if latest else None,
-                organic,
-                unit_id,
-                lead_id,
-            ),
-        )

@@ -349,9 +349,13 @@ def refresh_lead_activity(conn: apsw.Connection, unit_id: str, lead_ids: Iterabl
     """Recompute leads' recency columns from their remaining events, as the worker maintains them: the latest
     scored event that is neither observe-scope nor DECAY gives `last_event_at`, its type and `last_organic_at`."""
     for lead_id in dict.fromkeys(lead_ids):
-        latest = conn.execute("SELECT occurred_at, event_type FROM events WHERE unit_id = ? AND lead_id = ?"
-                              " AND scope <> 'observe' AND decay_id IS NULL"
-                              " ORDER BY occurred_at DESC, seq DESC LIMIT 1", (unit_id, lead_id)).fetchone()
+        # The lead's own entries, newest found on the covering index, then its one row: left to itself the planner
+        # walked the OU's events by time until it met one of the lead's (0.2 s per lead at 1.5 M events, and the
+        # whole OU for a lead with none left).
+        latest = conn.execute("SELECT occurred_at, event_type FROM events WHERE seq = ("
+                              "SELECT seq FROM events INDEXED BY events_lead_type_time"
+                              " WHERE unit_id = ? AND lead_id = ? AND scope <> 'observe' AND decay_id IS NULL"
+                              " ORDER BY occurred_at DESC, seq DESC LIMIT 1)", (unit_id, lead_id)).fetchone()
         at = latest[0] if latest else None
         conn.execute("UPDATE leads SET last_event_at = ?, last_event_type = ?, last_organic_at = ?, updated_at = ?"
                      " WHERE unit_id = ? AND id = ?", (at, latest[1] if latest else None, at, now, unit_id, lead_id))

@@ -214,7 +214,8 @@ def _lead_where(f: LeadFilter, params: list[Any], members: bool = True) -> str:
         sql += " AND l.created_at < ?"
         params.append(f.created_to)
     if f.active_since is not None:
-        sql += " AND l.last_event_at >= ?"
+        # last_organic_at holds last_event_at's time (migration 0058) and has the index.
+        sql += " AND l.last_organic_at >= ?"
         params.append(f.active_since)
     if f.event_type is not None:
         # last_event_type keeps the spelling sent; matching is by normalized key (SEMANTICS §2).
@@ -427,7 +428,7 @@ def scored_count(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> int:
 def _list_by_lead(
     conn: apsw.Connection, unit_id: str, ruleset_id: str | None, f: LeadFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Recency/creation/profile order (the leads_unit_activity / leads_unit_created / leads_unit_profile indexes),
+    """Recency/creation/profile order (the leads_unit_organic / leads_unit_created / leads_unit_profile indexes),
     score joined per row; also a segment's members in score order (few enough to sort)."""
     # A segment's members drive the query (CROSS JOIN fixes the order): each member's lead is looked up by rowid,
     # instead of the OU's leads being walked and tested for membership.
@@ -448,7 +449,7 @@ def _list_by_lead(
     params = [*source_params, ruleset_id, *lead_params, *score_params]
     # created, or a score sort without a primary ruleset (all scores tie at 0)
     orders = {
-        "recent": "l.last_event_at DESC, l.rowid DESC",
+        "recent": "l.last_organic_at DESC, l.rowid DESC",
         "profile_desc": "l.profile_score DESC, l.rowid DESC",
         "profile_asc": "l.profile_score ASC, l.rowid ASC",
     }

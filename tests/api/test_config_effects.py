@@ -204,6 +204,9 @@ async def test_delete_event_type_recomputes_scores(api: Api) -> None:
         await _ingest(api, creds, lead, "page_view")
         await _ingest(api, creds, lead, "Page View")
     await _ingest(api, creds, "ld_1", "signup")
+    # Stored only: never the lead's activity, before the deletion or in its recompute.
+    await api.put("/settings/event-types/visit", json={"max_processing_scope": "observe"})
+    await _ingest(api, creds, "ld_1", "visit")
     await wait_idle(api)
     assert (await _scores(api, rs)) == {"ld_1": 30, "ld_2": 10}
     r = await api.get("/settings/event-types/page-view/delete-preview")
@@ -239,6 +242,9 @@ async def test_delete_event_type_recomputes_scores(api: Api) -> None:
         ).fetchall()
     )
     assert [tuple(x) for x in activity] == [("ld_1", "signup", 0), ("ld_2", None, 1)]
+    same = await api.rt.db.read(lambda c: c.execute(
+        "SELECT count(*) FROM leads WHERE last_event_at IS NOT last_organic_at").fetchone()[0])
+    assert same == 0
     # the settings outlive the events
     listed = (await api.get("/settings/event-types")).json()
     assert [

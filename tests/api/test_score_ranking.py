@@ -5,15 +5,12 @@ made through the API, and on a database migrated from before the column existed.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-import apsw
-
-from leadvibe.db.migrate import MIGRATIONS_DIR, apply_migrations, available
+from leadvibe.db.migrate import apply_migrations
 from tests.conftest import Api
-from tests.helpers import wait_idle
+from tests.helpers import database_before, wait_idle
 
 LEADS = [f"ld_{i:02d}" for i in range(12)]
 
@@ -104,13 +101,7 @@ async def test_the_ranking_follows_the_primary_ruleset(api: Api) -> None:
 
 
 def test_the_migration_ranks_the_primary_rulesets_stored_scores(tmp_path: Path) -> None:
-    before = tmp_path / "before"
-    before.mkdir()
-    for version, _name, path in available(MIGRATIONS_DIR):
-        if version < 57:
-            shutil.copy(path, before / path.name)
-    conn = apsw.Connection(str(tmp_path / "db.sqlite"))
-    apply_migrations(conn, before)
+    conn = database_before(tmp_path, 57)
     for unit, primary in (("u1", "rs_a"), ("u2", "rs_c")):
         for rs in ("rs_a", "rs_b") if unit == "u1" else ("rs_c", "rs_d"):
             conn.execute("INSERT INTO rulesets (id, org_id, unit_id, name, is_primary, created_at, updated_at)"

@@ -65,7 +65,7 @@ def test_a_count_of_two_large_lead_ranges_merges_both_tables_in_lead_order() -> 
     conn = apsw.Connection(":memory:")
     apply_migrations(conn)
     sql, params = leads.scored_matching_sql("merge", "u", "rs", " AND s.score >= ?", [20],
-                                            " AND l.last_event_at >= ?", [5])
+                                            " AND l.last_organic_at >= ?", [5])
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     assert plan == ["CO-ROUTINE (subquery-2)", "MERGE (INTERSECT)", "LEFT", "SEARCH s USING PRIMARY KEY (unit_id=?)",
                     "RIGHT", "SEARCH l USING INDEX sqlite_autoindex_leads_1 (unit_id=?)", "SCAN (subquery-2)"], plan

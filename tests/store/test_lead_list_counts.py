@@ -19,7 +19,7 @@ UNIT = "unit_t"
 RULESET = "rs_t"
 
 
-# (score or None for no score row, last_event_at or None, merged)
+# (score or None for no score row, last activity or None, merged)
 lead_rows = st.lists(st.tuples(st.one_of(st.none(), st.integers(-5, 30)), st.one_of(st.none(), st.integers(0, 20)),
                                st.booleans()), max_size=40)
 bounds = st.one_of(st.none(), st.integers(-6, 31))
@@ -30,9 +30,9 @@ def _load(conn: apsw.Connection, leads: list[tuple[int | None, int | None, bool]
         for table in ("lead_scores", "leads"):
             conn.execute(f"DELETE FROM {table}")
         for i, (score, active, merged) in enumerate(leads):
-            conn.execute("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_event_at, merged_into)"
-                         " VALUES (?, ?, 'org_t', ?, 0, ?, ?)", (UNIT, f"l{i:02d}", i, active,
-                                                                 "l00" if merged and i else None))
+            conn.execute("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_event_at,"
+                         " last_organic_at, merged_into) VALUES (?, ?, 'org_t', ?, 0, ?, ?, ?)",
+                         (UNIT, f"l{i:02d}", i, active, active, "l00" if merged and i else None))
             # lead_scores only holds live leads (merge and delete remove the others' rows)
             if score is not None and not (merged and i):
                 conn.execute("INSERT INTO lead_scores (unit_id, ruleset_id, lead_id, score, updated_at)"
@@ -63,9 +63,9 @@ def test_every_way_of_counting_scored_leads_agrees(conn: apsw.Connection, leads:
     want = _expected(leads, lo, hi, since)[0]
     for way in ("scores", "leads", "merge"):
         sql, params = lead_store.scored_matching_sql(way, UNIT, RULESET, score_sql, score_params,
-                                                     " AND l.last_event_at >= ?", [since])
+                                                     " AND l.last_organic_at >= ?", [since])
         assert scalar(conn, sql, params) == want, way
-    assert lead_store.scored_matching(conn, UNIT, RULESET, score_sql, score_params, " AND l.last_event_at >= ?",
+    assert lead_store.scored_matching(conn, UNIT, RULESET, score_sql, score_params, " AND l.last_organic_at >= ?",
                                       [since]) == want
 
 
@@ -90,7 +90,7 @@ def test_the_count_probes_a_small_range_and_merges_two_large_ones(tmp_path: Path
 
     def way(score_sql: str, score_params: list[Any], since: int) -> str:
         plans.clear()
-        lead_store.scored_matching(c, UNIT, RULESET, score_sql, score_params, " AND l.last_event_at >= ?", [since])
+        lead_store.scored_matching(c, UNIT, RULESET, score_sql, score_params, " AND l.last_organic_at >= ?", [since])
         last = plans[-1]
         return "merge" if "INTERSECT" in last else "scores" if "FROM lead_scores s CROSS" in last else "leads"
 
