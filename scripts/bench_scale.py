@@ -172,8 +172,9 @@ def write_history(conn: Any, unit_id: str, org_id: str, lead_ids: Sequence[str],
     print(f"  the events' {len(deferred)} indexes built again ({time.perf_counter() - started:.0f} s)", flush=True)
     with conn:
         ev_store.save_lead_activity(conn, [ev_store.activity_row(
-            unit_id, lead, last_event_at=ts, last_event_type=event_type, last_organic_at=organic, session=None,
-            session_count=0, now=now) for lead, (ts, event_type, organic) in sorted(last.items())])
+            unit_id, lead, last_event_at=ts, last_event_type=event_type, last_type_key=type_key(event_type),
+            last_organic_at=organic, session=None, session_count=0, now=now)
+            for lead, (ts, event_type, organic) in sorted(last.items())])
         ev_store.bump_event_types(conn, unit_id, catalogue)
     written = time.perf_counter() - started
     started = time.perf_counter()

@@ -69,6 +69,7 @@ class _LeadWork:
     stored: dict[str, int]
     last_event_at: int | None = None
     last_event_type: str | None = None
+    last_type_key: str | None = None
     last_organic_at: int | None = None
     # Scored since the batch last wrote its lead state (`BatchProcessor.flush`).
     dirty: bool = False
@@ -317,7 +318,7 @@ class BatchProcessor:
             work.dirty = True
             self.dirty_leads += 1
         if work.last_event_at is None or ts >= work.last_event_at:
-            work.last_event_at, work.last_event_type = ts, q.event_type
+            work.last_event_at, work.last_event_type, work.last_type_key = ts, q.event_type, key
         if work.last_organic_at is None or ts > work.last_organic_at:
             work.last_organic_at = ts
         self.result.latencies.append(max(0.0, (self.now - received_at) / 1000))
@@ -523,7 +524,7 @@ class BatchProcessor:
             work.dirty = False
             activity.append(ev_store.activity_row(
                 unit_id, lead_id, last_event_at=work.last_event_at, last_event_type=work.last_event_type,
-                last_organic_at=work.last_organic_at, session=state.session,
+                last_type_key=work.last_type_key, last_organic_at=work.last_organic_at, session=state.session,
                 session_count=work.session_count + state.opened, now=now))
         ev_store.update_lead_scores(conn, changed)
         ev_store.save_many_lead_scores(conn, added)

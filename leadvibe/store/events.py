@@ -290,22 +290,25 @@ _SAVE_ACTIVITY = (
     "UPDATE leads SET last_event_at = max(coalesce(last_event_at, 0), coalesce(v.column1, 0)),"
     " last_event_type = CASE WHEN v.column2 IS NOT NULL AND v.column1 >= coalesce(last_event_at, 0) THEN v.column2"
     " ELSE last_event_type END, last_organic_at = max(coalesce(last_organic_at, 0), coalesce(v.column3, 0)),"
+    " last_type_key = CASE WHEN v.column2 IS NOT NULL AND v.column1 >= coalesce(last_event_at, 0) THEN v.column11"
+    " ELSE last_type_key END,"
     " session_n = v.column4, session_last_ts = v.column5, session_started_at = v.column6, session_count = v.column7,"
     " updated_at = v.column8 FROM (VALUES {rows}) AS v WHERE leads.unit_id = v.column9 AND leads.id = v.column10")
 
 
 @cache
 def _save_activity_sql(n: int) -> str:
-    return _SAVE_ACTIVITY.format(rows=",".join(["(?,?,?,?,?,?,?,?,?,?)"] * n))
+    return _SAVE_ACTIVITY.format(rows=",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * n))
 
 
 def activity_row(unit_id: str, lead_id: str, *, last_event_at: int | None, last_event_type: str | None,
-                 last_organic_at: int | None, session: Session | None, session_count: int,
-                 now: int) -> tuple[Any, ...]:
-    """Parameters of one lead's activity update (see save_lead_activity)."""
+                 last_type_key: str | None, last_organic_at: int | None, session: Session | None,
+                 session_count: int, now: int) -> tuple[Any, ...]:
+    """Parameters of one lead's activity update (see save_lead_activity); `last_type_key` is `last_event_type`'s
+    normalized key (engine.normalize.type_key)."""
     return (last_event_at, last_event_type, last_organic_at, session.count if session else 0,
             session.last_ts if session else None, session.started_at if session else None, session_count, now,
-            unit_id, lead_id)
+            unit_id, lead_id, last_type_key)
 
 
 def save_lead_activity(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -347,15 +350,16 @@ def delete_events_where(conn: apsw.Connection, unit_id: str, where: str, params:
 
 def refresh_lead_activity(conn: apsw.Connection, unit_id: str, lead_ids: Iterable[str], now: int) -> None:
     """Recompute leads' recency columns from their remaining events, as the worker maintains them: the latest
-    scored event that is neither observe-scope nor DECAY gives `last_event_at`, its type and `last_organic_at`."""
+    scored event that is neither observe-scope nor DECAY gives `last_event_at`, its type and key, and
+    `last_organic_at`."""
     for lead_id in dict.fromkeys(lead_ids):
         # The lead's own entries, newest found on the covering index, then its one row: left to itself the planner
         # walked the OU's events by time until it met one of the lead's (0.2 s per lead at 1.5 M events, and the
         # whole OU for a lead with none left).
-        latest = conn.execute("SELECT occurred_at, event_type FROM events WHERE seq = ("
+        latest = conn.execute("SELECT occurred_at, event_type, type_key FROM events WHERE seq = ("
                               "SELECT seq FROM events INDEXED BY events_lead_type_time"
                               " WHERE unit_id = ? AND lead_id = ? AND scope <> 'observe' AND decay_id IS NULL"
                               " ORDER BY occurred_at DESC, seq DESC LIMIT 1)", (unit_id, lead_id)).fetchone()
-        at = latest[0] if latest else None
-        conn.execute("UPDATE leads SET last_event_at = ?, last_event_type = ?, last_organic_at = ?, updated_at = ?"
-                     " WHERE unit_id = ? AND id = ?", (at, latest[1] if latest else None, at, now, unit_id, lead_id))
+        at, event_type, key = latest if latest else (None, None, None)
+        conn.execute("UPDATE leads SET last_event_at = ?, last_event_type = ?, last_type_key = ?, last_organic_at = ?,"
+                     " updated_at = ? WHERE unit_id = ? AND id = ?", (at, event_type, key, at, now, unit_id, lead_id))

@@ -218,9 +218,11 @@ def _lead_where(f: LeadFilter, params: list[Any], members: bool = True) -> str:
         sql += " AND l.last_organic_at >= ?"
         params.append(f.active_since)
     if f.event_type is not None:
-        # last_event_type keeps the spelling sent; matching is by normalized key (SEMANTICS §2).
-        sql += " AND lv_type_key(l.last_event_type) = ?"
-        params.append(type_key(f.event_type))
+        # last_event_type keeps the spelling sent; matching is by normalized key (SEMANTICS §2), stored beside it
+        # (migration 0059) except on rows nothing has written it to yet, which are normalized here.
+        sql += (" AND (l.last_type_key = ? OR (l.last_type_key IS NULL AND l.last_event_type IS NOT NULL"
+                " AND lv_type_key(l.last_event_type) = ?))")
+        params.extend([type_key(f.event_type)] * 2)
     if f.min_profile is not None:
         sql += " AND l.profile_score >= ?"
         params.append(f.min_profile)
@@ -283,13 +285,32 @@ def list_leads(
     score_sql = _score_where(f, score_params)
     ranked = ranked_sql(conn, unit_id, ruleset_id)
 
+    # Descending, the page reaches the unscored leads only past the scored ones: without a score filter the total
+    # is the live leads matching, so the scored count need not be exact beyond the page's end.
+    page_end = offset + limit if desc and not score_sql else None
     scored_total, unscored_total = _matching_counts(conn, unit_id, ruleset_id, f, lead_sql, lead_params, score_sql,
-                                                    score_params, ranked)
+                                                    score_params, ranked, page_end)
     total = scored_total + unscored_total
 
     def scored(lim: int, off: int) -> list[dict[str, Any]]:
         if lim <= 0:
             return []
+        walk = _ranking_walk(conn, unit_id, total, lead_sql, score_sql, ranked, off + lim)
+        if walk:
+            # The ranking's first `walk` entries, each lead probed: a full page found there is the page (they come
+            # in the list's order). Left to choose, the planner read the lead filters' whole range and sorted it
+            # by score (0.3-0.5 s at 500,000 leads for a recency or creation range holding a fifth of them).
+            rows = query(
+                conn,
+                f"SELECT {LEAD_COLS}, s.score FROM (SELECT s.lead_id, s.score FROM lead_scores s INDEXED BY"
+                f" lead_scores_rank WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}"
+                f" ORDER BY s.score {direction}, s.lead_id {direction} LIMIT ?) s CROSS JOIN leads l"
+                f" ON l.unit_id = ? AND l.id = s.lead_id WHERE l.merged_into IS NULL{lead_sql}"
+                f" ORDER BY s.score {direction}, s.lead_id {direction} LIMIT ? OFFSET ?",
+                (unit_id, ruleset_id, walk, unit_id, *lead_params, lim, off),
+            )
+            if len(rows) == lim:
+                return rows
         return query(
             conn,
             f"SELECT {LEAD_COLS}, s.score FROM lead_scores s JOIN leads l ON l.unit_id = s.unit_id"
@@ -319,6 +340,23 @@ def list_leads(
     return rows, total
 
 
+# A page of a score sort under lead filters alone walks the ranking probing each lead when the filters pass enough
+# of the OU's leads: it reads up to RANKING_WALK_SLACK times the entries that density predicts for the page.
+RANKING_WALK_SLACK = 4
+
+
+def _ranking_walk(conn: apsw.Connection, unit_id: str, matching: int, lead_sql: str, score_sql: str, ranked: str,
+                  page_end: int) -> int:
+    """How many entries of the ranking a page ending at `page_end` may walk (0: do not walk): only with lead
+    filters and no score filter (`matching` is then the live leads they pass) on the primary ruleset's ranking,
+    and only while that is fewer entries than a fifteenth of the OU (what the filters' own range would cost)."""
+    if not lead_sql or score_sql or not ranked or matching <= 0:
+        return 0
+    live = live_count(conn, unit_id)
+    walk = RANKING_WALK_SLACK * page_end * live // matching
+    return walk if walk <= live // PROBE_OVER_MERGE else 0
+
+
 def live_count_sql(lead_sql: str) -> str:
     """Count of an OU's live leads matching `lead_sql` (the `_lead_where` fragment; its parameters follow the
     OU id). Without lead filters it names the covering partial index `leads_unit_created`: in a one-OU database
@@ -330,15 +368,17 @@ def live_count_sql(lead_sql: str) -> str:
 
 def _matching_counts(conn: apsw.Connection, unit_id: str, ruleset_id: str, f: LeadFilter, lead_sql: str,
                      lead_params: list[Any], score_sql: str, score_params: list[Any],
-                     ranked: str = "") -> tuple[int, int]:
+                     ranked: str = "", at_least: int | None = None) -> tuple[int, int]:
     """(scored, unscored) live leads matching the lead filters (`lead_sql`) and the score filter (`score_sql` on
     `s.score`; an unscored lead counts when the filter admits 0). lead_scores only holds live leads (merge and
     delete remove the others' rows), so without lead filters the scored count needs no join, and without any
-    filter it is the maintained count. `ranked`: `ranked_sql`'s fragment for the ruleset."""
+    filter it is the maintained count. `ranked`: `ranked_sql`'s fragment for the ruleset. Without a score filter,
+    `at_least` lets the scored count stop there (see `scored_matching`); the sum stays exact."""
     if not lead_sql and not score_sql:
         scored = scored_count(conn, unit_id, ruleset_id)
     elif lead_sql:
-        scored = scored_matching(conn, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params, ranked)
+        scored = scored_matching(conn, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params, ranked,
+                                 None if score_sql else at_least)
     else:
         scored = int(scalar(conn, f"SELECT count(*) FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?"
                                   f"{ranked}{score_sql}", (unit_id, ruleset_id, *score_params)))
@@ -363,10 +403,15 @@ PROBE_OVER_MERGE = 15
 
 
 def scored_matching(conn: apsw.Connection, unit_id: str, ruleset_id: str, score_sql: str, score_params: list[Any],
-                    lead_sql: str, lead_params: list[Any], ranked: str = "") -> int:
+                    lead_sql: str, lead_params: list[Any], ranked: str = "", at_least: int | None = None) -> int:
     """Live leads with a score row in the ruleset passing the score filter (`score_sql` on `s.score`, may be
-    empty) and the lead filters (`lead_sql` on `l`, with `lead_params`); `ranked` as `ranked_sql` gives it."""
-    few = max(1, live_count(conn, unit_id) // PROBE_OVER_MERGE)
+    empty) and the lead filters (`lead_sql` on `l`, with `lead_params`); `ranked` as `ranked_sql` gives it.
+
+    With `at_least`, a count that reaches it may stop there (the answer is then `at_least`, a lower bound; below it
+    the count is exact): where both ranges are large, the score range is walked probing each lead until that many
+    match, about PROBE_OVER_MERGE probes per match, while that costs less than the merge."""
+    live = live_count(conn, unit_id)
+    few = max(1, live // PROBE_OVER_MERGE)
     way = "merge"
     for candidate in ("scores", "leads"):
         sql, params = scored_matching_sql(candidate + " range", unit_id, ruleset_id, score_sql, score_params,
@@ -374,6 +419,10 @@ def scored_matching(conn: apsw.Connection, unit_id: str, ruleset_id: str, score_
         if int(scalar(conn, f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, few])) < few:
             way = candidate
             break
+    if way == "merge" and at_least is not None and at_least * PROBE_OVER_MERGE * PROBE_OVER_MERGE <= live:
+        sql, params = scored_matching_sql("scores walk", unit_id, ruleset_id, score_sql, score_params, lead_sql,
+                                          lead_params, ranked)
+        return int(scalar(conn, f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, at_least]))
     sql, params = scored_matching_sql(way, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params,
                                       ranked)
     return int(scalar(conn, sql, params))
@@ -383,7 +432,8 @@ def scored_matching_sql(way: str, unit_id: str, ruleset_id: str, score_sql: str,
                         lead_sql: str, lead_params: list[Any], ranked: str = "") -> tuple[str, list[Any]]:
     """The count `scored_matching` makes, one `way`: "scores" probes each lead of the score range, "leads" the
     score of each lead in the lead filters' range, "merge" walks both in lead id order; "scores range" and
-    "leads range" select the lead ids of one range alone."""
+    "leads range" select the lead ids of one range alone, "scores walk" the matching leads found by probing each
+    lead of the score range (to be counted up to a limit)."""
     scores = f"SELECT s.lead_id FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql}"
     scores_params = [unit_id, ruleset_id, *score_params]
     leads = f"SELECT l.id FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql}"
@@ -392,8 +442,9 @@ def scored_matching_sql(way: str, unit_id: str, ruleset_id: str, score_sql: str,
         return scores, scores_params
     if way == "leads range":
         return leads, leads_params
-    if way == "scores":  # CROSS JOIN: SQLite keeps the tables in the order written
-        return ("SELECT count(*) FROM lead_scores s CROSS JOIN leads l ON l.unit_id = s.unit_id AND l.id = s.lead_id"
+    if way in ("scores", "scores walk"):  # CROSS JOIN: SQLite keeps the tables in the order written
+        what = "count(*)" if way == "scores" else "1"
+        return (f"SELECT {what} FROM lead_scores s CROSS JOIN leads l ON l.unit_id = s.unit_id AND l.id = s.lead_id"
                 f" WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql} AND l.merged_into IS NULL{lead_sql}",
                 [*scores_params, *lead_params])
     if way == "leads":
@@ -617,7 +668,7 @@ def merge_into(
     )
     conn.execute(
         f"UPDATE leads SET merged_into = ?, updated_at = ?, last_event_at = NULL, last_event_type = NULL,"
-        f" last_organic_at = NULL, account_id = NULL WHERE unit_id = ? AND id IN ({marks})",
+        f" last_type_key = NULL, last_organic_at = NULL, account_id = NULL WHERE unit_id = ? AND id IN ({marks})",
         (target, now, unit_id, *sources),
     )
     ev_store.refresh_lead_activity(conn, unit_id, [target], now)

@@ -245,6 +245,8 @@ async def test_delete_event_type_recomputes_scores(api: Api) -> None:
     same = await api.rt.db.read(lambda c: c.execute(
         "SELECT count(*) FROM leads WHERE last_event_at IS NOT last_organic_at").fetchone()[0])
     assert same == 0
+    keys = await api.rt.db.read(lambda c: c.execute("SELECT id, last_type_key FROM leads ORDER BY id").fetchall())
+    assert [tuple(k) for k in keys] == [("ld_1", "signup"), ("ld_2", None)]
     # the settings outlive the events
     listed = (await api.get("/settings/event-types")).json()
     assert [

@@ -133,8 +133,8 @@ def _apply(rt: Runtime, m: Model, op: tuple[Any, ...]) -> None:
                 m.last[lead_id], m.scores[lead_id] = at, dict.fromkeys(RULESETS, 20)
             else:
                 ev_store.save_lead_activity(c, [ev_store.activity_row(
-                    U, lead_id, last_event_at=at, last_event_type="x", last_organic_at=at, session=None,
-                    session_count=0, now=m.now)])
+                    U, lead_id, last_event_at=at, last_event_type="x", last_type_key="x", last_organic_at=at,
+                    session=None, session_count=0, now=m.now)])
                 m.last[lead_id] = max(m.last[lead_id], at)
         elif kind == "recompute" and op[1] in m.last and op[1] not in m.merged:
             at = m.now + op[2] * HOUR  # as refresh_lead_activity after some of the lead's events were deleted

@@ -86,6 +86,11 @@ async def test_list_filters(scored: Api) -> None:
     assert await ids(min_score=10, max_score=20) == ["ld_mid"]
     assert await ids(event_type="Demo-Request") == ["ld_mid"]
     assert await ids(event_type="PAGE VIEW") == ["ld_high", "ld_low"]
+    # The worker stores each lead's type key with the spelling (migration 0059): the filter compares the key.
+    keys = await scored.rt.db.read(lambda c: c.execute(
+        "SELECT id, last_event_type, last_type_key FROM leads ORDER BY id").fetchall())
+    assert [tuple(k) for k in keys] == [("ld_high", "page_view", "page_view"), ("ld_low", "page_view", "page_view"),
+                                        ("ld_mid", "Demo Request", "demo_request")]
     assert await ids(last_active="7d") == ["ld_high", "ld_mid", "ld_low"]
     assert await ids(range="today", min_score=1) == ["ld_high", "ld_mid", "ld_low"]
     assert await ids(range="yesterday") == []

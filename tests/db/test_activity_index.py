@@ -1,6 +1,8 @@
-"""One index orders the leads by activity (migration 0058): `last_event_at` and `last_organic_at` hold the same
-time, the recency sort and the `last_active` filter read leads_unit_organic, and a database whose two columns had
-drifted apart is recomputed the way the worker keeps them."""
+"""The lead's activity columns. One index orders the leads by activity (migration 0058): `last_event_at` and
+`last_organic_at` hold the same time, the recency sort and the `last_active` filter read leads_unit_organic, and a
+database whose two columns had drifted apart is recomputed the way the worker keeps them. The last event type's
+key is stored beside its spelling (migration 0059) for the `event_type` filter, which still normalizes rows
+without one."""
 
 from __future__ import annotations
 
@@ -66,3 +68,22 @@ def test_the_recompute_reads_the_leads_own_events() -> None:
     for plan in plans:
         assert not any("events_unit_time" in step for step in plan), plan
         assert any("COVERING INDEX events_lead_type_time (unit_id=? AND lead_id=?)" in step for step in plan), plan
+
+
+def test_the_type_filter_reads_the_stored_key_and_normalizes_rows_without_one(tmp_path: Path) -> None:
+    conn = database_before(tmp_path, 59)
+    rows = [("ld_snake", "page_view"), ("ld_spaced", "Page View"), ("ld_dashed", "page-view"), ("ld_other", "signup"),
+            ("ld_none", None)]
+    conn.executemany("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_event_at, last_event_type,"
+                     " last_organic_at) VALUES ('u', ?, 'o', 0, 0, 1, ?, 1)", rows)
+    apply_migrations(conn)
+    # Only spellings that are their own key are filled in; the rest wait for the lead's next event.
+    keys: Any = conn.execute("SELECT id, last_type_key FROM leads ORDER BY id").fetchall()
+    assert [tuple(k) for k in keys] == [("ld_dashed", None), ("ld_none", None), ("ld_other", "signup"),
+                                        ("ld_snake", "page_view"), ("ld_spaced", None)]
+    for asked in ("page_view", "PAGE VIEW", " page - view "):
+        found, total = leads.list_leads(conn, "u", None, leads.LeadFilter(event_type=asked, sort="created"), 10, 0)
+        assert sorted(r["id"] for r in found) == ["ld_dashed", "ld_snake", "ld_spaced"] and total == 3, asked
+    conn.execute("UPDATE leads SET last_type_key = 'page_view' WHERE id = 'ld_spaced'")
+    found, total = leads.list_leads(conn, "u", None, leads.LeadFilter(event_type="page view", sort="created"), 10, 0)
+    assert total == 3

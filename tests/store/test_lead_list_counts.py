@@ -98,3 +98,39 @@ def test_the_count_probes_a_small_range_and_merges_two_large_ones(tmp_path: Path
     assert way(" AND s.score >= ?", [0], 49) == "leads"  # every score, 60 leads active
     assert way(" AND s.score >= ?", [50], 25) == "merge"  # half of each
     c.close()
+
+
+def test_first_pages_under_lead_filters_alone_stop_counting_and_walk_the_ranking_at_the_page(
+        conn: apsw.Connection) -> None:
+    # Descending without a score filter, the total is the live leads matching and the scored ones are counted only
+    # up to the page's end where both ranges are large (`scored_matching(at_least=...)`), and a page may come from
+    # the ranking's first entries (`_ranking_walk`). The pages and totals are those of the definition: scored
+    # leads by score then id, descending, then the unscored ones by id.
+    import random
+
+    rnd = random.Random(5)
+    leads = [(rnd.choice([None, *range(-5, 30)]), rnd.choice([None, *range(0, 21)]), rnd.random() < 0.05)
+             for _ in range(700)]
+    # The primary ruleset's scores are ranked (lead_scores_rank), which a page may walk (`_ranking_walk`).
+    conn.execute("INSERT INTO rulesets (id, org_id, unit_id, name, is_primary, created_at, updated_at)"
+                 " VALUES (?, 'org_t', ?, 'r', 1, 0, 0)", (RULESET, UNIT))
+    _load(conn, leads)
+    walked: list[str] = []
+    conn.exec_trace = lambda _c, sql, _b: walked.append(sql) or True
+    try:
+        for since in (None, 0, 3, 10, 19, 20):
+            live = [(f"l{i:02d}", score) for i, (score, active, merged) in enumerate(leads)
+                    if not (merged and i) and (since is None or (active is not None and active >= since))]
+            order = (sorted(((s, lead) for lead, s in live if s is not None), reverse=True)
+                     + sorted(((0, lead) for lead, s in live if s is None), key=lambda x: x[1], reverse=True))
+            for limit, offset in ((1, 0), (2, 0), (3, 1), (1, 2), (50, 0), (3, len(order) - 2)):
+                f = lead_store.LeadFilter(active_since=since, sort="score_desc")
+                rows, total = lead_store.list_leads(conn, UNIT, RULESET, f, limit, offset)
+                assert total == len(order), (since, limit, offset)
+                assert [r["id"] for r in rows] == [lead for _, lead in order[offset:offset + limit]], (since, limit)
+    finally:
+        conn.exec_trace = None
+        conn.execute("DELETE FROM rulesets WHERE id = ?", (RULESET,))
+    assert any("LIMIT" in sql and "CROSS JOIN leads l" in sql and "count(*) FROM (SELECT 1" in sql
+               for sql in walked), "no count took the bounded walk"
+    assert any("INDEXED BY lead_scores_rank" in sql for sql in walked), "no page walked the ranking"
