@@ -374,22 +374,26 @@ def _matching_counts(conn: apsw.Connection, unit_id: str, ruleset_id: str, f: Le
     delete remove the others' rows), so without lead filters the scored count needs no join, and without any
     filter it is the maintained count. `ranked`: `ranked_sql`'s fragment for the ruleset. Without a score filter,
     `at_least` lets the scored count stop there (see `scored_matching`); the sum stays exact."""
+    # The live leads the lead filters pass, counted first where they are needed: the scored count then knows the
+    # size of the filters' range without reading it again (a type filter's range is a scan of the OU's leads).
+    live = None
+    if f.admits_zero():
+        live = int(scalar(conn, live_count_sql(lead_sql), (unit_id, *lead_params))) if lead_sql else live_count(
+            conn, unit_id)
     if not lead_sql and not score_sql:
         scored = scored_count(conn, unit_id, ruleset_id)
     elif lead_sql:
         scored = scored_matching(conn, unit_id, ruleset_id, score_sql, score_params, lead_sql, lead_params, ranked,
-                                 None if score_sql else at_least)
+                                 None if score_sql else at_least, leads_range=live)
     else:
         scored = int(scalar(conn, f"SELECT count(*) FROM lead_scores s WHERE s.unit_id = ? AND s.ruleset_id = ?"
                                   f"{ranked}{score_sql}", (unit_id, ruleset_id, *score_params)))
-    if not f.admits_zero():
+    if live is None:
         return scored, 0
     # Unscored = live minus scored, both matching the lead filters; `scored` is that when there is no score filter.
-    live = int(scalar(conn, live_count_sql(lead_sql), (unit_id, *lead_params))) if lead_sql else live_count(
-        conn, unit_id)
     if score_sql:
-        all_scored = (scored_matching(conn, unit_id, ruleset_id, "", [], lead_sql, lead_params, ranked)
-                      if lead_sql else scored_count(conn, unit_id, ruleset_id))
+        all_scored = (scored_matching(conn, unit_id, ruleset_id, "", [], lead_sql, lead_params, ranked,
+                                      leads_range=live) if lead_sql else scored_count(conn, unit_id, ruleset_id))
     else:
         all_scored = scored
     return scored, max(0, live - all_scored)
@@ -403,9 +407,11 @@ PROBE_OVER_MERGE = 15
 
 
 def scored_matching(conn: apsw.Connection, unit_id: str, ruleset_id: str, score_sql: str, score_params: list[Any],
-                    lead_sql: str, lead_params: list[Any], ranked: str = "", at_least: int | None = None) -> int:
+                    lead_sql: str, lead_params: list[Any], ranked: str = "", at_least: int | None = None,
+                    leads_range: int | None = None) -> int:
     """Live leads with a score row in the ruleset passing the score filter (`score_sql` on `s.score`, may be
     empty) and the lead filters (`lead_sql` on `l`, with `lead_params`); `ranked` as `ranked_sql` gives it.
+    `leads_range`: the live leads the lead filters pass, when the caller has counted them.
 
     With `at_least`, a count that reaches it may stop there (the answer is then `at_least`, a lower bound; below it
     the count is exact): where both ranges are large, the score range is walked probing each lead until that many
@@ -414,9 +420,13 @@ def scored_matching(conn: apsw.Connection, unit_id: str, ruleset_id: str, score_
     few = max(1, live // PROBE_OVER_MERGE)
     way = "merge"
     for candidate in ("scores", "leads"):
-        sql, params = scored_matching_sql(candidate + " range", unit_id, ruleset_id, score_sql, score_params,
-                                          lead_sql, lead_params, ranked)
-        if int(scalar(conn, f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, few])) < few:
+        if candidate == "leads" and leads_range is not None:
+            size = leads_range
+        else:
+            sql, params = scored_matching_sql(candidate + " range", unit_id, ruleset_id, score_sql, score_params,
+                                              lead_sql, lead_params, ranked)
+            size = int(scalar(conn, f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, few]))
+        if size < few:
             way = candidate
             break
     if way == "merge" and at_least is not None and at_least * PROBE_OVER_MERGE * PROBE_OVER_MERGE <= live:
