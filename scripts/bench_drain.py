@@ -14,9 +14,10 @@ At a million leads each scored event dirties pages all over the lead-keyed index
 time is its writes and commit after the scoring: what a 202 queued behind a batch waits for. Also printed: the
 peak resident memory of the server and of its worker process; with `--ranking`, once the backlog is drained, the
 reads that rank leads by score (top leads in the primary ruleset and in another, the lead list by score and with a
-score filter) and the time of switching the primary ruleset there and back.
+score filter) and the time of switching the primary ruleset there and back; with `--lists`, the lead list's first
+page under lead filters (last event type, recency, creation, recency with a score filter).
 Usage: python scripts/bench_drain.py [--leads 1000000] [--history 3000000] [--backlog 40000] [--rate 100]
-       [--seconds 20] [--keep DIR] [--ranking]
+       [--seconds 20] [--keep DIR] [--ranking] [--lists]
 """
 
 from __future__ import annotations
@@ -137,31 +138,54 @@ def depth(base: str) -> int:
     return int(httpx.get(base + "/healthz", timeout=30).json()["queue_depth"])
 
 
-def ranking_figures(server: ServerProcess, rounds: int = 20) -> list[str]:
-    """Once the backlog is drained (at most two minutes more): p50 / p95 ms of reads that rank leads by score, for
-    the primary ruleset (rs_0) and another one (rs_1), then the time of making rs_1 primary and rs_0 again."""
+def drained_client(server: ServerProcess) -> httpx.Client:
+    """A signed-in client in the bench's OU, once the backlog is drained (at most two minutes more)."""
     deadline = time.monotonic() + 120
     while depth(server.base) and time.monotonic() < deadline:
         time.sleep(0.5)
     headers = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
+    return httpx.Client(base_url=server.base, headers=headers, timeout=120)
+
+
+def read_times(client: httpx.Client, reads: list[tuple[str, str]], rounds: int) -> list[str]:
+    """p50 / p95 ms of each (label, path) GET, `rounds` times each."""
     out = []
-    with httpx.Client(base_url=server.base, headers=headers, timeout=120) as client:
-        for label, path in (("top leads, primary ruleset", "/analytics/top-leads"),
-                            ("top leads, another ruleset", "/analytics/top-leads?ruleset=rs_1"),
-                            ("/leads by score, first page", "/leads?sort=score_desc"),
-                            ("/leads with min_score=150", "/leads?min_score=150")):
-            times = []
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                client.get(path).raise_for_status()
-                times.append((time.perf_counter() - t0) * 1000)
-            times.sort()
-            out.append(f"{label}: p50 {pct(times, 0.5):.1f} ms, p95 {pct(times, 0.95):.1f} ms")
+    for label, path in reads:
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            client.get(path).raise_for_status()
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        out.append(f"{label}: p50 {pct(times, 0.5):.1f} ms, p95 {pct(times, 0.95):.1f} ms")
+    return out
+
+
+def ranking_figures(server: ServerProcess, rounds: int = 20) -> list[str]:
+    """Reads that rank leads by score, for the primary ruleset (rs_0) and another one (rs_1), then the time of
+    making rs_1 primary and rs_0 again."""
+    with drained_client(server) as client:
+        out = read_times(client, [("top leads, primary ruleset", "/analytics/top-leads"),
+                                  ("top leads, another ruleset", "/analytics/top-leads?ruleset=rs_1"),
+                                  ("/leads by score, first page", "/leads?sort=score_desc"),
+                                  ("/leads with min_score=150", "/leads?min_score=150")], rounds)
         for ruleset in ("rs_1", "rs_0"):
             t0 = time.perf_counter()
             client.put(f"/rulesets/{ruleset}", json={"is_primary": True}).raise_for_status()
             out.append(f"{ruleset} made primary: {time.perf_counter() - t0:.2f} s")
     return out
+
+
+def list_figures(server: ServerProcess, rounds: int = 10) -> list[str]:
+    """The lead list's first page (default sort) under lead filters: the last event type (one every lead has
+    here, one none has), recency, creation, and recency with a score filter."""
+    with drained_client(server) as client:
+        return read_times(client, [("/leads?event_type=page_view", "/leads?event_type=page_view"),
+                                   ("/leads?event_type=form_submit (no lead)", "/leads?event_type=form_submit"),
+                                   ("/leads?last_active=7d", "/leads?last_active=7d"),
+                                   ("/leads?range=last_7d", "/leads?range=last_7d"),
+                                   ("/leads?last_active=7d&min_score=20", "/leads?last_active=7d&min_score=20")],
+                          rounds)
 
 
 def peak_rss_mb(server: ServerProcess) -> list[tuple[str, float]]:
@@ -182,6 +206,8 @@ def main() -> None:
     ap.add_argument("--keep", help="build the OU in this directory once and reuse it (a copy is measured)")
     ap.add_argument("--ranking", action="store_true",
                     help="then, once drained: reads that rank by score in each ruleset, and primary switches")
+    ap.add_argument("--lists", action="store_true",
+                    help="then, once drained: the lead list's first page under lead filters")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lv-bench-drain-"))
     built = Path(args.keep) if args.keep else tmp / "built"
@@ -203,6 +229,7 @@ def main() -> None:
             after, t1 = depth(server.base), time.perf_counter()
             peaks = peak_rss_mb(server)
             ranking = ranking_figures(server) if args.ranking else []
+            ranking += list_figures(server) if args.lists else []
         finally:
             server.stop()
         scored = before - after + len(latencies)
