@@ -7,6 +7,7 @@ after `conn`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -376,10 +377,19 @@ def _matching_counts(conn: apsw.Connection, unit_id: str, ruleset_id: str, f: Le
     `at_least` lets the scored count stop there (see `scored_matching`); the sum stays exact."""
     # The live leads the lead filters pass, counted first where they are needed: the scored count then knows the
     # size of the filters' range without reading it again (a type filter's range is a scan of the OU's leads).
+    # Up to SMALL_RANGE of them are read by id on the way: where that is all of them, their scores are probed by
+    # id and the range is not read again.
     live = None
     if f.admits_zero():
-        live = int(scalar(conn, live_count_sql(lead_sql), (unit_id, *lead_params))) if lead_sql else live_count(
-            conn, unit_id)
+        if lead_sql:
+            ids = [r[0] for r in conn.execute(
+                f"SELECT l.id FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL{lead_sql} LIMIT ?",
+                (unit_id, *lead_params, SMALL_RANGE + 1))]
+            if len(ids) <= SMALL_RANGE:
+                return _scored_among(conn, unit_id, ruleset_id, ids, score_sql, score_params, ranked)
+            live = int(scalar(conn, live_count_sql(lead_sql), (unit_id, *lead_params)))
+        else:
+            live = live_count(conn, unit_id)
     if not lead_sql and not score_sql:
         scored = scored_count(conn, unit_id, ruleset_id)
     elif lead_sql:
@@ -397,6 +407,23 @@ def _matching_counts(conn: apsw.Connection, unit_id: str, ruleset_id: str, f: Le
     else:
         all_scored = scored
     return scored, max(0, live - all_scored)
+
+
+# Lead filters passing at most this many leads: their ids are read once and their scores probed by id.
+SMALL_RANGE = 1_000
+
+
+def _scored_among(conn: apsw.Connection, unit_id: str, ruleset_id: str, lead_ids: list[str], score_sql: str,
+                  score_params: list[Any], ranked: str) -> tuple[int, int]:
+    """`_matching_counts` for the live leads `lead_ids` (all that the lead filters pass; the score filter admits
+    0): (those with a score row passing the score filter, those without a score row)."""
+    if not lead_ids:
+        return 0, 0
+    row: Any = conn.execute(
+        f"SELECT count(*), count(CASE WHEN 1{score_sql} THEN 1 END) FROM lead_scores s WHERE s.unit_id = ?"
+        f" AND s.ruleset_id = ?{ranked} AND s.lead_id IN (SELECT value FROM json_each(?))",
+        (*score_params, unit_id, ruleset_id, json.dumps(lead_ids))).fetchone()
+    return int(row[1]), len(lead_ids) - int(row[0])
 
 
 # A count of the leads passing a score filter and lead filters (a recency, creation or profile range...) pairs

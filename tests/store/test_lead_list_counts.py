@@ -71,12 +71,19 @@ def test_every_way_of_counting_scored_leads_agrees(conn: apsw.Connection, leads:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(leads=lead_rows, lo=bounds, hi=bounds, since=st.one_of(st.none(), st.integers(0, 21)),
-       sort=st.sampled_from(["score_desc", "score_asc", "recent", "created"]))
+       sort=st.sampled_from(["score_desc", "score_asc", "recent", "created"]), small_range=st.sampled_from([3, 1000]))
 def test_list_totals_count_what_the_filters_define(conn: apsw.Connection, leads: list[Any], lo: int | None,
-                                                   hi: int | None, since: int | None, sort: str) -> None:
+                                                   hi: int | None, since: int | None, sort: str,
+                                                   small_range: int) -> None:
+    # small_range 3: most lead filter ranges are counted by the ways of `scored_matching`; 1,000: every one is read
+    # by id and its scores probed (`_scored_among`).
     _load(conn, leads)
     f = lead_store.LeadFilter(min_score=lo, max_score=hi, active_since=since, sort=sort)
-    rows, total = lead_store.list_leads(conn, UNIT, RULESET, f, 100, 0)
+    default, lead_store.SMALL_RANGE = lead_store.SMALL_RANGE, small_range
+    try:
+        rows, total = lead_store.list_leads(conn, UNIT, RULESET, f, 100, 0)
+    finally:
+        lead_store.SMALL_RANGE = default
     assert total == _expected(leads, lo, hi, since)[1]
     assert len(rows) == total
 
@@ -117,8 +124,11 @@ def test_first_pages_under_lead_filters_alone_stop_counting_and_walk_the_ranking
     _load(conn, leads)
     walked: list[str] = []
     conn.exec_trace = lambda _c, sql, _b: walked.append(sql) or True
+    # Ranges of up to SMALL_RANGE leads are read by id (`_scored_among`): lowered here so that the larger ones
+    # take the bounded count, and kept for the rarest filters.
+    default, lead_store.SMALL_RANGE = lead_store.SMALL_RANGE, 40
     try:
-        for since in (None, 0, 3, 10, 19, 20):
+        for since in (None, 0, 3, 10, 19, 20, 21):
             live = [(f"l{i:02d}", score) for i, (score, active, merged) in enumerate(leads)
                     if not (merged and i) and (since is None or (active is not None and active >= since))]
             order = (sorted(((s, lead) for lead, s in live if s is not None), reverse=True)
@@ -130,7 +140,9 @@ def test_first_pages_under_lead_filters_alone_stop_counting_and_walk_the_ranking
                 assert [r["id"] for r in rows] == [lead for _, lead in order[offset:offset + limit]], (since, limit)
     finally:
         conn.exec_trace = None
+        lead_store.SMALL_RANGE = default
         conn.execute("DELETE FROM rulesets WHERE id = ?", (RULESET,))
     assert any("LIMIT" in sql and "CROSS JOIN leads l" in sql and "count(*) FROM (SELECT 1" in sql
                for sql in walked), "no count took the bounded walk"
     assert any("INDEXED BY lead_scores_rank" in sql for sql in walked), "no page walked the ranking"
+    assert any("json_each" in sql for sql in walked), "no small range was probed by id"
