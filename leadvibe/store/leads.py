@@ -296,30 +296,30 @@ def list_leads(
     def scored(lim: int, off: int) -> list[dict[str, Any]]:
         if lim <= 0:
             return []
+
+        def page(source: str, join: str, where: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+            # `source` gives score rows `s`; `where` (ending in AND) and `params` narrow them.
+            return query(
+                conn,
+                f"SELECT {LEAD_COLS}, s.score FROM {source} {join} leads l ON l.unit_id = s.unit_id"
+                f" AND l.id = s.lead_id WHERE {where}l.merged_into IS NULL{lead_sql}"
+                f" ORDER BY s.score {direction}, s.lead_id {direction} LIMIT ? OFFSET ?",
+                (*params, *lead_params, lim, off),
+            )
+
         walk = _ranking_walk(conn, unit_id, total, lead_sql, score_sql, ranked, off + lim)
         if walk:
             # The ranking's first `walk` entries, each lead probed: a full page found there is the page (they come
             # in the list's order). Left to choose, the planner read the lead filters' whole range and sorted it
             # by score (0.3-0.5 s at 500,000 leads for a recency or creation range holding a fifth of them).
-            rows = query(
-                conn,
-                f"SELECT {LEAD_COLS}, s.score FROM (SELECT s.lead_id, s.score FROM lead_scores s INDEXED BY"
-                f" lead_scores_rank WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}"
-                f" ORDER BY s.score {direction}, s.lead_id {direction} LIMIT ?) s CROSS JOIN leads l"
-                f" ON l.unit_id = ? AND l.id = s.lead_id WHERE l.merged_into IS NULL{lead_sql}"
-                f" ORDER BY s.score {direction}, s.lead_id {direction} LIMIT ? OFFSET ?",
-                (unit_id, ruleset_id, walk, unit_id, *lead_params, lim, off),
-            )
+            rows = page(f"(SELECT s.unit_id, s.lead_id, s.score FROM lead_scores s INDEXED BY lead_scores_rank"
+                        f" WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}"
+                        f" ORDER BY s.score {direction}, s.lead_id {direction} LIMIT ?) s", "CROSS JOIN", "",
+                        (unit_id, ruleset_id, walk))
             if len(rows) == lim:
                 return rows
-        return query(
-            conn,
-            f"SELECT {LEAD_COLS}, s.score FROM lead_scores s JOIN leads l ON l.unit_id = s.unit_id"
-            f" AND l.id = s.lead_id WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql}"
-            f" AND l.merged_into IS NULL{lead_sql} ORDER BY s.score {direction}, s.lead_id {direction}"
-            " LIMIT ? OFFSET ?",
-            (unit_id, ruleset_id, *score_params, *lead_params, lim, off),
-        )
+        return page("lead_scores s", "JOIN", f"s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql} AND ",
+                    (unit_id, ruleset_id, *score_params))
 
     def unscored(lim: int, off: int) -> list[dict[str, Any]]:
         if lim <= 0 or unscored_total == 0:
