@@ -48,6 +48,7 @@ from leadvibe.security.tokens import TokenService
 from leadvibe.static_pages import STATIC_DIR
 from leadvibe.store import credentials as cred_store
 from leadvibe.store import inbox as inbox_store
+from leadvibe.store import score_gain_days as gain_days
 from leadvibe.timeutil import Clock
 from leadvibe.worker_spawn import StartedWorker
 
@@ -135,6 +136,9 @@ def background_services(rt: Runtime, started_worker: StartedWorker | None = None
     async def purge_idempotency() -> None:
         await rt.inbox_db.write(lambda c: purge_idempotency_keys(c, rt.now_ms()))
 
+    async def prune_gain_days() -> None:
+        await rt.db.write(lambda c: gain_days.prune(c, rt.now_ms()))
+
     rt.triggers = TriggerService()
     rt.delivery = DeliverySender(rt)
     rt.worker = WorkerProcess(rt, started_worker) if s.worker_process else Worker(rt)
@@ -148,6 +152,7 @@ def background_services(rt: Runtime, started_worker: StartedWorker | None = None
         Periodic("inbox-checkpoint", s.checkpoint_interval, rt.inbox_db.checkpoint),
         Periodic("revocation-purge", 3600, purge_revocations, run_at_start=True),
         Periodic("idempotency-purge", 3600, purge_idempotency, run_at_start=True),
+        Periodic("score-gain-days-prune", 3600, prune_gain_days, run_at_start=True),
         rt.decay,
         rt.lead_deletions,
     ]

@@ -700,8 +700,10 @@ async def run(args: argparse.Namespace) -> None:
                               [f"/leads/{x}/explanation?hours=1440" for x in leads], r),
                 await measure(client, "/events?lead_id=", [f"/events?lead_id={x}" for x in leads], r),
             ]
+            # Score gains over the default day, and over windows of a few hours (fewer events than a day's, but a
+            # day's rises bound them more loosely).
             for path in ("/analytics", "/analytics/stats", "/analytics/top-leads", "/analytics/score-gains",
-                         "/usage"):
+                         "/analytics/score-gains?hours=1", "/analytics/score-gains?hours=3", "/usage"):
                 results.append(await measure(client, path, [path], rounds))
             backtests, backtest = await timed_backtests(client, ruleset_id)
             print(f"  whole-OU backtest: {', '.join(f'{t:.2f} s' for t in backtests)}", flush=True)

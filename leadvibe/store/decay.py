@@ -11,6 +11,7 @@ import apsw
 from leadvibe.db.rows import query, query_one, triggers_suspended
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
 from leadvibe.store.analytics_hours import add_hours, hour_of
+from leadvibe.store.score_gain_days import add_rises, kept_rulesets, sum_rises
 
 UNIT_MS = {"hours": 3_600_000, "days": 86_400_000, "weeks": 7 * 86_400_000}
 _COLS = "id, inactive_for, unit, inactive_ms, decrease, active, created_at, updated_at"
@@ -265,8 +266,8 @@ def record_decays(
         (unit_id, decrease),
     )
     decay_key = type_key(DECAY_EVENT_TYPE)
-    # New events and their score rows: the hourly analytics totals are added once below, not per row by triggers
-    # (store.analytics_hours; events and event_scores have no other insert triggers).
+    # New events and their score rows: the hourly analytics totals and the score-gain days are added below, not per
+    # row by triggers (store.analytics_hours; events and event_scores have no other insert triggers).
     with triggers_suspended(conn):
         conn.execute(
             "INSERT INTO events (seq, id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
@@ -294,13 +295,18 @@ def record_decays(
     out: dict[str, tuple[str, dict[str, int], dict[str, int]]] = {}
     hour = hour_of(ts)
     score_hours = {(unit_id, rs, hour): 0 for rs in ruleset_ids}
+    raised: list[tuple[str, int, str, int]] = []
     for seq, ruleset_id, before, after in conn.execute("SELECT seq, ruleset_id, before, after FROM temp.decay_rows"):
         lead_id, event_id = ids[seq]
         entry = out.setdefault(lead_id, (event_id, {}, {}))
         entry[1][ruleset_id] = after
         entry[2][ruleset_id] = after - before
         score_hours[(unit_id, ruleset_id, hour)] += after - before
+        if after > before:  # a negative score floored up to 0: a rise score gains must bound
+            raised.append((ruleset_id, ts, lead_id, after - before))
     for lead_id, _, _, event_id in due:
         out.setdefault(lead_id, (event_id, {}, {}))
     add_hours(conn, {(unit_id, hour, decay_key): len(due)}, score_hours)
+    if raised:
+        add_rises(conn, sum_rises(raised, kept_rulesets(conn)))
     return out

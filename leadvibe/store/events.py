@@ -17,6 +17,7 @@ from leadvibe.engine.dispatch import ScoreRow
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
 from leadvibe.store.analytics_hours import add_hours, sum_hours
+from leadvibe.store.score_gain_days import add_rises, kept_rulesets, sum_rises
 
 _MAX_MERGE_HOPS = 16
 _json_array = msgspec.json.Encoder()
@@ -232,21 +233,26 @@ def score_rows(unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -
 
 
 # The only INSERT triggers on `events` and `event_scores` (tests/db/test_hour_totals.py holds this list): the
-# hourly totals, which insert_scored_events adds itself.
-INSERT_TRIGGERS = ("analytics_events_insert", "analytics_scores_replace", "analytics_scores_insert")
+# hourly totals and the score-gain days, which insert_scored_events adds itself.
+INSERT_TRIGGERS = ("analytics_events_insert", "analytics_scores_replace", "analytics_scores_insert",
+                   "score_gain_days_insert", "score_gain_days_replace")
 
 
 def insert_scored_events(conn: apsw.Connection, events: list[tuple[Any, ...]], scores: list[tuple[Any, ...]]
                          ) -> None:
     """Insert new events (seq, *INSERT_EVENT columns) and all their score rows, then add their hourly analytics
-    totals once per hour instead of one trigger program per row (measured: the triggers were 6-18 % of the
-    worker's CPU). The seqs must be new: a score row replacing a stored one would need the replace trigger."""
+    totals once per hour and their score-gain days once per lead and day, instead of one trigger program per row
+    (measured: the triggers were 6-18 % of the worker's CPU). The seqs must be new: a score row replacing a stored
+    one would need the replace triggers."""
     with triggers_suspended(conn):
         insert_rows(conn, _INSERT_EVENT_WITH_SEQ, events)
         insert_rows(conn, _INSERT_SCORE, scores)
     occurred = {e[0]: e[7] for e in events}
     add_hours(conn, *sum_hours(((e[3], e[7], e[6]) for e in events),
                                ((s[2], s[1], occurred[s[0]], s[7]) for s in scores)))
+    kept = kept_rulesets(conn)  # one primary per OU: most rows are of other rulesets, or do not rise
+    add_rises(conn, sum_rises(((s[1], occurred[s[0]], s[3], s[7]) for s in scores if s[7] > 0 and s[1] in kept),
+                              kept))
 
 
 def insert_scores(conn: apsw.Connection, unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -> None:

@@ -74,11 +74,13 @@ def ruleset_name_taken(conn: apsw.Connection, unit_id: str, name: str, exclude: 
     )
 
 
-def _clear_primary(conn: apsw.Connection, unit_id: str, now: int) -> None:
+def _clear_primary(conn: apsw.Connection, unit_id: str, now: int, keep: str | None = None) -> None:
     # Cleared before the new primary is set: the partial unique index allows one primary per OU at any moment.
+    # `keep` (the ruleset made primary) keeps its flag: clearing and setting it again would rebuild what hangs on
+    # it (the ranked scores, the score-gain days) for nothing.
     conn.execute(
-        "UPDATE rulesets SET is_primary = 0, updated_at = ? WHERE unit_id = ? AND is_primary = 1",
-        (now, unit_id),
+        "UPDATE rulesets SET is_primary = 0, updated_at = ? WHERE unit_id = ? AND is_primary = 1 AND id IS NOT ?",
+        (now, unit_id, keep),
     )
 
 
@@ -115,7 +117,7 @@ def update_ruleset(
 ) -> dict[str, Any] | None:
     """Change name/score_column/active and, when given, the primary flag (setting it clears the others)."""
     if is_primary:
-        _clear_primary(conn, unit_id, now)
+        _clear_primary(conn, unit_id, now, keep=ruleset_id)
     if is_primary is not None:
         conn.execute(
             "UPDATE rulesets SET is_primary = ?, updated_at = ? WHERE unit_id = ? AND id = ?",

@@ -1,8 +1,9 @@
 """The hourly analytics totals (migration 0041) against the definitions they replace, over random histories run
 through the real pipeline: events ingested over HTTP at random instants around the window edges, then random
 deletions, merges, lead deletions, rule changes with rescore, decay passes and event type deletions. After each
-step every analytics endpoint must answer what the plain queries over the rows answer, the totals must equal a
-recount from scratch, and a database migrated with data already in it must hold the same totals."""
+step every analytics endpoint must answer what the plain queries over the rows answer, the totals (and the
+score-gain days of migration 0060) must equal a recount from scratch, and a database migrated with data already in
+it must hold the same totals."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from leadvibe.db.migrate import apply_migrations
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
 from leadvibe.pipeline.decay import run_pass
 from leadvibe.store import analytics as store
+from leadvibe.store.analytics_gains import DAY_WALK_MIN_EVENTS
 from leadvibe.timeutil import ManualClock, to_rfc3339
 from tests.conftest import Api, make_settings
 from tests.helpers import add_rules, running_totals_mismatches, wait_idle
@@ -44,6 +46,12 @@ TABLES = {
                               " last_organic_at % 3600000 != 0), count(*) FROM leads WHERE merged_into IS NULL"
                               " AND last_organic_at IS NOT NULL GROUP BY 1, 2",
 }
+# The score-gain days (migration 0060): per lead and UTC day, its score rows' positive deltas in a primary ruleset,
+# from the ruleset's first day kept.
+GAIN_DAYS = ("SELECT g.ruleset, e.occurred_at / 86400000 - (e.occurred_at < 0 AND e.occurred_at % 86400000 != 0),"
+             " s.lead_id, sum(s.delta) FROM event_scores s JOIN events e ON e.seq = s.event_seq"
+             " JOIN score_gain_rulesets g ON g.ruleset_id = s.ruleset_id"
+             " WHERE s.delta > 0 AND e.occurred_at >= g.day * 86400000 GROUP BY 1, 2, 3")
 
 history = st.lists(st.tuples(st.sampled_from(LEADS), st.sampled_from(TYPES),
                              st.integers(min_value=-30 * 60, max_value=5)),  # minutes around the clock
@@ -142,6 +150,7 @@ async def _check(api: Api, windows: list[tuple[int, int]]) -> None:
 
     def closed_windows(c: Any) -> None:  # unaligned [start, end) windows, both edges inside an hour
         assert _totals(c) == _recount(c)
+        assert sorted(r for r in c.execute("SELECT * FROM score_gain_days") if r[-1]) == sorted(c.execute(GAIN_DAYS))
         for a, b in windows:
             start, end = now + a * MINUTE, now + (a + b) * MINUTE
             assert store.window_events(c, "unit_default", start, end) == _events(c, "unit_default", start, end)
@@ -149,8 +158,10 @@ async def _check(api: Api, windows: list[tuple[int, int]]) -> None:
             assert store.score_delta(c, "unit_default", "rs_two", start) == _delta(c, "unit_default", "rs_two", start)
             for ruleset in ("rs_one", "rs_two"):
                 for limit in (1, 2, 10):
-                    assert ([tuple(r.values()) for r in store.score_gains(c, "unit_default", ruleset, start, limit)]
-                            == [tuple(r.values()) for r in _gains(c, "unit_default", ruleset, start, limit, raw=True)])
+                    expected = [tuple(r.values()) for r in _gains(c, "unit_default", ruleset, start, limit, raw=True)]
+                    for walk_from in (0, DAY_WALK_MIN_EVENTS):  # ranked by days, and by candidates
+                        assert [tuple(r.values()) for r in store.score_gains(
+                            c, "unit_default", ruleset, start, limit, walk_min_events=walk_from)] == expected
     await api.rt.db.read(closed_windows)
 
 

@@ -1,5 +1,6 @@
 """Events and score rows written with the analytics triggers suspended (the worker's batches, decay passes) must
-leave the hourly totals of migration 0041 exactly as the triggers leave them, on real SQLite files."""
+leave the hourly totals of migration 0041 and the score-gain days of migration 0060 exactly as the triggers leave
+them, on real SQLite files."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from leadvibe.db.rows import triggers_suspended
 from leadvibe.store import events as ev_store
 
 HOUR = 3_600_000
-TABLES = ("analytics_event_hours", "analytics_score_hours")
+TABLES = ("analytics_event_hours", "analytics_score_hours", "score_gain_days")
 # (unit, occurred_at, type_key, [(ruleset, delta)]): instants on both sides of hour edges, before 1970 too.
 EVENTS = st.lists(
     st.tuples(st.sampled_from(("unit_a", "unit_b")),
@@ -32,6 +33,10 @@ EVENTS = st.lists(
 def _open(path: Path) -> apsw.Connection:
     conn = apsw.Connection(str(path))
     apply_migrations(conn)
+    # Two primaries, whose score-gain days are kept; rs_3's are not.
+    conn.executemany("INSERT INTO rulesets (id, org_id, unit_id, name, is_primary, created_at, updated_at)"
+                     " VALUES (?, 'org_1', ?, ?, ?, 0, 0)",
+                     [("rs_1", "unit_a", "a", 1), ("rs_2", "unit_b", "b", 1), ("rs_3", "unit_a", "c", 0)])
     return conn
 
 

@@ -57,6 +57,24 @@ def test_score_gains_read_the_windows_score_rows_in_key_order() -> None:
             in engaged), plan
 
 
+def test_score_gains_by_days_read_each_day_biggest_rise_first_and_probe_bounds_by_key() -> None:
+    # The walk stops after a few dozen leads only if a day's list comes from the index in order of rise (no sort
+    # of the day's rows) and each lead's bound is one probe per day, not a range of the ruleset's rows.
+    conn = apsw.Connection(":memory:")
+    apply_migrations(conn)
+
+    def plan(sql: str, params: tuple[Any, ...]) -> list[str]:
+        return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+    assert plan(analytics_gains._DAY_LIST, (1, 2)) == [
+        "SEARCH score_gain_days USING COVERING INDEX score_gain_days_rank (ruleset=? AND day=? AND rises>?)"]
+    assert "SEARCH g USING PRIMARY KEY (ruleset=? AND day=? AND lead_id=?)" in plan(
+        analytics_gains._BOUNDS, (1, "[1, 2]", '["ld"]'))
+    assert plan(analytics_gains._SETTLE_ALL, ("u", "rs", 0, '["ld"]'))[-2:] == [
+        "SEARCH e USING COVERING INDEX events_lead_type_time (unit_id=? AND lead_id=?)",
+        "SEARCH s USING PRIMARY KEY (event_seq=? AND ruleset_id=?)"]
+
+
 def test_a_count_of_two_large_lead_ranges_merges_both_tables_in_lead_order() -> None:
     # Left to choose on a database without statistics, the planner read each range by its own index and sorted it
     # for the INTERSECT (1.3-7x slower at 1 M leads than merging the two tables as stored, in lead id order).
