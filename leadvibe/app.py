@@ -137,7 +137,8 @@ def background_services(rt: Runtime, started_worker: StartedWorker | None = None
         await rt.inbox_db.write(lambda c: purge_idempotency_keys(c, rt.now_ms()))
 
     async def prune_gain_days() -> None:
-        await rt.db.write(lambda c: gain_days.prune(c, rt.now_ms()))
+        while await rt.db.write(lambda c: gain_days.prune_step(c, rt.now_ms())):
+            pass  # one day's rows per write: other writers get their turn in between
 
     rt.triggers = TriggerService()
     rt.delivery = DeliverySender(rt)

@@ -4,8 +4,8 @@ score gains walk.
 Triggers keep `score_gain_days` exact for every writer but two: the worker's batches and the decay passes insert
 score rows with the triggers suspended (store.analytics_hours says why) and add the same sums here, one row per
 (ruleset, day, lead), in the same transaction. Only primary rulesets are kept (`score_gain_rulesets`, which
-triggers on `rulesets` maintain), each from its first day kept on: `prune` moves that day on as time goes by, so
-the table holds about a month of days whatever the history's length.
+triggers on `rulesets` maintain), each from its first day kept on: `prune_step` moves that day on as time goes by,
+so the table holds about a month of days whatever the history's length.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from itertools import chain
 
 import apsw
 
-from leadvibe.db.rows import ROWS_PER_STATEMENT
+from leadvibe.db.rows import ROWS_PER_STATEMENT, scalar
 
 __all__ = ["DAY_MS", "KEEP_DAYS", "Kept", "RiseSums", "add_rises", "day_of", "kept", "kept_rulesets", "prune",
-           "sum_rises"]
+           "prune_step", "sum_rises"]
 
 DAY_MS = 86_400_000
 # A score-gains window reaches at most 720 hours back; a day more covers the partial first day.
@@ -84,15 +84,28 @@ def add_rises(conn: apsw.Connection, sums: Mapping[tuple[int, int, str], int]) -
         conn.execute(_add_sql(len(chunk)), list(chain.from_iterable(chunk)))
 
 
-def prune(conn: apsw.Connection, now: int) -> int:
-    """Stop keeping the days more than KEEP_DAYS before `now`'s: delete their rows (in the caller's transaction).
-    Returns how many rows went."""
+def prune_step(conn: apsw.Connection, now: int) -> int:
+    """Move each kept ruleset's first day on to KEEP_DAYS before `now`'s day, deleting at most its oldest kept day's
+    rows (in the caller's transaction: a history imported into a new primary can leave weeks of days to delete, one
+    day's rows per write). Returns how many rows went; 0 when nothing is left to delete."""
     first = day_of(now) - KEEP_DAYS
     deleted = 0
     for k in kept_rulesets(conn).values():
-        if k.first_day < first:
+        if k.first_day >= first:
+            continue
+        oldest = scalar(conn, "SELECT min(day) FROM score_gain_days WHERE ruleset = ?", (k.key,))
+        if oldest is None or oldest >= first:
             conn.execute("UPDATE score_gain_rulesets SET day = ? WHERE ruleset = ?", (first, k.key))
-            conn.execute("DELETE FROM score_gain_days WHERE ruleset = ? AND day < ?", (k.key, first))
-            deleted += conn.changes()
+            continue
+        conn.execute("UPDATE score_gain_rulesets SET day = ? WHERE ruleset = ?", (oldest + 1, k.key))
+        conn.execute("DELETE FROM score_gain_days WHERE ruleset = ? AND day = ?", (k.key, oldest))
+        deleted += conn.changes()
     return deleted
 
+
+def prune(conn: apsw.Connection, now: int) -> int:
+    """`prune_step` until nothing is left to delete, in one transaction; returns how many rows went."""
+    deleted = 0
+    while step := prune_step(conn, now):
+        deleted += step
+    return deleted

@@ -158,16 +158,23 @@ def test_the_days_equal_a_recount_after_every_writer(tmp_path_factory: Any, befo
                         " WHERE d.day < g.day").fetchone()[0] == 0
 
 
-def test_a_new_primary_keeps_every_day_until_the_first_prune(tmp_path: Path) -> None:
+def test_a_new_primary_keeps_the_days_a_window_can_reach_and_prunes_a_day_per_step(tmp_path: Path) -> None:
+    import time
+
     conn = _open(tmp_path / "t.db")
-    assert gain_days.kept(conn, "rs_1") == gain_days.Kept(1, -1_000_000_000)
+    today = int(time.time() * 1000) // DAY
+    assert gain_days.kept(conn, "rs_1") in (gain_days.Kept(1, today - 32), gain_days.Kept(1, today - 31))
     assert gain_days.kept(conn, "rs_3") is None
-    events, scores = _rows([("unit_a", "ld_a", NOW - 400 * DAY, [("rs_1", 5), ("rs_2", -5), ("rs_3", 4)])], 1)
+    history = [("unit_a", "ld_a", (today - d) * DAY + 5, [("rs_1", 5), ("rs_3", 4)]) for d in (40, 10, 9)]
+    events, scores = _rows(history, 1)
     ev_store.insert_scored_events(conn, events, scores)
-    assert _kept(conn) == [(1, NOW // DAY - 400, "ld_a", 5)]
-    assert gain_days.prune(conn, NOW) == 1
-    assert _kept(conn) == [] and gain_days.prune(conn, NOW) == 0  # the second one has nothing left to do
-    assert gain_days.kept(conn, "rs_1") == gain_days.Kept(1, NOW // DAY - gain_days.KEEP_DAYS)
+    assert _kept(conn) == [(1, today - 10, "ld_a", 5), (1, today - 9, "ld_a", 5)]  # 40 days back: not kept
+    later = (today + 30) * DAY  # keeps from 2 days back
+    assert gain_days.prune_step(conn, later) == 1 and _kept(conn) == [(1, today - 9, "ld_a", 5)]
+    assert gain_days.kept(conn, "rs_1") == gain_days.Kept(1, today - 9)
+    assert gain_days.prune_step(conn, later) == 1 and _kept(conn) == []
+    assert gain_days.prune_step(conn, later) == 0
+    assert gain_days.kept(conn, "rs_1") == gain_days.Kept(1, today - 2)
 
 
 def test_a_ruleset_made_primary_again_keeps_its_days(tmp_path: Path) -> None:

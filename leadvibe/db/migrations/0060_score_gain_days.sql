@@ -29,9 +29,10 @@ CREATE TABLE score_gain_rulesets (
 
 -- The primaries of today. Where score rows exist, yesterday and today are summed now (a day's window is ranked the
 -- new way at once: 2.3 s at 10 M events over 60 days, 165,000 rows), and the days kept grow day by day from there.
+-- Without score rows there is nothing to sum: the 32 days a window can reach are kept at once.
 INSERT INTO score_gain_rulesets (ruleset, ruleset_id, unit_id, day)
     SELECT rowid, id, unit_id,
-           CASE WHEN EXISTS (SELECT 1 FROM event_scores) THEN unixepoch('now') / 86400 - 1 ELSE -1000000000 END
+           unixepoch('now') / 86400 - CASE WHEN EXISTS (SELECT 1 FROM event_scores) THEN 1 ELSE 32 END
     FROM rulesets WHERE is_primary = 1;
 INSERT INTO score_gain_days (ruleset, day, lead_id, rises)
     SELECT g.ruleset, e.occurred_at / 86400000 - (e.occurred_at < 0 AND e.occurred_at % 86400000 != 0), s.lead_id,
@@ -43,7 +44,8 @@ INSERT INTO score_gain_days (ruleset, day, lead_id, rises)
     GROUP BY 1, 2, 3;
 
 -- A ruleset that becomes primary is summed from yesterday on, as above; one that stops being it, or is deleted,
--- loses its rows. A new ruleset has no score rows yet: every day of it is kept.
+-- loses its rows. A new ruleset has no score rows yet: the 32 days a window can reach are kept (not older ones: a
+-- history imported into it would only write rows to delete).
 CREATE TRIGGER score_gain_rulesets_primary AFTER UPDATE OF is_primary ON rulesets
     WHEN NEW.is_primary = 1 AND OLD.is_primary IS NOT 1 BEGIN
     DELETE FROM score_gain_days WHERE ruleset = NEW.rowid;
@@ -66,7 +68,7 @@ END;
 
 CREATE TRIGGER score_gain_rulesets_new AFTER INSERT ON rulesets WHEN NEW.is_primary = 1 BEGIN
     INSERT OR REPLACE INTO score_gain_rulesets (ruleset, ruleset_id, unit_id, day)
-        VALUES (NEW.rowid, NEW.id, NEW.unit_id, -1000000000);
+        VALUES (NEW.rowid, NEW.id, NEW.unit_id, unixepoch('now') / 86400 - 32);
 END;
 
 CREATE TRIGGER score_gain_rulesets_deleted AFTER DELETE ON rulesets BEGIN
