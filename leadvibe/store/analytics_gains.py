@@ -245,7 +245,7 @@ def walk_days(days: Sequence[Iterator[tuple[str, int]]], bounds: Callable[[Seque
                 heapq.heappush(waiting, (-bound, lead_id))
 
 
-def _by_days(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, limit: int, settle: Settle, *,
+def _by_days(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, limit: int, *,
              min_events: int, budget: int) -> Ranked | None:
     """`walk_days` over the kept days the window touches; None where the window is not for it (too few events,
     too many days, a day no longer kept) or the walk gave up."""
@@ -270,6 +270,10 @@ def _by_days(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, l
         if not lead_ids:
             return {}
         return {r[0]: int(r[1]) for r in conn.execute(_BOUNDS, (key, day_list, json.dumps(lead_ids)))}
+
+    def settle(lead_ids: Sequence[str]) -> dict[str, Settled]:
+        return {r[0]: Settled(int(r[1]), int(r[2]), r[3])
+                for r in conn.execute(_SETTLE_ALL, (unit_id, ruleset_id, start, json.dumps(list(lead_ids))))}
 
     cursors = [conn.execute(_DAY_LIST, (key, d)) for d in days]
     try:
@@ -300,13 +304,7 @@ def score_gains(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int
     """Live leads by net score gain in `ruleset_id` from events with occurred_at >= start; only positive gains,
     biggest first (ties by lead id), at most `limit`: `{lead_id, gain, score, last_event_at}` rows.
     `walk_min_events`, `walk_budget`: when to rank by days (tests use both ways on small data)."""
-
-    def settle(lead_ids: Sequence[str]) -> dict[str, Settled]:
-        return {r[0]: Settled(int(r[1]), int(r[2]), r[3])
-                for r in conn.execute(_SETTLE_ALL, (unit_id, ruleset_id, start, json.dumps(list(lead_ids))))}
-
-    ranked = _by_days(conn, unit_id, ruleset_id, start, limit, settle, min_events=walk_min_events,
-                      budget=walk_budget)
+    ranked = _by_days(conn, unit_id, ruleset_id, start, limit, min_events=walk_min_events, budget=walk_budget)
     if ranked is None:
         ranked = _by_candidates(conn, unit_id, ruleset_id, start, limit)
     return [{"lead_id": lead_id, "gain": gain, "score": s.score, "last_event_at": s.last_event_at}

@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
 
 import apsw
 
-from leadvibe.db.rows import ROWS_PER_STATEMENT, scalar
+from leadvibe.db.rows import execute_rows, scalar
 
 __all__ = ["DAY_MS", "KEEP_DAYS", "Kept", "RiseSums", "add_rises", "day_of", "kept", "kept_rulesets", "prune",
            "prune_step", "sum_rises"]
@@ -78,10 +77,7 @@ def _add_sql(n: int) -> str:
 
 def add_rises(conn: apsw.Connection, sums: Mapping[tuple[int, int, str], int]) -> None:
     """Add summed rises (in the caller's transaction), many rows per statement."""
-    rows = [(*k, n) for k, n in sums.items()]
-    for lo in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[lo:lo + ROWS_PER_STATEMENT]
-        conn.execute(_add_sql(len(chunk)), list(chain.from_iterable(chunk)))
+    execute_rows(conn, _add_sql, [(*k, n) for k, n in sums.items()])
 
 
 def prune_step(conn: apsw.Connection, now: int) -> int:
