@@ -189,3 +189,16 @@ def database_before(tmp_path: Path, version: int) -> apsw.Connection:
     conn = apsw.Connection(str(tmp_path / "db.sqlite"))
     apply_migrations(conn, before)
     return conn
+
+
+def buffered_rows(events: list[tuple[str, str, int, str, list[tuple[str, int]]]], first_seq: int
+                  ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Event rows (seq, *INSERT_EVENT columns) and score rows as the worker buffers them, from (unit, lead,
+    occurred_at, type_key, [(ruleset, delta)]) events numbered from `first_seq`."""
+    event_rows, score_rows = [], []
+    for i, (unit, lead, at, key, scores) in enumerate(events):
+        seq = first_seq + i
+        event_rows.append((seq, f"ev_{seq}", "org_1", unit, lead, key, key, at, at, at, None, "web", "api",
+                           "activate", 0, None, None, 1.0, None, int(any(d for _, d in scores)), None))
+        score_rows.extend((seq, rs, unit, lead, "[]", d, 1.0, d, 0, d, None) for rs, d in scores)
+    return event_rows, score_rows

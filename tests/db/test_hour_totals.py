@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from leadvibe.db.migrate import apply_migrations
 from leadvibe.db.rows import triggers_suspended
 from leadvibe.store import events as ev_store
+from tests.helpers import buffered_rows
 
 HOUR = 3_600_000
 TABLES = ("analytics_event_hours", "analytics_score_hours", "score_gain_days")
@@ -42,14 +43,8 @@ def _open(path: Path) -> apsw.Connection:
 
 def _rows(events: list[tuple[str, int, str, list[tuple[str, int]]]], first_seq: int
           ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Event rows (seq, *INSERT_EVENT columns) and score rows as the worker buffers them."""
-    event_rows, score_rows = [], []
-    for i, (unit, at, key, scores) in enumerate(events):
-        seq = first_seq + i
-        event_rows.append((seq, f"ev_{seq}", "org_1", unit, "ld_1", key, key, at, at, at, None, "web", "api",
-                           "activate", 0, None, None, 1.0, None, int(any(d for _, d in scores)), None))
-        score_rows.extend((seq, rs, unit, "ld_1", "[]", d, 1.0, d, 0, d, None) for rs, d in scores)
-    return event_rows, score_rows
+    """Event rows and score rows as the worker buffers them, all of one lead."""
+    return buffered_rows([(unit, "ld_1", at, key, scores) for unit, at, key, scores in events], first_seq)
 
 
 def _tables(conn: apsw.Connection) -> dict[str, list[tuple[Any, ...]]]:

@@ -18,7 +18,7 @@ from leadvibe.db.migrate import apply_migrations
 from leadvibe.store import events as ev_store
 from leadvibe.store import score_gain_days as gain_days
 from leadvibe.store import scoring
-from tests.helpers import database_before
+from tests.helpers import buffered_rows, database_before
 
 DAY = 86_400_000
 NOW = 1_800_000_000_000  # an instant mid-day
@@ -70,14 +70,8 @@ def _open(path: Path) -> apsw.Connection:
 
 def _rows(events: list[tuple[str, str, int, list[tuple[str, int]]]], first_seq: int
           ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Event rows (seq, *INSERT_EVENT columns) and score rows as the worker buffers them."""
-    event_rows, score_rows = [], []
-    for i, (unit, lead, at, scores) in enumerate(events):
-        seq = first_seq + i
-        event_rows.append((seq, f"ev_{seq}", "org_1", unit, lead, "demo", "demo", at, at, at, None, "web", "api",
-                           "activate", 0, None, None, 1.0, None, int(any(d for _, d in scores)), None))
-        score_rows.extend((seq, rs, unit, lead, "[]", d, 1.0, d, 0, d, None) for rs, d in scores)
-    return event_rows, score_rows
+    """Event rows and score rows as the worker buffers them, every event of one type."""
+    return buffered_rows([(unit, lead, at, "demo", scores) for unit, lead, at, scores in events], first_seq)
 
 
 def _kept(conn: apsw.Connection) -> list[tuple[Any, ...]]:
