@@ -18,8 +18,8 @@ import apsw
 
 from leadvibe.db.rows import execute_rows, scalar
 
-__all__ = ["DAY_MS", "KEEP_DAYS", "Kept", "RiseSums", "add_rises", "day_of", "kept", "kept_rulesets", "prune",
-           "prune_step", "sum_rises"]
+__all__ = ["DAY_MS", "KEEP_DAYS", "Kept", "RiseSums", "add_rises", "day_of", "kept", "kept_rulesets", "prune_step",
+           "sum_rises"]
 
 DAY_MS = 86_400_000
 # A score-gains window reaches at most 720 hours back; a day more covers the partial first day.
@@ -49,8 +49,7 @@ def kept_rulesets(conn: apsw.Connection) -> dict[str, Kept]:
 
 def kept(conn: apsw.Connection, ruleset_id: str) -> Kept | None:
     """How a ruleset's days are kept; None when they are not (not a primary)."""
-    row = conn.execute("SELECT ruleset, day FROM score_gain_rulesets WHERE ruleset_id = ?", (ruleset_id,)).fetchone()
-    return None if row is None else Kept(int(row[0]), int(row[1]))
+    return kept_rulesets(conn).get(ruleset_id)  # one row per OU: read whole
 
 
 def sum_rises(scores: Iterable[tuple[str, int, str, int]], rulesets: Mapping[str, Kept]) -> RiseSums:
@@ -98,10 +97,3 @@ def prune_step(conn: apsw.Connection, now: int) -> int:
         deleted += conn.changes()
     return deleted
 
-
-def prune(conn: apsw.Connection, now: int) -> int:
-    """`prune_step` until nothing is left to delete, in one transaction; returns how many rows went."""
-    deleted = 0
-    while step := prune_step(conn, now):
-        deleted += step
-    return deleted

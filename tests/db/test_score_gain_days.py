@@ -74,6 +74,12 @@ def _rows(events: list[tuple[str, str, int, list[tuple[str, int]]]], first_seq: 
     return buffered_rows([(unit, lead, at, "demo", scores) for unit, lead, at, scores in events], first_seq)
 
 
+def _prune(conn: apsw.Connection, now: int) -> None:
+    """What the server's hourly prune does, in one go."""
+    while gain_days.prune_step(conn, now):
+        pass
+
+
 def _kept(conn: apsw.Connection) -> list[tuple[Any, ...]]:
     return sorted(r for r in conn.execute("SELECT * FROM score_gain_days") if r[-1])
 
@@ -88,7 +94,7 @@ def _change(conn: apsw.Connection, kind: str, pick: int, value: int, now: int) -
     seqs = [s for (s,) in conn.execute("SELECT seq FROM events ORDER BY seq")]
     if kind == "prune":
         now += (pick % 5) * DAY
-        gain_days.prune(conn, now)
+        _prune(conn, now)
     elif kind == "switch_primary":  # as store.scoring does it: the old primary cleared, then the new one set
         old, new = ("rs_1", "rs_3") if pick % 2 else ("rs_3", "rs_1")
         conn.execute("UPDATE rulesets SET is_primary = 0 WHERE id = ?", (old,))
@@ -134,7 +140,7 @@ def test_the_days_equal_a_recount_after_every_writer(tmp_path_factory: Any, befo
                                                      changes: list[tuple[str, int, int]]) -> None:
     conn = _open(tmp_path_factory.mktemp("gains") / "t.db")
     now = NOW
-    gain_days.prune(conn, now)  # keep from 32 days back: the oldest events fall before it
+    _prune(conn, now)  # keep from 32 days back: the oldest events fall before it
     assert gain_days.kept(conn, "rs_1") == gain_days.Kept(1, NOW // DAY - gain_days.KEEP_DAYS)
     old_events, old_scores = _rows(before, 1)
     for row in old_events:  # row by row, with the triggers
