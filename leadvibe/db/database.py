@@ -165,15 +165,16 @@ class _TransactionLost(Exception):
 
 
 class _Job:
-    __slots__ = ("alone", "fn", "future", "loop", "transaction")
+    __slots__ = ("alone", "fn", "future", "loop", "transaction", "yields")
 
     def __init__(self, fn: Callable[[apsw.Connection], Any], future: Any, loop: asyncio.AbstractEventLoop | None,
-                 transaction: bool, alone: bool = False) -> None:
+                 transaction: bool, alone: bool = False, yields: bool = False) -> None:
         self.fn = fn
         self.future = future
         self.loop = loop
         self.transaction = transaction
         self.alone = alone
+        self.yields = yields
 
 
 def _settle(job: _Job, ok: bool, value: Any) -> None:
@@ -356,12 +357,16 @@ class Database:
         return await self.enqueue(fn, transaction=transaction, alone=alone)
 
     def enqueue(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
-                alone: bool = False) -> asyncio.Future[T]:
+                alone: bool = False, yields: bool = False) -> asyncio.Future[T]:
         """`write` without waiting: queue `fn` now and return the future its committed result settles (on the
-        running loop), which several callers may await."""
+        running loop), which several callers may await.
+
+        `yields=True` (a transaction of its own) lets every job queued after it run first, as long as any is
+        queued: a long task queues its next step while this one runs, so the writer goes straight on to it, and a
+        write queued meanwhile still waits for one step at most."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._enqueue(_Job(fn, fut, loop, transaction, alone))
+        self._enqueue(_Job(fn, fut, loop, transaction, alone, yields))
         return fut
 
     def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
@@ -375,34 +380,57 @@ class Database:
         conn = self._writer
         assert conn is not None
         pending: collections.deque[Any] = collections.deque()
+        # Jobs queued with `yields=True`, set aside while any other job is queued (see `enqueue`).
+        waiting: collections.deque[_Job] = collections.deque()
         stop = False
         while not stop:
-            item = pending.popleft() if pending else self._queue.get()
+            item = self._next_job(pending, waiting)
             if item is _STOP:
                 break
+            if item.yields and not item.alone and item.transaction:
+                item.alone = True  # a yielding job never holds others' savepoints
             if not item.transaction:
                 self._run_bare(conn, item)
                 continue
             if not item.alone:
                 batch = [item]
-                stop = self._take_queued(batch, pending)
+                stop = self._take_queued(batch, pending, waiting)
                 self._run_transaction(conn, batch)
                 continue
 
             def riders() -> list[_Job]:
                 nonlocal stop
                 more: list[_Job] = []
-                stop = self._take_queued(more, pending, 1)
+                stop = self._take_queued(more, pending, waiting, 1)
                 return more
 
             self._run_transaction(conn, [item], riders)
         # Drain anything left so no awaiting caller hangs forever.
-        for job in pending:
+        for job in (*pending, *waiting):
+            if job is _STOP:
+                continue
             self._run_bare(conn, job) if not job.transaction else self._run_transaction(conn, [job])
 
-    def _take_queued(self, batch: list[_Job], pending: collections.deque[Any], already: int = 0) -> bool:
+    def _next_job(self, pending: collections.deque[Any], waiting: collections.deque[_Job]) -> Any:
+        """The next job to run: one held back, else the queue's next, a yielding one only when nothing else is
+        queued."""
+        while True:
+            if pending:
+                return pending.popleft()
+            try:
+                item = self._queue.get_nowait() if waiting else self._queue.get()
+            except queue.Empty:
+                return waiting.popleft()
+            if item is not _STOP and item.yields:
+                waiting.append(item)
+                continue
+            return item
+
+    def _take_queued(self, batch: list[_Job], pending: collections.deque[Any], waiting: collections.deque[_Job],
+                     already: int = 0) -> bool:
         """Move queued jobs that may share a transaction into `batch` (up to `max_batch` with `already` taken),
-        stopping at the first that may not (kept in `pending`, in order). True when the stop marker was met."""
+        stopping at the first that may not (kept in `pending`, in order); yielding jobs met on the way go to
+        `waiting`. True when the stop marker was met."""
         while already + len(batch) < self.max_batch:
             try:
                 nxt = self._queue.get_nowait()
@@ -410,6 +438,9 @@ class Database:
                 return False
             if nxt is _STOP:
                 return True
+            if nxt.yields:
+                waiting.append(nxt)
+                continue
             if not nxt.transaction or nxt.alone:
                 pending.append(nxt)
                 return False

@@ -5,30 +5,35 @@ order) it reads the due leads whose inactivity began since the rule's last sweep
 a steady-state tick reads only the leads that crossed the cutoff since the previous one), then decays them in id
 order, in write transactions of about CHUNK_MS each. A range holding much of the OU (a rule's first pass) is read
 by walking the leads in id order a page at a time, each next page read while the one before is written; a smaller
-one is read whole, then sorted. Each transaction checks again which of its leads are due before it records their
-DECAY events (through the worker's `apply_decay_many`), so an organic event that arrives meanwhile is never
-decayed against; id order makes consecutive transactions write neighbouring pages of the lead-keyed indexes
-(events by lead, lead scores) instead of pages all over them. Time comes from `rt.now_ms()`, so tests drive it
+one is read whole, then sorted. Each transaction checks again which of its leads are due as it records their
+DECAY events (`store.decay.record_due`), so an organic event that arrives meanwhile is never decayed against; id
+order makes consecutive transactions write neighbouring pages of the lead-keyed indexes (events by lead, lead
+scores) instead of pages all over them. Time comes from `rt.now_ms()`, so tests drive it
 with a ManualClock."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import apsw
+import msgspec
 import structlog
 
+from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.periodic import Periodic
 from leadvibe.runtime import Runtime
 from leadvibe.store import decay as decay_store
+from leadvibe.store import events as ev_store
 from leadvibe.store import leads as leads_store
 
 log = structlog.get_logger("leadvibe.decay")
+_json = msgspec.json.Encoder()
 
 # Leads per write transaction: a worker batch or an API write waits behind one at most (acknowledgements commit to
 # the inbox file and never wait for the pass). A lead's decay costs 25-50 µs where the due leads are neighbours (a
@@ -53,7 +58,15 @@ class PassResult:
     units: int = 0
     applied: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
-    publications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass
+class _Chunk:
+    """What one write transaction of a pass did: its decays and, while someone listens, their score updates."""
+
+    decay_id: str
+    applied: int = 0
+    publications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (unit id, score_update)
 
 
 def _apply_chunk(
@@ -63,29 +76,30 @@ def _apply_chunk(
     rule: dict[str, Any],
     now: int,
     lead_ids: list[str],
-    result: PassResult,
-) -> None:
+) -> _Chunk:
     """Decay those of `lead_ids` (sorted) that are still due, in one write transaction."""
-    from leadvibe.pipeline.worker import (
-        apply_decay_many,  # the lead's module; imported late to keep start-up order free
-    )
-
-    due = decay_store.due_among(conn, unit_id, rule["id"], now - int(rule["inactive_ms"]), lead_ids)
-    if not due:
-        return
     cfg = rt.scoring_config.get(conn, unit_id)
+    decay_id = rule["id"]
+    decrease = int(rule["decrease"])
+    chunk = _Chunk(decay_id)
+    chunk.applied = decay_store.record_due(
+        conn, unit_id, list(zip(lead_ids, new_event_ids(len(lead_ids)), strict=True)), cfg.active_ruleset_ids,
+        cfg.scoring.allow_negative, decay_id=decay_id, cutoff=now - int(rule["inactive_ms"]), decrease=decrease,
+        first_seq=ev_store.next_event_seq(conn), ts=now, now=now,
+        metadata=_json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode())
+    if not chunk.applied:
+        return chunk
     triggers = rt.triggers
-    applied = apply_decay_many(conn, cfg, due, rule["id"], int(rule["decrease"]), now, now)
-    for lead_id, _ in due:
-        info = applied.get(lead_id)
-        if info is None:
-            continue
-        result.applied += 1
-        result.by_rule[rule["id"]] = result.by_rule.get(rule["id"], 0) + 1
-        if triggers is not None and hasattr(triggers, "on_score_change"):
-            # Decay lowers scores: milestone triggers re-arm once the lead drops below them.
-            triggers.on_score_change(conn, unit_id, lead_id, int(info.get("primary_score", 0)), now)
-        result.publications.append((unit_id, lead_id, info))
+    if triggers is not None and triggers.triggers_for(conn, unit_id).milestones:
+        # Decay lowers scores: milestone triggers re-arm once the lead drops below them.
+        for lead_id, score in decay_store.decayed_scores(conn, cfg.primary_ruleset_id):
+            triggers.on_score_change(conn, unit_id, lead_id, score, now)
+    if rt.stream is not None and rt.stream.subscriber_count(unit_id):
+        # Built only while someone listens to the OU (a client that connects later hears of the next chunk).
+        chunk.publications = [
+            (unit_id, {"lead_id": lead_id, "ruleset_id": ruleset_id, "delta": after - before, "score": after})
+            for lead_id, _, ruleset_id, before, after in decay_store.decayed_rows(conn) if after != before]
+    return chunk
 
 
 def next_chunk(size: int, took: float, leads: int) -> int:
@@ -153,19 +167,59 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
     if swept >= cutoff:
         return
     # Read only after the claim is committed: a lead that becomes due behind the read drops the claim.
-    size = min(CHUNK, MAX_CHUNK)
+    chunks = _Chunks(rt, result)
     async for due in _due_pages(rt, unit_id, decay_id, swept, cutoff):
         i = 0
         while i < len(due):
-            part = due[i:i + size]
-            started = time.perf_counter()  # to the commit: what a write queued behind the chunk waits
-            await rt.db.write(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now, lead_ids=part,
-                                      result=result), alone=True)
-            took = time.perf_counter() - started
-            _publish(rt, result)  # committed: listeners hear of each chunk, and a pass holds one chunk's news at most
+            part = due[i:i + chunks.size]
+            await chunks.add(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now, lead_ids=part), len(part))
             i += len(part)
-            size = next_chunk(size, took, len(part))
+    await chunks.drain()
     await rt.db.write(partial(decay_store.finish_sweep, unit_id=unit_id, decay_id=decay_id, cutoff=cutoff))
+
+
+class _Chunks:
+    """A rule's write transactions, the next one queued while the one before runs: the writer goes from one to
+    the next without waiting for this loop's turn (a write queued meanwhile waits behind both), and each chunk's
+    news is published once it is committed. Sizes follow `next_chunk`, from each chunk's time on the writer (from
+    the commit before it, or from its queueing if later: what a write queued behind it waits)."""
+
+    def __init__(self, rt: Runtime, result: PassResult) -> None:
+        self.rt = rt
+        self.result = result
+        self.size = min(CHUNK, MAX_CHUNK)
+        self._queued: collections.deque[tuple[asyncio.Future[_Chunk], int, float]] = collections.deque()
+        self._last_done = 0.0
+
+    async def add(self, job: Callable[[apsw.Connection], _Chunk], leads: int) -> None:
+        """Queue one chunk; settle the oldest once two are queued."""
+        self._queued.append((self.rt.db.enqueue(job, alone=True, yields=True), leads, time.perf_counter()))
+        if len(self._queued) > 1:
+            await self._settle_oldest()
+
+    async def drain(self) -> None:
+        """Settle every chunk queued."""
+        try:
+            while self._queued:
+                await self._settle_oldest()
+        finally:
+            self._queued.clear()
+
+    async def _settle_oldest(self) -> None:
+        fut, leads, queued_at = self._queued[0]
+        try:
+            chunk = await fut
+        except BaseException:
+            self._queued.clear()
+            raise
+        self._queued.popleft()
+        done = time.perf_counter()
+        self.size = next_chunk(self.size, done - max(queued_at, self._last_done), leads)
+        self._last_done = done
+        result = self.result
+        result.applied += chunk.applied
+        result.by_rule[chunk.decay_id] = result.by_rule.get(chunk.decay_id, 0) + chunk.applied
+        _publish(self.rt, chunk.publications)  # committed: listeners hear of each chunk
 
 
 async def run_pass(rt: Runtime) -> PassResult:
@@ -183,25 +237,12 @@ async def run_pass(rt: Runtime) -> PassResult:
     return result
 
 
-def _publish(rt: Runtime, result: PassResult) -> None:
+def _publish(rt: Runtime, publications: list[tuple[str, dict[str, Any]]]) -> None:
     """Tell /stream listeners about decayed scores (after commit), as the worker does for events."""
     hub = rt.stream
     if hub is not None:
-        for unit_id, lead_id, info in result.publications:
-            scores = info.get("scores", {})
-            for ruleset_id, delta in info.get("deltas", {}).items():
-                if delta:
-                    hub.publish(
-                        unit_id,
-                        "score_update",
-                        {
-                            "lead_id": lead_id,
-                            "ruleset_id": ruleset_id,
-                            "delta": delta,
-                            "score": scores.get(ruleset_id, 0),
-                        },
-                    )
-    result.publications.clear()
+        for unit_id, data in publications:
+            hub.publish(unit_id, "score_update", data)
 
 
 def decay_scheduler(rt: Runtime) -> Periodic:

@@ -22,12 +22,10 @@ from leadvibe.engine.levels import level_for
 from leadvibe.engine.normalize import channel_for_key, type_key
 from leadvibe.engine.replay import ReplayEvent
 from leadvibe.engine.surge import Session
-from leadvibe.ids import new_event_ids
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.filter_windows import HOLD_AFTER, ByTime, HeldNews, WindowHold
 from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.pipeline.worker_pace import ArrivalRate, pause_before_batch
-from leadvibe.store import decay as decay_store
 from leadvibe.store import events as ev_store
 from leadvibe.store import inbox as inbox_store
 
@@ -707,33 +705,6 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
     proc.result.last_seq = last_row[0]
     inbox_store.set_progress(conn, proc.result.last_seq)
     return proc.result
-
-
-def apply_decay_many(conn: apsw.Connection, cfg: OUConfig, due: list[tuple[str, str]], decay_id: str,
-                     decrease: int, ts: int, now: int) -> dict[str, dict[str, Any]]:
-    """Record one DECAY event per lead (`-decrease` in every active ruleset, floored) with set statements
-    (store.decay.record_decays), 500 leads per round.
-
-    `due`: (lead_id, org_id) of live leads of the OU, distinct (as `store.decay.due_among` gives them). Returns
-    lead_id -> `{"event_id", "scores", "primary_score", "deltas"}`.
-    """
-    unit_id = cfg.unit_id
-    metadata = _json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode()
-    rulesets = cfg.active_ruleset_ids
-    primary = cfg.primary_ruleset_id
-    out: dict[str, dict[str, Any]] = {}
-    next_seq = ev_store.next_event_seq(conn)
-    for i in range(0, len(due), 500):
-        part = due[i:i + 500]
-        rows = [(lead_id, org_id, next_seq + n, event_id)
-                for n, ((lead_id, org_id), event_id) in enumerate(zip(part, new_event_ids(len(part)), strict=True))]
-        next_seq += len(rows)
-        recorded = decay_store.record_decays(conn, unit_id, rows, rulesets, cfg.scoring.allow_negative,
-                                             decay_id=decay_id, decrease=decrease, ts=ts, now=now, metadata=metadata)
-        for lead_id, (event_id, scores, deltas) in recorded.items():
-            out[lead_id] = {"event_id": event_id, "scores": scores, "deltas": deltas,
-                            "primary_score": scores.get(primary, 0) if primary else 0}
-    return out
 
 
 def replay_event_from_row(seq_id: str, key: str, ts: int, scope: str, decay_id: str | None,

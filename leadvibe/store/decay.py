@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import apsw
+import msgspec
 
 from leadvibe.db.rows import query, query_one, triggers_suspended
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
@@ -14,6 +15,7 @@ from leadvibe.store.analytics_hours import add_hours, hour_of
 from leadvibe.store.score_gain_days import add_rises, kept_rulesets, sum_rises
 
 UNIT_MS = {"hours": 3_600_000, "days": 86_400_000, "weeks": 7 * 86_400_000}
+_json = msgspec.json.Encoder()
 _COLS = "id, inactive_for, unit, inactive_ms, decrease, active, created_at, updated_at"
 
 
@@ -203,46 +205,53 @@ def due_by_id(
     ]
 
 
-def due_among(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int,
-              lead_ids: Sequence[str]) -> list[tuple[str, str]]:
-    """Which of `lead_ids` are due now, as (lead_id, org_id) in id order (the check a write transaction makes
-    before it decays them, so an organic event that arrived since they were read is never decayed against): one
-    probe of the (unit_id, id) key per lead."""
-    if not lead_ids:
-        return []
-    marks = ",".join("?" * len(lead_ids))
-    return [
-        (str(r[0]), str(r[1]))
-        for r in conn.execute(
-            f"SELECT l.id, l.org_id FROM leads l WHERE {_due('+l.last_organic_at')} AND l.id IN ({marks})"
-            " ORDER BY l.id",
-            (unit_id, cutoff, decay_id, *lead_ids),
-        )
-    ]
-
-
-def record_decays(
+def record_due(
     conn: apsw.Connection,
     unit_id: str,
-    due: Sequence[tuple[str, str, int, str]],
+    candidates: Sequence[tuple[str, str]],
     ruleset_ids: Sequence[str],
     allow_negative: bool,
     *,
     decay_id: str,
+    cutoff: int,
     decrease: int,
+    first_seq: int,
     ts: int,
     now: int,
     metadata: str,
-) -> dict[str, tuple[str, dict[str, int], dict[str, int]]]:
-    """Record one DECAY event per due lead, its score rows in every active ruleset and the new lead scores, with a
-    few set statements whatever the number of leads. `due`: (lead_id, org_id, seq, event_id) of live leads, seq
-    and id already assigned. The arithmetic is engine.scoring.decay_scores': `-decrease`, floored at 0 unless
-    negative scores are allowed (a floored delta is the applied one, so a score left below zero snaps to 0).
-    Returns lead_id -> (event_id, {ruleset: score after}, {ruleset: delta})."""
-    if not due or decrease < 0:
-        if decrease < 0:
-            raise ValueError(f"decay {decay_id!r}: decrease must be >= 0, not {decrease}")
-        return {}
+) -> int:
+    """Record one DECAY event for each of `candidates` still due under the rule now (the check a write transaction
+    makes before it decays them, so an organic event that arrived since they were read is never decayed against),
+    its score rows in every active ruleset and the new lead scores, with a few set statements whatever the number
+    of leads. Returns how many were decayed; `decayed_scores` and `decayed_rows` read what was recorded.
+
+    `candidates`: (lead_id, event_id) in lead id order, an unused event id for each; the leads still due get
+    arrival positions from `first_seq` on, in that order. The arithmetic is engine.scoring.decay_scores':
+    `-decrease`, floored at 0 unless negative scores are allowed (a floored delta is the applied one, so a score
+    left below zero snaps to 0)."""
+    if decrease < 0:
+        raise ValueError(f"decay {decay_id!r}: decrease must be >= 0, not {decrease}")
+    if not candidates:
+        return 0
+    _prepare(conn, ruleset_ids)
+    # The candidates go in as one JSON text (a probe of the (unit_id, id) key each): binding them row by row and
+    # reading the due ones back out cost more than the check itself.
+    conn.execute(
+        "INSERT INTO temp.decay_due (seq, lead_id, org_id, event_id)"
+        " SELECT ?5 + row_number() OVER (ORDER BY c.key) - 1, l.id, l.org_id, c.value ->> 1"
+        " FROM json_each(?4) c JOIN leads l ON l.unit_id = ?1 AND l.id = c.value ->> 0"
+        f" WHERE {_due('+l.last_organic_at')}",
+        (unit_id, cutoff, decay_id, _json.encode(candidates).decode(), first_seq),
+    )
+    due = conn.changes()
+    if due:
+        _record(conn, unit_id, due, ruleset_ids, allow_negative, decay_id=decay_id, decrease=decrease, ts=ts,
+                now=now, metadata=metadata)
+    return due
+
+
+def _prepare(conn: apsw.Connection, ruleset_ids: Sequence[str]) -> None:
+    """Empty the chunk's temporary tables (created on a connection's first decay) and list the rulesets."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS decay_due (seq INTEGER PRIMARY KEY, lead_id TEXT NOT NULL,"
                  " org_id TEXT NOT NULL, event_id TEXT NOT NULL)")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS decay_rulesets (ruleset_id TEXT PRIMARY KEY) WITHOUT ROWID")
@@ -252,10 +261,14 @@ def record_decays(
     conn.execute("DELETE FROM temp.decay_due")
     conn.execute("DELETE FROM temp.decay_rulesets")
     conn.execute("DELETE FROM temp.decay_rows")
-    conn.executemany("INSERT INTO temp.decay_due (lead_id, org_id, seq, event_id) VALUES (?,?,?,?)", due)
     conn.executemany("INSERT INTO temp.decay_rulesets (ruleset_id) VALUES (?)", [(rs,) for rs in ruleset_ids])
+
+
+def _record(conn: apsw.Connection, unit_id: str, due: int, ruleset_ids: Sequence[str], allow_negative: bool, *,
+            decay_id: str, decrease: int, ts: int, now: int, metadata: str) -> None:
+    """Write the events, score rows, lead scores and totals of the `due` leads in temp.decay_due."""
     # Every score row is worked out once, in memory: the event's has_delta, its score rows, the lead scores and
-    # the answer all read it, not the tables just written.
+    # the totals all read it, not the tables just written.
     floored = "0" if allow_negative or decrease == 0 else "1"
     conn.execute(
         "INSERT INTO temp.decay_rows (seq, ruleset_id, lead_id, before, after)"
@@ -291,22 +304,30 @@ def record_decays(
         " updated_at = excluded.updated_at",
         (unit_id, now),
     )
-    ids = {seq: (lead_id, event_id) for lead_id, _, seq, event_id in due}
-    out: dict[str, tuple[str, dict[str, int], dict[str, int]]] = {}
     hour = hour_of(ts)
     score_hours = {(unit_id, rs, hour): 0 for rs in ruleset_ids}
-    raised: list[tuple[str, int, str, int]] = []
-    for seq, ruleset_id, before, after in conn.execute("SELECT seq, ruleset_id, before, after FROM temp.decay_rows"):
-        lead_id, event_id = ids[seq]
-        entry = out.setdefault(lead_id, (event_id, {}, {}))
-        entry[1][ruleset_id] = after
-        entry[2][ruleset_id] = after - before
-        score_hours[(unit_id, ruleset_id, hour)] += after - before
-        if after > before:  # a negative score floored up to 0: a rise score gains must bound
-            raised.append((ruleset_id, ts, lead_id, after - before))
-    for lead_id, _, _, event_id in due:
-        out.setdefault(lead_id, (event_id, {}, {}))
-    add_hours(conn, {(unit_id, hour, decay_key): len(due)}, score_hours)
+    for ruleset_id, delta in conn.execute("SELECT ruleset_id, sum(after - before) FROM temp.decay_rows"
+                                          " GROUP BY ruleset_id"):
+        score_hours[(unit_id, ruleset_id, hour)] = int(delta)
+    add_hours(conn, {(unit_id, hour, decay_key): due}, score_hours)
+    # A negative score floored up to 0 rises: a rise score gains must bound.
+    raised = [(ruleset_id, ts, lead_id, rise) for ruleset_id, lead_id, rise in conn.execute(
+        "SELECT ruleset_id, lead_id, after - before FROM temp.decay_rows WHERE after > before")]
     if raised:
         add_rises(conn, sum_rises(raised, kept_rulesets(conn)))
-    return out
+
+
+def decayed_scores(conn: apsw.Connection, ruleset_id: str | None) -> list[tuple[str, int]]:
+    """(lead_id, score after) of every lead the last `record_due` decayed, in one ruleset (0 where it has no score
+    row there, or for None), in arrival order."""
+    return [(str(r[0]), int(r[1])) for r in conn.execute(
+        "SELECT d.lead_id, coalesce(r.after, 0) FROM temp.decay_due d"
+        " LEFT JOIN temp.decay_rows r ON r.seq = d.seq AND r.ruleset_id = ? ORDER BY d.seq", (ruleset_id,))]
+
+
+def decayed_rows(conn: apsw.Connection) -> list[tuple[str, str, str, int, int]]:
+    """(lead_id, event_id, ruleset_id, before, after) of every score row the last `record_due` wrote, in arrival
+    order then ruleset."""
+    return [(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in conn.execute(
+        "SELECT d.lead_id, d.event_id, r.ruleset_id, r.before, r.after FROM temp.decay_rows r"
+        " JOIN temp.decay_due d ON d.seq = r.seq ORDER BY r.seq, r.ruleset_id")]

@@ -315,6 +315,23 @@ async def test_decay_publishes_each_decayed_score_to_the_stream(ready: Api, cloc
         for i in range(5))
 
 
+async def test_a_decay_below_a_milestone_rearms_it_for_the_next_crossing(ready: Api, clock: ManualClock) -> None:
+    api = ready
+    r = await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 20, "name": "Hot"})
+    assert r.status_code == 201, r.text
+    await decay(api, 1, "days", 5)
+    for lead_id in ("ld_r1", "ld_r2"):
+        await ingest(api, lead_id)  # 20: the milestone fires once each
+    await ingest(api, "ld_r2", "page_view")  # 25: stays above after the decay
+    clock.advance(2 * DAY)
+    assert (await run_pass(api.rt)).applied == 2
+    assert (await score(api, "ld_r1"), await score(api, "ld_r2")) == (15, 20)
+    for lead_id in ("ld_r1", "ld_r2"):
+        await ingest(api, lead_id, "page_view")  # 20 again (re-armed: fires) and 25 (still disarmed)
+    fired = [e["lead_id"] for e in (await api.get("/triggers/milestones/events")).json()]
+    assert sorted(fired) == ["ld_r1", "ld_r1", "ld_r2"]
+
+
 # -- CLI -----------------------------------------------------------------------------------------------------
 async def test_cli_decay_refuses_while_the_server_holds_the_data_dir(
     api: Api, capsys: pytest.CaptureFixture[str]

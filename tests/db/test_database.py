@@ -200,3 +200,34 @@ async def test_a_write_that_ends_the_transaction_behind_an_alone_job_fails_both_
             await asyncio.wait_for(fut, 5)
     await asyncio.wait_for(after, 5)
     assert await db.read(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")]) == [3]
+
+
+async def test_a_yielding_job_lets_every_write_queued_after_it_go_first(db: Database) -> None:
+    ran: list[str] = []
+
+    def job(name: str) -> Callable[[apsw.Connection], str]:
+        def fn(c: apsw.Connection) -> str:
+            ran.append(name)
+            c.execute("INSERT INTO t VALUES (?)", (len(ran),))
+            return name
+        return fn
+
+    lone, release = await _while_alone_job_runs(db, job("lone"))
+    commits = db.writes_committed
+    futures = [db.enqueue(job("yield-1"), yields=True), db.enqueue(job("joins-lone")),
+               db.enqueue(job("alone"), alone=True), db.enqueue(job("yield-2"), yields=True),
+               db.enqueue(job("joins-alone"))]
+    await asyncio.sleep(0.1)  # all queued while the lone job still runs
+    release()
+    await asyncio.wait_for(asyncio.gather(lone, *futures), 5)
+    # The others in the order they came, sharing commits as before; the yielding ones last, in their order, each
+    # in a transaction of its own.
+    assert ran == ["lone", "joins-lone", "alone", "joins-alone", "yield-1", "yield-2"]
+    assert db.writes_committed == commits + 4
+
+
+async def test_a_yielding_job_queued_alone_runs_at_once(db: Database) -> None:
+    assert await asyncio.wait_for(db.enqueue(lambda c: "done", yields=True), 5) == "done"
+    db.close()
+    with pytest.raises(DatabaseClosed):
+        await asyncio.wait_for(db.enqueue(lambda c: None, yields=True), 2)
