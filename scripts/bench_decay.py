@@ -122,6 +122,7 @@ def main() -> None:
                     ".CHUNK_MS)")
     ap.add_argument("--drop-index", action="append", default=[],
                     help="drop this index after building (what writing it costs a pass; repeatable)")
+    ap.add_argument("--cache-mb", type=int, help="the connections' page cache in MB (else the server's default)")
     ap.add_argument("--statements", action="store_true",
                     help="print the writer's SQL statements by total time during each pass (sqlite3_profile)")
     args = ap.parse_args()
@@ -143,7 +144,8 @@ def main() -> None:
         shutil.copytree(args.source, data_dir, dirs_exist_ok=True)
     try:
         settings = load_settings({"data_dir": str(data_dir), "admin_email": "admin@example.com",
-                                  "admin_password": "admin-password-1", "synchronous": args.synchronous}, env={})
+                                  "admin_password": "admin-password-1", "synchronous": args.synchronous,
+                                  **({"cache_size_mb": args.cache_mb} if args.cache_mb else {})}, env={})
         now = 1_790_000_000_000
         clock = ManualClock(now)
         rt = build_runtime(settings, clock=clock)
