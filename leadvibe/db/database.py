@@ -42,6 +42,8 @@ from leadvibe.metrics import Histogram
 T = TypeVar("T")
 
 _STOP = object()
+# The longest a yielding job waits for the other writing process to take the lock it waits for.
+YIELD_WAIT_S = 0.05
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is truncated back to this after a checkpoint
 
 
@@ -200,6 +202,15 @@ def _then(batch: list[_Job], more: Callable[[], list[_Job]] | None) -> Iterator[
         extra = more()
         batch.extend(extra)
         yield from extra
+
+
+def _let_other_process_write(lock: WriteLock) -> None:
+    """Wait (at most YIELD_WAIT_S) until the other writing process, if it waits for the lock, has taken it. A lock
+    just released is not handed to the process waiting for it: whoever asks first gets it, and this writer,
+    running, would usually take it back before the waiting one has woken."""
+    deadline = time.monotonic() + YIELD_WAIT_S
+    while lock.others_waiting() and time.monotonic() < deadline:
+        time.sleep(0.0002)
 
 
 def _settle_batch(jobs: list[tuple[_Job, bool, Any]]) -> None:
@@ -362,8 +373,9 @@ class Database:
         running loop), which several callers may await.
 
         `yields=True` (a transaction of its own) lets every job queued after it run first, as long as any is
-        queued: a long task queues its next step while this one runs, so the writer goes straight on to it, and a
-        write queued meanwhile still waits for one step at most."""
+        queued, and the other writing process take the lock first if it waits for it: a long task queues its next
+        step while this one runs, so the writer goes straight on to it, and a write queued meanwhile still waits
+        for one step at most."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._enqueue(_Job(fn, fut, loop, transaction, alone, yields))
@@ -447,11 +459,14 @@ class Database:
             batch.append(nxt)
         return False
 
-    def _locked(self, fn: Callable[[], Any]) -> Any:
-        """`fn()` holding the write lock shared with another writing process, if there is one."""
+    def _locked(self, fn: Callable[[], Any], yielding: bool = False) -> Any:
+        """`fn()` holding the write lock shared with another writing process, if there is one. `yielding`: first
+        let that process take the lock if it waits for it (see `_let_other_process_write`)."""
         lock = self._write_lock
         if lock is None:
             return fn()
+        if yielding:
+            _let_other_process_write(lock)
         lock.acquire()
         try:
             return fn()
@@ -463,7 +478,7 @@ class Database:
 
     def _run_transaction(self, conn: apsw.Connection, batch: list[_Job],
                          riders: Callable[[], list[_Job]] | None = None) -> None:
-        self._locked(lambda: self._run_transaction_unlocked(conn, batch, riders))
+        self._locked(lambda: self._run_transaction_unlocked(conn, batch, riders), yielding=batch[0].yields)
 
     def _run_bare_unlocked(self, conn: apsw.Connection, job: _Job) -> None:
         started = time.perf_counter()

@@ -231,3 +231,51 @@ async def test_a_yielding_job_queued_alone_runs_at_once(db: Database) -> None:
     db.close()
     with pytest.raises(DatabaseClosed):
         await asyncio.wait_for(db.enqueue(lambda c: None, yields=True), 2)
+
+
+async def test_a_yielding_job_lets_the_other_writing_process_go_first(tmp_path: Path) -> None:
+    # The worker process's write lock, taken from a thread here (flock locks of two open files exclude each other
+    # as two processes' do): it waits for the lock while one yielding job runs and the next is queued. Released,
+    # the lock goes to it before the next job, not back to this writer at once.
+    from leadvibe.db.lock import WriteLock
+
+    d = Database(tmp_path / "y.db", synchronous="NORMAL", read_pool_size=1, shared_writes=True)
+    d.open()
+    other = WriteLock(str(tmp_path / "y.db"), 1)
+    watch = WriteLock(str(tmp_path / "y.db"), 0)  # reads who waits; never locks
+    ran: list[str] = []
+    running, go = threading.Event(), threading.Event()
+
+    def first(c: apsw.Connection) -> None:
+        ran.append("first")
+        running.set()
+        go.wait(5)
+
+    def second(c: apsw.Connection) -> None:
+        ran.append("second")
+
+    def other_process() -> None:
+        other.acquire()
+        ran.append("other")
+        time.sleep(0.05)
+        other.release()
+
+    try:
+        jobs = [d.enqueue(first, yields=True), d.enqueue(second, yields=True)]
+        assert await asyncio.get_running_loop().run_in_executor(None, running.wait, 5)
+        waiter = threading.Thread(target=other_process)
+        waiter.start()
+        for _ in range(500):  # until it waits for the lock
+            if watch.others_waiting():
+                break
+            await asyncio.sleep(0.01)
+        assert watch.others_waiting()
+        go.set()
+        await asyncio.wait_for(asyncio.gather(*jobs), 5)
+        waiter.join(5)
+        assert ran == ["first", "other", "second"]
+    finally:
+        go.set()
+        d.close()
+        other.close()
+        watch.close()
