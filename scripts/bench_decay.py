@@ -15,6 +15,12 @@ rules (7 and 30 days). The figures printed:
 - for each pass, the wait of a probe write job queued every 10 ms while the pass runs (what a worker batch or an
   API write waits behind the pass's write transactions; acknowledgements commit to the inbox file): p50, p99, max.
 
+`--from DIR --server-rate N` measures the first pass in a real server instead (its worker in a process of its own, as by
+default): the pass starts two seconds after the server answers, while a client sends N single events/s to
+`/ingest` for `--server-seconds`; printed are the server's own 202 → score latencies of those events (the
+`event_processing_latency_seconds` histogram: the share within each bucket bound, and the mean) and the DECAY
+events recorded by the end.
+
 The database lives in a temporary directory deleted at the end (or `--keep DIR`). Only the code imported as
 `leadvibe` changes between a before and an after run; the data built is the same for a given `--seed`.
 """
@@ -98,6 +104,79 @@ async def timed_pass(rt: Any, run_pass: Any) -> tuple[float, int, list[float]]:
     return took, result.applied, waits
 
 
+def ingest_during_pass(data_dir: Path, rate: int, seconds: float) -> None:
+    """`--server-rate`: a real server on `data_dir` whose first decay pass starts 2 s after it answers, single
+    events sent to /ingest at `rate`/s meanwhile; print their 202 -> score latencies as the server counts them."""
+    import base64
+    import re
+    import sys
+
+    import httpx
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.e2e.server import ServerProcess
+
+    def histogram(base: str, headers: dict[str, str]) -> dict[str, float]:
+        """The latency histogram's cumulative buckets by bound, its count and its sum."""
+        text = httpx.get(base + "/metrics", headers=headers, timeout=10).text
+        name = "event_processing_latency_seconds"
+        out = {le: float(v) for le, v in re.findall(rf'^{name}_bucket\{{le="([^"]+)"\}} (\S+)', text, re.M)}
+        out.update({k: float(v) for k, v in re.findall(rf"^{name}_(count|sum) (\S+)", text, re.M)})
+        return out
+
+    server = ServerProcess(data_dir, env={"LEADVIBE_DECAY_INTERVAL": "2", "LEADVIBE_ADMIN_EMAIL": "admin@example.com",
+                                          "LEADVIBE_ADMIN_PASSWORD": "admin-password-1"}).start()
+    try:
+        token = httpx.post(server.base + "/auth/login", json={"email": "admin@example.com",
+                                                               "password": "admin-password-1"}, timeout=10).json()
+        headers = {"Authorization": f"Bearer {token['token']}", "X-OU-ID": "unit_default"}
+        secret = httpx.post(server.base + "/secrets", json={"name": "bench"}, headers=headers, timeout=10).json()
+        basic = "Basic " + base64.b64encode(f"{secret['client_id']}:{secret['client_secret']}".encode()).decode()
+        before = histogram(server.base, headers)
+        sent = asyncio.run(_paced(server.port, basic, rate, seconds))
+        server.wait_scored(60)
+        after = histogram(server.base, headers)
+    finally:
+        server.stop()
+    count = after["count"] - before["count"]
+    shares = ", ".join(f"<= {float(le) * 1000:g} ms {100 * (after[le] - before[le]) / max(count, 1):.1f} %"
+                       for le in after if le not in ("count", "sum", "+Inf") and 0.005 <= float(le) <= 0.25)
+    import apsw
+    conn = apsw.Connection(str(data_dir / "leadvibe.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    decays = conn.execute("SELECT count(*) FROM events WHERE decay_id IS NOT NULL").fetchone()[0]
+    conn.close()
+    print(f"in a server: {sent:,} events sent at {rate}/s for {seconds:g} s; 202 -> score of {int(count):,}: {shares};"
+          f" mean {1000 * (after['sum'] - before['sum']) / max(count, 1):.1f} ms; {decays:,} DECAY events by the end;"
+          f" load average {os.getloadavg()}", flush=True)
+
+
+async def _paced(port: int, auth: str, rate: int, seconds: float) -> int:
+    """Send `rate` single events/s for `seconds` over 8 keep-alive connections (open loop); return how many."""
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.1
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while not queue.empty():
+            i = queue.get_nowait()
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = f'{{"lead_id": "ld_live_{i % 5000}", "event_type": "page_view"}}'.encode()
+            writer.write(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: "
+                         + auth.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        writer.close()
+
+    await asyncio.gather(*[connection() for _ in range(8)])
+    return total
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-quantile (0..1) of values, 0 when empty."""
     if not values:
@@ -123,6 +202,9 @@ def main() -> None:
     ap.add_argument("--drop-index", action="append", default=[],
                     help="drop this index after building (what writing it costs a pass; repeatable)")
     ap.add_argument("--cache-mb", type=int, help="the connections' page cache in MB (else the server's default)")
+    ap.add_argument("--server-rate", type=int, help="measure the first pass in a real server while this many"
+                    " single events/s go to /ingest (see above)")
+    ap.add_argument("--server-seconds", type=float, default=12.0, help="how long --server-rate sends")
     ap.add_argument("--statements", action="store_true",
                     help="print the writer's SQL statements by total time during each pass (sqlite3_profile)")
     args = ap.parse_args()
@@ -142,6 +224,15 @@ def main() -> None:
     data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-decay-"))
     if args.source:
         shutil.copytree(args.source, data_dir, dirs_exist_ok=True)
+    if args.server_rate:
+        if not args.source:
+            ap.error("--server-rate needs --from (a directory built with --keep --build-only)")
+        try:
+            ingest_during_pass(data_dir, args.server_rate, args.server_seconds)
+        finally:
+            if not args.keep:
+                shutil.rmtree(data_dir, ignore_errors=True)
+        return
     try:
         settings = load_settings({"data_dir": str(data_dir), "admin_email": "admin@example.com",
                                   "admin_password": "admin-password-1", "synchronous": args.synchronous,
