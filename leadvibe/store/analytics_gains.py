@@ -48,9 +48,9 @@ __all__ = ["Candidate", "Settled", "rank_gains", "score_gains", "walk_days"]
 # A literal, not a parameter: the planner can then use the partial indexes whose WHERE names it.
 _DECAY = f"'{type_key(DECAY_EVENT_TYPE)}'"
 FIRST_CHUNK = 32
-# By days only where summing the window would cost more: below this many engagement events in the window (about
-# 60 ms of candidates at 10 M events) a day's rises bound a short window loosely (docs/performance.md).
-DAY_WALK_MIN_EVENTS = 20_000
+# By days only where summing the window would cost more: below this many engagement events in the window (a few
+# milliseconds of candidates) a walk that gives up would cost more than it can save (docs/performance.md).
+DAY_WALK_MIN_EVENTS = 5_000
 # A window touching more days has a loose bound (the sum of that many days' next rises): ranked by candidates.
 DAY_WALK_MAX_DAYS = 4
 # Day-list entries read before the walk gives up for candidates (bounds too flat to stop early).
