@@ -15,11 +15,11 @@ rules (7 and 30 days). The figures printed:
 - for each pass, the wait of a probe write job queued every 10 ms while the pass runs (what a worker batch or an
   API write waits behind the pass's write transactions; acknowledgements commit to the inbox file): p50, p99, max.
 
-`--from DIR --server-rate N` measures the first pass in a real server instead (its worker in a process of its own, as by
-default): the pass starts two seconds after the server answers, while a client sends N single events/s to
-`/ingest` for `--server-seconds`; printed are the server's own 202 → score latencies of those events (the
-`event_processing_latency_seconds` histogram: the share within each bucket bound, and the mean) and the DECAY
-events recorded by the end.
+`--from DIR --server-rate N` measures the first pass in a real server instead (its worker in a process of its
+own, as by default): the pass starts two seconds after the server answers, while a client sends N single
+events/s to `/ingest` for `--server-seconds` (bench_drain.py's paced client); printed are the `/ingest` latencies,
+the server's own 202 → score latencies of those events (the `event_processing_latency_seconds` histogram: the
+share within each bucket bound, and the mean) and the DECAY events recorded by the end.
 
 The database lives in a temporary directory deleted at the end (or `--keep DIR`). Only the code imported as
 `leadvibe` changes between a before and an after run; the data built is the same for a given `--seed`.
@@ -113,6 +113,8 @@ def ingest_during_pass(data_dir: Path, rate: int, seconds: float) -> None:
 
     import httpx
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench_drain import paced_ingest
+
     from tests.e2e.server import ServerProcess
 
     def histogram(base: str, headers: dict[str, str]) -> dict[str, float]:
@@ -132,7 +134,7 @@ def ingest_during_pass(data_dir: Path, rate: int, seconds: float) -> None:
         secret = httpx.post(server.base + "/secrets", json={"name": "bench"}, headers=headers, timeout=10).json()
         basic = "Basic " + base64.b64encode(f"{secret['client_id']}:{secret['client_secret']}".encode()).decode()
         before = histogram(server.base, headers)
-        sent = asyncio.run(_paced(server.port, basic, rate, seconds))
+        ingest_ms = asyncio.run(paced_ingest(server.base, {"Authorization": basic}, 5000, rate, seconds, 7))
         server.wait_scored(60)
         after = histogram(server.base, headers)
     finally:
@@ -144,37 +146,10 @@ def ingest_during_pass(data_dir: Path, rate: int, seconds: float) -> None:
     conn = apsw.Connection(str(data_dir / "leadvibe.db"), flags=apsw.SQLITE_OPEN_READONLY)
     decays = conn.execute("SELECT count(*) FROM events WHERE decay_id IS NOT NULL").fetchone()[0]
     conn.close()
-    print(f"in a server: {sent:,} events sent at {rate}/s for {seconds:g} s; 202 -> score of {int(count):,}: {shares};"
+    print(f"in a server: {rate}/s sent for {seconds:g} s (after 2 s opening the connections), /ingest p50"
+          f" {pct(ingest_ms, 0.5):.1f} ms, p99 {pct(ingest_ms, 0.99):.1f} ms; 202 -> score of {int(count):,}: {shares};"
           f" mean {1000 * (after['sum'] - before['sum']) / max(count, 1):.1f} ms; {decays:,} DECAY events by the end;"
           f" load average {os.getloadavg()}", flush=True)
-
-
-async def _paced(port: int, auth: str, rate: int, seconds: float) -> int:
-    """Send `rate` single events/s for `seconds` over 8 keep-alive connections (open loop); return how many."""
-    total = int(rate * seconds)
-    start = time.perf_counter() + 0.1
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(total):
-        queue.put_nowait(i)
-
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while not queue.empty():
-            i = queue.get_nowait()
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            body = f'{{"lead_id": "ld_live_{i % 5000}", "event_type": "page_view"}}'.encode()
-            writer.write(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: "
-                         + auth.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
-        writer.close()
-
-    await asyncio.gather(*[connection() for _ in range(8)])
-    return total
 
 
 def pct(values: list[float], q: float) -> float:
