@@ -8,8 +8,7 @@ by walking the leads in id order a page at a time, each next page read while the
 one is read whole, then sorted. Each transaction checks again which of its leads are due as it records their
 DECAY events (`store.decay.record_due`), so an organic event that arrives meanwhile is never decayed against; id
 order makes consecutive transactions write neighbouring pages of the lead-keyed indexes (events by lead, lead
-scores) instead of pages all over them. Time comes from `rt.now_ms()`, so tests drive it
-with a ManualClock."""
+scores) instead of pages all over them. Time comes from `rt.now_ms()`, so tests drive it with a ManualClock."""
 
 from __future__ import annotations
 
@@ -180,9 +179,10 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
 
 class _Chunks:
     """A rule's write transactions, the next one queued while the one before runs: the writer goes from one to
-    the next without waiting for this loop's turn (a write queued meanwhile waits behind both), and each chunk's
-    news is published once it is committed. Sizes follow `next_chunk`, from each chunk's time on the writer (from
-    the commit before it, or from its queueing if later: what a write queued behind it waits)."""
+    the next without waiting for this loop's turn, and, each queued as a yielding write (`Database.enqueue`), lets
+    any write queued meanwhile go first; each chunk's news is published once it is committed. Sizes follow
+    `next_chunk`, from each chunk's time on the writer (from the commit before it, or from its queueing if later:
+    what a write queued behind it waits)."""
 
     def __init__(self, rt: Runtime, result: PassResult) -> None:
         self.rt = rt
