@@ -74,15 +74,16 @@ def _apply_chunk(
     unit_id: str,
     rule: dict[str, Any],
     now: int,
-    lead_ids: list[str],
+    leads: list[tuple[str, int]],
 ) -> _Chunk:
-    """Decay those of `lead_ids` (sorted) that are still due, in one write transaction."""
+    """Decay those of `leads` ((lead_id, rowid), sorted) that are still due, in one write transaction."""
     cfg = rt.scoring_config.get(conn, unit_id)
     decay_id = rule["id"]
     decrease = int(rule["decrease"])
     chunk = _Chunk(decay_id)
     chunk.applied = decay_store.record_due(
-        conn, unit_id, list(zip(lead_ids, new_event_ids(len(lead_ids)), strict=True)), cfg.active_ruleset_ids,
+        conn, unit_id, [(lead_id, event_id, rowid) for (lead_id, rowid), event_id
+                        in zip(leads, new_event_ids(len(leads)), strict=True)], cfg.active_ruleset_ids,
         cfg.scoring.allow_negative, decay_id=decay_id, cutoff=now - int(rule["inactive_ms"]), decrease=decrease,
         first_seq=ev_store.next_event_seq(conn), ts=now, now=now,
         metadata=_json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode())
@@ -108,14 +109,15 @@ def next_chunk(size: int, took: float, leads: int) -> int:
     return max(MIN_CHUNK, min(MAX_CHUNK, int((size + target) / 2)))
 
 
-async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int, cutoff: int) -> list[str]:
-    """Ids of the leads due whose last organic event is in (`swept`, `cutoff`], sorted."""
-    found: list[str] = []
+async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int,
+                           cutoff: int) -> list[tuple[str, int]]:
+    """(lead_id, rowid) of the leads due whose last organic event is in (`swept`, `cutoff`], in id order."""
+    found: list[tuple[str, int]] = []
     after = (-1, -1)
     while True:
         rows = await rt.db.read(partial(decay_store.due_after, unit_id=unit_id, decay_id=decay_id, swept=swept,
                                         cutoff=cutoff, after=after, limit=READ_CHUNK))
-        found.extend(lead_id for lead_id, _, _ in rows)
+        found.extend((lead_id, rowid) for lead_id, _, rowid in rows)
         if len(rows) < READ_CHUNK:
             break
         after = (rows[-1][1], rows[-1][2])
@@ -124,17 +126,17 @@ async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int,
 
 
 async def _due_in_id_order(rt: Runtime, unit_id: str, decay_id: str, swept: int,
-                           cutoff: int) -> AsyncIterator[list[str]]:
+                           cutoff: int) -> AsyncIterator[list[tuple[str, int]]]:
     """The same leads as `_due_since_sweep`, READ_CHUNK at a time in id order; each next read runs on a reader
     while the caller writes the leads just given, instead of every lead being read before the first is decayed."""
-    def read(after: str) -> asyncio.Future[list[str]]:
+    def read(after: str) -> asyncio.Future[list[tuple[str, int]]]:
         return asyncio.ensure_future(rt.db.read(partial(decay_store.due_by_id, unit_id=unit_id, decay_id=decay_id,
                                                         swept=swept, cutoff=cutoff, after=after, limit=READ_CHUNK)))
 
-    pending: asyncio.Future[list[str]] | None = read("")
+    pending: asyncio.Future[list[tuple[str, int]]] | None = read("")
     while pending is not None:
         page = await pending
-        pending = read(page[-1]) if len(page) == READ_CHUNK else None
+        pending = read(page[-1][0]) if len(page) == READ_CHUNK else None
         try:
             yield page
         except BaseException:
@@ -143,8 +145,9 @@ async def _due_in_id_order(rt: Runtime, unit_id: str, decay_id: str, swept: int,
             raise
 
 
-async def _due_pages(rt: Runtime, unit_id: str, decay_id: str, swept: int, cutoff: int) -> AsyncIterator[list[str]]:
-    """The due leads in id order, in pages: a range that holds more than a page and a large part of the OU (a
+async def _due_pages(rt: Runtime, unit_id: str, decay_id: str, swept: int,
+                     cutoff: int) -> AsyncIterator[list[tuple[str, int]]]:
+    """The due leads, (lead_id, rowid) in id order, in pages: a range that holds more than a page and a large part of the OU (a
     rule's first pass) is walked by lead id, the next page read while this one is written; a smaller one (a
     steady-state pass) is read by its last organic events and sorted."""
     def large(conn: apsw.Connection) -> bool:
@@ -171,7 +174,7 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
         i = 0
         while i < len(due):
             part = due[i:i + chunks.size]
-            await chunks.add(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now, lead_ids=part), len(part))
+            await chunks.add(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now, leads=part), len(part))
             i += len(part)
     await chunks.drain()
     await rt.db.write(partial(decay_store.finish_sweep, unit_id=unit_id, decay_id=decay_id, cutoff=cutoff))

@@ -192,13 +192,14 @@ def due_range_holds(conn: apsw.Connection, unit_id: str, swept: int, cutoff: int
 
 def due_by_id(
     conn: apsw.Connection, unit_id: str, decay_id: str, swept: int, cutoff: int, after: str, limit: int
-) -> list[str]:
+) -> list[tuple[str, int]]:
     """`due_after`'s leads, in id order from after the id `after`: the OU's leads walked by their (unit_id, id)
-    key, for a range of last organic events that holds much of the OU (a rule's first pass)."""
+    key, for a range of last organic events that holds much of the OU (a rule's first pass). Returns (lead_id,
+    rowid)."""
     return [
-        str(r[0])
+        (str(r[0]), int(r[1]))
         for r in conn.execute(
-            "SELECT l.id FROM leads l INDEXED BY sqlite_autoindex_leads_1"
+            "SELECT l.id, l.rowid FROM leads l INDEXED BY sqlite_autoindex_leads_1"
             f" WHERE {_due('+l.last_organic_at')} AND +l.last_organic_at > ?4 AND l.id > ?5 ORDER BY l.id LIMIT ?6",
             (unit_id, cutoff, decay_id, swept, after, limit),
         )
@@ -208,7 +209,7 @@ def due_by_id(
 def record_due(
     conn: apsw.Connection,
     unit_id: str,
-    candidates: Sequence[tuple[str, str]],
+    candidates: Sequence[tuple[str, str, int]],
     ruleset_ids: Sequence[str],
     allow_negative: bool,
     *,
@@ -225,8 +226,9 @@ def record_due(
     its score rows in every active ruleset and the new lead scores, with a few set statements whatever the number
     of leads. Returns how many were decayed; `decayed_scores` and `decayed_rows` read what was recorded.
 
-    `candidates`: (lead_id, event_id) in lead id order, an unused event id for each; the leads still due get
-    arrival positions from `first_seq` on, in that order. The arithmetic is engine.scoring.decay_scores':
+    `candidates`: (lead_id, event_id, rowid) in lead id order, an unused event id for each and the lead's rowid as
+    read (a candidate whose row no longer holds that lead is not due); the leads still due get arrival positions
+    from `first_seq` on, in that order. The arithmetic is engine.scoring.decay_scores':
     `-decrease`, floored at 0 unless negative scores are allowed (a floored delta is the applied one, so a score
     left below zero snaps to 0)."""
     if decrease < 0:
@@ -234,13 +236,14 @@ def record_due(
     if not candidates:
         return 0
     _prepare(conn, ruleset_ids)
-    # The candidates go in as one JSON text (a probe of the (unit_id, id) key each): binding them row by row and
-    # reading the due ones back out cost more than the check itself.
+    # The candidates go in as one JSON text, each lead's row found by its rowid (one descent of the table, not of
+    # the id key first) and checked to still hold it: binding them row by row and reading the due ones back out
+    # cost more than the check itself.
     conn.execute(
         "INSERT INTO temp.decay_due (seq, lead_id, org_id, event_id)"
         " SELECT ?5 + row_number() OVER (ORDER BY c.key) - 1, l.id, l.org_id, c.value ->> 1"
-        " FROM json_each(?4) c JOIN leads l ON l.unit_id = ?1 AND l.id = c.value ->> 0"
-        f" WHERE {_due('+l.last_organic_at')}",
+        " FROM json_each(?4) c JOIN leads l ON l.rowid = c.value ->> 2"
+        f" WHERE l.id = c.value ->> 0 AND {_due('+l.last_organic_at')}",
         (unit_id, cutoff, decay_id, _json.encode(candidates).decode(), first_seq),
     )
     due = conn.changes()

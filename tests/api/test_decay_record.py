@@ -56,13 +56,17 @@ def test_sql_decay_equals_the_engine(leads: dict[str, tuple[int, bool, bool, dic
                                      allow_negative: bool, active: set[str]) -> None:
     conn = _database(leads)
     order = sorted(active)
-    candidates = [(lead_id, f"ev_{i}") for i, lead_id in enumerate(sorted(leads))]
+    rowids = dict(conn.execute("SELECT id, rowid FROM leads"))
+    # Each lead with its rowid as read, and one whose row now holds another lead (never due).
+    candidates = [("ld_0gone", "ev_gone", rowids[min(leads)])] + [
+        (lead_id, f"ev_{i}", rowids[lead_id]) for i, lead_id in enumerate(sorted(leads))]
     due = [lead_id for lead_id, (last, merged, decayed, _) in sorted(leads.items())
            if 0 < last <= CUTOFF and not merged and not decayed]
     got = record_due(conn, "u", candidates, order, allow_negative, decay_id="dc_1", cutoff=CUTOFF,
                      decrease=decrease, first_seq=100, ts=CUTOFF + 5, now=CUTOFF + 9, metadata='{"decrease":1}')
     assert got == len(due)
-    event_ids = dict(candidates)
+    assert conn.execute("SELECT count(*) FROM events WHERE id = 'ev_gone'").fetchone()[0] == 0
+    event_ids = {lead_id: event_id for lead_id, event_id, _ in candidates}
     expected_rows = []
     for seq, lead_id in enumerate(due, start=100):  # arrival positions follow the lead ids, without gaps
         scores = leads[lead_id][3]
