@@ -272,7 +272,7 @@ def cmd_decay(args: argparse.Namespace) -> int:
             return rt
         rt.triggers = TriggerService()  # milestones re-arm when decay lowers a score
         started = time.perf_counter()
-        result = asyncio.run(run_pass(rt))
+        result = asyncio.run(run_pass(rt, offline=True))  # nothing else writes: larger transactions
     print(f"decay pass: {result.applied} DECAY events recorded in {result.units} OUs with decay rules "
           f"in {time.perf_counter() - started:.2f} s")
     return 0

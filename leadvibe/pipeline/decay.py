@@ -44,6 +44,10 @@ CHUNK_MS = 12.0
 MIN_CHUNK = 25
 MAX_CHUNK = 2_000
 READ_CHUNK = 20_000  # due leads per read, so no single read nears the read deadline at a million leads
+# A pass no write waits on (the CLI's `decay --now`, the server stopped) sizes its chunks to OFFLINE_CHUNK_MS, up to
+# OFFLINE_MAX_CHUNK leads: fewer commits (a fifth less time at 1 M leads / 10 M events: docs/performance.md).
+OFFLINE_CHUNK_MS = 60.0
+OFFLINE_MAX_CHUNK = 10_000
 # A range of last organic events holding more than a WALK_BY_ID_OVER-th of the OU's leads is read by walking the
 # leads in id order (each lead a step of one index, the due ones a probe) rather than by the range (a lookup of a
 # lead's row at random per lead, then a sort).
@@ -102,11 +106,14 @@ def _apply_chunk(
     return chunk
 
 
-def next_chunk(size: int, took: float, leads: int) -> int:
-    """The next chunk's leads: halfway from `size` to what fills CHUNK_MS at the time per lead just seen (`took`
-    seconds for `leads`), so one odd chunk does not swing it."""
-    target = CHUNK_MS / 1000 / max(took / max(leads, 1), 1e-7)
-    return max(MIN_CHUNK, min(MAX_CHUNK, int((size + target) / 2)))
+def next_chunk(size: int, took: float, leads: int, chunk_ms: float | None = None,
+               max_chunk: int | None = None) -> int:
+    """The next chunk's leads: halfway from `size` to what fills `chunk_ms` (CHUNK_MS) at the time per lead just
+    seen (`took` seconds for `leads`), so one odd chunk does not swing it; at most `max_chunk` (MAX_CHUNK)."""
+    budget = CHUNK_MS if chunk_ms is None else chunk_ms
+    most = MAX_CHUNK if max_chunk is None else max_chunk
+    target = budget / 1000 / max(took / max(leads, 1), 1e-7)
+    return max(MIN_CHUNK, min(most, int((size + target) / 2)))
 
 
 async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int,
@@ -147,9 +154,9 @@ async def _due_in_id_order(rt: Runtime, unit_id: str, decay_id: str, swept: int,
 
 async def _due_pages(rt: Runtime, unit_id: str, decay_id: str, swept: int,
                      cutoff: int) -> AsyncIterator[list[tuple[str, int]]]:
-    """The due leads, (lead_id, rowid) in id order, in pages: a range that holds more than a page and a large part of the OU (a
-    rule's first pass) is walked by lead id, the next page read while this one is written; a smaller one (a
-    steady-state pass) is read by its last organic events and sorted."""
+    """The due leads, (lead_id, rowid) in id order, in pages: a range that holds more than a page and a large part
+    of the OU (a rule's first pass) is walked by lead id, the next page read while this one is written; a smaller
+    one (a steady-state pass) is read by its last organic events and sorted."""
     def large(conn: apsw.Connection) -> bool:
         n = max(READ_CHUNK, leads_store.live_count(conn, unit_id) // WALK_BY_ID_OVER)
         return decay_store.due_range_holds(conn, unit_id, swept, cutoff, n)
@@ -161,7 +168,8 @@ async def _due_pages(rt: Runtime, unit_id: str, decay_id: str, swept: int,
         yield await _due_since_sweep(rt, unit_id, decay_id, swept, cutoff)
 
 
-async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, result: PassResult) -> None:
+async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, result: PassResult,
+                 offline: bool) -> None:
     """Decay every lead due under one rule."""
     decay_id = rule["id"]
     cutoff = now - int(rule["inactive_ms"])
@@ -169,7 +177,7 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
     if swept >= cutoff:
         return
     # Read only after the claim is committed: a lead that becomes due behind the read drops the claim.
-    chunks = _Chunks(rt, result)
+    chunks = _Chunks(rt, result, offline)
     async for due in _due_pages(rt, unit_id, decay_id, swept, cutoff):
         i = 0
         while i < len(due):
@@ -187,10 +195,11 @@ class _Chunks:
     `next_chunk`, from each chunk's time on the writer (from the commit before it, or from its queueing if later:
     what a write queued behind it waits)."""
 
-    def __init__(self, rt: Runtime, result: PassResult) -> None:
+    def __init__(self, rt: Runtime, result: PassResult, offline: bool) -> None:
         self.rt = rt
         self.result = result
-        self.size = min(CHUNK, MAX_CHUNK)
+        self.chunk_ms, self.max_chunk = (OFFLINE_CHUNK_MS, OFFLINE_MAX_CHUNK) if offline else (CHUNK_MS, MAX_CHUNK)
+        self.size = min(CHUNK, self.max_chunk)
         self._queued: collections.deque[tuple[asyncio.Future[_Chunk], int, float]] = collections.deque()
         self._last_done = 0.0
 
@@ -217,7 +226,8 @@ class _Chunks:
             raise
         self._queued.popleft()
         done = time.perf_counter()
-        self.size = next_chunk(self.size, done - max(queued_at, self._last_done), leads)
+        self.size = next_chunk(self.size, done - max(queued_at, self._last_done), leads, self.chunk_ms,
+                               self.max_chunk)
         self._last_done = done
         result = self.result
         result.applied += chunk.applied
@@ -225,8 +235,9 @@ class _Chunks:
         _publish(self.rt, chunk.publications)  # committed: listeners hear of each chunk
 
 
-async def run_pass(rt: Runtime) -> PassResult:
-    """One decay pass over every OU with active rules, at `rt.now_ms()`."""
+async def run_pass(rt: Runtime, *, offline: bool = False) -> PassResult:
+    """One decay pass over every OU with active rules, at `rt.now_ms()`. `offline`: no other write waits on it
+    (the CLI's, the server stopped): larger chunks."""
     now = rt.now_ms()
     result = PassResult()
     units = await rt.db.read(decay_store.units_with_rules)
@@ -234,7 +245,7 @@ async def run_pass(rt: Runtime) -> PassResult:
         result.units += 1
         rules = await rt.db.read(partial(decay_store.active_rules, unit_id=unit_id))
         for rule in rules:
-            await _sweep(rt, unit_id, rule, now, result)
+            await _sweep(rt, unit_id, rule, now, result, offline)
     if result.applied:
         log.info("decay_pass", units=result.units, applied=result.applied, rules=result.by_rule)
     return result

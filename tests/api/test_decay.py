@@ -291,6 +291,37 @@ def test_chunks_are_sized_to_the_time_budget() -> None:
     assert next_chunk(250, 0.0, 250) == MAX_CHUNK  # none of them due any more: nearly free
 
 
+@pytest.mark.parametrize("offline", [False, True], ids=["server", "cli"])
+async def test_a_pass_no_write_waits_on_takes_larger_transactions(ready: Api, clock: ManualClock, monkeypatch: Any,
+                                                                   offline: bool) -> None:
+    from leadvibe.pipeline import decay as decay_mod
+    from leadvibe.store import decay as decay_store
+
+    api = ready
+    await decay(api, 1, "days", 5)
+    await api.rt.db.write(lambda c: c.executemany(
+        "INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_organic_at)"
+        " SELECT 'unit_default', ?, org_id, 0, 0, ? FROM org_units WHERE id = 'unit_default'",
+        [(f"ld_{i:05d}", START - 10 * DAY * 1000) for i in range(300)]))
+    monkeypatch.setattr(decay_mod, "CHUNK", 10)
+    monkeypatch.setattr(decay_mod, "MAX_CHUNK", 40)
+    monkeypatch.setattr(decay_mod, "OFFLINE_MAX_CHUNK", 1_000)
+    for budget in ("CHUNK_MS", "OFFLINE_CHUNK_MS"):  # any chunk here fits: sizes go to the cap that applies
+        monkeypatch.setattr(decay_mod, budget, 1e6)
+    sizes: list[int] = []
+    real = decay_store.record_due
+
+    def spy(conn: Any, unit_id: str, candidates: Any, *args: Any, **kw: Any) -> int:
+        sizes.append(len(candidates))
+        return real(conn, unit_id, candidates, *args, **kw)
+
+    monkeypatch.setattr(decay_store, "record_due", spy)
+    assert (await run_pass(api.rt, offline=offline)).applied == 300
+    # The first two are queued before either has run (the second while the first runs); the rest are sized.
+    assert sum(sizes) == 300 and sizes[:2] == [10, 10]
+    assert max(sizes) == (280 if offline else 40), sizes
+
+
 async def test_decay_publishes_each_decayed_score_to_the_stream(ready: Api, clock: ManualClock,
                                                                  monkeypatch: Any) -> None:
     from leadvibe.pipeline import decay as decay_mod

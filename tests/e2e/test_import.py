@@ -138,13 +138,17 @@ def test_cli_progress_moves_by_acknowledged_rows_on_a_small_file(tmp_path: Path)
 
 
 def test_cli_names_the_url_when_no_server_answers(tmp_path: Path) -> None:
-    from tests.e2e.server import free_port
+    import socket
 
     path = tmp_path / "events.csv"
     path.write_text("lead_id,event_type\nld_a,page_view\n")
-    url = f"http://127.0.0.1:{free_port()}"
-    out = subprocess.run([sys.executable, "-m", "leadvibe", "import", str(path), "--url", url,
-                          "--client-id", "lv_x", "--client-secret", "y"], capture_output=True, text=True, timeout=60)
+    # A port held bound but not listening: connections are refused, and no server of a test running beside this
+    # one can take it meanwhile (a port merely found free could be).
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        out = subprocess.run([sys.executable, "-m", "leadvibe", "import", str(path), "--url", url, "--client-id",
+                              "lv_x", "--client-secret", "y"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert url in out.stderr and "leadvibe serve" in out.stderr and "Errno" not in out.stderr
 
