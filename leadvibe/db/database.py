@@ -378,7 +378,8 @@ class Database:
         for one step at most."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._enqueue(_Job(fn, fut, loop, transaction, alone, yields))
+        # A yielding job runs in a transaction of its own: it never holds others' savepoints.
+        self._enqueue(_Job(fn, fut, loop, transaction, alone or yields, yields))
         return fut
 
     def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
@@ -399,8 +400,6 @@ class Database:
             item = self._next_job(pending, waiting)
             if item is _STOP:
                 break
-            if item.yields and not item.alone and item.transaction:
-                item.alone = True  # a yielding job never holds others' savepoints
             if not item.transaction:
                 self._run_bare(conn, item)
                 continue
@@ -419,8 +418,6 @@ class Database:
             self._run_transaction(conn, [item], riders)
         # Drain anything left so no awaiting caller hangs forever.
         for job in (*pending, *waiting):
-            if job is _STOP:
-                continue
             self._run_bare(conn, job) if not job.transaction else self._run_transaction(conn, [job])
 
     def _next_job(self, pending: collections.deque[Any], waiting: collections.deque[_Job]) -> Any:
