@@ -6,6 +6,7 @@ The services are typed attributes so a call can be followed from a handler to it
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,9 @@ class Runtime:
     worker: Any = None
     delivery: DeliverySender | None = None
     decay: Periodic | None = None
+    # One decay pass at a time: a pass relies on no write but its own chunks committing between reading its leads
+    # and decaying them to skip checking them again (pipeline/decay.py), which a second pass would break.
+    decay_pass: asyncio.Lock = field(default_factory=asyncio.Lock)
     lead_deletions: Periodic | None = None
 
     def open_databases(self) -> None:

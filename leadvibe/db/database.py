@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import apsw
 
@@ -166,6 +166,13 @@ class _TransactionLost(Exception):
         self.cause = cause
 
 
+class WriteMark(NamedTuple):
+    """`Database.write_mark`'s answer."""
+
+    commits_besides_steps: int
+    data_version: int | None
+
+
 class _Job:
     __slots__ = ("alone", "fn", "future", "loop", "transaction", "yields")
 
@@ -213,6 +220,11 @@ def _let_other_process_write(lock: WriteLock) -> None:
         time.sleep(0.0002)
 
 
+def _data_version(conn: apsw.Connection) -> int:
+    row: Any = conn.execute("PRAGMA data_version").fetchone()
+    return int(row[0])
+
+
 def _settle_batch(jobs: list[tuple[_Job, bool, Any]]) -> None:
     for job, ok, value in jobs:
         _settle(job, ok, value)
@@ -255,6 +267,11 @@ class Database:
         self._checkpointer: _Checkpointer | None = None
         self.writes_committed = 0
         self.last_commit_at = 0.0
+        # For `write_mark` / `unchanged_since`: commits that held any job other than a yielding one (bare jobs
+        # count too), and the writer connection's `PRAGMA data_version` (it changes when another connection, the
+        # worker process's, commits) as of its latest transaction's start.
+        self._commits_besides_steps = 0
+        self._data_version: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -382,6 +399,19 @@ class Database:
         self._enqueue(_Job(fn, fut, loop, transaction, alone or yields, yields))
         return fut
 
+    def write_mark(self) -> WriteMark:
+        """What has been committed so far, as the writer knows it: take it before a read whose answer a later write
+        job means to rely on, and ask `unchanged_since` in that job."""
+        return WriteMark(self._commits_besides_steps, self._data_version)
+
+    def unchanged_since(self, conn: apsw.Connection, mark: WriteMark) -> bool:
+        """Inside a write job: True if nothing but yielding jobs (`enqueue(yields=True)`: the steps of a decay pass,
+        one at a time per process) has committed since `mark`, in this process or another, so a read started after
+        `mark` still holds except for what those steps wrote. False whenever that cannot be told."""
+        if mark.data_version is None or mark.commits_besides_steps != self._commits_besides_steps:
+            return False
+        return _data_version(conn) == mark.data_version
+
     def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
                        alone: bool = False) -> T:
         """`write` for synchronous callers (CLI, tests)."""
@@ -483,6 +513,7 @@ class Database:
             out = (True, job.fn(conn))
         except BaseException as exc:
             out = (False, exc)
+        self._commits_besides_steps += 1  # whatever it did, it may have written
         self.write_job_seconds.observe(time.perf_counter() - started)
         self._dispatch([(job, *out)])
 
@@ -496,6 +527,7 @@ class Database:
         results: list[tuple[_Job, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._data_version = _data_version(conn)
         except BaseException as exc:
             self._dispatch([(job, False, exc) for job in batch])
             return
@@ -536,6 +568,8 @@ class Database:
             self._dispatch([(job, False, exc) for job, _, _ in results])
             return
         self.writes_committed += 1
+        if not all(job.yields for job, _, _ in results):
+            self._commits_besides_steps += 1
         self.last_commit_at = time.monotonic()
         self._dispatch(results)
 

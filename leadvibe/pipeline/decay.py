@@ -24,6 +24,7 @@ import apsw
 import msgspec
 import structlog
 
+from leadvibe.db.database import WriteMark
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.periodic import Periodic
 from leadvibe.runtime import Runtime
@@ -78,19 +79,23 @@ def _apply_chunk(
     unit_id: str,
     rule: dict[str, Any],
     now: int,
-    leads: list[tuple[str, int]],
+    leads: list[tuple[str, int, str]],
+    mark: WriteMark,
 ) -> _Chunk:
-    """Decay those of `leads` ((lead_id, rowid), sorted) that are still due, in one write transaction."""
+    """Decay those of `leads` ((lead_id, rowid, org_id), sorted, read as due after `mark`) that are still due, in
+    one write transaction."""
     cfg = rt.scoring_config.get(conn, unit_id)
     decay_id = rule["id"]
     decrease = int(rule["decrease"])
     chunk = _Chunk(decay_id)
     chunk.applied = decay_store.record_due(
-        conn, unit_id, [(lead_id, event_id, rowid) for (lead_id, rowid), event_id
+        conn, unit_id, [(lead_id, event_id, rowid, org_id) for (lead_id, rowid, org_id), event_id
                         in zip(leads, new_event_ids(len(leads)), strict=True)], cfg.active_ruleset_ids,
         cfg.scoring.allow_negative, decay_id=decay_id, cutoff=now - int(rule["inactive_ms"]), decrease=decrease,
         first_seq=ev_store.next_event_seq(conn), ts=now, now=now,
-        metadata=_json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode())
+        metadata=_json.encode({"channel": "system", "decay_id": decay_id, "decrease": decrease}).decode(),
+        # Since the read, only this pass's own chunks (other leads) may have committed: the leads are still due.
+        still_due=rt.db.unchanged_since(conn, mark))
     if not chunk.applied:
         return chunk
     triggers = rt.triggers
@@ -116,34 +121,40 @@ def next_chunk(size: int, took: float, leads: int, chunk_ms: float | None = None
     return max(MIN_CHUNK, min(most, int((size + target) / 2)))
 
 
-async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int,
-                           cutoff: int) -> list[tuple[str, int]]:
-    """(lead_id, rowid) of the leads due whose last organic event is in (`swept`, `cutoff`], in id order."""
-    found: list[tuple[str, int]] = []
+# A page of due leads: (lead_id, rowid, org_id) in id order, and the writer's mark from before they were read.
+_Page = tuple[WriteMark, list[tuple[str, int, str]]]
+
+
+async def _due_since_sweep(rt: Runtime, unit_id: str, decay_id: str, swept: int, cutoff: int) -> _Page:
+    """The leads due whose last organic event is in (`swept`, `cutoff`], in id order."""
+    mark = rt.db.write_mark()
+    found: list[tuple[str, int, str]] = []
     after = (-1, -1)
     while True:
         rows = await rt.db.read(partial(decay_store.due_after, unit_id=unit_id, decay_id=decay_id, swept=swept,
                                         cutoff=cutoff, after=after, limit=READ_CHUNK))
-        found.extend((lead_id, rowid) for lead_id, _, rowid in rows)
+        found.extend((lead_id, rowid, org_id) for lead_id, _, rowid, org_id in rows)
         if len(rows) < READ_CHUNK:
             break
         after = (rows[-1][1], rows[-1][2])
     found.sort()
-    return found
+    return mark, found
 
 
 async def _due_in_id_order(rt: Runtime, unit_id: str, decay_id: str, swept: int,
-                           cutoff: int) -> AsyncIterator[list[tuple[str, int]]]:
+                           cutoff: int) -> AsyncIterator[_Page]:
     """The same leads as `_due_since_sweep`, READ_CHUNK at a time in id order; each next read runs on a reader
     while the caller writes the leads just given, instead of every lead being read before the first is decayed."""
-    def read(after: str) -> asyncio.Future[list[tuple[str, int]]]:
-        return asyncio.ensure_future(rt.db.read(partial(decay_store.due_by_id, unit_id=unit_id, decay_id=decay_id,
-                                                        swept=swept, cutoff=cutoff, after=after, limit=READ_CHUNK)))
+    async def read(after: str) -> _Page:
+        mark = rt.db.write_mark()
+        return mark, await rt.db.read(partial(decay_store.due_by_id, unit_id=unit_id, decay_id=decay_id,
+                                              swept=swept, cutoff=cutoff, after=after, limit=READ_CHUNK))
 
-    pending: asyncio.Future[list[tuple[str, int]]] | None = read("")
+    pending: asyncio.Future[_Page] | None = asyncio.ensure_future(read(""))
     while pending is not None:
         page = await pending
-        pending = read(page[-1][0]) if len(page) == READ_CHUNK else None
+        leads = page[1]
+        pending = asyncio.ensure_future(read(leads[-1][0])) if len(leads) == READ_CHUNK else None
         try:
             yield page
         except BaseException:
@@ -152,11 +163,10 @@ async def _due_in_id_order(rt: Runtime, unit_id: str, decay_id: str, swept: int,
             raise
 
 
-async def _due_pages(rt: Runtime, unit_id: str, decay_id: str, swept: int,
-                     cutoff: int) -> AsyncIterator[list[tuple[str, int]]]:
-    """The due leads, (lead_id, rowid) in id order, in pages: a range that holds more than a page and a large part
-    of the OU (a rule's first pass) is walked by lead id, the next page read while this one is written; a smaller
-    one (a steady-state pass) is read by its last organic events and sorted."""
+async def _due_pages(rt: Runtime, unit_id: str, decay_id: str, swept: int, cutoff: int) -> AsyncIterator[_Page]:
+    """The due leads, (lead_id, rowid, org_id) in id order, in pages: a range that holds more than a page and a large
+    part of the OU (a rule's first pass) is walked by lead id, the next page read while this one is written; a
+    smaller one (a steady-state pass) is read by its last organic events and sorted."""
     def large(conn: apsw.Connection) -> bool:
         n = max(READ_CHUNK, leads_store.live_count(conn, unit_id) // WALK_BY_ID_OVER)
         return decay_store.due_range_holds(conn, unit_id, swept, cutoff, n)
@@ -178,11 +188,12 @@ async def _sweep(rt: Runtime, unit_id: str, rule: dict[str, Any], now: int, resu
         return
     # Read only after the claim is committed: a lead that becomes due behind the read drops the claim.
     chunks = _Chunks(rt, result, offline)
-    async for due in _due_pages(rt, unit_id, decay_id, swept, cutoff):
+    async for mark, due in _due_pages(rt, unit_id, decay_id, swept, cutoff):
         i = 0
         while i < len(due):
             part = due[i:i + chunks.size]
-            await chunks.add(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now, leads=part), len(part))
+            await chunks.add(partial(_apply_chunk, rt, unit_id=unit_id, rule=rule, now=now, leads=part, mark=mark),
+                             len(part))
             i += len(part)
     await chunks.drain()
     await rt.db.write(partial(decay_store.finish_sweep, unit_id=unit_id, decay_id=decay_id, cutoff=cutoff))
@@ -238,14 +249,15 @@ class _Chunks:
 async def run_pass(rt: Runtime, *, offline: bool = False) -> PassResult:
     """One decay pass over every OU with active rules, at `rt.now_ms()`. `offline`: no other write waits on it
     (the CLI's, the server stopped): larger chunks."""
-    now = rt.now_ms()
-    result = PassResult()
-    units = await rt.db.read(decay_store.units_with_rules)
-    for unit_id in units:
-        result.units += 1
-        rules = await rt.db.read(partial(decay_store.active_rules, unit_id=unit_id))
-        for rule in rules:
-            await _sweep(rt, unit_id, rule, now, result, offline)
+    async with rt.decay_pass:
+        now = rt.now_ms()
+        result = PassResult()
+        units = await rt.db.read(decay_store.units_with_rules)
+        for unit_id in units:
+            result.units += 1
+            rules = await rt.db.read(partial(decay_store.active_rules, unit_id=unit_id))
+            for rule in rules:
+                await _sweep(rt, unit_id, rule, now, result, offline)
     if result.applied:
         log.info("decay_pass", units=result.units, applied=result.applied, rules=result.by_rule)
     return result

@@ -164,15 +164,15 @@ def finish_sweep(conn: apsw.Connection, unit_id: str, decay_id: str, cutoff: int
 
 def due_after(
     conn: apsw.Connection, unit_id: str, decay_id: str, swept: int, cutoff: int, after: tuple[int, int], limit: int
-) -> list[tuple[str, int, int]]:
+) -> list[tuple[str, int, int, str]]:
     """Up to `limit` due leads whose last organic event is in (`swept`, `cutoff`], in (last_organic_at, rowid)
     order after the keyset `after`: a range of the partial index leads_unit_organic plus one probe of
     events_lead_decay per lead, so the work is proportional to the leads that became inactive since the rule's
-    last sweep. Returns (lead_id, last_organic_at, rowid)."""
+    last sweep. Returns (lead_id, last_organic_at, rowid, org_id)."""
     return [
-        (r[0], int(r[1]), int(r[2]))
+        (r[0], int(r[1]), int(r[2]), str(r[3]))
         for r in conn.execute(
-            f"SELECT l.id, l.last_organic_at, l.rowid FROM leads l WHERE {_due()} AND l.last_organic_at > ?4"
+            f"SELECT l.id, l.last_organic_at, l.rowid, l.org_id FROM leads l WHERE {_due()} AND l.last_organic_at > ?4"
             " AND (l.last_organic_at, l.rowid) > (?5, ?6) ORDER BY l.last_organic_at, l.rowid LIMIT ?7",
             (unit_id, cutoff, decay_id, swept, after[0], after[1], limit),
         )
@@ -192,14 +192,14 @@ def due_range_holds(conn: apsw.Connection, unit_id: str, swept: int, cutoff: int
 
 def due_by_id(
     conn: apsw.Connection, unit_id: str, decay_id: str, swept: int, cutoff: int, after: str, limit: int
-) -> list[tuple[str, int]]:
+) -> list[tuple[str, int, str]]:
     """`due_after`'s leads, in id order from after the id `after`: the OU's leads walked by their (unit_id, id)
     key, for a range of last organic events that holds much of the OU (a rule's first pass). Returns (lead_id,
-    rowid)."""
+    rowid, org_id)."""
     return [
-        (str(r[0]), int(r[1]))
+        (str(r[0]), int(r[1]), str(r[2]))
         for r in conn.execute(
-            "SELECT l.id, l.rowid FROM leads l INDEXED BY sqlite_autoindex_leads_1"
+            "SELECT l.id, l.rowid, l.org_id FROM leads l INDEXED BY sqlite_autoindex_leads_1"
             f" WHERE {_due('+l.last_organic_at')} AND +l.last_organic_at > ?4 AND l.id > ?5 ORDER BY l.id LIMIT ?6",
             (unit_id, cutoff, decay_id, swept, after, limit),
         )
@@ -209,7 +209,7 @@ def due_by_id(
 def record_due(
     conn: apsw.Connection,
     unit_id: str,
-    candidates: Sequence[tuple[str, str, int]],
+    candidates: Sequence[tuple[str, str, int, str]],
     ruleset_ids: Sequence[str],
     allow_negative: bool,
     *,
@@ -220,32 +220,43 @@ def record_due(
     ts: int,
     now: int,
     metadata: str,
+    still_due: bool = False,
 ) -> int:
     """Record one DECAY event for each of `candidates` still due under the rule now (the check a write transaction
     makes before it decays them, so an organic event that arrived since they were read is never decayed against),
     its score rows in every active ruleset and the new lead scores, with a few set statements whatever the number
     of leads. Returns how many were decayed; `decayed_scores` and `decayed_rows` read what was recorded.
 
-    `candidates`: (lead_id, event_id, rowid) in lead id order, an unused event id for each and the lead's rowid as
-    read (a candidate whose row no longer holds that lead is not due); the leads still due get arrival positions
-    from `first_seq` on, in that order. The arithmetic is engine.scoring.decay_scores':
-    `-decrease`, floored at 0 unless negative scores are allowed (a floored delta is the applied one, so a score
-    left below zero snaps to 0)."""
+    `candidates`: (lead_id, event_id, rowid, org_id) in lead id order, an unused event id for each and the lead's
+    rowid and org as read (a candidate whose row no longer holds that lead is not due); the leads still due get
+    arrival positions from `first_seq` on, in that order. `still_due`: the caller knows that nothing has been
+    committed since it read them as due but the decays of its own pass (`Database.unchanged_since`), so the check
+    would find every one due, and is skipped. The arithmetic is engine.scoring.decay_scores': `-decrease`, floored
+    at 0 unless negative scores are allowed (a floored delta is the applied one, so a score left below zero snaps
+    to 0)."""
     if decrease < 0:
         raise ValueError(f"decay {decay_id!r}: decrease must be >= 0, not {decrease}")
     if not candidates:
         return 0
     _prepare(conn, ruleset_ids)
-    # The candidates go in as one JSON text, each lead's row found by its rowid (one descent of the table, not of
-    # the id key first) and checked to still hold it: binding them row by row and reading the due ones back out
-    # cost more than the check itself.
-    conn.execute(
-        "INSERT INTO temp.decay_due (seq, lead_id, org_id, event_id)"
-        " SELECT ?5 + row_number() OVER (ORDER BY c.key) - 1, l.id, l.org_id, c.value ->> 1"
-        " FROM json_each(?4) c JOIN leads l ON l.rowid = c.value ->> 2"
-        f" WHERE l.id = c.value ->> 0 AND {_due('+l.last_organic_at')}",
-        (unit_id, cutoff, decay_id, _json.encode(candidates).decode(), first_seq),
-    )
+    # The candidates go in as one JSON text: binding them row by row and reading the due ones back out cost more
+    # than the check itself.
+    listed = _json.encode(candidates).decode()
+    if still_due:
+        # A third of the writer's time in a first pass (a probe of the lead's row and of its decays per lead).
+        conn.execute("INSERT INTO temp.decay_due (seq, lead_id, org_id, event_id)"
+                     " SELECT ?2 + c.key, c.value ->> 0, c.value ->> 3, c.value ->> 1 FROM json_each(?1) c",
+                     (listed, first_seq))
+    else:
+        # Each lead's row found by its rowid (one descent of the table, not of the id key first) and checked to
+        # still hold it.
+        conn.execute(
+            "INSERT INTO temp.decay_due (seq, lead_id, org_id, event_id)"
+            " SELECT ?5 + row_number() OVER (ORDER BY c.key) - 1, l.id, l.org_id, c.value ->> 1"
+            " FROM json_each(?4) c JOIN leads l ON l.rowid = c.value ->> 2"
+            f" WHERE l.id = c.value ->> 0 AND {_due('+l.last_organic_at')}",
+            (unit_id, cutoff, decay_id, listed, first_seq),
+        )
     due = conn.changes()
     if due:
         _record(conn, unit_id, due, ruleset_ids, allow_negative, decay_id=decay_id, decrease=decrease, ts=ts,

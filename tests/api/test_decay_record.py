@@ -51,22 +51,30 @@ def _database(leads: dict[str, tuple[int, bool, bool, dict[str, int]]]) -> apsw.
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(leads, st.integers(min_value=0, max_value=40), st.booleans(), st.sets(st.sampled_from(RULESETS)))
+@given(leads, st.integers(min_value=0, max_value=40), st.booleans(), st.sets(st.sampled_from(RULESETS)),
+       st.booleans())
 def test_sql_decay_equals_the_engine(leads: dict[str, tuple[int, bool, bool, dict[str, int]]], decrease: int,
-                                     allow_negative: bool, active: set[str]) -> None:
+                                     allow_negative: bool, active: set[str], read_just_now: bool) -> None:
     conn = _database(leads)
     order = sorted(active)
     rowids = dict(conn.execute("SELECT id, rowid FROM leads"))
-    # Each lead with its rowid as read, and one whose row now holds another lead (never due).
-    candidates = [("ld_0gone", "ev_gone", rowids[min(leads)])] + [
-        (lead_id, f"ev_{i}", rowids[lead_id]) for i, lead_id in enumerate(sorted(leads))]
     due = [lead_id for lead_id, (last, merged, decayed, _) in sorted(leads.items())
            if 0 < last <= CUTOFF and not merged and not decayed]
+    if read_just_now:
+        # The due leads exactly, as a read with nothing committed since gives them: taken without a check.
+        candidates = [(lead_id, f"ev_{i}", rowids[lead_id], "o") for i, lead_id in enumerate(due)]
+    else:
+        # Each lead with its rowid as read, and one whose row now holds another lead (never due).
+        candidates = [("ld_0gone", "ev_gone", rowids[min(leads)], "o")] + [
+            (lead_id, f"ev_{i}", rowids[lead_id], "o") for i, lead_id in enumerate(sorted(leads))]
     got = record_due(conn, "u", candidates, order, allow_negative, decay_id="dc_1", cutoff=CUTOFF,
-                     decrease=decrease, first_seq=100, ts=CUTOFF + 5, now=CUTOFF + 9, metadata='{"decrease":1}')
+                     decrease=decrease, first_seq=100, ts=CUTOFF + 5, now=CUTOFF + 9, metadata='{"decrease":1}',
+                     still_due=read_just_now)
     assert got == len(due)
+    if not candidates:
+        return  # nothing to record, nothing read back
     assert conn.execute("SELECT count(*) FROM events WHERE id = 'ev_gone'").fetchone()[0] == 0
-    event_ids = {lead_id: event_id for lead_id, event_id, _ in candidates}
+    event_ids = {lead_id: event_id for lead_id, event_id, _, _ in candidates}
     expected_rows = []
     for seq, lead_id in enumerate(due, start=100):  # arrival positions follow the lead ids, without gaps
         scores = leads[lead_id][3]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -275,6 +276,55 @@ def test_a_lead_landing_behind_the_read_drops_the_claim(rt: Runtime, monkeypatch
     assert _decayed(rt, landed) == ["dc_1"] and _decayed(rt, "ld_old") == ["dc_1"]
     assert _sweep_row(rt) == (cutoff_7d, 0)
     assert asyncio.run(run_pass(rt)).applied == 0
+
+
+@pytest.mark.parametrize("read_chunk", [decay_mod.READ_CHUNK, 1], ids=["by-range", "walked-by-id"])
+@pytest.mark.parametrize("writer", ["nobody", "this process", "another process"])
+def test_a_lead_active_again_after_the_read_is_not_decayed(rt: Runtime, monkeypatch: Any, writer: str,
+                                                           read_chunk: int) -> None:
+    """The leads a pass read as due are taken as they are only when nothing but the pass's own chunks committed
+    since the read (store.decay.record_due's `still_due`); after any other write, from this process or another
+    connection (the worker process's), each is checked again, and one active again since is not decayed."""
+    monkeypatch.setattr(decay_mod, "READ_CHUNK", read_chunk)
+    leads = ("ld_a", "ld_b", "ld_c")
+    rt.db.write_blocking(lambda c: c.executemany(
+        "INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, last_organic_at)"
+        " VALUES (?, ?, 'org', 0, 0, ?)", [(U, lead_id, START - 10 * DAY) for lead_id in leads]))
+    active_again = "UPDATE leads SET last_organic_at = ? WHERE unit_id = ? AND id = 'ld_c'"
+
+    def from_another_connection() -> None:
+        other = apsw.Connection(rt.db.path)
+        other.set_busy_timeout(5_000)
+        other.execute(active_again, (START - HOUR, U))
+        other.close()
+
+    real = decay_mod._due_pages
+
+    async def read_then_write(*args: Any) -> AsyncIterator[Any]:
+        async for page in real(*args):
+            if args[2] == "dc_1" and writer == "this process":
+                await rt.db.write(lambda c: c.execute(active_again, (START - HOUR, U)))
+            elif args[2] == "dc_1" and writer == "another process":
+                await asyncio.get_running_loop().run_in_executor(None, from_another_connection)
+            yield page
+
+    checked: list[bool] = []
+    record = decay_store.record_due
+
+    def spy(conn: Any, *args: Any, **kw: Any) -> int:
+        if kw["decay_id"] == "dc_1":
+            checked.append(not kw["still_due"])
+        return record(conn, *args, **kw)
+
+    monkeypatch.setattr(decay_mod, "_due_pages", read_then_write)
+    monkeypatch.setattr(decay_store, "record_due", spy)
+    asyncio.run(run_pass(rt))
+    assert [lead_id for lead_id in leads if _decayed(rt, lead_id)] == (
+        list(leads) if writer == "nobody" else ["ld_a", "ld_b"])
+    if writer == "nobody":
+        assert checked and not any(checked)  # nothing committed between: taken as read
+    else:
+        assert checked[0]
 
 
 def test_a_steady_state_pass_reads_only_past_the_mark(rt: Runtime, monkeypatch: Any) -> None:

@@ -11,7 +11,14 @@ from pathlib import Path
 import apsw
 import pytest
 
-from leadvibe.db.database import JOURNAL_SIZE_LIMIT, Database, DatabaseClosed, ReadTimeout, sqlite_heap_limit
+from leadvibe.db.database import (
+    JOURNAL_SIZE_LIMIT,
+    Database,
+    DatabaseClosed,
+    ReadTimeout,
+    WriteMark,
+    sqlite_heap_limit,
+)
 
 RUNAWAY = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
 
@@ -279,3 +286,46 @@ async def test_a_yielding_job_lets_the_other_writing_process_go_first(tmp_path: 
         d.close()
         other.close()
         watch.close()
+
+
+async def test_unchanged_since_a_mark_counts_every_commit_but_the_yielding_ones(db: Database) -> None:
+    def unchanged(mark: WriteMark) -> asyncio.Future[bool]:
+        return db.enqueue(lambda c: db.unchanged_since(c, mark), yields=True)
+
+    mark = db.write_mark()
+    await db.enqueue(lambda c: c.execute("INSERT INTO t VALUES (1)"), yields=True)
+    assert await unchanged(mark)  # only a yielding job committed since
+    await db.write(lambda c: c.execute("INSERT INTO t VALUES (2)"))
+    assert not await unchanged(mark)
+    mark = db.write_mark()
+    await db.write(lambda c: None, transaction=False)  # a bare job may write anything
+    assert not await unchanged(mark)
+    # A write that rides along in a yielding job's commit counts.
+    mark = db.write_mark()
+    running, go = threading.Event(), threading.Event()
+
+    def step(c: apsw.Connection) -> None:
+        c.execute("INSERT INTO t VALUES (3)")
+        running.set()
+        go.wait(5)
+
+    stepped = db.enqueue(step, yields=True)
+    assert await asyncio.get_running_loop().run_in_executor(None, running.wait, 5)
+    rider = db.enqueue(lambda c: c.execute("INSERT INTO t VALUES (4)"))
+    await asyncio.sleep(0.05)
+    commits = db.writes_committed
+    go.set()
+    await asyncio.wait_for(asyncio.gather(stepped, rider), 5)
+    assert db.writes_committed == commits + 1  # one commit for both
+    assert not await unchanged(mark)
+
+
+def test_a_mark_taken_before_the_writer_has_run_tells_nothing(tmp_path: Path) -> None:
+    db = Database(tmp_path / "fresh.db", migrations=tmp_path)  # no migrations: no transaction yet
+    db.open()
+    try:
+        mark = db.write_mark()
+        assert mark.data_version is None
+        assert not db.write_blocking(lambda c: db.unchanged_since(c, mark))
+    finally:
+        db.close()
