@@ -75,7 +75,7 @@ def _load(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str], targets:
             " CASE WHEN e.decay_id IS NOT NULL THEN e.metadata END, e.inorganic, e.filtered_by, e.grouped_with,"
             " e.multiplier, e.session_index, e.has_delta, s.unit_id = e.unit_id AND s.lead_id = e.lead_id,"
             " s.ruleset_id, s.rule_ids, s.weight, s.multiplier, s.delta, s.before, s.after, s.filtered_by"
-            f" FROM events e LEFT JOIN event_scores s ON s.event_seq = e.seq{only}"
+            f" FROM lead_events e LEFT JOIN event_scores s ON s.event_seq = e.seq{only}"
             f" WHERE e.unit_id = ? AND e.lead_id IN ({_marks(len(lead_ids))}) ORDER BY e.lead_id, e.seq",
             (*(sorted(targets) if targets is not None else ()), unit_id, *lead_ids)):
         if ruleset_id is not None:
@@ -260,7 +260,7 @@ def _fingerprint(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -
     only come and go (seqs are never reused and no column a replay reads is ever updated; a merge moves events
     to another lead, a deletion removes them, a decay adds one), and every other change to a lead's scores or
     session comes from an event or from a replay, which gives the same rows under the same configuration."""
-    return tuple(conn.execute("SELECT lead_id, count(*), max(seq), total(seq) FROM events WHERE unit_id = ?"
+    return tuple(conn.execute("SELECT lead_id, count(*), max(seq), total(seq) FROM lead_events WHERE unit_id = ?"
                               f" AND lead_id IN ({_marks(len(lead_ids))}) GROUP BY lead_id ORDER BY lead_id",
                               (unit_id, *lead_ids)))
 

@@ -14,6 +14,7 @@ from typing import Any
 import apsw
 
 from leadvibe.db.rows import placeholders, query, query_one, scalar
+from leadvibe.store.events import LEAD_HALVES, each_lead_half
 
 DAY_MS = 86_400_000
 _COLS = "rowid, id, org_id, unit_id, domain, name, metadata, score, source, created_by, created_at, updated_at"
@@ -220,15 +221,15 @@ def members(
 
 
 def recent_events(conn: apsw.Connection, unit_id: str, account_id: str, limit: int) -> list[dict[str, Any]]:
-    """The newest events of the account's live leads."""
-    return query(
-        conn,
-        "SELECT e.id, e.lead_id, e.event_type, e.occurred_at, e.channel FROM leads l"
-        " JOIN events e ON e.unit_id = l.unit_id AND e.lead_id = l.id"
-        " WHERE l.unit_id = ? AND l.account_id = ? AND l.merged_into IS NULL"
-        " ORDER BY e.occurred_at DESC, e.seq DESC LIMIT ?",
-        (unit_id, account_id, limit),
-    )
+    """The newest events of the account's live leads (each lead's two halves of events, `LEAD_HALVES`)."""
+    half = ("SELECT e.id, e.lead_id, e.event_type, e.occurred_at, e.channel, e.seq FROM leads l"
+            " JOIN events e INDEXED BY {index} ON e.unit_id = l.unit_id AND e.lead_id = l.id AND e.decay_id {decay}"
+            " WHERE l.unit_id = ? AND l.account_id = ? AND l.merged_into IS NULL")
+    rows = query(conn, each_lead_half(half, " UNION ALL ") + " ORDER BY 4 DESC, 6 DESC LIMIT ?",
+                 (unit_id, account_id) * len(LEAD_HALVES) + (limit,))
+    for row in rows:
+        del row["seq"]
+    return rows
 
 
 def stamp_event_accounts(

@@ -21,8 +21,9 @@ upper bound of their gain, and stop once no lead still unsettled can rank among 
      SQLite sorts before probing, so they are read in `event_scores`' key order: where the window's events arrived
      at many different times (a history imported, events sent late), the probes otherwise land on pages at random;
   2. settles candidates in order of that bound (raising ones first, their bound unknown): each one's DECAY rows in
-     the window (one range of `events_lead_type_time`), whether it is live, its score; and stops as soon as the
-     `limit`-th settled gain ranks before the next candidate's bound, which no later candidate can beat.
+     the window (a range of `events_lead_type_time` and one of `events_lead_decay`), whether it is live, its
+     score; and stops as soon as the `limit`-th settled gain ranks before the next candidate's bound, which no
+     later candidate can beat.
   After a decay pass stamped most leads, step 1 reads the window's engagement events and step 2 a handful of
   probes, instead of every DECAY row of the window. Score rows carry their event's lead (a merge moves both).
 """
@@ -41,6 +42,7 @@ import apsw
 from leadvibe.db.rows import scalar
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
 from leadvibe.store.analytics_windows import HOUR_MS
+from leadvibe.store.events import each_lead_half
 from leadvibe.store.score_gain_days import day_of, kept
 
 __all__ = ["Candidate", "Settled", "rank_gains", "score_gains", "walk_days"]
@@ -86,12 +88,16 @@ ORDER BY raised DESC, gain DESC, lead_id"""
 
 def _settle_sql(rows: str) -> str:
     """For each lead of the JSON array ?4 that is live: the sum of its score rows in ruleset ?2 of events from ?3
-    on matching `rows` (SQL over `e`), its score, its last event."""
-    return f"""
-SELECT j.value, COALESCE((
-        SELECT SUM(s.delta) FROM events e INDEXED BY events_lead_type_time
+    on matching `rows` (SQL over `e`), its score, its last event. Each lead's events are read from both lead
+    indexes, one sum each (DECAY rows are not in events_lead_type_time, migration 0061; the view lead_events
+    cannot take a lead from the outer query)."""
+    summed = each_lead_half(f"""COALESCE((
+        SELECT SUM(s.delta) FROM events e INDEXED BY {{index}}
         CROSS JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?2
-        WHERE e.unit_id = ?1 AND e.lead_id = j.value AND {rows} AND e.occurred_at >= ?3), 0),
+        WHERE e.unit_id = ?1 AND e.lead_id = j.value AND e.decay_id {{decay}} AND {rows}
+        AND e.occurred_at >= ?3), 0)""", " + ")
+    return f"""
+SELECT j.value, {summed},
     COALESCE(ls.score, 0), l.last_event_at
 FROM json_each(?4) j
 CROSS JOIN leads l ON l.unit_id = ?1 AND l.id = j.value AND l.merged_into IS NULL

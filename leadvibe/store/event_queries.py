@@ -5,8 +5,9 @@ Every statement filters by `unit_id` first, so each one starts on an index whose
 - no lead: `events_unit_time (unit_id, occurred_at)` or, with a type, `events_unit_type_time (unit_id,
   type_key, occurred_at)`; both end in the rowid (`seq`), so "newest first" (`occurred_at DESC, seq DESC`)
   is index order and a page stops reading after `offset + limit` rows;
-- a lead: `events_lead_type_time (unit_id, lead_id, type_key, occurred_at)`, with a type a range of it, then a
-  sort of that lead's events only;
+- a lead: the view `lead_events` (migration 0061), its events other than DECAY on `events_lead_type_time
+  (unit_id, lead_id, type_key, occurred_at)`, with a type a range of it, and its DECAY events on
+  `events_lead_decay`, then a sort of that lead's events only;
 - metadata filters are `json_extract` on the rows those indexes select (no index can hold arbitrary keys).
 """
 
@@ -84,6 +85,9 @@ _META_TEXT = ("(CASE json_type(metadata, ?) WHEN 'true' THEN 'true' WHEN 'false'
 def _where(unit_id: str, f: EventFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = ["unit_id = ?"]
     params: list[Any] = [unit_id]
+    # For one lead, `+occurred_at`: the lead's own events, never a range of the OU's time index (the planner, without
+    # statistics, took one for a bounded window).
+    at = "+occurred_at" if f.lead_id is not None else "occurred_at"
     if f.lead_id is not None:
         clauses.append("lead_id = ?")
         params.append(f.lead_id)
@@ -91,10 +95,10 @@ def _where(unit_id: str, f: EventFilter) -> tuple[str, list[Any]]:
         clauses.append("type_key = ?")
         params.append(f.type_key)
     if f.start is not None:
-        clauses.append("occurred_at >= ?")
+        clauses.append(f"{at} >= ?")
         params.append(f.start)
     if f.end is not None:
-        clauses.append("occurred_at < ?")
+        clauses.append(f"{at} < ?")
         params.append(f.end)
     if f.metadata:
         parts = []
@@ -106,6 +110,12 @@ def _where(unit_id: str, f: EventFilter) -> tuple[str, list[Any]]:
         # guard) must not abort the whole query.
         clauses.append(f"(metadata IS NOT NULL AND json_valid(metadata) AND ({joiner.join(parts)}))")
     return " AND ".join(clauses), params
+
+
+def _source(f: EventFilter) -> str:
+    """What a list reads: for one lead the view of its events by both lead indexes (`events_lead_type_time` holds no
+    DECAY rows), else the table."""
+    return "lead_events" if f.lead_id is not None else "events"
 
 
 def _newest_first(f: EventFilter) -> str:
@@ -120,14 +130,14 @@ def _newest_first(f: EventFilter) -> str:
 def count_events(conn: apsw.Connection, unit_id: str, f: EventFilter) -> int:
     """How many events match (the `total` of a list)."""
     where, params = _where(unit_id, f)
-    return int(scalar(conn, f"SELECT COUNT(*) FROM events WHERE {where}", params) or 0)
+    return int(scalar(conn, f"SELECT COUNT(*) FROM {_source(f)} WHERE {where}", params) or 0)
 
 
 def list_events(conn: apsw.Connection, unit_id: str, f: EventFilter, limit: int, offset: int
                 ) -> list[dict[str, Any]]:
     """One page of matching events, newest first (ties: latest arrival first)."""
     where, params = _where(unit_id, f)
-    return query(conn, f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} {_newest_first(f)} LIMIT ? OFFSET ?",
+    return query(conn, f"SELECT {EVENT_COLUMNS} FROM {_source(f)} WHERE {where} {_newest_first(f)} LIMIT ? OFFSET ?",
                  [*params, limit, offset])
 
 
@@ -142,9 +152,10 @@ def events_after(conn: apsw.Connection, unit_id: str, f: EventFilter, cursor: tu
     if cursor is not None:
         # The redundant `occurred_at <= ?` gives the planner an index range to start from; with the OR alone
         # it walks the OU's index from the newest event, so each page cost as much as everything before it.
-        where += " AND occurred_at <= ? AND (occurred_at < ? OR seq < ?)"
+        at = "+occurred_at" if f.lead_id is not None else "occurred_at"
+        where += f" AND {at} <= ? AND (occurred_at < ? OR seq < ?)"
         params.extend((cursor[0], cursor[0], cursor[1]))
-    return query(conn, f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} {_newest_first(f)} LIMIT ?",
+    return query(conn, f"SELECT {EVENT_COLUMNS} FROM {_source(f)} WHERE {where} {_newest_first(f)} LIMIT ?",
                  [*params, limit])
 
 
@@ -246,6 +257,6 @@ def delete_events(conn: apsw.Connection, unit_id: str, found: Sequence[dict[str,
     if not found:
         return 0
     seqs = [r["seq"] for r in found]
-    deleted = ev_store.delete_events_where(conn, unit_id, f"seq IN ({placeholders(len(seqs))})", seqs)
+    deleted = ev_store.delete_events_where(conn, unit_id, f"seq IN ({placeholders(len(seqs))})", seqs, by_seq=True)
     ev_store.refresh_lead_activity(conn, unit_id, (r["lead_id"] for r in found), now)
     return deleted

@@ -333,21 +333,39 @@ def bump_event_types(conn: apsw.Connection, unit_id: str, counts: dict[str, tupl
         [(unit_id, key, name, n, ts, ts) for key, (name, n, ts) in counts.items()])
 
 
+# A lead's events are indexed in two halves (migration 0061): its DECAY events in events_lead_decay, the others in
+# events_lead_type_time. A query of one lead's events reads the view lead_events, which reads both; a subquery
+# that takes its lead from the outer query cannot (SQLite would read the view for the whole OU first): it is
+# written once per half, `{index}` and `{decay}` (the half's `decay_id` condition) filled in by `each_lead_half`.
+LEAD_HALVES = (("events_lead_type_time", "IS NULL"), ("events_lead_decay", "IS NOT NULL"))
+
+
+def each_lead_half(subquery: str, joined_by: str) -> str:
+    """`subquery` once for each half of a lead's events (`LEAD_HALVES`), joined by `joined_by` (" OR ", " + ")."""
+    return joined_by.join(subquery.format(index=index, decay=decay) for index, decay in LEAD_HALVES)
+
+
 def add_properties(conn: apsw.Connection, unit_id: str, pairs: Iterable[tuple[str, str]]) -> None:
     """Remember metadata keys seen per event type."""
     conn.executemany("INSERT OR IGNORE INTO event_type_properties (unit_id, type_key, key) VALUES (?,?,?)",
                      [(unit_id, t, k) for t, k in pairs])
 
 
-def delete_events_where(conn: apsw.Connection, unit_id: str, where: str, params: Sequence[Any]) -> int:
+def delete_events_where(conn: apsw.Connection, unit_id: str, where: str, params: Sequence[Any], *,
+                        by_seq: bool = False) -> int:
     """Delete the OU's events matching `where` (SQL over `events` columns, fixed by the caller, never user input)
     and lower the type catalogue's counts by what went (analytics read them). `event_scores` rows cascade; scores
-    and lead activity are the caller's to recompute in the same transaction. Returns how many were deleted."""
-    counts = conn.execute(f"SELECT type_key, count(*) FROM events WHERE unit_id = ? AND ({where}) GROUP BY type_key",
+    and lead activity are the caller's to recompute in the same transaction. Returns how many were deleted.
+
+    `by_seq`: `where` names the events by arrival position (`seq IN (subquery)`), found by the table's key; the
+    OU's term is then only a check (`+unit_id`): the planner, without statistics, otherwise walked the OU's events
+    by time and tested each against the subquery's list."""
+    unit = "+unit_id" if by_seq else "unit_id"
+    counts = conn.execute(f"SELECT type_key, count(*) FROM events WHERE {unit} = ? AND ({where}) GROUP BY type_key",
                           (unit_id, *params)).fetchall()
     if not counts:
         return 0
-    conn.execute(f"DELETE FROM events WHERE unit_id = ? AND ({where})", (unit_id, *params))
+    conn.execute(f"DELETE FROM events WHERE {unit} = ? AND ({where})", (unit_id, *params))
     deleted = int(conn.changes())
     conn.executemany("UPDATE event_types SET event_count = max(0, event_count - ?) WHERE unit_id = ? AND type_key = ?",
                      [(n, unit_id, key) for key, n in counts])

@@ -622,7 +622,7 @@ def explanation(
         "SELECT e.id AS event_id, s.multiplier, s.delta - s.weight AS extra_points"
         " FROM events e JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?"
         " WHERE e.unit_id = ? AND e.lead_id = ? AND +e.occurred_at >= ? AND s.multiplier > 1.0"
-        " AND s.filtered_by IS NULL ORDER BY e.seq",
+        " AND s.filtered_by IS NULL AND e.decay_id IS NULL ORDER BY e.seq",
         (ruleset_id, unit_id, lead_id, since),
     )
     decay = scalar(
@@ -665,16 +665,18 @@ def merge_into(
     truncated = 0
     if before is not None:
         # event_scores rows go with them (ON DELETE CASCADE).
-        truncated = ev_store.delete_events_where(conn, unit_id, f"lead_id IN ({marks}) AND occurred_at < ?",
-                                                 (*sources, before))
+        truncated = ev_store.delete_events_where(
+            conn, unit_id, f"seq IN (SELECT seq FROM lead_events WHERE unit_id = ? AND lead_id IN ({marks})"
+            " AND +occurred_at < ?)", (unit_id, *sources, before), by_seq=True)
     # Score rows first, found through their events (event_scores has no index on lead_id alone).
     conn.execute(
-        f"UPDATE event_scores SET lead_id = ? WHERE event_seq IN (SELECT seq FROM events WHERE unit_id = ?"
+        f"UPDATE event_scores SET lead_id = ? WHERE event_seq IN (SELECT seq FROM lead_events WHERE unit_id = ?"
         f" AND lead_id IN ({marks}))",
         (target, unit_id, *sources),
     )
     conn.execute(
-        f"UPDATE events SET lead_id = ? WHERE unit_id = ? AND lead_id IN ({marks})",
+        f"UPDATE events SET lead_id = ? WHERE seq IN (SELECT seq FROM lead_events WHERE unit_id = ?"
+        f" AND lead_id IN ({marks}))",
         (target, unit_id, *sources),
     )
     moved = conn.changes()
@@ -728,7 +730,7 @@ def score_sums(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, t
     sums = {
         r[0]: int(r[1])
         for r in conn.execute(
-            "SELECT s.ruleset_id, sum(s.delta) FROM events e JOIN event_scores s ON s.event_seq = e.seq"
+            "SELECT s.ruleset_id, sum(s.delta) FROM lead_events e JOIN event_scores s ON s.event_seq = e.seq"
             " WHERE e.unit_id = ? AND e.lead_id = ? GROUP BY s.ruleset_id",
             (unit_id, lead_id),
         )
@@ -790,8 +792,8 @@ def delete_batch(
     `batch` of the lead's index entries, in no particular order: sorting them by arrival would read the lead's
     whole history for every batch."""
     deleted = ev_store.delete_events_where(
-        conn, unit_id, "seq IN (SELECT seq FROM events WHERE unit_id = ? AND lead_id = ? AND seq <= ? LIMIT ?)",
-        (unit_id, lead_id, upto_seq, batch))
+        conn, unit_id, "seq IN (SELECT seq FROM lead_events WHERE unit_id = ? AND lead_id = ? AND +seq <= ? LIMIT ?)",
+        (unit_id, lead_id, upto_seq, batch), by_seq=True)
     if deleted == batch:
         return False
     existing = {

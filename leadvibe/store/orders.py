@@ -85,12 +85,12 @@ def lead_events(
 ) -> list[dict[str, Any]]:
     """A lead's events in [start, end), newest first, with the primary ruleset's delta, score after (summed from
     the deltas: store/running_totals.py), matched rule ids and summed weight (events_lead_type_time; event_scores
-    by primary key)."""
+    by primary key; the view lead_events reads both lead indexes, migration 0061)."""
     sql = (
         "SELECT e.seq, e.id, e.event_type, e.type_key, e.occurred_at, e.received_at, e.processed_at, e.metadata,"
         " e.channel, e.source, e.scope, e.inorganic, e.filtered_by, e.multiplier, e.session_index,"
         " e.has_delta,"
-        " e.decay_id, s.delta, s.rule_ids, s.weight FROM events e LEFT JOIN event_scores s"
+        " e.decay_id, s.delta, s.rule_ids, s.weight FROM lead_events e LEFT JOIN event_scores s"
         " ON s.event_seq = e.seq AND s.ruleset_id = ? WHERE e.unit_id = ? AND e.lead_id = ?"
     )
     params: list[Any] = [ruleset_id, unit_id, lead_id]

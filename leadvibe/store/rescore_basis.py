@@ -36,13 +36,15 @@ def pending_types(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> tuple
 
 def live_leads_with_types(conn: apsw.Connection, unit_id: str, type_keys: Collection[str]) -> list[str]:
     """The live leads of the OU that have at least one event of one of the types, by id. Walks the OU's
-    (lead, seq, type) index alone: one pass, whatever the number of types."""
+    events_lead_type_time alone: one pass, whatever the number of types. DECAY events are not in it (migration
+    0061) and need not be: no rule scores them."""
     if not type_keys:
         return []
     marks = ",".join("?" * len(type_keys))
     return [str(r[0]) for r in conn.execute(
         "SELECT l.id FROM leads l WHERE l.unit_id = ? AND l.merged_into IS NULL AND l.id IN"
-        f" (SELECT e.lead_id FROM events e WHERE e.unit_id = ? AND e.type_key IN ({marks})) ORDER BY l.id",
+        f" (SELECT e.lead_id FROM events e WHERE e.unit_id = ? AND e.type_key IN ({marks}) AND e.decay_id IS NULL)"
+        " ORDER BY l.id",
         (unit_id, unit_id, *sorted(type_keys)))]
 
 

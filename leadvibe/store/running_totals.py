@@ -37,10 +37,12 @@ def scores_after(conn: apsw.Connection, unit_id: str, ruleset_ids: Sequence[str]
     later: list[tuple[Any, ...]]
     if len(wanted) == 1:
         (lead_id,) = wanted
+        # The lead's entries in both lead indexes (lead_events); `+e.seq` keeps the planner off a range of the
+        # table by arrival, which holds every lead's events.
         later = conn.execute(
-            "SELECT e.lead_id, s.ruleset_id, e.seq, s.delta FROM events e INDEXED BY events_lead_type_time"
+            "SELECT e.lead_id, s.ruleset_id, e.seq, s.delta FROM lead_events e"
             f" JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id IN ({rs_marks})"
-            " WHERE e.unit_id = ? AND e.lead_id = ? AND e.seq > ?",
+            " WHERE e.unit_id = ? AND e.lead_id = ? AND +e.seq > ?",
             (*ruleset_ids, unit_id, lead_id, first)).fetchall()
     else:
         # Arrival order is the table's own: a range of it from the first event asked about (often recent).

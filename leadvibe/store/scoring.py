@@ -468,21 +468,24 @@ def scores_in_lead_order(conn: apsw.Connection, unit_id: str, ruleset_id: str) -
 
 # Decay events carry their decrease in metadata; observe-scope events are stored but not processed
 # (engine.bulk's event kinds). A decrease that is missing or unreadable counts as 0, as the engine's reader does.
-# Only a DECAY event's row is fetched (for its metadata): every other column read is in events_lead_type_time.
-_BULK_KIND = (
-    "CASE WHEN decay_id IS NULL THEN (CASE WHEN scope = 'observe' THEN -1 ELSE -2 END)"
-    " ELSE (SELECT CASE WHEN json_valid(metadata)"
+# The two halves of the OU's events (migration 0061), each walked on its own lead index in lead order and sorted
+# by arrival within each lead, merged by (lead, arrival); the ORDER BY of the FROM-clause subquery is what the
+# outer query reads in (one outer ORDER BY instead would sort the whole OU at once). The other events' walk reads
+# its index alone; only a DECAY event's row is read (for its metadata).
+_IN_LEAD_ORDER = (
+    "SELECT lead_id, type_key, occurred_at, kind FROM ("
+    "SELECT lead_id, seq, type_key, occurred_at, CASE WHEN scope = 'observe' THEN -1 ELSE -2 END AS kind"
+    " FROM events INDEXED BY events_lead_type_time WHERE unit_id = ?1 AND decay_id IS NULL"
+    " UNION ALL"
+    " SELECT lead_id, seq, type_key, occurred_at, CASE WHEN json_valid(metadata)"
     " THEN max(0, coalesce(CAST(json_extract(metadata, '$.decrease') AS INTEGER), 0)) ELSE 0 END"
-    " FROM events d WHERE d.seq = e.seq) END"
+    " FROM events INDEXED BY events_lead_decay WHERE unit_id = ?1 AND decay_id IS NOT NULL"
+    " ORDER BY lead_id, seq)"
 )
 
 
 def events_in_lead_order(conn: apsw.Connection, unit_id: str) -> Iterator[tuple[str, str, int, int]]:
     """Every stored event of the OU as `engine.bulk` reads it, `(lead_id, type_key, occurred_at, kind)`, each
-    lead's events together in arrival order: a walk of the events_lead_type_time index alone (DECAY rows apart),
-    which gives the leads in order, and a sort of each lead's events by arrival (migration 0055)."""
+    lead's events together in arrival order."""
     # The cursor itself, not a generator around it: a million rows pay no extra frame each.
-    return iter(conn.execute(
-        f"SELECT lead_id, type_key, occurred_at, {_BULK_KIND} FROM events e WHERE unit_id = ? ORDER BY lead_id, seq",
-        (unit_id,),
-    ))
+    return iter(conn.execute(_IN_LEAD_ORDER, (unit_id,)))

@@ -29,6 +29,7 @@ from leadvibe.db.rows import query, scalar
 from leadvibe.engine.conditions import SegmentRule, lookup, matches, number_form, segment_matches, text_form
 from leadvibe.store import lead_props, segment_members
 from leadvibe.store.config_rows import ConfigTable
+from leadvibe.store.events import LEAD_HALVES, each_lead_half
 
 SEGMENTS = ConfigTable(
     "segments", frozenset({"name", "description", "active"}), order="created_at, id"
@@ -173,10 +174,12 @@ def _probe(part: _Part, rule: SegmentRule, unit_id: str) -> tuple[str, list[Any]
         return (("NOT " + sql) if part.kind == "not_props" else sql), [part.key_id, *(part.params or [])]
     if part.kind == "event":
         type_sql, type_params = ("AND e.type_key = ?", [rule.event_type]) if rule.event_type else ("", [])
+        params = [unit_id, *type_params, rule.field, rule.op, rule.value]
         return (
-            "EXISTS (SELECT 1 FROM events e WHERE e.unit_id = ? AND e.lead_id = d.lead_id"
-            f" {type_sql} AND lv_event_match(e.metadata, ?, ?, ?))",
-            [unit_id, *type_params, rule.field, rule.op, rule.value],
+            "(" + each_lead_half("EXISTS (SELECT 1 FROM events e INDEXED BY {index} WHERE e.unit_id = ?"
+                                 " AND e.lead_id = d.lead_id AND e.decay_id {decay}"
+                                 f" {type_sql} AND lv_event_match(e.metadata, ?, ?, ?))", " OR ") + ")",
+            params * len(LEAD_HALVES),
         )
     return ("1", []) if part.kind == "all" else ("0", [])
 
@@ -284,7 +287,7 @@ def lead_in_segments(
         wanted = [] if None in types else sorted(t for t in types if t is not None)
         type_sql = f" AND type_key IN ({','.join('?' * len(wanted))})" if wanted else ""
         for key, meta in conn.execute(
-            f"SELECT type_key, metadata FROM events WHERE unit_id = ? AND lead_id = ?{type_sql}",
+            f"SELECT type_key, metadata FROM lead_events WHERE unit_id = ? AND lead_id = ?{type_sql}",
             (unit_id, lead_id, *wanted),
         ):
             decoded = _decoder.decode(meta) if meta else {}

@@ -245,8 +245,10 @@ def lead_metadata(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str
 
 
 # Events that can complete a trigger: scored for activation, organic, not DECAY (SEMANTICS §8; engine docs).
-_ELIGIBLE = "scope = 'activate' AND inorganic = 0 AND type_key != 'decay'"
-_ELIGIBLE_E = "e.scope = 'activate' AND e.inorganic = 0 AND e.type_key != 'decay'"
+# `decay_id IS NULL` says again what the type says (a DECAY event's key is 'decay'), for the planner: a lead's other
+# events are indexed apart from its DECAY ones (migration 0061).
+_ELIGIBLE = "scope = 'activate' AND inorganic = 0 AND type_key != 'decay' AND decay_id IS NULL"
+_ELIGIBLE_E = "e.scope = 'activate' AND e.inorganic = 0 AND e.type_key != 'decay' AND e.decay_id IS NULL"
 
 
 def lead_history(
@@ -278,11 +280,14 @@ def scored_events(
     """Events since `since_ts` (by occurred_at), in arrival order, with the primary score after each (None when
     the event has no score row; summed from the deltas: store/running_totals.py) and whether it could fire
     (milestone simulation)."""
+    # One lead's events, DECAY ones too (the scores they leave), from both of its indexes (migration 0061), the
+    # window a filter on them (`+`), not a range of the OU's time index.
+    source, at = ("events", "e.occurred_at") if lead_id is None else ("lead_events", "+e.occurred_at")
     sql = (
         "SELECT e.lead_id, e.seq, e.id, e.type_key, e.occurred_at, s.delta,"
         f" ({_ELIGIBLE_E}) AS can_fire"
-        " FROM events e LEFT JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?"
-        " WHERE e.unit_id = ? AND e.occurred_at >= ?"
+        f" FROM {source} e LEFT JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?"
+        f" WHERE e.unit_id = ? AND {at} >= ?"
     )
     params: list[Any] = [ruleset_id or "", unit_id, since_ts]
     if lead_id is not None:

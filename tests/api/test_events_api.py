@@ -463,6 +463,6 @@ def test_a_leads_event_list_starts_from_the_leads_index() -> None:
     plans: list[str] = []
     for f in (q.EventFilter(lead_id="ld_1"), q.EventFilter(lead_id="ld_1", type_key="page_view")):
         where, params = q._where("u", f)
-        sql = f"SELECT seq FROM events WHERE {where} {q._newest_first(f)} LIMIT 50"
+        sql = f"SELECT seq FROM {q._source(f)} WHERE {where} {q._newest_first(f)} LIMIT 50"
         plans += [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     assert not any("events_unit_time" in p for p in plans) and any("lead" in p for p in plans), plans

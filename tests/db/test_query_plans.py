@@ -70,9 +70,14 @@ def test_score_gains_by_days_read_each_day_biggest_rise_first_and_probe_bounds_b
         "SEARCH score_gain_days USING COVERING INDEX score_gain_days_rank (ruleset=? AND day=? AND rises>?)"]
     assert "SEARCH g USING PRIMARY KEY (ruleset=? AND day=? AND lead_id=?)" in plan(
         analytics_gains._BOUNDS, (1, "[1, 2]", '["ld"]'))
-    assert plan(analytics_gains._SETTLE_ALL, ("u", "rs", 0, '["ld"]'))[-2:] == [
+    settle = plan(analytics_gains._SETTLE_ALL, ("u", "rs", 0, '["ld"]'))
+    assert settle[-6:] == [  # the lead's two halves of events (migration 0061), each on its own index
+        "CORRELATED SCALAR SUBQUERY 1",
         "SEARCH e USING COVERING INDEX events_lead_type_time (unit_id=? AND lead_id=?)",
-        "SEARCH s USING PRIMARY KEY (event_seq=? AND ruleset_id=?)"]
+        "SEARCH s USING PRIMARY KEY (event_seq=? AND ruleset_id=?)",
+        "CORRELATED SCALAR SUBQUERY 2",
+        "SEARCH e USING COVERING INDEX events_lead_decay (unit_id=? AND lead_id=? AND decay_id>?)",
+        "SEARCH s USING PRIMARY KEY (event_seq=? AND ruleset_id=?)"], settle
 
 
 def test_a_count_of_two_large_lead_ranges_merges_both_tables_in_lead_order() -> None:
@@ -110,11 +115,13 @@ def _statement_plans(conn: apsw.Connection, run: Callable[[], object],
 
 def _one_ou_with_events(conn: apsw.Connection) -> None:
     apply_migrations(conn)
+    # Every ninth a decay pass's DECAY event (indexed apart from the others, migration 0061).
     conn.executemany(
         "INSERT INTO events (id, org_id, unit_id, lead_id, event_type, type_key, occurred_at, received_at,"
-        " processed_at, channel) VALUES (?, 'o', 'u', ?, ?, ?, ?, 0, 0, 'web')",
-        [(f"ev_{i}", f"ld_{i % 7}", t, t, 1_000 * (50 - i)) for i, t in
-         enumerate(["page_view", "email_open", "form_submit"] * 20)])
+        " processed_at, channel, metadata, decay_id) VALUES (?, 'o', 'u', ?, ?, ?, ?, 0, 0, 'web', ?, ?)",
+        [(f"ev_{i}", f"ld_{i % 7}", *(("DECAY", "decay") if i % 9 == 4 else (t, t)), 1_000 * (50 - i),
+          '{"decrease": 2}' if i % 9 == 4 else None, "dc_1" if i % 9 == 4 else None)
+         for i, t in enumerate(["page_view", "email_open", "form_submit"] * 20)])
 
 
 def test_events_keep_one_index_per_lead() -> None:
@@ -137,14 +144,23 @@ def test_a_leads_events_in_arrival_order_are_sorted_lead_by_lead() -> None:
     conn = apsw.Connection(":memory:")
     _one_ou_with_events(conn)
     walks = _statement_plans(conn, lambda: list(scoring.events_in_lead_order(conn, "u")))
-    walks += _statement_plans(conn, lambda: rescore._load(conn, "u", ["ld_1", "ld_2", "ld_3"], None))
+    walks += _statement_plans(conn, lambda: rescore._load(conn, "u", ["ld_1", "ld_2", "ld_3"], None),
+                              lambda sql: "FROM lead_events" in sql)
     assert len(walks) == 2, walks
-    for plan in walks:
-        assert plan[0].startswith("SEARCH e USING ") and "INDEX events_lead_type_time (unit_id=?" in plan[0], plan
-        assert plan[-1] == "USE TEMP B-TREE FOR LAST TERM OF ORDER BY", plan
+    for plan in walks:  # the two halves of the events (migration 0061), each in lead order, merged
+        assert "MERGE (UNION ALL)" in plan, plan
+        left = plan[plan.index("LEFT") + 1:plan.index("RIGHT")]
+        right = [step for step in plan[plan.index("RIGHT") + 1:] if not step.startswith("SCAN (subquery")]
+        for half, index in ((left, "events_lead_type_time"), (right, "events_lead_decay")):
+            assert half[0].startswith("SEARCH ") and f"INDEX {index} (unit_id=?" in half[0], plan
+            assert half[-1] == "USE TEMP B-TREE FOR LAST TERM OF ORDER BY", plan
     order = [(lead, seq) for lead, seq, *_ in conn.execute("SELECT lead_id, seq FROM events ORDER BY lead_id, seq")]
     loaded = rescore._load(conn, "u", [f"ld_{i}" for i in range(7)], None)
     assert [(lead, s[0]) for lead in sorted(loaded.events) for s in loaded.events[lead][1]] == order
+    kinds = [(lead, key, ts, kind) for lead, key, ts, kind in conn.execute(
+        "SELECT lead_id, type_key, occurred_at, CASE WHEN decay_id IS NULL THEN -2 ELSE 2 END FROM events"
+        " ORDER BY lead_id, seq")]
+    assert list(scoring.events_in_lead_order(conn, "u")) == kinds
 
 
 def test_a_leads_trigger_history_stays_on_the_leads_own_events() -> None:
@@ -191,3 +207,67 @@ def test_score_sorts_walk_the_primary_rulesets_ranking_and_others_are_read_by_ke
     other = _statement_plans(conn, lambda: analytics.top_leads(conn, "u", "rs_b", 10), by_score)
     assert len(other) == 1 and not any("lead_scores_rank" in step for step in other[0]), other
     assert [r["score"] for r in analytics.top_leads(conn, "u", "rs_b", 5)] == [4, 4, 4, 4, 3]
+
+
+def test_every_read_of_one_leads_events_stays_on_its_lead_indexes() -> None:
+    # A lead's DECAY events are indexed apart from its others (migration 0061): a query naming a lead that says
+    # neither `decay_id IS NULL` nor reads both halves cannot use events_lead_type_time, and the planner then walks
+    # the OU's events by time (every lead's) or the whole table.
+    from leadvibe.engine.conditions import SegmentRule
+    from leadvibe.pipeline import rescore
+    from leadvibe.store import accounts, event_queries, leads, orders, running_totals, segments, triggers
+
+    conn = apsw.Connection(":memory:")
+    _one_ou_with_events(conn)
+    segments.register_functions(conn)
+    conn.execute("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at, account_id)"
+                 " VALUES ('u', 'ld_1', 'o', 0, 0, 'acc_1')")
+    event_rule = SegmentRule("sr_1", "plan", "equals", "pro", "event_metadata")
+    reads = (
+        lambda: event_queries.list_events(conn, "u", event_queries.EventFilter(lead_id="ld_1"), 10, 0),
+        lambda: event_queries.count_events(conn, "u", event_queries.EventFilter(lead_id="ld_1", type_key="decay")),
+        lambda: event_queries.events_after(conn, "u", event_queries.EventFilter(lead_id="ld_1"), (9, 9), 10),
+        lambda: orders.lead_events(conn, "u", "ld_1", "rs", start=0, end=None, channel=None, min_score=None,
+                                   max_latency=None, has_delta=None, limit=10),
+        lambda: leads.explanation(conn, "u", "ld_1", "rs", 0),
+        lambda: leads.score_sums(conn, "u", "ld_1"),
+        lambda: running_totals.scores_after(conn, "u", ["rs"], {"ld_1": [3]}),
+        lambda: triggers.scored_events(conn, "u", "rs", 0, "ld_1"),
+        lambda: triggers.history_events(conn, "u", 0, "ld_1", ["page_view"]),
+        lambda: triggers.lead_history(conn, "u", "ld_1", 0, 10**9),
+        lambda: accounts.recent_events(conn, "u", "acc_1", 10),
+        lambda: segments.count_members(conn, "u", [event_rule]),
+        lambda: segments.lead_in_segments(conn, "u", "ld_1", {"sg": [event_rule]}),
+        lambda: rescore._fingerprint(conn, "u", ["ld_1", "ld_2"]),
+    )
+    for read in reads:
+        plans = _statement_plans(conn, read, lambda sql: "events" in sql and "lead_id" in sql)
+        assert plans, read
+        for plan in plans:
+            assert not any("events_unit_time" in step or "events_unit_type_time" in step or "AUTOMATIC" in step
+                           or step == "SCAN events" for step in plan), plan
+            # `e` scanned is the view's rows for the lead (a co-routine), never the table
+            assert "SCAN e" not in plan or "CO-ROUTINE lead_events" in plan, plan
+            assert any("events_lead_type_time" in step or "events_lead_decay" in step for step in plan), plan
+
+
+def test_writes_to_one_leads_events_find_them_on_its_lead_indexes() -> None:
+    # A merge moves the sources' events, a lead deletion removes its events a batch at a time: both name leads.
+    from leadvibe.store import leads
+
+    conn = apsw.Connection(":memory:")
+    _one_ou_with_events(conn)
+    for lead_id in ("ld_1", "ld_2"):
+        conn.execute("INSERT INTO leads (unit_id, id, org_id, created_at, updated_at) VALUES ('u', ?, 'o', 0, 0)",
+                     (lead_id,))
+
+    def merge_and_delete() -> None:
+        leads.merge_into(conn, "u", "ld_1", ["ld_2"], 20_000, 1)
+        leads.delete_batch(conn, "u", "ld_1", 10**9, 3, 1)
+
+    plans = _statement_plans(conn, merge_and_delete, lambda sql: "lead_events" in sql)
+    assert len(plans) >= 4, plans
+    for plan in plans:
+        assert not any("events_unit_time" in step or step.startswith(("SCAN events", "SCAN e")) for step in plan), plan
+    left = conn.execute("SELECT lead_id, count(*) FROM events GROUP BY lead_id ORDER BY lead_id").fetchall()
+    assert ("ld_2", 0) not in left and all(lead != "ld_2" for lead, _ in left), left
