@@ -225,7 +225,7 @@ def recent_events(conn: apsw.Connection, unit_id: str, account_id: str, limit: i
     half = ("SELECT e.id, e.lead_id, e.event_type, e.occurred_at, e.channel, e.seq FROM leads l"
             " JOIN events e INDEXED BY {index} ON e.unit_id = l.unit_id AND e.lead_id = l.id AND e.decay_id {decay}"
             " WHERE l.unit_id = ? AND l.account_id = ? AND l.merged_into IS NULL")
-    rows = query(conn, each_lead_half(half, " UNION ALL ") + " ORDER BY 4 DESC, 6 DESC LIMIT ?",
+    rows = query(conn, each_lead_half(half, " UNION ALL ") + " ORDER BY occurred_at DESC, seq DESC LIMIT ?",
                  (unit_id, account_id) * len(LEAD_HALVES) + (limit,))
     for row in rows:
         del row["seq"]
