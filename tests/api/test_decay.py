@@ -237,6 +237,12 @@ async def test_decay_shows_in_activity_and_explanation(ready: Api, clock: Manual
     exp = (await api.get("/leads/ld_a/explanation", params={"hours": 72})).json()
     assert exp["decay_applied"] == -5 and exp["score"] == 15
     assert [d["event_type"] for d in exp["top_drivers"]] == ["demo_request"]
+    # The lead's event list and its count hold the DECAY event (indexed apart from the others, migration 0061).
+    listed = await api.get("/leads/ld_a/events")
+    assert [e["event_type"] for e in listed.json()] == ["DECAY", "demo_request"]
+    assert listed.headers["X-Total-Count"] == "2"
+    by_type = (await api.get("/events", params={"lead_id": "ld_a", "event_type": "DECAY"})).json()
+    assert [e["event_type"] for e in by_type["events"]] == ["DECAY"] and by_type["total"] == 1
 
 
 async def test_scheduler_runs_a_pass_when_poked(ready: Api, clock: ManualClock) -> None:
