@@ -116,6 +116,7 @@ class _Writes:
 
     def __init__(self) -> None:
         self.score_inserts: list[tuple[Any, ...]] = []
+        self.inserted_at: dict[int, int] = {}  # event seq -> occurred_at, for the inserted rows' totals
         self.score_updates: list[tuple[Any, ...]] = []
         self.score_deletes: list[tuple[int, str]] = []
         self.flags: list[tuple[Any, ...]] = []
@@ -139,9 +140,8 @@ class _Writes:
         if self.score_deletes:
             conn.executemany("DELETE FROM event_scores WHERE event_seq = ? AND ruleset_id = ?", self.score_deletes)
         if self.score_inserts:
-            conn.executemany(
-                "INSERT OR REPLACE INTO event_scores (event_seq, ruleset_id, unit_id, lead_id, rule_ids, weight,"
-                " multiplier, delta, before, after, filtered_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)", self.score_inserts)
+            # Rows the stored set lacked when the replay read it: each replaces one written since, if any.
+            ev_store.replace_scores(conn, self.score_inserts, self.inserted_at)
         if self.score_updates:
             # An UPDATE, not a REPLACE: most rewritten rows only move their before/after, and a REPLACE would
             # fire the analytics triggers' delete-and-insert for each of them (an UPDATE does only when the
@@ -186,6 +186,7 @@ def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: lis
             stored_row = before.get(rs)
             if stored_row is None:
                 out.score_inserts.append(row)
+                out.inserted_at[seq] = event[2]
             else:
                 kept += 1
                 # Not the running totals (`before`, `after`, row[8:10]): readers sum them from the deltas

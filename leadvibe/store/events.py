@@ -5,7 +5,7 @@ Every function runs inside the writer's transaction (called by the worker, repla
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -233,7 +233,7 @@ def score_rows(unit_id: str, lead_id: str, seq: int, rows: Iterable[ScoreRow]) -
 
 
 # The only INSERT triggers on `events` and `event_scores` (tests/db/test_hour_totals.py holds this list): the
-# hourly totals and the score-gain days, which insert_scored_events adds itself.
+# hourly totals and the score-gain days, which insert_scored_events and replace_scores add themselves.
 INSERT_TRIGGERS = ("analytics_events_insert", "analytics_scores_replace", "analytics_scores_insert",
                    "score_gain_days_insert", "score_gain_days_replace")
 
@@ -247,9 +247,26 @@ def insert_scored_events(conn: apsw.Connection, events: list[tuple[Any, ...]], s
     with triggers_suspended(conn):
         insert_rows(conn, _INSERT_EVENT_WITH_SEQ, events)
         insert_rows(conn, _INSERT_SCORE, scores)
-    occurred = {e[0]: e[7] for e in events}
-    add_hours(conn, *sum_hours(((e[3], e[7], e[6]) for e in events),
-                               ((s[2], s[1], occurred[s[0]], s[7]) for s in scores)))
+    _add_totals(conn, ((e[3], e[7], e[6]) for e in events), scores, {e[0]: e[7] for e in events})
+
+
+def replace_scores(conn: apsw.Connection, scores: list[tuple[Any, ...]], occurred: Mapping[int, int]) -> None:
+    """Write score rows of stored events (a rescore's new rows), each replacing its event's row in its ruleset if
+    there is one, as INSERT OR REPLACE with its triggers would: the rows it would replace go through DELETE (whose
+    triggers take them off the totals), then the new rows are inserted with the triggers suspended and their
+    hourly totals and score-gain days added once per call (the triggers were a sixth of a full rescore of
+    unscored events). `occurred`: event seq -> occurred_at, for every row's event."""
+    conn.executemany("DELETE FROM event_scores WHERE event_seq = ? AND ruleset_id = ?", [s[:2] for s in scores])
+    with triggers_suspended(conn):
+        insert_rows(conn, _INSERT_SCORE, scores)
+    _add_totals(conn, (), scores, occurred)
+
+
+def _add_totals(conn: apsw.Connection, events: Iterable[tuple[str, int, str]], scores: list[tuple[Any, ...]],
+                occurred: Mapping[int, int]) -> None:
+    """What the insert triggers of (unit_id, occurred_at, type_key) events and event_scores rows (their events'
+    times in `occurred`) add: hourly totals, and score-gain days of the kept rulesets."""
+    add_hours(conn, *sum_hours(events, ((s[2], s[1], occurred[s[0]], s[7]) for s in scores)))
     kept = kept_rulesets(conn)  # one primary per OU: most rows are of other rulesets, or do not rise
     add_rises(conn, sum_rises(((s[1], occurred[s[0]], s[3], s[7]) for s in scores if s[7] > 0 and s[1] in kept),
                               kept))

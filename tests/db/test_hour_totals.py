@@ -85,6 +85,35 @@ def test_batch_inserts_leave_the_totals_the_triggers_leave(before: list[Any], ba
         assert sorted(r for r in _tables(by_batch)["analytics_score_hours"] if r[-1]) == [r for r in recount if r[-1]]
 
 
+@settings(max_examples=40, deadline=None)
+@given(before=EVENTS, rewrites=st.lists(st.tuples(st.integers(0, 39), st.sampled_from(("rs_1", "rs_2", "rs_3")),
+                                                  st.integers(-20, 20)), max_size=30,
+                                        unique_by=lambda r: (r[0], r[1])))
+def test_rescore_rows_replacing_stored_ones_leave_the_totals_the_replace_triggers_leave(
+        before: list[Any], rewrites: list[tuple[int, str, int]]) -> None:
+    """replace_scores (a rescore's new rows, some replacing a stored row of the same event and ruleset, some for a
+    ruleset the event had none in) against INSERT OR REPLACE with the triggers."""
+    if not before:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        by_trigger, by_batch = _open(Path(tmp) / "a.db"), _open(Path(tmp) / "b.db")
+        events, scores = _rows(before, 1)
+        for conn in (by_trigger, by_batch):
+            for row in events:
+                ev_store.insert_event_with_seq(conn, row[0], row[1:])
+            conn.executemany(ev_store._INSERT_SCORE, scores)
+        rows = []
+        for i, rs, delta in rewrites:
+            event = events[i % len(events)]
+            rows.append((event[0], rs, event[3], event[4], "[]", delta, 1.0, delta, 0, delta, None))
+        rows = list({r[:2]: r for r in rows}.values())  # one row per (event, ruleset), as a replay writes them
+        by_trigger.executemany(ev_store._INSERT_SCORE.replace("INSERT INTO", "INSERT OR REPLACE INTO"), rows)
+        ev_store.replace_scores(by_batch, rows, {e[0]: e[7] for e in events})
+        assert _tables(by_batch) == _tables(by_trigger)
+        assert sorted(by_batch.execute("SELECT * FROM event_scores")) == sorted(
+            by_trigger.execute("SELECT * FROM event_scores"))
+
+
 def test_triggers_fire_again_after_a_suspended_block_fails(tmp_path: Path) -> None:
     conn = _open(tmp_path / "t.db")
     event_rows, _ = _rows([("unit_a", 5, "demo", [])], 1)
