@@ -254,8 +254,8 @@ def replace_scores(conn: apsw.Connection, scores: list[tuple[Any, ...]], occurre
     """Write score rows of stored events (a rescore's new rows), each replacing its event's row in its ruleset if
     there is one, as INSERT OR REPLACE with its triggers would: the rows it would replace go through DELETE (whose
     triggers take them off the totals), then the new rows are inserted with the triggers suspended and their
-    hourly totals and score-gain days added once per call (the triggers were a sixth of a full rescore of
-    unscored events). `occurred`: event seq -> occurred_at, for every row's event."""
+    hourly totals and score-gain days added once per call (300,000 rows: 1.5-1.7 s of statements against 2.7-3.2
+    with the triggers). `occurred`: event seq -> occurred_at, for every row's event."""
     conn.executemany("DELETE FROM event_scores WHERE event_seq = ? AND ruleset_id = ?", [s[:2] for s in scores])
     with triggers_suspended(conn):
         insert_rows(conn, _INSERT_SCORE, scores)
