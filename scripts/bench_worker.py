@@ -19,7 +19,7 @@ frames to the B-trees they belong to (SQLite's dbstat): which tables and indexes
 come from.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
        [--budget-ms 100] [--batch 2000] [--cache-mb N] [--profile out.prof] [--default-gc] [--stored-leads 0]
-       [--scatter] [--pages-by-tree] [--statements] [--per-lead 1]
+       [--scatter] [--pages-by-tree] [--statements] [--per-lead 1] [--tail-ms 0]
        e.g. --leads 1000000 --stored-leads 1000000 --preload 2000000 --scatter --events 10000 --pages-by-tree
 """
 
@@ -139,7 +139,7 @@ def pages_written(rt) -> int:  # type: ignore[no-untyped-def]
 
 
 def drain(rt, prof: cProfile.Profile | None, budget_ms: int,  # type: ignore[no-untyped-def]
-          batch: int = 2000) -> tuple[int, float, float, int]:
+          batch: int = 2000, tail_ms: float = 0.0) -> tuple[int, float, float, int]:
     """Drain the inbox: (events, wall seconds, CPU seconds of the process, batches)."""
     done = batches = 0
     t0 = time.perf_counter()
@@ -149,7 +149,7 @@ def drain(rt, prof: cProfile.Profile | None, budget_ms: int,  # type: ignore[no-
             if prof is not None:
                 prof.enable()
             try:
-                return process_batch(rt, c, batch, budget_ms=budget_ms)
+                return process_batch(rt, c, batch, budget_ms=budget_ms, tail_ms_per_event=tail_ms)
             finally:
                 if prof is not None:
                     prof.disable()
@@ -172,6 +172,10 @@ def main() -> None:
                          " so the pages per event compare across runs")
     ap.add_argument("--batch", type=int, default=2000,
                     help="rows per batch (the server sizes its batches up to 16,000 as the backlog allows)")
+    ap.add_argument("--tail-ms", type=float, default=0.0,
+                    help="the writes and commit per event a server's worker has learnt (`Worker.tail_ms`): its"
+                         " batches then flush every max(512, 25 ms / tail) events and count the tail in the budget"
+                         " (0: unknown, a flush every 2,000 events)")
     ap.add_argument("--cache-mb", type=int, help="the writer's page cache in MB (else the server's default)")
     ap.add_argument("--default-gc", action="store_true",
                     help="leave the garbage collector at the interpreter's defaults (the server sets it as"
@@ -220,7 +224,7 @@ def main() -> None:
                 checkpoints_held(rt, True)
             load = os.getloadavg()[0]
             pages_written(rt)
-            done, secs, cpu, batches = drain(rt, prof, args.budget_ms, args.batch)
+            done, secs, cpu, batches = drain(rt, prof, args.budget_ms, args.batch, args.tail_ms)
             pages = pages_written(rt)
             if args.pages_by_tree:
                 frames = wal_frames_by_tree(rt.db.path)

@@ -172,6 +172,8 @@ class BatchProcessor:
         self.next_seq = ev_store.next_event_seq(conn)
         self.event_rows: list[tuple[Any, ...]] = []
         self.score_rows: list[tuple[Any, ...]] = []
+        # The flushed rows' hourly totals and score-gain days, written once when the batch finishes.
+        self.totals = ev_store.PendingTotals()
         self.resolved: dict[tuple[str, str], str] = {}
         self.prefetched: dict[tuple[str, str], tuple[dict[str, int], Session | None, int]] = {}
         self.unknown: set[tuple[str, str]] = set()
@@ -469,6 +471,7 @@ class BatchProcessor:
         self.new_leads.clear()
         self.event_rows.clear()
         self.score_rows.clear()
+        self.totals.discard()
         self.resolved.clear()
         self.leads.clear()
         self.type_counts.clear()
@@ -485,11 +488,12 @@ class BatchProcessor:
         with `leads`, the state of the leads scored since it was last written) and keep what the batch knows of
         its leads, so it goes on in the same transaction. A long batch flushes as it goes, so a write queued
         behind it waits for little more than its commit; the lead state less often than the events, since a lead
-        scored again before its state is written costs one write for both."""
+        scored again before its state is written costs one write for both. The rows' hourly totals and score-gain
+        days are summed until `finish` writes them."""
         conn, now = self.conn, self.now
         ev_store.create_leads(conn, self.new_leads, now)
         self.new_leads.clear()
-        ev_store.insert_scored_events(conn, self.event_rows, self.score_rows)
+        ev_store.insert_scored_events(conn, self.event_rows, self.score_rows, self.totals)
         self.event_rows.clear()
         self.score_rows.clear()
         for unit_id, counts in self.type_counts.items():
@@ -533,6 +537,7 @@ class BatchProcessor:
         """Write everything buffered (`flush`) and drop what the batch held (with a worker's hold, hand it the
         batch's own windowed events, for once the batch has committed)."""
         self.flush()
+        self.totals.write(self.conn)
         if self.hold is not None:
             # Only the grouping-filtered types' windows: no other is ever held.
             grouping = {k: w for k, w in self.windows.items() if k[2] in self.plans[k[0]].dispatch.group_ms}

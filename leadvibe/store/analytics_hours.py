@@ -30,15 +30,15 @@ def hour_of(ms: int) -> int:
     return ms // HOUR_MS
 
 
-def sum_hours(events: Iterable[tuple[str, int, str]], scores: Iterable[tuple[str, str, int, int]]
-              ) -> tuple[EventHours, ScoreHours]:
+def sum_hours(events: Iterable[tuple[str, int, str]], scores: Iterable[tuple[str, str, int, int]],
+              into: tuple[EventHours, ScoreHours] | None = None) -> tuple[EventHours, ScoreHours]:
     """Totals of (unit_id, occurred_at, type_key) events and (unit_id, ruleset_id, occurred_at of the event, delta)
-    score rows. Every key a row touches is kept, a zero sum too: a trigger would have created its row."""
-    event_hours: EventHours = {}
+    score rows, added to `into`'s when given. Every key a row touches is kept, a zero sum too: a trigger would have
+    created its row."""
+    event_hours, score_hours = into if into is not None else ({}, {})
     for unit_id, occurred_at, key in events:
         k = (unit_id, occurred_at // HOUR_MS, key)
         event_hours[k] = event_hours.get(k, 0) + 1
-    score_hours: ScoreHours = {}
     for unit_id, ruleset_id, occurred_at, delta in scores:
         s = (unit_id, ruleset_id, occurred_at // HOUR_MS)
         score_hours[s] = score_hours.get(s, 0) + delta

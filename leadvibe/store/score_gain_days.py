@@ -52,10 +52,11 @@ def kept(conn: apsw.Connection, ruleset_id: str) -> Kept | None:
     return kept_rulesets(conn).get(ruleset_id)  # one row per OU: read whole
 
 
-def sum_rises(scores: Iterable[tuple[str, int, str, int]], rulesets: Mapping[str, Kept]) -> RiseSums:
+def sum_rises(scores: Iterable[tuple[str, int, str, int]], rulesets: Mapping[str, Kept],
+              into: RiseSums | None = None) -> RiseSums:
     """Sums of the positive deltas of (ruleset_id, occurred_at of the event, lead_id, delta) score rows of the
-    kept `rulesets` on their kept days."""
-    sums: RiseSums = {}
+    kept `rulesets` on their kept days, added to `into`'s when given."""
+    sums: RiseSums = into if into is not None else {}
     if not rulesets:
         return sums
     for ruleset_id, occurred_at, lead_id, delta in scores:

@@ -4,6 +4,7 @@ them, on real SQLite files."""
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,11 @@ def test_events_and_scores_have_no_insert_triggers_but_the_hourly_totals() -> No
 
 
 @settings(max_examples=40, deadline=None)
-@given(before=EVENTS, batch=EVENTS)
-def test_batch_inserts_leave_the_totals_the_triggers_leave(before: list[Any], batch: list[Any]) -> None:
+@given(before=EVENTS, batch=EVENTS, cuts=st.lists(st.integers(0, 40), max_size=3))
+def test_batch_inserts_leave_the_totals_the_triggers_leave(before: list[Any], batch: list[Any],
+                                                           cuts: list[int]) -> None:
+    """A worker batch's flushes (the batch cut at `cuts`) with their totals counted across them and written once,
+    against the same rows inserted one by one with the triggers."""
     with tempfile.TemporaryDirectory() as tmp:
         by_trigger, by_batch = _open(Path(tmp) / "a.db"), _open(Path(tmp) / "b.db")
         old_events, old_scores = _rows(before, 1)
@@ -76,7 +80,13 @@ def test_batch_inserts_leave_the_totals_the_triggers_leave(before: list[Any], ba
         for row in new_events:
             ev_store.insert_event_with_seq(by_trigger, row[0], row[1:])
         by_trigger.executemany(ev_store._INSERT_SCORE, new_scores)
-        ev_store.insert_scored_events(by_batch, new_events, new_scores)
+        totals = ev_store.PendingTotals()
+        bounds = [0, *sorted(min(c, len(new_events)) for c in cuts), len(new_events)]
+        for lo, hi in itertools.pairwise(bounds):
+            part = new_events[lo:hi]
+            seqs = {e[0] for e in part}
+            ev_store.insert_scored_events(by_batch, part, [s for s in new_scores if s[0] in seqs], totals)
+        totals.write(by_batch)
         assert _tables(by_batch) == _tables(by_trigger)
         recount = sorted(r for r in by_batch.execute(
             "SELECT e.unit_id, s.ruleset_id, e.occurred_at / 3600000 - (e.occurred_at < 0 AND"
