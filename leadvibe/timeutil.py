@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 class Clock:
@@ -33,14 +33,29 @@ class ManualClock(Clock):
         self._now = ms
 
 
+# The instants accepted on input: an event, a rule's schedule or a query bound before the epoch or past year 9999
+# (after its offset: `9999-12-31T23:59:59-12:00` is in year 10000) has no use here, and outside years 1-9999 it
+# could not be written back as RFC 3339 at all.
+MIN_MS = 0
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST = datetime(1, 1, 1, tzinfo=UTC)
+_LAST = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
+
+
 def to_rfc3339(ms: int | None) -> str | None:
     """`1726410600000` -> `2024-09-15T14:30:00Z` (milliseconds kept only when non-zero)."""
     if ms is None:
         return None
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    if ms % 1000:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        dt = _EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        # Only a value stored before MIN_MS/MAX_MS were enforced can be outside years 1-9999: shown at the nearest
+        # end rather than failing every list that holds it.
+        dt = _FIRST if ms < 0 else _LAST
+    text = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    millis = dt.microsecond // 1000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
 def parse_rfc3339(text: str) -> int:
@@ -56,7 +71,13 @@ def parse_rfc3339(text: str) -> int:
         raise ValueError("must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z") from None
     if dt.tzinfo is None:
         raise ValueError("must include a UTC offset (Z or +hh:mm)")
-    return int(dt.timestamp() * 1000)
+    try:
+        ms = (dt - _EPOCH) // timedelta(milliseconds=1)
+    except OverflowError:
+        ms = -1
+    if not MIN_MS <= ms <= MAX_MS:
+        raise ValueError("must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+    return ms
 
 
 RANGES = ("all", "today", "yesterday", "last_24h", "last_7d", "last_30d", "last_90d")

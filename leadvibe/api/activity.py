@@ -148,6 +148,9 @@ def _aliases(data: OrderIn) -> list[tuple[str, str, str]]:
     return out
 
 
+MAX_AMOUNT = 1_000_000_000_000
+
+
 @post(
     "/orders",
     opt=access(Role.OPERATOR),
@@ -164,13 +167,14 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
     if not 1 <= len(order_id) <= 128:
         raise bad_request("`order_id` must be 1 to 128 characters")
     no_control(order_id, "order_id")
-    if not data.amount >= 0 or data.amount == float("inf"):
-        raise bad_request("`amount` must be a number >= 0")
+    # Up to a trillion: amounts stay exact to the cent as JSON numbers (doubles) up to there.
+    if not 0 <= data.amount <= MAX_AMOUNT:
+        raise bad_request("`amount` must be a number from 0 to 1000000000000")
     if not CURRENCY.match(data.currency):
         raise bad_request("`currency` must be a 3-letter ISO 4217 code such as USD")
     aliases = _aliases(data)
     lead_id = data.lead_id
-    if lead_id is not None and not 1 <= len(lead_id) <= 128:
+    if lead_id is not None and (not 1 <= len(lead_id) <= 128 or not lead_id.strip()):
         raise bad_request("`lead_id` must be 1 to 128 characters")
     if lead_id is not None:
         no_control(lead_id, "lead_id")

@@ -144,7 +144,8 @@ def _metadata_matches(items: Sequence[str] | None) -> tuple[q.MetadataMatch, ...
         key = key.strip()
         if not sep or not key:
             raise bad_request(f"`metadata` filter {item!r} must look like key:value")
-        if '"' in key or any(ord(c) < 32 for c in key) or len(key) > 200:
+        # A key goes into a JSON path in quotes, where `"` ends it and `\` escapes what follows.
+        if '"' in key or "\\" in key or any(ord(c) < 32 for c in key) or len(key) > 200:
             raise bad_request(f"`metadata` filter key {key!r} is not a valid metadata key")
         out.append(q.MetadataMatch(key, value))
     if len(out) > 20:

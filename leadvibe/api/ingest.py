@@ -27,6 +27,10 @@ MAX_BATCH = 1000
 MAX_BATCH_BODY = 16 * 1024 * 1024
 MAX_IMPORT = 10 * 1024 * 1024
 IMPORT_CHUNK = 500
+# The csv module refuses a field over 128 KB as malformed CSV, which stopped an import halfway through its file; a
+# whole file is at most MAX_IMPORT, so no field is ever over that, and a row with an overlong value is counted in
+# `errors` by its column's own limit like any other bad row.
+csv.field_size_limit(MAX_IMPORT)
 ALIAS_COLUMNS = ("external_id", "email", "phone", "cookie", "social")
 
 
@@ -243,7 +247,8 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
         raise ApiError(400, f"the CSV file must be UTF-8 (imported {imported} rows before the bad bytes)") from None
     except csv.Error as exc:
         await flush()
-        raise ApiError(400, f"malformed CSV near line {reader.line_num}: {exc}") from None
+        raise ApiError(400, f"malformed CSV near line {reader.line_num}: {exc} (imported {imported} rows before"
+                            " it)") from None
     if unnamed:
         raise ApiError(400, f"line {unnamed} has no lead_id, which by_lead needs on every row to keep each lead's"
                             " rows together (nothing was imported; import without by_lead to let rows name their"
@@ -268,7 +273,9 @@ def _lead_of(event: QueuedEvent) -> str:
       status_code=202, request_max_body_size=MAX_IMPORT + 256 * 1024)
 async def import_events(
     rt: Runtime, tenant: Tenant,
-    data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
+    # Any part, not only files: a form field or a repeated part named `file` then gets this handler's own
+    # message instead of the framework's type error.
+    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     skip_triggers: bool = False,
     by_lead: bool = False,
 ) -> ImportResult:
@@ -276,8 +283,13 @@ async def import_events(
     `by_lead=true` stores the rows grouped by `lead_id` (each lead's rows in file order), which the worker scores
     about twice as fast; every row must then name its lead."""
     upload = data.get("file") if isinstance(data, dict) else None
+    if isinstance(upload, list):
+        for part in upload:
+            if isinstance(part, UploadFile):
+                await part.close()
+        raise ApiError(400, "upload one CSV file as the multipart field `file` (this request has several)")
     if not isinstance(upload, UploadFile):
-        raise ApiError(400, "upload the CSV as the multipart field `file`")
+        raise ApiError(400, "upload the CSV as the multipart field `file` (a file part with a filename)")
     try:
         return await _import_rows(rt, tenant, upload, skip_triggers, by_lead)
     finally:

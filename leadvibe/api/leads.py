@@ -15,7 +15,7 @@ from leadvibe.api.deps import created_range
 from leadvibe.engine.conditions import profile_score as matched_rules
 from leadvibe.engine.levels import Level, level_for, score_ranges
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
-from leadvibe.pipeline.inbox import no_control
+from leadvibe.pipeline.inbox import check_depth, no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -312,6 +312,7 @@ def listed(row: dict[str, Any], levels: LeadLevels, aliases: list[dict[str, Any]
 
 
 def _metadata_json(metadata: dict[str, Any] | None) -> str:
+    check_depth(metadata or {})
     text = msgspec.json.encode(metadata or {})
     if len(text) > MAX_METADATA:
         raise ApiError(413, "`metadata` is larger than 100 KB")
@@ -424,6 +425,8 @@ async def create_lead(rt: Runtime, tenant: Tenant, data: LeadIn) -> LeadOut:
     through the profile mappings and scoring like any later edit."""
     lead_id = _lead_id(data.id)
     _metadata_json(data.metadata)
+    if data.account_id is not None:
+        _lead_id(data.account_id, "account_id")
     now = rt.now_ms()
 
     def run(c: Any) -> LeadOut:
@@ -466,6 +469,8 @@ async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadRepla
     _metadata_json(data.metadata)
     metadata = dict(data.metadata or {})
     account: Any = data.account_id if data.account_id is not msgspec.UNSET else msgspec.UNSET
+    if isinstance(account, str):
+        _lead_id(account, "account_id")
 
     def run(c: Any) -> LeadOut:
         row = store.get_lead(c, tenant.unit_id, lead_id)
@@ -490,6 +495,7 @@ async def patch_lead_metadata(
 ) -> LeadMetadata:
     """Shallow merge: each key replaces the stored one; a null value removes the key. The profile mappings
     re-run on the patched keys, then the profile score."""
+    check_depth(data)
 
     def run(c: Any) -> LeadMetadata:
         row = store.get_lead(c, tenant.unit_id, lead_id)

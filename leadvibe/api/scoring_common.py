@@ -12,6 +12,7 @@ import msgspec
 
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request
+from leadvibe.pipeline.inbox import no_control
 from leadvibe.pipeline.rescore import PreparedRescore, rescore_leads
 from leadvibe.runtime import Runtime
 from leadvibe.store import scoring as store
@@ -56,6 +57,7 @@ def clean_event_type(value: str, field: str = "event_type") -> tuple[str, str]:
     key = type_key(text)
     if not key:
         raise bad_request(f"`{field}` must contain more than spaces and hyphens")
+    no_control(text, field)
     return text, key
 
 

@@ -101,6 +101,12 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def check_depth(value: Any, field: str = "metadata") -> None:
+    """400 when a JSON value nests deeper than MAX_DEPTH levels (SEMANTICS §2), naming the field."""
+    if _depth_exceeds(value, MAX_DEPTH - 1):
+        raise ApiError(400, f"`{field}` is nested too deeply (at most {MAX_DEPTH} levels)")
+
+
 def no_control(value: str, field: str) -> None:
     """400 when an identifier holds a control character (SEMANTICS §2), naming the field."""
     if has_control_chars(value):
@@ -172,8 +178,7 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None,
         if ts > now + FUTURE_SLACK_MS:
             raise ApiError(400, "`timestamp` is more than 24 hours in the future")
     if ev.metadata is not None:
-        if _depth_exceeds(ev.metadata, MAX_DEPTH - 1):
-            raise ApiError(400, f"`metadata` is nested too deeply (at most {MAX_DEPTH} levels)")
+        check_depth(ev.metadata)
         if len(_encoder.encode(ev.metadata)) > MAX_METADATA_BYTES:
             raise ApiError(413, "`metadata` is larger than 100 KB")
     key = ev.event_id if ev.event_id is not None else idempotency_header

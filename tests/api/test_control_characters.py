@@ -69,3 +69,44 @@ async def test_created_leads_and_orders_refuse_control_characters(api: Api) -> N
     r = await api.post("/orders", json={"order_id": "o2", "amount": 5, "currency": "USD",
                                         "aliases": [{"alias_kind": "email", "raw_value": "a\x00@b.co"}]})
     assert r.status_code == 400 and "control characters" in r.json()["error"]
+
+
+async def test_blank_or_broken_identifiers_are_refused_everywhere(api: Api) -> None:
+    order = {"order_id": "o1", "amount": 5, "currency": "USD"}
+    r = await api.post("/orders", json={**order, "lead_id": "   "})
+    assert r.status_code == 400 and "`lead_id`" in r.json()["error"]
+    for bad in ("", "   ", "a\x00b\x1f\x7f", "x" * 129):
+        r = await api.post("/leads", json={"id": "ld_acct", "account_id": bad})
+        assert r.status_code == 400 and "`account_id`" in r.json()["error"], bad
+    assert (await api.post("/leads", json={"id": "ld_acct"})).status_code == 201
+    r = await api.put("/leads/ld_acct", json={"metadata": {}, "account_id": "   "})
+    assert r.status_code == 400 and "`account_id`" in r.json()["error"]
+    for path in ("%00", "%01%7F", "ld_x%00"):
+        r = await api.put(f"/settings/event-types/{path}", json={"hidden": False, "max_processing_scope": "activate"})
+        assert r.status_code == 400 and "control characters" in r.json()["error"], path
+    names = [t["event_type"] for t in (await api.get("/settings/event-types")).json()]
+    assert not any(any(ord(c) < 32 or ord(c) == 127 for c in n) for n in names)
+
+
+async def test_order_amounts_are_bounded(api: Api) -> None:
+    order = {"order_id": "o2", "currency": "USD", "lead_id": "ld_amount"}
+    r = await api.post("/orders", json={**order, "amount": 18446744073709551616})
+    assert r.status_code == 400 and "`amount`" in r.json()["error"]
+    assert (await api.post("/orders", json={**order, "amount": 1_000_000_000_000})).status_code == 201
+
+
+async def test_lead_metadata_nests_no_deeper_than_event_metadata(api: Api) -> None:
+    def nested(levels: int) -> dict[str, object]:
+        value: dict[str, object] = {"x": 1}
+        for _ in range(levels - 1):
+            value = {"x": value}
+        return value
+
+    assert (await api.post("/leads", json={"id": "ld_deep", "metadata": nested(31)})).status_code == 201
+    for method, path, body in (("post", "/leads", {"id": "ld_deeper", "metadata": nested(32)}),
+                               ("put", "/leads/ld_deep", {"metadata": nested(32)}),
+                               ("patch", "/leads/ld_deep/metadata", nested(32))):
+        r = await getattr(api, method)(path, json=body)
+        assert r.status_code == 400 and "nested too deeply" in r.json()["error"], (method, path, r.text)
+    r = await api.post("/ingest", json={"lead_id": "ld_deep", "event_type": "x", "metadata": nested(32)})
+    assert r.status_code == 400 and "nested too deeply" in r.json()["error"]

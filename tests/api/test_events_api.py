@@ -157,6 +157,8 @@ async def test_metadata_filters_and_or(api: Api, dataset: dict[str, str]) -> Non
     ("metadata=no_colon", "metadata"),
     ("metadata=:value", "metadata"),
     ('metadata=a"b:c', "metadata"),
+    ("metadata=%5C:1", "metadata"),
+    ("metadata=a%5Cb:1", "metadata"),
     ("logic=xor", "logic"),
 ])
 async def test_bad_list_inputs_answer_400(api: Api, query: str, needle: str) -> None:

@@ -199,6 +199,12 @@ async def test_csv_import(api: Api, basic: dict[str, str]) -> None:
 async def test_import_bad_requests(api: Api, basic: dict[str, str]) -> None:
     r = await api.client.post("/import", files={"other": ("e.csv", b"event_type\nx\n", "text/csv")}, headers=basic)
     assert r.status_code == 400 and "file" in r.json()["error"]
+    twice = [("file", (f"{n}.csv", b"event_type\nx\n", "text/csv")) for n in "ab"]
+    r = await api.client.post("/import", files=twice, headers=basic)
+    assert r.json() == {"error": "upload one CSV file as the multipart field `file` (this request has several)"}
+    r = await api.client.post("/import", data={"file": "event_type\nx\n"},
+                              files={"other": ("e.csv", b"x", "text/csv")}, headers=basic)
+    assert r.json() == {"error": "upload the CSV as the multipart field `file` (a file part with a filename)"}
     r = await api.client.post("/import", files={"file": ("e.csv", b"lead_id\nx\n", "text/csv")}, headers=basic)
     assert r.status_code == 400 and "event_type" in r.json()["error"]
     r = await api.client.post("/import", files={"file": ("e.csv", b"", "text/csv")}, headers=basic)
@@ -566,3 +572,15 @@ async def test_answers_carry_a_request_id_and_are_counted(api: Api, basic: dict[
         - before.get('http_requests_total{status="202",method="POST"}', 0) == 3
     assert after['http_requests_total{status="401",method="POST"}'] \
         - before.get('http_requests_total{status="401",method="POST"}', 0) == 1
+
+
+async def test_an_overlong_field_is_a_bad_row_not_a_broken_file(api: Api) -> None:
+    """A field over the csv module's default 128 KB limit: the row is counted in `errors` with its line, and the
+    rows after it are imported (the whole file was refused after the rows before it had been stored)."""
+    good = "".join(f"ld_{i},page_view,\n" for i in range(5))
+    csv_text = f"lead_id,event_type,note\n{good}{'x' * 200_000},page_view,\nld_9,page_view,{'n' * 200_000}\n"
+    r = await api.post("/import", files={"file": ("e.csv", csv_text.encode(), "text/csv")})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["imported"] == 6 and body["errors"] == 1, body
+    assert body["error_rows"][0]["line"] == 7 and "lead_id" in body["error_rows"][0]["error"]

@@ -1,0 +1,80 @@
+"""Timestamps outside 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z (after their offset) are refused where they
+come in: once stored, one could not be written back as RFC 3339, and every list holding it failed."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadvibe.timeutil import MAX_MS, parse_rfc3339, to_rfc3339
+from tests.conftest import Api
+from tests.helpers import wait_idle
+
+# Year 0 and year 10000 once their offsets are applied; a second before the epoch.
+OUTSIDE = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-12:00", "1969-12-31T23:59:59Z",
+           "0001-01-01T00:00:00Z"]
+RANGE_ERROR = "must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+
+
+@pytest.mark.parametrize("ts", OUTSIDE)
+def test_the_parser_refuses_instants_outside_the_range(ts: str) -> None:
+    with pytest.raises(ValueError, match=RANGE_ERROR):
+        parse_rfc3339(ts)
+
+
+def test_the_ends_of_the_range_round_trip() -> None:
+    for ts in ("1970-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z", "2024-02-29T23:59:59.001Z"):
+        assert to_rfc3339(parse_rfc3339(ts)) == ts
+    assert parse_rfc3339("9999-12-31T23:59:59.999Z") == MAX_MS
+    assert to_rfc3339(parse_rfc3339("2024-09-15T14:30:00.123+02:00")) == "2024-09-15T12:30:00.123Z"
+
+
+def test_a_stored_value_from_before_the_bound_is_written_as_rfc3339() -> None:
+    # Year 1 has four digits, and a value past any date is shown at the nearest end instead of failing.
+    assert to_rfc3339(-62135596800000) == "0001-01-01T00:00:00Z"
+    assert to_rfc3339(-1) == "1969-12-31T23:59:59.999Z"
+    assert to_rfc3339(10**18) == "9999-12-31T23:59:59.999Z"
+    assert to_rfc3339(-(10**18)) == "0001-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("ts", OUTSIDE[:2])
+async def test_ingest_refuses_it_before_the_202(api: Api, ts: str) -> None:
+    r = await api.post("/ingest", json={"lead_id": "ld_y0", "event_type": "page_view", "timestamp": ts})
+    assert r.status_code == 400
+    assert r.json() == {"error": f"`timestamp` {RANGE_ERROR}"}
+    r = await api.post("/ingest/batch", json={"events": [
+        {"lead_id": "ld_y0", "event_type": "page_view"},
+        {"lead_id": "ld_y0", "event_type": "page_view", "timestamp": ts}]})
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "rejected"]
+    await wait_idle(api)
+    r = await api.get("/events?limit=100")
+    assert r.status_code == 200 and r.json()["total"] == 1
+
+
+async def test_an_import_counts_the_row_as_an_error(api: Api) -> None:
+    csv = ("lead_id,event_type,timestamp\nld_a,page_view,2025-01-01T00:00:00Z\n"
+           "ld_b,page_view,0001-01-01T00:00:00+01:00\n")
+    r = await api.post("/import", files={"file": ("e.csv", csv.encode(), "text/csv")})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["imported"] == 1 and body["errors"] == 1, body
+    assert RANGE_ERROR in body["error_rows"][0]["error"]
+    await wait_idle(api)
+    assert (await api.get("/events")).json()["total"] == 1
+
+
+@pytest.mark.parametrize("field", ["start_at", "end_at"])
+async def test_a_rule_schedule_outside_it_is_refused_and_not_stored(api: Api, field: str) -> None:
+    before = (await api.get("/rules")).json()
+    r = await api.post("/rules", json={"event_type": "tsfz", "weight": 1, field: "9999-12-31T23:59:59-12:00"})
+    assert r.status_code == 400 and RANGE_ERROR in r.json()["error"]
+    after = await api.get("/rules")
+    assert after.status_code == 200 and after.json() == before
+
+
+async def test_orders_and_surge_metrics_refuse_it(api: Api) -> None:
+    r = await api.post("/orders", json={"lead_id": "ld_o", "order_id": "o1", "amount": 1, "currency": "USD",
+                                        "occurred_at": "0001-01-01T00:00:00+01:00"})
+    assert r.status_code == 400 and RANGE_ERROR in r.json()["error"]
+    r = await api.get("/surge/unit_default/metrics",
+                      params={"start": "0001-01-01T00:00:00+01:00", "end": "0001-01-03T00:00:00Z", "interval": "1d"})
+    assert r.status_code == 400 and RANGE_ERROR in r.json()["error"]
