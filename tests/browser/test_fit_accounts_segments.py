@@ -317,3 +317,27 @@ def test_a_lead_without_an_account_says_why(admin: Watched, seeded: Seeded) -> N
     assert seeded.call("GET", "/leads/ld_freemail")["lead"]["account_id"] is None
     page = admin.goto("/ui/leads/ld_freemail")
     expect(page.get_by_test_id("no-account")).to_contain_text("free-mail addresses")
+
+
+def test_an_account_on_a_lead_without_abm_links_nowhere_it_cannot_open(admin: Watched, seeded: Seeded) -> None:
+    """Sample data links leads to accounts while account-based marketing stays off; the account's page answers 403
+    then, so the lead page names the company without a link to it and says why."""
+    unit = seeded.call("POST", "/org-units", json={"name": "No ABM"})
+    headers = {**seeded.headers, "X-OU-ID": unit["unit_id"]}
+    assert seeded.server.request("POST", "/admin/seed", headers=headers).status_code == 200
+    # ABM is the organization's switch, on for this module's data: off for this test only.
+    abm = {"abm_enabled": False}
+    assert seeded.server.request("PUT", "/settings/scoring", json=abm, headers=headers).status_code == 200
+    try:
+        leads = seeded.server.request("GET", "/leads", params={"limit": 200}, headers=headers).json()["leads"]
+        lead = next(lead for lead in leads if lead.get("account_id"))
+        page = admin.page
+        page.evaluate("ou => sessionStorage.setItem('leadvibe.ou', ou)", unit["unit_id"])  # the OU picker's choice
+        page = admin.goto(f"/ui/leads/{lead['id']}")
+        card = page.get_by_role("region", name="Account")
+        expect(card.get_by_test_id("abm-off")).to_contain_text("Account-based marketing is off")
+        expect(card.get_by_role("link")).to_have_count(1)  # "All leads of …" only: the list filter works without ABM
+        expect(page.locator("a[href*='/accounts/']")).to_have_count(0)
+        admin.shot("lead-account-without-abm")
+    finally:
+        seeded.server.request("PUT", "/settings/scoring", json={"abm_enabled": True}, headers=headers)

@@ -6,6 +6,11 @@ export function fmtNumber(n) {
   return n === null || n === undefined ? '—' : number.format(n);
 }
 
+/** `n` and the noun for it: `counted(1, 'lead')` is "1 lead", `counted(3, 'lead')` "3 leads". */
+export function counted(n, one, many = `${one}s`) {
+  return `${fmtNumber(n)} ${n === 1 ? one : many}`;
+}
+
 export function fmtSigned(n) {
   if (n === null || n === undefined) return '—';
   return n > 0 ? `+${number.format(n)}` : number.format(n);
