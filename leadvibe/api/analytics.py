@@ -25,7 +25,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import analytics as store
-from leadvibe.store.leads import live_count
+from leadvibe.store.leads import lead_names, live_count
 from leadvibe.store.scoring import levels_of
 from leadvibe.timeutil import to_rfc3339
 
@@ -83,6 +83,8 @@ class TopLead(msgspec.Struct):
     profile_score: int
     profile_level: str | None
     account_id: str | None
+    # The lead's name from its metadata (`name`, first and last name, or `email`), when it has one.
+    name: str | None = None
 
 
 class ScoreGain(msgspec.Struct):
@@ -92,6 +94,8 @@ class ScoreGain(msgspec.Struct):
     gain: int
     score: int
     last_event_at: str | None
+    # The lead's name from its metadata (`name`, first and last name, or `email`), when it has one.
+    name: str | None = None
 
 
 class Period(msgspec.Struct):
@@ -184,12 +188,14 @@ async def top_leads(
         levels = store.engagement_levels(c, unit_id)
         profile_levels = levels_of(c, unit_id, "profile")
         out = []
-        for r in store.top_leads(c, unit_id, rs, limit):
+        rows = store.top_leads(c, unit_id, rs, limit)
+        names = lead_names(c, unit_id, [r["lead_id"] for r in rows])
+        for r in rows:
             level = level_for(levels, int(r["score"]))
             fit = level_for(profile_levels, int(r["profile_score"]))
             out.append(TopLead(r["lead_id"], int(r["score"]), level.name if level else None,
                                to_rfc3339(r["last_event_at"]), int(r["profile_score"]), fit.name if fit else None,
-                               r["account_id"]))
+                               r["account_id"], names.get(r["lead_id"])))
         return out
     result = await rt.db.read(run)
     if result is None:
@@ -211,8 +217,10 @@ async def score_gains(
         primary = store.primary_ruleset(c, unit_id)
         if primary is None:
             return []
-        return [ScoreGain(r["lead_id"], int(r["gain"]), int(r["score"]), to_rfc3339(r["last_event_at"]))
-                for r in store.score_gains(c, unit_id, primary, since, limit)]
+        rows = store.score_gains(c, unit_id, primary, since, limit)
+        names = lead_names(c, unit_id, [r["lead_id"] for r in rows])
+        return [ScoreGain(r["lead_id"], int(r["gain"]), int(r["score"]), to_rfc3339(r["last_event_at"]),
+                          names.get(r["lead_id"])) for r in rows]
     return await rt.db.read(run)
 
 

@@ -174,6 +174,11 @@ class SearchHit(msgspec.Struct):
     score: int
     level: str | None
     last_event_at: str | None
+    # What the leads list shows of each lead too: its name from its metadata (`name`, first and last name, or
+    # `email`; null when none) and its profile (fit) score and level.
+    name: str | None = None
+    profile_score: int = 0
+    profile_level: str | None = None
 
 
 class DeletionOut(msgspec.Struct):
@@ -661,13 +666,15 @@ async def search_leads(
         primary = store.primary_ruleset_id(c, tenant.unit_id)
         for h in hits:
             rows[h["lead_id"]] = store.get_lead(c, tenant.unit_id, h["lead_id"], primary)
-        levels = store.engagement_levels(c, tenant.unit_id)
+        levels = lead_levels(c, tenant.unit_id)
         out = []
         for h in hits:
             row = rows[h["lead_id"]]
             if row is None:
                 continue
             score = int(row["score"] or 0)
+            profile = int(row["profile_score"] or 0)
+            meta = msgspec.json.decode(row["metadata"] or "{}")
             out.append(
                 SearchHit(
                     h["lead_id"],
@@ -675,8 +682,12 @@ async def search_leads(
                     h["alias_kind"],
                     h["alias_value"],
                     score,
-                    _level(levels, score),
+                    _level(levels.engagement, score),
                     to_rfc3339(row["last_event_at"]),
+                    store.display_name(meta.get("name"), meta.get("first_name"), meta.get("last_name"),
+                                       meta.get("email")),
+                    profile,
+                    _level(levels.profile, profile),
                 )
             )
         return out

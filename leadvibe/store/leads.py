@@ -151,6 +151,32 @@ def aliases_of(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[dict[s
     return aliases_of_many(conn, unit_id, [lead_id]).get(lead_id, [])
 
 
+def display_name(name: Any, first: Any, last: Any, email: Any) -> str | None:
+    """What a person calls a lead, from its metadata: `name`, else first and last name, else `email` (None when
+    it has none of them). The dashboard's `leadLabel` (web/src/lib/format.js) reads the same keys in this order."""
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    parts = [p.strip() for p in (first, last) if isinstance(p, str) and p.strip()]
+    if parts:
+        return " ".join(parts)
+    return email.strip() if isinstance(email, str) and email.strip() else None
+
+
+def lead_names(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[str, str]:
+    """lead_id -> `display_name` of the given leads that have one (a short list's: one probe per lead)."""
+    if not lead_ids:
+        return {}
+    out: dict[str, str] = {}
+    for lead_id, *fields in conn.execute(
+            "SELECT id, metadata ->> '$.name', metadata ->> '$.first_name', metadata ->> '$.last_name',"
+            " metadata ->> '$.email' FROM leads WHERE unit_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            (unit_id, json.dumps(list(lead_ids)))):
+        name = display_name(*fields)
+        if name is not None:
+            out[str(lead_id)] = name
+    return out
+
+
 def aliases_of_many(conn: apsw.Connection, unit_id: str, lead_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Aliases of several leads (a list page's), by lead id, each lead's in the order they were first seen: one
     probe of `lead_aliases_lead` per lead. The index is named so the plan does not depend on the statistics a

@@ -98,7 +98,7 @@ async def test_top_leads_with_levels(api: Api, known: dict[str, str]) -> None:
     r = await api.get("/analytics/top-leads")
     assert r.status_code == 200, r.text
     # No profile rules or accounts here: every lead has profile score 0, no profile level, no account.
-    fit = {"profile_score": 0, "profile_level": None, "account_id": None}
+    fit = {"profile_score": 0, "profile_level": None, "account_id": None, "name": None}
     assert r.json() == [
         {"lead_id": "ld_hot", "score": 30, "level": "Hot", "last_event_at": to_rfc3339(NOW - HOUR), **fit},
         {"lead_id": "ld_warm", "score": 7, "level": "Cold", "last_event_at": to_rfc3339(NOW - 3 * HOUR), **fit},
@@ -121,8 +121,8 @@ async def test_score_gains_window(api: Api, known: dict[str, str]) -> None:
     r = await api.get("/analytics/score-gains")
     assert r.status_code == 200, r.text
     assert r.json() == [
-        {"lead_id": "ld_hot", "gain": 25, "score": 30, "last_event_at": to_rfc3339(NOW - HOUR)},
-        {"lead_id": "ld_warm", "gain": 2, "score": 7, "last_event_at": to_rfc3339(NOW - 3 * HOUR)},
+        {"lead_id": "ld_hot", "gain": 25, "score": 30, "last_event_at": to_rfc3339(NOW - HOUR), "name": None},
+        {"lead_id": "ld_warm", "gain": 2, "score": 7, "last_event_at": to_rfc3339(NOW - 3 * HOUR), "name": None},
     ]
     assert [(x["lead_id"], x["gain"]) for x in (await api.get("/analytics/score-gains?hours=48")).json()] == [
         ("ld_hot", 30), ("ld_warm", 2)]
@@ -190,3 +190,22 @@ def test_month_bounds_roll_over_the_year() -> None:
     assert (to_rfc3339(start), to_rfc3339(end)) == ("2025-12-01T00:00:00Z", "2026-01-01T00:00:00Z")
     start, end = month_bounds(parse_rfc3339("2025-02-01T00:00:00Z"))
     assert (to_rfc3339(start), to_rfc3339(end)) == ("2025-02-01T00:00:00Z", "2025-03-01T00:00:00Z")
+
+
+async def test_top_leads_and_gains_name_their_leads(api: Api) -> None:
+    """The overview lists people: each row carries the lead's name from its metadata (name, first and last name,
+    or email, in that order), null when the metadata has none."""
+    leads = {"ld_named": {"name": "Ada Lovelace", "email": "ada@example.com"},
+             "ld_parts": {"first_name": "Grace", "last_name": " Hopper "},
+             "ld_mail": {"email": "linus@example.com"}, "ld_none": {"company": "Acme"}}
+    for lead_id, metadata in leads.items():
+        assert (await api.post("/leads", json={"id": lead_id, "metadata": metadata})).status_code == 201
+    await add_rules(api, {"page_view": 5})
+    for lead_id in leads:
+        await ingest(api, lead_id, "page_view", 0.1)
+    await wait_idle(api)
+    want = {"ld_named": "Ada Lovelace", "ld_parts": "Grace Hopper", "ld_mail": "linus@example.com", "ld_none": None}
+    top = (await api.get("/analytics/top-leads")).json()
+    assert {x["lead_id"]: x["name"] for x in top} == want
+    gains = (await api.get("/analytics/score-gains")).json()
+    assert {x["lead_id"]: x["name"] for x in gains} == want

@@ -275,6 +275,14 @@ async def test_search_by_id_prefix_and_alias(scored: Api) -> None:
     assert (await scored.get("/leads/search")).status_code == 400
 
 
+async def test_search_hits_carry_the_lead_lists_name_and_fit(api: Api) -> None:
+    await api.post("/leads", json={"id": "ld_named", "metadata": {"first_name": "Grace", "last_name": "Hopper"}})
+    await api.post("/leads", json={"id": "ld_nameless", "metadata": {"company": "Acme"}})
+    hits = {h["id"]: h for h in (await api.get("/leads/search", params={"q": "ld_name"})).json()}
+    assert hits["ld_named"]["name"] == "Grace Hopper" and hits["ld_nameless"]["name"] is None
+    assert hits["ld_named"]["profile_score"] == 0 and hits["ld_named"]["profile_level"] is None
+
+
 # -- delete --------------------------------------------------------------------------------------------------
 async def wait_deleted(api: Api, lead_id: str) -> None:
     for _ in range(200):

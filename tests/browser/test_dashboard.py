@@ -160,9 +160,9 @@ def test_new_event_appears_on_live_and_in_the_table_without_reload(admin: Watche
 
 def test_deep_links_survive_a_reload(admin: Watched, seeded: Seeded) -> None:
     page = admin.goto("/ui/leads/ld_omar")
-    expect(page.get_by_role("heading", name="ld_omar")).to_be_visible()
+    expect(page.get_by_role("heading", name="Omar Haddad")).to_be_visible()
     page.reload()
-    expect(page.get_by_role("heading", name="ld_omar")).to_be_visible()
+    expect(page.get_by_role("heading", name="Omar Haddad")).to_be_visible()
     # the lead's page follows its new events without a reload
     before = seeded.score("ld_omar")
     assert httpx.post(seeded.server.base + "/ingest", json={"lead_id": "ld_omar", "event_type": "email_open"},

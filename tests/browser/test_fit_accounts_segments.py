@@ -18,7 +18,7 @@ WRITES = re.compile(r"^(New |Add |\+ |Delete|Edit|Save|Create|Remove|Load|Make p
 
 def lead_row(page: Page, lead_id: str) -> Any:
     """The Leads table's row of one lead."""
-    return page.get_by_role("row").filter(has=page.get_by_role("link", name=re.compile(f"^{lead_id}\\b")))
+    return page.get_by_role("row").filter(has=page.get_by_role("link", name=re.compile(f"\\b{lead_id}\\b")))
 
 
 def account_of(seeded: Seeded, name: str) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def test_a_segment_made_in_the_ui_shows_its_count_and_members(admin: Watched, se
     members = page.get_by_role("table", name="Leads in the segment")
     expect(members.locator("tbody tr")).to_have_count(count)
     for lead in seeded.call("GET", f"/segments/{segment_id}/leads"):
-        expect(members.get_by_role("link", name=re.compile(f"^{lead['id']}\\b"))).to_be_visible()
+        expect(members.get_by_role("link", name=re.compile(f"\\b{lead['id']}\\b"))).to_be_visible()
     expect(page.get_by_role("list", name="Condition group 1")).to_contain_text("company_size is greater than 200")
 
     # widen it: an OR group, edited in the same dialog
@@ -235,7 +235,7 @@ def test_viewer_sees_no_write_controls_on_fit_accounts_and_segments(watched: Wat
     segment = software_segment(seeded)
     globex = account_of(seeded, "Globex")
     page = viewer_page(watched, seeded)
-    screens = [("/ui/leads", "Leads"), ("/ui/leads/ld_jane", "ld_jane"), ("/ui/accounts", "Accounts"),
+    screens = [("/ui/leads", "Leads"), ("/ui/leads/ld_jane", "Jane Doe"), ("/ui/accounts", "Accounts"),
                (f"/ui/accounts/{globex['account_id']}", "Globex"), ("/ui/segments", "Segments"),
                (f"/ui/segments/{segment['segment_id']}", "Software companies"), ("/ui/scoring/fit", "Scoring"),
                ("/ui/scoring/accounts", "Scoring"), ("/ui/scoring/levels", "Scoring")]

@@ -14,7 +14,7 @@ from tests.browser.conftest import Watched, sign_in
 from tests.browser.data import Seeded
 
 SCREENS = [
-    ("/ui/", "Overview"), ("/ui/leads", "Leads"), ("/ui/leads/ld_li", "ld_li"), ("/ui/live", "Live"),
+    ("/ui/", "Overview"), ("/ui/leads", "Leads"), ("/ui/leads/ld_li", "Li Wei"), ("/ui/live", "Live"),
     ("/ui/events", "Events"), ("/ui/events?tab=types", "Events"), ("/ui/scoring", "Scoring"),
     ("/ui/scoring/levels", "Scoring"), ("/ui/scoring/filters", "Scoring"), ("/ui/scoring/decay", "Scoring"),
     ("/ui/scoring/surge", "Scoring"), ("/ui/scoring/settings", "Scoring"), ("/ui/triggers", "Triggers"),
@@ -166,10 +166,10 @@ def test_keyboard_only(watched: Watched, seeded: Seeded) -> None:
     expect(page.get_by_role("table").get_by_role("row")).to_have_count(2)
     for _ in range(40):  # Tab through the filters to the lead's link
         page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.textContent").strip().startswith("ld_jane"):
+        if page.evaluate("document.activeElement.textContent").strip().startswith("Jane Doe"):
             break
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="ld_jane")).to_be_visible()
+    expect(page.get_by_role("heading", name="Jane Doe")).to_be_visible()
     page.get_by_role("button", name="Merge leads…").focus()
     page.keyboard.press("Enter")
     dialog = page.get_by_role("dialog", name="Merge leads into ld_jane")

@@ -45,9 +45,12 @@ export function fmtAgo(iso, now = Date.now()) {
 }
 
 /** A lead's most readable name: an email or name in its metadata, else its id. */
+/** What a person calls a lead: its metadata's name, else first and last name, else email, else its id (the
+ * server's `display_name`, store/leads.py, reads the same keys in the same order). */
 export function leadLabel(lead) {
   const m = lead?.metadata || {};
-  return m.email || m.name || [m.first_name, m.last_name].filter(Boolean).join(' ') || lead?.id || '';
+  const text = (v) => (typeof v === 'string' ? v.trim() : '');
+  return text(m.name) || [text(m.first_name), text(m.last_name)].filter(Boolean).join(' ') || text(m.email) || lead?.id || '';
 }
 
 /** Level names get colours by their place from the lowest band to the highest. */
