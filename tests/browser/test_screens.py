@@ -51,7 +51,11 @@ def test_event_explanation_and_filters(admin: Watched, seeded: Seeded) -> None:
     page.get_by_role("button", name="Explain score").first.click()
     dialog = page.get_by_role("dialog", name="Score explanation")
     expect(dialog).to_contain_text("demo_request")
-    expect(dialog.get_by_role("cell", name="+40")).to_be_visible()
+    expect(dialog.get_by_role("cell", name="+40", exact=True)).to_be_visible()
+    # the rule by what it scores, not by its id; the scope in words
+    expect(dialog.get_by_role("cell", name="demo_request (+40)")).to_be_visible()
+    expect(dialog).not_to_contain_text("rl_")
+    expect(dialog).to_contain_text("scored and triggers")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     page.get_by_label("Metadata key").fill("utm_campaign")

@@ -6,6 +6,20 @@ export function fmtNumber(n) {
   return n === null || n === undefined ? '—' : number.format(n);
 }
 
+/** A scoring rule as a person reads it: `page_view (+5)`; the id when the rule is gone. */
+export function ruleText(rules, id) {
+  const r = rules?.[id];
+  return r ? `${r.event_type} (${fmtSigned(r.weight)})` : id;
+}
+
+/** A decay rule as a person reads it: `14 days without activity: −10`; the id when the rule is gone. */
+export function decayText(decays, id) {
+  const d = decays?.[id];
+  if (!d) return `decay rule ${id}`;
+  const unit = d.inactive_for === 1 ? String(d.unit).replace(/s$/, '') : d.unit;
+  return `${d.inactive_for} ${unit} without activity: −${fmtNumber(d.decrease)}`;
+}
+
 /** `n` and the noun for it: `counted(1, 'lead')` is "1 lead", `counted(3, 'lead')` "3 leads". */
 export function counted(n, one, many = `${one}s`) {
   return `${fmtNumber(n)} ${n === 1 ? one : many}`;

@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { counted, decayText, leadLabel, ruleText } from '../src/lib/format.js';
+
+test('a lead reads as its name, then first and last name, then email, then id', () => {
+  assert.equal(leadLabel({ id: 'ld_a', metadata: { name: 'Ada', email: 'a@x.io' } }), 'Ada');
+  assert.equal(leadLabel({ id: 'ld_a', metadata: { first_name: 'Grace', last_name: ' Hopper ' } }), 'Grace Hopper');
+  assert.equal(leadLabel({ id: 'ld_a', metadata: { email: 'a@x.io', name: '  ' } }), 'a@x.io');
+  assert.equal(leadLabel({ id: 'ld_a', metadata: { company: 'Acme', name: 5 } }), 'ld_a');
+});
+
+test('rules and decay rules read as what they do; a gone one by its id', () => {
+  const rules = { rl_1: { event_type: 'page_view', weight: 5 }, rl_2: { event_type: 'unsubscribe', weight: -20 } };
+  assert.equal(ruleText(rules, 'rl_1'), 'page_view (+5)');
+  assert.equal(ruleText(rules, 'rl_2'), 'unsubscribe (-20)');
+  assert.equal(ruleText(rules, 'rl_gone'), 'rl_gone');
+  const decays = { dc_1: { inactive_for: 14, unit: 'days', decrease: 10 }, dc_2: { inactive_for: 1, unit: 'weeks', decrease: 3 } };
+  assert.equal(decayText(decays, 'dc_1'), '14 days without activity: −10');
+  assert.equal(decayText(decays, 'dc_2'), '1 week without activity: −3');
+  assert.equal(decayText(decays, 'dc_gone'), 'decay rule dc_gone');
+});
+
+test('counts take the singular for one', () => {
+  assert.equal(counted(1, 'lead'), '1 lead');
+  assert.equal(counted(1200, 'lead'), '1,200 leads');
+  assert.equal(counted(2, 'match', 'matches'), '2 matches');
+});
