@@ -199,6 +199,10 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
         raise ApiError(400, "the CSV file is empty (a header row is required)")
     if "event_type" not in fields:
         raise ApiError(400, "the CSV header must include `event_type`")
+    repeated = sorted({f for f in fields if f and fields.count(f) > 1})
+    if repeated:
+        # Which of two `event_type` columns would win is nothing a person can see in the file: say so instead.
+        raise ApiError(400, f"the CSV header names {', '.join(f'`{f}`' for f in repeated)} more than once")
     if by_lead and "lead_id" not in fields:
         raise ApiError(400, "by_lead groups the rows by their lead_id column, and this file's header has none"
                             " (import it without by_lead)")

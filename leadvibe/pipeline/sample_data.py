@@ -86,7 +86,11 @@ class _Recorder:
 def _engagement(conn: apsw.Connection, unit_id: str, org_id: str, rec: _Recorder, now: int) -> None:
     primary = scoring_store.primary_ruleset(conn, unit_id) is None
     ruleset = rec.add("rulesets", new_id("rs"))
-    scoring_store.create_ruleset(conn, unit_id, org_id, ruleset_id=ruleset, name=f"Demo engagement {ruleset[-4:]}",
+    # Ruleset names are unique in an OU: the id's tail only when the OU already has one by the plain name.
+    name = "Demo engagement"
+    if scoring_store.ruleset_name_taken(conn, unit_id, name):
+        name = f"{name} {ruleset[-4:]}"
+    scoring_store.create_ruleset(conn, unit_id, org_id, ruleset_id=ruleset, name=name,
                                  score_column="demo_score", is_primary=primary, created_by=SEED, now=now)
     for event_type, weight in ENGAGEMENT_RULES.items():
         scoring_store.create_rule(conn, unit_id, org_id, rule_id=rec.add("rules", new_id("rl")), ruleset_id=ruleset,

@@ -68,6 +68,7 @@ async def test_seed_scores_through_the_real_pipeline_then_wipe_leaves_real_data(
     assert (await api.get(f"/segments/{segments['Enterprise evaluators']}/count")).json()["count"] > 0
     milestones = (await api.get("/triggers/milestones")).json()
     assert [t["webhook_disabled"] for t in milestones] == [True]
+    assert "Demo engagement" in {r["name"] for r in (await api.get("/rulesets")).json()}
     assert (await api.get("/deliveries")).json()["total"] == 0
 
     r = await api.post("/admin/wipe")

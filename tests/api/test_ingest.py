@@ -209,6 +209,9 @@ async def test_import_bad_requests(api: Api, basic: dict[str, str]) -> None:
     assert r.status_code == 400 and "event_type" in r.json()["error"]
     r = await api.client.post("/import", files={"file": ("e.csv", b"", "text/csv")}, headers=basic)
     assert r.status_code == 400
+    r = await api.client.post("/import", files={"file": ("e.csv", b"lead_id,event_type,Event_Type\na,x,y\n",
+                                                           "text/csv")}, headers=basic)
+    assert r.json() == {"error": "the CSV header names `event_type` more than once"}
     r = await api.client.post("/import", files={"file": ("e.csv", b"event_type,lead_id\n\xff\xfe,a\n", "text/csv")},
                               headers=basic)
     assert r.status_code == 400 and "UTF-8" in r.json()["error"]

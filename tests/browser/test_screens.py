@@ -154,6 +154,13 @@ def test_readable_on_a_phone(watched: Watched, seeded: Seeded) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Leads").click()
     expect(page.get_by_role("heading", name="Leads", exact=True)).to_be_visible()
     watched.shot("phone-leads")
+    # screens whose card headers and tables used to push the page sideways
+    for path, heading in (("/ui/scoring", "Scoring"), ("/ui/settings/credentials", "Settings"),
+                          ("/ui/settings/units", "Settings"), ("/ui/events", "Events")):
+        watched.goto(path)
+        expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
+        watched.settle()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1, path
 
 
 def test_keyboard_only(watched: Watched, seeded: Seeded) -> None:
