@@ -19,7 +19,7 @@ frames to the B-trees they belong to (SQLite's dbstat): which tables and indexes
 come from.
 Usage: python scripts/bench_worker.py [--events 60000] [--leads 5000] [--rounds 2] [--preload 0]
        [--budget-ms 100] [--batch 2000] [--cache-mb N] [--profile out.prof] [--default-gc] [--stored-leads 0]
-       [--scatter] [--pages-by-tree] [--statements] [--per-lead 1] [--tail-ms 0]
+       [--scatter] [--pages-by-tree] [--statements] [--per-lead 1] [--tail-ms 0] [--cold]
        e.g. --leads 1000000 --stored-leads 1000000 --preload 2000000 --scatter --events 10000 --pages-by-tree
 """
 
@@ -46,6 +46,7 @@ from leadvibe.app import build_runtime  # noqa: E402
 from leadvibe.bootstrap import bootstrap  # noqa: E402
 from leadvibe.config import load_settings  # noqa: E402
 from leadvibe.pipeline import inbox as inbox_mod  # noqa: E402
+from leadvibe.pipeline.lead_cache import WORKER, LeadCache  # noqa: E402
 from leadvibe.pipeline.triggers import TriggerService  # noqa: E402
 from leadvibe.pipeline.worker import process_batch  # noqa: E402
 
@@ -139,8 +140,9 @@ def pages_written(rt) -> int:  # type: ignore[no-untyped-def]
 
 
 def drain(rt, prof: cProfile.Profile | None, budget_ms: int,  # type: ignore[no-untyped-def]
-          batch: int = 2000, tail_ms: float = 0.0) -> tuple[int, float, float, int]:
-    """Drain the inbox: (events, wall seconds, CPU seconds of the process, batches)."""
+          batch: int = 2000, tail_ms: float = 0.0, cache: LeadCache | None = None) -> tuple[int, float, float, int]:
+    """Drain the inbox: (events, wall seconds, CPU seconds of the process, batches). With `cache`, lead state is
+    kept from one batch to the next as the server's worker keeps it."""
     done = batches = 0
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -149,11 +151,17 @@ def drain(rt, prof: cProfile.Profile | None, budget_ms: int,  # type: ignore[no-
             if prof is not None:
                 prof.enable()
             try:
-                return process_batch(rt, c, batch, budget_ms=budget_ms, tail_ms_per_event=tail_ms)
+                if cache is not None:
+                    cache.begin(rt.db, c)
+                result = process_batch(rt, c, batch, budget_ms=budget_ms, tail_ms_per_event=tail_ms, cache=cache)
+                result.mark = rt.db.write_mark(WORKER)
+                return result
             finally:
                 if prof is not None:
                     prof.disable()
-        result = rt.db.write_blocking(one)
+        result = rt.db.write_blocking(one, owner=WORKER)
+        if cache is not None:
+            cache.committed(result.mark, result.leads)
         if result.processed == 0:
             break
         done += result.processed
@@ -176,6 +184,8 @@ def main() -> None:
                     help="the writes and commit per event a server's worker has learnt (`Worker.tail_ms`): its"
                          " batches then flush every max(512, 25 ms / tail) events and count the tail in the budget"
                          " (0: unknown, a flush every 2,000 events)")
+    ap.add_argument("--cold", action="store_true",
+                    help="no lead state kept between batches (the worker keeps it while only it commits)")
     ap.add_argument("--cache-mb", type=int, help="the writer's page cache in MB (else the server's default)")
     ap.add_argument("--default-gc", action="store_true",
                     help="leave the garbage collector at the interpreter's defaults (the server sets it as"
@@ -224,7 +234,8 @@ def main() -> None:
                 checkpoints_held(rt, True)
             load = os.getloadavg()[0]
             pages_written(rt)
-            done, secs, cpu, batches = drain(rt, prof, args.budget_ms, args.batch, args.tail_ms)
+            done, secs, cpu, batches = drain(rt, prof, args.budget_ms, args.batch, args.tail_ms,
+                                             None if args.cold else LeadCache())
             pages = pages_written(rt)
             if args.pages_by_tree:
                 frames = wal_frames_by_tree(rt.db.path)

@@ -169,21 +169,28 @@ class _TransactionLost(Exception):
 class WriteMark(NamedTuple):
     """`Database.write_mark`'s answer."""
 
-    commits_besides_steps: int
+    # Commits so far that held a job of another owner than `owner` (or a bare job).
+    commits_besides: int
     data_version: int | None
+    owner: str
+
+
+# The owner of yielding jobs (`enqueue(yields=True)`: the steps of a decay pass) unless they name another.
+STEPS = "steps"
 
 
 class _Job:
-    __slots__ = ("alone", "fn", "future", "loop", "transaction", "yields")
+    __slots__ = ("alone", "fn", "future", "loop", "owner", "transaction", "yields")
 
     def __init__(self, fn: Callable[[apsw.Connection], Any], future: Any, loop: asyncio.AbstractEventLoop | None,
-                 transaction: bool, alone: bool = False, yields: bool = False) -> None:
+                 transaction: bool, alone: bool = False, yields: bool = False, owner: str | None = None) -> None:
         self.fn = fn
         self.future = future
         self.loop = loop
         self.transaction = transaction
         self.alone = alone
         self.yields = yields
+        self.owner = owner if owner is not None or not yields else STEPS
 
 
 def _settle(job: _Job, ok: bool, value: Any) -> None:
@@ -267,10 +274,11 @@ class Database:
         self._checkpointer: _Checkpointer | None = None
         self.writes_committed = 0
         self.last_commit_at = 0.0
-        # For `write_mark` / `unchanged_since`: commits that held any job other than a yielding one (bare jobs
-        # count too), and the writer connection's `PRAGMA data_version` (it changes when another connection, the
-        # worker process's, commits) as of its latest transaction's start.
-        self._commits_besides_steps = 0
+        # For `write_mark` / `unchanged_since`: every commit (a bare job counts as one), the commits whose jobs all
+        # had one owner, by owner, and the writer connection's `PRAGMA data_version` (it changes when another
+        # connection, the worker process's, commits) as of its latest transaction's start.
+        self._commits = 0
+        self._owned: dict[str, int] = {}
         self._data_version: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -376,16 +384,18 @@ class Database:
         return self._thread is not None and self._thread.is_alive()
 
     # -- writes ----------------------------------------------------------------------------------------------
-    async def write(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True, alone: bool = False) -> T:
+    async def write(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True, alone: bool = False,
+                    owner: str | None = None) -> T:
         """Run `fn(conn)` on the writer thread inside a transaction; return once it is committed.
 
         `alone=True` gives it a transaction of its own instead of a savepoint in a shared one: for jobs that change
-        many pages, whose savepoint would hold a copy of each in memory until the group commits.
+        many pages, whose savepoint would hold a copy of each in memory until the group commits. `owner` names
+        whose write it is for `write_mark`.
         """
-        return await self.enqueue(fn, transaction=transaction, alone=alone)
+        return await self.enqueue(fn, transaction=transaction, alone=alone, owner=owner)
 
     def enqueue(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
-                alone: bool = False, yields: bool = False) -> asyncio.Future[T]:
+                alone: bool = False, yields: bool = False, owner: str | None = None) -> asyncio.Future[T]:
         """`write` without waiting: queue `fn` now and return the future its committed result settles (on the
         running loop), which several callers may await.
 
@@ -396,27 +406,29 @@ class Database:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         # A yielding job runs in a transaction of its own: it never holds others' savepoints.
-        self._enqueue(_Job(fn, fut, loop, transaction, alone or yields, yields))
+        self._enqueue(_Job(fn, fut, loop, transaction, alone or yields, yields, owner))
         return fut
 
-    def write_mark(self) -> WriteMark:
-        """What has been committed so far, as the writer knows it: take it before a read whose answer a later write
-        job means to rely on, and ask `unchanged_since` in that job."""
-        return WriteMark(self._commits_besides_steps, self._data_version)
+    def write_mark(self, owner: str = STEPS) -> WriteMark:
+        """What has been committed so far besides `owner`'s own writes, as the writer knows it: take it before a
+        read whose answer a later write job means to rely on, and ask `unchanged_since` in that job. The default
+        owner is the yielding jobs' (a decay pass's steps, one pass at a time per process). A job may take it
+        inside itself too: its own commit, if it held only `owner`'s jobs, leaves the mark holding."""
+        return WriteMark(self._commits - self._owned.get(owner, 0), self._data_version, owner)
 
     def unchanged_since(self, conn: apsw.Connection, mark: WriteMark) -> bool:
-        """Inside a write job: True if nothing but yielding jobs (`enqueue(yields=True)`: the steps of a decay pass,
-        one at a time per process) has committed since `mark`, in this process or another, so a read started after
-        `mark` still holds except for what those steps wrote. False whenever that cannot be told."""
-        if mark.data_version is None or mark.commits_besides_steps != self._commits_besides_steps:
+        """Inside a write job: True if nothing but `mark.owner`'s jobs has committed since `mark`, in this process
+        or another (each commit holding any other job counts, riders included), so a read started after `mark`
+        still holds except for what that owner wrote. False whenever that cannot be told."""
+        if mark.data_version is None or mark.commits_besides != self._commits - self._owned.get(mark.owner, 0):
             return False
         return _data_version(conn) == mark.data_version
 
     def write_blocking(self, fn: Callable[[apsw.Connection], T], *, transaction: bool = True,
-                       alone: bool = False) -> T:
+                       alone: bool = False, owner: str | None = None) -> T:
         """`write` for synchronous callers (CLI, tests)."""
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._enqueue(_Job(fn, fut, None, transaction, alone))
+        self._enqueue(_Job(fn, fut, None, transaction, alone, owner=owner))
         return fut.result()
 
     def _write_loop(self) -> None:
@@ -513,7 +525,7 @@ class Database:
             out = (True, job.fn(conn))
         except BaseException as exc:
             out = (False, exc)
-        self._commits_besides_steps += 1  # whatever it did, it may have written
+        self._commits += 1  # whatever it did, it may have written
         self.write_job_seconds.observe(time.perf_counter() - started)
         self._dispatch([(job, *out)])
 
@@ -568,8 +580,10 @@ class Database:
             self._dispatch([(job, False, exc) for job, _, _ in results])
             return
         self.writes_committed += 1
-        if not all(job.yields for job, _, _ in results):
-            self._commits_besides_steps += 1
+        self._commits += 1
+        owner = results[0][0].owner if results else None
+        if owner is not None and all(job.owner == owner for job, _, _ in results):
+            self._owned[owner] = self._owned.get(owner, 0) + 1
         self.last_commit_at = time.monotonic()
         self._dispatch(results)
 

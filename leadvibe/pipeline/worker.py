@@ -17,6 +17,7 @@ import apsw
 import msgspec
 import structlog
 
+from leadvibe.db.database import WriteMark
 from leadvibe.engine.dispatch import Dispatch, LeadState
 from leadvibe.engine.levels import level_for
 from leadvibe.engine.normalize import channel_for_key, type_key
@@ -24,6 +25,7 @@ from leadvibe.engine.replay import ReplayEvent
 from leadvibe.engine.surge import Session
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.filter_windows import HOLD_AFTER, ByTime, HeldNews, WindowHold
+from leadvibe.pipeline.lead_cache import WORKER, LeadCache, WarmLead
 from leadvibe.pipeline.scoring_config import OUConfig
 from leadvibe.pipeline.worker_pace import ArrivalRate, pause_before_batch
 from leadvibe.store import events as ev_store
@@ -125,6 +127,10 @@ class BatchResult:
     last_seq: int = 0
     # For the worker's filter-window hold once the batch has committed (`WindowHold.committed`).
     held: HeldNews | None = None
+    # For the worker's lead cache once the batch has committed (`LeadCache.committed`): the state the batch wrote
+    # of its leads, and the write mark taken at its end.
+    leads: dict[tuple[str, str], WarmLead] = field(default_factory=dict)
+    mark: WriteMark | None = None
 
 
 class _Discard(list[tuple[str, str, dict[str, Any]]]):
@@ -157,8 +163,11 @@ class BatchProcessor:
     the type catalogue.
     """
 
-    def __init__(self, rt: Any, conn: apsw.Connection, now: int, hold: WindowHold | None = None) -> None:
+    def __init__(self, rt: Any, conn: apsw.Connection, now: int, hold: WindowHold | None = None,
+                 cache: LeadCache | None = None) -> None:
         self.rt = rt
+        # Lead state the worker's earlier batches wrote, still what is stored (pipeline/lead_cache.py).
+        self.cache = cache
         self.conn = conn
         self.now = now
         self.configs = rt.scoring_config
@@ -230,7 +239,17 @@ class BatchProcessor:
                     if wanted is None:
                         wanted = named[row[2]] = set()
                     wanted.add(lead_id)
+        cache = self.cache
         for unit_id, wanted in named.items():
+            if cache is not None:
+                for lead_id in list(wanted):
+                    warm = cache.get(unit_id, lead_id)
+                    if warm is not None:
+                        resolved[(unit_id, lead_id)] = lead_id
+                        self.prefetched[(unit_id, lead_id)] = warm
+                        wanted.discard(lead_id)
+                if not wanted:
+                    continue
             stored = ev_store.named_leads(self.conn, unit_id, sorted(wanted))
             for lead_id in wanted:
                 state = stored.get(lead_id)
@@ -538,6 +557,11 @@ class BatchProcessor:
         batch's own windowed events, for once the batch has committed)."""
         self.flush()
         self.totals.write(self.conn)
+        if self.cache is not None:
+            # What was just written is what is stored once this transaction commits (the worker hands it to its
+            # cache then).
+            self.result.leads = {key: (dict(work.state.scores), work.state.session,
+                                       work.session_count + work.state.opened) for key, work in self.leads.items()}
         if self.hold is not None:
             # Only the grouping-filtered types' windows: no other is ever held.
             grouping = {k: w for k, w in self.windows.items() if k[2] in self.plans[k[0]].dispatch.group_ms}
@@ -609,7 +633,7 @@ class _InboxParts:
 def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = False,
                   budget_ms: float | None = None, yield_ms: float | None = None,
                   tail_ms_per_event: float = 0.0, after_fetch: Callable[[], None] | None = None,
-                  hold: WindowHold | None = None) -> BatchResult:
+                  hold: WindowHold | None = None, cache: LeadCache | None = None) -> BatchResult:
     """Take up to `limit` inbox rows in arrival order and process them (called on the writer thread).
 
     The rows are read from the inbox file after the last one handled, as this transaction sees the mark
@@ -637,7 +661,7 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
         after_fetch()
     if not rows:
         return BatchResult()
-    proc = BatchProcessor(rt, conn, rt.now_ms(), None if careful else hold)
+    proc = BatchProcessor(rt, conn, rt.now_ms(), None if careful else hold, None if careful else cache)
     if parts is not None:
         started = proc.result.started = time.perf_counter()
         waiting = rt.db.queue_length_fn
@@ -749,6 +773,8 @@ class Worker:
         self.after_batch: Callable[[BatchResult, int], None] = lambda result, _: rt.inbox.handled(result.last_seq)
         # Grouping-filter windows kept from one batch to the next (pipeline/filter_windows.py).
         self.filter_windows = WindowHold()
+        # Lead state kept from one batch to the next while only the worker commits (pipeline/lead_cache.py).
+        self.lead_cache = LeadCache()
 
     @property
     def alive(self) -> bool:
@@ -796,20 +822,26 @@ class Worker:
                     result = await self.rt.db.write(
                         lambda c, n=limit, tail=self.tail_ms: self._batch(
                             c, n, budget_ms=settings.worker_batch_ms, yield_ms=settings.worker_yield_ms,
-                            tail_ms_per_event=tail, hold=self.filter_windows), alone=True)
+                            tail_ms_per_event=tail, hold=self.filter_windows, cache=self.lead_cache),
+                        alone=True, owner=WORKER)
                     self.filter_windows.committed(result.held)
+                    self.lead_cache.committed(result.mark, result.leads)
                     self._learn_tail(result, time.perf_counter())
                 except asyncio.CancelledError:
                     self.filter_windows.clear()
+                    self.lead_cache.clear()
                     raise
                 except Exception:
                     self.filter_windows.clear()
+                    self.lead_cache.clear()
                     result = await self.rt.db.write(
-                        lambda c: self._batch(c, min(settings.worker_batch_size, 500), careful=True), alone=True)
+                        lambda c: self._batch(c, min(settings.worker_batch_size, 500), careful=True), alone=True,
+                        owner=WORKER)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self.filter_windows.clear()
+                self.lead_cache.clear()
                 log.exception("worker_batch_failed")
                 self._busy = False
                 await asyncio.sleep(0.5)
@@ -844,7 +876,14 @@ class Worker:
     def _batch(self, conn: apsw.Connection, limit: int, **kwargs: Any) -> BatchResult:
         if self.before_batch is not None:
             self.before_batch()
-        return process_batch(self.rt, conn, limit, after_fetch=self.after_fetch, **kwargs)
+        cache = kwargs.get("cache")
+        if cache is not None:
+            cache.begin(self.rt.db, conn)
+        result = process_batch(self.rt, conn, limit, after_fetch=self.after_fetch, **kwargs)
+        if cache is not None:
+            # Taken inside the batch's own job (a batch that found nothing too): its commit leaves it holding.
+            result.mark = self.rt.db.write_mark(WORKER)
+        return result
 
     def _learn_tail(self, result: BatchResult, ended: float) -> None:
         # A handful of events says little about the per-event part of the tail (its commit's fixed cost dominates).

@@ -129,7 +129,9 @@ async def _answers(api: Api) -> dict[str, Any]:
     analytics = (await api.get("/analytics")).json()
     stats = (await api.get("/analytics/stats")).json()
     usage = (await api.get("/usage")).json()
-    gains = {h: (await api.get(f"/analytics/score-gains?hours={h}")).json() for h in GAIN_HOURS}
+    # Each row's `name` (the lead's, from its metadata) is no part of what the row queries define.
+    gains = {h: [{k: v for k, v in row.items() if k != "name"}
+                 for row in (await api.get(f"/analytics/score-gains?hours={h}")).json()] for h in GAIN_HOURS}
     return {"totals": analytics["totals"], "last_24h": stats["last_24h"], "top_events": stats["top_events"],
             "gains": gains,
             "usage": (usage["org"], (usage["ou"]["events"], usage["ou"]["leads"]))}

@@ -329,3 +329,44 @@ def test_a_mark_taken_before_the_writer_has_run_tells_nothing(tmp_path: Path) ->
         assert not db.write_blocking(lambda c: db.unchanged_since(c, mark))
     finally:
         db.close()
+
+
+async def test_a_mark_taken_inside_an_owners_job_survives_only_that_owners_commits(db: Database) -> None:
+    """The worker takes its mark at the end of its own batch job: its commit leaves the mark holding, any other
+    commit (another owner's, an owner-less one, a rider in its own commit) ends it."""
+    def own(c: apsw.Connection) -> WriteMark:
+        c.execute("INSERT INTO t VALUES (10)")
+        return db.write_mark("worker")
+
+    def still(mark: WriteMark) -> asyncio.Future[bool]:
+        return db.enqueue(lambda c: db.unchanged_since(c, mark), owner="worker")
+
+    mark = await db.write(own, alone=True, owner="worker")
+    assert await still(mark)
+    mark = await db.write(own, alone=True, owner="worker")
+    await db.enqueue(lambda c: c.execute("INSERT INTO t VALUES (11)"), yields=True)  # a decay step is not ours
+    assert not await still(mark)
+    mark = await db.write(own, alone=True, owner="worker")
+    await db.write(lambda c: c.execute("INSERT INTO t VALUES (12)"), owner="someone else")
+    assert not await still(mark)
+    # A write that rides in the worker's own commit counts.
+    running, go = threading.Event(), threading.Event()
+
+    def slow(c: apsw.Connection) -> WriteMark:
+        out = own(c)
+        running.set()
+        go.wait(5)
+        return out
+
+    batch = db.write(slow, alone=True, owner="worker")
+    task = asyncio.ensure_future(batch)
+    assert await asyncio.get_running_loop().run_in_executor(None, running.wait, 5)
+    rider = db.enqueue(lambda c: c.execute("INSERT INTO t VALUES (13)"))
+    await asyncio.sleep(0.05)
+    go.set()
+    mark, _ = await asyncio.wait_for(asyncio.gather(task, rider), 5)
+    assert not await still(mark)
+    # ...and the default mark (the decay steps') is ended by the worker's commits.
+    steps = db.write_mark()
+    await db.write(own, alone=True, owner="worker")
+    assert not await db.enqueue(lambda c: db.unchanged_since(c, steps), yields=True)
