@@ -36,6 +36,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import event_queries as q
+from leadvibe.store.leads import lead_names
 from leadvibe.timeutil import range_bounds, to_rfc3339
 
 TAGS = ["Events"]
@@ -72,6 +73,8 @@ class EventOut(msgspec.Struct):
     inorganic: bool
     filtered_by: str | None
     grouped_with: str | None
+    # The lead's name from its metadata (`name`, first and last name, or `email`), when it has one.
+    lead_name: str | None = None
 
 
 class EventPage(msgspec.Struct):
@@ -129,12 +132,12 @@ class TypeProperties(msgspec.Struct):
     properties: list[str]
 
 
-def _event(row: dict[str, Any]) -> EventOut:
+def _event(row: dict[str, Any], names: dict[str, str]) -> EventOut:
     meta = _json.decode(row["metadata"]) if row["metadata"] else {}
     at = to_rfc3339(row["occurred_at"])
     return EventOut(row["id"], row["lead_id"], row["event_type"], meta if isinstance(meta, dict) else {}, at,
                     at, to_rfc3339(row["received_at"]), row["channel"], row["source"], bool(row["inorganic"]),
-                    row["filtered_by"], row["grouped_with"])
+                    row["filtered_by"], row["grouped_with"], names.get(row["lead_id"]))
 
 
 def _metadata_matches(items: Sequence[str] | None) -> tuple[q.MetadataMatch, ...]:
@@ -168,10 +171,11 @@ def event_filter(now: int, event_type: str | None = None, lead_id: str | None = 
 
 
 async def _page(rt: Runtime, unit_id: str, f: q.EventFilter, page: int, limit: int) -> EventPage:
-    def run(c: Any) -> tuple[int, list[dict[str, Any]]]:
-        return q.count_events(c, unit_id, f), q.list_events(c, unit_id, f, limit, (page - 1) * limit)
-    total, rows = await rt.db.read(run)
-    return EventPage([_event(r) for r in rows], total, page, limit)
+    def run(c: Any) -> tuple[int, list[dict[str, Any]], dict[str, str]]:
+        rows = q.list_events(c, unit_id, f, limit, (page - 1) * limit)
+        return q.count_events(c, unit_id, f), rows, lead_names(c, unit_id, list({r["lead_id"] for r in rows}))
+    total, rows, names = await rt.db.read(run)
+    return EventPage([_event(r, names) for r in rows], total, page, limit)
 
 
 @get("/events", opt=access(Role.VIEWER),

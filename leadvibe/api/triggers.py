@@ -31,6 +31,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import segments as segment_store
 from leadvibe.store import triggers as store
+from leadvibe.store.leads import lead_names
 from leadvibe.timeutil import parse_rfc3339, to_rfc3339
 
 TAGS = ["Triggers"]
@@ -197,6 +198,8 @@ class EmittedEvent(msgspec.Struct):
     score_after: int | None
     level: str | None
     fired_at: str | None
+    # The lead's name from its metadata (`name`, first and last name, or `email`), when it has one.
+    lead_name: str | None = None
 
 
 def base_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -796,7 +799,7 @@ def parse_time_param(value: str | None, what: str) -> int | None:
         raise bad_request(f"`{what}` {exc}") from None
 
 
-def _emitted(row: dict[str, Any]) -> EmittedEvent:
+def _emitted(row: dict[str, Any], names: dict[str, str] | None = None) -> EmittedEvent:
     return EmittedEvent(
         row["id"],
         row["trigger_id"],
@@ -809,6 +812,7 @@ def _emitted(row: dict[str, Any]) -> EmittedEvent:
         row["score_after"],
         row["level"],
         to_rfc3339(row["fired_at"]),
+        (names or {}).get(row["lead_id"]),
     )
 
 
@@ -824,20 +828,14 @@ async def _events(
     end: str | None,
 ) -> list[EmittedEvent]:
     lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")
-    rows = await rt.db.read(
-        lambda c: store.list_trigger_events(
-            c,
-            tenant.unit_id,
-            kind,
-            limit=limit,
-            offset=(page - 1) * limit,
-            trigger_id=trigger_id,
-            lead_id=lead_id,
-            start=lo,
-            end=hi,
-        )
-    )
-    return [_emitted(r) for r in rows]
+
+    def run(c: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        rows = store.list_trigger_events(c, tenant.unit_id, kind, limit=limit, offset=(page - 1) * limit,
+                                         trigger_id=trigger_id, lead_id=lead_id, start=lo, end=hi)
+        return rows, lead_names(c, tenant.unit_id, list({r["lead_id"] for r in rows}))
+
+    rows, names = await rt.db.read(run)
+    return [_emitted(r, names) for r in rows]
 
 
 async def _export(

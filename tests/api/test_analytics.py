@@ -209,3 +209,18 @@ async def test_top_leads_and_gains_name_their_leads(api: Api) -> None:
     assert {x["lead_id"]: x["name"] for x in top} == want
     gains = (await api.get("/analytics/score-gains")).json()
     assert {x["lead_id"]: x["name"] for x in gains} == want
+
+
+async def test_event_pages_and_trigger_firings_name_their_leads(api: Api) -> None:
+    """The events list and the fired-trigger lists carry each row's lead name, as the overview's lists do."""
+    await api.post("/leads", json={"id": "ld_named2", "metadata": {"name": "Ada Lovelace"}})
+    await add_rules(api, {"page_view": 60})
+    r = await api.post("/triggers/milestones", json={"event_type": "", "name": "Hot", "score_threshold": 50})
+    assert r.status_code in (200, 201), r.text
+    await ingest(api, "ld_named2", "page_view", 0.1)
+    await ingest(api, "ld_plain", "page_view", 0.1)
+    await wait_idle(api)
+    events = (await api.get("/events")).json()["events"]
+    assert {e["lead_id"]: e["lead_name"] for e in events} == {"ld_named2": "Ada Lovelace", "ld_plain": None}
+    fired = (await api.get("/triggers/milestones/events")).json()
+    assert {e["lead_id"]: e["lead_name"] for e in fired} == {"ld_named2": "Ada Lovelace", "ld_plain": None}
