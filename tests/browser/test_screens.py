@@ -239,3 +239,19 @@ def test_import_a_file_larger_than_one_upload(admin: Watched, seeded: Seeded) ->
         "25,999 events imported, 1 row refused.", timeout=60_000)
     expect(page.get_by_role("table", name="Refused rows").get_by_role("cell", name="5", exact=True)).to_be_visible()
     assert len(sent) == 2 and all(url.endswith("/import") for url in sent), sent
+
+
+def test_a_trigger_simulation_reads_once_and_stays_inside_its_dialog(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/triggers")
+    row = page.get_by_role("row").filter(has_text="Hot lead for sales")
+    row.get_by_role("button", name="Simulate").click()
+    dialog = page.get_by_role("dialog", name="Simulate Hot lead for sales")
+    dialog.get_by_role("button", name="Simulate").click()
+    status = dialog.get_by_role("status")
+    expect(status).to_contain_text("Would fire")
+    assert status.inner_text().count("ould fire") == 1  # the outcome is said once
+    box = dialog.bounding_box()
+    for link in dialog.get_by_role("link").all():
+        edge = link.bounding_box()
+        assert box and edge and edge["x"] + edge["width"] <= box["x"] + box["width"] + 1
+    admin.shot("trigger-simulation")
