@@ -799,7 +799,7 @@ def parse_time_param(value: str | None, what: str) -> int | None:
         raise bad_request(f"`{what}` {exc}") from None
 
 
-def _emitted(row: dict[str, Any], names: dict[str, str] | None = None) -> EmittedEvent:
+def _emitted(row: dict[str, Any], names: dict[str, str]) -> EmittedEvent:
     return EmittedEvent(
         row["id"],
         row["trigger_id"],
@@ -812,7 +812,7 @@ def _emitted(row: dict[str, Any], names: dict[str, str] | None = None) -> Emitte
         row["score_after"],
         row["level"],
         to_rfc3339(row["fired_at"]),
-        (names or {}).get(row["lead_id"]),
+        names.get(row["lead_id"]),
     )
 
 

@@ -873,13 +873,13 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=settings.worker_idle_poll)
 
-    def _batch(self, conn: apsw.Connection, limit: int, **kwargs: Any) -> BatchResult:
+    def _batch(self, conn: apsw.Connection, limit: int, cache: LeadCache | None = None,
+               **kwargs: Any) -> BatchResult:
         if self.before_batch is not None:
             self.before_batch()
-        cache = kwargs.get("cache")
         if cache is not None:
             cache.begin(self.rt.db, conn)
-        result = process_batch(self.rt, conn, limit, after_fetch=self.after_fetch, **kwargs)
+        result = process_batch(self.rt, conn, limit, after_fetch=self.after_fetch, cache=cache, **kwargs)
         if cache is not None:
             # Taken inside the batch's own job (a batch that found nothing too): its commit leaves it holding.
             result.mark = self.rt.db.write_mark(WORKER)

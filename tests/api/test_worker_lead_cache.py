@@ -69,7 +69,7 @@ async def test_a_write_between_batches_drops_what_was_kept(api: Api) -> None:
     assert await scores_of(api, "ld_a") == await delta_sums(api, "ld_a")
 
 
-async def test_a_failed_batch_or_a_foreign_commit_empties_it(api: Api) -> None:
+async def test_a_foreign_commit_empties_it(api: Api) -> None:
     await add_rules(api, {"page_view": 5})
     await ingest(api, "ld_c", "page_view")
     await wait_idle(api)
