@@ -9,10 +9,12 @@ and client secrets never appear in exception messages or reprs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
+# Imported where a request is made (see notify/webhook.py): idle processes never load httpx.
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -128,6 +130,8 @@ class SlackClient:
         auth: httpx.BasicAuth | None = None,
         use_token: bool = True,
     ) -> dict[str, Any]:
+        import httpx
+
         headers: dict[str, str] = {}
         if use_token:
             if not self._token:
@@ -183,6 +187,8 @@ class SlackClient:
         """Exchange an OAuth ``code`` for the bot token: ``{"access_token", "team": {"id","name"},
         "bot_user_id", ...}`` as Slack returns it. The client credentials go in HTTP Basic auth, which Slack
         prefers over form fields."""
+        import httpx
+
         return await self._call(
             "oauth.v2.access",
             form={"code": code, "redirect_uri": redirect_uri},

@@ -29,8 +29,12 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
+# httpx (~10 MB with its dependencies) is imported by the functions that send: a server that has sent nothing
+# since it started, and the worker process, never load it.
+if TYPE_CHECKING:
+    import httpx
 
 from leadvibe.notify.ssrf import (
     DestinationRefused,
@@ -266,6 +270,8 @@ async def _post(
     ssl_context: ssl.SSLContext | None,
     now: float,
 ) -> WebhookResult:
+    import httpx
+
     verify_ctx: ssl.SSLContext = ssl_context if ssl_context is not None else ssl.create_default_context()
     # trust_env=False: an HTTP(S)_PROXY from the environment would make the proxy resolve the name again and
     # undo the address pinning; follow_redirects=False: a redirect is a new, never checked, destination.
@@ -323,6 +329,8 @@ async def send_webhook(
     whole attempt, DNS included, is bounded by ``timeout_s``. Never raises for network or receiver problems;
     raises ValueError / TypeError only for caller mistakes (no or malformed secrets).
     """
+    import httpx
+
     timestamp = int(time.time()) if now is None else int(now)
     signature = signature_header(secrets, msg_id, timestamp, body)  # caller errors surface before any I/O
     try:
