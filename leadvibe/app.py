@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from leadvibe import __version__, gc_policy
 from leadvibe.api import all_routes
 from leadvibe.api.deps import DEPENDENCIES
+from leadvibe.api.error_handlers import EXCEPTION_HANDLERS
 from leadvibe.api.head_requests import head_as_get
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.api.query_values import index_scalar_queries, one_value_each
@@ -25,7 +26,6 @@ from leadvibe.config import Settings
 from leadvibe.db.database import Database, sqlite_heap_bytes
 from leadvibe.db.lock import DataDirLock
 from leadvibe.db.migrate import INBOX_MIGRATIONS_DIR
-from leadvibe.errors import EXCEPTION_HANDLERS
 from leadvibe.metrics import Gauge
 from leadvibe.observe import observe_middleware
 from leadvibe.openapi import TrueJsonRenderPlugin, TrueSwaggerRenderPlugin
