@@ -2,8 +2,10 @@
 
 Pure data: configuration (engagement rules and levels, decay, profile and account scoring, mappings, a segment,
 triggers), six companies, ~200 people (most at those companies, some on free-mail addresses), and 30 days of
-their events across web, email, webinar, CRM and product channels, in time order. `build_demo` is
-deterministic for a given random seed and clock, so a demo looks the same on every machine.
+their events across web, email, webinar, CRM and product channels, in time order. Each person is created with
+their first event and each company with its first person, so creation dates spread over the 30 days as they
+would in a real OU. `build_demo` is deterministic for a given random seed and clock, so a demo looks the same on
+every machine.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DAY_MS = 86_400_000
+HISTORY_DAYS = 30  # the demo's events cover the last 30 days
 # The demo's triggers point at a reserved, never-resolving host and are stored with their webhook disabled,
 # so sample data can never notify anyone.
 DEMO_WEBHOOK = "https://hooks.example.invalid/leadvibe-demo"
@@ -76,18 +79,20 @@ CAMPAIGNS = ["spring-launch", "webinar-invite", "nurture-3", "product-update"]
 
 @dataclass
 class DemoLead:
-    """A demo person: profile metadata, an email alias, an account (None on free-mail) and their events."""
+    """A demo person: profile metadata, an email alias, an account (None on free-mail), their events and when
+    they were created (epoch ms)."""
 
     key: str
     email: str
     account_domain: str | None
     metadata: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
+    created_at: int = 0
 
 
 @dataclass
 class Demo:
-    """Everything the seed writes, as plain data."""
+    """Everything the seed writes, as plain data. A company's `created_at` is its first person's."""
 
     leads: list[DemoLead]
     companies: list[dict[str, Any]]
@@ -103,9 +108,9 @@ class Demo:
 def _persona_events(rng: random.Random, now: int, persona: str, source: str, plan: str) -> list[dict[str, Any]]:
     """A lead's 30 days: how many events and which, by how interested they are."""
     count = {"cold": rng.randint(2, 6), "warm": rng.randint(8, 18), "hot": rng.randint(20, 40)}[persona]
-    start = now - 30 * DAY_MS
+    start = now - HISTORY_DAYS * DAY_MS
     out: list[dict[str, Any]] = []
-    ts = start + rng.randrange(10 * DAY_MS)
+    ts = start + rng.randrange(27 * DAY_MS)
     for i in range(count):
         # Bursts (sessions) of a few minutes apart, separated by days of quiet.
         ts += rng.randrange(60_000, 900_000) if rng.random() < 0.6 else rng.randrange(DAY_MS // 2, 3 * DAY_MS)
@@ -142,7 +147,7 @@ def _persona_events(rng: random.Random, now: int, persona: str, source: str, pla
 def build_demo(now: int, seed: int = 20250915) -> Demo:
     """The demo content for an OU whose clock says `now`."""
     rng = random.Random(seed)
-    companies = [
+    companies: list[dict[str, Any]] = [
         {"domain": d, "name": n, "metadata": {"name": n, "industry": ind, "employees": size, "country": cc}}
         for d, n, ind, size, cc in COMPANIES
     ]
@@ -164,5 +169,18 @@ def build_demo(now: int, seed: int = 20250915) -> Demo:
         plan = rng.choice(["starter", "team", "enterprise"])
         lead = DemoLead(f"demo{i:03d}", email, account, metadata)
         lead.events = _persona_events(rng, now, persona, rng.choice(SOURCES), plan)
+        lead.created_at = _created_at(lead, i, now)
         leads.append(lead)
+    for company in companies:
+        people = [lead.created_at for lead in leads if lead.account_domain == company["domain"]]
+        company["created_at"] = min(people, default=now - HISTORY_DAYS * DAY_MS)
     return Demo(leads, companies)
+
+
+def _created_at(lead: DemoLead, index: int, now: int) -> int:
+    """A person appears with their first event, as a lead created by ingestion does; one without events (rare)
+    gets a moment of the history by its place in the list, so the demo stays deterministic."""
+    if lead.events:
+        return int(lead.events[0]["ts"])
+    history = HISTORY_DAYS * DAY_MS
+    return now - history + (index * 7_919_000) % history

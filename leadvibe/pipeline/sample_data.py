@@ -157,14 +157,15 @@ def _people(rt: Runtime, conn: apsw.Connection, unit_id: str, org_id: str, demo:
     accounts: dict[str, str] = {}
     for company in demo.companies:
         account_id = rec.add("accounts", new_id("ac"))
+        # Created (and last changed) when its first person appeared, not at load time.
         account_store.insert_account(conn, unit_id, org_id, {**company, "id": account_id, "source": SEED,
-                                                             "created_by": SEED}, now)
+                                                             "created_by": SEED}, company["created_at"])
         accounts[company["domain"]] = account_id
     writer = rt.fit.writer(conn, now, cached=False)
     lead_ids: dict[str, str] = {}
     for lead in demo.leads:
         lead_id = rec.add("leads", new_id("ld"))
-        lead_store.insert_lead(conn, unit_id, org_id, lead_id, "{}", None, now, source=SEED)
+        lead_store.insert_lead(conn, unit_id, org_id, lead_id, "{}", None, lead.created_at, source=SEED)
         account = accounts[lead.account_domain] if lead.account_domain else None
         writer.write_metadata(unit_id, lead_id, lead.metadata, lead.metadata, account)
         lead_ids[lead.key] = lead_id

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from leadvibe.pipeline.decay import run_pass
-from leadvibe.timeutil import ManualClock
+from leadvibe.timeutil import ManualClock, to_rfc3339
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, enable_abm, ingest, member_headers, scores_of, settle
+from tests.helpers import add_rules, delta_sums, enable_abm, ingest, member_headers, other_unit, scores_of, settle
 
 
 @pytest.fixture
@@ -124,3 +124,49 @@ async def test_only_owners_run_admin_operations(api: Api) -> None:
         assert (await api.post(path, headers=operator)).status_code == 403, path
     basic = await api.credential()
     assert (await api.post("/admin/seed", headers=basic)).status_code in (401, 403)
+
+
+async def _seeded_leads(api: Api, headers: dict[str, str]) -> dict[str, str]:
+    """The OU's seeded leads: id -> created_at."""
+    r = await api.client.get("/leads", params={"limit": 500, "sort": "created"}, headers=headers)
+    assert r.status_code == 200, r.text
+    return {x["id"]: x["created_at"] for x in r.json()["leads"]}
+
+
+async def _first_events(api: Api) -> dict[str, str]:
+    """Each lead's earliest event time (RFC 3339 in UTC sorts as text)."""
+    first: dict[str, str] = {}
+    page = 1
+    while True:
+        body = (await api.get(f"/events?limit=500&page={page}")).json()
+        for ev in body["events"]:
+            if ev["lead_id"] not in first or ev["occurred_at"] < first[ev["lead_id"]]:
+                first[ev["lead_id"]] = ev["occurred_at"]
+        if len(body["events"]) < 500:
+            return first
+        page += 1
+
+
+async def test_seeded_leads_are_created_over_the_history_with_their_first_event(api: Api, clock: ManualClock) -> None:
+    assert (await api.post("/admin/seed")).status_code == 200
+    await settle(api)
+    created = await _seeded_leads(api, api.headers)
+    first = await _first_events(api)
+    assert len(created) == 200 and set(first) == set(created)
+    # Spread over the 30 days the events cover, not all at the moment of loading...
+    assert len(set(created.values())) > 150
+    days = {value[:10] for value in created.values()}
+    assert len(days) > 15
+    loaded_at = to_rfc3339(clock.now_ms())
+    assert all(value < loaded_at for value in created.values())
+    # ...and never after the lead's first event.
+    assert all(created[lead] <= first[lead] for lead in created)
+    # Accounts appear with their first person.
+    await enable_abm(api)
+    accounts = (await api.get("/accounts")).json()["accounts"]
+    assert all(a["created_at"] < loaded_at for a in accounts) and len({a["created_at"] for a in accounts}) == 6
+
+    # The same clock gives the same demo in another OU.
+    elsewhere = await other_unit(api)
+    assert (await api.client.post("/admin/seed", headers=elsewhere)).status_code == 200
+    assert sorted(created.values()) == sorted((await _seeded_leads(api, elsewhere)).values())

@@ -1,5 +1,7 @@
 // Client-side routes under /ui/. The server answers the app's page for any /ui/... path, so a deep link or a
 // reload lands on the same screen.
+import { readQuery, writeQuery, refinesTyping } from './query.js';
+
 export const BASE = '/ui';
 
 const ROUTES = [
@@ -74,7 +76,47 @@ export function startRouter() {
     if (!a || a.target || a.hasAttribute('download')) return;
     const url = new URL(a.href, window.location.href);
     if (url.origin !== window.location.origin || !url.pathname.startsWith(`${BASE}/`)) return;
+    // A link to a place on this page (#profile-title) is the browser's to follow: no navigation, no scroll to top.
+    if (url.hash && url.pathname === window.location.pathname && url.search === window.location.search) return;
     e.preventDefault();
     navigate(url.pathname + url.search);
   });
+}
+
+/**
+ * A list's filters, sort and page kept in the address: `values` (reactive, read from the address) and `commit()`,
+ * which writes them into it as a new history entry, so Back returns to the previous page of results and a reload
+ * or a shared link keeps them. Refining a search already typed replaces the entry instead (one per keystroke
+ * would bury the previous page under letters). When Back or Forward brings other values for this screen,
+ * `values` takes them and `onback()` runs (to reload the list).
+ *
+ * defaults: { key: default } (a number reads as a number, an array as a repeated parameter);
+ * params: { key: parameter name } where they differ; typed: keys of free-text fields.
+ */
+export function listState(defaults, { params = {}, typed = [], onback = () => {} } = {}) {
+  const path = window.location.pathname;
+  const values = $state(readQuery(window.location.search, defaults, params));
+  const typedNames = typed.map((k) => params[k] || k);
+
+  function commit() {
+    const before = window.location.search.replace(/^\?/, '');
+    const after = writeQuery(before, values, defaults, params);
+    if (after === before) return;
+    const url = `${window.location.pathname}${after ? `?${after}` : ''}`;
+    if (refinesTyping(before, after, typedNames)) history.replaceState(null, '', url);
+    else history.pushState(null, '', url);
+    route.query = new URLSearchParams(after);
+  }
+
+  function popped() {
+    if (window.location.pathname !== path) return; // another screen: this one is going away
+    Object.assign(values, readQuery(window.location.search, defaults, params));
+    onback();
+  }
+  $effect(() => {
+    window.addEventListener('popstate', popped);
+    return () => window.removeEventListener('popstate', popped);
+  });
+
+  return { values, commit };
 }

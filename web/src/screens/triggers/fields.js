@@ -1,5 +1,6 @@
 // Form fields of each trigger kind for ConfigList (API field names; windows are an amount and a unit).
 import { conditionText, valueless } from '../../lib/conditions.js';
+import { emailList } from '../../lib/validate.js';
 
 const list = (v) => (v || '').split(',').map((s) => s.trim()).filter(Boolean);
 const UNITS = [['seconds', 'seconds'], ['minutes', 'minutes'], ['hours', 'hours'], ['days', 'days']];
@@ -9,11 +10,11 @@ const active = { key: 'active', label: 'Active', type: 'checkbox' };
 const webhook = { key: 'webhook_url', label: 'Webhook URL', placeholder: 'https://example.com/hooks/leadvibe', column: false,
   toApi: (v) => (v || '').trim() };
 const emails = { key: 'emails', label: 'Email recipients (comma-separated)', column: false,
-  toForm: (t) => (t.emails || []).join(', '), toApi: list };
+  toForm: (t) => (t.emails || []).join(', '), toApi: list, check: (v) => emailList(v) };
 const destination = (t) => [t.webhook_url && 'webhook', t.emails?.length && `${t.emails.length} email`, t.slack_target_id && 'Slack']
   .filter(Boolean).join(', ') || 'none';
 const window = [
-  { key: 'window_seconds', label: 'Within (amount)', header: 'Within', type: 'number', required: true, show: (t) => `${t.window_seconds} ${t.window_unit}` },
+  { key: 'window_seconds', label: 'Within (amount)', header: 'Within', what: 'The window', type: 'number', required: true, min: 1, show: (t) => `${t.window_seconds} ${t.window_unit}` },
   { key: 'window_unit', label: 'Unit', type: 'select', options: UNITS, column: false },
 ];
 const fireMode = { key: 'fire_mode', label: 'Fires', type: 'select', options: [['once', 'once per lead'], ['every', 'every time']] };
@@ -21,7 +22,7 @@ const where = { key: 'destination', label: 'Sends to', show: destination, formle
 
 export const milestoneFields = [
   name,
-  { key: 'score_threshold', label: 'When the score reaches', header: 'Score', type: 'number', required: true },
+  { key: 'score_threshold', label: 'When the score reaches', header: 'Score', what: 'The score', type: 'number', required: true },
   { key: 'event_type', label: 'On event type (empty: any)', header: 'Event type', placeholder: 'demo_request', show: (t) => t.event_type || 'any' },
   fireMode, active, webhook, emails, where,
 ];
@@ -48,7 +49,7 @@ export const patternFields = [
 ];
 
 export const surgeFields = [
-  { key: 'threshold_count', label: 'At least (events)', type: 'number', required: true },
+  { key: 'threshold_count', label: 'At least (events)', what: 'The number of events', type: 'number', required: true, min: 1 },
   { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: (t) => t.event_type || 'any' },
   ...window, active, webhook, emails, where,
 ];

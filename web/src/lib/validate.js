@@ -1,0 +1,64 @@
+// Checks a form runs before it sends, with the limits the API enforces (leadvibe/api: bounds.py, scoring_common.py,
+// scoring_settings.py, orgs.py, ...), so a person reads what to fix beside the field instead of a refused request.
+// Each check answers '' when the value is fine, else a sentence naming the field. The server still has the last
+// word: a form keeps showing its answer when it refuses.
+
+/** The API's integer range for weights, points, thresholds and scores (bounds.py: ±10^9). */
+export const INT_LIMIT = 1_000_000_000;
+/** Names of OUs, rulesets, levels, segments, credentials and people: 1 to 100 characters. */
+export const NAME_MAX = 100;
+/** Session timeout in minutes (scoring_settings.py). */
+export const SESSION_TIMEOUT = { min: 1, max: 1440 };
+
+const EMAIL = /^[^@\s,;<>"]+@[^@\s,;<>"]+\.[^@\s,;<>"]+$/;
+const fmt = (n) => n.toLocaleString('en-US', { maximumFractionDigits: 3 });
+const blank = (v) => v === undefined || v === null || String(v).trim() === '';
+
+/** A text that must not be blank: "Name is required"; longer than `max` characters says so. */
+export function requiredText(value, label, { max = NAME_MAX } = {}) {
+  if (blank(value)) return `${label} is required`;
+  if (String(value).trim().length > max) return `${label} must be at most ${fmt(max)} characters`;
+  return '';
+}
+
+/** A number within [min, max]; a whole number unless `whole` is false. Blank is fine unless `required`. */
+export function numberIn(value, label, { min = -INT_LIMIT, max = INT_LIMIT, whole = true, required = true } = {}) {
+  if (blank(value)) return required ? `${label} is required` : '';
+  const n = Number(value);
+  if (!Number.isFinite(n)) return `${label} must be a number`;
+  if (whole && !Number.isInteger(n)) return `${label} must be a whole number`;
+  if (n < min || n > max) {
+    if (max >= INT_LIMIT && min > -INT_LIMIT) return `${label} must be at least ${fmt(min)}`;
+    return `${label} must be between ${fmt(min)} and ${fmt(max)}`;
+  }
+  return '';
+}
+
+/** One email address, such as name@company.com. Blank is fine unless `required`. */
+export function email(value, label = 'Email', { required = true } = {}) {
+  if (blank(value)) return required ? `${label} is required` : '';
+  const text = String(value).trim();
+  if (!EMAIL.test(text) || text.length > 320) return `${label} must be an address such as name@company.com`;
+  return '';
+}
+
+/** Comma-separated email addresses (blank is fine): names the first one that is not an address. */
+export function emailList(value, label = 'Email recipients') {
+  const bad = String(value ?? '').split(',').map((s) => s.trim()).filter(Boolean).find((s) => email(s) !== '');
+  return bad ? `${label}: "${bad}" is not an email address` : '';
+}
+
+/** The failing checks of a form: { field: message } without the passing ones (empty when all pass). */
+export function failures(checks) {
+  return Object.fromEntries(Object.entries(checks).filter(([, message]) => message));
+}
+
+/** Focus the first field marked invalid inside `root` (call once the messages are on the page). */
+export function focusInvalid(root) {
+  root?.querySelector('[aria-invalid="true"]')?.focus();
+}
+
+/** Attributes of a field with a problem: marked invalid and described by its message (element `id`). */
+export function invalidAttrs(message, id) {
+  return message ? { 'aria-invalid': 'true', 'aria-describedby': id } : {};
+}

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { requiredText, numberIn, email, emailList, failures, invalidAttrs, INT_LIMIT, SESSION_TIMEOUT } from '../src/lib/validate.js';
+
+test('a required name: blank or spaces say so, a long one names the limit', () => {
+  assert.equal(requiredText('', 'Name'), 'Name is required');
+  assert.equal(requiredText('   ', 'Name'), 'Name is required');
+  assert.equal(requiredText(null, 'First name'), 'First name is required');
+  assert.equal(requiredText('Hot', 'Name'), '');
+  assert.equal(requiredText('x'.repeat(101), 'Name'), 'Name must be at most 100 characters');
+  assert.equal(requiredText('x'.repeat(51), 'Name', { max: 50 }), 'Name must be at most 50 characters');
+});
+
+test('points are whole numbers within the API range', () => {
+  assert.equal(numberIn(10, 'Points'), '');
+  assert.equal(numberIn('-25', 'Points'), '');
+  assert.equal(numberIn(INT_LIMIT, 'Points'), '');
+  assert.equal(numberIn(2.5, 'Points'), 'Points must be a whole number');
+  assert.equal(numberIn(INT_LIMIT + 1, 'Points'), 'Points must be between -1,000,000,000 and 1,000,000,000');
+  assert.equal(numberIn('', 'Points'), 'Points is required');
+  assert.equal(numberIn(null, 'Points', { required: false }), '');
+  assert.equal(numberIn('abc', 'Points'), 'Points must be a number');
+});
+
+test('numeric settings have their own ranges; decimals where the API takes them', () => {
+  assert.equal(numberIn(30, 'Session timeout', SESSION_TIMEOUT), '');
+  assert.equal(numberIn(0, 'Session timeout', SESSION_TIMEOUT), 'Session timeout must be between 1 and 1,440');
+  assert.equal(numberIn(2000, 'Session timeout', SESSION_TIMEOUT), 'Session timeout must be between 1 and 1,440');
+  assert.equal(numberIn(0, 'The window', { min: 1 }), 'The window must be at least 1');
+  assert.equal(numberIn(2.25, 'Multiplier cap', { min: 1, max: 3, whole: false }), '');
+  assert.equal(numberIn(3.5, 'Multiplier cap', { min: 1, max: 3, whole: false }), 'Multiplier cap must be between 1 and 3');
+});
+
+test('email addresses, one or a comma-separated list', () => {
+  assert.equal(email('ada@example.com'), '');
+  assert.equal(email(' ada@example.com '), '');
+  assert.equal(email(''), 'Email is required');
+  assert.equal(email('ada@example'), 'Email must be an address such as name@company.com');
+  assert.equal(email('ada example.com', 'Work email'), 'Work email must be an address such as name@company.com');
+  assert.equal(emailList(''), '');
+  assert.equal(emailList('a@x.io, b@y.io'), '');
+  assert.equal(emailList('a@x.io, sales'), 'Email recipients: "sales" is not an email address');
+});
+
+test('a form keeps only its failing checks; an invalid field points at its message', () => {
+  assert.deepEqual(failures({ name: 'Name is required', email: '' }), { name: 'Name is required' });
+  assert.deepEqual(failures({ name: '' }), {});
+  assert.deepEqual(invalidAttrs('Name is required', 'n-error'), { 'aria-invalid': 'true', 'aria-describedby': 'n-error' });
+  assert.deepEqual(invalidAttrs('', 'n-error'), {});
+});
