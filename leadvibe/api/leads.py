@@ -165,7 +165,8 @@ class ScoreItem(msgspec.Struct):
 
 
 class SearchHit(msgspec.Struct):
-    """A lead found by id prefix or alias value prefix."""
+    """A lead found by id prefix, alias value prefix, or the words of its name or company (`matched`: id, alias,
+    name or company)."""
 
     id: str
     matched: str
@@ -179,6 +180,8 @@ class SearchHit(msgspec.Struct):
     name: str | None = None
     profile_score: int = 0
     profile_level: str | None = None
+    # The lead's metadata `company` (a string), else null: what a company match matched.
+    company: str | None = None
 
 
 class DeletionOut(msgspec.Struct):
@@ -648,13 +651,14 @@ async def batch_scores(rt: Runtime, tenant: Tenant, data: ScoresIn) -> list[Scor
     "/leads/search",
     opt=access(Role.VIEWER),
     operation_id="searchLeads",
-    summary="Search leads by ID or alias (OU-scoped)",
+    summary="Search leads by ID, alias, name or company (OU-scoped)",
     tags=TAGS,
 )
 async def search_leads(
     rt: Runtime, tenant: Tenant, q: Annotated[str, Parameter(description="At least 2 characters")]
 ) -> list[SearchHit]:
-    """Up to 10 live leads whose id, or one of whose alias values, starts with `q`."""
+    """Up to 10 live leads whose id, or one of whose alias values, starts with `q`, or whose name (else company)
+    has a word starting with each word of `q`, case and accents aside."""
     if len(q.strip()) < 2:
         raise bad_request("`q` must be at least 2 characters")
     if len(q) > 320:
@@ -688,6 +692,7 @@ async def search_leads(
                                        meta.get("email")),
                     profile,
                     _level(levels.profile, profile),
+                    meta.get("company") if isinstance(meta.get("company"), str) else None,
                 )
             )
         return out

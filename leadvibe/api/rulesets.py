@@ -54,6 +54,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import scoring as store
+from leadvibe.store.leads import lead_names
 from leadvibe.timeutil import to_rfc3339
 
 SCORE_COLUMN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -201,6 +202,8 @@ class BacktestLead(msgspec.Struct):
     old_level: LevelRef | None
     new_level: LevelRef | None
     level_changed: bool
+    # The lead's name from its metadata (`name`, first and last name, or `email`), when it has one.
+    lead_name: str | None = None
 
 
 class BacktestOut(msgspec.Struct):
@@ -569,13 +572,13 @@ async def backtest_ruleset(
         # Only the `limit` largest changes are kept while every lead streams past: memory stays bounded by
         # `limit`, not by the size of the OU.
         top = heapq.nsmallest(limit, outcomes, key=lambda o: (-abs(o[2] - o[1]), o[0]))
+        names = lead_names(c, unit_id, [lead_id for lead_id, _, _ in top])
         leads = []
         for lead_id, old_score, new_score in top:
             before, after = _level(levels, old_score), _level(levels, new_score)
             changed = (before.stage_id if before else None) != (after.stage_id if after else None)
-            leads.append(
-                BacktestLead(lead_id, old_score, new_score, new_score - old_score, before, after, changed)
-            )
+            leads.append(BacktestLead(lead_id, old_score, new_score, new_score - old_score, before, after, changed,
+                                      names.get(lead_id)))
         level_changes = sum(
             1 for old_score, new_score in totals.moved if _level_key(levels, old_score) != _level_key(levels, new_score)
         )

@@ -182,6 +182,9 @@ class Simulation(msgspec.Struct):
     matched_leads: list[str]
     total_matches: int
     message: str
+    # lead id -> the lead's name from its metadata (`name`, first and last name, or `email`), for the matched
+    # leads that have one.
+    lead_names: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class EmittedEvent(msgspec.Struct):
@@ -734,18 +737,19 @@ async def _simulate(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str, dat
     lead_id = data.lead_id.strip() if data.lead_id else None
     now = rt.now_ms()
 
-    def run(c: Any) -> eng.SimulationResult:
+    def run(c: Any) -> tuple[eng.SimulationResult, dict[str, str]]:
         row = store.get_trigger(c, tenant.unit_id, kind, trigger_id)
         if row is None:
             raise not_found(f"{kind} trigger")
         if lead_id is not None and not store.lead_exists(c, tenant.unit_id, lead_id):
             raise not_found("lead")
         try:
-            return evaluator.simulate_trigger(c, tenant.unit_id, row, lead_id, data.days, now)
+            result = evaluator.simulate_trigger(c, tenant.unit_id, row, lead_id, data.days, now)
         except ValueError as exc:
             raise ApiError(422, f"the trigger's definition is invalid: {exc}") from None
+        return result, lead_names(c, tenant.unit_id, result.matched_leads)
 
-    result = await rt.db.read(run)
+    result, names = await rt.db.read(run)
     scope = f"lead {lead_id}" if lead_id else "all leads"
     if result.would_fire:
         message = (
@@ -755,7 +759,7 @@ async def _simulate(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str, dat
         )
     else:
         message = f"Would not fire ({scope}, last {data.days} days)"
-    return Simulation(result.would_fire, result.matched_leads, result.total_matches, message)
+    return Simulation(result.would_fire, result.matched_leads, result.total_matches, message, names)
 
 
 @post(

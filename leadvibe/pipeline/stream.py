@@ -8,9 +8,31 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import apsw
 import msgspec
 
+from leadvibe.store.leads import lead_names
+
 _json = msgspec.json.Encoder()
+
+# One publication: (unit id, SSE event name, data).
+Publication = tuple[str, str, dict[str, Any]]
+
+
+def name_leads(conn: apsw.Connection, publications: list[Publication]) -> None:
+    """Give every publication about a lead the lead's display name (`lead_name`, null when it has none), so a
+    listener can show who it is: one lookup per OU for the leads of the whole list (a worker batch's, built only
+    for OUs someone listens to), read inside the transaction that wrote them."""
+    wanted: dict[str, set[str]] = {}
+    for unit_id, _, data in publications:
+        lead_id = data.get("lead_id")
+        if isinstance(lead_id, str):
+            wanted.setdefault(unit_id, set()).add(lead_id)
+    names = {unit_id: lead_names(conn, unit_id, sorted(ids)) for unit_id, ids in wanted.items()}
+    for unit_id, _, data in publications:
+        lead_id = data.get("lead_id")
+        if isinstance(lead_id, str):
+            data["lead_name"] = names[unit_id].get(lead_id)
 
 
 class Subscriber:

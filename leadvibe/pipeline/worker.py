@@ -27,6 +27,7 @@ from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.filter_windows import HOLD_AFTER, ByTime, HeldNews, WindowHold
 from leadvibe.pipeline.lead_cache import WORKER, LeadCache, WarmLead
 from leadvibe.pipeline.scoring_config import OUConfig
+from leadvibe.pipeline.stream import name_leads
 from leadvibe.pipeline.worker_pace import ArrivalRate, pause_before_batch
 from leadvibe.store import events as ev_store
 from leadvibe.store import inbox as inbox_store
@@ -733,6 +734,7 @@ def process_batch(rt: Any, conn: apsw.Connection, limit: int, careful: bool = Fa
         last_row = rows[-1]
     proc.result.last_seq = last_row[0]
     inbox_store.set_progress(conn, proc.result.last_seq)
+    name_leads(conn, proc.result.publications)
     return proc.result
 
 

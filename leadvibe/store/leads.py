@@ -595,8 +595,9 @@ def _list_by_lead(
 
 # -- search --------------------------------------------------------------------------------------------------
 def search(conn: apsw.Connection, unit_id: str, q: str, limit: int = 10) -> list[dict[str, Any]]:
-    """Live leads whose id starts with `q` or that have an alias value starting with `q` (range scans on the
-    leads (unit_id, id) and lead_aliases (unit_id, value) indexes). Id matches first."""
+    """Live leads whose id starts with `q`, that have an alias value starting with `q` (range scans on the leads
+    (unit_id, id) and lead_aliases (unit_id, value) indexes), or whose name, else company, has a word starting
+    with each word of `q` (the `lead_search` full-text index, migration 0062). In that order, each lead once."""
     high = q + "\U0010ffff"
     found: dict[str, dict[str, Any]] = {}
     for row in query(
@@ -605,7 +606,7 @@ def search(conn: apsw.Connection, unit_id: str, q: str, limit: int = 10) -> list
         " ORDER BY id LIMIT ?",
         (unit_id, q, high, limit),
     ):
-        found[row["id"]] = {"lead_id": row["id"], "matched": "id", "alias_kind": None, "alias_value": None}
+        found[row["id"]] = _hit(row["id"], "id")
     # Alias values are stored normalized (emails lower-cased), so also try the lower-cased query.
     for needle in dict.fromkeys((q, q.strip().lower())):
         if len(found) >= limit or len(needle) < 2:
@@ -618,13 +619,38 @@ def search(conn: apsw.Connection, unit_id: str, q: str, limit: int = 10) -> list
             (unit_id, needle, needle + "\U0010ffff", limit * 2),
         ):
             if row["lead_id"] not in found and len(found) < limit:
-                found[row["lead_id"]] = {
-                    "lead_id": row["lead_id"],
-                    "matched": "alias",
-                    "alias_kind": row["kind"],
-                    "alias_value": row["value"],
-                }
+                found[row["lead_id"]] = _hit(row["lead_id"], "alias", row["kind"], row["value"])
+    for column in ("name", "company"):
+        if len(found) >= limit:
+            break
+        match = word_prefix_match(unit_id, column, q)
+        if match is None:
+            break
+        # The OU's matching rows in rowid (creation) order, the index driving (CROSS JOIN): never a walk of the
+        # OU's leads.
+        for (lead_id,) in conn.execute(
+            "SELECT l.id FROM lead_search s CROSS JOIN leads l ON l.rowid = s.rowid WHERE lead_search MATCH ?"
+            " AND l.unit_id = ? AND l.merged_into IS NULL LIMIT ?",
+            (match, unit_id, limit * 2),
+        ):
+            if lead_id not in found and len(found) < limit:
+                found[lead_id] = _hit(lead_id, column)
     return list(found.values())
+
+
+def _hit(lead_id: str, matched: str, alias_kind: str | None = None, alias_value: str | None = None) -> dict[str, Any]:
+    return {"lead_id": lead_id, "matched": matched, "alias_kind": alias_kind, "alias_value": alias_value}
+
+
+def word_prefix_match(unit_id: str, column: str, q: str) -> str | None:
+    """The `lead_search` MATCH expression for leads of the OU whose `column` has, for each word of `q`, a word
+    starting with it (None when `q` has no word). Each word is a quoted FTS5 string, so nothing the user types is
+    query syntax; the OU is its id in hex, the one token of the `unit` column."""
+    words = [w for w in q.split() if any(ch.isalnum() for ch in w)]
+    if not words:
+        return None
+    prefixes = " AND ".join('"' + w.replace('"', '""') + '"*' for w in words)
+    return f'unit : "{unit_id.encode().hex()}" AND {{{column}}} : ({prefixes})'
 
 
 # -- explanation ---------------------------------------------------------------------------------------------

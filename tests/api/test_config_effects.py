@@ -133,6 +133,7 @@ async def test_backtest_writes_nothing_and_reports_level_changes(api: Api) -> No
             await _ingest(api, creds, lead, "page_view")
     await _ingest(api, creds, "ld_3", "webinar_join")
     await wait_idle(api)
+    assert (await api.patch("/leads/ld_2/metadata", json={"name": "Ada Lovelace"})).status_code == 200
     before = await _snapshot(api)
     # the current rules reproduce the stored scores
     r = await api.post(f"/rulesets/{rs}/backtest", json={"rules": [{"event_type": "page view", "weight": 5}]})
@@ -160,6 +161,7 @@ async def test_backtest_writes_nothing_and_reports_level_changes(api: Api) -> No
     body = r.json()
     by_lead = {x["lead_id"]: x for x in body["leads"]}
     assert by_lead["ld_2"]["old_score"] == 15 and by_lead["ld_2"]["new_score"] == 30
+    assert by_lead["ld_2"]["lead_name"] == "Ada Lovelace" and by_lead["ld_1"]["lead_name"] is None
     assert by_lead["ld_1"]["new_score"] == 10 and by_lead["ld_1"]["level_changed"] is True
     assert by_lead["ld_1"]["old_level"]["name"] == "Cold"
     assert by_lead["ld_1"]["new_level"] == {"stage_id": hot["stage_id"], "name": "Hot"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -430,6 +431,55 @@ async def test_stream_delivers_scores_to_its_ou(api: Api, basic: dict[str, str])
     await _ingest(api, basic, lead_id="ld_sse", event_type="x")
     await asyncio.wait_for(task, 5)
     assert any(b'"lead_id":"ld_sse"' in f and b'"score":3' in f for f in received)
+
+
+async def test_stream_messages_name_their_lead(api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"x": 3})
+    r = await api.post("/leads", json={"id": "ld_named", "metadata": {"first_name": "Grace", "last_name": "Hopper"}})
+    assert r.status_code == 201, r.text
+    hub = api.rt.stream
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    async def listen() -> None:
+        async for frame in hub.stream("unit_default"):
+            for message in frame.decode().split("\n\n"):
+                if message.startswith("event: "):
+                    event, data = message.split("\n", 1)
+                    received.append((event[7:], json.loads(data[6:])))
+            if sum(name == "score_update" for name, _ in received) == 2:
+                return
+
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(0.01)
+    await _ingest(api, basic, lead_id="ld_named", event_type="x")
+    await _ingest(api, basic, lead_id="ld_nameless", event_type="x")
+    await asyncio.wait_for(task, 5)
+    assert [(name, data["lead_id"], data["lead_name"]) for name, data in received] == [
+        ("event_ingested", "ld_named", "Grace Hopper"), ("score_update", "ld_named", "Grace Hopper"),
+        ("event_ingested", "ld_nameless", None), ("score_update", "ld_nameless", None)]
+
+
+def test_a_batchs_publications_are_named_with_one_lookup_per_ou() -> None:
+    import apsw
+
+    from leadvibe.db.migrate import apply_migrations
+    from leadvibe.pipeline.stream import name_leads
+
+    conn = apsw.Connection(":memory:")
+    apply_migrations(conn)
+    conn.executemany("INSERT INTO leads (unit_id, id, org_id, metadata, created_at, updated_at) VALUES (?,?,'o',?,0,0)",
+                     [("u", f"ld_{i}", json.dumps({"name": f"Lead {i}"})) for i in range(300)]
+                     + [("v", "ld_0", json.dumps({"email": "v@example.com"}))])
+    publications = [(unit, name, {"lead_id": f"ld_{i}", "score": i}) for i in range(300)
+                    for unit, name in (("u", "event_ingested"), ("u", "score_update"))]
+    publications += [("v", "event_ingested", {"lead_id": "ld_0"}), ("u", "other", {"no_lead": True})]
+    statements: list[str] = []
+    conn.exec_trace = lambda _cursor, sql, _bindings: statements.append(sql) or True
+    name_leads(conn, publications)
+    assert len(statements) == 2  # one per OU, not one per event
+    assert publications[0][2] == {"lead_id": "ld_0", "score": 0, "lead_name": "Lead 0"}
+    assert publications[599][2]["lead_name"] == "Lead 299"
+    assert publications[600][2]["lead_name"] == "v@example.com" and publications[601][2] == {"no_lead": True}
 
 
 async def test_slow_stream_client_is_dropped_not_ingestion(api: Api, basic: dict[str, str]) -> None:

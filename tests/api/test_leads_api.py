@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, scores_of, wait_idle
+from tests.helpers import add_rules, delta_sums, other_unit, scores_of, wait_idle
 
 
 async def ingest(api: Api, **event: Any) -> None:
@@ -281,6 +281,91 @@ async def test_search_hits_carry_the_lead_lists_name_and_fit(api: Api) -> None:
     hits = {h["id"]: h for h in (await api.get("/leads/search", params={"q": "ld_name"})).json()}
     assert hits["ld_named"]["name"] == "Grace Hopper" and hits["ld_nameless"]["name"] is None
     assert hits["ld_named"]["profile_score"] == 0 and hits["ld_named"]["profile_level"] is None
+
+
+async def search(api: Api, q: str, headers: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    r = await api.get("/leads/search", params={"q": q}, headers=headers)
+    assert r.status_code == 200, r.text
+    return [(h["id"], h["matched"]) for h in r.json()]
+
+
+@pytest.fixture
+async def people(api: Api) -> Api:
+    """Leads with names and companies the way metadata spells them."""
+    for lead_id, metadata in (
+        ("ld_grace", {"first_name": "Grace", "last_name": "Hopper", "company": "Remington Rand"}),
+        ("ld_ada", {"name": "Ada King-Lovelace", "company": "Analytical Engines Ltd"}),
+        ("ld_emile", {"name": "Émile Zola", "company": "L'Aurore"}),
+        ("ld_gracie", {"name": "Gracie Allen", "company": "grace & co"}),
+        ("ld_number", {"name": 42, "company": ["Listed Co"]}),
+    ):
+        r = await api.post("/leads", json={"id": lead_id, "metadata": metadata})
+        assert r.status_code == 201, r.text
+    return api
+
+
+async def test_search_finds_leads_by_a_word_prefix_of_their_name(people: Api) -> None:
+    assert await search(people, "hop") == [("ld_grace", "name")]
+    assert await search(people, "grace hop") == [("ld_grace", "name")]
+    assert await search(people, "HOPPER grace") == [("ld_grace", "name")]  # any order, any case
+    assert await search(people, "lovel") == [("ld_ada", "name")]  # a word after a hyphen is a word
+    assert await search(people, "emile") == [("ld_emile", "name")]  # accents aside
+    # name matches (creation order) before company matches, each lead once
+    assert await search(people, "grac") == [("ld_grace", "name"), ("ld_gracie", "name")]
+    assert await search(people, "grace x") == []
+    assert await search(people, '"gr*') == [("ld_grace", "name"), ("ld_gracie", "name")]  # typed text, not syntax
+    assert await search(people, "42") == []  # only text values are names
+    hit = (await people.get("/leads/search", params={"q": "Ada"})).json()[0]
+    assert hit["name"] == "Ada King-Lovelace" and hit["company"] == "Analytical Engines Ltd"
+
+
+async def test_search_finds_leads_by_a_word_prefix_of_their_company(people: Api) -> None:
+    assert await search(people, "remin") == [("ld_grace", "company")]
+    assert await search(people, "ENGINES") == [("ld_ada", "company")]
+    assert await search(people, "aurore") == [("ld_emile", "company")]
+    assert await search(people, "co") == [("ld_gracie", "company")]
+    assert await search(people, "listed") == []
+    hit = (await people.get("/leads/search", params={"q": "rand"})).json()[0]
+    assert hit["company"] == "Remington Rand" and hit["name"] == "Grace Hopper"
+
+
+async def test_search_follows_metadata_writes(people: Api) -> None:
+    r = await people.patch("/leads/ld_grace/metadata", json={"last_name": "Murray", "company": None})
+    assert r.status_code == 200, r.text
+    assert await search(people, "hopper") == [] and await search(people, "remington") == []
+    assert await search(people, "murr") == [("ld_grace", "name")]
+    r = await people.put("/leads/ld_ada", json={"metadata": {"company": "Babbage & Co"}})
+    assert r.status_code == 200, r.text
+    assert await search(people, "ada") == []
+    assert await search(people, "babb") == [("ld_ada", "company")]
+
+
+async def test_search_by_name_never_returns_a_merged_lead_or_one_lead_twice(people: Api) -> None:
+    await people.post("/leads", json={"id": "ld_hopper_2", "metadata": {"name": "Grace Hopper"}})
+    await ingest(people, lead_id="ld_grace", event_type="page_view",
+                 aliases=[{"alias_kind": "email", "raw_value": "grace@navy.mil"}])
+    await wait_idle(people)
+    assert await search(people, "hopper") == [("ld_grace", "name"), ("ld_hopper_2", "name")]
+    r = await people.post("/leads/merge", json={"targetLeadId": "ld_grace", "sourceLeadIds": ["ld_hopper_2"]})
+    assert r.status_code == 200, r.text
+    assert await search(people, "hopper") == [("ld_grace", "name")]
+    # matched by its alias and by its name: listed once, as the alias match
+    assert await search(people, "grace") == [("ld_grace", "alias"), ("ld_gracie", "company")]
+    r = await people.delete("/leads/ld_grace")
+    assert r.status_code == 202, r.text
+    await wait_deleted(people, "ld_grace")
+    assert await search(people, "hopper") == []
+
+
+async def test_search_by_name_stays_in_its_ou(people: Api) -> None:
+    elsewhere = await other_unit(people)
+    twin = {"id": "ld_other", "metadata": {"name": "Grace Hopper", "company": "Remington"}}
+    r = await people.post("/leads", json=twin, headers=elsewhere)
+    assert r.status_code == 201, r.text
+    assert await search(people, "hopper", elsewhere) == [("ld_other", "name")]
+    assert await search(people, "remington", elsewhere) == [("ld_other", "company")]
+    assert await search(people, "hopper") == [("ld_grace", "name")]
+    assert await search(people, "zola", elsewhere) == []
 
 
 # -- delete --------------------------------------------------------------------------------------------------

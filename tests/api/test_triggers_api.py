@@ -401,7 +401,8 @@ async def test_sequence_fires_in_order_only_and_simulate_agrees(api: Api) -> Non
     assert sim["would_fire"] is True and sim["matched_leads"] == ["ld_fwd"] and sim["total_matches"] == 1
     assert "Would fire 1 time" in sim["message"]
     one = (await api.post(f"/triggers/sequences/{tid}/simulate", json={"lead_id": "ld_rev"})).json()
-    assert one == {"would_fire": False, "matched_leads": [], "total_matches": 0, "message": one["message"]}
+    assert one == {"would_fire": False, "matched_leads": [], "total_matches": 0, "message": one["message"],
+                   "lead_names": {}}
     assert (
         await api.post(f"/triggers/sequences/{tid}/simulate", json={"lead_id": "nobody"})
     ).status_code == 404
@@ -423,10 +424,15 @@ async def test_milestone_simulate_matches_live(api: Api) -> None:
         for t in types:
             await _ingest(api, lead, t)
     await wait_idle(api)
+    r = await api.patch("/leads/ld_1/metadata", json={"first_name": "Grace", "last_name": "Hopper"})
+    assert r.status_code == 200, r.text
+    await api.patch("/leads/ld_2/metadata", json={"name": "Not Matched"})
     live = sorted(e["lead_id"] for e in (await api.get("/triggers/milestones/events")).json())
     sim = (await api.post(f"/triggers/milestones/{tid}/simulate", json={})).json()
     assert sorted(sim["matched_leads"]) == live == ["ld_1", "ld_3"]
     assert sim["total_matches"] == 2
+    # the matched leads' names, for those that have one (ld_3 has none)
+    assert sim["lead_names"] == {"ld_1": "Grace Hopper"}
 
 
 async def test_pattern_fires_once_per_window(api: Api) -> None:

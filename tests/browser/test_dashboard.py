@@ -66,6 +66,15 @@ def test_leads_table_shows_ingested_leads(admin: Watched, seeded: Seeded) -> Non
     expect(page).to_have_url(re.compile(r"q=omar\.had"))
     # a search covers every lead, whatever the filters say, and the page says so
     expect(page.get_by_role("note")).to_contain_text("filters and sorting apply again")
+    # by a word of a lead's name, or of its company, whatever the case
+    page.get_by_label("Search").fill("hadd")
+    expect(table.get_by_role("row")).to_have_count(2)
+    expect(table.get_by_role("row").nth(1)).to_contain_text("Omar Haddad")
+    expect(table.get_by_role("row").nth(1)).to_contain_text("matched name")
+    page.get_by_label("Search").fill("GLOBEX")
+    expect(table.get_by_role("row")).to_have_count(2)
+    expect(table.get_by_role("row").nth(1)).to_contain_text("matched company: Globex")
+    admin.shot("leads-search")
     page.get_by_label("Search").fill("")
     expect(page.get_by_role("note")).to_have_count(0)
     # a score range the wrong way round is said beside its fields; the list stays
@@ -117,6 +126,7 @@ def test_rule_edit_previews_then_changes_scores(admin: Watched, seeded: Seeded) 
     row = preview.get_by_role("row").filter(has=page.get_by_role("link", name="ld_omar"))
     expect(row).to_contain_text(f"{before:,}")
     expect(row).to_contain_text(f"{expected:,}")
+    expect(row.get_by_role("link", name="Omar Haddad ld_omar", exact=True)).to_be_visible()  # its name over its id
     assert seeded.score("ld_omar") == before  # a preview writes nothing
     admin.shot("scoring-preview", full_page=True)
     page.get_by_role("button", name="Save and rescore").click()
@@ -148,6 +158,11 @@ def test_new_event_appears_on_live_and_in_the_table_without_reload(admin: Watche
     assert httpx.post(seeded.server.base + "/ingest/batch", json={"events": burst},
                       headers=seeded.basic).status_code == 202
     expect(feed.get_by_role("listitem").filter(has_text="Triggers fired").filter(has_text="ld_emma")).to_be_visible()
+    # each message names its lead over its id (the stream carries the name); a lead without one shows its id
+    for kind in ("Events", "Score changes", "Triggers fired"):
+        emma = feed.get_by_role("listitem").filter(has_text=kind).filter(has_text="ld_emma").first
+        expect(emma.get_by_role("link", name="Emma Smith ld_emma", exact=True)).to_be_visible()
+    expect(feed.get_by_role("listitem").filter(has_text="ld_live_1").first.get_by_role("link")).to_have_text("ld_live_1")
     admin.shot("live")
     page.get_by_role("button", name="Pause").click()
     shown = feed.get_by_role("listitem").count()

@@ -190,6 +190,18 @@ def test_keyboard_only(watched: Watched, seeded: Seeded) -> None:
     expect(dialog).to_be_hidden()
 
 
+def test_the_merge_dialog_finds_leads_by_name_and_shows_them_by_name(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/leads/ld_jane")
+    page.get_by_role("button", name="Merge leads…").click()
+    dialog = page.get_by_role("dialog", name="Merge leads into ld_jane")
+    dialog.get_by_label("Find a lead to merge in").fill("omar had")
+    hits = dialog.get_by_role("list", name="Matching leads")
+    expect(hits.get_by_role("button")).to_have_count(1)
+    expect(hits.get_by_role("button")).to_contain_text("Omar Haddad ld_omar")
+    admin.shot("merge-search")
+    page.keyboard.press("Escape")
+
+
 def test_import_a_csv_grouped_by_lead(admin: Watched, seeded: Seeded) -> None:
     # The Import tab's upload with "Group each lead's rows": the request asks for by_lead, the answer counts the
     # rows and lists the refused one at its line, and the events are there afterwards.
@@ -250,6 +262,11 @@ def test_a_trigger_simulation_reads_once_and_stays_inside_its_dialog(admin: Watc
     status = dialog.get_by_role("status")
     expect(status).to_contain_text("Would fire")
     assert status.inner_text().count("ould fire") == 1  # the outcome is said once
+    # the matched leads by name over id
+    trigger = next(t for t in seeded.call("GET", "/triggers/milestones") if t["name"] == "Hot lead for sales")
+    sim = seeded.call("POST", f"/triggers/milestones/{trigger['trigger_id']}/simulate", json={"days": 30})
+    first = sim["matched_leads"][0]
+    expect(dialog.get_by_role("link", name=f"{sim['lead_names'][first]} {first}", exact=True)).to_be_visible()
     box = dialog.bounding_box()
     for link in dialog.get_by_role("link").all():
         edge = link.bounding_box()
