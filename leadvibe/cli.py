@@ -100,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _GracefulServer = _graceful_server_class()
         import uvicorn
 
-        from leadvibe import gc_policy, openapi
+        from leadvibe import gc_policy
         from leadvibe.app import create_app
         from leadvibe.http_protocol import GatheringHttpToolsProtocol
         from leadvibe.security.keys import MissingSecretKey
@@ -115,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                     lifespan="on", timeout_graceful_shutdown=15, server_header=False,
                                     proxy_headers=False, http=GatheringHttpToolsProtocol)
             server = _GracefulServer(config)
-            gc_policy.settle_once_serving(first=lambda: openapi.warm(app))
+            gc_policy.settle_once_serving()
             server.run(sockets=[sock])
             return 0 if server.started else 1
         finally:

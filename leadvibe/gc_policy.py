@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable
 
 # Young-generation allocations between collections (the default is 700), then the defaults' ratios stretched.
 THRESHOLDS = (10_000, 20, 100)
@@ -29,21 +28,11 @@ def settle_after_start_up() -> None:
     gc.set_threshold(*THRESHOLDS)
 
 
-def settle_once_serving(delay: float = SETTLE_AFTER_S, first: Callable[[], None] | None = None
-                        ) -> threading.Timer:
+def settle_once_serving(delay: float = SETTLE_AFTER_S) -> threading.Timer:
     """The server's settings: the thresholds now, the collection and freeze `delay` seconds later (on a timer
-    thread; by then start-up has finished and the server answers). `first` runs just before the collection: work
-    deferred from start-up whose objects then live as long as the process (they are frozen with the rest)."""
+    thread; by then start-up has finished and the server answers)."""
     gc.set_threshold(*THRESHOLDS)
-
-    def settle() -> None:
-        try:
-            if first is not None:
-                first()
-        finally:  # a failure of the deferred work (reported by the thread) must not cost the freeze
-            settle_after_start_up()
-
-    timer = threading.Timer(delay, settle)
+    timer = threading.Timer(delay, settle_after_start_up)
     timer.name = "leadvibe-gc-settle"
     timer.daemon = True
     timer.start()

@@ -20,13 +20,12 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from litestar import Litestar
-from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.connection import Request
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 from leadvibe.security.guards import required_role
 
-__all__ = ["ERROR_SCHEMA", "TrueJsonRenderPlugin", "TrueSwaggerRenderPlugin", "make_true", "warm"]
+__all__ = ["ERROR_SCHEMA", "TrueJsonRenderPlugin", "TrueSwaggerRenderPlugin", "make_true"]
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -143,15 +142,6 @@ def _true_for(app: Litestar, openapi_schema: dict[str, Any]) -> dict[str, Any]:
     """`make_true` of the framework's document, computed once."""
     return cast(dict[str, Any], _once_per_document(app, "true_openapi", openapi_schema,
                                                    lambda: make_true(app, openapi_schema)))
-
-
-def warm(app: Litestar) -> None:
-    """Build the served document ahead of its first request. The framework builds it lazily: the first
-    `/schema/openapi.json` took 0.4-0.8 s, which the dashboard's first visit waited for (it reads the document to
-    know which optional parts the server has). Called once the server answers (see `gc_policy`)."""
-    # The plugin is not exported by the framework, but it holds the one dict its routes render (cached by
-    # `provide_openapi_schema`); an upgrade that moves it fails test_openapi.py's warm-up test.
-    _true_for(app, app.plugins.get(OpenAPIPlugin).provide_openapi_schema())
 
 
 class _TrueDocument:
