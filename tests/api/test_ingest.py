@@ -107,6 +107,25 @@ async def test_content_type_size_and_depth_limits(api: Api, basic: dict[str, str
     assert r.status_code == 400
 
 
+@pytest.mark.parametrize(("content_type", "status"), [
+    ("application/json; charset=utf-8", 202),
+    ("application/merge-patch+json", 202),
+    ("application/json;;;==;", 415),
+    ("application/json; charset=latin-1", 415),
+    (None, 415),
+])
+@pytest.mark.parametrize("path", ["/ingest", "/ingest/batch"])
+async def test_content_types_on_both_ingestion_paths(api: Api, basic: dict[str, str], path: str,
+                                                     content_type: str | None, status: int) -> None:
+    event = b'{"lead_id":"a","event_type":"x"}'
+    body = event if path == "/ingest" else b'{"events":[' + event + b"]}"
+    headers = {**basic, **({"Content-Type": content_type} if content_type else {})}
+    r = await api.client.post(path, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    if status == 415:
+        assert r.json()["error"].endswith("send the body as JSON (Content-Type: application/json)")
+
+
 async def test_unknown_fields_and_unit_id_are_ignored(api: Api, basic: dict[str, str]) -> None:
     other = (await api.post("/org-units", json={"name": "Other"})).json()["unit_id"]
     r = await _ingest(api, basic, lead_id="ld_x", event_type="x", unit_id=other, surprise=True)
