@@ -184,7 +184,7 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
             try:
                 result = await accept(rt, tenant, body, connection)
             except msgspec.ValidationError as exc:
-                raise validation_error(str(exc)) from None
+                raise validation_error(str(exc), body) from None
             except msgspec.DecodeError as exc:
                 raise ApiError(400, plain_message(str(exc), None)) from None
         except Exception as exc:
