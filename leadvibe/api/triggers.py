@@ -52,6 +52,12 @@ DEFINITION_FIELDS = (
     "threshold_count",
 )
 CSV_PAGE = 1000
+DESTINATIONS = (
+    "Where a firing is sent, of the destinations the trigger names: `webhook` (unless a 410 disabled it), `email`,"
+    " `slack`. Empty: a firing is still recorded (milestones and sequences list theirs) and streamed"
+    " (`trigger_fired` on /stream) but sent nowhere, except to the OU's default Slack target when Slack is"
+    " connected."
+)
 
 
 # --------------------------------------------------------------------------------------------- request bodies
@@ -148,6 +154,7 @@ class TriggerBase(msgspec.Struct, kw_only=True):
     updated_at: str | None
     created_by: str | None
     updated_by: str | None
+    destinations: Annotated[list[str], msgspec.Meta(description=DESTINATIONS)]
 
 
 class Milestone(TriggerBase, kw_only=True):
@@ -229,7 +236,18 @@ def base_fields(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": to_rfc3339(row["updated_at"]),
         "created_by": row["created_by"],
         "updated_by": row["updated_by"],
+        "destinations": destinations(row),
     }
+
+
+def destinations(row: dict[str, Any]) -> list[str]:
+    """The kinds of destination a firing of this stored trigger is sent to, of those it names itself."""
+    named = {
+        "webhook": bool(row["webhook_url"]) and row["webhook_disabled_at"] is None,
+        "email": bool(row["emails"]),
+        "slack": bool(row["slack_target_kind"] and row["slack_target_id"]),
+    }
+    return [kind for kind, present in named.items() if present]
 
 
 def milestone_out(row: dict[str, Any]) -> Milestone:
