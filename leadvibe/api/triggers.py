@@ -25,6 +25,7 @@ from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.notify import ssrf
 from leadvibe.pipeline import triggers as evaluator
+from leadvibe.pipeline.inbox import no_control
 from leadvibe.pipeline.triggers import SEGMENT_FIELD, segment_ids
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -344,11 +345,19 @@ async def check_webhook_url(rt: Runtime, url: str) -> str | None:
     return url
 
 
-def event_type_fields(value: str) -> dict[str, Any]:
-    """An optional event type (at most 200 characters; "" = any type) -> `event_type` and `type_key`."""
+def _event_type(value: str, field: str) -> str:
+    """An event type a trigger waits for: trimmed, at most 200 characters, without control characters (no event
+    can hold one, so such a trigger could never fire)."""
     event_type = value.strip()
     if len(event_type) > 200:
-        raise bad_request("`event_type` must be at most 200 characters")
+        raise bad_request(f"`{field}` must be at most 200 characters")
+    no_control(event_type, field)
+    return event_type
+
+
+def event_type_fields(value: str) -> dict[str, Any]:
+    """An optional event type (at most 200 characters; "" = any type) -> `event_type` and `type_key`."""
+    event_type = _event_type(value, "event_type")
     return {"event_type": event_type, "type_key": type_key(event_type) or None}
 
 
@@ -582,7 +591,7 @@ def _sequence_fields(data: SequenceIn, *, creating: bool) -> dict[str, Any]:
     f: dict[str, Any] = {}
     steps = data.event_types if data.event_types is not None else data.event_steps
     if steps is not None:
-        cleaned = [s.strip() for s in steps if isinstance(s, str)]
+        cleaned = [_event_type(s, f"event_types[{i}]") for i, s in enumerate(steps) if isinstance(s, str)]
         if not cleaned or any(not s or not type_key(s) for s in cleaned) or len(cleaned) != len(steps):
             raise bad_request("`event_types` must be a non-empty list of non-empty event types")
         if len(cleaned) > 50:
@@ -672,7 +681,7 @@ def _pattern_fields(data: PatternIn, *, creating: bool) -> dict[str, Any]:
             raise bad_request("`conditions` must not be empty")
         out = []
         for i, cond in enumerate(data.conditions):
-            event_type = cond.event_type.strip()
+            event_type = _event_type(cond.event_type, f"conditions[{i}].event_type")
             if not event_type or not type_key(event_type):
                 raise bad_request(f"`conditions[{i}].event_type` is required")
             if cond.min_count < 1:
