@@ -140,3 +140,11 @@ async def test_names_and_trigger_event_types_refuse_control_characters(api: Api,
     assert r.json()["error"] == f"`{field}` must not contain control characters"
     r = await api.request(method, path, json=make("Fine \u00e9 name"))
     assert r.status_code in (200, 201), r.text
+
+
+async def test_an_audit_search_for_a_control_character_is_refused_not_answered_with_everything(api: Api) -> None:
+    await api.post("/secrets", json={"name": "audited"})
+    r = await api.get("/admin/audit-logs", params={"search": "\x00"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "`search` must not contain control characters"
+    assert (await api.get("/admin/audit-logs", params={"search": "secrets"})).json()["items"]
