@@ -112,6 +112,17 @@ async def test_lead_metadata_nests_no_deeper_than_event_metadata(api: Api) -> No
     assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
 
 
+async def test_order_metadata_nests_no_deeper_than_event_metadata(api: Api) -> None:
+    order = {"order_id": "o1", "amount": 5, "currency": "EUR", "lead_id": "ld_1"}
+    deep: object = 1
+    for _ in range(40):
+        deep = {"x": deep}
+    r = await api.post("/orders", json={**order, "metadata": deep})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "`metadata` is nested too deeply (at most 32 levels)"
+    assert (await api.post("/orders", json={**order, "metadata": {"x": {"y": 1}}})).status_code == 201
+
+
 @pytest.mark.parametrize(("method", "path", "field", "make"), [
     ("POST", "/org-units", "name", lambda v: {"name": v}),
     ("PUT", "/org-units/unit_default", "name", lambda v: {"name": v}),
