@@ -6,6 +6,8 @@ there would cost it ~9 MB for nothing. The framework's side (rendering, its own 
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -101,9 +103,103 @@ def plain_message(raw: str, field: str | None) -> str:
     return f"invalid {name}: {raw}" if field else raw
 
 
-def validation_error(text: str) -> ApiError:
+_OUT_OF_RANGE = re.compile(r"(Number|Integer value) out of range$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class _Overflow:
+    """Marks, in a scan of a body, a number the decoder cannot hold."""
+
+
+_OVERFLOW = _Overflow()
+
+
+def _float_or_overflow(text: str) -> Any:
+    return _OVERFLOW if math.isinf(float(text)) else 0.0
+
+
+def _int_or_overflow(text: str) -> Any:
+    try:
+        int(text)  # the decoder's limit is the interpreter's: 4,300 digits
+    except ValueError:
+        return _OVERFLOW
+    return 0
+
+
+class _Pair:
+    """One member of a JSON object, or one item of an array (its index as key)."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: str | int, value: Any) -> None:
+        self.key = key
+        self.value = value
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> list[_Pair]:
+    return [_Pair(k, v) for k, v in pairs]
+
+
+def _step(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if not path:
+        return key or '[""]'
+    return f"{path}.{key}" if _NAME.match(key) else f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def _overflow_in(value: Any, path: str) -> str | None:
+    if value is _OVERFLOW:
+        return path
+    items: Any = ()
+    if isinstance(value, list):
+        # Objects are scanned as lists of (key, value) pairs so that a repeated key is seen as often as it is sent.
+        items = value if value and isinstance(value[0], _Pair) else [_Pair(i, v) for i, v in enumerate(value)]
+    for pair in items:
+        found = _overflow_in(pair.value, _step(path, pair.key))
+        if found is not None:
+            return found
+    return None
+
+
+def out_of_range_path(body: bytes) -> str | None:
+    """Where the first number too large for the decoder (beyond a double's range, or an integer of over 4,300
+    digits) sits in a JSON body, in the words the other messages use (`rules[0].weight`, `metadata.plan`); "" when
+    the body is that number; None when there is none, or the body is not JSON. The decoder itself says `$[...]` for
+    any key it has not matched to a field yet, which names nothing."""
+    try:
+        tree = json.loads(body, parse_float=_float_or_overflow, parse_int=_int_or_overflow,
+                          object_pairs_hook=_pairs)
+        return _overflow_in(tree, "")
+    except (ValueError, RecursionError):
+        return None
+
+
+def out_of_range(text: str, body: bytes | None, key: str | None = None) -> ApiError | None:
+    """400 naming the field when the decoder refused a number too large to hold (`text`: its message, with or
+    without its `- at `$...`` suffix; `key`: the field it named, if it named one apart; `body`: the request body);
+    None for any other message. A field the decoder named exactly is kept (a 400-digit integer is fine in
+    metadata but out of range as an `amount`); one behind `[...]` is looked up in the body."""
+    raw, found, where = text.partition(" - at `$")
+    if not _OUT_OF_RANGE.match(raw):
+        return None
+    path = key if key is not None else where.rstrip("`").lstrip(".") if found else None
+    if path is None or "[...]" in path:
+        path = out_of_range_path(body) if body else None
+    if path:
+        message = f"`{path}` is out of range"
+    elif path == "":
+        message = "the request body is a number out of range"
+    else:
+        message = "a number in the request body is out of range"
+    return ApiError(400, message, [{"message": raw, "key": path or "data", "source": "body"}])
+
+
+def validation_error(text: str, body: bytes | None = None) -> ApiError:
     """400 for a body msgspec refused (`<message> - at `$.<path>``), said as the framework's validation errors
     are (`plain_message`, the field named in the message and in `details`): the lean ingest path uses it."""
+    if (overflow := out_of_range(text, body)) is not None:
+        return overflow
     raw, found, where = text.partition(" - at `$")
     key = where.rstrip("`").lstrip(".") if found else ""
     return ApiError(400, plain_message(raw, key or None), [{"message": raw, "key": key or "data", "source": "body"}])

@@ -13,7 +13,7 @@ from leadvibe.api.bounds import BIG
 from leadvibe.engine.normalize import normalize_alias
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.ids import new_id
-from leadvibe.pipeline.inbox import no_control
+from leadvibe.pipeline.inbox import check_depth, no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
@@ -189,6 +189,7 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
             raise bad_request(f"`occurred_at` {exc}") from None
         if occurred > now + FUTURE_SLACK_MS:
             raise bad_request("`occurred_at` must not be more than 24 hours in the future")
+    check_depth(data.metadata or {})  # as an event's or a lead's metadata
     metadata = msgspec.json.encode(data.metadata or {})
     if len(metadata) > MAX_METADATA:
         raise ApiError(413, "`metadata` is larger than 100 KB")

@@ -9,6 +9,7 @@ from litestar import get
 from litestar.params import Parameter
 
 from leadvibe.api.bounds import BIG, bounded_query
+from leadvibe.pipeline.inbox import no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -59,6 +60,9 @@ async def list_audit_logs(
     sort_order: Literal["ASC", "DESC", "asc", "desc"] = "DESC",
 ) -> AuditPage:
     """Entries of the active OU; org admins also see org-level entries (logins, member changes)."""
+    if search is not None:
+        # SQLite's LIKE pattern ends at a NUL, so `search=%00` matched every entry: refused like other text.
+        no_control(search, "search")
     rows = await rt.db.read(lambda c: audit_store.list_entries(
         c, tenant.unit_id, tenant.org_id, include_org_level=principal.is_admin, limit=limit, offset=offset,
         search=search, method=method, status_min=status_min, status_max=status_max, user_email=user_email,

@@ -10,7 +10,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
-from leadvibe.errors import ApiError, error_body, plain_message, unexpected_error
+from leadvibe.errors import ApiError, error_body, out_of_range, plain_message, unexpected_error
 
 
 def _public_name(request: Request[Any, Any, Any], key: str) -> str:
@@ -42,11 +42,15 @@ def _validation_message(request: Request[Any, Any, Any], exc: ValidationExceptio
     return plain_message(detail, None), None
 
 
-def _body_is_empty(request: Request[Any, Any, Any]) -> bool:
+def _body_of(request: Request[Any, Any, Any]) -> bytes | None:
+    """The request body when the framework has read it (it keeps it in the scope), else None."""
     body = ScopeState.from_scope(request.scope).body
-    if isinstance(body, bytes | bytearray):
-        return not body.strip()
-    return False
+    return bytes(body) if isinstance(body, bytes | bytearray) else None
+
+
+def _body_is_empty(request: Request[Any, Any, Any]) -> bool:
+    body = _body_of(request)
+    return body is not None and not body.strip()
 
 
 def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
@@ -55,11 +59,25 @@ def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
                     media_type=MediaType.JSON)
 
 
+def _framework_out_of_range(request: Request[Any, Any, Any], exc: HTTPException) -> ApiError | None:
+    """`out_of_range` for the framework's refusals: a body it could not decode (`detail`) or convert (`extra`)."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    first = extra[0] if extra and isinstance(extra[0], dict) else {}
+    text = str(first.get("message") or exc.detail or "")
+    if "out of range" not in text:
+        return None
+    key = str(first["key"]) if first.get("key") not in (None, "", "data") else None
+    return out_of_range(text, _body_of(request), key)
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Render Litestar's own exceptions (404 route, 405, 413, validation) in our shape."""
     status = exc.status_code
     details = None
-    if isinstance(exc, ValidationException):
+    overflow = _framework_out_of_range(request, exc) if status == 400 else None
+    if overflow is not None:
+        message, details = overflow.message, overflow.details
+    elif isinstance(exc, ValidationException):
         message, details = _validation_message(request, exc)
         status = 400
     elif isinstance(exc, NotAuthorizedException):

@@ -29,7 +29,7 @@ from leadvibe.api.condition_fields import (
     check_condition,
     check_property,
 )
-from leadvibe.api.scoring_common import clean_name
+from leadvibe.api.names import clean_name
 from leadvibe.engine.fit import list_property
 from leadvibe.errors import bad_request, conflict, forbidden, not_found
 from leadvibe.ids import new_id

@@ -91,18 +91,6 @@ class ImportResult(msgspec.Struct):
     error_rows: list[ImportErrorRow]
 
 
-def require_json(content_type: str) -> None:
-    """415 unless the body is declared as JSON."""
-    if content_type.split(";", 1)[0].strip().lower() not in ("application/json", "application/x-json", ""):
-        raise ApiError(415, "send the event as JSON (Content-Type: application/json)")
-    if not content_type:
-        raise ApiError(415, "missing Content-Type: send the event as JSON (Content-Type: application/json)")
-
-
-async def _before_json(request: Request[Any, Any, Any]) -> None:
-    require_json(request.headers.get("content-type", ""))
-
-
 async def accept_one(rt: Runtime, tenant: Tenant, data: IngestEvent, idempotency_key: str | None) -> IngestAccepted:
     """Validate one event and make it durable in the inbox; the answer of `POST /ingest`."""
     q = validate(data, rt.now_ms(), idempotency_key)
@@ -144,7 +132,7 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccep
 # accept_one / accept_batch without the framework's per-request machinery.
 @post("/ingest", opt=access(Role.OPERATOR),
       operation_id="ingestEvent", summary="Ingest engagement event", tags=["Events"],
-      status_code=202, request_max_body_size=MAX_BODY, before_request=_before_json)
+      status_code=202, request_max_body_size=MAX_BODY)
 async def ingest(request: Request[Any, Any, Any], data: IngestEvent) -> IngestAccepted:
     """Validate, make durable (group-committed inbox), then answer 202; scoring happens right after."""
     return await accept_one(request.app.state.runtime, request.state.tenant, data,
@@ -152,7 +140,7 @@ async def ingest(request: Request[Any, Any, Any], data: IngestEvent) -> IngestAc
 
 
 @post("/ingest/batch", opt=access(Role.OPERATOR), operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
-      tags=["Events"], status_code=202, request_max_body_size=MAX_BATCH_BODY, before_request=_before_json)
+      tags=["Events"], status_code=202, request_max_body_size=MAX_BATCH_BODY)
 async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn) -> BatchAccepted:
     """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported."""
     return await accept_batch(request.app.state.runtime, request.state.tenant, data)

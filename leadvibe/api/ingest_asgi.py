@@ -30,8 +30,8 @@ from leadvibe.api.ingest import (
     accept_batch,
     accept_one,
     ingest,
-    require_json,
 )
+from leadvibe.api.json_body import require_json
 from leadvibe.errors import ApiError, error_body, plain_message, unexpected_error, validation_error
 from leadvibe.observe import end_request, start_request
 from leadvibe.pipeline.inbox import IngestEvent
@@ -175,7 +175,7 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
         connection = RawConnection(scope)
         try:
             _, tenant, _ = await check_access(rt, connection, _OPT, "POST")
-            require_json(connection.headers.get("content-type", ""))
+            require_json(connection.headers)
             if _declared_too_large(scope, limit):
                 raise ApiError(413, "request body too large")
             body = await _read_body(receive, limit)
@@ -184,7 +184,7 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
             try:
                 result = await accept(rt, tenant, body, connection)
             except msgspec.ValidationError as exc:
-                raise validation_error(str(exc)) from None
+                raise validation_error(str(exc), body) from None
             except msgspec.DecodeError as exc:
                 raise ApiError(400, plain_message(str(exc), None)) from None
         except Exception as exc:

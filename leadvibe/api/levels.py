@@ -15,7 +15,8 @@ import msgspec
 from litestar import delete, get, post, put
 
 from leadvibe.api.bounds import Signed
-from leadvibe.api.scoring_common import check_int, clean_name, write_config
+from leadvibe.api.names import clean_name
+from leadvibe.api.scoring_common import check_int, write_config
 from leadvibe.engine.levels import validate_band
 from leadvibe.errors import bad_request, not_found
 from leadvibe.ids import new_id

@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
 
+from leadvibe.api.names import clean_name
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.runtime import Runtime
 from leadvibe.security import passwords
@@ -142,13 +143,6 @@ def _membership(row: dict[str, Any]) -> Membership:
                       row["last_name"], row["org_role"], to_rfc3339(row["created_at"]))
 
 
-def _clean_name(name: str, what: str = "name", limit: int = 100) -> str:
-    name = name.strip()
-    if not name or len(name) > limit:
-        raise bad_request(f"`{what}` must be 1 to {limit} characters")
-    return name
-
-
 def _check_email(email: str) -> str:
     email = email.strip()
     if not EMAIL.match(email) or len(email) > 320:
@@ -177,7 +171,7 @@ async def list_units(rt: Runtime, principal: Principal) -> UnitList:
       tags=["OrgUnits"])
 async def create_unit(rt: Runtime, principal: Principal, data: UnitName) -> Unit:
     """A new OU in the caller's organization."""
-    name = _clean_name(data.name)
+    name = clean_name(data.name)
     row = await rt.db.write(lambda c: org_store.create_unit(c, principal.org_id, name, rt.now_ms()))
     return _unit(row, "Owner")
 
@@ -187,7 +181,7 @@ async def create_unit(rt: Runtime, principal: Principal, data: UnitName) -> Unit
      summary="Update organization unit", tags=["OrgUnits"])
 async def update_unit(rt: Runtime, principal: Principal, unit_id: str, data: UnitName) -> Unit:
     """Rename an OU (org admins, or Owners of that OU)."""
-    name = _clean_name(data.name)
+    name = clean_name(data.name)
     row = await rt.db.write(lambda c: org_store.rename_unit(c, principal.org_id, unit_id, name, rt.now_ms()))
     if row is None:
         raise not_found("org unit")
@@ -234,7 +228,7 @@ async def list_members(rt: Runtime, principal: Principal) -> list[Member]:
 async def create_member(rt: Runtime, principal: Principal, data: MemberIn) -> Member:
     """Add a person to the organization (org admins only)."""
     email = _check_email(data.email)
-    first, last = _clean_name(data.first_name, "first_name"), _clean_name(data.last_name, "last_name")
+    first, last = clean_name(data.first_name, "first_name"), clean_name(data.last_name, "last_name")
     reason = passwords.check_new_password(data.password)
     if reason:
         raise bad_request(reason)
@@ -254,9 +248,9 @@ async def update_member(rt: Runtime, principal: Principal, member_id: str, data:
     """Change a member's name, email, org role or password (org admins only)."""
     fields: dict[str, Any] = {}
     if data.first_name is not None:
-        fields["first_name"] = _clean_name(data.first_name, "first_name")
+        fields["first_name"] = clean_name(data.first_name, "first_name")
     if data.last_name is not None:
-        fields["last_name"] = _clean_name(data.last_name, "last_name")
+        fields["last_name"] = clean_name(data.last_name, "last_name")
     if data.email is not None:
         fields["email"] = _check_email(data.email)
     if data.role is not None:

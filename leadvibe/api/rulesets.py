@@ -26,10 +26,10 @@ from litestar import delete, get, post, put
 from litestar.params import Parameter
 
 from leadvibe.api.bounds import Signed
+from leadvibe.api.names import clean_name
 from leadvibe.api.scoring_common import (
     check_int,
     clean_event_type,
-    clean_name,
     given,
     parse_time,
     publish,

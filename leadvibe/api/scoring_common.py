@@ -19,7 +19,6 @@ from leadvibe.store import scoring as store
 from leadvibe.timeutil import parse_rfc3339
 
 EVENT_TYPE_MAX = 128
-NAME_MAX = 100
 # Far beyond any sensible weight or score band, and far inside SQLite's 64-bit integers even after summing
 # many rules and multiplying by the surge cap: arithmetic can never overflow.
 INT_LIMIT = 1_000_000_000
@@ -59,14 +58,6 @@ def clean_event_type(value: str, field: str = "event_type") -> tuple[str, str]:
         raise bad_request(f"`{field}` must contain more than spaces and hyphens")
     no_control(text, field)
     return text, key
-
-
-def clean_name(value: str, field: str = "name", limit: int = NAME_MAX) -> str:
-    """Trimmed non-empty name of at most `limit` characters, else 400 naming the field."""
-    text = value.strip()
-    if not text or len(text) > limit:
-        raise bad_request(f"`{field}` must be 1 to {limit} characters")
-    return text
 
 
 def check_int(value: int, field: str, low: int = -INT_LIMIT, high: int = INT_LIMIT) -> int:

@@ -7,7 +7,8 @@ from typing import Any
 import msgspec
 from litestar import delete, get, post
 
-from leadvibe.errors import bad_request, not_found
+from leadvibe.api.names import clean_name
+from leadvibe.errors import not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
 from leadvibe.security import credentials as creds
@@ -56,9 +57,7 @@ async def list_secrets(rt: Runtime, tenant: Tenant) -> list[SecretInfo]:
       tags=["Secrets"])
 async def create_secret(rt: Runtime, tenant: Tenant, principal: Principal, data: SecretIn) -> SecretCreated:
     """A client id and a secret acting as Operator in this OU only."""
-    name = data.name.strip()
-    if not 1 <= len(name) <= 50:
-        raise bad_request("`name` must be 1 to 50 characters")
+    name = clean_name(data.name, limit=50)
     cred_id, client_id, secret = new_id("sec"), creds.new_client_id(), creds.new_client_secret()
     digest, now = creds.digest(rt.pepper, secret), rt.now_ms()
 

@@ -21,7 +21,8 @@ from litestar import delete, get, post, put
 from leadvibe.api.condition_fields import Order, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.leads import LeadOut, lead_levels, lead_out
-from leadvibe.api.scoring_common import clean_event_type, clean_name
+from leadvibe.api.names import clean_name
+from leadvibe.api.scoring_common import clean_event_type
 from leadvibe.engine.conditions import SegmentRule
 from leadvibe.errors import bad_request, not_found, unprocessable
 from leadvibe.ids import new_id

@@ -25,6 +25,7 @@ from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.notify import ssrf
 from leadvibe.pipeline import triggers as evaluator
+from leadvibe.pipeline.inbox import no_control
 from leadvibe.pipeline.triggers import SEGMENT_FIELD, segment_ids
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -52,6 +53,12 @@ DEFINITION_FIELDS = (
     "threshold_count",
 )
 CSV_PAGE = 1000
+DESTINATIONS = (
+    "Where a firing is sent, of the destinations the trigger names: `webhook` (unless a 410 disabled it), `email`,"
+    " `slack`. Empty: a firing is still recorded (milestones and sequences list theirs) and streamed"
+    " (`trigger_fired` on /stream) but sent nowhere, except to the OU's default Slack target when Slack is"
+    " connected."
+)
 
 
 # --------------------------------------------------------------------------------------------- request bodies
@@ -148,6 +155,7 @@ class TriggerBase(msgspec.Struct, kw_only=True):
     updated_at: str | None
     created_by: str | None
     updated_by: str | None
+    destinations: Annotated[list[str], msgspec.Meta(description=DESTINATIONS)]
 
 
 class Milestone(TriggerBase, kw_only=True):
@@ -232,7 +240,18 @@ def base_fields(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": to_rfc3339(row["updated_at"]),
         "created_by": row["created_by"],
         "updated_by": row["updated_by"],
+        "destinations": destinations(row),
     }
+
+
+def destinations(row: dict[str, Any]) -> list[str]:
+    """The kinds of destination a firing of this stored trigger is sent to, of those it names itself."""
+    named = {
+        "webhook": bool(row["webhook_url"]) and row["webhook_disabled_at"] is None,
+        "email": bool(row["emails"]),
+        "slack": bool(row["slack_target_kind"] and row["slack_target_id"]),
+    }
+    return [kind for kind, present in named.items() if present]
 
 
 def milestone_out(row: dict[str, Any]) -> Milestone:
@@ -329,11 +348,19 @@ async def check_webhook_url(rt: Runtime, url: str) -> str | None:
     return url
 
 
-def event_type_fields(value: str) -> dict[str, Any]:
-    """An optional event type (at most 200 characters; "" = any type) -> `event_type` and `type_key`."""
+def _event_type(value: str, field: str) -> str:
+    """An event type a trigger waits for: trimmed, at most 200 characters, without control characters (no event
+    can hold one, so such a trigger could never fire)."""
     event_type = value.strip()
     if len(event_type) > 200:
-        raise bad_request("`event_type` must be at most 200 characters")
+        raise bad_request(f"`{field}` must be at most 200 characters")
+    no_control(event_type, field)
+    return event_type
+
+
+def event_type_fields(value: str) -> dict[str, Any]:
+    """An optional event type (at most 200 characters; "" = any type) -> `event_type` and `type_key`."""
+    event_type = _event_type(value, "event_type")
     return {"event_type": event_type, "type_key": type_key(event_type) or None}
 
 
@@ -567,7 +594,7 @@ def _sequence_fields(data: SequenceIn, *, creating: bool) -> dict[str, Any]:
     f: dict[str, Any] = {}
     steps = data.event_types if data.event_types is not None else data.event_steps
     if steps is not None:
-        cleaned = [s.strip() for s in steps if isinstance(s, str)]
+        cleaned = [_event_type(s, f"event_types[{i}]") for i, s in enumerate(steps) if isinstance(s, str)]
         if not cleaned or any(not s or not type_key(s) for s in cleaned) or len(cleaned) != len(steps):
             raise bad_request("`event_types` must be a non-empty list of non-empty event types")
         if len(cleaned) > 50:
@@ -657,7 +684,7 @@ def _pattern_fields(data: PatternIn, *, creating: bool) -> dict[str, Any]:
             raise bad_request("`conditions` must not be empty")
         out = []
         for i, cond in enumerate(data.conditions):
-            event_type = cond.event_type.strip()
+            event_type = _event_type(cond.event_type, f"conditions[{i}].event_type")
             if not event_type or not type_key(event_type):
                 raise bad_request(f"`conditions[{i}].event_type` is required")
             if cond.min_count < 1:

@@ -110,3 +110,52 @@ async def test_lead_metadata_nests_no_deeper_than_event_metadata(api: Api) -> No
         assert r.status_code == 400 and "nested too deeply" in r.json()["error"], (method, path, r.text)
     r = await api.post("/ingest", json={"lead_id": "ld_deep", "event_type": "x", "metadata": nested(32)})
     assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
+
+
+async def test_order_metadata_nests_no_deeper_than_event_metadata(api: Api) -> None:
+    order = {"order_id": "o1", "amount": 5, "currency": "EUR", "lead_id": "ld_1"}
+    deep: object = 1
+    for _ in range(40):
+        deep = {"x": deep}
+    r = await api.post("/orders", json={**order, "metadata": deep})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "`metadata` is nested too deeply (at most 32 levels)"
+    assert (await api.post("/orders", json={**order, "metadata": {"x": {"y": 1}}})).status_code == 201
+
+
+@pytest.mark.parametrize(("method", "path", "field", "make"), [
+    ("POST", "/org-units", "name", lambda v: {"name": v}),
+    ("PUT", "/org-units/unit_default", "name", lambda v: {"name": v}),
+    ("POST", "/members", "first_name", lambda v: {"first_name": v, "last_name": "Lee", "email": "pat@example.com",
+                                                  "password": "member-password-1"}),
+    ("POST", "/secrets", "name", lambda v: {"name": v}),
+    ("POST", "/rulesets", "name", lambda v: {"name": v}),
+    ("POST", "/levels/engagement", "name", lambda v: {"name": v, "min_score": 0, "max_score": 10}),
+    ("POST", "/profile/rulesets", "name", lambda v: {"name": v}),
+    ("POST", "/segments", "name", lambda v: {"name": v}),
+    ("POST", "/triggers/milestones", "event_type", lambda v: {"event_type": v, "score_threshold": 5}),
+    ("POST", "/surge-triggers", "event_type", lambda v: {"event_type": v, "window_seconds": 5, "threshold_count": 2,
+                                                         "emails": ["a@b.co"]}),
+    ("POST", "/triggers/sequences", "event_types[1]", lambda v: {"event_types": ["a", v], "window_seconds": 5,
+                                                                 "emails": ["a@b.co"]}),
+    ("POST", "/triggers/patterns", "conditions[0].event_type", lambda v: {"conditions": [{"event_type": v}],
+                                                                          "window_seconds": 5}),
+])
+@pytest.mark.parametrize("bad", ["a\x00b", "line\nbreak", "esc\x1b[31m"])
+async def test_names_and_trigger_event_types_refuse_control_characters(api: Api, method: str, path: str,
+                                                                       field: str, make: Maker, bad: str) -> None:
+    """A name is shown in lists, logs and exports; an event type with a control character can never arrive (the
+    trigger waiting for it would never fire)."""
+    r = await api.request(method, path, json=make(bad))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == f"`{field}` must not contain control characters"
+    r = await api.request(method, path, json=make("Fine \u00e9 name"))
+    assert r.status_code in (200, 201), r.text
+
+
+async def test_an_audit_search_for_a_control_character_is_refused_not_answered_with_everything(api: Api) -> None:
+    await api.post("/secrets", json={"name": "audited"})
+    r = await api.get("/admin/audit-logs", params={"search": "\x00"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "`search` must not contain control characters"
+    assert (await api.get("/admin/audit-logs", params={"search": "secrets"})).json()["items"]

@@ -108,6 +108,41 @@ async def test_content_type_size_and_depth_limits(api: Api, basic: dict[str, str
     assert r.status_code == 400
 
 
+@pytest.mark.parametrize(("content_type", "status"), [
+    ("application/json; charset=utf-8", 202),
+    ("application/merge-patch+json", 202),
+    ("application/json;;;==;", 415),
+    ("application/json; charset=latin-1", 415),
+    (None, 415),
+])
+@pytest.mark.parametrize("path", ["/ingest", "/ingest/batch"])
+async def test_content_types_on_both_ingestion_paths(api: Api, basic: dict[str, str], path: str,
+                                                     content_type: str | None, status: int) -> None:
+    event = b'{"lead_id":"a","event_type":"x"}'
+    body = event if path == "/ingest" else b'{"events":[' + event + b"]}"
+    headers = {**basic, **({"Content-Type": content_type} if content_type else {})}
+    r = await api.client.post(path, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    if status == 415:
+        assert r.json()["error"].endswith("send the body as JSON (Content-Type: application/json)")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"lead_id":"a","event_type":"x","metadata":{"plan":1e400}}', "`metadata.plan` is out of range"),
+    (b'{"lead_id":"a","event_type":"x","metadata":{"a b":[0,-1e309]}}', '`metadata["a b"][1]` is out of range'),
+    (b'{"lead_id":"a","event_type":"x","metadata":{"n":' + b"9" * 4301 + b"}}", "`metadata.n` is out of range"),
+])
+async def test_numbers_out_of_range_name_their_field_on_both_paths(api: Api, basic: dict[str, str], body: bytes,
+                                                                  message: str) -> None:
+    r = await api.client.post("/ingest", content=body, headers={**basic, "Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"] == message
+    batch = b'{"events":[' + body + b"]}"
+    r = await api.client.post("/ingest/batch", content=batch, headers={**basic, "Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"] == message.replace("`", "`events[0].", 1)
+
+
 async def test_unknown_fields_and_unit_id_are_ignored(api: Api, basic: dict[str, str]) -> None:
     other = (await api.post("/org-units", json={"name": "Other"})).json()["unit_id"]
     r = await _ingest(api, basic, lead_id="ld_x", event_type="x", unit_id=other, surprise=True)

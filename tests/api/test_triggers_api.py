@@ -218,6 +218,45 @@ async def test_update_keeps_destination_rules(api: Api) -> None:
     assert r.status_code == 200 and r.json()["emails"] == []
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("/triggers/milestones", {"event_type": "", "score_threshold": 5}),
+    ("/triggers/patterns", {"window_seconds": 1, "window_unit": "hours",
+                            "conditions": [{"event_type": "page_view", "min_count": 1}]}),
+])
+async def test_a_trigger_without_destination_says_so_and_its_firings_are_recorded(
+    api: Api, path: str, body: dict[str, Any]
+) -> None:
+    """SEMANTICS §8: a firing is recorded, plus one delivery per destination; milestones and patterns may have
+    none, and their answer says where (nowhere) a firing goes."""
+    await add_rules(api, {"page_view": 10})
+    r = await api.post(path, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["destinations"] == []
+    assert (await api.get(path)).json()[0]["destinations"] == []
+    await _ingest(api, "ld_1", "page_view")
+    await wait_idle(api)
+    # Patterns have no list of their firings (docs/notifications.md): the stored record is read directly.
+    fired = await api.rt.db.read(lambda c: c.execute(
+        "SELECT lead_id FROM trigger_events WHERE trigger_id = ?", (r.json()["trigger_id"],)).fetchall())
+    assert [row[0] for row in fired] == ["ld_1"]
+    assert (await api.get("/deliveries")).json()["total"] == 0
+
+
+async def test_destinations_name_what_a_firing_is_sent_to(api: Api) -> None:
+    r = await api.post("/triggers/milestones", json={
+        "event_type": "", "score_threshold": 5, "webhook_url": PUBLIC_HOOK, "emails": ["a@b.co"],
+        "slack_target_kind": "channel", "slack_target_id": "C1"})
+    assert r.json()["destinations"] == ["webhook", "email", "slack"]
+    tid = r.json()["trigger_id"]
+    r = await api.put(f"/triggers/milestones/{tid}", json={"webhook_url": "", "slack_target_kind": "",
+                                                           "slack_target_id": ""})
+    assert r.status_code == 200, r.text
+    assert r.json()["destinations"] == ["email"]
+    r = await api.post("/surge-triggers", json={"window_seconds": 5, "threshold_count": 2,
+                                                "webhook_url": PUBLIC_HOOK})
+    assert r.json()["destinations"] == ["webhook"]
+
+
 @pytest.mark.parametrize(
     "url,reason",
     [

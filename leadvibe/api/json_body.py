@@ -1,0 +1,82 @@
+"""JSON request bodies are declared as JSON: every operation that reads one answers 415 to any other Content-Type.
+
+The framework decodes a handler's `data` argument as JSON whatever the request declares, so without this check
+`text/plain` (or no Content-Type at all) was accepted everywhere but on ingestion. One guard covers every
+framework route that reads a JSON body; the lean ingestion path (api/ingest_asgi.py) calls `require_json` itself.
+Operations without a body (a POST that takes none, a DELETE) and multipart uploads (`/import`) are not concerned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
+from litestar.handlers.base import BaseRouteHandler
+
+from leadvibe.errors import ApiError
+
+_JSON_TYPES = frozenset({"application/json", "application/x-json"})
+# A structured-syntax suffix (RFC 6839): `application/merge-patch+json`, `application/vnd.acme+json`.
+_JSON_SUFFIX = re.compile(r"^application/[a-z0-9!#$&^_.-]+\+json$")
+# `name=value` with a token or a quoted string as value (RFC 9110 §5.6.6); empty parameters (`;;`) are allowed.
+_PARAMETER = re.compile(r'^[A-Za-z0-9!#$%&\'*+.^_`|~-]+=([A-Za-z0-9!#$%&\'*+.^_`|~-]+|"(?:[^"\\]|\\.)*")$')
+# JSON is UTF-8 (RFC 8259); ASCII is a subset of it.
+_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii"})
+_HOW = "send the body as JSON (Content-Type: application/json)"
+
+
+def _content_type_problem(content_type: str) -> str | None:
+    """Why `content_type` does not declare a UTF-8 JSON body, or None when it does."""
+    media_type, *parameters = content_type.split(";")
+    media_type = media_type.strip().lower()
+    if media_type not in _JSON_TYPES and not _JSON_SUFFIX.match(media_type):
+        return f"Content-Type {media_type or '(empty)'} is not JSON: {_HOW}"
+    for parameter in (p.strip() for p in parameters):
+        if not parameter:
+            continue
+        if not _PARAMETER.match(parameter):
+            return f"the Content-Type header is malformed (parameter {parameter!r}): {_HOW}"
+        name, value = parameter.split("=", 1)
+        if name.lower() == "charset" and value.strip('"').lower() not in _CHARSETS:
+            return f"JSON bodies are UTF-8, not charset {value.strip(chr(34))}: {_HOW}"
+    return None
+
+
+def _declares_body(headers: Mapping[str, str]) -> bool:
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() != "0"
+    return "transfer-encoding" in headers
+
+
+def require_json(headers: Mapping[str, str]) -> None:
+    """415 unless the request's Content-Type declares JSON. A request without Content-Type is refused when it has
+    a body; one without either passes, so the decoder can say that the body is missing (400), which is the
+    actual problem. `headers`: lower-case names."""
+    content_type = headers.get("content-type")
+    if content_type is None:
+        if _declares_body(headers):
+            raise ApiError(415, f"missing Content-Type: {_HOW}")
+        return
+    problem = _content_type_problem(content_type)
+    if problem is not None:
+        raise ApiError(415, problem)
+
+
+def reads_json_body(handler: BaseRouteHandler) -> bool:
+    """True when the framework decodes `handler`'s `data` argument as JSON (not a multipart or form upload)."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return False
+    media_type = getattr(data.kwarg_definition, "media_type", None)
+    return media_type in (None, RequestEncodingType.JSON)
+
+
+def json_content_type(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Guard (after authentication, so an anonymous caller learns nothing of the body's rules): `require_json` on
+    every operation that reads a JSON body."""
+    if reads_json_body(handler):
+        require_json(connection.headers)
