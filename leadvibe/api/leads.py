@@ -182,6 +182,8 @@ class SearchHit(msgspec.Struct):
     profile_level: str | None = None
     # The lead's metadata `company` (a string), else null: what a company match matched.
     company: str | None = None
+    # Its aliases, as the leads list shows them (a search by name shows who it found by their addresses too).
+    aliases: list[AliasOut] = msgspec.field(default_factory=list)
 
 
 class DeletionOut(msgspec.Struct):
@@ -671,6 +673,7 @@ async def search_leads(
         for h in hits:
             rows[h["lead_id"]] = store.get_lead(c, tenant.unit_id, h["lead_id"], primary)
         levels = lead_levels(c, tenant.unit_id)
+        aliases = store.aliases_of_many(c, tenant.unit_id, [h["lead_id"] for h in hits])
         out = []
         for h in hits:
             row = rows[h["lead_id"]]
@@ -693,6 +696,7 @@ async def search_leads(
                     profile,
                     _level(levels.profile, profile),
                     meta.get("company") if isinstance(meta.get("company"), str) else None,
+                    [alias_out(a) for a in aliases.get(h["lead_id"], [])],
                 )
             )
         return out

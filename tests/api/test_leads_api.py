@@ -283,6 +283,18 @@ async def test_search_hits_carry_the_lead_lists_name_and_fit(api: Api) -> None:
     assert hits["ld_named"]["profile_score"] == 0 and hits["ld_named"]["profile_level"] is None
 
 
+async def test_search_hits_found_by_name_carry_the_leads_aliases(api: Api) -> None:
+    r = await api.post("/leads", json={"id": "ld_grace", "metadata": {"name": "Grace Hopper"}})
+    assert r.status_code == 201, r.text
+    await ingest(api, lead_id="ld_grace", event_type="page_view",
+                 aliases=[{"alias_kind": "email", "raw_value": "Grace@Navy.mil"}])
+    await wait_idle(api)
+    (hit,) = (await api.get("/leads/search", params={"q": "grace hop"})).json()
+    assert hit["matched"] == "name"
+    assert [(a["kind"], a["value"], a["raw_value"]) for a in hit["aliases"]] == [
+        ("email", "grace@navy.mil", "Grace@Navy.mil")]
+
+
 async def search(api: Api, q: str, headers: dict[str, str] | None = None) -> list[tuple[str, str]]:
     r = await api.get("/leads/search", params={"q": q}, headers=headers)
     assert r.status_code == 200, r.text
