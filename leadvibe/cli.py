@@ -226,8 +226,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def _stopped_server(args: argparse.Namespace, what: str, refusal: str, missing: str = "") -> Iterator[Runtime | int]:
     """A runtime over a stopped server's data directory (its lock held, the database open), or the exit code
     when there is no database or a server holds the directory (the message already printed)."""
-    from leadvibe.app import build_runtime
     from leadvibe.db.lock import DataDirLock, DataDirLocked
+    from leadvibe.runtime_build import build_runtime
 
     settings = _settings(args)
     if not settings.db_path.exists():

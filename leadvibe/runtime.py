@@ -1,6 +1,7 @@
 """Everything one running server shares: settings, database, clock, keys, caches, metrics, background parts.
 
-Built once by `app.build_runtime` and reached from handlers through the `rt` dependency; nothing module-global.
+Built once by `runtime_build.build_runtime` and reached from handlers through the `rt` dependency; nothing
+module-global.
 The services are typed attributes so a call can be followed from a handler to its service (and checked by mypy).
 """
 

@@ -185,12 +185,12 @@ def main() -> None:
     args = ap.parse_args()
 
     import leadvibe
-    from leadvibe.app import build_runtime
     from leadvibe.bootstrap import DEFAULT_UNIT, bootstrap
     from leadvibe.config import load_settings
     from leadvibe.pipeline import decay as decay_mod
     from leadvibe.pipeline.decay import run_pass
     from leadvibe.pipeline.triggers import TriggerService
+    from leadvibe.runtime_build import build_runtime
     from leadvibe.store import decay as decay_store
     from leadvibe.timeutil import ManualClock
     if args.chunk:

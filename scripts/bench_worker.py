@@ -42,13 +42,13 @@ import apsw  # noqa: E402
 from _sql_times import StatementTimes  # noqa: E402  (the scripts directory is on sys.path)
 
 from leadvibe import gc_policy  # noqa: E402
-from leadvibe.app import build_runtime  # noqa: E402
 from leadvibe.bootstrap import bootstrap  # noqa: E402
 from leadvibe.config import load_settings  # noqa: E402
 from leadvibe.pipeline import inbox as inbox_mod  # noqa: E402
 from leadvibe.pipeline.lead_cache import WORKER, LeadCache  # noqa: E402
 from leadvibe.pipeline.triggers import TriggerService  # noqa: E402
 from leadvibe.pipeline.worker import process_batch  # noqa: E402
+from leadvibe.runtime_build import build_runtime  # noqa: E402
 
 TYPES = ("page_view", "email_open", "form_submit")
 

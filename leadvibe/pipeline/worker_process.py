@@ -321,8 +321,10 @@ def _read_first(sock: socket.socket, frames: Frames) -> list[list[Any]]:
 def run_child(spec: str) -> int:
     """The worker process's main: `spec` is the value of `LEADVIBE_WORKER_CHILD`, "<link fd>,<invalidations fd>"."""
     # Imported before the settings are read: the server starts this process before its own imports, and sends
-    # the settings once its database is migrated; the two import side by side meanwhile.
-    import leadvibe.app  # noqa: F401
+    # the settings once its database is migrated; the two import side by side meanwhile. Not the server's app:
+    # the web framework would cost this process ~9 MB it never uses.
+    import leadvibe.pipeline.triggers
+    import leadvibe.runtime_build  # noqa: F401
     from leadvibe import gc_policy
     from leadvibe.log import configure_logging
 
@@ -340,8 +342,8 @@ def run_child(spec: str) -> int:
 
 async def _child(settings: Settings, link: socket.socket, invalidations: socket.socket, frames: Frames,
                  early: list[list[Any]]) -> None:
-    from leadvibe.app import build_runtime
     from leadvibe.pipeline.triggers import TriggerService
+    from leadvibe.runtime_build import build_runtime
 
     rt = build_runtime(settings)
     listeners = _Listeners()

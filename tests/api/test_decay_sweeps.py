@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadvibe.app import build_runtime
 from leadvibe.bootstrap import DEFAULT_UNIT, bootstrap
 from leadvibe.engine.scoring import Ruleset, decay_scores
 from leadvibe.pipeline import decay as decay_mod
 from leadvibe.pipeline.decay import run_pass
 from leadvibe.runtime import Runtime
+from leadvibe.runtime_build import build_runtime
 from leadvibe.store import decay as decay_store
 from leadvibe.store import events as ev_store
 from leadvibe.timeutil import ManualClock

@@ -15,7 +15,6 @@ from typing import Any
 import apsw
 import pytest
 
-from leadvibe.app import build_runtime
 from leadvibe.backup import backup_database, restore_database
 from leadvibe.bootstrap import DEFAULT_UNIT, bootstrap
 from leadvibe.db.database import Database
@@ -23,6 +22,7 @@ from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.pipeline.sample_data import settle
 from leadvibe.pipeline.worker import process_batch
 from leadvibe.runtime import Runtime
+from leadvibe.runtime_build import build_runtime
 from leadvibe.store import inbox as inbox_store
 from tests.conftest import Api, make_settings
 from tests.helpers import wait_idle
