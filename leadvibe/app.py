@@ -20,7 +20,7 @@ from leadvibe.api.deps import DEPENDENCIES
 from leadvibe.api.error_handlers import EXCEPTION_HANDLERS
 from leadvibe.api.head_requests import head_as_get
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
-from leadvibe.api.json_body import json_content_type
+from leadvibe.api.json_body import decode_strictly, json_content_type
 from leadvibe.api.query_values import index_scalar_queries, one_value_each
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
@@ -152,6 +152,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         route_handlers=[*all_routes(), static],
         dependencies=DEPENDENCIES,
         guards=[authorize, one_value_each, json_content_type],
+        before_request=decode_strictly,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[observe_middleware],
         lifespan=[lifespan],

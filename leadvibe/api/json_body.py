@@ -4,6 +4,11 @@ The framework decodes a handler's `data` argument as JSON whatever the request d
 `text/plain` (or no Content-Type at all) was accepted everywhere but on ingestion. One guard covers every
 framework route that reads a JSON body; the lean ingestion path (api/ingest_asgi.py) calls `require_json` itself.
 Operations without a body (a POST that takes none, a DELETE) and multipart uploads (`/import`) are not concerned.
+
+The framework also converts a body's values leniently (`"5"` for a number, `"false"` for a boolean, `"1e3"` for
+an integer), as it must for query strings, which are all text. A JSON body has types of its own, so
+`decode_strictly` checks it against the handler's type first, as ingestion does: a string where a number belongs
+is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from litestar.connection import ASGIConnection
+import msgspec
+from litestar.connection import ASGIConnection, Request
 from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
 
-from leadvibe.errors import ApiError
+from leadvibe.errors import ApiError, validation_error
 
 _JSON_TYPES = frozenset({"application/json", "application/x-json"})
 # A structured-syntax suffix (RFC 6839): `application/merge-patch+json`, `application/vnd.acme+json`.
@@ -80,3 +86,37 @@ def json_content_type(connection: ASGIConnection[Any, Any, Any, Any], handler: B
     every operation that reads a JSON body."""
     if reads_json_body(handler):
         require_json(connection.headers)
+
+
+# Each handler's strict decoder (None: it reads no JSON body, or its type is one msgspec cannot decode alone).
+_STRICT: dict[BaseRouteHandler, msgspec.json.Decoder[Any] | None] = {}
+
+
+def _strict_decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | None:
+    if handler not in _STRICT:
+        decoder = None
+        if reads_json_body(handler):
+            try:
+                decoder = msgspec.json.Decoder(handler.parsed_fn_signature.parameters["data"].annotation, strict=True)
+            except TypeError:
+                decoder = None
+        _STRICT[handler] = decoder
+    return _STRICT[handler]
+
+
+async def decode_strictly(request: Request[Any, Any, Any]) -> None:
+    """Before-request hook: a JSON body whose values do not have their field's JSON type is a 400 naming the field
+    (the framework would convert `"5"` to 5). Empty or malformed bodies are left to the framework's own messages;
+    the body read here is the one the handler gets (the framework keeps it)."""
+    decoder = _strict_decoder(request.route_handler)
+    if decoder is None:
+        return
+    body = await request.body()
+    if not body.strip():
+        return
+    try:
+        decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise validation_error(str(exc), body) from None
+    except msgspec.DecodeError:
+        return
