@@ -32,6 +32,7 @@ from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.pipeline.rescore import rescore_leads
+from leadvibe.pipeline.stream import name_score_updates
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
@@ -249,6 +250,7 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
         changes = [{"lead_id": lead, "ruleset_id": rs, "delta": score - before.get((lead, rs), 0),
                     "score": score}
                    for (lead, rs), score in after.items() if score != before.get((lead, rs), 0)]
+        name_score_updates(c, rt.stream, unit_id, changes)
         return deleted, changes
 
     deleted, changes = await rt.db.write(run)

@@ -691,8 +691,7 @@ async def search_leads(
                     score,
                     _level(levels.engagement, score),
                     to_rfc3339(row["last_event_at"]),
-                    store.display_name(meta.get("name"), meta.get("first_name"), meta.get("last_name"),
-                                       meta.get("email")),
+                    store.metadata_name(meta),
                     profile,
                     _level(levels.profile, profile),
                     meta.get("company") if isinstance(meta.get("company"), str) else None,
@@ -811,11 +810,13 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
     out = await rt.db.write(run)
     hub = rt.stream
     if hub is not None:
+        meta = msgspec.json.decode(out.target.metadata)
+        name = store.metadata_name(meta)
         for rs, score in out.rescore.scores.items():
             hub.publish(
                 tenant.unit_id,
                 "score_update",
-                {"lead_id": target, "ruleset_id": rs, "score": score, "reason": "merge"},
+                {"lead_id": target, "ruleset_id": rs, "score": score, "reason": "merge", "lead_name": name},
             )
     return out
 

@@ -14,6 +14,7 @@ from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request
 from leadvibe.pipeline.inbox import no_control
 from leadvibe.pipeline.rescore import PreparedRescore, rescore_leads
+from leadvibe.pipeline.stream import name_score_updates
 from leadvibe.runtime import Runtime
 from leadvibe.store import scoring as store
 from leadvibe.timeutil import parse_rfc3339
@@ -116,6 +117,7 @@ def rescore_changes(
         for (lead, rs), score_before in {**{k: 0 for k in after}, **before}.items()
         if after.get((lead, rs), 0) != score_before
     ]
+    name_score_updates(conn, rt.stream, unit_id, changes)
     primary = cfg.primary_ruleset_id
     triggers = rt.triggers
     if triggers is not None and primary:

@@ -27,6 +27,7 @@ import structlog
 from leadvibe.db.database import WriteMark
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.periodic import Periodic
+from leadvibe.pipeline.stream import name_score_updates
 from leadvibe.runtime import Runtime
 from leadvibe.store import decay as decay_store
 from leadvibe.store import events as ev_store
@@ -108,6 +109,7 @@ def _apply_chunk(
         chunk.publications = [
             (unit_id, {"lead_id": lead_id, "ruleset_id": ruleset_id, "delta": after - before, "score": after})
             for lead_id, _, ruleset_id, before, after in decay_store.decayed_rows(conn) if after != before]
+        name_score_updates(conn, rt.stream, unit_id, [data for _, data in chunk.publications])
     return chunk
 
 

@@ -35,6 +35,13 @@ def name_leads(conn: apsw.Connection, publications: list[Publication]) -> None:
             data["lead_name"] = names[unit_id].get(lead_id)
 
 
+def name_score_updates(conn: apsw.Connection, hub: Any, unit_id: str, changes: list[dict[str, Any]]) -> None:
+    """`name_leads` for the `score_update`s of a write outside the worker (decay, a rescore, a merge, deleted
+    events), inside its transaction, while someone listens to the OU (`hub`: the stream hub or None)."""
+    if changes and hub is not None and hub.subscriber_count(unit_id):
+        name_leads(conn, [(unit_id, "score_update", change) for change in changes])
+
+
 class Subscriber:
     """One connected client."""
 

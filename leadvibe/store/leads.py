@@ -162,6 +162,12 @@ def display_name(name: Any, first: Any, last: Any, email: Any) -> str | None:
     return email.strip() if isinstance(email, str) and email.strip() else None
 
 
+def metadata_name(metadata: dict[str, Any]) -> str | None:
+    """`display_name` of decoded lead metadata."""
+    return display_name(metadata.get("name"), metadata.get("first_name"), metadata.get("last_name"),
+                        metadata.get("email"))
+
+
 def lead_names(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[str, str]:
     """lead_id -> `display_name` of the given leads that have one (a short list's: one probe per lead)."""
     if not lead_ids:

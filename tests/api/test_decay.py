@@ -348,7 +348,8 @@ async def test_decay_publishes_each_decayed_score_to_the_stream(ready: Api, cloc
         frames += [m + b"\n\n" for m in chunk.split(b"\n\n") if m]
     await gen.aclose()
     assert sorted(f for f in frames if b"score_update" in f) == sorted(
-        b'event: score_update\ndata: {"lead_id":"ld_s%d","ruleset_id":"rs_test","delta":-5,"score":15}\n\n' % i
+        b'event: score_update\ndata: {"lead_id":"ld_s%d","ruleset_id":"rs_test","delta":-5,"score":15,'
+        b'"lead_name":null}\n\n' % i
         for i in range(5))
 
 
