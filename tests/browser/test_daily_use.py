@@ -30,3 +30,26 @@ def test_the_phone_menu_closes_without_leaving_the_page(watched: Watched, seeded
     page.mouse.click(370, 400)  # beside the drawer
     expect(nav).to_be_hidden()
     expect(page.get_by_role("heading", name="Leads", exact=True)).to_be_visible()
+
+
+def turn_hot(seeded: Seeded, lead_id: str, name: str) -> None:
+    """A new lead whose demo request and webinar take it to 60, where the seeded milestone fires."""
+    seeded.call("POST", "/leads", json={"id": lead_id, "metadata": {"name": name}})
+    seeded.ingest([{"lead_id": lead_id, "event_type": "webinar_attended"},
+                   {"lead_id": lead_id, "event_type": "demo_request"}])
+
+
+def test_fired_triggers_and_deliveries_appear_without_a_reload(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/triggers/fired")
+    fired = page.get_by_role("table", name="Fired triggers")
+    expect(fired).to_be_visible()
+    turn_hot(seeded, "ld_fresh_fired", "Fiona Fired")
+    expect(fired.get_by_role("row", name="Fiona Fired")).to_contain_text("Hot lead for sales")
+    admin.goto("/ui/triggers/deliveries")
+    deliveries = page.get_by_role("table", name="Deliveries")
+    expect(deliveries).to_be_visible()
+    expect(deliveries.get_by_role("row").nth(1)).to_contain_text("Hot lead for sales")  # named, not by its id
+    before = seeded.call("GET", "/deliveries")["total"]
+    expect(page.get_by_text(f"of {before} deliveries")).to_be_visible()
+    turn_hot(seeded, "ld_fresh_delivery", "Dan Delivery")  # one email to sales@example.com
+    expect(page.get_by_text(f"of {before + 1} deliveries")).to_be_visible()
