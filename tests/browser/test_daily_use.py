@@ -53,3 +53,13 @@ def test_fired_triggers_and_deliveries_appear_without_a_reload(admin: Watched, s
     expect(page.get_by_text(f"of {before} deliveries")).to_be_visible()
     turn_hot(seeded, "ld_fresh_delivery", "Dan Delivery")  # one email to sales@example.com
     expect(page.get_by_text(f"of {before + 1} deliveries")).to_be_visible()
+
+
+def test_a_score_explanation_names_the_lead(admin: Watched) -> None:
+    page = admin.goto("/ui/events?event_type=demo_request")
+    row = page.get_by_role("table", name="Events").get_by_role("row").nth(1)
+    name = row.locator(".lead-name").inner_text()
+    row.get_by_role("button", name="Explain score").click()
+    dialog = page.get_by_role("dialog", name="Score explanation")
+    expect(dialog).to_contain_text("processing: score and trigger")  # the words of Settings → Event types
+    expect(dialog.get_by_role("link", name=name)).to_be_visible()  # by name, as in the table behind it

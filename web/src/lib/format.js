@@ -20,6 +20,9 @@ export function decayText(decays, id) {
   return `${d.inactive_for} ${unit} without activity: −${fmtNumber(d.decrease)}`;
 }
 
+/** An event type's processing scope in the words of Settings → Event types. */
+export const PROCESSING = { activate: 'Score and trigger', decide: 'Score only', observe: 'Store only' };
+
 /** `n` and the noun for it: `counted(1, 'lead')` is "1 lead", `counted(3, 'lead')` "3 leads". */
 export function counted(n, one, many = `${one}s`) {
   return `${fmtNumber(n)} ${n === 1 ? one : many}`;
