@@ -63,3 +63,18 @@ def test_a_score_explanation_names_the_lead(admin: Watched) -> None:
     dialog = page.get_by_role("dialog", name="Score explanation")
     expect(dialog).to_contain_text("processing: score and trigger")  # the words of Settings → Event types
     expect(dialog.get_by_role("link", name=name)).to_be_visible()  # by name, as in the table behind it
+
+
+def test_a_rule_preview_comes_into_view_with_its_save_button(admin: Watched) -> None:
+    page = admin.goto("/ui/scoring")
+    page.get_by_label("Points for page_view").fill("3")
+    for n in range(6):  # a longer ruleset, as a real one is: the preview opens below the window's edge
+        page.get_by_role("button", name="Add rule").click()
+        page.get_by_label(f"Event type of rule {8 + n}").fill(f"unused_type_{n}")
+    page.get_by_role("button", name="Preview impact").click()
+    preview = page.get_by_role("region", name="What would change")
+    expect(preview.get_by_role("heading", name="What would change")).to_be_in_viewport()
+    expect(preview.get_by_role("button", name="Save and rescore")).to_be_in_viewport()
+    preview.get_by_role("button", name="Close preview").click()
+    expect(preview).to_be_hidden()
+    page.get_by_role("button", name="Discard").click()
