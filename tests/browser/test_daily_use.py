@@ -78,3 +78,24 @@ def test_a_rule_preview_comes_into_view_with_its_save_button(admin: Watched) -> 
     preview.get_by_role("button", name="Close preview").click()
     expect(preview).to_be_hidden()
     page.get_by_role("button", name="Discard").click()
+
+
+def test_a_top_level_needs_no_made_up_upper_bound(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/scoring/levels")
+    region = page.get_by_role("region", name="Engagement levels")
+    region.get_by_role("button", name="New level").click()
+    dialog = page.get_by_role("dialog", name="New level")
+    dialog.get_by_label("Name").fill("On fire")
+    dialog.get_by_label("From score").fill("5000")
+    dialog.get_by_role("button", name="Create").click()
+    row = region.get_by_role("row", name="On fire")
+    try:
+        expect(row).to_contain_text("5,000 and above")
+        expect(region.get_by_role("row", name="Hot")).to_contain_text("60 and above")  # the seeded 60 – 10^9
+        row.get_by_role("button", name="Edit").click()
+        expect(page.get_by_role("dialog", name="Edit level").get_by_label("To score (inclusive)")).to_have_value("")
+        page.keyboard.press("Escape")
+    finally:
+        level = next(x for x in seeded.call("GET", "/levels/engagement") if x["name"] == "On fire")
+        assert level["max_score"] == 1_000_000_000
+        seeded.call("DELETE", f"/levels/engagement/{level['stage_id']}")
