@@ -91,7 +91,7 @@ def test_a_top_level_needs_no_made_up_upper_bound(admin: Watched, seeded: Seeded
     row = region.get_by_role("row", name="On fire")
     try:
         expect(row).to_contain_text("5,000 and above")
-        expect(region.get_by_role("row", name="Hot")).to_contain_text("60 and above")  # the seeded 60 – 10^9
+        expect(region.get_by_role("row", name="Hot")).to_contain_text("60 and above")  # the seeded 60 to 10^9
         row.get_by_role("button", name="Edit").click()
         expect(page.get_by_role("dialog", name="Edit level").get_by_label("To score (inclusive)")).to_have_value("")
         page.keyboard.press("Escape")
@@ -99,3 +99,10 @@ def test_a_top_level_needs_no_made_up_upper_bound(admin: Watched, seeded: Seeded
         level = next(x for x in seeded.call("GET", "/levels/engagement") if x["name"] == "On fire")
         assert level["max_score"] == 1_000_000_000
         seeded.call("DELETE", f"/levels/engagement/{level['stage_id']}")
+
+
+def test_an_accounts_recent_events_name_their_leads(admin: Watched, seeded: Seeded) -> None:
+    account = seeded.call("GET", "/accounts", params={"search": "acme"})["accounts"][0]
+    page = admin.goto(f"/ui/accounts/{account['account_id']}")
+    recent = page.get_by_role("list", name="Recent events of the account")
+    expect(recent.get_by_role("link", name="Jane Doe ld_jane").first).to_be_visible()
