@@ -3,6 +3,9 @@ accounts and forms as they are used day to day."""
 
 from __future__ import annotations
 
+import re
+
+import httpx
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Watched, sign_in
@@ -106,3 +109,35 @@ def test_an_accounts_recent_events_name_their_leads(admin: Watched, seeded: Seed
     page = admin.goto(f"/ui/accounts/{account['account_id']}")
     recent = page.get_by_role("list", name="Recent events of the account")
     expect(recent.get_by_role("link", name="Jane Doe ld_jane").first).to_be_visible()
+
+
+def test_sample_data_counts_read_with_thousands_separators(admin: Watched, seeded: Seeded) -> None:
+    unit = seeded.call("POST", "/org-units", json={"name": "Demo playground"})
+    page = admin.page
+    page.reload()
+    page.get_by_label("Active OU").select_option(label="Demo playground")
+    page.get_by_role("button", name="Load sample data").click()
+    expect(page.get_by_role("status").filter(has_text="Sample data loaded").first).to_contain_text(
+        re.compile(r"\d+ leads and \d,\d{3} events"))
+    seeded.wait_scored(60)
+    r = httpx.post(seeded.server.base + "/admin/wipe", headers={**seeded.headers, "X-OU-ID": unit["unit_id"]},
+                   json={})
+    assert r.status_code < 300, r.text
+
+
+def test_forms_say_what_to_fix_beside_the_field(admin: Watched) -> None:
+    page = admin.goto("/ui/settings")
+    page.get_by_role("button", name="Add member").click()
+    dialog = page.get_by_role("dialog", name="Add member")
+    dialog.get_by_label("First name").fill("Sam")
+    dialog.get_by_label("Last name").fill("Seller")
+    dialog.get_by_label("Email").fill("sam.seller@example.com")
+    dialog.get_by_label("Password").fill("short")
+    dialog.get_by_role("button", name="Add member").click()
+    expect(dialog.get_by_text("Password must be at least 8 characters")).to_be_visible()
+    expect(dialog.get_by_label("Password")).to_be_focused()
+    page.keyboard.press("Escape")
+    admin.goto("/ui/segments")
+    page.get_by_role("button", name="New segment").click()
+    segment = page.get_by_role("dialog", name="New segment")
+    expect(segment.get_by_role("checkbox", name="Apply condition 1")).to_be_checked()

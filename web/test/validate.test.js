@@ -48,3 +48,13 @@ test('a form keeps only its failing checks; an invalid field points at its messa
   assert.deepEqual(invalidAttrs('Name is required', 'n-error'), { 'aria-invalid': 'true', 'aria-describedby': 'n-error' });
   assert.deepEqual(invalidAttrs('', 'n-error'), {});
 });
+
+test('a password is 8 to 256 characters; an edit may leave it empty', async () => {
+  const { password } = await import('../src/lib/validate.js');
+  assert.equal(password(''), 'Password is required');
+  assert.equal(password('short'), 'Password must be at least 8 characters');
+  assert.equal(password('x'.repeat(257)), 'Password must be at most 256 characters');
+  assert.equal(password('long-enough'), '');
+  assert.equal(password('', 'New password', { required: false }), '');
+  assert.equal(password('short', 'New password', { required: false }), 'New password must be at least 8 characters');
+});

@@ -42,6 +42,18 @@ export function email(value, label = 'Email', { required = true } = {}) {
   return '';
 }
 
+/** A person's password length (security/passwords.py). */
+export const PASSWORD = { min: 8, max: 256 };
+
+/** A password of 8 to 256 characters. Blank is fine unless `required` (an edit keeps the old one). */
+export function password(value, label = 'Password', { required = true } = {}) {
+  const text = String(value ?? '');
+  if (!text) return required ? `${label} is required` : '';
+  if (text.length < PASSWORD.min) return `${label} must be at least ${PASSWORD.min} characters`;
+  if (text.length > PASSWORD.max) return `${label} must be at most ${PASSWORD.max} characters`;
+  return '';
+}
+
 /** Comma-separated email addresses (blank is fine): names the first one that is not an address. */
 export function emailList(value, label = 'Email recipients') {
   const bad = String(value ?? '').split(',').map((s) => s.trim()).filter(Boolean).find((s) => email(s) !== '');
