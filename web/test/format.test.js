@@ -38,3 +38,13 @@ test('a usage period reads as its first and last day (the end is exclusive), in 
   const { fmtPeriodUtc } = await import('../src/lib/format.js');
   assert.equal(fmtPeriodUtc('2026-12-01T00:00:00Z', '2027-01-01T00:00:00Z'), '1 Dec 2026 – 31 Dec 2026');
 });
+
+test('metadata values read as text: lists of plain values comma-separated, other objects as JSON', async () => {
+  const { fmtValue } = await import('../src/lib/format.js');
+  assert.equal(fmtValue(['/pricing', '/docs', 3]), '/pricing, /docs, 3');
+  assert.equal(fmtValue([{ a: 1 }]), '[{"a":1}]');
+  assert.equal(fmtValue({ plan: 'pro' }), '{"plan":"pro"}');
+  assert.equal(fmtValue(null), '—');
+  assert.equal(fmtValue(false), 'false');
+  assert.equal(fmtValue(350), '350');
+});

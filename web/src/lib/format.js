@@ -20,6 +20,15 @@ export function decayText(decays, id) {
   return `${d.inactive_for} ${unit} without activity: −${fmtNumber(d.decrease)}`;
 }
 
+/** A metadata value as text: a list of plain values as "a, b, c" (pages a lead visited, tags), other objects as
+ * JSON, null as "—". */
+export function fmtValue(v) {
+  if (v === null || v === undefined) return '—';
+  const plain = (x) => x === null || typeof x !== 'object';
+  if (Array.isArray(v) && v.every(plain)) return v.map((x) => String(x ?? '—')).join(', ');
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
 /** An event type's processing scope in the words of Settings → Event types. */
 export const PROCESSING = { activate: 'Score and trigger', decide: 'Score only', observe: 'Store only' };
 
