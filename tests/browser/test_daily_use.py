@@ -141,3 +141,17 @@ def test_forms_say_what_to_fix_beside_the_field(admin: Watched) -> None:
     page.get_by_role("button", name="New segment").click()
     segment = page.get_by_role("dialog", name="New segment")
     expect(segment.get_by_role("checkbox", name="Apply condition 1")).to_be_checked()
+
+
+def test_a_refused_webhook_address_is_shown_beside_its_field(admin: Watched) -> None:
+    admin.expected_failures.append("/triggers/milestones")
+    page = admin.goto("/ui/triggers")
+    page.get_by_role("button", name="New milestone").click()
+    dialog = page.get_by_role("dialog", name="New milestone")
+    dialog.get_by_label("Name").fill("Hot lead to the CRM")
+    dialog.get_by_label("When the score reaches").fill("80")
+    dialog.get_by_label("Webhook URL").fill("ftp://crm.example.com/hook")
+    dialog.get_by_role("button", name="Create").click()
+    expect(dialog.get_by_text("Webhook URL must be http or https")).to_be_visible()
+    expect(dialog.get_by_label("Webhook URL")).to_be_focused()
+    expect(dialog).not_to_contain_text("`webhook_url`")

@@ -58,3 +58,14 @@ test('a password is 8 to 256 characters; an edit may leave it empty', async () =
   assert.equal(password('', 'New password', { required: false }), '');
   assert.equal(password('short', 'New password', { required: false }), 'New password must be at least 8 characters');
 });
+
+test('a refusal naming a field becomes that field\'s message, in the form\'s words', async () => {
+  const { fieldFromError } = await import('../src/lib/validate.js');
+  const fields = [{ key: 'webhook_url', label: 'Webhook URL' }, { key: 'score_threshold', label: 'When the score reaches', what: 'The score' }];
+  assert.deepEqual(fieldFromError('`webhook_url` refused: webhook URL must be http or https', fields),
+    { key: 'webhook_url', message: 'Webhook URL must be http or https' });
+  assert.deepEqual(fieldFromError('`score_threshold` must be at most 1000000000', fields),
+    { key: 'score_threshold', message: 'The score must be at most 1000000000' });
+  assert.equal(fieldFromError('`emails` must be a list', fields), null);
+  assert.equal(fieldFromError('min_score (50) must not be greater than max_score (10)', fields), null);
+});

@@ -60,6 +60,19 @@ export function emailList(value, label = 'Email recipients') {
   return bad ? `${label}: "${bad}" is not an email address` : '';
 }
 
+/** A refusal of the server that names one of the form's fields (`webhook_url` refused: webhook URL must be http or
+ * https) as a message for that field, in the form's words ("Webhook URL must be http or https"); null when it names
+ * none of them. `fields`: [{ key, label, what? }]. */
+export function fieldFromError(message, fields) {
+  const found = /^`([A-Za-z_]+)`\s+(.*)$/s.exec(String(message ?? ''));
+  const field = found && fields.find((f) => f.key === found[1]);
+  if (!field) return null;
+  const rest = found[2];
+  // "refused: webhook URL resolves to …" already names the field in words
+  const text = rest.startsWith('refused: ') ? rest.slice(9) : `${field.what || field.label} ${rest}`;
+  return { key: field.key, message: text.charAt(0).toUpperCase() + text.slice(1) };
+}
+
 /** The failing checks of a form: { field: message } without the passing ones (empty when all pass). */
 export function failures(checks) {
   return Object.fromEntries(Object.entries(checks).filter(([, message]) => message));
