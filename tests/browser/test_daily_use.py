@@ -155,3 +155,24 @@ def test_a_refused_webhook_address_is_shown_beside_its_field(admin: Watched) -> 
     expect(dialog.get_by_text("Webhook URL must be http or https")).to_be_visible()
     expect(dialog.get_by_label("Webhook URL")).to_be_focused()
     expect(dialog).not_to_contain_text("`webhook_url`")
+
+
+def test_event_and_delivery_tables_fit_a_desktop_window(admin: Watched, seeded: Seeded) -> None:
+    # rows as wide as real ones: a generated lead id, a long event type with metadata, a webhook with a long address
+    hook = seeded.call("POST", "/triggers/milestones", json={
+        "name": "Hot lead to the CRM", "score_threshold": 60, "event_type": "",
+        "webhook_url": "https://hooks.invalid/leadvibe/hot-leads-for-the-sales-team"})
+    try:
+        seeded.call("POST", "/leads", json={"id": "ld_kfrs3kv7k2fjewsh", "metadata": {"name": "Wanda Width"}})
+        seeded.ingest([{"lead_id": "ld_kfrs3kv7k2fjewsh", "event_type": "webinar_attended",
+                        "metadata": {"webinar": "Scoring 101", "utm_campaign": "autumn-launch"}},
+                       {"lead_id": "ld_kfrs3kv7k2fjewsh", "event_type": "demo_request"}])
+        page = admin.page
+        for path, name in (("/ui/events", "Events"), ("/ui/triggers/deliveries", "Deliveries")):
+            admin.goto(path)
+            table = page.get_by_role("table", name=name)
+            expect(table.get_by_role("button").first).to_be_visible()
+            admin.settle()
+            assert table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth"), path  # no button cut off
+    finally:
+        seeded.call("DELETE", f"/triggers/milestones/{hook['trigger_id']}")
