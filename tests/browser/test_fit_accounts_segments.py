@@ -208,7 +208,7 @@ def test_sample_data_from_the_first_run_then_wiped(admin: Watched, seeded: Seede
     page = admin.page
     page.reload()
     page.get_by_label("Active OU").select_option(label="Demo")
-    start = page.get_by_role("region", name=re.compile("Get Demo scoring"))
+    start = page.get_by_role("region", name="Start scoring leads in Demo")
     start.get_by_role("button", name="Load sample data").click()
     # said in the card and as a toast: the card may already be gone once the first sample events are scored
     expect(page.get_by_role("status").filter(has_text="Sample data loaded: 200 leads").first).to_be_visible()

@@ -122,7 +122,7 @@ def test_first_run_of_an_empty_ou(admin: Watched, seeded: Seeded) -> None:
     page = admin.page
     page.reload()
     page.get_by_label("Active OU").select_option(label="Newsletter")
-    start = page.get_by_role("region", name=re.compile("Get Newsletter scoring"))
+    start = page.get_by_role("region", name="Start scoring leads in Newsletter")
     expect(start).to_be_visible()
     expect(start.get_by_role("button", name="Load sample data")).to_be_visible()
     admin.shot("first-run")
