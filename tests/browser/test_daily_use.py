@@ -11,13 +11,28 @@ from playwright.sync_api import expect
 from tests.browser.conftest import Watched, sign_in
 from tests.browser.data import Seeded
 
+LONG_OU = "Northwind Traders Enterprise Marketing"
+
 
 def test_the_phone_menu_closes_without_leaving_the_page(watched: Watched, seeded: Seeded) -> None:
+    units = seeded.call("GET", "/org-units")["units"]
+    if not any(u["name"] == LONG_OU for u in units):
+        seeded.call("POST", "/org-units", json={"name": LONG_OU})
     page = watched.page
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page, seeded.server.base)
     watched.goto("/ui/leads")
     expect(page.get_by_role("heading", name="Leads", exact=True)).to_be_visible()
+    # the OU menu holds a long name: it shrinks, Sign out stays on the screen
+    expect(page.get_by_role("button", name="Sign out")).to_be_in_viewport(ratio=1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    # that OU is new: its first-run steps fit the screen, buttons and all
+    page.get_by_label("Active OU").select_option(label=LONG_OU)
+    start = page.get_by_role("region", name=f"Start scoring leads in {LONG_OU}")
+    for step in ("Create starter rules", "Create a credential and show the command", "Load sample data"):
+        expect(start.get_by_role("button", name=step)).to_be_in_viewport(ratio=1)
+    page.get_by_label("Active OU").select_option(label="Default")
+    watched.goto("/ui/leads")
     menu = page.get_by_role("button", name="Menu")
     nav = page.get_by_role("navigation", name="Main")
     # closed, the drawer's links are no Tab stops off the screen
