@@ -82,6 +82,7 @@ class AccountLead(msgspec.Struct):
     profile_score: int
     last_event_at: str | None
     last_event_type: str | None
+    lead_name: str | None = None
 
 
 class AccountEvent(msgspec.Struct):
@@ -92,6 +93,7 @@ class AccountEvent(msgspec.Struct):
     event_type: str
     timestamp: str | None
     channel: str
+    lead_name: str | None = None
 
 
 class AccountDetail(msgspec.Struct):
@@ -240,11 +242,17 @@ async def get_account(rt: Runtime, tenant: Tenant, account_id: str) -> AccountDe
         fig = store.member_figures(c, tenant.unit_id, primary, [account_id], now)[account_id]
         owners = store.owner_names(c, tenant.org_id, [fig["owner_id"]])
         metadata = _metadata(row)
+        members = store.members(c, tenant.unit_id, primary, account_id, MEMBERS_SHOWN)
+        recent = store.recent_events(c, tenant.unit_id, account_id, RECENT_EVENTS)
+        # Leads by name, as every other list shows them (the same rule as `lead_name` on /events).
+        named = {m["id"] for m in members} | {e["lead_id"] for e in recent}
+        names = lead_store.lead_names(c, tenant.unit_id, list(named))
         leads = [AccountLead(m["id"], int(m["score"]), int(m["profile_score"] or 0), to_rfc3339(m["last_event_at"]),
-                             m["last_event_type"])
-                 for m in store.members(c, tenant.unit_id, primary, account_id, MEMBERS_SHOWN)]
-        events = [AccountEvent(e["id"], e["lead_id"], e["event_type"], to_rfc3339(e["occurred_at"]), e["channel"])
-                  for e in store.recent_events(c, tenant.unit_id, account_id, RECENT_EVENTS)]
+                             m["last_event_type"], names.get(m["id"]))
+                 for m in members]
+        events = [AccountEvent(e["id"], e["lead_id"], e["event_type"], to_rfc3339(e["occurred_at"]), e["channel"],
+                               names.get(e["lead_id"]))
+                  for e in recent]
         return AccountDetail(
             row["id"], row["org_id"], row["domain"], display_name(row, metadata), metadata, int(row["score"]),
             _level_name(account_levels(c, tenant.unit_id), int(row["score"])), fig["top_score"], fig["leads_count"],

@@ -128,6 +128,21 @@ async def test_list_filters_paging_and_detail(api: Api) -> None:
     assert (await api.get("/accounts/ac_nope")).status_code == 404
 
 
+async def test_detail_names_its_leads(api: Api) -> None:
+    await enable_abm(api)
+    await add_rules(api, {"page_view": 3})
+    r = await api.post("/leads", json={"id": "grace", "metadata": {"first_name": "Grace", "last_name": "Hopper"}})
+    assert r.status_code == 201, r.text
+    await ingest(api, "grace", "page_view", email="grace@navy.mil")
+    await ingest(api, "anon", "page_view", email="someone@navy.mil")
+    await settle(api)
+    account_id = (await _by_domain(api))["navy.mil"]["account_id"]
+    detail = (await api.get(f"/accounts/{account_id}")).json()
+    assert {x["lead_id"]: x["lead_name"] for x in detail["leads"]} == {"grace": "Grace Hopper", "anon": None}
+    assert {(e["lead_id"], e["lead_name"]) for e in detail["recent_events"]} == {("grace", "Grace Hopper"),
+                                                                                ("anon", None)}
+
+
 async def test_figures_follow_merges_moves_and_deletions(api: Api) -> None:
     await enable_abm(api)
     await add_rules(api, {"page_view": 10})

@@ -55,7 +55,7 @@ def test_event_explanation_and_filters(admin: Watched, seeded: Seeded) -> None:
     # the rule by what it scores, not by its id; the scope in words
     expect(dialog.get_by_role("cell", name="demo_request (+40)")).to_be_visible()
     expect(dialog).not_to_contain_text("rl_")
-    expect(dialog).to_contain_text("scored and triggers")
+    expect(dialog).to_contain_text("processing: score and trigger")  # the words of Settings → Event types
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     page.get_by_label("Metadata key").fill("utm_campaign")
@@ -122,7 +122,7 @@ def test_first_run_of_an_empty_ou(admin: Watched, seeded: Seeded) -> None:
     page = admin.page
     page.reload()
     page.get_by_label("Active OU").select_option(label="Newsletter")
-    start = page.get_by_role("region", name=re.compile("Get Newsletter scoring"))
+    start = page.get_by_role("region", name="Start scoring leads in Newsletter")
     expect(start).to_be_visible()
     expect(start.get_by_role("button", name="Load sample data")).to_be_visible()
     admin.shot("first-run")

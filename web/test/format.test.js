@@ -25,3 +25,26 @@ test('counts take the singular for one', () => {
   assert.equal(counted(1200, 'lead'), '1,200 leads');
   assert.equal(counted(2, 'match', 'matches'), '2 matches');
 });
+
+test('a chart axis reads in days a day apart, in hours with the date under each first tick of a day', async () => {
+  const { fmtAxisTimes } = await import('../src/lib/format.js');
+  const at = (d, h = 0) => new Date(2026, 10, d, h).getTime() / 1000;
+  assert.deepEqual(fmtAxisTimes([at(13), at(16), at(19)]), ['13 Nov', '16 Nov', '19 Nov']);
+  assert.deepEqual(fmtAxisTimes([at(13, 20), at(13, 22), at(14, 0), at(14, 2)]),
+    ['20:00\n13 Nov', '22:00', '00:00\n14 Nov', '02:00']);
+});
+
+test('a usage period reads as its first and last day (the end is exclusive), in UTC', async () => {
+  const { fmtPeriodUtc } = await import('../src/lib/format.js');
+  assert.equal(fmtPeriodUtc('2026-12-01T00:00:00Z', '2027-01-01T00:00:00Z'), '1 Dec 2026 – 31 Dec 2026');
+});
+
+test('metadata values read as text: lists of plain values comma-separated, other objects as JSON', async () => {
+  const { fmtValue } = await import('../src/lib/format.js');
+  assert.equal(fmtValue(['/pricing', '/docs', 3]), '/pricing, /docs, 3');
+  assert.equal(fmtValue([{ a: 1 }]), '[{"a":1}]');
+  assert.equal(fmtValue({ plan: 'pro' }), '{"plan":"pro"}');
+  assert.equal(fmtValue(null), '—');
+  assert.equal(fmtValue(false), 'false');
+  assert.equal(fmtValue(350), '350');
+});

@@ -48,3 +48,24 @@ test('a form keeps only its failing checks; an invalid field points at its messa
   assert.deepEqual(invalidAttrs('Name is required', 'n-error'), { 'aria-invalid': 'true', 'aria-describedby': 'n-error' });
   assert.deepEqual(invalidAttrs('', 'n-error'), {});
 });
+
+test('a password is 8 to 256 characters; an edit may leave it empty', async () => {
+  const { password } = await import('../src/lib/validate.js');
+  assert.equal(password(''), 'Password is required');
+  assert.equal(password('short'), 'Password must be at least 8 characters');
+  assert.equal(password('x'.repeat(257)), 'Password must be at most 256 characters');
+  assert.equal(password('long-enough'), '');
+  assert.equal(password('', 'New password', { required: false }), '');
+  assert.equal(password('short', 'New password', { required: false }), 'New password must be at least 8 characters');
+});
+
+test('a refusal naming a field becomes that field\'s message, in the form\'s words', async () => {
+  const { fieldFromError } = await import('../src/lib/validate.js');
+  const fields = [{ key: 'webhook_url', label: 'Webhook URL' }, { key: 'score_threshold', label: 'When the score reaches', what: 'The score' }];
+  assert.deepEqual(fieldFromError('`webhook_url` refused: webhook URL must be http or https', fields),
+    { key: 'webhook_url', message: 'Webhook URL must be http or https' });
+  assert.deepEqual(fieldFromError('`score_threshold` must be at most 1000000000', fields),
+    { key: 'score_threshold', message: 'The score must be at most 1000000000' });
+  assert.equal(fieldFromError('`emails` must be a list', fields), null);
+  assert.equal(fieldFromError('min_score (50) must not be greater than max_score (10)', fields), null);
+});

@@ -20,6 +20,18 @@ export function decayText(decays, id) {
   return `${d.inactive_for} ${unit} without activity: −${fmtNumber(d.decrease)}`;
 }
 
+/** A metadata value as text: a list of plain values as "a, b, c" (pages a lead visited, tags), other objects as
+ * JSON, null as "—". */
+export function fmtValue(v) {
+  if (v === null || v === undefined) return '—';
+  const plain = (x) => x === null || typeof x !== 'object';
+  if (Array.isArray(v) && v.every(plain)) return v.map((x) => String(x ?? '—')).join(', ');
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** An event type's processing scope in the words of Settings → Event types. */
+export const PROCESSING = { activate: 'Score and trigger', decide: 'Score only', observe: 'Store only' };
+
 /** `n` and the noun for it: `counted(1, 'lead')` is "1 lead", `counted(3, 'lead')` "3 leads". */
 export function counted(n, one, many = `${one}s`) {
   return `${fmtNumber(n)} ${n === 1 ? one : many}`;
@@ -35,6 +47,32 @@ const dateTime = new Intl.DateTimeFormat('en-GB', {
 });
 const shortDate = new Intl.DateTimeFormat('en-GB', { month: 'short', day: '2-digit', hour: '2-digit',
   minute: '2-digit' });
+
+const dayMonth = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short' });
+const hourMinute = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit' });
+const dayMonthYearUtc = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+
+/** A chart's time axis (`splits` in seconds since the epoch) in the dates of the tables: "13 Nov" a day or more
+ * apart, else "14:00" with the date under the first tick of each day. */
+export function fmtAxisTimes(splits) {
+  const daily = splits.length < 2 || splits[1] - splits[0] >= 86400;
+  let lastDay = '';
+  return splits.map((t) => {
+    const when = new Date(t * 1000);
+    if (daily) return dayMonth.format(when);
+    const day = dayMonth.format(when);
+    const label = day === lastDay ? hourMinute.format(when) : `${hourMinute.format(when)}\n${day}`;
+    lastDay = day;
+    return label;
+  });
+}
+
+/** A period whose end is exclusive (a month from 1 Dec 00:00 to 1 Jan 00:00 UTC) as its first and last day, read in
+ * UTC like the server's months: "1 Dec 2026 – 31 Dec 2026". */
+export function fmtPeriodUtc(startIso, endIso) {
+  const lastMoment = new Date(new Date(endIso).getTime() - 1);
+  return `${dayMonthYearUtc.format(new Date(startIso))} – ${dayMonthYearUtc.format(lastMoment)}`;
+}
 
 export function fmtDateTime(iso) {
   return iso ? dateTime.format(new Date(iso)) : '—';

@@ -42,10 +42,35 @@ export function email(value, label = 'Email', { required = true } = {}) {
   return '';
 }
 
+/** A person's password length (security/passwords.py). */
+export const PASSWORD = { min: 8, max: 256 };
+
+/** A password of 8 to 256 characters. Blank is fine unless `required` (an edit keeps the old one). */
+export function password(value, label = 'Password', { required = true } = {}) {
+  const text = String(value ?? '');
+  if (!text) return required ? `${label} is required` : '';
+  if (text.length < PASSWORD.min) return `${label} must be at least ${PASSWORD.min} characters`;
+  if (text.length > PASSWORD.max) return `${label} must be at most ${PASSWORD.max} characters`;
+  return '';
+}
+
 /** Comma-separated email addresses (blank is fine): names the first one that is not an address. */
 export function emailList(value, label = 'Email recipients') {
   const bad = String(value ?? '').split(',').map((s) => s.trim()).filter(Boolean).find((s) => email(s) !== '');
   return bad ? `${label}: "${bad}" is not an email address` : '';
+}
+
+/** A refusal of the server that names one of the form's fields (`webhook_url` refused: webhook URL must be http or
+ * https) as a message for that field, in the form's words ("Webhook URL must be http or https"); null when it names
+ * none of them. `fields`: [{ key, label, what? }]. */
+export function fieldFromError(message, fields) {
+  const found = /^`([A-Za-z_]+)`\s+(.*)$/s.exec(String(message ?? ''));
+  const field = found && fields.find((f) => f.key === found[1]);
+  if (!field) return null;
+  const rest = found[2];
+  // "refused: webhook URL resolves to …" already names the field in words
+  const text = rest.startsWith('refused: ') ? rest.slice(9) : `${field.what || field.label} ${rest}`;
+  return { key: field.key, message: text.charAt(0).toUpperCase() + text.slice(1) };
 }
 
 /** The failing checks of a form: { field: message } without the passing ones (empty when all pass). */
