@@ -21,7 +21,7 @@ class Level:
 def validate_band(min_score: int, max_score: int) -> None:
     """Raise ``ValueError`` when ``min_score > max_score`` (a band equal at both ends is one score wide)."""
     if min_score > max_score:
-        raise ValueError(f"min_score ({min_score}) must not be greater than max_score ({max_score})")
+        raise ValueError(f"`min_score` ({min_score}) must not be greater than `max_score` ({max_score})")
 
 
 def level_for(levels: Sequence[Level], score: int) -> Level | None:

@@ -111,10 +111,10 @@ def build_policy(
         checked, preset_cap = PRESETS[mode]
     cap = preset_cap if multiplier_cap is None else multiplier_cap
     if not _is_number(cap) or not CAP_MIN <= cap <= CAP_MAX:
-        raise ValueError(f"multiplier_cap must be a number between {CAP_MIN:g} and {CAP_MAX:g}")
+        raise ValueError(f"`multiplier_cap` must be a number between {CAP_MIN:g} and {CAP_MAX:g}")
     idle = default_idle_seconds if idle_reset_seconds is None else idle_reset_seconds
     if not _is_int(idle) or idle < 1:
-        raise ValueError("idle_reset_seconds must be an integer >= 1")
+        raise ValueError("`idle_reset_seconds` must be an integer >= 1")
     return SurgePolicy(mode=mode, bands=checked, idle_reset_seconds=idle, multiplier_cap=float(cap))
 
 

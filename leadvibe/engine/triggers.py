@@ -96,7 +96,7 @@ class HistEvent:
 
 def _check_window(value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"window_ms must be an integer >= 1, got {value!r}")
+        raise ValueError(f"`window_ms` must be an integer >= 1, got {value!r}")
 
 
 # ------------------------------------------------------------------------------------------- milestone
@@ -285,7 +285,7 @@ class PatternTrigger:
             if not isinstance(key, str) or not key:
                 raise ValueError("every pattern condition needs a non-empty event type")
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise ValueError(f"min_count must be an integer >= 1, got {count!r} for {key!r}")
+                raise ValueError(f"`min_count` must be an integer >= 1, got {count!r} for {key!r}")
         object.__setattr__(self, "conditions", conditions)
         _check_window(self.window_ms)
 
@@ -307,7 +307,7 @@ class SurgeTrigger:
         _check_window(self.window_ms)
         count = self.threshold_count
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"threshold_count must be an integer >= 1, got {count!r}")
+            raise ValueError(f"`threshold_count` must be an integer >= 1, got {count!r}")
 
 
 def _window_counts(history: Seq[HistEvent], start: int, end: int) -> Counter[str]:

@@ -24,7 +24,7 @@ def test_sign_in_and_overview(watched: Watched, seeded: Seeded) -> None:
     page.get_by_label("Email").fill("admin@example.com")
     page.get_by_label("Password").fill("wrong-password")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_have_text("invalid email or password")  # the API's own sentence
+    expect(page.get_by_role("alert")).to_have_text("Invalid email or password")  # the API's own sentence, as a sentence
     sign_in(page, seeded.server.base)
     expect(page).to_have_url(seeded.server.base + "/ui/")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()

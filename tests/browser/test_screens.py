@@ -75,7 +75,7 @@ def test_api_error_sentence_is_shown(admin: Watched) -> None:
     dialog.get_by_label("From score").fill("50")
     dialog.get_by_label("To score (inclusive)").fill("10")
     dialog.get_by_role("button", name="Create").click()
-    expect(dialog.get_by_role("alert")).to_contain_text("min_score (50) must not be greater than max_score (10)")
+    expect(dialog.get_by_role("alert")).to_contain_text("`min_score` (50) must not be greater than `max_score` (10)")
 
 
 def viewer_page(watched: Watched, seeded: Seeded) -> Page:

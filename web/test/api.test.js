@@ -52,6 +52,13 @@ test('an error answer becomes an ApiError with the API sentence and details', as
   });
 });
 
+test("the API's sentence is shown starting with a capital letter; one opening with a field name is kept", async () => {
+  for (const [error, shown] of [['lead not found', 'Lead not found'], ['`q` must be at least 2 characters', '`q` must be at least 2 characters'], ['Ümlaut', 'Ümlaut']]) {
+    const api = createApi({ fetch: recorder(json({ error }, 404)).fetch, token: () => null, ou: () => null });
+    await assert.rejects(api.get('/leads/x'), (err) => err.message === shown);
+  }
+});
+
 test('a 401 with a token ends the session; without one it does not', async () => {
   const ended = [];
   const r = recorder(json({ error: 'token revoked' }, 401));
@@ -59,7 +66,7 @@ test('a 401 with a token ends the session; without one it does not', async () =>
   await assert.rejects(signedIn.get('/me'));
   const anonymous = createApi({ fetch: r.fetch, token: () => null, ou: () => null, onUnauthorized: (e) => ended.push(e.message) });
   await assert.rejects(anonymous.post('/auth/login', {}));
-  assert.deepEqual(ended, ['token revoked']);
+  assert.deepEqual(ended, ['Token revoked']);
 });
 
 test('an answer that is not JSON names its status', async () => {

@@ -1,6 +1,6 @@
 // The API client: every call the dashboard makes goes through here. It adds the session token (Bearer) and the
 // active OU (X-OU-ID), never sends or keeps cookies, and turns an error answer into an ApiError carrying the
-// API's own `{"error"}` sentence, which screens show as they got it.
+// API's own `{"error"}` sentence, which screens show as a sentence (its first letter capitalized).
 
 export class ApiError extends Error {
   /**
@@ -9,11 +9,16 @@ export class ApiError extends Error {
    * @param {unknown} [details] validation details, when the API gave them
    */
   constructor(status, message, details) {
-    super(message);
+    super(sentence(message));
     this.name = 'ApiError';
     this.status = status;
     this.details = details;
   }
+}
+
+/** The API's sentences start in lower case ("lead not found"), to be quoted in logs; a screen shows a sentence. */
+export function sentence(text) {
+  return /^[a-z]/.test(text) ? text[0].toUpperCase() + text.slice(1) : text;
 }
 
 /**
