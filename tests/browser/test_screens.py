@@ -75,7 +75,8 @@ def test_api_error_sentence_is_shown(admin: Watched) -> None:
     dialog.get_by_label("From score").fill("50")
     dialog.get_by_label("To score (inclusive)").fill("10")
     dialog.get_by_role("button", name="Create").click()
-    expect(dialog.get_by_role("alert")).to_contain_text("`min_score` (50) must not be greater than `max_score` (10)")
+    # The API's sentence names the two fields; the form says it beside the first, in its own words.
+    expect(dialog.locator(".field-error")).to_have_text("From score (50) must not be greater than to score (10)")
 
 
 def viewer_page(watched: Watched, seeded: Seeded) -> Page:

@@ -68,4 +68,7 @@ test('a refusal naming a field becomes that field\'s message, in the form\'s wor
     { key: 'score_threshold', message: 'The score must be at most 1000000000' });
   assert.equal(fieldFromError('`emails` must be a list', fields), null);
   assert.equal(fieldFromError('min_score (50) must not be greater than max_score (10)', fields), null);
+  const levels = [{ key: 'min_score', label: 'From score' }, { key: 'max_score', label: 'To score (inclusive)', what: 'To score' }];
+  assert.deepEqual(fieldFromError('`min_score` (50) must not be greater than `max_score` (10)', levels),
+    { key: 'min_score', message: 'From score (50) must not be greater than to score (10)' });
 });

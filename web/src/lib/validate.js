@@ -69,7 +69,13 @@ export function fieldFromError(message, fields) {
   if (!field) return null;
   const rest = found[2];
   // "refused: webhook URL resolves to …" already names the field in words
-  const text = rest.startsWith('refused: ') ? rest.slice(9) : `${field.what || field.label} ${rest}`;
+  const words = (f) => f.what || f.label;
+  // Other fields it names (`max_score`) in the form's words too.
+  const said = rest.replace(/`([A-Za-z_]+)`/g, (whole, key) => {
+    const other = fields.find((f) => f.key === key);
+    return other ? words(other).toLowerCase() : whole;
+  });
+  const text = said.startsWith('refused: ') ? said.slice(9) : `${words(field)} ${said}`;
   return { key: field.key, message: text.charAt(0).toUpperCase() + text.slice(1) };
 }
 
