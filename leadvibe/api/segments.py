@@ -20,7 +20,7 @@ from litestar import delete, get, post, put
 
 from leadvibe.api.condition_fields import Order, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
-from leadvibe.api.leads import LeadOut, lead_levels, lead_out
+from leadvibe.api.leads import NO_ACTIVE_RULE, LeadOut, lead_levels, lead_out
 from leadvibe.api.names import clean_name
 from leadvibe.api.scoring_common import clean_event_type
 from leadvibe.engine.conditions import SegmentRule
@@ -304,8 +304,8 @@ async def delete_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> None:
 
 
 # -- membership ----------------------------------------------------------------------------------------------
-@get("/segments/{segment_id:str}/count", opt=access(Role.VIEWER), operation_id="countSegmentLeads",
-     summary="Count leads in a segment (OU-scoped)", tags=TAGS)
+@get("/segments/{segment_id:str}/count", opt=access(Role.VIEWER, errors=NO_ACTIVE_RULE),
+     operation_id="countSegmentLeads", summary="Count leads in a segment (OU-scoped)", tags=TAGS)
 async def count_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> CountOut:
     """How many live leads of the OU are in the segment, evaluated now."""
 
@@ -316,8 +316,8 @@ async def count_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> CountOu
     return await rt.db.read(run)
 
 
-@get("/segments/{segment_id:str}/leads", opt=access(Role.VIEWER), operation_id="listSegmentLeads",
-     summary="List leads in a segment (OU-scoped)", tags=TAGS)
+@get("/segments/{segment_id:str}/leads", opt=access(Role.VIEWER, errors=NO_ACTIVE_RULE),
+     operation_id="listSegmentLeads", summary="List leads in a segment (OU-scoped)", tags=TAGS)
 async def list_segment_leads(rt: Runtime, tenant: Tenant, segment_id: str, page: PageParam = 1,
                              limit: LimitParam = 50) -> list[LeadOut]:
     """One page of the segment's leads, newest first, with their scores and levels (`/count` has the total)."""
