@@ -74,8 +74,10 @@ def _kinds(spec: str) -> str:
     return " or ".join(n for n in names if n != "null") + (" (or null)" if "null" in spec else "")
 
 
-def plain_message(raw: str, field: str | None) -> str:
-    """A decoder's message (msgspec, the framework) said in the user's words, naming the field."""
+def plain_message(raw: str, field: str | None, *, from_text: bool = False) -> str:
+    """A decoder's message (msgspec, the framework) said in the user's words, naming the field. `from_text`: the
+    value came from a query string, a path or a header, where every value is text, so "not a string" would
+    mislead: the message then says only what the value must be."""
     name = f"`{field}`" if field else "the request body"
     if m := re.match(r"Object missing required field `([^`]+)`", raw):
         inner = f"{field}.{m.group(1)}" if field else m.group(1)
@@ -91,6 +93,8 @@ def plain_message(raw: str, field: str | None) -> str:
         got = _KINDS.get(m.group(2), m.group(2))
         if not field and m.group(1) == "object":
             return f"the request body must be a JSON object, not {got}"
+        if from_text and m.group(2) == "str":
+            return f"{name} must be {_kinds(m.group(1))}"
         return f"{name} must be {_kinds(m.group(1))}, not {got}"
     if m := re.match(r"Invalid enum value (.+)$", raw):
         return f"{name} does not accept the value {m.group(1)}"

@@ -35,7 +35,8 @@ def _validation_message(request: Request[Any, Any, Any], exc: ValidationExceptio
         for item in extra:
             if isinstance(item, dict) and item.get("key"):
                 item["key"] = _public_name(request, str(item["key"]))
-        return plain_message(raw, field), extra
+        from_text = first.get("source") in ("query", "path", "header", "cookie")
+        return plain_message(raw, field, from_text=from_text), extra
     detail = exc.detail or "invalid request"
     if detail.startswith("Validation failed for"):
         detail = "the request body is not valid JSON of the expected shape"

@@ -15,6 +15,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Stream
 
+from leadvibe.api.json_body import multipart_upload
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import Accepted, IngestEvent, QueuedEvent, validate
@@ -260,7 +261,7 @@ def _lead_of(event: QueuedEvent) -> str:
     return event.lead_id or ""
 
 
-@post("/import", opt=access(Role.OPERATOR),
+@post("/import", opt=access(Role.OPERATOR), guards=[multipart_upload],
       operation_id="importEvents", summary="Import events from CSV", tags=["Events"],
       status_code=202, request_max_body_size=MAX_IMPORT + 256 * 1024)
 async def import_events(

@@ -17,6 +17,7 @@ from leadvibe.errors import ApiError, bad_request
 from leadvibe.notify import webhook
 from leadvibe.notify.slack import SlackClient, SlackError, authorize_url
 from leadvibe.pipeline.delivery import ensure_webhook_secret, secrets_key
+from leadvibe.pipeline.inbox import no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import PUBLIC, access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -128,6 +129,8 @@ async def set_slack_app(rt: Runtime, principal: Principal, data: SlackAppIn) -> 
         raise bad_request("`client_id` is required (at most 200 characters)")
     if not secret or len(secret) > 500:
         raise bad_request("`client_secret` is required (at most 500 characters)")
+    no_control(client_id, "client_id")
+    no_control(secret, "client_secret")
     sealed, now = store.seal(secrets_key(rt), secret), rt.now_ms()
     await rt.db.write(
         lambda c: store.set_slack_app(c, principal.org_id, client_id, sealed, principal.actor_id, now)
@@ -397,6 +400,15 @@ async def slack_users(rt: Runtime, tenant: Tenant, cursor: str | None = None) ->
     return await _slack_call(rt, tenant.unit_id, lambda client: client.users_list(cursor))
 
 
+def _target_id(value: str) -> str:
+    """A Slack channel or user id: trimmed, 1-200 characters, no control characters (Slack ids never have any)."""
+    target = value.strip()
+    if not target or len(target) > 200:
+        raise bad_request("`id` is required (a Slack channel or user id)")
+    no_control(target, "id")
+    return target
+
+
 @put(
     "/settings/slack/target",
     opt=access(Role.OPERATOR, auth="jwt"),
@@ -406,9 +418,7 @@ async def slack_users(rt: Runtime, tenant: Tenant, cursor: str | None = None) ->
 )
 async def set_slack_target(rt: Runtime, tenant: Tenant, principal: Principal, data: TargetIn) -> SlackStatus:
     """Triggers without their own Slack target notify this channel or user."""
-    target = data.id.strip()
-    if not target or len(target) > 200:
-        raise bad_request("`id` is required (a Slack channel or user id)")
+    target = _target_id(data.id)
 
     def run(c: Any) -> tuple[dict[str, Any] | None, bool]:
         store.set_slack_target(c, tenant.unit_id, tenant.org_id, data.kind, target, rt.now_ms())
@@ -429,9 +439,7 @@ async def set_slack_target(rt: Runtime, tenant: Tenant, principal: Principal, da
 )
 async def test_slack(rt: Runtime, tenant: Tenant, data: TestIn) -> Message:
     """A simple message to a channel, or to a user (opening a DM first)."""
-    target = data.id.strip()
-    if not target:
-        raise bad_request("`id` is required (a Slack channel or user id)")
+    target = _target_id(data.id)
     text = (data.text or "").strip() or "✅ LeadVibe test notification: Slack is connected."
     if len(text) > 3000:
         raise bad_request("`text` must be at most 3000 characters")

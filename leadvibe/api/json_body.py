@@ -3,7 +3,8 @@
 The framework decodes a handler's `data` argument as JSON whatever the request declares, so without this check
 `text/plain` (or no Content-Type at all) was accepted everywhere but on ingestion. One guard covers every
 framework route that reads a JSON body; the lean ingestion path (api/ingest_asgi.py) calls `require_json` itself.
-Operations without a body (a POST that takes none, a DELETE) and multipart uploads (`/import`) are not concerned.
+Operations without a body (a POST that takes none, a DELETE) are not concerned; the one multipart upload (`/import`)
+has its own guard, `multipart_upload`, in the same spirit.
 
 The framework also converts a body's values leniently (`"5"` for a number, `"false"` for a boolean, `"1e3"` for
 an integer), as it must for query strings, which are all text. A JSON body has types of its own, so
@@ -86,6 +87,19 @@ def json_content_type(connection: ASGIConnection[Any, Any, Any, Any], handler: B
     every operation that reads a JSON body."""
     if reads_json_body(handler):
         require_json(connection.headers)
+
+
+def multipart_upload(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of `/import`: 415 unless the request is a multipart upload. A CSV sent as the raw body (`text/csv`,
+    `curl --data-binary`) is the usual mistake, and the framework's own answer ("Invalid multipart/form-data") did
+    not say what to send instead. Without Content-Type and without a body, the handler says the file is missing."""
+    content_type = connection.headers.get("content-type")
+    if content_type is None and not _declares_body(connection.headers):
+        return
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        raise ApiError(415, f"Content-Type {media_type or '(missing)'} is not multipart/form-data: upload the CSV "
+                            "as the multipart field `file` (curl -F file=@events.csv)")
 
 
 # Each handler's strict decoder (None: it reads no JSON body, or its type is one msgspec cannot decode alone).

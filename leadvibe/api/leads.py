@@ -358,7 +358,12 @@ def _profile_level_ranges(c: Any, unit_id: str, ref: str) -> tuple[tuple[int, in
     raise bad_request(f"`profile_level` {ref!r} is not a profile level of this OU; levels: {names}")
 
 
-@get("/leads", opt=access(Role.VIEWER),
+# A segment with no active rule would match nobody: naming one answers 422 (api/segments.py). Declared in the
+# OpenAPI document of every read that takes a segment.
+NO_ACTIVE_RULE = (422,)
+
+
+@get("/leads", opt=access(Role.VIEWER, errors=NO_ACTIVE_RULE),
      operation_id="listLeadScores", summary="List lead scores (OU-scoped)", tags=TAGS)
 async def list_leads(
     rt: Runtime,

@@ -46,6 +46,7 @@ from leadvibe.engine.scoring import Rule, Ruleset
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
+from leadvibe.pipeline.inbox import no_control
 from leadvibe.pipeline.rescore import PreparedRescore, RescoreScope, finish_rescore, prepare_rescore, rescore_scope
 from leadvibe.pipeline.rescore_pace import WriteBudget
 from leadvibe.pipeline.rescore_process import ReplayProcess
@@ -269,6 +270,7 @@ def _icon(value: str | None) -> str | None:
     value = value.strip()
     if len(value) > ICON_MAX:
         raise bad_request(f"`icon` must be at most {ICON_MAX} characters")
+    no_control(value, "icon")  # shown beside the rule wherever it is listed
     return value or None
 
 

@@ -20,8 +20,8 @@ from litestar import delete, get, post, put
 
 from leadvibe.api.condition_fields import Order, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
-from leadvibe.api.leads import LeadOut, lead_levels, lead_out
-from leadvibe.api.names import clean_name
+from leadvibe.api.leads import NO_ACTIVE_RULE, LeadOut, lead_levels, lead_out
+from leadvibe.api.names import clean_name, no_control_in_text
 from leadvibe.api.scoring_common import clean_event_type
 from leadvibe.engine.conditions import SegmentRule
 from leadvibe.errors import bad_request, not_found, unprocessable
@@ -236,13 +236,19 @@ async def list_segments(rt: Runtime, tenant: Tenant) -> list[SegmentOut]:
     return await rt.db.read(run)
 
 
+def _description(value: str) -> str:
+    if len(value) > DESCRIPTION_MAX:
+        raise bad_request(f"`description` must be at most {DESCRIPTION_MAX} characters")
+    no_control_in_text(value, "description")
+    return value.strip()
+
+
 @post("/segments", opt=access(Role.OPERATOR), operation_id="createSegment", summary="Create segment (OU-scoped)",
       tags=TAGS)
 async def create_segment(rt: Runtime, tenant: Tenant, principal: Principal, data: SegmentIn) -> SegmentOut:
     """A segment, with its rules when `rules` is given (then at least one)."""
     name = clean_name(data.name)
-    if len(data.description) > DESCRIPTION_MAX:
-        raise bad_request(f"`description` must be at most {DESCRIPTION_MAX} characters")
+    description = _description(data.description)
     if data.rules is not None and not 1 <= len(data.rules) <= MAX_RULES:
         raise bad_request(f"`rules` must hold 1 to {MAX_RULES} rules (a segment without rules matches nobody)")
     rules = [_rule_fields(r, f"rules[{i}].") for i, r in enumerate(data.rules or [])]
@@ -254,7 +260,7 @@ async def create_segment(rt: Runtime, tenant: Tenant, principal: Principal, data
 
     def run(c: Any) -> SegmentOut:
         store.SEGMENTS.insert(c, {"id": segment_id, "org_id": tenant.org_id, "unit_id": tenant.unit_id,
-                                  "name": name, "description": data.description.strip(), "active": int(data.active),
+                                  "name": name, "description": description, "active": int(data.active),
                                   "created_by": principal.actor_id, "updated_by": principal.actor_id,
                                   "created_at": now, "updated_at": now})
         for fields in rules:
@@ -273,9 +279,7 @@ async def update_segment(rt: Runtime, tenant: Tenant, principal: Principal, segm
     """Rename; change the description or the flag when given."""
     fields: dict[str, Any] = {"name": clean_name(data.name)}
     if data.description is not None:
-        if len(data.description) > DESCRIPTION_MAX:
-            raise bad_request(f"`description` must be at most {DESCRIPTION_MAX} characters")
-        fields["description"] = data.description.strip()
+        fields["description"] = _description(data.description)
     if data.active is not None:
         fields["active"] = int(data.active)
     now = rt.now_ms()
@@ -304,8 +308,8 @@ async def delete_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> None:
 
 
 # -- membership ----------------------------------------------------------------------------------------------
-@get("/segments/{segment_id:str}/count", opt=access(Role.VIEWER), operation_id="countSegmentLeads",
-     summary="Count leads in a segment (OU-scoped)", tags=TAGS)
+@get("/segments/{segment_id:str}/count", opt=access(Role.VIEWER, errors=NO_ACTIVE_RULE),
+     operation_id="countSegmentLeads", summary="Count leads in a segment (OU-scoped)", tags=TAGS)
 async def count_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> CountOut:
     """How many live leads of the OU are in the segment, evaluated now."""
 
@@ -316,8 +320,8 @@ async def count_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> CountOu
     return await rt.db.read(run)
 
 
-@get("/segments/{segment_id:str}/leads", opt=access(Role.VIEWER), operation_id="listSegmentLeads",
-     summary="List leads in a segment (OU-scoped)", tags=TAGS)
+@get("/segments/{segment_id:str}/leads", opt=access(Role.VIEWER, errors=NO_ACTIVE_RULE),
+     operation_id="listSegmentLeads", summary="List leads in a segment (OU-scoped)", tags=TAGS)
 async def list_segment_leads(rt: Runtime, tenant: Tenant, segment_id: str, page: PageParam = 1,
                              limit: LimitParam = 50) -> list[LeadOut]:
     """One page of the segment's leads, newest first, with their scores and levels (`/count` has the total)."""

@@ -80,8 +80,8 @@ async def healthz(rt: Runtime) -> Response[Health]:
 @get("/metrics", opt=PUBLIC, operation_id="metrics", summary="Prometheus metrics", tags=["Root"],
      media_type="text/plain; version=0.0.4")
 async def metrics(rt: Runtime) -> Response[str]:
-    """Prometheus text format 0.0.4."""
-    return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    """Prometheus text format 0.0.4 (the framework adds `charset=utf-8` to every text/* media type)."""
+    return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 ROUTES = [root, home, healthz, metrics]

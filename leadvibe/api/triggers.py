@@ -17,6 +17,7 @@ from litestar.response import Stream
 
 from leadvibe.api.bounds import Signed
 from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.api.names import no_control_in_text
 from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.engine import triggers as eng
 from leadvibe.engine.conditions import validate_operator
@@ -292,8 +293,12 @@ def _text(value: str, what: str, limit: int = MAX_TEXT, *, single_line: bool = F
     value = value.strip()
     if len(value) > limit:
         raise bad_request(f"`{what}` must be at most {limit} characters")
-    if single_line and any(c in value for c in "\r\n\x00"):
-        raise bad_request(f"`{what}` must be a single line")
+    if single_line:
+        if "\r" in value or "\n" in value:
+            raise bad_request(f"`{what}` must be a single line")
+        no_control(value, what)
+    else:
+        no_control_in_text(value, what)
     return value or None
 
 

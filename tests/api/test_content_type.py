@@ -122,3 +122,19 @@ async def test_imports_keep_their_multipart_rules(api: Api) -> None:
     files: dict[str, Any] = {"file": ("events.csv", b"event_type,lead_id\npage_view,ld_1\n", "text/csv")}
     r = await api.post("/import", files=files)
     assert r.status_code == 202, r.text
+
+
+@pytest.mark.parametrize(("content_type", "named"), [
+    ("text/csv", "text/csv"), ("application/json", "application/json"), (None, "(missing)"),
+    ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded"),
+])
+async def test_a_csv_sent_as_the_raw_body_is_415_saying_how_to_upload_it(api: Api, content_type: str | None,
+                                                                        named: str) -> None:
+    headers = {**api.headers, **({"Content-Type": content_type} if content_type else {})}
+    r = await api.post("/import", content=b"event_type,lead_id\npage_view,ld_1\n", headers=headers)
+    assert r.status_code == 415, r.text
+    assert r.json()["error"] == (f"Content-Type {named} is not multipart/form-data: upload the CSV as the "
+                                 "multipart field `file` (curl -F file=@events.csv)")
+    assert (await api.get("/events")).json()["total"] == 0
+    r = await api.post("/import", headers=api.headers)
+    assert r.status_code == 400 and "multipart field `file`" in r.json()["error"]

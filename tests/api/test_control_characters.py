@@ -159,3 +159,53 @@ async def test_an_audit_search_for_a_control_character_is_refused_not_answered_w
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "`search` must not contain control characters"
     assert (await api.get("/admin/audit-logs", params={"search": "secrets"})).json()["items"]
+
+
+@pytest.mark.parametrize(("method", "path", "field", "make"), [
+    ("POST", "/rules", "icon", lambda v: {"event_type": "page_view", "weight": 1, "icon": v}),
+    ("PUT", "/settings/slack-app", "client_id", lambda v: {"client_id": v, "client_secret": "s3cret"}),
+    ("PUT", "/settings/slack-app", "client_secret", lambda v: {"client_id": "123.456", "client_secret": v}),
+    ("PUT", "/settings/slack/target", "id", lambda v: {"kind": "channel", "id": v}),
+    ("POST", "/settings/slack/test", "id", lambda v: {"kind": "channel", "id": v}),
+])
+@pytest.mark.parametrize("bad", ["a\x00b", "C0\nX", "esc\x1b[31m"])
+async def test_rule_icons_and_slack_identifiers_refuse_control_characters(api: Api, method: str, path: str,
+                                                                         field: str, make: Maker, bad: str) -> None:
+    """An icon is shown beside its rule; a Slack id is sent to Slack and shown in messages: neither has a use for
+    a control character, and nothing is stored when one is refused."""
+    r = await api.request(method, path, json=make(bad))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == f"`{field}` must not contain control characters"
+    assert all(rule.get("icon") is None for rule in (await api.get("/rules")).json())
+    assert (await api.get("/settings/slack-app")).json()["configured"] is False
+    assert (await api.get("/settings/slack")).json()["default_target_id"] is None
+
+
+MILESTONE = {"event_type": "", "score_threshold": 5, "emails": ["a@b.co"]}
+LINE = "Fine \u00e9 line"
+TEXT = "First line\n\tindented\r\nlast"
+
+
+@pytest.mark.parametrize(("path", "field", "fine", "make"), [
+    ("/triggers/milestones", "name", LINE, lambda v: {**MILESTONE, "name": v}),
+    ("/triggers/milestones", "email_subject", LINE, lambda v: {**MILESTONE, "email_subject": v}),
+    ("/triggers/milestones", "email_preheader", LINE, lambda v: {**MILESTONE, "email_preheader": v}),
+    ("/triggers/milestones", "slack_target_id", "C0123", lambda v: {**MILESTONE, "slack_target_kind": "channel",
+                                                                     "slack_target_id": v}),
+    ("/triggers/milestones", "description", TEXT, lambda v: {**MILESTONE, "description": v}),
+    ("/triggers/milestones", "email_message", TEXT, lambda v: {**MILESTONE, "email_message": v}),
+    ("/surge-triggers", "name", LINE, lambda v: {"event_type": "page_view", "window_seconds": 5,
+                                                 "threshold_count": 2, "emails": ["a@b.co"], "name": v}),
+    ("/segments", "description", TEXT, lambda v: {"name": "Seg", "description": v}),
+])
+@pytest.mark.parametrize("bad", ["a\x00b", "bell\x07", "esc\x1b[31m", "del\x7f"])
+async def test_trigger_texts_and_descriptions_refuse_control_characters(api: Api, path: str, field: str, fine: str,
+                                                                        make: Maker, bad: str) -> None:
+    """Trigger names, subjects and targets are single lines; descriptions and messages keep their tabs and line
+    breaks; no other control character is taken into either, and nothing is created when one is refused."""
+    r = await api.post(path, json=make(bad))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == f"`{field}` must not contain control characters"
+    assert (await api.get(path)).json() == []
+    r = await api.post(path, json=make(fine))
+    assert r.status_code == 201 and r.json()[field] == fine, r.text

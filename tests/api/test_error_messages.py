@@ -42,8 +42,11 @@ async def test_field_errors_name_the_field_in_plain_words(api: Api) -> None:
     assert r.json()["error"] == "`event_type` is required"
     r = await api.post("/rules", json={"event_type": 5, "weight": 1})
     assert r.json()["error"] == "`event_type` must be a string, not an integer"
-    r = await api.get("/events?page=abc")
-    assert r.json()["error"] == "`page` must be an integer, not a string"
+    for page in ("abc", "1.5", "+1", "0x10"):  # a query value is text: "not a string" would mislead
+        r = await api.get(f"/events?page={page}")
+        assert r.json()["error"] == "`page` must be an integer", page
+    r = await api.post("/import?skip_triggers=maybe", files={"file": ("e.csv", b"event_type\n", "text/csv")})
+    assert r.json()["error"] == "`skip_triggers` must be true or false"
     r = await api.post("/ingest/batch", json={"events": [{"lead_id": "x"}]})
     assert r.json()["error"] == "`events[0].event_type` is required"
 

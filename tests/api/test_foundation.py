@@ -28,7 +28,9 @@ async def test_root_home_health_metrics(api: Api) -> None:
     assert html.headers["content-type"].startswith("text/html")
     health = (await api.client.get("/healthz")).json()
     assert health["database"] == "ok"
-    text = (await api.client.get("/metrics")).text
+    metrics = await api.client.get("/metrics")
+    assert metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = metrics.text
     assert "# TYPE http_requests_total counter" in text
     assert 'http_requests_total{status="200",method="GET"}' in text
 

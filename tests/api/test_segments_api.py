@@ -100,6 +100,9 @@ async def test_a_segment_without_rules_is_refused_where_it_would_match_nobody(ap
         assert r.status_code == 422 and "no active rules" in r.json()["error"], path
     await api.post(f"/segments/{sg}/rules", json=_lm("a", "exists", active=False))
     assert (await api.get(f"/segments/{sg}/count")).status_code == 422
+    paths = (await api.client.get("/schema/openapi.json")).json()["paths"]
+    for path in ("/segments/{segment_id}/count", "/segments/{segment_id}/leads", "/leads"):
+        assert "422" in paths[path]["get"]["responses"], path
 
 
 async def test_membership_logic(api: Api) -> None:
