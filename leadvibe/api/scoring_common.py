@@ -51,13 +51,14 @@ def session_timeout_minutes(settings: dict[str, Any] | None) -> int:
 
 def clean_event_type(value: str, field: str = "event_type") -> tuple[str, str]:
     """Trimmed event type as given and its matching key; 400 naming `field` when empty or too long."""
+    if isinstance(value, str):
+        no_control(value, field)  # before the trim, which would drop a leading or trailing line break
     text = value.strip() if isinstance(value, str) else ""
     if not text or len(text) > EVENT_TYPE_MAX:
         raise bad_request(f"`{field}` must be 1 to {EVENT_TYPE_MAX} characters")
     key = type_key(text)
     if not key:
         raise bad_request(f"`{field}` must contain more than spaces and hyphens")
-    no_control(text, field)
     return text, key
 
 

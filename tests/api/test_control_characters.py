@@ -81,7 +81,7 @@ async def test_blank_or_broken_identifiers_are_refused_everywhere(api: Api) -> N
     assert (await api.post("/leads", json={"id": "ld_acct"})).status_code == 201
     r = await api.put("/leads/ld_acct", json={"metadata": {}, "account_id": "   "})
     assert r.status_code == 400 and "`account_id`" in r.json()["error"]
-    for path in ("%00", "%01%7F", "ld_x%00"):
+    for path in ("%00", "%01%7F", "ld_x%00", "%0d%0aX-Injected:%201", "page_view%0A", "%09page_view"):
         r = await api.put(f"/settings/event-types/{path}", json={"hidden": False, "max_processing_scope": "activate"})
         assert r.status_code == 400 and "control characters" in r.json()["error"], path
     names = [t["event_type"] for t in (await api.get("/settings/event-types")).json()]
