@@ -15,6 +15,7 @@ from playwright.sync_api import (
     BrowserContext,
     BrowserType,
     ConsoleMessage,
+    Locator,
     Page,
     Playwright,
     Request,
@@ -156,6 +157,22 @@ def watched(context: BrowserContext, seeded: Seeded) -> Iterator[Watched]:
     yield w
     assert w.errors == [], w.errors
     assert w.foreign == [], w.foreign
+
+
+def submit_form(page: Page, opener: Locator, dialog: str, fields: dict[str, str], submit: str) -> Locator:
+    """Open a form's dialog with `opener`, fill its fields by label and press `submit`; the dialog."""
+    opener.click()
+    form = page.get_by_role("dialog", name=dialog)
+    for label, value in fields.items():
+        form.get_by_label(label).fill(value)
+    form.get_by_role("button", name=submit).click()
+    return form
+
+
+def expect_field_problem(form: Locator, label: str, message: str) -> None:
+    """The form says `message` beside the field `label` and puts the focus there."""
+    expect(form.get_by_text(message)).to_be_visible()
+    expect(form.get_by_label(label)).to_be_focused()
 
 
 @pytest.fixture

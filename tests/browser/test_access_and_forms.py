@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import Page, Request, expect
 
-from tests.browser.conftest import Watched
+from tests.browser.conftest import Watched, expect_field_problem, submit_form
 from tests.browser.data import Seeded
 
 
@@ -180,14 +180,10 @@ def test_forms_say_what_to_fix_beside_the_field_before_sending(admin: Watched, s
     page.keyboard.press("Escape")
 
     admin.goto("/ui/scoring/levels")
-    page.get_by_role("region", name="Engagement levels").get_by_role("button", name="New level").click()
-    dialog = page.get_by_role("dialog", name="New level")
-    dialog.get_by_label("Name").fill("   ")
-    dialog.get_by_label("From score").fill("1")
-    dialog.get_by_label("To score (inclusive)").fill("5")
-    dialog.get_by_role("button", name="Create").click()
-    expect(dialog.get_by_text("Name is required")).to_be_visible()
-    expect(dialog.get_by_label("Name")).to_be_focused()
+    new_level = page.get_by_role("region", name="Engagement levels").get_by_role("button", name="New level")
+    dialog = submit_form(page, new_level, "New level",
+                         {"Name": "   ", "From score": "1", "To score (inclusive)": "5"}, "Create")
+    expect_field_problem(dialog, "Name", "Name is required")
     page.keyboard.press("Escape")
 
     admin.goto("/ui/scoring/settings")

@@ -8,7 +8,7 @@ import re
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Watched, sign_in
+from tests.browser.conftest import Watched, expect_field_problem, sign_in, submit_form
 from tests.browser.data import Seeded
 
 LONG_OU = "Northwind Traders Enterprise Marketing"
@@ -101,11 +101,8 @@ def test_a_rule_preview_comes_into_view_with_its_save_button(admin: Watched) -> 
 def test_a_top_level_needs_no_made_up_upper_bound(admin: Watched, seeded: Seeded) -> None:
     page = admin.goto("/ui/scoring/levels")
     region = page.get_by_role("region", name="Engagement levels")
-    region.get_by_role("button", name="New level").click()
-    dialog = page.get_by_role("dialog", name="New level")
-    dialog.get_by_label("Name").fill("On fire")
-    dialog.get_by_label("From score").fill("5000")
-    dialog.get_by_role("button", name="Create").click()
+    submit_form(page, region.get_by_role("button", name="New level"), "New level",
+                {"Name": "On fire", "From score": "5000"}, "Create")
     row = region.get_by_role("row", name="On fire")
     try:
         expect(row).to_contain_text("5,000 and above")
@@ -142,15 +139,10 @@ def test_sample_data_counts_read_with_thousands_separators(admin: Watched, seede
 
 def test_forms_say_what_to_fix_beside_the_field(admin: Watched) -> None:
     page = admin.goto("/ui/settings")
-    page.get_by_role("button", name="Add member").click()
-    dialog = page.get_by_role("dialog", name="Add member")
-    dialog.get_by_label("First name").fill("Sam")
-    dialog.get_by_label("Last name").fill("Seller")
-    dialog.get_by_label("Email").fill("sam.seller@example.com")
-    dialog.get_by_label("Password").fill("short")
-    dialog.get_by_role("button", name="Add member").click()
-    expect(dialog.get_by_text("Password must be at least 8 characters")).to_be_visible()
-    expect(dialog.get_by_label("Password")).to_be_focused()
+    dialog = submit_form(page, page.get_by_role("button", name="Add member"), "Add member",
+                         {"First name": "Sam", "Last name": "Seller", "Email": "sam.seller@example.com",
+                          "Password": "short"}, "Add member")
+    expect_field_problem(dialog, "Password", "Password must be at least 8 characters")
     page.keyboard.press("Escape")
     admin.goto("/ui/segments")
     page.get_by_role("button", name="New segment").click()
@@ -161,14 +153,10 @@ def test_forms_say_what_to_fix_beside_the_field(admin: Watched) -> None:
 def test_a_refused_webhook_address_is_shown_beside_its_field(admin: Watched) -> None:
     admin.expected_failures.append("/triggers/milestones")
     page = admin.goto("/ui/triggers")
-    page.get_by_role("button", name="New milestone").click()
-    dialog = page.get_by_role("dialog", name="New milestone")
-    dialog.get_by_label("Name").fill("Hot lead to the CRM")
-    dialog.get_by_label("When the score reaches").fill("80")
-    dialog.get_by_label("Webhook URL").fill("ftp://crm.example.com/hook")
-    dialog.get_by_role("button", name="Create").click()
-    expect(dialog.get_by_text("Webhook URL must be http or https")).to_be_visible()
-    expect(dialog.get_by_label("Webhook URL")).to_be_focused()
+    dialog = submit_form(page, page.get_by_role("button", name="New milestone"), "New milestone",
+                         {"Name": "Hot lead to the CRM", "When the score reaches": "80",
+                          "Webhook URL": "ftp://crm.example.com/hook"}, "Create")
+    expect_field_problem(dialog, "Webhook URL", "Webhook URL must be http or https")
     expect(dialog).not_to_contain_text("`webhook_url`")
 
 

@@ -10,7 +10,7 @@ import time
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Watched, sign_in
+from tests.browser.conftest import Watched, sign_in, submit_form
 from tests.browser.data import Seeded
 
 SCREENS = [
@@ -69,12 +69,8 @@ def test_api_error_sentence_is_shown(admin: Watched) -> None:
     admin.expected_failures.append("/levels/engagement")
     page = admin.goto("/ui/scoring/levels")
     region = page.get_by_role("region", name="Engagement levels")
-    region.get_by_role("button", name="New level").click()
-    dialog = page.get_by_role("dialog", name="New level")
-    dialog.get_by_label("Name").fill("Upside down")
-    dialog.get_by_label("From score").fill("50")
-    dialog.get_by_label("To score (inclusive)").fill("10")
-    dialog.get_by_role("button", name="Create").click()
+    dialog = submit_form(page, region.get_by_role("button", name="New level"), "New level",
+                         {"Name": "Upside down", "From score": "50", "To score (inclusive)": "10"}, "Create")
     # The API's sentence names the two fields; the form says it beside the first, in its own words.
     expect(dialog.locator(".field-error")).to_have_text("From score (50) must not be greater than to score (10)")
 
