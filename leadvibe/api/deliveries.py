@@ -13,6 +13,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import deliveries as store
+from leadvibe.store import leads as lead_store
 from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Triggers"]
@@ -36,6 +37,9 @@ class Delivery(msgspec.Struct):
     created_at: str | None
     updated_at: str | None
     delivered_at: str | None
+    # The lead the firing was about, and its name (metadata `name`, else first and last name, else `email`).
+    lead_id: str | None = None
+    lead_name: str | None = None
 
 
 class DeliveryPage(msgspec.Struct):
@@ -47,8 +51,9 @@ class DeliveryPage(msgspec.Struct):
     limit: int
 
 
-def delivery_out(r: dict[str, Any]) -> Delivery:
-    """Response shape of a delivery row (never the payload: it may hold lead data the list does not need)."""
+def delivery_out(r: dict[str, Any], names: dict[str, str]) -> Delivery:
+    """Response shape of a delivery row (never the payload: it may hold lead data the list does not need);
+    `names`: lead names by id."""
     return Delivery(
         r["id"],
         r["kind"],
@@ -64,7 +69,15 @@ def delivery_out(r: dict[str, Any]) -> Delivery:
         to_rfc3339(r["created_at"]),
         to_rfc3339(r["updated_at"]),
         to_rfc3339(r["delivered_at"]),
+        r["lead_id"],
+        names.get(r["lead_id"]) if r["lead_id"] else None,
     )
+
+
+def _named(conn: Any, unit_id: str, rows: list[dict[str, Any]]) -> list[Delivery]:
+    leads = sorted({r["lead_id"] for r in rows if r["lead_id"]})
+    names = lead_store.lead_names(conn, unit_id, leads)
+    return [delivery_out(r, names) for r in rows]
 
 
 @get(
@@ -78,12 +91,12 @@ async def list_deliveries(
     rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: LimitParam = 50, status: Status | None = None
 ) -> DeliveryPage:
     """Deliveries of the active OU, newest first: status, attempts, last error."""
-    rows, total = await rt.db.read(
-        lambda c: store.list_deliveries(
-            c, tenant.unit_id, status=status, limit=limit, offset=(page - 1) * limit
-        )
-    )
-    return DeliveryPage([delivery_out(r) for r in rows], total, page, limit)
+    def run(c: Any) -> tuple[list[Delivery], int]:
+        rows, total = store.list_deliveries(c, tenant.unit_id, status=status, limit=limit, offset=(page - 1) * limit)
+        return _named(c, tenant.unit_id, rows), total
+
+    deliveries, total = await rt.db.read(run)
+    return DeliveryPage(deliveries, total, page, limit)
 
 
 @post(
@@ -98,20 +111,22 @@ async def retry_delivery(rt: Runtime, tenant: Tenant, delivery_id: str) -> Deliv
     """A failed (or disabled) delivery becomes pending, due now; it keeps its webhook-id."""
     now = rt.now_ms()
 
-    def run(c: Any) -> dict[str, Any]:
+    def run(c: Any) -> Delivery:
         row = store.get_delivery(c, tenant.unit_id, delivery_id)
         if row is None:
             raise not_found("delivery")
         if row["status"] not in ("failed", "disabled"):
             raise conflict(f"only a failed delivery can be retried (this one is {row['status']})")
         store.retry_now(c, tenant.unit_id, delivery_id, now)
-        return store.get_delivery(c, tenant.unit_id, delivery_id)  # type: ignore[return-value]
+        retried = store.get_delivery(c, tenant.unit_id, delivery_id)
+        assert retried is not None  # written just now, in this transaction
+        return _named(c, tenant.unit_id, [retried])[0]
 
-    row = await rt.db.write(run)
+    delivery = await rt.db.write(run)
     sender = rt.delivery
     if sender is not None:
         sender.poke()
-    return delivery_out(row)
+    return delivery
 
 
 ROUTES = [list_deliveries, retry_delivery]

@@ -64,9 +64,15 @@ def due(conn: apsw.Connection, now: int, limit: int, exclude: Collection[str] = 
     return query(conn, sql + " ORDER BY next_attempt_at, id LIMIT ?", [*params, limit])
 
 
+# A listed delivery with the lead its firing was about (`lead_id`): the milestone/sequence/pattern firing's, or the
+# surge's. One primary-key probe each, for a page of rows.
+_WITH_LEAD = ("SELECT d.*, coalesce((SELECT t.lead_id FROM trigger_events t WHERE t.id = d.emitted_id),"
+              " (SELECT s.lead_id FROM surge_events s WHERE s.id = d.emitted_id)) AS lead_id FROM deliveries d")
+
+
 def get_delivery(conn: apsw.Connection, unit_id: str, delivery_id: str) -> dict[str, Any] | None:
-    """One delivery of the OU."""
-    return query_one(conn, "SELECT * FROM deliveries WHERE unit_id = ? AND id = ?", (unit_id, delivery_id))
+    """One delivery of the OU, with its firing's `lead_id`."""
+    return query_one(conn, f"{_WITH_LEAD} WHERE d.unit_id = ? AND d.id = ?", (unit_id, delivery_id))
 
 
 def finish(
@@ -122,17 +128,14 @@ def disable_pending_to(conn: apsw.Connection, unit_id: str, url: str, reason: st
 def list_deliveries(
     conn: apsw.Connection, unit_id: str, *, status: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of the OU's deliveries, newest first, and the total."""
-    where, params = "unit_id = ?", [unit_id]
+    """A page of the OU's deliveries, newest first (each with its firing's `lead_id`), and the total."""
+    where, params = "d.unit_id = ?", [unit_id]
     if status is not None:
-        where += " AND status = ?"
+        where += " AND d.status = ?"
         params.append(status)
-    total = int(scalar(conn, f"SELECT COUNT(*) FROM deliveries WHERE {where}", params))
-    rows = query(
-        conn,
-        f"SELECT * FROM deliveries WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    )
+    total = int(scalar(conn, f"SELECT COUNT(*) FROM deliveries d WHERE {where}", params))
+    rows = query(conn, f"{_WITH_LEAD} WHERE {where} ORDER BY d.created_at DESC, d.id DESC LIMIT ? OFFSET ?",
+                 [*params, limit, offset])
     return rows, total
 
 

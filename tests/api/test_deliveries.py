@@ -141,6 +141,17 @@ async def test_webhook_delivered_once_with_a_verifiable_signature(fast: Api, rec
     [d] = await _deliveries(fast)
     assert d["kind"] == "webhook" and d["status"] == "delivered" and d["attempts"] == 1
     assert d["last_status"] == 200 and d["webhook_id"] == req.headers["webhook-id"] and d["delivered_at"]
+    assert (d["lead_id"], d["lead_name"]) == ("ld_hot", None)
+
+
+async def test_a_delivery_names_the_lead_its_firing_was_about(fast: Api) -> None:
+    assert (await fast.post("/leads", json={"id": "ld_ada", "metadata": {"name": "Ada Lovelace"}})).status_code == 201
+    await _fire_milestone(fast, lead="ld_ada", emails=["sales@example.com"])
+    await _until(lambda: _status_is(fast, "failed"))  # no SMTP server configured
+    [d] = await _deliveries(fast)
+    assert (d["kind"], d["lead_id"], d["lead_name"]) == ("email", "ld_ada", "Ada Lovelace")
+    r = await fast.post(f"/deliveries/{d['delivery_id']}/retry")
+    assert r.status_code == 200 and (r.json()["lead_id"], r.json()["lead_name"]) == ("ld_ada", "Ada Lovelace")
 
 
 async def _has(receiver: Receiver, n: int) -> bool:

@@ -71,6 +71,8 @@ def test_fired_triggers_and_deliveries_appear_without_a_reload(admin: Watched, s
     expect(page.get_by_text(f"of {before} deliveries")).to_be_visible()
     turn_hot(seeded, "ld_fresh_delivery", "Dan Delivery")  # one email to sales@example.com
     expect(page.get_by_text(f"of {before + 1} deliveries")).to_be_visible()
+    # Each delivery says which lead it was about, by name, linking to the lead.
+    expect(deliveries.get_by_role("link", name="Dan Delivery ld_fresh_delivery")).to_be_visible()
 
 
 def test_a_score_explanation_names_the_lead(admin: Watched) -> None:
