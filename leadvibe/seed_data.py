@@ -24,9 +24,11 @@ ENGAGEMENT_RULES = {
     "page_view": 1, "pricing_view": 5, "content_download": 4, "email_open": 2, "email_click": 3,
     "webinar_join": 8, "demo_request": 20, "trial_signup": 15, "crm_stage_change": 10,
 }
-ENGAGEMENT_LEVELS = [("Cold", 0, 19), ("Warm", 20, 59), ("Hot", 60, 100_000)]
-PROFILE_LEVELS = [("Poor fit", -1000, 14), ("Good fit", 15, 34), ("Ideal fit", 35, 1000)]
-ACCOUNT_LEVELS = [("Low", -1000, 19), ("Medium", 20, 49), ("High", 50, 1000)]
+# The top bands end at the highest score a band takes (the API's 10^9), which the dashboard reads as "and above".
+OPEN_TOP = 1_000_000_000
+ENGAGEMENT_LEVELS = [("Cold", 0, 19), ("Warm", 20, 59), ("Hot", 60, OPEN_TOP)]
+PROFILE_LEVELS = [("Poor fit", -1000, 14), ("Good fit", 15, 34), ("Ideal fit", 35, OPEN_TOP)]
+ACCOUNT_LEVELS = [("Low", -1000, 19), ("Medium", 20, 49), ("High", 50, OPEN_TOP)]
 PROFILE_RULES = [
     ("industry", "in", "software, fintech", 20),
     ("company_size", "greater_than", "200", 15),
