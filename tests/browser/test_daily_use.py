@@ -181,3 +181,14 @@ def test_event_and_delivery_tables_fit_a_desktop_window(admin: Watched, seeded: 
             assert table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth"), path  # no button cut off
     finally:
         seeded.call("DELETE", f"/triggers/milestones/{hook['trigger_id']}")
+
+
+def test_a_delete_confirmation_names_what_it_deletes(admin: Watched, seeded: Seeded) -> None:
+    seeded.call("POST", "/levels/engagement", json={"name": "Lukewarm", "min_score": 5000, "max_score": 5999})
+    page = admin.goto("/ui/scoring/levels")
+    region = page.get_by_role("region", name="Engagement levels")
+    region.get_by_role("row", name="Lukewarm").get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog", name="Delete level")
+    expect(dialog).to_contain_text("Delete the level “Lukewarm”? This cannot be undone.")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(region.get_by_role("row", name="Lukewarm")).to_have_count(0)
