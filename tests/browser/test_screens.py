@@ -269,3 +269,18 @@ def test_a_trigger_simulation_reads_once_and_stays_inside_its_dialog(admin: Watc
         edge = link.bounding_box()
         assert box and edge and edge["x"] + edge["width"] <= box["x"] + box["width"] + 1
     admin.shot("trigger-simulation")
+
+
+def test_a_trigger_simulation_takes_a_lead_by_name(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/triggers")
+    page.get_by_role("row").filter(has_text="Hot lead for sales").get_by_role("button", name="Simulate").click()
+    dialog = page.get_by_role("dialog", name="Simulate Hot lead for sales")
+    lead = dialog.get_by_label("Lead (empty: every lead)")
+    lead.fill("jane doe")  # one lead has that name: simulated for it
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/simulate")) as simulated:
+        dialog.get_by_role("button", name="Simulate").click()
+    assert simulated.value.post_data_json["lead_id"] == "ld_jane"
+    expect(dialog.get_by_role("status")).to_be_visible()
+    lead.fill("nobody at all")
+    dialog.get_by_role("button", name="Simulate").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("No lead matches “nobody at all”")
