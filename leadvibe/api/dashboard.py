@@ -45,8 +45,12 @@ def page_response() -> Response[str]:
 
 def _built_file(path: str) -> Path | None:
     """A file of the build at `path` (never outside the build directory), or None."""
-    candidate = (DASHBOARD_DIR / path.lstrip("/")).resolve()
-    if candidate.is_file() and candidate.is_relative_to(DASHBOARD_DIR.resolve()) and candidate.name != "index.html":
+    try:
+        candidate = (DASHBOARD_DIR / path.lstrip("/")).resolve()
+        found = candidate.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte: no file of the build
+        return None
+    if found and candidate.is_relative_to(DASHBOARD_DIR.resolve()) and candidate.name != "index.html":
         return candidate
     return None
 

@@ -21,7 +21,9 @@ def check_security_headers(headers: dict[str, str] | object) -> None:
     assert headers["x-content-type-options"] == "nosniff"  # type: ignore[index]
 
 
-@pytest.mark.parametrize("path", ["/ui", "/ui/", "/ui/leads", "/ui/leads/ld_1", "/ui/settings/integrations?x=1"])
+@pytest.mark.parametrize("path", ["/ui", "/ui/", "/ui/leads", "/ui/leads/ld_1", "/ui/settings/integrations?x=1",
+                                  # paths no file could have: a name too long for the file system, a NUL byte
+                                  "/ui/" + "x" * 256, "/ui/leads/" + "y" * 5000, "/ui/a%00b"])
 async def test_every_ui_path_answers_the_app_page(api: Api, path: str) -> None:
     r = await api.client.get(path)
     assert r.status_code == 200
