@@ -663,14 +663,16 @@ def word_prefix_match(unit_id: str, column: str, q: str) -> str | None:
 def explanation(
     conn: apsw.Connection, unit_id: str, lead_id: str, ruleset_id: str, since: int
 ) -> dict[str, Any]:
-    """Aggregates of a lead's score rows in one ruleset since `since` (events_lead_type_time + event_scores PK).
+    """Aggregates of a lead's score rows in one ruleset since `since` (events_lead_type_time + event_scores PK);
+    drivers carry their type's first spelling in the OU, as every listing does.
 
     `+e.occurred_at` keeps the planner off events_unit_time: a wide window would otherwise scan every event of
     the OU in it instead of the lead's few."""
     drivers = query(
         conn,
-        "SELECT min(e.event_type) AS event_type, count(*) AS count, sum(s.delta) AS points"
+        "SELECT coalesce(t.display_name, min(e.event_type)) AS event_type, count(*) AS count, sum(s.delta) AS points"
         " FROM events e JOIN event_scores s ON s.event_seq = e.seq AND s.ruleset_id = ?"
+        " LEFT JOIN event_types t ON t.unit_id = e.unit_id AND t.type_key = e.type_key"
         " WHERE e.unit_id = ? AND e.lead_id = ? AND +e.occurred_at >= ? AND e.decay_id IS NULL"
         " GROUP BY e.type_key ORDER BY points DESC, count DESC, e.type_key LIMIT 10",
         (ruleset_id, unit_id, lead_id, since),

@@ -531,7 +531,7 @@ async def test_explanation(scored: Api) -> None:
     body = r.json()
     assert body["range_hours"] == 24 and body["ruleset_id"] == "rs_test" and body["score"] == 46
     assert [(d["event_type"], d["count"], d["points"]) for d in body["top_drivers"]] == [
-        ("demo_request", 2, 40),
+        ("Demo Request", 2, 40),  # the OU's first spelling (ld_mid's event), not this lead's
         ("page_view", 1, 6),
     ]
     assert {(s["event_type"], s["weight"]) for s in body["snapshot"]} == {
@@ -544,6 +544,17 @@ async def test_explanation(scored: Api) -> None:
     assert (await scored.get("/leads/ld_high/explanation", params={"hours": 0})).status_code == 400
     old = (await scored.get("/leads/ld_high/explanation", params={"hours": 1})).json()
     assert old["range_hours"] == 1
+
+
+async def test_explanation_names_types_by_their_first_spelling(api: Api) -> None:
+    """SEMANTICS §2: listings show the first spelling seen in the OU, whichever spelling later events used."""
+    await add_rules(api, {"page_view": 5})
+    for spelling in ["page-view", "PAGE--VIEW", " Page View ", "page_view"]:
+        await ingest(api, lead_id="ld_sp", event_type=spelling)
+    await wait_idle(api)
+    drivers = (await api.get("/leads/ld_sp/explanation")).json()["top_drivers"]
+    assert [(d["event_type"], d["count"]) for d in drivers] == [("page-view", 4)]
+    assert (await api.get("/event-types")).json() == ["page-view"]
 
 
 async def test_unfiltered_live_count_uses_the_covering_index(api: Api) -> None:
