@@ -66,23 +66,25 @@ DESTINATIONS = (
 
 
 class Common(msgspec.Struct, kw_only=True):
-    """Fields every trigger kind accepts (all optional; on update, absent = unchanged, "" clears a text)."""
+    """Fields every trigger kind accepts (all optional). On update an absent field is unchanged; a text or a
+    destination (`description`, `webhook_url`, `emails`, the email texts, the Slack and Teams targets) is cleared
+    by `null` or `""` (`[]` for `emails`), so `{"webhook_url": null, "emails": [...]}` switches a destination."""
 
     name: str | None = None
-    description: str | None = None
+    description: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | None = None
     fire_mode: str | None = None
     profile_filters: list[dict[str, Any]] | None = None
     lead_attribute_filters: list[dict[str, Any]] | None = None
-    webhook_url: str | None = None
-    emails: list[str] | None = None
-    email_subject: str | None = None
-    email_preheader: str | None = None
-    email_message: str | None = None
-    slack_target_kind: str | None = None
-    slack_target_id: str | None = None
-    teams_target_kind: str | None = None
-    teams_target_id: str | None = None
+    webhook_url: str | msgspec.UnsetType | None = msgspec.UNSET
+    emails: list[str] | msgspec.UnsetType | None = msgspec.UNSET
+    email_subject: str | msgspec.UnsetType | None = msgspec.UNSET
+    email_preheader: str | msgspec.UnsetType | None = msgspec.UNSET
+    email_message: str | msgspec.UnsetType | None = msgspec.UNSET
+    slack_target_kind: str | msgspec.UnsetType | None = msgspec.UNSET
+    slack_target_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    teams_target_kind: str | msgspec.UnsetType | None = msgspec.UNSET
+    teams_target_id: str | msgspec.UnsetType | None = msgspec.UNSET
     hubspot_sync: bool | None = None
 
 
@@ -391,8 +393,8 @@ async def common_fields(rt: Runtime, data: Common) -> dict[str, Any]:
     f: dict[str, Any] = {}
     if data.name is not None:
         f["name"] = _text(data.name, "name", 200, single_line=True) or ""
-    if data.description is not None:
-        f["description"] = _text(data.description, "description")
+    if data.description is not msgspec.UNSET:
+        f["description"] = _text(data.description or "", "description")
     if data.active is not None:
         f["active"] = int(data.active)
     if data.fire_mode is not None:
@@ -404,26 +406,26 @@ async def common_fields(rt: Runtime, data: Common) -> dict[str, Any]:
         f["profile_filters"] = _filters(data.profile_filters, "profile_filters")
     if data.lead_attribute_filters is not None:
         f["lead_attribute_filters"] = _filters(data.lead_attribute_filters, "lead_attribute_filters")
-    if data.webhook_url is not None:
-        f["webhook_url"] = await check_webhook_url(rt, data.webhook_url)
+    if data.webhook_url is not msgspec.UNSET:
+        f["webhook_url"] = await check_webhook_url(rt, data.webhook_url or "")
         f["webhook_disabled_at"] = None  # a saved URL gets another chance, even after a 410
-    if data.emails is not None:
-        f["emails"] = _emails(data.emails)
-    if data.email_subject is not None:
-        f["email_subject"] = _text(data.email_subject, "email_subject", 500, single_line=True)
-    if data.email_preheader is not None:
-        f["email_preheader"] = _text(data.email_preheader, "email_preheader", 500, single_line=True)
-    if data.email_message is not None:
-        f["email_message"] = _text(data.email_message, "email_message", 20_000)
+    if data.emails is not msgspec.UNSET:
+        f["emails"] = _emails(data.emails or [])
+    for text in ("email_subject", "email_preheader"):
+        value = getattr(data, text)
+        if value is not msgspec.UNSET:
+            f[text] = _text(value or "", text, 500, single_line=True)
+    if data.email_message is not msgspec.UNSET:
+        f["email_message"] = _text(data.email_message or "", "email_message", 20_000)
     for prefix in ("slack", "teams"):
         kind, target = getattr(data, f"{prefix}_target_kind"), getattr(data, f"{prefix}_target_id")
-        if kind is not None:
-            kind = kind.strip().lower() or None
+        if kind is not msgspec.UNSET:
+            kind = (kind or "").strip().lower() or None
             if kind is not None and kind not in TARGET_KINDS:
                 raise bad_request(f"`{prefix}_target_kind` must be channel or user")
             f[f"{prefix}_target_kind"] = kind
-        if target is not None:
-            f[f"{prefix}_target_id"] = _text(target, f"{prefix}_target_id", 200, single_line=True)
+        if target is not msgspec.UNSET:
+            f[f"{prefix}_target_id"] = _text(target or "", f"{prefix}_target_id", 200, single_line=True)
     if data.hubspot_sync is not None:
         f["hubspot_sync"] = int(data.hubspot_sync)
     return f

@@ -216,6 +216,23 @@ async def test_update_keeps_destination_rules(api: Api) -> None:
     assert r.status_code == 400 and "exactly one" in r.json()["error"]
     r = await api.put(f"/surge-triggers/{tid}", json={"webhook_url": PUBLIC_HOOK, "emails": []})
     assert r.status_code == 200 and r.json()["emails"] == []
+    # `null` clears a destination as `""` / `[]` do, so switching back is one natural request.
+    r = await api.put(f"/surge-triggers/{tid}", json={"webhook_url": None, "emails": ["ops@example.com"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["webhook_url"] is None and r.json()["emails"] == ["ops@example.com"]
+    seq = (await api.post("/triggers/sequences", json={
+        "event_types": ["a", "b"], "window_seconds": 1, "window_unit": "hours", "webhook_url": PUBLIC_HOOK,
+        "email_subject": "Hot", "slack_target_kind": "channel", "slack_target_id": "C1"})).json()
+    r = await api.put(f"/triggers/sequences/{seq['trigger_id']}", json={
+        "webhook_url": None, "emails": ["ops@example.com"], "email_subject": None,
+        "slack_target_kind": None, "slack_target_id": None})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["webhook_url"], got["emails"], got["email_subject"], got["slack_target_id"]) == (
+        None, ["ops@example.com"], None, None)
+    # Absent fields stay as they were.
+    r = await api.put(f"/triggers/sequences/{seq['trigger_id']}", json={"name": "Renamed"})
+    assert r.status_code == 200 and r.json()["emails"] == ["ops@example.com"]
 
 
 @pytest.mark.parametrize(("path", "body"), [
