@@ -185,7 +185,7 @@ async def update_unit(rt: Runtime, principal: Principal, unit_id: str, data: Uni
     row = await rt.db.write(lambda c: org_store.rename_unit(c, principal.org_id, unit_id, name, rt.now_ms()))
     if row is None:
         raise not_found("org unit")
-    return _unit(row)
+    return _unit(row, await role_in_unit(rt, principal, unit_id))
 
 
 @post("/org-units/active", opt=access(None, auth="any", ou=False), operation_id="setActiveOrgUnit",

@@ -127,7 +127,7 @@ class SegmentOut(msgspec.Struct):
     updated_at: str | None
     created_by: str | None
     updated_by: str | None
-    rules: list[SegmentRuleOut] | None = None
+    rules: list[SegmentRuleOut]
 
 
 class CountOut(msgspec.Struct):
@@ -171,13 +171,13 @@ def _rule_out(row: dict[str, Any]) -> SegmentRuleOut:
 
 
 def _segment_out(row: dict[str, Any], counts: dict[str, tuple[int, int]],
-                 rules: list[dict[str, Any]] | None = None) -> SegmentOut:
+                 rules: list[dict[str, Any]]) -> SegmentOut:
     total, active = counts.get(row["id"], (0, 0))
     return SegmentOut(
         row["id"], row["org_id"], row["name"], row["description"], bool(row["active"]), total, active,
         bool(row["members_ready"]), to_rfc3339(row["created_at"]), to_rfc3339(row["updated_at"]), row["created_by"],
         row["updated_by"],
-        [_rule_out(r) for r in rules] if rules is not None else None)
+        [_rule_out(r) for r in rules])
 
 
 def _segment_or_404(c: Any, unit_id: str, segment_id: str) -> dict[str, Any]:
@@ -227,11 +227,14 @@ def _insert_rule(c: Any, tenant: Tenant, principal: Principal, segment_id: str, 
 @get("/segments", opt=access(Role.VIEWER), operation_id="listSegments", summary="List segments (OU-scoped)",
      tags=TAGS)
 async def list_segments(rt: Runtime, tenant: Tenant) -> list[SegmentOut]:
-    """Segments of the active OU, oldest first, with their rule counts."""
+    """Segments of the active OU, oldest first, with their rules and rule counts."""
 
     def run(c: Any) -> list[SegmentOut]:
         counts = store.rule_counts(c, tenant.unit_id)
-        return [_segment_out(r, counts) for r in store.SEGMENTS.list(c, tenant.unit_id)]
+        by_segment: dict[str, list[dict[str, Any]]] = {}
+        for rule in store.RULES.list(c, tenant.unit_id):
+            by_segment.setdefault(rule["segment_id"], []).append(rule)
+        return [_segment_out(r, counts, by_segment.get(r["id"], [])) for r in store.SEGMENTS.list(c, tenant.unit_id)]
 
     return await rt.db.read(run)
 
@@ -288,7 +291,8 @@ async def update_segment(rt: Runtime, tenant: Tenant, principal: Principal, segm
         _segment_or_404(c, tenant.unit_id, segment_id)
         store.SEGMENTS.update(c, tenant.unit_id, segment_id,
                               {**fields, "updated_by": principal.actor_id, "updated_at": now})
-        return _segment_out(_segment_or_404(c, tenant.unit_id, segment_id), store.rule_counts(c, tenant.unit_id))
+        return _segment_out(_segment_or_404(c, tenant.unit_id, segment_id), store.rule_counts(c, tenant.unit_id),
+                            store.RULES.list(c, tenant.unit_id, segment_id=segment_id))
 
     return await rt.db.write(run)
 

@@ -66,3 +66,13 @@ async def test_a_person_without_any_ou_gets_a_clear_400(api: Api) -> None:
     api.headers = saved
     r = await api.client.get("/leads", headers=headers)
     assert r.status_code == 400 and r.json() == {"error": "active OU not set"}
+
+
+async def test_renaming_an_ou_answers_it_as_listed_with_the_callers_role(api: Api) -> None:
+    r = await api.put("/org-units/unit_default", json={"name": "Renamed"})
+    assert r.status_code == 200, r.text
+    listed = {u["unit_id"]: u for u in (await api.get("/org-units")).json()["units"]}
+    assert r.json() == listed["unit_default"] and r.json()["role"] == "Owner"
+    owner = await member_headers(api, "owner@example.com", "Owner")
+    r = await api.client.put("/org-units/unit_default", json={"name": "Renamed again"}, headers=owner)
+    assert r.status_code == 200 and r.json()["role"] == "Owner" and r.json()["name"] == "Renamed again"

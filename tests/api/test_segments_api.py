@@ -62,6 +62,18 @@ async def test_segment_crud(api: Api) -> None:
     assert (await api.get("/segments")).json() == []
 
 
+async def test_every_segment_answer_carries_its_rules(api: Api) -> None:
+    """Create, list and update answer one shape: `rules` is always the segment's rules, `[]` when it has none."""
+    created = (await api.post("/segments", json={"name": "Empty"})).json()
+    assert created["rules"] == []
+    sg = await _segment(api, _lm("plan", "equals", "pro"), name="Pro")
+    listed = {s["segment_id"]: s for s in (await api.get("/segments")).json()}
+    assert listed[created["segment_id"]]["rules"] == []
+    assert [(r["field_name"], r["value"]) for r in listed[sg]["rules"]] == [("plan", "pro")]
+    updated = (await api.put(f"/segments/{sg}", json={"name": "Pro plan"})).json()
+    assert updated["rules"] == listed[sg]["rules"] and updated["rules_count"] == 1
+
+
 @pytest.mark.parametrize(
     ("rule", "field"),
     [
