@@ -26,7 +26,7 @@ from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
 from leadvibe.db.lock import DataDirLock
 from leadvibe.observe import observe_middleware
-from leadvibe.openapi import TrueJsonRenderPlugin, TrueSwaggerRenderPlugin
+from leadvibe.openapi import TrueJsonRenderPlugin, TrueSwaggerRenderPlugin, schema_not_found_as_json
 from leadvibe.pipeline.decay import decay_scheduler
 from leadvibe.pipeline.delivery import DeliverySender
 from leadvibe.pipeline.inbox import purge_idempotency_keys
@@ -75,7 +75,8 @@ def _openapi() -> OpenAPIConfig:
         # `/schema` itself is part of the contract, so the document lists the routes that serve it (the UI, the
         # JSON); `leadvibe/openapi.py` drops the helper routes and makes errors and security true when the
         # document is first requested (building it at start-up would cost every launch ~0.4 s).
-        openapi_router=Router("/schema", route_handlers=[], include_in_schema=True, tags=["Root"]),
+        openapi_router=Router("/schema", route_handlers=[], include_in_schema=True, tags=["Root"],
+                              after_request=schema_not_found_as_json),
     )
 
 

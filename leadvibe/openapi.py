@@ -19,13 +19,13 @@ import copy
 from collections.abc import Callable
 from typing import Any, cast
 
-from litestar import Litestar
+from litestar import Litestar, Response
 from litestar.connection import Request
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 from leadvibe.security.guards import required_role
 
-__all__ = ["ERROR_SCHEMA", "TrueJsonRenderPlugin", "TrueSwaggerRenderPlugin", "make_true"]
+__all__ = ["ERROR_SCHEMA", "TrueJsonRenderPlugin", "TrueSwaggerRenderPlugin", "make_true", "schema_not_found_as_json"]
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -165,3 +165,12 @@ class TrueSwaggerRenderPlugin(_TrueDocument, SwaggerRenderPlugin):
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         return super().render(request, self._true(request, openapi_schema))
+
+
+def schema_not_found_as_json(response: Response[Any]) -> Response[Any]:
+    """The schema router's answer for a page it does not have (`/schema/redoc`): the framework sends an HTML
+    page there, every other unknown path of the API answers the JSON error body, so this one does too."""
+    if response.status_code != 404 or response.media_type != "text/html":
+        return response
+    return Response({"error": "no such path: the API reference is at /schema, its document at /schema/openapi.json"},
+                    status_code=404, media_type="application/json")

@@ -238,6 +238,11 @@ async def slack_status(rt: Runtime, tenant: Tenant, principal: Principal) -> Sla
     return _status(row, app is not None, url)
 
 
+def _redirect(location: str) -> Response[bytes]:
+    # An empty body: a redirect has nothing to say in JSON (`None` would be sent as the JSON text `null`).
+    return Response(b"", status_code=HTTP_302_FOUND, media_type="text/plain", headers={"Location": location})
+
+
 @get(
     "/settings/slack/install",
     opt=access(Role.OPERATOR, auth="jwt"),
@@ -245,12 +250,11 @@ async def slack_status(rt: Runtime, tenant: Tenant, principal: Principal) -> Sla
     summary="Begin Slack installation",
     tags=TAGS,
     status_code=HTTP_302_FOUND,
+    media_type="text/plain",
 )
-async def begin_install(rt: Runtime, tenant: Tenant, principal: Principal) -> Response[None]:
+async def begin_install(rt: Runtime, tenant: Tenant, principal: Principal) -> Response[bytes]:
     """302 to Slack's authorize URL (single-use state, valid 10 minutes)."""
-    return Response(
-        None, status_code=HTTP_302_FOUND, headers={"Location": await _start_install(rt, tenant, principal)}
-    )
+    return _redirect(await _start_install(rt, tenant, principal))
 
 
 @post(
@@ -266,11 +270,10 @@ async def initiate_install(rt: Runtime, tenant: Tenant, principal: Principal) ->
     return AuthorizeUrl(await _start_install(rt, tenant, principal))
 
 
-def _back(error: str | None = None) -> Response[None]:
-    location = (
+def _back(error: str | None = None) -> Response[bytes]:
+    return _redirect(
         INTEGRATIONS_PAGE if error is None else f"{INTEGRATIONS_PAGE}?{urlencode({'slack_error': error})}"
     )
-    return Response(None, status_code=HTTP_302_FOUND, headers={"Location": location})
 
 
 @get(
@@ -280,13 +283,14 @@ def _back(error: str | None = None) -> Response[None]:
     summary="Slack OAuth callback",
     tags=TAGS,
     status_code=HTTP_302_FOUND,
+    media_type="text/plain",
 )
 async def slack_callback(
     rt: Runtime,
     code: str | None = None,
     oauth_state: Annotated[str | None, Parameter(query="state")] = None,
     error: str | None = None,
-) -> Response[None]:
+) -> Response[bytes]:
     """Exchange the code for the bot token and store it for the OU that started the install; back to the
     Integrations page (with `slack_error` when something failed)."""
     state = oauth_state

@@ -43,6 +43,11 @@ async def test_schema_document_and_offline_ui(api: Api) -> None:
     assert "/schema/assets/swagger-ui-bundle.js" in ui.text
     assert "cdn" not in ui.text.lower()
     assert (await api.client.get("/schema/assets/swagger-ui-bundle.js")).status_code == 200
+    # Pages the schema router does not have answer the API's JSON error, not the framework's HTML page.
+    for missing in ("/schema/redoc", "/schema/rapidoc", "/schema/openapi.yaml"):
+        r = await api.client.get(missing)
+        assert r.status_code == 404 and r.headers["content-type"] == "application/json", missing
+        assert r.json()["error"].startswith("no such path")
 
 
 async def test_login_and_me(api: Api) -> None:

@@ -223,6 +223,7 @@ async def test_callback_refuses_bad_code_unknown_and_expired_state(slack: tuple[
     assert "slack_error=invalid_state" in r.headers["location"]
     r = await api.client.get("/settings/slack/callback?code=good-code", follow_redirects=False)
     assert "slack_error=missing_state" in r.headers["location"]
+    assert r.content == b"" and not r.headers["content-type"].startswith("application/json")  # no JSON `null`
     state = await new_state()
     await api.rt.db.write(lambda c: c.execute("UPDATE oauth_states SET expires_at = expires_at - 600001"))
     r = await api.client.get(f"/settings/slack/callback?code=good-code&state={state}", follow_redirects=False)
