@@ -102,6 +102,8 @@ def plain_message(raw: str, field: str | None, *, from_text: bool = False) -> st
         return f"{name} has the wrong format"
     if raw == "Input data was truncated":
         return "the request body is not valid JSON: it ends too early"
+    if raw == "Invalid UTF-8 encoded string":
+        return "the request body is not valid JSON: it is not UTF-8 text"
     if raw.startswith("JSON is malformed:"):
         return "the request body is not valid JSON: " + raw.split(":", 1)[1].strip()
     return f"invalid {name}: {raw}" if field else raw
@@ -197,6 +199,20 @@ def out_of_range(text: str, body: bytes | None, key: str | None = None) -> ApiEr
     else:
         message = "a number in the request body is out of range"
     return ApiError(400, message, [{"message": raw, "key": path or "data", "source": "body"}])
+
+
+# A high surrogate escape (`\ud800`) not followed by a low one: the decoder reports the string as cut short.
+_UNPAIRED_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
+
+
+def malformed_body(text: str, body: bytes) -> ApiError:
+    """400 for a body the decoder could not read as JSON at all (`text`: its message), with the real reason where
+    its message would mislead: a string holding half of a UTF-16 surrogate pair is reported as input ending early."""
+    if text == "Input data was truncated" and (m := _UNPAIRED_HIGH.search(body)):
+        escape = m.group().decode()
+        return ApiError(400, f"the request body is not valid JSON: `{escape}` is half of a UTF-16 surrogate pair"
+                             " (a low surrogate escape must follow it)")
+    return ApiError(400, plain_message(text, None))
 
 
 def validation_error(text: str, body: bytes | None = None) -> ApiError:

@@ -32,7 +32,7 @@ from leadvibe.api.ingest import (
     ingest,
 )
 from leadvibe.api.json_body import require_json
-from leadvibe.errors import ApiError, error_body, plain_message, unexpected_error, validation_error
+from leadvibe.errors import ApiError, error_body, malformed_body, unexpected_error, validation_error
 from leadvibe.observe import end_request, start_request
 from leadvibe.pipeline.inbox import IngestEvent
 from leadvibe.runtime import Runtime
@@ -186,7 +186,7 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
             except msgspec.ValidationError as exc:
                 raise validation_error(str(exc), body) from None
             except msgspec.DecodeError as exc:
-                raise ApiError(400, plain_message(str(exc), None)) from None
+                raise malformed_body(str(exc), body) from None
         except Exception as exc:
             error = exc if isinstance(exc, ApiError) else unexpected_error(exc, scope["path"], "POST")
             return error.status, _encoder.encode(error_body(error.message, error.details)), error.headers

@@ -23,7 +23,7 @@ from litestar.connection import ASGIConnection, Request
 from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
 
-from leadvibe.errors import ApiError, validation_error
+from leadvibe.errors import ApiError, malformed_body, validation_error
 
 _JSON_TYPES = frozenset({"application/json", "application/x-json"})
 # A structured-syntax suffix (RFC 6839): `application/merge-patch+json`, `application/vnd.acme+json`.
@@ -120,8 +120,9 @@ def _strict_decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | No
 
 async def decode_strictly(request: Request[Any, Any, Any]) -> None:
     """Before-request hook: a JSON body whose values do not have their field's JSON type is a 400 naming the field
-    (the framework would convert `"5"` to 5). Empty or malformed bodies are left to the framework's own messages;
-    the body read here is the one the handler gets (the framework keeps it)."""
+    (the framework would convert `"5"` to 5); a body that is not JSON at all is a 400 saying why. Empty bodies
+    are left to the framework's own message; the body read here is the one the handler gets (the framework keeps
+    it)."""
     decoder = _strict_decoder(request.route_handler)
     if decoder is None:
         return
@@ -132,5 +133,5 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
         decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise validation_error(str(exc), body) from None
-    except msgspec.DecodeError:
-        return
+    except msgspec.DecodeError as exc:
+        raise malformed_body(str(exc), body) from None

@@ -24,6 +24,23 @@ async def test_a_truncated_body_is_not_valid_json(api: Api, path: str) -> None:
     assert "truncated" not in r.json()["error"]
 
 
+@pytest.mark.parametrize("path", ["/ingest", "/rules", "/triggers/milestones", "/leads"])
+async def test_half_a_surrogate_pair_is_named(api: Api, path: str) -> None:
+    """The decoder reports half a surrogate pair as input cut short; the message says what is really wrong."""
+    body = b'{"id":"l1","lead_id":"l1","event_type":"x","metadata":{"k":"\\ud800"}}'
+    r = await api.post(path, content=body, headers={**api.headers, **JSON})
+    assert r.status_code == 400
+    assert r.json() == {"error": "the request body is not valid JSON: `\\ud800` is half of a UTF-16 surrogate pair"
+                                 " (a low surrogate escape must follow it)"}
+
+
+@pytest.mark.parametrize("path", ["/ingest", "/rules", "/triggers/milestones"])
+async def test_a_body_that_is_not_utf8_says_so(api: Api, path: str) -> None:
+    r = await api.post(path, content=b'{"event_type":"caf\xe9","weight":1}', headers={**api.headers, **JSON})
+    assert r.status_code == 400
+    assert r.json() == {"error": "the request body is not valid JSON: it is not UTF-8 text"}
+
+
 async def test_malformed_json_names_the_position(api: Api) -> None:
     r = await api.post("/ingest", content=b'{"a" x}', headers={**api.headers, **JSON})
     assert r.status_code == 400
