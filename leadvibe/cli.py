@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from leadvibe import WORKER_CHILD_ENV, __version__
 from leadvibe.config import Settings, load_settings
@@ -26,7 +26,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         sys.exit(f"leadvibe: {exc}")
 
 
-def _graceful_server_class() -> type:
+def listening_line(host: str, port: int) -> str:
+    """The console line saying where the server answers, once it does (the URL a person opens)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else \
+        f"[{host}]" if ":" in host else host
+    everywhere = " (on every interface)" if host in ("0.0.0.0", "", "::") else ""
+    return f"LeadVibe is listening on http://{shown}:{port}{everywhere}; dashboard: http://{shown}:{port}/ui"
+
+
+def _graceful_server_class(ready_line: str) -> type:
     import contextlib
     import signal
     import threading
@@ -48,6 +56,11 @@ def _graceful_server_class() -> type:
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(ready_line, file=sys.stdout, flush=True)
 
     return GracefulServer
 
@@ -97,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The worker process imports while this one does (it waits for its settings; should start-up fail, its
         # socket closes and it ends).
         started = start_worker() if settings.worker_process else None
-        _GracefulServer = _graceful_server_class()
+        _GracefulServer = _graceful_server_class(listening_line(settings.host, settings.port))
         import uvicorn
 
         from leadvibe import gc_policy

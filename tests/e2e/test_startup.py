@@ -103,3 +103,22 @@ def test_a_serving_process_has_frozen_what_start_up_built(tmp_path: Path) -> Non
         server.stop()
     assert figures["python_gc_frozen_objects"] > 10_000  # the app, its routes and schema, imported modules
     assert "python_gc_full_collections" in figures
+
+
+def test_the_console_says_where_the_server_answers(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        lines = server.log_path.read_text().splitlines()
+    finally:
+        server.stop()
+    url = f"http://127.0.0.1:{server.port}"
+    assert f"LeadVibe is listening on {url}; dashboard: {url}/ui" in lines
+
+
+def test_the_listening_line_names_a_url_a_browser_opens() -> None:
+    from leadvibe.cli import listening_line
+
+    assert listening_line("0.0.0.0", 8080) == ("LeadVibe is listening on http://127.0.0.1:8080 (on every interface);"
+                                               " dashboard: http://127.0.0.1:8080/ui")
+    assert listening_line("::1", 9000).startswith("LeadVibe is listening on http://[::1]:9000;")
+    assert listening_line("10.0.0.5", 80).endswith("dashboard: http://10.0.0.5:80/ui")
