@@ -65,6 +65,37 @@ def test_event_explanation_and_filters(admin: Watched, seeded: Seeded) -> None:
     expect(page.get_by_text(f"{both['total']} events", exact=True)).to_be_visible()
 
 
+def test_the_events_lead_filter_takes_a_name_and_keeps_the_id_in_the_address(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/events")
+    lead = page.get_by_label("Lead", exact=True)
+    lead.fill("omar haddad")  # one lead has that name
+    lead.press("Enter")
+    expect(page).to_have_url(re.compile(r"lead_id=ld_omar\b"))
+    omar = seeded.call("GET", "/events", params={"lead_id": "ld_omar", "limit": 1})["total"]
+    expect(page.get_by_text(f"{omar} events", exact=True)).to_be_visible()
+    lead.fill("no")  # Anna Nowak and Noah Kim: a choice, the list stays as it was
+    lead.press("Enter")
+    choices = page.get_by_role("group", name="Leads it could mean")
+    expect(choices.get_by_role("button", name="Noah Kim ld_noah")).to_be_visible()
+    expect(choices.get_by_role("button", name="Anna Nowak ld_anna")).to_be_visible()
+    admin.shot("events-lead-choice")
+    choices.get_by_role("button", name="Noah Kim ld_noah").click()
+    expect(page).to_have_url(re.compile(r"lead_id=ld_noah\b"))
+    noah = seeded.call("GET", "/events", params={"lead_id": "ld_noah", "limit": 1})["total"]
+    expect(page.get_by_text(f"{noah} events", exact=True)).to_be_visible()
+    expect(choices).to_be_hidden()
+    page.go_back()  # Back returns to Omar's events, and the box says whose they are
+    expect(page.get_by_text(f"{omar} events", exact=True)).to_be_visible()
+    expect(lead).to_have_value("ld_omar")
+    lead.fill("nobody at all")
+    lead.press("Enter")
+    expect(page.get_by_text("No lead matches “nobody at all”")).to_be_visible()
+    expect(lead).to_have_attribute("aria-invalid", "true")
+    lead.fill("")
+    lead.press("Enter")
+    expect(page).not_to_have_url(re.compile("lead_id="))
+
+
 def test_api_error_sentence_is_shown(admin: Watched) -> None:
     admin.expected_failures.append("/levels/engagement")
     page = admin.goto("/ui/scoring/levels")
