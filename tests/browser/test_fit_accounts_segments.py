@@ -352,3 +352,41 @@ def test_an_account_on_a_lead_without_abm_links_nowhere_it_cannot_open(admin: Wa
         admin.shot("lead-account-without-abm")
     finally:
         seeded.server.request("PUT", "/settings/scoring", json={"abm_enabled": True}, headers=headers)
+
+
+def test_a_segment_of_leads_who_did_an_event_checked_beside_each_condition(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/segments")
+    page.get_by_role("button", name="New segment").click()
+    dialog = page.get_by_role("dialog", name="New segment")
+    dialog.get_by_label("Name", exact=True).fill("Looked at pricing")
+    dialog.get_by_label("Condition 1 looks at").select_option(label="Event field")
+    expect(dialog).to_contain_text("To ask whether a lead did an event at all")
+    posted = []
+    page.on("request", lambda r: posted.append(r) if r.method == "POST" and r.url.endswith("/segments") else None)
+    dialog.get_by_role("button", name="Create segment").click()
+    # our own checks, beside the field (no browser bubble), nothing sent
+    field = dialog.get_by_label("Condition 1 event field")
+    expect(dialog.get_by_text("Event field is required")).to_be_visible()
+    expect(dialog.get_by_text("Value is required")).to_be_visible()
+    expect(field).to_be_focused()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    assert posted == []
+    # the event type from the OU's types; its fields are suggested, so "did it at all" needs no invented field
+    dialog.get_by_label("Condition 1 event type").fill("pricing_page_view")
+    field.click()
+    expect(dialog.locator("datalist#segment-fields-pricing_page_view option[value=url]")).to_have_count(1)
+    field.fill("url")
+    dialog.get_by_label("Condition 1 operator").select_option(label="has a value")
+    expect(dialog.get_by_text("Event field is required")).to_be_hidden()
+    expect(dialog.get_by_text("Value is required")).to_be_hidden()
+    admin.shot("segment-event-condition")
+    dialog.get_by_role("button", name="Create segment").click()
+    expect(page).to_have_url(re.compile(r"/ui/segments/sg_"))
+    segment_id = page.url.rsplit("/", 1)[1]
+    did = {e["lead_id"] for e in seeded.call("GET", "/events", params={"event_type": "pricing_page_view",
+                                                                       "limit": 500})["events"]}
+    assert seeded.call("GET", f"/segments/{segment_id}/count")["count"] == len(did) > 0
+    expect(page.get_by_test_id("segment-count")).to_have_text(f"{len(did)} {'lead' if len(did) == 1 else 'leads'}")
+    expect(page.get_by_role("list", name="Condition group 1")).to_contain_text(
+        "has a pricing_page_view event whose url has a value")
+    seeded.call("DELETE", f"/segments/{segment_id}")
