@@ -390,3 +390,46 @@ def test_a_segment_of_leads_who_did_an_event_checked_beside_each_condition(admin
     expect(page.get_by_role("list", name="Condition group 1")).to_contain_text(
         "has a pricing_page_view event whose url has a value")
     seeded.call("DELETE", f"/segments/{segment_id}")
+
+
+def test_a_name_already_in_use_is_a_warning_beside_the_field_not_a_block(admin: Watched, seeded: Seeded) -> None:
+    first = seeded.call("POST", "/segments", json={"name": "Evaluators", "rules": [
+        {"rule_type": "lead_metadata", "field_name": "industry", "operator": "equals", "value": "software"}]})
+    page = admin.goto("/ui/segments")
+    page.get_by_role("button", name="New segment").click()
+    dialog = page.get_by_role("dialog", name="New segment")
+    name = dialog.get_by_label("Name", exact=True)
+    name.fill(" evaluators")
+    warning = dialog.get_by_text("Another segment is already called “Evaluators”")
+    expect(warning).to_be_visible()
+    expect(name).to_have_attribute("aria-describedby", "segment-name-warning")
+    expect(name).not_to_have_attribute("aria-invalid", "true")
+    dialog.get_by_label("Condition 1 property").fill("industry")
+    dialog.get_by_label("Condition 1 value").fill("fintech")
+    admin.shot("segment-same-name")
+    dialog.get_by_role("button", name="Create segment").click()  # allowed: the API takes it
+    expect(page).to_have_url(re.compile(r"/ui/segments/sg_"))
+    second = page.url.rsplit("/", 1)[1]
+    page.get_by_role("button", name="Edit segment").click()  # its own name is no warning; the other's still is
+    dialog = page.get_by_role("dialog", name="Edit evaluators")
+    expect(dialog.get_by_text("Another segment is already called “Evaluators”")).to_be_visible()
+    dialog.get_by_label("Name", exact=True).fill("Fintech evaluators")
+    expect(dialog.get_by_text("Another segment is already called")).to_be_hidden()
+    page.keyboard.press("Escape")
+    for segment_id in (first["segment_id"], second):
+        seeded.call("DELETE", f"/segments/{segment_id}")
+
+    admin.goto("/ui/scoring/levels")
+    page.get_by_role("region", name="Engagement levels").get_by_role("button", name="New level").click()
+    dialog = page.get_by_role("dialog", name="New level")
+    dialog.get_by_label("Name").fill("warm")
+    expect(dialog.get_by_text("Another level is already called “Warm”")).to_be_visible()
+    page.keyboard.press("Escape")
+    fit = page.get_by_role("region", name="Fit levels")
+    fit.get_by_role("row").filter(has_text="Good fit").get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog", name="Edit fit level")
+    expect(dialog.get_by_label("Name")).to_have_value("Good fit")
+    expect(dialog.locator(".field-warning")).to_have_count(0)
+    dialog.get_by_label("Name").fill("Ideal fit")
+    expect(dialog.get_by_text("Another fit level is already called “Ideal fit”")).to_be_visible()
+    page.keyboard.press("Escape")
