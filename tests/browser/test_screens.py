@@ -96,6 +96,24 @@ def test_the_events_lead_filter_takes_a_name_and_keeps_the_id_in_the_address(adm
     expect(page).not_to_have_url(re.compile("lead_id="))
 
 
+def test_event_types_read_by_their_name_whatever_each_event_spelled(admin: Watched, seeded: Seeded) -> None:
+    seeded.call("POST", "/leads", json={"id": "ld_reader", "metadata": {"name": "Rita Reader"}})
+    seeded.ingest([{"lead_id": "ld_reader", "event_type": "Whitepaper Download"}])  # the type's first spelling
+    seeded.ingest([{"lead_id": "ld_reader", "event_type": "whitepaper-download"}])
+    page = admin.goto("/ui/events?lead_id=ld_reader")
+    rows = page.get_by_role("table", name="Events").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    for row in rows.all():  # one name for the type, with the key rules and filters match as its tooltip
+        name = row.get_by_text("Whitepaper Download", exact=True)
+        expect(name).to_be_visible()
+        expect(name).to_have_attribute("title", "Event type key: whitepaper_download")
+    expect(page.get_by_role("table", name="Events")).not_to_contain_text("whitepaper-download")
+    admin.goto("/ui/leads/ld_reader")
+    expect(page.locator("dd").filter(has_text="just now")).to_contain_text("Whitepaper Download")  # last activity
+    admin.goto("/ui/leads?search=rita")
+    expect(page.get_by_role("row").filter(has_text="Rita Reader")).to_contain_text("Whitepaper Download")
+
+
 def test_api_error_sentence_is_shown(admin: Watched) -> None:
     admin.expected_failures.append("/levels/engagement")
     page = admin.goto("/ui/scoring/levels")
