@@ -224,6 +224,7 @@ def test_every_form_checks_itself_instead_of_the_browser_bubble(watched: Watched
     expect(page.get_by_text("Email must be an address such as name@company.com")).to_be_visible()
     expect(page.get_by_text("Password is required")).to_be_visible()
     expect(page.get_by_label("Email")).to_be_focused()
+    watched.shot("sign-in-checks")
     sign_in(page, seeded.server.base)
 
     watched.goto("/ui/scoring")
@@ -243,4 +244,5 @@ def test_every_form_checks_itself_instead_of_the_browser_bubble(watched: Watched
     dialog.get_by_role("button", name="Simulate").click()
     expect(dialog.get_by_text("Days must be between 1 and 3,650")).to_be_visible()
     expect(dialog.get_by_label("Over the last (days)")).to_be_focused()
+    watched.shot("simulation-days-check")
     assert simulated == []
