@@ -372,7 +372,9 @@ def test_a_segment_of_leads_who_did_an_event_checked_beside_each_condition(admin
     expect(field).to_have_attribute("aria-invalid", "true")
     assert posted == []
     # the event type from the OU's types; its fields are suggested, so "did it at all" needs no invented field
-    dialog.get_by_label("Condition 1 event type").fill("pricing_page_view")
+    dialog.get_by_label("Condition 1 event type").fill("not sent yet")  # no fields to suggest, no failed request
+    field.click()
+    dialog.get_by_label("Condition 1 event type").fill("Pricing Page View")  # any spelling of a type
     field.click()
     expect(dialog.locator("datalist#segment-fields-pricing_page_view option[value=url]")).to_have_count(1)
     field.fill("url")
@@ -390,7 +392,11 @@ def test_a_segment_of_leads_who_did_an_event_checked_beside_each_condition(admin
     assert seeded.call("GET", f"/segments/{segment_id}/count")["count"] == len(did) > 0
     expect(page.get_by_test_id("segment-count")).to_have_text(f"{len(did)} {'lead' if len(did) == 1 else 'leads'}")
     expect(page.get_by_role("list", name="Condition group 1")).to_contain_text(
-        "has a pricing_page_view event whose url has a value")
+        "has a pricing_page_view event whose url has a value")  # the type by its name in the OU
+    page.get_by_role("button", name="Edit segment").click()  # an event condition edited: its fields suggested again
+    dialog = page.get_by_role("dialog", name="Edit Looked at pricing")
+    expect(dialog.locator("datalist option[value=utm_campaign]")).to_have_count(1)
+    page.keyboard.press("Escape")
     seeded.call("DELETE", f"/segments/{segment_id}")
 
 

@@ -45,3 +45,9 @@ test('a segment rule is checked as the API checks it', () => {
   assert.equal(conditionProblems({ rule_type: 'lead_metadata', field_name: 'x', operator: 'equals', value: 'v'.repeat(1001) }).value,
     'Value must be at most 1,000 characters');
 });
+
+test('a segment rule names its event type as the screen names it', () => {
+  const rule = { rule_type: 'event_metadata', event_type: 'demo-request', field_name: 'plan', operator: 'exists' };
+  assert.equal(segmentRuleText(rule, (t) => (t === 'demo-request' ? 'Demo Request' : t)),
+    'has a Demo Request event whose plan has a value');
+});

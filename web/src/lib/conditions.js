@@ -40,11 +40,14 @@ export function conditionText(property, condition, value) {
   return valueless(condition) ? `${property} ${op}` : `${property} ${op} ${value ?? ''}`.trim();
 }
 
-/** A segment rule as a sentence: "has a page_view event whose page starts with /pricing". */
-export function segmentRuleText(rule) {
+/**
+ * A segment rule as a sentence: "has a page_view event whose page starts with /pricing". `typeName` names the
+ * event type (lib/eventTypeNames.svelte.js: its name in the OU); by default as the rule spells it.
+ */
+export function segmentRuleText(rule, typeName = (t) => t) {
   const condition = conditionText(rule.field_name, rule.operator, rule.value);
   if (rule.rule_type !== 'event_metadata') return condition;
-  return `has ${rule.event_type ? `a ${rule.event_type}` : 'an'} event whose ${condition}`;
+  return `has ${rule.event_type ? `a ${typeName(rule.event_type)}` : 'an'} event whose ${condition}`;
 }
 
 /**
