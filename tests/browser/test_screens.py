@@ -112,6 +112,13 @@ def test_event_types_read_by_their_name_whatever_each_event_spelled(admin: Watch
     expect(page.locator("dd").filter(has_text="just now")).to_contain_text("Whitepaper Download")  # last activity
     admin.goto("/ui/leads?search=rita")
     expect(page.get_by_role("row").filter(has_text="Rita Reader")).to_contain_text("Whitepaper Download")
+    # a trigger's types too, however its conditions spelled them
+    pattern = seeded.call("POST", "/triggers/patterns", json={
+        "name": "Reads a lot", "window_seconds": 7, "window_unit": "days",
+        "conditions": [{"event_type": "whitepaper_download", "min_count": 3}]})
+    admin.goto("/ui/triggers/patterns")
+    expect(page.get_by_role("row").filter(has_text="Reads a lot")).to_contain_text("3× Whitepaper Download")
+    seeded.call("DELETE", f"/triggers/patterns/{pattern['trigger_id']}")
 
 
 def test_api_error_sentence_is_shown(admin: Watched) -> None:
