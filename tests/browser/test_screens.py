@@ -117,7 +117,7 @@ def test_event_types_read_by_their_name_whatever_each_event_spelled(admin: Watch
         "name": "Reads a lot", "window_seconds": 7, "window_unit": "days",
         "conditions": [{"event_type": "whitepaper_download", "min_count": 3}]})
     admin.goto("/ui/triggers/patterns")
-    expect(page.get_by_role("row").filter(has_text="Reads a lot")).to_contain_text("3× Whitepaper Download")
+    expect(page.get_by_role("row").filter(has_text="Reads a lot")).to_contain_text("3\u00d7 Whitepaper Download")
     seeded.call("DELETE", f"/triggers/patterns/{pattern['trigger_id']}")
 
 
