@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import Page, Request, expect
 
-from tests.browser.conftest import Watched, expect_field_problem, submit_form
+from tests.browser.conftest import Watched, expect_field_problem, sign_in, submit_form
 from tests.browser.data import Seeded
 
 
@@ -215,3 +215,34 @@ def test_forms_say_what_to_fix_beside_the_field_before_sending(admin: Watched, s
     dialog.get_by_role("button", name="Add member").click()
     expect(dialog.get_by_role("alert")).to_contain_text("already exists")
     expect(dialog.locator(".field-error")).to_have_count(0)
+
+
+def test_every_form_checks_itself_instead_of_the_browser_bubble(watched: Watched, seeded: Seeded) -> None:
+    page = watched.goto("/ui/")
+    page.get_by_label("Email").fill("not-an-address")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Email must be an address such as name@company.com")).to_be_visible()
+    expect(page.get_by_text("Password is required")).to_be_visible()
+    expect(page.get_by_label("Email")).to_be_focused()
+    watched.shot("sign-in-checks")
+    sign_in(page, seeded.server.base)
+
+    watched.goto("/ui/scoring")
+    page.get_by_role("button", name="New ruleset").click()
+    dialog = page.get_by_role("dialog", name="New ruleset")
+    rulesets = sent(page, "POST", "/rulesets")
+    dialog.get_by_role("button", name="Create ruleset").click()
+    expect_field_problem(dialog, "Name", "Name is required")
+    assert rulesets == []
+    page.keyboard.press("Escape")
+
+    watched.goto("/ui/triggers")
+    page.get_by_role("row").filter(has_text="Hot lead for sales").get_by_role("button", name="Simulate").click()
+    dialog = page.get_by_role("dialog", name="Simulate Hot lead for sales")
+    simulated = sent(page, "POST", "/simulate")
+    dialog.get_by_label("Over the last (days)").fill("0")
+    dialog.get_by_role("button", name="Simulate").click()
+    expect(dialog.get_by_text("Days must be between 1 and 3,650")).to_be_visible()
+    expect(dialog.get_by_label("Over the last (days)")).to_be_focused()
+    watched.shot("simulation-days-check")
+    assert simulated == []

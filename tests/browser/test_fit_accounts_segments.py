@@ -352,3 +352,92 @@ def test_an_account_on_a_lead_without_abm_links_nowhere_it_cannot_open(admin: Wa
         admin.shot("lead-account-without-abm")
     finally:
         seeded.server.request("PUT", "/settings/scoring", json={"abm_enabled": True}, headers=headers)
+
+
+def test_a_segment_of_leads_who_did_an_event_checked_beside_each_condition(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/segments")
+    page.get_by_role("button", name="New segment").click()
+    dialog = page.get_by_role("dialog", name="New segment")
+    dialog.get_by_label("Name", exact=True).fill("Looked at pricing")
+    dialog.get_by_label("Condition 1 looks at").select_option(label="Event field")
+    expect(dialog).to_contain_text("To ask whether a lead did an event at all")
+    posted = []
+    page.on("request", lambda r: posted.append(r) if r.method == "POST" and r.url.endswith("/segments") else None)
+    dialog.get_by_role("button", name="Create segment").click()
+    # our own checks, beside the field (no browser bubble), nothing sent
+    field = dialog.get_by_label("Condition 1 event field")
+    expect(dialog.get_by_text("Event field is required")).to_be_visible()
+    expect(dialog.get_by_text("Value is required")).to_be_visible()
+    expect(field).to_be_focused()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    assert posted == []
+    # the event type from the OU's types; its fields are suggested, so "did it at all" needs no invented field
+    dialog.get_by_label("Condition 1 event type").fill("not sent yet")  # no fields to suggest, no failed request
+    field.click()
+    dialog.get_by_label("Condition 1 event type").fill("Pricing Page View")  # any spelling of a type
+    field.click()
+    expect(dialog.locator("datalist#segment-fields-pricing_page_view option[value=url]")).to_have_count(1)
+    field.fill("url")
+    dialog.get_by_label("Condition 1 operator").select_option(label="has a value")
+    expect(dialog.get_by_text("Event field is required")).to_be_hidden()
+    expect(dialog.get_by_text("Value is required")).to_be_hidden()
+    admin.shot("segment-event-condition")
+    dialog.get_by_role("button", name="Create segment").click()
+    expect(page).to_have_url(re.compile(r"/ui/segments/sg_"))
+    segment_id = page.url.rsplit("/", 1)[1]
+    # the leads with such an event that carries a url (an event sent without one does not count)
+    did = {e["lead_id"] for e in seeded.call("GET", "/events", params={"event_type": "pricing_page_view",
+                                                                       "limit": 500})["events"]
+           if "url" in e["metadata"]}
+    assert seeded.call("GET", f"/segments/{segment_id}/count")["count"] == len(did) > 0
+    expect(page.get_by_test_id("segment-count")).to_have_text(f"{len(did)} {'lead' if len(did) == 1 else 'leads'}")
+    expect(page.get_by_role("list", name="Condition group 1")).to_contain_text(
+        "has a pricing_page_view event whose url has a value")  # the type by its name in the OU
+    page.get_by_role("button", name="Edit segment").click()  # an event condition edited: its fields suggested again
+    dialog = page.get_by_role("dialog", name="Edit Looked at pricing")
+    expect(dialog.locator("datalist option[value=utm_campaign]")).to_have_count(1)
+    page.keyboard.press("Escape")
+    seeded.call("DELETE", f"/segments/{segment_id}")
+
+
+def test_a_name_already_in_use_is_a_warning_beside_the_field_not_a_block(admin: Watched, seeded: Seeded) -> None:
+    first = seeded.call("POST", "/segments", json={"name": "Evaluators", "rules": [
+        {"rule_type": "lead_metadata", "field_name": "industry", "operator": "equals", "value": "software"}]})
+    page = admin.goto("/ui/segments")
+    page.get_by_role("button", name="New segment").click()
+    dialog = page.get_by_role("dialog", name="New segment")
+    name = dialog.get_by_label("Name", exact=True)
+    name.fill(" evaluators")
+    warning = dialog.get_by_text("Another segment is already called “Evaluators”")
+    expect(warning).to_be_visible()
+    expect(name).to_have_attribute("aria-describedby", "segment-name-warning")
+    expect(name).not_to_have_attribute("aria-invalid", "true")
+    dialog.get_by_label("Condition 1 property").fill("industry")
+    dialog.get_by_label("Condition 1 value").fill("fintech")
+    admin.shot("segment-same-name")
+    dialog.get_by_role("button", name="Create segment").click()  # allowed: the API takes it
+    expect(page).to_have_url(re.compile(r"/ui/segments/sg_"))
+    second = page.url.rsplit("/", 1)[1]
+    page.get_by_role("button", name="Edit segment").click()  # its own name is no warning; the other's still is
+    dialog = page.get_by_role("dialog", name="Edit evaluators")
+    expect(dialog.get_by_text("Another segment is already called “Evaluators”")).to_be_visible()
+    dialog.get_by_label("Name", exact=True).fill("Fintech evaluators")
+    expect(dialog.get_by_text("Another segment is already called")).to_be_hidden()
+    page.keyboard.press("Escape")
+    for segment_id in (first["segment_id"], second):
+        seeded.call("DELETE", f"/segments/{segment_id}")
+
+    admin.goto("/ui/scoring/levels")
+    page.get_by_role("region", name="Engagement levels").get_by_role("button", name="New level").click()
+    dialog = page.get_by_role("dialog", name="New level")
+    dialog.get_by_label("Name").fill("warm")
+    expect(dialog.get_by_text("Another level is already called “Warm”")).to_be_visible()
+    page.keyboard.press("Escape")
+    fit = page.get_by_role("region", name="Fit levels")
+    fit.get_by_role("row").filter(has_text="Good fit").get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog", name="Edit fit level")
+    expect(dialog.get_by_label("Name")).to_have_value("Good fit")
+    expect(dialog.locator(".field-warning")).to_have_count(0)
+    dialog.get_by_label("Name").fill("Ideal fit")
+    expect(dialog.get_by_text("Another fit level is already called “Ideal fit”")).to_be_visible()
+    page.keyboard.press("Escape")

@@ -65,6 +65,62 @@ def test_event_explanation_and_filters(admin: Watched, seeded: Seeded) -> None:
     expect(page.get_by_text(f"{both['total']} events", exact=True)).to_be_visible()
 
 
+def test_the_events_lead_filter_takes_a_name_and_keeps_the_id_in_the_address(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/events")
+    lead = page.get_by_label("Lead", exact=True)
+    lead.fill("omar haddad")  # one lead has that name
+    lead.press("Enter")
+    expect(page).to_have_url(re.compile(r"lead_id=ld_omar\b"))
+    omar = seeded.call("GET", "/events", params={"lead_id": "ld_omar", "limit": 1})["total"]
+    expect(page.get_by_text(f"{omar} events", exact=True)).to_be_visible()
+    lead.fill("no")  # Anna Nowak and Noah Kim: a choice, the list stays as it was
+    lead.press("Enter")
+    choices = page.get_by_role("group", name="Leads it could mean")
+    expect(choices.get_by_role("button", name="Noah Kim ld_noah")).to_be_visible()
+    expect(choices.get_by_role("button", name="Anna Nowak ld_anna")).to_be_visible()
+    admin.shot("events-lead-choice")
+    choices.get_by_role("button", name="Noah Kim ld_noah").click()
+    expect(page).to_have_url(re.compile(r"lead_id=ld_noah\b"))
+    noah = seeded.call("GET", "/events", params={"lead_id": "ld_noah", "limit": 1})["total"]
+    expect(page.get_by_text(f"{noah} events", exact=True)).to_be_visible()
+    expect(choices).to_be_hidden()
+    page.go_back()  # Back returns to Omar's events, and the box says whose they are
+    expect(page.get_by_text(f"{omar} events", exact=True)).to_be_visible()
+    expect(lead).to_have_value("ld_omar")
+    lead.fill("nobody at all")
+    lead.press("Enter")
+    expect(page.get_by_text("No lead matches “nobody at all”")).to_be_visible()
+    expect(lead).to_have_attribute("aria-invalid", "true")
+    lead.fill("")
+    lead.press("Enter")
+    expect(page).not_to_have_url(re.compile("lead_id="))
+
+
+def test_event_types_read_by_their_name_whatever_each_event_spelled(admin: Watched, seeded: Seeded) -> None:
+    seeded.call("POST", "/leads", json={"id": "ld_reader", "metadata": {"name": "Rita Reader"}})
+    seeded.ingest([{"lead_id": "ld_reader", "event_type": "Whitepaper Download"}])  # the type's first spelling
+    seeded.ingest([{"lead_id": "ld_reader", "event_type": "whitepaper-download"}])
+    page = admin.goto("/ui/events?lead_id=ld_reader")
+    rows = page.get_by_role("table", name="Events").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    for row in rows.all():  # one name for the type, with the key rules and filters match as its tooltip
+        name = row.get_by_text("Whitepaper Download", exact=True)
+        expect(name).to_be_visible()
+        expect(name).to_have_attribute("title", "Event type key: whitepaper_download")
+    expect(page.get_by_role("table", name="Events")).not_to_contain_text("whitepaper-download")
+    admin.goto("/ui/leads/ld_reader")
+    expect(page.locator("dd").filter(has_text="just now")).to_contain_text("Whitepaper Download")  # last activity
+    admin.goto("/ui/leads?search=rita")
+    expect(page.get_by_role("row").filter(has_text="Rita Reader")).to_contain_text("Whitepaper Download")
+    # a trigger's types too, however its conditions spelled them
+    pattern = seeded.call("POST", "/triggers/patterns", json={
+        "name": "Reads a lot", "window_seconds": 7, "window_unit": "days",
+        "conditions": [{"event_type": "whitepaper_download", "min_count": 3}]})
+    admin.goto("/ui/triggers/patterns")
+    expect(page.get_by_role("row").filter(has_text="Reads a lot")).to_contain_text("3\u00d7 Whitepaper Download")
+    seeded.call("DELETE", f"/triggers/patterns/{pattern['trigger_id']}")
+
+
 def test_api_error_sentence_is_shown(admin: Watched) -> None:
     admin.expected_failures.append("/levels/engagement")
     page = admin.goto("/ui/scoring/levels")

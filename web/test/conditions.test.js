@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conditionText, segmentRuleText, ruleGroups, valueless } from '../src/lib/conditions.js';
+import { conditionText, segmentRuleText, ruleGroups, valueless, conditionProblems } from '../src/lib/conditions.js';
 
 test('conditions read as words', () => {
   assert.equal(conditionText('industry', 'in', 'software, fintech'), 'industry is one of software, fintech');
@@ -28,4 +28,26 @@ test('rules group as the server combines them', () => {
   ]);
   assert.deepEqual(groups.map((g) => [g.group, g.op, g.rules.map((r) => r.rule_id)]),
     [[0, 'OR', ['b', 'a']], [1, 'AND', ['c', 'd']]]);
+});
+
+test('a segment rule is checked as the API checks it', () => {
+  const ok = { field: '', value: '' };
+  assert.deepEqual(conditionProblems({ rule_type: 'lead_metadata', field_name: 'plan', operator: 'equals', value: 'pro' }), ok);
+  assert.deepEqual(conditionProblems({ rule_type: 'event_metadata', field_name: 'plan', operator: 'exists', value: '' }), ok);
+  assert.deepEqual(conditionProblems({ rule_type: 'event_metadata', field_name: ' ', operator: 'equals', value: ' ' }),
+    { field: 'Event field is required', value: 'Value is required' });
+  assert.equal(conditionProblems({ rule_type: 'lead_metadata', field_name: '', operator: 'in', value: ' , ' }).field,
+    'Property is required');
+  assert.equal(conditionProblems({ rule_type: 'lead_metadata', field_name: 'x', operator: 'in', value: ' , ' }).value,
+    'List at least one value, such as software, fintech');
+  assert.equal(conditionProblems({ rule_type: 'lead_metadata', field_name: 'x'.repeat(201), operator: 'exists' }).field,
+    'Property must be at most 200 characters');
+  assert.equal(conditionProblems({ rule_type: 'lead_metadata', field_name: 'x', operator: 'equals', value: 'v'.repeat(1001) }).value,
+    'Value must be at most 1,000 characters');
+});
+
+test('a segment rule names its event type as the screen names it', () => {
+  const rule = { rule_type: 'event_metadata', event_type: 'demo-request', field_name: 'plan', operator: 'exists' };
+  assert.equal(segmentRuleText(rule, (t) => (t === 'demo-request' ? 'Demo Request' : t)),
+    'has a Demo Request event whose plan has a value');
 });

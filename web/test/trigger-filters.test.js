@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { filtersFromRows, leadFilterFields } from '../src/screens/triggers/fields.js';
+import { filtersFromRows, leadFilterFields, milestoneFields, sequenceFields, patternFields } from '../src/screens/triggers/fields.js';
 
 test('filter rows become profile filters: blank rows skipped, no value where the condition takes none', () => {
   assert.deepEqual(filtersFromRows([
@@ -38,4 +38,15 @@ test('a segment and a fit level are picked; other filters stay as rows; nothing 
 
 test('without segments or fit levels only the rows remain', () => {
   assert.deepEqual(leadFilterFields([], []).map((f) => f.key), ['only_for', 'profile_filters']);
+});
+
+test('trigger lists name event types as the screen names them', () => {
+  const names = { typeName: (t) => ({ 'demo-request': 'Demo Request', page_view: 'Page View' }[t] ?? t) };
+  const column = (fields, key) => fields.find((f) => f.key === key);
+  assert.equal(column(milestoneFields, 'event_type').show({ event_type: 'demo-request' }, names), 'Demo Request');
+  assert.equal(column(milestoneFields, 'event_type').show({ event_type: '' }, names), 'any');
+  assert.equal(column(sequenceFields, 'event_types').show({ event_steps: ['page_view', 'demo-request'] }, names),
+    'Page View → Demo Request');
+  assert.equal(column(patternFields, 'conditions').show({ conditions: [{ event_type: 'page_view', min_count: 5 }] }, names),
+    '5× Page View');
 });

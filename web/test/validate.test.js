@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requiredText, numberIn, email, emailList, failures, invalidAttrs, INT_LIMIT, SESSION_TIMEOUT } from '../src/lib/validate.js';
+import { requiredText, numberIn, email, emailList, failures, invalidAttrs, sameName, INT_LIMIT, SESSION_TIMEOUT } from '../src/lib/validate.js';
 
 test('a required name: blank or spaces say so, a long one names the limit', () => {
   assert.equal(requiredText('', 'Name'), 'Name is required');
@@ -71,4 +71,21 @@ test('a refusal naming a field becomes that field\'s message, in the form\'s wor
   const levels = [{ key: 'min_score', label: 'From score' }, { key: 'max_score', label: 'To score (inclusive)', what: 'To score' }];
   assert.deepEqual(fieldFromError('`min_score` (50) must not be greater than `max_score` (10)', levels),
     { key: 'min_score', message: 'From score (50) must not be greater than to score (10)' });
+});
+
+test('a field with a warning beside it is described by it, without being invalid', () => {
+  assert.deepEqual(invalidAttrs('', 'n-error', 'n-warning'), { 'aria-describedby': 'n-warning' });
+  assert.deepEqual(invalidAttrs('Name is required', 'n-error', 'n-warning'),
+    { 'aria-invalid': 'true', 'aria-describedby': 'n-error n-warning' });
+});
+
+test('a name another item already has is a warning, naming it as it is spelled', () => {
+  const segments = [{ segment_id: 'sg_1', name: 'Hot leads' }, { segment_id: 'sg_2', name: 'Evaluators ' }];
+  const noun = { noun: 'segment', idKey: 'segment_id' };
+  assert.equal(sameName(' hot LEADS', segments, noun), 'Another segment is already called “Hot leads”');
+  assert.equal(sameName('Evaluators', segments, noun), 'Another segment is already called “Evaluators”');
+  assert.equal(sameName('Hot leads', segments, { ...noun, id: 'sg_1' }), ''); // its own name, when edited
+  assert.equal(sameName('Cold leads', segments, noun), '');
+  assert.equal(sameName('  ', segments, noun), '');
+  assert.equal(sameName('Hot leads', null, noun), '');
 });

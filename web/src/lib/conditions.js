@@ -1,4 +1,9 @@
 // The conditions of profile, account and segment rules (SEMANTICS §6), in words a marketer reads.
+import { requiredText } from './validate.js';
+
+/** The API's limits on a condition (api/condition_fields.py): a property name, a comparison value. */
+export const PROPERTY_MAX = 200;
+export const VALUE_MAX = 1000;
 
 export const CONDITIONS = [
   ['equals', 'equals'], ['not_equals', 'does not equal'], ['contains', 'contains'],
@@ -12,17 +17,37 @@ const WORDS = Object.fromEntries(CONDITIONS);
 /** True when the condition ignores its comparison value. */
 export const valueless = (condition) => condition === 'exists' || condition === 'not_exists';
 
+/**
+ * What the API would refuse in one segment rule, checked before sending: `{ field, value }`, each '' when fine.
+ * An event condition tests a field of the event, so it needs one as much as a lead condition needs a property.
+ */
+export function conditionProblems(rule) {
+  const field = requiredText(rule.field_name, rule.rule_type === 'event_metadata' ? 'Event field' : 'Property',
+    { max: PROPERTY_MAX });
+  if (valueless(rule.operator)) return { field, value: '' };
+  const text = String(rule.value ?? '');
+  let value = '';
+  if (rule.operator === 'in') {
+    if (!text.split(',').some((item) => item.trim())) value = 'List at least one value, such as software, fintech';
+  } else if (!text.trim()) value = 'Value is required';
+  if (!value && text.length > VALUE_MAX) value = `Value must be at most ${VALUE_MAX.toLocaleString('en-US')} characters`;
+  return { field, value };
+}
+
 /** "industry is one of software, fintech", "phone has a value". */
 export function conditionText(property, condition, value) {
   const op = WORDS[String(condition || '').toLowerCase()] || String(condition || '').replaceAll('_', ' ');
   return valueless(condition) ? `${property} ${op}` : `${property} ${op} ${value ?? ''}`.trim();
 }
 
-/** A segment rule as a sentence: "has a page_view event whose page starts with /pricing". */
-export function segmentRuleText(rule) {
+/**
+ * A segment rule as a sentence: "has a page_view event whose page starts with /pricing". `typeName` names the
+ * event type (lib/eventTypeNames.svelte.js: its name in the OU); by default as the rule spells it.
+ */
+export function segmentRuleText(rule, typeName = (t) => t) {
   const condition = conditionText(rule.field_name, rule.operator, rule.value);
   if (rule.rule_type !== 'event_metadata') return condition;
-  return `has ${rule.event_type ? `a ${rule.event_type}` : 'an'} event whose ${condition}`;
+  return `has ${rule.event_type ? `a ${typeName(rule.event_type)}` : 'an'} event whose ${condition}`;
 }
 
 /**

@@ -14,3 +14,6 @@ export async function findLead(text, search) {
   if (hits.length === 1) return { id: hits[0].id };
   return { choices: hits };
 }
+
+/** What to say when no lead matches `text`. */
+export const noLeadMatches = (text) => `No lead matches “${text.trim()}”: give its name, company, email or id.`;

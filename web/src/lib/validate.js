@@ -89,7 +89,20 @@ export function focusInvalid(root) {
   root?.querySelector('[aria-invalid="true"]')?.focus();
 }
 
-/** Attributes of a field with a problem: marked invalid and described by its message (element `id`). */
-export function invalidAttrs(message, id) {
-  return message ? { 'aria-invalid': 'true', 'aria-describedby': id } : {};
+/** Attributes of a field with a problem: marked invalid and described by its message (element `id`), and by a
+ * warning beside it (element `noteId`) when there is one. */
+export function invalidAttrs(message, id, noteId = '') {
+  const describedBy = [message ? id : '', noteId].filter(Boolean).join(' ');
+  return { ...(message ? { 'aria-invalid': 'true' } : {}), ...(describedBy ? { 'aria-describedby': describedBy } : {}) };
+}
+
+/**
+ * A warning, not a refusal (the API takes it): "Another segment is already called “Hot leads”" when another of
+ * `items` (not the one edited, `id`) has the name `name`, whatever its case and outer spaces; else ''.
+ */
+export function sameName(name, items, { noun, idKey, id = undefined, nameKey = 'name' }) {
+  const wanted = String(name ?? '').trim().toLowerCase();
+  if (!wanted) return '';
+  const other = (items || []).find((it) => it[idKey] !== id && String(it[nameKey] ?? '').trim().toLowerCase() === wanted);
+  return other ? `Another ${noun} is already called “${String(other[nameKey]).trim()}”` : '';
 }

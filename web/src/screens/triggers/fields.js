@@ -19,18 +19,20 @@ const window = [
 ];
 const fireMode = { key: 'fire_mode', label: 'Fires', type: 'select', options: [['once', 'once per lead'], ['every', 'every time']] };
 const where = { key: 'destination', label: 'Sends to', show: destination, formless: true };
+/** A trigger's event type by its name in the OU (ConfigList's `typeName`), or "any". */
+const anyType = (t, { typeName }) => (t.event_type ? typeName(t.event_type) : 'any');
 
 export const milestoneFields = [
   name,
   { key: 'score_threshold', label: 'When the score reaches', header: 'Score', what: 'The score', type: 'number', required: true },
-  { key: 'event_type', label: 'On event type (empty: any)', header: 'Event type', placeholder: 'demo_request', show: (t) => t.event_type || 'any' },
+  { key: 'event_type', label: 'On event type (empty: any)', header: 'Event type', placeholder: 'demo_request', show: anyType },
   fireMode, active, webhook, emails, where,
 ];
 
 export const sequenceFields = [
   name,
   { key: 'event_types', label: 'Steps (event types, comma-separated)', header: 'Steps', required: true, placeholder: 'pricing_page_view, demo_request',
-    toForm: (t) => (t.event_steps || []).join(', '), toApi: list, show: (t) => (t.event_steps || []).join(' → ') },
+    toForm: (t) => (t.event_steps || []).join(', '), toApi: list, show: (t, { typeName }) => (t.event_steps || []).map(typeName).join(' → ') },
   ...window,
   { key: 'ordered', label: 'Steps must happen in this order', type: 'checkbox' },
   fireMode, active, webhook, emails, where,
@@ -44,13 +46,13 @@ export const patternFields = [
       const [event_type, count] = c.split(':');
       return { event_type: event_type.trim(), min_count: Number(count || 1) };
     }),
-    show: (t) => (t.conditions || []).map((c) => `${c.min_count}× ${c.event_type}`).join(' + ') },
+    show: (t, { typeName }) => (t.conditions || []).map((c) => `${c.min_count}× ${typeName(c.event_type)}`).join(' + ') },
   ...window, fireMode, active, webhook, emails, where,
 ];
 
 export const surgeFields = [
   { key: 'threshold_count', label: 'At least (events)', what: 'The number of events', type: 'number', required: true, min: 1 },
-  { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: (t) => t.event_type || 'any' },
+  { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: anyType },
   ...window, active, webhook, emails, where,
 ];
 
