@@ -22,6 +22,7 @@ from leadvibe.api.head_requests import head_as_get
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.api.json_body import decode_strictly, json_content_type
 from leadvibe.api.query_values import check_query_values, index_queries
+from leadvibe.api.request_target import refuse_lossy_targets
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
 from leadvibe.db.lock import DataDirLock
@@ -165,7 +166,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         logging_config=None,
     )
     index_queries(app)
-    app.asgi_handler = head_as_get(app.asgi_handler)
+    app.asgi_handler = head_as_get(refuse_lossy_targets(rt, app.asgi_handler))
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
     return app
