@@ -21,7 +21,8 @@ from leadvibe.api.error_handlers import EXCEPTION_HANDLERS
 from leadvibe.api.head_requests import head_as_get
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.api.json_body import decode_strictly, json_content_type
-from leadvibe.api.query_values import index_scalar_queries, one_value_each
+from leadvibe.api.query_values import check_query_values, index_queries
+from leadvibe.api.request_target import refuse_lossy_targets
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
 from leadvibe.db.lock import DataDirLock
@@ -152,7 +153,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
     app = Litestar(
         route_handlers=[*all_routes(), static],
         dependencies=DEPENDENCIES,
-        guards=[authorize, one_value_each, json_content_type],
+        guards=[authorize, check_query_values, json_content_type],
         before_request=decode_strictly,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[observe_middleware],
@@ -165,8 +166,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         debug=False,
         logging_config=None,
     )
-    index_scalar_queries(app)
-    app.asgi_handler = head_as_get(app.asgi_handler)
+    index_queries(app)
+    app.asgi_handler = head_as_get(refuse_lossy_targets(rt, app.asgi_handler))
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
     return app

@@ -311,7 +311,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
             return 1
 
         async def run() -> str:
-            result = await seed(runtime, unit["org_id"], unit["id"])
+            result = await seed(runtime, unit["org_id"], unit["id"], may_enable_abm=True)  # the machine's operator
             scored = await settle(runtime)
             return f"{result.output}\nscored {scored} events"
 

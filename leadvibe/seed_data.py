@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from leadvibe.limits import INT_LIMIT
+
 DAY_MS = 86_400_000
 HISTORY_DAYS = 30  # the demo's events cover the last 30 days
 # The demo's triggers point at a reserved, never-resolving host and are stored with their webhook disabled,
@@ -24,11 +26,10 @@ ENGAGEMENT_RULES = {
     "page_view": 1, "pricing_view": 5, "content_download": 4, "email_open": 2, "email_click": 3,
     "webinar_join": 8, "demo_request": 20, "trial_signup": 15, "crm_stage_change": 10,
 }
-# The top bands end at the highest score a band takes (the API's 10^9), which the dashboard reads as "and above".
-OPEN_TOP = 1_000_000_000
-ENGAGEMENT_LEVELS = [("Cold", 0, 19), ("Warm", 20, 59), ("Hot", 60, OPEN_TOP)]
-PROFILE_LEVELS = [("Poor fit", -1000, 14), ("Good fit", 15, 34), ("Ideal fit", 35, OPEN_TOP)]
-ACCOUNT_LEVELS = [("Low", -1000, 19), ("Medium", 20, 49), ("High", 50, OPEN_TOP)]
+# The top bands end at the highest score a band takes, which the dashboard reads as "and above".
+ENGAGEMENT_LEVELS = [("Cold", 0, 19), ("Warm", 20, 59), ("Hot", 60, INT_LIMIT)]
+PROFILE_LEVELS = [("Poor fit", -1000, 14), ("Good fit", 15, 34), ("Ideal fit", 35, INT_LIMIT)]
+ACCOUNT_LEVELS = [("Low", -1000, 19), ("Medium", 20, 49), ("High", 50, INT_LIMIT)]
 PROFILE_RULES = [
     ("industry", "in", "software, fintech", 20),
     ("company_size", "greater_than", "200", 15),

@@ -30,11 +30,13 @@ import apsw
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
+from leadvibe.limits import INT_LIMIT
+
 EMAIL, PASSWORD = "bench@example.com", "bench-password-1"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RULES = {"page_view": 1, "email_open": 2, "pricing_page_view": 8, "demo_request": 40}
-LEVELS = [("Cold", 0, 19), ("Warm", 20, 59), ("Hot", 60, 1_000_000_000)]
+LEVELS = [("Cold", 0, 19), ("Warm", 20, 59), ("Hot", 60, INT_LIMIT)]
 DAY_MS = 86_400_000
 
 

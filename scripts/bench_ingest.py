@@ -39,11 +39,12 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e.server import ServerProcess, family, free_port  # noqa: E402
 
 
-def wrk(url: str, body: str, headers: dict[str, str], duration: int, connections: int = 32) -> float:
-    """Requests/s that wrk measured for POSTing `body`."""
+def wrk(url: str, body: str, headers: dict[str, str], duration: int, connections: int = 32,
+        method: str = "POST") -> float:
+    """Requests/s that wrk measured for sending `body` with `method` (POST by default)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     hdrs = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
-    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n{hdrs}'
+    script.write_text(f'wrk.method = "{method}"\nwrk.body = {json.dumps(body)}\n{hdrs}'
                       'wrk.headers["Content-Type"] = "application/json"\n'
                       'done = function(summary, latency, requests)\n'
                       '  io.write(string.format("non2xx=%d\\n", summary.errors.status))\nend\n')

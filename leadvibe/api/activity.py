@@ -9,7 +9,7 @@ import msgspec
 from litestar import get, post
 from litestar.params import Parameter
 
-from leadvibe.api.bounds import BIG
+from leadvibe.api.bounds import bounded_query
 from leadvibe.engine.normalize import normalize_alias
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.ids import new_id
@@ -237,8 +237,8 @@ async def lead_activity(
     start: str | None = None,
     end: str | None = None,
     channel: Annotated[str, Parameter(max_length=64, description=CHANNEL_HELP)] = "all",
-    min_score: Annotated[int | None, Parameter(query="minScore", ge=0, le=BIG)] = None,
-    max_latency: Annotated[int | None, Parameter(query="maxLatency", ge=1, le=BIG)] = None,
+    min_score: Annotated[int | None, bounded_query(0, query="minScore")] = None,
+    max_latency: Annotated[int | None, bounded_query(1, query="maxLatency")] = None,
     has_delta: Annotated[Literal["1", "true", "0", "false"] | None, Parameter(query="hasDelta")] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000, description="Most recent items of each kind")] = 200,
 ) -> ActivityOut:

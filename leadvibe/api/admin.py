@@ -12,7 +12,7 @@ from litestar import post
 from leadvibe.pipeline import fit_backfill, sample_data
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
-from leadvibe.security.principal import Role, Tenant
+from leadvibe.security.principal import Principal, Role, Tenant
 
 TAGS = ["Admin"]
 
@@ -48,6 +48,7 @@ class SeedOut(msgspec.Struct):
     message: str
     output: str
     counts: dict[str, int]
+    abm_enabled: bool  # the organization's account-based marketing after the seed (`output` says why)
 
 
 @post("/admin/backfill/accounts", opt=access(Role.OWNER, auth="jwt"), operation_id="backfillAccounts",
@@ -75,18 +76,20 @@ async def apply_profile_mappings(rt: Runtime, tenant: Tenant) -> ApplyMappingsOu
 
 @post("/admin/seed", opt=access(Role.OWNER, auth="jwt"), operation_id="seedSampleData",
       summary="Seed sample data into the active OU", tags=TAGS, status_code=200)
-async def seed(rt: Runtime, tenant: Tenant) -> SeedOut:
+async def seed(rt: Runtime, tenant: Tenant, principal: Principal) -> SeedOut:
     """Load the demo OU (configuration, 6 accounts, 200 leads, 30 days of events); 409 when the OU already
-    holds sample data. Events are scored by the worker after the answer."""
-    result = await sample_data.seed(rt, tenant.org_id, tenant.unit_id)
-    return SeedOut("sample data seeded", result.output, result.counts)
+    holds sample data. Events are scored by the worker after the answer. Account-based marketing is turned on
+    for the demo's accounts when an organization admin seeds an organization without leads of its own."""
+    result = await sample_data.seed(rt, tenant.org_id, tenant.unit_id, may_enable_abm=principal.is_admin)
+    return SeedOut("sample data seeded", result.output, result.counts, result.abm_enabled)
 
 
 @post("/admin/wipe", opt=access(Role.OWNER, auth="jwt"), operation_id="wipeSampleData",
       summary="Wipe sample data from the active OU", tags=TAGS, status_code=200)
 async def wipe(rt: Runtime, tenant: Tenant) -> dict[str, int]:
-    """Delete every sample row (`source=seed` / `created_by=seed`) and what belongs to it; counts per table."""
-    return await sample_data.wipe(rt, tenant.unit_id)
+    """Delete every sample row (`source=seed` / `created_by=seed`) and what belongs to it; counts per table.
+    Account-based marketing goes back off when this OU's sample data turned it on."""
+    return await sample_data.wipe(rt, tenant.org_id, tenant.unit_id)
 
 
 ROUTES = [backfill_accounts, backfill_event_accounts, apply_profile_mappings, seed, wipe]

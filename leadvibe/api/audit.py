@@ -8,7 +8,7 @@ import msgspec
 from litestar import get
 from litestar.params import Parameter
 
-from leadvibe.api.bounds import BIG, bounded_query
+from leadvibe.api.bounds import bounded_query
 from leadvibe.pipeline.inbox import no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -50,7 +50,7 @@ SortBy = Literal["created_at", "user_email", "method", "path", "status", "ip", "
 async def list_audit_logs(
     rt: Runtime, tenant: Tenant, principal: Principal,
     limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-    offset: Annotated[int, bounded_query(0, BIG)] = 0,
+    offset: Annotated[int, bounded_query(0)] = 0,
     search: str | None = None,
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None,
     status_min: Annotated[int | None, bounded_query(100, 599)] = None,

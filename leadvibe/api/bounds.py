@@ -17,8 +17,9 @@ from litestar.constants import RESERVED_KWARGS
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
 
+from leadvibe.limits import INT_LIMIT, INT_LIMIT_TEXT
+
 __all__ = [
-    "BIG",
     "PAGE_MAX",
     "Count",
     "LimitParam",
@@ -29,22 +30,20 @@ __all__ = [
     "unbounded_integers",
 ]
 
-BIG = 1_000_000_000
-"""Thresholds, windows, weights and scores stay within ±10^9 (§12)."""
-
 PAGE_MAX = 1_000_000
 
 # Request-body integers (msgspec constraints).
-Signed = Annotated[int, msgspec.Meta(ge=-BIG, le=BIG, description="an integer from -1,000,000,000 to 1,000,000,000")]
-Count = Annotated[int, msgspec.Meta(ge=0, le=BIG, description="an integer from 0 to 1,000,000,000")]
-Positive = Annotated[int, msgspec.Meta(ge=1, le=BIG, description="an integer from 1 to 1,000,000,000")]
+Signed = Annotated[int, msgspec.Meta(ge=-INT_LIMIT, le=INT_LIMIT,
+                                    description=f"an integer from -{INT_LIMIT_TEXT} to {INT_LIMIT_TEXT}")]
+Count = Annotated[int, msgspec.Meta(ge=0, le=INT_LIMIT, description=f"an integer from 0 to {INT_LIMIT_TEXT}")]
+Positive = Annotated[int, msgspec.Meta(ge=1, le=INT_LIMIT, description=f"an integer from 1 to {INT_LIMIT_TEXT}")]
 
 # Query parameters shared by every list endpoint (1-based page; limit 1..500; out of range -> 400, not clamped).
 PageParam = Annotated[int, Parameter(ge=1, le=PAGE_MAX, description="Page number, 1..1,000,000")]
 LimitParam = Annotated[int, Parameter(ge=1, le=500, description="Items per page, 1..500")]
 
 
-def bounded_query(lo: int = -BIG, hi: int = BIG, **kw: Any) -> Any:
+def bounded_query(lo: int = -INT_LIMIT, hi: int = INT_LIMIT, **kw: Any) -> Any:
     """A `Parameter(...)` for an integer query parameter with a range (defaults ±10^9)."""
     return Parameter(ge=lo, le=hi, **kw)
 

@@ -11,14 +11,14 @@ import msgspec
 
 from leadvibe.engine.conditions import validate_operator
 from leadvibe.errors import bad_request
+from leadvibe.limits import INT_LIMIT, INT_LIMIT_TEXT
 
 PROPERTY_MAX = 200
 VALUE_MAX = 1000
-INT_LIMIT = 1_000_000_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Integers that bound rule weights and ordering fields: documented in the schema, checked by msgspec (400).
-Weight = Annotated[int, msgspec.Meta(ge=-INT_LIMIT, le=INT_LIMIT, description="-1,000,000,000..1,000,000,000")]
+Weight = Annotated[int, msgspec.Meta(ge=-INT_LIMIT, le=INT_LIMIT, description=f"-{INT_LIMIT_TEXT}..{INT_LIMIT_TEXT}")]
 Order = Annotated[int, msgspec.Meta(ge=-INT_LIMIT, le=INT_LIMIT, description="Display order")]
 
 # Values the product computes and shows beside a lead's or an account's properties: no mapping may write them.

@@ -132,7 +132,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, body: bytes, headers: dict[str, str] | None, request_id: str) -> None:
+async def answer(send: Send, status: int, body: bytes, headers: dict[str, str] | None, request_id: str) -> None:
+    """Send a whole JSON answer straight on ASGI, with its length and the request id (no framework response)."""
     raw: list[tuple[bytes, bytes]] = [_JSON, (b"content-length", b"%d" % len(body))]
     if headers:
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
@@ -203,7 +204,7 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
         status = 500
         try:
             status, body, headers = await respond(scope, receive)
-            await _answer(send, status, body, headers, request_id)
+            await answer(send, status, body, headers, request_id)
         finally:
             await end_request(rt, scope, status, started, request_id)
 

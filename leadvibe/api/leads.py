@@ -344,8 +344,7 @@ def _load_lead(c: Any, unit_id: str, lead_id: str) -> tuple[dict[str, Any], Lead
 
 
 # -- list / create / get -------------------------------------------------------------------------------------
-ProfileBound = Annotated[
-    int | None, Parameter(ge=-1_000_000_000, le=1_000_000_000, description="Profile (fit) score bound")]
+ProfileBound = Annotated[int | None, bounded_query(description="Profile (fit) score bound")]
 
 
 def _profile_level_ranges(c: Any, unit_id: str, ref: str) -> tuple[tuple[int, int], ...]:

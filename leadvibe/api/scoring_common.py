@@ -12,6 +12,7 @@ import msgspec
 
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request
+from leadvibe.limits import INT_LIMIT
 from leadvibe.pipeline.inbox import no_control
 from leadvibe.pipeline.rescore import PreparedRescore, rescore_leads
 from leadvibe.pipeline.stream import name_score_updates
@@ -20,9 +21,6 @@ from leadvibe.store import scoring as store
 from leadvibe.timeutil import parse_rfc3339
 
 EVENT_TYPE_MAX = 128
-# Far beyond any sensible weight or score band, and far inside SQLite's 64-bit integers even after summing
-# many rules and multiplying by the surge cap: arithmetic can never overflow.
-INT_LIMIT = 1_000_000_000
 DEFAULT_SESSION_TIMEOUT = 30  # minutes
 T = TypeVar("T")
 

@@ -7,6 +7,12 @@ worker scores them with the real scoring code, so a seeded lead's score is the s
 other lead's. Seeded events fire no triggers (`skip_triggers`): sample data never notifies anyone, and the demo
 triggers' webhook is disabled besides.
 
+The demo's accounts need account-based marketing, an organization-wide toggle (SEMANTICS §6; the account
+endpoints answer 403 without it). The seed turns it on when it is off, the caller is an organization admin (or
+the command line) and the organization holds no leads of its own, and remembers that it did: wiping that OU's
+sample data turns it off again, unless an admin has set the toggle since. Otherwise it is left as it is, and the
+seed's output says why.
+
 Seeded configuration acts on the whole OU while it exists (a seeded decay rule decays real leads too, seeded
 profile rules score real leads). Wiping removes it and its effects: the DECAY events it gave real leads (their
 scores are replayed), the per-event scores of seeded rulesets, and real leads' profile and account scores are
@@ -65,6 +71,7 @@ class SeedResult:
 
     counts: dict[str, int]
     output: str
+    abm_enabled: bool
 
 
 class _Recorder:
@@ -186,13 +193,25 @@ def _queued(demo: Demo, lead_ids: dict[str, str], now: int) -> list[inbox_mod.Qu
     return out
 
 
-async def seed(rt: Runtime, org_id: str, unit_id: str) -> SeedResult:
+_ABM_LINES: dict[store.AbmForSample, str] = {
+    "already_on": "account-based marketing is on: the demo's accounts are listed under /accounts",
+    "turned_on": "account-based marketing was off and is now on for the organization (it holds no leads of its own),"
+                 " so the demo's accounts are listed under /accounts; POST /admin/wipe turns it off again",
+    "needs_admin": "account-based marketing is off, so /accounts answers 403: it applies to every OU, and an"
+                   " organization admin turns it on (abm_enabled in /settings/scoring)",
+    "own_leads": "account-based marketing is off and stays off, so /accounts answers 403: it applies to every OU,"
+                 " and the organization holds leads of its own; abm_enabled in /settings/scoring turns it on",
+}
+
+
+async def seed(rt: Runtime, org_id: str, unit_id: str, *, may_enable_abm: bool) -> SeedResult:
     """Load the demo into the OU; 409 when it already holds sample data. Events are queued for the worker
-    (returns once they are durable in the inbox)."""
+    (returns once they are durable in the inbox). `may_enable_abm`: the caller may change the organization's ABM
+    toggle (an organization admin, or the command line)."""
     now = rt.now_ms()
     demo = build_demo(now)
 
-    def write(conn: apsw.Connection) -> tuple[dict[str, int], dict[str, str]]:
+    def write(conn: apsw.Connection) -> tuple[dict[str, int], dict[str, str], store.AbmForSample]:
         if store.holds_sample_data(conn, unit_id):
             raise conflict("this OU already holds sample data; remove it with POST /admin/wipe before seeding again")
         rec = _Recorder()
@@ -204,10 +223,13 @@ async def seed(rt: Runtime, org_id: str, unit_id: str) -> SeedResult:
             rt.fit.request_rescore(conn, unit_id, target, now)  # seeded rules score the OU's real leads too
         for segment_id in rec.ids.get("segments", []):
             rt.fit.rebuild_segment(conn, unit_id, segment_id, now)
-        return rec.mark(conn, unit_id), lead_ids
+        counts = rec.mark(conn, unit_id)
+        # After the demo's leads are marked: they are not leads of the organization's own.
+        abm = store.turn_on_abm_for_sample(conn, unit_id, may=may_enable_abm, now=now)
+        return counts, lead_ids, abm
 
-    counts, lead_ids = await rt.db.write(write)
-    _invalidate(rt, unit_id)
+    counts, lead_ids, abm = await rt.db.write(write)
+    await _invalidate(rt, org_id if abm == "turned_on" else None, unit_id)
     events = _queued(demo, lead_ids, now)
     await rt.inbox.submit(org_id, unit_id, events, source=SEED, skip_triggers=True)
     rt.fit.poke()
@@ -220,25 +242,36 @@ async def seed(rt: Runtime, org_id: str, unit_id: str) -> SeedResult:
         f" {counts.get('fit_rulesets', 0)} profile/account rulesets with {counts.get('fit_rules', 0)} rules,"
         f" {counts.get('field_mappings', 0)} field mappings, {counts.get('segments', 0)} segment,"
         f" {counts.get('triggers', 0)} triggers (webhook disabled)",
-        "accounts are listed under /accounts once abm_enabled is on; POST /admin/wipe removes all of it",
+        _ABM_LINES[abm],
+        "POST /admin/wipe removes all of it",
     ]
-    return SeedResult(counts, "\n".join(lines))
+    return SeedResult(counts, "\n".join(lines), abm in ("already_on", "turned_on"))
 
 
-def _invalidate(rt: Runtime, unit_id: str) -> None:
-    rt.scoring_config.invalidate(unit_id)
-    rt.fit.invalidate(unit_id)
+async def _invalidate(rt: Runtime, org_id: str | None, unit_id: str) -> None:
+    """Drop the cached configuration of the OU, and of every OU of `org_id` when the organization-wide ABM toggle
+    changed (each OU's cached configuration holds it)."""
+    units = await rt.db.read(lambda c: scoring_store.org_unit_ids(c, org_id)) if org_id else [unit_id]
+    for unit in units:
+        rt.scoring_config.invalidate(unit)
+        rt.fit.invalidate(unit)
     rt.invalidate_triggers(unit_id)
 
 
-async def wipe(rt: Runtime, unit_id: str) -> dict[str, int]:
-    """Remove the OU's sample data and its effects; counts per table."""
+async def wipe(rt: Runtime, org_id: str, unit_id: str) -> dict[str, int]:
+    """Remove the OU's sample data and its effects, and turn ABM off again if its seed turned it on; counts per
+    table."""
     now = rt.now_ms()
     # The demo's events not scored yet first: a worker batch that read them before this commit writes what they
     # brought before the removal below takes the writer, which then removes it; a later batch no longer sees them.
     pending = await rt.inbox_db.write(lambda c: inbox_store.delete_unit_source(c, unit_id, SEED))
 
+    abm_restored = False
+
     def write(conn: apsw.Connection) -> dict[str, int]:
+        nonlocal abm_restored
+        # First, so that the re-scores below run without ABM when it goes.
+        abm_restored = store.restore_abm_after_sample(conn, unit_id, now)
         counts, touched = store.wipe(conn, unit_id, now)
         if pending:
             counts["inbox"] = pending
@@ -254,7 +287,7 @@ async def wipe(rt: Runtime, unit_id: str) -> dict[str, int]:
     try:
         counts = await rt.db.write(write)
     finally:
-        _invalidate(rt, unit_id)
+        await _invalidate(rt, org_id if abm_restored else None, unit_id)
     rt.fit.poke()
     return counts
 

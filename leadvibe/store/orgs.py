@@ -37,12 +37,13 @@ def any_organization(conn: apsw.Connection) -> dict[str, Any] | None:
 
 def update_org_toggles(conn: apsw.Connection, org_id: str, *, allow_negative_scores: bool | None,
                        abm_enabled: bool | None, now: int) -> None:
-    """Organization-wide scoring toggles."""
+    """Organization-wide scoring toggles. Setting ABM makes it the admin's: removing sample data no longer turns
+    it back off."""
     if allow_negative_scores is not None:
         conn.execute("UPDATE organizations SET allow_negative_scores = ?, updated_at = ? WHERE id = ?",
                      (int(allow_negative_scores), now, org_id))
     if abm_enabled is not None:
-        conn.execute("UPDATE organizations SET abm_enabled = ?, updated_at = ? WHERE id = ?",
+        conn.execute("UPDATE organizations SET abm_enabled = ?, abm_sample_unit = NULL, updated_at = ? WHERE id = ?",
                      (int(abm_enabled), now, org_id))
 
 

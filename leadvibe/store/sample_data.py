@@ -9,11 +9,11 @@ trigger's state, history and deliveries. Every statement filters by the OU.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import apsw
 
-from leadvibe.db.rows import placeholders, scalar
+from leadvibe.db.rows import placeholders, query_one, scalar
 from leadvibe.store import events as ev_store
 from leadvibe.store import lead_props
 
@@ -49,6 +49,36 @@ def holds_sample_data(conn: apsw.Connection, unit_id: str) -> bool:
         scalar(conn, f"SELECT 1 FROM {table} WHERE unit_id = ? AND {_seeded(table)} LIMIT 1", (unit_id,))
         for table in SOURCE_TABLES
     )
+
+
+AbmForSample = Literal["already_on", "turned_on", "needs_admin", "own_leads"]
+
+
+def turn_on_abm_for_sample(conn: apsw.Connection, unit_id: str, *, may: bool, now: int) -> AbmForSample:
+    """Account-based marketing for the OU's sample data: turned on (remembering this OU, so that wiping it turns it
+    off again) when it is off, the caller may change it (`may`: an organization admin) and the organization holds
+    no leads but sample ones. ABM is organization-wide: with leads of its own it would start linking them to
+    accounts of their email domains, which would outlive the sample data. Says what it found or did."""
+    org = query_one(conn, "SELECT o.id, o.abm_enabled FROM org_units u JOIN organizations o ON o.id = u.org_id"
+                          " WHERE u.id = ?", (unit_id,))
+    if org is None or org["abm_enabled"]:
+        return "already_on"
+    if not may:
+        return "needs_admin"
+    if scalar(conn, "SELECT 1 FROM leads WHERE unit_id IN (SELECT id FROM org_units WHERE org_id = ?)"
+                    f" AND NOT {_seeded('leads')} LIMIT 1", (org["id"],)):
+        return "own_leads"
+    conn.execute("UPDATE organizations SET abm_enabled = 1, abm_sample_unit = ?, updated_at = ? WHERE id = ?",
+                 (unit_id, now, org["id"]))
+    return "turned_on"
+
+
+def restore_abm_after_sample(conn: apsw.Connection, unit_id: str, now: int) -> bool:
+    """Turn ABM off again when this OU's sample data turned it on and no admin has set it since; True if so."""
+    conn.execute("UPDATE organizations SET abm_enabled = 0, abm_sample_unit = NULL, updated_at = ?"
+                 " WHERE abm_sample_unit = ? AND id = (SELECT org_id FROM org_units WHERE id = ?)",
+                 (now, unit_id, unit_id))
+    return bool(conn.changes())
 
 
 def _ids(conn: apsw.Connection, unit_id: str, table: str) -> list[str]:

@@ -170,3 +170,59 @@ async def test_seeded_leads_are_created_over_the_history_with_their_first_event(
     elsewhere = await other_unit(api)
     assert (await api.client.post("/admin/seed", headers=elsewhere)).status_code == 200
     assert sorted(created.values()) == sorted((await _seeded_leads(api, elsewhere)).values())
+
+
+async def _abm(api: Api) -> bool:
+    r = await api.get("/settings/scoring")
+    assert r.status_code == 200, r.text
+    return bool(r.json()["abm_enabled"])
+
+
+async def test_sample_data_turns_abm_on_in_an_organization_without_leads_and_wipe_turns_it_off(api: Api) -> None:
+    assert not await _abm(api) and (await api.get("/accounts")).status_code == 403
+    r = await api.post("/admin/seed")
+    assert r.status_code == 200, r.text
+    assert r.json()["abm_enabled"] is True and "is now on for the organization" in r.json()["output"]
+    assert await _abm(api)
+    await settle(api)
+    accounts = await api.get("/accounts")
+    assert accounts.status_code == 200 and accounts.json()["total"] == 6, accounts.text
+    account_id = accounts.json()["accounts"][0]["account_id"]
+    assert (await api.get(f"/accounts/{account_id}")).status_code == 200
+
+    assert (await api.post("/admin/wipe")).status_code == 200
+    assert not await _abm(api) and (await api.get("/accounts")).status_code == 403
+
+
+async def test_sample_data_leaves_abm_off_when_the_organization_has_leads_of_its_own(api: Api) -> None:
+    # A lead in another OU counts: the toggle applies to every OU of the organization.
+    elsewhere = await other_unit(api)
+    assert (await api.client.post("/leads", headers=elsewhere, json={"id": "customer-1"})).status_code == 201
+    r = await api.post("/admin/seed")
+    assert r.status_code == 200, r.text
+    assert r.json()["abm_enabled"] is False and "stays off" in r.json()["output"]
+    assert not await _abm(api) and (await api.get("/accounts")).status_code == 403
+    assert (await api.post("/admin/wipe")).status_code == 200
+    assert not await _abm(api)
+
+
+async def test_an_owner_who_is_not_an_organization_admin_does_not_turn_abm_on(api: Api) -> None:
+    owner = await member_headers(api, "owner@example.com", role="Owner")
+    r = await api.client.post("/admin/seed", headers=owner)
+    assert r.status_code == 200, r.text
+    assert r.json()["abm_enabled"] is False and "an organization admin turns it on" in r.json()["output"]
+    assert not await _abm(api)
+
+
+async def test_abm_an_admin_set_stays_as_set_after_wipe(api: Api) -> None:
+    # Turned on by the seed, then set by an admin: the admin's choice stays.
+    assert (await api.post("/admin/seed")).json()["abm_enabled"] is True
+    await enable_abm(api, False)
+    await enable_abm(api, True)
+    assert (await api.post("/admin/wipe")).status_code == 200
+    assert await _abm(api)
+    # On before the seed: the seed says so, and the wipe leaves it on.
+    r = await api.post("/admin/seed")
+    assert r.json()["abm_enabled"] is True and "account-based marketing is on" in r.json()["output"]
+    assert (await api.post("/admin/wipe")).status_code == 200
+    assert await _abm(api)

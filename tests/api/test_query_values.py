@@ -1,7 +1,13 @@
-"""A query parameter that takes one value, given twice, is refused by name; a list parameter repeats freely."""
+"""A query parameter that takes one value, given twice, is refused by name; a list parameter repeats freely; an
+integer query parameter takes a plain decimal integer only."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
+from leadvibe.api.query_values import query_shape
 from tests.conftest import Api
 
 
@@ -23,4 +29,57 @@ async def test_a_list_query_parameter_repeats(api: Api) -> None:
 
 async def test_a_repeated_parameter_is_refused_only_after_authentication(api: Api) -> None:
     r = await api.client.get("/leads?page=1&page=2")
+    assert r.status_code == 401
+
+
+# The first three the framework used to read as numbers (2, 1000, -100).
+LOOSE_INTEGERS = ["2.0", "1e3", "-1E2", "+5", " 5", "05", "\u0665"]
+
+# (path, parameter): an endpoint of each domain that reads an integer from its query string.
+INTEGER_QUERIES = [
+    ("/leads", "limit"), ("/leads", "page"), ("/leads", "min_score"), ("/leads", "max_profile_score"),
+    ("/events", "limit"), ("/events", "page"), ("/accounts", "page"), ("/deliveries", "limit"),
+    ("/surge-events", "page"), ("/triggers/milestones/events", "limit"), ("/triggers/sequences/events", "page"),
+    ("/admin/audit-logs", "offset"), ("/admin/audit-logs", "status_min"), ("/analytics/top-leads", "limit"),
+    ("/analytics/score-gains", "hours"), ("/leads/ld_x/activity", "minScore"), ("/leads/ld_x/events", "page"),
+    ("/leads/ld_x/explanation", "hours"), ("/segments/sg_x/leads", "limit"),
+]
+
+
+@pytest.mark.parametrize("value", LOOSE_INTEGERS)
+@pytest.mark.parametrize(("path", "name"), INTEGER_QUERIES)
+async def test_an_integer_query_parameter_takes_only_a_plain_decimal(api: Api, path: str, name: str,
+                                                                     value: str) -> None:
+    r = await api.get(path, params={name: value})
+    assert r.status_code == 400, (path, value, r.text)
+    assert r.json() == {"error": f"`{name}` must be an integer",
+                        "details": [{"message": "Expected `int`, got `str`", "key": name, "source": "query"}]}
+
+
+async def test_every_integer_query_parameter_is_checked(api: Api) -> None:
+    """Walks every route: an integer query parameter added later is held to the same spelling."""
+    checked = 0
+    for route in api.app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            path = re.sub(r"\{[^}]+\}", "x_1", route.path)
+            for name in sorted(query_shape(api.app, handler).integers):
+                for method in sorted(handler.http_methods):
+                    r = await api.request(method, path, params={name: "2.0"})
+                    assert r.status_code == 400, (method, path, name, r.text)
+                    assert r.json()["error"] == f"`{name}` must be an integer"
+                    checked += 1
+    assert checked >= len(INTEGER_QUERIES)
+
+
+async def test_plain_integers_still_read(api: Api) -> None:
+    for path in ("/leads?limit=5&page=1&min_score=-5&max_score=0", "/events?limit=500", "/admin/audit-logs?offset=0",
+                 "/leads?min_score=-0", "/analytics/score-gains?hours=24&limit=3"):
+        r = await api.get(path)
+        assert r.status_code == 200, (path, r.text)
+    r = await api.get("/leads?limit=7")
+    assert r.json()["limit"] == 7
+
+
+async def test_a_loose_integer_is_refused_only_after_authentication(api: Api) -> None:
+    r = await api.client.get("/leads?limit=2.0")
     assert r.status_code == 401

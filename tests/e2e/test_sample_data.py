@@ -83,6 +83,7 @@ def test_seed_command_on_a_stopped_server(tmp_path: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=server.env)
     assert done.returncode == 0, done.stderr
     assert "seeded 200 leads" in done.stdout and "scored" in done.stdout
+    assert "account-based marketing was off and is now on" in done.stdout  # a fresh organization: no leads of its own
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=server.env)
     assert again.returncode == 1 and "already holds sample data" in again.stderr
     other = subprocess.run([*cmd, "--unit", "unit_nope"], capture_output=True, text=True, timeout=60, env=server.env)
@@ -93,6 +94,7 @@ def test_seed_command_on_a_stopped_server(tmp_path: Path) -> None:
         headers = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
         leads = httpx.get(server.base + "/leads?limit=1", headers=headers, timeout=10).json()
         assert leads["total"] == 200 and leads["leads"][0]["score"] > 0
+        assert httpx.get(server.base + "/accounts", headers=headers, timeout=10).json()["total"] == 6
         running = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=server.env)
         assert running.returncode == 1 and "POST /admin/seed" in running.stderr
     finally:
