@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from leadvibe.app import create_app
 from leadvibe.config import Settings, load_settings
+from leadvibe.db.rows import triggers_suspended
 from leadvibe.timeutil import Clock
 
 ADMIN_EMAIL = "admin@example.com"
@@ -145,8 +146,11 @@ class SharedApp:
             c.execute("PRAGMA foreign_keys=OFF")
             try:
                 c.execute("BEGIN IMMEDIATE")
-                for table in [*self.emptied_tables, *self.first_rows]:
-                    c.execute(f"DELETE FROM {table}")
+                # Without the triggers: a delete's triggers would write into tables already emptied (the hourly
+                # totals take the negative of every deleted score row), leaking into the next test.
+                with triggers_suspended(c):
+                    for table in [*self.emptied_tables, *self.first_rows]:
+                        c.execute(f"DELETE FROM {table}")
                 for table, rows in self.first_rows.items():
                     for row in rows:
                         c.execute(f"INSERT INTO {table} VALUES ({','.join('?' * len(row))})", row)
