@@ -57,3 +57,16 @@ def test_a_server_with_smtp_names_it_and_warns_about_a_localhost_sender(
     expect(card.get_by_text("Most mail servers refuse a sender at localhost")).to_be_visible()
     expect(card.get_by_text("LEADVIBE_SMTP_HOST=smtp.example.com")).to_have_count(0)
     assert "pw-never-shown" not in page.content() and "mailer-login" not in page.content()
+
+
+def test_the_deliveries_tab_says_why_emails_fail_without_smtp(admin: Watched, seeded: Seeded) -> None:
+    page = admin.page
+    seeded.ingest([{"lead_id": "ld_smtp_check", "event_type": "demo_request"},
+                   {"lead_id": "ld_smtp_check", "event_type": "webinar_attended"}])  # the seeded milestone emails
+    admin.goto("/ui/triggers/deliveries")
+    deliveries = page.get_by_role("table", name="Deliveries")
+    expect(deliveries.get_by_text("SMTP is not configured").first).to_be_visible()
+    note = page.get_by_role("note").filter(has_text="This server has no SMTP server set")
+    expect(note).to_be_visible()
+    note.get_by_role("link", name="Settings → Integrations").click()
+    expect(page.get_by_role("region", name="Email")).to_be_visible()
