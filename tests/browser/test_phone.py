@@ -126,3 +126,28 @@ def test_the_leads_filters_stay_open_on_a_desktop(admin: Watched) -> None:
         expect(filter_field(page, label)).to_be_visible()
     expect(page.get_by_role("columnheader", name="Last activity")).to_be_visible()
     assert sideways(page) == []
+
+
+# Every screen whose tables read as cards on a phone (the Events screen and its Event types tab still scroll their
+# tables sideways inside the card).
+CARD_SCREENS = [
+    ("/ui/accounts", "Accounts"), ("/ui/triggers", "Triggers"), ("/ui/triggers/sequences", "Triggers"),
+    ("/ui/triggers/fired", "Triggers"), ("/ui/triggers/deliveries", "Triggers"), ("/ui/scoring/levels", "Scoring"),
+    ("/ui/scoring/fit", "Scoring"), ("/ui/scoring/accounts", "Scoring"), ("/ui/scoring/filters", "Scoring"),
+    ("/ui/scoring/decay", "Scoring"), ("/ui/settings", "Settings"), ("/ui/settings/units", "Settings"),
+    ("/ui/settings/credentials", "Settings"), ("/ui/settings/audit", "Settings"),
+]
+
+
+def test_lists_read_as_cards_without_sideways_scrolling_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/")
+    for path, heading in CARD_SCREENS:
+        watched.goto(path)
+        expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
+        watched.settle()
+        assert sideways(page) == [], path
+    # a list's buttons stay on the screen: a milestone's Edit, a delivery's status
+    watched.goto("/ui/triggers")
+    across_the_screen(page.get_by_role("button", name="Edit").first)
+    watched.goto("/ui/triggers/deliveries")
+    across_the_screen(page.get_by_role("table", name="Deliveries").locator("tbody .badge").first)
