@@ -32,6 +32,25 @@ def sideways(page: Page) -> list[str]:
     return found
 
 
+def sticking_out(page: Page) -> list[str]:
+    """Visible elements whose right edge passes their card's padding (text or a form wider than the card)."""
+    found: list[str] = page.evaluate(
+        """() => {
+          const out = [];
+          for (const body of document.querySelectorAll('main .card-body, main .card-head')) {
+            const edge = body.getBoundingClientRect().right - parseFloat(getComputedStyle(body).paddingRight);
+            for (const el of body.querySelectorAll('*')) {
+              const box = el.getBoundingClientRect();
+              if (!box.width || el.closest('.table-wrap, pre, dialog')) continue;
+              if (box.right > edge + 1) out.push(`${el.tagName.toLowerCase()}.${el.className} ${box.right}>${edge}`);
+            }
+          }
+          return out;
+        }"""
+    )
+    return found
+
+
 def across_the_screen(locator: Locator) -> None:
     """`locator` lies between the window's left and right edges (however far down the page it is)."""
     box = locator.bounding_box()
@@ -116,6 +135,17 @@ def test_the_leads_filters_fold_behind_one_button_on_a_phone(watched: Watched, s
     expect(page.get_by_role("button", name="Filters", exact=True)).to_be_visible()
 
 
+def test_the_key_figures_sit_two_by_two_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/")
+    figures = page.get_by_role("region", name="Key figures").locator(".kpi")
+    expect(figures).to_have_count(4)
+    for i in range(4):
+        expect(figures.nth(i)).to_be_in_viewport(ratio=1)
+    expect(page.get_by_role("heading", name="Leads by engagement level")).to_be_in_viewport()
+    assert sideways(page) == []
+    watched.shot("phone-overview")
+
+
 def test_the_leads_filters_stay_open_on_a_desktop(admin: Watched) -> None:
     page = admin.page
     page.set_viewport_size(DESKTOP)
@@ -131,7 +161,8 @@ def test_the_leads_filters_stay_open_on_a_desktop(admin: Watched) -> None:
 # Every screen whose tables read as cards on a phone (the Events screen and its Event types tab still scroll their
 # tables sideways inside the card).
 CARD_SCREENS = [
-    ("/ui/accounts", "Accounts"), ("/ui/triggers", "Triggers"), ("/ui/triggers/sequences", "Triggers"),
+    ("/ui/settings/integrations", "Settings"), ("/ui/accounts", "Accounts"), ("/ui/triggers", "Triggers"),
+    ("/ui/triggers/sequences", "Triggers"),
     ("/ui/triggers/fired", "Triggers"), ("/ui/triggers/deliveries", "Triggers"), ("/ui/scoring/levels", "Scoring"),
     ("/ui/scoring/fit", "Scoring"), ("/ui/scoring/accounts", "Scoring"), ("/ui/scoring/filters", "Scoring"),
     ("/ui/scoring/decay", "Scoring"), ("/ui/settings", "Settings"), ("/ui/settings/units", "Settings"),
@@ -146,6 +177,13 @@ def test_lists_read_as_cards_without_sideways_scrolling_on_a_phone(watched: Watc
         expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
         watched.settle()
         assert sideways(page) == [], path
+        assert sticking_out(page) == [], path
+    # an account's leads, as on Leads
+    watched.goto("/ui/accounts")
+    page.get_by_role("table", name="Accounts").locator("tbody a.acct").first.click()
+    expect(page.get_by_role("table", name="Leads of the account")).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
     # a list's buttons stay on the screen: a milestone's Edit, a delivery's status
     watched.goto("/ui/triggers")
     across_the_screen(page.get_by_role("button", name="Edit").first)
