@@ -101,6 +101,19 @@ def test_the_rules_editor_fits_a_phone(watched: Watched, seeded: Seeded) -> None
     for label in ("Event type of rule 1", "Points for page_view", "Rule page_view active", "Remove rule page_view",
                   "Rule page_view active until"):
         across_the_screen(rules.get_by_label(label, exact=True))
+    # the preview of a change reads as cards too (nothing is saved: Discard)
+    page.get_by_label("Limit rules to dates").uncheck()
+    rules.get_by_label("Points for page_view").fill("3")
+    page.get_by_role("button", name="Preview impact").click()
+    preview = page.get_by_role("region", name="What would change")
+    changes = preview.get_by_role("table", name="Leads whose score would change")
+    expect(changes.locator("tbody tr").first).to_be_visible()
+    assert sideways(page) == [] and sticking_out(page) == []
+    across_the_screen(preview.get_by_role("button", name="Save and rescore"))
+    across_the_screen(changes.locator("tbody tr").first.get_by_role("cell").nth(3))
+    watched.shot("phone-rules-preview")
+    preview.get_by_role("button", name="Close preview").click()
+    page.get_by_role("button", name="Discard").click()
 
 
 def test_the_leads_filters_fold_behind_one_button_on_a_phone(watched: Watched, seeded: Seeded) -> None:
