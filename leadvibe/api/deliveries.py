@@ -8,7 +8,9 @@ import msgspec
 from litestar import get, post
 
 from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.config import Settings
 from leadvibe.errors import conflict, not_found
+from leadvibe.pipeline.delivery import smtp_config
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
@@ -42,13 +44,51 @@ class Delivery(msgspec.Struct):
     lead_name: str | None = None
 
 
+class EmailTransport(msgspec.Struct):
+    """Whether this server can send email deliveries, and through which SMTP server (`LEADVIBE_SMTP_*`; never the
+    login or the password). Unconfigured, every email delivery fails at once saying so."""
+
+    configured: bool
+    host: str | None
+    port: int | None
+    # "tls" from the first byte (port 465), "starttls" (an upgraded connection) or "none" (plain text)
+    security: Literal["tls", "starttls", "none"] | None
+    sender: str | None
+
+
+class WebhookTransport(msgspec.Struct):
+    """How webhook deliveries leave this server: to addresses on private networks only with
+    `LEADVIBE_WEBHOOK_ALLOW_PRIVATE`."""
+
+    private_addresses: bool
+
+
+class Transports(msgspec.Struct):
+    """What this server is set up to send (its settings, the same for every OU; Slack is per OU: /settings/slack)."""
+
+    email: EmailTransport
+    webhook: WebhookTransport
+
+
 class DeliveryPage(msgspec.Struct):
-    """A page of deliveries."""
+    """A page of deliveries, and whether email and webhooks can go out at all."""
 
     deliveries: list[Delivery]
     total: int
     page: int
     limit: int
+    transports: Transports
+
+
+def transports(settings: Settings) -> Transports:
+    """The server's delivery settings as the dashboard shows them."""
+    smtp, webhooks = smtp_config(settings), WebhookTransport(settings.webhook_allow_private)
+    if not smtp.configured:
+        return Transports(EmailTransport(False, None, None, None, None), webhooks)
+    security: Literal["tls", "starttls", "none"] = (
+        "tls" if smtp.port == 465 else "starttls" if smtp.starttls else "none"
+    )
+    return Transports(EmailTransport(True, (smtp.host or "").strip(), smtp.port, security, smtp.sender), webhooks)
 
 
 def delivery_out(r: dict[str, Any], names: dict[str, str]) -> Delivery:
@@ -90,13 +130,14 @@ def _named(conn: Any, unit_id: str, rows: list[dict[str, Any]]) -> list[Delivery
 async def list_deliveries(
     rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: LimitParam = 50, status: Status | None = None
 ) -> DeliveryPage:
-    """Deliveries of the active OU, newest first: status, attempts, last error."""
+    """Deliveries of the active OU, newest first: status, attempts, last error; and `transports`: whether this
+    server can send email (SMTP configured, its host) and webhooks to private addresses."""
     def run(c: Any) -> tuple[list[Delivery], int]:
         rows, total = store.list_deliveries(c, tenant.unit_id, status=status, limit=limit, offset=(page - 1) * limit)
         return _named(c, tenant.unit_id, rows), total
 
     deliveries, total = await rt.db.read(run)
-    return DeliveryPage(deliveries, total, page, limit)
+    return DeliveryPage(deliveries, total, page, limit, transports(rt.settings))
 
 
 @post(

@@ -30,6 +30,7 @@ from leadvibe.store import integrations as integration_store
 from leadvibe.store import triggers as trigger_store
 
 if TYPE_CHECKING:
+    from leadvibe.config import Settings
     from leadvibe.runtime import Runtime
 
 log = structlog.get_logger("leadvibe.delivery")
@@ -53,6 +54,19 @@ _SLACK_TRANSIENT = frozenset(
         "request_timeout",
     }
 )
+
+
+def smtp_config(s: Settings) -> SmtpConfig:
+    """The SMTP server email deliveries go through, from the `LEADVIBE_SMTP_*` settings."""
+    return SmtpConfig(
+        host=s.smtp_host,
+        port=s.smtp_port,
+        user=s.smtp_user,
+        password=s.smtp_password,
+        starttls=s.smtp_starttls,
+        sender=s.smtp_from,
+        timeout_s=s.webhook_timeout,
+    )
 
 
 def secrets_key(rt: Runtime) -> bytes:
@@ -280,15 +294,7 @@ class DeliverySender:
 
     async def _send_email(self, row: dict[str, Any]) -> Outcome:
         s = self.rt.settings
-        cfg = SmtpConfig(
-            host=s.smtp_host,
-            port=s.smtp_port,
-            user=s.smtp_user,
-            password=s.smtp_password,
-            starttls=s.smtp_starttls,
-            sender=s.smtp_from,
-            timeout_s=s.webhook_timeout,
-        )
+        cfg = smtp_config(s)
         if not cfg.configured:
             return Outcome(False, error="SMTP is not configured (LEADVIBE_SMTP_HOST)", final="failed")
         payload, options = json.loads(row["payload"]), json.loads(row["options"] or "{}")

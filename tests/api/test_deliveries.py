@@ -297,3 +297,44 @@ async def test_deliveries_are_per_ou(fast: Api, receiver: Receiver) -> None:
     assert (await fast.get("/deliveries", headers=elsewhere)).json()["total"] == 0
     [d] = await _deliveries(fast)
     assert (await fast.post(f"/deliveries/{d['delivery_id']}/retry", headers=elsewhere)).status_code == 404
+
+
+async def test_the_list_says_email_cannot_go_out_without_an_smtp_server(fast: Api) -> None:
+    viewer = await member_headers(fast, "viewer@example.com", "Viewer")
+    r = await fast.get("/deliveries?limit=1", headers=viewer)
+    assert r.status_code == 200, r.text
+    assert r.json()["transports"] == {
+        "email": {"configured": False, "host": None, "port": None, "security": None, "sender": None},
+        "webhook": {"private_addresses": True},
+    }
+
+
+@pytest.mark.parametrize(
+    ("port", "starttls", "security"), [(587, True, "starttls"), (465, True, "tls"), (25, False, "none")]
+)
+async def test_the_list_names_the_smtp_server_but_never_its_login(
+    tmp_path: Path, port: int, starttls: bool, security: str
+) -> None:
+    _, client, api = await _app(
+        tmp_path / "data",
+        smtp_host=" smtp.example.com ",
+        smtp_port=port,
+        smtp_starttls=starttls,
+        smtp_user="mailer-login",
+        smtp_password="pw-never-shown",
+        smtp_from="alerts@leadvibe.example",
+        webhook_allow_private=False,
+    )
+    try:
+        r = await api.get("/deliveries")
+        assert r.json()["transports"] == {
+            "email": {"configured": True, "host": "smtp.example.com", "port": port, "security": security,
+                      "sender": "alerts@leadvibe.example"},
+            "webhook": {"private_addresses": False},
+        }
+        assert "pw-never-shown" not in r.text and "mailer-login" not in r.text
+        schema = (await api.client.get("/schema/openapi.json")).json()["components"]["schemas"]
+        assert "transports" in schema["DeliveryPage"]["required"]
+        assert set(schema["EmailTransport"]["properties"]) == {"configured", "host", "port", "security", "sender"}
+    finally:
+        await client.__aexit__(None, None, None)

@@ -1,0 +1,204 @@
+"""The dashboard on a phone (390 by 844 pixels): nothing scrolls sideways, neither the page nor a table inside it; wide
+tables read as one card per row; the Leads filters fold away so the leads show on the first screen."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import Watched, sign_in
+from tests.browser.data import Seeded
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 860}
+
+
+def sideways(page: Page) -> list[str]:
+    """What scrolls sideways: the page itself, or any element (a table's wrapper, a code block) inside it."""
+    found: list[str] = page.evaluate(
+        """() => {
+          const out = [];
+          const doc = document.documentElement;
+          if (doc.scrollWidth > window.innerWidth) out.push(`page ${doc.scrollWidth}/${window.innerWidth}`);
+          for (const el of document.querySelectorAll('main *')) {
+            const style = getComputedStyle(el);
+            if (el.scrollWidth > el.clientWidth + 1 && /auto|scroll/.test(style.overflowX) && el.clientWidth > 0)
+              out.push(`${el.tagName.toLowerCase()}.${el.className} ${el.scrollWidth}/${el.clientWidth}`);
+          }
+          return out;
+        }"""
+    )
+    return found
+
+
+def sticking_out(page: Page) -> list[str]:
+    """Visible elements whose right edge passes their card's padding (text or a form wider than the card)."""
+    found: list[str] = page.evaluate(
+        """() => {
+          const out = [];
+          for (const body of document.querySelectorAll('main .card-body, main .card-head')) {
+            const edge = body.getBoundingClientRect().right - parseFloat(getComputedStyle(body).paddingRight);
+            for (const el of body.querySelectorAll('*')) {
+              const box = el.getBoundingClientRect();
+              if (!box.width || el.closest('.table-wrap, pre, dialog')) continue;
+              if (box.right > edge + 1) out.push(`${el.tagName.toLowerCase()}.${el.className} ${box.right}>${edge}`);
+            }
+          }
+          return out;
+        }"""
+    )
+    return found
+
+
+def across_the_screen(locator: Locator) -> None:
+    """`locator` lies between the window's left and right edges (however far down the page it is)."""
+    box = locator.bounding_box()
+    assert box is not None and box["width"] > 0
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+
+
+def filter_field(page: Page, label: str) -> Locator:
+    """A Leads filter by its label (a select's accessible name also holds its options)."""
+    return page.get_by_label(re.compile(rf"^{label}\b"))
+
+
+def on_phone(watched: Watched, seeded: Seeded, path: str) -> Page:
+    """Signed in on a phone-sized window, at `path`."""
+    page = watched.page
+    page.set_viewport_size(PHONE)
+    sign_in(page, seeded.server.base)
+    watched.goto(path)
+    return page
+
+
+def test_the_score_ledger_reads_as_cards_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/leads/ld_jane")
+    ledger = page.get_by_role("table", name="Score ledger")
+    expect(ledger).to_be_visible()
+    watched.settle()
+    assert sideways(page) == []
+    # each event is a card inside the screen: its date, its points and the running total all visible at once
+    first = ledger.locator("tbody tr").first
+    for name in ("Select", "page_view", "+1", "Total"):
+        across_the_screen(first.get_by_role("cell", name=re.compile(f"^{re.escape(name)}")).first)
+    expect(ledger.get_by_test_id("ledger-score")).to_have_text(f"{seeded.score('ld_jane'):,}")
+    first.scroll_into_view_if_needed()
+    watched.shot("phone-ledger")
+
+
+def test_the_rules_editor_fits_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/scoring")
+    rules = page.get_by_role("table", name="Rules")
+    expect(rules.get_by_label("Event type of rule 1")).to_be_visible()
+    watched.settle()
+    assert sideways(page) == []
+    page.get_by_role("heading", name="Default", exact=True).scroll_into_view_if_needed()
+    watched.shot("phone-rules")
+    page.get_by_label("Limit rules to dates").check()
+    expect(rules.get_by_label("Rule page_view active from")).to_be_visible()
+    assert sideways(page) == []
+    for label in ("Event type of rule 1", "Points for page_view", "Rule page_view active", "Remove rule page_view",
+                  "Rule page_view active until"):
+        across_the_screen(rules.get_by_label(label, exact=True))
+    # the preview of a change reads as cards too (nothing is saved: Discard)
+    page.get_by_label("Limit rules to dates").uncheck()
+    rules.get_by_label("Points for page_view").fill("3")
+    page.get_by_role("button", name="Preview impact").click()
+    preview = page.get_by_role("region", name="What would change")
+    changes = preview.get_by_role("table", name="Leads whose score would change")
+    expect(changes.locator("tbody tr").first).to_be_visible()
+    assert sideways(page) == [] and sticking_out(page) == []
+    across_the_screen(preview.get_by_role("button", name="Save and rescore"))
+    across_the_screen(changes.locator("tbody tr").first.get_by_role("cell").nth(3))
+    watched.shot("phone-rules-preview")
+    preview.get_by_role("button", name="Close preview").click()
+    page.get_by_role("button", name="Discard").click()
+
+
+def test_the_leads_filters_fold_behind_one_button_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/leads")
+    leads = page.get_by_role("table", name="Leads")
+    rows = leads.locator("tbody tr")
+    expect(rows.first).to_be_visible()
+    watched.settle()
+    assert sideways(page) == []
+    # the first screen shows leads, not a wall of filters
+    expect(rows.first).to_be_in_viewport(ratio=1)
+    expect(rows.nth(3)).to_be_in_viewport(ratio=1)
+    toggle = page.get_by_role("button", name="Filters")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(filter_field(page, "Level")).to_be_hidden()
+    expect(page.get_by_label("Search")).to_be_visible()
+    toggle.click()
+    expect(filter_field(page, "Level")).to_be_visible()
+    filter_field(page, "Level").select_option(label="Hot")
+    filter_field(page, "Last active").select_option(label="Last 30 days")
+    expect(toggle).to_have_text("Filters (2)")
+    watched.shot("phone-leads-filters")
+    toggle.click()
+    expect(filter_field(page, "Level")).to_be_hidden()
+    expect(rows.first).to_be_in_viewport(ratio=1)
+    expect(rows.first).to_contain_text("Hot")
+    # the count comes back with the address (Back, a reload)
+    page.reload()
+    expect(page.get_by_role("button", name="Filters (2)")).to_be_visible()
+    page.get_by_role("button", name="Filters (2)").click()
+    page.get_by_role("button", name="Clear").click()
+    expect(page.get_by_role("button", name="Filters", exact=True)).to_be_visible()
+
+
+def test_the_key_figures_sit_two_by_two_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/")
+    figures = page.get_by_role("region", name="Key figures").locator(".kpi")
+    expect(figures).to_have_count(4)
+    for i in range(4):
+        expect(figures.nth(i)).to_be_in_viewport(ratio=1)
+    expect(page.get_by_role("heading", name="Leads by engagement level")).to_be_in_viewport()
+    assert sideways(page) == []
+    watched.shot("phone-overview")
+
+
+def test_the_leads_filters_stay_open_on_a_desktop(admin: Watched) -> None:
+    page = admin.page
+    page.set_viewport_size(DESKTOP)
+    admin.goto("/ui/leads")
+    expect(page.get_by_role("table", name="Leads").locator("tbody tr").first).to_be_visible()
+    expect(page.get_by_role("button", name="Filters")).to_be_hidden()
+    for label in ("Level", "Min score", "Fit level", "Last active", "Sort"):
+        expect(filter_field(page, label)).to_be_visible()
+    expect(page.get_by_role("columnheader", name="Last activity")).to_be_visible()
+    assert sideways(page) == []
+
+
+# Every screen whose tables read as cards on a phone (the Events screen and its Event types tab still scroll their
+# tables sideways inside the card).
+CARD_SCREENS = [
+    ("/ui/settings/integrations", "Settings"), ("/ui/accounts", "Accounts"), ("/ui/triggers", "Triggers"),
+    ("/ui/triggers/sequences", "Triggers"),
+    ("/ui/triggers/fired", "Triggers"), ("/ui/triggers/deliveries", "Triggers"), ("/ui/scoring/levels", "Scoring"),
+    ("/ui/scoring/fit", "Scoring"), ("/ui/scoring/accounts", "Scoring"), ("/ui/scoring/filters", "Scoring"),
+    ("/ui/scoring/decay", "Scoring"), ("/ui/settings", "Settings"), ("/ui/settings/units", "Settings"),
+    ("/ui/settings/credentials", "Settings"), ("/ui/settings/audit", "Settings"),
+]
+
+
+def test_lists_read_as_cards_without_sideways_scrolling_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/")
+    for path, heading in CARD_SCREENS:
+        watched.goto(path)
+        expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
+        watched.settle()
+        assert sideways(page) == [], path
+        assert sticking_out(page) == [], path
+    # an account's leads, as on Leads
+    watched.goto("/ui/accounts")
+    page.get_by_role("table", name="Accounts").locator("tbody a.acct").first.click()
+    expect(page.get_by_role("table", name="Leads of the account")).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    # a list's buttons stay on the screen: a milestone's Edit, a delivery's status
+    watched.goto("/ui/triggers")
+    across_the_screen(page.get_by_role("button", name="Edit").first)
+    watched.goto("/ui/triggers/deliveries")
+    across_the_screen(page.get_by_role("table", name="Deliveries").locator("tbody .badge").first)
