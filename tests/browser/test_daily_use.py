@@ -139,6 +139,25 @@ def test_sample_data_counts_read_with_thousands_separators(admin: Watched, seede
     assert r.status_code < 300, r.text
 
 
+def test_sample_data_from_settings_says_whether_its_companies_have_account_pages(admin: Watched,
+                                                                                   seeded: Seeded) -> None:
+    unit = seeded.call("POST", "/org-units", json={"name": "Settings demo"})
+    headers = {**seeded.headers, "X-OU-ID": unit["unit_id"]}
+    page = admin.page
+    page.reload()
+    page.get_by_label("Active OU").select_option(label="Settings demo")
+    admin.goto("/ui/settings")
+    card = page.get_by_role("region", name="Sample data")
+    card.get_by_role("button", name="Load sample data").click()
+    note = card.get_by_test_id("sample-accounts")
+    abm = seeded.server.request("GET", "/settings/scoring", headers=headers).json()["abm_enabled"]
+    # The seeded organization holds leads of its own, so the seed leaves the setting as it was and says so.
+    expect(note).to_have_text(re.compile("listed under Accounts" if abm else "an organization admin turns it on"))
+    seeded.wait_scored(60)
+    r = httpx.post(seeded.server.base + "/admin/wipe", headers=headers, json={})
+    assert r.status_code < 300, r.text
+
+
 def test_forms_say_what_to_fix_beside_the_field(admin: Watched) -> None:
     page = admin.goto("/ui/settings")
     dialog = submit_form(page, page.get_by_role("button", name="Add member"), "Add member",

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sampleSummary } from '../src/screens/settings/sampleCounts.js';
+import { sampleAccountsNote, sampleSummary } from '../src/screens/settings/sampleCounts.js';
 
 test('sample data counts read as things a person knows, singular for one, bookkeeping left out', () => {
   const removed = { decay_events: 65, events: 1787, lead_scores: 201, lead_aliases: 200, trigger_state: 4,
@@ -10,4 +10,10 @@ test('sample data counts read as things a person knows, singular for one, bookke
     + '1 segment, 4 trigger firings, 1 lead of yours unlinked from its sample account');
   assert.equal(sampleSummary({ new_table: 2 }), '2 new table');
   assert.equal(sampleSummary({}), '');
+});
+
+test('the seed answer says whether the sample companies have account pages', () => {
+  assert.match(sampleAccountsNote({ abm_enabled: true }), /listed under Accounts/);
+  assert.match(sampleAccountsNote({ abm_enabled: false }), /organization admin turns it on in Scoring → Settings/);
+  assert.equal(sampleAccountsNote({}), '');
 });

@@ -25,3 +25,12 @@ export function sampleSummary(counts) {
     .map(([key, n]) => [n, key.replaceAll('_', ' ')]);
   return [...known, ...others].map(([n, words]) => `${number.format(n)} ${words}`).join(', ');
 }
+
+/** What the seed's answer means for the sample accounts: listed under Accounts when account-based marketing is on
+ * (the seed turns it on itself only for an organization admin, in an organization without leads of its own). */
+export function sampleAccountsNote(answer) {
+  if (!answer || answer.abm_enabled === undefined) return '';
+  return answer.abm_enabled
+    ? 'Account-based marketing is on: the sample companies are listed under Accounts.'
+    : 'Account-based marketing is off, so the sample companies have no account pages: an organization admin turns it on in Scoring → Settings.';
+}
