@@ -146,7 +146,7 @@ def test_sample_data_from_settings_says_whether_its_companies_have_account_pages
     page = admin.page
     page.reload()
     page.get_by_label("Active OU").select_option(label="Settings demo")
-    admin.goto("/ui/settings")
+    admin.goto("/ui/settings/sample-data")
     card = page.get_by_role("region", name="Sample data")
     card.get_by_role("button", name="Load sample data").click()
     note = card.get_by_test_id("sample-accounts")

@@ -87,6 +87,12 @@ def test_leads_table_shows_ingested_leads(admin: Watched, seeded: Seeded) -> Non
     page.get_by_label("Max score").fill("100")
     page.get_by_label("Max score").dispatch_event("change")
     expect(page.get_by_role("alert")).to_have_count(0)
+    # The open-ended top level ("60 and above") fills no upper bound, and reads as that level again.
+    level = page.get_by_label("Level").first  # the engagement level, before "Fit level"
+    level.select_option(label="Hot")
+    expect(page.get_by_label("Min score")).to_have_value("60")
+    expect(page.get_by_label("Max score")).to_have_value("")
+    expect(level).to_have_value(re.compile(r".+"))
 
 
 def test_lead_ledger_sums_to_the_score(admin: Watched, seeded: Seeded) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Watched, sign_in
+from tests.browser.conftest import Watched, expect_field_problem, sign_in
 from tests.browser.data import Seeded
 from tests.e2e.server import ServerProcess
 
@@ -70,3 +70,12 @@ def test_the_deliveries_tab_says_why_emails_fail_without_smtp(admin: Watched, se
     expect(note).to_be_visible()
     note.get_by_role("link", name="Settings → Integrations").click()
     expect(page.get_by_role("region", name="Email")).to_be_visible()
+
+
+def test_the_slack_app_form_says_what_is_missing_beside_its_field(admin: Watched) -> None:
+    page = admin.goto("/ui/settings/integrations")
+    form = page.locator("form.app")
+    form.get_by_label("Client id").fill("1234567890.1234567890")
+    form.get_by_role("button", name="Save Slack app").click()
+    expect_field_problem(form, "Client secret", "Client secret is required")
+    expect(form.get_by_text("Client id is required")).to_have_count(0)

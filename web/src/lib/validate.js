@@ -3,8 +3,10 @@
 // Each check answers '' when the value is fine, else a sentence naming the field. The server still has the last
 // word: a form keeps showing its answer when it refuses.
 
-/** The API's integer range for weights, points, thresholds and scores (bounds.py: ±10^9). */
+/** The API's integer range for weights, points, thresholds and scores (leadvibe/limits.py: ±10^9). */
 export const INT_LIMIT = 1_000_000_000;
+/** A level band whose top is the largest score there is reads "and above" (no upper bound). */
+export const openEnded = (max) => max >= INT_LIMIT;
 /** Names of OUs, rulesets, levels, segments, credentials and people: 1 to 100 characters. */
 export const NAME_MAX = 100;
 /** Session timeout in minutes (scoring_settings.py). */
