@@ -112,6 +112,41 @@ def _fsync_path(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _live_files(db_path: Path) -> list[Path]:
+    """The files a running server writes: its database, its inbox file, and their WAL and shared-memory files."""
+    out: list[Path] = []
+    for base in (Path(db_path), inbox_store.path_beside(db_path)):
+        out += [base, Path(f"{base}-wal"), Path(f"{base}-shm"), Path(f"{base}-journal")]
+    return out
+
+
+def _is_one_of(path: Path, files: list[Path]) -> bool:
+    """Whether `path` names one of `files` (through any link, or a path spelled another way)."""
+    resolved = path.resolve()
+    for f in files:
+        if resolved == f.resolve():
+            return True
+        with contextlib.suppress(OSError):
+            if path.exists() and f.exists() and path.samefile(f):
+                return True
+    return False
+
+
+def _remove_stale_temporaries(dest: Path) -> None:
+    """Temporary copies an earlier backup to `dest` left when it was killed (`.<name>.tmp-<pid>` of a process
+    that is gone): full-size files nobody would find otherwise, since they are hidden."""
+    for stale in dest.parent.glob(f".{dest.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            _remove_with_sidecars(stale)
+        except PermissionError:  # another user's running process
+            continue
+
+
 def _remove_with_sidecars(path: Path) -> None:
     for suffix in ("", *SIDECARS):
         with contextlib.suppress(FileNotFoundError):
@@ -134,9 +169,13 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
         raise BackupError(f"no database at {db_path}: is --data-dir (LEADVIBE_DATA_DIR) right?")
     if not dest.parent.is_dir():
         raise BackupError(f"the directory {dest.parent} does not exist")
+    if _is_one_of(dest, _live_files(db_path)):
+        raise BackupError(f"{dest} is a file the server itself uses: a backup over it would destroy the data;"
+                          " write the backup somewhere else (a file outside the data directory)")
     started = time.monotonic()
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
     _remove_with_sidecars(tmp)
+    _remove_stale_temporaries(dest)
     inbox: apsw.Connection | None = None
     src: apsw.Connection | None = None
     out: apsw.Connection | None = None
@@ -174,6 +213,8 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
             raise BackupError("the copy failed PRAGMA integrity_check: " + "; ".join(errors[:5]))
         out.close()
         out = None
+        # Readable by its owner only: the copy holds password hashes, credential digests and every lead.
+        os.chmod(tmp, 0o600)
         _fsync_path(tmp)
         os.replace(tmp, dest)
         _fsync_path(dest.parent, directory=True)
@@ -259,6 +300,8 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
     data_dir = Path(data_dir)
     if not backup.is_file():
         raise BackupError(f"no backup file at {backup}")
+    if _is_one_of(backup, _live_files(data_dir / DB_NAME)):
+        raise BackupError(f"{backup} is the data directory's own database, not a backup of it: nothing to restore")
     lock = DataDirLock(data_dir)
     if lock.is_held_elsewhere():
         raise DataDirLocked(

@@ -159,6 +159,7 @@ def test_backup_is_one_self_contained_file_and_restore_keeps_the_old_database(tm
     conn.close()
     assert out.size_bytes > 0 and out.pages > 0
     assert not Path(f"{tmp_path / 'b.db'}-wal").exists()
+    assert (tmp_path / "b.db").stat().st_mode & 0o777 == 0o600  # password hashes and leads: its owner's only
     check = apsw.Connection(str(tmp_path / "b.db"))
     assert check.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     assert [r[0] for r in check.execute("SELECT v FROM t")] == ["kept"]
@@ -173,6 +174,29 @@ def test_backup_is_one_self_contained_file_and_restore_keeps_the_old_database(tm
     old = apsw.Connection(str(res.moved_aside))
     assert sorted(r[0] for r in old.execute("SELECT v FROM t")) == ["after", "kept"]
     old.close()
+
+
+def test_a_backup_never_writes_over_the_files_the_server_uses(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    conn = apsw.Connection(str(data / "leadvibe.db"))
+    conn.execute("PRAGMA journal_mode=WAL").fetchall()
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INT);"
+                 "INSERT INTO schema_migrations VALUES (1, 'foundation', 0)")
+    (tmp_path / "link.db").symlink_to(data / "leadvibe.db")
+    for target in (data / "leadvibe.db", data / "leadvibe.db-wal", data / "inbox.db", data / ".." / "data" /
+                   "leadvibe.db", tmp_path / "link.db"):
+        with pytest.raises(BackupError, match="a file the server itself uses"):
+            backup_database(data / "leadvibe.db", target)
+    with pytest.raises(BackupError, match="own database, not a backup"):
+        restore_database(data / "leadvibe.db", data)
+    assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations")] == [1]
+    conn.close()
+    # A temporary copy left by a backup that was killed is removed by the next backup to the same file.
+    stale = tmp_path / ".nightly.db.tmp-999999999"
+    stale.write_bytes(b"x" * 1000)
+    backup_database(data / "leadvibe.db", tmp_path / "nightly.db")
+    assert not stale.exists() and (tmp_path / "nightly.db").is_file()
 
 
 def test_restore_refuses_damaged_foreign_or_locked_input(tmp_path: Path) -> None:
