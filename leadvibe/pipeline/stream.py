@@ -1,10 +1,11 @@
-"""Server-sent events fan-out per OU. A slow client never blocks ingestion: each client has a bounded buffer,
-and a client whose buffer is full is dropped (the events are not)."""
+"""Server-sent events fan-out per OU. A slow client never blocks ingestion: a client that is `buffer` messages
+behind is dropped (the events are not). Behind is measured when a burst of messages begins (the publications of
+one commit arrive in one turn of the event loop, thousands for a worker batch), so a client that keeps up takes a
+whole burst however large, and a client's backlog stays under `buffer` plus one burst."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -43,13 +44,15 @@ def name_score_updates(conn: apsw.Connection, hub: Any, unit_id: str, changes: l
 
 
 class Subscriber:
-    """One connected client."""
+    """One connected client: its unsent frames, and how many it had when the current burst began."""
 
-    __slots__ = ("closed", "queue")
+    __slots__ = ("backlog", "burst", "closed", "queue")
 
-    def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=size)
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.closed = False
+        self.burst = -1
+        self.backlog = 0
 
 
 class StreamHub:
@@ -63,6 +66,9 @@ class StreamHub:
         # Told (unit id, subscribers now) when an OU's count changes: the worker process builds an OU's
         # publications only while someone listens (pipeline.worker_process).
         self.listener: Callable[[str, int], None] | None = None
+        # The burst publications belong to: every publication of one turn of the event loop.
+        self._burst = 0
+        self._burst_open = False
 
     def subscriber_count(self, unit_id: str | None = None) -> int:
         """Connected clients (of one OU, or all)."""
@@ -80,21 +86,37 @@ class StreamHub:
         if not subs:
             return
         frame = b"event: " + event.encode() + b"\ndata: " + _json.encode(data) + b"\n\n"
+        burst = self._current_burst()
         for sub in list(subs):
-            try:
+            if sub.burst != burst:
+                sub.burst, sub.backlog = burst, sub.queue.qsize()
+            if sub.backlog < self.buffer:
                 sub.queue.put_nowait(frame)
-            except asyncio.QueueFull:
-                sub.closed = True
-                subs.discard(sub)
-                self._changed(unit_id)
-                with contextlib.suppress(asyncio.QueueFull):
-                    sub.queue.put_nowait(b"")  # wake the reader so it ends
-                if self.on_drop:
-                    self.on_drop()
+                continue
+            sub.closed = True
+            subs.discard(sub)
+            self._changed(unit_id)
+            sub.queue.put_nowait(b"")  # wake the reader so it ends
+            if self.on_drop:
+                self.on_drop()
+
+    def _current_burst(self) -> int:
+        if not self._burst_open:
+            try:
+                asyncio.get_running_loop().call_soon(self._end_burst)
+            except RuntimeError:  # no loop running (a script): every publication is a burst of its own
+                self._burst += 1
+                return self._burst
+            self._burst_open = True
+        return self._burst
+
+    def _end_burst(self) -> None:
+        self._burst_open = False
+        self._burst += 1
 
     async def stream(self, unit_id: str) -> AsyncIterator[bytes]:
         """The byte stream of one client: a hello, the OU's events, a heartbeat comment when idle."""
-        sub = Subscriber(self.buffer)
+        sub = Subscriber()
         self._subs.setdefault(unit_id, set()).add(sub)
         self._changed(unit_id)
         try:

@@ -522,10 +522,31 @@ async def test_slow_stream_client_is_dropped_not_ingestion(api: Api, basic: dict
     dropped_before = api.rt.metrics.sse_dropped.value()  # the app is shared: count this test's drops only
     gen = hub.stream("unit_default")
     assert (await gen.__anext__()).startswith(b": connected")
-    for i in range(hub.buffer + 5):
+    for i in range(hub.buffer + 5):  # one commit's burst: taken whole by a client that was not behind
         hub.publish("unit_default", "event_ingested", {"i": i})
+    assert hub.subscriber_count("unit_default") == 1
+    await asyncio.sleep(0)  # the next burst finds it a whole buffer behind (it read nothing)
+    hub.publish("unit_default", "event_ingested", {"i": "next"})
     assert hub.subscriber_count("unit_default") == 0
     assert api.rt.metrics.sse_dropped.value() == dropped_before + 1
+    await gen.aclose()
+
+
+async def test_a_stream_client_that_keeps_up_gets_every_message_of_a_large_batch() -> None:
+    """A full /ingest/batch publishes two messages per event in one turn of the event loop: more than the buffer,
+    all delivered to a client that was keeping up; the next burst finds it caught up again."""
+    from leadvibe.pipeline.stream import StreamHub
+
+    hub = StreamHub(buffer=100, heartbeat=60)
+    gen = hub.stream("unit_a")
+    assert (await gen.__anext__()).startswith(b": connected")
+    for burst in range(3):
+        for i in range(350):
+            hub.publish("unit_a", "score_update", {"burst": burst, "i": i})
+        received = b""
+        while received.count(b"event: score_update") < 350:
+            received += await asyncio.wait_for(gen.__anext__(), 5)
+        assert received.count(b"event: score_update") == 350 and hub.subscriber_count("unit_a") == 1
     await gen.aclose()
 
 
@@ -540,10 +561,12 @@ async def test_stream_sends_what_queued_meanwhile_as_one_chunk_in_order() -> Non
     hub.publish("unit_b", "event_ingested", {"i": "elsewhere"})
     chunk = await gen.__anext__()
     assert chunk == b"".join(b'event: event_ingested\ndata: {"i":%d}\n\n' % i for i in range(3))
-    # A client that falls a whole buffer behind is dropped: its stream ends (it reconnects; nothing is lost but
-    # the frames it missed).
-    for i in range(3, 7):
+    # A client a whole buffer behind when a burst begins is dropped: its stream ends (it reconnects; nothing is
+    # lost but the frames it missed).
+    for i in range(3, 6):
         hub.publish("unit_a", "event_ingested", {"i": i})
+    await asyncio.sleep(0)
+    hub.publish("unit_a", "event_ingested", {"i": 6})
     assert hub.subscriber_count("unit_a") == 0
     assert [frame async for frame in gen] == []
 
