@@ -14,20 +14,22 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
 
-def sideways(page: Page) -> list[str]:
-    """What scrolls sideways: the page itself, or any element (a table's wrapper, a code block) inside it."""
+def sideways(page: Page, within: str = "main") -> list[str]:
+    """What scrolls sideways: the page itself, or any element (a table's wrapper, a code block) inside `within` (a
+    selector: the screen, or an open dialog)."""
     found: list[str] = page.evaluate(
-        """() => {
+        """(within) => {
           const out = [];
           const doc = document.documentElement;
           if (doc.scrollWidth > window.innerWidth) out.push(`page ${doc.scrollWidth}/${window.innerWidth}`);
-          for (const el of document.querySelectorAll('main *')) {
+          for (const el of document.querySelectorAll(`${within} *`)) {
             const style = getComputedStyle(el);
             if (el.scrollWidth > el.clientWidth + 1 && /auto|scroll/.test(style.overflowX) && el.clientWidth > 0)
               out.push(`${el.tagName.toLowerCase()}.${el.className} ${el.scrollWidth}/${el.clientWidth}`);
           }
           return out;
-        }"""
+        }""",
+        within,
     )
     return found
 
@@ -171,9 +173,9 @@ def test_the_leads_filters_stay_open_on_a_desktop(admin: Watched) -> None:
     assert sideways(page) == []
 
 
-# Every screen whose tables read as cards on a phone (the Events screen and its Event types tab still scroll their
-# tables sideways inside the card).
+# Every screen whose tables read as cards on a phone.
 CARD_SCREENS = [
+    ("/ui/events", "Events"), ("/ui/events?tab=types", "Events"), ("/ui/settings/event-types", "Settings"),
     ("/ui/settings/integrations", "Settings"), ("/ui/accounts", "Accounts"), ("/ui/triggers", "Triggers"),
     ("/ui/triggers/sequences", "Triggers"),
     ("/ui/triggers/fired", "Triggers"), ("/ui/triggers/deliveries", "Triggers"), ("/ui/scoring/levels", "Scoring"),
@@ -202,3 +204,48 @@ def test_lists_read_as_cards_without_sideways_scrolling_on_a_phone(watched: Watc
     across_the_screen(page.get_by_role("button", name="Edit").first)
     watched.goto("/ui/triggers/deliveries")
     across_the_screen(page.get_by_role("table", name="Deliveries").locator("tbody .badge").first)
+
+
+def test_events_and_their_types_read_as_cards_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/events?event_type=demo_request")
+    events = page.get_by_role("table", name="Events")
+    first = events.locator("tbody tr").first
+    expect(first).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    # each event is a card: what happened, to whom and when, its campaign, and the button that explains its score
+    for cell in (first.get_by_role("cell", name=re.compile("^demo_request")), first.locator(".lead-name"),
+                 first.get_by_role("cell", name=re.compile("utm_campaign")),
+                 first.get_by_role("button", name="Explain score"), first.get_by_label(re.compile("^Select event"))):
+        across_the_screen(cell)
+    # the head row is hidden, but "select all" stays for deleting a page of events
+    select_all = page.get_by_label("Select all events on this page")
+    across_the_screen(select_all)
+    select_all.check()
+    expect(page.get_by_role("button", name=re.compile(r"^Delete \d+ selected"))).to_be_visible()
+    select_all.uncheck()
+    watched.shot("phone-events")
+
+    # the score explanation: one card per ruleset inside the dialog, nothing to scroll sideways
+    first.get_by_role("button", name="Explain score").click()
+    dialog = page.get_by_role("dialog", name="Score explanation")
+    rulesets = dialog.get_by_role("table")
+    expect(rulesets.get_by_role("cell", name="demo_request (+40)")).to_be_visible()
+    assert sideways(page, "dialog[open]") == []
+    for text in ("+40", "demo_request (+40)"):
+        across_the_screen(rulesets.get_by_role("cell", name=text, exact=True))
+    across_the_screen(rulesets.get_by_role("cell", name=re.compile("→")))
+    watched.shot("phone-explanation")
+    page.keyboard.press("Escape")
+
+    watched.goto("/ui/events?tab=types")
+    types = page.get_by_role("table", name="Event types")
+    row = types.get_by_role("row", name=re.compile("demo_request"))
+    expect(row).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    for control in (row.get_by_role("checkbox"), row.get_by_role("combobox"),
+                    row.get_by_role("button", name="Delete events")):
+        across_the_screen(control)
+    watched.shot("phone-event-types")
+
