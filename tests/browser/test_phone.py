@@ -16,13 +16,14 @@ DESKTOP = {"width": 1280, "height": 860}
 
 def sideways(page: Page, within: str = "main") -> list[str]:
     """What scrolls sideways: the page itself, or any element (a table's wrapper, a code block) inside `within` (a
-    selector: the screen, or an open dialog)."""
+    selector: the screen, or an open dialog). A tab strip is one line that scrolls on purpose: `one_line` checks it."""
     found: list[str] = page.evaluate(
         """(within) => {
           const out = [];
           const doc = document.documentElement;
           if (doc.scrollWidth > window.innerWidth) out.push(`page ${doc.scrollWidth}/${window.innerWidth}`);
           for (const el of document.querySelectorAll(`${within} *`)) {
+            if (el.matches('nav.tabs')) continue;
             const style = getComputedStyle(el);
             if (el.scrollWidth > el.clientWidth + 1 && /auto|scroll/.test(style.overflowX) && el.clientWidth > 0)
               out.push(`${el.tagName.toLowerCase()}.${el.className} ${el.scrollWidth}/${el.clientWidth}`);
@@ -249,3 +250,54 @@ def test_events_and_their_types_read_as_cards_on_a_phone(watched: Watched, seede
         across_the_screen(control)
     watched.shot("phone-event-types")
 
+
+def one_line(page: Page, name: str) -> Locator:
+    """The tab strip `name` holds its links on one line, and its open section's link lies inside the strip and the
+    screen; the strip."""
+    strip = page.get_by_role("navigation", name=name, exact=True)
+    expect(strip.get_by_role("link").first).to_be_visible()
+    tops = strip.get_by_role("link").evaluate_all("as => as.map((a) => Math.round(a.getBoundingClientRect().top))")
+    assert len(set(tops)) == 1, tops
+    current = strip.locator("[aria-current=page]")
+    box, edges = current.bounding_box(), strip.bounding_box()
+    assert box is not None and edges is not None
+    assert box["x"] >= edges["x"] - 1 and box["x"] + box["width"] <= edges["x"] + edges["width"] + 1, (box, edges)
+    return strip
+
+
+def test_tab_strips_take_one_line_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/settings")
+    # the last sections sit past the screen's right edge: opening one scrolls it into view
+    for path, name, current in (("/ui/settings", "Settings sections", "Members"),
+                                ("/ui/settings/limits", "Settings sections", "Usage and limits"),
+                                ("/ui/scoring/surge", "Scoring sections", "Surge")):
+        watched.goto(path)
+        expect(page.get_by_role("navigation", name=name).get_by_role("link", name=current)).to_have_attribute(
+            "aria-current", "page")
+        watched.settle()
+        strip = one_line(page, name)
+        across_the_screen(strip.locator("[aria-current=page]"))
+        assert sideways(page) == [], path
+        # the side with more sections past the screen's edge fades out: the sign that the strip scrolls
+        assert "gradient" in strip.evaluate("s => getComputedStyle(s).maskImage"), path
+    watched.shot("phone-scoring-tabs")
+    # a tap on a section in sight opens it without the strip jumping under the finger
+    strip = page.get_by_role("navigation", name="Scoring sections")
+    scrolled = strip.evaluate("s => s.scrollLeft")
+    assert scrolled > 0
+    strip.get_by_role("link", name="Decay").click()
+    expect(page).to_have_url(re.compile(r"/ui/scoring/decay$"))
+    expect(strip.get_by_role("link", name="Decay")).to_have_attribute("aria-current", "page")
+    one_line(page, "Scoring sections")
+    assert strip.evaluate("s => s.scrollLeft") == scrolled
+
+
+def test_tab_strips_stay_a_plain_row_on_a_desktop(admin: Watched) -> None:
+    page = admin.page
+    page.set_viewport_size(DESKTOP)
+    for path, name in (("/ui/settings/limits", "Settings sections"), ("/ui/scoring/surge", "Scoring sections")):
+        admin.goto(path)
+        strip = one_line(page, name)
+        # a plain row of links: nothing scrolls, so no scroll bar and no clipped focus ring
+        assert strip.evaluate("s => [getComputedStyle(s).overflowX, getComputedStyle(s).maskImage]") == [
+            "visible", "none"], path

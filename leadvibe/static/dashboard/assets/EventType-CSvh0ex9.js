@@ -1,1 +1,0 @@
-import{$ as e,B as t,St as n,Tt as r,et as i,mt as a,nt as o,st as s,ut as c,wt as l}from"./index-Bq0_gYr-.js";import{n as u}from"./LeadName-Y4lK67wa.js";var d=o(`<span> </span>`);function f(o,f){r(f,!0);let p=n(()=>u(f.type));var m=d(),h=a(m,!0);c(()=>{t(m,`title`,s(p).name===s(p).key?void 0:`Event type key: ${s(p).key}`),e(h,s(p).name)}),i(o,m),l()}export{f as t};

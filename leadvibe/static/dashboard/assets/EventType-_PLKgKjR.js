@@ -1,0 +1,1 @@
+import{$ as e,B as t,Ct as n,Et as r,Tt as i,et as a,ht as o,nt as s,st as c,ut as l}from"./index-DF9kMOel.js";import{n as u}from"./LeadName-CtwgBlR3.js";var d=s(`<span> </span>`);function f(s,f){r(f,!0);let p=n(()=>u(f.type));var m=d(),h=o(m,!0);l(()=>{t(m,`title`,c(p).name===c(p).key?void 0:`Event type key: ${c(p).key}`),e(h,c(p).name)}),a(s,m),i()}export{f as t};
