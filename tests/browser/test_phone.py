@@ -9,6 +9,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Watched, sign_in
 from tests.browser.data import Seeded
+from tests.browser.test_screens import viewer_page
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
@@ -249,6 +250,22 @@ def test_events_and_their_types_read_as_cards_on_a_phone(watched: Watched, seede
                     row.get_by_role("button", name="Delete events")):
         across_the_screen(control)
     watched.shot("phone-event-types")
+
+
+def test_a_viewers_event_cards_start_at_the_cards_edge(watched: Watched, seeded: Seeded) -> None:
+    page = watched.page
+    page.set_viewport_size(PHONE)
+    viewer_page(watched, seeded)
+    watched.goto("/ui/events")
+    first = page.get_by_role("table", name="Events").locator("tbody tr").first
+    expect(first).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    # no checkboxes to select events with, and no empty column where they would be
+    expect(page.get_by_text("All on this page")).to_be_hidden()
+    card, kind = first.bounding_box(), first.locator("td.type").bounding_box()
+    assert card is not None and kind is not None
+    assert kind["x"] - card["x"] <= 13, (card, kind)  # the card's own padding (12 px), nothing more
 
 
 def one_line(page: Page, name: str) -> Locator:
