@@ -9,25 +9,29 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Watched, sign_in
 from tests.browser.data import Seeded
+from tests.browser.test_screens import viewer_page
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
 
-def sideways(page: Page) -> list[str]:
-    """What scrolls sideways: the page itself, or any element (a table's wrapper, a code block) inside it."""
+def sideways(page: Page, within: str = "main") -> list[str]:
+    """What scrolls sideways: the page itself, or any element (a table's wrapper, a code block) inside `within` (a
+    selector: the screen, or an open dialog). A tab strip is one line that scrolls on purpose: `one_line` checks it."""
     found: list[str] = page.evaluate(
-        """() => {
+        """(within) => {
           const out = [];
           const doc = document.documentElement;
           if (doc.scrollWidth > window.innerWidth) out.push(`page ${doc.scrollWidth}/${window.innerWidth}`);
-          for (const el of document.querySelectorAll('main *')) {
+          for (const el of document.querySelectorAll(`${within} *`)) {
+            if (el.matches('nav.tabs')) continue;
             const style = getComputedStyle(el);
             if (el.scrollWidth > el.clientWidth + 1 && /auto|scroll/.test(style.overflowX) && el.clientWidth > 0)
               out.push(`${el.tagName.toLowerCase()}.${el.className} ${el.scrollWidth}/${el.clientWidth}`);
           }
           return out;
-        }"""
+        }""",
+        within,
     )
     return found
 
@@ -171,9 +175,9 @@ def test_the_leads_filters_stay_open_on_a_desktop(admin: Watched) -> None:
     assert sideways(page) == []
 
 
-# Every screen whose tables read as cards on a phone (the Events screen and its Event types tab still scroll their
-# tables sideways inside the card).
+# Every screen whose tables read as cards on a phone.
 CARD_SCREENS = [
+    ("/ui/events", "Events"), ("/ui/events?tab=types", "Events"), ("/ui/settings/event-types", "Settings"),
     ("/ui/settings/integrations", "Settings"), ("/ui/accounts", "Accounts"), ("/ui/triggers", "Triggers"),
     ("/ui/triggers/sequences", "Triggers"),
     ("/ui/triggers/fired", "Triggers"), ("/ui/triggers/deliveries", "Triggers"), ("/ui/scoring/levels", "Scoring"),
@@ -202,3 +206,115 @@ def test_lists_read_as_cards_without_sideways_scrolling_on_a_phone(watched: Watc
     across_the_screen(page.get_by_role("button", name="Edit").first)
     watched.goto("/ui/triggers/deliveries")
     across_the_screen(page.get_by_role("table", name="Deliveries").locator("tbody .badge").first)
+
+
+def test_events_and_their_types_read_as_cards_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/events?event_type=demo_request")
+    events = page.get_by_role("table", name="Events")
+    first = events.locator("tbody tr").first
+    expect(first).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    # each event is a card: what happened, to whom and when, its campaign, and the button that explains its score
+    for cell in (first.get_by_role("cell", name=re.compile("^demo_request")), first.locator(".lead-name"),
+                 first.get_by_role("cell", name=re.compile("utm_campaign")),
+                 first.get_by_role("button", name="Explain score"), first.get_by_label(re.compile("^Select event"))):
+        across_the_screen(cell)
+    # the head row is hidden, but "select all" stays for deleting a page of events
+    select_all = page.get_by_label("Select all events on this page")
+    across_the_screen(select_all)
+    select_all.check()
+    expect(page.get_by_role("button", name=re.compile(r"^Delete \d+ selected"))).to_be_visible()
+    select_all.uncheck()
+    watched.shot("phone-events")
+
+    # the score explanation: one card per ruleset inside the dialog, nothing to scroll sideways
+    first.get_by_role("button", name="Explain score").click()
+    dialog = page.get_by_role("dialog", name="Score explanation")
+    rulesets = dialog.get_by_role("table")
+    expect(rulesets.get_by_role("cell", name="demo_request (+40)")).to_be_visible()
+    assert sideways(page, "dialog[open]") == []
+    for text in ("+40", "demo_request (+40)"):
+        across_the_screen(rulesets.get_by_role("cell", name=text, exact=True))
+    across_the_screen(rulesets.get_by_role("cell", name=re.compile("→")))
+    watched.shot("phone-explanation")
+    page.keyboard.press("Escape")
+
+    watched.goto("/ui/events?tab=types")
+    types = page.get_by_role("table", name="Event types")
+    row = types.get_by_role("row", name=re.compile("demo_request"))
+    expect(row).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    for control in (row.get_by_role("checkbox"), row.get_by_role("combobox"),
+                    row.get_by_role("button", name="Delete events")):
+        across_the_screen(control)
+    watched.shot("phone-event-types")
+
+
+def test_a_viewers_event_cards_start_at_the_cards_edge(watched: Watched, seeded: Seeded) -> None:
+    page = watched.page
+    page.set_viewport_size(PHONE)
+    viewer_page(watched, seeded)
+    watched.goto("/ui/events")
+    first = page.get_by_role("table", name="Events").locator("tbody tr").first
+    expect(first).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    # no checkboxes to select events with, and no empty column where they would be
+    expect(page.get_by_text("All on this page")).to_be_hidden()
+    card, kind = first.bounding_box(), first.locator("td.type").bounding_box()
+    assert card is not None and kind is not None
+    assert kind["x"] - card["x"] <= 13, (card, kind)  # the card's own padding (12 px), nothing more
+
+
+def one_line(page: Page, name: str) -> Locator:
+    """The tab strip `name` holds its links on one line, and its open section's link lies inside the strip and the
+    screen; the strip."""
+    strip = page.get_by_role("navigation", name=name, exact=True)
+    expect(strip.get_by_role("link").first).to_be_visible()
+    tops = strip.get_by_role("link").evaluate_all("as => as.map((a) => Math.round(a.getBoundingClientRect().top))")
+    assert len(set(tops)) == 1, tops
+    current = strip.locator("[aria-current=page]")
+    box, edges = current.bounding_box(), strip.bounding_box()
+    assert box is not None and edges is not None
+    assert box["x"] >= edges["x"] - 1 and box["x"] + box["width"] <= edges["x"] + edges["width"] + 1, (box, edges)
+    return strip
+
+
+def test_tab_strips_take_one_line_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/settings")
+    # the last sections sit past the screen's right edge: opening one scrolls it into view
+    for path, name, current in (("/ui/settings", "Settings sections", "Members"),
+                                ("/ui/settings/limits", "Settings sections", "Usage and limits"),
+                                ("/ui/scoring/surge", "Scoring sections", "Surge")):
+        watched.goto(path)
+        expect(page.get_by_role("navigation", name=name).get_by_role("link", name=current)).to_have_attribute(
+            "aria-current", "page")
+        watched.settle()
+        strip = one_line(page, name)
+        across_the_screen(strip.locator("[aria-current=page]"))
+        assert sideways(page) == [], path
+        # the side with more sections past the screen's edge fades out: the sign that the strip scrolls
+        assert "gradient" in strip.evaluate("s => getComputedStyle(s).maskImage"), path
+    watched.shot("phone-scoring-tabs")
+    # a tap on a section in sight opens it without the strip jumping under the finger
+    strip = page.get_by_role("navigation", name="Scoring sections")
+    scrolled = strip.evaluate("s => s.scrollLeft")
+    assert scrolled > 0
+    strip.get_by_role("link", name="Decay").click()
+    expect(page).to_have_url(re.compile(r"/ui/scoring/decay$"))
+    expect(strip.get_by_role("link", name="Decay")).to_have_attribute("aria-current", "page")
+    one_line(page, "Scoring sections")
+    assert strip.evaluate("s => s.scrollLeft") == scrolled
+
+
+def test_tab_strips_stay_a_plain_row_on_a_desktop(admin: Watched) -> None:
+    page = admin.page
+    page.set_viewport_size(DESKTOP)
+    for path, name in (("/ui/settings/limits", "Settings sections"), ("/ui/scoring/surge", "Scoring sections")):
+        admin.goto(path)
+        strip = one_line(page, name)
+        # a plain row of links: nothing scrolls, so no scroll bar and no clipped focus ring
+        assert strip.evaluate("s => [getComputedStyle(s).overflowX, getComputedStyle(s).maskImage]") == [
+            "visible", "none"], path

@@ -1,1 +1,0 @@
-import{Dt as e,Et as t,H as n,ft as r,gt as i,it as a,lt as o,nt as s,tt as c,wt as l}from"./index-C1nZFeBJ.js";import{n as u}from"./LeadName-BGeULTWF.js";var d=a(`<span> </span>`);function f(a,f){e(f,!0);let p=l(()=>u(f.type));var m=d(),h=i(m,!0);r(()=>{n(m,`title`,o(p).name===o(p).key?void 0:`Event type key: ${o(p).key}`),c(h,o(p).name)}),s(a,m),t()}export{f as t};
