@@ -8,7 +8,7 @@ import errno
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from leadvibe import WORKER_CHILD_ENV, __version__
@@ -34,7 +34,7 @@ def listening_line(host: str, port: int) -> str:
     return f"LeadVibe is listening on http://{shown}:{port}{everywhere}; dashboard: http://{shown}:{port}/ui"
 
 
-def _graceful_server_class(ready_line: str) -> type:
+def _graceful_server_class(ready_line: str, on_stop: Callable[[], None]) -> type:
     import contextlib
     import signal
     import threading
@@ -56,6 +56,10 @@ def _graceful_server_class(ready_line: str) -> type:
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            on_stop()  # before the graceful wait: what never ends by itself (streams) is ended first
+            await super().shutdown(sockets=sockets)
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
@@ -110,7 +114,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The worker process imports while this one does (it waits for its settings; should start-up fail, its
         # socket closes and it ends).
         started = start_worker() if settings.worker_process else None
-        _GracefulServer = _graceful_server_class(listening_line(settings.host, settings.port))
+        app_ref: list[Any] = []
+
+        def end_streams() -> None:
+            runtime = getattr(app_ref[0].state, "runtime", None) if app_ref else None
+            if runtime is not None and runtime.stream is not None:
+                runtime.stream.close_all()
+
+        _GracefulServer = _graceful_server_class(listening_line(settings.host, settings.port), end_streams)
         import uvicorn
 
         from leadvibe import gc_policy
@@ -121,6 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             try:
                 app = create_app(settings, lock=lock, started_worker=started)
+                app_ref.append(app)
             except MissingSecretKey as exc:
                 print(f"leadvibe: refusing to start: {exc}", file=sys.stderr)
                 return 1

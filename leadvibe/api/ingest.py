@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, cast
 
@@ -20,7 +21,7 @@ from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import Accepted, IngestEvent, QueuedEvent, validate
 from leadvibe.runtime import Runtime
-from leadvibe.security.guards import access
+from leadvibe.security.guards import access, check_access
 from leadvibe.security.principal import Role, Tenant
 
 MAX_BODY = 1024 * 1024
@@ -289,14 +290,28 @@ async def import_events(
         await upload.close()
 
 
+# How often an open stream checks that its caller may still read it (before it sends anything more).
+STREAM_RECHECK_S = 5.0
+
+
 @get("/stream", opt=access(Role.VIEWER, ou_query="ouId"), operation_id="stream", summary="Server-sent events stream",
      tags=["Stream"], media_type="text/event-stream")
-async def stream(rt: Runtime, tenant: Tenant) -> Stream:
-    """`score_update`, `event_ingested`, `surge`, `trigger_fired` for the active OU, with heartbeats."""
+async def stream(rt: Runtime, tenant: Tenant, request: Request[Any, Any, Any]) -> Stream:
+    """`score_update`, `event_ingested`, `surge`, `trigger_fired` for the active OU, with heartbeats. The caller's
+    access is checked again as the stream goes on (`STREAM_RECHECK_S`): a logout, a deleted credential, an expired
+    token or a lost membership ends it, as it refuses the next request."""
     hub = rt.stream
+    opt = request.route_handler.opt
 
     async def body() -> AsyncIterator[bytes]:
+        checked = time.monotonic()
         async for frame in hub.stream(tenant.unit_id):
+            if time.monotonic() - checked >= STREAM_RECHECK_S:
+                try:
+                    await check_access(rt, request, opt, "GET", rate_limited=False)
+                except ApiError:
+                    return
+                checked = time.monotonic()
             yield frame
 
     return Stream(body(), media_type="text/event-stream",

@@ -100,6 +100,16 @@ class StreamHub:
             if self.on_drop:
                 self.on_drop()
 
+    def close_all(self) -> None:
+        """End every client's stream (the server is stopping: an open stream would hold its shutdown until the
+        graceful timeout). Clients reconnect to the next server by the `retry` the stream opened with."""
+        for unit_id, subs in list(self._subs.items()):
+            for sub in list(subs):
+                sub.closed = True
+                sub.queue.put_nowait(b"")
+            subs.clear()
+            self._changed(unit_id)
+
     def _current_burst(self) -> int:
         if not self._burst_open:
             try:

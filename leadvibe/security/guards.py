@@ -231,21 +231,22 @@ def _rate_key(rt: Runtime, principal: Principal, connection: Connection) -> str:
     return f"org:{principal.org_id}"
 
 
-async def check_access(rt: Runtime, connection: Connection, opt: dict[str, Any],
-                       method: str) -> tuple[Principal | None, Tenant | None, Role | None]:
+async def check_access(rt: Runtime, connection: Connection, opt: dict[str, Any], method: str,
+                       *, rate_limited: bool = True) -> tuple[Principal | None, Tenant | None, Role | None]:
     """Everything the guard decides for a handler's `opt`: authenticate, rate-limit, resolve the active OU and
     check the role there (and in a path OU). Returns (principal, tenant, role in the path OU) and leaves the
     principal in `connection.state` as soon as it is known; raises ApiError.
 
     Shared by the framework's guard and the lean ingestion path (`api/ingest_asgi.py`), so both apply the same
-    rules."""
+    rules. `rate_limited=False`: a check again for a request already admitted (an open stream), which is not a
+    request of its own."""
     auth = opt.get("auth", "any")
     if auth == "none":
         return None, None, None
     principal = await authenticate(rt, connection, allow_basic=(auth == "any"))
     connection.state.principal = principal  # set before the checks below: a refused request is still audited
     limiter = rt.ratelimiter
-    if limiter.enabled:
+    if limiter.enabled and rate_limited:
         verdict = limiter.take(_rate_key(rt, principal, connection))
         if not verdict.allowed:
             retry = max(1, int(verdict.retry_after + 0.999))
