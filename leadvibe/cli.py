@@ -441,6 +441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_child(child)
     args = build_parser().parse_args(argv)
+    # Everything the appliance writes (the data directory, its databases and their WAL and shared-memory files,
+    # backups, keys) holds password hashes, credential digests and every lead: its owner's only, as the systemd
+    # unit's UMask=0077 makes it, also when run by hand.
+    os.umask(0o077)
     return int(args.fn(args) or 0)
 
 

@@ -122,3 +122,21 @@ def test_the_listening_line_names_a_url_a_browser_opens() -> None:
                                                " dashboard: http://127.0.0.1:8080/ui")
     assert listening_line("::1", 9000).startswith("LeadVibe is listening on http://[::1]:9000;")
     assert listening_line("10.0.0.5", 80).endswith("dashboard: http://10.0.0.5:80/ui")
+
+
+def test_the_data_directory_and_its_files_are_private(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        r = server.request("POST", "/ingest", json={"lead_id": "ld_1", "event_type": "page_view"}, headers=server.basic())
+        assert r.status_code == 202
+        server.wait_scored()
+        files = list(server.data_dir.iterdir())
+        assert {"leadvibe.db", "inbox.db", "secret.key", "leadvibe.db-wal"} <= {p.name for p in files}
+        for path in files:
+            assert path.stat().st_mode & 0o077 == 0, (path.name, oct(path.stat().st_mode))
+    finally:
+        server.stop()
+    fresh = tmp_path / "made-by-leadvibe"  # a directory the command creates itself
+    out = leadvibe("migrate", "--data-dir", str(fresh))
+    assert out.returncode == 0, out.stderr
+    assert fresh.stat().st_mode & 0o077 == 0 and (fresh / "leadvibe.db").stat().st_mode & 0o077 == 0
