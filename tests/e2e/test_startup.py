@@ -127,7 +127,8 @@ def test_the_listening_line_names_a_url_a_browser_opens() -> None:
 def test_the_data_directory_and_its_files_are_private(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     try:
-        r = server.request("POST", "/ingest", json={"lead_id": "ld_1", "event_type": "page_view"}, headers=server.basic())
+        r = server.request("POST", "/ingest", json={"lead_id": "ld_1", "event_type": "page_view"},
+                           headers=server.basic())
         assert r.status_code == 202
         server.wait_scored()
         files = list(server.data_dir.iterdir())
