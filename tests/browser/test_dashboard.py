@@ -87,6 +87,10 @@ def test_leads_table_shows_ingested_leads(admin: Watched, seeded: Seeded) -> Non
     page.get_by_label("Max score").fill("100")
     page.get_by_label("Max score").dispatch_event("change")
     expect(page.get_by_role("alert")).to_have_count(0)
+    # An address with the range the wrong way round lists leads and says what is wrong; no request is refused.
+    admin.goto("/ui/leads?min_score=1000&max_score=5")
+    expect(page.get_by_role("alert")).to_have_text("Min score is above max score.")
+    expect(table.get_by_role("row").nth(1)).to_be_visible()
     # The open-ended top level ("60 and above") fills no upper bound, and reads as that level again.
     level = page.get_by_label("Level").first  # the engagement level, before "Fit level"
     level.select_option(label="Hot")
