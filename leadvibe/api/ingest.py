@@ -184,13 +184,18 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     rows = Records(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
     read = iter(rows)
     try:
-        fields = [f.strip().lower() for f in next(read, (0, []))[1]]
+        at, names = next(read, (1, []))
+        fields = [f.strip().lower() for f in names]
     except UnicodeDecodeError:
         raise ApiError(400, "the CSV file must be UTF-8") from None
     except UnterminatedQuote as exc:
         raise ApiError(400, unterminated_header(exc.line)) from None
     if not fields:
         raise ApiError(400, "the CSV file is empty (a header row is required)")
+    if at != 1:
+        # Blank lines are skipped between rows, but a header further down is more likely a file cut wrongly.
+        raise ApiError(400, f"the CSV file starts with {at - 1} blank line{'s' if at > 2 else ''}: the header "
+                            "row must be its first line")
     if "event_type" not in fields:
         raise ApiError(400, "the CSV header must include `event_type`")
     repeated = sorted({f for f in fields if f and fields.count(f) > 1})

@@ -67,3 +67,10 @@ async def test_a_bad_row_spanning_lines_is_named_by_its_first_line(api: Api) -> 
     assert [e["line"] for e in body["error_rows"]] == [2, 7]
     assert all("last_line" not in e for e in body["error_rows"])
     assert await _stored_leads(api) == ["ld_2", "ld_4"]
+
+
+async def test_a_file_must_start_with_its_header(api: Api) -> None:
+    r = await _import(api, "\n\nlead_id,event_type\nld_1,page_view\n")
+    assert r.json() == {"error": "the CSV file starts with 2 blank lines: the header row must be its first line"}
+    r = await _import(api, "\n")
+    assert r.json() == {"error": "the CSV file is empty (a header row is required)"}
