@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import heapq
+import io
+import itertools
 import marshal
 import sys
 import tempfile
@@ -28,13 +30,16 @@ from typing import IO
 
 import httpx
 
+from leadvibe.csvread import Records, UnterminatedQuote, unterminated_header, unterminated_quote
+
 PART_BYTES = 1024 * 1024
 PART_ROWS = 2000
 # Rows sorted in memory at a time by `--by-lead` (some tens of MB); a longer file is sorted in runs on disk.
 RUN_ROWS = 200_000
 
-# A part of the file as sent: its bytes (header first), the file's line number of each of its lines after the
-# header (what the server's error lines map back to), and the bytes of the file consumed so far.
+# A part of the file as sent: its bytes (header first), the file's line number of each of its lines, header
+# included (what the server's error lines, numbered from the part's first, map back to), and the bytes of the
+# file consumed so far.
 Part = tuple[bytes, list[int], int]
 
 
@@ -55,9 +60,9 @@ class ImportFailed(RuntimeError):
 def split_csv(path: Path, part_bytes: int = PART_BYTES, part_rows: int = PART_ROWS) -> Iterator[Part]:
     """The file's rows in parts, in file order."""
     with path.open("rb") as f:
-        header = f.readline()
+        header = _header(f)
         if header:
-            yield from _parts(header, _numbered(f), part_bytes, part_rows)
+            yield from _parts(header, _numbered(f, header), part_bytes, part_rows)
 
 
 def split_csv_by_lead(path: Path, part_bytes: int = PART_BYTES, part_rows: int = PART_ROWS,
@@ -66,13 +71,19 @@ def split_csv_by_lead(path: Path, part_bytes: int = PART_BYTES, part_rows: int =
     read and checked before the first part is yielded: a row without a lead id raises ImportFailed with nothing
     sent."""
     with path.open("rb") as f, tempfile.TemporaryDirectory(prefix="leadvibe-import-") as tmp:
-        header = f.readline()
+        header = _header(f)
         if not header:
             return
         column = _lead_column(header)
         runs: list[Path] = []
         held: list[tuple[str, int, int, bytes]] = []
-        for position, (line, record) in enumerate(_numbered(f)):
+        unclosed: list[tuple[int, bytes]] = []
+        for position, (line, record) in enumerate(_numbered(f, header)):
+            if record.count(b'"') % 2:
+                # The file's last record, its quote never closed: it stays last, where the server reads it as
+                # the rest of the file and says so (anywhere else it would swallow the rows sent after it).
+                unclosed.append((line, record))
+                continue
             held.append((_lead_of(record, column, line), position, line, record))
             if len(held) >= run_rows:
                 runs.append(_write_run(Path(tmp) / f"run{len(runs)}", held))
@@ -83,31 +94,56 @@ def split_csv_by_lead(path: Path, part_bytes: int = PART_BYTES, part_rows: int =
         else:
             held.sort()
             merged = held
-        yield from _parts(header, ((line, record) for _, _, line, record in merged), part_bytes, part_rows)
+        rows = itertools.chain(((line, record) for _, _, line, record in merged), unclosed)
+        yield from _parts(header, rows, part_bytes, part_rows)
 
 
 def _parts(header: bytes, records: Iterable[tuple[int, bytes]], part_bytes: int, part_rows: int) -> Iterator[Part]:
     buf = [header]
-    lines: list[int] = []
+    heading = list(range(1, 1 + _line_count(header)))
+    lines = list(heading)
     size = consumed = len(header)
     for first, record in records:
-        buf.append(record)
+        # The file's last record may end without a line break, and need one when others are sent after it.
+        buf.append(record if record.endswith(b"\n") else record + b"\n")
         size += len(record)
         consumed += len(record)
-        lines.extend(range(first, first + (record.count(b"\n") or 1)))
+        lines.extend(range(first, first + _line_count(record)))
         if size >= part_bytes or len(buf) > part_rows:
             yield b"".join(buf), lines, consumed
-            buf, lines, size = [header], [], len(header)
+            buf, lines, size = [header], list(heading), len(header)
     if len(buf) > 1:
         yield b"".join(buf), lines, consumed
 
 
-def _numbered(f: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(the file's line number where the record starts, the record), after the header (line 1)."""
-    line = 2
+def _header(f: IO[bytes]) -> bytes:
+    """The header record: its first line, and the lines after it while a quoted name is open. A quote never
+    closed (or not within a part's size) refuses the file before anything is sent, in the server's words."""
+    header = f.readline()
+    while b'"' in header:
+        try:
+            for _ in Records(io.StringIO(header.decode("utf-8-sig", "replace"), newline="")):
+                pass
+            break
+        except UnterminatedQuote as exc:
+            more = f.readline()
+            if not more or len(header) > PART_BYTES:
+                raise ImportFailed(unterminated_header(exc.line)) from None
+            header += more
+    return header
+
+
+def _numbered(f: IO[bytes], header: bytes) -> Iterator[tuple[int, bytes]]:
+    """(the file's line number where the record starts, the record), after the header."""
+    line = 1 + _line_count(header)
     for record in _records(f):
         yield line, record
-        line += record.count(b"\n") or 1
+        line += _line_count(record)
+
+
+def _line_count(record: bytes) -> int:
+    # The file's last record may end without a line break.
+    return record.count(b"\n") + (not record.endswith(b"\n"))
 
 
 def _lead_column(header: bytes) -> int:
@@ -170,6 +206,21 @@ def _records(f: IO[bytes]) -> Iterator[bytes]:
         yield pending
 
 
+def _file_lines(row: dict[str, object], lines: list[int]) -> dict[str, object]:
+    """An error row of a part numbered by the file's lines (the server numbers the part's own)."""
+
+    def at(part_line: object) -> int:
+        n = int(str(part_line))
+        return lines[n - 1] if 0 < n <= len(lines) else n
+
+    line = at(row["line"])
+    if "last_line" not in row:
+        return {"line": line, "error": row["error"]}
+    # A quote never closed: the message names lines of the part too.
+    last = at(row["last_line"])
+    return {"line": line, "last_line": last, "error": unterminated_quote(line, last)}
+
+
 def _progress(done: int, total: int, rows: int, started: float) -> None:
     width = 30
     frac = done / total if total else 1.0
@@ -229,10 +280,7 @@ def run_import(path: Path, url: str, auth: httpx.Auth | None, headers: dict[str,
             totals.errors += int(body["errors"])
             for row in body.get("error_rows", []):
                 if len(totals.error_rows) < 100:
-                    # The server numbers the part's lines from its header (line 1).
-                    at = int(row["line"]) - 2
-                    line = lines[at] if 0 <= at < len(lines) else int(row["line"])
-                    totals.error_rows.append({"line": line, "error": row["error"]})
+                    totals.error_rows.append(_file_lines(row, lines))
             if show_progress:
                 _progress(consumed, size, totals.imported, started)
     if show_progress:

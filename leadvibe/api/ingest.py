@@ -17,6 +17,7 @@ from litestar.params import Body
 from litestar.response import Stream
 
 from leadvibe.api.json_body import multipart_upload
+from leadvibe.csvread import Records, UnterminatedQuote, unterminated_header
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import Accepted, IngestEvent, QueuedEvent, validate
@@ -76,11 +77,13 @@ class BatchAccepted(msgspec.Struct):
     results: list[BatchItem]
 
 
-class ImportErrorRow(msgspec.Struct):
+class ImportErrorRow(msgspec.Struct, omit_defaults=True):
     """A CSV row that could not be imported."""
 
     line: int
     error: str
+    # An error covering several lines (a quote never closed) names its last here.
+    last_line: int | None = None
 
 
 class ImportResult(msgspec.Struct):
@@ -179,14 +182,21 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     head = raw.read(3)
     if head != codecs.BOM_UTF8:
         raw.seek(0)
-    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-    reader = csv.DictReader(text)
+    rows = Records(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+    read = iter(rows)
     try:
-        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+        at, names = next(read, (1, []))
+        fields = [f.strip().lower() for f in names]
     except UnicodeDecodeError:
         raise ApiError(400, "the CSV file must be UTF-8") from None
+    except UnterminatedQuote as exc:
+        raise ApiError(400, unterminated_header(exc.line)) from None
     if not fields:
         raise ApiError(400, "the CSV file is empty (a header row is required)")
+    if at != 1:
+        # Blank lines are skipped between rows, but a header further down is more likely a file cut wrongly.
+        raise ApiError(400, f"the CSV file starts with {at - 1} blank line{'s' if at > 2 else ''}: the header "
+                            "row must be its first line")
     if "event_type" not in fields:
         raise ApiError(400, "the CSV header must include `event_type`")
     repeated = sorted({f for f in fields if f and fields.count(f) > 1})
@@ -196,7 +206,6 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     if by_lead and "lead_id" not in fields:
         raise ApiError(400, "by_lead groups the rows by their lead_id column, and this file's header has none"
                             " (import it without by_lead)")
-    reader.fieldnames = fields
     imported = duplicates = errors = 0
     error_rows: list[ImportErrorRow] = []
     chunk: list[QueuedEvent] = []
@@ -217,31 +226,38 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
             await send(list(chunk))
             chunk.clear()
 
+    def refuse(row: ImportErrorRow, lines: int = 1) -> None:
+        nonlocal errors
+        errors += lines
+        if len(error_rows) < 100:
+            error_rows.append(row)
+
     unnamed = 0  # the first line (by_lead) of a valid row without a lead id
     now = rt.now_ms()
     try:
-        for row in reader:
-            line = reader.line_num
+        for line, cells in read:
             try:
-                if None in row:
+                if len(cells) > len(fields):
                     raise ApiError(400, "the row has more cells than the header")
-                event = validate(_row_event(row), now)
+                # A shorter row leaves its last columns empty.
+                event = validate(_row_event(dict(zip(fields, cells, strict=False))), now)
             except (ApiError, msgspec.ValidationError) as exc:
-                errors += 1
-                if len(error_rows) < 100:
-                    error_rows.append(ImportErrorRow(line, exc.message if isinstance(exc, ApiError) else str(exc)))
+                refuse(ImportErrorRow(line, exc.message if isinstance(exc, ApiError) else str(exc)))
                 continue
             if by_lead and event.lead_id is None and not unnamed:
                 unnamed = line
             chunk.append(event)
             if len(chunk) >= IMPORT_CHUNK and not by_lead:
                 await flush()
+    except UnterminatedQuote as exc:
+        # Every line it swallowed is a row that was not imported, as far as anyone can tell from the file.
+        refuse(ImportErrorRow(exc.line, str(exc), exc.last), exc.lines)
     except UnicodeDecodeError:
         await flush()
         raise ApiError(400, f"the CSV file must be UTF-8 (imported {imported} rows before the bad bytes)") from None
     except csv.Error as exc:
         await flush()
-        raise ApiError(400, f"malformed CSV near line {reader.line_num}: {exc} (imported {imported} rows before"
+        raise ApiError(400, f"malformed CSV near line {rows.line_num}: {exc} (imported {imported} rows before"
                             " it)") from None
     if unnamed:
         raise ApiError(400, f"line {unnamed} has no lead_id, which by_lead needs on every row to keep each lead's"

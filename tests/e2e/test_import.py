@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.server import ServerProcess, status_kb
+from tests.helpers import metric_values
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +172,7 @@ def test_split_by_lead_groups_each_leads_rows_in_file_order(tmp_path: Path) -> N
             reader = csv.reader(io.StringIO(body.decode()))
             next(reader)
             for cells in reader:
-                out.append((lines[reader.line_num - 2], cells))  # the file's line of the record's last line
+                out.append((lines[reader.line_num - 1], cells))  # the file's line of the record's last line
         return out
 
     in_file_order = rows(list(split_csv(path, part_bytes=150)))
@@ -288,3 +289,45 @@ def test_cli_import_by_lead_scores_as_the_file_order_does(tmp_path: Path) -> Non
         finally:
             server.stop()
     assert len(outcomes[0]) == 12 and outcomes[0] == outcomes[1]
+
+
+def test_cli_import_names_an_unclosed_quote_and_counts_what_it_swallowed(tmp_path: Path) -> None:
+    # The quote opened on line 2102 (in the second part of 2,000 rows; grouped by lead, in the first) is never
+    # closed, and the file ends without a line break: lines 2102-2104 are one unread row, three rows in `errors`,
+    # named at the lines of the file. A bad row spanning lines is named by its first; a header whose quote is
+    # never closed refuses the file with nothing imported.
+    from leadvibe.csvread import unterminated_header, unterminated_quote
+
+    server = ServerProcess(tmp_path / "data", env={"LEADVIBE_SYNCHRONOUS": "NORMAL"}).start()
+    try:
+        token = server.token()
+        cred = server.request("POST", "/secrets", json={"name": "cli"},
+                              headers={"Authorization": f"Bearer {token}", "X-OU-ID": "unit_default"}).json()
+
+        def cli(path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "leadvibe", "import", str(path), "--url", server.base,
+                                   "--client-id", cred["client_id"], "--client-secret", cred["client_secret"],
+                                   "--quiet", *flags], capture_output=True, text=True, timeout=120)
+
+        unclosed = tmp_path / "unclosed.csv"
+        unclosed.write_text("lead_id,event_type\n" + "".join(f"ld_{i},page_view\n" for i in range(2100))
+                            + 'cli_uq2,"page_view\ncli_uq3,page_view\ncli_uq4,page_view')
+        for flags in ((), ("--by-lead",)):
+            out = cli(unclosed, *flags)
+            assert out.returncode == 2, out.stderr
+            assert out.stdout.splitlines() == ["imported 2100 events, 0 duplicates, 3 rows with errors",
+                                               f"  line 2102: {unterminated_quote(2102, 2104)}"], flags
+        spanning = tmp_path / "spanning.csv"
+        spanning.write_text('lead_id,event_type,metadata\nld_1,,"{\n""a"": 1\n}"\nld_2,page_view,\n')
+        out = cli(spanning)
+        assert out.returncode == 2 and out.stdout.splitlines()[1:] == [
+            "  line 2: `event_type` is required and must not be empty"], out
+        header = tmp_path / "header.csv"
+        header.write_text('lead_id,event_type,"unclosed\nld_1,page_view\n')
+        out = cli(header)
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.strip() == f"leadvibe: {unterminated_header(1)}"
+        ingested = metric_values(server.request("GET", "/metrics", headers=server.basic()).text)
+        assert ingested["events_ingested_total"] == 2 * 2100 + 1  # nothing of the last file
+    finally:
+        server.stop()
