@@ -6,13 +6,13 @@ whole file has it on. Run by Node over all the files at once."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import random
 import subprocess
 from pathlib import Path
 
+from leadvibe.csvread import Records
 from tests.web.test_web_build import WEB, node
 
 # Node reads the cases on stdin and prints what splitCsv made of each (the module's path goes in at MODULE).
@@ -31,12 +31,13 @@ SPLIT = """
 
 
 def _rows(text: str) -> list[tuple[int, dict[str, str]]]:
-    """(line_num, row) as the server's reader gives them."""
+    """(the line it starts on, row) as the server's reader gives them."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    reader.fieldnames = [f.strip().lower() for f in reader.fieldnames or []]
-    return [(reader.line_num, dict(row)) for row in reader]
+    records = iter(Records(io.StringIO(text, newline="")))
+    _, header = next(records)
+    fields = [f.strip().lower() for f in header]
+    return [(line, dict(zip(fields, cells, strict=True))) for line, cells in records]
 
 
 def _cell(rng: random.Random) -> str:

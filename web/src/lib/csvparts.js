@@ -126,8 +126,8 @@ class RecordTable {
   }
 }
 
-// The parts to send: `{ text, rows, lines }` with `lines` mapping each row's line in the part to its line in the
-// file. Throws an Error whose message says what is wrong with the file (nothing has been sent then).
+// The parts to send: `{ text, rows, lines }` with `lines` mapping the line each row starts on in the part to the
+// line it starts on in the file. Throws an Error whose message says what is wrong with the file (nothing has been sent then).
 export function splitCsv(text, { byLead = false, partBytes = PART_BYTES } = {}) {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const all = new RecordTable();
@@ -164,8 +164,8 @@ export function splitCsv(text, { byLead = false, partBytes = PART_BYTES } = {}) 
     }
     current.rows.push(k);
     current.bytes += bytes;
+    current.lines.set(current.line + 1, all.first[k]); // the server names a row by the line it starts on
     current.line += all.line[k] - all.first[k] + 1;
-    current.lines.set(current.line, all.line[k]);
   }
   // Each part's text is made when it is sent (`text()`), so the file is not held twice over.
   return parts.map((p) => ({
@@ -174,4 +174,16 @@ export function splitCsv(text, { byLead = false, partBytes = PART_BYTES } = {}) 
     lines: p.lines,
     text: () => [headerText, ...p.rows.map((k) => text.slice(all.start[k], all.end[k]))].join('\n') + '\n',
   }));
+}
+
+/** An error row of a part (`{line, last_line?, error}`, numbered by the part's lines) numbered by the file's:
+ * `lines` is the part's map. A quote never closed names both lines in its message too (leadvibe/csvread.py). */
+export function fileLines(row, lines) {
+  const at = (n) => lines.get(n) ?? n;
+  const line = at(row.line);
+  if (!row.last_line) return { line, error: row.error };
+  const last = line + (row.last_line - row.line); // the row runs to the part's end, its lines copied as they are
+  const error = row.error.replace(`starting at line ${row.line}:`, `starting at line ${line}:`)
+    .replace(`(line ${row.last_line})`, `(line ${last})`);
+  return { line, last_line: last, error };
 }
