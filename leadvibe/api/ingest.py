@@ -18,7 +18,15 @@ from litestar.response import Stream
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_ids
-from leadvibe.pipeline.inbox import Accepted, IngestEvent, QueuedEvent, validate
+from leadvibe.pipeline.inbox import (
+    Accepted,
+    BatchKey,
+    IngestEvent,
+    KeyedBatch,
+    QueuedEvent,
+    checked_key,
+    validate,
+)
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
@@ -66,13 +74,16 @@ class BatchItem(msgspec.Struct, omit_defaults=True, gc=False):
 
 
 class BatchAccepted(msgspec.Struct):
-    """Per-item results; rejected items were not stored, accepted ones are durable."""
+    """Per-item results; rejected items were not stored, accepted ones are durable. `replay`: the request's
+    Idempotency-Key was known, so nothing was stored and the results are the first request's (each stored event
+    a `duplicate` with its original id)."""
 
     message: str
     accepted: int
     duplicates: int
     rejected: int
     results: list[BatchItem]
+    replay: bool = False
 
 
 class ImportErrorRow(msgspec.Struct):
@@ -99,9 +110,11 @@ async def accept_one(rt: Runtime, tenant: Tenant, data: IngestEvent, idempotency
     return IngestAccepted("event ingested", IngestMeta(event_id, duplicate))
 
 
-async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccepted:
+async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn, idempotency_key: str | None = None) -> BatchAccepted:
     """Validate each event of a batch on its own and store the valid ones in one transaction; the answer of
-    `POST /ingest/batch`."""
+    `POST /ingest/batch`. With an Idempotency-Key the whole batch is stored once: a repeat answers the first
+    request's results as a replay."""
+    key = checked_key(idempotency_key, "Idempotency-Key", "Idempotency-Key") if idempotency_key is not None else None
     if not data.events:
         raise ApiError(400, "`events` must hold at least one event")
     if len(data.events) > MAX_BATCH:
@@ -118,6 +131,11 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccep
             results[i] = BatchItem(i, "rejected", error=exc.message)
         else:
             where.append(i)
+    if key is not None and valid:
+        # A batch none of whose events is valid stored nothing and records no key, as a refused /ingest does not.
+        rejected = [(i, item.error or "") for i, item in enumerate(results) if item is not None]
+        return _replayable(await rt.inbox.submit_batch(tenant.org_id, tenant.unit_id, valid,
+                                                       BatchKey(key, len(data.events), rejected)))
     accepted = await rt.inbox.submit(tenant.org_id, tenant.unit_id, valid)
     dup = 0
     for i, (event_id, duplicate) in zip(where, accepted, strict=True):
@@ -126,6 +144,22 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccep
     ok = len(accepted) - dup
     items = cast(list[BatchItem], results)  # every index was filled: rejected, or accepted / duplicate
     return BatchAccepted("events ingested", ok, dup, len(items) - ok - dup, items)
+
+
+def _replayable(result: KeyedBatch) -> BatchAccepted:
+    """The answer of a batch sent with an Idempotency-Key: on a replay every stored event is a duplicate (its id the
+    original's), as a repeated /ingest answers `"duplicate": true`; refused events stay refused."""
+    items: list[BatchItem] = []
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for i, o in enumerate(result.outcomes):
+        if o.event_id is None:
+            item = BatchItem(i, "rejected", error=o.error)
+        else:
+            item = BatchItem(i, "duplicate" if o.duplicate or result.replay else "accepted", o.event_id)
+        counts[item.status] += 1
+        items.append(item)
+    return BatchAccepted("events ingested", counts["accepted"], counts["duplicate"], counts["rejected"], items,
+                         replay=result.replay)
 
 
 # These two handlers describe the ingestion routes (OpenAPI, guard declaration) and serve them when the lean
@@ -143,8 +177,10 @@ async def ingest(request: Request[Any, Any, Any], data: IngestEvent) -> IngestAc
 @post("/ingest/batch", opt=access(Role.OPERATOR), operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
       tags=["Events"], status_code=202, request_max_body_size=MAX_BATCH_BODY)
 async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn) -> BatchAccepted:
-    """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported."""
-    return await accept_batch(request.app.state.runtime, request.state.tenant, data)
+    """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported; an
+    Idempotency-Key makes the whole batch a one-time submission."""
+    return await accept_batch(request.app.state.runtime, request.state.tenant, data,
+                              request.headers.get("idempotency-key"))
 
 
 def _row_event(row: dict[str, str]) -> IngestEvent:

@@ -43,7 +43,13 @@ def claim_key(conn: apsw.Connection, unit_id: str, key: str, event_id: str, now:
     conn.execute(_INSERT_KEY, (unit_id, key, event_id, now))
     if conn.changes():
         return None
-    return str(scalar(conn, "SELECT event_id FROM idempotency_keys WHERE unit_id = ? AND key = ?", (unit_id, key)))
+    return key_value(conn, unit_id, key)
+
+
+def key_value(conn: apsw.Connection, unit_id: str, key: str) -> str | None:
+    """What an idempotency key was recorded for (an event id; a batch's outcome), or None if it is unknown."""
+    value = scalar(conn, "SELECT event_id FROM idempotency_keys WHERE unit_id = ? AND key = ?", (unit_id, key))
+    return None if value is None else str(value)
 
 
 def purge_keys(conn: apsw.Connection, before: int) -> int:
