@@ -498,6 +498,14 @@ async def pending_count(rt: Any) -> int:
     return int(await rt.inbox_db.read(lambda c: inbox_store.count_pending(c, handled)))
 
 
+async def oldest_pending_ms(rt: Any) -> int | None:
+    """When the oldest event the worker has not handled was acknowledged (ms, the server's clock); None if none
+    waits."""
+    handled = await rt.db.read(inbox_store.progress)
+    oldest: int | None = await rt.inbox_db.read(lambda c: inbox_store.oldest_pending(c, handled))
+    return oldest
+
+
 def settle_inbox_file(main: Database, inbox: Database) -> int:
     """At start, before the worker runs (both databases open): number the inbox file's new rows after what the
     worker has handled, then move rows parked in the main database into it (store/inbox.py). Returns how many

@@ -83,6 +83,12 @@ def count_pending(conn: apsw.Connection, after: int) -> int:
     return int(scalar(conn, "SELECT count(*) FROM inbox WHERE seq > ?", (after,)) or 0)
 
 
+def oldest_pending(conn: apsw.Connection, after: int) -> int | None:
+    """When (`received_at`, ms) the first row after `seq` `after` was acknowledged; None when there is none."""
+    value = scalar(conn, "SELECT received_at FROM inbox WHERE seq > ? ORDER BY seq LIMIT 1", (after,))
+    return None if value is None else int(value)
+
+
 def delete_handled(conn: apsw.Connection, upto: int, limit: int | None = None) -> int:
     """Delete rows the worker has handled (`seq` at or below `upto`), the oldest `limit` of them if given."""
     if limit is None:
