@@ -12,13 +12,14 @@ import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, Parameter
 from litestar.response import Stream
 
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import (
+    MAX_ID,
     Accepted,
     BatchKey,
     IngestEvent,
@@ -41,6 +42,14 @@ IMPORT_CHUNK = 500
 # `errors` by its column's own limit like any other bad row.
 csv.field_size_limit(MAX_IMPORT)
 ALIAS_COLUMNS = ("external_id", "email", "phone", "cookie", "social")
+
+
+# Declared on both ingestion handlers so the OpenAPI document shows it (the lean path reads the same header).
+IdempotencyKey = Annotated[str | None, Parameter(
+    header="Idempotency-Key", required=False,
+    description=f"1 to {MAX_ID} characters. /ingest: the event's key (an `event_id` in the body wins). "
+                "/ingest/batch: the whole batch's key; a repeat within the OU answers the first request's results "
+                "as a replay.")]
 
 
 class IngestMeta(msgspec.Struct):
@@ -168,19 +177,19 @@ def _replayable(result: KeyedBatch) -> BatchAccepted:
 @post("/ingest", opt=access(Role.OPERATOR),
       operation_id="ingestEvent", summary="Ingest engagement event", tags=["Events"],
       status_code=202, request_max_body_size=MAX_BODY)
-async def ingest(request: Request[Any, Any, Any], data: IngestEvent) -> IngestAccepted:
+async def ingest(request: Request[Any, Any, Any], data: IngestEvent,
+                 idempotency_key: IdempotencyKey = None) -> IngestAccepted:
     """Validate, make durable (group-committed inbox), then answer 202; scoring happens right after."""
-    return await accept_one(request.app.state.runtime, request.state.tenant, data,
-                            request.headers.get("idempotency-key"))
+    return await accept_one(request.app.state.runtime, request.state.tenant, data, idempotency_key)
 
 
 @post("/ingest/batch", opt=access(Role.OPERATOR), operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
       tags=["Events"], status_code=202, request_max_body_size=MAX_BATCH_BODY)
-async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn) -> BatchAccepted:
+async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn,
+                       idempotency_key: IdempotencyKey = None) -> BatchAccepted:
     """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported; an
     Idempotency-Key makes the whole batch a one-time submission."""
-    return await accept_batch(request.app.state.runtime, request.state.tenant, data,
-                              request.headers.get("idempotency-key"))
+    return await accept_batch(request.app.state.runtime, request.state.tenant, data, idempotency_key)
 
 
 def _row_event(row: dict[str, str]) -> IngestEvent:
