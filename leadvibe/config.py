@@ -53,6 +53,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # The worker scores in a process of its own (pipeline.worker_process), so scoring and the HTTP path do not
     # share one interpreter lock; off, it runs on the server's writer thread (what the in-process tests use).
     worker_process: bool = True
+    # /healthz reports the worker "stalled" (503) once an event has waited this many seconds while no batch has
+    # finished in as long: a worker paused or stuck, not one draining a backlog. 0 = never.
+    worker_stall_s: float = 30.0
     decay_interval: float = 60.0
     delivery_interval: float = 1.0
     delivery_concurrency: int = 8
@@ -146,6 +149,8 @@ def _validate(s: Settings) -> None:
         raise ValueError("the port must be between 1 and 65535")
     if s.read_deadline < 0:
         raise ValueError("LEADVIBE_READ_DEADLINE must be 0 (no limit) or more seconds")
+    if s.worker_stall_s < 0:
+        raise ValueError("LEADVIBE_WORKER_STALL_S must be 0 (never) or more seconds")
     if s.read_pool_size < 1:
         raise ValueError("LEADVIBE_READ_POOL_SIZE must be at least 1")
     if s.worker_pace_ms < 0 or s.worker_pace_rate < 0:

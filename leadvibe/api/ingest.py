@@ -13,14 +13,23 @@ import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, Parameter
 from litestar.response import Stream
 
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.csvread import Records, UnterminatedQuote, unterminated_header
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_ids
-from leadvibe.pipeline.inbox import Accepted, IngestEvent, QueuedEvent, validate
+from leadvibe.pipeline.inbox import (
+    MAX_ID,
+    Accepted,
+    BatchKey,
+    IngestEvent,
+    KeyedBatch,
+    QueuedEvent,
+    checked_key,
+    validate,
+)
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access, check_access
 from leadvibe.security.principal import Role, Tenant
@@ -35,6 +44,14 @@ IMPORT_CHUNK = 500
 # `errors` by its column's own limit like any other bad row.
 csv.field_size_limit(MAX_IMPORT)
 ALIAS_COLUMNS = ("external_id", "email", "phone", "cookie", "social")
+
+
+# Declared on both ingestion handlers so the OpenAPI document shows it (the lean path reads the same header).
+IdempotencyKey = Annotated[str | None, Parameter(
+    header="Idempotency-Key", required=False,
+    description=f"1 to {MAX_ID} characters. /ingest: the event's key (an `event_id` in the body wins). "
+                "/ingest/batch: the whole batch's key; a repeat within the OU answers the first request's results "
+                "as a replay.")]
 
 
 class IngestMeta(msgspec.Struct):
@@ -68,13 +85,16 @@ class BatchItem(msgspec.Struct, omit_defaults=True, gc=False):
 
 
 class BatchAccepted(msgspec.Struct):
-    """Per-item results; rejected items were not stored, accepted ones are durable."""
+    """Per-item results; rejected items were not stored, accepted ones are durable. `replay`: the request's
+    Idempotency-Key was known, so nothing was stored and the results are the first request's (each stored event
+    a `duplicate` with its original id)."""
 
     message: str
     accepted: int
     duplicates: int
     rejected: int
     results: list[BatchItem]
+    replay: bool = False
 
 
 class ImportErrorRow(msgspec.Struct, omit_defaults=True):
@@ -103,9 +123,11 @@ async def accept_one(rt: Runtime, tenant: Tenant, data: IngestEvent, idempotency
     return IngestAccepted("event ingested", IngestMeta(event_id, duplicate))
 
 
-async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccepted:
+async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn, idempotency_key: str | None = None) -> BatchAccepted:
     """Validate each event of a batch on its own and store the valid ones in one transaction; the answer of
-    `POST /ingest/batch`."""
+    `POST /ingest/batch`. With an Idempotency-Key the whole batch is stored once: a repeat answers the first
+    request's results as a replay."""
+    key = checked_key(idempotency_key, "Idempotency-Key", "Idempotency-Key") if idempotency_key is not None else None
     if not data.events:
         raise ApiError(400, "`events` must hold at least one event")
     if len(data.events) > MAX_BATCH:
@@ -122,6 +144,11 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccep
             results[i] = BatchItem(i, "rejected", error=exc.message)
         else:
             where.append(i)
+    if key is not None and valid:
+        # A batch none of whose events is valid stored nothing and records no key, as a refused /ingest does not.
+        rejected = [(i, item.error or "") for i, item in enumerate(results) if item is not None]
+        return _replayable(await rt.inbox.submit_batch(tenant.org_id, tenant.unit_id, valid,
+                                                       BatchKey(key, len(data.events), rejected)))
     accepted = await rt.inbox.submit(tenant.org_id, tenant.unit_id, valid)
     dup = 0
     for i, (event_id, duplicate) in zip(where, accepted, strict=True):
@@ -132,23 +159,41 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn) -> BatchAccep
     return BatchAccepted("events ingested", ok, dup, len(items) - ok - dup, items)
 
 
+def _replayable(result: KeyedBatch) -> BatchAccepted:
+    """The answer of a batch sent with an Idempotency-Key: on a replay every stored event is a duplicate (its id the
+    original's), as a repeated /ingest answers `"duplicate": true`; refused events stay refused."""
+    items: list[BatchItem] = []
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for i, o in enumerate(result.outcomes):
+        if o.event_id is None:
+            item = BatchItem(i, "rejected", error=o.error)
+        else:
+            item = BatchItem(i, "duplicate" if o.duplicate or result.replay else "accepted", o.event_id)
+        counts[item.status] += 1
+        items.append(item)
+    return BatchAccepted("events ingested", counts["accepted"], counts["duplicate"], counts["rejected"], items,
+                         replay=result.replay)
+
+
 # These two handlers describe the ingestion routes (OpenAPI, guard declaration) and serve them when the lean
 # path is off; the server answers them through api/ingest_asgi.py, which runs the same guard and the same
 # accept_one / accept_batch without the framework's per-request machinery.
 @post("/ingest", opt=access(Role.OPERATOR),
       operation_id="ingestEvent", summary="Ingest engagement event", tags=["Events"],
       status_code=202, request_max_body_size=MAX_BODY)
-async def ingest(request: Request[Any, Any, Any], data: IngestEvent) -> IngestAccepted:
+async def ingest(request: Request[Any, Any, Any], data: IngestEvent,
+                 idempotency_key: IdempotencyKey = None) -> IngestAccepted:
     """Validate, make durable (group-committed inbox), then answer 202; scoring happens right after."""
-    return await accept_one(request.app.state.runtime, request.state.tenant, data,
-                            request.headers.get("idempotency-key"))
+    return await accept_one(request.app.state.runtime, request.state.tenant, data, idempotency_key)
 
 
 @post("/ingest/batch", opt=access(Role.OPERATOR), operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
       tags=["Events"], status_code=202, request_max_body_size=MAX_BATCH_BODY)
-async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn) -> BatchAccepted:
-    """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported."""
-    return await accept_batch(request.app.state.runtime, request.state.tenant, data)
+async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn,
+                       idempotency_key: IdempotencyKey = None) -> BatchAccepted:
+    """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported; an
+    Idempotency-Key makes the whole batch a one-time submission."""
+    return await accept_batch(request.app.state.runtime, request.state.tenant, data, idempotency_key)
 
 
 def _row_event(row: dict[str, str]) -> IngestEvent:

@@ -158,8 +158,8 @@ async def _accept_one(rt: Runtime, tenant: Any, body: bytes, connection: RawConn
     return await accept_one(rt, tenant, _one.decode(body), connection.headers.get("idempotency-key"))
 
 
-async def _accept_batch(rt: Runtime, tenant: Any, body: bytes, _: RawConnection) -> Any:
-    return await accept_batch(rt, tenant, _many.decode(body))
+async def _accept_batch(rt: Runtime, tenant: Any, body: bytes, connection: RawConnection) -> Any:
+    return await accept_batch(rt, tenant, _many.decode(body), connection.headers.get("idempotency-key"))
 
 
 _ROUTES: dict[str, tuple[int, Accept]] = {

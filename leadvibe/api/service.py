@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from leadvibe.api.dashboard import page_response
 from leadvibe.db.rows import scalar
+from leadvibe.pipeline.worker_health import worker_health
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import PUBLIC
 
@@ -28,14 +29,16 @@ class HomeStatus(msgspec.Struct):
     page: str
 
 
-class Health(msgspec.Struct):
-    """Liveness and readiness."""
+class Health(msgspec.Struct, omit_defaults=True):
+    """Liveness and readiness. `oldest_waiting_s` only while the worker is stalled: how long the oldest unscored
+    event has waited."""
 
     status: str
     database: str
     worker: str
     queue_depth: int
     version: str
+    oldest_waiting_s: float | None = None
 
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
@@ -59,9 +62,11 @@ async def home(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/healthz", opt=PUBLIC, operation_id="healthz", summary="Liveness and readiness", tags=["Root"],
-     responses={503: ResponseSpec(data_container=Health, description="Degraded: the database or the worker is down")})
+     responses={503: ResponseSpec(data_container=Health,
+                                  description="Degraded: the database or the worker is down, or the worker stalled")})
 async def healthz(rt: Runtime) -> Response[Health]:
-    """200 when the database answers and the writer and worker run; 503 otherwise."""
+    """200 when the database answers and the writer and worker run and keep up; 503 otherwise (a worker that has
+    finished no batch while an event waited `LEADVIBE_WORKER_STALL_S` seconds is `stalled`)."""
     from leadvibe import __version__
 
     try:
@@ -70,10 +75,11 @@ async def healthz(rt: Runtime) -> Response[Health]:
     except Exception:
         db_ok = False
     worker = rt.worker
-    worker_state = "not started" if worker is None else ("alive" if worker.alive else "stopped")
+    state = await worker_health(rt)
     depth = int(worker.queue_depth) if worker is not None else 0
-    healthy = db_ok and worker_state != "stopped"
-    body = Health("ok" if healthy else "degraded", "ok" if db_ok else "unavailable", worker_state, depth, __version__)
+    healthy = db_ok and state.state not in ("stopped", "stalled")
+    body = Health("ok" if healthy else "degraded", "ok" if db_ok else "unavailable", state.state, depth, __version__,
+                  state.waiting_s)
     return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
 
 

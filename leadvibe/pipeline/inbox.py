@@ -16,7 +16,7 @@ import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import apsw
 import msgspec
@@ -153,6 +153,16 @@ def _checked_aliases(ev: IngestEvent) -> list[tuple[str, str, str]]:
     return aliases
 
 
+def checked_key(key: str, name: str, field: str) -> str:
+    """An idempotency key as stored (trimmed), or ApiError 400: 1 to MAX_ID characters (`name` says which) and no
+    control characters (`field` names it)."""
+    key = key.strip()
+    if not 1 <= len(key) <= MAX_ID:
+        raise ApiError(400, f"{name} must be 1 to {MAX_ID} characters")
+    no_control(key, field)
+    return key
+
+
 def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None,
              event_id: str | None = None) -> QueuedEvent:
     """Check an event as SEMANTICS §2 says; raise ApiError (400/413) naming the field. The event gets `event_id`
@@ -183,10 +193,8 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None,
             raise ApiError(413, "`metadata` is larger than 100 KB")
     key = ev.event_id if ev.event_id is not None else idempotency_header
     if key is not None:
-        key = key.strip()
-        if not 1 <= len(key) <= MAX_ID:
-            raise ApiError(400, f"`event_id` / Idempotency-Key must be 1 to {MAX_ID} characters")
-        no_control(key, "event_id" if ev.event_id is not None else "Idempotency-Key")
+        key = checked_key(key, "`event_id` / Idempotency-Key", "event_id" if ev.event_id is not None
+                          else "Idempotency-Key")
     return QueuedEvent(event_id or new_event_id(), name, lead_id, aliases, ts, ev.metadata, key)
 
 
@@ -216,6 +224,64 @@ def _inbox_rows(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequen
     return out
 
 
+# A batch's Idempotency-Key is kept in `idempotency_keys` beside the events' keys, under a name no client's key can
+# take (it begins with a control character, which `checked_key` refuses in every key), with the batch's outcome in
+# place of an event id: the purge after IDEMPOTENCY_TTL_MS, backups and restores then keep it as they keep the rest.
+BATCH_KEY_PREFIX = "\x1ebatch:"
+
+
+class BatchOutcome(msgspec.Struct, array_like=True, gc=False):
+    """One event of a batch sent with an Idempotency-Key: its event id (`duplicate` when it repeated a known
+    `event_id`, the id then the original's), or `error`, why validation refused it."""
+
+    event_id: str | None = None
+    duplicate: bool = False
+    error: str | None = None
+
+
+_outcomes_decoder = msgspec.json.Decoder(list[BatchOutcome])
+
+
+@dataclass(frozen=True, slots=True)
+class BatchKey:
+    """A batch's Idempotency-Key (checked), its number of events and those validation refused (index, reason):
+    what the inbox's writer records under the key with the ids it gives the others."""
+
+    key: str
+    size: int
+    rejected: Sequence[tuple[int, str]]
+
+
+class KeyedBatch(NamedTuple):
+    """What a batch sent with an Idempotency-Key answers: its events' outcomes in order, and whether they are a
+    replay (the key was known: nothing was stored, these are the first request's outcomes)."""
+
+    replay: bool
+    outcomes: list[BatchOutcome]
+
+
+def _keyed_batch_rows(conn: apsw.Connection, s: Submission, batch: BatchKey,
+                      rows: list[tuple[Any, ...]]) -> KeyedBatch:
+    """The first batch with a key adds its rows and records its outcome under the key, in the transaction that
+    stores the rows; a later one, or one racing it in the same group, reads that outcome back and adds nothing."""
+    name = BATCH_KEY_PREFIX + batch.key
+    known = inbox_store.key_value(conn, s.unit_id, name)
+    if known is not None:
+        return KeyedBatch(True, _outcomes_decoder.decode(known))
+    accepted = iter(_inbox_rows(conn, s.org_id, s.unit_id, s.events, s.source, s.skip_triggers, s.now, rows))
+    refused = dict(batch.rejected)
+    outcomes = [BatchOutcome(error=refused[i]) if i in refused else BatchOutcome(*next(accepted))
+                for i in range(batch.size)]
+    inbox_store.claim_key(conn, s.unit_id, name, _encoder.encode(outcomes).decode(), s.now)
+    return KeyedBatch(False, outcomes)
+
+
+def _submission_rows(conn: apsw.Connection, s: Submission, rows: list[tuple[Any, ...]]) -> Stored:
+    if s.batch is None:
+        return _inbox_rows(conn, s.org_id, s.unit_id, s.events, s.source, s.skip_triggers, s.now, rows)
+    return _keyed_batch_rows(conn, s, s.batch, rows)
+
+
 def store_events(conn: apsw.Connection, org_id: str, unit_id: str, events: Sequence[QueuedEvent], source: str,
                  skip_triggers: bool, now: int) -> list[Accepted]:
     """Inside a write to the inbox file: store validated events, answering repeats of a known idempotency key with
@@ -236,13 +302,19 @@ class Submission:
     source: str
     skip_triggers: bool
     now: int
+    batch: BatchKey | None = None
 
 
+# What the writer gives a submission: its events' (event id, duplicate), or a keyed batch's whole outcome.
+Stored = list[Accepted] | KeyedBatch
 Outcome = tuple[bool, Any]  # (True, list[Accepted]) or (False, the exception that submission raised)
 
 
-def _store_one(conn: apsw.Connection, s: Submission) -> list[Accepted]:
-    return store_events(conn, s.org_id, s.unit_id, s.events, s.source, s.skip_triggers, s.now)
+def _store_one(conn: apsw.Connection, s: Submission) -> Stored:
+    rows: list[tuple[Any, ...]] = []
+    out = _submission_rows(conn, s, rows)
+    inbox_store.insert(conn, rows)
+    return out
 
 
 def store_submissions(conn: apsw.Connection, subs: Sequence[Submission]) -> list[Outcome]:
@@ -253,8 +325,7 @@ def store_submissions(conn: apsw.Connection, subs: Sequence[Submission]) -> list
     conn.execute("SAVEPOINT inbox_group")
     try:
         rows: list[tuple[Any, ...]] = []
-        outs = [_inbox_rows(conn, s.org_id, s.unit_id, s.events, s.source, s.skip_triggers, s.now, rows)
-                for s in subs]
+        outs = [_submission_rows(conn, s, rows) for s in subs]
         inbox_store.insert(conn, rows)
     except Exception:
         conn.execute("ROLLBACK TO inbox_group")
@@ -284,7 +355,7 @@ class _Group:
 
     def __init__(self) -> None:
         self.subs: list[Submission] = []
-        self.waiters: list[asyncio.Future[list[Accepted]]] = []
+        self.waiters: list[asyncio.Future[Any]] = []
 
 
 def _deliver(group: _Group, done: asyncio.Future[list[Outcome]]) -> None:
@@ -373,8 +444,25 @@ class Inbox:
         """Store events in the inbox in one (group-committed) transaction; wake the worker."""
         if not events:
             return []
-        sub = Submission(org_id, unit_id, events, source, skip_triggers, self.rt.now_ms())
-        waiter: asyncio.Future[list[Accepted]] = asyncio.get_running_loop().create_future()
+        accepted: list[Accepted] = await self._stored(
+            Submission(org_id, unit_id, events, source, skip_triggers, self.rt.now_ms()))
+        self._arrived(sum(1 for _, duplicate in accepted if not duplicate))
+        return accepted
+
+    async def submit_batch(self, org_id: str, unit_id: str, events: Sequence[QueuedEvent],
+                           batch: BatchKey) -> KeyedBatch:
+        """Store a batch sent with an Idempotency-Key (at least one valid event) as `submit` does, unless the key
+        is known in the OU: then store nothing and answer the first batch's outcome."""
+        result: KeyedBatch = await self._stored(
+            Submission(org_id, unit_id, events, "api", False, self.rt.now_ms(), batch))
+        if not result.replay:
+            self._arrived(sum(1 for o in result.outcomes if o.event_id is not None and not o.duplicate))
+        return result
+
+    def _stored(self, sub: Submission) -> asyncio.Future[Any]:
+        """Queue a submission into the open group (opening one and its write job if none); the future its commit
+        settles (a plain future, not a coroutine: no extra frame on the path of every 202)."""
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._lock:
             group = self._open
             first = group is None
@@ -389,14 +477,14 @@ class Inbox:
                 self._take(group)  # nobody else joined: this submit has not awaited since it opened the group
                 raise
             stored.add_done_callback(lambda done, g=group: self._settled(g, done))
-        accepted = await waiter
-        fresh = sum(1 for _, duplicate in accepted if not duplicate)
+        return waiter
+
+    def _arrived(self, fresh: int) -> None:
         if fresh:
             self.rt.metrics.events_ingested.inc(fresh)
             worker = self.rt.worker
             if worker is not None:
                 worker.notify(fresh)
-        return accepted
 
 
 def purge_idempotency_keys(conn: apsw.Connection, now: int) -> int:
@@ -408,6 +496,14 @@ async def pending_count(rt: Any) -> int:
     """Inbox rows the worker has not handled yet."""
     handled = await rt.db.read(inbox_store.progress)
     return int(await rt.inbox_db.read(lambda c: inbox_store.count_pending(c, handled)))
+
+
+async def oldest_pending_ms(rt: Any) -> int | None:
+    """When the oldest event the worker has not handled was acknowledged (ms, the server's clock); None if none
+    waits."""
+    handled = await rt.db.read(inbox_store.progress)
+    oldest: int | None = await rt.inbox_db.read(lambda c: inbox_store.oldest_pending(c, handled))
+    return oldest
 
 
 def settle_inbox_file(main: Database, inbox: Database) -> int:

@@ -762,6 +762,8 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self.processed_total = 0
+        # When (the server's clock, ms) a batch last handled rows, or the worker started: /healthz's stall check.
+        self.progressed_ms = rt.now_ms()
         # Milliseconds per event of a batch's writes (its flushes) and commit, learnt from the batches so far: the
         # batch budget counts it for the events not yet written, so a batch's whole transaction stays near the
         # budget, and it sizes the flushes.
@@ -786,6 +788,7 @@ class Worker:
     async def start(self) -> None:
         """Count what is pending (resumes unfinished rows after a crash) and start the loop."""
         self.queue_depth = await inbox_mod.pending_count(self.rt)
+        self.progressed_ms = self.rt.now_ms()  # a backlog found at start is not yet overdue
         self.rt.metrics.queue_depth.fn = lambda: float(self.queue_depth)
         self._task = asyncio.create_task(self._loop(), name="worker")
         if self.queue_depth:
@@ -858,6 +861,8 @@ class Worker:
                 limit = min(settings.worker_batch_size, limit * 2)
             self.queue_depth = max(0, self.queue_depth - handled)
             self.processed_total += result.processed
+            if handled:
+                self.progressed_ms = self.rt.now_ms()
             self._busy = False
             self.after_batch(result, handled)
             if hub is not None:

@@ -108,6 +108,8 @@ class WorkerProcess:
         self._started = started  # a child `leadvibe serve` started before its own imports, adopted first
         self.queue_depth = 0
         self.processed_total = 0
+        # When (the server's clock, ms) a batch last handled rows, or the worker started: /healthz's stall check.
+        self.progressed_ms = rt.now_ms()
         self.restarts = 0
         self._proc: StartedWorker | None = None
         self._link: socket.socket | None = None
@@ -135,6 +137,7 @@ class WorkerProcess:
     async def start(self) -> None:
         """Count what is pending, hook the caches and the stream hub, start the child and watch it."""
         self.queue_depth = await pending_count(self.rt)
+        self.progressed_ms = self.rt.now_ms()  # a backlog found at start is not yet overdue
         self.rt.metrics.queue_depth.fn = lambda: float(self.queue_depth)
         self.rt.scoring_config.listener = lambda unit_id: self._invalidate("scoring", unit_id)
         self.rt.fit.listen(lambda unit_id: self._invalidate("fit", unit_id))
@@ -257,6 +260,7 @@ class WorkerProcess:
             self.queue_depth = max(0, self._told_total - seen) + self._untold
         else:
             self.queue_depth = max(0, self.queue_depth - handled)
+            self.progressed_ms = self.rt.now_ms()
         self.processed_total += processed
         hub = self.rt.stream
         for unit_id, name, data in publications:

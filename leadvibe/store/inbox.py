@@ -43,7 +43,13 @@ def claim_key(conn: apsw.Connection, unit_id: str, key: str, event_id: str, now:
     conn.execute(_INSERT_KEY, (unit_id, key, event_id, now))
     if conn.changes():
         return None
-    return str(scalar(conn, "SELECT event_id FROM idempotency_keys WHERE unit_id = ? AND key = ?", (unit_id, key)))
+    return key_value(conn, unit_id, key)
+
+
+def key_value(conn: apsw.Connection, unit_id: str, key: str) -> str | None:
+    """What an idempotency key was recorded for (an event id; a batch's outcome), or None if it is unknown."""
+    value = scalar(conn, "SELECT event_id FROM idempotency_keys WHERE unit_id = ? AND key = ?", (unit_id, key))
+    return None if value is None else str(value)
 
 
 def purge_keys(conn: apsw.Connection, before: int) -> int:
@@ -75,6 +81,12 @@ def pending_through(conn: apsw.Connection, after: int, last: int, limit: int) ->
 def count_pending(conn: apsw.Connection, after: int) -> int:
     """Rows after `seq` `after`."""
     return int(scalar(conn, "SELECT count(*) FROM inbox WHERE seq > ?", (after,)) or 0)
+
+
+def oldest_pending(conn: apsw.Connection, after: int) -> int | None:
+    """When (`received_at`, ms) the first row after `seq` `after` was acknowledged; None when there is none."""
+    value = scalar(conn, "SELECT received_at FROM inbox WHERE seq > ? ORDER BY seq LIMIT 1", (after,))
+    return None if value is None else int(value)
 
 
 def delete_handled(conn: apsw.Connection, upto: int, limit: int | None = None) -> int:

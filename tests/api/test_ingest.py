@@ -212,6 +212,78 @@ async def test_batch_per_item_results(api: Api, basic: dict[str, str]) -> None:
     assert r.status_code == 400
 
 
+async def _batch(api: Api, headers: dict[str, str], events: list[dict[str, Any]], key: str | None) -> Any:
+    extra = {"Idempotency-Key": key} if key is not None else {}
+    return await api.client.post("/ingest/batch", json={"events": events}, headers={**headers, **extra})
+
+
+async def _stored_events(api: Api) -> int:
+    return int(await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM events").fetchone()[0]))
+
+
+async def test_a_batch_repeated_with_its_idempotency_key_answers_the_first_results_and_scores_once(
+        api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"x": 3})
+    events: list[dict[str, Any]] = [{"lead_id": "ld_b1", "event_type": "x"}, {"event_type": "x"},
+                                    {"lead_id": "ld_b2", "event_type": "x", "event_id": "known"}]
+    assert (await _ingest(api, basic, lead_id="ld_b2", event_type="x", event_id="known")).status_code == 202
+    first = await _batch(api, basic, events, "bk1")
+    assert first.status_code == 202, first.text
+    body = first.json()
+    assert body["replay"] is False and (body["accepted"], body["duplicates"], body["rejected"]) == (1, 1, 1)
+    ids = [item.get("event_id") for item in body["results"]]
+    again = await _batch(api, basic, events, "bk1")
+    assert again.status_code == 202
+    replay = again.json()
+    assert replay["replay"] is True and (replay["accepted"], replay["duplicates"], replay["rejected"]) == (0, 2, 1)
+    assert [item.get("event_id") for item in replay["results"]] == ids
+    assert [item["status"] for item in replay["results"]] == ["duplicate", "rejected", "duplicate"]
+    assert replay["results"][1]["error"] == body["results"][1]["error"]
+    # Another body under the same key is answered as /ingest answers a known key: the first request's outcome.
+    other = await _batch(api, basic, [{"lead_id": "ld_b3", "event_type": "x"}], "bk1")
+    assert other.status_code == 202 and other.json()["results"] == replay["results"]
+    await wait_idle(api)
+    assert await scores_of(api, "ld_b1") == {"rs_test": 3} and await scores_of(api, "ld_b2") == {"rs_test": 3}
+    assert await scores_of(api, "ld_b3") == {} and await _stored_events(api) == 2
+    # A batch key and an event's key are apart: /ingest may use the same string for an event of its own.
+    single = await api.client.post("/ingest", json={"lead_id": "ld_b1", "event_type": "x"},
+                                   headers={**basic, "Idempotency-Key": "bk1"})
+    assert single.json()["metadata"]["duplicate"] is False
+
+
+async def test_a_batch_key_is_checked_and_recorded_only_for_a_batch_that_stored_something(
+        api: Api, basic: dict[str, str]) -> None:
+    for bad, needle in (("k" * 129, "Idempotency-Key must be 1 to 128"), ("a\x01b", "control characters")):
+        r = await _batch(api, basic, [{"lead_id": "ld_k", "event_type": "x"}], bad)
+        assert r.status_code == 400 and needle in r.json()["error"] and "Idempotency-Key" in r.json()["error"]
+    refused = await _batch(api, basic, [{"event_type": "x"}], "bk2")
+    assert refused.status_code == 202 and refused.json()["rejected"] == 1
+    fixed = await _batch(api, basic, [{"lead_id": "ld_k", "event_type": "x"}], "bk2")
+    assert fixed.json()["replay"] is False and fixed.json()["accepted"] == 1
+    # Batches without the header are unchanged: each is stored.
+    for _ in range(2):
+        assert (await _batch(api, basic, [{"lead_id": "ld_k", "event_type": "x"}], None)).json()["accepted"] == 1
+    # Each OU keeps its own batch keys.
+    elsewhere = await other_unit(api)
+    there = await _batch(api, elsewhere, [{"lead_id": "ld_k", "event_type": "x"}], "bk2")
+    assert there.json()["replay"] is False and there.json()["accepted"] == 1
+    await wait_idle(api)
+    assert await _stored_events(api) == 4
+
+
+async def test_identical_batches_racing_with_one_key_are_stored_and_scored_once(
+        api: Api, basic: dict[str, str]) -> None:
+    await add_rules(api, {"x": 2})
+    events = [{"lead_id": f"ld_r{i}", "event_type": "x"} for i in range(50)]
+    racing = await asyncio.gather(*[_batch(api, basic, events, "race-batch") for _ in range(8)])
+    assert all(r.status_code == 202 for r in racing)
+    assert sorted(r.json()["replay"] for r in racing) == [False] + [True] * 7
+    assert len({tuple(item["event_id"] for item in r.json()["results"]) for r in racing}) == 1
+    await wait_idle(api)
+    assert await _stored_events(api) == 50
+    assert [await scores_of(api, f"ld_r{i}") for i in range(50)] == [{"rs_test": 2}] * 50
+
+
 async def test_csv_import(api: Api, basic: dict[str, str]) -> None:
     await add_rules(api, {"page_view": 5, "webinar_attend": 10})
     csv_text = ("\ufefflead_id,event_type,timestamp,email,metadata\n"

@@ -89,3 +89,6 @@ def test_the_document_keeps_its_promises(served: Served) -> None:
     assert doc["paths"]["/me"]["get"]["security"] == [{"bearerAuth": []}]
     assert {"401", "403"} <= set(doc["paths"]["/rules"]["post"]["responses"])
     assert "401" not in doc["paths"]["/healthz"]["get"]["responses"]
+    for path in ("/ingest", "/ingest/batch"):
+        assert [(p["name"], p["in"]) for p in doc["paths"][path]["post"]["parameters"]] == [("Idempotency-Key",
+                                                                                             "header")]

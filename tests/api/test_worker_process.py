@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from leadvibe.config import Settings
 from leadvibe.db.lock import WriteLock
 from leadvibe.pipeline.worker_process import Frames, WorkerProcess, frame
+from leadvibe.timeutil import ManualClock
 from tests.api.test_config_effects import (  # noqa: F401  (run again against the worker process)
     test_delete_event_type_recomputes_scores,
     test_delete_ruleset_takes_its_scores,
@@ -69,6 +70,32 @@ async def test_a_killed_worker_is_started_again_and_scores_what_waited(
     assert worker.restarts == 1 and worker.pid not in (None, first)
     assert await _scores(api) == {"ld_k": 10}
     assert (await api.get("/healthz")).json()["worker"] == "alive"
+
+
+async def test_a_paused_worker_process_is_stalled_until_it_goes_on(
+        api: Api, basic: dict[str, str]) -> None:  # noqa: F811
+    await add_rules(api, {"x": 2})
+    worker = api.rt.worker
+    pid = worker.pid
+    assert pid is not None
+    real_clock, clock = api.rt.clock, ManualClock()
+    api.rt.clock = clock  # the server's side decides; the child never reads this clock
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = await api.client.post("/ingest", json={"lead_id": "ld_s", "event_type": "x"}, headers=basic)
+        assert r.status_code == 202
+        worker.progressed_ms = clock.now_ms()  # as if its last batch had just finished
+        clock.advance(api.rt.settings.worker_stall_s)
+        health = await api.client.get("/healthz")
+        assert health.status_code == 503 and health.json()["worker"] == "stalled"
+        assert health.json()["oldest_waiting_s"] == api.rt.settings.worker_stall_s
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await wait_idle(api, timeout=30)
+    health = await api.client.get("/healthz")
+    api.rt.clock = real_clock
+    assert health.status_code == 200 and health.json()["worker"] == "alive"
+    assert worker.pid == pid and await _scores(api) == {"ld_s": 2}
 
 
 async def test_the_worker_process_ends_with_the_server(data_dir: Path) -> None:

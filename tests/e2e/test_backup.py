@@ -247,3 +247,31 @@ def test_restore_as_root_leaves_files_the_service_user_owns(tmp_path: Path) -> N
     for name in ("leadvibe.db", "leadvibe.lock"):
         st = (data / name).stat()
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (4321, 4321, 0o600), name
+
+
+def test_a_batch_idempotency_key_holds_across_a_restart_and_a_restore(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    events = {"events": [{"lead_id": f"ld_{i}", "event_type": "page_view"} for i in range(3)] + [{"event_type": "x"}]}
+    try:
+        basic = {**server.basic(), "Idempotency-Key": "nightly-2026-12-06"}
+        first = server.request("POST", "/ingest/batch", json=events, headers=basic).json()
+        assert first["replay"] is False and first["accepted"] == 3
+        ids = [item.get("event_id") for item in first["results"]]
+        server.wait_scored()
+        backup = _cli("backup", str(tmp_path / "b.db"), "--data-dir", str(data))
+        assert backup.returncode == 0, backup.stderr
+        assert server.stop() == 0
+        server.start()
+        again = server.request("POST", "/ingest/batch", json=events, headers=basic).json()
+        assert again["replay"] is True and [item.get("event_id") for item in again["results"]] == ids
+        assert server.stop() == 0
+        restore = _cli("restore", str(tmp_path / "b.db"), "--data-dir", str(data))
+        assert restore.returncode == 0, restore.stderr
+        server.start()
+        restored = server.request("POST", "/ingest/batch", json=events, headers=basic).json()
+        assert restored["replay"] is True and [item.get("event_id") for item in restored["results"]] == ids
+        server.wait_scored()
+    finally:
+        server.stop()
+    assert _stored_event_ids(data / "leadvibe.db") == set(ids[:3])

@@ -82,3 +82,41 @@ def test_the_first_worker_killed_is_started_again(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert "worker_process_exited" in server.log_path.read_text()
+
+
+def _health_until(server: ServerProcess, worker: str, timeout: float) -> tuple[int, dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = server.request("GET", "/healthz", timeout=5)
+        if r.json()["worker"] == worker or time.monotonic() > deadline:
+            return r.status_code, r.json()
+        time.sleep(0.1)
+
+
+def test_a_paused_worker_is_reported_stalled_and_alive_again_once_it_goes_on(tmp_path: Path) -> None:
+    """A worker stopped with SIGSTOP still runs as a process: /healthz must not call it alive while events wait."""
+    server = ServerProcess(tmp_path / "data", env={"LEADVIBE_WORKER_STALL_S": "1.5"}).start()
+    worker = _worker_pid(server)
+    try:
+        basic = server.basic()
+        os.kill(worker, signal.SIGSTOP)
+        for i in range(3):
+            r = server.request("POST", "/ingest", json={"lead_id": "ld_p", "event_type": f"t{i}"}, headers=basic)
+            assert r.status_code == 202  # ingestion goes on: the inbox is the server's
+        paused = time.monotonic()
+        assert server.request("GET", "/healthz").json()["worker"] == "alive"  # waiting a moment is no stall
+        status, body = _health_until(server, "stalled", 10)
+        assert time.monotonic() - paused >= 1.0
+        assert status == 503 and body["status"] == "degraded" and body["worker"] == "stalled"
+        assert isinstance(body["oldest_waiting_s"], float) and body["oldest_waiting_s"] >= 1.5
+        assert body["queue_depth"] == 3
+        os.kill(worker, signal.SIGCONT)
+        server.wait_scored()
+        status, body = _health_until(server, "alive", 10)
+        assert (status, body["status"]) == (200, "ok") and "oldest_waiting_s" not in body
+        assert _worker_pid(server) == worker  # the same process went on; nothing was restarted
+        lead = server.request("GET", "/leads/ld_p", headers=basic).json()["lead"]
+        assert lead["last_event_type"] == "t2"
+    finally:
+        os.kill(worker, signal.SIGCONT)
+        server.stop()
