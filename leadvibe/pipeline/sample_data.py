@@ -105,6 +105,8 @@ def _engagement(conn: apsw.Connection, unit_id: str, org_id: str, rec: _Recorder
                                   active=True, start_at=None, end_at=None, actor=SEED, now=now)
     for kind, bands in (("engagement", ENGAGEMENT_LEVELS), ("profile", PROFILE_LEVELS),
                         ("account", ACCOUNT_LEVELS)):
+        if scoring_store.list_levels(conn, unit_id, kind):
+            continue  # the OU's own bands stay the only ones: demo bands beside them would overlap by name and range
         for name, low, high in bands:
             scoring_store.create_level(conn, unit_id, org_id, level_id=rec.add("levels", new_id("lv")), kind=kind,
                                        name=name, min_score=low, max_score=high, actor=SEED, now=now)

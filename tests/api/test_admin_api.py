@@ -84,6 +84,20 @@ async def test_seed_scores_through_the_real_pipeline_then_wipe_leaves_real_data(
     assert (await api.post("/admin/seed")).status_code == 200  # and it can be seeded again
 
 
+async def test_seed_keeps_an_ous_own_levels_the_only_ones_of_their_kind(api: Api) -> None:
+    r = await api.post("/levels/engagement", json={"name": "Cold", "min_score": 0, "max_score": 49})
+    assert r.status_code == 201, r.text
+    r = await api.post("/admin/seed")
+    assert r.status_code == 200, r.text
+    # Demo bands beside the OU's own would overlap them (two "Cold"s): only kinds the OU left empty get them.
+    assert [lv["name"] for lv in (await api.get("/levels/engagement")).json()] == ["Cold"]
+    assert len((await api.get("/levels/profile")).json()) == 3
+    assert r.json()["counts"]["levels"] == 6
+    await settle(api)
+    assert (await api.post("/admin/wipe")).json()["levels"] == 6
+    assert [lv["name"] for lv in (await api.get("/levels/engagement")).json()] == ["Cold"]
+
+
 async def test_wipe_undoes_what_seeded_decay_did_to_real_leads(api: Api, clock: ManualClock) -> None:
     await add_rules(api, {"page_view": 30})
     await ingest(api, "real", "page_view")

@@ -127,6 +127,14 @@ class Watched:
         self.page.goto(self.base + path)
         return self.page
 
+    def use_ou(self, name: str) -> Page:
+        """Switch the active OU with the header's picker, as a person does, and wait until the switch is stored: a
+        navigation right after the choice would otherwise still be in the previous OU."""
+        picker = self.page.get_by_label("Active OU")
+        picker.select_option(label=name)
+        self.page.wait_for_function("id => sessionStorage.getItem('leadvibe.ou') === id", arg=picker.input_value())
+        return self.page
+
     def settle(self) -> None:
         """Until no panel shows its loading state."""
         expect(self.page.locator("[aria-busy=true]")).to_have_count(0)

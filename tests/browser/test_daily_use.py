@@ -27,11 +27,11 @@ def test_the_phone_menu_closes_without_leaving_the_page(watched: Watched, seeded
     expect(page.get_by_role("button", name="Sign out")).to_be_in_viewport(ratio=1)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
     # that OU is new: its first-run steps fit the screen, buttons and all
-    page.get_by_label("Active OU").select_option(label=LONG_OU)
+    watched.use_ou(LONG_OU)
     start = page.get_by_role("region", name=f"Start scoring leads in {LONG_OU}")
     for step in ("Create starter rules", "Create a credential and show the command", "Load sample data"):
         expect(start.get_by_role("button", name=step)).to_be_in_viewport(ratio=1)
-    page.get_by_label("Active OU").select_option(label="Default")
+    watched.use_ou("Default")
     watched.goto("/ui/leads")
     menu = page.get_by_role("button", name="Menu")
     nav = page.get_by_role("navigation", name="Main")
@@ -129,7 +129,7 @@ def test_sample_data_counts_read_with_thousands_separators(admin: Watched, seede
     unit = seeded.call("POST", "/org-units", json={"name": "Demo playground"})
     page = admin.page
     page.reload()
-    page.get_by_label("Active OU").select_option(label="Demo playground")
+    admin.use_ou("Demo playground")
     page.get_by_role("button", name="Load sample data").click()
     expect(page.get_by_role("status").filter(has_text="Sample data loaded").first).to_contain_text(
         re.compile(r"\d+ leads and \d,\d{3} events"))
@@ -145,7 +145,7 @@ def test_sample_data_from_settings_says_whether_its_companies_have_account_pages
     headers = {**seeded.headers, "X-OU-ID": unit["unit_id"]}
     page = admin.page
     page.reload()
-    page.get_by_label("Active OU").select_option(label="Settings demo")
+    admin.use_ou("Settings demo")
     admin.goto("/ui/settings/sample-data")
     card = page.get_by_role("region", name="Sample data")
     card.get_by_role("button", name="Load sample data").click()

@@ -208,7 +208,7 @@ def test_sample_data_from_the_first_run_then_wiped(admin: Watched, seeded: Seede
     headers = {**seeded.headers, "X-OU-ID": unit["unit_id"]}
     page = admin.page
     page.reload()
-    page.get_by_label("Active OU").select_option(label="Demo")
+    admin.use_ou("Demo")
     start = page.get_by_role("region", name="Start scoring leads in Demo")
     start.get_by_role("button", name="Load sample data").click()
     # said in the card and as a toast: the card may already be gone once the first sample events are scored

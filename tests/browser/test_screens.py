@@ -174,7 +174,7 @@ def test_first_run_of_an_empty_ou(admin: Watched, seeded: Seeded) -> None:
     unit = seeded.call("POST", "/org-units", json={"name": "Newsletter"})
     page = admin.page
     page.reload()
-    page.get_by_label("Active OU").select_option(label="Newsletter")
+    admin.use_ou("Newsletter")
     start = page.get_by_role("region", name="Start scoring leads in Newsletter")
     expect(start).to_be_visible()
     expect(start.get_by_role("button", name="Load sample data")).to_be_visible()
@@ -285,7 +285,7 @@ def test_import_a_file_larger_than_one_upload(admin: Watched, seeded: Seeded) ->
     seeded.call("POST", "/org-units", json={"name": "History"})
     page = admin.page
     page.reload()
-    page.get_by_label("Active OU").select_option(label="History")
+    admin.use_ou("History")
     admin.goto("/ui/settings/import")
     note = "x" * 380
     rows = ["lead_id,event_type,timestamp,metadata"]

@@ -96,7 +96,8 @@ export function leadFilterFields(segments, fitLevels) {
   }
   if (fitLevels.length) {
     fields.push({ key: 'level_filter', label: 'Only for leads whose fit level is', type: 'select', column: false,
-      options: [['', 'Any fit'], ...fitLevels.map((l) => [l.name, l.name])],
+      // Filters name a fit level by its name: two levels of one name are one choice.
+      options: [['', 'Any fit'], ...[...new Set(fitLevels.map((l) => l.name))].map((n) => [n, n])],
       toForm: (t) => splitFilters(t.profile_filters).level, toApi: () => undefined });
   }
   fields.push({ key: 'profile_filters', label: 'Other lead filters (every one must hold)', type: 'conditions', column: false,
