@@ -127,7 +127,7 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn, idempotency_k
     """Validate each event of a batch on its own and store the valid ones in one transaction; the answer of
     `POST /ingest/batch`. With an Idempotency-Key the whole batch is stored once: a repeat answers the first
     request's results as a replay."""
-    key = checked_key(idempotency_key, "Idempotency-Key", "Idempotency-Key") if idempotency_key is not None else None
+    key = checked_key(idempotency_key, "`Idempotency-Key`", "Idempotency-Key") if idempotency_key is not None else None
     if not data.events:
         raise ApiError(400, "`events` must hold at least one event")
     if len(data.events) > MAX_BATCH:

@@ -253,7 +253,7 @@ async def test_a_batch_repeated_with_its_idempotency_key_answers_the_first_resul
 
 async def test_a_batch_key_is_checked_and_recorded_only_for_a_batch_that_stored_something(
         api: Api, basic: dict[str, str]) -> None:
-    for bad, needle in (("k" * 129, "Idempotency-Key must be 1 to 128"), ("a\x01b", "control characters")):
+    for bad, needle in (("k" * 129, "`Idempotency-Key` must be 1 to 128"), ("a\x01b", "control characters")):
         r = await _batch(api, basic, [{"lead_id": "ld_k", "event_type": "x"}], bad)
         assert r.status_code == 400 and needle in r.json()["error"] and "Idempotency-Key" in r.json()["error"]
     refused = await _batch(api, basic, [{"event_type": "x"}], "bk2")
