@@ -13,7 +13,7 @@ from litestar.datastructures import Cookie
 from leadvibe.errors import ApiError
 from leadvibe.runtime import Runtime
 from leadvibe.security import passwords
-from leadvibe.security.guards import ACTIVE_OU_COOKIE, PUBLIC, access
+from leadvibe.security.guards import ACTIVE_OU_COOKIE, PUBLIC, access, rate_key
 from leadvibe.security.login_throttle import LoginBlocked
 from leadvibe.security.principal import Principal
 from leadvibe.store import credentials as cred_store
@@ -148,15 +148,11 @@ async def me(rt: Runtime, principal: Principal) -> Me:
 @get("/me/rate-limit", opt=access(None, auth="jwt", ou=False), operation_id="getMyRateLimit",
      summary="Get current rate limit configuration for caller", tags=["Auth"])
 async def my_rate_limit(request: Request[Any, Any, Any], rt: Runtime, principal: Principal) -> RateLimitInfo:
-    """What the limiter does for this caller: mode, keying, the computed key and the numbers."""
+    """What the limiter does for this caller: mode, keying, the computed key (the bucket its calls count in) and
+    the numbers."""
     s = rt.settings
     key_by = s.rate_limit_key_by
-    if key_by == "ip":
-        key = f"ip:{request.client.host if request.client else 'unknown'}"
-    elif key_by == "credential":
-        key = f"member:{principal.member_id}"  # people have no credential; they fall back to themselves
-    else:
-        key = f"org:{principal.org_id}"
+    key = rate_key(rt, principal, request)
     return RateLimitInfo(s.rate_limit_mode != "off", s.rate_limit_mode, key_by, key, s.rate_limit_rps,
                          s.rate_limit_burst, "global")
 

@@ -222,7 +222,9 @@ def _require(need: Role | None, have: Role | None, where: str) -> None:
         raise ApiError(403, f"this action needs the {need.value} role in the OU (you are {have.value})")
 
 
-def _rate_key(rt: Runtime, principal: Principal, connection: Connection) -> str:
+def rate_key(rt: Runtime, principal: Principal, connection: Connection) -> str:
+    """The rate limiter's bucket for a caller: its credential (when keyed by credential; people, who have none,
+    count under their organization), its client address, or its organization."""
     key_by = rt.settings.rate_limit_key_by
     if key_by == "credential" and principal.kind == "credential":
         return f"cred:{principal.credential_id}"
@@ -247,7 +249,7 @@ async def check_access(rt: Runtime, connection: Connection, opt: dict[str, Any],
     connection.state.principal = principal  # set before the checks below: a refused request is still audited
     limiter = rt.ratelimiter
     if limiter.enabled and rate_limited:
-        verdict = limiter.take(_rate_key(rt, principal, connection))
+        verdict = limiter.take(rate_key(rt, principal, connection))
         if not verdict.allowed:
             retry = max(1, int(verdict.retry_after + 0.999))
             raise ApiError(429, "rate limit exceeded; retry later", headers={"Retry-After": str(retry)})

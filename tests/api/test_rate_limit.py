@@ -13,7 +13,9 @@ from tests.conftest import Api, make_settings
 
 @pytest.fixture
 def settings(data_dir: Path, request: pytest.FixtureRequest) -> Settings:
-    return make_settings(data_dir, rate_limit_mode=request.param, rate_limit_rps=0.5, rate_limit_burst=3)
+    mode, key_by = request.param if isinstance(request.param, tuple) else (request.param, "org")
+    return make_settings(data_dir, rate_limit_mode=mode, rate_limit_key_by=key_by, rate_limit_rps=0.5,
+                         rate_limit_burst=3)
 
 
 @pytest.mark.parametrize("settings", ["enforce"], indirect=True)
@@ -30,3 +32,11 @@ async def test_observe_never_blocks(settings: Settings, api: Api) -> None:
     # `api` sees this module's own `settings` and builds an app with them, as `own_api` does.
     assert api.rt.settings.rate_limit_mode == "observe"
     assert {(await api.get("/rulesets")).status_code for _ in range(8)} == {200}
+
+
+@pytest.mark.parametrize("settings", [("enforce", "credential")], indirect=True)
+async def test_a_person_is_told_the_bucket_their_calls_count_in(own_api: Api) -> None:
+    # Keyed by credential, people (who have none) count under their organization: the report says that bucket.
+    org_id = (await own_api.get("/me")).json()["org_id"]
+    body = (await own_api.get("/me/rate-limit")).json()
+    assert (body["key_by"], body["key"]) == ("credential", f"org:{org_id}")
