@@ -89,3 +89,29 @@ test('a name another item already has is a warning, naming it as it is spelled',
   assert.equal(sameName('  ', segments, noun), '');
   assert.equal(sameName('Hot leads', null, noun), '');
 });
+
+test('a server sentence names API fields in the form\'s words', async () => {
+  const { inFormWords } = await import('../src/lib/validate.js');
+  const fields = [{ key: 'webhook_url', label: 'Webhook URL' }, { key: 'emails', label: 'Email recipients (comma-separated)' }];
+  assert.equal(inFormWords('A sequence trigger needs a destination: `webhook_url`, `emails` or a Slack target', fields),
+    'A sequence trigger needs a destination: webhook URL, email recipients or a Slack target');
+  assert.equal(inFormWords('`slack_target_kind` and `slack_target_id` go together', fields),
+    '`slack_target_kind` and `slack_target_id` go together');
+});
+
+test('a level band overlapping others is a warning naming them', async () => {
+  const { overlappingBand } = await import('../src/lib/validate.js');
+  const band = (l) => (l.max_score >= 1e9 ? `${l.min_score} and above` : `${l.min_score} – ${l.max_score}`);
+  const levels = [{ stage_id: 'c', name: 'Hot', min_score: 60, max_score: 1e9 },
+    { stage_id: 'a', name: 'Cold', min_score: 0, max_score: 19 }, { stage_id: 'b', name: 'Warm', min_score: 20, max_score: 59 }];
+  const opts = { idKey: 'stage_id', band };
+  const why = 'a score in more than one band gets the level that starts lowest';
+  assert.equal(overlappingBand(30, 50, levels, opts), `Overlaps “Warm” (20 – 59): ${why}`);
+  assert.equal(overlappingBand(50, 70, levels, opts), `Overlaps “Warm” (20 – 59) and “Hot” (60 and above): ${why}`);
+  assert.equal(overlappingBand(10, '', levels, opts),
+    `Overlaps “Cold” (0 – 19), “Warm” (20 – 59) and “Hot” (60 and above): ${why}`);
+  assert.equal(overlappingBand(20, 59, levels, { ...opts, id: 'b' }), ''); // the level itself
+  assert.equal(overlappingBand(-5, -1, levels, opts), '');
+  assert.equal(overlappingBand('', 10, levels, opts), '');
+  assert.equal(overlappingBand(30, 10, levels, opts), ''); // a backwards band is the range check's to say
+});

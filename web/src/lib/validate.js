@@ -69,16 +69,26 @@ export function fieldFromError(message, fields) {
   const found = /^`([A-Za-z_]+)`\s+(.*)$/s.exec(String(message ?? ''));
   const field = found && fields.find((f) => f.key === found[1]);
   if (!field) return null;
-  const rest = found[2];
-  // "refused: webhook URL resolves to …" already names the field in words
-  const words = (f) => f.what || f.label;
   // Other fields it names (`max_score`) in the form's words too.
-  const said = rest.replace(/`([A-Za-z_]+)`/g, (whole, key) => {
-    const other = fields.find((f) => f.key === key);
-    return other ? words(other).toLowerCase() : whole;
-  });
-  const text = said.startsWith('refused: ') ? said.slice(9) : `${words(field)} ${said}`;
+  const said = inFormWords(found[2], fields);
+  // "refused: webhook URL resolves to …" already names the field in words
+  const text = said.startsWith('refused: ') ? said.slice(9) : `${fieldWords(field)} ${said}`;
   return { key: field.key, message: text.charAt(0).toUpperCase() + text.slice(1) };
+}
+
+/** A field's name in a sentence: its `what`, else its label without a hint in brackets ("Email recipients"). */
+const fieldWords = (f) => f.what || f.label.replace(/\s*\([^)]*\)\s*$/, '');
+/** "Webhook URL" inside a sentence reads "webhook URL": a word in capitals (an acronym) keeps them. */
+const midSentence = (text) => (/^[A-Z][a-z]/.test(text) ? text[0].toLowerCase() + text.slice(1) : text);
+
+/** A server sentence in the form's words: each backticked API field name it holds (`webhook_url`) becomes that
+ * field's name as the form labels it ("webhook URL"); a name the form does not show stays as it is.
+ * `fields`: [{ key, label, what? }]. */
+export function inFormWords(message, fields) {
+  return String(message ?? '').replace(/`([A-Za-z_]+)`/g, (whole, key) => {
+    const field = (fields || []).find((f) => f.key === key);
+    return field ? midSentence(fieldWords(field)) : whole;
+  });
 }
 
 /** The failing checks of a form: { field: message } without the passing ones (empty when all pass). */
@@ -107,4 +117,22 @@ export function sameName(name, items, { noun, idKey, id = undefined, nameKey = '
   if (!wanted) return '';
   const other = (items || []).find((it) => it[idKey] !== id && String(it[nameKey] ?? '').trim().toLowerCase() === wanted);
   return other ? `Another ${noun} is already called “${String(other[nameKey]).trim()}”` : '';
+}
+
+/**
+ * A warning, not a refusal (the API takes overlapping bands): when the band [min, max] (an empty `max`: and above)
+ * shares scores with other `items` (not the one edited, `id`), it names them, lowest first, and says which level a
+ * shared score gets (the band that starts lowest, as the server decides); else ''. Levels are
+ * `{ name, min_score, max_score }`, each written by `band(level)` ("20 – 59").
+ */
+export function overlappingBand(min, max, items, { idKey, id = undefined, band }) {
+  if (blank(min) || !Number.isFinite(Number(min))) return '';
+  const lo = Number(min);
+  const hi = blank(max) ? INT_LIMIT : Number(max);
+  if (!Number.isFinite(hi) || hi < lo) return '';
+  const named = (items || []).filter((it) => it[idKey] !== id && it.min_score <= hi && lo <= it.max_score)
+    .sort((a, b) => a.min_score - b.min_score).map((it) => `“${it.name}” (${band(it)})`);
+  if (!named.length) return '';
+  const list = named.length === 1 ? named[0] : `${named.slice(0, -1).join(', ')} and ${named.at(-1)}`;
+  return `Overlaps ${list}: a score in more than one band gets the level that starts lowest`;
 }

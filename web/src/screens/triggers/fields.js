@@ -3,6 +3,40 @@ import { conditionText, valueless } from '../../lib/conditions.js';
 import { emailList } from '../../lib/validate.js';
 
 const list = (v) => (v || '').split(',').map((s) => s.trim()).filter(Boolean);
+/** A sequence's steps as typed: separated by commas, semicolons or arrows ("pricing_page_view → demo_request"). */
+export const stepList = (v) => String(v ?? '').split(/,|;|→|->/).map((s) => s.trim()).filter(Boolean);
+const blank = (v) => String(v ?? '').trim() === '';
+
+/** The conditions of a pattern as typed ("page_view:5, demo_request"): `{ conditions, problem }`, where
+ * `problem` names the first condition that is not "event type" or "event type:count" (a whole count of at least
+ * 1). A type with a space in it is a sentence ("content_download three times"), not a type someone meant. */
+export function parseConditions(value) {
+  const conditions = [];
+  for (const part of String(value ?? '').split(/,|;/).map((s) => s.trim()).filter(Boolean)) {
+    const [type, ...counts] = part.split(':').map((s) => s.trim());
+    const example = `${(type.split(/\s+/)[0] || 'page_view')}:3`;
+    if (!type || /\s/.test(type) || counts.length > 1) {
+      return { conditions, problem: `“${part}” is not an event type and a count: write it as ${example}` };
+    }
+    const count = counts.length ? Number(counts[0]) : 1;
+    if (counts.length && (counts[0] === '' || !Number.isInteger(count) || count < 1)) {
+      return { conditions, problem: `“${part}”: the count after the colon must be a whole number of at least 1` };
+    }
+    conditions.push({ event_type: type, min_count: count });
+  }
+  return { conditions, problem: conditions.length ? '' : 'Conditions are required' };
+}
+
+/** A warning about event types this OU has never received (`known`: its types, any spelling); '' when all are. */
+export function unseenTypes(types, known) {
+  if (!known) return '';
+  const key = (t) => String(t).trim().toLowerCase().replace(/[\s-]+/g, '_');
+  const seen = new Set(known.map(key));
+  const unseen = [...new Set(types.filter((t) => !seen.has(key(t))))];
+  if (!unseen.length) return '';
+  return `${unseen.length === 1 ? 'No event' : 'No events'} of type ${unseen.map((t) => `“${t}”`).join(', ')} arrived in this OU yet: `
+    + 'check the spelling (saving still works)';
+}
 const UNITS = [['seconds', 'seconds'], ['minutes', 'minutes'], ['hours', 'hours'], ['days', 'days']];
 
 const name = { key: 'name', label: 'Name', placeholder: 'Hot lead alert' };
@@ -11,8 +45,19 @@ const webhook = { key: 'webhook_url', label: 'Webhook URL', placeholder: 'https:
   toApi: (v) => (v || '').trim() };
 const emails = { key: 'emails', label: 'Email recipients (comma-separated)', column: false,
   toForm: (t) => (t.emails || []).join(', '), toApi: list, check: (v) => emailList(v) };
-const destination = (t) => [t.webhook_url && 'webhook', t.emails?.length && `${t.emails.length} email`, t.slack_target_id && 'Slack']
-  .filter(Boolean).join(', ') || 'none';
+/** Where a trigger sends, as the list says it: a webhook the server switched off (sample data's demo triggers, or
+ * a receiver that answered 410) reads "webhook (off)", since nothing is sent to it until its URL is saved again. */
+export const destination = (t) => {
+  const named = [t.webhook_url && (t.webhook_disabled ? 'webhook (off)' : 'webhook'), t.emails?.length && `${t.emails.length} email`,
+    t.slack_target_id && 'Slack'].filter(Boolean);
+  return named.join(', ') || 'none';
+};
+// A sequence must send somewhere (the API refuses one without): said beside the webhook and the email fields. The
+// dashboard does not edit Slack targets, so a sequence that has one (set through the API) keeps it and passes.
+const NOWHERE = 'A sequence needs a webhook URL or email recipients';
+const sendsNowhere = (values, item) => blank(values.webhook_url) && blank(values.emails) && !item?.slack_target_id;
+const sequenceWebhook = { ...webhook, check: (v, values, item) => (sendsNowhere(values, item) ? NOWHERE : '') };
+const sequenceEmails = { ...emails, check: (v, values, item) => emailList(v) || (sendsNowhere(values, item) ? NOWHERE : '') };
 const window = [
   { key: 'window_seconds', label: 'Within (amount)', header: 'Within', what: 'The window', type: 'number', required: true, min: 1, show: (t) => `${t.window_seconds} ${t.window_unit}` },
   { key: 'window_unit', label: 'Unit', type: 'select', options: UNITS, column: false },
@@ -21,38 +66,40 @@ const fireMode = { key: 'fire_mode', label: 'Fires', type: 'select', options: [[
 const where = { key: 'destination', label: 'Sends to', show: destination, formless: true };
 /** A trigger's event type by its name in the OU (ConfigList's `typeName`), or "any". */
 const anyType = (t, { typeName }) => (t.event_type ? typeName(t.event_type) : 'any');
+/** The one event type a field names (empty: any type, none named). */
+const oneType = (v) => (blank(v) ? [] : [String(v).trim()]);
 
 export const milestoneFields = [
   name,
   { key: 'score_threshold', label: 'When the score reaches', header: 'Score', what: 'The score', type: 'number', required: true },
-  { key: 'event_type', label: 'On event type (empty: any)', header: 'Event type', placeholder: 'demo_request', show: anyType },
+  { key: 'event_type', label: 'On event type (empty: any)', header: 'Event type', placeholder: 'demo_request', show: anyType, types: oneType },
   fireMode, active, webhook, emails, where,
 ];
 
 export const sequenceFields = [
   name,
-  { key: 'event_types', label: 'Steps (event types, comma-separated)', header: 'Steps', required: true, placeholder: 'pricing_page_view, demo_request',
-    toForm: (t) => (t.event_steps || []).join(', '), toApi: list, show: (t, { typeName }) => (t.event_steps || []).map(typeName).join(' → ') },
+  { key: 'event_types', label: 'Steps: event types, separated by commas, e.g. pricing_page_view, demo_request', header: 'Steps', required: true, placeholder: 'pricing_page_view, demo_request',
+    toForm: (t) => (t.event_steps || []).join(', '), toApi: stepList, types: stepList,
+    check: (v) => (stepList(v).length ? '' : 'Steps are required'), show: (t, { typeName }) => (t.event_steps || []).map(typeName).join(' → ') },
   ...window,
   { key: 'ordered', label: 'Steps must happen in this order', type: 'checkbox' },
-  fireMode, active, webhook, emails, where,
+  fireMode, active, sequenceWebhook, sequenceEmails, where,
 ];
 
 export const patternFields = [
   name,
-  { key: 'conditions', label: 'Conditions (type:count, comma-separated)', header: 'Conditions', required: true, placeholder: 'page_view:5, pricing_page_view:1',
+  { key: 'conditions', label: 'Conditions: event type and how many times, e.g. page_view:5, demo_request:1', header: 'Conditions', required: true,
+    placeholder: 'page_view:5, pricing_page_view:1',
     toForm: (t) => (t.conditions || []).map((c) => `${c.event_type}:${c.min_count}`).join(', '),
-    toApi: (v) => list(v).map((c) => {
-      const [event_type, count] = c.split(':');
-      return { event_type: event_type.trim(), min_count: Number(count || 1) };
-    }),
+    toApi: (v) => parseConditions(v).conditions, check: (v) => parseConditions(v).problem,
+    types: (v) => parseConditions(v).conditions.map((c) => c.event_type),
     show: (t, { typeName }) => (t.conditions || []).map((c) => `${c.min_count}× ${typeName(c.event_type)}`).join(' + ') },
   ...window, fireMode, active, webhook, emails, where,
 ];
 
 export const surgeFields = [
   { key: 'threshold_count', label: 'At least (events)', what: 'The number of events', type: 'number', required: true, min: 1 },
-  { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: anyType },
+  { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: anyType, types: oneType },
   ...window, active, webhook, emails, where,
 ];
 

@@ -1,0 +1,117 @@
+"""Trigger and level forms as a marketer fills them: what they type is checked before it is sent, the server's
+refusals read in the form's words, the Fired tab shows every kind, and switched-off notifications say so."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Watched, submit_form
+from tests.browser.data import Seeded
+
+CONDITIONS = re.compile(r"^Conditions:")
+STEPS = re.compile(r"^Steps:")
+
+
+def test_pattern_conditions_and_sequence_steps_are_checked_before_sending(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/triggers/patterns")
+    page.get_by_role("button", name="New pattern").click()
+    form = page.get_by_role("dialog", name="New pattern")
+    form.get_by_label("Name").fill("Downloads a lot")
+    form.get_by_label(CONDITIONS).fill("content_download three times")
+    form.get_by_label("Within (amount)").fill("7")
+    form.get_by_role("button", name="Create").click()
+    expect(form.get_by_text("is not an event type and a count: write it as content_download:3")).to_be_visible()
+    expect(form.get_by_label(CONDITIONS)).to_be_focused()
+    assert not [t for t in seeded.call("GET", "/triggers/patterns") if t["name"] == "Downloads a lot"]
+    # A type the OU never received is a warning: the pattern is still saved.
+    form.get_by_label(CONDITIONS).fill("pricing_page_view:2, content_downlaod")
+    expect(form.get_by_role("status").filter(has_text="No event of type “content_downlaod” arrived")).to_be_visible()
+    admin.shot("pattern-conditions-warning")
+    form.get_by_role("button", name="Create").click()
+    expect(form).to_be_hidden()
+    saved = [t for t in seeded.call("GET", "/triggers/patterns") if t["name"] == "Downloads a lot"]
+    assert [(c["event_type"], c["min_count"]) for c in saved[0]["conditions"]] == [
+        ("pricing_page_view", 2), ("content_downlaod", 1)]
+    seeded.call("DELETE", f"/triggers/patterns/{saved[0]['trigger_id']}")
+
+    admin.goto("/ui/triggers/sequences")
+    form = submit_form(page, page.get_by_role("button", name="New sequence"), "New sequence",
+                       {"Name": "Pricing then demo", "Within (amount)": "7"}, "Create")
+    expect(form.get_by_text("Steps are required")).to_be_visible()
+    expect(form.get_by_label(STEPS)).to_be_focused()
+    form.get_by_label(STEPS).fill("Pricing Page View; Demo Request")
+    form.get_by_role("button", name="Create").click()
+    nowhere = "A sequence needs a webhook URL or email recipients"
+    for field in ("webhook_url", "emails"):  # beside both fields
+        expect(form.locator(f"#config-{field}-error")).to_have_text(nowhere)
+    expect(form.get_by_label("Webhook URL")).to_be_focused()
+    admin.shot("sequence-needs-destination")
+    form.get_by_label("Email recipients").fill("sales@example.com")
+    form.get_by_role("button", name="Create").click()
+    expect(form).to_be_hidden()
+    saved = [t for t in seeded.call("GET", "/triggers/sequences") if t["name"] == "Pricing then demo"]
+    assert len(saved[0]["event_steps"]) == 2
+    seeded.call("DELETE", f"/triggers/sequences/{saved[0]['trigger_id']}")
+
+
+def test_a_refusal_names_fields_as_the_form_labels_them(admin: Watched) -> None:
+    admin.expected_failures.append("/surge-triggers")
+    page = admin.goto("/ui/triggers/surge")
+    form = submit_form(page, page.get_by_role("button", name="New surge trigger"), "New surge trigger",
+                       {"At least (events)": "5", "Within (amount)": "10", "Webhook URL": "https://hooks.example.com/a",
+                        "Email recipients": "sales@example.com"}, "Create")
+    alert = form.get_by_role("alert")
+    expect(alert).to_have_text("A surge trigger needs exactly one destination: webhook URL or email recipients")
+    expect(alert).not_to_contain_text("`")
+
+
+def test_the_fired_tab_shows_all_kinds_and_names_surge_leads(admin: Watched, seeded: Seeded) -> None:
+    surge = seeded.call("POST", "/surge-triggers", json={"threshold_count": 2, "window_seconds": 10,
+                                                         "window_unit": "minutes", "emails": ["ops@example.com"]})
+    try:
+        seeded.ingest([{"lead_id": "ld_zoe", "event_type": "page_view"} for _ in range(3)])
+        page = admin.goto("/ui/triggers/fired")
+        expect(page.get_by_label("Kind")).to_have_value("all")
+        table = page.get_by_role("table", name="Fired triggers")
+        row = table.get_by_role("row").filter(has_text="Surge: 2 events in 10 minutes").first
+        expect(row).to_contain_text("Zoe Dubois", timeout=20_000)
+        admin.shot("fired-all-kinds")
+        page.get_by_label("Kind").select_option("milestones")
+        expect(table.get_by_role("row").filter(has_text="Surge:")).to_have_count(0)
+    finally:
+        seeded.call("DELETE", f"/surge-triggers/{surge['trigger_id']}")
+
+
+def test_sample_triggers_say_their_webhook_is_off(admin: Watched, seeded: Seeded) -> None:
+    unit = seeded.call("POST", "/org-units", json={"name": "Sample triggers"})
+    headers = {**seeded.headers, "X-OU-ID": unit["unit_id"]}
+    r = httpx.post(seeded.server.base + "/admin/seed", headers=headers, json={}, timeout=60)
+    assert r.status_code < 300, r.text
+    try:
+        admin.page.reload()  # the picker lists the new OU
+        page = admin.use_ou("Sample triggers")
+        admin.goto("/ui/triggers")
+        row = page.get_by_role("row").filter(has_text="Demo: lead turns hot")
+        expect(row).to_contain_text("webhook (off)")
+        admin.shot("sample-triggers-off")
+    finally:
+        seeded.wait_scored(60)
+        r = httpx.post(seeded.server.base + "/admin/wipe", headers=headers, json={})
+        assert r.status_code < 300, r.text
+
+
+def test_a_level_overlapping_another_is_warned_beside_its_range(admin: Watched) -> None:
+    page = admin.goto("/ui/scoring/levels")
+    engagement = page.get_by_role("region", name="Engagement levels")
+    engagement.get_by_role("button", name="New level").click()
+    form = page.get_by_role("dialog", name="New level")
+    form.get_by_label("Name").fill("Lukewarm")
+    form.get_by_label("From score").fill("50")
+    form.get_by_label("To score").fill("70")
+    expect(form.get_by_role("status")).to_have_text("Overlaps “Warm” (20 \u2013 59) and “Hot” (60 and above): "
+                                                    "a score in more than one band gets the level that starts lowest")
+    admin.shot("level-overlap-warning")
+    page.keyboard.press("Escape")

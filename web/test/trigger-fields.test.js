@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConditions, stepList, unseenTypes, destination, sequenceFields, patternFields, surgeFields, milestoneFields } from '../src/screens/triggers/fields.js';
+
+const field = (fields, key) => fields.find((f) => f.key === key);
+
+test('pattern conditions read "type:count" or a bare type; anything else is named', () => {
+  assert.deepEqual(parseConditions('page_view:5, demo_request'),
+    { conditions: [{ event_type: 'page_view', min_count: 5 }, { event_type: 'demo_request', min_count: 1 }], problem: '' });
+  assert.deepEqual(parseConditions(' page_view : 2 ').conditions, [{ event_type: 'page_view', min_count: 2 }]);
+  assert.equal(parseConditions('content_download three times').problem,
+    '“content_download three times” is not an event type and a count: write it as content_download:3');
+  assert.match(parseConditions('page_view:0').problem, /whole number of at least 1/);
+  assert.match(parseConditions('page_view:2.5').problem, /whole number of at least 1/);
+  assert.match(parseConditions('page_view:three').problem, /whole number of at least 1/);
+  assert.match(parseConditions('page_view:').problem, /whole number of at least 1/);
+  assert.match(parseConditions('a:1:2').problem, /not an event type and a count/);
+  assert.equal(parseConditions('  ').problem, 'Conditions are required');
+  // the form checks and sends the same parse
+  const conditions = field(patternFields, 'conditions');
+  assert.match(conditions.check('content_download three times'), /content_download:3/);
+  assert.deepEqual(conditions.toApi('webinar_attend:2'), [{ event_type: 'webinar_attend', min_count: 2 }]);
+});
+
+test('sequence steps split on commas, semicolons and arrows', () => {
+  assert.deepEqual(stepList('Pricing View; Demo Request'), ['Pricing View', 'Demo Request']);
+  assert.deepEqual(stepList('pricing_page_view → demo_request, signup -> trial_start'),
+    ['pricing_page_view', 'demo_request', 'signup', 'trial_start']);
+  const steps = field(sequenceFields, 'event_types');
+  assert.deepEqual(steps.toApi('a;b'), ['a', 'b']);
+  assert.equal(steps.check(' ; '), 'Steps are required');
+  assert.equal(steps.check('a'), '');
+});
+
+test('event types the OU never received are a warning, in any spelling', () => {
+  assert.equal(unseenTypes(['Page View', 'demo-request'], ['page_view', 'demo_request']), '');
+  assert.equal(unseenTypes(['page_veiw'], ['page_view']),
+    'No event of type “page_veiw” arrived in this OU yet: check the spelling (saving still works)');
+  assert.match(unseenTypes(['a', 'b', 'a'], []), /No events of type “a”, “b” arrived/);
+  assert.equal(unseenTypes(['a'], null), ''); // not read yet: no warning
+  // the types each form field names, for that warning
+  assert.deepEqual(field(sequenceFields, 'event_types').types('a → b'), ['a', 'b']);
+  assert.deepEqual(field(patternFields, 'conditions').types('a:2, b'), ['a', 'b']);
+  assert.deepEqual(field(surgeFields, 'event_type').types(' '), []); // empty: any type
+  assert.deepEqual(field(surgeFields, 'event_type').types(' Page View '), ['Page View']);
+  assert.deepEqual(field(milestoneFields, 'event_type').types('demo_request'), ['demo_request']);
+});
+
+test('a sequence without a webhook or email recipients is said beside both fields, unless it has a Slack target', () => {
+  const webhook = field(sequenceFields, 'webhook_url');
+  const emails = field(sequenceFields, 'emails');
+  const none = { webhook_url: '', emails: ' ' };
+  assert.equal(webhook.check('', none), 'A sequence needs a webhook URL or email recipients');
+  assert.equal(emails.check(' ', none), 'A sequence needs a webhook URL or email recipients');
+  assert.equal(webhook.check('', none, { slack_target_id: 'C1' }), '');
+  assert.equal(webhook.check('', { webhook_url: '', emails: 'a@b.co' }), '');
+  assert.match(emails.check('nope', { webhook_url: 'https://x.io', emails: 'nope' }), /not an email address/);
+});
+
+test('plain labels with an example', () => {
+  assert.match(field(patternFields, 'conditions').label, /^Conditions: event type and how many times, e\.g\. page_view:5/);
+  assert.match(field(sequenceFields, 'event_types').label, /^Steps: event types, separated by commas, e\.g\./);
+});
+
+test('a webhook the server switched off reads "webhook (off)"', () => {
+  assert.equal(destination({ webhook_url: 'https://demo.invalid', webhook_disabled: true }), 'webhook (off)');
+  assert.equal(destination({ webhook_url: 'https://x.io', webhook_disabled: false, emails: ['a@b.co'] }), 'webhook, 1 email');
+  assert.equal(destination({ emails: [] }), 'none');
+});
