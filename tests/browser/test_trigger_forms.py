@@ -115,3 +115,20 @@ def test_a_level_overlapping_another_is_warned_beside_its_range(admin: Watched) 
                                                     "a score in more than one band gets the level that starts lowest")
     admin.shot("level-overlap-warning")
     page.keyboard.press("Escape")
+
+
+def test_a_rule_for_a_type_no_event_brought_is_warned_beside_it(admin: Watched) -> None:
+    page = admin.goto("/ui/scoring")
+    page.get_by_role("button", name="Add rule").click()
+    rows = page.get_by_role("table", name="Rules").locator("tbody tr")
+    typed = rows.last.get_by_role("combobox")
+    typed.fill("pricing_veiw")
+    warning = rows.last.get_by_role("status")
+    expect(warning).to_have_text("No event of type “pricing_veiw” arrived in this OU yet: check the spelling "
+                                 "(saving still works)")
+    expect(typed).to_have_attribute("aria-describedby", re.compile("type-warning"))
+    typed.fill("Page View")  # a type that arrived, in another spelling
+    expect(warning).to_be_hidden()
+    # the stored rules name types as they were written: none of them is warned about
+    expect(rows.get_by_role("status")).to_have_count(0)
+    page.get_by_role("button", name="Discard").click()

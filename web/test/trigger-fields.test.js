@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConditions, stepList, unseenTypes, destination, sequenceFields, patternFields, surgeFields, milestoneFields } from '../src/screens/triggers/fields.js';
+import { parseConditions, stepList, destination, sequenceFields, patternFields, surgeFields, milestoneFields } from '../src/screens/triggers/fields.js';
+import { unseenTypes } from '../src/lib/eventTypes.js';
 
 const field = (fields, key) => fields.find((f) => f.key === key);
 
@@ -36,7 +37,8 @@ test('event types the OU never received are a warning, in any spelling', () => {
   assert.equal(unseenTypes(['Page View', 'demo-request'], ['page_view', 'demo_request']), '');
   assert.equal(unseenTypes(['page_veiw'], ['page_view']),
     'No event of type “page_veiw” arrived in this OU yet: check the spelling (saving still works)');
-  assert.match(unseenTypes(['a', 'b', 'a'], []), /No events of type “a”, “b” arrived/);
+  assert.match(unseenTypes(['a', 'b', 'a'], ['c']), /No events of type “a”, “b” arrived/);
+  assert.equal(unseenTypes(['a'], []), ''); // no event arrived yet: every type is unseen, nothing to tell
   assert.equal(unseenTypes(['a'], null), ''); // not read yet: no warning
   // the types each form field names, for that warning
   assert.deepEqual(field(sequenceFields, 'event_types').types('a → b'), ['a', 'b']);

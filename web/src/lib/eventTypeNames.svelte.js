@@ -24,3 +24,10 @@ export function eventTypeLabel(eventType) {
   if (!current || (!(label.key in catalogue.names) && Date.now() - loadedAt > REFRESH_MS)) load();
   return label;
 }
+
+/** The keys of the event types the active OU has received (hidden ones too; not those only configured before any
+ * arrived): what a rule or trigger naming another type is warned about (`unseenTypes`, lib/eventTypes.js). */
+export function arrivedTypeKeys() {
+  return api.get('/settings/event-types')
+    .then((list) => list.filter((t) => t.first_seen_at || t.event_count > 0).map((t) => t.type_key));
+}

@@ -17,3 +17,15 @@ export function typeLabel(eventType, names) {
   const key = typeKey(eventType);
   return { name: names[key] ?? String(eventType ?? ''), key };
 }
+
+/** A warning about event types this OU has never received (`known`: the keys or spellings of those it has, null
+ * while not read yet); '' when every one of `types` has arrived, in any spelling, and in an OU no event reached yet
+ * (every type is unseen there: the warning would tell nothing). */
+export function unseenTypes(types, known) {
+  if (!known?.length) return '';
+  const seen = new Set(known.map(typeKey));
+  const unseen = [...new Set(types.filter((t) => String(t ?? '').trim() && !seen.has(typeKey(t))))];
+  if (!unseen.length) return '';
+  return `${unseen.length === 1 ? 'No event' : 'No events'} of type ${unseen.map((t) => `“${t}”`).join(', ')} arrived in this OU yet: `
+    + 'check the spelling (saving still works)';
+}

@@ -27,16 +27,6 @@ export function parseConditions(value) {
   return { conditions, problem: conditions.length ? '' : 'Conditions are required' };
 }
 
-/** A warning about event types this OU has never received (`known`: its types, any spelling); '' when all are. */
-export function unseenTypes(types, known) {
-  if (!known) return '';
-  const key = (t) => String(t).trim().toLowerCase().replace(/[\s-]+/g, '_');
-  const seen = new Set(known.map(key));
-  const unseen = [...new Set(types.filter((t) => !seen.has(key(t))))];
-  if (!unseen.length) return '';
-  return `${unseen.length === 1 ? 'No event' : 'No events'} of type ${unseen.map((t) => `“${t}”`).join(', ')} arrived in this OU yet: `
-    + 'check the spelling (saving still works)';
-}
 const UNITS = [['seconds', 'seconds'], ['minutes', 'minutes'], ['hours', 'hours'], ['days', 'days']];
 
 const name = { key: 'name', label: 'Name', placeholder: 'Hot lead alert' };
