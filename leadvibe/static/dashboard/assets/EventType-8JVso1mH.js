@@ -1,0 +1,1 @@
+import{Dt as e,H as t,Ot as n,Tt as r,_t as i,ft as a,it as o,lt as s,nt as c,tt as l}from"./index-3Df0vn0E.js";import{n as u}from"./LeadName-NWqhBelI.js";var d=o(`<span> </span>`);function f(o,f){n(f,!0);let p=r(()=>u(f.type));var m=d(),h=i(m,!0);a(()=>{t(m,`title`,s(p).name===s(p).key?void 0:`Event type key: ${s(p).key}`),l(h,s(p).name)}),c(o,m),e()}export{f as t};
