@@ -695,7 +695,7 @@ async def search_leads(
                     score,
                     _level(levels.engagement, score),
                     to_rfc3339(row["last_event_at"]),
-                    store.metadata_name(meta),
+                    store.metadata_name(meta, aliases.get(h["lead_id"], [])),
                     profile,
                     _level(levels.profile, profile),
                     meta.get("company") if isinstance(meta.get("company"), str) else None,
@@ -783,6 +783,8 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
     elif truncate.before is not None:
         raise bad_request("`truncate.before` only goes with policy older_than")
     now = rt.now_ms()
+    # The merged lead's display name, read in the write (it may now be known by a source's email alias).
+    named: dict[str, str] = {}
 
     def run(c: Any) -> MergeOut:
         live = store.live_ids(c, tenant.unit_id, [target, *sources])
@@ -795,6 +797,7 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
         cfg = rt.scoring_config.get(c, tenant.unit_id)
         replayed = rescore_leads(c, cfg, [target], now)
         scores = {rs: score for rs, (score, _) in store.score_sums(c, tenant.unit_id, target).items()}
+        named.update(store.lead_names(c, tenant.unit_id, [target]))
         triggers = rt.triggers
         if triggers is not None and hasattr(triggers, "on_score_change"):
             triggers.on_score_change(
@@ -814,8 +817,7 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
     out = await rt.db.write(run)
     hub = rt.stream
     if hub is not None:
-        meta = msgspec.json.decode(out.target.metadata)
-        name = store.metadata_name(meta)
+        name = named.get(target)
         for rs, score in out.rescore.scores.items():
             hub.publish(
                 tenant.unit_id,

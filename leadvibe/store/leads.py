@@ -151,31 +151,45 @@ def aliases_of(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[dict[s
     return aliases_of_many(conn, unit_id, [lead_id]).get(lead_id, [])
 
 
-def display_name(name: Any, first: Any, last: Any, email: Any) -> str | None:
-    """What a person calls a lead, from its metadata: `name`, else first and last name, else `email` (None when
-    it has none of them). The dashboard's `leadLabel` (web/src/lib/format.js) reads the same keys in this order."""
+def display_name(name: Any, first: Any, last: Any, email: Any, alias_email: Any = None) -> str | None:
+    """What a person calls a lead: metadata `name`, else first and last name, else metadata `email`, else the
+    spelling of its first email alias (None when it has none of them: a lead made from an email alias alone is
+    still known by that address). The dashboard's `leadLabel` (web/src/lib/format.js) reads the same keys in this
+    order."""
     if isinstance(name, str) and name.strip():
         return name.strip()
     parts = [p.strip() for p in (first, last) if isinstance(p, str) and p.strip()]
     if parts:
         return " ".join(parts)
-    return email.strip() if isinstance(email, str) and email.strip() else None
+    for address in (email, alias_email):
+        if isinstance(address, str) and address.strip():
+            return address.strip()
+    return None
 
 
-def metadata_name(metadata: dict[str, Any]) -> str | None:
-    """`display_name` of decoded lead metadata."""
+def first_email_alias(aliases: Sequence[dict[str, Any]]) -> str | None:
+    """The spelling of the first-seen email alias among a lead's alias rows (`aliases_of`'s order), if any."""
+    return next((str(a["raw_value"]) for a in aliases if a["kind"] == "email"), None)
+
+
+def metadata_name(metadata: dict[str, Any], aliases: Sequence[dict[str, Any]] = ()) -> str | None:
+    """`display_name` of decoded lead metadata and the lead's alias rows."""
     return display_name(metadata.get("name"), metadata.get("first_name"), metadata.get("last_name"),
-                        metadata.get("email"))
+                        metadata.get("email"), first_email_alias(aliases))
 
 
 def lead_names(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[str, str]:
-    """lead_id -> `display_name` of the given leads that have one (a short list's: one probe per lead)."""
+    """lead_id -> `display_name` of the given leads that have one (a short list's: one probe per lead, and one of
+    its aliases for a lead whose metadata names nobody)."""
     if not lead_ids:
         return {}
     out: dict[str, str] = {}
     for lead_id, *fields in conn.execute(
             "SELECT id, metadata ->> '$.name', metadata ->> '$.first_name', metadata ->> '$.last_name',"
-            " metadata ->> '$.email' FROM leads WHERE unit_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            " metadata ->> '$.email', (SELECT raw_value FROM lead_aliases AS a INDEXED BY lead_aliases_lead"
+            "   WHERE a.unit_id = ?1 AND a.lead_id = leads.id AND a.kind = 'email'"
+            "   ORDER BY a.created_at, a.value LIMIT 1)"
+            " FROM leads WHERE unit_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
             (unit_id, json.dumps(list(lead_ids)))):
         name = display_name(*fields)
         if name is not None:

@@ -93,3 +93,31 @@ async def test_score_updates_outside_the_worker_name_their_lead(api: Api, clock:
         assert (merged["lead_id"], merged["lead_name"], merged["reason"]) == ("ld_grace", "Grace Hopper", "merge")
     finally:
         listener.stop()
+
+
+async def test_a_lead_known_by_an_email_alias_alone_is_named_by_it(api: Api) -> None:
+    """A lead made from an email alias (no name, no email in its metadata) is named by the address as first seen,
+    on /stream, in event lists and in search, and keeps the name once merged into an unnamed lead."""
+    await add_rules(api, {"page_view": 5})
+    r = await api.post("/leads", json={"id": "ld_bare", "metadata": {"company": "Acme"}})
+    assert r.status_code == 201, r.text
+    listener = Listener(api)
+    await asyncio.sleep(0.01)
+    try:
+        await ingest(api, None, "page_view", email="Jo.Chen@Acme.io")
+        await wait_idle(api)
+        (update,) = await listener.next_updates(1)
+        assert update["lead_name"] == "Jo.Chen@Acme.io"
+        lead_id = update["lead_id"]
+
+        events = (await api.get("/events", params={"lead_id": lead_id})).json()
+        assert [e["lead_name"] for e in events["events"]] == ["Jo.Chen@Acme.io"], events
+        (hit,) = (await api.get("/leads/search", params={"q": "jo.chen"})).json()
+        assert (hit["id"], hit["name"]) == (lead_id, "Jo.Chen@Acme.io")
+
+        r = await api.post("/leads/merge", json={"targetLeadId": "ld_bare", "sourceLeadIds": [lead_id]})
+        assert r.status_code == 200, r.text
+        (merged,) = await listener.next_updates(1)
+        assert (merged["lead_id"], merged["lead_name"]) == ("ld_bare", "Jo.Chen@Acme.io")
+    finally:
+        listener.stop()

@@ -342,11 +342,15 @@ def test_an_account_on_a_lead_without_abm_links_nowhere_it_cannot_open(admin: Wa
     try:
         leads = seeded.server.request("GET", "/leads", params={"limit": 200}, headers=headers).json()["leads"]
         lead = next(lead for lead in leads if lead.get("account_id"))
-        page = admin.page
-        page.evaluate("ou => sessionStorage.setItem('leadvibe.ou', ou)", unit["unit_id"])  # the OU picker's choice
+        admin.goto("/ui/")
+        admin.use_ou("No ABM")
         page = admin.goto(f"/ui/leads/{lead['id']}")
         card = page.get_by_role("region", name="Account")
         expect(card.get_by_test_id("abm-off")).to_contain_text("Account-based marketing is off")
+        # Nothing scores accounts then: no "Account score 0" or intent that reads as a real figure.
+        expect(card.get_by_text("Company", exact=True)).to_be_visible()
+        expect(card).not_to_contain_text("Account score")
+        expect(card).not_to_contain_text("Intent")
         expect(card.get_by_role("link")).to_have_count(1)  # "All leads of …" only: the list filter works without ABM
         expect(page.locator("a[href*='/accounts/']")).to_have_count(0)
         admin.shot("lead-account-without-abm")

@@ -1,12 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { counted, decayText, leadLabel, ruleText } from '../src/lib/format.js';
+import { counted, decayText, leadHint, leadInText, leadLabel, ruleText } from '../src/lib/format.js';
 
 test('a lead reads as its name, then first and last name, then email, then id', () => {
   assert.equal(leadLabel({ id: 'ld_a', metadata: { name: 'Ada', email: 'a@x.io' } }), 'Ada');
   assert.equal(leadLabel({ id: 'ld_a', metadata: { first_name: 'Grace', last_name: ' Hopper ' } }), 'Grace Hopper');
   assert.equal(leadLabel({ id: 'ld_a', metadata: { email: 'a@x.io', name: '  ' } }), 'a@x.io');
   assert.equal(leadLabel({ id: 'ld_a', metadata: { company: 'Acme', name: 5 } }), 'ld_a');
+});
+
+test('a lead made from an email alias alone reads as that address, from its list row or its aliases', () => {
+  const aliases = [{ kind: 'phone', raw_value: '+1 555' }, { kind: 'email', raw_value: 'Jo@X.io' },
+    { kind: 'email', raw_value: 'later@x.io' }];
+  assert.equal(leadLabel({ id: 'ld_a', metadata: {}, aliases }), 'Jo@X.io');
+  assert.equal(leadLabel({ id: 'ld_a', metadata: {} }, aliases), 'Jo@X.io');
+  assert.equal(leadLabel({ id: 'ld_a', metadata: { email: 'meta@x.io' }, aliases }), 'meta@x.io');
+  assert.equal(leadLabel({ id: 'ld_a', metadata: {}, aliases: [{ kind: 'phone', raw_value: '+1 555' }] }), 'ld_a');
 });
 
 test('rules and decay rules read as what they do; a gone one by its id', () => {
@@ -47,4 +56,18 @@ test('metadata values read as text: lists of plain values comma-separated, other
   assert.equal(fmtValue(null), '—');
   assert.equal(fmtValue(false), 'false');
   assert.equal(fmtValue(350), '350');
+});
+
+test('a lead found by search is told apart by its email alias and company, its name not repeated', () => {
+  const aliases = [{ kind: 'phone', raw_value: '+1 555' }, { kind: 'email', raw_value: 'jon@acme.io' }];
+  assert.equal(leadHint({ id: 'ld_a', name: 'Jon Chen', company: 'Acme', aliases }), 'jon@acme.io · Acme');
+  assert.equal(leadHint({ id: 'ld_a', name: 'jon@acme.io', company: null, aliases }), '');
+  assert.equal(leadHint({ id: 'ld_a', name: 'Jon Chen', company: 'Globex', aliases: [] }), 'Globex');
+  assert.equal(leadHint({ id: 'ld_a', name: null }), '');
+});
+
+test('a lead in running text is its name then its id, or the id alone', () => {
+  assert.equal(leadInText('Jon Chen', 'ld_1'), 'Jon Chen (ld_1)');
+  assert.equal(leadInText('ld_1', 'ld_1'), 'ld_1');
+  assert.equal(leadInText('', 'ld_1'), 'ld_1');
 });

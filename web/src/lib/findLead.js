@@ -1,5 +1,12 @@
 // A lead asked for by what a person knows of it: its id, a name, a company or an alias (`GET /leads/search`).
 
+/** How many leads `GET /leads/search` answers at most: a search that brings back this many may have left some out. */
+export const SEARCH_LIMIT = 10;
+
+/** What to say under a search's hits when there may be more than it showed ('' when it showed them all). */
+export const searchCapNote = (hits) =>
+  hits.length >= SEARCH_LIMIT ? `Showing the first ${SEARCH_LIMIT} matches: type more to narrow.` : '';
+
 /**
  * The lead `text` names: `{ id }` when it is a lead's id or names exactly one lead, else `{ choices }`: the leads
  * it could mean (none, or several to pick from). `search(q)` answers as `GET /leads/search`.

@@ -96,13 +96,28 @@ export function fmtAgo(iso, now = Date.now()) {
   return 'long ago';
 }
 
-/** A lead's most readable name: an email or name in its metadata, else its id. */
-/** What a person calls a lead: its metadata's name, else first and last name, else email, else its id (the
- * server's `display_name`, store/leads.py, reads the same keys in the same order). */
-export function leadLabel(lead) {
+/** What a person calls a lead: its metadata's name, else first and last name, else email, else the spelling of its
+ * first email alias (`aliases` as `GET /leads` and `/leads/{id}/aliases` list them, first seen first), else its id.
+ * The server's `display_name` (store/leads.py) reads the same keys in the same order, for `lead_name`. */
+export function leadLabel(lead, aliases = lead?.aliases) {
   const m = lead?.metadata || {};
   const text = (v) => (typeof v === 'string' ? v.trim() : '');
-  return text(m.name) || [text(m.first_name), text(m.last_name)].filter(Boolean).join(' ') || text(m.email) || lead?.id || '';
+  const aliasEmail = (aliases || []).find((a) => a?.kind === 'email' && text(a.raw_value));
+  return text(m.name) || [text(m.first_name), text(m.last_name)].filter(Boolean).join(' ') || text(m.email)
+    || text(aliasEmail?.raw_value) || lead?.id || '';
+}
+
+/** A lead in running text (a dialog's title, a toast): "Jon Chen (ld_5puc…)" with the id second, the id alone
+ * when `name` is the id or empty. */
+export function leadInText(name, id) {
+  return name && name !== id ? `${name} (${id})` : id;
+}
+
+/** What tells a lead found by search (`GET /leads/search`) from another of the same name, beside its name and id:
+ * its first email alias (unless that is the name), its company. '' when it has neither. */
+export function leadHint(hit) {
+  const email = (hit?.aliases || []).find((a) => a?.kind === 'email' && a.raw_value)?.raw_value || '';
+  return [email !== hit?.name ? email : '', hit?.company || ''].filter(Boolean).join(' · ');
 }
 
 /** Level names get colours by their place from the lowest band to the highest. */

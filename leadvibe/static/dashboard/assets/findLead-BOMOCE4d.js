@@ -1,0 +1,1 @@
+var e=e=>e.length>=10?`Showing the first 10 matches: type more to narrow.`:``;async function t(e,t){let n=e.trim(),r=n.length>=2?await t(n):[],i=r.find(e=>e.id===n);return i?{id:i.id}:r.length===1?{id:r[0].id}:{choices:r}}var n=e=>`No lead matches “${e.trim()}”: give its name, company, email or id.`;export{n,e as r,t};
