@@ -20,7 +20,7 @@ from litestar import delete, get, post, put
 
 from leadvibe.api.condition_fields import Order, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
-from leadvibe.api.leads import NO_ACTIVE_RULE, LeadOut, lead_levels, lead_out
+from leadvibe.api.leads import NO_ACTIVE_RULE, ListedLead, lead_levels, listed
 from leadvibe.api.names import clean_name, no_control_in_text
 from leadvibe.api.scoring_common import clean_event_type
 from leadvibe.engine.conditions import SegmentRule
@@ -327,16 +327,18 @@ async def count_segment(rt: Runtime, tenant: Tenant, segment_id: str) -> CountOu
 @get("/segments/{segment_id:str}/leads", opt=access(Role.VIEWER, errors=NO_ACTIVE_RULE),
      operation_id="listSegmentLeads", summary="List leads in a segment (OU-scoped)", tags=TAGS)
 async def list_segment_leads(rt: Runtime, tenant: Tenant, segment_id: str, page: PageParam = 1,
-                             limit: LimitParam = 50) -> list[LeadOut]:
-    """One page of the segment's leads, newest first, with their scores and levels (`/count` has the total)."""
+                             limit: LimitParam = 50) -> list[ListedLead]:
+    """One page of the segment's leads, newest first, with their scores, levels and aliases, as `/leads` lists
+    them (`/count` has the total)."""
 
-    def run(c: Any) -> list[LeadOut]:
+    def run(c: Any) -> list[ListedLead]:
         rules = segment_rules_for_query(c, tenant.unit_id, segment_id)
         primary = lead_store.primary_ruleset_id(c, tenant.unit_id)
         rows = store.member_page(c, tenant.unit_id, rules, primary, lead_store.LEAD_COLS, limit, (page - 1) * limit,
                                  segment_id)
         levels = lead_levels(c, tenant.unit_id)
-        return [lead_out(r, levels) for r in rows]
+        aliases = lead_store.aliases_of_many(c, tenant.unit_id, [r["id"] for r in rows])
+        return [listed(r, levels, aliases.get(r["id"], [])) for r in rows]
 
     return await rt.db.read(run)
 

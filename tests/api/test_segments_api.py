@@ -246,3 +246,15 @@ async def test_trigger_filters_on_segments(api: Api) -> None:
     await settle(api)
     fired = (await api.get("/triggers/milestones/events")).json()
     assert [e["lead_id"] for e in fired] == ["gold"]
+
+
+async def test_a_segments_leads_carry_their_aliases_as_the_lead_list_does(api: Api) -> None:
+    # A lead made from an email alias alone is named by it: the members list needs the aliases to say so.
+    await add_rules(api, {"page_view": 1})
+    await ingest(api, None, "page_view", {"plan": "trial"}, email="Ana@Example.io")
+    await settle(api)
+    sg = await _segment(api, {"rule_type": "event_metadata", "event_type": "page_view", "field_name": "plan",
+                              "operator": "equals", "value": "trial"})
+    (member,) = (await api.get(f"/segments/{sg}/leads")).json()
+    (row,) = [x for x in (await api.get("/leads")).json()["leads"] if x["id"] == member["id"]]
+    assert member["aliases"] == row["aliases"] and [a["raw_value"] for a in member["aliases"]] == ["Ana@Example.io"]
