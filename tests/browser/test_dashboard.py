@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -212,3 +216,17 @@ def test_deep_links_survive_a_reload(admin: Watched, seeded: Seeded) -> None:
     expect(page.get_by_role("combobox", name="Level", exact=True)).to_have_value(re.compile("^lv_|^st_|.+"))
     page = admin.goto("/ui/no-such-screen")
     expect(page.get_by_text("No such page")).to_be_visible()
+
+
+def test_the_leads_export_has_name_email_and_company_columns(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/leads?search=jane")
+    expect(page.get_by_role("row").filter(has_text="Jane Doe")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    assert download.value.suggested_filename == "leads.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert list(rows[0])[:5] == ["lead_id", "name", "email", "company", "score"]
+    jane = next(r for r in rows if r["name"] == "Jane Doe")
+    assert (jane["lead_id"], jane["email"]) == ("ld_jane", "jane.doe@acme.com")
+    lead = seeded.call("GET", "/leads/ld_jane")["lead"]
+    assert jane["score"] == str(lead["score"]) and json.loads(jane["metadata"]) == lead["metadata"]
