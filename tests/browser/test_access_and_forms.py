@@ -135,6 +135,11 @@ def test_events_accounts_and_audit_pages_follow_back(admin: Watched, seeded: See
     admin.goto("/ui/settings/audit")
     pager = page.get_by_role("navigation", name="Pages")
     expect(pager).to_contain_text("Entries 1\u201350")
+    # each entry says what it changed, in words, with the request it was under them
+    newest = page.get_by_role("table", name="Audit log").locator("tbody tr").first
+    expect(newest).to_contain_text("Changed the scoring settings")
+    expect(newest).to_contain_text("PUT /settings/scoring")
+    expect(newest).to_contain_text("Done · 200")
     pager.get_by_role("button", name="Older →").click()
     expect(pager).to_contain_text("Entries 51\u2013")
     assert query(page)["offset"] == ["50"]

@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { auditText } from '../src/lib/auditText.js';
+
+test('changes read as a verb and what they changed, with its id', () => {
+  assert.equal(auditText('DELETE', '/segments/sg_vzz'), 'Deleted segment sg_vzz');
+  assert.equal(auditText('POST', '/segments'), 'Created a segment');
+  assert.equal(auditText('PUT', '/segments/sg_1/rules/sr_2'), 'Changed rule sr_2 of segment sg_1');
+  assert.equal(auditText('PATCH', '/leads/ld%20x/metadata'), 'Changed the metadata of lead ld x');
+  assert.equal(auditText('DELETE', '/triggers/milestones/tr_1'), 'Deleted milestone trigger tr_1');
+  assert.equal(auditText('PUT', '/levels/profile/lv_1'), 'Changed fit level lv_1');
+  assert.equal(auditText('POST', '/accounts/rulesets/rs_1/rules'), 'Created a rule of account ruleset rs_1');
+});
+
+test('actions read as what they did; fixed words are not taken for ids', () => {
+  assert.equal(auditText('POST', '/auth/login'), 'Signed in');
+  assert.equal(auditText('POST', '/leads/merge'), 'Merged leads');
+  assert.equal(auditText('POST', '/org-units/active'), 'Switched the active OU');
+  assert.equal(auditText('POST', '/rulesets/rs_1/rescore'), 'Rescored ruleset rs_1');
+  assert.equal(auditText('POST', '/admin/seed'), 'Loaded sample data');
+  assert.equal(auditText('DELETE', '/settings/event-types/page_view'), 'Reset event type page_view to its defaults');
+  assert.equal(auditText('POST', '/import?x=1'), 'Imported a CSV of events');
+});
+
+test('a path or method the API does not have reads as nothing (the request shows as it was)', () => {
+  assert.equal(auditText('POST', '/no-such'), '');
+  assert.equal(auditText('GET', '/admin/seed'), '');
+  assert.equal(auditText('HEAD', '/segments'), '');
+});
