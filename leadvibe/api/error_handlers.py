@@ -97,6 +97,11 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     # caller only, so the message keeps the path alone.
     message = re.sub(r"(for path \S+?)\?\S*", r"\1", message)
     headers = dict(exc.headers) if exc.headers else None
+    if status == 405 and headers:
+        # HEAD is answered wherever GET is (api/head_requests.py), so the list says so, as OPTIONS does.
+        for name in [n for n in headers if n.lower() == "allow"]:
+            allowed = [m.strip() for m in headers.pop(name).split(",")]
+            headers["Allow"] = ", ".join(sorted({*allowed, "HEAD"} if "GET" in allowed else set(allowed)))
     return Response(error_body(message, details), status_code=status, headers=headers, media_type=MediaType.JSON)
 
 
