@@ -78,7 +78,8 @@ def _keep_encoded_slashes(scope: Scope) -> None:
     raw_path = scope.get("raw_path")
     if not raw_path or (b"%2F" not in raw_path and b"%2f" not in raw_path) or ENCODED_SLASH in scope["path"]:
         return
-    segments = (unquote_to_bytes(s).decode("utf-8", "replace") for s in raw_path.split(b"/"))
+    # Some servers (and test clients) put the query in `raw_path` too; a literal `?` always starts it.
+    segments = (unquote_to_bytes(s).decode("utf-8", "replace") for s in raw_path.split(b"?", 1)[0].split(b"/"))
     scope["path"] = "/".join(s.replace("/", ENCODED_SLASH) for s in segments)
     scope[_SLASH_KEPT] = True  # type: ignore[literal-required]
 

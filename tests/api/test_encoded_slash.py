@@ -4,6 +4,7 @@ server used to decode it before routing, so such a lead could be created but nev
 from __future__ import annotations
 
 from tests.conftest import Api
+from tests.helpers import wait_idle
 
 
 async def test_a_lead_id_with_a_slash_is_reachable_by_its_encoded_id(api: Api) -> None:
@@ -47,3 +48,18 @@ async def test_plain_slashes_still_route_as_before(api: Api) -> None:
     r = await api.post("/leads", json={"id": "a b"})
     assert r.status_code == 201, r.text
     assert (await api.get("/leads/a%20b")).json()["lead"]["id"] == "a b"
+
+
+async def test_the_pages_of_such_a_lead_link_to_its_encoded_path(api: Api) -> None:
+    creds = await api.credential()
+    for lead_id in ("crm/7", "a b"):
+        for n in range(2):
+            r = await api.client.post("/ingest", headers=creds, json={"event_type": f"t{n}", "lead_id": lead_id})
+            assert r.status_code == 202, r.text
+    await wait_idle(api)
+    for path in ("/leads/crm%2F7/events", "/leads/a%20b/events"):
+        r = await api.get(path, params={"limit": 1})
+        assert r.status_code == 200, r.text
+        assert r.headers["Link"].startswith(f'<{path}?page=1&limit=1>; rel="first"'), r.headers["Link"]
+        following = await api.get(r.headers["Link"].split(", ")[1].split(">")[0][1:])
+        assert following.status_code == 200, following.text
