@@ -83,3 +83,10 @@ async def test_plain_integers_still_read(api: Api) -> None:
 async def test_a_loose_integer_is_refused_only_after_authentication(api: Api) -> None:
     r = await api.client.get("/leads?limit=2.0")
     assert r.status_code == 401
+
+
+async def test_an_empty_status_range_of_the_audit_log_is_refused(api: Api) -> None:
+    r = await api.get("/admin/audit-logs", params={"status_min": 500, "status_max": 400})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": "`status_min` must not be greater than `status_max`"}
+    assert (await api.get("/admin/audit-logs", params={"status_min": 400, "status_max": 400})).status_code == 200
