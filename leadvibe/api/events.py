@@ -166,7 +166,12 @@ def event_filter(now: int, event_type: str | None = None, lead_id: str | None = 
         raise bad_request(f"invalid `range`: {exc}") from None
     if logic not in ("and", "or"):
         raise bad_request("`logic` must be `and` or `or`")
-    key = type_key(event_type) if event_type and event_type.strip() else None
+    # A blank filter is a mistake, not "any" (leave the parameter out for that), as on /leads.
+    if event_type is not None and not event_type.strip():
+        raise bad_request("`event_type` must not be blank")
+    if lead_id is not None and not lead_id.strip():
+        raise bad_request("`lead_id` must not be blank")
+    key = type_key(event_type) if event_type else None
     return q.EventFilter(type_key=key, lead_id=lead_id or None, start=start, end=end,
                          metadata=_metadata_matches(metadata), logic=logic)
 
