@@ -63,3 +63,11 @@ async def test_the_pages_of_such_a_lead_link_to_its_encoded_path(api: Api) -> No
         assert r.headers["Link"].startswith(f'<{path}?page=1&limit=1>; rel="first"'), r.headers["Link"]
         following = await api.get(r.headers["Link"].split(", ")[1].split(">")[0][1:])
         assert following.status_code == 200, following.text
+
+
+async def test_an_encoded_slash_does_not_climb_out_of_the_static_files(api: Api) -> None:
+    for path in ("/ui/assets/..%2F..%2F..%2Fapp.py", "/ui/assets/%2E%2E%2F%2E%2E%2Fstatic_pages.py",
+                 "/schema/assets/..%2F..%2F..%2Fapp.py"):
+        r = await api.client.get(path)
+        assert r.status_code == 404, path
+        assert "import" not in r.text and r.json()["error"], path
