@@ -78,3 +78,16 @@ async def test_null_still_clears_what_it_may_clear_and_creating_is_unchanged(api
                                        "start_at": "2025-01-01T00:00:00Z"})
     r = await api.put(f"/rules/{r.json()['rule_id']}", json={"start_at": None})
     assert r.status_code == 200 and r.json()["start_at"] is None
+
+
+async def test_a_member_update_refuses_null(api: Api) -> None:
+    r = await api.post("/members", json={"email": "nulls@example.com", "password": "long-password-1",
+                                         "first_name": "Nu", "last_name": "Ll", "role": "member"})
+    assert r.status_code == 201, r.text
+    member_id = r.json()["org_member_id"]
+    for field in ("first_name", "last_name", "email", "role", "password"):
+        r = await api.put(f"/members/{member_id}", json={field: None})
+        assert r.status_code == 400, (field, r.text)
+        assert r.json() == {"error": f"`{field}` cannot be null: leave it out to keep its current value"}
+    r = await api.put(f"/members/{member_id}", json={"first_name": "New"})
+    assert r.status_code == 200 and r.json()["first_name"] == "New" and r.json()["last_name"] == "Ll"
