@@ -18,11 +18,11 @@ from leadvibe import __version__
 from leadvibe.api import all_routes
 from leadvibe.api.deps import DEPENDENCIES
 from leadvibe.api.error_handlers import EXCEPTION_HANDLERS
-from leadvibe.api.head_requests import head_as_get
+from leadvibe.api.head_requests import head_as_get, list_every_method_in_options
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.api.json_body import decode_strictly, json_content_type
 from leadvibe.api.query_values import check_query_values, index_queries
-from leadvibe.api.request_target import refuse_lossy_targets
+from leadvibe.api.request_target import refuse_lossy_targets, restore_encoded_slashes
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
 from leadvibe.db.lock import DataDirLock
@@ -156,7 +156,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         guards=[authorize, check_query_values, json_content_type],
         before_request=decode_strictly,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[observe_middleware],
+        middleware=[observe_middleware, restore_encoded_slashes],
         lifespan=[lifespan],
         openapi_config=_openapi(),
         state=State({"runtime": rt}),
@@ -167,6 +167,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         logging_config=None,
     )
     index_queries(app)
+    list_every_method_in_options(app)
     app.asgi_handler = head_as_get(refuse_lossy_targets(rt, app.asgi_handler))
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)

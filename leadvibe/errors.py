@@ -100,6 +100,8 @@ def plain_message(raw: str, field: str | None, *, from_text: bool = False) -> st
         return f"{name} does not accept the value {m.group(1)}"
     if raw.startswith("Expected `str` matching regex"):
         return f"{name} has the wrong format"
+    if m := re.match(r"Missing required (query|header|cookie) parameter '([^']+)'", raw):
+        return f"`{m.group(2)}` is required (a {m.group(1)} parameter)"
     if raw == "Input data was truncated":
         return "the request body is not valid JSON: it ends too early"
     if raw == "Invalid UTF-8 encoded string":

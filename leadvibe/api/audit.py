@@ -9,6 +9,7 @@ from litestar import get
 from litestar.params import Parameter
 
 from leadvibe.api.bounds import bounded_query
+from leadvibe.errors import bad_request
 from leadvibe.pipeline.inbox import no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -60,6 +61,8 @@ async def list_audit_logs(
     sort_order: Literal["ASC", "DESC", "asc", "desc"] = "DESC",
 ) -> AuditPage:
     """Entries of the active OU; org admins also see org-level entries (logins, member changes)."""
+    if status_min is not None and status_max is not None and status_min > status_max:
+        raise bad_request("`status_min` must not be greater than `status_max`")
     if search is not None:
         # SQLite's LIKE pattern ends at a NUL, so `search=%00` matched every entry: refused like other text.
         no_control(search, "search")

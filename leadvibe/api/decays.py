@@ -8,6 +8,7 @@ import msgspec
 from litestar import delete, get, post, put
 
 from leadvibe.api.bounds import Signed
+from leadvibe.api.json_body import refuses_null
 from leadvibe.errors import bad_request, not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
@@ -31,6 +32,7 @@ class DecayIn(msgspec.Struct):
     decrease: Signed
 
 
+@refuses_null("inactive_for", "unit", "decrease", "active")
 class DecayPatch(msgspec.Struct):
     """Fields to change (omitted ones stay)."""
 

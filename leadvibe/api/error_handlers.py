@@ -10,6 +10,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
+from leadvibe.api.request_target import ENCODED_SLASH
 from leadvibe.errors import ApiError, error_body, out_of_range, plain_message, unexpected_error
 
 
@@ -96,7 +97,14 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     # Framework messages name the path with its query string; the query may carry values that belong to the
     # caller only, so the message keeps the path alone.
     message = re.sub(r"(for path \S+?)\?\S*", r"\1", message)
+    # A path not routed keeps the stand-in of an encoded slash (api/request_target.py): show it as sent.
+    message = message.replace(ENCODED_SLASH, "%2F")
     headers = dict(exc.headers) if exc.headers else None
+    if status == 405 and headers:
+        # HEAD is answered wherever GET is (api/head_requests.py), so the list says so, as OPTIONS does.
+        for name in [n for n in headers if n.lower() == "allow"]:
+            allowed = [m.strip() for m in headers.pop(name).split(",")]
+            headers["Allow"] = ", ".join(sorted({*allowed, "HEAD"} if "GET" in allowed else set(allowed)))
     return Response(error_body(message, details), status_code=status, headers=headers, media_type=MediaType.JSON)
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import delete, get, put
 
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.scoring_common import (
     clean_event_type,
     invalidate,
@@ -30,6 +31,7 @@ from leadvibe.timeutil import to_rfc3339
 Scope = Literal["observe", "decide", "activate"]
 
 
+@refuses_null("hidden", "max_processing_scope")
 class EventTypeSettingIn(msgspec.Struct):
     """Visibility and processing ceiling (absent fields stay)."""
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import msgspec
 from litestar import Request, Response, delete, get
@@ -166,7 +166,12 @@ def event_filter(now: int, event_type: str | None = None, lead_id: str | None = 
         raise bad_request(f"invalid `range`: {exc}") from None
     if logic not in ("and", "or"):
         raise bad_request("`logic` must be `and` or `or`")
-    key = type_key(event_type) if event_type and event_type.strip() else None
+    # A blank filter is a mistake, not "any" (leave the parameter out for that), as on /leads.
+    if event_type is not None and not event_type.strip():
+        raise bad_request("`event_type` must not be blank")
+    if lead_id is not None and not lead_id.strip():
+        raise bad_request("`lead_id` must not be blank")
+    key = type_key(event_type) if event_type else None
     return q.EventFilter(type_key=key, lead_id=lead_id or None, start=start, end=end,
                          metadata=_metadata_matches(metadata), logic=logic)
 
@@ -314,9 +319,9 @@ async def list_channels(rt: Runtime, tenant: Tenant) -> list[str]:
     return await rt.db.read(lambda c: q.channels(c, tenant.unit_id))
 
 
-def page_links(url: URL, page: int, limit: int, total: int) -> str:
-    """An RFC 8288 `Link` header with the first, previous, next and last pages of a paged list (the other query
-    parameters kept as they were)."""
+def page_links(url: URL, path: str, page: int, limit: int, total: int) -> str:
+    """An RFC 8288 `Link` header with the first, previous, next and last pages of a paged list at `path` (as sent
+    on the wire: percent-encoded), the other query parameters of `url` kept as they were."""
     last = max(1, -(-total // limit))
     rels = [("first", 1)]
     if page > 1:
@@ -326,7 +331,7 @@ def page_links(url: URL, page: int, limit: int, total: int) -> str:
     rels.append(("last", last))
     params = [(k, v) for k, v in url.query_params.multi_items() if k not in ("page", "limit")]
     return ", ".join(
-        f'<{url.path}?{urlencode([*params, ("page", str(n)), ("limit", str(limit))])}>; rel="{rel}"'
+        f'<{path}?{urlencode([*params, ("page", str(n)), ("limit", str(limit))])}>; rel="{rel}"'
         for rel, n in rels)
 
 
@@ -347,7 +352,8 @@ async def list_lead_events(request: Request[Any, Any, Any], rt: Runtime, tenant:
         raise not_found("lead")
     result = await _page(rt, tenant.unit_id, f, page, limit)
     return Response(result.events, headers={"X-Total-Count": str(result.total),
-                                            "Link": page_links(request.url, page, limit, result.total)})
+                                            "Link": page_links(request.url, f"/leads/{quote(lead_id, safe='')}/events",
+                                                               page, limit, result.total)})
 
 
 ROUTES = [list_events, export_events, batch_delete_events, explain_event, list_event_types,

@@ -29,6 +29,7 @@ from leadvibe.api.condition_fields import (
     check_condition,
     check_property,
 )
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import clean_name
 from leadvibe.engine.fit import list_property
 from leadvibe.errors import bad_request, conflict, forbidden, not_found
@@ -96,9 +97,10 @@ def _shapes(target: str) -> Shapes:
         _struct(f"{cap}RuleIn", f"When `{prop} condition comparison_value` holds, the {target} score gains `weight`.",
                 [(prop, str), ("condition", str), ("comparison_value", str), ("weight", Weight),
                  ("ui_order", Order, 0)]),
-        _struct(f"{cap}RulePatch", f"Fields to change on a {target} rule (absent fields stay).",
-                [(prop, str | None, None), ("condition", str | None, None), ("comparison_value", str | None, None),
-                 ("weight", Weight | None, None), ("ui_order", Order | None, None)]),
+        refuses_null(prop, "condition", "comparison_value", "weight", "ui_order")(
+            _struct(f"{cap}RulePatch", f"Fields to change on a {target} rule (absent fields stay).",
+                    [(prop, str | None, None), ("condition", str | None, None), ("comparison_value", str | None, None),
+                     ("weight", Weight | None, None), ("ui_order", Order | None, None)])),
         _struct(f"{cap}RuleOut", f"A {target} rule.",
                 [("id", str), ("ruleset_id", str), (prop, str), ("condition", str), ("comparison_value", str),
                  ("weight", int), ("ui_order", int), *stamps]),

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from litestar import Litestar
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from leadvibe.observe import HEAD_SCOPE_KEY
 
-__all__ = ["head_as_get"]
+__all__ = ["head_as_get", "list_every_method_in_options"]
 
 
 def head_as_get(app: ASGIApp) -> ASGIApp:
@@ -45,3 +47,29 @@ def head_as_get(app: ASGIApp) -> ASGIApp:
         await app(as_get, receive_until_answered, send_headers_only)
 
     return handler
+
+
+class _AllowedMethods:
+    """What an `OPTIONS` answer lists for one path: its route's methods, plus HEAD where GET is answered."""
+
+    def __init__(self, route: HTTPRoute) -> None:
+        methods = set(route.methods)
+        if "GET" in methods:
+            methods.add("HEAD")
+        self.methods = frozenset(methods)
+
+
+def list_every_method_in_options(app: Litestar) -> None:
+    """`OPTIONS` answers list every method of the path (`Allow`), HEAD included where GET is answered.
+
+    The framework makes the `OPTIONS` handler of a path when it registers the path's first handlers, and that
+    handler lists the methods of that first route only: where handlers of one path come from two modules (`GET`
+    and `POST /leads`), the merged route kept the old handler, so `OPTIONS /leads` said `GET, OPTIONS` while POST
+    works. Here each path's handler is pointed at its final route, once, after the app is built."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        handler = route.route_handler_map["OPTIONS"][0]
+        for cell in getattr(handler.fn, "__closure__", None) or ():
+            if isinstance(cell.cell_contents, HTTPRoute | _AllowedMethods):
+                cell.cell_contents = _AllowedMethods(route)

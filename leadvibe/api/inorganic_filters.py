@@ -9,6 +9,7 @@ import msgspec
 from litestar import delete, get, post, put
 
 from leadvibe.api.bounds import Signed
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.scoring_common import check_int, clean_event_type, write_config
 from leadvibe.errors import not_found
 from leadvibe.ids import new_id
@@ -32,6 +33,7 @@ class FilterIn(msgspec.Struct):
     group_events: bool = False
 
 
+@refuses_null("event_type", "count_threshold", "time_window_ms", "group_events")
 class FilterPatch(msgspec.Struct):
     """Fields to change on a filter (absent fields stay)."""
 

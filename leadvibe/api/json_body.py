@@ -10,20 +10,27 @@ The framework also converts a body's values leniently (`"5"` for a number, `"fal
 an integer), as it must for query strings, which are all text. A JSON body has types of its own, so
 `decode_strictly` checks it against the handler's type first, as ingestion does: a string where a number belongs
 is a 400 naming the field.
+
+An update (PUT, PATCH) keeps the fields it leaves out. For a field that has a value always (a name, a threshold, a
+switch), `null` is not a way to leave it out: `refuses_null` marks such fields of a body type, and an update that
+sends one of them as `null` is a 400 naming it, instead of a 200 that changed nothing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import msgspec
 from litestar.connection import ASGIConnection, Request
 from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
 
-from leadvibe.errors import ApiError, malformed_body, validation_error
+from leadvibe.errors import ApiError, bad_request, malformed_body, validation_error
+
+_T = TypeVar("_T")
+_NOT_NULL = "__leadvibe_not_null__"
 
 _JSON_TYPES = frozenset({"application/json", "application/x-json"})
 # A structured-syntax suffix (RFC 6839): `application/merge-patch+json`, `application/vnd.acme+json`.
@@ -102,6 +109,30 @@ def multipart_upload(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
                             "as the multipart field `file` (curl -F file=@events.csv)")
 
 
+def refuses_null(*fields: str) -> Callable[[type[_T]], type[_T]]:
+    """Class decorator of a request body type: on PUT and PATCH, each of `fields` may be left out (it keeps its
+    value) but not sent as `null`. Adds to the fields a base class marked."""
+
+    def mark(cls: type[_T]) -> type[_T]:
+        setattr(cls, _NOT_NULL, frozenset(getattr(cls, _NOT_NULL, frozenset())) | frozenset(fields))
+        return cls
+
+    return mark
+
+
+def _null_field(annotation: Any, body: bytes) -> str | None:
+    """The first field of `body` that `annotation` marks with `refuses_null` and the body sends as `null`."""
+    fields: frozenset[str] = getattr(annotation, _NOT_NULL, frozenset())
+    if not fields:
+        return None
+    raw = msgspec.json.decode(body)
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            if value is None and name in fields:
+                return str(name)
+    return None
+
+
 # Each handler's strict decoder (None: it reads no JSON body, or its type is one msgspec cannot decode alone).
 _STRICT: dict[BaseRouteHandler, msgspec.json.Decoder[Any] | None] = {}
 
@@ -135,3 +166,7 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
         raise validation_error(str(exc), body) from None
     except msgspec.DecodeError as exc:
         raise malformed_body(str(exc), body) from None
+    if request.method in ("PUT", "PATCH"):
+        field = _null_field(decoder.type, body)
+        if field is not None:
+            raise bad_request(f"`{field}` cannot be null: leave it out to keep its current value")

@@ -15,6 +15,7 @@ import msgspec
 from litestar import delete, get, post, put
 
 from leadvibe.api.bounds import Signed
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import clean_name
 from leadvibe.api.scoring_common import check_int, write_config
 from leadvibe.engine.levels import validate_band
@@ -35,6 +36,7 @@ class LevelIn(msgspec.Struct):
     max_score: Signed
 
 
+@refuses_null("name", "min_score", "max_score")
 class LevelPatch(msgspec.Struct):
     """Fields to change on a level (absent fields stay; the resulting band is validated)."""
 

@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
 
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import clean_name
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.runtime import Runtime
@@ -81,6 +82,7 @@ class MemberIn(msgspec.Struct):
     role: OrgRole = "member"
 
 
+@refuses_null("first_name", "last_name", "email", "role", "password")
 class MemberPatch(msgspec.Struct):
     """Fields to change on a member (a password resets it)."""
 

@@ -10,7 +10,13 @@ Bytes outside ASCII sent unencoded in a request target never get this far: the s
 request line (`http_protocol.py` answers it in the error shape).
 
 The check costs a scan for U+FFFD in the decoded path and for `%` in the query string; only a request with one of
-those decodes anything twice."""
+those decodes anything twice.
+
+An id may hold a `/` (a lead id is the client's own: `crm/42`), and a client names it as one path segment with the
+slash encoded (`/leads/crm%2F42`, as `encodeURIComponent` writes it). The server decodes the path before routing,
+so that became `/leads/crm/42`, a path no route has: such a lead could be created but never read, changed or
+deleted by its id. Here an encoded slash stands in as `ENCODED_SLASH` while the route is found, and
+`restore_encoded_slashes` (a middleware, so after routing) gives the handler its `/` back."""
 
 from __future__ import annotations
 
@@ -25,7 +31,11 @@ from leadvibe.api.ingest_asgi import answer
 from leadvibe.errors import error_body
 from leadvibe.observe import end_request, start_request
 
-__all__ = ["lossy_target_error", "refuse_lossy_targets"]
+__all__ = ["ENCODED_SLASH", "lossy_target_error", "refuse_lossy_targets", "restore_encoded_slashes"]
+
+# A noncharacter (never text a client means) standing for `%2F` inside a path segment until routing is done.
+ENCODED_SLASH = "\ufdd0"
+_SLASH_KEPT = "leadvibe.encoded_slash"
 
 _encoder = msgspec.json.Encoder()
 
@@ -63,6 +73,32 @@ def lossy_target_error(scope: Scope) -> str | None:
     return None
 
 
+def _keep_encoded_slashes(scope: Scope) -> None:
+    """Route `/leads/a%2Fb` as one segment: its path becomes `/leads/a<ENCODED_SLASH>b` until routing is done."""
+    raw_path = scope.get("raw_path")
+    if not raw_path or (b"%2F" not in raw_path and b"%2f" not in raw_path) or ENCODED_SLASH in scope["path"]:
+        return
+    # Some servers (and test clients) put the query in `raw_path` too; a literal `?` always starts it.
+    segments = (unquote_to_bytes(s).decode("utf-8", "replace") for s in raw_path.split(b"?", 1)[0].split(b"/"))
+    scope["path"] = "/".join(s.replace("/", ENCODED_SLASH) for s in segments)
+    scope[_SLASH_KEPT] = True  # type: ignore[literal-required]
+
+
+def restore_encoded_slashes(app: ASGIApp) -> ASGIApp:
+    """Middleware (it runs once the route is found): the path and its parameters get their encoded `/` back."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get(_SLASH_KEPT):
+            scope["path"] = scope["path"].replace(ENCODED_SLASH, "/")
+            scope["path_params"] = {  # a new dict: the router caches the one it made
+                name: value.replace(ENCODED_SLASH, "/") if isinstance(value, str) else value
+                for name, value in scope.get("path_params", {}).items()
+            }
+        await app(scope, receive, send)
+
+    return middleware
+
+
 def refuse_lossy_targets(rt: Any, app: ASGIApp) -> ASGIApp:
     """An ASGI app answering 400 for a request whose path or query does not decode as UTF-8; every other request
     goes to `app`. It keeps the observe middleware's bookkeeping (request id, metrics, access log)."""
@@ -70,6 +106,8 @@ def refuse_lossy_targets(rt: Any, app: ASGIApp) -> ASGIApp:
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         problem = lossy_target_error(scope) if scope["type"] == "http" else None
         if problem is None:
+            if scope["type"] == "http":
+                _keep_encoded_slashes(scope)
             await app(scope, receive, send)
             return
         request_id = start_request(scope)

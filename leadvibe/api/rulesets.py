@@ -26,6 +26,7 @@ from litestar import delete, get, post, put
 from litestar.params import Parameter
 
 from leadvibe.api.bounds import Signed
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import clean_name
 from leadvibe.api.scoring_common import (
     check_int,
@@ -93,6 +94,7 @@ class RulesetIn(msgspec.Struct):
     is_primary: bool = False
 
 
+@refuses_null("name", "score_column", "is_primary", "active")
 class RulesetPatch(msgspec.Struct):
     """Fields to change on a ruleset (absent fields stay)."""
 

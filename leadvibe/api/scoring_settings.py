@@ -8,6 +8,7 @@ import msgspec
 from litestar import get, put
 
 from leadvibe.api.bounds import Signed
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.scoring_common import invalidate, session_timeout_minutes, write_config
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
 from leadvibe.errors import ApiError, bad_request
@@ -29,6 +30,7 @@ class ScoringSettings(msgspec.Struct):
     session_timeout_minutes: int
 
 
+@refuses_null("allow_negative_scores", "abm_enabled", "session_timeout_minutes")
 class ScoringSettingsIn(msgspec.Struct):
     """Fields to change (absent fields stay). The two toggles are organization-wide: changing one needs an org
     admin; sending the current value back is not a change."""

@@ -9,6 +9,7 @@ from litestar import delete, get, post, put
 
 from leadvibe.api.bounds import Signed
 from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.triggers import (
     Common,
     TimeParam,
@@ -34,6 +35,7 @@ INTERVALS = {"15m": 15 * 60_000, "1h": 3_600_000, "1d": 86_400_000}
 MAX_BUCKETS = 5000
 
 
+@refuses_null("event_type", "window_seconds", "window_unit", "threshold_count")
 class SurgeTriggerIn(Common, kw_only=True):
     """A surge trigger: `threshold_count` or more events (of `event_type`, or any) within the window;
     exactly one

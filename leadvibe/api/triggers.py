@@ -17,6 +17,7 @@ from litestar.response import Stream
 
 from leadvibe.api.bounds import Signed
 from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import no_control_in_text
 from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.engine import triggers as eng
@@ -65,6 +66,7 @@ DESTINATIONS = (
 # --------------------------------------------------------------------------------------------- request bodies
 
 
+@refuses_null("name", "active", "fire_mode", "profile_filters", "lead_attribute_filters", "hubspot_sync")
 class Common(msgspec.Struct, kw_only=True):
     """Fields every trigger kind accepts (all optional). On update an absent field is unchanged; a text or a
     destination (`description`, `webhook_url`, `emails`, the email texts, the Slack and Teams targets) is cleared
@@ -88,6 +90,7 @@ class Common(msgspec.Struct, kw_only=True):
     hubspot_sync: bool | None = None
 
 
+@refuses_null("event_type", "score_threshold")
 class MilestoneIn(Common, kw_only=True):
     """A milestone: fires when the lead's primary score reaches `score_threshold` on an `event_type` event
     (empty = any type)."""
@@ -96,6 +99,7 @@ class MilestoneIn(Common, kw_only=True):
     score_threshold: Signed | None = None
 
 
+@refuses_null("event_types", "event_steps", "window_seconds", "window_unit", "ordered")
 class SequenceIn(Common, kw_only=True):
     """A sequence: every step within one window (`window_seconds` is an amount of `window_unit`)."""
 
@@ -113,6 +117,7 @@ class PatternCondition(msgspec.Struct):
     min_count: Signed = 1
 
 
+@refuses_null("conditions", "window_seconds", "window_unit")
 class PatternIn(Common, kw_only=True):
     """A pattern/frequency trigger: every condition within the trailing window."""
 

@@ -76,3 +76,12 @@ async def test_no_message_leaks_a_parser_name(api: Api) -> None:
         message = r.json()["error"]
         for internal in ("'data'", "`data`", "Input data", "Expected `", "msgspec"):
             assert internal not in message, (body, message)
+
+
+async def test_a_missing_required_query_parameter_is_named_in_backticks(api: Api) -> None:
+    r = await api.get("/leads/search")
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": "`q` is required (a query parameter)"}
+    r = await api.get("/surge/unit_default/metrics", params={"end": "2026-01-02T00:00:00Z"})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": "`start` is required (a query parameter)"}

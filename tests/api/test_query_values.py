@@ -83,3 +83,26 @@ async def test_plain_integers_still_read(api: Api) -> None:
 async def test_a_loose_integer_is_refused_only_after_authentication(api: Api) -> None:
     r = await api.client.get("/leads?limit=2.0")
     assert r.status_code == 401
+
+
+async def test_an_empty_status_range_of_the_audit_log_is_refused(api: Api) -> None:
+    r = await api.get("/admin/audit-logs", params={"status_min": 500, "status_max": 400})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": "`status_min` must not be greater than `status_max`"}
+    assert (await api.get("/admin/audit-logs", params={"status_min": 400, "status_max": 400})).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/events", "/events/export"])
+@pytest.mark.parametrize(("name", "value"), [("event_type", ""), ("event_type", "  "), ("lead_id", ""),
+                                             ("lead_id", " ")])
+async def test_a_blank_event_filter_is_refused_not_ignored(api: Api, path: str, name: str, value: str) -> None:
+    r = await api.get(path, params={name: value})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": f"`{name}` must not be blank"}
+
+
+async def test_a_blank_type_filter_of_a_lead_s_events_is_refused(api: Api) -> None:
+    assert (await api.post("/leads", json={"id": "ld_blank"})).status_code == 201
+    r = await api.get("/leads/ld_blank/events", params={"event_type": ""})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": "`event_type` must not be blank"}
