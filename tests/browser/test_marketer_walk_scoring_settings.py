@@ -1,0 +1,175 @@
+"""Scoring and workspace settings as a marketing-ops person configures them: the session timeout says when the saved
+surge policy replaces it, surge bands and rule periods are refused beside the field at fault, event-type processing
+reads in words, and a CSV import says what every row needs and how many refused rows it lists. Each save is checked
+against what the API stored."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Watched
+from tests.browser.data import Seeded
+from tests.browser.test_phone import PHONE, sideways
+
+_ous = itertools.count(1)
+
+
+class Unit:
+    """An OU of the test's own, and admin API calls in it."""
+
+    def __init__(self, seeded: Seeded, name: str) -> None:
+        self.name = f"{name} {next(_ous)}"
+        self.unit_id = seeded.call("POST", "/org-units", json={"name": self.name})["unit_id"]
+        self.seeded = seeded
+        self.headers = {**seeded.headers, "X-OU-ID": self.unit_id}
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.seeded.server.request(method, path, headers=self.headers, **kw)
+        assert r.status_code < 300, (method, path, r.status_code, r.text)
+        return r.json() if r.content else None
+
+    def open(self, admin: Watched, path: str) -> Page:
+        admin.goto("/ui/")
+        admin.use_ou(self.name)
+        page = admin.goto(path)
+        admin.settle()
+        return page
+
+
+def test_the_session_timeout_says_when_a_saved_surge_policy_replaces_it(admin: Watched, seeded: Seeded) -> None:
+    unit = Unit(seeded, "Sessions")
+    page = unit.open(admin, "/ui/scoring/settings")
+    timeout = page.get_by_label("Session timeout (minutes)")
+    expect(timeout).to_have_value("30")
+    expect(page.locator("#timeout-help")).to_contain_text("session ends after this many minutes without events")
+    admin.shot("w13-scoring-settings-default")
+
+    # Until the surge policy is saved, its idle time is the session timeout, and the Surge tab says so in minutes.
+    page = admin.goto("/ui/scoring/surge")
+    admin.settle()
+    expect(page.get_by_text("Until this policy is saved, a session ends after the session timeout")).to_contain_text(
+        "(30 minutes)")
+    page.get_by_label("Session ends after idle (seconds)").fill("600")
+    page.get_by_role("button", name="Save surge policy").click()
+    expect(page.get_by_text("Sessions end after 10 minutes without events.")).to_be_visible()
+    stored = unit.call("GET", "/settings/ou/surge-policy")
+    assert stored["saved"] is True and stored["idle_reset_seconds"] == 600, stored
+
+    # The session timeout no longer ends sessions: the field says so, with the idle time that does.
+    page = admin.goto("/ui/scoring/settings")
+    admin.settle()
+    note = page.locator("#timeout-help")
+    expect(note).to_have_text(re.compile(r"Not in use: the saved surge policy ends sessions after\s+10 minutes idle"))
+    expect(page.get_by_label("Session timeout (minutes)")).to_have_attribute("aria-describedby", "timeout-help")
+    admin.shot("w13-scoring-settings-overridden")
+    page.set_viewport_size(PHONE)
+    expect(note).to_be_visible()
+    assert sideways(page) == []
+    admin.shot("w13-scoring-settings-phone", full_page=True)
+
+
+def test_custom_surge_bands_refuse_a_repeated_event_number_beside_the_band(admin: Watched, seeded: Seeded) -> None:
+    unit = Unit(seeded, "Bands")
+    page = unit.open(admin, "/ui/scoring/surge")
+    page.get_by_label("Mode").select_option(label="Custom bands")
+    page.get_by_label("Band 2 from event").fill("1")  # Standard's bands start at events 1, 3 and 6
+    page.get_by_role("button", name="Save surge policy").click()
+    band = page.get_by_label("Band 2 from event")
+    expect(band).to_be_focused()
+    expect(band).to_have_attribute("aria-invalid", "true")
+    problem = page.locator("#surge-band-1-min-error")
+    expect(problem).to_have_text("Band 2 starts at event #1, as band 1 does: give each band its own event number")
+    # Beside the band, in its row, not above the table.
+    expect(page.get_by_role("row").filter(has=band)).to_contain_text("Band 2 starts at event #1")
+    admin.shot("w13-surge-repeated-band")
+    assert unit.call("GET", "/settings/ou/surge-policy")["saved"] is False
+
+    # Every band removed: custom needs one, said before the API refuses it.
+    for _ in range(3):
+        page.get_by_role("button", name="Remove band 1").click()
+    page.get_by_role("button", name="Save surge policy").click()
+    expect(page.get_by_text("Custom bands need at least one band")).to_be_visible()
+    assert unit.call("GET", "/settings/ou/surge-policy")["saved"] is False
+
+    page.get_by_role("button", name="Add band").click()
+    page.get_by_role("button", name="Add band").click()
+    page.get_by_label("Band 2 from event").fill("4")
+    page.get_by_label("Band 2 multiplier").fill("1.75")
+    page.get_by_role("button", name="Save surge policy").click()
+    expect(page.get_by_role("status").filter(has_text="Surge policy saved")).to_be_visible()
+    stored = unit.call("GET", "/settings/ou/surge-policy")
+    assert stored["mode"] == "custom"
+    assert [(b["min_events"], b["multiplier"]) for b in stored["bands"]] == [(3, 1.5), (4, 1.75)], stored
+
+
+def test_a_rule_period_ending_before_it_starts_is_refused_beside_until(admin: Watched, seeded: Seeded) -> None:
+    unit = Unit(seeded, "Periods")
+    rs = unit.call("POST", "/rulesets", json={"name": "Engagement", "is_primary": True})
+    unit.call("POST", "/rules", json={"ruleset_id": rs["ruleset_id"], "event_type": "webinar_attended", "weight": 20})
+    page = unit.open(admin, "/ui/scoring/rulesets")
+    page.get_by_label("Limit rules to dates").check()
+    page.get_by_label("Rule webinar_attended active from").fill("2026-03-10T09:00")
+    page.get_by_label("Rule webinar_attended active until").fill("2026-03-01T09:00")
+    backtests: list[str] = []
+    page.on("request", lambda r: backtests.append(r.url) if r.url.endswith("/backtest") else None)
+    page.get_by_role("button", name="Preview impact").click()
+    until = page.get_by_label("Rule webinar_attended active until")
+    expect(until).to_be_focused()
+    expect(until).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("row").filter(has=until)).to_contain_text("Until must be later than From")
+    expect(page.get_by_role("alert")).to_have_count(0)  # no "rules[0].start_at …" from the API under the table
+    assert backtests == []
+    admin.shot("w13-rule-period-refused")
+
+    until.fill("2026-03-31T18:00")
+    page.get_by_role("button", name="Preview impact").click()
+    page.get_by_role("button", name="Save and rescore").click()
+    expect(page.get_by_role("status").filter(has_text="Rules saved")).to_be_visible()
+    (rule,) = unit.call("GET", f"/rulesets/{rs['ruleset_id']}/rules")
+    assert rule["start_at"] is not None and rule["end_at"] is not None and rule["start_at"] < rule["end_at"], rule
+
+
+def test_event_type_processing_is_explained_and_its_change_said_in_words(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/settings/event-types")
+    admin.settle()
+    expect(page.get_by_text("Score only scores them, no trigger fires")).to_be_visible()
+    try:
+        page.get_by_label("Processing of webinar_attended").select_option(label="Score only")
+        toast = page.get_by_role("status").filter(has_text="webinar_attended: now")
+        expect(toast).to_have_text(re.compile(r"webinar_attended: now Score only\."))
+        stored = {t["type_key"]: t for t in seeded.call("GET", "/settings/event-types")}
+        assert stored["webinar_attended"]["max_processing_scope"] == "decide"
+        admin.shot("w13-event-types")
+    finally:
+        seeded.call("PUT", "/settings/event-types/webinar_attended", json={"max_processing_scope": "activate"})
+
+
+def test_an_import_says_what_rows_need_and_how_many_refused_rows_it_lists(admin: Watched, seeded: Seeded) -> None:
+    unit = Unit(seeded, "Import")
+    page = unit.open(admin, "/ui/settings/import")
+    expect(page.get_by_test_id("import-needs")).to_contain_text("names its lead by lead_id or by one of")
+
+    good = "email,event_type,timestamp\njane@acme.com,page_view,2026-03-01T09:30:00Z\njane@acme.com,demo_request,\n"
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "good.csv", "mimeType": "text/csv", "buffer": good.encode()}])
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="imported")).to_have_text(re.compile(r"2 events imported\."))
+    seeded.wait_scored()
+    assert unit.call("GET", "/leads", params={"limit": 5})["total"] == 1
+
+    # 105 rows without a lead, one good: the table lists the server's first 100 and says so.
+    bad = "email,event_type\n" + "".join(",page_view\n" for _ in range(105)) + "omar@globex.io,page_view\n"
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad.encode()}])
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="imported")).to_have_text(
+        re.compile(r"1 event imported, 105 rows refused\."))
+    expect(page.get_by_text("The first 100 of the 105 refused rows:")).to_be_visible()
+    refused = page.get_by_role("table", name="Refused rows")
+    expect(refused.get_by_role("row")).to_have_count(101)  # the header and 100 rows
+    expect(refused.get_by_role("row").nth(1)).to_contain_text("2")
+    admin.shot("w13-import-refused")
