@@ -173,3 +173,20 @@ def test_an_import_says_what_rows_need_and_how_many_refused_rows_it_lists(admin:
     expect(refused.get_by_role("row")).to_have_count(101)  # the header and 100 rows
     expect(refused.get_by_role("row").nth(1)).to_contain_text("2")
     admin.shot("w13-import-refused")
+
+
+def test_unticking_limit_rules_to_dates_clears_the_dates_it_hid(admin: Watched, seeded: Seeded) -> None:
+    unit = Unit(seeded, "Undated")
+    rs = unit.call("POST", "/rulesets", json={"name": "Engagement", "is_primary": True})
+    unit.call("POST", "/rules", json={"ruleset_id": rs["ruleset_id"], "event_type": "webinar_attended", "weight": 20,
+                                      "start_at": "2026-03-01T09:00:00Z", "end_at": "2026-03-31T18:00:00Z"})
+    page = unit.open(admin, "/ui/scoring/rulesets")
+    dates = page.get_by_label("Limit rules to dates")
+    expect(dates).to_be_checked()  # a dated rule shows its dates
+    dates.uncheck()
+    expect(page.get_by_role("status").filter(has_text="Dates cleared from 1 rule")).to_be_visible()
+    page.get_by_role("button", name="Preview impact").click()
+    page.get_by_role("button", name="Save and rescore").click()
+    expect(page.get_by_role("status").filter(has_text="Rules saved")).to_be_visible()
+    (rule,) = unit.call("GET", f"/rulesets/{rs['ruleset_id']}/rules")
+    assert (rule["start_at"], rule["end_at"]) == (None, None), rule
