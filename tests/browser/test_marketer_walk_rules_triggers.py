@@ -1,0 +1,61 @@
+"""A marketer's walk through Scoring → Rules with dates, Scoring → Surge and Triggers → Simulate: the rules table fits
+its card, the multiplier cap says what it does, and a lead that would not fire says why."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Watched
+from tests.browser.data import Seeded
+
+TIMES = "\u00d7"  # the multiplier sign the dashboard writes
+
+
+def test_rules_with_dates_fit_their_card(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/scoring/rules")
+    rules = page.get_by_role("table", name="Rules")
+    expect(rules.get_by_label("Event type of rule 1")).to_be_visible()
+    page.get_by_label("Limit rules to dates").check()
+    until = rules.get_by_label("Rule page_view active until")
+    expect(until).to_be_visible()
+    wrap = page.locator(".table-wrap").filter(has=rules)
+    # nothing to scroll sideways: the event type stays in view while a date is edited
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), "the rules table is wider than its card"
+    until.focus()
+    expect(rules.get_by_label("Event type of rule 1")).to_be_in_viewport()
+    assert wrap.evaluate("el => el.scrollLeft") == 0
+    admin.shot("rules-dates")
+
+
+def test_the_surge_tab_says_what_the_multiplier_cap_does(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/scoring/surge")
+    cap = page.get_by_label("Multiplier cap")
+    expect(cap).to_have_value("2")
+    expect(page.get_by_text("the most any event can be multiplied by")).to_be_visible()
+    expect(page.get_by_text(f"With these bands it changes nothing: the highest band is {TIMES}1.5")).to_be_visible()
+    # choosing a preset shows that preset's bands and cap, as the server will use them
+    page.get_by_label("Mode").select_option(label="Gentle")
+    bands = page.get_by_role("table", name="Bands")
+    expect(bands).to_contain_text(f"{TIMES}1.2")
+    expect(bands).not_to_contain_text(f"{TIMES}1.5")
+    expect(cap).to_have_value("1.5")
+    cap.fill("1.1")
+    expect(page.get_by_text(f"With these bands it matters: a band above {TIMES}1.1 (the highest is {TIMES}1.2) counts "
+                            f"only {TIMES}1.1.")).to_be_visible()
+    admin.shot("surge-cap")
+
+
+def test_simulating_one_lead_says_why_it_would_not_fire(admin: Watched, seeded: Seeded) -> None:
+    page = admin.goto("/ui/triggers")
+    page.get_by_role("row").filter(has_text="Hot lead for sales").get_by_role("button", name="Simulate").click()
+    dialog = page.get_by_role("dialog", name="Simulate Hot lead for sales")
+    dialog.get_by_label("Lead (empty: every lead)").fill("ld_zoe")
+    dialog.get_by_role("button", name="Simulate").click()
+    expect(dialog.get_by_role("status")).to_contain_text("Would not fire")
+    score = seeded.score("ld_zoe")
+    assert score < 60
+    expect(dialog.get_by_role("status")).to_contain_text(
+        f"Zoe Dubois scores {score} now; this trigger fires when a score reaches 60. "
+        f"It needs {60 - score} more points.")
+    expect(dialog.get_by_role("link", name="Open the lead")).to_have_attribute("href", "/ui/leads/ld_zoe")
+    admin.shot("simulate-why")
