@@ -185,7 +185,10 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
         src = _pinned(db_path)
         if src is None:
             raise BackupError(f"no database at {db_path}: is --data-dir (LEADVIBE_DATA_DIR) right?")
-        out = apsw.Connection(str(tmp))
+        try:
+            out = apsw.Connection(str(tmp))
+        except apsw.Error as exc:
+            raise BackupError(f"cannot write a file in {dest.parent} ({exc}): choose a writable place") from None
         steps = 0
         deadline = time.monotonic() + busy_retry_seconds
         with out.backup("main", src, "main") as b:
@@ -218,11 +221,14 @@ def backup_database(db_path: Path, dest: Path, *, pages_per_step: int = 4096, st
         _fsync_path(tmp)
         os.replace(tmp, dest)
         _fsync_path(dest.parent, directory=True)
-    except BaseException:
+    except BaseException as exc:
         if out is not None:
             with contextlib.suppress(apsw.Error):
                 out.close()
         _remove_with_sidecars(tmp)
+        if isinstance(exc, (OSError, apsw.FullError, apsw.IOError, apsw.ReadOnlyError)):
+            # Writing the copy failed (a full disk, a read-only or vanished directory): nothing was replaced.
+            raise BackupError(f"writing {dest} failed ({exc}); nothing was replaced") from None
         raise
     finally:
         for conn in (src, inbox):

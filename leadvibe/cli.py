@@ -341,11 +341,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     import httpx
 
-    from leadvibe.importer import ImportFailed, run_import
+    from leadvibe.importer import ImportFailed, ImportInterrupted, run_import
 
     path = Path(args.file)
     if not path.is_file():
-        print(f"leadvibe: no such file: {path}", file=sys.stderr)
+        print(f"leadvibe: {path} is a directory: give the CSV file itself" if path.is_dir()
+              else f"leadvibe: no such file: {path}", file=sys.stderr)
+        return 1
+    if path.stat().st_size == 0:
+        print(f"leadvibe: {path} is empty: a CSV of events starts with a header row (columns as POST /import)",
+              file=sys.stderr)
         return 1
     client_id = args.client_id or os.environ.get("LEADVIBE_CLIENT_ID")
     secret = args.client_secret or os.environ.get("LEADVIBE_CLIENT_SECRET")
@@ -360,7 +365,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                             show_progress=not args.quiet, by_lead=args.by_lead)
     except ImportFailed as exc:
         print(f"\nleadvibe: {exc}", file=sys.stderr)
-        return 1
+        return 130 if isinstance(exc, ImportInterrupted) else 1
     print(f"imported {totals.imported} events, {totals.duplicates} duplicates, {totals.errors} rows with errors")
     for row in totals.error_rows:
         print(f"  line {row['line']}: {row['error']}")
@@ -370,6 +375,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every flag also reads its LEADVIBE_* variable)."""
     parser = argparse.ArgumentParser(prog="leadvibe", description="LeadVibe lead-engagement scoring server")
+    parser.add_argument("--version", action="version", version=f"leadvibe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_dir_flag(p: argparse.ArgumentParser) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -138,20 +139,46 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
     return settings
 
 
+# Numeric settings and the least each may be: (minimum, the minimum itself allowed). A zero or negative interval
+# would spin its loop, a zero count would stop what it counts (no reader, no delivery, no event per batch).
+_AT_LEAST: dict[str, tuple[float, bool]] = {
+    "jwt_ttl_hours": (0, False), "read_pool_size": (1, True), "cache_size_mb": (1, True),
+    "checkpoint_interval": (0, False), "read_deadline": (0, True), "worker_batch_size": (1, True),
+    "worker_batch_ms": (0, False), "worker_yield_ms": (0, True), "worker_pace_ms": (0, True),
+    "worker_pace_rate": (0, True), "worker_idle_poll": (0, False), "worker_stall_s": (0, True),
+    "decay_interval": (0, False), "delivery_interval": (0, False), "delivery_concurrency": (1, True),
+    "webhook_timeout": (0, False), "rate_limit_rps": (0, False), "rate_limit_burst": (1, True),
+    "login_delay_ms": (0, True), "sse_heartbeat": (0, False), "sse_buffer": (1, True),
+}
+_NOTE = {"read_deadline": " (0 = no limit)", "worker_stall_s": " (0 = never)", "worker_pace_ms": " (0 = off)"}
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 def _validate(s: Settings) -> None:
+    if not s.host.strip():
+        raise ValueError("LEADVIBE_HOST (--host) is empty: give an address, e.g. 127.0.0.1 (0.0.0.0 = every "
+                         "interface)")
+    if not s.data_dir.strip():
+        raise ValueError("LEADVIBE_DATA_DIR (--data-dir) is empty: give the data directory's path")
     if s.synchronous.upper() not in ("FULL", "NORMAL"):
         raise ValueError("LEADVIBE_SYNCHRONOUS must be FULL or NORMAL")
     if s.rate_limit_mode not in ("off", "observe", "enforce"):
         raise ValueError("LEADVIBE_RATE_LIMIT_MODE must be off, observe or enforce")
     if s.rate_limit_key_by not in ("org", "credential", "ip"):
         raise ValueError("LEADVIBE_RATE_LIMIT_KEY_BY must be org, credential or ip")
+    if s.log_level.lower() not in _LOG_LEVELS:
+        raise ValueError(f"LEADVIBE_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {s.log_level!r}")
+    if s.log_format not in ("auto", "json", "console"):
+        raise ValueError(f"LEADVIBE_LOG_FORMAT must be auto, json or console, got {s.log_format!r}")
     if not 1 <= s.port <= 65535:
         raise ValueError("the port must be between 1 and 65535")
-    if s.read_deadline < 0:
-        raise ValueError("LEADVIBE_READ_DEADLINE must be 0 (no limit) or more seconds")
-    if s.worker_stall_s < 0:
-        raise ValueError("LEADVIBE_WORKER_STALL_S must be 0 (never) or more seconds")
-    if s.read_pool_size < 1:
-        raise ValueError("LEADVIBE_READ_POOL_SIZE must be at least 1")
-    if s.worker_pace_ms < 0 or s.worker_pace_rate < 0:
-        raise ValueError("LEADVIBE_WORKER_PACE_MS and LEADVIBE_WORKER_PACE_RATE must be 0 or more")
+    if not 1 <= s.smtp_port <= 65535:
+        raise ValueError("LEADVIBE_SMTP_PORT must be between 1 and 65535")
+    for name, (least, inclusive) in _AT_LEAST.items():
+        value = getattr(s, name)
+        ok = math.isfinite(value) and (value >= least if inclusive else value > least)
+        if not ok:
+            bound = f"{least:g} or more" if inclusive else f"more than {least:g}"
+            raise ValueError(f"LEADVIBE_{name.upper()} must be {bound}{_NOTE.get(name, '')}, got {value!r}")
+    if not all(math.isfinite(d) and d >= 0 for d in s.delivery_schedule):
+        raise ValueError("LEADVIBE_DELIVERY_SCHEDULE must be seconds of 0 or more, comma-separated")

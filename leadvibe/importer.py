@@ -23,7 +23,7 @@ import marshal
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -57,7 +57,11 @@ class ImportFailed(RuntimeError):
     """The import stopped; the message names the server and what to check."""
 
 
-def split_csv(path: Path, part_bytes: int = PART_BYTES, part_rows: int = PART_ROWS) -> Iterator[Part]:
+class ImportInterrupted(ImportFailed):
+    """Ctrl-C (SIGINT) stopped the import; the message says how far it got."""
+
+
+def split_csv(path: Path, part_bytes: int = PART_BYTES, part_rows: int = PART_ROWS) -> Generator[Part, None, None]:
     """The file's rows in parts, in file order."""
     with path.open("rb") as f:
         header = _header(f)
@@ -66,7 +70,7 @@ def split_csv(path: Path, part_bytes: int = PART_BYTES, part_rows: int = PART_RO
 
 
 def split_csv_by_lead(path: Path, part_bytes: int = PART_BYTES, part_rows: int = PART_ROWS,
-                      run_rows: int = RUN_ROWS) -> Iterator[Part]:
+                      run_rows: int = RUN_ROWS) -> Generator[Part, None, None]:
     """The file's rows in parts, grouped by lead id (in id order), each lead's rows in file order. Every row is
     read and checked before the first part is yielded: a row without a lead id raises ImportFailed with nothing
     sent."""
@@ -270,19 +274,29 @@ def run_import(path: Path, url: str, auth: httpx.Auth | None, headers: dict[str,
         if by_lead and show_progress:
             sys.stderr.write("grouping the rows by lead...")
             sys.stderr.flush()
-        for part, lines, consumed in (split_csv_by_lead if by_lead else split_csv)(path):
-            r = _post(client, url, params, path.name, part)
-            if r.status_code != 202:
-                raise _refused(url, r)
-            body = r.json()
-            totals.imported += int(body["imported"])
-            totals.duplicates += int(body.get("duplicates", 0))
-            totals.errors += int(body["errors"])
-            for row in body.get("error_rows", []):
-                if len(totals.error_rows) < 100:
-                    totals.error_rows.append(_file_lines(row, lines))
-            if show_progress:
-                _progress(consumed, size, totals.imported, started)
+        parts = (split_csv_by_lead if by_lead else split_csv)(path)
+        try:
+            for part, lines, consumed in parts:
+                r = _post(client, url, params, path.name, part)
+                if r.status_code != 202:
+                    raise _refused(url, r)
+                body = r.json()
+                totals.imported += int(body["imported"])
+                totals.duplicates += int(body.get("duplicates", 0))
+                totals.errors += int(body["errors"])
+                for row in body.get("error_rows", []):
+                    if len(totals.error_rows) < 100:
+                        totals.error_rows.append(_file_lines(row, lines))
+                if show_progress:
+                    _progress(consumed, size, totals.imported, started)
+        except KeyboardInterrupt:
+            raise ImportInterrupted(
+                f"import interrupted: {totals.imported:,} events imported ({totals.duplicates:,} duplicates, "
+                f"{totals.errors:,} rows with errors) in the parts the server acknowledged; the part on its way "
+                "may be imported too. Importing the file again skips the rows that carry an event_id as "
+                "duplicates; rows without one would be imported twice") from None
+        finally:
+            parts.close()  # the grouped copy of --by-lead is deleted at once
     if show_progress:
         sys.stderr.write("\n")
     totals.error_rows.sort(key=lambda row: int(str(row["line"])))

@@ -207,9 +207,13 @@ def _row_event(row: dict[str, str]) -> IngestEvent:
         if not isinstance(metadata, dict):
             raise ApiError(400, "`metadata` must be a JSON object")
     aliases = [{"alias_kind": k, "raw_value": row[k].strip()} for k in ALIAS_COLUMNS if (row.get(k) or "").strip()]
+    lead_id = (row.get("lead_id") or "").strip() or None
+    if lead_id is None and not aliases:
+        raise ApiError(400, "the row names no lead: fill its `lead_id` or one of "
+                            + ", ".join(f"`{c}`" for c in ALIAS_COLUMNS))
     return msgspec.convert({
         "event_type": (row.get("event_type") or "").strip(),
-        "lead_id": (row.get("lead_id") or "").strip() or None,
+        "lead_id": lead_id,
         "aliases": aliases or None,
         "timestamp": (row.get("timestamp") or "").strip() or None,
         "metadata": metadata,
@@ -244,6 +248,9 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
                             "row must be its first line")
     if "event_type" not in fields:
         raise ApiError(400, "the CSV header must include `event_type`")
+    if not any(f in fields for f in ("lead_id", *ALIAS_COLUMNS)):
+        raise ApiError(400, "the CSV header names no lead: it needs a `lead_id` column or an identifier column ("
+                            + ", ".join(f"`{c}`" for c in ALIAS_COLUMNS) + ")")
     repeated = sorted({f for f in fields if f and fields.count(f) > 1})
     if repeated:
         # Which of two `event_type` columns would win is nothing a person can see in the file: say so instead.

@@ -12,6 +12,22 @@ class DataDirLocked(RuntimeError):
     """Another process holds the data directory."""
 
 
+class DataDirUnusable(DataDirLocked):
+    """The data directory cannot be created or opened (a file is in its place, a read-only or missing parent).
+    A kind of DataDirLocked so that every command which takes the lock refuses with its one-line message."""
+
+
+def _unusable(data_dir: Path, exc: OSError) -> DataDirUnusable:
+    if isinstance(exc, FileExistsError) or (data_dir.exists() and not data_dir.is_dir()):
+        why = "a file is in its place, not a directory"
+    elif isinstance(exc, NotADirectoryError):
+        why = "part of its path is a file, not a directory"
+    else:
+        why = exc.strerror or str(exc)
+    return DataDirUnusable(f"cannot use {data_dir} as the data directory: {why}; "
+                           "choose another --data-dir (LEADVIBE_DATA_DIR)")
+
+
 class DataDirLock:
     """`flock(LOCK_EX | LOCK_NB)` on `<data dir>/leadvibe.lock`; released when the process exits, even on kill -9."""
 
@@ -21,8 +37,11 @@ class DataDirLock:
 
     def acquire(self) -> None:
         """Take the lock or raise DataDirLocked naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise _unusable(self.path.parent, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

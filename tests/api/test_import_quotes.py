@@ -74,3 +74,18 @@ async def test_a_file_must_start_with_its_header(api: Api) -> None:
     assert r.json() == {"error": "the CSV file starts with 2 blank lines: the header row must be its first line"}
     r = await _import(api, "\n")
     assert r.json() == {"error": "the CSV file is empty (a header row is required)"}
+
+
+async def test_a_header_without_a_lead_column_is_refused_naming_the_columns_it_needs(api: Api) -> None:
+    # `alias_kind,alias` are /ingest's JSON fields, not CSV columns: the file names no lead at all.
+    r = await _import(api, "alias_kind,alias,event_type\nemail,a@x.com,page_view\n")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == ("the CSV header names no lead: it needs a `lead_id` column or an identifier column "
+                                 "(`external_id`, `email`, `phone`, `cookie`, `social`)")
+
+
+async def test_a_row_without_a_lead_is_named_in_the_csv_columns(api: Api) -> None:
+    body = (await _import(api, "lead_id,email,event_type\n,,page_view\nld_9,,page_view\n")).json()
+    assert (body["imported"], body["errors"]) == (1, 1), body
+    assert body["error_rows"] == [{"line": 2, "error": "the row names no lead: fill its `lead_id` or one of "
+                                                       "`external_id`, `email`, `phone`, `cookie`, `social`"}]

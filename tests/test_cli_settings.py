@@ -1,0 +1,138 @@
+"""What the command line and the settings refuse, and how: one line naming the problem and what to do, a non-zero
+exit, never a traceback (run in-process: the parsing and refusal paths, no server)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apsw
+import httpx
+import pytest
+
+from leadvibe import importer
+from leadvibe.backup import BackupError, backup_database
+from leadvibe.cli import main
+from leadvibe.config import load_settings
+from leadvibe.db.lock import DataDirLock, DataDirUnusable
+
+
+@pytest.fixture(autouse=True)
+def _keep_umask() -> Iterator[None]:
+    # main() sets the appliance's umask (0077) for the process: give the other tests theirs back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    yield
+    os.umask(mask)
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("LEADVIBE_LOG_LEVEL", "loud", "one of debug, info, warning, error, critical"),
+    ("LEADVIBE_LOG_FORMAT", "xml", "auto, json or console"),
+    ("LEADVIBE_CACHE_SIZE_MB", "-5", "1 or more"),
+    ("LEADVIBE_DECAY_INTERVAL", "0", "more than 0"),
+    ("LEADVIBE_DELIVERY_INTERVAL", "-1", "more than 0"),
+    ("LEADVIBE_CHECKPOINT_INTERVAL", "nan", "more than 0"),
+    ("LEADVIBE_WORKER_IDLE_POLL", "inf", "more than 0"),
+    ("LEADVIBE_JWT_TTL_HOURS", "0", "more than 0"),
+    ("LEADVIBE_WORKER_BATCH_SIZE", "0", "1 or more"),
+    ("LEADVIBE_DELIVERY_CONCURRENCY", "0", "1 or more"),
+    ("LEADVIBE_SSE_BUFFER", "0", "1 or more"),
+    ("LEADVIBE_READ_DEADLINE", "-1", "0 or more (0 = no limit)"),
+    ("LEADVIBE_SMTP_PORT", "70000", "between 1 and 65535"),
+    ("LEADVIBE_DELIVERY_SCHEDULE", "5,-1", "seconds of 0 or more"),
+    ("LEADVIBE_HOST", "", "is empty"),
+    ("LEADVIBE_DATA_DIR", " ", "is empty"),
+])
+def test_a_setting_that_cannot_work_is_refused_naming_its_variable(name: str, value: str, says: str) -> None:
+    with pytest.raises(ValueError, match=name) as exc:
+        load_settings({}, env={name: value})
+    assert says in str(exc.value)
+
+
+def test_edge_values_that_do_work_are_accepted() -> None:
+    s = load_settings({}, env={"LEADVIBE_LOG_LEVEL": "WARNING", "LEADVIBE_READ_DEADLINE": "0",
+                               "LEADVIBE_WORKER_PACE_MS": "0", "LEADVIBE_DELIVERY_SCHEDULE": ""})
+    assert (s.log_level, s.read_deadline, s.worker_pace_ms, s.delivery_schedule) == ("WARNING", 0, 0, ())
+
+
+def _refusal(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_a_bad_setting_stops_a_command_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LEADVIBE_LOG_LEVEL", "loud")
+    with pytest.raises(SystemExit) as exc:
+        main(["migrate", "--data-dir", str(tmp_path)])
+    assert str(exc.value).startswith("leadvibe: LEADVIBE_LOG_LEVEL must be one of")
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["restore", "BACKUP"]])
+@pytest.mark.parametrize("where", ["file", "below-a-file"])
+def test_a_data_dir_that_is_a_file_is_refused_in_one_line(command: list[str], where: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("not a directory\n")
+    backup = tmp_path / "b.db"
+    conn = apsw.Connection(str(backup))
+    conn.execute("CREATE TABLE t(x)")
+    conn.close()
+    data_dir = taken if where == "file" else taken / "sub"
+    argv = [backup.as_posix() if a == "BACKUP" else a for a in command]
+    assert main([*argv, "--data-dir", str(data_dir)]) == 1
+    err = _refusal(capsys)
+    assert f"cannot use {data_dir} as the data directory" in err and "--data-dir" in err
+    assert taken.read_text() == "not a directory\n"
+
+
+def test_the_lock_names_an_unusable_directory(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    with pytest.raises(DataDirUnusable, match="a file is in its place"):
+        DataDirLock(tmp_path / "f").acquire()
+
+
+def test_a_backup_that_cannot_be_written_is_a_backup_error(tmp_path: Path) -> None:
+    db = tmp_path / "leadvibe.db"
+    conn = apsw.Connection(str(db))
+    conn.execute("CREATE TABLE t(x)")
+    conn.close()
+    if not Path("/proc/self").exists():
+        pytest.skip("no /proc")
+    dest = Path("/proc/leadvibe-backup.db")  # a directory nothing can create a file in, even root
+    with pytest.raises(BackupError, match="cannot write a file in /proc"):
+        backup_database(db, dest)
+
+
+def test_import_refuses_an_empty_file_and_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "events.csv"
+    empty.write_bytes(b"")
+    assert main(["import", str(empty), "--client-id", "x", "--client-secret", "y"]) == 1
+    assert "is empty: a CSV of events starts with a header row" in _refusal(capsys)
+    assert main(["import", str(tmp_path), "--client-id", "x", "--client-secret", "y"]) == 1
+    assert "is a directory" in _refusal(capsys)
+
+
+@pytest.mark.parametrize("by_lead", [False, True])
+def test_ctrl_c_during_an_import_says_how_far_it_got(by_lead: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "events.csv"
+    csv.write_text("lead_id,event_type\n" + "".join(f"ld_{i},page_view\n" for i in range(5000)))
+    sent: list[int] = []
+
+    def post(client: Any, url: str, params: Any, name: str, part: bytes) -> httpx.Response:
+        if sent:
+            raise KeyboardInterrupt  # Ctrl-C while the second part is on its way
+        sent.append(part.count(b"\n") - 1)
+        return httpx.Response(202, json={"imported": sent[0], "duplicates": 0, "errors": 0, "error_rows": []})
+
+    monkeypatch.setattr(importer, "_post", post)
+    monkeypatch.setattr(importer.tempfile, "tempdir", str(tmp_path))
+    args = ["import", str(csv), "--client-id", "x", "--client-secret", "y", "--quiet"]
+    assert main([*args, "--by-lead"] if by_lead else args) == 130
+    err = _refusal(capsys)
+    assert err.startswith(f"leadvibe: import interrupted: {sent[0]:,} events imported"), err
+    assert [p.name for p in tmp_path.iterdir()] == ["events.csv"]  # --by-lead's grouped copy is gone
