@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import get, post
+from litestar.params import Parameter
 
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.config import Settings
-from leadvibe.errors import conflict, not_found
+from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.pipeline.delivery import smtp_config
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -128,12 +129,18 @@ def _named(conn: Any, unit_id: str, rows: list[dict[str, Any]]) -> list[Delivery
     tags=TAGS,
 )
 async def list_deliveries(
-    rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: LimitParam = 50, status: Status | None = None
+    rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: LimitParam = 50, status: Status | None = None,
+    lead_id: Annotated[str | None, Parameter(max_length=128, description="Only the deliveries of this lead's firings")]
+    = None,
 ) -> DeliveryPage:
     """Deliveries of the active OU, newest first: status, attempts, last error; and `transports`: whether this
     server can send email (SMTP configured, its host) and webhooks to private addresses."""
+    if lead_id is not None and not lead_id.strip():
+        raise bad_request("`lead_id` must not be blank")  # leave it out for every lead, as on /events
+
     def run(c: Any) -> tuple[list[Delivery], int]:
-        rows, total = store.list_deliveries(c, tenant.unit_id, status=status, limit=limit, offset=(page - 1) * limit)
+        rows, total = store.list_deliveries(c, tenant.unit_id, status=status, limit=limit, offset=(page - 1) * limit,
+                                            lead_id=lead_id)
         return _named(c, tenant.unit_id, rows), total
 
     deliveries, total = await rt.db.read(run)

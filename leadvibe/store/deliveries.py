@@ -66,8 +66,10 @@ def due(conn: apsw.Connection, now: int, limit: int, exclude: Collection[str] = 
 
 # A listed delivery with the lead its firing was about (`lead_id`): the milestone/sequence/pattern firing's, or the
 # surge's. One primary-key probe each, for a page of rows.
-_WITH_LEAD = ("SELECT d.*, coalesce((SELECT t.lead_id FROM trigger_events t WHERE t.id = d.emitted_id),"
-              " (SELECT s.lead_id FROM surge_events s WHERE s.id = d.emitted_id)) AS lead_id FROM deliveries d")
+# The lead of a delivery's firing (a milestone's or sequence's, else a surge's).
+_LEAD_OF = ("coalesce((SELECT t.lead_id FROM trigger_events t WHERE t.id = d.emitted_id),"
+            " (SELECT s.lead_id FROM surge_events s WHERE s.id = d.emitted_id))")
+_WITH_LEAD = f"SELECT d.*, {_LEAD_OF} AS lead_id FROM deliveries d"
 
 
 def get_delivery(conn: apsw.Connection, unit_id: str, delivery_id: str) -> dict[str, Any] | None:
@@ -126,13 +128,17 @@ def disable_pending_to(conn: apsw.Connection, unit_id: str, url: str, reason: st
 
 
 def list_deliveries(
-    conn: apsw.Connection, unit_id: str, *, status: str | None, limit: int, offset: int
+    conn: apsw.Connection, unit_id: str, *, status: str | None, limit: int, offset: int, lead_id: str | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of the OU's deliveries, newest first (each with its firing's `lead_id`), and the total."""
+    """A page of the OU's deliveries, newest first (each with its firing's `lead_id`), and the total; only those
+    about `lead_id` when given."""
     where, params = "d.unit_id = ?", [unit_id]
     if status is not None:
         where += " AND d.status = ?"
         params.append(status)
+    if lead_id is not None:
+        where += f" AND {_LEAD_OF} = ?"
+        params.append(lead_id)
     total = int(scalar(conn, f"SELECT COUNT(*) FROM deliveries d WHERE {where}", params))
     rows = query(conn, f"{_WITH_LEAD} WHERE {where} ORDER BY d.created_at DESC, d.id DESC LIMIT ? OFFSET ?",
                  [*params, limit, offset])

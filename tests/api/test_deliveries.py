@@ -154,6 +154,20 @@ async def test_a_delivery_names_the_lead_its_firing_was_about(fast: Api) -> None
     assert r.status_code == 200 and (r.json()["lead_id"], r.json()["lead_name"]) == ("ld_ada", "Ada Lovelace")
 
 
+async def test_deliveries_filter_by_the_lead_their_firing_was_about(fast: Api) -> None:
+    await _fire_milestone(fast, lead="ld_one", emails=["sales@example.com"])
+    assert (await fast.post("/ingest", json={"lead_id": "ld_two", "event_type": "demo"})).status_code == 202
+    await wait_idle(fast)
+    await _until(lambda: _status_is(fast, "failed", 2))  # no SMTP server configured
+    page = (await fast.get("/deliveries", params={"lead_id": "ld_two"})).json()
+    assert [d["lead_id"] for d in page["deliveries"]] == ["ld_two"] and page["total"] == 1
+    assert (await fast.get("/deliveries", params={"lead_id": "ld_none"})).json()["total"] == 0
+    both = (await fast.get("/deliveries", params={"lead_id": "ld_one", "status": "failed"})).json()
+    assert [d["lead_id"] for d in both["deliveries"]] == ["ld_one"]
+    r = await fast.get("/deliveries", params={"lead_id": " "})
+    assert r.status_code == 400 and r.json() == {"error": "`lead_id` must not be blank"}
+
+
 async def _has(receiver: Receiver, n: int) -> bool:
     return len(receiver.requests) >= n
 

@@ -59,3 +59,18 @@ def test_simulating_one_lead_says_why_it_would_not_fire(admin: Watched, seeded: 
         f"It needs {60 - score} more points.")
     expect(dialog.get_by_role("link", name="Open the lead")).to_have_attribute("href", "/ui/leads/ld_zoe")
     admin.shot("simulate-why")
+
+
+def test_a_lead_page_opens_the_messages_its_triggers_sent(admin: Watched, seeded: Seeded) -> None:
+    fired = seeded.call("GET", "/deliveries", params={"limit": 100})["deliveries"]
+    lead_id = next(d["lead_id"] for d in fired if d["lead_id"])
+    page = admin.goto(f"/ui/leads/{lead_id}")
+    page.get_by_role("link", name="Messages triggers sent about this lead").click()
+    table = page.get_by_role("table", name="Deliveries")
+    expect(table.locator("tbody tr")).to_have_count(len([d for d in fired if d["lead_id"] == lead_id]))
+    for row in table.locator("tbody tr").all():
+        expect(row.get_by_role("link").first).to_have_attribute("href", f"/ui/leads/{lead_id}")
+    expect(page.get_by_text("Lead:", exact=False).first).to_be_visible()
+    page.get_by_role("button", name="Show the deliveries of every lead").click()
+    expect(table.locator("tbody tr")).to_have_count(min(25, len(fired)))
+    assert "lead_id" not in page.url
