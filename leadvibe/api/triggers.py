@@ -776,7 +776,7 @@ async def _simulate(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str, dat
     lead_id = data.lead_id.strip() if data.lead_id else None
     now = rt.now_ms()
 
-    def run(c: Any) -> tuple[eng.SimulationResult, dict[str, str]]:
+    def run(c: Any) -> tuple[eng.SimulationResult, dict[str, str], str | None]:
         row = store.get_trigger(c, tenant.unit_id, kind, trigger_id)
         if row is None:
             raise not_found(f"{kind} trigger")
@@ -786,10 +786,12 @@ async def _simulate(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str, dat
             result = evaluator.simulate_trigger(c, tenant.unit_id, row, lead_id, data.days, now)
         except ValueError as exc:
             raise ApiError(422, f"the trigger's definition is invalid: {exc}") from None
-        return result, lead_names(c, tenant.unit_id, result.matched_leads)
+        named = lead_names(c, tenant.unit_id, [lead_id]).get(lead_id) if lead_id is not None else None
+        return result, lead_names(c, tenant.unit_id, result.matched_leads), named
 
-    result, names = await rt.db.read(run)
-    scope = f"lead {lead_id}" if lead_id else "all leads"
+    result, names, lead_name = await rt.db.read(run)
+    # The one lead simulated is named as a person reads it, its id beside the name.
+    scope = (f"lead {lead_name} ({lead_id})" if lead_name else f"lead {lead_id}") if lead_id else "all leads"
     if result.would_fire:
         message = (
             f"Would fire {result.total_matches} time{'s' if result.total_matches != 1 else ''} for "

@@ -456,6 +456,9 @@ async def test_sequence_fires_in_order_only_and_simulate_agrees(api: Api) -> Non
     sim = (await api.post(f"/triggers/sequences/{tid}/simulate", json={"days": 30})).json()
     assert sim["would_fire"] is True and sim["matched_leads"] == ["ld_fwd"] and sim["total_matches"] == 1
     assert "Would fire 1 time" in sim["message"]
+    assert (await api.put("/leads/ld_fwd", json={"metadata": {"name": "Fay Ward"}})).status_code == 200
+    named = (await api.post(f"/triggers/sequences/{tid}/simulate", json={"lead_id": "ld_fwd", "days": 30})).json()
+    assert named["message"] == "Would fire 1 time for 1 lead (lead Fay Ward (ld_fwd), last 30 days)", named
     one = (await api.post(f"/triggers/sequences/{tid}/simulate", json={"lead_id": "ld_rev"})).json()
     assert one == {"would_fire": False, "matched_leads": [], "total_matches": 0, "message": one["message"],
                    "lead_names": {}}
