@@ -44,6 +44,7 @@ IMPORT_CHUNK = 500
 # `errors` by its column's own limit like any other bad row.
 csv.field_size_limit(MAX_IMPORT)
 ALIAS_COLUMNS = ("external_id", "email", "phone", "cookie", "social")
+_ALIAS_COLUMNS_TEXT = ", ".join(f"`{c}`" for c in ALIAS_COLUMNS)
 
 
 # Declared on both ingestion handlers so the OpenAPI document shows it (the lean path reads the same header).
@@ -209,8 +210,7 @@ def _row_event(row: dict[str, str]) -> IngestEvent:
     aliases = [{"alias_kind": k, "raw_value": row[k].strip()} for k in ALIAS_COLUMNS if (row.get(k) or "").strip()]
     lead_id = (row.get("lead_id") or "").strip() or None
     if lead_id is None and not aliases:
-        raise ApiError(400, "the row names no lead: fill its `lead_id` or one of "
-                            + ", ".join(f"`{c}`" for c in ALIAS_COLUMNS))
+        raise ApiError(400, f"the row names no lead: fill its `lead_id` or one of {_ALIAS_COLUMNS_TEXT}")
     return msgspec.convert({
         "event_type": (row.get("event_type") or "").strip(),
         "lead_id": lead_id,
@@ -249,8 +249,8 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     if "event_type" not in fields:
         raise ApiError(400, "the CSV header must include `event_type`")
     if not any(f in fields for f in ("lead_id", *ALIAS_COLUMNS)):
-        raise ApiError(400, "the CSV header names no lead: it needs a `lead_id` column or an identifier column ("
-                            + ", ".join(f"`{c}`" for c in ALIAS_COLUMNS) + ")")
+        raise ApiError(400, "the CSV header names no lead: it needs a `lead_id` column or an identifier column "
+                            f"({_ALIAS_COLUMNS_TEXT})")
     repeated = sorted({f for f in fields if f and fields.count(f) > 1})
     if repeated:
         # Which of two `event_type` columns would win is nothing a person can see in the file: say so instead.
