@@ -28,6 +28,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import triggers as store
+from leadvibe.store.leads import lead_names
 from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Surge"]
@@ -70,6 +71,7 @@ class SurgeEvent(msgspec.Struct):
     score: int | None
     occurred_at: str | None
     created_at: str | None
+    lead_name: str | None = None  # as on /stream: metadata name, else first and last name, else email, else alias
 
 
 class SurgeTotals(msgspec.Struct):
@@ -221,11 +223,13 @@ async def list_surge_events(
 ) -> list[SurgeEvent]:
     """Surge events of the active OU, newest first; `start`/`end` bound the event time, `channel` filters."""
     lo, hi, ch = parse_time_param(start, "start"), parse_time_param(end, "end"), _channel(channel)
-    rows = await rt.db.read(
-        lambda c: store.list_surge_events(
-            c, tenant.unit_id, limit=limit, offset=(page - 1) * limit, start=lo, end=hi, channel=ch
-        )
-    )
+
+    def run(c: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        rows = store.list_surge_events(c, tenant.unit_id, limit=limit, offset=(page - 1) * limit, start=lo, end=hi,
+                                       channel=ch)
+        return rows, lead_names(c, tenant.unit_id, sorted({r["lead_id"] for r in rows}))
+
+    rows, names = await rt.db.read(run)
     return [
         SurgeEvent(
             r["id"],
@@ -239,6 +243,7 @@ async def list_surge_events(
             r["score_after"],
             to_rfc3339(r["occurred_at"]),
             to_rfc3339(r["fired_at"]),
+            names.get(r["lead_id"]),
         )
         for r in rows
     ]

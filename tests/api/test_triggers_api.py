@@ -534,8 +534,10 @@ async def test_surge_trigger_records_surge_events_and_metrics(api: Api) -> None:
     for i in range(3):
         await _ingest(api, "ld_s2", "page_view", base + 3_600_000 + i * 1000)
     await wait_idle(api)
+    assert (await api.put("/leads/ld_s2", json={"metadata": {"name": "Sue Surge"}})).status_code == 200
     events = (await api.get("/surge-events")).json()
     assert [(e["lead_id"], e["channel"]) for e in events] == [("ld_s2", "web"), ("ld_s1", "email")]
+    assert [e["lead_name"] for e in events] == ["Sue Surge", None]  # named as on /stream, in the same read
     assert events[0]["threshold_count"] == 3 and events[0]["window_seconds"] == 600
     assert [e["lead_id"] for e in (await api.get("/surge-events?channel=email")).json()] == ["ld_s1"]
     later = to_rfc3339(base + 1_800_000)

@@ -11,14 +11,13 @@ export function windowText(seconds) {
 }
 
 /**
- * A surge firing (`/surge-events`) as a Fired row: named by what its trigger watches ("Surge: 5 page view events in
- * 10 minutes"; `trigger`: its surge trigger, when still there, for the event type), its lead's name from `names`
- * (lead id -> name) unless the API gave one.
+ * A surge firing (`/surge-events`, which names its lead) as a Fired row: named by what its trigger watches ("Surge:
+ * 5 page view events in 10 minutes"; `trigger`: its surge trigger, when still there, for the event type).
  */
-export function surgeRow(r, { trigger = null, typeName = (t) => t, names = {} } = {}) {
+export function surgeRow(r, { trigger = null, typeName = (t) => t } = {}) {
   const type = trigger?.event_type ? `${typeName(trigger.event_type)} ` : '';
   return {
-    ...r, kind: 'surge', fired_at: r.created_at, score_after: r.score, lead_name: r.lead_name || names[r.lead_id] || '',
+    ...r, kind: 'surge', fired_at: r.created_at, score_after: r.score, lead_name: r.lead_name || '',
     trigger_name: `Surge: ${r.threshold_count} ${type}events in ${windowText(r.window_seconds)}`,
   };
 }
