@@ -28,7 +28,10 @@ def clock() -> ManualClock:
 
 
 def _hold_writer(api: Api, running: threading.Event | None = None) -> tuple[threading.Event, asyncio.Future[Any]]:
-    """Queue a write that keeps the main database's writer until released: the worker's next batch waits."""
+    """Queue a write that keeps the main database's writer until released: the worker's next batch waits.
+
+    Queued `alone`: a write queued while a worker batch runs would otherwise join that batch's transaction and
+    hold back its commit, so the batch would end only once the test releases the gate."""
     gate = threading.Event()
 
     def hold(_conn: Any) -> None:
@@ -36,7 +39,7 @@ def _hold_writer(api: Api, running: threading.Event | None = None) -> tuple[thre
             running.set()
         gate.wait(30)
 
-    return gate, api.rt.db.enqueue(hold)
+    return gate, api.rt.db.enqueue(hold, alone=True)
 
 
 async def _writer_held(api: Api) -> tuple[threading.Event, asyncio.Future[Any]]:
