@@ -57,6 +57,12 @@ DAY_WALK_MIN_EVENTS = 5_000
 DAY_WALK_MAX_DAYS = 4
 # Day-list entries read before the walk gives up for candidates (bounds too flat to stop early).
 DAY_WALK_BUDGET = 20_000
+# ...and window events per lead the walk may settle before it gives up: settling a lead (its rows of the window)
+# costs about as much as summing seven of the window's events by candidates, so a walk that gives up has spent at
+# most what candidates then cost again. A short window of a busy day ranks gains far below many leads' rises that
+# day: at 10 M events an hour's window (8,000 events) settled 2,300 leads in 104 ms where candidates take 20 ms
+# (docs/performance.md, twenty-eighth round).
+DAY_WALK_EVENTS_PER_SETTLE = 7
 DAY_WALK_CHUNK = 64
 
 # (lead_id, engagement sum, may have been raised by a DECAY row): raising ones first, then by bound.
@@ -202,7 +208,7 @@ def rank_gains(candidates: Iterable[Candidate], settle: Callable[[Sequence[Candi
 
 
 def walk_days(days: Sequence[Iterator[tuple[str, int]]], bounds: Callable[[Sequence[str]], dict[str, int]],
-              settle: Settle, limit: int, budget: int) -> Ranked | None:
+              settle: Settle, limit: int, budget: int, settle_budget: int | None = None) -> Ranked | None:
     """The `limit` live leads with the biggest positive gain (ties by lead id), from `days`: per day its leads'
     rises, biggest first; `bounds(leads)`: each lead's rises over all the days (an upper bound of its gain).
 
@@ -210,26 +216,33 @@ def walk_days(days: Sequence[Iterator[tuple[str, int]]], bounds: Callable[[Seque
     of the days' next rises (`ceiling`). Leads read are settled in order of their bound once it is above the
     ceiling (no lead unread can come before them), skipping those that can no longer rank; the walk ends when the
     `limit`-th gain found is above the ceiling (nobody unread or waiting can beat it). None when more than `budget`
-    entries would be read: the bounds are too flat for the walk to end early."""
+    entries would be read, or more than `settle_budget` leads settled: the bounds are too flat for the walk to end
+    early."""
     heads: list[tuple[str, int] | None] = [next(d, None) for d in days]
     found = _Found(limit)
     seen: set[str] = set()
     waiting: list[tuple[int, str]] = []  # (-bound, lead_id) of leads read, not yet settled
-    read = 0
+    read = settled = 0
 
-    def settle_down_to(ceiling: int) -> None:
+    def settle_down_to(ceiling: int) -> bool:
+        nonlocal settled
         while waiting and -waiting[0][0] > ceiling:
+            if settle_budget is not None and settled > settle_budget:
+                return False
             batch: list[str] = []
             while waiting and -waiting[0][0] > ceiling and len(batch) < DAY_WALK_CHUNK:
                 neg, lead_id = heapq.heappop(waiting)
                 if found.beaten_by(-neg, lead_id):
                     batch.append(lead_id)
             if batch:
+                settled += len(batch)
                 found.add(settle(batch).items())
+        return True
 
     while True:
         ceiling = sum(h[1] for h in heads if h is not None)
-        settle_down_to(ceiling)
+        if not settle_down_to(ceiling):
+            return None
         if ceiling <= 0 or found.above(ceiling):
             # Nobody unread can rank, nor anyone waiting: each one's bound is at most the ceiling.
             return found.ranked()
@@ -260,8 +273,12 @@ def _by_days(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, l
     if kept_days is None or first < kept_days.first_day:
         return None
     key = kept_days.key
-    if min_events > 0 and int(scalar(conn, _WINDOW_EVENTS, (unit_id, start // HOUR_MS))) < min_events:
-        return None
+    settle_budget = None
+    if min_events > 0:
+        window_events = int(scalar(conn, _WINDOW_EVENTS, (unit_id, start // HOUR_MS)))
+        if window_events < min_events:
+            return None
+        settle_budget = window_events // DAY_WALK_EVENTS_PER_SETTLE
     days: list[int] = []
     while len(days) <= DAY_WALK_MAX_DAYS:
         day = scalar(conn, _NEXT_DAY, (key, days[-1] + 1 if days else first))
@@ -283,7 +300,8 @@ def _by_days(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int, l
 
     cursors = [conn.execute(_DAY_LIST, (key, d)) for d in days]
     try:
-        return walk_days([((r[0], int(r[1])) for r in c) for c in cursors], bounds, settle, limit, budget)
+        return walk_days([((r[0], int(r[1])) for r in c) for c in cursors], bounds, settle, limit, budget,
+                         settle_budget)
     finally:
         for c in cursors:
             c.close()

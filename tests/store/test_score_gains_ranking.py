@@ -80,9 +80,9 @@ def day_sets(draw: st.DrawFn) -> tuple[list[dict[str, int]], dict[str, int | Non
 
 
 @settings(max_examples=300, deadline=None)
-@given(day_sets(), st.sampled_from((10**9, 200, 1)))
+@given(day_sets(), st.sampled_from((10**9, 200, 1)), st.sampled_from((None, 0, 3, 50)))
 def test_walking_days_equals_sorting_every_lead(case: tuple[list[dict[str, int]], dict[str, int | None], int],
-                                                budget: int) -> None:
+                                                budget: int, settle_budget: int | None) -> None:
     days, gains, limit = case
     asked: list[str] = []
 
@@ -94,11 +94,11 @@ def test_walking_days_equals_sorting_every_lead(case: tuple[list[dict[str, int]]
         return {lead: Settled(g, 0, None) for lead in lead_ids if (g := gains[lead]) is not None}
 
     lists = [iter(sorted(((lead, r) for lead, r in d.items() if r > 0), key=lambda x: -x[1])) for d in days]
-    got = walk_days(lists, bounds, settle, limit, budget)
+    got = walk_days(lists, bounds, settle, limit, budget, settle_budget)
     expected = sorted(((lead, g) for lead, g in gains.items() if g is not None and g > 0),
                       key=lambda x: (-x[1], x[0]))[:limit]
-    if got is None:  # gave up: only when the budget ran out
-        assert budget < sum(len(d) for d in days)
+    if got is None:  # gave up: only when a budget ran out
+        assert budget < sum(len(d) for d in days) or (settle_budget is not None and len(asked) > settle_budget)
     else:
         assert [(lead, g) for lead, g, _ in got] == expected
     assert len(asked) == len(set(asked))  # nobody settled twice
@@ -157,7 +157,9 @@ def test_score_gains_equal_the_definition(conn: apsw.Connection, rows: list[Any]
     for hours, limit in asks:
         start = now - hours * HOUR
         expected = conn.execute(DEFINITION, (UNIT, RULESET, start, limit)).fetchall()
-        for walk_from in (0, 10**9):  # ranked by days, and by candidates
+        # Ranked by days; by days within a settle budget of a seventh of the window's events (candidates once it
+        # runs out); by candidates.
+        for walk_from in (0, 1, 10**9):
             got = [(r["lead_id"], r["gain"], r["score"], r["last_event_at"])
                    for r in score_gains(conn, UNIT, RULESET, start, limit, walk_min_events=walk_from)]
             assert got == expected, walk_from
