@@ -9,6 +9,8 @@ covered without anyone editing a list:
   needs an active OU), its inputs (400 for parameters and bodies, 404 for path ids, 413 for bodies) and its method
   (writes may also meet a conflict, an invalid state or a full disk);
 - security: public operations declare none; people-only operations declare Bearer only;
+- update bodies: a field an update refuses as `null` (`api/json_body.py: refuses_null`) is not shown as nullable,
+  where only updates use its body type;
 - the `/schema/*` helper routes (the UI's pages and assets) are left out; `/schema` and `/schema/openapi.json`
   stay, since they are part of the contract.
 """
@@ -23,6 +25,7 @@ from litestar import Litestar, Response
 from litestar.connection import Request
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
+from leadvibe.api.json_body import not_null_fields, reads_json_body
 from leadvibe.security.guards import required_role
 
 __all__ = ["ERROR_SCHEMA", "TrueJsonRenderPlugin", "TrueSwaggerRenderPlugin", "make_true", "schema_not_found_as_json"]
@@ -109,6 +112,9 @@ def make_true(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
             for method in getattr(handler, "http_methods", ()):
                 handlers[(route.path_format or "/", method.lower())] = handler
     paths = doc.get("paths", {})
+    # Updates whose body refuses some fields as null, and the body components anything but an update reads.
+    updates: list[tuple[dict[str, Any], str, frozenset[str]]] = []
+    read_otherwise: set[str] = set()
     for path in list(paths):
         if path.startswith("/schema") and path not in _HELPERS_KEPT:
             del paths[path]
@@ -125,7 +131,61 @@ def make_true(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
             for status in sorted(_statuses(opt, method.upper(), operation)):
                 responses.setdefault(str(status), _error_response(status))
             operation["security"] = _security(opt)
+            name = _body_component(operation)
+            if name is not None and reads_json_body(handler):
+                if method in ("put", "patch"):
+                    fields = not_null_fields(handler.parsed_fn_signature.parameters["data"].annotation)
+                    if fields:
+                        updates.append((operation, name, fields))
+                else:
+                    read_otherwise.add(name)
+    _updates_refuse_null(doc["components"]["schemas"], updates, read_otherwise)
     return doc
+
+
+_REF = "#/components/schemas/"
+
+
+def _body_component(operation: dict[str, Any]) -> str | None:
+    """The component an operation's JSON body refers to, if it is one."""
+    ref = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+    return ref[len(_REF):] if isinstance(ref, str) and ref.startswith(_REF) else None
+
+
+def _updates_refuse_null(schemas: dict[str, Any], updates: list[tuple[dict[str, Any], str, frozenset[str]]],
+                         read_otherwise: set[str]) -> None:
+    """Take `null` out of the fields each update refuses as null. A component that a create reads too keeps its
+    nulls (a create may take them), and the update's body refers to a copy of it, `<name>Update`, instead."""
+    for operation, name, fields in updates:
+        if name not in schemas:
+            continue
+        target = name
+        if name in read_otherwise:
+            target = f"{name}Update"
+            if target not in schemas:
+                schemas[target] = copy.deepcopy(schemas[name])
+                schemas[target]["title"] = target
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"] = _REF + target
+        for field in fields:
+            _not_nullable(schemas[target].get("properties", {}).get(field))
+
+
+def _not_nullable(prop: dict[str, Any] | None) -> None:
+    """Take `null` out of a property's schema (`oneOf` with a null branch, or a type list naming null)."""
+    if prop is None:
+        return
+    branches = prop.get("oneOf")
+    if isinstance(branches, list):
+        kept = [b for b in branches if b != {"type": "null"}]
+        del prop["oneOf"]
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["oneOf"] = kept
+    types = prop.get("type")
+    if isinstance(types, list) and "null" in types:
+        kept_types = [t for t in types if t != "null"]
+        prop["type"] = kept_types[0] if len(kept_types) == 1 else kept_types
 
 
 def _once_per_document(app: Litestar, name: str, openapi_schema: dict[str, Any], build: Callable[[], Any]) -> Any:

@@ -120,9 +120,14 @@ def refuses_null(*fields: str) -> Callable[[type[_T]], type[_T]]:
     return mark
 
 
+def not_null_fields(annotation: Any) -> frozenset[str]:
+    """The fields `refuses_null` marked on a body type (none for any other annotation)."""
+    return frozenset(getattr(annotation, _NOT_NULL, frozenset()))
+
+
 def _null_field(annotation: Any, body: bytes) -> str | None:
     """The first field of `body` that `annotation` marks with `refuses_null` and the body sends as `null`."""
-    fields: frozenset[str] = getattr(annotation, _NOT_NULL, frozenset())
+    fields = not_null_fields(annotation)
     if not fields:
         return None
     raw = msgspec.json.decode(body)

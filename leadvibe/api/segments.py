@@ -20,6 +20,7 @@ from litestar import delete, get, post, put
 
 from leadvibe.api.condition_fields import Order, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.api.json_body import refuses_null
 from leadvibe.api.leads import NO_ACTIVE_RULE, ListedLead, lead_levels, listed
 from leadvibe.api.names import clean_name, no_control_in_text
 from leadvibe.api.scoring_common import clean_event_type
@@ -80,6 +81,7 @@ class SegmentIn(msgspec.Struct):
     rules: list[SegmentRuleIn] | None = None
 
 
+@refuses_null("active")
 class SegmentPatch(msgspec.Struct):
     """A segment's name, description and flag."""
 

@@ -64,6 +64,38 @@ async def test_settings_and_fit_rules_refuse_null_too(api: Api) -> None:
     assert r.status_code == 400 and "`weight` cannot be null" in r.json()["error"]
 
 
+async def test_a_segment_refuses_null_for_its_switch(api: Api) -> None:
+    r = await api.post("/segments", json={"name": "Nulls", "active": False})
+    assert r.status_code == 201, r.text
+    path = f"/segments/{r.json()['segment_id']}"
+    r = await api.put(path, json={"name": "Nulls", "active": None})
+    assert r.status_code == 400 and r.json() == {
+        "error": "`active` cannot be null: leave it out to keep its current value"}
+    r = await api.put(path, json={"name": "Nulls"})  # refused means unchanged; left out keeps it
+    assert r.status_code == 200 and r.json()["active"] is False
+
+
+async def test_the_document_shows_no_null_where_an_update_refuses_it(api: Api) -> None:
+    doc = (await api.get("/schema/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    checked = 0
+    for _create, _body, _id, update, fields in [*CASES, ("", {}, "", "/segments/{}", ["active"])]:
+        template = update.replace("{}", "{x}")
+        path = next(p for p in doc["paths"] if p.rsplit("/", 1)[0] == template.rsplit("/", 1)[0]
+                    and p.count("/") == template.count("/") and p.endswith("}"))
+        ref = doc["paths"][path]["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        props = schemas[ref.rsplit("/", 1)[1]]["properties"]
+        for field in fields:
+            prop = props[field]
+            assert {"type": "null"} not in prop.get("oneOf", []) and "null" not in prop.get("type", []), (path, field)
+            checked += 1
+    assert checked == sum(len(c[4]) for c in CASES) + 1
+    # A field an update may clear still says so.
+    rule = schemas[doc["paths"]["/rules/{rule_id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+                   ["$ref"].rsplit("/", 1)[1]]["properties"]["start_at"]
+    assert {"type": "null"} in rule["oneOf"]
+
+
 async def test_null_still_clears_what_it_may_clear_and_creating_is_unchanged(api: Api) -> None:
     r = await api.post("/triggers/milestones", json={"event_type": "demo", "score_threshold": 10,
                                                      "webhook_url": None, "description": "d"})
