@@ -27,6 +27,7 @@ __all__ = [
     "Positive",
     "Signed",
     "bounded_query",
+    "checked_range",
     "unbounded_integers",
 ]
 
@@ -37,6 +38,16 @@ Signed = Annotated[int, msgspec.Meta(ge=-INT_LIMIT, le=INT_LIMIT,
                                     description=f"an integer from -{INT_LIMIT_TEXT} to {INT_LIMIT_TEXT}")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=INT_LIMIT, description=f"an integer from 0 to {INT_LIMIT_TEXT}")]
 Positive = Annotated[int, msgspec.Meta(ge=1, le=INT_LIMIT, description=f"an integer from 1 to {INT_LIMIT_TEXT}")]
+
+
+def checked_range(low: int, high: int) -> msgspec.Meta:
+    """Metadata of a body integer whose handler checks a narrower range than the decoder, with a message of its own
+    ("`days` must be between 1 and 3650"): the decoder keeps the overflow bounds, the document shows the range the
+    handler checks, so a client generated from it sends only what the server accepts. A range past the decoder's
+    usual bounds (a window of a year in milliseconds) widens them: SQLite holds any 64-bit integer."""
+    return msgspec.Meta(ge=min(-INT_LIMIT, low), le=max(INT_LIMIT, high),
+                        description=f"an integer from {low:,} to {high:,}",
+                        extra_json_schema={"extra": {"minimum": low, "maximum": high}})
 
 # Query parameters shared by every list endpoint (1-based page; limit 1..500; out of range -> 400, not clamped).
 PageParam = Annotated[int, Parameter(ge=1, le=PAGE_MAX, description="Page number, 1..1,000,000")]

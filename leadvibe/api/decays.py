@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import delete, get, post, put
 
-from leadvibe.api.bounds import Signed
+from leadvibe.api.bounds import checked_range
 from leadvibe.api.json_body import refuses_null
 from leadvibe.errors import bad_request, not_found
 from leadvibe.ids import new_id
@@ -21,24 +21,26 @@ TAGS = ["Decays"]
 Unit = Literal["days", "hours", "weeks"]
 MAX_AMOUNT = 10_000  # inactive_for: more than a century of weeks is a typo, not a policy
 MAX_DECREASE = 1_000_000
+Amount = Annotated[int, checked_range(1, MAX_AMOUNT)]
+Decrease = Annotated[int, checked_range(1, MAX_DECREASE)]
 
 
 class DecayIn(msgspec.Struct):
     """After `inactive_for` `unit` without organic activity, lower every active ruleset's score by
     `decrease`."""
 
-    inactive_for: Signed
+    inactive_for: Amount
     unit: Unit
-    decrease: Signed
+    decrease: Decrease
 
 
 @refuses_null("inactive_for", "unit", "decrease", "active")
 class DecayPatch(msgspec.Struct):
     """Fields to change (omitted ones stay)."""
 
-    inactive_for: Signed | None = None
+    inactive_for: Amount | None = None
     unit: Unit | None = None
-    decrease: Signed | None = None
+    decrease: Decrease | None = None
     active: bool | None = None
 
 

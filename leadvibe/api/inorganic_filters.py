@@ -3,12 +3,12 @@ stored as inorganic and score nothing (SEMANTICS §4)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, post, put
 
-from leadvibe.api.bounds import Signed
+from leadvibe.api.bounds import checked_range
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.scoring_common import check_int, clean_event_type, write_config
 from leadvibe.errors import not_found
@@ -22,14 +22,16 @@ from leadvibe.timeutil import to_rfc3339
 # A year: windows longer than that would make every lead's history one burst.
 WINDOW_MAX_MS = 366 * 86_400_000
 THRESHOLD_MAX = 1_000_000
+Threshold = Annotated[int, checked_range(1, THRESHOLD_MAX)]
+WindowMs = Annotated[int, checked_range(1, WINDOW_MAX_MS)]
 
 
 class FilterIn(msgspec.Struct):
     """A new filter."""
 
     event_type: str
-    count_threshold: Signed
-    time_window_ms: Signed
+    count_threshold: Threshold
+    time_window_ms: WindowMs
     group_events: bool = False
 
 
@@ -38,8 +40,8 @@ class FilterPatch(msgspec.Struct):
     """Fields to change on a filter (absent fields stay)."""
 
     event_type: str | None = None
-    count_threshold: Signed | None = None
-    time_window_ms: Signed | None = None
+    count_threshold: Threshold | None = None
+    time_window_ms: WindowMs | None = None
     group_events: bool | None = None
 
 

@@ -19,13 +19,13 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, post, put
 from litestar.params import Parameter
 
-from leadvibe.api.bounds import Signed
+from leadvibe.api.bounds import Signed, checked_range
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import clean_name
 from leadvibe.api.scoring_common import (
@@ -185,7 +185,7 @@ class BacktestIn(msgspec.Struct):
     events is evaluated)."""
 
     rules: list[DraftRule]
-    limit: Signed = BACKTEST_DEFAULT_LEADS
+    limit: Annotated[int, checked_range(1, BACKTEST_MAX_LEADS)] = BACKTEST_DEFAULT_LEADS
 
 
 class LevelRef(msgspec.Struct):

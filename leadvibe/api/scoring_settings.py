@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import get, put
 
-from leadvibe.api.bounds import Signed
+from leadvibe.api.bounds import Signed, checked_range
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.scoring_common import invalidate, session_timeout_minutes, write_config
 from leadvibe.engine.surge import Band, SurgePolicy, build_policy
@@ -20,6 +20,7 @@ from leadvibe.store import scoring as store
 from leadvibe.timeutil import to_rfc3339
 
 TIMEOUT_MIN, TIMEOUT_MAX = 1, 1440
+Timeout = Annotated[int, checked_range(TIMEOUT_MIN, TIMEOUT_MAX)]
 
 
 class ScoringSettings(msgspec.Struct):
@@ -37,7 +38,7 @@ class ScoringSettingsIn(msgspec.Struct):
 
     allow_negative_scores: bool | None = None
     abm_enabled: bool | None = None
-    session_timeout_minutes: Signed | None = None
+    session_timeout_minutes: Timeout | None = None
 
 
 class BandIn(msgspec.Struct):

@@ -15,7 +15,7 @@ from litestar import delete, get, post, put
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from leadvibe.api.bounds import Signed
+from leadvibe.api.bounds import Signed, checked_range
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import no_control_in_text
@@ -38,6 +38,7 @@ from leadvibe.store.leads import lead_names
 from leadvibe.timeutil import parse_rfc3339, to_rfc3339
 
 TAGS = ["Triggers"]
+SIMULATE_MAX_DAYS = 3650  # a simulation over the last `days` days: ten years of history at most
 EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
 MAX_EMAILS = 50
 MAX_TEXT = 5000
@@ -130,7 +131,7 @@ class SimulateIn(msgspec.Struct):
     """Simulate one lead (`lead_id`) or every lead over the last `days` days."""
 
     lead_id: str | None = None
-    days: Signed = 30
+    days: Annotated[int, checked_range(1, SIMULATE_MAX_DAYS)] = 30
 
 
 # ------------------------------------------------------------------------------------------------ responses
@@ -771,8 +772,8 @@ async def delete_pattern(rt: Runtime, tenant: Tenant, trigger_id: str) -> None:
 
 
 async def _simulate(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str, data: SimulateIn) -> Simulation:
-    if not 1 <= data.days <= 3650:
-        raise bad_request("`days` must be between 1 and 3650")
+    if not 1 <= data.days <= SIMULATE_MAX_DAYS:
+        raise bad_request(f"`days` must be between 1 and {SIMULATE_MAX_DAYS}")
     lead_id = data.lead_id.strip() if data.lead_id else None
     now = rt.now_ms()
 
