@@ -30,7 +30,7 @@ from leadvibe.api.condition_fields import (
     check_property,
 )
 from leadvibe.api.json_body import refuses_null
-from leadvibe.api.names import clean_name
+from leadvibe.api.names import Name, clean_name
 from leadvibe.engine.fit import list_property
 from leadvibe.errors import bad_request, conflict, forbidden, not_found
 from leadvibe.ids import new_id
@@ -50,7 +50,7 @@ ABM_OFF = "account-based marketing is not enabled for this organization (`abm_en
 class FitRulesetIn(msgspec.Struct):
     """A profile or account ruleset."""
 
-    name: str
+    name: Name
     enabled: bool = True
     is_primary: bool = False
 

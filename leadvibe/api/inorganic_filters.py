@@ -10,7 +10,7 @@ from litestar import delete, get, post, put
 
 from leadvibe.api.bounds import checked_range
 from leadvibe.api.json_body import refuses_null
-from leadvibe.api.scoring_common import check_int, clean_event_type, write_config
+from leadvibe.api.scoring_common import EventTypeText, check_int, clean_event_type, write_config
 from leadvibe.errors import not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
@@ -29,7 +29,7 @@ WindowMs = Annotated[int, checked_range(1, WINDOW_MAX_MS)]
 class FilterIn(msgspec.Struct):
     """A new filter."""
 
-    event_type: str
+    event_type: EventTypeText
     count_threshold: Threshold
     time_window_ms: WindowMs
     group_events: bool = False
@@ -39,7 +39,7 @@ class FilterIn(msgspec.Struct):
 class FilterPatch(msgspec.Struct):
     """Fields to change on a filter (absent fields stay)."""
 
-    event_type: str | None = None
+    event_type: EventTypeText | None = None
     count_threshold: Threshold | None = None
     time_window_ms: WindowMs | None = None
     group_events: bool | None = None

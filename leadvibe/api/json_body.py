@@ -9,7 +9,8 @@ has its own guard, `multipart_upload`, in the same spirit.
 The framework also converts a body's values leniently (`"5"` for a number, `"false"` for a boolean, `"1e3"` for
 an integer), as it must for query strings, which are all text. A JSON body has types of its own, so
 `decode_strictly` checks it against the handler's type first, as ingestion does: a string where a number belongs
-is a 400 naming the field.
+is a 400 naming the field. A number with no fraction (`5.0`, `1e3`) is an integer, as JSON Schema and the
+OpenAPI document say: it is taken where an integer belongs (2.5 is not).
 
 An update (PUT, PATCH) keeps the fields it leaves out. For a field that has a value always (a name, a threshold, a
 switch), `null` is not a way to leave it out: `refuses_null` marks such fields of a body type, and an update that
@@ -120,6 +121,31 @@ def refuses_null(*fields: str) -> Callable[[type[_T]], type[_T]]:
     return mark
 
 
+# msgspec's refusal of a float where an integer belongs (`int`, `int | null`, ...).
+_INTEGRAL_FLOAT = re.compile(r"^Expected `int[^`]*`, got `float`")
+
+
+def _as_integers(value: Any) -> Any:
+    """`value` (decoded JSON) with every finite float without a fraction made an integer."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_as_integers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_integers(v) for k, v in value.items()}
+    return value
+
+
+def _refusal_with_whole_numbers(decoder: msgspec.json.Decoder[Any], body: bytes) -> str | None:
+    """What the decoder refuses in the body once its whole-number floats are integers (None: nothing, and the body
+    stands as it is: the framework converts `5.0` to 5 where an integer belongs and keeps it a float elsewhere)."""
+    try:
+        decoder.decode(msgspec.json.encode(_as_integers(msgspec.json.decode(body))))
+    except msgspec.ValidationError as exc:
+        return str(exc)
+    return None
+
+
 def not_null_fields(annotation: Any) -> frozenset[str]:
     """The fields `refuses_null` marked on a body type (none for any other annotation)."""
     return frozenset(getattr(annotation, _NOT_NULL, frozenset()))
@@ -168,7 +194,9 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
     try:
         decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise validation_error(str(exc), body) from None
+        refusal = _refusal_with_whole_numbers(decoder, body) if _INTEGRAL_FLOAT.search(str(exc)) else str(exc)
+        if refusal is not None:
+            raise validation_error(refusal, body) from None
     except msgspec.DecodeError as exc:
         raise malformed_body(str(exc), body) from None
     if request.method in ("PUT", "PATCH"):

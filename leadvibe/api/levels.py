@@ -16,7 +16,7 @@ from litestar import delete, get, post, put
 
 from leadvibe.api.bounds import Signed
 from leadvibe.api.json_body import refuses_null
-from leadvibe.api.names import clean_name
+from leadvibe.api.names import Name, clean_name
 from leadvibe.api.scoring_common import check_int, write_config
 from leadvibe.engine.levels import validate_band
 from leadvibe.errors import bad_request, not_found
@@ -31,7 +31,7 @@ from leadvibe.timeutil import to_rfc3339
 class LevelIn(msgspec.Struct):
     """A new level."""
 
-    name: str
+    name: Name
     min_score: Signed
     max_score: Signed
 
@@ -40,7 +40,7 @@ class LevelIn(msgspec.Struct):
 class LevelPatch(msgspec.Struct):
     """Fields to change on a level (absent fields stay; the resulting band is validated)."""
 
-    name: str | None = None
+    name: Name | None = None
     min_score: Signed | None = None
     max_score: Signed | None = None
 

@@ -3,21 +3,48 @@ the rule for the free text beside them (descriptions, messages)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+from litestar.openapi.spec import Schema
+
 from leadvibe.errors import bad_request
 from leadvibe.pipeline.inbox import no_control
 
 NAME_MAX = 100
+SECRET_NAME_MAX = 50
+# What `clean_name` accepts, for the OpenAPI document: something besides spaces (a pattern is a search), and no
+# control character anywhere. Said without anchors: `$` lets a final line break through in Python's reading of a
+# pattern (which generates clients' test data) and not in ECMA's (which the document's readers validate with).
+NAME_PATTERN = r"\S"
+CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
+
+
+def single_line(limit: int) -> msgspec.Meta:
+    """Metadata of a one-line text checked as sent and stored trimmed (a name: `clean_name`; an event type:
+    `scoring_common.clean_event_type`): shown in the document only, the handler checks it with messages that name
+    the field."""
+    return msgspec.Meta(description=f"1 to {limit} characters, not only spaces, no control characters; stored "
+                                    "without leading and trailing spaces",
+                        extra_json_schema={"extra": {"min_length": 1, "max_length": limit, "pattern": NAME_PATTERN,
+                                                     "schema_not": Schema(pattern=CONTROL_PATTERN)}})
+
+
+Name = Annotated[str, single_line(NAME_MAX)]
+SecretName = Annotated[str, single_line(SECRET_NAME_MAX)]
 # Free text keeps its tabs and line breaks; any other control character has no use in it.
 _TEXT_WHITESPACE = str.maketrans("", "", "\t\n\r")
 
 
 def clean_name(value: str, field: str = "name", limit: int = NAME_MAX) -> str:
-    """Trimmed non-empty name of at most `limit` characters without control characters (a name is shown in lists,
-    logs and CSV exports, where a NUL or a line break would break or forge a line), else 400 naming the field."""
+    """A name of at most `limit` characters as sent, not only spaces and without control characters anywhere (a
+    name is shown in lists, logs and CSV exports, where a NUL or a line break would break or forge a line),
+    returned trimmed; else 400 naming the field. Checked as sent, so the document's `Name` says exactly what is
+    taken."""
     text = value.strip()
-    if not text or len(text) > limit:
+    if not text or len(value) > limit:
         raise bad_request(f"`{field}` must be 1 to {limit} characters")
-    no_control(text, field)
+    no_control(value, field)
     return text
 
 

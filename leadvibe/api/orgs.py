@@ -11,7 +11,7 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
 
 from leadvibe.api.json_body import refuses_null
-from leadvibe.api.names import clean_name
+from leadvibe.api.names import Name, clean_name
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.runtime import Runtime
 from leadvibe.security import passwords
@@ -29,7 +29,7 @@ OrgRole = Literal["admin", "member"]
 class UnitName(msgspec.Struct):
     """Create or rename an OU."""
 
-    name: str
+    name: Name
 
 
 class Unit(msgspec.Struct):
@@ -75,8 +75,8 @@ class ActiveUnit(msgspec.Struct):
 class MemberIn(msgspec.Struct):
     """A new org member."""
 
-    first_name: str
-    last_name: str
+    first_name: Name
+    last_name: Name
     email: str
     password: str
     role: OrgRole = "member"
@@ -86,8 +86,8 @@ class MemberIn(msgspec.Struct):
 class MemberPatch(msgspec.Struct):
     """Fields to change on a member (a password resets it)."""
 
-    first_name: str | None = None
-    last_name: str | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
     email: str | None = None
     role: OrgRole | None = None
     password: str | None = None

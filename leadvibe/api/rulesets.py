@@ -27,8 +27,9 @@ from litestar.params import Parameter
 
 from leadvibe.api.bounds import Signed, checked_range
 from leadvibe.api.json_body import refuses_null
-from leadvibe.api.names import clean_name
+from leadvibe.api.names import Name, clean_name
 from leadvibe.api.scoring_common import (
+    EventTypeText,
     check_int,
     clean_event_type,
     given,
@@ -89,7 +90,7 @@ RESCORE_PROCESS_LEADS = 50_000
 class RulesetIn(msgspec.Struct):
     """A new ruleset."""
 
-    name: str
+    name: Name
     score_column: str = "total_score"
     is_primary: bool = False
 
@@ -98,7 +99,7 @@ class RulesetIn(msgspec.Struct):
 class RulesetPatch(msgspec.Struct):
     """Fields to change on a ruleset (absent fields stay)."""
 
-    name: str | None = None
+    name: Name | None = None
     score_column: str | None = None
     is_primary: bool | None = None
     active: bool | None = None
@@ -122,7 +123,7 @@ class RulesetOut(msgspec.Struct):
 class RuleIn(msgspec.Struct):
     """A new rule; `ruleset_id` omitted means the primary ruleset (created as "Default" if there is none)."""
 
-    event_type: str
+    event_type: EventTypeText
     weight: Signed
     ruleset_id: str | None = None
     icon: str | None = None
@@ -135,7 +136,7 @@ class RulePatch(msgspec.Struct):
     """Fields to change on a rule; absent fields stay, `null` clears `icon`, `start_at`, `end_at`."""
 
     ruleset_id: str | msgspec.UnsetType = msgspec.UNSET
-    event_type: str | msgspec.UnsetType = msgspec.UNSET
+    event_type: EventTypeText | msgspec.UnsetType = msgspec.UNSET
     weight: Signed | msgspec.UnsetType = msgspec.UNSET
     icon: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
@@ -173,7 +174,7 @@ class RescoreOut(msgspec.Struct):
 class DraftRule(msgspec.Struct):
     """A rule of a backtest's draft rule list."""
 
-    event_type: str
+    event_type: EventTypeText
     weight: Signed
     active: bool = True
     start_at: str | None = None

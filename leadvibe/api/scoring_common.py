@@ -6,10 +6,11 @@ Not a domain: it has no routes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
 
+from leadvibe.api.names import single_line
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request
 from leadvibe.limits import INT_LIMIT
@@ -21,6 +22,7 @@ from leadvibe.store import scoring as store
 from leadvibe.timeutil import parse_rfc3339
 
 EVENT_TYPE_MAX = 128
+EventTypeText = Annotated[str, single_line(EVENT_TYPE_MAX)]
 DEFAULT_SESSION_TIMEOUT = 30  # minutes
 T = TypeVar("T")
 
@@ -48,11 +50,12 @@ def session_timeout_minutes(settings: dict[str, Any] | None) -> int:
 
 
 def clean_event_type(value: str, field: str = "event_type") -> tuple[str, str]:
-    """Trimmed event type as given and its matching key; 400 naming `field` when empty or too long."""
+    """Trimmed event type as given and its matching key; 400 naming `field` when blank or longer than
+    EVENT_TYPE_MAX as sent (the document's `EventTypeText`)."""
     if isinstance(value, str):
         no_control(value, field)  # before the trim, which would drop a leading or trailing line break
     text = value.strip() if isinstance(value, str) else ""
-    if not text or len(text) > EVENT_TYPE_MAX:
+    if not text or len(value) > EVENT_TYPE_MAX:
         raise bad_request(f"`{field}` must be 1 to {EVENT_TYPE_MAX} characters")
     key = type_key(text)
     if not key:

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from litestar import delete, get, post
 
-from leadvibe.api.names import clean_name
+from leadvibe.api.names import SECRET_NAME_MAX, SecretName, clean_name
 from leadvibe.errors import not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
@@ -21,7 +21,7 @@ from leadvibe.timeutil import to_rfc3339
 class SecretIn(msgspec.Struct):
     """A label for the credential."""
 
-    name: str
+    name: SecretName
 
 
 class SecretCreated(msgspec.Struct):
@@ -57,7 +57,7 @@ async def list_secrets(rt: Runtime, tenant: Tenant) -> list[SecretInfo]:
       tags=["Secrets"])
 async def create_secret(rt: Runtime, tenant: Tenant, principal: Principal, data: SecretIn) -> SecretCreated:
     """A client id and a secret acting as Operator in this OU only."""
-    name = clean_name(data.name, limit=50)
+    name = clean_name(data.name, limit=SECRET_NAME_MAX)
     cred_id, client_id, secret = new_id("sec"), creds.new_client_id(), creds.new_client_secret()
     digest, now = creds.digest(rt.pepper, secret), rt.now_ms()
 

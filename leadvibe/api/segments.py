@@ -22,7 +22,7 @@ from leadvibe.api.condition_fields import Order, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.leads import NO_ACTIVE_RULE, ListedLead, lead_levels, listed
-from leadvibe.api.names import clean_name, no_control_in_text
+from leadvibe.api.names import Name, clean_name, no_control_in_text
 from leadvibe.api.scoring_common import clean_event_type
 from leadvibe.engine.conditions import SegmentRule
 from leadvibe.errors import bad_request, not_found, unprocessable
@@ -75,7 +75,7 @@ class SegmentRulePatch(msgspec.Struct):
 class SegmentIn(msgspec.Struct):
     """A segment; `rules` (optional) are created with it."""
 
-    name: str
+    name: Name
     description: str = ""
     active: bool = True
     rules: list[SegmentRuleIn] | None = None
@@ -85,7 +85,7 @@ class SegmentIn(msgspec.Struct):
 class SegmentPatch(msgspec.Struct):
     """A segment's name, description and flag."""
 
-    name: str
+    name: Name
     description: str | None = None
     active: bool | None = None
 

@@ -31,6 +31,19 @@ async def test_a_rule_value_of_another_json_type_is_refused(api: Api, field: str
     assert (await api.get("/rules", params={"ruleset_id": ruleset_id})).json() == []
 
 
+async def test_a_number_without_a_fraction_is_an_integer(api: Api) -> None:
+    # JSON Schema's reading, and the OpenAPI document's: 5.0 and 10.0 are integers; 2.5 is still refused above.
+    ruleset_id = await _ruleset(api)
+    r = await api.post("/rules", json={"ruleset_id": ruleset_id, "event_type": "page_view", "weight": 5.0})
+    assert r.status_code == 201 and r.json()["weight"] == 5, r.text
+    r = await api.put(f"/rules/{r.json()['rule_id']}", json={"weight": 1e1})
+    assert r.status_code == 200 and r.json()["weight"] == 10, r.text
+    # ...and only where an integer belongs: a whole float next to a wrong value is still refused for that value.
+    r = await api.post("/rules", json={"ruleset_id": ruleset_id, "event_type": "page_view", "weight": 5.0,
+                                       "active": "yes"})
+    assert r.status_code == 400 and "`active`" in r.json()["error"]
+
+
 async def test_values_of_their_own_type_pass_and_query_strings_stay_text(api: Api) -> None:
     ruleset_id = await _ruleset(api)
     r = await api.post("/rules", json={"ruleset_id": ruleset_id, "event_type": "page_view", "weight": 5})

@@ -1,0 +1,51 @@
+"""A name (`api/names.clean_name`) is checked as sent and stored trimmed, and the OpenAPI document says exactly
+that: a client generated from it sends no name the server refuses, and the server takes none it says it refuses."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from leadvibe.api.names import CONTROL_PATTERN, NAME_MAX, NAME_PATTERN
+from tests.conftest import Api
+
+# Operations whose body carries a name (or an event type), and the field.
+NAMED = [("/rulesets", "post", "name"), ("/rulesets/{ruleset_id}", "put", "name"), ("/segments", "post", "name"),
+         ("/levels/engagement", "post", "name"), ("/org-units", "post", "name"), ("/members", "post", "first_name"),
+         ("/profile/rulesets", "post", "name"), ("/secrets", "post", "name"),
+         # event types follow the same rule (`scoring_common.clean_event_type`), up to 128 characters
+         ("/rules", "post", "event_type"), ("/filters", "post", "event_type"),
+         ("/filters/{filter_id}", "put", "event_type")]
+
+
+async def test_the_document_shows_the_name_rule(api: Api) -> None:
+    doc = (await api.get("/schema/openapi.json")).json()
+    for path, method, field in NAMED:
+        ref = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        prop = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"][field]
+        limit = 50 if path == "/secrets" else 128 if field == "event_type" else NAME_MAX
+        assert (prop["minLength"], prop["maxLength"], prop["pattern"], prop["not"]) == (
+            1, limit, NAME_PATTERN, {"pattern": CONTROL_PATTERN}), path
+
+
+@pytest.mark.parametrize(("name", "taken"), [
+    ("Hot leads", True),
+    ("  Hot leads  ", True),  # stored trimmed
+    ("x" * NAME_MAX, True),
+    (" " + "x" * NAME_MAX, False),  # longer than the limit as sent
+    ("Hot leads\n", False),  # a control character anywhere, trailing ones too
+    ("\tHot", False),
+    ("   ", False),
+    ("", False),
+])
+async def test_a_name_is_taken_exactly_when_the_document_says_so(api: Api, name: str, taken: bool) -> None:
+    documented = (1 <= len(name) <= NAME_MAX and re.search(NAME_PATTERN, name) is not None
+                  and re.search(CONTROL_PATTERN, name) is None)
+    assert documented is taken
+    r = await api.post("/rulesets", json={"name": name})
+    assert (r.status_code == 201) is taken, r.text
+    if taken:
+        assert r.json()["name"] == name.strip()
+    else:
+        assert r.status_code == 400 and "`name`" in r.json()["error"]
