@@ -170,9 +170,11 @@ class _Writes:
 def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: list[_Stored], plan: Plan,
                 targets: set[str] | None, old_rows: dict[int, dict[str, tuple[Any, ...]]],
                 old_scores: dict[str, int], old_session: tuple[Any, ...] | None, now: int, out: _Writes) -> None:
-    """Replay one lead and queue the differences from what is stored. `targets` None: every ruleset (a full
-    replay, which also owns the events' filter/surge columns and the session); else only those rulesets, and the
-    other rulesets' rows stay as they are."""
+    """Replay one lead and queue the differences from what is stored. `targets` None: every ruleset; else only
+    those rulesets, and the other rulesets' rows stay as they are. Either way the replay owns what belongs to the
+    lead's events rather than to a ruleset: their filter and surge columns, and the lead's session, from which the
+    worker scores its next event (a partial replay after a session timeout change that rewrote the events' session
+    positions but kept the old session scored the next event in a session the replay had closed)."""
     steps, finals, last_session, session_count = replay_steps(events, plan)
     ids_in_history: set[str] | None = None
     for (seq, stored_flags, has_delta), event, (multiplier, index, filtered_by, grouped_with, rows) in zip(
@@ -228,10 +230,9 @@ def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: lis
             out.lead_upserts.append((unit_id, rs, lead_id, new, now))
         elif new != old:
             out.lead_updates.append((new, now, unit_id, lead_id, rs))
-    if targets is None:
-        session = _session_row(last_session, session_count)
-        if old_session is None or session != old_session:
-            out.sessions.append((*session, now, unit_id, lead_id))
+    session = _session_row(last_session, session_count)
+    if old_session is None or session != old_session:
+        out.sessions.append((*session, now, unit_id, lead_id))
 
 
 def _session_row(session: Session | None, session_count: int) -> tuple[int, int | None, int | None, int]:
@@ -247,7 +248,7 @@ def _replay_chunk(conn: apsw.Connection, unit_id: str, plan: Plan, lead_ids: Seq
     old_scores: dict[str, dict[str, int]] = {}
     for (lead_id, rs), score in ev_store.lead_scores(conn, unit_id, lead_ids).items():
         old_scores.setdefault(lead_id, {})[rs] = score
-    sessions = _load_sessions(conn, unit_id, lead_ids) if targets is None else {}
+    sessions = _load_sessions(conn, unit_id, lead_ids)
     out = _Writes()
     for lead_id in lead_ids:
         lead_events, stored = loaded.events[lead_id]

@@ -166,6 +166,10 @@ async def _scenario(ops: list[tuple[Any, ...]], rescored: bool, then: list[tuple
 # A surging session, then a surge change (the epoch moves) and a rule change on a type the lead never had.
 @example([("ingest", "ld_a", -60, [("demo", 0), ("demo", 1), ("demo", 2), ("demo", 3)]), ("surge", "off")], False,
          [("weight", "rs_one", "page_view", 5)])
+# A session timeout change, then a rescore of one ruleset: the lead's session must follow its events' replay, or
+# the next event is scored in a session the replay closed.
+@example([("ingest", "ld_a", 0, [("page_view", 6), ("page_view", 0)]), ("timeout", 5), ("rescore", "rs_one")], False,
+         [("ingest", "ld_a", 0, [("page_view", 0)])])
 # Two pending types, each on another lead.
 @example([("ingest", "ld_a", -60, [("page_view", 0)]), ("ingest", "ld_b", -30, [("demo", 0)])], True,
          [("weight", "rs_one", "demo", 7), ("weight", "rs_one", "page_view", 3)])
