@@ -48,6 +48,17 @@ def clean_name(value: str, field: str = "name", limit: int = NAME_MAX) -> str:
     return text
 
 
+# A control character other than a tab or a line break: what free text refuses (`no_control_in_text`).
+TEXT_CONTROL_PATTERN = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
+def free_text(limit: int) -> msgspec.Meta:
+    """Metadata of free text checked as sent by `no_control_in_text` and a length limit: shown in the document."""
+    return msgspec.Meta(description=f"at most {limit} characters; tabs and line breaks, no other control character",
+                        extra_json_schema={"extra": {"max_length": limit,
+                                                     "schema_not": Schema(pattern=TEXT_CONTROL_PATTERN)}})
+
+
 def no_control_in_text(value: str, field: str) -> None:
     """400 naming the field when free text (a description, a message body) holds a control character other than a
     tab or a line break: a NUL or an escape sequence would reach emails, exports and logs as it is."""

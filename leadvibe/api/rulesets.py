@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, post, put
+from litestar.openapi.spec import Schema
 from litestar.params import Parameter
 
 from leadvibe.api.bounds import Signed, checked_range
@@ -60,7 +61,12 @@ from leadvibe.store import scoring as store
 from leadvibe.store.leads import lead_names
 from leadvibe.timeutil import to_rfc3339
 
-SCORE_COLUMN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+SCORE_COLUMN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# The same rule for the document, without a `$` anchor (Python's lets a final line break through, ECMA's does not).
+ScoreColumn = Annotated[str, msgspec.Meta(
+    description="1 to 64 lower-case letters, digits or underscores, starting with a letter",
+    extra_json_schema={"extra": {"min_length": 1, "max_length": 64, "pattern": "^[a-z]",
+                                 "schema_not": Schema(pattern="[^a-z0-9_]")}})]
 ICON_MAX = 100
 BACKTEST_DEFAULT_LEADS = 1000
 BACKTEST_MAX_LEADS = 10_000
@@ -91,7 +97,7 @@ class RulesetIn(msgspec.Struct):
     """A new ruleset."""
 
     name: Name
-    score_column: str = "total_score"
+    score_column: ScoreColumn = "total_score"
     is_primary: bool = False
 
 
@@ -100,7 +106,7 @@ class RulesetPatch(msgspec.Struct):
     """Fields to change on a ruleset (absent fields stay)."""
 
     name: Name | None = None
-    score_column: str | None = None
+    score_column: ScoreColumn | None = None
     is_primary: bool | None = None
     active: bool | None = None
 
@@ -259,8 +265,7 @@ def _rule(row: dict[str, Any]) -> RuleOut:
 
 
 def _score_column(value: str) -> str:
-    value = value.strip()
-    if not SCORE_COLUMN.match(value):
+    if not SCORE_COLUMN.fullmatch(value):
         raise bad_request(
             "`score_column` must be 1 to 64 lower-case letters, digits or underscores, starting with a letter"
         )

@@ -22,7 +22,7 @@ from leadvibe.api.condition_fields import Order, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.leads import NO_ACTIVE_RULE, ListedLead, lead_levels, listed
-from leadvibe.api.names import Name, clean_name, no_control_in_text
+from leadvibe.api.names import Name, clean_name, free_text, no_control_in_text
 from leadvibe.api.scoring_common import clean_event_type
 from leadvibe.engine.conditions import SegmentRule
 from leadvibe.errors import bad_request, not_found, unprocessable
@@ -36,6 +36,7 @@ from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Segments"]
 DESCRIPTION_MAX = 1000
+Description = Annotated[str, free_text(DESCRIPTION_MAX)]
 MAX_RULES = 100
 LogicGroup = Annotated[
     int, msgspec.Meta(ge=0, le=1000, description="0..1000; rules of one group combine with its logic_op")]
@@ -76,7 +77,7 @@ class SegmentIn(msgspec.Struct):
     """A segment; `rules` (optional) are created with it."""
 
     name: Name
-    description: str = ""
+    description: Description = ""
     active: bool = True
     rules: list[SegmentRuleIn] | None = None
 
@@ -86,7 +87,7 @@ class SegmentPatch(msgspec.Struct):
     """A segment's name, description and flag."""
 
     name: Name
-    description: str | None = None
+    description: Description | None = None
     active: bool | None = None
 
 

@@ -1,5 +1,6 @@
-"""A name (`api/names.clean_name`) is checked as sent and stored trimmed, and the OpenAPI document says exactly
-that: a client generated from it sends no name the server refuses, and the server takes none it says it refuses."""
+"""A name (`api/names.clean_name`), an event type, a ruleset's score column and a segment's description are
+checked as sent (a name and an event type stored trimmed), and the OpenAPI document says exactly that: a client
+generated from it sends nothing the server refuses for them, and the server takes nothing it says it refuses."""
 
 from __future__ import annotations
 
@@ -49,3 +50,30 @@ async def test_a_name_is_taken_exactly_when_the_document_says_so(api: Api, name:
         assert r.json()["name"] == name.strip()
     else:
         assert r.status_code == 400 and "`name`" in r.json()["error"]
+
+
+@pytest.mark.parametrize(("column", "taken"), [
+    ("sales_score", True), ("s" + "x" * 63, True), ("s" + "x" * 64, False), (" sales_score", False),
+    ("sales_score\n", False), ("Sales", False), ("1st", False), ("", False)])
+async def test_a_score_column_is_taken_exactly_when_the_document_says_so(api: Api, column: str, taken: bool) -> None:
+    doc = (await api.get("/schema/openapi.json")).json()
+    prop = doc["components"]["schemas"]["RulesetIn"]["properties"]["score_column"]
+    documented = (prop["minLength"] <= len(column) <= prop["maxLength"] and re.search(prop["pattern"], column)
+                  is not None and re.search(prop["not"]["pattern"], column) is None)
+    assert documented is taken
+    r = await api.post("/rulesets", json={"name": f"Column {len(column)}", "score_column": column})
+    assert (r.status_code == 201) is taken, r.text
+
+
+@pytest.mark.parametrize(("text", "taken"), [
+    ("Line one\nline two\ttabbed", True), ("d" * 1000, True), ("d" * 1001, False), ("bell\x07", False),
+    ("nul\x00", False)])
+async def test_a_description_is_taken_exactly_when_the_document_says_so(api: Api, text: str, taken: bool) -> None:
+    doc = (await api.get("/schema/openapi.json")).json()
+    prop = doc["components"]["schemas"]["SegmentIn"]["properties"]["description"]
+    documented = len(text) <= prop["maxLength"] and re.search(prop["not"]["pattern"], text) is None
+    assert documented is taken
+    r = await api.post("/segments", json={"name": "Described", "description": text,
+                                          "rules": [{"rule_type": "lead_metadata", "field_name": "plan",
+                                                     "operator": "equals", "value": "pro"}]})
+    assert (r.status_code == 201) is taken, r.text
