@@ -270,8 +270,11 @@ def test_a_full_disk_answers_503_and_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_slow_readers_and_a_stalled_stream_client_never_hold_up_ingestion(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", env={"LEADVIBE_SSE_BUFFER": "50",
-                                                   "LEADVIBE_SSE_HEARTBEAT": "0.2"}).start()
+    # A client is dropped once frames from earlier bursts (a worker batch's publications, each burst written as
+    # one chunk) still wait when a new burst begins; batches of at most 500 events make the 30,000 below dozens of
+    # bursts, where the server's 16,000 could drain them in three or four on a loaded machine, too few to tell.
+    server = ServerProcess(tmp_path / "data", env={"LEADVIBE_SSE_BUFFER": "50", "LEADVIBE_SSE_HEARTBEAT": "0.2",
+                                                   "LEADVIBE_WORKER_BATCH_SIZE": "500"}).start()
     try:
         basic = server.basic()
         admin = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
