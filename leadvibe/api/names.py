@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar.openapi.spec import Schema
+from litestar.openapi.spec import OpenAPIType, Schema
 
 from leadvibe.errors import bad_request
 from leadvibe.pipeline.inbox import no_control
@@ -20,6 +20,11 @@ NAME_PATTERN = r"\S"
 CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
 
 
+def _string_matching(pattern: str) -> Schema:
+    # For a `not`: typed, so that `null` (where a field takes it) is not a string matching and stays valid.
+    return Schema(type=OpenAPIType.STRING, pattern=pattern)
+
+
 def single_line(limit: int) -> msgspec.Meta:
     """Metadata of a one-line text checked as sent and stored trimmed (a name: `clean_name`; an event type:
     `scoring_common.clean_event_type`): shown in the document only, the handler checks it with messages that name
@@ -27,7 +32,7 @@ def single_line(limit: int) -> msgspec.Meta:
     return msgspec.Meta(description=f"1 to {limit} characters, not only spaces, no control characters; stored "
                                     "without leading and trailing spaces",
                         extra_json_schema={"extra": {"min_length": 1, "max_length": limit, "pattern": NAME_PATTERN,
-                                                     "schema_not": Schema(pattern=CONTROL_PATTERN)}})
+                                                     "schema_not": _string_matching(CONTROL_PATTERN)}})
 
 
 Name = Annotated[str, single_line(NAME_MAX)]
@@ -56,7 +61,7 @@ def free_text(limit: int) -> msgspec.Meta:
     """Metadata of free text checked as sent by `no_control_in_text` and a length limit: shown in the document."""
     return msgspec.Meta(description=f"at most {limit} characters; tabs and line breaks, no other control character",
                         extra_json_schema={"extra": {"max_length": limit,
-                                                     "schema_not": Schema(pattern=TEXT_CONTROL_PATTERN)}})
+                                                     "schema_not": _string_matching(TEXT_CONTROL_PATTERN)}})
 
 
 def no_control_in_text(value: str, field: str) -> None:

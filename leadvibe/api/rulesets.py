@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, post, put
-from litestar.openapi.spec import Schema
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import Parameter
 
 from leadvibe.api.bounds import Signed, checked_range
@@ -66,7 +66,7 @@ SCORE_COLUMN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ScoreColumn = Annotated[str, msgspec.Meta(
     description="1 to 64 lower-case letters, digits or underscores, starting with a letter",
     extra_json_schema={"extra": {"min_length": 1, "max_length": 64, "pattern": "^[a-z]",
-                                 "schema_not": Schema(pattern="[^a-z0-9_]")}})]
+                                 "schema_not": Schema(type=OpenAPIType.STRING, pattern="[^a-z0-9_]")}})]
 ICON_MAX = 100
 BACKTEST_DEFAULT_LEADS = 1000
 BACKTEST_MAX_LEADS = 10_000

@@ -27,7 +27,7 @@ async def test_the_document_shows_the_name_rule(api: Api) -> None:
         prop = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"][field]
         limit = 50 if path == "/secrets" else 128 if field == "event_type" else NAME_MAX
         assert (prop["minLength"], prop["maxLength"], prop["pattern"], prop["not"]) == (
-            1, limit, NAME_PATTERN, {"pattern": CONTROL_PATTERN}), path
+            1, limit, NAME_PATTERN, {"type": "string", "pattern": CONTROL_PATTERN}), path
 
 
 @pytest.mark.parametrize(("name", "taken"), [
