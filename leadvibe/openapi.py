@@ -171,7 +171,8 @@ def _updates_refuse_null(schemas: dict[str, Any], updates: list[tuple[dict[str, 
 
 
 def _not_nullable(prop: dict[str, Any] | None) -> None:
-    """Take `null` out of a property's schema (`oneOf` with a null branch, or a type list naming null)."""
+    """Take `null` out of a property's schema: the framework writes an optional field as `oneOf` with a null
+    branch, an optional choice of values as a type list and an `enum` naming null."""
     if prop is None:
         return
     branches = prop.get("oneOf")
@@ -186,6 +187,8 @@ def _not_nullable(prop: dict[str, Any] | None) -> None:
     if isinstance(types, list) and "null" in types:
         kept_types = [t for t in types if t != "null"]
         prop["type"] = kept_types[0] if len(kept_types) == 1 else kept_types
+    if isinstance(prop.get("enum"), list):
+        prop["enum"] = [v for v in prop["enum"] if v is not None]
 
 
 def _once_per_document(app: Litestar, name: str, openapi_schema: dict[str, Any], build: Callable[[], Any]) -> Any:

@@ -787,8 +787,9 @@ async def _simulate(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str, dat
             result = evaluator.simulate_trigger(c, tenant.unit_id, row, lead_id, data.days, now)
         except ValueError as exc:
             raise ApiError(422, f"the trigger's definition is invalid: {exc}") from None
-        named = lead_names(c, tenant.unit_id, [lead_id]).get(lead_id) if lead_id is not None else None
-        return result, lead_names(c, tenant.unit_id, result.matched_leads), named
+        # One lookup for the matched leads and the lead simulated (matched or not).
+        names = lead_names(c, tenant.unit_id, [*result.matched_leads, *([lead_id] if lead_id else [])])
+        return result, {k: names[k] for k in result.matched_leads if k in names}, names.get(lead_id or "")
 
     result, names, lead_name = await rt.db.read(run)
     # The one lead simulated is named as a person reads it, its id beside the name.

@@ -64,9 +64,8 @@ def due(conn: apsw.Connection, now: int, limit: int, exclude: Collection[str] = 
     return query(conn, sql + " ORDER BY next_attempt_at, id LIMIT ?", [*params, limit])
 
 
-# A listed delivery with the lead its firing was about (`lead_id`): the milestone/sequence/pattern firing's, or the
-# surge's. One primary-key probe each, for a page of rows.
-# The lead of a delivery's firing (a milestone's or sequence's, else a surge's).
+# The lead a delivery's firing was about: the milestone/sequence/pattern firing's, or the surge's (one primary-key
+# probe each); a listed delivery carries it as `lead_id`.
 _LEAD_OF = ("coalesce((SELECT t.lead_id FROM trigger_events t WHERE t.id = d.emitted_id),"
             " (SELECT s.lead_id FROM surge_events s WHERE s.id = d.emitted_id))")
 _WITH_LEAD = f"SELECT d.*, {_LEAD_OF} AS lead_id FROM deliveries d"

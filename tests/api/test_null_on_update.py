@@ -88,6 +88,7 @@ async def test_the_document_shows_no_null_where_an_update_refuses_it(api: Api) -
         for field in fields:
             prop = props[field]
             assert {"type": "null"} not in prop.get("oneOf", []) and "null" not in prop.get("type", []), (path, field)
+            assert None not in prop.get("enum", []), (path, field)
             checked += 1
     assert checked == sum(len(c[4]) for c in CASES) + 1
     # A field an update may clear still says so.
