@@ -26,6 +26,7 @@ from litestar.connection import Request
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 from leadvibe.api.json_body import not_null_fields, reads_json_body
+from leadvibe.documented import COMPONENT_RULES, CREATE_RULES
 from leadvibe.security.guards import required_role
 
 __all__ = ["ERROR_SCHEMA", "TrueJsonRenderPlugin", "TrueSwaggerRenderPlugin", "make_true", "schema_not_found_as_json"]
@@ -139,7 +140,17 @@ def make_true(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
                         updates.append((operation, name, fields))
                 else:
                     read_otherwise.add(name)
-    _updates_refuse_null(doc["components"]["schemas"], updates, read_otherwise)
+    schemas = doc["components"]["schemas"]
+    _updates_refuse_null(schemas, updates, read_otherwise)
+    for name, rules in COMPONENT_RULES.items():
+        for target in (name, f"{name}Update"):
+            if target in schemas:
+                schemas[target].update(copy.deepcopy(rules))
+    for name, rules in CREATE_RULES.items():
+        if name in schemas:
+            # Only where the update reads a copy of its own: else these rules would bind the update too.
+            assert f"{name}Update" in schemas, f"{name}: an update reads the create's component"
+            schemas[name]["allOf"] = [*schemas[name].get("allOf", []), copy.deepcopy(rules)]
     return doc
 
 
@@ -180,7 +191,9 @@ def _not_nullable(prop: dict[str, Any] | None) -> None:
         kept = [b for b in branches if b != {"type": "null"}]
         del prop["oneOf"]
         if len(kept) == 1:
-            prop.update(kept[0])
+            # The property's own keywords win: they carry what the branch's plain type does not (a list's
+            # documented items, a text's length).
+            prop.update({k: v for k, v in kept[0].items() if k not in prop})
         else:
             prop["oneOf"] = kept
     types = prop.get("type")

@@ -16,8 +16,9 @@ import msgspec
 from litestar import get, post
 from litestar.params import Parameter
 
-from leadvibe.api.deps import LimitParam, PageParam, created_range
+from leadvibe.api.deps import CreatedRange, LimitParam, PageParam, created_range
 from leadvibe.api.fit import require_abm
+from leadvibe.documented import NAME_PATTERN, sized
 from leadvibe.engine.levels import Level, level_for, score_ranges
 from leadvibe.errors import bad_request, not_found
 from leadvibe.runtime import Runtime
@@ -26,7 +27,7 @@ from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import accounts as store
 from leadvibe.store import leads as lead_store
 from leadvibe.store.scoring import levels_of
-from leadvibe.timeutil import RANGES, to_rfc3339
+from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Account"]
 MAX_BATCH = 500
@@ -120,7 +121,7 @@ class AccountDetail(msgspec.Struct):
 class BatchIds(msgspec.Struct):
     """Accounts to delete (their leads are unlinked first)."""
 
-    ids: list[str]
+    ids: Annotated[list[str], sized(1, MAX_BATCH, items={"type": "string", "pattern": NAME_PATTERN})]
 
 
 class BatchDeleteOut(msgspec.Struct):
@@ -182,7 +183,7 @@ async def list_accounts(
     tenant: Tenant,
     page: PageParam = 1,
     limit: LimitParam = 50,
-    range_: Annotated[str | None, Parameter(query="range", description="Created within: " + ", ".join(RANGES))] = None,
+    range_: CreatedRange = None,
     search: Annotated[str | None, Parameter(max_length=200, description="Part of the name, domain or id")] = None,
     intent_level: Annotated[str, Parameter(max_length=100, description="`all`, or an account level's name or id")]
     = "all",

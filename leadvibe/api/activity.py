@@ -10,10 +10,12 @@ from litestar import get, post
 from litestar.params import Parameter
 
 from leadvibe.api.bounds import bounded_query
-from leadvibe.engine.normalize import normalize_alias
+from leadvibe.api.leads import MAX_LEAD_ID, LeadId
+from leadvibe.documented import across_fields, choices, single_line
+from leadvibe.engine.normalize import ALIAS_KINDS
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.ids import new_id
-from leadvibe.pipeline.inbox import check_depth, no_control
+from leadvibe.pipeline.inbox import IDENTIFIED_LEAD, AliasIn, check_depth, checked_aliases, no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
@@ -22,7 +24,9 @@ from leadvibe.store import orders as store
 from leadvibe.timeutil import parse_rfc3339, range_bounds, to_rfc3339
 
 _json = msgspec.json.Decoder(list[str])
-CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+CURRENCY = re.compile(r"[A-Za-z]{3}")
+MAX_AMOUNT = 1_000_000_000_000
+MAX_ORDER_ID = 128
 MAX_METADATA = 100 * 1024
 FUTURE_SLACK_MS = 24 * 3_600_000
 ActivityRange = Literal["all", "last_7d", "last_24h", "last_30d", "last_90d", "today", "yesterday", "custom"]
@@ -30,25 +34,24 @@ ActivityRange = Literal["all", "last_7d", "last_24h", "last_30d", "last_90d", "t
 CHANNEL_HELP = "all, or a channel: web, email, slack, webinar, crm, system, or any other seen (GET /channels)"
 
 
-class AliasIn(msgspec.Struct):
-    """An alias naming the lead (as on ingest)."""
-
-    alias_kind: str
-    raw_value: str
-
-
 class OrderIn(msgspec.Struct):
     """An order for a lead named by `lead_id` or aliases (an unknown alias creates the lead, as on ingest)."""
 
-    order_id: str
-    amount: float
-    currency: str
-    lead_id: str | None = None
+    order_id: Annotated[str, single_line(MAX_ORDER_ID)]
+    amount: Annotated[float, msgspec.Meta(description="0 to 1,000,000,000,000", extra_json_schema={
+        "extra": {"minimum": 0, "maximum": MAX_AMOUNT}})]
+    # Three letters, said without `$` (Python's reading lets a final line break through).
+    currency: Annotated[str, msgspec.Meta(description="a 3-letter ISO 4217 code such as USD", extra_json_schema={
+        "extra": {"min_length": 3, "max_length": 3, "pattern": "^[A-Za-z]{3}"}})]
+    lead_id: LeadId | None = None
     aliases: list[AliasIn] | None = None
-    alias_kind: str | None = None
+    alias_kind: Annotated[str | None, choices(sorted(ALIAS_KINDS), nullable=True)] = None
     alias: str | None = None
     occurred_at: str | None = None
     metadata: dict[str, Any] | None = None
+
+
+across_fields(OrderIn, IDENTIFIED_LEAD)
 
 
 class OrderOut(msgspec.Struct):
@@ -133,24 +136,6 @@ def _order_out(r: dict[str, Any]) -> OrderOut:
     )
 
 
-def _aliases(data: OrderIn) -> list[tuple[str, str, str]]:
-    pairs = [(a.alias_kind, a.raw_value) for a in data.aliases or []]
-    if data.alias_kind is not None or data.alias is not None:
-        if not data.alias_kind or not data.alias:
-            raise bad_request("`alias_kind` and `alias` go together")
-        pairs.append((data.alias_kind, data.alias))
-    out = []
-    for kind, raw in pairs:
-        try:
-            out.append((kind, normalize_alias(kind, raw), raw))
-        except ValueError as exc:
-            raise bad_request(f"`aliases`: {exc}") from None
-    return out
-
-
-MAX_AMOUNT = 1_000_000_000_000
-
-
 @post(
     "/orders",
     opt=access(Role.OPERATOR),
@@ -164,18 +149,18 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
     from leadvibe.store.events import resolve_lead  # the ingestion domain's resolver (follows merged_into)
 
     order_id = data.order_id.strip()
-    if not 1 <= len(order_id) <= 128:
-        raise bad_request("`order_id` must be 1 to 128 characters")
-    no_control(order_id, "order_id")
+    if not order_id or len(data.order_id) > MAX_ORDER_ID:
+        raise bad_request(f"`order_id` must be 1 to {MAX_ORDER_ID} characters")
+    no_control(data.order_id, "order_id")
     # Up to a trillion: amounts stay exact to the cent as JSON numbers (doubles) up to there.
     if not 0 <= data.amount <= MAX_AMOUNT:
         raise bad_request("`amount` must be a number from 0 to 1000000000000")
-    if not CURRENCY.match(data.currency):
+    if not CURRENCY.fullmatch(data.currency):
         raise bad_request("`currency` must be a 3-letter ISO 4217 code such as USD")
-    aliases = _aliases(data)
+    aliases = checked_aliases(data.aliases, data.alias_kind, data.alias)
     lead_id = data.lead_id
-    if lead_id is not None and (not 1 <= len(lead_id) <= 128 or not lead_id.strip()):
-        raise bad_request("`lead_id` must be 1 to 128 characters")
+    if lead_id is not None and (not 1 <= len(lead_id) <= MAX_LEAD_ID or not lead_id.strip()):
+        raise bad_request(f"`lead_id` must be 1 to {MAX_LEAD_ID} characters")
     if lead_id is not None:
         no_control(lead_id, "lead_id")
     if not lead_id and not aliases:

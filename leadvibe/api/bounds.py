@@ -56,7 +56,9 @@ LimitParam = Annotated[int, Parameter(ge=1, le=500, description="Items per page,
 
 def bounded_query(lo: int = -INT_LIMIT, hi: int = INT_LIMIT, **kw: Any) -> Any:
     """A `Parameter(...)` for an integer query parameter with a range (defaults ±10^9)."""
-    return Parameter(ge=lo, le=hi, **kw)
+    # The bounds are stated again for the document: the framework leaves out a lower bound of 0 (it tests it
+    # for truth) of an optional parameter.
+    return Parameter(ge=lo, le=hi, schema_extra={"minimum": lo, "maximum": hi}, **kw)
 
 
 def _walk(t: Any, where: str, out: list[str], seen: frozenset[type]) -> None:

@@ -9,13 +9,19 @@ from typing import Annotated
 
 import msgspec
 
-from leadvibe.engine.conditions import validate_operator
+from leadvibe.documented import choices, single_line
+from leadvibe.engine.conditions import OPERATORS, validate_operator
 from leadvibe.errors import bad_request
 from leadvibe.limits import INT_LIMIT, INT_LIMIT_TEXT
 
 PROPERTY_MAX = 200
 VALUE_MAX = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A property or field name as `check_property` takes it, and a condition operator as `check_condition` does (any
+# letter case and surrounding spaces are taken too; the document lists the canonical spellings).
+PropertyName = Annotated[str, single_line(PROPERTY_MAX)]
+Operator = Annotated[str, choices(OPERATORS)]
+OptionalOperator = Annotated[str | None, choices(OPERATORS, nullable=True)]
 
 # Integers that bound rule weights and ordering fields: documented in the schema, checked by msgspec (400).
 Weight = Annotated[int, msgspec.Meta(ge=-INT_LIMIT, le=INT_LIMIT, description=f"-{INT_LIMIT_TEXT}..{INT_LIMIT_TEXT}")]
@@ -27,9 +33,10 @@ RESERVED_ACCOUNT = frozenset({"domain", "account_id", "accountId", "id", "score"
 
 
 def check_property(value: str, field: str) -> str:
-    """A property / field name: trimmed, 1 to 200 characters, no control characters."""
+    """A property / field name of 1 to 200 characters as sent, not only spaces, without control characters
+    anywhere (`PropertyName`), returned trimmed."""
     text = value.strip() if isinstance(value, str) else ""
-    if not text or len(text) > PROPERTY_MAX or _CONTROL.search(text):
+    if not text or len(value) > PROPERTY_MAX or _CONTROL.search(value):
         raise bad_request(f"`{field}` must be 1 to {PROPERTY_MAX} characters without control characters")
     return text
 

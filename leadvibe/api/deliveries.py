@@ -10,6 +10,7 @@ from litestar.params import Parameter
 
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.config import Settings
+from leadvibe.documented import NOT_BLANK
 from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.pipeline.delivery import smtp_config
 from leadvibe.runtime import Runtime
@@ -130,7 +131,8 @@ def _named(conn: Any, unit_id: str, rows: list[dict[str, Any]]) -> list[Delivery
 )
 async def list_deliveries(
     rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: LimitParam = 50, status: Status | None = None,
-    lead_id: Annotated[str | None, Parameter(max_length=128, description="Only the deliveries of this lead's firings")]
+    lead_id: Annotated[str | None, Parameter(max_length=128, description="Only the deliveries of this lead's firings",
+                                             schema_extra=NOT_BLANK)]
     = None,
 ) -> DeliveryPage:
     """Deliveries of the active OU, newest first: status, attempts, last error; and `transports`: whether this

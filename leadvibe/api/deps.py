@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request
 from litestar.di import Provide
+from litestar.params import Parameter
 
 from leadvibe.api.bounds import LimitParam, PageParam
 from leadvibe.errors import bad_request
 from leadvibe.runtime import Runtime
 from leadvibe.security.principal import Principal, Tenant
-from leadvibe.timeutil import range_bounds
+from leadvibe.timeutil import RANGES, range_bounds
 
 
 def provide_rt(request: Request[Any, Any, Any]) -> Runtime:
@@ -38,6 +39,11 @@ DEPENDENCIES = {
     "principal": Provide(provide_principal, sync_to_thread=False),
     "tenant": Provide(provide_tenant, sync_to_thread=False),
 }
+
+
+# The `range` filter of the lead and account lists (`created_range`).
+CreatedRange = Annotated[str | None, Parameter(query="range", description="Created within: " + ", ".join(RANGES),
+                                               schema_extra={"enum": list(RANGES)})]
 
 
 def created_range(value: str | None, now: int) -> tuple[int | None, int | None]:

@@ -13,6 +13,7 @@ from litestar import delete, get, put
 
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.scoring_common import (
+    EventTypePath,
     clean_event_type,
     invalidate,
     publish,
@@ -104,7 +105,7 @@ async def list_event_types(rt: Runtime, tenant: Tenant) -> list[EventTypeOut]:
     tags=["Settings"],
 )
 async def set_event_type(
-    rt: Runtime, tenant: Tenant, event_type: str, data: EventTypeSettingIn
+    rt: Runtime, tenant: Tenant, event_type: EventTypePath, data: EventTypeSettingIn
 ) -> EventTypeOut:
     """Upsert the settings of a type (also one never seen yet); the next event of it obeys them.
 
@@ -128,7 +129,7 @@ async def set_event_type(
     summary="Dry-run delete of all events for an event type (OU)",
     tags=["Settings"],
 )
-async def preview_delete(rt: Runtime, tenant: Tenant, event_type: str) -> DeletePreview:
+async def preview_delete(rt: Runtime, tenant: Tenant, event_type: EventTypePath) -> DeletePreview:
     """Counts of what `DELETE /settings/event-types/{eventType}` would remove; nothing changes."""
     _, key = clean_event_type(event_type, "eventType")
     counts = await rt.db.read(lambda c: store.delete_preview(c, tenant.unit_id, key))
@@ -143,7 +144,7 @@ async def preview_delete(rt: Runtime, tenant: Tenant, event_type: str) -> Delete
     tags=["Settings"],
     status_code=200,
 )
-async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: str) -> DeleteResult:
+async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: EventTypePath) -> DeleteResult:
     """Delete every event of the type in the active OU and, in the same transaction, recompute the scores of
     the leads that had any by replaying their remaining events (milestones re-armed, `score_update` sent to
     `/stream`). The type's settings are kept."""

@@ -29,6 +29,7 @@ from litestar.response import Stream
 
 from leadvibe.api.deps import Deleted, LimitParam, PageParam
 from leadvibe.csvsafe import csv_download, csv_stream
+from leadvibe.documented import NOT_BLANK, across_fields, present, sized
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.pipeline.rescore import rescore_leads
@@ -38,24 +39,28 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import event_queries as q
 from leadvibe.store.leads import lead_names
-from leadvibe.timeutil import range_bounds, to_rfc3339
+from leadvibe.timeutil import RANGES, range_bounds, to_rfc3339
 
 TAGS = ["Events"]
 MAX_BATCH_DELETE = 1000
 EXPORT_PAGE = 1000
+MAX_METADATA_FILTERS = 20
 EXPORT_HEADER = ("id", "lead_id", "event_type", "timestamp", "channel", "source", "metadata")
 
 _json = msgspec.json.Decoder()
 
 # Query parameters shared by the list, the export and a lead's events.
 EventTypeParam = Annotated[str | None, Parameter(
-    description="Event type; any spelling of it (`Page View` finds `page_view`)")]
-LeadParam = Annotated[str | None, Parameter(description="Only this lead's events")]
+    description="Event type; any spelling of it (`Page View` finds `page_view`)", schema_extra=NOT_BLANK)]
+LeadParam = Annotated[str | None, Parameter(description="Only this lead's events", schema_extra=NOT_BLANK)]
 RangeParam = Annotated[str, Parameter(
-    query="range", description="today, yesterday, last_24h, last_7d, last_30d, last_90d or all (event time)")]
+    query="range", description="today, yesterday, last_24h, last_7d, last_30d, last_90d or all (event time)",
+    schema_extra={"enum": list(RANGES)})]
 MetadataParam = Annotated[list[str] | None, Parameter(
-    description="Repeatable `key:value` metadata filter, e.g. metadata=utm_campaign:fall2025")]
-LogicParam = Annotated[str, Parameter(description="Combine metadata filters with `and` (default) or `or`")]
+    description=f"Repeatable `key:value` metadata filter, e.g. metadata=utm_campaign:fall2025 (at most "
+                f"{MAX_METADATA_FILTERS})", schema_extra={"max_items": MAX_METADATA_FILTERS})]
+LogicParam = Annotated[str, Parameter(description="Combine metadata filters with `and` (default) or `or`",
+                                      schema_extra={"enum": ["and", "or"]})]
 
 
 class EventOut(msgspec.Struct):
@@ -90,8 +95,13 @@ class EventPage(msgspec.Struct):
 class BatchDeleteIn(msgspec.Struct):
     """Event ids to delete, under either name (the guide's `event_ids` or the reference's `ids`)."""
 
-    event_ids: list[str] | None = None
-    ids: list[str] | None = None
+    event_ids: Annotated[list[str] | None, sized(0, MAX_BATCH_DELETE)] = None
+    ids: Annotated[list[str] | None, sized(0, MAX_BATCH_DELETE)] = None
+
+
+# What `batch_delete_events` needs: an id (not empty) in one of the two lists.
+across_fields(BatchDeleteIn, {"anyOf": [present(name, {"contains": {"type": "string", "minLength": 1}})
+                                        for name in ("event_ids", "ids")]})
 
 
 class RulesetScore(msgspec.Struct):
@@ -152,8 +162,8 @@ def _metadata_matches(items: Sequence[str] | None) -> tuple[q.MetadataMatch, ...
         if '"' in key or "\\" in key or any(ord(c) < 32 for c in key) or len(key) > 200:
             raise bad_request(f"`metadata` filter key {key!r} is not a valid metadata key")
         out.append(q.MetadataMatch(key, value))
-    if len(out) > 20:
-        raise bad_request("at most 20 `metadata` filters")
+    if len(out) > MAX_METADATA_FILTERS:
+        raise bad_request(f"at most {MAX_METADATA_FILTERS} `metadata` filters")
     return tuple(out)
 
 
@@ -347,6 +357,8 @@ async def list_lead_events(request: Request[Any, Any, Any], rt: Runtime, tenant:
                            range_: RangeParam = "all") -> Response[list[EventOut]]:
     """A live lead's events as a JSON array, newest first, as the reference shows; the total is in `X-Total-Count`
     and the other pages in `Link`. 404 for an unknown lead, another OU's, or one merged away."""
+    if not lead_id.strip():
+        raise not_found("lead")  # no lead has a blank id: the path names none, not a bad filter
     f = event_filter(rt.now_ms(), event_type, lead_id, range_)
     if not await rt.db.read(lambda c: q.lead_exists(c, tenant.unit_id, lead_id)):
         raise not_found("lead")

@@ -24,7 +24,10 @@ from litestar import delete, get, post, put
 from leadvibe.api.condition_fields import (
     RESERVED_ACCOUNT,
     RESERVED_PROFILE,
+    Operator,
+    OptionalOperator,
     Order,
+    PropertyName,
     Weight,
     check_condition,
     check_property,
@@ -90,16 +93,17 @@ def _shapes(target: str) -> Shapes:
     stamps = [("created_at", str | None), ("updated_at", str | None)]
     return Shapes(
         _struct(f"{cap}MappingIn", f"Copy `metadata[source_field]` of incoming events into the {target} property.",
-                [("source_field", str), (prop, str), ("update_behavior", Behavior, "always_latest")]),
+                [("source_field", PropertyName), (prop, PropertyName), ("update_behavior", Behavior, "always_latest")]),
         _struct(f"{cap}MappingOut", f"A {target} field mapping (`append` keeps the last 10 values in"
                 f" `<{prop}>_list`).", [("id", str), ("source_field", str), (prop, str), ("update_behavior", str),
                                         *stamps]),
         _struct(f"{cap}RuleIn", f"When `{prop} condition comparison_value` holds, the {target} score gains `weight`.",
-                [(prop, str), ("condition", str), ("comparison_value", str), ("weight", Weight),
+                [(prop, PropertyName), ("condition", Operator), ("comparison_value", str), ("weight", Weight),
                  ("ui_order", Order, 0)]),
         refuses_null(prop, "condition", "comparison_value", "weight", "ui_order")(
             _struct(f"{cap}RulePatch", f"Fields to change on a {target} rule (absent fields stay).",
-                    [(prop, str | None, None), ("condition", str | None, None), ("comparison_value", str | None, None),
+                    [(prop, PropertyName | None, None), ("condition", OptionalOperator, None),
+                     ("comparison_value", str | None, None),
                      ("weight", Weight | None, None), ("ui_order", Order | None, None)])),
         _struct(f"{cap}RuleOut", f"A {target} rule.",
                 [("id", str), ("ruleset_id", str), (prop, str), ("condition", str), ("comparison_value", str),

@@ -18,6 +18,7 @@ from litestar.response import Stream
 
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.csvread import Records, UnterminatedQuote, unterminated_header
+from leadvibe.documented import single_line_schema, sized
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import (
@@ -49,7 +50,7 @@ _ALIAS_COLUMNS_TEXT = ", ".join(f"`{c}`" for c in ALIAS_COLUMNS)
 
 # Declared on both ingestion handlers so the OpenAPI document shows it (the lean path reads the same header).
 IdempotencyKey = Annotated[str | None, Parameter(
-    header="Idempotency-Key", required=False,
+    header="Idempotency-Key", required=False, schema_extra=single_line_schema(MAX_ID),
     description=f"1 to {MAX_ID} characters. /ingest: the event's key (an `event_id` in the body wins). "
                 "/ingest/batch: the whole batch's key; a repeat within the OU answers the first request's results "
                 "as a replay.")]
@@ -72,7 +73,7 @@ class IngestAccepted(msgspec.Struct):
 class BatchIn(msgspec.Struct):
     """Up to 1,000 events."""
 
-    events: list[IngestEvent]
+    events: Annotated[list[IngestEvent], sized(1, MAX_BATCH)]
 
 
 class BatchItem(msgspec.Struct, omit_defaults=True, gc=False):
@@ -337,7 +338,10 @@ async def import_events(
     rt: Runtime, tenant: Tenant,
     # Any part, not only files: a form field or a repeated part named `file` then gets this handler's own
     # message instead of the framework's type error.
-    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART, schema_extra={
+        "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary", "description": "The CSV, with a header row"}},
+    })],
     skip_triggers: bool = False,
     by_lead: bool = False,
 ) -> ImportResult:

@@ -13,6 +13,7 @@ from litestar import Response, delete, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_302_FOUND
 
+from leadvibe.documented import single_line
 from leadvibe.errors import ApiError, bad_request
 from leadvibe.notify import webhook
 from leadvibe.notify.slack import SlackClient, SlackError, authorize_url
@@ -25,6 +26,8 @@ from leadvibe.store import integrations as store
 from leadvibe.timeutil import to_rfc3339
 
 TAGS = ["Settings"]
+CLIENT_ID_MAX = 200
+CLIENT_SECRET_MAX = 500
 INTEGRATIONS_PAGE = "/ui/settings/integrations"  # the dashboard's Integrations page
 TargetKind = Literal["channel", "user"]
 T = TypeVar("T")
@@ -88,8 +91,8 @@ async def rotate_webhook_secret(rt: Runtime, tenant: Tenant) -> WebhookSecret:
 class SlackAppIn(msgspec.Struct):
     """The org's Slack app credentials."""
 
-    client_id: str
-    client_secret: str
+    client_id: Annotated[str, single_line(CLIENT_ID_MAX)]
+    client_secret: Annotated[str, single_line(CLIENT_SECRET_MAX)]
 
 
 class SlackAppStatus(msgspec.Struct):
@@ -125,12 +128,12 @@ async def get_slack_app(rt: Runtime, principal: Principal) -> SlackAppStatus:
 async def set_slack_app(rt: Runtime, principal: Principal, data: SlackAppIn) -> SlackAppStatus:
     """Store the client id and (sealed) client secret; OUs then install the app with OAuth."""
     client_id, secret = data.client_id.strip(), data.client_secret.strip()
-    if not client_id or len(client_id) > 200:
-        raise bad_request("`client_id` is required (at most 200 characters)")
-    if not secret or len(secret) > 500:
-        raise bad_request("`client_secret` is required (at most 500 characters)")
-    no_control(client_id, "client_id")
-    no_control(secret, "client_secret")
+    if not client_id or len(data.client_id) > CLIENT_ID_MAX:
+        raise bad_request(f"`client_id` is required (at most {CLIENT_ID_MAX} characters)")
+    if not secret or len(data.client_secret) > CLIENT_SECRET_MAX:
+        raise bad_request(f"`client_secret` is required (at most {CLIENT_SECRET_MAX} characters)")
+    no_control(data.client_id, "client_id")
+    no_control(data.client_secret, "client_secret")
     sealed, now = store.seal(secrets_key(rt), secret), rt.now_ms()
     await rt.db.write(
         lambda c: store.set_slack_app(c, principal.org_id, client_id, sealed, principal.actor_id, now)

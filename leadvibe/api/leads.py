@@ -11,7 +11,8 @@ from litestar.params import Parameter
 
 from leadvibe.api.accounts import AccountSummary, account_summary
 from leadvibe.api.bounds import LimitParam, PageParam, bounded_query
-from leadvibe.api.deps import created_range
+from leadvibe.api.deps import CreatedRange, created_range
+from leadvibe.documented import NOT_BLANK, single_line, single_line_json, sized
 from leadvibe.engine.conditions import profile_score as matched_rules
 from leadvibe.engine.levels import Level, level_for, score_ranges
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
@@ -22,11 +23,15 @@ from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import leads as store
 from leadvibe.store import segments as segment_store
 from leadvibe.store.scoring import levels_of
-from leadvibe.timeutil import RANGES, parse_rfc3339, to_rfc3339
+from leadvibe.timeutil import parse_rfc3339, to_rfc3339
 
 TAGS = ["Leads"]
 MAX_METADATA = 100 * 1024
 MAX_MERGE_SOURCES = 100
+MAX_LEAD_ID = 128
+MAX_SCORES = 500
+# A lead or account id as `_lead_id` checks it: as sent, kept as sent.
+LeadId = Annotated[str, single_line(MAX_LEAD_ID, trimmed=False)]
 
 Sort = Literal["score_desc", "score_asc", "recent", "created", "profile_desc", "profile_asc"]
 LastActive = Literal["any", "7d", "30d"]
@@ -81,16 +86,16 @@ class LeadList(msgspec.Struct):
 class LeadIn(msgspec.Struct):
     """A lead with a client-chosen id."""
 
-    id: str
+    id: LeadId
     metadata: dict[str, Any] | None = None
-    account_id: str | None = None
+    account_id: LeadId | None = None
 
 
 class LeadReplace(msgspec.Struct):
     """New metadata (replaces it all) and, when present, the account."""
 
     metadata: dict[str, Any] | None = None
-    account_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    account_id: LeadId | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class LeadDetail(msgspec.Struct):
@@ -152,7 +157,7 @@ class LeadScore(msgspec.Struct):
 class ScoresIn(msgspec.Struct):
     """Leads to score (1..500) and the ruleset: `primary` (default), a ruleset id or a name."""
 
-    lead_ids: list[str]
+    lead_ids: Annotated[list[str], sized(1, MAX_SCORES)]
     ruleset: str = "primary"
 
 
@@ -203,8 +208,8 @@ class Truncate(msgspec.Struct):
 class MergeIn(msgspec.Struct):
     """Sources to fold into the target."""
 
-    targetLeadId: str
-    sourceLeadIds: list[str]
+    targetLeadId: LeadId
+    sourceLeadIds: Annotated[list[str], sized(1, MAX_MERGE_SOURCES, items=single_line_json(MAX_LEAD_ID))]
     truncate: Truncate | None = None
 
 
@@ -330,8 +335,8 @@ def _metadata_json(metadata: dict[str, Any] | None) -> str:
 
 
 def _lead_id(value: str, field: str = "id") -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 128 or not value.strip():
-        raise bad_request(f"`{field}` must be 1 to 128 characters")
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_LEAD_ID or not value.strip():
+        raise bad_request(f"`{field}` must be 1 to {MAX_LEAD_ID} characters")
     no_control(value, field)
     return value
 
@@ -369,13 +374,11 @@ async def list_leads(
     tenant: Tenant,
     page: PageParam = 1,
     limit: LimitParam = 50,
-    range_: Annotated[
-        str | None, Parameter(query="range", description="Created within: " + ", ".join(RANGES))
-    ] = None,
+    range_: CreatedRange = None,
     min_score: Annotated[int | None, bounded_query()] = None,
     max_score: Annotated[int | None, bounded_query()] = None,
     event_type: Annotated[
-        str | None, Parameter(description="The lead's last event type (any spelling)")
+        str | None, Parameter(description="The lead's last event type (any spelling)", schema_extra=NOT_BLANK)
     ] = None,
     last_active: LastActive = "any",
     sort: Sort = "score_desc",
@@ -632,8 +635,8 @@ async def get_lead_score(
 async def batch_scores(rt: Runtime, tenant: Tenant, data: ScoresIn) -> list[ScoreItem]:
     """Scores of up to 500 leads in the primary ruleset (or the one named); unknown leads and an OU without a
     primary ruleset score 0."""
-    if not 1 <= len(data.lead_ids) <= 500:
-        raise bad_request("`lead_ids` must hold 1 to 500 ids")
+    if not 1 <= len(data.lead_ids) <= MAX_SCORES:
+        raise bad_request(f"`lead_ids` must hold 1 to {MAX_SCORES} ids")
     ids = list(dict.fromkeys(data.lead_ids))
     ref = data.ruleset.strip() or "primary"
 
@@ -661,7 +664,9 @@ async def batch_scores(rt: Runtime, tenant: Tenant, data: ScoresIn) -> list[Scor
     tags=TAGS,
 )
 async def search_leads(
-    rt: Runtime, tenant: Tenant, q: Annotated[str, Parameter(description="At least 2 characters")]
+    rt: Runtime, tenant: Tenant,
+    q: Annotated[str, Parameter(description="2 to 320 characters, at least 2 of them besides spaces",
+                                schema_extra={"max_length": 320, "pattern": r"\S[\s\S]*\S"})],
 ) -> list[SearchHit]:
     """Up to 10 live leads whose id, or one of whose alias values, starts with `q`, or whose name (else company)
     has a word starting with each word of `q`, case and accents aside."""

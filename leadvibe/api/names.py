@@ -6,35 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar.openapi.spec import OpenAPIType, Schema
 
+from leadvibe.documented import single_line, string_matching
 from leadvibe.errors import bad_request
 from leadvibe.pipeline.inbox import no_control
 
 NAME_MAX = 100
 SECRET_NAME_MAX = 50
-# What `clean_name` accepts, for the OpenAPI document: something besides spaces (a pattern is a search), and no
-# control character anywhere. Said without anchors: `$` lets a final line break through in Python's reading of a
-# pattern (which generates clients' test data) and not in ECMA's (which the document's readers validate with).
-NAME_PATTERN = r"\S"
-CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
-
-
-def _string_matching(pattern: str) -> Schema:
-    # For a `not`: typed, so that `null` (where a field takes it) is not a string matching and stays valid.
-    return Schema(type=OpenAPIType.STRING, pattern=pattern)
-
-
-def single_line(limit: int) -> msgspec.Meta:
-    """Metadata of a one-line text checked as sent and stored trimmed (a name: `clean_name`; an event type:
-    `scoring_common.clean_event_type`): shown in the document only, the handler checks it with messages that name
-    the field."""
-    return msgspec.Meta(description=f"1 to {limit} characters, not only spaces, no control characters; stored "
-                                    "without leading and trailing spaces",
-                        extra_json_schema={"extra": {"min_length": 1, "max_length": limit, "pattern": NAME_PATTERN,
-                                                     "schema_not": _string_matching(CONTROL_PATTERN)}})
-
-
 Name = Annotated[str, single_line(NAME_MAX)]
 SecretName = Annotated[str, single_line(SECRET_NAME_MAX)]
 # Free text keeps its tabs and line breaks; any other control character has no use in it.
@@ -61,7 +39,7 @@ def free_text(limit: int) -> msgspec.Meta:
     """Metadata of free text checked as sent by `no_control_in_text` and a length limit: shown in the document."""
     return msgspec.Meta(description=f"at most {limit} characters; tabs and line breaks, no other control character",
                         extra_json_schema={"extra": {"max_length": limit,
-                                                     "schema_not": _string_matching(TEXT_CONTROL_PATTERN)}})
+                                                     "schema_not": string_matching(TEXT_CONTROL_PATTERN)}})
 
 
 def no_control_in_text(value: str, field: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
@@ -12,6 +12,7 @@ from litestar.datastructures import Cookie
 
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import Name, clean_name
+from leadvibe.documented import NOT_BLANK
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.runtime import Runtime
 from leadvibe.security import passwords
@@ -60,7 +61,7 @@ class UnitList(msgspec.Struct):
 class SetActive(msgspec.Struct):
     """The OU to activate."""
 
-    ouId: str
+    ouId: Annotated[str, msgspec.Meta(description="an OU id", extra_json_schema={"extra": NOT_BLANK})]
 
 
 class ActiveUnit(msgspec.Struct):

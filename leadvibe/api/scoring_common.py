@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
+from litestar.params import Parameter
 
-from leadvibe.api.names import single_line
+from leadvibe.documented import single_line, single_line_schema
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request
 from leadvibe.limits import INT_LIMIT
@@ -23,6 +24,10 @@ from leadvibe.timeutil import parse_rfc3339
 
 EVENT_TYPE_MAX = 128
 EventTypeText = Annotated[str, single_line(EVENT_TYPE_MAX)]
+# An event type named in a path (`clean_event_type` checks it).
+EventTypePath = Annotated[str, Parameter(description=f"An event type: 1 to {EVENT_TYPE_MAX} characters, not only "
+                                                     "spaces, no control characters",
+                                         schema_extra=single_line_schema(EVENT_TYPE_MAX))]
 DEFAULT_SESSION_TIMEOUT = 30  # minutes
 T = TypeVar("T")
 

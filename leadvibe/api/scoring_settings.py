@@ -10,8 +10,10 @@ from litestar import get, put
 from leadvibe.api.bounds import Signed, checked_range
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.scoring_common import invalidate, session_timeout_minutes, write_config
-from leadvibe.engine.surge import Band, SurgePolicy, build_policy
+from leadvibe.documented import across_fields, choices
+from leadvibe.engine.surge import CAP_MAX, CAP_MIN, MODES, Band, SurgePolicy, build_policy
 from leadvibe.errors import ApiError, bad_request
+from leadvibe.limits import INT_LIMIT
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -51,10 +53,21 @@ class BandIn(msgspec.Struct):
 class SurgePolicyIn(msgspec.Struct):
     """A surge policy; preset modes use their preset bands, `custom` the given ones."""
 
-    mode: str
+    mode: Annotated[str, choices(MODES)]
     bands: list[BandIn] | None = None
-    idle_reset_seconds: Signed | None = None
-    multiplier_cap: float | None = None
+    idle_reset_seconds: Annotated[int, checked_range(1, INT_LIMIT)] | None = None
+    multiplier_cap: Annotated[float | None, msgspec.Meta(
+        description=f"{CAP_MIN:g} to {CAP_MAX:g}", extra_json_schema={"extra": {"minimum": CAP_MIN,
+                                                                                 "maximum": CAP_MAX}})] = None
+
+
+# What `build_policy` checks of a custom policy's bands (a preset mode ignores them): at least one, each from the
+# first event on, multiplying by more than 0.
+across_fields(SurgePolicyIn, {"if": {"properties": {"mode": {"const": "custom"}}, "required": ["mode"]},
+                              "then": {"required": ["bands"], "properties": {"bands": {
+                                  "type": "array", "minItems": 1,
+                                  "items": {"properties": {"min_events": {"minimum": 1},
+                                                           "multiplier": {"exclusiveMinimum": 0}}}}}}})
 
 
 class SurgePolicyOut(msgspec.Struct):

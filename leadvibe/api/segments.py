@@ -18,12 +18,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import delete, get, post, put
 
-from leadvibe.api.condition_fields import Order, check_condition, check_property
+from leadvibe.api.condition_fields import Operator, Order, PropertyName, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.leads import NO_ACTIVE_RULE, ListedLead, lead_levels, listed
-from leadvibe.api.names import Name, clean_name, free_text, no_control_in_text
-from leadvibe.api.scoring_common import clean_event_type
+from leadvibe.api.names import NAME_MAX, Name, clean_name, free_text, no_control_in_text
+from leadvibe.api.scoring_common import EVENT_TYPE_MAX, clean_event_type
+from leadvibe.documented import single_line_json, sized
 from leadvibe.engine.conditions import SegmentRule
 from leadvibe.errors import bad_request, not_found, unprocessable
 from leadvibe.ids import new_id
@@ -38,8 +39,19 @@ TAGS = ["Segments"]
 DESCRIPTION_MAX = 1000
 Description = Annotated[str, free_text(DESCRIPTION_MAX)]
 MAX_RULES = 100
+# A rule's name: "" for none, else a name (`clean_name`).
+RuleName = Annotated[str, msgspec.Meta(
+    description=f"empty for none, else 1 to {NAME_MAX} characters, not only spaces, no control characters",
+    extra_json_schema={"extra": {"any_of": [{"maxLength": 0}, single_line_json(NAME_MAX)]}})]
+# An event rule's type: blank (or null) for any type, else an event type (`clean_event_type`). Blank is said with
+# `$`, whose reading in Python (a final line break before it) changes nothing here: a line break is blank too.
+RuleEventType = Annotated[str, msgspec.Meta(
+    description=f"blank for any type, else at most {EVENT_TYPE_MAX} characters, no control characters",
+    extra_json_schema={"extra": {"any_of": [{"pattern": r"^\s*$"}, single_line_json(EVENT_TYPE_MAX)]}})]
 LogicGroup = Annotated[
-    int, msgspec.Meta(ge=0, le=1000, description="0..1000; rules of one group combine with its logic_op")]
+    int, msgspec.Meta(ge=0, le=1000, description="0..1000; rules of one group combine with its logic_op",
+                      # Stated again: the framework leaves out a lower bound of 0 in an update's optional field.
+                      extra_json_schema={"extra": {"minimum": 0}})]
 
 
 class SegmentRuleIn(msgspec.Struct):
@@ -47,11 +59,11 @@ class SegmentRuleIn(msgspec.Struct):
     has an event of `event_type` (empty: any type) whose metadata `field_name` satisfies the operator."""
 
     rule_type: Literal["lead_metadata", "event_metadata"]
-    field_name: str
-    operator: str
+    field_name: PropertyName
+    operator: Operator
     value: str | None = None
-    event_type: str | None = None
-    rule_name: str = ""
+    event_type: RuleEventType | None = None
+    rule_name: RuleName = ""
     logic_group: LogicGroup = 0
     logic_op: Literal["AND", "OR", "and", "or"] = "AND"
     order_index: Order = 0
@@ -62,11 +74,11 @@ class SegmentRulePatch(msgspec.Struct):
     """Fields to change on a rule (absent fields stay; `null` clears `value` and `event_type`)."""
 
     rule_type: Literal["lead_metadata", "event_metadata"] | msgspec.UnsetType = msgspec.UNSET
-    field_name: str | msgspec.UnsetType = msgspec.UNSET
-    operator: str | msgspec.UnsetType = msgspec.UNSET
+    field_name: PropertyName | msgspec.UnsetType = msgspec.UNSET
+    operator: Operator | msgspec.UnsetType = msgspec.UNSET
     value: str | msgspec.UnsetType | None = msgspec.UNSET
-    event_type: str | msgspec.UnsetType | None = msgspec.UNSET
-    rule_name: str | msgspec.UnsetType = msgspec.UNSET
+    event_type: RuleEventType | msgspec.UnsetType | None = msgspec.UNSET
+    rule_name: RuleName | msgspec.UnsetType = msgspec.UNSET
     logic_group: LogicGroup | msgspec.UnsetType = msgspec.UNSET
     logic_op: Literal["AND", "OR", "and", "or"] | msgspec.UnsetType = msgspec.UNSET
     order_index: Order | msgspec.UnsetType = msgspec.UNSET
@@ -79,7 +91,7 @@ class SegmentIn(msgspec.Struct):
     name: Name
     description: Description = ""
     active: bool = True
-    rules: list[SegmentRuleIn] | None = None
+    rules: Annotated[list[SegmentRuleIn] | None, sized(1, MAX_RULES)] = None
 
 
 @refuses_null("active")
@@ -149,7 +161,7 @@ def _rule_fields(data: SegmentRuleIn | dict[str, Any], where: str = "") -> dict[
         "field_name": check_property(d["field_name"], f"{where}field_name"),
         "operator": op,
         "value": value if op not in ("exists", "not_exists") or value else None,
-        "rule_name": clean_name(d["rule_name"], f"{where}rule_name") if d["rule_name"].strip() else "",
+        "rule_name": clean_name(d["rule_name"], f"{where}rule_name") if d["rule_name"] else "",
         "logic_group": int(d["logic_group"]),
         "logic_op": str(d["logic_op"]).upper(),
         "order_index": d["order_index"],
@@ -157,10 +169,10 @@ def _rule_fields(data: SegmentRuleIn | dict[str, Any], where: str = "") -> dict[
         "event_type": None,
         "type_key": None,
     }
-    event_type = (d.get("event_type") or "").strip()
-    if rule_type == "event_metadata" and event_type:
+    event_type = d.get("event_type") or ""
+    if rule_type == "event_metadata" and event_type.strip():
         fields["event_type"], fields["type_key"] = clean_event_type(event_type, f"{where}event_type")
-    elif rule_type == "lead_metadata" and event_type:
+    elif rule_type == "lead_metadata" and event_type.strip():
         raise bad_request(f"`{where}event_type` only goes with rule_type event_metadata")
     return fields
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import delete, get, post, put
 
-from leadvibe.api.bounds import Signed
+from leadvibe.api.bounds import checked_range
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.triggers import (
     Common,
     TimeParam,
     TriggerBase,
+    WindowAmount,
+    WindowUnit,
     base_fields,
     common_fields,
     create,
@@ -23,7 +25,9 @@ from leadvibe.api.triggers import (
     update,
     window_fields,
 )
+from leadvibe.documented import across_fields, present
 from leadvibe.errors import bad_request
+from leadvibe.limits import INT_LIMIT
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -43,9 +47,12 @@ class SurgeTriggerIn(Common, kw_only=True):
     destination (`webhook_url` or `emails`)."""
 
     event_type: str | None = None
-    window_seconds: Signed | None = None
-    window_unit: str | None = None
-    threshold_count: Signed | None = None
+    window_seconds: WindowAmount | None = None
+    window_unit: WindowUnit = None
+    threshold_count: Annotated[int, checked_range(1, INT_LIMIT)] | None = None
+
+
+across_fields(SurgeTriggerIn, {}, creating={"allOf": [present("window_seconds"), present("threshold_count")]})
 
 
 class SurgeTrigger(TriggerBase, kw_only=True):

@@ -20,11 +20,13 @@ from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import no_control_in_text
 from leadvibe.csvsafe import csv_download, csv_stream
+from leadvibe.documented import NAME_PATTERN, across_fields, choices, present, sized
 from leadvibe.engine import triggers as eng
 from leadvibe.engine.conditions import validate_operator
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.ids import new_id
+from leadvibe.limits import INT_LIMIT
 from leadvibe.notify import ssrf
 from leadvibe.pipeline import triggers as evaluator
 from leadvibe.pipeline.inbox import no_control
@@ -66,6 +68,15 @@ DESTINATIONS = (
 
 # --------------------------------------------------------------------------------------------- request bodies
 
+MAX_STEPS = 50
+# A sequence step as `_sequence_fields` takes it: something besides spaces.
+STEP = {"type": "string", "pattern": NAME_PATTERN}
+# A trigger's window (`window_fields`): an amount of at least 1 of a unit (any case; blank means seconds).
+WindowAmount = Annotated[int, checked_range(1, INT_LIMIT)]
+WindowUnit = Annotated[str | None, choices([*eng.WINDOW_UNITS, ""], nullable=True)]
+# A Slack or Teams target's kind ("" or null clears it, with its id).
+TargetKind = Annotated[str | None, choices([*TARGET_KINDS, ""], nullable=True)]
+
 
 @refuses_null("name", "active", "fire_mode", "profile_filters", "lead_attribute_filters", "hubspot_sync")
 class Common(msgspec.Struct, kw_only=True):
@@ -76,7 +87,7 @@ class Common(msgspec.Struct, kw_only=True):
     name: str | None = None
     description: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | None = None
-    fire_mode: str | None = None
+    fire_mode: Annotated[str | None, choices(eng.FIRE_MODES, nullable=True)] = None
     profile_filters: list[dict[str, Any]] | None = None
     lead_attribute_filters: list[dict[str, Any]] | None = None
     webhook_url: str | msgspec.UnsetType | None = msgspec.UNSET
@@ -84,9 +95,9 @@ class Common(msgspec.Struct, kw_only=True):
     email_subject: str | msgspec.UnsetType | None = msgspec.UNSET
     email_preheader: str | msgspec.UnsetType | None = msgspec.UNSET
     email_message: str | msgspec.UnsetType | None = msgspec.UNSET
-    slack_target_kind: str | msgspec.UnsetType | None = msgspec.UNSET
+    slack_target_kind: TargetKind | msgspec.UnsetType = msgspec.UNSET
     slack_target_id: str | msgspec.UnsetType | None = msgspec.UNSET
-    teams_target_kind: str | msgspec.UnsetType | None = msgspec.UNSET
+    teams_target_kind: TargetKind | msgspec.UnsetType = msgspec.UNSET
     teams_target_id: str | msgspec.UnsetType | None = msgspec.UNSET
     hubspot_sync: bool | None = None
 
@@ -100,31 +111,41 @@ class MilestoneIn(Common, kw_only=True):
     score_threshold: Signed | None = None
 
 
+across_fields(MilestoneIn, {}, creating={"allOf": [present("event_type"), present("score_threshold")]})
+
+
 @refuses_null("event_types", "event_steps", "window_seconds", "window_unit", "ordered")
 class SequenceIn(Common, kw_only=True):
     """A sequence: every step within one window (`window_seconds` is an amount of `window_unit`)."""
 
-    event_types: list[str] | None = None
-    event_steps: list[str] | None = None
-    window_seconds: Signed | None = None
-    window_unit: str | None = None
+    event_types: Annotated[list[str] | None, sized(1, MAX_STEPS, items=STEP)] = None
+    event_steps: Annotated[list[str] | None, sized(1, MAX_STEPS, items=STEP)] = None
+    window_seconds: WindowAmount | None = None
+    window_unit: WindowUnit = None
     ordered: bool | None = None
+
+
+across_fields(SequenceIn, {}, creating={**present("window_seconds"),
+                                        "anyOf": [present("event_types"), present("event_steps")]})
 
 
 class PatternCondition(msgspec.Struct):
     """At least `min_count` events of `event_type` in the window."""
 
-    event_type: str
-    min_count: Signed = 1
+    event_type: Annotated[str, msgspec.Meta(extra_json_schema={"extra": {"pattern": NAME_PATTERN}})]
+    min_count: Annotated[int, checked_range(1, INT_LIMIT)] = 1
 
 
 @refuses_null("conditions", "window_seconds", "window_unit")
 class PatternIn(Common, kw_only=True):
     """A pattern/frequency trigger: every condition within the trailing window."""
 
-    conditions: list[PatternCondition] | None = None
-    window_seconds: Signed | None = None
-    window_unit: str | None = None
+    conditions: Annotated[list[PatternCondition] | None, sized(1)] = None
+    window_seconds: WindowAmount | None = None
+    window_unit: WindowUnit = None
+
+
+across_fields(PatternIn, {}, creating={"allOf": [present("conditions"), present("window_seconds")]})
 
 
 class SimulateIn(msgspec.Struct):
@@ -610,8 +631,8 @@ def _sequence_fields(data: SequenceIn, *, creating: bool) -> dict[str, Any]:
         cleaned = [_event_type(s, f"event_types[{i}]") for i, s in enumerate(steps) if isinstance(s, str)]
         if not cleaned or any(not s or not type_key(s) for s in cleaned) or len(cleaned) != len(steps):
             raise bad_request("`event_types` must be a non-empty list of non-empty event types")
-        if len(cleaned) > 50:
-            raise bad_request("`event_types` may have at most 50 steps")
+        if len(cleaned) > MAX_STEPS:
+            raise bad_request(f"`event_types` may have at most {MAX_STEPS} steps")
         f["event_steps"] = cleaned
     elif creating:
         raise bad_request("`event_types` is required (a non-empty list of event types)")

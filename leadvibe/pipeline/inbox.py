@@ -16,12 +16,13 @@ import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import apsw
 import msgspec
 
 from leadvibe.db.database import Database, DatabaseClosed
+from leadvibe.documented import across_fields, choices, present, single_line, single_line_json
 from leadvibe.engine.normalize import ALIAS_KINDS, has_control_chars, normalize_alias, type_key
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_id
@@ -30,6 +31,7 @@ from leadvibe.timeutil import parse_rfc3339
 
 MAX_EVENT_TYPE = 128
 MAX_ID = 128
+MAX_ALIAS = 320
 MAX_METADATA_BYTES = 100 * 1024
 MAX_DEPTH = 32
 FUTURE_SLACK_MS = 24 * 3600 * 1000
@@ -39,25 +41,55 @@ IDEMPOTENCY_TTL_MS = 8 * 24 * 3600 * 1000  # kept at least 7 days, purged after 
 # The structs made per ingested event are not tracked by the garbage collector (`gc=False`): they hold decoded JSON
 # and strings and never a reference back to themselves, so no cycle can run through them, and a 1,000-event batch
 # would otherwise add thousands of tracked objects per request, each share of them setting off a collection.
+_AliasKind = Annotated[str, choices(sorted(ALIAS_KINDS))]
+# A key or a lead id as the client chose it: checked trimmed (`checked_key`, `validate`).
+_ClientId = Annotated[str, single_line(MAX_ID)]
+
+
 class AliasIn(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     """One identity of a lead (`raw_value`; `value` accepted too)."""
 
-    alias_kind: str
+    alias_kind: _AliasKind
     raw_value: str | None = None
     value: str | None = None
+
+
+def _alias_value(field: str, instead: str | None = None) -> dict[str, Any]:
+    """JSON Schema of `checked_aliases`' rule for an alias value in `field` (else in `instead` when `field` is
+    null): one line of at most MAX_ALIAS characters, and a phone number has a digit."""
+    value = single_line_json(MAX_ALIAS)
+    phone = {"properties": {"alias_kind": {"const": "phone"}}, "required": ["alias_kind"]}
+    rule: dict[str, Any] = {"properties": {field: {"anyOf": [{"type": "null"}, value]}},
+                            "if": phone, "then": {"properties": {field: {"pattern": "[0-9]"}}}}
+    if instead is None:
+        return rule
+    return {"if": present(field), "then": rule, "else": {**present(instead, value),
+                                                        "if": phone,
+                                                        "then": {"properties": {instead: {"pattern": "[0-9]"}}}}}
+
+
+across_fields(AliasIn, _alias_value("raw_value", "value"))
 
 
 class IngestEvent(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     """An engagement event as clients send it. Unknown top-level fields are ignored."""
 
-    event_type: str
-    lead_id: str | None = None
+    event_type: Annotated[str, single_line(MAX_EVENT_TYPE)]
+    lead_id: _ClientId | None = None
     aliases: list[AliasIn] | None = None
-    alias_kind: str | None = None
+    alias_kind: Annotated[str | None, choices(sorted(ALIAS_KINDS), nullable=True)] = None
     alias: str | None = None
     timestamp: str | None = None
     metadata: dict[str, Any] | None = None
-    event_id: str | None = None
+    event_id: _ClientId | None = None
+
+
+# The rules across fields of a body that names a lead (an event, an order), for the document: the lead is named
+# by `lead_id`, aliases or `alias_kind` + `alias`, and the last two come together.
+IDENTIFIED_LEAD = {"anyOf": [present("lead_id"), present("aliases", {"minItems": 1}), present("alias")],
+                   "allOf": [{"if": present(a), "then": present(b)}
+                             for a, b in (("alias", "alias_kind"), ("alias_kind", "alias"))] + [_alias_value("alias")]}
+across_fields(IngestEvent, IDENTIFIED_LEAD)
 
 
 class QueuedEvent(msgspec.Struct, array_like=True, gc=False):
@@ -128,15 +160,18 @@ def checked_event_type(raw: str) -> str:
     return name
 
 
-def _checked_aliases(ev: IngestEvent) -> list[tuple[str, str, str]]:
+def checked_aliases(given: list[AliasIn] | None, alias_kind: str | None, alias: str | None
+                    ) -> list[tuple[str, str, str]]:
+    """The aliases naming a lead (an event's, an order's: `aliases`, or `alias_kind` + `alias`) as (kind, stored
+    value, value as sent), or ApiError 400 naming the one at fault (`IDENTIFIED_LEAD` documents the rules)."""
     aliases: list[tuple[str, str, str]] = []
     raw_aliases: list[tuple[str, str | None, str]] = [
         (a.alias_kind, a.raw_value if a.raw_value is not None else a.value, f"aliases[{i}]")
-        for i, a in enumerate(ev.aliases or [])]
-    if ev.alias_kind is not None or ev.alias is not None:
-        if ev.alias_kind is None or ev.alias is None:
+        for i, a in enumerate(given or [])]
+    if alias_kind is not None or alias is not None:
+        if alias_kind is None or alias is None:
             raise ApiError(400, "`alias_kind` and `alias` must be given together")
-        raw_aliases.append((ev.alias_kind, ev.alias, "alias"))
+        raw_aliases.append((alias_kind, alias, "alias"))
     for kind, raw, where in raw_aliases:
         if kind not in ALIAS_KINDS:
             raise ApiError(400, f"`{where}.alias_kind` must be one of {', '.join(sorted(ALIAS_KINDS))}"
@@ -144,8 +179,8 @@ def _checked_aliases(ev: IngestEvent) -> list[tuple[str, str, str]]:
                            f"`alias_kind` must be one of {', '.join(sorted(ALIAS_KINDS))}")
         if raw is None or not raw.strip():
             raise ApiError(400, f"`{where}` needs a non-empty value")
-        if len(raw) > 320:
-            raise ApiError(400, f"`{where}` value must be at most 320 characters")
+        if len(raw) > MAX_ALIAS:
+            raise ApiError(400, f"`{where}` value must be at most {MAX_ALIAS} characters")
         try:
             aliases.append((kind, normalize_alias(kind, raw), raw.strip()))
         except ValueError as exc:
@@ -175,7 +210,7 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None,
         no_control(lead_id, "lead_id")
     # Most events name their lead by id alone: they skip building the alias list.
     no_aliases = not ev.aliases and ev.alias_kind is None and ev.alias is None
-    aliases: list[tuple[str, str, str]] = [] if no_aliases else _checked_aliases(ev)
+    aliases: list[tuple[str, str, str]] = [] if no_aliases else checked_aliases(ev.aliases, ev.alias_kind, ev.alias)
     if not lead_id and not aliases:
         raise ApiError(400, "identify the lead with `lead_id`, `aliases`, or `alias_kind` + `alias`")
     if ev.timestamp is None:
@@ -191,10 +226,10 @@ def validate(ev: IngestEvent, now: int, idempotency_header: str | None = None,
         check_depth(ev.metadata)
         if len(_encoder.encode(ev.metadata)) > MAX_METADATA_BYTES:
             raise ApiError(413, "`metadata` is larger than 100 KB")
-    key = ev.event_id if ev.event_id is not None else idempotency_header
-    if key is not None:
-        key = checked_key(key, "`event_id` / Idempotency-Key", "event_id" if ev.event_id is not None
-                          else "Idempotency-Key")
+    # The header is checked even when the body's `event_id` wins: a malformed key is refused, not ignored.
+    header = None if idempotency_header is None else checked_key(idempotency_header, "`Idempotency-Key`",
+                                                                  "Idempotency-Key")
+    key = header if ev.event_id is None else checked_key(ev.event_id, "`event_id`", "event_id")
     return QueuedEvent(event_id or new_event_id(), name, lead_id, aliases, ts, ev.metadata, key)
 
 

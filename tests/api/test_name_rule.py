@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from leadvibe.api.names import CONTROL_PATTERN, NAME_MAX, NAME_PATTERN
+from leadvibe.api.names import NAME_MAX
+from leadvibe.documented import CONTROL_PATTERN, NAME_PATTERN
 from tests.conftest import Api
 
 # Operations whose body carries a name (or an event type), and the field.

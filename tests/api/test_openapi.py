@@ -95,6 +95,78 @@ def test_the_document_keeps_its_promises(served: Served) -> None:
     assert doc["paths"]["/me"]["get"]["security"] == [{"bearerAuth": []}]
     assert {"401", "403"} <= set(doc["paths"]["/rules"]["post"]["responses"])
     assert "401" not in doc["paths"]["/healthz"]["get"]["responses"]
+    # A field that takes null and lists its choices lists null among them (else the document refuses it).
+    for name, component in doc["components"]["schemas"].items():
+        for field, prop in component.get("properties", {}).items():
+            if {"type": "null"} in prop.get("oneOf", []) and "enum" in prop:
+                assert None in prop["enum"], (name, field)
     for path in ("/ingest", "/ingest/batch"):
         assert [(p["name"], p["in"]) for p in doc["paths"][path]["post"]["parameters"]] == [("Idempotency-Key",
                                                                                              "header")]
+
+
+# Operations whose refusals of schema-valid requests the document states (lengths, patterns, list sizes, choices,
+# fields that name a lead together), each with the refusals left that no schema can state: what a value means (a
+# timestamp before 1970 or days ahead, a level whose minimum is above its maximum). Schema-valid input is
+# accepted, answered 404/409 for what it names, or refused with a message holding one of those texts.
+# A trigger's texts, filters and destinations: checked for what they hold (an address, a URL, a filter's value, which
+# destinations go together).
+TRIGGER_MEANING = ("control characters", "single line", "at most", "email address", "`webhook_url` refused",
+                   "destination", "go together", "filters[", "segment", "Slack")
+MEANING: dict[str, tuple[str, ...]] = {
+    "POST /ingest": ("`timestamp` ",),
+    "POST /ingest/batch": (),
+    # What the file holds: its encoding, its header, its rows.
+    "POST /import": ("the CSV file ", "the CSV header ", "malformed CSV", "by_lead", "line "),
+    "GET /leads": ("`min_score` must not be greater", "`min_profile_score` must not be greater", "`profile_level` "),
+    "GET /leads/search": (),
+    "POST /leads": ("`metadata` ",),
+    "PUT /leads/{lead_id}": ("`metadata` ",),
+    "POST /leads/merge": ("`sourceLeadIds` must not include the target", "`truncate.before` "),
+    "POST /leads/scores": (),
+    "DELETE /events/batch": (),
+    "GET /events": ("`metadata` filter",),
+    "GET /events/export": ("`metadata` filter",),
+    "GET /leads/{lead_id}/events": (),
+    # A rule's comparison value must fit its operator; an event type goes only with event rules.
+    "POST /segments": ("value`", "event_type` only goes with"),
+    "POST /segments/{segment_id}/rules": ("value`", "event_type` only goes with"),
+    "PUT /segments/{segment_id}/rules/{rule_id}": ("value`", "event_type` only goes with"),
+    "POST /orders": ("`occurred_at` ", "`metadata` "),
+    "POST /org-units/active": (),
+    "PUT /settings/slack-app": (),
+    "PUT /settings/ou/surge-policy": ("is used by another band",),
+    "POST /accounts/batch-delete": (),
+    "GET /deliveries": (),
+    "GET /settings/event-types/{event_type}/delete-preview": (),
+    "PUT /settings/event-types/{event_type}": (),
+    "DELETE /settings/event-types/{event_type}": (),
+    **{f"{method} /{path}": TRIGGER_MEANING for method, path in (
+        ("POST", "triggers/milestones"), ("PUT", "triggers/milestones/{trigger_id}"),
+        ("POST", "triggers/sequences"), ("PUT", "triggers/sequences/{trigger_id}"),
+        ("POST", "triggers/patterns"), ("PUT", "triggers/patterns/{trigger_id}"),
+        ("POST", "surge-triggers"), ("PUT", "surge-triggers/{trigger_id}"))},
+    "POST /accounts/mappings": ("is computed",),
+    "POST /profile/mappings": ("is computed",),
+    "POST /profile/rulesets/{ruleset_id}/rules": ("comparison_value`", "is computed"),
+}
+
+
+@pytest.mark.parametrize("label", sorted(MEANING))
+def test_schema_valid_input_is_accepted(served: Served, label: str) -> None:
+    operation = served.schema.find_operation_by_label(label)
+    assert operation is not None, label
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=EXAMPLES * 2, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck),
+              database=None)
+    def check(case: Any) -> None:
+        response = case.call(headers=served.headers())
+        try:
+            case.validate_response(response, checks=[positive_data_acceptance])
+        except (Exception, BaseExceptionGroup):
+            error = str(response.json().get("error", ""))
+            if not any(text in error for text in MEANING[label]):
+                raise
+
+    check()
