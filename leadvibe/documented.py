@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgspec
-from litestar.openapi.spec import OpenAPIType, Schema
 
 # What `clean_name` accepts, for the OpenAPI document: something besides spaces (a pattern is a search), and no
 # control character anywhere. Said without anchors: `$` lets a final line break through in Python's reading of a
@@ -19,10 +18,11 @@ CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
 NOT_BLANK: dict[str, Any] = {"pattern": NAME_PATTERN}
 
 
-def string_matching(pattern: str) -> Schema:
-    """A string matching `pattern`, for a `not`."""
-    # For a `not`: typed, so that `null` (where a field takes it) is not a string matching and stays valid.
-    return Schema(type=OpenAPIType.STRING, pattern=pattern)
+def string_matching(pattern: str) -> dict[str, Any]:
+    """A string matching `pattern`, for a `not`: typed, so that `null` (where a field takes it) is not a string
+    matching and stays valid. Plain JSON Schema, not the framework's classes: the worker process imports the
+    structs that use these rules, and it never loads the web framework."""
+    return {"type": "string", "pattern": pattern}
 
 
 def single_line_schema(limit: int) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def single_line_json(limit: int) -> dict[str, Any]:
     """`single_line_schema` as JSON Schema keywords, for rules written in the document's own terms
     (`across_fields`)."""
     return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": NAME_PATTERN,
-            "not": {"type": "string", "pattern": CONTROL_PATTERN}}
+            "not": string_matching(CONTROL_PATTERN)}
 
 
 def single_line(limit: int, *, trimmed: bool = True) -> msgspec.Meta:

@@ -157,7 +157,7 @@ class LeadScore(msgspec.Struct):
 class ScoresIn(msgspec.Struct):
     """Leads to score (1..500) and the ruleset: `primary` (default), a ruleset id or a name."""
 
-    lead_ids: Annotated[list[str], sized(1, MAX_SCORES)]
+    lead_ids: Annotated[list[str], sized(1, MAX_SCORES, items=single_line_json(MAX_LEAD_ID))]
     ruleset: str = "primary"
 
 
@@ -637,6 +637,8 @@ async def batch_scores(rt: Runtime, tenant: Tenant, data: ScoresIn) -> list[Scor
     primary ruleset score 0."""
     if not 1 <= len(data.lead_ids) <= MAX_SCORES:
         raise bad_request(f"`lead_ids` must hold 1 to {MAX_SCORES} ids")
+    for lead_id in data.lead_ids:
+        _lead_id(lead_id, "lead_ids")  # an id no lead can have is a mistake, not a score of 0
     ids = list(dict.fromkeys(data.lead_ids))
     ref = data.ruleset.strip() or "primary"
 

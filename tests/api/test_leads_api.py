@@ -247,6 +247,9 @@ async def test_aliases_and_scores(scored: Api) -> None:
     assert by_name.json()[0]["score"] == 100
     assert (await scored.post("/leads/scores", json={"lead_ids": []})).status_code == 400
     assert (await scored.post("/leads/scores", json={"lead_ids": ["a"] * 501})).status_code == 400
+    for bad in ("", "   ", "x" * 129, "ld\n"):  # no lead has such an id: a mistake, not a score of 0
+        r = await scored.post("/leads/scores", json={"lead_ids": ["ld_low", bad]})
+        assert r.status_code == 400 and "`lead_ids`" in r.json()["error"], bad
     assert (
         await scored.post("/leads/scores", json={"lead_ids": ["a"], "ruleset": "nope"})
     ).status_code == 404
