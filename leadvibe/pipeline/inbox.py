@@ -38,14 +38,14 @@ FUTURE_SLACK_MS = 24 * 3600 * 1000
 IDEMPOTENCY_TTL_MS = 8 * 24 * 3600 * 1000  # kept at least 7 days, purged after 8
 
 
-# The structs made per ingested event are not tracked by the garbage collector (`gc=False`): they hold decoded JSON
-# and strings and never a reference back to themselves, so no cycle can run through them, and a 1,000-event batch
-# would otherwise add thousands of tracked objects per request, each share of them setting off a collection.
 _AliasKind = Annotated[str, choices(sorted(ALIAS_KINDS))]
 # A key or a lead id as the client chose it: checked trimmed (`checked_key`, `validate`).
 _ClientId = Annotated[str, single_line(MAX_ID)]
 
 
+# The structs made per ingested event are not tracked by the garbage collector (`gc=False`): they hold decoded JSON
+# and strings and never a reference back to themselves, so no cycle can run through them, and a 1,000-event batch
+# would otherwise add thousands of tracked objects per request, each share of them setting off a collection.
 class AliasIn(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     """One identity of a lead (`raw_value`; `value` accepted too)."""
 
