@@ -26,7 +26,7 @@ from litestar.connection import Request
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 from leadvibe.api.json_body import not_null_fields, reads_json_body
-from leadvibe.documented import COMPONENT_RULES, CREATE_RULES
+from leadvibe.documented import CHECKED_ONE_BY_ONE, COMPONENT_RULES, CREATE_RULES
 from leadvibe.security.guards import required_role
 
 __all__ = ["ERROR_SCHEMA", "TrueJsonRenderPlugin", "TrueSwaggerRenderPlugin", "make_true", "schema_not_found_as_json"]
@@ -146,6 +146,11 @@ def make_true(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
         for target in (name, f"{name}Update"):
             if target in schemas:
                 schemas[target].update(copy.deepcopy(rules))
+    for name, field in sorted(CHECKED_ONE_BY_ONE):
+        prop = schemas.get(name, {}).get("properties", {}).get(field)
+        if prop is not None:
+            ref = prop["items"]["$ref"][len(_REF):]
+            prop["items"] = {"$ref": _REF + _shape_only(schemas, ref)}
     for name, rules in CREATE_RULES.items():
         if name in schemas:
             # Only where the update reads a copy of its own: else these rules would bind the update too.
@@ -179,6 +184,35 @@ def _updates_refuse_null(schemas: dict[str, Any], updates: list[tuple[dict[str, 
             operation["requestBody"]["content"]["application/json"]["schema"]["$ref"] = _REF + target
         for field in fields:
             _not_nullable(schemas[target].get("properties", {}).get(field))
+
+
+# What a value must be, beyond its type: left out of a shape (`_shape_only`).
+_VALUE_RULES = frozenset({"minLength", "maxLength", "pattern", "not", "enum", "minItems", "maxItems", "minimum",
+                          "maximum", "anyOf", "allOf", "if", "then", "else"})
+
+
+def _shape_only(schemas: dict[str, Any], name: str) -> str:
+    """A copy of component `name` (`<name>Shape`) with its types and without its value rules, its nested
+    components likewise: what a list checked one by one takes without refusing the request."""
+    target = f"{name}Shape"
+    if target not in schemas:
+        schemas[target] = {}  # before the walk: a component that refers to itself stops here
+
+        def strip(node: Any) -> Any:
+            if isinstance(node, list):
+                return [strip(n) for n in node]
+            if not isinstance(node, dict):
+                return node
+            if isinstance(node.get("$ref"), str) and node["$ref"].startswith(_REF):
+                return {"$ref": _REF + _shape_only(schemas, node["$ref"][len(_REF):])}
+            return {k: strip(v) for k, v in node.items() if k not in _VALUE_RULES}
+
+        shape = strip(copy.deepcopy(schemas[name]))
+        shape["title"] = target
+        shape["description"] = (f"The types of {name}, without its rules: an item they refuse is answered as one "
+                                 "in the results, not by refusing the request")
+        schemas[target] = shape
+    return target
 
 
 def _not_nullable(prop: dict[str, Any] | None) -> None:

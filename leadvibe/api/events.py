@@ -238,6 +238,9 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
     leads' remaining events so each score again equals the sum of its stored deltas."""
     if data.event_ids is None and data.ids is None:
         raise bad_request("give the events to delete as `event_ids` (or `ids`): a list of event ids")
+    for name, given in (("event_ids", data.event_ids), ("ids", data.ids)):
+        if given is not None and len(given) > MAX_BATCH_DELETE:  # as sent: blanks and repeats count too
+            raise bad_request(f"`{name}` must hold at most {MAX_BATCH_DELETE} event ids")
     wanted = list(dict.fromkeys(i for i in [*(data.event_ids or ()), *(data.ids or ())] if i))
     if not 1 <= len(wanted) <= MAX_BATCH_DELETE:
         raise bad_request(f"`event_ids` must hold 1 to {MAX_BATCH_DELETE} event ids")

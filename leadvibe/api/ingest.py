@@ -18,7 +18,7 @@ from litestar.response import Stream
 
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.csvread import Records, UnterminatedQuote, unterminated_header
-from leadvibe.documented import single_line_schema, sized
+from leadvibe.documented import one_by_one, single_line_schema, sized
 from leadvibe.errors import ApiError
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import (
@@ -75,6 +75,10 @@ class BatchIn(msgspec.Struct):
 
     # No `maxItems`: a longer batch is a 413 (too large), which a schema's refusal (a 400) is not.
     events: Annotated[list[IngestEvent], sized(1)]
+
+
+# An event /ingest would refuse is a rejected item of the batch's results, not a refused batch.
+one_by_one(BatchIn, "events")
 
 
 class BatchItem(msgspec.Struct, omit_defaults=True, gc=False):

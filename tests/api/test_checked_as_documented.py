@@ -1,7 +1,8 @@
 """Where the OpenAPI document now states a rule a handler checks, the handler takes exactly that: the
 Idempotency-Key header is checked even when the body's `event_id` wins, an order names its lead by the rules an
 event does, property names and segment rule names are checked as sent, and a blank lead id in a path names no
-lead."""
+lead. A batch's events keep their types in the document but not their rules: one that breaks them is a rejected
+item."""
 
 from __future__ import annotations
 
@@ -90,3 +91,16 @@ async def test_the_document_states_these_rules(api: Api) -> None:
     assert (scores["minItems"], scores["maxItems"]) == (1, 500)
     assert not schemas["MilestoneInUpdate"].get("required") and "allOf" not in schemas["MilestoneInUpdate"]
     assert schemas["MilestoneIn"]["allOf"], "a milestone's create needs its threshold"
+    # a batch's events are checked one by one: an event /ingest refuses is a rejected item, not a refused batch
+    item = schemas["BatchIn"]["properties"]["events"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert item == "IngestEventShape" and "anyOf" not in schemas[item]
+    assert "pattern" not in schemas[item]["properties"]["event_id"]
+
+
+async def test_a_batch_answers_an_event_that_breaks_the_rules_as_a_rejected_item(api: Api) -> None:
+    basic = await api.credential()
+    r = await api.post("/ingest/batch", headers=basic, json={"events": [
+        {"event_type": "page_view", "lead_id": "ld_1", "event_id": "\f"},
+        {"event_type": "page_view", "lead_id": "ld_1"}]})
+    assert r.status_code == 202, r.text
+    assert [i["status"] for i in r.json()["results"]] == ["rejected", "accepted"]
