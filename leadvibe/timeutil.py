@@ -58,8 +58,10 @@ def to_rfc3339(ms: int | None) -> str | None:
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
-def parse_rfc3339(text: str) -> int:
-    """Parse an RFC 3339 timestamp with any offset to epoch ms; raise ValueError naming the problem."""
+def parse_rfc3339(text: str, *, clamp: bool = False) -> int:
+    """Parse an RFC 3339 timestamp with any offset to epoch ms; raise ValueError naming the problem. `clamp`: a
+    time outside 1970-9999 is taken as the nearest of those ends (a filter's bound: "from 1900 on" means from the
+    first time anything can hold), where a stored time is refused."""
     if not isinstance(text, str) or len(text) < 20 or text[10] not in "Tt ":
         raise ValueError("must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z")
     s = text.strip()
@@ -76,6 +78,8 @@ def parse_rfc3339(text: str) -> int:
     except OverflowError:
         ms = -1
     if not MIN_MS <= ms <= MAX_MS:
+        if clamp:
+            return min(max(ms, MIN_MS), MAX_MS)
         raise ValueError("must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
     return ms
 

@@ -272,7 +272,9 @@ async def surge_metrics(
     channel: str | None = None,
 ) -> SurgeMetrics:
     """Totals, busiest interval, channels and a zero-filled series over [start, end)."""
-    lo, hi, ch = parse_time_param(start, "start"), parse_time_param(end, "end"), _channel(channel)
+    # Not clamped: a series is drawn over exactly the range asked for.
+    lo, hi = parse_time_param(start, "start", clamp=False), parse_time_param(end, "end", clamp=False)
+    ch = _channel(channel)
     if lo is None or hi is None:
         raise bad_request("`start` and `end` are required")
     if hi <= lo:

@@ -854,15 +854,19 @@ async def simulate_sequence(rt: Runtime, tenant: Tenant, trigger_id: str, data: 
 
 # --------------------------------------------------------------------------------------------- emitted events
 
-TimeParam = Annotated[str | None, Parameter(description="RFC 3339 timestamp")]
+# Blank is said with `$`: Python's reading (a final line break before it) changes nothing, a line break is blank.
+TimeParam = Annotated[str | None, Parameter(
+    description="RFC 3339 timestamp (blank: no bound; before 1970: from 1970)",
+    schema_extra={"any_of": [{"format": "date-time"}, {"pattern": r"^\s*$"}]})]
 
 
-def parse_time_param(value: str | None, what: str) -> int | None:
-    """An optional RFC 3339 query parameter -> epoch ms (None when absent or blank; 400 when malformed)."""
+def parse_time_param(value: str | None, what: str, *, clamp: bool = True) -> int | None:
+    """An optional RFC 3339 query parameter -> epoch ms (None when absent or blank; 400 when malformed; with
+    `clamp`, a bound outside 1970-9999 taken at the nearest end, else refused)."""
     if value is None or not value.strip():
         return None
     try:
-        return parse_rfc3339(value.strip())
+        return parse_rfc3339(value.strip(), clamp=clamp)
     except ValueError as exc:
         raise bad_request(f"`{what}` {exc}") from None
 

@@ -3,7 +3,11 @@ come in: once stored, one could not be written back as RFC 3339, and every list 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadvibe.timeutil import MAX_MS, parse_rfc3339, to_rfc3339
 from tests.conftest import Api
@@ -78,3 +82,26 @@ async def test_orders_and_surge_metrics_refuse_it(api: Api) -> None:
     r = await api.get("/surge/unit_default/metrics",
                       params={"start": "0001-01-01T00:00:00+01:00", "end": "0001-01-03T00:00:00Z", "interval": "1d"})
     assert r.status_code == 400 and RANGE_ERROR in r.json()["error"]
+
+
+# RFC 3339 date-times as a client generated from the document writes them (`format: date-time`): any year 1-9999,
+# fractions of 1 to 6 digits, `Z` or any offset.
+_DATE_TIMES = st.builds(
+    "{}T{:02d}:{:02d}:{:02d}{}{}".format, st.dates().map(str), st.integers(0, 23), st.integers(0, 59),
+    st.integers(0, 59), st.just("") | st.text("0123456789", min_size=1, max_size=6).map(".".__add__),
+    st.just("Z") | st.builds("{}{:02d}:{:02d}".format, st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 59)))
+
+
+@given(_DATE_TIMES)
+def test_a_filter_bound_takes_every_date_time_and_clamps_it_to_the_range(text: str) -> None:
+    exact = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    expected = (exact - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    assert parse_rfc3339(text, clamp=True) == min(max(expected, 0), MAX_MS)
+
+
+async def test_a_trigger_history_filter_before_1970_starts_at_1970(api: Api) -> None:
+    for path in ("/triggers/milestones/events", "/surge-events"):
+        r = await api.get(path, params={"start": "1900-01-01T00:00:00Z", "end": "0001-01-01T00:00:00Z"})
+        assert r.status_code == 200, r.text
+        r = await api.get(path, params={"start": "1900-13-01T00:00:00Z"})
+        assert r.status_code == 400 and "`start`" in r.json()["error"]
