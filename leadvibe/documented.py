@@ -26,17 +26,15 @@ def string_matching(pattern: str) -> dict[str, Any]:
 
 
 def single_line_schema(limit: int) -> dict[str, Any]:
-    """The document's form of a one-line text of 1 to `limit` characters, not only spaces, without control
-    characters (as `Schema` attributes: a body field's `extra`, a parameter's `schema_extra`)."""
-    return {"min_length": 1, "max_length": limit, "pattern": NAME_PATTERN,
-            "schema_not": string_matching(CONTROL_PATTERN)}
+    """The rule of a one-line text of 1 to `limit` characters, not only spaces, without control characters, as
+    JSON Schema keywords (the framework takes them as a body field's `extra` or a parameter's `schema_extra`)."""
+    return {"minLength": 1, "maxLength": limit, "pattern": NAME_PATTERN, "not": string_matching(CONTROL_PATTERN)}
 
 
 def single_line_json(limit: int) -> dict[str, Any]:
-    """`single_line_schema` as JSON Schema keywords, for rules written in the document's own terms
-    (`across_fields`)."""
-    return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": NAME_PATTERN,
-            "not": string_matching(CONTROL_PATTERN)}
+    """`single_line_schema` of a string, where the type is not the field's own: a list's items, a branch of a
+    rule (`across_fields`)."""
+    return {"type": "string", **single_line_schema(limit)}
 
 
 def single_line(limit: int, *, trimmed: bool = True) -> msgspec.Meta:
@@ -79,12 +77,13 @@ def _component_names(cls: type) -> tuple[str, str]:
     return cls.__name__, "_".join([*cls.__module__.split(".")[1:], cls.__name__])
 
 
-def across_fields(cls: type, rules: dict[str, Any], *, creating: dict[str, Any] | None = None) -> None:
+def across_fields(cls: type, rules: dict[str, Any] | None = None, *, creating: dict[str, Any] | None = None) -> None:
     """Document rules a handler checks across the fields of `cls` (JSON Schema keywords such as `anyOf` or
     `allOf` of `if`/`then`), added to the component the framework makes of the class; `creating`: rules of a
     create's body alone, when an update reads the same class (its component is then a copy, `<name>Update`)."""
     for name in _component_names(cls):
-        COMPONENT_RULES[name] = rules
+        if rules:
+            COMPONENT_RULES[name] = rules
         if creating is not None:
             CREATE_RULES[name] = creating
 

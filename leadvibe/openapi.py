@@ -207,7 +207,7 @@ def _shape_only(schemas: dict[str, Any], name: str) -> str:
                 return {"$ref": _REF + _shape_only(schemas, node["$ref"][len(_REF):])}
             return {k: strip(v) for k, v in node.items() if k not in _VALUE_RULES}
 
-        shape = strip(copy.deepcopy(schemas[name]))
+        shape = strip(schemas[name])  # `strip` builds new containers: the original stays as it is
         shape["title"] = target
         shape["description"] = (f"The types of {name}, without its rules: an item they refuse is answered as one "
                                  "in the results, not by refusing the request")

@@ -10,12 +10,13 @@ from litestar import get, post
 from litestar.params import Parameter
 
 from leadvibe.api.bounds import bounded_query
-from leadvibe.api.leads import MAX_LEAD_ID, LeadId
+from leadvibe.api.leads import LeadId, checked_lead_id
+from leadvibe.api.names import clean_name
 from leadvibe.documented import across_fields, choices, single_line
 from leadvibe.engine.normalize import ALIAS_KINDS
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.ids import new_id
-from leadvibe.pipeline.inbox import IDENTIFIED_LEAD, AliasIn, check_depth, checked_aliases, no_control
+from leadvibe.pipeline.inbox import IDENTIFIED_LEAD, AliasIn, check_depth, checked_aliases
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
@@ -148,10 +149,7 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
     stream and move with merges; they never score."""
     from leadvibe.store.events import resolve_lead  # the ingestion domain's resolver (follows merged_into)
 
-    order_id = data.order_id.strip()
-    if not order_id or len(data.order_id) > MAX_ORDER_ID:
-        raise bad_request(f"`order_id` must be 1 to {MAX_ORDER_ID} characters")
-    no_control(data.order_id, "order_id")
+    order_id = clean_name(data.order_id, "order_id", MAX_ORDER_ID)
     # Up to a trillion: amounts stay exact to the cent as JSON numbers (doubles) up to there.
     if not 0 <= data.amount <= MAX_AMOUNT:
         raise bad_request("`amount` must be a number from 0 to 1000000000000")
@@ -159,10 +157,8 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
         raise bad_request("`currency` must be a 3-letter ISO 4217 code such as USD")
     aliases = checked_aliases(data.aliases, data.alias_kind, data.alias)
     lead_id = data.lead_id
-    if lead_id is not None and (not 1 <= len(lead_id) <= MAX_LEAD_ID or not lead_id.strip()):
-        raise bad_request(f"`lead_id` must be 1 to {MAX_LEAD_ID} characters")
     if lead_id is not None:
-        no_control(lead_id, "lead_id")
+        checked_lead_id(lead_id, "lead_id")
     if not lead_id and not aliases:
         raise bad_request("one of `lead_id` or `aliases` is required")
     now = rt.now_ms()

@@ -334,7 +334,9 @@ def _metadata_json(metadata: dict[str, Any] | None) -> str:
     return text.decode()
 
 
-def _lead_id(value: str, field: str = "id") -> str:
+def checked_lead_id(value: str, field: str = "id") -> str:
+    """A lead or account id as sent (`LeadId`: 1 to 128 characters, not only spaces, no control characters), else
+    400 naming the field."""
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_LEAD_ID or not value.strip():
         raise bad_request(f"`{field}` must be 1 to {MAX_LEAD_ID} characters")
     no_control(value, field)
@@ -440,10 +442,10 @@ def _write_lead(rt: Runtime, c: Any, unit_id: str, lead_id: str, metadata: dict[
 async def create_lead(rt: Runtime, tenant: Tenant, data: LeadIn) -> LeadOut:
     """A lead with the client's id; 409 when the OU already has that id (live or merged). Its metadata goes
     through the profile mappings and scoring like any later edit."""
-    lead_id = _lead_id(data.id)
+    lead_id = checked_lead_id(data.id)
     _metadata_json(data.metadata)
     if data.account_id is not None:
-        _lead_id(data.account_id, "account_id")
+        checked_lead_id(data.account_id, "account_id")
     now = rt.now_ms()
 
     def run(c: Any) -> LeadOut:
@@ -487,7 +489,7 @@ async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadRepla
     metadata = dict(data.metadata or {})
     account: Any = data.account_id if data.account_id is not msgspec.UNSET else msgspec.UNSET
     if isinstance(account, str):
-        _lead_id(account, "account_id")
+        checked_lead_id(account, "account_id")
 
     def run(c: Any) -> LeadOut:
         row = store.get_lead(c, tenant.unit_id, lead_id)
@@ -638,7 +640,7 @@ async def batch_scores(rt: Runtime, tenant: Tenant, data: ScoresIn) -> list[Scor
     if not 1 <= len(data.lead_ids) <= MAX_SCORES:
         raise bad_request(f"`lead_ids` must hold 1 to {MAX_SCORES} ids")
     for lead_id in data.lead_ids:
-        _lead_id(lead_id, "lead_ids")  # an id no lead can have is a mistake, not a score of 0
+        checked_lead_id(lead_id, "lead_ids")  # an id no lead can have is a mistake, not a score of 0
     ids = list(dict.fromkeys(data.lead_ids))
     ref = data.ruleset.strip() or "primary"
 
@@ -770,12 +772,12 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
         rescore_leads,  # the lead's replay; late import keeps module order free
     )
 
-    target = _lead_id(data.targetLeadId, "targetLeadId")
+    target = checked_lead_id(data.targetLeadId, "targetLeadId")
     sources = list(dict.fromkeys(data.sourceLeadIds))
     if not 1 <= len(sources) <= MAX_MERGE_SOURCES:
         raise bad_request(f"`sourceLeadIds` must hold 1 to {MAX_MERGE_SOURCES} ids")
     for s in sources:
-        _lead_id(s, "sourceLeadIds")
+        checked_lead_id(s, "sourceLeadIds")
     if target in sources:
         raise bad_request("`sourceLeadIds` must not include the target")
     truncate = data.truncate or Truncate()

@@ -52,7 +52,7 @@ class SurgeTriggerIn(Common, kw_only=True):
     threshold_count: Annotated[int, checked_range(1, INT_LIMIT)] | None = None
 
 
-across_fields(SurgeTriggerIn, {}, creating={"allOf": [present("window_seconds"), present("threshold_count")]})
+across_fields(SurgeTriggerIn, creating={"allOf": [present("window_seconds"), present("threshold_count")]})
 
 
 class SurgeTrigger(TriggerBase, kw_only=True):

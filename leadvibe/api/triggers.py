@@ -111,7 +111,7 @@ class MilestoneIn(Common, kw_only=True):
     score_threshold: Signed | None = None
 
 
-across_fields(MilestoneIn, {}, creating={"allOf": [present("event_type"), present("score_threshold")]})
+across_fields(MilestoneIn, creating={"allOf": [present("event_type"), present("score_threshold")]})
 
 
 @refuses_null("event_types", "event_steps", "window_seconds", "window_unit", "ordered")
@@ -125,7 +125,7 @@ class SequenceIn(Common, kw_only=True):
     ordered: bool | None = None
 
 
-across_fields(SequenceIn, {}, creating={**present("window_seconds"),
+across_fields(SequenceIn, creating={**present("window_seconds"),
                                         "anyOf": [present("event_types"), present("event_steps")]})
 
 
@@ -145,7 +145,7 @@ class PatternIn(Common, kw_only=True):
     window_unit: WindowUnit = None
 
 
-across_fields(PatternIn, {}, creating={"allOf": [present("conditions"), present("window_seconds")]})
+across_fields(PatternIn, creating={"allOf": [present("conditions"), present("window_seconds")]})
 
 
 class SimulateIn(msgspec.Struct):
