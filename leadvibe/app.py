@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 
 from leadvibe import __version__
 from leadvibe.api import all_routes
+from leadvibe.api.content_coding import decode_request_bodies
 from leadvibe.api.deps import DEPENDENCIES
 from leadvibe.api.error_handlers import EXCEPTION_HANDLERS
 from leadvibe.api.head_requests import head_as_get, list_every_method_in_options
@@ -49,7 +50,9 @@ DESCRIPTION = (
     "LeadVibe API for event ingestion, scoring, segments, triggers, and organization unit (OU) workflows. "
     "Most endpoints are OU-scoped: the OU comes from the `activeOu` cookie (POST /org-units/active), the "
     "`X-OU-ID` header, or an API credential's own OU. People use `Authorization: Bearer <JWT>` from "
-    "POST /auth/login; API clients use HTTP Basic with a client_id and client_secret from POST /secrets."
+    "POST /auth/login; API clients use HTTP Basic with a client_id and client_secret from POST /secrets. "
+    "Any request body may be sent with `Content-Encoding: gzip` (or `deflate`); size limits apply to the "
+    "decompressed body, and another coding is refused with 415."
 )
 
 
@@ -171,4 +174,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
     app.asgi_handler = head_as_get(refuse_lossy_targets(rt, app.asgi_handler))
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
+    app.asgi_handler = decode_request_bodies(app.asgi_handler)
     return app

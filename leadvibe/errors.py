@@ -209,7 +209,11 @@ _UNPAIRED_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0
 
 def malformed_body(text: str, body: bytes) -> ApiError:
     """400 for a body the decoder could not read as JSON at all (`text`: its message), with the real reason where
-    its message would mislead: a string holding half of a UTF-16 surrogate pair is reported as input ending early."""
+    its message would mislead: a string holding half of a UTF-16 surrogate pair is reported as input ending early,
+    and a body opening with a byte order mark (which some Windows tools write) as an invalid character at byte 0."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        return ApiError(400, "the request body starts with a byte order mark (U+FEFF): send JSON without one"
+                             " (RFC 8259 allows none)")
     if text == "Input data was truncated" and (m := _UNPAIRED_HIGH.search(body)):
         escape = m.group().decode()
         return ApiError(400, f"the request body is not valid JSON: `{escape}` is half of a UTF-16 surrogate pair"
