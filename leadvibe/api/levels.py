@@ -3,7 +3,9 @@
 The three kinds share one table and one set of handlers built by `_routes`; engagement levels answer with
 `stage_id` (the reference's name), profile and account levels with `level_id`. Lists are sorted by
 `min_score`.
-Bands may overlap (the lowest `min_score` wins when a score lies in several, see `engine.levels`).
+Bands may overlap (the lowest `min_score` wins when a score lies in several, see `engine.levels`). Names are
+unique within a kind, ignoring case: the lead and account filters (`profile_level`, `intent_level`) name a level
+that way, and a second level of the same name could never be picked by it.
 """
 
 # No `from __future__ import annotations` here: the handlers are built in a factory, and their return
@@ -19,7 +21,7 @@ from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import Name, clean_name
 from leadvibe.api.scoring_common import check_int, write_config
 from leadvibe.engine.levels import validate_band
-from leadvibe.errors import bad_request, not_found
+from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -82,6 +84,13 @@ def _band(min_score: int, max_score: int) -> None:
         raise bad_request(str(exc)) from None
 
 
+def _name_free(c: Any, unit_id: str, kind: str, name: str, what: str, level_id: str | None = None) -> None:
+    """409 when another level of the kind already has this name (compared as the filters compare it)."""
+    wanted = name.lower()
+    if any(lv.name.lower() == wanted and lv.level_id != level_id for lv in store.levels_of(c, unit_id, kind)):
+        raise conflict(f"a {what} named {name!r} already exists in this OU")
+
+
 def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
     """The four handlers of one level kind (`title` as in the reference's operation names)."""
     path = f"/levels/{kind}"
@@ -123,10 +132,9 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
         """A new band; `min_score` must not exceed `max_score`."""
         name = clean_name(data.name)
         _band(data.min_score, data.max_score)
-        row = await write_config(
-            rt,
-            tenant.unit_id,
-            lambda c: store.create_level(
+        def run(c: Any) -> dict[str, Any]:
+            _name_free(c, tenant.unit_id, kind, name, what)
+            return store.create_level(
                 c,
                 tenant.unit_id,
                 tenant.org_id,
@@ -137,9 +145,9 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
                 max_score=data.max_score,
                 actor=principal.actor_id,
                 now=rt.now_ms(),
-            ),
-        )
-        return render(row)
+            )
+
+        return render(await write_config(rt, tenant.unit_id, run))
 
     @put(
         f"{path}/{{level_id:str}}",
@@ -160,6 +168,9 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
             current = store.get_level(c, tenant.unit_id, kind, level_id)
             if current is None:
                 raise not_found(what)
+            # A level keeping its own name (in any case) passes even beside a twin stored before names were unique.
+            if "name" in fields and fields["name"].lower() != current["name"].lower():
+                _name_free(c, tenant.unit_id, kind, fields["name"], what, level_id)
             low = current["min_score"] if data.min_score is None else data.min_score
             high = current["max_score"] if data.max_score is None else data.max_score
             _band(low, high)

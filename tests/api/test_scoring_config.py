@@ -291,6 +291,28 @@ async def test_profile_and_account_levels(api: Api, kind: str) -> None:
     assert len((await api.get("/levels/engagement")).json()) == 0
 
 
+@pytest.mark.parametrize("kind", ["engagement", "profile", "account"])
+async def test_level_names_are_unique_within_a_kind_ignoring_case(api: Api, kind: str) -> None:
+    # the lead and account filters name a level this way: a twin could never be picked by its name
+    first = (await api.post(f"/levels/{kind}", json={"name": "Hot", "min_score": 50, "max_score": 100})).json()
+    r = await api.post(f"/levels/{kind}", json={"name": " hot ", "min_score": 0, "max_score": 10})
+    assert r.status_code == 409 and r.json()["error"] == f"a {kind} level named 'hot' already exists in this OU"
+    other = (await api.post(f"/levels/{kind}", json={"name": "Warm", "min_score": 0, "max_score": 49})).json()
+    level_id = first.get("stage_id") or first["level_id"]
+    other_id = other.get("stage_id") or other["level_id"]
+    r = await api.put(f"/levels/{kind}/{other_id}", json={"name": "HOT"})
+    assert r.status_code == 409, r.text
+    # a level keeps or recases its own name
+    r = await api.put(f"/levels/{kind}/{level_id}", json={"name": "HOT", "max_score": 90})
+    assert r.status_code == 200 and r.json()["name"] == "HOT", r.text
+    # another kind's names do not count
+    kinds = {"engagement", "profile", "account"} - {kind}
+    for elsewhere in kinds:
+        r = await api.post(f"/levels/{elsewhere}", json={"name": "Hot", "min_score": 0, "max_score": 1})
+        assert r.status_code == 201, r.text
+    assert [x["name"] for x in (await api.get(f"/levels/{kind}")).json()] == ["Warm", "HOT"]
+
+
 # -- scoring settings and surge policy -----------------------------------------------------------------------
 async def test_scoring_settings_defaults_and_update(api: Api) -> None:
     assert (await api.get("/settings/scoring")).json() == {
