@@ -2,8 +2,9 @@
 """In-process worker benchmark: fills the inbox of a fresh data dir with `--events` events (3 rulesets of 4 rules,
 the standard surge policy, an inorganic filter on email opens, the event mix of bench_ingest.py spread over
 `--leads` leads), then drains it with `process_batch` on the writer thread as the worker does (2,000-row batches,
-a 100 ms budget; `--batch 16000 --budget-ms 250` are the server's defaults, without the filter windows it holds
-across batches) and prints events/s and the load average. `--cache-mb` sets the writer's page cache. No HTTP;
+a 100 ms budget; `--batch 16000 --budget-ms 250` are the server's defaults), keeping the leads' state and the
+grouping filter's windows from one batch to the next as the server's worker does (`--cold`: neither), and prints
+events/s and the load average. `--cache-mb` sets the writer's page cache. No HTTP;
 the database is a real SQLite file (FULL).
 
 Each round also prints the database pages the drain wrote per event (SQLite's count of pages the writer
@@ -45,6 +46,7 @@ from leadvibe import gc_policy  # noqa: E402
 from leadvibe.bootstrap import bootstrap  # noqa: E402
 from leadvibe.config import load_settings  # noqa: E402
 from leadvibe.pipeline import inbox as inbox_mod  # noqa: E402
+from leadvibe.pipeline.filter_windows import WindowHold  # noqa: E402
 from leadvibe.pipeline.lead_cache import WORKER, LeadCache  # noqa: E402
 from leadvibe.pipeline.triggers import TriggerService  # noqa: E402
 from leadvibe.pipeline.worker import process_batch  # noqa: E402
@@ -140,9 +142,10 @@ def pages_written(rt) -> int:  # type: ignore[no-untyped-def]
 
 
 def drain(rt, prof: cProfile.Profile | None, budget_ms: int,  # type: ignore[no-untyped-def]
-          batch: int = 2000, tail_ms: float = 0.0, cache: LeadCache | None = None) -> tuple[int, float, float, int]:
+          batch: int = 2000, tail_ms: float = 0.0, cache: LeadCache | None = None,
+          hold: WindowHold | None = None) -> tuple[int, float, float, int]:
     """Drain the inbox: (events, wall seconds, CPU seconds of the process, batches). With `cache`, lead state is
-    kept from one batch to the next as the server's worker keeps it."""
+    kept from one batch to the next as the server's worker keeps it; with `hold`, the grouping filter's windows."""
     done = batches = 0
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -153,7 +156,8 @@ def drain(rt, prof: cProfile.Profile | None, budget_ms: int,  # type: ignore[no-
             try:
                 if cache is not None:
                     cache.begin(rt.db, c)
-                result = process_batch(rt, c, batch, budget_ms=budget_ms, tail_ms_per_event=tail_ms, cache=cache)
+                result = process_batch(rt, c, batch, budget_ms=budget_ms, tail_ms_per_event=tail_ms, cache=cache,
+                                       hold=hold)
                 result.mark = rt.db.write_mark(WORKER)
                 return result
             finally:
@@ -162,6 +166,8 @@ def drain(rt, prof: cProfile.Profile | None, budget_ms: int,  # type: ignore[no-
         result = rt.db.write_blocking(one, owner=WORKER)
         if cache is not None:
             cache.committed(result.mark, result.leads)
+        if hold is not None:
+            hold.committed(result.held)
         if result.processed == 0:
             break
         done += result.processed
@@ -185,7 +191,8 @@ def main() -> None:
                          " batches then flush every max(512, 25 ms / tail) events and count the tail in the budget"
                          " (0: unknown, a flush every 2,000 events)")
     ap.add_argument("--cold", action="store_true",
-                    help="no lead state kept between batches (the worker keeps it while only it commits)")
+                    help="no lead state or filter windows kept between batches (the worker keeps them while only it"
+                         " commits)")
     ap.add_argument("--cache-mb", type=int, help="the writer's page cache in MB (else the server's default)")
     ap.add_argument("--default-gc", action="store_true",
                     help="leave the garbage collector at the interpreter's defaults (the server sets it as"
@@ -235,7 +242,8 @@ def main() -> None:
             load = os.getloadavg()[0]
             pages_written(rt)
             done, secs, cpu, batches = drain(rt, prof, args.budget_ms, args.batch, args.tail_ms,
-                                             None if args.cold else LeadCache())
+                                             None if args.cold else LeadCache(),
+                                             None if args.cold else WindowHold())
             pages = pages_written(rt)
             if args.pages_by_tree:
                 frames = wal_frames_by_tree(rt.db.path)
