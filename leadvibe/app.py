@@ -16,13 +16,13 @@ from litestar.static_files import create_static_files_router
 
 from leadvibe import __version__
 from leadvibe.api import all_routes
-from leadvibe.api.content_coding import decode_request_bodies
 from leadvibe.api.deps import DEPENDENCIES
 from leadvibe.api.error_handlers import EXCEPTION_HANDLERS
 from leadvibe.api.head_requests import head_as_get, list_every_method_in_options
 from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.api.json_body import decode_strictly, json_content_type
 from leadvibe.api.query_values import check_query_values, index_queries
+from leadvibe.api.request_headers import check_request_headers
 from leadvibe.api.request_target import refuse_lossy_targets, restore_encoded_slashes
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
@@ -174,5 +174,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
     app.asgi_handler = head_as_get(refuse_lossy_targets(rt, app.asgi_handler))
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
-    app.asgi_handler = decode_request_bodies(app.asgi_handler)
+    app.asgi_handler = check_request_headers(rt, app.asgi_handler)
     return app

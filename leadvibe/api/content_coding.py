@@ -21,11 +21,11 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from litestar.types import Receive, ReceiveMessage, Scope
 
 from leadvibe.errors import ApiError
 
-__all__ = ["SUPPORTED", "decode_request_bodies"]
+__all__ = ["SUPPORTED", "decoding"]
 
 # Decoded bytes handed to the route per message: the most a body can expand past the route's limit in memory.
 _PART = 256 * 1024
@@ -35,15 +35,6 @@ _GZIP_BITS, _ZLIB_BITS, _RAW_BITS = 31, 15, -15
 SUPPORTED = ("gzip", "deflate")
 _ALIASES = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 _HOW = "send the body uncompressed or with Content-Encoding: gzip"
-
-
-def _coding(scope: Scope) -> str | None:
-    """The request's content coding as sent (lower case), or None without one (or with `identity`)."""
-    for name, value in scope["headers"]:
-        if name == b"content-encoding":
-            coding = value.decode("latin-1").strip().lower()
-            return None if coding in ("", "identity") else coding
-    return None
 
 
 class _Decoder:
@@ -141,18 +132,11 @@ def _refusing_receive(receive: Receive, coding: str) -> Receive:
     return refused
 
 
-def decode_request_bodies(app: ASGIApp) -> ASGIApp:
-    """An ASGI app in front of `app` that decodes gzip/deflate request bodies and refuses other codings' bodies
-    (see the module's docstring); a request without a coding reaches `app` untouched."""
-
-    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
-        coding = _coding(scope) if scope["type"] == "http" else None
-        if coding is None:
-            await app(scope, receive, send)
-            return
-        kind = _ALIASES.get(coding)
-        headers = [(n, v) for n, v in scope["headers"] if n != b"content-encoding"]
-        scope = {**scope, "headers": headers}  # type: ignore[assignment]
-        await app(scope, _decoding_receive(receive, kind) if kind else _refusing_receive(receive, coding), send)
-
-    return handler
+def decoding(scope: Scope, receive: Receive, coding: str) -> tuple[Scope, Receive]:
+    """The request as its routes should see it when it names a content coding (`coding`: the header's value,
+    lower case, not `identity`): the header gone, and a `receive` that decodes the body (gzip, deflate) or refuses
+    it (415, any other coding) once a route reads it."""
+    headers = [(n, v) for n, v in scope["headers"] if n != b"content-encoding"]
+    kind = _ALIASES.get(coding)
+    receive = _decoding_receive(receive, kind) if kind else _refusing_receive(receive, coding)
+    return {**scope, "headers": headers}, receive  # type: ignore[return-value]

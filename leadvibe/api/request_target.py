@@ -31,7 +31,7 @@ from leadvibe.api.ingest_asgi import answer
 from leadvibe.errors import error_body
 from leadvibe.observe import end_request, start_request
 
-__all__ = ["ENCODED_SLASH", "lossy_target_error", "refuse_lossy_targets", "restore_encoded_slashes"]
+__all__ = ["ENCODED_SLASH", "lossy_target_error", "refuse", "refuse_lossy_targets", "restore_encoded_slashes"]
 
 # A noncharacter (never text a client means) standing for `%2F` inside a path segment until routing is done.
 ENCODED_SLASH = "\ufdd0"
@@ -99,6 +99,18 @@ def restore_encoded_slashes(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+async def refuse(rt: Any, scope: Scope, send: Send, status: int, message: str) -> None:
+    """Answer a request in front of the routes in the error shape, with the observe middleware's bookkeeping
+    (request id, metrics, access log)."""
+    request_id = start_request(scope)
+    started = time.perf_counter()
+    body = _encoder.encode(error_body(message))
+    try:
+        await answer(send, status, body, None, request_id)
+    finally:
+        await end_request(rt, scope, status, started, request_id)
+
+
 def refuse_lossy_targets(rt: Any, app: ASGIApp) -> ASGIApp:
     """An ASGI app answering 400 for a request whose path or query does not decode as UTF-8; every other request
     goes to `app`. It keeps the observe middleware's bookkeeping (request id, metrics, access log)."""
@@ -110,12 +122,6 @@ def refuse_lossy_targets(rt: Any, app: ASGIApp) -> ASGIApp:
                 _keep_encoded_slashes(scope)
             await app(scope, receive, send)
             return
-        request_id = start_request(scope)
-        started = time.perf_counter()
-        body = _encoder.encode(error_body(problem))
-        try:
-            await answer(send, 400, body, None, request_id)
-        finally:
-            await end_request(rt, scope, 400, started, request_id)
+        await refuse(rt, scope, send, 400, problem)
 
     return handler

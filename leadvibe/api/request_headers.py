@@ -1,0 +1,55 @@
+"""In front of every route: a header that takes one value sent twice is a 400, and a compressed body is decoded
+as its route reads it (`api/content_coding.py`).
+
+Two `Authorization` headers (a Bearer token and Basic credentials), two `X-OU-ID`s naming different OUs, or two
+`Content-Type`s leave the request meaning two things. The server took the first of each and ignored the rest
+silently, where a proxy in front of it that appends its own value, or a client that sets one twice, means the
+last: an event could be stored in another OU than the one its sender read last. As a query parameter given twice
+is refused (`api/query_values.py`), such a request answers 400 naming the header. One pass over the raw headers
+serves both checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from leadvibe.api.content_coding import decoding
+from leadvibe.api.request_target import refuse
+
+__all__ = ["SINGLE_VALUED", "check_request_headers"]
+
+# Lower case as the server hands them over; the spelling the answer names them by.
+SINGLE_VALUED = {
+    b"authorization": "Authorization",
+    b"x-ou-id": "X-OU-ID",
+    b"idempotency-key": "Idempotency-Key",
+    b"content-type": "Content-Type",
+    b"content-encoding": "Content-Encoding",
+}
+
+
+def check_request_headers(rt: Any, app: ASGIApp) -> ASGIApp:
+    """An ASGI app in front of `app` (see the module's docstring)."""
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        seen: list[bytes] = []
+        coding = None
+        for name, value in scope["headers"]:
+            if name in SINGLE_VALUED:
+                if name in seen:
+                    await refuse(rt, scope, send, 400, f"the {SINGLE_VALUED[name]} header was given more than once;"
+                                                       " it takes one value")
+                    return
+                seen.append(name)
+                if name == b"content-encoding":
+                    coding = value.decode("latin-1").strip().lower()
+        if coding and coding != "identity":
+            scope, receive = decoding(scope, receive, coding)
+        await app(scope, receive, send)
+
+    return handler
