@@ -88,7 +88,8 @@ def _name_free(c: Any, unit_id: str, kind: str, name: str, what: str, level_id: 
     """409 when another level of the kind already has this name (compared as the filters compare it)."""
     wanted = name.lower()
     if any(lv.name.lower() == wanted and lv.level_id != level_id for lv in store.levels_of(c, unit_id, kind)):
-        raise conflict(f"a {what} named {name!r} already exists in this OU")
+        article = "an" if what[0] in "aeiou" else "a"
+        raise conflict(f"{article} {what} named {name!r} already exists in this OU")
 
 
 def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:

@@ -296,7 +296,8 @@ async def test_level_names_are_unique_within_a_kind_ignoring_case(api: Api, kind
     # the lead and account filters name a level this way: a twin could never be picked by its name
     first = (await api.post(f"/levels/{kind}", json={"name": "Hot", "min_score": 50, "max_score": 100})).json()
     r = await api.post(f"/levels/{kind}", json={"name": " hot ", "min_score": 0, "max_score": 10})
-    assert r.status_code == 409 and r.json()["error"] == f"a {kind} level named 'hot' already exists in this OU"
+    article = "a" if kind == "profile" else "an"
+    assert r.status_code == 409 and r.json()["error"] == f"{article} {kind} level named 'hot' already exists in this OU"
     other = (await api.post(f"/levels/{kind}", json={"name": "Warm", "min_score": 0, "max_score": 49})).json()
     level_id = first.get("stage_id") or first["level_id"]
     other_id = other.get("stage_id") or other["level_id"]
