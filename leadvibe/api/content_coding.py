@@ -25,14 +25,13 @@ from litestar.types import Receive, ReceiveMessage, Scope
 
 from leadvibe.errors import ApiError
 
-__all__ = ["SUPPORTED", "decoding"]
+__all__ = ["decoding"]
 
 # Decoded bytes handed to the route per message: the most a body can expand past the route's limit in memory.
 _PART = 256 * 1024
 # zlib's window bits: 16 + 15 reads a gzip member; 15 a zlib stream (HTTP's `deflate`); -15 raw deflate, which
 # some clients send as `deflate` although RFC 9110 names the zlib format.
 _GZIP_BITS, _ZLIB_BITS, _RAW_BITS = 31, 15, -15
-SUPPORTED = ("gzip", "deflate")
 _ALIASES = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 _HOW = "send the body uncompressed or with Content-Encoding: gzip"
 
