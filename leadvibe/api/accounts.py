@@ -19,7 +19,7 @@ from litestar.params import Parameter
 from leadvibe.api.deps import CreatedRange, LimitParam, PageParam, created_range
 from leadvibe.api.fit import require_abm
 from leadvibe.documented import NAME_PATTERN, sized
-from leadvibe.engine.levels import Level, level_for, score_ranges
+from leadvibe.engine.levels import Level, level_for, named, score_ranges
 from leadvibe.errors import bad_request, not_found
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -167,10 +167,9 @@ def account_summary(c: Any, unit_id: str, account_id: str | None) -> AccountSumm
 
 
 def _intent_ranges(levels: list[Level], intent: str) -> tuple[tuple[int, int], ...]:
-    wanted = intent.strip().lower()
-    for level in levels:
-        if level.name.lower() == wanted or level.level_id == intent.strip():
-            return tuple(score_ranges(levels, level))
+    level = named(levels, intent)
+    if level is not None:
+        return tuple(score_ranges(levels, level))
     names = ", ".join(sorted(lv.name for lv in levels)) or "none configured (POST /levels/account)"
     raise bad_request(f"`intent_level` {intent!r} is not an account level of this OU; levels: {names}")
 

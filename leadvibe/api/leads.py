@@ -14,7 +14,7 @@ from leadvibe.api.bounds import LimitParam, PageParam, bounded_query
 from leadvibe.api.deps import CreatedRange, created_range
 from leadvibe.documented import NOT_BLANK, single_line, single_line_json, sized
 from leadvibe.engine.conditions import profile_score as matched_rules
-from leadvibe.engine.levels import Level, level_for, score_ranges
+from leadvibe.engine.levels import Level, level_for, named, score_ranges
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.pipeline.inbox import check_depth, no_control
 from leadvibe.runtime import Runtime
@@ -357,9 +357,9 @@ ProfileBound = Annotated[int | None, bounded_query(description="Profile (fit) sc
 def _profile_level_ranges(c: Any, unit_id: str, ref: str) -> tuple[tuple[int, int], ...]:
     """The profile-score ranges of a profile level named by id or name (case-insensitive); 400 when unknown."""
     levels = levels_of(c, unit_id, "profile")
-    for level in levels:
-        if level.level_id == ref.strip() or level.name.lower() == ref.strip().lower():
-            return tuple(score_ranges(levels, level))
+    level = named(levels, ref)
+    if level is not None:
+        return tuple(score_ranges(levels, level))
     names = ", ".join(sorted(lv.name for lv in levels)) or "none configured (POST /levels/profile)"
     raise bad_request(f"`profile_level` {ref!r} is not a profile level of this OU; levels: {names}")
 

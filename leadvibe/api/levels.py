@@ -20,7 +20,7 @@ from leadvibe.api.bounds import Signed
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import Name, clean_name
 from leadvibe.api.scoring_common import check_int, write_config
-from leadvibe.engine.levels import validate_band
+from leadvibe.engine.levels import same_name, validate_band
 from leadvibe.errors import bad_request, conflict, not_found
 from leadvibe.ids import new_id
 from leadvibe.runtime import Runtime
@@ -85,9 +85,8 @@ def _band(min_score: int, max_score: int) -> None:
 
 
 def _name_free(c: Any, unit_id: str, kind: str, name: str, what: str, level_id: str | None = None) -> None:
-    """409 when another level of the kind already has this name (compared as the filters compare it)."""
-    wanted = name.lower()
-    if any(lv.name.lower() == wanted and lv.level_id != level_id for lv in store.levels_of(c, unit_id, kind)):
+    """409 when another level of the kind already has this name (`same_name`: as the filters compare it)."""
+    if any(same_name(lv.name, name) and lv.level_id != level_id for lv in store.levels_of(c, unit_id, kind)):
         article = "an" if what[0] in "aeiou" else "a"
         raise conflict(f"{article} {what} named {name!r} already exists in this OU")
 
@@ -170,7 +169,7 @@ def _routes(kind: str, title: str, out: type, id_prefix: str) -> list[Any]:
             if current is None:
                 raise not_found(what)
             # A level keeping its own name (in any case) passes even beside a twin stored before names were unique.
-            if "name" in fields and fields["name"].lower() != current["name"].lower():
+            if "name" in fields and not same_name(fields["name"], current["name"]):
                 _name_free(c, tenant.unit_id, kind, fields["name"], what, level_id)
             low = current["min_score"] if data.min_score is None else data.min_score
             high = current["max_score"] if data.max_score is None else data.max_score

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Level", "level_for", "score_ranges", "validate_band"]
+__all__ = ["Level", "level_for", "named", "same_name", "score_ranges", "validate_band"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,20 @@ def validate_band(min_score: int, max_score: int) -> None:
     """Raise ``ValueError`` when ``min_score > max_score`` (a band equal at both ends is one score wide)."""
     if min_score > max_score:
         raise ValueError(f"`min_score` ({min_score}) must not be greater than `max_score` ({max_score})")
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two level names are the same to a filter that names a level (trimmed, any case): a kind's names
+    are unique by this rule."""
+    return a.strip().lower() == b.strip().lower()
+
+
+def named(levels: Sequence[Level], ref: str) -> Level | None:
+    """The level a filter names by its id or its name (``same_name``); ``None`` when none is."""
+    for level in levels:
+        if level.level_id == ref.strip() or same_name(level.name, ref):
+            return level
+    return None
 
 
 def level_for(levels: Sequence[Level], score: int) -> Level | None:
