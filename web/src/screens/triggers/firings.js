@@ -17,12 +17,48 @@ export function windowText(seconds) {
 export function surgeRow(r, { trigger = null, typeName = (t) => t } = {}) {
   const type = trigger?.event_type ? `${typeName(trigger.event_type)} ` : '';
   return {
-    ...r, kind: 'surge', fired_at: r.created_at, score_after: r.score, lead_name: r.lead_name || '',
+    // At the event that made the count: what /surge-events orders by, so the kinds merge in order (created_at,
+    // when the worker recorded it, differs from it for events sent late).
+    ...r, kind: 'surge', fired_at: r.occurred_at || r.created_at, score_after: r.score, lead_name: r.lead_name || '',
     trigger_name: `Surge: ${r.threshold_count} ${type}events in ${windowText(r.window_seconds)}`,
   };
 }
 
-/** The firings of several kinds (each list newest first), newest first: one page of each, merged. */
+/** The firings of several kinds (each list newest first), newest first. */
 export function mergeFirings(lists) {
-  return lists.flat().sort((a, b) => String(b.fired_at || '').localeCompare(String(a.fired_at || '')));
+  // By instant, not by text: the API writes milliseconds only when there are some ("…:03Z" is before "…:03.5Z").
+  const at = (r) => Date.parse(r.fired_at) || 0;
+  return lists.flat().sort((a, b) => at(b) - at(a));
+}
+
+/**
+ * The first `need` rows of one list the API pages by number (`fetchPage(page, limit)`, newest first), read in pages
+ * of at most `max` rows (the API's largest `limit`); fewer when the list is shorter.
+ */
+async function firstRows(fetchPage, need, max) {
+  const limit = Math.min(need, max);
+  const rows = [];
+  for (let page = 1; rows.length < need; page += 1) {
+    const got = await fetchPage(page, limit);
+    rows.push(...got);
+    if (got.length < limit) break;
+  }
+  return rows.slice(0, need);
+}
+
+/**
+ * Page `page` (from 1, `size` rows) of the lists of several kinds merged newest first, and whether a later page
+ * holds anything. The API lists each kind apart, so page N of the merge is not page N of each kind: every kind is
+ * read from its start as far as that page could reach into it, one row further to know of a next page.
+ * `fetchPage(kind, page, limit)`: that kind's rows, newest first.
+ */
+export async function mergedPage(kinds, fetchPage, page, size, max = 500) {
+  if (kinds.length === 1) {
+    const rows = await fetchPage(kinds[0], page, size);
+    return { rows, more: rows.length === size };
+  }
+  const need = page * size + 1;
+  const lists = await Promise.all(kinds.map((k) => firstRows((p, limit) => fetchPage(k, p, limit), need, max)));
+  const merged = mergeFirings(lists);
+  return { rows: merged.slice((page - 1) * size, page * size), more: merged.length > page * size };
 }
