@@ -52,7 +52,8 @@ DESCRIPTION = (
     "`X-OU-ID` header, or an API credential's own OU. People use `Authorization: Bearer <JWT>` from "
     "POST /auth/login; API clients use HTTP Basic with a client_id and client_secret from POST /secrets. "
     "Any request body may be sent with `Content-Encoding: gzip` (or `deflate`); size limits apply to the "
-    "decompressed body, and another coding is refused with 415."
+    "decompressed body, and another coding is refused with 415. Instants in answers are RFC 3339 in UTC "
+    "(`2026-03-01T09:30:00Z`, milliseconds only when there are some; `format: date-time`)."
 )
 
 

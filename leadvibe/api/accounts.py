@@ -27,7 +27,7 @@ from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import accounts as store
 from leadvibe.store import leads as lead_store
 from leadvibe.store.scoring import levels_of
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TAGS = ["Account"]
 MAX_BATCH = 500
@@ -44,8 +44,8 @@ class AccountSummary(msgspec.Struct):
     score: int
     intent_level: str | None
     metadata: dict[str, Any]
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 class AccountListItem(msgspec.Struct):
@@ -62,8 +62,8 @@ class AccountListItem(msgspec.Struct):
     owner_id: str | None
     owner_name: str | None
     surging: bool
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 class AccountList(msgspec.Struct):
@@ -81,7 +81,7 @@ class AccountLead(msgspec.Struct):
     lead_id: str
     score: int
     profile_score: int
-    last_event_at: str | None
+    last_event_at: Instant | None
     last_event_type: str | None
     lead_name: str | None = None
 
@@ -92,7 +92,7 @@ class AccountEvent(msgspec.Struct):
     event_id: str
     lead_id: str
     event_type: str
-    timestamp: str | None
+    timestamp: Instant | None
     channel: str
     lead_name: str | None = None
 
@@ -114,8 +114,8 @@ class AccountDetail(msgspec.Struct):
     surging: bool
     leads: list[AccountLead]
     recent_events: list[AccountEvent]
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 class BatchIds(msgspec.Struct):

@@ -22,7 +22,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import leads as lead_store
 from leadvibe.store import orders as store
-from leadvibe.timeutil import parse_rfc3339, range_bounds, to_rfc3339
+from leadvibe.timeutil import Instant, parse_rfc3339, range_bounds, to_rfc3339
 
 _json = msgspec.json.Decoder(list[str])
 CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -64,8 +64,8 @@ class OrderOut(msgspec.Struct):
     lead_id: str
     amount: float
     currency: str
-    occurred_at: str | None
-    received_at: str | None
+    occurred_at: Instant | None
+    received_at: Instant | None
     metadata: msgspec.Raw
     source: str
 
@@ -78,9 +78,9 @@ class ActivityEvent(msgspec.Struct):
     id: str
     type: str
     event_type: str
-    timestamp: str | None
-    received_at: str | None
-    processed_at: str | None
+    timestamp: Instant | None
+    received_at: Instant | None
+    processed_at: Instant | None
     latency_ms: int
     channel: str
     source: str
@@ -102,7 +102,7 @@ class TimelineItem(msgspec.Struct):
 
     type: str
     id: str
-    timestamp: str | None
+    timestamp: Instant | None
     title: str
     channel: str | None
     score_delta: int | None
@@ -115,8 +115,8 @@ class ActivityOut(msgspec.Struct):
 
     lead_id: str
     range: str
-    start: str | None
-    end: str | None
+    start: Instant | None
+    end: Instant | None
     events: list[ActivityEvent]
     orders: list[OrderOut]
     timeline: list[TimelineItem]

@@ -27,7 +27,7 @@ from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import analytics as store
 from leadvibe.store.leads import lead_names, live_count
 from leadvibe.store.scoring import levels_of
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TAGS = ["Analytics"]
 HOUR = 3_600_000
@@ -79,7 +79,7 @@ class TopLead(msgspec.Struct):
     lead_id: str
     score: int
     level: str | None
-    last_event_at: str | None
+    last_event_at: Instant | None
     profile_score: int
     profile_level: str | None
     account_id: str | None
@@ -93,7 +93,7 @@ class ScoreGain(msgspec.Struct):
     lead_id: str
     gain: int
     score: int
-    last_event_at: str | None
+    last_event_at: Instant | None
     # The lead's name from its metadata (`name`, first and last name, or `email`), when it has one.
     name: str | None = None
 
@@ -101,8 +101,8 @@ class ScoreGain(msgspec.Struct):
 class Period(msgspec.Struct):
     """[start, end) of the usage period: the current UTC calendar month."""
 
-    start: str | None
-    end: str | None
+    start: Instant | None
+    end: Instant | None
 
 
 class OrgUsage(msgspec.Struct):

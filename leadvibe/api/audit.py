@@ -15,7 +15,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import audit as audit_store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 
 class AuditEntry(msgspec.Struct):
@@ -32,7 +32,7 @@ class AuditEntry(msgspec.Struct):
     ip: str | None
     latency_ms: float
     request_id: str | None
-    created_at: str | None
+    created_at: Instant | None
 
 
 class AuditPage(msgspec.Struct):

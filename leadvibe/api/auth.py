@@ -18,7 +18,7 @@ from leadvibe.security.login_throttle import LoginBlocked
 from leadvibe.security.principal import Principal
 from leadvibe.store import credentials as cred_store
 from leadvibe.store import members as member_store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 LEGACY_COOKIES = ("session", "token", "auth_token", "access_token", "refresh_token", "jwt", ACTIVE_OU_COOKIE)
 
@@ -34,7 +34,7 @@ class LoginResponse(msgspec.Struct):
     """A session token for the `Authorization: Bearer` header."""
 
     token: str
-    expires_at: str
+    expires_at: Instant
     org_member_id: str
 
 

@@ -15,7 +15,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import decay as store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TAGS = ["Decays"]
 Unit = Literal["days", "hours", "weeks"]
@@ -52,8 +52,8 @@ class DecayOut(msgspec.Struct):
     unit: str
     decrease: int
     active: bool
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 def _out(r: dict[str, Any]) -> DecayOut:

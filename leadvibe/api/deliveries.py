@@ -18,7 +18,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import deliveries as store
 from leadvibe.store import leads as lead_store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TAGS = ["Triggers"]
 Status = Literal["pending", "delivered", "failed", "disabled"]
@@ -34,13 +34,13 @@ class Delivery(msgspec.Struct):
     attempts: int
     last_status: int | None
     last_error: str | None
-    next_attempt_at: str | None
+    next_attempt_at: Instant | None
     trigger_id: str | None
     emitted_id: str
     webhook_id: str
-    created_at: str | None
-    updated_at: str | None
-    delivered_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
+    delivered_at: Instant | None
     # The lead the firing was about, and its name (metadata `name`, else first and last name, else `email`).
     lead_id: str | None = None
     lead_name: str | None = None

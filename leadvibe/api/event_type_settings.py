@@ -27,7 +27,7 @@ from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import event_type_settings as store
 from leadvibe.store import events as ev_store
 from leadvibe.store import scoring as score_store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 Scope = Literal["observe", "decide", "activate"]
 
@@ -49,8 +49,8 @@ class EventTypeOut(msgspec.Struct):
     hidden: bool
     max_processing_scope: str
     event_count: int
-    first_seen_at: str | None
-    last_seen_at: str | None
+    first_seen_at: Instant | None
+    last_seen_at: Instant | None
 
 
 class DeletePreview(msgspec.Struct):

@@ -39,7 +39,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import event_queries as q
 from leadvibe.store.leads import lead_names
-from leadvibe.timeutil import RANGES, range_bounds, to_rfc3339
+from leadvibe.timeutil import RANGES, Instant, range_bounds, to_rfc3339
 
 TAGS = ["Events"]
 MAX_BATCH_DELETE = 1000
@@ -71,9 +71,9 @@ class EventOut(msgspec.Struct):
     lead_id: str
     event_type: str
     metadata: dict[str, Any]
-    created_at: str | None
-    occurred_at: str | None
-    received_at: str | None
+    created_at: Instant | None
+    occurred_at: Instant | None
+    received_at: Instant | None
     channel: str
     source: str
     inorganic: bool
@@ -126,7 +126,7 @@ class Explanation(msgspec.Struct):
     event_id: str
     lead_id: str
     event_type: str
-    occurred_at: str | None
+    occurred_at: Instant | None
     channel: str
     scope: str
     inorganic: bool

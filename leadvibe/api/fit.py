@@ -43,7 +43,7 @@ from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import accounts as account_store
 from leadvibe.store import fit as store
 from leadvibe.store import lead_props
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 Behavior = Literal["always_latest", "set_once", "append"]
 ABM_OFF = "account-based marketing is not enabled for this organization (`abm_enabled` in /settings/scoring)"
@@ -67,8 +67,8 @@ class FitRulesetOut(msgspec.Struct):
     enabled: bool
     is_primary: bool
     rules_count: int
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 def _struct(name: str, doc: str, fields: list[Any]) -> Any:
@@ -90,7 +90,7 @@ class Shapes(msgspec.Struct, frozen=True):
 
 def _shapes(target: str) -> Shapes:
     prop, cap = f"{target}_property", target.capitalize()
-    stamps = [("created_at", str | None), ("updated_at", str | None)]
+    stamps = [("created_at", Instant | None), ("updated_at", Instant | None)]
     return Shapes(
         _struct(f"{cap}MappingIn", f"Copy `metadata[source_field]` of incoming events into the {target} property.",
                 [("source_field", PropertyName), (prop, PropertyName), ("update_behavior", Behavior, "always_latest")]),

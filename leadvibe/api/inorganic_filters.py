@@ -17,7 +17,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import scoring as store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 # A year: windows longer than that would make every lead's history one burst.
 WINDOW_MAX_MS = 366 * 86_400_000
@@ -56,8 +56,8 @@ class FilterOut(msgspec.Struct):
     org_id: str
     created_by: str | None
     updated_by: str | None
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 def _filter(row: dict[str, Any]) -> FilterOut:

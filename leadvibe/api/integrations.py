@@ -23,7 +23,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import PUBLIC, access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import integrations as store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TAGS = ["Settings"]
 CLIENT_ID_MAX = 200
@@ -40,7 +40,7 @@ class WebhookSecret(msgspec.Struct):
     """The OU's webhook signing secret."""
 
     secret: str
-    rotated_at: str | None
+    rotated_at: Instant | None
     previous_valid_until: str | None = None
 
 
@@ -100,7 +100,7 @@ class SlackAppStatus(msgspec.Struct):
 
     configured: bool
     client_id: str | None = None
-    updated_at: str | None = None
+    updated_at: Instant | None = None
 
 
 @get(
@@ -151,7 +151,7 @@ class SlackStatus(msgspec.Struct):
     team_name: str | None
     team_id: str | None
     bot_user_id: str | None
-    updated_at: str | None
+    updated_at: Instant | None
     default_target_kind: str | None
     default_target_id: str | None
     authorize_url: str | None

@@ -23,7 +23,7 @@ from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import leads as store
 from leadvibe.store import segments as segment_store
 from leadvibe.store.scoring import levels_of
-from leadvibe.timeutil import parse_rfc3339, to_rfc3339
+from leadvibe.timeutil import Instant, parse_rfc3339, to_rfc3339
 
 TAGS = ["Leads"]
 MAX_METADATA = 100 * 1024
@@ -48,9 +48,9 @@ class LeadOut(msgspec.Struct):
     owner_id: str | None
     merged_into: str | None
     metadata: msgspec.Raw
-    created_at: str | None
-    updated_at: str | None
-    last_event_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
+    last_event_at: Instant | None
     last_event_type: str | None
     score: int
     level: str | None
@@ -65,7 +65,7 @@ class AliasOut(msgspec.Struct):
     kind: str
     value: str
     raw_value: str
-    created_at: str | None
+    created_at: Instant | None
 
 
 class ListedLead(LeadOut, kw_only=True):
@@ -179,7 +179,7 @@ class SearchHit(msgspec.Struct):
     alias_value: str | None
     score: int
     level: str | None
-    last_event_at: str | None
+    last_event_at: Instant | None
     # What the leads list shows of each lead too: its name from its metadata (`name`, first and last name, or
     # `email`; null when none) and its profile (fit) score and level.
     name: str | None = None

@@ -27,7 +27,7 @@ from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import scoring as store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 
 class LevelIn(msgspec.Struct):
@@ -57,8 +57,8 @@ class StageOut(msgspec.Struct):
     org_id: str
     created_by: str | None
     updated_by: str | None
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 class LevelOut(msgspec.Struct):
@@ -71,8 +71,8 @@ class LevelOut(msgspec.Struct):
     org_id: str
     created_by: str | None
     updated_by: str | None
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 def _band(min_score: int, max_score: int) -> None:

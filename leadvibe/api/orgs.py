@@ -20,7 +20,7 @@ from leadvibe.security.guards import ACTIVE_OU_COOKIE, access, role_in_unit
 from leadvibe.security.principal import Principal, Role
 from leadvibe.store import members as member_store
 from leadvibe.store import orgs as org_store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 OURole = Literal["Owner", "Operator", "Viewer"]
@@ -40,7 +40,7 @@ class Unit(msgspec.Struct):
     name: str
     slug: str
     role: str | None = None
-    created_at: str | None = None
+    created_at: Instant | None = None
 
 
 class Organization(msgspec.Struct):
@@ -103,7 +103,7 @@ class Member(msgspec.Struct):
     email: str
     role: str
     verified: bool
-    created_at: str | None
+    created_at: Instant | None
 
 
 class MembershipIn(msgspec.Struct):
@@ -129,7 +129,7 @@ class Membership(msgspec.Struct):
     first_name: str
     last_name: str
     org_role: str
-    created_at: str | None
+    created_at: Instant | None
 
 
 def _unit(row: dict[str, Any], role: str | None = None) -> Unit:

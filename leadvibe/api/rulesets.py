@@ -59,7 +59,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import scoring as store
 from leadvibe.store.leads import lead_names
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 SCORE_COLUMN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # The same rule for the document, without a `$` anchor (Python's lets a final line break through, ECMA's does not).
@@ -122,8 +122,8 @@ class RulesetOut(msgspec.Struct):
     rules_count: int
     org_id: str
     created_by: str | None
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
 
 
 class RuleIn(msgspec.Struct):
@@ -161,10 +161,10 @@ class RuleOut(msgspec.Struct):
     weight: int
     icon: str | None
     active: bool
-    start_at: str | None
-    end_at: str | None
-    created_at: str | None
-    updated_at: str | None
+    start_at: Instant | None
+    end_at: Instant | None
+    created_at: Instant | None
+    updated_at: Instant | None
     created_by: str | None
     updated_by: str | None
 

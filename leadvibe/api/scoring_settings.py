@@ -19,7 +19,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import orgs as org_store
 from leadvibe.store import scoring as store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TIMEOUT_MIN, TIMEOUT_MAX = 1, 1440
 Timeout = Annotated[int, checked_range(TIMEOUT_MIN, TIMEOUT_MAX)]
@@ -80,7 +80,7 @@ class SurgePolicyOut(msgspec.Struct):
     idle_reset_seconds: int
     multiplier_cap: float
     saved: bool
-    updated_at: str | None
+    updated_at: Instant | None
 
 
 def _settings(row: dict[str, Any]) -> ScoringSettings:

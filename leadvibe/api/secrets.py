@@ -15,7 +15,7 @@ from leadvibe.security import credentials as creds
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import credentials as cred_store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 
 class SecretIn(msgspec.Struct):
@@ -31,7 +31,7 @@ class SecretCreated(msgspec.Struct):
     client_id: str
     client_secret: str
     name: str
-    created_at: str | None
+    created_at: Instant | None
 
 
 class SecretInfo(msgspec.Struct):
@@ -40,8 +40,8 @@ class SecretInfo(msgspec.Struct):
     secret_id: str
     client_id: str
     name: str
-    created_at: str | None
-    last_used_at: str | None
+    created_at: Instant | None
+    last_used_at: Instant | None
 
 
 @get("/secrets", opt=access(Role.OWNER, auth="jwt"),

@@ -33,7 +33,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import leads as lead_store
 from leadvibe.store import segments as store
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TAGS = ["Segments"]
 DESCRIPTION_MAX = 1000
@@ -119,8 +119,8 @@ class SegmentRuleOut(msgspec.Struct):
     logic_op: str
     order_index: int
     active: bool
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
     created_by: str | None
     updated_by: str | None
 
@@ -138,8 +138,8 @@ class SegmentOut(msgspec.Struct):
     rules_count: int
     active_rules_count: int
     members_ready: bool
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
     created_by: str | None
     updated_by: str | None
     rules: list[SegmentRuleOut]

@@ -33,7 +33,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import triggers as store
 from leadvibe.store.leads import lead_names
-from leadvibe.timeutil import to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TAGS = ["Surge"]
 INTERVALS = {"15m": 15 * 60_000, "1h": 3_600_000, "1d": 86_400_000}
@@ -76,8 +76,8 @@ class SurgeEvent(msgspec.Struct):
     window_seconds: int
     threshold_count: int
     score: int | None
-    occurred_at: str | None
-    created_at: str | None
+    occurred_at: Instant | None
+    created_at: Instant | None
     lead_name: str | None = None  # as on /stream: metadata name, else first and last name, else email, else alias
 
 
@@ -92,7 +92,7 @@ class SurgeTotals(msgspec.Struct):
 class SurgeBucket(msgspec.Struct):
     """One interval of the series."""
 
-    bucket_start: str | None
+    bucket_start: Instant | None
     surges: int
     leads: int
 
@@ -109,8 +109,8 @@ class SurgeMetrics(msgspec.Struct):
     """Aggregated surge metrics of one OU."""
 
     ou_id: str
-    start: str | None
-    end: str | None
+    start: Instant | None
+    end: Instant | None
     interval: str
     channel: str | None
     totals: SurgeTotals

@@ -37,7 +37,7 @@ from leadvibe.security.principal import Principal, Role, Tenant
 from leadvibe.store import segments as segment_store
 from leadvibe.store import triggers as store
 from leadvibe.store.leads import lead_names
-from leadvibe.timeutil import parse_rfc3339, to_rfc3339
+from leadvibe.timeutil import Instant, parse_rfc3339, to_rfc3339
 
 TAGS = ["Triggers"]
 SIMULATE_MAX_DAYS = 3650  # a simulation over the last `days` days: ten years of history at most
@@ -181,8 +181,8 @@ class TriggerBase(msgspec.Struct, kw_only=True):
     teams_target_kind: str | None
     teams_target_id: str | None
     hubspot_sync: bool
-    created_at: str | None
-    updated_at: str | None
+    created_at: Instant | None
+    updated_at: Instant | None
     created_by: str | None
     updated_by: str | None
     destinations: Annotated[list[str], msgspec.Meta(description=DESTINATIONS)]
@@ -238,7 +238,7 @@ class EmittedEvent(msgspec.Struct):
     score_before: int | None
     score_after: int | None
     level: str | None
-    fired_at: str | None
+    fired_at: Instant | None
     # The lead's name from its metadata (`name`, first and last name, or `email`), when it has one.
     lead_name: str | None = None
 

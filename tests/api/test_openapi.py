@@ -8,7 +8,7 @@ operations without security)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import schemathesis
@@ -80,11 +80,51 @@ def test_every_answer_is_described_by_the_document(served: Served, part: int) ->
     assert not failures, "\n\n".join(failures)
 
 
-def test_the_document_keeps_its_promises(served: Served) -> None:
+def _document(served: Served) -> dict[str, Any]:
+    """The document as the app serves it."""
     from schemathesis.python import asgi
 
-    with asgi.get_client(served.app) as client:
-        doc = client.get("http://testserver/schema/openapi.json").json()
+    with asgi.get_client(served.app) as client:  # type: ignore[arg-type]  # an ASGI app, typed more narrowly
+        return cast(dict[str, Any], client.get("http://testserver/schema/openapi.json").json())
+
+
+def _reachable(doc: dict[str, Any], roots: list[Any]) -> dict[str, dict[str, Any]]:
+    """The components the given schemas refer to, directly or through others, by name."""
+    schemas, found, todo = doc["components"]["schemas"], {}, list(roots)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.rsplit("/", 1)[1] not in found:
+                name = ref.rsplit("/", 1)[1]
+                found[name] = schemas[name]
+                todo.append(schemas[name])
+            todo.extend(node.values())
+    return found
+
+
+def test_instants_in_answers_are_dates_and_requests_take_their_own_forms(served: Served) -> None:
+    """A generated client reads every instant an answer holds as a date (`format: date-time`: the server writes
+    RFC 3339); request bodies promise no format, since they take more forms than RFC 3339 (blank, offsets)."""
+    doc = _document(served)
+    operations = [op for item in doc["paths"].values() for op in item.values() if isinstance(op, dict)]
+    answers = _reachable(doc, [r.get("content", {}) for op in operations
+                               for status, r in op["responses"].items() if int(status) < 300])
+    requests = _reachable(doc, [op.get("requestBody", {}) for op in operations])
+    instants = {(name, field): prop for name, schema in answers.items() if name not in requests
+                for field, prop in schema.get("properties", {}).items()
+                if field.endswith("_at") or field in ("timestamp", "start", "end", "bucket_start")}
+    assert len(instants) > 60
+    missing = [k for k, prop in instants.items() if prop.get("format") != "date-time"]
+    assert missing == [], missing
+    assert [(name, field) for name, schema in requests.items() for field, prop in schema.get("properties", {}).items()
+            if prop.get("format") == "date-time"] == []
+
+
+def test_the_document_keeps_its_promises(served: Served) -> None:
+    doc = _document(served)
     assert doc["components"]["schemas"]["Error"]["required"] == ["error"]
     assert [p for p in doc["paths"] if p.startswith("/schema")] == ["/schema", "/schema/openapi.json"]
     for path, item in doc["paths"].items():

@@ -92,7 +92,8 @@ def test_all_kinds_page_through_the_firings_merged_by_time(admin: Watched, seede
                                                          "window_unit": "minutes", "emails": ["ops@example.com"]})
     try:
         # Thirty leads surge, beside the milestone firings the OU already has: more than a page of all kinds.
-        seeded.ingest([{"lead_id": f"ld_pager_{i:02d}", "event_type": "page_view"} for i in range(30) for _ in range(3)])
+        seeded.ingest([{"lead_id": f"ld_pager_{i:02d}", "event_type": "page_view"}
+                       for i in range(30) for _ in range(3)])
         listed = [seeded.call("GET", path, params={"limit": 500})
                   for path in ("/triggers/milestones/events", "/triggers/sequences/events", "/surge-events")]
         # Surges at the event that made the count, which /surge-events lists them by; each kind's order kept on ties.
