@@ -46,6 +46,15 @@ def single_line(limit: int, *, trimmed: bool = True) -> msgspec.Meta:
                         extra_json_schema={"extra": single_line_schema(limit)})
 
 
+def one_line(limit: int, *, blank: str = "blank clears it") -> msgspec.Meta:
+    """Metadata of a one-line text that may be blank, at most `limit` characters as sent, without control
+    characters (a trigger's name, an email subject): shown in the document only, the handler checks it with
+    messages that name the field. `blank`: what a blank value does."""
+    return msgspec.Meta(description=f"at most {limit} characters on one line, no control characters; {blank}",
+                        extra_json_schema={"extra": {"max_length": limit,
+                                                     "schema_not": string_matching(CONTROL_PATTERN)}})
+
+
 def sized(low: int, high: int | None = None, *, items: dict[str, Any] | None = None) -> msgspec.Meta:
     """Metadata of a list a handler refuses outside `low`..`high` items (with its own message), and the rule its
     items are checked by, as JSON Schema (`single_line_json`: the framework leaves out the metadata of a list's

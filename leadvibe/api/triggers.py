@@ -18,9 +18,9 @@ from litestar.response import Stream
 from leadvibe.api.bounds import Signed, checked_range
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
-from leadvibe.api.names import no_control_in_text
+from leadvibe.api.names import free_text, no_control_in_text
 from leadvibe.csvsafe import csv_download, csv_stream
-from leadvibe.documented import NAME_PATTERN, across_fields, choices, present, sized
+from leadvibe.documented import NAME_PATTERN, across_fields, choices, one_line, present, sized
 from leadvibe.engine import triggers as eng
 from leadvibe.engine.conditions import validate_operator
 from leadvibe.engine.normalize import type_key
@@ -76,6 +76,13 @@ WindowAmount = Annotated[int, checked_range(1, INT_LIMIT)]
 WindowUnit = Annotated[str | None, choices([*eng.WINDOW_UNITS, ""], nullable=True)]
 # A Slack or Teams target's kind ("" or null clears it, with its id).
 TargetKind = Annotated[str | None, choices([*TARGET_KINDS, ""], nullable=True)]
+# The texts a trigger keeps, each checked by `_text` as the document says.
+NAME_MAX = 200
+LINE_MAX = 500
+MESSAGE_MAX = 20_000
+TARGET_ID_MAX = 200
+EmailLine = Annotated[str, one_line(LINE_MAX)]
+TargetId = Annotated[str, one_line(TARGET_ID_MAX)]
 
 
 @refuses_null("name", "active", "fire_mode", "profile_filters", "lead_attribute_filters", "hubspot_sync")
@@ -84,21 +91,21 @@ class Common(msgspec.Struct, kw_only=True):
     destination (`description`, `webhook_url`, `emails`, the email texts, the Slack and Teams targets) is cleared
     by `null` or `""` (`[]` for `emails`), so `{"webhook_url": null, "emails": [...]}` switches a destination."""
 
-    name: str | None = None
-    description: str | msgspec.UnsetType | None = msgspec.UNSET
+    name: Annotated[str, one_line(NAME_MAX, blank="stored trimmed")] | None = None
+    description: Annotated[str, free_text(MAX_TEXT)] | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | None = None
     fire_mode: Annotated[str | None, choices(eng.FIRE_MODES, nullable=True)] = None
     profile_filters: list[dict[str, Any]] | None = None
     lead_attribute_filters: list[dict[str, Any]] | None = None
     webhook_url: str | msgspec.UnsetType | None = msgspec.UNSET
     emails: list[str] | msgspec.UnsetType | None = msgspec.UNSET
-    email_subject: str | msgspec.UnsetType | None = msgspec.UNSET
-    email_preheader: str | msgspec.UnsetType | None = msgspec.UNSET
-    email_message: str | msgspec.UnsetType | None = msgspec.UNSET
+    email_subject: EmailLine | msgspec.UnsetType | None = msgspec.UNSET
+    email_preheader: EmailLine | msgspec.UnsetType | None = msgspec.UNSET
+    email_message: Annotated[str, free_text(MESSAGE_MAX)] | msgspec.UnsetType | None = msgspec.UNSET
     slack_target_kind: TargetKind | msgspec.UnsetType = msgspec.UNSET
-    slack_target_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    slack_target_id: TargetId | msgspec.UnsetType | None = msgspec.UNSET
     teams_target_kind: TargetKind | msgspec.UnsetType = msgspec.UNSET
-    teams_target_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    teams_target_id: TargetId | msgspec.UnsetType | None = msgspec.UNSET
     hubspot_sync: bool | None = None
 
 
@@ -319,9 +326,10 @@ def pattern_out(row: dict[str, Any]) -> Pattern:
 
 
 def _text(value: str, what: str, limit: int = MAX_TEXT, *, single_line: bool = False) -> str | None:
-    value = value.strip()
+    # Counted as sent, as the document's maxLength counts it (`Common`), then stored trimmed.
     if len(value) > limit:
         raise bad_request(f"`{what}` must be at most {limit} characters")
+    value = value.strip()
     if single_line:
         if "\r" in value or "\n" in value:
             raise bad_request(f"`{what}` must be a single line")
@@ -419,7 +427,7 @@ async def common_fields(rt: Runtime, data: Common) -> dict[str, Any]:
     """Validated common columns from a request body (only the fields it sent)."""
     f: dict[str, Any] = {}
     if data.name is not None:
-        f["name"] = _text(data.name, "name", 200, single_line=True) or ""
+        f["name"] = _text(data.name, "name", NAME_MAX, single_line=True) or ""
     if data.description is not msgspec.UNSET:
         f["description"] = _text(data.description or "", "description")
     if data.active is not None:
@@ -441,9 +449,9 @@ async def common_fields(rt: Runtime, data: Common) -> dict[str, Any]:
     for text in ("email_subject", "email_preheader"):
         value = getattr(data, text)
         if value is not msgspec.UNSET:
-            f[text] = _text(value or "", text, 500, single_line=True)
+            f[text] = _text(value or "", text, LINE_MAX, single_line=True)
     if data.email_message is not msgspec.UNSET:
-        f["email_message"] = _text(data.email_message or "", "email_message", 20_000)
+        f["email_message"] = _text(data.email_message or "", "email_message", MESSAGE_MAX)
     for prefix in ("slack", "teams"):
         kind, target = getattr(data, f"{prefix}_target_kind"), getattr(data, f"{prefix}_target_id")
         if kind is not msgspec.UNSET:
@@ -452,7 +460,7 @@ async def common_fields(rt: Runtime, data: Common) -> dict[str, Any]:
                 raise bad_request(f"`{prefix}_target_kind` must be channel or user")
             f[f"{prefix}_target_kind"] = kind
         if target is not msgspec.UNSET:
-            f[f"{prefix}_target_id"] = _text(target or "", f"{prefix}_target_id", 200, single_line=True)
+            f[f"{prefix}_target_id"] = _text(target or "", f"{prefix}_target_id", TARGET_ID_MAX, single_line=True)
     if data.hubspot_sync is not None:
         f["hubspot_sync"] = int(data.hubspot_sync)
     return f

@@ -595,3 +595,32 @@ async def test_events_export_is_formula_safe(api: Api) -> None:
     assert record["event_type"] == "'=cmd" and record["score_after"] == "50"
     r = await api.get("/triggers/sequences/events/export")
     assert list(csv.reader(io.StringIO(r.text)))[1:] == []
+
+
+# (body field, the limit the document shows, one line or free text)
+TRIGGER_TEXTS = [("name", 200, True), ("description", 5000, False), ("email_subject", 500, True),
+                 ("email_preheader", 500, True), ("email_message", 20_000, False), ("slack_target_id", 200, True)]
+
+
+@pytest.mark.parametrize("field,limit,one_line", TRIGGER_TEXTS)
+async def test_trigger_texts_take_what_the_document_shows(api: Api, field: str, limit: int, one_line: bool) -> None:
+    """A generated client sends nothing the server refuses for its length or characters: the document shows each
+    text's limit as sent and its control characters, and the server takes exactly those."""
+    doc = (await api.get("/schema/openapi.json")).json()
+    prop = doc["components"]["schemas"]["MilestoneIn"]["properties"][field]
+    assert prop["maxLength"] == limit
+    refused = prop["not"]["pattern"]
+    assert ("\\n" not in refused and "\\x0e" in refused) if not one_line else refused == "[\\x00-\\x1f\\x7f]"
+
+    def body(value: str) -> dict[str, Any]:
+        extra = {"slack_target_kind": "channel"} if field == "slack_target_id" else {}
+        return {"event_type": "", "score_threshold": 5, field: value, **extra}
+
+    kept = await api.post("/triggers/milestones", json=body(" " + "x" * (limit - 2) + " "))
+    assert kept.status_code == 201, kept.text
+    assert kept.json()[field] == "x" * (limit - 2)  # stored trimmed
+    too_long = await api.post("/triggers/milestones", json=body(" " + "x" * (limit - 1) + " "))
+    assert too_long.status_code == 400 and field in too_long.json()["error"], too_long.text  # counted as sent
+    broken = await api.post("/triggers/milestones", json=body("a\nb"))
+    assert (broken.status_code == 400) is one_line, broken.text
+    assert (await api.post("/triggers/milestones", json=body("a\x07b"))).status_code == 400
