@@ -148,6 +148,17 @@ def test_events_accounts_and_audit_pages_follow_back(admin: Watched, seeded: See
     page.go_back()
     expect(page.get_by_role("navigation", name="Pages")).to_contain_text("Entries 1\u201350")
 
+    # An area typed by its name, and an action in words: the sign-ins alone, then nothing deleted among them.
+    audit = page.get_by_role("table", name="Audit log")
+    page.get_by_label("What (an area, a path or an id)").fill("sign-ins")
+    page.get_by_label("What (an area, a path or an id)").press("Enter")
+    expect(page.get_by_label("What (an area, a path or an id)")).to_have_value("/auth/login")
+    assert query(page)["search"] == ["/auth/login"]
+    expect(audit.locator("tbody tr").first).to_contain_text("Signed in")
+    expect(audit.locator("tbody tr").filter(has_not_text="Signed in")).to_have_count(0)
+    page.get_by_label("Action").select_option(label="Deleted (DELETE)")
+    expect(page.get_by_text("No audit entries")).to_be_visible()
+
     admin.goto("/ui/accounts")
     page.get_by_label("Intent").select_option("high")
     assert query(page)["intent_level"] == ["high"]
