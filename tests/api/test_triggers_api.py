@@ -624,3 +624,28 @@ async def test_trigger_texts_take_what_the_document_shows(api: Api, field: str, 
     broken = await api.post("/triggers/milestones", json=body("a\nb"))
     assert (broken.status_code == 400) is one_line, broken.text
     assert (await api.post("/triggers/milestones", json=body("a\x07b"))).status_code == 400
+
+
+async def test_email_recipients_are_checked_as_the_document_shows(api: Api) -> None:
+    """Each address at most 320 characters as sent and without control characters (it reaches the mail server as
+    stored), at most 50 of them as sent; spaces around an address are dropped and a repeat in another case kept once."""
+    doc = (await api.get("/schema/openapi.json")).json()
+    prop = doc["components"]["schemas"]["MilestoneIn"]["properties"]["emails"]
+    assert (prop["maxItems"], prop["items"]["maxLength"]) == (50, 320), prop
+    assert prop["items"]["not"]["pattern"] == "[\\x00-\\x1f\\x7f]"
+
+    async def status(emails: list[str]) -> int:
+        r = await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 5, "emails": emails})
+        assert r.status_code == 201 or "emails" in r.json()["error"], r.text
+        return r.status_code
+
+    longest = "a" * 308 + "@example.com"  # 320 characters
+    assert await status([longest]) == 201
+    assert await status([longest + "m"]) == 400
+    for control in ("\x00", "\x07", "\x1b", "\x7f"):
+        assert await status([f"a{control}b@example.com"]) == 400, repr(control)
+    assert await status([f"sales{i}@example.com" for i in range(50)]) == 201
+    assert await status(["sales@example.com"] * 51) == 400
+    r = await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 5,
+                                                     "emails": [" Sales@Example.com ", "sales@example.com"]})
+    assert r.json()["emails"] == ["Sales@Example.com"]
