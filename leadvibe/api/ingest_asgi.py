@@ -166,6 +166,18 @@ _ROUTES: dict[str, tuple[int, Accept]] = {
     "/ingest": (MAX_BODY, _accept_one),
     "/ingest/batch": (MAX_BATCH_BODY, _accept_batch),
 }
+# What to send instead of a bare JSON array (what a webhook tool posting a list of records sends).
+_ARRAY_HINT = {
+    "/ingest": 'send one event as an object, or several to /ingest/batch as {"events": [...]}',
+    "/ingest/batch": 'send the events as {"events": [...]}',
+}
+
+
+def _with_hint(error: ApiError, path: str) -> ApiError:
+    """A body refused for being an array says what the route takes instead."""
+    if error.message.endswith("JSON object, not an array"):
+        error.message = f"{error.message}: {_ARRAY_HINT[path]}"
+    return error
 
 
 def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
@@ -185,7 +197,7 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
             try:
                 result = await accept(rt, tenant, body, connection)
             except msgspec.ValidationError as exc:
-                raise validation_error(str(exc), body) from None
+                raise _with_hint(validation_error(str(exc), body), scope["path"]) from None
             except msgspec.DecodeError as exc:
                 raise malformed_body(str(exc), body) from None
         except Exception as exc:

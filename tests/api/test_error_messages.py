@@ -47,11 +47,16 @@ async def test_malformed_json_names_the_position(api: Api) -> None:
     assert r.json()["error"] == "the request body is not valid JSON: expected ':' (byte 5)"
 
 
-@pytest.mark.parametrize("path", ["/ingest", "/rules"])
-async def test_an_array_body_asks_for_an_object(api: Api, path: str) -> None:
-    r = await api.post(path, json=[1, 2])
+@pytest.mark.parametrize("path,hint", [
+    ("/rules", ""),
+    # what a webhook tool posting a list of records is told to send instead
+    ("/ingest", ': send one event as an object, or several to /ingest/batch as {"events": [...]}'),
+    ("/ingest/batch", ': send the events as {"events": [...]}'),
+])
+async def test_an_array_body_asks_for_an_object(api: Api, path: str, hint: str) -> None:
+    r = await api.post(path, json=[{"lead_id": "ld_1", "event_type": "page_view"}])
     assert r.status_code == 400
-    assert r.json()["error"] == "the request body must be a JSON object, not an array"
+    assert r.json()["error"] == "the request body must be a JSON object, not an array" + hint
 
 
 async def test_field_errors_name_the_field_in_plain_words(api: Api) -> None:
