@@ -66,21 +66,42 @@ def to_rfc3339(ms: int | None) -> str | None:
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
+EXAMPLE = "such as 2025-09-15T14:30:00Z"
+TIMESTAMP_FORM = f"must be an RFC 3339 timestamp {EXAMPLE}"
+
+
+def _why_not_rfc3339(text: object) -> str:
+    """What a text too short or of the wrong shape for RFC 3339 lacks, in the words of the commonest mistakes."""
+    if isinstance(text, str):
+        s = text.strip()
+        if s.isdigit():
+            return f"{TIMESTAMP_FORM}, not a number of seconds or milliseconds"
+        try:
+            naive = datetime.fromisoformat(s).tzinfo is None
+        except ValueError:
+            return TIMESTAMP_FORM
+        if naive and len(s) == 10:
+            return f"must include a time and a UTC offset, {EXAMPLE}"
+        if naive and len(s) == 19:
+            return f"must include a UTC offset (Z or +hh:mm), {EXAMPLE}"
+    return TIMESTAMP_FORM
+
+
 def parse_rfc3339(text: str, *, clamp: bool = False) -> int:
     """Parse an RFC 3339 timestamp with any offset to epoch ms; raise ValueError naming the problem. `clamp`: a
     time outside 1970-9999 is taken as the nearest of those ends (a filter's bound: "from 1900 on" means from the
     first time anything can hold), where a stored time is refused."""
     if not isinstance(text, str) or len(text) < 20 or text[10] not in "Tt ":
-        raise ValueError("must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z")
+        raise ValueError(_why_not_rfc3339(text))
     s = text.strip()
     if s[-1] in "zZ":
         s = s[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
-        raise ValueError("must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z") from None
+        raise ValueError(TIMESTAMP_FORM) from None
     if dt.tzinfo is None:
-        raise ValueError("must include a UTC offset (Z or +hh:mm)")
+        raise ValueError(f"must include a UTC offset (Z or +hh:mm), {EXAMPLE}")
     try:
         ms = (dt - _EPOCH) // timedelta(milliseconds=1)
     except OverflowError:

@@ -37,6 +37,7 @@ from leadvibe.observe import end_request, start_request
 from leadvibe.pipeline.inbox import IngestEvent
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import check_access
+from leadvibe.timeutil import TIMESTAMP_FORM
 
 log = structlog.get_logger("leadvibe.ingest")
 
@@ -174,9 +175,13 @@ _ARRAY_HINT = {
 
 
 def _with_hint(error: ApiError, path: str) -> ApiError:
-    """A body refused for being an array says what the route takes instead."""
+    """A body refused for being an array says what the route takes instead; a timestamp sent as a number (epoch
+    seconds or milliseconds, as many tools write one) says which form it takes."""
     if error.message.endswith("JSON object, not an array"):
         error.message = f"{error.message}: {_ARRAY_HINT[path]}"
+    elif error.details and str(error.details[0].get("key", "")).endswith("timestamp") and (
+            error.message.endswith(("not an integer", "not a number"))):
+        error.message = f"`{error.details[0]['key']}` {TIMESTAMP_FORM}, not a number"
     return error
 
 

@@ -90,3 +90,27 @@ async def test_a_missing_required_query_parameter_is_named_in_backticks(api: Api
     r = await api.get("/surge/unit_default/metrics", params={"end": "2026-01-02T00:00:00Z"})
     assert r.status_code == 400, r.text
     assert r.json() == {"error": "`start` is required (a query parameter)"}
+
+
+@pytest.mark.parametrize("timestamp,said", [
+    (1733550000, "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z, not a number"),
+    (1733550000123.0, "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z, not a number"),
+    ("1733550000", "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z, not a number of seconds"
+                   " or milliseconds"),
+    ("2026-12-07", "`timestamp` must include a time and a UTC offset, such as 2025-09-15T14:30:00Z"),
+    ("2026-12-07T01:00:00", "`timestamp` must include a UTC offset (Z or +hh:mm), such as 2025-09-15T14:30:00Z"),
+    ("2026-12-07T01:00:00.250", "`timestamp` must include a UTC offset (Z or +hh:mm), such as 2025-09-15T14:30:00Z"),
+    ("next tuesday", "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z"),
+])
+async def test_a_timestamp_in_another_form_is_told_the_form(api: Api, timestamp: object, said: str) -> None:
+    """The forms other tools write (epoch seconds or milliseconds, a date, a local time) are named in the refusal."""
+    for path, body in (("/ingest", {"lead_id": "ld_1", "event_type": "page_view", "timestamp": timestamp}),
+                       ("/ingest/batch", {"events": [{"lead_id": "ld_1", "event_type": "page_view",
+                                                      "timestamp": timestamp}]})):
+        r = await api.post(path, json=body)
+        if path == "/ingest":
+            assert (r.status_code, r.json()["error"]) == (400, said)
+        elif isinstance(timestamp, str):  # a batch answers a value's form for each event
+            assert r.status_code == 202 and r.json()["results"][0]["error"] == said, r.text
+        else:  # and refuses a value of the wrong type, as its document's types say
+            assert (r.status_code, r.json()["error"]) == (400, said.replace("`timestamp`", "`events[0].timestamp`"))
