@@ -96,9 +96,12 @@ class SlackAppIn(msgspec.Struct):
 
 
 class SlackAppStatus(msgspec.Struct):
-    """Whether the org's Slack app is configured (the secret is never returned)."""
+    """Whether the org's Slack app is configured (the secret is never returned), and the redirect URL to register
+    in it: the one this server sends Slack (`LEADVIBE_PUBLIC_URL`, else its own address), whatever address the
+    browser reached it at."""
 
     configured: bool
+    redirect_url: str
     client_id: str | None = None
     updated_at: Instant | None = None
 
@@ -114,8 +117,8 @@ async def get_slack_app(rt: Runtime, principal: Principal) -> SlackAppStatus:
     """Whether Slack app credentials are configured for the organization."""
     row = await rt.db.read(lambda c: store.slack_app(c, principal.org_id))
     if row is None:
-        return SlackAppStatus(False)
-    return SlackAppStatus(True, row["client_id"], to_rfc3339(row["updated_at"]))
+        return SlackAppStatus(False, redirect_uri(rt))
+    return SlackAppStatus(True, redirect_uri(rt), row["client_id"], to_rfc3339(row["updated_at"]))
 
 
 @put(
@@ -138,7 +141,7 @@ async def set_slack_app(rt: Runtime, principal: Principal, data: SlackAppIn) -> 
     await rt.db.write(
         lambda c: store.set_slack_app(c, principal.org_id, client_id, sealed, principal.actor_id, now)
     )
-    return SlackAppStatus(True, client_id, to_rfc3339(now))
+    return SlackAppStatus(True, redirect_uri(rt), client_id, to_rfc3339(now))
 
 
 # ---------------------------------------------------------------------------------------------- Slack install

@@ -5,12 +5,9 @@ message, trigger notifications with the latency metric, disconnect."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -19,94 +16,7 @@ from litestar.testing import AsyncTestClient
 from leadvibe.app import create_app
 from tests.conftest import Api, make_settings
 from tests.helpers import add_rules, member_headers, wait_idle
-from tests.notify._fakehttp import FakeHTTPServer, Request, Response
-
-CLIENT_ID, CLIENT_SECRET, BOT_TOKEN = "cid.123", "csecret-very-secret", "xoxb-bot-token-999"
-PUBLIC = "https://lv.example"
-
-
-def _json(data: dict[str, Any]) -> Response:
-    return Response(200, json.dumps(data).encode(), {"content-type": "application/json"})
-
-
-class FakeSlack:
-    """oauth.v2.access, conversations.list/open, users.list, chat.postMessage; checks credentials."""
-
-    def __init__(self) -> None:
-        self.posted: list[dict[str, Any]] = []
-        self.opened: list[str] = []
-
-    def __call__(self, req: Request) -> Response:
-        method = req.path.removeprefix("/api/")
-        if method == "oauth.v2.access":
-            basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-            form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
-            if req.headers.get("authorization") != f"Basic {basic}":
-                return _json({"ok": False, "error": "invalid_client_id"})
-            if form.get("code") != "good-code":
-                return _json({"ok": False, "error": "invalid_code"})
-            assert form["redirect_uri"] == f"{PUBLIC}/settings/slack/callback"
-            return _json(
-                {
-                    "ok": True,
-                    "access_token": BOT_TOKEN,
-                    "bot_user_id": "U0BOT",
-                    "team": {"id": "T123", "name": "Acme"},
-                }
-            )
-        if req.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
-            return _json({"ok": False, "error": "invalid_auth"})
-        if method == "conversations.list":
-            return _json(
-                {
-                    "ok": True,
-                    "channels": [{"id": "C1", "name": "sales"}],
-                    "response_metadata": {"next_cursor": ""},
-                    "query": req.query,
-                }
-            )
-        if method == "users.list":
-            return _json(
-                {
-                    "ok": True,
-                    "members": [{"id": "U1", "name": "ana"}],
-                    "response_metadata": {"next_cursor": ""},
-                }
-            )
-        if method == "conversations.open":
-            user = json.loads(req.body)["users"]
-            self.opened.append(user)
-            return _json({"ok": True, "channel": {"id": f"D{user}"}})
-        if method == "chat.postMessage":
-            body = json.loads(req.body)
-            if body["channel"] == "C_GONE":
-                return _json({"ok": False, "error": "channel_not_found"})
-            self.posted.append(body)
-            return _json({"ok": True, "channel": body["channel"], "ts": "1.2"})
-        return _json({"ok": False, "error": "unknown_method"})
-
-
-class ThreadedServer:
-    """A FakeHTTPServer on its own loop and thread: the test client calls the app while blocking the test's
-    loop, so a fake the app calls from a request handler cannot live on that loop."""
-
-    def __init__(self, handler: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = FakeHTTPServer(handler)
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def start(self) -> None:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(5)
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+from tests.notify._fakeslack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, PUBLIC, FakeSlack, ThreadedServer
 
 
 @pytest.fixture
@@ -145,14 +55,17 @@ async def _connect(api: Api) -> None:
 
 async def test_slack_app_credentials_are_admin_only_and_never_returned(slack: tuple[Api, FakeSlack]) -> None:
     api, _ = slack
+    # The redirect URL to register is the one the server sends Slack: its public address, known before configuring.
     assert (await api.get("/settings/slack-app")).json() == {
         "configured": False,
+        "redirect_url": f"{PUBLIC}/settings/slack/callback",
         "client_id": None,
         "updated_at": None,
     }
     await _configure(api)
     body = (await api.get("/settings/slack-app")).json()
     assert body["configured"] is True and body["client_id"] == CLIENT_ID
+    assert body["redirect_url"] == f"{PUBLIC}/settings/slack/callback"
     assert CLIENT_SECRET not in json.dumps(body)
     raw = await api.rt.db.read(lambda c: c.execute("SELECT client_secret FROM slack_apps").fetchone()[0])
     assert CLIENT_SECRET.encode() not in bytes(raw)  # sealed at rest

@@ -1,10 +1,13 @@
 """Settings > Integrations says what this server can send: whether email goes out (and, if not, how to set it up)
-and which addresses webhooks reach; for a server without SMTP and for one with it."""
+and which addresses webhooks reach, for a server without SMTP and for one with it; and, with Slack connected, whom
+notifications go to, a person picked by name."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -12,6 +15,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import Watched, expect_field_problem, sign_in
 from tests.browser.data import Seeded
 from tests.e2e.server import ServerProcess
+from tests.notify._fakeslack import CLIENT_ID, CLIENT_SECRET, PUBLIC, FakeSlack, ThreadedServer
 
 
 def test_a_server_without_smtp_says_mail_will_not_go_out_and_how_to_set_it_up(watched: Watched, seeded: Seeded) -> None:
@@ -79,3 +83,51 @@ def test_the_slack_app_form_says_what_is_missing_beside_its_field(admin: Watched
     form.get_by_role("button", name="Save Slack app").click()
     expect_field_problem(form, "Client secret", "Client secret is required")
     expect(form.get_by_text("Client id is required")).to_have_count(0)
+
+
+@pytest.fixture(scope="module")
+def slack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose Slack Web API is a fake on 127.0.0.1, connected to its workspace the way the install
+    flow does it (the consent page is Slack's own, so the test follows its callback itself)."""
+    fake = ThreadedServer(FakeSlack())
+    fake.start()
+    base: Path = tmp_path_factory.mktemp("slack")
+    server = ServerProcess(base / "data", env={
+        "LEADVIBE_SLACK_API_URL": f"http://127.0.0.1:{fake.port}/api", "LEADVIBE_SLACK_OAUTH_URL": "https://slack.example",
+        "LEADVIBE_PUBLIC_URL": PUBLIC, "LEADVIBE_LOGIN_DELAY_MS": "20"}).start()
+    headers = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
+    assert server.request("PUT", "/settings/slack-app", headers=headers,
+                          json={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).status_code == 200
+    url = server.request("POST", "/settings/slack/install", headers=headers).json()["authorize_url"]
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    assert server.request("GET", f"/settings/slack/callback?code=good-code&state={state}",
+                          headers=headers).status_code == 302
+    yield server
+    server.kill()
+    fake.close()
+
+
+def test_a_slack_person_is_chosen_by_name(watched: Watched, slack_server: ServerProcess) -> None:
+    page = watched.page
+    watched.base = slack_server.base
+    sign_in(page, slack_server.base)
+    watched.goto("/ui/settings/integrations")
+    card = page.get_by_role("region", name="Slack")
+    expect(card.get_by_text("connected", exact=True)).to_be_visible()
+    # the redirect URL the server sends Slack (its public address), not the one this browser happens to use
+    expect(card.get_by_text(f"{PUBLIC}/settings/slack/callback", exact=True)).to_be_visible()
+    channel = card.get_by_label(re.compile(r"^Channel"))
+    expect(channel.locator("option")).to_have_text(["Choose…", "#sales"])  # the workspace's channels by name
+    card.get_by_label("Send to").select_option("user")
+    person = card.get_by_label(re.compile(r"^Person"))
+    # people by name, without the deactivated account, the bot and Slackbot
+    expect(person.locator("option")).to_have_text(["Choose…", "Ana Lima (@ana)", "Bo Berg (@bo)"])
+    person.select_option(label="Bo Berg (@bo)")
+    watched.shot("settings-slack-person")
+    card.get_by_role("button", name="Save as default").click()
+    expect(page.get_by_role("status").filter(has_text="Default Slack target saved")).to_be_visible()
+    headers = {"Authorization": f"Bearer {slack_server.token()}", "X-OU-ID": "unit_default"}
+    saved = slack_server.request("GET", "/settings/slack", headers=headers).json()
+    assert (saved["default_target_kind"], saved["default_target_id"]) == ("user", "U2"), saved
+    page.reload()  # the saved person is shown as chosen
+    expect(card.get_by_label(re.compile(r"^Person"))).to_have_value("U2")

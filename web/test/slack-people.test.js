@@ -1,0 +1,20 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { slackPeople } from '../src/screens/settings/slackPeople.js';
+
+test('people by name, without deactivated accounts, bots or Slackbot', () => {
+  const members = [
+    { id: 'U2', name: 'bo', real_name: 'Bo Berg', profile: { real_name: 'Bo Berg', display_name: 'bo' } },
+    { id: 'U1', name: 'ana', real_name: 'Ana Lima' },
+    { id: 'U3', name: 'gone', real_name: 'Old Account', deleted: true },
+    { id: 'B1', name: 'crm-bot', is_bot: true },
+    { id: 'USLACKBOT', name: 'slackbot', real_name: 'Slackbot' },
+    { id: 'U4', name: 'cy' },
+    { id: 'U5' },
+  ];
+  assert.deepEqual(slackPeople(members), [
+    { id: 'U1', label: 'Ana Lima (@ana)' }, { id: 'U2', label: 'Bo Berg (@bo)' }, { id: 'U4', label: 'cy' },
+    { id: 'U5', label: 'U5' },
+  ]);
+  assert.deepEqual(slackPeople(undefined), []);
+});
