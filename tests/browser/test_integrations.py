@@ -131,3 +131,48 @@ def test_a_slack_person_is_chosen_by_name(watched: Watched, slack_server: Server
     assert (saved["default_target_kind"], saved["default_target_id"]) == ("user", "U2"), saved
     page.reload()  # the saved person is shown as chosen
     expect(card.get_by_label(re.compile(r"^Person"))).to_have_value("U2")
+
+
+def test_a_trigger_posts_to_a_slack_person_and_says_what_its_email_says(
+    watched: Watched, slack_server: ServerProcess
+) -> None:
+    page = watched.page
+    watched.base = slack_server.base
+    sign_in(page, slack_server.base)
+    headers = {"Authorization": f"Bearer {slack_server.token()}", "X-OU-ID": "unit_default"}
+    # one set through the API on a channel the lists do not hold (a private one): editing keeps it
+    kept = slack_server.request("POST", "/triggers/milestones", headers=headers, json={
+        "name": "Private room", "score_threshold": 10, "event_type": "",
+        "slack_target_kind": "channel", "slack_target_id": "G9"}).json()
+
+    watched.goto("/ui/triggers/milestones")
+    page.get_by_role("button", name="New milestone").click()
+    form = page.get_by_role("dialog", name="New milestone")
+    form.get_by_label("Name").fill("Hot lead to Bo")
+    form.get_by_label("When the score reaches").fill("60")
+    slack = form.get_by_label(re.compile(r"^Slack"))
+    expect(slack.locator("option")).to_have_text(
+        ["The OU\u2019s default Slack target", "#sales", "Ana Lima (@ana)", "Bo Berg (@bo)"])
+    slack.select_option(label="Bo Berg (@bo)")
+    form.get_by_label(re.compile(r"^Email subject")).fill("{{lead_id}} is hot")
+    form.get_by_label(re.compile(r"^Description")).fill("For the enterprise team")
+    watched.shot("trigger-slack-person")
+    form.get_by_role("button", name="Create").click()
+    expect(form).to_be_hidden()
+    made = next(t for t in slack_server.request("GET", "/triggers/milestones", headers=headers).json()
+                if t["name"] == "Hot lead to Bo")
+    assert (made["slack_target_kind"], made["slack_target_id"]) == ("user", "U2")
+    assert (made["email_subject"], made["description"], made["email_message"]) == (
+        "{{lead_id}} is hot", "For the enterprise team", None)
+    assert made["destinations"] == ["slack"]
+
+    row = page.get_by_role("row").filter(has_text="Private room")
+    row.get_by_role("button", name="Edit").click()
+    form = page.get_by_role("dialog", name="Edit milestone")
+    expect(form.get_by_label(re.compile(r"^Slack"))).to_have_value("channel:G9")
+    form.get_by_label("When the score reaches").fill("15")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_be_hidden()
+    saved = slack_server.request("GET", "/triggers/milestones", headers=headers).json()
+    again = next(t for t in saved if t["trigger_id"] == kept["trigger_id"])
+    assert (again["score_threshold"], again["slack_target_kind"], again["slack_target_id"]) == (15, "channel", "G9")

@@ -69,3 +69,33 @@ test('a webhook the server switched off reads "webhook (off)"', () => {
   assert.equal(destination({ webhook_url: 'https://x.io', webhook_disabled: false, emails: ['a@b.co'] }), 'webhook, 1 email');
   assert.equal(destination({ emails: [] }), 'none');
 });
+
+test('a Slack target is picked by name and sent as kind and id; one the lists lack is kept', async () => {
+  const { slackTargetField, withSlackTarget } = await import('../src/screens/triggers/fields.js');
+  const f = slackTargetField([{ id: 'C1', name: 'sales' }], [{ id: 'U2', label: 'Bo Berg (@bo)' }]);
+  assert.deepEqual(f.options(null), [['', 'The OU’s default Slack target'], ['channel:C1', '#sales'], ['user:U2', 'Bo Berg (@bo)']]);
+  const listed = { slack_target_kind: 'user', slack_target_id: 'U2' };
+  assert.equal(f.toForm(listed), 'user:U2');
+  assert.equal(f.options(listed).length, 3);
+  const privateChannel = { slack_target_kind: 'channel', slack_target_id: 'G9' };
+  assert.deepEqual(f.options(privateChannel)[1], ['channel:G9', 'Channel G9']);
+  assert.equal(f.toForm({ slack_target_id: null }), '');
+
+  assert.deepEqual(withSlackTarget({ name: 'x', slack_target: 'user:U2' }),
+    { name: 'x', slack_target_kind: 'user', slack_target_id: 'U2' });
+  assert.deepEqual(withSlackTarget({ slack_target: '' }), { slack_target_kind: null, slack_target_id: null });
+  assert.deepEqual(withSlackTarget({ name: 'x' }), { name: 'x' }); // Slack not connected: nothing said about it
+});
+
+test('a sequence with only a Slack target sends somewhere; email texts left blank keep the defaults', () => {
+  const webhook = field(sequenceFields, 'webhook_url');
+  assert.equal(webhook.check('', { webhook_url: '', emails: '', slack_target: 'channel:C1' }, null), '');
+  assert.match(webhook.check('', { webhook_url: '', emails: '', slack_target: '' }, null), /needs a webhook URL/);
+  // without the Slack field (not connected), a target kept from before counts
+  assert.equal(webhook.check('', { webhook_url: '', emails: '' }, { slack_target_id: 'C1' }), '');
+  for (const fields of [milestoneFields, sequenceFields, patternFields, surgeFields]) {
+    assert.equal(field(fields, 'email_subject').toApi('  '), null);
+    assert.equal(field(fields, 'email_message').toApi(' Hi {{lead_id}} '), 'Hi {{lead_id}}');
+    assert.equal(field(fields, 'description').toApi(''), null);
+  }
+});

@@ -42,16 +42,26 @@ export const destination = (t) => {
     t.slack_target_id && 'Slack'].filter(Boolean);
   return named.join(', ') || 'none';
 };
-// A sequence must send somewhere (the API refuses one without): said beside the webhook and the email fields. The
-// dashboard does not edit Slack targets, so a sequence that has one (set through the API) keeps it and passes.
+// A sequence must send somewhere (the API refuses one without): said beside the webhook and the email fields. A
+// Slack target counts, whether chosen in the form (when the OU has Slack connected) or kept from before.
 const NOWHERE = 'A sequence needs a webhook URL or email recipients';
-const sendsNowhere = (values, item) => blank(values.webhook_url) && blank(values.emails) && !item?.slack_target_id;
+const slackChosen = (values, item) => ('slack_target' in values ? !blank(values.slack_target) : Boolean(item?.slack_target_id));
+const sendsNowhere = (values, item) => blank(values.webhook_url) && blank(values.emails) && !slackChosen(values, item);
 const sequenceWebhook = { ...webhook, check: (v, values, item) => (sendsNowhere(values, item) ? NOWHERE : '') };
 const sequenceEmails = { ...emails, check: (v, values, item) => emailList(v) || (sendsNowhere(values, item) ? NOWHERE : '') };
 const window = [
   { key: 'window_seconds', label: 'Within (amount)', header: 'Within', what: 'The window', type: 'number', required: true, min: 1, show: (t) => `${t.window_seconds} ${t.window_unit}` },
   { key: 'window_unit', label: 'Unit', type: 'select', options: UNITS, column: false },
 ];
+// What an email notification says (blank: the defaults, docs/notifications.md "Email"), and a note for the team.
+const optionalText = (v) => (blank(v) ? null : String(v).trim());
+const emailTexts = [
+  { key: 'email_subject', label: 'Email subject (empty: the default)', column: false, maxlength: 500, toApi: optionalText,
+    help: 'The default: “LeadVibe: {{trigger_name}} fired for {{lead_id}}”.' },
+  { key: 'email_message', label: 'Email message (empty: the score, level and event)', type: 'textarea', column: false,
+    toApi: optionalText, help: 'Placeholders: {{lead_id}}, {{score}}, {{event_type}}, {{trigger_name}}, {{level}}. A link to the lead is added.' },
+];
+const description = { key: 'description', label: 'Description (for your team)', type: 'textarea', column: false, toApi: optionalText };
 const fireMode = { key: 'fire_mode', label: 'Fires', type: 'select', options: [['once', 'once per lead'], ['every', 'every time']] };
 const where = { key: 'destination', label: 'Sends to', show: destination, formless: true };
 /** A trigger's event type by its name in the OU (ConfigList's `typeName`), or "any". */
@@ -63,7 +73,7 @@ export const milestoneFields = [
   name,
   { key: 'score_threshold', label: 'When the score reaches', header: 'Score', what: 'The score', type: 'number', required: true },
   { key: 'event_type', label: 'On event type (empty: any)', header: 'Event type', placeholder: 'demo_request', show: anyType, types: oneType },
-  fireMode, active, webhook, emails, where,
+  fireMode, active, webhook, emails, ...emailTexts, description, where,
 ];
 
 export const sequenceFields = [
@@ -73,7 +83,7 @@ export const sequenceFields = [
     check: (v) => (stepList(v).length ? '' : 'Steps are required'), show: (t, { typeName }) => (t.event_steps || []).map(typeName).join(' → ') },
   ...window,
   { key: 'ordered', label: 'Steps must happen in this order', type: 'checkbox' },
-  fireMode, active, sequenceWebhook, sequenceEmails, where,
+  fireMode, active, sequenceWebhook, sequenceEmails, ...emailTexts, description, where,
 ];
 
 export const patternFields = [
@@ -84,13 +94,13 @@ export const patternFields = [
     toApi: (v) => parseConditions(v).conditions, check: (v) => parseConditions(v).problem,
     types: (v) => parseConditions(v).conditions.map((c) => c.event_type),
     show: (t, { typeName }) => (t.conditions || []).map((c) => `${c.min_count}× ${typeName(c.event_type)}`).join(' + ') },
-  ...window, fireMode, active, webhook, emails, where,
+  ...window, fireMode, active, webhook, emails, ...emailTexts, description, where,
 ];
 
 export const surgeFields = [
   { key: 'threshold_count', label: 'At least (events)', what: 'The number of events', type: 'number', required: true, min: 1 },
   { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: anyType, types: oneType },
-  ...window, active, webhook, emails, where,
+  ...window, active, webhook, emails, ...emailTexts, description, where,
 ];
 
 // Lead filters of milestone, sequence and pattern triggers (`profile_filters`): a segment and a fit level as
@@ -146,4 +156,34 @@ export function leadFilterFields(segments, fitLevels) {
       ...filtersFromRows(rows),
     ] });
   return fields;
+}
+
+/**
+ * Where a milestone, sequence or pattern posts in Slack, for an OU with Slack connected: its channels and people by
+ * name (`channels`: conversations.list's, `people`: slackPeople's), or the OU's default target. A trigger's own
+ * target the lists do not hold (a private channel, a person who left) is offered as it is, so editing keeps it.
+ * The form's value is "kind:id" (`withSlackTarget` makes the API's two fields of it).
+ */
+export function slackTargetField(channels, people) {
+  const listed = [...channels.map((c) => [`channel:${c.id}`, `#${c.name}`]), ...people.map((p) => [`user:${p.id}`, p.label])];
+  const own = (t) => (t?.slack_target_id ? `${t.slack_target_kind || 'channel'}:${t.slack_target_id}` : '');
+  return {
+    key: 'slack_target', label: 'Slack', type: 'select', column: false, toForm: own,
+    options: (t) => {
+      const mine = own(t);
+      const kept = mine && !listed.some(([v]) => v === mine)
+        ? [[mine, `${t.slack_target_kind === 'user' ? 'Person' : 'Channel'} ${t.slack_target_id}`]] : [];
+      return [['', 'The OU’s default Slack target'], ...kept, ...listed];
+    },
+  };
+}
+
+/** A trigger body with the form's Slack choice ("channel:C1", "" for the default) as `slack_target_kind` and
+ * `slack_target_id`; a body without the choice (Slack not connected) is left as it is, so a stored target stays. */
+export function withSlackTarget(out) {
+  if (!('slack_target' in out)) return out;
+  const { slack_target: choice, ...rest } = out;
+  const at = String(choice ?? '').indexOf(':');
+  return at > 0 ? { ...rest, slack_target_kind: choice.slice(0, at), slack_target_id: choice.slice(at + 1) }
+    : { ...rest, slack_target_kind: null, slack_target_id: null };
 }
