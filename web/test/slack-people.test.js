@@ -18,3 +18,19 @@ test('people by name, without deactivated accounts, bots or Slackbot', () => {
   ]);
   assert.deepEqual(slackPeople(undefined), []);
 });
+
+test('every page of a Slack list is read, following its cursor, up to a bound', async () => {
+  const pages = { '': ['a', 'b'], c1: ['c'], c2: ['d'] };
+  const next = { '': 'c1', c1: 'c2', c2: '' };
+  const asked = [];
+  const get = async (path, query) => {
+    asked.push([path, query]);
+    const cursor = query?.cursor || '';
+    return { ok: true, channels: pages[cursor], response_metadata: { next_cursor: next[cursor] } };
+  };
+  const { slackList } = await import('../src/screens/settings/slackPeople.js');
+  assert.deepEqual(await slackList(get, '/settings/slack/channels', 'channels'), { channels: ['a', 'b', 'c', 'd'] });
+  assert.deepEqual(asked, [['/settings/slack/channels', undefined], ['/settings/slack/channels', { cursor: 'c1' }],
+    ['/settings/slack/channels', { cursor: 'c2' }]]);
+  assert.deepEqual(await slackList(get, '/settings/slack/channels', 'channels', 2), { channels: ['a', 'b', 'c'] });
+});

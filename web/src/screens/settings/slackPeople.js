@@ -14,3 +14,20 @@ export function slackPeople(members) {
     })
     .sort((a, b) => a.label.localeCompare(b.label));
 }
+
+/**
+ * Every page of a Slack list the server proxies (`/settings/slack/channels` -> `channels`, `/settings/slack/users`
+ * -> `members`), following `next_cursor`, at most `pages` pages (5,000 entries at the 200 a page it asks for):
+ * a workspace of many channels or people has them all offered. `get(path, query)`: the API's GET.
+ */
+export async function slackList(get, path, key, pages = 25) {
+  const all = [];
+  let cursor = '';
+  for (let page = 0; page < pages; page += 1) {
+    const body = await get(path, cursor ? { cursor } : undefined);
+    all.push(...(body?.[key] || []));
+    cursor = body?.response_metadata?.next_cursor || '';
+    if (!cursor) break;
+  }
+  return { [key]: all };
+}
