@@ -155,6 +155,7 @@ def test_a_trigger_posts_to_a_slack_person_and_says_what_its_email_says(
         ["The OU\u2019s default Slack target", "#sales", "Ana Lima (@ana)", "Bo Berg (@bo)"])
     slack.select_option(label="Bo Berg (@bo)")
     form.get_by_label(re.compile(r"^Email subject")).fill("{{lead_id}} is hot")
+    form.get_by_label(re.compile(r"^Email preview line")).fill("{{score}} points")
     form.get_by_label(re.compile(r"^Description")).fill("For the enterprise team")
     watched.shot("trigger-slack-person")
     form.get_by_role("button", name="Create").click()
@@ -162,8 +163,8 @@ def test_a_trigger_posts_to_a_slack_person_and_says_what_its_email_says(
     made = next(t for t in slack_server.request("GET", "/triggers/milestones", headers=headers).json()
                 if t["name"] == "Hot lead to Bo")
     assert (made["slack_target_kind"], made["slack_target_id"]) == ("user", "U2")
-    assert (made["email_subject"], made["description"], made["email_message"]) == (
-        "{{lead_id}} is hot", "For the enterprise team", None)
+    assert (made["email_subject"], made["email_preheader"], made["description"], made["email_message"]) == (
+        "{{lead_id}} is hot", "{{score}} points", "For the enterprise team", None)
     assert made["destinations"] == ["slack"]
 
     row = page.get_by_role("row").filter(has_text="Private room")

@@ -95,6 +95,7 @@ test('a sequence with only a Slack target sends somewhere; email texts left blan
   assert.equal(webhook.check('', { webhook_url: '', emails: '' }, { slack_target_id: 'C1' }), '');
   for (const fields of [milestoneFields, sequenceFields, patternFields, surgeFields]) {
     assert.equal(field(fields, 'email_subject').toApi('  '), null);
+    assert.equal(field(fields, 'email_preheader').toApi(' {{score}} points '), '{{score}} points');
     assert.equal(field(fields, 'email_message').toApi(' Hi {{lead_id}} '), 'Hi {{lead_id}}');
     assert.equal(field(fields, 'description').toApi(''), null);
   }

@@ -58,6 +58,8 @@ const optionalText = (v) => (blank(v) ? null : String(v).trim());
 const emailTexts = [
   { key: 'email_subject', label: 'Email subject (empty: the default)', column: false, maxlength: 500, toApi: optionalText,
     help: 'The default: “LeadVibe: {{trigger_name}} fired for {{lead_id}}”.' },
+  { key: 'email_preheader', label: 'Email preview line (empty: the default)', column: false, maxlength: 500,
+    toApi: optionalText, help: 'What mail apps show after the subject. The default: “{{lead_id}} is at {{score}} points”.' },
   { key: 'email_message', label: 'Email message (empty: the score, level and event)', type: 'textarea', column: false,
     toApi: optionalText, help: 'Placeholders: {{lead_id}}, {{score}}, {{event_type}}, {{trigger_name}}, {{level}}. A link to the lead is added.' },
 ];
