@@ -177,3 +177,27 @@ def test_a_trigger_posts_to_a_slack_person_and_says_what_its_email_says(
     saved = slack_server.request("GET", "/triggers/milestones", headers=headers).json()
     again = next(t for t in saved if t["trigger_id"] == kept["trigger_id"])
     assert (again["score_threshold"], again["slack_target_kind"], again["slack_target_id"]) == (15, "channel", "G9")
+
+
+def test_slack_deliveries_name_their_person(watched: Watched, slack_server: ServerProcess) -> None:
+    headers = {"Authorization": f"Bearer {slack_server.token()}", "X-OU-ID": "unit_default"}
+
+    def call(method: str, path: str, body: dict[str, object]) -> dict[str, str]:
+        answer = slack_server.request(method, path, headers=headers, json=body)
+        assert answer.status_code < 300, answer.text
+        return dict(answer.json())
+
+    ruleset = call("POST", "/rulesets", {"name": "Deliveries", "is_primary": True})
+    call("POST", "/rules", {"ruleset_id": ruleset["ruleset_id"], "event_type": "demo_request", "weight": 70})
+    call("POST", "/triggers/milestones", {"name": "Demo to Ana", "score_threshold": 50, "event_type": "demo_request",
+                                          "slack_target_kind": "user", "slack_target_id": "U1"})
+    r = slack_server.request("POST", "/ingest", headers=slack_server.basic(),
+                             json={"lead_id": "ld_slack_named", "event_type": "demo_request"})
+    assert r.status_code == 202, r.text
+    page = watched.page
+    watched.base = slack_server.base
+    sign_in(page, slack_server.base)
+    watched.goto("/ui/triggers/deliveries")
+    row = page.get_by_role("table", name="Deliveries").get_by_role("row").filter(has_text="Demo to Ana")
+    expect(row).to_contain_text("Ana Lima (@ana)", timeout=20_000)
+    expect(row).to_contain_text("delivered", timeout=20_000)

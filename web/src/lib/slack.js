@@ -1,4 +1,5 @@
-// The people of a Slack workspace a notification can go to, from `users.list` (GET /settings/slack/users).
+// A Slack workspace as names: its people and channels through the server's proxies of `users.list` and
+// `conversations.list`, and a notification target ("channel:C1", "user:U2") said by name.
 
 /**
  * Members who can receive a direct message, by name: no deactivated accounts, bots or Slackbot. Each as
@@ -30,4 +31,19 @@ export async function slackList(get, path, key, pages = 25) {
     if (!cursor) break;
   }
   return { [key]: all };
+}
+
+/** A target as the deliveries name it ("channel:C1", "user:U2") by its channel's or person's name when the lists
+ * hold it ("#sales", "Bo Berg (@bo)"), else as given. */
+export function slackTargetName(target, channels = [], people = []) {
+  const [kind, id] = String(target ?? '').split(/:(.*)/s);
+  if (kind === 'channel') {
+    const channel = channels.find((c) => c.id === id);
+    if (channel) return `#${channel.name}`;
+  }
+  if (kind === 'user') {
+    const person = people.find((p) => p.id === id);
+    if (person) return person.label;
+  }
+  return String(target ?? '');
 }

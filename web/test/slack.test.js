@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { slackPeople } from '../src/screens/settings/slackPeople.js';
+import { slackPeople } from '../src/lib/slack.js';
 
 test('people by name, without deactivated accounts, bots or Slackbot', () => {
   const members = [
@@ -28,9 +28,19 @@ test('every page of a Slack list is read, following its cursor, up to a bound', 
     const cursor = query?.cursor || '';
     return { ok: true, channels: pages[cursor], response_metadata: { next_cursor: next[cursor] } };
   };
-  const { slackList } = await import('../src/screens/settings/slackPeople.js');
+  const { slackList } = await import('../src/lib/slack.js');
   assert.deepEqual(await slackList(get, '/settings/slack/channels', 'channels'), { channels: ['a', 'b', 'c', 'd'] });
   assert.deepEqual(asked, [['/settings/slack/channels', undefined], ['/settings/slack/channels', { cursor: 'c1' }],
     ['/settings/slack/channels', { cursor: 'c2' }]]);
   assert.deepEqual(await slackList(get, '/settings/slack/channels', 'channels', 2), { channels: ['a', 'b', 'c'] });
+});
+
+test('a delivery target by its channel or person name when the lists hold it', async () => {
+  const { slackTargetName } = await import('../src/lib/slack.js');
+  const channels = [{ id: 'C1', name: 'sales' }];
+  const people = [{ id: 'U2', label: 'Bo Berg (@bo)' }];
+  assert.equal(slackTargetName('channel:C1', channels, people), '#sales');
+  assert.equal(slackTargetName('user:U2', channels, people), 'Bo Berg (@bo)');
+  assert.equal(slackTargetName('user:U9', channels, people), 'user:U9');
+  assert.equal(slackTargetName('channel:G9'), 'channel:G9');
 });
