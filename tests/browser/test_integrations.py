@@ -131,6 +131,12 @@ def test_a_slack_person_is_chosen_by_name(watched: Watched, slack_server: Server
     assert (saved["default_target_kind"], saved["default_target_id"]) == ("user", "U2"), saved
     page.reload()  # the saved person is shown as chosen
     expect(card.get_by_label(re.compile(r"^Person"))).to_have_value("U2")
+    # a default the list lacks (a private channel set through the API) stays chosen rather than blank
+    assert slack_server.request("PUT", "/settings/slack/target", headers=headers,
+                                json={"kind": "channel", "id": "G9"}).status_code == 200
+    page.reload()
+    expect(card.get_by_label(re.compile(r"^Channel"))).to_have_value("G9")
+    expect(card.get_by_role("button", name="Save as default")).to_be_enabled()
 
 
 def test_a_trigger_posts_to_a_slack_person_and_says_what_its_email_says(
