@@ -41,7 +41,7 @@ class WebhookSecret(msgspec.Struct):
 
     secret: str
     rotated_at: Instant | None
-    previous_valid_until: str | None = None
+    previous_valid_until: Instant | None = None
 
 
 def _secret_out(rt: Runtime, row: dict[str, Any]) -> WebhookSecret:

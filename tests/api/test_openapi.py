@@ -115,7 +115,7 @@ def test_instants_in_answers_are_dates_and_requests_take_their_own_forms(served:
     requests = _reachable(doc, [op.get("requestBody", {}) for op in operations])
     instants = {(name, field): prop for name, schema in answers.items() if name not in requests
                 for field, prop in schema.get("properties", {}).items()
-                if field.endswith("_at") or field in ("timestamp", "start", "end", "bucket_start")}
+                if field.endswith(("_at", "_until")) or field in ("timestamp", "start", "end", "bucket_start")}
     assert len(instants) > 60
     missing = [k for k, prop in instants.items() if prop.get("format") != "date-time"]
     assert missing == [], missing
