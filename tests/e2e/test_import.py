@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.server import ServerProcess, status_kb
@@ -263,18 +264,20 @@ def test_cli_import_by_lead_scores_as_the_file_order_does(tmp_path: Path) -> Non
             deadline = time.monotonic() + 60
             while server.request("GET", "/healthz").json()["queue_depth"] and time.monotonic() < deadline:
                 time.sleep(0.1)
-            leads = server.request("GET", "/leads?limit=100", headers=admin).json()["leads"]
             outcome = {}
-            for lead in leads:
-                events = server.request("GET", f"/leads/{lead['id']}/events?limit=100", headers=admin).json()
-                at = {ev["id"]: (ev["event_type"], ev["occurred_at"]) for ev in events}
-                history = []
-                for ev in events:
-                    why = server.request("GET", f"/events/{ev['id']}/explanation", headers=admin).json()
-                    history.append((ev["event_type"], ev["occurred_at"], why["inorganic"], why["multiplier"],
-                                    at.get(why["grouped_with"]) if why["grouped_with"] else None,
-                                    [(r["delta"], r["before"], r["after"]) for r in why["rulesets"]]))
-                outcome[lead["id"]] = (lead["score"], lead["session_count"], history)
+            # One kept-alive connection for the few hundred reads below.
+            with httpx.Client(base_url=server.base, headers=admin, timeout=30) as api:
+                leads = api.get("/leads?limit=100").json()["leads"]
+                for lead in leads:
+                    events = api.get(f"/leads/{lead['id']}/events?limit=100").json()
+                    at = {ev["id"]: (ev["event_type"], ev["occurred_at"]) for ev in events}
+                    history = []
+                    for ev in events:
+                        why = api.get(f"/events/{ev['id']}/explanation").json()
+                        history.append((ev["event_type"], ev["occurred_at"], why["inorganic"], why["multiplier"],
+                                        at.get(why["grouped_with"]) if why["grouped_with"] else None,
+                                        [(r["delta"], r["before"], r["after"]) for r in why["rulesets"]]))
+                    outcome[lead["id"]] = (lead["score"], lead["session_count"], history)
             outcomes.append(outcome)
             if by_lead:
                 unnamed = tmp_path / "unnamed.csv"
