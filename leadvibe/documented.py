@@ -50,9 +50,10 @@ def one_line(limit: int, *, blank: str = "blank clears it") -> msgspec.Meta:
     """Metadata of a one-line text that may be blank, at most `limit` characters as sent, without control
     characters (a trigger's name, an email subject): shown in the document only, the handler checks it with
     messages that name the field. `blank`: what a blank value does."""
+    rules = single_line_schema(limit)
+    del rules["minLength"], rules["pattern"]  # blank is taken
     return msgspec.Meta(description=f"at most {limit} characters on one line, no control characters; {blank}",
-                        extra_json_schema={"extra": {"max_length": limit,
-                                                     "schema_not": string_matching(CONTROL_PATTERN)}})
+                        extra_json_schema={"extra": rules})
 
 
 def sized(low: int, high: int | None = None, *, items: dict[str, Any] | None = None) -> msgspec.Meta:

@@ -15,6 +15,7 @@ import apsw
 import structlog
 
 from leadvibe.db.database import DatabaseClosed, ReadTimeout
+from leadvibe.timeutil import TIMESTAMP_FORM
 
 log = structlog.get_logger("leadvibe.errors")
 
@@ -74,10 +75,16 @@ def _kinds(spec: str) -> str:
     return " or ".join(n for n in names if n != "null") + (" (or null)" if "null" in spec else "")
 
 
-def plain_message(raw: str, field: str | None, *, from_text: bool = False) -> str:
+# Body fields that hold an RFC 3339 instant (`timeutil.parse_rfc3339`): sent as a number (epoch seconds or
+# milliseconds, as many tools write one), they are told the form they take rather than "must be a string".
+INSTANT_FIELDS = frozenset({"timestamp", "occurred_at", "start_at", "end_at"})
+
+
+def plain_message(raw: str, field: str | None, *, from_text: bool = False, body_shape: str = "") -> str:
     """A decoder's message (msgspec, the framework) said in the user's words, naming the field. `from_text`: the
     value came from a query string, a path or a header, where every value is text, so "not a string" would
-    mislead: the message then says only what the value must be."""
+    mislead: the message then says only what the value must be. `body_shape`: what the route takes, said after
+    a body that is not a JSON object (a list of records posted as it is, by a webhook tool)."""
     name = f"`{field}`" if field else "the request body"
     if m := re.match(r"Object missing required field `([^`]+)`", raw):
         inner = f"{field}.{m.group(1)}" if field else m.group(1)
@@ -92,7 +99,9 @@ def plain_message(raw: str, field: str | None, *, from_text: bool = False) -> st
     if m := re.match(r"Expected `([^`]+)`, got `([^`]+)`", raw):
         got = _KINDS.get(m.group(2), m.group(2))
         if not field and m.group(1) == "object":
-            return f"the request body must be a JSON object, not {got}"
+            return f"the request body must be a JSON object, not {got}" + (f": {body_shape}" if body_shape else "")
+        if field and field.rsplit(".", 1)[-1] in INSTANT_FIELDS and m.group(2) in ("int", "float"):
+            return f"{name} {TIMESTAMP_FORM}, not a number"
         if from_text and m.group(2) == "str":
             return f"{name} must be {_kinds(m.group(1))}"
         return f"{name} must be {_kinds(m.group(1))}, not {got}"
@@ -221,14 +230,15 @@ def malformed_body(text: str, body: bytes) -> ApiError:
     return ApiError(400, plain_message(text, None))
 
 
-def validation_error(text: str, body: bytes | None = None) -> ApiError:
+def validation_error(text: str, body: bytes | None = None, body_shape: str = "") -> ApiError:
     """400 for a body msgspec refused (`<message> - at `$.<path>``), said as the framework's validation errors
     are (`plain_message`, the field named in the message and in `details`): the lean ingest path uses it."""
     if (overflow := out_of_range(text, body)) is not None:
         return overflow
     raw, found, where = text.partition(" - at `$")
     key = where.rstrip("`").lstrip(".") if found else ""
-    return ApiError(400, plain_message(raw, key or None), [{"message": raw, "key": key or "data", "source": "body"}])
+    return ApiError(400, plain_message(raw, key or None, body_shape=body_shape),
+                    [{"message": raw, "key": key or "data", "source": "body"}])
 
 
 def _unavailable(exc: BaseException) -> str | None:

@@ -185,7 +185,8 @@ def _replayable(result: KeyedBatch) -> BatchAccepted:
 # These two handlers describe the ingestion routes (OpenAPI, guard declaration) and serve them when the lean
 # path is off; the server answers them through api/ingest_asgi.py, which runs the same guard and the same
 # accept_one / accept_batch without the framework's per-request machinery.
-@post("/ingest", opt=access(Role.OPERATOR),
+@post("/ingest", opt=access(Role.OPERATOR, body_shape='send one event as an object, or several to /ingest/batch as'
+                                                      ' {"events": [...]}'),
       operation_id="ingestEvent", summary="Ingest engagement event", tags=["Events"],
       status_code=202, request_max_body_size=MAX_BODY)
 async def ingest(request: Request[Any, Any, Any], data: IngestEvent,
@@ -194,7 +195,8 @@ async def ingest(request: Request[Any, Any, Any], data: IngestEvent,
     return await accept_one(request.app.state.runtime, request.state.tenant, data, idempotency_key)
 
 
-@post("/ingest/batch", opt=access(Role.OPERATOR), operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
+@post("/ingest/batch", opt=access(Role.OPERATOR, body_shape='send the events as {"events": [...]}'),
+      operation_id="ingestEventBatch", summary="Ingest up to 1,000 events",
       tags=["Events"], status_code=202, request_max_body_size=MAX_BATCH_BODY)
 async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn,
                        idempotency_key: IdempotencyKey = None) -> BatchAccepted:

@@ -30,6 +30,7 @@ from leadvibe.api.ingest import (
     accept_batch,
     accept_one,
     ingest,
+    ingest_batch,
 )
 from leadvibe.api.json_body import require_json
 from leadvibe.errors import ApiError, error_body, malformed_body, unexpected_error, validation_error
@@ -37,7 +38,6 @@ from leadvibe.observe import end_request, start_request
 from leadvibe.pipeline.inbox import IngestEvent
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import check_access
-from leadvibe.timeutil import TIMESTAMP_FORM
 
 log = structlog.get_logger("leadvibe.ingest")
 
@@ -163,33 +163,17 @@ async def _accept_batch(rt: Runtime, tenant: Any, body: bytes, connection: RawCo
     return await accept_batch(rt, tenant, _many.decode(body), connection.headers.get("idempotency-key"))
 
 
-_ROUTES: dict[str, tuple[int, Accept]] = {
-    "/ingest": (MAX_BODY, _accept_one),
-    "/ingest/batch": (MAX_BATCH_BODY, _accept_batch),
+# Path -> body limit, what answers it, and the body it takes as its handler declares it (said after a body that is
+# not a JSON object).
+_ROUTES: dict[str, tuple[int, Accept, str]] = {
+    "/ingest": (MAX_BODY, _accept_one, ingest.opt["body_shape"]),
+    "/ingest/batch": (MAX_BATCH_BODY, _accept_batch, ingest_batch.opt["body_shape"]),
 }
-# What to send instead of a bare JSON array (what a webhook tool posting a list of records sends).
-_ARRAY_HINT = {
-    "/ingest": 'send one event as an object, or several to /ingest/batch as {"events": [...]}',
-    "/ingest/batch": 'send the events as {"events": [...]}',
-}
-
-
-def _with_hint(error: ApiError, path: str) -> ApiError:
-    """A body refused for being an array says what the route takes instead; a timestamp sent as a number (epoch
-    seconds or milliseconds, as many tools write one) says which form it takes."""
-    if error.message.endswith("JSON object, not an array"):
-        error.message = f"{error.message}: {_ARRAY_HINT[path]}"
-    elif error.details and str(error.details[0].get("key", "")).endswith("timestamp") and (
-            error.message.endswith(("not an integer", "not a number"))):
-        error.message = f"`{error.details[0]['key']}` {TIMESTAMP_FORM}, not a number"
-    return error
-
-
 def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
     """An ASGI app answering the two ingestion POSTs itself and passing everything else to `framework`."""
 
     async def respond(scope: Scope, receive: Receive) -> tuple[int, bytes, dict[str, str] | None]:
-        limit, accept = _ROUTES[scope["path"]]
+        limit, accept, body_shape = _ROUTES[scope["path"]]
         connection = RawConnection(scope)
         try:
             _, tenant, _ = await check_access(rt, connection, _OPT, "POST")
@@ -202,7 +186,7 @@ def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
             try:
                 result = await accept(rt, tenant, body, connection)
             except msgspec.ValidationError as exc:
-                raise _with_hint(validation_error(str(exc), body), scope["path"]) from None
+                raise validation_error(str(exc), body, body_shape) from None
             except msgspec.DecodeError as exc:
                 raise malformed_body(str(exc), body) from None
         except Exception as exc:

@@ -196,7 +196,8 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
     except msgspec.ValidationError as exc:
         refusal = _refusal_with_whole_numbers(decoder, body) if _INTEGRAL_FLOAT.search(str(exc)) else str(exc)
         if refusal is not None:
-            raise validation_error(refusal, body) from None
+            # A route may say what body it takes (`body_shape` in its opt), for a body that is not an object.
+            raise validation_error(refusal, body, str(request.route_handler.opt.get("body_shape", ""))) from None
     except msgspec.DecodeError as exc:
         raise malformed_body(str(exc), body) from None
     if request.method in ("PUT", "PATCH"):

@@ -767,3 +767,38 @@ async def test_an_overlong_field_is_a_bad_row_not_a_broken_file(api: Api) -> Non
     body = r.json()
     assert body["imported"] == 6 and body["errors"] == 1, body
     assert body["error_rows"][0]["line"] == 7 and "lead_id" in body["error_rows"][0]["error"]
+
+
+@pytest.mark.parametrize("path,hint", [
+    # what a webhook tool posting a list of records is told to send instead
+    ("/ingest", ': send one event as an object, or several to /ingest/batch as {"events": [...]}'),
+    ("/ingest/batch", ': send the events as {"events": [...]}'),
+])
+async def test_an_array_body_is_told_the_shape_the_route_takes(api: Api, path: str, hint: str) -> None:
+    r = await api.post(path, json=[{"lead_id": "ld_1", "event_type": "page_view"}])
+    assert r.status_code == 400
+    assert r.json()["error"] == "the request body must be a JSON object, not an array" + hint
+
+
+@pytest.mark.parametrize("timestamp,said", [
+    (1733550000, "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z, not a number"),
+    (1733550000123.0, "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z, not a number"),
+    ("1733550000", "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z, not a number of seconds"
+                   " or milliseconds"),
+    ("2026-12-07", "`timestamp` must include a time and a UTC offset, such as 2025-09-15T14:30:00Z"),
+    ("2026-12-07T01:00:00", "`timestamp` must include a UTC offset (Z or +hh:mm), such as 2025-09-15T14:30:00Z"),
+    ("2026-12-07T01:00:00.250", "`timestamp` must include a UTC offset (Z or +hh:mm), such as 2025-09-15T14:30:00Z"),
+    ("next tuesday", "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z"),
+])
+async def test_a_timestamp_in_another_form_is_told_the_form(api: Api, timestamp: object, said: str) -> None:
+    """The forms other tools write (epoch seconds or milliseconds, a date, a local time) are named in the refusal."""
+    for path, body in (("/ingest", {"lead_id": "ld_1", "event_type": "page_view", "timestamp": timestamp}),
+                       ("/ingest/batch", {"events": [{"lead_id": "ld_1", "event_type": "page_view",
+                                                      "timestamp": timestamp}]})):
+        r = await api.post(path, json=body)
+        if path == "/ingest":
+            assert (r.status_code, r.json()["error"]) == (400, said)
+        elif isinstance(timestamp, str):  # a batch answers a value's form for each event
+            assert r.status_code == 202 and r.json()["results"][0]["error"] == said, r.text
+        else:  # and refuses a value of the wrong type, as its document's types say
+            assert (r.status_code, r.json()["error"]) == (400, said.replace("`timestamp`", "`events[0].timestamp`"))
