@@ -164,20 +164,23 @@ def _null_field(annotation: Any, body: bytes) -> str | None:
     return None
 
 
-# Each handler's strict decoder (None: it reads no JSON body, or its type is one msgspec cannot decode alone).
-_STRICT: dict[BaseRouteHandler, msgspec.json.Decoder[Any] | None] = {}
+# Each handler function's strict decoder (None: it reads no JSON body, or its type is one msgspec cannot decode
+# alone). Keyed by the function, which every app built in the process shares: the handler objects are the app's
+# own copies, and would keep each app alive.
+_STRICT: dict[Any, msgspec.json.Decoder[Any] | None] = {}
 
 
 def _strict_decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | None:
-    if handler not in _STRICT:
+    fn = handler.fn
+    if fn not in _STRICT:
         decoder = None
         if reads_json_body(handler):
             try:
                 decoder = msgspec.json.Decoder(handler.parsed_fn_signature.parameters["data"].annotation, strict=True)
             except TypeError:
                 decoder = None
-        _STRICT[handler] = decoder
-    return _STRICT[handler]
+        _STRICT[fn] = decoder
+    return _STRICT[fn]
 
 
 async def decode_strictly(request: Request[Any, Any, Any]) -> None:
