@@ -167,7 +167,7 @@ def _null_field(annotation: Any, body: bytes) -> str | None:
 # Each handler function's strict decoder (None: it reads no JSON body, or its type is one msgspec cannot decode
 # alone). Keyed by the function, which every app built in the process shares: the handler objects are the app's
 # own copies, and would keep each app alive.
-_STRICT: dict[Any, msgspec.json.Decoder[Any] | None] = {}
+_STRICT: dict[Callable[..., Any], msgspec.json.Decoder[Any] | None] = {}
 
 
 def _strict_decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | None:
