@@ -68,6 +68,7 @@ def to_rfc3339(ms: int | None) -> str | None:
 
 EXAMPLE = "such as 2025-09-15T14:30:00Z"
 TIMESTAMP_FORM = f"must be an RFC 3339 timestamp {EXAMPLE}"
+_NEEDS_OFFSET = f"must include a UTC offset (Z or +hh:mm), {EXAMPLE}"
 
 
 def _why_not_rfc3339(text: object) -> str:
@@ -83,7 +84,7 @@ def _why_not_rfc3339(text: object) -> str:
         if naive and len(s) == 10:
             return f"must include a time and a UTC offset, {EXAMPLE}"
         if naive and len(s) == 19:
-            return f"must include a UTC offset (Z or +hh:mm), {EXAMPLE}"
+            return _NEEDS_OFFSET
     return TIMESTAMP_FORM
 
 
@@ -101,7 +102,7 @@ def parse_rfc3339(text: str, *, clamp: bool = False) -> int:
     except ValueError:
         raise ValueError(TIMESTAMP_FORM) from None
     if dt.tzinfo is None:
-        raise ValueError(f"must include a UTC offset (Z or +hh:mm), {EXAMPLE}")
+        raise ValueError(_NEEDS_OFFSET)
     try:
         ms = (dt - _EPOCH) // timedelta(milliseconds=1)
     except OverflowError:

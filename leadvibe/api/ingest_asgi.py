@@ -169,6 +169,8 @@ _ROUTES: dict[str, tuple[int, Accept, str]] = {
     "/ingest": (MAX_BODY, _accept_one, ingest.opt["body_shape"]),
     "/ingest/batch": (MAX_BATCH_BODY, _accept_batch, ingest_batch.opt["body_shape"]),
 }
+
+
 def lean_ingest(rt: Runtime, framework: ASGIApp) -> ASGIApp:
     """An ASGI app answering the two ingestion POSTs itself and passing everything else to `framework`."""
 

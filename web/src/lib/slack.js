@@ -33,10 +33,22 @@ export async function slackList(get, path, key, pages = 25) {
   return { [key]: all };
 }
 
+/** A target written "kind:id" ("channel:C1", "user:U2") as `[kind, id]` (`['', '']` for none). */
+export function parseSlackTarget(target) {
+  const text = String(target ?? '');
+  const at = text.indexOf(':');
+  return at > 0 ? [text.slice(0, at), text.slice(at + 1)] : ['', ''];
+}
+
+/** A target the workspace's lists do not hold (a private channel, a person who left), said by its id. */
+export function unlistedTargetLabel(kind, id) {
+  return `${kind === 'user' ? 'Person' : 'Channel'} ${id}`;
+}
+
 /** A target as the deliveries name it ("channel:C1", "user:U2") by its channel's or person's name when the lists
  * hold it ("#sales", "Bo Berg (@bo)"), else as given. */
 export function slackTargetName(target, channels = [], people = []) {
-  const [kind, id] = String(target ?? '').split(/:(.*)/s);
+  const [kind, id] = parseSlackTarget(target);
   if (kind === 'channel') {
     const channel = channels.find((c) => c.id === id);
     if (channel) return `#${channel.name}`;

@@ -1,6 +1,7 @@
 // Form fields of each trigger kind for ConfigList (API field names; windows are an amount and a unit).
 import { conditionText, valueless } from '../../lib/conditions.js';
 import { emailList } from '../../lib/validate.js';
+import { parseSlackTarget, unlistedTargetLabel } from '../../lib/slack.js';
 
 const list = (v) => (v || '').split(',').map((s) => s.trim()).filter(Boolean);
 /** A sequence's steps as typed: separated by commas, semicolons or arrows ("pricing_page_view → demo_request"). */
@@ -174,7 +175,7 @@ export function slackTargetField(channels, people) {
     options: (t) => {
       const mine = own(t);
       const kept = mine && !listed.some(([v]) => v === mine)
-        ? [[mine, `${t.slack_target_kind === 'user' ? 'Person' : 'Channel'} ${t.slack_target_id}`]] : [];
+        ? [[mine, unlistedTargetLabel(...parseSlackTarget(mine))]] : [];
       return [['', 'The OU’s default Slack target'], ...kept, ...listed];
     },
   };
@@ -185,7 +186,6 @@ export function slackTargetField(channels, people) {
 export function withSlackTarget(out) {
   if (!('slack_target' in out)) return out;
   const { slack_target: choice, ...rest } = out;
-  const at = String(choice ?? '').indexOf(':');
-  return at > 0 ? { ...rest, slack_target_kind: choice.slice(0, at), slack_target_id: choice.slice(at + 1) }
-    : { ...rest, slack_target_kind: null, slack_target_id: null };
+  const [kind, id] = parseSlackTarget(choice);
+  return kind ? { ...rest, slack_target_kind: kind, slack_target_id: id } : { ...rest, slack_target_kind: null, slack_target_id: null };
 }
