@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,24 @@ async def wait_idle(api: Any, timeout: float = 10.0) -> None:
     if worker is None:
         raise AssertionError("the scoring worker is not running")
     await asyncio.wait_for(worker.wait_idle(), timeout)
+
+
+async def on_app_loop(api: Any, job: Callable[[], Awaitable[Any]]) -> Any:
+    """Run `job` on the event loop the test client runs the app on (its portal's thread), as a `/stream` handler
+    runs. The stream hub wakes its subscribers' queues on that loop: a subscriber on the test's own loop would see
+    a message only when something else woke its loop (a timeout seconds later)."""
+    return await asyncio.wrap_future(api.client.blocking_portal.start_task_soon(job))
+
+
+async def subscribed(api: Any, job: Callable[[], Awaitable[Any]], unit_id: str = "unit_default") -> asyncio.Future[Any]:
+    """Start `job`, a reader of `unit_id`'s stream, on the app's loop; return once it has subscribed."""
+    before = api.rt.stream.subscriber_count(unit_id)
+    task = asyncio.ensure_future(on_app_loop(api, job))
+    for _ in range(500):
+        if api.rt.stream.subscriber_count(unit_id) > before or task.done():
+            return task
+        await asyncio.sleep(0.01)
+    raise AssertionError("the stream reader never subscribed")
 
 
 async def add_rules(api: Any, weights: dict[str, int], ruleset_id: str = "rs_test", primary: bool = True,

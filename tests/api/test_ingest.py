@@ -16,7 +16,16 @@ from leadvibe.pipeline.inbox import pending_count
 from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.timeutil import Clock
 from tests.conftest import Api
-from tests.helpers import add_filter, add_rules, delta_sums, metric_values, other_unit, scores_of, wait_idle
+from tests.helpers import (
+    add_filter,
+    add_rules,
+    delta_sums,
+    metric_values,
+    other_unit,
+    scores_of,
+    subscribed,
+    wait_idle,
+)
 
 
 @pytest.fixture(params=["lean", "framework"])
@@ -533,8 +542,7 @@ async def test_stream_delivers_scores_to_its_ou(api: Api, basic: dict[str, str])
             if b"score_update" in frame:
                 return
 
-    task = asyncio.create_task(listen())
-    await asyncio.sleep(0.01)
+    task = await subscribed(api, listen)
     await _ingest(api, basic, lead_id="ld_sse", event_type="x")
     await asyncio.wait_for(task, 5)
     assert any(b'"lead_id":"ld_sse"' in f and b'"score":3' in f for f in received)
@@ -556,8 +564,7 @@ async def test_stream_messages_name_their_lead(api: Api, basic: dict[str, str]) 
             if sum(name == "score_update" for name, _ in received) == 2:
                 return
 
-    task = asyncio.create_task(listen())
-    await asyncio.sleep(0.01)
+    task = await subscribed(api, listen)
     await _ingest(api, basic, lead_id="ld_named", event_type="x")
     await _ingest(api, basic, lead_id="ld_nameless", event_type="x")
     await asyncio.wait_for(task, 5)
