@@ -583,6 +583,11 @@ _PREPARE_CHUNK = 256
 _READ_CHUNK = 2048
 # Rows the worker's first batch fetches (later ones double up to the batch size while they run whole).
 _FIRST_BATCH = 256
+# The longest an idle worker waits before it looks at the inbox again without being told of an arrival (seconds).
+# Every acknowledged event wakes it at once (`Worker.notify`); a look between arrivals only finds rows nobody told of,
+# so each empty look doubles the wait from `worker_idle_poll` up to this: an idle server's worker spent ~2 % of a
+# core looking 20 times a second.
+_IDLE_POLL_MAX_S = 1.0
 # A batch writes what it buffered whenever that would take about _FLUSH_MS (from the worker's tail per event), but
 # no more often than every _FLUSH_MIN events (each write runs with the triggers suspended, which makes SQLite
 # prepare the batch's statements again: measured at 500,000 leads, flushing every 64 events cost a seventh of the
@@ -811,6 +816,7 @@ class Worker:
         limit = min(settings.worker_batch_size, _FIRST_BATCH)
         pace_s = settings.worker_pace_ms / 1000
         last_start, last_full = float("-inf"), False
+        idle_wait = settings.worker_idle_poll
         while True:
             now = time.monotonic()
             pause = pause_before_batch(now, last_start, last_full, self._arrivals.per_second(now), pace_s,
@@ -878,7 +884,11 @@ class Worker:
                 # writer of its own) and still are.
                 self.queue_depth = self._told - told_before
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=settings.worker_idle_poll)
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle_wait)
+                idle_wait = settings.worker_idle_poll if self._wake.is_set() else min(
+                    idle_wait * 2, max(settings.worker_idle_poll, _IDLE_POLL_MAX_S))
+            else:
+                idle_wait = settings.worker_idle_poll
 
     def _batch(self, conn: apsw.Connection, limit: int, cache: LeadCache | None = None,
                **kwargs: Any) -> BatchResult:
