@@ -1,5 +1,6 @@
-"""Browser tests: the bundled dashboard in Debian's Chromium, driven by visible labels and roles against one real
-`leadvibe serve` process per test session (pytest-playwright cannot download browsers here)."""
+"""Browser tests: the bundled dashboard in Debian's Chromium, driven by visible labels and roles against a real
+`leadvibe serve` process (pytest-playwright cannot download browsers here). Both test workers take browser tests,
+each with a server and a Chromium of its own, stopped after the package's last test."""
 
 from __future__ import annotations
 
@@ -84,9 +85,10 @@ def browser_context_args() -> dict[str, Any]:
     return {"viewport": {"width": 1280, "height": 860}}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    """One server with a realistic OU for the whole session."""
+    """One server with a realistic OU for the browser tests (stopped after them: an idle server and its worker
+    would keep taking CPU from the rest of the suite)."""
     base = tmp_path_factory.mktemp("browser")
     server = ServerProcess(base / "data", env={"LEADVIBE_SYNCHRONOUS": "NORMAL", "LEADVIBE_WORKER_IDLE_POLL": "0.01",
                                                "LEADVIBE_LOGIN_DELAY_MS": "20"}).start()
@@ -189,9 +191,3 @@ def admin(watched: Watched, seeded: Seeded) -> Watched:
     sign_in(watched.page, seeded.server.base)
     return watched
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every browser test on one xdist worker (`--dist loadgroup`): one server and one Chromium, not one per worker."""
-    for item in items:
-        if "tests/browser/" in item.nodeid.replace("\\", "/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
