@@ -15,6 +15,7 @@ from leadvibe import gc_policy
 from leadvibe.app import create_app
 from leadvibe.config import Settings, load_settings
 from leadvibe.db.rows import triggers_suspended
+from leadvibe.pipeline.worker import Worker
 from leadvibe.timeutil import Clock
 
 ADMIN_EMAIL = "admin@example.com"
@@ -165,6 +166,12 @@ class SharedApp:
                 c.execute("COMMIT")
             finally:
                 c.execute("PRAGMA foreign_keys=ON")
+            # What the worker holds between batches (a lead's state, a filter's window) is checked against the
+            # writes that move its marks; these deletes, without their triggers, move none of them.
+            worker = rt.worker
+            if isinstance(worker, Worker):
+                worker.filter_windows.clear()
+                worker.lead_cache.clear()
             return units
 
         units = await rt.db.write(run, transaction=False)
@@ -179,13 +186,26 @@ class SharedApp:
             rt.invalidate_triggers(unit)
 
 
-@pytest.fixture(scope="session")
-async def shared_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SharedApp]:
-    """The worker's app (lifespan included), on its own data directory."""
-    app = create_app(make_settings(tmp_path_factory.mktemp("shared") / "data"), announce_first_start=False)
+async def _shared(tmp_path_factory: pytest.TempPathFactory, **create: Any) -> AsyncIterator[SharedApp]:
+    app = create_app(make_settings(tmp_path_factory.mktemp("shared") / "data"), announce_first_start=False, **create)
     async with AsyncTestClient(app=app) as client:
         shared = SharedApp(client, app)
         shared.remember_first_start()
+        yield shared
+
+
+@pytest.fixture(scope="session")
+async def shared_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SharedApp]:
+    """The worker's app (lifespan included), on its own data directory."""
+    async for shared in _shared(tmp_path_factory):
+        yield shared
+
+
+@pytest.fixture(scope="session")
+async def shared_framework_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SharedApp]:
+    """A second shared app that answers the two ingestion POSTs through the framework's handlers instead of the
+    lean path (`create_app(lean_ingest=False)`): the ingestion tests run against both."""
+    async for shared in _shared(tmp_path_factory, lean_ingest=False):
         yield shared
 
 
@@ -206,17 +226,23 @@ async def api(request: pytest.FixtureRequest, shared_app: SharedApp, clock: Cloc
             await own.login()
             yield own
         return
-    rt = shared_app.rt
+    async for a in on_shared(shared_app, request, clock):
+        yield a
+
+
+async def on_shared(shared: SharedApp, request: pytest.FixtureRequest, clock: Clock) -> AsyncIterator[Api]:
+    """A test's `Api` on a shared app: the module's own clock installed for the test, the app reset after it."""
+    rt = shared.rt
     real_clock = rt.clock
     if _overridden(request, "clock"):
         rt.clock = clock
-    a = Api(shared_app.client, shared_app.app)
+    a = Api(shared.client, shared.app)
     try:
         await a.login_as_admin()
         yield a
     finally:
         rt.clock = real_clock
-        await shared_app.reset()
+        await shared.reset()
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 
-from leadvibe.app import create_app
-from leadvibe.config import Settings
 from leadvibe.pipeline.inbox import pending_count
 from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.timeutil import Clock
-from tests.conftest import Api
+from tests.conftest import Api, SharedApp, on_shared
 from tests.helpers import (
     add_filter,
     add_rules,
@@ -29,13 +26,11 @@ from tests.helpers import (
 
 
 @pytest.fixture(params=["lean", "framework"])
-async def api(request: pytest.FixtureRequest, settings: Settings, clock: Clock) -> AsyncIterator[Api]:
+async def api(request: pytest.FixtureRequest, shared_app: SharedApp, shared_framework_app: SharedApp,
+              clock: Clock) -> AsyncIterator[Api]:
     """Every ingestion test runs against both ways the server can answer /ingest and /ingest/batch: the lean
-    ASGI path it uses and the framework's handlers that describe the routes."""
-    app = create_app(settings, clock=clock, announce_first_start=False, lean_ingest=request.param == "lean")
-    async with AsyncTestClient(app=app) as client:
-        a = Api(client, app)
-        await a.login()
+    ASGI path it uses and the framework's handlers that describe the routes (an app shared by the tests of each)."""
+    async for a in on_shared(shared_app if request.param == "lean" else shared_framework_app, request, clock):
         yield a
 
 
@@ -48,6 +43,14 @@ async def basic(api: Api) -> dict[str, str]:
 
 async def _ingest(api: Api, basic: dict[str, str], **event: Any) -> Any:
     return await api.client.post("/ingest", json=event, headers=basic)
+
+
+async def _last_queued(api: Api) -> int:
+    """The last arrival position the inbox ever gave (positions are never reused): a test's refused request
+    leaves it where it was."""
+    row = await api.rt.inbox_db.read(lambda c: c.execute(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").fetchone())
+    return int(row[0]) if row else 0
 
 
 async def test_seed_guide_examples_score_as_configured(api: Api, basic: dict[str, str]) -> None:
@@ -97,10 +100,11 @@ async def test_title_case_types_match_snake_case_rules(api: Api, basic: dict[str
 ])
 async def test_validation_names_the_field(api: Api, basic: dict[str, str], event: dict[str, Any], status: int,
                                           needle: str) -> None:
+    before = await _last_queued(api)
     r = await _ingest(api, basic, **event)
     assert r.status_code == status, r.text
     assert needle in r.json()["error"]
-    assert (await api.rt.inbox_db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])) == 0
+    assert await _last_queued(api) == before
 
 
 async def test_content_type_size_and_depth_limits(api: Api, basic: dict[str, str]) -> None:
@@ -374,7 +378,7 @@ async def test_import_by_lead_groups_each_leads_rows_and_scores_as_file_order(ap
 
 
 async def test_import_by_lead_needs_a_lead_id_on_every_row(api: Api, basic: dict[str, str]) -> None:
-    before = await api.rt.inbox_db.read(lambda c: c.execute("SELECT count(*) FROM inbox").fetchone()[0])
+    before = await _last_queued(api)
     r = await api.client.post("/import?by_lead=true", files={"file": ("e.csv", b"event_type,email\nx,a@b.co\n",
                                                                       "text/csv")}, headers=basic)
     assert r.status_code == 400 and "lead_id" in r.json()["error"]
@@ -383,7 +387,7 @@ async def test_import_by_lead_needs_a_lead_id_on_every_row(api: Api, basic: dict
     assert r.status_code == 400 and "line 4 has no lead_id" in r.json()["error"], r.text
     await wait_idle(api)
     events = await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM events").fetchone()[0])
-    assert (before, events) == (0, 0)
+    assert (await _last_queued(api), events) == (before, 0)
 
 
 async def test_aliases_array_and_alias_attachment(api: Api, basic: dict[str, str]) -> None:
