@@ -816,7 +816,8 @@ class Worker:
         limit = min(settings.worker_batch_size, _FIRST_BATCH)
         pace_s = settings.worker_pace_ms / 1000
         last_start, last_full = float("-inf"), False
-        idle_wait = settings.worker_idle_poll
+        idle_wait = idle_first = settings.worker_idle_poll
+        idle_longest = max(idle_first, _IDLE_POLL_MAX_S)
         while True:
             now = time.monotonic()
             pause = pause_before_batch(now, last_start, last_full, self._arrivals.per_second(now), pace_s,
@@ -885,10 +886,9 @@ class Worker:
                 self.queue_depth = self._told - told_before
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=idle_wait)
-                idle_wait = settings.worker_idle_poll if self._wake.is_set() else min(
-                    idle_wait * 2, max(settings.worker_idle_poll, _IDLE_POLL_MAX_S))
+                idle_wait = idle_first if self._wake.is_set() else min(idle_wait * 2, idle_longest)
             else:
-                idle_wait = settings.worker_idle_poll
+                idle_wait = idle_first
 
     def _batch(self, conn: apsw.Connection, limit: int, cache: LeadCache | None = None,
                **kwargs: Any) -> BatchResult:
