@@ -99,14 +99,14 @@ def across_fields(cls: type, rules: dict[str, Any] | None = None, *, creating: d
 
 
 # List fields whose items are checked one by one, an item that fails answered in the results instead of refusing
-# the request (a batch's events), as (component name, field): the document keeps the items' types and drops their
-# value rules there (`openapi.make_true` writes `<item>Shape`).
+# the request (a batch's events), as (component name, field): the document shows the item's component and that
+# any other value is a rejected item (`openapi.make_true`).
 CHECKED_ONE_BY_ONE: set[tuple[str, str]] = set()
 
 
 def one_by_one(cls: type, field: str) -> None:
     """Document that the items of `cls.field` (a list of structs) are checked one by one: the request is not
-    refused for an item that breaks the item's rules, so the list's items show the item's types only."""
+    refused for an item of the wrong shape or breaking the item's rules, so the list's items take any value."""
     for name in _component_names(cls):
         CHECKED_ONE_BY_ONE.add((name, field))
 

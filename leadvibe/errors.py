@@ -80,12 +80,14 @@ def _kinds(spec: str) -> str:
 INSTANT_FIELDS = frozenset({"timestamp", "occurred_at", "start_at", "end_at"})
 
 
-def plain_message(raw: str, field: str | None, *, from_text: bool = False, body_shape: str = "") -> str:
+def plain_message(raw: str, field: str | None, *, from_text: bool = False, body_shape: str = "",
+                  whole: str = "the request body") -> str:
     """A decoder's message (msgspec, the framework) said in the user's words, naming the field. `from_text`: the
     value came from a query string, a path or a header, where every value is text, so "not a string" would
     mislead: the message then says only what the value must be. `body_shape`: what the route takes, said after
-    a body that is not a JSON object (a list of records posted as it is, by a webhook tool)."""
-    name = f"`{field}`" if field else "the request body"
+    a body that is not a JSON object (a list of records posted as it is, by a webhook tool). `whole`: what the
+    decoded value is called when the message names no field (one event of a batch, decoded on its own)."""
+    name = f"`{field}`" if field else whole
     if m := re.match(r"Object missing required field `([^`]+)`", raw):
         inner = f"{field}.{m.group(1)}" if field else m.group(1)
         return f"`{inner}` is required"
@@ -99,7 +101,7 @@ def plain_message(raw: str, field: str | None, *, from_text: bool = False, body_
     if m := re.match(r"Expected `([^`]+)`, got `([^`]+)`", raw):
         got = _KINDS.get(m.group(2), m.group(2))
         if not field and m.group(1) == "object":
-            return f"the request body must be a JSON object, not {got}" + (f": {body_shape}" if body_shape else "")
+            return f"{whole} must be a JSON object, not {got}" + (f": {body_shape}" if body_shape else "")
         if field and field.rsplit(".", 1)[-1] in INSTANT_FIELDS and m.group(2) in ("int", "float"):
             return f"{name} {TIMESTAMP_FORM}, not a number"
         if from_text and m.group(2) == "str":
@@ -192,11 +194,13 @@ def out_of_range_path(body: bytes) -> str | None:
         return None
 
 
-def out_of_range(text: str, body: bytes | None, key: str | None = None) -> ApiError | None:
+def out_of_range(text: str, body: bytes | None, key: str | None = None,
+                 whole: str = "the request body") -> ApiError | None:
     """400 naming the field when the decoder refused a number too large to hold (`text`: its message, with or
-    without its `- at `$...`` suffix; `key`: the field it named, if it named one apart; `body`: the request body);
-    None for any other message. A field the decoder named exactly is kept (a 400-digit integer is fine in
-    metadata but out of range as an `amount`); one behind `[...]` is looked up in the body."""
+    without its `- at `$...`` suffix; `key`: the field it named, if it named one apart; `body`: the request body,
+    or the part of it decoded on its own, which `whole` then names); None for any other message. A field the
+    decoder named exactly is kept (a 400-digit integer is fine in metadata but out of range as an `amount`); one
+    behind `[...]` is looked up in the body."""
     raw, found, where = text.partition(" - at `$")
     if not _OUT_OF_RANGE.match(raw):
         return None
@@ -206,9 +210,9 @@ def out_of_range(text: str, body: bytes | None, key: str | None = None) -> ApiEr
     if path:
         message = f"`{path}` is out of range"
     elif path == "":
-        message = "the request body is a number out of range"
+        message = f"{whole} is a number out of range"
     else:
-        message = "a number in the request body is out of range"
+        message = f"a number in {whole} is out of range"
     return ApiError(400, message, [{"message": raw, "key": path or "data", "source": "body"}])
 
 
@@ -230,14 +234,16 @@ def malformed_body(text: str, body: bytes) -> ApiError:
     return ApiError(400, plain_message(text, None))
 
 
-def validation_error(text: str, body: bytes | None = None, body_shape: str = "") -> ApiError:
+def validation_error(text: str, body: bytes | None = None, body_shape: str = "",
+                     whole: str = "the request body") -> ApiError:
     """400 for a body msgspec refused (`<message> - at `$.<path>``), said as the framework's validation errors
-    are (`plain_message`, the field named in the message and in `details`): the lean ingest path uses it."""
-    if (overflow := out_of_range(text, body)) is not None:
+    are (`plain_message`, the field named in the message and in `details`): the lean ingest path uses it.
+    `whole`: what the decoded value is called where no field is named."""
+    if (overflow := out_of_range(text, body, whole=whole)) is not None:
         return overflow
     raw, found, where = text.partition(" - at `$")
     key = where.rstrip("`").lstrip(".") if found else ""
-    return ApiError(400, plain_message(raw, key or None, body_shape=body_shape),
+    return ApiError(400, plain_message(raw, key or None, body_shape=body_shape, whole=whole),
                     [{"message": raw, "key": key or "data", "source": "body"}])
 
 

@@ -149,8 +149,7 @@ def make_true(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
     for name, field in sorted(CHECKED_ONE_BY_ONE):
         prop = schemas.get(name, {}).get("properties", {}).get(field)
         if prop is not None:
-            ref = prop["items"]["$ref"][len(_REF):]
-            prop["items"] = {"$ref": _REF + _shape_only(schemas, ref)}
+            prop["items"] = _checked_alone(prop["items"])
     for name, rules in CREATE_RULES.items():
         if name in schemas:
             # Only where the update reads a copy of its own: else these rules would bind the update too.
@@ -186,33 +185,11 @@ def _updates_refuse_null(schemas: dict[str, Any], updates: list[tuple[dict[str, 
             _not_nullable(schemas[target].get("properties", {}).get(field))
 
 
-# What a value must be, beyond its type: left out of a shape (`_shape_only`).
-_VALUE_RULES = frozenset({"minLength", "maxLength", "pattern", "not", "enum", "minItems", "maxItems", "minimum",
-                          "maximum", "anyOf", "allOf", "if", "then", "else"})
-
-
-def _shape_only(schemas: dict[str, Any], name: str) -> str:
-    """A copy of component `name` (`<name>Shape`) with its types and without its value rules, its nested
-    components likewise: what a list checked one by one takes without refusing the request."""
-    target = f"{name}Shape"
-    if target not in schemas:
-        schemas[target] = {}  # before the walk: a component that refers to itself stops here
-
-        def strip(node: Any) -> Any:
-            if isinstance(node, list):
-                return [strip(n) for n in node]
-            if not isinstance(node, dict):
-                return node
-            if isinstance(node.get("$ref"), str) and node["$ref"].startswith(_REF):
-                return {"$ref": _REF + _shape_only(schemas, node["$ref"][len(_REF):])}
-            return {k: strip(v) for k, v in node.items() if k not in _VALUE_RULES}
-
-        shape = strip(schemas[name])  # `strip` builds new containers: the original stays as it is
-        shape["title"] = target
-        shape["description"] = (f"The types of {name}, without its rules: an item they refuse is answered as one "
-                                 "in the results, not by refusing the request")
-        schemas[target] = shape
-    return target
+def _checked_alone(item: dict[str, Any]) -> dict[str, Any]:
+    """The items of a list checked one by one: the item the list takes (its component, rules and all), or any
+    other value, which is answered as a rejected item in the results (the request is not refused for it)."""
+    return {"anyOf": [item, {"description": "Any other value (not an object, a field of the wrong type or breaking "
+                                            "a rule): not stored, answered as a `rejected` item naming the reason"}]}
 
 
 def _not_nullable(prop: dict[str, Any] | None) -> None:

@@ -6,7 +6,7 @@ import codecs
 import csv
 import io
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, cast
 
 import msgspec
@@ -19,7 +19,7 @@ from litestar.response import Stream
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.csvread import Records, UnterminatedQuote, unterminated_header
 from leadvibe.documented import one_by_one, single_line_schema, sized
-from leadvibe.errors import ApiError
+from leadvibe.errors import ApiError, validation_error
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import (
     MAX_ID,
@@ -81,6 +81,47 @@ class BatchIn(msgspec.Struct):
 one_by_one(BatchIn, "events")
 
 
+class Refused(msgspec.Struct, gc=False):
+    """An event of a batch whose JSON shape /ingest would refuse (not an object, a field of the wrong type, no
+    `event_type`): a rejected item, with the message /ingest would answer."""
+
+    error: str
+
+
+class _BatchOfRaw(msgspec.Struct):
+    events: list[msgspec.Raw]
+
+
+_batch_decoder = msgspec.json.Decoder(BatchIn)
+_raw_batch_decoder = msgspec.json.Decoder(_BatchOfRaw)
+_event_decoder = msgspec.json.Decoder(IngestEvent)
+
+
+def decode_batch(body: bytes) -> Sequence[IngestEvent | Refused]:
+    """The events of a `/ingest/batch` body, each decoded on its own when the whole does not decode: an event of
+    the wrong shape is a `Refused` item and the others go on. A body that is not an object holding an `events`
+    list is refused whole (msgspec.ValidationError / DecodeError, naming where). A well-formed batch is decoded in
+    one pass, as before."""
+    try:
+        return _batch_decoder.decode(body).events
+    except msgspec.ValidationError:
+        items = _raw_batch_decoder.decode(body).events  # the body's own shape is wrong: this raises, naming it
+    if len(items) > MAX_BATCH:
+        raise _too_many()  # before a message is made for each of them
+    return [_event_or_refused(raw) for raw in items]
+
+
+def _too_many() -> ApiError:
+    return ApiError(413, f"at most {MAX_BATCH} events per batch")
+
+
+def _event_or_refused(raw: msgspec.Raw) -> IngestEvent | Refused:
+    try:
+        return _event_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        return Refused(validation_error(str(exc), bytes(raw), whole="the event").message)
+
+
 class BatchItem(msgspec.Struct, omit_defaults=True, gc=False):
     """The outcome of one event of a batch (untracked by the garbage collector, as the inbox's per-event structs
     are: it holds strings and numbers only)."""
@@ -130,21 +171,25 @@ async def accept_one(rt: Runtime, tenant: Tenant, data: IngestEvent, idempotency
     return IngestAccepted("event ingested", IngestMeta(event_id, duplicate))
 
 
-async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn, idempotency_key: str | None = None) -> BatchAccepted:
+async def accept_batch(rt: Runtime, tenant: Tenant, events: Sequence[IngestEvent | Refused],
+                       idempotency_key: str | None = None) -> BatchAccepted:
     """Validate each event of a batch on its own and store the valid ones in one transaction; the answer of
     `POST /ingest/batch`. With an Idempotency-Key the whole batch is stored once: a repeat answers the first
     request's results as a replay."""
     key = checked_key(idempotency_key, "`Idempotency-Key`", "Idempotency-Key") if idempotency_key is not None else None
-    if not data.events:
+    if not events:
         raise ApiError(400, "`events` must hold at least one event")
-    if len(data.events) > MAX_BATCH:
-        raise ApiError(413, f"at most {MAX_BATCH} events per batch")
+    if len(events) > MAX_BATCH:
+        raise _too_many()
     now = rt.now_ms()
-    results: list[BatchItem | None] = [None] * len(data.events)
+    results: list[BatchItem | None] = [None] * len(events)
     valid: list[QueuedEvent] = []
     where: list[int] = []
-    ids = new_event_ids(len(data.events))
-    for i, ev in enumerate(data.events):
+    ids = new_event_ids(len(events))
+    for i, ev in enumerate(events):
+        if isinstance(ev, Refused):
+            results[i] = BatchItem(i, "rejected", error=ev.error)
+            continue
         try:
             valid.append(validate(ev, now, event_id=ids[i]))
         except ApiError as exc:
@@ -155,7 +200,7 @@ async def accept_batch(rt: Runtime, tenant: Tenant, data: BatchIn, idempotency_k
         # A batch none of whose events is valid stored nothing and records no key, as a refused /ingest does not.
         rejected = [(i, item.error or "") for i, item in enumerate(results) if item is not None]
         return _replayable(await rt.inbox.submit_batch(tenant.org_id, tenant.unit_id, valid,
-                                                       BatchKey(key, len(data.events), rejected)))
+                                                       BatchKey(key, len(events), rejected)))
     accepted = await rt.inbox.submit(tenant.org_id, tenant.unit_id, valid)
     dup = 0
     for i, (event_id, duplicate) in zip(where, accepted, strict=True):
@@ -201,8 +246,10 @@ async def ingest(request: Request[Any, Any, Any], data: IngestEvent,
 async def ingest_batch(request: Request[Any, Any, Any], data: BatchIn,
                        idempotency_key: IdempotencyKey = None) -> BatchAccepted:
     """Each event is validated on its own: valid ones are stored (in one transaction), invalid ones reported; an
-    Idempotency-Key makes the whole batch a one-time submission."""
-    return await accept_batch(request.app.state.runtime, request.state.tenant, data, idempotency_key)
+    Idempotency-Key makes the whole batch a one-time submission. (The framework decodes the whole body before
+    this runs, so here an event of the wrong JSON shape refuses the batch; the lean path, which serves the route,
+    decodes such an event on its own: `decode_batch`.)"""
+    return await accept_batch(request.app.state.runtime, request.state.tenant, data.events, idempotency_key)
 
 
 def _row_event(row: dict[str, str]) -> IngestEvent:

@@ -26,9 +26,9 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from leadvibe.api.ingest import (
     MAX_BATCH_BODY,
     MAX_BODY,
-    BatchIn,
     accept_batch,
     accept_one,
+    decode_batch,
     ingest,
     ingest_batch,
 )
@@ -43,7 +43,6 @@ log = structlog.get_logger("leadvibe.ingest")
 
 _encoder = msgspec.json.Encoder()
 _one = msgspec.json.Decoder(IngestEvent)
-_many = msgspec.json.Decoder(BatchIn)
 _JSON = (b"content-type", b"application/json")
 # Both routes declare the same access (Operator in the active OU), taken from the handler so they cannot drift.
 _OPT = ingest.opt
@@ -160,7 +159,7 @@ async def _accept_one(rt: Runtime, tenant: Any, body: bytes, connection: RawConn
 
 
 async def _accept_batch(rt: Runtime, tenant: Any, body: bytes, connection: RawConnection) -> Any:
-    return await accept_batch(rt, tenant, _many.decode(body), connection.headers.get("idempotency-key"))
+    return await accept_batch(rt, tenant, decode_batch(body), connection.headers.get("idempotency-key"))
 
 
 # Path -> body limit, what answers it, and the body it takes as its handler declares it (said after a body that is

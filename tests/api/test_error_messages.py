@@ -63,8 +63,10 @@ async def test_field_errors_name_the_field_in_plain_words(api: Api) -> None:
         assert r.json()["error"] == "`page` must be an integer", page
     r = await api.post("/import?skip_triggers=maybe", files={"file": ("e.csv", b"event_type\n", "text/csv")})
     assert r.json()["error"] == "`skip_triggers` must be true or false"
-    r = await api.post("/ingest/batch", json={"events": [{"lead_id": "x"}]})
-    assert r.json()["error"] == "`events[0].event_type` is required"
+    r = await api.post("/ingest/batch", json={"event": [{"lead_id": "x"}]})
+    assert r.json()["error"] == "`events` is required"
+    r = await api.post("/ingest/batch", json={"events": [{"lead_id": "x"}]})  # one event of a batch: its result
+    assert r.json()["results"][0]["error"] == "`event_type` is required"
 
 
 async def test_no_message_leaks_a_parser_name(api: Api) -> None:
