@@ -665,8 +665,9 @@ def _hit(lead_id: str, matched: str, alias_kind: str | None = None, alias_value:
 def word_prefix_match(unit_id: str, column: str, q: str) -> str | None:
     """The `lead_search` MATCH expression for leads of the OU whose `column` has, for each word of `q`, a word
     starting with it (None when `q` has no word). Each word is a quoted FTS5 string, so nothing the user types is
-    query syntax; the OU is its id in hex, the one token of the `unit` column."""
-    words = [w for w in q.split() if any(ch.isalnum() for ch in w)]
+    query syntax; the OU is its id in hex, the one token of the `unit` column. A NUL splits words, as the
+    tokenizer splits stored names there: inside a quoted string FTS5 would read it as the end of the query."""
+    words = [w for w in q.replace("\x00", " ").split() if any(ch.isalnum() for ch in w)]
     if not words:
         return None
     prefixes = " AND ".join('"' + w.replace('"', '""') + '"*' for w in words)

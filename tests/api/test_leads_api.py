@@ -329,6 +329,7 @@ async def test_search_finds_leads_by_a_word_prefix_of_their_name(people: Api) ->
     assert await search(people, "grac") == [("ld_grace", "name"), ("ld_gracie", "name")]
     assert await search(people, "grace x") == []
     assert await search(people, '"gr*') == [("ld_grace", "name"), ("ld_gracie", "name")]  # typed text, not syntax
+    assert await search(people, "grace\x00hop") == [("ld_grace", "name")]  # a NUL separates words, as stored
     assert await search(people, "42") == []  # only text values are names
     hit = (await people.get("/leads/search", params={"q": "Ada"})).json()[0]
     assert hit["name"] == "Ada King-Lovelace" and hit["company"] == "Analytical Engines Ltd"
