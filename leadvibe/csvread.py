@@ -45,6 +45,20 @@ def unterminated_header(line: int) -> str:
             "closed, so the whole file was read into the header (nothing was imported)")
 
 
+# Spreadsheets in many locales save "CSV" with semicolons (or tabs) between the cells.
+_OTHER_SEPARATORS = {";": "semicolons (`;`)", "\t": "tabs"}
+
+
+def separator_hint(header: list[str], column: str) -> str:
+    """What to say after a header (its cells as read with commas) that lacks `column` but has it when split at
+    another separator: how to save the file; "" otherwise."""
+    line = ",".join(header)
+    for separator, named in _OTHER_SEPARATORS.items():
+        if column in (cell.strip().strip('"').strip().lower() for cell in line.split(separator)):
+            return f": this file separates its cells with {named}; save it with commas between the cells"
+    return ""
+
+
 class _Lines:
     """The file's lines as the csv reader takes them, noting when it asked for one past the last."""
 

@@ -30,7 +30,7 @@ from typing import IO
 
 import httpx
 
-from leadvibe.csvread import Records, UnterminatedQuote, unterminated_header, unterminated_quote
+from leadvibe.csvread import Records, UnterminatedQuote, separator_hint, unterminated_header, unterminated_quote
 
 PART_BYTES = 1024 * 1024
 PART_ROWS = 2000
@@ -151,8 +151,11 @@ def _line_count(record: bytes) -> int:
 
 
 def _lead_column(header: bytes) -> int:
-    names = [n.strip().lower() for n in next(csv.reader([header.decode("utf-8-sig", "replace")]), [])]
+    cells = next(csv.reader([header.decode("utf-8-sig", "replace")]), [])
+    names = [n.strip().lower() for n in cells]
     if "lead_id" not in names:
+        if hint := separator_hint(cells, "lead_id"):
+            raise ImportFailed(f"the CSV header has no `lead_id` column{hint} (nothing was sent)")
         raise ImportFailed("--by-lead groups the rows by their lead_id column, and this file's header has none "
                            "(import it without --by-lead)")
     return names.index("lead_id")

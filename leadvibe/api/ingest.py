@@ -17,7 +17,7 @@ from litestar.params import Body, Parameter
 from litestar.response import Stream
 
 from leadvibe.api.json_body import multipart_upload
-from leadvibe.csvread import Records, UnterminatedQuote, unterminated_header
+from leadvibe.csvread import Records, UnterminatedQuote, separator_hint, unterminated_header
 from leadvibe.documented import one_by_one, single_line_schema, sized
 from leadvibe.errors import ApiError, validation_error
 from leadvibe.ids import new_event_ids
@@ -302,7 +302,7 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
         raise ApiError(400, f"the CSV file starts with {at - 1} blank line{'s' if at > 2 else ''}: the header "
                             "row must be its first line")
     if "event_type" not in fields:
-        raise ApiError(400, "the CSV header must include `event_type`")
+        raise ApiError(400, "the CSV header must include `event_type`" + separator_hint(names, "event_type"))
     if not any(f in fields for f in ("lead_id", *ALIAS_COLUMNS)):
         raise ApiError(400, "the CSV header names no lead: it needs a `lead_id` column or an identifier column "
                             f"({_ALIAS_COLUMNS_TEXT})")

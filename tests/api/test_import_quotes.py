@@ -76,6 +76,22 @@ async def test_a_file_must_start_with_its_header(api: Api) -> None:
     assert r.json() == {"error": "the CSV file is empty (a header row is required)"}
 
 
+@pytest.mark.parametrize(("text", "said"), [
+    ("lead_id;event_type\nld_1;page_view\n", ": this file separates its cells with semicolons (`;`); save it with "
+                                              "commas between the cells"),
+    ('"Lead_ID"; "Event_Type"\nld_1;page_view\n', ": this file separates its cells with semicolons (`;`); save "
+                                                    "it with commas between the cells"),
+    ("lead_id\tevent_type\nld_1\tpage_view\n", ": this file separates its cells with tabs; save it with commas "
+                                               "between the cells"),
+    ("lead_id,type\nld_1,page_view\n", ""),
+])
+async def test_a_header_without_event_type_says_when_the_file_uses_another_separator(api: Api, text: str,
+                                                                                    said: str) -> None:
+    """Spreadsheets in many locales save "CSV" with semicolons between the cells."""
+    r = await _import(api, text)
+    assert (r.status_code, r.json()["error"]) == (400, "the CSV header must include `event_type`" + said)
+
+
 async def test_a_header_without_a_lead_column_is_refused_naming_the_columns_it_needs(api: Api) -> None:
     # `alias_kind,alias` are /ingest's JSON fields, not CSV columns: the file names no lead at all.
     r = await _import(api, "alias_kind,alias,event_type\nemail,a@x.com,page_view\n")

@@ -221,6 +221,11 @@ def test_split_by_lead_refuses_a_row_without_lead_id_before_sending(tmp_path: Pa
     path.write_text("event_type,email\nx,a@example.com\n")
     with pytest.raises(ImportFailed, match="has none"):
         next(split_csv_by_lead(path))
+    path.write_text("event_type;lead_id\nx;ld_a\n")  # a spreadsheet's "CSV" in many locales
+    with pytest.raises(ImportFailed) as refused:
+        next(split_csv_by_lead(path))
+    assert str(refused.value) == ("the CSV header has no `lead_id` column: this file separates its cells with "
+                                  "semicolons (`;`); save it with commas between the cells (nothing was sent)")
     path.write_bytes(b'event_type,lead_id\nx,ld_a\ny,"ld_\xff"\n')
     with pytest.raises(ImportFailed, match="line 3 is not UTF-8"):
         next(split_csv_by_lead(path))

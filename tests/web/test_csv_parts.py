@@ -90,9 +90,16 @@ def test_grouping_refuses_a_row_without_a_lead(tmp_path: Path) -> None:
     cases = [{"text": "lead_id,event_type\nld_1,x\n\n,x\n", "byLead": True, "partBytes": 100},
              {"text": "event_type,email\nx,a@b.co\n", "byLead": True, "partBytes": 100},
              {"text": "event_type,email\nx,a@b.co\n", "byLead": False, "partBytes": 100},
-             {"text": "lead_id,type\nld_1,x\n", "byLead": False, "partBytes": 100}]
+             {"text": "lead_id,type\nld_1,x\n", "byLead": False, "partBytes": 100},
+             {"text": "Lead_ID;\"Event_Type\"\r\nld_1;x\r\n", "byLead": False, "partBytes": 100},
+             {"text": "lead_id\tevent_type\nld_1\tx\n", "byLead": False, "partBytes": 100}]
     out = _split(cases, tmp_path)
     assert out[0]["error"].startswith("Line 4 has no lead_id")
     assert "needs a lead_id column" in out[1]["error"]
     assert len(out[2]["parts"]) == 1
     assert out[3]["error"] == "The CSV header must include event_type."
+    # Spreadsheets in many locales save "CSV" with semicolons between the cells: said, not only refused.
+    assert out[4]["error"] == ("The CSV header must include event_type. This file separates its cells with "
+                               "semicolons (;): save it with commas between the cells.")
+    assert out[5]["error"] == ("The CSV header must include event_type. This file separates its cells with tabs: "
+                               "save it with commas between the cells.")

@@ -126,6 +126,18 @@ class RecordTable {
   }
 }
 
+// Spreadsheets in many locales save "CSV" with semicolons (or tabs) between the cells.
+const OTHER_SEPARATORS = [[';', 'semicolons (;)'], ['\t', 'tabs']];
+
+// What to say after a header without event_type that has one when split at another separator.
+function separatorHint(headerText) {
+  for (const [separator, named] of OTHER_SEPARATORS) {
+    const cells = headerText.split(separator).map((c) => c.trim().replace(/^"|"$/g, '').trim().toLowerCase());
+    if (cells.includes('event_type')) return ` This file separates its cells with ${named}: save it with commas between the cells.`;
+  }
+  return '';
+}
+
 // The parts to send: `{ text, rows, lines }` with `lines` mapping the line each row starts on in the part to the
 // line it starts on in the file. Throws an Error whose message says what is wrong with the file (nothing has been sent then).
 export function splitCsv(text, { byLead = false, partBytes = PART_BYTES } = {}) {
@@ -135,7 +147,7 @@ export function splitCsv(text, { byLead = false, partBytes = PART_BYTES } = {}) 
   if (!all.length) throw new Error('The CSV file is empty (a header row is required).');
   const headerText = text.slice(all.start[0], all.end[0]);
   const headerCells = records(headerText, { wantCells: true })[0].cells.map((h) => h.trim().toLowerCase());
-  if (!headerCells.includes('event_type')) throw new Error('The CSV header must include event_type.');
+  if (!headerCells.includes('event_type')) throw new Error(`The CSV header must include event_type.${separatorHint(headerText)}`);
   let order = Array.from({ length: all.length - 1 }, (_, k) => k + 1);
   if (byLead) {
     const column = headerCells.indexOf('lead_id');
