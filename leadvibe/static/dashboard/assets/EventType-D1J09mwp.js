@@ -1,1 +1,0 @@
-import{At as e,Dt as t,W as n,dt as r,it as i,kt as a,mt as o,ot as s,rt as c,yt as l}from"./index-DrFryymt.js";import{r as u}from"./LeadName-DG_07i6H.js";var d=s(`<span> </span>`);function f(s,f){e(f,!0);let p=t(()=>u(f.type));var m=d(),h=l(m,!0);o(()=>{n(m,`title`,r(p).name===r(p).key?void 0:`Event type key: ${r(p).key}`),c(h,r(p).name)}),i(s,m),a()}export{f as t};
