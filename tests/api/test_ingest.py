@@ -371,13 +371,17 @@ async def test_csv_import(api: Api, basic: dict[str, str]) -> None:
                 ',webinar_attend,2025-07-01T11:00:00Z,jane@acme.com,"{""topic"": ""ai""}"\n'
                 ",page_view,,,\n"
                 "ld_abc123,page_view,not-a-time,,\n"
-                'ld_x,page_view,,,"[1]"\n')
+                'ld_x,page_view,,,"[1]"\n'
+                'ld_x,page_view,,,"{""plan"": {""seats"": [1, 1e999]}}"\n'
+                'ld_x,page_view,,,"{""plan"": "\n')
     r = await api.client.post("/import", files={"file": ("events.csv", csv_text.encode(), "text/csv")},
                               headers=basic)
     assert r.status_code == 202, r.text
     body = r.json()
-    assert (body["imported"], body["errors"]) == (2, 3)
-    assert [e["line"] for e in body["error_rows"]] == [4, 5, 6]
+    assert (body["imported"], body["errors"]) == (2, 5)
+    assert [e["line"] for e in body["error_rows"]] == [4, 5, 6, 7, 8]
+    assert [e["error"] for e in body["error_rows"][2:]] == [
+        "`metadata` must be a JSON object", "`metadata.plan.seats[1]` is out of range", "`metadata` is not valid JSON"]
     await wait_idle(api)
     sources = await api.rt.db.read(lambda c: c.execute("SELECT DISTINCT source FROM events").fetchall())
     assert sources == [("import",)]
