@@ -23,7 +23,7 @@ from leadvibe.api.ingest_asgi import lean_ingest as lean_ingest_app
 from leadvibe.api.json_body import decode_strictly, json_content_type
 from leadvibe.api.query_values import check_query_values, index_queries
 from leadvibe.api.request_headers import check_request_headers
-from leadvibe.api.request_target import refuse_lossy_targets, restore_encoded_slashes
+from leadvibe.api.request_target import refuse_unreadable_targets, restore_encoded_slashes
 from leadvibe.bootstrap import announce, bootstrap
 from leadvibe.config import Settings
 from leadvibe.db.lock import DataDirLock
@@ -172,7 +172,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
     )
     index_queries(app)
     list_every_method_in_options(app)
-    app.asgi_handler = head_as_get(refuse_lossy_targets(rt, app.asgi_handler))
+    app.asgi_handler = head_as_get(refuse_unreadable_targets(rt, app.asgi_handler))
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
     app.asgi_handler = check_request_headers(rt, app.asgi_handler)

@@ -16,7 +16,12 @@ An id may hold a `/` (a lead id is the client's own: `crm/42`), and a client nam
 slash encoded (`/leads/crm%2F42`, as `encodeURIComponent` writes it). The server decodes the path before routing,
 so that became `/leads/crm/42`, a path no route has: such a lead could be created but never read, changed or
 deleted by its id. Here an encoded slash stands in as `ENCODED_SLASH` while the route is found, and
-`restore_encoded_slashes` (a middleware, so after routing) gives the handler its `/` back."""
+`restore_encoded_slashes` (a middleware, so after routing) gives the handler its `/` back.
+
+A path with an empty segment (`/segments//leads`: an id left out by a client's template) names nothing. The
+framework folds the two slashes into one before routing, so it reached another route with the next segment as the
+id (`GET /leads//events` looked up a lead called `events`; `GET /segments//leads` answered that GET is not allowed
+on it): here it is a 404 saying that an id is missing."""
 
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ from leadvibe.api.ingest_asgi import answer
 from leadvibe.errors import error_body
 from leadvibe.observe import end_request, start_request
 
-__all__ = ["ENCODED_SLASH", "lossy_target_error", "refuse", "refuse_lossy_targets", "restore_encoded_slashes"]
+__all__ = ["ENCODED_SLASH", "empty_segment_error", "lossy_target_error", "refuse", "refuse_unreadable_targets",
+           "restore_encoded_slashes"]
 
 # A noncharacter (never text a client means) standing for `%2F` inside a path segment until routing is done.
 ENCODED_SLASH = "\ufdd0"
@@ -73,6 +79,13 @@ def lossy_target_error(scope: Scope) -> str | None:
     return None
 
 
+def empty_segment_error(path: str) -> str | None:
+    """Why `path` (decoded, encoded slashes kept apart) names nothing: an empty segment; None for any other path."""
+    if "//" not in path:
+        return None
+    return f"the path `{path}` has an empty segment (two slashes in a row): an id or name is missing from it"
+
+
 def _keep_encoded_slashes(scope: Scope) -> None:
     """Route `/leads/a%2Fb` as one segment: its path becomes `/leads/a<ENCODED_SLASH>b` until routing is done."""
     raw_path = scope.get("raw_path")
@@ -111,17 +124,24 @@ async def refuse(rt: Any, scope: Scope, send: Send, status: int, message: str) -
         await end_request(rt, scope, status, started, request_id)
 
 
-def refuse_lossy_targets(rt: Any, app: ASGIApp) -> ASGIApp:
-    """An ASGI app answering 400 for a request whose path or query does not decode as UTF-8; every other request
-    goes to `app`. It keeps the observe middleware's bookkeeping (request id, metrics, access log)."""
+def refuse_unreadable_targets(rt: Any, app: ASGIApp) -> ASGIApp:
+    """An ASGI app answering 400 for a request whose path or query does not decode as UTF-8, and 404 for a path
+    with an empty segment; every other request goes to `app`. It keeps the observe middleware's bookkeeping
+    (request id, metrics, access log)."""
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
-        problem = lossy_target_error(scope) if scope["type"] == "http" else None
-        if problem is None:
-            if scope["type"] == "http":
-                _keep_encoded_slashes(scope)
+        if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        await refuse(rt, scope, send, 400, problem)
+        problem = lossy_target_error(scope)
+        if problem is not None:
+            await refuse(rt, scope, send, 400, problem)
+            return
+        _keep_encoded_slashes(scope)
+        problem = empty_segment_error(scope["path"])
+        if problem is not None:
+            await refuse(rt, scope, send, 404, problem)
+            return
+        await app(scope, receive, send)
 
     return handler

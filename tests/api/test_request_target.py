@@ -58,3 +58,21 @@ def test_a_target_is_checked_on_its_raw_bytes() -> None:
     assert lossy_target_error(scope) is None  # type: ignore[arg-type]
     scope["raw_path"] = b"/leads/%FF"
     assert lossy_target_error(scope) == PATH_ERROR  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ["/segments//leads", "/leads//events", "/leads//", "/ui//leads"])
+async def test_a_path_with_an_empty_segment_names_what_is_missing(api: Api, path: str) -> None:
+    """The framework folds `//` into one slash, which routed `/leads//events` to the lead called `events`."""
+    r = await api.get(path)
+    assert r.status_code == 404, r.text
+    assert r.json() == {"error": f"the path `{path}` has an empty segment (two slashes in a row): an id or name is"
+                                 " missing from it"}
+    assert r.headers["x-request-id"]
+    assert (await api.client.head(path)).status_code == 404
+
+
+async def test_an_encoded_slash_is_no_empty_segment(api: Api) -> None:
+    r = await api.post("/leads", json={"id": "crm//7"})
+    assert r.status_code == 201, r.text
+    r = await api.get("/leads/crm%2F%2F7")
+    assert r.status_code == 200 and r.json()["lead"]["id"] == "crm//7", r.text
