@@ -83,7 +83,8 @@ def empty_segment_error(path: str) -> str | None:
     """Why `path` (decoded, encoded slashes kept apart) names nothing: an empty segment; None for any other path."""
     if "//" not in path:
         return None
-    return f"the path `{path}` has an empty segment (two slashes in a row): an id or name is missing from it"
+    shown = path.replace(ENCODED_SLASH, "%2F")  # as the client wrote it
+    return f"the path `{shown}` has an empty segment (two slashes in a row): an id or name is missing from it"
 
 
 def _keep_encoded_slashes(scope: Scope) -> None:

@@ -76,3 +76,6 @@ async def test_an_encoded_slash_is_no_empty_segment(api: Api) -> None:
     assert r.status_code == 201, r.text
     r = await api.get("/leads/crm%2F%2F7")
     assert r.status_code == 200 and r.json()["lead"]["id"] == "crm//7", r.text
+    r = await api.get("/leads/crm%2F%2F7//events")
+    assert r.status_code == 404, r.text
+    assert r.json()["error"].startswith("the path `/leads/crm%2F%2F7//events` has an empty segment")
