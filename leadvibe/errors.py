@@ -181,15 +181,16 @@ def _overflow_in(value: Any, path: str) -> str | None:
     return None
 
 
-def out_of_range_path(body: bytes) -> str | None:
+def out_of_range_path(body: bytes, root: str = "") -> str | None:
     """Where the first number too large for the decoder (beyond a double's range, or an integer of over 4,300
-    digits) sits in a JSON body, in the words the other messages use (`rules[0].weight`, `metadata.plan`); "" when
-    the body is that number; None when there is none, or the body is not JSON. The decoder itself says `$[...]` for
-    any key it has not matched to a field yet, which names nothing."""
+    digits) sits in a JSON body, in the words the other messages use (`rules[0].weight`, `metadata.plan`), under
+    `root` (the field the body was sent in, when it came apart from the request's); `root` itself ("" by default)
+    when the body is that number; None when there is none, or the body is not JSON. The decoder itself says
+    `$[...]` for any key it has not matched to a field yet, which names nothing."""
     try:
         tree = json.loads(body, parse_float=_float_or_overflow, parse_int=_int_or_overflow,
                           object_pairs_hook=_pairs)
-        return _overflow_in(tree, "")
+        return _overflow_in(tree, root)
     except (ValueError, RecursionError):
         return None
 

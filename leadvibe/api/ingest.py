@@ -19,7 +19,7 @@ from litestar.response import Stream
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.csvread import Records, UnterminatedQuote, separator_hint, unterminated_header
 from leadvibe.documented import one_by_one, single_line_schema, sized
-from leadvibe.errors import ApiError, out_of_range_path, validation_error
+from leadvibe.errors import ApiError, out_of_range, out_of_range_path, validation_error
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import (
     MAX_ID,
@@ -258,10 +258,10 @@ def _row_event(row: dict[str, str]) -> IngestEvent:
     if meta_raw:
         try:
             metadata = msgspec.json.decode(meta_raw)
-        except msgspec.ValidationError:
+        except msgspec.ValidationError as exc:
             # Well-formed JSON the decoder still refuses holds a number too large to keep: named as /ingest does.
-            where = out_of_range_path(meta_raw.encode()) or ""
-            raise ApiError(400, f"`metadata{'' if where[:1] in ('', '[') else '.'}{where}` is out of range") from None
+            where = out_of_range_path(meta_raw.encode(), root="metadata") or "metadata"
+            raise out_of_range(str(exc), None, key=where) or ApiError(400, "`metadata` is not valid JSON") from None
         except msgspec.DecodeError:
             raise ApiError(400, "`metadata` is not valid JSON") from None
         if not isinstance(metadata, dict):
