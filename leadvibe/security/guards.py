@@ -8,10 +8,10 @@ anything else, so a write that forgot its declaration is not open to Viewers. Re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
-import apsw
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -104,16 +104,23 @@ async def _credential(rt: Runtime, client_id: str) -> CachedCredential | None:
 USE_RECORD_MS = 60_000
 
 
-async def _record_use(rt: Runtime, cred: CachedCredential) -> None:
+def _record_use(rt: Runtime, cred: CachedCredential) -> None:
+    """Queue the credential's "last used" write without waiting for it: the request it rides on (an /ingest, whose
+    events go to the inbox file) must not wait for the main database's writer, which a worker batch may hold."""
     now = rt.now_ms()
     if now - cred.use_recorded_at < USE_RECORD_MS:
         return
     cred.use_recorded_at = now
-    try:
-        await rt.db.write(lambda c: cred_store.record_use(c, cred.cred_id, now))
-    except apsw.Error as exc:
-        # A bookkeeping write: the request it rides on answers for itself (an ingest meets the same disk).
-        log.warning("credential_use_not_recorded", credential_id=cred.cred_id, error=repr(exc))
+    cred_id = cred.cred_id
+    written = rt.db.enqueue(lambda c: cred_store.record_use(c, cred_id, now))
+
+    def recorded(done: asyncio.Future[None]) -> None:
+        exc = None if done.cancelled() else done.exception()
+        if exc is not None:
+            # A bookkeeping write: the request it rode on has answered for itself.
+            log.warning("credential_use_not_recorded", credential_id=cred_id, error=repr(exc))
+
+    written.add_done_callback(recorded)
 
 
 async def authenticate(rt: Runtime, connection: Connection, allow_basic: bool) -> Principal:
@@ -148,7 +155,7 @@ async def authenticate(rt: Runtime, connection: Connection, allow_basic: bool) -
             if cred is None or not creds.matches(rt.pepper, parsed[1], cred.digest):
                 raise unauthorized("invalid credentials")
             rt.remember_basic(header, cred)
-        await _record_use(rt, cred)
+        _record_use(rt, cred)
         return Principal("credential", cred.org_id, credential_id=cred.cred_id, home_unit=cred.unit_id)
     if header:
         raise unauthorized("unsupported Authorization scheme (use Bearer or Basic)")

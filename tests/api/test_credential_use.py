@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 
 import pytest
@@ -21,6 +22,8 @@ def clock() -> ManualClock:
 
 
 async def _last_used(api: Api, secret_id: str) -> str | None:
+    # The request queued its use record without waiting for it: a write queued after it commits after it.
+    await api.rt.db.write(lambda c: None)
     listing = (await api.get("/secrets")).json()
     return next(c for c in listing if c["secret_id"] == secret_id)["last_used_at"]
 
@@ -49,6 +52,29 @@ async def test_last_used_follows_the_requests_a_credential_authenticates(api: Ap
     wrong = {"Authorization": "Basic " + base64.b64encode(client_id + b":wrong").decode()}
     assert (await api.client.get("/leads", headers=wrong)).status_code == 401
     assert await _last_used(api, secret_id) == to_rfc3339(START + 61_000)
+
+
+async def test_a_first_use_does_not_wait_for_the_main_databases_writer(api: Api) -> None:
+    """The use record rides on the request without holding it: an /ingest answers while the main database's writer
+    is busy (as behind a worker batch, or a worker process stopped holding the write lock)."""
+    basic = await api.credential("website")
+    secret_id = basic.pop("X-Secret-Id")
+    release, released = threading.Event(), threading.Event()
+
+    def hold(_: object) -> None:
+        release.wait(10)
+        released.set()
+
+    busy = api.rt.db.enqueue(hold, alone=True)
+    try:
+        event = {"lead_id": "ld_a", "event_type": "page_view"}
+        r = await api.client.post("/ingest", json=event, headers=basic)
+        assert r.status_code == 202, r.text
+        assert not released.is_set(), "the 202 waited for the main database's writer"
+    finally:
+        release.set()
+    await busy
+    assert await _last_used(api, secret_id) is not None
 
 
 async def test_a_verified_header_is_remembered_only_while_its_credential_lives(api: Api) -> None:
