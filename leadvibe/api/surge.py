@@ -174,11 +174,7 @@ async def create_surge_trigger(
 ) -> SurgeTrigger:
     """A surge trigger; fires at most once per lead per window."""
     fields = {**_fields(data, creating=True), **await common_fields(rt, data)}
-    name = (
-        f"{fields['threshold_count']}+ {fields['event_type'] or 'events'} in {fields['window_amount']} "
-        f"{fields['window_unit']}"
-    )
-    return surge_out(await create(rt, tenant, principal, "surge", fields, name))
+    return surge_out(await create(rt, tenant, principal, "surge", fields))
 
 
 @put(

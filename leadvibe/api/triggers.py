@@ -19,6 +19,7 @@ from leadvibe.api.bounds import Signed, checked_range
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import free_text, no_control_in_text
+from leadvibe.api.trigger_names import default_name, name_for_update, ou_type_names
 from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.documented import (
     CONTROL_PATTERN,
@@ -506,17 +507,17 @@ def check_destinations(kind: str, row: dict[str, Any]) -> None:
 
 
 async def create(
-    rt: Runtime, tenant: Tenant, principal: Principal, kind: str, fields: dict[str, Any], default_name: str
+    rt: Runtime, tenant: Tenant, principal: Principal, kind: str, fields: dict[str, Any]
 ) -> dict[str, Any]:
-    """Insert a validated trigger (destination rules checked) and drop the OU's evaluator cache."""
-    fields.setdefault("name", "")
-    if not fields["name"]:
-        fields["name"] = default_name
+    """Insert a validated trigger (destination rules checked; without a name, named by what it watches:
+    `api/trigger_names.py`) and drop the OU's evaluator cache."""
     check_destinations(kind, fields)
     trigger_id = new_id("tr")
 
     def run(c: Any) -> dict[str, Any]:
         check_filter_segments(c, tenant.unit_id, fields)
+        if not fields.get("name"):
+            fields["name"] = default_name(kind, fields, ou_type_names(c, tenant.unit_id))
         row = store.create_trigger(
             c, tenant.unit_id, tenant.org_id, trigger_id, kind, fields, principal.actor_id, rt.now_ms()
         )
@@ -549,6 +550,10 @@ async def update(
         check_destinations(kind, merged)
         if "name" in fields and not fields["name"]:
             fields.pop("name")
+        if "name" not in fields:
+            renamed = name_for_update(kind, current, merged, ou_type_names(c, tenant.unit_id))
+            if renamed is not None and renamed != current.get("name"):
+                fields["name"] = renamed
         changed = any(k in fields and fields[k] != current.get(k) for k in DEFINITION_FIELDS)
         row = store.update_trigger(
             c, tenant.unit_id, kind, trigger_id, fields, principal.actor_id, rt.now_ms()
@@ -614,10 +619,7 @@ async def list_milestones(rt: Runtime, tenant: Tenant) -> list[Milestone]:
 async def create_milestone(rt: Runtime, tenant: Tenant, principal: Principal, data: MilestoneIn) -> Milestone:
     """A milestone trigger; fires once per lead per crossing of the threshold."""
     fields = {**_milestone_fields(data, creating=True), **await common_fields(rt, data)}
-    name = f"Score ≥ {fields['score_threshold']}" + (
-        f" on {fields['event_type']}" if fields["event_type"] else ""
-    )
-    return milestone_out(await create(rt, tenant, principal, "milestone", fields, name))
+    return milestone_out(await create(rt, tenant, principal, "milestone", fields))
 
 
 @put(
@@ -702,9 +704,7 @@ async def list_sequences(rt: Runtime, tenant: Tenant) -> list[Sequence]:
 async def create_sequence(rt: Runtime, tenant: Tenant, principal: Principal, data: SequenceIn) -> Sequence:
     """A sequence trigger: every step within one window (in order when `ordered`)."""
     fields = {**_sequence_fields(data, creating=True), **await common_fields(rt, data)}
-    return sequence_out(
-        await create(rt, tenant, principal, "sequence", fields, " → ".join(fields["event_steps"]))
-    )
+    return sequence_out(await create(rt, tenant, principal, "sequence", fields))
 
 
 @put(
@@ -781,11 +781,7 @@ async def list_patterns(rt: Runtime, tenant: Tenant) -> list[Pattern]:
 async def create_pattern(rt: Runtime, tenant: Tenant, principal: Principal, data: PatternIn) -> Pattern:
     """A pattern trigger: every condition within the trailing window; at most once per lead per window."""
     fields = {**_pattern_fields(data, creating=True), **await common_fields(rt, data)}
-    name = (
-        ", ".join(f"{c['min_count']} x {c['event_type']}" for c in fields["conditions"])
-        + f" in {fields['window_amount']} {fields['window_unit']}"
-    )
-    return pattern_out(await create(rt, tenant, principal, "pattern", fields, name))
+    return pattern_out(await create(rt, tenant, principal, "pattern", fields))
 
 
 @put(

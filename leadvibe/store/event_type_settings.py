@@ -129,3 +129,10 @@ def delete_events_of_type(conn: apsw.Connection, unit_id: str, type_key: str) ->
     conn.execute("DELETE FROM event_types WHERE unit_id = ? AND type_key = ?", (unit_id, type_key))
     conn.execute("DELETE FROM event_type_properties WHERE unit_id = ? AND type_key = ?", (unit_id, type_key))
     return events, scores
+
+
+
+def display_name(conn: apsw.Connection, unit_id: str, key: str) -> str | None:
+    """The OU's name of an event type (the first spelling it was sent), or None when none has arrived."""
+    found = scalar(conn, "SELECT display_name FROM event_types WHERE unit_id = ? AND type_key = ?", (unit_id, key))
+    return None if found is None else str(found)

@@ -129,6 +129,40 @@ async def test_sequence_pattern_and_surge_crud(api: Api) -> None:
     assert (await api.delete(f"/surge-triggers/{g['trigger_id']}")).status_code == 204
 
 
+async def test_a_trigger_named_by_what_it_watches_is_named_as_the_ou_names_its_types(api: Api) -> None:
+    await _ingest(api, "ld_1", "page_view")
+    await wait_idle(api)
+    r = await api.post("/surge-triggers", json={"event_type": "Page View", "window_seconds": 1,
+                                                "window_unit": "days", "threshold_count": 3, "emails": ["a@b.co"]})
+    assert r.status_code == 201, r.text
+    surge = r.json()
+    # The OU's spelling of the type, a window of one day in the singular.
+    assert surge["name"] == "3+ page_view in 1 day" and surge["event_type"] == "Page View"
+    # An edit of the definition renames a trigger named by it...
+    r = await api.put(f"/surge-triggers/{surge['trigger_id']}", json={"threshold_count": 5, "window_seconds": 2})
+    assert r.status_code == 200 and r.json()["name"] == "5+ page_view in 2 days"
+
+    r = await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 100000})
+    milestone = r.json()
+    assert milestone["name"] == "Score ≥ 100,000"
+    r = await api.put(f"/triggers/milestones/{milestone['trigger_id']}", json={"event_type": "PAGE-VIEW"})
+    assert r.json()["name"] == "Score ≥ 100,000 on page_view"
+
+    r = await api.post("/triggers/patterns", json={"window_seconds": 1, "window_unit": "hours",
+                                                   "conditions": [{"event_type": "Page View", "min_count": 2},
+                                                                  {"event_type": "Pricing", "min_count": 1}]})
+    assert r.json()["name"] == "2 x page_view, 1 x Pricing in 1 hour"
+    r = await api.post("/triggers/sequences", json={"event_types": ["page-view", "demo"], "window_seconds": 5,
+                                                    "emails": ["a@b.co"]})
+    assert r.json()["name"] == "page_view → demo"
+
+    # ...and a name a person gave stays through any edit.
+    r = await api.put(f"/surge-triggers/{surge['trigger_id']}", json={"name": "Pricing storm"})
+    assert r.json()["name"] == "Pricing storm"
+    r = await api.put(f"/surge-triggers/{surge['trigger_id']}", json={"threshold_count": 9})
+    assert r.json()["name"] == "Pricing storm"
+
+
 @pytest.mark.parametrize(
     "path,body,needle",
     [
