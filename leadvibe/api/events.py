@@ -32,6 +32,7 @@ from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.documented import NOT_BLANK, across_fields, present, sized
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request, not_found
+from leadvibe.pipeline.queued_removal import drop_queued_events
 from leadvibe.pipeline.rescore import rescore_leads
 from leadvibe.pipeline.stream import name_score_updates
 from leadvibe.runtime import Runtime
@@ -249,14 +250,18 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
         raise ApiError(503, "deleting events is not available: the scoring pipeline is not running")
     unit_id, now = tenant.unit_id, rt.now_ms()
     triggers = rt.triggers
+    # Those acknowledged and not scored yet first (queued_removal.py says why in this order).
+    queued = await drop_queued_events(rt, unit_id, wanted)
 
     def run(c: Any) -> tuple[int, list[dict[str, Any]]]:
         found = q.events_by_ids(c, unit_id, wanted)
         if not found:
-            return 0, []
+            return len(queued), []
         leads = list(dict.fromkeys(r["lead_id"] for r in found))
         before = q.lead_scores(c, unit_id, leads)
-        deleted = q.delete_events(c, unit_id, found, now)
+        q.delete_events(c, unit_id, found, now)
+        # An event a worker batch had read before it left the queue is stored now, and deleted here: once.
+        deleted = len(queued | {r["id"] for r in found})
         cfg = cache.get(c, unit_id)
         rescore_leads(c, cfg, leads, now)
         after = q.lead_scores(c, unit_id, leads)

@@ -17,6 +17,7 @@ from leadvibe.engine.conditions import profile_score as matched_rules
 from leadvibe.engine.levels import Level, level_for, named, score_ranges
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
 from leadvibe.pipeline.inbox import check_depth, no_control
+from leadvibe.pipeline.queued_removal import drop_queued_of_lead
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
@@ -728,9 +729,12 @@ async def search_leads(
 async def delete_lead(
     rt: Runtime, tenant: Tenant, principal: Principal, lead_id: str
 ) -> Response[DeletionOut]:
-    """The lead leaves every view now; its events (and their scores) are removed by a background task. Follow
-    it on `GET /leads/{id}/deletion`."""
+    """The lead leaves every view now; its events (and their scores) are removed by a background task, with
+    those acknowledged but not scored yet (they would make it again). Follow it on `GET /leads/{id}/deletion`."""
     now = rt.now_ms()
+    if not await rt.db.read(lambda c: store.live_ids(c, tenant.unit_id, [lead_id])):
+        raise not_found("lead")
+    await drop_queued_of_lead(rt, tenant.unit_id, lead_id)
     ok = await rt.db.write(
         lambda c: store.request_deletion(c, tenant.unit_id, lead_id, principal.actor_id, now)
     )

@@ -11,9 +11,10 @@ into the inbox file at start (`pipeline.inbox.settle_inbox_file`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 
@@ -97,6 +98,30 @@ def delete_handled(conn: apsw.Connection, upto: int, limit: int | None = None) -
         conn.execute("DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE seq <= ? ORDER BY seq LIMIT ?)",
                      (upto, limit))
     return conn.changes()
+
+
+def queued_in_unit(conn: apsw.Connection, unit_id: str, after: int) -> list[tuple[int, bytes]]:
+    """(seq, payload) of an OU's rows after `seq` `after`, in arrival order."""
+    return [(int(r[0]), cast(bytes, r[1])) for r in conn.execute(
+        "SELECT seq, payload FROM inbox WHERE seq > ? AND unit_id = ? ORDER BY seq", (after, unit_id))]
+
+
+def queued_with_ids(conn: apsw.Connection, unit_id: str, after: int, event_ids: Sequence[str]) -> list[tuple[int, str]]:
+    """(seq, event_id) of an OU's rows after `seq` `after` whose event id is one of `event_ids`."""
+    return [(int(r[0]), str(r[1])) for r in conn.execute(
+        "SELECT seq, event_id FROM inbox WHERE seq > ? AND unit_id = ?"
+        " AND event_id IN (SELECT value FROM json_each(?))",
+        (after, unit_id, json.dumps(list(event_ids))))]
+
+
+def delete_rows(conn: apsw.Connection, seqs: Sequence[int]) -> int:
+    """Delete rows by `seq` (those still there); how many went."""
+    gone = 0
+    for start in range(0, len(seqs), 500):
+        conn.execute("DELETE FROM inbox WHERE seq IN (SELECT value FROM json_each(?))",
+                     (json.dumps(list(seqs[start:start + 500])),))
+        gone += conn.changes()
+    return gone
 
 
 def delete_unit_source(conn: apsw.Connection, unit_id: str, source: str) -> int:

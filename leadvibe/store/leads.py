@@ -818,6 +818,16 @@ def score_sums(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, t
 _LEAD_TABLES = ("trigger_events", "surge_events", "trigger_state")
 
 
+def names_of(conn: apsw.Connection, unit_id: str, lead_id: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """What an event can name a lead by: its id and those of the leads merged into it, and its aliases
+    (kind, normalized value)."""
+    ids = {lead_id, *(r[0] for r in conn.execute(
+        "SELECT id FROM leads WHERE unit_id = ? AND merged_into = ?", (unit_id, lead_id)))}
+    aliases = {(r[0], r[1]) for r in conn.execute(
+        "SELECT kind, value FROM lead_aliases WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))}
+    return ids, aliases
+
+
 def request_deletion(conn: apsw.Connection, unit_id: str, lead_id: str, actor: str | None, now: int) -> bool:
     """Remove the lead from every view now (lead row, scores, aliases, orders) and queue its events; False
     when no live lead has that id. Events up to the current max seq are removed later, in batches."""

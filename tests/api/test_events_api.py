@@ -15,7 +15,7 @@ import pytest
 
 from leadvibe.timeutil import ManualClock, range_bounds, to_rfc3339
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, member_headers, scores_of, wait_idle
+from tests.helpers import add_rules, delta_sums, member_headers, on_app_loop, scores_of, wait_idle
 
 # The clock is frozen near real time (session tokens are checked against the wall clock).
 NOW = int(time.time()) * 1000
@@ -271,6 +271,32 @@ async def test_batch_delete_both_body_forms_rescores(api: Api, dataset: dict[str
     counts = await api.rt.db.read(lambda c: dict(c.execute(
         "SELECT type_key, event_count FROM event_types WHERE unit_id = 'unit_default'").fetchall()))
     assert counts == {"page_view": 2, "email_open": 1, "demo_request": 0}
+
+
+async def test_batch_delete_reaches_events_not_scored_yet(api: Api, dataset: dict[str, str]) -> None:
+    """An acknowledged event still waiting for the worker is deleted too (counted once), not stored after the 200
+    said it was gone; another OU's ids are not touched."""
+    other = await other_unit(api)
+    worker = api.rt.worker
+    assert worker is not None
+    await on_app_loop(api, worker.stop)
+    try:
+        r = await api.post("/ingest/batch", json={"events": [{"lead_id": "ld_a", "event_type": "page_view"}] * 3})
+        assert r.status_code == 202, r.text
+        queued = [x["event_id"] for x in r.json()["results"]]
+        r = await api.client.post("/ingest", json={"lead_id": "ld_x", "event_type": "page_view"}, headers=other)
+        assert r.status_code == 202, r.text
+        elsewhere = r.json()["metadata"]["event_id"]
+        r = await api.request("DELETE", "/events/batch",
+                              json={"event_ids": [queued[0], queued[1], elsewhere, dataset["pv_old"]]})
+        assert r.status_code == 200 and r.json() == {"deleted": 3}
+    finally:
+        await on_app_loop(api, worker.start)
+    await wait_idle(api)
+    left = await api.rt.db.read(lambda c: [r[0] for r in c.execute(
+        "SELECT id FROM events WHERE id IN (?, ?, ?, ?) ORDER BY seq", (*queued, elsewhere))])
+    assert left == [queued[2], elsewhere]
+    assert await _invariant_holds(api, "ld_a") == {"rs_test": 2 + 5 + 5}
 
 
 async def test_batch_delete_refreshes_lead_recency(api: Api, dataset: dict[str, str]) -> None:

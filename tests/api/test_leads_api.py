@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, other_unit, scores_of, wait_idle
+from tests.helpers import add_rules, delta_sums, on_app_loop, other_unit, scores_of, wait_idle
 
 
 async def ingest(api: Api, **event: Any) -> None:
@@ -426,6 +426,51 @@ async def test_delete_is_asynchronous_and_complete(scored: Api) -> None:
     for lead in ("ld_mid", "ld_low", body[0]["id"]):
         await invariant(scored, lead)
     assert (await scored.delete("/leads/ld_high")).status_code == 404
+
+
+async def test_a_deleted_leads_queued_events_go_with_it(scored: Api) -> None:
+    """Events acknowledged before the delete but not scored yet (by id, by the lead's alias, by an alias one of
+    them brings) do not bring the lead back; another lead's queued events stay, and events sent after the delete
+    make a new lead."""
+    worker = scored.rt.worker
+    assert worker is not None
+    await on_app_loop(scored, worker.stop)  # the app's loop runs the worker
+    try:
+        for _ in range(3):
+            await ingest(scored, lead_id="ld_high", event_type="page_view")
+        await ingest(scored, lead_id="ld_high", event_type="page_view",
+                     aliases=[{"alias_kind": "cookie", "raw_value": "ck-new"}])
+        await ingest(scored, event_type="page_view", aliases=[{"alias_kind": "email", "raw_value": "high@example.com"}])
+        await ingest(scored, event_type="page_view", aliases=[{"alias_kind": "cookie", "raw_value": "ck-new"}])
+        await ingest(scored, lead_id="ld_low", event_type="page_view")
+        r = await scored.delete("/leads/ld_high")
+        assert r.status_code == 202, r.text
+        await ingest(scored, lead_id="ld_high", event_type="demo_request")  # after the delete: a new lead
+    finally:
+        await on_app_loop(scored, worker.start)
+    await wait_idle(scored)
+    await wait_deleted(scored, "ld_high")
+    events = (await scored.get("/events", params={"lead_id": "ld_high"})).json()
+    assert [e["event_type"] for e in events["events"]] == ["demo_request"], events
+    assert (await scores_of(scored, "ld_high")) == {"rs_test": 20}
+    assert (await scored.get("/leads/search", params={"q": "high@"})).json() == []
+    assert (await scores_of(scored, "ld_low"))["rs_test"] == 5 + 5
+    assert (await scored.get("/leads")).json()["total"] == 3
+    for lead in ("ld_low", "ld_mid", "ld_high"):
+        await invariant(scored, lead)
+
+
+async def test_deleting_a_missing_lead_leaves_the_queue_alone(scored: Api) -> None:
+    worker = scored.rt.worker
+    assert worker is not None
+    await on_app_loop(scored, worker.stop)  # the app's loop runs the worker
+    try:
+        await ingest(scored, lead_id="ld_new", event_type="page_view")
+        assert (await scored.delete("/leads/ld_new")).status_code == 404  # not scored yet: no lead to delete
+    finally:
+        await on_app_loop(scored, worker.start)
+    await wait_idle(scored)
+    assert (await scores_of(scored, "ld_new")) == {"rs_test": 5}
 
 
 # -- merge ---------------------------------------------------------------------------------------------------
