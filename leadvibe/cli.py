@@ -266,8 +266,15 @@ def _stopped_server(args: argparse.Namespace, what: str, refusal: str, missing: 
         print(f"leadvibe: {what} refused: {exc}. {refusal}", file=sys.stderr)
         yield 1
         return
+    from leadvibe.security.keys import MissingSecretKey
+
     try:
-        rt = build_runtime(settings)
+        try:
+            rt = build_runtime(settings)
+        except MissingSecretKey as exc:
+            print(f"leadvibe: {what} refused: {exc}", file=sys.stderr)
+            yield 1
+            return
         rt.open_databases()
         try:
             yield rt
@@ -364,7 +371,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         totals = run_import(path, url, httpx.BasicAuth(client_id, secret), {}, args.skip_triggers,
                             show_progress=not args.quiet, by_lead=args.by_lead)
     except ImportFailed as exc:
-        print(f"\nleadvibe: {exc}", file=sys.stderr)
+        print(f"leadvibe: {exc}", file=sys.stderr)
         return 130 if isinstance(exc, ImportInterrupted) else 1
     print(f"imported {totals.imported} events, {totals.duplicates} duplicates, {totals.errors} rows with errors")
     for row in totals.error_rows:

@@ -273,10 +273,14 @@ def run_import(path: Path, url: str, auth: httpx.Auth | None, headers: dict[str,
     started = time.monotonic()
     params = {"skip_triggers": "true"} if skip_triggers else {}
     url = url.rstrip("/")
+    # Whether stderr's last line is a progress line still open: a failure's message then starts on a line of its
+    # own, and otherwise on the first.
+    line_open = False
     with httpx.Client(base_url=url, auth=auth, headers=headers, timeout=300) as client:
         if by_lead and show_progress:
             sys.stderr.write("grouping the rows by lead...")
             sys.stderr.flush()
+            line_open = True
         parts = (split_csv_by_lead if by_lead else split_csv)(path)
         try:
             for part, lines, consumed in parts:
@@ -292,7 +296,14 @@ def run_import(path: Path, url: str, auth: httpx.Auth | None, headers: dict[str,
                         totals.error_rows.append(_file_lines(row, lines))
                 if show_progress:
                     _progress(consumed, size, totals.imported, started)
+                    line_open = True
+        except ImportFailed:
+            if line_open:
+                sys.stderr.write("\n")
+            raise
         except KeyboardInterrupt:
+            if line_open:
+                sys.stderr.write("\n")
             raise ImportInterrupted(
                 f"import interrupted: {totals.imported:,} events imported ({totals.duplicates:,} duplicates, "
                 f"{totals.errors:,} rows with errors) in the parts the server acknowledged; the part on its way "

@@ -100,6 +100,7 @@ def test_cli_import_with_progress(tmp_path: Path) -> None:
                               "--client-id", cred["client_id"], "--client-secret", "wrong"],
                              capture_output=True, text=True, timeout=60)
         assert bad.returncode == 1 and "401" in bad.stderr
+        assert bad.stderr.startswith("leadvibe: ")  # nothing drawn before the refusal: no empty line first
     finally:
         server.stop()
 
@@ -153,6 +154,7 @@ def test_cli_names_the_url_when_no_server_answers(tmp_path: Path) -> None:
                               "lv_x", "--client-secret", "y"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert url in out.stderr and "leadvibe serve" in out.stderr and "Errno" not in out.stderr
+    assert out.stderr.startswith("leadvibe: ")
 
 
 def test_split_by_lead_groups_each_leads_rows_in_file_order(tmp_path: Path) -> None:

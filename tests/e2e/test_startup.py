@@ -48,6 +48,13 @@ def test_a_database_without_its_key_refuses_to_start_and_the_key_is_not_replaced
     assert "refusing to start" in out.stderr and "secret.key" in out.stderr and ".key" in out.stderr
     assert not (data / "secret.key").exists()
     assert basic  # the credential made before the loss is what the refusal protects
+    # The commands for a stopped server refuse the same way: one line each, no traceback.
+    for command in (["seed"], ["decay", "--now"]):
+        out = leadvibe(*command, "--data-dir", str(data))
+        assert out.returncode == 1, out
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"leadvibe: {command[0]} refused: ") and "secret.key" in lines[0]
+    assert not (data / "secret.key").exists()
 
 
 def test_backup_carries_the_key_and_restore_puts_it_back(tmp_path: Path) -> None:
