@@ -19,7 +19,7 @@ from litestar.response import Stream
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.csvread import Records, UnterminatedQuote, separator_hint, unterminated_header
 from leadvibe.documented import one_by_one, single_line_schema, sized
-from leadvibe.errors import ApiError, out_of_range, out_of_range_path, validation_error
+from leadvibe.errors import ApiError, out_of_range, out_of_range_path, unprocessable, validation_error
 from leadvibe.ids import new_event_ids
 from leadvibe.pipeline.inbox import (
     MAX_ID,
@@ -199,8 +199,14 @@ async def accept_batch(rt: Runtime, tenant: Tenant, events: Sequence[IngestEvent
     if key is not None and valid:
         # A batch none of whose events is valid stored nothing and records no key, as a refused /ingest does not.
         rejected = [(i, item.error or "") for i, item in enumerate(results) if item is not None]
-        return _replayable(await rt.inbox.submit_batch(tenant.org_id, tenant.unit_id, valid,
-                                                       BatchKey(key, len(events), rejected)))
+        stored = await rt.inbox.submit_batch(tenant.org_id, tenant.unit_id, valid, BatchKey(key, len(events), rejected))
+        if stored.replay and len(stored.outcomes) != len(events):
+            # Not a repeat of the first request: answering its outcomes would leave events of this one unanswered
+            # and unstored. Nothing of this one was stored (the key's first batch was, and stays).
+            raise unprocessable(
+                f"`Idempotency-Key` {key!r} was first sent with a batch of {len(stored.outcomes)} events and this"
+                f" batch has {len(events)}: a repeat must be the same batch; send a different batch with a new key")
+        return _replayable(stored)
     accepted = await rt.inbox.submit(tenant.org_id, tenant.unit_id, valid)
     dup = 0
     for i, (event_id, duplicate) in zip(where, accepted, strict=True):

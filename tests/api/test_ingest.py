@@ -319,9 +319,17 @@ async def test_a_batch_repeated_with_its_idempotency_key_answers_the_first_resul
     assert [item.get("event_id") for item in replay["results"]] == ids
     assert [item["status"] for item in replay["results"]] == ["duplicate", "rejected", "duplicate"]
     assert replay["results"][1]["error"] == body["results"][1]["error"]
-    # Another body under the same key is answered as /ingest answers a known key: the first request's outcome.
-    other = await _batch(api, basic, [{"lead_id": "ld_b3", "event_type": "x"}], "bk1")
+    # Another body of as many events under the same key is answered as /ingest answers a known key: the first
+    # request's outcome...
+    other = await _batch(api, basic, [{"lead_id": "ld_b3", "event_type": "x"}] * 3, "bk1")
     assert other.status_code == 202 and other.json()["results"] == replay["results"]
+    # ...but one of another size cannot be that request: its events would go unanswered. Refused, nothing stored.
+    for size in (1, 4):
+        other = await _batch(api, basic, [{"lead_id": "ld_b3", "event_type": "x"}] * size, "bk1")
+        assert other.status_code == 422, other.text
+        assert other.json()["error"] == (
+            f"`Idempotency-Key` 'bk1' was first sent with a batch of 3 events and this batch has {size}: a repeat must"
+            " be the same batch; send a different batch with a new key")
     await wait_idle(api)
     assert await scores_of(api, "ld_b1") == {"rs_test": 3} and await scores_of(api, "ld_b2") == {"rs_test": 3}
     assert await scores_of(api, "ld_b3") == {} and await _stored_events(api) == 2
