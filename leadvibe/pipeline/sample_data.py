@@ -274,12 +274,16 @@ async def wipe(rt: Runtime, org_id: str, unit_id: str) -> dict[str, int]:
         nonlocal abm_restored
         # First, so that the re-scores below run without ABM when it goes.
         abm_restored = store.restore_abm_after_sample(conn, unit_id, now)
-        counts, touched = store.wipe(conn, unit_id, now)
+        counts, touched, kept_segments = store.wipe(conn, unit_id, now)
         if pending:
             counts["inbox"] = pending
+        for segment_id in kept_segments:  # kept for the user's own rules, without the sample ones
+            rt.fit.rebuild_segment(conn, unit_id, segment_id, now)
         if touched:
-            # Real leads a seeded decay rule had decayed: replay them with what is left of the configuration.
-            live = sorted(lead_store.live_ids(conn, unit_id, touched))
+            # Real leads a seeded decay rule had decayed, or a sample rule of a ruleset kept for the user's own had
+            # scored: replay them with what is left of the configuration.
+            live = sorted(set().union(*(lead_store.live_ids(conn, unit_id, touched[i:i + 10_000])
+                                        for i in range(0, len(touched), 10_000))))
             rescore_leads(conn, load_config(conn, unit_id), live, now)
             counts["leads_rescored"] = len(live)
         for target in ("profile", "account"):

@@ -90,20 +90,50 @@ def _delete(conn: apsw.Connection, sql: str, params: Sequence[Any]) -> int:
     return int(conn.changes())
 
 
-def wipe(conn: apsw.Connection, unit_id: str, now: int) -> tuple[dict[str, int], list[str]]:
-    """Remove every sample row of the OU and what hangs off it. Returns counts per table and the real leads
-    whose events a seeded decay rule had touched (the caller re-scores them in the same transaction)."""
+# Sample containers of rules, and their rules: (table, rule table, the rule's column naming its container).
+_CONTAINERS = (("rulesets", "rules", "ruleset_id"), ("fit_rulesets", "fit_rules", "ruleset_id"),
+               ("segments", "segment_rules", "segment_id"))
+
+
+def _adopt_containers(conn: apsw.Connection, unit_id: str) -> dict[str, list[str]]:
+    """A sample ruleset, fit ruleset or segment that holds rules of the user's own is theirs: it stops being sample
+    data (and stays, with their rules), so the wipe removes only its sample rules. The ids adopted, by table."""
+    adopted: dict[str, list[str]] = {}
+    for table, rules, column in _CONTAINERS:
+        ids = [r[0] for r in conn.execute(
+            f"SELECT p.id FROM {table} p WHERE p.unit_id = ? AND (p.source = 'seed' OR p.created_by = 'seed')"
+            f" AND EXISTS (SELECT 1 FROM {rules} r WHERE r.{column} = p.id AND r.source <> 'seed'"
+            " AND coalesce(r.created_by, '') <> 'seed')", (unit_id,))]
+        if ids:
+            conn.execute(f"UPDATE {table} SET source = 'api', created_by = NULL WHERE unit_id = ? AND id IN"
+                         f" ({placeholders(len(ids))})", (unit_id, *ids))
+            adopted[table] = ids
+    return adopted
+
+
+def wipe(conn: apsw.Connection, unit_id: str, now: int) -> tuple[dict[str, int], list[str], list[str]]:
+    """Remove every sample row of the OU and what hangs off it. Returns counts per table, the real leads whose
+    scores lose what sample rules gave them (a seeded decay rule's DECAY events, a sample rule of a ruleset kept
+    for the user's own rules: the caller re-scores them in the same transaction), and the segments kept for the
+    user's own rules (their members are to be rebuilt)."""
     counts: dict[str, int] = {}
     seeded_leads = f"SELECT id FROM leads WHERE unit_id = ? AND {_seeded('leads')}"
+    adopted = _adopt_containers(conn, unit_id)
     triggers = _ids(conn, unit_id, "triggers")
     decays = _ids(conn, unit_id, "decay_rules")
     rulesets = _ids(conn, unit_id, "rulesets")
 
     # Events: the seeded ones (all on seeded leads) and the DECAY events seeded decay rules gave real leads.
     touched: list[str] = []
+    kept = adopted.get("rulesets", [])
+    if kept:
+        marks = placeholders(len(kept))
+        touched = [r[0] for r in conn.execute(
+            f"SELECT DISTINCT lead_id FROM lead_scores WHERE unit_id = ? AND ruleset_id IN ({marks})"
+            f" AND lead_id NOT IN ({seeded_leads})", (unit_id, *kept, unit_id))]
     if decays:
         marks = placeholders(len(decays))
-        touched = [r[0] for r in conn.execute(
+        touched += [r[0] for r in conn.execute(
             f"SELECT DISTINCT lead_id FROM events WHERE unit_id = ? AND decay_id IN ({marks})"
             f" AND lead_id NOT IN ({seeded_leads})", (unit_id, *decays, unit_id))]
         counts["decay_events"] = ev_store.delete_events_where(conn, unit_id, f"decay_id IN ({marks})", decays)
@@ -146,4 +176,4 @@ def wipe(conn: apsw.Connection, unit_id: str, now: int) -> tuple[dict[str, int],
                   "levels", "decay_rules", "inorganic_filters", "triggers", "accounts", "leads"):
         counts[table] = counts.get(table, 0) + _delete(
             conn, f"DELETE FROM {table} WHERE unit_id = ? AND {_seeded(table)}", (unit_id,))
-    return {k: v for k, v in counts.items() if v}, touched
+    return {k: v for k, v in counts.items() if v}, sorted(set(touched)), adopted.get("segments", [])

@@ -114,6 +114,40 @@ async def test_wipe_undoes_what_seeded_decay_did_to_real_leads(api: Api, clock: 
     assert await scores_of(api, "real") == await delta_sums(api, "real")
 
 
+async def test_wipe_keeps_the_users_rules_and_the_sample_ruleset_or_segment_holding_them(api: Api) -> None:
+    """A rule added to the sample ruleset (the primary one in an OU that had none) and a rule added to the sample
+    segment are the user's: the wipe keeps them and their ruleset and segment, and removes only the sample rules;
+    a real lead's score is what the user's rules give it."""
+    assert (await api.post("/admin/seed")).status_code == 200
+    await settle(api)
+    primary = next(r for r in (await api.get("/rulesets")).json() if r["is_primary"])
+    r = await api.post("/rules", json={"event_type": "my_custom_event", "weight": 50})
+    assert r.status_code == 201 and r.json()["ruleset_id"] == primary["ruleset_id"], r.text
+    mine = r.json()["rule_id"]
+    segment = (await api.get("/segments")).json()[0]
+    r = await api.post(f"/segments/{segment['segment_id']}/rules", json={
+        "rule_type": "lead_metadata", "field_name": "plan", "operator": "equals", "value": "pro"})
+    assert r.status_code == 201, r.text
+    await api.post("/leads", json={"id": "ld_mine", "metadata": {"plan": "pro"}})
+    await ingest(api, "ld_mine", "my_custom_event")
+    await ingest(api, "ld_mine", "page_view")  # a type only sample rules score
+    await settle(api)
+    assert (await scores_of(api, "ld_mine"))[primary["ruleset_id"]] > 50
+
+    wiped = (await api.post("/admin/wipe")).json()
+    assert wiped["leads_rescored"] == 1 and "rulesets" not in wiped and "segments" not in wiped
+    await settle(api)
+    assert [(x["rule_id"], x["weight"]) for x in (await api.get("/rules")).json()] == [(mine, 50)]
+    assert [(x["ruleset_id"], x["is_primary"]) for x in (await api.get("/rulesets")).json()] == [(primary["ruleset_id"], True)]
+    assert await scores_of(api, "ld_mine") == {primary["ruleset_id"]: 50} == await delta_sums(api, "ld_mine")
+    kept = (await api.get("/segments")).json()
+    assert [x["segment_id"] for x in kept] == [segment["segment_id"]]
+    rules = (await api.get(f"/segments/{segment['segment_id']}/rules")).json()
+    assert [x["field_name"] for x in rules] == ["plan"]
+    assert (await api.get(f"/segments/{segment['segment_id']}/count")).json()["count"] == 1
+    assert (await api.post("/admin/wipe")).json() == {}  # nothing of the sample is left
+
+
 async def test_apply_profile_mappings_to_history_twice(api: Api) -> None:
     await ingest(api, "l1", "page_view", {"utm_source": "google", "page": "/a"})
     await ingest(api, "l1", "page_view", {"utm_source": "bing", "page": "/b"})
