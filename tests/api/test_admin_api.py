@@ -138,7 +138,8 @@ async def test_wipe_keeps_the_users_rules_and_the_sample_ruleset_or_segment_hold
     assert wiped["leads_rescored"] == 1 and "rulesets" not in wiped and "segments" not in wiped
     await settle(api)
     assert [(x["rule_id"], x["weight"]) for x in (await api.get("/rules")).json()] == [(mine, 50)]
-    assert [(x["ruleset_id"], x["is_primary"]) for x in (await api.get("/rulesets")).json()] == [(primary["ruleset_id"], True)]
+    rulesets = (await api.get("/rulesets")).json()
+    assert [(x["ruleset_id"], x["is_primary"]) for x in rulesets] == [(primary["ruleset_id"], True)]
     assert await scores_of(api, "ld_mine") == {primary["ruleset_id"]: 50} == await delta_sums(api, "ld_mine")
     kept = (await api.get("/segments")).json()
     assert [x["segment_id"] for x in kept] == [segment["segment_id"]]
