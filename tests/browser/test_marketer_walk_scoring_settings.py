@@ -53,7 +53,7 @@ def test_the_session_timeout_says_when_a_saved_surge_policy_replaces_it(admin: W
     admin.settle()
     expect(page.get_by_text("Until this policy is saved, a session ends after the session timeout")).to_contain_text(
         "(30 minutes)")
-    page.get_by_label("Session ends after idle (seconds)").fill("600")
+    page.get_by_label("Session ends after idle (minutes)").fill("10")
     page.get_by_role("button", name="Save surge policy").click()
     expect(page.get_by_text("Sessions end after 10 minutes without events.")).to_be_visible()
     stored = unit.call("GET", "/settings/ou/surge-policy")
@@ -203,3 +203,39 @@ def test_unticking_limit_rules_to_dates_clears_the_dates_it_hid(admin: Watched, 
     expect(page.get_by_role("status").filter(has_text="Rules saved")).to_be_visible()
     (rule,) = unit.call("GET", f"/rulesets/{rs['ruleset_id']}/rules")
     assert (rule["start_at"], rule["end_at"]) == (None, None), rule
+
+
+def test_overlapping_levels_count_each_lead_once_and_score_filters_are_checked_before_sending(
+        admin: Watched, seeded: Seeded) -> None:
+    """Where bands overlap, a score gets the band that starts lowest (SEMANTICS): the Overview's funnel counts and
+    links each lead in that one level, and a score filter the API would refuse is said beside its field."""
+    unit = Unit(seeded, "Overlaps")
+    unit.call("POST", "/rules", json={"event_type": "demo_request", "weight": 60})
+    for name, low, high in (("Cold", 0, 49), ("Hot", 50, 1_000_000_000), ("Warm", 30, 79)):
+        unit.call("POST", "/levels/engagement", json={"name": name, "min_score": low, "max_score": high})
+    unit.call("POST", "/ingest/batch", json={"events": [
+        {"lead_id": "ld_cold", "event_type": "page_view"},
+        {"lead_id": "ld_warm", "event_type": "demo_request"},  # 60: in Warm and Hot, Warm's
+        {"lead_id": "ld_hot", "event_type": "demo_request"}, {"lead_id": "ld_hot", "event_type": "demo_request"}]})
+    seeded.wait_scored()
+    page = unit.open(admin, "/ui/")
+    funnel = page.get_by_role("region", name="Leads by engagement level")
+    hot = funnel.get_by_role("listitem").filter(has_text="Hot")
+    expect(hot).to_contain_text("80+")  # the scores that are Hot's: Warm keeps 50-79
+    expect(hot.locator(".num strong")).to_have_text("1")
+    expect(funnel.get_by_role("listitem").filter(has_text="Warm").locator(".num strong")).to_have_text("1")
+    expect(funnel.get_by_role("listitem").filter(has_text="Cold").locator(".num strong")).to_have_text("1")
+    admin.shot("w13-overlapping-levels")
+    hot.get_by_role("link").click()
+    table = page.get_by_role("table", name="Leads", exact=True)
+    expect(table.get_by_role("link", name=re.compile("ld_hot"))).to_be_visible()
+    expect(table.get_by_role("link", name=re.compile("ld_warm"))).to_have_count(0)
+    hot_id = next(x["stage_id"] for x in unit.call("GET", "/levels/engagement") if x["name"] == "Hot")
+    expect(page.get_by_role("combobox", name=re.compile(r"^Level"))).to_have_value(hot_id)  # the link, read as Hot
+
+    # A score that is not a whole number is said beside the field; the list stays as it was.
+    page.get_by_label("Min score").fill("2.5")
+    page.get_by_label("Min score").press("Enter")
+    expect(page.locator("#score-range-error")).to_have_text("Min score must be a whole number")
+    expect(page.get_by_text("Could not load this")).to_have_count(0)
+    expect(table.get_by_role("link", name=re.compile("ld_hot"))).to_be_visible()

@@ -121,14 +121,17 @@ def test_event_types_read_by_their_name_whatever_each_event_spelled(admin: Watch
     seeded.call("DELETE", f"/triggers/patterns/{pattern['trigger_id']}")
 
 
-def test_api_error_sentence_is_shown(admin: Watched) -> None:
-    admin.expected_failures.append("/levels/engagement")
+def test_an_upside_down_band_is_refused_beside_its_field_before_sending(admin: Watched) -> None:
     page = admin.goto("/ui/scoring/levels")
     region = page.get_by_role("region", name="Engagement levels")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" and "/levels/" in r.url else None)
     dialog = submit_form(page, region.get_by_role("button", name="New level"), "New level",
                          {"Name": "Upside down", "From score": "50", "To score (inclusive)": "10"}, "Create")
-    # The API's sentence names the two fields; the form says it beside the first, in its own words.
-    expect(dialog.locator(".field-error")).to_have_text("From score (50) must not be greater than to score (10)")
+    # Said beside the field in the form's words, as the API would have refused it (a 400), and nothing sent.
+    expect(dialog.locator(".field-error")).to_have_text("To score must not be below From score")
+    expect(dialog.get_by_label("To score (inclusive)")).to_have_attribute("aria-invalid", "true")
+    assert sent == []
 
 
 def viewer_page(watched: Watched, seeded: Seeded) -> Page:

@@ -130,13 +130,29 @@ export function levelTone(levels, name) {
   return 1 + Math.round((i / (sorted.length - 1)) * 3);
 }
 
+const levelId = (l) => String(l.stage_id ?? l.level_id ?? '');
+/** Whether level `a` wins a score shared with level `b` (the server's rule, engine/levels.py: the lowest
+ * min_score, then the lowest id). */
+const winsOver = (a, b) => a.min_score < b.min_score || (a.min_score === b.min_score && levelId(a) < levelId(b));
+
 /** The level a score falls in (the server's rule: inclusive bands, lowest min_score first on overlap). */
 export function levelFor(levels, score) {
   let best = null;
   for (const l of levels) {
-    if (l.min_score <= score && score <= l.max_score && (!best || l.min_score < best.min_score)) best = l;
+    if (l.min_score <= score && score <= l.max_score && (!best || winsOver(l, best))) best = l;
   }
   return best;
+}
+
+/** The scores whose level is `level`, as { min_score, max_score }, or null when other bands win all of its own:
+ * its band less the scores of bands that win over it. Those start at or below it, so each takes a first part of
+ * its band and what is left is one range. Counts and links by level use it, so a lead in two bands counts once. */
+export function levelScores(levels, level) {
+  let min = level.min_score;
+  for (const other of levels) {
+    if (other !== level && winsOver(other, level) && other.max_score >= min) min = Math.max(min, other.max_score + 1);
+  }
+  return min > level.max_score ? null : { min_score: min, max_score: level.max_score };
 }
 
 /** A CSV cell that a spreadsheet will not run as a formula. */

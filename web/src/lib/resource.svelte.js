@@ -10,6 +10,8 @@ export function resource(load, options = {}) {
   const state = $state({
     loading: true,
     error: null,
+    // The HTTP status of the failed read (0: the server was not reached; null: no failure).
+    status: /** @type {number | null} */ (null),
     data: /** @type {T | null} */ (null),
     async reload(quiet = false) {
       const mine = ++generation;
@@ -19,9 +21,11 @@ export function resource(load, options = {}) {
         if (mine !== generation) return;
         state.data = data;
         state.error = null;
+        state.status = null;
       } catch (err) {
         if (mine !== generation || err?.name === 'AbortError') return;
         state.error = err?.message || String(err);
+        state.status = typeof err?.status === 'number' ? err.status : null;
       } finally {
         if (mine === generation) state.loading = false;
       }

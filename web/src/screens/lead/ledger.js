@@ -29,5 +29,11 @@ export function scoreSeries(ledger) {
     if (x.length && x[x.length - 1] === t) y[y.length - 1] = r.running; // same second: keep the later total
     else { x.push(t); y.push(r.running); }
   }
+  // Events all in one second (a burst, an import) make one point, which draws no line: start a minute before
+  // them from the score they found, so the chart shows the step they made.
+  if (x.length === 1) {
+    x.unshift(x[0] - 60);
+    y.unshift(ledger.broughtForward);
+  }
   return [x, y];
 }

@@ -1,6 +1,7 @@
 // Form fields of each trigger kind for ConfigList (API field names; windows are an amount and a unit).
 import { conditionText, valueless } from '../../lib/conditions.js';
 import { emailList } from '../../lib/validate.js';
+import { fmtNumber } from '../../lib/format.js';
 import { parseSlackTarget, unlistedTargetLabel } from '../../lib/slack.js';
 
 const list = (v) => (v || '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -50,8 +51,10 @@ const slackChosen = (values, item) => ('slack_target' in values ? !blank(values.
 const sendsNowhere = (values, item) => blank(values.webhook_url) && blank(values.emails) && !slackChosen(values, item);
 const sequenceWebhook = { ...webhook, check: (v, values, item) => (sendsNowhere(values, item) ? NOWHERE : '') };
 const sequenceEmails = { ...emails, check: (v, values, item) => emailList(v) || (sendsNowhere(values, item) ? NOWHERE : '') };
+/** A window as its amount and unit read: "10 minutes", "1 day". */
+const windowText = (t) => `${fmtNumber(t.window_seconds)} ${t.window_seconds === 1 ? String(t.window_unit).replace(/s$/, '') : t.window_unit}`;
 const window = [
-  { key: 'window_seconds', label: 'Within (amount)', header: 'Within', what: 'The window', type: 'number', required: true, min: 1, show: (t) => `${t.window_seconds} ${t.window_unit}` },
+  { key: 'window_seconds', label: 'Within (amount)', header: 'Within', what: 'The window', type: 'number', required: true, min: 1, show: (t) => windowText(t) },
   { key: 'window_unit', label: 'Unit', type: 'select', options: UNITS, column: false },
 ];
 // What an email notification says (blank: the defaults, docs/notifications.md "Email"), and a note for the team.
@@ -74,7 +77,7 @@ const oneType = (v) => (blank(v) ? [] : [String(v).trim()]);
 
 export const milestoneFields = [
   name,
-  { key: 'score_threshold', label: 'When the score reaches', header: 'Score', what: 'The score', type: 'number', required: true },
+  { key: 'score_threshold', label: 'When the score reaches', header: 'Score', what: 'The score', type: 'number', required: true, show: (t) => fmtNumber(t.score_threshold) },
   { key: 'event_type', label: 'On event type (empty: any)', header: 'Event type', placeholder: 'demo_request', show: anyType, types: oneType },
   fireMode, active, webhook, emails, ...emailTexts, description, where,
 ];
@@ -101,7 +104,7 @@ export const patternFields = [
 ];
 
 export const surgeFields = [
-  { key: 'threshold_count', label: 'At least (events)', what: 'The number of events', type: 'number', required: true, min: 1 },
+  { key: 'threshold_count', label: 'At least (events)', what: 'The number of events', type: 'number', required: true, min: 1, show: (t) => fmtNumber(t.threshold_count) },
   { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: anyType, types: oneType },
   ...window, active, webhook, emails, ...emailTexts, description, where,
 ];

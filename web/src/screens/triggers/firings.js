@@ -11,17 +11,23 @@ export function windowText(seconds) {
 }
 
 /**
- * A surge firing (`/surge-events`, which names its lead) as a Fired row: named by what its trigger watches ("Surge:
- * 5 page view events in 10 minutes"; `trigger`: its surge trigger, when still there, for the event type).
+ * A surge firing (`/surge-events`, which names its lead) as a Fired row; `trigger`: its surge trigger, when still
+ * there, whose event type `surgeName` names it by.
  */
-export function surgeRow(r, { trigger = null, typeName = (t) => t } = {}) {
-  const type = trigger?.event_type ? `${typeName(trigger.event_type)} ` : '';
+export function surgeRow(r, { trigger = null } = {}) {
   return {
     // At the event that made the count: what /surge-events orders by, so the kinds merge in order (created_at,
     // when the worker recorded it, differs from it for events sent late).
     ...r, kind: 'surge', fired_at: r.occurred_at || r.created_at, score_after: r.score, lead_name: r.lead_name || '',
-    trigger_name: `Surge: ${r.threshold_count} ${type}events in ${windowText(r.window_seconds)}`,
+    trigger_type: trigger?.event_type || '',
   };
+}
+
+/** A surge row's name, by what its trigger watches: "Surge: 5 page_view events in 10 minutes", the type by its
+ * name in the OU (`typeName`), asked when shown so that it follows the OU's names once they are read. */
+export function surgeName(r, typeName = (t) => t) {
+  const type = r.trigger_type ? `${typeName(r.trigger_type)} ` : '';
+  return `Surge: ${r.threshold_count} ${type}events in ${windowText(r.window_seconds)}`;
 }
 
 /** The firings of several kinds (each list newest first), newest first. */
