@@ -20,8 +20,15 @@ test('events older than the window are brought forward so the total still ends a
 });
 
 test('the chart series is oldest first and keeps the later total within one second', () => {
-  const ledger = buildLedger([ev('b', 1, 5), ev('a', 1, 10)], 15);
-  assert.deepEqual(scoreSeries(ledger), [[Date.parse('2025-01-01T10:00:00Z') / 1000], [15]]);
+  const ledger = buildLedger([ev('c', 2, 1), ev('b', 2, 10), ev('a', 1, 5)], 16);
+  const day = (d) => Date.parse(`2025-01-0${d}T10:00:00Z`) / 1000;
+  assert.deepEqual(scoreSeries(ledger), [[day(1), day(2)], [5, 16]]);
+});
+
+test('events all in one second start from the score before them a minute earlier', () => {
+  const ledger = buildLedger([ev('b', 1, 5), ev('a', 1, 10)], 40); // 25 brought forward
+  const t = Date.parse('2025-01-01T10:00:00Z') / 1000;
+  assert.deepEqual(scoreSeries(ledger), [[t - 60, t], [25, 40]]);
 });
 
 const stored = [
