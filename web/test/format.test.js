@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { counted, decayText, leadHint, leadInText, leadLabel, ruleText } from '../src/lib/format.js';
+import { counted, decayText, leadHint, leadInText, leadLabel, levelFor, levelScores, ruleText } from '../src/lib/format.js';
 
 test('a lead reads as its name, then first and last name, then email, then id', () => {
   assert.equal(leadLabel({ id: 'ld_a', metadata: { name: 'Ada', email: 'a@x.io' } }), 'Ada');
@@ -70,4 +70,23 @@ test('a lead in running text is its name then its id, or the id alone', () => {
   assert.equal(leadInText('Jon Chen', 'ld_1'), 'Jon Chen (ld_1)');
   assert.equal(leadInText('ld_1', 'ld_1'), 'ld_1');
   assert.equal(leadInText('', 'ld_1'), 'ld_1');
+});
+
+test('a level counts the scores it gets: its band less those of bands that start lower (the server\'s rule)', () => {
+  const cold = { stage_id: 'a', name: 'Cold', min_score: 0, max_score: 49 };
+  const warm = { stage_id: 'b', name: 'Warm', min_score: 30, max_score: 79 };
+  const hot = { stage_id: 'c', name: 'Hot', min_score: 50, max_score: 1_000_000_000 };
+  const top = { stage_id: 'd', name: 'Scorching', min_score: 150, max_score: 1_000_000_000 };
+  const twin = { stage_id: 'e', name: 'Twin', min_score: 0, max_score: 10 }; // same start as Cold: the lower id wins
+  const levels = [top, hot, warm, cold, twin];
+  assert.deepEqual(levelScores(levels, cold), { min_score: 0, max_score: 49 });
+  assert.equal(levelScores(levels, twin), null);
+  assert.deepEqual(levelScores(levels, warm), { min_score: 50, max_score: 79 });
+  assert.deepEqual(levelScores(levels, hot), { min_score: 80, max_score: 1_000_000_000 });
+  assert.equal(levelScores(levels, top), null); // Hot holds every score of it
+  // each score's level is the one whose counted scores hold it
+  for (const score of [0, 10, 29, 30, 49, 50, 79, 80, 149, 150, 10_000]) {
+    const owner = levels.filter((l) => { const b = levelScores(levels, l); return b && b.min_score <= score && score <= b.max_score; });
+    assert.deepEqual(owner, [levelFor(levels, score)], `score ${score}`);
+  }
 });
