@@ -17,6 +17,7 @@ from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from leadvibe.observe import HEAD_SCOPE_KEY
+from leadvibe.security.guards import PUBLIC
 
 __all__ = ["head_as_get", "list_every_method_in_options"]
 
@@ -73,3 +74,7 @@ def list_every_method_in_options(app: Litestar) -> None:
         for cell in getattr(handler.fn, "__closure__", None) or ():
             if isinstance(cell.cell_contents, HTTPRoute | _AllowedMethods):
                 cell.cell_contents = _AllowedMethods(route)
+        # A path whose every method is public (`/healthz`) says which without credentials too.
+        others = [entry[0] for method, entry in route.route_handler_map.items() if method != "OPTIONS"]
+        if others and all(h.opt.get("auth") == "none" for h in others):
+            handler.opt.update(PUBLIC)

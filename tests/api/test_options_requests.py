@@ -39,3 +39,10 @@ async def test_a_405_lists_the_same_methods_as_options(api: Api) -> None:
         refused = await api.client.patch(path, headers=api.headers, json={})
         assert refused.status_code == 405, path
         assert _allow(refused.headers["allow"]) == _allow(options.headers["allow"]), path
+
+
+async def test_a_public_paths_options_answers_without_credentials(api: Api) -> None:
+    r = await api.client.options("/healthz", headers={})
+    assert r.status_code == 204 and _allow(r.headers["allow"]) == {"GET", "HEAD", "OPTIONS"}
+    # a path of the API still asks who is asking
+    assert (await api.client.options("/leads", headers={})).status_code == 401
