@@ -738,6 +738,10 @@ async def test_stream_requires_auth_and_membership(api: Api) -> None:
     r = await api.client.get("/stream", params={"ouId": "unit_nope"},
                              headers={"Authorization": api.headers["Authorization"]})
     assert r.status_code == 403
+    # One OU per stream, as every query parameter that takes one value: not the first of two, silently.
+    r = await api.client.get("/stream?ouId=unit_default&ouId=unit_nope",
+                             headers={"Authorization": api.headers["Authorization"]})
+    assert r.status_code == 400 and r.json()["error"] == "`ouId` was given more than once; it takes one value"
 
 
 async def test_metrics_count_ingest(api: Api, basic: dict[str, str]) -> None:
