@@ -204,8 +204,9 @@ async def resolve_tenant(rt: Runtime, connection: Connection, principal: Princip
     the person last selected, else their only OU."""
     requested = connection.cookies.get(ACTIVE_OU_COOKIE) or connection.headers.get("x-ou-id")
     query_key = connection.route_handler.opt.get("ou_query") if connection.scope.get("route_handler") else None
-    if query_key and connection.query_params.get(query_key):
-        if len(connection.query_params.getall(query_key)) > 1:  # as any query parameter taking one value
+    # Only the framework's routes name an OU in the query (the stream): its connection keeps every value given.
+    if query_key and isinstance(connection, ASGIConnection) and connection.query_params.get(query_key):
+        if len(connection.query_params.getall(query_key)) > 1:  # as any query parameter that takes one value
             raise ApiError(400, f"`{query_key}` was given more than once; it takes one value")
         requested = connection.query_params[query_key]
     if principal.kind == "credential":
