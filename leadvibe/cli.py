@@ -437,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(fn=cmd_version)
+    for command in sub.choices.values():
+        command.set_defaults(parser=command)
     return parser
 
 
@@ -453,7 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from leadvibe.pipeline.worker_process import run_child
 
         return run_child(child)
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        # Said by the command's own parser: its usage lists what it takes (the program's lists the commands).
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     # Everything the appliance writes (the data directory, its databases and their WAL and shared-memory files,
     # backups, keys) holds password hashes, credential digests and every lead: its owner's only, as the systemd
     # unit's UMask=0077 makes it, also when run by hand.

@@ -136,3 +136,14 @@ def test_ctrl_c_during_an_import_says_how_far_it_got(by_lead: bool, tmp_path: Pa
     err = _refusal(capsys)
     assert err.startswith(f"leadvibe: import interrupted: {sent[0]:,} events imported"), err
     assert [p.name for p in tmp_path.iterdir()] == ["events.csv"]  # --by-lead's grouped copy is gone
+
+
+@pytest.mark.parametrize("argv", [["migrate", "--bogus"], ["seed", "--unit", "u", "extra"]])
+def test_an_unknown_argument_is_said_with_the_commands_own_usage(argv: list[str],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: leadvibe {argv[0]} ")  # what this command takes, not the list of commands
+    assert f"leadvibe {argv[0]}: error: unrecognized arguments: {' '.join(argv[-1:])}" in err
