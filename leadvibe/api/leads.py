@@ -730,15 +730,23 @@ async def delete_lead(
     rt: Runtime, tenant: Tenant, principal: Principal, lead_id: str
 ) -> Response[DeletionOut]:
     """The lead leaves every view now; its events (and their scores) are removed by a background task, with
-    those acknowledged but not scored yet (they would make it again). Follow it on `GET /leads/{id}/deletion`."""
+    those acknowledged but not scored yet (they would make it again). A lead known only by such events (the
+    worker has not scored one yet) is deleted by removing them. Follow it on `GET /leads/{id}/deletion`."""
     now = rt.now_ms()
-    if not await rt.db.read(lambda c: store.live_ids(c, tenant.unit_id, [lead_id])):
+    unit_id = tenant.unit_id
+    # A merged id names its target: its queued events are the target's, not to be removed here.
+    if await rt.db.read(lambda c: store.lead_exists(c, unit_id, lead_id) and not store.live_ids(c, unit_id, [lead_id])):
         raise not_found("lead")
-    await drop_queued_of_lead(rt, tenant.unit_id, lead_id)
-    ok = await rt.db.write(
-        lambda c: store.request_deletion(c, tenant.unit_id, lead_id, principal.actor_id, now)
-    )
-    if not ok:
+    dropped = await drop_queued_of_lead(rt, unit_id, lead_id)
+
+    def run(c: Any) -> bool:
+        if store.request_deletion(c, unit_id, lead_id, principal.actor_id, now):
+            return True
+        if dropped:
+            store.record_queued_only_deletion(c, unit_id, lead_id, principal.actor_id, now)
+        return False
+
+    if not await rt.db.write(run) and not dropped:
         raise not_found("lead")
     worker = rt.lead_deletions
     if worker is not None:

@@ -859,6 +859,18 @@ def request_deletion(conn: apsw.Connection, unit_id: str, lead_id: str, actor: s
     return True
 
 
+def record_queued_only_deletion(conn: apsw.Connection, unit_id: str, lead_id: str, actor: str | None,
+                                now: int) -> None:
+    """A deletion of a lead that had no row yet, only queued events (removed by the caller): completed at once."""
+    conn.execute(
+        "INSERT INTO lead_deletions (unit_id, lead_id, status, upto_seq, requested_by, requested_at, completed_at)"
+        " VALUES (?,?,'completed',0,?,?,?) ON CONFLICT (unit_id, lead_id) DO UPDATE SET status = 'completed',"
+        " upto_seq = 0, requested_by = excluded.requested_by, requested_at = excluded.requested_at,"
+        " completed_at = excluded.completed_at",
+        (unit_id, lead_id, actor, now, now),
+    )
+
+
 def pending_deletions(conn: apsw.Connection, limit: int = 100) -> list[dict[str, Any]]:
     """Deletions still removing rows, oldest first (every OU: the background task serves them all)."""
     return query(

@@ -460,17 +460,29 @@ async def test_a_deleted_leads_queued_events_go_with_it(scored: Api) -> None:
         await invariant(scored, lead)
 
 
-async def test_deleting_a_missing_lead_leaves_the_queue_alone(scored: Api) -> None:
+async def test_a_lead_known_only_by_queued_events_is_deleted_by_removing_them(scored: Api) -> None:
     worker = scored.rt.worker
     assert worker is not None
-    await on_app_loop(scored, worker.stop)  # the app's loop runs the worker
+    await on_app_loop(scored, worker.stop)
     try:
         await ingest(scored, lead_id="ld_new", event_type="page_view")
-        assert (await scored.delete("/leads/ld_new")).status_code == 404  # not scored yet: no lead to delete
+        await ingest(scored, lead_id="ld_other", event_type="page_view")
+        assert (await scored.delete("/leads/ld_nobody")).status_code == 404  # nothing names it: nothing changes
+        r = await scored.delete("/leads/ld_new")  # not scored yet, so no row: its queued event is all there is
+        assert r.status_code == 202 and r.json() == {"lead_id": "ld_new", "status": "pending"}
+        assert (await scored.get("/leads/ld_new/deletion")).json()["status"] == "completed"
+        # A merged id names its target: deleting it is a 404, and the target's queued events stay.
+        await ingest(scored, lead_id="ld_low", event_type="page_view")
+        r = await scored.post("/leads/merge", json={"targetLeadId": "ld_mid", "sourceLeadIds": ["ld_low"]})
+        assert r.status_code == 200, r.text
+        await ingest(scored, lead_id="ld_low", event_type="page_view")
+        assert (await scored.delete("/leads/ld_low")).status_code == 404
     finally:
         await on_app_loop(scored, worker.start)
     await wait_idle(scored)
-    assert (await scores_of(scored, "ld_new")) == {"rs_test": 5}
+    assert (await scored.get("/leads/ld_new")).status_code == 404
+    assert (await scores_of(scored, "ld_other")) == {"rs_test": 5}
+    assert (await scores_of(scored, "ld_mid"))["rs_test"] == 20 + 5 + 6 + 6  # both queued page views landed there
 
 
 # -- merge ---------------------------------------------------------------------------------------------------
