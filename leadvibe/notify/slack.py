@@ -256,9 +256,11 @@ def trigger_message(
     """
     level_text = level or "—"
     event_text = event_type or "—"
-    text = f"🔥 Lead turned hot: {lead_id} scored {score} (level {level_text}) — trigger “{trigger_name}”"
+    # The fallback text is what Slack notifies with, and it reads mrkdwn too: escaped like the fields below.
+    text = (f"🔥 Lead turned hot: {_mrkdwn_escape(lead_id)} scored {score} (level {_mrkdwn_escape(level_text)})"
+            f" — trigger “{_mrkdwn_escape(trigger_name)}”")
     if event_type:
-        text += f" on {event_type}"
+        text += f" on {_mrkdwn_escape(event_type)}"
     lead_field = _mrkdwn_escape(lead_id)
     if lead_url:
         lead_field = f"<{lead_url}|{lead_field}>"

@@ -238,7 +238,7 @@ def test_trigger_message() -> None:
     text, blocks = trigger_message(
         "ld_<!channel>", 91, None, "Hot & ready", None, "https://lv.example/leads/ld_1"
     )
-    assert "ld_<!channel>" in text and "91" in text and "Hot & ready" in text
+    assert "ld_&lt;!channel&gt;" in text and "91" in text and "Hot &amp; ready" in text
     assert blocks[0] == {
         "type": "header",
         "text": {"type": "plain_text", "text": "🔥 Lead turned hot", "emoji": True},
@@ -257,3 +257,13 @@ def test_trigger_message() -> None:
     text2, blocks2 = trigger_message("ld_2", 50, "B", "T", "demo_request", None)
     assert len(blocks2) == 2 and "*Lead*\nld_2" in blocks2[1]["fields"][0]["text"]
     assert "demo_request" in text2 and "level B" in text2
+
+
+def test_the_fallback_text_cannot_ping_a_channel() -> None:
+    # Lead ids and event types come from whoever may ingest: Slack notifies with the fallback text, so it is escaped
+    # as the fields are.
+    text, blocks = trigger_message("<!channel>", 5, "<!here>", "A & B", "<@U123>", None)
+    assert "<!" not in text and "<@" not in text
+    assert text == ("🔥 Lead turned hot: &lt;!channel&gt; scored 5 (level &lt;!here&gt;) — trigger “A &amp; B”"
+                    " on &lt;@U123&gt;")
+    assert "<!" not in str(blocks)
