@@ -355,6 +355,11 @@ class BatchProcessor:
                                metadata, channel, primary, before_primary, after_primary,
                                _level_name(cfg, after_primary), self.now)
             self._side_effects(ctx, pubs)
+        elif plan.has_triggers and primary and scores.get(primary, 0) < before_primary:
+            # An event that may fire nothing (a `decide` type, an import without triggers) still lowers the score:
+            # the milestones it takes the lead below are armed again, as after decay or a deletion.
+            assert self.triggers is not None
+            self.triggers.on_score_change(self.conn, unit_id, lead_id, scores.get(primary, 0), self.now)
 
     def _side_effects(self, ctx: EventContext, pubs: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Per-event work of other domains, inside the worker's transaction, after the event and its scores are

@@ -528,6 +528,22 @@ async def test_milestone_simulate_matches_live(api: Api) -> None:
     assert sim["lead_names"] == {"ld_1": "Grace Hopper"}
 
 
+async def test_a_score_drop_by_an_event_that_fires_nothing_rearms_milestones(api: Api) -> None:
+    """A `decide` type scores without firing, but its drop below a milestone arms it again (as decay does), so the
+    next crossing fires; simulate agrees."""
+    await add_rules(api, {"demo": 30, "page_view": 10, "unsubscribe": -40, "jump": 60})
+    r = await api.put("/settings/event-types/unsubscribe", json={"max_processing_scope": "decide"})
+    assert r.status_code == 200, r.text
+    tid = (await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 50})).json()["trigger_id"]
+    for t in ("demo", "page_view", "page_view", "unsubscribe", "jump"):  # 30, 40, 50 (fires), 10, 70 (fires again)
+        await _ingest(api, "ld_d", t)
+    await wait_idle(api)
+    fired = (await api.get("/triggers/milestones/events", params={"lead_id": "ld_d"})).json()
+    assert [e["event_type"] for e in reversed(fired)] == ["page_view", "jump"]
+    sim = (await api.post(f"/triggers/milestones/{tid}/simulate", json={"lead_id": "ld_d"})).json()
+    assert sim["total_matches"] == len(fired) == 2
+
+
 async def test_pattern_fires_once_per_window(api: Api) -> None:
     await add_rules(api, {"page_view": 1})
     await api.post(
