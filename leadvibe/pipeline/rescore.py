@@ -176,6 +176,11 @@ def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: lis
     worker scores its next event (a partial replay after a session timeout change that rewrote the events' session
     positions but kept the old session scored the next event in a session the replay had closed)."""
     steps, finals, last_session, session_count = replay_steps(events, plan)
+    # The rulesets this replay scores: the targets, or every active one. An inactive ruleset's rows and scores are
+    # frozen (docs/scoring.md): its rows stay as stored and its score stays their sum, also when a merge or a
+    # deletion changes which events the lead has.
+    owned = targets if targets is not None else set(plan.ids)
+    frozen: dict[str, int] = {}
     ids_in_history: set[str] | None = None
     for (seq, stored_flags, has_delta), event, (multiplier, index, filtered_by, grouped_with, rows) in zip(
             stored, events, steps, strict=True):
@@ -198,7 +203,14 @@ def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: lis
             moved = moved or bool(delta)
         if kept < len(before):
             for rs in before.keys() - {r[0] for r in rows}:
-                out.score_deletes.append((seq, rs))  # a (target) ruleset that no longer scores this event
+                if rs in owned:
+                    out.score_deletes.append((seq, rs))  # a ruleset that no longer scores this event
+                else:
+                    kept_row = before[rs]
+                    frozen[rs] = frozen.get(rs, 0) + kept_row[7]
+                    moved = moved or bool(kept_row[7])
+                    if kept_row[2:4] != (unit_id, lead_id):  # moved here by a merge: filed under this lead now
+                        out.score_updates.append((*kept_row[4:], unit_id, lead_id, seq, rs))
         if moved:
             if not has_delta:
                 out.has_delta.append((1, seq))
@@ -221,8 +233,8 @@ def _replay_one(unit_id: str, lead_id: str, events: list[StepEvent], stored: lis
         flags = (int(filtered_by is not None), filtered_by, grouped_with, multiplier, index)
         if flags != stored_flags:
             out.flags.append((*flags, seq))
-    for rs in (targets if targets is not None else old_scores.keys() | finals.keys()):
-        old, new = old_scores.get(rs), finals.get(rs)
+    for rs in (targets if targets is not None else old_scores.keys() | finals.keys() | frozen.keys()):
+        old, new = old_scores.get(rs), finals.get(rs) if rs in owned else frozen.get(rs)
         if new is None:
             if old is not None:
                 out.lead_deletes.append((unit_id, lead_id, rs))
