@@ -832,7 +832,7 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
             counts["truncated_events"],
             counts["moved_orders"],
             counts["moved_aliases"],
-            RescoreOut(1, int(replayed or 0), scores),
+            RescoreOut(int(replayed or 0), store.replayed_events(c, tenant.unit_id, target), scores),
         )
 
     out = await rt.db.write(run)

@@ -794,6 +794,11 @@ def merge_into(
     }
 
 
+def replayed_events(conn: apsw.Connection, unit_id: str, lead_id: str) -> int:
+    """How many events a replay of the lead goes through (its events, DECAY ones included)."""
+    return int(scalar(conn, "SELECT count(*) FROM lead_events WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id)))
+
+
 def score_sums(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, tuple[int, int]]:
     """ruleset_id -> (stored score, sum of stored deltas): the scoring invariant, for tests and checks."""
     stored = {

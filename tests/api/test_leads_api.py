@@ -506,6 +506,7 @@ async def test_merge_moves_everything_and_rescores(scored: Api) -> None:
     assert body["truncatedEvents"] == 0 and body["movedOrders"] == 1 and body["movedAliases"] == 1
     # replay: demo_request 20, then two page views in the same session (2nd and 3rd: x1.25 on the 3rd)
     assert body["target"]["score"] == body["rescore"]["scores"]["rs_test"] == 20 + 5 + 6
+    assert body["rescore"]["leads"] == 1 and body["rescore"]["events"] == 3  # the target's own and the two moved
     await invariant(scored, "ld_mid")
     listed = [x["id"] for x in (await scored.get("/leads")).json()["leads"]]
     assert listed == ["ld_high", "ld_mid"]
