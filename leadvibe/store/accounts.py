@@ -156,10 +156,12 @@ def list_accounts(
         params.append(f.created_to)
     if f.search:
         # instr on lower-cased text: a plain substring (no LIKE wildcards to escape), case-insensitive for ASCII.
+        # The name shown is the `name` account property when there is one (api/accounts.py): it is searched too.
         where += " AND (instr(lower(a.name), ?) > 0 OR instr(lower(coalesce(a.domain, '')), ?) > 0" \
-                 " OR instr(lower(a.id), ?) > 0)"
+                 " OR instr(lower(a.id), ?) > 0 OR (json_type(a.metadata, '$.name') = 'text'" \
+                 " AND instr(lower(a.metadata ->> '$.name'), ?) > 0))"
         needle = f.search.lower()
-        params += [needle, needle, needle]
+        params += [needle, needle, needle, needle]
     if f.score_ranges is not None:
         where += " AND (" + " OR ".join("a.score BETWEEN ? AND ?" for _ in f.score_ranges) + ")"
         params += [bound for pair in f.score_ranges for bound in pair]

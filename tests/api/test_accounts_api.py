@@ -105,6 +105,19 @@ async def test_account_mappings_rules_levels_and_intent(api: Api) -> None:
     assert (await _by_domain(api))["small.io"]["score"] == 45
 
 
+async def test_an_account_is_found_by_the_name_it_shows(api: Api) -> None:
+    # An account property `name` is the account's display name: the list's search finds it by it.
+    await enable_abm(api)
+    r = await api.post("/accounts/mappings", json={"source_field": "company_name", "account_property": "name"})
+    assert r.status_code == 201, r.text
+    await ingest(api, "g1", "page_view", {"company_name": "Globex Corp"}, email="x@eu.globex.co.uk")
+    await settle(api)
+    for needle in ("corp", "Globex Corp", "globex.co"):
+        found = await _accounts(api, f"?search={needle.replace(' ', '%20')}")
+        assert [a["name"] for a in found["accounts"]] == ["Globex Corp"], needle
+    assert (await _accounts(api, "?search=initech"))["total"] == 0
+
+
 async def test_list_filters_paging_and_detail(api: Api) -> None:
     await enable_abm(api)
     await add_rules(api, {"page_view": 3, "demo": 20})
