@@ -617,3 +617,17 @@ def test_simulate_milestone_equals_stepping_and_fires_once_per_crossing(
     for i in fired_at:
         assert scored[i].can_fire and scored[i].score_after >= threshold
         assert type_key is None or scored[i].event.type_key == type_key
+
+
+def test_a_window_trigger_fires_for_a_burst_sent_out_of_time_order() -> None:
+    """Windows are measured on event timestamps: a burst sent late, from two hours before the last firing, fires
+    for its own window; a firing dated ahead does not mute the present; a burst overlapping a firing's window on
+    either side does not fire."""
+    hours2 = 2 * 60 * MIN
+    burst = [("page_view", 0), ("page_view", 1), ("page_view", 2), ("pricing", 3)]
+    late = [(t, ms - hours2) for t, ms in burst]
+    assert run(PATTERN, history(*burst, *late)) == ["e3", "e7"]
+    ahead = [(t, ms + hours2) for t, ms in burst]
+    assert run(PATTERN, history(*ahead, *burst)) == ["e3", "e7"]
+    overlapping = [(t, ms - 5 * MIN) for t, ms in burst]
+    assert run(PATTERN, history(*burst, *overlapping)) == ["e3"]
