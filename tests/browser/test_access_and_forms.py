@@ -264,3 +264,23 @@ def test_every_form_checks_itself_instead_of_the_browser_bubble(watched: Watched
     expect(dialog.get_by_label("Over the last (days)")).to_be_focused()
     watched.shot("simulation-days-check")
     assert simulated == []
+
+
+def test_a_session_that_ends_says_so_once_and_its_sign_in_form_works(watched: Watched, seeded: Seeded) -> None:
+    page = watched.page
+    sign_in(page, seeded.server.base)
+    token = page.evaluate("sessionStorage.getItem('leadvibe.token')")
+    r = seeded.server.request("POST", "/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code < 300, r.text  # the session ends (revoked) while the page is open
+    watched.expected_failures.append("/")  # the ended session's 401s
+    # The live updates' stream is checked again every few seconds: it finds the session gone first.
+    expect(page.get_by_role("heading", name="Sign in to LeadVibe")).to_be_visible(timeout=15_000)
+    expect(page.locator("form").get_by_text("Your session ended. Sign in again.")).to_be_visible()
+    notices = page.locator(".toasts .toast")
+    expect(notices).to_have_count(1)
+    page.wait_for_timeout(300)
+    expect(notices).to_have_count(1)  # one notice, not one more each time the list of notices changes
+    page.get_by_label("Email").fill("admin@example.com")
+    page.get_by_label("Password").fill("admin-password-1")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()

@@ -1,10 +1,14 @@
 // Short confirmations and failures in the page corner, read out by screen readers.
+import { untrack } from 'svelte';
+
 export const toasts = $state([]);
 let next = 0;
 
 export function toast(text, tone = 'ok') {
   const id = ++next;
-  toasts.push({ id, text, tone });
+  // Untracked: pushing reads the list's length, and an effect that calls toast() would otherwise depend on the
+  // list it grows and run again at once, without end (a session's end flooded the page with notices).
+  untrack(() => toasts.push({ id, text, tone }));
   setTimeout(() => {
     const i = toasts.findIndex((t) => t.id === id);
     if (i >= 0) toasts.splice(i, 1);
