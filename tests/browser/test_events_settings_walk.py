@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Watched, expect_field_problem, submit_form
+from tests.browser.conftest import Watched, expect_field_problem, sign_in, submit_form
 from tests.browser.data import Seeded, iso
 from tests.browser.test_screens import viewer_page
 
@@ -157,3 +157,26 @@ def test_ou_ids_are_labelled_as_what_they_are_for(admin: Watched) -> None:
     page = admin.goto("/ui/settings/units")
     table = page.get_by_role("table", name="Organization units")
     expect(table.get_by_role("columnheader", name="Id for the API")).to_be_visible()
+
+
+def test_a_member_demoted_while_their_page_is_open_sees_their_new_role_at_the_first_refusal(
+        watched: Watched, seeded: Seeded) -> None:
+    page = watched.page
+    email = "demoted@example.com"
+    member = next((m for m in seeded.call("GET", "/members") if m["email"] == email), None)
+    if member is None:
+        member = seeded.call("POST", "/members", json={"first_name": "Dee", "last_name": "Moted", "email": email,
+                                                       "password": "demoted-password-1"})
+    grant = {"org_member_id": member["org_member_id"]}
+    seeded.call("POST", "/org-units/unit_default/memberships", json={**grant, "role": "Owner"})
+    sign_in(page, seeded.server.base, email, "demoted-password-1")
+    watched.goto("/ui/settings/credentials")
+    header = page.get_by_role("banner")
+    expect(header.get_by_text("Owner", exact=True)).to_be_visible()
+    seeded.call("POST", "/org-units/unit_default/memberships", json={**grant, "role": "Viewer"})  # meanwhile
+    watched.expected_failures.append("/secrets")
+    page.get_by_label("Name of a new credential").fill("website")
+    page.get_by_role("button", name="Create credential").click()
+    # The refusal (403) made the page read the roles again: it stops offering what the member may no longer do.
+    expect(header.get_by_text("Viewer", exact=True)).to_be_visible()
+    expect(page.get_by_text("API credentials is open to Owners of Default; you are a Viewer here.")).to_be_visible()

@@ -257,6 +257,15 @@ def test_the_merge_dialog_finds_leads_by_name_and_shows_them_by_name(admin: Watc
     expect(hits.get_by_role("button")).to_have_count(1)
     expect(hits.get_by_role("button")).to_contain_text("Omar Haddad ld_omar")
     admin.shot("merge-search")
+    # Dropping the moved events older than a date asks for the date beside its field, before anything is sent.
+    hits.get_by_role("button").click()
+    dialog.get_by_label("Moved events").select_option(label="Drop those older than…")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" and "/leads/merge" in r.url else None)
+    dialog.get_by_role("button", name="Merge 1 lead").click()
+    expect(dialog.locator("#merge-before-error")).to_have_text("Choose the date: events before it are dropped")
+    expect(dialog.get_by_label("Drop events before")).to_have_attribute("aria-invalid", "true")
+    assert sent == []
     page.keyboard.press("Escape")
 
 

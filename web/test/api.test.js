@@ -69,6 +69,16 @@ test('a 401 with a token ends the session; without one it does not', async () =>
   assert.deepEqual(ended, ['Token revoked']);
 });
 
+test('a 403 to a signed-in call is reported (the roles may have changed), and still refused', async () => {
+  const refused = [];
+  const r = recorder(json({ error: 'this action needs the Owner role (you are Viewer)' }, 403));
+  const signedIn = createApi({ fetch: r.fetch, token: () => 'tok', ou: () => 'unit_a', onForbidden: (e) => refused.push(e.status) });
+  await assert.rejects(signedIn.get('/secrets'), /Owner role/);
+  const anonymous = createApi({ fetch: r.fetch, token: () => null, ou: () => null, onForbidden: (e) => refused.push(e.status) });
+  await assert.rejects(anonymous.get('/secrets'));
+  assert.deepEqual(refused, [403]);
+});
+
 test('an answer that is not JSON names its status', async () => {
   const e = await errorFromResponse(new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' }));
   assert.equal(e.message, 'The server answered 502 Bad Gateway.');

@@ -62,9 +62,10 @@ export async function errorFromResponse(response) {
  *   token: () => string | null,
  *   ou: () => string | null,
  *   onUnauthorized?: (error: ApiError) => void,
- * }} options
+ *   onForbidden?: (error: ApiError) => void,
+ * }} options  onForbidden: a signed-in call was refused (403), as when the caller's role changed since it was read
  */
-export function createApi({ fetch: doFetch = (...a) => globalThis.fetch(...a), token, ou, onUnauthorized }) {
+export function createApi({ fetch: doFetch = (...a) => globalThis.fetch(...a), token, ou, onUnauthorized, onForbidden }) {
   /**
    * @param {string} method
    * @param {string} path
@@ -95,6 +96,7 @@ export function createApi({ fetch: doFetch = (...a) => globalThis.fetch(...a), t
     if (!response.ok) {
       const error = await errorFromResponse(response);
       if (response.status === 401 && t && onUnauthorized) onUnauthorized(error);
+      if (response.status === 403 && t && onForbidden) onForbidden(error);
       throw error;
     }
     const as = options.as || 'json';

@@ -41,7 +41,28 @@ export const api = createApi({
     forget();
     session.expired = true;
   },
+  // A refusal may mean the role this page read has changed since (someone demoted the member, or they did it
+  // themselves): read the roles again, so the screens stop offering what the member may no longer do.
+  onForbidden: () => { refreshRoles(); },
 });
+
+let rolesReadAt = 0;
+/** Read the member's OUs and roles again (at most every 2 seconds), keeping the active OU while it is theirs. */
+export async function refreshRoles() {
+  if (Date.now() - rolesReadAt < 2000) return;
+  rolesReadAt = Date.now();
+  try {
+    const [me, list] = await Promise.all([api.get('/me', undefined, { ou: null }),
+      api.get('/org-units', undefined, { ou: null })]);
+    session.me = me;
+    session.units = list.units;
+    session.organization = list.organization;
+    const still = list.units.find((u) => u.unit_id === session.ou);
+    if (still) session.role = still.role;
+  } catch {
+    // the refusal stands as it was shown; the roles are read again on the next one
+  }
+}
 
 function forget() {
   session.token = null;
