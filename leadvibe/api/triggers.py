@@ -44,6 +44,7 @@ from leadvibe.pipeline.triggers import SEGMENT_FIELD, segment_ids
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Principal, Role, Tenant
+from leadvibe.store import deliveries as delivery_store
 from leadvibe.store import segments as segment_store
 from leadvibe.store import triggers as store
 from leadvibe.store.leads import lead_names
@@ -571,6 +572,9 @@ async def remove(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str) -> Non
 
     def run(c: Any) -> bool:
         gone = store.delete_trigger(c, tenant.unit_id, kind, trigger_id)
+        if gone:
+            delivery_store.close_pending_of_trigger(
+                c, tenant.unit_id, trigger_id, "not sent: its trigger was deleted", rt.now_ms())
         rt.invalidate_triggers(tenant.unit_id)
         return gone
 

@@ -126,6 +126,17 @@ def disable_pending_to(conn: apsw.Connection, unit_id: str, url: str, reason: st
     )
 
 
+def close_pending_of_trigger(conn: apsw.Connection, unit_id: str, trigger_id: str, reason: str, now: int) -> int:
+    """Close a deleted trigger's deliveries still waiting for an attempt (`failed`, with `reason`): a deletion
+    stops what the trigger would still send. Those closed stay listed, and a retry still sends one."""
+    conn.execute(
+        "UPDATE deliveries SET status = 'failed', last_error = ?, next_attempt_at = NULL, updated_at = ?"
+        " WHERE unit_id = ? AND trigger_id = ? AND status = 'pending'",
+        (reason, now, unit_id, trigger_id),
+    )
+    return int(conn.changes())
+
+
 def list_deliveries(
     conn: apsw.Connection, unit_id: str, *, status: str | None, limit: int, offset: int, lead_id: str | None = None
 ) -> tuple[list[dict[str, Any]], int]:

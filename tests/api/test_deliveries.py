@@ -211,6 +211,30 @@ async def test_failed_after_the_last_retry_then_retry_endpoint(fast: Api, receiv
     assert (await fast.get("/deliveries?status=weird")).status_code == 400
 
 
+async def test_deleting_a_trigger_stops_what_it_would_still_send(tmp_path: Path, receiver: Receiver) -> None:
+    # Retries a minute apart: the delivery waits for its second attempt when the trigger is deleted.
+    _, client, api = await _app(tmp_path / "data", delivery_schedule=(60.0,))
+    try:
+        receiver.statuses = [500]
+        trigger_id = await _fire_milestone(api, webhook_url=receiver.url)
+        await _until(lambda: _attempted(api))
+        r = await api.delete(f"/triggers/milestones/{trigger_id}")
+        assert r.status_code == 204, r.text
+        [d] = await _deliveries(api)
+        assert d["status"] == "failed" and d["last_error"] == "not sent: its trigger was deleted"
+        assert d["attempts"] == 1 and d["next_attempt_at"] is None and len(receiver.requests) == 1
+        # Still there to read, and to send by hand.
+        receiver.statuses = [200]
+        assert (await api.post(f"/deliveries/{d['delivery_id']}/retry")).status_code == 200
+        await _until(lambda: _status_is(api, "delivered"))
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def _attempted(api: Api) -> bool:
+    return any(d["attempts"] >= 1 for d in await _deliveries(api, "pending"))
+
+
 async def test_410_disables_the_destination(fast: Api, receiver: Receiver) -> None:
     receiver.statuses = [410]
     tid = await _fire_milestone(fast, webhook_url=receiver.url)
