@@ -539,7 +539,8 @@ async def test_a_score_drop_by_an_event_that_fires_nothing_rearms_milestones(api
         await _ingest(api, "ld_d", t)
     await wait_idle(api)
     fired = (await api.get("/triggers/milestones/events", params={"lead_id": "ld_d"})).json()
-    assert [e["event_type"] for e in reversed(fired)] == ["page_view", "jump"]
+    # Both fired (the list's order between firings of one millisecond is not the point here).
+    assert sorted(e["event_type"] for e in fired) == ["jump", "page_view"]
     sim = (await api.post(f"/triggers/milestones/{tid}/simulate", json={"lead_id": "ld_d"})).json()
     assert sim["total_matches"] == len(fired) == 2
 
