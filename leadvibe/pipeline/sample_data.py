@@ -282,8 +282,7 @@ async def wipe(rt: Runtime, org_id: str, unit_id: str) -> dict[str, int]:
         if touched:
             # Real leads a seeded decay rule had decayed, or a sample rule of a ruleset kept for the user's own had
             # scored: replay them with what is left of the configuration.
-            live = sorted(set().union(*(lead_store.live_ids(conn, unit_id, touched[i:i + 10_000])
-                                        for i in range(0, len(touched), 10_000))))
+            live = sorted(lead_store.live_ids(conn, unit_id, touched))
             rescore_leads(conn, load_config(conn, unit_id), live, now)
             counts["leads_rescored"] = len(live)
         for target in ("profile", "account"):

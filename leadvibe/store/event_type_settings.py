@@ -131,7 +131,6 @@ def delete_events_of_type(conn: apsw.Connection, unit_id: str, type_key: str) ->
     return events, scores
 
 
-
 def display_name(conn: apsw.Connection, unit_id: str, key: str) -> str | None:
     """The OU's name of an event type (the first spelling it was sent), or None when none has arrived."""
     found = scalar(conn, "SELECT display_name FROM event_types WHERE unit_id = ? AND type_key = ?", (unit_id, key))

@@ -116,12 +116,8 @@ def queued_with_ids(conn: apsw.Connection, unit_id: str, after: int, event_ids: 
 
 def delete_rows(conn: apsw.Connection, seqs: Sequence[int]) -> int:
     """Delete rows by `seq` (those still there); how many went."""
-    gone = 0
-    for start in range(0, len(seqs), 500):
-        conn.execute("DELETE FROM inbox WHERE seq IN (SELECT value FROM json_each(?))",
-                     (json.dumps(list(seqs[start:start + 500])),))
-        gone += conn.changes()
-    return gone
+    conn.execute("DELETE FROM inbox WHERE seq IN (SELECT value FROM json_each(?))", (json.dumps(list(seqs)),))
+    return conn.changes()
 
 
 def delete_unit_source(conn: apsw.Connection, unit_id: str, source: str) -> int:

@@ -721,12 +721,13 @@ def live_ids(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> se
     """Which of the ids name live leads of the OU."""
     if not lead_ids:
         return set()
+    # One JSON parameter, not one per id: a wipe's or a rescore's list may pass SQLite's limit on parameters.
     return {
         r[0]
         for r in conn.execute(
             "SELECT id FROM leads WHERE unit_id = ? AND merged_into IS NULL AND id IN"
-            f" ({placeholders(len(lead_ids))})",
-            (unit_id, *lead_ids),
+            " (SELECT value FROM json_each(?))",
+            (unit_id, json.dumps(list(lead_ids))),
         )
     }
 

@@ -22,7 +22,8 @@ SEED = "seed"
 SOURCE_TABLES = ("leads", "events", "rulesets", "rules", "levels", "decay_rules", "triggers", "orders",
                  "inorganic_filters", "field_mappings", "fit_rulesets", "fit_rules", "accounts", "segments",
                  "segment_rules")
-_SEEDED = "(source = 'seed' OR created_by = 'seed')"
+# `IS`: a row without `created_by` (NULL) is not sample data, and `NOT` of this says so instead of NULL.
+_SEEDED = "(source = 'seed' OR created_by IS 'seed')"
 _HAS_CREATED_BY = {"rulesets", "rules", "levels", "decay_rules", "triggers", "inorganic_filters",
                    "field_mappings", "fit_rulesets", "fit_rules", "accounts", "segments", "segment_rules"}
 
@@ -100,10 +101,10 @@ def _adopt_containers(conn: apsw.Connection, unit_id: str) -> dict[str, list[str
     data (and stays, with their rules), so the wipe removes only its sample rules. The ids adopted, by table."""
     adopted: dict[str, list[str]] = {}
     for table, rules, column in _CONTAINERS:
+        # Inside EXISTS the unqualified columns are the rule's: a sample container holding a rule not seeded.
         ids = [r[0] for r in conn.execute(
-            f"SELECT p.id FROM {table} p WHERE p.unit_id = ? AND (p.source = 'seed' OR p.created_by = 'seed')"
-            f" AND EXISTS (SELECT 1 FROM {rules} r WHERE r.{column} = p.id AND r.source <> 'seed'"
-            " AND coalesce(r.created_by, '') <> 'seed')", (unit_id,))]
+            f"SELECT id FROM {table} WHERE unit_id = ? AND {_seeded(table)}"
+            f" AND EXISTS (SELECT 1 FROM {rules} WHERE {column} = {table}.id AND NOT {_seeded(rules)})", (unit_id,))]
         if ids:
             conn.execute(f"UPDATE {table} SET source = 'api', created_by = NULL WHERE unit_id = ? AND id IN"
                          f" ({placeholders(len(ids))})", (unit_id, *ids))

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { counted, decayText, leadHint, leadInText, leadLabel, levelFor, levelScores, ruleText } from '../src/lib/format.js';
+import { counted, decayText, leadHint, leadInText, leadLabel, levelFor, levelRows, levelScores, ruleText } from '../src/lib/format.js';
 
 test('a lead reads as its name, then first and last name, then email, then id', () => {
   assert.equal(leadLabel({ id: 'ld_a', metadata: { name: 'Ada', email: 'a@x.io' } }), 'Ada');
@@ -89,4 +89,15 @@ test('a level counts the scores it gets: its band less those of bands that start
     const owner = levels.filter((l) => { const b = levelScores(levels, l); return b && b.min_score <= score && score <= b.max_score; });
     assert.deepEqual(owner, [levelFor(levels, score)], `score ${score}`);
   }
+});
+
+test('leads per level are counted in the scores each level gets, highest band first', async () => {
+  const levels = [{ stage_id: 'a', name: 'Cold', min_score: 0, max_score: 49 },
+    { stage_id: 'b', name: 'Hot', min_score: 50, max_score: 1_000_000_000 },
+    { stage_id: 'c', name: 'Scorching', min_score: 150, max_score: 1_000_000_000 }];
+  const asked = [];
+  const rows = await levelRows(levels, async (b) => { asked.push([b.min_score, b.max_score]); return b.min_score; });
+  assert.deepEqual(rows.map((r) => [r.name, r.count]), [['Scorching', 0], ['Hot', 50], ['Cold', 0]]);
+  assert.deepEqual(asked, [[50, 1_000_000_000], [0, 49]]); // none for a band Hot covers whole
+  assert.equal(rows[0].band, null);
 });

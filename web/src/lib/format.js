@@ -155,6 +155,16 @@ export function levelScores(levels, level) {
   return min > level.max_score ? null : { min_score: min, max_score: level.max_score };
 }
 
+/** The rows of a leads-per-level chart, highest band first: each level with `band` (`levelScores`) and `count`,
+ * the leads whose score is in its band (`countIn(band)`, a promise; none asked for a band others cover whole), so
+ * that each lead counts once where bands overlap. */
+export async function levelRows(levels, countIn) {
+  const sorted = [...levels].sort((a, b) => b.min_score - a.min_score);
+  const bands = sorted.map((l) => levelScores(levels, l));
+  const counts = await Promise.all(bands.map((b) => (b ? countIn(b) : 0)));
+  return sorted.map((l, i) => ({ ...l, band: bands[i], count: counts[i] }));
+}
+
 /** A CSV cell that a spreadsheet will not run as a formula. */
 export function csvCell(value) {
   let text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value)

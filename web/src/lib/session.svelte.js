@@ -47,18 +47,13 @@ export const api = createApi({
 });
 
 let rolesReadAt = 0;
-/** Read the member's OUs and roles again (at most every 2 seconds), keeping the active OU while it is theirs. */
+/** Read the member's identity, OUs and roles again (at most every 2 seconds), as at sign-in: the active OU stays
+ * while it is still theirs. */
 export async function refreshRoles() {
   if (Date.now() - rolesReadAt < 2000) return;
   rolesReadAt = Date.now();
   try {
-    const [me, list] = await Promise.all([api.get('/me', undefined, { ou: null }),
-      api.get('/org-units', undefined, { ou: null })]);
-    session.me = me;
-    session.units = list.units;
-    session.organization = list.organization;
-    const still = list.units.find((u) => u.unit_id === session.ou);
-    if (still) session.role = still.role;
+    await loadIdentity();
   } catch {
     // the refusal stands as it was shown; the roles are read again on the next one
   }
