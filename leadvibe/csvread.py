@@ -9,7 +9,9 @@ which is how `records` recognizes it.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -43,6 +45,30 @@ def unterminated_header(line: int) -> str:
     """The error of a header whose quoted field opened at `line` is never closed (nothing is imported)."""
     return (f"the CSV header has an unterminated quoted field starting at line {line}: its opening quote is never "
             "closed, so the whole file was read into the header (nothing was imported)")
+
+
+def first_line_not_utf8(chunks: Iterable[bytes]) -> int | None:
+    """The line (from 1, line breaks counted as the csv reader counts them) holding the first bytes of a file
+    (read as `chunks`) that are not UTF-8, or None when all of it is. An import checks the whole file before it
+    stores or sends a row: an encoding is the file's, and one found wrong halfway would leave the rows before it
+    imported and the rest not."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, after_cr = 1, False
+    for chunk in itertools.chain(chunks, (None,)):
+        try:
+            text = decoder.decode(b"" if chunk is None else chunk, final=chunk is None)
+        except UnicodeDecodeError as exc:
+            # The decoder's buffer and this chunk: valid up to the error.
+            return line + _breaks(exc.object[:exc.start].decode("utf-8"), after_cr)
+        line += _breaks(text, after_cr)
+        if text:
+            after_cr = text.endswith("\r")
+    return None
+
+
+def _breaks(text: str, after_cr: bool) -> int:
+    # A CR LF split between two chunks is one line break, counted at its CR.
+    return len(_LINE_BREAK.findall(text)) - (after_cr and text.startswith("\n"))
 
 
 # Spreadsheets in many locales save "CSV" with semicolons (or tabs) between the cells.

@@ -30,7 +30,14 @@ from typing import IO
 
 import httpx
 
-from leadvibe.csvread import Records, UnterminatedQuote, separator_hint, unterminated_header, unterminated_quote
+from leadvibe.csvread import (
+    Records,
+    UnterminatedQuote,
+    first_line_not_utf8,
+    separator_hint,
+    unterminated_header,
+    unterminated_quote,
+)
 
 PART_BYTES = 1024 * 1024
 PART_ROWS = 2000
@@ -64,9 +71,19 @@ class ImportInterrupted(ImportFailed):
 def split_csv(path: Path, part_bytes: int = PART_BYTES, part_rows: int = PART_ROWS) -> Generator[Part, None, None]:
     """The file's rows in parts, in file order."""
     with path.open("rb") as f:
+        _check_utf8(f)
         header = _header(f)
         if header:
             yield from _parts(header, _numbered(f, header), part_bytes, part_rows)
+
+
+def _check_utf8(f: IO[bytes]) -> None:
+    """Refuse a file that is not UTF-8 before any part is sent (as the server refuses a whole part), then go back
+    to its start."""
+    bad = first_line_not_utf8(iter(lambda: f.read(1 << 20), b""))
+    if bad is not None:
+        raise ImportFailed(f"line {bad} is not UTF-8 (nothing was sent)")
+    f.seek(0)
 
 
 def split_csv_by_lead(path: Path, part_bytes: int = PART_BYTES, part_rows: int = PART_ROWS,
@@ -75,6 +92,7 @@ def split_csv_by_lead(path: Path, part_bytes: int = PART_BYTES, part_rows: int =
     read and checked before the first part is yielded: a row without a lead id raises ImportFailed with nothing
     sent."""
     with path.open("rb") as f, tempfile.TemporaryDirectory(prefix="leadvibe-import-") as tmp:
+        _check_utf8(f)
         header = _header(f)
         if not header:
             return
@@ -163,11 +181,10 @@ def _lead_column(header: bytes) -> int:
 
 def _lead_of(record: bytes, column: int, line: int) -> str:
     try:
-        # Most rows hold no quotes: a split is the same as a CSV parse there, and several times cheaper.
+        # Most rows hold no quotes: a split is the same as a CSV parse there, and several times cheaper. The file
+        # is UTF-8 (checked before).
         cell = (record.rstrip(b"\r\n").split(b",", column + 1)[column].decode("utf-8") if b'"' not in record
                 else next(csv.reader([record.decode("utf-8")]))[column])
-    except UnicodeDecodeError:
-        raise ImportFailed(f"line {line} is not UTF-8 (nothing was sent)") from None
     except (IndexError, StopIteration):
         cell = ""
     lead = cell.strip()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import io
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any, cast
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
 from litestar import Request, get, post
@@ -17,7 +18,7 @@ from litestar.params import Body, Parameter
 from litestar.response import Stream
 
 from leadvibe.api.json_body import multipart_upload
-from leadvibe.csvread import Records, UnterminatedQuote, separator_hint, unterminated_header
+from leadvibe.csvread import Records, UnterminatedQuote, first_line_not_utf8, separator_hint, unterminated_header
 from leadvibe.documented import one_by_one, single_line_schema, sized
 from leadvibe.errors import ApiError, out_of_range, out_of_range_path, unprocessable, validation_error
 from leadvibe.ids import new_event_ids
@@ -40,6 +41,7 @@ MAX_BATCH = 1000
 MAX_BATCH_BODY = 16 * 1024 * 1024
 MAX_IMPORT = 10 * 1024 * 1024
 IMPORT_CHUNK = 500
+T = TypeVar("T")
 # The csv module refuses a field over 128 KB as malformed CSV, which stopped an import halfway through its file; a
 # whole file is at most MAX_IMPORT, so no field is ever over that, and a row with an overlong value is counted in
 # `errors` by its column's own limit like any other bad row.
@@ -293,6 +295,9 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     if raw.tell() > MAX_IMPORT:
         raise ApiError(413, "the CSV file is larger than 10 MB")
     raw.seek(0)
+    if (bad := first_line_not_utf8(iter(lambda: raw.read(1 << 20), b""))) is not None:
+        raise ApiError(400, f"the CSV file must be UTF-8: line {bad} is not (nothing was imported)")
+    raw.seek(0)
     head = raw.read(3)
     if head != codecs.BOM_UTF8:
         raw.seek(0)
@@ -301,8 +306,6 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     try:
         at, names = next(read, (1, []))
         fields = [f.strip().lower() for f in names]
-    except UnicodeDecodeError:
-        raise ApiError(400, "the CSV file must be UTF-8") from None
     except UnterminatedQuote as exc:
         raise ApiError(400, unterminated_header(exc.line)) from None
     if not fields:
@@ -352,7 +355,9 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     unnamed = 0  # the first line (by_lead) of a valid row without a lead id
     now = rt.now_ms()
     try:
-        for line, cells in read:
+        # Refused rows send nothing, so without pauses a long run of them would hold the event loop (every other
+        # request, /healthz too) for as long as the file takes to read.
+        async for line, cells in paced(read, IMPORT_CHUNK):
             try:
                 if len(cells) > len(fields):
                     raise ApiError(400, "the row has more cells than the header")
@@ -369,9 +374,6 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     except UnterminatedQuote as exc:
         # Every line it swallowed is a row that was not imported, as far as anyone can tell from the file.
         refuse(ImportErrorRow(exc.line, str(exc), exc.last), exc.lines)
-    except UnicodeDecodeError:
-        await flush()
-        raise ApiError(400, f"the CSV file must be UTF-8 (imported {imported} rows before the bad bytes)") from None
     except csv.Error as exc:
         await flush()
         raise ApiError(400, f"malformed CSV near line {rows.line_num}: {exc} (imported {imported} rows before"
@@ -389,6 +391,15 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     else:
         await flush()
     return ImportResult("import complete", imported, duplicates, errors, error_rows)
+
+
+async def paced(items: Iterable[T], every: int) -> AsyncIterator[T]:
+    """`items`, giving the event loop to other tasks after each `every` of them: a long loop of work on the event
+    loop that may not await anything else between its items."""
+    for n, item in enumerate(items, 1):
+        if n % every == 0:
+            await asyncio.sleep(0)
+        yield item
 
 
 def _lead_of(event: QueuedEvent) -> str:

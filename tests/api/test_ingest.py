@@ -414,7 +414,46 @@ async def test_import_bad_requests(api: Api, basic: dict[str, str]) -> None:
     assert r.json() == {"error": "the CSV header names `event_type` more than once"}
     r = await api.client.post("/import", files={"file": ("e.csv", b"event_type,lead_id\n\xff\xfe,a\n", "text/csv")},
                               headers=basic)
-    assert r.status_code == 400 and "UTF-8" in r.json()["error"]
+    assert r.json() == {"error": "the CSV file must be UTF-8: line 2 is not (nothing was imported)"}
+
+
+async def test_import_refuses_a_file_not_utf8_whole(api: Api, basic: dict[str, str]) -> None:
+    # A byte that is not UTF-8 far into the file (past the reader's first blocks, with CR LF line breaks): nothing
+    # is imported, neither the rows before it nor those after; the line named is the bad one.
+    rows = b"".join(b"ld_%d,page_view\r\n" % i for i in range(3000))
+    data = b"lead_id,event_type\r\n" + rows + b"ld_bad,caf\xe9_view\r\n" + b"ld_after,page_view\r\n"
+    r = await api.client.post("/import", files={"file": ("e.csv", data, "text/csv")}, headers=basic)
+    assert r.json() == {"error": "the CSV file must be UTF-8: line 3002 is not (nothing was imported)"}
+    assert await pending_count(api.rt) == 0
+    await wait_idle(api)
+    assert await api.rt.db.read(lambda c: c.execute("SELECT count(*) FROM events").fetchone()) == (0,)
+
+
+async def test_an_import_of_refused_rows_gives_other_requests_turns(api: Api, basic: dict[str, str]) -> None:
+    # Rows that are all refused send nothing to the inbox; the rows are read `paced`, which gives the event loop up
+    # every IMPORT_CHUNK rows (or every other request, health checks and /ingest too, waits for the whole file).
+    from leadvibe.api.ingest import IMPORT_CHUNK, paced
+
+    turns = 0
+    done = False
+
+    async def other() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    seen = [item async for item in paced(range(10 * IMPORT_CHUNK), IMPORT_CHUNK)]
+    done = True
+    await ticking
+    assert seen == list(range(10 * IMPORT_CHUNK)) and turns == 1 + 10
+
+    refused = 20_000
+    r = await api.client.post("/import", files={"file": ("e.csv", b"lead_id,event_type\n" + b"x,\n" * refused,
+                                                         "text/csv")}, headers=basic)
+    assert (r.status_code, r.json()["errors"], r.json()["imported"]) == (202, refused, 0)
 
 
 async def test_import_by_lead_groups_each_leads_rows_and_scores_as_file_order(api: Api) -> None:

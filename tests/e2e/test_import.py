@@ -214,7 +214,7 @@ def test_split_by_lead_holds_one_run_in_memory_not_the_file(tmp_path: Path) -> N
 
 
 def test_split_by_lead_refuses_a_row_without_lead_id_before_sending(tmp_path: Path) -> None:
-    from leadvibe.importer import ImportFailed, split_csv_by_lead
+    from leadvibe.importer import ImportFailed, split_csv, split_csv_by_lead
 
     path = tmp_path / "e.csv"
     path.write_text("lead_id,event_type,email\nld_a,x,\n,y,someone@example.com\n")
@@ -231,6 +231,11 @@ def test_split_by_lead_refuses_a_row_without_lead_id_before_sending(tmp_path: Pa
     path.write_bytes(b'event_type,lead_id\nx,ld_a\ny,"ld_\xff"\n')
     with pytest.raises(ImportFailed, match="line 3 is not UTF-8"):
         next(split_csv_by_lead(path))
+    # Far past the first part, in a cell that is not the lead's: refused before a part is sent, in either order.
+    path.write_bytes(b"event_type,lead_id\n" + b"x,ld_a\n" * 5000 + b"caf\xe9,ld_b\n")
+    for split in (split_csv, split_csv_by_lead):
+        with pytest.raises(ImportFailed, match=r"^line 5002 is not UTF-8 \(nothing was sent\)$"):
+            next(split(path))
 
 
 def test_cli_import_by_lead_scores_as_the_file_order_does(tmp_path: Path) -> None:
