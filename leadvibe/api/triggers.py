@@ -153,8 +153,9 @@ across_fields(SequenceIn, creating={**present("window_seconds"),
                                         "anyOf": [present("event_types"), present("event_steps")]})
 
 
-class PatternCondition(msgspec.Struct):
-    """At least `min_count` events of `event_type` in the window."""
+class PatternCondition(msgspec.Struct, forbid_unknown_fields=True):
+    """At least `min_count` events of `event_type` in the window. Another key is refused: `{"event_type": "x",
+    "count": 3}` would otherwise be a condition of one event."""
 
     event_type: Annotated[str, msgspec.Meta(extra_json_schema={"extra": {"pattern": NAME_PATTERN}})]
     min_count: Annotated[int, checked_range(1, INT_LIMIT)] = 1

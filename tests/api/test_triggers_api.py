@@ -108,6 +108,14 @@ async def test_sequence_pattern_and_surge_crud(api: Api) -> None:
     p = r.json()
     assert p["conditions"] == [{"event_type": "page_view", "min_count": 3}] and p["window_unit"] == "seconds"
     assert (await api.get("/triggers/patterns")).json()[0]["name"] == "Busy"
+    # A condition's count under another name would have been a condition of one event: refused, nothing changed.
+    for sent in ({"event_type": "page_view", "count": 3}, {"event_type": "page_view", "min_count": 2, "within": 5}):
+        r = await api.put(f"/triggers/patterns/{p['trigger_id']}", json={"conditions": [sent]})
+        unknown = next(k for k in sent if k not in ("event_type", "min_count"))
+        assert (r.status_code, r.json()["error"]) == (400, f"`{unknown}` is not a known field of `conditions[0]`")
+    assert (await api.get("/triggers/patterns")).json()[0]["conditions"] == p["conditions"]
+    r = await api.post("/triggers/patterns", json={"window_seconds": 60, "conditions": [{"event_type": "x", "count": 3}]})
+    assert r.status_code == 400 and len((await api.get("/triggers/patterns")).json()) == 1
     assert (await api.delete(f"/triggers/patterns/{p['trigger_id']}")).status_code == 204
 
     r = await api.post(
