@@ -163,12 +163,12 @@ def set_profile_scores(conn: apsw.Connection, unit_id: str, scores: Sequence[tup
 
 
 def email_aliases(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[str]:
-    """The lead's email aliases (normalized), oldest first."""
+    """The lead's email aliases (normalized): its own oldest first, then those a merge moved to it."""
     return [
         r[0]
         for r in conn.execute(
             "SELECT value FROM lead_aliases WHERE unit_id = ? AND lead_id = ? AND kind = 'email'"
-            " ORDER BY created_at, value",
+            " ORDER BY merged_from IS NOT NULL, created_at, value",
             (unit_id, lead_id),
         )
     ]

@@ -188,7 +188,7 @@ def lead_names(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> 
             "SELECT id, metadata ->> '$.name', metadata ->> '$.first_name', metadata ->> '$.last_name',"
             " metadata ->> '$.email', (SELECT raw_value FROM lead_aliases AS a INDEXED BY lead_aliases_lead"
             "   WHERE a.unit_id = ?1 AND a.lead_id = leads.id AND a.kind = 'email'"
-            "   ORDER BY a.created_at, a.value LIMIT 1)"
+            "   ORDER BY a.merged_from IS NOT NULL, a.created_at, a.value LIMIT 1)"
             " FROM leads WHERE unit_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
             (unit_id, json.dumps(list(lead_ids)))):
         name = display_name(*fields)
@@ -198,7 +198,8 @@ def lead_names(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> 
 
 
 def aliases_of_many(conn: apsw.Connection, unit_id: str, lead_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Aliases of several leads (a list page's), by lead id, each lead's in the order they were first seen: one
+    """Aliases of several leads (a list page's), by lead id, each lead's own in the order they were first seen,
+    then those a merge moved to it (so a merged lead keeps the name its first email gives it): one
     probe of `lead_aliases_lead` per lead. The index is named so the plan does not depend on the statistics a
     connection happened to load: at 1 M leads the server's long-lived readers spent ~160 ms per `/leads` page in
     this query, where a fresh connection probing the index took ~1 ms."""
@@ -210,7 +211,7 @@ def aliases_of_many(conn: apsw.Connection, unit_id: str, lead_ids: list[str]) ->
         conn,
         "SELECT lead_id, kind, value, raw_value, created_at FROM lead_aliases INDEXED BY lead_aliases_lead"
         " WHERE unit_id = ?"
-        f" AND lead_id IN ({marks}) ORDER BY lead_id, created_at, kind, value",
+        f" AND lead_id IN ({marks}) ORDER BY lead_id, merged_from IS NOT NULL, created_at, kind, value",
         (unit_id, *lead_ids),
     ):
         out.setdefault(row.pop("lead_id"), []).append(row)
@@ -762,7 +763,8 @@ def merge_into(
     )
     moved_orders = conn.changes()
     conn.execute(
-        f"UPDATE lead_aliases SET lead_id = ? WHERE unit_id = ? AND lead_id IN ({marks})",
+        f"UPDATE lead_aliases SET lead_id = ?, merged_from = coalesce(merged_from, lead_id) WHERE unit_id = ?"
+        f" AND lead_id IN ({marks})",
         (target, unit_id, *sources),
     )
     moved_aliases = conn.changes()

@@ -523,6 +523,38 @@ async def test_merge_moves_everything_and_rescores(scored: Api) -> None:
     assert (await scored.get("/leads")).json()["total"] == 2
 
 
+async def test_a_merged_lead_keeps_the_name_of_its_own_first_email(api: Api) -> None:
+    # Leads named only by their email aliases: the source's address was seen first (ld_old) or in the same worker
+    # batch and sorts first (ld_same); merged into ld_target, whose address sorts last, the target keeps its name,
+    # its own alias listed first, wherever a lead's name is read (the lead, the list, a search).
+    def by_email(lead: str, email: str) -> dict[str, Any]:
+        return {"lead_id": lead, "event_type": "page_view", "aliases": [{"alias_kind": "email", "raw_value": email}]}
+
+    assert (await api.post("/ingest/batch", json={"events": [by_email("ld_old", "aaa@old.example")]})).status_code == 202
+    await wait_idle(api)
+    r = await api.post("/ingest/batch", json={"events": [by_email("ld_same", "bbb@same.example"),
+                                                        by_email("ld_target", "zed@target.example")]})
+    assert r.status_code == 202
+    await wait_idle(api)
+    r = await api.post("/leads/merge", json={"targetLeadId": "ld_target", "sourceLeadIds": ["ld_same", "ld_old"]})
+    assert r.status_code == 200, r.text
+    async def name(lead: str) -> str:
+        hits = (await api.get("/leads/search", params={"q": lead})).json()
+        return str(next(h["name"] for h in hits if h["id"] == lead))
+
+    assert await name("ld_target") == "zed@target.example"
+    aliases = [a["value"] for a in (await api.get("/leads/ld_target/aliases")).json()]
+    assert aliases[0] == "zed@target.example" and sorted(aliases[1:]) == ["aaa@old.example", "bbb@same.example"]
+    listed = {x["id"]: [a["value"] for a in x["aliases"]] for x in (await api.get("/leads")).json()["leads"]}
+    assert listed == {"ld_target": aliases}
+    # A lead merged again carries its moved-in aliases as moved-in: the new target's own address still names it.
+    assert (await api.post("/ingest/batch", json={"events": [by_email("ld_next", "zzz@next.example")]})).status_code == 202
+    await wait_idle(api)
+    r = await api.post("/leads/merge", json={"targetLeadId": "ld_next", "sourceLeadIds": ["ld_target"]})
+    assert r.status_code == 200, r.text
+    assert await name("ld_next") == "zzz@next.example"
+
+
 async def test_merge_truncate_older_than(api: Api) -> None:
     await add_rules(api, {"page_view": 5})
     await ingest(api, lead_id="t", event_type="page_view")
