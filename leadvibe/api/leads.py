@@ -93,9 +93,10 @@ class LeadIn(msgspec.Struct):
 
 
 class LeadReplace(msgspec.Struct):
-    """New metadata (replaces it all) and, when present, the account."""
+    """New metadata (replaces it all; `null` or `{}` clears it) and the account, each changed only when present: a
+    body that leaves `metadata` out (an account change) keeps the stored metadata."""
 
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
     account_id: LeadId | msgspec.UnsetType | None = msgspec.UNSET
 
 
@@ -484,10 +485,11 @@ async def get_lead(rt: Runtime, tenant: Tenant, lead_id: str) -> LeadDetail:
     tags=TAGS,
 )
 async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadReplace) -> LeadOut:
-    """Replace the metadata; change the account only when `account_id` is in the body (null clears it). The
-    profile mappings re-run on the keys whose value changed, then the profile score."""
-    _metadata_json(data.metadata)
-    metadata = dict(data.metadata or {})
+    """Replace the metadata when `metadata` is in the body (null clears it), and the account when `account_id` is
+    (null clears it). The profile mappings re-run on the keys whose value changed, then the profile score."""
+    keep = data.metadata is msgspec.UNSET
+    sent = None if isinstance(data.metadata, msgspec.UnsetType) else data.metadata
+    _metadata_json(sent)
     account: Any = data.account_id if data.account_id is not msgspec.UNSET else msgspec.UNSET
     if isinstance(account, str):
         checked_lead_id(account, "account_id")
@@ -497,6 +499,7 @@ async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadRepla
         if row is None:
             raise not_found("lead")
         old = msgspec.json.decode(row["metadata"] or "{}")
+        metadata = old if keep else dict(sent or {})
         changed = {k: v for k, v in metadata.items() if k not in old or old[k] != v}
         return _write_lead(rt, c, tenant.unit_id, lead_id, metadata, changed, account)
 

@@ -161,6 +161,9 @@ class PatternCondition(msgspec.Struct, forbid_unknown_fields=True):
     min_count: Annotated[int, checked_range(1, INT_LIMIT)] = 1
 
 
+across_fields(PatternCondition, {"additionalProperties": False})
+
+
 @refuses_null("conditions", "window_seconds", "window_unit")
 class PatternIn(Common, kw_only=True):
     """A pattern/frequency trigger: every condition within the trailing window."""

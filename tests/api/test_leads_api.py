@@ -166,6 +166,14 @@ async def test_create_get_replace_patch(api: Api) -> None:
 
     r = await api.put("/leads/crm-42", json={"metadata": {"only": 1}})
     assert r.status_code == 200 and r.json()["metadata"] == {"only": 1} and r.json()["account_id"] == "ac_1"
+    # Each part changes only when present: an account change keeps the metadata, and `{}` keeps both.
+    r = await api.put("/leads/crm-42", json={"account_id": "ac_2"})
+    assert (r.json()["metadata"], r.json()["account_id"]) == ({"only": 1}, "ac_2")
+    r = await api.put("/leads/crm-42", json={})
+    assert (r.json()["metadata"], r.json()["account_id"]) == ({"only": 1}, "ac_2")
+    assert (await api.get("/leads/crm-42/profile")).json()["properties"] == {"only": 1}
+    r = await api.put("/leads/crm-42", json={"metadata": None, "account_id": "ac_1"})
+    assert (r.json()["metadata"], r.json()["account_id"]) == ({}, "ac_1")
     r = await api.put("/leads/crm-42", json={"metadata": {}, "account_id": None})
     assert r.json()["account_id"] is None
     assert (await api.get("/leads/crm-42")).json()["account"] is None
