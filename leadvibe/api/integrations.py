@@ -412,10 +412,12 @@ async def slack_users(rt: Runtime, tenant: Tenant, cursor: str | None = None) ->
 
 def _target_id(value: str) -> str:
     """A Slack channel or user id: trimmed, 1-200 characters, no control characters (Slack ids never have any)."""
+    no_control(value, "id")  # before trimming: a control character at either end is refused too
     target = value.strip()
-    if not target or len(target) > 200:
+    if not target:
         raise bad_request("`id` is required (a Slack channel or user id)")
-    no_control(target, "id")
+    if len(target) > 200:
+        raise bad_request("`id` must be at most 200 characters")
     return target
 
 

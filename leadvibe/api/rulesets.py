@@ -275,10 +275,10 @@ def _score_column(value: str) -> str:
 def _icon(value: str | None) -> str | None:
     if value is None:
         return None
+    no_control(value, "icon")  # shown beside the rule wherever it is listed; before trimming, as names are
     value = value.strip()
     if len(value) > ICON_MAX:
         raise bad_request(f"`icon` must be at most {ICON_MAX} characters")
-    no_control(value, "icon")  # shown beside the rule wherever it is listed
     return value or None
 
 

@@ -350,12 +350,13 @@ def _text(value: str, what: str, limit: int = MAX_TEXT, *, single_line: bool = F
     # Counted as sent, as the document's maxLength counts it (`Common`), then stored trimmed.
     if len(value) > limit:
         raise bad_request(f"`{what}` must be at most {limit} characters")
-    value = value.strip()
     if single_line:
-        if "\r" in value or "\n" in value:
+        # Checked before trimming, as every name is: a control character at either end is refused too.
+        if "\r" in value.strip() or "\n" in value.strip():
             raise bad_request(f"`{what}` must be a single line")
         no_control(value, what)
-    else:
+    value = value.strip()
+    if not single_line:
         no_control_in_text(value, what)
     return value or None
 
@@ -417,10 +418,10 @@ async def check_webhook_url(rt: Runtime, url: str) -> str | None:
 def _event_type(value: str, field: str) -> str:
     """An event type a trigger waits for: trimmed, at most 200 characters, without control characters (no event
     can hold one, so such a trigger could never fire)."""
+    no_control(value, field)  # before trimming: at either end too, as for a rule's event type
     event_type = value.strip()
     if len(event_type) > 200:
         raise bad_request(f"`{field}` must be at most 200 characters")
-    no_control(event_type, field)
     return event_type
 
 

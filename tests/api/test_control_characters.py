@@ -141,7 +141,7 @@ async def test_order_metadata_nests_no_deeper_than_event_metadata(api: Api) -> N
     ("POST", "/triggers/patterns", "conditions[0].event_type", lambda v: {"conditions": [{"event_type": v}],
                                                                           "window_seconds": 5}),
 ])
-@pytest.mark.parametrize("bad", ["a\x00b", "line\nbreak", "esc\x1b[31m"])
+@pytest.mark.parametrize("bad", ["a\x00b", "line\nbreak", "esc\x1b[31m", "\tat the start", "at the end\n"])
 async def test_names_and_trigger_event_types_refuse_control_characters(api: Api, method: str, path: str,
                                                                        field: str, make: Maker, bad: str) -> None:
     """A name is shown in lists, logs and exports; an event type with a control character can never arrive (the
@@ -168,7 +168,7 @@ async def test_an_audit_search_for_a_control_character_is_refused_not_answered_w
     ("PUT", "/settings/slack/target", "id", lambda v: {"kind": "channel", "id": v}),
     ("POST", "/settings/slack/test", "id", lambda v: {"kind": "channel", "id": v}),
 ])
-@pytest.mark.parametrize("bad", ["a\x00b", "C0\nX", "esc\x1b[31m"])
+@pytest.mark.parametrize("bad", ["a\x00b", "C0\nX", "esc\x1b[31m", "\tC0 at the start", "C0 at the end\n"])
 async def test_rule_icons_and_slack_identifiers_refuse_control_characters(api: Api, method: str, path: str,
                                                                          field: str, make: Maker, bad: str) -> None:
     """An icon is shown beside its rule; a Slack id is sent to Slack and shown in messages: neither has a use for
@@ -202,10 +202,13 @@ TEXT = "First line\n\tindented\r\nlast"
 async def test_trigger_texts_and_descriptions_refuse_control_characters(api: Api, path: str, field: str, fine: str,
                                                                         make: Maker, bad: str) -> None:
     """Trigger names, subjects and targets are single lines; descriptions and messages keep their tabs and line
-    breaks; no other control character is taken into either, and nothing is created when one is refused."""
-    r = await api.post(path, json=make(bad))
-    assert r.status_code == 400, r.text
-    assert r.json()["error"] == f"`{field}` must not contain control characters"
+    breaks; no other control character is taken into either, and nothing is created when one is refused. A single
+    line's tab or line break at either end is refused as well (it was trimmed away and the text taken)."""
+    single = fine == LINE or field == "slack_target_id"
+    for sent in [bad, *(["\tat the start", "at the end\n"] if single else [])]:
+        r = await api.post(path, json=make(sent))
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == f"`{field}` must not contain control characters"
     assert (await api.get(path)).json() == []
     r = await api.post(path, json=make(fine))
     assert r.status_code == 201 and r.json()[field] == fine, r.text
