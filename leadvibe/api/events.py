@@ -243,8 +243,12 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
         if given is not None and len(given) > MAX_BATCH_DELETE:  # as sent: blanks and repeats count too
             raise bad_request(f"`{name}` must hold at most {MAX_BATCH_DELETE} event ids")
     wanted = list(dict.fromkeys(i for i in [*(data.event_ids or ()), *(data.ids or ())] if i))
-    if not 1 <= len(wanted) <= MAX_BATCH_DELETE:
-        raise bad_request(f"`event_ids` must hold 1 to {MAX_BATCH_DELETE} event ids")
+    if not wanted:
+        sent = "event_ids" if data.event_ids else "ids" if data.ids else "event_ids"
+        raise bad_request(f"`{sent}` must hold at least one event id" + (
+            " (an empty string names no event)" if data.event_ids or data.ids else ""))
+    if len(wanted) > MAX_BATCH_DELETE:
+        raise bad_request(f"`event_ids` and `ids` together must hold at most {MAX_BATCH_DELETE} event ids")
     cache = rt.scoring_config
     if cache is None:
         raise ApiError(503, "deleting events is not available: the scoring pipeline is not running")

@@ -63,3 +63,16 @@ async def test_new_ids_work_beside_random_ids_already_stored(api: Api) -> None:
     assert after == await delta_sums(api, "ld_mix") and 2 + 5 <= after["rs_test"] < before["rs_test"]
     r = await api.get("/events?lead_id=ld_mix")
     assert sorted(e["id"] for e in r.json()["events"]) == sorted([old[1], new[0]])
+
+
+async def test_a_batch_delete_says_what_is_wrong_with_its_ids(api: Api) -> None:
+    for body, error in [
+        ({}, "give the events to delete as `event_ids` (or `ids`): a list of event ids"),
+        ({"event_ids": []}, "`event_ids` must hold at least one event id"),
+        ({"event_ids": [""]}, "`event_ids` must hold at least one event id (an empty string names no event)"),
+        ({"ids": ["", ""]}, "`ids` must hold at least one event id (an empty string names no event)"),
+        ({"event_ids": [f"ev_{i}" for i in range(600)], "ids": [f"ev_x{i}" for i in range(600)]},
+         "`event_ids` and `ids` together must hold at most 1000 event ids"),
+    ]:
+        r = await api.request("DELETE", "/events/batch", json=body)
+        assert (r.status_code, r.json()["error"]) == (400, error), body
