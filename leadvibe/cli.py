@@ -138,7 +138,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 return 1
             config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                                     lifespan="on", timeout_graceful_shutdown=15, server_header=False,
-                                    proxy_headers=False, http=GatheringHttpToolsProtocol)
+                                    proxy_headers=False,
+                                    http=GatheringHttpToolsProtocol.with_read_timeout(settings.request_read_timeout))
             server = _GracefulServer(config)
             gc_policy.settle_once_serving()
             server.run(sockets=[sock])

@@ -82,6 +82,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_format: str = "auto"
     sse_heartbeat: float = 15.0
     sse_buffer: int = 1000
+    # Seconds a request's headers may take from its first byte, and its body between two of its parts (408 after).
+    request_read_timeout: float = 30.0
 
     @property
     def data_path(self) -> Path:
@@ -149,6 +151,7 @@ _AT_LEAST: dict[str, tuple[float, bool]] = {
     "decay_interval": (0, False), "delivery_interval": (0, False), "delivery_concurrency": (1, True),
     "webhook_timeout": (0, False), "rate_limit_rps": (0, False), "rate_limit_burst": (1, True),
     "login_delay_ms": (0, True), "sse_heartbeat": (0, False), "sse_buffer": (1, True),
+    "request_read_timeout": (0, False),
 }
 _NOTE = {"read_deadline": " (0 = no limit)", "worker_stall_s": " (0 = never)", "worker_pace_ms": " (0 = off)"}
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

@@ -1,5 +1,5 @@
 """The server's HTTP protocol: uvicorn's httptools protocol, with a response's writes sent in one system call,
-and a request that is not HTTP answered in the server's error shape.
+a request that is not HTTP answered in the server's error shape, and a request that stops arriving answered 408.
 
 uvicorn writes a response's status line and headers when the app sends `http.response.start` and the body when it
 sends `http.response.body`: two `send()` calls on the socket for every small answer. On loopback a `send()` does
@@ -8,6 +8,14 @@ the receiving side's TCP work too, and the event loop holds the interpreter lock
 connection makes within one turn of the event loop are gathered and handed to the socket together at the end of
 that turn; a streamed response (`/stream`, files) still goes out turn by turn, in order, and closing the
 connection sends what was gathered first.
+
+uvicorn waits for a request's headers and body without end once the first byte came (and for a connection's first
+byte too): a client that stops halfway, by fault or on purpose, holds its connection and its request's task for
+good. Here a request's headers must arrive within `read_timeout` seconds of its first byte (the setting
+`request_read_timeout`), and its body may pause at most that long between two parts: past it, headers are
+answered 408 here and the connection closed; a body's route gets a 408 from its reading (`api/request_headers.py`
+reads the mark this sets on the request's cycle). A connection that sends nothing is closed after the keep-alive
+timeout, as after a response. A request that arrives in one read (nearly all of them) arms no timer.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-__all__ = ["GatheringHttpToolsProtocol"]
+__all__ = ["GatheringHttpToolsProtocol", "read_timed_out"]
 
 # Past this many bytes kept in one turn they go out at once: a response streamed without yielding to the loop
 # is not held in memory whole, and the real transport's flow control (pause_writing) still sees it early.
@@ -93,19 +101,94 @@ _UNPARSABLE = json.dumps({"error": "the request is not valid HTTP/1.1 (its reque
                                    "could not be parsed)"}).encode()
 
 
+def read_timed_out(cycle: Any) -> float | None:
+    """How long the request whose uvicorn cycle this is went without sending more of its body, once that passed
+    the protocol's `read_timeout`; None until then."""
+    return getattr(cycle, "leadvibe_read_timed_out", None)
+
+
 class GatheringHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol over a `_GatheringTransport`, answering unparsable requests in JSON."""
+    """uvicorn's httptools protocol over a `_GatheringTransport`, answering unparsable requests in JSON and
+    requests that stop arriving with 408 (after `read_timeout` seconds: `with_read_timeout` sets it)."""
+
+    read_timeout = 30.0
+
+    @classmethod
+    def with_read_timeout(cls, seconds: float) -> type[GatheringHttpToolsProtocol]:
+        """The protocol with another `read_timeout` (the server's setting)."""
+        return type(cls.__name__, (cls,), {"read_timeout": seconds})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Wrap the connection's transport, then set up as uvicorn does."""
+        """Wrap the connection's transport, then set up as uvicorn does; a connection that sends nothing is
+        closed after the keep-alive timeout."""
         super().connection_made(_GatheringTransport(transport, self.loop))  # type: ignore[arg-type]
+        self._reading = False  # between a request's first byte and its last
+        self._headers_done = False
+        self._begun = self._progress = 0.0
+        self._read_timer: asyncio.TimerHandle | None = None
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the request's timer, then as uvicorn does."""
+        self._stop_read_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Parse as uvicorn does; a request still arriving after this read is timed."""
+        super().data_received(data)
+        if self._reading:
+            self._progress = self.loop.time()
+            if self._read_timer is None:
+                self._read_timer = self.loop.call_later(self.read_timeout, self._read_timeout)
+        elif self._read_timer is not None:
+            self._stop_read_timer()
+
+    def on_message_begin(self) -> None:
+        """A request's first byte."""
+        super().on_message_begin()
+        self._reading, self._headers_done, self._begun = True, False, self.loop.time()
+
+    def on_headers_complete(self) -> None:
+        """Its headers are all here; from now on only pauses in its body are timed."""
+        super().on_headers_complete()
+        self._headers_done = True
+
+    def on_message_complete(self) -> None:
+        """Its last byte."""
+        super().on_message_complete()
+        self._reading = False
+
+    def _stop_read_timer(self) -> None:
+        timer = getattr(self, "_read_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._read_timer = None
+
+    def _read_timeout(self) -> None:
+        self._read_timer = None
+        if not self._reading or self.transport.is_closing():
+            return
+        waited = self.loop.time() - (self._progress if self._headers_done else self._begun)
+        if waited < self.read_timeout:
+            self._read_timer = self.loop.call_later(self.read_timeout - waited, self._read_timeout)
+            return
+        if not self._headers_done:
+            self._answer_and_close(408, json.dumps({"error": "the request's headers did not arrive within "
+                                                             f"{self.read_timeout:g} s of its first byte"}).encode())
+        elif self.cycle is not None and not self.cycle.response_complete:
+            # The route is reading the body: its reading answers 408 (the route's error shape, access log, metrics).
+            self.cycle.leadvibe_read_timed_out = self.read_timeout  # type: ignore[attr-defined]
+            self.cycle.message_event.set()
 
     def send_400_response(self, msg: str) -> None:
         """400 `{"error": ...}` and close, where uvicorn answers `msg` as plain text."""
-        content = [STATUS_LINE[400]]
+        self._answer_and_close(400, _UNPARSABLE)
+
+    def _answer_and_close(self, status: int, body: bytes) -> None:
+        content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend([b"content-type: application/json\r\n",
-                        b"content-length: %d\r\n" % len(_UNPARSABLE), b"connection: close\r\n\r\n", _UNPARSABLE])
+                        b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body])
         self.transport.write(b"".join(content))
         self.transport.close()

@@ -1,5 +1,5 @@
-"""In front of every route: a header that takes one value sent twice is a 400, and a compressed body is decoded
-as its route reads it (`api/content_coding.py`).
+"""In front of every route: a header that takes one value sent twice is a 400, a compressed body is decoded as
+its route reads it (`api/content_coding.py`), and a body that stops arriving is a 408 (`http_protocol.py`).
 
 Two `Authorization` headers (a Bearer token and Basic credentials), two `X-OU-ID`s naming different OUs, or two
 `Content-Type`s leave the request meaning two things. The server took the first of each and ignored the rest
@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from leadvibe.api.content_coding import decoding
 from leadvibe.api.request_target import refuse
+from leadvibe.errors import ApiError
+from leadvibe.http_protocol import read_timed_out
 
 __all__ = ["SINGLE_VALUED", "check_request_headers"]
 
@@ -28,6 +30,20 @@ SINGLE_VALUED = {
     b"content-type": "Content-Type",
     b"content-encoding": "Content-Encoding",
 }
+
+
+def _timed_reading(receive: Receive, cycle: Any) -> Receive:
+    """`receive` answering 408 (and closing the connection) once the server marks the body late (http_protocol)."""
+
+    async def timed() -> ReceiveMessage:
+        message = await receive()
+        waited = read_timed_out(cycle)
+        if waited is not None:
+            raise ApiError(408, f"the request body stopped arriving: nothing more came for {waited:g} s",
+                           headers={"Connection": "close"})
+        return message
+
+    return timed
 
 
 def check_request_headers(rt: Any, app: ASGIApp) -> ASGIApp:
@@ -48,6 +64,9 @@ def check_request_headers(rt: Any, app: ASGIApp) -> ASGIApp:
                 seen.append(name)
                 if name == b"content-encoding":
                     coding = value.decode("latin-1").strip().lower()
+        cycle = getattr(receive, "__self__", None)  # uvicorn's cycle of this request, under a real server
+        if cycle is not None and getattr(cycle, "more_body", False):
+            receive = _timed_reading(receive, cycle)  # only a body still arriving as the route starts
         if coding and coding != "identity":
             scope, receive = decoding(scope, receive, coding)
         await app(scope, receive, send)
