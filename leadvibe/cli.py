@@ -193,6 +193,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     dest = Path(args.path).expanduser()
+    if args.path.endswith(("/", os.sep)) and not dest.exists():
+        # A trailing slash names a directory (the nightly cron line's form): made on the first night, not taken
+        # as the name of a file.
+        try:
+            dest.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            print(f"leadvibe: backup failed: cannot create the directory {dest}: {exc.strerror}", file=sys.stderr)
+            return 1
     if dest.is_dir():
         dest = dest / f"leadvibe-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.db"
     try:

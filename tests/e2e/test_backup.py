@@ -275,3 +275,22 @@ def test_a_batch_idempotency_key_holds_across_a_restart_and_a_restore(tmp_path: 
     finally:
         server.stop()
     assert _stored_event_ids(data / "leadvibe.db") == set(ids[:3])
+
+
+def test_a_backup_path_with_a_trailing_slash_is_a_directory_made_when_missing(tmp_path: Path) -> None:
+    # The nightly cron line's form (docs/backup.md): the first night made a file named like the directory, and every
+    # later night wrote over it (the rotation's `leadvibe-*.db` found nothing).
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    server.stop()
+    nightly = tmp_path / "backups" / "leadvibe"
+    for night in range(2):
+        done = _cli("backup", f"{nightly}/", "--data-dir", str(data))
+        assert done.returncode == 0, done.stderr
+        assert nightly.is_dir() and nightly.stat().st_mode & 0o777 == 0o700
+        assert len(list(nightly.glob("leadvibe-*.db"))) == 1 + night, done.stdout
+        time.sleep(1.1)  # the file's name is the time to the second
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    done = _cli("backup", f"{blocked}/inside/", "--data-dir", str(data))
+    assert done.returncode == 1 and done.stderr.startswith("leadvibe: backup failed: cannot create the directory ")
