@@ -111,6 +111,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except DataDirLocked as exc:
             print(f"leadvibe: {exc}", file=sys.stderr)
             return 1
+        try:
+            _migrated(settings)
+        except DatabaseUnusable as exc:
+            lock.release()
+            print(f"leadvibe: refusing to start: {exc}", file=sys.stderr)
+            return 1
         # The worker process imports while this one does (it waits for its settings; should start-up fail, its
         # socket closes and it ends).
         started = start_worker() if settings.worker_process else None
@@ -150,11 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations to the data directory's database and exit."""
-    import apsw
-
-    from leadvibe.db.database import apply_pragmas
     from leadvibe.db.lock import DataDirLock, DataDirLocked
-    from leadvibe.db.migrate import apply_migrations
 
     settings = _settings(args)
     lock = DataDirLock(settings.data_path)
@@ -164,14 +166,39 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"leadvibe: {exc}", file=sys.stderr)
         return 1
     try:
-        conn = apsw.Connection(str(settings.db_path))
-        apply_pragmas(conn, synchronous=settings.synchronous)
-        applied = apply_migrations(conn)
-        conn.close()
+        applied = _migrated(settings)
     finally:
         lock.release()
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
+
+
+class DatabaseUnusable(Exception):
+    """A database file of the data directory cannot be opened, read, written or migrated by this build."""
+
+
+def _migrated(settings: Settings) -> list[str]:
+    """Open the database and the inbox file, apply their pending migrations and close them: `migrate`, and what
+    `serve` does before anything starts, so that a database it cannot use (read-only, damaged, from a newer
+    LeadVibe) stops it with one line naming the file rather than the server's start-up traceback."""
+    import apsw
+
+    from leadvibe.db.database import apply_pragmas
+    from leadvibe.db.migrate import INBOX_MIGRATIONS_DIR, MIGRATIONS_DIR, NewerSchema, apply_migrations
+    from leadvibe.store.inbox import path_beside
+
+    applied: list[str] = []
+    for path, directory in ((settings.db_path, MIGRATIONS_DIR), (path_beside(settings.db_path), INBOX_MIGRATIONS_DIR)):
+        try:
+            conn = apsw.Connection(str(path))
+            try:
+                apply_pragmas(conn, synchronous=settings.synchronous)
+                applied += apply_migrations(conn, directory)
+            finally:
+                conn.close()
+        except (apsw.Error, NewerSchema) as exc:
+            raise DatabaseUnusable(f"cannot use the database {path}: {exc}") from None
+    return applied
 
 
 def cmd_version(_: argparse.Namespace) -> int:
@@ -472,7 +499,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # backups, keys) holds password hashes, credential digests and every lead: its owner's only, as the systemd
     # unit's UMask=0077 makes it, also when run by hand.
     os.umask(0o077)
-    return int(args.fn(args) or 0)
+    import apsw
+
+    from leadvibe.db.migrate import NewerSchema
+
+    try:
+        return int(args.fn(args) or 0)
+    except DatabaseUnusable as exc:
+        print(f"leadvibe: {exc}", file=sys.stderr)
+    except (apsw.Error, NewerSchema) as exc:
+        # A command that opens the database itself (decay, seed) on one it cannot use: read-only, damaged.
+        print(f"leadvibe: {args.command}: cannot use the database in {_settings(args).data_path}: {exc}",
+              file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

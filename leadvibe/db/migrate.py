@@ -30,13 +30,22 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
     return found
 
 
+class NewerSchema(Exception):
+    """The database was last migrated by a newer LeadVibe: this build does not know its schema."""
+
+
 def apply_migrations(conn: apsw.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply every migration of `directory` not yet recorded in `schema_migrations`; return the names applied."""
+    """Apply every migration of `directory` not yet recorded in `schema_migrations`; return the names applied.
+    Raises NewerSchema, applying nothing, when the database records a migration this build does not have."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
     done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+    newest = max((v for v, _, _ in available(directory)), default=0)
+    if done and max(done) > newest:
+        raise NewerSchema(f"it comes from a newer LeadVibe (schema {max(done)}, this build knows up to {newest}); "
+                          "run that version or newer")
     applied = []
     for version, name, path in available(directory):
         if version in done:

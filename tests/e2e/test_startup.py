@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +35,37 @@ def test_a_port_in_use_leaves_a_new_data_directory_untouched(tmp_path: Path) -> 
                      "(stop what holds it, or choose another with --port / LEADVIBE_PORT)"]
     assert "admin login" not in out.stdout and not out.stdout.strip()
     assert not data.exists()
+
+
+def test_a_database_this_build_cannot_use_is_refused_in_one_line(tmp_path: Path) -> None:
+    # A database a newer LeadVibe migrated, and a damaged one: `serve`, `migrate` and the commands that open the
+    # database themselves refuse with one line naming it (they started, or printed a traceback).
+    import apsw
+
+    newer = tmp_path / "newer"
+    assert leadvibe("migrate", "--data-dir", str(newer)).returncode == 0
+    conn = apsw.Connection(str(newer / "leadvibe.db"))
+    known = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+    conn.execute("INSERT INTO schema_migrations VALUES (?, 'later', 0)", (known + 1,))
+    conn.close()
+    said = (f"cannot use the database {newer / 'leadvibe.db'}: it comes from a newer LeadVibe (schema {known + 1}, "
+            f"this build knows up to {known}); run that version or newer")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "leadvibe.db").write_bytes((newer / "leadvibe.db").read_bytes()[:100_000])
+    port = str(free_port())
+    for command, data, line in [
+        (["serve", "--port", port], newer, f"leadvibe: refusing to start: {said}"),
+        (["migrate"], newer, f"leadvibe: {said}"),
+        (["decay", "--now"], newer, f"leadvibe: decay: cannot use the database in {newer}: {said.split(': ', 1)[1]}"),
+        (["serve", "--port", port], damaged,
+         f"leadvibe: refusing to start: cannot use the database {damaged / 'leadvibe.db'}: database disk image is "
+         "malformed"),
+        (["seed"], damaged, f"leadvibe: seed: cannot use the database in {damaged}: database disk image is malformed"),
+    ]:
+        out = leadvibe(*command, "--data-dir", str(data))
+        assert (out.returncode, out.stderr.strip().splitlines()) == (1, [line]), command
+        assert "admin login" not in out.stdout
 
 
 def test_a_database_without_its_key_refuses_to_start_and_the_key_is_not_replaced(tmp_path: Path) -> None:
