@@ -174,7 +174,15 @@ def _validate(s: Settings) -> None:
     if s.log_format not in ("auto", "json", "console"):
         raise ValueError(f"LEADVIBE_LOG_FORMAT must be auto, json or console, got {s.log_format!r}")
     if not 1 <= s.port <= 65535:
-        raise ValueError("the port must be between 1 and 65535")
+        raise ValueError("LEADVIBE_PORT (--port) must be between 1 and 65535")
+    from leadvibe.security.passwords import check_new_password, is_sign_in_email
+
+    # Read on the first start only, where a bad value made an admin nobody could sign in as properly (a blank
+    # email) or one with a password the dashboard itself would refuse.
+    if not is_sign_in_email(s.admin_email):
+        raise ValueError(f"LEADVIBE_ADMIN_EMAIL must be an email address (name@domain.tld), got {s.admin_email!r}")
+    if s.admin_password is not None and (problem := check_new_password(s.admin_password)):
+        raise ValueError(f"LEADVIBE_ADMIN_PASSWORD: the {problem}")
     if not 1 <= s.smtp_port <= 65535:
         raise ValueError("LEADVIBE_SMTP_PORT must be between 1 and 65535")
     for name, (least, inclusive) in _AT_LEAST.items():

@@ -45,6 +45,11 @@ def _keep_umask() -> Iterator[None]:
     ("LEADVIBE_DELIVERY_SCHEDULE", "5,-1", "seconds of 0 or more"),
     ("LEADVIBE_HOST", "", "is empty"),
     ("LEADVIBE_DATA_DIR", " ", "is empty"),
+    ("LEADVIBE_PORT", "0", "between 1 and 65535"),
+    ("LEADVIBE_REQUEST_READ_TIMEOUT", "0", "more than 0"),
+    ("LEADVIBE_ADMIN_EMAIL", " ", "must be an email address"),
+    ("LEADVIBE_ADMIN_EMAIL", "not-an-email", "must be an email address"),
+    ("LEADVIBE_ADMIN_PASSWORD", "short", "the password must be at least 8 characters"),
 ])
 def test_a_setting_that_cannot_work_is_refused_naming_its_variable(name: str, value: str, says: str) -> None:
     with pytest.raises(ValueError, match=name) as exc:

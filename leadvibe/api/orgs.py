@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -22,7 +21,6 @@ from leadvibe.store import members as member_store
 from leadvibe.store import orgs as org_store
 from leadvibe.timeutil import Instant, to_rfc3339
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 OURole = Literal["Owner", "Operator", "Viewer"]
 OrgRole = Literal["admin", "member"]
 
@@ -147,10 +145,9 @@ def _membership(row: dict[str, Any]) -> Membership:
 
 
 def _check_email(email: str) -> str:
-    email = email.strip()
-    if not EMAIL.match(email) or len(email) > 320:
+    if not passwords.is_sign_in_email(email):
         raise bad_request("`email` must be a valid email address")
-    return email
+    return email.strip()
 
 
 

@@ -1,6 +1,9 @@
-"""Human passwords: argon2id at OWASP's parameters (19 MiB, t=2, p=1), PHC strings, re-hash on login."""
+"""What a person signs in with: an email address, and a password kept as argon2id at OWASP's parameters (19 MiB,
+t=2, p=1), PHC strings, re-hashed on login."""
 
 from __future__ import annotations
+
+import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -19,6 +22,16 @@ def _dummy_hash() -> str:
     if _dummy is None:
         _dummy = _hasher.hash("leadvibe-timing-equalizer")
     return _dummy
+
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX = 320
+
+
+def is_sign_in_email(email: str) -> bool:
+    """Whether `email` (trimmed) can be a member's sign-in address."""
+    email = email.strip()
+    return bool(EMAIL.match(email)) and len(email) <= EMAIL_MAX
 
 
 def check_new_password(password: str) -> str | None:
