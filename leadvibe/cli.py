@@ -346,6 +346,39 @@ def cmd_decay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    """`reset-password EMAIL`: a new generated password for a member, printed once, for a stopped server (the first
+    admin's generated password is printed only once, and nobody else may be able to set it in the dashboard)."""
+    import secrets
+
+    from leadvibe.security.passwords import hash_password
+    from leadvibe.store import members as member_store
+
+    with _stopped_server(args, "reset-password", "Stop it first (it owns the database), or have an admin set the "
+                         "password in the dashboard (Settings, Members).") as rt:
+        if isinstance(rt, int):
+            return rt
+        runtime = rt
+        password = secrets.token_urlsafe(15)
+        password_hash = hash_password(password)
+
+        def reset(c: Any) -> str | None:
+            member = member_store.member_for_login(c, args.email)
+            if member is None:
+                return None
+            member_store.update_member(c, member["org_id"], member["id"], {"password_hash": password_hash},
+                                       runtime.now_ms())
+            return str(member["email"])
+
+        email = runtime.db.write_blocking(reset)
+    if email is None:
+        print(f"leadvibe: reset-password: no member signs in as {args.email.strip()!r}", file=sys.stderr)
+        return 1
+    print(f"new password for {email}: {password}")
+    print("(shown only once; sign in with it, then choose your own under Settings, Members)")
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     """`seed`: load the demo OU's sample data into an OU of a stopped server's data directory and score it (a
     running server owns the database: use its `POST /admin/seed` instead)."""
@@ -470,6 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
                           " faster (about twice, into a million-lead OU); every row needs a lead_id")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(fn=cmd_import)
+
+    reset = sub.add_parser("reset-password", help="give a member a new generated password, printed once (server "
+                                                   "stopped)")
+    reset.add_argument("email", metavar="EMAIL", help="the address the member signs in with")
+    data_dir_flag(reset)
+    reset.set_defaults(fn=cmd_reset_password)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(fn=cmd_version)

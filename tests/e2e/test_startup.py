@@ -179,3 +179,33 @@ def test_the_data_directory_and_its_files_are_private(tmp_path: Path) -> None:
     out = leadvibe("migrate", "--data-dir", str(fresh))
     assert out.returncode == 0, out.stderr
     assert fresh.stat().st_mode & 0o077 == 0 and (fresh / "leadvibe.db").stat().st_mode & 0o077 == 0
+
+
+def test_a_lost_password_is_reset_from_the_command_line(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.e2e.server import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    try:
+        out = leadvibe("reset-password", ADMIN_EMAIL, "--data-dir", str(data))
+        assert out.returncode == 1 and out.stderr.startswith("leadvibe: reset-password refused: another LeadVibe")
+    finally:
+        server.stop()
+    out = leadvibe("reset-password", ADMIN_EMAIL.upper(), "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.strip().splitlines()
+    assert first.startswith(f"new password for {ADMIN_EMAIL}: ") and "shown only once" in second
+    password = first.rsplit(": ", 1)[1]
+    out = leadvibe("reset-password", "nobody@example.com", "--data-dir", str(data))
+    assert (out.returncode, out.stderr.strip()) == (1, "leadvibe: reset-password: no member signs in as "
+                                                       "'nobody@example.com'")
+    server = ServerProcess(data).start()
+    try:
+        def login(secret: str) -> int:
+            return httpx.post(server.base + "/auth/login", json={"email": ADMIN_EMAIL, "password": secret},
+                              timeout=10).status_code
+        assert (login(password), login(ADMIN_PASSWORD)) == (200, 401)
+    finally:
+        server.stop()
