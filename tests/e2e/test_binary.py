@@ -160,3 +160,36 @@ def test_binary_serves_the_seed_flow_and_keeps_data_across_restart(tmp_path: Pat
         assert server.stop() == 0
     finally:
         server.kill()
+
+
+def test_killing_the_started_pid_stops_the_server_behind_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The one-file executable's pid is its bootloader's; the server runs as its child. SIGKILL of that pid (what a
+    # person or a supervisor holds) must not leave the server serving with the data directory locked.
+    import signal
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    server = _binary_server(data).start(timeout=20)
+    try:
+        behind = [pid for pid in _children(server.proc.pid)]
+        assert behind, "the executable runs its program as a child"
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
+        assert _poll(lambda: True if not any(_alive(pid) for pid in behind) else None, timeout=20), \
+            "the server went on after its launcher was killed"
+        again = _binary_server(data).start(timeout=20)  # the data directory is free again
+        assert again.stop() == 0
+    finally:
+        server.kill()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
