@@ -305,7 +305,8 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
     backup = Path(backup)
     data_dir = Path(data_dir)
     if not backup.is_file():
-        raise BackupError(f"no backup file at {backup}")
+        raise BackupError(f"{backup} is a directory: give the backup file in it (leadvibe-<time>.db)"
+                          if backup.is_dir() else f"no backup file at {backup}")
     if _is_one_of(backup, _live_files(data_dir / DB_NAME)):
         raise BackupError(f"{backup} is the data directory's own database, not a backup of it: nothing to restore")
     lock = DataDirLock(data_dir)

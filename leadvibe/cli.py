@@ -422,6 +422,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         print(f"leadvibe: {path} is a directory: give the CSV file itself" if path.is_dir()
+              else f"leadvibe: {path} is not a regular file: give the CSV file itself" if path.exists()
               else f"leadvibe: no such file: {path}", file=sys.stderr)
         return 1
     if path.stat().st_size == 0:

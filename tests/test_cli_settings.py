@@ -119,6 +119,10 @@ def test_import_refuses_an_empty_file_and_a_directory(tmp_path: Path, capsys: py
     assert "is empty: a CSV of events starts with a header row" in _refusal(capsys)
     assert main(["import", str(tmp_path), "--client-id", "x", "--client-secret", "y"]) == 1
     assert "is a directory" in _refusal(capsys)
+    assert main(["import", "/dev/null", "--client-id", "x", "--client-secret", "y"]) == 1
+    assert _refusal(capsys) == "leadvibe: /dev/null is not a regular file: give the CSV file itself"
+    assert main(["restore", str(tmp_path), "--data-dir", str(tmp_path / "data")]) == 1
+    assert _refusal(capsys).endswith(f"{tmp_path} is a directory: give the backup file in it (leadvibe-<time>.db)")
 
 
 @pytest.mark.parametrize("by_lead", [False, True])
