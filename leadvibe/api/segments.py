@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import delete, get, post, put
+from litestar import Request, delete, get, post, put
 
 from leadvibe.api.condition_fields import Operator, Order, PropertyName, check_condition, check_property
 from leadvibe.api.deps import LimitParam, PageParam
@@ -292,9 +292,13 @@ async def create_segment(rt: Runtime, tenant: Tenant, principal: Principal, data
 
 @put("/segments/{segment_id:str}", opt=access(Role.OPERATOR), operation_id="updateSegment",
      summary="Update segment (OU-scoped)", tags=TAGS)
-async def update_segment(rt: Runtime, tenant: Tenant, principal: Principal, segment_id: str,
-                         data: SegmentPatch) -> SegmentOut:
-    """Rename; change the description or the flag when given."""
+async def update_segment(request: Request[Any, Any, Any], rt: Runtime, tenant: Tenant, principal: Principal,
+                         segment_id: str, data: SegmentPatch) -> SegmentOut:
+    """Rename; change the description or the flag when given. Rules change through `/segments/{id}/rules`: a body
+    whose `rules` differ from the segment's (as an answer shows them: a segment read, edited and sent back keeps
+    them) is refused, where they used to be dropped without a word."""
+    body = await request.json()
+    sent_rules = body.get("rules", msgspec.UNSET) if isinstance(body, dict) else msgspec.UNSET
     fields: dict[str, Any] = {"name": clean_name(data.name)}
     if data.description is not None:
         fields["description"] = _description(data.description)
@@ -304,6 +308,10 @@ async def update_segment(rt: Runtime, tenant: Tenant, principal: Principal, segm
 
     def run(c: Any) -> SegmentOut:
         _segment_or_404(c, tenant.unit_id, segment_id)
+        if sent_rules is not msgspec.UNSET and sent_rules != msgspec.to_builtins(
+                [_rule_out(r) for r in store.RULES.list(c, tenant.unit_id, segment_id=segment_id)]):
+            raise bad_request("`rules` cannot change here: add, change and delete a segment's rules through "
+                              f"/segments/{segment_id}/rules (this request changed nothing)")
         store.SEGMENTS.update(c, tenant.unit_id, segment_id,
                               {**fields, "updated_by": principal.actor_id, "updated_at": now})
         return _segment_out(_segment_or_404(c, tenant.unit_id, segment_id), store.rule_counts(c, tenant.unit_id),

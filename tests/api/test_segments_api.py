@@ -46,6 +46,16 @@ async def test_segment_crud(api: Api) -> None:
     sg = r.json()["segment_id"]
     r = await api.put(f"/segments/{sg}", json={"name": "Renamed", "active": False})
     assert r.status_code == 200 and r.json()["name"] == "Renamed" and r.json()["description"] == "From marketing"
+    # Rules sent here were dropped without a word: other rules than the segment's are refused, naming where they
+    # change, and nothing is renamed; the segment as an answer shows it, sent back with a new name, is taken.
+    r = await api.put(f"/segments/{sg}", json={"name": "Again", "rules": [_lm("plan", "EQUALS", "pro")]})
+    assert (r.status_code, r.json()["error"]) == (400, "`rules` cannot change here: add, change and delete a "
+                                                      f"segment's rules through /segments/{sg}/rules (this request "
+                                                      "changed nothing)")
+    assert (await api.get("/segments")).json()[0]["name"] == "Renamed"
+    seen = next(x for x in (await api.get("/segments")).json() if x["segment_id"] == sg)
+    r = await api.put(f"/segments/{sg}", json={**seen, "name": "Renamed"})
+    assert r.status_code == 200, r.text
     listed = (await api.get("/segments")).json()
     assert [(s["segment_id"], s["active"], s["rules_count"]) for s in listed] == [(sg, False, 0)]
     rule = await api.post(f"/segments/{sg}/rules", json=_lm("plan", "EQUALS", "pro", rule_name="Pro plan"))
@@ -72,6 +82,11 @@ async def test_every_segment_answer_carries_its_rules(api: Api) -> None:
     assert [(r["field_name"], r["value"]) for r in listed[sg]["rules"]] == [("plan", "pro")]
     updated = (await api.put(f"/segments/{sg}", json={"name": "Pro plan"})).json()
     assert updated["rules"] == listed[sg]["rules"] and updated["rules_count"] == 1
+    # Read, renamed and sent back whole, rules included: taken; with a rule's value edited: refused.
+    again = (await api.put(f"/segments/{sg}", json={**updated, "name": "Pro plans"})).json()
+    assert again["name"] == "Pro plans" and again["rules"] == updated["rules"]
+    edited = [{**updated["rules"][0], "value": "team"}]
+    assert (await api.put(f"/segments/{sg}", json={**updated, "rules": edited})).status_code == 400
 
 
 @pytest.mark.parametrize(
