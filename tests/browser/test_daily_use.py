@@ -50,6 +50,35 @@ def test_the_phone_menu_closes_without_leaving_the_page(watched: Watched, seeded
     expect(page.get_by_role("heading", name="Leads", exact=True)).to_be_visible()
 
 
+def test_the_ou_menu_is_as_wide_as_the_chosen_ous_name(watched: Watched, seeded: Seeded) -> None:
+    longest = "EMEA Marketing Operations and Demand Generation Team"
+    if not any(u["name"] == longest for u in seeded.call("GET", "/org-units")["units"]):
+        seeded.call("POST", "/org-units", json={"name": longest})
+    page = watched.page
+    sign_in(page, seeded.server.base)
+    picker = page.get_by_label("Active OU")
+    role = page.locator("header .badge", has_text="Owner")
+
+    def width() -> float:
+        box = picker.bounding_box()
+        assert box is not None
+        return float(box["width"])
+
+    # a long name is cut with an ellipsis (the whole name is the tooltip); the badge stays beside the menu
+    watched.use_ou(longest)
+    expect(picker).to_have_attribute("title", longest)
+    assert 250 < width() <= 400
+    assert picker.evaluate("el => getComputedStyle(el).textOverflow") == "ellipsis"
+    watched.shot("ou-menu-long-name")
+    # back in Default the menu is as narrow as "Default", not as the longest OU's name
+    watched.use_ou("Default")
+    expect(picker).to_have_attribute("title", "Default")
+    assert width() < 140
+    badge, menu = role.bounding_box(), picker.bounding_box()
+    assert badge and menu and badge["x"] - (menu["x"] + menu["width"]) < 20
+    watched.shot("ou-menu-default")
+
+
 def turn_hot(seeded: Seeded, lead_id: str, name: str) -> None:
     """A new lead whose demo request and webinar take it to 60, where the seeded milestone fires."""
     seeded.call("POST", "/leads", json={"id": lead_id, "metadata": {"name": name}})

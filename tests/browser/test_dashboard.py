@@ -103,6 +103,26 @@ def test_leads_table_shows_ingested_leads(admin: Watched, seeded: Seeded) -> Non
     expect(level).to_have_value(re.compile(r".+"))
 
 
+def test_a_leads_page_past_the_last_offers_the_last(admin: Watched, seeded: Seeded) -> None:
+    # An address kept while the list shrank (or typed): the list is not empty, the page is past its end.
+    total = seeded.call("GET", "/leads", params={"limit": 1})["total"]
+    last = -(-total // 5)
+    page = admin.goto("/ui/leads?page=99&limit=5")
+    past = page.get_by_test_id("past-last-page")
+    expect(past).to_contain_text("Page 99 is past the last page")
+    expect(past).to_contain_text(f"The {total} leads fill {last} pages.")
+    expect(page.get_by_text("No leads match")).to_have_count(0)
+    expect(page.get_by_text(f"{total} leads", exact=True)).to_be_visible()
+    admin.shot("leads-past-last-page")
+    past.get_by_role("button", name=f"Go to page {last}, the last").click()
+    expect(page).to_have_url(re.compile(rf"page={last}\b"))
+    expect(page.get_by_role("navigation", name="Pages")).to_contain_text(f"Page {last} of {last}")
+    rows = page.get_by_role("table", name="Leads", exact=True).locator("tbody tr")
+    expect(rows).to_have_count(total - (last - 1) * 5)
+    page.go_back()  # a step in the history, as any page of the list
+    expect(past).to_be_visible()
+
+
 def test_lead_ledger_sums_to_the_score(admin: Watched, seeded: Seeded) -> None:
     page = admin.goto("/ui/leads/ld_jane")  # a deep link
     score = seeded.score("ld_jane")
@@ -144,8 +164,17 @@ def test_rule_edit_previews_then_changes_scores(admin: Watched, seeded: Seeded) 
     assert seeded.score("ld_omar") == before  # a preview writes nothing
     admin.shot("scoring-preview", full_page=True)
     page.get_by_role("button", name="Save and rescore").click()
-    expect(page.get_by_role("status").filter(has_text="leads rescored")).to_be_visible()
+    # what the rescore did stays on the ruleset's card (the preview closes, a toast would go in seconds), with focus
+    ruleset = next(r["name"] for r in seeded.call("GET", "/rulesets") if r["ruleset_id"] == seeded.ruleset_id)
+    saved = page.get_by_role("region", name=ruleset, exact=True).get_by_test_id("rules-saved")
+    expect(preview).to_be_hidden()
+    expect(saved).to_have_text(re.compile(r"^Rules saved; [\d,]+ leads rescored, [\d,]+ scores? changed\. \(.+\)$"))
+    expect(saved).to_have_attribute("role", "status")
+    expect(saved).to_be_focused()
     assert seeded.score("ld_omar") == expected
+    page.wait_for_timeout(4500)  # past a toast's life
+    expect(saved).to_be_visible()
+    admin.shot("scoring-saved")
     nav(page, "Leads")
     omar = page.get_by_role("row").filter(has=page.get_by_role("link", name=re.compile("ld_omar")))
     expect(omar).to_contain_text(f"{expected:,}")

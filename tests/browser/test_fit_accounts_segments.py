@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Watched
+from tests.browser.conftest import Watched, expect_field_problem
 from tests.browser.data import Seeded
 from tests.browser.test_dashboard import nav
 from tests.browser.test_screens import viewer_page
@@ -434,20 +434,48 @@ def test_a_name_already_in_use_is_a_warning_beside_the_field_not_a_block(admin: 
     for segment_id in (first["segment_id"], second):
         seeded.call("DELETE", f"/segments/{segment_id}")
 
-    admin.goto("/ui/scoring/levels")
+
+
+def test_a_level_name_its_kind_already_has_is_refused_beside_the_field(admin: Watched, seeded: Seeded) -> None:
+    # The API answers 409 for a second level of a kind by one name (any case, outer spaces aside): the form says so
+    # beside the name and sends nothing; another kind's name is free.
+    page = admin.goto("/ui/scoring/levels")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(f"{r.method} {r.url}") if r.method in ("POST", "PUT") else None)
     page.get_by_role("region", name="Engagement levels").get_by_role("button", name="New level").click()
     dialog = page.get_by_role("dialog", name="New level")
-    dialog.get_by_label("Name").fill("warm")
-    expect(dialog.get_by_text("Another level is already called “Warm”")).to_be_visible()
+    dialog.get_by_label("Name").fill(" warm")
+    dialog.get_by_label("From score").fill("100")
+    dialog.get_by_role("button", name="Create").click()
+    expect_field_problem(dialog, "Name", "Another level is already called “Warm”: choose another name")
+    expect(dialog.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    expect(dialog.locator(".field-warning", has_text="already called")).to_have_count(0)  # not a mere warning
+    admin.shot("level-same-name")
+    assert sent == []
     page.keyboard.press("Escape")
+    # editing: its own name is no problem, another fit level's is
     fit = page.get_by_role("region", name="Fit levels")
     fit.get_by_role("row").filter(has_text="Good fit").get_by_role("button", name="Edit").click()
     dialog = page.get_by_role("dialog", name="Edit fit level")
     expect(dialog.get_by_label("Name")).to_have_value("Good fit")
-    expect(dialog.locator(".field-warning")).to_have_count(0)
     dialog.get_by_label("Name").fill("Ideal fit")
-    expect(dialog.get_by_text("Another fit level is already called “Ideal fit”")).to_be_visible()
+    dialog.get_by_role("button", name="Save").click()
+    expect_field_problem(dialog, "Name", "Another fit level is already called “Ideal fit”: choose another name")
+    assert sent == []
+    dialog.get_by_label("Name").fill("Good fit")
+    expect(dialog.get_by_text("Another fit level is already called")).to_be_hidden()
     page.keyboard.press("Escape")
+    # an engagement level's name is free for a fit level
+    fit.get_by_role("button", name="New fit level").click()
+    dialog = page.get_by_role("dialog", name="New fit level")
+    dialog.get_by_label("Name").fill("Warm")
+    dialog.get_by_label("From score").fill("5000")
+    dialog.get_by_role("button", name="Create").click()
+    expect(dialog).to_be_hidden()
+    row = fit.get_by_role("row").filter(has_text="Warm")
+    expect(row).to_be_visible()
+    level = next(lv for lv in seeded.call("GET", "/levels/profile") if lv["name"] == "Warm")
+    seeded.call("DELETE", f"/levels/profile/{level['level_id']}")
 
 
 def test_switching_ou_on_a_segments_leads_asks_nothing_of_that_segment_in_the_new_ou(admin: Watched,

@@ -54,3 +54,10 @@ test('edits, additions and removals become PUT, POST and DELETE (deletions first
   ]);
   assert.deepEqual(backtestRules(draft).map((r) => [r.event_type, r.weight]), [['page_view', 3], ['webinar', 20]]);
 });
+
+test('a saved draft says what the rescore did, or that an inactive ruleset is not rescored', async () => {
+  const { savedText } = await import('../src/screens/scoring/draft.js');
+  assert.equal(savedText({ ruleset_id: 'rs_1', leads_rescored: 207, changed: 35 }), 'Rules saved; 207 leads rescored, 35 scores changed.');
+  assert.equal(savedText({ ruleset_id: 'rs_1', leads_rescored: 1, changed: 1 }), 'Rules saved; 1 lead rescored, 1 score changed.');
+  assert.equal(savedText(null), 'Rules saved. The ruleset is inactive, so scores stay as they are.');
+});

@@ -115,3 +115,13 @@ test('a level band overlapping others is a warning naming them', async () => {
   assert.equal(overlappingBand('', 10, levels, opts), '');
   assert.equal(overlappingBand(30, 10, levels, opts), ''); // a backwards band is the range check's to say
 });
+
+test('a level name its kind already has is a refusal, as the API answers 409 for it', async () => {
+  const { uniqueName } = await import('../src/lib/validate.js');
+  const levels = [{ stage_id: 'st_1', name: 'Warm' }, { stage_id: 'st_2', name: 'Hot' }];
+  const noun = { noun: 'level', idKey: 'stage_id' };
+  assert.equal(uniqueName(' warm ', levels, noun), 'Another level is already called “Warm”: choose another name');
+  assert.equal(uniqueName('Warm', levels, { ...noun, id: 'st_1' }), ''); // its own name, when edited
+  assert.equal(uniqueName('Cold', levels, noun), '');
+  assert.equal(uniqueName('', levels, noun), '');
+});

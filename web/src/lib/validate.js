@@ -109,7 +109,7 @@ export function invalidAttrs(message, id, noteId = '') {
 }
 
 /**
- * A warning, not a refusal (the API takes it): "Another segment is already called “Hot leads”" when another of
+ * A warning, not a refusal (the API takes it for segments): "Another segment is already called “Hot leads”" when another of
  * `items` (not the one edited, `id`) has the name `name`, whatever its case and outer spaces; else ''.
  */
 export function sameName(name, items, { noun, idKey, id = undefined, nameKey = 'name' }) {
@@ -117,6 +117,15 @@ export function sameName(name, items, { noun, idKey, id = undefined, nameKey = '
   if (!wanted) return '';
   const other = (items || []).find((it) => it[idKey] !== id && String(it[nameKey] ?? '').trim().toLowerCase() === wanted);
   return other ? `Another ${noun} is already called “${String(other[nameKey]).trim()}”` : '';
+}
+
+/**
+ * A refusal, for names the API keeps unique (a kind of levels: it answers 409, comparing them as `sameName` does):
+ * "Another level is already called “Warm”: choose another name"; else ''.
+ */
+export function uniqueName(name, items, options) {
+  const taken = sameName(name, items, options);
+  return taken && `${taken}: choose another name`;
 }
 
 /**

@@ -1,5 +1,7 @@
 // A ruleset's rules as an editable draft, and the API calls that turn a saved draft into the stored rules.
 
+import { counted } from '../../lib/format.js';
+
 const iso = (local) => (local ? new Date(local).toISOString() : null);
 
 /** datetime-local value (browser time zone) for an RFC 3339 time, or ''. */
@@ -49,4 +51,13 @@ export function ruleChanges(rulesetId, stored, draft) {
     if (!kept.has(r.rule_id)) calls.unshift({ method: 'DELETE', path: `/rules/${encodeURIComponent(r.rule_id)}` });
   }
   return calls;
+}
+
+/**
+ * What a saved draft did, in the words of the rescore's answer (`POST /rulesets/{id}/rescore`: `leads_rescored`,
+ * `changed`), or null for an inactive ruleset, which is not rescored.
+ */
+export function savedText(result) {
+  if (!result) return 'Rules saved. The ruleset is inactive, so scores stay as they are.';
+  return `Rules saved; ${counted(result.leads_rescored, 'lead')} rescored, ${counted(result.changed, 'score')} changed.`;
 }

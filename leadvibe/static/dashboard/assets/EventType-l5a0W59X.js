@@ -1,1 +1,0 @@
-import{At as e,G as t,Ot as n,at as r,bt as i,ft as a,ht as o,it as s,jt as c,st as l}from"./index-BHPpWyro.js";import{r as u}from"./LeadName-BUo-OUZm.js";var d=l(`<span> </span>`);function f(l,f){c(f,!0);let p=n(()=>u(f.type));var m=d(),h=i(m,!0);o(()=>{t(m,`title`,a(p).name===a(p).key?void 0:`Event type key: ${a(p).key}`),s(h,a(p).name)}),r(l,m),e()}export{f as t};
