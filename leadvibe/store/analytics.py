@@ -30,7 +30,7 @@ from leadvibe.engine.levels import Level
 from leadvibe.engine.normalize import DECAY_EVENT_TYPE, type_key
 from leadvibe.store.analytics_gains import score_gains
 from leadvibe.store.analytics_windows import HourSplit, split_window
-from leadvibe.store.leads import ranked_sql
+from leadvibe.store.leads import LeadFilter, list_leads
 
 __all__ = [
     "active_leads",
@@ -165,14 +165,11 @@ def score_delta(conn: apsw.Connection, unit_id: str, ruleset_id: str, start: int
 
 
 def top_leads(conn: apsw.Connection, unit_id: str, ruleset_id: str, limit: int) -> list[dict[str, Any]]:
-    """Highest scores in a ruleset, ties by lead id descending: the primary ruleset's in index order (no sort),
-    another ruleset's read by the table's key with the best `limit` kept (only the primary is ranked)."""
-    ranked = ranked_sql(conn, unit_id, ruleset_id)
-    return query(conn, "SELECT s.lead_id, s.score, l.last_event_at, l.profile_score, l.account_id"
-                       " FROM lead_scores s CROSS JOIN leads l"
-                       " ON l.unit_id = s.unit_id AND l.id = s.lead_id"
-                       f" WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked} AND l.merged_into IS NULL"
-                       " ORDER BY s.score DESC, s.lead_id DESC LIMIT ?", (unit_id, ruleset_id, limit))
+    """Highest scores in a ruleset: the first page of the lead list sorted by that score (`list_leads`), so a lead
+    without a score row counts as 0 here as there (it was left out)."""
+    rows, _ = list_leads(conn, unit_id, ruleset_id, LeadFilter(sort="score_desc"), limit, 0)
+    return [{"lead_id": r["id"], "score": r["score"], "last_event_at": r["last_event_at"],
+             "profile_score": r["profile_score"], "account_id": r["account_id"]} for r in rows]
 
 
 def units_of_org(conn: apsw.Connection, org_id: str) -> list[str]:

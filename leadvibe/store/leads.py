@@ -315,12 +315,13 @@ def list_leads(
     """One page of live leads with their score in `ruleset_id`, and the total matching.
 
     Score sorts walk `lead_scores_rank` (the primary ruleset's scored leads; another ruleset's are sorted) and then
-    the leads without a score row (score 0, which only exist before a lead's first scored event): after the scored
-    ones when descending, before them when ascending. That is the exact order unless negative scores are allowed,
-    where unscored leads sit at an end, not at 0."""
+    the leads without a score row (score 0: before a lead's first scored event, or once all its scored events
+    are deleted): after the scored ones when descending, before them when ascending. That is the exact order while
+    no score is below 0; once one is (negative scores allowed), the leads are sorted with a missing score as 0."""
     if f.event_type is not None:
         _register_functions(conn)
-    if f.sort not in SCORE_SORTS or ruleset_id is None or f.members is not None:
+    if (f.sort not in SCORE_SORTS or ruleset_id is None or f.members is not None
+            or _any_below_zero(conn, unit_id, ruleset_id)):
         # A segment's members are few next to the OU: drive from them (sorting them by score) rather than walk
         # the OU's whole score index probing membership.
         return _list_by_lead(conn, unit_id, ruleset_id, f, limit, offset)
@@ -386,6 +387,14 @@ def list_leads(
     rows = first(min(limit, max(0, first_total - offset)), offset)
     rows += second(limit - len(rows), max(0, offset - first_total))
     return rows, total
+
+
+def _any_below_zero(conn: apsw.Connection, unit_id: str, ruleset_id: str) -> bool:
+    """Whether a lead's score in the ruleset is below 0 (the primary's: one probe of the ranking's low end)."""
+    ranked = ranked_sql(conn, unit_id, ruleset_id)
+    hint = " INDEXED BY lead_scores_rank" if ranked else ""
+    return conn.execute(f"SELECT 1 FROM lead_scores s{hint} WHERE s.unit_id = ? AND s.ruleset_id = ?{ranked}"
+                        " AND s.score < 0 LIMIT 1", (unit_id, ruleset_id)).fetchone() is not None
 
 
 # A page of a score sort under lead filters alone walks the ranking probing each lead when the filters pass enough
@@ -564,7 +573,8 @@ def _list_by_lead(
     conn: apsw.Connection, unit_id: str, ruleset_id: str | None, f: LeadFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Recency/creation/profile order (the leads_unit_organic / leads_unit_created / leads_unit_profile indexes),
-    score joined per row; also a segment's members in score order (few enough to sort)."""
+    score joined per row; also a segment's members in score order (few enough to sort), and any score order once a
+    score is below 0 (a missing score sorts as 0)."""
     # A segment's members drive the query (CROSS JOIN fixes the order): each member's lead is looked up by rowid,
     # instead of the OU's leads being walked and tested for membership.
     source, source_params = "leads l", []

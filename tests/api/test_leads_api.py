@@ -75,6 +75,30 @@ async def test_list_sorted_by_score_with_levels(scored: Api) -> None:
     assert [x["id"] for x in asc] == ["ld_low", "ld_mid", "ld_high"]
 
 
+async def test_a_lead_without_a_score_sorts_as_0_among_negative_scores(scored: Api) -> None:
+    # With negative scores allowed, leads without a score row (made by POST /leads, or whose scored events were all
+    # deleted) sat below every negative score descending (and above them ascending), though listed at 0.
+    assert (await scored.put("/settings/scoring", json={"allow_negative_scores": True})).status_code == 200
+    await add_rules(scored, {"complaint": -50})
+    await ingest(scored, lead_id="ld_neg", event_type="complaint")
+    await wait_idle(scored)
+    assert (await scored.post("/leads", json={"id": "ld_none"})).status_code == 201
+    want = ["ld_high", "ld_mid", "ld_low", "ld_none", "ld_neg"]
+    for sort, order in (("score_desc", want), ("score_asc", want[::-1])):
+        listed = (await scored.get("/leads", params={"sort": sort})).json()["leads"]
+        assert [(x["id"], x["score"]) for x in listed] == [(i, {"ld_high": 46, "ld_mid": 20, "ld_low": 5,
+                                                                  "ld_none": 0, "ld_neg": -50}[i]) for i in order]
+        paged = [x["id"] for page in (1, 2, 3) for x in
+                 (await scored.get("/leads", params={"sort": sort, "limit": 2, "page": page})).json()["leads"]]
+        assert paged == order
+        below = (await scored.get("/leads", params={"sort": sort, "max_score": 0})).json()["leads"]
+        assert [x["id"] for x in below] == [i for i in order if i in ("ld_none", "ld_neg")]
+    # The Overview's top leads are that list's first page: the lead without a score row is in it, at 0.
+    top = (await scored.get("/analytics/top-leads", params={"limit": 10})).json()
+    assert [(x["lead_id"], x["score"]) for x in top] == [("ld_high", 46), ("ld_mid", 20), ("ld_low", 5),
+                                                         ("ld_none", 0), ("ld_neg", -50)]
+
+
 async def test_list_filters(scored: Api) -> None:
     async def ids(**params: Any) -> list[str]:
         r = await scored.get("/leads", params=params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,21 @@ class Seeded:
         r = self.server.request(method, path, headers=self.headers, **kw)
         assert r.status_code < 300, (method, path, r.status_code, r.text)
         return r.json() if r.content else None
+
+    def in_ou(self, name: str) -> tuple[dict[str, Any], Callable[..., Any]]:
+        """The OU called `name` (made on first use, kept for the session) and an admin API call into it that must
+        succeed: tests whose leads would change the other tests' counts keep them there."""
+        units = self.call("GET", "/org-units")["units"]
+        unit = next((u for u in units if u["name"] == name), None) or self.call("POST", "/org-units",
+                                                                                 json={"name": name})
+        headers = {**self.headers, "X-OU-ID": unit["unit_id"]}
+
+        def call(method: str, path: str, **kw: Any) -> Any:
+            r = self.server.request(method, path, headers=headers, **kw)
+            assert r.status_code < 300, (method, path, r.status_code, r.text)
+            return r.json() if r.content else None
+
+        return unit, call
 
     def ingest(self, events: list[dict[str, Any]]) -> None:
         """Events through /ingest/batch with the API credential, then wait until they are scored."""

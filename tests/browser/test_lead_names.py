@@ -19,14 +19,7 @@ OU = "Lead names"
 @pytest.fixture
 def names_ou(seeded: Seeded) -> dict[str, Any]:
     """The OU's headers and the id of its lead made from an email alias alone (made once for the session)."""
-    units = seeded.call("GET", "/org-units")["units"]
-    unit = next((u for u in units if u["name"] == OU), None) or seeded.call("POST", "/org-units", json={"name": OU})
-    headers = {**seeded.headers, "X-OU-ID": unit["unit_id"]}
-
-    def call(method: str, path: str, **kw: Any) -> Any:
-        r = seeded.server.request(method, path, headers=headers, **kw)
-        assert r.status_code < 300, (method, path, r.status_code, r.text)
-        return r.json() if r.content else None
+    unit, call = seeded.in_ou(OU)
 
     if not call("GET", "/rules"):
         call("POST", "/rules", json={"event_type": "page_view", "weight": 5})
@@ -43,7 +36,7 @@ def names_ou(seeded: Seeded) -> dict[str, Any]:
             call("POST", "/leads", json={"id": f"ld_pat_{n}", "metadata": {"name": f"Pat Example {n}"}})
         seeded.wait_scored()
     (hit,) = call("GET", "/leads/search", params={"q": "jo.chen@acme.io"})
-    return {"headers": headers, "jo": hit["id"], "call": call}
+    return {"headers": {**seeded.headers, "X-OU-ID": unit["unit_id"]}, "jo": hit["id"], "call": call}
 
 
 def test_a_lead_known_only_by_an_email_alias_is_named_by_it(admin: Watched, names_ou: dict[str, Any]) -> None:

@@ -30,14 +30,7 @@ SEGMENT = "Leads whose email addresses are far longer than any column of a table
 @pytest.fixture
 def long_ou(seeded: Seeded) -> dict[str, Any]:
     """The OU's two long-named leads (made once for the session), with a segment and a fired milestone."""
-    units = seeded.call("GET", "/org-units")["units"]
-    unit = next((u for u in units if u["name"] == OU), None) or seeded.call("POST", "/org-units", json={"name": OU})
-    headers = {**seeded.headers, "X-OU-ID": unit["unit_id"]}
-
-    def call(method: str, path: str, **kw: Any) -> Any:
-        r = seeded.server.request(method, path, headers=headers, **kw)
-        assert r.status_code < 300, (method, path, r.status_code, r.text)
-        return r.json() if r.content else None
+    _, call = seeded.in_ou(OU)
 
     if not call("GET", "/rules"):
         call("POST", "/rules", json={"event_type": "demo_request", "weight": 40})
