@@ -120,8 +120,9 @@ def template_context(payload: dict[str, Any]) -> dict[str, object]:
 
 
 def lead_url(base_url: str, lead_id: object) -> str:
-    """The dashboard page of a lead (linked from email and Slack notifications)."""
-    return f"{base_url}/leads/{quote(str(lead_id), safe='')}"
+    """The dashboard page of a lead (linked from email and Slack notifications): under /ui, where a browser gets the
+    page (`/leads/<id>` is the API's, which answers a browser 401)."""
+    return f"{base_url}/ui/leads/{quote(str(lead_id), safe='')}"
 
 
 class DeliverySender:
@@ -320,7 +321,7 @@ class DeliverySender:
             return Outcome(False, exc.smtp_code, exc.reason, final="failed" if permanent else None)
         if refused:
             return Outcome(False, error="; ".join(f"{k}: {v}" for k, v in refused.items()), final="failed")
-        return Outcome(True)
+        return Outcome(True, 250)  # the server took the message (smtplib raises on any other reply to its DATA)
 
     async def _send_slack(self, row: dict[str, Any]) -> Outcome:
         rt, s = self.rt, self.rt.settings

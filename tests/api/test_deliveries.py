@@ -314,9 +314,12 @@ async def test_email_deliveries_through_smtp(tmp_path: Path, smtp: tuple[SmtpRec
         assert msg["Subject"] == "ld_hot hit 50" and msg["From"] == "alerts@leadvibe.example"
         text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
         assert "Trigger Hot" in text and "Lead ld_hot () after demo" in text
-        assert "https://lv.example/leads/ld_hot" in text
+        # The link opens the lead's page of the dashboard (the API's /leads/<id> answers a browser 401).
+        assert "Open the lead: https://lv.example/ui/leads/ld_hot\r\n" in text
+        page = await client.get("/ui/leads/ld_hot", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and "<html" in page.text.lower()
         assert msg.get_body(preferencelist=("html",)) is not None
-        assert {d["kind"] for d in await _deliveries(api)} == {"email"}
+        assert {(d["kind"], d["last_status"]) for d in await _deliveries(api)} == {("email", 250)}
     finally:
         await client.__aexit__(None, None, None)
 

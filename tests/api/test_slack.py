@@ -221,6 +221,6 @@ async def test_trigger_notifies_slack_and_observes_latency(slack: tuple[Api, Fak
     message = by_channel["C1"]
     assert "Hot lead" in message["text"] and "50" in message["text"]
     blocks = json.dumps(message["blocks"])
-    assert f"{PUBLIC}/leads/ld_%3C%21channel%3E" in blocks and "<!channel>" not in blocks
+    assert f"{PUBLIC}/ui/leads/ld_%3C%21channel%3E" in blocks and "<!channel>" not in blocks
     assert api.rt.metrics.slack_latency.count == before + 2
     assert "event_to_slack_latency_seconds_count 2" in (await api.client.get("/metrics")).text
