@@ -175,7 +175,7 @@ class BatchProcessor:
         self.triggers = rt.triggers
         self.fit = rt.fit.writer(conn, now)
         self.leads: dict[tuple[str, str], _LeadWork] = {}
-        self.type_counts: dict[str, dict[str, tuple[str, int, int]]] = {}
+        self.type_counts: dict[str, dict[str, tuple[str, int, int, int]]] = {}
         self.properties: dict[str, set[tuple[str, str]]] = {}
         self.result = BatchResult()
         # Arrival order is assigned here, so buffered rows can be written with a few statements per batch.
@@ -481,7 +481,8 @@ class BatchProcessor:
         if counts is None:
             counts = self.type_counts[unit_id] = {}
         seen = counts.get(key)
-        counts[key] = (name, 1, ts) if seen is None else (seen[0], seen[1] + 1, seen[2] if seen[2] >= ts else ts)
+        counts[key] = (name, 1, ts, ts) if seen is None else (
+            seen[0], seen[1] + 1, seen[2] if seen[2] <= ts else ts, seen[3] if seen[3] >= ts else ts)
         if metadata:
             props = self.properties.get(unit_id)
             if props is None:

@@ -376,14 +376,16 @@ def save_lead_activity(conn: apsw.Connection, rows: list[tuple[Any, ...]]) -> No
     execute_rows(conn, _save_activity_sql, rows)
 
 
-def bump_event_types(conn: apsw.Connection, unit_id: str, counts: dict[str, tuple[str, int, int]]) -> None:
-    """type_key -> (first spelling, count, last ts): keep the OU's event type catalogue current."""
+def bump_event_types(conn: apsw.Connection, unit_id: str, counts: dict[str, tuple[str, int, int, int]]) -> None:
+    """type_key -> (first spelling, count, earliest ts, latest ts): keep the OU's event type catalogue current (the
+    first and last seen are event times: a late event moves the first back)."""
     conn.executemany(
         "INSERT INTO event_types (unit_id, type_key, display_name, event_count, first_seen_at, last_seen_at)"
         " VALUES (?,?,?,?,?,?) ON CONFLICT (unit_id, type_key) DO UPDATE SET"
         " event_count = event_count + excluded.event_count,"
+        " first_seen_at = min(coalesce(first_seen_at, excluded.first_seen_at), excluded.first_seen_at),"
         " last_seen_at = max(last_seen_at, excluded.last_seen_at)",
-        [(unit_id, key, name, n, ts, ts) for key, (name, n, ts) in counts.items()])
+        [(unit_id, key, name, n, first, last) for key, (name, n, first, last) in counts.items()])
 
 
 # A lead's events are indexed in two halves (migration 0061): its DECAY events in events_lead_decay, the others in

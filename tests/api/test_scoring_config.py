@@ -429,6 +429,22 @@ async def test_surge_policy_needs_a_user_session(api: Api) -> None:
     assert (await api.client.get("/rulesets", headers=creds)).status_code == 200
 
 
+async def test_an_event_types_first_and_last_seen_are_its_earliest_and_latest_events(api: Api) -> None:
+    # One batch holding two times, then a late event: first seen was the first batch's latest time, and never moved.
+    from tests.helpers import wait_idle
+
+    batch = [{"lead_id": "ld_fs", "event_type": "fs_type", "timestamp": t}
+             for t in ("2025-03-01T00:00:00Z", "2025-01-01T00:00:00Z")]
+    assert (await api.post("/ingest/batch", json={"events": batch})).status_code == 202
+    await wait_idle(api)
+    late = {"lead_id": "ld_fs", "event_type": "FS Type", "timestamp": "2024-01-01T00:00:00Z"}
+    assert (await api.post("/ingest", json=late)).status_code == 202
+    await wait_idle(api)
+    row = next(x for x in (await api.get("/settings/event-types")).json() if x["type_key"] == "fs_type")
+    assert (row["event_count"], row["first_seen_at"], row["last_seen_at"]) == (
+        3, "2024-01-01T00:00:00Z", "2025-03-01T00:00:00Z")
+
+
 # -- event-type settings (without events) --------------------------------------------------------------------
 async def test_event_type_settings_upsert_before_any_event(api: Api) -> None:
     assert (await api.get("/settings/event-types")).json() == []
