@@ -221,3 +221,12 @@ def buffered_rows(events: list[tuple[str, str, int, str, list[tuple[str, int]]]]
                            "activate", 0, None, None, 1.0, None, int(any(d for _, d in scores)), None))
         score_rows.extend((seq, rs, unit, lead, "[]", d, 1.0, d, 0, d, None) for rs, d in scores)
     return event_rows, score_rows
+
+
+async def wait_deleted(api: Any, lead_id: str) -> None:
+    """Until the lead's deletion (DELETE /leads/{id}) reads completed."""
+    for _ in range(200):
+        if (await api.get(f"/leads/{lead_id}/deletion")).json()["status"] == "completed":
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("deletion did not complete")

@@ -4,6 +4,7 @@ asynchronous delete, merge, and the score explanation."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import msgspec
 from litestar import Response, delete, get, patch, post, put
@@ -817,6 +818,12 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
         missing = [s for s in sources if s not in live]
         if missing:
             raise ApiError(404, f"source lead not found: {', '.join(missing[:5])}")
+        # A lead made again by events while its deletion still removes its old events: those events (and any a
+        # merge moved in beside them) would go with the deletion, or a source's would outlive it on the target.
+        deleting = store.pending_deletion_of(c, tenant.unit_id, [target, *sources])
+        if deleting:
+            raise conflict(f"lead {deleting[0]} is still being deleted (its earlier events are being removed): merge "
+                           f"once GET /leads/{quote(deleting[0], safe='')}/deletion says completed")
         counts = store.merge_into(c, tenant.unit_id, target, sources, before, now)
         cfg = rt.scoring_config.get(c, tenant.unit_id)
         replayed = rescore_leads(c, cfg, [target], now)

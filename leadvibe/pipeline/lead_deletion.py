@@ -23,7 +23,15 @@ BATCH = 2000  # events per transaction
 
 
 def _delete_batch(rt: Runtime, item: dict[str, Any], conn: apsw.Connection) -> bool:
-    return lead_store.delete_batch(conn, item["unit_id"], item["lead_id"], int(item["upto_seq"]), BATCH, rt.now_ms())
+    unit_id, lead_id, now = item["unit_id"], item["lead_id"], rt.now_ms()
+    done = lead_store.delete_batch(conn, unit_id, lead_id, int(item["upto_seq"]), BATCH, now)
+    if done and rt.scoring_config is not None and lead_store.live_ids(conn, unit_id, [lead_id]):
+        # Events made the lead again while its old ones were being removed, and a replay in between (a rule
+        # change's rescore) counted those: its scores are replayed from what is left, as a deletion of events is.
+        from leadvibe.pipeline.rescore import rescore_leads  # the replay imports the engine: only when needed
+
+        rescore_leads(conn, rt.scoring_config.get(conn, unit_id), [lead_id], now)
+    return done
 
 
 async def run_deletions(rt: Runtime) -> int:

@@ -869,7 +869,10 @@ def request_deletion(conn: apsw.Connection, unit_id: str, lead_id: str, actor: s
     conn.execute("DELETE FROM lead_scores WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
     conn.execute("DELETE FROM lead_aliases WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
     conn.execute("DELETE FROM orders WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
-    # Merged sources pointing here go too: their events already live on this lead.
+    # Merged sources pointing here go too: their events already live on this lead; what other domains keep under
+    # their own ids (a firing before the merge) goes now, as their ids are forgotten with their rows.
+    _drop_lead_rows(conn, unit_id, [r[0] for r in conn.execute(
+        "SELECT id FROM leads WHERE unit_id = ? AND merged_into = ?", (unit_id, lead_id))])
     lead_props.drop_where(conn, unit_id, "id = ? OR merged_into = ?", (lead_id, lead_id))
     conn.execute(
         "DELETE FROM leads WHERE unit_id = ? AND (id = ? OR merged_into = ?)", (unit_id, lead_id, lead_id)
@@ -911,6 +914,18 @@ def delete_batch(
         (unit_id, lead_id, upto_seq, batch), by_seq=True)
     if deleted == batch:
         return False
+    _drop_lead_rows(conn, unit_id, [lead_id])
+    conn.execute(
+        "UPDATE lead_deletions SET status = 'completed', completed_at = ? WHERE unit_id = ? AND lead_id = ?",
+        (now, unit_id, lead_id),
+    )
+    return True
+
+
+def _drop_lead_rows(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> None:
+    """The rows other domains keep under these lead ids (`_LEAD_TABLES`)."""
+    if not lead_ids:
+        return
     existing = {
         r[0]
         for r in conn.execute(
@@ -921,12 +936,15 @@ def delete_batch(
     }
     for table in _LEAD_TABLES:
         if table in existing:
-            conn.execute(f"DELETE FROM {table} WHERE unit_id = ? AND lead_id = ?", (unit_id, lead_id))
-    conn.execute(
-        "UPDATE lead_deletions SET status = 'completed', completed_at = ? WHERE unit_id = ? AND lead_id = ?",
-        (now, unit_id, lead_id),
-    )
-    return True
+            conn.execute(f"DELETE FROM {table} WHERE unit_id = ? AND lead_id IN (SELECT value FROM json_each(?))",
+                         (unit_id, json.dumps(list(lead_ids))))
+
+
+def pending_deletion_of(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> list[str]:
+    """Those of `lead_ids` whose deletion is still removing their events."""
+    return [str(r[0]) for r in conn.execute(
+        "SELECT lead_id FROM lead_deletions WHERE unit_id = ? AND status = 'pending'"
+        " AND lead_id IN (SELECT value FROM json_each(?))", (unit_id, json.dumps(list(lead_ids))))]
 
 
 def deletion_status(conn: apsw.Connection, unit_id: str, lead_id: str) -> str:

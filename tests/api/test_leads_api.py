@@ -3,13 +3,12 @@ search, asynchronous delete, merge (with the scoring invariant) and the score ex
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from tests.conftest import Api
-from tests.helpers import add_rules, delta_sums, on_app_loop, other_unit, scores_of, wait_idle
+from tests.helpers import add_rules, delta_sums, on_app_loop, other_unit, scores_of, wait_deleted, wait_idle
 
 
 async def ingest(api: Api, **event: Any) -> None:
@@ -417,12 +416,6 @@ async def test_search_by_name_stays_in_its_ou(people: Api) -> None:
 
 
 # -- delete --------------------------------------------------------------------------------------------------
-async def wait_deleted(api: Api, lead_id: str) -> None:
-    for _ in range(200):
-        if (await api.get(f"/leads/{lead_id}/deletion")).json()["status"] == "completed":
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("deletion did not complete")
 
 
 async def test_delete_is_asynchronous_and_complete(scored: Api) -> None:
@@ -458,6 +451,34 @@ async def test_delete_is_asynchronous_and_complete(scored: Api) -> None:
     for lead in ("ld_mid", "ld_low", body[0]["id"]):
         await invariant(scored, lead)
     assert (await scored.delete("/leads/ld_high")).status_code == 404
+
+
+async def test_a_lead_made_again_while_its_deletion_runs_ends_with_its_new_events_only(scored: Api) -> None:
+    # ld_high's deletion is held pending (its task not run) while an event makes the lead again: a merge touching
+    # it is refused (the deletion would take a source's moved events, or leave its own on the target), and a
+    # rescore in between, which replays the old events too, is undone when the deletion completes.
+    from leadvibe.pipeline.lead_deletion import run_deletions
+    from leadvibe.store import leads as lead_store
+
+    now = scored.rt.now_ms()
+    assert await scored.rt.db.write(lambda c: lead_store.request_deletion(c, "unit_default", "ld_high", None, now))
+    await ingest(scored, lead_id="ld_high", event_type="page_view")
+    await wait_idle(scored)
+    for body in ({"targetLeadId": "ld_high", "sourceLeadIds": ["ld_low"]},
+                 {"targetLeadId": "ld_low", "sourceLeadIds": ["ld_mid", "ld_high"]}):
+        r = await scored.post("/leads/merge", json=body)
+        assert (r.status_code, r.json()["error"]) == (409, "lead ld_high is still being deleted (its earlier events "
+                                                           "are being removed): merge once GET /leads/ld_high/"
+                                                           "deletion says completed"), body
+    rulesets = (await scored.get("/rulesets")).json()
+    assert (await scored.post(f"/rulesets/{rulesets[0]['ruleset_id']}/rescore")).status_code == 200
+    assert (await scores_of(scored, "ld_high"))["rs_test"] > 5  # the old events replayed with the new one
+    assert await run_deletions(scored.rt) == 1
+    assert await scores_of(scored, "ld_high") == {"rs_test": 5}
+    for lead in ("ld_high", "ld_mid", "ld_low"):
+        await invariant(scored, lead)
+    r = await scored.post("/leads/merge", json={"targetLeadId": "ld_high", "sourceLeadIds": ["ld_low"]})
+    assert r.status_code == 200 and r.json()["target"]["score"] == 10, r.text
 
 
 async def test_a_deleted_leads_queued_events_go_with_it(scored: Api) -> None:
@@ -562,14 +583,15 @@ async def test_a_merged_lead_keeps_the_name_of_its_own_first_email(api: Api) -> 
     def by_email(lead: str, email: str) -> dict[str, Any]:
         return {"lead_id": lead, "event_type": "page_view", "aliases": [{"alias_kind": "email", "raw_value": email}]}
 
-    assert (await api.post("/ingest/batch", json={"events": [by_email("ld_old", "aaa@old.example")]})).status_code == 202
-    await wait_idle(api)
-    r = await api.post("/ingest/batch", json={"events": [by_email("ld_same", "bbb@same.example"),
-                                                        by_email("ld_target", "zed@target.example")]})
-    assert r.status_code == 202
-    await wait_idle(api)
+    async def send(*events: dict[str, Any]) -> None:
+        assert (await api.post("/ingest/batch", json={"events": list(events)})).status_code == 202
+        await wait_idle(api)
+
+    await send(by_email("ld_old", "aaa@old.example"))
+    await send(by_email("ld_same", "bbb@same.example"), by_email("ld_target", "zed@target.example"))
     r = await api.post("/leads/merge", json={"targetLeadId": "ld_target", "sourceLeadIds": ["ld_same", "ld_old"]})
     assert r.status_code == 200, r.text
+
     async def name(lead: str) -> str:
         hits = (await api.get("/leads/search", params={"q": lead})).json()
         return str(next(h["name"] for h in hits if h["id"] == lead))
@@ -580,8 +602,7 @@ async def test_a_merged_lead_keeps_the_name_of_its_own_first_email(api: Api) -> 
     listed = {x["id"]: [a["value"] for a in x["aliases"]] for x in (await api.get("/leads")).json()["leads"]}
     assert listed == {"ld_target": aliases}
     # A lead merged again carries its moved-in aliases as moved-in: the new target's own address still names it.
-    assert (await api.post("/ingest/batch", json={"events": [by_email("ld_next", "zzz@next.example")]})).status_code == 202
-    await wait_idle(api)
+    await send(by_email("ld_next", "zzz@next.example"))
     r = await api.post("/leads/merge", json={"targetLeadId": "ld_next", "sourceLeadIds": ["ld_target"]})
     assert r.status_code == 200, r.text
     assert await name("ld_next") == "zzz@next.example"

@@ -13,7 +13,7 @@ import pytest
 
 from leadvibe.timeutil import to_rfc3339
 from tests.conftest import Api
-from tests.helpers import add_rules, member_headers, wait_idle
+from tests.helpers import add_rules, member_headers, wait_deleted, wait_idle
 
 PUBLIC_HOOK = "https://93.184.216.34/hook"  # a public IP literal: passes the guard without DNS
 
@@ -114,7 +114,8 @@ async def test_sequence_pattern_and_surge_crud(api: Api) -> None:
         unknown = next(k for k in sent if k not in ("event_type", "min_count"))
         assert (r.status_code, r.json()["error"]) == (400, f"`{unknown}` is not a known field of `conditions[0]`")
     assert (await api.get("/triggers/patterns")).json()[0]["conditions"] == p["conditions"]
-    r = await api.post("/triggers/patterns", json={"window_seconds": 60, "conditions": [{"event_type": "x", "count": 3}]})
+    r = await api.post("/triggers/patterns",
+                       json={"window_seconds": 60, "conditions": [{"event_type": "x", "count": 3}]})
     assert r.status_code == 400 and len((await api.get("/triggers/patterns")).json()) == 1
     assert (await api.delete(f"/triggers/patterns/{p['trigger_id']}")).status_code == 204
 
@@ -437,6 +438,24 @@ async def test_milestone_fires_once_per_crossing_through_ingest(api: Api) -> Non
     await _ingest(api, "ld_m1", "page_view")
     await wait_idle(api)
     assert len((await api.get("/triggers/milestones/events")).json()) == 2
+
+
+async def test_deleting_a_merge_target_takes_its_sources_firings_too(api: Api) -> None:
+    # Both leads crossed the milestone before the merge; the sources' firings stay under their ids (the merge does
+    # not move history), so deleting the target must remove them too: they were left, naming no lead.
+    await add_rules(api, {"demo_request": 20})
+    await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 10, "name": "Warm"})
+    for lead in ("ld_src_a", "ld_tgt_b"):
+        await _ingest(api, lead, "demo_request")
+    await wait_idle(api)
+    assert sorted(e["lead_id"] for e in (await api.get("/triggers/milestones/events")).json()) == [
+        "ld_src_a", "ld_tgt_b"]
+    r = await api.post("/leads/merge", json={"targetLeadId": "ld_tgt_b", "sourceLeadIds": ["ld_src_a"]})
+    assert r.status_code == 200, r.text
+    assert (await api.delete("/leads/ld_tgt_b")).status_code == 202
+    await wait_deleted(api, "ld_tgt_b")
+    assert (await api.get("/triggers/milestones/events")).json() == []
+    assert (await api.get("/triggers/milestones/events", params={"lead_id": "ld_src_a"})).json() == []
 
 
 async def test_milestone_lead_attribute_filters(api: Api) -> None:
