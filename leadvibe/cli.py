@@ -333,9 +333,9 @@ def cmd_decay(args: argparse.Namespace) -> int:
         print("leadvibe: decay needs --now (one pass now; the server's scheduler does it periodically)",
               file=sys.stderr)
         return 2
-    interval = _settings(args).decay_interval
-    with _stopped_server(args, "decay", f"The running server applies decay itself every {interval:g} s"
-                         " (LEADVIBE_DECAY_INTERVAL); let its scheduler do it.") as rt:
+    # The running server's interval is its own environment's, which this command cannot see: named, not given.
+    with _stopped_server(args, "decay", "The running server applies decay itself every LEADVIBE_DECAY_INTERVAL "
+                         "seconds (its setting, 60 by default); let its scheduler do it.") as rt:
         if isinstance(rt, int):
             return rt
         rt.triggers = TriggerService()  # milestones re-arm when decay lowers a score

@@ -237,11 +237,18 @@ async def slack_status(rt: Runtime, tenant: Tenant, principal: Principal) -> Sla
     row, app = await rt.db.read(
         lambda c: (store.slack_install(c, tenant.unit_id), store.slack_app(c, tenant.org_id))
     )
+    return await _answered_status(rt, tenant, principal, row, app is not None)
+
+
+async def _answered_status(rt: Runtime, tenant: Tenant, principal: Principal, row: dict[str, Any] | None,
+                           app_configured: bool) -> SlackStatus:
+    """The OU's Slack status as every route answers it: with an install link for an Operator of a disconnected
+    OU whose organization has an app."""
     url = None
     connected = row is not None and row["bot_token"] is not None
-    if app is not None and not connected and tenant.at_least(Role.OPERATOR):
+    if app_configured and not connected and tenant.at_least(Role.OPERATOR):
         url = await _start_install(rt, tenant, principal)
-    return _status(row, app is not None, url)
+    return _status(row, app_configured, url)
 
 
 def _redirect(location: str) -> Response[bytes]:
@@ -438,7 +445,7 @@ async def set_slack_target(rt: Runtime, tenant: Tenant, principal: Principal, da
         return store.slack_install(c, tenant.unit_id), store.slack_app(c, tenant.org_id) is not None
 
     row, configured = await rt.db.write(run)
-    return _status(row, configured, None)
+    return await _answered_status(rt, tenant, principal, row, configured)
 
 
 @post(

@@ -103,6 +103,9 @@ async def test_callback_stores_the_token_once_per_state(slack: tuple[Api, FakeSl
     await _configure(api)
     status = (await api.get("/settings/slack")).json()
     assert status["connected"] is False and status["authorize_url"].startswith("https://slack.example/")
+    # Choosing the default target before connecting answers the same status, install link included (it had none).
+    put = (await api.put("/settings/slack/target", json={"kind": "channel", "id": "C1"})).json()
+    assert put["authorize_url"].startswith("https://slack.example/") and put["default_target_id"] == "C1"
     url = (await api.post("/settings/slack/install")).json()["authorize_url"]
     state = parse_qs(urlsplit(url).query)["state"][0]
     r = await api.client.get(f"/settings/slack/callback?code=good-code&state={state}", follow_redirects=False)
