@@ -8,8 +8,9 @@ after `conn`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import apsw
@@ -316,12 +317,12 @@ def list_leads(
 
     Score sorts walk `lead_scores_rank` (the primary ruleset's scored leads; another ruleset's are sorted) and then
     the leads without a score row (score 0: before a lead's first scored event, or once all its scored events
-    are deleted): after the scored ones when descending, before them when ascending. That is the exact order while
-    no score is below 0; once one is (negative scores allowed), the leads are sorted with a missing score as 0."""
+    are deleted): after the scored ones when descending, before them when ascending. Once a score is below 0
+    (negative scores allowed), the unscored leads sit at 0 instead: descending, the scores from 0 up, then the
+    unscored, then those below 0 (at 0, a scored lead comes before an unscored one); ascending, the reverse."""
     if f.event_type is not None:
         _register_functions(conn)
-    if (f.sort not in SCORE_SORTS or ruleset_id is None or f.members is not None
-            or _any_below_zero(conn, unit_id, ruleset_id)):
+    if f.sort not in SCORE_SORTS or ruleset_id is None or f.members is not None:
         # A segment's members are few next to the OU: drive from them (sorting them by score) rather than walk
         # the OU's whole score index probing membership.
         return _list_by_lead(conn, unit_id, ruleset_id, f, limit, offset)
@@ -334,14 +335,12 @@ def list_leads(
     score_sql = _score_where(f, score_params)
     ranked = ranked_sql(conn, unit_id, ruleset_id)
 
-    # Descending, the page reaches the unscored leads only past the scored ones: without a score filter the total
-    # is the live leads matching, so the scored count need not be exact beyond the page's end.
-    page_end = offset + limit if desc and not score_sql else None
-    scored_total, unscored_total = _matching_counts(conn, unit_id, ruleset_id, f, lead_sql, lead_params, score_sql,
-                                                    score_params, ranked, page_end)
-    total = scored_total + unscored_total
+    def counts(extra: str = "", page_end: int | None = None) -> tuple[int, int]:
+        return _matching_counts(conn, unit_id, ruleset_id, f, lead_sql, lead_params, score_sql + extra, score_params,
+                                ranked, page_end)
 
-    def scored(lim: int, off: int) -> list[dict[str, Any]]:
+    def scored(extra: str, lim: int, off: int) -> list[dict[str, Any]]:
+        # `extra`: a condition on s.score beside the filter's (which side of 0 this part of the order holds).
         if lim <= 0:
             return []
 
@@ -355,7 +354,7 @@ def list_leads(
                 (*params, *lead_params, lim, off),
             )
 
-        walk = _ranking_walk(conn, unit_id, total, lead_sql, score_sql, ranked, off + lim)
+        walk = _ranking_walk(conn, unit_id, total, lead_sql, score_sql + extra, ranked, off + lim)
         if walk:
             # The ranking's first `walk` entries, each lead probed: a full page found there is the page (they come
             # in the list's order). Left to choose, the planner read the lead filters' whole range and sorted it
@@ -366,11 +365,11 @@ def list_leads(
                         (unit_id, ruleset_id, walk))
             if len(rows) == lim:
                 return rows
-        return page("lead_scores s", "JOIN", f"s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql} AND ",
+        return page("lead_scores s", "JOIN", f"s.unit_id = ? AND s.ruleset_id = ?{ranked}{score_sql}{extra} AND ",
                     (unit_id, ruleset_id, *score_params))
 
     def unscored(lim: int, off: int) -> list[dict[str, Any]]:
-        if lim <= 0 or unscored_total == 0:
+        if lim <= 0:
             return []
         return query(
             conn,
@@ -381,11 +380,31 @@ def list_leads(
             (unit_id, *lead_params, ruleset_id, lim, off),
         )
 
-    first, first_total, second = (
-        (scored, scored_total, unscored) if desc else (unscored, unscored_total, scored)
-    )
-    rows = first(min(limit, max(0, first_total - offset)), offset)
-    rows += second(limit - len(rows), max(0, offset - first_total))
+    # The order's parts, descending, each with how many leads it holds.
+    parts: list[tuple[Callable[[int, int], list[dict[str, Any]]], int]]
+    if _any_below_zero(conn, unit_id, ruleset_id):
+        # The unscored leads (at 0) go between the scores from 0 up and those below; each part counted exactly.
+        (from_zero, unscored_total), (below_zero, _) = counts(" AND s.score >= 0"), counts(" AND s.score < 0")
+        parts = [(partial(scored, " AND s.score >= 0"), from_zero), (unscored, unscored_total),
+                 (partial(scored, " AND s.score < 0"), below_zero)]
+    else:
+        # Descending, the page reaches the unscored leads only past the scored ones: without a score filter the
+        # total is the live leads matching, so the scored count need not be exact beyond the page's end.
+        scored_total, unscored_total = counts("", offset + limit if desc and not score_sql else None)
+        parts = [(partial(scored, ""), scored_total), (unscored, unscored_total)]
+    if not desc:
+        parts.reverse()
+    total = sum(n for _, n in parts)
+    rows: list[dict[str, Any]] = []
+    skip = offset
+    for fetch, held in parts:
+        if len(rows) >= limit:
+            break
+        if skip >= held:
+            skip -= held
+            continue
+        rows += fetch(min(limit - len(rows), held - skip), skip)
+        skip = 0
     return rows, total
 
 

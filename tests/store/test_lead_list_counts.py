@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -116,7 +117,9 @@ def test_first_pages_under_lead_filters_alone_stop_counting_and_walk_the_ranking
     import random
 
     rnd = random.Random(5)
-    leads = [(rnd.choice([None, *range(-5, 30)]), rnd.choice([None, *range(0, 21)]), rnd.random() < 0.05)
+    # Scores from 0 up: the bounded count and the walk of the ranking serve an OU without negative scores (one
+    # with them is the test below).
+    leads = [(rnd.choice([None, *range(0, 30)]), rnd.choice([None, *range(0, 21)]), rnd.random() < 0.05)
              for _ in range(700)]
     # The primary ruleset's scores are ranked (lead_scores_rank), which a page may walk (`_ranking_walk`).
     conn.execute("INSERT INTO rulesets (id, org_id, unit_id, name, is_primary, created_at, updated_at)"
@@ -131,8 +134,7 @@ def test_first_pages_under_lead_filters_alone_stop_counting_and_walk_the_ranking
         for since in (None, 0, 3, 10, 19, 20, 21):
             live = [(f"l{i:02d}", score) for i, (score, active, merged) in enumerate(leads)
                     if not (merged and i) and (since is None or (active is not None and active >= since))]
-            order = (sorted(((s, lead) for lead, s in live if s is not None), reverse=True)
-                     + sorted(((0, lead) for lead, s in live if s is None), key=lambda x: x[1], reverse=True))
+            order = _score_order(live)
             for limit, offset in ((1, 0), (2, 0), (3, 1), (1, 2), (50, 0), (3, len(order) - 2)):
                 f = lead_store.LeadFilter(active_since=since, sort="score_desc")
                 rows, total = lead_store.list_leads(conn, UNIT, RULESET, f, limit, offset)
@@ -146,3 +148,38 @@ def test_first_pages_under_lead_filters_alone_stop_counting_and_walk_the_ranking
                for sql in walked), "no count took the bounded walk"
     assert any("INDEXED BY lead_scores_rank" in sql for sql in walked), "no page walked the ranking"
     assert any("json_each" in sql for sql in walked), "no small range was probed by id"
+
+
+def _score_order(live: list[tuple[str, int | None]]) -> list[tuple[int, str]]:
+    """The lead list's score order, descending, by its definition: scores from 0 up (then lead id), the unscored
+    leads (by id: they sit at 0, after the scored 0s), then the scores below 0."""
+    return (sorted(((s, lead) for lead, s in live if s is not None and s >= 0), reverse=True)
+            + sorted(((0, lead) for lead, s in live if s is None), key=lambda x: x[1], reverse=True)
+            + sorted(((s, lead) for lead, s in live if s is not None and s < 0), reverse=True))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_with_scores_below_0_the_unscored_leads_sort_at_0(conn: apsw.Connection, seed: int) -> None:
+    # Negative scores allowed: each page, both ways, under lead and score filters, is the definition's.
+    import random
+
+    rnd = random.Random(seed)
+    leads = [(rnd.choice([None, *range(-6, 7)]), rnd.choice([None, *range(0, 21)]), rnd.random() < 0.05)
+             for _ in range(120)]
+    conn.execute("INSERT INTO rulesets (id, org_id, unit_id, name, is_primary, created_at, updated_at)"
+                 " VALUES (?, 'org_t', ?, 'r', 1, 0, 0)", (RULESET, UNIT))
+    _load(conn, leads)
+    try:
+        for since, lo, hi in ((None, None, None), (5, None, None), (None, -3, None), (None, None, 0), (10, -6, 3)):
+            live = [(f"l{i:02d}", score) for i, (score, active, merged) in enumerate(leads)
+                    if not (merged and i) and (since is None or (active is not None and active >= since))
+                    and (lo is None or (score or 0) >= lo) and (hi is None or (score or 0) <= hi)]
+            order = [lead for _, lead in _score_order(live)]
+            for sort, want in (("score_desc", order), ("score_asc", order[::-1])):
+                f = lead_store.LeadFilter(active_since=since, min_score=lo, max_score=hi, sort=sort)
+                for limit, offset in ((7, 0), (7, 7), (50, 3), (3, max(0, len(want) - 2))):
+                    rows, total = lead_store.list_leads(conn, UNIT, RULESET, f, limit, offset)
+                    assert total == len(want), (since, lo, hi, sort)
+                    assert [r["id"] for r in rows] == want[offset:offset + limit], (since, lo, hi, sort, offset)
+    finally:
+        conn.execute("DELETE FROM rulesets WHERE id = ?", (RULESET,))
