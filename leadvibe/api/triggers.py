@@ -16,6 +16,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from leadvibe.api.bounds import Signed, checked_range
+from leadvibe.api.condition_fields import check_condition
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import free_text, no_control_in_text
@@ -32,7 +33,6 @@ from leadvibe.documented import (
     string_matching,
 )
 from leadvibe.engine import triggers as eng
-from leadvibe.engine.conditions import validate_operator
 from leadvibe.engine.normalize import type_key
 from leadvibe.errors import ApiError, bad_request, not_found
 from leadvibe.ids import new_id
@@ -368,15 +368,14 @@ def _filters(items: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
         op = item.get("operator", item.get("op"))
         if not isinstance(field, str) or not field.strip():
             raise bad_request(f"`{what}[{i}].field` is required")
-        try:
-            canonical = validate_operator(op if isinstance(op, str) else "")
-        except ValueError as exc:
-            raise bad_request(f"`{what}[{i}].operator`: {exc}") from None
         value = item.get("value")
         if value is not None and not isinstance(value, str):
             value = msgspec.json.encode(value).decode() if isinstance(value, list | dict) else str(value)
             if isinstance(item.get("value"), bool):
                 value = value.lower()
+        # As a segment rule's: a comparison without a value (a half-filled row) matched nobody, silently.
+        canonical, _ = check_condition(op if isinstance(op, str) else "", value, f"{what}[{i}].operator",
+                                       f"{what}[{i}].value")
         if field.strip() == SEGMENT_FIELD and (
                 canonical not in ("equals", "not_equals", "in") or not value or not value.strip()):
             raise bad_request(f"`{what}[{i}]`: a `segment` filter takes equals, not_equals or in, and segment"

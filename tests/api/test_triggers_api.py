@@ -440,6 +440,21 @@ async def test_milestone_fires_once_per_crossing_through_ingest(api: Api) -> Non
     assert len((await api.get("/triggers/milestones/events")).json()) == 2
 
 
+async def test_a_trigger_filter_without_a_value_is_refused_as_a_segment_rule_is(api: Api) -> None:
+    # A half-filled filter row (a field and `equals`, no value) was stored and the trigger never fired.
+    base = {"event_type": "", "score_threshold": 10}
+    for key in ("profile_filters", "lead_attribute_filters"):
+        for sent, error in (({"field": "country", "operator": "equals"}, "`{k}[0].value` is required for condition "
+                                                                          "`equals`"),
+                            ({"field": "country", "operator": "in", "value": " , "},
+                             "`{k}[0].value` must list at least one value (comma-separated) for `in`")):
+            r = await api.post("/triggers/milestones", json={**base, key: [sent]})
+            assert (r.status_code, r.json()["error"]) == (400, error.format(k=key))
+        r = await api.post("/triggers/milestones", json={**base, key: [{"field": "country", "operator": "exists"}]})
+        assert r.status_code == 201, r.text
+    assert len((await api.get("/triggers/milestones")).json()) == 2
+
+
 async def test_deleting_a_merge_target_takes_its_sources_firings_too(api: Api) -> None:
     # Both leads crossed the milestone before the merge; the sources' firings stay under their ids (the merge does
     # not move history), so deleting the target must remove them too: they were left, naming no lead.
