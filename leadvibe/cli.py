@@ -444,6 +444,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"leadvibe: {exc}", file=sys.stderr)
         return 130 if isinstance(exc, ImportInterrupted) else 1
     print(f"imported {totals.imported} events, {totals.duplicates} duplicates, {totals.errors} rows with errors")
+    if totals.ignored_columns:
+        print(f"columns not imported (no import column has these names): {', '.join(totals.ignored_columns)}")
     for row in totals.error_rows:
         print(f"  line {row['line']}: {row['error']}")
     return 0 if totals.errors == 0 else 2

@@ -58,6 +58,7 @@ class ImportTotals:
     duplicates: int = 0
     errors: int = 0
     error_rows: list[dict[str, object]] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)  # every part has the file's header: said once
 
 
 class ImportFailed(RuntimeError):
@@ -308,6 +309,7 @@ def run_import(path: Path, url: str, auth: httpx.Auth | None, headers: dict[str,
                 totals.imported += int(body["imported"])
                 totals.duplicates += int(body.get("duplicates", 0))
                 totals.errors += int(body["errors"])
+                totals.ignored_columns = list(body.get("ignored_columns", []))
                 for row in body.get("error_rows", []):
                     if len(totals.error_rows) < 100:
                         totals.error_rows.append(_file_lines(row, lines))

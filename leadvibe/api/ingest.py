@@ -47,6 +47,7 @@ T = TypeVar("T")
 # `errors` by its column's own limit like any other bad row.
 csv.field_size_limit(MAX_IMPORT)
 ALIAS_COLUMNS = ("external_id", "email", "phone", "cookie", "social")
+IMPORT_COLUMNS = frozenset(("lead_id", "event_type", "timestamp", *ALIAS_COLUMNS, "metadata", "event_id"))
 _ALIAS_COLUMNS_TEXT = ", ".join(f"`{c}`" for c in ALIAS_COLUMNS)
 
 
@@ -157,13 +158,15 @@ class ImportErrorRow(msgspec.Struct, omit_defaults=True):
 
 
 class ImportResult(msgspec.Struct):
-    """What an import did."""
+    """What an import did. `ignored_columns`: header cells that name no import column, as written (their cells
+    are not imported: data meant for an event's metadata goes in its `metadata` column as JSON)."""
 
     message: str
     imported: int
     duplicates: int
     errors: int
     error_rows: list[ImportErrorRow]
+    ignored_columns: list[str] = msgspec.field(default_factory=list)
 
 
 async def accept_one(rt: Runtime, tenant: Tenant, data: IngestEvent, idempotency_key: str | None) -> IngestAccepted:
@@ -390,7 +393,8 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
             await send(chunk[start:start + IMPORT_CHUNK])
     else:
         await flush()
-    return ImportResult("import complete", imported, duplicates, errors, error_rows)
+    ignored = [name.strip() for name, f in zip(names, fields, strict=True) if f and f not in IMPORT_COLUMNS]
+    return ImportResult("import complete", imported, duplicates, errors, error_rows, ignored)
 
 
 async def paced(items: Iterable[T], every: int) -> AsyncIterator[T]:

@@ -390,6 +390,11 @@ async def test_csv_import(api: Api, basic: dict[str, str]) -> None:
     assert [e["line"] for e in body["error_rows"]] == [4, 5, 6, 7, 8]
     assert [e["error"] for e in body["error_rows"][2:]] == [
         "`metadata` must be a JSON object", "`metadata.plan.seats[1]` is out of range", "`metadata` is not valid JSON"]
+    assert body["ignored_columns"] == []
+    # Columns no import column has are named in the answer (their cells were dropped without a word).
+    data = b"lead_id,Event_Type,Plan,note,\nld_x,page_view,pro,hi,\n"
+    r = await api.client.post("/import", files={"file": ("e.csv", data, "text/csv")}, headers=basic)
+    assert (r.json()["imported"], r.json()["ignored_columns"]) == (1, ["Plan", "note"])
     await wait_idle(api)
     sources = await api.rt.db.read(lambda c: c.execute("SELECT DISTINCT source FROM events").fetchall())
     assert sources == [("import",)]

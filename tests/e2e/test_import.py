@@ -88,13 +88,14 @@ def test_cli_import_with_progress(tmp_path: Path) -> None:
                            headers={"Authorization": f"Bearer {token}", "X-OU-ID": "unit_default"})
         cred = r.json()
         path = tmp_path / "events.csv"
-        path.write_text("lead_id,event_type,timestamp\nld_a,page_view,2025-06-15T10:30:00Z\n,bad,\n"
-                        "ld_b,email_open,2025-06-16T14:00:00Z\n")
+        path.write_text("lead_id,event_type,timestamp,campaign\nld_a,page_view,2025-06-15T10:30:00Z,x\n,bad,,\n"
+                        "ld_b,email_open,2025-06-16T14:00:00Z,y\n")
         out = subprocess.run([sys.executable, "-m", "leadvibe", "import", str(path), "--url", server.base,
                               "--client-id", cred["client_id"], "--client-secret", cred["client_secret"]],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 2, out.stderr
         assert "imported 2 events" in out.stdout and "line 3:" in out.stdout
+        assert "columns not imported (no import column has these names): campaign\n" in out.stdout
         assert "100.0%" in out.stderr
         bad = subprocess.run([sys.executable, "-m", "leadvibe", "import", str(path), "--url", server.base,
                               "--client-id", cred["client_id"], "--client-secret", "wrong"],
