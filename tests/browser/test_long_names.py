@@ -140,3 +140,11 @@ def test_long_lead_names_stay_inside_their_cards(watched: Watched, seeded: Seede
     expect(page.get_by_title(LONG_EMAIL, exact=True).first).to_be_visible()
     watched.settle()
     fits(page, "account")
+
+
+def test_a_lone_delivery_is_counted_in_the_singular(admin: Watched, long_ou: dict[str, Any]) -> None:
+    # The milestone fired once for the long id: its deliveries list says "1 delivery", not "1 deliverie".
+    admin.goto("/ui/")
+    admin.use_ou(OU)
+    page = admin.goto(f"/ui/triggers/deliveries?lead_id={quote(LONG_ID, safe='')}")
+    expect(page.get_by_role("navigation", name="Pages")).to_contain_text("1\u20131 of 1 delivery ", timeout=20_000)

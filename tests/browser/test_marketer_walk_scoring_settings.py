@@ -165,11 +165,14 @@ def test_an_import_says_what_rows_need_and_how_many_refused_rows_it_lists(admin:
     expect(alert.locator("code")).to_have_text(["event_type", ";"])  # the names in code type, not in backticks
     admin.shot("w13-import-semicolons")
 
-    good = "email,event_type,timestamp\njane@acme.com,page_view,2026-03-01T09:30:00Z\njane@acme.com,demo_request,\n"
+    good = ("email,event_type,timestamp,Campaign\njane@acme.com,page_view,2026-03-01T09:30:00Z,spring\n"
+            "jane@acme.com,demo_request,,spring\n")
     page.get_by_label("CSV file").set_input_files(
         files=[{"name": "good.csv", "mimeType": "text/csv", "buffer": good.encode()}])
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="imported")).to_have_text(re.compile(r"2 events imported\."))
+    # A column no import column has was dropped: said, with where such data goes.
+    expect(page.get_by_test_id("ignored-columns")).to_contain_text("Not imported: the column “Campaign”")
     seeded.wait_scored()
     assert unit.call("GET", "/leads", params={"limit": 5})["total"] == 1
 

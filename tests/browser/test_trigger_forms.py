@@ -59,15 +59,59 @@ def test_pattern_conditions_and_sequence_steps_are_checked_before_sending(admin:
     seeded.call("DELETE", f"/triggers/sequences/{saved[0]['trigger_id']}")
 
 
-def test_a_refusal_names_fields_as_the_form_labels_them(admin: Watched) -> None:
-    admin.expected_failures.append("/surge-triggers")
+def test_a_surge_trigger_with_two_destinations_is_refused_beside_them(admin: Watched) -> None:
     page = admin.goto("/ui/triggers/surge")
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.method == "POST" and r.url.endswith("/surge-triggers") else None)
     form = submit_form(page, page.get_by_role("button", name="New surge trigger"), "New surge trigger",
                        {"At least (events)": "5", "Within (amount)": "10", "Webhook URL": "https://hooks.example.com/a",
                         "Email recipients": "sales@example.com"}, "Create")
+    both = "A surge trigger sends to one destination: keep the webhook URL or the email recipients, not both"
+    for field in ("webhook_url", "emails"):  # beside both fields, in view, before anything is sent
+        expect(form.locator(f"#config-{field}-error")).to_have_text(both)
+    expect(form.get_by_label("Webhook URL")).to_be_focused()
+    expect(form.locator("#config-webhook_url-error")).to_be_in_viewport()
+    assert sent == []
+    admin.shot("surge-two-destinations")
+    form.get_by_label("Webhook URL").fill("")
+    form.get_by_label("Email recipients").fill("")
+    form.get_by_role("button", name="Create").click()
+    expect(form.locator("#config-emails-error")).to_have_text("A surge trigger needs a webhook URL or email recipients")
+    assert sent == []
+
+
+def test_a_refusal_names_fields_as_the_form_labels_them_and_shows_in_view(admin: Watched) -> None:
+    # A refusal the form cannot check first (here the server's own, answered for the test) goes under the form,
+    # which is taller than the dialog: it is brought into view and focused, so Create never looks dead.
+    page = admin.goto("/ui/triggers/surge")
+    page.route("**/surge-triggers", lambda route: route.fulfill(
+        status=400, content_type="application/json",
+        body='{"error": "a surge trigger needs exactly one destination: `webhook_url` or `emails`"}')
+        if route.request.method == "POST" else route.continue_())
+    admin.expected_failures.append("/surge-triggers")
+    form = submit_form(page, page.get_by_role("button", name="New surge trigger"), "New surge trigger",
+                       {"At least (events)": "5", "Within (amount)": "10", "Email recipients": "sales@example.com"},
+                       "Create")
     alert = form.get_by_role("alert")
     expect(alert).to_have_text("A surge trigger needs exactly one destination: webhook URL or email recipients")
     expect(alert).not_to_contain_text("`")
+    expect(alert).to_be_in_viewport()
+    expect(alert).to_be_focused()
+
+
+def test_a_sequence_reads_its_steps_in_order_only_when_it_asks_for_one(admin: Watched, seeded: Seeded) -> None:
+    made = [seeded.call("POST", "/triggers/sequences", json={
+        "name": name, "event_types": ["pricing_page_view", "demo_request"], "window_seconds": 7,
+        "window_unit": "days", "ordered": ordered, "emails": ["sales@example.com"]})
+        for name, ordered in (("In order", True), ("Any order", False))]
+    page = admin.goto("/ui/triggers/sequences")
+    rows = page.get_by_role("row")
+    # each type by its name in the OU, whatever it is
+    expect(rows.filter(has_text="In order")).to_contain_text(re.compile(r"pricing.page.view → demo.request", re.I))
+    expect(rows.filter(has_text="Any order")).to_contain_text(re.compile(r"pricing.page.view \+ demo.request", re.I))
+    expect(rows.filter(has_text="Any order")).not_to_contain_text("→")
+    for t in made:
+        seeded.call("DELETE", f"/triggers/sequences/{t['trigger_id']}")
 
 
 def test_the_fired_tab_shows_all_kinds_and_names_surge_leads(admin: Watched, seeded: Seeded) -> None:

@@ -5,6 +5,9 @@ import { auditText } from '../src/lib/auditText.js';
 test('changes read as a verb and what they changed, with its id', () => {
   assert.equal(auditText('DELETE', '/segments/sg_vzz'), 'Deleted segment sg_vzz');
   assert.equal(auditText('POST', '/segments'), 'Created a segment');
+  assert.equal(auditText('DELETE', '/settings/event-types/trial_signup'), 'Deleted every event of type trial_signup');
+  assert.equal(auditText('POST', '/org-units/unit_default/memberships'),
+    'Added a member to OU unit_default, or changed their role');
   assert.equal(auditText('PUT', '/segments/sg_1/rules/sr_2'), 'Changed rule sr_2 of segment sg_1');
   assert.equal(auditText('PATCH', '/leads/ld%20x/metadata'), 'Changed the metadata of lead ld x');
   assert.equal(auditText('DELETE', '/triggers/milestones/tr_1'), 'Deleted milestone trigger tr_1');
@@ -18,7 +21,7 @@ test('actions read as what they did; fixed words are not taken for ids', () => {
   assert.equal(auditText('POST', '/org-units/active'), 'Switched the active OU');
   assert.equal(auditText('POST', '/rulesets/rs_1/rescore'), 'Rescored ruleset rs_1');
   assert.equal(auditText('POST', '/admin/seed'), 'Loaded sample data');
-  assert.equal(auditText('DELETE', '/settings/event-types/page_view'), 'Reset event type page_view to its defaults');
+  assert.equal(auditText('DELETE', '/settings/event-types/page_view'), 'Deleted every event of type page_view');
   assert.equal(auditText('POST', '/import?x=1'), 'Imported a CSV of events');
 });
 

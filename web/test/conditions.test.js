@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conditionText, segmentRuleText, ruleGroups, valueless, conditionProblems } from '../src/lib/conditions.js';
+import { conditionText, segmentRuleText, ruleGroups, valueless, conditionProblems, rulesFromGroups, allRulesOff } from '../src/lib/conditions.js';
 
 test('conditions read as words', () => {
   assert.equal(conditionText('industry', 'in', 'software, fintech'), 'industry is one of software, fintech');
@@ -50,4 +50,30 @@ test('a segment rule names its event type as the screen names it', () => {
   const rule = { rule_type: 'event_metadata', event_type: 'demo-request', field_name: 'plan', operator: 'exists' };
   assert.equal(segmentRuleText(rule, (t) => (t === 'demo-request' ? 'Demo Request' : t)),
     'has a Demo Request event whose plan has a value');
+});
+
+test('a group whose conditions are all switched off keeps its any/all', () => {
+  const off = [
+    { rule_id: 'a', logic_group: 0, order_index: 0, logic_op: 'OR', active: false },
+    { rule_id: 'b', logic_group: 0, order_index: 1, logic_op: 'OR', active: false },
+  ];
+  assert.equal(ruleGroups(off)[0].op, 'OR');
+  assert.ok(allRulesOff(off));
+  assert.ok(!allRulesOff([{ ...off[0], active: true }, off[1]]));
+  // Saved again, the group still sends OR.
+  const groups = ruleGroups(off).map((g) => ({ op: g.op, rules: g.rules.map((r) => ({ ...r, event_type: '', field_name: 'x', operator: 'exists' })) }));
+  assert.deepEqual(rulesFromGroups(groups).map((r) => [r.logic_op, r.active]), [['OR', false], ['OR', false]]);
+});
+
+test('rules are sent in the order shown, and read back in it', () => {
+  const rule = (field_name, rule_type = 'lead_metadata') => ({ rule_type, field_name, event_type: 'page_view', operator: 'exists', value: '' });
+  const sent = rulesFromGroups([
+    { op: 'AND', rules: [rule('industry'), rule('page', 'event_metadata')] },
+    { op: 'OR', rules: [rule('plan'), rule('url', 'event_metadata')] },
+  ]);
+  assert.deepEqual(sent.map((r) => [r.field_name, r.logic_group, r.order_index, r.event_type]),
+    [['industry', 0, 0, null], ['page', 0, 1, 'page_view'], ['plan', 1, 2, null], ['url', 1, 3, 'page_view']]);
+  // What the server stores (an order_index of 0 becomes the rule's place in the request) comes back as entered.
+  const stored = sent.map((r, i) => ({ ...r, order_index: r.order_index || i })).reverse();
+  assert.deepEqual(ruleGroups(stored).flatMap((g) => g.rules.map((r) => r.field_name)), ['industry', 'page', 'plan', 'url']);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConditions, stepList, destination, sequenceFields, patternFields, surgeFields, milestoneFields } from '../src/screens/triggers/fields.js';
+import { parseConditions, stepList, destination, sequenceFields, patternFields, surgeFields, milestoneFields, sequenceSteps } from '../src/screens/triggers/fields.js';
 import { unseenTypes } from '../src/lib/eventTypes.js';
 
 const field = (fields, key) => fields.find((f) => f.key === key);
@@ -99,4 +99,22 @@ test('a sequence with only a Slack target sends somewhere; email texts left blan
     assert.equal(field(fields, 'email_message').toApi(' Hi {{lead_id}} '), 'Hi {{lead_id}}');
     assert.equal(field(fields, 'description').toApi(''), null);
   }
+});
+
+test('a surge trigger sends to exactly one destination, said beside both fields', () => {
+  const webhook = field(surgeFields, 'webhook_url');
+  const emails = field(surgeFields, 'emails');
+  const both = { webhook_url: 'https://x.io', emails: 'a@b.co' };
+  assert.match(webhook.check(both.webhook_url, both), /one destination.*not both/);
+  assert.match(emails.check(both.emails, both), /one destination.*not both/);
+  const none = { webhook_url: ' ', emails: '' };
+  assert.equal(emails.check('', none), 'A surge trigger needs a webhook URL or email recipients');
+  assert.equal(webhook.check('https://x.io', { webhook_url: 'https://x.io', emails: '' }), '');
+  assert.equal(emails.check('a@b.co', { webhook_url: '', emails: 'a@b.co' }), '');
+});
+
+test('a sequence joins its steps with an arrow only when they must happen in order', () => {
+  assert.equal(sequenceSteps({ event_steps: ['a', 'b'], ordered: true }), 'a → b');
+  assert.equal(sequenceSteps({ event_steps: ['a', 'b'], ordered: false }), 'a + b');
+  assert.equal(field(sequenceFields, 'event_types').show({ event_steps: ['a', 'b'], ordered: false }, { typeName: (t) => t.toUpperCase() }), 'A + B');
 });

@@ -61,9 +61,36 @@ export function ruleGroups(rules) {
     if (!groups.has(g)) groups.set(g, []);
     groups.get(g).push(r);
   }
-  return [...groups].map(([group, list]) => ({
-    group,
-    op: list.filter((r) => r.active !== false).some((r) => String(r.logic_op).toUpperCase() === 'OR') ? 'OR' : 'AND',
-    rules: list,
-  }));
+  return [...groups].map(([group, list]) => ({ group, op: groupOp(list), rules: list }));
+}
+
+const isOr = (r) => String(r.logic_op).toUpperCase() === 'OR';
+
+/**
+ * A group's AND/OR as the server reads it: OR when an active rule says OR. A group whose rules are all switched
+ * off still has the mode its rules were saved with (the editor sends one logic_op to every rule of a group), so
+ * unticking every condition and ticking them again keeps "any of these" instead of falling back to AND.
+ */
+function groupOp(list) {
+  const active = list.filter((r) => r.active !== false);
+  return (active.length ? active : list).some(isOr) ? 'OR' : 'AND';
+}
+
+/** True when no rule of the segment is switched on: the server then counts and lists nobody (it answers 422). */
+export const allRulesOff = (rules) => !rules.some((r) => r.active !== false);
+
+/**
+ * The editor's groups as the API's rules, in the order shown: group by group, each rule with the group's
+ * logic_op. order_index counts across the whole segment (never restarting at 0 in a later group): the server
+ * replaces an order_index of 0 with the rule's place in the request, so a second group's first rule numbered 0
+ * would sort after its own second rule.
+ */
+export function rulesFromGroups(groups) {
+  let order = 0;
+  return groups.flatMap((g, gi) => g.rules.map((r) => ({
+    rule_id: r.rule_id, rule_type: r.rule_type, field_name: r.field_name.trim(), operator: r.operator,
+    value: valueless(r.operator) ? null : r.value,
+    event_type: r.rule_type === 'event_metadata' ? (r.event_type.trim() || null) : null,
+    logic_group: gi, logic_op: g.op, order_index: order++, active: r.active !== false,
+  })));
 }

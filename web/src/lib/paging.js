@@ -13,3 +13,12 @@ export function pastLastPage({ page, limit, total }) {
   const last = pageCount(total, limit);
   return total > 0 && page > last ? last : 0;
 }
+
+/**
+ * A list's plural label ("leads", "deliveries") as `total` rows take it: "1 delivery", not "1 deliverie" (a
+ * label ending in "ies" drops it for "y"; any other drops its "s").
+ */
+export function rowNoun(total, label) {
+  if (total !== 1) return label;
+  return /ies$/.test(label) ? label.replace(/ies$/, 'y') : label.replace(/s$/, '');
+}

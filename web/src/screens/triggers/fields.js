@@ -44,13 +44,26 @@ export const destination = (t) => {
     t.slack_target_id && 'Slack'].filter(Boolean);
   return named.join(', ') || 'none';
 };
-// A sequence must send somewhere (the API refuses one without): said beside the webhook and the email fields. A
-// Slack target counts, whether chosen in the form (when the OU has Slack connected) or kept from before.
-const NOWHERE = 'A sequence needs a webhook URL or email recipients';
+/** The webhook and email fields with a rule about destinations (`problem(values, item)`: '' when fine), said
+ * beside both fields, since either one may be what to change. */
+const destinationFields = (problem) => [
+  { ...webhook, check: (v, values, item) => problem(values, item) },
+  { ...emails, check: (v, values, item) => emailList(v) || problem(values, item) },
+];
+// A sequence must send somewhere (the API refuses one without). A Slack target counts, whether chosen in the form
+// (when the OU has Slack connected) or kept from before.
 const slackChosen = (values, item) => ('slack_target' in values ? !blank(values.slack_target) : Boolean(item?.slack_target_id));
-const sendsNowhere = (values, item) => blank(values.webhook_url) && blank(values.emails) && !slackChosen(values, item);
-const sequenceWebhook = { ...webhook, check: (v, values, item) => (sendsNowhere(values, item) ? NOWHERE : '') };
-const sequenceEmails = { ...emails, check: (v, values, item) => emailList(v) || (sendsNowhere(values, item) ? NOWHERE : '') };
+const sequenceDestinations = destinationFields((values, item) => (
+  blank(values.webhook_url) && blank(values.emails) && !slackChosen(values, item) ? 'A sequence needs a webhook URL or email recipients' : ''));
+// A surge trigger sends to exactly one of them (the API refuses none and both; SEMANTICS §8).
+const surgeDestinations = destinationFields((values) => {
+  const webhookSet = !blank(values.webhook_url);
+  if (webhookSet === !blank(values.emails)) {
+    return webhookSet ? 'A surge trigger sends to one destination: keep the webhook URL or the email recipients, not both'
+      : 'A surge trigger needs a webhook URL or email recipients';
+  }
+  return '';
+});
 /** A window as its amount and unit read: "10 minutes", "1 day". */
 const windowText = (t) => `${fmtNumber(t.window_seconds)} ${t.window_seconds === 1 ? String(t.window_unit).replace(/s$/, '') : t.window_unit}`;
 const window = [
@@ -82,14 +95,19 @@ export const milestoneFields = [
   fireMode, active, webhook, emails, ...emailTexts, description, where,
 ];
 
+/** A sequence's steps as the list reads them: joined by arrows when they must happen in that order, else by "+"
+ * (as a pattern's conditions), so an arrow never claims an order the trigger does not ask for. */
+export const sequenceSteps = (t, { typeName = (x) => x } = {}) =>
+  (t.event_steps || []).map(typeName).join(t.ordered === false ? ' + ' : ' → ');
+
 export const sequenceFields = [
   name,
   { key: 'event_types', label: 'Steps: event types, separated by commas, e.g. pricing_page_view, demo_request', header: 'Steps', required: true, placeholder: 'pricing_page_view, demo_request',
     toForm: (t) => (t.event_steps || []).join(', '), toApi: stepList, types: stepList,
-    check: (v) => (stepList(v).length ? '' : 'Steps are required'), show: (t, { typeName }) => (t.event_steps || []).map(typeName).join(' → ') },
+    check: (v) => (stepList(v).length ? '' : 'Steps are required'), show: sequenceSteps },
   ...window,
   { key: 'ordered', label: 'Steps must happen in this order', type: 'checkbox' },
-  fireMode, active, sequenceWebhook, sequenceEmails, ...emailTexts, description, where,
+  fireMode, active, ...sequenceDestinations, ...emailTexts, description, where,
 ];
 
 export const patternFields = [
@@ -106,7 +124,7 @@ export const patternFields = [
 export const surgeFields = [
   { key: 'threshold_count', label: 'At least (events)', what: 'The number of events', type: 'number', required: true, min: 1, show: (t) => fmtNumber(t.threshold_count) },
   { key: 'event_type', label: 'Of event type (empty: any)', header: 'Event type', show: anyType, types: oneType },
-  ...window, active, webhook, emails, ...emailTexts, description, where,
+  ...window, active, ...surgeDestinations, ...emailTexts, description, where,
 ];
 
 // Lead filters of milestone, sequence and pattern triggers (`profile_filters`): a segment and a fit level as
