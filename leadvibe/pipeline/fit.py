@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,8 +67,14 @@ class FitConfig:
 
     @property
     def idle(self) -> bool:
-        """Nothing for an incoming event to do: no profile mappings and ABM off."""
-        return not self.profile_mappings and not self.abm
+        """Nothing for an incoming event to do: no profile mappings, ABM off, and a lead without properties scores
+        0 (else a lead an event makes needs that score: its row is made with 0)."""
+        return not self.profile_mappings and not self.abm and self.empty_profile_score == 0
+
+    @functools.cached_property
+    def empty_profile_score(self) -> int:
+        """The profile score of a lead without properties (rules on absent properties: `not_exists`, `not_*`)."""
+        return self.profile_score({})
 
     def profile_score(self, metadata: Mapping[str, Any]) -> int:
         """The profile score of a lead's properties."""
@@ -194,6 +201,9 @@ class FitWriter:
         lead = self.lead(unit_id, lead_id)
         if lead is None:
             return metadata
+        if not lead.metadata and lead.profile_score != cfg.empty_profile_score:
+            # A lead an event made has no properties and was stored with score 0: it takes the score of none.
+            self._save(cfg, lead, lead.metadata, lead.account_id, rescore=True)
         self.absorb(cfg, lead, metadata or {}, aliases, source)
         if cfg.abm and lead.account_id and (metadata or {}).get("accountId") != lead.account_id:
             metadata = {**(metadata or {}), "accountId": lead.account_id}
@@ -213,6 +223,8 @@ class FitWriter:
                 self.conn, unit_id, lead.org_id, account_id=new_account, domain=None, new_id=new_id("ac"),
                 source=lead.source, now=self.now)
             self.counts.accounts_created += int(created)
+            if created:
+                self._score_new_account(cfg, new_account)
         mapped = apply_mappings(cfg.profile_mappings, metadata, changed) if cfg.profile_mappings else None
         self._save(cfg, lead, mapped if mapped is not None else metadata, new_account, force_metadata=True)
         if cfg.abm:
@@ -315,7 +327,20 @@ class FitWriter:
             return
         self.counts.accounts_created += int(created)
         self.counts.accounts_linked += 1
+        if created:
+            self._score_new_account(cfg, account_id)
         self._save(cfg, lead, lead.metadata, account_id)
+
+    def _score_new_account(self, cfg: FitConfig, account_id: str) -> None:
+        """An account made on first sight takes the score of its own properties (its domain, its name): it was
+        stored with 0 until a backfill."""
+        state = self._account(cfg.unit_id, account_id)
+        if state is None or not cfg.account_rules:
+            return
+        score = cfg.account_score(state.row, state.metadata)
+        if score != state.score:
+            account_store.save_account(self.conn, cfg.unit_id, account_id, metadata=None, score=score, now=self.now)
+            state.score = score
 
     def _map_account(self, cfg: FitConfig, unit_id: str, account_id: str, source_values: Mapping[str, Any]) -> None:
         state = self._account(unit_id, account_id)

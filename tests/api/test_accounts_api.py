@@ -71,6 +71,23 @@ async def test_an_event_naming_an_account_moves_the_lead(api: Api) -> None:
     assert accounts["acme.com"]["leads_count"] == 0 and accounts["crm-acct-7"]["leads_count"] == 1
 
 
+async def test_an_account_made_from_an_email_domain_is_scored_at_once(api: Api) -> None:
+    # Without account mappings the account an email's domain makes was stored with score 0 until a backfill.
+    await enable_abm(api)
+    rs = (await api.post("/accounts/rulesets", json={"name": "Target"})).json()
+    r = await api.post(f"/accounts/rulesets/{rs['id']}/rules", json={
+        "account_property": "domain", "condition": "ends_with", "comparison_value": ".com", "weight": 7})
+    assert r.status_code == 201, r.text
+    await api.post("/levels/account", json={"name": "low", "min_score": 1, "max_score": 29})
+    await ingest(api, None, "page_view", email="tony@stark.com")
+    await ingest(api, None, "page_view", email="pepper@stark.com")
+    await ingest(api, "ld_named", "page_view", {"accountId": "crm-9"})
+    await settle(api)
+    accounts = await _by_domain(api)
+    assert (accounts["stark.com"]["score"], accounts["stark.com"]["intent_level"]) == (7, "low")
+    assert accounts["crm-9"]["score"] == 0  # named by an id: no domain, nothing matches
+
+
 async def test_account_mappings_rules_levels_and_intent(api: Api) -> None:
     await enable_abm(api)
     r = await api.post("/accounts/mappings", json={"source_field": "employees", "account_property": "employees"})

@@ -101,6 +101,25 @@ async def test_worker_maps_each_behavior_and_scores(api: Api) -> None:
     assert {e["metadata"].get("utm_source") for e in events} == {"google", "linkedin", None}
 
 
+async def test_a_lead_an_event_makes_takes_the_profile_score_of_no_properties(api: Api) -> None:
+    # A rule on an absent property matches a lead with no properties: a lead made by an event (by id or by an
+    # email alias, without mappings) was stored with 0 until a backfill, while POST /leads scored it.
+    rs = await _ruleset(api)
+    await _rule(api, rs, "industry", "not_exists", "-", 10)
+    await _rule(api, rs, "industry", "equals", "retail", 3)
+    await ingest(api, "ld_by_id", "page_view")
+    await ingest(api, None, "page_view", email="fresh@wayne.example")
+    await settle(api)
+    hit = (await api.get("/leads/search", params={"q": "fresh@wayne.example"})).json()[0]["id"]
+    for lead in ("ld_by_id", hit):
+        profile = (await api.get(f"/leads/{lead}/profile")).json()
+        assert profile["profile_score"] == 10, (lead, profile)
+    # Its first property then scores it as any write does.
+    r = await api.patch("/leads/ld_by_id/metadata", json={"industry": "retail"})
+    assert r.status_code == 200
+    assert (await api.get("/leads/ld_by_id/profile")).json()["profile_score"] == 3
+
+
 async def test_no_mappings_means_the_lead_is_untouched(api: Api) -> None:
     await ingest(api, "l1", "page_view", {"utm_source": "google"})
     await settle(api)
