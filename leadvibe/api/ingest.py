@@ -456,14 +456,16 @@ async def stream(rt: Runtime, tenant: Tenant, request: Request[Any, Any, Any]) -
 
     async def body() -> AsyncIterator[bytes]:
         checked = time.monotonic()
-        async for frame in hub.stream(tenant.unit_id):
+        # Woken at least every STREAM_RECHECK_S: a silent stream is checked on time too, not at its next heartbeat.
+        async for frame in hub.stream(tenant.unit_id, wake_every=STREAM_RECHECK_S):
             if time.monotonic() - checked >= STREAM_RECHECK_S:
                 try:
                     await check_access(rt, request, opt, "GET", rate_limited=False)
                 except ApiError:
                     return
                 checked = time.monotonic()
-            yield frame
+            if frame:
+                yield frame
 
     return Stream(body(), media_type="text/event-stream",
                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -124,20 +124,31 @@ class StreamHub:
         self._burst_open = False
         self._burst += 1
 
-    async def stream(self, unit_id: str) -> AsyncIterator[bytes]:
-        """The byte stream of one client: a hello, the OU's events, a heartbeat comment when idle."""
+    async def stream(self, unit_id: str, wake_every: float | None = None) -> AsyncIterator[bytes]:
+        """The byte stream of one client: a hello, the OU's events, a heartbeat comment when idle. With
+        `wake_every`, an idle stream also yields b"" (nothing to send) at least that often, so its reader can look
+        at something meanwhile (whether its caller may still read it) without waiting for the heartbeat."""
         sub = Subscriber()
         self._subs.setdefault(unit_id, set()).add(sub)
         self._changed(unit_id)
+        loop = asyncio.get_running_loop()
         try:
             yield b": connected\nretry: 3000\n\n"
             queue = sub.queue
+            beat_at = loop.time() + self.heartbeat
             while not sub.closed:
+                wait = beat_at - loop.time()
                 try:
-                    frame = await asyncio.wait_for(queue.get(), timeout=self.heartbeat)
+                    frame = await asyncio.wait_for(
+                        queue.get(), timeout=max(0.0, wait if wake_every is None else min(wait, wake_every)))
                 except TimeoutError:
-                    yield b": heartbeat\n\n"
+                    if loop.time() >= beat_at:
+                        beat_at = loop.time() + self.heartbeat
+                        yield b": heartbeat\n\n"
+                    else:
+                        yield b""
                     continue
+                beat_at = loop.time() + self.heartbeat  # heartbeats only fill silences
                 # What was queued meanwhile goes out with it as one chunk: a worker batch publishes a frame per
                 # event and score, and a write (and a turn of the response's generators) per frame cost the
                 # server more than the frames themselves while someone watched a busy OU.

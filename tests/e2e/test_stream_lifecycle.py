@@ -77,6 +77,20 @@ def test_a_stream_ends_when_its_caller_loses_access(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_a_silent_stream_ends_on_time_too(tmp_path: Path) -> None:
+    # Nothing to send and the heartbeat 15 s away (the default): the stream was checked only when it next sent
+    # something, so it stayed open 15 s after the logout; the 5 s re-check now wakes it.
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        token = server.token()
+        quiet = Listener(server, {"Authorization": f"Bearer {token}", "X-OU-ID": "unit_default"})
+        assert server.request("POST", "/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code < 300
+        assert quiet.wait_end(12), "the stream stayed open until its heartbeat"
+        assert [f for f in quiet.frames if f and not f.startswith((":", "retry"))] == []
+    finally:
+        server.stop()
+
+
 def test_open_streams_do_not_hold_up_a_stop(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     headers = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
