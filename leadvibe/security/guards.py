@@ -202,16 +202,21 @@ async def implicit_unit(rt: Runtime, principal: Principal) -> str | None:
 async def resolve_tenant(rt: Runtime, connection: Connection, principal: Principal) -> Tenant:
     """Active OU (SEMANTICS §1): the `activeOu` cookie, else `X-OU-ID`, else a credential's home OU, else the OU
     the person last selected, else their only OU."""
-    requested = connection.cookies.get(ACTIVE_OU_COOKIE) or connection.headers.get("x-ou-id")
+    header = connection.headers.get("x-ou-id")
+    requested = connection.cookies.get(ACTIVE_OU_COOKIE) or header
     query_key = connection.route_handler.opt.get("ou_query") if connection.scope.get("route_handler") else None
     # Only the framework's routes name an OU in the query (the stream): its connection keeps every value given.
     if query_key and isinstance(connection, ASGIConnection) and connection.query_params.get(query_key):
         if len(connection.query_params.getall(query_key)) > 1:  # as any query parameter that takes one value
             raise ApiError(400, f"`{query_key}` was given more than once; it takes one value")
         requested = connection.query_params[query_key]
+    # The cookie wins over the header, but a header naming an OU the caller may not use is refused all the same:
+    # a script that names one OU must never act in another because a cookie is around.
+    named = [u for u in dict.fromkeys((requested, header)) if u]
     if principal.kind == "credential":
-        if requested and requested != principal.home_unit:
-            raise ApiError(403, f"this API credential may only act in its own OU ({principal.home_unit})")
+        for unit in named:
+            if unit != principal.home_unit:
+                raise ApiError(403, f"this API credential may only act in its own OU ({principal.home_unit})")
         return Tenant(principal.org_id, principal.home_unit or "", Role.OPERATOR)
     if not requested:
         requested = await implicit_unit(rt, principal)
@@ -220,6 +225,8 @@ async def resolve_tenant(rt: Runtime, connection: Connection, principal: Princip
     role = await role_in_unit(rt, principal, requested)
     if role is None:
         raise ApiError(403, f"you are not a member of OU {requested}")
+    if header and header != requested and await role_in_unit(rt, principal, header) is None:
+        raise ApiError(403, f"you are not a member of OU {header} (named by X-OU-ID)")
     return Tenant(principal.org_id, requested, role)
 
 

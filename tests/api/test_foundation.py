@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, Api
-from tests.helpers import new_member
+from tests.helpers import member_headers, new_member
 
 
 async def _session(api: Api, email: str, unit: str | None = "unit_default",
@@ -120,6 +120,20 @@ async def test_org_units_create_list_activate(api: Api) -> None:
     assert "activeOu=" in cookie and "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
     renamed = await api.put(f"/org-units/{unit['unit_id']}", json={"name": "EMEA"})
     assert renamed.json()["name"] == "EMEA"
+
+
+async def test_a_header_naming_an_ou_the_caller_may_not_use_is_refused_beside_the_cookie(api: Api) -> None:
+    # The cookie wins over X-OU-ID, but a header naming an OU the caller is not a member of was silently ignored
+    # when a cookie was set: a script naming one OU could act in another.
+    other = (await api.post("/org-units", json={"name": "Elsewhere"})).json()["unit_id"]
+    viewer = await member_headers(api, "only-default@example.com")
+    cookie = {"Cookie": "activeOu=unit_default"}
+    r = await api.client.get("/leads", headers={**viewer, **cookie, "X-OU-ID": other})
+    assert (r.status_code, r.json()["error"]) == (403, f"you are not a member of OU {other} (named by X-OU-ID)")
+    assert (await api.client.get("/leads", headers={**viewer, **cookie, "X-OU-ID": "unit_default"})).status_code == 200
+    creds = await api.credential()
+    r = await api.client.get("/leads", headers={**creds, **cookie, "X-OU-ID": other})
+    assert r.status_code == 403 and "its own OU" in r.json()["error"]
 
 
 async def test_active_ou_not_set(api: Api) -> None:
