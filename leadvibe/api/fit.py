@@ -98,7 +98,8 @@ def _shapes(target: str) -> Shapes:
                 f" `<{prop}>_list`).", [("id", str), ("source_field", str), (prop, str), ("update_behavior", str),
                                         *stamps]),
         _struct(f"{cap}RuleIn", f"When `{prop} condition comparison_value` holds, the {target} score gains `weight`.",
-                [(prop, PropertyName), ("condition", Operator), ("comparison_value", str), ("weight", Weight),
+                # `exists` / `not_exists` ignore the comparison value: it may be left out (others refuse "").
+                [(prop, PropertyName), ("condition", Operator), ("weight", Weight), ("comparison_value", str, ""),
                  ("ui_order", Order, 0)]),
         refuses_null(prop, "condition", "comparison_value", "weight", "ui_order")(
             _struct(f"{cap}RulePatch", f"Fields to change on a {target} rule (absent fields stay).",

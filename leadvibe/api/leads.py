@@ -526,12 +526,15 @@ async def patch_lead_metadata(
         if row is None:
             raise not_found("lead")
         merged: dict[str, Any] = msgspec.json.decode(row["metadata"] or "{}")
+        # The mappings run on the keys whose value changed (as PUT's do): the same value sent again is no new
+        # value for an `append` mapping's list.
+        changed = {k: v for k, v in data.items() if v is not None and (k not in merged or merged[k] != v)}
         for key, value in data.items():
             if value is None:
                 merged.pop(key, None)
             else:
                 merged[key] = value
-        out = _write_lead(rt, c, tenant.unit_id, lead_id, merged, {k: v for k, v in data.items() if v is not None})
+        out = _write_lead(rt, c, tenant.unit_id, lead_id, merged, changed)
         return LeadMetadata(lead_id, tenant.org_id, tenant.unit_id, msgspec.json.decode(out.metadata))
 
     return await rt.db.write(run)

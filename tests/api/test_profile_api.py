@@ -101,6 +101,27 @@ async def test_worker_maps_each_behavior_and_scores(api: Api) -> None:
     assert {e["metadata"].get("utm_source") for e in events} == {"google", "linkedin", None}
 
 
+async def test_a_metadata_write_that_changes_nothing_appends_nothing(api: Api) -> None:
+    await _mapping(api, "page", "pages", "append")
+    assert (await api.post("/leads", json={"id": "tD"})).status_code == 201
+    for _ in range(2):
+        assert (await api.patch("/leads/tD/metadata", json={"page": "/p1"})).status_code == 200
+    assert (await _profile(api, "tD"))["properties"]["pages_list"] == ["/p1"]
+    assert (await api.patch("/leads/tD/metadata", json={"page": "/p2"})).status_code == 200
+    assert (await _profile(api, "tD"))["properties"]["pages_list"] == ["/p1", "/p2"]
+
+
+async def test_exists_rules_need_no_comparison_value(api: Api) -> None:
+    rs = await _ruleset(api)
+    for condition in ("EXISTS", "not_exists"):
+        r = await api.post(f"/profile/rulesets/{rs}/rules",
+                           json={"profile_property": "industry", "condition": condition, "weight": 1})
+        assert r.status_code == 201, r.text
+    r = await api.post(f"/profile/rulesets/{rs}/rules", json={"profile_property": "industry", "condition": "equals",
+                                                               "weight": 1})
+    assert (r.status_code, r.json()["error"]) == (400, "`comparison_value` is required for condition `equals`")
+
+
 async def test_a_lead_an_event_makes_takes_the_profile_score_of_no_properties(api: Api) -> None:
     # A rule on an absent property matches a lead with no properties: a lead made by an event (by id or by an
     # email alias, without mappings) was stored with 0 until a backfill, while POST /leads scored it.
