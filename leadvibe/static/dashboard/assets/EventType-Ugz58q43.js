@@ -1,1 +1,0 @@
-import{K as e,Mt as t,at as n,ct as r,gt as i,jt as a,kt as o,ot as s,pt as c,xt as l}from"./index-CHJfSVHc.js";import{r as u}from"./LeadName-DIXZOPmL.js";var d=r(`<span> </span>`);function f(r,f){t(f,!0);let p=o(()=>u(f.type));var m=d(),h=l(m,!0);i(()=>{e(m,`title`,c(p).name===c(p).key?void 0:`Event type key: ${c(p).key}`),n(h,c(p).name)}),s(r,m),a()}export{f as t};
