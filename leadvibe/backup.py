@@ -49,7 +49,7 @@ from pathlib import Path
 import apsw
 
 from leadvibe.db.lock import DataDirLock, DataDirLocked
-from leadvibe.db.migrate import available
+from leadvibe.db.migrate import NewerSchema, check_known
 from leadvibe.db.rows import scalar
 from leadvibe.security.keys import KEY_NAME, write_key_file
 from leadvibe.store import inbox as inbox_store
@@ -338,11 +338,10 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
                 if errors:
                     raise BackupError(f"{backup} failed PRAGMA integrity_check: " + "; ".join(errors[:5]))
                 version = _schema_version(conn)
-                newest = max((v for v, _, _ in available()), default=0)
-                if version > newest:
-                    raise BackupError(
-                        f"{backup} comes from a newer LeadVibe (schema {version}, this build knows up to "
-                        f"{newest}); restore it with that version or newer")
+                try:
+                    check_known(version, advice="restore it with that version or newer")
+                except NewerSchema as exc:
+                    raise BackupError(f"{backup} {str(exc).removeprefix('it ')}") from None
                 conn.execute("PRAGMA journal_mode=DELETE").fetchall()
             finally:
                 conn.close()

@@ -244,7 +244,7 @@ async def batch_delete_events(rt: Runtime, tenant: Tenant, data: BatchDeleteIn) 
             raise bad_request(f"`{name}` must hold at most {MAX_BATCH_DELETE} event ids")
     wanted = list(dict.fromkeys(i for i in [*(data.event_ids or ()), *(data.ids or ())] if i))
     if not wanted:
-        sent = "event_ids" if data.event_ids else "ids" if data.ids else "event_ids"
+        sent = "ids" if data.ids and not data.event_ids else "event_ids"
         raise bad_request(f"`{sent}` must hold at least one event id" + (
             " (an empty string names no event)" if data.event_ids or data.ids else ""))
     if len(wanted) > MAX_BATCH_DELETE:

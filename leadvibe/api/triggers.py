@@ -350,15 +350,15 @@ def _text(value: str, what: str, limit: int = MAX_TEXT, *, single_line: bool = F
     # Counted as sent, as the document's maxLength counts it (`Common`), then stored trimmed.
     if len(value) > limit:
         raise bad_request(f"`{what}` must be at most {limit} characters")
+    trimmed = value.strip()
     if single_line:
         # Checked before trimming, as every name is: a control character at either end is refused too.
-        if "\r" in value.strip() or "\n" in value.strip():
+        if "\r" in trimmed or "\n" in trimmed:
             raise bad_request(f"`{what}` must be a single line")
         no_control(value, what)
-    value = value.strip()
-    if not single_line:
-        no_control_in_text(value, what)
-    return value or None
+    else:
+        no_control_in_text(trimmed, what)
+    return trimmed or None
 
 
 def _filters(items: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:

@@ -34,6 +34,15 @@ class NewerSchema(Exception):
     """The database was last migrated by a newer LeadVibe: this build does not know its schema."""
 
 
+def check_known(version: int, directory: Path = MIGRATIONS_DIR, advice: str = "run that version or newer") -> None:
+    """Raise NewerSchema when `version` (a database's last migration) is past this build's newest in `directory`:
+    a database is never migrated, served or restored by a build that does not know its schema."""
+    newest = max((v for v, _, _ in available(directory)), default=0)
+    if version > newest:
+        raise NewerSchema(f"it comes from a newer LeadVibe (schema {version}, this build knows up to {newest}); "
+                          f"{advice}")
+
+
 def apply_migrations(conn: apsw.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every migration of `directory` not yet recorded in `schema_migrations`; return the names applied.
     Raises NewerSchema, applying nothing, when the database records a migration this build does not have."""
@@ -42,10 +51,7 @@ def apply_migrations(conn: apsw.Connection, directory: Path = MIGRATIONS_DIR) ->
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
     done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
-    newest = max((v for v, _, _ in available(directory)), default=0)
-    if done and max(done) > newest:
-        raise NewerSchema(f"it comes from a newer LeadVibe (schema {max(done)}, this build knows up to {newest}); "
-                          "run that version or newer")
+    check_known(max(done, default=0), directory)
     applied = []
     for version, name, path in available(directory):
         if version in done:

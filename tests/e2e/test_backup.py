@@ -213,6 +213,14 @@ def test_restore_refuses_damaged_foreign_or_locked_input(tmp_path: Path) -> None
     conn.close()
     with pytest.raises(BackupError, match="not a LeadVibe database"):
         restore_database(foreign, data)
+    newer = tmp_path / "newer.db"
+    conn = apsw.Connection(str(newer))
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INT);"
+                 "INSERT INTO schema_migrations VALUES (100000, 'later', 0)")
+    conn.close()
+    with pytest.raises(BackupError, match=r"^\S+newer\.db comes from a newer LeadVibe \(schema 100000, this build "
+                                          r"knows up to \d+\); restore it with that version or newer$"):
+        restore_database(newer, data)
     # Nothing was touched by the refusals.
     assert (data / "leadvibe.db").read_bytes() == b"current"
     assert sorted(p.name for p in data.iterdir()) == ["leadvibe.db", "leadvibe.lock"]
