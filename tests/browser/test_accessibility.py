@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Watched, sign_in
 from tests.browser.data import Seeded
 
-TITLES = [("/ui/", "Overview"), ("/ui/leads", "Leads"), ("/ui/leads/ld_li", "Lead"), ("/ui/live", "Live"),
+TITLES = [("/ui/", "Overview"), ("/ui/leads", "Leads"), ("/ui/leads/ld_li", "Li Wei · Lead"), ("/ui/live", "Live"),
           ("/ui/events", "Events"), ("/ui/scoring/levels", "Scoring"), ("/ui/triggers", "Triggers"),
           ("/ui/settings", "Settings"), ("/ui/segments", "Segments"), ("/ui/accounts", "Accounts"),
           ("/ui/no-such-page", "Page not found")]
@@ -51,9 +51,29 @@ def test_following_a_lead_link_with_the_keyboard_focuses_the_lead_heading(admin:
     expect(page).to_have_url(re.compile("/ui/leads/ld_li$"))
     # the lead's name is its heading only once loaded: focus waits for it instead of falling to <body>
     expect(page.get_by_role("heading", name="Li Wei", exact=True)).to_be_focused()
-    # Back: the list's heading
+    # the tab's title names the lead as its heading does (tabs and the history menu tell leads apart)
+    expect(page).to_have_title("Li Wei · Lead · LeadVibe")
+    # from one lead to another (as Back and Forward between two leads): every title on the way is the generic one
+    # or the new lead's, never the lead left
+    page.evaluate("""() => { window.__titles = [];
+      new MutationObserver(() => window.__titles.push(document.title))
+        .observe(document.head, { subtree: true, childList: true, characterData: true }); }""")
+    page.evaluate("""() => { history.pushState(null, '', '/ui/leads/ld_jane');
+      dispatchEvent(new PopStateEvent('popstate')); }""")
+    expect(page.get_by_role("heading", name="Jane Doe", exact=True)).to_be_visible()
+    expect(page).to_have_title("Jane Doe · Lead · LeadVibe")
+    assert set(page.evaluate("() => window.__titles")) <= {"Lead · LeadVibe", "Jane Doe · Lead · LeadVibe"}
+    page.go_back()
+    expect(page).to_have_title("Li Wei · Lead · LeadVibe")
+    # Back: the list's heading, and the list's title
     page.go_back()
     expect(page.get_by_role("heading", name="Leads", exact=True)).to_be_focused()
+    assert page.title() == "Leads · LeadVibe"
+    # a lead that is not there keeps the generic title
+    admin.expected_failures.append("/leads/ld_nobody")
+    page = admin.goto("/ui/leads/ld_nobody")
+    expect(page.get_by_role("alert").get_by_text("Could not load this")).to_be_visible()
+    assert page.title() == "Lead · LeadVibe"
 
 
 def test_deleting_a_row_in_a_dialog_leaves_focus_on_its_list(admin: Watched, seeded: Seeded) -> None:
@@ -98,6 +118,20 @@ def test_a_segment_count_link_is_named_by_the_number_it_shows(admin: Watched, se
         page = admin.goto("/ui/segments")
         row = page.get_by_role("table", name="Segments").get_by_role("row").filter(has_text="Focus folk")
         expect(row.get_by_role("link", name="1 lead in Focus folk", exact=True)).to_have_text("1")
+        # one segment's tab title names it as its heading does; its account's too, from a member lead
+        row.get_by_role("link", name=re.compile("^Focus folk")).click()
+        expect(page.get_by_role("heading", name="Focus folk", exact=True)).to_be_visible()
+        expect(page).to_have_title("Focus folk · Segment · LeadVibe")
+        page.get_by_role("table", name="Leads in the segment").get_by_role("link", name=re.compile("Li Wei")).click()
+        expect(page).to_have_title("Li Wei · Lead · LeadVibe")
+        page.get_by_role("region", name="Account", exact=True).get_by_role("link", name="Initech", exact=True).click()
+        expect(page.get_by_role("heading", name="Initech", exact=True)).to_be_visible()
+        expect(page).to_have_title("Initech · Account · LeadVibe")
+        page.go_back()
+        page.go_back()
+        expect(page).to_have_title("Focus folk · Segment · LeadVibe")
+        page.go_back()
+        expect(page).to_have_title("Segments · LeadVibe")
     finally:
         seeded.call("DELETE", f"/segments/{segment['segment_id']}")
 

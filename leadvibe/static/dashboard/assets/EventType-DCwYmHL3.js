@@ -1,1 +1,0 @@
-import{Ct as e,J as t,Nt as n,Pt as r,ct as i,ht as a,jt as o,st as s,ut as c,vt as l}from"./index-OoKw4mpC.js";import{r as u}from"./LeadName-D8ouWNTG.js";var d=c(`<span> </span>`);function f(c,f){r(f,!0);let p=o(()=>u(f.type));var m=d(),h=e(m,!0);l(()=>{t(m,`title`,a(p).name===a(p).key?void 0:`Event type key: ${a(p).key}`),s(h,a(p).name)}),i(c,m),n()}export{f as t};
