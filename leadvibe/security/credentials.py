@@ -100,7 +100,7 @@ def parse_basic(header_value: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: not base64's alphabet at all (a non-ASCII character)
         return None
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id or not secret:

@@ -74,6 +74,18 @@ async def test_401_without_or_with_wrong_credentials(api: Api, headers: dict[str
     assert set(r.json()) == {"error"}
 
 
+@pytest.mark.parametrize("path", ["/org-units", "/ingest", "/ingest/batch"])
+@pytest.mark.parametrize("value", [b"Basic \xc3\xbc", b"Basic \xff\xfe", b"Bearer \xc3\xbc"])
+async def test_non_ascii_credentials_are_401_not_500(api: Api, path: str, value: bytes) -> None:
+    # A header's bytes arrive as Latin-1 text: base64 decoding refused the non-ASCII characters with an error no
+    # one caught.
+    method = "GET" if path == "/org-units" else "POST"
+    headers = [(b"Authorization", value), (b"Content-Type", b"application/json")]
+    r = await api.client.request(method, path, headers=headers, content=b"{}")
+    assert r.status_code == 401
+    assert set(r.json()) == {"error"}
+
+
 async def test_jwt_algorithm_and_claims_are_pinned(api: Api) -> None:
     good = api.headers["Authorization"][7:]
     claims = jwt.decode(good, options={"verify_signature": False})
