@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from leadvibe.http_protocol import FLUSH_BYTES, GatheringHttpToolsProtocol, _GatheringTransport
+from leadvibe.http_protocol import FLUSH_BYTES, MAX_HEAD_BYTES, GatheringHttpToolsProtocol, _GatheringTransport
 
 
 class _Counting:
@@ -88,6 +88,12 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await asyncio.sleep(0.01)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
+    if scope["path"] == "/refuse":  # answers before reading the body, as a 413 for a body over the limit does
+        body = b'{"error":"request body too large"}'
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+        return
     body = b"hello " + scope["path"].encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]})
@@ -151,3 +157,75 @@ async def test_a_request_that_is_not_http_gets_a_json_error(request_bytes: bytes
     assert head.startswith(b"HTTP/1.1 400 ")
     assert b"content-type: application/json" in head and b"connection: close" in head
     assert json.loads(body)["error"].startswith("the request is not valid HTTP/1.1")
+
+
+async def test_an_answer_given_before_the_body_arrived_reaches_a_client_that_asked_to_close() -> None:
+    """`Connection: close` and a 5 MB body the route refuses unread: the connection lingers over the body instead
+    of closing on it (which made the kernel reset the connection before the client read the answer)."""
+    async with _serving(GatheringHttpToolsProtocol) as port:
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            body = b"x" * 5_000_000
+            writer.write(b"POST /refuse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 5)  # the connection closes once the body has come
+            writer.close()
+            head, _, rest = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 413 ") and b"connection: close" in head
+            assert json.loads(rest) == {"error": "request body too large"}
+
+
+async def _send_slowly(port: int, parts: list[bytes]) -> bytes:
+    """Each part in a write of its own, then read until the server closes (a closed connection mid-send is the
+    server having answered: what it sent is still read)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    with contextlib.suppress(ConnectionError):
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.001)
+    data = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return data
+
+
+async def test_request_heads_past_the_limit_are_refused_as_they_arrive() -> None:
+    """uvicorn keeps a request's line and headers in memory however long they grow: past MAX_HEAD_BYTES they are
+    answered 431 (414 where the request target is most of it), before the rest arrives."""
+    chunk = b"a" * 16_384
+    async with _serving(GatheringHttpToolsProtocol) as port:
+        answer = await _send_slowly(port, [b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "] + [chunk] * 64)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 431 ") and b"connection: close" in head
+        assert "at most 64 KB" in json.loads(body)["error"]
+        many = b"".join(b"X-H%d: v\r\n" % i for i in range(20_000))
+        answer = await _send_slowly(port, [b"GET / HTTP/1.1\r\nHost: x\r\n"] + [
+            many[i:i + 8192] for i in range(0, len(many), 8192)])
+        assert answer.startswith(b"HTTP/1.1 431 ")
+        answer = await _send_slowly(port, [b"GET /?q="] + [chunk] * 8 + [b" HTTP/1.1\r\nHost: x\r\n\r\n"])
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 414 ")
+        assert json.loads(body)["error"].startswith("the request target (path and query) is too long")
+        # A target over the parser's own bound, arriving in one read, is the same 414 (the parser called it 400).
+        answer = await _exchange(port, b"GET /?q=" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 414 ")
+        # Under the limit: served.
+        answer = await _send_slowly(port, [b"GET /fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                                           b"X-Big: " + b"a" * (MAX_HEAD_BYTES // 2) + b"\r\n\r\n"])
+        assert answer.endswith(b"hello /fine")
+
+
+async def test_an_http_1_0_answer_of_unknown_length_ends_with_the_connection() -> None:
+    """HTTP/1.0 has no chunked coding (RFC 9112, 6.1): the stock protocol sent chunk sizes that a 1.0 client reads
+    as data. An answer with a length is sent as before."""
+    async with _serving(GatheringHttpToolsProtocol) as port:
+        streamed = await _exchange(port, b"GET /stream HTTP/1.0\r\n\r\n")
+        sized = await _exchange(port, b"GET /a HTTP/1.0\r\n\r\n")
+        head_only = await _exchange(port, b"HEAD /stream HTTP/1.0\r\n\r\n")
+        kept_alive = await _exchange(port, b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert streamed == b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\none two"
+    assert sized == (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 8\r\nconnection: close\r\n"
+                     b"\r\nhello /a")
+    assert b"one" not in head_only
+    assert b"transfer-encoding: chunked" in kept_alive  # HTTP/1.1 keeps its chunks
