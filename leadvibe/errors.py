@@ -15,6 +15,7 @@ import apsw
 import structlog
 
 from leadvibe.db.database import DatabaseClosed, ReadTimeout
+from leadvibe.disk_space import note_full
 from leadvibe.timeutil import TIMESTAMP_FORM
 
 log = structlog.get_logger("leadvibe.errors")
@@ -251,6 +252,7 @@ def validation_error(text: str, body: bytes | None = None, body_shape: str = "",
 def _unavailable(exc: BaseException) -> str | None:
     """The sentence for a database that cannot serve right now (503), or None for a real bug."""
     if isinstance(exc, apsw.FullError):
+        note_full()
         return "the disk is full: nothing was stored; free some space and retry"
     if isinstance(exc, ReadTimeout | DatabaseClosed):
         return str(exc)

@@ -25,6 +25,8 @@ log = structlog.get_logger("leadvibe.http")
 _REQ_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 _QUIET = {"/metrics", "/healthz"}
+# Audit entries kept in memory while the database cannot take them (a full disk), at most: the oldest go first.
+AUDIT_UNWRITTEN_MAX = 10_000
 _BOOT = new_id("req")[4:12]
 _counter = itertools.count(1)
 
@@ -107,7 +109,15 @@ async def _audit(rt: Any, scope: Scope, method: str, path: str, status: int, ela
     unit = tenant.unit_id if tenant is not None else (scope.get("path_params") or {}).get("unit_id")
     entry = (org, unit, kind, actor, email, method, path, status, ip, round(elapsed * 1000, 3), request_id,
              rt.now_ms())
+    # Entries a failed write left (the disk was full) go first, in their order: the log keeps every attempt even
+    # when the database could not take it at once (up to AUDIT_UNWRITTEN_MAX kept in memory meanwhile).
+    entries = [*rt.audit_unwritten, entry]
+    rt.audit_unwritten = []  # taken: a request audited meanwhile does not write them a second time
     try:
-        await rt.db.write(lambda c: audit_store.record_many(c, [entry]))
+        await rt.db.write(lambda c: audit_store.record_many(c, entries))
     except Exception:
-        log.exception("audit_write_failed")
+        kept = entries + rt.audit_unwritten
+        log.exception("audit_write_failed", kept=min(len(kept), AUDIT_UNWRITTEN_MAX))
+        if len(kept) > AUDIT_UNWRITTEN_MAX:
+            log.error("audit_entries_dropped", dropped=len(kept) - AUDIT_UNWRITTEN_MAX)
+        rt.audit_unwritten = kept[-AUDIT_UNWRITTEN_MAX:]

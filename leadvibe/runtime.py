@@ -69,6 +69,8 @@ class Runtime:
     # and decaying them to skip checking them again (pipeline/decay.py), which a second pass would break.
     decay_pass: asyncio.Lock = field(default_factory=asyncio.Lock)
     lead_deletions: Periodic | None = None
+    # Audit entries a write failed to store (a full disk): written with the next entry (observe.py).
+    audit_unwritten: list[tuple[Any, ...]] = field(default_factory=list)
 
     def open_databases(self) -> None:
         """Open the main database and the inbox file (migrated), and settle the inbox file before anything reads

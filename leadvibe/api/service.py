@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from leadvibe.api.dashboard import page_response
 from leadvibe.db.rows import scalar
+from leadvibe.disk_space import disk_state
 from leadvibe.pipeline.worker_health import worker_health
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import PUBLIC
@@ -30,11 +31,12 @@ class HomeStatus(msgspec.Struct):
 
 
 class Health(msgspec.Struct, omit_defaults=True):
-    """Liveness and readiness. `oldest_waiting_s` only while the worker is stalled: how long the oldest unscored
-    event has waited."""
+    """Liveness and readiness. `disk`: `ok`, or `full` (leadvibe/disk_space.py). `oldest_waiting_s` only while the
+    worker is stalled: how long the oldest unscored event has waited."""
 
     status: str
     database: str
+    disk: str
     worker: str
     queue_depth: int
     version: str
@@ -63,10 +65,11 @@ async def home(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @get("/healthz", opt=PUBLIC, operation_id="healthz", summary="Liveness and readiness", tags=["Root"],
      responses={503: ResponseSpec(data_container=Health,
-                                  description="Degraded: the database or the worker is down, or the worker stalled")})
+                                  description="Degraded: the database or the worker is down, the worker stalled, "
+                                              "or the disk is full")})
 async def healthz(rt: Runtime) -> Response[Health]:
-    """200 when the database answers and the writer and worker run and keep up; 503 otherwise (a worker that has
-    finished no batch while an event waited `LEADVIBE_WORKER_STALL_S` seconds is `stalled`)."""
+    """200 when the database answers, the disk has room, and the writer and worker run and keep up; 503 otherwise
+    (a worker that has finished no batch while an event waited `LEADVIBE_WORKER_STALL_S` seconds is `stalled`)."""
     from leadvibe import __version__
 
     try:
@@ -77,9 +80,10 @@ async def healthz(rt: Runtime) -> Response[Health]:
     worker = rt.worker
     state = await worker_health(rt)
     depth = int(worker.queue_depth) if worker is not None else 0
-    healthy = db_ok and state.state not in ("stopped", "stalled")
-    body = Health("ok" if healthy else "degraded", "ok" if db_ok else "unavailable", state.state, depth, __version__,
-                  state.waiting_s)
+    disk = disk_state(str(rt.settings.data_path))
+    healthy = db_ok and disk == "ok" and state.state not in ("stopped", "stalled")
+    body = Health("ok" if healthy else "degraded", "ok" if db_ok else "unavailable", disk, state.state, depth,
+                  __version__, state.waiting_s)
     return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
 
 

@@ -589,6 +589,8 @@ _PREPARE_CHUNK = 256
 _READ_CHUNK = 2048
 # Rows the worker's first batch fetches (later ones double up to the batch size while they run whole).
 _FIRST_BATCH = 256
+# The fewest rows a batch fetches after batches failed on the database (see `Worker._loop`).
+_FAILED_BATCH_MIN = 16
 # The longest an idle worker waits before it looks at the inbox again without being told of an arrival (seconds).
 # Every acknowledged event wakes it at once (`Worker.notify`); a look between arrivals only finds rows nobody told of,
 # so each empty look doubles the wait from `worker_idle_poll` up to this: an idle server's worker spent ~2 % of a
@@ -853,8 +855,7 @@ class Worker:
                     self.filter_windows.clear()
                     self.lead_cache.clear()
                     result = await self.rt.db.write(
-                        lambda c: self._batch(c, min(settings.worker_batch_size, 500), careful=True), alone=True,
-                        owner=WORKER)
+                        lambda c, n=min(limit, 500): self._batch(c, n, careful=True), alone=True, owner=WORKER)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -862,6 +863,9 @@ class Worker:
                 self.lead_cache.clear()
                 log.exception("worker_batch_failed")
                 self._busy = False
+                # The database failed, not an event (a full disk, an I/O error): smaller batches next, so a few
+                # megabytes freed on a full disk are enough to go on (a batch's rows all need room before it commits).
+                limit = max(_FAILED_BATCH_MIN, limit // 4)
                 await asyncio.sleep(0.5)
                 continue
             handled = result.processed + result.failed
