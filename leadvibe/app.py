@@ -160,7 +160,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
         guards=[authorize, check_query_values, json_content_type],
         before_request=decode_strictly,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[observe_middleware, restore_encoded_slashes],
+        middleware=[restore_encoded_slashes],
         lifespan=[lifespan],
         openapi_config=_openapi(),
         state=State({"runtime": rt}),
@@ -172,7 +172,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, lock: DataDirL
     )
     index_queries(app)
     list_every_method_in_options(app)
-    app.asgi_handler = head_as_get(refuse_unreadable_targets(rt, app.asgi_handler))
+    # Around the router, not as a route's middleware: a path no route has (404) or a method it does not take (405)
+    # is answered by the router itself, which left those answers without a request id, metrics or access log.
+    app.asgi_handler = head_as_get(refuse_unreadable_targets(rt, observe_middleware(app.asgi_handler)))
     if lean_ingest:
         app.asgi_handler = lean_ingest_app(rt, app.asgi_handler)
     app.asgi_handler = check_request_headers(rt, app.asgi_handler)

@@ -79,3 +79,17 @@ async def test_an_encoded_slash_is_no_empty_segment(api: Api) -> None:
     r = await api.get("/leads/crm%2F%2F7//events")
     assert r.status_code == 404, r.text
     assert r.json()["error"].startswith("the path `/leads/crm%2F%2F7//events` has an empty segment")
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/no-such-path", 404), ("HEAD", "/ingest", 405), ("DELETE", "/healthz", 405), ("OPTIONS", "/nowhere", 404),
+])
+async def test_answers_of_the_router_itself_carry_a_request_id_and_are_counted(api: Api, method: str, path: str,
+                                                                              status: int) -> None:
+    """A path no route has and a method a path does not take are answered by the router before any route's
+    middleware ran: they had no `X-Request-ID` and were missing from /metrics."""
+    r = await api.client.request(method, path, headers={"X-Request-ID": "req_routerlevel1"})
+    assert r.status_code == status
+    assert r.headers["x-request-id"] == "req_routerlevel1"
+    metrics = (await api.client.get("/metrics")).text
+    assert f'http_requests_total{{status="{status}",method="{method}"}}' in metrics
