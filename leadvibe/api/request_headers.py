@@ -1,5 +1,10 @@
 """In front of every route: a header that takes one value sent twice is a 400, a compressed body is decoded as
-its route reads it (`api/content_coding.py`), and a body that stops arriving is a 408 (`http_protocol.py`).
+its route reads it (`api/content_coding.py`), a body that stops arriving is a 408 (`http_protocol.py`), and a
+transfer coding other than `chunked` is a 501.
+
+The HTTP parser undoes `chunked` and nothing else: a body sent `Transfer-Encoding: gzip, chunked` reached the route
+still compressed and was refused as JSON that is not valid (or, uncompressed, taken). RFC 9112 (6.1) has a server
+answer 501 for a transfer coding it does not know; a compressed body is sent with `Content-Encoding`.
 
 Two `Authorization` headers (a Bearer token and Basic credentials), two `X-OU-ID`s naming different OUs, or two
 `Content-Type`s leave the request meaning two things. The server took the first of each and ignored the rest
@@ -32,6 +37,15 @@ SINGLE_VALUED = {
 }
 
 
+def _other_transfer_coding(value: bytes) -> str | None:
+    """The first coding of a Transfer-Encoding value other than `chunked`, or None."""
+    for part in value.decode("latin-1").split(","):
+        coding = part.strip().lower()
+        if coding and coding != "chunked":
+            return coding.split(";")[0].strip()[:40]
+    return None
+
+
 def _timed_reading(receive: Receive, cycle: Any) -> Receive:
     """`receive` answering 408 (and closing the connection) once the server marks the body late (http_protocol)."""
 
@@ -56,6 +70,10 @@ def check_request_headers(rt: Any, app: ASGIApp) -> ASGIApp:
         seen: list[bytes] = []
         coding = None
         for name, value in scope["headers"]:
+            if name == b"transfer-encoding" and (other := _other_transfer_coding(value)) is not None:
+                await refuse(rt, scope, send, 501, f"the transfer coding `{other}` is not supported (only chunked);"
+                                                   " send a compressed body with Content-Encoding")
+                return
             if name in SINGLE_VALUED:
                 if name in seen:
                     await refuse(rt, scope, send, 400, f"the {SINGLE_VALUED[name]} header was given more than once;"

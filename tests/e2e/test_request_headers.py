@@ -90,3 +90,24 @@ def test_headers_that_may_repeat_pass(server: ServerProcess) -> None:
                ("X-Forwarded-For", "10.0.0.1"), ("X-Forwarded-For", "10.0.0.2")]
     status, body = _post(server.port, "/rules", headers, b'{"event_type": "demo_request", "weight": 5}')
     assert status == 201, body
+
+
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate,chunked", "x-custom ; q=1, chunked"])
+def test_a_transfer_coding_the_server_does_not_undo_is_501(server: ServerProcess, coding: str) -> None:
+    """The parser undoes `chunked` only: the rest of the body's codings reached the route still applied."""
+    body = json.dumps({"lead_id": "ld_te", "event_type": "page_view", "event_id": f"te-{coding}"}).encode()
+    basic = server.basic()["Authorization"]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(f"POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: {basic}\r\n"
+                     f"Content-Type: application/json\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n"
+                     .encode() + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, answer = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501 "), data
+    first = coding.split(",")[0].split(";")[0].strip()
+    assert json.loads(answer) == {"error": f"the transfer coding `{first}` is not supported (only chunked); send a"
+                                           " compressed body with Content-Encoding"}
+    person = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
+    assert server.request("GET", "/events", params={"lead_id": "ld_te"}, headers=person).json()["total"] == 0
