@@ -47,7 +47,9 @@ class LeadOut(msgspec.Struct):
     org_id: str
     unit_id: str
     account_id: str | None
+    # The reference's lead shape has an owner; no input sets one yet, so both are null.
     owner_id: str | None
+    owner_name: str | None
     merged_into: str | None
     metadata: msgspec.Raw
     created_at: Instant | None
@@ -305,6 +307,7 @@ def lead_out(row: dict[str, Any], levels: LeadLevels) -> LeadOut:
         row["unit_id"],
         row["account_id"],
         row["owner_id"],
+        None,
         row["merged_into"],
         msgspec.Raw((row["metadata"] or "{}").encode()),
         to_rfc3339(row["created_at"]),

@@ -176,6 +176,12 @@ async def test_create_get_replace_patch(api: Api) -> None:
     lead = r.json()
     assert lead["id"] == "crm-42" and lead["metadata"] == {"plan": "Pro", "seats": 5} and lead["score"] == 0
     assert lead["unit_id"] == "unit_default" and lead["merged_into"] is None
+    # The reference's lead shape, owner included (no input sets one yet).
+    assert {"id", "org_id", "unit_id", "account_id", "owner_id", "owner_name", "created_at", "updated_at",
+            "merged_into", "metadata"} <= set(lead)
+    assert lead["owner_id"] is None and lead["owner_name"] is None
+    listed = (await api.get("/leads", params={"q": "crm-42"})).json()["leads"][0]
+    assert listed["owner_name"] is None and "aliases" in listed
     assert (await api.post("/leads", json={"id": "crm-42"})).status_code == 409
 
     got = (await api.get("/leads/crm-42")).json()
