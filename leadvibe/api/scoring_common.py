@@ -50,8 +50,15 @@ async def write_config(rt: Runtime, unit_id: str, fn: Callable[[Any], T]) -> T:
 
 
 def session_timeout_minutes(settings: dict[str, Any] | None) -> int:
-    """The OU's session timeout from a `store.scoring_settings` row (the default when there is none)."""
+    """The OU's session timeout from a `store.scoring_settings` row (the default when there is none): what an OU
+    without a saved surge policy uses."""
     return int((settings or {}).get("session_timeout_minutes") or DEFAULT_SESSION_TIMEOUT)
+
+
+def idle_seconds_in_effect(settings: dict[str, Any] | None) -> int:
+    """The session idle reset the OU's events get (seconds): its saved surge policy's, else its session timeout's."""
+    saved = (settings or {}).get("idle_reset_seconds")
+    return int(saved) if saved is not None else session_timeout_minutes(settings) * 60
 
 
 def clean_event_type(value: str, field: str = "event_type") -> tuple[str, str]:

@@ -9,7 +9,7 @@ from litestar import get, put
 
 from leadvibe.api.bounds import Signed, checked_range
 from leadvibe.api.json_body import refuses_null
-from leadvibe.api.scoring_common import invalidate, session_timeout_minutes, write_config
+from leadvibe.api.scoring_common import idle_seconds_in_effect, invalidate, session_timeout_minutes, write_config
 from leadvibe.documented import across_fields, choices
 from leadvibe.engine.surge import CAP_MAX, CAP_MIN, MODES, Band, SurgePolicy, build_policy
 from leadvibe.errors import ApiError, bad_request
@@ -83,10 +83,15 @@ class SurgePolicyOut(msgspec.Struct):
     updated_at: Instant | None
 
 
+def _minutes_in_effect(row: dict[str, Any]) -> int:
+    """The session idle timeout the OU's events get, in whole minutes (a saved surge policy's idle reset, which may
+    be any number of seconds, to the nearest minute within the setting's range)."""
+    seconds = idle_seconds_in_effect(row)
+    return max(TIMEOUT_MIN, min(TIMEOUT_MAX, (seconds + 30) // 60))
+
+
 def _settings(row: dict[str, Any]) -> ScoringSettings:
-    return ScoringSettings(
-        bool(row["allow_negative_scores"]), bool(row["abm_enabled"]), int(row["session_timeout_minutes"])
-    )
+    return ScoringSettings(bool(row["allow_negative_scores"]), bool(row["abm_enabled"]), _minutes_in_effect(row))
 
 
 @get(
@@ -97,7 +102,8 @@ def _settings(row: dict[str, Any]) -> ScoringSettings:
     tags=["Settings"],
 )
 async def get_scoring_settings(rt: Runtime, tenant: Tenant) -> ScoringSettings:
-    """The organization's toggles and the active OU's effective session idle timeout (minutes)."""
+    """The organization's toggles and the active OU's effective session idle timeout (minutes): a saved surge
+    policy's idle reset, to the nearest minute, else the OU's session timeout."""
     row = await rt.db.read(lambda c: store.scoring_settings(c, tenant.org_id, tenant.unit_id))
     if row is None:  # the OU vanished between the guard and here
         raise ApiError(404, "org unit not found")
@@ -114,7 +120,8 @@ async def get_scoring_settings(rt: Runtime, tenant: Tenant) -> ScoringSettings:
 async def update_scoring_settings(
     rt: Runtime, tenant: Tenant, principal: Principal, data: ScoringSettingsIn
 ) -> ScoringSettings:
-    """Operators set the OU's session timeout (1..1440 minutes); only org admins change the org-wide toggles.
+    """Operators set the OU's session timeout (1..1440 minutes; a saved surge policy's idle reset becomes it too);
+    only org admins change the org-wide toggles.
 
     Changing `allow_negative_scores` affects the next event of every OU; existing scores are not recomputed.
     """
@@ -151,6 +158,10 @@ async def update_scoring_settings(
             )
         if timeout is not None:
             org_store.set_session_timeout(c, tenant.unit_id, timeout, now)
+            # One timeout in effect: a saved surge policy's idle reset is it, so it changes too (unless the value
+            # sent is the one in effect already: a settings object sent back whole keeps a policy's seconds).
+            if timeout != _minutes_in_effect(current):
+                store.set_surge_idle(c, tenant.unit_id, timeout * 60, now)
         return store.scoring_settings(c, tenant.org_id, tenant.unit_id), bool(toggles)  # type: ignore[return-value]
 
     row, org_wide = await rt.db.write(run)
@@ -212,7 +223,8 @@ async def get_surge_policy(rt: Runtime, tenant: Tenant) -> SurgePolicyOut:
 async def put_surge_policy(rt: Runtime, tenant: Tenant, data: SurgePolicyIn) -> SurgePolicyOut:
     """Validate with the engine's rules (400 with its message) and save; the next event uses it.
 
-    `idle_reset_seconds` omitted → the OU's session timeout x 60; `multiplier_cap` omitted → the mode's cap.
+    `idle_reset_seconds` omitted → the idle reset in effect (a saved policy's, else the OU's session timeout x 60);
+    `multiplier_cap` omitted → the mode's cap.
     """
     bands = [Band(b.min_events, b.multiplier) for b in data.bands] if data.bands is not None else None
 
@@ -224,7 +236,7 @@ async def put_surge_policy(rt: Runtime, tenant: Tenant, data: SurgePolicyIn) -> 
                 bands,
                 data.idle_reset_seconds,
                 data.multiplier_cap,
-                default_idle_seconds=session_timeout_minutes(settings) * 60,
+                default_idle_seconds=idle_seconds_in_effect(settings),
             )
         except ValueError as exc:
             raise bad_request(str(exc)) from None

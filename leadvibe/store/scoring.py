@@ -371,13 +371,21 @@ def delete_level(conn: apsw.Connection, unit_id: str, kind: str, level_id: str) 
 
 # -- scoring settings and surge policy -----------------------------------------------------------------------
 def scoring_settings(conn: apsw.Connection, org_id: str, unit_id: str) -> dict[str, Any] | None:
-    """The organization's toggles and the OU's session timeout."""
+    """The organization's toggles, the OU's session timeout (minutes: what an OU without a saved surge policy
+    uses), and the saved surge policy's idle reset (seconds, None without one: the timeout in effect then)."""
     return query_one(
         conn,
-        "SELECT o.allow_negative_scores, o.abm_enabled, u.session_timeout_minutes FROM org_units u"
-        " JOIN organizations o ON o.id = u.org_id WHERE u.id = ? AND o.id = ?",
+        "SELECT o.allow_negative_scores, o.abm_enabled, u.session_timeout_minutes, p.idle_reset_seconds"
+        " FROM org_units u JOIN organizations o ON o.id = u.org_id"
+        " LEFT JOIN surge_policies p ON p.unit_id = u.id WHERE u.id = ? AND o.id = ?",
         (unit_id, org_id),
     )
+
+
+def set_surge_idle(conn: apsw.Connection, unit_id: str, seconds: int, now: int) -> None:
+    """The saved surge policy's idle reset (no row changes for an OU without one)."""
+    conn.execute("UPDATE surge_policies SET idle_reset_seconds = ?, updated_at = ? WHERE unit_id = ?",
+                 (seconds, now, unit_id))
 
 
 def org_unit_ids(conn: apsw.Connection, org_id: str) -> list[str]:

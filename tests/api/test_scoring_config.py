@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from leadvibe.timeutil import to_rfc3339
 from tests.conftest import Api
-from tests.helpers import member_headers
+from tests.helpers import member_headers, wait_idle
 
 
 async def _other_ou(api: Api) -> dict[str, str]:
@@ -372,6 +373,44 @@ async def test_surge_policy_defaults_follow_session_timeout(api: Api) -> None:
     assert (await api.get("/settings/ou/surge-policy")).json()["idle_reset_seconds"] == 600
 
 
+async def test_the_session_timeout_in_effect_is_one_value_with_a_saved_surge_policy(api: Api) -> None:
+    """`GET /settings/scoring` reports the timeout in effect: once a surge policy is saved, its idle reset (the
+    settings said the OU's unused timeout, and a PUT of it changed nothing scoring used)."""
+    saved = await api.put("/settings/ou/surge-policy", json={"mode": "gentle", "idle_reset_seconds": 600})
+    assert saved.status_code == 200, saved.text
+    assert (await api.get("/settings/scoring")).json()["session_timeout_minutes"] == 10
+    # Sent back whole, the value in effect changes nothing; another value is the policy's idle reset too.
+    whole = (await api.get("/settings/scoring")).json()
+    assert (await api.put("/settings/scoring", json=whole)).json()["session_timeout_minutes"] == 10
+    assert (await api.get("/settings/ou/surge-policy")).json()["idle_reset_seconds"] == 600
+    r = await api.put("/settings/scoring", json={"session_timeout_minutes": 20})
+    assert r.json()["session_timeout_minutes"] == 20
+    policy = (await api.get("/settings/ou/surge-policy")).json()
+    assert policy["idle_reset_seconds"] == 1200 and policy["mode"] == "gentle" and policy["saved"] is True
+    # Seconds that are not whole minutes: reported to the nearest minute, and kept while that value is sent back.
+    await api.put("/settings/ou/surge-policy", json={"mode": "gentle", "idle_reset_seconds": 90})
+    assert (await api.get("/settings/scoring")).json()["session_timeout_minutes"] == 2
+    await api.put("/settings/scoring", json={"session_timeout_minutes": 2})
+    assert (await api.get("/settings/ou/surge-policy")).json()["idle_reset_seconds"] == 90
+    await api.put("/settings/ou/surge-policy", json={"mode": "gentle", "idle_reset_seconds": 10})
+    assert (await api.get("/settings/scoring")).json()["session_timeout_minutes"] == 1
+
+
+async def test_sessions_follow_the_timeout_the_settings_report(api: Api) -> None:
+    """Two events 15 minutes apart: with a saved policy of 10 minutes idle and the settings then set to 20, they
+    are one session (the policy's old 10 minutes made two while the settings said 20)."""
+    await api.put("/settings/ou/surge-policy", json={"mode": "standard", "idle_reset_seconds": 600})
+    await api.put("/settings/scoring", json={"session_timeout_minutes": 20})
+    base = 1_700_000_000_000
+    for n, minutes in enumerate((0, 15)):
+        r = await api.post("/ingest", json={"lead_id": "ld_sess", "event_type": "page_view", "event_id": f"ev_s{n}",
+                                            "timestamp": to_rfc3339(base + minutes * 60_000)})
+        assert r.status_code == 202, r.text
+    await wait_idle(api)
+    lead = (await api.get("/leads", params={"q": "ld_sess"})).json()["leads"]
+    assert [(row["id"], row["session_count"]) for row in lead] == [("ld_sess", 1)]
+
+
 async def test_surge_policy_upsert_and_validation(api: Api) -> None:
     r = await api.put(
         "/settings/ou/surge-policy",
@@ -392,12 +431,12 @@ async def test_surge_policy_upsert_and_validation(api: Api) -> None:
     assert {k: got[k] for k in ("mode", "bands", "idle_reset_seconds", "multiplier_cap")} == {
         k: body[k] for k in ("mode", "bands", "idle_reset_seconds", "multiplier_cap")
     }
-    # a preset ignores sent bands and takes its cap; idle defaults to the OU's session timeout
+    # a preset ignores sent bands and takes its cap; idle left out keeps the one in effect (the saved policy's)
     r = await api.put(
         "/settings/ou/surge-policy", json={"mode": "gentle", "bands": [{"min_events": 2, "multiplier": 3}]}
     )
     assert r.json()["bands"][1] == {"min_events": 3, "multiplier": 1.1}
-    assert r.json()["multiplier_cap"] == 1.5 and r.json()["idle_reset_seconds"] == 1800
+    assert r.json()["multiplier_cap"] == 1.5 and r.json()["idle_reset_seconds"] == 120
     for bad, field in (
         ({"mode": "turbo"}, "mode"),
         ({"mode": "custom"}, "bands"),
