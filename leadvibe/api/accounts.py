@@ -166,10 +166,17 @@ def account_summary(c: Any, unit_id: str, account_id: str | None) -> AccountSumm
                           to_rfc3339(row["created_at"]), to_rfc3339(row["updated_at"]))
 
 
+# The values the reference lists for the filter: asked for in an OU whose account levels are named otherwise (or
+# that has none), they match no account rather than being refused.
+REFERENCE_INTENTS = ("low", "medium", "high")
+
+
 def _intent_ranges(levels: list[Level], intent: str) -> tuple[tuple[int, int], ...]:
     level = named(levels, intent)
     if level is not None:
         return tuple(score_ranges(levels, level))
+    if intent.strip().lower() in REFERENCE_INTENTS:
+        return ()
     names = ", ".join(sorted(lv.name for lv in levels)) or "none configured (POST /levels/account)"
     raise bad_request(f"`intent_level` {intent!r} is not an account level of this OU; levels: {names}")
 
@@ -184,7 +191,8 @@ async def list_accounts(
     limit: LimitParam = 50,
     range_: CreatedRange = None,
     search: Annotated[str | None, Parameter(max_length=200, description="Part of the name, domain or id")] = None,
-    intent_level: Annotated[str, Parameter(max_length=100, description="`all`, or an account level's name or id")]
+    intent_level: Annotated[str, Parameter(max_length=100, description="`all`, or an account level's name or id "
+                                           "(`low`, `medium` and `high` match no account where no level has the name)")]
     = "all",
 ) -> AccountList:
     """Accounts, highest account score first, with the figures of their live leads."""

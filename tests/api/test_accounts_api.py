@@ -101,11 +101,15 @@ async def test_account_mappings_rules_levels_and_intent(api: Api) -> None:
     assert r.status_code == 201 and r.json()["account_property"] == "employees"
     await api.post(f"/accounts/rulesets/{rs['id']}/rules", json={
         "account_property": "domain", "condition": "ends_with", "comparison_value": ".io", "weight": 5})
-    for name, lo, hi in (("low", 0, 19), ("medium", 20, 39), ("high", 40, 1000)):
-        await api.post("/levels/account", json={"name": name, "min_score": lo, "max_score": hi})
     await ingest(api, "a", "crm_sync", {"employees": 1200}, email="a@big.com")
     await ingest(api, "b", "crm_sync", {"employees": 40}, email="b@small.io")
     await settle(api)
+    # The reference's values, before any account level exists: no account has them (not a 400).
+    for value in ("low", "Medium", "HIGH"):
+        r = await api.get(f"/accounts?intent_level={value}")
+        assert r.status_code == 200 and r.json()["total"] == 0, r.text
+    for name, lo, hi in (("low", 0, 19), ("medium", 20, 39), ("high", 40, 1000)):
+        await api.post("/levels/account", json={"name": name, "min_score": lo, "max_score": hi})
     accounts = await _by_domain(api)
     assert (accounts["big.com"]["score"], accounts["big.com"]["intent_level"]) == (40, "high")
     assert (accounts["small.io"]["score"], accounts["small.io"]["intent_level"]) == (5, "low")
