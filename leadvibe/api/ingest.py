@@ -447,10 +447,15 @@ STREAM_RECHECK_S = 5.0
 
 @get("/stream", opt=access(Role.VIEWER, ou_query="ouId"), operation_id="stream", summary="Server-sent events stream",
      tags=["Stream"], media_type="text/event-stream")
-async def stream(rt: Runtime, tenant: Tenant, request: Request[Any, Any, Any]) -> Stream:
-    """`score_update`, `event_ingested`, `surge`, `trigger_fired` for the active OU, with heartbeats. The caller's
-    access is checked again as the stream goes on (`STREAM_RECHECK_S`): a logout, a deleted credential, an expired
-    token or a lost membership ends it, as it refuses the next request."""
+async def stream(rt: Runtime, tenant: Tenant, request: Request[Any, Any, Any],
+                 ou_id: Annotated[str | None, Parameter(
+                     query="ouId", max_length=128,
+                     description="The OU to stream (one the caller may read); default: the active OU")] = None
+                 ) -> Stream:
+    """`score_update`, `event_ingested`, `surge`, `trigger_fired` for the active OU (or `ouId`'s), with heartbeats.
+    The caller's access is checked again as the stream goes on (`STREAM_RECHECK_S`): a logout, a deleted credential,
+    an expired token or a lost membership ends it, as it refuses the next request."""
+    del ou_id  # the guard reads it (`access(..., ou_query="ouId")`) and resolved `tenant` from it
     hub = rt.stream
     opt = request.route_handler.opt
 

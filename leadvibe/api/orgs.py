@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, ResponseHeader
 
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import Name, clean_name
@@ -189,7 +189,11 @@ async def update_unit(rt: Runtime, principal: Principal, unit_id: str, data: Uni
 
 
 @post("/org-units/active", opt=access(None, auth="any", ou=False), operation_id="setActiveOrgUnit",
-      summary="Set active Organization Unit (OU)", tags=["OrgUnits"], status_code=200)
+      summary="Set active Organization Unit (OU)", tags=["OrgUnits"], status_code=200,
+      response_headers=[
+          ResponseHeader(name="X-OU-ID", description="The OU now active", documentation_only=True, value=""),
+          ResponseHeader(name="Set-Cookie", description="`activeOu=<OU id>`: HttpOnly, SameSite=Lax, 30 days",
+                         documentation_only=True, value="")])
 async def set_active(request: Request[Any, Any, Any], rt: Runtime, principal: Principal,
                      data: SetActive) -> Response[ActiveUnit]:
     """Validate membership, set the HttpOnly `activeOu` cookie and echo `X-OU-ID`."""

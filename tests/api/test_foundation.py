@@ -48,6 +48,9 @@ async def test_schema_document_and_offline_ui(api: Api) -> None:
         r = await api.client.get(missing)
         assert r.status_code == 404 and r.headers["content-type"] == "application/json", missing
         assert r.json()["error"].startswith("no such path")
+    # What ENDPOINTS.md names beyond bodies: the stream's `ouId`, the OU headers of choosing the active OU.
+    assert [p["name"] for p in doc["paths"]["/stream"]["get"]["parameters"]] == ["ouId"]
+    assert set(doc["paths"]["/org-units/active"]["post"]["responses"]["200"]["headers"]) == {"X-OU-ID", "Set-Cookie"}
 
 
 async def test_login_and_me(api: Api) -> None:
