@@ -318,8 +318,9 @@ def _cooled_down(last_fired_ts: int | None, now_ts: int, window: int) -> bool:
     # "At most once per lead per window", windows measured on event timestamps: a firing blocks another whose
     # window would overlap its own, on either side. Events may arrive out of time order: a burst sent late, from
     # hours before the last firing, fires for its own window, and a firing dated ahead (up to a day is accepted)
-    # does not mute the bursts of the present.
-    return last_fired_ts is None or abs(now_ts - last_fired_ts) >= window
+    # does not mute the bursts of the present. Windows are closed at both ends, so one exactly a window after the
+    # last firing still shares that firing's instant (and its events): it must be further away than that.
+    return last_fired_ts is None or abs(now_ts - last_fired_ts) > window
 
 
 def pattern_step(
@@ -332,8 +333,8 @@ def pattern_step(
     ``now_ts`` is the current event's timestamp (not the wall clock, so replays and simulations agree with
     live processing). Fires when every condition holds within ``[now - window, now]``, the current event is
     of one of the conditions' types (the firing is attributed to an event that is part of the pattern,
-    never to an unrelated one), and the last firing is a whole window away (``|now - last_fired| >= window``, so
-    that events sent out of time order fire for their own window).
+    never to an unrelated one), and the last firing is more than a window away (``|now - last_fired| > window``:
+    windows are closed at both ends; either side, so that events sent out of time order fire for their own window).
     """
     if not history or not _cooled_down(last_fired_ts, now_ts, t.window_ms):
         return False, last_fired_ts
@@ -352,7 +353,7 @@ def surge_step(
 
     Fires when the current event counts (its type matches, or the trigger has none), at least
     ``threshold_count`` counted events lie within ``[now - window, now]`` (the current one included), and
-    the trigger's last firing for this lead is a whole window away (either side) — so a sustained burst fires once per
+    the trigger's last firing for this lead is more than a window away (either side) — so a sustained burst fires once per
     window, not on every event. ``now_ts`` is the current event's timestamp.
     """
     if not history or not _cooled_down(last_fired_ts, now_ts, t.window_ms):

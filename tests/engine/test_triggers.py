@@ -357,18 +357,21 @@ def test_pattern_fires_at_most_once_per_window() -> None:
         ("page_view", 5 * MIN),  # still holds, same window: no
         ("page_view", 6 * MIN),
         ("pricing", 10 * MIN + 2),  # holds, but one ms short of a whole window since the firing: no
-        ("page_view", 10 * MIN + 3),  # a window later; holds with the pricing at t=3 on the window's edge
+        ("page_view", 10 * MIN + 3),  # exactly a window later: its window shares the firing's instant (t=3): no
+        ("page_view", 10 * MIN + 4),  # more than a window later; holds without the events of the first window
     )
-    assert run(PATTERN, events) == ["e3", "e7"]
+    assert run(PATTERN, events) == ["e3", "e8"]
 
 
 def test_pattern_step_state() -> None:
     events = history(("page_view", 0), ("page_view", 1), ("page_view", 2), ("pricing", 3))
     assert pattern_step(PATTERN, events, None, T0 + 3) == (True, T0 + 3)
     assert pattern_step(PATTERN, events, T0 + 3, T0 + 3) == (False, T0 + 3)
-    # Exactly one window after the last firing the cooldown is over.
+    # Exactly one window after the last firing the windows still share its instant: no firing yet.
     later = [*events, HistEvent("e9", "pricing", T0 + 3 + 10 * MIN)]
-    assert pattern_step(PATTERN, later, T0 + 3, T0 + 3 + 10 * MIN) == (False, T0 + 3)  # page_views aged out
+    assert pattern_step(PATTERN, later, T0 + 3, T0 + 3 + 10 * MIN) == (False, T0 + 3)
+    ready = [*events[:3], HistEvent("e8", "page_view", T0 + 10 * MIN), HistEvent("e9", "pricing", T0 + 4 + 10 * MIN)]
+    assert pattern_step(PATTERN, ready, T0 + 3, T0 + 4 + 10 * MIN) == (False, T0 + 3)  # page_views aged out
     assert pattern_step(PATTERN, [], None, T0) == (False, None)
 
 
@@ -408,8 +411,9 @@ def test_surge_fires_once_per_window() -> None:
     trigger = SurgeTrigger("g", None, MIN, 2)
     offsets = [0, 1, 2, 3, MIN, MIN + 1, MIN + 2]
     events = history(*[("x", offset) for offset in offsets])
-    # Fires at t=1; then not until t - 1 >= one minute, i.e. at t = MIN + 1.
-    assert run(trigger, events) == ["e1", "e5"]
+    # Fires at t=1; then not until t - 1 > one minute (the windows are closed: at t = MIN + 1 the new one would still
+    # hold the firing's event), i.e. at t = MIN + 2.
+    assert run(trigger, events) == ["e1", "e6"]
 
 
 def test_surge_step_state_and_type_gate() -> None:
