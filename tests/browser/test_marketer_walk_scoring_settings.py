@@ -1,7 +1,7 @@
-"""Scoring and workspace settings as a marketing-ops person configures them: the session timeout says when the saved
-surge policy replaces it, surge bands and rule periods are refused beside the field at fault, event-type processing
-reads in words, and a CSV import says what every row needs and how many refused rows it lists. Each save is checked
-against what the API stored."""
+"""Scoring and workspace settings as a marketing-ops person configures them: the session timeout and the surge idle
+time are one setting, whichever tab saves it, surge bands and rule periods are refused beside the field at fault,
+event-type processing reads in words, and a CSV import says what every row needs and how many refused rows it lists.
+Each save is checked against what the API stored."""
 
 from __future__ import annotations
 
@@ -40,36 +40,98 @@ class Unit:
         return page
 
 
-def test_the_session_timeout_says_when_a_saved_surge_policy_replaces_it(admin: Watched, seeded: Seeded) -> None:
+def test_the_session_timeout_and_the_surge_idle_time_are_one_setting(admin: Watched, seeded: Seeded) -> None:
     unit = Unit(seeded, "Sessions")
     page = unit.open(admin, "/ui/scoring/settings")
     timeout = page.get_by_label("Session timeout (minutes)")
     expect(timeout).to_have_value("30")
+    same = "It is the same setting as the idle time on the Surge tab"
     expect(page.locator("#timeout-help")).to_contain_text("session ends after this many minutes without events")
+    expect(page.locator("#timeout-help")).to_contain_text(same)
     admin.shot("w13-scoring-settings-default")
 
-    # Until the surge policy is saved, its idle time is the session timeout, and the Surge tab says so in minutes.
+    # The Surge tab's idle time is the session timeout, saved policy or not, and it says so.
     page = admin.goto("/ui/scoring/surge")
     admin.settle()
-    expect(page.get_by_text("Until this policy is saved, a session ends after the session timeout")).to_contain_text(
-        "(30 minutes)")
-    page.get_by_label("Session ends after idle (minutes)").fill("10")
+    idle = page.get_by_label("Session ends after idle (minutes)")
+    expect(idle).to_have_value("30")
+    help_ = page.locator("#surge-idle-help")
+    expect(help_).to_have_text(re.compile(
+        r"Sessions end after 30 minutes without events\. This idle time is the\s+session timeout on the Settings tab:"
+        r"\s+saving it on either tab changes both\."))
+    expect(help_.get_by_role("link", name="Settings")).to_have_attribute("href", "/ui/scoring/settings")
+    expect(idle).to_have_attribute("aria-describedby", "surge-idle-help")
+    idle.fill("10")
     page.get_by_role("button", name="Save surge policy").click()
-    expect(page.get_by_text("Sessions end after 10 minutes without events.")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Surge policy saved")).to_be_visible()
+    expect(help_).to_contain_text("Sessions end after 10 minutes without events.")
     stored = unit.call("GET", "/settings/ou/surge-policy")
     assert stored["saved"] is True and stored["idle_reset_seconds"] == 600, stored
 
-    # The session timeout no longer ends sessions: the field says so, with the idle time that does.
+    # The Settings tab shows the policy's idle time as the timeout, and says it is one setting; no "Not in use".
     page = admin.goto("/ui/scoring/settings")
     admin.settle()
+    timeout = page.get_by_label("Session timeout (minutes)")
+    expect(timeout).to_have_value("10")
     note = page.locator("#timeout-help")
-    expect(note).to_have_text(re.compile(r"Not in use: the saved surge policy ends sessions after\s+10 minutes idle"))
-    expect(page.get_by_label("Session timeout (minutes)")).to_have_attribute("aria-describedby", "timeout-help")
+    expect(note).to_have_text(re.compile(r"A lead's session ends after this many minutes without events\.\s+"
+                                         r"It is the same setting as the idle time on the Surge tab,\s+"
+                                         r"where the surge policy multiplies points within a session\."))
+    expect(note).to_have_class(re.compile(r"\bmuted\b"))
+    expect(page.get_by_text("Not in use")).to_have_count(0)
+    expect(timeout).to_have_attribute("aria-describedby", "timeout-help")
     admin.shot("w13-scoring-settings-overridden")
     page.set_viewport_size(PHONE)
     expect(note).to_be_visible()
     assert sideways(page) == []
     admin.shot("w13-scoring-settings-phone", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # Saving another timeout here sets the policy's idle time: the Surge tab shows it when opened.
+    timeout.fill("20")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status").filter(has_text="Scoring settings saved")).to_be_visible()
+    expect(timeout).to_have_value("20")
+    assert unit.call("GET", "/settings/scoring")["session_timeout_minutes"] == 20
+    page = admin.goto("/ui/scoring/surge")
+    admin.settle()
+    expect(page.get_by_label("Session ends after idle (minutes)")).to_have_value("20")
+    expect(page.locator("#surge-idle-help")).to_contain_text("Sessions end after 20 minutes without events.")
+    admin.shot("w13-surge-idle-from-settings")
+    stored = unit.call("GET", "/settings/ou/surge-policy")
+    assert stored["saved"] is True and stored["idle_reset_seconds"] == 1200, stored
+
+
+def test_an_idle_time_of_seconds_shows_rounded_as_the_session_timeout(admin: Watched, seeded: Seeded) -> None:
+    unit = Unit(seeded, "Seconds")
+    page = unit.open(admin, "/ui/scoring/surge")
+    idle = page.get_by_label("Session ends after idle (minutes)")
+    idle.fill("1.5")
+    expect(page.locator("#surge-idle-help")).to_contain_text(
+        "Sessions end after 90 seconds without events. This idle time is the session timeout on the Settings tab "
+        "(shown there rounded to whole minutes)")
+    page.get_by_role("button", name="Save surge policy").click()
+    expect(page.get_by_role("status").filter(has_text="Surge policy saved")).to_be_visible()
+    assert unit.call("GET", "/settings/ou/surge-policy")["idle_reset_seconds"] == 90
+
+    page = admin.goto("/ui/scoring/settings")
+    admin.settle()
+    timeout = page.get_by_label("Session timeout (minutes)")
+    expect(timeout).to_have_value("2")
+    note = page.locator("#timeout-help")
+    expect(note).to_have_text(re.compile(r"It is the same setting as the Surge tab's idle time of 90 seconds,\s+"
+                                         r"shown here rounded to 2 minutes;\s+saving another number replaces it\."))
+    admin.shot("w13-scoring-settings-rounded")
+
+    # Saving the settings as shown keeps the 90 seconds; another number replaces them, and the note goes.
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status").filter(has_text="Scoring settings saved")).to_be_visible()
+    assert unit.call("GET", "/settings/ou/surge-policy")["idle_reset_seconds"] == 90
+    timeout.fill("3")
+    page.get_by_role("button", name="Save settings").click()
+    expect(note).to_contain_text("It is the same setting as the idle time on the Surge tab")
+    expect(note).not_to_contain_text("rounded")
+    assert unit.call("GET", "/settings/ou/surge-policy")["idle_reset_seconds"] == 180
 
 
 def test_custom_surge_bands_refuse_a_repeated_event_number_beside_the_band(admin: Watched, seeded: Seeded) -> None:
