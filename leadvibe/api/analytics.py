@@ -173,7 +173,7 @@ async def event_stats(rt: Runtime, tenant: Tenant) -> Stats:
      operation_id="getTopLeads", summary="Top leads (OU-scoped)", tags=TAGS)
 async def top_leads(
     rt: Runtime, tenant: Tenant,
-    limit: Annotated[int, Parameter(ge=1, le=100, description="How many leads, 1..100")] = 10,
+    limit: Annotated[int, Parameter(ge=1, le=500, description="How many leads, 1..500")] = 10,
     ruleset: Annotated[str | None, Parameter(description="Ruleset id (default: the primary ruleset)")] = None,
 ) -> list[TopLead]:
     """Live leads with the highest scores in a ruleset, with their engagement level."""
@@ -208,7 +208,7 @@ async def top_leads(
 async def score_gains(
     rt: Runtime, tenant: Tenant,
     hours: Annotated[int, Parameter(ge=1, le=720, description="Window in hours back from now, 1..720")] = 24,
-    limit: Annotated[int, Parameter(ge=1, le=100, description="How many leads, 1..100")] = 10,
+    limit: Annotated[int, Parameter(ge=1, le=500, description="How many leads, 1..500")] = 10,
 ) -> list[ScoreGain]:
     """Leads whose primary score rose most from events in the last `hours`, biggest gain first."""
     unit_id, since = tenant.unit_id, rt.now_ms() - hours * HOUR
