@@ -202,8 +202,10 @@ def _migrated(settings: Settings) -> list[str]:
 
 
 def cmd_version(_: argparse.Namespace) -> int:
-    """Print the version."""
-    print(f"leadvibe {__version__}")
+    """Print the version and the database schema this build migrates to (builds of one version differ by it)."""
+    from leadvibe.db.migrate import newest
+
+    print(f"leadvibe {__version__} (database schema {newest()})")
     return 0
 
 

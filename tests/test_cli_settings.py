@@ -156,3 +156,12 @@ def test_an_unknown_argument_is_said_with_the_commands_own_usage(argv: list[str]
     err = capsys.readouterr().err
     assert err.startswith(f"usage: leadvibe {argv[0]} ")  # what this command takes, not the list of commands
     assert f"leadvibe {argv[0]}: error: unrecognized arguments: {' '.join(argv[-1:])}" in err
+
+
+def test_the_version_names_the_schema_builds_of_one_version_differ_by(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every build said `leadvibe 0.1.0`: an operator could not tell an upgraded binary from the old one."""
+    from leadvibe.db.migrate import MIGRATIONS_DIR
+
+    newest = max(int(p.name[:4]) for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"(database schema {newest})")

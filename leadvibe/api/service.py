@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from leadvibe.api.dashboard import page_response
+from leadvibe.db import migrate
 from leadvibe.db.rows import scalar
 from leadvibe.disk_space import disk_state
 from leadvibe.pipeline.worker_health import worker_health
@@ -40,7 +41,12 @@ class Health(msgspec.Struct, omit_defaults=True):
     worker: str
     queue_depth: int
     version: str
+    # The database schema this build migrates to (`leadvibe version` says it too): tells builds of one version apart.
+    schema: int
     oldest_waiting_s: float | None = None
+
+
+SCHEMA = migrate.newest()
 
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
@@ -83,7 +89,7 @@ async def healthz(rt: Runtime) -> Response[Health]:
     disk = disk_state(str(rt.settings.data_path))
     healthy = db_ok and disk == "ok" and state.state not in ("stopped", "stalled")
     body = Health("ok" if healthy else "degraded", "ok" if db_ok else "unavailable", disk, state.state, depth,
-                  __version__, state.waiting_s)
+                  __version__, SCHEMA, state.waiting_s)
     return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
 
 

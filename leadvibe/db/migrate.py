@@ -30,6 +30,11 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
     return found
 
 
+def newest(directory: Path = MIGRATIONS_DIR) -> int:
+    """The schema this build migrates a database to: its newest migration's number."""
+    return max((v for v, _, _ in available(directory)), default=0)
+
+
 class NewerSchema(Exception):
     """The database was last migrated by a newer LeadVibe: this build does not know its schema."""
 
@@ -37,9 +42,9 @@ class NewerSchema(Exception):
 def check_known(version: int, directory: Path = MIGRATIONS_DIR, advice: str = "run that version or newer") -> None:
     """Raise NewerSchema when `version` (a database's last migration) is past this build's newest in `directory`:
     a database is never migrated, served or restored by a build that does not know its schema."""
-    newest = max((v for v, _, _ in available(directory)), default=0)
-    if version > newest:
-        raise NewerSchema(f"it comes from a newer LeadVibe (schema {version}, this build knows up to {newest}); "
+    known = newest(directory)
+    if version > known:
+        raise NewerSchema(f"it comes from a newer LeadVibe (schema {version}, this build knows up to {known}); "
                           f"{advice}")
 
 

@@ -353,8 +353,8 @@ def surge_step(
 
     Fires when the current event counts (its type matches, or the trigger has none), at least
     ``threshold_count`` counted events lie within ``[now - window, now]`` (the current one included), and
-    the trigger's last firing for this lead is more than a window away (either side) — so a sustained burst fires once per
-    window, not on every event. ``now_ts`` is the current event's timestamp.
+    the trigger's last firing for this lead is more than a window away (either side) — so a sustained burst fires
+    once per window, not on every event. ``now_ts`` is the current event's timestamp.
     """
     if not history or not _cooled_down(last_fired_ts, now_ts, t.window_ms):
         return False, last_fired_ts

@@ -27,7 +27,9 @@ async def test_root_home_health_metrics(api: Api) -> None:
     html = await api.client.get("/", headers={"Accept": "text/html"})
     assert html.headers["content-type"].startswith("text/html")
     health = (await api.client.get("/healthz")).json()
-    assert health["database"] == "ok"
+    assert health["database"] == "ok" and health["disk"] == "ok"
+    applied = await api.rt.db.read(lambda c: c.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+    assert health["schema"] == applied
     metrics = await api.client.get("/metrics")
     assert metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = metrics.text
