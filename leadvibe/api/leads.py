@@ -424,6 +424,10 @@ async def list_leads(
             account_id=account_id, members=members)
         primary = store.primary_ruleset_id(c, tenant.unit_id)
         rows, total = store.list_leads(c, tenant.unit_id, primary, filters, limit, (page - 1) * limit)
+        if created_from is not None or created_to is not None:
+            # The reference: `range` is "also used for session counts": the sessions each lead opened within it.
+            started = store.sessions_started(c, tenant.unit_id, [r["id"] for r in rows], created_from, created_to)
+            rows = [{**r, "session_count": started.get(r["id"], 0)} for r in rows]
         levels = lead_levels(c, tenant.unit_id)
         aliases = store.aliases_of_many(c, tenant.unit_id, [r["id"] for r in rows])
         return LeadList([listed(r, levels, aliases.get(r["id"], [])) for r in rows], total, page, limit)

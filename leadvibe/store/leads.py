@@ -198,6 +198,21 @@ def lead_names(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> 
     return out
 
 
+def sessions_started(conn: apsw.Connection, unit_id: str, lead_ids: list[str], start: int | None,
+                     end: int | None) -> dict[str, int]:
+    """Per lead, the sessions it opened with an event in [start, end): its scored events at position 1 of their
+    session (`session_index`), as `session_count` counts them over all time. One walk of the lead-keyed index per
+    lead, the row read only for the events in the range."""
+    if not lead_ids:
+        return {}
+    marks = ",".join("?" * len(lead_ids))
+    return {lead_id: int(n) for lead_id, n in conn.execute(
+        "SELECT lead_id, count(*) FROM events INDEXED BY events_lead_type_time WHERE unit_id = ?"
+        f" AND lead_id IN ({marks}) AND decay_id IS NULL AND occurred_at >= ? AND occurred_at < ?"
+        " AND session_index = 1 AND scope != 'observe' GROUP BY lead_id",
+        (unit_id, *lead_ids, start if start is not None else -(2**62), end if end is not None else 2**62))}
+
+
 def aliases_of_many(conn: apsw.Connection, unit_id: str, lead_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Aliases of several leads (a list page's), by lead id, each lead's own in the order they were first seen,
     then those a merge moved to it (so a merged lead keeps the name its first email gives it): one

@@ -772,3 +772,28 @@ async def test_list_totals_come_from_counts_that_stay_exact(scored: Api) -> None
     await counted()
     assert (await scored.delete("/rulesets/rs_test")).status_code in (200, 204)
     await counted()
+
+
+async def test_a_range_counts_the_sessions_each_lead_opened_within_it(api: Api) -> None:
+    """The reference: `range` filters leads by creation and "is also used for session counts": with it, a lead's
+    `session_count` is the sessions it opened within the range (by event time), not all of them."""
+    from leadvibe.timeutil import to_rfc3339
+
+    await add_rules(api, {"page_view": 1})
+    now = api.rt.now_ms()
+    day = 86_400_000
+    # Three sessions: 40 days ago, 3 days ago (two events, one session), and an hour ago.
+    times = [now - 40 * day, now - 3 * day, now - 3 * day + 60_000, now - 3_600_000]
+    batch = [{"lead_id": "ld_sessions", "event_type": "page_view", "timestamp": to_rfc3339(t)} for t in times]
+    assert (await api.post("/ingest/batch", json={"events": batch})).status_code == 202
+    await wait_idle(api)
+
+    async def sessions(range_: str) -> int:
+        leads = (await api.get("/leads", params={"range": range_})).json()["leads"]
+        return next(row["session_count"] for row in leads if row["id"] == "ld_sessions")
+
+    assert await sessions("all") == 3
+    assert await sessions("last_7d") == 2
+    assert await sessions("last_24h") == 1
+    assert (await api.get("/leads")).json()["leads"][0]["session_count"] == 3  # no range: every session
+    assert [row["id"] for row in (await api.get("/leads", params={"range": "yesterday"})).json()["leads"]] == []
