@@ -172,6 +172,14 @@ def wipe(conn: apsw.Connection, unit_id: str, now: int) -> tuple[dict[str, int],
             conn, f"UPDATE leads SET account_id = NULL, updated_at = ? WHERE unit_id = ? AND account_id IN"
             f" ({placeholders(len(accounts))}) AND NOT {_seeded('leads')}", (now, unit_id, *accounts))
 
+    # Event types only the sample's events had (none left, no settings of the OU's own): listed with no event,
+    # dated from the sample, they outlived it.
+    unused = ("FROM {table} WHERE unit_id = ?1 AND type_key IN (SELECT t.type_key FROM event_types t"
+              " WHERE t.unit_id = ?1 AND t.event_count = 0 AND NOT EXISTS (SELECT 1 FROM event_type_settings s"
+              " WHERE s.unit_id = ?1 AND s.type_key = t.type_key))")
+    _delete(conn, "DELETE " + unused.format(table="event_type_properties"), (unit_id,))
+    counts["event_types"] = _delete(conn, "DELETE " + unused.format(table="event_types"), (unit_id,))
+
     # The sample rows themselves, children before parents.
     for table in ("segment_rules", "segments", "fit_rules", "fit_rulesets", "field_mappings", "rules", "rulesets",
                   "levels", "decay_rules", "inorganic_filters", "triggers", "accounts", "leads"):

@@ -23,7 +23,7 @@ def clock() -> ManualClock:
 async def _table_counts(api: Api) -> dict[str, int]:
     tables = ("leads", "events", "event_scores", "lead_scores", "lead_aliases", "lead_props", "rulesets", "rules",
               "levels", "decay_rules", "triggers", "segments", "segment_rules", "field_mappings", "fit_rulesets",
-              "fit_rules", "accounts", "inbox")
+              "fit_rules", "accounts", "inbox", "event_types")
 
     def run(c: Any) -> dict[str, int]:
         return {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
