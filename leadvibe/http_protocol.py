@@ -201,6 +201,16 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
         # While the connection lingers (see `_linger`): when it started, and the timer that ends it.
         self._lingering_since: float | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
+        self._shutting_down = False
+
+    def shutdown(self) -> None:
+        """The server stops: as uvicorn does, without lingering over a request that was arriving (the server waits
+        for its connections to close)."""
+        self._shutting_down = True
+        if self._lingering_since is not None:
+            self.transport.close_now()  # type: ignore[attr-defined]
+            return
+        super().shutdown()
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -250,7 +260,7 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
         close; True when lingering (started now or before)."""
         if self._lingering_since is not None:
             return True
-        if not self._reading or self.transport.is_closing():
+        if not self._reading or self._shutting_down or self.transport.is_closing():
             return False
         real = self.transport._transport  # type: ignore[attr-defined]
         self._lingering_since = self._progress = self.loop.time()
