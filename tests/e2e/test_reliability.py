@@ -255,7 +255,9 @@ def test_a_full_disk_answers_503_and_loses_nothing(tmp_path: Path) -> None:
                     else:
                         raise AssertionError(f"unexpected {r.status_code}: {r.text}")
             assert statuses.get(503, 0) >= 5 and statuses.get(202, 0) > 10, statuses
-            assert server.request("GET", "/healthz").status_code == 200  # degraded writes, live server
+            health = server.request("GET", "/healthz")  # a live server whose writes are refused: says why
+            assert health.status_code == 503, health.text
+            assert (health.json()["disk"], health.json()["database"]) == ("full", "ok"), health.text
 
             resize(256)  # space is back: the worker catches up and ingestion works again
             r = server.request("POST", "/ingest", json={"lead_id": "ld_after", "event_type": "page_view"},
@@ -263,6 +265,8 @@ def test_a_full_disk_answers_503_and_loses_nothing(tmp_path: Path) -> None:
             assert r.status_code == 202
             acked.add(r.json()["metadata"]["event_id"])
             wait_scored(server)
+            health = server.request("GET", "/healthz")
+            assert health.status_code == 200 and health.json()["disk"] == "ok", health.text
             assert server.stop() == 0
         finally:
             server.kill()
