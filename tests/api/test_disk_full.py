@@ -11,12 +11,13 @@ from leadvibe.disk_space import disk_state, free_bytes
 from tests.conftest import Api
 
 
-def _inbox_limited(api: Api, limited: bool) -> None:
+def _limited(db: Any, limited: bool) -> None:
+    """Keep a database file from growing past its size now (SQLite then refuses writes: SQLITE_FULL), or not."""
     def run(conn: Any) -> None:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages if limited else 4294967294}").fetchall()
 
-    api.rt.inbox_db.write_blocking(run, transaction=False)
+    db.write_blocking(run, transaction=False)
 
 
 async def test_a_write_refused_for_want_of_space_is_503_and_the_disk_is_reported_full(own_api: Api) -> None:
@@ -31,7 +32,7 @@ async def test_a_write_refused_for_want_of_space_is_503_and_the_disk_is_reported
     everything = free + (1 << 40)
     assert disk_state(path, room_after_full=everything) == "ok"  # no write has failed yet
 
-    _inbox_limited(api, True)
+    _limited(api.rt.inbox_db, True)
     try:
         metadata = {"note": "x" * 2000}
         answers = []
@@ -48,7 +49,7 @@ async def test_a_write_refused_for_want_of_space_is_503_and_the_disk_is_reported
         # A write failed for want of space: full until that much room comes back (within a minute of it).
         assert disk_state(path, room_after_full=everything) == "full"
     finally:
-        _inbox_limited(api, False)
+        _limited(api.rt.inbox_db, False)
     r = await api.client.post("/ingest/batch", json={"events": [{"lead_id": "ld_full", "event_type": "page_view"}]},
                               headers=api.headers)
     assert r.status_code == 202
@@ -56,19 +57,11 @@ async def test_a_write_refused_for_want_of_space_is_503_and_the_disk_is_reported
     assert set(health) >= {"status", "database", "disk", "worker", "queue_depth", "version"}
 
 
-def _main_limited(api: Api, limited: bool) -> None:
-    def run(conn: Any) -> None:
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {pages if limited else 4294967294}").fetchall()
-
-    api.rt.db.write_blocking(run, transaction=False)
-
-
 async def test_audit_entries_a_full_disk_refused_are_written_with_the_next(own_api: Api) -> None:
     """An audit entry is written once the request is answered; a full disk refused it and it was lost (the log
     only said so). It is kept and written with the next entry."""
     api = own_api
-    _main_limited(api, True)
+    _limited(api.rt.db, True)
     try:
         for n in range(400):  # 400s are audited: each adds a row until the last page is full
             r = await api.client.post("/rules", json={"bogus": n}, headers=api.headers)
@@ -78,7 +71,7 @@ async def test_audit_entries_a_full_disk_refused_are_written_with_the_next(own_a
         kept = [entry[10] for entry in api.rt.audit_unwritten]
         assert kept
     finally:
-        _main_limited(api, False)
+        _limited(api.rt.db, False)
     r = await api.client.post("/rules", json={"bogus": "last"}, headers=api.headers)
     assert r.status_code == 400
     assert api.rt.audit_unwritten == []
