@@ -185,6 +185,12 @@ def _validate(s: Settings) -> None:
         raise ValueError(f"LEADVIBE_ADMIN_PASSWORD: the {problem}")
     if not 1 <= s.smtp_port <= 65535:
         raise ValueError("LEADVIBE_SMTP_PORT must be between 1 and 65535")
+    from leadvibe.email_address import mailbox
+
+    try:  # every email would be refused with it, one delivery at a time
+        mailbox(s.smtp_from.strip(), "LEADVIBE_SMTP_FROM")
+    except ValueError as exc:
+        raise ValueError(f"{exc} (the sender of every email, e.g. LeadVibe <alerts@example.com>)") from None
     for name, (least, inclusive) in _AT_LEAST.items():
         value = getattr(s, name)
         ok = math.isfinite(value) and (value >= least if inclusive else value > least)

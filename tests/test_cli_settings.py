@@ -50,6 +50,9 @@ def _keep_umask() -> Iterator[None]:
     ("LEADVIBE_ADMIN_EMAIL", " ", "must be an email address"),
     ("LEADVIBE_ADMIN_EMAIL", "not-an-email", "must be an email address"),
     ("LEADVIBE_ADMIN_PASSWORD", "short", "the password must be at least 8 characters"),
+    # Every email would have been refused for it, one delivery at a time, while the settings said email was ready.
+    ("LEADVIBE_SMTP_FROM", "alerts at example dot com", "is not a valid email address"),
+    ("LEADVIBE_SMTP_FROM", "a@example.com, b@example.com", "must be a single email address"),
 ])
 def test_a_setting_that_cannot_work_is_refused_naming_its_variable(name: str, value: str, says: str) -> None:
     with pytest.raises(ValueError, match=name) as exc:
@@ -59,8 +62,10 @@ def test_a_setting_that_cannot_work_is_refused_naming_its_variable(name: str, va
 
 def test_edge_values_that_do_work_are_accepted() -> None:
     s = load_settings({}, env={"LEADVIBE_LOG_LEVEL": "WARNING", "LEADVIBE_READ_DEADLINE": "0",
-                               "LEADVIBE_WORKER_PACE_MS": "0", "LEADVIBE_DELIVERY_SCHEDULE": ""})
+                               "LEADVIBE_WORKER_PACE_MS": "0", "LEADVIBE_DELIVERY_SCHEDULE": "",
+                               "LEADVIBE_SMTP_FROM": "LeadVibe alerts <alerts@example.com>"})
     assert (s.log_level, s.read_deadline, s.worker_pace_ms, s.delivery_schedule) == ("WARNING", 0, 0, ())
+    assert load_settings({}, env={}).smtp_from == "leadvibe@localhost"  # the default passes its own check
 
 
 def _refusal(capsys: pytest.CaptureFixture[str]) -> str:

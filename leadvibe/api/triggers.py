@@ -577,8 +577,7 @@ async def remove(rt: Runtime, tenant: Tenant, kind: str, trigger_id: str) -> Non
     def run(c: Any) -> bool:
         gone = store.delete_trigger(c, tenant.unit_id, kind, trigger_id)
         if gone:
-            delivery_store.close_pending_of_trigger(
-                c, tenant.unit_id, trigger_id, "not sent: its trigger was deleted", rt.now_ms())
+            delivery_store.close_pending_of_trigger(c, tenant.unit_id, trigger_id, rt.now_ms())
         rt.invalidate_triggers(tenant.unit_id)
         return gone
 

@@ -1,21 +1,30 @@
 """Email transport: trigger templates rendered into a multipart message, sent through the SMTP server.
 
-smtplib is blocking, so sending runs in a worker thread (``asyncio.to_thread``) and never stalls the event
-loop that also scores events. Nothing here reads the environment: the caller builds an
-:class:`SmtpConfig` from ``LEADVIBE_SMTP_*`` settings.
+smtplib is blocking, so sending runs in threads of its own (`_SENDERS`), never the event loop's default pool: a
+server that stalls (it accepts the connection and never answers, or dribbles a byte every few seconds, each within
+the socket timeout) held every thread of that pool, and the framework's routes and the password checks that need
+them waited behind it. An attempt as a whole is bounded too (`SmtpConfig.deadline_s`, from when it has a thread):
+past it its socket is shut, which ends the blocked read, and the attempt fails as a temporary error. Nothing here
+reads the environment: the caller builds an :class:`SmtpConfig` from ``LEADVIBE_SMTP_*`` settings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import html
 import re
 import smtplib
+import socket
 import ssl
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid
+
+from leadvibe.email_address import mailbox
 
 __all__ = [
     "PLACEHOLDERS",
@@ -34,11 +43,18 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(" + "|".join(PLACEHOLDERS) + r")\s*\}\}")
 class EmailError(Exception):
     """Sending failed; ``reason`` is one readable sentence (never containing the SMTP password)."""
 
-    def __init__(self, reason: str, smtp_code: int | None = None) -> None:
+    def __init__(self, reason: str, smtp_code: int | None = None, permanent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         # 4xx codes are temporary on the server's side, 5xx permanent: useful to whoever decides on retries.
         self.smtp_code = smtp_code
+        # Known never to work however often it is tried, whatever the code (a refusal without one).
+        self.permanent = permanent or (smtp_code is not None and smtp_code >= 500)
+
+
+# Threads that talk to SMTP servers (see the module's docstring): a few sends at once; more wait their turn here,
+# not in the event loop's pool.
+_SENDERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="leadvibe-smtp")
 
 
 def _render(template: str, ctx: Mapping[str, object], escape: bool) -> str:
@@ -79,7 +95,9 @@ class SmtpConfig:
     password: str | None = field(default=None, repr=False)
     starttls: bool = True
     sender: str = "leadvibe@localhost"
+    # Each network operation's limit (connecting, one read), and the whole attempt's.
     timeout_s: float = 10.0
+    deadline_s: float = 60.0
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -92,19 +110,6 @@ def _no_line_breaks(value: str, what: str) -> None:
     # A CR or LF in a header value would let template authors (or lead data) add headers such as Bcc.
     if any(c in value for c in "\r\n\x00"):
         raise ValueError(f"{what} must not contain line breaks")
-
-
-def _check_address(value: str, what: str) -> str:
-    _no_line_breaks(value, what)
-    parsed = getaddresses([value])
-    # parseaddr silently keeps the first of "a@x, b@y"; one header value must be exactly one mailbox.
-    if len(parsed) != 1:
-        raise ValueError(f"{what} must be a single email address")
-    _name, addr = parseaddr(value)
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in addr) or "," in addr:
-        raise ValueError(f"{what} is not a valid email address: {value!r}")
-    return addr
 
 
 _PREHEADER_FILL = "&#847;&zwnj;&nbsp;" * 40
@@ -153,8 +158,8 @@ def build_message(
         raise ValueError("at least one recipient is required")
     _no_line_breaks(subject, "subject")
     _no_line_breaks(preheader, "preheader")
-    recipients = [_check_address(a.strip(), "recipient") for a in to]
-    sender_addr = _check_address(cfg.sender.strip(), "sender")
+    recipients = [mailbox(a.strip(), "recipient") for a in to]
+    sender_addr = mailbox(cfg.sender.strip(), "sender")
 
     msg = EmailMessage()
     msg["Subject"] = subject
@@ -163,7 +168,8 @@ def build_message(
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = make_msgid(domain=sender_addr.rpartition("@")[2])
     text = f"{preheader}\n\n{text_body}" if preheader else text_body
-    msg.set_content(text if text.endswith("\n") else text + "\n")
+    # Quoted-printable, as the HTML part: a body of 8-bit bytes needs the server's 8BITMIME, announced per message.
+    msg.set_content(text if text.endswith("\n") else text + "\n", cte="quoted-printable")
     msg.add_alternative(_html_document(subject, preheader, html_body, text_body), subtype="html")
     return msg
 
@@ -172,17 +178,51 @@ def _decode(raw: bytes | str) -> str:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
-def _send_sync(cfg: SmtpConfig, message: EmailMessage) -> dict[str, str]:
+class _Attempt:
+    """One attempt's connection, for shutting it from outside when the attempt outlives its deadline."""
+
+    def __init__(self) -> None:
+        self.smtp: smtplib.SMTP | None = None
+        self.expired = False
+
+    def end(self) -> None:
+        """Shut the connection's socket: a read blocked on it returns at once (the attempt then fails)."""
+        self.expired = True
+        sock = getattr(self.smtp, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _send_sync(cfg: SmtpConfig, message: EmailMessage, attempt: _Attempt) -> dict[str, str]:
+    # The deadline counts from here, where the attempt has a thread (not while it waited for one).
+    timer = threading.Timer(cfg.deadline_s, attempt.end)
+    timer.daemon = True
+    timer.start()
+    try:
+        return _send_in_time(cfg, message, attempt)
+    finally:
+        timer.cancel()
+
+
+def _send_in_time(cfg: SmtpConfig, message: EmailMessage, attempt: _Attempt) -> dict[str, str]:
     assert cfg.host is not None
     context = cfg.ssl_context if cfg.ssl_context is not None else ssl.create_default_context()
     implicit_tls = cfg.port == 465
     try:
         smtp: smtplib.SMTP
         if implicit_tls:
-            smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout_s, context=context)
+            smtp = smtplib.SMTP_SSL(timeout=cfg.timeout_s, context=context)
         else:
-            smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s)
+            smtp = smtplib.SMTP(timeout=cfg.timeout_s)
+        # Connected below, not by the constructor: a server that never greets is ended too. The host TLS checks the
+        # certificate against (SMTPS, STARTTLS) is the one the constructor would have kept.
+        smtp._host = cfg.host  # type: ignore[attr-defined]
+        attempt.smtp = smtp
         with smtp:
+            smtp.connect(cfg.host, cfg.port)
+            if attempt.expired:  # ended while it connected, before there was a socket to shut
+                raise OSError("the attempt's deadline passed")
             smtp.ehlo()
             if cfg.starttls and not implicit_tls:
                 if not smtp.has_extn("starttls"):
@@ -194,14 +234,22 @@ def _send_sync(cfg: SmtpConfig, message: EmailMessage) -> dict[str, str]:
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if cfg.user:
-                smtp.login(cfg.user, cfg.password or "")
-            refused = smtp.send_message(message)
+                try:
+                    smtp.login(cfg.user, cfg.password or "")
+                except smtplib.SMTPNotSupportedError:
+                    raise EmailError("SMTP server does not offer authentication (AUTH) on this connection") from None
+            try:
+                refused = smtp.send_message(message)
+            except smtplib.SMTPNotSupportedError:
+                # smtplib's only such refusal when sending: an address that is not ASCII, on a server without
+                # SMTPUTF8. No retry can change that.
+                raise EmailError("the SMTP server does not take email addresses with non-ASCII characters (it "
+                                 "does not offer SMTPUTF8)", permanent=True) from None
     except EmailError:
         raise
     except smtplib.SMTPAuthenticationError as exc:
-        raise EmailError(f"SMTP authentication failed ({exc.smtp_code})", exc.smtp_code) from None
-    except smtplib.SMTPNotSupportedError:
-        raise EmailError("SMTP server does not offer authentication (AUTH) on this connection") from None
+        raise EmailError(f"SMTP authentication failed ({exc.smtp_code} {_decode(exc.smtp_error)})",
+                         exc.smtp_code) from None
     except smtplib.SMTPRecipientsRefused as exc:
         detail = "; ".join(f"{addr}: {code} {_decode(msg)}" for addr, (code, msg) in exc.recipients.items())
         codes = [code for code, _ in exc.recipients.values()]
@@ -218,6 +266,8 @@ def _send_sync(cfg: SmtpConfig, message: EmailMessage) -> dict[str, str]:
     except ssl.SSLError as exc:
         raise EmailError(f"SMTP TLS failed ({exc.reason or exc})") from None
     except (smtplib.SMTPException, OSError) as exc:
+        if attempt.expired:
+            raise EmailError(f"SMTP server {cfg.host}:{cfg.port} did not finish within {cfg.deadline_s:g} s") from None
         text = str(exc) or type(exc).__name__
         raise EmailError(f"SMTP connection to {cfg.host}:{cfg.port} failed ({text})") from None
     return {addr: f"{code} {_decode(msg)}" for addr, (code, msg) in refused.items()}
@@ -233,4 +283,9 @@ async def send_email(cfg: SmtpConfig, message: EmailMessage) -> dict[str, str]:
     """
     if not cfg.configured:
         raise EmailError("SMTP is not configured (LEADVIBE_SMTP_HOST)")
-    return await asyncio.to_thread(_send_sync, cfg, message)
+    attempt = _Attempt()
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_SENDERS, _send_sync, cfg, message, attempt)
+    except asyncio.CancelledError:
+        attempt.end()  # the sender stops (a server shutting down): the thread must not hold it up
+        raise

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from leadvibe.notify.webhook import parse_retry_after
+
 # Imported where a request is made (see notify/webhook.py): idle processes never load httpx.
 if TYPE_CHECKING:
     import httpx
@@ -54,12 +56,15 @@ class SlackError(Exception):
     """A Slack API failure. ``code`` is Slack's ``error`` string (``channel_not_found``, ``invalid_auth``,
     ``ratelimited``, ...) or one of ours (``http_502``, ``timeout``, ``request_failed``,
     ``invalid_response``);
-    ``retry_after`` is set for rate limits."""
+    ``retry_after`` is set for rate limits (and a 503 that says when); ``status`` is the HTTP status of the
+    answer, when one came."""
 
-    def __init__(self, code: str, method: str, retry_after: float | None = None, detail: str | None = None):
+    def __init__(self, code: str, method: str, retry_after: float | None = None, detail: str | None = None,
+                 status: int | None = None):
         self.code = code
         self.method = method
         self.retry_after = retry_after
+        self.status = status
         readable = _MESSAGES.get(code, f"Slack error {code}")
         if detail:
             readable = f"{readable} ({detail})"
@@ -88,12 +93,10 @@ def authorize_url(
 
 
 def _retry_after(value: str | None) -> float:
-    try:
-        seconds = float(value) if value is not None else 1.0
-    except ValueError:
-        seconds = 1.0
-    # Slack sends whole seconds; a missing or odd header still must not make the caller spin.
-    return seconds if seconds >= 0 else 1.0
+    # Slack sends whole seconds; a missing or odd header (not a number, infinite, negative) still must not make the
+    # caller spin or wait for ever: at least a second, at most a day (webhook.parse_retry_after's cap).
+    seconds = parse_retry_after(value)
+    return max(seconds, 1.0) if seconds is not None else 1.0
 
 
 class SlackClient:
@@ -163,12 +166,14 @@ class SlackClient:
             # The exception text is about the connection (no headers), so it cannot carry the token.
             raise SlackError("request_failed", method, detail=type(exc).__name__) from None
 
-        if response.status_code == 429:
-            raise SlackError(
-                "ratelimited", method, retry_after=_retry_after(response.headers.get("retry-after"))
-            )
-        if response.status_code != 200:
-            raise SlackError(f"http_{response.status_code}", method)
+        status = response.status_code
+        if status == 429:
+            raise SlackError("ratelimited", method, retry_after=_retry_after(response.headers.get("retry-after")),
+                             status=status)
+        if status != 200:
+            # A 503 may say when to come back, as a webhook receiver's does.
+            later = parse_retry_after(response.headers.get("retry-after")) if status == 503 else None
+            raise SlackError(f"http_{status}", method, retry_after=later, status=status)
         try:
             data = response.json()
         except ValueError:
@@ -178,7 +183,7 @@ class SlackClient:
         if not data.get("ok"):
             code = str(data.get("error") or "unknown_error")
             retry = _retry_after(response.headers.get("retry-after")) if code == "ratelimited" else None
-            raise SlackError(code, method, retry_after=retry)
+            raise SlackError(code, method, retry_after=retry, status=status)
         return data
 
     async def oauth_v2_access(

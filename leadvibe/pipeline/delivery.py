@@ -317,8 +317,7 @@ class DeliverySender:
         try:
             refused = await send_email(cfg, message)
         except EmailError as exc:
-            permanent = exc.smtp_code is not None and exc.smtp_code >= 500
-            return Outcome(False, exc.smtp_code, exc.reason, final="failed" if permanent else None)
+            return Outcome(False, exc.smtp_code, exc.reason, final="failed" if exc.permanent else None)
         if refused:
             return Outcome(False, error="; ".join(f"{k}: {v}" for k, v in refused.items()), final="failed")
         return Outcome(True, 250)  # the server took the message (smtplib raises on any other reply to its DATA)
@@ -351,7 +350,7 @@ class DeliverySender:
         except SlackError as exc:
             transient = exc.code in _SLACK_TRANSIENT or exc.code.startswith("http_5")
             return Outcome(
-                False, error=str(exc), retry_after=exc.retry_after, final=None if transient else "failed"
+                False, exc.status, str(exc), retry_after=exc.retry_after, final=None if transient else "failed"
             )
         if row["event_received_at"] is not None:
             rt.metrics.slack_latency.observe(max(0.0, (rt.now_ms() - int(row["event_received_at"])) / 1000))

@@ -87,13 +87,16 @@ def finish(
     last_error: str | None,
     now: int,
 ) -> None:
-    """Record the last attempt and close the delivery (`delivered`, `failed` or `disabled`)."""
+    """Record the last attempt and close the delivery (`delivered`, `failed` or `disabled`). A delivery its trigger's
+    deletion closed while this attempt was on its way (`TRIGGER_DELETED`) is recorded as delivered when it was:
+    the attempt finished, as the deletion lets it."""
     conn.execute(
-        "UPDATE deliveries SET status = ?, attempts = ?, last_status = ?, last_error = ?,"
+        "UPDATE deliveries SET status = ?1, attempts = ?2, last_status = ?3, last_error = ?4,"
         " next_attempt_at = NULL,"
-        " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END, updated_at = ?"
-        " WHERE unit_id = ? AND id = ? AND status = 'pending'",
-        (status, attempts, last_status, last_error, status, now, now, unit_id, delivery_id),
+        " delivered_at = CASE WHEN ?1 = 'delivered' THEN ?5 ELSE delivered_at END, updated_at = ?5"
+        " WHERE unit_id = ?6 AND id = ?7"
+        " AND (status = 'pending' OR (?1 = 'delivered' AND status = 'failed' AND last_error = ?8))",
+        (status, attempts, last_status, last_error, now, unit_id, delivery_id, TRIGGER_DELETED),
     )
 
 
@@ -126,13 +129,18 @@ def disable_pending_to(conn: apsw.Connection, unit_id: str, url: str, reason: st
     )
 
 
-def close_pending_of_trigger(conn: apsw.Connection, unit_id: str, trigger_id: str, reason: str, now: int) -> int:
-    """Close a deleted trigger's deliveries still waiting for an attempt (`failed`, with `reason`): a deletion
-    stops what the trigger would still send. Those closed stay listed, and a retry still sends one."""
+# Why a deleted trigger's waiting deliveries were closed (`close_pending_of_trigger`).
+TRIGGER_DELETED = "not sent: its trigger was deleted"
+
+
+def close_pending_of_trigger(conn: apsw.Connection, unit_id: str, trigger_id: str, now: int) -> int:
+    """Close a deleted trigger's deliveries still waiting for an attempt (`failed`, `TRIGGER_DELETED`): a deletion
+    stops what the trigger would still send. Those closed stay listed, and a retry still sends one. An attempt
+    already on its way finishes, and records a delivery it made (`finish`)."""
     conn.execute(
         "UPDATE deliveries SET status = 'failed', last_error = ?, next_attempt_at = NULL, updated_at = ?"
         " WHERE unit_id = ? AND trigger_id = ? AND status = 'pending'",
-        (reason, now, unit_id, trigger_id),
+        (TRIGGER_DELETED, now, unit_id, trigger_id),
     )
     return int(conn.changes())
 

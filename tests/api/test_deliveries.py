@@ -231,6 +231,38 @@ async def test_deleting_a_trigger_stops_what_it_would_still_send(tmp_path: Path,
         await client.__aexit__(None, None, None)
 
 
+async def test_an_attempt_on_its_way_when_its_trigger_is_deleted_records_what_it_did(
+        tmp_path: Path, receiver: Receiver) -> None:
+    """The receiver takes its time; the trigger is deleted while the attempt waits for it. The attempt finishes (the
+    deletion stops only what still waits) and its delivery is recorded: it was marked "not sent" and stayed so,
+    and a retry by hand sent it twice."""
+    _, client, api = await _app(tmp_path / "data", delivery_schedule=(60.0,))
+    try:
+        answered = asyncio.Event()
+
+        async def slowly(req: Any) -> Response:
+            await answered.wait()
+            return Response(200, b"ok")
+
+        receiver.server.handler = slowly
+        trigger_id = await _fire_milestone(api, webhook_url=receiver.url)
+        await _until(lambda: _has_requests(receiver))
+        assert (await api.delete(f"/triggers/milestones/{trigger_id}")).status_code == 204
+        [waiting] = await _deliveries(api)
+        assert waiting["last_error"] == "not sent: its trigger was deleted"
+        answered.set()
+        await _until(lambda: _status_is(api, "delivered"))
+        [d] = await _deliveries(api)
+        assert d["attempts"] == 1 and d["last_status"] == 200 and d["last_error"] is None
+        assert len(receiver.requests) == 1
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def _has_requests(receiver: Receiver) -> bool:
+    return len(receiver.requests) >= 1
+
+
 async def _attempted(api: Api) -> bool:
     return any(d["attempts"] >= 1 for d in await _deliveries(api, "pending"))
 

@@ -249,3 +249,82 @@ async def test_send_email_bad_password_does_not_leak_it(tls_smtp_server) -> None
     with pytest.raises(EmailError, match="SMTP authentication failed") as info:
         await send_email(cfg, build_message(cfg, ["a@example.com"], "s", "", "body"))
     assert "wrong-pass" not in str(info.value) and info.value.smtp_code == 535
+    assert "535" in info.value.reason and len(info.value.reason) > len("SMTP authentication failed (535)")
+
+
+# --- servers that stall, addresses a server cannot take -----------------------------------------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A server that accepts connections and never says a word (no greeting)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = False
+
+    def accept() -> None:
+        while not stop:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+    import threading
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop = True
+        listener.close()
+        for conn in accepted:
+            conn.close()
+
+
+async def test_a_server_that_never_answers_ends_at_the_deadline_and_holds_no_shared_thread(
+        silent_server: int) -> None:
+    """Each send waited in the event loop's default thread pool: eight stalled servers took all of it, and the
+    routes and password checks that need it waited too. Sends have threads of their own and a whole-attempt
+    deadline (each read within the socket timeout never ended a server that dribbles its answer)."""
+    import asyncio
+
+    cfg = SmtpConfig(host="127.0.0.1", port=silent_server, starttls=False, timeout_s=30, deadline_s=1.5)
+    message = build_message(cfg, ["a@example.com"], "s", "", "b")
+    sends = [asyncio.create_task(send_email(cfg, message)) for _ in range(8)]
+    await asyncio.sleep(0.2)
+    # The default pool is free while they stall.
+    assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 1.0) == 42
+    results = await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 10)
+    for result in results:
+        assert isinstance(result, EmailError), result
+        assert result.reason == f"SMTP server 127.0.0.1:{silent_server} did not finish within 1.5 s"
+        assert not result.permanent  # another attempt may find the server well
+
+
+async def test_a_non_ascii_address_on_a_server_without_smtputf8_fails_for_good() -> None:
+    """The reason said the server offered no AUTH (it was never asked for it), and the delivery was retried."""
+    recorder = Recorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=_free_port(), enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        cfg = SmtpConfig(host="127.0.0.1", port=controller.port, starttls=False, sender="alerts@leadvibe.example")
+        with pytest.raises(EmailError) as info:
+            await send_email(cfg, build_message(cfg, ["jösé@exämple.com"], "s", "", "b"))
+    finally:
+        controller.stop()
+    assert info.value.permanent and "non-ASCII" in info.value.reason and "SMTPUTF8" in info.value.reason
+    assert recorder.envelopes == []
+
+
+async def test_the_text_part_is_seven_bit_clean(smtp_server: tuple[Recorder, int]) -> None:
+    """An 8-bit body needs BODY=8BITMIME announced to the server: both parts are quoted-printable instead."""
+    recorder, port = smtp_server
+    cfg = SmtpConfig(host="127.0.0.1", port=port, starttls=False, sender="alerts@leadvibe.example")
+    await send_email(cfg, build_message(cfg, ["a@example.com"], "Zoë", "Zoë is hot", "Zoë reached 87 ✓"))
+    (envelope,) = recorder.envelopes
+    assert all(b < 128 for b in envelope.original_content)
+    assert "Zoë reached 87 ✓" in _parts(_received(recorder))[0]

@@ -89,6 +89,10 @@ class FakeSlack:
             body = json.loads(req.body)
             if body["channel"] == "CLIMIT":
                 return _json({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "12"})
+            if body["channel"].startswith("CAFTER_"):  # a 429 whose Retry-After is the rest of the name
+                return _json({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": body["channel"][7:]})
+            if body["channel"] == "CBUSY":
+                return Response(503, b"busy", {"Retry-After": "120"})
             if body["channel"] == "CGONE":
                 return _json({"ok": False, "error": "channel_not_found"})
             self.posted.append(body)
@@ -172,7 +176,7 @@ async def test_conversations_open_and_post(slack) -> None:
     assert info.value.code == "user_not_found"
 
 
-async def test_slack_errors_carry_the_code_and_never_the_token(slack) -> None:
+async def test_slack_errors_carry_the_code_and_the_status(slack) -> None:
     _fake, base = slack
     client = SlackClient(base, TOKEN)
     with pytest.raises(SlackError) as info:
@@ -183,7 +187,32 @@ async def test_slack_errors_carry_the_code_and_never_the_token(slack) -> None:
 
     with pytest.raises(SlackError) as info:
         await client.chat_post_message("CLIMIT", "hi")
-    assert info.value.code == "ratelimited" and info.value.retry_after == 12
+    assert info.value.code == "ratelimited" and info.value.retry_after == 12 and info.value.status == 429
+
+
+@pytest.mark.parametrize(("header", "waits"), [
+    ("999999", 86_400.0),  # at most a day, as a webhook receiver's
+    ("inf", 1.0),  # not a number of seconds: a second (it crashed the sender, which then resent at once)
+    ("nan", 1.0), ("-5", 1.0), ("soon", 1.0), ("0", 1.0),
+])
+async def test_a_rate_limit_waits_at_least_a_second_and_at_most_a_day(slack, header: str, waits: float) -> None:
+    _fake, base = slack
+    with pytest.raises(SlackError) as info:
+        await SlackClient(base, TOKEN).chat_post_message(f"CAFTER_{header}", "hi")
+    assert info.value.retry_after == waits
+
+
+async def test_a_503_says_when_to_come_back(slack) -> None:
+    """A 503's Retry-After was dropped (the next try came after the schedule's 5 s)."""
+    _fake, base = slack
+    with pytest.raises(SlackError) as info:
+        await SlackClient(base, TOKEN).chat_post_message("CBUSY", "hi")
+    assert (info.value.code, info.value.retry_after, info.value.status) == ("http_503", 120.0, 503)
+
+
+async def test_slack_errors_never_carry_the_token(slack) -> None:
+    _fake, base = slack
+    client = SlackClient(base, TOKEN)
 
     bad = SlackClient(base, "xoxb-revoked-secret")
     with pytest.raises(SlackError) as info:
