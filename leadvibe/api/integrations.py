@@ -17,7 +17,7 @@ from leadvibe.documented import single_line
 from leadvibe.errors import ApiError, bad_request
 from leadvibe.notify import webhook
 from leadvibe.notify.slack import SlackClient, SlackError, authorize_url
-from leadvibe.pipeline.delivery import ensure_webhook_secret, secrets_key
+from leadvibe.pipeline.delivery import ensure_webhook_secret, forget_revoked_slack_token, secrets_key
 from leadvibe.pipeline.inbox import no_control
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import PUBLIC, access
@@ -385,6 +385,8 @@ async def _slack_call(rt: Runtime, unit_id: str, call: Callable[[SlackClient], A
     try:
         return await call(client)
     except SlackError as exc:
+        if exc.needs_reinstall:
+            await forget_revoked_slack_token(rt, unit_id, row["bot_token"])
         raise ApiError(502, f"Slack answered an error: {exc}") from None
 
 

@@ -69,6 +69,13 @@ def smtp_config(s: Settings) -> SmtpConfig:
     )
 
 
+async def forget_revoked_slack_token(rt: Runtime, unit_id: str, sealed_token: bytes) -> None:
+    """Slack refused the OU's token for good: the OU shows as not connected (with its install link) until someone
+    connects it again, instead of connected while every message fails."""
+    if await rt.db.write(lambda c: integration_store.forget_slack_token(c, unit_id, sealed_token, rt.now_ms())):
+        log.warning("slack_token_refused", unit_id=unit_id)
+
+
 def secrets_key(rt: Runtime) -> bytes:
     """The key that seals integration secrets at rest (derived from the instance secret via the pepper)."""
     return derive(rt.pepper, "integration-secrets")
@@ -348,6 +355,8 @@ class DeliverySender:
                 channel = await client.conversations_open(channel)
             await client.chat_post_message(channel, text, blocks)
         except SlackError as exc:
+            if exc.needs_reinstall:
+                await forget_revoked_slack_token(rt, row["unit_id"], install["bot_token"])
             transient = exc.code in _SLACK_TRANSIENT or exc.code.startswith("http_5")
             return Outcome(
                 False, exc.status, str(exc), retry_after=exc.retry_after, final=None if transient else "failed"

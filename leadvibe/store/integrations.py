@@ -158,6 +158,15 @@ def set_slack_target(
     )
 
 
+def forget_slack_token(conn: apsw.Connection, unit_id: str, sealed_token: bytes, now: int) -> bool:
+    """Slack refused the token for good (revoked, expired): the OU is no longer connected, and says so, until it
+    installs again; the workspace and default target stay for then. Only that token: one a reinstall stored
+    meanwhile is kept."""
+    conn.execute("UPDATE slack_installs SET bot_token = NULL, updated_at = ? WHERE unit_id = ? AND bot_token = ?",
+                 (now, unit_id, sealed_token))
+    return conn.changes() > 0
+
+
 def delete_slack_install(conn: apsw.Connection, unit_id: str) -> bool:
     """Disconnect: forget the token, workspace and default target."""
     conn.execute("DELETE FROM slack_installs WHERE unit_id = ?", (unit_id,))

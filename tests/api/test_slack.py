@@ -227,3 +227,29 @@ async def test_trigger_notifies_slack_and_observes_latency(slack: tuple[Api, Fak
     assert f"{PUBLIC}/ui/leads/ld_%3C%21channel%3E" in blocks and "<!channel>" not in blocks
     assert api.rt.metrics.slack_latency.count == before + 2
     assert "event_to_slack_latency_seconds_count 2" in (await api.client.get("/metrics")).text
+
+
+async def test_a_token_slack_revoked_leaves_the_ou_not_connected(slack: tuple[Api, FakeSlack]) -> None:
+    """Slack refused the token for good: every message failed while the settings said connected, with no link to
+    install again. The OU is now not connected (its install link offered), its target kept for the reinstall."""
+    api, fake = slack
+    await _connect(api)
+    await api.put("/settings/slack/target", json={"kind": "channel", "id": "C1"})
+    await add_rules(api, {"demo": 50})
+    await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 40, "name": "Hot lead"})
+    fake.revoked = True
+    assert (await api.post("/ingest", json={"lead_id": "ld_revoked", "event_type": "demo"})).status_code == 202
+    await wait_idle(api)
+    for _ in range(200):
+        rows = (await api.get("/deliveries")).json()["deliveries"]
+        if rows and rows[0]["status"] != "pending":
+            break
+        await asyncio.sleep(0.05)
+    assert rows[0]["status"] == "failed" and "revoked" in rows[0]["last_error"], rows
+    status = (await api.get("/settings/slack")).json()
+    assert status["connected"] is False and status["authorize_url"], status
+    assert status["default_target_id"] == "C1"
+    fake.revoked = False
+    await _connect(api)  # installed again: connected, the target as it was
+    status = (await api.get("/settings/slack")).json()
+    assert status["connected"] is True and status["default_target_id"] == "C1"

@@ -36,6 +36,8 @@ class FakeSlack:
     def __init__(self) -> None:
         self.posted: list[dict[str, Any]] = []
         self.opened: list[str] = []
+        # Set: the workspace revoked the bot token, every call with it answers so.
+        self.revoked = False
 
     def __call__(self, req: Request) -> Response:
         method = req.path.removeprefix("/api/")
@@ -57,6 +59,8 @@ class FakeSlack:
             )
         if req.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
             return json_response({"ok": False, "error": "invalid_auth"})
+        if self.revoked:
+            return json_response({"ok": False, "error": "token_revoked"})
         if method == "conversations.list":
             return json_response(
                 {
