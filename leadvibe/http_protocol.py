@@ -202,6 +202,7 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
         self._lingering_since: float | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
         self._shutting_down = False
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def shutdown(self) -> None:
         """The server stops: as uvicorn does, without lingering over a request that was arriving (the server waits
@@ -211,7 +212,6 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close_now()  # type: ignore[attr-defined]
             return
         super().shutdown()
-        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the request's timers, then as uvicorn does."""

@@ -101,11 +101,11 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _serving(http: Any) -> AsyncIterator[int]:
+async def _serving(http: Any, keep_alive_s: int = 5) -> AsyncIterator[int]:
     """uvicorn serving `_app` over `http` on a free loopback port (yielded) until the block ends."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_app, http=http, log_config=None, access_log=False,
+    config = uvicorn.Config(_app, http=http, log_config=None, access_log=False, timeout_keep_alive=keep_alive_s,
                             lifespan="off", server_header=False, date_header=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -229,3 +229,11 @@ async def test_an_http_1_0_answer_of_unknown_length_ends_with_the_connection() -
                      b"\r\nhello /a")
     assert b"one" not in head_only
     assert b"transfer-encoding: chunked" in kept_alive  # HTTP/1.1 keeps its chunks
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_timeout() -> None:
+    """uvicorn waits for a connection's first byte without end: ours closes it as after a response."""
+    async with _serving(GatheringHttpToolsProtocol, keep_alive_s=1) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
