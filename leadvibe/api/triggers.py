@@ -927,8 +927,11 @@ async def _events(
     lead_id: str | None,
     start: str | None,
     end: str | None,
+    fired_before: int | None = None,
 ) -> list[EmittedEvent]:
     lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")
+    if fired_before is not None:
+        hi = fired_before if hi is None else min(hi, fired_before)
 
     def run(c: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
         rows = store.list_trigger_events(c, tenant.unit_id, kind, limit=limit, offset=(page - 1) * limit,
@@ -952,11 +955,15 @@ async def _export(
                "score_after", "level", "fired_at"]
     parse_time_param(start, "start"), parse_time_param(end, "end")  # bad bounds answer 400 before streaming
 
+    # The firings there were when the export began: later ones, newest first, would push rows already written
+    # onto the next page (written twice) and drop as many from the end.
+    fired_before = rt.now_ms() + 1
+
     async def pages() -> AsyncIterator[list[list[Any]]]:
         # One page in memory at a time, however many firings there are.
         page = 1
         while True:
-            events = await _events(rt, tenant, kind, page, CSV_PAGE, trigger_id, lead_id, start, end)
+            events = await _events(rt, tenant, kind, page, CSV_PAGE, trigger_id, lead_id, start, end, fired_before)
             yield [[getattr(e, col) for col in columns] for e in events]
             if len(events) < CSV_PAGE:
                 return
