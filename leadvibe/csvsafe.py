@@ -5,6 +5,10 @@ decision. A cell is neutralized the way OWASP recommends ("CSV Injection"): when
 that makes Excel, LibreOffice or Google Sheets evaluate it (`=`, `+`, `-`, `@`, tab, carriage return, or the
 full-width forms some of them also accept), it gets a leading `'`, which the spreadsheet shows as text and
 hides. Quoting of commas, quotes and newlines is the `csv` module's job and happens after that.
+
+An export imported again (`POST /import`) must give back the same values: the import takes one leading `'` off a
+cell that starts with `'`s and then such a character (`plain_cell`), and the export adds one to every such cell,
+so a value that itself started with `'=` comes back as it was.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from litestar.response import Stream
 
-__all__ = ["FORMULA_PREFIXES", "csv_download", "csv_stream", "encode_rows", "safe_cell"]
+__all__ = ["FORMULA_PREFIXES", "csv_download", "csv_stream", "encode_rows", "plain_cell", "safe_cell"]
 
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r", "\n",
                                      "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -35,8 +39,16 @@ def safe_cell(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value) if isinstance(value, float) else str(value)
     text = str(value)
-    if text.startswith(FORMULA_PREFIXES):
+    if text.lstrip("'").startswith(FORMULA_PREFIXES):
         return "'" + text
+    return text
+
+
+def plain_cell(text: str) -> str:
+    """A cell as `safe_cell` was given it: one leading `'` less where it starts with `'`s and then a character a
+    spreadsheet runs (an imported export: `'=1+1` is `=1+1`, `''=x` is `'=x`); any other cell as it is."""
+    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_PREFIXES):
+        return text[1:]
     return text
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -211,16 +211,22 @@ async def list_events(rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: L
      media_type="text/csv")
 async def export_events(rt: Runtime, tenant: Tenant, event_type: EventTypeParam = None,
                         lead_id: LeadParam = None, range_: RangeParam = "all", metadata: MetadataParam = None,
-                        logic: LogicParam = "and") -> Stream:
-    """CSV `id,lead_id,event_type,timestamp,channel,source,metadata`, newest first, streamed page by page."""
+                        logic: LogicParam = "and",
+                        order: Annotated[Literal["newest", "oldest"], Parameter(
+                            description="`newest` first (as `/events`), or `oldest` first: the order to import the "
+                                        "file in elsewhere, so its events are scored as they came")] = "newest",
+                        ) -> Stream:
+    """CSV `id,lead_id,event_type,timestamp,channel,source,metadata`, newest (or oldest) first, streamed page by
+    page."""
     f = event_filter(rt.now_ms(), event_type, lead_id, range_, metadata, logic)
     unit_id = tenant.unit_id
+    oldest_first = order == "oldest"
 
     async def pages() -> AsyncIterator[list[tuple[Any, ...]]]:
         cursor: tuple[int, int] | None = None
         while True:
             rows = await rt.db.read(partial(q.events_after, unit_id=unit_id, f=f, cursor=cursor,
-                                            limit=EXPORT_PAGE))
+                                            limit=EXPORT_PAGE, oldest_first=oldest_first))
             if not rows:
                 return
             yield [(r["id"], r["lead_id"], r["event_type"], to_rfc3339(r["occurred_at"]), r["channel"],

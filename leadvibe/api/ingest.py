@@ -19,6 +19,7 @@ from litestar.response import Stream
 
 from leadvibe.api.json_body import multipart_upload
 from leadvibe.csvread import Records, UnterminatedQuote, first_line_not_utf8, separator_hint, unterminated_header
+from leadvibe.csvsafe import plain_cell
 from leadvibe.documented import one_by_one, single_line_schema, sized
 from leadvibe.errors import ApiError, out_of_range, out_of_range_path, unprocessable, validation_error
 from leadvibe.ids import new_event_ids
@@ -365,7 +366,9 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
                 if len(cells) > len(fields):
                     raise ApiError(400, "the row has more cells than the header")
                 # A shorter row leaves its last columns empty.
-                event = validate(_row_event(dict(zip(fields, cells, strict=False))), now)
+                # An exported file imported again: cells it neutralised against spreadsheet formulas are the
+                # values they were (csvsafe.plain_cell).
+                event = validate(_row_event(dict(zip(fields, map(plain_cell, cells), strict=False))), now)
             except (ApiError, msgspec.ValidationError) as exc:
                 refuse(ImportErrorRow(line, exc.message if isinstance(exc, ApiError) else str(exc)))
                 continue

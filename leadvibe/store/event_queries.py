@@ -118,13 +118,14 @@ def _source(f: EventFilter) -> str:
     return "lead_events" if f.lead_id is not None else "events"
 
 
-def _newest_first(f: EventFilter) -> str:
-    """ORDER BY of the lists. For one lead the order is written `+occurred_at`, `+seq`: the plain columns let the
-    planner satisfy the order by walking the OU-wide events_unit_time and filtering the lead on the way (seconds
-    at a million events); the unary plus makes it start from the lead's own index and sort that lead's events."""
+def _newest_first(f: EventFilter, direction: str = "DESC") -> str:
+    """ORDER BY of the lists (`direction` ASC: oldest first). For one lead the order is written `+occurred_at`,
+    `+seq`: the plain columns let the planner satisfy the order by walking the OU-wide events_unit_time and
+    filtering the lead on the way (seconds at a million events); the unary plus makes it start from the lead's own
+    index and sort that lead's events."""
     if f.lead_id is not None:
-        return "ORDER BY +occurred_at DESC, +seq DESC"
-    return "ORDER BY occurred_at DESC, seq DESC"
+        return f"ORDER BY +occurred_at {direction}, +seq {direction}"
+    return f"ORDER BY occurred_at {direction}, seq {direction}"
 
 
 def count_events(conn: apsw.Connection, unit_id: str, f: EventFilter) -> int:
@@ -142,8 +143,9 @@ def list_events(conn: apsw.Connection, unit_id: str, f: EventFilter, limit: int,
 
 
 def events_after(conn: apsw.Connection, unit_id: str, f: EventFilter, cursor: tuple[int, int] | None,
-                 limit: int) -> list[dict[str, Any]]:
-    """Keyset page for exports: events strictly after `cursor` = (occurred_at, seq) in newest-first order.
+                 limit: int, oldest_first: bool = False) -> list[dict[str, Any]]:
+    """Keyset page for exports: events strictly after `cursor` = (occurred_at, seq) in newest-first order (or
+    oldest-first).
 
     Unlike OFFSET, each page costs the same however deep the export is, and rows added meanwhile never shift
     a page boundary.
@@ -153,10 +155,13 @@ def events_after(conn: apsw.Connection, unit_id: str, f: EventFilter, cursor: tu
         # The redundant `occurred_at <= ?` gives the planner an index range to start from; with the OR alone
         # it walks the OU's index from the newest event, so each page cost as much as everything before it.
         at = "+occurred_at" if f.lead_id is not None else "occurred_at"
-        where += f" AND {at} <= ? AND (occurred_at < ? OR seq < ?)"
+        if oldest_first:
+            where += f" AND {at} >= ? AND (occurred_at > ? OR seq > ?)"
+        else:
+            where += f" AND {at} <= ? AND (occurred_at < ? OR seq < ?)"
         params.extend((cursor[0], cursor[0], cursor[1]))
-    return query(conn, f"SELECT {EVENT_COLUMNS} FROM {_source(f)} WHERE {where} {_newest_first(f)} LIMIT ?",
-                 [*params, limit])
+    order = _newest_first(f, "ASC" if oldest_first else "DESC")
+    return query(conn, f"SELECT {EVENT_COLUMNS} FROM {_source(f)} WHERE {where} {order} LIMIT ?", [*params, limit])
 
 
 def event_by_id(conn: apsw.Connection, unit_id: str, event_id: str) -> dict[str, Any] | None:
