@@ -134,8 +134,9 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 
 def check_depth(value: Any, field: str = "metadata") -> None:
-    """400 when a JSON value nests deeper than MAX_DEPTH levels (SEMANTICS §2), naming the field."""
-    if _depth_exceeds(value, MAX_DEPTH - 1):
+    """400 when a JSON value nests deeper than MAX_DEPTH levels (SEMANTICS §2), naming the field: `value` itself
+    is the first level (a metadata object of 32 nested objects passes, as the message says; 31 did)."""
+    if _depth_exceeds(value, MAX_DEPTH):
         raise ApiError(400, f"`{field}` is nested too deeply (at most {MAX_DEPTH} levels)")
 
 

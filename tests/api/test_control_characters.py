@@ -102,13 +102,16 @@ async def test_lead_metadata_nests_no_deeper_than_event_metadata(api: Api) -> No
             value = {"x": value}
         return value
 
-    assert (await api.post("/leads", json={"id": "ld_deep", "metadata": nested(31)})).status_code == 201
-    for method, path, body in (("post", "/leads", {"id": "ld_deeper", "metadata": nested(32)}),
-                               ("put", "/leads/ld_deep", {"metadata": nested(32)}),
-                               ("patch", "/leads/ld_deep/metadata", nested(32))):
+    # "At most 32 levels": 32 pass (31 did, while the message said 32), 33 do not.
+    assert (await api.post("/leads", json={"id": "ld_deep", "metadata": nested(32)})).status_code == 201
+    r = await api.post("/ingest", json={"lead_id": "ld_deep", "event_type": "x", "metadata": nested(32)})
+    assert r.status_code == 202, r.text
+    for method, path, body in (("post", "/leads", {"id": "ld_deeper", "metadata": nested(33)}),
+                               ("put", "/leads/ld_deep", {"metadata": nested(33)}),
+                               ("patch", "/leads/ld_deep/metadata", nested(33))):
         r = await getattr(api, method)(path, json=body)
         assert r.status_code == 400 and "nested too deeply" in r.json()["error"], (method, path, r.text)
-    r = await api.post("/ingest", json={"lead_id": "ld_deep", "event_type": "x", "metadata": nested(32)})
+    r = await api.post("/ingest", json={"lead_id": "ld_deep", "event_type": "x", "metadata": nested(33)})
     assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
 
 
