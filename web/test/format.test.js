@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { counted, decayText, leadHint, leadInText, leadLabel, levelFor, levelRows, levelScores, ruleText } from '../src/lib/format.js';
+import { counted, csvCell, decayText, leadHint, leadInText, leadLabel, levelFor, levelRows, levelScores, ruleText } from '../src/lib/format.js';
 
 test('a lead reads as its name, then first and last name, then email, then id', () => {
   assert.equal(leadLabel({ id: 'ld_a', metadata: { name: 'Ada', email: 'a@x.io' } }), 'Ada');
@@ -100,4 +100,24 @@ test('leads per level are counted in the scores each level gets, highest band fi
   assert.deepEqual(rows.map((r) => [r.name, r.count]), [['Scorching', 0], ['Hot', 50], ['Cold', 0]]);
   assert.deepEqual(asked, [[50, 1_000_000_000], [0, 49]]); // none for a band Hot covers whole
   assert.equal(rows[0].band, null);
+});
+
+test('a CSV cell follows the server rule (csvsafe.safe_cell) against spreadsheet formulas', () => {
+  for (const c of ['=', '+', '-', '@', '\uFF1D', '\uFF0B', '\uFF0D', '\uFF20']) assert.equal(csvCell(`${c}1+1`), `'${c}1+1`);
+  assert.equal(csvCell('\tx'), "'\tx");
+  assert.equal(csvCell('\nx'), `"'\nx"`);
+  assert.equal(csvCell('\rx'), `"'\rx"`);
+  assert.equal(csvCell("'=x"), "''=x");
+  assert.equal(csvCell("''\uFF20x"), "'''\uFF20x");
+  assert.equal(csvCell("'abc"), "'abc");
+  assert.equal(csvCell('plain'), 'plain');
+  assert.equal(csvCell(-5), '-5');
+  assert.equal(csvCell(-2.5), '-2.5');
+  assert.equal(csvCell('-5'), "'-5");
+  assert.equal(csvCell(null), '');
+  assert.equal(csvCell(undefined), '');
+  assert.equal(csvCell(true), 'true');
+  assert.equal(csvCell(false), 'false');
+  assert.equal(csvCell('=a,"b"'), `"'=a,""b"""`);
+  assert.equal(csvCell({ a: 1 }), '"{""a"":1}"');
 });

@@ -18,3 +18,8 @@ test('a lead without a name leaves the name empty rather than repeating its id',
   assert.match(leadCsvLine({ id: 'ld_3', metadata: { email: ' m@x.io ' }, aliases: [{ kind: 'email', raw_value: 'a@x.io' }] }),
     /^ld_3,m@x\.io,m@x\.io,,/);
 });
+
+test('a negative score exports as a number and a formula-like name gets a leading quote', () => {
+  assert.match(leadCsvLine({ id: 'ld_4', metadata: { name: '\uFF1DHYPERLINK("x")' }, score: -5 }),
+    /^ld_4,"'\uFF1DHYPERLINK\(""x""\)",,,-5,/);
+});

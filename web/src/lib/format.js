@@ -165,11 +165,23 @@ export async function levelRows(levels, countIn) {
   return sorted.map((l, i) => ({ ...l, band: bands[i], count: counts[i] }));
 }
 
-/** A CSV cell that a spreadsheet will not run as a formula. */
+/** What makes a spreadsheet run a cell as a formula: the server's `FORMULA_PREFIXES` (leadvibe/csvsafe.py), the
+ * full-width forms included. */
+const FORMULA_START = /^[=+\-@\t\r\n\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/** A CSV cell that a spreadsheet will not run as a formula, by the server's rule (`safe_cell`, leadvibe/csvsafe.py):
+ * null and undefined are empty, booleans `true`/`false`, numbers as they are (a negative score is data, not a
+ * formula), objects as JSON; text that starts, after any leading `'`s, with a formula character gets one `'` more
+ * (so `'=x` is `''=x` and an import gives back `'=x`). Then it is quoted when it holds a comma, quote or line break. */
 export function csvCell(value) {
-  let text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value)
-    : String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  let text;
+  if (value === null || value === undefined) text = '';
+  else if (typeof value === 'boolean') text = value ? 'true' : 'false';
+  else if (typeof value === 'number' || typeof value === 'bigint') text = String(value);
+  else {
+    text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+    if (FORMULA_START.test(text.replace(/^'+/, ''))) text = `'${text}`;
+  }
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
