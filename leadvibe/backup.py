@@ -345,9 +345,10 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
                 conn.execute("PRAGMA journal_mode=DELETE").fetchall()
             finally:
                 conn.close()
+            _check_key_beside(backup)
             _fsync_path(tmp)
             moved: Path | None = None
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            stamp = _free_stamp(data_dir, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
             if db.exists():
                 moved = data_dir / f"{DB_NAME}.before-restore-{stamp}"
                 _move_aside(db, moved)
@@ -365,6 +366,31 @@ def restore_database(backup: Path, data_dir: Path) -> RestoreResult:
     finally:
         lock.release()
     return RestoreResult(db, db.stat().st_size, time.monotonic() - started, moved, version, key, inbox_aside)
+
+
+def _free_stamp(data_dir: Path, stamp: str) -> str:
+    """`stamp`, or `stamp-2`, `-3`, ...: the first that names no file set aside yet (two restores within a second
+    would otherwise replace the first one's copy of the original database and key with the second's)."""
+    names = (DB_NAME, inbox_store.FILE_NAME, KEY_NAME)
+    taken = {p.name for p in data_dir.iterdir()} if data_dir.is_dir() else set()
+    candidate, n = stamp, 1
+    while any(f"{name}.before-restore-{candidate}{suffix}" in taken for name in names for suffix in ("", *SIDECARS)):
+        n += 1
+        candidate = f"{stamp}-{n}"
+    return candidate
+
+
+def _check_key_beside(backup: Path) -> None:
+    """Refuse, before anything is replaced, a key beside the backup that the server could not use."""
+    src = key_beside(backup)
+    if not src.exists():
+        return
+    try:
+        size = len(src.read_bytes())
+    except OSError as exc:
+        raise BackupError(f"cannot read the key {src}: {exc.strerror or exc}") from None
+    if size < 32:
+        raise BackupError(f"the key {src} is damaged ({size} bytes, a key has 32): nothing was restored")
 
 
 def _move_aside(path: Path, to: Path) -> None:

@@ -133,13 +133,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from leadvibe import gc_policy
         from leadvibe.app import create_app
         from leadvibe.http_protocol import GatheringHttpToolsProtocol
-        from leadvibe.security.keys import MissingSecretKey
+        from leadvibe.security.keys import SecretKeyUnusable
 
         try:
             try:
                 app = create_app(settings, lock=lock, started_worker=started)
                 app_ref.append(app)
-            except MissingSecretKey as exc:
+            except SecretKeyUnusable as exc:
                 print(f"leadvibe: refusing to start: {exc}", file=sys.stderr)
                 return 1
             config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
@@ -185,15 +185,30 @@ def _migrated(settings: Settings) -> list[str]:
 
     from leadvibe.db.database import apply_pragmas
     from leadvibe.db.migrate import INBOX_MIGRATIONS_DIR, MIGRATIONS_DIR, NewerSchema, apply_migrations
+    from leadvibe.db.rows import scalar
     from leadvibe.store.inbox import path_beside
 
     applied: list[str] = []
-    for path, directory in ((settings.db_path, MIGRATIONS_DIR), (path_beside(settings.db_path), INBOX_MIGRATIONS_DIR)):
+    db_path, inbox_path = settings.db_path, path_beside(settings.db_path)
+    new_database = not db_path.exists() or db_path.stat().st_size == 0
+    for path, directory in ((db_path, MIGRATIONS_DIR), (inbox_path, INBOX_MIGRATIONS_DIR)):
         try:
             conn = apsw.Connection(str(path))
             try:
+                if conn.readonly("main"):
+                    raise DatabaseUnusable(f"cannot use the database {path}: it is read-only to this user; give "
+                                           "the user that runs LeadVibe write access to it")
                 apply_pragmas(conn, synchronous=settings.synchronous)
                 applied += apply_migrations(conn, directory)
+                # A file up to date needs no write to migrate: take the write lock once, so a file that refuses
+                # writes stops the start here and not at the first event acknowledged but never scored.
+                conn.execute("BEGIN IMMEDIATE; ROLLBACK")
+                if path == inbox_path and new_database and (waiting := scalar(conn, "SELECT count(*) FROM inbox")):
+                    raise DatabaseUnusable(
+                        f"the database {db_path} is new (removed or emptied) but the inbox file {inbox_path} holds "
+                        f"{waiting} events of the database it belonged to: scored into this one they would belong "
+                        "to no organization. Put the original database back, or move the inbox file aside to "
+                        "start afresh")
             finally:
                 conn.close()
         except (apsw.Error, NewerSchema) as exc:
@@ -304,12 +319,12 @@ def _stopped_server(args: argparse.Namespace, what: str, refusal: str, missing: 
         print(f"leadvibe: {what} refused: {exc}. {refusal}", file=sys.stderr)
         yield 1
         return
-    from leadvibe.security.keys import MissingSecretKey
+    from leadvibe.security.keys import SecretKeyUnusable
 
     try:
         try:
             rt = build_runtime(settings)
-        except MissingSecretKey as exc:
+        except SecretKeyUnusable as exc:
             print(f"leadvibe: {what} refused: {exc}", file=sys.stderr)
             yield 1
             return

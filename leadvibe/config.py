@@ -163,6 +163,9 @@ def _validate(s: Settings) -> None:
                          "interface)")
     if not s.data_dir.strip():
         raise ValueError("LEADVIBE_DATA_DIR (--data-dir) is empty: give the data directory's path")
+    if not s.jwt_audience.strip():
+        # PyJWT takes an empty audience for "expect none" and then refuses every token it signed (they carry one).
+        raise ValueError("LEADVIBE_JWT_AUDIENCE is empty: give the audience sign-in tokens name, e.g. leadvibe-api")
     if s.synchronous.upper() not in ("FULL", "NORMAL"):
         raise ValueError("LEADVIBE_SYNCHRONOUS must be FULL or NORMAL")
     if s.rate_limit_mode not in ("off", "observe", "enforce"):

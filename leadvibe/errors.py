@@ -14,6 +14,7 @@ from typing import Any
 import apsw
 import structlog
 
+from leadvibe.db.damage import DAMAGE_ERRORS, note_damaged
 from leadvibe.db.database import DatabaseClosed, ReadTimeout
 from leadvibe.disk_space import note_full
 from leadvibe.timeutil import TIMESTAMP_FORM
@@ -256,6 +257,10 @@ def _unavailable(exc: BaseException) -> str | None:
         return "the disk is full: nothing was stored; free some space and retry"
     if isinstance(exc, ReadTimeout | DatabaseClosed):
         return str(exc)
+    if isinstance(exc, DAMAGE_ERRORS):
+        note_damaged(exc)
+        return (f"the database file is damaged ({exc}): stop the server and restore the latest backup "
+                "(`leadvibe restore`, docs/backup.md)")
     return None
 
 
@@ -268,6 +273,7 @@ def unexpected_error(exc: BaseException, path: str, method: str) -> ApiError:
     unavailable = _unavailable(exc)
     if unavailable is not None:
         log.warning("database_unavailable", path=path, method=method, reason=unavailable)
-        return ApiError(503, unavailable, headers={"Retry-After": "30"})
+        # Retrying helps a full disk or a busy database, not a damaged file.
+        return ApiError(503, unavailable, headers=None if isinstance(exc, DAMAGE_ERRORS) else {"Retry-After": "30"})
     log.error("unhandled_error", path=path, method=method, exc_info=exc)
     return ApiError(500, "internal error")

@@ -323,7 +323,11 @@ def run_import(path: Path, url: str, auth: httpx.Auth | None, headers: dict[str,
     # Whether stderr's last line is a progress line still open: a failure's message then starts on a line of its
     # own, and otherwise on the first.
     line_open = False
-    with httpx.Client(base_url=url, auth=auth, headers=headers, timeout=300) as client:
+    try:
+        client = httpx.Client(base_url=url, auth=auth, headers=headers, timeout=300)
+    except httpx.InvalidURL as exc:
+        raise ImportFailed(f"--url {url} is not an address a server can be reached at: {exc}") from None
+    with client:
         if by_lead and show_progress:
             sys.stderr.write("grouping the rows by lead...")
             sys.stderr.flush()

@@ -45,6 +45,8 @@ def _keep_umask() -> Iterator[None]:
     ("LEADVIBE_DELIVERY_SCHEDULE", "5,-1", "seconds of 0 or more"),
     ("LEADVIBE_HOST", "", "is empty"),
     ("LEADVIBE_DATA_DIR", " ", "is empty"),
+    # Every sign-in would have made a token the server itself refuses.
+    ("LEADVIBE_JWT_AUDIENCE", "", "is empty"),
     ("LEADVIBE_PORT", "0", "between 1 and 65535"),
     ("LEADVIBE_REQUEST_READ_TIMEOUT", "0", "more than 0"),
     ("LEADVIBE_ADMIN_EMAIL", " ", "must be an email address"),
@@ -170,3 +172,57 @@ def test_the_version_names_the_schema_builds_of_one_version_differ_by(capsys: py
     newest = max(int(p.name[:4]) for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
     assert main(["version"]) == 0
     assert capsys.readouterr().out.strip().endswith(f"(database schema {newest})")
+
+
+def test_import_refuses_a_url_it_cannot_reach_anything_at_in_one_line(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("lead_id,event_type\nld_1,page_view\n")
+    for url in ("http://127.0.0.1:abc", "http://[::1"):
+        assert main(["import", str(events), "--url", url, "--client-id", "x", "--client-secret", "y"]) == 1
+        assert _refusal(capsys).startswith(f"leadvibe: --url {url} is not an address a server can be reached at: ")
+
+
+def _database(path: Path, marker: str) -> Path:
+    from leadvibe.db.migrate import apply_migrations
+
+    conn = apsw.Connection(str(path))
+    apply_migrations(conn)
+    conn.execute("CREATE TABLE marker(x); INSERT INTO marker VALUES (?)", (marker,))
+    conn.close()
+    return path
+
+
+def test_two_restores_within_a_second_keep_the_original_aside(tmp_path: Path) -> None:
+    from leadvibe.backup import restore_database
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _database(data / "leadvibe.db", "original")
+    (data / "secret.key").write_bytes(b"k" * 32)
+    first, second = _database(tmp_path / "first.db", "first"), _database(tmp_path / "second.db", "second")
+    (tmp_path / "first.db.key").write_bytes(b"1" * 32)
+    (tmp_path / "second.db.key").write_bytes(b"2" * 32)
+    moved = [restore_database(b, data).moved_aside for b in (first, second)]
+    assert moved[0] is not None and moved[1] is not None and moved[0] != moved[1]
+    markers = []
+    for path in moved:
+        conn = apsw.Connection(str(path))
+        markers.append(conn.execute("SELECT x FROM marker").fetchone()[0])
+        conn.close()
+    assert markers == ["original", "first"]
+    keys = sorted(p.read_bytes() for p in data.glob("secret.key.before-restore-*"))
+    assert keys == [b"1" * 32, b"k" * 32] and (data / "secret.key").read_bytes() == b"2" * 32
+
+
+def test_restore_refuses_a_damaged_key_before_replacing_anything(tmp_path: Path) -> None:
+    from leadvibe.backup import restore_database
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _database(data / "leadvibe.db", "original")
+    backup = _database(tmp_path / "b.db", "backup")
+    (tmp_path / "b.db.key").write_bytes(b"short")
+    with pytest.raises(BackupError, match=r"b.db.key is damaged \(5 bytes, a key has 32\): nothing was restored"):
+        restore_database(backup, data)
+    assert sorted(p.name for p in data.iterdir() if p.name != "leadvibe.lock") == ["leadvibe.db"]

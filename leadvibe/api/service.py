@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from leadvibe.api.dashboard import page_response
 from leadvibe.db import migrate
+from leadvibe.db.damage import is_damaged
 from leadvibe.db.rows import scalar
 from leadvibe.disk_space import disk_state
 from leadvibe.pipeline.worker_health import worker_health
@@ -32,7 +33,8 @@ class HomeStatus(msgspec.Struct):
 
 
 class Health(msgspec.Struct, omit_defaults=True):
-    """Liveness and readiness. `disk`: `ok`, or `full` (leadvibe/disk_space.py). `oldest_waiting_s` only while the
+    """Liveness and readiness. `database`: `ok`, `unavailable`, or `damaged` once a statement met a damaged page
+    (leadvibe/db/damage.py). `disk`: `ok`, or `full` (leadvibe/disk_space.py). `oldest_waiting_s` only while the
     worker is stalled: how long the oldest unscored event has waited."""
 
     status: str
@@ -71,8 +73,8 @@ async def home(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @get("/healthz", opt=PUBLIC, operation_id="healthz", summary="Liveness and readiness", tags=["Root"],
      responses={503: ResponseSpec(data_container=Health,
-                                  description="Degraded: the database or the worker is down, the worker stalled, "
-                                              "or the disk is full")})
+                                  description="Degraded: the database or the worker is down, the database "
+                                              "file is damaged, the worker stalled, or the disk is full")})
 async def healthz(rt: Runtime) -> Response[Health]:
     """200 when the database answers, the disk has room, and the writer and worker run and keep up; 503 otherwise
     (a worker that has finished no batch while an event waited `LEADVIBE_WORKER_STALL_S` seconds is `stalled`)."""
@@ -83,12 +85,13 @@ async def healthz(rt: Runtime) -> Response[Health]:
         db_ok = rt.db.writer_alive
     except Exception:
         db_ok = False
+    db_state = ("damaged" if is_damaged() else "ok") if db_ok else "unavailable"
     worker = rt.worker
     state = await worker_health(rt)
     depth = int(worker.queue_depth) if worker is not None else 0
     disk = disk_state(str(rt.settings.data_path))
-    healthy = db_ok and disk == "ok" and state.state not in ("stopped", "stalled")
-    body = Health("ok" if healthy else "degraded", "ok" if db_ok else "unavailable", disk, state.state, depth,
+    healthy = db_state == "ok" and disk == "ok" and state.state not in ("stopped", "stalled")
+    body = Health("ok" if healthy else "degraded", db_state, disk, state.state, depth,
                   __version__, SCHEMA, state.waiting_s)
     return Response(body, status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE)
 

@@ -17,6 +17,7 @@ import apsw
 import msgspec
 import structlog
 
+from leadvibe.db.damage import DAMAGE_ERRORS
 from leadvibe.db.database import WriteMark
 from leadvibe.engine.dispatch import Dispatch, LeadState
 from leadvibe.engine.levels import level_for
@@ -607,9 +608,10 @@ _FLUSH_UNKNOWN = 2000
 # ...and its leads' state once that would take about _LEADS_FLUSH_MS (a lead's writes counted as an event's).
 _LEADS_FLUSH_MS = 200.0
 
-# Failures of the database itself (a full disk, an I/O error, a lock held too long): they say nothing about the
-# event, so an event that meets one is retried with its batch, never moved to inbox_dead.
-TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.LockedError)
+# Failures of the database itself (a full disk, an I/O error, a lock held too long, a damaged file): they say
+# nothing about the event, so an event that meets one is retried with its batch, never moved to inbox_dead (a
+# damaged file keeps its events waiting in the inbox file until a backup is restored).
+TRANSIENT_DB_ERRORS = (apsw.FullError, apsw.IOError, apsw.BusyError, apsw.LockedError, *DAMAGE_ERRORS)
 
 
 class _InboxParts:

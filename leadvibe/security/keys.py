@@ -19,7 +19,11 @@ from leadvibe.db.rows import scalar
 KEY_NAME = "secret.key"
 
 
-class MissingSecretKey(RuntimeError):
+class SecretKeyUnusable(RuntimeError):
+    """The data directory's `secret.key` cannot be used: a command stops with this one line."""
+
+
+class MissingSecretKey(SecretKeyUnusable):
     """The database has people or API credentials but the data directory has no `secret.key`."""
 
 
@@ -45,9 +49,14 @@ def load_or_create_master_key(data_dir: Path, db_path: Path | None = None) -> by
     """
     path = data_dir / KEY_NAME
     if path.exists():
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SecretKeyUnusable(f"cannot read {path}: {exc.strerror or exc}") from None
         if len(data) < 32:
-            raise RuntimeError(f"{path} is damaged (shorter than 32 bytes)")
+            raise SecretKeyUnusable(
+                f"{path} is damaged ({len(data)} bytes, a key has 32): put the original {KEY_NAME} back (a "
+                f"`leadvibe backup` keeps it beside the backup as <backup>.key)")
         return data[:32]
     if db_path is not None and _database_has_secrets(db_path):
         raise MissingSecretKey(

@@ -3,11 +3,13 @@ database (a directory whose database has accounts but no key refuses to start; b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -207,5 +209,100 @@ def test_a_lost_password_is_reset_from_the_command_line(tmp_path: Path) -> None:
             return httpx.post(server.base + "/auth/login", json={"email": ADMIN_EMAIL, "password": secret},
                               timeout=10).status_code
         assert (login(password), login(ADMIN_PASSWORD)) == (200, 401)
+    finally:
+        server.stop()
+
+
+def test_a_damaged_key_stops_every_command_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert leadvibe("migrate", "--data-dir", str(data)).returncode == 0
+    (data / "secret.key").write_bytes(b"0123456789")
+    port = str(free_port())
+    for command, refused in ((["serve", "--port", port], "refusing to start"), (["seed"], "seed refused")):
+        out = leadvibe(*command, "--data-dir", str(data))
+        lines = out.stderr.strip().splitlines()
+        assert (out.returncode, len(lines)) == (1, 1), out.stderr
+        assert refused in lines[0] and "secret.key is damaged (10 bytes, a key has 32)" in lines[0]
+
+
+def test_a_new_database_beside_an_inbox_of_another_refuses_to_start(tmp_path: Path) -> None:
+    # The database emptied (or deleted) but not the inbox file: its events, already scored into the old database,
+    # were scored again into the new one under an organization it does not have.
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    basic = server.basic()
+    assert server.request("POST", "/ingest", json={"lead_id": "ld_1", "event_type": "page_view"},
+                          headers=basic).status_code == 202
+    server.wait_scored()
+    assert server.stop() == 0
+    (data / "leadvibe.db").write_bytes(b"")
+    out = leadvibe("serve", "--port", str(free_port()), "--data-dir", str(data))
+    lines = out.stderr.strip().splitlines()
+    assert (out.returncode, len(lines)) == (1, 1), out.stderr
+    assert lines[0].startswith(f"leadvibe: refusing to start: the database {data / 'leadvibe.db'} is new")
+    assert "holds 1 events" in lines[0] and "move the inbox file aside" in lines[0]
+    (data / "inbox.db").rename(tmp_path / "inbox.db.old")
+    for sidecar in ("-wal", "-shm"):
+        (data / f"inbox.db{sidecar}").unlink(missing_ok=True)
+    assert leadvibe("migrate", "--data-dir", str(data)).returncode == 0  # afresh once it is moved
+
+
+@contextlib.contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """`path` made read-only to this process: by its mode, or for root (who writes any file whatever its mode)
+    by the file system's immutable flag."""
+    if os.geteuid() != 0:
+        path.chmod(0o400)
+        yield
+        return
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available to make a file read-only for root")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_read_only_database_is_refused_at_start(tmp_path: Path) -> None:
+    # Up to date, it needed no write to migrate: the server started, said healthy, and acknowledged events its
+    # worker could never store.
+    data = tmp_path / "data"
+    assert leadvibe("migrate", "--data-dir", str(data)).returncode == 0
+    db = data / "leadvibe.db"
+    with _read_only(db):
+        out = leadvibe("serve", "--port", str(free_port()), "--data-dir", str(data))
+    lines = out.stderr.strip().splitlines()
+    assert (out.returncode, len(lines)) == (1, 1), out.stderr
+    assert lines[0] == (f"leadvibe: refusing to start: cannot use the database {db}: it is read-only to this "
+                        "user; give the user that runs LeadVibe write access to it")
+
+
+def test_a_damaged_page_met_while_serving_is_said_and_reported_by_healthz(tmp_path: Path) -> None:
+    import apsw
+
+    data = tmp_path / "data"
+    assert ServerProcess(data).start().stop() == 0
+    assert leadvibe("seed", "--data-dir", str(data)).returncode == 0
+    db = data / "leadvibe.db"
+    conn = apsw.Connection(str(db))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = 'leads' AND pagetype = 'leaf'")]
+    conn.close()
+    assert pages
+    with db.open("r+b") as f:
+        for page in pages:
+            f.seek((page - 1) * size)
+            f.write(b"\xa5" * size)
+    server = ServerProcess(data).start()
+    try:
+        headers = {"Authorization": f"Bearer {server.token()}", "X-OU-ID": "unit_default"}
+        r = server.request("GET", "/leads", headers=headers)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"].startswith("the database file is damaged (")
+        assert "restore the latest backup" in r.json()["error"] and "retry-after" not in r.headers
+        health = server.request("GET", "/healthz")
+        assert (health.status_code, health.json()["database"], health.json()["status"]) == (503, "damaged",
+                                                                                              "degraded")
     finally:
         server.stop()
