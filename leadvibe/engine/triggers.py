@@ -35,8 +35,10 @@ from itertools import pairwise
 from typing import Literal
 
 __all__ = [
+    "FIRED_KEPT",
     "FIRE_MODES",
     "WINDOW_UNITS",
+    "Fired",
     "Firing",
     "HistEvent",
     "Milestone",
@@ -314,59 +316,74 @@ def _window_counts(history: Seq[HistEvent], start: int, end: int) -> Counter[str
     return Counter(e.type_key for e in history if start <= e.ts_ms <= end)
 
 
-def _cooled_down(last_fired_ts: int | None, now_ts: int, window: int) -> bool:
+# The firing times a pattern or surge trigger keeps per lead (the latest by event time): what "at most once per
+# lead per window" is checked against on either side of an event, late ones included.
+FIRED_KEPT = 64
+
+Fired = tuple[int, ...]
+"""A pattern or surge trigger's state for one lead: its firings' event times, ascending, at most FIRED_KEPT."""
+
+
+def _cooled_down(fired: Fired, now_ts: int, window: int) -> bool:
     # "At most once per lead per window", windows measured on event timestamps: a firing blocks another whose
     # window would overlap its own, on either side. Events may arrive out of time order: a burst sent late, from
     # hours before the last firing, fires for its own window, and a firing dated ahead (up to a day is accepted)
-    # does not mute the bursts of the present. Windows are closed at both ends, so one exactly a window after the
-    # last firing still shares that firing's instant (and its events): it must be further away than that.
-    return last_fired_ts is None or abs(now_ts - last_fired_ts) > window
+    # does not mute the bursts of the present; each is checked against the nearest firing on each side, so the
+    # late burst's firing does not free the present's window again. Windows are closed at both ends, so one exactly
+    # a window after a firing still shares that firing's instant (and its events): it must be further away.
+    i = bisect.bisect_left(fired, now_ts - window)
+    return i == len(fired) or fired[i] > now_ts + window
+
+
+def _with_firing(fired: Fired, now_ts: int) -> Fired:
+    i = bisect.bisect_right(fired, now_ts)
+    return (*fired[:i], now_ts, *fired[i:])[-FIRED_KEPT:]
 
 
 def pattern_step(
-    t: PatternTrigger, history: Seq[HistEvent], last_fired_ts: int | None, now_ts: int
-) -> tuple[bool, int | None]:
+    t: PatternTrigger, history: Seq[HistEvent], fired: Fired, now_ts: int
+) -> tuple[bool, Fired]:
     """Whether the pattern fires on the current event (``history[-1]``).
 
-    Returns ``(fire, last_fired_ts_after)``.
+    Returns ``(fire, fired_after)``.
 
     ``now_ts`` is the current event's timestamp (not the wall clock, so replays and simulations agree with
     live processing). Fires when every condition holds within ``[now - window, now]``, the current event is
     of one of the conditions' types (the firing is attributed to an event that is part of the pattern,
-    never to an unrelated one), and the last firing is more than a window away (``|now - last_fired| > window``:
+    never to an unrelated one), and every earlier firing is more than a window away (``|now - fired| > window``:
     windows are closed at both ends; either side, so that events sent out of time order fire for their own window).
     """
-    if not history or not _cooled_down(last_fired_ts, now_ts, t.window_ms):
-        return False, last_fired_ts
+    if not history or not _cooled_down(fired, now_ts, t.window_ms):
+        return False, fired
     if history[-1].type_key not in {key for key, _ in t.conditions}:
-        return False, last_fired_ts
+        return False, fired
     counts = _window_counts(history, now_ts - t.window_ms, now_ts)
     if all(counts[key] >= need for key, need in t.conditions):
-        return True, now_ts
-    return False, last_fired_ts
+        return True, _with_firing(fired, now_ts)
+    return False, fired
 
 
 def surge_step(
-    t: SurgeTrigger, history: Seq[HistEvent], last_fired_ts: int | None, now_ts: int
-) -> tuple[bool, int | None]:
-    """Whether the surge trigger fires on the current event; returns ``(fire, last_fired_ts_after)``.
+    t: SurgeTrigger, history: Seq[HistEvent], fired: Fired, now_ts: int
+) -> tuple[bool, Fired]:
+    """Whether the surge trigger fires on the current event; returns ``(fire, fired_after)``.
 
     Fires when the current event counts (its type matches, or the trigger has none), at least
     ``threshold_count`` counted events lie within ``[now - window, now]`` (the current one included), and
-    the trigger's last firing for this lead is more than a window away (either side) — so a sustained burst fires
+    the trigger's firings for this lead are all more than a window away (either side) — so a sustained burst fires
     once per window, not on every event. ``now_ts`` is the current event's timestamp.
     """
-    if not history or not _cooled_down(last_fired_ts, now_ts, t.window_ms):
-        return False, last_fired_ts
+    if not history or not _cooled_down(fired, now_ts, t.window_ms):
+        return False, fired
     if t.type_key is not None and history[-1].type_key != t.type_key:
-        return False, last_fired_ts
+        return False, fired
     start = now_ts - t.window_ms
     count = sum(
         1 for e in history if start <= e.ts_ms <= now_ts and (t.type_key is None or e.type_key == t.type_key)
     )
     if count >= t.threshold_count:
-        return True, now_ts
-    return False, last_fired_ts
+        return True, _with_firing(fired, now_ts)
+    return False, fired
 
 
 # ------------------------------------------------------------------------------------------- shared plumbing
@@ -375,21 +392,21 @@ WindowTrigger = SequenceTrigger | PatternTrigger | SurgeTrigger
 """The triggers that look at a window of history (everything but milestones)."""
 
 
-def initial_state(trigger: WindowTrigger) -> SequenceState | int | None:
-    """The state of a lead for which nothing is stored yet (a fresh ``SequenceState``, or no last firing)."""
-    return SequenceState() if isinstance(trigger, SequenceTrigger) else None
+def initial_state(trigger: WindowTrigger) -> SequenceState | Fired:
+    """The state of a lead for which nothing is stored yet (a fresh ``SequenceState``, or no firing)."""
+    return SequenceState() if isinstance(trigger, SequenceTrigger) else ()
 
 
 def step(
-    trigger: WindowTrigger, history: Seq[HistEvent], state: SequenceState | int | None
-) -> tuple[bool, SequenceState | int | None]:
+    trigger: WindowTrigger, history: Seq[HistEvent], state: SequenceState | Fired
+) -> tuple[bool, SequenceState | Fired]:
     """Dispatch to ``sequence_step``/``pattern_step``/``surge_step``; ``now`` = the current event's time."""
     if isinstance(trigger, SequenceTrigger):
         if not isinstance(state, SequenceState):
             raise TypeError("a sequence trigger's state is a SequenceState")
         return sequence_step(trigger, history, state)
-    if state is not None and (isinstance(state, bool) or not isinstance(state, int)):
-        raise TypeError("a pattern/surge trigger's state is the last firing time (int) or None")
+    if not isinstance(state, tuple):
+        raise TypeError("a pattern/surge trigger's state is the tuple of its firing times")
     if not history:
         return False, state
     now_ts = history[-1].ts_ms

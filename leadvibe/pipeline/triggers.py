@@ -258,7 +258,7 @@ class TriggerService:
                 else eng.SequenceState()
             )
         else:
-            state = st["last_fired_ts"] if st else None
+            state = store.fired_times(st)
         fire, after = eng.step(c.engine, history, state)
         if not fire or not eligible(c):
             return False
@@ -273,7 +273,7 @@ class TriggerService:
                 now=ctx.now,
             )
         else:
-            store.save_state(conn, ctx.unit_id, c.id, ctx.lead_id, last_fired_ts=after, now=ctx.now)
+            store.save_state(conn, ctx.unit_id, c.id, ctx.lead_id, fired=after, now=ctx.now)
         return True
 
     def on_score_change(

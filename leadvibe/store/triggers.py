@@ -7,7 +7,7 @@ found. JSON columns (steps, conditions, filters, emails) are decoded here so cal
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import apsw
@@ -173,7 +173,7 @@ def lead_states(conn: apsw.Connection, unit_id: str, lead_id: str) -> dict[str, 
     """The stored state of every trigger for one lead, keyed by trigger id."""
     rows = query(
         conn,
-        "SELECT trigger_id, armed, last_completion_ts, last_completion_event_id, last_fired_ts"
+        "SELECT trigger_id, armed, last_completion_ts, last_completion_event_id, last_fired_ts, fired_ts"
         " FROM trigger_state WHERE unit_id = ? AND lead_id = ?",
         (unit_id, lead_id),
     )
@@ -189,17 +189,17 @@ def save_state(
     armed: bool = True,
     last_completion_ts: int | None = None,
     last_completion_event_id: str | None = None,
-    last_fired_ts: int | None = None,
+    fired: Sequence[int] = (),
     now: int,
 ) -> None:
-    """Upsert one (trigger, lead) state."""
+    """Upsert one (trigger, lead) state. `fired`: a pattern or surge trigger's firing times, ascending."""
     conn.execute(
         "INSERT INTO trigger_state (trigger_id, lead_id, unit_id, armed, last_completion_ts,"
-        " last_completion_event_id, last_fired_ts, updated_at) VALUES (?,?,?,?,?,?,?,?)"
+        " last_completion_event_id, last_fired_ts, fired_ts, updated_at) VALUES (?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (trigger_id, lead_id) DO UPDATE SET armed = excluded.armed,"
         " last_completion_ts = excluded.last_completion_ts,"
         " last_completion_event_id = excluded.last_completion_event_id,"
-        " last_fired_ts = excluded.last_fired_ts, updated_at = excluded.updated_at",
+        " last_fired_ts = excluded.last_fired_ts, fired_ts = excluded.fired_ts, updated_at = excluded.updated_at",
         (
             trigger_id,
             lead_id,
@@ -207,10 +207,22 @@ def save_state(
             int(armed),
             last_completion_ts,
             last_completion_event_id,
-            last_fired_ts,
+            fired[-1] if fired else None,
+            json.dumps(list(fired)) if fired else None,
             now,
         ),
     )
+
+
+def fired_times(state: Mapping[str, Any] | None) -> tuple[int, ...]:
+    """A pattern or surge trigger's firing times from its stored state (a row from before migration 0065 has
+    only its last one)."""
+    if not state:
+        return ()
+    if state.get("fired_ts"):
+        return tuple(json.loads(state["fired_ts"]))
+    last = state.get("last_fired_ts")
+    return () if last is None else (int(last),)
 
 
 def rearm(conn: apsw.Connection, unit_id: str, lead_id: str, trigger_ids: Sequence[str], now: int) -> None:

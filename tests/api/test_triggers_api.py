@@ -742,3 +742,20 @@ async def test_email_recipients_are_checked_as_the_document_shows(api: Api) -> N
     r = await api.post("/triggers/milestones", json={"event_type": "", "score_threshold": 5,
                                                      "emails": [" Sales@Example.com ", "sales@example.com"]})
     assert r.json()["emails"] == ["Sales@Example.com"]
+
+
+async def test_a_late_burst_firing_does_not_let_the_present_window_fire_again(api: Api) -> None:
+    # The stored state kept one firing time: the late burst's (09:02) replaced the present one's (12:02), and 12:03
+    # fired again within 12:02's window (12:11 and 12:12 lie within it too; 12:13 is past it). Each event in a
+    # worker batch of its own: the state goes through the store.
+    await api.post("/surge-triggers", json={"event_type": "rp_view", "window_seconds": 10, "window_unit": "minutes",
+                                            "threshold_count": 3, "emails": ["ops@example.com"]})
+    noon = api.rt.now_ms() - 6 * 3_600_000
+    noon -= noon % 3_600_000
+    minute = 60_000
+    for ts in [noon, noon + minute, noon + 2 * minute, *[noon - 3 * 3_600_000 + m * minute for m in range(3)],
+               noon + 3 * minute, *[noon + m * minute for m in (11, 12, 13)]]:
+        await _ingest(api, "ld_late", "rp_view", ts)
+        await wait_idle(api)
+    fired = sorted(e["occurred_at"] for e in (await api.get("/surge-events")).json() if e["lead_id"] == "ld_late")
+    assert fired == [to_rfc3339(t) for t in (noon - 3 * 3_600_000 + 2 * minute, noon + 2 * minute, noon + 13 * minute)]

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadvibe.engine.triggers import (
+    FIRED_KEPT,
     Firing,
     HistEvent,
     Milestone,
@@ -365,19 +366,46 @@ def test_pattern_fires_at_most_once_per_window() -> None:
 
 def test_pattern_step_state() -> None:
     events = history(("page_view", 0), ("page_view", 1), ("page_view", 2), ("pricing", 3))
-    assert pattern_step(PATTERN, events, None, T0 + 3) == (True, T0 + 3)
-    assert pattern_step(PATTERN, events, T0 + 3, T0 + 3) == (False, T0 + 3)
+    assert pattern_step(PATTERN, events, (), T0 + 3) == (True, (T0 + 3,))
+    assert pattern_step(PATTERN, events, (T0 + 3,), T0 + 3) == (False, (T0 + 3,))
     # Exactly one window after the last firing the windows still share its instant: no firing yet.
     later = [*events, HistEvent("e9", "pricing", T0 + 3 + 10 * MIN)]
-    assert pattern_step(PATTERN, later, T0 + 3, T0 + 3 + 10 * MIN) == (False, T0 + 3)
+    assert pattern_step(PATTERN, later, (T0 + 3,), T0 + 3 + 10 * MIN) == (False, (T0 + 3,))
     ready = [*events[:3], HistEvent("e8", "page_view", T0 + 10 * MIN), HistEvent("e9", "pricing", T0 + 4 + 10 * MIN)]
-    assert pattern_step(PATTERN, ready, T0 + 3, T0 + 4 + 10 * MIN) == (False, T0 + 3)  # page_views aged out
-    assert pattern_step(PATTERN, [], None, T0) == (False, None)
+    assert pattern_step(PATTERN, ready, (T0 + 3,), T0 + 4 + 10 * MIN) == (False, (T0 + 3,))  # page_views aged out
+    assert pattern_step(PATTERN, [], (), T0) == (False, ())
 
 
 def test_pattern_does_not_fire_on_an_unrelated_event() -> None:
     events = history(("page_view", 0), ("page_view", 1), ("page_view", 2), ("pricing", 3), ("email_open", 4))
-    assert pattern_step(PATTERN, events, None, T0 + 4) == (False, None)
+    assert pattern_step(PATTERN, events, (), T0 + 4) == (False, ())
+
+
+@pytest.mark.parametrize("kind", ["pattern", "surge"])
+def test_a_late_burst_firing_does_not_free_the_present_window_again(kind: str) -> None:
+    # Fires at 12:02; a burst sent late from 09:00-09:02 fires for its own window; 12:03 shares 12:02's window on
+    # its left and must not fire (it did when the late firing replaced the one remembered).
+    trigger: WindowTrigger = (PatternTrigger("p", (("x", 3),), 10 * MIN) if kind == "pattern"
+                              else SurgeTrigger("s", "x", 10 * MIN, 3))
+    hour = 60 * MIN
+    events = history(*[("x", 12 * hour + m * MIN) for m in (0, 1, 2)], *[("x", 9 * hour + m * MIN) for m in (0, 1, 2)],
+                     ("x", 12 * hour + 3 * MIN), ("x", 9 * hour + 3 * MIN),
+                     *[("x", 12 * hour + m * MIN) for m in (11, 12, 13)])
+    # 12:11 and 12:12 lie within a window of 12:02 (closed windows); 12:13 is past it and fires.
+    assert run(trigger, events) == ["e2", "e5", "e10"]
+
+
+def test_the_firings_kept_are_the_latest_by_time() -> None:
+    trigger = SurgeTrigger("s", None, MIN, 1)
+    state: tuple[int, ...] = ()
+    for i in range(FIRED_KEPT + 5):
+        fire, after = surge_step(trigger, [HistEvent(f"e{i}", "x", T0 + i * 2 * MIN)], state, T0 + i * 2 * MIN)
+        assert fire and isinstance(after, tuple)
+        state = after
+    assert len(state) == FIRED_KEPT and state == tuple(T0 + i * 2 * MIN for i in range(5, FIRED_KEPT + 5))
+    # A firing dated before every kept one is placed in time order and, being the earliest, is the one let go.
+    fire, after = surge_step(trigger, [HistEvent("old", "x", T0 - 10 * MIN)], state, T0 - 10 * MIN)
+    assert fire and after == state
 
 
 def test_pattern_validation() -> None:
@@ -419,8 +447,8 @@ def test_surge_fires_once_per_window() -> None:
 def test_surge_step_state_and_type_gate() -> None:
     trigger = SurgeTrigger("g", "page_view", MIN, 2)
     events = history(("page_view", 0), ("page_view", 1), ("email_open", 2))
-    assert surge_step(trigger, events[:2], None, T0 + 1) == (True, T0 + 1)
-    assert surge_step(trigger, events, None, T0 + 2) == (False, None)  # current event does not count
+    assert surge_step(trigger, events[:2], (), T0 + 1) == (True, (T0 + 1,))
+    assert surge_step(trigger, events, (), T0 + 2) == (False, ())  # current event does not count
     with pytest.raises(ValueError):
         SurgeTrigger("g", None, MIN, 0)
     with pytest.raises(ValueError):
@@ -450,7 +478,9 @@ def test_step_dispatch_checks_state_types() -> None:
         step(SurgeTrigger("g", None, MIN, 1), events, SequenceState())
     with pytest.raises(TypeError):
         step(Milestone("m", None, 1), events, None)  # type: ignore[arg-type]
-    assert step(SurgeTrigger("g", None, MIN, 1), [], None) == (False, None)
+    with pytest.raises(TypeError):
+        step(SurgeTrigger("g", None, MIN, 1), events, None)  # type: ignore[arg-type]
+    assert step(SurgeTrigger("g", None, MIN, 1), [], ()) == (False, ())
 
 
 def test_simulate_reports_leads_in_input_order_and_counts_firings() -> None:
