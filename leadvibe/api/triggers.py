@@ -900,7 +900,7 @@ def parse_time_param(value: str | None, what: str, *, clamp: bool = True) -> int
         raise bad_request(f"`{what}` {exc}") from None
 
 
-def _emitted(row: dict[str, Any], names: dict[str, str]) -> EmittedEvent:
+def _emitted(row: dict[str, Any]) -> EmittedEvent:
     return EmittedEvent(
         row["id"],
         row["trigger_id"],
@@ -913,8 +913,23 @@ def _emitted(row: dict[str, Any], names: dict[str, str]) -> EmittedEvent:
         row["score_after"],
         row["level"],
         to_rfc3339(row["fired_at"]),
-        names.get(row["lead_id"]),
+        row["lead_name"],
     )
+
+
+async def _read_events(
+    rt: Runtime, tenant: Tenant, kind: str, limit: int, trigger_id: str | None, lead_id: str | None,
+    lo: int | None, hi: int | None, offset: int = 0, before: tuple[int, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Stored firings with their leads' names (`lead_name`), newest first."""
+
+    def run(c: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        rows = store.list_trigger_events(c, tenant.unit_id, kind, limit=limit, offset=offset, trigger_id=trigger_id,
+                                         lead_id=lead_id, start=lo, end=hi, before=before)
+        return rows, lead_names(c, tenant.unit_id, list({r["lead_id"] for r in rows}))
+
+    rows, names = await rt.db.read(run)
+    return [{**r, "lead_name": names.get(r["lead_id"])} for r in rows]
 
 
 async def _events(
@@ -932,14 +947,8 @@ async def _events(
     lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")
     if fired_before is not None:
         hi = fired_before if hi is None else min(hi, fired_before)
-
-    def run(c: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        rows = store.list_trigger_events(c, tenant.unit_id, kind, limit=limit, offset=(page - 1) * limit,
-                                         trigger_id=trigger_id, lead_id=lead_id, start=lo, end=hi)
-        return rows, lead_names(c, tenant.unit_id, list({r["lead_id"] for r in rows}))
-
-    rows, names = await rt.db.read(run)
-    return [_emitted(r, names) for r in rows]
+    rows = await _read_events(rt, tenant, kind, limit, trigger_id, lead_id, lo, hi, offset=(page - 1) * limit)
+    return [_emitted(r) for r in rows]
 
 
 async def _export(
@@ -953,21 +962,23 @@ async def _export(
 ) -> Stream:
     columns = ["id", "trigger_id", "trigger_name", "lead_id", "event_id", "event_type", "score_before",
                "score_after", "level", "fired_at"]
-    parse_time_param(start, "start"), parse_time_param(end, "end")  # bad bounds answer 400 before streaming
+    lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")  # bad bounds answer 400 first
 
-    # The firings there were when the export began: later ones, newest first, would push rows already written
-    # onto the next page (written twice) and drop as many from the end.
+    # The firings there were when the export began, walked by (fired_at, id): a firing stamped before the export
+    # began but committed during it (a worker batch stamps its start) lands among the pages already read, and an
+    # offset would then write rows twice.
     fired_before = rt.now_ms() + 1
+    hi = fired_before if hi is None else min(hi, fired_before)
 
     async def pages() -> AsyncIterator[list[list[Any]]]:
         # One page in memory at a time, however many firings there are.
-        page = 1
+        before: tuple[int, str] | None = None
         while True:
-            events = await _events(rt, tenant, kind, page, CSV_PAGE, trigger_id, lead_id, start, end, fired_before)
-            yield [[getattr(e, col) for col in columns] for e in events]
-            if len(events) < CSV_PAGE:
+            rows = await _read_events(rt, tenant, kind, CSV_PAGE, trigger_id, lead_id, lo, hi, before=before)
+            yield [[getattr(e, col) for col in columns] for e in map(_emitted, rows)]
+            if len(rows) < CSV_PAGE:
                 return
-            page += 1
+            before = (rows[-1]["fired_at"], rows[-1]["id"])
 
     return csv_download(f"{kind}-events.csv", csv_stream(columns, pages()))
 

@@ -74,6 +74,7 @@ async def forget_revoked_slack_token(rt: Runtime, unit_id: str, sealed_token: by
     connects it again, instead of connected while every message fails."""
     if await rt.db.write(lambda c: integration_store.forget_slack_token(c, unit_id, sealed_token, rt.now_ms())):
         log.warning("slack_token_refused", unit_id=unit_id)
+        rt.invalidate_triggers(unit_id)  # the next firings must not make Slack deliveries bound to fail
 
 
 def secrets_key(rt: Runtime) -> bytes:

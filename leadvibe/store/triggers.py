@@ -395,8 +395,10 @@ def list_trigger_events(
     lead_id: str | None = None,
     start: int | None = None,
     end: int | None = None,
+    before: tuple[int, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Emitted events of one trigger kind, newest first."""
+    """Emitted events of one trigger kind, newest first; `before`: only those after (fired_at, id) in that order
+    (a reader walking every page while firings are added: an offset would shift under it)."""
     where, params = _where(
         ("kind", "=", kind),
         ("trigger_id", "=", trigger_id),
@@ -404,6 +406,9 @@ def list_trigger_events(
         ("fired_at", ">=", start),
         ("fired_at", "<", end),
     )
+    if before is not None:
+        where += " AND (fired_at, id) < (?, ?)"
+        params = [*params, *before]
     return query(
         conn,
         f"SELECT * FROM trigger_events WHERE unit_id = ?{where}"

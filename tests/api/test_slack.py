@@ -249,6 +249,13 @@ async def test_a_token_slack_revoked_leaves_the_ou_not_connected(slack: tuple[Ap
     status = (await api.get("/settings/slack")).json()
     assert status["connected"] is False and status["authorize_url"], status
     assert status["default_target_id"] == "C1"
+    # The next firing makes no Slack delivery bound to fail ("Slack is not connected"): the triggers' view of the
+    # OU's connection is reloaded when Slack refuses the token, as when someone disconnects it.
+    assert (await api.post("/ingest", json={"lead_id": "ld_after", "event_type": "demo"})).status_code == 202
+    await wait_idle(api)
+    fired = (await api.get("/triggers/milestones/events")).json()
+    assert any(e["lead_id"] == "ld_after" for e in fired), fired
+    assert [r["lead_id"] for r in (await api.get("/deliveries")).json()["deliveries"]] == ["ld_revoked"]
     fake.revoked = False
     await _connect(api)  # installed again: connected, the target as it was
     status = (await api.get("/settings/slack")).json()
