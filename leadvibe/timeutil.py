@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -88,6 +89,11 @@ def _why_not_rfc3339(text: object) -> str:
     return TIMESTAMP_FORM
 
 
+_RFC3339_SHAPE = re.compile(
+    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:(?P<second>\d\d)(?:\.\d+)?(?P<offset>[Zz]|[+-]\d\d:\d\d)?\Z")
+_OTHER_OFFSET = re.compile(r"[+-](?:\d\d|\d{4}|\d\d:\d\d:\d\d)\Z")
+
+
 def parse_rfc3339(text: str, *, clamp: bool = False) -> int:
     """Parse an RFC 3339 timestamp with any offset to epoch ms; raise ValueError naming the problem. `clamp`: a
     time outside 1970-9999 is taken as the nearest of those ends (a filter's bound: "from 1900 on" means from the
@@ -95,16 +101,26 @@ def parse_rfc3339(text: str, *, clamp: bool = False) -> int:
     if not isinstance(text, str) or len(text) < 20 or text[10] not in "Tt ":
         raise ValueError(_why_not_rfc3339(text))
     s = text.strip()
+    # RFC 3339's own form only: Python's ISO 8601 parser also reads week dates, offsets without a colon or with
+    # seconds, and times without colons, none of which a client means by this field.
+    shape = _RFC3339_SHAPE.match(s)
+    if shape is None:
+        if _OTHER_OFFSET.search(s) and _RFC3339_SHAPE.match(_OTHER_OFFSET.sub("Z", s)):
+            raise ValueError(f"must write its UTC offset as Z or +hh:mm, {EXAMPLE}")
+        raise ValueError(TIMESTAMP_FORM)
+    if shape["offset"] is None:
+        raise ValueError(_NEEDS_OFFSET)
+    leap = shape["second"] == "60"  # a leap second (23:59:60Z): the instant after 23:59:59.999
+    if leap:
+        s = f"{s[:17]}59{s[19:]}"
     if s[-1] in "zZ":
         s = s[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
         raise ValueError(TIMESTAMP_FORM) from None
-    if dt.tzinfo is None:
-        raise ValueError(_NEEDS_OFFSET)
     try:
-        ms = (dt - _EPOCH) // timedelta(milliseconds=1)
+        ms = (dt - _EPOCH) // timedelta(milliseconds=1) + (1000 if leap else 0)
     except OverflowError:
         ms = -1
     if not MIN_MS <= ms <= MAX_MS:

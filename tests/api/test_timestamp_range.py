@@ -3,6 +3,7 @@ come in: once stored, one could not be written back as RFC 3339, and every list 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,3 +106,22 @@ async def test_a_trigger_history_filter_before_1970_starts_at_1970(api: Api) -> 
         assert r.status_code == 200, r.text
         r = await api.get(path, params={"start": "1900-13-01T00:00:00Z"})
         assert r.status_code == 400 and "`start`" in r.json()["error"]
+
+
+@pytest.mark.parametrize(("ts", "says"), [
+    ("2026-W46-7T14:00:00Z", "must be an RFC 3339 timestamp"),  # an ISO 8601 week date
+    ("2026-11-15T140000.5+01:00", "must be an RFC 3339 timestamp"),  # ISO 8601's basic time
+    ("2026-11-15T14:00:00+0100", "must write its UTC offset as Z or +hh:mm"),
+    ("2026-11-15T14:00:00+01", "must write its UTC offset as Z or +hh:mm"),
+    ("2026-11-15T14:00:00+01:00:30", "must write its UTC offset as Z or +hh:mm"),  # was shifted by 30 s
+    ("2026-11-15T14:00:00", "must include a UTC offset"),
+])
+def test_only_rfc_3339s_form_is_read(ts: str, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        parse_rfc3339(ts)
+
+
+def test_rfc_3339s_own_variants_are_read() -> None:
+    assert parse_rfc3339("2016-12-31T23:59:60Z") == parse_rfc3339("2017-01-01T00:00:00Z")  # a leap second
+    assert parse_rfc3339("2016-12-31T23:59:60.5Z") == parse_rfc3339("2017-01-01T00:00:00.5Z")
+    assert parse_rfc3339("2026-11-15 14:00:00z") == parse_rfc3339("2026-11-15t09:00:00-05:00")
