@@ -197,6 +197,18 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
     return await rt.db.write(run)
 
 
+def _history_bound(value: str, what: str) -> tuple[int, bool]:
+    """A custom range's bound -> (epoch ms, whether it lay within 1970-9999). A history filter takes a bound
+    outside those at the nearest end, as every other history list does: a range wholly before 1970 is empty."""
+    try:
+        return parse_rfc3339(value), True
+    except ValueError as exc:
+        try:
+            return parse_rfc3339(value, clamp=True), False
+        except ValueError:
+            raise bad_request(f"`{what}` {exc}") from None
+
+
 def _flag(value: str | None) -> bool | None:
     if value is None:
         return None
@@ -233,11 +245,8 @@ async def lead_activity(
     if range_ == "custom":
         if not start or not end:
             raise bad_request("`start` and `end` are required when range=custom")
-        try:
-            lo, hi = parse_rfc3339(start), parse_rfc3339(end)
-        except ValueError as exc:
-            raise bad_request(f"`start`/`end` {exc}") from None
-        if lo >= hi:
+        (lo, lo_inside), (hi, hi_inside) = _history_bound(start, "start"), _history_bound(end, "end")
+        if lo > hi or (lo == hi and lo_inside and hi_inside):
             raise bad_request("`start` must be before `end`")
     else:
         if start or end:

@@ -7,6 +7,7 @@ import codecs
 import csv
 import io
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Annotated, Any, TypeVar, cast
 
@@ -48,6 +49,9 @@ T = TypeVar("T")
 # `errors` by its column's own limit like any other bad row.
 csv.field_size_limit(MAX_IMPORT)
 ALIAS_COLUMNS = ("external_id", "email", "phone", "cookie", "social")
+# Far more than any export holds (the rest are ignored and named in the answer), and every row is read into one
+# value per column.
+MAX_IMPORT_COLUMNS = 10_000
 IMPORT_COLUMNS = frozenset(("lead_id", "event_type", "timestamp", *ALIAS_COLUMNS, "metadata", "event_id"))
 _ALIAS_COLUMNS_TEXT = ", ".join(f"`{c}`" for c in ALIAS_COLUMNS)
 
@@ -323,7 +327,10 @@ async def _import_rows(rt: Runtime, tenant: Tenant, upload: UploadFile, skip_tri
     if not any(f in fields for f in ("lead_id", *ALIAS_COLUMNS)):
         raise ApiError(400, "the CSV header names no lead: it needs a `lead_id` column or an identifier column "
                             f"({_ALIAS_COLUMNS_TEXT})")
-    repeated = sorted({f for f in fields if f and fields.count(f) > 1})
+    if len(fields) > MAX_IMPORT_COLUMNS:
+        raise ApiError(400, f"the CSV header has {len(fields):,} columns, more than the {MAX_IMPORT_COLUMNS:,} an "
+                            "import reads: keep the event columns (and metadata) only")
+    repeated = sorted(f for f, n in Counter(fields).items() if f and n > 1)
     if repeated:
         # Which of two `event_type` columns would win is nothing a person can see in the file: say so instead.
         raise ApiError(400, f"the CSV header names {', '.join(f'`{f}`' for f in repeated)} more than once")

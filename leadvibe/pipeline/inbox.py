@@ -178,7 +178,9 @@ def checked_aliases(given: list[AliasIn] | None, alias_kind: str | None, alias: 
             raise ApiError(400, f"`{where}.alias_kind` must be one of {', '.join(sorted(ALIAS_KINDS))}"
                            if where != "alias" else
                            f"`alias_kind` must be one of {', '.join(sorted(ALIAS_KINDS))}")
-        if raw is None or not raw.strip():
+        if raw is None:  # (the top-level pair's `alias` is never None here)
+            raise ApiError(400, f"`{where}.raw_value` is required (the alias's value; `value` is taken too)")
+        if not raw.strip():
             raise ApiError(400, f"`{where}` needs a non-empty value")
         if len(raw) > MAX_ALIAS:
             raise ApiError(400, f"`{where}` value must be at most {MAX_ALIAS} characters")

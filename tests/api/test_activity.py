@@ -180,6 +180,16 @@ async def test_activity_filters(lead: Api) -> None:
     body = r.json()
     assert [e["event_type"] for e in body["events"]] == ["demo_request"] and body["orders"] == []
     assert body["start"] == ago(15) and body["end"] == ago(5)
+    # A history filter's bound before 1970 starts at 1970, as on the other history lists (it was a 400).
+    r = await lead.get("/leads/ld_a/activity", params={"range": "custom", "start": "1900-01-01T00:00:00Z",
+                                                       "end": ago(5)})
+    assert r.status_code == 200, r.text
+    assert [e["event_type"] for e in r.json()["events"]] == ["demo_request"]
+    r = await lead.get("/leads/ld_a/activity", params={"range": "custom", "start": "1900-01-01T00:00:00Z",
+                                                       "end": "1950-01-01T00:00:00Z"})
+    assert r.status_code == 200 and r.json()["events"] == [] and r.json()["orders"] == []
+    r = await lead.get("/leads/ld_a/activity", params={"range": "custom", "start": ago(1), "end": ago(1)})
+    assert r.status_code == 400 and r.json()["error"] == "`start` must be before `end`"
     # channel etc. filter events only: orders in the range stay
     r = await lead.get("/leads/ld_a/activity", params={"range": "all", "channel": "crm"})
     assert r.json()["events"] == [] and [o["order_id"] for o in r.json()["orders"]] == ["o-1", "o-2"]

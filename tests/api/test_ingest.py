@@ -173,6 +173,9 @@ async def lean_api(shared_app: SharedApp, request: pytest.FixtureRequest, clock:
      "`timestamp` must be an RFC 3339 timestamp such as 2025-09-15T14:30:00Z, not a number"),
     (b'{"event_type":"x","aliases":[{"alias_kind":"email","raw_value":3}]}',
      "`aliases[0].raw_value` must be a string (or null), not an integer"),
+    # The top-level pair's name used inside `aliases`: the message names the field it lacks.
+    (b'{"event_type":"x","aliases":[{"alias_kind":"email","alias":"sam@acme.com"}]}',
+     "`aliases[0].raw_value` is required (the alias's value; `value` is taken too)"),
     (b'{"lead_id":"b","event_type":"x","metadata":{"plan":1e400}}', "`metadata.plan` is out of range"),
     (b'{"lead_id":"b","event_type":"x","metadata":{"a b":[0,-1e309]}}', '`metadata["a b"][1]` is out of range'),
     (b"1e400", "the event is a number out of range"),
@@ -417,6 +420,14 @@ async def test_import_bad_requests(api: Api, basic: dict[str, str]) -> None:
     r = await api.client.post("/import", files={"file": ("e.csv", b"lead_id,event_type,Event_Type\na,x,y\n",
                                                            "text/csv")}, headers=basic)
     assert r.json() == {"error": "the CSV header names `event_type` more than once"}
+    # A header of hundreds of thousands of columns fits in 10 MB: its check held the event loop for minutes.
+    wide = ("lead_id,event_type," + ",".join(f"c{i}" for i in range(10_000)) + "\na,x\n").encode()
+    r = await api.client.post("/import", files={"file": ("e.csv", wide, "text/csv")}, headers=basic)
+    assert r.json() == {"error": "the CSV header has 10,002 columns, more than the 10,000 an import reads: keep the "
+                                 "event columns (and metadata) only"}
+    many = ("lead_id,event_type," + ",".join(f"c{i % 4_000}" for i in range(9_000)) + "\na,x\n").encode()
+    r = await api.client.post("/import", files={"file": ("e.csv", many, "text/csv")}, headers=basic)
+    assert r.status_code == 400 and r.json()["error"].startswith("the CSV header names `c0`, `c1`, `c10`, ")
     r = await api.client.post("/import", files={"file": ("e.csv", b"event_type,lead_id\n\xff\xfe,a\n", "text/csv")},
                               headers=basic)
     assert r.json() == {"error": "the CSV file must be UTF-8: line 2 is not (nothing was imported)"}
