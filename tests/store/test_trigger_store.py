@@ -1,4 +1,5 @@
-"""Walking every firing page by page while firings are added (the CSV exports of emitted events)."""
+"""Trigger rows: walking every firing page by page while firings are added (the CSV exports of emitted events),
+and a pattern or surge trigger's firing times across migration 0065."""
 
 from __future__ import annotations
 
@@ -29,3 +30,14 @@ def test_a_firing_committed_between_pages_neither_repeats_a_row_nor_drops_one(co
         before = (rows[-1]["fired_at"], rows[-1]["id"])
     assert len(seen) == len(set(seen))
     assert set(seen) >= {f"te_{n:04d}" for n in range(10)}
+
+
+def test_firing_times_round_trip_and_a_row_from_before_0065_keeps_its_one_time(conn: apsw.Connection) -> None:
+    conn.execute("INSERT INTO triggers (id, org_id, unit_id, kind, created_at, updated_at)"
+                 " VALUES ('tr_s', 'org', 'u_state', 'surge', 0, 0)")
+    store.save_state(conn, "u_state", "tr_s", "ld_1", fired=(5, 7, 9), now=1)
+    saved = store.lead_states(conn, "u_state", "ld_1")["tr_s"]
+    assert store.fired_times(saved) == (5, 7, 9) and saved["last_fired_ts"] == 9
+    conn.execute("UPDATE trigger_state SET fired_ts = NULL WHERE trigger_id = 'tr_s'")  # as 0065 left older rows
+    assert store.fired_times(store.lead_states(conn, "u_state", "ld_1")["tr_s"]) == (9,)
+    assert store.fired_times(None) == ()
