@@ -58,6 +58,15 @@ class FitRulesetIn(msgspec.Struct):
     is_primary: bool = False
 
 
+@refuses_null("name", "enabled", "is_primary")
+class FitRulesetPatch(msgspec.Struct):
+    """Fields to change on a profile or account ruleset (absent fields stay: a rename leaves it primary)."""
+
+    name: Name | None = None
+    enabled: bool | None = None
+    is_primary: bool | None = None
+
+
 class FitRulesetOut(msgspec.Struct):
     """A profile or account ruleset; only the primary one, when enabled, scores."""
 
@@ -284,18 +293,22 @@ def _routes(target: str, base: str, tag: str) -> list[Any]:
     @put(f"{base}/rulesets/{{ruleset_id:str}}", opt=access(Role.OPERATOR), operation_id=f"update{cap}Ruleset",
          summary=f"Update {target} rule set (OU-scoped)", tags=[tag])
     async def update_ruleset(rt: Runtime, tenant: Tenant, principal: Principal, ruleset_id: str,
-                             data: FitRulesetIn) -> FitRulesetOut:
-        """Rename, enable/disable, make primary (clearing the others) or not (leaving no primary)."""
+                             data: FitRulesetPatch) -> FitRulesetOut:
+        """Rename, enable/disable, make primary (clearing the others) or not (`is_primary: false` leaves no
+        primary); absent fields stay."""
         await check_access(rt, tenant.unit_id)
-        name = clean_name(data.name)
+        fields: dict[str, Any] = {"updated_by": principal.actor_id}
+        if data.name is not None:
+            fields["name"] = clean_name(data.name)
+        if data.enabled is not None:
+            fields["enabled"] = int(data.enabled)
 
         def run(c: Any, now: int) -> FitRulesetOut:
             ruleset_or_404(c, tenant.unit_id, ruleset_id)
-            store.RULESETS.update(c, tenant.unit_id, ruleset_id, {"name": name, "enabled": int(data.enabled),
-                                  "updated_by": principal.actor_id, "updated_at": now})
+            store.RULESETS.update(c, tenant.unit_id, ruleset_id, {**fields, "updated_at": now})
             if data.is_primary:
                 store.set_primary(c, tenant.unit_id, target, ruleset_id, now)
-            else:
+            elif data.is_primary is not None:
                 store.clear_primary(c, tenant.unit_id, ruleset_id, now)
             return render_ruleset(c, tenant.unit_id, ruleset_id)
 

@@ -176,6 +176,14 @@ async def test_ruleset_primary_and_enabled_decide_what_scores(api: Api) -> None:
     assert r.status_code == 200 and r.json()["is_primary"] and r.json()["rules_count"] == 1
     await settle(api)  # the change re-scores every lead in the background
     assert (await _profile(api, "x"))["profile_score"] == 99
+    # A rename leaves the rest as it was: it took the primary flag off (no profile score anywhere) and re-enabled.
+    r = await api.put(f"/profile/rulesets/{second}", json={"name": "B v2"})
+    assert r.status_code == 200 and (r.json()["name"], r.json()["is_primary"], r.json()["enabled"]) == (
+        "B v2", True, True)
+    await settle(api)
+    assert (await _profile(api, "x"))["profile_score"] == 99
+    r = await api.put(f"/profile/rulesets/{second}", json={"is_primary": None})
+    assert r.status_code == 400 and "is_primary" in r.json()["error"]
     await api.put(f"/profile/rulesets/{second}", json={"name": "B", "is_primary": True, "enabled": False})
     await settle(api)
     assert (await _profile(api, "x"))["profile_score"] == 0
