@@ -349,6 +349,11 @@ def checked_lead_id(value: str, field: str = "id") -> str:
     return value
 
 
+def _account_id(value: str) -> str:
+    """An account id as stored: checked as sent, then trimmed, as an event's `accountId` is (one id, one account)."""
+    return checked_lead_id(value, "account_id").strip()
+
+
 def _load_lead(c: Any, unit_id: str, lead_id: str) -> tuple[dict[str, Any], LeadLevels]:
     row = store.get_lead(c, unit_id, lead_id, store.primary_ruleset_id(c, unit_id))
     if row is None:
@@ -454,14 +459,12 @@ async def create_lead(rt: Runtime, tenant: Tenant, data: LeadIn) -> LeadOut:
     through the profile mappings and scoring like any later edit."""
     lead_id = checked_lead_id(data.id)
     _metadata_json(data.metadata)
-    if data.account_id is not None:
-        checked_lead_id(data.account_id, "account_id")
+    account: Any = _account_id(data.account_id) if data.account_id is not None else msgspec.UNSET
     now = rt.now_ms()
 
     def run(c: Any) -> LeadOut:
         if not store.insert_lead(c, tenant.unit_id, tenant.org_id, lead_id, "{}", None, now):
             raise conflict(f"lead {lead_id} already exists in this OU")
-        account = data.account_id if data.account_id is not None else msgspec.UNSET
         return _write_lead(rt, c, tenant.unit_id, lead_id, dict(data.metadata or {}), dict(data.metadata or {}),
                            account)
 
@@ -500,7 +503,7 @@ async def update_lead(rt: Runtime, tenant: Tenant, lead_id: str, data: LeadRepla
     _metadata_json(sent)
     account: Any = data.account_id if data.account_id is not msgspec.UNSET else msgspec.UNSET
     if isinstance(account, str):
-        checked_lead_id(account, "account_id")
+        account = _account_id(account)
 
     def run(c: Any) -> LeadOut:
         row = store.get_lead(c, tenant.unit_id, lead_id)

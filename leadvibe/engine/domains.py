@@ -12,6 +12,7 @@ Both lists are read on first use, not at import, so start-up does not pay for th
 from __future__ import annotations
 
 import threading
+import unicodedata
 from functools import lru_cache
 from typing import Any
 
@@ -36,10 +37,24 @@ def _lists() -> tuple[Any, frozenset[str]]:
 
 
 def email_domain(email: str) -> str | None:
-    """The lower-cased host part of an email address (None when there is none)."""
+    """The lower-cased host part of an email address (None when there is none), its internationalized labels in
+    Unicode whichever way they were written (`xn--bcher-kva.de` is `bücher.de`: one domain, one account)."""
     _, at, host = email.strip().rpartition("@")
-    host = host.strip().strip(".").lower()
+    host = unicodedata.normalize("NFC", host.strip().strip(".").lower())
+    if "xn--" in host:
+        host = ".".join(_unicode_label(label) for label in host.split("."))
     return host if at and host else None
+
+
+def _unicode_label(label: str) -> str:
+    if not label.startswith("xn--"):
+        return label
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode").lower()
+    except UnicodeError:
+        return label  # not valid punycode: kept as written
+    # An internationalized label has a character outside ASCII, else it would not have been encoded.
+    return decoded if decoded and not decoded.isascii() else label
 
 
 @lru_cache(maxsize=65536)

@@ -71,6 +71,19 @@ async def test_an_event_naming_an_account_moves_the_lead(api: Api) -> None:
     assert accounts["acme.com"]["leads_count"] == 0 and accounts["crm-acct-7"]["leads_count"] == 1
 
 
+async def test_one_account_id_is_one_account_however_it_is_padded(api: Api) -> None:
+    # POST/PUT /leads stored " acme " as sent while an event's accountId is trimmed: two accounts for one id.
+    await enable_abm(api)
+    assert (await api.post("/leads", json={"id": "n10", "account_id": " acme "})).json()["account_id"] == "acme"
+    await ingest(api, "n11", "page_view", {"accountId": " acme "})
+    assert (await api.post("/leads", json={"id": "n12"})).status_code == 201
+    assert (await api.put("/leads/n12", json={"account_id": "acme  "})).status_code == 200
+    await settle(api)
+    assert [(await api.get(f"/leads/{lead}")).json()["lead"]["account_id"] for lead in ("n10", "n11", "n12")] == [
+        "acme"] * 3
+    assert (await _by_domain(api))["acme"]["leads_count"] == 3
+
+
 async def test_an_account_made_from_an_email_domain_is_scored_at_once(api: Api) -> None:
     # Without account mappings the account an email's domain makes was stored with score 0 until a backfill.
     await enable_abm(api)

@@ -166,6 +166,12 @@ def test_score_ranges_are_exactly_the_scores_of_the_level(spec: list[tuple[int, 
         ("bob@10.0.0.1", None),
         ("not-an-email", None),
         ("trailing@acme.com.", "acme.com"),
+        # An internationalized domain is one account however it is written: Unicode, or its ASCII (punycode) form.
+        ("a@bücher.de", "bücher.de"),
+        ("b@xn--bcher-kva.de", "bücher.de"),
+        ("c@Sales.XN--BCHER-KVA.co.uk", "bücher.co.uk"),
+        ("d@xn--99999999.de", "xn--99999999.de"),  # not punycode: kept as written
+        ("e@xn--a-.de", "xn--a-.de"),
     ],
 )
 def test_account_domain(email: str, domain: str | None) -> None:
