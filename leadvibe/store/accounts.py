@@ -199,9 +199,10 @@ def member_figures(
     ):
         out[account_id].update(leads_count=int(count), top_score=int(top), top_lead_id=lead_id, owner_id=owner_id)
     for (account_id,) in conn.execute(
-        "SELECT DISTINCT l.account_id FROM surge_events se JOIN leads l ON l.unit_id = se.unit_id"
-        f" AND l.id = se.lead_id WHERE se.unit_id = ? AND se.occurred_at >= ? AND l.account_id IN ({marks})"
-        " AND l.merged_into IS NULL",
+        # A surge event keeps the lead it fired for; once that lead is merged, it counts for the lead it went into.
+        "SELECT DISTINCT l.account_id FROM surge_events se JOIN leads src ON src.unit_id = se.unit_id"
+        " AND src.id = se.lead_id JOIN leads l ON l.unit_id = src.unit_id AND l.id = coalesce(src.merged_into, src.id)"
+        f" WHERE se.unit_id = ? AND se.occurred_at >= ? AND l.account_id IN ({marks}) AND l.merged_into IS NULL",
         (unit_id, now - DAY_MS, *account_ids),
     ):
         out[account_id]["surging"] = True

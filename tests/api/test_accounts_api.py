@@ -175,6 +175,22 @@ async def test_list_filters_paging_and_detail(api: Api) -> None:
     assert (await api.get("/accounts/ac_nope")).status_code == 404
 
 
+async def test_an_account_stays_surging_when_its_surging_lead_is_merged(api: Api) -> None:
+    await enable_abm(api)
+    await api.post("/surge-triggers", json={"event_type": "surgetest", "window_seconds": 5, "window_unit": "minutes",
+                                            "threshold_count": 2, "emails": ["ops@example.com"]})
+    await ingest(api, "sa", "surgetest", email="sa@wayne.com")
+    await ingest(api, "sa", "surgetest")
+    await ingest(api, "sb", "page_view", email="sb@wayne.com")
+    await settle(api)
+    assert (await _by_domain(api))["wayne.com"]["surging"] is True
+    r = await api.post("/leads/merge", json={"targetLeadId": "sb", "sourceLeadIds": ["sa"]})
+    assert r.status_code == 200, r.text
+    await settle(api)
+    wayne = (await _by_domain(api))["wayne.com"]
+    assert (wayne["leads_count"], wayne["surging"]) == (1, True)
+
+
 async def test_detail_names_its_leads(api: Api) -> None:
     await enable_abm(api)
     await add_rules(api, {"page_view": 3})
