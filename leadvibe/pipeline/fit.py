@@ -312,8 +312,10 @@ class FitWriter:
                 self.conn, cfg.unit_id, lead.org_id, account_id=hint, domain=None, new_id=hint, source=source,
                 now=self.now)
         elif lead.account_id is None:
-            emails = [value for kind, value, _ in aliases if kind == "email"]
-            if not emails and not lead.emails_checked:
+            emails: list[str] = []
+            if not lead.emails_checked or any(kind == "email" for kind, _, _ in aliases):
+                # The lead's own email aliases (the event's were attached before this runs): an address the event
+                # names that another lead already has stays with that lead, and so does its domain's account.
                 emails = store.email_aliases(self.conn, cfg.unit_id, lead.lead_id)
                 lead.emails_checked = True
             for email in emails:

@@ -191,6 +191,20 @@ async def test_an_account_stays_surging_when_its_surging_lead_is_merged(api: Api
     assert (wayne["leads_count"], wayne["surging"]) == (1, True)
 
 
+@pytest.mark.parametrize("same_batch", [False, True])
+async def test_an_email_another_lead_has_does_not_link_a_lead_to_its_domain(api: Api, same_batch: bool) -> None:
+    # The address stays with the lead that had it first (leads.md), and so does the account its domain makes.
+    await enable_abm(api)
+    await ingest(api, "al1", "page_view", email="z@stark.com")
+    if not same_batch:
+        await settle(api)
+    await ingest(api, "al2", "page_view", email="z@stark.com")
+    await settle(api)
+    assert (await api.get("/leads/al2/aliases")).json() == []
+    assert (await api.get("/leads/al2")).json()["lead"]["account_id"] is None
+    assert (await _by_domain(api))["stark.com"]["leads_count"] == 1
+
+
 async def test_detail_names_its_leads(api: Api) -> None:
     await enable_abm(api)
     await add_rules(api, {"page_view": 3})
