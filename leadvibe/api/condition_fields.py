@@ -28,7 +28,9 @@ Weight = Annotated[int, msgspec.Meta(ge=-INT_LIMIT, le=INT_LIMIT, description=f"
 Order = Annotated[int, msgspec.Meta(ge=-INT_LIMIT, le=INT_LIMIT, description="Display order")]
 
 # Values the product computes and shows beside a lead's or an account's properties: no mapping may write them.
-RESERVED_PROFILE = frozenset({"profile_score", "profile_level", "account_id", "accountId", "id", "lead_id"})
+# What a lead's answer shows beside its metadata, computed by the product (a segment's metadata rule cannot test it).
+COMPUTED_PROFILE = frozenset({"profile_score", "profile_level"})
+RESERVED_PROFILE = frozenset({*COMPUTED_PROFILE, "account_id", "accountId", "id", "lead_id"})
 RESERVED_ACCOUNT = frozenset({"domain", "account_id", "accountId", "id", "score", "intent_level"})
 
 

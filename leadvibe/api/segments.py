@@ -18,7 +18,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, delete, get, post, put
 
-from leadvibe.api.condition_fields import Operator, Order, PropertyName, check_condition, check_property
+from leadvibe.api.condition_fields import (
+    COMPUTED_PROFILE,
+    Operator,
+    Order,
+    PropertyName,
+    check_condition,
+    check_property,
+)
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.leads import NO_ACTIVE_RULE, ListedLead, lead_levels, listed
@@ -156,9 +163,15 @@ def _rule_fields(data: SegmentRuleIn | dict[str, Any], where: str = "") -> dict[
     d = msgspec.structs.asdict(data) if isinstance(data, SegmentRuleIn) else data
     rule_type = d["rule_type"]
     op, value = check_condition(d["operator"], d["value"], f"{where}operator", f"{where}value")
+    field_name = check_property(d["field_name"], f"{where}field_name")
+    if rule_type == "lead_metadata" and field_name in COMPUTED_PROFILE:
+        # The lead's answer shows the computed value under that name, the metadata a copy someone wrote (or
+        # none): a rule on it would hold exactly the leads whose shown value it did not test.
+        raise bad_request(f"`{where}field_name` {field_name!r} is computed by the product, not lead metadata: a "
+                          "segment cannot test it (trigger profile filters can)")
     fields: dict[str, Any] = {
         "rule_type": rule_type,
-        "field_name": check_property(d["field_name"], f"{where}field_name"),
+        "field_name": field_name,
         "operator": op,
         "value": value if op not in ("exists", "not_exists") or value else None,
         "rule_name": clean_name(d["rule_name"], f"{where}rule_name") if d["rule_name"] else "",

@@ -97,6 +97,9 @@ async def test_every_segment_answer_carries_its_rules(api: Api) -> None:
         (_lm("a", "equals", ""), "value"),
         (_lm("a", "greater_than", None), "value"),
         (_lm("", "exists"), "field_name"),
+        # The computed profile score is not metadata: a rule on it tested a copy someone wrote there.
+        (_lm("profile_score", "greater_than", "10"), "field_name"),
+        (_lm("profile_level", "equals", "Ideal"), "field_name"),
         (_lm("a", "equals", "x", logic_group=1001), "logic_group"),
         (_lm("a", "equals", "x", logic_op="XOR"), "logic_op"),
         (_lm("a", "equals", "x", event_type="page_view"), "event_type"),
