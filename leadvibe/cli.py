@@ -383,7 +383,8 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
             member = member_store.member_for_login(c, args.email)
             if member is None:
                 return None
-            member_store.update_member(c, member["org_id"], member["id"], {"password_hash": password_hash},
+            member_store.update_member(c, member["org_id"], member["id"],
+                                       member_store.new_password_fields(password_hash, runtime.now_ms()),
                                        runtime.now_ms())
             return str(member["email"])
 

@@ -35,7 +35,7 @@ from leadvibe.pipeline.inbox import (
     validate,
 )
 from leadvibe.runtime import Runtime
-from leadvibe.security.guards import access, check_access
+from leadvibe.security.guards import access, check_access, role_in_unit
 from leadvibe.security.principal import Role, Tenant
 
 MAX_BODY = 1024 * 1024
@@ -475,8 +475,13 @@ async def stream(rt: Runtime, tenant: Tenant, request: Request[Any, Any, Any],
         async for frame in hub.stream(tenant.unit_id, wake_every=STREAM_RECHECK_S):
             if time.monotonic() - checked >= STREAM_RECHECK_S:
                 try:
-                    await check_access(rt, request, opt, "GET", rate_limited=False)
+                    principal, now_tenant, _ = await check_access(rt, request, opt, "GET", rate_limited=False)
                 except ApiError:
+                    return
+                # The OU streamed, not the one the request would resolve to now: a stream opened without naming
+                # its OU resolves again to the caller's remaining one once they lose this one.
+                moved = now_tenant is None or now_tenant.unit_id != tenant.unit_id
+                if moved and (principal is None or await role_in_unit(rt, principal, tenant.unit_id) is None):
                     return
                 checked = time.monotonic()
             if frame:

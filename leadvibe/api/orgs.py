@@ -263,7 +263,11 @@ async def update_member(rt: Runtime, principal: Principal, member_id: str, data:
         reason = passwords.check_new_password(data.password)
         if reason:
             raise bad_request(reason)
-        fields["password_hash"] = await asyncio.to_thread(passwords.hash_password, data.password)
+        pw_hash = await asyncio.to_thread(passwords.hash_password, data.password)
+        # Every session of the member begun before ends (a reset after a suspected leak must lock the thief out),
+        # but the one making the change when it is their own.
+        fields |= member_store.new_password_fields(pw_hash, rt.now_ms(),
+                                                   principal.jti if principal.member_id == member_id else None)
 
     def run(c: Any) -> dict[str, Any]:
         current = member_store.get_member(c, principal.org_id, member_id)

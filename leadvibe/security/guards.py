@@ -138,9 +138,12 @@ async def authenticate(rt: Runtime, connection: Connection, allow_basic: bool) -
             raise unauthorized("token revoked")
         member_id = str(claims["sub"])
         row = await rt.db.read(lambda c: query_one(
-            c, "SELECT id, org_id, email, role FROM members WHERE id = ?", (member_id,)))
+            c, "SELECT id, org_id, email, role, sessions_after, session_kept FROM members WHERE id = ?",
+            (member_id,)))
         if row is None:
             raise unauthorized("the account of this token no longer exists")
+        if rt.tokens.issued_ms(claims) < row["sessions_after"] and jti != row["session_kept"]:
+            raise unauthorized("this account's password was changed after this session began: sign in again")
         return Principal("member", row["org_id"], member_id=row["id"], email=row["email"], org_role=row["role"],
                          jti=jti, token_expires_at=int(claims["exp"]) * 1000)  # type: ignore[call-overload]
     if scheme == "basic":
@@ -276,6 +279,7 @@ async def check_access(rt: Runtime, connection: Connection, opt: dict[str, Any],
     tenant = None
     if opt.get("ou", True):
         tenant = await resolve_tenant(rt, connection, principal)
+        connection.state.tenant = tenant  # before the role check: a refused request is audited in its OU
         _require(need, tenant.role, tenant.unit_id)
     path_role = None
     path_ou = opt.get("path_ou")

@@ -27,9 +27,17 @@ class TokenService:
         iat = now_ms // 1000
         exp = iat + int(self.ttl_seconds)
         jti = new_id("tok")
-        claims = {"sub": member_id, "org": org_id, "iat": iat, "nbf": iat - 5, "exp": exp,
+        # `iat_ms`: the issue time to the millisecond, which a password change (members.sessions_after) is
+        # compared with: a session begun in the same second after it is not one to end.
+        claims = {"sub": member_id, "org": org_id, "iat": iat, "iat_ms": now_ms, "nbf": iat - 5, "exp": exp,
                   "iss": self.issuer, "aud": self.audience, "jti": jti}
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), jti, exp * 1000
+
+    @staticmethod
+    def issued_ms(claims: dict[str, object]) -> int:
+        """When a verified token was issued, in epoch ms (a token from before `iat_ms` was added: its second)."""
+        precise = claims.get("iat_ms")
+        return precise if isinstance(precise, int) else int(claims["iat"]) * 1000  # type: ignore[call-overload]
 
     def verify(self, token: str) -> dict[str, object]:
         """Claims of a valid token, else TokenError. `alg` other than HS256 (incl. none) is refused."""

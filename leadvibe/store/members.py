@@ -46,13 +46,19 @@ def list_members(conn: apsw.Connection, org_id: str) -> list[dict[str, Any]]:
 
 def update_member(conn: apsw.Connection, org_id: str, member_id: str, fields: dict[str, Any], now: int) -> None:
     """Update the given columns (names are fixed by the caller, never user input)."""
-    allowed = {"first_name", "last_name", "email", "role", "password_hash"}
+    allowed = {"first_name", "last_name", "email", "role", "password_hash", "sessions_after", "session_kept"}
     cols = [k for k in fields if k in allowed]
     if not cols:
         return
     sets = ", ".join(f"{c} = ?" for c in cols)
     conn.execute(f"UPDATE members SET {sets}, updated_at = ? WHERE org_id = ? AND id = ?",
                  (*[fields[c] for c in cols], now, org_id, member_id))
+
+
+def new_password_fields(password_hash: str, now: int, kept_jti: str | None = None) -> dict[str, Any]:
+    """The columns a password change writes: the hash, and the end of every session begun before it (but
+    `kept_jti`'s, the changer's own)."""
+    return {"password_hash": password_hash, "sessions_after": now, "session_kept": kept_jti}
 
 
 def delete_member(conn: apsw.Connection, org_id: str, member_id: str) -> bool:

@@ -100,3 +100,36 @@ def test_open_streams_do_not_hold_up_a_stop(tmp_path: Path) -> None:
     assert time.monotonic() - started < 8  # the graceful timeout is 15 s: the streams were ended, not waited for
     assert all(listener.wait_end(5) for listener in listeners)
     assert "Exception in ASGI application" not in server.log_path.read_text()
+
+
+def test_a_stream_opened_without_naming_its_ou_ends_when_that_ou_is_lost(tmp_path: Path) -> None:
+    # Its re-check resolved the OU again, found the caller's other one, and went on streaming the lost one.
+    server = ServerProcess(tmp_path / "data", env={"LEADVIBE_SSE_HEARTBEAT": "0.5"}).start()
+    try:
+        sender = server.basic()
+        admin = {"Authorization": f"Bearer {server.token()}"}
+        other = server.request("POST", "/org-units", json={"name": "EMEA"}, headers=admin).json()["unit_id"]
+        member = server.request("POST", "/members", headers=admin, json={
+            "first_name": "Vi", "last_name": "Ewer", "email": "vw@example.com", "password": "viewer-password-1",
+            "role": "member"}).json()["org_member_id"]
+        for unit in ("unit_default", other):
+            r = server.request("POST", f"/org-units/{unit}/memberships", headers={**admin, "X-OU-ID": unit},
+                               json={"org_member_id": member, "role": "Viewer"})
+            assert r.status_code == 200, r.text
+        login = server.request("POST", "/auth/login", json={"email": "vw@example.com", "password": "viewer-password-1"})
+        viewer = {"Authorization": f"Bearer {login.json()['token']}"}
+        assert server.request("POST", "/org-units/active", json={"ouId": "unit_default"}, headers=viewer).status_code \
+            == 200
+        listener = Listener(server, viewer)  # no ouId, no X-OU-ID: the remembered OU
+        _ingest(server, sender, "ld_seen")
+        time.sleep(1)
+        assert any("ld_seen" in f for f in listener.frames)
+        r = server.request("DELETE", f"/org-units/unit_default/memberships/{member}",
+                           headers={**admin, "X-OU-ID": "unit_default"})
+        assert r.status_code < 300, r.text
+        assert listener.wait_end(15), "the stream went on after its caller lost the OU"
+        _ingest(server, sender, "ld_unseen")
+        time.sleep(0.5)
+        assert not any("ld_unseen" in f for f in listener.frames)
+    finally:
+        server.stop()
