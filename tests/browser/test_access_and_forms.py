@@ -286,3 +286,36 @@ def test_a_session_that_ends_says_so_once_and_its_sign_in_form_works(watched: Wa
     page.get_by_label("Password").fill("admin-password-1")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_signing_out_forgets_the_ou_and_the_next_member_streams_their_own(watched: Watched, seeded: Seeded) -> None:
+    # An admin working in an OU the next member of the tab does not have: signing out forgets it, and the live
+    # stream opens on an OU of the member signed in, never on one kept from before (the server would refuse: 403).
+    unit, _ = seeded.in_ou("Admins only")
+    email, password = "streamer@example.com", "streamer-password-1"
+    member = next((m for m in seeded.call("GET", "/members") if m["email"] == email), None)
+    if member is None:
+        member = seeded.call("POST", "/members", json={"first_name": "Stream", "last_name": "Er", "email": email,
+                                                       "password": password})
+        seeded.call("POST", "/org-units/unit_default/memberships",
+                    json={"org_member_id": member["org_member_id"], "role": "Viewer"})
+    page = watched.page
+    streams: list[str] = []
+    page.on("request", lambda r: streams.append(r.url) if "/stream?" in r.url else None)
+    sign_in(page, seeded.server.base)
+    with page.expect_request(lambda r: "/stream?" in r.url and unit["unit_id"] in r.url):  # the admin's stream
+        watched.use_ou(unit["name"])
+    watched.settle()  # the Overview has loaded: no read of it is left to meet the signed-out token
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to LeadVibe")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('leadvibe.ou')") is None
+    streams.clear()
+    # The next member signs in in the same tab, without a reload.
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    with page.expect_request(lambda r: "/stream?" in r.url):
+        page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_label("Active OU")).to_have_value("unit_default")
+    page.wait_for_timeout(300)
+    assert all("ouId=unit_default" in url for url in streams), streams  # no 403 (a console error) either

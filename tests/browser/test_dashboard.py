@@ -123,6 +123,50 @@ def test_a_leads_page_past_the_last_offers_the_last(admin: Watched, seeded: Seed
     expect(past).to_be_visible()
 
 
+def test_fired_triggers_and_the_audit_log_past_their_last_page_offer_the_last(admin: Watched, seeded: Seeded) -> None:
+    """Neither API says how many rows it holds: a page past the end (an address kept, or typed) is told from an empty
+    list by looking for the last page, and says so as the Leads list does instead of "Nothing fired yet"."""
+    unit, call = seeded.in_ou("Past the last page")
+    call("POST", "/rules", json={"event_type": "demo_request", "weight": 40})
+    call("POST", "/triggers/milestones", json={"name": "Demo booked", "score_threshold": 40,
+                                               "event_type": "demo_request"})
+    call("POST", "/ingest/batch", json={"events": [{"lead_id": f"ld_past{n}", "event_type": "demo_request"}
+                                                   for n in range(27)]})
+    seeded.wait_scored()
+    assert len(call("GET", "/triggers/milestones/events", params={"limit": 500})) == 27
+    for n in range(52):
+        call("POST", "/segments", json={"name": f"Audited {n}"})
+    admin.goto("/ui/")
+    admin.use_ou(unit["name"])
+
+    past = admin.page.get_by_test_id("past-last-page")
+    for path in ("/ui/triggers/fired?kind=milestones&page=5", "/ui/triggers/fired?page=5"):  # one kind, all kinds
+        page = admin.goto(path)
+        expect(past).to_contain_text("Page 5 is past the last page")
+        expect(past).to_contain_text("The 27 firings fill 2 pages.")
+        expect(page.get_by_text("Nothing fired yet")).to_have_count(0)
+    admin.shot("fired-past-last-page")
+    past.get_by_role("button", name="Go to page 2, the last").click()
+    expect(page).to_have_url(re.compile(r"page=2\b"))
+    expect(page.get_by_role("table", name="Fired triggers").locator("tbody tr")).to_have_count(2)
+    page.go_back()  # a step in the history, as any page of the list
+    expect(past).to_be_visible()
+
+    page = admin.goto("/ui/settings/audit?search=%2Fsegments&method=POST&offset=99999")
+    expect(past).to_contain_text("Page 2,001 is past the last page")  # entries 100,000 on, 50 to a page
+    expect(past).to_contain_text("The 52 audit entries fill 2 pages.")
+    expect(page.get_by_text("No audit entries")).to_have_count(0)
+    admin.shot("audit-past-last-page")
+    past.get_by_role("button", name="Go to page 2, the last").click()
+    expect(page).to_have_url(re.compile(r"offset=50\b"))
+    expect(page.get_by_role("navigation", name="Pages")).to_contain_text("Entries 51\u201352")  # an en dash
+    expect(page.get_by_role("table", name="Audit log").locator("tbody tr")).to_have_count(2)
+    # A list that is empty on its first page is still empty, wherever the address starts it.
+    page = admin.goto("/ui/settings/audit?search=%2Fno-such-path&offset=500")
+    expect(page.get_by_text("No audit entries")).to_be_visible()
+    expect(past).to_have_count(0)
+
+
 def test_lead_ledger_sums_to_the_score(admin: Watched, seeded: Seeded) -> None:
     page = admin.goto("/ui/leads/ld_jane")  # a deep link
     score = seeded.score("ld_jane")

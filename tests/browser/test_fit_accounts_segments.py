@@ -551,9 +551,66 @@ def test_switching_ou_on_a_segments_leads_asks_nothing_of_that_segment_in_the_ne
         seeded.call("POST", "/org-units", json={"name": other})
     page = admin.goto(f"/ui/leads?segment={segment['segment_id']}")
     expect(page.get_by_role("heading", name="Leads", exact=True)).to_be_visible()
+    admin.settle()  # the segment's leads are listed (after the segments, which say whether it matches anybody)
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url) if segment["segment_id"] in r.url else None)
     admin.use_ou(other)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     assert asked == []
     admin.use_ou("Default")
+
+
+def test_a_segment_that_matches_nobody_is_not_counted_nor_listed_in_leads(admin: Watched, seeded: Seeded) -> None:
+    """A segment with no condition switched on matches nobody, and the server refuses to count or list it (422): the
+    segments list does not ask for its count, its page offers no Open in Leads, and the Leads list filtered by it
+    (a kept address, or the Segment menu) says so in words with a way out, not an error with a useless Try again."""
+    unit, call = seeded.in_ou("Segments that match nobody")
+    condition = {"rule_type": "lead_metadata", "field_name": "company_size", "operator": "greater_than", "value": "200"}
+    on = call("POST", "/segments", json={"name": "Big companies", "rules": [condition]})["segment_id"]
+    off = call("POST", "/segments", json={"name": "Switched off", "rules": [
+        {**condition, "active": False}, {**condition, "field_name": "industry", "operator": "equals",
+                                         "value": "fintech", "active": False}]})["segment_id"]
+    page = admin.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if off in r.url else None)
+    admin.goto("/ui/")
+    admin.use_ou(unit["name"])
+
+    page = admin.goto("/ui/segments")
+    table = page.get_by_role("table", name="Segments")
+    expect(table.get_by_role("row").filter(has_text="Big companies").get_by_test_id("segment-size")).to_have_text("0")
+    nobody = table.get_by_role("row").filter(has_text="Switched off").get_by_test_id("segment-size")
+    expect(nobody).to_have_text("nobody")
+    expect(nobody.locator("[title]")).to_have_attribute("title", re.compile("matches nobody"))
+    assert not any("/count" in url for url in asked), asked
+
+    page = admin.goto(f"/ui/segments/{on}")
+    expect(page.get_by_role("link", name="Open in Leads")).to_be_visible()
+    page = admin.goto(f"/ui/segments/{off}")
+    expect(page.get_by_test_id("segment-all-off")).to_contain_text("All of this segment's conditions are switched off")
+    expect(page.get_by_role("link", name="Open in Leads")).to_have_count(0)
+
+    # An address kept from before (or typed) names the segment: the list says it matches nobody, in words.
+    asked.clear()
+    page = admin.goto(f"/ui/leads?segment={off}")
+    state = page.get_by_test_id("segment-all-off")
+    expect(state).to_contain_text(
+        "All of the conditions of the segment “Switched off” are switched off: it matches nobody.")
+    expect(state).to_contain_text("Edit it to switch one on.")
+    expect(page.get_by_text("Could not load this")).to_have_count(0)
+    expect(page.get_by_role("button", name="Try again")).to_have_count(0)
+    expect(state).not_to_contain_text("POST /segments")
+    expect(page.get_by_role("combobox", name="Segment", exact=True)).to_have_value(off)
+    admin.shot("leads-segment-matches-nobody")
+    state.get_by_role("button", name="Clear the segment filter").click()
+    expect(page).not_to_have_url(re.compile("segment="))
+    expect(page.get_by_text("No leads match")).to_be_visible()
+    # Chosen in the Segment menu, which says as much beside its name.
+    page.get_by_role("combobox", name="Segment", exact=True).select_option(label="Switched off (matches nobody)")
+    expect(state).to_be_visible()
+    expect(page).to_have_url(re.compile(f"segment={off}"))
+    state.get_by_role("link", name="Open the segment").click()
+    expect(page).to_have_url(re.compile(f"/ui/segments/{off}$"))
+    expect(page.get_by_role("heading", name="Switched off", exact=True)).to_be_visible()
+    refused = re.compile(r"^https?://[^/]+/(leads\?|segments/[^/]+/(count|leads))")  # what the server would refuse
+    assert not any(refused.match(url) for url in asked), asked

@@ -378,3 +378,82 @@ def test_tab_strips_stay_a_plain_row_on_a_desktop(admin: Watched) -> None:
         # a plain row of links: nothing scrolls, so no scroll bar and no clipped focus ring
         assert strip.evaluate("s => [getComputedStyle(s).overflowX, getComputedStyle(s).maskImage]") == [
             "visible", "none"], path
+
+
+def words_in_order(container: Locator, selector: str) -> list[str]:
+    """What is wrong with how the text of each `selector` inside `container` is laid out: a word broken over two
+    lines, or a word placed before the one it follows (a later line, or further right on the same one)."""
+    found: list[str] = container.evaluate(
+        """(root, selector) => {
+          const out = [];
+          for (const el of root.querySelectorAll(selector)) {
+            const words = [];
+            const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+              for (const m of node.data.matchAll(/\\S+/g)) {
+                const range = document.createRange();
+                range.setStart(node, m.index);
+                range.setEnd(node, m.index + m[0].length);
+                const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+                if (rects.length !== 1) out.push(`"${m[0]}" in ${rects.length} pieces`);
+                if (rects.length) words.push({ word: m[0], box: rects[0] });
+              }
+            }
+            for (let i = 1; i < words.length; i++) {
+              const [a, b] = [words[i - 1], words[i]];
+              const sameLine = Math.abs(a.box.top - b.box.top) < a.box.height / 2;
+              if (sameLine ? b.box.left < a.box.right - 1 : b.box.top < a.box.bottom - 1)
+                out.push(`"${b.word}" placed before "${a.word}"`);
+            }
+          }
+          return out;
+        }""",
+        selector,
+    )
+    return found
+
+
+def test_a_level_within_other_bands_says_so_beside_its_bar_on_a_phone(watched: Watched, seeded: Seeded) -> None:
+    # "Sales ready" lies within Hot, which starts lower and so gets all its scores: the funnel says so in words,
+    # which wrap in the level's column instead of running under the bar ("within / oth / bands").
+    unit, call = seeded.in_ou("Levels on a phone")
+    call("POST", "/rules", json={"event_type": "demo_request", "weight": 60})
+    for name, low, high in (("Cold", 0, 19), ("Warm", 20, 59), ("Hot", 60, 1_000_000_000), ("Sales ready", 70, 100)):
+        call("POST", "/levels/engagement", json={"name": name, "min_score": low, "max_score": high})
+    call("POST", "/ingest/batch", json={"events": [{"lead_id": "ld_phone_hot", "event_type": "demo_request"}]})
+    seeded.wait_scored()
+    page = on_phone(watched, seeded, "/ui/")
+    watched.use_ou(unit["name"])
+    funnel = page.get_by_role("region", name="Leads by engagement level")
+    expect(funnel.get_by_role("listitem").filter(has_text="Sales ready")).to_contain_text("within other bands")
+    expect(funnel.get_by_role("listitem").filter(has_text="Hot")).to_contain_text("60+")
+    watched.settle()
+    # Each level's name and range stay left of its bar, their words whole and in order.
+    clashes: list[str] = funnel.evaluate(
+        """(root) => [...root.querySelectorAll('ul.bars > li')].flatMap((li) => {
+          const bar = li.querySelector('.bar').getBoundingClientRect();
+          return [...li.querySelectorAll('.bar-label, .bar-label > *')]
+            .filter((el) => el.getBoundingClientRect().right > bar.left + 0.5)
+            .map((el) => `${li.textContent.trim()}: ${el.className} ends at ${el.getBoundingClientRect().right},`
+              + ` the bar starts at ${bar.left}`);
+        })"""
+    )
+    assert clashes == [], clashes
+    assert words_in_order(funnel, ".bar-label") == []
+    assert sideways(page) == []
+    watched.shot("phone-levels-within-other-bands")
+
+
+def test_the_import_check_boxes_keep_their_size_and_their_sentence_in_order_on_a_phone(
+        watched: Watched, seeded: Seeded) -> None:
+    page = on_phone(watched, seeded, "/ui/settings/import")
+    group = page.get_by_role("checkbox", name=re.compile(r"^Group each lead's rows"))
+    expect(group).to_be_visible()
+    checks = page.locator("main label.check")
+    expect(checks).to_have_count(2)
+    for i in range(checks.count()):
+        box = checks.nth(i).locator("input[type=checkbox]").bounding_box()
+        assert box is not None and box["width"] >= 15.5 and box["height"] >= 15.5, box  # not a shrunk dot
+    # "every row needs a lead_id": the code word after "needs a", not beside the middle of the sentence
+    assert words_in_order(page.locator("main"), "label.check") == []
+    watched.shot("phone-settings-import-checks")

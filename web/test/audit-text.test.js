@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auditText } from '../src/lib/auditText.js';
+import { auditText, withArticle } from '../src/lib/auditText.js';
 
 test('changes read as a verb and what they changed, with its id', () => {
   assert.equal(auditText('DELETE', '/segments/sg_vzz'), 'Deleted segment sg_vzz');
@@ -29,4 +29,30 @@ test('a path or method the API does not have reads as nothing (the request shows
   assert.equal(auditText('POST', '/no-such'), '');
   assert.equal(auditText('GET', '/admin/seed'), '');
   assert.equal(auditText('HEAD', '/segments'), '');
+});
+
+test('what was created takes the article its first sound wants', () => {
+  assert.equal(auditText('POST', '/levels/engagement'), 'Created an engagement level');
+  assert.equal(auditText('POST', '/levels/account'), 'Created an account level');
+  assert.equal(auditText('POST', '/levels/profile'), 'Created a fit level');
+  assert.equal(auditText('POST', '/accounts/rulesets'), 'Created an account ruleset');
+  assert.equal(auditText('POST', '/accounts/mappings'), 'Created an account field mapping');
+  assert.equal(auditText('POST', '/profile/rulesets'), 'Created a fit ruleset');
+  assert.equal(auditText('POST', '/profile/mappings'), 'Created a fit field mapping');
+  assert.equal(auditText('POST', '/triggers/milestones'), 'Created a milestone trigger');
+  assert.equal(auditText('POST', '/filters'), 'Created an inorganic filter');
+  assert.equal(withArticle('OU'), 'an OU');
+  assert.equal(withArticle('segment'), 'a segment');
+});
+
+test('no created thing reads with the wrong article', () => {
+  // Every path the dashboard names, as created: "a" before a consonant, "an" before a vowel.
+  const paths = ['/org-units', '/members', '/secrets', '/leads', '/rulesets', '/rules', '/decays', '/filters', '/surge-triggers',
+    '/segments', '/segments/sg_1/rules', ...['engagement', 'profile', 'account'].map((k) => `/levels/${k}`),
+    ...['/profile', '/accounts'].flatMap((b) => [`${b}/rulesets`, `${b}/mappings`, `${b}/rulesets/rs_1/rules`]),
+    ...['pattern', 'milestone', 'sequence'].map((k) => `/triggers/${k}s`)];
+  for (const path of paths) {
+    const text = auditText('POST', path);
+    assert.match(text, /^Created (a [^aeiou]|an [aeiou])/i, `${path}: ${text}`);
+  }
 });

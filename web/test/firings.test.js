@@ -88,3 +88,23 @@ test('one kind is read a page at a time', async () => {
   assert.equal(api.calls, 1);
   assert.equal((await mergedPage(['milestones'], api.fetchPage, 2, 25)).more, true);
 });
+
+test('a page past the end of the firings says how many there are, one kind or all of them', async () => {
+  const lists = randomFirings(3, ['milestones', 'sequences', 'surge']);
+  const all = mergeFirings(Object.values(lists));
+  assert.ok(all.length > 25);
+  for (const kinds of [['milestones', 'sequences', 'surge'], ['sequences'], ['surge']]) {
+    const count = kinds.reduce((n, k) => n + lists[k].length, 0);
+    const api = pagedApi(lists, 500);
+    const past = await mergedPage(kinds, api.fetchPage, 99, 25);
+    assert.deepEqual(past.rows, []);
+    assert.equal(past.total, count, kinds.join());
+    assert.equal(past.more, false);
+    // a page with rows, and the first page even when empty, need no count
+    assert.equal((await mergedPage(kinds, api.fetchPage, 1, 25)).total, null);
+  }
+  const none = pagedApi({ milestones: [], sequences: [], surge: [] }, 500);
+  assert.equal((await mergedPage(['milestones'], none.fetchPage, 5, 25)).total, 0);
+  assert.equal((await mergedPage(['milestones', 'sequences', 'surge'], none.fetchPage, 5, 25)).total, 0);
+  assert.equal((await mergedPage(['milestones'], none.fetchPage, 1, 25)).total, null);
+});

@@ -4,12 +4,16 @@
 
 const VERB = { POST: 'Created', PUT: 'Changed', PATCH: 'Changed', DELETE: 'Deleted', GET: 'Viewed' };
 
-const trigger = (kind) => [[`/triggers/${kind}s`, `a ${kind} trigger`], [`/triggers/${kind}s/:a`, `${kind} trigger :a`],
+/** `words` after its indefinite article: "an engagement level", "an account ruleset", "a fit level". By the first
+ * letter, which is the sound for the lower-case words these paths are named with (none says "one" or "user"). */
+export const withArticle = (words) => `${/^[aeiou]/i.test(words) ? 'an' : 'a'} ${words}`;
+
+const trigger = (kind) => [[`/triggers/${kind}s`, withArticle(`${kind} trigger`)], [`/triggers/${kind}s/:a`, `${kind} trigger :a`],
   [`/triggers/${kind}s/:a/simulate`, { POST: `Simulated ${kind} trigger :a` }]];
-const level = (kind, name) => [[`/levels/${kind}`, `a ${name} level`], [`/levels/${kind}/:a`, `${name} level :a`]];
-const rulesets = (base, name) => [[`${base}/rulesets`, `a ${name} ruleset`], [`${base}/rulesets/:a`, `${name} ruleset :a`],
+const level = (kind, name) => [[`/levels/${kind}`, withArticle(`${name} level`)], [`/levels/${kind}/:a`, `${name} level :a`]];
+const rulesets = (base, name) => [[`${base}/rulesets`, withArticle(`${name} ruleset`)], [`${base}/rulesets/:a`, `${name} ruleset :a`],
   [`${base}/rulesets/:a/rules`, `a rule of ${name} ruleset :a`], [`${base}/rulesets/:a/rules/:b`, `rule :b of ${name} ruleset :a`],
-  [`${base}/mappings`, `a ${name} field mapping`], [`${base}/mappings/:a`, `${name} field mapping :a`]];
+  [`${base}/mappings`, withArticle(`${name} field mapping`)], [`${base}/mappings/:a`, `${name} field mapping :a`]];
 
 const ROUTES = [
   ['/auth/login', { POST: 'Signed in' }], ['/auth/logout', { POST: 'Signed out' }],

@@ -134,6 +134,10 @@ export async function signOut() {
     // the token is dropped here whatever the server says
   }
   forget();
+  // The OU chosen goes too: the next member to sign in in this tab may not have it (a session that ended keeps it,
+  // for the same member signing in again).
+  session.ou = null;
+  store(OU_KEY, null);
 }
 
 /** Reload the OU list (after creating or renaming one). */

@@ -1,4 +1,5 @@
 // The Fired tab's rows: milestone, sequence and surge firings in one shape, and the three kinds merged by time.
+import { countPagedRows } from '../../lib/paging.js';
 
 const UNITS = [[86_400, 'day'], [3_600, 'hour'], [60, 'minute'], [1, 'second']];
 
@@ -53,18 +54,24 @@ async function firstRows(fetchPage, need, max) {
 }
 
 /**
- * Page `page` (from 1, `size` rows) of the lists of several kinds merged newest first, and whether a later page
- * holds anything. The API lists each kind apart, so page N of the merge is not page N of each kind: every kind is
- * read from its start as far as that page could reach into it, one row further to know of a next page.
+ * Page `page` (from 1, `size` rows) of the lists of several kinds merged newest first, whether a later page holds
+ * anything, and, for an empty page after the first (an address kept while the list shrank, or typed), how many
+ * firings the list holds (`total`, null otherwise): a page past the end is not "nothing fired". The API lists each
+ * kind apart, so page N of the merge is not page N of each kind: every kind is read from its start as far as that
+ * page could reach into it, one row further to know of a next page.
  * `fetchPage(kind, page, limit)`: that kind's rows, newest first.
  */
 export async function mergedPage(kinds, fetchPage, page, size, max = 500) {
   if (kinds.length === 1) {
     const rows = await fetchPage(kinds[0], page, size);
-    return { rows, more: rows.length === size };
+    // The API has no total: the last page with rows is looked for.
+    const total = rows.length || page === 1 ? null : await countPagedRows((p) => fetchPage(kinds[0], p, size), size, page);
+    return { rows, more: rows.length === size, total };
   }
   const need = page * size + 1;
   const lists = await Promise.all(kinds.map((k) => firstRows((p, limit) => fetchPage(k, p, limit), need, max)));
   const merged = mergeFirings(lists);
-  return { rows: merged.slice((page - 1) * size, page * size), more: merged.length > page * size };
+  const rows = merged.slice((page - 1) * size, page * size);
+  // Every kind was read to its end to fill an empty page: the merge is the whole list.
+  return { rows, more: merged.length > page * size, total: rows.length || page === 1 ? null : merged.length };
 }
