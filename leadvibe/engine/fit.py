@@ -30,6 +30,7 @@ __all__ = [
     "apply_mappings",
     "list_property",
     "replay_mappings",
+    "set_by_hand",
 ]
 
 UPDATE_BEHAVIORS: tuple[str, ...] = ("always_latest", "set_once", "append")
@@ -100,11 +101,28 @@ def apply_mappings(
     return out
 
 
+def set_by_hand(mappings: Sequence[FieldMapping], properties: Mapping[str, object],
+                sources: Sequence[Mapping[str, object]], arrived: Sequence[int], written_at: int | None) -> set[str]:
+    """The ``always_latest`` properties the lead holds that were written by hand (at ``written_at``) after the
+    last of ``sources`` (its events' metadata, arrived at ``arrived``) that carries a value for them: had the
+    mappings existed all along, that later write would have had the last word."""
+    if written_at is None:
+        return set()
+    last: dict[str, int] = {}
+    for source, at in zip(sources, arrived, strict=True):
+        for m in mappings:
+            if m.behavior == "always_latest" and lookup(source, m.source_field) is not None:
+                last[m.prop] = at
+    return {m.prop for m in mappings if m.behavior == "always_latest" and properties.get(m.prop) is not None
+            and last.get(m.prop, written_at) < written_at}
+
+
 def replay_mappings(
-    mappings: Sequence[FieldMapping], properties: Mapping[str, object], sources: Iterable[Mapping[str, object]]
+    mappings: Sequence[FieldMapping], properties: Mapping[str, object], sources: Iterable[Mapping[str, object]],
+    kept: Iterable[str] = (),
 ) -> dict[str, object] | None:
     """The properties the mappings would have produced over ``sources`` (oldest first), or None when that is
-    what ``properties`` already holds."""
+    what ``properties`` already holds. ``kept``: properties left as they are (``set_by_hand``)."""
     first: dict[str, object] = {}
     latest: dict[str, object] = {}
     appended: dict[str, list[object]] = {}
@@ -123,6 +141,8 @@ def replay_mappings(
     for prop, value in first.items():
         if out.get(prop) is None:
             out[prop] = value
+    for prop in kept:
+        latest.pop(prop, None)
     out.update(latest)
     for prop, values in appended.items():
         out[prop] = values[-APPEND_KEEP:]

@@ -139,12 +139,14 @@ class LeadState:
     account_id: str | None
     source: str
     emails_checked: bool = False
+    metadata_set_at: int | None = None  # the last API write of its metadata (ms)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> LeadState:
         """From a `store.fit.lead_fit_rows` row."""
         return cls(int(row["rowid"]), row["id"], row["org_id"], decode_metadata(row["metadata"]),
-                   int(row["profile_score"] or 0), row["account_id"], row["source"])
+                   int(row["profile_score"] or 0), row["account_id"], row["source"],
+                   metadata_set_at=row["metadata_set_at"])
 
 
 @dataclass
@@ -227,6 +229,8 @@ class FitWriter:
                 self._score_new_account(cfg, new_account)
         mapped = apply_mappings(cfg.profile_mappings, metadata, changed) if cfg.profile_mappings else None
         self._save(cfg, lead, mapped if mapped is not None else metadata, new_account, force_metadata=True)
+        store.mark_metadata_set(self.conn, unit_id, lead_id, self.now)
+        lead.metadata_set_at = self.now
         if cfg.abm:
             if account_id is msgspec.UNSET:
                 # No explicit account: the metadata may name one, else the email domain decides.

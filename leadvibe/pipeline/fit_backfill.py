@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from leadvibe.engine.fit import replay_mappings
+from leadvibe.engine.fit import replay_mappings, set_by_hand
 from leadvibe.pipeline.fit import FitWriter, LeadState, decode_metadata
 from leadvibe.store import accounts as account_store
 from leadvibe.store import fit as store
@@ -72,9 +72,13 @@ async def apply_profile_mappings(rt: Runtime, unit_id: str) -> dict[str, int]:
         updated = 0
         for row in rows:
             lead = writer.leads[(unit_id, row["id"])]
-            sources = [decode_metadata(m) for m in histories.get(row["id"], [])]
+            history = histories.get(row["id"], [])
+            sources = [decode_metadata(m) for _, m in history]
+            # A property someone set through the API after the last event carrying its value stays theirs.
+            kept = set_by_hand(cfg.profile_mappings, lead.metadata, sources, [at for at, _ in history],
+                               lead.metadata_set_at)
             sources.append(lead.metadata)
-            replayed = replay_mappings(cfg.profile_mappings, lead.metadata, sources)
+            replayed = replay_mappings(cfg.profile_mappings, lead.metadata, sources, kept=kept)
             if replayed is not None:
                 writer.replace_properties(cfg, lead, replayed)
                 updated += 1

@@ -101,11 +101,12 @@ def abm_enabled(conn: apsw.Connection, unit_id: str) -> bool:
 
 
 # -- lead profile state --------------------------------------------------------------------------------------
-_LEAD_FIT_COLS = "rowid, id, org_id, metadata, account_id, profile_score, source"
+_LEAD_FIT_COLS = "rowid, id, org_id, metadata, account_id, profile_score, source, metadata_set_at"
 
 
 def lead_fit_rows(conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """id -> (rowid, id, org_id, metadata, account_id, profile_score, source) of live leads of the OU."""
+    """id -> (rowid, id, org_id, metadata, account_id, profile_score, source, metadata_set_at) of live leads of
+    the OU."""
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(lead_ids), 500):
         chunk = list(lead_ids[i : i + 500])
@@ -176,18 +177,24 @@ def email_aliases(conn: apsw.Connection, unit_id: str, lead_id: str) -> list[str
 
 def events_with_metadata(
     conn: apsw.Connection, unit_id: str, lead_ids: Sequence[str]
-) -> dict[str, list[str]]:
-    """lead id -> the metadata JSON of its events in arrival order (backfills replay mappings over them)."""
-    out: dict[str, list[str]] = {lead: [] for lead in lead_ids}
+) -> dict[str, list[tuple[int, str]]]:
+    """lead id -> (received_at, metadata JSON) of its events in arrival order (backfills replay mappings over
+    them)."""
+    out: dict[str, list[tuple[int, str]]] = {lead: [] for lead in lead_ids}
     if not lead_ids:
         return out
-    for lead_id, metadata in conn.execute(
-        f"SELECT lead_id, metadata FROM events WHERE unit_id = ? AND lead_id IN ({placeholders(len(lead_ids))})"
-        " AND metadata IS NOT NULL AND decay_id IS NULL ORDER BY seq",
+    for lead_id, received_at, metadata in conn.execute(
+        f"SELECT lead_id, received_at, metadata FROM events WHERE unit_id = ?"
+        f" AND lead_id IN ({placeholders(len(lead_ids))}) AND metadata IS NOT NULL AND decay_id IS NULL ORDER BY seq",
         (unit_id, *lead_ids),
     ):
-        out[lead_id].append(metadata)
+        out[lead_id].append((int(received_at), metadata))
     return out
+
+
+def mark_metadata_set(conn: apsw.Connection, unit_id: str, lead_id: str, now: int) -> None:
+    """Remember that the lead's metadata was written through the API now."""
+    conn.execute("UPDATE leads SET metadata_set_at = ? WHERE unit_id = ? AND id = ?", (now, unit_id, lead_id))
 
 
 # -- jobs ----------------------------------------------------------------------------------------------------

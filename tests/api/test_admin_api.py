@@ -166,6 +166,25 @@ async def test_apply_profile_mappings_to_history_twice(api: Api) -> None:
     assert (await api.get("/leads/l1/profile")).json()["properties"] == props
 
 
+async def test_applying_mappings_keeps_a_value_set_by_hand_after_the_events(api: Api, clock: ManualClock) -> None:
+    # The replay wrote the event's value over the person's later edit: had the mapping existed all along, the edit
+    # would have come last. An event arriving after the edit still has the last word.
+    await ingest(api, "x1", "page_view", {"ind": "software"})
+    await ingest(api, "x2", "page_view", {"ind": "software"})
+    await settle(api)
+    clock.advance(60)
+    for lead in ("x1", "x2"):
+        assert (await api.patch(f"/leads/{lead}/metadata", json={"industry": "retail"})).status_code == 200
+    clock.advance(60)
+    await ingest(api, "x2", "page_view", {"ind": "fintech"})
+    await settle(api)
+    await api.post("/profile/mappings", json={"source_field": "ind", "profile_property": "industry"})
+    r = await api.post("/admin/profile-mappings/apply")
+    assert r.status_code == 200, r.text
+    assert (await api.get("/leads/x1")).json()["lead"]["metadata"]["industry"] == "retail"
+    assert (await api.get("/leads/x2")).json()["lead"]["metadata"]["industry"] == "fintech"
+
+
 async def test_only_owners_run_admin_operations(api: Api) -> None:
     operator = await member_headers(api, "op@example.com", "Operator")
     for path in ("/admin/seed", "/admin/wipe", "/admin/backfill/accounts", "/admin/backfill/event-accounts",

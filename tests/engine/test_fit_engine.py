@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from leadvibe.engine.conditions import OPERATORS, lookup, matches, property_atoms, property_paths
 from leadvibe.engine.domains import account_domain, is_free_mail, registrable_domain
-from leadvibe.engine.fit import APPEND_KEEP, FieldMapping, apply_mappings, replay_mappings
+from leadvibe.engine.fit import APPEND_KEEP, FieldMapping, apply_mappings, replay_mappings, set_by_hand
 from leadvibe.engine.levels import Level, level_for, score_ranges
 
 # ------------------------------------------------------------------------------------------------ mappings
@@ -68,6 +68,19 @@ def test_replay_is_what_the_mappings_would_have_produced() -> None:
     for s in sources:
         live = apply_mappings(m, live, s) or live
     assert replay_mappings(m, {}, sources) == live == {"first": "a", "last": "b", "pages_list": ["/1", "/2"]}
+
+
+def test_a_value_set_by_hand_after_the_events_that_carry_it_is_kept() -> None:
+    m = [FieldMapping("m1", "ind", "industry"), FieldMapping("m2", "plan", "tier", "set_once")]
+    sources = [{"ind": "software", "plan": "free"}, {"ind": "fintech"}]
+    arrived = [100, 200]
+    by_hand = {"industry": "retail", "tier": "gold"}
+    assert set_by_hand(m, by_hand, sources, arrived, 300) == {"industry"}  # set_once keeps its own anyway
+    assert set_by_hand(m, by_hand, sources, arrived, 150) == set()  # the fintech event came after the edit
+    assert set_by_hand(m, by_hand, sources, arrived, None) == set()  # never written through the API
+    assert set_by_hand(m, {"tier": "gold"}, sources, arrived, 300) == set()  # nothing held to keep
+    assert replay_mappings(m, by_hand, sources, kept={"industry"}) is None
+    assert replay_mappings(m, by_hand, sources) == {"industry": "fintech", "tier": "gold"}
 
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-100, 100), st.sampled_from(["", "x", "Y", " 7 "]))
