@@ -21,6 +21,7 @@ from leadvibe.api.scoring_common import (
     rescore_changes,
     write_config,
 )
+from leadvibe.pipeline.queued_removal import drop_queued_of_type, queued_of_type
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
@@ -133,7 +134,9 @@ async def preview_delete(rt: Runtime, tenant: Tenant, event_type: EventTypePath)
     """Counts of what `DELETE /settings/event-types/{eventType}` would remove; nothing changes."""
     _, key = clean_event_type(event_type, "eventType")
     counts = await rt.db.read(lambda c: store.delete_preview(c, tenant.unit_id, key))
-    return DeletePreview(key, counts["events_count"], counts["event_scores_count"], counts["leads_affected"])
+    # Events acknowledged and not scored yet go too (they have no score rows, and their leads are not counted).
+    queued = len(await queued_of_type(rt, tenant.unit_id, key))
+    return DeletePreview(key, counts["events_count"] + queued, counts["event_scores_count"], counts["leads_affected"])
 
 
 @delete(
@@ -151,6 +154,9 @@ async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: EventTypePa
     _, key = clean_event_type(event_type, "eventType")
     cache = require_pipeline(rt, "deleting events")
     unit_id, now = tenant.unit_id, rt.now_ms()
+    # First the events still waiting to be scored (they would be stored after this answer said all were deleted),
+    # then the stored ones (queued_removal.py says why in that order).
+    queued = await drop_queued_of_type(rt, unit_id, key)
 
     def run(c: Any) -> tuple[DeleteResult, list[dict[str, Any]]]:
         leads = store.affected_leads(c, unit_id, key)
@@ -158,7 +164,7 @@ async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: EventTypePa
         events, scores = store.delete_events_of_type(c, unit_id, key)
         ev_store.refresh_lead_activity(c, unit_id, leads, now)
         rescored, changes = rescore_changes(rt, c, cache, unit_id, leads, before, now)
-        return DeleteResult(key, events, scores, rescored), changes
+        return DeleteResult(key, events + queued, scores, rescored), changes
 
     result, changes = await rt.db.write(run)
     publish(rt, unit_id, changes)

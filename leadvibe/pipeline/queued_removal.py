@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import apsw
 
+from leadvibe.engine.normalize import type_key
 from leadvibe.pipeline import inbox as inbox_mod
 from leadvibe.runtime import Runtime
 from leadvibe.store import inbox as inbox_store
@@ -57,6 +58,25 @@ async def drop_queued_of_lead(rt: Runtime, unit_id: str, lead_id: str) -> int:
         return seqs
 
     seqs = await rt.inbox_db.read(find)
+    if not seqs:
+        return 0
+    return await rt.inbox_db.write(lambda c: inbox_store.delete_rows(c, seqs))
+
+
+async def queued_of_type(rt: Runtime, unit_id: str, key: str) -> list[int]:
+    """The inbox `seq`s of the OU's queued events whose type normalizes to `key`."""
+    after = await _handled(rt)
+
+    def find(c: apsw.Connection) -> list[int]:
+        return [seq for seq, payload in inbox_store.queued_in_unit(c, unit_id, after)
+                if type_key(inbox_mod.decode(payload).event_type) == key]
+
+    return await rt.inbox_db.read(find)
+
+
+async def drop_queued_of_type(rt: Runtime, unit_id: str, key: str) -> int:
+    """Remove the OU's queued events of the type (normalized key `key`); how many were removed."""
+    seqs = await queued_of_type(rt, unit_id, key)
     if not seqs:
         return 0
     return await rt.inbox_db.write(lambda c: inbox_store.delete_rows(c, seqs))

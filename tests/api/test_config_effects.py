@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Api
-from tests.helpers import wait_idle
+from tests.helpers import on_app_loop, wait_idle
 
 
 async def _ingest(api: Api, creds: dict[str, str], lead: str, event_type: str, **kw: Any) -> None:
@@ -196,6 +196,28 @@ async def test_backtest_writes_nothing_and_reports_level_changes(api: Api) -> No
         r = await api.post(f"/rulesets/{rs}/backtest", json=bad)
         assert r.status_code == 400 and field in r.json()["error"], (bad, r.text)
     assert (await _snapshot(api)) == before
+
+
+async def test_delete_event_type_reaches_events_not_scored_yet(api: Api) -> None:
+    # Acknowledged events still in the inbox were stored after the answer said every event of the type was gone.
+    creds, rs = await _setup(api)
+    await _ingest(api, creds, "ld_1", "page_view")
+    await wait_idle(api)
+    worker = api.rt.worker
+    assert worker is not None
+    await on_app_loop(api, worker.stop)
+    try:
+        for lead, event_type in (("ld_1", "Page View"), ("ld_2", "page-view"), ("ld_2", "signup")):
+            await _ingest(api, creds, lead, event_type)
+        assert (await api.get("/settings/event-types/page_view/delete-preview")).json()["events_count"] == 3
+        r = await api.delete("/settings/event-types/page_view")
+        assert r.status_code == 200 and r.json()["events_deleted"] == 3, r.text
+    finally:
+        await on_app_loop(api, worker.start)
+    await wait_idle(api)
+    left = await api.rt.db.read(lambda c: c.execute(
+        "SELECT type_key FROM events WHERE unit_id = 'unit_default' ORDER BY seq").fetchall())
+    assert [tuple(x) for x in left] == [("signup",)]
 
 
 async def test_delete_event_type_recomputes_scores(api: Api) -> None:
