@@ -24,7 +24,10 @@ def _dummy_hash() -> str:
     return _dummy
 
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# name@domain.tld, none of the parts holding a space, a control character, or what only a display form or a
+# quoted local part would (`<a@b.com>`, `a@b.co,`): a sign-in address is typed, shown and mailed as it is.
+_PART = r'[^@\s<>()\[\]\\,;:"\x00-\x1f\x7f]+'
+EMAIL = re.compile(rf"^{_PART}@{_PART}\.{_PART}$")
 EMAIL_MAX = 320
 
 

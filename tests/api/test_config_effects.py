@@ -200,7 +200,7 @@ async def test_backtest_writes_nothing_and_reports_level_changes(api: Api) -> No
 
 async def test_delete_event_type_reaches_events_not_scored_yet(api: Api) -> None:
     # Acknowledged events still in the inbox were stored after the answer said every event of the type was gone.
-    creds, rs = await _setup(api)
+    creds, _ = await _setup(api)
     await _ingest(api, creds, "ld_1", "page_view")
     await wait_idle(api)
     worker = api.rt.worker

@@ -216,9 +216,13 @@ async def test_members_crud_and_conflicts(api: Api) -> None:
     dup = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": "CRUD@example.com",
                                            "password": "password-123", "role": "member"})
     assert dup.status_code == 409
-    bad = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": "not-an-email",
-                                           "password": "password-123", "role": "member"})
-    assert bad.status_code == 400 and "email" in bad.json()["error"]
+    # A control character (NUL too), a display form or a trailing separator is no address anyone signs in with.
+    for email in ("not-an-email", "a\x00y@b.com", "a\x07x@b.com", "<a@b.com>", "a@b.co,", "Ann <a@b.com>"):
+        bad = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": email,
+                                               "password": "password-123", "role": "member"})
+        assert bad.status_code == 400 and bad.json()["error"] == "`email` must be a valid email address", email
+    r = await api.put(f"/members/{mid}", json={"email": "bob\x01@example.com"})
+    assert r.status_code == 400 and "email" in r.json()["error"]
     short = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": "s@example.com",
                                              "password": "short", "role": "member"})
     assert short.status_code == 400
