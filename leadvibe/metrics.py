@@ -125,6 +125,9 @@ class Metrics:
         self.processing_latency = self.add(Histogram(
             "event_processing_latency_seconds", "Seconds from an event's acknowledgement (202) to its score."))
         self.sse_dropped = self.add(Counter("sse_clients_dropped_total", "Stream clients dropped for being slow."))
+        self.rate_limit_over = self.add(Counter(
+            "rate_limit_over_total", "Requests over the rate limit: `observed` (observe mode, served) or `refused` "
+            "(enforce mode, 429).", ("outcome",)))
 
     def add(self, item: _M) -> _M:
         """Register a metric; returns it."""

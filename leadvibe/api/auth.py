@@ -60,6 +60,8 @@ class RateLimitInfo(msgspec.Struct):
     rps: float
     burst: int
     stage: str
+    # Requests of this key over the limit since the server started (served in `observe` mode, 429 in `enforce`).
+    over_limit: int = 0
 
 
 class Cleared(msgspec.Struct):
@@ -154,7 +156,7 @@ async def my_rate_limit(request: Request[Any, Any, Any], rt: Runtime, principal:
     key_by = s.rate_limit_key_by
     key = rate_key(rt, principal, request)
     return RateLimitInfo(s.rate_limit_mode != "off", s.rate_limit_mode, key_by, key, s.rate_limit_rps,
-                         s.rate_limit_burst, "global")
+                         s.rate_limit_burst, "global", rt.ratelimiter.over.get(key, 0))
 
 
 ROUTES = [login, logout, cleanup, me, my_rate_limit]

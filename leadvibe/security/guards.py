@@ -270,6 +270,8 @@ async def check_access(rt: Runtime, connection: Connection, opt: dict[str, Any],
     limiter = rt.ratelimiter
     if limiter.enabled and rate_limited:
         verdict = limiter.take(rate_key(rt, principal, connection))
+        if verdict.retry_after > 0:
+            rt.metrics.rate_limit_over.inc(1, "observed" if verdict.allowed else "refused")
         if not verdict.allowed:
             retry = max(1, int(verdict.retry_after + 0.999))
             raise ApiError(429, "rate limit exceeded; retry later", headers={"Retry-After": str(retry)})

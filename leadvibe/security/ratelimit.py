@@ -23,7 +23,8 @@ class RateLimiter:
         self.mode, self.rps, self.burst, self.key_by = mode, rps, burst, key_by
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
-        self.observed_over = 0
+        # Requests over the limit since the start, per key: what `observe` mode is for (/me/rate-limit, /metrics).
+        self.over: dict[str, int] = {}
 
     @property
     def enabled(self) -> bool:
@@ -42,8 +43,8 @@ class RateLimiter:
                 self._buckets[key] = (tokens - 1.0, now)
                 return Verdict(True, 0.0, tokens - 1.0)
             self._buckets[key] = (tokens, now)
+            self.over[key] = self.over.get(key, 0) + 1
             wait = (1.0 - tokens) / self.rps if self.rps > 0 else 60.0
         if self.mode == "observe":
-            self.observed_over += 1
             return Verdict(True, wait, 0.0)
         return Verdict(False, wait, 0.0)

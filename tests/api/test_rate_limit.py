@@ -25,6 +25,7 @@ async def test_enforce_answers_429_with_retry_after_past_the_burst(own_api: Api)
     r = await own_api.get("/rulesets")
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     assert r.json() == {"error": "rate limit exceeded; retry later"}
+    assert own_api.rt.metrics.rate_limit_over.value("refused") == statuses.count(429) + 1
 
 
 @pytest.mark.parametrize("settings", ["observe"], indirect=True)
@@ -32,6 +33,11 @@ async def test_observe_never_blocks(settings: Settings, api: Api) -> None:
     # `api` sees this module's own `settings` and builds an app with them, as `own_api` does.
     assert api.rt.settings.rate_limit_mode == "observe"
     assert {(await api.get("/rulesets")).status_code for _ in range(8)} == {200}
+    # ...but counts: the requests over the limit show on /me/rate-limit (its key's) and /metrics (it showed nowhere).
+    over = (await api.get("/me/rate-limit")).json()["over_limit"]
+    assert over >= 4
+    metrics = (await api.client.get("/metrics")).text
+    assert f'rate_limit_over_total{{outcome="observed"}} {over}' in metrics
 
 
 @pytest.mark.parametrize("settings", [("enforce", "credential")], indirect=True)
