@@ -71,9 +71,12 @@ class OrderOut(msgspec.Struct):
 
 
 class ActivityEvent(msgspec.Struct):
-    """An event in a lead's activity, with its primary-ruleset delta and the score after it. `rule_ids` are the
-    primary-ruleset rules that matched it and `weight` their sum before the surge multiplier (a score ledger
-    shows them without one explanation request per event)."""
+    """An event in a lead's activity, with its primary-ruleset delta and the score after it (in arrival order, as
+    it was scored). `rule_ids` are the primary-ruleset rules that matched it, `weight` their sum before the surge
+    multiplier and `applied_multiplier` the multiplier its delta was scored with (1.0 for a zero or negative
+    weight and a filtered event; `multiplier` is the session's), as stored when it was scored: a score ledger
+    shows them without one explanation request per event. `scope`: the processing scope it got (`observe`: not
+    scored)."""
 
     id: str
     type: str
@@ -95,6 +98,8 @@ class ActivityEvent(msgspec.Struct):
     decay_id: str | None
     rule_ids: list[str]
     weight: int
+    applied_multiplier: float | None = None
+    scope: str = "activate"
 
 
 class TimelineItem(msgspec.Struct):
@@ -307,6 +312,8 @@ def _activity(
             e["decay_id"],
             _json.decode(e["rule_ids"]) if e["rule_ids"] else [],
             int(e["weight"] or 0),
+            float(e["applied_multiplier"]) if e["applied_multiplier"] is not None else None,
+            e["scope"],
         )
         for e in events
     ]

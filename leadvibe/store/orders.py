@@ -90,7 +90,8 @@ def lead_events(
         "SELECT e.seq, e.id, e.event_type, e.type_key, e.occurred_at, e.received_at, e.processed_at, e.metadata,"
         " e.channel, e.source, e.scope, e.inorganic, e.filtered_by, e.multiplier, e.session_index,"
         " e.has_delta,"
-        " e.decay_id, s.delta, s.rule_ids, s.weight FROM lead_events e LEFT JOIN event_scores s"
+        " e.decay_id, s.delta, s.rule_ids, s.weight, s.multiplier AS applied_multiplier FROM lead_events e"
+        " LEFT JOIN event_scores s"
         " ON s.event_seq = e.seq AND s.ruleset_id = ? WHERE e.unit_id = ? AND e.lead_id = ?"
     )
     params: list[Any] = [ruleset_id, unit_id, lead_id]

@@ -146,6 +146,7 @@ async def test_activity_default_range_is_last_7_days(lead: Api) -> None:
     page_view = body["events"][1]
     assert page_view["channel"] == "email" and page_view["score_delta"] == 5 and page_view["score"] == 25
     assert page_view["has_delta"] is True and page_view["latency_ms"] >= 0 and page_view["type"] == "event"
+    assert (page_view["applied_multiplier"], page_view["scope"]) == (1.0, "activate")
     # the rules that matched, as GET /events/{id}/explanation has them for the primary ruleset
     explained = (await lead.get(f"/events/{page_view['id']}/explanation")).json()["rulesets"][0]
     assert page_view["rule_ids"] == explained["rule_ids"] and len(page_view["rule_ids"]) == 1
