@@ -422,8 +422,16 @@ def delete_events_where(conn: apsw.Connection, unit_id: str, where: str, params:
         return 0
     conn.execute(f"DELETE FROM events WHERE {unit} = ? AND ({where})", (unit_id, *params))
     deleted = int(conn.changes())
-    conn.executemany("UPDATE event_types SET event_count = max(0, event_count - ?) WHERE unit_id = ? AND type_key = ?",
-                     [(n, unit_id, key) for key, n in counts])
+    # The earliest and latest event times of each type touched, read again from what is left (two probes of
+    # events_unit_type_time a type): the deleted events may have been either end. A type with none left keeps
+    # the times it had (its row, and its spelling, stay for the events that come again).
+    conn.executemany(
+        "UPDATE event_types SET event_count = max(0, event_count - ?1),"
+        " first_seen_at = coalesce((SELECT min(occurred_at) FROM events WHERE unit_id = ?2 AND type_key = ?3),"
+        " first_seen_at),"
+        " last_seen_at = coalesce((SELECT max(occurred_at) FROM events WHERE unit_id = ?2 AND type_key = ?3),"
+        " last_seen_at) WHERE unit_id = ?2 AND type_key = ?3",
+        [(n, unit_id, key) for key, n in counts])
     return deleted
 
 
