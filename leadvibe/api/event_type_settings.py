@@ -135,8 +135,10 @@ async def preview_delete(rt: Runtime, tenant: Tenant, event_type: EventTypePath)
     _, key = clean_event_type(event_type, "eventType")
     counts = await rt.db.read(lambda c: store.delete_preview(c, tenant.unit_id, key))
     # Events acknowledged and not scored yet go too (they have no score rows, and their leads are not counted).
-    queued = len(await queued_of_type(rt, tenant.unit_id, key))
-    return DeletePreview(key, counts["events_count"] + queued, counts["event_scores_count"], counts["leads_affected"])
+    queued = {event_id for _, event_id in await queued_of_type(rt, tenant.unit_id, key)}
+    stored_too = await rt.db.read(lambda c: ev_store.stored_of(c, tenant.unit_id, queued))
+    return DeletePreview(key, counts["events_count"] + len(queued) - stored_too, counts["event_scores_count"],
+                         counts["leads_affected"])
 
 
 @delete(
@@ -161,10 +163,12 @@ async def delete_event_type(rt: Runtime, tenant: Tenant, event_type: EventTypePa
     def run(c: Any) -> tuple[DeleteResult, list[dict[str, Any]]]:
         leads = store.affected_leads(c, unit_id, key)
         before = score_store.lead_scores_by_ruleset(c, unit_id, leads)
+        # Each event once: a worker batch that read some of the queued ones before they went has stored them.
+        stored_too = ev_store.stored_of(c, unit_id, queued)
         events, scores = store.delete_events_of_type(c, unit_id, key)
         ev_store.refresh_lead_activity(c, unit_id, leads, now)
         rescored, changes = rescore_changes(rt, c, cache, unit_id, leads, before, now)
-        return DeleteResult(key, events + queued, scores, rescored), changes
+        return DeleteResult(key, events + len(queued) - stored_too, scores, rescored), changes
 
     result, changes = await rt.db.write(run)
     publish(rt, unit_id, changes)

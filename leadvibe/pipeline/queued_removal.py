@@ -48,7 +48,7 @@ async def drop_queued_of_lead(rt: Runtime, unit_id: str, lead_id: str) -> int:
 
     def find(c: apsw.Connection) -> list[int]:
         seqs = []
-        for seq, payload in inbox_store.queued_in_unit(c, unit_id, after):
+        for seq, _event_id, payload in inbox_store.queued_in_unit(c, unit_id, after):
             q = inbox_mod.decode(payload)
             named = [(kind, value) for kind, value, _raw in q.aliases]
             # An event naming a lead by id goes to that lead whatever its aliases say (and brings them to it).
@@ -63,20 +63,21 @@ async def drop_queued_of_lead(rt: Runtime, unit_id: str, lead_id: str) -> int:
     return await rt.inbox_db.write(lambda c: inbox_store.delete_rows(c, seqs))
 
 
-async def queued_of_type(rt: Runtime, unit_id: str, key: str) -> list[int]:
-    """The inbox `seq`s of the OU's queued events whose type normalizes to `key`."""
+async def queued_of_type(rt: Runtime, unit_id: str, key: str) -> list[tuple[int, str]]:
+    """(inbox seq, event id) of the OU's queued events whose type normalizes to `key`."""
     after = await _handled(rt)
 
-    def find(c: apsw.Connection) -> list[int]:
-        return [seq for seq, payload in inbox_store.queued_in_unit(c, unit_id, after)
+    def find(c: apsw.Connection) -> list[tuple[int, str]]:
+        return [(seq, event_id) for seq, event_id, payload in inbox_store.queued_in_unit(c, unit_id, after)
                 if type_key(inbox_mod.decode(payload).event_type) == key]
 
     return await rt.inbox_db.read(find)
 
 
-async def drop_queued_of_type(rt: Runtime, unit_id: str, key: str) -> int:
-    """Remove the OU's queued events of the type (normalized key `key`); how many were removed."""
-    seqs = await queued_of_type(rt, unit_id, key)
-    if not seqs:
-        return 0
-    return await rt.inbox_db.write(lambda c: inbox_store.delete_rows(c, seqs))
+async def drop_queued_of_type(rt: Runtime, unit_id: str, key: str) -> set[str]:
+    """Remove the OU's queued events of the type (normalized key `key`); the ids of those removed (a worker batch
+    that read them before may store them still: the caller's deletion then finds them stored too)."""
+    found = await queued_of_type(rt, unit_id, key)
+    if found:
+        await rt.inbox_db.write(lambda c: inbox_store.delete_rows(c, [seq for seq, _ in found]))
+    return {event_id for _, event_id in found}

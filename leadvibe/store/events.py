@@ -12,7 +12,15 @@ from typing import Any
 import apsw
 import msgspec
 
-from leadvibe.db.rows import ROWS_PER_STATEMENT, execute_rows, insert_rows, placeholders, query_one, triggers_suspended
+from leadvibe.db.rows import (
+    ROWS_PER_STATEMENT,
+    execute_rows,
+    insert_rows,
+    placeholders,
+    query_one,
+    scalar,
+    triggers_suspended,
+)
 from leadvibe.engine.dispatch import ScoreRow
 from leadvibe.engine.surge import Session
 from leadvibe.ids import new_id
@@ -169,6 +177,15 @@ def events_epoch(conn: apsw.Connection) -> int:
     (migration 0056): a worker's filter windows held across batches stay valid while it does not move."""
     row = conn.execute("SELECT n FROM events_epoch WHERE id = 1").fetchone()
     return int(row[0]) if row else 0
+
+
+def stored_of(conn: apsw.Connection, unit_id: str, event_ids: Iterable[str]) -> int:
+    """How many of these events the OU has stored."""
+    ids = list(event_ids)
+    if not ids:
+        return 0
+    return int(scalar(conn, "SELECT count(*) FROM events WHERE id IN (SELECT value FROM json_each(?))"
+                            " AND +unit_id = ?", (_json_array.encode(ids), unit_id)) or 0)
 
 
 def event_id_by_seq(conn: apsw.Connection, seq: int) -> str | None:
@@ -422,15 +439,18 @@ def delete_events_where(conn: apsw.Connection, unit_id: str, where: str, params:
         return 0
     conn.execute(f"DELETE FROM events WHERE {unit} = ? AND ({where})", (unit_id, *params))
     deleted = int(conn.changes())
-    # The earliest and latest event times of each type touched, read again from what is left (two probes of
-    # events_unit_type_time a type): the deleted events may have been either end. A type with none left keeps
-    # the times it had (its row, and its spelling, stay for the events that come again).
+    # A type none of whose events is left leaves the catalogue, as a deleted type does (the next event of it is
+    # seen afresh); the others get their earliest and latest event times read again from what is left (two
+    # probes of events_unit_type_time a type): the deleted events may have been either end.
+    conn.executemany(
+        "DELETE FROM event_types WHERE unit_id = ?1 AND type_key = ?2"
+        " AND NOT EXISTS (SELECT 1 FROM events WHERE unit_id = ?1 AND type_key = ?2)",
+        [(unit_id, key) for key, _ in counts])
     conn.executemany(
         "UPDATE event_types SET event_count = max(0, event_count - ?1),"
-        " first_seen_at = coalesce((SELECT min(occurred_at) FROM events WHERE unit_id = ?2 AND type_key = ?3),"
-        " first_seen_at),"
-        " last_seen_at = coalesce((SELECT max(occurred_at) FROM events WHERE unit_id = ?2 AND type_key = ?3),"
-        " last_seen_at) WHERE unit_id = ?2 AND type_key = ?3",
+        " first_seen_at = (SELECT min(occurred_at) FROM events WHERE unit_id = ?2 AND type_key = ?3),"
+        " last_seen_at = (SELECT max(occurred_at) FROM events WHERE unit_id = ?2 AND type_key = ?3)"
+        " WHERE unit_id = ?2 AND type_key = ?3",
         [(n, unit_id, key) for key, n in counts])
     return deleted
 

@@ -100,10 +100,10 @@ def delete_handled(conn: apsw.Connection, upto: int, limit: int | None = None) -
     return conn.changes()
 
 
-def queued_in_unit(conn: apsw.Connection, unit_id: str, after: int) -> list[tuple[int, bytes]]:
-    """(seq, payload) of an OU's rows after `seq` `after`, in arrival order."""
-    return [(int(r[0]), cast(bytes, r[1])) for r in conn.execute(
-        "SELECT seq, payload FROM inbox WHERE seq > ? AND unit_id = ? ORDER BY seq", (after, unit_id))]
+def queued_in_unit(conn: apsw.Connection, unit_id: str, after: int) -> list[tuple[int, str, bytes]]:
+    """(seq, event_id, payload) of an OU's rows after `seq` `after`, in arrival order."""
+    return [(int(r[0]), str(r[1]), cast(bytes, r[2])) for r in conn.execute(
+        "SELECT seq, event_id, payload FROM inbox WHERE seq > ? AND unit_id = ? ORDER BY seq", (after, unit_id))]
 
 
 def queued_with_ids(conn: apsw.Connection, unit_id: str, after: int, event_ids: Sequence[str]) -> list[tuple[int, str]]:
