@@ -39,8 +39,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 __all__ = ["GatheringHttpToolsProtocol", "read_timed_out"]
 
-# A request's line and headers together, at most (the first read of a request is not counted: bounded by the
-# event loop's read size, 256 KB). Browsers and HTTP clients send a few KB; servers commonly allow 8-64 KB.
+# A request's line and headers together, at most. Browsers and HTTP clients send a few KB; servers commonly allow
+# 8-64 KB. A request that begins a read is measured from its first byte (a head over the limit in that one read is
+# refused before it is parsed); one that begins after another in the same read (pipelined) from the next read on,
+# its first read bounded by the event loop's read size, 256 KB.
 MAX_HEAD_BYTES = 64 * 1024
 # A connection closed while its request's body still arrives is read and dropped until it has been quiet this long,
 # and no longer than the other figure, then closed (see the module's docstring).
@@ -176,6 +178,14 @@ def read_timed_out(cycle: Any) -> float | None:
     return getattr(cycle, "leadvibe_read_timed_out", None)
 
 
+def _head_end(data: bytes, within: int, continuing: bool) -> bool:
+    """Whether a head in `data` ends (its blank line; a bare LF as the parser takes it) within its first `within`
+    bytes; `continuing`: the head began in an earlier read, so its blank line may have begun there too."""
+    if continuing and data.startswith((b"\r\n", b"\n")):
+        return True
+    return data.find(b"\r\n\r\n", 0, within + 4) >= 0 or data.find(b"\n\n", 0, within + 2) >= 0
+
+
 class GatheringHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol over a `_GatheringTransport`, answering unparsable requests in JSON and
     requests that stop arriving with 408 (after `read_timeout` seconds: `with_read_timeout` sets it)."""
@@ -195,7 +205,8 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
         self._headers_done = False
         self._begun = self._progress = 0.0
         self._read_timer: asyncio.TimerHandle | None = None
-        # Bytes of the request's line and headers read so far (not counting the read its first byte came in).
+        # Bytes of the request's line and headers read so far (from the read its first byte came in when that read
+        # began with it, else from the next).
         self._head_bytes = 0
         self._head_began_here = False
         # While the connection lingers (see `_linger`): when it started, and the timer that ends it.
@@ -227,9 +238,12 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
         if self._lingering_since is not None:
             self._progress = self.loop.time()
             return
+        if (not self._reading or not self._headers_done) and self._head_overflows(data):
+            return
+        fresh = not self._reading  # a request begun in this read starts it
         self._head_began_here = False
         super().data_received(data)
-        if self._reading and not self._headers_done and not self._head_began_here:
+        if self._reading and not self._headers_done and (fresh or not self._head_began_here):
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse_head()
@@ -240,6 +254,23 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
                 self._read_timer = self.loop.call_later(self.read_timeout, self._read_timeout)
         elif self._read_timer is not None:
             self._stop_read_timer()
+
+    def _head_overflows(self, data: bytes) -> bool:
+        """Whether the head this read starts or goes on with runs past MAX_HEAD_BYTES in it: then it is refused
+        before the read is parsed (a head that ended in the read would already be on its way to the app)."""
+        continuing = self._reading
+        budget = MAX_HEAD_BYTES - (self._head_bytes if continuing else 0)
+        if len(data) <= budget or _head_end(data, budget, continuing):
+            return False
+        if continuing:
+            self._head_bytes += len(data)
+            self._refuse_head()
+        else:
+            self._reading = True  # a request is arriving: the close lingers over the rest of it
+            self._progress = self.loop.time()
+            target_only = data.find(b"\n", 0, MAX_HEAD_BYTES) < 0
+            self._answer_and_close(414 if target_only else 431, _TARGET_TOO_LONG if target_only else _HEAD_TOO_LARGE)
+        return True
 
     def on_message_begin(self) -> None:
         """A request's first byte."""
