@@ -82,9 +82,9 @@ def test_the_score_ledger_reads_as_cards_on_a_phone(watched: Watched, seeded: Se
     expect(ledger).to_be_visible()
     watched.settle()
     assert sideways(page) == []
-    # each event is a card inside the screen: its date, its points and the running total all visible at once
+    # each event is a card inside the screen: its date, its points and the score it left all visible at once
     first = ledger.locator("tbody tr").first
-    for name in ("Select", "page_view", "+1", "Total"):
+    for name in ("Select", "page_view", "+1", "Score after"):
         across_the_screen(first.get_by_role("cell", name=re.compile(f"^{re.escape(name)}")).first)
     expect(ledger.get_by_test_id("ledger-score")).to_have_text(f"{seeded.score('ld_jane'):,}")
     first.scroll_into_view_if_needed()

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { counted, csvCell, decayText, leadHint, leadInText, leadLabel, levelFor, levelRows, levelScores, ruleText } from '../src/lib/format.js';
+import { counted, csvCell, decayText, leadHint, leadInText, leadLabel, levelFor, levelRows, levelScores } from '../src/lib/format.js';
 
 test('a lead reads as its name, then first and last name, then email, then id', () => {
   assert.equal(leadLabel({ id: 'ld_a', metadata: { name: 'Ada', email: 'a@x.io' } }), 'Ada');
@@ -18,15 +18,19 @@ test('a lead made from an email alias alone reads as that address, from its list
   assert.equal(leadLabel({ id: 'ld_a', metadata: {}, aliases: [{ kind: 'phone', raw_value: '+1 555' }] }), 'ld_a');
 });
 
-test('rules and decay rules read as what they do; a gone one by its id', () => {
-  const rules = { rl_1: { event_type: 'page_view', weight: 5 }, rl_2: { event_type: 'unsubscribe', weight: -20 } };
-  assert.equal(ruleText(rules, 'rl_1'), 'page_view (+5)');
-  assert.equal(ruleText(rules, 'rl_2'), 'unsubscribe (-20)');
-  assert.equal(ruleText(rules, 'rl_gone'), 'rl_gone');
+test('decay rules read as what they do now; a gone one by its id', () => {
   const decays = { dc_1: { inactive_for: 14, unit: 'days', decrease: 10 }, dc_2: { inactive_for: 1, unit: 'weeks', decrease: 3 } };
   assert.equal(decayText(decays, 'dc_1'), '14 days without activity: −10');
   assert.equal(decayText(decays, 'dc_2'), '1 week without activity: −3');
   assert.equal(decayText(decays, 'dc_gone'), 'decay rule dc_gone');
+});
+
+test('a multiplier reads without trailing zeros, and not at all where nothing was scored', async () => {
+  const { fmtMultiplier } = await import('../src/lib/format.js');
+  assert.equal(fmtMultiplier(1), '×1');
+  assert.equal(fmtMultiplier(1.25), '×1.25');
+  assert.equal(fmtMultiplier(1.5), '×1.5');
+  assert.equal(fmtMultiplier(null), '—');
 });
 
 test('counts take the singular for one', () => {
@@ -41,6 +45,14 @@ test('a chart axis reads in days a day apart, in hours with the date under each 
   assert.deepEqual(fmtAxisTimes([at(13), at(16), at(19)]), ['13 Nov', '16 Nov', '19 Nov']);
   assert.deepEqual(fmtAxisTimes([at(13, 20), at(13, 22), at(14, 0), at(14, 2)]),
     ['20:00\n13 Nov', '22:00', '00:00\n14 Nov', '02:00']);
+});
+
+test('a chart axis of events seconds apart reads in seconds, and never writes one time twice', async () => {
+  const { fmtAxisTimes } = await import('../src/lib/format.js');
+  const at = (s, ms = 0) => new Date(2026, 10, 13, 10, 0, s, ms).getTime() / 1000;
+  assert.deepEqual(fmtAxisTimes([at(0), at(10), at(20), at(30)]), ['10:00:00\n13 Nov', '10:00:10', '10:00:20', '10:00:30']);
+  // ticks under a second apart: each second once, the ticks between them blank
+  assert.deepEqual(fmtAxisTimes([at(0), at(0, 500), at(1), at(1, 500)]), ['10:00:00\n13 Nov', '', '10:00:01', '']);
 });
 
 test('a usage period reads as its first and last day (the end is exclusive), in UTC', async () => {

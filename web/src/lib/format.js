@@ -6,13 +6,8 @@ export function fmtNumber(n) {
   return n === null || n === undefined ? '—' : number.format(n);
 }
 
-/** A scoring rule as a person reads it: `page_view (+5)`; the id when the rule is gone. */
-export function ruleText(rules, id) {
-  const r = rules?.[id];
-  return r ? `${r.event_type} (${fmtSigned(r.weight)})` : id;
-}
-
-/** A decay rule as a person reads it: `14 days without activity: −10`; the id when the rule is gone. */
+/** A decay rule as a person reads it, as it is now: `14 days without activity: −10`; the id when the rule is gone.
+ * What a past DECAY event took is its own `decrease` (lib/scoreReason.js), not the rule's of today. */
 export function decayText(decays, id) {
   const d = decays?.[id];
   if (!d) return `decay rule ${id}`;
@@ -42,6 +37,12 @@ export function fmtSigned(n) {
   return n > 0 ? `+${number.format(n)}` : number.format(n);
 }
 
+/** A surge multiplier: "×1.25", "×1.5", "×1"; "—" for none (an event the ruleset did not score). */
+export function fmtMultiplier(m) {
+  if (m === null || m === undefined) return '—';
+  return `×${m.toFixed(2).replace(/\.?0+$/, '')}`;
+}
+
 const dateTime = new Intl.DateTimeFormat('en-GB', {
   year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
 });
@@ -50,18 +51,27 @@ const shortDate = new Intl.DateTimeFormat('en-GB', { month: 'short', day: '2-dig
 
 const dayMonth = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short' });
 const hourMinute = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit' });
+const clockSeconds = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 const dayMonthYearUtc = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
 
 /** A chart's time axis (`splits` in seconds since the epoch) in the dates of the tables: "13 Nov" a day or more
- * apart, else "14:00" with the date under the first tick of each day. */
+ * apart, else "14:00" with the date under the first tick of each day, "14:00:30" when ticks are less than a minute
+ * apart (events seconds apart). A tick that would read as the one before it (ticks under a second apart) stays
+ * blank, so no time is written twice. */
 export function fmtAxisTimes(splits) {
-  const daily = splits.length < 2 || splits[1] - splits[0] >= 86400;
+  const step = splits.length < 2 ? Infinity : Math.min(...splits.slice(1).map((t, i) => t - splits[i]));
+  const daily = step >= 86400;
+  const clock = step < 60 ? clockSeconds : hourMinute;
   let lastDay = '';
+  let lastLabel = '';
   return splits.map((t) => {
     const when = new Date(t * 1000);
-    if (daily) return dayMonth.format(when);
     const day = dayMonth.format(when);
-    const label = day === lastDay ? hourMinute.format(when) : `${hourMinute.format(when)}\n${day}`;
+    const time = daily ? day : clock.format(when);
+    if (time === lastLabel) return '';
+    lastLabel = time;
+    if (daily) return day;
+    const label = day === lastDay ? time : `${time}\n${day}`;
     lastDay = day;
     return label;
   });
