@@ -254,10 +254,17 @@ class TrueSwaggerRenderPlugin(_TrueDocument, SwaggerRenderPlugin):
         return super().render(request, self._true(request, openapi_schema))
 
 
+# The console's page runs the framework's inline script, so it takes no content policy of the dashboard's; the rest
+# of the dashboard's headers apply (never framed: its console sends requests with the visitor's token).
+_CONSOLE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
+
+
 def schema_not_found_as_json(response: Response[Any]) -> Response[Any]:
     """The schema router's answer for a page it does not have (`/schema/redoc`): the framework sends an HTML
-    page there, every other unknown path of the API answers the JSON error body, so this one does too."""
+    page there, every other unknown path of the API answers the JSON error body, so this one does too. Its pages
+    get the dashboard's framing and sniffing headers."""
     if response.status_code != 404 or response.media_type != "text/html":
+        response.headers.update(_CONSOLE_HEADERS)
         return response
     return Response({"error": "no such path: the API reference is at /schema, its document at /schema/openapi.json"},
                     status_code=404, media_type="application/json")

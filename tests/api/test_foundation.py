@@ -43,6 +43,8 @@ async def test_schema_document_and_offline_ui(api: Api) -> None:
     ui = await api.client.get("/schema")
     assert ui.status_code == 200
     assert "/schema/assets/swagger-ui-bundle.js" in ui.text
+    # The console sends requests with its visitor's token: never framed, as the dashboard.
+    assert (ui.headers["x-frame-options"], ui.headers["x-content-type-options"]) == ("DENY", "nosniff")
     assert "cdn" not in ui.text.lower()
     assert (await api.client.get("/schema/assets/swagger-ui-bundle.js")).status_code == 200
     # Pages the schema router does not have answer the API's JSON error, not the framework's HTML page.
