@@ -457,3 +457,21 @@ def test_the_import_check_boxes_keep_their_size_and_their_sentence_in_order_on_a
     # "every row needs a lead_id": the code word after "needs a", not beside the middle of the sentence
     assert words_in_order(page.locator("main"), "label.check") == []
     watched.shot("phone-settings-import-checks")
+    # A check box given focus from the keyboard shows the brand ring (the soft outline was all but invisible).
+    group.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # back by the keyboard: :focus-visible
+    assert group.evaluate("el => el === document.activeElement && el.matches(':focus-visible')")
+    ring = group.evaluate("el => getComputedStyle(el).outlineColor")
+    assert ring != "rgb(238, 240, 255)", ring  # the brand colour, not the near-white soft one
+
+
+def test_a_phone_tables_column_names_stay_for_screen_readers(watched: Watched, seeded: Seeded) -> None:
+    # The cards hid the head row with display: none, which takes it out of the accessibility tree too.
+    page = on_phone(watched, seeded, "/ui/leads/ld_jane")
+    ledger = page.get_by_role("table", name=re.compile("ledger", re.I))
+    expect(ledger.locator("tbody tr").first).to_be_visible()
+    head = ledger.locator("thead")
+    assert head.evaluate("el => getComputedStyle(el).display") != "none"
+    assert (head.bounding_box() or {"height": 0})["height"] <= 1  # out of sight
+    expect(ledger.get_by_role("columnheader", name="Delta")).to_have_count(1)

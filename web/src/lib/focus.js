@@ -50,3 +50,10 @@ export function refocusAfterDialog(opener, place) {
   if (!scope) return;
   focusTarget(scope.querySelector('h1, h2') || scope);
 }
+
+/** Before a control takes itself off the page (it replaces what it sat in): focus the part of the page it sits in,
+ * so a keyboard user goes on from there and a screen reader reads what came instead. */
+export function focusPlaceOf(control) {
+  const place = placeOf(control);
+  if (place) focusTarget(place);
+}

@@ -1,1 +1,0 @@
-import{Ft as e,Mt as t,Pt as n,Y as r,ct as i,dt as a,gt as o,lt as s,wt as c,yt as l}from"./index-BV-m49b5.js";import{r as u}from"./LeadName-Ciz7NzJ8.js";var d=a(`<span> </span>`);function f(a,f){e(f,!0);let p=t(()=>u(f.type));var m=d(),h=c(m,!0);l(()=>{r(m,`title`,o(p).name===o(p).key?void 0:`Event type key: ${o(p).key}`),i(h,o(p).name)}),s(a,m),n()}export{f as t};
