@@ -212,6 +212,12 @@ def _migrated(settings: Settings) -> list[str]:
             finally:
                 conn.close()
         except (apsw.Error, NewerSchema) as exc:
+            if isinstance(exc, apsw.ReadOnlyError | apsw.CantOpenError) and not os.access(path.parent, os.W_OK):
+                # The file may be writable: SQLite needs its directory too, for the write-ahead log beside it.
+                raise DatabaseUnusable(
+                    f"cannot use the database {path}: its directory {path.parent} is read-only to this user (the "
+                    "database's write-ahead log is made beside it); give the user that runs LeadVibe write access "
+                    "to the directory") from None
             raise DatabaseUnusable(f"cannot use the database {path}: {exc}") from None
     return applied
 

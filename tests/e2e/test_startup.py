@@ -306,3 +306,14 @@ def test_a_damaged_page_met_while_serving_is_said_and_reported_by_healthz(tmp_pa
                                                                                               "degraded")
     finally:
         server.stop()
+
+
+def test_a_data_directory_the_database_cannot_write_beside_is_named_at_start(tmp_path: Path) -> None:
+    # The file was writable, its directory not (the write-ahead log is made beside it): the line blamed the file.
+    data = tmp_path / "data"
+    assert leadvibe("migrate", "--data-dir", str(data)).returncode == 0
+    with _read_only(data):
+        out = leadvibe("serve", "--port", str(free_port()), "--data-dir", str(data))
+    lines = out.stderr.strip().splitlines()
+    assert (out.returncode, len(lines)) == (1, 1), out.stderr
+    assert f"its directory {data} is read-only to this user" in lines[0], lines[0]
