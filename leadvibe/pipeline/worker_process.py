@@ -32,7 +32,6 @@ if it dies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import socket
 import struct
@@ -98,6 +97,18 @@ def receive(sock: socket.socket) -> bytes | None:
         return b""
 
 
+def _take(sock: socket.socket, out: bytearray) -> None:
+    """Send what the socket takes now of `out` and drop that from it; a dead child takes everything (its
+    successor starts with empty caches and reads the inbox itself)."""
+    try:
+        while out:
+            del out[:sock.send(out)]
+    except BlockingIOError:
+        pass
+    except OSError:
+        out.clear()
+
+
 class WorkerProcess:
     """The server's handle on the worker process; the same surface as `Worker` (`rt.worker`)."""
 
@@ -115,6 +126,10 @@ class WorkerProcess:
         self._link: socket.socket | None = None
         self._invalidations: socket.socket | None = None
         self._send_lock = threading.Lock()  # invalidations come from the writer thread and the loop alike
+        # Per socket (by file number): frames the socket has not taken yet. A child that does not read (paused, busy)
+        # fills the socket's buffer; what is left goes when the socket can take it, never dropped nor cut in two.
+        self._outbox: dict[int, bytearray] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._frames = Frames()
         self._untold = 0
         self._told_total = 0  # arrivals sent to the current child
@@ -161,9 +176,11 @@ class WorkerProcess:
         self._ready = asyncio.get_running_loop().create_future()
         listened = [[unit_id, n] for unit_id, n in self.rt.stream.listened().items()]
         link.sendall(frame(["settings", msgspec.to_builtins(self.rt.settings)]) + frame(["listeners", listened]))
+        self._loop = asyncio.get_running_loop()
         with self._send_lock:
             self._link, self._invalidations = link, invalidations
-        asyncio.get_running_loop().add_reader(link.fileno(), self._readable)
+            self._outbox = {}
+        self._loop.add_reader(link.fileno(), self._readable)
         log.info("worker_process_started", pid=self._proc.pid)
 
     async def _supervise(self) -> None:
@@ -197,10 +214,14 @@ class WorkerProcess:
         with self._send_lock:
             link, invalidations = self._link, self._invalidations
             self._link = self._invalidations = None
+            self._outbox = {}
+        loop = asyncio.get_running_loop()
         if link is not None:
-            asyncio.get_running_loop().remove_reader(link.fileno())
+            loop.remove_reader(link.fileno())
+            loop.remove_writer(link.fileno())
             link.close()
         if invalidations is not None:
+            loop.remove_writer(invalidations.fileno())
             invalidations.close()
 
     def _send(self, message: list[Any], *, invalidation: bool = False) -> None:
@@ -208,8 +229,33 @@ class WorkerProcess:
             sock = self._invalidations if invalidation else self._link
             if sock is None:
                 return  # no child: the next one starts with empty caches and reads the inbox itself
-            with contextlib.suppress(OSError):  # the child died; the supervisor starts another
-                sock.sendall(frame(message))
+            out = self._outbox.setdefault(sock.fileno(), bytearray())
+            queued = bool(out)  # frames already wait: this one goes after them, when the socket takes them
+            out += frame(message)
+            if queued:
+                return
+            _take(sock, out)
+            if out and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._await_writable, sock)
+
+    def _await_writable(self, sock: socket.socket) -> None:
+        """On the loop: send the rest of the socket's frames as it takes them."""
+        with self._send_lock:
+            if sock not in (self._link, self._invalidations):
+                return
+        self._loop_or_running().add_writer(sock.fileno(), self._writable, sock)
+
+    def _writable(self, sock: socket.socket) -> None:
+        with self._send_lock:
+            out = self._outbox.get(sock.fileno())
+            if out is not None and sock in (self._link, self._invalidations):
+                _take(sock, out)
+            done = not out
+        if done:
+            self._loop_or_running().remove_writer(sock.fileno())
+
+    def _loop_or_running(self) -> asyncio.AbstractEventLoop:
+        return self._loop or asyncio.get_running_loop()
 
     def _invalidate(self, kind: str, unit_id: str | None) -> None:
         self._send(["invalidate", kind, unit_id], invalidation=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -117,6 +118,40 @@ def test_a_paused_worker_is_reported_stalled_and_alive_again_once_it_goes_on(tmp
         assert _worker_pid(server) == worker  # the same process went on; nothing was restarted
         lead = server.request("GET", "/leads/ld_p", headers=basic).json()["lead"]
         assert lead["last_event_type"] == "t2"
+    finally:
+        os.kill(worker, signal.SIGCONT)
+        server.stop()
+
+
+def test_events_that_arrive_while_the_worker_is_paused_leave_no_phantom_backlog(tmp_path: Path) -> None:
+    """The server tells its worker of each arrival over a socket the paused worker does not read: once its buffer
+    was full those messages were dropped, and queue_depth stayed hundreds too high after the worker went on."""
+    import httpx
+
+    server = ServerProcess(tmp_path / "data").start()
+    worker = _worker_pid(server)
+    try:
+        basic = server.basic()
+        os.kill(worker, signal.SIGSTOP)
+
+        def send(k: int) -> None:
+            with httpx.Client(base_url=server.base, headers=basic, timeout=30) as client:
+                for _ in range(150):
+                    assert client.post("/ingest", json={"lead_id": f"ld_{k}", "event_type": "page_view"}
+                                       ).status_code == 202
+
+        threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert server.request("GET", "/healthz").json()["queue_depth"] == 1200
+        os.kill(worker, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while (depth := server.request("GET", "/healthz").json()["queue_depth"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert depth == 0
+        assert server.request("GET", "/events", params={"limit": 1}, headers=basic).json()["total"] == 1200
     finally:
         os.kill(worker, signal.SIGCONT)
         server.stop()
