@@ -243,7 +243,8 @@ class WorkerProcess:
         with self._send_lock:
             if sock not in (self._link, self._invalidations):
                 return
-        self._loop_or_running().add_writer(sock.fileno(), self._writable, sock)
+        assert self._loop is not None  # set when the child was spawned, before anything is sent
+        self._loop.add_writer(sock.fileno(), self._writable, sock)
 
     def _writable(self, sock: socket.socket) -> None:
         with self._send_lock:
@@ -252,10 +253,8 @@ class WorkerProcess:
                 _take(sock, out)
             done = not out
         if done:
-            self._loop_or_running().remove_writer(sock.fileno())
-
-    def _loop_or_running(self) -> asyncio.AbstractEventLoop:
-        return self._loop or asyncio.get_running_loop()
+            assert self._loop is not None
+            self._loop.remove_writer(sock.fileno())
 
     def _invalidate(self, kind: str, unit_id: str | None) -> None:
         self._send(["invalidate", kind, unit_id], invalidation=True)

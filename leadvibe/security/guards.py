@@ -281,8 +281,11 @@ async def check_access(rt: Runtime, connection: Connection, opt: dict[str, Any],
     tenant = None
     if opt.get("ou", True):
         tenant = await resolve_tenant(rt, connection, principal)
-        connection.state.tenant = tenant  # before the role check: a refused request is audited in its OU
-        _require(need, tenant.role, tenant.unit_id)
+        try:
+            _require(need, tenant.role, tenant.unit_id)
+        except ApiError:
+            connection.state.tenant = tenant  # a refused request is audited in its OU (the caller keeps the rest)
+            raise
     path_role = None
     path_ou = opt.get("path_ou")
     if path_ou:
