@@ -229,8 +229,6 @@ class FitWriter:
                 self._score_new_account(cfg, new_account)
         mapped = apply_mappings(cfg.profile_mappings, metadata, changed) if cfg.profile_mappings else None
         self._save(cfg, lead, mapped if mapped is not None else metadata, new_account, force_metadata=True)
-        store.mark_metadata_set(self.conn, unit_id, lead_id, self.now)
-        lead.metadata_set_at = self.now
         if cfg.abm:
             if account_id is msgspec.UNSET:
                 # No explicit account: the metadata may name one, else the email domain decides.
@@ -302,8 +300,10 @@ class FitWriter:
             self.counts.leads_updated += int(metadata != lead.metadata)
         self.counts.profile_scores_updated += int(score != lead.profile_score)
         store.save_lead_profile(self.conn, cfg.unit_id, lead.lead_id, metadata=metadata if metadata_changed else None,
-                                profile_score=score, account_id=account_id, now=self.now)
+                                profile_score=score, account_id=account_id, now=self.now, by_hand=force_metadata)
         lead.metadata, lead.profile_score, lead.account_id = metadata, score, account_id
+        if force_metadata:  # an API write (`write_metadata`): what a replay of the mappings leaves alone
+            lead.metadata_set_at = self.now
 
     def _link(self, cfg: FitConfig, lead: LeadState, hint: str | None, aliases: Sequence[tuple[str, str, str]],
               source: str) -> None:

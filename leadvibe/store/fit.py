@@ -139,8 +139,10 @@ def save_lead_profile(
     profile_score: int,
     account_id: str | None,
     now: int,
+    by_hand: bool = False,
 ) -> None:
-    """Write a lead's profile state (metadata only when given: a score-only change leaves it alone)."""
+    """Write a lead's profile state (metadata only when given: a score-only change leaves it alone); `by_hand`:
+    the metadata was written through the API, remembered as `metadata_set_at`."""
     if metadata is None:
         conn.execute(
             "UPDATE leads SET profile_score = ?, account_id = ?, updated_at = ? WHERE unit_id = ? AND id = ?",
@@ -148,10 +150,10 @@ def save_lead_profile(
         )
     else:
         conn.execute(
-            "UPDATE leads SET metadata = ?, profile_score = ?, account_id = ?, updated_at = ?"
-            " WHERE unit_id = ? AND id = ?",
+            "UPDATE leads SET metadata = ?, profile_score = ?, account_id = ?, updated_at = ?,"
+            " metadata_set_at = coalesce(?, metadata_set_at) WHERE unit_id = ? AND id = ?",
             (json.dumps(metadata, separators=(",", ":"), ensure_ascii=False), profile_score, account_id, now,
-             unit_id, lead_id),
+             now if by_hand else None, unit_id, lead_id),
         )
 
 
@@ -190,11 +192,6 @@ def events_with_metadata(
     ):
         out[lead_id].append((int(received_at), metadata))
     return out
-
-
-def mark_metadata_set(conn: apsw.Connection, unit_id: str, lead_id: str, now: int) -> None:
-    """Remember that the lead's metadata was written through the API now."""
-    conn.execute("UPDATE leads SET metadata_set_at = ? WHERE unit_id = ? AND id = ?", (now, unit_id, lead_id))
 
 
 # -- jobs ----------------------------------------------------------------------------------------------------
