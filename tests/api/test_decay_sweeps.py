@@ -179,7 +179,7 @@ def _apply(rt: Runtime, m: Model, op: tuple[Any, ...]) -> None:
 
 
 @pytest.mark.parametrize("read_chunk", [decay_mod.READ_CHUNK, 1], ids=["by-range", "walked-by-id"])
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops)
 def test_sweeping_passes_decay_exactly_the_leads_the_definition_names(read_chunk: int,
                                                                       history: list[tuple[Any, ...]]) -> None:

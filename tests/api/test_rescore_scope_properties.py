@@ -160,7 +160,7 @@ async def _scenario(ops: list[tuple[Any, ...]], rescored: bool, then: list[tuple
             assert await api.rt.db.read(lambda c: running_totals_mismatches(c, UNIT)) == []
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink))
 @given(operations, st.booleans(), rule_changes)
 # A surging session, then a surge change (the epoch moves) and a rule change on a type the lead never had.

@@ -45,7 +45,7 @@ def candidate_sets(draw: st.DrawFn) -> tuple[list[Candidate], dict[str, Settled]
     return candidates, settled, draw(st.integers(min_value=1, max_value=100))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(candidate_sets())
 def test_ranking_equals_sorting_every_candidate(case: tuple[list[Candidate], dict[str, Settled], int]) -> None:
     candidates, settled, limit = case
@@ -79,7 +79,7 @@ def day_sets(draw: st.DrawFn) -> tuple[list[dict[str, int]], dict[str, int | Non
     return days, gains, draw(st.integers(min_value=1, max_value=100))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(day_sets(), st.sampled_from((10**9, 200, 1)), st.sampled_from((None, 0, 3, 50)))
 def test_walking_days_equals_sorting_every_lead(case: tuple[list[dict[str, int]], dict[str, int | None], int],
                                                 budget: int, settle_budget: int | None) -> None:
