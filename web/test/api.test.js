@@ -69,6 +69,21 @@ test('a 401 with a token ends the session; without one it does not', async () =>
   assert.deepEqual(ended, ['Token revoked']);
 });
 
+test('a 401 for a token dropped while its request was on its way does not end the session signed in since', async () => {
+  const ended = [];
+  let current = 'first';
+  let answer;
+  const pending = new Promise((resolve) => { answer = resolve; });
+  const api = createApi({
+    fetch: () => pending, token: () => current, ou: () => null, onUnauthorized: (e) => ended.push(e.message),
+  });
+  const call = api.get('/leads');
+  current = 'second'; // signed out, and another member signed in, before the answer came
+  answer(json({ error: 'token revoked' }, 401));
+  await assert.rejects(call);
+  assert.deepEqual(ended, []);
+});
+
 test('a 403 to a signed-in call is reported (the roles may have changed), and still refused', async () => {
   const refused = [];
   const r = recorder(json({ error: 'this action needs the Owner role (you are Viewer)' }, 403));

@@ -95,8 +95,11 @@ export function createApi({ fetch: doFetch = (...a) => globalThis.fetch(...a), t
     }
     if (!response.ok) {
       const error = await errorFromResponse(response);
-      if (response.status === 401 && t && onUnauthorized) onUnauthorized(error);
-      if (response.status === 403 && t && onForbidden) onForbidden(error);
+      // Only for the session still signed in: a request sent before a sign-out (or before another member signed
+      // in) comes back 401 for a token already dropped, which says nothing about the session now.
+      const current = t && t === token();
+      if (response.status === 401 && current && onUnauthorized) onUnauthorized(error);
+      if (response.status === 403 && current && onForbidden) onForbidden(error);
       throw error;
     }
     const as = options.as || 'json';
