@@ -700,7 +700,7 @@ async def create_rule(rt: Runtime, tenant: Tenant, principal: Principal, data: R
 
     def run(c: Any) -> dict[str, Any]:
         now = rt.now_ms()
-        if data.ruleset_id:
+        if data.ruleset_id is not None:  # "" is a ruleset id that names none, as on PUT
             ruleset_id = _ruleset_or_404(c, tenant.unit_id, data.ruleset_id)["id"]
         else:
             ruleset_id = _primary_or_default(c, tenant, actor, now)

@@ -146,6 +146,13 @@ async def test_rule_crud_and_default_ruleset(api: Api) -> None:
     assert [x["rule_id"] for x in (await api.get("/rules")).json()] == [rule["rule_id"]]
 
 
+async def test_an_empty_ruleset_id_on_create_names_no_ruleset_it_is_not_an_omitted_one(api: Api) -> None:
+    # A shell variable left unset sends "": the rule must not land in the primary ruleset unasked.
+    r = await api.post("/rules", json={"event_type": "webinar_attended", "weight": 30, "ruleset_id": ""})
+    assert r.status_code == 404 and r.json() == {"error": "ruleset not found"}
+    assert (await api.get("/rules")).json() == [] and (await api.get("/rulesets")).json() == []
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
