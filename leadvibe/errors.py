@@ -22,6 +22,11 @@ from leadvibe.timeutil import TIMESTAMP_FORM
 log = structlog.get_logger("leadvibe.errors")
 
 
+# A body the client stopped sending (it closed the connection, or its chunked framing broke and the HTTP layer
+# answered for it): the client's doing, so a 400 in the log and the metrics, never a 500.
+CLIENT_WENT_AWAY = "the client went away before sending the whole body"
+
+
 class ApiError(Exception):
     """An error the client caused (4xx) or a named failure; handlers raise it, one handler renders it."""
 

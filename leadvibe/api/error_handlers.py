@@ -7,11 +7,11 @@ import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import HTTPException, InternalServerException, NotAuthorizedException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
 from leadvibe.api.request_target import ENCODED_SLASH
-from leadvibe.errors import ApiError, error_body, out_of_range, plain_message, unexpected_error
+from leadvibe.errors import CLIENT_WENT_AWAY, ApiError, error_body, out_of_range, plain_message, unexpected_error
 
 
 def _public_name(request: Request[Any, Any, Any], key: str) -> str:
@@ -72,6 +72,10 @@ def _framework_out_of_range(request: Request[Any, Any, Any], exc: HTTPException)
     return out_of_range(text, _body_of(request), key)
 
 
+# What the framework raises when the connection closes while a handler reads the body.
+_FRAMEWORK_DISCONNECT = "client disconnected prematurely"
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Render Litestar's own exceptions (404 route, 405, 413, validation) in our shape."""
     status = exc.status_code
@@ -90,6 +94,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         message = f"method {request.method} is not allowed on {request.url.path}"
     elif status == 413:
         message = "request body too large"
+    elif isinstance(exc, InternalServerException) and exc.detail == _FRAMEWORK_DISCONNECT:
+        message, status = CLIENT_WENT_AWAY, 400
     elif status == 400 and exc.detail:
         message = plain_message(exc.detail, None)
     else:

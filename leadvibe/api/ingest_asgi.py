@@ -33,7 +33,7 @@ from leadvibe.api.ingest import (
     ingest_batch,
 )
 from leadvibe.api.json_body import require_json
-from leadvibe.errors import ApiError, error_body, malformed_body, unexpected_error, validation_error
+from leadvibe.errors import CLIENT_WENT_AWAY, ApiError, error_body, malformed_body, unexpected_error, validation_error
 from leadvibe.observe import end_request, start_request
 from leadvibe.pipeline.inbox import IngestEvent
 from leadvibe.runtime import Runtime
@@ -122,7 +122,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            raise ApiError(400, "the client went away before sending the whole body")
+            raise ApiError(400, CLIENT_WENT_AWAY)
         chunk = message["body"]
         size += len(chunk)
         if size > limit:

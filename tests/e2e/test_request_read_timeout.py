@@ -61,3 +61,36 @@ def test_requests_that_stop_arriving_are_answered_408(tmp_path: Path) -> None:
         assert server.request("GET", "/healthz").status_code == 200
     finally:
         server.stop()
+
+
+def test_a_client_that_leaves_mid_body_is_its_own_400_never_a_server_500(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", env={"LEADVIBE_LOG_LEVEL": "info"}).start()
+    try:
+        token = server.token()
+        auth = b"Authorization: Bearer " + token.encode() + b"\r\nX-OU-ID: unit_default\r\n"
+        cut = [b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + auth
+               + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n" + b'{"event_type":"half'
+               for path in (b"/rules", b"/leads", b"/ingest")]
+        # Chunked framing that breaks: the HTTP layer answers 400 itself, and the handler reading the body is told
+        # the client went away.
+        cut.append(b"POST /rules HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
+        for request in cut:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=20) as conn:
+                conn.sendall(request)
+                time.sleep(0.3)
+        headers = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + 10
+        while True:
+            metrics = server.request("GET", "/metrics", headers=headers).text
+            logged = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{")]
+            requests = [e for e in logged if e.get("event") == "request" and e.get("method") == "POST"
+                        and e.get("path") != "/auth/login"]
+            if len(requests) >= len(cut) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert 'status="5' not in metrics, metrics
+        assert len(requests) == len(cut) and {e["status"] for e in requests} == {400}, requests
+        assert server.request("GET", "/rules", headers={**headers, "X-OU-ID": "unit_default"}).json() == []
+    finally:
+        server.stop()
