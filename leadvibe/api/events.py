@@ -212,21 +212,23 @@ async def list_events(rt: Runtime, tenant: Tenant, page: PageParam = 1, limit: L
 async def export_events(rt: Runtime, tenant: Tenant, event_type: EventTypeParam = None,
                         lead_id: LeadParam = None, range_: RangeParam = "all", metadata: MetadataParam = None,
                         logic: LogicParam = "and",
-                        order: Annotated[Literal["newest", "oldest"], Parameter(
-                            description="`newest` first (as `/events`), or `oldest` first: the order to import the "
-                                        "file in elsewhere, so its events are scored as they came")] = "newest",
+                        order: Annotated[Literal["newest", "oldest", "arrival"], Parameter(
+                            description="`newest` first (as `/events`), `oldest` first (by timestamp), or "
+                                        "`arrival`: the order the events came in and were scored in, the order to "
+                                        "import the file in elsewhere so they score the same there")] = "newest",
                         ) -> Stream:
-    """CSV `id,lead_id,event_type,timestamp,channel,source,metadata`, newest (or oldest) first, streamed page by
-    page."""
+    """CSV `id,lead_id,event_type,timestamp,channel,source,metadata`, newest (or oldest) first or in arrival
+    order, streamed page by page."""
     f = event_filter(rt.now_ms(), event_type, lead_id, range_, metadata, logic)
     unit_id = tenant.unit_id
-    oldest_first = order == "oldest"
+    oldest_first, by_arrival = order == "oldest", order == "arrival"
 
     async def pages() -> AsyncIterator[list[tuple[Any, ...]]]:
         cursor: tuple[int, int] | None = None
         while True:
             rows = await rt.db.read(partial(q.events_after, unit_id=unit_id, f=f, cursor=cursor,
-                                            limit=EXPORT_PAGE, oldest_first=oldest_first))
+                                            limit=EXPORT_PAGE, oldest_first=oldest_first,
+                                            by_arrival=by_arrival))
             if not rows:
                 return
             yield [(r["id"], r["lead_id"], r["event_type"], to_rfc3339(r["occurred_at"]), r["channel"],

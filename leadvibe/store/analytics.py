@@ -75,11 +75,13 @@ def engagement_levels(conn: apsw.Connection, unit_id: str) -> list[Level]:
 def catalogue_counts(conn: apsw.Connection, unit_id: str) -> tuple[int, list[tuple[str, int]]]:
     """(all events ever stored and still there, [(display name, count)] of visible types with events).
 
-    Hidden types count in the total (they are stored and processed) but are not listed by type.
+    Hidden types count in the total (they are stored and processed) but are not listed by type. Events a client
+    sent as `DECAY` are in the catalogue (the decay pass's are not) and are left out like the pass's: they are
+    DECAY events everywhere else too (channel `system`, not activity).
     """
     rows: list[Any] = conn.execute(
         f"SELECT t.display_name, t.event_count, {_VISIBLE} FROM event_types t WHERE t.unit_id = ?"
-        " ORDER BY t.event_count DESC, lower(t.display_name)", (unit_id,)).fetchall()
+        " AND t.type_key != ? ORDER BY t.event_count DESC, lower(t.display_name)", (unit_id, DECAY_KEY)).fetchall()
     total = sum(int(r[1]) for r in rows)
     return total, [(r[0], int(r[1])) for r in rows if r[2] and r[1] > 0]
 
@@ -128,9 +130,9 @@ def top_types_since(conn: apsw.Connection, unit_id: str, start: int, limit: int)
         "  COALESCE((SELECT h.n FROM hours h WHERE h.type_key = t.type_key), 0)"
         "  + (SELECT COUNT(*) FROM events e WHERE e.unit_id = t.unit_id AND e.type_key = t.type_key"
         "     AND e.occurred_at >= ? AND e.occurred_at < ?) AS n"
-        f" FROM event_types t WHERE t.unit_id = ? AND {_VISIBLE}) WHERE n > 0"
+        f" FROM event_types t WHERE t.unit_id = ? AND t.type_key != ? AND {_VISIBLE}) WHERE n > 0"
         " ORDER BY n DESC, lower(display_name) LIMIT ?",
-        (unit_id, *params, edge_start, edge_end, unit_id, limit)).fetchall()
+        (unit_id, *params, edge_start, edge_end, unit_id, DECAY_KEY, limit)).fetchall()
     return [(r[0], int(r[1])) for r in rows]
 
 

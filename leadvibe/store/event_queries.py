@@ -143,14 +143,23 @@ def list_events(conn: apsw.Connection, unit_id: str, f: EventFilter, limit: int,
 
 
 def events_after(conn: apsw.Connection, unit_id: str, f: EventFilter, cursor: tuple[int, int] | None,
-                 limit: int, oldest_first: bool = False) -> list[dict[str, Any]]:
+                 limit: int, oldest_first: bool = False, by_arrival: bool = False) -> list[dict[str, Any]]:
     """Keyset page for exports: events strictly after `cursor` = (occurred_at, seq) in newest-first order (or
-    oldest-first).
+    oldest-first; or `by_arrival`, in the order they were scored, which only the cursor's seq places).
 
     Unlike OFFSET, each page costs the same however deep the export is, and rows added meanwhile never shift
     a page boundary.
     """
     where, params = _where(unit_id, f)
+    if by_arrival:
+        # seq is the arrival order. One lead: its events from its indexes, sorted; the OU: the table in rowid
+        # order from the cursor (a time or type index would make every page sort everything after it).
+        source = _source(f) if f.lead_id is not None else "events NOT INDEXED"
+        if cursor is not None:
+            where += " AND seq > ?"
+            params.append(cursor[1])
+        return query(conn, f"SELECT {EVENT_COLUMNS} FROM {source} WHERE {where} ORDER BY seq LIMIT ?",
+                     [*params, limit])
     if cursor is not None:
         # The redundant `occurred_at <= ?` gives the planner an index range to start from; with the OR alone
         # it walks the OU's index from the newest event, so each page cost as much as everything before it.

@@ -84,6 +84,18 @@ async def test_analytics_totals_and_by_type(api: Api, known: dict[str, str]) -> 
     assert other["totals"] == {"events": 4, "leads": 4, "events_last_24h": 4, "leads_active_7d": 4}
 
 
+async def test_events_a_client_sent_as_decay_are_left_out_like_the_decay_pass_s(api: Api) -> None:
+    # An export imported elsewhere brings its DECAY rows as events of that type: they are not engagement.
+    for event_type in ("page_view", "DECAY", "decay"):
+        assert (await api.post("/ingest", json={"lead_id": "ld_d", "event_type": event_type})).status_code == 202
+    await wait_idle(api)
+    body = (await api.get("/analytics")).json()
+    assert body["totals"]["events"] == 1 and body["totals"]["events_last_24h"] == 1, body
+    assert body["by_type"] == {"page_view": 1}
+    stats = (await api.get("/analytics/stats")).json()
+    assert stats["last_24h"]["events"] == 1 and stats["top_events"] == [{"event_type": "page_view", "count": 1}]
+
+
 async def test_stats_last_24h_and_top_events(api: Api, known: dict[str, str]) -> None:
     r = await api.get("/analytics/stats")
     assert r.status_code == 200, r.text

@@ -32,7 +32,8 @@ from tests.helpers import add_rules, running_totals_mismatches, wait_idle
 START = time.time_ns() // 1_000_000_000 * 1000
 MINUTE = 60_000
 LEADS = ("ld_a", "ld_b", "ld_c", "ld_d")
-# "Decay" is sent by a client (no decay_id): scored by its rule like any type, unlike a decay pass's DECAY events.
+# "Decay" is sent by a client (no decay_id): scored by its rule like any type, unlike a decay pass's DECAY events,
+# and, like them, not an engagement event in the counts.
 TYPES = ("page_view", "demo", "email_open", "webinar", "Decay")
 DECAY_KEY = type_key(DECAY_EVENT_TYPE)
 GAIN_HOURS = (1, 3, 24, 720)
@@ -85,9 +86,9 @@ def _top_types(c: Any, unit_id: str, start: int) -> list[dict[str, Any]]:
     rows = c.execute(
         "SELECT t.display_name, COUNT(*) AS n FROM events e JOIN event_types t"
         " ON t.unit_id = e.unit_id AND t.type_key = e.type_key"
-        " WHERE e.unit_id = ? AND e.occurred_at >= ? AND NOT EXISTS (SELECT 1 FROM event_type_settings s"
-        "  WHERE s.unit_id = t.unit_id AND s.type_key = t.type_key AND s.hidden = 1)"
-        " GROUP BY t.type_key ORDER BY n DESC, lower(t.display_name) LIMIT ?", (unit_id, start, TOP_EVENTS))
+        " WHERE e.unit_id = ? AND e.occurred_at >= ? AND e.type_key != ? AND NOT EXISTS (SELECT 1"
+        "  FROM event_type_settings s WHERE s.unit_id = t.unit_id AND s.type_key = t.type_key AND s.hidden = 1)"
+        " GROUP BY t.type_key ORDER BY n DESC, lower(t.display_name) LIMIT ?", (unit_id, start, DECAY_KEY, TOP_EVENTS))
     return [{"event_type": name, "count": n} for name, n in rows]
 
 
