@@ -51,3 +51,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         logging.getLogger(name).propagate = True
     # Our middleware writes the access log (without cookies, headers or bodies); uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
+    # The HTTP client's request lines name whole URLs, a webhook's query string (often its receiver's token)
+    # included; deliveries log their own outcome without it. Its warnings still come through.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

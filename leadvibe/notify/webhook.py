@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import math
 import random
+import re
 import secrets as _secrets
 import ssl
 import time
@@ -245,7 +246,9 @@ def _result_for(response: httpx.Response, data: bytes, now: float) -> WebhookRes
     if 200 <= status < 300:
         return WebhookResult(True, status, None, False, None)
     if 300 <= status < 400:
-        location = _snippet(response.headers.get("location", "").encode("utf-8", "replace")) or "no Location"
+        # Without its query and fragment: a receiver's redirect may carry a token, and the error is logged and shown.
+        target = re.split(r"[?#]", response.headers.get("location", ""), maxsplit=1)[0]
+        location = _snippet(target.encode("utf-8", "replace")) or "no Location"
         error = f"redirect not followed (HTTP {status} to {location})"
         return WebhookResult(False, status, None, False, error)
     if status == 410:

@@ -261,3 +261,22 @@ def test_private_destinations_refused_by_default(tmp_path: Path) -> None:
             assert "webhook_url" in r.json()["error"]
     finally:
         s.stop()
+
+
+def test_a_webhook_url_s_query_never_reaches_the_log(tmp_path: Path, receiver: Receiver) -> None:
+    # A receiver's token often rides in the query string; the HTTP client's own log line names the whole URL.
+    server = Server(tmp_path / "data", {"LEADVIBE_WEBHOOK_ALLOW_PRIVATE": "1", "LEADVIBE_LOG_LEVEL": "debug",
+                                        "LEADVIBE_DELIVERY_INTERVAL": "0.1"})
+    try:
+        assert server.call("POST", "/rules", json={"event_type": "demo", "weight": 50}).status_code == 201
+        r = server.call("POST", "/triggers/milestones", json={
+            "event_type": "demo", "score_threshold": 40, "webhook_url": receiver.url + "/q?token=s3cret-in-url"})
+        assert r.status_code == 201, r.text
+        _ingest(server, "ld_q", "demo", int(time.time() * 1000))
+        _until(lambda: len(receiver.on("/q?token=s3cret-in-url")) == 1)
+        _until(lambda: any(d["status"] == "delivered" for d in _deliveries(server)))
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert '"path": "/triggers/milestones"' in log  # the log was written at this level
+    assert "s3cret-in-url" not in log
