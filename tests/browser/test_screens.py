@@ -354,3 +354,26 @@ def test_a_trigger_simulation_takes_a_lead_by_name(admin: Watched, seeded: Seede
     lead.fill("nobody at all")
     dialog.get_by_role("button", name="Simulate").click()
     expect(dialog.get_by_role("alert")).to_contain_text("No lead matches “nobody at all”")
+
+
+def test_an_import_lands_in_the_ou_on_screen_whatever_ou_the_browser_s_cookie_names(admin: Watched,
+                                                                                    seeded: Seeded) -> None:
+    # The API console (or any page of this origin) may have set the `activeOu` cookie, which the server takes over
+    # X-OU-ID; the upload, which must carry the browser's cookies, goes to the OU the tab shows all the same.
+    unit, call = seeded.in_ou("Imports here")
+    page = admin.page
+    page.reload()
+    page.evaluate("""async () => {
+        const r = await fetch('/org-units/active', {method: 'POST', credentials: 'include', headers: {
+            Authorization: 'Bearer ' + sessionStorage.getItem('leadvibe.token'), 'Content-Type': 'application/json'},
+            body: JSON.stringify({ouId: 'unit_default'})});
+        if (!r.ok) throw new Error('setting the cookie: ' + r.status);
+    }""")
+    admin.use_ou("Imports here")
+    admin.goto("/ui/settings/import")
+    page.get_by_label("CSV file").set_input_files(files=[{
+        "name": "one.csv", "mimeType": "text/csv", "buffer": b"lead_id,event_type\nld_cookie,cookie_import_check\n"}])
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="imported")).to_contain_text("1 event imported")
+    assert call("GET", "/events", params={"event_type": "cookie_import_check"})["total"] == 1
+    assert seeded.call("GET", "/events", params={"event_type": "cookie_import_check"})["total"] == 0
