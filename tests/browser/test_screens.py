@@ -158,6 +158,8 @@ def test_viewer_sees_no_write_controls(watched: Watched, seeded: Seeded) -> None
         expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
         watched.settle()
         assert page.get_by_role("button", name=writes).count() == 0, path
+        # nor links that invite them to write ("Edit levels", "Create a surge trigger")
+        assert page.get_by_role("link", name=writes).all_inner_texts() == [], path
         assert page.locator("main input[type=checkbox], .page input[type=checkbox]").filter(
             has_not=page.locator("[disabled]")).evaluate_all(
             "els => els.filter(e => !e.disabled && !e.closest('fieldset.filters')).length") == 0, path
