@@ -202,17 +202,25 @@ async def implicit_unit(rt: Runtime, principal: Principal) -> str | None:
     return await rt.db.read(run)
 
 
+def _unit_id(value: str | None, where: str) -> str | None:
+    """An OU id as a caller named it; one with characters no OU id has (non-ASCII, control) is a 400 that does not
+    echo them (a header's bytes read as Latin-1 would come back as other characters)."""
+    if value and not (value.isascii() and value.isprintable()):
+        raise ApiError(400, f"{where} must be an OU id (such as unit_default): it holds characters no OU id has")
+    return value
+
+
 async def resolve_tenant(rt: Runtime, connection: Connection, principal: Principal) -> Tenant:
     """Active OU (SEMANTICS §1): the `activeOu` cookie, else `X-OU-ID`, else a credential's home OU, else the OU
     the person last selected, else their only OU."""
-    header = connection.headers.get("x-ou-id")
-    requested = connection.cookies.get(ACTIVE_OU_COOKIE) or header
+    header = _unit_id(connection.headers.get("x-ou-id"), "the `X-OU-ID` header")
+    requested = _unit_id(connection.cookies.get(ACTIVE_OU_COOKIE), f"the `{ACTIVE_OU_COOKIE}` cookie") or header
     query_key = connection.route_handler.opt.get("ou_query") if connection.scope.get("route_handler") else None
     # Only the framework's routes name an OU in the query (the stream): its connection keeps every value given.
     if query_key and isinstance(connection, ASGIConnection) and connection.query_params.get(query_key):
         if len(connection.query_params.getall(query_key)) > 1:  # as any query parameter that takes one value
             raise ApiError(400, f"`{query_key}` was given more than once; it takes one value")
-        requested = connection.query_params[query_key]
+        requested = _unit_id(connection.query_params[query_key], f"`{query_key}`")
     # The cookie wins over the header, but a header naming an OU the caller may not use is refused all the same:
     # a script that names one OU must never act in another because a cookie is around.
     named = [u for u in dict.fromkeys((requested, header)) if u]

@@ -76,3 +76,19 @@ async def test_renaming_an_ou_answers_it_as_listed_with_the_callers_role(api: Ap
     owner = await member_headers(api, "owner@example.com", "Owner")
     r = await api.client.put("/org-units/unit_default", json={"name": "Renamed again"}, headers=owner)
     assert r.status_code == 200 and r.json()["role"] == "Owner" and r.json()["name"] == "Renamed again"
+
+
+async def test_an_ou_id_with_characters_no_ou_id_has_is_a_400_that_does_not_echo_them(api: Api) -> None:
+    token = api.headers["Authorization"]
+    for path in ("/leads", "/ingest"):
+        method = api.client.get if path == "/leads" else api.client.post
+        kw = {} if path == "/leads" else {"json": {"lead_id": "ld_ou", "event_type": "page_view"}}
+        for headers, where in (({"Authorization": token, "X-OU-ID": b"unit_\xff"}, "the `X-OU-ID` header"),
+                               ({"Authorization": token, "Cookie": "activeOu=%FF%FE"}, "the `activeOu` cookie"),
+                               ({"Authorization": token, "X-OU-ID": b"unit_\x01"}, "the `X-OU-ID` header")):
+            r = await method(path, headers=headers, **kw)
+            assert r.status_code == 400, (path, headers, r.text)
+            assert r.json() == {"error": f"{where} must be an OU id (such as unit_default): it holds characters no"
+                                         " OU id has"}, path
+    await wait_idle(api)
+    assert (await api.get("/leads")).json()["total"] == 0
