@@ -94,13 +94,16 @@ _RFC3339_SHAPE = re.compile(
 _OTHER_OFFSET = re.compile(r"[+-](?:\d\d|\d{4}|\d\d:\d\d:\d\d)\Z")
 
 
-def parse_rfc3339(text: str, *, clamp: bool = False) -> int:
+def parse_rfc3339(text: str, *, clamp: bool = False, bound: bool = False) -> int:
     """Parse an RFC 3339 timestamp with any offset to epoch ms; raise ValueError naming the problem. `clamp`: a
     time outside 1970-9999 is taken as the nearest of those ends (a filter's bound: "from 1900 on" means from the
-    first time anything can hold), where a stored time is refused."""
+    first time anything can hold), where a stored time is refused. A time finer than the millisecond is cut to
+    its millisecond when stored, and, with `bound` (the edge of a range over stored times, `[start, end)`),
+    raised to the next one: the stored times at or after 00.0005 are those from 00.001 on."""
     if not isinstance(text, str) or len(text) < 20 or text[10] not in "Tt ":
         raise ValueError(_why_not_rfc3339(text))
-    s = text.strip()
+    # Not stripped: RFC 3339 has no room for white space, before or after (the one before is refused above).
+    s = text
     # RFC 3339's own form only: Python's ISO 8601 parser also reads week dates, offsets without a colon or with
     # seconds, and times without colons, none of which a client means by this field.
     shape = _RFC3339_SHAPE.match(s)
@@ -120,7 +123,9 @@ def parse_rfc3339(text: str, *, clamp: bool = False) -> int:
     except ValueError:
         raise ValueError(TIMESTAMP_FORM) from None
     try:
-        ms = (dt - _EPOCH) // timedelta(milliseconds=1) + (1000 if leap else 0)
+        since = dt - _EPOCH
+        ms = (-(-since // timedelta(milliseconds=1)) if bound else since // timedelta(milliseconds=1)) + (
+            1000 if leap else 0)
     except OverflowError:
         ms = -1
     if not MIN_MS <= ms <= MAX_MS:
@@ -139,7 +144,7 @@ def range_bounds(name: str, now_ms: int) -> tuple[int | None, int | None]:
     midnight = now_ms - now_ms % day
     table: dict[str, tuple[int | None, int | None]] = {
         "all": (None, None),
-        "today": (midnight, None),
+        "today": (midnight, midnight + day),
         "yesterday": (midnight - day, midnight),
         "last_24h": (now_ms - day, None),
         "last_7d": (now_ms - 7 * day, None),

@@ -206,10 +206,10 @@ def _history_bound(value: str, what: str) -> tuple[int, bool]:
     """A custom range's bound -> (epoch ms, whether it lay within 1970-9999). A history filter takes a bound
     outside those at the nearest end, as every other history list does: a range wholly before 1970 is empty."""
     try:
-        return parse_rfc3339(value), True
+        return parse_rfc3339(value, bound=True), True
     except ValueError as exc:
         try:
-            return parse_rfc3339(value, clamp=True), False
+            return parse_rfc3339(value, clamp=True, bound=True), False
         except ValueError:
             raise bad_request(f"`{what}` {exc}") from None
 

@@ -815,7 +815,7 @@ async def merge_leads(rt: Runtime, tenant: Tenant, data: MergeIn) -> MergeOut:
         if not truncate.before:
             raise bad_request("`truncate.before` is required with policy older_than")
         try:
-            before = parse_rfc3339(truncate.before)
+            before = parse_rfc3339(truncate.before, bound=True)
         except ValueError as exc:
             raise bad_request(f"`truncate.before` {exc}") from None
     elif truncate.before is not None:

@@ -80,11 +80,12 @@ def check_int(value: int, field: str, low: int = -INT_LIMIT, high: int = INT_LIM
 
 
 def parse_time(value: str | None, field: str) -> int | None:
-    """RFC 3339 -> epoch ms; None or "" -> None (an empty form field clears the bound)."""
+    """A rule window's edge, RFC 3339 -> epoch ms (a time finer than the millisecond raised to the next one, as
+    the window is `[start_at, end_at)` over stored times); None or "" -> None (an empty form field clears it)."""
     if value is None or value == "":
         return None
     try:
-        return parse_rfc3339(value)
+        return parse_rfc3339(value, bound=True)
     except ValueError as exc:
         raise bad_request(f"`{field}` {exc}") from None
 

@@ -21,6 +21,7 @@ from leadvibe.api.triggers import (
     create,
     event_type_fields,
     parse_time_param,
+    parse_time_range,
     remove,
     update,
     window_fields,
@@ -225,7 +226,7 @@ async def list_surge_events(
     channel: str | None = None,
 ) -> list[SurgeEvent]:
     """Surge events of the active OU, newest first; `start`/`end` bound the event time, `channel` filters."""
-    lo, hi, ch = parse_time_param(start, "start"), parse_time_param(end, "end"), _channel(channel)
+    (lo, hi), ch = parse_time_range(start, end), _channel(channel)
 
     def run(c: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
         rows = store.list_surge_events(c, tenant.unit_id, limit=limit, offset=(page - 1) * limit, start=lo, end=hi,

@@ -48,7 +48,7 @@ from leadvibe.store import deliveries as delivery_store
 from leadvibe.store import segments as segment_store
 from leadvibe.store import triggers as store
 from leadvibe.store.leads import lead_names
-from leadvibe.timeutil import Instant, parse_rfc3339, to_rfc3339
+from leadvibe.timeutil import MAX_MS, MIN_MS, Instant, parse_rfc3339, to_rfc3339
 
 TAGS = ["Triggers"]
 SIMULATE_MAX_DAYS = 3650  # a simulation over the last `days` days: ten years of history at most
@@ -895,9 +895,19 @@ def parse_time_param(value: str | None, what: str, *, clamp: bool = True) -> int
     if value is None or not value.strip():
         return None
     try:
-        return parse_rfc3339(value.strip(), clamp=clamp)
+        return parse_rfc3339(value.strip(), clamp=clamp, bound=True)
     except ValueError as exc:
         raise bad_request(f"`{what}` {exc}") from None
+
+
+def parse_time_range(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """Optional `start`/`end` query bounds of a history list, `[start, end)`: an end at or before its start is a
+    400, as on a lead's activity (two bounds taken at the same end of 1970-9999 are an empty range, not a
+    mistake this can tell)."""
+    lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")
+    if lo is not None and hi is not None and (hi < lo or (hi == lo and lo not in (MIN_MS, MAX_MS))):
+        raise bad_request("`start` must be before `end`")
+    return lo, hi
 
 
 def _emitted(row: dict[str, Any]) -> EmittedEvent:
@@ -944,7 +954,7 @@ async def _events(
     end: str | None,
     fired_before: int | None = None,
 ) -> list[EmittedEvent]:
-    lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")
+    lo, hi = parse_time_range(start, end)
     if fired_before is not None:
         hi = fired_before if hi is None else min(hi, fired_before)
     rows = await _read_events(rt, tenant, kind, limit, trigger_id, lead_id, lo, hi, offset=(page - 1) * limit)
@@ -962,7 +972,7 @@ async def _export(
 ) -> Stream:
     columns = ["id", "trigger_id", "trigger_name", "lead_id", "event_id", "event_type", "score_before",
                "score_after", "level", "fired_at"]
-    lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")  # bad bounds answer 400 first
+    lo, hi = parse_time_range(start, end)  # bad bounds answer 400 first
 
     # The firings there were when the export began, walked by (fired_at, id): a firing stamped before the export
     # began but committed during it (a worker batch stamps its start) lands among the pages already read, and an

@@ -125,3 +125,61 @@ def test_rfc_3339s_own_variants_are_read() -> None:
     assert parse_rfc3339("2016-12-31T23:59:60Z") == parse_rfc3339("2017-01-01T00:00:00Z")  # a leap second
     assert parse_rfc3339("2016-12-31T23:59:60.5Z") == parse_rfc3339("2017-01-01T00:00:00.5Z")
     assert parse_rfc3339("2026-11-15 14:00:00z") == parse_rfc3339("2026-11-15t09:00:00-05:00")
+
+
+def test_white_space_around_a_timestamp_is_refused_at_either_end() -> None:
+    for ts in ("2025-09-15T14:30:00Z ", "2025-09-15T14:30:00Z\t\r\n", "2025-09-15T14:30:00Z\u2003",
+               " 2025-09-15T14:30:00Z"):
+        with pytest.raises(ValueError):
+            parse_rfc3339(ts)
+
+
+def test_a_time_finer_than_the_millisecond_is_cut_when_stored_and_raised_as_a_range_s_edge() -> None:
+    assert parse_rfc3339("2025-01-01T00:00:00.0005Z") == parse_rfc3339("2025-01-01T00:00:00Z")
+    assert parse_rfc3339("2025-01-01T00:00:00.0005Z", bound=True) == parse_rfc3339("2025-01-01T00:00:00.001Z")
+    assert parse_rfc3339("2025-01-01T00:00:00.999999Z", bound=True) == parse_rfc3339("2025-01-01T00:00:01Z")
+    assert parse_rfc3339("2025-01-01T00:00:00.5Z", bound=True) == parse_rfc3339("2025-01-01T00:00:00.500Z")
+
+
+async def test_ranges_and_rule_windows_over_stored_milliseconds(api: Api) -> None:
+    r = await api.post("/rules", json={"event_type": "win", "weight": 7, "start_at": "2025-03-01T00:00:00.0005Z"})
+    assert r.status_code == 201 and r.json()["start_at"] == "2025-03-01T00:00:00.001Z", r.text
+    # an end 0.5 ms after the start is after it
+    r = await api.post("/rules", json={"event_type": "other", "weight": 1, "start_at": "2025-03-01T00:00:00Z",
+                                       "end_at": "2025-03-01T00:00:00.0005Z"})
+    assert r.status_code == 201, r.text
+    for ts in ("2025-03-01T00:00:00Z", "2025-03-01T00:00:00.999Z"):
+        assert (await api.post("/ingest", json={"lead_id": "ld_ms", "event_type": "win", "timestamp": ts})
+                ).status_code == 202
+    await wait_idle(api)
+    assert (await api.get("/leads/ld_ms/score")).json()["score"] == 7  # the event at .000 is before the start
+    r = await api.get("/leads/ld_ms/activity", params={
+        "range": "custom", "start": "2025-03-01T00:00:00.0001Z", "end": "2025-03-01T00:00:00.9995Z"})
+    assert [e["timestamp"] for e in r.json()["events"]] == ["2025-03-01T00:00:00.999Z"], r.text
+    r = await api.get("/leads/ld_ms/activity", params={
+        "range": "custom", "start": "2025-03-01T00:00:00Z", "end": "2025-03-01T00:00:00.0005Z"})
+    assert [e["timestamp"] for e in r.json()["events"]] == ["2025-03-01T00:00:00Z"], r.text
+
+
+async def test_a_history_list_s_end_before_its_start_is_a_400(api: Api) -> None:
+    for path in ("/surge-events", "/triggers/milestones/events", "/triggers/milestones/events/export"):
+        r = await api.get(path, params={"start": "2030-01-01T00:00:00Z", "end": "2020-01-01T00:00:00Z"})
+        assert (r.status_code, r.json()) == (400, {"error": "`start` must be before `end`"}), path
+        # both before 1970: an empty range, not a mistake
+        r = await api.get(path, params={"start": "1950-01-01T00:00:00Z", "end": "1960-01-01T00:00:00Z"})
+        assert r.status_code == 200, (path, r.text)
+
+
+async def test_today_ends_at_midnight_an_event_stamped_tomorrow_is_not_today_s(api: Api) -> None:
+    now = api.rt.now_ms()
+    tomorrow = now - now % 86_400_000 + 86_400_000
+    if tomorrow - now > 23 * 3_600_000:
+        tomorrow = now + 3_600_000  # just after midnight: an hour ahead is still today
+        expected = 1
+    else:
+        expected = 0
+    r = await api.post("/ingest", json={"lead_id": "ld_tmrw", "event_type": "t", "timestamp": to_rfc3339(tomorrow)})
+    assert r.status_code == 202, r.text
+    await wait_idle(api)
+    assert (await api.get("/events", params={"range": "today"})).json()["total"] == expected
+    assert (await api.get("/events", params={"range": "last_24h"})).json()["total"] == 1
