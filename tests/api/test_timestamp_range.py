@@ -128,8 +128,8 @@ def test_rfc_3339s_own_variants_are_read() -> None:
 
 
 def test_white_space_around_a_timestamp_is_refused_at_either_end() -> None:
-    for ts in ("2025-09-15T14:30:00Z ", "2025-09-15T14:30:00Z\t\r\n", "2025-09-15T14:30:00Z\u2003",
-               " 2025-09-15T14:30:00Z"):
+    for ts in ("2025-09-15T14:30:00Z ", "2025-09-15T14:30:00Z\n", "2025-09-15T14:30:00Z\t\r\n",
+               "2025-09-15T14:30:00Z\u2003", " 2025-09-15T14:30:00Z"):
         with pytest.raises(ValueError):
             parse_rfc3339(ts)
 
