@@ -362,7 +362,7 @@ def test_an_import_lands_in_the_ou_on_screen_whatever_ou_the_browser_s_cookie_na
                                                                                     seeded: Seeded) -> None:
     # The API console (or any page of this origin) may have set the `activeOu` cookie, which the server takes over
     # X-OU-ID; the upload, which must carry the browser's cookies, goes to the OU the tab shows all the same.
-    unit, call = seeded.in_ou("Imports here")
+    _, call = seeded.in_ou("Imports here")
     page = admin.page
     page.reload()
     page.evaluate("""async () => {
