@@ -148,12 +148,15 @@ async def update_scoring_settings(
                 " (it applies to every OU)",
             )
         now = rt.now_ms()
-        if toggles:
+        # An admin sending ABM as it is has chosen it all the same: removing sample data that turned it on no
+        # longer turns it off. (Anyone else got here only without changing a toggle.)
+        abm = data.abm_enabled if principal.is_admin else None
+        if toggles or abm is not None:
             org_store.update_org_toggles(
                 c,
                 tenant.org_id,
                 allow_negative_scores=toggles.get("allow_negative_scores"),
-                abm_enabled=toggles.get("abm_enabled"),
+                abm_enabled=abm,
                 now=now,
             )
         if timeout is not None:

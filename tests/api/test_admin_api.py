@@ -294,3 +294,21 @@ async def test_abm_an_admin_set_stays_as_set_after_wipe(api: Api) -> None:
     assert r.json()["abm_enabled"] is True and "account-based marketing is on" in r.json()["output"]
     assert (await api.post("/admin/wipe")).status_code == 200
     assert await _abm(api)
+
+
+async def test_abm_an_admin_confirmed_as_it_was_stays_after_wipe(api: Api) -> None:
+    # The docs' first ABM step sends `true` while the seed has it on already: that is the admin's choice too.
+    assert (await api.post("/admin/seed")).json()["abm_enabled"] is True
+    await enable_abm(api, True)
+    assert (await api.post("/admin/wipe")).status_code == 200
+    assert await _abm(api)
+
+
+async def test_an_operator_saving_the_timeout_does_not_make_abm_theirs(api: Api) -> None:
+    assert (await api.post("/admin/seed")).json()["abm_enabled"] is True
+    operator = await member_headers(api, "operator@example.com", "Operator")
+    r = await api.client.put("/settings/scoring", json={"session_timeout_minutes": 45, "abm_enabled": True},
+                             headers=operator)
+    assert r.status_code == 200, r.text
+    assert (await api.post("/admin/wipe")).status_code == 200
+    assert not await _abm(api)
