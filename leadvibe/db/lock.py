@@ -5,7 +5,10 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import pwd
 from pathlib import Path
+
+from leadvibe.ownership import give_to_directory_owner
 
 
 class DataDirLocked(RuntimeError):
@@ -28,6 +31,16 @@ def _unusable(data_dir: Path, exc: OSError) -> DataDirUnusable:
                            "choose another --data-dir (LEADVIBE_DATA_DIR)")
 
 
+def _lock_not_ours(path: Path, exc: OSError) -> DataDirUnusable:
+    owner = path.stat().st_uid
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = f"uid {owner}"
+    return DataDirUnusable(f"cannot open {path}: {exc.strerror or exc}; it belongs to {name}: run LeadVibe as "
+                           "that user, or give the file to the user that runs it (chown)")
+
+
 class DataDirLock:
     """`flock(LOCK_EX | LOCK_NB)` on `<data dir>/leadvibe.lock`; released when the process exits, even on kill -9."""
 
@@ -40,8 +53,13 @@ class DataDirLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except PermissionError as exc:
+            if self.path.exists():
+                raise _lock_not_ours(self.path, exc) from None
+            raise _unusable(self.path.parent, exc) from None
         except OSError as exc:
             raise _unusable(self.path.parent, exc) from None
+        give_to_directory_owner(fd, self.path.parent)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -91,6 +109,7 @@ class WriteLock:
         self.path = db_path + "-writelock"
         self.slot = slot
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        give_to_directory_owner(self._fd, Path(self.path).parent)
         if os.fstat(self._fd).st_size < self.SLOTS:
             os.pwrite(self._fd, bytes(self.SLOTS), 0)
         self._waiting = mmap.mmap(self._fd, self.SLOTS)

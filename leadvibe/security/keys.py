@@ -15,6 +15,7 @@ from pathlib import Path
 import apsw
 
 from leadvibe.db.rows import scalar
+from leadvibe.ownership import give_to_directory_owner
 
 KEY_NAME = "secret.key"
 
@@ -75,6 +76,7 @@ def write_key_file(path: Path, key: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        give_to_directory_owner(fd, path.parent)
         os.write(fd, key)
         os.fsync(fd)
     finally:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -317,3 +319,39 @@ def test_a_data_directory_the_database_cannot_write_beside_is_named_at_start(tmp
     lines = out.stderr.strip().splitlines()
     assert (out.returncode, len(lines)) == (1, 1), out.stderr
     assert f"its directory {data} is read-only to this user" in lines[0], lines[0]
+
+
+def test_maintenance_commands_run_as_root_leave_the_data_directory_to_its_service_user() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, as `sudo leadvibe ...` on a server has")
+    service = (65534, 65534)  # nobody
+    as_service = ["setpriv", f"--reuid={service[0]}", f"--regid={service[1]}", "--clear-groups"]
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # not under pytest's root-only folder: the service user reads it
+    try:
+        base.chmod(0o755)
+        data = base / "data"
+        data.mkdir(mode=0o700)
+        os.chown(data, *service)
+
+        def run(*args: str, user: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*(user or []), sys.executable, "-m", "leadvibe", *args, "--data-dir", str(data)],
+                                  capture_output=True, text=True, timeout=60,
+                                  env={**os.environ, "LEADVIBE_LOG_LEVEL": "warning"})
+
+        assert run("migrate", user=as_service).returncode == 0
+        for command in (["decay", "--now"], ["migrate"], ["reset-password", "admin@example.com"]):
+            out = run(*command)
+            assert out.returncode in (0, 1), out.stderr  # an unknown email is a refusal, after the lock
+            owners = {p.name: (p.stat().st_uid, p.stat().st_gid) for p in data.iterdir()}
+            assert set(owners.values()) == {service}, (command, owners)
+        assert run("migrate", user=as_service).returncode == 0, "the service user's own command"
+
+        # A lock file some earlier build left to root: named, with what to do.
+        lock = data / "leadvibe.lock"
+        os.chown(lock, 0, 0)
+        out = run("migrate", user=as_service)
+        assert out.returncode == 1 and out.stderr.strip() == (
+            f"leadvibe: cannot open {lock}: Permission denied; it belongs to root: run LeadVibe as that user, or "
+            "give the file to the user that runs it (chown)"), out.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
