@@ -380,6 +380,20 @@ def _free_stamp(data_dir: Path, stamp: str) -> str:
     return candidate
 
 
+def reserve_backup_path(directory: Path, stamp: str) -> Path:
+    """A new file `leadvibe-<stamp>.db` in `directory`, or `-2`, `-3`, ... after the stamp: created empty here
+    (exclusively, so two backups started within the same second, even at once, never take the same name and
+    replace each other), then written over by the backup."""
+    n = 1
+    while True:
+        path = directory / f"leadvibe-{stamp}{'' if n == 1 else f'-{n}'}.db"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return path
+        except FileExistsError:
+            n += 1
+
+
 def _check_key_beside(backup: Path) -> None:
     """Refuse, before anything is replaced, a key beside the backup that the server could not use."""
     src = key_beside(backup)

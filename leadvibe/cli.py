@@ -239,7 +239,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from leadvibe.backup import BackupError, backup_database, save_key
+    from leadvibe.backup import BackupError, backup_database, reserve_backup_path, save_key
 
     settings = _settings(args)
     dest = Path(args.path).expanduser()
@@ -251,11 +251,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"leadvibe: backup failed: cannot create the directory {dest}: {exc.strerror}", file=sys.stderr)
             return 1
-    if dest.is_dir():
-        dest = dest / f"leadvibe-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.db"
+    reserved = dest.is_dir()
+    if reserved:
+        try:
+            dest = reserve_backup_path(dest, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+        except OSError as exc:
+            print(f"leadvibe: backup failed: cannot create a file in {dest}: {exc.strerror}", file=sys.stderr)
+            return 1
     try:
         result = backup_database(settings.db_path, dest)
     except BackupError as exc:
+        if reserved:
+            dest.unlink(missing_ok=True)  # the empty name it had taken
         print(f"leadvibe: backup failed: {exc}", file=sys.stderr)
         return 1
     print(f"backup written: {result.path} ({_human_size(result.size_bytes)}, {result.pages} pages) "
