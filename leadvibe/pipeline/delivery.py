@@ -364,4 +364,4 @@ class DeliverySender:
             )
         if row["event_received_at"] is not None:
             rt.metrics.slack_latency.observe(max(0.0, (rt.now_ms() - int(row["event_received_at"])) / 1000))
-        return Outcome(True)
+        return Outcome(True, 200)  # the client takes only a 200 with "ok" for a message posted

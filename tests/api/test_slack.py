@@ -218,6 +218,7 @@ async def test_trigger_notifies_slack_and_observes_latency(slack: tuple[Api, Fak
         await asyncio.sleep(0.02)
     rows = {d["destination"]: d for d in (await api.get("/deliveries")).json()["deliveries"]}
     assert rows["channel:C1"]["status"] == "delivered" and rows["user:U7"]["status"] == "delivered"
+    assert rows["channel:C1"]["last_status"] == 200 == rows["user:U7"]["last_status"]  # as a webhook's 200
     assert rows["channel:C_GONE"]["status"] == "failed" and rows["channel:C_GONE"]["attempts"] == 1
     by_channel = {p["channel"]: p for p in fake.posted}
     assert set(by_channel) == {"C1", "DU7"}
