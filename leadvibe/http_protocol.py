@@ -316,11 +316,13 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         """Its headers are all here; from now on only pauses in its body are timed. An HTTP/1.0 request's cycle
-        ends an answer of unknown length by closing (`_UntilCloseCycle`)."""
+        ends an answer of unknown length by closing (`_UntilCloseCycle`), and its `Expect: 100-continue` is
+        ignored (RFC 9110 10.1.1: a 1.0 client knows no interim answer and could take the 100 for the answer)."""
         super().on_headers_complete()
         self._headers_done = True
         if self.scope.get("http_version") == "1.0" and self.cycle is not None:
             self.cycle.__class__ = _UntilCloseCycle
+            self.cycle.waiting_for_100_continue = False
 
     def on_message_complete(self) -> None:
         """Its last byte."""

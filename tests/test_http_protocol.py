@@ -94,6 +94,17 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
         await send({"type": "http.response.body", "body": body})
         return
+    if scope["path"] == "/echo":  # reads its body first: a request that expects 100-continue is sent it here
+        received = b""
+        while True:
+            message = await receive()
+            received += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"%d" % len(received))]})
+        await send({"type": "http.response.body", "body": received})
+        return
     body = b"hello " + scope["path"].encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]})
@@ -245,3 +256,13 @@ async def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_ti
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+
+
+async def test_an_http_1_0_request_s_100_continue_expectation_is_ignored() -> None:
+    """RFC 9110 10.1.1: a 1.0 client knows no interim answer and may take a 100 for the answer itself."""
+    async with _serving(GatheringHttpToolsProtocol) as port:
+        old = await _exchange(port, b"POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi")
+        new = await _exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                    b"Connection: close\r\nContent-Length: 2\r\n\r\nhi")
+    assert old.startswith(b"HTTP/1.1 200 OK\r\n") and old.endswith(b"\r\n\r\nhi"), old
+    assert new.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), new
