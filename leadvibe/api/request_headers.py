@@ -1,6 +1,6 @@
 """In front of every route: a header that takes one value sent twice is a 400, a compressed body is decoded as
-its route reads it (`api/content_coding.py`), a body that stops arriving is a 408 (`http_protocol.py`), and a
-transfer coding other than `chunked` is a 501.
+its route reads it (`api/content_coding.py`), a body that stops arriving is a 408 (`http_protocol.py`), a
+transfer coding other than `chunked` is a 501, and an `Accept-Encoding` is read with its weights.
 
 The HTTP parser undoes `chunked` and nothing else: a body sent `Transfer-Encoding: gzip, chunked` reached the route
 still compressed and was refused as JSON that is not valid (or, uncompressed, taken). RFC 9112 (6.1) has a server
@@ -46,6 +46,28 @@ def _other_transfer_coding(value: bytes) -> str | None:
     return None
 
 
+def _accepted_codings(value: bytes) -> bytes | None:
+    """An `Accept-Encoding` value rewritten to the codings it accepts, lower case, when the compression middleware's
+    reading (is `gzip` a substring?) would be wrong: `gzip;q=0` refuses gzip (RFC 9110 12.5.3), and `GZIP` is
+    gzip. None: the value reads right as sent."""
+    if b";" not in value and value == value.lower():
+        return None
+    accepted = []
+    for part in value.decode("latin-1").split(","):
+        name, _, parameters = part.partition(";")
+        weight = 1.0
+        for parameter in parameters.split(";"):
+            key, _, number = parameter.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(number)
+                except ValueError:
+                    weight = 0.0  # a weight that is not a number accepts nothing
+        if name.strip() and weight > 0:
+            accepted.append(name.strip().lower())
+    return ", ".join(accepted).encode("latin-1")
+
+
 def _timed_reading(receive: Receive, cycle: Any) -> Receive:
     """`receive` answering 408 (and closing the connection) once the server marks the body late (http_protocol)."""
 
@@ -69,7 +91,10 @@ def check_request_headers(rt: Any, app: ASGIApp) -> ASGIApp:
             return
         seen: list[bytes] = []
         coding = None
+        accept = None
         for name, value in scope["headers"]:
+            if name == b"accept-encoding":
+                accept = _accepted_codings(value)
             if name == b"transfer-encoding" and (other := _other_transfer_coding(value)) is not None:
                 await refuse(rt, scope, send, 501, f"the transfer coding `{other}` is not supported (only chunked);"
                                                    " send a compressed body with Content-Encoding")
@@ -87,6 +112,8 @@ def check_request_headers(rt: Any, app: ASGIApp) -> ASGIApp:
             receive = _timed_reading(receive, cycle)  # only a body still arriving as the route starts
         if coding and coding != "identity":
             scope, receive = decoding(scope, receive, coding)
+        if accept is not None:
+            scope = {**scope, "headers": [(n, accept if n == b"accept-encoding" else v) for n, v in scope["headers"]]}
         await app(scope, receive, send)
 
     return handler

@@ -162,3 +162,16 @@ async def test_a_byte_order_mark_is_named(api: Api, path: str) -> None:
     r = await api.post(path, content=b'\xef\xbb\xbf{"lead_id": "ld_1", "event_type": "page_view", "weight": 1}',
                        headers={**basic, **JSON})
     assert r.status_code == 400 and "byte order mark" in r.json()["error"], r.text
+
+
+@pytest.mark.parametrize(("accept", "compressed"), [
+    ("gzip", True), ("GZIP", True), ("gzip;q=0.5, identity", True), ("br, Gzip ; Q=1", True),
+    ("gzip;q=0", False), ("gzip;q=0, identity", False), ("identity, gzip; q=0.000", False), ("gzip;q=x", False),
+    ("identity", False),
+])
+async def test_an_answer_is_compressed_only_where_the_client_accepts_gzip(api: Api, accept: str,
+                                                                           compressed: bool) -> None:
+    # q=0 says "not acceptable" (RFC 9110 12.5.3): a client that cannot decode gzip must not get it.
+    r = await api.client.get("/schema/openapi.json", headers={"Accept-Encoding": accept})
+    assert r.status_code == 200 and (r.headers.get("content-encoding") == "gzip") is compressed, accept
+    assert r.json()["openapi"]  # whole either way
