@@ -9,11 +9,13 @@ immutable. Every answer carries the security headers below; the app itself loads
 from __future__ import annotations
 
 import mimetypes
+import os
 from pathlib import Path
 from typing import Any
 
 from litestar import Response, get
 from litestar.datastructures import CacheControlHeader
+from litestar.response.file import create_etag_for_file
 from litestar.static_files import create_static_files_router
 
 from leadvibe.security.guards import PUBLIC
@@ -76,6 +78,12 @@ async def dashboard_page(path: str) -> Response[Any]:
 
 def _asset_headers(response: Any) -> Any:
     response.headers.update(SECURITY_HEADERS)
+    # The same file goes out gzipped or not (the compression middleware decides after this, and says Vary when it
+    # compresses): one validator for both is a weak one (RFC 9110 8.8.1).
+    path = getattr(response, "file_path", None)
+    if path is not None:  # the file's own validator is set when it is sent, unless one is here already
+        st = os.stat(path)
+        response.headers["etag"] = "W/" + create_etag_for_file(path, st.st_mtime, st.st_size)
     return response
 
 

@@ -42,6 +42,11 @@ async def test_the_page_loads_only_its_own_assets(api: Api) -> None:
     assert r.status_code == 200 and "javascript" in r.headers["content-type"]
     assert r.headers["cache-control"] == "max-age=31536000, public, immutable"
     check_security_headers(r.headers)
+    # Sent gzipped or not, the file has one validator: a weak one.
+    plain = await api.client.get(scripts[0], headers={"Accept-Encoding": "identity"})
+    assert plain.headers.get("content-encoding") is None and r.headers.get("content-encoding") == "gzip"
+    assert plain.headers["etag"] == r.headers["etag"] and r.headers["etag"].startswith('W/"')
+    assert r.headers["vary"] == "Accept-Encoding"
 
 
 async def test_missing_assets_are_404_not_the_page(api: Api) -> None:
