@@ -93,6 +93,9 @@ async def login(request: Request[Any, Any, Any], rt: Runtime, data: LoginRequest
         await _slow_down(started, rt.settings.login_delay_ms)
         raise ApiError(429, "too many failed logins; try again later",
                        headers={"Retry-After": str(exc.retry_after)}) from None
+    # The session begins when the password was read, not once it has been checked (tens of ms later): a password
+    # change committed meanwhile then ends it too, as it ends every session begun before it.
+    read_at = rt.now_ms()
     try:
         member = await rt.db.read(lambda c: member_store.member_for_login(c, data.email))
         stored = member["password_hash"] if member else None
@@ -101,6 +104,9 @@ async def login(request: Request[Any, Any, Any], rt: Runtime, data: LoginRequest
     except BaseException:
         throttle.failed(keys, rt.now_ms())
         raise
+    if ok and member is not None and stored != await rt.db.read(
+            lambda c: member_store.password_hash_of(c, member["id"])):
+        ok = False  # changed while it was being checked: the password given is not the member's any more
     if not ok or member is None:
         throttle.failed(keys, rt.now_ms())
         await _slow_down(started, rt.settings.login_delay_ms)
@@ -110,7 +116,7 @@ async def login(request: Request[Any, Any, Any], rt: Runtime, data: LoginRequest
         new_hash = await asyncio.to_thread(passwords.hash_password, data.password)
         await rt.db.write(lambda c: member_store.update_member(
             c, member["org_id"], member["id"], {"password_hash": new_hash}, rt.now_ms()))
-    token, _, expires = rt.tokens.issue(member["id"], member["org_id"], rt.now_ms())
+    token, _, expires = rt.tokens.issue(member["id"], member["org_id"], read_at)
     request.state.principal = Principal("member", member["org_id"], member_id=member["id"], email=member["email"],
                                         org_role=member["role"])
     return LoginResponse(token, to_rfc3339(expires) or "", member["id"])

@@ -265,11 +265,14 @@ async def update_member(rt: Runtime, principal: Principal, member_id: str, data:
             raise bad_request(reason)
         pw_hash = await asyncio.to_thread(passwords.hash_password, data.password)
         # Every session of the member begun before ends (a reset after a suspected leak must lock the thief out),
-        # but the one making the change when it is their own.
-        fields |= member_store.new_password_fields(pw_hash, rt.now_ms(),
+        # but the one making the change when it is their own. Stamped in the write itself (below): a sign-in that
+        # read the old hash while this one was being computed began before it.
+        fields |= member_store.new_password_fields(pw_hash, 0,
                                                    principal.jti if principal.member_id == member_id else None)
 
     def run(c: Any) -> dict[str, Any]:
+        if "sessions_after" in fields:
+            fields["sessions_after"] = rt.now_ms()
         current = member_store.get_member(c, principal.org_id, member_id)
         if current is None:
             raise not_found("member")

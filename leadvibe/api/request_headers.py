@@ -113,7 +113,8 @@ def check_request_headers(rt: Any, app: ASGIApp) -> ASGIApp:
         if coding and coding != "identity":
             scope, receive = decoding(scope, receive, coding)
         if accept is not None:
-            scope = {**scope, "headers": [(n, accept if n == b"accept-encoding" else v) for n, v in scope["headers"]]}
+            headers = [(n, accept if n == b"accept-encoding" else v) for n, v in scope["headers"]]
+            scope = {**scope, "headers": headers}  # type: ignore[assignment]
         await app(scope, receive, send)
 
     return handler

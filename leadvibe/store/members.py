@@ -6,7 +6,7 @@ from typing import Any
 
 import apsw
 
-from leadvibe.db.rows import query, query_one
+from leadvibe.db.rows import query, query_one, scalar
 from leadvibe.ids import new_id
 
 MEMBER_COLUMNS = "id, org_id, email, first_name, last_name, role, verified, created_at, updated_at"
@@ -31,6 +31,11 @@ def get_member(conn: apsw.Connection, org_id: str, member_id: str) -> dict[str, 
 def member_for_login(conn: apsw.Connection, email: str) -> dict[str, Any] | None:
     """A member by email, including the password hash (login only)."""
     return query_one(conn, "SELECT * FROM members WHERE email = ? COLLATE NOCASE", (email.strip(),))
+
+
+def password_hash_of(conn: apsw.Connection, member_id: str) -> str | None:
+    """A member's stored password hash (None when the member is gone)."""
+    return scalar(conn, "SELECT password_hash FROM members WHERE id = ?", (member_id,))
 
 
 def email_taken(conn: apsw.Connection, email: str, exclude_id: str | None = None) -> bool:
