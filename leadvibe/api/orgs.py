@@ -147,7 +147,7 @@ def _membership(row: dict[str, Any]) -> Membership:
 def _check_email(email: str) -> str:
     if not passwords.is_sign_in_email(email):
         raise bad_request("`email` must be a valid email address")
-    return email.strip()
+    return passwords.sign_in_email(email)
 
 
 

@@ -13,6 +13,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from leadvibe.security.passwords import email_key
+
 MAX_FAILURES = 10
 WINDOW_MS = 15 * 60 * 1000
 _PRUNE_EVERY = 1024
@@ -45,7 +47,7 @@ class LoginThrottle:
     @staticmethod
     def keys(email: str, address: str | None) -> tuple[str, str]:
         """The account key and the address key of an attempt."""
-        return f"account:{email.strip().lower()}", f"address:{address or 'unknown'}"
+        return f"account:{email_key(email)}", f"address:{address or 'unknown'}"
 
     def begin(self, keys: tuple[str, ...], now: int) -> None:
         """Take a slot for an attempt, or raise LoginBlocked when any key has no slot left."""

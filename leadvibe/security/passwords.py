@@ -4,6 +4,7 @@ t=2, p=1), PHC strings, re-hashed on login."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -25,16 +26,31 @@ def _dummy_hash() -> str:
 
 
 # name@domain.tld, none of the parts holding a space, a control character, or what only a display form or a
-# quoted local part would (`<a@b.com>`, `a@b.co,`): a sign-in address is typed, shown and mailed as it is.
+# quoted local part would (`<a@b.com>`, `a@b.co,`): a sign-in address is typed, shown and mailed as it is. The
+# domain's labels are not empty (`a@b..c`, a trailing dot: the same mailbox as without it, or none).
 _PART = r'[^@\s<>()\[\]\\,;:"\x00-\x1f\x7f]+'
-EMAIL = re.compile(rf"^{_PART}@{_PART}\.{_PART}$")
+_LABEL = r'[^@\s<>()\[\]\\,;:"\x00-\x1f\x7f.]+'
+EMAIL = re.compile(rf"^{_PART}@{_LABEL}(?:\.{_LABEL})+$")
 EMAIL_MAX = 320
 
 
+def sign_in_email(email: str) -> str:
+    """An address as it is stored and looked up: trimmed, in Unicode's composed form (NFC), so `é` typed as one
+    character or as `e` and an accent is one address."""
+    return unicodedata.normalize("NFC", email.strip())
+
+
+def email_key(email: str) -> str:
+    """What makes two sign-in addresses one: the stored form in any case (Unicode's, not only ASCII's)."""
+    return sign_in_email(email).casefold()
+
+
 def is_sign_in_email(email: str) -> bool:
-    """Whether `email` (trimmed) can be a member's sign-in address."""
-    email = email.strip()
-    return bool(EMAIL.match(email)) and len(email) <= EMAIL_MAX
+    """Whether `email` (trimmed) can be a member's sign-in address. Invisible format characters (a zero-width
+    space) are refused: two addresses that read the same would be two members."""
+    email = sign_in_email(email)
+    return (bool(EMAIL.match(email)) and len(email) <= EMAIL_MAX
+            and not any(unicodedata.category(c) == "Cf" for c in email))
 
 
 def check_new_password(password: str) -> str | None:

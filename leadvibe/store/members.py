@@ -8,6 +8,7 @@ import apsw
 
 from leadvibe.db.rows import query, query_one, scalar
 from leadvibe.ids import new_id
+from leadvibe.security.passwords import email_key, sign_in_email
 
 MEMBER_COLUMNS = "id, org_id, email, first_name, last_name, role, verified, created_at, updated_at"
 
@@ -28,9 +29,25 @@ def get_member(conn: apsw.Connection, org_id: str, member_id: str) -> dict[str, 
     return query_one(conn, f"SELECT {MEMBER_COLUMNS} FROM members WHERE org_id = ? AND id = ?", (org_id, member_id))
 
 
+def _by_email(conn: apsw.Connection, columns: str, email: str, exclude_id: str | None = None) -> dict[str, Any] | None:
+    """The member whose address is `email` in any case and Unicode form (`passwords.email_key`). SQLite's NOCASE
+    folds ASCII letters only: an address with others is compared here, over the members whose address is not
+    ASCII (an instance has tens of members, not thousands)."""
+    email = sign_in_email(email)
+    row = query_one(conn, f"SELECT {columns} FROM members WHERE email = ? COLLATE NOCASE AND id IS NOT ?",
+                    (email, exclude_id))
+    if row is not None or email.isascii():
+        return row
+    key = email_key(email)
+    for other in query(conn, f"SELECT {columns}, email AS email_ FROM members WHERE id IS NOT ?", (exclude_id,)):
+        if not str(other["email_"]).isascii() and email_key(str(other.pop("email_"))) == key:
+            return other
+    return None
+
+
 def member_for_login(conn: apsw.Connection, email: str) -> dict[str, Any] | None:
     """A member by email, including the password hash (login only)."""
-    return query_one(conn, "SELECT * FROM members WHERE email = ? COLLATE NOCASE", (email.strip(),))
+    return _by_email(conn, "*", email)
 
 
 def password_hash_of(conn: apsw.Connection, member_id: str) -> str | None:
@@ -39,9 +56,9 @@ def password_hash_of(conn: apsw.Connection, member_id: str) -> str | None:
 
 
 def email_taken(conn: apsw.Connection, email: str, exclude_id: str | None = None) -> bool:
-    """True if another member uses the email (emails are unique across the instance)."""
-    return query_one(conn, "SELECT id FROM members WHERE email = ? COLLATE NOCASE AND id IS NOT ?",
-                     (email.strip(), exclude_id)) is not None
+    """True if another member uses the email in any case or Unicode form (emails are unique across the
+    instance)."""
+    return _by_email(conn, "id", email, exclude_id) is not None
 
 
 def list_members(conn: apsw.Connection, org_id: str) -> list[dict[str, Any]]:

@@ -213,13 +213,28 @@ async def test_membership_crud_is_idempotent(api: Api) -> None:
     assert (await api.delete(f"/org-units/unit_default/memberships/{mid}")).status_code == 404
 
 
+async def test_one_address_in_any_case_or_unicode_form_is_one_member(api: Api) -> None:
+    composed, decomposed = "jos\u00e9@example.com", "jose\u0301@example.com"
+    mid = await new_member(api, decomposed, password="password-123")  # stored composed
+    assert next(m for m in (await api.get("/members")).json() if m["org_member_id"] == mid)["email"] == composed
+    for spelling in (composed, "JOS\u00c9@EXAMPLE.COM", "Jos\u00e9@Example.com"):
+        dup = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": spelling,
+                                               "password": "password-123", "role": "member"})
+        assert dup.status_code == 409, spelling
+        signed_in = await api.client.post("/auth/login", json={"email": spelling, "password": "password-123"})
+        assert signed_in.status_code == 200 and signed_in.json()["org_member_id"] == mid, spelling
+    other = await new_member(api, "other@example.com")
+    assert (await api.put(f"/members/{other}", json={"email": "JOS\u00c9@example.com"})).status_code == 409
+
+
 async def test_members_crud_and_conflicts(api: Api) -> None:
     mid = await new_member(api, "crud@example.com")
     dup = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": "CRUD@example.com",
                                            "password": "password-123", "role": "member"})
     assert dup.status_code == 409
     # A control character (NUL too), a display form or a trailing separator is no address anyone signs in with.
-    for email in ("not-an-email", "a\x00y@b.com", "a\x07x@b.com", "<a@b.com>", "a@b.co,", "Ann <a@b.com>"):
+    for email in ("not-an-email", "a\x00y@b.com", "a\x07x@b.com", "<a@b.com>", "a@b.co,", "Ann <a@b.com>",
+                  "a@b..c", "a@...com", "crud@example.com.", "crud@example.com\u200b"):
         bad = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": email,
                                                "password": "password-123", "role": "member"})
         assert bad.status_code == 400 and bad.json()["error"] == "`email` must be a valid email address", email
