@@ -323,6 +323,36 @@ def test_overview_shows_fit_bands_and_accounts_warming_up(admin: Watched, seeded
     expect(page).to_have_url(re.compile(r"/ui/leads\?.*profile_level=Ideal"))
 
 
+def test_a_fit_level_within_another_says_so_instead_of_reading_as_none(admin: Watched, seeded: Seeded) -> None:
+    # "Excellent fit" (50 and above) lies within "Ideal fit" (35 and above), which starts lower and so gets every
+    # score of it: the card said "Excellent fit 0 0%", as if no lead fitted that well, beside a lead that scores 60.
+    unit, call = seeded.in_ou("Fit within other bands")
+    if not call("GET", "/levels/profile"):
+        ruleset = call("POST", "/profile/rulesets", json={"name": "Software"})["id"]
+        call("POST", f"/profile/rulesets/{ruleset}/rules", json={
+            "profile_property": "industry", "condition": "equals", "comparison_value": "software", "weight": 60})
+        for name, low, high in (("Poor fit", -1000, 14), ("Ideal fit", 35, 1_000_000_000),
+                                ("Excellent fit", 50, 1_000_000_000)):
+            call("POST", "/levels/profile", json={"name": name, "min_score": low, "max_score": high})
+        call("POST", "/leads", json={"id": "ld_fit_within", "metadata": {"industry": "software"}})
+        call("POST", "/ingest/batch", json={"events": [{"lead_id": "ld_fit_within", "event_type": "page_view"}]})
+        seeded.wait_scored()
+    assert call("GET", "/leads/ld_fit_within")["lead"]["profile_score"] == 60
+    page = admin.goto("/ui/")  # the OU picker lists the OU made after signing in
+    admin.use_ou(unit["name"])
+    bands = page.get_by_role("region", name="Leads by fit")
+    excellent = bands.get_by_role("listitem").filter(has_text="Excellent fit")
+    expect(excellent).to_contain_text("within other bands")
+    expect(excellent.get_by_role("link")).to_have_count(0)  # no list of leads it could open
+    ideal = bands.get_by_role("listitem").filter(has_text="Ideal fit")
+    expect(ideal).to_contain_text("35+")
+    expect(ideal).to_contain_text("1")
+    expect(bands.get_by_role("listitem").filter(has_text="Poor fit")).to_contain_text("–14")
+    admin.settle()
+    bands.scroll_into_view_if_needed()
+    admin.shot("overview-fit-within-other-bands")
+
+
 def test_a_lead_without_an_account_says_why(admin: Watched, seeded: Seeded) -> None:
     seeded.ingest([{"lead_id": "ld_freemail", "event_type": "page_view",
                     "aliases": [{"alias_kind": "email", "raw_value": "someone@gmail.com"}]}])

@@ -444,6 +444,29 @@ def test_a_level_within_other_bands_says_so_beside_its_bar_on_a_phone(watched: W
     watched.shot("phone-levels-within-other-bands")
 
 
+def test_the_surge_policy_and_its_bands_fit_a_phone(watched: Watched, seeded: Seeded) -> None:
+    # Two band inputs at their own width made the bands table, and with it the whole form, wider than a phone: its
+    # settings took two columns of a page 521 px wide, and the remove buttons were off the screen.
+    page = on_phone(watched, seeded, "/ui/scoring/surge")
+    page.get_by_label("Mode").select_option("custom")  # nothing is saved
+    bands = page.get_by_role("table", name="Bands")
+    expect(bands.get_by_label("Band 3 multiplier")).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    for label in ("Mode", "Session ends after idle (minutes)", "Multiplier cap"):
+        across_the_screen(page.get_by_label(label))
+    for label in ("Band 3 from event", "Band 3 multiplier", "Remove band 3"):
+        across_the_screen(bands.get_by_label(label))
+    across_the_screen(page.get_by_role("button", name="Save surge policy"))
+    watched.shot("phone-surge-bands")
+    # On a desktop the three settings still share one row.
+    page.set_viewport_size(DESKTOP)
+    tops = [(page.get_by_label(label).bounding_box() or {"y": -100})["y"]
+            for label in ("Mode", "Session ends after idle (minutes)", "Multiplier cap")]
+    assert max(tops) - min(tops) < 4, tops  # a select and an input differ by a pixel
+    assert sideways(page) == []
+
+
 def test_the_import_check_boxes_keep_their_size_and_their_sentence_in_order_on_a_phone(
         watched: Watched, seeded: Seeded) -> None:
     page = on_phone(watched, seeded, "/ui/settings/import")
