@@ -47,7 +47,23 @@ def start_request(scope: Scope) -> str:
     return request_id
 
 
-async def end_request(rt: Any, scope: Scope, status: int, started: float, request_id: str) -> None:
+async def audit_subject(rt: Any, scope: Scope) -> str | None:
+    """The name of the object a change names by its id in its path, read before the change (a deletion leaves
+    none to read after); kept in its audit entry only if the change went through (an id of another OU's object
+    is refused, and its name must not reach this OU's log)."""
+    if rt is None or not _audited(cast(HTTPScope, scope)["method"], scope["path"]):
+        return None
+    if not audit_store.names_a_subject(scope["path"]):
+        return None
+    try:
+        return await rt.db.read(lambda c: audit_store.subject_name(c, scope["path"]))
+    except Exception:  # the entry goes without its name rather than the request failing for it
+        log.exception("audit_subject_failed")
+        return None
+
+
+async def end_request(rt: Any, scope: Scope, status: int, started: float, request_id: str,
+                      subject: str | None = None) -> None:
     """Everything recorded once a request is answered: HTTP metrics, the audit entry, the access-log line."""
     structlog.contextvars.unbind_contextvars("request_id")
     elapsed = time.perf_counter() - started
@@ -56,7 +72,7 @@ async def end_request(rt: Any, scope: Scope, status: int, started: float, reques
         rt.metrics.http_requests.inc(1, str(status), method)
         rt.metrics.http_latency.observe(elapsed)
         if _audited(method, path):
-            await _audit(rt, scope, method, path, status, elapsed, request_id)
+            await _audit(rt, scope, method, path, status, elapsed, request_id, subject if status < 400 else None)
     # Acknowledged ingestion is counted in /metrics, not logged line by line: at thousands of events a second the
     # access log would cost more than the ingestion. Its failures are logged like any request.
     if path not in _QUIET and not (status < 400 and path.startswith("/ingest")):
@@ -83,17 +99,18 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
+        runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
+        subject = await audit_subject(runtime, scope)
         try:
             await app(scope, receive, send_wrapper)
         finally:
-            litestar_app = scope.get("app")
-            await end_request(getattr(getattr(litestar_app, "state", None), "runtime", None), scope, status,
-                              started, request_id)
+            await end_request(runtime, scope, status, started, request_id, subject)
 
     return middleware
 
 
-async def _audit(rt: Any, scope: Scope, method: str, path: str, status: int, elapsed: float, request_id: str) -> None:
+async def _audit(rt: Any, scope: Scope, method: str, path: str, status: int, elapsed: float, request_id: str,
+                 subject: str | None) -> None:
     state = scope.get("state") or {}
     principal = state.get("principal")
     login_email = state.get("login_email")
@@ -108,7 +125,7 @@ async def _audit(rt: Any, scope: Scope, method: str, path: str, status: int, ela
         kind, actor, email, org = "anonymous", None, login_email, None
     unit = tenant.unit_id if tenant is not None else (scope.get("path_params") or {}).get("unit_id")
     entry = (org, unit, kind, actor, email, method, path, status, ip, round(elapsed * 1000, 3), request_id,
-             rt.now_ms())
+             rt.now_ms(), subject)
     # Entries a failed write left (the disk was full) go first, in their order: the log keeps every attempt even
     # when the database could not take it at once (up to AUDIT_UNWRITTEN_MAX kept in memory meanwhile).
     entries = [*rt.audit_unwritten, entry]

@@ -33,6 +33,7 @@ class AuditEntry(msgspec.Struct):
     latency_ms: float
     request_id: str | None
     created_at: Instant | None
+    subject: str | None = None  # the name of what the change touched (a credential, a ruleset...), as it was then
 
 
 class AuditPage(msgspec.Struct):
@@ -72,7 +73,7 @@ async def list_audit_logs(
         sort_by=sort_by, sort_order=sort_order))
     items = [AuditEntry(r["id"], r["unit_id"], r["actor_kind"], r["actor_id"], r["user_email"], r["method"],
                         r["path"], r["status"], r["ip"], r["latency_ms"], r["request_id"],
-                        to_rfc3339(r["created_at"])) for r in rows]
+                        to_rfc3339(r["created_at"]), r["subject"]) for r in rows]
     return AuditPage(items, limit, offset)
 
 

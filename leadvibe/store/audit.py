@@ -2,21 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import apsw
 
-from leadvibe.db.rows import query
+from leadvibe.db.rows import query, scalar
 
 SORTABLE = ("created_at", "user_email", "method", "path", "status", "ip", "latency_ms")
 
 
 def record_many(conn: apsw.Connection, entries: list[tuple[Any, ...]]) -> None:
     """Append entries: (org_id, unit_id, actor_kind, actor_id, user_email, method, path, status, ip, latency_ms,
-    request_id, created_at)."""
+    request_id, created_at, subject)."""
     conn.executemany(
         "INSERT INTO audit_logs (org_id, unit_id, actor_kind, actor_id, user_email, method, path, status, ip,"
-        " latency_ms, request_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", entries)
+        " latency_ms, request_id, created_at, subject) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", entries)
+
+
+# A path naming one object by its id (the id is the last group), and where that object's name is read.
+_SUBJECTS: list[tuple[re.Pattern[str], str]] = [(re.compile(pattern), sql) for pattern, sql in (
+    (r"^/secrets/([^/]+)/?$", "SELECT name FROM api_credentials WHERE id = ?"),
+    (r"^/rulesets/([^/]+)(?:/[a-z]+)?/?$", "SELECT name FROM rulesets WHERE id = ?"),
+    (r"^/(?:profile|accounts)/rulesets/([^/]+)(?:/[a-z]+)?/?$", "SELECT name FROM fit_rulesets WHERE id = ?"),
+    (r"^/segments/([^/]+)(?:/rules)?/?$", "SELECT name FROM segments WHERE id = ?"),
+    (r"^/triggers/[a-z]+s/([^/]+)(?:/simulate)?/?$", "SELECT name FROM triggers WHERE id = ?"),
+    (r"^/levels/[a-z]+/([^/]+)/?$", "SELECT name FROM levels WHERE id = ?"),
+    (r"^/members/([^/]+)/?$", "SELECT email FROM members WHERE id = ?"),
+    (r"^/org-units/([^/]+)/?$", "SELECT name FROM org_units WHERE id = ?"),
+)]
+
+
+def subject_name(conn: apsw.Connection, path: str) -> str | None:
+    """The name of the object `path` names by its id, as it is now (None: no such path, or no such object)."""
+    for pattern, sql in _SUBJECTS:
+        found = pattern.match(path)
+        if found:
+            name = scalar(conn, sql, (found.group(1),))
+            return str(name) if name else None
+    return None
+
+
+def names_a_subject(path: str) -> bool:
+    """Whether `path` names one object whose name an audit entry keeps (a read is worth making first)."""
+    return any(pattern.match(path) for pattern, _ in _SUBJECTS)
 
 
 def list_entries(conn: apsw.Connection, unit_id: str, org_id: str, *, include_org_level: bool, limit: int,
@@ -49,6 +78,6 @@ def list_entries(conn: apsw.Connection, unit_id: str, org_id: str, *, include_or
     column = sort_by if sort_by in SORTABLE else "created_at"
     order = "ASC" if sort_order.upper() == "ASC" else "DESC"
     sql = (f"SELECT id, org_id, unit_id, actor_kind, actor_id, user_email, method, path, status, ip, latency_ms,"
-           f" request_id, created_at FROM audit_logs WHERE {' AND '.join(where)}"
+           f" request_id, created_at, subject FROM audit_logs WHERE {' AND '.join(where)}"
            f" ORDER BY {column} {order}, id {order} LIMIT ? OFFSET ?")
     return query(conn, sql, (*params, limit, offset))

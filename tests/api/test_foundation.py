@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, Api
-from tests.helpers import member_headers, new_member
+from tests.helpers import member_headers, new_member, other_unit
 
 
 async def _session(api: Api, email: str, unit: str | None = "unit_default",
@@ -346,6 +346,22 @@ async def test_audit_log_records_mutations_and_logins(api: Api) -> None:
     bad = await api.get("/admin/audit-logs", params={"sort_by": "password"})
     assert bad.status_code == 400
     assert (await api.get("/admin/audit-logs", params={"limit": 501})).status_code == 400
+
+
+async def test_an_audit_entry_names_what_a_change_touched_as_it_was_then(api: Api) -> None:
+    secret = (await api.post("/secrets", json={"name": "CRM sync"})).json()
+    ruleset = (await api.post("/rulesets", json={"name": "Campaign Q3"})).json()
+    await api.put(f"/rulesets/{ruleset['ruleset_id']}", json={"name": "Campaign Q4"})
+    assert (await api.delete(f"/secrets/{secret['secret_id']}")).status_code == 204
+    # another OU's object named by its id: refused, and its name stays out of this OU's log
+    elsewhere = await other_unit(api)
+    theirs = (await api.client.post("/rulesets", json={"name": "Their secret plan"}, headers=elsewhere)).json()
+    assert (await api.delete(f"/rulesets/{theirs['ruleset_id']}")).status_code == 404
+    items = (await api.get("/admin/audit-logs", params={"sort_by": "created_at", "sort_order": "asc"})).json()["items"]
+    named = [(i["method"], i["path"].split("/")[1], i["subject"]) for i in items if i["method"] in ("PUT", "DELETE")]
+    assert named == [("PUT", "rulesets", "Campaign Q3"), ("DELETE", "secrets", "CRM sync"),
+                     ("DELETE", "rulesets", None)], named
+    assert all(i["subject"] is None for i in items if i["method"] == "POST")  # a creation's path names no id
 
 
 async def test_rate_limit_report_tells_the_truth(api: Api) -> None:

@@ -319,3 +319,11 @@ def test_signing_out_forgets_the_ou_and_the_next_member_streams_their_own(watche
     expect(page.get_by_label("Active OU")).to_have_value("unit_default")
     page.wait_for_timeout(300)
     assert all("ouId=unit_default" in url for url in streams), streams  # no 403 (a console error) either
+
+
+def test_the_audit_log_names_a_deleted_credential_as_it_was_called(admin: Watched, seeded: Seeded) -> None:
+    made = seeded.call("POST", "/secrets", json={"name": "CRM sync"})
+    seeded.call("DELETE", f"/secrets/{made['secret_id']}")
+    page = admin.goto("/ui/settings/audit")
+    newest = page.get_by_role("table", name="Audit log").locator("tbody tr").first
+    expect(newest).to_contain_text(f"Deleted API credential {made['secret_id']} “CRM sync”")

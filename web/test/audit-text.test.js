@@ -56,3 +56,10 @@ test('no created thing reads with the wrong article', () => {
     assert.match(text, /^Created (a [^aeiou]|an [aeiou])/i, `${path}: ${text}`);
   }
 });
+
+test('an entry that kept the name of what it touched says it after the words', () => {
+  assert.equal(auditText('DELETE', '/secrets/sec_1', 'CRM sync'), 'Deleted API credential sec_1 “CRM sync”');
+  assert.equal(auditText('PUT', '/rulesets/rs_1', 'Campaign Q3'), 'Changed ruleset rs_1 “Campaign Q3”');
+  assert.equal(auditText('DELETE', '/secrets/sec_1', null), 'Deleted API credential sec_1');
+  assert.equal(auditText('GET', '/nowhere', 'x'), '');
+});

@@ -62,9 +62,16 @@ ROUTES.sort((x, y) => y.fixed - x.fixed);
 
 const decode = (part) => { try { return decodeURIComponent(part); } catch { return part; } };
 
-/** What an audit entry did, in words ("Deleted segment sg_1"); '' for a request the list of the API's paths does not
- * name (the entry then shows its method and path alone). `path` may hold a query string. */
-export function auditText(method, path) {
+/** What an audit entry did, in words ("Deleted segment sg_1"), with the name of what it touched as it was then when
+ * the entry kept one ('Deleted API credential sec_1 “CRM sync”': an id no screen shows once it is deleted); '' for
+ * a request the list of the API's paths does not name (the entry then shows its method and path alone). `path` may
+ * hold a query string. */
+export function auditText(method, path, subject = null) {
+  const text = auditWords(method, path);
+  return text && subject ? `${text} “${subject}”` : text;
+}
+
+function auditWords(method, path) {
   const bare = String(path ?? '').split('?')[0];
   for (const route of ROUTES) {
     const found = route.re.exec(bare);
