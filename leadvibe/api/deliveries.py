@@ -9,9 +9,10 @@ from litestar import get, post
 from litestar.params import Parameter
 
 from leadvibe.api.deps import LimitParam, PageParam
+from leadvibe.api.query_values import refuse_blank
 from leadvibe.config import Settings
 from leadvibe.documented import NOT_BLANK
-from leadvibe.errors import bad_request, conflict, not_found
+from leadvibe.errors import conflict, not_found
 from leadvibe.pipeline.delivery import smtp_config
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -137,8 +138,7 @@ async def list_deliveries(
 ) -> DeliveryPage:
     """Deliveries of the active OU, newest first: status, attempts, last error; and `transports`: whether this
     server can send email (SMTP configured, its host) and webhooks to private addresses."""
-    if lead_id is not None and not lead_id.strip():
-        raise bad_request("`lead_id` must not be blank")  # leave it out for every lead, as on /events
+    refuse_blank(lead_id=lead_id)
 
     def run(c: Any) -> tuple[list[Delivery], int]:
         rows, total = store.list_deliveries(c, tenant.unit_id, status=status, limit=limit, offset=(page - 1) * limit,

@@ -28,6 +28,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from leadvibe.api.deps import Deleted, LimitParam, PageParam
+from leadvibe.api.query_values import refuse_blank
 from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.documented import NOT_BLANK, across_fields, present, sized
 from leadvibe.engine.normalize import type_key
@@ -178,10 +179,7 @@ def event_filter(now: int, event_type: str | None = None, lead_id: str | None = 
     if logic not in ("and", "or"):
         raise bad_request("`logic` must be `and` or `or`")
     # A blank filter is a mistake, not "any" (leave the parameter out for that), as on /leads.
-    if event_type is not None and not event_type.strip():
-        raise bad_request("`event_type` must not be blank")
-    if lead_id is not None and not lead_id.strip():
-        raise bad_request("`lead_id` must not be blank")
+    refuse_blank(event_type=event_type, lead_id=lead_id)
     key = type_key(event_type) if event_type else None
     return q.EventFilter(type_key=key, lead_id=lead_id or None, start=start, end=end,
                          metadata=_metadata_matches(metadata), logic=logic)
@@ -329,8 +327,7 @@ async def list_event_types(rt: Runtime, tenant: Tenant) -> list[str]:
      summary="List distinct metadata keys for an event type (OU)", tags=TAGS)
 async def list_event_type_properties(rt: Runtime, tenant: Tenant, event_type: str) -> TypeProperties:
     """Top-level metadata keys seen on events of the type (any spelling of it), sorted."""
-    if not event_type.strip():
-        raise bad_request("`eventType` must not be blank")
+    refuse_blank(eventType=event_type)
     key = type_key(event_type)
 
     def run(c: Any) -> tuple[dict[str, Any] | None, list[str]]:

@@ -13,6 +13,7 @@ from litestar.params import Parameter
 from leadvibe.api.accounts import AccountSummary, account_summary
 from leadvibe.api.bounds import LimitParam, PageParam, bounded_query
 from leadvibe.api.deps import CreatedRange, created_range
+from leadvibe.api.query_values import refuse_blank
 from leadvibe.documented import NOT_BLANK, single_line, single_line_json, sized
 from leadvibe.engine.conditions import profile_score as matched_rules
 from leadvibe.engine.levels import Level, level_for, named, score_ranges
@@ -410,8 +411,7 @@ async def list_leads(
         raise bad_request("`min_score` must not be greater than `max_score`")
     if min_profile_score is not None and max_profile_score is not None and min_profile_score > max_profile_score:
         raise bad_request("`min_profile_score` must not be greater than `max_profile_score`")
-    if event_type is not None and not event_type.strip():
-        raise bad_request("`event_type` must not be blank")
+    refuse_blank(event_type=event_type)
     active_since = {"any": None, "7d": now - 7 * store.DAY_MS, "30d": now - 30 * store.DAY_MS}[last_active]
 
     def run(c: Any) -> LeadList:

@@ -26,7 +26,7 @@ from litestar.routes import HTTPRoute
 
 from leadvibe.errors import ApiError
 
-__all__ = ["DECIMAL_INTEGER", "QueryShape", "check_query_values", "index_queries"]
+__all__ = ["DECIMAL_INTEGER", "QueryShape", "check_query_values", "index_queries", "refuse_blank"]
 
 _STATE_KEY = "query_shapes"
 
@@ -104,3 +104,10 @@ def check_query_values(connection: ASGIConnection[Any, Any, Any, Any], handler: 
             # Said as the framework says `?limit=abc`, so a client sees one answer for every malformed integer.
             raise ApiError(400, f"`{key}` must be an integer",
                            [{"message": "Expected `int`, got `str`", "key": key, "source": "query"}])
+
+
+def refuse_blank(**filters: str | None) -> None:
+    """A filter given blank is a mistake, not "any" (leaving the parameter out says that): a 400 naming it."""
+    for name, value in filters.items():
+        if value is not None and not value.strip():
+            raise ApiError(400, f"`{name}` must not be blank")

@@ -20,11 +20,13 @@ from leadvibe.api.condition_fields import check_condition
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import free_text, no_control_in_text
+from leadvibe.api.query_values import refuse_blank
 from leadvibe.api.trigger_names import default_name, name_for_update, ou_type_names
 from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.documented import (
     CONTROL_PATTERN,
     NAME_PATTERN,
+    NOT_BLANK,
     across_fields,
     choices,
     one_line,
@@ -900,6 +902,10 @@ def parse_time_param(value: str | None, what: str, *, clamp: bool = True) -> int
         raise bad_request(f"`{what}` {exc}") from None
 
 
+# A trigger history's filter by one trigger or lead: blank is a 400, not "any" (`refuse_blank`).
+HistoryFilter = Annotated[str | None, Parameter(schema_extra=NOT_BLANK)]
+
+
 def parse_time_range(start: str | None, end: str | None) -> tuple[int | None, int | None]:
     """Optional `start`/`end` query bounds of a history list, `[start, end)`: an end at or before its start is a
     400, as on a lead's activity (two bounds taken at the same end of 1970-9999 are an empty range, not a
@@ -954,6 +960,7 @@ async def _events(
     end: str | None,
     fired_before: int | None = None,
 ) -> list[EmittedEvent]:
+    refuse_blank(trigger_id=trigger_id, lead_id=lead_id)
     lo, hi = parse_time_range(start, end)
     if fired_before is not None:
         hi = fired_before if hi is None else min(hi, fired_before)
@@ -972,6 +979,7 @@ async def _export(
 ) -> Stream:
     columns = ["id", "trigger_id", "trigger_name", "lead_id", "event_id", "event_type", "score_before",
                "score_after", "level", "fired_at"]
+    refuse_blank(trigger_id=trigger_id, lead_id=lead_id)
     lo, hi = parse_time_range(start, end)  # bad bounds answer 400 first
 
     # The firings there were when the export began, walked by (fired_at, id): a firing stamped before the export
@@ -1005,8 +1013,8 @@ async def milestone_events(
     tenant: Tenant,
     page: PageParam = 1,
     limit: LimitParam = 50,
-    trigger_id: str | None = None,
-    lead_id: str | None = None,
+    trigger_id: HistoryFilter = None,
+    lead_id: HistoryFilter = None,
     start: TimeParam = None,
     end: TimeParam = None,
 ) -> list[EmittedEvent]:
@@ -1025,8 +1033,8 @@ async def milestone_events(
 async def export_milestone_events(
     rt: Runtime,
     tenant: Tenant,
-    trigger_id: str | None = None,
-    lead_id: str | None = None,
+    trigger_id: HistoryFilter = None,
+    lead_id: HistoryFilter = None,
     start: TimeParam = None,
     end: TimeParam = None,
 ) -> Stream:
@@ -1046,8 +1054,8 @@ async def sequence_events(
     tenant: Tenant,
     page: PageParam = 1,
     limit: LimitParam = 50,
-    trigger_id: str | None = None,
-    lead_id: str | None = None,
+    trigger_id: HistoryFilter = None,
+    lead_id: HistoryFilter = None,
     start: TimeParam = None,
     end: TimeParam = None,
 ) -> list[EmittedEvent]:
@@ -1066,8 +1074,8 @@ async def sequence_events(
 async def export_sequence_events(
     rt: Runtime,
     tenant: Tenant,
-    trigger_id: str | None = None,
-    lead_id: str | None = None,
+    trigger_id: HistoryFilter = None,
+    lead_id: HistoryFilter = None,
     start: TimeParam = None,
     end: TimeParam = None,
 ) -> Stream:

@@ -759,3 +759,12 @@ async def test_a_late_burst_firing_does_not_let_the_present_window_fire_again(ap
         await wait_idle(api)
     fired = sorted(e["occurred_at"] for e in (await api.get("/surge-events")).json() if e["lead_id"] == "ld_late")
     assert fired == [to_rfc3339(t) for t in (noon - 3 * 3_600_000 + 2 * minute, noon + 2 * minute, noon + 13 * minute)]
+
+
+async def test_a_blank_trigger_history_filter_is_a_400_as_on_the_other_lists(api: Api) -> None:
+    for path in ("/triggers/milestones/events", "/triggers/sequences/events/export", "/deliveries", "/events"):
+        for name in ("lead_id", "trigger_id"):
+            if name == "trigger_id" and path in ("/deliveries", "/events"):
+                continue
+            r = await api.get(path, params={name: " "})
+            assert (r.status_code, r.json()) == (400, {"error": f"`{name}` must not be blank"}), (path, name)
