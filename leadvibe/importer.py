@@ -102,7 +102,7 @@ def split_csv_by_lead(path: Path, part_bytes: int = PART_BYTES, part_rows: int =
         held: list[tuple[str, int, int, bytes]] = []
         unclosed: list[tuple[int, bytes]] = []
         for position, (line, record) in enumerate(_numbered(f, header)):
-            if record.count(b'"') % 2:
+            if b'"' in record and _still_quoted(record, False):
                 # The file's last record, its quote never closed: it stays last, where the server reads it as
                 # the rest of the file and says so (anywhere else it would swallow the rows sent after it).
                 unclosed.append((line, record))
@@ -126,6 +126,7 @@ def _parts(header: bytes, records: Iterable[tuple[int, bytes]], part_bytes: int,
     heading = list(range(1, 1 + _line_count(header)))
     lines = list(heading)
     size = consumed = len(header)
+    sent = False
     for first, record in records:
         # The file's last record may end without a line break, and need one when others are sent after it.
         buf.append(record if record.endswith(b"\n") else record + b"\n")
@@ -134,8 +135,11 @@ def _parts(header: bytes, records: Iterable[tuple[int, bytes]], part_bytes: int,
         lines.extend(range(first, first + _line_count(record)))
         if size >= part_bytes or len(buf) > part_rows:
             yield b"".join(buf), lines, consumed
+            sent = True
             buf, lines, size = [header], list(heading), len(header)
-    if len(buf) > 1:
+    if len(buf) > 1 or not sent:
+        # A header with no rows is sent too: the server checks it (a header without `event_type`, a file of
+        # semicolons) as it would with rows under it.
         yield b"".join(buf), lines, consumed
 
 

@@ -191,6 +191,39 @@ def test_split_by_lead_groups_each_leads_rows_in_file_order(tmp_path: Path) -> N
     assert lines["x0"] == 3 and lines["x1"] == 4 and lines["x4"] == 8  # x0 is lines 2-3 of the file, x4 7-8
 
 
+def test_split_by_lead_keeps_a_row_with_a_quote_in_its_text_in_place_and_an_unclosed_one_last(tmp_path: Path) -> None:
+    from leadvibe.importer import split_csv_by_lead
+
+    def sent(text: str) -> list[tuple[int, str]]:
+        path = tmp_path / "q.csv"
+        path.write_text(text)
+        out = []
+        for body, lines, _ in split_csv_by_lead(path):
+            records = body.decode().split("\n")[1:-1]
+            out += [(lines[1 + i], r) for i, r in enumerate(records)]
+        return out
+
+    # `27" monitor` is text (a quote opens a field only as its first character): grouped with its lead, in order.
+    assert sent('lead_id,event_type\nld_a,page_view\nld_a,viewed 27" monitor\nld_b,page_view\nld_a,page_view\n') == [
+        (2, "ld_a,page_view"), (3, 'ld_a,viewed 27" monitor'), (5, "ld_a,page_view"), (4, "ld_b,page_view")]
+    # A quote that opens a field and never closes, with an even count of quotes in its record: sent last, so it
+    # swallows only what follows it in the file, as the server reads it.
+    path = tmp_path / "u.csv"
+    path.write_text('lead_id,event_type,metadata\nld_b,page_view,\nld_a,27" x,"{\nld_c,page_view,\n')
+    assert [(body, lines) for body, lines, _ in split_csv_by_lead(path)] == [
+        (b'lead_id,event_type,metadata\nld_b,page_view,\nld_a,27" x,"{\nld_c,page_view,\n', [1, 2, 3, 4])]
+
+
+def test_a_header_without_rows_is_checked_by_the_server_too(tmp_path: Path) -> None:
+    from leadvibe.importer import split_csv, split_csv_by_lead
+
+    path = tmp_path / "h.csv"
+    path.write_text("foo,bar\n")
+    assert [body for body, _, _ in split_csv(path)] == [b"foo,bar\n"]
+    path.write_text("lead_id,event_type\n")
+    assert [body for body, _, _ in split_csv_by_lead(path)] == [b"lead_id,event_type\n"]
+
+
 def test_split_by_lead_holds_one_run_in_memory_not_the_file(tmp_path: Path) -> None:
     import tracemalloc
 
