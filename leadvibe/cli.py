@@ -186,6 +186,7 @@ def _migrated(settings: Settings) -> list[str]:
     from leadvibe.db.database import apply_pragmas
     from leadvibe.db.migrate import INBOX_MIGRATIONS_DIR, MIGRATIONS_DIR, NewerSchema, apply_migrations
     from leadvibe.db.rows import scalar
+    from leadvibe.ownership import give_database_to_directory_owner
     from leadvibe.store.inbox import path_beside
 
     applied: list[str] = []
@@ -211,6 +212,7 @@ def _migrated(settings: Settings) -> list[str]:
                         "start afresh")
             finally:
                 conn.close()
+            give_database_to_directory_owner(str(path))  # made by a command run as root: the service user's
         except (apsw.Error, NewerSchema) as exc:
             if isinstance(exc, apsw.ReadOnlyError | apsw.CantOpenError) and not os.access(path.parent, os.W_OK):
                 # The file may be writable: SQLite needs its directory too, for the write-ahead log beside it.

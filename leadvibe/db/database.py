@@ -38,6 +38,7 @@ import apsw
 from leadvibe.db.lock import WriteLock
 from leadvibe.db.migrate import MIGRATIONS_DIR, apply_migrations
 from leadvibe.metrics import Histogram
+from leadvibe.ownership import give_database_to_directory_owner
 
 T = TypeVar("T")
 
@@ -295,6 +296,7 @@ class Database:
             apsw.soft_heap_limit(sqlite_heap_limit(self.cache_size_mb))
         conn = apsw.Connection(self.path, statementcachesize=WRITER_STATEMENT_CACHE)
         apply_pragmas(conn, synchronous=self.synchronous, cache_size_mb=self.cache_size_mb)
+        give_database_to_directory_owner(self.path)  # `sudo leadvibe migrate` in a new data directory
         if self.shared_writes:
             self._write_lock = WriteLock(self.path, self.write_slot)
         self._locked(lambda: apply_migrations(conn, self.migrations))

@@ -338,8 +338,13 @@ def test_maintenance_commands_run_as_root_leave_the_data_directory_to_its_servic
                                   capture_output=True, text=True, timeout=60,
                                   env={**os.environ, "LEADVIBE_LOG_LEVEL": "warning"})
 
+        # A new data directory made by a command run as root (its databases, the inbox's, their journals)...
+        assert run("migrate").returncode == 0
+        owners = {p.name: (p.stat().st_uid, p.stat().st_gid) for p in data.iterdir()}
+        assert set(owners.values()) == {service} and {"leadvibe.db", "inbox.db"} <= set(owners), owners
+        # ... and an existing one, the service user's, that such commands work in
         assert run("migrate", user=as_service).returncode == 0
-        for command in (["decay", "--now"], ["migrate"], ["reset-password", "admin@example.com"]):
+        for command in (["decay", "--now"], ["migrate"], ["reset-password", "admin@example.com"], ["seed"]):
             out = run(*command)
             assert out.returncode in (0, 1), out.stderr  # an unknown email is a refusal, after the lock
             owners = {p.name: (p.stat().st_uid, p.stat().st_gid) for p in data.iterdir()}
