@@ -51,7 +51,7 @@ import apsw
 from leadvibe.db.lock import DataDirLock, DataDirLocked
 from leadvibe.db.migrate import NewerSchema, check_known
 from leadvibe.db.rows import scalar
-from leadvibe.security.keys import KEY_NAME, write_key_file
+from leadvibe.security.keys import KEY_NAME, SecretKeyUnusable, read_key_file, write_key_file
 from leadvibe.store import inbox as inbox_store
 
 __all__ = [
@@ -426,8 +426,12 @@ def save_key(data_dir: Path, backup: Path) -> Path | None:
     src = Path(data_dir) / KEY_NAME
     if not src.is_file():
         return None
+    try:
+        key = read_key_file(src)
+    except SecretKeyUnusable as exc:  # as the server and restore refuse it: a copy could not be restored
+        raise BackupError(f"the key was not written beside the backup: {exc}") from None
     dest = key_beside(Path(backup))
-    write_key_file(dest, src.read_bytes())
+    write_key_file(dest, key)
     _fsync_path(dest.parent, directory=True)
     return dest
 

@@ -157,8 +157,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations to the data directory's database and exit."""
     from leadvibe.db.lock import DataDirLock, DataDirLocked
+    from leadvibe.security.keys import KEY_NAME, SecretKeyUnusable, read_key_file
 
     settings = _settings(args)
+    if (settings.data_path / KEY_NAME).exists():
+        try:  # a data directory a server would refuse to start in is not "up to date"
+            read_key_file(settings.data_path / KEY_NAME)
+        except SecretKeyUnusable as exc:
+            print(f"leadvibe: migrate refused: {exc}", file=sys.stderr)
+            return 1
     lock = DataDirLock(settings.data_path)
     try:
         lock.acquire()
@@ -276,7 +283,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(f"note: the key was left out (--no-key): keep a copy of {settings.data_path / 'secret.key'} "
               "yourself; without it the restored database refuses to start")
         return 0
-    key = save_key(settings.data_path, result.path)
+    try:
+        key = save_key(settings.data_path, result.path)
+    except BackupError as exc:
+        # The database is copied, but a restore of it would refuse: the command fails so a nightly job says so.
+        print(f"leadvibe: backup incomplete: {exc}", file=sys.stderr)
+        return 1
     if key is None:
         print(f"warning: {settings.data_path / 'secret.key'} is missing, so the backup has no key", file=sys.stderr)
     else:

@@ -50,15 +50,7 @@ def load_or_create_master_key(data_dir: Path, db_path: Path | None = None) -> by
     """
     path = data_dir / KEY_NAME
     if path.exists():
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SecretKeyUnusable(f"cannot read {path}: {exc.strerror or exc}") from None
-        if len(data) < 32:
-            raise SecretKeyUnusable(
-                f"{path} is damaged ({len(data)} bytes, a key has 32): put the original {KEY_NAME} back (a "
-                f"`leadvibe backup` keeps it beside the backup as <backup>.key)")
-        return data[:32]
+        return read_key_file(path)
     if db_path is not None and _database_has_secrets(db_path):
         raise MissingSecretKey(
             f"{path} is missing but the database {db_path} has accounts and API credentials that need it: "
@@ -69,6 +61,19 @@ def load_or_create_master_key(data_dir: Path, db_path: Path | None = None) -> by
     key = secrets.token_bytes(32)
     write_key_file(path, key)
     return key
+
+
+def read_key_file(path: Path) -> bytes:
+    """The key in `path`; SecretKeyUnusable when it cannot be read or is too short to be one."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SecretKeyUnusable(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) < 32:
+        raise SecretKeyUnusable(
+            f"{path} is damaged ({len(data)} bytes, a key has 32): put the original {KEY_NAME} back (a "
+            f"`leadvibe backup` keeps it beside the backup as <backup>.key)")
+    return data[:32]
 
 
 def write_key_file(path: Path, key: bytes) -> None:
