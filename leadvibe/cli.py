@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from leadvibe import WORKER_CHILD_ENV, __version__
-from leadvibe.config import Settings, load_settings
+from leadvibe.config import Settings, load_settings, local_url
 
 if TYPE_CHECKING:
     from leadvibe.runtime import Runtime
@@ -28,10 +28,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def listening_line(host: str, port: int) -> str:
     """The console line saying where the server answers, once it does (the URL a person opens)."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else \
-        f"[{host}]" if ":" in host else host
+    url = local_url(host, port)
     everywhere = " (on every interface)" if host in ("0.0.0.0", "", "::") else ""
-    return f"LeadVibe is listening on http://{shown}:{port}{everywhere}; dashboard: http://{shown}:{port}/ui"
+    return f"LeadVibe is listening on {url}{everywhere}; dashboard: {url}/ui"
 
 
 def _graceful_server_class(ready_line: str, on_stop: Callable[[], None]) -> type:
@@ -481,7 +480,7 @@ def cmd_import(args: argparse.Namespace) -> int:
               "LEADVIBE_CLIENT_SECRET (create one with POST /secrets)", file=sys.stderr)
         return 1
     settings = _settings(args)
-    url = args.url or f"http://{settings.host}:{settings.port}"
+    url = args.url or local_url(settings.host, settings.port)
     try:
         totals = run_import(path, url, httpx.BasicAuth(client_id, secret), {}, args.skip_triggers,
                             show_progress=not args.quiet, by_lead=args.by_lead)

@@ -98,7 +98,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def base_url(self) -> str:
         """The URL users reach the server at (links in notifications)."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return (self.public_url or local_url(self.host, self.port)).rstrip("/")
 
 
 def _coerce(name: str, raw: str, default: Any, annotation: Any) -> Any:
@@ -202,3 +202,26 @@ def _validate(s: Settings) -> None:
             raise ValueError(f"LEADVIBE_{name.upper()} must be {bound}{_NOTE.get(name, '')}, got {value!r}")
     if not all(math.isfinite(d) and d >= 0 for d in s.delivery_schedule):
         raise ValueError("LEADVIBE_DELIVERY_SCHEDULE must be seconds of 0 or more, comma-separated")
+    if s.public_url is not None and not _is_http_url(s.public_url):
+        # every link in a notification and the Slack sign-in's way back are built on it
+        raise ValueError(f"LEADVIBE_PUBLIC_URL must be an http(s) URL such as https://leads.example.com, got "
+                         f"{s.public_url!r}")
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a client on this machine reaches a server listening on `host` at: every interface is reached on
+    the loopback address, and an IPv6 address goes in brackets."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else \
+        f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # a port that is not a number raises
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url.strip())

@@ -55,6 +55,10 @@ def _keep_umask() -> Iterator[None]:
     # Every email would have been refused for it, one delivery at a time, while the settings said email was ready.
     ("LEADVIBE_SMTP_FROM", "alerts at example dot com", "is not a valid email address"),
     ("LEADVIBE_SMTP_FROM", "a@example.com, b@example.com", "must be a single email address"),
+    # Every notification's links and the Slack sign-in's way back are built on it.
+    ("LEADVIBE_PUBLIC_URL", "notaurl", "must be an http(s) URL"),
+    ("LEADVIBE_PUBLIC_URL", "ftp://leads.example.com", "must be an http(s) URL"),
+    ("LEADVIBE_PUBLIC_URL", "https://leads.example.com:port", "must be an http(s) URL"),
 ])
 def test_a_setting_that_cannot_work_is_refused_naming_its_variable(name: str, value: str, says: str) -> None:
     with pytest.raises(ValueError, match=name) as exc:
@@ -226,3 +230,10 @@ def test_restore_refuses_a_damaged_key_before_replacing_anything(tmp_path: Path)
     with pytest.raises(BackupError, match=r"b.db.key is damaged \(5 bytes, a key has 32\): nothing was restored"):
         restore_database(backup, data)
     assert sorted(p.name for p in data.iterdir() if p.name != "leadvibe.lock") == ["leadvibe.db"]
+
+
+def test_a_server_on_an_ipv6_address_is_reached_at_a_bracketed_url() -> None:
+    s = load_settings({}, env={"LEADVIBE_HOST": "::1", "LEADVIBE_PORT": "18630"})
+    assert s.base_url == "http://[::1]:18630"  # lead links in notifications, the Slack way back
+    assert load_settings({}, env={"LEADVIBE_PUBLIC_URL": "https://leads.example.com/"}).base_url == \
+        "https://leads.example.com"
