@@ -230,11 +230,16 @@ def _migrated(settings: Settings) -> list[str]:
     return applied
 
 
-def cmd_version(_: argparse.Namespace) -> int:
-    """Print the version and the database schema this build migrates to (builds of one version differ by it)."""
+def version_line() -> str:
+    """The version and the database schema this build migrates to (builds of one version differ by it)."""
     from leadvibe.db.migrate import newest
 
-    print(f"leadvibe {__version__} (database schema {newest()})")
+    return f"leadvibe {__version__} (database schema {newest()})"
+
+
+def cmd_version(_: argparse.Namespace) -> int:
+    """Print `version_line()`."""
+    print(version_line())
     return 0
 
 
@@ -330,7 +335,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def _stopped_server(args: argparse.Namespace, what: str, refusal: str, missing: str = "") -> Iterator[Runtime | int]:
     """A runtime over a stopped server's data directory (its lock held, the database open), or the exit code
     when there is no database or a server holds the directory (the message already printed)."""
-    from leadvibe.db.lock import DataDirLock, DataDirLocked
+    from leadvibe.db.lock import DataDirLock, DataDirLocked, DataDirUnusable
     from leadvibe.runtime_build import build_runtime
 
     settings = _settings(args)
@@ -342,7 +347,9 @@ def _stopped_server(args: argparse.Namespace, what: str, refusal: str, missing: 
     try:
         lock.acquire()
     except DataDirLocked as exc:
-        print(f"leadvibe: {what} refused: {exc}. {refusal}", file=sys.stderr)
+        # What a running server does instead is said only when one is running (not for a lock file of another user).
+        advice = "" if isinstance(exc, DataDirUnusable) else f". {refusal}"
+        print(f"leadvibe: {what} refused: {exc}{advice}", file=sys.stderr)
         yield 1
         return
     from leadvibe.security.keys import SecretKeyUnusable
@@ -498,7 +505,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every flag also reads its LEADVIBE_* variable)."""
     parser = argparse.ArgumentParser(prog="leadvibe", description="LeadVibe lead-engagement scoring server")
-    parser.add_argument("--version", action="version", version=f"leadvibe {__version__}")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_dir_flag(p: argparse.ArgumentParser) -> None:

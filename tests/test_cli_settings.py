@@ -237,3 +237,13 @@ def test_a_server_on_an_ipv6_address_is_reached_at_a_bracketed_url() -> None:
     assert s.base_url == "http://[::1]:18630"  # lead links in notifications, the Slack way back
     assert load_settings({}, env={"LEADVIBE_PUBLIC_URL": "https://leads.example.com/"}).base_url == \
         "https://leads.example.com"
+
+
+def test_version_and_dash_dash_version_say_the_same() -> None:
+    import subprocess
+    import sys
+
+    from leadvibe.cli import version_line
+
+    out = subprocess.run([sys.executable, "-m", "leadvibe", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == version_line() and "(database schema " in version_line()

@@ -364,5 +364,7 @@ def test_maintenance_commands_run_as_root_leave_the_data_directory_to_its_servic
         assert out.returncode == 1 and out.stderr.strip() == (
             f"leadvibe: cannot open {lock}: Permission denied; it belongs to root: run LeadVibe as that user, or "
             "give the file to the user that runs it (chown)"), out.stderr
+        out = run("decay", "--now", user=as_service)  # no word of a running server: none runs
+        assert out.returncode == 1 and out.stderr.strip().endswith("(chown)"), out.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)
