@@ -138,6 +138,16 @@ def parse_rfc3339(text: str, *, clamp: bool = False, bound: bool = False) -> int
 RANGES = ("all", "today", "yesterday", "last_24h", "last_7d", "last_30d", "last_90d")
 
 
+_FRACTION = re.compile(r":\d\d\.(\d+)")
+
+
+def finer_than_ms(text: str) -> bool:
+    """Whether an RFC 3339 timestamp names an instant between two milliseconds (digits past the third that are not
+    all 0): two such bounds can raise to one millisecond and still be a range, one that holds no stored time."""
+    found = _FRACTION.search(text)
+    return found is not None and found.group(1)[3:].strip("0") != ""
+
+
 def range_bounds(name: str, now_ms: int) -> tuple[int | None, int | None]:
     """Named range -> (start_ms inclusive, end_ms exclusive) in UTC; `all` -> (None, None)."""
     day = 86_400_000

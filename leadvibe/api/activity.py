@@ -22,7 +22,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import leads as lead_store
 from leadvibe.store import orders as store
-from leadvibe.timeutil import Instant, parse_rfc3339, range_bounds, to_rfc3339
+from leadvibe.timeutil import Instant, finer_than_ms, parse_rfc3339, range_bounds, to_rfc3339
 
 _json = msgspec.json.Decoder(list[str])
 CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -251,7 +251,10 @@ async def lead_activity(
         if not start or not end:
             raise bad_request("`start` and `end` are required when range=custom")
         (lo, lo_inside), (hi, hi_inside) = _history_bound(start, "start"), _history_bound(end, "end")
-        if lo > hi or (lo == hi and lo_inside and hi_inside):
+        # Equal once raised to whole milliseconds: the same instant (refused), unless a bound lay between two
+        # milliseconds or outside 1970-9999 (a range that holds no stored time: empty).
+        exact = lo_inside and hi_inside and not (finer_than_ms(start) or finer_than_ms(end))
+        if lo > hi or (lo == hi and exact):
             raise bad_request("`start` must be before `end`")
     else:
         if start or end:

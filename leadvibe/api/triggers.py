@@ -50,7 +50,7 @@ from leadvibe.store import deliveries as delivery_store
 from leadvibe.store import segments as segment_store
 from leadvibe.store import triggers as store
 from leadvibe.store.leads import lead_names
-from leadvibe.timeutil import MAX_MS, MIN_MS, Instant, parse_rfc3339, to_rfc3339
+from leadvibe.timeutil import MAX_MS, MIN_MS, Instant, finer_than_ms, parse_rfc3339, to_rfc3339
 
 TAGS = ["Triggers"]
 SIMULATE_MAX_DAYS = 3650  # a simulation over the last `days` days: ten years of history at most
@@ -896,8 +896,8 @@ def parse_time_param(value: str | None, what: str, *, clamp: bool = True) -> int
     `clamp`, a bound outside 1970-9999 taken at the nearest end, else refused)."""
     if value is None or not value.strip():
         return None
-    try:
-        return parse_rfc3339(value.strip(), clamp=clamp, bound=True)
+    try:  # not stripped: white space around a timestamp is refused here as in a body
+        return parse_rfc3339(value, clamp=clamp, bound=True)
     except ValueError as exc:
         raise bad_request(f"`{what}` {exc}") from None
 
@@ -911,7 +911,11 @@ def parse_time_range(start: str | None, end: str | None) -> tuple[int | None, in
     400, as on a lead's activity (two bounds taken at the same end of 1970-9999 are an empty range, not a
     mistake this can tell)."""
     lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")
-    if lo is not None and hi is not None and (hi < lo or (hi == lo and lo not in (MIN_MS, MAX_MS))):
+    if lo is None or hi is None:
+        return lo, hi
+    # Equal once raised to whole milliseconds: the same instant, unless a bound lay between two milliseconds.
+    same_instant = lo not in (MIN_MS, MAX_MS) and not (finer_than_ms(start or "") or finer_than_ms(end or ""))
+    if hi < lo or (hi == lo and same_instant):
         raise bad_request("`start` must be before `end`")
     return lo, hi
 

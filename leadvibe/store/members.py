@@ -36,11 +36,18 @@ def _by_email(conn: apsw.Connection, columns: str, email: str, exclude_id: str |
     email = sign_in_email(email)
     row = query_one(conn, f"SELECT {columns} FROM members WHERE email = ? COLLATE NOCASE AND id IS NOT ?",
                     (email, exclude_id))
-    if row is not None or email.isascii():
+    if row is not None:
         return row
     key = email_key(email)
-    for other in query(conn, f"SELECT {columns}, email AS email_ FROM members WHERE id IS NOT ?", (exclude_id,)):
-        if not str(other["email_"]).isascii() and email_key(str(other.pop("email_"))) == key:
+    if key.isascii() and not email.isascii():  # `STRASSE@…` is `straße@…` folded: a stored ASCII address
+        row = query_one(conn, f"SELECT {columns} FROM members WHERE email = ? COLLATE NOCASE AND id IS NOT ?",
+                        (key, exclude_id))
+        if row is not None:
+            return row
+    # Stored addresses that are not ASCII, whatever the one looked up is (`straße@…` is `STRASSE@…` folded).
+    for other in query(conn, f"SELECT {columns}, email AS email_ FROM members WHERE email GLOB '*[^ -~]*'"
+                             " AND id IS NOT ?", (exclude_id,)):
+        if email_key(str(other.pop("email_"))) == key:
             return other
     return None
 

@@ -225,6 +225,15 @@ async def test_one_address_in_any_case_or_unicode_form_is_one_member(api: Api) -
         assert signed_in.status_code == 200 and signed_in.json()["org_member_id"] == mid, spelling
     other = await new_member(api, "other@example.com")
     assert (await api.put(f"/members/{other}", json={"email": "JOS\u00c9@example.com"})).status_code == 409
+    # Unicode's case folding, where one spelling is ASCII and the other not, both ways round
+    for stored, asked in (("stra\u00dfe@example.com", "STRASSE@example.com"),
+                          ("ffi@example.org", "\ufb03@example.org")):
+        sid = await new_member(api, stored, password="password-123")
+        dup = await api.post("/members", json={"first_name": "X", "last_name": "Y", "email": asked,
+                                               "password": "password-123", "role": "member"})
+        assert dup.status_code == 409, asked
+        signed_in = await api.client.post("/auth/login", json={"email": asked, "password": "password-123"})
+        assert signed_in.status_code == 200 and signed_in.json()["org_member_id"] == sid, asked
 
 
 async def test_members_crud_and_conflicts(api: Api) -> None:

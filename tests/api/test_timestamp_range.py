@@ -161,6 +161,23 @@ async def test_ranges_and_rule_windows_over_stored_milliseconds(api: Api) -> Non
     assert [e["timestamp"] for e in r.json()["events"]] == ["2025-03-01T00:00:00Z"], r.text
 
 
+async def test_a_history_bound_with_white_space_is_refused_and_one_between_milliseconds_is_a_range(api: Api) -> None:
+    for path in ("/surge-events", "/triggers/milestones/events", "/triggers/sequences/events/export"):
+        for bound in ("2026-12-07T00:00:00Z ", "\t2026-12-07T00:00:00Z", "2026-12-07T00:00:00Z\n"):
+            r = await api.get(path, params={"start": bound})
+            assert r.status_code == 400 and "RFC 3339" in r.json()["error"], (path, bound)
+        # two instants within one millisecond: a range that holds no stored time, not an end before the start
+        r = await api.get(path, params={"start": "2026-12-07T00:00:00.0001Z", "end": "2026-12-07T00:00:00.0009Z"})
+        assert r.status_code == 200, (path, r.text)
+        r = await api.get(path, params={"start": "2026-12-07T00:00:00.001Z", "end": "2026-12-07T00:00:00.001Z"})
+        assert r.status_code == 400, path  # the same instant
+    assert (await api.post("/ingest", json={"lead_id": "ld_sub", "event_type": "x"})).status_code == 202
+    await wait_idle(api)
+    r = await api.get("/leads/ld_sub/activity", params={
+        "range": "custom", "start": "2026-12-07T00:00:00.0001Z", "end": "2026-12-07T00:00:00.0009Z"})
+    assert r.status_code == 200 and r.json()["events"] == [], r.text
+
+
 async def test_a_history_list_s_end_before_its_start_is_a_400(api: Api) -> None:
     for path in ("/surge-events", "/triggers/milestones/events", "/triggers/milestones/events/export"):
         r = await api.get(path, params={"start": "2030-01-01T00:00:00Z", "end": "2020-01-01T00:00:00Z"})
