@@ -327,3 +327,65 @@ def test_the_audit_log_names_a_deleted_credential_as_it_was_called(admin: Watche
     page = admin.goto("/ui/settings/audit")
     newest = page.get_by_role("table", name="Audit log").locator("tbody tr").first
     expect(newest).to_contain_text(f"Deleted API credential {made['secret_id']} “CRM sync”")
+
+
+def focus_holder(page: Page) -> str:
+    """The focused element's tag and text; "body" when focus fell to the page."""
+    return str(page.evaluate("(() => { const e = document.activeElement; return !e || e === document.body"
+                             " ? 'body' : `${e.tagName}|${e.textContent.trim()}`; })()"))
+
+
+# Simulate, Import and Load sample data were disabled while they ran: a disabled button loses focus, which fell to
+# <body>, and a keyboard user started again from the top of the page.
+def test_simulate_keeps_the_focus_while_and_after_it_runs(admin: Watched) -> None:
+    page = admin.goto("/ui/triggers")
+    page.get_by_role("row").filter(has_text="Hot lead for sales").get_by_role("button", name="Simulate").click()
+    dialog = page.get_by_role("dialog", name="Simulate Hot lead for sales")
+    simulate = dialog.get_by_role("button", name="Simulate")
+    simulate.focus()
+    page.keyboard.press("Enter")
+    expect(dialog.get_by_role("status")).to_be_visible()
+    expect(simulate).to_be_focused()
+    assert simulate.get_attribute("aria-disabled") == "false"
+    page.keyboard.press("Escape")
+
+
+def test_import_keeps_the_focus_and_announces_its_answer(admin: Watched, seeded: Seeded) -> None:
+    # The status region is on the page before the answer, so a screen reader announces the answer.
+    page = admin.page
+    unit, _ = seeded.in_ou("Focus after import")
+    page.reload()
+    admin.use_ou(unit["name"])
+    admin.goto("/ui/settings/import")
+    expect(page.get_by_role("heading", name="Import events from CSV")).to_be_visible()
+    status = page.locator("main [role=status]")
+    regions_before = [r.evaluate("el => { el.dataset.beforeTheAnswer = 'yes'; return el.textContent.trim(); }")
+                      for r in status.all()]
+    csv = "lead_id,event_type\nld_focus_a,page_view\nld_focus_b,page_view\n"
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "focus.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
+    importer = page.get_by_role("button", name="Import", exact=True)
+    importer.focus()
+    page.keyboard.press("Enter")
+    expect(status).to_have_text(re.compile(r"2 events imported\."))
+    expect(importer).to_be_focused()
+    assert focus_holder(page) != "body"
+    assert regions_before == [""]
+    assert status.get_attribute("data-before-the-answer") == "yes"  # the same region, not one that appeared
+
+
+def test_load_sample_data_keeps_the_focus(admin: Watched, seeded: Seeded) -> None:
+    page = admin.page
+    unit, call = seeded.in_ou("Focus after sample data")
+    page.reload()
+    admin.use_ou(unit["name"])
+    admin.goto("/ui/settings/sample-data")
+    sample = page.get_by_role("region", name="Sample data")
+    load = sample.get_by_role("button", name="Load sample data")
+    load.focus()
+    page.keyboard.press("Enter")
+    expect(sample.get_by_role("status")).to_contain_text("Loaded:", timeout=60000)
+    expect(load).to_be_focused()
+    admin.shot("sample-data-loaded-focus")
+    seeded.wait_scored(60)
+    call("POST", "/admin/wipe", json={})

@@ -498,3 +498,97 @@ def test_a_phone_tables_column_names_stay_for_screen_readers(watched: Watched, s
     assert head.evaluate("el => getComputedStyle(el).display") != "none"
     assert (head.bounding_box() or {"height": 0})["height"] <= 1  # out of sight
     expect(ledger.get_by_role("columnheader", name="Delta")).to_have_count(1)
+
+
+NARROW = {"width": 320, "height": 640}
+
+
+def within_width(locator: Locator, width: int) -> None:
+    """`locator` lies between the left edge and `width`."""
+    box = locator.bounding_box()
+    assert box is not None and box["width"] > 0
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+
+
+def test_the_overviews_accounts_warming_up_fit_a_320_px_phone(watched: Watched, seeded: Seeded) -> None:
+    # The "Accounts warming up" table made the page 344 px wide: it scrolled sideways.
+    page = watched.page
+    page.set_viewport_size(NARROW)
+    sign_in(page, seeded.server.base)
+    accounts = page.get_by_role("table", name="Accounts warming up")
+    first = accounts.locator("tbody tr").first
+    expect(first).to_be_visible()
+    watched.settle()
+    assert sideways(page) == [] and sticking_out(page) == []
+    # each account a card: its name, score and count of leads on the screen
+    first.scroll_into_view_if_needed()
+    for cell in (first.get_by_role("link"), first.locator("td.score"), first.locator("td.count")):
+        within_width(cell, NARROW["width"])
+    expect(first.locator("td.count")).to_have_attribute("data-label", "Leads")  # "Leads 24" on the card
+    watched.shot("phone-320-overview-accounts")
+
+
+def test_the_headers_ou_menu_shows_the_ous_name_on_a_320_px_phone(watched: Watched, seeded: Seeded) -> None:
+    # Beside the Menu button, the word "OU", the role and Sign out, the OU menu was squeezed to 51 px: no letter of
+    # the OU's name.
+    page = watched.page
+    page.set_viewport_size(NARROW)
+    sign_in(page, seeded.server.base)
+    picker = page.get_by_label("Active OU")
+    box = picker.bounding_box()
+    assert box is not None and box["width"] >= 80, box
+    name = picker.evaluate("s => s.selectedOptions[0].text")
+    # the menu's text (padding and arrow aside) holds at least the name's first word
+    room = picker.evaluate("""s => {
+        const st = getComputedStyle(s), c = document.createElement('canvas').getContext('2d');
+        c.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+        const word = s.selectedOptions[0].text.split(' ')[0];
+        return [s.clientWidth - parseFloat(st.paddingLeft) - 24, c.measureText(word).width];
+      }""")
+    assert room[0] >= room[1], (name, room)
+    within_width(picker, NARROW["width"])
+    within_width(page.get_by_role("button", name="Sign out"), NARROW["width"])
+    within_width(page.get_by_role("button", name="Menu"), NARROW["width"])
+    watched.shot("phone-320-header")
+    # a desktop keeps the word "OU" beside the menu
+    page.set_viewport_size(DESKTOP)
+    expect(page.locator("header.top label.ou").get_by_text("OU", exact=True)).to_be_visible()
+
+
+def test_the_open_phone_menu_keeps_tab_inside_and_gives_focus_back_to_the_menu_button(
+        watched: Watched, seeded: Seeded) -> None:
+    # Tab left the open drawer for the controls under it: the Menu button, the Leads search box (typing there ran a
+    # search behind the drawer).
+    page = on_phone(watched, seeded, "/ui/leads")
+    expect(page.get_by_role("table", name="Leads").locator("tbody tr").first).to_be_visible()
+    menu = page.get_by_role("button", name="Menu")
+    drawer = page.locator("aside.side")
+    outside = ("() => { const e = document.activeElement;"
+               " return e && e !== document.body && !e.closest('aside.side') ? e.outerHTML.slice(0, 80) : ''; }")
+    for back in (False, True):
+        menu.click()
+        expect(drawer.get_by_role("link", name="Leads")).to_be_focused()
+        for _ in range(14):  # past every link of the drawer, and round again
+            page.keyboard.press("Shift+Tab" if back else "Tab")
+            assert page.evaluate(outside) == ""
+        page.keyboard.press("Escape")
+        expect(menu).to_be_focused()
+        expect(menu).to_have_attribute("aria-expanded", "false")
+    watched.shot("phone-leads-menu-closed")
+    # the search box under the drawer takes no typing while the drawer is open
+    search = page.get_by_label("Search")
+    menu.click()
+    assert search.evaluate("el => el.closest('[inert]') !== null")
+    watched.shot("phone-leads-menu-open")
+    # the drawer's own Close button, for a touch screen reader without an Escape key
+    drawer.get_by_role("button", name="Close navigation").click()
+    expect(menu).to_be_focused()
+    assert search.evaluate("el => el.closest('[inert]') === null")
+    # a tap beside the drawer closes it the same way
+    menu.click()
+    page.mouse.click(370, 400)
+    expect(menu).to_be_focused()
+    # on a desktop the menu is a column again, with no Close button and nothing inert
+    page.set_viewport_size(DESKTOP)
+    expect(drawer.get_by_role("button", name="Close navigation")).to_be_hidden()
+    expect(page.locator("[inert]")).to_have_count(0)

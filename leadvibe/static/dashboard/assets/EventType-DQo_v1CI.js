@@ -1,1 +1,0 @@
-import{Ft as e,It as t,Nt as n,Tt as r,X as i,_t as a,bt as o,ft as s,lt as c,ut as l}from"./index-CDFpn50C.js";import{r as u}from"./LeadName-kO9kCZNC.js";var d=s(`<span> </span>`);function f(s,f){t(f,!0);let p=n(()=>u(f.type));var m=d(),h=r(m,!0);o(()=>{i(m,`title`,a(p).name===a(p).key?void 0:`Event type key: ${a(p).key}`),c(h,a(p).name)}),l(s,m),e()}export{f as t};
