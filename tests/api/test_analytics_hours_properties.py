@@ -254,7 +254,7 @@ async def _scenario(offset: int, events: list[tuple[str, str, int]], plan: list[
 
 
 # Each example runs a whole app: a failure is reported as found, without the (minutes long) shrinking.
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=(Phase.explicit, Phase.reuse, Phase.generate))
 @given(st.integers(min_value=0, max_value=59), history, steps,
        st.lists(st.tuples(st.integers(min_value=-40 * 60, max_value=60), st.integers(min_value=0, max_value=30 * 60)),

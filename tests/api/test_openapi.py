@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from leadvibe.app import create_app
 from tests.conftest import ADMIN_EMAIL, make_settings
 
-EXAMPLES = 12
+EXAMPLES = 9
 
 
 class Served:

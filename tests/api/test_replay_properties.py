@@ -108,7 +108,7 @@ async def _scenario(history: list[tuple[str, str, int]], first: dict[str, int], 
             assert {lead: s for lead, s in sums if s} == await _scores(api, "rs_one")  # score == sum of deltas
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events, weights, weights, st.booleans())
 def test_rescore_and_backtest_agree_with_live_scoring(history: list[tuple[str, str, int]], first: dict[str, int],
                                                       second: dict[str, int], decay_after: bool) -> None:

@@ -117,7 +117,7 @@ events = st.lists(st.tuples(st.sampled_from(LEADS), st.sampled_from(TYPES), st.i
                   min_size=1, max_size=25)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(events, st.dictionaries(st.sampled_from(TYPES), st.integers(min_value=-10, max_value=20), min_size=1),
        events)
