@@ -21,6 +21,7 @@ from leadvibe.api.scoring_common import (
     rescore_changes,
     write_config,
 )
+from leadvibe.errors import ApiError
 from leadvibe.pipeline.queued_removal import drop_queued_of_type, queued_of_type
 from leadvibe.runtime import Runtime
 from leadvibe.security.guards import access
@@ -113,6 +114,10 @@ async def set_event_type(
     `max_processing_scope`: `observe` stores only, `decide` scores without triggers, `activate` does both.
     """
     _, key = clean_event_type(event_type, "eventType")
+    if data.hidden is None and data.max_processing_scope is None:
+        # A body of neither (`{}`, or a misspelt field) changed nothing, said 200, and made a type nobody sent.
+        raise ApiError(400, "give `hidden` (true or false), `max_processing_scope` (observe, decide or activate), "
+                            "or both")
 
     def run(c: Any) -> dict[str, Any]:
         store.upsert_setting(

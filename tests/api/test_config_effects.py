@@ -290,3 +290,10 @@ async def test_delete_ruleset_takes_its_scores(api: Api) -> None:
     assert (await api.delete(f"/rulesets/{second}")).status_code == 204
     assert (await _scores(api, second)) == {} and (await _delta_sums(api, second)) == {}
     assert (await _scores(api, rs)) == {"ld_1": 5}
+
+
+async def test_an_event_type_setting_of_neither_field_is_a_400_that_makes_no_type(api: Api) -> None:
+    for body in ({}, {"scope": "decide"}):
+        r = await api.put("/settings/event-types/never_sent", json=body)
+        assert r.status_code == 400 and "give `hidden`" in r.json()["error"], (body, r.text)
+    assert all(t["type_key"] != "never_sent" for t in (await api.get("/settings/event-types")).json())

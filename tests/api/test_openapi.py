@@ -196,7 +196,7 @@ MEANING: dict[str, tuple[str, ...]] = {
     "POST /accounts/batch-delete": (),
     "GET /deliveries": (),
     "GET /settings/event-types/{event_type}/delete-preview": (),
-    "PUT /settings/event-types/{event_type}": (),
+    "PUT /settings/event-types/{event_type}": ("give `hidden`",),
     "DELETE /settings/event-types/{event_type}": (),
     **{f"{method} /{path}": TRIGGER_MEANING for method, path in (
         ("POST", "triggers/milestones"), ("PUT", "triggers/milestones/{trigger_id}"),
