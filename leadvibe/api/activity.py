@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from leadvibe.api.bounds import bounded_query
 from leadvibe.api.leads import LeadId, checked_lead_id
 from leadvibe.api.names import clean_name
+from leadvibe.api.time_params import parse_time_range
 from leadvibe.documented import across_fields, choices, single_line
 from leadvibe.engine.normalize import ALIAS_KINDS
 from leadvibe.errors import ApiError, bad_request, conflict, not_found
@@ -22,7 +23,7 @@ from leadvibe.security.guards import access
 from leadvibe.security.principal import Role, Tenant
 from leadvibe.store import leads as lead_store
 from leadvibe.store import orders as store
-from leadvibe.timeutil import Instant, finer_than_ms, parse_rfc3339, range_bounds, to_rfc3339
+from leadvibe.timeutil import Instant, parse_rfc3339, range_bounds, to_rfc3339
 
 _json = msgspec.json.Decoder(list[str])
 CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -202,18 +203,6 @@ async def create_order(rt: Runtime, tenant: Tenant, data: OrderIn) -> OrderOut:
     return await rt.db.write(run)
 
 
-def _history_bound(value: str, what: str) -> tuple[int, bool]:
-    """A custom range's bound -> (epoch ms, whether it lay within 1970-9999). A history filter takes a bound
-    outside those at the nearest end, as every other history list does: a range wholly before 1970 is empty."""
-    try:
-        return parse_rfc3339(value, bound=True), True
-    except ValueError as exc:
-        try:
-            return parse_rfc3339(value, clamp=True, bound=True), False
-        except ValueError:
-            raise bad_request(f"`{what}` {exc}") from None
-
-
 def _flag(value: str | None) -> bool | None:
     if value is None:
         return None
@@ -248,14 +237,9 @@ async def lead_activity(
     lo: int | None
     hi: int | None
     if range_ == "custom":
-        if not start or not end:
+        if not (start or "").strip() or not (end or "").strip():
             raise bad_request("`start` and `end` are required when range=custom")
-        (lo, lo_inside), (hi, hi_inside) = _history_bound(start, "start"), _history_bound(end, "end")
-        # Equal once raised to whole milliseconds: the same instant (refused), unless a bound lay between two
-        # milliseconds or outside 1970-9999 (a range that holds no stored time: empty).
-        exact = lo_inside and hi_inside and not (finer_than_ms(start) or finer_than_ms(end))
-        if lo > hi or (lo == hi and exact):
-            raise bad_request("`start` must be before `end`")
+        lo, hi = parse_time_range(start, end)
     else:
         if start or end:
             raise bad_request("`start` and `end` only go with range=custom")

@@ -10,9 +10,9 @@ from litestar import delete, get, post, put
 from leadvibe.api.bounds import checked_range
 from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
+from leadvibe.api.time_params import TimeParam, parse_time_param, parse_time_range
 from leadvibe.api.triggers import (
     Common,
-    TimeParam,
     TriggerBase,
     WindowAmount,
     WindowUnit,
@@ -20,8 +20,6 @@ from leadvibe.api.triggers import (
     common_fields,
     create,
     event_type_fields,
-    parse_time_param,
-    parse_time_range,
     remove,
     update,
     window_fields,

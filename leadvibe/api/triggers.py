@@ -21,6 +21,7 @@ from leadvibe.api.deps import LimitParam, PageParam
 from leadvibe.api.json_body import refuses_null
 from leadvibe.api.names import free_text, no_control_in_text
 from leadvibe.api.query_values import refuse_blank
+from leadvibe.api.time_params import TimeParam, parse_time_range
 from leadvibe.api.trigger_names import default_name, name_for_update, ou_type_names
 from leadvibe.csvsafe import csv_download, csv_stream
 from leadvibe.documented import (
@@ -50,7 +51,7 @@ from leadvibe.store import deliveries as delivery_store
 from leadvibe.store import segments as segment_store
 from leadvibe.store import triggers as store
 from leadvibe.store.leads import lead_names
-from leadvibe.timeutil import MAX_MS, MIN_MS, Instant, finer_than_ms, parse_rfc3339, to_rfc3339
+from leadvibe.timeutil import Instant, to_rfc3339
 
 TAGS = ["Triggers"]
 SIMULATE_MAX_DAYS = 3650  # a simulation over the last `days` days: ten years of history at most
@@ -885,39 +886,8 @@ async def simulate_sequence(rt: Runtime, tenant: Tenant, trigger_id: str, data: 
 
 # --------------------------------------------------------------------------------------------- emitted events
 
-# Blank is said with `$`: Python's reading (a final line break before it) changes nothing, a line break is blank.
-TimeParam = Annotated[str | None, Parameter(
-    description="RFC 3339 timestamp (blank: no bound; before 1970: from 1970)",
-    schema_extra={"any_of": [{"format": "date-time"}, {"pattern": r"^\s*$"}]})]
-
-
-def parse_time_param(value: str | None, what: str, *, clamp: bool = True) -> int | None:
-    """An optional RFC 3339 query parameter -> epoch ms (None when absent or blank; 400 when malformed; with
-    `clamp`, a bound outside 1970-9999 taken at the nearest end, else refused)."""
-    if value is None or not value.strip():
-        return None
-    try:  # not stripped: white space around a timestamp is refused here as in a body
-        return parse_rfc3339(value, clamp=clamp, bound=True)
-    except ValueError as exc:
-        raise bad_request(f"`{what}` {exc}") from None
-
-
 # A trigger history's filter by one trigger or lead: blank is a 400, not "any" (`refuse_blank`).
 HistoryFilter = Annotated[str | None, Parameter(schema_extra=NOT_BLANK)]
-
-
-def parse_time_range(start: str | None, end: str | None) -> tuple[int | None, int | None]:
-    """Optional `start`/`end` query bounds of a history list, `[start, end)`: an end at or before its start is a
-    400, as on a lead's activity (two bounds taken at the same end of 1970-9999 are an empty range, not a
-    mistake this can tell)."""
-    lo, hi = parse_time_param(start, "start"), parse_time_param(end, "end")
-    if lo is None or hi is None:
-        return lo, hi
-    # Equal once raised to whole milliseconds: the same instant, unless a bound lay between two milliseconds.
-    same_instant = lo not in (MIN_MS, MAX_MS) and not (finer_than_ms(start or "") or finer_than_ms(end or ""))
-    if hi < lo or (hi == lo and same_instant):
-        raise bad_request("`start` must be before `end`")
-    return lo, hi
 
 
 def _emitted(row: dict[str, Any]) -> EmittedEvent:
