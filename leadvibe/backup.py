@@ -51,6 +51,7 @@ import apsw
 from leadvibe.db.lock import DataDirLock, DataDirLocked
 from leadvibe.db.migrate import NewerSchema, check_known
 from leadvibe.db.rows import scalar
+from leadvibe.ownership import give_paths_to_directory_owner
 from leadvibe.security.keys import KEY_NAME, SecretKeyUnusable, read_key_file, write_key_file
 from leadvibe.store import inbox as inbox_store
 
@@ -279,12 +280,10 @@ def _park_pending(inbox: apsw.Connection, copy: apsw.Connection) -> int:
 def _own_like_data_dir(data_dir: Path, *paths: Path) -> None:
     """Mode 0600, and when run as root, the data directory's owner: a restore run with `sudo` must not leave a
     database (or lock file) the service user cannot write."""
-    st = data_dir.stat()
     for p in paths:
         if p.exists():
             os.chmod(p, 0o600)
-            if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
-                os.chown(p, st.st_uid, st.st_gid)
+    give_paths_to_directory_owner(data_dir, paths)
 
 
 def _schema_version(conn: apsw.Connection) -> int:
